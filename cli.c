@@ -1,0 +1,45 @@
+/* cli.c - number parsing for the command lines (see cli.h). */
+#include "cli.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+long cli_number(const char *option, const char *text, long min, long max)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max)
+        die("%s: '%s' is not a number from %ld to %ld", option, text, min, max);
+    return v;
+}
+
+uint32_t cli_seconds(const char *option, const char *text, uint32_t max_ms)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !(v >= 0) || v * 1000.0 > max_ms)
+        die("%s: '%s' is not a number of seconds from 0 to %u", option, text, max_ms / 1000);
+    return (uint32_t)(v * 1000.0 + 0.5);
+}
+
+uint32_t cli_bytes(const char *option, const char *text, uint32_t min, uint32_t max)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (*end == 'K' || *end == 'k')
+        v *= 1024, end++;
+    else if (*end == 'M' || *end == 'm')
+        v *= 1024 * 1024, end++;
+    if (errno || end == text || *end || text[0] == '-' || v < min || v > max)
+        die("%s: '%s' is not a size from %u to %u bytes (K and M suffixes allowed)", option, text, min, max);
+    return (uint32_t)v;
+}
+
+int cli_port(const char *text)
+{
+    return (int)cli_number("port", text, 0, 65535);
+}

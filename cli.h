@@ -1,0 +1,15 @@
+/* cli.h - small helpers shared by the three programs' option parsing. */
+#ifndef CLI_H
+#define CLI_H
+
+#include <stdint.h>
+
+/* Parses a decimal number in [min, max]; dies naming the option if not. */
+long cli_number(const char *option, const char *text, long min, long max);
+/* Seconds, possibly fractional ("2.5"), to milliseconds in [0, max_ms]. */
+uint32_t cli_seconds(const char *option, const char *text, uint32_t max_ms);
+/* Bytes with an optional K/M suffix (powers of 1024). */
+uint32_t cli_bytes(const char *option, const char *text, uint32_t min, uint32_t max);
+int cli_port(const char *text); /* 0-65535, or dies */
+
+#endif

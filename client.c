@@ -1,0 +1,459 @@
+/*
+ * client - sends a file of shell commands to a master (serveur_maitre)
+ * over TCP and prints every result as it arrives.
+ *
+ *   client [options] [HOST PORT] FILE|-
+ *
+ * One poll loop: read the command file, send SUBMIT frames, read RESULT
+ * frames, so a large file never blocks results from being printed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "common.h"
+#include "conf.h"
+#include "log.h"
+#include "platform.h"
+#include "proto.h"
+#include "report.h"
+
+#define EXIT_TROUBLE 255
+#define SEND_HIGH_WATER (256u * 1024) /* stop reading the file while this much is unsent */
+
+typedef struct {
+    char *text;
+    uint32_t len;
+    CommandResult *held; /* --keep-order: result waiting for earlier ones */
+} command_slot;
+
+typedef struct {
+    const char *host;
+    int port;
+    uint32_t timeout_ms, retries;
+    sock_t sock;
+    bwriter in, out;
+    int input_fd, input_done;
+    line_reader lines;
+    command_slot *cmds; /* index seq - 1 */
+    uint32_t ncmds, cap_cmds;
+    uint32_t results, next_to_print;
+    int got_bye;
+    report rep;
+} client_state;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: client [options] [HOST PORT] FILE|-\n"
+            "Sends the shell commands of FILE (- for standard input), one per line, to a master\n"
+            "(serveur_maitre, default 127.0.0.1:%d) and prints each command's output and status.\n"
+            "Blank lines and lines starting with '#' are skipped.\n"
+            "\n"
+            "Options:\n"
+            "  -k, --keep-order      print results in input order (default: as they complete)\n"
+            "      --results DIR     write DIR/SEQ/stdout and DIR/SEQ/stderr for each command\n"
+            "      --joblog FILE     write a GNU parallel joblog (tab-separated, with a header)\n"
+            "      --json            print one JSON object per command per line\n"
+            "      --timeout SECS    kill commands running longer than this (default: none)\n"
+            "      --retries N       attempts per command if its slave dies (default: the master's)\n"
+            "  -v, --verbose         say what the client is doing on stderr\n"
+            "  -q, --quiet           print only the commands' output\n"
+            "  -h, --help            this help\n"
+            "  -V, --version         version\n"
+            "\n"
+            "Exit status: 0 all commands exited 0; 1-100 the number that failed; 101 more than\n"
+            "100 failed; 255 any other error (master unreachable within %d s, unreadable file,\n"
+            "protocol error).\n",
+            DEFAULT_MASTER_PORT, DEFAULT_CONNECT_SECONDS);
+}
+
+static _Noreturn void fatal(client_state *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#include <stdarg.h>
+static void fatal(client_state *c, const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fprintf(stderr, "client: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    if (c)
+        report_close(&c->rep);
+    exit(EXIT_TROUBLE);
+}
+
+/* Connects within DEFAULT_CONNECT_SECONDS, trying again while the master
+ * is not up yet (the classroom launch starts everything at once). */
+static sock_t connect_master(client_state *c)
+{
+    net_addr to;
+    char err[256] = "";
+    uint64_t deadline = clock_ms() + DEFAULT_CONNECT_SECONDS * 1000u;
+    if (net_resolve(c->host, c->port, 0, &to, err, sizeof err) < 0)
+        fatal(c, "cannot reach the master: %s", err);
+    for (;;) {
+        sock_t s = net_tcp_connect(&to, err, sizeof err);
+        if (s != SOCK_INVALID) {
+            for (;;) {
+                uint64_t now = clock_ms();
+                net_pollfd p = {s, NET_OUT, 0};
+                int r = net_poll(&p, 1, now >= deadline ? 0 : (int)(deadline - now));
+                if (r > 0 && net_connect_result(s, err, sizeof err) == 0)
+                    return s;
+                if (r != 0 || clock_ms() >= deadline)
+                    break;
+            }
+            net_close(s);
+        }
+        if (clock_ms() >= deadline)
+            break;
+        net_pollfd none = {SOCK_INVALID, 0, 0};
+        net_poll(&none, 0, 100); /* try again in 100 ms */
+    }
+    fatal(c, "cannot reach the master at %s:%d within %d s: %s", c->host, c->port, DEFAULT_CONNECT_SECONDS,
+          err[0] ? err : "timed out");
+}
+
+static void send_hello(client_state *c)
+{
+    size_t start = frame_begin(&c->out, F_HELLO);
+    bw_u32(&c->out, FRAME_MAGIC);
+    bw_u16(&c->out, FRAME_VERSION);
+    bw_u16(&c->out, 0);
+    bw_u32(&c->out, c->timeout_ms);
+    bw_u32(&c->out, c->retries);
+    frame_end(&c->out, start);
+}
+
+static uint32_t remember_command(client_state *c, const char *text, size_t len)
+{
+    if (c->ncmds == c->cap_cmds) {
+        c->cap_cmds = c->cap_cmds ? c->cap_cmds * 2 : 1024;
+        c->cmds = realloc(c->cmds, c->cap_cmds * sizeof *c->cmds);
+        if (!c->cmds)
+            fatal(c, "out of memory");
+    }
+    command_slot *s = &c->cmds[c->ncmds++];
+    s->text = malloc(len + 1);
+    if (!s->text)
+        fatal(c, "out of memory");
+    memcpy(s->text, text, len);
+    s->text[len] = 0;
+    s->len = (uint32_t)len;
+    s->held = NULL;
+    return c->ncmds; /* seq */
+}
+
+static CommandResult *copy_result(const CommandResult *r)
+{
+    CommandResult *k = malloc(sizeof *k);
+    if (!k)
+        return NULL;
+    *k = *r;
+    k->stdout_data = r->stdout_len ? malloc(r->stdout_len) : NULL;
+    k->stderr_data = r->stderr_len ? malloc(r->stderr_len) : NULL;
+    k->message = r->message_len ? malloc(r->message_len) : NULL;
+    if (r->stdout_len)
+        memcpy(k->stdout_data, r->stdout_data, r->stdout_len);
+    if (r->stderr_len)
+        memcpy(k->stderr_data, r->stderr_data, r->stderr_len);
+    if (r->message_len)
+        memcpy(k->message, r->message, r->message_len);
+    return k;
+}
+
+static void show(client_state *c, command_slot *s, const CommandResult *r)
+{
+    report_result(&c->rep, r, s->text, s->len);
+    free(s->text);
+    s->text = NULL;
+}
+
+/* Every result goes through here, from the master or made locally. */
+static void on_result(client_state *c, const CommandResult *r)
+{
+    if (r->seq == 0 || r->seq > c->ncmds || !c->cmds[r->seq - 1].text || c->cmds[r->seq - 1].held)
+        fatal(c, "protocol error: result for unknown or finished command %u", r->seq);
+    c->results++;
+    command_slot *s = &c->cmds[r->seq - 1];
+    if (!c->rep.keep_order) {
+        show(c, s, r);
+        return;
+    }
+    if (r->seq != c->next_to_print) {
+        if (!(s->held = copy_result(r)))
+            fatal(c, "out of memory");
+        return;
+    }
+    show(c, s, r);
+    c->next_to_print++;
+    while (c->next_to_print <= c->ncmds && c->cmds[c->next_to_print - 1].held) {
+        command_slot *h = &c->cmds[c->next_to_print - 1];
+        CommandResult *k = h->held;
+        show(c, h, k);
+        command_result_free(k);
+        free(k);
+        h->held = NULL;
+        c->next_to_print++;
+    }
+}
+
+static void reject_line(client_state *c, uint32_t seq, uint32_t lineno, const char *why)
+{
+    CommandResult r;
+    char msg[128];
+    memset(&r, 0, sizeof r);
+    r.seq = seq;
+    r.status = RUN_REJECTED;
+    r.exit_code = -1;
+    r.start_ms = wall_ms();
+    snprintf(msg, sizeof msg, "line %u: %s", lineno, why);
+    r.message = msg;
+    r.message_len = (uint32_t)strlen(msg);
+    if (!c->rep.json)
+        fprintf(stderr, "client: %s: not run\n", msg);
+    on_result(c, &r);
+}
+
+static void handle_line(client_state *c, const char *line, size_t len, int truncated)
+{
+    enum cmd_line_kind kind = cmd_line_classify(line, len, truncated);
+    if (kind == CMD_SKIP)
+        return;
+    if (kind == CMD_COMMAND) {
+        uint32_t seq = remember_command(c, line, len);
+        size_t start = frame_begin(&c->out, F_SUBMIT);
+        bw_u32(&c->out, seq);
+        bw_bytes(&c->out, line, len);
+        frame_end(&c->out, start);
+        if (c->out.error)
+            fatal(c, "out of memory");
+        return;
+    }
+    /* Not run, but it keeps its place in the numbering. */
+    uint32_t seq = remember_command(c, line, len > 200 ? 200 : len);
+    char why[96];
+    if (kind == CMD_TOO_LONG)
+        snprintf(why, sizeof why, "command longer than %d bytes", MAX_COMMAND_LEN);
+    else
+        snprintf(why, sizeof why, "NUL byte in the command");
+    reject_line(c, seq, c->lines.lineno, why);
+}
+
+static void read_input(client_state *c)
+{
+    char buf[65536];
+    ssize_t n = read(c->input_fd, buf, sizeof buf);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        fatal(c, "cannot read the command file: %s", strerror(errno));
+    }
+    size_t pos = 0;
+    const char *line;
+    size_t len;
+    int truncated;
+    while (line_reader_next(&c->lines, buf, (size_t)n, &pos, n == 0, &line, &len, &truncated))
+        handle_line(c, line, len, truncated);
+    if (n == 0) {
+        c->input_done = 1;
+        size_t start = frame_begin(&c->out, F_END);
+        bw_u32(&c->out, c->ncmds);
+        frame_end(&c->out, start);
+        if (c->rep.verbose)
+            fprintf(stderr, "client: %u commands sent\n", c->ncmds);
+    }
+}
+
+static void on_frame(client_state *c, uint8_t type, breader *r)
+{
+    switch (type) {
+    case F_WELCOME: {
+        br_u16(r);
+        uint16_t total = br_u16(r), alive = br_u16(r);
+        uint32_t slots = br_u32(r);
+        if (c->rep.verbose)
+            fprintf(stderr, "client: connected to %s:%d: %u of %u slaves answering, %u slots\n", c->host, c->port,
+                    alive, total, slots);
+        break;
+    }
+    case F_RESULT: {
+        CommandResult res;
+        memset(&res, 0, sizeof res);
+        res.seq = br_u32(r);
+        uint16_t hl = br_u16(r);
+        const uint8_t *host = br_bytes(r, hl);
+        if (r->error || result_decode(r, &res) < 0 || br_left(r) != 0)
+            fatal(c, "protocol error: malformed RESULT from the master");
+        snprintf(res.host, sizeof res.host, "%.*s", (int)hl, (const char *)host);
+        on_result(c, &res);
+        break;
+    }
+    case F_NOTICE:
+    case F_ERROR: {
+        uint16_t n = br_u16(r);
+        const uint8_t *text = br_bytes(r, n);
+        if (r->error)
+            fatal(c, "protocol error: malformed %s", frame_type_name(type));
+        if (type == F_ERROR)
+            fatal(c, "the master says: %.*s", (int)n, (const char *)text);
+        if (!c->rep.quiet)
+            fprintf(stderr, "client: master: %.*s\n", (int)n, (const char *)text);
+        break;
+    }
+    case F_BYE:
+        c->got_bye = 1;
+        break;
+    default:
+        fatal(c, "protocol error: unexpected frame type %u from the master", type);
+    }
+}
+
+static void read_socket(client_state *c)
+{
+    if (bw_reserve(&c->in, 262144) < 0)
+        fatal(c, "out of memory");
+    long n = net_recv(c->sock, c->in.data + c->in.len, 262144);
+    if (n == NET_AGAIN)
+        return;
+    if (n <= 0)
+        fatal(c, "lost the connection to the master (%u of %u results received)", c->results, c->ncmds);
+    c->in.len += (size_t)n;
+    for (;;) {
+        uint8_t type;
+        breader fields;
+        long used = frame_parse(bw_head(&c->in), bw_pending(&c->in), FRAME_MAX_FROM_MASTER, &type, &fields);
+        if (used < 0)
+            fatal(c, "protocol error: is %s:%d a serveur_maitre?", c->host, c->port);
+        if (used == 0)
+            break;
+        on_frame(c, type, &fields);
+        bw_consume(&c->in, (size_t)used);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_RESULTS = 256, OPT_JOBLOG, OPT_JSON, OPT_TIMEOUT, OPT_RETRIES };
+    static const struct option longopts[] = {
+        {"keep-order", no_argument, NULL, 'k'},
+        {"results", required_argument, NULL, OPT_RESULTS},
+        {"joblog", required_argument, NULL, OPT_JOBLOG},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"retries", required_argument, NULL, OPT_RETRIES},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
+    static client_state cs;
+    client_state *c = &cs;
+    const char *joblog = NULL;
+    int opt;
+    c->host = "127.0.0.1";
+    c->port = DEFAULT_MASTER_PORT;
+    log_init("client", LOG_INFO);
+    while ((opt = getopt_long(argc, argv, "kvqhV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'k': c->rep.keep_order = 1; break;
+        case OPT_RESULTS: c->rep.results_dir = optarg; break;
+        case OPT_JOBLOG: joblog = optarg; break;
+        case OPT_JSON: c->rep.json = 1; break;
+        case OPT_TIMEOUT:
+            c->timeout_ms = cli_seconds("--timeout", optarg, 86400000u);
+            break;
+        case OPT_RETRIES: c->retries = (uint32_t)cli_number("--retries", optarg, 1, 100); break;
+        case 'v': c->rep.verbose = 1; break;
+        case 'q': c->rep.quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("client %s\n", SMP_VERSION_STRING); return 0;
+        default: usage(stderr); return EXIT_TROUBLE;
+        }
+    }
+    int nargs = argc - optind;
+    const char *file;
+    if (nargs == 3) {
+        c->host = argv[optind];
+        c->port = cli_port(argv[optind + 1]);
+        file = argv[optind + 2];
+    } else if (nargs == 1) {
+        file = argv[optind];
+    } else {
+        fprintf(stderr, "client: expected [HOST PORT] FILE (or - for standard input)\n");
+        usage(stderr);
+        return EXIT_TROUBLE;
+    }
+    char err[256];
+    if (plat_init(err, sizeof err) < 0)
+        fatal(NULL, "%s", err);
+    if (strcmp(file, "-") == 0) {
+        c->input_fd = 0;
+    } else if ((c->input_fd = open(file, O_RDONLY)) < 0) {
+        fatal(NULL, "cannot open the command file '%s': %s", file, strerror(errno));
+    }
+    if (line_reader_init(&c->lines) < 0)
+        fatal(NULL, "out of memory");
+    if (report_open(&c->rep, joblog) < 0)
+        return EXIT_TROUBLE;
+    bw_init(&c->in, FRAME_MAX_FROM_MASTER + 262144);
+    bw_init(&c->out, (size_t)1 << 30);
+    c->next_to_print = 1;
+    uint64_t started = clock_us();
+    c->sock = connect_master(c);
+    send_hello(c);
+
+    while (!c->got_bye) {
+        net_pollfd p[2];
+        int n = 0;
+        short ev = NET_IN;
+        if (bw_pending(&c->out))
+            ev |= NET_OUT;
+        p[n++] = (net_pollfd){c->sock, ev, 0};
+        int want_input = !c->input_done && bw_pending(&c->out) < SEND_HIGH_WATER;
+        if (want_input)
+            p[n++] = (net_pollfd){c->input_fd, NET_IN, 0};
+        if (net_poll(p, n, -1) < 0)
+            fatal(c, "poll: %s", net_last_error());
+        if (p[0].revents & (NET_IN | NET_HUP))
+            read_socket(c);
+        if (c->got_bye)
+            break;
+        if (bw_pending(&c->out) && (p[0].revents & NET_OUT)) {
+            long w = net_send(c->sock, bw_head(&c->out), bw_pending(&c->out));
+            if (w == NET_ERROR)
+                fatal(c, "lost the connection to the master: %s", net_last_error());
+            if (w > 0)
+                bw_consume(&c->out, (size_t)w);
+        }
+        if (want_input && p[1].revents)
+            read_input(c);
+    }
+    if (!c->input_done || c->results != c->ncmds)
+        fatal(c, "protocol error: the master finished with %u of %u results", c->results, c->ncmds);
+    net_close(c->sock);
+    fflush(stdout);
+    report_summary(&c->rep, (double)(clock_us() - started) / 1e6);
+    if (report_close(&c->rep) < 0)
+        fatal(NULL, "cannot write the joblog: %s", strerror(errno));
+    for (uint32_t i = 0; i < c->ncmds; i++)
+        free(c->cmds[i].text);
+    free(c->cmds);
+    line_reader_free(&c->lines);
+    bw_free(&c->in);
+    bw_free(&c->out);
+    if (c->input_fd > 0)
+        close(c->input_fd);
+    if (fflush(stdout) != 0)
+        return EXIT_TROUBLE;
+    return report_exit_status(&c->rep);
+}

@@ -1,0 +1,53 @@
+/*
+ * conf.h - the two text formats users write: slaves.conf and the command
+ * file. Parsing only; no I/O, so the fuzz and unit tests drive them.
+ */
+#ifndef CONF_H
+#define CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* slaves.conf: "host port [slots]" per line; '#' starts a comment. */
+typedef struct {
+    char host[256];
+    int port;
+    int slots; /* 0: as many as the slave reports */
+    int line;
+} slave_entry;
+
+/* Parses one line (without its newline). Returns 1 and fills e for an
+ * entry, 0 for a blank or comment line, -1 with a reason in why. */
+int slaves_conf_line(const char *line, size_t len, int lineno, slave_entry *e, const char **why);
+
+/* Command file: one command per line. */
+enum cmd_line_kind {
+    CMD_SKIP = 0,     /* blank (whitespace only) or starting with '#' */
+    CMD_COMMAND = 1,  /* a command to run */
+    CMD_HAS_NUL = 2,  /* holds a NUL byte: not run */
+    CMD_TOO_LONG = 3, /* longer than MAX_COMMAND_LEN: not run */
+};
+/* Classifies a line without its newline (a trailing '\r' is dropped by the
+ * caller). 'truncated' says the reader cut it at MAX_COMMAND_LEN. */
+enum cmd_line_kind cmd_line_classify(const char *line, size_t len, int truncated);
+
+/* Reads lines of at most MAX_COMMAND_LEN bytes from a byte stream fed in
+ * chunks; longer lines are reported cut (the rest is skipped). */
+typedef struct {
+    char *buf;       /* MAX_COMMAND_LEN + 1 bytes */
+    size_t len;      /* bytes of the current line so far */
+    int overflow;    /* current line went past the limit */
+    int returned;    /* the buffer holds a line already returned */
+    uint32_t lineno; /* physical line number of the last line returned */
+} line_reader;
+
+int line_reader_init(line_reader *lr);
+void line_reader_free(line_reader *lr);
+/* Consumes bytes from data[*pos..n) until a line is complete; returns 1
+ * with the line in (*line, *len, *truncated), 0 if more input is needed.
+ * At end of input call with n == 0 and at_eof = 1 to get a last line
+ * without a newline. */
+int line_reader_next(line_reader *lr, const char *data, size_t n, size_t *pos, int at_eof, const char **line,
+                     size_t *len, int *truncated);
+
+#endif

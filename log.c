@@ -1,0 +1,74 @@
+/* log.c - role-prefixed logging on stderr (see log.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "log.h"
+#include "platform.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+int log_level = LOG_INFO;
+static const char *log_role = "";
+
+void log_init(const char *role, int level)
+{
+    log_role = role;
+    log_level = level;
+}
+
+static void vlog(int level, const char *fmt, va_list ap)
+{
+    static const char *names[] = {"error", "warning", "info", "debug"};
+    char stamp[32];
+    time_t t = time(NULL);
+    struct tm tm;
+#ifdef _WIN32
+    localtime_s(&tm, &t);
+#else
+    localtime_r(&t, &tm);
+#endif
+    strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
+    char line[1024];
+    int n = snprintf(line, sizeof line, "%s %s: %s: ", stamp, log_role, names[level]);
+    if (n < 0 || (size_t)n >= sizeof line)
+        n = 0;
+    vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    fprintf(stderr, "%s\n", line);
+    fflush(stderr);
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, fmt, ap);
+    va_end(ap);
+}
+
+void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(LOG_ERROR, fmt, ap);
+    va_end(ap);
+    exit(255);
+}
+
+int log_allow(log_limiter *l)
+{
+    uint64_t now = clock_ms();
+    if (now - l->window_start_ms >= 1000) {
+        if (l->suppressed)
+            log_msg(LOG_WARN, "%u similar messages suppressed", l->suppressed);
+        l->window_start_ms = now;
+        l->count = 0;
+        l->suppressed = 0;
+    }
+    if (l->count < 5) {
+        l->count++;
+        return 1;
+    }
+    l->suppressed++;
+    return 0;
+}

@@ -1,0 +1,28 @@
+/*
+ * log.h - one line per event on stderr, prefixed with the program's role
+ * (Dropbear's habit) so five terminals side by side stay readable.
+ */
+#ifndef LOG_H
+#define LOG_H
+
+#include <stdint.h>
+
+enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+
+extern int log_level;
+void log_init(const char *role, int level);
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+_Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Check the level before formatting anything (Redis's serverLog). */
+#define LOG(level, ...) do { if ((level) <= log_level) log_msg((level), __VA_ARGS__); } while (0)
+
+/* Rejected input (garbage datagrams, bad frames) is logged at most a few
+ * times per second so that a flood cannot fill the disk. */
+typedef struct {
+    uint64_t window_start_ms;
+    unsigned count, suppressed;
+} log_limiter;
+int log_allow(log_limiter *l);
+
+#endif

@@ -1,0 +1,1045 @@
+/*
+ * master.c - the master daemon: clients over TCP, slaves over UDP, one
+ * event loop. doc/protocol.md follows a command through it.
+ *
+ *   client --SUBMIT--> queue of its client --dispatch--> flight to a slave
+ *   slave --RESULT fragments--> reassembly --F_RESULT--> client
+ *
+ * Fairness: each free slot goes to the next client (round robin) that has
+ * a queued command, and to the least loaded slave.
+ */
+#define _GNU_SOURCE
+#include "master.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "log.h"
+#include "platform.h"
+#include "proto.h"
+#include "xfer.h"
+
+#define PING_INTERVAL_MS 500u     /* heartbeat to every slave */
+#define DEAD_AFTER_MS 3000u        /* silence before a slave is declared dead */
+#define CANCEL_GIVEUP_MS 10000u    /* stop telling a silent slave to cancel */
+#define SEEN_WINDOW 65536u         /* must match slave.c: ids a slave remembers */
+#define OUT_HIGH_WATER (16u << 20) /* client not reading: stop dispatching for it */
+#define CLIENT_OUT_LIMIT ((size_t)1 << 30)
+#define CLIENT_IN_LIMIT (FRAME_MAX_FROM_CLIENT + 65536)
+
+typedef struct client client;
+typedef struct slave_peer slave_peer;
+
+typedef struct job {
+    struct job *next; /* in its client's queue */
+    client *cl;
+    struct flight *fl; /* while dispatched */
+    uint32_t seq, len;
+    unsigned attempts;
+    char cmd[]; /* len bytes + NUL */
+} job;
+
+enum flight_state {
+    FL_SENDING,    /* request fragments on their way */
+    FL_RUNNING,    /* slave has the request */
+    FL_RESULT,     /* result fragments arriving */
+    FL_CANCELLING, /* the client left: telling the slave to kill it */
+};
+
+typedef struct flight {
+    struct flight *prev, *next; /* in its slave's list */
+    job *job;                   /* NULL once cancelling */
+    slave_peer *sl;
+    uint64_t id;
+    enum flight_state state;
+    int ack_pending;
+    xfer_tx req;
+    xfer_rx res;
+    uint64_t since_ms, cancel_sent_us;
+} flight;
+
+struct slave_peer {
+    char name[300]; /* host:port as written in slaves.conf */
+    net_addr addr;
+    int conf_slots;
+    uint32_t boot; /* 0: not heard yet */
+    int alive;
+    uint16_t slots_total, slots_free;
+    uint64_t last_heard_ms, last_ping_ms;
+    uint64_t next_id;
+    unsigned outstanding; /* flights other than cancelling ones */
+    rtt_estimator rtt;
+    flight *flights;
+};
+
+enum client_state { CS_HELLO, CS_ACTIVE, CS_CLOSING };
+
+struct client {
+    client *next;
+    uint64_t id;
+    sock_t sock;
+    char name[80];
+    enum client_state state;
+    int ended;            /* END received */
+    bwriter in, out;
+    job *qhead, *qtail;
+    unsigned queued, inflight;
+    uint32_t timeout_ms;
+    unsigned retries;
+    uint64_t waiting_since_ms; /* queued work and no slave alive */
+    int told_waiting;
+};
+
+typedef struct {
+    const master_config *cfg;
+    sock_t listener, udp, sigfd;
+    uint32_t boot;
+    slave_peer *slaves;
+    int nslaves;
+    client *clients;
+    unsigned nclients;
+    uint64_t next_client_id, last_served_client;
+    int rr_slave;
+    int stopping;
+    log_limiter garbage_log;
+    uint8_t dgram_buf[DGRAM_MAX];
+} master;
+
+/* ------------------------------------------------------------- slaves --- */
+
+static int load_slaves(master *m)
+{
+    FILE *f = fopen(m->cfg->slaves_conf, "r");
+    if (!f) {
+        LOG(LOG_ERROR, "cannot open slaves file '%s'", m->cfg->slaves_conf);
+        return -1;
+    }
+    char line[1024];
+    int lineno = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t len = strcspn(line, "\n");
+        slave_entry e;
+        const char *why = NULL;
+        int r = slaves_conf_line(line, len, lineno, &e, &why);
+        if (r < 0) {
+            LOG(LOG_WARN, "%s:%d: %s: line skipped", m->cfg->slaves_conf, lineno, why);
+            continue;
+        }
+        if (r == 0)
+            continue;
+        net_addr a;
+        char err[256];
+        if (net_resolve(e.host, e.port, 1, &a, err, sizeof err) < 0) {
+            LOG(LOG_WARN, "%s:%d: %s: line skipped", m->cfg->slaves_conf, lineno, err);
+            continue;
+        }
+        int dup = 0;
+        for (int i = 0; i < m->nslaves; i++)
+            dup |= net_addr_equal(&m->slaves[i].addr, &a);
+        if (dup) {
+            LOG(LOG_WARN, "%s:%d: %s:%d listed twice: line skipped", m->cfg->slaves_conf, lineno, e.host, e.port);
+            continue;
+        }
+        slave_peer *s = realloc(m->slaves, (size_t)(m->nslaves + 1) * sizeof *s);
+        if (!s)
+            die("out of memory");
+        m->slaves = s;
+        s = &m->slaves[m->nslaves++];
+        memset(s, 0, sizeof *s);
+        snprintf(s->name, sizeof s->name, "%s:%d", e.host, e.port);
+        s->addr = a;
+        s->conf_slots = e.slots;
+        s->next_id = 1;
+        rtt_init(&s->rtt);
+    }
+    fclose(f);
+    if (m->nslaves == 0) {
+        LOG(LOG_ERROR, "no usable slave in '%s' (expected lines 'host port [slots]')", m->cfg->slaves_conf);
+        return -1;
+    }
+    return 0;
+}
+
+static unsigned slave_capacity(const slave_peer *s)
+{
+    if (s->conf_slots)
+        return (unsigned)s->conf_slots;
+    return s->slots_total;
+}
+
+static uint64_t slave_floor(const slave_peer *s)
+{
+    uint64_t floor = s->next_id;
+    for (flight *f = s->flights; f; f = f->next)
+        if (f->id < floor)
+            floor = f->id;
+    return floor;
+}
+
+static slave_peer *slave_by_addr(master *m, const net_addr *a)
+{
+    for (int i = 0; i < m->nslaves; i++)
+        if (net_addr_equal(&m->slaves[i].addr, a))
+            return &m->slaves[i];
+    return NULL;
+}
+
+static unsigned slaves_alive(const master *m)
+{
+    unsigned n = 0;
+    for (int i = 0; i < m->nslaves; i++)
+        n += m->slaves[i].alive;
+    return n;
+}
+
+/* The least loaded usable slave with a free slot (ties: round robin). */
+static slave_peer *pick_slave(master *m)
+{
+    slave_peer *best = NULL;
+    for (int k = 0; k < m->nslaves; k++) {
+        slave_peer *s = &m->slaves[(m->rr_slave + k) % m->nslaves];
+        unsigned cap = slave_capacity(s);
+        if (!s->alive || !s->boot || s->outstanding >= cap || s->next_id - slave_floor(s) >= SEEN_WINDOW - 1)
+            continue;
+        /* load = outstanding / capacity, compared without division */
+        if (!best || (uint64_t)s->outstanding * slave_capacity(best) < (uint64_t)best->outstanding * cap)
+            best = s;
+    }
+    if (best)
+        m->rr_slave = (int)(best - m->slaves + 1) % m->nslaves;
+    return best;
+}
+
+static void send_dgram(master *m, slave_peer *s, dgram *d)
+{
+    d->sender_boot = m->boot;
+    d->receiver_boot = s->boot;
+    size_t n = dgram_encode(d, m->dgram_buf, sizeof m->dgram_buf);
+    if (n && net_sendto(m->udp, m->dgram_buf, n, &s->addr) == NET_ERROR)
+        LOG(LOG_WARN, "sendto %s: %s", s->name, net_last_error());
+}
+
+/* ------------------------------------------------------- client output --- */
+
+static void client_send_text(client *cl, uint8_t type, const char *text)
+{
+    size_t n = strlen(text);
+    if (n > 1000)
+        n = 1000;
+    size_t start = frame_begin(&cl->out, type);
+    bw_u16(&cl->out, (uint16_t)n);
+    bw_bytes(&cl->out, text, n);
+    frame_end(&cl->out, start);
+}
+
+/* F_RESULT: seq, host, then a result body exactly as result_encode makes. */
+static void client_send_result_body(client *cl, uint32_t seq, const char *host, const uint8_t *body, size_t len)
+{
+    size_t hl = strlen(host);
+    size_t start = frame_begin(&cl->out, F_RESULT);
+    bw_u32(&cl->out, seq);
+    bw_u16(&cl->out, (uint16_t)hl);
+    bw_bytes(&cl->out, host, hl);
+    bw_bytes(&cl->out, body, len);
+    frame_end(&cl->out, start);
+}
+
+/* A result made by the master itself (not run, no slave...). */
+static void client_send_failure(client *cl, uint32_t seq, uint8_t status, const char *host, const char *message)
+{
+    CommandResult r;
+    memset(&r, 0, sizeof r);
+    r.status = status;
+    r.exit_code = -1;
+    r.start_ms = wall_ms();
+    r.message = (char *)message;
+    r.message_len = (uint32_t)strlen(message);
+    bwriter w;
+    bw_init(&w, 8192);
+    result_encode(&w, &r);
+    client_send_result_body(cl, seq, host, w.data, w.len);
+    bw_free(&w);
+}
+
+static void client_check_done(client *cl)
+{
+    if (cl->state == CS_ACTIVE && cl->ended && cl->queued == 0 && cl->inflight == 0) {
+        size_t start = frame_begin(&cl->out, F_BYE);
+        frame_end(&cl->out, start);
+        cl->state = CS_CLOSING;
+        LOG(LOG_INFO, "client %s: all results sent", cl->name);
+    }
+}
+
+/* --------------------------------------------------------------- jobs --- */
+
+static void queue_push_front(client *cl, job *j)
+{
+    j->next = cl->qhead;
+    cl->qhead = j;
+    if (!cl->qtail)
+        cl->qtail = j;
+    cl->queued++;
+}
+
+static void flight_unlink(flight *f)
+{
+    slave_peer *s = f->sl;
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        s->flights = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    if (f->state != FL_CANCELLING)
+        s->outstanding--;
+}
+
+static void flight_free(flight *f)
+{
+    flight_unlink(f);
+    xfer_tx_free(&f->req);
+    xfer_rx_free(&f->res);
+    free(f);
+}
+
+/* The flight ended without a result (slave died or forgot it): run the
+ * command again elsewhere if the client allows another attempt. */
+static void flight_requeue(flight *f, const char *why)
+{
+    job *j = f->job;
+    slave_peer *s = f->sl;
+    flight_free(f);
+    if (!j)
+        return;
+    client *cl = j->cl;
+    j->fl = NULL;
+    cl->inflight--;
+    if (j->attempts < cl->retries) {
+        LOG(LOG_WARN, "command %u of %s: %s on %s: dispatching it again", j->seq, cl->name, why, s->name);
+        queue_push_front(cl, j);
+        return;
+    }
+    char msg[400];
+    snprintf(msg, sizeof msg, "%s on slave %s after %u attempt%s", why, s->name, j->attempts,
+             j->attempts > 1 ? "s" : "");
+    client_send_failure(cl, j->seq, RUN_NO_SLAVE, s->name, msg);
+    free(j);
+    client_check_done(cl);
+}
+
+typedef struct {
+    master *m;
+    flight *f;
+} send_ctx;
+
+static void send_request_fragment(void *ctx, uint32_t index, uint32_t offset, uint32_t len)
+{
+    send_ctx *c = ctx;
+    (void)index;
+    dgram d;
+    memset(&d, 0, sizeof d);
+    d.type = DG_JOB;
+    d.job_id = c->f->id;
+    d.floor = slave_floor(c->f->sl);
+    d.total = c->f->req.len;
+    d.offset = offset;
+    d.payload = c->f->req.data + offset;
+    d.payload_len = len;
+    send_dgram(c->m, c->f->sl, &d);
+}
+
+static void send_cancel(master *m, flight *f)
+{
+    dgram d;
+    memset(&d, 0, sizeof d);
+    d.type = DG_CANCEL;
+    d.job_id = f->id;
+    f->cancel_sent_us = clock_us();
+    send_dgram(m, f->sl, &d);
+}
+
+static void dispatch_one(master *m, slave_peer *s, job *j)
+{
+    client *cl = j->cl;
+    flight *f = calloc(1, sizeof *f);
+    bwriter w;
+    bw_init(&w, MAX_COMMAND_LEN + 64);
+    job_request req = {cl->timeout_ms, j->len, j->cmd};
+    job_request_encode(&w, &req);
+    if (!f || w.error || xfer_tx_init(&f->req, w.data, (uint32_t)w.len) < 0)
+        die("out of memory");
+    f->job = j;
+    f->sl = s;
+    f->id = s->next_id++;
+    f->state = FL_SENDING;
+    f->since_ms = clock_ms();
+    f->next = s->flights;
+    if (s->flights)
+        s->flights->prev = f;
+    s->flights = f;
+    s->outstanding++;
+    j->fl = f;
+    j->attempts++;
+    cl->inflight++;
+    LOG(LOG_DEBUG, "command %u of %s -> %s as job %llu", j->seq, cl->name, s->name, (unsigned long long)f->id);
+    send_ctx c = {m, f};
+    xfer_tx_pump(&f->req, clock_us(), rtt_timeout(&s->rtt), send_request_fragment, &c);
+}
+
+/* Next client after the last one served that has work it can take. */
+static client *next_client_with_work(master *m)
+{
+    client *first_any = NULL;
+    for (client *cl = m->clients; cl; cl = cl->next) {
+        if (cl->state != CS_ACTIVE || !cl->qhead || bw_pending(&cl->out) > OUT_HIGH_WATER)
+            continue;
+        if (cl->id > m->last_served_client)
+            return cl;
+        if (!first_any)
+            first_any = cl;
+    }
+    return first_any;
+}
+
+static void dispatch(master *m)
+{
+    for (;;) {
+        client *cl = next_client_with_work(m);
+        if (!cl)
+            return;
+        slave_peer *s = pick_slave(m);
+        if (!s)
+            return;
+        job *j = cl->qhead;
+        cl->qhead = j->next;
+        if (!cl->qhead)
+            cl->qtail = NULL;
+        cl->queued--;
+        j->next = NULL;
+        m->last_served_client = cl->id;
+        dispatch_one(m, s, j);
+    }
+}
+
+/* ------------------------------------------------------------ clients --- */
+
+static void client_fail(client *cl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void client_close(master *m, client *cl)
+{
+    /* Queued commands are dropped; running ones are killed on their slave. */
+    unsigned cancelled = 0;
+    for (int i = 0; i < m->nslaves; i++)
+        for (flight *f = m->slaves[i].flights; f; f = f->next)
+            if (f->job && f->job->cl == cl) {
+                free(f->job);
+                f->job = NULL;
+                xfer_tx_free(&f->req);
+                xfer_rx_free(&f->res);
+                f->state = FL_CANCELLING;
+                f->sl->outstanding--;
+                f->since_ms = clock_ms();
+                send_cancel(m, f);
+                cancelled++;
+            }
+    while (cl->qhead) {
+        job *j = cl->qhead;
+        cl->qhead = j->next;
+        free(j);
+    }
+    if (cancelled || cl->queued)
+        LOG(LOG_INFO, "client %s left: %u queued commands dropped, %u running cancelled", cl->name, cl->queued,
+            cancelled);
+    else
+        LOG(LOG_DEBUG, "client %s disconnected", cl->name);
+    net_close(cl->sock);
+    bw_free(&cl->in);
+    bw_free(&cl->out);
+    for (client **pp = &m->clients; *pp; pp = &(*pp)->next)
+        if (*pp == cl) {
+            *pp = cl->next;
+            break;
+        }
+    m->nclients--;
+    free(cl);
+}
+
+static void client_fail(client *cl, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    LOG(LOG_WARN, "client %s: %s", cl->name, msg);
+    client_send_text(cl, F_ERROR, msg);
+    cl->state = CS_CLOSING;
+}
+
+static void on_hello(master *m, client *cl, breader *r)
+{
+    uint32_t magic = br_u32(r);
+    uint16_t version = br_u16(r);
+    br_u16(r); /* flags: none defined yet */
+    uint32_t timeout_ms = br_u32(r);
+    uint32_t retries = br_u32(r);
+    if (r->error || magic != FRAME_MAGIC) {
+        client_fail(cl, "not a serveur_maitre client (bad HELLO)");
+        return;
+    }
+    if (version != FRAME_VERSION) {
+        client_fail(cl, "protocol version %u not supported (this master speaks %u)", version, FRAME_VERSION);
+        return;
+    }
+    cl->timeout_ms = timeout_ms;
+    cl->retries = retries ? retries : m->cfg->retries;
+    if (cl->retries > 100)
+        cl->retries = 100;
+    cl->state = CS_ACTIVE;
+    unsigned slots = 0;
+    for (int i = 0; i < m->nslaves; i++)
+        if (m->slaves[i].alive)
+            slots += slave_capacity(&m->slaves[i]);
+    size_t start = frame_begin(&cl->out, F_WELCOME);
+    bw_u16(&cl->out, FRAME_VERSION);
+    bw_u16(&cl->out, (uint16_t)m->nslaves);
+    bw_u16(&cl->out, (uint16_t)slaves_alive(m));
+    bw_u32(&cl->out, slots);
+    frame_end(&cl->out, start);
+    LOG(LOG_INFO, "client %s connected", cl->name);
+}
+
+static void on_submit(client *cl, breader *r)
+{
+    uint32_t seq = br_u32(r);
+    size_t len = br_left(r);
+    const uint8_t *cmd = br_bytes(r, len);
+    if (r->error) {
+        client_fail(cl, "malformed SUBMIT frame");
+        return;
+    }
+    if (len == 0 || len > MAX_COMMAND_LEN || memchr(cmd, 0, len)) {
+        client_send_failure(cl, seq, RUN_REJECTED, "",
+                            len == 0 ? "empty command" : len > MAX_COMMAND_LEN ? "command too long" : "NUL byte in command");
+        return;
+    }
+    job *j = malloc(sizeof *j + len + 1);
+    if (!j) {
+        client_fail(cl, "master out of memory");
+        return;
+    }
+    memset(j, 0, sizeof *j);
+    j->cl = cl;
+    j->seq = seq;
+    j->len = (uint32_t)len;
+    memcpy(j->cmd, cmd, len);
+    j->cmd[len] = 0;
+    if (cl->qtail)
+        cl->qtail->next = j;
+    else
+        cl->qhead = j;
+    cl->qtail = j;
+    cl->queued++;
+}
+
+static void on_client_frame(master *m, client *cl, uint8_t type, breader *r)
+{
+    if (cl->state == CS_HELLO) {
+        if (type != F_HELLO)
+            client_fail(cl, "expected HELLO, got frame type %u", type);
+        else
+            on_hello(m, cl, r);
+        return;
+    }
+    if (cl->state != CS_ACTIVE)
+        return;
+    switch (type) {
+    case F_SUBMIT:
+        if (cl->ended)
+            client_fail(cl, "SUBMIT after END");
+        else
+            on_submit(cl, r);
+        break;
+    case F_END:
+        cl->ended = 1;
+        client_check_done(cl);
+        break;
+    default:
+        client_fail(cl, "unexpected frame type %u (%s)", type, frame_type_name(type));
+    }
+}
+
+/* Reads what the client sent and handles every whole frame. Returns -1
+ * when the client is gone. */
+static int client_read(master *m, client *cl)
+{
+    if (bw_reserve(&cl->in, 65536) < 0) {
+        client_fail(cl, "input buffer full");
+        return 0;
+    }
+    long n = net_recv(cl->sock, cl->in.data + cl->in.len, 65536);
+    if (n == NET_AGAIN)
+        return 0;
+    if (n <= 0)
+        return -1;
+    cl->in.len += (size_t)n;
+    for (;;) {
+        uint8_t type;
+        breader fields;
+        long used = frame_parse(bw_head(&cl->in), bw_pending(&cl->in), FRAME_MAX_FROM_CLIENT, &type, &fields);
+        if (used < 0) {
+            if (log_allow(&m->garbage_log))
+                LOG(LOG_WARN, "client %s: garbage (frame length out of range): disconnecting", cl->name);
+            return -1;
+        }
+        if (used == 0)
+            break;
+        on_client_frame(m, cl, type, &fields);
+        bw_consume(&cl->in, (size_t)used);
+        if (cl->state == CS_CLOSING)
+            break;
+    }
+    return 0;
+}
+
+static int client_write(client *cl)
+{
+    while (bw_pending(&cl->out) > 0) {
+        long n = net_send(cl->sock, bw_head(&cl->out), bw_pending(&cl->out));
+        if (n == NET_AGAIN)
+            return 0;
+        if (n <= 0)
+            return -1;
+        bw_consume(&cl->out, (size_t)n);
+    }
+    return 0;
+}
+
+static void accept_client(master *m)
+{
+    net_addr peer;
+    sock_t s = net_tcp_accept(m->listener, &peer);
+    if (s == SOCK_INVALID)
+        return;
+    client *cl = calloc(1, sizeof *cl);
+    if (!cl) {
+        net_close(s);
+        return;
+    }
+    cl->id = ++m->next_client_id;
+    cl->sock = s;
+    net_addr_str(&peer, cl->name, sizeof cl->name);
+    bw_init(&cl->in, CLIENT_IN_LIMIT);
+    bw_init(&cl->out, CLIENT_OUT_LIMIT);
+    cl->state = CS_HELLO;
+    cl->next = NULL;
+    client **pp = &m->clients;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = cl; /* creation order: round robin follows ids */
+    m->nclients++;
+    if (m->nclients > m->cfg->max_clients)
+        client_fail(cl, "too many clients (at most %u)", m->cfg->max_clients);
+}
+
+/* ---------------------------------------------------------- datagrams --- */
+
+static flight *flight_find(slave_peer *s, uint64_t id)
+{
+    for (flight *f = s->flights; f; f = f->next)
+        if (f->id == id)
+            return f;
+    return NULL;
+}
+
+static void slave_lost_jobs(slave_peer *s, const char *why)
+{
+    while (s->flights) {
+        flight *f = s->flights;
+        if (f->state == FL_CANCELLING)
+            flight_free(f);
+        else
+            flight_requeue(f, why);
+    }
+}
+
+static void send_result_ack(master *m, flight *f, slave_peer *s, uint64_t id, int complete)
+{
+    dgram d;
+    memset(&d, 0, sizeof d);
+    d.type = DG_RESULT_ACK;
+    d.job_id = id;
+    d.state = (uint8_t)complete;
+    if (f && !complete)
+        xfer_rx_ack(&f->res, &d.cum, &d.sack);
+    send_dgram(m, s, &d);
+}
+
+static void on_pong(slave_peer *s, const dgram *d)
+{
+    if (s->boot && s->boot != d->sender_boot) {
+        LOG(LOG_WARN, "slave %s restarted (boot %08x -> %08x)", s->name, s->boot, d->sender_boot);
+        slave_lost_jobs(s, "slave restarted");
+    }
+    if (!s->alive)
+        LOG(LOG_INFO, "slave %s is up with %u slots%s", s->name, d->slots_total,
+            s->conf_slots ? " (slaves.conf sets how many we use)" : "");
+    s->boot = d->sender_boot;
+    s->alive = 1;
+    s->slots_total = d->slots_total;
+    s->slots_free = d->slots_free;
+    uint64_t now = clock_us();
+    if (d->echo_us && d->echo_us <= now && now - d->echo_us < 10000000u)
+        rtt_sample(&s->rtt, (uint32_t)(now - d->echo_us));
+}
+
+static void on_job_ack(slave_peer *s, const dgram *d)
+{
+    flight *f = flight_find(s, d->job_id);
+    s->slots_free = d->slots_free;
+    if (!f)
+        return;
+    switch (d->state) {
+    case JS_RECEIVING:
+    case JS_RUNNING:
+    case JS_DONE:
+        if (f->state == FL_SENDING) {
+            int progress;
+            uint32_t sample = xfer_tx_on_ack(&f->req, d->cum, d->sack, clock_us(), &progress);
+            if (sample)
+                rtt_sample(&s->rtt, sample);
+            if (progress)
+                s->rtt.backoff = 0;
+            if (d->state != JS_RECEIVING) {
+                xfer_tx_free(&f->req);
+                f->state = FL_RUNNING;
+            }
+        }
+        break;
+    case JS_GONE:
+        if (f->state == FL_CANCELLING)
+            flight_free(f);
+        else if (f->state != FL_RESULT)
+            flight_requeue(f, "slave no longer has the command");
+        break;
+    case JS_STALE:
+        /* We used an old boot id: the slave restarted. Its PONG will tell. */
+        s->alive = 0;
+        s->last_ping_ms = 0;
+        slave_lost_jobs(s, "slave restarted");
+        break;
+    }
+}
+
+static void deliver(master *m, flight *f)
+{
+    job *j = f->job;
+    breader r;
+    CommandResult res;
+    br_init(&r, f->res.data, f->res.len);
+    client *cl = j->cl;
+    if (result_decode(&r, &res) < 0 || br_left(&r) != 0) {
+        if (log_allow(&m->garbage_log))
+            LOG(LOG_WARN, "slave %s sent a malformed result for job %llu", f->sl->name, (unsigned long long)f->id);
+        client_send_failure(cl, j->seq, RUN_NOT_STARTED, f->sl->name, "malformed result from the slave");
+    } else {
+        client_send_result_body(cl, j->seq, f->sl->name, f->res.data, f->res.len);
+    }
+    LOG(LOG_DEBUG, "command %u of %s: result from %s", j->seq, cl->name, f->sl->name);
+    cl->inflight--;
+    free(j);
+    f->job = NULL;
+    flight_free(f);
+    client_check_done(cl);
+}
+
+static void on_result_fragment(master *m, slave_peer *s, const dgram *d)
+{
+    flight *f = flight_find(s, d->job_id);
+    if (!f || f->state == FL_CANCELLING) {
+        /* Already delivered (our final ack was lost) or cancelled: tell
+         * the slave to forget it. */
+        send_result_ack(m, NULL, s, d->job_id, 1);
+        if (f)
+            flight_free(f);
+        return;
+    }
+    if (f->state != FL_RESULT) {
+        xfer_tx_free(&f->req); /* a result implies the request arrived */
+        if (xfer_rx_init(&f->res, d->total, RESULT_MAX_BYTES) < 0) {
+            if (log_allow(&m->garbage_log))
+                LOG(LOG_WARN, "slave %s: result of %u bytes refused", s->name, d->total);
+            return;
+        }
+        f->state = FL_RESULT;
+    }
+    if (xfer_rx_add(&f->res, d->total, d->offset, d->payload, d->payload_len) < 0) {
+        if (log_allow(&m->garbage_log))
+            LOG(LOG_WARN, "slave %s: result fragment inconsistent with job %llu", s->name,
+                (unsigned long long)f->id);
+        return;
+    }
+    if (xfer_rx_done(&f->res)) {
+        send_result_ack(m, NULL, s, f->id, 1);
+        deliver(m, f);
+        return;
+    }
+    f->ack_pending = 1;
+}
+
+static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *from)
+{
+    dgram d;
+    const char *why = NULL;
+    slave_peer *s = slave_by_addr(m, from);
+    if (dgram_decode(p, n, &d, &why) < 0 || !s) {
+        if (log_allow(&m->garbage_log)) {
+            char name[80];
+            net_addr_str(from, name, sizeof name);
+            LOG(LOG_WARN, "dropped a %zu-byte datagram from %s: %s", n, name, s ? why : "not a known slave");
+        }
+        return;
+    }
+    if (d.receiver_boot != m->boot) {
+        if (log_allow(&m->garbage_log))
+            LOG(LOG_DEBUG, "dropped a %s from %s meant for an earlier master", dgram_type_name(d.type), s->name);
+        return;
+    }
+    if (d.type == DG_PONG) {
+        on_pong(s, &d);
+    } else if (s->boot != d.sender_boot) {
+        return; /* from a previous life of the slave, or before its PONG */
+    }
+    s->last_heard_ms = clock_ms();
+    switch (d.type) {
+    case DG_PONG: break;
+    case DG_JOB_ACK: on_job_ack(s, &d); break;
+    case DG_RESULT: on_result_fragment(m, s, &d); break;
+    default:
+        if (log_allow(&m->garbage_log))
+            LOG(LOG_WARN, "dropped a %s datagram from %s: not for a master", dgram_type_name(d.type), s->name);
+    }
+}
+
+/* ------------------------------------------------------------- timers --- */
+
+static void fail_all_queued(master *m, const char *why)
+{
+    for (client *cl = m->clients; cl; cl = cl->next) {
+        while (cl->qhead) {
+            job *j = cl->qhead;
+            cl->qhead = j->next;
+            cl->queued--;
+            client_send_failure(cl, j->seq, RUN_NO_SLAVE, "", why);
+            free(j);
+        }
+        cl->qtail = NULL;
+        client_check_done(cl);
+    }
+}
+
+static uint64_t run_timers(master *m)
+{
+    uint64_t now_ms = clock_ms(), now_us = clock_us(), next_ms = now_ms + PING_INTERVAL_MS;
+#define WAKE_AT_MS(t) do { uint64_t t_ = (t); if (t_ < next_ms) next_ms = t_; } while (0)
+    for (int i = 0; i < m->nslaves; i++) {
+        slave_peer *s = &m->slaves[i];
+        if (s->alive && now_ms - s->last_heard_ms > DEAD_AFTER_MS) {
+            LOG(LOG_WARN, "slave %s: no answer for %u ms: considered dead", s->name, DEAD_AFTER_MS);
+            s->alive = 0;
+            slave_lost_jobs(s, "slave stopped answering");
+        }
+        if (now_ms - s->last_ping_ms >= PING_INTERVAL_MS) {
+            dgram d;
+            memset(&d, 0, sizeof d);
+            d.type = DG_PING;
+            d.echo_us = now_us;
+            d.floor = slave_floor(s);
+            send_dgram(m, s, &d);
+            s->last_ping_ms = now_ms;
+        }
+        WAKE_AT_MS(s->last_ping_ms + PING_INTERVAL_MS);
+        uint32_t rto = rtt_timeout(&s->rtt);
+        for (flight *f = s->flights, *nx; f; f = nx) {
+            nx = f->next;
+            if (f->state == FL_SENDING) {
+                send_ctx c = {m, f};
+                if (xfer_tx_pump(&f->req, now_us, rto, send_request_fragment, &c))
+                    rtt_backoff(&s->rtt);
+                uint64_t due = xfer_tx_next_deadline(&f->req, rtt_timeout(&s->rtt));
+                if (due)
+                    WAKE_AT_MS(due / 1000 + 1);
+            } else if (f->state == FL_CANCELLING) {
+                if (now_ms - f->since_ms > CANCEL_GIVEUP_MS) {
+                    flight_free(f);
+                    continue;
+                }
+                if (now_us - f->cancel_sent_us >= rto)
+                    send_cancel(m, f);
+                WAKE_AT_MS((f->cancel_sent_us + rto) / 1000 + 1);
+            }
+        }
+    }
+    /* Commands waiting while no slave is alive: say why, then give up. */
+    int none_alive = slaves_alive(m) == 0;
+    for (client *cl = m->clients; cl; cl = cl->next) {
+        if (!cl->qhead || !none_alive) {
+            cl->waiting_since_ms = 0;
+            cl->told_waiting = 0;
+            continue;
+        }
+        if (!cl->waiting_since_ms)
+            cl->waiting_since_ms = now_ms;
+        if (!cl->told_waiting) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "waiting: no slave available (0 of %d answering); giving up after %u s",
+                     m->nslaves, m->cfg->no_slave_ms / 1000);
+            client_send_text(cl, F_NOTICE, msg);
+            cl->told_waiting = 1;
+        }
+        if (now_ms - cl->waiting_since_ms >= m->cfg->no_slave_ms) {
+            fail_all_queued(m, "no slave available");
+            break;
+        }
+        WAKE_AT_MS(cl->waiting_since_ms + m->cfg->no_slave_ms);
+    }
+#undef WAKE_AT_MS
+    dispatch(m);
+    return next_ms;
+}
+
+/* ---------------------------------------------------------- main loop --- */
+
+static void read_datagrams(master *m)
+{
+    for (int k = 0; k < 512; k++) {
+        uint8_t buf[2048];
+        net_addr from;
+        long r = net_recvfrom(m->udp, buf, sizeof buf, &from);
+        if (r < 0)
+            break;
+        on_datagram(m, buf, (size_t)r, &from);
+    }
+    for (int i = 0; i < m->nslaves; i++)
+        for (flight *f = m->slaves[i].flights; f; f = f->next)
+            if (f->ack_pending) {
+                f->ack_pending = 0;
+                send_result_ack(m, f, f->sl, f->id, 0);
+            }
+}
+
+static void shutdown_all(master *m)
+{
+    while (m->clients) {
+        client *cl = m->clients;
+        if (cl->state != CS_CLOSING)
+            client_send_text(cl, F_ERROR, "the master is shutting down");
+        client_write(cl); /* best effort */
+        client_close(m, cl);
+    }
+    for (int i = 0; i < m->nslaves; i++)
+        while (m->slaves[i].flights)
+            flight_free(m->slaves[i].flights);
+    free(m->slaves);
+}
+
+int master_run(const master_config *cfg)
+{
+    master *m = calloc(1, sizeof *m);
+    char err[256];
+    if (!m)
+        die("out of memory");
+    m->cfg = cfg;
+    m->boot = random_u32();
+    if (load_slaves(m) < 0)
+        return 1;
+    m->udp = net_udp_bind(cfg->bind, 0, err, sizeof err);
+    if (m->udp == SOCK_INVALID) {
+        LOG(LOG_ERROR, "cannot open a UDP socket on %s: %s", cfg->bind, err);
+        return 1;
+    }
+    m->listener = net_tcp_listen(cfg->bind, cfg->port, err, sizeof err);
+    if (m->listener == SOCK_INVALID) {
+        LOG(LOG_ERROR, "cannot listen on TCP %s:%d: %s", cfg->bind, cfg->port, err);
+        return 1;
+    }
+    m->sigfd = signal_events_init();
+    LOG(LOG_INFO, "listening on TCP %s:%d, %d slave%s in %s", cfg->bind, net_local_port(m->listener), m->nslaves,
+        m->nslaves > 1 ? "s" : "", cfg->slaves_conf);
+
+    net_pollfd *pfds = NULL;
+    client **owners = NULL;
+    size_t pcap = 0;
+    while (!m->stopping) {
+        uint64_t next_ms = run_timers(m);
+        size_t need = 3 + m->nclients;
+        if (need > pcap) {
+            pcap = need * 2;
+            pfds = realloc(pfds, pcap * sizeof *pfds);
+            owners = realloc(owners, pcap * sizeof *owners);
+            if (!pfds || !owners)
+                die("out of memory");
+        }
+        int n = 0;
+        pfds[n++] = (net_pollfd){m->udp, NET_IN, 0};
+        pfds[n++] = (net_pollfd){m->sigfd, NET_IN, 0};
+        pfds[n++] = (net_pollfd){m->listener, NET_IN, 0};
+        for (client *cl = m->clients; cl; cl = cl->next) {
+            short ev = 0;
+            /* Back-pressure: stop reading a client whose queue is full. */
+            if (cl->queued < m->cfg->max_queued && cl->state != CS_CLOSING)
+                ev |= NET_IN;
+            if (bw_pending(&cl->out))
+                ev |= NET_OUT;
+            if (cl->state == CS_CLOSING)
+                ev |= NET_IN; /* to notice the client closing */
+            owners[n] = cl;
+            pfds[n++] = (net_pollfd){cl->sock, ev, 0};
+        }
+        uint64_t now = clock_ms();
+        int timeout = next_ms <= now ? 0 : (int)(next_ms - now);
+        if (net_poll(pfds, n, timeout) < 0)
+            die("poll: %s", net_last_error());
+        if (pfds[1].revents) {
+            int ev;
+            while ((ev = signal_events_take()) != SIGNAL_NONE)
+                if (ev == SIGNAL_STOP)
+                    m->stopping = 1;
+        }
+        if (pfds[0].revents)
+            read_datagrams(m);
+        for (int i = 3; i < n; i++) {
+            client *cl = owners[i];
+            short re = pfds[i].revents;
+            int gone = 0;
+            if (re & (NET_IN | NET_HUP)) {
+                if (cl->state == CS_CLOSING) {
+                    char sink[4096];
+                    long r = net_recv(cl->sock, sink, sizeof sink);
+                    gone = r != NET_AGAIN && r <= 0;
+                } else {
+                    gone = client_read(m, cl) < 0;
+                }
+            }
+            if (!gone && bw_pending(&cl->out))
+                gone = client_write(cl) < 0;
+            if (gone)
+                client_close(m, cl);
+        }
+        if (pfds[2].revents)
+            accept_client(m);
+    }
+    LOG(LOG_INFO, "stopping");
+    shutdown_all(m);
+    net_close(m->listener);
+    net_close(m->udp);
+    free(pfds);
+    free(owners);
+    free(m);
+    return 0;
+}

@@ -1,0 +1,20 @@
+/* master.h - the master daemon's event loop (master.c). */
+#ifndef MASTER_H
+#define MASTER_H
+
+#include <stdint.h>
+
+typedef struct {
+    const char *bind;
+    int port;
+    const char *slaves_conf;
+    unsigned max_clients;
+    unsigned max_queued;        /* per client; reading pauses beyond */
+    unsigned retries;           /* default attempts for a command whose slave died */
+    uint32_t no_slave_ms;       /* fail queued commands after this long without any slave */
+} master_config;
+
+/* Runs until SIGTERM/SIGINT; returns the exit status. */
+int master_run(const master_config *cfg);
+
+#endif

@@ -1,0 +1,340 @@
+/* platform_posix.c - platform.h for POSIX systems. */
+#ifndef _WIN32
+#define _GNU_SOURCE
+#include "platform.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Datagrams arrive in bursts (a window of result fragments): a large
+ * receive buffer avoids losses on loopback (shared/research/baselines.md). */
+#define UDP_BUFFER_BYTES (8 * 1024 * 1024)
+
+static int set_nonblocking(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        return -1;
+    return fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+int plat_init(char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    /* A peer closing a socket must not kill us: writes report EPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+int net_resolve(const char *host, int port, int dgram, net_addr *out, char *err, size_t errlen)
+{
+    struct addrinfo hints, *res;
+    char portstr[16];
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = dgram ? SOCK_DGRAM : SOCK_STREAM;
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int rc = getaddrinfo(host, portstr, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot resolve '%s': %s", host, gai_strerror(rc));
+        return -1;
+    }
+    memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
+    out->len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int bound_socket(const char *host, int port, int dgram, char *err, size_t errlen)
+{
+    net_addr a;
+    if (net_resolve(host, port, dgram, &a, err, errlen) < 0)
+        return -1;
+    int fd = socket(a.ss.ss_family, dgram ? SOCK_DGRAM : SOCK_STREAM, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    if (!dgram)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&a.ss, a.len) < 0) {
+        snprintf(err, errlen, "bind %s:%d: %s", host, port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (set_nonblocking(fd) < 0) {
+        snprintf(err, errlen, "fcntl: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+sock_t net_udp_bind(const char *host, int port, char *err, size_t errlen)
+{
+    int fd = bound_socket(host, port, 1, err, errlen);
+    if (fd < 0)
+        return SOCK_INVALID;
+    int size = UDP_BUFFER_BYTES;
+    /* Best effort: the kernel caps these at net.core.[rw]mem_max unless
+     * we are root (SO_RCVBUFFORCE). */
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    return fd;
+}
+
+sock_t net_tcp_listen(const char *host, int port, char *err, size_t errlen)
+{
+    int fd = bound_socket(host, port, 0, err, errlen);
+    if (fd < 0)
+        return SOCK_INVALID;
+    if (listen(fd, 128) < 0) {
+        snprintf(err, errlen, "listen: %s", strerror(errno));
+        close(fd);
+        return SOCK_INVALID;
+    }
+    return fd;
+}
+
+sock_t net_tcp_accept(sock_t listener, net_addr *peer)
+{
+    peer->len = sizeof peer->ss;
+    int fd = accept(listener, (struct sockaddr *)&peer->ss, &peer->len);
+    if (fd < 0)
+        return SOCK_INVALID;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (set_nonblocking(fd) < 0) {
+        close(fd);
+        return SOCK_INVALID;
+    }
+    return fd;
+}
+
+sock_t net_tcp_connect(const net_addr *to, char *err, size_t errlen)
+{
+    int fd = socket(to->ss.ss_family, SOCK_STREAM, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return SOCK_INVALID;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (set_nonblocking(fd) < 0 ||
+        (connect(fd, (const struct sockaddr *)&to->ss, to->len) < 0 && errno != EINPROGRESS)) {
+        snprintf(err, errlen, "connect: %s", strerror(errno));
+        close(fd);
+        return SOCK_INVALID;
+    }
+    return fd;
+}
+
+int net_connect_result(sock_t s, char *err, size_t errlen)
+{
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    if (getsockopt(s, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+        soerr = errno;
+    if (soerr) {
+        snprintf(err, errlen, "%s", strerror(soerr));
+        return -1;
+    }
+    return 0;
+}
+
+int net_local_port(sock_t s)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(s, (struct sockaddr *)&ss, &len) < 0)
+        return -1;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+void net_addr_str(const net_addr *a, char *buf, size_t len)
+{
+    char host[NI_MAXHOST], port[NI_MAXSERV];
+    if (getnameinfo((const struct sockaddr *)&a->ss, a->len, host, sizeof host, port, sizeof port,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+        snprintf(buf, len, "?");
+        return;
+    }
+    if (a->ss.ss_family == AF_INET6)
+        snprintf(buf, len, "[%s]:%s", host, port);
+    else
+        snprintf(buf, len, "%s:%s", host, port);
+}
+
+int net_addr_equal(const net_addr *a, const net_addr *b)
+{
+    if (a->ss.ss_family != b->ss.ss_family)
+        return 0;
+    if (a->ss.ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)&a->ss, *y = (const void *)&b->ss;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (a->ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)&a->ss, *y = (const void *)&b->ss;
+        return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr);
+    }
+    return 0;
+}
+
+static long io_result(long n)
+{
+    if (n >= 0)
+        return n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return NET_AGAIN;
+    return NET_ERROR;
+}
+
+long net_send(sock_t s, const void *p, size_t n)
+{
+    return io_result(send(s, p, n, MSG_NOSIGNAL));
+}
+
+long net_recv(sock_t s, void *p, size_t n)
+{
+    return io_result(recv(s, p, n, 0));
+}
+
+long net_sendto(sock_t s, const void *p, size_t n, const net_addr *to)
+{
+    long r = io_result(sendto(s, p, n, 0, (const struct sockaddr *)&to->ss, to->len));
+    /* An ICMP error from an earlier datagram (peer not up yet) is not a
+     * failure of this socket: the retransmission timer copes. */
+    if (r == NET_ERROR && (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH))
+        return NET_AGAIN;
+    return r;
+}
+
+long net_recvfrom(sock_t s, void *p, size_t n, net_addr *from)
+{
+    from->len = sizeof from->ss;
+    long r = recvfrom(s, p, n, 0, (struct sockaddr *)&from->ss, &from->len);
+    if (r < 0 && (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH))
+        return NET_AGAIN;
+    return io_result(r);
+}
+
+void net_close(sock_t s)
+{
+    if (s != SOCK_INVALID)
+        close(s);
+}
+
+const char *net_last_error(void)
+{
+    return strerror(errno);
+}
+
+int net_poll(net_pollfd *fds, int n, int timeout_ms)
+{
+    struct pollfd pfd[n > 0 ? n : 1];
+    for (int i = 0; i < n; i++) {
+        pfd[i].fd = fds[i].fd;
+        pfd[i].events = (short)((fds[i].events & NET_IN ? POLLIN : 0) | (fds[i].events & NET_OUT ? POLLOUT : 0));
+        pfd[i].revents = 0;
+    }
+    int r = poll(pfd, (nfds_t)n, timeout_ms);
+    if (r < 0)
+        return errno == EINTR ? 0 : -1;
+    for (int i = 0; i < n; i++) {
+        short re = pfd[i].revents;
+        fds[i].revents = (short)((re & POLLIN ? NET_IN : 0) | (re & POLLOUT ? NET_OUT : 0) |
+                                 (re & (POLLERR | POLLHUP | POLLNVAL) ? NET_HUP : 0));
+    }
+    return r;
+}
+
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    char ev = sig == SIGCHLD ? SIGNAL_CHILD : sig == SIGHUP ? SIGNAL_RELOAD : SIGNAL_STOP;
+    if (write(sig_pipe[1], &ev, 1) < 0) { /* pipe full: events are already pending */
+    }
+    errno = saved;
+}
+
+sock_t signal_events_init(void)
+{
+    if (sig_pipe[0] >= 0)
+        return sig_pipe[0];
+    if (pipe(sig_pipe) < 0)
+        return SOCK_INVALID;
+    set_nonblocking(sig_pipe[0]);
+    set_nonblocking(sig_pipe[1]);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGCHLD, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    return sig_pipe[0];
+}
+
+int signal_events_take(void)
+{
+    char ev;
+    if (sig_pipe[0] < 0 || read(sig_pipe[0], &ev, 1) != 1)
+        return SIGNAL_NONE;
+    return ev;
+}
+
+uint64_t clock_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t clock_ms(void)
+{
+    return clock_us() / 1000u;
+}
+
+uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint32_t random_u32(void)
+{
+    uint32_t v = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&v, sizeof v, 1, f) != 1)
+        v = (uint32_t)(clock_us() ^ ((uint64_t)getpid() << 16));
+    if (f)
+        fclose(f);
+    return v ? v : 1;
+}
+
+int cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+#endif

@@ -1,0 +1,241 @@
+/* proto.c - encoding and decoding of every message (see proto.h). */
+#include "proto.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap)
+{
+    bwriter w;
+    bw_init_fixed(&w, out, cap);
+    bw_u16(&w, DGRAM_MAGIC);
+    bw_u8(&w, DGRAM_VERSION);
+    bw_u8(&w, d->type);
+    bw_u32(&w, d->sender_boot);
+    bw_u32(&w, d->receiver_boot);
+    bw_u64(&w, d->job_id);
+    switch (d->type) {
+    case DG_PING:
+        bw_u64(&w, d->echo_us);
+        bw_u64(&w, d->floor);
+        break;
+    case DG_PONG:
+        bw_u64(&w, d->echo_us);
+        bw_u16(&w, d->slots_total);
+        bw_u16(&w, d->slots_free);
+        break;
+    case DG_JOB:
+        bw_u64(&w, d->floor);
+        /* fall through */
+    case DG_RESULT:
+        bw_u32(&w, d->total);
+        bw_u32(&w, d->offset);
+        bw_bytes(&w, d->payload, d->payload_len);
+        break;
+    case DG_JOB_ACK:
+        bw_u8(&w, d->state);
+        bw_u32(&w, d->cum);
+        bw_u64(&w, d->sack);
+        bw_u16(&w, d->slots_free);
+        break;
+    case DG_RESULT_ACK:
+        bw_u8(&w, d->state);
+        bw_u32(&w, d->cum);
+        bw_u64(&w, d->sack);
+        break;
+    case DG_CANCEL:
+        break;
+    }
+    return w.error ? 0 : w.len;
+}
+
+int dgram_decode(const uint8_t *p, size_t n, dgram *d, const char **why)
+{
+    breader r;
+    br_init(&r, p, n);
+    memset(d, 0, sizeof *d);
+    if (br_u16(&r) != DGRAM_MAGIC) {
+        *why = "bad magic";
+        return -1;
+    }
+    if (br_u8(&r) != DGRAM_VERSION) {
+        *why = "unsupported version";
+        return -1;
+    }
+    d->type = br_u8(&r);
+    d->sender_boot = br_u32(&r);
+    d->receiver_boot = br_u32(&r);
+    d->job_id = br_u64(&r);
+    switch (d->type) {
+    case DG_PING:
+        d->echo_us = br_u64(&r);
+        d->floor = br_u64(&r);
+        break;
+    case DG_PONG:
+        d->echo_us = br_u64(&r);
+        d->slots_total = br_u16(&r);
+        d->slots_free = br_u16(&r);
+        break;
+    case DG_JOB:
+        d->floor = br_u64(&r);
+        /* fall through */
+    case DG_RESULT:
+        d->total = br_u32(&r);
+        d->offset = br_u32(&r);
+        d->payload_len = (uint32_t)br_left(&r);
+        d->payload = br_bytes(&r, d->payload_len);
+        if (!r.error && (d->payload_len == 0 || d->payload_len > FRAG_PAYLOAD || d->total == 0 ||
+                         d->offset % FRAG_PAYLOAD != 0 || d->offset >= d->total ||
+                         d->payload_len != (d->total - d->offset < FRAG_PAYLOAD ? d->total - d->offset
+                                                                                : FRAG_PAYLOAD))) {
+            *why = "bad fragment bounds";
+            return -1;
+        }
+        break;
+    case DG_JOB_ACK:
+        d->state = br_u8(&r);
+        d->cum = br_u32(&r);
+        d->sack = br_u64(&r);
+        d->slots_free = br_u16(&r);
+        break;
+    case DG_RESULT_ACK:
+        d->state = br_u8(&r);
+        d->cum = br_u32(&r);
+        d->sack = br_u64(&r);
+        break;
+    case DG_CANCEL:
+        break;
+    default:
+        *why = "unknown type";
+        return -1;
+    }
+    if (r.error) {
+        *why = "truncated";
+        return -1;
+    }
+    if (br_left(&r) != 0) {
+        *why = "trailing bytes";
+        return -1;
+    }
+    if (d->type != DG_PING && d->type != DG_PONG && d->job_id == 0) {
+        *why = "job id 0";
+        return -1;
+    }
+    return 0;
+}
+
+void job_request_encode(bwriter *w, const job_request *j)
+{
+    bw_u32(w, j->timeout_ms);
+    bw_u32(w, j->command_len);
+    bw_bytes(w, j->command, j->command_len);
+}
+
+int job_request_decode(const uint8_t *p, size_t n, job_request *j)
+{
+    breader r;
+    br_init(&r, p, n);
+    j->timeout_ms = br_u32(&r);
+    j->command_len = br_u32(&r);
+    if (j->command_len > MAX_COMMAND_LEN)
+        return -1;
+    j->command = (const char *)br_bytes(&r, j->command_len);
+    if (r.error || br_left(&r) != 0 || memchr(j->command, 0, j->command_len))
+        return -1;
+    return 0;
+}
+
+void result_encode(bwriter *w, const CommandResult *r)
+{
+    bw_u8(w, r->status);
+    bw_u32(w, (uint32_t)r->exit_code);
+    bw_u8(w, r->term_signal);
+    bw_u8(w, (uint8_t)((r->stdout_truncated ? 1 : 0) | (r->stderr_truncated ? 2 : 0)));
+    bw_u64(w, r->start_ms);
+    bw_u64(w, r->duration_us);
+    bw_u32(w, r->stdout_len);
+    bw_bytes(w, r->stdout_data, r->stdout_len);
+    bw_u32(w, r->stderr_len);
+    bw_bytes(w, r->stderr_data, r->stderr_len);
+    bw_u32(w, r->message_len);
+    bw_bytes(w, r->message, r->message_len);
+}
+
+static char *borrow_field(breader *rd, uint32_t n, uint32_t max)
+{
+    if (n > max) {
+        rd->error = 1;
+        return NULL;
+    }
+    return (char *)br_bytes(rd, n);
+}
+
+int result_decode(breader *rd, CommandResult *r)
+{
+    r->status = br_u8(rd);
+    r->exit_code = (int32_t)br_u32(rd);
+    r->term_signal = br_u8(rd);
+    uint8_t flags = br_u8(rd);
+    r->stdout_truncated = flags & 1;
+    r->stderr_truncated = (flags >> 1) & 1;
+    r->start_ms = br_u64(rd);
+    r->duration_us = br_u64(rd);
+    r->stdout_len = br_u32(rd);
+    r->stdout_data = borrow_field(rd, r->stdout_len, MAX_OUTPUT_CAP);
+    r->stderr_len = br_u32(rd);
+    r->stderr_data = borrow_field(rd, r->stderr_len, MAX_OUTPUT_CAP);
+    r->message_len = br_u32(rd);
+    r->message = borrow_field(rd, r->message_len, 4096);
+    if (rd->error || r->status > RUN_NO_SLAVE || (flags & ~3u))
+        return -1;
+    return 0;
+}
+
+void command_result_free(CommandResult *r)
+{
+    free(r->stdout_data);
+    free(r->stderr_data);
+    free(r->message);
+    r->stdout_data = r->stderr_data = r->message = NULL;
+    r->stdout_len = r->stderr_len = r->message_len = 0;
+}
+
+size_t frame_begin(bwriter *w, uint8_t type)
+{
+    size_t start = w->len;
+    bw_u32(w, 0); /* length, patched by frame_end */
+    bw_u8(w, type);
+    return start;
+}
+
+void frame_end(bwriter *w, size_t start)
+{
+    if (!w->error)
+        put_u32(w->data + start, (uint32_t)(w->len - start - 4));
+}
+
+long frame_parse(const uint8_t *buf, size_t len, size_t max, uint8_t *type, breader *fields)
+{
+    if (len < 4)
+        return 0;
+    uint32_t flen = get_u32(buf);
+    if (flen < 1 || flen > max)
+        return -1;
+    if (len - 4 < flen)
+        return 0;
+    *type = buf[4];
+    br_init(fields, buf + FRAME_HEADER_LEN, flen - 1);
+    return (long)flen + 4;
+}
+
+const char *frame_type_name(uint8_t type)
+{
+    static const char *names[] = {"?", "HELLO", "WELCOME", "SUBMIT", "END", "RESULT", "NOTICE", "ERROR", "BYE"};
+    return type < sizeof names / sizeof *names ? names[type] : "?";
+}
+
+const char *dgram_type_name(uint8_t type)
+{
+    static const char *names[] = {"?", "PING", "PONG", "JOB", "JOB_ACK", "RESULT", "RESULT_ACK", "CANCEL"};
+    return type < sizeof names / sizeof *names ? names[type] : "?";
+}

@@ -1,0 +1,122 @@
+/*
+ * proto.h - every message on the wire, encoded field by field in network
+ * byte order (doc/protocol.md is the reference for students).
+ *
+ *  client <-> master: TCP frames   [u32 length][u8 type][fields...]
+ *  master <-> slave : UDP datagrams [20-byte header][fields...][payload]
+ */
+#ifndef PROTO_H
+#define PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "common.h"
+
+/* ---------------------------------------------------------------- UDP --- */
+
+#define DGRAM_MAGIC 0x534D /* "SM" */
+#define DGRAM_VERSION 1
+#define DGRAM_HEADER_LEN 20
+#define DGRAM_MAX (DGRAM_HEADER_LEN + 32 + FRAG_PAYLOAD)
+
+enum dgram_type {
+    DG_PING = 1,       /* master -> slave: are you there, how many free slots? */
+    DG_PONG = 2,       /* slave -> master: boot id, slots */
+    DG_JOB = 3,        /* master -> slave: one fragment of a job request */
+    DG_JOB_ACK = 4,    /* slave -> master: fragments received + job state */
+    DG_RESULT = 5,     /* slave -> master: one fragment of a job's result */
+    DG_RESULT_ACK = 6, /* master -> slave: result fragments received */
+    DG_CANCEL = 7,     /* master -> slave: kill this job, forget its result */
+};
+
+/* Job states a slave reports in DG_JOB_ACK. */
+enum job_state {
+    JS_RECEIVING = 1, /* request fragments still missing */
+    JS_RUNNING = 2,   /* started (or waiting for a free slot) */
+    JS_DONE = 3,      /* finished, result being sent */
+    JS_GONE = 4,      /* result delivered or job cancelled: nothing to do */
+    JS_STALE = 5,     /* request is for another boot of the slave: ignored */
+};
+
+/* Fragment acknowledgements: 'cum' fragments [0, cum) arrived; bit i of
+ * 'sack' says fragment cum+1+i arrived too (selective ack, 64 ahead). */
+#define XFER_WINDOW 64
+
+typedef struct {
+    uint8_t type;
+    uint32_t sender_boot;   /* random at each start of the sender */
+    uint32_t receiver_boot; /* the boot the sender believes it talks to; 0 unknown */
+    uint64_t job_id;        /* per slave, from 1; 0 in PING/PONG */
+    /* DG_PING, DG_PONG */
+    uint64_t echo_us;       /* master's clock, echoed: round-trip time */
+    uint16_t slots_total, slots_free; /* DG_PONG; slots_free also in DG_JOB_ACK */
+    /* DG_PING, DG_JOB: every job id below floor is finished for the master */
+    uint64_t floor;
+    /* DG_JOB, DG_RESULT: a fragment of a message of total bytes */
+    uint32_t total, offset, payload_len;
+    const uint8_t *payload;
+    /* DG_JOB_ACK, DG_RESULT_ACK */
+    uint8_t state;    /* DG_JOB_ACK: enum job_state; DG_RESULT_ACK: 1 = complete */
+    uint32_t cum;
+    uint64_t sack;
+} dgram;
+
+/* Returns the datagram length, or 0 if it does not fit in cap. */
+size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap);
+/* Returns 0, or -1 with a reason in why (for the log). */
+int dgram_decode(const uint8_t *p, size_t n, dgram *d, const char **why);
+
+/* The body of a job request, carried in DG_JOB fragments. */
+typedef struct {
+    uint32_t timeout_ms; /* 0: none */
+    uint32_t command_len;
+    const char *command;
+} job_request;
+
+void job_request_encode(bwriter *w, const job_request *j);
+int job_request_decode(const uint8_t *p, size_t n, job_request *j);
+
+/* The body of a result (DG_RESULT fragments, and inside F_RESULT):
+ * everything of CommandResult but seq and host. */
+void result_encode(bwriter *w, const CommandResult *r);
+/* 0, or -1 if malformed. The output and message fields of r point into
+ * the reader's bytes (not NUL-terminated): valid as long as they are. */
+int result_decode(breader *rd, CommandResult *r);
+/* Largest result body: both streams at MAX_OUTPUT_CAP plus fields. */
+#define RESULT_MAX_BYTES (2u * MAX_OUTPUT_CAP + 4096u)
+
+/* ---------------------------------------------------------------- TCP --- */
+
+#define FRAME_MAGIC 0x534D5043 /* "SMPC" in HELLO */
+#define FRAME_VERSION 1
+#define FRAME_HEADER_LEN 5      /* u32 length (of type + fields), u8 type */
+/* The master refuses anything larger from a client: a command plus fields. */
+#define FRAME_MAX_FROM_CLIENT (MAX_COMMAND_LEN + 64)
+#define FRAME_MAX_FROM_MASTER (RESULT_MAX_BYTES + 512)
+
+enum frame_type {
+    F_HELLO = 1,   /* client -> master: magic, version, options */
+    F_WELCOME = 2, /* master -> client: version, slaves known / alive */
+    F_SUBMIT = 3,  /* client -> master: one command */
+    F_END = 4,     /* client -> master: no more commands */
+    F_RESULT = 5,  /* master -> client: one command's result */
+    F_NOTICE = 6,  /* master -> client: something the user should know */
+    F_ERROR = 7,   /* master -> client: fatal, the master closes next */
+    F_BYE = 8,     /* master -> client: every result has been sent */
+};
+
+/* Start a frame in w; finish it with frame_end once the fields are in. */
+size_t frame_begin(bwriter *w, uint8_t type);
+void frame_end(bwriter *w, size_t start);
+
+/* If buf holds a whole frame, returns its total length (header included)
+ * and sets *type and the fields' reader; 0 if more bytes are needed;
+ * -1 if the length is over max (the peer is not speaking our protocol). */
+long frame_parse(const uint8_t *buf, size_t len, size_t max, uint8_t *type, breader *fields);
+
+const char *frame_type_name(uint8_t type);
+const char *dgram_type_name(uint8_t type);
+
+#endif

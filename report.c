@@ -1,0 +1,299 @@
+/* report.c - the client's output formats (see report.h). */
+#include "report.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#ifdef _WIN32
+#include <direct.h>
+#define make_dir(p) _mkdir(p)
+#else
+#define make_dir(p) mkdir((p), 0777)
+#endif
+
+static int mkdir_p(const char *path)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof buf)
+        return -1;
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] == '/' || buf[i] == 0) {
+            char saved = buf[i];
+            buf[i] = 0;
+            if (make_dir(buf) < 0 && errno != EEXIST)
+                return -1;
+            buf[i] = saved;
+        }
+    }
+    return 0;
+}
+
+int report_open(report *rep, const char *joblog_path)
+{
+    if (joblog_path) {
+        rep->joblog = fopen(joblog_path, "w");
+        if (!rep->joblog) {
+            fprintf(stderr, "client: cannot write the joblog '%s': %s\n", joblog_path, strerror(errno));
+            return -1;
+        }
+        fprintf(rep->joblog, "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n");
+        fflush(rep->joblog);
+    }
+    if (rep->results_dir && mkdir_p(rep->results_dir) < 0) {
+        fprintf(stderr, "client: cannot create the results directory '%s': %s\n", rep->results_dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int write_file(const char *dir, uint32_t seq, const char *name, const char *data, size_t len)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%u", dir, seq);
+    if (mkdir_p(path) < 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/%u/%s", dir, seq, name);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t w = len ? fwrite(data, 1, len, f) : 0;
+    return fclose(f) == 0 && w == len ? 0 : -1;
+}
+
+int utf8_valid(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = p[i];
+        size_t extra;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            extra = 1, cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            extra = 2, cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            extra = 3, cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (n - i <= extra)
+            return 0;
+        for (size_t k = 1; k <= extra; k++) {
+            if ((p[i + k] & 0xC0) != 0x80)
+                return 0;
+            cp = cp << 6 | (p[i + k] & 0x3F);
+        }
+        /* overlong forms, surrogates, beyond U+10FFFF */
+        if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) ||
+            (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+            return 0;
+        i += extra + 1;
+    }
+    return 1;
+}
+
+int json_write_string(FILE *f, const char *s, size_t n)
+{
+    if (!utf8_valid((const uint8_t *)s, n))
+        return -1;
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\t': fputs("\\t", f); break;
+        default:
+            if (c < 0x20 || c == 0x7F)
+                fprintf(f, "\\u%04x", c);
+            else
+                fputc(c, f);
+        }
+    }
+    fputc('"', f);
+    return 0;
+}
+
+void base64_write(FILE *f, const uint8_t *p, size_t n)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    fputc('"', f);
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+        fputc(tbl[v >> 18 & 63], f);
+        fputc(tbl[v >> 12 & 63], f);
+        fputc(i + 1 < n ? tbl[v >> 6 & 63] : '=', f);
+        fputc(i + 2 < n ? tbl[v & 63] : '=', f);
+    }
+    fputc('"', f);
+}
+
+/* "stdout":"..." when the bytes are UTF-8, else "stdout_base64":"...". */
+static void json_output_field(FILE *f, const char *name, const char *data, size_t len)
+{
+    fprintf(f, ",\"%s\":", name);
+    if (json_write_string(f, data ? data : "", len) < 0) {
+        /* not UTF-8: the exact bytes go in a base64 field instead */
+        fprintf(f, "null,\"%s_base64\":", name);
+        base64_write(f, (const uint8_t *)data, len);
+    }
+}
+
+static const char *status_word(const CommandResult *r)
+{
+    switch (r->status) {
+    case RUN_EXITED: return "exited";
+    case RUN_SIGNALED: return "signaled";
+    case RUN_NOT_STARTED: return "not_started";
+    case RUN_REJECTED: return "rejected";
+    case RUN_TIMED_OUT: return "timed_out";
+    case RUN_NO_SLAVE: return "no_slave";
+    }
+    return "unknown";
+}
+
+/* GNU parallel's convention: -1 when there is no exit code to report. */
+static int joblog_exitval(const CommandResult *r)
+{
+    return r->status == RUN_EXITED ? r->exit_code : -1;
+}
+
+static void print_json(const CommandResult *r, const char *cmd, size_t cmd_len)
+{
+    FILE *f = stdout;
+    fprintf(f, "{\"seq\":%u,\"command\":", r->seq);
+    if (json_write_string(f, cmd, cmd_len) < 0) {
+        fputs("null,\"command_base64\":", f);
+        base64_write(f, (const uint8_t *)cmd, cmd_len);
+    }
+    fprintf(f, ",\"host\":");
+    json_write_string(f, r->host, strlen(r->host));
+    fprintf(f, ",\"status\":\"%s\",\"exitval\":%d,\"signal\":%u,\"starttime\":%.3f,\"runtime\":%.6f", status_word(r),
+            joblog_exitval(r), r->term_signal, (double)r->start_ms / 1000.0, (double)r->duration_us / 1e6);
+    json_output_field(f, "stdout", r->stdout_data, r->stdout_len);
+    json_output_field(f, "stderr", r->stderr_data, r->stderr_len);
+    fprintf(f, ",\"stdout_truncated\":%s,\"stderr_truncated\":%s", r->stdout_truncated ? "true" : "false",
+            r->stderr_truncated ? "true" : "false");
+    if (r->message_len) {
+        fprintf(f, ",\"message\":");
+        if (json_write_string(f, r->message, r->message_len) < 0)
+            fputs("null", f);
+    }
+    fputs("}\n", f);
+}
+
+static void format_duration(char *buf, size_t n, uint64_t us)
+{
+    if (us < 1000)
+        snprintf(buf, n, "%llu us", (unsigned long long)us);
+    else if (us < 1000000)
+        snprintf(buf, n, "%.1f ms", (double)us / 1000.0);
+    else
+        snprintf(buf, n, "%.2f s", (double)us / 1e6);
+}
+
+static void print_human(const report *rep, const CommandResult *r, const char *cmd, size_t cmd_len)
+{
+    if (r->stdout_len) {
+        fwrite(r->stdout_data, 1, r->stdout_len, stdout);
+        if (!rep->quiet && r->stdout_data[r->stdout_len - 1] != '\n')
+            fputc('\n', stdout); /* keep the status line on a line of its own */
+    }
+    if (r->stderr_len) {
+        fflush(stdout);
+        fwrite(r->stderr_data, 1, r->stderr_len, stderr);
+        fflush(stderr);
+    }
+    if (rep->quiet)
+        return;
+    char dur[32], why[600] = "";
+    format_duration(dur, sizeof dur, r->duration_us);
+    int shown = cmd_len > 60 ? 57 : (int)cmd_len;
+    const char *ellipsis = cmd_len > 60 ? "..." : "";
+    switch (r->status) {
+    case RUN_SIGNALED: snprintf(why, sizeof why, " (killed by signal %u)", r->term_signal); break;
+    case RUN_TIMED_OUT: snprintf(why, sizeof why, " (timed out: killed)"); break;
+    case RUN_NOT_STARTED:
+    case RUN_REJECTED:
+    case RUN_NO_SLAVE:
+        snprintf(why, sizeof why, " (not run: %.*s)", (int)r->message_len, r->message ? r->message : "");
+        break;
+    }
+    if (r->status == RUN_REJECTED || r->status == RUN_NO_SLAVE)
+        printf("==> [%u] %.*s%s -- code retour = %d%s\n", r->seq, shown, cmd, ellipsis, joblog_exitval(r), why);
+    else
+        printf("==> [%u] %.*s%s -- on %s, %s, code retour = %d%s\n", r->seq, shown, cmd, ellipsis, r->host, dur,
+               joblog_exitval(r), why);
+    if (r->stdout_truncated)
+        printf("==> [%u] warning: stdout truncated to %u bytes by the slave's output cap\n", r->seq, r->stdout_len);
+    if (r->stderr_truncated)
+        printf("==> [%u] warning: stderr truncated to %u bytes by the slave's output cap\n", r->seq, r->stderr_len);
+}
+
+void report_result(report *rep, const CommandResult *r, const char *cmd, size_t cmd_len)
+{
+    rep->total++;
+    if (command_result_failed(r))
+        rep->failed++;
+    if (r->status == RUN_TIMED_OUT)
+        rep->timed_out++;
+    if (r->status == RUN_REJECTED || r->status == RUN_NO_SLAVE || r->status == RUN_NOT_STARTED)
+        rep->not_run++;
+    if (rep->json)
+        print_json(r, cmd, cmd_len);
+    else
+        print_human(rep, r, cmd, cmd_len);
+    if (rep->results_dir) {
+        if (write_file(rep->results_dir, r->seq, "stdout", r->stdout_data, r->stdout_len) < 0 ||
+            write_file(rep->results_dir, r->seq, "stderr", r->stderr_data, r->stderr_len) < 0)
+            fprintf(stderr, "client: cannot write results of command %u in '%s': %s\n", r->seq, rep->results_dir,
+                    strerror(errno));
+    }
+    if (rep->joblog) {
+        fprintf(rep->joblog, "%u\t%s\t%.3f\t%.3f\t%zu\t%u\t%d\t%u\t", r->seq, r->host[0] ? r->host : "-",
+                (double)r->start_ms / 1000.0, (double)r->duration_us / 1e6, cmd_len,
+                r->stdout_len + r->stderr_len, joblog_exitval(r), r->term_signal);
+        fwrite(cmd, 1, cmd_len, rep->joblog);
+        fputc('\n', rep->joblog);
+        fflush(rep->joblog); /* a crash still leaves a usable joblog */
+    }
+}
+
+void report_summary(report *rep, double wall)
+{
+    if (rep->quiet)
+        return;
+    FILE *f = rep->json ? stderr : stdout;
+    fprintf(f, "==> %u command%s: %u succeeded, %u failed", rep->total, rep->total == 1 ? "" : "s",
+            rep->total - rep->failed, rep->failed);
+    if (rep->timed_out)
+        fprintf(f, " (%u timed out)", rep->timed_out);
+    if (rep->not_run)
+        fprintf(f, " (%u not run)", rep->not_run);
+    fprintf(f, ", wall time %.2f s\n", wall);
+    fflush(f);
+}
+
+int report_close(report *rep)
+{
+    int rc = 0;
+    if (rep->joblog && fclose(rep->joblog) != 0)
+        rc = -1;
+    rep->joblog = NULL;
+    return rc;
+}
+
+int report_exit_status(const report *rep)
+{
+    if (rep->failed == 0)
+        return 0;
+    return rep->failed > 100 ? 101 : (int)rep->failed;
+}

@@ -1,0 +1,36 @@
+/*
+ * report.h - how the client shows results: human-readable lines, JSON
+ * lines, GNU parallel's joblog, and a results directory.
+ */
+#ifndef REPORT_H
+#define REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common.h"
+
+typedef struct {
+    int json, quiet, verbose, keep_order;
+    const char *results_dir;
+    FILE *joblog;
+    /* counters for the summary and the exit status */
+    unsigned total, failed, timed_out, not_run;
+} report;
+
+/* Opens the joblog and creates the results directory; 0 or -1 (message
+ * printed). */
+int report_open(report *rep, const char *joblog_path);
+/* Shows one result; command is the line that was run. */
+void report_result(report *rep, const CommandResult *r, const char *command, size_t command_len);
+void report_summary(report *rep, double wall_seconds);
+int report_close(report *rep); /* -1 if writing the joblog failed */
+int report_exit_status(const report *rep);
+
+/* Writes s as a JSON string (quotes included), escaping as RFC 8259 says.
+ * Returns -1 without writing if s is not valid UTF-8. */
+int json_write_string(FILE *f, const char *s, size_t n);
+void base64_write(FILE *f, const uint8_t *p, size_t n);
+int utf8_valid(const uint8_t *p, size_t n);
+
+#endif

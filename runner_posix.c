@@ -1,0 +1,213 @@
+/* runner_posix.c - running shell commands on POSIX systems (runner.h). */
+#define _GNU_SOURCE
+#include "runner.h"
+#include "platform.h"
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+extern char **environ;
+
+/* How long a finished command's pipes may stay open (a grandchild that
+ * escaped its process group) before we stop reading them. */
+#define DRAIN_AFTER_EXIT_US 1000000u
+
+int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint32_t timeout_ms,
+                 char *err, size_t errlen)
+{
+    int out[2], errp[2];
+    memset(p, 0, sizeof *p);
+    p->out_fd = p->err_fd = -1;
+    bw_init(&p->out, output_cap);
+    bw_init(&p->err, output_cap);
+    if (pipe2(out, O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    if (pipe2(errp, O_CLOEXEC) < 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        close(out[0]);
+        close(out[1]);
+        return -1;
+    }
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    char *const argv[] = {"sh", "-c", (char *)command, NULL};
+    pid_t parent = getpid();
+    sigset_t all, old;
+    sigfillset(&all);
+    /* No signal handler may run in the child before execve: it would share
+     * our memory (vfork). The child restores the defaults it needs. */
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid_t pid = vfork();
+    if (pid == 0) {
+        setpgid(0, 0);
+#ifdef __linux__
+        /* If the slave dies (kill -9), its commands die with it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+#endif
+        signal(SIGPIPE, SIG_DFL);
+        signal(SIGCHLD, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        if (devnull >= 0)
+            dup2(devnull, 0);
+        dup2(out[1], 1);
+        dup2(errp[1], 2);
+        execve("/bin/sh", argv, environ);
+        _exit(127);
+    }
+    int saved = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (devnull >= 0)
+        close(devnull);
+    close(out[1]);
+    close(errp[1]);
+    if (pid < 0) {
+        snprintf(err, errlen, "vfork: %s", strerror(saved));
+        close(out[0]);
+        close(errp[0]);
+        return -1;
+    }
+    setpgid(pid, pid); /* also here: no window where the group is missing */
+    fcntl(out[0], F_SETFL, O_NONBLOCK);
+    fcntl(errp[0], F_SETFL, O_NONBLOCK);
+    p->pid = pid;
+    p->out_fd = out[0];
+    p->err_fd = errp[0];
+    p->start_us = clock_us();
+    p->start_wall_ms = wall_ms();
+    if (timeout_ms)
+        p->deadline_us = p->start_us + (uint64_t)timeout_ms * 1000u;
+    return 0;
+}
+
+void runner_read(runner_proc *p, int fd)
+{
+    int is_out = fd == p->out_fd;
+    bwriter *w = is_out ? &p->out : &p->err;
+    int *trunc = is_out ? &p->out_truncated : &p->err_truncated;
+    uint8_t buf[65536];
+    for (int i = 0; i < 16; i++) { /* bounded: other fds get their turn */
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n > 0) {
+            size_t room = w->limit - w->len;
+            size_t keep = (size_t)n < room ? (size_t)n : room;
+            bw_bytes(w, buf, keep);
+            if (keep < (size_t)n)
+                *trunc = 1; /* keep draining so the command is not blocked */
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        close(fd); /* EOF or error */
+        if (is_out)
+            p->out_fd = -1;
+        else
+            p->err_fd = -1;
+        return;
+    }
+}
+
+void runner_kill(runner_proc *p)
+{
+    if (p->pid > 0)
+        kill(-p->pid, SIGKILL);
+}
+
+void runner_tick(runner_proc *p, uint64_t now_us)
+{
+    if (!p->exited && p->deadline_us && now_us >= p->deadline_us && !p->killed_by_timeout) {
+        p->killed_by_timeout = 1;
+        runner_kill(p);
+    }
+    if (p->exited && p->drain_deadline_us && now_us >= p->drain_deadline_us) {
+        if (p->out_fd >= 0)
+            close(p->out_fd);
+        if (p->err_fd >= 0)
+            close(p->err_fd);
+        p->out_fd = p->err_fd = -1;
+    }
+}
+
+uint64_t runner_next_deadline(const runner_proc *p)
+{
+    if (!p->exited)
+        return p->killed_by_timeout ? 0 : p->deadline_us;
+    return runner_finished(p) ? 0 : p->drain_deadline_us;
+}
+
+void runner_free(runner_proc *p)
+{
+    if (p->out_fd >= 0)
+        close(p->out_fd);
+    if (p->err_fd >= 0)
+        close(p->err_fd);
+    p->out_fd = p->err_fd = -1;
+    bw_free(&p->out);
+    bw_free(&p->err);
+}
+
+void runner_reap(void (*exited)(void *ctx, pid_t pid, int status), void *ctx)
+{
+    for (;;) {
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        /* Peek first (WNOWAIT): the zombie keeps its pid reserved while we
+         * kill whatever its command left running in the group. */
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
+            return;
+        kill(-si.si_pid, SIGKILL);
+        int status;
+        if (waitpid(si.si_pid, &status, 0) < 0)
+            return;
+        exited(ctx, si.si_pid, status);
+    }
+}
+
+void runner_on_exit(runner_proc *p, int status, uint64_t now_us)
+{
+    p->exited = 1;
+    p->wait_status = status;
+    p->end_us = now_us;
+    p->pid = 0;
+    p->drain_deadline_us = now_us + DRAIN_AFTER_EXIT_US;
+}
+
+void runner_result(const runner_proc *p, CommandResult *r)
+{
+    if (p->killed_by_timeout) {
+        r->status = RUN_TIMED_OUT;
+        r->exit_code = -1;
+        r->term_signal = SIGKILL;
+    } else if (WIFSIGNALED(p->wait_status)) {
+        r->status = RUN_SIGNALED;
+        r->exit_code = -1;
+        r->term_signal = (uint8_t)WTERMSIG(p->wait_status);
+    } else {
+        r->status = RUN_EXITED;
+        r->exit_code = WEXITSTATUS(p->wait_status);
+        r->term_signal = 0;
+    }
+    r->start_ms = p->start_wall_ms;
+    r->duration_us = p->end_us - p->start_us;
+    r->stdout_data = (char *)p->out.data;
+    r->stdout_len = (uint32_t)p->out.len;
+    r->stdout_truncated = (uint8_t)p->out_truncated;
+    r->stderr_data = (char *)p->err.data;
+    r->stderr_len = (uint32_t)p->err.len;
+    r->stderr_truncated = (uint8_t)p->err_truncated;
+}

@@ -1,0 +1,77 @@
+/*
+ * serveur_esclave - a slave: runs the shell commands a master sends it
+ * over UDP and sends back their results.
+ *
+ *   serveur_esclave [options] PORT
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "common.h"
+#include "log.h"
+#include "platform.h"
+#include "slave.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: serveur_esclave [options] PORT\n"
+            "Runs the shell commands a master (serveur_maitre) sends to UDP PORT (0: any free port)\n"
+            "and sends back exit status, duration, stdout and stderr.\n"
+            "\n"
+            "Options:\n"
+            "  -j, --slots N          commands run at once (default: number of CPUs, here %d)\n"
+            "  -b, --bind ADDR        address to listen on (default %s)\n"
+            "  -o, --max-output SIZE  output kept per stream and command, K/M suffixes\n"
+            "                         (default %uM, at most %uM); the rest is dropped and marked\n"
+            "  -t, --timeout SECONDS  kill commands running longer (default 0: no limit;\n"
+            "                         a client's --timeout takes precedence)\n"
+            "  -v, --verbose          log every job\n"
+            "  -q, --quiet            log only errors\n"
+            "  -h, --help             this help\n"
+            "  -V, --version          version\n",
+            cpu_count(), DEFAULT_BIND_ADDR, DEFAULT_OUTPUT_CAP >> 20, MAX_OUTPUT_CAP >> 20);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"slots", required_argument, NULL, 'j'},      {"bind", required_argument, NULL, 'b'},
+        {"max-output", required_argument, NULL, 'o'}, {"timeout", required_argument, NULL, 't'},
+        {"verbose", no_argument, NULL, 'v'},          {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
+    slave_config cfg = {DEFAULT_BIND_ADDR, 0, 0, DEFAULT_OUTPUT_CAP, 0};
+    int level = LOG_INFO, c;
+    log_init("esclave", level);
+    while ((c = getopt_long(argc, argv, "j:b:o:t:vqhV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'j': cfg.slots = (int)cli_number("--slots", optarg, 1, 1024); break;
+        case 'b': cfg.bind = optarg; break;
+        case 'o': cfg.output_cap = cli_bytes("--max-output", optarg, 0, MAX_OUTPUT_CAP); break;
+        case 't': cfg.default_timeout_ms = cli_seconds("--timeout", optarg, 86400000u); break;
+        case 'v': level = LOG_DEBUG; break;
+        case 'q': level = LOG_ERROR; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("serveur_esclave %s\n", SMP_VERSION_STRING); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (argc - optind != 1) {
+        fprintf(stderr, "serveur_esclave: expected one argument, the UDP port\n");
+        usage(stderr);
+        return 2;
+    }
+    cfg.port = cli_port(argv[optind]);
+    if (cfg.slots == 0)
+        cfg.slots = cpu_count();
+    char err[256];
+    if (plat_init(err, sizeof err) < 0)
+        die("%s", err);
+    static char role[32];
+    snprintf(role, sizeof role, "esclave:%d", cfg.port);
+    log_init(role, level);
+    return slave_run(&cfg);
+}

@@ -1,0 +1,95 @@
+/*
+ * serveur_maitre - the master: takes files of commands from clients over
+ * TCP, runs each command on one of the slaves listed in SLAVES_CONF (UDP)
+ * and relays every result back to its client.
+ *
+ *   serveur_maitre [options] [PORT] SLAVES_CONF
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "common.h"
+#include "log.h"
+#include "master.h"
+#include "platform.h"
+
+#define DEFAULT_RETRIES 2
+#define DEFAULT_MAX_CLIENTS 64
+#define DEFAULT_MAX_QUEUED 200000
+#define DEFAULT_NO_SLAVE_SECONDS 60
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: serveur_maitre [options] [PORT] SLAVES_CONF\n"
+            "Accepts clients on TCP PORT (default %d; 0: any free port) and runs their commands on\n"
+            "the slaves listed in SLAVES_CONF, one 'host port [slots]' per line.\n"
+            "\n"
+            "Options:\n"
+            "  -b, --bind ADDR              address to listen on (default %s)\n"
+            "  -r, --retries N              attempts per command when its slave dies (default %d;\n"
+            "                               a client's --retries takes precedence)\n"
+            "      --max-clients N          clients connected at once (default %d)\n"
+            "      --max-queued N           queued commands per client before the master stops\n"
+            "                               reading from it (default %d)\n"
+            "      --no-slave-timeout SECS  fail queued commands when no slave has answered for\n"
+            "                               this long (default %d)\n"
+            "  -v, --verbose                log every command\n"
+            "  -q, --quiet                  log only errors\n"
+            "  -h, --help                   this help\n"
+            "  -V, --version                version\n",
+            DEFAULT_MASTER_PORT, DEFAULT_BIND_ADDR, DEFAULT_RETRIES, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_QUEUED,
+            DEFAULT_NO_SLAVE_SECONDS);
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE };
+    static const struct option longopts[] = {
+        {"bind", required_argument, NULL, 'b'},
+        {"retries", required_argument, NULL, 'r'},
+        {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+        {"max-queued", required_argument, NULL, OPT_MAX_QUEUED},
+        {"no-slave-timeout", required_argument, NULL, OPT_NO_SLAVE},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
+    master_config cfg = {DEFAULT_BIND_ADDR, DEFAULT_MASTER_PORT, NULL,         DEFAULT_MAX_CLIENTS,
+                         DEFAULT_MAX_QUEUED, DEFAULT_RETRIES,    DEFAULT_NO_SLAVE_SECONDS * 1000u};
+    int level = LOG_INFO, c;
+    log_init("maitre", level);
+    while ((c = getopt_long(argc, argv, "b:r:vqhV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'b': cfg.bind = optarg; break;
+        case 'r': cfg.retries = (unsigned)cli_number("--retries", optarg, 1, 100); break;
+        case OPT_MAX_CLIENTS: cfg.max_clients = (unsigned)cli_number("--max-clients", optarg, 1, 10000); break;
+        case OPT_MAX_QUEUED: cfg.max_queued = (unsigned)cli_number("--max-queued", optarg, 1, 10000000); break;
+        case OPT_NO_SLAVE: cfg.no_slave_ms = cli_seconds("--no-slave-timeout", optarg, 86400000u); break;
+        case 'v': level = LOG_DEBUG; break;
+        case 'q': level = LOG_ERROR; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("serveur_maitre %s\n", SMP_VERSION_STRING); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    int nargs = argc - optind;
+    if (nargs == 2) {
+        cfg.port = cli_port(argv[optind]);
+        cfg.slaves_conf = argv[optind + 1];
+    } else if (nargs == 1) {
+        cfg.slaves_conf = argv[optind];
+    } else {
+        fprintf(stderr, "serveur_maitre: expected [PORT] SLAVES_CONF\n");
+        usage(stderr);
+        return 2;
+    }
+    log_init("maitre", level);
+    char err[256];
+    if (plat_init(err, sizeof err) < 0)
+        die("%s", err);
+    return master_run(&cfg);
+}

@@ -1,0 +1,645 @@
+/*
+ * slave.c - the slave daemon: one UDP socket, one event loop, a table of
+ * jobs. doc/protocol.md walks through a job's life.
+ *
+ * At-most-once execution (NFS's duplicate request cache, per job id):
+ * every job id a master uses is remembered in a per-master window from its
+ * "floor" (below it every job is finished for the master). A request for a
+ * job we have is answered with the job's state; one we had and finished is
+ * answered GONE; it never starts the command again.
+ */
+#define _GNU_SOURCE
+#include "slave.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "platform.h"
+#include "proto.h"
+#include "runner.h"
+#include "xfer.h"
+
+#define MAX_SESSIONS 8
+#define SEEN_WINDOW 65536u          /* job ids remembered per master */
+#define MAX_JOBS 4096               /* jobs held at once, all states */
+#define RECEIVE_GIVEUP_MS 30000u    /* a request whose fragments stopped coming */
+#define RESULT_GIVEUP_MS 120000u    /* a result nobody acknowledges */
+
+enum job_phase { JP_RECEIVING, JP_QUEUED, JP_RUNNING, JP_SENDING };
+
+typedef struct session {
+    int used;
+    net_addr addr;
+    uint32_t master_boot;
+    uint64_t floor;                   /* every id below is finished */
+    uint8_t seen[SEEN_WINDOW / 8];    /* ids in [floor, floor+WINDOW) we took */
+    rtt_estimator rtt;
+    uint64_t last_heard_ms;
+} session;
+
+typedef struct job {
+    struct job *next;
+    session *sess;
+    uint64_t id;
+    enum job_phase phase;
+    int ack_pending;            /* answer with a JOB_ACK after this batch */
+    uint32_t request_frags;
+    xfer_rx rx;                 /* JP_RECEIVING */
+    char *command;              /* JP_QUEUED, JP_RUNNING */
+    uint32_t timeout_ms;
+    runner_proc proc;           /* JP_RUNNING */
+    xfer_tx tx;                 /* JP_SENDING */
+    uint64_t last_progress_ms;
+} job;
+
+typedef struct {
+    const slave_config *cfg;
+    sock_t sock;
+    uint32_t boot;
+    session sessions[MAX_SESSIONS];
+    job *jobs;
+    unsigned njobs, running, queued;
+    int stopping;
+    log_limiter garbage_log;
+    uint8_t dgram_buf[DGRAM_MAX];
+} slave;
+
+/* ----------------------------------------------------------- sessions --- */
+
+static int seen_get(const session *s, uint64_t id)
+{
+    uint32_t bit = (uint32_t)(id % SEEN_WINDOW);
+    return s->seen[bit / 8] >> (bit % 8) & 1;
+}
+
+static void seen_set(session *s, uint64_t id, int on)
+{
+    uint32_t bit = (uint32_t)(id % SEEN_WINDOW);
+    if (on)
+        s->seen[bit / 8] |= (uint8_t)(1u << (bit % 8));
+    else
+        s->seen[bit / 8] &= (uint8_t)~(1u << (bit % 8));
+}
+
+/* The master says every id below floor is finished: their bits in the ring
+ * are recycled for ids floor+WINDOW and up. */
+static void session_advance_floor(session *s, uint64_t floor)
+{
+    if (floor <= s->floor)
+        return;
+    if (floor - s->floor >= SEEN_WINDOW)
+        memset(s->seen, 0, sizeof s->seen);
+    else
+        for (uint64_t id = s->floor; id < floor; id++)
+            seen_set(s, id, 0);
+    s->floor = floor;
+}
+
+static void job_free(slave *sl, job *j);
+
+static void session_drop(slave *sl, session *s)
+{
+    for (job **pp = &sl->jobs; *pp;) {
+        job *j = *pp;
+        if (j->sess == s) {
+            *pp = j->next;
+            job_free(sl, j);
+        } else {
+            pp = &j->next;
+        }
+    }
+    s->used = 0;
+}
+
+/* The session of this master: a new boot id from the same address means
+ * the master restarted, and the jobs of its previous life are abandoned. */
+static session *session_for(slave *sl, const net_addr *from, uint32_t master_boot, uint64_t floor)
+{
+    session *free_slot = NULL, *oldest = NULL;
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        session *s = &sl->sessions[i];
+        if (!s->used) {
+            if (!free_slot)
+                free_slot = s;
+            continue;
+        }
+        if (net_addr_equal(&s->addr, from)) {
+            if (s->master_boot == master_boot)
+                return s;
+            LOG(LOG_INFO, "master at the same address restarted: dropping its previous jobs");
+            session_drop(sl, s);
+            free_slot = s;
+            break;
+        }
+        if (!oldest || s->last_heard_ms < oldest->last_heard_ms)
+            oldest = s;
+    }
+    session *s = free_slot;
+    if (!s) {
+        LOG(LOG_WARN, "too many masters: forgetting the least recently heard one");
+        session_drop(sl, oldest);
+        s = oldest;
+    }
+    memset(s, 0, sizeof *s);
+    s->used = 1;
+    s->addr = *from;
+    s->master_boot = master_boot;
+    s->floor = floor;
+    rtt_init(&s->rtt);
+    char name[80];
+    net_addr_str(from, name, sizeof name);
+    LOG(LOG_INFO, "new master %s (boot %08x)", name, master_boot);
+    return s;
+}
+
+/* ---------------------------------------------------------------- jobs --- */
+
+static job *job_find(slave *sl, const session *s, uint64_t id)
+{
+    for (job *j = sl->jobs; j; j = j->next)
+        if (j->sess == s && j->id == id)
+            return j;
+    return NULL;
+}
+
+static void job_free(slave *sl, job *j)
+{
+    if (j->phase == JP_RUNNING) {
+        runner_kill(&j->proc);
+        sl->running--;
+    }
+    if (j->phase == JP_QUEUED)
+        sl->queued--;
+    runner_free(&j->proc);
+    xfer_rx_free(&j->rx);
+    xfer_tx_free(&j->tx);
+    free(j->command);
+    free(j);
+    sl->njobs--;
+}
+
+static void job_unlink(slave *sl, job *j)
+{
+    for (job **pp = &sl->jobs; *pp; pp = &(*pp)->next)
+        if (*pp == j) {
+            *pp = j->next;
+            break;
+        }
+    job_free(sl, j);
+}
+
+static unsigned slots_free(const slave *sl)
+{
+    unsigned busy = sl->running + sl->queued;
+    return busy >= (unsigned)sl->cfg->slots ? 0 : (unsigned)sl->cfg->slots - busy;
+}
+
+static void send_dgram(slave *sl, const session *s, dgram *d)
+{
+    d->sender_boot = sl->boot;
+    d->receiver_boot = s ? s->master_boot : 0;
+    size_t n = dgram_encode(d, sl->dgram_buf, sizeof sl->dgram_buf);
+    if (n && net_sendto(sl->sock, sl->dgram_buf, n, &s->addr) == NET_ERROR)
+        LOG(LOG_WARN, "sendto: %s", net_last_error());
+}
+
+static void send_job_ack(slave *sl, session *s, uint64_t id, uint8_t state, const job *j)
+{
+    dgram d;
+    memset(&d, 0, sizeof d);
+    d.type = DG_JOB_ACK;
+    d.job_id = id;
+    d.state = state;
+    d.slots_free = (uint16_t)slots_free(sl);
+    if (j && j->phase == JP_RECEIVING)
+        xfer_rx_ack(&j->rx, &d.cum, &d.sack);
+    else if (j)
+        d.cum = j->request_frags;
+    send_dgram(sl, s, &d);
+}
+
+static uint8_t job_state(const job *j)
+{
+    switch (j->phase) {
+    case JP_RECEIVING: return JS_RECEIVING;
+    case JP_QUEUED:
+    case JP_RUNNING: return JS_RUNNING;
+    case JP_SENDING: return JS_DONE;
+    }
+    return JS_GONE;
+}
+
+/* Turns a finished (or unstartable) job into a result to send. */
+static void job_send_result(slave *sl, job *j, CommandResult *r)
+{
+    bwriter w;
+    bw_init(&w, RESULT_MAX_BYTES);
+    result_encode(&w, r);
+    runner_free(&j->proc);
+    free(j->command);
+    j->command = NULL;
+    j->phase = JP_SENDING;
+    j->last_progress_ms = clock_ms();
+    if (w.error || xfer_tx_init(&j->tx, w.data, (uint32_t)w.len) < 0) {
+        LOG(LOG_ERROR, "job %llu: out of memory for its result", (unsigned long long)j->id);
+        bw_free(&w);
+        job_unlink(sl, j);
+        return;
+    }
+}
+
+static void job_start(slave *sl, job *j)
+{
+    char err[256];
+    sl->queued--;
+    if (runner_start(&j->proc, j->command, sl->cfg->output_cap, j->timeout_ms, err, sizeof err) < 0) {
+        LOG(LOG_WARN, "job %llu: cannot start: %s", (unsigned long long)j->id, err);
+        CommandResult r;
+        memset(&r, 0, sizeof r);
+        r.status = RUN_NOT_STARTED;
+        r.exit_code = -1;
+        r.start_ms = wall_ms();
+        r.message = err;
+        r.message_len = (uint32_t)strlen(err);
+        job_send_result(sl, j, &r);
+        return;
+    }
+    j->phase = JP_RUNNING;
+    sl->running++;
+    LOG(LOG_DEBUG, "job %llu: started pid %d: %.80s", (unsigned long long)j->id, (int)j->proc.pid, j->command);
+}
+
+static void start_queued_jobs(slave *sl)
+{
+    /* Oldest first: jobs are pushed at the head, so walk to the tail. */
+    while (sl->queued > 0 && sl->running < (unsigned)sl->cfg->slots) {
+        job *oldest = NULL;
+        for (job *j = sl->jobs; j; j = j->next)
+            if (j->phase == JP_QUEUED)
+                oldest = j;
+        if (!oldest)
+            break;
+        job_start(sl, oldest);
+    }
+}
+
+/* --------------------------------------------------------- datagrams --- */
+
+static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d)
+{
+    session *s = session_for(sl, from, d->sender_boot, d->floor);
+    s->last_heard_ms = clock_ms();
+    if (d->receiver_boot != sl->boot) {
+        /* Meant for an earlier life of this slave: never run it. */
+        send_job_ack(sl, s, d->job_id, JS_STALE, NULL);
+        return;
+    }
+    session_advance_floor(s, d->floor);
+    job *j = job_find(sl, s, d->job_id);
+    if (!j) {
+        if (d->job_id < s->floor || seen_get(s, d->job_id)) {
+            send_job_ack(sl, s, d->job_id, JS_GONE, NULL);
+            return;
+        }
+        if (d->job_id >= s->floor + SEEN_WINDOW || sl->njobs >= MAX_JOBS) {
+            if (log_allow(&sl->garbage_log))
+                LOG(LOG_WARN, "job %llu: no room (floor %llu, %u jobs): dropped", (unsigned long long)d->job_id,
+                    (unsigned long long)s->floor, sl->njobs);
+            return;
+        }
+        j = calloc(1, sizeof *j);
+        if (!j || xfer_rx_init(&j->rx, d->total, MAX_COMMAND_LEN + 16) < 0) {
+            free(j);
+            if (log_allow(&sl->garbage_log))
+                LOG(LOG_WARN, "job %llu: request of %u bytes refused", (unsigned long long)d->job_id, d->total);
+            return;
+        }
+        j->sess = s;
+        j->id = d->job_id;
+        j->phase = JP_RECEIVING;
+        j->request_frags = j->rx.nfrags;
+        j->last_progress_ms = clock_ms();
+        j->proc.out_fd = j->proc.err_fd = -1;
+        j->next = sl->jobs;
+        sl->jobs = j;
+        sl->njobs++;
+        seen_set(s, d->job_id, 1);
+    }
+    j->ack_pending = 1;
+    if (j->phase != JP_RECEIVING)
+        return; /* a retransmission: the ack tells the master the state */
+    if (xfer_rx_add(&j->rx, d->total, d->offset, d->payload, d->payload_len) < 0) {
+        if (log_allow(&sl->garbage_log))
+            LOG(LOG_WARN, "job %llu: fragment inconsistent with the request", (unsigned long long)j->id);
+        return;
+    }
+    j->last_progress_ms = clock_ms();
+    if (!xfer_rx_done(&j->rx))
+        return;
+    job_request req;
+    if (job_request_decode(j->rx.data, j->rx.len, &req) < 0) {
+        if (log_allow(&sl->garbage_log))
+            LOG(LOG_WARN, "job %llu: malformed request", (unsigned long long)j->id);
+        CommandResult r;
+        memset(&r, 0, sizeof r);
+        r.status = RUN_NOT_STARTED;
+        r.exit_code = -1;
+        r.message = "malformed job request";
+        r.message_len = (uint32_t)strlen(r.message);
+        xfer_rx_free(&j->rx);
+        job_send_result(sl, j, &r);
+        return;
+    }
+    j->command = malloc(req.command_len + 1);
+    if (!j->command) {
+        job_unlink(sl, j);
+        return;
+    }
+    memcpy(j->command, req.command, req.command_len);
+    j->command[req.command_len] = 0;
+    j->timeout_ms = req.timeout_ms ? req.timeout_ms : sl->cfg->default_timeout_ms;
+    xfer_rx_free(&j->rx);
+    j->phase = JP_QUEUED;
+    sl->queued++;
+    start_queued_jobs(sl);
+}
+
+static void on_result_ack(slave *sl, const net_addr *from, const dgram *d)
+{
+    session *s = NULL;
+    for (int i = 0; i < MAX_SESSIONS; i++)
+        if (sl->sessions[i].used && sl->sessions[i].master_boot == d->sender_boot &&
+            net_addr_equal(&sl->sessions[i].addr, from))
+            s = &sl->sessions[i];
+    job *j = s ? job_find(sl, s, d->job_id) : NULL;
+    if (!j || j->phase != JP_SENDING)
+        return;
+    s->last_heard_ms = clock_ms();
+    if (d->state == 1) { /* the master has the whole result: forget it */
+        LOG(LOG_DEBUG, "job %llu: result delivered", (unsigned long long)j->id);
+        job_unlink(sl, j);
+        return;
+    }
+    int progress;
+    uint32_t sample = xfer_tx_on_ack(&j->tx, d->cum, d->sack, clock_us(), &progress);
+    if (sample)
+        rtt_sample(&s->rtt, sample);
+    if (progress) {
+        j->last_progress_ms = clock_ms();
+        s->rtt.backoff = 0;
+    }
+}
+
+static void on_cancel(slave *sl, const net_addr *from, const dgram *d)
+{
+    session *s = session_for(sl, from, d->sender_boot, 0);
+    s->last_heard_ms = clock_ms();
+    job *j = job_find(sl, s, d->job_id);
+    if (j) {
+        LOG(LOG_INFO, "job %llu: cancelled by the master", (unsigned long long)j->id);
+        job_unlink(sl, j);
+        start_queued_jobs(sl);
+    }
+    if (d->job_id >= s->floor && d->job_id < s->floor + SEEN_WINDOW)
+        seen_set(s, d->job_id, 1); /* a late request must not start it */
+    send_job_ack(sl, s, d->job_id, JS_GONE, NULL);
+}
+
+static void on_ping(slave *sl, const net_addr *from, const dgram *d)
+{
+    dgram r;
+    memset(&r, 0, sizeof r);
+    r.type = DG_PONG;
+    r.echo_us = d->echo_us;
+    r.slots_total = (uint16_t)sl->cfg->slots;
+    r.slots_free = (uint16_t)slots_free(sl);
+    r.sender_boot = sl->boot;
+    r.receiver_boot = d->sender_boot;
+    size_t n = dgram_encode(&r, sl->dgram_buf, sizeof sl->dgram_buf);
+    if (n)
+        net_sendto(sl->sock, sl->dgram_buf, n, from);
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        session *s = &sl->sessions[i];
+        if (s->used && s->master_boot == d->sender_boot && net_addr_equal(&s->addr, from)) {
+            s->last_heard_ms = clock_ms();
+            session_advance_floor(s, d->floor);
+        }
+    }
+}
+
+static void on_datagram(slave *sl, const uint8_t *p, size_t n, const net_addr *from)
+{
+    dgram d;
+    const char *why = NULL;
+    if (dgram_decode(p, n, &d, &why) < 0) {
+        if (log_allow(&sl->garbage_log)) {
+            char name[80];
+            net_addr_str(from, name, sizeof name);
+            LOG(LOG_WARN, "dropped a %zu-byte datagram from %s: %s", n, name, why);
+        }
+        return;
+    }
+    switch (d.type) {
+    case DG_PING: on_ping(sl, from, &d); break;
+    case DG_JOB: on_job_fragment(sl, from, &d); break;
+    case DG_RESULT_ACK: on_result_ack(sl, from, &d); break;
+    case DG_CANCEL: on_cancel(sl, from, &d); break;
+    default:
+        if (log_allow(&sl->garbage_log))
+            LOG(LOG_WARN, "dropped a %s datagram: not for a slave", dgram_type_name(d.type));
+    }
+}
+
+/* ------------------------------------------------------------- timers --- */
+
+typedef struct {
+    slave *sl;
+    job *j;
+} send_ctx;
+
+static void send_result_fragment(void *ctx, uint32_t index, uint32_t offset, uint32_t len)
+{
+    send_ctx *c = ctx;
+    (void)index;
+    dgram d;
+    memset(&d, 0, sizeof d);
+    d.type = DG_RESULT;
+    d.job_id = c->j->id;
+    d.total = c->j->tx.len;
+    d.offset = offset;
+    d.payload = c->j->tx.data + offset;
+    d.payload_len = len;
+    send_dgram(c->sl, c->j->sess, &d);
+}
+
+static void on_child_exit(void *ctx, pid_t pid, int status)
+{
+    slave *sl = ctx;
+    for (job *j = sl->jobs; j; j = j->next)
+        if (j->phase == JP_RUNNING && j->proc.pid == pid) {
+            runner_on_exit(&j->proc, status, clock_us());
+            return;
+        }
+}
+
+/* Moves every job along: finished commands become results, queued ones
+ * start, results are (re)sent, abandoned jobs are dropped. Returns the
+ * earliest time (us) something must happen again, 0 if none. */
+static uint64_t run_timers(slave *sl)
+{
+    uint64_t now_us = clock_us(), now_ms = now_us / 1000, next = 0;
+#define WAKE_AT(t) do { uint64_t t_ = (t); if (t_ && (!next || t_ < next)) next = t_; } while (0)
+    for (job *j = sl->jobs, *nx; j; j = nx) {
+        nx = j->next;
+        switch (j->phase) {
+        case JP_RECEIVING:
+            if (now_ms - j->last_progress_ms > RECEIVE_GIVEUP_MS) {
+                LOG(LOG_WARN, "job %llu: request incomplete for %us: dropped", (unsigned long long)j->id,
+                    RECEIVE_GIVEUP_MS / 1000);
+                job_unlink(sl, j);
+                continue;
+            }
+            WAKE_AT((j->last_progress_ms + RECEIVE_GIVEUP_MS + 1) * 1000);
+            break;
+        case JP_QUEUED:
+            break;
+        case JP_RUNNING:
+            runner_tick(&j->proc, now_us);
+            if (runner_finished(&j->proc)) {
+                CommandResult r;
+                memset(&r, 0, sizeof r);
+                runner_result(&j->proc, &r);
+                LOG(LOG_DEBUG, "job %llu: finished, status %d code %d", (unsigned long long)j->id, r.status,
+                    r.exit_code);
+                sl->running--;
+                bwriter keep_out = j->proc.out, keep_err = j->proc.err;
+                j->proc.out.data = j->proc.err.data = NULL; /* r points into them */
+                job_send_result(sl, j, &r);
+                bw_free(&keep_out);
+                bw_free(&keep_err);
+                start_queued_jobs(sl);
+                nx = sl->jobs; /* the list may have changed: rescan, cheap */
+                continue;
+            }
+            WAKE_AT(runner_next_deadline(&j->proc));
+            break;
+        case JP_SENDING: {
+            if (now_ms - j->last_progress_ms > RESULT_GIVEUP_MS) {
+                LOG(LOG_WARN, "job %llu: result not acknowledged for %us: dropped", (unsigned long long)j->id,
+                    RESULT_GIVEUP_MS / 1000);
+                job_unlink(sl, j);
+                continue;
+            }
+            send_ctx c = {sl, j};
+            uint32_t rto = rtt_timeout(&j->sess->rtt);
+            if (xfer_tx_pump(&j->tx, now_us, rto, send_result_fragment, &c))
+                rtt_backoff(&j->sess->rtt);
+            WAKE_AT(xfer_tx_next_deadline(&j->tx, rtt_timeout(&j->sess->rtt)));
+            break;
+        }
+        }
+    }
+#undef WAKE_AT
+    return next;
+}
+
+/* ---------------------------------------------------------- main loop --- */
+
+static void kill_everything(slave *sl)
+{
+    while (sl->jobs) {
+        job *j = sl->jobs;
+        sl->jobs = j->next;
+        job_free(sl, j);
+    }
+}
+
+int slave_run(const slave_config *cfg)
+{
+    slave *sl = calloc(1, sizeof *sl);
+    char err[256];
+    if (!sl)
+        die("out of memory");
+    sl->cfg = cfg;
+    sl->boot = random_u32();
+    sl->sock = net_udp_bind(cfg->bind, cfg->port, err, sizeof err);
+    if (sl->sock == SOCK_INVALID)
+        die("cannot listen on UDP %s:%d: %s", cfg->bind, cfg->port, err);
+    sock_t sigfd = signal_events_init();
+    LOG(LOG_INFO, "listening on UDP %s:%d with %d slots (boot %08x)", cfg->bind, net_local_port(sl->sock), cfg->slots,
+        sl->boot);
+
+    net_pollfd *pfds = NULL;
+    job **owners = NULL;
+    size_t pcap = 0;
+    while (!sl->stopping) {
+        uint64_t next_us = run_timers(sl);
+        size_t need = 2 + 2 * (size_t)sl->running;
+        if (need > pcap) {
+            pcap = need * 2;
+            pfds = realloc(pfds, pcap * sizeof *pfds);
+            owners = realloc(owners, pcap * sizeof *owners);
+            if (!pfds || !owners)
+                die("out of memory");
+        }
+        int n = 0;
+        pfds[n++] = (net_pollfd){sl->sock, NET_IN, 0};
+        pfds[n++] = (net_pollfd){sigfd, NET_IN, 0};
+        for (job *j = sl->jobs; j; j = j->next) {
+            if (j->phase != JP_RUNNING)
+                continue;
+            if (j->proc.out_fd >= 0) {
+                owners[n] = j;
+                pfds[n++] = (net_pollfd){j->proc.out_fd, NET_IN, 0};
+            }
+            if (j->proc.err_fd >= 0) {
+                owners[n] = j;
+                pfds[n++] = (net_pollfd){j->proc.err_fd, NET_IN, 0};
+            }
+        }
+        int timeout = -1;
+        if (next_us) {
+            uint64_t now = clock_us();
+            timeout = next_us <= now ? 0 : (int)((next_us - now + 999) / 1000);
+        }
+        if (net_poll(pfds, n, timeout) < 0)
+            die("poll: %s", net_last_error());
+        if (pfds[1].revents) {
+            int ev;
+            while ((ev = signal_events_take()) != SIGNAL_NONE) {
+                if (ev == SIGNAL_STOP)
+                    sl->stopping = 1;
+            }
+            runner_reap(on_child_exit, sl);
+        }
+        for (int i = 2; i < n; i++)
+            if (pfds[i].revents)
+                runner_read(&owners[i]->proc, pfds[i].fd);
+        if (pfds[0].revents & NET_IN) {
+            /* Drain the socket (bounded), then answer each touched job once. */
+            for (int k = 0; k < 512; k++) {
+                net_addr from;
+                uint8_t buf[2048];
+                long r = net_recvfrom(sl->sock, buf, sizeof buf, &from);
+                if (r < 0)
+                    break;
+                on_datagram(sl, buf, (size_t)r, &from);
+            }
+            for (job *j = sl->jobs; j; j = j->next)
+                if (j->ack_pending) {
+                    j->ack_pending = 0;
+                    send_job_ack(sl, j->sess, j->id, job_state(j), j);
+                }
+        }
+    }
+    LOG(LOG_INFO, "stopping: killing %u running commands", sl->running);
+    kill_everything(sl);
+    runner_reap(on_child_exit, sl);
+    net_close(sl->sock);
+    free(pfds);
+    free(owners);
+    free(sl);
+    return 0;
+}

@@ -1,0 +1,18 @@
+/* slave.h - the slave daemon's event loop (slave.c). */
+#ifndef SLAVE_H
+#define SLAVE_H
+
+#include <stdint.h>
+
+typedef struct {
+    const char *bind;
+    int port;
+    int slots;                   /* commands run at once */
+    uint32_t output_cap;         /* bytes kept per stream and command */
+    uint32_t default_timeout_ms; /* 0: none, unless the client sets one */
+} slave_config;
+
+/* Runs until SIGTERM/SIGINT; returns the exit status. */
+int slave_run(const slave_config *cfg);
+
+#endif

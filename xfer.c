@@ -1,0 +1,194 @@
+/* xfer.c - fragment bookkeeping for reliable transfers (see xfer.h). */
+#include "xfer.h"
+
+#include "common.h"
+#include "proto.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void rtt_init(rtt_estimator *e)
+{
+    e->srtt_us = 0;
+    e->rttvar_us = 0;
+    e->rto_us = RTO_INITIAL_US;
+    e->backoff = 0;
+}
+
+void rtt_sample(rtt_estimator *e, uint32_t r)
+{
+    if (e->srtt_us == 0) { /* first sample (RFC 6298 2.2) */
+        e->srtt_us = r ? r : 1;
+        e->rttvar_us = r / 2;
+    } else {               /* RFC 6298 2.3 */
+        uint32_t diff = e->srtt_us > r ? e->srtt_us - r : r - e->srtt_us;
+        e->rttvar_us = (3 * e->rttvar_us + diff) / 4;
+        e->srtt_us = (7 * e->srtt_us + r) / 8;
+    }
+    uint32_t rto = e->srtt_us + (4 * e->rttvar_us > 1000 ? 4 * e->rttvar_us : 1000);
+    e->rto_us = rto < RTO_MIN_US ? RTO_MIN_US : rto > RTO_MAX_US ? RTO_MAX_US : rto;
+    e->backoff = 0;
+}
+
+uint32_t rtt_timeout(const rtt_estimator *e)
+{
+    uint64_t t = (uint64_t)e->rto_us << e->backoff;
+    return t > RTO_MAX_US ? RTO_MAX_US : (uint32_t)t;
+}
+
+void rtt_backoff(rtt_estimator *e)
+{
+    if (e->backoff < 8)
+        e->backoff++;
+}
+
+static uint32_t frag_len(uint32_t len, uint32_t index)
+{
+    uint32_t off = index * FRAG_PAYLOAD;
+    return len - off < FRAG_PAYLOAD ? len - off : FRAG_PAYLOAD;
+}
+
+int xfer_tx_init(xfer_tx *t, uint8_t *data, uint32_t len)
+{
+    memset(t, 0, sizeof *t);
+    t->data = data;
+    t->len = len;
+    t->nfrags = (len + FRAG_PAYLOAD - 1) / FRAG_PAYLOAD;
+    t->acked = calloc(t->nfrags, 1);
+    t->sends = calloc(t->nfrags, 1);
+    t->sent_us = calloc(t->nfrags, sizeof *t->sent_us);
+    if (len == 0 || !t->acked || !t->sends || !t->sent_us) {
+        xfer_tx_free(t);
+        return -1;
+    }
+    return 0;
+}
+
+void xfer_tx_free(xfer_tx *t)
+{
+    free(t->data);
+    free(t->acked);
+    free(t->sends);
+    free(t->sent_us);
+    memset(t, 0, sizeof *t);
+}
+
+static void mark_acked(xfer_tx *t, uint32_t i, uint64_t now_us, uint32_t *sample, int *progress)
+{
+    if (i >= t->nfrags || t->acked[i])
+        return;
+    t->acked[i] = 1;
+    t->acked_count++;
+    *progress = 1;
+    if (i + 1 > t->highest_acked_plus1)
+        t->highest_acked_plus1 = i + 1;
+    if (t->sends[i] == 1 && now_us >= t->sent_us[i]) { /* Karn: unambiguous only */
+        uint64_t r = now_us - t->sent_us[i];
+        *sample = r > 0xFFFFFFFFu ? 0xFFFFFFFFu : r ? (uint32_t)r : 1;
+    }
+}
+
+uint32_t xfer_tx_on_ack(xfer_tx *t, uint32_t cum, uint64_t sack, uint64_t now_us, int *progress)
+{
+    uint32_t sample = 0;
+    *progress = 0;
+    if (cum > t->nfrags)
+        cum = t->nfrags;
+    for (uint32_t i = t->base; i < cum; i++)
+        mark_acked(t, i, now_us, &sample, progress);
+    for (int b = 0; b < 64 && sack; b++)
+        if (sack & ((uint64_t)1 << b))
+            mark_acked(t, cum + 1 + (uint32_t)b, now_us, &sample, progress);
+    while (t->base < t->nfrags && t->acked[t->base])
+        t->base++;
+    /* A fragment three or more behind an acknowledged one is lost:
+     * make it due now rather than waiting for its timer. */
+    for (uint32_t i = t->base; i + 3 < t->highest_acked_plus1; i++)
+        if (!t->acked[i] && t->sends[i] == 1)
+            t->sent_us[i] = 0, t->sends[i] = 2;
+    return sample;
+}
+
+unsigned xfer_tx_pump(xfer_tx *t, uint64_t now_us, uint32_t rto_us, xfer_send_fn send, void *ctx)
+{
+    unsigned timer_resends = 0;
+    uint32_t end = t->base + XFER_WINDOW < t->nfrags ? t->base + XFER_WINDOW : t->nfrags;
+    for (uint32_t i = t->base; i < end; i++) {
+        if (t->acked[i])
+            continue;
+        int never = t->sends[i] == 0;
+        int fast = !never && t->sent_us[i] == 0; /* marked lost by on_ack */
+        if (!never && !fast && now_us - t->sent_us[i] < rto_us)
+            continue;
+        if (!never && !fast)
+            timer_resends++;
+        if (t->sends[i] < 255)
+            t->sends[i]++;
+        t->sent_us[i] = now_us ? now_us : 1;
+        send(ctx, i, i * FRAG_PAYLOAD, frag_len(t->len, i));
+    }
+    return timer_resends;
+}
+
+uint64_t xfer_tx_next_deadline(const xfer_tx *t, uint32_t rto_us)
+{
+    uint64_t next = 0;
+    uint32_t end = t->base + XFER_WINDOW < t->nfrags ? t->base + XFER_WINDOW : t->nfrags;
+    for (uint32_t i = t->base; i < end; i++) {
+        if (t->acked[i] || t->sends[i] == 0)
+            continue;
+        uint64_t due = t->sent_us[i] + rto_us;
+        if (next == 0 || due < next)
+            next = due;
+    }
+    return next;
+}
+
+int xfer_rx_init(xfer_rx *r, uint32_t total, uint32_t max_len)
+{
+    memset(r, 0, sizeof *r);
+    if (total == 0 || total > max_len)
+        return -1;
+    r->len = total;
+    r->nfrags = (total + FRAG_PAYLOAD - 1) / FRAG_PAYLOAD;
+    r->data = malloc(total);
+    r->have = calloc(r->nfrags, 1);
+    if (!r->data || !r->have) {
+        xfer_rx_free(r);
+        return -1;
+    }
+    return 0;
+}
+
+void xfer_rx_free(xfer_rx *r)
+{
+    free(r->data);
+    free(r->have);
+    memset(r, 0, sizeof *r);
+}
+
+int xfer_rx_add(xfer_rx *r, uint32_t total, uint32_t offset, const uint8_t *p, uint32_t n)
+{
+    if (total != r->len || offset % FRAG_PAYLOAD != 0 || offset >= r->len)
+        return -1;
+    uint32_t i = offset / FRAG_PAYLOAD;
+    if (n != frag_len(r->len, i))
+        return -1;
+    if (r->have[i])
+        return 0;
+    memcpy(r->data + offset, p, n);
+    r->have[i] = 1;
+    r->count++;
+    while (r->cum < r->nfrags && r->have[r->cum])
+        r->cum++;
+    return 1;
+}
+
+void xfer_rx_ack(const xfer_rx *r, uint32_t *cum, uint64_t *sack)
+{
+    *cum = r->cum;
+    *sack = 0;
+    for (uint32_t b = 0; b < 64 && r->cum + 1 + b < r->nfrags; b++)
+        if (r->have[r->cum + 1 + b])
+            *sack |= (uint64_t)1 << b;
+}
