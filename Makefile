@@ -12,7 +12,7 @@ WARN = -Wall -Wextra
 # User CFLAGS are added to ours, not replacing them.
 override CFLAGS := -std=c11 -O2 -g $(WARN) $(CFLAGS)
 
-COMMON = buf.o proto.o xfer.o log.o platform_posix.o cli.o conf.o
+COMMON = buf.o dedup.o proto.o xfer.o log.o platform_posix.o cli.o conf.o
 SLAVE = serveur_esclave.o slave.o runner_posix.o
 MASTER = serveur_maitre.o master.o
 CLIENT = client.o report.o

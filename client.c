@@ -43,7 +43,7 @@ typedef struct {
     line_reader lines;
     command_slot *cmds; /* index seq - 1 */
     uint32_t ncmds, cap_cmds;
-    uint32_t results, next_to_print;
+    uint32_t submitted, results, next_to_print;
     int got_bye;
     report rep;
 } client_state;
@@ -231,6 +231,7 @@ static void handle_line(client_state *c, const char *line, size_t len, int trunc
         return;
     if (kind == CMD_COMMAND) {
         uint32_t seq = remember_command(c, line, len);
+        c->submitted++;
         size_t start = frame_begin(&c->out, F_SUBMIT);
         bw_u32(&c->out, seq);
         bw_bytes(&c->out, line, len);
@@ -267,7 +268,7 @@ static void read_input(client_state *c)
     if (n == 0) {
         c->input_done = 1;
         size_t start = frame_begin(&c->out, F_END);
-        bw_u32(&c->out, c->ncmds);
+        bw_u32(&c->out, c->submitted);
         frame_end(&c->out, start);
         if (c->rep.verbose)
             fprintf(stderr, "client: %u commands sent\n", c->ncmds);

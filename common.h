@@ -60,7 +60,7 @@ typedef struct CommandResult {
     uint8_t stderr_truncated;
     uint64_t start_ms;       /* wall clock, ms since the epoch, at start */
     uint64_t duration_us;
-    char host[64];           /* "host:port" of the slave that ran it */
+    char host[272];          /* "host:port" of the slave, as in slaves.conf */
     uint32_t stdout_len, stderr_len, message_len;
     char *stdout_data, *stderr_data, *message; /* message: why, if not run */
 } CommandResult;

@@ -17,15 +17,18 @@
 #include <string.h>
 
 #include "conf.h"
+#include "dedup.h"
 #include "log.h"
 #include "platform.h"
 #include "proto.h"
 #include "xfer.h"
 
 #define PING_INTERVAL_MS 500u     /* heartbeat to every slave */
+#define SUSPECT_AFTER_MS 1000u     /* silence before pinging faster */
+#define SUSPECT_PING_MS 100u       /* ping interval of a suspect slave */
 #define DEAD_AFTER_MS 3000u        /* silence before a slave is declared dead */
+#define PROBE_AFTER_MS 1000u       /* ask about a running job we heard nothing of */
 #define CANCEL_GIVEUP_MS 10000u    /* stop telling a silent slave to cancel */
-#define SEEN_WINDOW 65536u         /* must match slave.c: ids a slave remembers */
 #define OUT_HIGH_WATER (16u << 20) /* client not reading: stop dispatching for it */
 #define CLIENT_OUT_LIMIT ((size_t)1 << 30)
 #define CLIENT_IN_LIMIT (FRAME_MAX_FROM_CLIENT + 65536)
@@ -56,9 +59,10 @@ typedef struct flight {
     uint64_t id;
     enum flight_state state;
     int ack_pending;
-    xfer_tx req;
+    xfer_tx req;      /* kept until the end: fragment 0 doubles as a status probe */
     xfer_rx res;
     uint64_t since_ms, cancel_sent_us;
+    uint64_t heard_ms; /* last JOB_ACK or RESULT fragment about this job */
 } flight;
 
 struct slave_peer {
@@ -86,7 +90,7 @@ struct client {
     int ended;            /* END received */
     bwriter in, out;
     job *qhead, *qtail;
-    unsigned queued, inflight;
+    unsigned queued, inflight, submitted;
     uint32_t timeout_ms;
     unsigned retries;
     uint64_t waiting_since_ms; /* queued work and no slave alive */
@@ -203,7 +207,7 @@ static slave_peer *pick_slave(master *m)
     for (int k = 0; k < m->nslaves; k++) {
         slave_peer *s = &m->slaves[(m->rr_slave + k) % m->nslaves];
         unsigned cap = slave_capacity(s);
-        if (!s->alive || !s->boot || s->outstanding >= cap || s->next_id - slave_floor(s) >= SEEN_WINDOW - 1)
+        if (!s->alive || !s->boot || s->outstanding >= cap || s->next_id - slave_floor(s) >= DEDUP_WINDOW - 1)
             continue;
         /* load = outstanding / capacity, compared without division */
         if (!best || (uint64_t)s->outstanding * slave_capacity(best) < (uint64_t)best->outstanding * cap)
@@ -325,7 +329,7 @@ static void flight_requeue(flight *f, const char *why)
         return;
     }
     char msg[400];
-    snprintf(msg, sizeof msg, "%s on slave %s after %u attempt%s", why, s->name, j->attempts,
+    snprintf(msg, sizeof msg, "%s on slave %s, after %u attempt%s (it may have run)", why, s->name, j->attempts,
              j->attempts > 1 ? "s" : "");
     client_send_failure(cl, j->seq, RUN_NO_SLAVE, s->name, msg);
     free(j);
@@ -377,7 +381,7 @@ static void dispatch_one(master *m, slave_peer *s, job *j)
     f->sl = s;
     f->id = s->next_id++;
     f->state = FL_SENDING;
-    f->since_ms = clock_ms();
+    f->since_ms = f->heard_ms = clock_ms();
     f->next = s->flights;
     if (s->flights)
         s->flights->prev = f;
@@ -523,6 +527,7 @@ static void on_submit(client *cl, breader *r)
         client_fail(cl, "malformed SUBMIT frame");
         return;
     }
+    cl->submitted++;
     if (len == 0 || len > MAX_COMMAND_LEN || memchr(cmd, 0, len)) {
         client_send_failure(cl, seq, RUN_REJECTED, "",
                             len == 0 ? "empty command" : len > MAX_COMMAND_LEN ? "command too long" : "NUL byte in command");
@@ -565,10 +570,16 @@ static void on_client_frame(master *m, client *cl, uint8_t type, breader *r)
         else
             on_submit(cl, r);
         break;
-    case F_END:
+    case F_END: {
+        uint32_t count = br_u32(r);
+        if (r->error || count != cl->submitted) {
+            client_fail(cl, "END says %u commands, %u were submitted", count, cl->submitted);
+            break;
+        }
         cl->ended = 1;
         client_check_done(cl);
         break;
+    }
     default:
         client_fail(cl, "unexpected frame type %u (%s)", type, frame_type_name(type));
     }
@@ -704,6 +715,7 @@ static void on_job_ack(slave_peer *s, const dgram *d)
     s->slots_free = d->slots_free;
     if (!f)
         return;
+    f->heard_ms = clock_ms();
     switch (d->state) {
     case JS_RECEIVING:
     case JS_RUNNING:
@@ -715,23 +727,17 @@ static void on_job_ack(slave_peer *s, const dgram *d)
                 rtt_sample(&s->rtt, sample);
             if (progress)
                 s->rtt.backoff = 0;
-            if (d->state != JS_RECEIVING) {
-                xfer_tx_free(&f->req);
+            if (d->state != JS_RECEIVING)
                 f->state = FL_RUNNING;
-            }
         }
         break;
     case JS_GONE:
+        /* The slave has nothing for this job: cancelled as we asked, or
+         * lost (its result was never acknowledged): run it again. */
         if (f->state == FL_CANCELLING)
             flight_free(f);
-        else if (f->state != FL_RESULT)
-            flight_requeue(f, "slave no longer has the command");
-        break;
-    case JS_STALE:
-        /* We used an old boot id: the slave restarted. Its PONG will tell. */
-        s->alive = 0;
-        s->last_ping_ms = 0;
-        slave_lost_jobs(s, "slave restarted");
+        else
+            flight_requeue(f, "slave lost the command");
         break;
     }
 }
@@ -769,11 +775,21 @@ static void on_result_fragment(master *m, slave_peer *s, const dgram *d)
             flight_free(f);
         return;
     }
+    f->heard_ms = clock_ms();
     if (f->state != FL_RESULT) {
-        xfer_tx_free(&f->req); /* a result implies the request arrived */
         if (xfer_rx_init(&f->res, d->total, RESULT_MAX_BYTES) < 0) {
-            if (log_allow(&m->garbage_log))
-                LOG(LOG_WARN, "slave %s: result of %u bytes refused", s->name, d->total);
+            LOG(LOG_WARN, "slave %s: result of %u bytes for job %llu refused (at most %u)", s->name, d->total,
+                (unsigned long long)f->id, RESULT_MAX_BYTES);
+            job *j = f->job;
+            client_send_failure(j->cl, j->seq, RUN_NOT_STARTED, s->name, "result too large for the master");
+            j->cl->inflight--;
+            client_check_done(j->cl);
+            free(j);
+            f->job = NULL;
+            f->state = FL_CANCELLING;
+            s->outstanding--;
+            f->since_ms = clock_ms();
+            send_cancel(m, f);
             return;
         }
         f->state = FL_RESULT;
@@ -828,19 +844,17 @@ static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *f
 
 /* ------------------------------------------------------------- timers --- */
 
-static void fail_all_queued(master *m, const char *why)
+static void fail_queued(client *cl, const char *why)
 {
-    for (client *cl = m->clients; cl; cl = cl->next) {
-        while (cl->qhead) {
-            job *j = cl->qhead;
-            cl->qhead = j->next;
-            cl->queued--;
-            client_send_failure(cl, j->seq, RUN_NO_SLAVE, "", why);
-            free(j);
-        }
-        cl->qtail = NULL;
-        client_check_done(cl);
+    while (cl->qhead) {
+        job *j = cl->qhead;
+        cl->qhead = j->next;
+        cl->queued--;
+        client_send_failure(cl, j->seq, RUN_NO_SLAVE, "", why);
+        free(j);
     }
+    cl->qtail = NULL;
+    client_check_done(cl);
 }
 
 static uint64_t run_timers(master *m)
@@ -849,12 +863,16 @@ static uint64_t run_timers(master *m)
 #define WAKE_AT_MS(t) do { uint64_t t_ = (t); if (t_ < next_ms) next_ms = t_; } while (0)
     for (int i = 0; i < m->nslaves; i++) {
         slave_peer *s = &m->slaves[i];
-        if (s->alive && now_ms - s->last_heard_ms > DEAD_AFTER_MS) {
+        uint64_t silent = elapsed(now_ms, s->last_heard_ms);
+        if (s->alive && silent > DEAD_AFTER_MS) {
             LOG(LOG_WARN, "slave %s: no answer for %u ms: considered dead", s->name, DEAD_AFTER_MS);
             s->alive = 0;
             slave_lost_jobs(s, "slave stopped answering");
         }
-        if (now_ms - s->last_ping_ms >= PING_INTERVAL_MS) {
+        /* A quiet slave is pinged faster, so that a few lost datagrams on
+         * a lossy link do not get a live slave declared dead. */
+        uint32_t interval = s->alive && silent > SUSPECT_AFTER_MS ? SUSPECT_PING_MS : PING_INTERVAL_MS;
+        if (elapsed(now_ms, s->last_ping_ms) >= interval) {
             dgram d;
             memset(&d, 0, sizeof d);
             d.type = DG_PING;
@@ -863,27 +881,44 @@ static uint64_t run_timers(master *m)
             send_dgram(m, s, &d);
             s->last_ping_ms = now_ms;
         }
-        WAKE_AT_MS(s->last_ping_ms + PING_INTERVAL_MS);
+        WAKE_AT_MS(s->last_ping_ms + interval);
         uint32_t rto = rtt_timeout(&s->rtt);
+        int timer_fired = 0;
         for (flight *f = s->flights, *nx; f; f = nx) {
             nx = f->next;
-            if (f->state == FL_SENDING) {
-                send_ctx c = {m, f};
-                if (xfer_tx_pump(&f->req, now_us, rto, send_request_fragment, &c))
-                    rtt_backoff(&s->rtt);
-                uint64_t due = xfer_tx_next_deadline(&f->req, rtt_timeout(&s->rtt));
+            send_ctx c = {m, f};
+            switch (f->state) {
+            case FL_SENDING: {
+                timer_fired |= xfer_tx_pump(&f->req, now_us, rto, send_request_fragment, &c) > 0;
+                uint64_t due = xfer_tx_next_deadline(&f->req, rto);
                 if (due)
                     WAKE_AT_MS(due / 1000 + 1);
-            } else if (f->state == FL_CANCELLING) {
-                if (now_ms - f->since_ms > CANCEL_GIVEUP_MS) {
+                break;
+            }
+            case FL_RUNNING:
+            case FL_RESULT:
+                /* Nothing heard of this job for a while: resend fragment 0
+                 * of its request, which the slave answers with the job's
+                 * state (a job it lost is answered GONE). */
+                if (elapsed(now_ms, f->heard_ms) >= PROBE_AFTER_MS) {
+                    send_request_fragment(&c, 0, 0, f->req.len < FRAG_PAYLOAD ? f->req.len : FRAG_PAYLOAD);
+                    f->heard_ms = now_ms;
+                }
+                WAKE_AT_MS(f->heard_ms + PROBE_AFTER_MS);
+                break;
+            case FL_CANCELLING:
+                if (elapsed(now_ms, f->since_ms) > CANCEL_GIVEUP_MS) {
                     flight_free(f);
                     continue;
                 }
-                if (now_us - f->cancel_sent_us >= rto)
+                if (elapsed(now_us, f->cancel_sent_us) >= rto)
                     send_cancel(m, f);
                 WAKE_AT_MS((f->cancel_sent_us + rto) / 1000 + 1);
+                break;
             }
         }
+        if (timer_fired) /* once per round, however many jobs timed out */
+            rtt_backoff(&s->rtt);
     }
     /* Commands waiting while no slave is alive: say why, then give up. */
     int none_alive = slaves_alive(m) == 0;
@@ -902,9 +937,9 @@ static uint64_t run_timers(master *m)
             client_send_text(cl, F_NOTICE, msg);
             cl->told_waiting = 1;
         }
-        if (now_ms - cl->waiting_since_ms >= m->cfg->no_slave_ms) {
-            fail_all_queued(m, "no slave available");
-            break;
+        if (elapsed(now_ms, cl->waiting_since_ms) >= m->cfg->no_slave_ms) {
+            fail_queued(cl, "no slave available");
+            continue;
         }
         WAKE_AT_MS(cl->waiting_since_ms + m->cfg->no_slave_ms);
     }
@@ -1025,6 +1060,11 @@ int master_run(const master_config *cfg)
                 } else {
                     gone = client_read(m, cl) < 0;
                 }
+            }
+            if (!gone && cl->out.error) {
+                LOG(LOG_WARN, "client %s: more than %zu bytes of results waiting: disconnecting", cl->name,
+                    (size_t)CLIENT_OUT_LIMIT);
+                gone = 1;
             }
             if (!gone && bw_pending(&cl->out))
                 gone = client_write(cl) < 0;

@@ -82,6 +82,8 @@ sock_t signal_events_init(void); /* the descriptor to poll for NET_IN */
 int signal_events_take(void);    /* the next pending event, or SIGNAL_NONE */
 
 uint64_t clock_ms(void);  /* monotonic */
+/* now - then, or 0 if then is later (a timestamp taken after now). */
+static inline uint64_t elapsed(uint64_t now, uint64_t then) { return now > then ? now - then : 0; }
 uint64_t clock_us(void);  /* monotonic */
 uint64_t wall_ms(void);   /* milliseconds since the epoch */
 uint32_t random_u32(void); /* for boot ids; not cryptographic */

@@ -36,8 +36,7 @@ enum job_state {
     JS_RECEIVING = 1, /* request fragments still missing */
     JS_RUNNING = 2,   /* started (or waiting for a free slot) */
     JS_DONE = 3,      /* finished, result being sent */
-    JS_GONE = 4,      /* result delivered or job cancelled: nothing to do */
-    JS_STALE = 5,     /* request is for another boot of the slave: ignored */
+    JS_GONE = 4,      /* result delivered, cancelled, or never to be run */
 };
 
 /* Fragment acknowledgements: 'cum' fragments [0, cum) arrived; bit i of

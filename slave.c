@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dedup.h"
 #include "log.h"
 #include "platform.h"
 #include "proto.h"
@@ -22,7 +23,6 @@
 #include "xfer.h"
 
 #define MAX_SESSIONS 8
-#define SEEN_WINDOW 65536u          /* job ids remembered per master */
 #define MAX_JOBS 4096               /* jobs held at once, all states */
 #define RECEIVE_GIVEUP_MS 30000u    /* a request whose fragments stopped coming */
 #define RESULT_GIVEUP_MS 120000u    /* a result nobody acknowledges */
@@ -31,10 +31,10 @@ enum job_phase { JP_RECEIVING, JP_QUEUED, JP_RUNNING, JP_SENDING };
 
 typedef struct session {
     int used;
+    int superseded; /* the master restarted: its old jobs are gone, the ids stay taken */
     net_addr addr;
     uint32_t master_boot;
-    uint64_t floor;                   /* every id below is finished */
-    uint8_t seen[SEEN_WINDOW / 8];    /* ids in [floor, floor+WINDOW) we took */
+    dedup_window taken;               /* job ids taken from this master */
     rtt_estimator rtt;
     uint64_t last_heard_ms;
 } session;
@@ -68,38 +68,9 @@ typedef struct {
 
 /* ----------------------------------------------------------- sessions --- */
 
-static int seen_get(const session *s, uint64_t id)
-{
-    uint32_t bit = (uint32_t)(id % SEEN_WINDOW);
-    return s->seen[bit / 8] >> (bit % 8) & 1;
-}
-
-static void seen_set(session *s, uint64_t id, int on)
-{
-    uint32_t bit = (uint32_t)(id % SEEN_WINDOW);
-    if (on)
-        s->seen[bit / 8] |= (uint8_t)(1u << (bit % 8));
-    else
-        s->seen[bit / 8] &= (uint8_t)~(1u << (bit % 8));
-}
-
-/* The master says every id below floor is finished: their bits in the ring
- * are recycled for ids floor+WINDOW and up. */
-static void session_advance_floor(session *s, uint64_t floor)
-{
-    if (floor <= s->floor)
-        return;
-    if (floor - s->floor >= SEEN_WINDOW)
-        memset(s->seen, 0, sizeof s->seen);
-    else
-        for (uint64_t id = s->floor; id < floor; id++)
-            seen_set(s, id, 0);
-    s->floor = floor;
-}
-
 static void job_free(slave *sl, job *j);
 
-static void session_drop(slave *sl, session *s)
+static void session_drop_jobs(slave *sl, session *s)
 {
     for (job **pp = &sl->jobs; *pp;) {
         job *j = *pp;
@@ -110,43 +81,78 @@ static void session_drop(slave *sl, session *s)
             pp = &j->next;
         }
     }
-    s->used = 0;
 }
 
-/* The session of this master: a new boot id from the same address means
- * the master restarted, and the jobs of its previous life are abandoned. */
-static session *session_for(slave *sl, const net_addr *from, uint32_t master_boot, uint64_t floor)
+/* The master says every job below floor is finished for it: a job of
+ * ours below it was given up by the master (it thought us dead and ran
+ * the command elsewhere), so it must not go on here either. */
+static void session_advance_floor(slave *sl, session *s, uint64_t floor)
 {
-    session *free_slot = NULL, *oldest = NULL;
+    if (floor <= s->taken.floor)
+        return;
+    dedup_advance(&s->taken, floor);
+    for (job **pp = &sl->jobs; *pp;) {
+        job *j = *pp;
+        if (j->sess == s && j->id < floor) {
+            LOG(LOG_INFO, "job %llu: abandoned by the master: dropped", (unsigned long long)j->id);
+            *pp = j->next;
+            job_free(sl, j);
+        } else {
+            pp = &j->next;
+        }
+    }
+}
+
+static session *session_find(slave *sl, const net_addr *from, uint32_t master_boot)
+{
     for (int i = 0; i < MAX_SESSIONS; i++) {
         session *s = &sl->sessions[i];
-        if (!s->used) {
-            if (!free_slot)
-                free_slot = s;
-            continue;
+        if (s->used && s->master_boot == master_boot && net_addr_equal(&s->addr, from))
+            return s;
+    }
+    return NULL;
+}
+
+/* The session of the master that sent a JOB fragment, created if new.
+ * A new boot id from the same address means the master restarted: the
+ * jobs of its previous life are killed, but that session stays, marked
+ * superseded, so a late datagram from it is still recognised and runs
+ * nothing. Returns NULL for a superseded session. */
+static session *session_for(slave *sl, const net_addr *from, uint32_t master_boot, uint64_t floor)
+{
+    session *s = session_find(sl, from, master_boot);
+    if (s)
+        return s->superseded ? NULL : s;
+    session *victim = NULL;
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        s = &sl->sessions[i];
+        if (s->used && !s->superseded && net_addr_equal(&s->addr, from)) {
+            LOG(LOG_INFO, "master %08x at the same address restarted: dropping its previous jobs", s->master_boot);
+            session_drop_jobs(sl, s);
+            s->superseded = 1;
         }
-        if (net_addr_equal(&s->addr, from)) {
-            if (s->master_boot == master_boot)
-                return s;
-            LOG(LOG_INFO, "master at the same address restarted: dropping its previous jobs");
-            session_drop(sl, s);
-            free_slot = s;
+    }
+    /* A free slot, else the least recently heard, superseded ones first. */
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        s = &sl->sessions[i];
+        if (!s->used) {
+            victim = s;
             break;
         }
-        if (!oldest || s->last_heard_ms < oldest->last_heard_ms)
-            oldest = s;
+        if (!victim || (s->superseded && !victim->superseded) ||
+            (s->superseded == victim->superseded && s->last_heard_ms < victim->last_heard_ms))
+            victim = s;
     }
-    session *s = free_slot;
-    if (!s) {
-        LOG(LOG_WARN, "too many masters: forgetting the least recently heard one");
-        session_drop(sl, oldest);
-        s = oldest;
+    if (victim->used) {
+        LOG(LOG_WARN, "too many masters: forgetting master %08x", victim->master_boot);
+        session_drop_jobs(sl, victim);
     }
+    s = victim;
     memset(s, 0, sizeof *s);
     s->used = 1;
     s->addr = *from;
     s->master_boot = master_boot;
-    s->floor = floor;
+    dedup_init(&s->taken, floor);
     rtt_init(&s->rtt);
     char name[80];
     net_addr_str(from, name, sizeof name);
@@ -289,24 +295,26 @@ static void start_queued_jobs(slave *sl)
 
 static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d)
 {
+    if (d->receiver_boot != sl->boot)
+        return; /* meant for an earlier life of this slave: never run it */
     session *s = session_for(sl, from, d->sender_boot, d->floor);
-    s->last_heard_ms = clock_ms();
-    if (d->receiver_boot != sl->boot) {
-        /* Meant for an earlier life of this slave: never run it. */
-        send_job_ack(sl, s, d->job_id, JS_STALE, NULL);
+    if (!s) {
+        send_job_ack(sl, session_find(sl, from, d->sender_boot), d->job_id, JS_GONE, NULL);
         return;
     }
-    session_advance_floor(s, d->floor);
+    s->last_heard_ms = clock_ms();
+    session_advance_floor(sl, s, d->floor);
     job *j = job_find(sl, s, d->job_id);
     if (!j) {
-        if (d->job_id < s->floor || seen_get(s, d->job_id)) {
+        enum dedup_verdict v = dedup_check(&s->taken, d->job_id);
+        if (v == DEDUP_SEEN || v == DEDUP_BELOW) {
             send_job_ack(sl, s, d->job_id, JS_GONE, NULL);
             return;
         }
-        if (d->job_id >= s->floor + SEEN_WINDOW || sl->njobs >= MAX_JOBS) {
+        if (v == DEDUP_TOO_FAR || sl->njobs >= MAX_JOBS) {
             if (log_allow(&sl->garbage_log))
                 LOG(LOG_WARN, "job %llu: no room (floor %llu, %u jobs): dropped", (unsigned long long)d->job_id,
-                    (unsigned long long)s->floor, sl->njobs);
+                    (unsigned long long)s->taken.floor, sl->njobs);
             return;
         }
         j = calloc(1, sizeof *j);
@@ -325,17 +333,19 @@ static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d)
         j->next = sl->jobs;
         sl->jobs = j;
         sl->njobs++;
-        seen_set(s, d->job_id, 1);
+        dedup_mark(&s->taken, d->job_id);
     }
     j->ack_pending = 1;
     if (j->phase != JP_RECEIVING)
         return; /* a retransmission: the ack tells the master the state */
-    if (xfer_rx_add(&j->rx, d->total, d->offset, d->payload, d->payload_len) < 0) {
+    int added = xfer_rx_add(&j->rx, d->total, d->offset, d->payload, d->payload_len);
+    if (added < 0) {
         if (log_allow(&sl->garbage_log))
             LOG(LOG_WARN, "job %llu: fragment inconsistent with the request", (unsigned long long)j->id);
         return;
     }
-    j->last_progress_ms = clock_ms();
+    if (added)
+        j->last_progress_ms = clock_ms();
     if (!xfer_rx_done(&j->rx))
         return;
     job_request req;
@@ -346,6 +356,7 @@ static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d)
         memset(&r, 0, sizeof r);
         r.status = RUN_NOT_STARTED;
         r.exit_code = -1;
+        r.start_ms = wall_ms();
         r.message = "malformed job request";
         r.message_len = (uint32_t)strlen(r.message);
         xfer_rx_free(&j->rx);
@@ -368,17 +379,14 @@ static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d)
 
 static void on_result_ack(slave *sl, const net_addr *from, const dgram *d)
 {
-    session *s = NULL;
-    for (int i = 0; i < MAX_SESSIONS; i++)
-        if (sl->sessions[i].used && sl->sessions[i].master_boot == d->sender_boot &&
-            net_addr_equal(&sl->sessions[i].addr, from))
-            s = &sl->sessions[i];
+    session *s = d->receiver_boot == sl->boot ? session_find(sl, from, d->sender_boot) : NULL;
     job *j = s ? job_find(sl, s, d->job_id) : NULL;
     if (!j || j->phase != JP_SENDING)
         return;
     s->last_heard_ms = clock_ms();
     if (d->state == 1) { /* the master has the whole result: forget it */
         LOG(LOG_DEBUG, "job %llu: result delivered", (unsigned long long)j->id);
+        s->rtt.backoff = 0; /* the path works: a one-fragment result gives no other sign */
         job_unlink(sl, j);
         return;
     }
@@ -394,7 +402,11 @@ static void on_result_ack(slave *sl, const net_addr *from, const dgram *d)
 
 static void on_cancel(slave *sl, const net_addr *from, const dgram *d)
 {
-    session *s = session_for(sl, from, d->sender_boot, 0);
+    /* Only a master we know, talking to this life of ours, may cancel; to
+     * anyone else we say nothing (no reply to unknown senders). */
+    session *s = d->receiver_boot == sl->boot ? session_find(sl, from, d->sender_boot) : NULL;
+    if (!s)
+        return;
     s->last_heard_ms = clock_ms();
     job *j = job_find(sl, s, d->job_id);
     if (j) {
@@ -402,8 +414,7 @@ static void on_cancel(slave *sl, const net_addr *from, const dgram *d)
         job_unlink(sl, j);
         start_queued_jobs(sl);
     }
-    if (d->job_id >= s->floor && d->job_id < s->floor + SEEN_WINDOW)
-        seen_set(s, d->job_id, 1); /* a late request must not start it */
+    dedup_mark(&s->taken, d->job_id); /* a late request must not start it */
     send_job_ack(sl, s, d->job_id, JS_GONE, NULL);
 }
 
@@ -420,12 +431,10 @@ static void on_ping(slave *sl, const net_addr *from, const dgram *d)
     size_t n = dgram_encode(&r, sl->dgram_buf, sizeof sl->dgram_buf);
     if (n)
         net_sendto(sl->sock, sl->dgram_buf, n, from);
-    for (int i = 0; i < MAX_SESSIONS; i++) {
-        session *s = &sl->sessions[i];
-        if (s->used && s->master_boot == d->sender_boot && net_addr_equal(&s->addr, from)) {
-            s->last_heard_ms = clock_ms();
-            session_advance_floor(s, d->floor);
-        }
+    session *s = session_find(sl, from, d->sender_boot);
+    if (s && !s->superseded) {
+        s->last_heard_ms = clock_ms();
+        session_advance_floor(sl, s, d->floor);
     }
 }
 
@@ -495,7 +504,7 @@ static uint64_t run_timers(slave *sl)
         nx = j->next;
         switch (j->phase) {
         case JP_RECEIVING:
-            if (now_ms - j->last_progress_ms > RECEIVE_GIVEUP_MS) {
+            if (elapsed(now_ms, j->last_progress_ms) > RECEIVE_GIVEUP_MS) {
                 LOG(LOG_WARN, "job %llu: request incomplete for %us: dropped", (unsigned long long)j->id,
                     RECEIVE_GIVEUP_MS / 1000);
                 job_unlink(sl, j);
@@ -526,7 +535,7 @@ static uint64_t run_timers(slave *sl)
             WAKE_AT(runner_next_deadline(&j->proc));
             break;
         case JP_SENDING: {
-            if (now_ms - j->last_progress_ms > RESULT_GIVEUP_MS) {
+            if (elapsed(now_ms, j->last_progress_ms) > RESULT_GIVEUP_MS) {
                 LOG(LOG_WARN, "job %llu: result not acknowledged for %us: dropped", (unsigned long long)j->id,
                     RESULT_GIVEUP_MS / 1000);
                 job_unlink(sl, j);

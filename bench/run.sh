@@ -1,0 +1,438 @@
+#!/usr/bin/env bash
+# bench/run.sh - speed and memory of client/serveur_maitre/serveur_esclave,
+# against xargs -P (and other baselines) measured in the same run.
+#
+#   ./bench/run.sh            (or: make bench)
+#
+# Environment:
+#   SMP_BIN=DIR    take the three programs from DIR (default: the top directory)
+#   BENCH_REPS=N   repetitions of each timed measurement (default 3; medians)
+#   KEEP_TMP=1     keep the work directory (logs, command files)
+#
+# Goals (ratios are medians over BENCH_REPS runs; the machine is noisy, so
+# compare only figures measured in the same run):
+#   1. 2000 x `true`, 3 slaves x 2 slots: client -q / xargs -P 6      <= 1.25
+#   2. 200 x 135 KB of output to /dev/null: client -q / xargs -P 6    <= 1.3
+#   3. one `true`: median client - median `sh -c true`               <= 3 ms
+#   4. master VmHWM holding 100,000 queued commands                   <= 48 MB
+#   5. idle slave VmRSS after ~1 s of the master's pings               <= 4 MB
+#
+# A benchmark, not a test: exits 0 whatever the figures, 1 only when
+# something crashed (a daemon died, a program was killed by a signal it did
+# not get from us) or the bench itself could not run. Every process it
+# starts is killed by PID on exit, including on Ctrl-C.
+
+set -u
+export LC_ALL=C # '.' in $EPOCHREALTIME, plain sort
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=${SMP_BIN:-$TOP}
+REPS=${BENCH_REPS:-3}
+HOST=127.0.0.1
+W=$(mktemp -d /tmp/smp-bench.XXXXXX)
+PIDS=() # daemons and background clients, killed on exit
+CUR=    # the timed command running in the background, if any
+CRASHED=()
+KEEP=${KEEP_TMP:-0}
+
+# ------------------------------------------------------------ cleanup ---
+
+cleanup() {
+    local p _
+    trap - EXIT INT TERM
+    [ -n "$CUR" ] && kill -TERM "$CUR" 2>/dev/null
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in ${CUR:+"$CUR"} "${PIDS[@]}"; do
+        for _ in $(seq 1 40); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+        kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    if [ "$KEEP" = 1 ]; then
+        echo "# logs kept in $W" >&2
+    else
+        rm -rf "$W"
+    fi
+}
+trap cleanup EXIT
+trap 'echo "bench: interrupted" >&2; exit 130' INT
+trap 'echo "bench: terminated" >&2; exit 143' TERM
+
+die() { echo "bench: $*" >&2; KEEP=1; exit 1; }
+note() { echo "# $*"; }
+
+for p in client serveur_maitre serveur_esclave; do
+    [ -x "$BIN/$p" ] || die "$BIN/$p is missing: run make first"
+done
+[ -n "${EPOCHREALTIME:-}" ] || die "bash 5 needed (\$EPOCHREALTIME)"
+
+# forget PID from the list of processes to kill (it was stopped by us)
+forget() {
+    local p keep=()
+    for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
+# stop PID...: TERM, up to 2 s, then KILL; not a crash
+stop() {
+    local p _
+    for p in "$@"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "$@"; do
+        for _ in $(seq 1 40); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+        kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+        forget "$p"
+    done
+}
+
+# alive NAME PID: records a crash if the process is gone
+alive() {
+    if ! kill -0 "$2" 2>/dev/null; then
+        wait "$2" 2>/dev/null
+        CRASHED+=("$1 (pid $2, status $?) died")
+        KEEP=1
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------- daemons ---
+
+# wait_for_line FILE REGEX SECONDS: prints the first matching line
+wait_for_line() {
+    local f=$1 re=$2 limit=$3 i
+    for i in $(seq 1 $((limit * 20))); do
+        if [ -f "$f" ] && grep -Eq "$re" "$f"; then grep -Em1 "$re" "$f"; return 0; fi
+        sleep 0.05
+    done
+    return 1
+}
+
+# start_slave NAME [options...]: sets SLAVE_PORT, SLAVE_PID
+start_slave() {
+    local name=$1 line; shift
+    mkdir -p "$W/$name"
+    (cd "$W/$name" && exec "$BIN/serveur_esclave" "$@" 0) >"$W/$name.log" 2>&1 &
+    SLAVE_PID=$!
+    PIDS+=("$SLAVE_PID")
+    line=$(wait_for_line "$W/$name.log" 'listening on UDP' 10) || die "slave $name did not start: $(cat "$W/$name.log")"
+    SLAVE_PORT=$(echo "$line" | sed -E 's/.*UDP [^ ]*:([0-9]+) .*/\1/')
+}
+
+# start_master NAME CONF [options...]: sets MASTER_PORT, MASTER_PID
+start_master() {
+    local name=$1 conf=$2 line; shift 2
+    "$BIN/serveur_maitre" "$@" 0 "$conf" >"$W/$name.log" 2>&1 &
+    MASTER_PID=$!
+    PIDS+=("$MASTER_PID")
+    line=$(wait_for_line "$W/$name.log" 'listening on TCP' 10) || die "master $name did not start: $(cat "$W/$name.log")"
+    MASTER_PORT=$(echo "$line" | sed -E 's/.*TCP [^ ]*:([0-9]+),.*/\1/')
+}
+
+# wait_slaves_up MASTER_NAME N
+wait_slaves_up() {
+    local i
+    for i in $(seq 1 200); do
+        [ "$(grep -c 'is up with' "$W/$1.log")" -ge "$2" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# cluster PREFIX N [slave options...]: N slaves and a master named PREFIX-m;
+# sets CL_MASTER_PID, CL_MASTER_PORT, CL_SLAVE_PIDS
+cluster() {
+    local pre=$1 n=$2 i; shift 2
+    : >"$W/$pre.conf"
+    CL_SLAVE_PIDS=()
+    for i in $(seq 1 "$n"); do
+        start_slave "$pre-s$i" "$@"
+        CL_SLAVE_PIDS+=("$SLAVE_PID")
+        echo "$HOST $SLAVE_PORT" >>"$W/$pre.conf"
+    done
+    start_master "$pre-m" "$W/$pre.conf"
+    wait_slaves_up "$pre-m" "$n" || die "the master did not see its $n slaves: $(cat "$W/$pre-m.log")"
+    CL_MASTER_PID=$MASTER_PID
+    CL_MASTER_PORT=$MASTER_PORT
+}
+
+# cluster_alive PREFIX: records crashes of the cluster's daemons
+cluster_alive() {
+    local p ok=0 i=0
+    alive "$1 master" "$CL_MASTER_PID" || ok=1
+    for p in "${CL_SLAVE_PIDS[@]}"; do
+        i=$((i + 1))
+        alive "$1 slave $i" "$p" || ok=1
+    done
+    return $ok
+}
+
+# ------------------------------------------------------------ timing ---
+
+# timed LIMIT OUT CMD...: runs CMD (stdout to OUT) under timeout(1), in the
+# background so that Ctrl-C is handled at once; sets RC and US (wall time
+# in microseconds); stdin is passed on (<&0: an & command would get
+# /dev/null). Both sides of every comparison go through it, so its
+# own cost (a fork and exec of timeout) cancels out.
+timed() {
+    local lim=$1 out=$2 t0 t1
+    shift 2
+    t0=$EPOCHREALTIME
+    timeout -k 2 "$lim" "$@" <&0 >"$out" 2>>"$W/stderr.log" &
+    CUR=$!
+    wait "$CUR"
+    RC=$?
+    t1=$EPOCHREALTIME
+    CUR=
+    US=$((${t1//[!0-9]/} - ${t0//[!0-9]/}))
+}
+
+# rc_text RC: what an exit status of a timed command means
+rc_text() {
+    case $1 in
+    0) echo ok ;;
+    124 | 137) echo "timed out (hung)" ;;
+    *) if [ "$1" -gt 128 ]; then echo "killed by signal $(($1 - 128))"; else echo "exit status $1"; fi ;;
+    esac
+}
+
+# a status > 128 other than timeout's is a crash
+check_crash() { # check_crash WHAT RC
+    case $2 in 124 | 137) return 0 ;; esac
+    if [ "$2" -gt 128 ]; then
+        CRASHED+=("$1: $(rc_text "$2")")
+        KEEP=1
+    fi
+}
+
+median() { # median NUMBER...: prints the median (mean of the middle two if even)
+    printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {
+        if (NR == 0) { print "nan"; exit }
+        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+fmt() { awk -v x="$1" -v f="$2" 'BEGIN { printf f, x }'; } # fmt NUMBER PRINTF-FORMAT
+sec() { fmt "$(awk -v u="$1" 'BEGIN { print u / 1e6 }')" '%.3f'; } # microseconds -> seconds
+
+# ------------------------------------------------------------ results ---
+
+ROWS=() # goal|measured|baseline|ratio|target|verdict
+
+row() { ROWS+=("$1|$2|$3|$4|$5|$6"); }
+
+# verdict VALUE LIMIT: PASS if VALUE <= LIMIT
+verdict() { awk -v v="$1" -v l="$2" 'BEGIN { print (v != "" && v != "nan" && v + 0 <= l + 0) ? "PASS" : "MISS" }'; }
+
+# compare GOAL-NO TITLE FILE LIMIT-RATIO TIMEOUT EXPECTED-BYTES: the client
+# against xargs -P 6 on FILE, REPS times, in alternating order after one
+# untimed warm-up of each that also checks the output.
+compare() {
+    local g=$1 title=$2 file=$3 limit=$4 lim=$5 bytes=$6 r got xs=() cs=() ratios=() failed=0 why=""
+    note "goal $g: $title"
+    # warm-up + checks: both must succeed and print the expected bytes
+    timed "$lim" "$W/out" xargs -d '\n' -P 6 -n 1 sh -c <"$file"
+    got=$(wc -c <"$W/out")
+    note "  warm-up xargs -P 6: $(sec "$US") s, $(rc_text $RC), $got bytes out (expected $bytes)"
+    [ "$RC" = 0 ] && [ "$got" = "$bytes" ] || die "the xargs baseline of goal $g does not work"
+    # the client's limit: the same work should never take 10x xargs
+    lim=$(awk -v u="$US" -v l="$lim" 'BEGIN { t = int(u / 1e6 * 10) + 1; print (t > l ? t : l) }')
+    timed "$lim" "$W/out" "$BIN/client" -q "$HOST" "$CL_MASTER_PORT" "$file"
+    got=$(wc -c <"$W/out")
+    check_crash "client (goal $g)" "$RC"
+    note "  warm-up client -q:   $(sec "$US") s, $(rc_text $RC), $got bytes out (expected $bytes)"
+    if [ "$RC" != 0 ] || [ "$got" != "$bytes" ]; then
+        why="client warm-up: $(rc_text $RC), $got of $bytes bytes"
+        note "  the client does not complete this workload: timed runs skipped"
+        tail -n 3 "$W/bench-m.log" | sed 's/^/#   master: /'
+        row "$g $title" "FAILED ($why)" "-" "-" "<= $limit" MISS
+        return
+    fi
+    for r in $(seq 1 "$REPS"); do
+        local xu cu crc
+        if [ $((r % 2)) = 1 ]; then
+            timed "$lim" /dev/null xargs -d '\n' -P 6 -n 1 sh -c <"$file"; xu=$US
+            timed "$lim" /dev/null "$BIN/client" -q "$HOST" "$CL_MASTER_PORT" "$file"; cu=$US crc=$RC
+        else
+            timed "$lim" /dev/null "$BIN/client" -q "$HOST" "$CL_MASTER_PORT" "$file"; cu=$US crc=$RC
+            timed "$lim" /dev/null xargs -d '\n' -P 6 -n 1 sh -c <"$file"; xu=$US
+        fi
+        RC=$crc
+        check_crash "client (goal $g)" "$RC"
+        if [ "$RC" != 0 ]; then
+            failed=$((failed + 1))
+            note "  run $r: client $(rc_text $RC) after $(sec "$cu") s"
+            continue
+        fi
+        xs+=("$xu"); cs+=("$cu")
+        ratios+=("$(awk -v c="$cu" -v x="$xu" 'BEGIN { print c / x }')")
+        note "  run $r: client $(sec "$cu") s, xargs $(sec "$xu") s, ratio $(fmt "${ratios[-1]}" '%.3f')"
+    done
+    if [ "${#ratios[@]}" = 0 ]; then
+        row "$g $title" "FAILED (all $REPS runs)" "-" "-" "<= $limit" MISS
+        return
+    fi
+    local mr v
+    mr=$(median "${ratios[@]}")
+    v=$(verdict "$mr" "$limit")
+    [ "$failed" -gt 0 ] && v="MISS ($failed/$REPS runs failed)"
+    row "$g $title" "client $(sec "$(median "${cs[@]}")") s" "xargs -P6 $(sec "$(median "${xs[@]}")") s" \
+        "$(fmt "$mr" '%.2f')" "<= $limit" "$v"
+}
+
+# ------------------------------------------------------------- goals ---
+
+echo "# bench: $(uname -srm), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), programs in $BIN"
+START=$EPOCHREALTIME
+
+cluster bench 3 -j 2
+
+# goal 1: many trivial commands
+for i in $(seq 1 2000); do echo true; done >"$W/true.cmds"
+compare 1 "2000 x true, 3x2 slots" "$W/true.cmds" 1.25 10 0
+cluster_alive bench
+
+# goal 2: large outputs
+ONE=$(head -c 100000 /dev/zero | base64 | wc -c)
+for i in $(seq 1 200); do echo 'head -c 100000 /dev/zero | base64'; done >"$W/big.cmds"
+compare 2 "200 x $((ONE / 1000)) KB out" "$W/big.cmds" 1.3 10 $((200 * ONE))
+cluster_alive bench
+
+# goal 3: latency of one command, interleaved with the baseline
+note "goal 3: one 'true', $REPS x 30 interleaved runs of client and sh -c true"
+echo true >"$W/one.cmds"
+diffs=() cms=() sms=() g3fail=0
+for r in $(seq 1 "$REPS"); do
+    c=() s=()
+    for i in $(seq 1 30); do
+        timed 5 /dev/null sh -c true; s+=("$US")
+        timed 5 /dev/null "$BIN/client" -q "$HOST" "$CL_MASTER_PORT" "$W/one.cmds"
+        check_crash "client (goal 3)" "$RC"
+        if [ "$RC" != 0 ]; then g3fail=$((g3fail + 1)); note "  round $r run $i: client $(rc_text $RC)"; continue; fi
+        c+=("$US")
+    done
+    [ "${#c[@]}" -gt 0 ] || continue
+    cm=$(median "${c[@]}") sm=$(median "${s[@]}")
+    cms+=("$cm"); sms+=("$sm")
+    diffs+=("$(awk -v c="$cm" -v s="$sm" 'BEGIN { print (c - s) / 1000 }')")
+    note "  round $r: client median $(fmt "$cm" '%.0f') us, sh -c true median $(fmt "$sm" '%.0f') us, added $(fmt "${diffs[-1]}" '%.2f') ms"
+done
+if [ "${#diffs[@]}" = 0 ]; then
+    row "3 one true: added latency" "FAILED" "-" "-" "<= 3 ms" MISS
+else
+    d=$(median "${diffs[@]}")
+    v=$(verdict "$d" 3)
+    [ "$g3fail" -gt 0 ] && { note "  $g3fail client runs failed"; v="MISS ($g3fail runs failed)"; }
+    row "3 one true: added latency" "client $(fmt "$(median "${cms[@]}")" '%.0f') us (+$(fmt "$d" '%.2f') ms)" \
+        "sh -c true $(fmt "$(median "${sms[@]}")" '%.0f') us" \
+        "$(awk -v c="$(median "${cms[@]}")" -v s="$(median "${sms[@]}")" 'BEGIN { printf "%.1f", c / s }')" "<= 3 ms" "$v"
+fi
+cluster_alive bench
+stop "$CL_MASTER_PID" "${CL_SLAVE_PIDS[@]}"
+
+# goal 4: master memory with 100,000 queued commands
+note "goal 4: master memory holding 100,000 queued commands (1 slave x 1 slot busy with sleep 30)"
+kb() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status" 2>/dev/null; } # kb PID FIELD
+cluster q 1 -j 1
+idle_kb=$(kb "$CL_MASTER_PID" VmRSS)
+{ echo "sleep 30"; seq -f 'echo %g' 1 100000; } >"$W/queue.cmds"
+size=$(wc -c <"$W/queue.cmds")
+t0=$EPOCHREALTIME
+"$BIN/client" -q "$HOST" "$CL_MASTER_PORT" "$W/queue.cmds" >/dev/null 2>"$W/queue-client.err" &
+QC=$!
+PIDS+=("$QC")
+# queued = the client read the whole file, nothing is left in the TCP
+# queues either way, and the master's RSS has not moved for 0.25 s
+last="" same=0 ready=0
+for i in $(seq 1 400); do
+    sleep 0.05
+    kill -0 "$QC" 2>/dev/null || break
+    pos=""
+    for f in /proc/"$QC"/fd/*; do
+        if [ "$(readlink "$f")" = "$W/queue.cmds" ]; then
+            pos=$(awk '$1 == "pos:" { print $2 }' "/proc/$QC/fdinfo/${f##*/}" 2>/dev/null)
+        fi
+    done
+    [ -z "$pos" ] && pos=$size # closed: read it all
+    q=$(ss -tnH "( sport = :$CL_MASTER_PORT or dport = :$CL_MASTER_PORT )" 2>/dev/null | awk '{ s += $2 + $3 } END { print s + 0 }')
+    rss=$(kb "$CL_MASTER_PID" VmRSS)
+    if [ "$pos" = "$size" ] && [ "$q" = 0 ] && [ "$rss" = "$last" ]; then
+        same=$((same + 1))
+        [ "$same" -ge 5 ] && { ready=1; break; }
+    else
+        same=0
+    fi
+    last=$rss
+done
+t1=$EPOCHREALTIME
+hwm=$(kb "$CL_MASTER_PID" VmHWM)
+rss=$(kb "$CL_MASTER_PID" VmRSS)
+note "  idle master VmRSS $idle_kb kB; after $(sec $((${t1//[!0-9]/} - ${t0//[!0-9]/}))) s: VmRSS $rss kB, VmHWM $hwm kB (settled: $ready)"
+alive "goal 4 client" "$QC"
+{ kill -KILL "$QC"; wait "$QC"; } 2>/dev/null # no "Killed" message
+forget "$QC"
+left=$(wait_for_line "$W/q-m.log" 'left: ' 10) || left="(no 'left' line in the master log)"
+note "  client killed; master: ${left#*info: }"
+queued_at_kill=$(echo "$left" | sed -nE 's/.*left: ([0-9]+) queued commands dropped, ([0-9]+) running.*/\1+\2/p')
+[ -n "$queued_at_kill" ] && queued_at_kill=$((queued_at_kill))
+g4=""
+[ "$ready" = 1 ] || g4="not settled; "
+[ "${queued_at_kill:-0}" = 100001 ] || g4="${g4}only ${queued_at_kill:-?} of 100001 held; "
+# the master must survive and still work
+sleep 0.2
+if alive "goal 4 master (after the client was killed)" "$CL_MASTER_PID"; then
+    echo 'echo still-alive' >"$W/alive.cmds"
+    timed 10 "$W/alive.out" "$BIN/client" -q "$HOST" "$CL_MASTER_PORT" "$W/alive.cmds"
+    if [ "$RC" = 0 ] && [ "$(cat "$W/alive.out")" = still-alive ]; then
+        note "  master alive and serving after the client was killed"
+    else
+        note "  master alive but a new client got: $(rc_text $RC)"
+        g4="${g4}master not serving after the kill; "
+    fi
+    grep -q 'cancelled by the master' "$W/q-s1.log" && note "  the slave's 'sleep 30' was cancelled"
+else
+    g4="${g4}master died after the client was killed; "
+fi
+v=$(verdict "$hwm" $((48 * 1024)))
+[ -n "$g4" ] && v="MISS (${g4%; })"
+row "4 master, 100k queued" "VmHWM $(fmt "$hwm" '%d') kB ($(awk -v h="$hwm" -v i="$idle_kb" 'BEGIN { printf "%.0f", (h - i) * 1024 / 100001 }') B/cmd)" \
+    "idle $idle_kb kB" "$(awk -v h="$hwm" -v i="$idle_kb" 'BEGIN { printf "%.1f", h / i }')" "<= 48 MB" "$v"
+cluster_alive q
+stop "$CL_MASTER_PID" "${CL_SLAVE_PIDS[@]}"
+
+# goal 5: idle slave memory
+note "goal 5: a fresh slave's VmRSS after ~1 s of the master's pings"
+cluster idle 1
+sleep 1.1
+srss=$(kb "${CL_SLAVE_PIDS[0]}" VmRSS)
+shwm=$(kb "${CL_SLAVE_PIDS[0]}" VmHWM)
+sleep 5 &
+SP=$!
+PIDS+=("$SP")
+sleep 0.1
+brss=$(kb "$SP" VmRSS)
+stop "$SP"
+note "  slave VmRSS $srss kB (VmHWM $shwm kB); an idle 'sleep' (libc, no work): $brss kB"
+row "5 idle slave RSS" "VmRSS $srss kB" "sleep(1) $brss kB" "$(awk -v a="$srss" -v b="$brss" 'BEGIN { printf "%.1f", a / b }')" \
+    "<= 4 MB" "$(verdict "$srss" 4096)"
+cluster_alive idle
+stop "$CL_MASTER_PID" "${CL_SLAVE_PIDS[@]}"
+
+# ------------------------------------------------------------- table ---
+
+END=$EPOCHREALTIME
+echo
+echo "Results ($REPS runs per timed figure, medians; total $(sec $((${END//[!0-9]/} - ${START//[!0-9]/}))) s)"
+{
+    echo "goal|measured|baseline (same run)|ratio|target|verdict"
+    echo "----|--------|-------------------|-----|------|-------"
+    printf '%s\n' "${ROWS[@]}"
+} | awk -F'|' '
+    { for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } n = NR; nf = NF }
+    END { for (r = 1; r <= n; r++) { line = ""; for (i = 1; i <= nf; i++) {
+              s = c[r, i]; if (r == 2) { s = ""; for (k = 0; k < w[i]; k++) s = s "-" }
+              line = line sprintf("%-" w[i] "s", s) (i < nf ? "  " : "") }
+          sub(/ +$/, "", line); print line } }'
+npass=$(printf '%s\n' "${ROWS[@]}" | grep -c '|PASS$')
+echo "$npass of ${#ROWS[@]} goals met"
+if [ "${#CRASHED[@]}" -gt 0 ]; then
+    printf 'CRASH: %s\n' "${CRASHED[@]}"
+    exit 1
+fi
+exit 0

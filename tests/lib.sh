@@ -1,0 +1,118 @@
+# tests/lib.sh - shared by the black-box tests (sourced, bash).
+#
+# Starts the real programs on loopback with port 0 (the kernel picks a free
+# port), waits for their "listening on" line instead of sleeping, and kills
+# every process it started, by PID, when the test exits. TAP output.
+
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Tests can run other builds (sanitizers, valgrind) of the same programs.
+BIN=${SMP_BIN:-$TOP}
+WRAP=${SMP_WRAP:-} # e.g. "valgrind --error-exitcode=99 -q"
+T=$(mktemp -d /tmp/smp-test.XXXXXX)
+PIDS=()
+_tap_n=0
+_tap_failed=0
+
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do
+        for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    if [ "${KEEP_TMP:-}" = 1 ] || [ "$_tap_failed" != 0 ]; then
+        echo "# logs kept in $T" >&2
+    else
+        rm -rf "$T"
+    fi
+}
+trap cleanup EXIT
+
+ok() { # ok CONDITION-STATUS DESCRIPTION
+    _tap_n=$((_tap_n + 1))
+    if [ "$1" = 0 ]; then echo "ok $_tap_n - $2"; else echo "not ok $_tap_n - $2"; _tap_failed=$((_tap_failed + 1)); fi
+}
+check() { # check DESCRIPTION COMMAND...: passes if the command succeeds
+    local d=$1; shift
+    if "$@"; then ok 0 "$d"; else ok 1 "$d"; fi
+}
+is() { # is GOT EXPECTED DESCRIPTION
+    if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got:      '$1'" >&2; echo "#   expected: '$2'" >&2; fi
+}
+skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+bail() { echo "Bail out! $1"; exit 1; }
+
+# wait_for_line FILE REGEX [SECONDS]: prints the first matching line.
+wait_for_line() {
+    local f=$1 re=$2 limit=${3:-10} i
+    for i in $(seq 1 $((limit * 20))); do
+        if [ -f "$f" ] && grep -Eq "$re" "$f"; then grep -Em1 "$re" "$f"; return 0; fi
+        sleep 0.05
+    done
+    return 1
+}
+
+# start_slave NAME [options...]: starts a slave on a free port; sets
+# SLAVE_PORT and SLAVE_PID; its log is $T/NAME.log, its cwd $T/NAME.
+start_slave() {
+    local name=$1; shift
+    mkdir -p "$T/$name"
+    (cd "$T/$name" && exec $WRAP "$BIN/serveur_esclave" "$@" 0) >"$T/$name.log" 2>&1 &
+    SLAVE_PID=$!
+    PIDS+=("$SLAVE_PID")
+    local line
+    line=$(wait_for_line "$T/$name.log" 'listening on UDP' 20) || bail "slave $name did not start: $(cat "$T/$name.log")"
+    SLAVE_PORT=$(echo "$line" | sed -E 's/.*UDP [^ ]*:([0-9]+) .*/\1/')
+}
+
+# start_master NAME CONF [options...]: sets MASTER_PORT and MASTER_PID.
+start_master() {
+    local name=$1 conf=$2; shift 2
+    $WRAP "$BIN/serveur_maitre" "$@" 0 "$conf" >"$T/$name.log" 2>&1 &
+    MASTER_PID=$!
+    PIDS+=("$MASTER_PID")
+    local line
+    line=$(wait_for_line "$T/$name.log" 'listening on TCP' 20) || bail "master $name did not start: $(cat "$T/$name.log")"
+    MASTER_PORT=$(echo "$line" | sed -E 's/.*TCP [^ ]*:([0-9]+),.*/\1/')
+}
+
+# wait_slaves_up MASTER_LOG N: the master has heard from N slaves.
+wait_slaves_up() {
+    local i
+    for i in $(seq 1 200); do
+        [ "$(grep -c 'is up with' "$T/$1.log")" -ge "$2" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# cluster N [slave options...]: N slaves and a master; writes $T/slaves.conf.
+cluster() {
+    local n=$1 i; shift
+    : >"$T/slaves.conf"
+    SLAVE_PIDS=()
+    SLAVE_PORTS=()
+    for i in $(seq 1 "$n"); do
+        start_slave "s$i" "$@"
+        SLAVE_PIDS+=("$SLAVE_PID")
+        SLAVE_PORTS+=("$SLAVE_PORT")
+        echo "127.0.0.1 $SLAVE_PORT" >>"$T/slaves.conf"
+    done
+    start_master master "$T/slaves.conf"
+    wait_slaves_up master "$n" || bail "slaves not seen by the master"
+}
+
+# run_client [client options and file]: exit status in RC, output in
+# $T/out and $T/err. Stops by itself after 120 s.
+run_client() {
+    RC=0
+    timeout 120 $WRAP "$BIN/client" 127.0.0.1 "$MASTER_PORT" "$@" >"$T/out" 2>"$T/err" || RC=$?
+}
+
+# Prints the plan last (TAP allows it), so tests need not count.
+done_testing() {
+    echo "1..$_tap_n"
+    [ "$_tap_failed" = 0 ]
+}

@@ -1,0 +1,241 @@
+/* Unit tests: bounds-checked buffers, datagram and frame codecs. */
+#include <stdlib.h>
+
+#include "buf.h"
+#include "proto.h"
+#include "tap.h"
+
+static void test_buffers(void)
+{
+    bwriter w;
+    bw_init(&w, 16);
+    bw_u8(&w, 0xAB);
+    bw_u16(&w, 0x1234);
+    bw_u32(&w, 0xDEADBEEF);
+    bw_u64(&w, 0x0102030405060708ull);
+    ok(!w.error && w.len == 15, "writer holds 15 bytes");
+    static const uint8_t want[] = {0xAB, 0x12, 0x34, 0xDE, 0xAD, 0xBE, 0xEF, 1, 2, 3, 4, 5, 6, 7, 8};
+    ok(memcmp(w.data, want, sizeof want) == 0, "big-endian layout");
+    bw_u16(&w, 1);
+    ok(w.error, "writing past the limit sets error");
+    breader r;
+    br_init(&r, w.data, 15);
+    is_int(br_u8(&r), 0xAB, "u8 back");
+    is_int(br_u16(&r), 0x1234, "u16 back");
+    is_int(br_u32(&r), 0xDEADBEEF, "u32 back");
+    ok(br_u64(&r) == 0x0102030405060708ull, "u64 back");
+    ok(!r.error && br_left(&r) == 0, "all consumed");
+    ok(br_u8(&r) == 0 && r.error, "reading past the end is an error, not a crash");
+    ok(br_bytes(&r, 1) == NULL && br_left(&r) == 0, "and stays an error");
+    bw_free(&w);
+
+    bw_init(&w, 1 << 20);
+    for (int i = 0; i < 100000; i++)
+        bw_u32(&w, (uint32_t)i);
+    bw_consume(&w, 4 * 99990);
+    ok(bw_pending(&w) == 40 && get_u32(bw_head(&w)) == 99990, "consume keeps the pending tail");
+    bw_u32(&w, 7);
+    ok(bw_pending(&w) == 44, "appending after consume");
+    bw_free(&w);
+
+    uint8_t fixed[8];
+    bw_init_fixed(&w, fixed, sizeof fixed);
+    bw_u64(&w, 1);
+    ok(!w.error, "fixed buffer takes 8 bytes");
+    bw_u8(&w, 1);
+    ok(w.error, "fixed buffer refuses the 9th");
+}
+
+static dgram roundtrip(const dgram *in, int *ok_out)
+{
+    static uint8_t buf[DGRAM_MAX]; /* the decoded payload points into it */
+    dgram out;
+    const char *why = "";
+    size_t n = dgram_encode(in, buf, sizeof buf);
+    *ok_out = n > 0 && dgram_decode(buf, n, &out, &why) == 0;
+    return out;
+}
+
+static void test_datagrams(void)
+{
+    uint8_t payload[FRAG_PAYLOAD];
+    for (int i = 0; i < FRAG_PAYLOAD; i++)
+        payload[i] = (uint8_t)i;
+    dgram d = {0}, o;
+    int good;
+    d.sender_boot = 0x11223344;
+    d.receiver_boot = 0x55667788;
+
+    d.type = DG_PING, d.echo_us = 123456789, d.floor = 42;
+    o = roundtrip(&d, &good);
+    ok(good && o.type == DG_PING && o.echo_us == 123456789 && o.floor == 42 && o.sender_boot == 0x11223344 &&
+           o.receiver_boot == 0x55667788,
+       "PING round trip");
+
+    d = (dgram){.type = DG_PONG, .echo_us = 9, .slots_total = 4, .slots_free = 3, .sender_boot = 1};
+    o = roundtrip(&d, &good);
+    ok(good && o.slots_total == 4 && o.slots_free == 3 && o.echo_us == 9, "PONG round trip");
+
+    d = (dgram){.type = DG_JOB, .job_id = 77, .floor = 70, .total = 3000, .offset = 2400, .payload = payload,
+                .payload_len = 600};
+    o = roundtrip(&d, &good);
+    ok(good && o.job_id == 77 && o.floor == 70 && o.total == 3000 && o.offset == 2400 && o.payload_len == 600 &&
+           memcmp(o.payload, payload, 600) == 0,
+       "JOB fragment round trip");
+
+    d = (dgram){.type = DG_RESULT, .job_id = 5, .total = 1200, .offset = 0, .payload = payload, .payload_len = 1200};
+    o = roundtrip(&d, &good);
+    ok(good && o.payload_len == 1200, "RESULT fragment of exactly one full payload");
+
+    d = (dgram){.type = DG_JOB_ACK, .job_id = 5, .state = JS_RUNNING, .cum = 3, .sack = 0x8000000000000001ull,
+                .slots_free = 2};
+    o = roundtrip(&d, &good);
+    ok(good && o.state == JS_RUNNING && o.cum == 3 && o.sack == 0x8000000000000001ull && o.slots_free == 2,
+       "JOB_ACK round trip");
+
+    d = (dgram){.type = DG_RESULT_ACK, .job_id = 5, .state = 1, .cum = 9, .sack = 6};
+    o = roundtrip(&d, &good);
+    ok(good && o.state == 1 && o.cum == 9 && o.sack == 6, "RESULT_ACK round trip");
+
+    d = (dgram){.type = DG_CANCEL, .job_id = 5};
+    o = roundtrip(&d, &good);
+    ok(good && o.type == DG_CANCEL && o.job_id == 5, "CANCEL round trip");
+
+    /* Malformed datagrams are refused with a reason. */
+    uint8_t buf[DGRAM_MAX];
+    const char *why;
+    d = (dgram){.type = DG_JOB, .job_id = 1, .total = 3000, .offset = 0, .payload = payload, .payload_len = 1200};
+    size_t n = dgram_encode(&d, buf, sizeof buf);
+    ok(dgram_decode(buf, n, &o, &why) == 0, "valid JOB fragment");
+    buf[0] ^= 0xFF;
+    ok(dgram_decode(buf, n, &o, &why) < 0 && strcmp(why, "bad magic") == 0, "bad magic refused");
+    buf[0] ^= 0xFF;
+    buf[2] = 9;
+    ok(dgram_decode(buf, n, &o, &why) < 0 && strcmp(why, "unsupported version") == 0, "other version refused");
+    buf[2] = DGRAM_VERSION;
+    buf[3] = 99;
+    ok(dgram_decode(buf, n, &o, &why) < 0 && strcmp(why, "unknown type") == 0, "unknown type refused");
+    buf[3] = DG_JOB;
+    for (size_t cut = 0; cut < DGRAM_HEADER_LEN + 16; cut++)
+        if (dgram_decode(buf, cut, &o, &why) == 0)
+            ok(0, "truncated datagram of %zu bytes accepted", cut);
+    ok(1, "every truncation of the header refused");
+    ok(dgram_decode(buf, n - 1, &o, &why) < 0, "short payload refused (length must match total/offset)");
+
+    d.offset = 100; /* not a fragment boundary */
+    n = dgram_encode(&d, buf, sizeof buf);
+    ok(dgram_decode(buf, n, &o, &why) < 0, "offset off a fragment boundary refused");
+    d = (dgram){.type = DG_JOB, .job_id = 1, .total = 1000, .offset = 1200, .payload = payload, .payload_len = 1};
+    n = dgram_encode(&d, buf, sizeof buf);
+    ok(dgram_decode(buf, n, &o, &why) < 0, "fragment beyond the total refused");
+    d = (dgram){.type = DG_PING};
+    n = dgram_encode(&d, buf, sizeof buf);
+    buf[n++] = 0;
+    ok(dgram_decode(buf, n, &o, &why) < 0 && strcmp(why, "trailing bytes") == 0, "trailing bytes refused");
+    d = (dgram){.type = DG_CANCEL, .job_id = 0};
+    n = dgram_encode(&d, buf, sizeof buf);
+    ok(dgram_decode(buf, n, &o, &why) < 0, "job id 0 refused");
+
+    /* Random bytes: never accepted as something with a payload out of
+     * bounds, never a crash (ASan/valgrind runs check the latter). */
+    int accepted = 0;
+    for (int i = 0; i < 200000; i++) {
+        size_t len = (size_t)(tap_rand() % sizeof buf);
+        for (size_t k = 0; k < len; k++)
+            buf[k] = (uint8_t)tap_rand();
+        if (i % 2) { /* keep a valid start half the time to go deeper */
+            buf[0] = 0x53, buf[1] = 0x4D, buf[2] = DGRAM_VERSION, buf[3] = (uint8_t)(1 + tap_rand() % 7);
+        }
+        if (dgram_decode(buf, len, &o, &why) == 0) {
+            accepted++;
+            if (o.payload && (o.payload < buf || o.payload + o.payload_len > buf + len))
+                ok(0, "payload points outside the datagram");
+        }
+    }
+    ok(1, "200000 random datagrams decoded without fault (%d accepted)", accepted);
+}
+
+static void test_bodies(void)
+{
+    bwriter w;
+    bw_init(&w, 1 << 20);
+    job_request j = {2500, 11, "echo hello!"}, jo;
+    job_request_encode(&w, &j);
+    ok(job_request_decode(w.data, w.len, &jo) == 0 && jo.timeout_ms == 2500 && jo.command_len == 11 &&
+           memcmp(jo.command, "echo hello!", 11) == 0,
+       "job request round trip");
+    ok(job_request_decode(w.data, w.len - 1, &jo) < 0, "short job request refused");
+    w.data[w.len - 3] = 0;
+    ok(job_request_decode(w.data, w.len, &jo) < 0, "job request with a NUL byte refused");
+    bw_reset(&w);
+
+    CommandResult r = {0}, o;
+    r.status = RUN_SIGNALED;
+    r.exit_code = -1;
+    r.term_signal = 9;
+    r.stdout_truncated = 1;
+    r.start_ms = 1700000000123ull;
+    r.duration_us = 4242;
+    r.stdout_data = "out\0put";
+    r.stdout_len = 7;
+    r.stderr_data = "err";
+    r.stderr_len = 3;
+    result_encode(&w, &r);
+    breader rd;
+    br_init(&rd, w.data, w.len);
+    ok(result_decode(&rd, &o) == 0 && br_left(&rd) == 0, "result decodes");
+    ok(o.status == RUN_SIGNALED && o.exit_code == -1 && o.term_signal == 9 && o.stdout_truncated &&
+           !o.stderr_truncated && o.start_ms == 1700000000123ull && o.duration_us == 4242,
+       "result fields round trip");
+    ok(o.stdout_len == 7 && memcmp(o.stdout_data, "out\0put", 7) == 0 && o.stderr_len == 3 && o.message_len == 0,
+       "result output is byte-exact, NUL included");
+    for (size_t cut = 0; cut < w.len; cut++) {
+        br_init(&rd, w.data, cut);
+        if (result_decode(&rd, &o) == 0)
+            ok(0, "truncated result of %zu bytes accepted", cut);
+    }
+    ok(1, "every truncation of a result refused");
+    w.data[0] = 42;
+    br_init(&rd, w.data, w.len);
+    ok(result_decode(&rd, &o) < 0, "unknown status refused");
+    bw_free(&w);
+}
+
+static void test_frames(void)
+{
+    bwriter w;
+    bw_init(&w, 1 << 20);
+    size_t s = frame_begin(&w, F_SUBMIT);
+    bw_u32(&w, 3);
+    bw_bytes(&w, "true", 4);
+    frame_end(&w, s);
+    s = frame_begin(&w, F_END);
+    bw_u32(&w, 3);
+    frame_end(&w, s);
+    uint8_t type;
+    breader f;
+    long used = frame_parse(w.data, w.len, 1000, &type, &f);
+    ok(used == 13 && type == F_SUBMIT && br_u32(&f) == 3 && br_left(&f) == 4, "first frame parsed");
+    long used2 = frame_parse(w.data + used, w.len - (size_t)used, 1000, &type, &f);
+    ok(used2 == 9 && type == F_END, "second frame parsed");
+    for (size_t cut = 0; cut < 13; cut++)
+        if (frame_parse(w.data, cut, 1000, &type, &f) != 0)
+            ok(0, "partial frame of %zu bytes not reported incomplete", cut);
+    ok(1, "partial frames wait for more bytes");
+    ok(frame_parse(w.data, w.len, 5, &type, &f) < 0, "frame longer than the maximum refused");
+    static const uint8_t zero[5] = {0, 0, 0, 0, 1};
+    ok(frame_parse(zero, 5, 1000, &type, &f) < 0, "zero-length frame refused");
+    static const uint8_t garbage[] = "GET / HTTP/1.1\r\n\r\n";
+    ok(frame_parse(garbage, sizeof garbage - 1, FRAME_MAX_FROM_CLIENT, &type, &f) < 0,
+       "an HTTP request is refused at once (length out of range)");
+    bw_free(&w);
+}
+
+int main(void)
+{
+    test_buffers();
+    test_datagrams();
+    test_bodies();
+    test_frames();
+    return done_testing();
+}

@@ -1,0 +1,236 @@
+/* Unit tests: RTT estimator, fragment sender and reassembly, including a
+ * simulated link that loses, duplicates and reorders datagrams. */
+#include <stdlib.h>
+
+#include "common.h"
+#include "proto.h"
+#include "tap.h"
+#include "xfer.h"
+
+static void test_rtt(void)
+{
+    rtt_estimator e;
+    rtt_init(&e);
+    is_int(rtt_timeout(&e), RTO_INITIAL_US, "initial RTO");
+    rtt_sample(&e, 100000);
+    is_int(e.srtt_us, 100000, "first sample: SRTT = R (RFC 6298 2.2)");
+    is_int(e.rttvar_us, 50000, "first sample: RTTVAR = R/2");
+    is_int(rtt_timeout(&e), 300000, "RTO = SRTT + 4 RTTVAR");
+    rtt_sample(&e, 50000);
+    is_int(e.rttvar_us, 50000, "RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R'|");
+    is_int(e.srtt_us, 93750, "SRTT = 7/8 SRTT + 1/8 R'");
+    rtt_backoff(&e);
+    is_int(rtt_timeout(&e), 2 * 293750, "backoff doubles the RTO");
+    for (int i = 0; i < 20; i++)
+        rtt_backoff(&e);
+    is_int(rtt_timeout(&e), RTO_MAX_US, "RTO capped at the maximum");
+    rtt_sample(&e, 10);
+    for (int i = 0; i < 50; i++)
+        rtt_sample(&e, 10);
+    is_int(rtt_timeout(&e), RTO_MIN_US, "RTO floored at the LAN minimum, backoff reset by a sample");
+}
+
+static uint8_t *pattern(uint32_t len, unsigned seed)
+{
+    uint8_t *p = malloc(len);
+    for (uint32_t i = 0; i < len; i++)
+        p[i] = (uint8_t)(i * 31 + seed + (i >> 8));
+    return p;
+}
+
+static void test_reassembly(void)
+{
+    uint32_t len = 10 * FRAG_PAYLOAD + 77; /* 11 fragments, the last short */
+    uint8_t *src = pattern(len, 1);
+    xfer_rx r;
+    ok(xfer_rx_init(&r, 0, 100) < 0, "empty message refused");
+    ok(xfer_rx_init(&r, 101, 100) < 0, "message over the limit refused");
+    ok(xfer_rx_init(&r, len, len) == 0 && r.nfrags == 11, "11 fragments expected");
+    uint32_t order[] = {3, 0, 10, 3, 1, 7, 2, 0, 4, 5, 6, 9, 8, 10};
+    int news = 0;
+    uint32_t cum;
+    uint64_t sack;
+    for (size_t k = 0; k < sizeof order / sizeof *order; k++) {
+        uint32_t i = order[k], off = i * FRAG_PAYLOAD, n = i == 10 ? 77 : FRAG_PAYLOAD;
+        int rc = xfer_rx_add(&r, len, off, src + off, n);
+        news += rc == 1;
+        if (k == 2) {
+            xfer_rx_ack(&r, &cum, &sack);
+            ok(cum == 1 && sack == ((1ull << 1) | (1ull << 8)), "after 3,0,10: cum 1, sack bits for 3 and 10");
+        }
+        if (k == 4) {
+            xfer_rx_ack(&r, &cum, &sack);
+            ok(cum == 2 && sack == ((1ull << 0) | (1ull << 7)), "cum counts the contiguous prefix, sack the rest");
+        }
+    }
+    is_int(news, 11, "each fragment counted once despite duplicates");
+    ok(xfer_rx_done(&r) && memcmp(r.data, src, len) == 0, "reassembled byte for byte");
+    ok(xfer_rx_add(&r, len + 1, 0, src, FRAG_PAYLOAD) < 0, "fragment of another total refused");
+    ok(xfer_rx_add(&r, len, 5, src, FRAG_PAYLOAD) < 0, "offset not on a boundary refused");
+    ok(xfer_rx_add(&r, len, 10 * FRAG_PAYLOAD, src, 76) < 0, "wrong length for the last fragment refused");
+    xfer_rx_free(&r);
+    free(src);
+}
+
+typedef struct {
+    uint32_t offsets[100000];
+    uint32_t lens[100000];
+    int n;
+} sent_log;
+
+static void record(void *ctx, uint32_t index, uint32_t offset, uint32_t len)
+{
+    sent_log *s = ctx;
+    (void)index;
+    s->offsets[s->n] = offset;
+    s->lens[s->n] = len;
+    s->n++;
+}
+
+static void test_sender(void)
+{
+    static sent_log log;
+    uint32_t len = 100 * FRAG_PAYLOAD;
+    xfer_tx t;
+    ok(xfer_tx_init(&t, pattern(len, 2), len) == 0 && t.nfrags == 100, "100 fragments to send");
+    log.n = 0;
+    xfer_tx_pump(&t, 1000, 50000, record, &log);
+    is_int(log.n, XFER_WINDOW, "first pump sends one window");
+    log.n = 0;
+    xfer_tx_pump(&t, 2000, 50000, record, &log);
+    is_int(log.n, 0, "nothing resent before the timer");
+    int progress;
+    /* Fragments 0..9 arrived except 2: cum = 2, sack bits for 3..9. */
+    uint64_t sack = 0;
+    for (int i = 3; i <= 9; i++)
+        sack |= 1ull << (i - 3);
+    uint32_t sample = xfer_tx_on_ack(&t, 2, sack, 11000, &progress);
+    ok(progress && sample == 10000, "ack gives progress and an RTT sample (%u us)", sample);
+    is_int(t.base, 2, "window base at the first missing fragment");
+    log.n = 0;
+    xfer_tx_pump(&t, 11001, 50000, record, &log);
+    ok(log.n >= 3 && log.offsets[0] == 2 * FRAG_PAYLOAD, "fragment 2 fast-retransmitted, window slides (%d sent)",
+       log.n);
+    int sent_after_slide = log.n;
+    sample = xfer_tx_on_ack(&t, 2, sack, 12000, &progress);
+    ok(!progress && sample == 0, "a duplicate ack is no progress");
+    log.n = 0;
+    xfer_tx_pump(&t, 12001, 50000, record, &log);
+    is_int(log.n, 0, "a duplicate ack triggers no retransmission (Sorcerer's Apprentice)");
+    ok(sent_after_slide == 1 + 2, "window anchored on fragment 2: only 64 and 65 are new (sent %d)",
+       sent_after_slide);
+    sample = xfer_tx_on_ack(&t, 10, 0, 13000, &progress);
+    ok(sample == 0, "no RTT sample from a retransmitted fragment (Karn)");
+    log.n = 0;
+    xfer_tx_pump(&t, 13000 + 50000, 50000, record, &log);
+    ok(log.n > 0 && log.offsets[0] == 10 * FRAG_PAYLOAD, "timer resends the oldest unacked fragment");
+    ok(xfer_tx_next_deadline(&t, 50000) == 63000 + 50000, "next deadline = last send + RTO");
+    xfer_tx_on_ack(&t, 100, 0, 70000, &progress);
+    ok(xfer_tx_done(&t) && xfer_tx_next_deadline(&t, 50000) == 0, "all acked: done, no timer");
+    xfer_tx_free(&t);
+}
+
+/* A link that drops, duplicates and reorders: datagrams wait in a queue
+ * with a random delivery time. */
+typedef struct {
+    uint32_t offset, len;
+    uint64_t at;
+    int is_ack;
+    uint32_t cum;
+    uint64_t sack;
+} packet;
+
+static packet queue[200000];
+static int qn;
+static uint64_t sim_now;
+static int drop_pct, dup_pct, jitter_us;
+
+static void link_send(packet p)
+{
+    if ((int)(tap_rand() % 100) < drop_pct)
+        return;
+    int copies = (int)(tap_rand() % 100) < dup_pct ? 2 : 1;
+    for (int c = 0; c < copies && qn < 200000; c++) {
+        p.at = sim_now + 50 + (jitter_us ? tap_rand() % (uint64_t)jitter_us : 0); /* jitter reorders */
+        queue[qn++] = p;
+    }
+}
+
+static void sim_send(void *ctx, uint32_t index, uint32_t offset, uint32_t len)
+{
+    (void)ctx;
+    (void)index;
+    link_send((packet){offset, len, 0, 0, 0, 0});
+}
+
+static int simulate(uint32_t len, int drop, int dup, int jitter, unsigned *sends_out)
+{
+    uint8_t *src = pattern(len, 3);
+    uint8_t *copy = malloc(len);
+    memcpy(copy, src, len);
+    xfer_tx t;
+    xfer_rx r;
+    rtt_estimator e;
+    rtt_init(&e);
+    xfer_tx_init(&t, copy, len);
+    xfer_rx_init(&r, len, len);
+    drop_pct = drop, dup_pct = dup, jitter_us = jitter, qn = 0, sim_now = 1;
+    unsigned sends = 0;
+    for (int step = 0; step < 2000000 && !xfer_tx_done(&t); step++) {
+        int before = qn;
+        if (xfer_tx_pump(&t, sim_now, rtt_timeout(&e), sim_send, NULL))
+            rtt_backoff(&e);
+        sends += (unsigned)(qn - before); /* lower bound: dropped ones not counted */
+        /* deliver everything due by now, receiver acks each */
+        for (int i = 0; i < qn;) {
+            if (queue[i].at > sim_now) {
+                i++;
+                continue;
+            }
+            packet p = queue[i];
+            queue[i] = queue[--qn];
+            if (p.is_ack) {
+                int progress;
+                uint32_t s = xfer_tx_on_ack(&t, p.cum, p.sack, sim_now, &progress);
+                if (s)
+                    rtt_sample(&e, s);
+            } else {
+                xfer_rx_add(&r, len, p.offset, src + p.offset, p.len);
+                packet a = {0, 0, 0, 1, 0, 0};
+                xfer_rx_ack(&r, &a.cum, &a.sack);
+                link_send(a);
+            }
+        }
+        sim_now += 100;
+    }
+    int good = xfer_tx_done(&t) && xfer_rx_done(&r) && memcmp(r.data, src, len) == 0;
+    *sends_out = sends;
+    xfer_tx_free(&t);
+    xfer_rx_free(&r);
+    free(src);
+    return good;
+}
+
+static void test_lossy_link(void)
+{
+    unsigned sends;
+    uint32_t len = 3 * 1024 * 1024 + 5; /* a 3 MiB result */
+    uint32_t frags = (len + FRAG_PAYLOAD - 1) / FRAG_PAYLOAD;
+    ok(simulate(len, 0, 0, 0, &sends), "3 MiB over a perfect link");
+    ok(sends == frags, "perfect link: no retransmission at all (%u sends for %u fragments)", sends, frags);
+    ok(simulate(len, 0, 0, 400, &sends), "3 MiB over a link that reorders");
+    ok(sends < 2 * frags, "reordering: spurious fast retransmits bounded (%u sends for %u fragments)", sends, frags);
+    ok(simulate(len, 20, 10, 400, &sends), "3 MiB with 20%% loss, 10%% duplicates, reordering: byte-exact");
+    ok(sends < 3 * frags, "lossy link: resends stay proportionate (%u sends for %u fragments)", sends, frags);
+    ok(simulate(1, 50, 50, 400, &sends), "1-byte message with 50%% loss and 50%% duplicates");
+    ok(simulate(FRAG_PAYLOAD * XFER_WINDOW * 3, 5, 0, 100, &sends), "exact multiple of the window");
+}
+
+int main(void)
+{
+    test_rtt();
+    test_reassembly();
+    test_sender();
+    test_lossy_link();
+    return done_testing();
+}
