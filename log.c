@@ -9,6 +9,7 @@
 #include <time.h>
 
 int log_level = LOG_INFO;
+int die_exit_status = 255;
 static const char *log_role = "";
 
 void log_init(const char *role, int level)
@@ -52,7 +53,7 @@ void die(const char *fmt, ...)
     va_start(ap, fmt);
     vlog(LOG_ERROR, fmt, ap);
     va_end(ap);
-    exit(255);
+    exit(die_exit_status);
 }
 
 int log_allow(log_limiter *l)

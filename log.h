@@ -10,6 +10,7 @@
 enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
 extern int log_level;
+extern int die_exit_status; /* what die() exits with: 255 by default */
 void log_init(const char *role, int level);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 _Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1054,7 +1054,7 @@ int master_run(const master_config *cfg)
             int gone = 0;
             if (re & (NET_IN | NET_HUP)) {
                 if (cl->state == CS_CLOSING) {
-                    char sink[4096];
+                    char sink[4096]; /* what it sends after our last word is ignored */
                     long r = net_recv(cl->sock, sink, sizeof sink);
                     gone = r != NET_AGAIN && r <= 0;
                 } else {
@@ -1068,6 +1068,8 @@ int master_run(const master_config *cfg)
             }
             if (!gone && bw_pending(&cl->out))
                 gone = client_write(cl) < 0;
+            if (cl->state == CS_CLOSING && !bw_pending(&cl->out))
+                gone = 1; /* BYE or ERROR delivered: hang up */
             if (gone)
                 client_close(m, cl);
         }

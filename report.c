@@ -265,6 +265,7 @@ void report_result(report *rep, const CommandResult *r, const char *cmd, size_t 
         fputc('\n', rep->joblog);
         fflush(rep->joblog); /* a crash still leaves a usable joblog */
     }
+    fflush(stdout); /* results appear as they complete, even into a pipe */
 }
 
 void report_summary(report *rep, double wall)

@@ -46,6 +46,7 @@ int main(int argc, char **argv)
     slave_config cfg = {DEFAULT_BIND_ADDR, 0, 0, DEFAULT_OUTPUT_CAP, 0};
     int level = LOG_INFO, c;
     log_init("esclave", level);
+    die_exit_status = 2; /* a bad option value is a usage error */
     while ((c = getopt_long(argc, argv, "j:b:o:t:vqhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'j': cfg.slots = (int)cli_number("--slots", optarg, 1, 1024); break;
@@ -67,6 +68,7 @@ int main(int argc, char **argv)
     cfg.port = cli_port(argv[optind]);
     if (cfg.slots == 0)
         cfg.slots = cpu_count();
+    die_exit_status = 1; /* from here on: a start-up or run-time failure */
     char err[256];
     if (plat_init(err, sizeof err) < 0)
         die("%s", err);

@@ -62,6 +62,7 @@ int main(int argc, char **argv)
                          DEFAULT_MAX_QUEUED, DEFAULT_RETRIES,    DEFAULT_NO_SLAVE_SECONDS * 1000u};
     int level = LOG_INFO, c;
     log_init("maitre", level);
+    die_exit_status = 2; /* a bad option value is a usage error */
     while ((c = getopt_long(argc, argv, "b:r:vqhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': cfg.bind = optarg; break;
@@ -88,6 +89,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init("maitre", level);
+    die_exit_status = 1; /* from here on: a start-up or run-time failure */
     char err[256];
     if (plat_init(err, sizeof err) < 0)
         die("%s", err);

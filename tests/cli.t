@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The command line: help, version, usage errors, exit statuses for errors,
+# slot counts, and what the client says when no slave answers.
+. "$(dirname "$0")/lib.sh"
+
+for prog in client serveur_maitre serveur_esclave; do
+    out=$("$BIN/$prog" --help 2>&1); rc=$?
+    is "$rc" 0 "$prog --help exits 0"
+    for opt in --help --version --verbose --quiet; do
+        case "$out" in *"$opt"*) ;; *) ok 1 "$prog --help mentions $opt"; continue ;; esac
+    done
+    check "$prog -h shows usage" sh -c "'$BIN/$prog' -h | grep -q '^Usage: $prog'"
+    check "$prog -V prints the version" sh -c "'$BIN/$prog' -V | grep -qE '^$prog [0-9]+\.[0-9]+\.[0-9]+$'"
+done
+check "slave --help gives the slots default" sh -c "'$BIN/serveur_esclave' --help | grep -q 'default: number of CPUs, here $(nproc)'"
+check "master --help gives the port default" sh -c "'$BIN/serveur_maitre' --help | grep -q 'default 6000'"
+
+rc=0; "$BIN/serveur_esclave" --slots zero 0 >"$T/e1" 2>&1 || rc=$?
+is "$rc" 2 "slave: bad --slots value is a usage error, exit 2"
+check "and the message names the option" grep -q "\-\-slots: 'zero' is not a number" "$T/e1"
+rc=0; "$BIN/serveur_esclave" >"$T/e2" 2>&1 || rc=$?
+is "$rc" 2 "slave without a port: usage error, exit 2"
+rc=0; "$BIN/serveur_maitre" --bogus x.conf >"$T/e3" 2>&1 || rc=$?
+is "$rc" 2 "master with an unknown option: exit 2"
+rc=0; "$BIN/client" 127.0.0.1 notaport f >"$T/e4" 2>&1 || rc=$?
+is "$rc" 255 "client with a bad port: exit 255"
+rc=0; "$BIN/client" --timeout -3 f >"$T/e5" 2>&1 || rc=$?
+is "$rc" 255 "client with a bad --timeout: exit 255"
+check "and the message names the option" grep -q "\-\-timeout: '-3'" "$T/e5"
+
+# Default slots = CPUs; slaves.conf can lower what the master uses.
+start_slave sdef
+check "slave default slots = number of CPUs" grep -q "with $(nproc) slots" "$T/sdef.log"
+start_slave swide -j 4
+echo "127.0.0.1 $SLAVE_PORT 1" >"$T/one-slot.conf"
+start_master m1 "$T/one-slot.conf"
+wait_slaves_up m1 1 || bail "slave not up"
+for i in 1 2 3 4; do echo "echo start >>$T/conc.log; sleep 0.2; echo end >>$T/conc.log"; done >"$T/conc.txt"
+rc=0; timeout 60 "$BIN/client" -q 127.0.0.1 "$MASTER_PORT" "$T/conc.txt" >/dev/null 2>&1 || rc=$?
+max=$(awk '/start/ {n++; if (n > m) m = n} /end/ {n--} END {print m}' "$T/conc.log")
+is "$rc/$max" "0/1" "slots column 1: one command at a time on a 4-slot slave"
+: >"$T/conc.log"
+echo "127.0.0.1 $SLAVE_PORT" >"$T/all-slots.conf"
+start_master m2 "$T/all-slots.conf"
+wait_slaves_up m2 1 || bail "slave not up"
+for i in 1 2 3 4 5 6 7 8; do echo "echo start >>$T/conc.log; sleep 0.3; echo end >>$T/conc.log"; done >"$T/conc.txt"
+rc=0; timeout 60 "$BIN/client" -q 127.0.0.1 "$MASTER_PORT" "$T/conc.txt" >/dev/null 2>&1 || rc=$?
+max=$(awk '/start/ {n++; if (n > m) m = n} /end/ {n--} END {print m}' "$T/conc.log")
+is "$rc/$max" "0/4" "no slots column: the slave's 4 slots are all used"
+
+# No slave answering: the client is told why it waits, then the commands fail.
+python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' >"$T/deadport"
+echo "127.0.0.1 $(cat "$T/deadport")" >"$T/dead.conf"
+start_master m3 "$T/dead.conf" --no-slave-timeout 1
+printf 'echo never\necho never-either\n' >"$T/wait.txt"
+rc=0; timeout 30 "$BIN/client" 127.0.0.1 "$MASTER_PORT" "$T/wait.txt" >"$T/wout" 2>"$T/werr" || rc=$?
+is "$rc" 2 "no slave: both commands fail (exit 2), none dropped silently"
+check "the client shows why it waits" grep -q 'master: waiting: no slave available (0 of 1 answering); giving up after 1 s' "$T/werr"
+check "each command says no slave available" test "$(grep -c 'not run: no slave available' "$T/wout")" = 2
+
+# The master is not there: 255 within the 10 s connect limit, cause named.
+start=$(date +%s)
+rc=0; timeout 30 "$BIN/client" 127.0.0.1 "$(cat "$T/deadport")" "$T/wait.txt" >/dev/null 2>"$T/cerr" || rc=$?
+took=$(( $(date +%s) - start ))
+is "$rc" 255 "master unreachable: exit 255"
+check "after about 10 s (took ${took} s)" test "$took" -ge 9 -a "$took" -le 13
+check "the message names the address and cause" grep -q "cannot reach the master at 127.0.0.1:$(cat "$T/deadport") within 10 s: Connection refused" "$T/cerr"
+
+done_testing
