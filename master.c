@@ -991,17 +991,18 @@ int master_run(const master_config *cfg)
         die("out of memory");
     m->cfg = cfg;
     m->boot = random_u32();
+    m->udp = m->listener = SOCK_INVALID;
     if (load_slaves(m) < 0)
-        return 1;
+        goto fail;
     m->udp = net_udp_bind(cfg->bind, 0, err, sizeof err);
     if (m->udp == SOCK_INVALID) {
         LOG(LOG_ERROR, "cannot open a UDP socket on %s: %s", cfg->bind, err);
-        return 1;
+        goto fail;
     }
     m->listener = net_tcp_listen(cfg->bind, cfg->port, err, sizeof err);
     if (m->listener == SOCK_INVALID) {
         LOG(LOG_ERROR, "cannot listen on TCP %s:%d: %s", cfg->bind, cfg->port, err);
-        return 1;
+        goto fail;
     }
     m->sigfd = signal_events_init();
     LOG(LOG_INFO, "listening on TCP %s:%d, %d slave%s in %s", cfg->bind, net_local_port(m->listener), m->nslaves,
@@ -1084,4 +1085,9 @@ int master_run(const master_config *cfg)
     free(owners);
     free(m);
     return 0;
+fail:
+    net_close(m->udp);
+    free(m->slaves);
+    free(m);
+    return 1;
 }

@@ -229,6 +229,7 @@ compare() {
     # warm-up + checks: both must succeed and print the expected bytes
     timed "$lim" "$W/out" xargs -d '\n' -P 6 -n 1 sh -c <"$file"
     got=$(wc -c <"$W/out")
+    local warm="xargs -P6 $(sec "$US") s (warm-up)"
     note "  warm-up xargs -P 6: $(sec "$US") s, $(rc_text $RC), $got bytes out (expected $bytes)"
     [ "$RC" = 0 ] && [ "$got" = "$bytes" ] || die "the xargs baseline of goal $g does not work"
     # the client's limit: the same work should never take 10x xargs
@@ -241,7 +242,7 @@ compare() {
         why="client warm-up: $(rc_text $RC), $got of $bytes bytes"
         note "  the client does not complete this workload: timed runs skipped"
         tail -n 3 "$W/bench-m.log" | sed 's/^/#   master: /'
-        row "$g $title" "FAILED ($why)" "-" "-" "<= $limit" MISS
+        row "$g $title" "FAILED ($why)" "$warm" "-" "<= $limit" MISS
         return
     fi
     for r in $(seq 1 "$REPS"); do
@@ -265,7 +266,7 @@ compare() {
         note "  run $r: client $(sec "$cu") s, xargs $(sec "$xu") s, ratio $(fmt "${ratios[-1]}" '%.3f')"
     done
     if [ "${#ratios[@]}" = 0 ]; then
-        row "$g $title" "FAILED (all $REPS runs)" "-" "-" "<= $limit" MISS
+        row "$g $title" "FAILED (all $REPS runs)" "$warm" "-" "<= $limit" MISS
         return
     fi
     local mr v
@@ -273,7 +274,8 @@ compare() {
     v=$(verdict "$mr" "$limit")
     [ "$failed" -gt 0 ] && v="MISS ($failed/$REPS runs failed)"
     row "$g $title" "client $(sec "$(median "${cs[@]}")") s" "xargs -P6 $(sec "$(median "${xs[@]}")") s" \
-        "$(fmt "$mr" '%.2f')" "<= $limit" "$v"
+        "$(fmt "$mr" '%.2f') ($(printf '%s\n' "${ratios[@]}" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }'))" \
+        "<= $limit" "$v"
 }
 
 # ------------------------------------------------------------- goals ---
@@ -314,7 +316,7 @@ for r in $(seq 1 "$REPS"); do
     note "  round $r: client median $(fmt "$cm" '%.0f') us, sh -c true median $(fmt "$sm" '%.0f') us, added $(fmt "${diffs[-1]}" '%.2f') ms"
 done
 if [ "${#diffs[@]}" = 0 ]; then
-    row "3 one true: added latency" "FAILED" "-" "-" "<= 3 ms" MISS
+    row "3 one true: added latency" "FAILED (every client run)" "-" "-" "<= 3 ms" MISS
 else
     d=$(median "${diffs[@]}")
     v=$(verdict "$d" 3)
@@ -364,7 +366,12 @@ t1=$EPOCHREALTIME
 hwm=$(kb "$CL_MASTER_PID" VmHWM)
 rss=$(kb "$CL_MASTER_PID" VmRSS)
 note "  idle master VmRSS $idle_kb kB; after $(sec $((${t1//[!0-9]/} - ${t0//[!0-9]/}))) s: VmRSS $rss kB, VmHWM $hwm kB (settled: $ready)"
-alive "goal 4 client" "$QC"
+if ! kill -0 "$QC" 2>/dev/null; then
+    wait "$QC"
+    qrc=$?
+    note "  the client ended early: $(rc_text $qrc): $(head -c 300 "$W/queue-client.err")"
+    check_crash "client (goal 4)" "$qrc"
+fi
 { kill -KILL "$QC"; wait "$QC"; } 2>/dev/null # no "Killed" message
 forget "$QC"
 left=$(wait_for_line "$W/q-m.log" 'left: ' 10) || left="(no 'left' line in the master log)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Garbage on every port is dropped with a log line; nothing runs, nothing
 # crashes, the daemons keep serving. Bad slaves.conf lines are reported.
+PRIVATE_NETNS=1 # resolves a name that does not exist, via DNS
 . "$(dirname "$0")/lib.sh"
 
 cluster 2 -j 2

@@ -6,22 +6,50 @@
 
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# A test that names other machines (DNS lookups, a remote slave) sets
+# PRIVATE_NETNS=1 before sourcing this file: it then runs in a network
+# namespace of its own with only loopback up, so nothing it does can send
+# a packet off this machine.
+if [ "${PRIVATE_NETNS:-}" = 1 ] && [ -z "${SMP_IN_NETNS:-}" ]; then
+    if unshare -n true 2>/dev/null; then
+        ns="unshare -n"
+    elif unshare -rn true 2>/dev/null; then
+        ns="unshare -rn"
+    else
+        echo "1..0 # SKIP needs a private network namespace: run as root, or enable user namespaces (util-linux unshare, iproute2 ip)"
+        exit 0
+    fi
+    SMP_IN_NETNS=1 exec $ns -- bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
+fi
+
 # Tests can run other builds (sanitizers, valgrind) of the same programs.
 BIN=${SMP_BIN:-$TOP}
-WRAP=${SMP_WRAP:-} # e.g. "valgrind --error-exitcode=99 -q"
 T=$(mktemp -d /tmp/smp-test.XXXXXX)
+REPORTS=$T/reports # sanitizer and valgrind reports, checked at the end
+mkdir -p "$REPORTS"
+WRAP=${SMP_WRAP:-} # e.g. "valgrind -q"
+case "$WRAP" in valgrind*) WRAP="$WRAP --log-file=$REPORTS/valgrind.%p" ;; esac
+export ASAN_OPTIONS="log_path=$REPORTS/asan:detect_leaks=1:${ASAN_OPTIONS:-}"
+export UBSAN_OPTIONS="log_path=$REPORTS/ubsan:print_stacktrace=1:${UBSAN_OPTIONS:-}"
 PIDS=()
 _tap_n=0
 _tap_failed=0
 
-cleanup() {
+# Stops every process the test started, by PID: TERM, then KILL.
+stop_all() {
     local p
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${PIDS[@]}"; do
-        for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$p" 2>/dev/null
         wait "$p" 2>/dev/null
     done
+    PIDS=()
+}
+
+cleanup() {
+    stop_all
     if [ "${KEEP_TMP:-}" = 1 ] || [ "$_tap_failed" != 0 ]; then
         echo "# logs kept in $T" >&2
     else
@@ -111,8 +139,17 @@ run_client() {
     timeout 120 $WRAP "$BIN/client" 127.0.0.1 "$MASTER_PORT" "$@" >"$T/out" 2>"$T/err" || RC=$?
 }
 
-# Prints the plan last (TAP allows it), so tests need not count.
+# Stops the daemons (their exit is when leak checkers report), checks
+# the sanitizer and valgrind reports when asked to, and prints the plan
+# last (TAP allows it), so tests need not count.
 done_testing() {
+    stop_all
+    if [ "${SMP_CHECK_REPORTS:-}" = 1 ]; then
+        local bad
+        bad=$(grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|ERROR SUMMARY: [1-9]|Invalid (read|write)|definitely lost' "$REPORTS"/* 2>/dev/null)
+        [ -z "$bad" ]; ok $? "no sanitizer or valgrind report from any program"
+        [ -z "$bad" ] || cat $bad >&2
+    fi
     echo "1..$_tap_n"
     [ "$_tap_failed" = 0 ]
 }
