@@ -98,6 +98,19 @@ check "the cut output is an exact prefix" cmp -s <(seq 1 1000000 | head -c 41943
 run_client "$T/big.txt" --results "$T/rb2"
 check "truncation shown to the user" grep -q 'warning: stdout truncated to 4194304 bytes' "$T/out"
 
+# --timeout: the command and everything it started are killed.
+printf '%s\n' "sleep 30" "(sleep 2; touch $T/grandchild-survived) & sleep 30" "echo quick" >"$T/slow.txt"
+start=$(date +%s)
+run_client --timeout 1 "$T/slow.txt" --joblog "$T/jslow"
+took=$(( $(date +%s) - start ))
+is "$RC" 2 "two commands timed out: exit 2"
+check "killed after about 1 s (took $took s)" test "$took" -le 5
+is "$(awk -F'\t' '$1<=2 {print $7 "/" $8}' "$T/jslow" | sort -u)" "-1/9" "timed out: Exitval -1, Signal 9 in the joblog"
+check "the client says it timed out" grep -q 'code retour = -1 (timed out: killed)' "$T/out"
+check "the other command was unaffected" grep -qx quick "$T/out"
+sleep 1.5 # the grandchild would have touched its file 2 s after it started
+check "the background grandchild was killed too (its later side effect never happens)" test ! -e "$T/grandchild-survived"
+
 # Errors of the client itself: 255 with a message naming the cause.
 run_client "$T/missing.txt"
 is "$RC" 255 "missing command file: 255"
