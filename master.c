@@ -373,7 +373,7 @@ static void dispatch_one(master *m, slave_peer *s, job *j)
     flight *f = calloc(1, sizeof *f);
     bwriter w;
     bw_init(&w, MAX_COMMAND_LEN + 64);
-    job_request req = {cl->timeout_ms, j->len, j->cmd};
+    CommandRequest req = {j->seq, cl->timeout_ms, j->len, j->cmd};
     job_request_encode(&w, &req);
     if (!f || w.error || xfer_tx_init(&f->req, w.data, (uint32_t)w.len) < 0)
         die("out of memory");

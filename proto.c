@@ -124,23 +124,24 @@ int dgram_decode(const uint8_t *p, size_t n, dgram *d, const char **why)
     return 0;
 }
 
-void job_request_encode(bwriter *w, const job_request *j)
+void job_request_encode(bwriter *w, const CommandRequest *r)
 {
-    bw_u32(w, j->timeout_ms);
-    bw_u32(w, j->command_len);
-    bw_bytes(w, j->command, j->command_len);
+    bw_u32(w, r->timeout_ms);
+    bw_u32(w, r->length);
+    bw_bytes(w, r->command, r->length);
 }
 
-int job_request_decode(const uint8_t *p, size_t n, job_request *j)
+int job_request_decode(const uint8_t *p, size_t n, CommandRequest *r)
 {
-    breader r;
-    br_init(&r, p, n);
-    j->timeout_ms = br_u32(&r);
-    j->command_len = br_u32(&r);
-    if (j->command_len > MAX_COMMAND_LEN)
+    breader rd;
+    br_init(&rd, p, n);
+    r->seq = 0;
+    r->timeout_ms = br_u32(&rd);
+    r->length = br_u32(&rd);
+    if (r->length > MAX_COMMAND_LEN)
         return -1;
-    j->command = (const char *)br_bytes(&r, j->command_len);
-    if (r.error || br_left(&r) != 0 || memchr(j->command, 0, j->command_len))
+    r->command = (char *)br_bytes(&rd, r->length);
+    if (rd.error || br_left(&rd) != 0 || memchr(r->command, 0, r->length))
         return -1;
     return 0;
 }

@@ -67,15 +67,11 @@ size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap);
 /* Returns 0, or -1 with a reason in why (for the log). */
 int dgram_decode(const uint8_t *p, size_t n, dgram *d, const char **why);
 
-/* The body of a job request, carried in DG_JOB fragments. */
-typedef struct {
-    uint32_t timeout_ms; /* 0: none */
-    uint32_t command_len;
-    const char *command;
-} job_request;
-
-void job_request_encode(bwriter *w, const job_request *j);
-int job_request_decode(const uint8_t *p, size_t n, job_request *j);
+/* The body of a job request, carried in DG_JOB fragments: a
+ * CommandRequest less its seq (the master keeps that; the slave sees only
+ * the job id). Decoding points r->command into p (not NUL-terminated). */
+void job_request_encode(bwriter *w, const CommandRequest *r);
+int job_request_decode(const uint8_t *p, size_t n, CommandRequest *r);
 
 /* The body of a result (DG_RESULT fragments, and inside F_RESULT):
  * everything of CommandResult but seq and host. */

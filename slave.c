@@ -348,7 +348,7 @@ static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d)
         j->last_progress_ms = clock_ms();
     if (!xfer_rx_done(&j->rx))
         return;
-    job_request req;
+    CommandRequest req;
     if (job_request_decode(j->rx.data, j->rx.len, &req) < 0) {
         if (log_allow(&sl->garbage_log))
             LOG(LOG_WARN, "job %llu: malformed request", (unsigned long long)j->id);
@@ -363,13 +363,13 @@ static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d)
         job_send_result(sl, j, &r);
         return;
     }
-    j->command = malloc(req.command_len + 1);
+    j->command = malloc(req.length + 1);
     if (!j->command) {
         job_unlink(sl, j);
         return;
     }
-    memcpy(j->command, req.command, req.command_len);
-    j->command[req.command_len] = 0;
+    memcpy(j->command, req.command, req.length);
+    j->command[req.length] = 0;
     j->timeout_ms = req.timeout_ms ? req.timeout_ms : sl->cfg->default_timeout_ms;
     xfer_rx_free(&j->rx);
     j->phase = JP_QUEUED;

@@ -159,9 +159,9 @@ static void test_bodies(void)
 {
     bwriter w;
     bw_init(&w, 1 << 20);
-    job_request j = {2500, 11, "echo hello!"}, jo;
+    CommandRequest j = {7, 2500, 11, "echo hello!"}, jo;
     job_request_encode(&w, &j);
-    ok(job_request_decode(w.data, w.len, &jo) == 0 && jo.timeout_ms == 2500 && jo.command_len == 11 &&
+    ok(job_request_decode(w.data, w.len, &jo) == 0 && jo.timeout_ms == 2500 && jo.length == 11 &&
            memcmp(jo.command, "echo hello!", 11) == 0,
        "job request round trip");
     ok(job_request_decode(w.data, w.len - 1, &jo) < 0, "short job request refused");
