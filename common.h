@@ -40,6 +40,7 @@ enum run_status {
     RUN_REJECTED = 3,  /* not run: bad line in the command file */
     RUN_TIMED_OUT = 4, /* killed after the client's --timeout */
     RUN_NO_SLAVE = 5,  /* no slave could take it (message says why) */
+    RUN_CANCELLED = 6, /* the master shut down before it ran or finished */
 };
 
 /* What the client asks for: one command of the command file. */

@@ -67,6 +67,7 @@ typedef struct flight {
 
 struct slave_peer {
     char name[300]; /* host:port as written in slaves.conf */
+    int retired;    /* gone from slaves.conf on reload: no new commands */
     net_addr addr;
     int conf_slots;
     uint32_t boot; /* 0: not heard yet */
@@ -101,28 +102,39 @@ typedef struct {
     const master_config *cfg;
     sock_t listener, udp, sigfd;
     uint32_t boot;
-    slave_peer *slaves;
+    slave_peer **slaves; /* pointers: flights point at their slave across reloads */
     int nslaves;
     client *clients;
     unsigned nclients;
     uint64_t next_client_id, last_served_client;
     int rr_slave;
-    int stopping;
+    int stopping;              /* SIGTERM: draining; a second one: stop now */
+    int stop_now;
+    uint64_t stop_deadline_ms; /* end of the grace period */
     log_limiter garbage_log;
     uint8_t dgram_buf[DGRAM_MAX];
 } master;
 
 /* ------------------------------------------------------------- slaves --- */
 
+static slave_peer *slave_by_addr(master *m, const net_addr *a);
+
+/* Reads slaves.conf: adds the slaves it lists that we do not have, updates
+ * the slots of those we have, retires those it no longer lists (they get
+ * no new command and are forgotten once their commands are done). Bad
+ * lines are reported and skipped. Returns the number of usable slaves in
+ * the file, or -1 if it cannot be read. */
 static int load_slaves(master *m)
 {
-    FILE *f = fopen(m->cfg->slaves_conf, "r");
+    const char *path = m->cfg->slaves_conf;
+    FILE *f = fopen(path, "r");
     if (!f) {
-        LOG(LOG_ERROR, "cannot open slaves file '%s'", m->cfg->slaves_conf);
+        LOG(LOG_ERROR, "cannot open slaves file '%s'", path);
         return -1;
     }
+    net_addr *listed = NULL;
+    int nlisted = 0, lineno = 0;
     char line[1024];
-    int lineno = 0;
     while (fgets(line, sizeof line, f)) {
         lineno++;
         size_t len = strcspn(line, "\n");
@@ -130,7 +142,7 @@ static int load_slaves(master *m)
         const char *why = NULL;
         int r = slaves_conf_line(line, len, lineno, &e, &why);
         if (r < 0) {
-            LOG(LOG_WARN, "%s:%d: %s: line skipped", m->cfg->slaves_conf, lineno, why);
+            LOG(LOG_WARN, "%s:%d: %s: line skipped", path, lineno, why);
             continue;
         }
         if (r == 0)
@@ -138,34 +150,76 @@ static int load_slaves(master *m)
         net_addr a;
         char err[256];
         if (net_resolve(e.host, e.port, 1, &a, err, sizeof err) < 0) {
-            LOG(LOG_WARN, "%s:%d: %s: line skipped", m->cfg->slaves_conf, lineno, err);
+            LOG(LOG_WARN, "%s:%d: %s: line skipped", path, lineno, err);
             continue;
         }
         int dup = 0;
-        for (int i = 0; i < m->nslaves; i++)
-            dup |= net_addr_equal(&m->slaves[i].addr, &a);
+        for (int i = 0; i < nlisted; i++)
+            dup |= net_addr_equal(&listed[i], &a);
         if (dup) {
-            LOG(LOG_WARN, "%s:%d: %s:%d listed twice: line skipped", m->cfg->slaves_conf, lineno, e.host, e.port);
+            LOG(LOG_WARN, "%s:%d: %s:%d listed twice: line skipped", path, lineno, e.host, e.port);
             continue;
         }
-        slave_peer *s = realloc(m->slaves, (size_t)(m->nslaves + 1) * sizeof *s);
-        if (!s)
+        net_addr *grown = realloc(listed, (size_t)(nlisted + 1) * sizeof *listed);
+        if (!grown)
             die("out of memory");
-        m->slaves = s;
-        s = &m->slaves[m->nslaves++];
-        memset(s, 0, sizeof *s);
+        listed = grown;
+        listed[nlisted++] = a;
+        slave_peer *s = slave_by_addr(m, &a);
+        if (s) {
+            if (s->retired || s->conf_slots != e.slots)
+                LOG(LOG_INFO, "slave %s: %s", s->name, s->retired ? "listed again" : "slots changed");
+            s->retired = 0;
+            s->conf_slots = e.slots;
+            continue;
+        }
+        slave_peer **arr = realloc(m->slaves, (size_t)(m->nslaves + 1) * sizeof *arr);
+        s = calloc(1, sizeof *s);
+        if (!arr || !s)
+            die("out of memory");
+        m->slaves = arr;
+        m->slaves[m->nslaves++] = s;
         snprintf(s->name, sizeof s->name, "%s:%d", e.host, e.port);
         s->addr = a;
         s->conf_slots = e.slots;
         s->next_id = 1;
         rtt_init(&s->rtt);
+        if (m->listener != SOCK_INVALID) /* a reload, not the start */
+            LOG(LOG_INFO, "slave %s added", s->name);
     }
     fclose(f);
-    if (m->nslaves == 0) {
-        LOG(LOG_ERROR, "no usable slave in '%s' (expected lines 'host port [slots]')", m->cfg->slaves_conf);
-        return -1;
+    if (nlisted == 0) { /* a reload must not retire every slave because of a bad edit */
+        LOG(LOG_ERROR, "no usable slave in '%s' (expected lines 'host port [slots]')%s", path,
+            m->nslaves ? ": keeping the current slaves" : "");
+        return 0;
     }
-    return 0;
+    for (int i = 0; i < m->nslaves; i++) {
+        slave_peer *s = m->slaves[i];
+        int still = 0;
+        for (int k = 0; k < nlisted; k++)
+            still |= net_addr_equal(&listed[k], &s->addr);
+        if (!still && !s->retired) {
+            LOG(LOG_INFO, "slave %s no longer listed: retired once its commands are done", s->name);
+            s->retired = 1;
+        }
+    }
+    free(listed);
+    return nlisted;
+}
+
+/* Forgets retired slaves that have nothing left to do. */
+static void drop_retired_slaves(master *m)
+{
+    for (int i = 0; i < m->nslaves;) {
+        slave_peer *s = m->slaves[i];
+        if (s->retired && !s->flights) {
+            LOG(LOG_INFO, "slave %s removed", s->name);
+            free(s);
+            m->slaves[i] = m->slaves[--m->nslaves];
+            continue;
+        }
+        i++;
+    }
 }
 
 static unsigned slave_capacity(const slave_peer *s)
@@ -187,8 +241,8 @@ static uint64_t slave_floor(const slave_peer *s)
 static slave_peer *slave_by_addr(master *m, const net_addr *a)
 {
     for (int i = 0; i < m->nslaves; i++)
-        if (net_addr_equal(&m->slaves[i].addr, a))
-            return &m->slaves[i];
+        if (net_addr_equal(&m->slaves[i]->addr, a))
+            return m->slaves[i];
     return NULL;
 }
 
@@ -196,7 +250,7 @@ static unsigned slaves_alive(const master *m)
 {
     unsigned n = 0;
     for (int i = 0; i < m->nslaves; i++)
-        n += m->slaves[i].alive;
+        n += m->slaves[i]->alive;
     return n;
 }
 
@@ -204,17 +258,19 @@ static unsigned slaves_alive(const master *m)
 static slave_peer *pick_slave(master *m)
 {
     slave_peer *best = NULL;
+    int best_index = 0;
     for (int k = 0; k < m->nslaves; k++) {
-        slave_peer *s = &m->slaves[(m->rr_slave + k) % m->nslaves];
+        int index = (m->rr_slave + k) % m->nslaves;
+        slave_peer *s = m->slaves[index];
         unsigned cap = slave_capacity(s);
-        if (!s->alive || !s->boot || s->outstanding >= cap || s->next_id - slave_floor(s) >= DEDUP_WINDOW - 1)
+        if (!s->alive || !s->boot || s->retired || s->outstanding >= cap || s->next_id - slave_floor(s) >= DEDUP_WINDOW - 1)
             continue;
         /* load = outstanding / capacity, compared without division */
         if (!best || (uint64_t)s->outstanding * slave_capacity(best) < (uint64_t)best->outstanding * cap)
-            best = s;
+            best = s, best_index = index;
     }
     if (best)
-        m->rr_slave = (int)(best - m->slaves + 1) % m->nslaves;
+        m->rr_slave = (best_index + 1) % m->nslaves;
     return best;
 }
 
@@ -412,7 +468,7 @@ static client *next_client_with_work(master *m)
 
 static void dispatch(master *m)
 {
-    for (;;) {
+    while (!m->stopping) {
         client *cl = next_client_with_work(m);
         if (!cl)
             return;
@@ -439,7 +495,7 @@ static void client_close(master *m, client *cl)
     /* Queued commands are dropped; running ones are killed on their slave. */
     unsigned cancelled = 0;
     for (int i = 0; i < m->nslaves; i++)
-        for (flight *f = m->slaves[i].flights; f; f = f->next)
+        for (flight *f = m->slaves[i]->flights; f; f = f->next)
             if (f->job && f->job->cl == cl) {
                 free(f->job);
                 f->job = NULL;
@@ -507,8 +563,8 @@ static void on_hello(master *m, client *cl, breader *r)
     cl->state = CS_ACTIVE;
     unsigned slots = 0;
     for (int i = 0; i < m->nslaves; i++)
-        if (m->slaves[i].alive)
-            slots += slave_capacity(&m->slaves[i]);
+        if (m->slaves[i]->alive)
+            slots += slave_capacity(m->slaves[i]);
     size_t start = frame_begin(&cl->out, F_WELCOME);
     bw_u16(&cl->out, FRAME_VERSION);
     bw_u16(&cl->out, (uint16_t)m->nslaves);
@@ -518,7 +574,7 @@ static void on_hello(master *m, client *cl, breader *r)
     LOG(LOG_INFO, "client %s connected", cl->name);
 }
 
-static void on_submit(client *cl, breader *r)
+static void on_submit(master *m, client *cl, breader *r)
 {
     uint32_t seq = br_u32(r);
     size_t len = br_left(r);
@@ -528,6 +584,10 @@ static void on_submit(client *cl, breader *r)
         return;
     }
     cl->submitted++;
+    if (m->stopping) {
+        client_send_failure(cl, seq, RUN_CANCELLED, "", "the master is shutting down");
+        return;
+    }
     if (len == 0 || len > MAX_COMMAND_LEN || memchr(cmd, 0, len)) {
         client_send_failure(cl, seq, RUN_REJECTED, "",
                             len == 0 ? "empty command" : len > MAX_COMMAND_LEN ? "command too long" : "NUL byte in command");
@@ -568,7 +628,7 @@ static void on_client_frame(master *m, client *cl, uint8_t type, breader *r)
         if (cl->ended)
             client_fail(cl, "SUBMIT after END");
         else
-            on_submit(cl, r);
+            on_submit(m, cl, r);
         break;
     case F_END: {
         uint32_t count = br_u32(r);
@@ -844,13 +904,13 @@ static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *f
 
 /* ------------------------------------------------------------- timers --- */
 
-static void fail_queued(client *cl, const char *why)
+static void fail_queued(client *cl, uint8_t status, const char *why)
 {
     while (cl->qhead) {
         job *j = cl->qhead;
         cl->qhead = j->next;
         cl->queued--;
-        client_send_failure(cl, j->seq, RUN_NO_SLAVE, "", why);
+        client_send_failure(cl, j->seq, status, "", why);
         free(j);
     }
     cl->qtail = NULL;
@@ -862,7 +922,7 @@ static uint64_t run_timers(master *m)
     uint64_t now_ms = clock_ms(), now_us = clock_us(), next_ms = now_ms + PING_INTERVAL_MS;
 #define WAKE_AT_MS(t) do { uint64_t t_ = (t); if (t_ < next_ms) next_ms = t_; } while (0)
     for (int i = 0; i < m->nslaves; i++) {
-        slave_peer *s = &m->slaves[i];
+        slave_peer *s = m->slaves[i];
         uint64_t silent = elapsed(now_ms, s->last_heard_ms);
         if (s->alive && silent > DEAD_AFTER_MS) {
             LOG(LOG_WARN, "slave %s: no answer for %u ms: considered dead", s->name, DEAD_AFTER_MS);
@@ -938,14 +998,77 @@ static uint64_t run_timers(master *m)
             cl->told_waiting = 1;
         }
         if (elapsed(now_ms, cl->waiting_since_ms) >= m->cfg->no_slave_ms) {
-            fail_queued(cl, "no slave available");
+            fail_queued(cl, RUN_NO_SLAVE, "no slave available");
             continue;
         }
         WAKE_AT_MS(cl->waiting_since_ms + m->cfg->no_slave_ms);
     }
+    if (m->stopping)
+        WAKE_AT_MS(m->stop_deadline_ms);
 #undef WAKE_AT_MS
+    drop_retired_slaves(m);
     dispatch(m);
     return next_ms;
+}
+
+/* ----------------------------------------------------------- shutdown --- */
+
+static unsigned running_commands(const master *m)
+{
+    unsigned n = 0;
+    for (int i = 0; i < m->nslaves; i++)
+        n += m->slaves[i]->outstanding;
+    return n;
+}
+
+/* SIGTERM: accept no one new, run nothing new, tell the clients; running
+ * commands may finish until the grace period ends. Every command still
+ * gets a result, so clients end normally with an honest exit status. */
+static void begin_shutdown(master *m)
+{
+    m->stopping = 1;
+    m->stop_deadline_ms = clock_ms() + m->cfg->grace_ms;
+    net_close(m->listener);
+    m->listener = SOCK_INVALID;
+    LOG(LOG_INFO, "shutting down: %u running commands may finish within %u s (signal again to stop now)",
+        running_commands(m), m->cfg->grace_ms / 1000);
+    for (client *cl = m->clients; cl; cl = cl->next) {
+        if (cl->state == CS_HELLO) {
+            client_fail(cl, "the master is shutting down");
+            continue;
+        }
+        if (cl->state != CS_ACTIVE)
+            continue;
+        char msg[200];
+        snprintf(msg, sizeof msg, "the master is shutting down: running commands may finish within %u s, "
+                 "queued ones will not run", m->cfg->grace_ms / 1000);
+        client_send_text(cl, F_NOTICE, msg);
+        fail_queued(cl, RUN_CANCELLED, "the master is shutting down");
+    }
+}
+
+/* The grace period is over: kill what still runs and report it. */
+static void end_grace_period(master *m)
+{
+    for (int i = 0; i < m->nslaves; i++) {
+        slave_peer *s = m->slaves[i];
+        for (flight *f = s->flights; f; f = f->next) {
+            job *j = f->job;
+            if (!j)
+                continue;
+            client_send_failure(j->cl, j->seq, RUN_CANCELLED, s->name, "killed: the master shut down");
+            j->cl->inflight--;
+            client_check_done(j->cl);
+            free(j);
+            f->job = NULL;
+            f->state = FL_CANCELLING;
+            s->outstanding--;
+            send_cancel(m, f);
+        }
+    }
+    for (client *cl = m->clients; cl; cl = cl->next)
+        if (cl->state == CS_ACTIVE) /* still sending commands: it cannot finish */
+            client_fail(cl, "the master shut down before the command file was complete");
 }
 
 /* ---------------------------------------------------------- main loop --- */
@@ -961,7 +1084,7 @@ static void read_datagrams(master *m)
         on_datagram(m, buf, (size_t)r, &from);
     }
     for (int i = 0; i < m->nslaves; i++)
-        for (flight *f = m->slaves[i].flights; f; f = f->next)
+        for (flight *f = m->slaves[i]->flights; f; f = f->next)
             if (f->ack_pending) {
                 f->ack_pending = 0;
                 send_result_ack(m, f, f->sl, f->id, 0);
@@ -977,9 +1100,11 @@ static void shutdown_all(master *m)
         client_write(cl); /* best effort */
         client_close(m, cl);
     }
-    for (int i = 0; i < m->nslaves; i++)
-        while (m->slaves[i].flights)
-            flight_free(m->slaves[i].flights);
+    for (int i = 0; i < m->nslaves; i++) {
+        while (m->slaves[i]->flights)
+            flight_free(m->slaves[i]->flights);
+        free(m->slaves[i]);
+    }
     free(m->slaves);
 }
 
@@ -992,7 +1117,7 @@ int master_run(const master_config *cfg)
     m->cfg = cfg;
     m->boot = random_u32();
     m->udp = m->listener = SOCK_INVALID;
-    if (load_slaves(m) < 0)
+    if (load_slaves(m) <= 0)
         goto fail;
     m->udp = net_udp_bind(cfg->bind, 0, err, sizeof err);
     if (m->udp == SOCK_INVALID) {
@@ -1011,7 +1136,16 @@ int master_run(const master_config *cfg)
     net_pollfd *pfds = NULL;
     client **owners = NULL;
     size_t pcap = 0;
-    while (!m->stopping) {
+    for (;;) {
+        if (m->stopping) {
+            uint64_t now = clock_ms();
+            if (now >= m->stop_deadline_ms && running_commands(m))
+                end_grace_period(m);
+            /* Done when every client has had its last word, or, for a
+             * client that reads nothing, 2 s after the grace period. */
+            if (!m->clients || m->stop_now || now >= m->stop_deadline_ms + 2000)
+                break;
+        }
         uint64_t next_ms = run_timers(m);
         size_t need = 3 + m->nclients;
         if (need > pcap) {
@@ -1024,7 +1158,9 @@ int master_run(const master_config *cfg)
         int n = 0;
         pfds[n++] = (net_pollfd){m->udp, NET_IN, 0};
         pfds[n++] = (net_pollfd){m->sigfd, NET_IN, 0};
-        pfds[n++] = (net_pollfd){m->listener, NET_IN, 0};
+        if (m->listener != SOCK_INVALID)
+            pfds[n++] = (net_pollfd){m->listener, NET_IN, 0};
+        int first_client = n;
         for (client *cl = m->clients; cl; cl = cl->next) {
             short ev = 0;
             /* Back-pressure: stop reading a client whose queue is full. */
@@ -1043,13 +1179,22 @@ int master_run(const master_config *cfg)
             die("poll: %s", net_last_error());
         if (pfds[1].revents) {
             int ev;
-            while ((ev = signal_events_take()) != SIGNAL_NONE)
-                if (ev == SIGNAL_STOP)
-                    m->stopping = 1;
+            while ((ev = signal_events_take()) != SIGNAL_NONE) {
+                if (ev == SIGNAL_STOP && m->stopping)
+                    m->stop_now = 1;
+                else if (ev == SIGNAL_STOP)
+                    begin_shutdown(m);
+                else if (ev == SIGNAL_RELOAD && !m->stopping) {
+                    LOG(LOG_INFO, "SIGHUP: reloading %s", m->cfg->slaves_conf);
+                    load_slaves(m);
+                }
+            }
+            if (m->stop_now)
+                break;
         }
         if (pfds[0].revents)
             read_datagrams(m);
-        for (int i = 3; i < n; i++) {
+        for (int i = first_client; i < n; i++) {
             client *cl = owners[i];
             short re = pfds[i].revents;
             int gone = 0;
@@ -1074,7 +1219,7 @@ int master_run(const master_config *cfg)
             if (gone)
                 client_close(m, cl);
         }
-        if (pfds[2].revents)
+        if (first_client == 3 && pfds[2].revents && m->listener != SOCK_INVALID)
             accept_client(m);
     }
     LOG(LOG_INFO, "stopping");
@@ -1087,6 +1232,8 @@ int master_run(const master_config *cfg)
     return 0;
 fail:
     net_close(m->udp);
+    for (int i = 0; i < m->nslaves; i++)
+        free(m->slaves[i]);
     free(m->slaves);
     free(m);
     return 1;

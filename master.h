@@ -12,9 +12,12 @@ typedef struct {
     unsigned max_queued;        /* per client; reading pauses beyond */
     unsigned retries;           /* default attempts for a command whose slave died */
     uint32_t no_slave_ms;       /* fail queued commands after this long without any slave */
+    uint32_t grace_ms;          /* SIGTERM: how long running commands may still finish */
 } master_config;
 
-/* Runs until SIGTERM/SIGINT; returns the exit status. */
+/* Runs until SIGTERM/SIGINT (then shuts down gracefully, see master.c;
+ * a second signal stops at once); SIGHUP reloads slaves.conf. Returns the
+ * exit status. */
 int master_run(const master_config *cfg);
 
 #endif

@@ -187,7 +187,7 @@ int result_decode(breader *rd, CommandResult *r)
     r->stderr_data = borrow_field(rd, r->stderr_len, MAX_OUTPUT_CAP);
     r->message_len = br_u32(rd);
     r->message = borrow_field(rd, r->message_len, 4096);
-    if (rd->error || r->status > RUN_NO_SLAVE || (flags & ~3u))
+    if (rd->error || r->status > RUN_CANCELLED || (flags & ~3u))
         return -1;
     return 0;
 }

@@ -156,6 +156,7 @@ static const char *status_word(const CommandResult *r)
     case RUN_REJECTED: return "rejected";
     case RUN_TIMED_OUT: return "timed_out";
     case RUN_NO_SLAVE: return "no_slave";
+    case RUN_CANCELLED: return "cancelled";
     }
     return "unknown";
 }
@@ -226,8 +227,11 @@ static void print_human(const report *rep, const CommandResult *r, const char *c
     case RUN_NO_SLAVE:
         snprintf(why, sizeof why, " (not run: %.*s)", (int)r->message_len, r->message ? r->message : "");
         break;
+    case RUN_CANCELLED:
+        snprintf(why, sizeof why, " (cancelled: %.*s)", (int)r->message_len, r->message ? r->message : "");
+        break;
     }
-    if (r->status == RUN_REJECTED || r->status == RUN_NO_SLAVE)
+    if (r->status == RUN_REJECTED || r->status == RUN_NO_SLAVE || (r->status == RUN_CANCELLED && !r->host[0]))
         printf("==> [%u] %.*s%s -- code retour = %d%s\n", r->seq, shown, cmd, ellipsis, joblog_exitval(r), why);
     else
         printf("==> [%u] %.*s%s -- on %s, %s, code retour = %d%s\n", r->seq, shown, cmd, ellipsis, r->host, dur,
@@ -245,7 +249,8 @@ void report_result(report *rep, const CommandResult *r, const char *cmd, size_t 
         rep->failed++;
     if (r->status == RUN_TIMED_OUT)
         rep->timed_out++;
-    if (r->status == RUN_REJECTED || r->status == RUN_NO_SLAVE || r->status == RUN_NOT_STARTED)
+    if (r->status == RUN_REJECTED || r->status == RUN_NO_SLAVE || r->status == RUN_NOT_STARTED ||
+        r->status == RUN_CANCELLED)
         rep->not_run++;
     if (rep->json)
         print_json(r, cmd, cmd_len);

@@ -19,6 +19,7 @@
 #define DEFAULT_MAX_CLIENTS 64
 #define DEFAULT_MAX_QUEUED 200000
 #define DEFAULT_NO_SLAVE_SECONDS 60
+#define DEFAULT_GRACE_SECONDS 10
 
 static void usage(FILE *out)
 {
@@ -36,30 +37,34 @@ static void usage(FILE *out)
             "                               reading from it (default %d)\n"
             "      --no-slave-timeout SECS  fail queued commands when no slave has answered for\n"
             "                               this long (default %d)\n"
+            "      --grace SECS             on SIGTERM/SIGINT, how long running commands may still\n"
+            "                               finish (default %d; a second signal stops at once)\n"
             "  -v, --verbose                log every command\n"
             "  -q, --quiet                  log only errors\n"
             "  -h, --help                   this help\n"
             "  -V, --version                version\n",
             DEFAULT_MASTER_PORT, DEFAULT_BIND_ADDR, DEFAULT_RETRIES, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_QUEUED,
-            DEFAULT_NO_SLAVE_SECONDS);
+            DEFAULT_NO_SLAVE_SECONDS, DEFAULT_GRACE_SECONDS);
 }
 
 int main(int argc, char **argv)
 {
-    enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE };
+    enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE, OPT_GRACE };
     static const struct option longopts[] = {
         {"bind", required_argument, NULL, 'b'},
         {"retries", required_argument, NULL, 'r'},
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
         {"max-queued", required_argument, NULL, OPT_MAX_QUEUED},
         {"no-slave-timeout", required_argument, NULL, OPT_NO_SLAVE},
+        {"grace", required_argument, NULL, OPT_GRACE},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
     master_config cfg = {DEFAULT_BIND_ADDR, DEFAULT_MASTER_PORT, NULL,         DEFAULT_MAX_CLIENTS,
-                         DEFAULT_MAX_QUEUED, DEFAULT_RETRIES,    DEFAULT_NO_SLAVE_SECONDS * 1000u};
+                         DEFAULT_MAX_QUEUED, DEFAULT_RETRIES,    DEFAULT_NO_SLAVE_SECONDS * 1000u,
+                         DEFAULT_GRACE_SECONDS * 1000u};
     int level = LOG_INFO, c;
     log_init("maitre", level);
     die_exit_status = 2; /* a bad option value is a usage error */
@@ -70,6 +75,7 @@ int main(int argc, char **argv)
         case OPT_MAX_CLIENTS: cfg.max_clients = (unsigned)cli_number("--max-clients", optarg, 1, 10000); break;
         case OPT_MAX_QUEUED: cfg.max_queued = (unsigned)cli_number("--max-queued", optarg, 1, 10000000); break;
         case OPT_NO_SLAVE: cfg.no_slave_ms = cli_seconds("--no-slave-timeout", optarg, 86400000u); break;
+        case OPT_GRACE: cfg.grace_ms = cli_seconds("--grace", optarg, 3600000u); break;
         case 'v': level = LOG_DEBUG; break;
         case 'q': level = LOG_ERROR; break;
         case 'h': usage(stdout); return 0;
