@@ -36,9 +36,9 @@
 enum run_status {
     RUN_EXITED = 0,    /* ran; exit_code is meaningful */
     RUN_SIGNALED = 1,  /* killed by signal term_signal */
-    RUN_NOT_STARTED = 2, /* the slave could not start it (message says why) */
+    RUN_NOT_STARTED = 2, /* could not be started, or its result was unusable (message says why) */
     RUN_REJECTED = 3,  /* not run: bad line in the command file */
-    RUN_TIMED_OUT = 4, /* killed after the client's --timeout */
+    RUN_TIMED_OUT = 4, /* killed after the client's (or the slave's) --timeout */
     RUN_NO_SLAVE = 5,  /* no slave could take it (message says why) */
     RUN_CANCELLED = 6, /* the master shut down before it ran or finished */
 };
@@ -48,7 +48,7 @@ typedef struct CommandRequest {
     uint32_t seq;        /* 1-based index among the file's command lines */
     uint32_t timeout_ms; /* 0: none */
     uint32_t length;     /* bytes in command, no terminating NUL counted */
-    char *command;       /* NUL-terminated for convenience */
+    char *command;       /* length bytes; decoded ones point into a datagram, no NUL */
 } CommandRequest;
 
 /* What comes back for one command. */

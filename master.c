@@ -32,6 +32,7 @@
 #define OUT_HIGH_WATER (16u << 20) /* client not reading: stop dispatching for it */
 #define CLIENT_OUT_LIMIT ((size_t)1 << 30)
 #define CLIENT_IN_LIMIT (FRAME_MAX_FROM_CLIENT + 65536)
+#define HANGUP_WAIT_MS 2000u       /* after our last word, wait this long for the client to close */
 
 typedef struct client client;
 typedef struct slave_peer slave_peer;
@@ -95,6 +96,7 @@ struct client {
     uint32_t timeout_ms;
     unsigned retries;
     uint64_t waiting_since_ms; /* queued work and no slave alive */
+    uint64_t hangup_ms;        /* CS_CLOSING: when we sent FIN (0: not yet) */
     int told_waiting;
 };
 
@@ -111,7 +113,7 @@ typedef struct {
     int stopping;              /* SIGTERM: draining; a second one: stop now */
     int stop_now;
     uint64_t stop_deadline_ms; /* end of the grace period */
-    log_limiter garbage_log;
+    log_limiter garbage_log, send_log;
     uint8_t dgram_buf[DGRAM_MAX];
 } master;
 
@@ -279,7 +281,7 @@ static void send_dgram(master *m, slave_peer *s, dgram *d)
     d->sender_boot = m->boot;
     d->receiver_boot = s->boot;
     size_t n = dgram_encode(d, m->dgram_buf, sizeof m->dgram_buf);
-    if (n && net_sendto(m->udp, m->dgram_buf, n, &s->addr) == NET_ERROR)
+    if (n && net_sendto(m->udp, m->dgram_buf, n, &s->addr) == NET_ERROR && log_allow(&m->send_log))
         LOG(LOG_WARN, "sendto %s: %s", s->name, net_last_error());
 }
 
@@ -367,8 +369,8 @@ static void flight_free(flight *f)
     free(f);
 }
 
-/* The flight ended without a result (slave died or forgot it): run the
- * command again elsewhere if the client allows another attempt. */
+/* The flight ended without a result (slave died or lost it): queue the
+ * command again, at the front, if the client allows another attempt. */
 static void flight_requeue(flight *f, const char *why)
 {
     job *j = f->job;
@@ -632,7 +634,11 @@ static void on_client_frame(master *m, client *cl, uint8_t type, breader *r)
         break;
     case F_END: {
         uint32_t count = br_u32(r);
-        if (r->error || count != cl->submitted) {
+        if (r->error) {
+            client_fail(cl, "malformed END frame");
+            break;
+        }
+        if (count != cl->submitted) {
             client_fail(cl, "END says %u commands, %u were submitted", count, cl->submitted);
             break;
         }
@@ -785,8 +791,6 @@ static void on_job_ack(slave_peer *s, const dgram *d)
             uint32_t sample = xfer_tx_on_ack(&f->req, d->cum, d->sack, clock_us(), &progress);
             if (sample)
                 rtt_sample(&s->rtt, sample);
-            if (progress)
-                s->rtt.backoff = 0;
             if (d->state != JS_RECEIVING)
                 f->state = FL_RUNNING;
         }
@@ -886,14 +890,12 @@ static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *f
             LOG(LOG_DEBUG, "dropped a %s from %s meant for an earlier master", dgram_type_name(d.type), s->name);
         return;
     }
-    if (d.type == DG_PONG) {
-        on_pong(s, &d);
-    } else if (s->boot != d.sender_boot) {
-        return; /* from a previous life of the slave, or before its PONG */
-    }
+    /* Only a PONG introduces a new life of the slave, and only a newer one. */
+    if (d.sender_boot != s->boot && (d.type != DG_PONG || (s->boot && !boot_id_newer(d.sender_boot, s->boot))))
+        return;
     s->last_heard_ms = clock_ms();
     switch (d.type) {
-    case DG_PONG: break;
+    case DG_PONG: on_pong(s, &d); break;
     case DG_JOB_ACK: on_job_ack(s, &d); break;
     case DG_RESULT: on_result_fragment(m, s, &d); break;
     default:
@@ -943,13 +945,12 @@ static uint64_t run_timers(master *m)
         }
         WAKE_AT_MS(s->last_ping_ms + interval);
         uint32_t rto = rtt_timeout(&s->rtt);
-        int timer_fired = 0;
         for (flight *f = s->flights, *nx; f; f = nx) {
             nx = f->next;
             send_ctx c = {m, f};
             switch (f->state) {
             case FL_SENDING: {
-                timer_fired |= xfer_tx_pump(&f->req, now_us, rto, send_request_fragment, &c) > 0;
+                xfer_tx_pump(&f->req, now_us, rto, send_request_fragment, &c);
                 uint64_t due = xfer_tx_next_deadline(&f->req, rto);
                 if (due)
                     WAKE_AT_MS(due / 1000 + 1);
@@ -977,12 +978,12 @@ static uint64_t run_timers(master *m)
                 break;
             }
         }
-        if (timer_fired) /* once per round, however many jobs timed out */
-            rtt_backoff(&s->rtt);
     }
     /* Commands waiting while no slave is alive: say why, then give up. */
     int none_alive = slaves_alive(m) == 0;
     for (client *cl = m->clients; cl; cl = cl->next) {
+        if (cl->hangup_ms)
+            WAKE_AT_MS(cl->hangup_ms + HANGUP_WAIT_MS);
         if (!cl->qhead || !none_alive) {
             cl->waiting_since_ms = 0;
             cl->told_waiting = 0;
@@ -1115,18 +1116,25 @@ int master_run(const master_config *cfg)
     if (!m)
         die("out of memory");
     m->cfg = cfg;
-    m->boot = random_u32();
+    m->boot = boot_id_new();
     m->udp = m->listener = SOCK_INVALID;
     if (load_slaves(m) <= 0)
         goto fail;
-    m->udp = net_udp_bind(cfg->bind, 0, err, sizeof err);
-    if (m->udp == SOCK_INVALID) {
-        LOG(LOG_ERROR, "cannot open a UDP socket on %s: %s", cfg->bind, err);
-        goto fail;
-    }
     m->listener = net_tcp_listen(cfg->bind, cfg->port, err, sizeof err);
     if (m->listener == SOCK_INVALID) {
         LOG(LOG_ERROR, "cannot listen on TCP %s:%d: %s", cfg->bind, cfg->port, err);
+        goto fail;
+    }
+    /* Datagrams to slaves leave from the same port number as the TCP one,
+     * so a restarted master has the same address and its slaves drop the
+     * jobs of its previous life at once (slave.c, superseded sessions). */
+    m->udp = net_udp_bind(cfg->bind, net_local_port(m->listener), err, sizeof err);
+    if (m->udp == SOCK_INVALID) {
+        LOG(LOG_WARN, "UDP port %d is taken (%s): using another one", net_local_port(m->listener), err);
+        m->udp = net_udp_bind(cfg->bind, 0, err, sizeof err);
+    }
+    if (m->udp == SOCK_INVALID) {
+        LOG(LOG_ERROR, "cannot open a UDP socket on %s: %s", cfg->bind, err);
         goto fail;
     }
     m->sigfd = signal_events_init();
@@ -1214,8 +1222,17 @@ int master_run(const master_config *cfg)
             }
             if (!gone && bw_pending(&cl->out))
                 gone = client_write(cl) < 0;
-            if (cl->state == CS_CLOSING && !bw_pending(&cl->out))
-                gone = 1; /* BYE or ERROR delivered: hang up */
+            /* Last word (BYE or ERROR) written: send FIN but keep reading
+             * until the client closes too, so that unread input of ours
+             * does not turn into a reset that could destroy that word. */
+            if (!gone && cl->state == CS_CLOSING && !bw_pending(&cl->out)) {
+                if (!cl->hangup_ms) {
+                    net_shutdown_write(cl->sock);
+                    cl->hangup_ms = clock_ms();
+                } else if (elapsed(clock_ms(), cl->hangup_ms) >= HANGUP_WAIT_MS) {
+                    gone = 1;
+                }
+            }
             if (gone)
                 client_close(m, cl);
         }
@@ -1232,6 +1249,7 @@ int master_run(const master_config *cfg)
     return 0;
 fail:
     net_close(m->udp);
+    net_close(m->listener);
     for (int i = 0; i < m->nslaves; i++)
         free(m->slaves[i]);
     free(m->slaves);

@@ -64,6 +64,7 @@ long net_recv(sock_t s, void *p, size_t n);
 long net_sendto(sock_t s, const void *p, size_t n, const net_addr *to);
 long net_recvfrom(sock_t s, void *p, size_t n, net_addr *from);
 void net_close(sock_t s);
+void net_shutdown_write(sock_t s); /* send FIN, keep reading */
 const char *net_last_error(void);
 
 /* Waits up to timeout_ms (-1: forever); returns the number of ready

@@ -239,6 +239,11 @@ void net_close(sock_t s)
         close(s);
 }
 
+void net_shutdown_write(sock_t s)
+{
+    shutdown(s, SHUT_WR);
+}
+
 const char *net_last_error(void)
 {
     return strerror(errno);

@@ -4,6 +4,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "platform.h"
+
+uint32_t boot_id_new(void)
+{
+    uint32_t id = (uint32_t)(wall_ms() / 1000) << 8 | (random_u32() & 0xFF);
+    return id ? id : 1; /* 0 means "unknown" on the wire */
+}
+
+int boot_id_newer(uint32_t a, uint32_t b)
+{
+    uint32_t da = (a >> 8) - (b >> 8); /* serial number arithmetic, RFC 1982 */
+    da &= 0xFFFFFF;
+    if (da == 0) /* same second: the one we hear from now is taken as newer */
+        return a != b;
+    return da < 0x800000;
+}
+
 size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap)
 {
     bwriter w;

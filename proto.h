@@ -39,6 +39,13 @@ enum job_state {
     JS_GONE = 4,      /* result delivered, cancelled, or never to be run */
 };
 
+/* Boot ids: the start time of the sender in seconds (24 bits, wrapping
+ * after 194 days) and 8 random bits, so that two lives of a program can
+ * be ordered: a late datagram from an earlier life never overrides the
+ * current one. */
+uint32_t boot_id_new(void);
+int boot_id_newer(uint32_t a, uint32_t b); /* a started after b */
+
 /* Fragment acknowledgements: 'cum' fragments [0, cum) arrived; bit i of
  * 'sack' says fragment cum+1+i arrived too (selective ack, 64 ahead). */
 #define XFER_WINDOW 64

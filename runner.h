@@ -31,6 +31,8 @@ int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint3
 void runner_read(runner_proc *p, int fd);
 /* Kills the whole process group (timeout, cancel, shutdown). */
 void runner_kill(runner_proc *p);
+/* Kills and reaps at once (shutdown: leave no zombie behind). */
+void runner_kill_and_wait(runner_proc *p);
 /* Timers: kills on timeout, gives up on pipes that stay open after exit. */
 void runner_tick(runner_proc *p, uint64_t now_us);
 uint64_t runner_next_deadline(const runner_proc *p);

@@ -128,6 +128,16 @@ void runner_kill(runner_proc *p)
         kill(-p->pid, SIGKILL);
 }
 
+void runner_kill_and_wait(runner_proc *p)
+{
+    if (p->pid <= 0)
+        return;
+    kill(-p->pid, SIGKILL);
+    while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    p->pid = 0;
+}
+
 void runner_tick(runner_proc *p, uint64_t now_us)
 {
     if (!p->exited && p->deadline_us && now_us >= p->deadline_us && !p->killed_by_timeout) {

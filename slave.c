@@ -26,6 +26,7 @@
 #define MAX_JOBS 4096               /* jobs held at once, all states */
 #define RECEIVE_GIVEUP_MS 30000u    /* a request whose fragments stopped coming */
 #define RESULT_GIVEUP_MS 120000u    /* a result nobody acknowledges */
+#define MASTER_SILENT_MS 10000u     /* masters ping every 500 ms: after this, it is gone */
 
 enum job_phase { JP_RECEIVING, JP_QUEUED, JP_RUNNING, JP_SENDING };
 
@@ -62,7 +63,7 @@ typedef struct {
     job *jobs;
     unsigned njobs, running, queued;
     int stopping;
-    log_limiter garbage_log;
+    log_limiter garbage_log, send_log;
     uint8_t dgram_buf[DGRAM_MAX];
 } slave;
 
@@ -103,6 +104,14 @@ static void session_advance_floor(slave *sl, session *s, uint64_t floor)
     }
 }
 
+static int session_has_jobs(const slave *sl, const session *s)
+{
+    for (const job *j = sl->jobs; j; j = j->next)
+        if (j->sess == s)
+            return 1;
+    return 0;
+}
+
 static session *session_find(slave *sl, const net_addr *from, uint32_t master_boot)
 {
     for (int i = 0; i < MAX_SESSIONS; i++) {
@@ -111,6 +120,24 @@ static session *session_find(slave *sl, const net_addr *from, uint32_t master_bo
             return s;
     }
     return NULL;
+}
+
+/* A master at this address with a newer boot id restarted: the jobs of
+ * its previous life are killed (nobody will collect their results), the
+ * old session stays, superseded. Returns -1 if boot is the older one. */
+static int supersede_older(slave *sl, const net_addr *from, uint32_t boot)
+{
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        session *s = &sl->sessions[i];
+        if (!s->used || s->superseded || s->master_boot == boot || !net_addr_equal(&s->addr, from))
+            continue;
+        if (!boot_id_newer(boot, s->master_boot))
+            return -1;
+        LOG(LOG_INFO, "master %08x at the same address restarted: dropping its previous jobs", s->master_boot);
+        session_drop_jobs(sl, s);
+        s->superseded = 1;
+    }
+    return 0;
 }
 
 /* The session of the master that sent a JOB fragment, created if new.
@@ -123,30 +150,31 @@ static session *session_for(slave *sl, const net_addr *from, uint32_t master_boo
     session *s = session_find(sl, from, master_boot);
     if (s)
         return s->superseded ? NULL : s;
+    if (supersede_older(sl, from, master_boot) < 0)
+        return NULL; /* a late datagram from an earlier life of this master */
+    /* A free slot, else a session with no job left, superseded ones and
+     * the least recently heard first. A session holding jobs is never
+     * forgotten: its taken ids are what keeps a command from running twice. */
     session *victim = NULL;
-    for (int i = 0; i < MAX_SESSIONS; i++) {
-        s = &sl->sessions[i];
-        if (s->used && !s->superseded && net_addr_equal(&s->addr, from)) {
-            LOG(LOG_INFO, "master %08x at the same address restarted: dropping its previous jobs", s->master_boot);
-            session_drop_jobs(sl, s);
-            s->superseded = 1;
-        }
-    }
-    /* A free slot, else the least recently heard, superseded ones first. */
     for (int i = 0; i < MAX_SESSIONS; i++) {
         s = &sl->sessions[i];
         if (!s->used) {
             victim = s;
             break;
         }
+        if (session_has_jobs(sl, s))
+            continue;
         if (!victim || (s->superseded && !victim->superseded) ||
             (s->superseded == victim->superseded && s->last_heard_ms < victim->last_heard_ms))
             victim = s;
     }
-    if (victim->used) {
-        LOG(LOG_WARN, "too many masters: forgetting master %08x", victim->master_boot);
-        session_drop_jobs(sl, victim);
+    if (!victim) {
+        if (log_allow(&sl->garbage_log))
+            LOG(LOG_WARN, "too many masters with running jobs (%d): ignoring a new one", MAX_SESSIONS);
+        return NULL;
     }
+    if (victim->used)
+        LOG(LOG_INFO, "forgetting idle master %08x to serve a new one", victim->master_boot);
     s = victim;
     memset(s, 0, sizeof *s);
     s->used = 1;
@@ -205,9 +233,9 @@ static unsigned slots_free(const slave *sl)
 static void send_dgram(slave *sl, const session *s, dgram *d)
 {
     d->sender_boot = sl->boot;
-    d->receiver_boot = s ? s->master_boot : 0;
+    d->receiver_boot = s->master_boot;
     size_t n = dgram_encode(d, sl->dgram_buf, sizeof sl->dgram_buf);
-    if (n && net_sendto(sl->sock, sl->dgram_buf, n, &s->addr) == NET_ERROR)
+    if (n && net_sendto(sl->sock, sl->dgram_buf, n, &s->addr) == NET_ERROR && log_allow(&sl->send_log))
         LOG(LOG_WARN, "sendto: %s", net_last_error());
 }
 
@@ -299,7 +327,9 @@ static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d)
         return; /* meant for an earlier life of this slave: never run it */
     session *s = session_for(sl, from, d->sender_boot, d->floor);
     if (!s) {
-        send_job_ack(sl, session_find(sl, from, d->sender_boot), d->job_id, JS_GONE, NULL);
+        session *old = session_find(sl, from, d->sender_boot);
+        if (old) /* superseded: whatever it asks about is gone */
+            send_job_ack(sl, old, d->job_id, JS_GONE, NULL);
         return;
     }
     s->last_heard_ms = clock_ms();
@@ -384,20 +414,22 @@ static void on_result_ack(slave *sl, const net_addr *from, const dgram *d)
     if (!j || j->phase != JP_SENDING)
         return;
     s->last_heard_ms = clock_ms();
-    if (d->state == 1) { /* the master has the whole result: forget it */
+    int progress;
+    /* "complete" acknowledges every fragment: still an RTT sample (the
+     * only one a one-fragment result gives), then the job is forgotten. */
+    uint32_t sample = xfer_tx_on_ack(&j->tx, d->state == 1 ? j->tx.nfrags : d->cum, d->state == 1 ? 0 : d->sack,
+                                     clock_us(), &progress);
+    if (d->state == 1) {
+        if (sample)
+            rtt_sample(&s->rtt, sample);
         LOG(LOG_DEBUG, "job %llu: result delivered", (unsigned long long)j->id);
-        s->rtt.backoff = 0; /* the path works: a one-fragment result gives no other sign */
         job_unlink(sl, j);
         return;
     }
-    int progress;
-    uint32_t sample = xfer_tx_on_ack(&j->tx, d->cum, d->sack, clock_us(), &progress);
     if (sample)
         rtt_sample(&s->rtt, sample);
-    if (progress) {
+    if (progress)
         j->last_progress_ms = clock_ms();
-        s->rtt.backoff = 0;
-    }
 }
 
 static void on_cancel(slave *sl, const net_addr *from, const dgram *d)
@@ -435,6 +467,8 @@ static void on_ping(slave *sl, const net_addr *from, const dgram *d)
     if (s && !s->superseded) {
         s->last_heard_ms = clock_ms();
         session_advance_floor(sl, s, d->floor);
+    } else if (!s) {
+        supersede_older(sl, from, d->sender_boot);
     }
 }
 
@@ -543,12 +577,24 @@ static uint64_t run_timers(slave *sl)
             }
             send_ctx c = {sl, j};
             uint32_t rto = rtt_timeout(&j->sess->rtt);
-            if (xfer_tx_pump(&j->tx, now_us, rto, send_result_fragment, &c))
-                rtt_backoff(&j->sess->rtt);
+            xfer_tx_pump(&j->tx, now_us, rto, send_result_fragment, &c);
             WAKE_AT(xfer_tx_next_deadline(&j->tx, rtt_timeout(&j->sess->rtt)));
             break;
         }
         }
+    }
+    /* A master we have not heard from in a long time is gone (killed, or
+     * cut off): nobody will collect its results, so its commands stop. */
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        session *s = &sl->sessions[i];
+        if (!s->used || s->superseded || !session_has_jobs(sl, s))
+            continue;
+        if (elapsed(now_ms, s->last_heard_ms) > MASTER_SILENT_MS) {
+            LOG(LOG_WARN, "master %08x silent for %u s: killing its jobs", s->master_boot, MASTER_SILENT_MS / 1000);
+            session_drop_jobs(sl, s);
+            continue;
+        }
+        WAKE_AT((s->last_heard_ms + MASTER_SILENT_MS + 1) * 1000);
     }
 #undef WAKE_AT
     return next;
@@ -558,6 +604,9 @@ static uint64_t run_timers(slave *sl)
 
 static void kill_everything(slave *sl)
 {
+    for (job *j = sl->jobs; j; j = j->next)
+        if (j->phase == JP_RUNNING)
+            runner_kill_and_wait(&j->proc);
     while (sl->jobs) {
         job *j = sl->jobs;
         sl->jobs = j->next;
@@ -572,7 +621,7 @@ int slave_run(const slave_config *cfg)
     if (!sl)
         die("out of memory");
     sl->cfg = cfg;
-    sl->boot = random_u32();
+    sl->boot = boot_id_new();
     sl->sock = net_udp_bind(cfg->bind, cfg->port, err, sizeof err);
     if (sl->sock == SOCK_INVALID)
         die("cannot listen on UDP %s:%d: %s", cfg->bind, cfg->port, err);

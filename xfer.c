@@ -12,7 +12,6 @@ void rtt_init(rtt_estimator *e)
     e->srtt_us = 0;
     e->rttvar_us = 0;
     e->rto_us = RTO_INITIAL_US;
-    e->backoff = 0;
 }
 
 void rtt_sample(rtt_estimator *e, uint32_t r)
@@ -27,19 +26,18 @@ void rtt_sample(rtt_estimator *e, uint32_t r)
     }
     uint32_t rto = e->srtt_us + (4 * e->rttvar_us > 1000 ? 4 * e->rttvar_us : 1000);
     e->rto_us = rto < RTO_MIN_US ? RTO_MIN_US : rto > RTO_MAX_US ? RTO_MAX_US : rto;
-    e->backoff = 0;
 }
 
 uint32_t rtt_timeout(const rtt_estimator *e)
 {
-    uint64_t t = (uint64_t)e->rto_us << e->backoff;
-    return t > RTO_MAX_US ? RTO_MAX_US : (uint32_t)t;
+    return e->rto_us;
 }
 
-void rtt_backoff(rtt_estimator *e)
+uint32_t xfer_backoff(uint32_t rto_us, unsigned sends)
 {
-    if (e->backoff < 8)
-        e->backoff++;
+    unsigned doublings = sends > 1 ? sends - 1 : 0;
+    uint64_t t = (uint64_t)rto_us << (doublings > 8 ? 8 : doublings);
+    return t > RTO_MAX_US ? RTO_MAX_US : (uint32_t)t;
 }
 
 static uint32_t frag_len(uint32_t len, uint32_t index)
@@ -118,7 +116,7 @@ unsigned xfer_tx_pump(xfer_tx *t, uint64_t now_us, uint32_t rto_us, xfer_send_fn
             continue;
         int never = t->sends[i] == 0;
         int fast = !never && t->sent_us[i] == 0; /* marked lost by on_ack */
-        if (!never && !fast && now_us - t->sent_us[i] < rto_us)
+        if (!never && !fast && now_us - t->sent_us[i] < xfer_backoff(rto_us, t->sends[i]))
             continue;
         if (!never && !fast)
             timer_resends++;
@@ -137,7 +135,7 @@ uint64_t xfer_tx_next_deadline(const xfer_tx *t, uint32_t rto_us)
     for (uint32_t i = t->base; i < end; i++) {
         if (t->acked[i] || t->sends[i] == 0)
             continue;
-        uint64_t due = t->sent_us[i] + rto_us;
+        uint64_t due = t->sent_us[i] + xfer_backoff(rto_us, t->sends[i]);
         if (next == 0 || due < next)
             next = due;
     }

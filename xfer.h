@@ -22,13 +22,17 @@
 
 typedef struct {
     uint32_t srtt_us, rttvar_us, rto_us;
-    unsigned backoff; /* doublings since the last ack that made progress */
 } rtt_estimator;
 
 void rtt_init(rtt_estimator *e);
 void rtt_sample(rtt_estimator *e, uint32_t rtt_us);
-uint32_t rtt_timeout(const rtt_estimator *e); /* rto with backoff */
-void rtt_backoff(rtt_estimator *e);
+uint32_t rtt_timeout(const rtt_estimator *e);
+
+/* Exponential backoff is per fragment: one sent n times waits
+ * rto * 2^(n-1) (capped at RTO_MAX_US) before its next transmission. A
+ * dead path slows every fragment down, but random loss on one transfer
+ * does not stall the other transfers to the same peer. */
+uint32_t xfer_backoff(uint32_t rto_us, unsigned sends);
 
 typedef struct {
     uint8_t *data; /* the whole message, owned */
@@ -52,8 +56,9 @@ static inline int xfer_tx_done(const xfer_tx *t) { return t->acked_count == t->n
 uint32_t xfer_tx_on_ack(xfer_tx *t, uint32_t cum, uint64_t sack, uint64_t now_us, int *progress);
 
 /* Calls send(ctx, index, offset, len) for every fragment that is due:
- * never sent, or sent longer than rto_us ago, inside the window. Returns
- * how many of those were retransmissions caused by the timer. */
+ * never sent, or sent longer than its backed-off timeout ago, inside the
+ * window. Returns how many of those were retransmissions caused by the
+ * timer. */
 typedef void (*xfer_send_fn)(void *ctx, uint32_t index, uint32_t offset, uint32_t len);
 unsigned xfer_tx_pump(xfer_tx *t, uint64_t now_us, uint32_t rto_us, xfer_send_fn send, void *ctx);
 

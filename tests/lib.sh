@@ -82,12 +82,14 @@ wait_for_line() {
     return 1
 }
 
-# start_slave NAME [options...]: starts a slave on a free port; sets
-# SLAVE_PORT and SLAVE_PID; its log is $T/NAME.log, its cwd $T/NAME.
+# start_slave NAME [options...]: starts a slave on a free port (or on
+# $SLAVE_ON_PORT); sets SLAVE_PORT and SLAVE_PID; its log is $T/NAME.log
+# (appended to), its cwd $T/NAME.
 start_slave() {
     local name=$1; shift
     mkdir -p "$T/$name"
-    (cd "$T/$name" && exec $WRAP "$BIN/serveur_esclave" "$@" 0) >"$T/$name.log" 2>&1 &
+    : >"$T/$name.log"
+    (cd "$T/$name" && exec $WRAP "$BIN/serveur_esclave" "$@" "${SLAVE_ON_PORT:-0}") >"$T/$name.log" 2>&1 &
     SLAVE_PID=$!
     PIDS+=("$SLAVE_PID")
     local line
@@ -95,10 +97,11 @@ start_slave() {
     SLAVE_PORT=$(echo "$line" | sed -E 's/.*UDP [^ ]*:([0-9]+) .*/\1/')
 }
 
-# start_master NAME CONF [options...]: sets MASTER_PORT and MASTER_PID.
+# start_master NAME CONF [options...]: on a free port (or $MASTER_ON_PORT);
+# sets MASTER_PORT and MASTER_PID.
 start_master() {
     local name=$1 conf=$2; shift 2
-    $WRAP "$BIN/serveur_maitre" "$@" 0 "$conf" >"$T/$name.log" 2>&1 &
+    $WRAP "$BIN/serveur_maitre" "$@" "${MASTER_ON_PORT:-0}" "$conf" >"$T/$name.log" 2>&1 &
     MASTER_PID=$!
     PIDS+=("$MASTER_PID")
     local line
