@@ -12,4 +12,8 @@ uint32_t cli_seconds(const char *option, const char *text, uint32_t max_ms);
 uint32_t cli_bytes(const char *option, const char *text, uint32_t min, uint32_t max);
 int cli_port(const char *text); /* 0-65535, or dies */
 
+/* Safe default: a daemon listening beyond loopback must have a key,
+ * unless --insecure says otherwise (then it warns at every start). */
+void cli_check_bind(const char *bind, int keyed, int insecure);
+
 #endif

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "cli.h"
 #include "common.h"
 #include "conf.h"
@@ -39,13 +40,19 @@ typedef struct {
     uint32_t timeout_ms, retries;
     sock_t sock;
     bwriter in, out;
-    int input_fd, input_done;
+    sock_t input; /* the command file: platform.h input_open */
+    int input_done;
     line_reader lines;
     command_slot *cmds; /* index seq - 1 */
     uint32_t ncmds, cap_cmds;
     uint32_t submitted, results, next_to_print;
-    int got_bye;
+    int got_bye, welcomed;
     report rep;
+    auth_keys auth;
+    uint8_t nonce[AUTH_NONCE_LEN];
+    int tagged; /* handshake done with a key: every frame carries a tag */
+    hmac_key tx_key, rx_key;
+    uint64_t tx_seq, rx_seq;
 } client_state;
 
 static void usage(FILE *out)
@@ -63,6 +70,7 @@ static void usage(FILE *out)
             "      --json            print one JSON object per command per line\n"
             "      --timeout SECS    kill commands running longer than this (default: none)\n"
             "      --retries N       attempts per command if its slave dies (default: the master's)\n"
+            "      --key-file FILE   shared secret of the master (default: $SMP_KEY_FILE if set)\n"
             "  -v, --verbose         say what the client is doing on stderr\n"
             "  -q, --quiet           print only the commands' output\n"
             "  -h, --help            this help\n"
@@ -123,15 +131,67 @@ static sock_t connect_master(client_state *c)
           err[0] ? err : "timed out");
 }
 
+static void client_frame_end(client_state *c, size_t start)
+{
+    if (c->tagged)
+        frame_end_tagged(&c->out, start, &c->tx_key, c->tx_seq++);
+    else
+        frame_end(&c->out, start);
+}
+
+/* With a key, HELLO proves we know it, over our fresh nonce. */
 static void send_hello(client_state *c)
 {
     size_t start = frame_begin(&c->out, F_HELLO);
+    size_t fields = c->out.len;
+    auth_random(c->nonce, sizeof c->nonce);
     bw_u32(&c->out, FRAME_MAGIC);
     bw_u16(&c->out, FRAME_VERSION);
-    bw_u16(&c->out, 0);
+    bw_u16(&c->out, c->auth.enabled ? FRAME_FLAG_AUTH : 0);
     bw_u32(&c->out, c->timeout_ms);
     bw_u32(&c->out, c->retries);
+    bw_bytes(&c->out, c->nonce, sizeof c->nonce);
+    if (c->auth.enabled && !c->out.error) {
+        uint8_t tag[SHA256_LEN];
+        hmac_sha256_2(&c->auth.client_to_master, "hello", 5, c->out.data + fields, c->out.len - fields, tag);
+        bw_bytes(&c->out, tag, sizeof tag);
+    }
     frame_end(&c->out, start);
+}
+
+/* WELCOME: with a key, the master proves it knows it too, over our nonce
+ * and its own; both nonces make this connection's frame keys. */
+static void on_welcome(client_state *c, breader *r)
+{
+    const uint8_t *fields = r->data + r->pos;
+    br_u16(r);
+    uint16_t total = br_u16(r), alive = br_u16(r);
+    uint32_t slots = br_u32(r);
+    uint16_t flags = br_u16(r);
+    const uint8_t *master_nonce = br_bytes(r, AUTH_NONCE_LEN);
+    size_t n = (size_t)(r->data + r->pos - fields);
+    const uint8_t *proof = flags & FRAME_FLAG_AUTH ? br_bytes(r, FRAME_TAG_LEN) : NULL;
+    if (r->error)
+        fatal(c, "protocol error: malformed WELCOME from the master");
+    if (c->auth.enabled) {
+        uint8_t msg[AUTH_NONCE_LEN + 64], want[SHA256_LEN];
+        if (!proof || n > 64)
+            fatal(c, "the master did not authenticate itself: is it running without a key?");
+        memcpy(msg, c->nonce, AUTH_NONCE_LEN);
+        memcpy(msg + AUTH_NONCE_LEN, fields, n);
+        hmac_sha256_2(&c->auth.master_to_client, "welcome", 7, msg, AUTH_NONCE_LEN + n, want);
+        if (!equal_const_time(want, proof, SHA256_LEN))
+            fatal(c, "the master failed to authenticate itself: wrong key, or not our master");
+        auth_session_key(&c->auth.client_to_master, "frames", c->nonce, AUTH_NONCE_LEN, master_nonce,
+                         AUTH_NONCE_LEN, &c->tx_key);
+        auth_session_key(&c->auth.master_to_client, "frames", c->nonce, AUTH_NONCE_LEN, master_nonce,
+                         AUTH_NONCE_LEN, &c->rx_key);
+        c->tagged = 1;
+    }
+    c->welcomed = 1;
+    if (c->rep.verbose)
+        fprintf(stderr, "client: connected to %s:%d%s: %u of %u slaves answering, %u slots\n", c->host, c->port,
+                c->tagged ? " (authenticated)" : "", alive, total, slots);
 }
 
 static uint32_t remember_command(client_state *c, const char *text, size_t len)
@@ -235,7 +295,7 @@ static void handle_line(client_state *c, const char *line, size_t len, int trunc
         size_t start = frame_begin(&c->out, F_SUBMIT);
         bw_u32(&c->out, seq);
         bw_bytes(&c->out, line, len);
-        frame_end(&c->out, start);
+        client_frame_end(c, start);
         if (c->out.error)
             fatal(c, "out of memory");
         return;
@@ -253,12 +313,11 @@ static void handle_line(client_state *c, const char *line, size_t len, int trunc
 static void read_input(client_state *c)
 {
     char buf[65536];
-    ssize_t n = read(c->input_fd, buf, sizeof buf);
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR)
-            return;
-        fatal(c, "cannot read the command file: %s", strerror(errno));
-    }
+    long n = input_read(c->input, buf, sizeof buf);
+    if (n == NET_AGAIN)
+        return;
+    if (n < 0)
+        fatal(c, "cannot read the command file: %s", net_last_error());
     size_t pos = 0;
     const char *line;
     size_t len;
@@ -269,7 +328,7 @@ static void read_input(client_state *c)
         c->input_done = 1;
         size_t start = frame_begin(&c->out, F_END);
         bw_u32(&c->out, c->submitted);
-        frame_end(&c->out, start);
+        client_frame_end(c, start);
         if (c->rep.verbose)
             fprintf(stderr, "client: %u commands sent\n", c->ncmds);
     }
@@ -278,15 +337,11 @@ static void read_input(client_state *c)
 static void on_frame(client_state *c, uint8_t type, breader *r)
 {
     switch (type) {
-    case F_WELCOME: {
-        br_u16(r);
-        uint16_t total = br_u16(r), alive = br_u16(r);
-        uint32_t slots = br_u32(r);
-        if (c->rep.verbose)
-            fprintf(stderr, "client: connected to %s:%d: %u of %u slaves answering, %u slots\n", c->host, c->port,
-                    alive, total, slots);
+    case F_WELCOME:
+        if (c->welcomed)
+            fatal(c, "protocol error: a second WELCOME");
+        on_welcome(c, r);
         break;
-    }
     case F_RESULT: {
         CommandResult res;
         memset(&res, 0, sizeof res);
@@ -337,6 +392,8 @@ static void read_socket(client_state *c)
             fatal(c, "protocol error: is %s:%d a serveur_maitre?", c->host, c->port);
         if (used == 0)
             break;
+        if (c->tagged && !frame_check_tag(&fields, type, &c->rx_key, c->rx_seq++))
+            fatal(c, "a frame from the master failed authentication: connection tampered with?");
         on_frame(c, type, &fields);
         bw_consume(&c->in, (size_t)used);
     }
@@ -344,7 +401,7 @@ static void read_socket(client_state *c)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_RESULTS = 256, OPT_JOBLOG, OPT_JSON, OPT_TIMEOUT, OPT_RETRIES };
+    enum { OPT_RESULTS = 256, OPT_JOBLOG, OPT_JSON, OPT_TIMEOUT, OPT_RETRIES, OPT_KEY_FILE };
     static const struct option longopts[] = {
         {"keep-order", no_argument, NULL, 'k'},
         {"results", required_argument, NULL, OPT_RESULTS},
@@ -352,6 +409,7 @@ int main(int argc, char **argv)
         {"json", no_argument, NULL, OPT_JSON},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"retries", required_argument, NULL, OPT_RETRIES},
+        {"key-file", required_argument, NULL, OPT_KEY_FILE},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -359,7 +417,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     static client_state cs;
     client_state *c = &cs;
-    const char *joblog = NULL;
+    const char *joblog = NULL, *key_file = NULL;
     int opt;
     c->host = "127.0.0.1";
     c->port = DEFAULT_MASTER_PORT;
@@ -374,6 +432,7 @@ int main(int argc, char **argv)
             c->timeout_ms = cli_seconds("--timeout", optarg, 86400000u);
             break;
         case OPT_RETRIES: c->retries = (uint32_t)cli_number("--retries", optarg, 1, 100); break;
+        case OPT_KEY_FILE: key_file = optarg; break;
         case 'v': c->rep.verbose = 1; break;
         case 'q': c->rep.quiet = 1; break;
         case 'h': usage(stdout); return 0;
@@ -397,11 +456,9 @@ int main(int argc, char **argv)
     char err[256];
     if (plat_init(err, sizeof err) < 0)
         fatal(NULL, "%s", err);
-    if (strcmp(file, "-") == 0) {
-        c->input_fd = 0;
-    } else if ((c->input_fd = open(file, O_RDONLY)) < 0) {
-        fatal(NULL, "cannot open the command file '%s': %s", file, strerror(errno));
-    }
+    if ((c->input = input_open(file, err, sizeof err)) == SOCK_INVALID)
+        fatal(NULL, "cannot open the command file '%s': %s", file, err);
+    auth_setup(&c->auth, key_file);
     if (line_reader_init(&c->lines) < 0)
         fatal(NULL, "out of memory");
     if (report_open(&c->rep, joblog) < 0)
@@ -420,9 +477,11 @@ int main(int argc, char **argv)
         if (bw_pending(&c->out))
             ev |= NET_OUT;
         p[n++] = (net_pollfd){c->sock, ev, 0};
-        int want_input = !c->input_done && bw_pending(&c->out) < SEND_HIGH_WATER;
+        /* With a key, commands wait for WELCOME: their tags need its nonce. */
+        int want_input = !c->input_done && bw_pending(&c->out) < SEND_HIGH_WATER &&
+                         (c->welcomed || !c->auth.enabled);
         if (want_input)
-            p[n++] = (net_pollfd){c->input_fd, NET_IN, 0};
+            p[n++] = (net_pollfd){c->input, NET_IN, 0};
         if (net_poll(p, n, -1) < 0)
             fatal(c, "poll: %s", net_last_error());
         if (p[0].revents & (NET_IN | NET_HUP))
@@ -452,8 +511,7 @@ int main(int argc, char **argv)
     line_reader_free(&c->lines);
     bw_free(&c->in);
     bw_free(&c->out);
-    if (c->input_fd > 0)
-        close(c->input_fd);
+    input_close(c->input);
     if (fflush(stdout) != 0)
         return EXIT_TROUBLE;
     return report_exit_status(&c->rep);

@@ -3,6 +3,8 @@
 #include "common.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,5 +161,71 @@ int line_reader_next(line_reader *lr, const char *data, size_t n, size_t *pos, i
         finish_line(lr, line, len, truncated);
         return 1;
     }
+    return 0;
+}
+
+int glob_match(const char *p, const char *t)
+{
+    const char *star = NULL, *resume = NULL;
+    while (*t) {
+        if (*p == '*') { /* remember where to come back: no recursion, linear-ish */
+            star = p++;
+            resume = t;
+        } else if (*p == '?' || *p == *t) {
+            p++, t++;
+        } else if (star) {
+            p = star + 1;
+            t = ++resume;
+        } else {
+            return 0;
+        }
+    }
+    while (*p == '*')
+        p++;
+    return *p == 0;
+}
+
+int allow_list_load(allow_list *a, const char *path, char *err, size_t errlen)
+{
+    memset(a, 0, sizeof *a);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot read policy file '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        size_t n = strcspn(line, "\r\n");
+        line[n] = 0;
+        const char *p = line;
+        while (is_space(*p))
+            p++;
+        if (!*p || *p == '#')
+            continue;
+        char **grown = realloc(a->patterns, (size_t)(a->count + 1) * sizeof *grown);
+        char *copy = malloc(strlen(p) + 1);
+        if (!grown || !copy) {
+            free(copy);
+            snprintf(err, errlen, "out of memory");
+            fclose(f);
+            return -1;
+        }
+        strcpy(copy, p);
+        a->patterns = grown;
+        a->patterns[a->count++] = copy;
+    }
+    fclose(f);
+    if (a->count == 0) {
+        snprintf(err, errlen, "policy file '%s' allows nothing (no pattern in it)", path);
+        return -1;
+    }
+    return 0;
+}
+
+int allow_list_permits(const allow_list *a, const char *command)
+{
+    for (int i = 0; i < a->count; i++)
+        if (glob_match(a->patterns[i], command))
+            return 1;
     return 0;
 }

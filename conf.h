@@ -50,4 +50,16 @@ void line_reader_free(line_reader *lr);
 int line_reader_next(line_reader *lr, const char *data, size_t n, size_t *pos, int at_eof, const char **line,
                      size_t *len, int *truncated);
 
+/* A slave's policy (--allow FILE): one pattern per line, '#' comments;
+ * '*' matches any run of characters, '?' any one; the whole command must
+ * match one pattern to be run. */
+typedef struct {
+    char **patterns;
+    int count;
+} allow_list;
+
+int allow_list_load(allow_list *a, const char *path, char *err, size_t errlen);
+int allow_list_permits(const allow_list *a, const char *command);
+int glob_match(const char *pattern, const char *text);
+
 #endif

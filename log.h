@@ -12,8 +12,15 @@ enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 extern int log_level;
 extern int die_exit_status; /* what die() exits with: 255 by default */
 void log_init(const char *role, int level);
-void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-_Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* MinGW checks "printf" formats against msvcrt's printf, which lacks %zu;
+ * the Windows build uses MinGW's own C99 printf (__USE_MINGW_ANSI_STDIO). */
+#ifdef __MINGW_PRINTF_FORMAT
+#define LOG_PRINTF(f, a) __attribute__((format(__MINGW_PRINTF_FORMAT, f, a)))
+#else
+#define LOG_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#endif
+void log_msg(int level, const char *fmt, ...) LOG_PRINTF(2, 3);
+_Noreturn void die(const char *fmt, ...) LOG_PRINTF(1, 2);
 
 /* Check the level before formatting anything (Redis's serverLog). */
 #define LOG(level, ...) do { if ((level) <= log_level) log_msg((level), __VA_ARGS__); } while (0)

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "conf.h"
 #include "dedup.h"
 #include "log.h"
@@ -71,7 +72,9 @@ struct slave_peer {
     int retired;    /* gone from slaves.conf on reload: no new commands */
     net_addr addr;
     int conf_slots;
-    uint32_t boot; /* 0: not heard yet */
+    uint64_t boot; /* 0: not heard yet */
+    replay_window replay;    /* sequence numbers seen from this life of it */
+    hmac_key tx_key, rx_key; /* keys of our conversation with this life */
     int alive;
     uint16_t slots_total, slots_free;
     uint64_t last_heard_ms, last_ping_ms;
@@ -98,12 +101,17 @@ struct client {
     uint64_t waiting_since_ms; /* queued work and no slave alive */
     uint64_t hangup_ms;        /* CS_CLOSING: when we sent FIN (0: not yet) */
     int told_waiting;
+    int tagged;                /* handshake done with a key: every frame carries a tag */
+    hmac_key rx_key, tx_key;
+    uint64_t rx_seq, tx_seq;
 };
 
 typedef struct {
     const master_config *cfg;
     sock_t listener, udp, sigfd;
-    uint32_t boot;
+    uint64_t boot;
+    uint64_t next_seq; /* of every datagram we send */
+    const auth_keys *auth;
     slave_peer **slaves; /* pointers: flights point at their slave across reloads */
     int nslaves;
     client *clients;
@@ -120,6 +128,7 @@ typedef struct {
 /* ------------------------------------------------------------- slaves --- */
 
 static slave_peer *slave_by_addr(master *m, const net_addr *a);
+static void slave_set_keys(master *m, slave_peer *s);
 
 /* Reads slaves.conf: adds the slaves it lists that we do not have, updates
  * the slots of those we have, retires those it no longer lists (they get
@@ -186,6 +195,7 @@ static int load_slaves(master *m)
         s->conf_slots = e.slots;
         s->next_id = 1;
         rtt_init(&s->rtt);
+        slave_set_keys(m, s);
         if (m->listener != SOCK_INVALID) /* a reload, not the start */
             LOG(LOG_INFO, "slave %s added", s->name);
     }
@@ -276,16 +286,40 @@ static slave_peer *pick_slave(master *m)
     return best;
 }
 
+/* The keys of our conversation with the current life of slave s: both
+ * boot ids (nonces) in, one key per direction. */
+static void slave_set_keys(master *m, slave_peer *s)
+{
+    uint8_t mb[8], sb[8];
+    put_u32(mb, (uint32_t)(m->boot >> 32)), put_u32(mb + 4, (uint32_t)m->boot);
+    put_u32(sb, (uint32_t)(s->boot >> 32)), put_u32(sb + 4, (uint32_t)s->boot);
+    if (m->auth->enabled) {
+        auth_session_key(&m->auth->master_to_slave, "dgram", mb, 8, sb, 8, &s->tx_key);
+        auth_session_key(&m->auth->slave_to_master, "dgram", mb, 8, sb, 8, &s->rx_key);
+    }
+    replay_init(&s->replay);
+}
+
 static void send_dgram(master *m, slave_peer *s, dgram *d)
 {
     d->sender_boot = m->boot;
     d->receiver_boot = s->boot;
-    size_t n = dgram_encode(d, m->dgram_buf, sizeof m->dgram_buf);
+    d->seq = ++m->next_seq;
+    size_t n = dgram_encode(d, m->dgram_buf, sizeof m->dgram_buf, m->auth->enabled ? &s->tx_key : NULL);
     if (n && net_sendto(m->udp, m->dgram_buf, n, &s->addr) == NET_ERROR && log_allow(&m->send_log))
         LOG(LOG_WARN, "sendto %s: %s", s->name, net_last_error());
 }
 
 /* ------------------------------------------------------- client output --- */
+
+/* Every frame after the handshake carries a tag when there is a key. */
+static void client_frame_end(client *cl, size_t start)
+{
+    if (cl->tagged)
+        frame_end_tagged(&cl->out, start, &cl->tx_key, cl->tx_seq++);
+    else
+        frame_end(&cl->out, start);
+}
 
 static void client_send_text(client *cl, uint8_t type, const char *text)
 {
@@ -295,7 +329,7 @@ static void client_send_text(client *cl, uint8_t type, const char *text)
     size_t start = frame_begin(&cl->out, type);
     bw_u16(&cl->out, (uint16_t)n);
     bw_bytes(&cl->out, text, n);
-    frame_end(&cl->out, start);
+    client_frame_end(cl, start);
 }
 
 /* F_RESULT: seq, host, then a result body exactly as result_encode makes. */
@@ -307,7 +341,7 @@ static void client_send_result_body(client *cl, uint32_t seq, const char *host, 
     bw_u16(&cl->out, (uint16_t)hl);
     bw_bytes(&cl->out, host, hl);
     bw_bytes(&cl->out, body, len);
-    frame_end(&cl->out, start);
+    client_frame_end(cl, start);
 }
 
 /* A result made by the master itself (not run, no slave...). */
@@ -331,7 +365,7 @@ static void client_check_done(client *cl)
 {
     if (cl->state == CS_ACTIVE && cl->ended && cl->queued == 0 && cl->inflight == 0) {
         size_t start = frame_begin(&cl->out, F_BYE);
-        frame_end(&cl->out, start);
+        client_frame_end(cl, start);
         cl->state = CS_CLOSING;
         LOG(LOG_INFO, "client %s: all results sent", cl->name);
     }
@@ -545,11 +579,19 @@ static void client_fail(client *cl, const char *fmt, ...)
 
 static void on_hello(master *m, client *cl, breader *r)
 {
+    const uint8_t *hello = r->data + r->pos;
     uint32_t magic = br_u32(r);
     uint16_t version = br_u16(r);
-    br_u16(r); /* flags: none defined yet */
+    if (!r->error && magic == FRAME_MAGIC && version != FRAME_VERSION) { /* before its fields change */
+        client_fail(cl, "protocol version %u not supported (this master speaks %u)", version, FRAME_VERSION);
+        return;
+    }
+    uint16_t flags = br_u16(r);
     uint32_t timeout_ms = br_u32(r);
     uint32_t retries = br_u32(r);
+    const uint8_t *client_nonce = br_bytes(r, AUTH_NONCE_LEN);
+    size_t signed_len = (size_t)(r->data + r->pos - hello);
+    const uint8_t *tag = flags & FRAME_FLAG_AUTH ? br_bytes(r, FRAME_TAG_LEN) : NULL;
     if (r->error || magic != FRAME_MAGIC) {
         client_fail(cl, "not a serveur_maitre client (bad HELLO)");
         return;
@@ -557,6 +599,27 @@ static void on_hello(master *m, client *cl, breader *r)
     if (version != FRAME_VERSION) {
         client_fail(cl, "protocol version %u not supported (this master speaks %u)", version, FRAME_VERSION);
         return;
+    }
+    /* The key: both sides have it, or neither. A client proves it knows
+     * the key here; the session keys below make every later frame of this
+     * connection worthless anywhere else. */
+    if (m->auth->enabled && !tag) {
+        client_fail(cl, "authentication required: this master has a key (use --key-file or $%s)", AUTH_KEY_ENV);
+        return;
+    }
+    if (!m->auth->enabled && tag) {
+        client_fail(cl, "this master has no key: run the client without --key-file");
+        return;
+    }
+    uint8_t master_nonce[AUTH_NONCE_LEN];
+    auth_random(master_nonce, sizeof master_nonce);
+    if (tag) {
+        uint8_t want[SHA256_LEN];
+        hmac_sha256_2(&m->auth->client_to_master, "hello", 5, hello, signed_len, want);
+        if (!equal_const_time(want, tag, SHA256_LEN)) {
+            client_fail(cl, "authentication failed: wrong key");
+            return;
+        }
     }
     cl->timeout_ms = timeout_ms;
     cl->retries = retries ? retries : m->cfg->retries;
@@ -568,12 +631,28 @@ static void on_hello(master *m, client *cl, breader *r)
         if (m->slaves[i]->alive)
             slots += slave_capacity(m->slaves[i]);
     size_t start = frame_begin(&cl->out, F_WELCOME);
+    size_t fields = cl->out.len;
     bw_u16(&cl->out, FRAME_VERSION);
     bw_u16(&cl->out, (uint16_t)m->nslaves);
     bw_u16(&cl->out, (uint16_t)slaves_alive(m));
     bw_u32(&cl->out, slots);
+    bw_u16(&cl->out, tag ? FRAME_FLAG_AUTH : 0);
+    bw_bytes(&cl->out, master_nonce, sizeof master_nonce);
+    if (tag && !cl->out.error) { /* the master proves it knows the key too */
+        uint8_t proof[SHA256_LEN], msg[AUTH_NONCE_LEN + 64];
+        size_t n = cl->out.len - fields;
+        memcpy(msg, client_nonce, AUTH_NONCE_LEN);
+        memcpy(msg + AUTH_NONCE_LEN, cl->out.data + fields, n);
+        hmac_sha256_2(&m->auth->master_to_client, "welcome", 7, msg, AUTH_NONCE_LEN + n, proof);
+        bw_bytes(&cl->out, proof, sizeof proof);
+        auth_session_key(&m->auth->client_to_master, "frames", client_nonce, AUTH_NONCE_LEN, master_nonce,
+                         AUTH_NONCE_LEN, &cl->rx_key);
+        auth_session_key(&m->auth->master_to_client, "frames", client_nonce, AUTH_NONCE_LEN, master_nonce,
+                         AUTH_NONCE_LEN, &cl->tx_key);
+    }
     frame_end(&cl->out, start);
-    LOG(LOG_INFO, "client %s connected", cl->name);
+    cl->tagged = tag != NULL;
+    LOG(LOG_INFO, "client %s connected%s", cl->name, tag ? " (authenticated)" : "");
 }
 
 static void on_submit(master *m, client *cl, breader *r)
@@ -676,6 +755,11 @@ static int client_read(master *m, client *cl)
         }
         if (used == 0)
             break;
+        if (cl->tagged && !frame_check_tag(&fields, type, &cl->rx_key, cl->rx_seq++)) {
+            if (log_allow(&m->garbage_log))
+                LOG(LOG_WARN, "client %s: frame with a bad tag: disconnecting", cl->name);
+            return -1;
+        }
         on_client_frame(m, cl, type, &fields);
         bw_consume(&cl->in, (size_t)used);
         if (cl->state == CS_CLOSING)
@@ -760,7 +844,8 @@ static void send_result_ack(master *m, flight *f, slave_peer *s, uint64_t id, in
 static void on_pong(slave_peer *s, const dgram *d)
 {
     if (s->boot && s->boot != d->sender_boot) {
-        LOG(LOG_WARN, "slave %s restarted (boot %08x -> %08x)", s->name, s->boot, d->sender_boot);
+        LOG(LOG_WARN, "slave %s restarted (boot %016llx -> %016llx)", s->name, (unsigned long long)s->boot,
+            (unsigned long long)d->sender_boot);
         slave_lost_jobs(s, "slave restarted");
     }
     if (!s->alive)
@@ -891,8 +976,42 @@ static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *f
         return;
     }
     /* Only a PONG introduces a new life of the slave, and only a newer one. */
-    if (d.sender_boot != s->boot && (d.type != DG_PONG || (s->boot && !boot_id_newer(d.sender_boot, s->boot))))
+    int new_life = d.sender_boot != s->boot;
+    if (new_life && (d.type != DG_PONG || (s->boot && !boot_id_newer(d.sender_boot, s->boot))))
         return;
+    /* Authenticity, then freshness; the replay window moves only for a
+     * datagram whose tag is right (RFC 4303 3.4.3). */
+    if (!!(d.flags & DGRAM_FLAG_AUTH) != m->auth->enabled) {
+        if (log_allow(&m->garbage_log))
+            LOG(LOG_WARN, "dropped a %s from %s: %s", dgram_type_name(d.type), s->name,
+                m->auth->enabled ? "not authenticated (does the slave have the key?)"
+                                 : "authenticated, but this master has no key (--key-file)");
+        return;
+    }
+    if (new_life) {
+        uint64_t old = s->boot;
+        s->boot = d.sender_boot;
+        slave_set_keys(m, s); /* the keys and window of the new life */
+        if (m->auth->enabled && !dgram_verify(p, &d, &s->rx_key)) {
+            s->boot = old;
+            slave_set_keys(m, s);
+            if (log_allow(&m->garbage_log))
+                LOG(LOG_WARN, "dropped a PONG from %s: bad MAC (wrong key?)", s->name);
+            return;
+        }
+        s->boot = old; /* on_pong records the new life */
+    } else if (m->auth->enabled && !dgram_verify(p, &d, &s->rx_key)) {
+        if (log_allow(&m->garbage_log))
+            LOG(LOG_WARN, "dropped a %s from %s: bad MAC", dgram_type_name(d.type), s->name);
+        return;
+    }
+    if (!replay_check(&s->replay, d.seq)) {
+        if (log_allow(&m->garbage_log))
+            LOG(LOG_DEBUG, "dropped a replayed %s from %s (seq %llu)", dgram_type_name(d.type), s->name,
+                (unsigned long long)d.seq);
+        return;
+    }
+    replay_update(&s->replay, d.seq);
     s->last_heard_ms = clock_ms();
     switch (d.type) {
     case DG_PONG: on_pong(s, &d); break;
@@ -1116,6 +1235,7 @@ int master_run(const master_config *cfg)
     if (!m)
         die("out of memory");
     m->cfg = cfg;
+    m->auth = cfg->auth;
     m->boot = boot_id_new();
     m->udp = m->listener = SOCK_INVALID;
     if (load_slaves(m) <= 0)

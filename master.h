@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "auth.h"
+
 typedef struct {
     const char *bind;
     int port;
@@ -13,6 +15,7 @@ typedef struct {
     unsigned retries;           /* default attempts for a command whose slave died */
     uint32_t no_slave_ms;       /* fail queued commands after this long without any slave */
     uint32_t grace_ms;          /* SIGTERM: how long running commands may still finish */
+    const auth_keys *auth;      /* enabled: every datagram and frame is authenticated */
 } master_config;
 
 /* Runs until SIGTERM/SIGINT (then shuts down gracefully, see master.c;

@@ -1,7 +1,9 @@
 /*
  * platform.h - the one interface to the operating system's sockets, clocks
  * and polling (ENet's unix.c / win32.c split). platform_posix.c implements
- * it for Linux and other POSIX systems; callers never see errno values.
+ * it for Linux and other POSIX systems, platform_win32.c for Windows (each
+ * file's whole body is under #ifdef, so every build lists both); callers
+ * never see errno or WSAGetLastError() values.
  */
 #ifndef PLATFORM_H
 #define PLATFORM_H
@@ -10,6 +12,14 @@
 #include <stdint.h>
 
 #ifdef _WIN32
+#ifndef _WIN32_WINNT
+#define _WIN32_WINNT 0x0601 /* Windows 7: job objects, nested jobs need 8 */
+#endif
+/* select() watches at most FD_SETSIZE sockets, 64 unless raised before
+ * winsock2.h; net_poll fails with a clear error beyond it. */
+#ifndef FD_SETSIZE
+#define FD_SETSIZE 1024
+#endif
 #include <winsock2.h>
 #include <ws2tcpip.h>
 typedef SOCKET sock_t;
@@ -42,6 +52,8 @@ typedef struct {
     short revents;
 } net_pollfd;
 
+/* Once, first: on Windows starts Winsock and puts stdin, stdout and stderr
+ * in binary mode, so commands' output passes byte for byte as on POSIX. */
 int plat_init(char *err, size_t errlen);
 
 /* Each returns SOCK_INVALID and writes why into err on failure. */
@@ -72,22 +84,38 @@ const char *net_last_error(void);
 int net_poll(net_pollfd *fds, int n, int timeout_ms);
 
 /* Signals arrive as events on a descriptor the event loop polls (the
- * self-pipe trick), so no work is done inside a signal handler. */
+ * self-pipe trick), so no work is done inside a signal handler. Windows:
+ * a loopback UDP socket pair; Ctrl-C, Ctrl-Break and closing the console
+ * window are SIGNAL_STOP; there is no SIGHUP, so no SIGNAL_RELOAD. */
 enum signal_event {
     SIGNAL_NONE = 0,
     SIGNAL_STOP = 1,   /* SIGTERM, SIGINT: shut down cleanly */
     SIGNAL_RELOAD = 2, /* SIGHUP */
-    SIGNAL_CHILD = 3,  /* SIGCHLD: a command's process exited */
+    SIGNAL_CHILD = 3,  /* a command's process exited: runner_reap() (POSIX: SIGCHLD;
+                          Windows: posted by the runner, also when its output ends) */
 };
 sock_t signal_events_init(void); /* the descriptor to poll for NET_IN */
 int signal_events_take(void);    /* the next pending event, or SIGNAL_NONE */
+/* Queues an event from any thread (the Windows runner's threads); a
+ * no-op before signal_events_init(). */
+void signal_events_post(int ev);
+
+/* The client's command file, or standard input for "-", as a descriptor
+ * net_poll can wait on for NET_IN: on POSIX the file's own descriptor; on
+ * Windows, where select() takes only sockets, a loopback socket that a
+ * reader thread fills. input_open returns SOCK_INVALID and writes why into
+ * err; input_read returns a byte count, 0 at the end, NET_AGAIN or
+ * NET_ERROR (why: net_last_error()). */
+sock_t input_open(const char *path, char *err, size_t errlen);
+long input_read(sock_t in, void *buf, size_t n);
+void input_close(sock_t in);
 
 uint64_t clock_ms(void);  /* monotonic */
 /* now - then, or 0 if then is later (a timestamp taken after now). */
 static inline uint64_t elapsed(uint64_t now, uint64_t then) { return now > then ? now - then : 0; }
 uint64_t clock_us(void);  /* monotonic */
 uint64_t wall_ms(void);   /* milliseconds since the epoch */
-uint32_t random_u32(void); /* for boot ids; not cryptographic */
+uint32_t random_u32(void); /* boot ids, nonces: /dev/urandom, Windows RtlGenRandom */
 int cpu_count(void);
 
 #endif

@@ -299,12 +299,43 @@ sock_t signal_events_init(void)
     return sig_pipe[0];
 }
 
+void signal_events_post(int ev)
+{
+    char c = (char)ev;
+    if (sig_pipe[1] >= 0 && write(sig_pipe[1], &c, 1) < 0) { /* full: events are already pending */
+    }
+}
+
 int signal_events_take(void)
 {
     char ev;
     if (sig_pipe[0] < 0 || read(sig_pipe[0], &ev, 1) != 1)
         return SIGNAL_NONE;
     return ev;
+}
+
+sock_t input_open(const char *path, char *err, size_t errlen)
+{
+    if (strcmp(path, "-") == 0)
+        return 0;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        snprintf(err, errlen, "%s", strerror(errno));
+    return fd < 0 ? SOCK_INVALID : fd;
+}
+
+long input_read(sock_t in, void *buf, size_t n)
+{
+    ssize_t r = read(in, buf, n);
+    if (r < 0)
+        return errno == EAGAIN || errno == EINTR ? NET_AGAIN : NET_ERROR;
+    return (long)r;
+}
+
+void input_close(sock_t in)
+{
+    if (in > 0) /* not standard input */
+        close(in);
 }
 
 uint64_t clock_us(void)

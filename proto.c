@@ -6,30 +6,32 @@
 
 #include "platform.h"
 
-uint32_t boot_id_new(void)
+uint64_t boot_id_new(void)
 {
-    uint32_t id = (uint32_t)(wall_ms() / 1000) << 8 | (random_u32() & 0xFF);
+    uint64_t id = (uint64_t)(uint32_t)(wall_ms() / 1000) << 32 | random_u32();
     return id ? id : 1; /* 0 means "unknown" on the wire */
 }
 
-int boot_id_newer(uint32_t a, uint32_t b)
+int boot_id_newer(uint64_t a, uint64_t b)
 {
-    uint32_t da = (a >> 8) - (b >> 8); /* serial number arithmetic, RFC 1982 */
-    da &= 0xFFFFFF;
-    if (da == 0) /* same second: the one we hear from now is taken as newer */
+    uint32_t d = (uint32_t)(a >> 32) - (uint32_t)(b >> 32); /* serial number arithmetic, RFC 1982 */
+    if (d == 0) /* same second: the one we hear from now is taken as newer */
         return a != b;
-    return da < 0x800000;
+    return d < 0x80000000u;
 }
 
-size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap)
+size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap, const hmac_key *key)
 {
+    static const uint8_t zeros[CANCEL_PADDING];
     bwriter w;
     bw_init_fixed(&w, out, cap);
     bw_u16(&w, DGRAM_MAGIC);
     bw_u8(&w, DGRAM_VERSION);
     bw_u8(&w, d->type);
-    bw_u32(&w, d->sender_boot);
-    bw_u32(&w, d->receiver_boot);
+    bw_u8(&w, key ? DGRAM_FLAG_AUTH : 0);
+    bw_u64(&w, d->sender_boot);
+    bw_u64(&w, d->receiver_boot);
+    bw_u64(&w, d->seq);
     bw_u64(&w, d->job_id);
     switch (d->type) {
     case DG_PING:
@@ -61,7 +63,12 @@ size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap)
         bw_u64(&w, d->sack);
         break;
     case DG_CANCEL:
+        bw_bytes(&w, zeros, CANCEL_PADDING);
         break;
+    }
+    if (key && bw_reserve(&w, DGRAM_TAG_LEN) == 0) {
+        hmac_sha256(key, out, w.len, out + w.len);
+        w.len += DGRAM_TAG_LEN;
     }
     return w.error ? 0 : w.len;
 }
@@ -80,9 +87,28 @@ int dgram_decode(const uint8_t *p, size_t n, dgram *d, const char **why)
         return -1;
     }
     d->type = br_u8(&r);
-    d->sender_boot = br_u32(&r);
-    d->receiver_boot = br_u32(&r);
+    d->flags = br_u8(&r);
+    d->sender_boot = br_u64(&r);
+    d->receiver_boot = br_u64(&r);
+    d->seq = br_u64(&r);
     d->job_id = br_u64(&r);
+    if (r.error) {
+        *why = "truncated";
+        return -1;
+    }
+    if (d->flags & ~DGRAM_FLAG_AUTH) {
+        *why = "unknown flags";
+        return -1;
+    }
+    if (d->flags & DGRAM_FLAG_AUTH) { /* the tag is not part of the fields */
+        if (n < DGRAM_HEADER_LEN + DGRAM_TAG_LEN) {
+            *why = "truncated";
+            return -1;
+        }
+        d->signed_len = n - DGRAM_TAG_LEN;
+        d->tag = p + d->signed_len;
+        r.len = d->signed_len;
+    }
     switch (d->type) {
     case DG_PING:
         d->echo_us = br_u64(&r);
@@ -121,6 +147,7 @@ int dgram_decode(const uint8_t *p, size_t n, dgram *d, const char **why)
         d->sack = br_u64(&r);
         break;
     case DG_CANCEL:
+        br_bytes(&r, CANCEL_PADDING);
         break;
     default:
         *why = "unknown type";
@@ -146,6 +173,15 @@ void job_request_encode(bwriter *w, const CommandRequest *r)
     bw_u32(w, r->timeout_ms);
     bw_u32(w, r->length);
     bw_bytes(w, r->command, r->length);
+}
+
+int dgram_verify(const uint8_t *p, const dgram *d, const hmac_key *key)
+{
+    uint8_t want[SHA256_LEN];
+    if (!d->tag || !key)
+        return 0;
+    hmac_sha256(key, p, d->signed_len, want);
+    return equal_const_time(want, d->tag, SHA256_LEN);
 }
 
 int job_request_decode(const uint8_t *p, size_t n, CommandRequest *r)
@@ -230,6 +266,43 @@ void frame_end(bwriter *w, size_t start)
 {
     if (!w->error)
         put_u32(w->data + start, (uint32_t)(w->len - start - 4));
+}
+
+void frame_end_tagged(bwriter *w, size_t start, const hmac_key *key, uint64_t seq)
+{
+    uint8_t s[8], tag[SHA256_LEN];
+    if (key && !w->error) {
+        put_u32(s, (uint32_t)(seq >> 32));
+        put_u32(s + 4, (uint32_t)seq);
+        /* covers the sequence number, the type and the fields */
+        hmac_sha256_2(key, s, 8, w->data + start + 4, w->len - start - 4, tag);
+        bw_bytes(w, tag, sizeof tag);
+    }
+    frame_end(w, start);
+}
+
+int frame_check_tag(breader *fields, uint8_t type, const hmac_key *key, uint64_t seq)
+{
+    uint8_t head[9], want[SHA256_LEN];
+    if (br_left(fields) < FRAME_TAG_LEN)
+        return 0;
+    size_t n = br_left(fields) - FRAME_TAG_LEN;
+    const uint8_t *body = fields->data + fields->pos;
+    put_u32(head, (uint32_t)(seq >> 32));
+    put_u32(head + 4, (uint32_t)seq);
+    head[8] = type;
+    sha256_ctx c = key->inner;
+    uint8_t inner[SHA256_LEN];
+    sha256_update(&c, head, 9);
+    sha256_update(&c, body, n);
+    sha256_final(&c, inner);
+    c = key->outer;
+    sha256_update(&c, inner, SHA256_LEN);
+    sha256_final(&c, want);
+    if (!equal_const_time(want, body + n, FRAME_TAG_LEN))
+        return 0;
+    fields->len -= FRAME_TAG_LEN; /* the caller sees the fields only */
+    return 1;
 }
 
 long frame_parse(const uint8_t *buf, size_t len, size_t max, uint8_t *type, breader *fields)

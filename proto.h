@@ -13,13 +13,17 @@
 
 #include "buf.h"
 #include "common.h"
+#include "sha256.h"
 
 /* ---------------------------------------------------------------- UDP --- */
 
 #define DGRAM_MAGIC 0x534D /* "SM" */
-#define DGRAM_VERSION 1
-#define DGRAM_HEADER_LEN 20
-#define DGRAM_MAX (DGRAM_HEADER_LEN + 32 + FRAG_PAYLOAD)
+#define DGRAM_VERSION 2
+#define DGRAM_HEADER_LEN 37
+#define DGRAM_TAG_LEN SHA256_LEN
+#define DGRAM_MAX (DGRAM_HEADER_LEN + 32 + FRAG_PAYLOAD + DGRAM_TAG_LEN)
+#define DGRAM_FLAG_AUTH 1   /* a 32-byte HMAC-SHA256 tag ends the datagram */
+#define CANCEL_PADDING 16   /* a CANCEL is never smaller than its JOB_ACK reply */
 
 enum dgram_type {
     DG_PING = 1,       /* master -> slave: are you there, how many free slots? */
@@ -39,12 +43,12 @@ enum job_state {
     JS_GONE = 4,      /* result delivered, cancelled, or never to be run */
 };
 
-/* Boot ids: the start time of the sender in seconds (24 bits, wrapping
- * after 194 days) and 8 random bits, so that two lives of a program can
- * be ordered: a late datagram from an earlier life never overrides the
- * current one. */
-uint32_t boot_id_new(void);
-int boot_id_newer(uint32_t a, uint32_t b); /* a started after b */
+/* Boot ids: the start time of the sender in seconds (32 bits) and 32
+ * random bits, so that two lives of a program can be ordered (a late
+ * datagram from an earlier life never overrides the current one) and
+ * each life has its own nonce for the keys of its conversations. */
+uint64_t boot_id_new(void);
+int boot_id_newer(uint64_t a, uint64_t b); /* a started after b */
 
 /* Fragment acknowledgements: 'cum' fragments [0, cum) arrived; bit i of
  * 'sack' says fragment cum+1+i arrived too (selective ack, 64 ahead). */
@@ -52,8 +56,10 @@ int boot_id_newer(uint32_t a, uint32_t b); /* a started after b */
 
 typedef struct {
     uint8_t type;
-    uint32_t sender_boot;   /* random at each start of the sender */
-    uint32_t receiver_boot; /* the boot the sender believes it talks to; 0 unknown */
+    uint8_t flags;          /* DGRAM_FLAG_AUTH */
+    uint64_t sender_boot;   /* boot id of the sender's current life */
+    uint64_t receiver_boot; /* the boot the sender believes it talks to; 0 unknown */
+    uint64_t seq;           /* per sender and peer, from 1: the replay window's */
     uint64_t job_id;        /* per slave, from 1; 0 in PING/PONG */
     /* DG_PING, DG_PONG */
     uint64_t echo_us;       /* master's clock, echoed: round-trip time */
@@ -67,12 +73,19 @@ typedef struct {
     uint8_t state;    /* DG_JOB_ACK: enum job_state; DG_RESULT_ACK: 1 = complete */
     uint32_t cum;
     uint64_t sack;
+    /* filled by dgram_decode when DGRAM_FLAG_AUTH is set */
+    const uint8_t *tag;     /* the last DGRAM_TAG_LEN bytes */
+    size_t signed_len;      /* the bytes the tag covers: all before it */
 } dgram;
 
-/* Returns the datagram length, or 0 if it does not fit in cap. */
-size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap);
-/* Returns 0, or -1 with a reason in why (for the log). */
+/* Returns the datagram length, or 0 if it does not fit in cap. With a
+ * key, sets DGRAM_FLAG_AUTH and appends HMAC-SHA256(key, datagram). */
+size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap, const hmac_key *key);
+/* Checks the structure only: returns 0, or -1 with a reason in why (for
+ * the log). The caller verifies the tag (dgram_verify) with the key of
+ * the conversation named by the header before acting on anything. */
 int dgram_decode(const uint8_t *p, size_t n, dgram *d, const char **why);
+int dgram_verify(const uint8_t *p, const dgram *d, const hmac_key *key); /* 1 if the tag is right */
 
 /* The body of a job request, carried in DG_JOB fragments: a
  * CommandRequest less its seq (the master keeps that; the slave sees only
@@ -92,7 +105,9 @@ int result_decode(breader *rd, CommandResult *r);
 /* ---------------------------------------------------------------- TCP --- */
 
 #define FRAME_MAGIC 0x534D5043 /* "SMPC" in HELLO */
-#define FRAME_VERSION 1
+#define FRAME_VERSION 2
+#define FRAME_FLAG_AUTH 1 /* HELLO, WELCOME: every later frame carries a tag */
+#define FRAME_TAG_LEN SHA256_LEN
 #define FRAME_HEADER_LEN 5      /* u32 length (of type + fields), u8 type */
 /* The master refuses anything larger from a client: a command plus fields. */
 #define FRAME_MAX_FROM_CLIENT (MAX_COMMAND_LEN + 64)
@@ -109,9 +124,14 @@ enum frame_type {
     F_BYE = 8,     /* master -> client: every result has been sent */
 };
 
-/* Start a frame in w; finish it with frame_end once the fields are in. */
+/* Start a frame in w; finish it with frame_end once the fields are in.
+ * With a key, frame_end appends HMAC(key, seq, type, fields): seq counts
+ * the frames sent in this direction since the handshake. */
 size_t frame_begin(bwriter *w, uint8_t type);
 void frame_end(bwriter *w, size_t start);
+void frame_end_tagged(bwriter *w, size_t start, const hmac_key *key, uint64_t seq);
+/* Verifies and removes the tag of a frame's fields. 1 if right. */
+int frame_check_tag(breader *fields, uint8_t type, const hmac_key *key, uint64_t seq);
 
 /* If buf holds a whole frame, returns its total length (header included)
  * and sets *type and the fields' reader; 0 if more bytes are needed;

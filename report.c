@@ -8,8 +8,10 @@
 #ifdef _WIN32
 #include <direct.h>
 #define make_dir(p) _mkdir(p)
+#define is_dir_sep(c) ((c) == '/' || (c) == '\\')
 #else
 #define make_dir(p) mkdir((p), 0777)
+#define is_dir_sep(c) ((c) == '/')
 #endif
 
 static int mkdir_p(const char *path)
@@ -19,8 +21,13 @@ static int mkdir_p(const char *path)
     if (n >= sizeof buf)
         return -1;
     memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] == '/' || buf[i] == 0) {
+    size_t first = 1;
+#ifdef _WIN32
+    if (n >= 2 && buf[1] == ':') /* C:\dir: start after the drive's root */
+        first = 3;
+#endif
+    for (size_t i = first; i <= n; i++) {
+        if (is_dir_sep(buf[i]) || buf[i] == 0) {
             char saved = buf[i];
             buf[i] = 0;
             if (make_dir(buf) < 0 && errno != EEXIST)
@@ -34,7 +41,7 @@ static int mkdir_p(const char *path)
 int report_open(report *rep, const char *joblog_path)
 {
     if (joblog_path) {
-        rep->joblog = fopen(joblog_path, "w");
+        rep->joblog = fopen(joblog_path, "wb"); /* "\n" on every platform, as the results */
         if (!rep->joblog) {
             fprintf(stderr, "client: cannot write the joblog '%s': %s\n", joblog_path, strerror(errno));
             return -1;
@@ -220,6 +227,10 @@ static void print_human(const report *rep, const CommandResult *r, const char *c
     int shown = cmd_len > 60 ? 57 : (int)cmd_len;
     const char *ellipsis = cmd_len > 60 ? "..." : "";
     switch (r->status) {
+    case RUN_EXITED:
+        if (r->message_len) /* e.g. refused by the slave's policy */
+            snprintf(why, sizeof why, " (%.*s)", (int)r->message_len, r->message);
+        break;
     case RUN_SIGNALED: snprintf(why, sizeof why, " (killed by signal %u)", r->term_signal); break;
     case RUN_TIMED_OUT: snprintf(why, sizeof why, " (timed out: killed)"); break;
     case RUN_NOT_STARTED:

@@ -4,50 +4,71 @@
  * POSIX (runner_posix.c): /bin/sh -c LINE started with vfork+execve in a
  * process group of its own, stdin from /dev/null, stdout and stderr through
  * two pipes the slave's event loop reads without blocking.
+ *
+ * Windows (runner_win32.c): cmd.exe /d /s /c "LINE" in a job object of its
+ * own (killing the job kills the whole process tree), stdin from NUL,
+ * stdout and stderr through two anonymous pipes, each read by a thread into
+ * the runner's buffers; a thread-pool wait notices the exit. Nothing to
+ * poll: the threads wake the event loop with SIGNAL_CHILD.
+ *
+ * The event loop, the same on both: poll what runner_poll_fds() gives and
+ * call runner_on_ready() for what is ready; on SIGNAL_CHILD (platform.h)
+ * call runner_reap(); call runner_tick() on every pass.
  */
 #ifndef RUNNER_H
 #define RUNNER_H
 
 #include <stdint.h>
-#include <sys/types.h>
 
 #include "buf.h"
+#include "platform.h"
 
+#define RUNNER_MAX_POLL 2 /* entries runner_poll_fds() fills at most */
+
+/* A zeroed runner_proc is idle: runner_free() does nothing to it. */
 typedef struct {
-    pid_t pid;           /* also the process group id; 0 once reaped */
-    int out_fd, err_fd;  /* -1 once closed */
-    bwriter out, err;    /* captured output, limited to the cap */
+    long pid;                /* the command's process (POSIX: also its process group); 0 once reaped */
+#ifdef _WIN32
+    struct runner_win32 *w;  /* job, process, reader threads (runner_win32.c) */
+#else
+    int out_fd, err_fd;      /* the pipes, while out_open / err_open */
+#endif
+    int out_open, err_open;  /* stdout / stderr still being read */
+    bwriter out, err;        /* captured output, limited to the cap */
     int out_truncated, err_truncated;
-    int exited, wait_status, killed_by_timeout;
+    int exited, killed_by_timeout;
+    int wait_status;         /* POSIX: the wait status; Windows: the exit code */
     uint64_t start_us, start_wall_ms, end_us;
     uint64_t deadline_us;      /* kill at this time (0: no timeout) */
-    uint64_t drain_deadline_us; /* after exit: stop waiting for pipe EOF */
+    uint64_t drain_deadline_us; /* after exit: stop waiting for the end of the output */
 } runner_proc;
 
 /* Starts the command. 0, or -1 with the reason in err. */
 int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint32_t timeout_ms,
                  char *err, size_t errlen);
-/* Reads what is available on fd (out_fd or err_fd); closes it at EOF. */
-void runner_read(runner_proc *p, int fd);
-/* Kills the whole process group (timeout, cancel, shutdown). */
+/* Fills up to max entries (at most RUNNER_MAX_POLL) to poll for p; returns how many. */
+int runner_poll_fds(const runner_proc *p, net_pollfd *out, int max);
+/* One of them is ready: reads what is available, and notices the end. */
+void runner_on_ready(runner_proc *p, sock_t fd);
+/* Kills the whole process group or job (timeout, cancel, shutdown). */
 void runner_kill(runner_proc *p);
 /* Kills and reaps at once (shutdown: leave no zombie behind). */
 void runner_kill_and_wait(runner_proc *p);
-/* Timers: kills on timeout, gives up on pipes that stay open after exit. */
+/* Timers: kills on timeout, gives up on output that stays open after exit. */
 void runner_tick(runner_proc *p, uint64_t now_us);
 uint64_t runner_next_deadline(const runner_proc *p);
 static inline int runner_finished(const runner_proc *p)
 {
-    return p->exited && p->out_fd < 0 && p->err_fd < 0;
+    return p->exited && !p->out_open && !p->err_open;
 }
 void runner_free(runner_proc *p);
 
-/* Reaps every child that has exited, calling exited(ctx, pid, status)
- * for each; the group of the child is killed first, while its pid cannot
+/* Reaps every command that has exited, calling exited(ctx, pid, status)
+ * for each; its process group (job) is killed first, while its pid cannot
  * be reused, so that no process of a finished command stays behind. */
-void runner_reap(void (*exited)(void *ctx, pid_t pid, int status), void *ctx);
+void runner_reap(void (*exited)(void *ctx, long pid, int status), void *ctx);
 
-/* Records the exit of p's child (found by pid in runner_reap's callback). */
+/* Records the exit of p's command (found by pid in runner_reap's callback). */
 void runner_on_exit(runner_proc *p, int status, uint64_t now_us);
 
 /* Fills r's status, exit code, signal, times and output (borrowed from p:

@@ -1,4 +1,5 @@
 /* runner_posix.c - running shell commands on POSIX systems (runner.h). */
+#ifndef _WIN32
 #define _GNU_SOURCE
 #include "runner.h"
 #include "platform.h"
@@ -88,6 +89,7 @@ int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint3
     p->pid = pid;
     p->out_fd = out[0];
     p->err_fd = errp[0];
+    p->out_open = p->err_open = 1;
     p->start_us = clock_us();
     p->start_wall_ms = wall_ms();
     if (timeout_ms)
@@ -95,7 +97,7 @@ int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint3
     return 0;
 }
 
-void runner_read(runner_proc *p, int fd)
+static void runner_read(runner_proc *p, int fd)
 {
     int is_out = fd == p->out_fd;
     bwriter *w = is_out ? &p->out : &p->err;
@@ -115,25 +117,41 @@ void runner_read(runner_proc *p, int fd)
             return;
         close(fd); /* EOF or error */
         if (is_out)
-            p->out_fd = -1;
+            p->out_fd = -1, p->out_open = 0;
         else
-            p->err_fd = -1;
+            p->err_fd = -1, p->err_open = 0;
         return;
     }
+}
+
+int runner_poll_fds(const runner_proc *p, net_pollfd *out, int max)
+{
+    int n = 0;
+    if (p->out_open && n < max)
+        out[n++] = (net_pollfd){p->out_fd, NET_IN, 0};
+    if (p->err_open && n < max)
+        out[n++] = (net_pollfd){p->err_fd, NET_IN, 0};
+    return n;
+}
+
+void runner_on_ready(runner_proc *p, sock_t fd)
+{
+    if ((p->out_open && fd == p->out_fd) || (p->err_open && fd == p->err_fd))
+        runner_read(p, fd);
 }
 
 void runner_kill(runner_proc *p)
 {
     if (p->pid > 0)
-        kill(-p->pid, SIGKILL);
+        kill(-(pid_t)p->pid, SIGKILL);
 }
 
 void runner_kill_and_wait(runner_proc *p)
 {
     if (p->pid <= 0)
         return;
-    kill(-p->pid, SIGKILL);
-    while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR) {
+    kill(-(pid_t)p->pid, SIGKILL);
+    while (waitpid((pid_t)p->pid, NULL, 0) < 0 && errno == EINTR) {
     }
     p->pid = 0;
 }
@@ -145,11 +163,12 @@ void runner_tick(runner_proc *p, uint64_t now_us)
         runner_kill(p);
     }
     if (p->exited && p->drain_deadline_us && now_us >= p->drain_deadline_us) {
-        if (p->out_fd >= 0)
+        if (p->out_open)
             close(p->out_fd);
-        if (p->err_fd >= 0)
+        if (p->err_open)
             close(p->err_fd);
         p->out_fd = p->err_fd = -1;
+        p->out_open = p->err_open = 0;
     }
 }
 
@@ -162,16 +181,17 @@ uint64_t runner_next_deadline(const runner_proc *p)
 
 void runner_free(runner_proc *p)
 {
-    if (p->out_fd >= 0)
+    if (p->out_open)
         close(p->out_fd);
-    if (p->err_fd >= 0)
+    if (p->err_open)
         close(p->err_fd);
     p->out_fd = p->err_fd = -1;
+    p->out_open = p->err_open = 0;
     bw_free(&p->out);
     bw_free(&p->err);
 }
 
-void runner_reap(void (*exited)(void *ctx, pid_t pid, int status), void *ctx)
+void runner_reap(void (*exited)(void *ctx, long pid, int status), void *ctx)
 {
     for (;;) {
         siginfo_t si;
@@ -221,3 +241,4 @@ void runner_result(const runner_proc *p, CommandResult *r)
     r->stderr_len = (uint32_t)p->err.len;
     r->stderr_truncated = (uint8_t)p->err_truncated;
 }
+#endif

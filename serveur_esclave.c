@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "auth.h"
 #include "cli.h"
 #include "common.h"
 #include "log.h"
@@ -23,7 +24,13 @@ static void usage(FILE *out)
             "\n"
             "Options:\n"
             "  -j, --slots N          commands run at once (default: number of CPUs, here %d)\n"
-            "  -b, --bind ADDR        address to listen on (default %s)\n"
+            "  -b, --bind ADDR        address to listen on (default %s); beyond loopback a key\n"
+            "                         is required, or --insecure\n"
+            "  -k, --key-file FILE    shared secret authenticating the master (default:\n"
+            "                         $SMP_KEY_FILE if set; see doc/security.md)\n"
+            "      --insecure         allow a non-loopback --bind without a key\n"
+            "  -a, --allow FILE       run only commands matching a pattern of FILE (one per line,\n"
+            "                         '*' and '?' wildcards); others exit 126 with a message\n"
             "  -o, --max-output SIZE  output kept per stream and command, K/M suffixes\n"
             "                         (default %uM, at most %uM); the rest is dropped and marked\n"
             "  -t, --timeout SECONDS  kill commands running longer (default 0: no limit;\n"
@@ -39,18 +46,26 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"slots", required_argument, NULL, 'j'},      {"bind", required_argument, NULL, 'b'},
+        {"key-file", required_argument, NULL, 'k'},   {"insecure", no_argument, NULL, 'I'},
+        {"allow", required_argument, NULL, 'a'},
         {"max-output", required_argument, NULL, 'o'}, {"timeout", required_argument, NULL, 't'},
         {"verbose", no_argument, NULL, 'v'},          {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
-    slave_config cfg = {DEFAULT_BIND_ADDR, 0, 0, DEFAULT_OUTPUT_CAP, 0};
-    int level = LOG_INFO, c;
+    slave_config cfg = {DEFAULT_BIND_ADDR, 0, 0, DEFAULT_OUTPUT_CAP, 0, NULL, NULL};
+    int level = LOG_INFO, c, insecure = 0;
+    const char *key_file = NULL, *allow_file = NULL;
+    static allow_list allow;
+    static auth_keys auth;
     log_init("esclave", level);
     die_exit_status = 2; /* a bad option value is a usage error */
-    while ((c = getopt_long(argc, argv, "j:b:o:t:vqhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "j:b:k:a:o:t:vqhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'j': cfg.slots = (int)cli_number("--slots", optarg, 1, 1024); break;
         case 'b': cfg.bind = optarg; break;
+        case 'k': key_file = optarg; break;
+        case 'I': insecure = 1; break;
+        case 'a': allow_file = optarg; break;
         case 'o': cfg.output_cap = cli_bytes("--max-output", optarg, 0, MAX_OUTPUT_CAP); break;
         case 't': cfg.default_timeout_ms = cli_seconds("--timeout", optarg, 86400000u); break;
         case 'v': level = LOG_DEBUG; break;
@@ -72,6 +87,14 @@ int main(int argc, char **argv)
     char err[256];
     if (plat_init(err, sizeof err) < 0)
         die("%s", err);
+    auth_setup(&auth, key_file);
+    cli_check_bind(cfg.bind, auth.enabled, insecure);
+    cfg.auth = &auth;
+    if (allow_file) {
+        if (allow_list_load(&allow, allow_file, err, sizeof err) < 0)
+            die("%s", err);
+        cfg.allow = &allow;
+    }
     static char role[32];
     snprintf(role, sizeof role, "esclave:%d", cfg.port);
     log_init(role, level);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "auth.h"
 #include "cli.h"
 #include "common.h"
 #include "log.h"
@@ -29,7 +30,11 @@ static void usage(FILE *out)
             "the slaves listed in SLAVES_CONF, one 'host port [slots]' per line.\n"
             "\n"
             "Options:\n"
-            "  -b, --bind ADDR              address to listen on (default %s)\n"
+            "  -b, --bind ADDR              address to listen on (default %s); beyond loopback\n"
+            "                               a key is required, or --insecure\n"
+            "  -k, --key-file FILE          shared secret authenticating clients and slaves (default:\n"
+            "                               $SMP_KEY_FILE if set; see doc/security.md)\n"
+            "      --insecure               allow a non-loopback --bind without a key\n"
             "  -r, --retries N              attempts per command when its slave dies (default %d;\n"
             "                               a client's --retries takes precedence)\n"
             "      --max-clients N          clients connected at once (default %d)\n"
@@ -49,9 +54,11 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE, OPT_GRACE };
+    enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE, OPT_GRACE, OPT_INSECURE };
     static const struct option longopts[] = {
         {"bind", required_argument, NULL, 'b'},
+        {"key-file", required_argument, NULL, 'k'},
+        {"insecure", no_argument, NULL, OPT_INSECURE},
         {"retries", required_argument, NULL, 'r'},
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
         {"max-queued", required_argument, NULL, OPT_MAX_QUEUED},
@@ -64,13 +71,17 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     master_config cfg = {DEFAULT_BIND_ADDR, DEFAULT_MASTER_PORT, NULL,         DEFAULT_MAX_CLIENTS,
                          DEFAULT_MAX_QUEUED, DEFAULT_RETRIES,    DEFAULT_NO_SLAVE_SECONDS * 1000u,
-                         DEFAULT_GRACE_SECONDS * 1000u};
-    int level = LOG_INFO, c;
+                         DEFAULT_GRACE_SECONDS * 1000u, NULL};
+    int level = LOG_INFO, c, insecure = 0;
+    const char *key_file = NULL;
+    static auth_keys auth;
     log_init("maitre", level);
     die_exit_status = 2; /* a bad option value is a usage error */
-    while ((c = getopt_long(argc, argv, "b:r:vqhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:k:r:vqhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': cfg.bind = optarg; break;
+        case 'k': key_file = optarg; break;
+        case OPT_INSECURE: insecure = 1; break;
         case 'r': cfg.retries = (unsigned)cli_number("--retries", optarg, 1, 100); break;
         case OPT_MAX_CLIENTS: cfg.max_clients = (unsigned)cli_number("--max-clients", optarg, 1, 10000); break;
         case OPT_MAX_QUEUED: cfg.max_queued = (unsigned)cli_number("--max-queued", optarg, 1, 10000000); break;
@@ -99,5 +110,8 @@ int main(int argc, char **argv)
     char err[256];
     if (plat_init(err, sizeof err) < 0)
         die("%s", err);
+    auth_setup(&auth, key_file);
+    cli_check_bind(cfg.bind, auth.enabled, insecure);
+    cfg.auth = &auth;
     return master_run(&cfg);
 }

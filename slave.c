@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "dedup.h"
 #include "log.h"
 #include "platform.h"
@@ -34,7 +35,9 @@ typedef struct session {
     int used;
     int superseded; /* the master restarted: its old jobs are gone, the ids stay taken */
     net_addr addr;
-    uint32_t master_boot;
+    uint64_t master_boot;
+    replay_window replay;    /* sequence numbers seen from this master */
+    hmac_key tx_key, rx_key; /* keys of this conversation (both boots in) */
     dedup_window taken;               /* job ids taken from this master */
     rtt_estimator rtt;
     uint64_t last_heard_ms;
@@ -58,7 +61,9 @@ typedef struct job {
 typedef struct {
     const slave_config *cfg;
     sock_t sock;
-    uint32_t boot;
+    uint64_t boot;
+    uint64_t next_seq; /* of every datagram we send */
+    const auth_keys *auth;
     session sessions[MAX_SESSIONS];
     job *jobs;
     unsigned njobs, running, queued;
@@ -112,11 +117,27 @@ static int session_has_jobs(const slave *sl, const session *s)
     return 0;
 }
 
-static session *session_find(slave *sl, const net_addr *from, uint32_t master_boot)
+/* The keys of a conversation between a master's life and a slave's: the
+ * same derivation as the master's (master.c slave_set_keys). */
+static void conversation_keys(const slave *sl, uint64_t master_boot, uint64_t slave_boot, hmac_key *rx, hmac_key *tx)
+{
+    uint8_t mb[8], sb[8];
+    if (!sl->auth->enabled)
+        return;
+    put_u32(mb, (uint32_t)(master_boot >> 32)), put_u32(mb + 4, (uint32_t)master_boot);
+    put_u32(sb, (uint32_t)(slave_boot >> 32)), put_u32(sb + 4, (uint32_t)slave_boot);
+    auth_session_key(&sl->auth->master_to_slave, "dgram", mb, 8, sb, 8, rx);
+    if (tx)
+        auth_session_key(&sl->auth->slave_to_master, "dgram", mb, 8, sb, 8, tx);
+}
+
+/* Sessions are found by the master's boot id, not by address: a datagram
+ * replayed from elsewhere lands in the same session, and its window. */
+static session *session_find(slave *sl, uint64_t master_boot)
 {
     for (int i = 0; i < MAX_SESSIONS; i++) {
         session *s = &sl->sessions[i];
-        if (s->used && s->master_boot == master_boot && net_addr_equal(&s->addr, from))
+        if (s->used && s->master_boot == master_boot)
             return s;
     }
     return NULL;
@@ -125,7 +146,7 @@ static session *session_find(slave *sl, const net_addr *from, uint32_t master_bo
 /* A master at this address with a newer boot id restarted: the jobs of
  * its previous life are killed (nobody will collect their results), the
  * old session stays, superseded. Returns -1 if boot is the older one. */
-static int supersede_older(slave *sl, const net_addr *from, uint32_t boot)
+static int supersede_older(slave *sl, const net_addr *from, uint64_t boot)
 {
     for (int i = 0; i < MAX_SESSIONS; i++) {
         session *s = &sl->sessions[i];
@@ -133,7 +154,8 @@ static int supersede_older(slave *sl, const net_addr *from, uint32_t boot)
             continue;
         if (!boot_id_newer(boot, s->master_boot))
             return -1;
-        LOG(LOG_INFO, "master %08x at the same address restarted: dropping its previous jobs", s->master_boot);
+        LOG(LOG_INFO, "master %016llx at the same address restarted: dropping its previous jobs",
+            (unsigned long long)s->master_boot);
         session_drop_jobs(sl, s);
         s->superseded = 1;
     }
@@ -145,9 +167,9 @@ static int supersede_older(slave *sl, const net_addr *from, uint32_t boot)
  * jobs of its previous life are killed, but that session stays, marked
  * superseded, so a late datagram from it is still recognised and runs
  * nothing. Returns NULL for a superseded session. */
-static session *session_for(slave *sl, const net_addr *from, uint32_t master_boot, uint64_t floor)
+static session *session_for(slave *sl, const net_addr *from, uint64_t master_boot, uint64_t floor)
 {
-    session *s = session_find(sl, from, master_boot);
+    session *s = session_find(sl, master_boot);
     if (s)
         return s->superseded ? NULL : s;
     if (supersede_older(sl, from, master_boot) < 0)
@@ -174,17 +196,19 @@ static session *session_for(slave *sl, const net_addr *from, uint32_t master_boo
         return NULL;
     }
     if (victim->used)
-        LOG(LOG_INFO, "forgetting idle master %08x to serve a new one", victim->master_boot);
+        LOG(LOG_INFO, "forgetting idle master %016llx to serve a new one", (unsigned long long)victim->master_boot);
     s = victim;
     memset(s, 0, sizeof *s);
     s->used = 1;
     s->addr = *from;
     s->master_boot = master_boot;
+    conversation_keys(sl, master_boot, sl->boot, &s->rx_key, &s->tx_key);
+    replay_init(&s->replay);
     dedup_init(&s->taken, floor);
     rtt_init(&s->rtt);
     char name[80];
     net_addr_str(from, name, sizeof name);
-    LOG(LOG_INFO, "new master %s (boot %08x)", name, master_boot);
+    LOG(LOG_INFO, "new master %s (boot %016llx)", name, (unsigned long long)master_boot);
     return s;
 }
 
@@ -234,7 +258,8 @@ static void send_dgram(slave *sl, const session *s, dgram *d)
 {
     d->sender_boot = sl->boot;
     d->receiver_boot = s->master_boot;
-    size_t n = dgram_encode(d, sl->dgram_buf, sizeof sl->dgram_buf);
+    d->seq = ++sl->next_seq;
+    size_t n = dgram_encode(d, sl->dgram_buf, sizeof sl->dgram_buf, sl->auth->enabled ? &s->tx_key : NULL);
     if (n && net_sendto(sl->sock, sl->dgram_buf, n, &s->addr) == NET_ERROR && log_allow(&sl->send_log))
         LOG(LOG_WARN, "sendto: %s", net_last_error());
 }
@@ -288,6 +313,21 @@ static void job_start(slave *sl, job *j)
 {
     char err[256];
     sl->queued--;
+    if (sl->cfg->allow && !allow_list_permits(sl->cfg->allow, j->command)) {
+        static const char why[] = "serveur_esclave: command refused: not allowed by this slave's policy (--allow)\n";
+        LOG(LOG_WARN, "job %llu: refused by the policy: %.80s", (unsigned long long)j->id, j->command);
+        CommandResult r;
+        memset(&r, 0, sizeof r);
+        r.status = RUN_EXITED;
+        r.exit_code = 126; /* the shell's "found but cannot be run" */
+        r.start_ms = wall_ms();
+        r.stderr_data = (char *)why;
+        r.stderr_len = sizeof why - 1;
+        r.message = "refused by the slave's policy (--allow)";
+        r.message_len = (uint32_t)strlen(r.message);
+        job_send_result(sl, j, &r);
+        return;
+    }
     if (runner_start(&j->proc, j->command, sl->cfg->output_cap, j->timeout_ms, err, sizeof err) < 0) {
         LOG(LOG_WARN, "job %llu: cannot start: %s", (unsigned long long)j->id, err);
         CommandResult r;
@@ -326,8 +366,10 @@ static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d)
     if (d->receiver_boot != sl->boot)
         return; /* meant for an earlier life of this slave: never run it */
     session *s = session_for(sl, from, d->sender_boot, d->floor);
+    if (s && s->replay.top == 0)
+        replay_update(&s->replay, d->seq); /* the datagram that opened it */
     if (!s) {
-        session *old = session_find(sl, from, d->sender_boot);
+        session *old = session_find(sl, d->sender_boot);
         if (old) /* superseded: whatever it asks about is gone */
             send_job_ack(sl, old, d->job_id, JS_GONE, NULL);
         return;
@@ -359,7 +401,6 @@ static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d)
         j->phase = JP_RECEIVING;
         j->request_frags = j->rx.nfrags;
         j->last_progress_ms = clock_ms();
-        j->proc.out_fd = j->proc.err_fd = -1;
         j->next = sl->jobs;
         sl->jobs = j;
         sl->njobs++;
@@ -407,9 +448,9 @@ static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d)
     start_queued_jobs(sl);
 }
 
-static void on_result_ack(slave *sl, const net_addr *from, const dgram *d)
+static void on_result_ack(slave *sl, const dgram *d)
 {
-    session *s = d->receiver_boot == sl->boot ? session_find(sl, from, d->sender_boot) : NULL;
+    session *s = d->receiver_boot == sl->boot ? session_find(sl, d->sender_boot) : NULL;
     job *j = s ? job_find(sl, s, d->job_id) : NULL;
     if (!j || j->phase != JP_SENDING)
         return;
@@ -432,11 +473,11 @@ static void on_result_ack(slave *sl, const net_addr *from, const dgram *d)
         j->last_progress_ms = clock_ms();
 }
 
-static void on_cancel(slave *sl, const net_addr *from, const dgram *d)
+static void on_cancel(slave *sl, const dgram *d)
 {
     /* Only a master we know, talking to this life of ours, may cancel; to
      * anyone else we say nothing (no reply to unknown senders). */
-    session *s = d->receiver_boot == sl->boot ? session_find(sl, from, d->sender_boot) : NULL;
+    session *s = d->receiver_boot == sl->boot ? session_find(sl, d->sender_boot) : NULL;
     if (!s)
         return;
     s->last_heard_ms = clock_ms();
@@ -460,10 +501,18 @@ static void on_ping(slave *sl, const net_addr *from, const dgram *d)
     r.slots_free = (uint16_t)slots_free(sl);
     r.sender_boot = sl->boot;
     r.receiver_boot = d->sender_boot;
-    size_t n = dgram_encode(&r, sl->dgram_buf, sizeof sl->dgram_buf);
+    r.seq = ++sl->next_seq;
+    session *s = session_find(sl, d->sender_boot);
+    hmac_key tx;
+    if (sl->auth->enabled) {
+        if (s)
+            tx = s->tx_key;
+        else
+            conversation_keys(sl, d->sender_boot, sl->boot, &(hmac_key){0}, &tx);
+    }
+    size_t n = dgram_encode(&r, sl->dgram_buf, sizeof sl->dgram_buf, sl->auth->enabled ? &tx : NULL);
     if (n)
         net_sendto(sl->sock, sl->dgram_buf, n, from);
-    session *s = session_find(sl, from, d->sender_boot);
     if (s && !s->superseded) {
         s->last_heard_ms = clock_ms();
         session_advance_floor(sl, s, d->floor);
@@ -484,11 +533,42 @@ static void on_datagram(slave *sl, const uint8_t *p, size_t n, const net_addr *f
         }
         return;
     }
+    /* Authenticity first, then freshness: the replay window moves only
+     * for a datagram whose tag is right (RFC 4303 3.4.3). */
+    const char *refused = NULL;
+    session *s = session_find(sl, d.sender_boot);
+    if (!!(d.flags & DGRAM_FLAG_AUTH) != sl->auth->enabled) {
+        refused = sl->auth->enabled ? "not authenticated (does the master have the key?)"
+                                    : "authenticated, but this slave has no key (--key-file)";
+    } else if (sl->auth->enabled) {
+        hmac_key rx;
+        if (s && d.receiver_boot == sl->boot)
+            rx = s->rx_key;
+        else /* a PING before we met, or for an earlier life of ours */
+            conversation_keys(sl, d.sender_boot, d.receiver_boot, &rx, NULL);
+        if (!dgram_verify(p, &d, &rx))
+            refused = "bad MAC (wrong key?)";
+    }
+    if (!refused && s && !replay_check(&s->replay, d.seq))
+        refused = "replayed";
+    if (refused) {
+        if (log_allow(&sl->garbage_log)) {
+            char name[80];
+            net_addr_str(from, name, sizeof name);
+            LOG(LOG_WARN, "dropped a %s from %s: %s", dgram_type_name(d.type), name, refused);
+        }
+        return;
+    }
+    if (s) {
+        replay_update(&s->replay, d.seq);
+        if (d.receiver_boot == sl->boot)
+            s->addr = *from; /* authentic and fresh: replies go where it is now */
+    }
     switch (d.type) {
     case DG_PING: on_ping(sl, from, &d); break;
     case DG_JOB: on_job_fragment(sl, from, &d); break;
-    case DG_RESULT_ACK: on_result_ack(sl, from, &d); break;
-    case DG_CANCEL: on_cancel(sl, from, &d); break;
+    case DG_RESULT_ACK: on_result_ack(sl, &d); break;
+    case DG_CANCEL: on_cancel(sl, &d); break;
     default:
         if (log_allow(&sl->garbage_log))
             LOG(LOG_WARN, "dropped a %s datagram: not for a slave", dgram_type_name(d.type));
@@ -517,7 +597,7 @@ static void send_result_fragment(void *ctx, uint32_t index, uint32_t offset, uin
     send_dgram(c->sl, c->j->sess, &d);
 }
 
-static void on_child_exit(void *ctx, pid_t pid, int status)
+static void on_child_exit(void *ctx, long pid, int status)
 {
     slave *sl = ctx;
     for (job *j = sl->jobs; j; j = j->next)
@@ -590,7 +670,8 @@ static uint64_t run_timers(slave *sl)
         if (!s->used || s->superseded || !session_has_jobs(sl, s))
             continue;
         if (elapsed(now_ms, s->last_heard_ms) > MASTER_SILENT_MS) {
-            LOG(LOG_WARN, "master %08x silent for %u s: killing its jobs", s->master_boot, MASTER_SILENT_MS / 1000);
+            LOG(LOG_WARN, "master %016llx silent for %u s: killing its jobs", (unsigned long long)s->master_boot,
+                MASTER_SILENT_MS / 1000);
             session_drop_jobs(sl, s);
             continue;
         }
@@ -622,19 +703,20 @@ int slave_run(const slave_config *cfg)
         die("out of memory");
     sl->cfg = cfg;
     sl->boot = boot_id_new();
+    sl->auth = cfg->auth;
     sl->sock = net_udp_bind(cfg->bind, cfg->port, err, sizeof err);
     if (sl->sock == SOCK_INVALID)
         die("cannot listen on UDP %s:%d: %s", cfg->bind, cfg->port, err);
     sock_t sigfd = signal_events_init();
-    LOG(LOG_INFO, "listening on UDP %s:%d with %d slots (boot %08x)", cfg->bind, net_local_port(sl->sock), cfg->slots,
-        sl->boot);
+    LOG(LOG_INFO, "listening on UDP %s:%d with %d slots (boot %016llx%s)", cfg->bind, net_local_port(sl->sock),
+        cfg->slots, (unsigned long long)sl->boot, sl->auth->enabled ? ", authenticated" : "");
 
     net_pollfd *pfds = NULL;
     job **owners = NULL;
     size_t pcap = 0;
     while (!sl->stopping) {
         uint64_t next_us = run_timers(sl);
-        size_t need = 2 + 2 * (size_t)sl->running;
+        size_t need = 2 + RUNNER_MAX_POLL * (size_t)sl->running;
         if (need > pcap) {
             pcap = need * 2;
             pfds = realloc(pfds, pcap * sizeof *pfds);
@@ -648,14 +730,8 @@ int slave_run(const slave_config *cfg)
         for (job *j = sl->jobs; j; j = j->next) {
             if (j->phase != JP_RUNNING)
                 continue;
-            if (j->proc.out_fd >= 0) {
-                owners[n] = j;
-                pfds[n++] = (net_pollfd){j->proc.out_fd, NET_IN, 0};
-            }
-            if (j->proc.err_fd >= 0) {
-                owners[n] = j;
-                pfds[n++] = (net_pollfd){j->proc.err_fd, NET_IN, 0};
-            }
+            for (int k = runner_poll_fds(&j->proc, pfds + n, RUNNER_MAX_POLL); k > 0; k--)
+                owners[n++] = j;
         }
         int timeout = -1;
         if (next_us) {
@@ -674,7 +750,7 @@ int slave_run(const slave_config *cfg)
         }
         for (int i = 2; i < n; i++)
             if (pfds[i].revents)
-                runner_read(&owners[i]->proc, pfds[i].fd);
+                runner_on_ready(&owners[i]->proc, pfds[i].fd);
         if (pfds[0].revents & NET_IN) {
             /* Drain the socket (bounded), then answer each touched job once. */
             for (int k = 0; k < 512; k++) {

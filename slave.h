@@ -4,12 +4,17 @@
 
 #include <stdint.h>
 
+#include "auth.h"
+#include "conf.h"
+
 typedef struct {
     const char *bind;
     int port;
     int slots;                   /* commands run at once */
     uint32_t output_cap;         /* bytes kept per stream and command */
     uint32_t default_timeout_ms; /* 0: none, unless the client sets one */
+    const auth_keys *auth;       /* enabled: only authenticated datagrams are accepted */
+    const allow_list *allow;       /* NULL: every command; else only those it permits */
 } slave_config;
 
 /* Runs until SIGTERM/SIGINT; returns the exit status. */

@@ -122,6 +122,11 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 : >"$T/slaves.conf"
 SLAVE_NAMES=()
+# Daemons that listen beyond loopback need a key (the safe default): all
+# the programs here read it from $SMP_KEY_FILE.
+(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/key")
+export SMP_KEY_FILE=$T/key
+
 DAEMON_PIDS=()
 for i in $(seq 1 $NSLAVES); do
     start_slave_in "${NS_S[$((i - 1))]}" "s$i" -b "${SLAVE_ADDRS[$((i - 1))]}" -j 2
@@ -133,7 +138,7 @@ start_master_in "$NS_M" master "$T/slaves.conf" -b "$MASTER_ADDR"
 DAEMON_PIDS+=("$MASTER_PID")
 wait_slaves_up master $NSLAVES || bail "slaves not seen by the master across the bridge: $(cat "$T/master.log")"
 
-check "slaves listen on their namespace's address" grep -q "listening on UDP ${SLAVE_ADDRS[0]}:" "$T/s1.log"
+check "slaves listen on their namespace's address, authenticated" grep -q "listening on UDP ${SLAVE_ADDRS[0]}:.*authenticated" "$T/s1.log"
 check "master listens on its namespace's address" grep -q "listening on TCP $MASTER_ADDR:" "$T/master.log"
 nets=$(for p in "${DAEMON_PIDS[@]}"; do readlink "/proc/$p/ns/net"; done | sort -u | wc -l)
 is "$nets" $((NSLAVES + 1)) "each daemon runs in a network namespace of its own"
@@ -152,7 +157,7 @@ is "$(tail -n +2 "$T/run1/joblog" | cut -f2 | sort -u | tr '\n' ' ')" \
 wrong=0
 for n in $(seq 1 $NCMDS); do [ "$(cat "$T/run1/res/$n/stdout" 2>/dev/null)" = "out-$n" ] || wrong=$((wrong + 1)); done
 is "$wrong" 0 "every result's stdout is right"
-check "the master saw the client come from the root namespace's address" grep -q "client $ROOT_ADDR:[0-9]* connected" "$T/master.log"
+check "the master saw the client come from the root namespace's address, authenticated" grep -q "client $ROOT_ADDR:[0-9]* connected (authenticated)" "$T/master.log"
 
 # b) one slave's link is cut in the middle of a run.
 mkdir -p "$T/run2/markers"

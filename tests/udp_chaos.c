@@ -2,7 +2,7 @@
  * udp_chaos - a datagram proxy that loses, duplicates and reorders, to
  * test the master <-> slave protocol on loopback.
  *
- *   udp_chaos [--drop PCT] [--dup PCT] [--reorder PCT] [--seed N]
+ *   udp_chaos [--drop PCT] [--dup PCT] [--reorder PCT] [--seed N] [--record FILE]
  *             LISTEN_PORT TARGET_HOST TARGET_PORT
  *
  * The master sends to 127.0.0.1:LISTEN_PORT; each datagram goes on to the
@@ -46,6 +46,7 @@ typedef struct {
     net_addr target, master;
     int have_master;
     direction to_target, to_master;
+    FILE *record; /* --record: what the master sent, before any chaos */
 } chaos;
 
 /* splitmix64: tiny, and the same sequence for the same --seed everywhere. */
@@ -125,6 +126,12 @@ static void drain(chaos *c, sock_t s, direction *d)
         } else if (!net_addr_equal(&from, &c->target) || !c->have_master) {
             continue; /* only the target speaks to the upstream socket */
         }
+        if (d == &c->to_target && c->record) { /* for replay tests: [u32 length][bytes] */
+            uint8_t len[4] = {(uint8_t)(r >> 24), (uint8_t)(r >> 16), (uint8_t)(r >> 8), (uint8_t)r};
+            fwrite(len, 1, 4, c->record);
+            fwrite(buf, 1, (size_t)r, c->record);
+            fflush(c->record);
+        }
         on_datagram(c, d, buf, (size_t)r);
     }
 }
@@ -163,7 +170,7 @@ static void summary(const chaos *c)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: udp_chaos [--drop PCT] [--dup PCT] [--reorder PCT] [--seed N]\n"
+            "Usage: udp_chaos [--drop PCT] [--dup PCT] [--reorder PCT] [--seed N] [--record FILE]\n"
             "                 LISTEN_PORT TARGET_HOST TARGET_PORT\n"
             "Forwards datagrams between 127.0.0.1:LISTEN_PORT (0: any free port) and TARGET,\n"
             "which must be a 127.0.0.0/8 address, dropping, duplicating and reordering each\n"
@@ -226,10 +233,11 @@ static void resolve_loopback(const char *host, int port, net_addr *out)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_DROP = 256, OPT_DUP, OPT_REORDER, OPT_SEED };
+    enum { OPT_DROP = 256, OPT_DUP, OPT_REORDER, OPT_SEED, OPT_RECORD };
     static const struct option longopts[] = {
         {"drop", required_argument, NULL, OPT_DROP},       {"dup", required_argument, NULL, OPT_DUP},
         {"reorder", required_argument, NULL, OPT_REORDER}, {"seed", required_argument, NULL, OPT_SEED},
+        {"record", required_argument, NULL, OPT_RECORD},
         {"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0}};
     static chaos cs;
     chaos *c = &cs;
@@ -238,6 +246,12 @@ int main(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (opt) {
         case OPT_DROP: c->drop = percent("--drop", optarg); break;
+        case OPT_RECORD:
+            if (!(c->record = fopen(optarg, "wb"))) {
+                fprintf(stderr, "udp_chaos: --record: cannot write '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case OPT_DUP: c->dup = percent("--dup", optarg); break;
         case OPT_REORDER: c->reorder = percent("--reorder", optarg); break;
         case OPT_SEED: {

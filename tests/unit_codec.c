@@ -51,7 +51,7 @@ static dgram roundtrip(const dgram *in, int *ok_out)
     static uint8_t buf[DGRAM_MAX]; /* the decoded payload points into it */
     dgram out;
     const char *why = "";
-    size_t n = dgram_encode(in, buf, sizeof buf);
+    size_t n = dgram_encode(in, buf, sizeof buf, NULL);
     *ok_out = n > 0 && dgram_decode(buf, n, &out, &why) == 0;
     return out;
 }
@@ -105,7 +105,7 @@ static void test_datagrams(void)
     uint8_t buf[DGRAM_MAX];
     const char *why;
     d = (dgram){.type = DG_JOB, .job_id = 1, .total = 3000, .offset = 0, .payload = payload, .payload_len = 1200};
-    size_t n = dgram_encode(&d, buf, sizeof buf);
+    size_t n = dgram_encode(&d, buf, sizeof buf, NULL);
     ok(dgram_decode(buf, n, &o, &why) == 0, "valid JOB fragment");
     buf[0] ^= 0xFF;
     ok(dgram_decode(buf, n, &o, &why) < 0 && strcmp(why, "bad magic") == 0, "bad magic refused");
@@ -123,17 +123,17 @@ static void test_datagrams(void)
     ok(dgram_decode(buf, n - 1, &o, &why) < 0, "short payload refused (length must match total/offset)");
 
     d.offset = 100; /* not a fragment boundary */
-    n = dgram_encode(&d, buf, sizeof buf);
+    n = dgram_encode(&d, buf, sizeof buf, NULL);
     ok(dgram_decode(buf, n, &o, &why) < 0, "offset off a fragment boundary refused");
     d = (dgram){.type = DG_JOB, .job_id = 1, .total = 1000, .offset = 1200, .payload = payload, .payload_len = 1};
-    n = dgram_encode(&d, buf, sizeof buf);
+    n = dgram_encode(&d, buf, sizeof buf, NULL);
     ok(dgram_decode(buf, n, &o, &why) < 0, "fragment beyond the total refused");
     d = (dgram){.type = DG_PING};
-    n = dgram_encode(&d, buf, sizeof buf);
+    n = dgram_encode(&d, buf, sizeof buf, NULL);
     buf[n++] = 0;
     ok(dgram_decode(buf, n, &o, &why) < 0 && strcmp(why, "trailing bytes") == 0, "trailing bytes refused");
     d = (dgram){.type = DG_CANCEL, .job_id = 0};
-    n = dgram_encode(&d, buf, sizeof buf);
+    n = dgram_encode(&d, buf, sizeof buf, NULL);
     ok(dgram_decode(buf, n, &o, &why) < 0, "job id 0 refused");
 
     /* Random bytes: never accepted as something with a payload out of

@@ -1,0 +1,139 @@
+/* auth.c - key file, key derivation, replay window (see auth.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "auth.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "platform.h"
+
+int auth_load(auth_keys *a, const char *path, char *err, size_t errlen)
+{
+    memset(a, 0, sizeof *a);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot read key file '%s': %s", path, strerror(errno));
+        return -1;
+    }
+#ifndef _WIN32
+    struct stat st;
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "key file '%s' is not a regular file", path);
+        fclose(f);
+        return -1;
+    }
+    if (st.st_mode & 077) { /* as ssh refuses a private key others can read */
+        snprintf(err, errlen, "key file '%s' is accessible by group or others (mode %03o): chmod 600 it", path,
+                 (unsigned)(st.st_mode & 0777));
+        fclose(f);
+        return -1;
+    }
+#endif
+    static uint8_t secret[AUTH_MAX_SECRET + 2];
+    size_t n = fread(secret, 1, sizeof secret, f);
+    fclose(f);
+    if (n > AUTH_MAX_SECRET + 1) {
+        snprintf(err, errlen, "key file '%s' is longer than %d bytes", path, AUTH_MAX_SECRET);
+        return -1;
+    }
+    if (n > 0 && secret[n - 1] == '\n')
+        n--;
+    if (n > 0 && secret[n - 1] == '\r')
+        n--;
+    if (n < AUTH_MIN_SECRET) {
+        snprintf(err, errlen,
+                 "key in '%s' is %zu bytes: at least %d are needed (for example: head -c 32 /dev/urandom | od -An "
+                 "-tx1 | tr -d ' \\n' > %s)",
+                 path, n, AUTH_MIN_SECRET, path);
+        return -1;
+    }
+    hmac_key root;
+    hmac_key_init(&root, secret, n);
+    static const char *labels[4] = {"serveur-mp master->slave", "serveur-mp slave->master",
+                                    "serveur-mp client->master", "serveur-mp master->client"};
+    hmac_key *keys[4] = {&a->master_to_slave, &a->slave_to_master, &a->client_to_master, &a->master_to_client};
+    for (int i = 0; i < 4; i++) {
+        uint8_t k[SHA256_LEN];
+        hmac_sha256(&root, labels[i], strlen(labels[i]), k);
+        hmac_key_init(keys[i], k, sizeof k);
+    }
+    memset(secret, 0, sizeof secret);
+    a->enabled = 1;
+    return 0;
+}
+
+void auth_setup(auth_keys *a, const char *key_file_option)
+{
+    const char *path = key_file_option;
+    memset(a, 0, sizeof *a);
+    if (!path) {
+        path = getenv(AUTH_KEY_ENV);
+        if (path && !*path)
+            path = NULL;
+    }
+    if (!path)
+        return;
+    char err[512];
+    if (auth_load(a, path, err, sizeof err) < 0)
+        die("%s", err);
+}
+
+void auth_session_key(const hmac_key *direction, const char *label, const void *a, size_t na, const void *b,
+                      size_t nb, hmac_key *out)
+{
+    uint8_t buf[256], k[SHA256_LEN];
+    size_t ll = strlen(label);
+    if (ll + na + nb > sizeof buf)
+        die("auth_session_key: inputs too long");
+    memcpy(buf, label, ll);
+    memcpy(buf + ll, a, na);
+    memcpy(buf + ll + na, b, nb);
+    hmac_sha256(direction, buf, ll + na + nb, k);
+    hmac_key_init(out, k, sizeof k);
+}
+
+void auth_random(void *out, size_t n)
+{
+    uint8_t *p = out;
+    for (size_t i = 0; i < n; i += 4) {
+        uint32_t r = random_u32();
+        memcpy(p + i, &r, n - i < 4 ? n - i : 4);
+    }
+}
+
+void replay_init(replay_window *w)
+{
+    memset(w, 0, sizeof *w);
+}
+
+#define RING_WORDS (REPLAY_WINDOW_BITS / 64)
+
+int replay_check(const replay_window *w, uint64_t seq)
+{
+    if (seq == 0)
+        return 0; /* never sent: senders count from 1 */
+    if (seq > w->top)
+        return 1;
+    if (w->top - seq >= REPLAY_WINDOW_BITS - 64)
+        return 0; /* older than the window remembers */
+    return !(w->ring[(seq / 64) % RING_WORDS] >> (seq % 64) & 1);
+}
+
+void replay_update(replay_window *w, uint64_t seq)
+{
+    if (seq > w->top) {
+        /* Clear the words the window slides over (RFC 6479). */
+        uint64_t slide = seq / 64 - w->top / 64;
+        if (slide >= RING_WORDS)
+            memset(w->ring, 0, sizeof w->ring);
+        else
+            for (uint64_t i = 1; i <= slide; i++)
+                w->ring[(w->top / 64 + i) % RING_WORDS] = 0;
+        w->top = seq;
+    }
+    w->ring[(seq / 64) % RING_WORDS] |= (uint64_t)1 << (seq % 64);
+}

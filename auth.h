@@ -1,0 +1,57 @@
+/*
+ * auth.h - the shared secret, the keys derived from it, and the replay
+ * window. doc/security.md explains what this protects and what it does not.
+ *
+ * From the secret (the key file's content) come four direction keys, one
+ * per direction of each link, so that nothing one side says can be
+ * reflected back to it. Each conversation (a master and a slave in their
+ * current lives; one client connection) then gets its own keys derived
+ * from the direction key and both sides' nonces, so that nothing captured
+ * in one conversation is accepted in another.
+ */
+#ifndef AUTH_H
+#define AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sha256.h"
+
+#define AUTH_MIN_SECRET 32
+#define AUTH_MAX_SECRET 4096
+#define AUTH_TAG_LEN SHA256_LEN
+#define AUTH_NONCE_LEN 32
+#define AUTH_KEY_ENV "SMP_KEY_FILE"
+
+typedef struct {
+    int enabled;
+    hmac_key master_to_slave, slave_to_master, client_to_master, master_to_client;
+} auth_keys;
+
+/* Reads the key file: a regular file that neither group nor others may
+ * read or write, whose content less a trailing newline is the secret, at
+ * least AUTH_MIN_SECRET bytes. 0, or -1 with the reason in err. */
+int auth_load(auth_keys *a, const char *path, char *err, size_t errlen);
+/* --key-file if given, else $SMP_KEY_FILE if set, else no key (a->enabled
+ * stays 0). Dies with a clear message on a bad key file. */
+void auth_setup(auth_keys *a, const char *key_file_option);
+
+/* The key of one conversation: HMAC(direction key, label, a, b). */
+void auth_session_key(const hmac_key *direction, const char *label, const void *a, size_t na, const void *b,
+                      size_t nb, hmac_key *out);
+void auth_random(void *out, size_t n); /* nonces */
+
+/* Sliding anti-replay window over 64-bit sequence numbers (RFC 4303
+ * 3.4.3 with RFC 6479's ring of bitmap words). Check first; update only
+ * once the datagram's MAC has been verified. */
+#define REPLAY_WINDOW_BITS 4096
+typedef struct {
+    uint64_t top; /* highest sequence number accepted; 0: none yet */
+    uint64_t ring[REPLAY_WINDOW_BITS / 64];
+} replay_window;
+
+void replay_init(replay_window *w);
+int replay_check(const replay_window *w, uint64_t seq); /* 1 acceptable, 0 replayed or too old */
+void replay_update(replay_window *w, uint64_t seq);
+
+#endif

@@ -1,0 +1,713 @@
+/* platform_win32.c - platform.h for Windows (Winsock 2). */
+#ifdef _WIN32
+#define _CRT_RAND_S /* rand_s: RtlGenRandom, the system's CSPRNG */
+#include "platform.h"
+
+#include <fcntl.h>
+#include <io.h>
+#include <limits.h>
+#include <mstcpip.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <windows.h>
+
+#if FD_SETSIZE < 1024
+#error "FD_SETSIZE must be raised before winsock2.h is included: include platform.h first"
+#endif
+
+#ifndef SIO_UDP_CONNRESET
+#define SIO_UDP_CONNRESET _WSAIOW(IOC_VENDOR, 12)
+#endif
+
+/* As on POSIX (shared/research/baselines.md): bursts of result fragments. */
+#define UDP_BUFFER_BYTES (8 * 1024 * 1024)
+
+/* ------------------------------------------------------------ errors --- */
+
+/* The last failure, as text: the one place WSA and Win32 codes become
+ * words (net_last_error). Written by the event loop's thread only. */
+static char last_error[256];
+
+/* The Winsock errors a user meets, in words that do not depend on the
+ * system's language (nor on Wine, which has no text for them). */
+static const char *wsa_text(DWORD code)
+{
+    switch (code) {
+    case WSAEACCES: return "permission denied";
+    case WSAEADDRINUSE: return "address already in use";
+    case WSAEADDRNOTAVAIL: return "cannot assign requested address";
+    case WSAEAFNOSUPPORT: return "address family not supported";
+    case WSAECONNABORTED: return "connection aborted";
+    case WSAECONNREFUSED: return "connection refused";
+    case WSAECONNRESET: return "connection reset by peer";
+    case WSAEHOSTUNREACH: return "no route to host";
+    case WSAEINVAL: return "invalid argument";
+    case WSAEMFILE: return "too many open sockets";
+    case WSAENETDOWN: return "network is down";
+    case WSAENETUNREACH: return "network is unreachable";
+    case WSAENOBUFS: return "no buffer space available";
+    case WSAENOTCONN: return "socket is not connected";
+    case WSAESHUTDOWN: return "socket was shut down";
+    case WSAETIMEDOUT: return "connection timed out";
+    case WSAHOST_NOT_FOUND: return "host not found";
+    case WSATRY_AGAIN: return "temporary failure in name resolution";
+    case WSANO_DATA: return "no address for this name";
+    case WSANOTINITIALISED: return "Winsock not initialised";
+    }
+    return NULL;
+}
+
+static void format_code(DWORD code, char *buf, size_t len)
+{
+    char text[200];
+    if (wsa_text(code)) {
+        snprintf(buf, len, "%s (error %lu)", wsa_text(code), (unsigned long)code);
+        return;
+    }
+    DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, code,
+                             MAKELANGID(LANG_ENGLISH, SUBLANG_DEFAULT), text, sizeof text, NULL);
+    if (n == 0)
+        n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, code, 0, text,
+                           sizeof text, NULL);
+    while (n > 0 && (text[n - 1] == '\r' || text[n - 1] == '\n' || text[n - 1] == ' ' || text[n - 1] == '.'))
+        n--;
+    text[n] = 0;
+    snprintf(buf, len, "%s (error %lu)", n ? text : "unknown error", (unsigned long)code);
+}
+
+static void set_error(DWORD code)
+{
+    format_code(code, last_error, sizeof last_error);
+}
+
+/* "what: text (error N)" into a caller's buffer, as platform_posix.c does
+ * with strerror(errno). */
+static void say(char *err, size_t errlen, const char *what, DWORD code)
+{
+    char text[240];
+    format_code(code, text, sizeof text);
+    snprintf(err, errlen, "%s: %s", what, text);
+}
+
+const char *net_last_error(void)
+{
+    return last_error[0] ? last_error : "unknown error";
+}
+
+/* ----------------------------------------------------------- sockets --- */
+
+static void cleanup(void)
+{
+    WSACleanup();
+}
+
+int plat_init(char *err, size_t errlen)
+{
+    WSADATA wsa;
+    int rc = WSAStartup(MAKEWORD(2, 2), &wsa);
+    if (rc != 0) {
+        say(err, errlen, "WSAStartup", (DWORD)rc);
+        return -1;
+    }
+    atexit(cleanup);
+    /* Commands' output and results pass byte for byte, as on POSIX: no
+     * "\n" -> "\r\n" translation on the standard streams. */
+    _setmode(_fileno(stdin), _O_BINARY);
+    _setmode(_fileno(stdout), _O_BINARY);
+    _setmode(_fileno(stderr), _O_BINARY);
+    /* No "program has stopped working" dialog waiting for a click on a
+     * server: inherited by the commands too. */
+    SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX | SEM_NOOPENFILEERRORBOX);
+    return 0;
+}
+
+/* Sockets are inheritable by default on Windows: a command started by the
+ * slave would keep its port open (the FD_CLOEXEC of platform_posix.c). */
+static void no_inherit(SOCKET s)
+{
+    SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
+}
+
+static int set_nonblocking(SOCKET s)
+{
+    u_long one = 1;
+    return ioctlsocket(s, FIONBIO, &one) == SOCKET_ERROR ? -1 : 0;
+}
+
+int net_resolve(const char *host, int port, int dgram, net_addr *out, char *err, size_t errlen)
+{
+    struct addrinfo hints, *res;
+    char portstr[16];
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = dgram ? SOCK_DGRAM : SOCK_STREAM;
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int rc = getaddrinfo(host, portstr, &hints, &res);
+    if (rc != 0) {
+        char text[240];
+        format_code((DWORD)rc, text, sizeof text);
+        snprintf(err, errlen, "cannot resolve '%s': %s", host, text);
+        return -1;
+    }
+    memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
+    out->len = (socklen_t)res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static SOCKET new_socket(int family, int dgram, char *err, size_t errlen)
+{
+    SOCKET s = socket(family, dgram ? SOCK_DGRAM : SOCK_STREAM, dgram ? IPPROTO_UDP : IPPROTO_TCP);
+    if (s == INVALID_SOCKET) {
+        say(err, errlen, "socket", (DWORD)WSAGetLastError());
+        return INVALID_SOCKET;
+    }
+    no_inherit(s);
+    if (dgram) {
+        /* Windows reports an ICMP "port unreachable" for an earlier
+         * datagram as WSAECONNRESET on the next recvfrom; a slave that is
+         * not up yet must not look like a failure of our socket. */
+        BOOL off = FALSE;
+        DWORD ret = 0;
+        WSAIoctl(s, SIO_UDP_CONNRESET, &off, sizeof off, NULL, 0, &ret, NULL, NULL);
+    }
+    return s;
+}
+
+static SOCKET bound_socket(const char *host, int port, int dgram, char *err, size_t errlen)
+{
+    net_addr a;
+    if (net_resolve(host, port, dgram, &a, err, errlen) < 0)
+        return INVALID_SOCKET;
+    SOCKET s = new_socket(a.ss.ss_family, dgram, err, errlen);
+    if (s == INVALID_SOCKET)
+        return INVALID_SOCKET;
+    if (!dgram) {
+        /* Windows' SO_REUSEADDR would let another program take the port
+         * from us; a listener may be rebound over TIME_WAIT without it. */
+        BOOL one = TRUE;
+        setsockopt(s, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&one, sizeof one);
+    }
+    if (bind(s, (struct sockaddr *)&a.ss, a.len) == SOCKET_ERROR) {
+        char what[300];
+        snprintf(what, sizeof what, "bind %s:%d", host, port);
+        say(err, errlen, what, (DWORD)WSAGetLastError());
+        closesocket(s);
+        return INVALID_SOCKET;
+    }
+    if (set_nonblocking(s) < 0) {
+        say(err, errlen, "ioctlsocket", (DWORD)WSAGetLastError());
+        closesocket(s);
+        return INVALID_SOCKET;
+    }
+    return s;
+}
+
+sock_t net_udp_bind(const char *host, int port, char *err, size_t errlen)
+{
+    SOCKET s = bound_socket(host, port, 1, err, errlen);
+    if (s == INVALID_SOCKET)
+        return SOCK_INVALID;
+    int size = UDP_BUFFER_BYTES;
+    setsockopt(s, SOL_SOCKET, SO_RCVBUF, (const char *)&size, sizeof size);
+    setsockopt(s, SOL_SOCKET, SO_SNDBUF, (const char *)&size, sizeof size);
+    return s;
+}
+
+sock_t net_tcp_listen(const char *host, int port, char *err, size_t errlen)
+{
+    SOCKET s = bound_socket(host, port, 0, err, errlen);
+    if (s == INVALID_SOCKET)
+        return SOCK_INVALID;
+    if (listen(s, 128) == SOCKET_ERROR) {
+        say(err, errlen, "listen", (DWORD)WSAGetLastError());
+        closesocket(s);
+        return SOCK_INVALID;
+    }
+    return s;
+}
+
+sock_t net_tcp_accept(sock_t listener, net_addr *peer)
+{
+    peer->len = sizeof peer->ss;
+    SOCKET s = accept(listener, (struct sockaddr *)&peer->ss, &peer->len);
+    if (s == INVALID_SOCKET) {
+        set_error((DWORD)WSAGetLastError());
+        return SOCK_INVALID;
+    }
+    no_inherit(s);
+    BOOL one = TRUE;
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, sizeof one);
+    if (set_nonblocking(s) < 0) {
+        closesocket(s);
+        return SOCK_INVALID;
+    }
+    return s;
+}
+
+sock_t net_tcp_connect(const net_addr *to, char *err, size_t errlen)
+{
+    SOCKET s = new_socket(to->ss.ss_family, 0, err, errlen);
+    if (s == INVALID_SOCKET)
+        return SOCK_INVALID;
+    BOOL one = TRUE;
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, sizeof one);
+    if (set_nonblocking(s) < 0 || (connect(s, (const struct sockaddr *)&to->ss, to->len) == SOCKET_ERROR &&
+                                   WSAGetLastError() != WSAEWOULDBLOCK)) {
+        say(err, errlen, "connect", (DWORD)WSAGetLastError());
+        closesocket(s);
+        return SOCK_INVALID;
+    }
+    return s;
+}
+
+int net_connect_result(sock_t s, char *err, size_t errlen)
+{
+    int soerr = 0;
+    int len = sizeof soerr;
+    if (getsockopt(s, SOL_SOCKET, SO_ERROR, (char *)&soerr, &len) == SOCKET_ERROR)
+        soerr = WSAGetLastError();
+    if (soerr) {
+        format_code((DWORD)soerr, err, errlen);
+        return -1;
+    }
+    return 0;
+}
+
+int net_local_port(sock_t s)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (getsockname(s, (struct sockaddr *)&ss, &len) == SOCKET_ERROR)
+        return -1;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+void net_addr_str(const net_addr *a, char *buf, size_t len)
+{
+    char host[NI_MAXHOST], port[NI_MAXSERV];
+    if (getnameinfo((const struct sockaddr *)&a->ss, a->len, host, sizeof host, port, sizeof port,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+        snprintf(buf, len, "?");
+        return;
+    }
+    if (a->ss.ss_family == AF_INET6)
+        snprintf(buf, len, "[%s]:%s", host, port);
+    else
+        snprintf(buf, len, "%s:%s", host, port);
+}
+
+int net_addr_equal(const net_addr *a, const net_addr *b)
+{
+    if (a->ss.ss_family != b->ss.ss_family)
+        return 0;
+    if (a->ss.ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)&a->ss, *y = (const void *)&b->ss;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (a->ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)&a->ss, *y = (const void *)&b->ss;
+        return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr);
+    }
+    return 0;
+}
+
+/* Winsock takes int lengths. */
+static int io_len(size_t n)
+{
+    return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+/* n, or NET_AGAIN / NET_ERROR from the socket's last error. On a
+ * datagram socket, errors that concern an earlier datagram (an ICMP
+ * unreachable, a TTL expired) are not failures: the timers cope. A
+ * datagram larger than the buffer comes back cut, as on POSIX. */
+static long io_result(int r, int dgram, size_t n)
+{
+    if (r != SOCKET_ERROR)
+        return r;
+    int e = WSAGetLastError();
+    if (e == WSAEWOULDBLOCK || e == WSAEINTR || e == WSAEINPROGRESS)
+        return NET_AGAIN;
+    if (dgram && e == WSAEMSGSIZE)
+        return (long)io_len(n);
+    if (dgram && (e == WSAECONNRESET || e == WSAENETRESET || e == WSAEHOSTUNREACH || e == WSAENETUNREACH ||
+                  e == WSAECONNREFUSED))
+        return NET_AGAIN;
+    set_error((DWORD)e);
+    return NET_ERROR;
+}
+
+long net_send(sock_t s, const void *p, size_t n)
+{
+    return io_result(send(s, p, io_len(n), 0), 0, n);
+}
+
+long net_recv(sock_t s, void *p, size_t n)
+{
+    return io_result(recv(s, p, io_len(n), 0), 0, n);
+}
+
+long net_sendto(sock_t s, const void *p, size_t n, const net_addr *to)
+{
+    return io_result(sendto(s, p, io_len(n), 0, (const struct sockaddr *)&to->ss, to->len), 1, n);
+}
+
+long net_recvfrom(sock_t s, void *p, size_t n, net_addr *from)
+{
+    from->len = sizeof from->ss;
+    return io_result(recvfrom(s, p, io_len(n), 0, (struct sockaddr *)&from->ss, &from->len), 1, n);
+}
+
+void net_close(sock_t s)
+{
+    if (s != SOCK_INVALID)
+        closesocket(s);
+}
+
+void net_shutdown_write(sock_t s)
+{
+    shutdown(s, SD_SEND);
+}
+
+/* poll() on select(): sockets only (hence input_open), at most FD_SETSIZE,
+ * and a failed non-blocking connect shows in the exception set, not the
+ * write set: reported as NET_HUP, as poll() does. */
+int net_poll(net_pollfd *fds, int n, int timeout_ms)
+{
+    static fd_set rd, wr, ex; /* 8 KiB each with FD_SETSIZE 1024: off the stack */
+    int count = 0;
+    FD_ZERO(&rd);
+    FD_ZERO(&wr);
+    FD_ZERO(&ex);
+    for (int i = 0; i < n; i++) {
+        fds[i].revents = 0;
+        if (fds[i].fd == SOCK_INVALID)
+            continue;
+        if (++count > FD_SETSIZE) {
+            snprintf(last_error, sizeof last_error,
+                     "%d sockets to watch at once: more than select() can on Windows (FD_SETSIZE %d)", n,
+                     FD_SETSIZE);
+            return -1;
+        }
+        if (fds[i].events & NET_IN)
+            FD_SET(fds[i].fd, &rd);
+        if (fds[i].events & NET_OUT)
+            FD_SET(fds[i].fd, &wr);
+        FD_SET(fds[i].fd, &ex);
+    }
+    if (count == 0) { /* select() refuses empty sets: just wait */
+        Sleep(timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms);
+        return 0;
+    }
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    int r = select(0, &rd, &wr, &ex, timeout_ms < 0 ? NULL : &tv);
+    if (r == SOCKET_ERROR) {
+        int e = WSAGetLastError();
+        if (e == WSAEINTR)
+            return 0;
+        set_error((DWORD)e);
+        return -1;
+    }
+    int ready = 0;
+    for (int i = 0; r > 0 && i < n; i++) {
+        if (fds[i].fd == SOCK_INVALID)
+            continue;
+        short re = 0;
+        if (FD_ISSET(fds[i].fd, &rd))
+            re |= NET_IN;
+        if (FD_ISSET(fds[i].fd, &wr))
+            re |= NET_OUT;
+        if (FD_ISSET(fds[i].fd, &ex))
+            re |= NET_HUP;
+        fds[i].revents = re;
+        ready += re != 0;
+    }
+    return ready;
+}
+
+/* A loopback UDP socket bound and connected to a second one: only that
+ * one can send to it. Both are non-inheritable; rx is non-blocking. */
+static int socket_pair_udp(SOCKET *rx, SOCKET *tx)
+{
+    struct sockaddr_in a;
+    int len = sizeof a;
+    char err[64];
+    *rx = new_socket(AF_INET, 1, err, sizeof err);
+    *tx = new_socket(AF_INET, 1, err, sizeof err);
+    if (*rx == INVALID_SOCKET || *tx == INVALID_SOCKET)
+        goto fail;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(*rx, (struct sockaddr *)&a, sizeof a) == SOCKET_ERROR ||
+        bind(*tx, (struct sockaddr *)&a, sizeof a) == SOCKET_ERROR)
+        goto fail;
+    if (getsockname(*tx, (struct sockaddr *)&a, &len) == SOCKET_ERROR ||
+        connect(*rx, (struct sockaddr *)&a, sizeof a) == SOCKET_ERROR)
+        goto fail;
+    len = sizeof a;
+    if (getsockname(*rx, (struct sockaddr *)&a, &len) == SOCKET_ERROR ||
+        connect(*tx, (struct sockaddr *)&a, sizeof a) == SOCKET_ERROR || set_nonblocking(*rx) < 0)
+        goto fail;
+    return 0;
+fail:
+    set_error((DWORD)WSAGetLastError());
+    if (*rx != INVALID_SOCKET)
+        closesocket(*rx);
+    if (*tx != INVALID_SOCKET)
+        closesocket(*tx);
+    *rx = *tx = INVALID_SOCKET;
+    return -1;
+}
+
+/* ------------------------------------------------------------ signals --- */
+
+static SOCKET sig_rx = INVALID_SOCKET, sig_tx = INVALID_SOCKET;
+
+void signal_events_post(int ev)
+{
+    char c = (char)ev;
+    if (sig_tx != INVALID_SOCKET) /* buffer full: events are already pending */
+        send(sig_tx, &c, 1, 0);
+}
+
+/* Runs on a thread the system creates for the event: only posts. */
+static BOOL WINAPI on_console_event(DWORD type)
+{
+    switch (type) {
+    case CTRL_C_EVENT:
+    case CTRL_BREAK_EVENT:
+        signal_events_post(SIGNAL_STOP);
+        return TRUE;
+    case CTRL_CLOSE_EVENT:
+    case CTRL_LOGOFF_EVENT:
+    case CTRL_SHUTDOWN_EVENT:
+        /* The process ends when this returns: leave the event loop a few
+         * seconds to kill the commands (the system allows about 5). */
+        signal_events_post(SIGNAL_STOP);
+        Sleep(4000);
+        return TRUE;
+    }
+    return FALSE;
+}
+
+sock_t signal_events_init(void)
+{
+    if (sig_rx != INVALID_SOCKET)
+        return sig_rx;
+    if (socket_pair_udp(&sig_rx, &sig_tx) < 0)
+        return SOCK_INVALID;
+    /* A daemon started with "start /b" inherits "ignore Ctrl-C": take
+     * Ctrl-C again, so that Ctrl-C in that console stops it cleanly. */
+    SetConsoleCtrlHandler(NULL, FALSE);
+    SetConsoleCtrlHandler(on_console_event, TRUE);
+    return sig_rx;
+}
+
+int signal_events_take(void)
+{
+    char ev;
+    if (sig_rx == INVALID_SOCKET || recv(sig_rx, &ev, 1, 0) != 1)
+        return SIGNAL_NONE;
+    return ev;
+}
+
+/* ----------------------------------------------------- client input --- */
+
+/* select() cannot wait on a file, a pipe or a console: a thread reads the
+ * input (blocking) and writes it into one end of a loopback TCP
+ * connection; the client polls and reads the other end. TCP's flow control
+ * is the back-pressure: the thread waits while the client does not read. */
+typedef struct {
+    HANDLE file;
+    SOCKET out;
+} input_pump;
+
+static char input_error[200]; /* why the thread stopped early, for input_read */
+
+static DWORD WINAPI input_thread(LPVOID arg)
+{
+    input_pump *ip = arg;
+    static char buf[65536];
+    for (;;) {
+        DWORD n = 0;
+        if (!ReadFile(ip->file, buf, sizeof buf, &n, NULL)) {
+            DWORD e = GetLastError();
+            if (e == ERROR_BROKEN_PIPE || e == ERROR_HANDLE_EOF)
+                break; /* the writer of a pipe is done: the end */
+            format_code(e, input_error, sizeof input_error);
+            /* A reset, not an end: the client must not take what it
+             * got for the whole file. */
+            struct linger lg = {1, 0};
+            setsockopt(ip->out, SOL_SOCKET, SO_LINGER, (const char *)&lg, sizeof lg);
+            closesocket(ip->out);
+            return 0;
+        }
+        if (n == 0)
+            break;
+        for (DWORD off = 0; off < n;) {
+            int w = send(ip->out, buf + off, (int)(n - off), 0);
+            if (w == SOCKET_ERROR)
+                return 0; /* the client closed its end */
+            off += (DWORD)w;
+        }
+    }
+    shutdown(ip->out, SD_SEND);
+    closesocket(ip->out);
+    return 0;
+}
+
+/* A connected loopback TCP pair: *a non-blocking for the event loop, *b
+ * blocking for the thread. The accepted peer must be our own connect. */
+static int socket_pair_tcp(SOCKET *a, SOCKET *b, char *err, size_t errlen)
+{
+    struct sockaddr_in addr, mine, peer;
+    int len = sizeof addr;
+    SOCKET l = new_socket(AF_INET, 0, err, errlen);
+    *a = *b = INVALID_SOCKET;
+    if (l == INVALID_SOCKET)
+        return -1;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(l, (struct sockaddr *)&addr, sizeof addr) == SOCKET_ERROR || listen(l, 1) == SOCKET_ERROR ||
+        getsockname(l, (struct sockaddr *)&addr, &len) == SOCKET_ERROR)
+        goto fail;
+    *b = new_socket(AF_INET, 0, err, errlen);
+    if (*b == INVALID_SOCKET || connect(*b, (struct sockaddr *)&addr, sizeof addr) == SOCKET_ERROR)
+        goto fail;
+    len = sizeof mine;
+    if (getsockname(*b, (struct sockaddr *)&mine, &len) == SOCKET_ERROR)
+        goto fail;
+    len = sizeof peer;
+    *a = accept(l, (struct sockaddr *)&peer, &len);
+    if (*a == INVALID_SOCKET)
+        goto fail;
+    no_inherit(*a);
+    if (peer.sin_port != mine.sin_port || peer.sin_addr.s_addr != mine.sin_addr.s_addr) {
+        snprintf(err, errlen, "input socket: a stranger connected first");
+        closesocket(l);
+        closesocket(*a);
+        closesocket(*b);
+        *a = *b = INVALID_SOCKET;
+        return -1;
+    }
+    closesocket(l);
+    if (set_nonblocking(*a) < 0)
+        goto fail;
+    return 0;
+fail:
+    say(err, errlen, "input socket", (DWORD)WSAGetLastError());
+    closesocket(l);
+    if (*a != INVALID_SOCKET)
+        closesocket(*a);
+    if (*b != INVALID_SOCKET)
+        closesocket(*b);
+    *a = *b = INVALID_SOCKET;
+    return -1;
+}
+
+sock_t input_open(const char *path, char *err, size_t errlen)
+{
+    static input_pump ip; /* one input per process: the client's */
+    HANDLE f;
+    if (strcmp(path, "-") == 0) {
+        f = GetStdHandle(STD_INPUT_HANDLE);
+        if (f == NULL || f == INVALID_HANDLE_VALUE) {
+            snprintf(err, errlen, "no standard input");
+            return SOCK_INVALID;
+        }
+    } else {
+        f = CreateFileA(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                        OPEN_EXISTING, FILE_FLAG_SEQUENTIAL_SCAN, NULL);
+        if (f == INVALID_HANDLE_VALUE) {
+            format_code(GetLastError(), err, errlen);
+            return SOCK_INVALID;
+        }
+        if (GetFileType(f) == FILE_TYPE_DISK) {
+            BY_HANDLE_FILE_INFORMATION info;
+            if (GetFileInformationByHandle(f, &info) && (info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)) {
+                snprintf(err, errlen, "Is a directory");
+                CloseHandle(f);
+                return SOCK_INVALID;
+            }
+        }
+    }
+    SOCKET a, b;
+    if (socket_pair_tcp(&a, &b, err, errlen) < 0)
+        return SOCK_INVALID;
+    ip.file = f;
+    ip.out = b;
+    HANDLE t = CreateThread(NULL, 0, input_thread, &ip, 0, NULL);
+    if (!t) {
+        say(err, errlen, "CreateThread", GetLastError());
+        closesocket(a);
+        closesocket(b);
+        return SOCK_INVALID;
+    }
+    CloseHandle(t);
+    return a;
+}
+
+long input_read(sock_t in, void *buf, size_t n)
+{
+    long r = io_result(recv(in, buf, io_len(n), 0), 0, n);
+    if (r == NET_ERROR && input_error[0])
+        snprintf(last_error, sizeof last_error, "%s", input_error);
+    return r;
+}
+
+void input_close(sock_t in)
+{
+    net_close(in);
+}
+
+/* ------------------------------------------------------------- clocks --- */
+
+uint64_t clock_us(void)
+{
+    static LARGE_INTEGER freq;
+    LARGE_INTEGER c;
+    if (!freq.QuadPart)
+        QueryPerformanceFrequency(&freq);
+    QueryPerformanceCounter(&c);
+    uint64_t f = (uint64_t)freq.QuadPart, v = (uint64_t)c.QuadPart;
+    return v / f * 1000000u + v % f * 1000000u / f; /* no overflow after days of uptime */
+}
+
+uint64_t clock_ms(void)
+{
+    return clock_us() / 1000u;
+}
+
+uint64_t wall_ms(void)
+{
+    FILETIME ft;
+    GetSystemTimeAsFileTime(&ft); /* 100 ns units since 1601 */
+    uint64_t t = (uint64_t)ft.dwHighDateTime << 32 | ft.dwLowDateTime;
+    return (t - 116444736000000000ull) / 10000u;
+}
+
+uint32_t random_u32(void)
+{
+    unsigned int v = 0;
+    if (rand_s(&v) != 0)
+        v = (unsigned int)(clock_us() ^ ((uint64_t)GetCurrentProcessId() << 16));
+    return v ? v : 1;
+}
+
+int cpu_count(void)
+{
+    DWORD n = GetActiveProcessorCount(ALL_PROCESSOR_GROUPS);
+    if (n == 0) {
+        SYSTEM_INFO si;
+        GetSystemInfo(&si);
+        n = si.dwNumberOfProcessors;
+    }
+    return n > 0 ? (int)n : 1;
+}
+#endif

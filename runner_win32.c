@@ -1,0 +1,439 @@
+/* runner_win32.c - running shell commands on Windows (runner.h). */
+#ifdef _WIN32
+#include "runner.h"
+#include "common.h"
+#include "platform.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <windows.h>
+
+/* How long a finished command's pipes may stay open (a process that left
+ * its job) before we stop waiting for the end of its output. */
+#define DRAIN_AFTER_EXIT_US 1000000u
+#define READ_CHUNK 65536
+#define READER_STACK (64 * 1024)
+/* CreateProcess takes at most 32,767 characters of command line. */
+#define MAX_CMDLINE 32767
+/* What a POSIX slave reports for a command it killed (SIGKILL), so that
+ * clients show the same whichever slave ran it. */
+#define KILLED_SIGNAL 9
+#define KILLED_EXIT_CODE 1
+
+/* One of the command's two output pipes, read by a thread of its own. */
+typedef struct {
+    struct runner_win32 *owner;
+    HANDLE pipe;   /* the read end: the thread's */
+    bwriter buf;   /* what it read, up to the cap: under lock */
+    int truncated; /* under lock */
+    int done;      /* the thread saw the end and touches buf no more: under lock */
+    int taken;     /* the runner took buf: the rest is read and dropped: under lock */
+    uint8_t chunk[READ_CHUNK];
+} stream;
+
+/* Shared between the event loop and the threads, freed by whichever lets
+ * go last: a reader may outlive its runner (a process that escaped the job
+ * still holds the pipe open) without touching freed memory. */
+struct runner_win32 {
+    CRITICAL_SECTION lock;
+    LONG refs;          /* the runner, and each reader thread still running */
+    HANDLE job, process, wait;
+    DWORD pid;
+    int exit_seen;      /* the process ended: under lock */
+    DWORD exit_code;    /* under lock */
+    int exit_reported;  /* runner_reap passed it on: event loop only */
+    stream s[2];        /* stdout, stderr */
+    struct runner_win32 *next, **pprev; /* live runners, for runner_reap: event loop only */
+};
+
+static struct runner_win32 *live;
+
+static void release(struct runner_win32 *w)
+{
+    if (InterlockedDecrement(&w->refs) != 0)
+        return;
+    DeleteCriticalSection(&w->lock);
+    bw_free(&w->s[0].buf);
+    bw_free(&w->s[1].buf);
+    free(w);
+}
+
+static DWORD WINAPI reader_thread(LPVOID arg)
+{
+    stream *s = arg;
+    struct runner_win32 *w = s->owner;
+    for (;;) {
+        DWORD n = 0;
+        if (!ReadFile(s->pipe, s->chunk, sizeof s->chunk, &n, NULL))
+            break; /* ERROR_BROKEN_PIPE: every process holding the write end is gone */
+        EnterCriticalSection(&w->lock);
+        if (!s->taken) {
+            size_t room = s->buf.limit - s->buf.len;
+            size_t keep = n < room ? n : room;
+            bw_bytes(&s->buf, s->chunk, keep);
+            if (keep < n)
+                s->truncated = 1; /* keep draining so the command is not blocked */
+        }
+        LeaveCriticalSection(&w->lock);
+    }
+    CloseHandle(s->pipe);
+    EnterCriticalSection(&w->lock);
+    s->done = 1;
+    LeaveCriticalSection(&w->lock);
+    signal_events_post(SIGNAL_CHILD);
+    release(w);
+    return 0;
+}
+
+/* Runs on a thread-pool thread when the process ends. */
+static VOID CALLBACK on_process_exit(PVOID arg, BOOLEAN timed_out)
+{
+    struct runner_win32 *w = arg;
+    DWORD code = KILLED_EXIT_CODE;
+    (void)timed_out;
+    GetExitCodeProcess(w->process, &code);
+    EnterCriticalSection(&w->lock);
+    w->exit_code = code;
+    w->exit_seen = 1;
+    LeaveCriticalSection(&w->lock);
+    signal_events_post(SIGNAL_CHILD);
+}
+
+static void say(char *err, size_t errlen, const char *what)
+{
+    char text[200];
+    DWORD code = GetLastError();
+    DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, code,
+                             MAKELANGID(LANG_ENGLISH, SUBLANG_DEFAULT), text, sizeof text, NULL);
+    while (n > 0 && (text[n - 1] == '\r' || text[n - 1] == '\n' || text[n - 1] == ' ' || text[n - 1] == '.'))
+        n--;
+    text[n] = 0;
+    snprintf(err, errlen, "%s: %s (error %lu)", what, n ? text : "unknown error", (unsigned long)code);
+}
+
+/* "C:\Windows\system32\cmd.exe" /d /s /c "LINE": /s makes cmd.exe take
+ * everything between the outer quotes as it is, /d skips AutoRun. The
+ * line is UTF-8 if it is valid UTF-8, else the ANSI code page. */
+static wchar_t *command_line(const char *command, wchar_t *app, char *err, size_t errlen)
+{
+    UINT sys = GetSystemDirectoryW(app, MAX_PATH);
+    if (sys == 0 || sys + 9 > MAX_PATH) {
+        say(err, errlen, "GetSystemDirectory");
+        return NULL;
+    }
+    wcscat(app, L"\\cmd.exe");
+    UINT cp = CP_UTF8;
+    int n = MultiByteToWideChar(cp, MB_ERR_INVALID_CHARS, command, -1, NULL, 0);
+    if (n == 0) {
+        cp = CP_ACP;
+        n = MultiByteToWideChar(cp, 0, command, -1, NULL, 0);
+    }
+    size_t total = wcslen(app) + (size_t)n + 16;
+    if (n == 0 || total > MAX_CMDLINE) {
+        snprintf(err, errlen, "command too long for Windows (a command line holds at most %d characters)",
+                 MAX_CMDLINE - 24 - (int)wcslen(app));
+        return NULL;
+    }
+    wchar_t *line = malloc(total * sizeof *line);
+    if (!line) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    int head = swprintf(line, total, L"\"%ls\" /d /s /c \"", app);
+    MultiByteToWideChar(cp, 0, command, -1, line + head, n);
+    wcscat(line, L"\"");
+    return line;
+}
+
+/* Lets go of everything the event loop holds: the job (closing it kills
+ * whatever still runs in it), the process, the wait; readers still
+ * running drop what they read and free the rest when they end. */
+static void discard(struct runner_win32 *w)
+{
+    if (w->wait)
+        UnregisterWaitEx(w->wait, INVALID_HANDLE_VALUE); /* a running callback ends first */
+    if (w->pprev) {
+        *w->pprev = w->next;
+        if (w->next)
+            w->next->pprev = w->pprev;
+    }
+    if (w->job)
+        CloseHandle(w->job);
+    if (w->process)
+        CloseHandle(w->process);
+    EnterCriticalSection(&w->lock);
+    w->s[0].taken = w->s[1].taken = 1;
+    LeaveCriticalSection(&w->lock);
+    release(w);
+}
+
+int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint32_t timeout_ms,
+                 char *err, size_t errlen)
+{
+    memset(p, 0, sizeof *p);
+    bw_init(&p->out, output_cap);
+    bw_init(&p->err, output_cap);
+    wchar_t app[MAX_PATH + 16];
+    wchar_t *line = command_line(command, app, err, errlen);
+    if (!line)
+        return -1;
+    struct runner_win32 *w = calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        free(line);
+        return -1;
+    }
+    InitializeCriticalSection(&w->lock);
+    w->refs = 1;
+    for (int i = 0; i < 2; i++) {
+        w->s[i].owner = w;
+        bw_init(&w->s[i].buf, output_cap);
+    }
+    /* Only the child's ends are inheritable, and only until CreateProcess
+     * returns: every command starts from this thread, so a command never
+     * inherits another's pipes. Sockets are never inheritable. */
+    SECURITY_ATTRIBUTES inherit = {sizeof inherit, NULL, TRUE};
+    HANDLE child_out = NULL, child_err = NULL, child_in = INVALID_HANDLE_VALUE, thread = NULL;
+    int threads = 0; /* readers started: they own their pipes */
+    if (!CreatePipe(&w->s[0].pipe, &child_out, &inherit, 0) || !CreatePipe(&w->s[1].pipe, &child_err, &inherit, 0)) {
+        say(err, errlen, "CreatePipe");
+        goto fail;
+    }
+    SetHandleInformation(w->s[0].pipe, HANDLE_FLAG_INHERIT, 0);
+    SetHandleInformation(w->s[1].pipe, HANDLE_FLAG_INHERIT, 0);
+    child_in = CreateFileW(L"NUL", GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, &inherit, OPEN_EXISTING, 0, NULL);
+    if (child_in == INVALID_HANDLE_VALUE) {
+        say(err, errlen, "open NUL");
+        goto fail;
+    }
+    /* The job is the process group of POSIX: killing it kills the whole
+     * tree; closing its last handle too, so if the slave dies (even
+     * killed), its commands die with it. */
+    w->job = CreateJobObjectW(NULL, NULL);
+    JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits;
+    memset(&limits, 0, sizeof limits);
+    limits.BasicLimitInformation.LimitFlags =
+        JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE | JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION;
+    if (!w->job || !SetInformationJobObject(w->job, JobObjectExtendedLimitInformation, &limits, sizeof limits)) {
+        say(err, errlen, "job object");
+        goto fail;
+    }
+    STARTUPINFOW si;
+    memset(&si, 0, sizeof si);
+    si.cb = sizeof si;
+    si.dwFlags = STARTF_USESTDHANDLES;
+    si.hStdInput = child_in;
+    si.hStdOutput = child_out;
+    si.hStdError = child_err;
+    PROCESS_INFORMATION pi;
+    /* Suspended until it is in the job, so that nothing it starts escapes;
+     * a process group of its own and no console window, so that Ctrl-C on
+     * the slave's console reaches the slave only (it kills the commands). */
+    if (!CreateProcessW(app, line, NULL, NULL, TRUE, CREATE_SUSPENDED | CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW,
+                        NULL, NULL, &si, &pi)) {
+        say(err, errlen, "CreateProcess cmd.exe");
+        goto fail;
+    }
+    w->process = pi.hProcess;
+    w->pid = pi.dwProcessId;
+    thread = pi.hThread;
+    if (!AssignProcessToJobObject(w->job, pi.hProcess)) {
+        say(err, errlen, "AssignProcessToJobObject");
+        TerminateProcess(pi.hProcess, KILLED_EXIT_CODE);
+        goto fail;
+    }
+    /* Only the child holds the write ends now: the readers see the end of
+     * the output when the last process of the command closes them. */
+    CloseHandle(child_out);
+    CloseHandle(child_err);
+    CloseHandle(child_in);
+    child_out = child_err = NULL;
+    child_in = INVALID_HANDLE_VALUE;
+    for (; threads < 2; threads++) {
+        InterlockedIncrement(&w->refs);
+        HANDLE t = CreateThread(NULL, READER_STACK, reader_thread, &w->s[threads], STACK_SIZE_PARAM_IS_A_RESERVATION,
+                                NULL);
+        if (!t) {
+            InterlockedDecrement(&w->refs);
+            say(err, errlen, "CreateThread");
+            goto fail;
+        }
+        CloseHandle(t);
+    }
+    if (!RegisterWaitForSingleObject(&w->wait, pi.hProcess, on_process_exit, w, INFINITE, WT_EXECUTEONLYONCE)) {
+        w->wait = NULL;
+        say(err, errlen, "RegisterWaitForSingleObject");
+        goto fail;
+    }
+    ResumeThread(thread);
+    CloseHandle(thread);
+    free(line);
+    w->next = live;
+    w->pprev = &live;
+    if (live)
+        live->pprev = &w->next;
+    live = w;
+    p->w = w;
+    p->pid = (long)w->pid;
+    p->out_open = p->err_open = 1;
+    p->start_us = clock_us();
+    p->start_wall_ms = wall_ms();
+    if (timeout_ms)
+        p->deadline_us = p->start_us + (uint64_t)timeout_ms * 1000u;
+    return 0;
+
+fail:
+    if (w->job)
+        TerminateJobObject(w->job, KILLED_EXIT_CODE); /* started readers then see the end */
+    if (thread)
+        CloseHandle(thread);
+    if (child_out)
+        CloseHandle(child_out);
+    if (child_err)
+        CloseHandle(child_err);
+    if (child_in != INVALID_HANDLE_VALUE)
+        CloseHandle(child_in);
+    for (int i = threads; i < 2; i++)
+        if (w->s[i].pipe)
+            CloseHandle(w->s[i].pipe);
+    free(line);
+    discard(w);
+    return -1;
+}
+
+/* Nothing to poll: the threads post SIGNAL_CHILD. */
+int runner_poll_fds(const runner_proc *p, net_pollfd *out, int max)
+{
+    (void)p;
+    (void)out;
+    (void)max;
+    return 0;
+}
+
+void runner_on_ready(runner_proc *p, sock_t fd)
+{
+    (void)p;
+    (void)fd;
+}
+
+/* Moves stream i's output into p (it ended, or we stop waiting for it);
+ * under w->lock. */
+static void take_stream(runner_proc *p, int i)
+{
+    stream *s = &p->w->s[i];
+    bwriter *dst = i == 0 ? &p->out : &p->err;
+    bw_free(dst);
+    *dst = s->buf;
+    bw_init(&s->buf, 0);
+    s->taken = 1;
+    if (i == 0)
+        p->out_truncated = s->truncated, p->out_open = 0;
+    else
+        p->err_truncated = s->truncated, p->err_open = 0;
+}
+
+void runner_kill(runner_proc *p)
+{
+    if (p->w && p->w->job)
+        TerminateJobObject(p->w->job, KILLED_EXIT_CODE);
+}
+
+void runner_kill_and_wait(runner_proc *p)
+{
+    if (!p->w || p->pid == 0)
+        return;
+    runner_kill(p);
+    WaitForSingleObject(p->w->process, 5000);
+    p->w->exit_reported = 1; /* reaped: runner_reap will not report it */
+    p->pid = 0;
+}
+
+void runner_tick(runner_proc *p, uint64_t now_us)
+{
+    if (!p->w)
+        return;
+    EnterCriticalSection(&p->w->lock);
+    for (int i = 0; i < 2; i++)
+        if ((i == 0 ? p->out_open : p->err_open) && p->w->s[i].done)
+            take_stream(p, i);
+    if (p->exited && p->drain_deadline_us && now_us >= p->drain_deadline_us) {
+        if (p->out_open)
+            take_stream(p, 0);
+        if (p->err_open)
+            take_stream(p, 1);
+    }
+    LeaveCriticalSection(&p->w->lock);
+    if (!p->exited && p->deadline_us && now_us >= p->deadline_us && !p->killed_by_timeout) {
+        p->killed_by_timeout = 1;
+        runner_kill(p);
+    }
+}
+
+uint64_t runner_next_deadline(const runner_proc *p)
+{
+    if (!p->exited)
+        return p->killed_by_timeout ? 0 : p->deadline_us;
+    return runner_finished(p) ? 0 : p->drain_deadline_us;
+}
+
+void runner_free(runner_proc *p)
+{
+    if (p->w)
+        discard(p->w);
+    p->w = NULL;
+    p->out_open = p->err_open = 0;
+    bw_free(&p->out);
+    bw_free(&p->err);
+}
+
+void runner_reap(void (*exited)(void *ctx, long pid, int status), void *ctx)
+{
+    for (struct runner_win32 *w = live, *next; w; w = next) {
+        next = w->next;
+        if (w->exit_reported)
+            continue;
+        EnterCriticalSection(&w->lock);
+        int seen = w->exit_seen;
+        DWORD code = w->exit_code;
+        LeaveCriticalSection(&w->lock);
+        if (!seen)
+            continue;
+        w->exit_reported = 1;
+        /* What the command left running dies with it, as on POSIX. */
+        TerminateJobObject(w->job, KILLED_EXIT_CODE);
+        exited(ctx, (long)w->pid, (int)code);
+    }
+}
+
+void runner_on_exit(runner_proc *p, int status, uint64_t now_us)
+{
+    p->exited = 1;
+    p->wait_status = status;
+    p->end_us = now_us;
+    p->pid = 0;
+    p->drain_deadline_us = now_us + DRAIN_AFTER_EXIT_US;
+}
+
+void runner_result(const runner_proc *p, CommandResult *r)
+{
+    if (p->killed_by_timeout) {
+        r->status = RUN_TIMED_OUT;
+        r->exit_code = -1;
+        r->term_signal = KILLED_SIGNAL;
+    } else {
+        /* No signals on Windows: a crash is an exit code (0xC0000005...). */
+        r->status = RUN_EXITED;
+        r->exit_code = (int32_t)(uint32_t)p->wait_status;
+        r->term_signal = 0;
+    }
+    r->start_ms = p->start_wall_ms;
+    r->duration_us = p->end_us - p->start_us;
+    r->stdout_data = (char *)p->out.data;
+    r->stdout_len = (uint32_t)p->out.len;
+    r->stdout_truncated = (uint8_t)p->out_truncated;
+    r->stderr_data = (char *)p->err.data;
+    r->stderr_len = (uint32_t)p->err.len;
+    r->stderr_truncated = (uint8_t)p->err_truncated;
+}
+#endif

@@ -1,0 +1,196 @@
+/* Unit tests: SHA-256 (FIPS 180-4) and HMAC-SHA256 (RFC 4231) vectors,
+ * the replay window against a reference set, tags on datagrams and frames,
+ * boot id ordering, key files. */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "proto.h"
+#include "sha256.h"
+#include "tap.h"
+
+static const char *hex(const uint8_t *p, size_t n)
+{
+    static char buf[2 * 64 + 1];
+    for (size_t i = 0; i < n; i++)
+        sprintf(buf + 2 * i, "%02x", p[i]);
+    return buf;
+}
+
+static void test_sha256(void)
+{
+    uint8_t out[32];
+    sha256("abc", 3, out);
+    ok(strcmp(hex(out, 32), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0, "SHA-256(abc)");
+    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    sha256(two, strlen(two), out);
+    ok(strcmp(hex(out, 32), "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1") == 0,
+       "SHA-256 of the two-block FIPS vector");
+    sha256("", 0, out);
+    ok(strcmp(hex(out, 32), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") == 0, "SHA-256 of nothing");
+    /* One million 'a', fed in uneven pieces: the streaming path. */
+    static char a[1000000];
+    memset(a, 'a', sizeof a);
+    sha256_ctx c;
+    sha256_init(&c);
+    for (size_t off = 0, step = 1; off < sizeof a; off += step, step = step % 997 + 13)
+        sha256_update(&c, a + off, off + step > sizeof a ? sizeof a - off : step);
+    sha256_final(&c, out);
+    ok(strcmp(hex(out, 32), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0") == 0,
+       "SHA-256 of a million 'a' in uneven pieces");
+}
+
+static void test_hmac(void)
+{
+    uint8_t key[131], out[32];
+    hmac_key k;
+    memset(key, 0x0b, 20);
+    hmac_key_init(&k, key, 20);
+    hmac_sha256(&k, "Hi There", 8, out);
+    ok(strcmp(hex(out, 32), "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7") == 0, "RFC 4231 case 1");
+    hmac_key_init(&k, "Jefe", 4);
+    hmac_sha256(&k, "what do ya want for nothing?", 28, out);
+    ok(strcmp(hex(out, 32), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843") == 0, "RFC 4231 case 2");
+    memset(key, 0xaa, 131);
+    hmac_key_init(&k, key, 131);
+    const char *msg = "Test Using Larger Than Block-Size Key - Hash Key First";
+    hmac_sha256(&k, msg, strlen(msg), out);
+    ok(strcmp(hex(out, 32), "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54") == 0,
+       "RFC 4231 case 6 (key longer than a block)");
+    uint8_t out2[32];
+    hmac_sha256_2(&k, msg, 10, msg + 10, strlen(msg) - 10, out2);
+    ok(memcmp(out, out2, 32) == 0, "HMAC over two pieces equals HMAC over the whole");
+    ok(equal_const_time(out, out2, 32), "constant-time compare: equal");
+    out2[31] ^= 1;
+    ok(!equal_const_time(out, out2, 32), "constant-time compare: last byte differs");
+}
+
+static void test_replay(void)
+{
+    static replay_window w;
+    static unsigned char seen[200000];
+    replay_init(&w);
+    ok(!replay_check(&w, 0), "sequence number 0 is never valid");
+    ok(replay_check(&w, 5), "first number accepted");
+    replay_update(&w, 5);
+    ok(!replay_check(&w, 5), "and not twice");
+    ok(replay_check(&w, 3), "an older unseen one inside the window is accepted (reordering)");
+    replay_update(&w, 3);
+    ok(!replay_check(&w, 3), "once");
+    replay_update(&w, 5 + REPLAY_WINDOW_BITS * 3);
+    ok(!replay_check(&w, 6), "far behind the window: refused as too old");
+
+    /* Against a reference: random arrivals around a moving front. */
+    replay_init(&w);
+    memset(seen, 0, sizeof seen);
+    uint64_t top = 0;
+    int wrong = 0;
+    for (int i = 0; i < 400000; i++) {
+        uint64_t base = top > 3000 ? top - 3000 : 1;
+        uint64_t s = base + tap_rand() % 3200;
+        if (s >= sizeof seen)
+            break;
+        int expect = !seen[s] && (top == 0 || s > top || top - s < REPLAY_WINDOW_BITS - 64);
+        int got = replay_check(&w, s);
+        if (got != expect)
+            wrong++;
+        if (got) {
+            replay_update(&w, s);
+            seen[s] = 1;
+            if (s > top)
+                top = s;
+        }
+    }
+    is_int(wrong, 0, "400000 random arrivals: the window agrees with a reference set");
+}
+
+static void test_tags(void)
+{
+    hmac_key k, other;
+    hmac_key_init(&k, "0123456789abcdef0123456789abcdef", 32);
+    hmac_key_init(&other, "0123456789abcdef0123456789abcdeX", 32);
+    uint8_t buf[DGRAM_MAX];
+    dgram d = {.type = DG_CANCEL, .job_id = 9, .sender_boot = 1, .receiver_boot = 2, .seq = 77}, o;
+    size_t n = dgram_encode(&d, buf, sizeof buf, &k);
+    const char *why;
+    ok(n > 0 && dgram_decode(buf, n, &o, &why) == 0 && (o.flags & DGRAM_FLAG_AUTH) && o.seq == 77, "tagged datagram decodes");
+    ok(dgram_verify(buf, &o, &k), "its tag verifies with the key");
+    ok(!dgram_verify(buf, &o, &other), "and not with another key");
+    int all_caught = 1;
+    for (size_t i = 0; i < n; i++) { /* any flipped bit anywhere is caught */
+        buf[i] ^= 0x10;
+        if (dgram_decode(buf, n, &o, &why) == 0 && dgram_verify(buf, &o, &k))
+            all_caught = 0;
+        buf[i] ^= 0x10;
+    }
+    ok(all_caught, "a flipped bit in any of the %zu bytes fails verification", n);
+    size_t plain = dgram_encode(&d, buf, sizeof buf, NULL);
+    ok(plain + DGRAM_TAG_LEN == n, "the tag adds %d bytes", DGRAM_TAG_LEN);
+    dgram ack = {.type = DG_JOB_ACK, .job_id = 9, .state = JS_GONE};
+    uint8_t buf2[DGRAM_MAX];
+    ok(dgram_encode(&ack, buf2, sizeof buf2, NULL) <= plain, "a CANCEL is never smaller than the JOB_ACK it gets");
+
+    bwriter w;
+    bw_init(&w, 4096);
+    size_t s = frame_begin(&w, F_SUBMIT);
+    bw_u32(&w, 1);
+    bw_bytes(&w, "true", 4);
+    frame_end_tagged(&w, s, &k, 5);
+    uint8_t type;
+    breader f;
+    frame_parse(w.data, w.len, 4096, &type, &f);
+    breader f2 = f;
+    ok(!frame_check_tag(&f2, type, &k, 4), "frame tag with the wrong sequence number refused (replay, reorder)");
+    f2 = f;
+    ok(!frame_check_tag(&f2, type, &other, 5), "frame tag with another key refused");
+    ok(frame_check_tag(&f, type, &k, 5) && br_left(&f) == 8 && br_u32(&f) == 1, "right tag accepted and removed");
+    bw_free(&w);
+}
+
+static void test_boot_ids(void)
+{
+    uint64_t a = (uint64_t)1000 << 32 | 5, b = (uint64_t)1001 << 32 | 3;
+    ok(boot_id_newer(b, a) && !boot_id_newer(a, b), "later start second is newer");
+    uint64_t wrap_old = (uint64_t)0xFFFFFFF0u << 32, wrap_new = (uint64_t)0x10 << 32;
+    ok(boot_id_newer(wrap_new, wrap_old), "newer across the 32-bit wrap (serial arithmetic)");
+    ok(!boot_id_newer(a, a), "a boot is not newer than itself");
+    ok(boot_id_new() != boot_id_new(), "two boot ids differ");
+}
+
+static void test_key_files(void)
+{
+    char dir[] = "/tmp/unit-auth.XXXXXX", path[64];
+    auth_keys keys;
+    char err[512];
+    ok(mkdtemp(dir) != NULL, "temporary directory");
+    snprintf(path, sizeof path, "%s/key", dir);
+    FILE *f = fopen(path, "w");
+    fputs("0123456789abcdef0123456789abcdef\n", f);
+    fclose(f);
+    chmod(path, 0600);
+    ok(auth_load(&keys, path, err, sizeof err) == 0 && keys.enabled, "a 32-byte key, mode 600, with a newline: loaded");
+    chmod(path, 0640);
+    ok(auth_load(&keys, path, err, sizeof err) < 0 && strstr(err, "accessible by group or others"),
+       "mode 640 refused: %s", err);
+    f = fopen(path, "w");
+    fputs("short-key\n", f);
+    fclose(f);
+    chmod(path, 0600);
+    ok(auth_load(&keys, path, err, sizeof err) < 0 && strstr(err, "at least 32"), "a short key refused: %.60s", err);
+    ok(auth_load(&keys, "/nonexistent/key", err, sizeof err) < 0 && strstr(err, "cannot read"), "a missing file refused");
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    test_sha256();
+    test_hmac();
+    test_replay();
+    test_tags();
+    test_boot_ids();
+    test_key_files();
+    return done_testing();
+}
