@@ -28,6 +28,8 @@ CLIENT = client.o report.o
 PROGRAMS = client serveur_maitre serveur_esclave
 UNIT_TESTS = tests/unit_codec tests/unit_xfer tests/unit_conf tests/unit_auth
 TOOLS = tests/udp_chaos
+FUZZ_TARGETS = dgram frame conf cmdfile
+FUZZ_REPLAY = $(addprefix tests/fuzz_,$(FUZZ_TARGETS))
 
 all: $(addprefix $(P)/,$(addsuffix $(EXE),$(PROGRAMS)))
 
@@ -47,9 +49,12 @@ $(O)/tests/unit_%: $(O)/tests/unit_%.o $(addprefix $(O)/,$(COMMON) report.o)
 $(O)/tests/udp_chaos: $(O)/tests/udp_chaos.o $(addprefix $(O)/,$(COMMON))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
--include $(O)/*.d $(O)/tests/*.d
+$(O)/tests/fuzz_%: $(O)/fuzz/fuzz_%.o $(O)/fuzz/replay.o $(addprefix $(O)/,$(COMMON))
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-check-programs: all $(addprefix $(O)/,$(UNIT_TESTS) $(TOOLS))
+-include $(O)/*.d $(O)/tests/*.d $(O)/fuzz/*.d
+
+check-programs: all $(addprefix $(O)/,$(UNIT_TESTS) $(TOOLS) $(FUZZ_REPLAY))
 
 # The suite twice: as built, then with ASan + UBSan.
 test: check-programs
@@ -63,7 +68,7 @@ test-sanitize:
 		$(addprefix build-asan/,$(UNIT_TESTS)) tests/*.t
 
 # memcheck is slow: the suites that do not measure time.
-VALGRIND_TESTS = tests/basic.t tests/garbage.t tests/chaos.t
+VALGRIND_TESTS = tests/basic.t tests/garbage.t tests/chaos.t tests/auth.t tests/fuzz.t
 test-valgrind: check-programs
 	SMP_WRAP="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --track-fds=no" \
 		SMP_CHECK_REPORTS=1 prove $(PROVE_FLAGS) $(VALGRIND_TESTS)
@@ -94,6 +99,33 @@ test-windows:
 	@if command -v $(WIN_CC) >/dev/null 2>&1; then $(MAKE) --no-print-directory windows; fi
 	prove $(PROVE_FLAGS) tests/windows/windows.t
 
+# libFuzzer (clang) with ASan + UBSan, each target for FUZZ_SECONDS. New
+# interesting inputs go to build-fuzz/corpus; after a fix, copy the input
+# that crashed (build-fuzz/TARGET-crash-*) into fuzz/corpus/TARGET so that
+# make test keeps replaying it.
+FUZZ_SECONDS ?= 30
+FUZZ_CC ?= clang
+FUZZ_SOURCES = $(COMMON:.o=.c)
+fuzz:
+	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz needs clang: apt-get install clang"; exit 1; }
+	@mkdir -p build-fuzz
+	@for t in $(FUZZ_TARGETS); do \
+		$(FUZZ_CC) -std=c11 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+			-o build-fuzz/fuzz_$$t fuzz/fuzz_$$t.c $(FUZZ_SOURCES) || exit 1; \
+		mkdir -p build-fuzz/corpus/$$t; \
+		echo "== fuzzing $$t for $(FUZZ_SECONDS) s"; \
+		build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=build-fuzz/$$t- \
+			build-fuzz/corpus/$$t fuzz/corpus/$$t 2>build-fuzz/$$t.log || { tail -40 build-fuzz/$$t.log; exit 1; }; \
+		grep -E 'stat::number_of_executed_units|stat::new_units_added' build-fuzz/$$t.log; \
+	done
+
+# Keeps, in fuzz/corpus, the inputs of the last fuzzing run that reach new
+# code (libFuzzer's merge): they become regression tests of make test.
+fuzz-merge:
+	@for t in $(FUZZ_TARGETS); do \
+		build-fuzz/fuzz_$$t -merge=1 fuzz/corpus/$$t build-fuzz/corpus/$$t 2>&1 | grep -E 'MERGE-OUTER: [0-9]+ new files' ; \
+	done
+
 demo: all
 	./examples/demo.sh
 
@@ -105,8 +137,8 @@ install: all
 	install -m 755 $(PROGRAMS) $(DESTDIR)$(BINDIR)
 
 clean:
-	rm -rf $(PROGRAMS) $(addsuffix .exe,$(PROGRAMS)) *.o *.d tests/*.o tests/*.d $(UNIT_TESTS) $(TOOLS) \
-		build-asan build-win
+	rm -rf $(PROGRAMS) $(addsuffix .exe,$(PROGRAMS)) *.o *.d tests/*.o tests/*.d fuzz/*.o fuzz/*.d $(UNIT_TESTS) \
+		$(TOOLS) $(FUZZ_REPLAY) build-asan build-win build-fuzz
 
-.PHONY: all check-programs test test-sanitize test-valgrind windows windows-sources test-windows demo bench install \
-	clean
+.PHONY: all check-programs test test-sanitize test-valgrind fuzz fuzz-merge windows windows-sources test-windows demo bench \
+	install clean

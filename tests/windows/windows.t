@@ -1,0 +1,253 @@
+#!/usr/bin/env bash
+# The Windows build (make windows: client.exe, serveur_maitre.exe,
+# serveur_esclave.exe) under Wine: alone, with the .bat scripts, and mixed
+# with the Linux programs to show that both speak the same protocol. Run by
+# `make test-windows`, not by `make test` (it is not in tests/*.t).
+#
+# Wine's output is the Windows programs' own: cmd.exe ends lines with
+# "\r\n", which results carry byte for byte; the programs' own lines end
+# with "\n" (their standard streams are binary). Exit statuses of Windows
+# processes reach Linux cut to 8 bits.
+. "$(dirname "$0")/../lib.sh"
+
+WIN_CC=x86_64-w64-mingw32-gcc
+if ! command -v "$WIN_CC" >/dev/null || ! command -v wine >/dev/null || ! command -v wineserver >/dev/null; then
+    skip_all "install mingw-w64 and wine: apt-get install gcc-mingw-w64-x86-64 wine wine64"
+fi
+for p in client serveur_maitre serveur_esclave; do
+    [ -f "$TOP/$p.exe" ] || bail "no $p.exe: run make windows (make test-windows does)"
+done
+
+# One prefix, kept between runs (making one takes seconds and ~700 MB);
+# wineserver -p keeps later starts fast, -k ends whatever is left.
+export WINEPREFIX=${SMP_WINEPREFIX:-/tmp/smp-wineprefix-$(id -u)}
+export WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+unset DISPLAY WAYLAND_DISPLAY
+if [ ! -f "$WINEPREFIX/system.reg" ]; then
+    wineboot -i >/dev/null 2>&1
+    wineserver -w
+fi
+wineserver -p
+trap 'cleanup; wineserver -k >/dev/null 2>&1' EXIT
+
+winpath() { winepath -w "$1" 2>/dev/null; }
+
+# wslave NAME [options...]: a Windows slave on a free port: WSLAVE_PORT, WSLAVE_PID.
+wslave() {
+    local name=$1; shift
+    mkdir -p "$T/$name"
+    (cd "$T/$name" && exec wine "$TOP/serveur_esclave.exe" "$@" 0) >"$T/$name.log" 2>&1 &
+    WSLAVE_PID=$!
+    PIDS+=("$WSLAVE_PID")
+    local line
+    line=$(wait_for_line "$T/$name.log" 'listening on UDP' 30) || bail "Windows slave $name did not start: $(cat "$T/$name.log")"
+    WSLAVE_PORT=$(echo "$line" | sed -E 's/.*UDP [^ ]*:([0-9]+) .*/\1/')
+}
+
+# wmaster NAME CONF [options...]: a Windows master on a free port: MASTER_PORT, MASTER_PID.
+wmaster() {
+    local name=$1 conf=$2; shift 2
+    wine "$TOP/serveur_maitre.exe" "$@" 0 "$(winpath "$conf")" >"$T/$name.log" 2>&1 &
+    MASTER_PID=$!
+    PIDS+=("$MASTER_PID")
+    local line
+    line=$(wait_for_line "$T/$name.log" 'listening on TCP' 30) || bail "Windows master $name did not start: $(cat "$T/$name.log")"
+    MASTER_PORT=$(echo "$line" | sed -E 's/.*TCP [^ ]*:([0-9]+),.*/\1/')
+}
+
+# wclient [options and file]: the Windows client; RC, $T/out, $T/err.
+wclient() {
+    RC=0
+    timeout 120 wine "$TOP/client.exe" 127.0.0.1 "$MASTER_PORT" "$@" >"$T/out" 2>"$T/err" || RC=$?
+}
+
+# alive PATTERN: Windows processes whose command line matches (zombies,
+# which Wine can leave behind in a container, have none).
+alive() { pgrep -f "$1" | wc -l; }
+
+free_ports() { # free_ports N: N free UDP ports then a free TCP port
+    python3 -c '
+import socket, sys
+u = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(int(sys.argv[1]))]
+t = socket.socket()
+for s in u + [t]: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in u + [t]])' "$1"
+}
+
+# ------------------------------------------------------------ the build ---
+
+# compile.bat says what make windows does, in the same words...
+make -s -C "$TOP" windows-sources >"$T/win-sources" 2>&1
+missing=$(while read -r line; do grep -qxF "$line" <(tr -d '\r' <"$TOP/compile.bat") || echo "$line"; done <"$T/win-sources")
+is "$missing" "" "compile.bat sets the same sources and flags as make windows"
+
+# ...and builds the three programs when run by Wine's cmd.exe, a stand-in
+# for MinGW's gcc.exe on the PATH running the cross compiler (Wine starts
+# Linux programs without waiting for them: the stand-in logs its end).
+mkdir -p "$T/src" "$T/bin"
+cp "$TOP"/*.c "$TOP"/*.h "$TOP/compile.bat" "$T/src/"
+cat >"$T/bin/gcc.exe" <<EOF
+#!/bin/sh
+$WIN_CC "\$@" 2>>"$T/gcc.err"
+echo "\$? \$*" >>"$T/gcc.log"
+EOF
+chmod +x "$T/bin/gcc.exe"
+: >"$T/gcc.err"
+WINEPATH=$(winpath "$T/bin") wine cmd /c "$(winpath "$T/src/compile.bat")" >"$T/compile.out" 2>&1
+for _ in $(seq 1 600); do [ "$(cat "$T/gcc.log" 2>/dev/null | wc -l)" -ge 3 ] && break; sleep 0.2; done
+src() { sed -n "s/^set $1=//p" "$T/win-sources"; }
+flags="$(src CFLAGS) $(src LDFLAGS)"
+expected=$(printf '%s\n' \
+    "0 $flags -o client.exe $(src CLIENT) $(src COMMON) $(src LDLIBS)" \
+    "0 $flags -o serveur_maitre.exe $(src MASTER) $(src COMMON) $(src LDLIBS)" \
+    "0 $flags -o serveur_esclave.exe $(src SLAVE) $(src COMMON) $(src LDLIBS)" | sort)
+is "$(sort "$T/gcc.log" 2>/dev/null)" "$expected" "compile.bat runs gcc on the three programs' sources, and each succeeds"
+is "$(cat "$T/gcc.err")" "" "compile.bat's build has no warning"
+n=0; for p in client serveur_maitre serveur_esclave; do [ -s "$T/src/$p.exe" ] && n=$((n + 1)); done
+is "$n" 3 "compile.bat made client.exe, serveur_maitre.exe and serveur_esclave.exe"
+
+# -------------------------------------------- Windows programs together ---
+
+wslave w1 -o 2K
+W1=$WSLAVE_PORT W1_PID=$WSLAVE_PID
+wslave w2 -o 2K
+W2=$WSLAVE_PORT
+printf '127.0.0.1 %s\n127.0.0.1 %s\n' "$W1" "$W2" >"$T/win.conf"
+wmaster wm "$T/win.conf"
+wait_slaves_up wm 2
+ok $? "a Windows master hears from two Windows slaves (ports chosen with 0)"
+
+cat >"$T/cmds.txt" <<'EOF'
+echo hello
+echo err 1>&2
+exit /b 3
+ping -n 30 127.0.0.1 >nul
+for /l %i in (1,1,300) do @echo 0123456789
+EOF
+res=$T/res
+wclient --timeout 2 --results "$(winpath "$res")\\win" --joblog "$T/joblog" "$T/cmds.txt"
+is "$RC" 2 "exit status: 2 commands failed (exit /b 3, the timeout)"
+is "$(od -An -c "$res/win/1/stdout" | tr -s ' ')" " h e l l o \r \n" "stdout of 'echo hello' byte for byte (cmd.exe writes \\r\\n)"
+is "$(od -An -c "$res/win/2/stderr" | tr -s ' ')" " e r r \r \n" "stderr captured apart (cmd.exe keeps the blank before 1>&2)"
+is "$(cat "$res/win/2/stdout")" "" "and nothing on that command's stdout"
+is "$(stat -c %s "$res/win/5/stdout")" 2048 "output beyond the slave's -o 2K cap is cut at exactly 2048 bytes"
+check "the client warns that it was cut" grep -q '^==> \[5\] warning: stdout truncated to 2048 bytes' "$T/out"
+check "the timed-out command is reported as such" grep -q '^==> \[4\].*timed out' "$T/out"
+is "$(alive 'ping -n 30 127.0.0.1')" 0 "the timeout killed the whole tree: cmd.exe and ping.exe are gone"
+check "--results took a Windows path (drive letter, backslashes)" test -d "$res/win/1"
+is "$(grep -c $'\r' "$T/joblog")" 0 "the joblog has Unix line ends, as on Linux"
+is "$(cut -f1,7,8 "$T/joblog" | sort -n | tr '\t\n' ' ;')" \
+    "Seq Exitval Signal;1 0 0;2 0 0;3 3 0;4 -1 9;5 0 0;" "joblog: exit codes, and the timeout as signal 9 like a POSIX slave"
+check "every joblog host is one of the Windows slaves" \
+    awk -F'\t' -v a="127.0.0.1:$W1" -v b="127.0.0.1:$W2" 'NR > 1 && $2 != a && $2 != b { exit 1 }' "$T/joblog"
+
+printf 'echo one\r\necho two\r\n' >"$T/crlf.txt"
+RC=0
+timeout 60 wine "$TOP/client.exe" -k -q 127.0.0.1 "$MASTER_PORT" - <"$T/crlf.txt" >"$T/out" 2>"$T/err" || RC=$?
+is "$RC/$(od -An -c "$T/out" | tr -s ' ')" "0/ o n e \r \n t w o \r \n" "standard input (-), a CRLF file, -k order"
+
+wclient --json --timeout 2 "$T/cmds.txt"
+check "--json: status timed_out, signal 9" grep -q '"seq":4,.*"status":"timed_out".*"signal":9' "$T/out"
+check "--json: stdout_truncated" grep -q '"seq":5,.*"stdout_truncated":true' "$T/out"
+
+# Ctrl-C (Wine turns SIGINT into CTRL_C_EVENT): a slave kills its running
+# command and exits 0; killed outright (SIGTERM: no handler under Wine),
+# its commands die with it all the same (the job object is closed).
+wslave w3 -v
+W3=$WSLAVE_PORT W3_PID=$WSLAVE_PID
+wslave w4 -v
+W4=$WSLAVE_PORT W4_PID=$WSLAVE_PID
+printf '127.0.0.1 %s\n127.0.0.1 %s\n' "$W3" "$W4" >"$T/w34.conf"
+wmaster wm2 "$T/w34.conf" --grace 1
+wait_slaves_up wm2 2
+printf 'ping -n 40 127.0.0.1 >nul\nping -n 41 127.0.0.1 >nul\n' >"$T/long.txt"
+timeout 120 wine "$TOP/client.exe" 127.0.0.1 "$MASTER_PORT" "$T/long.txt" >"$T/long.out" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 200); do [ "$(alive 'ping -n 4[01] 127.0.0.1')" -ge 4 ] && break; sleep 0.1; done
+is "$(alive 'ping -n 4[01] 127.0.0.1')" 4 "two long commands run (cmd.exe and ping.exe each)"
+on3=$(grep -o 'ping -n 4[01]' "$T/w3.log" | head -1)
+kill -INT "$W3_PID"
+rc=0; for _ in $(seq 1 100); do kill -0 "$W3_PID" 2>/dev/null || break; sleep 0.1; done
+wait "$W3_PID" || rc=$?
+is "$rc" 0 "Ctrl-C: the Windows slave exits 0"
+check "it said it was killing its command" grep -q 'stopping: killing 1 running commands' "$T/w3.log"
+is "$(alive "$on3 127.0.0.1")" 0 "and its command's processes are gone"
+on4=$(grep -o 'ping -n 4[01]' "$T/w4.log" | head -1)
+kill -TERM "$W4_PID"
+wait "$W4_PID" 2>/dev/null
+for _ in $(seq 1 50); do [ "$(alive "$on4 127.0.0.1")" = 0 ] && break; sleep 0.1; done
+is "$(alive "$on4 127.0.0.1")" 0 "a slave killed outright takes its command's processes with it"
+
+kill -INT "$MASTER_PID"
+rc=0; for _ in $(seq 1 150); do kill -0 "$MASTER_PID" 2>/dev/null || break; sleep 0.1; done
+wait "$MASTER_PID" || rc=$?
+is "$rc" 0 "Ctrl-C: the Windows master shuts down cleanly (exit 0)"
+check "it said so" grep -q 'shutting down' "$T/wm2.log"
+stop_all
+
+# ---------------------------------------------------------- the scripts ---
+
+read -r p1 p2 mp < <(free_ports 2)
+mkdir -p "$T/run"
+printf '# two local slaves\r\n127.0.0.1 %s 2\r\nlocalhost %s # default slots\r\n' "$p1" "$p2" >"$T/run/slaves.conf"
+export RUN_DIR
+RUN_DIR=$(winpath "$T/run")
+rc=0; wine cmd /c "$(winpath "$TOP/start_servers.bat")" "$(winpath "$T/run/slaves.conf")" "$mp" >"$T/start.out" 2>&1 || rc=$?
+is "$rc" 0 "start_servers.bat succeeds"
+wait_for_line "$T/run/logs/maitre.log" 'listening on TCP' 20 >/dev/null
+check "the master was started on the given port" grep -q "listening on TCP 127.0.0.1:$mp," "$T/run/logs/maitre.log"
+check "the slots column was passed as -j" grep -q "listening on UDP 127.0.0.1:$p1 with 2 slots" "$T/run/logs/esclave-$p1.log"
+check "a comment after the port is not taken for slots" grep -q "listening on UDP 127.0.0.1:$p2 with" "$T/run/logs/esclave-$p2.log"
+for _ in $(seq 1 100); do [ "$(grep -c 'is up with' "$T/run/logs/maitre.log")" -ge 2 ] && break; sleep 0.1; done
+printf 'echo via-scripts\n' >"$T/c.txt"
+RC=0; timeout 60 wine "$TOP/client.exe" -q 127.0.0.1 "$mp" "$T/c.txt" >"$T/out" 2>"$T/err" || RC=$?
+is "$RC/$(tr -d '\r' <"$T/out")" "0/via-scripts" "the Windows client runs a command through them"
+rc=0; wine cmd /c "$(winpath "$TOP/start_servers.bat")" "$(winpath "$T/run/slaves.conf")" "$mp" >"$T/again.out" 2>&1 || rc=$?
+check "starting twice is refused" test "$rc" != 0
+wine cmd /c "$(winpath "$TOP/stop_servers.bat")" >"$T/stop.out" 2>&1
+for _ in $(seq 1 50); do [ "$(alive 'serveur_(maitre|esclave)\.exe')" = 0 ] && break; sleep 0.1; done
+is "$(alive 'serveur_(maitre|esclave)\.exe')" 0 "stop_servers.bat stops the master and the slaves"
+check "and removes its marker" test ! -e "$T/run/.servers.started"
+unset RUN_DIR
+
+# ---------------------------------------------------------------- mixed ---
+
+# The Linux master and client with a Windows slave.
+wslave wmix
+printf '127.0.0.1 %s\n' "$WSLAVE_PORT" >"$T/mix.conf"
+start_master lm "$T/mix.conf"
+wait_slaves_up lm 1
+ok $? "the Linux master hears from a Windows slave"
+printf 'echo mixed\nexit /b 5\n' >"$T/mix.txt"
+run_client -k --joblog "$T/mix.joblog" "$T/mix.txt"
+is "$RC" 1 "Linux client: one command failed"
+is "$(head -c 7 "$T/out" | od -An -c | tr -s ' ')" " m i x e d \r \n" "Linux client, Windows slave: cmd.exe's output byte for byte"
+is "$(cut -f7 "$T/mix.joblog" | tail -n +2 | tr '\n' ' ')" "0 5 " "and its exit codes"
+stop_all
+
+# The Windows client with the Linux master and Linux slaves (/bin/sh).
+cluster 2
+printf 'echo from-linux; echo oops >&2; exit 4\necho $((6 * 7))\n' >"$T/lin.txt"
+wclient -k --joblog "$T/lin.joblog" "$T/lin.txt"
+is "$RC" 1 "Windows client, Linux master and slaves: one command failed"
+is "$(head -c 11 "$T/out" | od -An -c | tr -s ' ')" " f r o m - l i n u x \n" "/bin/sh's output (\\n) byte for byte"
+check "stderr relayed to the Windows client's stderr" grep -q '^oops$' "$T/err"
+is "$(cut -f7 "$T/lin.joblog" | tail -n +2 | tr '\n' ' ')" "4 0 " "exit codes"
+check "\$((6 * 7)) was /bin/sh's" grep -qx '42' "$T/out"
+stop_all
+
+# Authenticated, mixed: a key file, the Windows client and slave, the Linux master.
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/key"
+chmod 600 "$T/key"
+wslave wkey --key-file "$(winpath "$T/key")"
+printf '127.0.0.1 %s\n' "$WSLAVE_PORT" >"$T/key.conf"
+start_master lkey "$T/key.conf" --key-file "$T/key"
+wait_slaves_up lkey 1
+ok $? "with a key, the Linux master hears from the Windows slave"
+printf 'echo signed\n' >"$T/key.txt"
+wclient -q --key-file "$(winpath "$T/key")" "$T/key.txt"
+is "$RC/$(tr -d '\r' <"$T/out")" "0/signed" "with a key, the Windows client runs a command through both"
+wclient -q "$T/key.txt"
+check "without the key, the Windows client is refused" test "$RC" = 255
+
+done_testing
