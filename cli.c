@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "log.h"
 #include "platform.h"
+#include "proto.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -41,26 +42,13 @@ uint32_t cli_bytes(const char *option, const char *text, uint32_t min, uint32_t 
     return (uint32_t)v;
 }
 
-static int is_loopback(const net_addr *a)
-{
-    if (a->ss.ss_family == AF_INET) {
-        const uint8_t *ip = (const uint8_t *)&((const struct sockaddr_in *)&a->ss)->sin_addr;
-        return ip[0] == 127;
-    }
-    if (a->ss.ss_family == AF_INET6) {
-        static const uint8_t lo6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-        return memcmp(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr, lo6, 16) == 0;
-    }
-    return 0;
-}
-
 void cli_check_bind(const char *bind, int keyed, int insecure)
 {
     net_addr a;
     char err[256];
     if (net_resolve(bind, 0, 1, &a, err, sizeof err) < 0)
         die("--bind: %s", err);
-    if (is_loopback(&a) || keyed)
+    if (net_addr_is_loopback(&a) || keyed)
         return;
     if (!insecure)
         die("refusing to listen on %s without a key: anyone who can reach it could run commands. Give a key "

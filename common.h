@@ -28,9 +28,14 @@
 #define DEFAULT_OUTPUT_CAP (4u * 1024 * 1024)
 #define MAX_OUTPUT_CAP (32u * 1024 * 1024)
 
-/* Payload bytes of one master<->slave datagram fragment (QUIC's minimum
- * path MTU payload; crosses any LAN unfragmented). */
+/* Payload bytes of one master<->slave datagram fragment: 1200 between
+ * machines (QUIC's minimum path MTU payload; crosses any LAN unfragmented),
+ * 60000 on loopback, where a datagram costs the same whatever its size up
+ * to 64 KiB (shared/research/baselines.md). The sender chooses; every
+ * fragment says which size it uses. */
 #define FRAG_PAYLOAD 1200
+#define FRAG_LOOPBACK 60000
+#define FRAG_MAX 60000
 
 /* How a command ended, as the client sees it. */
 enum run_status {

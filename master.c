@@ -443,6 +443,7 @@ static void send_request_fragment(void *ctx, uint32_t index, uint32_t offset, ui
     d.job_id = c->f->id;
     d.floor = slave_floor(c->f->sl);
     d.total = c->f->req.len;
+    d.frag_size = (uint16_t)c->f->req.frag;
     d.offset = offset;
     d.payload = c->f->req.data + offset;
     d.payload_len = len;
@@ -467,7 +468,7 @@ static void dispatch_one(master *m, slave_peer *s, job *j)
     bw_init(&w, MAX_COMMAND_LEN + 64);
     CommandRequest req = {j->seq, cl->timeout_ms, j->len, j->cmd};
     job_request_encode(&w, &req);
-    if (!f || w.error || xfer_tx_init(&f->req, w.data, (uint32_t)w.len) < 0)
+    if (!f || w.error || xfer_tx_init(&f->req, w.data, (uint32_t)w.len, frag_size_for(&s->addr)) < 0)
         die("out of memory");
     f->job = j;
     f->sl = s;
@@ -926,7 +927,7 @@ static void on_result_fragment(master *m, slave_peer *s, const dgram *d)
     }
     f->heard_ms = clock_ms();
     if (f->state != FL_RESULT) {
-        if (xfer_rx_init(&f->res, d->total, RESULT_MAX_BYTES) < 0) {
+        if (xfer_rx_init(&f->res, d->total, d->frag_size, RESULT_MAX_BYTES) < 0) {
             LOG(LOG_WARN, "slave %s: result of %u bytes for job %llu refused (at most %u)", s->name, d->total,
                 (unsigned long long)f->id, RESULT_MAX_BYTES);
             job *j = f->job;
@@ -943,7 +944,7 @@ static void on_result_fragment(master *m, slave_peer *s, const dgram *d)
         }
         f->state = FL_RESULT;
     }
-    if (xfer_rx_add(&f->res, d->total, d->offset, d->payload, d->payload_len) < 0) {
+    if (xfer_rx_add(&f->res, d->total, d->frag_size, d->offset, d->payload, d->payload_len) < 0) {
         if (log_allow(&m->garbage_log))
             LOG(LOG_WARN, "slave %s: result fragment inconsistent with job %llu", s->name,
                 (unsigned long long)f->id);
@@ -1081,7 +1082,7 @@ static uint64_t run_timers(master *m)
                  * of its request, which the slave answers with the job's
                  * state (a job it lost is answered GONE). */
                 if (elapsed(now_ms, f->heard_ms) >= PROBE_AFTER_MS) {
-                    send_request_fragment(&c, 0, 0, f->req.len < FRAG_PAYLOAD ? f->req.len : FRAG_PAYLOAD);
+                    send_request_fragment(&c, 0, 0, f->req.len < f->req.frag ? f->req.len : f->req.frag);
                     f->heard_ms = now_ms;
                 }
                 WAKE_AT_MS(f->heard_ms + PROBE_AFTER_MS);
@@ -1196,7 +1197,7 @@ static void end_grace_period(master *m)
 static void read_datagrams(master *m)
 {
     for (int k = 0; k < 512; k++) {
-        uint8_t buf[2048];
+        static uint8_t buf[DGRAM_MAX];
         net_addr from;
         long r = net_recvfrom(m->udp, buf, sizeof buf, &from);
         if (r < 0)
@@ -1286,7 +1287,7 @@ int master_run(const master_config *cfg)
         int n = 0;
         pfds[n++] = (net_pollfd){m->udp, NET_IN, 0};
         pfds[n++] = (net_pollfd){m->sigfd, NET_IN, 0};
-        if (m->listener != SOCK_INVALID)
+        if (m->listener != SOCK_INVALID && 3 + m->nclients < NET_POLL_MAX) /* Windows: select() is full */
             pfds[n++] = (net_pollfd){m->listener, NET_IN, 0};
         int first_client = n;
         for (client *cl = m->clients; cl; cl = cl->next) {

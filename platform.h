@@ -80,8 +80,14 @@ void net_shutdown_write(sock_t s); /* send FIN, keep reading */
 const char *net_last_error(void);
 
 /* Waits up to timeout_ms (-1: forever); returns the number of ready
- * entries, 0 on timeout or on an interrupting signal, -1 on error. */
+ * entries, 0 on timeout or on an interrupting signal, -1 on error (more
+ * than NET_POLL_MAX descriptors is one). */
 int net_poll(net_pollfd *fds, int n, int timeout_ms);
+#ifdef _WIN32
+#define NET_POLL_MAX FD_SETSIZE
+#else
+#define NET_POLL_MAX 1000000
+#endif
 
 /* Signals arrive as events on a descriptor the event loop polls (the
  * self-pipe trick), so no work is done inside a signal handler. Windows:

@@ -150,8 +150,16 @@ int net_resolve(const char *host, int port, int dgram, net_addr *out, char *err,
         snprintf(err, errlen, "cannot resolve '%s': %s", host, text);
         return -1;
     }
-    memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
-    out->len = (socklen_t)res->ai_addrlen;
+    /* Windows lists ::1 first for "localhost", where the daemons listen
+     * on 127.0.0.1 by default: an IPv4 address when there is one. */
+    const struct addrinfo *pick = res;
+    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET) {
+            pick = ai;
+            break;
+        }
+    memcpy(&out->ss, pick->ai_addr, pick->ai_addrlen);
+    out->len = (socklen_t)pick->ai_addrlen;
     freeaddrinfo(res);
     return 0;
 }

@@ -49,6 +49,7 @@ size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap, const hmac_key *ke
     case DG_RESULT:
         bw_u32(&w, d->total);
         bw_u32(&w, d->offset);
+        bw_u16(&w, d->frag_size);
         bw_bytes(&w, d->payload, d->payload_len);
         break;
     case DG_JOB_ACK:
@@ -125,12 +126,13 @@ int dgram_decode(const uint8_t *p, size_t n, dgram *d, const char **why)
     case DG_RESULT:
         d->total = br_u32(&r);
         d->offset = br_u32(&r);
+        d->frag_size = br_u16(&r);
         d->payload_len = (uint32_t)br_left(&r);
         d->payload = br_bytes(&r, d->payload_len);
-        if (!r.error && (d->payload_len == 0 || d->payload_len > FRAG_PAYLOAD || d->total == 0 ||
-                         d->offset % FRAG_PAYLOAD != 0 || d->offset >= d->total ||
-                         d->payload_len != (d->total - d->offset < FRAG_PAYLOAD ? d->total - d->offset
-                                                                                : FRAG_PAYLOAD))) {
+        if (!r.error && (d->frag_size == 0 || d->frag_size > FRAG_MAX || d->payload_len == 0 || d->total == 0 ||
+                         d->offset % d->frag_size != 0 || d->offset >= d->total ||
+                         d->payload_len != (d->total - d->offset < d->frag_size ? d->total - d->offset
+                                                                                : d->frag_size))) {
             *why = "bad fragment bounds";
             return -1;
         }
@@ -317,6 +319,24 @@ long frame_parse(const uint8_t *buf, size_t len, size_t max, uint8_t *type, brea
     *type = buf[4];
     br_init(fields, buf + FRAME_HEADER_LEN, flen - 1);
     return (long)flen + 4;
+}
+
+int net_addr_is_loopback(const net_addr *a)
+{
+    if (a->ss.ss_family == AF_INET) {
+        const uint8_t *ip = (const uint8_t *)&((const struct sockaddr_in *)&a->ss)->sin_addr;
+        return ip[0] == 127;
+    }
+    if (a->ss.ss_family == AF_INET6) {
+        static const uint8_t lo6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+        return memcmp(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr, lo6, 16) == 0;
+    }
+    return 0;
+}
+
+uint32_t frag_size_for(const net_addr *peer)
+{
+    return net_addr_is_loopback(peer) ? FRAG_LOOPBACK : FRAG_PAYLOAD;
 }
 
 const char *frame_type_name(uint8_t type)

@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "common.h"
+#include "platform.h"
 #include "sha256.h"
 
 /* ---------------------------------------------------------------- UDP --- */
@@ -21,7 +22,7 @@
 #define DGRAM_VERSION 2
 #define DGRAM_HEADER_LEN 37
 #define DGRAM_TAG_LEN SHA256_LEN
-#define DGRAM_MAX (DGRAM_HEADER_LEN + 32 + FRAG_PAYLOAD + DGRAM_TAG_LEN)
+#define DGRAM_MAX (DGRAM_HEADER_LEN + 32 + FRAG_MAX + DGRAM_TAG_LEN)
 #define DGRAM_FLAG_AUTH 1   /* a 32-byte HMAC-SHA256 tag ends the datagram */
 #define CANCEL_PADDING 16   /* a CANCEL is never smaller than its JOB_ACK reply */
 
@@ -66,8 +67,10 @@ typedef struct {
     uint16_t slots_total, slots_free; /* DG_PONG; slots_free also in DG_JOB_ACK */
     /* DG_PING, DG_JOB: every job id below floor is finished for the master */
     uint64_t floor;
-    /* DG_JOB, DG_RESULT: a fragment of a message of total bytes */
+    /* DG_JOB, DG_RESULT: a fragment of a message of total bytes, cut in
+     * fragments of frag_size bytes (the last one shorter) */
     uint32_t total, offset, payload_len;
+    uint16_t frag_size;
     const uint8_t *payload;
     /* DG_JOB_ACK, DG_RESULT_ACK */
     uint8_t state;    /* DG_JOB_ACK: enum job_state; DG_RESULT_ACK: 1 = complete */
@@ -137,6 +140,11 @@ int frame_check_tag(breader *fields, uint8_t type, const hmac_key *key, uint64_t
  * and sets *type and the fields' reader; 0 if more bytes are needed;
  * -1 if the length is over max (the peer is not speaking our protocol). */
 long frame_parse(const uint8_t *buf, size_t len, size_t max, uint8_t *type, breader *fields);
+
+/* The fragment size to use towards a peer: FRAG_LOOPBACK on loopback,
+ * FRAG_PAYLOAD elsewhere. */
+uint32_t frag_size_for(const net_addr *peer);
+int net_addr_is_loopback(const net_addr *a);
 
 const char *frame_type_name(uint8_t type);
 const char *dgram_type_name(uint8_t type);

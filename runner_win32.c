@@ -12,7 +12,8 @@
 /* How long a finished command's pipes may stay open (a process that left
  * its job) before we stop waiting for the end of its output. */
 #define DRAIN_AFTER_EXIT_US 1000000u
-#define READ_CHUNK 65536
+#define PIPE_BYTES 65536 /* as a Linux pipe: a command writing a lot blocks less */
+#define READ_CHUNK 16384 /* on the reader's stack */
 #define READER_STACK (64 * 1024)
 /* CreateProcess takes at most 32,767 characters of command line. */
 #define MAX_CMDLINE 32767
@@ -29,7 +30,6 @@ typedef struct {
     int truncated; /* under lock */
     int done;      /* the thread saw the end and touches buf no more: under lock */
     int taken;     /* the runner took buf: the rest is read and dropped: under lock */
-    uint8_t chunk[READ_CHUNK];
 } stream;
 
 /* Shared between the event loop and the threads, freed by whichever lets
@@ -63,15 +63,16 @@ static DWORD WINAPI reader_thread(LPVOID arg)
 {
     stream *s = arg;
     struct runner_win32 *w = s->owner;
+    uint8_t chunk[READ_CHUNK];
     for (;;) {
         DWORD n = 0;
-        if (!ReadFile(s->pipe, s->chunk, sizeof s->chunk, &n, NULL))
+        if (!ReadFile(s->pipe, chunk, sizeof chunk, &n, NULL))
             break; /* ERROR_BROKEN_PIPE: every process holding the write end is gone */
         EnterCriticalSection(&w->lock);
         if (!s->taken) {
             size_t room = s->buf.limit - s->buf.len;
             size_t keep = n < room ? n : room;
-            bw_bytes(&s->buf, s->chunk, keep);
+            bw_bytes(&s->buf, chunk, keep);
             if (keep < n)
                 s->truncated = 1; /* keep draining so the command is not blocked */
         }
@@ -129,10 +130,15 @@ static wchar_t *command_line(const char *command, wchar_t *app, char *err, size_
         cp = CP_ACP;
         n = MultiByteToWideChar(cp, 0, command, -1, NULL, 0);
     }
-    size_t total = wcslen(app) + (size_t)n + 16;
-    if (n == 0 || total > MAX_CMDLINE) {
+    if (n == 0) {
+        say(err, errlen, "MultiByteToWideChar");
+        return NULL;
+    }
+    /* "app" /d /s /c "LINE" and the NUL: 15 more than app and LINE */
+    size_t total = wcslen(app) + (size_t)n + 14;
+    if (total > MAX_CMDLINE) {
         snprintf(err, errlen, "command too long for Windows (a command line holds at most %d characters)",
-                 MAX_CMDLINE - 24 - (int)wcslen(app));
+                 MAX_CMDLINE - 15 - (int)wcslen(app));
         return NULL;
     }
     wchar_t *line = malloc(total * sizeof *line);
@@ -196,7 +202,8 @@ int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint3
     SECURITY_ATTRIBUTES inherit = {sizeof inherit, NULL, TRUE};
     HANDLE child_out = NULL, child_err = NULL, child_in = INVALID_HANDLE_VALUE, thread = NULL;
     int threads = 0; /* readers started: they own their pipes */
-    if (!CreatePipe(&w->s[0].pipe, &child_out, &inherit, 0) || !CreatePipe(&w->s[1].pipe, &child_err, &inherit, 0)) {
+    if (!CreatePipe(&w->s[0].pipe, &child_out, &inherit, PIPE_BYTES) ||
+        !CreatePipe(&w->s[1].pipe, &child_err, &inherit, PIPE_BYTES)) {
         say(err, errlen, "CreatePipe");
         goto fail;
     }

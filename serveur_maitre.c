@@ -21,6 +21,8 @@
 #define DEFAULT_MAX_QUEUED 200000
 #define DEFAULT_NO_SLAVE_SECONDS 60
 #define DEFAULT_GRACE_SECONDS 10
+/* On Windows select() watches NET_POLL_MAX sockets, three of them ours. */
+#define MAX_CLIENTS (NET_POLL_MAX - 3 < 10000 ? NET_POLL_MAX - 3 : 10000)
 
 static void usage(FILE *out)
 {
@@ -83,7 +85,7 @@ int main(int argc, char **argv)
         case 'k': key_file = optarg; break;
         case OPT_INSECURE: insecure = 1; break;
         case 'r': cfg.retries = (unsigned)cli_number("--retries", optarg, 1, 100); break;
-        case OPT_MAX_CLIENTS: cfg.max_clients = (unsigned)cli_number("--max-clients", optarg, 1, 10000); break;
+        case OPT_MAX_CLIENTS: cfg.max_clients = (unsigned)cli_number("--max-clients", optarg, 1, MAX_CLIENTS); break;
         case OPT_MAX_QUEUED: cfg.max_queued = (unsigned)cli_number("--max-queued", optarg, 1, 10000000); break;
         case OPT_NO_SLAVE: cfg.no_slave_ms = cli_seconds("--no-slave-timeout", optarg, 86400000u); break;
         case OPT_GRACE: cfg.grace_ms = cli_seconds("--grace", optarg, 3600000u); break;

@@ -301,7 +301,7 @@ static void job_send_result(slave *sl, job *j, CommandResult *r)
     j->command = NULL;
     j->phase = JP_SENDING;
     j->last_progress_ms = clock_ms();
-    if (w.error || xfer_tx_init(&j->tx, w.data, (uint32_t)w.len) < 0) {
+    if (w.error || xfer_tx_init(&j->tx, w.data, (uint32_t)w.len, frag_size_for(&j->sess->addr)) < 0) {
         LOG(LOG_ERROR, "job %llu: out of memory for its result", (unsigned long long)j->id);
         bw_free(&w);
         job_unlink(sl, j);
@@ -390,7 +390,7 @@ static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d)
             return;
         }
         j = calloc(1, sizeof *j);
-        if (!j || xfer_rx_init(&j->rx, d->total, MAX_COMMAND_LEN + 16) < 0) {
+        if (!j || xfer_rx_init(&j->rx, d->total, d->frag_size, MAX_COMMAND_LEN + 16) < 0) {
             free(j);
             if (log_allow(&sl->garbage_log))
                 LOG(LOG_WARN, "job %llu: request of %u bytes refused", (unsigned long long)d->job_id, d->total);
@@ -409,7 +409,7 @@ static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d)
     j->ack_pending = 1;
     if (j->phase != JP_RECEIVING)
         return; /* a retransmission: the ack tells the master the state */
-    int added = xfer_rx_add(&j->rx, d->total, d->offset, d->payload, d->payload_len);
+    int added = xfer_rx_add(&j->rx, d->total, d->frag_size, d->offset, d->payload, d->payload_len);
     if (added < 0) {
         if (log_allow(&sl->garbage_log))
             LOG(LOG_WARN, "job %llu: fragment inconsistent with the request", (unsigned long long)j->id);
@@ -591,6 +591,7 @@ static void send_result_fragment(void *ctx, uint32_t index, uint32_t offset, uin
     d.type = DG_RESULT;
     d.job_id = c->j->id;
     d.total = c->j->tx.len;
+    d.frag_size = (uint16_t)c->j->tx.frag;
     d.offset = offset;
     d.payload = c->j->tx.data + offset;
     d.payload_len = len;
@@ -755,7 +756,7 @@ int slave_run(const slave_config *cfg)
             /* Drain the socket (bounded), then answer each touched job once. */
             for (int k = 0; k < 512; k++) {
                 net_addr from;
-                uint8_t buf[2048];
+                static uint8_t buf[DGRAM_MAX];
                 long r = net_recvfrom(sl->sock, buf, sizeof buf, &from);
                 if (r < 0)
                     break;

@@ -40,18 +40,24 @@ uint32_t xfer_backoff(uint32_t rto_us, unsigned sends)
     return t > RTO_MAX_US ? RTO_MAX_US : (uint32_t)t;
 }
 
-static uint32_t frag_len(uint32_t len, uint32_t index)
+static uint32_t frag_len(uint32_t len, uint32_t frag, uint32_t index)
 {
-    uint32_t off = index * FRAG_PAYLOAD;
-    return len - off < FRAG_PAYLOAD ? len - off : FRAG_PAYLOAD;
+    uint32_t off = index * frag;
+    return len - off < frag ? len - off : frag;
 }
 
-int xfer_tx_init(xfer_tx *t, uint8_t *data, uint32_t len)
+int xfer_tx_init(xfer_tx *t, uint8_t *data, uint32_t len, uint32_t frag)
 {
     memset(t, 0, sizeof *t);
     t->data = data;
     t->len = len;
-    t->nfrags = (len + FRAG_PAYLOAD - 1) / FRAG_PAYLOAD;
+    t->frag = frag ? frag : FRAG_PAYLOAD;
+    t->nfrags = (len + t->frag - 1) / t->frag;
+    t->window = XFER_WINDOW_BYTES / t->frag;
+    if (t->window > XFER_WINDOW)
+        t->window = XFER_WINDOW;
+    if (t->window < 4)
+        t->window = 4;
     t->acked = calloc(t->nfrags, 1);
     t->sends = calloc(t->nfrags, 1);
     t->sent_us = calloc(t->nfrags, sizeof *t->sent_us);
@@ -110,7 +116,7 @@ uint32_t xfer_tx_on_ack(xfer_tx *t, uint32_t cum, uint64_t sack, uint64_t now_us
 unsigned xfer_tx_pump(xfer_tx *t, uint64_t now_us, uint32_t rto_us, xfer_send_fn send, void *ctx)
 {
     unsigned timer_resends = 0;
-    uint32_t end = t->base + XFER_WINDOW < t->nfrags ? t->base + XFER_WINDOW : t->nfrags;
+    uint32_t end = t->base + t->window < t->nfrags ? t->base + t->window : t->nfrags;
     for (uint32_t i = t->base; i < end; i++) {
         if (t->acked[i])
             continue;
@@ -123,7 +129,7 @@ unsigned xfer_tx_pump(xfer_tx *t, uint64_t now_us, uint32_t rto_us, xfer_send_fn
         if (t->sends[i] < 255)
             t->sends[i]++;
         t->sent_us[i] = now_us ? now_us : 1;
-        send(ctx, i, i * FRAG_PAYLOAD, frag_len(t->len, i));
+        send(ctx, i, i * t->frag, frag_len(t->len, t->frag, i));
     }
     return timer_resends;
 }
@@ -131,7 +137,7 @@ unsigned xfer_tx_pump(xfer_tx *t, uint64_t now_us, uint32_t rto_us, xfer_send_fn
 uint64_t xfer_tx_next_deadline(const xfer_tx *t, uint32_t rto_us)
 {
     uint64_t next = 0;
-    uint32_t end = t->base + XFER_WINDOW < t->nfrags ? t->base + XFER_WINDOW : t->nfrags;
+    uint32_t end = t->base + t->window < t->nfrags ? t->base + t->window : t->nfrags;
     for (uint32_t i = t->base; i < end; i++) {
         if (t->acked[i] || t->sends[i] == 0)
             continue;
@@ -142,13 +148,14 @@ uint64_t xfer_tx_next_deadline(const xfer_tx *t, uint32_t rto_us)
     return next;
 }
 
-int xfer_rx_init(xfer_rx *r, uint32_t total, uint32_t max_len)
+int xfer_rx_init(xfer_rx *r, uint32_t total, uint32_t frag, uint32_t max_len)
 {
     memset(r, 0, sizeof *r);
-    if (total == 0 || total > max_len)
+    if (total == 0 || total > max_len || frag == 0)
         return -1;
     r->len = total;
-    r->nfrags = (total + FRAG_PAYLOAD - 1) / FRAG_PAYLOAD;
+    r->frag = frag;
+    r->nfrags = (total + frag - 1) / frag;
     r->data = malloc(total);
     r->have = calloc(r->nfrags, 1);
     if (!r->data || !r->have) {
@@ -165,12 +172,12 @@ void xfer_rx_free(xfer_rx *r)
     memset(r, 0, sizeof *r);
 }
 
-int xfer_rx_add(xfer_rx *r, uint32_t total, uint32_t offset, const uint8_t *p, uint32_t n)
+int xfer_rx_add(xfer_rx *r, uint32_t total, uint32_t frag, uint32_t offset, const uint8_t *p, uint32_t n)
 {
-    if (total != r->len || offset % FRAG_PAYLOAD != 0 || offset >= r->len)
+    if (total != r->len || frag != r->frag || offset % frag != 0 || offset >= r->len)
         return -1;
-    uint32_t i = offset / FRAG_PAYLOAD;
-    if (n != frag_len(r->len, i))
+    uint32_t i = offset / frag;
+    if (n != frag_len(r->len, frag, i))
         return -1;
     if (r->have[i])
         return 0;

@@ -34,9 +34,14 @@ uint32_t rtt_timeout(const rtt_estimator *e);
  * does not stall the other transfers to the same peer. */
 uint32_t xfer_backoff(uint32_t rto_us, unsigned sends);
 
+/* Bytes a transfer may have in flight beyond its first unacknowledged
+ * fragment (and at most XFER_WINDOW fragments): a few transfers at once
+ * fit in the receiver's socket buffer. */
+#define XFER_WINDOW_BYTES (512u * 1024)
+
 typedef struct {
     uint8_t *data; /* the whole message, owned */
-    uint32_t len, nfrags;
+    uint32_t len, nfrags, frag, window;
     uint32_t base;        /* first fragment not yet acknowledged */
     uint32_t acked_count;
     uint32_t highest_acked_plus1;
@@ -45,8 +50,9 @@ typedef struct {
     uint64_t *sent_us;    /* per fragment: time of the last transmission */
 } xfer_tx;
 
-/* Takes ownership of data (len >= 1). 0, or -1 when out of memory. */
-int xfer_tx_init(xfer_tx *t, uint8_t *data, uint32_t len);
+/* Takes ownership of data (len >= 1), sent in fragments of frag bytes.
+ * 0, or -1 when out of memory. */
+int xfer_tx_init(xfer_tx *t, uint8_t *data, uint32_t len, uint32_t frag);
 void xfer_tx_free(xfer_tx *t);
 static inline int xfer_tx_done(const xfer_tx *t) { return t->acked_count == t->nfrags; }
 
@@ -67,17 +73,17 @@ uint64_t xfer_tx_next_deadline(const xfer_tx *t, uint32_t rto_us);
 
 typedef struct {
     uint8_t *data;
-    uint32_t len, nfrags;
+    uint32_t len, nfrags, frag;
     uint32_t cum;   /* fragments [0, cum) have all arrived */
     uint32_t count; /* fragments arrived */
     uint8_t *have;  /* per fragment: 1 once arrived */
 } xfer_rx;
 
-/* 0, or -1 if total is 0 or over max_len, or out of memory. */
-int xfer_rx_init(xfer_rx *r, uint32_t total, uint32_t max_len);
+/* 0, or -1 if total is 0 or over max_len, frag is 0, or out of memory. */
+int xfer_rx_init(xfer_rx *r, uint32_t total, uint32_t frag, uint32_t max_len);
 void xfer_rx_free(xfer_rx *r);
 /* 1 new fragment, 0 duplicate, -1 inconsistent with this message. */
-int xfer_rx_add(xfer_rx *r, uint32_t total, uint32_t offset, const uint8_t *p, uint32_t n);
+int xfer_rx_add(xfer_rx *r, uint32_t total, uint32_t frag, uint32_t offset, const uint8_t *p, uint32_t n);
 void xfer_rx_ack(const xfer_rx *r, uint32_t *cum, uint64_t *sack);
 static inline int xfer_rx_done(const xfer_rx *r) { return r->count == r->nfrags; }
 

@@ -76,14 +76,16 @@ static void test_datagrams(void)
     o = roundtrip(&d, &good);
     ok(good && o.slots_total == 4 && o.slots_free == 3 && o.echo_us == 9, "PONG round trip");
 
-    d = (dgram){.type = DG_JOB, .job_id = 77, .floor = 70, .total = 3000, .offset = 2400, .payload = payload,
-                .payload_len = 600};
+    d = (dgram){.type = DG_JOB, .job_id = 77, .floor = 70, .total = 3000, .offset = 2400, .frag_size = 1200,
+                .payload = payload, .payload_len = 600};
     o = roundtrip(&d, &good);
-    ok(good && o.job_id == 77 && o.floor == 70 && o.total == 3000 && o.offset == 2400 && o.payload_len == 600 &&
+    ok(good && o.job_id == 77 && o.floor == 70 && o.total == 3000 && o.offset == 2400 && o.frag_size == 1200 &&
+           o.payload_len == 600 &&
            memcmp(o.payload, payload, 600) == 0,
        "JOB fragment round trip");
 
-    d = (dgram){.type = DG_RESULT, .job_id = 5, .total = 1200, .offset = 0, .payload = payload, .payload_len = 1200};
+    d = (dgram){.type = DG_RESULT, .job_id = 5, .total = 1200, .offset = 0, .frag_size = 1200, .payload = payload,
+                .payload_len = 1200};
     o = roundtrip(&d, &good);
     ok(good && o.payload_len == 1200, "RESULT fragment of exactly one full payload");
 
@@ -104,7 +106,8 @@ static void test_datagrams(void)
     /* Malformed datagrams are refused with a reason. */
     uint8_t buf[DGRAM_MAX];
     const char *why;
-    d = (dgram){.type = DG_JOB, .job_id = 1, .total = 3000, .offset = 0, .payload = payload, .payload_len = 1200};
+    d = (dgram){.type = DG_JOB, .job_id = 1, .total = 3000, .offset = 0, .frag_size = 1200, .payload = payload,
+                .payload_len = 1200};
     size_t n = dgram_encode(&d, buf, sizeof buf, NULL);
     ok(dgram_decode(buf, n, &o, &why) == 0, "valid JOB fragment");
     buf[0] ^= 0xFF;
@@ -125,7 +128,8 @@ static void test_datagrams(void)
     d.offset = 100; /* not a fragment boundary */
     n = dgram_encode(&d, buf, sizeof buf, NULL);
     ok(dgram_decode(buf, n, &o, &why) < 0, "offset off a fragment boundary refused");
-    d = (dgram){.type = DG_JOB, .job_id = 1, .total = 1000, .offset = 1200, .payload = payload, .payload_len = 1};
+    d = (dgram){.type = DG_JOB, .job_id = 1, .total = 1000, .offset = 1200, .frag_size = 1200, .payload = payload,
+                .payload_len = 1};
     n = dgram_encode(&d, buf, sizeof buf, NULL);
     ok(dgram_decode(buf, n, &o, &why) < 0, "fragment beyond the total refused");
     d = (dgram){.type = DG_PING};

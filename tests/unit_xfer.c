@@ -41,16 +41,16 @@ static void test_reassembly(void)
     uint32_t len = 10 * FRAG_PAYLOAD + 77; /* 11 fragments, the last short */
     uint8_t *src = pattern(len, 1);
     xfer_rx r;
-    ok(xfer_rx_init(&r, 0, 100) < 0, "empty message refused");
-    ok(xfer_rx_init(&r, 101, 100) < 0, "message over the limit refused");
-    ok(xfer_rx_init(&r, len, len) == 0 && r.nfrags == 11, "11 fragments expected");
+    ok(xfer_rx_init(&r, 0, FRAG_PAYLOAD, 100) < 0, "empty message refused");
+    ok(xfer_rx_init(&r, 101, FRAG_PAYLOAD, 100) < 0, "message over the limit refused");
+    ok(xfer_rx_init(&r, len, FRAG_PAYLOAD, len) == 0 && r.nfrags == 11, "11 fragments expected");
     uint32_t order[] = {3, 0, 10, 3, 1, 7, 2, 0, 4, 5, 6, 9, 8, 10};
     int news = 0;
     uint32_t cum;
     uint64_t sack;
     for (size_t k = 0; k < sizeof order / sizeof *order; k++) {
         uint32_t i = order[k], off = i * FRAG_PAYLOAD, n = i == 10 ? 77 : FRAG_PAYLOAD;
-        int rc = xfer_rx_add(&r, len, off, src + off, n);
+        int rc = xfer_rx_add(&r, len, FRAG_PAYLOAD, off, src + off, n);
         news += rc == 1;
         if (k == 2) {
             xfer_rx_ack(&r, &cum, &sack);
@@ -63,9 +63,9 @@ static void test_reassembly(void)
     }
     is_int(news, 11, "each fragment counted once despite duplicates");
     ok(xfer_rx_done(&r) && memcmp(r.data, src, len) == 0, "reassembled byte for byte");
-    ok(xfer_rx_add(&r, len + 1, 0, src, FRAG_PAYLOAD) < 0, "fragment of another total refused");
-    ok(xfer_rx_add(&r, len, 5, src, FRAG_PAYLOAD) < 0, "offset not on a boundary refused");
-    ok(xfer_rx_add(&r, len, 10 * FRAG_PAYLOAD, src, 76) < 0, "wrong length for the last fragment refused");
+    ok(xfer_rx_add(&r, len + 1, FRAG_PAYLOAD, 0, src, FRAG_PAYLOAD) < 0, "fragment of another total refused");
+    ok(xfer_rx_add(&r, len, FRAG_PAYLOAD, 5, src, FRAG_PAYLOAD) < 0, "offset not on a boundary refused");
+    ok(xfer_rx_add(&r, len, FRAG_PAYLOAD, 10 * FRAG_PAYLOAD, src, 76) < 0, "wrong length for the last fragment refused");
     xfer_rx_free(&r);
     free(src);
 }
@@ -90,7 +90,7 @@ static void test_sender(void)
     static sent_log log;
     uint32_t len = 100 * FRAG_PAYLOAD;
     xfer_tx t;
-    ok(xfer_tx_init(&t, pattern(len, 2), len) == 0 && t.nfrags == 100, "100 fragments to send");
+    ok(xfer_tx_init(&t, pattern(len, 2), len, FRAG_PAYLOAD) == 0 && t.nfrags == 100, "100 fragments to send");
     log.n = 0;
     xfer_tx_pump(&t, 1000, 50000, record, &log);
     is_int(log.n, XFER_WINDOW, "first pump sends one window");
@@ -142,6 +142,7 @@ static packet queue[200000];
 static int qn;
 static uint64_t sim_now;
 static int drop_pct, dup_pct, jitter_us;
+static uint32_t sim_frag = FRAG_PAYLOAD;
 
 static void link_send(packet p)
 {
@@ -170,8 +171,8 @@ static int simulate(uint32_t len, int drop, int dup, int jitter, unsigned *sends
     xfer_rx r;
     rtt_estimator e;
     rtt_init(&e);
-    xfer_tx_init(&t, copy, len);
-    xfer_rx_init(&r, len, len);
+    xfer_tx_init(&t, copy, len, sim_frag);
+    xfer_rx_init(&r, len, sim_frag, len);
     drop_pct = drop, dup_pct = dup, jitter_us = jitter, qn = 0, sim_now = 1;
     unsigned sends = 0;
     for (int step = 0; step < 2000000 && !xfer_tx_done(&t); step++) {
@@ -192,7 +193,7 @@ static int simulate(uint32_t len, int drop, int dup, int jitter, unsigned *sends
                 if (s)
                     rtt_sample(&e, s);
             } else {
-                xfer_rx_add(&r, len, p.offset, src + p.offset, p.len);
+                xfer_rx_add(&r, len, sim_frag, p.offset, src + p.offset, p.len);
                 packet a = {0, 0, 0, 1, 0, 0};
                 xfer_rx_ack(&r, &a.cum, &a.sack);
                 link_send(a);
@@ -221,6 +222,14 @@ static void test_lossy_link(void)
     ok(sends < 3 * frags, "lossy link: resends stay proportionate (%u sends for %u fragments)", sends, frags);
     ok(simulate(1, 50, 50, 400, &sends), "1-byte message with 50%% loss and 50%% duplicates");
     ok(simulate(FRAG_PAYLOAD * XFER_WINDOW * 3, 5, 0, 100, &sends), "exact multiple of the window");
+    sim_frag = FRAG_LOOPBACK;
+    ok(simulate(len, 20, 10, 400, &sends), "3 MiB in 60000-byte fragments, 20%% loss, duplicates, reordering");
+    xfer_tx t;
+    xfer_tx_init(&t, malloc(len), len, FRAG_LOOPBACK);
+    ok(t.window * FRAG_LOOPBACK <= XFER_WINDOW_BYTES && t.window >= 4, "large fragments: a window of %u, bounded in bytes",
+       t.window);
+    xfer_tx_free(&t);
+    sim_frag = FRAG_PAYLOAD;
 }
 
 int main(void)

@@ -141,6 +141,11 @@ is "$(cut -f1,7,8 "$T/joblog" | sort -n | tr '\t\n' ' ;')" \
 check "every joblog host is one of the Windows slaves" \
     awk -F'\t' -v a="127.0.0.1:$W1" -v b="127.0.0.1:$W2" 'NR > 1 && $2 != a && $2 != b { exit 1 }' "$T/joblog"
 
+python3 -c 'print("echo " + "x" * 40000)' >"$T/long-line.txt"
+wclient "$T/long-line.txt"
+is "$RC" 1 "a command longer than a Windows command line fails..."
+check "...not started, saying why" grep -q 'too long for Windows' "$T/out" "$T/err"
+
 printf 'echo one\r\necho two\r\n' >"$T/crlf.txt"
 RC=0
 timeout 60 wine "$TOP/client.exe" -k -q 127.0.0.1 "$MASTER_PORT" - <"$T/crlf.txt" >"$T/out" 2>"$T/err" || RC=$?
