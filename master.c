@@ -460,6 +460,29 @@ static void send_cancel(master *m, flight *f)
     send_dgram(m, f->sl, &d);
 }
 
+/* Stops waiting for f's result and tells its slave to kill the job. The
+ * client, unless it is leaving (why NULL), gets why as the result. */
+static void flight_cancel(master *m, flight *f, uint8_t status, const char *why)
+{
+    job *j = f->job;
+    if (j) {
+        client *cl = j->cl;
+        cl->inflight--;
+        if (why) {
+            client_send_failure(cl, j->seq, status, f->sl->name, why);
+            client_check_done(cl);
+        }
+        free(j);
+        f->job = NULL;
+    }
+    xfer_tx_free(&f->req);
+    xfer_rx_free(&f->res);
+    f->state = FL_CANCELLING;
+    f->sl->outstanding--;
+    f->since_ms = clock_ms();
+    send_cancel(m, f);
+}
+
 static void dispatch_one(master *m, slave_peer *s, job *j)
 {
     client *cl = j->cl;
@@ -534,14 +557,7 @@ static void client_close(master *m, client *cl)
     for (int i = 0; i < m->nslaves; i++)
         for (flight *f = m->slaves[i]->flights; f; f = f->next)
             if (f->job && f->job->cl == cl) {
-                free(f->job);
-                f->job = NULL;
-                xfer_tx_free(&f->req);
-                xfer_rx_free(&f->res);
-                f->state = FL_CANCELLING;
-                f->sl->outstanding--;
-                f->since_ms = clock_ms();
-                send_cancel(m, f);
+                flight_cancel(m, f, 0, NULL);
                 cancelled++;
             }
     while (cl->qhead) {
@@ -930,16 +946,7 @@ static void on_result_fragment(master *m, slave_peer *s, const dgram *d)
         if (xfer_rx_init(&f->res, d->total, d->frag_size, RESULT_MAX_BYTES) < 0) {
             LOG(LOG_WARN, "slave %s: result of %u bytes for job %llu refused (at most %u)", s->name, d->total,
                 (unsigned long long)f->id, RESULT_MAX_BYTES);
-            job *j = f->job;
-            client_send_failure(j->cl, j->seq, RUN_NOT_STARTED, s->name, "result too large for the master");
-            j->cl->inflight--;
-            client_check_done(j->cl);
-            free(j);
-            f->job = NULL;
-            f->state = FL_CANCELLING;
-            s->outstanding--;
-            f->since_ms = clock_ms();
-            send_cancel(m, f);
+            flight_cancel(m, f, RUN_NOT_STARTED, "result too large for the master");
             return;
         }
         f->state = FL_RESULT;
@@ -1173,19 +1180,9 @@ static void end_grace_period(master *m)
 {
     for (int i = 0; i < m->nslaves; i++) {
         slave_peer *s = m->slaves[i];
-        for (flight *f = s->flights; f; f = f->next) {
-            job *j = f->job;
-            if (!j)
-                continue;
-            client_send_failure(j->cl, j->seq, RUN_CANCELLED, s->name, "killed: the master shut down");
-            j->cl->inflight--;
-            client_check_done(j->cl);
-            free(j);
-            f->job = NULL;
-            f->state = FL_CANCELLING;
-            s->outstanding--;
-            send_cancel(m, f);
-        }
+        for (flight *f = s->flights; f; f = f->next)
+            if (f->job)
+                flight_cancel(m, f, RUN_CANCELLED, "killed: the master shut down");
     }
     for (client *cl = m->clients; cl; cl = cl->next)
         if (cl->state == CS_ACTIVE) /* still sending commands: it cannot finish */

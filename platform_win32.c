@@ -438,7 +438,8 @@ int net_poll(net_pollfd *fds, int n, int timeout_ms)
 }
 
 /* A loopback UDP socket bound and connected to a second one: only that
- * one can send to it. Both are non-inheritable; rx is non-blocking. */
+ * one can send to it. Both are non-inheritable and non-blocking: no
+ * thread ever waits to post an event. */
 static int socket_pair_udp(SOCKET *rx, SOCKET *tx)
 {
     struct sockaddr_in a;
@@ -459,7 +460,8 @@ static int socket_pair_udp(SOCKET *rx, SOCKET *tx)
         goto fail;
     len = sizeof a;
     if (getsockname(*rx, (struct sockaddr *)&a, &len) == SOCKET_ERROR ||
-        connect(*tx, (struct sockaddr *)&a, sizeof a) == SOCKET_ERROR || set_nonblocking(*rx) < 0)
+        connect(*tx, (struct sockaddr *)&a, sizeof a) == SOCKET_ERROR || set_nonblocking(*rx) < 0 ||
+        set_nonblocking(*tx) < 0)
         goto fail;
     return 0;
 fail:
