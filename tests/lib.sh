@@ -32,6 +32,9 @@ WRAP=${SMP_WRAP:-} # e.g. "valgrind -q"
 case "$WRAP" in valgrind*) WRAP="$WRAP --log-file=$REPORTS/valgrind.%p" ;; esac
 export ASAN_OPTIONS="log_path=$REPORTS/asan:detect_leaks=1:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="log_path=$REPORTS/ubsan:print_stacktrace=1:${UBSAN_OPTIONS:-}"
+# A command prefix for the programs started here, e.g. "ip netns exec NS"
+# (it must exec the program, so that PIDs stay the programs' own).
+SMP_PREFIX=${SMP_PREFIX:-}
 PIDS=()
 _tap_n=0
 _tap_failed=0
@@ -89,7 +92,7 @@ start_slave() {
     local name=$1; shift
     mkdir -p "$T/$name"
     : >"$T/$name.log"
-    (cd "$T/$name" && exec $WRAP "$BIN/serveur_esclave" "$@" "${SLAVE_ON_PORT:-0}") >"$T/$name.log" 2>&1 &
+    (cd "$T/$name" && exec $SMP_PREFIX $WRAP "$BIN/serveur_esclave" "$@" "${SLAVE_ON_PORT:-0}") >"$T/$name.log" 2>&1 &
     SLAVE_PID=$!
     PIDS+=("$SLAVE_PID")
     local line
@@ -101,7 +104,7 @@ start_slave() {
 # sets MASTER_PORT and MASTER_PID.
 start_master() {
     local name=$1 conf=$2; shift 2
-    $WRAP "$BIN/serveur_maitre" "$@" "${MASTER_ON_PORT:-0}" "$conf" >"$T/$name.log" 2>&1 &
+    $SMP_PREFIX $WRAP "$BIN/serveur_maitre" "$@" "${MASTER_ON_PORT:-0}" "$conf" >"$T/$name.log" 2>&1 &
     MASTER_PID=$!
     PIDS+=("$MASTER_PID")
     local line

@@ -47,28 +47,9 @@ ip netns exec "$NS" "$NFT" add chain inet smploss out "{ type filter hook $HOOK 
 # of a background "in_ns prog" is the program's own).
 in_ns() { ip netns exec "$NS" "$@"; }
 
-# start_slave_ns NAME [options...]: lib.sh's start_slave, in the namespace.
-start_slave_ns() {
-    local name=$1; shift
-    mkdir -p "$T/$name"
-    (cd "$T/$name" && exec ip netns exec "$NS" $WRAP "$BIN/serveur_esclave" "$@" 0) >"$T/$name.log" 2>&1 &
-    SLAVE_PID=$!
-    PIDS+=("$SLAVE_PID")
-    local line
-    line=$(wait_for_line "$T/$name.log" 'listening on UDP' 20) || bail "slave $name did not start: $(cat "$T/$name.log")"
-    SLAVE_PORT=$(echo "$line" | sed -E 's/.*UDP [^ ]*:([0-9]+) .*/\1/')
-}
-
-# start_master_ns NAME CONF [options...]: lib.sh's start_master, in the namespace.
-start_master_ns() {
-    local name=$1 conf=$2; shift 2
-    ip netns exec "$NS" $WRAP "$BIN/serveur_maitre" "$@" 0 "$conf" >"$T/$name.log" 2>&1 &
-    MASTER_PID=$!
-    PIDS+=("$MASTER_PID")
-    local line
-    line=$(wait_for_line "$T/$name.log" 'listening on TCP' 20) || bail "master $name did not start: $(cat "$T/$name.log")"
-    MASTER_PORT=$(echo "$line" | sed -E 's/.*TCP [^ ]*:([0-9]+),.*/\1/')
-}
+# lib.sh's start_slave and start_master, in the namespace.
+start_slave_ns() { SMP_PREFIX="ip netns exec $NS" start_slave "$@"; }
+start_master_ns() { SMP_PREFIX="ip netns exec $NS" start_master "$@"; }
 
 # run_client_ns SECONDS [client options and file]: the client in the
 # namespace; RC, $T/out, $T/err, and the wall time in seconds in WALL.

@@ -87,29 +87,9 @@ ip -n "$NS_BR" link set uplink master br0 up &&
     ip addr add "$ROOT_ADDR/24" dev "$ROOT_IF" &&
     ip link set "$ROOT_IF" up || bail "cannot set up the root link $ROOT_IF"
 
-# start_slave_in NS NAME [options...]: lib.sh's start_slave, in namespace NS
-# (ip netns exec execs the program: $! is the daemon's PID).
-start_slave_in() {
-    local ns=$1 name=$2; shift 2
-    mkdir -p "$T/$name"
-    (cd "$T/$name" && exec ip netns exec "$ns" $WRAP "$BIN/serveur_esclave" "$@" 0) >"$T/$name.log" 2>&1 &
-    SLAVE_PID=$!
-    PIDS+=("$SLAVE_PID")
-    local line
-    line=$(wait_for_line "$T/$name.log" 'listening on UDP' 20) || bail "slave $name did not start: $(cat "$T/$name.log")"
-    SLAVE_PORT=$(echo "$line" | sed -E 's/.*UDP [^ ]*:([0-9]+) .*/\1/')
-}
-
-# start_master_in NS NAME CONF [options...]: lib.sh's start_master, in NS.
-start_master_in() {
-    local ns=$1 name=$2 conf=$3; shift 3
-    ip netns exec "$ns" $WRAP "$BIN/serveur_maitre" "$@" 0 "$conf" >"$T/$name.log" 2>&1 &
-    MASTER_PID=$!
-    PIDS+=("$MASTER_PID")
-    local line
-    line=$(wait_for_line "$T/$name.log" 'listening on TCP' 20) || bail "master $name did not start: $(cat "$T/$name.log")"
-    MASTER_PORT=$(echo "$line" | sed -E 's/.*TCP [^ ]*:([0-9]+),.*/\1/')
-}
+# lib.sh's start_slave and start_master, in namespace NS.
+start_slave_in() { local ns=$1; shift; SMP_PREFIX="ip netns exec $ns" start_slave "$@"; }
+start_master_in() { local ns=$1; shift; SMP_PREFIX="ip netns exec $ns" start_master "$@"; }
 
 forget_pid() {
     local i
