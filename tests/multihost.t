@@ -139,6 +139,15 @@ for n in $(seq 1 $NCMDS); do [ "$(cat "$T/run1/res/$n/stdout" 2>/dev/null)" = "o
 is "$wrong" 0 "every result's stdout is right"
 check "the master saw the client come from the root namespace's address, authenticated" grep -q "client $ROOT_ADDR:[0-9]* connected (authenticated)" "$T/master.log"
 
+# Between machines fragments are 1200 bytes: a 20 KiB command (17
+# fragments) and 2.7 MB of output (2240 fragments) cross intact.
+long=$(head -c 20000 /dev/zero | tr '\0' A)
+printf 'echo %s | wc -c\nseq 1 400000\n' "$long" >"$T/big.txt"
+rc=0
+timeout 60 $WRAP "$BIN/client" -q "$MASTER_ADDR" "$MASTER_PORT" --results "$T/big" "$T/big.txt" >/dev/null 2>&1 || rc=$?
+is "$rc/$(tr -d ' ' <"$T/big/1/stdout")" "0/20001" "a 20 KiB command crosses the bridge intact"
+check "2.7 MB of output crosses it byte for byte" cmp -s <(seq 1 400000) "$T/big/2/stdout"
+
 # b) one slave's link is cut in the middle of a run.
 mkdir -p "$T/run2/markers"
 for n in $(seq 1 $NCMDS); do echo "sleep 0.3; echo x >> $T/run2/markers/$n"; done >"$T/run2/cmds"
