@@ -94,8 +94,9 @@ windows-sources:
 	@echo "set MASTER=$(MASTER:.o=.c)"
 	@echo "set SLAVE=$(SLAVE:.o=.c)"
 
-# Skips (visibly) without mingw-w64 and Wine.
-test-windows:
+# Skips (visibly) without mingw-w64 and Wine. The Linux programs too: the
+# mixed tests need both built from the same sources.
+test-windows: all
 	@if command -v $(WIN_CC) >/dev/null 2>&1; then $(MAKE) --no-print-directory windows; fi
 	prove $(PROVE_FLAGS) tests/windows/windows.t
 

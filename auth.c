@@ -33,17 +33,17 @@ int auth_load(auth_keys *a, const char *path, char *err, size_t errlen)
         return -1;
     }
 #endif
-    static uint8_t secret[AUTH_MAX_SECRET + 2];
+    static uint8_t secret[AUTH_MAX_SECRET + 3];
     size_t n = fread(secret, 1, sizeof secret, f);
     fclose(f);
-    if (n > AUTH_MAX_SECRET + 1) {
-        snprintf(err, errlen, "key file '%s' is longer than %d bytes", path, AUTH_MAX_SECRET);
-        return -1;
-    }
     if (n > 0 && secret[n - 1] == '\n')
         n--;
     if (n > 0 && secret[n - 1] == '\r')
         n--;
+    if (n > AUTH_MAX_SECRET) {
+        snprintf(err, errlen, "key file '%s' is longer than %d bytes", path, AUTH_MAX_SECRET);
+        return -1;
+    }
     if (n < AUTH_MIN_SECRET) {
         snprintf(err, errlen,
                  "key in '%s' is %zu bytes: at least %d are needed (for example: head -c 32 /dev/urandom | od -An "

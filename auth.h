@@ -28,9 +28,10 @@ typedef struct {
     hmac_key master_to_slave, slave_to_master, client_to_master, master_to_client;
 } auth_keys;
 
-/* Reads the key file: a regular file that neither group nor others may
- * read or write, whose content less a trailing newline is the secret, at
- * least AUTH_MIN_SECRET bytes. 0, or -1 with the reason in err. */
+/* Reads the key file: a regular file on which group and others have no
+ * permission at all, whose content less a trailing newline (\n or \r\n)
+ * is the secret, AUTH_MIN_SECRET to AUTH_MAX_SECRET bytes. 0, or -1 with
+ * the reason in err. */
 int auth_load(auth_keys *a, const char *path, char *err, size_t errlen);
 /* --key-file if given, else $SMP_KEY_FILE if set, else no key (a->enabled
  * stays 0). Dies with a clear message on a bad key file. */

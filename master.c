@@ -34,6 +34,7 @@
 #define CLIENT_OUT_LIMIT ((size_t)1 << 30)
 #define CLIENT_IN_LIMIT (FRAME_MAX_FROM_CLIENT + 65536)
 #define HANGUP_WAIT_MS 2000u       /* after our last word, wait this long for the client to close */
+#define HELLO_WAIT_MS 10000u       /* a connection that says nothing is dropped after this */
 
 typedef struct client client;
 typedef struct slave_peer slave_peer;
@@ -100,6 +101,7 @@ struct client {
     unsigned retries;
     uint64_t waiting_since_ms; /* queued work and no slave alive */
     uint64_t hangup_ms;        /* CS_CLOSING: when we sent FIN (0: not yet) */
+    uint64_t connected_ms;
     int told_waiting;
     int tagged;                /* handshake done with a key: every frame carries a tag */
     hmac_key rx_key, tx_key;
@@ -288,15 +290,20 @@ static slave_peer *pick_slave(master *m)
 
 /* The keys of our conversation with the current life of slave s: both
  * boot ids (nonces) in, one key per direction. */
-static void slave_set_keys(master *m, slave_peer *s)
+static void slave_keys(const master *m, uint64_t slave_boot, hmac_key *tx, hmac_key *rx)
 {
     uint8_t mb[8], sb[8];
+    if (!m->auth->enabled)
+        return;
     put_u32(mb, (uint32_t)(m->boot >> 32)), put_u32(mb + 4, (uint32_t)m->boot);
-    put_u32(sb, (uint32_t)(s->boot >> 32)), put_u32(sb + 4, (uint32_t)s->boot);
-    if (m->auth->enabled) {
-        auth_session_key(&m->auth->master_to_slave, "dgram", mb, 8, sb, 8, &s->tx_key);
-        auth_session_key(&m->auth->slave_to_master, "dgram", mb, 8, sb, 8, &s->rx_key);
-    }
+    put_u32(sb, (uint32_t)(slave_boot >> 32)), put_u32(sb + 4, (uint32_t)slave_boot);
+    auth_session_key(&m->auth->master_to_slave, "dgram", mb, 8, sb, 8, tx);
+    auth_session_key(&m->auth->slave_to_master, "dgram", mb, 8, sb, 8, rx);
+}
+
+static void slave_set_keys(master *m, slave_peer *s)
+{
+    slave_keys(m, s->boot, &s->tx_key, &s->rx_key);
     replay_init(&s->replay);
 }
 
@@ -548,6 +555,9 @@ static void dispatch(master *m)
 
 /* ------------------------------------------------------------ clients --- */
 
+/* Refusals are logged at most a few times a second: anyone can connect. */
+static log_limiter refusal_log;
+
 static void client_fail(client *cl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void client_close(master *m, client *cl)
@@ -589,7 +599,8 @@ static void client_fail(client *cl, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    LOG(LOG_WARN, "client %s: %s", cl->name, msg);
+    if (log_allow(&refusal_log))
+        LOG(LOG_WARN, "client %s: %s", cl->name, msg);
     client_send_text(cl, F_ERROR, msg);
     cl->state = CS_CLOSING;
 }
@@ -815,6 +826,7 @@ static void accept_client(master *m)
     bw_init(&cl->in, CLIENT_IN_LIMIT);
     bw_init(&cl->out, CLIENT_OUT_LIMIT);
     cl->state = CS_HELLO;
+    cl->connected_ms = clock_ms();
     cl->next = NULL;
     client **pp = &m->clients;
     while (*pp)
@@ -997,17 +1009,17 @@ static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *f
         return;
     }
     if (new_life) {
-        uint64_t old = s->boot;
-        s->boot = d.sender_boot;
-        slave_set_keys(m, s); /* the keys and window of the new life */
-        if (m->auth->enabled && !dgram_verify(p, &d, &s->rx_key)) {
-            s->boot = old;
-            slave_set_keys(m, s);
+        /* A newer life of the slave: check its PONG with the keys of that
+         * life before anything of the current one is touched. */
+        hmac_key tx, rx;
+        slave_keys(m, d.sender_boot, &tx, &rx);
+        if (m->auth->enabled && !dgram_verify(p, &d, &rx)) {
             if (log_allow(&m->garbage_log))
                 LOG(LOG_WARN, "dropped a PONG from %s: bad MAC (wrong key?)", s->name);
             return;
         }
-        s->boot = old; /* on_pong records the new life */
+        s->tx_key = tx, s->rx_key = rx;
+        replay_init(&s->replay); /* on_pong records the new boot id */
     } else if (m->auth->enabled && !dgram_verify(p, &d, &s->rx_key)) {
         if (log_allow(&m->garbage_log))
             LOG(LOG_WARN, "dropped a %s from %s: bad MAC", dgram_type_name(d.type), s->name);
@@ -1111,6 +1123,12 @@ static uint64_t run_timers(master *m)
     for (client *cl = m->clients; cl; cl = cl->next) {
         if (cl->hangup_ms)
             WAKE_AT_MS(cl->hangup_ms + HANGUP_WAIT_MS);
+        if (cl->state == CS_HELLO) { /* it must not hold a place for ever */
+            if (elapsed(now_ms, cl->connected_ms) >= HELLO_WAIT_MS)
+                client_fail(cl, "no HELLO within %u s", HELLO_WAIT_MS / 1000);
+            else
+                WAKE_AT_MS(cl->connected_ms + HELLO_WAIT_MS);
+        }
         if (!cl->qhead || !none_alive) {
             cl->waiting_since_ms = 0;
             cl->told_waiting = 0;

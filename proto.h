@@ -3,7 +3,7 @@
  * byte order (doc/protocol.md is the reference for students).
  *
  *  client <-> master: TCP frames   [u32 length][u8 type][fields...]
- *  master <-> slave : UDP datagrams [20-byte header][fields...][payload]
+ *  master <-> slave : UDP datagrams [37-byte header][fields...][payload][tag]
  */
 #ifndef PROTO_H
 #define PROTO_H
@@ -19,7 +19,7 @@
 /* ---------------------------------------------------------------- UDP --- */
 
 #define DGRAM_MAGIC 0x534D /* "SM" */
-#define DGRAM_VERSION 2
+#define DGRAM_VERSION 3
 #define DGRAM_HEADER_LEN 37
 #define DGRAM_TAG_LEN SHA256_LEN
 #define DGRAM_MAX (DGRAM_HEADER_LEN + 32 + FRAG_MAX + DGRAM_TAG_LEN)
@@ -60,7 +60,7 @@ typedef struct {
     uint8_t flags;          /* DGRAM_FLAG_AUTH */
     uint64_t sender_boot;   /* boot id of the sender's current life */
     uint64_t receiver_boot; /* the boot the sender believes it talks to; 0 unknown */
-    uint64_t seq;           /* per sender and peer, from 1: the replay window's */
+    uint64_t seq;           /* one counter per sending program, from 1: for the replay window */
     uint64_t job_id;        /* per slave, from 1; 0 in PING/PONG */
     /* DG_PING, DG_PONG */
     uint64_t echo_us;       /* master's clock, echoed: round-trip time */

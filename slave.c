@@ -28,6 +28,7 @@
 #define RECEIVE_GIVEUP_MS 30000u    /* a request whose fragments stopped coming */
 #define RESULT_GIVEUP_MS 120000u    /* a result nobody acknowledges */
 #define MASTER_SILENT_MS 10000u     /* masters ping every 500 ms: after this, it is gone */
+#define FORGOTTEN_BOOTS 256         /* dropped sessions remembered, so none comes back */
 
 enum job_phase { JP_RECEIVING, JP_QUEUED, JP_RUNNING, JP_SENDING };
 
@@ -63,6 +64,8 @@ typedef struct {
     sock_t sock;
     uint64_t boot;
     uint64_t next_seq; /* of every datagram we send */
+    uint64_t forgotten[FORGOTTEN_BOOTS]; /* masters whose session was dropped */
+    unsigned forgotten_next;
     const auth_keys *auth;
     session sessions[MAX_SESSIONS];
     job *jobs;
@@ -172,6 +175,9 @@ static session *session_for(slave *sl, const net_addr *from, uint64_t master_boo
     session *s = session_find(sl, master_boot);
     if (s)
         return s->superseded ? NULL : s;
+    for (int i = 0; i < FORGOTTEN_BOOTS; i++)
+        if (sl->forgotten[i] == master_boot)
+            return NULL; /* a session we dropped: its job ids are unknown now */
     if (supersede_older(sl, from, master_boot) < 0)
         return NULL; /* a late datagram from an earlier life of this master */
     /* A free slot, else a session with no job left, superseded ones and
@@ -195,8 +201,10 @@ static session *session_for(slave *sl, const net_addr *from, uint64_t master_boo
             LOG(LOG_WARN, "too many masters with running jobs (%d): ignoring a new one", MAX_SESSIONS);
         return NULL;
     }
-    if (victim->used)
+    if (victim->used) {
         LOG(LOG_INFO, "forgetting idle master %016llx to serve a new one", (unsigned long long)victim->master_boot);
+        sl->forgotten[sl->forgotten_next++ % FORGOTTEN_BOOTS] = victim->master_boot;
+    }
     s = victim;
     memset(s, 0, sizeof *s);
     s->used = 1;
@@ -513,11 +521,12 @@ static void on_ping(slave *sl, const net_addr *from, const dgram *d)
     size_t n = dgram_encode(&r, sl->dgram_buf, sizeof sl->dgram_buf, sl->auth->enabled ? &tx : NULL);
     if (n)
         net_sendto(sl->sock, sl->dgram_buf, n, from);
+    /* A PING never creates, replaces or ends a session: it is not
+     * replay-checked when there is no session, and its source address
+     * proves nothing. Only a JOB of a new life does that (session_for). */
     if (s && !s->superseded) {
         s->last_heard_ms = clock_ms();
         session_advance_floor(sl, s, d->floor);
-    } else if (!s) {
-        supersede_older(sl, from, d->sender_boot);
     }
 }
 

@@ -86,7 +86,7 @@ static void mark_acked(xfer_tx *t, uint32_t i, uint64_t now_us, uint32_t *sample
     *progress = 1;
     if (i + 1 > t->highest_acked_plus1)
         t->highest_acked_plus1 = i + 1;
-    if (t->sends[i] == 1 && now_us >= t->sent_us[i]) { /* Karn: unambiguous only */
+    if (t->sends[i] == 1 && t->sent_us[i] && now_us >= t->sent_us[i]) { /* Karn: unambiguous only */
         uint64_t r = now_us - t->sent_us[i];
         *sample = r > 0xFFFFFFFFu ? 0xFFFFFFFFu : r ? (uint32_t)r : 1;
     }
@@ -108,8 +108,8 @@ uint32_t xfer_tx_on_ack(xfer_tx *t, uint32_t cum, uint64_t sack, uint64_t now_us
     /* A fragment three or more behind an acknowledged one is lost:
      * make it due now rather than waiting for its timer. */
     for (uint32_t i = t->base; i + 3 < t->highest_acked_plus1; i++)
-        if (!t->acked[i] && t->sends[i] == 1)
-            t->sent_us[i] = 0, t->sends[i] = 2;
+        if (!t->acked[i] && t->sends[i] == 1 && t->sent_us[i])
+            t->sent_us[i] = 0; /* due now; the pump counts it as its 2nd send */
     return sample;
 }
 

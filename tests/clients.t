@@ -5,6 +5,24 @@
 
 cluster 2 -j 2
 
+# A connection that never says HELLO must not hold a place for ever: the
+# master hangs up after 10 s (watched in the background meanwhile).
+python3 - "$MASTER_PORT" "$T/silent.result" <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(30)
+t0 = time.time()
+try:
+    data = s.recv(4096)
+    while data:
+        data = s.recv(4096)
+except OSError:
+    pass
+open(sys.argv[2], "w").write("%.1f" % (time.time() - t0))
+PY
+silent=$!
+PIDS+=("$silent")
+
 # Fairness: a long batch is running when a second client arrives; the
 # second gets every other free slot (round robin), not the end of the queue.
 for i in $(seq 1 60); do echo "sleep 0.1; echo big-$i"; done >"$T/big.txt"
@@ -44,7 +62,7 @@ python3 - "$MASTER_PORT" "$T/stuck.ready" <<'PY' &
 import socket, struct, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 def frame(t, body): return struct.pack(">IB", len(body) + 1, t) + body
-s.sendall(frame(1, struct.pack(">IHHII", 0x534D5043, 1, 0, 0, 0)))
+s.sendall(frame(1, struct.pack(">IHHII", 0x534D5043, 2, 0, 0, 0) + bytes(32)))  # HELLO v2, no key
 for i in range(1, 41):
     s.sendall(frame(3, struct.pack(">I", i) + b"head -c 1000000 /dev/zero"))
 s.sendall(frame(4, struct.pack(">I", 40)))
@@ -79,5 +97,9 @@ ls "$T"/should-not-exist-* >/dev/null 2>&1
 check "none of them ever finished" test $? != 0
 run_client -q "$T/one.txt"
 is "$RC" 0 "the slaves keep serving afterwards"
+
+wait "$silent"
+took=$(cat "$T/silent.result" 2>/dev/null || echo never)
+check "a connection without HELLO is closed after 10 s (took $took s)" awk -v t="$took" 'BEGIN { exit !(t >= 9.5 && t <= 13) }'
 
 done_testing

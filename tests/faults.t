@@ -132,7 +132,7 @@ run_client -q "$T/after.txt" --joblog "$T/jhup"
 is "$RC/$(cut -f2 "$T/jhup" | sort -u | grep -v Host | tr '\n' ' ')" "0/127.0.0.1:${SLAVE_PORTS[2]} " \
     "after the reload only the listed slave runs commands"
 
-printf 'echo one\n' >"$T/one-more.txt"
+printf 'echo one\necho two\n' >"$T/one-more.txt" # one job for each live slave: its first JOB reveals the new life
 
 # The master killed and restarted on its port: the slaves recognise its new
 # life (same address, newer boot id) and kill the commands of the old one.

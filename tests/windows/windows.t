@@ -176,6 +176,7 @@ rc=0; for _ in $(seq 1 100); do kill -0 "$W3_PID" 2>/dev/null || break; sleep 0.
 wait "$W3_PID" || rc=$?
 is "$rc" 0 "Ctrl-C: the Windows slave exits 0"
 check "it said it was killing its command" grep -q 'stopping: killing 1 running commands' "$T/w3.log"
+for _ in $(seq 1 20); do [ "$(alive "$on3 127.0.0.1")" = 0 ] && break; sleep 0.1; done
 is "$(alive "$on3 127.0.0.1")" 0 "and its command's processes are gone"
 on4=$(grep -o 'ping -n 4[01]' "$T/w4.log" | head -1)
 kill -TERM "$W4_PID"
@@ -220,7 +221,7 @@ unset RUN_DIR
 # The Linux master and client with a Windows slave.
 wslave wmix
 printf '127.0.0.1 %s\n' "$WSLAVE_PORT" >"$T/mix.conf"
-start_master lm "$T/mix.conf"
+start_master lm "$T/mix.conf" --no-slave-timeout 10
 wait_slaves_up lm 1
 ok $? "the Linux master hears from a Windows slave"
 printf 'echo mixed\nexit /b 5\n' >"$T/mix.txt"
@@ -246,7 +247,7 @@ head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/key"
 chmod 600 "$T/key"
 wslave wkey --key-file "$(winpath "$T/key")"
 printf '127.0.0.1 %s\n' "$WSLAVE_PORT" >"$T/key.conf"
-start_master lkey "$T/key.conf" --key-file "$T/key"
+start_master lkey "$T/key.conf" --key-file "$T/key" --no-slave-timeout 10
 wait_slaves_up lkey 1
 ok $? "with a key, the Linux master hears from the Windows slave"
 printf 'echo signed\n' >"$T/key.txt"
