@@ -194,7 +194,15 @@ int allow_list_load(allow_list *a, const char *path, char *err, size_t errlen)
         return -1;
     }
     char line[4096];
+    int lineno = 0;
     while (fgets(line, sizeof line, f)) {
+        lineno++;
+        if (!strchr(line, '\n') && !feof(f)) { /* never split a pattern in two */
+            snprintf(err, errlen, "policy file '%s': line %d is longer than %zu bytes", path, lineno,
+                     sizeof line - 2);
+            fclose(f);
+            return -1;
+        }
         size_t n = strcspn(line, "\r\n");
         line[n] = 0;
         const char *p = line;

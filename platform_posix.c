@@ -361,8 +361,12 @@ uint32_t random_u32(void)
 {
     uint32_t v = 0;
     FILE *f = fopen("/dev/urandom", "rb");
-    if (!f || fread(&v, sizeof v, 1, f) != 1)
+    if (!f || fread(&v, sizeof v, 1, f) != 1) {
+        static int warned;
+        if (!warned++) /* nonces would be guessable: say so */
+            fprintf(stderr, "warning: cannot read /dev/urandom: nonces and boot ids fall back to the clock\n");
         v = (uint32_t)(clock_us() ^ ((uint64_t)getpid() << 16));
+    }
     if (f)
         fclose(f);
     return v ? v : 1;
