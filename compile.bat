@@ -11,7 +11,7 @@ if "%CC%"=="" set CC=gcc
 set CFLAGS=-std=c11 -O2 -g -Wall -Wextra -D__USE_MINGW_ANSI_STDIO=1
 set LDFLAGS=-static
 set LDLIBS=-lws2_32
-set COMMON=buf.c dedup.c sha256.c auth.c proto.c xfer.c log.c platform_posix.c platform_win32.c cli.c conf.c
+set COMMON=buf.c dedup.c sha256.c auth.c proto.c xfer.c log.c netaddr.c platform_posix.c platform_win32.c cli.c conf.c
 set CLIENT=client.c report.c
 set MASTER=serveur_maitre.c master.c
 set SLAVE=serveur_esclave.c slave.c runner_posix.c runner_win32.c

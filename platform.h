@@ -70,6 +70,7 @@ int net_local_port(sock_t s);
 /* "host:port" of an address (numeric). */
 void net_addr_str(const net_addr *a, char *buf, size_t len);
 int net_addr_equal(const net_addr *a, const net_addr *b);
+int net_addr_is_loopback(const net_addr *a); /* 127.0.0.0/8 or ::1 */
 
 long net_send(sock_t s, const void *p, size_t n);
 long net_recv(sock_t s, void *p, size_t n);

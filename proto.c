@@ -321,19 +321,6 @@ long frame_parse(const uint8_t *buf, size_t len, size_t max, uint8_t *type, brea
     return (long)flen + 4;
 }
 
-int net_addr_is_loopback(const net_addr *a)
-{
-    if (a->ss.ss_family == AF_INET) {
-        const uint8_t *ip = (const uint8_t *)&((const struct sockaddr_in *)&a->ss)->sin_addr;
-        return ip[0] == 127;
-    }
-    if (a->ss.ss_family == AF_INET6) {
-        static const uint8_t lo6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-        return memcmp(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr, lo6, 16) == 0;
-    }
-    return 0;
-}
-
 uint32_t frag_size_for(const net_addr *peer)
 {
     return net_addr_is_loopback(peer) ? FRAG_LOOPBACK : FRAG_PAYLOAD;

@@ -144,7 +144,6 @@ long frame_parse(const uint8_t *buf, size_t len, size_t max, uint8_t *type, brea
 /* The fragment size to use towards a peer: FRAG_LOOPBACK on loopback,
  * FRAG_PAYLOAD elsewhere. */
 uint32_t frag_size_for(const net_addr *peer);
-int net_addr_is_loopback(const net_addr *a);
 
 const char *frame_type_name(uint8_t type);
 const char *dgram_type_name(uint8_t type);
