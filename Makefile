@@ -22,7 +22,7 @@ override CFLAGS := -std=c11 -O2 -g -Wall -Wextra $(CFLAGS)
 
 # Both platform files are in every build: each one's body is under #ifdef.
 COMMON = buf.o dedup.o sha256.o auth.o proto.o xfer.o log.o netaddr.o platform_posix.o platform_win32.o cli.o conf.o
-SLAVE = serveur_esclave.o slave.o runner_posix.o runner_win32.o
+SLAVE = serveur_esclave.o slave.o runner.o runner_posix.o runner_win32.o
 MASTER = serveur_maitre.o master.o
 CLIENT = client.o report.o
 PROGRAMS = client serveur_maitre serveur_esclave

@@ -14,7 +14,7 @@ set LDLIBS=-lws2_32
 set COMMON=buf.c dedup.c sha256.c auth.c proto.c xfer.c log.c netaddr.c platform_posix.c platform_win32.c cli.c conf.c
 set CLIENT=client.c report.c
 set MASTER=serveur_maitre.c master.c
-set SLAVE=serveur_esclave.c slave.c runner_posix.c runner_win32.c
+set SLAVE=serveur_esclave.c slave.c runner.c runner_posix.c runner_win32.c
 
 echo building client.exe
 %CC% %CFLAGS% %LDFLAGS% -o client.exe %CLIENT% %COMMON% %LDLIBS%

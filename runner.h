@@ -75,5 +75,7 @@ void runner_on_exit(runner_proc *p, int status, uint64_t now_us);
  * valid until runner_free) once runner_finished(p). */
 struct CommandResult;
 void runner_result(const runner_proc *p, struct CommandResult *r);
+/* Times and output, for the platform's runner_result (runner.c). */
+void runner_result_common(const runner_proc *p, struct CommandResult *r);
 
 #endif

@@ -21,7 +21,6 @@ extern char **environ;
 
 /* How long a finished command's pipes may stay open (a grandchild that
  * escaped its process group) before we stop reading them. */
-#define DRAIN_AFTER_EXIT_US 1000000u
 
 int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint32_t timeout_ms,
                  char *err, size_t errlen)
@@ -208,15 +207,6 @@ void runner_reap(void (*exited)(void *ctx, long pid, int status), void *ctx)
     }
 }
 
-void runner_on_exit(runner_proc *p, int status, uint64_t now_us)
-{
-    p->exited = 1;
-    p->wait_status = status;
-    p->end_us = now_us;
-    p->pid = 0;
-    p->drain_deadline_us = now_us + DRAIN_AFTER_EXIT_US;
-}
-
 void runner_result(const runner_proc *p, CommandResult *r)
 {
     if (p->killed_by_timeout) {
@@ -232,13 +222,6 @@ void runner_result(const runner_proc *p, CommandResult *r)
         r->exit_code = WEXITSTATUS(p->wait_status);
         r->term_signal = 0;
     }
-    r->start_ms = p->start_wall_ms;
-    r->duration_us = p->end_us - p->start_us;
-    r->stdout_data = (char *)p->out.data;
-    r->stdout_len = (uint32_t)p->out.len;
-    r->stdout_truncated = (uint8_t)p->out_truncated;
-    r->stderr_data = (char *)p->err.data;
-    r->stderr_len = (uint32_t)p->err.len;
-    r->stderr_truncated = (uint8_t)p->err_truncated;
+    runner_result_common(p, r);
 }
 #endif
