@@ -69,6 +69,7 @@ for i in $(seq 1 $NSLAVES); do
 done
 start_master master "$T/slaves.conf"
 DAEMON_PIDS+=("$MASTER_PID")
+SLAVE_PORT_LIST=$(sed -nE 's/.*UDP [^ ]*:([0-9]+) .*/\1/p' "$T"/s?.log | tr '\n' ' ')
 wait_slaves_up master $NSLAVES || bail "slaves not seen by the master through the proxies: $(cat "$T/master.log")"
 
 # a) many small commands: each runs exactly once and its output comes back.
@@ -145,5 +146,35 @@ for what in dropped duplicated reordered; do
         is "$zero" 0 "every proxy $what datagrams $dir"
     done
 done
+
+# e) high rates: half the datagrams duplicated, half held back and
+# reordered, 10% lost, through fresh proxies and a second master.
+: >"$T/high.conf"
+HIGH_PIDS=()
+i=0
+for port in $SLAVE_PORT_LIST; do
+    i=$((i + 1))
+    start_chaos "h$i" "$port" --drop 10 --dup 50 --reorder 50 --seed "$((2000 + i))"
+    HIGH_PIDS+=("$CHAOS_PID")
+    echo "127.0.0.1 $CHAOS_PORT" >>"$T/high.conf"
+done
+start_master master2 "$T/high.conf"
+wait_slaves_up master2 $NSLAVES || bail "slaves not seen through the high-rate proxies"
+mkdir -p "$T/markers_high"
+for n in $(seq 1 150); do echo "echo line >> $T/markers_high/$n; echo out-$n"; done >"$T/high.cmds"
+run_client_within 100 --results "$T/res_high" --joblog "$T/high.joblog" "$T/high.cmds"
+client_failed
+is "$RC/$(($(wc -l <"$T/high.joblog") - 1))" "0/150" "high rates: 150 commands, every result back"
+bad=0
+for n in $(seq 1 150); do
+    [ "$(wc -l <"$T/markers_high/$n" 2>/dev/null)" = 1 ] && [ "$(cat "$T/res_high/$n/stdout")" = "out-$n" ] || bad=$((bad + 1))
+done
+is "$bad" 0 "high rates: each command ran exactly once, its output intact"
+dups=0
+for i in $(seq 1 $NSLAVES); do
+    stop_pid "${HIGH_PIDS[$((i - 1))]}"
+    dups=$((dups + $(chaos_count "h$i" to-target duplicated) + $(chaos_count "h$i" to-master duplicated)))
+done
+check "high rates: the proxies duplicated $dups datagrams" test "$dups" -gt 100
 
 done_testing

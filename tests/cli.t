@@ -48,6 +48,18 @@ rc=0; timeout 60 "$BIN/client" -q 127.0.0.1 "$MASTER_PORT" "$T/conc.txt" >/dev/n
 max=$(awk '/start/ {n++; if (n > m) m = n} /end/ {n--} END {print m}' "$T/conc.log")
 is "$rc/$max" "0/4" "no slots column: the slave's 4 slots are all used"
 
+# The slave's own --timeout applies when the client gives none.
+start_slave stimeout -t 1
+echo "127.0.0.1 $SLAVE_PORT" >"$T/timeout.conf"
+start_master mt "$T/timeout.conf"
+wait_slaves_up mt 1 || bail "slave not up"
+printf 'sleep 30\necho fast\n' >"$T/slow.txt"
+start=$(date +%s)
+rc=0; timeout 60 "$BIN/client" 127.0.0.1 "$MASTER_PORT" "$T/slow.txt" --joblog "$T/jt" >"$T/tout" 2>&1 || rc=$?
+is "$rc/$(awk -F'\t' '$1==1 {print $7 "/" $8}' "$T/jt")" "1/-1/9" "serveur_esclave -t 1 kills a long command (Exitval -1, Signal 9)"
+check "within a few seconds ($(( $(date +%s) - start )) s)" test $(( $(date +%s) - start )) -le 5
+check "and says it timed out" grep -q 'code retour = -1 (timed out: killed)' "$T/tout"
+
 # No slave answering: the client is told why it waits, then the commands fail.
 python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' >"$T/deadport"
 echo "127.0.0.1 $(cat "$T/deadport")" >"$T/dead.conf"
