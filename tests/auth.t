@@ -13,10 +13,8 @@ mkdir -p "$T/markers"
 : >"$T/slaves.conf"
 for i in 1 2 3; do
     start_slave "s$i" -j 2 --key-file "$T/key"
-    "$BIN/tests/udp_chaos" --record "$T/capture$i" 0 127.0.0.1 "$SLAVE_PORT" 2>"$T/proxy$i.log" &
-    PIDS+=($!)
-    line=$(wait_for_line "$T/proxy$i.log" 'listening on UDP' 10) || bail "proxy $i did not start"
-    echo "127.0.0.1 $(echo "$line" | sed -E 's/.*UDP [^ ]*:([0-9]+) .*/\1/')" >>"$T/slaves.conf"
+    start_chaos "proxy$i" "$SLAVE_PORT" --record "$T/capture$i"
+    echo "127.0.0.1 $CHAOS_PORT" >>"$T/slaves.conf"
 done
 start_master master "$T/slaves.conf" --key-file "$T/key"
 wait_slaves_up master 3 || bail "keyed slaves not up: $(cat "$T/master.log")"

@@ -5,37 +5,11 @@
 # run twice (each one appends a line to a marker file of its own).
 . "$(dirname "$0")/lib.sh"
 
-CHAOS=${SMP_CHAOS:-$TOP/tests/udp_chaos}
-[ -x "$CHAOS" ] || bail "$CHAOS is missing: run 'make tests/udp_chaos'"
+[ -x "$BIN/tests/udp_chaos" ] || bail "$BIN/tests/udp_chaos is missing: run 'make check-programs'"
 CHAOS_OPTS=(--drop 20 --dup 20 --reorder 20)
 NSLAVES=3
 NCMDS=300
 SEQ_N=400000 # seq 1 400000: about 2.7 MB of output per command
-
-# start_chaos NAME TARGET_PORT [udp_chaos options...]: a proxy on a free
-# port in front of 127.0.0.1:TARGET_PORT; sets CHAOS_PORT and CHAOS_PID.
-start_chaos() {
-    local name=$1 target=$2; shift 2
-    "$CHAOS" "$@" 0 127.0.0.1 "$target" >"$T/$name.log" 2>&1 &
-    CHAOS_PID=$!
-    PIDS+=("$CHAOS_PID")
-    local line
-    line=$(wait_for_line "$T/$name.log" 'listening on UDP' 10) || bail "proxy $name did not start: $(cat "$T/$name.log")"
-    CHAOS_PORT=$(echo "$line" | sed -E 's/.*UDP [^ ]*:([0-9]+) .*/\1/')
-}
-
-# stop_pid PID: SIGTERM, wait for it, and forget it so that cleanup does
-# not signal a PID that may have been reused. Exit status in STOP_RC.
-stop_pid() {
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null
-    STOP_RC=0
-    wait "$pid" || STOP_RC=$?
-    for i in "${!PIDS[@]}"; do
-        [ "${PIDS[$i]}" = "$pid" ] && unset 'PIDS[i]'
-    done
-    PIDS=("${PIDS[@]}")
-}
 
 # run_client_within SECONDS [client options and file]: run_client with a
 # shorter limit, so that a hung transfer fails this test in bounded time.

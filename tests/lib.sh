@@ -145,6 +145,31 @@ run_client() {
     timeout 120 $WRAP "$BIN/client" 127.0.0.1 "$MASTER_PORT" "$@" >"$T/out" 2>"$T/err" || RC=$?
 }
 
+# start_chaos NAME TARGET_PORT [udp_chaos options...]: a proxy on a free
+# port in front of 127.0.0.1:TARGET_PORT; sets CHAOS_PORT and CHAOS_PID.
+start_chaos() {
+    local name=$1 target=$2; shift 2
+    "$BIN/tests/udp_chaos" "$@" 0 127.0.0.1 "$target" >"$T/$name.log" 2>&1 &
+    CHAOS_PID=$!
+    PIDS+=("$CHAOS_PID")
+    local line
+    line=$(wait_for_line "$T/$name.log" 'listening on UDP' 10) || bail "proxy $name did not start: $(cat "$T/$name.log")"
+    CHAOS_PORT=$(echo "$line" | sed -E 's/.*UDP [^ ]*:([0-9]+) .*/\1/')
+}
+
+# stop_pid PID: SIGTERM, wait for it, and forget it so that cleanup does
+# not signal a PID that may have been reused. Exit status in STOP_RC.
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null
+    STOP_RC=0
+    wait "$pid" || STOP_RC=$?
+    for i in "${!PIDS[@]}"; do
+        [ "${PIDS[$i]}" = "$pid" ] && unset 'PIDS[i]'
+    done
+    PIDS=("${PIDS[@]}")
+}
+
 # Stops the daemons (their exit is when leak checkers report), checks
 # the sanitizer and valgrind reports when asked to, and prints the plan
 # last (TAP allows it), so tests need not count.
