@@ -47,6 +47,7 @@ typedef struct {
     uint32_t ncmds, cap_cmds;
     uint32_t submitted, results, next_to_print;
     int got_bye, welcomed;
+    const char *input_name;
     report rep;
     auth_keys auth;
     uint8_t nonce[AUTH_NONCE_LEN];
@@ -78,7 +79,7 @@ static void usage(FILE *out)
             "\n"
             "Exit status: 0 all commands exited 0; 1-100 the number that failed; 101 more than\n"
             "100 failed; 255 any other error (master unreachable within %d s, unreadable file,\n"
-            "protocol error).\n",
+            "protocol error, master gone mid-run, output that could not be written).\n",
             DEFAULT_MASTER_PORT, DEFAULT_CONNECT_SECONDS);
 }
 
@@ -300,8 +301,13 @@ static void handle_line(client_state *c, const char *line, size_t len, int trunc
             fatal(c, "out of memory");
         return;
     }
-    /* Not run, but it keeps its place in the numbering. */
-    uint32_t seq = remember_command(c, line, len > 200 ? 200 : len);
+    /* Not run, but it keeps its place in the numbering; what the joblog
+     * and the status line show of it: its first 200 bytes, NULs as '?'. */
+    char shown[200];
+    size_t n = len > sizeof shown ? sizeof shown : len;
+    for (size_t i = 0; i < n; i++)
+        shown[i] = line[i] ? line[i] : '?';
+    uint32_t seq = remember_command(c, shown, n);
     char why[96];
     if (kind == CMD_TOO_LONG)
         snprintf(why, sizeof why, "command longer than %d bytes", MAX_COMMAND_LEN);
@@ -317,7 +323,7 @@ static void read_input(client_state *c)
     if (n == NET_AGAIN)
         return;
     if (n < 0)
-        fatal(c, "cannot read the command file: %s", net_last_error());
+        fatal(c, "cannot read the command file '%s': %s", c->input_name, net_last_error());
     size_t pos = 0;
     const char *line;
     size_t len;
@@ -456,6 +462,7 @@ int main(int argc, char **argv)
     char err[256];
     if (plat_init(err, sizeof err) < 0)
         fatal(NULL, "%s", err);
+    c->input_name = strcmp(file, "-") ? file : "(standard input)";
     if ((c->input = input_open(file, err, sizeof err)) == SOCK_INVALID)
         fatal(NULL, "cannot open the command file '%s': %s", file, err);
     auth_setup(&c->auth, key_file);
@@ -504,7 +511,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     report_summary(&c->rep, (double)(clock_us() - started) / 1e6);
     if (report_close(&c->rep) < 0)
-        fatal(NULL, "cannot write the joblog: %s", strerror(errno));
+        fatal(NULL, "cannot write the joblog or the results (see above): %s", strerror(errno));
     for (uint32_t i = 0; i < c->ncmds; i++)
         free(c->cmds[i].text);
     free(c->cmds);
@@ -512,7 +519,9 @@ int main(int argc, char **argv)
     bw_free(&c->in);
     bw_free(&c->out);
     input_close(c->input);
-    if (fflush(stdout) != 0)
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "client: cannot write the results to standard output: %s\n", strerror(errno));
         return EXIT_TROUBLE;
+    }
     return report_exit_status(&c->rep);
 }

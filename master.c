@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "master.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,7 @@ typedef struct flight {
 struct slave_peer {
     char name[300]; /* host:port as written in slaves.conf */
     int retired;    /* gone from slaves.conf on reload: no new commands */
+    int told_silent; /* we said it has never answered */
     net_addr addr;
     int conf_slots;
     uint64_t boot; /* 0: not heard yet */
@@ -123,6 +125,7 @@ typedef struct {
     int stopping;              /* SIGTERM: draining; a second one: stop now */
     int stop_now;
     uint64_t stop_deadline_ms; /* end of the grace period */
+    uint64_t started_ms;
     log_limiter garbage_log, send_log;
     uint8_t dgram_buf[DGRAM_MAX];
 } master;
@@ -142,7 +145,8 @@ static int load_slaves(master *m)
     const char *path = m->cfg->slaves_conf;
     FILE *f = fopen(path, "r");
     if (!f) {
-        LOG(LOG_ERROR, "cannot open slaves file '%s'", path);
+        LOG(LOG_ERROR, "cannot open slaves file '%s': %s%s", path, strerror(errno),
+            m->nslaves ? ": keeping the current slaves" : "");
         return -1;
     }
     net_addr *listed = NULL;
@@ -236,9 +240,11 @@ static void drop_retired_slaves(master *m)
     }
 }
 
+/* The slots column of slaves.conf caps what the slave offers; it never
+ * raises it (the extra commands would only wait in the slave's queue). */
 static unsigned slave_capacity(const slave_peer *s)
 {
-    if (s->conf_slots)
+    if (s->conf_slots && (unsigned)s->conf_slots < s->slots_total)
         return (unsigned)s->conf_slots;
     return s->slots_total;
 }
@@ -423,12 +429,12 @@ static void flight_requeue(flight *f, const char *why)
     j->fl = NULL;
     cl->inflight--;
     if (j->attempts < cl->retries) {
-        LOG(LOG_WARN, "command %u of %s: %s on %s: dispatching it again", j->seq, cl->name, why, s->name);
+        LOG(LOG_WARN, "command %u of %s: slave %s %s: dispatching it again", j->seq, cl->name, s->name, why);
         queue_push_front(cl, j);
         return;
     }
     char msg[400];
-    snprintf(msg, sizeof msg, "%s on slave %s, after %u attempt%s (it may have run)", why, s->name, j->attempts,
+    snprintf(msg, sizeof msg, "slave %s %s, after %u attempt%s (it may have run)", s->name, why, j->attempts,
              j->attempts > 1 ? "s" : "");
     client_send_failure(cl, j->seq, RUN_NO_SLAVE, s->name, msg);
     free(j);
@@ -636,7 +642,7 @@ static void on_hello(master *m, client *cl, breader *r)
         return;
     }
     if (!m->auth->enabled && tag) {
-        client_fail(cl, "this master has no key: run the client without --key-file");
+        client_fail(cl, "this master has no key: run the client without one (no --key-file, no $%s)", AUTH_KEY_ENV);
         return;
     }
     uint8_t master_nonce[AUTH_NONCE_LEN];
@@ -875,11 +881,11 @@ static void on_pong(slave_peer *s, const dgram *d)
     if (s->boot && s->boot != d->sender_boot) {
         LOG(LOG_WARN, "slave %s restarted (boot %016llx -> %016llx)", s->name, (unsigned long long)s->boot,
             (unsigned long long)d->sender_boot);
-        slave_lost_jobs(s, "slave restarted");
+        slave_lost_jobs(s, "restarted");
     }
     if (!s->alive)
-        LOG(LOG_INFO, "slave %s is up with %u slots%s", s->name, d->slots_total,
-            s->conf_slots ? " (slaves.conf sets how many we use)" : "");
+        LOG(LOG_INFO, "slave %s is up with %u slot%s%s", s->name, d->slots_total, d->slots_total == 1 ? "" : "s",
+            s->conf_slots && (unsigned)s->conf_slots < d->slots_total ? " (slaves.conf: we use fewer)" : "");
     s->boot = d->sender_boot;
     s->alive = 1;
     s->slots_total = d->slots_total;
@@ -915,7 +921,7 @@ static void on_job_ack(slave_peer *s, const dgram *d)
         if (f->state == FL_CANCELLING)
             flight_free(f);
         else
-            flight_requeue(f, "slave lost the command");
+            flight_requeue(f, "lost the command");
         break;
     }
 }
@@ -1065,10 +1071,15 @@ static uint64_t run_timers(master *m)
     for (int i = 0; i < m->nslaves; i++) {
         slave_peer *s = m->slaves[i];
         uint64_t silent = elapsed(now_ms, s->last_heard_ms);
+        if (!s->boot && !s->told_silent && elapsed(now_ms, m->started_ms) >= DEAD_AFTER_MS) {
+            LOG(LOG_WARN, "slave %s has not answered yet: not started? wrong host or port? %s", s->name,
+                m->auth->enabled ? "not the same key?" : "does it have a key (this master has none)?");
+            s->told_silent = 1;
+        }
         if (s->alive && silent > DEAD_AFTER_MS) {
             LOG(LOG_WARN, "slave %s: no answer for %u ms: considered dead", s->name, DEAD_AFTER_MS);
             s->alive = 0;
-            slave_lost_jobs(s, "slave stopped answering");
+            slave_lost_jobs(s, "stopped answering");
         }
         /* A quiet slave is pinged faster, so that a few lost datagrams on
          * a lossy link do not get a live slave declared dead. */
@@ -1274,8 +1285,9 @@ int master_run(const master_config *cfg)
         goto fail;
     }
     m->sigfd = signal_events_init();
-    LOG(LOG_INFO, "listening on TCP %s:%d, %d slave%s in %s", cfg->bind, net_local_port(m->listener), m->nslaves,
-        m->nslaves > 1 ? "s" : "", cfg->slaves_conf);
+    LOG(LOG_INFO, "listening on TCP %s:%d, %d slave%s in %s%s", cfg->bind, net_local_port(m->listener), m->nslaves,
+        m->nslaves > 1 ? "s" : "", cfg->slaves_conf, m->auth->enabled ? ", authenticated" : "");
+    m->started_ms = clock_ms();
 
     net_pollfd *pfds = NULL;
     client **owners = NULL;

@@ -220,6 +220,13 @@ static void print_human(const report *rep, const CommandResult *r, const char *c
         fwrite(r->stderr_data, 1, r->stderr_len, stderr);
         fflush(stderr);
     }
+    /* Truncation is said even with -q: nothing is cut silently. */
+    if (r->stdout_truncated)
+        fprintf(stderr, "client: warning: command %u: stdout truncated to %u bytes by the slave's output cap\n",
+                r->seq, r->stdout_len);
+    if (r->stderr_truncated)
+        fprintf(stderr, "client: warning: command %u: stderr truncated to %u bytes by the slave's output cap\n",
+                r->seq, r->stderr_len);
     if (rep->quiet)
         return;
     char dur[32], why[600] = "";
@@ -235,8 +242,10 @@ static void print_human(const report *rep, const CommandResult *r, const char *c
     case RUN_TIMED_OUT: snprintf(why, sizeof why, " (timed out: killed)"); break;
     case RUN_NOT_STARTED:
     case RUN_REJECTED:
-    case RUN_NO_SLAVE:
         snprintf(why, sizeof why, " (not run: %.*s)", (int)r->message_len, r->message ? r->message : "");
+        break;
+    case RUN_NO_SLAVE:
+        snprintf(why, sizeof why, " (no result: %.*s)", (int)r->message_len, r->message ? r->message : "");
         break;
     case RUN_CANCELLED:
         snprintf(why, sizeof why, " (cancelled: %.*s)", (int)r->message_len, r->message ? r->message : "");
@@ -247,10 +256,6 @@ static void print_human(const report *rep, const CommandResult *r, const char *c
     else
         printf("==> [%u] %.*s%s -- on %s, %s, code retour = %d%s\n", r->seq, shown, cmd, ellipsis, r->host, dur,
                joblog_exitval(r), why);
-    if (r->stdout_truncated)
-        printf("==> [%u] warning: stdout truncated to %u bytes by the slave's output cap\n", r->seq, r->stdout_len);
-    if (r->stderr_truncated)
-        printf("==> [%u] warning: stderr truncated to %u bytes by the slave's output cap\n", r->seq, r->stderr_len);
 }
 
 void report_result(report *rep, const CommandResult *r, const char *cmd, size_t cmd_len)
@@ -270,8 +275,11 @@ void report_result(report *rep, const CommandResult *r, const char *cmd, size_t 
     if (rep->results_dir) {
         if (write_file(rep->results_dir, r->seq, "stdout", r->stdout_data, r->stdout_len) < 0 ||
             write_file(rep->results_dir, r->seq, "stderr", r->stderr_data, r->stderr_len) < 0)
+        {
             fprintf(stderr, "client: cannot write results of command %u in '%s': %s\n", r->seq, rep->results_dir,
                     strerror(errno));
+            rep->write_failed = 1;
+        }
     }
     if (rep->joblog) {
         fprintf(rep->joblog, "%u\t%s\t%.3f\t%.3f\t%zu\t%u\t%d\t%u\t", r->seq, r->host[0] ? r->host : "-",
@@ -291,18 +299,20 @@ void report_summary(report *rep, double wall)
     FILE *f = rep->json ? stderr : stdout;
     fprintf(f, "==> %u command%s: %u succeeded, %u failed", rep->total, rep->total == 1 ? "" : "s",
             rep->total - rep->failed, rep->failed);
-    if (rep->timed_out)
+    if (rep->timed_out && rep->not_run)
+        fprintf(f, " (%u timed out, %u without a result)", rep->timed_out, rep->not_run);
+    else if (rep->timed_out)
         fprintf(f, " (%u timed out)", rep->timed_out);
-    if (rep->not_run)
-        fprintf(f, " (%u not run)", rep->not_run);
+    else if (rep->not_run)
+        fprintf(f, " (%u without a result)", rep->not_run);
     fprintf(f, ", wall time %.2f s\n", wall);
     fflush(f);
 }
 
 int report_close(report *rep)
 {
-    int rc = 0;
-    if (rep->joblog && fclose(rep->joblog) != 0)
+    int rc = rep->write_failed ? -1 : 0;
+    if (rep->joblog && (ferror(rep->joblog) | fclose(rep->joblog)) != 0)
         rc = -1;
     rep->joblog = NULL;
     return rc;

@@ -16,6 +16,7 @@ typedef struct {
     FILE *joblog;
     /* counters for the summary and the exit status */
     unsigned total, failed, timed_out, not_run;
+    int write_failed; /* a results file could not be written */
 } report;
 
 /* Opens the joblog and creates the results directory; 0 or -1 (message

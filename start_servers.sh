@@ -14,8 +14,13 @@ port=${2:-6000}
 [ -f "$conf" ] || { echo "start_servers.sh: no file '$conf'" >&2; exit 1; }
 [ -x "$here/serveur_esclave" ] && [ -x "$here/serveur_maitre" ] || { echo "start_servers.sh: run 'make' first" >&2; exit 1; }
 if [ -s .servers.pids ]; then
-    echo "start_servers.sh: servers already started (see .servers.pids); run ./stop_servers.sh first" >&2
-    exit 1
+    for p in $(cat .servers.pids); do
+        if kill -0 "$p" 2>/dev/null; then
+            echo "start_servers.sh: servers already started (see .servers.pids); run ./stop_servers.sh first" >&2
+            exit 1
+        fi
+    done
+    rm -f .servers.pids # left by servers that died: nothing runs any more
 fi
 mkdir -p logs
 : >.servers.pids
@@ -30,8 +35,14 @@ wait_ready() {
         sleep 0.1
     done
 }
-grep -v '^[[:space:]]*#' "$conf" | while read -r host sport slots; do
+sed 's/#.*//' "$conf" | while read -r host sport slots extra; do
     [ -n "${host:-}" ] || continue
+    case "$sport" in
+    ''|*[!0-9]*) echo "start_servers.sh: $conf: '$host $sport' skipped: expected 'host port [slots]'" >&2; continue ;;
+    esac
+    case "${slots:-1}" in
+    *[!0-9]*) echo "start_servers.sh: $conf: '$host $sport $slots' skipped: slots is not a number" >&2; continue ;;
+    esac
     case "$host" in
     127.*|localhost) ;;
     *) echo "start_servers.sh: $host:$sport is another machine: start 'serveur_esclave $sport' there"; continue ;;
@@ -45,4 +56,8 @@ serveur_maitre "$port" "$conf" >logs/maitre.log 2>&1 &
 echo $! >>.servers.pids
 wait_ready logs/maitre.log $!
 echo "master on TCP 127.0.0.1:$port (log logs/maitre.log)"
-echo "now: ./client examples/commands.txt    stop: ./stop_servers.sh"
+if [ "$port" = 6000 ]; then
+    echo "now: ./client examples/commands.txt    stop: ./stop_servers.sh"
+else
+    echo "now: ./client 127.0.0.1 $port examples/commands.txt    stop: ./stop_servers.sh"
+fi

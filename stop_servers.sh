@@ -4,7 +4,10 @@
 # SIGKILL for anything still there after 5 s. Uses $RUN_DIR like start_servers.sh.
 cd "${RUN_DIR:-$(dirname "$0")}"
 [ -s .servers.pids ] || { echo "stop_servers.sh: nothing to stop (.servers.pids is empty)"; exit 0; }
-pids=$(cat .servers.pids)
+pids=
+for p in $(cat .servers.pids); do
+    kill -0 "$p" 2>/dev/null && pids="$pids $p" # only those still running
+done
 kill -TERM $pids 2>/dev/null
 i=0
 for p in $pids; do

@@ -97,7 +97,9 @@ check "3 MB of random bytes byte-exact" cmp -s "$T/blob" "$T/rb/1/stdout"
 is "$(stat -c %s "$T/rb/2/stdout")" 4194304 "output beyond the 4 MiB cap is cut at the cap"
 check "the cut output is an exact prefix" cmp -s <(seq 1 1000000 | head -c 4194304) "$T/rb/2/stdout"
 run_client "$T/big.txt" --results "$T/rb2"
-check "truncation shown to the user" grep -q 'warning: stdout truncated to 4194304 bytes' "$T/out"
+check "truncation shown to the user" grep -q 'warning: command 2: stdout truncated to 4194304 bytes' "$T/err"
+run_client -q "$T/big.txt" --results "$T/rb3"
+check "even with -q" grep -q 'warning: command 2: stdout truncated to 4194304 bytes' "$T/err"
 
 # --timeout: the command and everything it started are killed.
 printf '%s\n' "sleep 30" "(sleep 2; touch $T/grandchild-survived) & sleep 30" "echo quick" >"$T/slow.txt"

@@ -86,7 +86,7 @@ cl=$!
 PIDS+=("$cl")
 for _ in $(seq 1 100); do [ "$(pgrep -f 'sleep 5; touch' | wc -l)" -ge 4 ] && break; sleep 0.05; done
 running=$(pgrep -f "sleep 5; touch $T" | wc -l)
-kill -KILL "$cl"; wait "$cl" 2>/dev/null
+{ kill -KILL "$cl"; wait "$cl"; } 2>/dev/null
 wait_for_line "$T/master.log" 'left: 6 queued commands dropped, 4 running cancelled' 10 >/dev/null
 ok $? "the master cancels what the client left behind"
 gone=1

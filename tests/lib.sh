@@ -42,12 +42,14 @@ _tap_failed=0
 # Stops every process the test started, by PID: TERM, then KILL.
 stop_all() {
     local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
+    { # bash's "Killed" job notices are noise here, not failures
+        for p in "${PIDS[@]}"; do kill -TERM "$p"; done
+        for p in "${PIDS[@]}"; do
+            for _ in $(seq 1 100); do kill -0 "$p" || break; sleep 0.1; done
+            kill -KILL "$p"
+            wait "$p"
+        done
+    } 2>/dev/null
     PIDS=()
 }
 
