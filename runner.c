@@ -16,6 +16,13 @@ void runner_on_exit(runner_proc *p, int status, uint64_t now_us)
     p->drain_deadline_us = now_us + DRAIN_AFTER_EXIT_US;
 }
 
+uint64_t runner_next_deadline(const runner_proc *p)
+{
+    if (!p->exited)
+        return p->killed_by_timeout ? 0 : p->deadline_us;
+    return runner_finished(p) ? 0 : p->drain_deadline_us;
+}
+
 void runner_result_common(const runner_proc *p, CommandResult *r)
 {
     r->start_ms = p->start_wall_ms;

@@ -376,13 +376,6 @@ void runner_tick(runner_proc *p, uint64_t now_us)
     }
 }
 
-uint64_t runner_next_deadline(const runner_proc *p)
-{
-    if (!p->exited)
-        return p->killed_by_timeout ? 0 : p->deadline_us;
-    return runner_finished(p) ? 0 : p->drain_deadline_us;
-}
-
 void runner_free(runner_proc *p)
 {
     if (p->w)

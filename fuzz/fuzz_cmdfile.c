@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "conf.h"
+#include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static line_reader lr;

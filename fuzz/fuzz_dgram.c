@@ -3,24 +3,19 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "proto.h"
 #include "sha256.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static hmac_key key;
-    static int ready;
-    if (!ready) {
-        hmac_key_init(&key, "fuzzing-key-fuzzing-key-fuzzing-key", 35);
-        ready = 1;
-    }
+    const hmac_key *key = fuzz_key();
     dgram d;
     const char *why = NULL;
     if (dgram_decode(data, size, &d, &why) < 0)
         return 0;
     if (d.flags & DGRAM_FLAG_AUTH)
-        (void)dgram_verify(data, &d, &key);
+        (void)dgram_verify(data, &d, key);
     if (d.payload && d.offset == 0 && d.payload_len == d.total) { /* a whole message in one fragment */
         CommandRequest req;
         (void)job_request_decode(d.payload, d.payload_len, &req);

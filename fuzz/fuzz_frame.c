@@ -3,17 +3,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "proto.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static hmac_key key;
-    static int ready;
-    if (!ready) {
-        hmac_key_init(&key, "fuzzing-key-fuzzing-key-fuzzing-key", 35);
-        ready = 1;
-    }
+    const hmac_key *key = fuzz_key();
     size_t pos = 0;
     uint64_t seq = 0;
     while (pos < size) {
@@ -24,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         pos += (size_t)used;
         breader tagged = f;
-        (void)frame_check_tag(&tagged, type, &key, seq++);
+        (void)frame_check_tag(&tagged, type, key, seq++);
         switch (type) {
         case F_HELLO:
             br_u32(&f), br_u16(&f), br_u16(&f), br_u32(&f), br_u32(&f);
