@@ -147,6 +147,37 @@ run_client() {
     timeout 120 $WRAP "$BIN/client" 127.0.0.1 "$MASTER_PORT" "$@" >"$T/out" 2>"$T/err" || RC=$?
 }
 
+# Commands that prove "ran exactly once": each appends a line to a marker
+# file of its own and prints a known output.
+# marker_cmds N DIR: writes DIR/cmds, N such commands, markers in DIR/markers.
+marker_cmds() {
+    local n
+    mkdir -p "$2/markers"
+    for n in $(seq 1 "$1"); do echo "echo x >> $2/markers/$n; echo out-$n"; done >"$2/cmds"
+}
+
+# check_markers LABEL N DIR: after a client run of DIR/cmds with
+# --joblog DIR/joblog --results DIR/res: N jobs, one per sequence number,
+# all exit 0; every command ran exactly once; every stdout is right.
+check_markers() {
+    local label=$1 total=$2 dir=$3 n twice=0 missing=0 wrong=0
+    is "$(tail -n +2 "$dir/joblog" | wc -l)" "$total" "$label: joblog has $total jobs"
+    is "$(tail -n +2 "$dir/joblog" | cut -f1 | sort -n | uniq | wc -l)" "$total" "$label: one job per sequence number"
+    is "$(tail -n +2 "$dir/joblog" | awk -F'\t' '$7 != 0' | wc -l)" 0 "$label: every exit value is 0"
+    for n in $(seq 1 "$total"); do
+        if [ ! -f "$dir/markers/$n" ]; then
+            missing=$((missing + 1))
+        elif [ "$(wc -l <"$dir/markers/$n")" != 1 ]; then
+            twice=$((twice + 1))
+            echo "# $label: command $n ran $(wc -l <"$dir/markers/$n") times" >&2
+        fi
+        [ "$(cat "$dir/res/$n/stdout" 2>/dev/null)" = "out-$n" ] || wrong=$((wrong + 1))
+    done
+    is "$missing" 0 "$label: every command ran (a marker file for each)"
+    is "$twice" 0 "$label: no command ran twice (every marker holds one line)"
+    is "$wrong" 0 "$label: every result's stdout is right"
+}
+
 # start_chaos NAME TARGET_PORT [udp_chaos options...]: a proxy on a free
 # port in front of 127.0.0.1:TARGET_PORT; sets CHAOS_PORT and CHAOS_PID.
 start_chaos() {

@@ -68,32 +68,6 @@ drop_counter() {
     in_ns "$NFT" list chain inet smploss out | grep -oE 'counter packets [0-9]+' | grep -oE '[0-9]+$'
 }
 
-# check_run LABEL DIR: markers and results of a run of the marker commands.
-check_run() {
-    local label=$1 dir=$2 n twice=0 missing=0 wrong=0
-    is "$(tail -n +2 "$dir/joblog" | wc -l)" "$NCMDS" "$label: joblog has $NCMDS jobs"
-    is "$(tail -n +2 "$dir/joblog" | cut -f1 | sort -n | uniq | wc -l)" "$NCMDS" "$label: joblog has one job per sequence number"
-    is "$(tail -n +2 "$dir/joblog" | awk -F'\t' '$7 != 0' | wc -l)" 0 "$label: joblog: every exit value is 0"
-    for n in $(seq 1 $NCMDS); do
-        if [ ! -f "$dir/markers/$n" ]; then
-            missing=$((missing + 1))
-        elif [ "$(wc -l <"$dir/markers/$n")" != 1 ]; then
-            twice=$((twice + 1))
-            echo "# $label: command $n ran $(wc -l <"$dir/markers/$n") times" >&2
-        fi
-        [ "$(cat "$dir/res/$n/stdout" 2>/dev/null)" = "out-$n" ] || wrong=$((wrong + 1))
-    done
-    is "$missing" 0 "$label: every command ran (a marker file for each)"
-    is "$twice" 0 "$label: no command ran twice (every marker holds one line)"
-    is "$wrong" 0 "$label: every result's stdout is right"
-}
-
-# make_cmds DIR: the $NCMDS marker commands of one run.
-make_cmds() {
-    mkdir -p "$1/markers"
-    for n in $(seq 1 $NCMDS); do echo "echo x >> $1/markers/$n; echo out-$n"; done >"$1/cmds"
-}
-
 : >"$T/slaves.conf"
 DAEMON_PIDS=()
 for i in $(seq 1 $NSLAVES); do
@@ -115,22 +89,22 @@ other=$(for p in "${DAEMON_PIDS[@]}"; do readlink "/proc/$p/ns/net"; done | sort
 is "$other" "$(in_ns readlink /proc/self/ns/net)" "daemons run in the test's namespace"
 
 # a) no loss: the reference run.
-make_cmds "$T/run0"
+marker_cmds $NCMDS "$T/run0"
 run_client_ns 60 --results "$T/run0/res" --joblog "$T/run0/joblog" "$T/run0/cmds"
 WALL0=$WALL
 is "$RC" 0 "0% loss: $NCMDS commands, client exits 0"
-check_run "0% loss" "$T/run0"
+check_markers "0% loss" $NCMDS "$T/run0"
 
 # b) the kernel drops $LOSS% of the UDP datagrams.
 in_ns "$NFT" add rule inet smploss out meta l4proto udp numgen random mod 100 '<' $LOSS counter drop ||
     bail "cannot add the dropping rule"
 before=$(drop_counter)
-make_cmds "$T/run20"
+marker_cmds $NCMDS "$T/run20"
 run_client_ns 60 --results "$T/run20/res" --joblog "$T/run20/joblog" "$T/run20/cmds"
 WALL20=$WALL
 dropped=$(( $(drop_counter) - ${before:-0} ))
 is "$RC" 0 "$LOSS% loss: $NCMDS commands, client exits 0"
-check_run "$LOSS% loss" "$T/run20"
+check_markers "$LOSS% loss" $NCMDS "$T/run20"
 check "the kernel really dropped datagrams during the run ($dropped)" test "$dropped" -gt 0
 is "$(grep -c 'considered dead' "$T/master.log")" 0 "no slave was declared dead because of the loss"
 
