@@ -262,14 +262,21 @@ static unsigned slots_free(const slave *sl)
     return busy >= (unsigned)sl->cfg->slots ? 0 : (unsigned)sl->cfg->slots - busy;
 }
 
-static void send_dgram(slave *sl, const session *s, dgram *d)
+/* Every datagram leaves through here: to a master's life, with the key of
+ * our conversation with it (tx_key; ignored without a key). */
+static void send_to(slave *sl, const net_addr *to, uint64_t master_boot, const hmac_key *tx_key, dgram *d)
 {
     d->sender_boot = sl->boot;
-    d->receiver_boot = s->master_boot;
+    d->receiver_boot = master_boot;
     d->seq = ++sl->next_seq;
-    size_t n = dgram_encode(d, sl->dgram_buf, sizeof sl->dgram_buf, sl->auth->enabled ? &s->tx_key : NULL);
-    if (n && net_sendto(sl->sock, sl->dgram_buf, n, &s->addr) == NET_ERROR && log_allow(&sl->send_log))
+    size_t n = dgram_encode(d, sl->dgram_buf, sizeof sl->dgram_buf, sl->auth->enabled ? tx_key : NULL);
+    if (n && net_sendto(sl->sock, sl->dgram_buf, n, to) == NET_ERROR && log_allow(&sl->send_log))
         LOG(LOG_WARN, "sendto: %s", net_last_error());
+}
+
+static void send_dgram(slave *sl, const session *s, dgram *d)
+{
+    send_to(sl, &s->addr, s->master_boot, &s->tx_key, d);
 }
 
 static void send_job_ack(slave *sl, session *s, uint64_t id, uint8_t state, const job *j)
@@ -507,20 +514,11 @@ static void on_ping(slave *sl, const net_addr *from, const dgram *d)
     r.echo_us = d->echo_us;
     r.slots_total = (uint16_t)sl->cfg->slots;
     r.slots_free = (uint16_t)slots_free(sl);
-    r.sender_boot = sl->boot;
-    r.receiver_boot = d->sender_boot;
-    r.seq = ++sl->next_seq;
     session *s = session_find(sl, d->sender_boot);
-    hmac_key tx;
-    if (sl->auth->enabled) {
-        if (s)
-            tx = s->tx_key;
-        else
-            conversation_keys(sl, d->sender_boot, sl->boot, &(hmac_key){0}, &tx);
-    }
-    size_t n = dgram_encode(&r, sl->dgram_buf, sizeof sl->dgram_buf, sl->auth->enabled ? &tx : NULL);
-    if (n)
-        net_sendto(sl->sock, sl->dgram_buf, n, from);
+    hmac_key rx, tx; /* a PING before any session: the keys of that conversation */
+    if (!s)
+        conversation_keys(sl, d->sender_boot, sl->boot, &rx, &tx);
+    send_to(sl, from, d->sender_boot, s ? &s->tx_key : &tx, &r);
     /* A PING never creates, replaces or ends a session: it is not
      * replay-checked when there is no session, and its source address
      * proves nothing. Only a JOB of a new life does that (session_for). */
