@@ -47,6 +47,9 @@ void bw_u64(bwriter *w, uint64_t v);
 void bw_bytes(bwriter *w, const void *p, size_t n);
 static inline size_t bw_pending(const bwriter *w) { return w->len - w->head; }
 static inline const uint8_t *bw_head(const bwriter *w) { return w->data + w->head; }
+/* The pending byte at offset off from the head: offsets from the head
+ * stay right when bw_reserve() slides or reallocates the data. */
+static inline uint8_t *bw_at(bwriter *w, size_t off) { return w->data + w->head + off; }
 /* Drop the first n pending bytes (written to a socket). */
 void bw_consume(bwriter *w, size_t n);
 

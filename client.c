@@ -144,7 +144,7 @@ static void client_frame_end(client_state *c, size_t start)
 static void send_hello(client_state *c)
 {
     size_t start = frame_begin(&c->out, F_HELLO);
-    size_t fields = c->out.len;
+    size_t fields = bw_pending(&c->out); /* from the head: see frame_begin */
     auth_random(c->nonce, sizeof c->nonce);
     bw_u32(&c->out, FRAME_MAGIC);
     bw_u16(&c->out, FRAME_VERSION);
@@ -154,7 +154,7 @@ static void send_hello(client_state *c)
     bw_bytes(&c->out, c->nonce, sizeof c->nonce);
     if (c->auth.enabled && !c->out.error) {
         uint8_t tag[SHA256_LEN];
-        hmac_sha256_2(&c->auth.client_to_master, "hello", 5, c->out.data + fields, c->out.len - fields, tag);
+        hmac_sha256_2(&c->auth.client_to_master, "hello", 5, bw_at(&c->out, fields), bw_pending(&c->out) - fields, tag);
         bw_bytes(&c->out, tag, sizeof tag);
     }
     frame_end(&c->out, start);

@@ -665,7 +665,7 @@ static void on_hello(master *m, client *cl, breader *r)
         if (m->slaves[i]->alive)
             slots += slave_capacity(m->slaves[i]);
     size_t start = frame_begin(&cl->out, F_WELCOME);
-    size_t fields = cl->out.len;
+    size_t fields = bw_pending(&cl->out); /* from the head: see frame_begin */
     bw_u16(&cl->out, FRAME_VERSION);
     bw_u16(&cl->out, (uint16_t)m->nslaves);
     bw_u16(&cl->out, (uint16_t)slaves_alive(m));
@@ -674,9 +674,9 @@ static void on_hello(master *m, client *cl, breader *r)
     bw_bytes(&cl->out, master_nonce, sizeof master_nonce);
     if (tag && !cl->out.error) { /* the master proves it knows the key too */
         uint8_t proof[SHA256_LEN], msg[AUTH_NONCE_LEN + 64];
-        size_t n = cl->out.len - fields;
+        size_t n = bw_pending(&cl->out) - fields;
         memcpy(msg, client_nonce, AUTH_NONCE_LEN);
-        memcpy(msg + AUTH_NONCE_LEN, cl->out.data + fields, n);
+        memcpy(msg + AUTH_NONCE_LEN, bw_at(&cl->out, fields), n);
         hmac_sha256_2(&m->auth->master_to_client, "welcome", 7, msg, AUTH_NONCE_LEN + n, proof);
         bw_bytes(&cl->out, proof, sizeof proof);
         auth_session_key(&m->auth->client_to_master, "frames", client_nonce, AUTH_NONCE_LEN, master_nonce,

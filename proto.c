@@ -256,9 +256,12 @@ void command_result_free(CommandResult *r)
     r->stdout_len = r->stderr_len = r->message_len = 0;
 }
 
+/* A frame's place is kept relative to the writer's pending bytes: a
+ * bw_reserve() while the frame is open may slide them to the front of the
+ * buffer (or move the buffer), so an absolute offset would go stale. */
 size_t frame_begin(bwriter *w, uint8_t type)
 {
-    size_t start = w->len;
+    size_t start = bw_pending(w);
     bw_u32(w, 0); /* length, patched by frame_end */
     bw_u8(w, type);
     return start;
@@ -266,8 +269,8 @@ size_t frame_begin(bwriter *w, uint8_t type)
 
 void frame_end(bwriter *w, size_t start)
 {
-    if (!w->error)
-        put_u32(w->data + start, (uint32_t)(w->len - start - 4));
+    if (!w->error && bw_pending(w) >= start + FRAME_HEADER_LEN)
+        put_u32(bw_at(w, start), (uint32_t)(bw_pending(w) - start - 4));
 }
 
 void frame_end_tagged(bwriter *w, size_t start, const hmac_key *key, uint64_t seq)
@@ -277,7 +280,7 @@ void frame_end_tagged(bwriter *w, size_t start, const hmac_key *key, uint64_t se
         put_u32(s, (uint32_t)(seq >> 32));
         put_u32(s + 4, (uint32_t)seq);
         /* covers the sequence number, the type and the fields */
-        hmac_sha256_2(key, s, 8, w->data + start + 4, w->len - start - 4, tag);
+        hmac_sha256_2(key, s, 8, bw_at(w, start + 4), bw_pending(w) - start - 4, tag);
         bw_bytes(w, tag, sizeof tag);
     }
     frame_end(w, start);

@@ -128,6 +128,8 @@ enum frame_type {
 };
 
 /* Start a frame in w; finish it with frame_end once the fields are in.
+ * The returned position counts from the writer's head (bw_at), so it stays
+ * valid while fields are appended, whatever the buffer does.
  * With a key, frame_end appends HMAC(key, seq, type, fields): seq counts
  * the frames sent in this direction since the handshake. */
 size_t frame_begin(bwriter *w, uint8_t type);

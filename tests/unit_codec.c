@@ -1,6 +1,6 @@
 /* Unit tests: bounds-checked buffers, datagram and frame codecs. */
 #include <stdlib.h>
-
+#include <string.h>
 #include "buf.h"
 #include "proto.h"
 #include "tap.h"
@@ -235,11 +235,56 @@ static void test_frames(void)
     bw_free(&w);
 }
 
+/* A frame opened while the writer holds consumed bytes at its front:
+ * appending the fields makes bw_reserve slide the pending bytes to the
+ * front, or reallocate, or both. The frame must come out whole, its
+ * length right, whatever the sizes (the bug: a length patched at a stale
+ * offset, and 4 bytes written past the buffer). */
+static void test_frame_across_slides(void)
+{
+    static uint8_t payload[300000];
+    for (size_t i = 0; i < sizeof payload; i++)
+        payload[i] = (uint8_t)(i * 7 + 1);
+    hmac_key key;
+    hmac_key_init(&key, (const uint8_t *)"0123456789abcdef0123456789abcdef", 32);
+    int bad = 0, cases = 0;
+    for (size_t before = 1; before < 70000; before = before * 3 + 5)
+        for (size_t consumed = 0; consumed <= before; consumed += before / 3 + 1)
+            for (size_t body = 0; body < sizeof payload; body = body * 4 + 9)
+                for (int tagged = 0; tagged < 2; tagged++) {
+                    bwriter w;
+                    bw_init(&w, 1 << 22);
+                    bw_bytes(&w, payload, before); /* an earlier frame, partly sent */
+                    bw_consume(&w, consumed);
+                    size_t pending0 = bw_pending(&w);
+                    size_t s = frame_begin(&w, F_RESULT);
+                    bw_bytes(&w, payload, body);
+                    if (tagged)
+                        frame_end_tagged(&w, s, &key, 9);
+                    else
+                        frame_end(&w, s);
+                    uint8_t type;
+                    breader f;
+                    long used = w.error ? -1
+                                        : frame_parse(bw_head(&w) + pending0, bw_pending(&w) - pending0, 1 << 22, &type, &f);
+                    size_t want = FRAME_HEADER_LEN + body + (tagged ? FRAME_TAG_LEN : 0);
+                    int good = used == (long)want && type == F_RESULT &&
+                               (!tagged || frame_check_tag(&f, F_RESULT, &key, 9)) && br_left(&f) == body &&
+                               memcmp(f.data + f.pos, payload, body) == 0 &&
+                               memcmp(bw_head(&w), payload + consumed, pending0) == 0;
+                    bad += !good;
+                    cases++;
+                    bw_free(&w);
+                }
+    ok(bad == 0, "%d frames built across slides and reallocations: %d wrong", cases, bad);
+}
+
 int main(void)
 {
     test_buffers();
     test_datagrams();
     test_bodies();
     test_frames();
+    test_frame_across_slides();
     return done_testing();
 }
