@@ -1,0 +1,386 @@
+/*
+ * Fuzz target: the slave's state machine, not only its decoders.
+ *
+ * The input is a script of operations played against the real slave.c
+ * (included here, so its static handlers are reachable): three fake
+ * masters send correctly tagged PINGs, JOB fragments, RESULT_ACKs and
+ * CANCELs with ids from a small range (so retransmissions and duplicates
+ * are frequent), restart (new lives), replay what they sent earlier from
+ * their own or another address; time moves on; the slave restarts. Time,
+ * processes and the socket are fakes: a command "runs" until the fake
+ * clock passes its end, and every datagram the slave sends is captured.
+ *
+ * Invariants checked (abort, so libFuzzer reports the input):
+ *  - a job, named by (slave life, master life, job id), starts at most
+ *    once, whatever is replayed, duplicated, delayed or restarted;
+ *  - the slave holds at most MAX_JOBS jobs;
+ *  - every datagram it sends decodes, and is tagged when there is a key.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "platform.h"
+#include "proto.h"
+#include "runner.h"
+
+/* ------------------------------------------------------------ fakes --- */
+
+static uint64_t fz_now_us = 1000000;
+static uint64_t fz_clock_us(void) { return fz_now_us; }
+static uint64_t fz_clock_ms(void) { return fz_now_us / 1000; }
+static uint64_t fz_wall_ms(void) { return 1700000000000ull + fz_now_us / 1000; }
+
+typedef struct {
+    uint8_t data[DGRAM_MAX];
+    size_t len;
+    net_addr to;
+} sent_dgram;
+static sent_dgram fz_sent[64];
+static unsigned fz_nsent;
+static long fz_sendto(sock_t s, const void *p, size_t n, const net_addr *to)
+{
+    (void)s;
+    sent_dgram *d = &fz_sent[fz_nsent++ % 64];
+    memcpy(d->data, p, n < sizeof d->data ? n : sizeof d->data);
+    d->len = n;
+    d->to = *to;
+    return (long)n;
+}
+
+/* Commands that were started, by name: "fz SLAVEBOOT MASTERBOOT JOBID". */
+#define MAX_STARTED 4096
+static char *fz_started[MAX_STARTED];
+static unsigned fz_nstarted;
+static long fz_next_pid = 100;
+
+static int fz_runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint32_t timeout_ms, char *err,
+                           size_t errlen)
+{
+    (void)timeout_ms, (void)err, (void)errlen;
+    for (unsigned i = 0; i < fz_nstarted; i++)
+        if (strcmp(fz_started[i], command) == 0) {
+            fprintf(stderr, "INVARIANT: '%s' started twice\n", command);
+            abort();
+        }
+    if (fz_nstarted < MAX_STARTED)
+        fz_started[fz_nstarted++] = strdup(command);
+    memset(p, 0, sizeof *p);
+    bw_init(&p->out, output_cap);
+    bw_init(&p->err, output_cap);
+    bw_bytes(&p->out, command, strlen(command));
+    p->pid = fz_next_pid++;
+    p->start_us = fz_now_us;
+    p->start_wall_ms = fz_wall_ms();
+    /* runs for a time taken from its id: some end at once, some late */
+    p->deadline_us = fz_now_us + (uint64_t)(p->pid % 7) * 400000;
+    return 0;
+}
+static int fz_runner_poll_fds(const runner_proc *p, net_pollfd *out, int max) { (void)p, (void)out, (void)max; return 0; }
+static void fz_runner_on_ready(runner_proc *p, sock_t fd) { (void)p, (void)fd; }
+static void fz_runner_kill(runner_proc *p) { p->exited = 1, p->killed_by_timeout = 0; }
+static void fz_runner_kill_and_wait(runner_proc *p) { p->exited = 1; }
+static void fz_runner_tick(runner_proc *p, uint64_t now_us)
+{
+    if (!p->exited && now_us >= p->deadline_us)
+        p->exited = 1, p->end_us = now_us;
+}
+static uint64_t fz_runner_next_deadline(const runner_proc *p) { return p->exited ? 0 : p->deadline_us; }
+static void fz_runner_free(runner_proc *p)
+{
+    bw_free(&p->out);
+    bw_free(&p->err);
+    p->pid = 0;
+}
+static void fz_runner_reap(void (*exited)(void *ctx, long pid, int status), void *ctx) { (void)exited, (void)ctx; }
+static void fz_runner_on_exit(runner_proc *p, int status, uint64_t now_us) { (void)status, p->exited = 1, p->end_us = now_us; }
+static void fz_runner_result(const runner_proc *p, CommandResult *r)
+{
+    r->status = RUN_EXITED;
+    r->start_ms = p->start_wall_ms;
+    r->duration_us = p->end_us - p->start_us;
+    r->stdout_data = (char *)p->out.data;
+    r->stdout_len = (uint32_t)p->out.len;
+}
+
+#define clock_us fz_clock_us
+#define clock_ms fz_clock_ms
+#define wall_ms fz_wall_ms
+#define net_sendto fz_sendto
+#define runner_start fz_runner_start
+#define runner_poll_fds fz_runner_poll_fds
+#define runner_on_ready fz_runner_on_ready
+#define runner_kill fz_runner_kill
+#define runner_kill_and_wait fz_runner_kill_and_wait
+#define runner_tick fz_runner_tick
+#define runner_next_deadline fz_runner_next_deadline
+#define runner_free fz_runner_free
+#define runner_reap fz_runner_reap
+#define runner_on_exit fz_runner_on_exit
+#define runner_result fz_runner_result
+/* the declarations in these headers get the fake names too */
+#include "../slave.c"
+
+/* ---------------------------------------------------------- masters --- */
+
+#define FAKE_MASTERS 3
+#define ID_RANGE 12
+
+typedef struct {
+    net_addr addr, other; /* where it sends from; an attacker's address */
+    uint64_t boot;
+    hmac_key tx, rx;      /* with the current slave life */
+    uint64_t floor;
+} fake_master;
+
+typedef struct {
+    const uint8_t *p;
+    size_t n;
+} script;
+
+static uint8_t take(script *s)
+{
+    if (!s->n)
+        return 0;
+    s->n--;
+    return *s->p++;
+}
+
+static net_addr loopback(uint8_t host, uint16_t port)
+{
+    net_addr a;
+    memset(&a, 0, sizeof a);
+    struct sockaddr_in *in = (struct sockaddr_in *)&a.ss;
+    in->sin_family = AF_INET;
+    in->sin_port = htons(port);
+    in->sin_addr.s_addr = htonl(0x7f000000u | host);
+    a.len = sizeof *in;
+    return a;
+}
+
+static auth_keys fz_auth;
+static slave_config fz_cfg;
+static slave *fz_slave;
+static fake_master fz_masters[FAKE_MASTERS];
+static uint64_t fz_seq = 1;
+
+typedef struct {
+    uint8_t data[DGRAM_MAX];
+    size_t len;
+} recorded;
+static recorded fz_recorded[32];
+static unsigned fz_nrecorded;
+static int fz_record_next; /* the script says which datagrams to keep for replays */
+
+static void master_keys(fake_master *m)
+{
+    if (fz_auth.enabled)
+        conversation_keys(fz_slave, m->boot, fz_slave->boot, &m->tx, &m->rx);
+}
+
+static void slave_new_life(uint64_t boot)
+{
+    if (fz_slave) {
+        kill_everything(fz_slave);
+        free(fz_slave);
+    }
+    fz_slave = calloc(1, sizeof *fz_slave);
+    fz_slave->cfg = &fz_cfg;
+    fz_slave->auth = &fz_auth;
+    fz_slave->boot = boot ? boot : 1;
+    fz_slave->sock = SOCK_INVALID;
+    for (int i = 0; i < FAKE_MASTERS; i++)
+        master_keys(&fz_masters[i]);
+}
+
+/* What the event loop does after draining the socket: answer each
+ * touched job once (slave_run). */
+static void after_batch(void)
+{
+    for (job *j = fz_slave->jobs; j; j = j->next)
+        if (j->ack_pending) {
+            j->ack_pending = 0;
+            send_job_ack(fz_slave, j->sess, j->id, job_state(j), j);
+        }
+}
+
+static void deliver(const uint8_t *p, size_t n, const net_addr *from)
+{
+    if (fz_record_next) {
+        fz_record_next = 0;
+        recorded *r = &fz_recorded[fz_nrecorded++ % 32];
+        memcpy(r->data, p, n);
+        r->len = n;
+    }
+    uint8_t copy[DGRAM_MAX];
+    memcpy(copy, p, n); /* the slave may keep nothing pointing into it */
+    on_datagram(fz_slave, copy, n, from);
+}
+
+static void send_from_master(fake_master *m, dgram *d, int from_other, int stale_receiver)
+{
+    uint8_t out[DGRAM_MAX];
+    d->sender_boot = m->boot;
+    d->receiver_boot = stale_receiver == 1 ? 0 : stale_receiver == 2 ? fz_slave->boot + 1 : fz_slave->boot;
+    d->seq = fz_seq++;
+    size_t n = dgram_encode(d, out, sizeof out, fz_auth.enabled ? &m->tx : NULL);
+    if (n)
+        deliver(out, n, from_other ? &m->other : &m->addr);
+}
+
+static void check_sent(void)
+{
+    unsigned n = fz_nsent < 64 ? fz_nsent : 64;
+    for (unsigned i = 0; i < n; i++) {
+        dgram d;
+        const char *why = NULL;
+        if (dgram_decode(fz_sent[i].data, fz_sent[i].len, &d, &why) < 0) {
+            fprintf(stderr, "INVARIANT: the slave sent an undecodable datagram: %s\n", why);
+            abort();
+        }
+        if (!!(d.flags & DGRAM_FLAG_AUTH) != fz_auth.enabled) {
+            fprintf(stderr, "INVARIANT: the slave sent a datagram %s a tag\n", fz_auth.enabled ? "without" : "with");
+            abort();
+        }
+    }
+    fz_nsent = 0;
+}
+
+static void op_job(script *s, fake_master *m)
+{
+    uint8_t a = take(s), b = take(s);
+    char cmd[96];
+    uint64_t id = m->floor + a % ID_RANGE + 1;
+    int len = snprintf(cmd, sizeof cmd, "fz %016llx %016llx %llu", (unsigned long long)fz_slave->boot,
+                       (unsigned long long)m->boot, (unsigned long long)id);
+    uint8_t body[128];
+    bwriter w;
+    bw_init_fixed(&w, body, sizeof body);
+    CommandRequest req = {0, b & 4 ? 1000u : 0u, (uint32_t)len, cmd};
+    job_request_encode(&w, &req);
+    /* small fragments, so that requests come in pieces */
+    uint16_t frag = b & 8 ? 16 : (uint16_t)w.len;
+    uint32_t nfrags = ((uint32_t)w.len + frag - 1) / frag;
+    uint32_t k = (b >> 4) % nfrags;
+    dgram d;
+    memset(&d, 0, sizeof d);
+    d.type = DG_JOB;
+    d.job_id = id;
+    d.floor = b & 2 ? m->floor : m->floor + (a >> 4);
+    d.total = (uint32_t)w.len;
+    d.frag_size = frag;
+    d.offset = k * frag;
+    d.payload = body + d.offset;
+    d.payload_len = d.total - d.offset < frag ? d.total - d.offset : frag;
+    send_from_master(m, &d, b & 1, (a >> 6) % 3 == 2 ? 1 + (b & 1) : 0);
+}
+
+static void op_simple(script *s, fake_master *m, uint8_t type)
+{
+    uint8_t a = take(s), b = take(s);
+    dgram d;
+    memset(&d, 0, sizeof d);
+    d.type = type;
+    d.job_id = type == DG_PING ? 0 : m->floor + a % ID_RANGE + 1;
+    d.floor = m->floor;
+    d.echo_us = fz_now_us;
+    d.state = b & 1;
+    d.cum = b >> 4;
+    d.sack = a;
+    send_from_master(m, &d, (b >> 1) & 1, ((b >> 2) & 3) == 3 ? 1 : 0);
+}
+
+static void op_tick(script *s)
+{
+    uint8_t a = take(s);
+    fz_now_us += (uint64_t)a * (a & 1 ? 1000 : 100000); /* up to 25 s */
+    run_timers(fz_slave);
+    check_sent();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static int ready;
+    if (!ready) {
+        log_init("fuzz", LOG_ERROR);
+        log_level = -1; /* silence: the invariants speak */
+        ready = 1;
+    }
+    script s = {data, size};
+    uint8_t setup = take(&s);
+    memset(&fz_auth, 0, sizeof fz_auth);
+    if (setup & 1) {
+        static const char secret[] = "fuzzing-secret-fuzzing-secret-fuzzing";
+        fz_auth.enabled = 1;
+        hmac_key_init(&fz_auth.master_to_slave, secret, 20);
+        hmac_key_init(&fz_auth.slave_to_master, secret + 1, 20);
+    }
+    memset(&fz_cfg, 0, sizeof fz_cfg);
+    fz_cfg.slots = 1 + (setup >> 1) % 3;
+    fz_cfg.output_cap = 1024;
+    for (int i = 0; i < FAKE_MASTERS; i++) {
+        fake_master *m = &fz_masters[i];
+        memset(m, 0, sizeof *m);
+        m->addr = loopback((uint8_t)(10 + i), (uint16_t)(6000 + i));
+        m->other = loopback(99, (uint16_t)(7000 + i));
+        m->boot = ((uint64_t)(1000 + i) << 32) | (uint64_t)(i + 1);
+    }
+    fz_now_us = 1000000;
+    fz_seq = 1;
+    fz_nrecorded = fz_nsent = 0;
+    slave_new_life(0x500000000ull | setup);
+    unsigned ops = 0;
+    while (s.n && ops++ < 4000) {
+        uint8_t op = take(&s);
+        fake_master *m = &fz_masters[(op >> 4) % FAKE_MASTERS];
+        switch (op & 15) {
+        case 0: case 1: case 2: op_job(&s, m); break;
+        case 3: op_simple(&s, m, DG_PING); break;
+        case 4: op_simple(&s, m, DG_RESULT_ACK); break;
+        case 5: op_simple(&s, m, DG_CANCEL); break;
+        case 6: case 7: op_tick(&s); break;
+        case 8: { /* the master restarts: a new life, maybe "older" by its clock */
+            uint8_t a = take(&s);
+            m->boot = ((m->boot >> 32) + (a & 0x80 ? (uint64_t)-1 : 1)) << 32 | (uint64_t)(a | 0x100);
+            m->floor = 0;
+            master_keys(m);
+            break;
+        }
+        case 9: m->floor += take(&s) % 4; break;
+        case 10: case 11: { /* a recorded datagram, replayed */
+            uint8_t a = take(&s);
+            if (fz_nrecorded) {
+                recorded *r = &fz_recorded[a % (fz_nrecorded < 32 ? fz_nrecorded : 32)];
+                uint8_t copy[DGRAM_MAX];
+                memcpy(copy, r->data, r->len);
+                on_datagram(fz_slave, copy, r->len, a & 0x80 ? &m->other : &m->addr);
+            }
+            break;
+        }
+        case 12: /* the slave restarts */
+            slave_new_life(fz_slave->boot + 1 + take(&s));
+            break;
+        case 13:
+            fz_record_next = 1;
+            break;
+        default:
+            after_batch();
+            check_sent();
+        }
+        if (fz_slave->njobs > MAX_JOBS) {
+            fprintf(stderr, "INVARIANT: %u jobs held\n", fz_slave->njobs);
+            abort();
+        }
+    }
+    after_batch();
+    check_sent();
+    kill_everything(fz_slave);
+    free(fz_slave);
+    fz_slave = NULL;
+    for (unsigned i = 0; i < fz_nstarted; i++)
+        free(fz_started[i]);
+    fz_nstarted = 0;
+    return 0;
+}
