@@ -76,6 +76,7 @@ struct slave_peer {
     char name[300]; /* host:port as written in slaves.conf */
     int retired;    /* gone from slaves.conf on reload: no new commands */
     int told_silent; /* we said it has never answered */
+    int told_unreachable, told_send_error; /* said once (no socket of its family; sendto failing) */
     uint64_t left_boot; /* the life that said DG_LEAVING: nothing more from it is heeded */
     net_addr addr;
     int conf_slots;
@@ -117,6 +118,9 @@ struct client {
 typedef struct {
     const master_config *cfg;
     sock_t listener, udp, sigfd;
+    sock_t udp_other;             /* the other address family's socket (IPv6 beside IPv4, or the reverse) */
+    int udp_family;               /* of udp; udp_other has the other one */
+    char udp_other_why[400];      /* why there is no udp_other */
     uint64_t boot;
     uint64_t next_seq; /* of every datagram we send */
     const auth_keys *auth;
@@ -317,14 +321,37 @@ static void slave_set_keys(master *m, slave_peer *s)
     replay_init(&s->replay);
 }
 
+/* The socket of s's address family; SOCK_INVALID (said once) if none. */
+static sock_t slave_socket(master *m, slave_peer *s)
+{
+    if (s->addr.ss.ss_family == m->udp_family || m->udp_family == AF_UNSPEC)
+        return m->udp;
+    if (m->udp_other != SOCK_INVALID)
+        return m->udp_other;
+    if (!s->told_unreachable)
+        LOG(LOG_ERROR, "slave %s cannot be reached: it has an %s address and %s", s->name,
+            s->addr.ss.ss_family == AF_INET6 ? "IPv6" : "IPv4", m->udp_other_why);
+    s->told_unreachable = 1;
+    return SOCK_INVALID;
+}
+
 static void send_dgram(master *m, slave_peer *s, dgram *d)
 {
     d->sender_boot = m->boot;
     d->receiver_boot = s->boot;
     d->seq = ++m->next_seq;
+    sock_t sock = slave_socket(m, s);
+    if (sock == SOCK_INVALID)
+        return;
     size_t n = dgram_encode(d, m->dgram_buf, sizeof m->dgram_buf, m->auth->enabled ? &s->tx_key : NULL);
-    if (n && net_sendto(m->udp, m->dgram_buf, n, &s->addr) == NET_ERROR && log_allow(&m->send_log))
+    if (!n)
+        return;
+    if (net_sendto(sock, m->dgram_buf, n, &s->addr) != NET_ERROR) {
+        s->told_send_error = 0;
+    } else if (!s->told_send_error) { /* once, not at every ping, until it works again */
         LOG(LOG_WARN, "sendto %s: %s", s->name, net_last_error());
+        s->told_send_error = 1;
+    }
 }
 
 /* ------------------------------------------------------- client output --- */
@@ -1210,7 +1237,8 @@ static uint64_t run_timers(master *m)
     for (int i = 0; i < m->nslaves; i++) {
         slave_peer *s = m->slaves[i];
         uint64_t silent = elapsed(now_ms, s->last_heard_ms);
-        if (!s->boot && !s->told_silent && elapsed(now_ms, m->started_ms) >= m->cfg->dead_after_ms) {
+        if (!s->boot && !s->told_silent && !s->told_unreachable &&
+            elapsed(now_ms, m->started_ms) >= m->cfg->dead_after_ms) {
             LOG(LOG_WARN, "slave %s has not answered yet: not started? wrong host or port? %s", s->name,
                 m->auth->enabled ? "not the same key?" : "does it have a key (this master has none)?");
             s->told_silent = 1;
@@ -1369,6 +1397,14 @@ static void read_datagrams(master *m)
             break;
         on_datagram(m, buf, (size_t)r, &from);
     }
+    for (int k = 0; m->udp_other != SOCK_INVALID && k < 512; k++) {
+        static uint8_t buf[DGRAM_MAX];
+        net_addr from;
+        long r = net_recvfrom(m->udp_other, buf, sizeof buf, &from);
+        if (r < 0)
+            break;
+        on_datagram(m, buf, (size_t)r, &from);
+    }
     for (int i = 0; i < m->nslaves; i++)
         for (flight *f = m->slaves[i]->flights; f; f = f->next)
             if (f->ack_pending) {
@@ -1394,6 +1430,39 @@ static void shutdown_all(master *m)
     free(m->slaves);
 }
 
+/* Slaves of both address families from one master: beside the UDP socket
+ * on --bind, one on the same kind of address (loopback, wildcard) of the
+ * other family, so that "::1 PORT" in slaves.conf works with the default
+ * bind 127.0.0.1. A slave of a family we have no socket for is named once. */
+static void open_other_family(master *m)
+{
+    net_addr bound;
+    char err[256];
+    m->udp_family = AF_UNSPEC;
+    if (net_resolve(m->cfg->bind, 0, 1, &bound, err, sizeof err) < 0)
+        return;
+    m->udp_family = bound.ss.ss_family;
+    const char *fam = bound.ss.ss_family == AF_INET ? "IPv6" : "IPv4";
+    const char *other = net_addr_other_family(&bound);
+    if (!other) {
+        snprintf(m->udp_other_why, sizeof m->udp_other_why,
+                 "this master is bound to %s only (--bind): no %s socket (bind to a loopback or wildcard address, "
+                 "e.g. --bind %s, for both families)", m->cfg->bind, fam, bound.ss.ss_family == AF_INET ? "::" : "0.0.0.0");
+        return;
+    }
+    int port = net_local_port(m->udp);
+    m->udp_other = net_udp_bind_only(other, port, err, sizeof err);
+    if (m->udp_other == SOCK_INVALID)
+        m->udp_other = net_udp_bind_only(other, 0, err, sizeof err);
+    if (m->udp_other == SOCK_INVALID) {
+        snprintf(m->udp_other_why, sizeof m->udp_other_why, "this master cannot open an %s socket (%s): %s is "
+                 "not available here?", fam, err, fam);
+        LOG(LOG_DEBUG, "no %s socket: %s", fam, err);
+        return;
+    }
+    LOG(LOG_DEBUG, "%s slaves are reached from UDP %s port %d", fam, other, net_local_port(m->udp_other));
+}
+
 int master_run(const master_config *cfg)
 {
     master *m = calloc(1, sizeof *m);
@@ -1403,7 +1472,7 @@ int master_run(const master_config *cfg)
     m->cfg = cfg;
     m->auth = cfg->auth;
     m->boot = boot_id_new();
-    m->udp = m->listener = SOCK_INVALID;
+    m->udp = m->listener = m->udp_other = SOCK_INVALID;
     if (load_slaves(m) <= 0)
         goto fail;
     m->listener = net_tcp_listen(cfg->bind, cfg->port, err, sizeof err);
@@ -1414,15 +1483,16 @@ int master_run(const master_config *cfg)
     /* Datagrams to slaves leave from the same port number as the TCP one,
      * so a restarted master has the same address and its slaves drop the
      * jobs of its previous life at once (slave.c, superseded sessions). */
-    m->udp = net_udp_bind(cfg->bind, net_local_port(m->listener), err, sizeof err);
+    m->udp = net_udp_bind_only(cfg->bind, net_local_port(m->listener), err, sizeof err);
     if (m->udp == SOCK_INVALID) {
         LOG(LOG_WARN, "UDP port %d is taken (%s): using another one", net_local_port(m->listener), err);
-        m->udp = net_udp_bind(cfg->bind, 0, err, sizeof err);
+        m->udp = net_udp_bind_only(cfg->bind, 0, err, sizeof err);
     }
     if (m->udp == SOCK_INVALID) {
         LOG(LOG_ERROR, "cannot open a UDP socket on %s: %s", cfg->bind, err);
         goto fail;
     }
+    open_other_family(m);
     m->sigfd = signal_events_init();
     LOG(LOG_INFO, "listening on TCP %s:%d, %d slave%s in %s%s", cfg->bind, net_local_port(m->listener), m->nslaves,
         m->nslaves > 1 ? "s" : "", cfg->slaves_conf, m->auth->enabled ? ", authenticated" : "");
@@ -1442,7 +1512,7 @@ int master_run(const master_config *cfg)
                 break;
         }
         uint64_t next_ms = run_timers(m);
-        size_t need = 3 + m->nclients;
+        size_t need = 4 + m->nclients;
         if (need > pcap) {
             pcap = need * 2;
             pfds = realloc(pfds, pcap * sizeof *pfds);
@@ -1468,6 +1538,9 @@ int master_run(const master_config *cfg)
             owners[n] = cl;
             pfds[n++] = (net_pollfd){cl->sock, ev, 0};
         }
+        int end_clients = n;
+        if (m->udp_other != SOCK_INVALID)
+            pfds[n++] = (net_pollfd){m->udp_other, NET_IN, 0};
         uint64_t now = clock_ms();
         int timeout = next_ms <= now ? 0 : (int)(next_ms - now);
         if (net_poll(pfds, n, timeout) < 0)
@@ -1487,9 +1560,9 @@ int master_run(const master_config *cfg)
             if (m->stop_now)
                 break;
         }
-        if (pfds[0].revents)
+        if (pfds[0].revents || (end_clients < n && pfds[end_clients].revents))
             read_datagrams(m);
-        for (int i = first_client; i < n; i++) {
+        for (int i = first_client; i < end_clients; i++) {
             client *cl = owners[i];
             short re = pfds[i].revents;
             int gone = 0;
@@ -1530,12 +1603,14 @@ int master_run(const master_config *cfg)
     shutdown_all(m);
     net_close(m->listener);
     net_close(m->udp);
+    net_close(m->udp_other);
     free(pfds);
     free(owners);
     free(m);
     return 0;
 fail:
     net_close(m->udp);
+    net_close(m->udp_other);
     net_close(m->listener);
     for (int i = 0; i < m->nslaves; i++)
         free(m->slaves[i]);
