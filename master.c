@@ -974,16 +974,21 @@ static void slave_lost_jobs(slave_peer *s, const char *why)
 }
 
 /* A slave declared dead may only be frozen and come back with its
- * commands still running: each of its flights stays, as an orphan copy
- * (or a cancel to deliver), while its command runs again elsewhere. */
+ * commands still running: each of its running flights stays, as an orphan
+ * copy, while its command runs again elsewhere. A request still being
+ * sent is cancelled instead: the rest of it must not start a copy late. */
 static void slave_declared_dead(slave_peer *s, const char *why)
 {
     for (flight *f = s->flights; f; f = f->next) {
         job *j = f->job;
         if (!j || j->fl != f)
             continue; /* cancelling, or already an orphan */
-        f->next_orphan = j->orphans;
-        j->orphans = f;
+        if (f->state == FL_SENDING) {
+            flight_abandon(f);
+        } else {
+            f->next_orphan = j->orphans;
+            j->orphans = f;
+        }
         job_again(j, s, why); /* f is an orphan from here on (j->fl != f) */
     }
 }

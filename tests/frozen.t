@@ -145,5 +145,24 @@ is "$(grep -c "master: command [0-9]*: slave 127.0.0.1:$p1 left (it was stopped)
     "the client's stderr names each of the 4 commands run again"
 is "$(grep -c 'may have run twice' "$T/term/out")" 4 "their status lines say they may have run twice"
 check "no 'considered dead' (the timeout did not have to fire)" sh -c "! grep -q 'considered dead' '$T/term.log'"
+stop_all
+
+# --- the same with a key: LEAVING is authenticated like any datagram -----
+head -c 48 /dev/urandom | base64 >"$T/key"
+chmod 600 "$T/key"
+start_slave k1 -j 2 --key-file "$T/key"; p1=$SLAVE_PORT; k1=$SLAVE_PID
+start_slave k2 -j 2 --key-file "$T/key"; p2=$SLAVE_PORT
+printf '127.0.0.1 %s\n127.0.0.1 %s\n' "$p1" "$p2" >"$T/keyed.conf"
+start_master keyed "$T/keyed.conf" --key-file "$T/key"
+wait_slaves_up keyed 2 || bail "slaves not up"
+for i in 1 2 3 4; do echo "sleep 1; echo keyed-$i"; done >"$T/keyed.cmds"
+timeout 60 "$BIN/client" -q --key-file "$T/key" 127.0.0.1 "$MASTER_PORT" "$T/keyed.cmds" >"$T/keyed.out" 2>"$T/keyed.err" &
+cpid=$!
+for i in $(seq 1 200); do [ "$(pgrep -cP "$k1")" -ge 2 ] && break; sleep 0.02; done
+stop_pid "$k1"
+wait "$cpid"; rc=$?
+is "$rc/$(sort "$T/keyed.out" | tr '\n' ' ')" "0/keyed-1 keyed-2 keyed-3 keyed-4 " "with a key: every result"
+check "with a key: the master heeds the slave's LEAVING" grep -q "slave 127.0.0.1:$p1 is leaving (it was stopped): 2 commands" "$T/keyed.log"
+check "with a key: no datagram refused" sh -c "! grep -q 'dropped' '$T/keyed.log'"
 
 done_testing
