@@ -30,6 +30,7 @@
 /* A slave silent for cfg->dead_after_ms (--dead-after, 3 s by default) is
  * declared dead; after a third of that it is suspect and pinged faster. */
 #define SUSPECT_AFTER_MS(m) ((m)->cfg->dead_after_ms / 3)
+#define TELL_SILENT_AFTER_MS 3000u /* a slave that never answered is named after this */
 #define PROBE_AFTER_MS 1000u       /* ask about a running job we heard nothing of */
 #define CANCEL_GIVEUP_MS 10000u    /* stop telling a silent slave to cancel */
 #define OUT_HIGH_WATER (16u << 20) /* client not reading: stop dispatching for it */
@@ -1243,7 +1244,7 @@ static uint64_t run_timers(master *m)
         slave_peer *s = m->slaves[i];
         uint64_t silent = elapsed(now_ms, s->last_heard_ms);
         if (!s->boot && !s->told_silent && !s->told_unreachable &&
-            elapsed(now_ms, m->started_ms) >= m->cfg->dead_after_ms) {
+            elapsed(now_ms, m->started_ms) >= TELL_SILENT_AFTER_MS) {
             LOG(LOG_WARN, "slave %s has not answered yet: not started? wrong host or port? %s", s->name,
                 m->auth->enabled ? "not the same key?" : "does it have a key (this master has none)?");
             s->told_silent = 1;
