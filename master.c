@@ -26,9 +26,11 @@
 #include "xfer.h"
 
 #define PING_INTERVAL_MS 500u     /* heartbeat to every slave */
-#define SUSPECT_AFTER_MS 1000u     /* silence before pinging faster */
 #define SUSPECT_PING_MS 100u       /* ping interval of a suspect slave */
-#define DEAD_AFTER_MS 3000u        /* silence before a slave is declared dead */
+/* A slave silent for cfg->dead_after_ms (--dead-after, 3 s by default) is
+ * declared dead; after a third of that it is suspect and pinged faster. */
+#define SUSPECT_AFTER_MS(m) ((m)->cfg->dead_after_ms / 3)
+#define TELL_SILENT_AFTER_MS 3000u /* a slave that never answered is named after this */
 #define PROBE_AFTER_MS 1000u       /* ask about a running job we heard nothing of */
 #define CANCEL_GIVEUP_MS 10000u    /* stop telling a silent slave to cancel */
 #define OUT_HIGH_WATER (16u << 20) /* client not reading: stop dispatching for it */
@@ -44,6 +46,7 @@ typedef struct job {
     struct job *next; /* in its client's queue */
     client *cl;
     struct flight *fl; /* while dispatched */
+    struct flight *orphans; /* earlier copies, on slaves declared dead: see flight_is_orphan */
     uint32_t seq, len;
     unsigned attempts;
     char cmd[]; /* len bytes + NUL */
@@ -67,12 +70,15 @@ typedef struct flight {
     xfer_rx res;
     uint64_t since_ms, cancel_sent_us;
     uint64_t heard_ms; /* last JOB_ACK or RESULT fragment about this job */
+    struct flight *next_orphan; /* in its job's orphans */
 } flight;
 
 struct slave_peer {
     char name[300]; /* host:port as written in slaves.conf */
     int retired;    /* gone from slaves.conf on reload: no new commands */
     int told_silent; /* we said it has never answered */
+    int told_unreachable, told_send_error; /* said once (no socket of its family; sendto failing) */
+    uint64_t left_boot; /* the life that said DG_LEAVING: nothing more from it is heeded */
     net_addr addr;
     int conf_slots;
     uint64_t boot; /* 0: not heard yet */
@@ -113,6 +119,9 @@ struct client {
 typedef struct {
     const master_config *cfg;
     sock_t listener, udp, sigfd;
+    sock_t udp_other;             /* the other address family's socket (IPv6 beside IPv4, or the reverse) */
+    int udp_family;               /* of udp; udp_other has the other one */
+    char udp_other_why[400];      /* why there is no udp_other */
     uint64_t boot;
     uint64_t next_seq; /* of every datagram we send */
     const auth_keys *auth;
@@ -313,14 +322,37 @@ static void slave_set_keys(master *m, slave_peer *s)
     replay_init(&s->replay);
 }
 
+/* The socket of s's address family; SOCK_INVALID (said once) if none. */
+static sock_t slave_socket(master *m, slave_peer *s)
+{
+    if (s->addr.ss.ss_family == m->udp_family || m->udp_family == AF_UNSPEC)
+        return m->udp;
+    if (m->udp_other != SOCK_INVALID)
+        return m->udp_other;
+    if (!s->told_unreachable)
+        LOG(LOG_ERROR, "slave %s cannot be reached: it has an %s address and %s", s->name,
+            s->addr.ss.ss_family == AF_INET6 ? "IPv6" : "IPv4", m->udp_other_why);
+    s->told_unreachable = 1;
+    return SOCK_INVALID;
+}
+
 static void send_dgram(master *m, slave_peer *s, dgram *d)
 {
     d->sender_boot = m->boot;
     d->receiver_boot = s->boot;
     d->seq = ++m->next_seq;
+    sock_t sock = slave_socket(m, s);
+    if (sock == SOCK_INVALID)
+        return;
     size_t n = dgram_encode(d, m->dgram_buf, sizeof m->dgram_buf, m->auth->enabled ? &s->tx_key : NULL);
-    if (n && net_sendto(m->udp, m->dgram_buf, n, &s->addr) == NET_ERROR && log_allow(&m->send_log))
+    if (!n)
+        return;
+    if (net_sendto(sock, m->dgram_buf, n, &s->addr) != NET_ERROR) {
+        s->told_send_error = 0;
+    } else if (!s->told_send_error) { /* once, not at every ping, until it works again */
         LOG(LOG_WARN, "sendto %s: %s", s->name, net_last_error());
+        s->told_send_error = 1;
+    }
 }
 
 /* ------------------------------------------------------- client output --- */
@@ -408,28 +440,89 @@ static void flight_unlink(flight *f)
         s->outstanding--;
 }
 
+static void queue_remove(client *cl, job *j)
+{
+    job *prev = NULL;
+    for (job **pp = &cl->qhead; *pp; prev = *pp, pp = &(*pp)->next)
+        if (*pp == j) {
+            *pp = j->next;
+            if (cl->qtail == j)
+                cl->qtail = prev;
+            cl->queued--;
+            return;
+        }
+}
+
+/* An orphan is an earlier copy of a command whose slave was declared dead
+ * while it ran: the slave may only have been frozen (SIGSTOP, a VM paused)
+ * and still run it. The command went on to another attempt; the orphan is
+ * kept, so that whichever copy answers first gives the result and the
+ * other copy is cancelled. */
+static int flight_is_orphan(const flight *f)
+{
+    return f->job && f->job->fl != f;
+}
+
+static void orphan_unlink(flight *f)
+{
+    for (flight **pp = &f->job->orphans; *pp; pp = &(*pp)->next_orphan)
+        if (*pp == f) {
+            *pp = f->next_orphan;
+            break;
+        }
+    f->next_orphan = NULL;
+}
+
 static void flight_free(flight *f)
 {
+    if (flight_is_orphan(f))
+        orphan_unlink(f);
     flight_unlink(f);
     xfer_tx_free(&f->req);
     xfer_rx_free(&f->res);
     free(f);
 }
 
-/* The flight ended without a result (slave died or lost it): queue the
- * command again, at the front, if the client allows another attempt. */
-static void flight_requeue(flight *f, const char *why)
+/* The result of f is no longer wanted (another copy answered, or the
+ * command is given up): f becomes a cancelling flight, and run_timers
+ * sends its DG_CANCEL at once (cancel_sent_us 0). */
+static void flight_abandon(flight *f)
 {
-    job *j = f->job;
-    slave_peer *s = f->sl;
-    flight_free(f);
-    if (!j)
-        return;
+    if (flight_is_orphan(f))
+        orphan_unlink(f);
+    f->job = NULL;
+    xfer_tx_free(&f->req);
+    xfer_rx_free(&f->res);
+    if (f->state != FL_CANCELLING)
+        f->sl->outstanding--;
+    f->state = FL_CANCELLING;
+    f->ack_pending = 0;
+    f->since_ms = clock_ms();
+    f->cancel_sent_us = 0;
+}
+
+/* Frees a job that has its result (or never will): copies of it that may
+ * still run somewhere are cancelled. */
+static void job_release(job *j)
+{
+    while (j->orphans)
+        flight_abandon(j->orphans);
+    free(j);
+}
+
+/* The current attempt of j (on slave s) ended without a result: queue the
+ * command again, at the front, if the client allows another attempt, and
+ * tell the client it runs again. */
+static void job_again(job *j, slave_peer *s, const char *why)
+{
     client *cl = j->cl;
     j->fl = NULL;
     cl->inflight--;
     if (j->attempts < cl->retries) {
         LOG(LOG_WARN, "command %u of %s: slave %s %s: dispatching it again", j->seq, cl->name, s->name, why);
+        char msg[400];
+        snprintf(msg, sizeof msg, "command %u: slave %s %s: running it again on another slave", j->seq, s->name, why);
+        client_send_text(cl, F_NOTICE, msg);
         queue_push_front(cl, j);
         return;
     }
@@ -437,8 +530,20 @@ static void flight_requeue(flight *f, const char *why)
     snprintf(msg, sizeof msg, "slave %s %s, after %u attempt%s (it may have run)", s->name, why, j->attempts,
              j->attempts > 1 ? "s" : "");
     client_send_failure(cl, j->seq, RUN_NO_SLAVE, s->name, msg);
-    free(j);
+    job_release(j);
     client_check_done(cl);
+}
+
+/* The flight ended without a result (slave died or lost it): its command
+ * runs again, unless f was only an orphan copy (the current attempt goes on). */
+static void flight_requeue(flight *f, const char *why)
+{
+    job *j = f->job;
+    slave_peer *s = f->sl;
+    int orphan = flight_is_orphan(f);
+    flight_free(f);
+    if (j && !orphan)
+        job_again(j, s, why);
 }
 
 typedef struct {
@@ -478,6 +583,11 @@ static void send_cancel(master *m, flight *f)
 static void flight_cancel(master *m, flight *f, uint8_t status, const char *why)
 {
     job *j = f->job;
+    if (flight_is_orphan(f)) { /* only a copy: the command's current attempt decides */
+        flight_abandon(f);
+        send_cancel(m, f);
+        return;
+    }
     if (j) {
         client *cl = j->cl;
         cl->inflight--;
@@ -485,7 +595,7 @@ static void flight_cancel(master *m, flight *f, uint8_t status, const char *why)
             client_send_failure(cl, j->seq, status, f->sl->name, why);
             client_check_done(cl);
         }
-        free(j);
+        job_release(j);
         f->job = NULL;
     }
     xfer_tx_free(&f->req);
@@ -864,6 +974,43 @@ static void slave_lost_jobs(slave_peer *s, const char *why)
     }
 }
 
+/* A slave declared dead may only be frozen and come back with its
+ * commands still running: each of its running flights stays, as an orphan
+ * copy, while its command runs again elsewhere. A request still being
+ * sent is cancelled instead: the rest of it must not start a copy late. */
+static void slave_declared_dead(slave_peer *s, const char *why)
+{
+    for (flight *f = s->flights; f; f = f->next) {
+        job *j = f->job;
+        if (!j || j->fl != f)
+            continue; /* cancelling, or already an orphan */
+        if (f->state == FL_SENDING) {
+            flight_abandon(f);
+        } else {
+            f->next_orphan = j->orphans;
+            j->orphans = f;
+        }
+        job_again(j, s, why); /* f is an orphan from here on (j->fl != f) */
+    }
+}
+
+/* DG_LEAVING: the slave was stopped (SIGTERM); it killed its commands
+ * before saying so, so they run again at once, not dead_after_ms later. */
+static void on_leaving(slave_peer *s, const dgram *d)
+{
+    unsigned n = s->outstanding;
+    s->left_boot = d->sender_boot;
+    if (!s->alive && !s->flights)
+        return;
+    if (n)
+        LOG(LOG_WARN, "slave %s is leaving (it was stopped): %u command%s to run elsewhere", s->name, n,
+            n == 1 ? "" : "s");
+    else
+        LOG(LOG_INFO, "slave %s is leaving (it was stopped)", s->name);
+    s->alive = 0;
+    slave_lost_jobs(s, "left (it was stopped)");
+}
+
 static void send_result_ack(master *m, flight *f, slave_peer *s, uint64_t id, int complete)
 {
     dgram d;
@@ -933,17 +1080,39 @@ static void deliver(master *m, flight *f)
     CommandResult res;
     br_init(&r, f->res.data, f->res.len);
     client *cl = j->cl;
+    /* Dispatched more than once: an earlier copy may have run too (its
+     * slave froze, died mid-run, restarted or left). The master says so
+     * in the result's flags; the slave's own value of that bit is ignored. */
+    int twice = j->attempts > 1;
     if (result_decode(&r, &res) < 0 || br_left(&r) != 0) {
         if (log_allow(&m->garbage_log))
             LOG(LOG_WARN, "slave %s sent a malformed result for job %llu", f->sl->name, (unsigned long long)f->id);
         client_send_failure(cl, j->seq, RUN_NOT_STARTED, f->sl->name, "malformed result from the slave");
     } else {
+        uint8_t *flags = f->res.data + RESULT_FLAGS_OFFSET;
+        *flags = (uint8_t)((*flags & ~RESULT_FLAG_RAN_TWICE) | (twice ? RESULT_FLAG_RAN_TWICE : 0));
         client_send_result_body(cl, j->seq, f->sl->name, f->res.data, f->res.len);
     }
-    LOG(LOG_DEBUG, "command %u of %s: result from %s", j->seq, cl->name, f->sl->name);
-    cl->inflight--;
-    free(j);
+    LOG(twice ? LOG_INFO : LOG_DEBUG, "command %u of %s: result from %s%s", j->seq, cl->name, f->sl->name,
+        twice ? " (dispatched more than once: it may have run twice)" : "");
+    if (j->fl != f) {
+        /* An orphan copy, on a slave that was declared dead and came
+         * back, answered first: the current attempt is not wanted. */
+        orphan_unlink(f);
+        LOG(LOG_INFO, "command %u of %s: the earlier copy on %s answered first: cancelling the other one", j->seq,
+            cl->name, f->sl->name);
+        if (j->fl) {
+            flight_abandon(j->fl);
+            j->fl = NULL;
+            cl->inflight--;
+        } else {
+            queue_remove(cl, j);
+        }
+    } else {
+        cl->inflight--;
+    }
     f->job = NULL;
+    job_release(j); /* cancels the copies still out there */
     flight_free(f);
     client_check_done(cl);
 }
@@ -1038,11 +1207,14 @@ static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *f
         return;
     }
     replay_update(&s->replay, d.seq);
+    if (s->left_boot && d.sender_boot == s->left_boot)
+        return; /* it said it left: a late datagram must not bring it back */
     s->last_heard_ms = clock_ms();
     switch (d.type) {
     case DG_PONG: on_pong(s, &d); break;
     case DG_JOB_ACK: on_job_ack(s, &d); break;
     case DG_RESULT: on_result_fragment(m, s, &d); break;
+    case DG_LEAVING: on_leaving(s, &d); break;
     default:
         if (log_allow(&m->garbage_log))
             LOG(LOG_WARN, "dropped a %s datagram from %s: not for a master", dgram_type_name(d.type), s->name);
@@ -1058,7 +1230,7 @@ static void fail_queued(client *cl, uint8_t status, const char *why)
         cl->qhead = j->next;
         cl->queued--;
         client_send_failure(cl, j->seq, status, "", why);
-        free(j);
+        job_release(j);
     }
     cl->qtail = NULL;
     client_check_done(cl);
@@ -1071,19 +1243,20 @@ static uint64_t run_timers(master *m)
     for (int i = 0; i < m->nslaves; i++) {
         slave_peer *s = m->slaves[i];
         uint64_t silent = elapsed(now_ms, s->last_heard_ms);
-        if (!s->boot && !s->told_silent && elapsed(now_ms, m->started_ms) >= DEAD_AFTER_MS) {
+        if (!s->boot && !s->told_silent && !s->told_unreachable &&
+            elapsed(now_ms, m->started_ms) >= TELL_SILENT_AFTER_MS) {
             LOG(LOG_WARN, "slave %s has not answered yet: not started? wrong host or port? %s", s->name,
                 m->auth->enabled ? "not the same key?" : "does it have a key (this master has none)?");
             s->told_silent = 1;
         }
-        if (s->alive && silent > DEAD_AFTER_MS) {
-            LOG(LOG_WARN, "slave %s: no answer for %u ms: considered dead", s->name, DEAD_AFTER_MS);
+        if (s->alive && silent > m->cfg->dead_after_ms) {
+            LOG(LOG_WARN, "slave %s: no answer for %u ms: considered dead", s->name, m->cfg->dead_after_ms);
             s->alive = 0;
-            slave_lost_jobs(s, "stopped answering");
+            slave_declared_dead(s, "stopped answering");
         }
         /* A quiet slave is pinged faster, so that a few lost datagrams on
          * a lossy link do not get a live slave declared dead. */
-        uint32_t interval = s->alive && silent > SUSPECT_AFTER_MS ? SUSPECT_PING_MS : PING_INTERVAL_MS;
+        uint32_t interval = s->alive && silent > SUSPECT_AFTER_MS(m) ? SUSPECT_PING_MS : PING_INTERVAL_MS;
         if (elapsed(now_ms, s->last_ping_ms) >= interval) {
             dgram d;
             memset(&d, 0, sizeof d);
@@ -1230,6 +1403,14 @@ static void read_datagrams(master *m)
             break;
         on_datagram(m, buf, (size_t)r, &from);
     }
+    for (int k = 0; m->udp_other != SOCK_INVALID && k < 512; k++) {
+        static uint8_t buf[DGRAM_MAX];
+        net_addr from;
+        long r = net_recvfrom(m->udp_other, buf, sizeof buf, &from);
+        if (r < 0)
+            break;
+        on_datagram(m, buf, (size_t)r, &from);
+    }
     for (int i = 0; i < m->nslaves; i++)
         for (flight *f = m->slaves[i]->flights; f; f = f->next)
             if (f->ack_pending) {
@@ -1255,6 +1436,39 @@ static void shutdown_all(master *m)
     free(m->slaves);
 }
 
+/* Slaves of both address families from one master: beside the UDP socket
+ * on --bind, one on the same kind of address (loopback, wildcard) of the
+ * other family, so that "::1 PORT" in slaves.conf works with the default
+ * bind 127.0.0.1. A slave of a family we have no socket for is named once. */
+static void open_other_family(master *m)
+{
+    net_addr bound;
+    char err[256];
+    m->udp_family = AF_UNSPEC;
+    if (net_resolve(m->cfg->bind, 0, 1, &bound, err, sizeof err) < 0)
+        return;
+    m->udp_family = bound.ss.ss_family;
+    const char *fam = bound.ss.ss_family == AF_INET ? "IPv6" : "IPv4";
+    const char *other = net_addr_other_family(&bound);
+    if (!other) {
+        snprintf(m->udp_other_why, sizeof m->udp_other_why,
+                 "this master is bound to %s only (--bind): no %s socket (bind to a loopback or wildcard address, "
+                 "e.g. --bind %s, for both families)", m->cfg->bind, fam, bound.ss.ss_family == AF_INET ? "::" : "0.0.0.0");
+        return;
+    }
+    int port = net_local_port(m->udp);
+    m->udp_other = net_udp_bind_only(other, port, err, sizeof err);
+    if (m->udp_other == SOCK_INVALID)
+        m->udp_other = net_udp_bind_only(other, 0, err, sizeof err);
+    if (m->udp_other == SOCK_INVALID) {
+        snprintf(m->udp_other_why, sizeof m->udp_other_why, "this master cannot open an %s socket (%s): %s is "
+                 "not available here?", fam, err, fam);
+        LOG(LOG_DEBUG, "no %s socket: %s", fam, err);
+        return;
+    }
+    LOG(LOG_DEBUG, "%s slaves are reached from UDP %s port %d", fam, other, net_local_port(m->udp_other));
+}
+
 int master_run(const master_config *cfg)
 {
     master *m = calloc(1, sizeof *m);
@@ -1264,7 +1478,7 @@ int master_run(const master_config *cfg)
     m->cfg = cfg;
     m->auth = cfg->auth;
     m->boot = boot_id_new();
-    m->udp = m->listener = SOCK_INVALID;
+    m->udp = m->listener = m->udp_other = SOCK_INVALID;
     if (load_slaves(m) <= 0)
         goto fail;
     m->listener = net_tcp_listen(cfg->bind, cfg->port, err, sizeof err);
@@ -1275,15 +1489,16 @@ int master_run(const master_config *cfg)
     /* Datagrams to slaves leave from the same port number as the TCP one,
      * so a restarted master has the same address and its slaves drop the
      * jobs of its previous life at once (slave.c, superseded sessions). */
-    m->udp = net_udp_bind(cfg->bind, net_local_port(m->listener), err, sizeof err);
+    m->udp = net_udp_bind_only(cfg->bind, net_local_port(m->listener), err, sizeof err);
     if (m->udp == SOCK_INVALID) {
         LOG(LOG_WARN, "UDP port %d is taken (%s): using another one", net_local_port(m->listener), err);
-        m->udp = net_udp_bind(cfg->bind, 0, err, sizeof err);
+        m->udp = net_udp_bind_only(cfg->bind, 0, err, sizeof err);
     }
     if (m->udp == SOCK_INVALID) {
         LOG(LOG_ERROR, "cannot open a UDP socket on %s: %s", cfg->bind, err);
         goto fail;
     }
+    open_other_family(m);
     m->sigfd = signal_events_init();
     LOG(LOG_INFO, "listening on TCP %s:%d, %d slave%s in %s%s", cfg->bind, net_local_port(m->listener), m->nslaves,
         m->nslaves > 1 ? "s" : "", cfg->slaves_conf, m->auth->enabled ? ", authenticated" : "");
@@ -1303,7 +1518,7 @@ int master_run(const master_config *cfg)
                 break;
         }
         uint64_t next_ms = run_timers(m);
-        size_t need = 3 + m->nclients;
+        size_t need = 4 + m->nclients;
         if (need > pcap) {
             pcap = need * 2;
             pfds = realloc(pfds, pcap * sizeof *pfds);
@@ -1329,6 +1544,9 @@ int master_run(const master_config *cfg)
             owners[n] = cl;
             pfds[n++] = (net_pollfd){cl->sock, ev, 0};
         }
+        int end_clients = n;
+        if (m->udp_other != SOCK_INVALID)
+            pfds[n++] = (net_pollfd){m->udp_other, NET_IN, 0};
         uint64_t now = clock_ms();
         int timeout = next_ms <= now ? 0 : (int)(next_ms - now);
         if (net_poll(pfds, n, timeout) < 0)
@@ -1348,9 +1566,9 @@ int master_run(const master_config *cfg)
             if (m->stop_now)
                 break;
         }
-        if (pfds[0].revents)
+        if (pfds[0].revents || (end_clients < n && pfds[end_clients].revents))
             read_datagrams(m);
-        for (int i = first_client; i < n; i++) {
+        for (int i = first_client; i < end_clients; i++) {
             client *cl = owners[i];
             short re = pfds[i].revents;
             int gone = 0;
@@ -1391,12 +1609,14 @@ int master_run(const master_config *cfg)
     shutdown_all(m);
     net_close(m->listener);
     net_close(m->udp);
+    net_close(m->udp_other);
     free(pfds);
     free(owners);
     free(m);
     return 0;
 fail:
     net_close(m->udp);
+    net_close(m->udp_other);
     net_close(m->listener);
     for (int i = 0; i < m->nslaves; i++)
         free(m->slaves[i]);

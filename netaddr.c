@@ -23,10 +23,32 @@ void net_addr_str(const net_addr *a, char *buf, size_t len)
         snprintf(buf, len, "%s:%s", host, port);
 }
 
+void net_addr_unmap(net_addr *a)
+{
+    static const uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (a->ss.ss_family != AF_INET6)
+        return;
+    const struct sockaddr_in6 *six = (const void *)&a->ss;
+    if (memcmp(&six->sin6_addr, prefix, sizeof prefix) != 0)
+        return;
+    struct sockaddr_in four;
+    memset(&four, 0, sizeof four);
+    four.sin_family = AF_INET;
+    four.sin_port = six->sin6_port;
+    memcpy(&four.sin_addr, (const uint8_t *)&six->sin6_addr + 12, 4);
+    memset(&a->ss, 0, sizeof a->ss);
+    memcpy(&a->ss, &four, sizeof four);
+    a->len = sizeof four;
+}
+
 int net_addr_equal(const net_addr *a, const net_addr *b)
 {
-    if (a->ss.ss_family != b->ss.ss_family)
-        return 0;
+    if (a->ss.ss_family != b->ss.ss_family) { /* the same only if one is IPv4-mapped */
+        net_addr ua = *a, ub = *b;
+        net_addr_unmap(&ua);
+        net_addr_unmap(&ub);
+        return ua.ss.ss_family == ub.ss.ss_family && net_addr_equal(&ua, &ub);
+    }
     if (a->ss.ss_family == AF_INET) {
         const struct sockaddr_in *x = (const void *)&a->ss, *y = (const void *)&b->ss;
         return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
@@ -36,6 +58,24 @@ int net_addr_equal(const net_addr *a, const net_addr *b)
         return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr);
     }
     return 0;
+}
+
+const char *net_addr_other_family(const net_addr *a)
+{
+    static const uint8_t zeros[16];
+    if (a->ss.ss_family == AF_INET) {
+        const struct sockaddr_in *four = (const void *)&a->ss;
+        if (four->sin_addr.s_addr == htonl(INADDR_ANY))
+            return "::";
+        return net_addr_is_loopback(a) ? "::1" : NULL;
+    }
+    if (a->ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *six = (const void *)&a->ss;
+        if (!memcmp(&six->sin6_addr, zeros, 16))
+            return "0.0.0.0";
+        return net_addr_is_loopback(a) ? "127.0.0.1" : NULL;
+    }
+    return NULL;
 }
 
 int net_addr_is_loopback(const net_addr *a)

@@ -58,6 +58,8 @@ int plat_init(char *err, size_t errlen);
 
 /* Each returns SOCK_INVALID and writes why into err on failure. */
 sock_t net_udp_bind(const char *host, int port, char *err, size_t errlen);
+/* The same, for the address's family only (an IPv6 one gets no IPv4). */
+sock_t net_udp_bind_only(const char *host, int port, char *err, size_t errlen);
 sock_t net_tcp_listen(const char *host, int port, char *err, size_t errlen);
 sock_t net_tcp_connect(const net_addr *to, char *err, size_t errlen); /* non-blocking */
 sock_t net_tcp_accept(sock_t listener, net_addr *peer);
@@ -69,7 +71,11 @@ int net_resolve(const char *host, int port, int dgram, net_addr *out, char *err,
 int net_local_port(sock_t s);
 /* "host:port" of an address (numeric). */
 void net_addr_str(const net_addr *a, char *buf, size_t len);
-int net_addr_equal(const net_addr *a, const net_addr *b);
+int net_addr_equal(const net_addr *a, const net_addr *b); /* ::ffff:a.b.c.d equals a.b.c.d */
+void net_addr_unmap(net_addr *a); /* an IPv4-mapped IPv6 address becomes the IPv4 one */
+/* The loopback or wildcard address of the other family ("::1" for
+ * 127.0.0.1, "0.0.0.0" for "::"...), NULL for any other address. */
+const char *net_addr_other_family(const net_addr *a);
 int net_addr_is_loopback(const net_addr *a); /* 127.0.0.0/8 or ::1 */
 
 long net_send(sock_t s, const void *p, size_t n);

@@ -52,10 +52,13 @@ int net_resolve(const char *host, int port, int dgram, net_addr *out, char *err,
     memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
     out->len = res->ai_addrlen;
     freeaddrinfo(res);
+    net_addr_unmap(out); /* ::ffff:127.0.0.1 is 127.0.0.1 */
     return 0;
 }
 
-static int bound_socket(const char *host, int port, int dgram, char *err, size_t errlen)
+/* only_family: an IPv6 socket gets no IPv4 traffic (IPV6_V6ONLY), so that
+ * one of each family can share a port number. */
+static int bound_socket(const char *host, int port, int dgram, int only_family, char *err, size_t errlen)
 {
     net_addr a;
     if (net_resolve(host, port, dgram, &a, err, errlen) < 0)
@@ -68,6 +71,8 @@ static int bound_socket(const char *host, int port, int dgram, char *err, size_t
     int one = 1;
     if (!dgram)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (only_family && a.ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&a.ss, a.len) < 0) {
         snprintf(err, errlen, "bind %s:%d: %s", host, port, strerror(errno));
         close(fd);
@@ -81,9 +86,9 @@ static int bound_socket(const char *host, int port, int dgram, char *err, size_t
     return fd;
 }
 
-sock_t net_udp_bind(const char *host, int port, char *err, size_t errlen)
+static sock_t udp_socket(const char *host, int port, int only_family, char *err, size_t errlen)
 {
-    int fd = bound_socket(host, port, 1, err, errlen);
+    int fd = bound_socket(host, port, 1, only_family, err, errlen);
     if (fd < 0)
         return SOCK_INVALID;
     int size = UDP_BUFFER_BYTES;
@@ -96,9 +101,19 @@ sock_t net_udp_bind(const char *host, int port, char *err, size_t errlen)
     return fd;
 }
 
+sock_t net_udp_bind(const char *host, int port, char *err, size_t errlen)
+{
+    return udp_socket(host, port, 0, err, errlen);
+}
+
+sock_t net_udp_bind_only(const char *host, int port, char *err, size_t errlen)
+{
+    return udp_socket(host, port, 1, err, errlen);
+}
+
 sock_t net_tcp_listen(const char *host, int port, char *err, size_t errlen)
 {
-    int fd = bound_socket(host, port, 0, err, errlen);
+    int fd = bound_socket(host, port, 0, 0, err, errlen);
     if (fd < 0)
         return SOCK_INVALID;
     if (listen(fd, 128) < 0) {

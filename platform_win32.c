@@ -161,6 +161,7 @@ int net_resolve(const char *host, int port, int dgram, net_addr *out, char *err,
     memcpy(&out->ss, pick->ai_addr, pick->ai_addrlen);
     out->len = (socklen_t)pick->ai_addrlen;
     freeaddrinfo(res);
+    net_addr_unmap(out); /* ::ffff:127.0.0.1 is 127.0.0.1 */
     return 0;
 }
 
@@ -183,7 +184,9 @@ static SOCKET new_socket(int family, int dgram, char *err, size_t errlen)
     return s;
 }
 
-static SOCKET bound_socket(const char *host, int port, int dgram, char *err, size_t errlen)
+/* only_family: an IPv6 socket gets no IPv4 traffic (IPV6_V6ONLY, also
+ * Windows' default), so that one of each family can share a port number. */
+static SOCKET bound_socket(const char *host, int port, int dgram, int only_family, char *err, size_t errlen)
 {
     net_addr a;
     if (net_resolve(host, port, dgram, &a, err, errlen) < 0)
@@ -196,6 +199,10 @@ static SOCKET bound_socket(const char *host, int port, int dgram, char *err, siz
          * from us; a listener may be rebound over TIME_WAIT without it. */
         BOOL one = TRUE;
         setsockopt(s, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&one, sizeof one);
+    }
+    if (only_family && a.ss.ss_family == AF_INET6) {
+        DWORD v6only = 1;
+        setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, (const char *)&v6only, sizeof v6only);
     }
     if (bind(s, (struct sockaddr *)&a.ss, a.len) == SOCKET_ERROR) {
         char what[300];
@@ -212,9 +219,9 @@ static SOCKET bound_socket(const char *host, int port, int dgram, char *err, siz
     return s;
 }
 
-sock_t net_udp_bind(const char *host, int port, char *err, size_t errlen)
+static sock_t udp_socket(const char *host, int port, int only_family, char *err, size_t errlen)
 {
-    SOCKET s = bound_socket(host, port, 1, err, errlen);
+    SOCKET s = bound_socket(host, port, 1, only_family, err, errlen);
     if (s == INVALID_SOCKET)
         return SOCK_INVALID;
     int size = UDP_BUFFER_BYTES;
@@ -223,9 +230,19 @@ sock_t net_udp_bind(const char *host, int port, char *err, size_t errlen)
     return s;
 }
 
+sock_t net_udp_bind(const char *host, int port, char *err, size_t errlen)
+{
+    return udp_socket(host, port, 0, err, errlen);
+}
+
+sock_t net_udp_bind_only(const char *host, int port, char *err, size_t errlen)
+{
+    return udp_socket(host, port, 1, err, errlen);
+}
+
 sock_t net_tcp_listen(const char *host, int port, char *err, size_t errlen)
 {
-    SOCKET s = bound_socket(host, port, 0, err, errlen);
+    SOCKET s = bound_socket(host, port, 0, 0, err, errlen);
     if (s == INVALID_SOCKET)
         return SOCK_INVALID;
     if (listen(s, 128) == SOCKET_ERROR) {

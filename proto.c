@@ -66,6 +66,8 @@ size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap, const hmac_key *ke
     case DG_CANCEL:
         bw_bytes(&w, zeros, CANCEL_PADDING);
         break;
+    case DG_LEAVING: /* the header says it all */
+        break;
     }
     if (key && bw_reserve(&w, DGRAM_TAG_LEN) == 0) {
         hmac_sha256(key, out, w.len, out + w.len);
@@ -151,6 +153,8 @@ int dgram_decode(const uint8_t *p, size_t n, dgram *d, const char **why)
     case DG_CANCEL:
         br_bytes(&r, CANCEL_PADDING);
         break;
+    case DG_LEAVING:
+        break;
     default:
         *why = "unknown type";
         return -1;
@@ -163,7 +167,7 @@ int dgram_decode(const uint8_t *p, size_t n, dgram *d, const char **why)
         *why = "trailing bytes";
         return -1;
     }
-    if (d->type != DG_PING && d->type != DG_PONG && d->job_id == 0) {
+    if (d->type != DG_PING && d->type != DG_PONG && d->type != DG_LEAVING && d->job_id == 0) {
         *why = "job id 0";
         return -1;
     }
@@ -206,7 +210,8 @@ void result_encode(bwriter *w, const CommandResult *r)
     bw_u8(w, r->status);
     bw_u32(w, (uint32_t)r->exit_code);
     bw_u8(w, r->term_signal);
-    bw_u8(w, (uint8_t)((r->stdout_truncated ? 1 : 0) | (r->stderr_truncated ? 2 : 0)));
+    bw_u8(w, (uint8_t)((r->stdout_truncated ? 1 : 0) | (r->stderr_truncated ? 2 : 0) |
+                       (r->ran_twice ? RESULT_FLAG_RAN_TWICE : 0)));
     bw_u64(w, r->start_ms);
     bw_u64(w, r->duration_us);
     bw_u32(w, r->stdout_len);
@@ -234,6 +239,7 @@ int result_decode(breader *rd, CommandResult *r)
     uint8_t flags = br_u8(rd);
     r->stdout_truncated = flags & 1;
     r->stderr_truncated = (flags >> 1) & 1;
+    r->ran_twice = !!(flags & RESULT_FLAG_RAN_TWICE);
     r->start_ms = br_u64(rd);
     r->duration_us = br_u64(rd);
     r->stdout_len = br_u32(rd);
@@ -242,7 +248,7 @@ int result_decode(breader *rd, CommandResult *r)
     r->stderr_data = borrow_field(rd, r->stderr_len, MAX_OUTPUT_CAP);
     r->message_len = br_u32(rd);
     r->message = borrow_field(rd, r->message_len, 4096);
-    if (rd->error || r->status > RUN_CANCELLED || (flags & ~3u))
+    if (rd->error || r->status > RUN_CANCELLED || (flags & ~(3u | RESULT_FLAG_RAN_TWICE)))
         return -1;
     return 0;
 }
@@ -337,6 +343,6 @@ const char *frame_type_name(uint8_t type)
 
 const char *dgram_type_name(uint8_t type)
 {
-    static const char *names[] = {"?", "PING", "PONG", "JOB", "JOB_ACK", "RESULT", "RESULT_ACK", "CANCEL"};
+    static const char *names[] = {"?", "PING", "PONG", "JOB", "JOB_ACK", "RESULT", "RESULT_ACK", "CANCEL", "?", "LEAVING"};
     return type < sizeof names / sizeof *names ? names[type] : "?";
 }

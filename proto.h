@@ -34,6 +34,7 @@ enum dgram_type {
     DG_RESULT = 5,     /* slave -> master: one fragment of a job's result */
     DG_RESULT_ACK = 6, /* master -> slave: result fragments received */
     DG_CANCEL = 7,     /* master -> slave: kill this job, forget its result */
+    DG_LEAVING = 9,    /* slave -> master: stopped (SIGTERM), its jobs are killed: run them elsewhere now */
 };
 
 /* Job states a slave reports in DG_JOB_ACK. */
@@ -102,6 +103,11 @@ void result_encode(bwriter *w, const CommandResult *r);
 /* 0, or -1 if malformed. The output and message fields of r point into
  * the reader's bytes (not NUL-terminated): valid as long as they are. */
 int result_decode(breader *rd, CommandResult *r);
+/* The flags byte of a result body: bit 0 stdout truncated, bit 1 stderr
+ * truncated (the slave's), bit 2 set by the master alone: the command was
+ * dispatched more than once and may have run twice. */
+#define RESULT_FLAGS_OFFSET 6
+#define RESULT_FLAG_RAN_TWICE 4
 /* Largest result body: both streams at MAX_OUTPUT_CAP plus fields. */
 #define RESULT_MAX_BYTES (2u * MAX_OUTPUT_CAP + 4096u)
 

@@ -190,6 +190,8 @@ static void print_json(const CommandResult *r, const char *cmd, size_t cmd_len)
     json_output_field(f, "stderr", r->stderr_data, r->stderr_len);
     fprintf(f, ",\"stdout_truncated\":%s,\"stderr_truncated\":%s", r->stdout_truncated ? "true" : "false",
             r->stderr_truncated ? "true" : "false");
+    if (r->ran_twice) /* only then: most results never have it */
+        fputs(",\"may_have_run_twice\":true", f);
     if (r->message_len) {
         fprintf(f, ",\"message\":");
         if (json_write_string(f, r->message, r->message_len) < 0)
@@ -229,7 +231,9 @@ static void print_human(const report *rep, const CommandResult *r, const char *c
                 r->seq, r->stderr_len);
     if (rep->quiet)
         return;
-    char dur[32], why[600] = "";
+    char dur[32], why[600] = "", twice[120] = "";
+    if (r->ran_twice)
+        snprintf(twice, sizeof twice, " (may have run twice: its slave failed and it was dispatched again)");
     format_duration(dur, sizeof dur, r->duration_us);
     int shown = cmd_len > 60 ? 57 : (int)cmd_len;
     const char *ellipsis = cmd_len > 60 ? "..." : "";
@@ -252,10 +256,11 @@ static void print_human(const report *rep, const CommandResult *r, const char *c
         break;
     }
     if (r->status == RUN_REJECTED || r->status == RUN_NO_SLAVE || (r->status == RUN_CANCELLED && !r->host[0]))
-        printf("==> [%u] %.*s%s -- code retour = %d%s\n", r->seq, shown, cmd, ellipsis, joblog_exitval(r), why);
+        printf("==> [%u] %.*s%s -- code retour = %d%s%s\n", r->seq, shown, cmd, ellipsis, joblog_exitval(r), why,
+               twice);
     else
-        printf("==> [%u] %.*s%s -- on %s, %s, code retour = %d%s\n", r->seq, shown, cmd, ellipsis, r->host, dur,
-               joblog_exitval(r), why);
+        printf("==> [%u] %.*s%s -- on %s, %s, code retour = %d%s%s\n", r->seq, shown, cmd, ellipsis, r->host, dur,
+               joblog_exitval(r), why, twice);
 }
 
 void report_result(report *rep, const CommandResult *r, const char *cmd, size_t cmd_len)

@@ -21,6 +21,7 @@
 #define DEFAULT_MAX_QUEUED 200000
 #define DEFAULT_NO_SLAVE_SECONDS 60
 #define DEFAULT_GRACE_SECONDS 10
+#define DEFAULT_DEAD_AFTER_SECONDS 3
 /* On Windows select() watches NET_POLL_MAX sockets, three of them ours. */
 #define MAX_CLIENTS (NET_POLL_MAX - 3 < 10000 ? NET_POLL_MAX - 3 : 10000)
 
@@ -46,17 +47,19 @@ static void usage(FILE *out)
             "                               this long (default %d)\n"
             "      --grace SECS             on SIGTERM/SIGINT, how long running commands may still\n"
             "                               finish (default %d; a second signal stops at once)\n"
+            "      --dead-after SECS        silence after which a slave is declared dead and its\n"
+            "                               commands are run elsewhere (default %d; from 1)\n"
             "  -v, --verbose                log every command\n"
             "  -q, --quiet                  log only errors\n"
             "  -h, --help                   this help\n"
             "  -V, --version                version\n",
             DEFAULT_MASTER_PORT, DEFAULT_BIND_ADDR, DEFAULT_RETRIES, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_QUEUED,
-            DEFAULT_NO_SLAVE_SECONDS, DEFAULT_GRACE_SECONDS);
+            DEFAULT_NO_SLAVE_SECONDS, DEFAULT_GRACE_SECONDS, DEFAULT_DEAD_AFTER_SECONDS);
 }
 
 int main(int argc, char **argv)
 {
-    enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE, OPT_GRACE, OPT_INSECURE };
+    enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE, OPT_GRACE, OPT_INSECURE, OPT_DEAD_AFTER };
     static const struct option longopts[] = {
         {"bind", required_argument, NULL, 'b'},
         {"key-file", required_argument, NULL, 'k'},
@@ -66,6 +69,7 @@ int main(int argc, char **argv)
         {"max-queued", required_argument, NULL, OPT_MAX_QUEUED},
         {"no-slave-timeout", required_argument, NULL, OPT_NO_SLAVE},
         {"grace", required_argument, NULL, OPT_GRACE},
+        {"dead-after", required_argument, NULL, OPT_DEAD_AFTER},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -73,7 +77,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     master_config cfg = {DEFAULT_BIND_ADDR, DEFAULT_MASTER_PORT, NULL,         DEFAULT_MAX_CLIENTS,
                          DEFAULT_MAX_QUEUED, DEFAULT_RETRIES,    DEFAULT_NO_SLAVE_SECONDS * 1000u,
-                         DEFAULT_GRACE_SECONDS * 1000u, NULL};
+                         DEFAULT_GRACE_SECONDS * 1000u, NULL, DEFAULT_DEAD_AFTER_SECONDS * 1000u};
     int level = LOG_INFO, c, insecure = 0;
     const char *key_file = NULL;
     static auth_keys auth;
@@ -89,6 +93,11 @@ int main(int argc, char **argv)
         case OPT_MAX_QUEUED: cfg.max_queued = (unsigned)cli_number("--max-queued", optarg, 1, 10000000); break;
         case OPT_NO_SLAVE: cfg.no_slave_ms = cli_seconds("--no-slave-timeout", optarg, 86400000u); break;
         case OPT_GRACE: cfg.grace_ms = cli_seconds("--grace", optarg, 3600000u); break;
+        case OPT_DEAD_AFTER:
+            cfg.dead_after_ms = cli_seconds("--dead-after", optarg, 3600000u);
+            if (cfg.dead_after_ms < 1000)
+                die("--dead-after: '%s' is too short: at least 1 second (pings go every 0.5 s)", optarg);
+            break;
         case 'v': level = LOG_DEBUG; break;
         case 'q': level = LOG_ERROR; break;
         case 'h': usage(stdout); return 0;

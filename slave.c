@@ -29,6 +29,8 @@
 #define RESULT_GIVEUP_MS 120000u    /* a result nobody acknowledges */
 #define MASTER_SILENT_MS 10000u     /* masters ping every 500 ms: after this, it is gone */
 #define FORGOTTEN_BOOTS 256         /* dropped sessions remembered, so none comes back */
+#define LEAVING_COPIES 3            /* DG_LEAVING sent this many times on SIGTERM */
+#define LEAVING_GAP_MS 20
 
 enum job_phase { JP_RECEIVING, JP_QUEUED, JP_RUNNING, JP_SENDING };
 
@@ -691,6 +693,27 @@ static uint64_t run_timers(slave *sl)
 
 /* ---------------------------------------------------------- main loop --- */
 
+/* Stopped (SIGTERM), its commands killed: every master with a session
+ * is told at once, so that it runs them elsewhere now rather than after
+ * its dead-slave timeout. A few copies, a little apart, against loss
+ * (each has its own sequence number; the master heeds the first). */
+static void say_leaving(slave *sl)
+{
+    for (int copy = 0; copy < LEAVING_COPIES; copy++) {
+        if (copy) /* a short sleep: no socket to watch */
+            net_poll(&(net_pollfd){SOCK_INVALID, 0, 0}, 1, LEAVING_GAP_MS);
+        for (int i = 0; i < MAX_SESSIONS; i++) {
+            session *s = &sl->sessions[i];
+            if (!s->used || s->superseded)
+                continue;
+            dgram d;
+            memset(&d, 0, sizeof d);
+            d.type = DG_LEAVING;
+            send_dgram(sl, s, &d);
+        }
+    }
+}
+
 static void kill_everything(slave *sl)
 {
     for (job *j = sl->jobs; j; j = j->next)
@@ -779,6 +802,7 @@ int slave_run(const slave_config *cfg)
     LOG(LOG_INFO, "stopping: killing %u running commands", sl->running);
     kill_everything(sl);
     runner_reap(on_child_exit, sl);
+    say_leaving(sl);
     net_close(sl->sock);
     free(pfds);
     free(owners);

@@ -103,6 +103,11 @@ static void test_datagrams(void)
     o = roundtrip(&d, &good);
     ok(good && o.type == DG_CANCEL && o.job_id == 5, "CANCEL round trip");
 
+    d = (dgram){.type = DG_LEAVING, .sender_boot = 77, .seq = 3};
+    o = roundtrip(&d, &good);
+    ok(good && o.type == DG_LEAVING && o.sender_boot == 77 && o.seq == 3 && o.job_id == 0,
+       "LEAVING round trip (header only, job id 0)");
+
     /* Malformed datagrams are refused with a reason. */
     uint8_t buf[DGRAM_MAX];
     const char *why;
@@ -199,6 +204,14 @@ static void test_bodies(void)
             ok(0, "truncated result of %zu bytes accepted", cut);
     }
     ok(1, "every truncation of a result refused");
+    ok(w.data[RESULT_FLAGS_OFFSET] == 1, "the flags byte is at RESULT_FLAGS_OFFSET");
+    w.data[RESULT_FLAGS_OFFSET] |= RESULT_FLAG_RAN_TWICE; /* as the master sets it */
+    br_init(&rd, w.data, w.len);
+    ok(result_decode(&rd, &o) == 0 && o.ran_twice && o.stdout_truncated && !o.stderr_truncated,
+       "the may-have-run-twice flag decodes, beside truncation");
+    w.data[RESULT_FLAGS_OFFSET] = 8;
+    br_init(&rd, w.data, w.len);
+    ok(result_decode(&rd, &o) < 0, "an unknown result flag is refused");
     w.data[0] = 42;
     br_init(&rd, w.data, w.len);
     ok(result_decode(&rd, &o) < 0, "unknown status refused");
@@ -279,6 +292,32 @@ static void test_frame_across_slides(void)
     ok(bad == 0, "%d frames built across slides and reallocations: %d wrong", cases, bad);
 }
 
+/* ::ffff:a.b.c.d is a.b.c.d: one slave, whichever way slaves.conf says it. */
+static void test_addresses(void)
+{
+    net_addr v4, mapped, v6, other;
+    char err[256];
+    ok(net_resolve("127.0.0.1", 7000, 1, &v4, err, sizeof err) == 0 &&
+           net_resolve("::ffff:127.0.0.1", 7000, 1, &mapped, err, sizeof err) == 0 &&
+           net_resolve("::1", 7000, 1, &v6, err, sizeof err) == 0 &&
+           net_resolve("::ffff:127.0.0.1", 7001, 1, &other, err, sizeof err) == 0,
+       "addresses resolve");
+    ok(mapped.ss.ss_family == AF_INET, "an IPv4-mapped address resolves to IPv4");
+    ok(net_addr_equal(&v4, &mapped) && net_addr_equal(&mapped, &v4), "::ffff:127.0.0.1 equals 127.0.0.1");
+    ok(!net_addr_equal(&v4, &other), "not on another port");
+    ok(!net_addr_equal(&v4, &v6) && net_addr_equal(&v6, &v6), "::1 is not 127.0.0.1");
+    net_addr raw = v6; /* an IPv4-mapped address as a socket gives it, unmapped by hand */
+    struct sockaddr_in6 *six = (struct sockaddr_in6 *)&raw.ss;
+    memset(&six->sin6_addr, 0, 16);
+    ((uint8_t *)&six->sin6_addr)[10] = 0xff, ((uint8_t *)&six->sin6_addr)[11] = 0xff;
+    memcpy((uint8_t *)&six->sin6_addr + 12, "\x7f\0\0\x01", 4);
+    ok(net_addr_equal(&raw, &v4), "a mapped sockaddr_in6 equals the IPv4 one");
+    net_addr_unmap(&raw);
+    ok(raw.ss.ss_family == AF_INET && net_addr_equal(&raw, &v4), "net_addr_unmap makes it IPv4");
+    ok(strcmp(net_addr_other_family(&v4), "::1") == 0 && strcmp(net_addr_other_family(&v6), "127.0.0.1") == 0,
+       "the other family of a loopback address is the other loopback");
+}
+
 int main(void)
 {
     test_buffers();
@@ -286,5 +325,6 @@ int main(void)
     test_bodies();
     test_frames();
     test_frame_across_slides();
+    test_addresses();
     return done_testing();
 }
