@@ -48,6 +48,10 @@ int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint3
     /* No signal handler may run in the child before execve: it would share
      * our memory (vfork). The child restores the defaults it needs. */
     sigprocmask(SIG_SETMASK, &all, &old);
+    /* The run time includes starting the shell (vfork returns only once
+     * the child has exec'd). */
+    p->start_us = clock_us();
+    p->start_wall_ms = wall_ms();
     pid_t pid = vfork();
     if (pid == 0) {
         setpgid(0, 0);
@@ -89,8 +93,6 @@ int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint3
     p->out_fd = out[0];
     p->err_fd = errp[0];
     p->out_open = p->err_open = 1;
-    p->start_us = clock_us();
-    p->start_wall_ms = wall_ms();
     if (timeout_ms)
         p->deadline_us = p->start_us + (uint64_t)timeout_ms * 1000u;
     return 0;
