@@ -37,6 +37,7 @@ typedef struct {
     bwriter out, err;        /* captured output, limited to the cap */
     int out_truncated, err_truncated;
     int exited, killed_by_timeout;
+    int stopped_by;          /* POSIX: the signal that stopped it (then killed by us), else 0 */
     int wait_status;         /* POSIX: the wait status; Windows: the exit code */
     uint64_t start_us, start_wall_ms, end_us;
     uint64_t deadline_us;      /* kill at this time (0: no timeout) */
@@ -68,8 +69,12 @@ void runner_free(runner_proc *p);
  * be reused, so that no process of a finished command stays behind. */
 void runner_reap(void (*exited)(void *ctx, long pid, int status), void *ctx);
 
-/* Records the exit of p's command (found by pid in runner_reap's callback). */
+/* Records the exit of p's command (found by pid in runner_reap's callback).
+ * POSIX: the status may say it stopped; then it is killed (runner_on_stop)
+ * and its exit comes later. */
 void runner_on_exit(runner_proc *p, int status, uint64_t now_us);
+/* The platform's part: 1 if status is a stop, not an exit (POSIX). */
+int runner_on_stop(runner_proc *p, int status);
 
 /* Fills r's status, exit code, signal, times and output (borrowed from p:
  * valid until runner_free) once runner_finished(p). */

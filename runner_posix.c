@@ -54,7 +54,11 @@ int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint3
     p->start_wall_ms = wall_ms();
     pid_t pid = vfork();
     if (pid == 0) {
-        setpgid(0, 0);
+        /* A session of its own, hence a process group of its own (whose id
+         * is the pid) with no terminal: an orphaned group, in which the
+         * kernel discards SIGTSTP, SIGTTIN and SIGTTOU, so that nothing of
+         * the command stops waiting for a terminal it does not have. */
+        setsid();
 #ifdef __linux__
         /* If the slave dies (kill -9), its commands die with it. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -86,7 +90,8 @@ int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint3
         close(errp[0]);
         return -1;
     }
-    setpgid(pid, pid); /* also here: no window where the group is missing */
+    /* No setpgid(pid, pid) here: vfork returned, so the child has already
+     * made its session (and a session leader's group cannot be changed). */
     fcntl(out[0], F_SETFL, O_NONBLOCK);
     fcntl(errp[0], F_SETFL, O_NONBLOCK);
     p->pid = pid;
@@ -192,14 +197,36 @@ void runner_reap(void (*exited)(void *ctx, long pid, int status), void *ctx)
         memset(&si, 0, sizeof si);
         /* Peek first (WNOWAIT): the zombie keeps its pid reserved while we
          * kill whatever its command left running in the group. */
-        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
+        if (waitid(P_ALL, 0, &si, WEXITED | WSTOPPED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
             return;
-        kill(-si.si_pid, SIGKILL);
         int status;
-        if (waitpid(si.si_pid, &status, 0) < 0)
-            return;
+        if (si.si_code == CLD_STOPPED || si.si_code == CLD_TRAPPED) {
+            /* Take the stop notice (else the peek finds it forever). */
+            if (waitpid(si.si_pid, &status, WUNTRACED | WNOHANG) <= 0)
+                return;
+            if (WIFSTOPPED(status)) {
+                exited(ctx, si.si_pid, status); /* runner_on_exit: kills it */
+                continue;
+            }
+        } else {
+            kill(-si.si_pid, SIGKILL);
+            if (waitpid(si.si_pid, &status, 0) < 0)
+                return;
+        }
         exited(ctx, si.si_pid, status);
     }
+}
+
+int runner_on_stop(runner_proc *p, int status)
+{
+    if (!WIFSTOPPED(status))
+        return 0;
+    /* Nothing can continue it (there is no terminal, no job control):
+     * kill it, and say so in its result. */
+    if (!p->stopped_by)
+        p->stopped_by = WSTOPSIG(status);
+    runner_kill(p);
+    return 1;
 }
 
 void runner_result(const runner_proc *p, CommandResult *r)
@@ -208,6 +235,10 @@ void runner_result(const runner_proc *p, CommandResult *r)
         r->status = RUN_TIMED_OUT;
         r->exit_code = -1;
         r->term_signal = SIGKILL;
+    } else if (p->stopped_by) {
+        r->status = RUN_SIGNALED;
+        r->exit_code = -1;
+        r->term_signal = (uint8_t)p->stopped_by;
     } else if (WIFSIGNALED(p->wait_status)) {
         r->status = RUN_SIGNALED;
         r->exit_code = -1;
@@ -218,5 +249,14 @@ void runner_result(const runner_proc *p, CommandResult *r)
         r->term_signal = 0;
     }
     runner_result_common(p, r);
+    if (p->stopped_by && !p->killed_by_timeout) {
+        static char why[128]; /* encoded before the next runner_result */
+        int s = p->stopped_by;
+        const char *name = s == SIGSTOP ? "SIGSTOP" : s == SIGTSTP ? "SIGTSTP" : s == SIGTTIN ? "SIGTTIN"
+                           : s == SIGTTOU ? "SIGTTOU" : "a signal";
+        snprintf(why, sizeof why, "stopped by %s: killed by the slave (nothing can continue it here)", name);
+        r->message = why;
+        r->message_len = (uint32_t)strlen(why);
+    }
 }
 #endif

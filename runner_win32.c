@@ -387,6 +387,14 @@ void runner_free(runner_proc *p)
     bw_free(&p->err);
 }
 
+/* A process cannot stop itself on Windows. */
+int runner_on_stop(runner_proc *p, int status)
+{
+    (void)p;
+    (void)status;
+    return 0;
+}
+
 void runner_reap(void (*exited)(void *ctx, long pid, int status), void *ctx)
 {
     for (struct runner_win32 *w = live, *next; w; w = next) {
