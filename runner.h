@@ -44,6 +44,13 @@ typedef struct {
     uint64_t drain_deadline_us; /* after exit: stop waiting for the end of the output */
 } runner_proc;
 
+/* Once, at the start of the slave, before it opens any socket. POSIX: the
+ * keeper (a child that kills what commands left running when the slave
+ * dies, however) and, where it may, a cgroup for the commands. */
+void runner_init(void);
+/* At the end: the keeper kills what is left (cgroup) and is reaped. */
+void runner_shutdown(void);
+
 /* Starts the command. 0, or -1 with the reason in err. */
 int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint32_t timeout_ms,
                  char *err, size_t errlen);

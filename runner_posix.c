@@ -11,16 +11,244 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
 
+#include "log.h"
+
 extern char **environ;
 
-/* How long a finished command's pipes may stay open (a grandchild that
- * escaped its process group) before we stop reading them. */
+/* ------------------------------------------------------------ keeper --- */
+
+/* PR_SET_PDEATHSIG reaches only a command's shell, not what the shell
+ * started. So the slave has a keeper: a child forked at start (before any
+ * socket exists), in a process group of its own, ignoring the signals a
+ * terminal or a group kill sends. The slave tells it "+pgid" when a command
+ * starts and "-pgid" before it reaps one (while the zombie keeps the id from
+ * being reused). When its end of the socketpair closes - the slave exited,
+ * however it died - the keeper kills every process group it still knows
+ * and, where the slave has a cgroup for its commands, the whole cgroup
+ * (cgroup.kill also reaches processes that left their group with setsid).
+ * Then it exits. */
+static int keeper_fd = -1;     /* the slave's end; -1: no keeper */
+static pid_t keeper_pid = -1;
+static int cg_procs_fd = -1;   /* the commands' cgroup.procs, or -1 */
+static char cg_dir[512];       /* the commands' cgroup, "" if none */
+
+static void keeper_tell(int32_t rec)
+{
+    if (keeper_fd >= 0 && send(keeper_fd, &rec, sizeof rec, MSG_NOSIGNAL) != (ssize_t)sizeof rec &&
+        errno != EINTR)
+        LOG(LOG_ERROR, "cannot tell the keeper about process group %d: %s", (int)(rec < 0 ? -rec : rec),
+            strerror(errno));
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+/* Kills everything in the cgroup and removes it once empty (bounded). */
+static void cgroup_kill_and_remove(void)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/cgroup.kill", cg_dir);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (write(fd, "1", 1) < 0) {
+        }
+        close(fd);
+    }
+    for (int i = 0; i < 200 && rmdir(cg_dir) < 0 && errno == EBUSY; i++)
+        sleep_ms(5); /* the killed processes leave the cgroup as they exit */
+}
+
+static void keeper_run(int fd)
+{
+    static const int ignored[] = {SIGINT, SIGHUP, SIGTERM, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1, SIGUSR2};
+    setpgid(0, 0);
+    for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
+        signal(ignored[i], SIG_IGN);
+#ifdef __linux__
+    prctl(PR_SET_NAME, "esclave-keeper");
+#endif
+    /* Hold nothing of the slave's open but our socket (and stderr). */
+    long maxfd = sysconf(_SC_OPEN_MAX);
+    if (maxfd < 0 || maxfd > 65536)
+        maxfd = 65536;
+    for (int f = 0; f < maxfd; f++)
+        if (f != fd && f != 2)
+            close(f);
+    pid_t *set = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        int32_t rec;
+        ssize_t r = recv(fd, &rec, sizeof rec, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r != (ssize_t)sizeof rec)
+            break; /* EOF: the slave is gone */
+        if (rec > 0) {
+            if (n == cap) {
+                size_t ncap = cap ? cap * 2 : 64;
+                pid_t *ns = realloc(set, ncap * sizeof *ns);
+                if (!ns) { /* cannot remember it: kill it at once rather than let it outlive us */
+                    kill(-(pid_t)rec, SIGKILL);
+                    continue;
+                }
+                set = ns, cap = ncap;
+            }
+            set[n++] = (pid_t)rec;
+        } else {
+            for (size_t i = 0; i < n; i++)
+                if (set[i] == (pid_t)-rec) {
+                    set[i] = set[--n];
+                    break;
+                }
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        kill(-set[i], SIGKILL);
+    if (cg_dir[0])
+        cgroup_kill_and_remove();
+    _exit(0);
+}
+
+#ifdef __linux__
+/* A cgroup (v2) of the slave's own for its commands, if it may make one:
+ * <its cgroup>/smp-esclave.<pid>. 0, or -1 with the reason in why. */
+static int cgroup_setup(char *why, size_t whylen)
+{
+    char line[1024], rel[512] = "", root[512] = "", mnt[512] = "";
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (!f) {
+        snprintf(why, whylen, "/proc/self/cgroup: %s", strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "0::", 3) == 0 && sscanf(line + 3, "%511s", rel) == 1)
+            break;
+    fclose(f);
+    if (!rel[0]) {
+        snprintf(why, whylen, "the slave is in no cgroup v2 hierarchy");
+        return -1;
+    }
+    f = fopen("/proc/self/mountinfo", "re");
+    if (!f) {
+        snprintf(why, whylen, "/proc/self/mountinfo: %s", strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof line, f)) {
+        const char *sep = strstr(line, " - cgroup2 ");
+        if (sep && sscanf(line, "%*s %*s %*s %511s %511s", root, mnt) == 2)
+            break;
+        mnt[0] = 0;
+    }
+    fclose(f);
+    if (!mnt[0]) {
+        snprintf(why, whylen, "no cgroup v2 file system is mounted");
+        return -1;
+    }
+    size_t rl = strlen(root);
+    const char *sub = rel;
+    if (strcmp(root, "/") != 0) {
+        if (strncmp(rel, root, rl) != 0 || (rel[rl] && rel[rl] != '/')) {
+            snprintf(why, whylen, "the slave's cgroup %s is outside the mounted one", rel);
+            return -1;
+        }
+        sub = rel + rl;
+    }
+    if (strcmp(sub, "/") == 0)
+        sub = "";
+    snprintf(cg_dir, sizeof cg_dir, "%s%s/smp-esclave.%d", mnt, sub, (int)getpid());
+    char path[600];
+    snprintf(path, sizeof path, "%s/cgroup.kill", cg_dir);
+    if (mkdir(cg_dir, 0755) < 0) {
+        snprintf(why, whylen, "cannot create %s: %s", cg_dir, strerror(errno));
+        cg_dir[0] = 0;
+        return -1;
+    }
+    if (access(path, W_OK) < 0) {
+        snprintf(why, whylen, "no cgroup.kill (Linux 5.14 or later): %s", strerror(errno));
+        rmdir(cg_dir);
+        cg_dir[0] = 0;
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/cgroup.procs", cg_dir);
+    cg_procs_fd = open(path, O_WRONLY | O_CLOEXEC);
+    /* Try once, with a child, what every command will do. */
+    pid_t t = cg_procs_fd < 0 ? -1 : fork();
+    if (t == 0)
+        _exit(write(cg_procs_fd, "0", 1) == 1 ? 0 : 1);
+    int st = -1;
+    if (t > 0)
+        while (waitpid(t, &st, 0) < 0 && errno == EINTR) {
+        }
+    if (t < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        snprintf(why, whylen, "cannot move a process into %s", cg_dir);
+        if (cg_procs_fd >= 0)
+            close(cg_procs_fd);
+        cg_procs_fd = -1;
+        rmdir(cg_dir);
+        cg_dir[0] = 0;
+        return -1;
+    }
+    return 0;
+}
+#endif
+
+void runner_init(void)
+{
+    char why[700] = "not Linux";
+#ifdef __linux__
+    if (cgroup_setup(why, sizeof why) == 0)
+        LOG(LOG_INFO, "commands run in cgroup %s: whatever they start dies with this slave, even after setsid()",
+            cg_dir);
+    else
+#endif
+        LOG(LOG_INFO, "no cgroup for commands (%s): a process that calls setsid() and leaves its command's "
+            "process group outlives it", why);
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        LOG(LOG_ERROR, "no keeper (socketpair: %s): commands' children may outlive a killed slave",
+            strerror(errno));
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        keeper_run(sv[1]);
+    }
+    close(sv[1]);
+    if (pid < 0) {
+        LOG(LOG_ERROR, "no keeper (fork: %s): commands' children may outlive a killed slave", strerror(errno));
+        close(sv[0]);
+        return;
+    }
+    keeper_fd = sv[0];
+    keeper_pid = pid;
+}
+
+void runner_shutdown(void)
+{
+    if (keeper_fd < 0)
+        return;
+    close(keeper_fd); /* the keeper kills what is left, then exits */
+    keeper_fd = -1;
+    while (waitpid(keeper_pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    keeper_pid = -1;
+}
+
+/* ----------------------------------------------------------- running --- */
 
 int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint32_t timeout_ms,
                  char *err, size_t errlen)
@@ -52,6 +280,7 @@ int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint3
      * the child has exec'd). */
     p->start_us = clock_us();
     p->start_wall_ms = wall_ms();
+    int cg_fd = cg_procs_fd;
     pid_t pid = vfork();
     if (pid == 0) {
         /* A session of its own, hence a process group of its own (whose id
@@ -59,6 +288,8 @@ int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint3
          * kernel discards SIGTSTP, SIGTTIN and SIGTTOU, so that nothing of
          * the command stops waiting for a terminal it does not have. */
         setsid();
+        if (cg_fd >= 0 && write(cg_fd, "0", 1) < 0) { /* stays out of the cgroup: the group kill still works */
+        }
 #ifdef __linux__
         /* If the slave dies (kill -9), its commands die with it. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -92,6 +323,7 @@ int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint3
     }
     /* No setpgid(pid, pid) here: vfork returned, so the child has already
      * made its session (and a session leader's group cannot be changed). */
+    keeper_tell((int32_t)pid);
     fcntl(out[0], F_SETFL, O_NONBLOCK);
     fcntl(errp[0], F_SETFL, O_NONBLOCK);
     p->pid = pid;
@@ -157,6 +389,7 @@ void runner_kill_and_wait(runner_proc *p)
     if (p->pid <= 0)
         return;
     kill(-(pid_t)p->pid, SIGKILL);
+    keeper_tell(-(int32_t)p->pid); /* before the reap: the id cannot be reused yet */
     while (waitpid((pid_t)p->pid, NULL, 0) < 0 && errno == EINTR) {
     }
     p->pid = 0;
@@ -204,14 +437,29 @@ void runner_reap(void (*exited)(void *ctx, long pid, int status), void *ctx)
             /* Take the stop notice (else the peek finds it forever). */
             if (waitpid(si.si_pid, &status, WUNTRACED | WNOHANG) <= 0)
                 return;
+            if (si.si_pid == keeper_pid) {
+                kill(keeper_pid, SIGCONT);
+                continue;
+            }
             if (WIFSTOPPED(status)) {
                 exited(ctx, si.si_pid, status); /* runner_on_exit: kills it */
                 continue;
             }
         } else {
-            kill(-si.si_pid, SIGKILL);
+            if (si.si_pid != keeper_pid) {
+                kill(-si.si_pid, SIGKILL);
+                keeper_tell(-(int32_t)si.si_pid);
+            }
             if (waitpid(si.si_pid, &status, 0) < 0)
                 return;
+        }
+        if (si.si_pid == keeper_pid) {
+            LOG(LOG_ERROR, "the keeper (pid %d) died: from now on, what commands start may outlive a killed slave",
+                (int)keeper_pid);
+            close(keeper_fd);
+            keeper_fd = -1;
+            keeper_pid = -1;
+            continue;
         }
         exited(ctx, si.si_pid, status);
     }

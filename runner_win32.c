@@ -387,7 +387,16 @@ void runner_free(runner_proc *p)
     bw_free(&p->err);
 }
 
-/* A process cannot stop itself on Windows. */
+/* The job object already kills every process of the command when the
+ * slave dies (its last handle closes); a process cannot stop itself. */
+void runner_init(void)
+{
+}
+
+void runner_shutdown(void)
+{
+}
+
 int runner_on_stop(runner_proc *p, int status)
 {
     (void)p;
