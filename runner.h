@@ -2,8 +2,10 @@
  * runner.h - runs one shell command and collects what it prints.
  *
  * POSIX (runner_posix.c): /bin/sh -c LINE started with vfork+execve in a
- * process group of its own, stdin from /dev/null, stdout and stderr through
- * two pipes the slave's event loop reads without blocking.
+ * session (and process group) of its own, stdin from /dev/null, stdout and
+ * stderr through two pipes the slave's event loop reads without blocking.
+ * A keeper process kills the groups (and the commands' cgroup, if any) of
+ * a slave that died; a command whose shell stops is killed.
  *
  * Windows (runner_win32.c): cmd.exe /d /s /c "LINE" in a job object of its
  * own (killing the job kills the whole process tree), stdin from NUL,
