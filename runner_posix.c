@@ -168,7 +168,12 @@ static int cgroup_setup(char *why, size_t whylen)
     }
     if (strcmp(sub, "/") == 0)
         sub = "";
-    snprintf(cg_dir, sizeof cg_dir, "%s%s/smp-esclave.%d", mnt, sub, (int)getpid());
+    int len = snprintf(cg_dir, sizeof cg_dir, "%s%s/smp-esclave.%d", mnt, sub, (int)getpid());
+    if (len < 0 || (size_t)len >= sizeof cg_dir) {
+        snprintf(why, whylen, "the path of its cgroup is too long");
+        cg_dir[0] = 0;
+        return -1;
+    }
     char path[600];
     snprintf(path, sizeof path, "%s/cgroup.kill", cg_dir);
     if (mkdir(cg_dir, 0755) < 0) {
