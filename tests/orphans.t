@@ -105,6 +105,29 @@ CMDS
     fi
 }
 bg_case s3
+
+# SIGTERM: the slave stops its commands, and with a cgroup, a setsid()
+# escapee of a command that already ended goes too (the keeper's cgroup.kill).
+start_slave s5 -j 2
+s5=$SLAVE_PID
+echo "127.0.0.1 $SLAVE_PORT" >"$T/s5.conf"
+start_master m-s5 "$T/s5.conf"
+wait_slaves_up m-s5 1 || bail "slave s5 not up"
+echo "setsid sleep 30 >/dev/null 2>&1 & echo \$! > $T/s5.setsid; sleep 0.5" >"$T/s5.txt"
+run_client -q "$T/s5.txt"
+esc5=$(cat "$T/s5.setsid" 2>/dev/null)
+PIDS+=("${esc5:-}")
+check "s5: the command ended, its setsid() child still runs" alive "${esc5:-1}"
+t0=$(date +%s%N)
+stop_pid "$s5"
+is "$STOP_RC" 0 "s5: the slave exits 0 on SIGTERM ($(( ($(date +%s%N) - t0) / 1000000 )) ms)"
+sleep 0.2
+if [ "$cgroup" = 1 ]; then
+    check "s5: and the escapee is gone with it (cgroup)" bash -c "! ps -o stat= -p ${esc5:-1} | grep -qv '^Z'"
+    check "s5: its cgroup is removed" bash -c "! ls -d /sys/fs/cgroup/unified/smp-esclave.$s5 /sys/fs/cgroup/smp-esclave.$s5 2>/dev/null | grep -q ."
+else
+    check "s5: without a cgroup the escapee survives, as the README says" alive "${esc5:-1}"
+fi
 # The same where no cgroup v2 is writable (a mount namespace of the slave's
 # own where they are read-only), if this test may make one.
 cat >"$T/nocg" <<'SH'
