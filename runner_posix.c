@@ -38,11 +38,32 @@ extern char **environ;
  * Then it exits. */
 static int keeper_fd = -1;     /* the slave's end; -1: no keeper */
 static pid_t keeper_pid = -1;
+static uint64_t keeper_started_ms; /* when a replacement keeper started; 0: the first */
 static int cg_procs_fd = -1;   /* the commands' cgroup.procs, or -1 */
 static char cg_dir[512];       /* the commands' cgroup, "" if none */
 
+/* The groups the keeper was told of, to tell a new keeper if it dies. */
+static pid_t *live;
+static size_t nlive, live_cap;
+
 static void keeper_tell(int32_t rec)
 {
+    if (rec > 0) {
+        if (nlive == live_cap) {
+            size_t ncap = live_cap ? live_cap * 2 : 64;
+            pid_t *nl = realloc(live, ncap * sizeof *nl);
+            if (nl)
+                live = nl, live_cap = ncap;
+        }
+        if (nlive < live_cap)
+            live[nlive++] = (pid_t)rec;
+    } else {
+        for (size_t i = 0; i < nlive; i++)
+            if (live[i] == (pid_t)-rec) {
+                live[i] = live[--nlive];
+                break;
+            }
+    }
     if (keeper_fd >= 0 && send(keeper_fd, &rec, sizeof rec, MSG_NOSIGNAL) != (ssize_t)sizeof rec &&
         errno != EINTR)
         LOG(LOG_ERROR, "cannot tell the keeper about process group %d: %s", (int)(rec < 0 ? -rec : rec),
@@ -77,6 +98,10 @@ static void keeper_run(int fd)
     setpgid(0, 0);
     for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
         signal(ignored[i], SIG_IGN);
+    signal(SIGCHLD, SIG_DFL); /* a new keeper is forked from the running slave */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
 #ifdef __linux__
     prctl(PR_SET_NAME, "esclave-keeper");
 #endif
@@ -210,17 +235,9 @@ static int cgroup_setup(char *why, size_t whylen)
 }
 #endif
 
-void runner_init(void)
+/* Forks the keeper and tells it the groups already running (a new one). */
+static void keeper_start(void)
 {
-    char why[700] = "not Linux";
-#ifdef __linux__
-    if (cgroup_setup(why, sizeof why) == 0)
-        LOG(LOG_INFO, "commands run in cgroup %s: whatever they start dies with this slave, even after setsid()",
-            cg_dir);
-    else
-#endif
-        LOG(LOG_INFO, "no cgroup for commands (%s): a process that calls setsid() and leaves its command's "
-            "process group outlives it", why);
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
         LOG(LOG_ERROR, "no keeper (socketpair: %s): commands' children may outlive a killed slave",
@@ -240,6 +257,25 @@ void runner_init(void)
     }
     keeper_fd = sv[0];
     keeper_pid = pid;
+    for (size_t i = 0; i < nlive; i++) {
+        int32_t rec = (int32_t)live[i];
+        if (send(keeper_fd, &rec, sizeof rec, MSG_NOSIGNAL) != (ssize_t)sizeof rec)
+            LOG(LOG_ERROR, "cannot tell the new keeper about process group %d: %s", (int)rec, strerror(errno));
+    }
+}
+
+void runner_init(void)
+{
+    char why[700] = "not Linux";
+#ifdef __linux__
+    if (cgroup_setup(why, sizeof why) == 0)
+        LOG(LOG_INFO, "commands run in cgroup %s: whatever they start dies with this slave, even after setsid()",
+            cg_dir);
+    else
+#endif
+        LOG(LOG_INFO, "no cgroup for commands (%s): a process that calls setsid() and leaves its command's "
+            "process group outlives it", why);
+    keeper_start();
 }
 
 void runner_shutdown(void)
@@ -251,6 +287,9 @@ void runner_shutdown(void)
     while (waitpid(keeper_pid, NULL, 0) < 0 && errno == EINTR) {
     }
     keeper_pid = -1;
+    free(live);
+    live = NULL;
+    nlive = live_cap = 0;
 }
 
 /* ----------------------------------------------------------- running --- */
@@ -459,11 +498,18 @@ void runner_reap(void (*exited)(void *ctx, long pid, int status), void *ctx)
                 return;
         }
         if (si.si_pid == keeper_pid) {
-            LOG(LOG_ERROR, "the keeper (pid %d) died: from now on, what commands start may outlive a killed slave",
-                (int)keeper_pid);
             close(keeper_fd);
             keeper_fd = -1;
             keeper_pid = -1;
+            if (keeper_started_ms && elapsed(clock_ms(), keeper_started_ms) < 1000) {
+                LOG(LOG_ERROR, "the keeper died again (status 0x%x) within a second: from now on, what "
+                    "commands start may outlive a killed slave", (unsigned)status);
+                continue;
+            }
+            LOG(LOG_ERROR, "the keeper (pid %d) died (status 0x%x): starting another", (int)si.si_pid,
+                (unsigned)status);
+            keeper_start();
+            keeper_started_ms = clock_ms();
             continue;
         }
         exited(ctx, si.si_pid, status);

@@ -71,10 +71,12 @@ done
 is "$once" 8 "every command finished exactly once (each marker holds one line)"
 
 # A command that left a background grandchild and one that escaped with
-# setsid, still running when its slave is killed. bg_case NAME: with a
-# slave NAME started with $SMP_PREFIX.
+# setsid, still running when its slave is killed. bg_case NAME [kill-keeper]:
+# with a slave NAME started with $SMP_PREFIX; kill-keeper: its keeper is
+# killed first, while the commands run (the slave starts another one and
+# tells it the running groups).
 bg_case() {
-    local name=$1 s bg escapee has_cg=0
+    local name=$1 s bg escapee has_cg=0 k k2
     start_slave "$name" -j 4
     s=$SLAVE_PID
     grep -q 'commands run in cgroup' "$T/$name.log" && has_cg=1
@@ -93,6 +95,14 @@ CMDS
     bg=$(cat "$T/$name.bg") escapee=$(cat "$T/$name.setsid")
     PIDS+=("$escapee") # killed at the end if it escaped
     check "$name: the setsid one is in a session of its own" test "$(ps -o sid= -p "$escapee" | tr -d ' ')" = "$escapee"
+    if [ "${2:-}" = kill-keeper ]; then
+        k=$(keeper_of "$s")
+        kill -KILL "${k:-1}" 2>/dev/null
+        wait_for_line "$T/$name.log" 'the keeper \(pid [0-9]+\) died \(status 0x9\): starting another' 5 >/dev/null
+        ok $? "$name: the slave notices its keeper was killed, and says so"
+        for _ in $(seq 1 100); do k2=$(keeper_of "$s"); [ -n "$k2" ] && [ "$k2" != "$k" ] && break; sleep 0.02; done
+        check "$name: and starts another keeper" test -n "$k2" -a "$k2" != "$k"
+    fi
     { kill -KILL "$s"; wait "$s"; } 2>/dev/null
     check "$name: the background grandchild dies with the slave" wait_zero 2 bash -c "ps -o stat= -p $bg | grep -vc '^Z'"
     sleep 0.5
@@ -104,7 +114,7 @@ CMDS
         kill -KILL "$escapee"
     fi
 }
-bg_case s3
+bg_case s3 kill-keeper
 
 # SIGTERM: the slave stops its commands, and with a cgroup, a setsid()
 # escapee of a command that already ended goes too (the keeper's cgroup.kill).
@@ -137,7 +147,7 @@ exec "$@"
 SH
 chmod +x "$T/nocg"
 if [ "$cgroup" = 1 ] && unshare -m "$T/nocg" true 2>/dev/null; then
-    SMP_PREFIX="unshare -m $T/nocg $SMP_PREFIX" bg_case s4
+    SMP_PREFIX="unshare -m $T/nocg $SMP_PREFIX" bg_case s4 kill-keeper
     check "s4: the slave says it has no cgroup" grep -q 'no cgroup for commands (cannot create' "$T/s4.log"
 fi
 
