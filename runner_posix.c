@@ -64,8 +64,15 @@ static void keeper_tell(int32_t rec)
                 break;
             }
     }
-    if (keeper_fd >= 0 && send(keeper_fd, &rec, sizeof rec, MSG_NOSIGNAL) != (ssize_t)sizeof rec &&
-        errno != EINTR)
+    if (keeper_fd < 0)
+        return;
+    ssize_t n = send(keeper_fd, &rec, sizeof rec, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        /* Its socket is full: the keeper is not reading (stopped?). */
+        kill(keeper_pid, SIGCONT);
+        n = send(keeper_fd, &rec, sizeof rec, MSG_NOSIGNAL);
+    }
+    if (n != (ssize_t)sizeof rec)
         LOG(LOG_ERROR, "cannot tell the keeper about process group %d: %s", (int)(rec < 0 ? -rec : rec),
             strerror(errno));
 }
