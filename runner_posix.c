@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,18 +85,18 @@ static void sleep_ms(long ms)
     }
 }
 
-/* Kills everything in the cgroup and removes it once empty (bounded). */
-static void cgroup_kill_and_remove(void)
+/* Kills everything in the cgroup dir and removes it once empty (bounded). */
+static void cgroup_kill_and_remove(const char *dir)
 {
     char path[600];
-    snprintf(path, sizeof path, "%s/cgroup.kill", cg_dir);
+    snprintf(path, sizeof path, "%s/cgroup.kill", dir);
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd >= 0) {
         if (write(fd, "1", 1) < 0) {
         }
         close(fd);
     }
-    for (int i = 0; i < 200 && rmdir(cg_dir) < 0 && errno == EBUSY; i++)
+    for (int i = 0; i < 200 && rmdir(dir) < 0 && errno == EBUSY; i++)
         sleep_ms(5); /* the killed processes leave the cgroup as they exit */
 }
 
@@ -150,13 +151,49 @@ static void keeper_run(int fd)
     for (size_t i = 0; i < n; i++)
         kill(-set[i], SIGKILL);
     if (cg_dir[0])
-        cgroup_kill_and_remove();
+        cgroup_kill_and_remove(cg_dir);
     _exit(0);
 }
 
 #ifdef __linux__
+/* Our PID namespace (its inode): a pid names a slave only in it. */
+static unsigned long pid_ns_id(void)
+{
+    struct stat st;
+    return stat("/proc/self/ns/pid", &st) == 0 ? (unsigned long)st.st_ino : 0;
+}
+
+/* The cgroups of slaves that died with their keeper (pkill -9 -f) next to
+ * ours, named smp-esclave.PID-PIDNS: what is left in them escaped its
+ * slave, kill it. */
+static void cgroup_remove_stale(const char *parent)
+{
+    DIR *d = opendir(parent);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        if (strncmp(e->d_name, "smp-esclave.", 12) != 0)
+            continue;
+        long pid = strtol(e->d_name + 12, &end, 10);
+        if (*end != '-' || strtoul(end + 1, &end, 10) != pid_ns_id() || *end)
+            continue; /* not ours to judge: another PID namespace */
+        if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* its slave (or a process with its pid) lives */
+        char dir[600];
+        int n = snprintf(dir, sizeof dir, "%s/%s", parent, e->d_name);
+        if (n < 0 || (size_t)n >= sizeof dir)
+            continue;
+        LOG(LOG_WARN, "removing %s, left by a slave that died with its keeper", dir);
+        cgroup_kill_and_remove(dir);
+    }
+    closedir(d);
+}
+
 /* A cgroup (v2) of the slave's own for its commands, if it may make one:
- * <its cgroup>/smp-esclave.<pid>. 0, or -1 with the reason in why. */
+ * <its cgroup>/smp-esclave.<pid>-<pid namespace>. 0, or -1 with the
+ * reason in why. */
 static int cgroup_setup(char *why, size_t whylen)
 {
     char line[1024], rel[512] = "", root[512] = "", mnt[512] = "";
@@ -200,7 +237,7 @@ static int cgroup_setup(char *why, size_t whylen)
     }
     if (strcmp(sub, "/") == 0)
         sub = "";
-    int len = snprintf(cg_dir, sizeof cg_dir, "%s%s/smp-esclave.%d", mnt, sub, (int)getpid());
+    int len = snprintf(cg_dir, sizeof cg_dir, "%s%s/smp-esclave.%d-%lu", mnt, sub, (int)getpid(), pid_ns_id());
     if (len < 0 || (size_t)len >= sizeof cg_dir) {
         snprintf(why, whylen, "the path of its cgroup is too long");
         cg_dir[0] = 0;
@@ -237,6 +274,14 @@ static int cgroup_setup(char *why, size_t whylen)
         rmdir(cg_dir);
         cg_dir[0] = 0;
         return -1;
+    }
+    /* Our cgroup's parent: cg_dir without "/smp-esclave.PID". */
+    char parent[sizeof cg_dir];
+    memcpy(parent, cg_dir, sizeof parent);
+    char *slash = strrchr(parent, '/');
+    if (slash) {
+        *slash = 0;
+        cgroup_remove_stale(parent);
     }
     return 0;
 }

@@ -134,7 +134,7 @@ is "$STOP_RC" 0 "s5: the slave exits 0 on SIGTERM ($(( ($(date +%s%N) - t0) / 10
 sleep 0.2
 if [ "$cgroup" = 1 ]; then
     check "s5: and the escapee is gone with it (cgroup)" bash -c "! ps -o stat= -p ${esc5:-1} | grep -qv '^Z'"
-    check "s5: its cgroup is removed" bash -c "! ls -d /sys/fs/cgroup/unified/smp-esclave.$s5 /sys/fs/cgroup/smp-esclave.$s5 2>/dev/null | grep -q ."
+    check "s5: its cgroup is removed" bash -c "! ls -d ${cg_dir%/*}/smp-esclave.$s5-* 2>/dev/null | grep -q ."
 else
     check "s5: without a cgroup the escapee survives, as the README says" alive "${esc5:-1}"
 fi
@@ -149,6 +149,26 @@ chmod +x "$T/nocg"
 if [ "$cgroup" = 1 ] && unshare -m "$T/nocg" true 2>/dev/null; then
     SMP_PREFIX="unshare -m $T/nocg $SMP_PREFIX" bg_case s4 kill-keeper
     check "s4: the slave says it has no cgroup" grep -q 'no cgroup for commands (cannot create' "$T/s4.log"
+fi
+
+# A slave that died with its keeper (pkill -9 -f) leaves its cgroup and what
+# escaped in it: the next slave started next to it kills and removes them.
+if [ "$cgroup" = 1 ]; then
+    parent=${cg_dir%/*}
+    sh -c 'exit 0' & dead=$!; wait "$dead" # a pid no process has now
+    stale="$parent/smp-esclave.$dead-$(stat -L -c %i /proc/self/ns/pid)"
+    mkdir "$stale"
+    sh -c "echo \$\$ > $stale/cgroup.procs && exec sleep 30" &
+    left=$!
+    disown "$left" # no "Killed" notice from bash when the slave kills it
+    PIDS+=("$left")
+    for _ in $(seq 1 100); do grep -qx "$left" "$stale/cgroup.procs" 2>/dev/null && break; sleep 0.02; done
+    check "stale: a process in a dead slave's cgroup" grep -qx "$left" "$stale/cgroup.procs"
+    start_slave s6
+    check "stale: the new slave says it removes that cgroup" grep -q "removing $stale, left by a slave that died with its keeper" "$T/s6.log"
+    check "stale: the process in it is killed" wait_zero 2 bash -c "ps -o stat= -p $left | grep -vc '^Z'"
+    check "stale: and the cgroup is gone" test ! -e "$stale"
+    [ -e "$stale" ] && { echo 1 >"$stale/cgroup.kill"; sleep 0.2; rmdir "$stale"; }
 fi
 
 done_testing
