@@ -242,7 +242,10 @@ static void print_human(const report *rep, const CommandResult *r, const char *c
         if (r->message_len) /* e.g. refused by the slave's policy */
             snprintf(why, sizeof why, " (%.*s)", (int)r->message_len, r->message);
         break;
-    case RUN_SIGNALED: snprintf(why, sizeof why, " (killed by signal %u)", r->term_signal); break;
+    case RUN_SIGNALED: /* message: e.g. stopped, then killed by the slave */
+        snprintf(why, sizeof why, " (killed by signal %u%s%.*s)", r->term_signal, r->message_len ? ": " : "",
+                 (int)r->message_len, r->message ? r->message : "");
+        break;
     case RUN_TIMED_OUT: snprintf(why, sizeof why, " (timed out: killed)"); break;
     case RUN_NOT_STARTED:
     case RUN_REJECTED:

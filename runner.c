@@ -9,6 +9,8 @@
 
 void runner_on_exit(runner_proc *p, int status, uint64_t now_us)
 {
+    if (runner_on_stop(p, status))
+        return;
     p->exited = 1;
     p->wait_status = status;
     p->end_us = now_us;

@@ -2,8 +2,10 @@
  * runner.h - runs one shell command and collects what it prints.
  *
  * POSIX (runner_posix.c): /bin/sh -c LINE started with vfork+execve in a
- * process group of its own, stdin from /dev/null, stdout and stderr through
- * two pipes the slave's event loop reads without blocking.
+ * session (and process group) of its own, stdin from /dev/null, stdout and
+ * stderr through two pipes the slave's event loop reads without blocking.
+ * A keeper process kills the groups (and the commands' cgroup, if any) of
+ * a slave that died; a command whose shell stops is killed.
  *
  * Windows (runner_win32.c): cmd.exe /d /s /c "LINE" in a job object of its
  * own (killing the job kills the whole process tree), stdin from NUL,
@@ -37,11 +39,19 @@ typedef struct {
     bwriter out, err;        /* captured output, limited to the cap */
     int out_truncated, err_truncated;
     int exited, killed_by_timeout;
+    int stopped_by;          /* POSIX: the signal that stopped it (then killed by us), else 0 */
     int wait_status;         /* POSIX: the wait status; Windows: the exit code */
     uint64_t start_us, start_wall_ms, end_us;
     uint64_t deadline_us;      /* kill at this time (0: no timeout) */
     uint64_t drain_deadline_us; /* after exit: stop waiting for the end of the output */
 } runner_proc;
+
+/* Once, at the start of the slave, before it opens any socket. POSIX: the
+ * keeper (a child that kills what commands left running when the slave
+ * dies, however) and, where it may, a cgroup for the commands. */
+void runner_init(void);
+/* At the end: the keeper kills what is left (cgroup) and is reaped. */
+void runner_shutdown(void);
 
 /* Starts the command. 0, or -1 with the reason in err. */
 int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint32_t timeout_ms,
@@ -68,8 +78,12 @@ void runner_free(runner_proc *p);
  * be reused, so that no process of a finished command stays behind. */
 void runner_reap(void (*exited)(void *ctx, long pid, int status), void *ctx);
 
-/* Records the exit of p's command (found by pid in runner_reap's callback). */
+/* Records the exit of p's command (found by pid in runner_reap's callback).
+ * POSIX: the status may say it stopped; then it is killed (runner_on_stop)
+ * and its exit comes later. */
 void runner_on_exit(runner_proc *p, int status, uint64_t now_us);
+/* The platform's part: 1 if status is a stop, not an exit (POSIX). */
+int runner_on_stop(runner_proc *p, int status);
 
 /* Fills r's status, exit code, signal, times and output (borrowed from p:
  * valid until runner_free) once runner_finished(p). */

@@ -8,19 +8,343 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
 
+#include "log.h"
+
 extern char **environ;
 
-/* How long a finished command's pipes may stay open (a grandchild that
- * escaped its process group) before we stop reading them. */
+/* ------------------------------------------------------------ keeper --- */
+
+/* PR_SET_PDEATHSIG reaches only a command's shell, not what the shell
+ * started. So the slave has a keeper: a child forked at start (before any
+ * socket exists), in a process group of its own, ignoring the signals a
+ * terminal or a group kill sends. The slave tells it "+pgid" when a command
+ * starts and "-pgid" before it reaps one (while the zombie keeps the id from
+ * being reused). When its end of the socketpair closes - the slave exited,
+ * however it died - the keeper kills every process group it still knows
+ * and, where the slave has a cgroup for its commands, the whole cgroup
+ * (cgroup.kill also reaches processes that left their group with setsid).
+ * Then it exits. */
+static int keeper_fd = -1;     /* the slave's end; -1: no keeper */
+static pid_t keeper_pid = -1;
+static uint64_t keeper_started_ms; /* when a replacement keeper started; 0: the first */
+static int cg_procs_fd = -1;   /* the commands' cgroup.procs, or -1 */
+static char cg_dir[512];       /* the commands' cgroup, "" if none */
+
+/* The groups the keeper was told of, to tell a new keeper if it dies. */
+static pid_t *live;
+static size_t nlive, live_cap;
+
+static void keeper_tell(int32_t rec)
+{
+    if (rec > 0) {
+        if (nlive == live_cap) {
+            size_t ncap = live_cap ? live_cap * 2 : 64;
+            pid_t *nl = realloc(live, ncap * sizeof *nl);
+            if (nl)
+                live = nl, live_cap = ncap;
+        }
+        if (nlive < live_cap)
+            live[nlive++] = (pid_t)rec;
+    } else {
+        for (size_t i = 0; i < nlive; i++)
+            if (live[i] == (pid_t)-rec) {
+                live[i] = live[--nlive];
+                break;
+            }
+    }
+    if (keeper_fd < 0)
+        return;
+    ssize_t n = send(keeper_fd, &rec, sizeof rec, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        /* Its socket is full: the keeper is not reading (stopped?). */
+        kill(keeper_pid, SIGCONT);
+        n = send(keeper_fd, &rec, sizeof rec, MSG_NOSIGNAL);
+    }
+    if (n != (ssize_t)sizeof rec)
+        LOG(LOG_ERROR, "cannot tell the keeper about process group %d: %s", (int)(rec < 0 ? -rec : rec),
+            strerror(errno));
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+/* Kills everything in the cgroup dir and removes it once empty (bounded). */
+static void cgroup_kill_and_remove(const char *dir)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/cgroup.kill", dir);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (write(fd, "1", 1) < 0) {
+        }
+        close(fd);
+    }
+    for (int i = 0; i < 200 && rmdir(dir) < 0 && errno == EBUSY; i++)
+        sleep_ms(5); /* the killed processes leave the cgroup as they exit */
+}
+
+static void keeper_run(int fd)
+{
+    static const int ignored[] = {SIGINT, SIGHUP, SIGTERM, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1, SIGUSR2};
+    setpgid(0, 0);
+    for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
+        signal(ignored[i], SIG_IGN);
+    signal(SIGCHLD, SIG_DFL); /* a new keeper is forked from the running slave */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+#ifdef __linux__
+    prctl(PR_SET_NAME, "esclave-keeper");
+#endif
+    /* Hold nothing of the slave's open but our socket (and stderr). */
+    long maxfd = sysconf(_SC_OPEN_MAX);
+    if (maxfd < 0 || maxfd > 65536)
+        maxfd = 65536;
+    for (int f = 0; f < maxfd; f++)
+        if (f != fd && f != 2)
+            close(f);
+    pid_t *set = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        int32_t rec;
+        ssize_t r = recv(fd, &rec, sizeof rec, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r != (ssize_t)sizeof rec)
+            break; /* EOF: the slave is gone */
+        if (rec > 0) {
+            if (n == cap) {
+                size_t ncap = cap ? cap * 2 : 64;
+                pid_t *ns = realloc(set, ncap * sizeof *ns);
+                if (!ns) { /* cannot remember it: kill it at once rather than let it outlive us */
+                    kill(-(pid_t)rec, SIGKILL);
+                    continue;
+                }
+                set = ns, cap = ncap;
+            }
+            set[n++] = (pid_t)rec;
+        } else {
+            for (size_t i = 0; i < n; i++)
+                if (set[i] == (pid_t)-rec) {
+                    set[i] = set[--n];
+                    break;
+                }
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        kill(-set[i], SIGKILL);
+    if (cg_dir[0])
+        cgroup_kill_and_remove(cg_dir);
+    _exit(0);
+}
+
+#ifdef __linux__
+/* Our PID namespace (its inode): a pid names a slave only in it. */
+static unsigned long pid_ns_id(void)
+{
+    struct stat st;
+    return stat("/proc/self/ns/pid", &st) == 0 ? (unsigned long)st.st_ino : 0;
+}
+
+/* The cgroups of slaves that died with their keeper (pkill -9 -f) next to
+ * ours, named smp-esclave.PID-PIDNS: what is left in them escaped its
+ * slave, kill it. */
+static void cgroup_remove_stale(const char *parent)
+{
+    DIR *d = opendir(parent);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        if (strncmp(e->d_name, "smp-esclave.", 12) != 0)
+            continue;
+        long pid = strtol(e->d_name + 12, &end, 10);
+        if (*end != '-' || strtoul(end + 1, &end, 10) != pid_ns_id() || *end)
+            continue; /* not ours to judge: another PID namespace */
+        if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* its slave (or a process with its pid) lives */
+        char dir[600];
+        int n = snprintf(dir, sizeof dir, "%s/%s", parent, e->d_name);
+        if (n < 0 || (size_t)n >= sizeof dir)
+            continue;
+        LOG(LOG_WARN, "removing %s, left by a slave that died with its keeper", dir);
+        cgroup_kill_and_remove(dir);
+    }
+    closedir(d);
+}
+
+/* A cgroup (v2) of the slave's own for its commands, if it may make one:
+ * <its cgroup>/smp-esclave.<pid>-<pid namespace>. 0, or -1 with the
+ * reason in why. */
+static int cgroup_setup(char *why, size_t whylen)
+{
+    char line[1024], rel[512] = "", root[512] = "", mnt[512] = "";
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    if (!f) {
+        snprintf(why, whylen, "/proc/self/cgroup: %s", strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "0::", 3) == 0 && sscanf(line + 3, "%511s", rel) == 1)
+            break;
+    fclose(f);
+    if (!rel[0]) {
+        snprintf(why, whylen, "the slave is in no cgroup v2 hierarchy");
+        return -1;
+    }
+    f = fopen("/proc/self/mountinfo", "re");
+    if (!f) {
+        snprintf(why, whylen, "/proc/self/mountinfo: %s", strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof line, f)) {
+        const char *sep = strstr(line, " - cgroup2 ");
+        if (sep && sscanf(line, "%*s %*s %*s %511s %511s", root, mnt) == 2)
+            break;
+        mnt[0] = 0;
+    }
+    fclose(f);
+    if (!mnt[0]) {
+        snprintf(why, whylen, "no cgroup v2 file system is mounted");
+        return -1;
+    }
+    size_t rl = strlen(root);
+    const char *sub = rel;
+    if (strcmp(root, "/") != 0) {
+        if (strncmp(rel, root, rl) != 0 || (rel[rl] && rel[rl] != '/')) {
+            snprintf(why, whylen, "the slave's cgroup %s is outside the mounted one", rel);
+            return -1;
+        }
+        sub = rel + rl;
+    }
+    if (strcmp(sub, "/") == 0)
+        sub = "";
+    int len = snprintf(cg_dir, sizeof cg_dir, "%s%s/smp-esclave.%d-%lu", mnt, sub, (int)getpid(), pid_ns_id());
+    if (len < 0 || (size_t)len >= sizeof cg_dir) {
+        snprintf(why, whylen, "the path of its cgroup is too long");
+        cg_dir[0] = 0;
+        return -1;
+    }
+    char path[600];
+    snprintf(path, sizeof path, "%s/cgroup.kill", cg_dir);
+    if (mkdir(cg_dir, 0755) < 0) {
+        snprintf(why, whylen, "cannot create %s: %s", cg_dir, strerror(errno));
+        cg_dir[0] = 0;
+        return -1;
+    }
+    if (access(path, W_OK) < 0) {
+        snprintf(why, whylen, "no cgroup.kill (Linux 5.14 or later): %s", strerror(errno));
+        rmdir(cg_dir);
+        cg_dir[0] = 0;
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/cgroup.procs", cg_dir);
+    cg_procs_fd = open(path, O_WRONLY | O_CLOEXEC);
+    /* Try once, with a child, what every command will do. */
+    pid_t t = cg_procs_fd < 0 ? -1 : fork();
+    if (t == 0)
+        _exit(write(cg_procs_fd, "0", 1) == 1 ? 0 : 1);
+    int st = -1;
+    if (t > 0)
+        while (waitpid(t, &st, 0) < 0 && errno == EINTR) {
+        }
+    if (t < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        snprintf(why, whylen, "cannot move a process into %s", cg_dir);
+        if (cg_procs_fd >= 0)
+            close(cg_procs_fd);
+        cg_procs_fd = -1;
+        rmdir(cg_dir);
+        cg_dir[0] = 0;
+        return -1;
+    }
+    /* Our cgroup's parent: cg_dir without "/smp-esclave.PID". */
+    char parent[sizeof cg_dir];
+    memcpy(parent, cg_dir, sizeof parent);
+    char *slash = strrchr(parent, '/');
+    if (slash) {
+        *slash = 0;
+        cgroup_remove_stale(parent);
+    }
+    return 0;
+}
+#endif
+
+/* Forks the keeper and tells it the groups already running (a new one). */
+static void keeper_start(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        LOG(LOG_ERROR, "no keeper (socketpair: %s): commands' children may outlive a killed slave",
+            strerror(errno));
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        keeper_run(sv[1]);
+    }
+    close(sv[1]);
+    if (pid < 0) {
+        LOG(LOG_ERROR, "no keeper (fork: %s): commands' children may outlive a killed slave", strerror(errno));
+        close(sv[0]);
+        return;
+    }
+    keeper_fd = sv[0];
+    keeper_pid = pid;
+    for (size_t i = 0; i < nlive; i++) {
+        int32_t rec = (int32_t)live[i];
+        if (send(keeper_fd, &rec, sizeof rec, MSG_NOSIGNAL) != (ssize_t)sizeof rec)
+            LOG(LOG_ERROR, "cannot tell the new keeper about process group %d: %s", (int)rec, strerror(errno));
+    }
+}
+
+void runner_init(void)
+{
+    char why[700] = "not Linux";
+#ifdef __linux__
+    if (cgroup_setup(why, sizeof why) == 0)
+        LOG(LOG_INFO, "commands run in cgroup %s: whatever they start dies with this slave, even after setsid()",
+            cg_dir);
+    else
+#endif
+        LOG(LOG_INFO, "no cgroup for commands (%s): a process that calls setsid() and leaves its command's "
+            "process group outlives it", why);
+    keeper_start();
+}
+
+void runner_shutdown(void)
+{
+    if (keeper_fd < 0)
+        return;
+    close(keeper_fd); /* the keeper kills what is left, then exits */
+    keeper_fd = -1;
+    while (waitpid(keeper_pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    keeper_pid = -1;
+    free(live);
+    live = NULL;
+    nlive = live_cap = 0;
+}
+
+/* ----------------------------------------------------------- running --- */
 
 int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint32_t timeout_ms,
                  char *err, size_t errlen)
@@ -48,9 +372,20 @@ int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint3
     /* No signal handler may run in the child before execve: it would share
      * our memory (vfork). The child restores the defaults it needs. */
     sigprocmask(SIG_SETMASK, &all, &old);
+    /* The run time includes starting the shell (vfork returns only once
+     * the child has exec'd). */
+    p->start_us = clock_us();
+    p->start_wall_ms = wall_ms();
+    int cg_fd = cg_procs_fd;
     pid_t pid = vfork();
     if (pid == 0) {
-        setpgid(0, 0);
+        /* A session of its own, hence a process group of its own (whose id
+         * is the pid) with no terminal: an orphaned group, in which the
+         * kernel discards SIGTSTP, SIGTTIN and SIGTTOU, so that nothing of
+         * the command stops waiting for a terminal it does not have. */
+        setsid();
+        if (cg_fd >= 0 && write(cg_fd, "0", 1) < 0) { /* stays out of the cgroup: the group kill still works */
+        }
 #ifdef __linux__
         /* If the slave dies (kill -9), its commands die with it. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -82,15 +417,15 @@ int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint3
         close(errp[0]);
         return -1;
     }
-    setpgid(pid, pid); /* also here: no window where the group is missing */
+    /* No setpgid(pid, pid) here: vfork returned, so the child has already
+     * made its session (and a session leader's group cannot be changed). */
+    keeper_tell((int32_t)pid);
     fcntl(out[0], F_SETFL, O_NONBLOCK);
     fcntl(errp[0], F_SETFL, O_NONBLOCK);
     p->pid = pid;
     p->out_fd = out[0];
     p->err_fd = errp[0];
     p->out_open = p->err_open = 1;
-    p->start_us = clock_us();
-    p->start_wall_ms = wall_ms();
     if (timeout_ms)
         p->deadline_us = p->start_us + (uint64_t)timeout_ms * 1000u;
     return 0;
@@ -150,6 +485,7 @@ void runner_kill_and_wait(runner_proc *p)
     if (p->pid <= 0)
         return;
     kill(-(pid_t)p->pid, SIGKILL);
+    keeper_tell(-(int32_t)p->pid); /* before the reap: the id cannot be reused yet */
     while (waitpid((pid_t)p->pid, NULL, 0) < 0 && errno == EINTR) {
     }
     p->pid = 0;
@@ -190,14 +526,58 @@ void runner_reap(void (*exited)(void *ctx, long pid, int status), void *ctx)
         memset(&si, 0, sizeof si);
         /* Peek first (WNOWAIT): the zombie keeps its pid reserved while we
          * kill whatever its command left running in the group. */
-        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
+        if (waitid(P_ALL, 0, &si, WEXITED | WSTOPPED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
             return;
-        kill(-si.si_pid, SIGKILL);
         int status;
-        if (waitpid(si.si_pid, &status, 0) < 0)
-            return;
+        if (si.si_code == CLD_STOPPED || si.si_code == CLD_TRAPPED) {
+            /* Take the stop notice (else the peek finds it forever). */
+            if (waitpid(si.si_pid, &status, WUNTRACED | WNOHANG) <= 0)
+                return;
+            if (si.si_pid == keeper_pid) {
+                kill(keeper_pid, SIGCONT);
+                continue;
+            }
+            if (WIFSTOPPED(status)) {
+                exited(ctx, si.si_pid, status); /* runner_on_exit: kills it */
+                continue;
+            }
+        } else {
+            if (si.si_pid != keeper_pid) {
+                kill(-si.si_pid, SIGKILL);
+                keeper_tell(-(int32_t)si.si_pid);
+            }
+            if (waitpid(si.si_pid, &status, 0) < 0)
+                return;
+        }
+        if (si.si_pid == keeper_pid) {
+            close(keeper_fd);
+            keeper_fd = -1;
+            keeper_pid = -1;
+            if (keeper_started_ms && elapsed(clock_ms(), keeper_started_ms) < 1000) {
+                LOG(LOG_ERROR, "the keeper died again (status 0x%x) within a second: from now on, what "
+                    "commands start may outlive a killed slave", (unsigned)status);
+                continue;
+            }
+            LOG(LOG_ERROR, "the keeper (pid %d) died (status 0x%x): starting another", (int)si.si_pid,
+                (unsigned)status);
+            keeper_start();
+            keeper_started_ms = clock_ms();
+            continue;
+        }
         exited(ctx, si.si_pid, status);
     }
+}
+
+int runner_on_stop(runner_proc *p, int status)
+{
+    if (!WIFSTOPPED(status))
+        return 0;
+    /* Nothing can continue it (there is no terminal, no job control):
+     * kill it, and say so in its result. */
+    if (!p->stopped_by)
+        p->stopped_by = WSTOPSIG(status);
+    runner_kill(p);
+    return 1;
 }
 
 void runner_result(const runner_proc *p, CommandResult *r)
@@ -206,6 +586,10 @@ void runner_result(const runner_proc *p, CommandResult *r)
         r->status = RUN_TIMED_OUT;
         r->exit_code = -1;
         r->term_signal = SIGKILL;
+    } else if (p->stopped_by) {
+        r->status = RUN_SIGNALED;
+        r->exit_code = -1;
+        r->term_signal = (uint8_t)p->stopped_by;
     } else if (WIFSIGNALED(p->wait_status)) {
         r->status = RUN_SIGNALED;
         r->exit_code = -1;
@@ -216,5 +600,14 @@ void runner_result(const runner_proc *p, CommandResult *r)
         r->term_signal = 0;
     }
     runner_result_common(p, r);
+    if (p->stopped_by && !p->killed_by_timeout) {
+        static char why[128]; /* encoded before the next runner_result */
+        int s = p->stopped_by;
+        const char *name = s == SIGSTOP ? "SIGSTOP" : s == SIGTSTP ? "SIGTSTP" : s == SIGTTIN ? "SIGTTIN"
+                           : s == SIGTTOU ? "SIGTTOU" : "a signal";
+        snprintf(why, sizeof why, "stopped by %s: killed by the slave (nothing can continue it here)", name);
+        r->message = why;
+        r->message_len = (uint32_t)strlen(why);
+    }
 }
 #endif

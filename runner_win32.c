@@ -233,6 +233,9 @@ int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint3
     si.hStdOutput = child_out;
     si.hStdError = child_err;
     PROCESS_INFORMATION pi;
+    /* The run time includes starting cmd.exe. */
+    p->start_us = clock_us();
+    p->start_wall_ms = wall_ms();
     /* Suspended until it is in the job, so that nothing it starts escapes;
      * a process group of its own and no console window, so that Ctrl-C on
      * the slave's console reaches the slave only (it kills the commands). */
@@ -283,8 +286,6 @@ int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint3
     p->w = w;
     p->pid = (long)w->pid;
     p->out_open = p->err_open = 1;
-    p->start_us = clock_us();
-    p->start_wall_ms = wall_ms();
     if (timeout_ms)
         p->deadline_us = p->start_us + (uint64_t)timeout_ms * 1000u;
     return 0;
@@ -384,6 +385,23 @@ void runner_free(runner_proc *p)
     p->out_open = p->err_open = 0;
     bw_free(&p->out);
     bw_free(&p->err);
+}
+
+/* The job object already kills every process of the command when the
+ * slave dies (its last handle closes); a process cannot stop itself. */
+void runner_init(void)
+{
+}
+
+void runner_shutdown(void)
+{
+}
+
+int runner_on_stop(runner_proc *p, int status)
+{
+    (void)p;
+    (void)status;
+    return 0;
 }
 
 void runner_reap(void (*exited)(void *ctx, long pid, int status), void *ctx)

@@ -13,6 +13,7 @@
 #include "common.h"
 #include "log.h"
 #include "platform.h"
+#include "runner.h"
 #include "slave.h"
 
 static void usage(FILE *out)
@@ -98,5 +99,8 @@ int main(int argc, char **argv)
     static char role[32];
     snprintf(role, sizeof role, "esclave:%d", cfg.port);
     log_init(role, level);
-    return slave_run(&cfg);
+    runner_init(); /* before any socket: the keeper holds none */
+    int rc = slave_run(&cfg);
+    runner_shutdown();
+    return rc;
 }
