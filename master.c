@@ -118,6 +118,8 @@ typedef struct {
     const auth_keys *auth;
     slave_peer **slaves; /* pointers: flights point at their slave across reloads */
     int nslaves;
+    struct id_memo { net_addr addr; uint64_t next_id; } *id_memos; /* removed slaves' next job ids */
+    int nid_memos;
     client *clients;
     unsigned nclients;
     uint64_t next_client_id, last_served_client;
@@ -200,6 +202,15 @@ static int load_slaves(master *m)
         s->addr = a;
         s->conf_slots = e.slots;
         s->next_id = 1;
+        /* A slave removed and listed again continues its job ids: its
+         * session with this master life remembers every id it was given,
+         * so going back to 1 would have every new command answered GONE. */
+        for (int k = 0; k < m->nid_memos; k++)
+            if (net_addr_equal(&m->id_memos[k].addr, &a)) {
+                s->next_id = m->id_memos[k].next_id;
+                m->id_memos[k] = m->id_memos[--m->nid_memos];
+                break;
+            }
         rtt_init(&s->rtt);
         slave_set_keys(m, s);
         if (m->listener != SOCK_INVALID) /* a reload, not the start */
@@ -232,6 +243,11 @@ static void drop_retired_slaves(master *m)
         slave_peer *s = m->slaves[i];
         if (s->retired && !s->flights) {
             LOG(LOG_INFO, "slave %s removed", s->name);
+            struct id_memo *grown = realloc(m->id_memos, (size_t)(m->nid_memos + 1) * sizeof *grown);
+            if (!grown)
+                die("out of memory");
+            m->id_memos = grown;
+            m->id_memos[m->nid_memos++] = (struct id_memo){s->addr, s->next_id};
             free(s);
             m->slaves[i] = m->slaves[--m->nslaves];
             continue;
@@ -1253,6 +1269,7 @@ static void shutdown_all(master *m)
         free(m->slaves[i]);
     }
     free(m->slaves);
+    free(m->id_memos);
 }
 
 int master_run(const master_config *cfg)
@@ -1401,6 +1418,7 @@ fail:
     for (int i = 0; i < m->nslaves; i++)
         free(m->slaves[i]);
     free(m->slaves);
+    free(m->id_memos);
     free(m);
     return 1;
 }
