@@ -30,6 +30,9 @@
 #define MASTER_SILENT_MS 10000u     /* masters ping every 500 ms: after this, it is gone */
 #define FORGOTTEN_BOOTS 256         /* dropped sessions remembered, so none comes back */
 
+#define DROP_REPORTS 16              /* peers whose refused datagrams are counted */
+#define DROP_REPORT_MS 60000u       /* a count of them once a minute, not a line each */
+
 enum job_phase { JP_RECEIVING, JP_QUEUED, JP_RUNNING, JP_SENDING };
 
 typedef struct session {
@@ -59,6 +62,17 @@ typedef struct job {
     uint64_t last_progress_ms;
 } job;
 
+/* Datagrams refused for one reason from one address: the first is logged,
+ * then how many more once a minute (a master without the key pings twice
+ * a second for ever). */
+typedef struct {
+    int used;
+    net_addr addr;
+    const char *why;
+    unsigned count;
+    uint64_t since_ms;
+} drop_report;
+
 typedef struct {
     const slave_config *cfg;
     sock_t sock;
@@ -72,6 +86,7 @@ typedef struct {
     unsigned njobs, running, queued;
     int stopping;
     log_limiter garbage_log, send_log;
+    drop_report drops[DROP_REPORTS];
     uint8_t dgram_buf[DGRAM_MAX];
 } slave;
 
@@ -528,6 +543,35 @@ static void on_ping(slave *sl, const net_addr *from, const dgram *d)
     }
 }
 
+static void report_drop(slave *sl, const net_addr *from, uint8_t type, const char *why)
+{
+    uint64_t now = clock_ms();
+    drop_report *r = NULL, *victim = &sl->drops[0];
+    for (int i = 0; i < DROP_REPORTS && !r; i++) {
+        drop_report *e = &sl->drops[i];
+        if (e->used && e->why == why && net_addr_equal(&e->addr, from))
+            r = e;
+        else if (victim->used && (!e->used || e->since_ms < victim->since_ms))
+            victim = e;
+    }
+    char name[80];
+    net_addr_str(from, name, sizeof name);
+    if (!r) {
+        *victim = (drop_report){1, *from, why, 0, now};
+        if (log_allow(&sl->garbage_log))
+            LOG(LOG_WARN, "dropped a %s from %s: %s", dgram_type_name(type), name, why);
+        return;
+    }
+    r->count++;
+    uint64_t span = elapsed(now, r->since_ms);
+    if (span >= DROP_REPORT_MS) {
+        LOG(LOG_WARN, "%u more datagrams dropped from %s in the last %llu s: %s", r->count, name,
+            (unsigned long long)(span / 1000), why);
+        r->count = 0;
+        r->since_ms = now;
+    }
+}
+
 static void on_datagram(slave *sl, const uint8_t *p, size_t n, const net_addr *from)
 {
     dgram d;
@@ -559,11 +603,7 @@ static void on_datagram(slave *sl, const uint8_t *p, size_t n, const net_addr *f
     if (!refused && s && !replay_check(&s->replay, d.seq))
         refused = "replayed";
     if (refused) {
-        if (log_allow(&sl->garbage_log)) {
-            char name[80];
-            net_addr_str(from, name, sizeof name);
-            LOG(LOG_WARN, "dropped a %s from %s: %s", dgram_type_name(d.type), name, refused);
-        }
+        report_drop(sl, from, d.type, refused);
         return;
     }
     if (s) {

@@ -78,6 +78,10 @@ ok $? "a slave without the key drops the master's datagrams, saying why"
 wait_for_line "$T/wrongkey.log" 'bad MAC' 5 >/dev/null
 ok $? "a slave with another key drops them too"
 check "the master never counts them as up" test "$(grep -c 'is up' "$T/m2.log")" = 0
+sleep 3 # six more PINGs each: logged once, then counted once a minute
+is "$(grep -c 'authenticated, but this slave has no key' "$T/nokey.log")" 1 \
+    "the keyless slave says it once, not twice a second"
+is "$(grep -c 'bad MAC' "$T/wrongkey.log")" 1 "the slave with another key too"
 
 # Key files: too loose, too short; non-loopback binds without a key.
 newkey "$T/loose"; chmod 644 "$T/loose"
