@@ -78,6 +78,14 @@ struct slave_peer {
     uint64_t boot; /* 0: not heard yet */
     replay_window replay;    /* sequence numbers seen from this life of it */
     hmac_key tx_key, rx_key; /* keys of our conversation with this life */
+    /* A handshake under way: a life of the slave (maybe the same) said it
+     * has no session with us and gave a cookie. It becomes s->boot only
+     * when a PONG echoes a PING sent after that (a fresh round trip). */
+    uint64_t hs_boot;
+    uint8_t hs_cookie[COOKIE_LEN];
+    uint64_t hs_since_us, hs_ping_us;
+    hmac_key hs_tx_key, hs_rx_key;
+    int ping_soon; /* a COOKIE answered a JOB: ping now for a fresh one */
     int alive;
     uint16_t slots_total, slots_free;
     uint64_t last_heard_ms, last_ping_ms;
@@ -329,14 +337,35 @@ static void slave_set_keys(master *m, slave_peer *s)
     replay_init(&s->replay);
 }
 
-static void send_dgram(master *m, slave_peer *s, dgram *d)
+static void send_to_life(master *m, slave_peer *s, uint64_t boot, const hmac_key *tx_key, dgram *d)
 {
     d->sender_boot = m->boot;
-    d->receiver_boot = s->boot;
+    d->receiver_boot = boot;
     d->seq = ++m->next_seq;
-    size_t n = dgram_encode(d, m->dgram_buf, sizeof m->dgram_buf, m->auth->enabled ? &s->tx_key : NULL);
+    size_t n = dgram_encode(d, m->dgram_buf, sizeof m->dgram_buf, m->auth->enabled ? tx_key : NULL);
     if (n && net_sendto(m->udp, m->dgram_buf, n, &s->addr) == NET_ERROR && log_allow(&m->send_log))
         LOG(LOG_WARN, "sendto %s: %s", s->name, net_last_error());
+}
+
+static void send_dgram(master *m, slave_peer *s, dgram *d)
+{
+    send_to_life(m, s, s->boot, &s->tx_key, d);
+}
+
+static void send_ping(master *m, slave_peer *s, uint64_t now_us, int handshake)
+{
+    dgram d;
+    memset(&d, 0, sizeof d);
+    d.type = DG_PING;
+    d.echo_us = now_us;
+    d.floor = slave_floor(s);
+    if (!handshake) {
+        send_dgram(m, s, &d);
+        return;
+    }
+    memcpy(d.cookie, s->hs_cookie, COOKIE_LEN);
+    send_to_life(m, s, s->hs_boot, &s->hs_tx_key, &d);
+    s->hs_ping_us = now_us;
 }
 
 /* ------------------------------------------------------- client output --- */
@@ -999,6 +1028,38 @@ static void on_result_fragment(master *m, slave_peer *s, const dgram *d)
     f->ack_pending = 1;
 }
 
+/* The slave has no session with us (it restarted, forgot an idle one, or
+ * never met this life of ours): it gave a cookie, to be echoed in a PING.
+ * Nothing changes yet: the life that sent it is adopted only when it
+ * answers that PING. A COOKIE without an echo of a recent PING of ours
+ * (one answering a JOB, or a replay) only makes us ping again now. */
+static void on_cookie(master *m, slave_peer *s, const uint8_t *p, const dgram *d)
+{
+    uint64_t now = clock_us();
+    hmac_key tx, rx;
+    slave_keys(m, d->sender_boot, &tx, &rx);
+    if (m->auth->enabled && !dgram_verify(p, d, &rx)) {
+        if (log_allow(&m->garbage_log))
+            LOG(LOG_WARN, "dropped a COOKIE from %s: bad MAC (wrong key?)", s->name);
+        return;
+    }
+    if (!d->echo_us || d->echo_us > now || now - d->echo_us > (uint64_t)DEAD_AFTER_MS * 1000) {
+        s->ping_soon = 1;
+        return;
+    }
+    if (s->hs_boot != d->sender_boot || memcmp(s->hs_cookie, d->cookie, COOKIE_LEN) != 0) {
+        if (d->sender_boot == s->boot)
+            LOG(LOG_INFO, "slave %s has no session with us: handshake again", s->name);
+        s->hs_boot = d->sender_boot;
+        memcpy(s->hs_cookie, d->cookie, COOKIE_LEN);
+        s->hs_tx_key = tx, s->hs_rx_key = rx;
+        s->hs_since_us = now;
+        s->hs_ping_us = 0;
+    }
+    if (elapsed(now, s->hs_ping_us) >= 20000u)
+        send_ping(m, s, now, 1);
+}
+
 static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *from)
 {
     dgram d;
@@ -1017,12 +1078,6 @@ static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *f
             LOG(LOG_DEBUG, "dropped a %s from %s meant for an earlier master", dgram_type_name(d.type), s->name);
         return;
     }
-    /* Only a PONG introduces a new life of the slave, and only a newer one. */
-    int new_life = d.sender_boot != s->boot;
-    if (new_life && (d.type != DG_PONG || (s->boot && !boot_id_newer(d.sender_boot, s->boot))))
-        return;
-    /* Authenticity, then freshness; the replay window moves only for a
-     * datagram whose tag is right (RFC 4303 3.4.3). */
     if (!!(d.flags & DGRAM_FLAG_AUTH) != m->auth->enabled) {
         if (log_allow(&m->garbage_log))
             LOG(LOG_WARN, "dropped a %s from %s: %s", dgram_type_name(d.type), s->name,
@@ -1030,17 +1085,24 @@ static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *f
                                  : "authenticated, but this master has no key (--key-file)");
         return;
     }
+    if (d.type == DG_COOKIE) {
+        on_cookie(m, s, p, &d);
+        return;
+    }
+    /* Authenticity, then freshness; the replay window moves only for a
+     * datagram whose tag is right (RFC 4303 3.4.3). Only the PONG that
+     * completes a handshake introduces a new life of the slave: it echoes
+     * a PING sent after the cookie came, which no recording can. */
+    int new_life = d.sender_boot != s->boot;
     if (new_life) {
-        /* A newer life of the slave: check its PONG with the keys of that
-         * life before anything of the current one is touched. */
-        hmac_key tx, rx;
-        slave_keys(m, d.sender_boot, &tx, &rx);
-        if (m->auth->enabled && !dgram_verify(p, &d, &rx)) {
+        if (d.type != DG_PONG || !s->hs_boot || d.sender_boot != s->hs_boot || d.echo_us < s->hs_since_us)
+            return;
+        if (m->auth->enabled && !dgram_verify(p, &d, &s->hs_rx_key)) {
             if (log_allow(&m->garbage_log))
                 LOG(LOG_WARN, "dropped a PONG from %s: bad MAC (wrong key?)", s->name);
             return;
         }
-        s->tx_key = tx, s->rx_key = rx;
+        s->tx_key = s->hs_tx_key, s->rx_key = s->hs_rx_key;
         replay_init(&s->replay); /* on_pong records the new boot id */
     } else if (m->auth->enabled && !dgram_verify(p, &d, &s->rx_key)) {
         if (log_allow(&m->garbage_log))
@@ -1055,6 +1117,8 @@ static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *f
     }
     replay_update(&s->replay, d.seq);
     s->last_heard_ms = clock_ms();
+    if (d.type == DG_PONG && s->hs_boot == d.sender_boot && d.echo_us >= s->hs_since_us)
+        s->hs_boot = 0; /* handshake complete */
     switch (d.type) {
     case DG_PONG: on_pong(s, &d); break;
     case DG_JOB_ACK: on_job_ack(s, &d); break;
@@ -1100,14 +1164,16 @@ static uint64_t run_timers(master *m)
         /* A quiet slave is pinged faster, so that a few lost datagrams on
          * a lossy link do not get a live slave declared dead. */
         uint32_t interval = s->alive && silent > SUSPECT_AFTER_MS ? SUSPECT_PING_MS : PING_INTERVAL_MS;
+        if (s->ping_soon)
+            interval = 20;
+        if (s->hs_boot && elapsed(now_us, s->hs_since_us) > (uint64_t)DEAD_AFTER_MS * 1000)
+            s->hs_boot = 0; /* never answered: the next COOKIE starts again */
         if (elapsed(now_ms, s->last_ping_ms) >= interval) {
-            dgram d;
-            memset(&d, 0, sizeof d);
-            d.type = DG_PING;
-            d.echo_us = now_us;
-            d.floor = slave_floor(s);
-            send_dgram(m, s, &d);
+            send_ping(m, s, now_us, 0);
+            if (s->hs_boot) /* and the handshake: its PING may have been lost */
+                send_ping(m, s, now_us, 1);
             s->last_ping_ms = now_ms;
+            s->ping_soon = 0;
         }
         WAKE_AT_MS(s->last_ping_ms + interval);
         uint32_t rto = rtt_timeout(&s->rtt);
