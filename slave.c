@@ -454,13 +454,21 @@ static void start_queued_jobs(slave *sl)
 
 /* --------------------------------------------------------- datagrams --- */
 
+/* A session whose master has been silent for MASTER_SILENT_MS is dormant:
+ * its jobs were killed, and until the master completes a handshake again
+ * nothing it sent long ago (a JOB delayed or recorded on the path) runs. */
+static int session_dormant(const session *s)
+{
+    return elapsed(clock_ms(), s->last_heard_ms) > MASTER_SILENT_MS;
+}
+
 static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d, size_t n)
 {
     /* Only a session opened by a cookie handshake runs anything: a JOB
      * meant for an earlier life of ours, or from a master we do not know
      * (now), is answered "start over" and runs nothing. */
     session *s = d->receiver_boot == sl->boot ? session_find(sl, d->sender_boot) : NULL;
-    if (!s) {
+    if (!s || (!s->superseded && session_dormant(s))) {
         send_cookie(sl, from, d, n);
         return;
     }
@@ -603,9 +611,9 @@ static void on_ping(slave *sl, const net_addr *from, const dgram *d, size_t n)
      * we gave this master's life at this address in the last minute: it has
      * just completed a round trip with us, which no recording can do. */
     session *s = d->receiver_boot == sl->boot ? session_find(sl, d->sender_boot) : NULL;
-    if (d->receiver_boot == sl->boot && (!s || s->superseded) && cookie_valid(sl, d, from))
+    if (d->receiver_boot == sl->boot && (!s || s->superseded || session_dormant(s)) && cookie_valid(sl, d, from))
         s = session_open(sl, from, d);
-    if (!s || s->superseded) {
+    if (!s || s->superseded || session_dormant(s)) {
         send_cookie(sl, from, d, n);
         return;
     }
