@@ -25,7 +25,7 @@
 
 #define MAX_SESSIONS 64
 #define SESSION_IDLE_MS 90000u      /* a session with no job, silent this long, may be reused */
-#define COOKIE_BUCKET_MS 30000u     /* a cookie is good for one or two buckets: 30 to 60 s */
+#define COOKIE_LIFE_MS 60000u       /* a cookie is good this long after it was issued */
 #define SESSION_RX_MAX (4u << 20)   /* incomplete requests of one master, in bytes */
 #define SLAVE_RX_MAX (32u << 20)    /* ... and of all of them */
 #define MAX_JOBS 4096               /* jobs held at once, all states */
@@ -49,6 +49,7 @@ typedef struct session {
     rtt_estimator rtt;
     uint64_t last_heard_ms;
     size_t rx_bytes; /* memory of its incomplete requests */
+    uint32_t cookie_ms; /* when the cookie of its last handshake was issued (our clock_ms, mod 2^32) */
 } session;
 
 typedef struct job {
@@ -166,33 +167,38 @@ static session *session_find(slave *sl, uint64_t master_boot)
     return NULL;
 }
 
-/* Cookies (DTLS's HelloVerifyRequest, WireGuard's cookie reply): a MAC of
- * the master's life and address and of a 30 s bucket of our monotonic
- * clock, under a key of this life. Nothing is stored for a peer that has
- * not come back with one, and a recording cannot bring one back from an
- * earlier life of ours or from more than a minute ago. */
-static void cookie_make(const slave *sl, uint64_t master_boot, const net_addr *from, uint64_t bucket,
+/* Cookies (DTLS's HelloVerifyRequest, WireGuard's cookie reply): when it
+ * was issued (our monotonic ms, 4 bytes), then a MAC of that time and of
+ * the master's life and address under a key of this life (12 bytes).
+ * Nothing is stored for a peer that has not come back with one, and a
+ * recording cannot bring one back from an earlier life of ours or from
+ * more than a minute ago. */
+static void cookie_make(const slave *sl, uint64_t master_boot, const net_addr *from, uint32_t issued_ms,
                         uint8_t out[COOKIE_LEN])
 {
-    uint8_t in[16], mac[SHA256_LEN];
+    uint8_t in[12], mac[SHA256_LEN];
     char name[80];
     put_u32(in, (uint32_t)(master_boot >> 32)), put_u32(in + 4, (uint32_t)master_boot);
-    put_u32(in + 8, (uint32_t)(bucket >> 32)), put_u32(in + 12, (uint32_t)bucket);
+    put_u32(in + 8, issued_ms);
     net_addr_str(from, name, sizeof name);
     hmac_sha256_2(&sl->cookie_key, in, sizeof in, name, strlen(name), mac);
-    memcpy(out, mac, COOKIE_LEN);
+    put_u32(out, issued_ms);
+    memcpy(out + 4, mac, COOKIE_LEN - 4);
 }
 
-static int cookie_valid(const slave *sl, const dgram *d, const net_addr *from)
+/* 1 and the time it was issued if d carries a cookie we gave this master
+ * life at this address less than COOKIE_LIFE_MS ago. */
+static int cookie_valid(const slave *sl, const dgram *d, const net_addr *from, uint32_t *issued_ms)
 {
-    uint64_t bucket = clock_ms() / COOKIE_BUCKET_MS;
     uint8_t want[COOKIE_LEN];
-    for (uint64_t k = 0; k < 2 && k <= bucket; k++) {
-        cookie_make(sl, d->sender_boot, from, bucket - k, want);
-        if (equal_const_time(want, d->cookie, COOKIE_LEN))
-            return 1;
-    }
-    return 0;
+    uint32_t issued = get_u32(d->cookie);
+    if ((uint32_t)clock_ms() - issued > COOKIE_LIFE_MS) /* also one "issued" in the future */
+        return 0;
+    cookie_make(sl, d->sender_boot, from, issued, want);
+    if (!equal_const_time(want, d->cookie, COOKIE_LEN))
+        return 0;
+    *issued_ms = issued;
+    return 1;
 }
 
 /* A master's life that just proved it is at this address now (a cookie of
@@ -202,11 +208,25 @@ static int cookie_valid(const slave *sl, const dgram *d, const net_addr *from)
  * recognised and runs nothing. Which life is current is decided by who
  * completed a round trip last, never by a clock. Returns the session, or
  * NULL when the table is full of masters with jobs or recently heard. */
-static session *session_open(slave *sl, const net_addr *from, const dgram *d)
+static session *session_open(slave *sl, const net_addr *from, const dgram *d, uint32_t cookie_ms)
 {
     uint64_t now = clock_ms();
     char name[80];
     net_addr_str(from, name, sizeof name);
+    /* Handshakes are ordered by when their cookie was issued: a cookie older
+     * than the one that opened the live session at this address (a handshake
+     * PING held back on the path, then sent) supersedes nothing. Both are
+     * less than a minute old then, so the 32-bit times compare safely. */
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        session *t = &sl->sessions[i];
+        if (t->used && !t->superseded && t->master_boot != d->sender_boot && net_addr_equal(&t->addr, from) &&
+            (uint32_t)now - t->cookie_ms <= COOKIE_LIFE_MS && (int32_t)(t->cookie_ms - cookie_ms) > 0) {
+            if (log_allow(&sl->garbage_log))
+                LOG(LOG_WARN, "master %016llx at %s: handshake older than that of master %016llx: ignored",
+                    (unsigned long long)d->sender_boot, name, (unsigned long long)t->master_boot);
+            return NULL;
+        }
+    }
     session *s = session_find(sl, d->sender_boot);
     if (!s) {
         /* A free slot, else a session without jobs that has been silent for
@@ -262,6 +282,7 @@ static session *session_open(slave *sl, const net_addr *from, const dgram *d)
     }
     s->addr = *from;
     s->last_heard_ms = now;
+    s->cookie_ms = cookie_ms;
     return s;
 }
 
@@ -347,7 +368,7 @@ static void send_cookie(slave *sl, const net_addr *from, const dgram *d, size_t 
     r.type = DG_COOKIE;
     r.job_id = d->job_id;
     r.echo_us = d->type == DG_PING ? d->echo_us : 0;
-    cookie_make(sl, d->sender_boot, from, clock_ms() / COOKIE_BUCKET_MS, r.cookie);
+    cookie_make(sl, d->sender_boot, from, (uint32_t)clock_ms(), r.cookie);
     conversation_keys(sl, d->sender_boot, sl->boot, &rx, &tx);
     send_capped(sl, from, d->sender_boot, &tx, &r, request_len);
 }
@@ -611,8 +632,10 @@ static void on_ping(slave *sl, const net_addr *from, const dgram *d, size_t n)
      * we gave this master's life at this address in the last minute: it has
      * just completed a round trip with us, which no recording can do. */
     session *s = d->receiver_boot == sl->boot ? session_find(sl, d->sender_boot) : NULL;
-    if (d->receiver_boot == sl->boot && (!s || s->superseded || session_dormant(s)) && cookie_valid(sl, d, from))
-        s = session_open(sl, from, d);
+    uint32_t issued;
+    if (d->receiver_boot == sl->boot && (!s || s->superseded || session_dormant(s)) &&
+        cookie_valid(sl, d, from, &issued))
+        s = session_open(sl, from, d, issued);
     if (!s || s->superseded || session_dormant(s)) {
         send_cookie(sl, from, d, n);
         return;
