@@ -112,6 +112,14 @@ void replay_init(replay_window *w)
 
 #define RING_WORDS (REPLAY_WINDOW_BITS / 64)
 
+void replay_start(replay_window *w, uint64_t seq)
+{
+    memset(w->ring, 0xff, sizeof w->ring);
+    /* bits above seq in its word stand for numbers not sent yet */
+    w->ring[(seq / 64) % RING_WORDS] &= ((uint64_t)2 << (seq % 64)) - 1;
+    w->top = seq;
+}
+
 int replay_check(const replay_window *w, uint64_t seq)
 {
     if (seq == 0)

@@ -52,6 +52,9 @@ typedef struct {
 } replay_window;
 
 void replay_init(replay_window *w);
+/* A window that has seen seq and everything below it: a session opened by
+ * the datagram numbered seq accepts nothing sent before it. */
+void replay_start(replay_window *w, uint64_t seq);
 int replay_check(const replay_window *w, uint64_t seq); /* 1 acceptable, 0 replayed or too old */
 void replay_update(replay_window *w, uint64_t seq);
 

@@ -31,6 +31,7 @@
  * declared dead; after a third of that it is suspect and pinged faster. */
 #define SUSPECT_AFTER_MS(m) ((m)->cfg->dead_after_ms / 3)
 #define TELL_SILENT_AFTER_MS 3000u /* a slave that never answered is named after this */
+#define HANDSHAKE_WAIT_MS 3000u    /* a COOKIE must echo a PING this recent; a handshake this old is dropped */
 #define PROBE_AFTER_MS 1000u       /* ask about a running job we heard nothing of */
 #define CANCEL_GIVEUP_MS 10000u    /* stop telling a silent slave to cancel */
 #define OUT_HIGH_WATER (16u << 20) /* client not reading: stop dispatching for it */
@@ -84,6 +85,14 @@ struct slave_peer {
     uint64_t boot; /* 0: not heard yet */
     replay_window replay;    /* sequence numbers seen from this life of it */
     hmac_key tx_key, rx_key; /* keys of our conversation with this life */
+    /* A handshake under way: a life of the slave (maybe the same) said it
+     * has no session with us and gave a cookie. It becomes s->boot only
+     * when a PONG echoes a PING sent after that (a fresh round trip). */
+    uint64_t hs_boot;
+    uint8_t hs_cookie[COOKIE_LEN];
+    uint64_t hs_since_us, hs_ping_us;
+    hmac_key hs_tx_key, hs_rx_key;
+    int ping_soon; /* a COOKIE answered a JOB: ping now for a fresh one */
     int alive;
     uint16_t slots_total, slots_free;
     uint64_t last_heard_ms, last_ping_ms;
@@ -127,6 +136,8 @@ typedef struct {
     const auth_keys *auth;
     slave_peer **slaves; /* pointers: flights point at their slave across reloads */
     int nslaves;
+    struct id_memo { net_addr addr; uint64_t next_id; } *id_memos; /* removed slaves' next job ids */
+    int nid_memos;
     client *clients;
     unsigned nclients;
     uint64_t next_client_id, last_served_client;
@@ -209,6 +220,15 @@ static int load_slaves(master *m)
         s->addr = a;
         s->conf_slots = e.slots;
         s->next_id = 1;
+        /* A slave removed and listed again continues its job ids: its
+         * session with this master life remembers every id it was given,
+         * so going back to 1 would have every new command answered GONE. */
+        for (int k = 0; k < m->nid_memos; k++)
+            if (net_addr_equal(&m->id_memos[k].addr, &a)) {
+                s->next_id = m->id_memos[k].next_id;
+                m->id_memos[k] = m->id_memos[--m->nid_memos];
+                break;
+            }
         rtt_init(&s->rtt);
         slave_set_keys(m, s);
         if (m->listener != SOCK_INVALID) /* a reload, not the start */
@@ -241,6 +261,11 @@ static void drop_retired_slaves(master *m)
         slave_peer *s = m->slaves[i];
         if (s->retired && !s->flights) {
             LOG(LOG_INFO, "slave %s removed", s->name);
+            struct id_memo *grown = realloc(m->id_memos, (size_t)(m->nid_memos + 1) * sizeof *grown);
+            if (!grown)
+                die("out of memory");
+            m->id_memos = grown;
+            m->id_memos[m->nid_memos++] = (struct id_memo){s->addr, s->next_id};
             free(s);
             m->slaves[i] = m->slaves[--m->nslaves];
             continue;
@@ -336,15 +361,15 @@ static sock_t slave_socket(master *m, slave_peer *s)
     return SOCK_INVALID;
 }
 
-static void send_dgram(master *m, slave_peer *s, dgram *d)
+static void send_to_life(master *m, slave_peer *s, uint64_t boot, const hmac_key *tx_key, dgram *d)
 {
     d->sender_boot = m->boot;
-    d->receiver_boot = s->boot;
+    d->receiver_boot = boot;
     d->seq = ++m->next_seq;
     sock_t sock = slave_socket(m, s);
     if (sock == SOCK_INVALID)
         return;
-    size_t n = dgram_encode(d, m->dgram_buf, sizeof m->dgram_buf, m->auth->enabled ? &s->tx_key : NULL);
+    size_t n = dgram_encode(d, m->dgram_buf, sizeof m->dgram_buf, m->auth->enabled ? tx_key : NULL);
     if (!n)
         return;
     if (net_sendto(sock, m->dgram_buf, n, &s->addr) != NET_ERROR) {
@@ -353,6 +378,27 @@ static void send_dgram(master *m, slave_peer *s, dgram *d)
         LOG(LOG_WARN, "sendto %s: %s", s->name, net_last_error());
         s->told_send_error = 1;
     }
+}
+
+static void send_dgram(master *m, slave_peer *s, dgram *d)
+{
+    send_to_life(m, s, s->boot, &s->tx_key, d);
+}
+
+static void send_ping(master *m, slave_peer *s, uint64_t now_us, int handshake)
+{
+    dgram d;
+    memset(&d, 0, sizeof d);
+    d.type = DG_PING;
+    d.echo_us = now_us;
+    d.floor = slave_floor(s);
+    if (!handshake) {
+        send_dgram(m, s, &d);
+        return;
+    }
+    memcpy(d.cookie, s->hs_cookie, COOKIE_LEN);
+    send_to_life(m, s, s->hs_boot, &s->hs_tx_key, &d);
+    s->hs_ping_us = now_us;
 }
 
 /* ------------------------------------------------------- client output --- */
@@ -1152,6 +1198,38 @@ static void on_result_fragment(master *m, slave_peer *s, const dgram *d)
     f->ack_pending = 1;
 }
 
+/* The slave has no session with us (it restarted, forgot an idle one, or
+ * never met this life of ours): it gave a cookie, to be echoed in a PING.
+ * Nothing changes yet: the life that sent it is adopted only when it
+ * answers that PING. A COOKIE without an echo of a recent PING of ours
+ * (one answering a JOB, or a replay) only makes us ping again now. */
+static void on_cookie(master *m, slave_peer *s, const uint8_t *p, const dgram *d)
+{
+    uint64_t now = clock_us();
+    hmac_key tx, rx;
+    slave_keys(m, d->sender_boot, &tx, &rx);
+    if (m->auth->enabled && !dgram_verify(p, d, &rx)) {
+        if (log_allow(&m->garbage_log))
+            LOG(LOG_WARN, "dropped a COOKIE from %s: bad MAC (wrong key?)", s->name);
+        return;
+    }
+    if (!d->echo_us || d->echo_us > now || now - d->echo_us > (uint64_t)HANDSHAKE_WAIT_MS * 1000) {
+        s->ping_soon = 1;
+        return;
+    }
+    if (s->hs_boot != d->sender_boot || memcmp(s->hs_cookie, d->cookie, COOKIE_LEN) != 0) {
+        if (d->sender_boot == s->boot)
+            LOG(LOG_INFO, "slave %s has no session with us: handshake again", s->name);
+        s->hs_boot = d->sender_boot;
+        memcpy(s->hs_cookie, d->cookie, COOKIE_LEN);
+        s->hs_tx_key = tx, s->hs_rx_key = rx;
+        s->hs_since_us = now;
+        s->hs_ping_us = 0;
+    }
+    if (elapsed(now, s->hs_ping_us) >= 20000u)
+        send_ping(m, s, now, 1);
+}
+
 static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *from)
 {
     dgram d;
@@ -1170,12 +1248,6 @@ static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *f
             LOG(LOG_DEBUG, "dropped a %s from %s meant for an earlier master", dgram_type_name(d.type), s->name);
         return;
     }
-    /* Only a PONG introduces a new life of the slave, and only a newer one. */
-    int new_life = d.sender_boot != s->boot;
-    if (new_life && (d.type != DG_PONG || (s->boot && !boot_id_newer(d.sender_boot, s->boot))))
-        return;
-    /* Authenticity, then freshness; the replay window moves only for a
-     * datagram whose tag is right (RFC 4303 3.4.3). */
     if (!!(d.flags & DGRAM_FLAG_AUTH) != m->auth->enabled) {
         if (log_allow(&m->garbage_log))
             LOG(LOG_WARN, "dropped a %s from %s: %s", dgram_type_name(d.type), s->name,
@@ -1183,17 +1255,24 @@ static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *f
                                  : "authenticated, but this master has no key (--key-file)");
         return;
     }
+    if (d.type == DG_COOKIE) {
+        on_cookie(m, s, p, &d);
+        return;
+    }
+    /* Authenticity, then freshness; the replay window moves only for a
+     * datagram whose tag is right (RFC 4303 3.4.3). Only the PONG that
+     * completes a handshake introduces a new life of the slave: it echoes
+     * a PING sent after the cookie came, which no recording can. */
+    int new_life = d.sender_boot != s->boot;
     if (new_life) {
-        /* A newer life of the slave: check its PONG with the keys of that
-         * life before anything of the current one is touched. */
-        hmac_key tx, rx;
-        slave_keys(m, d.sender_boot, &tx, &rx);
-        if (m->auth->enabled && !dgram_verify(p, &d, &rx)) {
+        if (d.type != DG_PONG || !s->hs_boot || d.sender_boot != s->hs_boot || d.echo_us < s->hs_since_us)
+            return;
+        if (m->auth->enabled && !dgram_verify(p, &d, &s->hs_rx_key)) {
             if (log_allow(&m->garbage_log))
                 LOG(LOG_WARN, "dropped a PONG from %s: bad MAC (wrong key?)", s->name);
             return;
         }
-        s->tx_key = tx, s->rx_key = rx;
+        s->tx_key = s->hs_tx_key, s->rx_key = s->hs_rx_key;
         replay_init(&s->replay); /* on_pong records the new boot id */
     } else if (m->auth->enabled && !dgram_verify(p, &d, &s->rx_key)) {
         if (log_allow(&m->garbage_log))
@@ -1210,6 +1289,8 @@ static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *f
     if (s->left_boot && d.sender_boot == s->left_boot)
         return; /* it said it left: a late datagram must not bring it back */
     s->last_heard_ms = clock_ms();
+    if (d.type == DG_PONG && s->hs_boot == d.sender_boot && d.echo_us >= s->hs_since_us)
+        s->hs_boot = 0; /* handshake complete */
     switch (d.type) {
     case DG_PONG: on_pong(s, &d); break;
     case DG_JOB_ACK: on_job_ack(s, &d); break;
@@ -1257,14 +1338,16 @@ static uint64_t run_timers(master *m)
         /* A quiet slave is pinged faster, so that a few lost datagrams on
          * a lossy link do not get a live slave declared dead. */
         uint32_t interval = s->alive && silent > SUSPECT_AFTER_MS(m) ? SUSPECT_PING_MS : PING_INTERVAL_MS;
+        if (s->ping_soon)
+            interval = 20;
+        if (s->hs_boot && elapsed(now_us, s->hs_since_us) > (uint64_t)HANDSHAKE_WAIT_MS * 1000)
+            s->hs_boot = 0; /* never answered: the next COOKIE starts again */
         if (elapsed(now_ms, s->last_ping_ms) >= interval) {
-            dgram d;
-            memset(&d, 0, sizeof d);
-            d.type = DG_PING;
-            d.echo_us = now_us;
-            d.floor = slave_floor(s);
-            send_dgram(m, s, &d);
+            send_ping(m, s, now_us, 0);
+            if (s->hs_boot) /* and the handshake: its PING may have been lost */
+                send_ping(m, s, now_us, 1);
             s->last_ping_ms = now_ms;
+            s->ping_soon = 0;
         }
         WAKE_AT_MS(s->last_ping_ms + interval);
         uint32_t rto = rtt_timeout(&s->rtt);
@@ -1434,6 +1517,7 @@ static void shutdown_all(master *m)
         free(m->slaves[i]);
     }
     free(m->slaves);
+    free(m->id_memos);
 }
 
 /* Slaves of both address families from one master: beside the UDP socket
@@ -1621,6 +1705,7 @@ fail:
     for (int i = 0; i < m->nslaves; i++)
         free(m->slaves[i]);
     free(m->slaves);
+    free(m->id_memos);
     free(m);
     return 1;
 }

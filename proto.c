@@ -8,16 +8,8 @@
 
 uint64_t boot_id_new(void)
 {
-    uint64_t id = (uint64_t)(uint32_t)(wall_ms() / 1000) << 32 | random_u32();
+    uint64_t id = (uint64_t)random_u32() << 32 | random_u32();
     return id ? id : 1; /* 0 means "unknown" on the wire */
-}
-
-int boot_id_newer(uint64_t a, uint64_t b)
-{
-    uint32_t d = (uint32_t)(a >> 32) - (uint32_t)(b >> 32); /* serial number arithmetic, RFC 1982 */
-    if (d == 0) /* same second: the one we hear from now is taken as newer */
-        return a != b;
-    return d < 0x80000000u;
 }
 
 size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap, const hmac_key *key)
@@ -37,6 +29,11 @@ size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap, const hmac_key *ke
     case DG_PING:
         bw_u64(&w, d->echo_us);
         bw_u64(&w, d->floor);
+        bw_bytes(&w, d->cookie, COOKIE_LEN);
+        break;
+    case DG_COOKIE:
+        bw_u64(&w, d->echo_us);
+        bw_bytes(&w, d->cookie, COOKIE_LEN);
         break;
     case DG_PONG:
         bw_u64(&w, d->echo_us);
@@ -114,9 +111,15 @@ int dgram_decode(const uint8_t *p, size_t n, dgram *d, const char **why)
     }
     switch (d->type) {
     case DG_PING:
+    case DG_COOKIE: {
         d->echo_us = br_u64(&r);
-        d->floor = br_u64(&r);
+        if (d->type == DG_PING)
+            d->floor = br_u64(&r);
+        const uint8_t *c = br_bytes(&r, COOKIE_LEN);
+        if (c)
+            memcpy(d->cookie, c, COOKIE_LEN);
         break;
+    }
     case DG_PONG:
         d->echo_us = br_u64(&r);
         d->slots_total = br_u16(&r);
@@ -167,7 +170,7 @@ int dgram_decode(const uint8_t *p, size_t n, dgram *d, const char **why)
         *why = "trailing bytes";
         return -1;
     }
-    if (d->type != DG_PING && d->type != DG_PONG && d->type != DG_LEAVING && d->job_id == 0) {
+    if (d->type != DG_PING && d->type != DG_PONG && d->type != DG_COOKIE && d->type != DG_LEAVING && d->job_id == 0) {
         *why = "job id 0";
         return -1;
     }
@@ -343,6 +346,6 @@ const char *frame_type_name(uint8_t type)
 
 const char *dgram_type_name(uint8_t type)
 {
-    static const char *names[] = {"?", "PING", "PONG", "JOB", "JOB_ACK", "RESULT", "RESULT_ACK", "CANCEL", "?", "LEAVING"};
+    static const char *names[] = {"?", "PING", "PONG", "JOB", "JOB_ACK", "RESULT", "RESULT_ACK", "CANCEL", "COOKIE", "LEAVING"};
     return type < sizeof names / sizeof *names ? names[type] : "?";
 }

@@ -19,12 +19,13 @@
 /* ---------------------------------------------------------------- UDP --- */
 
 #define DGRAM_MAGIC 0x534D /* "SM" */
-#define DGRAM_VERSION 3
+#define DGRAM_VERSION 4
 #define DGRAM_HEADER_LEN 37
 #define DGRAM_TAG_LEN SHA256_LEN
 #define DGRAM_MAX (DGRAM_HEADER_LEN + 32 + FRAG_MAX + DGRAM_TAG_LEN)
 #define DGRAM_FLAG_AUTH 1   /* a 32-byte HMAC-SHA256 tag ends the datagram */
 #define CANCEL_PADDING 16   /* a CANCEL is never smaller than its JOB_ACK reply */
+#define COOKIE_LEN 16       /* DG_PING, DG_COOKIE: the slave's proof of a round trip */
 
 enum dgram_type {
     DG_PING = 1,       /* master -> slave: are you there, how many free slots? */
@@ -34,6 +35,7 @@ enum dgram_type {
     DG_RESULT = 5,     /* slave -> master: one fragment of a job's result */
     DG_RESULT_ACK = 6, /* master -> slave: result fragments received */
     DG_CANCEL = 7,     /* master -> slave: kill this job, forget its result */
+    DG_COOKIE = 8,     /* slave -> master: no session with you: come back with this cookie */
     DG_LEAVING = 9,    /* slave -> master: stopped (SIGTERM), its jobs are killed: run them elsewhere now */
 };
 
@@ -45,12 +47,12 @@ enum job_state {
     JS_GONE = 4,      /* result delivered, cancelled, or never to be run */
 };
 
-/* Boot ids: the start time of the sender in seconds (32 bits) and 32
- * random bits, so that two lives of a program can be ordered (a late
- * datagram from an earlier life never overrides the current one) and
- * each life has its own nonce for the keys of its conversations. */
+/* Boot ids: 64 random bits drawn at start, never 0: each life of a
+ * program has its own nonce for the keys of its conversations. They say
+ * nothing about time: which of two lives is the current one is decided by
+ * a fresh round trip (the cookie handshake, doc/protocol.md 4.4), never by
+ * a clock. */
 uint64_t boot_id_new(void);
-int boot_id_newer(uint64_t a, uint64_t b); /* a started after b */
 
 /* Fragment acknowledgements: 'cum' fragments [0, cum) arrived; bit i of
  * 'sack' says fragment cum+1+i arrived too (selective ack, 64 ahead). */
@@ -62,9 +64,10 @@ typedef struct {
     uint64_t sender_boot;   /* boot id of the sender's current life */
     uint64_t receiver_boot; /* the boot the sender believes it talks to; 0 unknown */
     uint64_t seq;           /* one counter per sending program, from 1: for the replay window */
-    uint64_t job_id;        /* per slave, from 1; 0 in PING/PONG */
-    /* DG_PING, DG_PONG */
-    uint64_t echo_us;       /* master's clock, echoed: round-trip time */
+    uint64_t job_id;        /* per slave, from 1; 0 in PING/PONG; DG_COOKIE: that of the request answered */
+    /* DG_PING, DG_PONG, DG_COOKIE */
+    uint64_t echo_us;       /* master's clock, echoed: round-trip time, freshness */
+    uint8_t cookie[COOKIE_LEN]; /* DG_PING (zeros: none yet), DG_COOKIE */
     uint16_t slots_total, slots_free; /* DG_PONG; slots_free also in DG_JOB_ACK */
     /* DG_PING, DG_JOB: every job id below floor is finished for the master */
     uint64_t floor;

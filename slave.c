@@ -23,14 +23,19 @@
 #include "runner.h"
 #include "xfer.h"
 
-#define MAX_SESSIONS 8
+#define MAX_SESSIONS 64
+#define SESSION_IDLE_MS 90000u      /* a session with no job, silent this long, may be reused */
+#define COOKIE_LIFE_MS 60000u       /* a cookie is good this long after it was issued */
+#define SESSION_RX_MAX (4u << 20)   /* incomplete requests of one master, in bytes */
+#define SLAVE_RX_MAX (32u << 20)    /* ... and of all of them */
 #define MAX_JOBS 4096               /* jobs held at once, all states */
 #define RECEIVE_GIVEUP_MS 30000u    /* a request whose fragments stopped coming */
 #define RESULT_GIVEUP_MS 120000u    /* a result nobody acknowledges */
 #define MASTER_SILENT_MS 10000u     /* masters ping every 500 ms: after this, it is gone */
-#define FORGOTTEN_BOOTS 256         /* dropped sessions remembered, so none comes back */
 #define LEAVING_COPIES 3            /* DG_LEAVING sent this many times on SIGTERM */
 #define LEAVING_GAP_MS 20
+#define DROP_REPORTS 16              /* peers whose refused datagrams are counted */
+#define DROP_REPORT_MS 60000u       /* a count of them once a minute, not a line each */
 
 enum job_phase { JP_RECEIVING, JP_QUEUED, JP_RUNNING, JP_SENDING };
 
@@ -44,6 +49,8 @@ typedef struct session {
     dedup_window taken;               /* job ids taken from this master */
     rtt_estimator rtt;
     uint64_t last_heard_ms;
+    size_t rx_bytes; /* memory of its incomplete requests */
+    uint32_t cookie_ms; /* when the cookie of its last handshake was issued (our clock_ms, mod 2^32) */
 } session;
 
 typedef struct job {
@@ -54,6 +61,7 @@ typedef struct job {
     int ack_pending;            /* answer with a JOB_ACK after this batch */
     uint32_t request_frags;
     xfer_rx rx;                 /* JP_RECEIVING */
+    size_t rx_charge;           /* what rx counts in sess->rx_bytes and the slave's */
     char *command;              /* JP_QUEUED, JP_RUNNING */
     uint32_t timeout_ms;
     runner_proc proc;           /* JP_RUNNING */
@@ -61,19 +69,31 @@ typedef struct job {
     uint64_t last_progress_ms;
 } job;
 
+/* Datagrams refused for one reason from one address: the first is logged,
+ * then how many more once a minute (a master without the key pings twice
+ * a second for ever). */
+typedef struct {
+    int used;
+    net_addr addr;
+    const char *why;
+    unsigned count;
+    uint64_t since_ms;
+} drop_report;
+
 typedef struct {
     const slave_config *cfg;
     sock_t sock;
     uint64_t boot;
     uint64_t next_seq; /* of every datagram we send */
-    uint64_t forgotten[FORGOTTEN_BOOTS]; /* masters whose session was dropped */
-    unsigned forgotten_next;
+    hmac_key cookie_key; /* random, this life only: cookies of an earlier life are void */
+    size_t rx_bytes;     /* memory of every incomplete request */
     const auth_keys *auth;
     session sessions[MAX_SESSIONS];
     job *jobs;
     unsigned njobs, running, queued;
     int stopping;
     log_limiter garbage_log, send_log;
+    drop_report drops[DROP_REPORTS];
     uint8_t dgram_buf[DGRAM_MAX];
 } slave;
 
@@ -148,77 +168,122 @@ static session *session_find(slave *sl, uint64_t master_boot)
     return NULL;
 }
 
-/* A master at this address with a newer boot id restarted: the jobs of
- * its previous life are killed (nobody will collect their results), the
- * old session stays, superseded. Returns -1 if boot is the older one. */
-static int supersede_older(slave *sl, const net_addr *from, uint64_t boot)
+/* Cookies (DTLS's HelloVerifyRequest, WireGuard's cookie reply): when it
+ * was issued (our monotonic ms, 4 bytes), then a MAC of that time and of
+ * the master's life and address under a key of this life (12 bytes).
+ * Nothing is stored for a peer that has not come back with one, and a
+ * recording cannot bring one back from an earlier life of ours or from
+ * more than a minute ago. */
+static void cookie_make(const slave *sl, uint64_t master_boot, const net_addr *from, uint32_t issued_ms,
+                        uint8_t out[COOKIE_LEN])
 {
-    for (int i = 0; i < MAX_SESSIONS; i++) {
-        session *s = &sl->sessions[i];
-        if (!s->used || s->superseded || s->master_boot == boot || !net_addr_equal(&s->addr, from))
-            continue;
-        if (!boot_id_newer(boot, s->master_boot))
-            return -1;
-        LOG(LOG_INFO, "master %016llx at the same address restarted: dropping its previous jobs",
-            (unsigned long long)s->master_boot);
-        session_drop_jobs(sl, s);
-        s->superseded = 1;
-    }
-    return 0;
+    uint8_t in[12], mac[SHA256_LEN];
+    char name[80];
+    put_u32(in, (uint32_t)(master_boot >> 32)), put_u32(in + 4, (uint32_t)master_boot);
+    put_u32(in + 8, issued_ms);
+    net_addr_str(from, name, sizeof name);
+    hmac_sha256_2(&sl->cookie_key, in, sizeof in, name, strlen(name), mac);
+    put_u32(out, issued_ms);
+    memcpy(out + 4, mac, COOKIE_LEN - 4);
 }
 
-/* The session of the master that sent a JOB fragment, created if new.
- * A new boot id from the same address means the master restarted: the
- * jobs of its previous life are killed, but that session stays, marked
- * superseded, so a late datagram from it is still recognised and runs
- * nothing. Returns NULL for a superseded session. */
-static session *session_for(slave *sl, const net_addr *from, uint64_t master_boot, uint64_t floor)
+/* 1 and the time it was issued if d carries a cookie we gave this master
+ * life at this address less than COOKIE_LIFE_MS ago. */
+static int cookie_valid(const slave *sl, const dgram *d, const net_addr *from, uint32_t *issued_ms)
 {
-    session *s = session_find(sl, master_boot);
-    if (s)
-        return s->superseded ? NULL : s;
-    for (int i = 0; i < FORGOTTEN_BOOTS; i++)
-        if (sl->forgotten[i] == master_boot)
-            return NULL; /* a session we dropped: its job ids are unknown now */
-    if (supersede_older(sl, from, master_boot) < 0)
-        return NULL; /* a late datagram from an earlier life of this master */
-    /* A free slot, else a session with no job left, superseded ones and
-     * the least recently heard first. A session holding jobs is never
-     * forgotten: its taken ids are what keeps a command from running twice. */
-    session *victim = NULL;
-    for (int i = 0; i < MAX_SESSIONS; i++) {
-        s = &sl->sessions[i];
-        if (!s->used) {
-            victim = s;
-            break;
-        }
-        if (session_has_jobs(sl, s))
-            continue;
-        if (!victim || (s->superseded && !victim->superseded) ||
-            (s->superseded == victim->superseded && s->last_heard_ms < victim->last_heard_ms))
-            victim = s;
-    }
-    if (!victim) {
-        if (log_allow(&sl->garbage_log))
-            LOG(LOG_WARN, "too many masters with running jobs (%d): ignoring a new one", MAX_SESSIONS);
-        return NULL;
-    }
-    if (victim->used) {
-        LOG(LOG_INFO, "forgetting idle master %016llx to serve a new one", (unsigned long long)victim->master_boot);
-        sl->forgotten[sl->forgotten_next++ % FORGOTTEN_BOOTS] = victim->master_boot;
-    }
-    s = victim;
-    memset(s, 0, sizeof *s);
-    s->used = 1;
-    s->addr = *from;
-    s->master_boot = master_boot;
-    conversation_keys(sl, master_boot, sl->boot, &s->rx_key, &s->tx_key);
-    replay_init(&s->replay);
-    dedup_init(&s->taken, floor);
-    rtt_init(&s->rtt);
+    uint8_t want[COOKIE_LEN];
+    uint32_t issued = get_u32(d->cookie);
+    if ((uint32_t)clock_ms() - issued > COOKIE_LIFE_MS) /* also one "issued" in the future */
+        return 0;
+    cookie_make(sl, d->sender_boot, from, issued, want);
+    if (!equal_const_time(want, d->cookie, COOKIE_LEN))
+        return 0;
+    *issued_ms = issued;
+    return 1;
+}
+
+/* A master's life that just proved it is at this address now (a cookie of
+ * ours, fresh) supersedes every other life at the same address: the jobs of
+ * those are killed (nobody will collect their results), their sessions
+ * stay, marked superseded, so that a late datagram from them is still
+ * recognised and runs nothing. Which life is current is decided by who
+ * completed a round trip last, never by a clock. Returns the session, or
+ * NULL when the table is full of masters with jobs or recently heard. */
+static session *session_open(slave *sl, const net_addr *from, const dgram *d, uint32_t cookie_ms)
+{
+    uint64_t now = clock_ms();
     char name[80];
     net_addr_str(from, name, sizeof name);
-    LOG(LOG_INFO, "new master %s (boot %016llx)", name, (unsigned long long)master_boot);
+    /* Handshakes are ordered by when their cookie was issued: a cookie older
+     * than the one that opened the live session at this address (a handshake
+     * PING held back on the path, then sent) supersedes nothing. Both are
+     * less than a minute old then, so the 32-bit times compare safely. */
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        session *t = &sl->sessions[i];
+        if (t->used && !t->superseded && t->master_boot != d->sender_boot && net_addr_equal(&t->addr, from) &&
+            (uint32_t)now - t->cookie_ms <= COOKIE_LIFE_MS && (int32_t)(t->cookie_ms - cookie_ms) > 0) {
+            if (log_allow(&sl->garbage_log))
+                LOG(LOG_WARN, "master %016llx at %s: handshake older than that of master %016llx: ignored",
+                    (unsigned long long)d->sender_boot, name, (unsigned long long)t->master_boot);
+            return NULL;
+        }
+    }
+    session *s = session_find(sl, d->sender_boot);
+    if (!s) {
+        /* A free slot, else a session without jobs that has been silent for
+         * SESSION_IDLE_MS (longer than a cookie lives), superseded ones and
+         * the least recently heard first. A session holding jobs is never
+         * reused: its taken ids are what keeps a command from running twice. */
+        session *victim = NULL;
+        for (int i = 0; i < MAX_SESSIONS; i++) {
+            session *t = &sl->sessions[i];
+            if (!t->used) {
+                victim = t;
+                break;
+            }
+            if (session_has_jobs(sl, t) || elapsed(now, t->last_heard_ms) <= SESSION_IDLE_MS)
+                continue;
+            if (!victim || (t->superseded && !victim->superseded) ||
+                (t->superseded == victim->superseded && t->last_heard_ms < victim->last_heard_ms))
+                victim = t;
+        }
+        if (!victim) {
+            if (log_allow(&sl->garbage_log))
+                LOG(LOG_WARN, "session table full (%d masters with jobs or heard from in the last %u s): "
+                    "master %s (boot %016llx) must wait", MAX_SESSIONS, SESSION_IDLE_MS / 1000, name,
+                    (unsigned long long)d->sender_boot);
+            return NULL;
+        }
+        if (victim->used)
+            LOG(LOG_INFO, "forgetting master %016llx, silent for %llu s, to serve a new one",
+                (unsigned long long)victim->master_boot, (unsigned long long)(elapsed(now, victim->last_heard_ms) / 1000));
+        s = victim;
+        memset(s, 0, sizeof *s);
+        s->used = 1;
+        s->master_boot = d->sender_boot;
+        conversation_keys(sl, s->master_boot, sl->boot, &s->rx_key, &s->tx_key);
+        dedup_init(&s->taken, d->floor);
+        rtt_init(&s->rtt);
+        /* Nothing this master sent before the datagram that opened the
+         * session is accepted in it (recorded PINGs, a delayed JOB). */
+        replay_start(&s->replay, d->seq);
+        LOG(LOG_INFO, "new master %s (boot %016llx)", name, (unsigned long long)s->master_boot);
+    } else if (s->superseded) {
+        LOG(LOG_INFO, "master %016llx at %s is back (fresh handshake)", (unsigned long long)s->master_boot, name);
+        s->superseded = 0;
+    }
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        session *t = &sl->sessions[i];
+        if (t == s || !t->used || t->superseded || !net_addr_equal(&t->addr, from))
+            continue;
+        LOG(LOG_INFO, "master %016llx at the same address restarted: dropping its previous jobs",
+            (unsigned long long)t->master_boot);
+        session_drop_jobs(sl, t);
+        t->superseded = 1;
+    }
+    s->addr = *from;
+    s->last_heard_ms = now;
+    s->cookie_ms = cookie_ms;
     return s;
 }
 
@@ -232,6 +297,14 @@ static job *job_find(slave *sl, const session *s, uint64_t id)
     return NULL;
 }
 
+static void job_rx_free(slave *sl, job *j)
+{
+    xfer_rx_free(&j->rx);
+    j->sess->rx_bytes -= j->rx_charge;
+    sl->rx_bytes -= j->rx_charge;
+    j->rx_charge = 0;
+}
+
 static void job_free(slave *sl, job *j)
 {
     if (j->phase == JP_RUNNING) {
@@ -241,7 +314,7 @@ static void job_free(slave *sl, job *j)
     if (j->phase == JP_QUEUED)
         sl->queued--;
     runner_free(&j->proc);
-    xfer_rx_free(&j->rx);
+    job_rx_free(sl, j);
     xfer_tx_free(&j->tx);
     free(j->command);
     free(j);
@@ -266,14 +339,39 @@ static unsigned slots_free(const slave *sl)
 
 /* Every datagram leaves through here: to a master's life, with the key of
  * our conversation with it (tx_key; ignored without a key). */
-static void send_to(slave *sl, const net_addr *to, uint64_t master_boot, const hmac_key *tx_key, dgram *d)
+static void send_capped(slave *sl, const net_addr *to, uint64_t master_boot, const hmac_key *tx_key, dgram *d,
+                        size_t cap)
 {
     d->sender_boot = sl->boot;
     d->receiver_boot = master_boot;
     d->seq = ++sl->next_seq;
-    size_t n = dgram_encode(d, sl->dgram_buf, sizeof sl->dgram_buf, sl->auth->enabled ? tx_key : NULL);
+    size_t n = dgram_encode(d, sl->dgram_buf, cap < sizeof sl->dgram_buf ? cap : sizeof sl->dgram_buf,
+                            sl->auth->enabled ? tx_key : NULL);
     if (n && net_sendto(sl->sock, sl->dgram_buf, n, to) == NET_ERROR && log_allow(&sl->send_log))
         LOG(LOG_WARN, "sendto: %s", net_last_error());
+}
+
+static void send_to(slave *sl, const net_addr *to, uint64_t master_boot, const hmac_key *tx_key, dgram *d)
+{
+    send_capped(sl, to, master_boot, tx_key, d, DGRAM_MAX);
+}
+
+/* The answer to whatever comes from a master's life we have no session
+ * with (never met, forgotten, or it talks to an earlier life of ours):
+ * "start over, with this cookie". It is sent to the source address,
+ * unverified, so it is never larger than the datagram it answers (no
+ * amplification) and nothing is kept. */
+static void send_cookie(slave *sl, const net_addr *from, const dgram *d, size_t request_len)
+{
+    dgram r;
+    hmac_key rx, tx;
+    memset(&r, 0, sizeof r);
+    r.type = DG_COOKIE;
+    r.job_id = d->job_id;
+    r.echo_us = d->type == DG_PING ? d->echo_us : 0;
+    cookie_make(sl, d->sender_boot, from, (uint32_t)clock_ms(), r.cookie);
+    conversation_keys(sl, d->sender_boot, sl->boot, &rx, &tx);
+    send_capped(sl, from, d->sender_boot, &tx, &r, request_len);
 }
 
 static void send_dgram(slave *sl, const session *s, dgram *d)
@@ -378,17 +476,26 @@ static void start_queued_jobs(slave *sl)
 
 /* --------------------------------------------------------- datagrams --- */
 
-static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d)
+/* A session whose master has been silent for MASTER_SILENT_MS is dormant:
+ * its jobs were killed, and until the master completes a handshake again
+ * nothing it sent long ago (a JOB delayed or recorded on the path) runs. */
+static int session_dormant(const session *s)
 {
-    if (d->receiver_boot != sl->boot)
-        return; /* meant for an earlier life of this slave: never run it */
-    session *s = session_for(sl, from, d->sender_boot, d->floor);
-    if (s && s->replay.top == 0)
-        replay_update(&s->replay, d->seq); /* the datagram that opened it */
-    if (!s) {
-        session *old = session_find(sl, d->sender_boot);
-        if (old) /* superseded: whatever it asks about is gone */
-            send_job_ack(sl, old, d->job_id, JS_GONE, NULL);
+    return elapsed(clock_ms(), s->last_heard_ms) > MASTER_SILENT_MS;
+}
+
+static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d, size_t n)
+{
+    /* Only a session opened by a cookie handshake runs anything: a JOB
+     * meant for an earlier life of ours, or from a master we do not know
+     * (now), is answered "start over" and runs nothing. */
+    session *s = d->receiver_boot == sl->boot ? session_find(sl, d->sender_boot) : NULL;
+    if (!s || (!s->superseded && session_dormant(s))) {
+        send_cookie(sl, from, d, n);
+        return;
+    }
+    if (s->superseded) { /* whatever it asks about is gone */
+        send_job_ack(sl, s, d->job_id, JS_GONE, NULL);
         return;
     }
     s->last_heard_ms = clock_ms();
@@ -406,6 +513,15 @@ static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d)
                     (unsigned long long)s->taken.floor, sl->njobs);
             return;
         }
+        /* Reassembly memory is bounded per master and in all: a request
+         * over it waits (the master retransmits) until others complete. */
+        size_t charge = (size_t)d->total + d->total / d->frag_size + 1 + sizeof *j;
+        if (s->rx_bytes + charge > SESSION_RX_MAX || sl->rx_bytes + charge > SLAVE_RX_MAX) {
+            if (log_allow(&sl->garbage_log))
+                LOG(LOG_WARN, "job %llu: %zu bytes of requests incomplete already: fragment dropped",
+                    (unsigned long long)d->job_id, s->rx_bytes);
+            return;
+        }
         j = calloc(1, sizeof *j);
         if (!j || xfer_rx_init(&j->rx, d->total, d->frag_size, MAX_COMMAND_LEN + 16) < 0) {
             free(j);
@@ -416,6 +532,9 @@ static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d)
         j->sess = s;
         j->id = d->job_id;
         j->phase = JP_RECEIVING;
+        j->rx_charge = charge;
+        s->rx_bytes += charge;
+        sl->rx_bytes += charge;
         j->request_frags = j->rx.nfrags;
         j->last_progress_ms = clock_ms();
         j->next = sl->jobs;
@@ -447,7 +566,7 @@ static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d)
         r.start_ms = wall_ms();
         r.message = "malformed job request";
         r.message_len = (uint32_t)strlen(r.message);
-        xfer_rx_free(&j->rx);
+        job_rx_free(sl, j);
         job_send_result(sl, j, &r);
         return;
     }
@@ -459,7 +578,7 @@ static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d)
     memcpy(j->command, req.command, req.length);
     j->command[req.length] = 0;
     j->timeout_ms = req.timeout_ms ? req.timeout_ms : sl->cfg->default_timeout_ms;
-    xfer_rx_free(&j->rx);
+    job_rx_free(sl, j);
     j->phase = JP_QUEUED;
     sl->queued++;
     start_queued_jobs(sl);
@@ -508,25 +627,57 @@ static void on_cancel(slave *sl, const dgram *d)
     send_job_ack(sl, s, d->job_id, JS_GONE, NULL);
 }
 
-static void on_ping(slave *sl, const net_addr *from, const dgram *d)
+static void on_ping(slave *sl, const net_addr *from, const dgram *d, size_t n)
 {
+    /* A session opens, or a superseded one comes back, only with a cookie
+     * we gave this master's life at this address in the last minute: it has
+     * just completed a round trip with us, which no recording can do. */
+    session *s = d->receiver_boot == sl->boot ? session_find(sl, d->sender_boot) : NULL;
+    uint32_t issued;
+    if (d->receiver_boot == sl->boot && (!s || s->superseded || session_dormant(s)) &&
+        cookie_valid(sl, d, from, &issued))
+        s = session_open(sl, from, d, issued);
+    if (!s || s->superseded || session_dormant(s)) {
+        send_cookie(sl, from, d, n);
+        return;
+    }
     dgram r;
     memset(&r, 0, sizeof r);
     r.type = DG_PONG;
     r.echo_us = d->echo_us;
     r.slots_total = (uint16_t)sl->cfg->slots;
     r.slots_free = (uint16_t)slots_free(sl);
-    session *s = session_find(sl, d->sender_boot);
-    hmac_key rx, tx; /* a PING before any session: the keys of that conversation */
-    if (!s)
-        conversation_keys(sl, d->sender_boot, sl->boot, &rx, &tx);
-    send_to(sl, from, d->sender_boot, s ? &s->tx_key : &tx, &r);
-    /* A PING never creates, replaces or ends a session: it is not
-     * replay-checked when there is no session, and its source address
-     * proves nothing. Only a JOB of a new life does that (session_for). */
-    if (s && !s->superseded) {
-        s->last_heard_ms = clock_ms();
-        session_advance_floor(sl, s, d->floor);
+    s->last_heard_ms = clock_ms();
+    session_advance_floor(sl, s, d->floor);
+    send_dgram(sl, s, &r);
+}
+
+static void report_drop(slave *sl, const net_addr *from, uint8_t type, const char *why)
+{
+    uint64_t now = clock_ms();
+    drop_report *r = NULL, *victim = &sl->drops[0];
+    for (int i = 0; i < DROP_REPORTS && !r; i++) {
+        drop_report *e = &sl->drops[i];
+        if (e->used && e->why == why && net_addr_equal(&e->addr, from))
+            r = e;
+        else if (victim->used && (!e->used || e->since_ms < victim->since_ms))
+            victim = e;
+    }
+    char name[80];
+    net_addr_str(from, name, sizeof name);
+    if (!r) {
+        *victim = (drop_report){1, *from, why, 0, now};
+        if (log_allow(&sl->garbage_log))
+            LOG(LOG_WARN, "dropped a %s from %s: %s", dgram_type_name(type), name, why);
+        return;
+    }
+    r->count++;
+    uint64_t span = elapsed(now, r->since_ms);
+    if (span >= DROP_REPORT_MS) {
+        LOG(LOG_WARN, "%u more datagrams dropped from %s in the last %llu s: %s", r->count, name,
+            (unsigned long long)(span / 1000), why);
+        r->count = 0;
+        r->since_ms = now;
     }
 }
 
@@ -561,21 +712,17 @@ static void on_datagram(slave *sl, const uint8_t *p, size_t n, const net_addr *f
     if (!refused && s && !replay_check(&s->replay, d.seq))
         refused = "replayed";
     if (refused) {
-        if (log_allow(&sl->garbage_log)) {
-            char name[80];
-            net_addr_str(from, name, sizeof name);
-            LOG(LOG_WARN, "dropped a %s from %s: %s", dgram_type_name(d.type), name, refused);
-        }
+        report_drop(sl, from, d.type, refused);
         return;
     }
     if (s) {
         replay_update(&s->replay, d.seq);
-        if (d.receiver_boot == sl->boot)
+        if (d.receiver_boot == sl->boot && !s->superseded)
             s->addr = *from; /* authentic and fresh: replies go where it is now */
     }
     switch (d.type) {
-    case DG_PING: on_ping(sl, from, &d); break;
-    case DG_JOB: on_job_fragment(sl, from, &d); break;
+    case DG_PING: on_ping(sl, from, &d, n); break;
+    case DG_JOB: on_job_fragment(sl, from, &d, n); break;
     case DG_RESULT_ACK: on_result_ack(sl, &d); break;
     case DG_CANCEL: on_cancel(sl, &d); break;
     default:
@@ -734,6 +881,9 @@ int slave_run(const slave_config *cfg)
         die("out of memory");
     sl->cfg = cfg;
     sl->boot = boot_id_new();
+    uint8_t secret[32];
+    auth_random(secret, sizeof secret);
+    hmac_key_init(&sl->cookie_key, secret, sizeof secret);
     sl->auth = cfg->auth;
     sl->sock = net_udp_bind(cfg->bind, cfg->port, err, sizeof err);
     if (sl->sock == SOCK_INVALID)

@@ -78,6 +78,16 @@ ok $? "a slave without the key drops the master's datagrams, saying why"
 wait_for_line "$T/wrongkey.log" 'bad MAC' 5 >/dev/null
 ok $? "a slave with another key drops them too"
 check "the master never counts them as up" test "$(grep -c 'is up' "$T/m2.log")" = 0
+start_slave keyed1 -j 1 --key-file "$T/key"
+echo "127.0.0.1 $SLAVE_PORT" >"$T/keyed1.conf"
+start_master m2b "$T/keyed1.conf" # no key
+wait_for_line "$T/keyed1.log" 'not authenticated \(does the master have the key\?\)' 5 >/dev/null
+ok $? "a keyed slave drops a keyless master's PINGs, saying why"
+sleep 3 # six more PINGs each: logged once, then counted once a minute
+is "$(grep -c 'authenticated, but this slave has no key' "$T/nokey.log")" 1 \
+    "the keyless slave says it once, not twice a second"
+is "$(grep -c 'bad MAC' "$T/wrongkey.log")" 1 "the slave with another key too"
+is "$(grep -c 'not authenticated' "$T/keyed1.log")" 1 "and the keyed slave pinged by a keyless master"
 
 # Key files: too loose, too short; non-loopback binds without a key.
 newkey "$T/loose"; chmod 644 "$T/loose"

@@ -151,12 +151,26 @@ static void test_tags(void)
 
 static void test_boot_ids(void)
 {
-    uint64_t a = (uint64_t)1000 << 32 | 5, b = (uint64_t)1001 << 32 | 3;
-    ok(boot_id_newer(b, a) && !boot_id_newer(a, b), "later start second is newer");
-    uint64_t wrap_old = (uint64_t)0xFFFFFFF0u << 32, wrap_new = (uint64_t)0x10 << 32;
-    ok(boot_id_newer(wrap_new, wrap_old), "newer across the 32-bit wrap (serial arithmetic)");
-    ok(!boot_id_newer(a, a), "a boot is not newer than itself");
-    ok(boot_id_new() != boot_id_new(), "two boot ids differ");
+    uint64_t a = boot_id_new(), b = boot_id_new();
+    ok(a && b && a != b, "two boot ids differ, neither is 0");
+    /* no clock in them: the high halves of ids drawn in the same second differ too */
+    int same_high = 0;
+    for (int i = 0; i < 8; i++)
+        same_high += (boot_id_new() >> 32) == (a >> 32);
+    ok(same_high < 2, "no wall-clock seconds in the high half");
+}
+
+static void test_replay_start(void)
+{
+    static replay_window w;
+    for (uint64_t seq = 60; seq < 200; seq += 67) {
+        replay_start(&w, seq);
+        ok(!replay_check(&w, seq) && !replay_check(&w, seq - 1) && !replay_check(&w, seq - 50),
+           "replay_start(%llu): it and every number before it are refused", (unsigned long long)seq);
+        ok(replay_check(&w, seq + 1) && replay_check(&w, seq + 2), "later ones are accepted");
+        replay_update(&w, seq + 2);
+        ok(replay_check(&w, seq + 1), "even out of order");
+    }
 }
 
 static void test_key_files(void)
@@ -191,6 +205,7 @@ int main(void)
     test_replay();
     test_tags();
     test_boot_ids();
+    test_replay_start();
     test_key_files();
     return done_testing();
 }

@@ -71,6 +71,21 @@ static void test_datagrams(void)
     ok(good && o.type == DG_PING && o.echo_us == 123456789 && o.floor == 42 && o.sender_boot == 0x11223344 &&
            o.receiver_boot == 0x55667788,
        "PING round trip");
+    for (int i = 0; i < COOKIE_LEN; i++)
+        d.cookie[i] = (uint8_t)(0xA0 + i);
+    o = roundtrip(&d, &good);
+    ok(good && memcmp(o.cookie, d.cookie, COOKIE_LEN) == 0, "PING carries its cookie");
+
+    d.type = DG_COOKIE, d.echo_us = 987, d.job_id = 0;
+    o = roundtrip(&d, &good);
+    ok(good && o.type == DG_COOKIE && o.echo_us == 987 && memcmp(o.cookie, d.cookie, COOKIE_LEN) == 0,
+       "COOKIE round trip (job id 0 allowed)");
+    {
+        uint8_t ping[DGRAM_MAX], cookie[DGRAM_MAX];
+        dgram pd = {.type = DG_PING, .echo_us = 1, .floor = 1}, cd = {.type = DG_COOKIE, .echo_us = 1};
+        size_t np = dgram_encode(&pd, ping, sizeof ping, NULL), nc = dgram_encode(&cd, cookie, sizeof cookie, NULL);
+        ok(np && nc && nc <= np, "a COOKIE (%zu bytes) is never larger than the PING it answers (%zu)", nc, np);
+    }
 
     d = (dgram){.type = DG_PONG, .echo_us = 9, .slots_total = 4, .slots_free = 3, .sender_boot = 1};
     o = roundtrip(&d, &good);

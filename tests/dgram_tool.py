@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""dgram_tool.py - forge, record and replay master <-> slave datagrams
+(tests/sessions.t). Speaks datagram format 4 and, to show what older
+builds did, format 3: it asks the slave with a PING which one it speaks.
+
+  dgram_tool.py proxy TARGET_PORT [--drop-jobs]
+      A two-way proxy in front of a slave on 127.0.0.1:TARGET_PORT; prints
+      "listening on UDP 127.0.0.1:PORT". Records everything. SIGHUP: keep
+      the PONGs recorded so far as "the old ones"; SIGUSR1: replay those (or
+      all) to the master from the proxy's own address; SIGUSR2: replay the
+      recorded JOBs to the slave from the proxy's upstream address.
+      --drop-jobs: JOBs are recorded but not forwarded (lost on the path).
+  dgram_tool.py amplify PORT SECONDS
+      Learns the slave's boot with a PING, sends one forged JOB, never
+      acknowledges, and prints "sent N received M" after SECONDS.
+  dgram_tool.py flood PORT COUNT [--handshake]
+      COUNT one-byte fragments, each of its own job declaring a 64 KiB
+      request; --handshake first completes the cookie round trip (format 4).
+"""
+import os, select, signal, socket, struct, sys, time
+
+MAGIC = 0x534D
+PING, PONG, JOB, COOKIE = 1, 2, 3, 8
+HDR = ">HBBBQQQQ"  # magic, version, type, flags, sender boot, receiver boot, seq, job id
+
+
+def header(version, typ, sender, receiver, seq, job_id):
+    return struct.pack(HDR, MAGIC, version, typ, 0, sender, receiver, seq, job_id)
+
+
+def ping(version, sender, receiver, seq, cookie=b"\0" * 16):
+    body = struct.pack(">QQ", int(time.monotonic() * 1e6), 1)
+    return header(version, PING, sender, receiver, seq, 0) + body + (cookie if version >= 4 else b"")
+
+
+def job(version, sender, receiver, seq, job_id, total, payload, frag=1200):
+    return header(version, JOB, sender, receiver, seq, job_id) + struct.pack(">QIIH", 1, total, 0, frag) + payload
+
+
+def parse(p):
+    if len(p) < 37:
+        return None
+    magic, version, typ, flags, sender, receiver, seq, job_id = struct.unpack(HDR, p[:37])
+    return dict(version=version, type=typ, sender=sender, receiver=receiver, seq=seq, job_id=job_id, body=p[37:])
+
+
+def learn(s, addr, me):
+    """Returns (version, slave boot, cookie) from the slave's answer to a PING."""
+    for version in (4, 3):
+        s.sendto(ping(version, me, 0, 1), addr)
+        s.settimeout(0.5)
+        try:
+            p, _ = s.recvfrom(70000)
+        except socket.timeout:
+            continue
+        d = parse(p)
+        if d and d["type"] in (PONG, COOKIE):
+            cookie = d["body"][8:24] if d["type"] == COOKIE else b""
+            return version, d["sender"], cookie, len(p)
+    sys.exit("no answer from the slave")
+
+
+def amplify(port, seconds):
+    addr = ("127.0.0.1", port)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    me = int.from_bytes(os.urandom(8), "big") | 1
+    version, boot, _, got = learn(s, addr, me)
+    sent = len(ping(version, me, 0, 1))
+    cmd = b"echo amplified"
+    req = struct.pack(">II", 0, len(cmd)) + cmd
+    p = job(version, me, boot, 2, 1, len(req), req)
+    s.sendto(p, addr)
+    sent += len(p)
+    end = time.monotonic() + seconds
+    s.setblocking(False)
+    while time.monotonic() < end:
+        r, _, _ = select.select([s], [], [], 0.05)
+        if r:
+            try:
+                while True:
+                    got += len(s.recv(70000))
+            except BlockingIOError:
+                pass
+    print("sent %d received %d" % (sent, got))
+
+
+def flood(port, count, handshake):
+    addr = ("127.0.0.1", port)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+    me = int.from_bytes(os.urandom(8), "big") | 1
+    version, boot, cookie, _ = learn(s, addr, me)
+    seq = 2
+    if handshake and version >= 4:
+        s.sendto(ping(version, me, boot, seq, cookie), addr)
+        seq += 1
+        s.settimeout(1)
+        d = parse(s.recvfrom(70000)[0])
+        if not d or d["type"] != PONG:
+            sys.exit("handshake failed")
+    s.setblocking(False)
+    for i in range(count):
+        try:
+            s.sendto(job(version, me, boot, seq, i + 1, 65536, b"x", frag=1), addr)
+        except BlockingIOError:
+            time.sleep(0.001)
+        seq += 1
+        if i % 512 == 0:  # read and drop the answers, and let the slave breathe
+            try:
+                while True:
+                    s.recv(70000)
+            except BlockingIOError:
+                pass
+            time.sleep(0.002)
+    print("version %d: sent %d fragments" % (version, count))
+
+
+def proxy(target, drop_jobs):
+    listen = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listen.bind(("127.0.0.1", 0))
+    up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    up.connect(("127.0.0.1", target))
+    master = None
+    to_slave, to_master, old_pongs = [], [], None
+    flags = {"mark": False, "pongs": False, "jobs": False}
+
+    def on(sig, key):
+        signal.signal(sig, lambda *_: flags.__setitem__(key, True))
+
+    on(signal.SIGHUP, "mark")
+    on(signal.SIGUSR1, "pongs")
+    on(signal.SIGUSR2, "jobs")
+    print("listening on UDP 127.0.0.1:%d" % listen.getsockname()[1], flush=True)
+    while True:
+        try:
+            r, _, _ = select.select([listen, up], [], [], 0.05)
+        except InterruptedError:
+            r = []
+        if flags["mark"]:
+            flags["mark"] = False
+            old_pongs = [p for p in to_master if parse(p)["type"] == PONG]
+            print("marked %d PONGs" % len(old_pongs), flush=True)
+        if flags["pongs"]:
+            flags["pongs"] = False
+            pongs = old_pongs if old_pongs is not None else [p for p in to_master if parse(p)["type"] == PONG]
+            for p in pongs:
+                listen.sendto(p, master)
+            print("replayed %d PONGs" % len(pongs), flush=True)
+        if flags["jobs"]:
+            flags["jobs"] = False
+            jobs = [p for p in to_slave if parse(p)["type"] == JOB]
+            for p in jobs:
+                up.send(p)
+            print("replayed %d JOBs" % len(jobs), flush=True)
+        if listen in r:
+            p, master = listen.recvfrom(70000)
+            to_slave.append(p)
+            d = parse(p)
+            if drop_jobs and d and d["type"] == JOB:
+                if not flags.get("told"):
+                    flags["told"] = True
+                    print("dropped a JOB", flush=True)
+                continue
+            up.send(p)
+        if up in r:
+            try:
+                p = up.recv(70000)
+            except ConnectionRefusedError:
+                continue
+            to_master.append(p)
+            if master:
+                listen.sendto(p, master)
+
+
+if __name__ == "__main__":
+    a = sys.argv[1:]
+    if a[0] == "proxy":
+        proxy(int(a[1]), "--drop-jobs" in a)
+    elif a[0] == "amplify":
+        amplify(int(a[1]), float(a[2]))
+    elif a[0] == "flood":
+        flood(int(a[1]), int(a[2]), "--handshake" in a)
+    else:
+        sys.exit(__doc__)
