@@ -10,9 +10,17 @@
  * processes and the socket are fakes: a command "runs" until the fake
  * clock passes its end, and every datagram the slave sends is captured.
  *
+ * The fake masters do the cookie handshake when the script says so: a
+ * COOKIE the slave sends them is kept, and a later PING may echo it.
+ *
  * Invariants checked (abort, so libFuzzer reports the input):
  *  - a job, named by (slave life, master life, job id), starts at most
  *    once, whatever is replayed, duplicated, delayed or restarted;
+ *  - the slave never ignores a master: an authentic PING or JOB for its
+ *    current life, from the master's own address, gets an answer there;
+ *  - no amplification: to an address that is not a session's, the slave
+ *    sends only answers, each no larger than the datagram it answers, and
+ *    nothing at all from its timers;
  *  - the slave holds at most MAX_JOBS jobs;
  *  - every datagram it sends decodes, and is tagged when there is a key.
  */
@@ -40,6 +48,10 @@ typedef struct {
 } sent_dgram;
 static sent_dgram fz_sent[64];
 static unsigned fz_nsent;
+static size_t fz_request_len; /* the datagram being handled; 0 in timers */
+static unsigned fz_sends_to_master; /* to the fake master the request came from */
+static const net_addr *fz_request_from;
+static void fz_on_sent(const uint8_t *p, size_t n, const net_addr *to); /* below, once slave.c is in */
 static long fz_sendto(sock_t s, const void *p, size_t n, const net_addr *to)
 {
     (void)s;
@@ -47,6 +59,7 @@ static long fz_sendto(sock_t s, const void *p, size_t n, const net_addr *to)
     memcpy(d->data, p, n < sizeof d->data ? n : sizeof d->data);
     d->len = n;
     d->to = *to;
+    fz_on_sent(p, n, to);
     return (long)n;
 }
 
@@ -129,10 +142,11 @@ static void fz_runner_result(const runner_proc *p, CommandResult *r)
 #define ID_RANGE 12
 
 typedef struct {
-    net_addr addr, other; /* where it sends from; an attacker's address */
+    net_addr addr, other; /* where it sends from; another address (moved, or an attacker) */
     uint64_t boot;
     hmac_key tx, rx;      /* with the current slave life */
     uint64_t floor;
+    uint8_t cookie[2][COOKIE_LEN]; /* the last COOKIE the slave sent to addr, to other */
 } fake_master;
 
 typedef struct {
@@ -174,6 +188,40 @@ static recorded fz_recorded[32];
 static unsigned fz_nrecorded;
 static int fz_record_next; /* the script says which datagrams to keep for replays */
 
+static int is_session_addr(const net_addr *a)
+{
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        const session *t = &fz_slave->sessions[i];
+        if (t->used && !t->superseded && net_addr_equal(&t->addr, a))
+            return 1;
+    }
+    return 0;
+}
+
+static void fz_on_sent(const uint8_t *p, size_t n, const net_addr *to)
+{
+    if (!is_session_addr(to) && (!fz_request_len || n > fz_request_len)) {
+        fprintf(stderr, "INVARIANT: %zu bytes sent to an address without a session (%s, request of %zu bytes)\n", n,
+                fz_request_len ? "answering" : "from a timer", fz_request_len);
+        abort();
+    }
+    if (fz_request_from && net_addr_equal(to, fz_request_from))
+        fz_sends_to_master++;
+    dgram d;
+    const char *why = NULL;
+    if (dgram_decode(p, n, &d, &why) < 0 || d.type != DG_COOKIE)
+        return;
+    for (int i = 0; i < FAKE_MASTERS; i++) {
+        fake_master *m = &fz_masters[i];
+        if (d.receiver_boot != m->boot)
+            continue;
+        if (net_addr_equal(to, &m->addr))
+            memcpy(m->cookie[0], d.cookie, COOKIE_LEN);
+        else if (net_addr_equal(to, &m->other))
+            memcpy(m->cookie[1], d.cookie, COOKIE_LEN);
+    }
+}
+
 static void master_keys(fake_master *m)
 {
     if (fz_auth.enabled)
@@ -191,6 +239,9 @@ static void slave_new_life(uint64_t boot)
     fz_slave->auth = &fz_auth;
     fz_slave->boot = boot ? boot : 1;
     fz_slave->sock = SOCK_INVALID;
+    uint8_t secret[8];
+    put_u32(secret, (uint32_t)(boot >> 32)), put_u32(secret + 4, (uint32_t)boot);
+    hmac_key_init(&fz_slave->cookie_key, secret, sizeof secret);
     for (int i = 0; i < FAKE_MASTERS; i++)
         master_keys(&fz_masters[i]);
 }
@@ -206,7 +257,27 @@ static void after_batch(void)
         }
 }
 
-static void deliver(const uint8_t *p, size_t n, const net_addr *from)
+/* Hands the slave one datagram, as its loop does; with batch_end, the
+ * loop's end-of-batch step follows at once. */
+static void deliver_datagram(const uint8_t *p, size_t n, const net_addr *from, int batch_end, int must_answer)
+{
+    uint8_t copy[DGRAM_MAX];
+    memcpy(copy, p, n); /* the slave may keep nothing pointing into it */
+    fz_request_len = n;
+    fz_request_from = from;
+    fz_sends_to_master = 0;
+    on_datagram(fz_slave, copy, n, from);
+    if (batch_end)
+        after_batch();
+    if (batch_end && must_answer && !fz_sends_to_master) {
+        fprintf(stderr, "INVARIANT: an authentic datagram of type %u from a master got no answer\n", p[3]);
+        abort();
+    }
+    fz_request_len = 0;
+    fz_request_from = NULL;
+}
+
+static void deliver(const uint8_t *p, size_t n, const net_addr *from, int batch_end, int must_answer)
 {
     if (fz_record_next) {
         fz_record_next = 0;
@@ -214,10 +285,10 @@ static void deliver(const uint8_t *p, size_t n, const net_addr *from)
         memcpy(r->data, p, n);
         r->len = n;
     }
-    uint8_t copy[DGRAM_MAX];
-    memcpy(copy, p, n); /* the slave may keep nothing pointing into it */
-    on_datagram(fz_slave, copy, n, from);
+    deliver_datagram(p, n, from, batch_end, must_answer);
 }
+
+static int fz_batch_end; /* set by the script for the next datagram */
 
 static void send_from_master(fake_master *m, dgram *d, int from_other, int stale_receiver)
 {
@@ -226,8 +297,15 @@ static void send_from_master(fake_master *m, dgram *d, int from_other, int stale
     d->receiver_boot = stale_receiver == 1 ? 0 : stale_receiver == 2 ? fz_slave->boot + 1 : fz_slave->boot;
     d->seq = fz_seq++;
     size_t n = dgram_encode(d, out, sizeof out, fz_auth.enabled ? &m->tx : NULL);
+    /* A PING or a JOB of a master, for this life of the slave, from where
+     * the master is, is never ignored: the answer is a PONG, a JOB_ACK
+     * (after the batch) or a COOKIE. */
+    size_t cookie_len = DGRAM_HEADER_LEN + 8 + COOKIE_LEN + (fz_auth.enabled ? DGRAM_TAG_LEN : 0);
+    int must_answer = !from_other && !stale_receiver && (d->type == DG_PING || (d->type == DG_JOB && n >= cookie_len));
+    int batch_end = fz_batch_end;
+    fz_batch_end = 0;
     if (n)
-        deliver(out, n, from_other ? &m->other : &m->addr);
+        deliver(out, n, from_other ? &m->other : &m->addr, batch_end, must_answer);
 }
 
 static void check_sent(void)
@@ -286,6 +364,8 @@ static void op_simple(script *s, fake_master *m, uint8_t type)
     d.job_id = type == DG_PING ? 0 : m->floor + a % ID_RANGE + 1;
     d.floor = m->floor;
     d.echo_us = fz_now_us;
+    if (type == DG_PING && (a & 0x80))
+        memcpy(d.cookie, m->cookie[(b >> 1) & 1], COOKIE_LEN); /* a handshake, from where the cookie went */
     d.state = b & 1;
     d.cum = b >> 4;
     d.sack = a;
@@ -305,7 +385,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static int ready;
     if (!ready) {
         log_init("fuzz", LOG_ERROR);
-        log_level = -1; /* silence: the invariants speak */
+        log_level = getenv("FUZZ_SLAVE_TRACE") ? LOG_DEBUG : -1; /* silence: the invariants speak */
         ready = 1;
     }
     script s = {data, size};
@@ -327,11 +407,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         m->other = loopback(99, (uint16_t)(7000 + i));
         m->boot = ((uint64_t)(1000 + i) << 32) | (uint64_t)(i + 1);
     }
+    fz_batch_end = 0;
     fz_now_us = 1000000;
     fz_seq = 1;
     fz_nrecorded = fz_nsent = 0;
     slave_new_life(0x500000000ull | setup);
-    unsigned ops = 0;
+    unsigned ops = 0, lives = 0;
     while (s.n && ops++ < 4000) {
         uint8_t op = take(&s);
         fake_master *m = &fz_masters[(op >> 4) % FAKE_MASTERS];
@@ -341,9 +422,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 4: op_simple(&s, m, DG_RESULT_ACK); break;
         case 5: op_simple(&s, m, DG_CANCEL); break;
         case 6: case 7: op_tick(&s); break;
-        case 8: { /* the master restarts: a new life, maybe "older" by its clock */
+        case 8: { /* the master restarts: a new life (boot ids are random: never the same twice) */
             uint8_t a = take(&s);
-            m->boot = ((m->boot >> 32) + (a & 0x80 ? (uint64_t)-1 : 1)) << 32 | (uint64_t)(a | 0x100);
+            m->boot = (uint64_t)++lives << 24 | (uint64_t)a << 8 | (uint64_t)(m - fz_masters);
             m->floor = 0;
             master_keys(m);
             break;
@@ -353,9 +434,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint8_t a = take(&s);
             if (fz_nrecorded) {
                 recorded *r = &fz_recorded[a % (fz_nrecorded < 32 ? fz_nrecorded : 32)];
-                uint8_t copy[DGRAM_MAX];
-                memcpy(copy, r->data, r->len);
-                on_datagram(fz_slave, copy, r->len, a & 0x80 ? &m->other : &m->addr);
+                deliver_datagram(r->data, r->len, a & 0x80 ? &m->other : &m->addr, a & 1, 0);
             }
             break;
         }
@@ -364,6 +443,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case 13:
             fz_record_next = 1;
+            break;
+        case 14:
+            fz_batch_end = 1;
             break;
         default:
             after_batch();
@@ -376,6 +458,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     after_batch();
     check_sent();
+    if (getenv("FUZZ_SLAVE_TRACE")) /* to check that a seed does what it means to */
+        fprintf(stderr, "%u ops, %u jobs started, %u held\n", ops, fz_nstarted, fz_slave->njobs);
     kill_everything(fz_slave);
     free(fz_slave);
     fz_slave = NULL;
