@@ -34,6 +34,8 @@
 #define OUT_HIGH_WATER (16u << 20) /* client not reading: stop dispatching for it */
 #define CLIENT_OUT_LIMIT ((size_t)1 << 30)
 #define CLIENT_IN_LIMIT (FRAME_MAX_FROM_CLIENT + 65536)
+#define CLIENT_QUEUE_BYTES (16u << 20) /* queued commands of one client: reading pauses beyond */
+#define TOTAL_QUEUE_BYTES (256u << 20) /* of every client: reading pauses beyond for clients with a queue */
 #define HANGUP_WAIT_MS 2000u       /* after our last word, wait this long for the client to close */
 #define HELLO_WAIT_MS 10000u       /* a connection that says nothing is dropped after this */
 
@@ -99,6 +101,7 @@ struct client {
     bwriter in, out;
     job *qhead, *qtail;
     unsigned queued, inflight, submitted;
+    size_t queued_bytes;       /* memory of the queued commands (job_size) */
     uint32_t timeout_ms;
     unsigned retries;
     uint64_t waiting_since_ms; /* queued work and no slave alive */
@@ -386,6 +389,12 @@ static void client_check_done(client *cl)
 
 /* --------------------------------------------------------------- jobs --- */
 
+/* What a queued command costs the master, for the queue's byte limits. */
+static size_t job_size(const job *j)
+{
+    return sizeof *j + j->len + 1;
+}
+
 static void queue_push_front(client *cl, job *j)
 {
     j->next = cl->qhead;
@@ -393,6 +402,7 @@ static void queue_push_front(client *cl, job *j)
     if (!cl->qtail)
         cl->qtail = j;
     cl->queued++;
+    cl->queued_bytes += job_size(j);
 }
 
 static void flight_unlink(flight *f)
@@ -553,6 +563,7 @@ static void dispatch(master *m)
         if (!cl->qhead)
             cl->qtail = NULL;
         cl->queued--;
+        cl->queued_bytes -= job_size(j);
         j->next = NULL;
         m->last_served_client = cl->id;
         dispatch_one(m, s, j);
@@ -725,6 +736,7 @@ static void on_submit(master *m, client *cl, breader *r)
         cl->qhead = j;
     cl->qtail = j;
     cl->queued++;
+    cl->queued_bytes += job_size(j);
 }
 
 static void on_client_frame(master *m, client *cl, uint8_t type, breader *r)
@@ -1057,6 +1069,7 @@ static void fail_queued(client *cl, uint8_t status, const char *why)
         job *j = cl->qhead;
         cl->qhead = j->next;
         cl->queued--;
+        cl->queued_bytes -= job_size(j);
         client_send_failure(cl, j->seq, status, "", why);
         free(j);
     }
@@ -1317,10 +1330,16 @@ int master_run(const master_config *cfg)
         if (m->listener != SOCK_INVALID && 3 + m->nclients < NET_POLL_MAX) /* Windows: select() is full */
             pfds[n++] = (net_pollfd){m->listener, NET_IN, 0};
         int first_client = n;
+        size_t all_queued = 0;
+        for (client *cl = m->clients; cl; cl = cl->next)
+            all_queued += cl->queued_bytes;
         for (client *cl = m->clients; cl; cl = cl->next) {
             short ev = 0;
-            /* Back-pressure: stop reading a client whose queue is full. */
-            if (cl->queued < m->cfg->max_queued && cl->state != CS_CLOSING)
+            /* Back-pressure: stop reading a client whose queue is full, in
+             * commands or in bytes, or that has a queue while all queues
+             * together are full (one read adds at most CLIENT_IN_LIMIT). */
+            if (cl->queued < m->cfg->max_queued && cl->queued_bytes < CLIENT_QUEUE_BYTES &&
+                (all_queued < TOTAL_QUEUE_BYTES || !cl->queued) && cl->state != CS_CLOSING)
                 ev |= NET_IN;
             if (bw_pending(&cl->out))
                 ev |= NET_OUT;
