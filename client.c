@@ -188,6 +188,11 @@ static void on_welcome(client_state *c, breader *r)
         auth_session_key(&c->auth.master_to_client, "frames", c->nonce, AUTH_NONCE_LEN, master_nonce,
                          AUTH_NONCE_LEN, &c->rx_key);
         c->tagged = 1;
+        /* READY, our first tagged frame, at once: it proves to the master
+         * that we are live and not a replayed HELLO, even if the command
+         * file has no line yet (tail -f | client -). */
+        size_t start = frame_begin(&c->out, F_READY);
+        client_frame_end(c, start);
     }
     c->welcomed = 1;
     if (c->rep.verbose)

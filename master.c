@@ -37,7 +37,7 @@
 #define CLIENT_QUEUE_BYTES (16u << 20) /* queued commands of one client: reading pauses beyond */
 #define TOTAL_QUEUE_BYTES (256u << 20) /* of every client: reading pauses beyond for clients with a queue */
 #define HANGUP_WAIT_MS 2000u       /* after our last word, wait this long for the client to close */
-#define HELLO_WAIT_MS 10000u       /* a connection that says nothing is dropped after this */
+#define HELLO_WAIT_MS 10000u       /* a connection that does not finish its handshake is dropped after this */
 
 typedef struct client client;
 typedef struct slave_peer slave_peer;
@@ -89,7 +89,12 @@ struct slave_peer {
     flight *flights;
 };
 
-enum client_state { CS_HELLO, CS_ACTIVE, CS_CLOSING };
+/* CS_HELLO and CS_PROVING are the handshake: such a connection holds no
+ * client slot (at most max_clients of them, the oldest makes room) and is
+ * dropped HELLO_WAIT_MS after it connected. CS_PROVING: with a key, WELCOME
+ * sent, waiting for READY, the first frame tagged with this connection's
+ * keys (a replayed HELLO gets no further). */
+enum client_state { CS_HELLO, CS_PROVING, CS_ACTIVE, CS_CLOSING };
 
 struct client {
     client *next;
@@ -107,6 +112,7 @@ struct client {
     uint64_t waiting_since_ms; /* queued work and no slave alive */
     uint64_t hangup_ms;        /* CS_CLOSING: when we sent FIN (0: not yet) */
     uint64_t connected_ms;
+    uint64_t last_frame_ms;    /* CS_ACTIVE: last frame received or result sent */
     int told_waiting;
     int tagged;                /* handshake done with a key: every frame carries a tag */
     hmac_key rx_key, tx_key;
@@ -352,6 +358,7 @@ static void client_send_text(client *cl, uint8_t type, const char *text)
 static void client_send_result_body(client *cl, uint32_t seq, const char *host, const uint8_t *body, size_t len)
 {
     size_t hl = strlen(host);
+    cl->last_frame_ms = clock_ms();
     size_t start = frame_begin(&cl->out, F_RESULT);
     bw_u32(&cl->out, seq);
     bw_u16(&cl->out, (uint16_t)hl);
@@ -622,6 +629,37 @@ static void client_fail(client *cl, const char *fmt, ...)
     cl->state = CS_CLOSING;
 }
 
+/* The handshake is done: the connection takes a client slot. When all are
+ * taken, without a key, the client idle longest with nothing queued,
+ * running or unsent makes room (it is told why); with a key, or if every
+ * client is busy, the newcomer is refused. Returns 0 if it was refused. */
+static int client_admit(master *m, client *cl)
+{
+    unsigned active = 0;
+    client *idle = NULL;
+    uint64_t now = clock_ms();
+    for (client *o = m->clients; o; o = o->next) {
+        if (o->state != CS_ACTIVE)
+            continue;
+        active++;
+        if (!o->queued && !o->inflight && !bw_pending(&o->out) && (!idle || o->last_frame_ms < idle->last_frame_ms))
+            idle = o;
+    }
+    if (active >= m->cfg->max_clients) {
+        if (m->auth->enabled || !idle) {
+            client_fail(cl, "too many clients (at most %u)", m->cfg->max_clients);
+            return 0;
+        }
+        client_fail(idle, "closed to make room for a new client: all %u client slots are taken and this one was "
+                    "idle longest (%llu s) with nothing queued or running", m->cfg->max_clients,
+                    (unsigned long long)(elapsed(now, idle->last_frame_ms) / 1000));
+    }
+    cl->state = CS_ACTIVE;
+    cl->last_frame_ms = now;
+    LOG(LOG_INFO, "client %s connected%s", cl->name, cl->tagged ? " (authenticated)" : "");
+    return 1;
+}
+
 static void on_hello(master *m, client *cl, breader *r)
 {
     const uint8_t *hello = r->data + r->pos;
@@ -670,7 +708,8 @@ static void on_hello(master *m, client *cl, breader *r)
     cl->retries = retries ? retries : m->cfg->retries;
     if (cl->retries > 100)
         cl->retries = 100;
-    cl->state = CS_ACTIVE;
+    if (!tag && !client_admit(m, cl)) /* with a key, admitted at READY */
+        return;
     unsigned slots = 0;
     for (int i = 0; i < m->nslaves; i++)
         if (m->slaves[i]->alive)
@@ -697,7 +736,8 @@ static void on_hello(master *m, client *cl, breader *r)
     }
     frame_end(&cl->out, start);
     cl->tagged = tag != NULL;
-    LOG(LOG_INFO, "client %s connected%s", cl->name, tag ? " (authenticated)" : "");
+    if (tag)
+        cl->state = CS_PROVING;
 }
 
 static void on_submit(master *m, client *cl, breader *r)
@@ -746,6 +786,13 @@ static void on_client_frame(master *m, client *cl, uint8_t type, breader *r)
             client_fail(cl, "expected HELLO, got frame type %u", type);
         else
             on_hello(m, cl, r);
+        return;
+    }
+    if (cl->state == CS_PROVING) { /* its tag was good: this is the live client */
+        if (type != F_READY)
+            client_fail(cl, "expected READY, got frame type %u (%s)", type, frame_type_name(type));
+        else
+            client_admit(m, cl);
         return;
     }
     if (cl->state != CS_ACTIVE)
@@ -806,6 +853,7 @@ static int client_read(master *m, client *cl)
                 LOG(LOG_WARN, "client %s: frame with a bad tag: disconnecting", cl->name);
             return -1;
         }
+        cl->last_frame_ms = clock_ms();
         on_client_frame(m, cl, type, &fields);
         bw_consume(&cl->in, (size_t)used);
         if (cl->state == CS_CLOSING)
@@ -851,8 +899,25 @@ static void accept_client(master *m)
         pp = &(*pp)->next;
     *pp = cl; /* creation order: round robin follows ids */
     m->nclients++;
-    if (m->nclients > m->cfg->max_clients)
-        client_fail(cl, "too many clients (at most %u)", m->cfg->max_clients);
+    /* At most max_clients connections in their handshake: the oldest one
+     * makes room, so connections that say nothing (or replay a HELLO) hold
+     * no one off for long. It is closed at once, told why. */
+    unsigned handshaking = 0;
+    client *oldest = NULL;
+    for (client *o = m->clients; o; o = o->next)
+        if (o->state == CS_HELLO || o->state == CS_PROVING) {
+            handshaking++;
+            if (!oldest)
+                oldest = o; /* the list is in creation order */
+        }
+    if (handshaking > m->cfg->max_clients && oldest != cl) {
+        if (log_allow(&refusal_log))
+            LOG(LOG_WARN, "client %s: handshake not finished and %u newer ones waiting: closed", oldest->name,
+                handshaking - 1);
+        client_send_text(oldest, F_ERROR, "handshake not finished and too many newer connections waiting: closed");
+        client_write(oldest);
+        client_close(m, oldest);
+    }
 }
 
 /* ---------------------------------------------------------- datagrams --- */
@@ -1147,11 +1212,13 @@ static uint64_t run_timers(master *m)
     for (client *cl = m->clients; cl; cl = cl->next) {
         if (cl->hangup_ms)
             WAKE_AT_MS(cl->hangup_ms + HANGUP_WAIT_MS);
-        if (cl->state == CS_HELLO) { /* it must not hold a place for ever */
-            if (elapsed(now_ms, cl->connected_ms) >= HELLO_WAIT_MS)
+        if (cl->state == CS_HELLO || cl->state == CS_PROVING) { /* it must not hold a place for ever */
+            if (elapsed(now_ms, cl->connected_ms) < HELLO_WAIT_MS)
+                WAKE_AT_MS(cl->connected_ms + HELLO_WAIT_MS);
+            else if (cl->state == CS_HELLO)
                 client_fail(cl, "no HELLO within %u s", HELLO_WAIT_MS / 1000);
             else
-                WAKE_AT_MS(cl->connected_ms + HELLO_WAIT_MS);
+                client_fail(cl, "no READY within %u s of connecting (a replayed HELLO?)", HELLO_WAIT_MS / 1000);
         }
         if (!cl->qhead || !none_alive) {
             cl->waiting_since_ms = 0;
@@ -1203,7 +1270,7 @@ static void begin_shutdown(master *m)
     LOG(LOG_INFO, "shutting down: %u running commands may finish within %u s (signal again to stop now)",
         running_commands(m), m->cfg->grace_ms / 1000);
     for (client *cl = m->clients; cl; cl = cl->next) {
-        if (cl->state == CS_HELLO) {
+        if (cl->state == CS_HELLO || cl->state == CS_PROVING) {
             client_fail(cl, "the master is shutting down");
             continue;
         }
