@@ -516,7 +516,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     report_summary(&c->rep, (double)(clock_us() - started) / 1e6);
     if (report_close(&c->rep) < 0)
-        fatal(NULL, "cannot write the joblog or the results (see above): %s", strerror(errno));
+        fatal(NULL, "the joblog or the results directory is incomplete (the failed writes are named above)");
     for (uint32_t i = 0; i < c->ncmds; i++)
         free(c->cmds[i].text);
     free(c->cmds);
