@@ -93,6 +93,13 @@ is "$(cat "$T"/silent*.bin | grep -ao 'handshake not finished' | wc -l)" 3 \
 run_client -q "$T/one.txt"
 is "$RC/$(cat "$T/out")" "0/served" "and a client is served"
 
+# A client slow to produce its commands is not closed for being idle (a
+# slot is free): its first line comes after 11 s (checked at the end).
+{ sleep 11; echo 'echo slow-1'; sleep 1; echo 'echo slow-2'; } |
+    timeout 60 "$BIN/client" -q 127.0.0.1 "$MASTER_PORT" - >"$T/slow.out" 2>"$T/slow.err" &
+slow=$!
+PIDS+=("$slow")
+
 # With a key: a HELLO recorded from a real client and replayed holds no
 # slot, gets no command run, and is dropped at the HELLO deadline.
 (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/key")
@@ -160,5 +167,7 @@ is "$(cat "$T/hello1.bin" "$T/hello2.bin" | grep -ao 'no READY within 10 s of co
 is "$(wc -l <"$T/marker")" 1 "no replay got a command run"
 rc=0; wait "$late" || rc=$?
 is "$rc/$(sort "$T/late.out" | tr '\n' ' ')" "0/late-1 late-2 " "a keyed client whose first command comes after 11 s completes"
+rc=0; wait "$slow" || rc=$?
+is "$rc/$(sort "$T/slow.out" | tr '\n' ' ')" "0/slow-1 slow-2 " "without a key too"
 
 done_testing
