@@ -380,6 +380,9 @@ static void on_frame(client_state *c, uint8_t type, breader *r)
     case F_BYE:
         c->got_bye = 1;
         break;
+    case F_HELLO: /* two clients aimed at free ports met each other (simultaneous open) */
+        fatal(c, "cannot reach the master at %s:%d: the connection met another client, not a master", c->host,
+              c->port);
     default:
         fatal(c, "protocol error: unexpected frame type %u from the master", type);
     }

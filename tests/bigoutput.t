@@ -84,7 +84,7 @@ sleep 4
 kill -CONT "$reader"
 cycles=0
 while kill -0 "$slow" 2>/dev/null && [ "$cycles" -lt 40 ]; do
-    sleep 0.1; kill -STOP "$reader"; sleep 0.4; kill -CONT "$reader"
+    sleep 0.1; kill -STOP "$reader" 2>/dev/null; sleep 0.4; kill -CONT "$reader" 2>/dev/null
     cycles=$((cycles + 1))
 done
 rc=0; wait "$slow" || rc=$?
