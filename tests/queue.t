@@ -3,6 +3,9 @@
 # with a long file of long commands waits, the master does not grow.
 . "$(dirname "$0")/lib.sh"
 
+# Under ASan, freed blocks wait in a quarantine (256 MB by default) that
+# would count in the master's peak memory: none here.
+export ASAN_OPTIONS="$ASAN_OPTIONS:quarantine_size_mb=0"
 cluster 1 -j 1
 
 # 3000 commands of 60 KiB (180 MB in all) queued behind a slow one, on one
@@ -18,7 +21,11 @@ hwm_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$MASTER_PID/status")
 is "$rc" 0 "3000 x 60 KiB commands behind a slow one: exit 0"
 is "$(head -1 "$T/out")/$(tail -n +2 "$T/out" | tr '\n' ' ' | md5sum)" "first/$(seq 1 3000 | tr '\n' ' ' | md5sum)" \
     "every command ran, in order"
-check "the master's peak memory stays under 64 MB (VmHWM $((hwm_kb / 1024)) MB)" test "$hwm_kb" -lt 65536
+if [ -n "$WRAP" ]; then # valgrind's own memory is in the figure
+    echo "# master VmHWM $((hwm_kb / 1024)) MB under $WRAP: not checked"
+else
+    check "the master's peak memory stays under 64 MB (VmHWM $((hwm_kb / 1024)) MB)" test "$hwm_kb" -lt 65536
+fi
 
 # Another client is served meanwhile (its queue is not the full one).
 before=$(grep -c ' connected' "$T/master.log")
