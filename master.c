@@ -35,7 +35,6 @@
 #define CLIENT_OUT_LIMIT ((size_t)1 << 30)
 #define CLIENT_IN_LIMIT (FRAME_MAX_FROM_CLIENT + 65536)
 #define CLIENT_QUEUE_BYTES (16u << 20) /* queued commands of one client: reading pauses beyond */
-#define TOTAL_QUEUE_BYTES (256u << 20) /* of every client: reading pauses beyond for clients with a queue */
 #define HANGUP_WAIT_MS 2000u       /* after our last word, wait this long for the client to close */
 #define HELLO_WAIT_MS 10000u       /* a connection that does not finish its handshake is dropped after this */
 
@@ -1406,7 +1405,7 @@ int master_run(const master_config *cfg)
              * commands or in bytes, or that has a queue while all queues
              * together are full (one read adds at most CLIENT_IN_LIMIT). */
             if (cl->queued < m->cfg->max_queued && cl->queued_bytes < CLIENT_QUEUE_BYTES &&
-                (all_queued < TOTAL_QUEUE_BYTES || !cl->queued) && cl->state != CS_CLOSING)
+                (all_queued < ((size_t)m->cfg->queue_total_mib << 20) || !cl->queued) && cl->state != CS_CLOSING)
                 ev |= NET_IN;
             if (bw_pending(&cl->out))
                 ev |= NET_OUT;

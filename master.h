@@ -16,6 +16,7 @@ typedef struct {
     uint32_t no_slave_ms;       /* fail queued commands after this long without any slave */
     uint32_t grace_ms;          /* SIGTERM: how long running commands may still finish */
     const auth_keys *auth;      /* enabled: every datagram and frame is authenticated */
+    unsigned queue_total_mib;   /* MiB of queued commands of all clients; reading pauses beyond */
 } master_config;
 
 /* Runs until SIGTERM/SIGINT (then shuts down gracefully, see master.c;

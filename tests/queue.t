@@ -42,4 +42,31 @@ is "$RC/$(cat "$T/out")" "0/small" "a second client is served while the first on
 check "within a few seconds (${took_ms} ms)" test "$took_ms" -lt 10000
 stop_pid "$big"
 
+# And in total: 3 clients with 1000 long commands each, behind a slow one,
+# on a master whose queues may hold 4 MiB in all (--max-queued-total 4):
+# far less than 3 times the 16 MiB a client may queue.
+start_master m2 "$T/slaves.conf" --max-queued-total 4
+wait_slaves_up m2 1 || bail "slave not up for m2"
+gen3() {
+    echo "sleep $1; echo first-$2"
+    for i in $(seq 1 1000); do echo ": $arg; echo $2-$i"; done
+}
+tpids=()
+for k in 1 2 3; do
+    gen3 $((4 - k)) "c$k" | timeout 120 "$BIN/client" -q -k 127.0.0.1 "$MASTER_PORT" - >"$T/t$k.out" 2>"$T/t$k.err" &
+    tpids+=($!)
+done
+rcs=""
+for p in "${tpids[@]}"; do rc=0; wait "$p" || rc=$?; rcs="$rcs$rc"; done
+hwm_kb=$(awk '/^VmHWM/ {print $2}' "/proc/$MASTER_PID/status")
+is "$rcs" 000 "3 clients of 1000 x 60 KiB commands, --max-queued-total 4: all exit 0"
+bad=0
+for k in 1 2 3; do
+    [ "$(tail -n +2 "$T/t$k.out" | tr '\n' ' ')" = "$(seq 1 1000 | sed "s/^/c$k-/" | tr '\n' ' ')" ] || bad=$((bad + 1))
+done
+is "$bad" 0 "every command of each ran, in order"
+if [ -z "$WRAP" ]; then
+    check "the master's peak memory stays under 24 MB (VmHWM $((hwm_kb / 1024)) MB)" test "$hwm_kb" -lt 24576
+fi
+
 done_testing
