@@ -117,6 +117,6 @@ s.sendto(b"junk", ("127.0.0.1", int(sys.argv[1])))
 PY
 wait_for_line "$T/m4.log" 'more messages like this one were suppressed' 5 >/dev/null
 check "the master says which message it suppressed" \
-    grep -qE 'warning: 1[0-9] more messages like this one were suppressed: dropped a 4-byte datagram from 127\.0\.0\.1:[0-9]+: not a known slave$' "$T/m4.log"
+    grep -qE 'warning: [0-9]+ more messages like this one were suppressed: dropped a 4-byte datagram from 127\.0\.0\.1:[0-9]+: not a known slave$' "$T/m4.log"
 
 done_testing
