@@ -156,6 +156,7 @@ is "$(od -An -tu1 -j4 -N1 "$T/hello1.bin" | tr -d ' ')" 2 "a replayed HELLO is a
     timeout 60 "$BIN/client" --key-file "$T/key" -q 127.0.0.1 "$MASTER_PORT" - >"$T/late.out" 2>"$T/late.err" &
 late=$!
 PIDS+=("$late")
+wait_count "$T/m3.log" 'connected (authenticated)' 2 || bail "the slow keyed client did not connect"
 run_client --key-file "$T/key" -q "$T/one.txt"
 is "$RC/$(cat "$T/out")" "0/served" "2 replayed HELLOs and a client on a master of 3 slots: another client is served"
 check "no connection had to make room for it" sh -c "! grep -q 'handshake not finished\|make room' '$T/m3.log'"
