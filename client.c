@@ -188,6 +188,11 @@ static void on_welcome(client_state *c, breader *r)
         auth_session_key(&c->auth.master_to_client, "frames", c->nonce, AUTH_NONCE_LEN, master_nonce,
                          AUTH_NONCE_LEN, &c->rx_key);
         c->tagged = 1;
+        /* READY, our first tagged frame, at once: it proves to the master
+         * that we are live and not a replayed HELLO, even if the command
+         * file has no line yet (tail -f | client -). */
+        size_t start = frame_begin(&c->out, F_READY);
+        client_frame_end(c, start);
     }
     c->welcomed = 1;
     if (c->rep.verbose)
@@ -375,6 +380,9 @@ static void on_frame(client_state *c, uint8_t type, breader *r)
     case F_BYE:
         c->got_bye = 1;
         break;
+    case F_HELLO: /* two clients aimed at free ports met each other (simultaneous open) */
+        fatal(c, "cannot reach the master at %s:%d: the connection met another client, not a master", c->host,
+              c->port);
     default:
         fatal(c, "protocol error: unexpected frame type %u from the master", type);
     }
@@ -511,7 +519,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     report_summary(&c->rep, (double)(clock_us() - started) / 1e6);
     if (report_close(&c->rep) < 0)
-        fatal(NULL, "cannot write the joblog or the results (see above): %s", strerror(errno));
+        fatal(NULL, "the joblog or the results directory is incomplete (the failed writes are named above)");
     for (uint32_t i = 0; i < c->ncmds; i++)
         free(c->cmds[i].text);
     free(c->cmds);

@@ -6,11 +6,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 int log_level = LOG_INFO;
 int die_exit_status = 255;
 static const char *log_role = "";
+log_limiter *log_limited;
 
 void log_init(const char *role, int level)
 {
@@ -35,6 +37,14 @@ static void vlog(int level, const char *fmt, va_list ap)
     if (n < 0 || (size_t)n >= sizeof line)
         n = 0;
     vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    if (log_limited) { /* this message is the one log_allow let through */
+        size_t k = strlen(line + n);
+        if (k >= sizeof log_limited->last)
+            k = sizeof log_limited->last - 1;
+        memcpy(log_limited->last, line + n, k);
+        log_limited->last[k] = 0;
+        log_limited = NULL;
+    }
     fprintf(stderr, "%s\n", line);
     fflush(stderr);
 }
@@ -59,15 +69,18 @@ void die(const char *fmt, ...)
 int log_allow(log_limiter *l)
 {
     uint64_t now = clock_ms();
+    log_limited = NULL;
     if (now - l->window_start_ms >= 1000) {
         if (l->suppressed)
-            log_msg(LOG_WARN, "%u similar messages suppressed", l->suppressed);
+            log_msg(LOG_WARN, "%u more messages like this one were suppressed: %s", l->suppressed,
+                    l->last[0] ? l->last : "(none shown)");
         l->window_start_ms = now;
         l->count = 0;
         l->suppressed = 0;
     }
     if (l->count < 5) {
         l->count++;
+        log_limited = l;
         return 1;
     }
     l->suppressed++;

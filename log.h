@@ -23,14 +23,25 @@ void log_msg(int level, const char *fmt, ...) LOG_PRINTF(2, 3);
 _Noreturn void die(const char *fmt, ...) LOG_PRINTF(1, 2);
 
 /* Check the level before formatting anything (Redis's serverLog). */
-#define LOG(level, ...) do { if ((level) <= log_level) log_msg((level), __VA_ARGS__); } while (0)
+#define LOG(level, ...) \
+    do { \
+        if ((level) <= log_level) \
+            log_msg((level), __VA_ARGS__); \
+        else \
+            log_limited = NULL; \
+    } while (0)
 
 /* Rejected input (garbage datagrams, bad frames) is logged at most a few
  * times per second so that a flood cannot fill the disk. */
 typedef struct {
     uint64_t window_start_ms;
     unsigned count, suppressed;
+    char last[200]; /* the last message it let through, to say what was suppressed */
 } log_limiter;
+/* 1: log it (the next message logged is remembered as the limiter's
+ * last); 0: suppressed. A window's suppressed messages are counted and
+ * reported at the next call after it, with the last message shown. */
 int log_allow(log_limiter *l);
+extern log_limiter *log_limited; /* the limiter whose message comes next */
 
 #endif

@@ -37,8 +37,9 @@
 #define OUT_HIGH_WATER (16u << 20) /* client not reading: stop dispatching for it */
 #define CLIENT_OUT_LIMIT ((size_t)1 << 30)
 #define CLIENT_IN_LIMIT (FRAME_MAX_FROM_CLIENT + 65536)
+#define CLIENT_QUEUE_BYTES (16u << 20) /* queued commands of one client: reading pauses beyond */
 #define HANGUP_WAIT_MS 2000u       /* after our last word, wait this long for the client to close */
-#define HELLO_WAIT_MS 10000u       /* a connection that says nothing is dropped after this */
+#define HELLO_WAIT_MS 10000u       /* a connection that does not finish its handshake is dropped after this */
 
 typedef struct client client;
 typedef struct slave_peer slave_peer;
@@ -102,7 +103,12 @@ struct slave_peer {
     flight *flights;
 };
 
-enum client_state { CS_HELLO, CS_ACTIVE, CS_CLOSING };
+/* CS_HELLO and CS_PROVING are the handshake: such a connection holds no
+ * client slot (at most max_clients of them, the oldest makes room) and is
+ * dropped HELLO_WAIT_MS after it connected. CS_PROVING: with a key, WELCOME
+ * sent, waiting for READY, the first frame tagged with this connection's
+ * keys (a replayed HELLO gets no further). */
+enum client_state { CS_HELLO, CS_PROVING, CS_ACTIVE, CS_CLOSING };
 
 struct client {
     client *next;
@@ -114,11 +120,13 @@ struct client {
     bwriter in, out;
     job *qhead, *qtail;
     unsigned queued, inflight, submitted;
+    size_t queued_bytes;       /* memory of the queued commands (job_size) */
     uint32_t timeout_ms;
     unsigned retries;
     uint64_t waiting_since_ms; /* queued work and no slave alive */
     uint64_t hangup_ms;        /* CS_CLOSING: when we sent FIN (0: not yet) */
     uint64_t connected_ms;
+    uint64_t last_frame_ms;    /* CS_ACTIVE: last frame received or result sent */
     int told_waiting;
     int tagged;                /* handshake done with a key: every frame carries a tag */
     hmac_key rx_key, tx_key;
@@ -427,6 +435,7 @@ static void client_send_text(client *cl, uint8_t type, const char *text)
 static void client_send_result_body(client *cl, uint32_t seq, const char *host, const uint8_t *body, size_t len)
 {
     size_t hl = strlen(host);
+    cl->last_frame_ms = clock_ms();
     size_t start = frame_begin(&cl->out, F_RESULT);
     bw_u32(&cl->out, seq);
     bw_u16(&cl->out, (uint16_t)hl);
@@ -464,6 +473,12 @@ static void client_check_done(client *cl)
 
 /* --------------------------------------------------------------- jobs --- */
 
+/* What a queued command costs the master, for the queue's byte limits. */
+static size_t job_size(const job *j)
+{
+    return sizeof *j + j->len + 1;
+}
+
 static void queue_push_front(client *cl, job *j)
 {
     j->next = cl->qhead;
@@ -471,6 +486,7 @@ static void queue_push_front(client *cl, job *j)
     if (!cl->qtail)
         cl->qtail = j;
     cl->queued++;
+    cl->queued_bytes += job_size(j);
 }
 
 static void flight_unlink(flight *f)
@@ -709,6 +725,7 @@ static void dispatch(master *m)
         if (!cl->qhead)
             cl->qtail = NULL;
         cl->queued--;
+        cl->queued_bytes -= job_size(j);
         j->next = NULL;
         m->last_served_client = cl->id;
         dispatch_one(m, s, j);
@@ -767,6 +784,37 @@ static void client_fail(client *cl, const char *fmt, ...)
     cl->state = CS_CLOSING;
 }
 
+/* The handshake is done: the connection takes a client slot. When all are
+ * taken, without a key, the client idle longest with nothing queued,
+ * running or unsent makes room (it is told why); with a key, or if every
+ * client is busy, the newcomer is refused. Returns 0 if it was refused. */
+static int client_admit(master *m, client *cl)
+{
+    unsigned active = 0;
+    client *idle = NULL;
+    uint64_t now = clock_ms();
+    for (client *o = m->clients; o; o = o->next) {
+        if (o->state != CS_ACTIVE)
+            continue;
+        active++;
+        if (!o->queued && !o->inflight && !bw_pending(&o->out) && (!idle || o->last_frame_ms < idle->last_frame_ms))
+            idle = o;
+    }
+    if (active >= m->cfg->max_clients) {
+        if (m->auth->enabled || !idle) {
+            client_fail(cl, "too many clients (at most %u)", m->cfg->max_clients);
+            return 0;
+        }
+        client_fail(idle, "closed to make room for a new client: all %u client slots are taken and this one was "
+                    "idle longest (%llu s) with nothing queued or running", m->cfg->max_clients,
+                    (unsigned long long)(elapsed(now, idle->last_frame_ms) / 1000));
+    }
+    cl->state = CS_ACTIVE;
+    cl->last_frame_ms = now;
+    LOG(LOG_INFO, "client %s connected%s", cl->name, cl->tagged ? " (authenticated)" : "");
+    return 1;
+}
+
 static void on_hello(master *m, client *cl, breader *r)
 {
     const uint8_t *hello = r->data + r->pos;
@@ -815,7 +863,8 @@ static void on_hello(master *m, client *cl, breader *r)
     cl->retries = retries ? retries : m->cfg->retries;
     if (cl->retries > 100)
         cl->retries = 100;
-    cl->state = CS_ACTIVE;
+    if (!tag && !client_admit(m, cl)) /* with a key, admitted at READY */
+        return;
     unsigned slots = 0;
     for (int i = 0; i < m->nslaves; i++)
         if (m->slaves[i]->alive)
@@ -842,7 +891,8 @@ static void on_hello(master *m, client *cl, breader *r)
     }
     frame_end(&cl->out, start);
     cl->tagged = tag != NULL;
-    LOG(LOG_INFO, "client %s connected%s", cl->name, tag ? " (authenticated)" : "");
+    if (tag)
+        cl->state = CS_PROVING;
 }
 
 static void on_submit(master *m, client *cl, breader *r)
@@ -881,6 +931,7 @@ static void on_submit(master *m, client *cl, breader *r)
         cl->qhead = j;
     cl->qtail = j;
     cl->queued++;
+    cl->queued_bytes += job_size(j);
 }
 
 static void on_client_frame(master *m, client *cl, uint8_t type, breader *r)
@@ -890,6 +941,13 @@ static void on_client_frame(master *m, client *cl, uint8_t type, breader *r)
             client_fail(cl, "expected HELLO, got frame type %u", type);
         else
             on_hello(m, cl, r);
+        return;
+    }
+    if (cl->state == CS_PROVING) { /* its tag was good: this is the live client */
+        if (type != F_READY)
+            client_fail(cl, "expected READY, got frame type %u (%s)", type, frame_type_name(type));
+        else
+            client_admit(m, cl);
         return;
     }
     if (cl->state != CS_ACTIVE)
@@ -950,6 +1008,7 @@ static int client_read(master *m, client *cl)
                 LOG(LOG_WARN, "client %s: frame with a bad tag: disconnecting", cl->name);
             return -1;
         }
+        cl->last_frame_ms = clock_ms();
         on_client_frame(m, cl, type, &fields);
         bw_consume(&cl->in, (size_t)used);
         if (cl->state == CS_CLOSING)
@@ -995,8 +1054,25 @@ static void accept_client(master *m)
         pp = &(*pp)->next;
     *pp = cl; /* creation order: round robin follows ids */
     m->nclients++;
-    if (m->nclients > m->cfg->max_clients)
-        client_fail(cl, "too many clients (at most %u)", m->cfg->max_clients);
+    /* At most max_clients connections in their handshake: the oldest one
+     * makes room, so connections that say nothing (or replay a HELLO) hold
+     * no one off for long. It is closed at once, told why. */
+    unsigned handshaking = 0;
+    client *oldest = NULL;
+    for (client *o = m->clients; o; o = o->next)
+        if (o->state == CS_HELLO || o->state == CS_PROVING) {
+            handshaking++;
+            if (!oldest)
+                oldest = o; /* the list is in creation order */
+        }
+    if (handshaking > m->cfg->max_clients && oldest != cl) {
+        if (log_allow(&refusal_log))
+            LOG(LOG_WARN, "client %s: handshake not finished and %u newer ones waiting: closed", oldest->name,
+                handshaking - 1);
+        client_send_text(oldest, F_ERROR, "handshake not finished and too many newer connections waiting: closed");
+        client_write(oldest);
+        client_close(m, oldest);
+    }
 }
 
 /* ---------------------------------------------------------- datagrams --- */
@@ -1310,6 +1386,7 @@ static void fail_queued(client *cl, uint8_t status, const char *why)
         job *j = cl->qhead;
         cl->qhead = j->next;
         cl->queued--;
+        cl->queued_bytes -= job_size(j);
         client_send_failure(cl, j->seq, status, "", why);
         job_release(j);
     }
@@ -1390,11 +1467,13 @@ static uint64_t run_timers(master *m)
     for (client *cl = m->clients; cl; cl = cl->next) {
         if (cl->hangup_ms)
             WAKE_AT_MS(cl->hangup_ms + HANGUP_WAIT_MS);
-        if (cl->state == CS_HELLO) { /* it must not hold a place for ever */
-            if (elapsed(now_ms, cl->connected_ms) >= HELLO_WAIT_MS)
+        if (cl->state == CS_HELLO || cl->state == CS_PROVING) { /* it must not hold a place for ever */
+            if (elapsed(now_ms, cl->connected_ms) < HELLO_WAIT_MS)
+                WAKE_AT_MS(cl->connected_ms + HELLO_WAIT_MS);
+            else if (cl->state == CS_HELLO)
                 client_fail(cl, "no HELLO within %u s", HELLO_WAIT_MS / 1000);
             else
-                WAKE_AT_MS(cl->connected_ms + HELLO_WAIT_MS);
+                client_fail(cl, "no READY within %u s of connecting (a replayed HELLO?)", HELLO_WAIT_MS / 1000);
         }
         if (!cl->qhead || !none_alive) {
             cl->waiting_since_ms = 0;
@@ -1446,7 +1525,7 @@ static void begin_shutdown(master *m)
     LOG(LOG_INFO, "shutting down: %u running commands may finish within %u s (signal again to stop now)",
         running_commands(m), m->cfg->grace_ms / 1000);
     for (client *cl = m->clients; cl; cl = cl->next) {
-        if (cl->state == CS_HELLO) {
+        if (cl->state == CS_HELLO || cl->state == CS_PROVING) {
             client_fail(cl, "the master is shutting down");
             continue;
         }
@@ -1616,10 +1695,16 @@ int master_run(const master_config *cfg)
         if (m->listener != SOCK_INVALID && 3 + m->nclients < NET_POLL_MAX) /* Windows: select() is full */
             pfds[n++] = (net_pollfd){m->listener, NET_IN, 0};
         int first_client = n;
+        size_t all_queued = 0;
+        for (client *cl = m->clients; cl; cl = cl->next)
+            all_queued += cl->queued_bytes;
         for (client *cl = m->clients; cl; cl = cl->next) {
             short ev = 0;
-            /* Back-pressure: stop reading a client whose queue is full. */
-            if (cl->queued < m->cfg->max_queued && cl->state != CS_CLOSING)
+            /* Back-pressure: stop reading a client whose queue is full, in
+             * commands or in bytes, or that has a queue while all queues
+             * together are full (one read adds at most CLIENT_IN_LIMIT). */
+            if (cl->queued < m->cfg->max_queued && cl->queued_bytes < CLIENT_QUEUE_BYTES &&
+                (all_queued < ((size_t)m->cfg->queue_total_mib << 20) || !cl->queued) && cl->state != CS_CLOSING)
                 ev |= NET_IN;
             if (bw_pending(&cl->out))
                 ev |= NET_OUT;

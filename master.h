@@ -17,6 +17,7 @@ typedef struct {
     uint32_t grace_ms;          /* SIGTERM: how long running commands may still finish */
     const auth_keys *auth;      /* enabled: every datagram and frame is authenticated */
     uint32_t dead_after_ms;     /* silence before a slave is declared dead (--dead-after) */
+    unsigned queue_total_mib;   /* MiB of queued commands of all clients; reading pauses beyond */
 } master_config;
 
 /* Runs until SIGTERM/SIGINT (then shuts down gracefully, see master.c;

@@ -167,6 +167,16 @@ int net_connect_result(sock_t s, char *err, size_t errlen)
         snprintf(err, errlen, "%s", strerror(soerr));
         return -1;
     }
+    /* Aimed at a free port of the ephemeral range, the socket can be given
+     * that very port and meet itself (TCP simultaneous open): nobody is
+     * listening there, so that is a refusal. */
+    net_addr self, peer;
+    self.len = peer.len = sizeof self.ss;
+    if (getsockname(s, (struct sockaddr *)&self.ss, &self.len) == 0 &&
+        getpeername(s, (struct sockaddr *)&peer.ss, &peer.len) == 0 && net_addr_equal(&self, &peer)) {
+        snprintf(err, errlen, "%s (the connection met itself: nothing listens there)", strerror(ECONNREFUSED));
+        return -1;
+    }
     return 0;
 }
 

@@ -297,6 +297,18 @@ int net_connect_result(sock_t s, char *err, size_t errlen)
         format_code((DWORD)soerr, err, errlen);
         return -1;
     }
+    /* A connection that met itself (simultaneous open on a free port of
+     * the ephemeral range): nobody is listening there. */
+    net_addr self, peer;
+    int sl = sizeof self.ss, pl = sizeof peer.ss;
+    if (getsockname(s, (struct sockaddr *)&self.ss, &sl) == 0 && getpeername(s, (struct sockaddr *)&peer.ss, &pl) == 0) {
+        self.len = sl;
+        peer.len = pl;
+        if (net_addr_equal(&self, &peer)) {
+            format_code(WSAECONNREFUSED, err, errlen);
+            return -1;
+        }
+    }
     return 0;
 }
 

@@ -340,7 +340,7 @@ uint32_t frag_size_for(const net_addr *peer)
 
 const char *frame_type_name(uint8_t type)
 {
-    static const char *names[] = {"?", "HELLO", "WELCOME", "SUBMIT", "END", "RESULT", "NOTICE", "ERROR", "BYE"};
+    static const char *names[] = {"?", "HELLO", "WELCOME", "SUBMIT", "END", "RESULT", "NOTICE", "ERROR", "BYE", "READY"};
     return type < sizeof names / sizeof *names ? names[type] : "?";
 }
 

@@ -117,7 +117,7 @@ int result_decode(breader *rd, CommandResult *r);
 /* ---------------------------------------------------------------- TCP --- */
 
 #define FRAME_MAGIC 0x534D5043 /* "SMPC" in HELLO */
-#define FRAME_VERSION 2
+#define FRAME_VERSION 3 /* 3: a keyed client proves its key with READY after WELCOME */
 #define FRAME_FLAG_AUTH 1 /* HELLO, WELCOME: every later frame carries a tag */
 #define FRAME_TAG_LEN SHA256_LEN
 #define FRAME_HEADER_LEN 5      /* u32 length (of type + fields), u8 type */
@@ -134,6 +134,7 @@ enum frame_type {
     F_NOTICE = 6,  /* master -> client: something the user should know */
     F_ERROR = 7,   /* master -> client: fatal, the master closes next */
     F_BYE = 8,     /* master -> client: every result has been sent */
+    F_READY = 9,   /* client -> master, with a key: first tagged frame, proves the client is live */
 };
 
 /* Start a frame in w; finish it with frame_end once the fields are in.

@@ -38,36 +38,72 @@ static int mkdir_p(const char *path)
     return 0;
 }
 
+/* A failed write of the joblog is said once, when it happens. */
+static void joblog_failed(report *rep)
+{
+    if (!rep->joblog_failed)
+        fprintf(stderr, "client: cannot write the joblog '%s': %s\n", rep->joblog_path, strerror(errno));
+    rep->joblog_failed = rep->write_failed = 1;
+}
+
 int report_open(report *rep, const char *joblog_path)
 {
+    rep->joblog_path = joblog_path;
     if (joblog_path) {
         rep->joblog = fopen(joblog_path, "wb"); /* "\n" on every platform, as the results */
         if (!rep->joblog) {
             fprintf(stderr, "client: cannot write the joblog '%s': %s\n", joblog_path, strerror(errno));
             return -1;
         }
-        fprintf(rep->joblog, "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n");
-        fflush(rep->joblog);
+        if (fprintf(rep->joblog, "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n") < 0 ||
+            fflush(rep->joblog) != 0) {
+            fprintf(stderr, "client: cannot write the joblog '%s': %s\n", joblog_path, strerror(errno));
+            return -1;
+        }
     }
     if (rep->results_dir && mkdir_p(rep->results_dir) < 0) {
         fprintf(stderr, "client: cannot create the results directory '%s': %s\n", rep->results_dir, strerror(errno));
         return -1;
     }
+    if (rep->results_dir) { /* it may exist and not be a writable directory: try now, not after every command ran */
+        char probe[4200];
+        struct stat st;
+        int bad = stat(rep->results_dir, &st) < 0;
+        if (bad || !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "client: cannot use '%s' as the results directory: %s\n", rep->results_dir,
+                    bad ? strerror(errno) : "it exists and is not a directory");
+            return -1;
+        }
+        snprintf(probe, sizeof probe, "%s/.client-write-test", rep->results_dir);
+        FILE *f = fopen(probe, "wb");
+        if (!f || fclose(f) != 0) {
+            fprintf(stderr, "client: cannot write in the results directory '%s': %s\n", rep->results_dir,
+                    strerror(errno));
+            return -1;
+        }
+        remove(probe);
+    }
     return 0;
 }
 
+/* Writes DIR/SEQ/NAME; on failure says which path and why. */
 static int write_file(const char *dir, uint32_t seq, const char *name, const char *data, size_t len)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%u", dir, seq);
-    if (mkdir_p(path) < 0)
+    if (mkdir_p(path) < 0) {
+        fprintf(stderr, "client: cannot create the results directory '%s': %s\n", path, strerror(errno));
         return -1;
+    }
     snprintf(path, sizeof path, "%s/%u/%s", dir, seq, name);
+    errno = 0;
     FILE *f = fopen(path, "wb");
-    if (!f)
+    size_t w = f && len ? fwrite(data, 1, len, f) : 0;
+    if (!f || (fclose(f) != 0) | (w != len)) {
+        fprintf(stderr, "client: cannot write '%s': %s\n", path, strerror(errno ? errno : EIO));
         return -1;
-    size_t w = len ? fwrite(data, 1, len, f) : 0;
-    return fclose(f) == 0 && w == len ? 0 : -1;
+    }
+    return 0;
 }
 
 int utf8_valid(const uint8_t *p, size_t n)
@@ -283,19 +319,17 @@ void report_result(report *rep, const CommandResult *r, const char *cmd, size_t 
     if (rep->results_dir) {
         if (write_file(rep->results_dir, r->seq, "stdout", r->stdout_data, r->stdout_len) < 0 ||
             write_file(rep->results_dir, r->seq, "stderr", r->stderr_data, r->stderr_len) < 0)
-        {
-            fprintf(stderr, "client: cannot write results of command %u in '%s': %s\n", r->seq, rep->results_dir,
-                    strerror(errno));
             rep->write_failed = 1;
-        }
     }
     if (rep->joblog) {
+        errno = 0;
         fprintf(rep->joblog, "%u\t%s\t%.3f\t%.3f\t%zu\t%u\t%d\t%u\t", r->seq, r->host[0] ? r->host : "-",
                 (double)r->start_ms / 1000.0, (double)r->duration_us / 1e6, cmd_len,
                 r->stdout_len + r->stderr_len, joblog_exitval(r), r->term_signal);
         fwrite(cmd, 1, cmd_len, rep->joblog);
         fputc('\n', rep->joblog);
-        fflush(rep->joblog); /* a crash still leaves a usable joblog */
+        if (fflush(rep->joblog) != 0 || ferror(rep->joblog)) /* a crash still leaves a usable joblog */
+            joblog_failed(rep);
     }
     fflush(stdout); /* results appear as they complete, even into a pipe */
 }
@@ -319,11 +353,17 @@ void report_summary(report *rep, double wall)
 
 int report_close(report *rep)
 {
-    int rc = rep->write_failed ? -1 : 0;
-    if (rep->joblog && (ferror(rep->joblog) | fclose(rep->joblog)) != 0)
-        rc = -1;
+    if (rep->joblog) {
+        errno = 0;
+        int bad = ferror(rep->joblog);
+        if ((fclose(rep->joblog) != 0) | bad) {
+            if (!errno)
+                errno = EIO;
+            joblog_failed(rep);
+        }
+    }
     rep->joblog = NULL;
-    return rc;
+    return rep->write_failed ? -1 : 0;
 }
 
 int report_exit_status(const report *rep)

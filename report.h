@@ -14,18 +14,21 @@ typedef struct {
     int json, quiet, verbose, keep_order;
     const char *results_dir;
     FILE *joblog;
+    const char *joblog_path;
     /* counters for the summary and the exit status */
     unsigned total, failed, timed_out, not_run;
-    int write_failed; /* a results file could not be written */
+    int joblog_failed; /* said once */
+    int write_failed; /* the joblog or a results file could not be written (said when it happened) */
 } report;
 
-/* Opens the joblog and creates the results directory; 0 or -1 (message
- * printed). */
+/* Opens the joblog and creates the results directory, and checks that
+ * both can be written, before any command is sent; 0 or -1 (message
+ * printed, naming the path). */
 int report_open(report *rep, const char *joblog_path);
 /* Shows one result; command is the line that was run. */
 void report_result(report *rep, const CommandResult *r, const char *command, size_t command_len);
 void report_summary(report *rep, double wall_seconds);
-int report_close(report *rep); /* -1 if writing the joblog failed */
+int report_close(report *rep); /* -1 if writing the joblog or a results file failed (message printed) */
 int report_exit_status(const report *rep);
 
 /* Writes s as a JSON string (quotes included), escaping as RFC 8259 says.

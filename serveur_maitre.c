@@ -19,6 +19,7 @@
 #define DEFAULT_RETRIES 2
 #define DEFAULT_MAX_CLIENTS 64
 #define DEFAULT_MAX_QUEUED 200000
+#define DEFAULT_QUEUE_TOTAL_MIB 256
 #define DEFAULT_NO_SLAVE_SECONDS 60
 #define DEFAULT_GRACE_SECONDS 10
 #define DEFAULT_DEAD_AFTER_SECONDS 3
@@ -42,7 +43,9 @@ static void usage(FILE *out)
             "                               a client's --retries takes precedence)\n"
             "      --max-clients N          clients connected at once (default %d)\n"
             "      --max-queued N           queued commands per client before the master stops\n"
-            "                               reading from it (default %d)\n"
+            "                               reading from it (default %d; or 16 MiB of them)\n"
+            "      --max-queued-total MIB   MiB of queued commands of all clients before the master\n"
+            "                               stops reading from those with a queue (default %d)\n"
             "      --no-slave-timeout SECS  fail queued commands when no slave has answered for\n"
             "                               this long (default %d)\n"
             "      --grace SECS             on SIGTERM/SIGINT, how long running commands may still\n"
@@ -54,12 +57,12 @@ static void usage(FILE *out)
             "  -h, --help                   this help\n"
             "  -V, --version                version\n",
             DEFAULT_MASTER_PORT, DEFAULT_BIND_ADDR, DEFAULT_RETRIES, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_QUEUED,
-            DEFAULT_NO_SLAVE_SECONDS, DEFAULT_GRACE_SECONDS, DEFAULT_DEAD_AFTER_SECONDS);
+            DEFAULT_QUEUE_TOTAL_MIB, DEFAULT_NO_SLAVE_SECONDS, DEFAULT_GRACE_SECONDS, DEFAULT_DEAD_AFTER_SECONDS);
 }
 
 int main(int argc, char **argv)
 {
-    enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE, OPT_GRACE, OPT_INSECURE, OPT_DEAD_AFTER };
+    enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE, OPT_GRACE, OPT_INSECURE, OPT_DEAD_AFTER, OPT_QUEUE_TOTAL };
     static const struct option longopts[] = {
         {"bind", required_argument, NULL, 'b'},
         {"key-file", required_argument, NULL, 'k'},
@@ -67,6 +70,7 @@ int main(int argc, char **argv)
         {"retries", required_argument, NULL, 'r'},
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
         {"max-queued", required_argument, NULL, OPT_MAX_QUEUED},
+        {"max-queued-total", required_argument, NULL, OPT_QUEUE_TOTAL},
         {"no-slave-timeout", required_argument, NULL, OPT_NO_SLAVE},
         {"grace", required_argument, NULL, OPT_GRACE},
         {"dead-after", required_argument, NULL, OPT_DEAD_AFTER},
@@ -77,7 +81,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     master_config cfg = {DEFAULT_BIND_ADDR, DEFAULT_MASTER_PORT, NULL,         DEFAULT_MAX_CLIENTS,
                          DEFAULT_MAX_QUEUED, DEFAULT_RETRIES,    DEFAULT_NO_SLAVE_SECONDS * 1000u,
-                         DEFAULT_GRACE_SECONDS * 1000u, NULL, DEFAULT_DEAD_AFTER_SECONDS * 1000u};
+                         DEFAULT_GRACE_SECONDS * 1000u, NULL, DEFAULT_DEAD_AFTER_SECONDS * 1000u, DEFAULT_QUEUE_TOTAL_MIB};
     int level = LOG_INFO, c, insecure = 0;
     const char *key_file = NULL;
     static auth_keys auth;
@@ -91,6 +95,7 @@ int main(int argc, char **argv)
         case 'r': cfg.retries = (unsigned)cli_number("--retries", optarg, 1, 100); break;
         case OPT_MAX_CLIENTS: cfg.max_clients = (unsigned)cli_number("--max-clients", optarg, 1, MAX_CLIENTS); break;
         case OPT_MAX_QUEUED: cfg.max_queued = (unsigned)cli_number("--max-queued", optarg, 1, 10000000); break;
+        case OPT_QUEUE_TOTAL: cfg.queue_total_mib = (unsigned)cli_number("--max-queued-total", optarg, 1, 65536); break;
         case OPT_NO_SLAVE: cfg.no_slave_ms = cli_seconds("--no-slave-timeout", optarg, 86400000u); break;
         case OPT_GRACE: cfg.grace_ms = cli_seconds("--grace", optarg, 3600000u); break;
         case OPT_DEAD_AFTER:

@@ -78,4 +78,45 @@ is "$rc" 255 "master unreachable: exit 255"
 check "after about 10 s (took ${took} s)" test "$took" -ge 9 -a "$took" -le 13
 check "the message names the address and cause" grep -q "cannot reach the master at 127.0.0.1:$(cat "$T/deadport") within 10 s: Connection refused" "$T/cerr"
 
+# Where results go is checked before any command is sent: a bad --results
+# or --joblog is exit 255 at once, naming the path, and nothing runs.
+start_slave sout -j 2
+echo "127.0.0.1 $SLAVE_PORT" >"$T/out.conf"
+start_master m4 "$T/out.conf"
+wait_slaves_up m4 1 || bail "slave not up"
+echo "touch $T/ran" >"$T/touch.txt"
+touch "$T/plainfile"
+for bad in "--results $T/plainfile|cannot use '$T/plainfile' as the results directory: it exists and is not a directory" \
+           "--results /proc/1|cannot write in the results directory '/proc/1': " \
+           "--results $T/plainfile/sub|cannot create the results directory '$T/plainfile/sub': Not a directory" \
+           "--joblog /dev/full|cannot write the joblog '/dev/full': No space left on device"; do
+    opt=${bad%%|*} msg=${bad#*|}
+    rm -f "$T/ran"
+    rc=0; timeout 30 "$BIN/client" $opt 127.0.0.1 "$MASTER_PORT" "$T/touch.txt" >/dev/null 2>"$T/oerr" || rc=$?
+    is "$rc/$(test -e "$T/ran" && echo ran)" "255/" "client $opt: exit 255 before running anything"
+    check "and says: $msg" grep -qF "client: $msg" "$T/oerr"
+done
+
+# A joblog that fails mid-run (file size limit) is named, with the cause,
+# when it fails; the client still exits 255 at the end.
+for i in $(seq 1 40); do echo "echo $i  # $(head -c 80 /dev/zero | tr '\0' x)"; done >"$T/forty.txt"
+rc=0; bash -c 'trap "" XFSZ; ulimit -f 1; exec "$@"' sh timeout 60 "$BIN/client" -q --joblog "$T/jfull" \
+    127.0.0.1 "$MASTER_PORT" "$T/forty.txt" >/dev/null 2>"$T/jerr" || rc=$? # stderr: 2 lines, under the limit
+is "$rc" 255 "a joblog that cannot be written mid-run: exit 255"
+is "$(grep -c "client: cannot write the joblog '$T/jfull': File too large" "$T/jerr")" 1 "the failure is said once, naming the file and the cause"
+check "and the last word points at it" grep -q 'the joblog or the results directory is incomplete (the failed writes are named above)' "$T/jerr"
+
+# A rate-limited log says what it suppressed.
+python3 - "$MASTER_PORT" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(20):
+    s.sendto(b"junk", ("127.0.0.1", int(sys.argv[1])))
+time.sleep(1.2)
+s.sendto(b"junk", ("127.0.0.1", int(sys.argv[1])))
+PY
+wait_for_line "$T/m4.log" 'more messages like this one were suppressed' 5 >/dev/null
+check "the master says which message it suppressed" \
+    grep -qE 'warning: [0-9]+ more messages like this one were suppressed: dropped a 4-byte datagram from 127\.0\.0\.1:[0-9]+: not a known slave$' "$T/m4.log"
+
 done_testing
