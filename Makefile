@@ -28,7 +28,7 @@ CLIENT = client.o report.o
 PROGRAMS = client serveur_maitre serveur_esclave
 UNIT_TESTS = tests/unit_codec tests/unit_xfer tests/unit_conf tests/unit_auth
 TOOLS = tests/udp_chaos
-FUZZ_TARGETS = dgram frame conf cmdfile slave
+FUZZ_TARGETS = dgram frame conf cmdfile slave master
 FUZZ_REPLAY = $(addprefix tests/fuzz_,$(FUZZ_TARGETS))
 
 all: $(addprefix $(P)/,$(addsuffix $(EXE),$(PROGRAMS)))

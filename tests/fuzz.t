@@ -3,7 +3,7 @@
 # run found interesting or crashing) replayed through each fuzz target,
 # built as a plain program: a regression test in every build.
 . "$(dirname "$0")/lib.sh"
-for target in dgram frame conf cmdfile slave; do
+for target in dgram frame conf cmdfile slave master; do
     bin=$BIN/tests/fuzz_$target
     [ -x "$bin" ] || bail "$bin not built (make check-programs)"
     rc=0

@@ -1,0 +1,600 @@
+/*
+ * Fuzz target: the master's state machines (clients, slaves, flights).
+ *
+ * The input is a script played against the real master.c (included here,
+ * so its static handlers are reachable), with a fake clock and fake
+ * sockets. Up to four fake clients connect, submit commands, end, freeze
+ * (stop reading), disconnect; three fake slaves answer what the master
+ * sends them as a slave would (COOKIE, PONG, JOB_ACK, RESULT), or drop it,
+ * duplicate their answers, freeze, restart, leave; slaves.conf is reloaded
+ * with a slave removed or added back; time moves on.
+ *
+ * Invariants checked (abort, so libFuzzer reports the input):
+ *  - a client gets at most one result per command it submitted, and none
+ *    for a command it did not submit;
+ *  - a result the slave ran carries that command's own output (the fake
+ *    slaves echo the command they were given): no result goes to the
+ *    wrong command or client;
+ *  - BYE comes only when every command of the client has its result;
+ *  - nothing hangs: at the end every fault is lifted, and within two
+ *    minutes of fake time every client that is still connected and has
+ *    ended its batch has all its results and its BYE.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fuzz.h"
+#include "platform.h"
+#include "proto.h"
+
+/* ------------------------------------------------------------ fakes --- */
+
+static uint64_t fz_now_us = 1000000;
+static uint64_t fz_clock_us(void) { return fz_now_us; }
+static uint64_t fz_clock_ms(void) { return fz_now_us / 1000; }
+static uint64_t fz_wall_ms(void) { return 1700000000000ull + fz_now_us / 1000; }
+
+#define FAKE_CLIENTS 4
+#define FAKE_SLAVES 3
+#define CLIENT_SOCK_BASE 100
+#define UDP_SOCK 7
+#define MAX_SEQ 64
+
+typedef struct {
+    int connected, eof_next, closed_by_master, frozen, ended, bye;
+    uint64_t id; /* of the master's client object */
+    uint8_t in[8192];
+    size_t in_len;
+    uint8_t out[1 << 16]; /* frames from the master not parsed yet */
+    size_t out_len;
+    uint32_t submitted;
+    uint8_t results[MAX_SEQ + 1]; /* per seq */
+} fake_client;
+
+typedef struct {
+    uint8_t data[512];
+    size_t len;
+} pending_dgram;
+
+typedef struct {
+    net_addr addr;
+    uint64_t boot, seq;
+    int session, frozen;
+    uint8_t cookie[COOKIE_LEN];
+    pending_dgram inbox[16]; /* what the master sent, not handled yet */
+    unsigned ninbox;
+    struct fake_job { uint64_t id; char cmd[64]; int done; } jobs[16];
+    unsigned njobs;
+    uint8_t last_sent[512];
+    size_t last_sent_len;
+} fake_slave;
+
+static fake_client fz_clients[FAKE_CLIENTS];
+static fake_slave fz_slaves[FAKE_SLAVES];
+
+static void fz_abort(const char *what, unsigned c)
+{
+    fprintf(stderr, "INVARIANT (client %u): %s\n", c, what);
+    abort();
+}
+
+static void fz_client_frames(unsigned c);
+
+static long fz_send(sock_t s, const void *p, size_t n)
+{
+    unsigned c = (unsigned)(s - CLIENT_SOCK_BASE);
+    if (c >= FAKE_CLIENTS)
+        return NET_ERROR;
+    fake_client *fc = &fz_clients[c];
+    if (fc->frozen)
+        return NET_AGAIN;
+    size_t room = sizeof fc->out - fc->out_len;
+    if (n > room)
+        n = room;
+    if (n == 0)
+        return NET_AGAIN;
+    memcpy(fc->out + fc->out_len, p, n);
+    fc->out_len += n;
+    fz_client_frames(c);
+    return (long)n;
+}
+
+static long fz_recv(sock_t s, void *p, size_t n)
+{
+    unsigned c = (unsigned)(s - CLIENT_SOCK_BASE);
+    if (c >= FAKE_CLIENTS)
+        return NET_ERROR;
+    fake_client *fc = &fz_clients[c];
+    if (fc->in_len == 0)
+        return fc->eof_next ? 0 : NET_AGAIN;
+    if (n > fc->in_len)
+        n = fc->in_len;
+    memcpy(p, fc->in, n);
+    memmove(fc->in, fc->in + n, fc->in_len - n);
+    fc->in_len -= n;
+    return (long)n;
+}
+
+static void fz_close(sock_t s)
+{
+    unsigned c = (unsigned)(s - CLIENT_SOCK_BASE);
+    if (c < FAKE_CLIENTS && fz_clients[c].connected) {
+        fz_clients[c].connected = 0;
+        fz_clients[c].closed_by_master = !fz_clients[c].eof_next;
+    }
+}
+static void fz_shutdown_write(sock_t s) { (void)s; }
+
+static long fz_sendto(sock_t s, const void *p, size_t n, const net_addr *to)
+{
+    (void)s;
+    for (int k = 0; k < FAKE_SLAVES; k++) {
+        fake_slave *fs = &fz_slaves[k];
+        if (!net_addr_equal(&fs->addr, to))
+            continue;
+        if (fs->ninbox < 16 && n <= sizeof fs->inbox[0].data) {
+            memcpy(fs->inbox[fs->ninbox].data, p, n);
+            fs->inbox[fs->ninbox++].len = n;
+        }
+        return (long)n;
+    }
+    return (long)n;
+}
+
+#define clock_us fz_clock_us
+#define clock_ms fz_clock_ms
+#define wall_ms fz_wall_ms
+#define net_sendto fz_sendto
+#define net_send fz_send
+#define net_recv fz_recv
+#define net_close fz_close
+#define net_shutdown_write fz_shutdown_write
+#include "../master.c"
+
+/* The end of read_datagrams: one ack per touched result. */
+static void read_datagrams_acks(master *m)
+{
+    for (int i = 0; i < m->nslaves; i++)
+        for (flight *f = m->slaves[i]->flights; f; f = f->next)
+            if (f->ack_pending) {
+                f->ack_pending = 0;
+                send_result_ack(m, f, f->sl, f->id, 0);
+            }
+}
+
+/* ------------------------------------------------------ the clients --- */
+
+static void fz_client_frames(unsigned c)
+{
+    fake_client *fc = &fz_clients[c];
+    for (;;) {
+        uint8_t type;
+        breader f;
+        long used = frame_parse(fc->out, fc->out_len, sizeof fc->out, &type, &f);
+        if (used <= 0)
+            return;
+        if (type == F_RESULT) {
+            uint32_t seq = br_u32(&f);
+            uint16_t hl = br_u16(&f);
+            br_bytes(&f, hl);
+            CommandResult r;
+            if (result_decode(&f, &r) < 0 || f.error)
+                fz_abort("malformed RESULT frame", c);
+            if (seq == 0 || seq > fc->submitted)
+                fz_abort("a result for a command it did not submit", c);
+            if (seq <= MAX_SEQ && fc->results[seq]++)
+                fz_abort("two results for one command", c);
+            if (r.status == RUN_EXITED && r.exit_code != -1) { /* ran on a fake slave */
+                char want[64];
+                int n = snprintf(want, sizeof want, "c%u-%u", c, seq);
+                if (r.stdout_len != (uint32_t)n || memcmp(r.stdout_data, want, (size_t)n) != 0)
+                    fz_abort("a result carrying another command's output", c);
+            }
+        } else if (type == F_BYE) {
+            for (uint32_t s = 1; s <= fc->submitted && s <= MAX_SEQ; s++)
+                if (fc->results[s] != 1)
+                    fz_abort("BYE before every result", c);
+            fc->bye = 1;
+        }
+        memmove(fc->out, fc->out + used, fc->out_len - (size_t)used);
+        fc->out_len -= (size_t)used;
+    }
+}
+
+static void client_input(fake_client *fc, const uint8_t *p, size_t n)
+{
+    if (fc->in_len + n <= sizeof fc->in) {
+        memcpy(fc->in + fc->in_len, p, n);
+        fc->in_len += n;
+    }
+}
+
+static void client_frame(fake_client *fc, uint8_t type, const uint8_t *fields, size_t n)
+{
+    uint8_t head[FRAME_HEADER_LEN];
+    put_u32(head, (uint32_t)n + 1);
+    head[4] = type;
+    client_input(fc, head, sizeof head);
+    client_input(fc, fields, n);
+}
+
+/* A new connection, as accept_client makes it, and its HELLO. */
+static void client_connect(master *m, unsigned c, uint8_t arg)
+{
+    fake_client *fc = &fz_clients[c];
+    if (fc->connected || m->stopping) /* no listener while stopping */
+        return;
+    memset(fc, 0, sizeof *fc);
+    fc->connected = 1;
+    client *cl = calloc(1, sizeof *cl);
+    cl->id = ++m->next_client_id;
+    fc->id = cl->id;
+    cl->sock = CLIENT_SOCK_BASE + c;
+    snprintf(cl->name, sizeof cl->name, "client%u", c);
+    bw_init(&cl->in, CLIENT_IN_LIMIT);
+    bw_init(&cl->out, CLIENT_OUT_LIMIT);
+    cl->state = CS_HELLO;
+    cl->connected_ms = clock_ms();
+    client **pp = &m->clients;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = cl;
+    m->nclients++;
+    uint8_t hello[4 + 2 + 2 + 4 + 4 + AUTH_NONCE_LEN] = {0};
+    put_u32(hello, FRAME_MAGIC);
+    put_u16(hello + 4, FRAME_VERSION);
+    put_u32(hello + 8, arg & 1 ? 2000 : 0); /* timeout */
+    put_u32(hello + 12, 1 + arg % 3);       /* retries */
+    client_frame(fc, F_HELLO, hello, sizeof hello);
+}
+
+static void client_submit(fake_client *fc, unsigned c)
+{
+    if (!fc->connected || fc->ended || fc->submitted >= MAX_SEQ)
+        return;
+    uint8_t f[64];
+    uint32_t seq = ++fc->submitted;
+    put_u32(f, seq);
+    int n = snprintf((char *)f + 4, sizeof f - 4, "c%u-%u", c, seq);
+    client_frame(fc, F_SUBMIT, f, 4 + (size_t)n);
+}
+
+static void client_end(fake_client *fc)
+{
+    if (!fc->connected || fc->ended)
+        return;
+    uint8_t f[4];
+    put_u32(f, fc->submitted);
+    client_frame(fc, F_END, f, 4);
+    fc->ended = 1;
+}
+
+/* The client half of master_run's loop. */
+static void clients_step(master *m)
+{
+    for (client *cl = m->clients, *nx; cl; cl = nx) {
+        nx = cl->next;
+        fake_client *fc = &fz_clients[cl->sock - CLIENT_SOCK_BASE];
+        int gone = 0;
+        if (fc->in_len || fc->eof_next) {
+            if (cl->state == CS_CLOSING) {
+                char sink[4096];
+                long r = net_recv(cl->sock, sink, sizeof sink);
+                gone = r != NET_AGAIN && r <= 0;
+            } else if (cl->queued < m->cfg->max_queued) {
+                gone = client_read(m, cl) < 0;
+            }
+        }
+        if (!gone && cl->out.error)
+            gone = 1;
+        if (!gone && bw_pending(&cl->out))
+            gone = client_write(cl) < 0;
+        if (!gone && cl->state == CS_CLOSING && !bw_pending(&cl->out)) {
+            if (!cl->hangup_ms)
+                cl->hangup_ms = clock_ms();
+            else if (elapsed(clock_ms(), cl->hangup_ms) >= HANGUP_WAIT_MS)
+                gone = 1;
+        }
+        if (gone)
+            client_close(m, cl);
+    }
+}
+
+/* ------------------------------------------------------- the slaves --- */
+
+static void slave_send(master *m, fake_slave *fs, dgram *d)
+{
+    uint8_t out[512];
+    d->sender_boot = fs->boot;
+    d->receiver_boot = m->boot;
+    d->seq = ++fs->seq;
+    size_t n = dgram_encode(d, out, sizeof out, NULL);
+    if (!n)
+        return;
+    memcpy(fs->last_sent, out, n);
+    fs->last_sent_len = n;
+    on_datagram(m, out, n, &fs->addr);
+}
+
+static struct fake_job *slave_job(fake_slave *fs, uint64_t id)
+{
+    for (unsigned i = 0; i < fs->njobs; i++)
+        if (fs->jobs[i].id == id)
+            return &fs->jobs[i];
+    return NULL;
+}
+
+static void slave_forget(fake_slave *fs, uint64_t id)
+{
+    for (unsigned i = 0; i < fs->njobs; i++)
+        if (fs->jobs[i].id == id) {
+            fs->jobs[i] = fs->jobs[--fs->njobs];
+            return;
+        }
+}
+
+/* The slave handles what the master sent it, as serveur_esclave does;
+ * policy bits drop some of it (loss). */
+static void slave_answer(master *m, fake_slave *fs, uint8_t policy)
+{
+    unsigned n = fs->ninbox;
+    fs->ninbox = 0;
+    pending_dgram box[16];
+    memcpy(box, fs->inbox, sizeof box);
+    for (unsigned i = 0; i < n; i++) {
+        if (fs->frozen || (policy >> (i % 8)) & 1 & (policy >> 7))
+            continue; /* lost */
+        dgram d, r;
+        const char *why;
+        if (dgram_decode(box[i].data, box[i].len, &d, &why) < 0)
+            continue;
+        memset(&r, 0, sizeof r);
+        int ours = d.receiver_boot == fs->boot;
+        switch (d.type) {
+        case DG_PING:
+            if (ours && !fs->session && memcmp(d.cookie, fs->cookie, COOKIE_LEN) == 0)
+                fs->session = 1;
+            if (!ours || !fs->session) {
+                r.type = DG_COOKIE;
+                r.echo_us = d.echo_us;
+                memcpy(r.cookie, fs->cookie, COOKIE_LEN);
+            } else {
+                r.type = DG_PONG;
+                r.echo_us = d.echo_us;
+                r.slots_total = 2;
+                r.slots_free = (uint16_t)(fs->njobs < 2 ? 2 - fs->njobs : 0);
+            }
+            slave_send(m, fs, &r);
+            break;
+        case DG_JOB: {
+            if (!ours || !fs->session) {
+                r.type = DG_COOKIE;
+                r.job_id = d.job_id;
+                memcpy(r.cookie, fs->cookie, COOKIE_LEN);
+                slave_send(m, fs, &r);
+                break;
+            }
+            struct fake_job *j = slave_job(fs, d.job_id);
+            CommandRequest req;
+            if (!j && d.offset == 0 && d.payload_len == d.total && fs->njobs < 16 &&
+                job_request_decode(d.payload, d.payload_len, &req) == 0 && req.length < 64) {
+                j = &fs->jobs[fs->njobs++];
+                memset(j, 0, sizeof *j);
+                j->id = d.job_id;
+                memcpy(j->cmd, req.command, req.length);
+            }
+            r.type = DG_JOB_ACK;
+            r.job_id = d.job_id;
+            r.state = j ? (j->done ? JS_DONE : JS_RUNNING) : JS_GONE;
+            r.cum = 1;
+            slave_send(m, fs, &r);
+            break;
+        }
+        case DG_CANCEL:
+            if (!ours || !fs->session)
+                break;
+            slave_forget(fs, d.job_id);
+            r.type = DG_JOB_ACK;
+            r.job_id = d.job_id;
+            r.state = JS_GONE;
+            slave_send(m, fs, &r);
+            break;
+        case DG_RESULT_ACK:
+            if (ours && d.state == 1)
+                slave_forget(fs, d.job_id);
+            break;
+        }
+    }
+    read_datagrams_acks(m);
+}
+
+/* A finished job's result, in one fragment: its output is its command. */
+static void slave_finish(master *m, fake_slave *fs, uint8_t arg)
+{
+    if (fs->frozen || !fs->session || !fs->njobs)
+        return;
+    struct fake_job *j = &fs->jobs[arg % fs->njobs];
+    j->done = 1;
+    CommandResult res;
+    memset(&res, 0, sizeof res);
+    res.status = RUN_EXITED;
+    res.exit_code = arg >> 6;
+    res.start_ms = fz_wall_ms();
+    res.stdout_data = j->cmd;
+    res.stdout_len = (uint32_t)strlen(j->cmd);
+    uint8_t body[256];
+    bwriter w;
+    bw_init_fixed(&w, body, sizeof body);
+    result_encode(&w, &res);
+    dgram d;
+    memset(&d, 0, sizeof d);
+    d.type = DG_RESULT;
+    d.job_id = j->id;
+    d.total = (uint32_t)w.len;
+    d.frag_size = FRAG_LOOPBACK;
+    d.payload = body;
+    d.payload_len = (uint32_t)w.len;
+    slave_send(m, fs, &d);
+    read_datagrams_acks(m);
+}
+
+static void slave_restart(fake_slave *fs, uint8_t arg)
+{
+    static uint64_t lives;
+    fs->boot = ++lives << 16 | arg;
+    fs->seq = 0;
+    fs->session = 0;
+    fs->frozen = 0;
+    fs->njobs = 0;
+    for (int i = 0; i < COOKIE_LEN; i++)
+        fs->cookie[i] = (uint8_t)(fs->boot >> (i % 8 * 8)) ^ (uint8_t)i;
+}
+
+/* ------------------------------------------------------------ setup --- */
+
+static char fz_conf_all[64], fz_conf_two[64];
+
+static void write_conf(char *path, size_t len, int nslaves)
+{
+    snprintf(path, len, "/tmp/fuzz_master_conf.XXXXXX");
+    int fd = mkstemp(path);
+    char text[256];
+    int n = 0;
+    for (int k = 0; k < nslaves; k++)
+        n += snprintf(text + n, sizeof text - (size_t)n, "127.0.0.1 %d\n", 7001 + k);
+    if (fd < 0 || write(fd, text, (size_t)n) != n)
+        abort();
+    close(fd);
+}
+
+static void tick(master *m, uint64_t us)
+{
+    fz_now_us += us;
+    if (m->stopping && clock_ms() >= m->stop_deadline_ms && running_commands(m))
+        end_grace_period(m);
+    run_timers(m);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static auth_keys no_key;
+    static master_config cfg;
+    static int ready;
+    if (!ready) {
+        log_init("fuzz", LOG_ERROR);
+        write_conf(fz_conf_all, sizeof fz_conf_all, FAKE_SLAVES);
+        write_conf(fz_conf_two, sizeof fz_conf_two, FAKE_SLAVES - 1);
+        cfg = (master_config){"127.0.0.1", 6000, fz_conf_all, 3, 1000, 2, 20000, 5000, &no_key, 3000, 256};
+        ready = 1;
+    }
+    log_level = getenv("FUZZ_MASTER_TRACE") ? LOG_DEBUG : -1;
+    cfg.slaves_conf = fz_conf_all;
+    fz_now_us = 1000000;
+    memset(fz_clients, 0, sizeof fz_clients);
+    memset(fz_slaves, 0, sizeof fz_slaves);
+    master *m = calloc(1, sizeof *m);
+    m->cfg = &cfg;
+    m->auth = &no_key;
+    m->boot = 0x4d00000000000001ull;
+    m->udp = UDP_SOCK;
+    m->udp_family = AF_INET;
+    m->listener = m->udp_other = SOCK_INVALID;
+    if (load_slaves(m) <= 0)
+        abort();
+    m->listener = 1; /* later loads are reloads */
+    m->started_ms = clock_ms();
+    for (int k = 0; k < FAKE_SLAVES; k++) {
+        char err[128];
+        net_resolve("127.0.0.1", 7001 + k, 1, &fz_slaves[k].addr, err, sizeof err);
+        slave_restart(&fz_slaves[k], (uint8_t)k);
+    }
+    const uint8_t *p = data, *end = data + size;
+#define TAKE() (p < end ? *p++ : 0)
+    unsigned ops = 0;
+    while (p < end && ops++ < 2000) {
+        uint8_t op = TAKE(), arg = TAKE();
+        unsigned c = (op >> 4) % FAKE_CLIENTS, k = (op >> 4) % FAKE_SLAVES;
+        fake_client *fc = &fz_clients[c];
+        fake_slave *fs = &fz_slaves[k];
+        switch (op & 15) {
+        case 0: client_connect(m, c, arg); break;
+        case 1: case 2: for (unsigned i = 0; i <= arg % 4; i++) client_submit(fc, c); break;
+        case 3: client_end(fc); break;
+        case 4: if (fc->connected && (arg & 7) == 0) fc->eof_next = 1; break; /* the client leaves */
+        case 5: fc->frozen = arg & 1; break;
+        case 6: clients_step(m); break;
+        case 7: case 8: slave_answer(m, fs, arg); break;
+        case 9: slave_finish(m, fs, arg); break;
+        case 10: tick(m, (uint64_t)arg * (arg & 1 ? 1000 : 50000)); break; /* up to 12.7 s */
+        case 11: if ((arg & 3) == 0) slave_restart(fs, arg); break;
+        case 12: fs->frozen = arg & 1; break;
+        case 13: /* a duplicate of the slave's last datagram */
+            if (fs->last_sent_len) {
+                uint8_t copy[512];
+                memcpy(copy, fs->last_sent, fs->last_sent_len);
+                on_datagram(m, copy, fs->last_sent_len, &fs->addr);
+            }
+            break;
+        case 14: /* SIGHUP: slaves.conf without the last slave, or with it again */
+            cfg.slaves_conf = arg & 1 ? fz_conf_two : fz_conf_all;
+            if (!m->stopping)
+                load_slaves(m);
+            break;
+        case 15:
+            if (arg == 0x5a && !m->stopping) { /* SIGTERM, rarely */
+                begin_shutdown(m);
+            } else if (fs->session && !fs->frozen && (arg & 0xf0) == 0x40) { /* LEAVING */
+                dgram d;
+                memset(&d, 0, sizeof d);
+                d.type = DG_LEAVING;
+                slave_send(m, fs, &d);
+                slave_restart(fs, arg);
+            }
+            break;
+        }
+    }
+    /* Every fault lifted: within two minutes, every client still there
+     * that ended its batch has all its results. */
+    for (int k = 0; k < FAKE_SLAVES; k++)
+        fz_slaves[k].frozen = 0;
+    for (unsigned c = 0; c < FAKE_CLIENTS; c++) {
+        fz_clients[c].frozen = 0;
+        client_end(&fz_clients[c]);
+    }
+    cfg.slaves_conf = fz_conf_all;
+    if (!m->stopping)
+        load_slaves(m);
+    for (int round = 0; round < 1200; round++) {
+        clients_step(m);
+        for (int k = 0; k < FAKE_SLAVES; k++) {
+            slave_answer(m, &fz_slaves[k], 0);
+            for (unsigned i = fz_slaves[k].njobs; i-- > 0;)
+                slave_finish(m, &fz_slaves[k], (uint8_t)i);
+        }
+        clients_step(m);
+        tick(m, 100000);
+    }
+    for (unsigned c = 0; c < FAKE_CLIENTS; c++) {
+        fake_client *fc = &fz_clients[c];
+        if (getenv("FUZZ_MASTER_TRACE")) /* to check that a seed does what it means to */
+            fprintf(stderr, "client %u: %s, %u submitted, bye %d\n", c,
+                    fc->connected ? "connected" : fc->closed_by_master ? "closed by the master" : "gone", fc->submitted,
+                    fc->bye);
+        if (fc->connected && !fc->eof_next && fc->ended && !fc->bye)
+            fz_abort("no BYE two minutes after every fault was lifted", c);
+    }
+    while (m->clients)
+        client_close(m, m->clients);
+    for (int i = 0; i < m->nslaves; i++) {
+        while (m->slaves[i]->flights)
+            flight_free(m->slaves[i]->flights);
+        free(m->slaves[i]);
+    }
+    free(m->slaves);
+    free(m->id_memos);
+    free(m);
+    return 0;
+}
