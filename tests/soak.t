@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# soak.t - a short, seeded run of the randomized soak (tests/soak.py):
+# random command files, client behaviours and faults (slave kill -9 and
+# restart, SIGSTOP, SIGHUP remove/re-add, chaos proxy, clock steps), each
+# round checked byte for byte, for double runs, hangs, memory, leftovers
+# and sanitizer reports. Fixed seeds, about a minute on 2 cores;
+# `make soak` runs the long, random-seeded version.
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+command -v python3 >/dev/null || { echo "1..0 # SKIP soak.t needs python3 (apt-get install python3)"; exit 0; }
+exec python3 "$TOP/tests/soak.py" --bin "${SMP_BIN:-$TOP}" --seed "${SOAK_SEED:-20261201}" \
+    --rounds "${SOAK_ROUNDS:-6}" --seconds "${SOAK_SECONDS:-60}"
