@@ -205,7 +205,7 @@ def make_command(rng, tok, marker, opts, budget):
     elif r < 0.7 and opts.get("big", True) and not opts.get("short"):
         c = rng.choice("abcxyz")
         choices = [0, 1, 1199, 1200, 1201, 59999, 60000, 60001, 65536, rng.randrange(1, 300000)]
-        if budget[0] > 4 * MAX_OUTPUT:
+        if budget[0] > MAX_OUTPUT + 600000:
             choices += [rng.randrange(300000, 3 << 20), MAX_OUTPUT, MAX_OUTPUT + rng.randrange(1, 600000)]
         n = rng.choice(choices)
         if n > budget[0]:
@@ -294,7 +294,7 @@ class Round:
             nclients, ncmds = rng.randint(8, 12), (2, 6)
         else:
             nclients, ncmds = rng.randint(1, 4), (5, 40)
-        budget = [(12 << 20) if self.enabled("big") else 0]
+        budget = [(16 << 20) if self.enabled("big") else 0]
         self.client_specs = []
         for c in range(nclients):
             mode = rng.choice(["json", "results", "keepq"])
@@ -611,8 +611,10 @@ class Round:
                     self.log("client c%d SIGCONT" % c)
                 elif age > self.deadline:
                     dump = self.dump_state("client c%d hangs" % c)
-                    self.violation("hang: client c%d still running after %.0fs (deadline %.0fs); state in %s"
-                                   % (c, age, self.deadline, dump))
+                    with open(os.path.join(spec["dir"], "stderr"), errors="replace") as f:
+                        tail = f.read()[-300:].replace("\n", " | ")
+                    self.violation("hang: client c%d still running after %.0fs (deadline %.0fs); state in %s; its stderr: %s"
+                                   % (c, age, self.deadline, dump, tail))
                     p.kill_group()
                     spec["done"], spec["hung"] = mono(), True
             for s in self.client_specs:  # the moment a killed client's commands must have stopped
