@@ -7,5 +7,5 @@
 # `make soak` runs the long, random-seeded version.
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 command -v python3 >/dev/null || { echo "1..0 # SKIP soak.t needs python3 (apt-get install python3)"; exit 0; }
-exec python3 "$TOP/tests/soak.py" --bin "${SMP_BIN:-$TOP}" --seed "${SOAK_SEED:-20261201}" \
-    --rounds "${SOAK_ROUNDS:-6}" --seconds "${SOAK_SECONDS:-60}"
+exec python3 "$TOP/tests/soak.py" --bin "${SMP_BIN:-$TOP}" --seed "${SOAK_SEED:-20261205}" \
+    --rounds "${SOAK_ROUNDS:-5}" --seconds "${SOAK_SECONDS:-60}"
