@@ -396,7 +396,11 @@ class Round:
                     break
                 time.sleep(0.02)
         if line is None:
-            raise RuntimeError("slave %s did not start (port %d): %s" % (name, port, tail[-500:]))
+            who = ""
+            if "Address already in use" in tail:  # by whom? (other tests share the machine)
+                who = subprocess.run(["ss", "-uanp", "sport = :%d" % port], capture_output=True,
+                                     text=True).stdout.replace("\n", " | ")
+            raise RuntimeError("slave %s did not start (port %d): %s %s" % (name, port, tail[-300:].strip(), who))
         spec["proc"], spec["port"], spec["inst"] = p, port_of(line, "UDP"), env["SOAK_INST"]
         return p
 
@@ -865,7 +869,7 @@ def rerun_acknowledged(r):
 
 class Harness:
     def __init__(self, a):
-        self.seed, self.bin, self.mem_mib = a.seed, a.bin, a.mem_mib
+        self.seed, self.bin, self.mem_mib = a.seed, os.path.abspath(a.bin), a.mem_mib
         self.faults = set(a.faults.split(",")) if a.faults != "all" else set(ALL_FAULTS)
         bad = self.faults - set(ALL_FAULTS)
         if bad:
