@@ -44,7 +44,7 @@ MAX_OUTPUT = 4 << 20  # the slave's default -o
 FAKETIME_LIBS = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
                  "/usr/lib/faketime/libfaketime.so.1",
                  "/usr/local/lib/faketime/libfaketime.so.1"]
-ALL_FAULTS = ["kill9", "stop", "hup", "clock", "chaos", "key", "clientkill", "clientstop",
+ALL_FAULTS = ["kill9", "stop", "hup", "clock", "wallstep", "chaos", "key", "clientkill", "clientstop",
               "slow", "swarm", "timeout", "big"]
 RAN = ("exited", "signaled", "timed_out")
 SLAVE_LOSS = ("kill9", "stop", "clock")
@@ -158,6 +158,10 @@ class Proc:
 
 
 # ---------------------------------------------------------------- commands
+
+def faketime_lib():
+    return next((p for p in FAKETIME_LIBS if os.path.exists(p)), None)
+
 
 def octal(data):
     return "".join("\\%03o" % b for b in data)
@@ -339,6 +343,15 @@ class Round:
                                     "at": rng.uniform(0.2, max(0.5, self.work)),
                                     "for": rng.uniform(1.0, 5.0) if kind == "stop" else rng.uniform(0.3, 2.0),
                                     "offset": rng.choice(["-10s", "-120s", "+10s", "+3600s", "-3600s"])})
+        # live wall-clock steps (libfaketime reading a file per daemon), from a
+        # generator of their own so that the other draws stay as they were
+        wr = random.Random("%d-%d-wall" % (self.h.seed, self.n))
+        self.wallclock = self.enabled("wallstep") and faketime_lib() and wr.random() < 0.25
+        if self.wallclock:
+            for _ in range(wr.randint(1, 2)):
+                self.faults.append({"kind": "wallstep", "slave": wr.randrange(-1, k), "for": 0,
+                                    "at": wr.uniform(0.2, max(0.5, self.work)),
+                                    "offset": wr.choice(["-30s", "+30s", "-3600s", "+3600s", "-86400s"])})
         self.faults.sort(key=lambda f: f["at"])
         # generous: the machine is small and shared
         losses = sum(1 for f in self.faults if f["kind"] in SLAVE_LOSS)
@@ -350,8 +363,9 @@ class Round:
         cl = ", ".join("c%d:%d cmds %s %s%s" % (i, len(c["cmds"]), c["mode"], c["beh"],
                                                 " timeout %d" % c["timeout"] if c["timeout"] else "")
                        for i, c in enumerate(self.client_specs))
-        fl = ", ".join("%s s%d at %.1fs for %.1fs%s" % (f["kind"], f["slave"], f["at"], f["for"],
-                                                     " clock " + f["offset"] if f["kind"] == "clock" else "")
+        fl = ", ".join("%s %s at %.1fs for %.1fs%s" % (f["kind"], "s%d" % f["slave"] if f["slave"] >= 0 else "master",
+                                                    f["at"], f["for"],
+                                                    " clock " + f["offset"] if f["kind"] in ("clock", "wallstep") else "")
                        for f in self.faults) or "none"
         return "slaves [%s]%s; clients [%s]; faults [%s]; work %.1fs, deadline %.0fs" % (
             sl, " key" if self.key else "", cl, fl, self.work, self.deadline)
@@ -366,8 +380,13 @@ class Round:
         name = "s%d" % i
         env = dict(self.env)
         env["SOAK_INST"] = "%ss%d/l%d" % (self.tag, i, spec["life"])
-        if clock:
-            lib = next((p for p in FAKETIME_LIBS if os.path.exists(p)), None)
+        if self.wallclock:
+            self.wall_env(env, name)
+            if clock:
+                with open(os.path.join(self.dir, "faketime." + name), "w") as f:
+                    f.write(clock + "\n")
+        elif clock:
+            lib = faketime_lib()
             if lib is None:
                 self.notes.append("libfaketime not found: clock fault without a clock step")
             else:
@@ -404,6 +423,17 @@ class Round:
         spec["proc"], spec["port"], spec["inst"] = p, port_of(line, "UDP"), env["SOAK_INST"]
         return p
 
+    def wall_env(self, env, name):
+        """ENV runs its program with a wall clock offset read from a file
+        (re-read every second), that a wallstep fault rewrites."""
+        path = os.path.join(self.dir, "faketime." + name)
+        if not os.path.exists(path):
+            with open(path, "w") as f:
+                f.write("+0s\n")
+        env.update(LD_PRELOAD=faketime_lib(), FAKETIME_TIMESTAMP_FILE=path, FAKETIME_CACHE_DURATION="1",
+                   FAKETIME_DONT_FAKE_MONOTONIC="1")
+        env["ASAN_OPTIONS"] = env["ASAN_OPTIONS"] + ":verify_asan_link_order=0"
+
     def start_proxy(self, i):
         spec = self.slave_specs[i]
         d, u, r, seed = spec["chaos"]
@@ -433,8 +463,11 @@ class Round:
         self.conf = os.path.join(self.dir, "slaves.conf")
         self.write_conf()
         log = os.path.join(self.dir, "master.log")
+        env = dict(self.env)
+        if self.wallclock:
+            self.wall_env(env, "master")
         self.master = Proc("master", [os.path.join(self.h.bin, "serveur_maitre")] + self.key_args()
-                           + ["0", self.conf], log, env=self.env)
+                           + ["0", self.conf], log, env=env)
         self.procs.append(self.master)
         line = wait_line(log, "listening on TCP", 20 * self.scale, self.master.p)
         if line is None:
@@ -492,9 +525,15 @@ class Round:
 
     # ------------------------------------------------------------ faults
     def fault_start(self, f):
+        f["t_start"] = mono()
+        if f["kind"] == "wallstep":
+            name = "s%d" % f["slave"] if f["slave"] >= 0 else "master"
+            with open(os.path.join(self.dir, "faketime." + name), "w") as fh:
+                fh.write(f["offset"] + "\n")
+            self.log("wall clock of %s stepped to %s" % (name, f["offset"]))
+            return
         s = self.slave_specs[f["slave"]]
         p = s["proc"]
-        f["t_start"] = mono()
         if f["kind"] == "kill9":
             p.signal(signal.SIGKILL)
             p.wait(10)
@@ -517,6 +556,8 @@ class Round:
             self.log("slaves.conf without s%d, SIGHUP" % f["slave"])
 
     def fault_end(self, f):
+        if f["kind"] == "wallstep":
+            return
         i = f["slave"]
         s = self.slave_specs[i]
         f["t_end"] = mono()
