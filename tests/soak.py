@@ -48,6 +48,8 @@ ALL_FAULTS = ["kill9", "stop", "hup", "clock", "wallstep", "chaos", "key", "clie
               "slow", "swarm", "timeout", "big"]
 RAN = ("exited", "signaled", "timed_out")
 SLAVE_LOSS = ("kill9", "stop", "clock")
+MIN_WORK = 3.0  # seconds of sleeps per slot in a round with faults
+REJOIN = 8.0  # seconds for the master to use a restarted slave again
 RETRIES = 4  # the clients' --retries: more than the faults of a round, so every command must run
 
 
@@ -330,6 +332,16 @@ class Round:
             self.client_specs.append(spec)
         # how long the work should take, for the fault times and deadlines
         work = sum(e["sleep"] for s in self.client_specs for e in s["exps"]) / total_slots
+        if work < MIN_WORK and any(self.enabled(f) for f in ("kill9", "stop", "hup", "clock", "wallstep")):
+            # a few 1 s commands (no draw: the other draws stay) give faults time to hit
+            spec = next((s for s in self.client_specs if s["beh"] != "killed"), self.client_specs[0])
+            for _ in range(min(12, int((MIN_WORK - work) * total_slots) + 1)):
+                tok = "t%d.%d.%d" % (self.n, self.client_specs.index(spec), len(spec["cmds"]) + 1)
+                spec["cmds"].append("sleep 1; printf 'pad-%s\\n'; echo %s >> %s" % (tok, tok, self.marker))
+                spec["exps"].append({"status": "exited", "exitval": 0, "signal": 0, "trunc_out": False,
+                                     "trunc_err": False, "marker": True, "sleep": 1.0, "bytes": 0, "tok": tok,
+                                     "stdout": ("pad-%s\n" % tok).encode(), "stderr": b""})
+            work = sum(e["sleep"] for s in self.client_specs for e in s["exps"]) / total_slots
         nbytes = sum(e["bytes"] for s in self.client_specs for e in s["exps"])
         self.work = work + nbytes / 30e6
         self.faults = []
@@ -421,6 +433,9 @@ class Round:
                                      text=True).stdout.replace("\n", " | ")
             raise RuntimeError("slave %s did not start (port %d): %s %s" % (name, port, tail[-300:].strip(), who))
         spec["proc"], spec["port"], spec["inst"] = p, port_of(line, "UDP"), env["SOAK_INST"]
+        spec["started_at"], spec["clock"] = mono(), clock
+        if self.master is not None:  # where to look for the master noticing this life
+            spec["mlog_off"] = os.path.getsize(self.master.log)
         return p
 
     def wall_env(self, env, name):
@@ -681,11 +696,32 @@ class Round:
         killed = [s for s in self.client_specs if s.get("killed_at")]
         if killed:
             time.sleep(min(maxsleep, 30) + 1)
+        self.check_rejoined()
         self.check_memory()
         self.teardown()
         self.check_results()
         self.check_leftovers()
         self.check_reports()
+
+    def check_rejoined(self):
+        """A slave restarted on its port is used again: the master's log says
+        it restarted (or is up) within REJOIN seconds."""
+        for i, s in enumerate(self.slave_specs):
+            if s["life"] == 0 or s["proc"].poll() is not None:
+                continue
+            end = s["started_at"] + REJOIN * self.scale
+            name = "slave 127.0.0.1:%d " % s["addr_port"]
+            while True:
+                with open(self.master.log, "rb") as f:
+                    f.seek(s["mlog_off"])
+                    tail = f.read().decode("utf-8", "replace")
+                if name + "restarted" in tail or name + "is up" in tail:
+                    break
+                if mono() >= end:
+                    self.violation("s%d restarted on its port%s: the master has not used it within %.0fs" % (
+                        i, " with its clock at " + s["clock"] if s["clock"] else "", REJOIN * self.scale))
+                    break
+                time.sleep(0.1)
 
     def check_memory(self):
         for name, p in [("master", self.master)] + [("s%d" % i, s["proc"]) for i, s in enumerate(self.slave_specs)]:
@@ -926,7 +962,7 @@ def main():
     ap.add_argument("--seed", type=int, default=None, help="default: random (printed first)")
     ap.add_argument("--rounds", type=int, default=None, help="rounds to run (default: 5, or as many as --seconds allow)")
     ap.add_argument("--seconds", type=float, default=None, help="start no round after this many seconds")
-    ap.add_argument("--only-round", type=int, default=None, help="replay one round of the seed")
+    ap.add_argument("--only-round", default=None, help="replay these rounds of the seed (R or R1,R2,...)")
     ap.add_argument("--bin", default=os.environ.get("SMP_BIN") or TOP, help="where the programs are (default $SMP_BIN or the repository)")
     ap.add_argument("--faults", default="all", help="comma-separated kinds to use (default all): " + ",".join(ALL_FAULTS))
     ap.add_argument("--mem-mib", type=int, default=160, help="VmHWM bound for master and slaves (x3 under ASan)")
@@ -943,7 +979,7 @@ def main():
             print("Bail out! %s is missing: run 'make check-programs'" % os.path.join(a.bin, prog))
             return 1
     h = Harness(a)
-    rounds = [a.only_round] if a.only_round is not None else None
+    rounds = [int(x) for x in a.only_round.split(",")] if a.only_round else None
     limit = a.rounds if a.rounds is not None else (None if a.seconds is not None else 5)
     start = mono()
     n, failed, number = 0, [], 0
@@ -979,15 +1015,20 @@ def main():
             desc = r.describe()
             if r.violations:
                 print("not ok %d - round %d (%.1fs): %s" % (n, number, durations[-1], desc))
+                sys.stdout.flush()
+                # on stderr, so that prove shows it
+                out = sys.stderr
+                print("# seed %d, round %d: %s" % (a.seed, number, desc), file=out)
                 for v in r.violations:
-                    print("#   VIOLATION: %s" % v)
+                    print("#   VIOLATION: %s" % v, file=out)
                 for v in r.notes:
-                    print("#   note: %s" % v)
-                print("#   events:")
+                    print("#   note: %s" % v, file=out)
+                print("#   events:", file=out)
                 for ev in r.events_log:
-                    print("#     %s" % ev)
-                print("#   logs: %s ; replay: tests/soak.py --seed %d --only-round %d --bin %s" % (
-                    r.dir, a.seed, number, a.bin))
+                    print("#     %s" % ev, file=out)
+                print("#   logs: %s ; replay: tests/soak.py --seed %d --only-round %d --bin %s --keep -v" % (
+                    r.dir, a.seed, number, h.bin), file=out)
+                out.flush()
                 failed.append(number)
             else:
                 print("ok %d - round %d (%.1fs): %s" % (n, number, durations[-1], desc))
@@ -1013,7 +1054,7 @@ def main():
     print("# %d rounds in %.0fs (longest %.1fs); peak VmHWM master %s KiB, slaves %s KiB" % (
         n, mono() - start, max(durations or [0]), h.hwm.get("m"), h.hwm.get("s")))
     if failed:
-        print("# FAILED rounds %s of seed %d; logs in %s" % (" ".join(map(str, failed)), a.seed, h.dir))
+        print("# FAILED rounds %s of seed %d; logs in %s" % (" ".join(map(str, failed)), a.seed, h.dir), file=sys.stderr)
         return 1
     if not a.keep:
         shutil.rmtree(h.dir, ignore_errors=True)
