@@ -409,6 +409,8 @@ class Round:
         log = os.path.join(self.dir, name + ".log")
         with open(log, "ab") as f:
             f.write(b"==== soak: life %d%s\n" % (spec["life"], (" clock " + clock).encode() if clock else b""))
+        # where to look for the master noticing this life: before it starts
+        mlog_off = os.path.getsize(self.master.log) if self.master is not None else 0
         p = Proc(name, [os.path.join(self.h.bin, "serveur_esclave"), "-j", str(spec["slots"])]
                  + self.key_args() + [str(port)], log, env=env, cwd=cwd)
         self.procs.append(p)
@@ -433,9 +435,7 @@ class Round:
                                      text=True).stdout.replace("\n", " | ")
             raise RuntimeError("slave %s did not start (port %d): %s %s" % (name, port, tail[-300:].strip(), who))
         spec["proc"], spec["port"], spec["inst"] = p, port_of(line, "UDP"), env["SOAK_INST"]
-        spec["started_at"], spec["clock"] = mono(), clock
-        if self.master is not None:  # where to look for the master noticing this life
-            spec["mlog_off"] = os.path.getsize(self.master.log)
+        spec["started_at"], spec["clock"], spec["mlog_off"] = mono(), clock, mlog_off
         return p
 
     def wall_env(self, env, name):
@@ -761,6 +761,18 @@ class Round:
         for p in self.procs:
             p.kill_group()
 
+    def kill_all(self):
+        """Every process of the round, even after an exception: the ones
+        started here by PID (and process group), then any command process
+        still carrying this round's tag."""
+        for p in self.procs:
+            p.kill_group()
+        for pid, _ in procs_with_env(("SOAK_INST=" + self.tag).encode()):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
     def check_leftovers(self):
         time.sleep(0.2)
         left = procs_with_env(("SOAK_INST=" + self.tag).encode())
@@ -971,6 +983,10 @@ def main():
     ap.add_argument("-v", "--verbose", action="store_true", help="print every round's events")
     ap.add_argument("--keep", action="store_true", help="keep the logs even when every round passes")
     a = ap.parse_args()
+
+    def on_term(signum, frame):  # prove or timeout stopping us: clean up as for Ctrl-C
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_term)
     if a.seed is None:
         a.seed = random.SystemRandom().randrange(1, 1 << 31)
     print("# seed %d" % a.seed, flush=True)
@@ -1009,8 +1025,7 @@ def main():
             except RuntimeError as e:
                 r.violation("setup: %s" % e)
             finally:
-                for p in r.procs:
-                    p.kill_group()
+                r.kill_all()
             durations.append(mono() - t)
             desc = r.describe()
             if r.violations:
@@ -1044,8 +1059,7 @@ def main():
     except KeyboardInterrupt:
         print("# interrupted in round %d; seed %d; logs in %s" % (number, a.seed, h.dir))
         if current is not None:
-            for p in current.procs:
-                p.kill_group()
+            current.kill_all()
         return 130
     if a.list:
         shutil.rmtree(h.dir, ignore_errors=True)
