@@ -364,6 +364,9 @@ class Round:
                 self.faults.append({"kind": "wallstep", "slave": wr.randrange(-1, k), "for": 0,
                                     "at": wr.uniform(0.2, max(0.5, self.work)),
                                     "offset": wr.choice(["-30s", "+30s", "-3600s", "+3600s", "-86400s"])})
+        if self.enabled("hup") and wr.random() < 0.2:  # a reload that changes nothing
+            self.faults.append({"kind": "hup", "slave": -1, "for": wr.uniform(0.3, 1.0),
+                                "at": wr.uniform(0.2, max(0.5, self.work)), "offset": ""})
         self.faults.sort(key=lambda f: f["at"])
         # generous: the machine is small and shared
         losses = sum(1 for f in self.faults if f["kind"] in SLAVE_LOSS)
@@ -375,7 +378,8 @@ class Round:
         cl = ", ".join("c%d:%d cmds %s %s%s" % (i, len(c["cmds"]), c["mode"], c["beh"],
                                                 " timeout %d" % c["timeout"] if c["timeout"] else "")
                        for i, c in enumerate(self.client_specs))
-        fl = ", ".join("%s %s at %.1fs for %.1fs%s" % (f["kind"], "s%d" % f["slave"] if f["slave"] >= 0 else "master",
+        fl = ", ".join("%s %s at %.1fs for %.1fs%s" % (f["kind"], "s%d" % f["slave"] if f["slave"] >= 0 else
+                                                    "master" if f["kind"] == "wallstep" else "(conf unchanged)",
                                                     f["at"], f["for"],
                                                     " clock " + f["offset"] if f["kind"] in ("clock", "wallstep") else "")
                        for f in self.faults) or "none"
@@ -541,6 +545,10 @@ class Round:
     # ------------------------------------------------------------ faults
     def fault_start(self, f):
         f["t_start"] = mono()
+        if f["kind"] == "hup" and f["slave"] < 0:
+            self.master.signal(signal.SIGHUP)
+            self.log("SIGHUP, slaves.conf unchanged")
+            return
         if f["kind"] == "wallstep":
             name = "s%d" % f["slave"] if f["slave"] >= 0 else "master"
             with open(os.path.join(self.dir, "faketime." + name), "w") as fh:
@@ -568,10 +576,10 @@ class Round:
         elif f["kind"] == "hup":
             self.write_conf(without=f["slave"])
             self.master.signal(signal.SIGHUP)
-            self.log("slaves.conf without s%d, SIGHUP" % f["slave"])
+            self.log("slaves.conf without s%d, SIGHUP" % f["slave"] if f["slave"] >= 0 else "SIGHUP, slaves.conf unchanged")
 
     def fault_end(self, f):
-        if f["kind"] == "wallstep":
+        if f["kind"] == "wallstep" or f["slave"] < 0:
             return
         i = f["slave"]
         s = self.slave_specs[i]
