@@ -301,7 +301,7 @@ class Round:
             nclients, ncmds = rng.randint(8, 12), (2, 6)
         else:
             nclients, ncmds = rng.randint(1, 4), (5, 40)
-        budget = [(16 << 20) if self.enabled("big") else 0]
+        budget = [(self.h.big_mib << 20) if self.enabled("big") else 0]
         self.client_specs = []
         for c in range(nclients):
             mode = rng.choice(["json", "results", "keepq"])
@@ -966,7 +966,7 @@ def rerun_acknowledged(r):
 
 class Harness:
     def __init__(self, a):
-        self.seed, self.bin, self.mem_mib = a.seed, os.path.abspath(a.bin), a.mem_mib
+        self.seed, self.bin, self.mem_mib, self.big_mib = a.seed, os.path.abspath(a.bin), a.mem_mib, a.big_mib
         self.faults = set(a.faults.split(",")) if a.faults != "all" else set(ALL_FAULTS)
         bad = self.faults - set(ALL_FAULTS)
         if bad:
@@ -985,6 +985,7 @@ def main():
     ap.add_argument("--only-round", default=None, help="replay these rounds of the seed (R or R1,R2,...)")
     ap.add_argument("--bin", default=os.environ.get("SMP_BIN") or TOP, help="where the programs are (default $SMP_BIN or the repository)")
     ap.add_argument("--faults", default="all", help="comma-separated kinds to use (default all): " + ",".join(ALL_FAULTS))
+    ap.add_argument("--big-mib", type=int, default=16, help="output bytes a round's commands may print, in MiB (16)")
     ap.add_argument("--mem-mib", type=int, default=160, help="VmHWM bound for master and slaves (x3 under ASan)")
     ap.add_argument("--time-scale", type=float, default=None, help="multiply deadlines (default 1, 3 for an asan build)")
     ap.add_argument("--list", action="store_true", help="print the rounds' plans, run nothing")
