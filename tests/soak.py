@@ -370,7 +370,11 @@ class Round:
         self.faults.sort(key=lambda f: f["at"])
         # generous: the machine is small and shared
         losses = sum(1 for f in self.faults if f["kind"] in SLAVE_LOSS)
+        # past the master's --no-slave-timeout (60 s) when slaves go away, so
+        # that commands failed for want of a slave show as such, not as a hang
         self.deadline = (30 + 3 * self.work + 12 * losses + 4 * len(self.faults)) * self.scale
+        if losses:
+            self.deadline = max(self.deadline, 75 + 30 * self.scale)
 
     def describe(self):
         sl = ", ".join("s%d:%d slots%s" % (i, s["slots"], " chaos drop/dup/reorder %d/%d/%d" % tuple(s["chaos"][:3])
