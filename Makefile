@@ -3,6 +3,7 @@
 #   make test           unit tests + black-box tests of the real programs
 #   make test-sanitize  the same suite built with ASan + UBSan (in build-asan/)
 #   make test-valgrind  black-box tests under valgrind memcheck
+#   make soak           randomized soak with faults, SOAK_SECONDS (600); SOAK_SEED=N replays
 #   make demo           3 slaves + a master on loopback, a client run, then stop
 #   make bench          speed and memory against xargs -P, measured in the same run
 #   make install        PREFIX=/usr/local DESTDIR=
@@ -73,6 +74,15 @@ test-valgrind: check-programs
 	SMP_WRAP="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --track-fds=no" \
 		SMP_CHECK_REPORTS=1 prove $(PROVE_FLAGS) $(VALGRIND_TESTS)
 
+# The randomized soak (tests/soak.py): random rounds for SOAK_SECONDS, the
+# seed printed first; SOAK_SEED=N replays one, SOAK_BIN=build-asan soaks
+# the sanitizer build (make test-sanitize first), SOAK_FLAGS adds options
+# (--faults, --keep, -v). tests/soak.t, in make test, is a short seeded run.
+SOAK_SECONDS ?= 600
+SOAK_BIN ?= $(CURDIR)
+soak: check-programs
+	python3 tests/soak.py --bin $(SOAK_BIN) --seconds $(SOAK_SECONDS) $(if $(SOAK_SEED),--seed $(SOAK_SEED)) $(SOAK_FLAGS)
+
 # Windows: the same sources cross-compiled with mingw-w64, objects in
 # build-win/, the .exe here. compile.bat builds the same on Windows with
 # MinGW's gcc; tests/windows/windows.t checks it against windows-sources.
@@ -141,5 +151,5 @@ clean:
 	rm -rf $(PROGRAMS) $(addsuffix .exe,$(PROGRAMS)) *.o *.d tests/*.o tests/*.d fuzz/*.o fuzz/*.d $(UNIT_TESTS) \
 		$(TOOLS) $(FUZZ_REPLAY) build-asan build-win build-fuzz
 
-.PHONY: all check-programs test test-sanitize test-valgrind fuzz fuzz-merge windows windows-sources test-windows demo bench \
+.PHONY: all check-programs test test-sanitize test-valgrind soak fuzz fuzz-merge windows windows-sources test-windows demo bench \
 	install clean
