@@ -769,6 +769,10 @@ static void on_child_exit(void *ctx, long pid, int status)
  * earliest time (us) something must happen again, 0 if none. */
 static uint64_t run_timers(slave *sl)
 {
+    /* Exits first, deadlines after: a command that ended while we could
+     * not run (stopped, not scheduled) past its --timeout ended in time,
+     * and its exit is only waiting to be collected. */
+    runner_reap(on_child_exit, sl);
     uint64_t now_us = clock_us(), now_ms = now_us / 1000, next = 0;
 #define WAKE_AT(t) do { uint64_t t_ = (t); if (t_ && (!next || t_ < next)) next = t_; } while (0)
     for (job *j = sl->jobs, *nx; j; j = nx) {

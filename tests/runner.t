@@ -74,4 +74,22 @@ check "stops: the status line says why" grep -qE '^==> \[1\] .*killed by signal 
 check "stops: nothing of it is left (the slave has only its keeper as child)" \
     test "$(ps -o comm= --ppid "${SLAVE_PIDS[0]}" | grep -vc esclave-keeper)" = 0
 
+# A command that ended while its slave could not run (stopped, or just
+# not scheduled) past the command's --timeout: it finished in time, and
+# must not be reported as timed out (the slave looked at the deadline
+# before collecting the exit it had missed). Found by tests/soak.py.
+echo 'sleep 1; echo done' >"$T/late.txt"
+timeout 30 "$BIN/client" 127.0.0.1 "$MASTER_PORT" --json --timeout 2 "$T/late.txt" >"$T/late.out" 2>"$T/late.err" &
+lpid=$!
+PIDS+=("$lpid")
+for _ in $(seq 1 200); do pgrep -P "${SLAVE_PIDS[0]}" -x sh >/dev/null && break; sleep 0.01; done
+sleep 0.3 # the fault itself: the slave stops while its command runs on
+kill -STOP "${SLAVE_PIDS[0]}"
+sleep 2.3 # past the command's end (1 s) and its deadline (2 s), short of --dead-after (3 s)
+kill -CONT "${SLAVE_PIDS[0]}"
+rc=0; wait "$lpid" || rc=$?
+is "$rc" 0 "a command that ended while its slave was stopped past its deadline: exit 0"
+is "$(python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).readline()); print(r["status"], r["signal"], r["stdout"].strip())' "$T/late.out")" \
+    "exited 0 done" "and it is reported as exited, not timed out"
+
 done_testing
