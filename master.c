@@ -1555,30 +1555,35 @@ static void end_grace_period(master *m)
 
 /* ---------------------------------------------------------- main loop --- */
 
-static void read_datagrams(master *m)
+static void read_socket(master *m, sock_t sock)
 {
-    for (int k = 0; k < 512; k++) {
+    for (int k = 0; sock != SOCK_INVALID && k < 512; k++) {
         static uint8_t buf[DGRAM_MAX];
         net_addr from;
-        long r = net_recvfrom(m->udp, buf, sizeof buf, &from);
+        long r = net_recvfrom(sock, buf, sizeof buf, &from);
         if (r < 0)
             break;
         on_datagram(m, buf, (size_t)r, &from);
     }
-    for (int k = 0; m->udp_other != SOCK_INVALID && k < 512; k++) {
-        static uint8_t buf[DGRAM_MAX];
-        net_addr from;
-        long r = net_recvfrom(m->udp_other, buf, sizeof buf, &from);
-        if (r < 0)
-            break;
-        on_datagram(m, buf, (size_t)r, &from);
-    }
+}
+
+/* One RESULT_ACK per result a batch of datagrams moved along. */
+static void send_pending_acks(master *m)
+{
     for (int i = 0; i < m->nslaves; i++)
         for (flight *f = m->slaves[i]->flights; f; f = f->next)
             if (f->ack_pending) {
                 f->ack_pending = 0;
                 send_result_ack(m, f, f->sl, f->id, 0);
             }
+}
+
+/* Drains both sockets (bounded), then answers each touched result once. */
+static void read_datagrams(master *m)
+{
+    read_socket(m, m->udp);
+    read_socket(m, m->udp_other);
+    send_pending_acks(m);
 }
 
 static void shutdown_all(master *m)

@@ -154,17 +154,6 @@ static long fz_sendto(sock_t s, const void *p, size_t n, const net_addr *to)
 #define net_shutdown_write fz_shutdown_write
 #include "../master.c"
 
-/* The end of read_datagrams: one ack per touched result. */
-static void read_datagrams_acks(master *m)
-{
-    for (int i = 0; i < m->nslaves; i++)
-        for (flight *f = m->slaves[i]->flights; f; f = f->next)
-            if (f->ack_pending) {
-                f->ack_pending = 0;
-                send_result_ack(m, f, f->sl, f->id, 0);
-            }
-}
-
 /* ------------------------------------------------------ the clients --- */
 
 static void fz_client_frames(unsigned c)
@@ -408,7 +397,7 @@ static void slave_answer(master *m, fake_slave *fs, uint8_t policy)
             break;
         }
     }
-    read_datagrams_acks(m);
+    send_pending_acks(m);
 }
 
 /* A finished job's result, in one fragment: its output is its command. */
@@ -438,7 +427,7 @@ static void slave_finish(master *m, fake_slave *fs, uint8_t arg)
     d.payload = body;
     d.payload_len = (uint32_t)w.len;
     slave_send(m, fs, &d);
-    read_datagrams_acks(m);
+    send_pending_acks(m);
 }
 
 static void slave_restart(fake_slave *fs, uint8_t arg)
@@ -586,15 +575,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (fc->connected && !fc->eof_next && fc->ended && !fc->bye)
             fz_abort("no BYE two minutes after every fault was lifted", c);
     }
-    while (m->clients)
-        client_close(m, m->clients);
-    for (int i = 0; i < m->nslaves; i++) {
-        while (m->slaves[i]->flights)
-            flight_free(m->slaves[i]->flights);
-        free(m->slaves[i]);
-    }
-    free(m->slaves);
-    free(m->id_memos);
+    shutdown_all(m);
     free(m);
     return 0;
 }

@@ -147,6 +147,18 @@ run_client() {
     timeout 120 $WRAP "$BIN/client" 127.0.0.1 "$MASTER_PORT" "$@" >"$T/out" 2>"$T/err" || RC=$?
 }
 
+# served_meanwhile WHAT LIMIT_MS: while something holds the master up, a
+# one-command client is still served, within LIMIT_MS (two checks).
+served_meanwhile() {
+    local what=$1 limit=$2 start took
+    echo 'echo meanwhile' >"$T/meanwhile.txt"
+    start=$(date +%s%N)
+    run_client -q "$T/meanwhile.txt"
+    took=$(( ($(date +%s%N) - start) / 1000000 ))
+    is "$RC/$(cat "$T/out")" "0/meanwhile" "another client is served while $what"
+    check "within $limit ms ($took ms)" test "$took" -lt "$limit"
+}
+
 # Commands that prove "ran exactly once": each appends a line to a marker
 # file of its own and prints a known output.
 # marker_cmds N DIR: writes DIR/cmds, N such commands, markers in DIR/markers.
