@@ -265,8 +265,12 @@ static void print_human(const report *rep, const CommandResult *r, const char *c
     if (r->stderr_truncated)
         fprintf(stderr, "client: warning: command %u: stderr truncated to %u bytes by the slave's output cap\n",
                 r->seq, r->stderr_len);
-    if (rep->quiet)
+    if (rep->quiet) { /* the status line would have said it: say it anyway */
+        if (r->ran_twice)
+            fprintf(stderr, "client: warning: command %u may have run twice: its slave failed and it was "
+                    "dispatched again\n", r->seq);
         return;
+    }
     char dur[32], why[600] = "", twice[120] = "";
     if (r->ran_twice)
         snprintf(twice, sizeof twice, " (may have run twice: its slave failed and it was dispatched again)");

@@ -164,5 +164,7 @@ wait "$cpid"; rc=$?
 is "$rc/$(sort "$T/keyed.out" | tr '\n' ' ')" "0/keyed-1 keyed-2 keyed-3 keyed-4 " "with a key: every result"
 check "with a key: the master heeds the slave's LEAVING" grep -q "slave 127.0.0.1:$p1 is leaving (it was stopped): 2 commands" "$T/keyed.log"
 check "with a key: no datagram refused" sh -c "! grep -q 'dropped' '$T/keyed.log'"
+is "$(grep -c '^client: warning: command [1-4] may have run twice: its slave failed and it was dispatched again$' "$T/keyed.err")" 2 \
+    "with -q, the mark is a warning on stderr, one per command dispatched again"
 
 done_testing

@@ -29,6 +29,7 @@ import argparse
 import base64
 import collections
 import json
+import re
 import os
 import random
 import shutil
@@ -836,6 +837,17 @@ class Round:
         except FileNotFoundError:
             self.violation("c%d: no joblog" % c)
             return res
+        # With -q the mark is a warning on stderr (the joblog keeps GNU
+        # parallel's columns).
+        warned = set()
+        try:
+            with open(os.path.join(d, "stderr"), errors="replace") as f:
+                for line in f:
+                    m = re.match(r"client: warning: command (\d+) may have run twice", line)
+                    if m:
+                        warned.add(int(m.group(1)))
+        except FileNotFoundError:
+            pass
         for row in rows:
             col = row.split("\t")
             if len(col) < 9:
@@ -850,7 +862,8 @@ class Round:
                 status = "exited"
             else:
                 status = "not_run"  # cancelled
-            r = {"status": status, "exitval": exitval, "signal": sig, "host": host, "raw": {},
+            r = {"status": status, "exitval": exitval, "signal": sig, "host": host,
+                 "raw": {"may_have_run_twice": True} if seq in warned else {},
                  "trunc_out": None, "trunc_err": None, "stdout": None, "stderr": None}
             if spec["mode"] == "results":
                 for k in ("stdout", "stderr"):
