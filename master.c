@@ -511,6 +511,7 @@ static void queue_remove(client *cl, job *j)
             if (cl->qtail == j)
                 cl->qtail = prev;
             cl->queued--;
+            cl->queued_bytes -= job_size(j);
             return;
         }
 }

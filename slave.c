@@ -29,6 +29,10 @@
 #define SESSION_RX_MAX (4u << 20)   /* incomplete requests of one master, in bytes */
 #define SLAVE_RX_MAX (32u << 20)    /* ... and of all of them */
 #define MAX_JOBS 4096               /* jobs held at once, all states */
+/* ... and by one master life: what its slots can hold (it sends no more
+ * than slots_total at once) twice over, results waiting for their
+ * acknowledgement included, so that a single peer cannot take them all. */
+#define SESSION_MAX_JOBS(sl) (2u * (unsigned)(sl)->cfg->slots + 16u)
 #define RECEIVE_GIVEUP_MS 30000u    /* a request whose fragments stopped coming */
 #define RESULT_GIVEUP_MS 120000u    /* a result nobody acknowledges */
 #define MASTER_SILENT_MS 10000u     /* masters ping every 500 ms: after this, it is gone */
@@ -50,6 +54,7 @@ typedef struct session {
     rtt_estimator rtt;
     uint64_t last_heard_ms;
     size_t rx_bytes; /* memory of its incomplete requests */
+    unsigned njobs;  /* jobs it holds here, all states (at most session_max_jobs) */
     uint32_t cookie_ms; /* when the cookie of its last handshake was issued (our clock_ms, mod 2^32) */
 } session;
 
@@ -317,6 +322,7 @@ static void job_free(slave *sl, job *j)
     job_rx_free(sl, j);
     xfer_tx_free(&j->tx);
     free(j->command);
+    j->sess->njobs--;
     free(j);
     sl->njobs--;
 }
@@ -507,10 +513,10 @@ static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d, siz
             send_job_ack(sl, s, d->job_id, JS_GONE, NULL);
             return;
         }
-        if (v == DEDUP_TOO_FAR || sl->njobs >= MAX_JOBS) {
+        if (v == DEDUP_TOO_FAR || sl->njobs >= MAX_JOBS || s->njobs >= SESSION_MAX_JOBS(sl)) {
             if (log_allow(&sl->garbage_log))
-                LOG(LOG_WARN, "job %llu: no room (floor %llu, %u jobs): dropped", (unsigned long long)d->job_id,
-                    (unsigned long long)s->taken.floor, sl->njobs);
+                LOG(LOG_WARN, "job %llu: no room (floor %llu, %u jobs, %u of this master): dropped",
+                    (unsigned long long)d->job_id, (unsigned long long)s->taken.floor, sl->njobs, s->njobs);
             return;
         }
         /* Reassembly memory is bounded per master and in all: a request
@@ -540,6 +546,7 @@ static void on_job_fragment(slave *sl, const net_addr *from, const dgram *d, siz
         j->next = sl->jobs;
         sl->jobs = j;
         sl->njobs++;
+        s->njobs++;
         dedup_mark(&s->taken, d->job_id);
     }
     j->ack_pending = 1;

@@ -18,7 +18,9 @@
  *  - BYE comes only when every command of the client has its result;
  *  - nothing hangs: at the end every fault is lifted, and within two
  *    minutes of fake time every client that is still connected and has
- *    ended its batch has all its results and its BYE.
+ *    ended its batch has all its results and its BYE;
+ *  - after every step, each client's queued count and bytes are those of
+ *    the commands in its queue.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -459,6 +461,21 @@ static void write_conf(char *path, size_t len, int nslaves)
     close(fd);
 }
 
+/* The bytes counted against each client's queue bound are those of the
+ * commands in its queue, no more (a count that only grows would in the end
+ * stop the master reading that client). */
+static void check_queues(master *m)
+{
+    for (client *cl = m->clients; cl; cl = cl->next) {
+        size_t bytes = 0;
+        unsigned n = 0;
+        for (job *j = cl->qhead; j; j = j->next)
+            bytes += job_size(j), n++;
+        if (bytes != cl->queued_bytes || n != cl->queued)
+            fz_abort("queued bytes or count differ from the queue's", (unsigned)(cl->sock - CLIENT_SOCK_BASE));
+    }
+}
+
 static void tick(master *m, uint64_t us)
 {
     fz_now_us += us;
@@ -544,6 +561,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             break;
         }
+        check_queues(m);
     }
     /* Every fault lifted: within two minutes, every client still there
      * that ended its batch has all its results. */
@@ -575,6 +593,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (fc->connected && !fc->eof_next && fc->ended && !fc->bye)
             fz_abort("no BYE two minutes after every fault was lifted", c);
     }
+    check_queues(m);
     shutdown_all(m);
     free(m);
     return 0;
