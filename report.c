@@ -258,17 +258,24 @@ static void print_human(const report *rep, const CommandResult *r, const char *c
         fwrite(r->stderr_data, 1, r->stderr_len, stderr);
         fflush(stderr);
     }
+    /* Our warnings start a line of their own, even after a command's
+     * stderr that did not end one. */
+    const char *nl = r->stderr_len && r->stderr_data[r->stderr_len - 1] != '\n' ? "\n" : "";
     /* Truncation is said even with -q: nothing is cut silently. */
-    if (r->stdout_truncated)
-        fprintf(stderr, "client: warning: command %u: stdout truncated to %u bytes by the slave's output cap\n",
-                r->seq, r->stdout_len);
-    if (r->stderr_truncated)
-        fprintf(stderr, "client: warning: command %u: stderr truncated to %u bytes by the slave's output cap\n",
-                r->seq, r->stderr_len);
+    if (r->stdout_truncated) {
+        fprintf(stderr, "%sclient: warning: command %u: stdout truncated to %u bytes by the slave's output cap\n",
+                nl, r->seq, r->stdout_len);
+        nl = "";
+    }
+    if (r->stderr_truncated) {
+        fprintf(stderr, "%sclient: warning: command %u: stderr truncated to %u bytes by the slave's output cap\n",
+                nl, r->seq, r->stderr_len);
+        nl = "";
+    }
     if (rep->quiet) { /* the status line would have said it: say it anyway */
         if (r->ran_twice)
-            fprintf(stderr, "client: warning: command %u may have run twice: its slave failed and it was "
-                    "dispatched again\n", r->seq);
+            fprintf(stderr, "%sclient: warning: command %u may have run twice: its slave failed and it was "
+                    "dispatched again\n", nl, r->seq);
         return;
     }
     char dur[32], why[600] = "", twice[120] = "";

@@ -100,6 +100,12 @@ run_client "$T/big.txt" --results "$T/rb2"
 check "truncation shown to the user" grep -q 'warning: command 2: stdout truncated to 4194304 bytes' "$T/err"
 run_client -q "$T/big.txt" --results "$T/rb3"
 check "even with -q" grep -q 'warning: command 2: stdout truncated to 4194304 bytes' "$T/err"
+# The warning starts a line of its own, after a stderr that ends none.
+printf '%s\n' "printf no-newline >&2; seq 1 1000000" >"$T/glued.txt"
+run_client -q "$T/glued.txt"
+is "$(cat "$T/err")" "no-newline
+client: warning: command 1: stdout truncated to 4194304 bytes by the slave's output cap" \
+    "a warning after a command's stderr without a final newline starts its own line"
 
 # --timeout: the command and everything it started are killed.
 printf '%s\n' "sleep 30" "(sleep 2; touch $T/grandchild-survived) & sleep 30" "echo quick" >"$T/slow.txt"

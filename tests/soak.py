@@ -843,7 +843,7 @@ class Round:
         try:
             with open(os.path.join(d, "stderr"), errors="replace") as f:
                 for line in f:
-                    m = re.match(r"client: warning: command (\d+) may have run twice", line)
+                    m = re.search(r"client: warning: command (\d+) may have run twice", line)
                     if m:
                         warned.add(int(m.group(1)))
         except FileNotFoundError:
