@@ -14,7 +14,7 @@
 import os, socket, struct, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dgram_tool import PONG, JOB, header, ping, parse, learn  # noqa: E402
+from dgram_tool import JOB, handshake_ping, header, ping, parse, learn  # noqa: E402
 
 JOB_ACK = 4
 
@@ -27,13 +27,7 @@ def hold(port, count):
     version, boot, cookie, _ = learn(s, addr, me)
     if version < 4:
         sys.exit("the slave speaks format %d, not 4" % version)
-    seq = 2
-    s.sendto(ping(version, me, boot, seq, cookie), addr)
-    seq += 1
-    s.settimeout(1)
-    d = parse(s.recvfrom(70000)[0])
-    if not d or d["type"] != PONG:
-        sys.exit("handshake failed")
+    seq = handshake_ping(s, addr, me, version, boot, cookie, 2)
     acked = set()
 
     def drain():

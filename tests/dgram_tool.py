@@ -60,6 +60,16 @@ def learn(s, addr, me):
     sys.exit("no answer from the slave")
 
 
+def handshake_ping(s, addr, me, version, boot, cookie, seq):
+    """Echoes the cookie in a PING; the slave must answer PONG. Returns the next seq."""
+    s.sendto(ping(version, me, boot, seq, cookie), addr)
+    s.settimeout(1)
+    d = parse(s.recvfrom(70000)[0])
+    if not d or d["type"] != PONG:
+        sys.exit("handshake failed")
+    return seq + 1
+
+
 def amplify(port, seconds):
     addr = ("127.0.0.1", port)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -92,12 +102,7 @@ def flood(port, count, handshake):
     version, boot, cookie, _ = learn(s, addr, me)
     seq = 2
     if handshake and version >= 4:
-        s.sendto(ping(version, me, boot, seq, cookie), addr)
-        seq += 1
-        s.settimeout(1)
-        d = parse(s.recvfrom(70000)[0])
-        if not d or d["type"] != PONG:
-            sys.exit("handshake failed")
+        seq = handshake_ping(s, addr, me, version, boot, cookie, seq)
     s.setblocking(False)
     for i in range(count):
         try:
