@@ -43,28 +43,41 @@ static uint64_t keeper_started_ms; /* when a replacement keeper started; 0: the 
 static int cg_procs_fd = -1;   /* the commands' cgroup.procs, or -1 */
 static char cg_dir[512];       /* the commands' cgroup, "" if none */
 
+/* A set of process groups: the slave's copy of what it told the keeper,
+ * and the keeper's own. A record is +pgid (add) or -pgid (remove). */
+typedef struct {
+    pid_t *v;
+    size_t n, cap;
+} pgid_set;
+
+/* 0, or -1 if a +pgid could not be remembered (out of memory). */
+static int pgid_set_apply(pgid_set *set, int32_t rec)
+{
+    if (rec < 0) {
+        for (size_t i = 0; i < set->n; i++)
+            if (set->v[i] == (pid_t)-rec) {
+                set->v[i] = set->v[--set->n];
+                break;
+            }
+        return 0;
+    }
+    if (set->n == set->cap) {
+        size_t ncap = set->cap ? set->cap * 2 : 64;
+        pid_t *nv = realloc(set->v, ncap * sizeof *nv);
+        if (!nv)
+            return -1;
+        set->v = nv, set->cap = ncap;
+    }
+    set->v[set->n++] = (pid_t)rec;
+    return 0;
+}
+
 /* The groups the keeper was told of, to tell a new keeper if it dies. */
-static pid_t *live;
-static size_t nlive, live_cap;
+static pgid_set live;
 
 static void keeper_tell(int32_t rec)
 {
-    if (rec > 0) {
-        if (nlive == live_cap) {
-            size_t ncap = live_cap ? live_cap * 2 : 64;
-            pid_t *nl = realloc(live, ncap * sizeof *nl);
-            if (nl)
-                live = nl, live_cap = ncap;
-        }
-        if (nlive < live_cap)
-            live[nlive++] = (pid_t)rec;
-    } else {
-        for (size_t i = 0; i < nlive; i++)
-            if (live[i] == (pid_t)-rec) {
-                live[i] = live[--nlive];
-                break;
-            }
-    }
+    pgid_set_apply(&live, rec);
     if (keeper_fd < 0)
         return;
     ssize_t n = send(keeper_fd, &rec, sizeof rec, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -120,8 +133,7 @@ static void keeper_run(int fd)
     for (int f = 0; f < maxfd; f++)
         if (f != fd && f != 2)
             close(f);
-    pid_t *set = NULL;
-    size_t n = 0, cap = 0;
+    pgid_set set = {NULL, 0, 0};
     for (;;) {
         int32_t rec;
         ssize_t r = recv(fd, &rec, sizeof rec, 0);
@@ -129,27 +141,11 @@ static void keeper_run(int fd)
             continue;
         if (r != (ssize_t)sizeof rec)
             break; /* EOF: the slave is gone */
-        if (rec > 0) {
-            if (n == cap) {
-                size_t ncap = cap ? cap * 2 : 64;
-                pid_t *ns = realloc(set, ncap * sizeof *ns);
-                if (!ns) { /* cannot remember it: kill it at once rather than let it outlive us */
-                    kill(-(pid_t)rec, SIGKILL);
-                    continue;
-                }
-                set = ns, cap = ncap;
-            }
-            set[n++] = (pid_t)rec;
-        } else {
-            for (size_t i = 0; i < n; i++)
-                if (set[i] == (pid_t)-rec) {
-                    set[i] = set[--n];
-                    break;
-                }
-        }
+        if (pgid_set_apply(&set, rec) < 0) /* cannot remember it: kill it at once rather than let it outlive us */
+            kill(-(pid_t)rec, SIGKILL);
     }
-    for (size_t i = 0; i < n; i++)
-        kill(-set[i], SIGKILL);
+    for (size_t i = 0; i < set.n; i++)
+        kill(-set.v[i], SIGKILL);
     if (cg_dir[0])
         cgroup_kill_and_remove(cg_dir);
     _exit(0);
@@ -309,8 +305,8 @@ static void keeper_start(void)
     }
     keeper_fd = sv[0];
     keeper_pid = pid;
-    for (size_t i = 0; i < nlive; i++) {
-        int32_t rec = (int32_t)live[i];
+    for (size_t i = 0; i < live.n; i++) {
+        int32_t rec = (int32_t)live.v[i];
         if (send(keeper_fd, &rec, sizeof rec, MSG_NOSIGNAL) != (ssize_t)sizeof rec)
             LOG(LOG_ERROR, "cannot tell the new keeper about process group %d: %s", (int)rec, strerror(errno));
     }
@@ -339,9 +335,8 @@ void runner_shutdown(void)
     while (waitpid(keeper_pid, NULL, 0) < 0 && errno == EINTR) {
     }
     keeper_pid = -1;
-    free(live);
-    live = NULL;
-    nlive = live_cap = 0;
+    free(live.v);
+    live = (pgid_set){NULL, 0, 0};
 }
 
 /* ----------------------------------------------------------- running --- */
