@@ -1,7 +1,7 @@
 # Serveur multiprocesseurs: client, serveur_maitre, serveur_esclave.
 #   make                build the three programs here
 #   make test           unit tests + black-box tests of the real programs
-#   make test-sanitize  the same suite built with ASan + UBSan (in build-asan/)
+#   make test-sanitize  the same suite built with ASan + UBSan (in build/asan/)
 #   make test-valgrind  black-box tests under valgrind memcheck
 #   make soak           randomized soak with faults, SOAK_SECONDS (600); SOAK_SEED=N replays
 #   make demo           3 slaves + a master on loopback, a client run, then stop
@@ -13,49 +13,59 @@
 CC ?= cc
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
-# Objects go to $(O), the default being the repository root; programs go
-# to $(P), by default $(O), named with the suffix $(EXE).
-O ?= .
-P ?= $(O)
+# Objects and dependency files go to $(O) (build/ by default), the programs
+# to $(P) (the repository root), named with the suffix $(EXE).
+O ?= build
+P ?= .
 EXE ?=
 # User CFLAGS are added to ours, not replacing them.
 override CFLAGS := -std=c11 -O2 -g -Wall -Wextra $(CFLAGS)
+INCLUDES = -I. -Ilib
 
-# Both platform files are in every build: each one's body is under #ifdef.
-COMMON = buf.o dedup.o sha256.o auth.o proto.o xfer.o log.o netaddr.o platform_posix.o platform_win32.o cli.o conf.o
-SLAVE = serveur_esclave.o slave.o runner.o runner_posix.o runner_win32.o
-MASTER = serveur_maitre.o master.o
-CLIENT = client.o report.o
+# Sources by folder (see HACKING.md): a file added to a folder is built
+# without touching this list. Both platform files are in every build: each
+# one's body is under #ifdef.
+LIB = $(sort $(wildcard lib/*.c))
+CLIENT = client.c $(sort $(wildcard report/*.c))
+MASTER = serveur_maitre.c $(sort $(wildcard master/*.c))
+SLAVE = serveur_esclave.c $(sort $(wildcard slave/*.c))
+objects = $(addprefix $(O)/,$(1:.c=.o))
+
 PROGRAMS = client serveur_maitre serveur_esclave
-UNIT_TESTS = tests/unit_codec tests/unit_xfer tests/unit_conf tests/unit_auth
-TOOLS = tests/udp_chaos
+UNIT_TESTS = $(addprefix $(O)/,$(basename $(sort $(wildcard tests/unit_*.c))))
+TOOLS = $(O)/tests/udp_chaos
 FUZZ_TARGETS = dgram frame conf cmdfile slave master
-FUZZ_REPLAY = $(addprefix tests/fuzz_,$(FUZZ_TARGETS))
+FUZZ_REPLAY = $(addprefix $(O)/tests/fuzz_,$(FUZZ_TARGETS))
+# What the unit tests and the fuzz targets link besides their own file.
+TEST_LINK = $(LIB) report/report.c
 
 all: $(addprefix $(P)/,$(addsuffix $(EXE),$(PROGRAMS)))
 
-$(P)/client$(EXE): $(addprefix $(O)/,$(CLIENT) $(COMMON))
+$(P)/client$(EXE): $(call objects,$(CLIENT) $(LIB))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(P)/serveur_maitre$(EXE): $(addprefix $(O)/,$(MASTER) $(COMMON))
+$(P)/serveur_maitre$(EXE): $(call objects,$(MASTER) $(LIB))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(P)/serveur_esclave$(EXE): $(addprefix $(O)/,$(SLAVE) $(COMMON))
+$(P)/serveur_esclave$(EXE): $(call objects,$(SLAVE) $(LIB))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(CPPFLAGS) -I. -MMD -MP -c -o $@ $<
+	$(CC) $(CFLAGS) $(CPPFLAGS) $(INCLUDES) -MMD -MP -c -o $@ $<
 
-$(O)/tests/unit_%: $(O)/tests/unit_%.o $(addprefix $(O)/,$(COMMON) report.o)
+$(O)/tests/unit_%: $(O)/tests/unit_%.o $(call objects,$(TEST_LINK))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(O)/tests/udp_chaos: $(O)/tests/udp_chaos.o $(addprefix $(O)/,$(COMMON))
+$(O)/tests/udp_chaos: $(O)/tests/udp_chaos.o $(call objects,$(LIB))
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(O)/tests/fuzz_%: $(O)/fuzz/fuzz_%.o $(O)/fuzz/replay.o $(call objects,$(TEST_LINK))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/tests/fuzz_%: $(O)/fuzz/fuzz_%.o $(O)/fuzz/replay.o $(addprefix $(O)/,$(COMMON))
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# The test programs are not intermediate files: make must not delete their
+# objects, or every make test would build them again.
+.SECONDARY:
 
--include $(O)/*.d $(O)/tests/*.d $(O)/fuzz/*.d
+-include $(shell find $(O) -name '*.d' 2>/dev/null)
 
-check-programs: all $(addprefix $(O)/,$(UNIT_TESTS) $(TOOLS) $(FUZZ_REPLAY))
+check-programs: all $(UNIT_TESTS) $(TOOLS) $(FUZZ_REPLAY)
 
 # The suite twice: as built, then with ASan + UBSan.
 test: check-programs
@@ -63,10 +73,11 @@ test: check-programs
 	$(MAKE) --no-print-directory test-sanitize
 
 SANITIZE_FLAGS = -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ASAN = build/asan
 test-sanitize:
-	$(MAKE) O=build-asan CFLAGS="$(SANITIZE_FLAGS)" LDFLAGS="$(SANITIZE_FLAGS)" check-programs
-	SMP_BIN=$(CURDIR)/build-asan SMP_CHECK_REPORTS=1 prove $(PROVE_FLAGS) \
-		$(addprefix build-asan/,$(UNIT_TESTS)) tests/*.t
+	$(MAKE) O=$(ASAN) P=$(ASAN) CFLAGS="$(SANITIZE_FLAGS)" LDFLAGS="$(SANITIZE_FLAGS)" check-programs
+	SMP_BIN=$(CURDIR)/$(ASAN) SMP_CHECK_REPORTS=1 prove $(PROVE_FLAGS) \
+		$(patsubst $(O)/%,$(ASAN)/%,$(UNIT_TESTS)) tests/*.t
 
 # memcheck is slow: the suites that do not measure time.
 VALGRIND_TESTS = tests/basic.t tests/garbage.t tests/chaos.t tests/auth.t tests/fuzz.t
@@ -75,7 +86,7 @@ test-valgrind: check-programs
 		SMP_CHECK_REPORTS=1 prove $(PROVE_FLAGS) $(VALGRIND_TESTS)
 
 # The randomized soak (tests/soak.py): random rounds for SOAK_SECONDS, the
-# seed printed first; SOAK_SEED=N replays one, SOAK_BIN=build-asan soaks
+# seed printed first; SOAK_SEED=N replays one, SOAK_BIN=build/asan soaks
 # the sanitizer build (make test-sanitize first), SOAK_FLAGS adds options
 # (--faults, --keep, -v). tests/soak.t, in make test, is a short seeded run.
 SOAK_SECONDS ?= 600
@@ -84,25 +95,27 @@ soak: check-programs
 	python3 tests/soak.py --bin $(SOAK_BIN) --seconds $(SOAK_SECONDS) $(if $(SOAK_SEED),--seed $(SOAK_SEED)) $(SOAK_FLAGS)
 
 # Windows: the same sources cross-compiled with mingw-w64, objects in
-# build-win/, the .exe here. compile.bat builds the same on Windows with
+# build/win/, the .exe here. compile.bat builds the same on Windows with
 # MinGW's gcc; tests/windows/windows.t checks it against windows-sources.
 WIN_CC = x86_64-w64-mingw32-gcc
 WIN_CFLAGS = -D__USE_MINGW_ANSI_STDIO=1
 WIN_LDFLAGS = -static
 WIN_LDLIBS = -lws2_32
 windows:
-	$(MAKE) --no-print-directory O=build-win P=. EXE=.exe CC=$(WIN_CC) CFLAGS="$(WIN_CFLAGS)" \
+	$(MAKE) --no-print-directory O=build/win P=. EXE=.exe CC=$(WIN_CC) CFLAGS="$(WIN_CFLAGS)" \
 		LDFLAGS="$(WIN_LDFLAGS)" LDLIBS="$(WIN_LDLIBS)" all
 
-# What compile.bat must say, in its own words.
+# What compile.bat must say, in its own words: its flags, and which
+# folders each program takes its sources from (windows.t compares the
+# files compile.bat hands to gcc with these lists).
 windows-sources:
-	@echo "set CFLAGS=$(strip $(CFLAGS) $(WIN_CFLAGS))"
+	@echo "set CFLAGS=$(strip $(CFLAGS) $(WIN_CFLAGS) $(INCLUDES))"
 	@echo "set LDFLAGS=$(WIN_LDFLAGS)"
 	@echo "set LDLIBS=$(WIN_LDLIBS)"
-	@echo "set COMMON=$(COMMON:.o=.c)"
-	@echo "set CLIENT=$(CLIENT:.o=.c)"
-	@echo "set MASTER=$(MASTER:.o=.c)"
-	@echo "set SLAVE=$(SLAVE:.o=.c)"
+	@echo "LIB=$(LIB)"
+	@echo "CLIENT=$(CLIENT)"
+	@echo "MASTER=$(MASTER)"
+	@echo "SLAVE=$(SLAVE)"
 
 # Skips (visibly) without mingw-w64 and Wine. The Linux programs too: the
 # mixed tests need both built from the same sources.
@@ -111,30 +124,30 @@ test-windows: all
 	prove $(PROVE_FLAGS) tests/windows/windows.t
 
 # libFuzzer (clang) with ASan + UBSan, each target for FUZZ_SECONDS. New
-# interesting inputs go to build-fuzz/corpus; after a fix, copy the input
-# that crashed (build-fuzz/TARGET-crash-*) into fuzz/corpus/TARGET so that
+# interesting inputs go to build/fuzz/corpus; after a fix, copy the input
+# that crashed (build/fuzz/TARGET-crash-*) into fuzz/corpus/TARGET so that
 # make test keeps replaying it.
 FUZZ_SECONDS ?= 30
 FUZZ_CC ?= clang
-FUZZ_SOURCES = $(COMMON:.o=.c)
+FUZZ_SOURCES = $(TEST_LINK)
 fuzz:
 	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz needs clang: apt-get install clang"; exit 1; }
-	@mkdir -p build-fuzz
+	@mkdir -p build/fuzz
 	@for t in $(FUZZ_TARGETS); do \
-		$(FUZZ_CC) -std=c11 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-			-o build-fuzz/fuzz_$$t fuzz/fuzz_$$t.c $(FUZZ_SOURCES) || exit 1; \
-		mkdir -p build-fuzz/corpus/$$t; \
+		$(FUZZ_CC) -std=c11 -g -O1 $(INCLUDES) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+			-o build/fuzz/fuzz_$$t fuzz/fuzz_$$t.c $(FUZZ_SOURCES) || exit 1; \
+		mkdir -p build/fuzz/corpus/$$t; \
 		echo "== fuzzing $$t for $(FUZZ_SECONDS) s"; \
-		build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=build-fuzz/$$t- \
-			build-fuzz/corpus/$$t fuzz/corpus/$$t 2>build-fuzz/$$t.log || { tail -40 build-fuzz/$$t.log; exit 1; }; \
-		grep -E 'stat::number_of_executed_units|stat::new_units_added' build-fuzz/$$t.log; \
+		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=build/fuzz/$$t- \
+			build/fuzz/corpus/$$t fuzz/corpus/$$t 2>build/fuzz/$$t.log || { tail -40 build/fuzz/$$t.log; exit 1; }; \
+		grep -E 'stat::number_of_executed_units|stat::new_units_added' build/fuzz/$$t.log; \
 	done
 
 # Keeps, in fuzz/corpus, the inputs of the last fuzzing run that reach new
 # code (libFuzzer's merge): they become regression tests of make test.
 fuzz-merge:
 	@for t in $(FUZZ_TARGETS); do \
-		build-fuzz/fuzz_$$t -merge=1 fuzz/corpus/$$t build-fuzz/corpus/$$t 2>&1 | grep -E 'MERGE-OUTER: [0-9]+ new files' ; \
+		build/fuzz/fuzz_$$t -merge=1 fuzz/corpus/$$t build/fuzz/corpus/$$t 2>&1 | grep -E 'MERGE-OUTER: [0-9]+ new files' ; \
 	done
 
 demo: all
@@ -148,8 +161,7 @@ install: all
 	install -m 755 $(PROGRAMS) $(DESTDIR)$(BINDIR)
 
 clean:
-	rm -rf $(PROGRAMS) $(addsuffix .exe,$(PROGRAMS)) *.o *.d tests/*.o tests/*.d fuzz/*.o fuzz/*.d $(UNIT_TESTS) \
-		$(TOOLS) $(FUZZ_REPLAY) build-asan build-win build-fuzz
+	rm -rf $(PROGRAMS) $(addsuffix .exe,$(PROGRAMS)) build
 
 .PHONY: all check-programs test test-sanitize test-valgrind soak fuzz fuzz-merge windows windows-sources test-windows demo bench \
 	install clean

@@ -23,7 +23,7 @@
 #include "log.h"
 #include "platform.h"
 #include "proto.h"
-#include "report.h"
+#include "report/report.h"
 
 #define EXIT_TROUBLE 255
 #define SEND_HIGH_WATER (256u * 1024) /* stop reading the file while this much is unsent */

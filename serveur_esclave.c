@@ -13,8 +13,8 @@
 #include "common.h"
 #include "log.h"
 #include "platform.h"
-#include "runner.h"
-#include "slave.h"
+#include "slave/runner.h"
+#include "slave/slave.h"
 
 static void usage(FILE *out)
 {

@@ -13,7 +13,7 @@
 #include "cli.h"
 #include "common.h"
 #include "log.h"
-#include "master.h"
+#include "master/master.h"
 #include "platform.h"
 
 #define DEFAULT_RETRIES 2

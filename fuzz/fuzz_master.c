@@ -154,7 +154,7 @@ static long fz_sendto(sock_t s, const void *p, size_t n, const net_addr *to)
 #define net_recv fz_recv
 #define net_close fz_close
 #define net_shutdown_write fz_shutdown_write
-#include "../master.c"
+#include "../master/master.c"
 
 /* ------------------------------------------------------ the clients --- */
 

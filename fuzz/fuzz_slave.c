@@ -32,7 +32,7 @@
 #include "fuzz.h"
 #include "platform.h"
 #include "proto.h"
-#include "runner.h"
+#include "slave/runner.h"
 
 /* ------------------------------------------------------------ fakes --- */
 
@@ -134,7 +134,7 @@ static void fz_runner_result(const runner_proc *p, CommandResult *r)
 #define runner_on_exit fz_runner_on_exit
 #define runner_result fz_runner_result
 /* the declarations in these headers get the fake names too */
-#include "../slave.c"
+#include "../slave/slave.c"
 
 /* ---------------------------------------------------------- masters --- */
 

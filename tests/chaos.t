@@ -5,7 +5,7 @@
 # run twice (each one appends a line to a marker file of its own).
 . "$(dirname "$0")/lib.sh"
 
-[ -x "$BIN/tests/udp_chaos" ] || bail "$BIN/tests/udp_chaos is missing: run 'make check-programs'"
+[ -x "$TOOLS/udp_chaos" ] || bail "$TOOLS/udp_chaos is missing: run 'make check-programs'"
 CHAOS_OPTS=(--drop 20 --dup 20 --reorder 20)
 NSLAVES=3
 NCMDS=300

@@ -4,7 +4,7 @@
 # built as a plain program: a regression test in every build.
 . "$(dirname "$0")/lib.sh"
 for target in dgram frame conf cmdfile slave master; do
-    bin=$BIN/tests/fuzz_$target
+    bin=$TOOLS/fuzz_$target
     [ -x "$bin" ] || bail "$bin not built (make check-programs)"
     rc=0
     $WRAP "$bin" "$TOP/fuzz/corpus/$target" >"$T/$target.tap" 2>&1 || rc=$?

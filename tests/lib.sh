@@ -25,6 +25,9 @@ fi
 
 # Tests can run other builds (sanitizers, valgrind) of the same programs.
 BIN=${SMP_BIN:-$TOP}
+# The test programs (udp_chaos, the fuzz replays) are built beside the
+# objects: build/tests for the default build, $SMP_BIN/tests for another.
+if [ -d "$BIN/build/tests" ]; then TOOLS=$BIN/build/tests; else TOOLS=$BIN/tests; fi
 T=$(mktemp -d /tmp/smp-test.XXXXXX)
 REPORTS=$T/reports # sanitizer and valgrind reports, checked at the end
 mkdir -p "$REPORTS"
@@ -194,7 +197,7 @@ check_markers() {
 # port in front of 127.0.0.1:TARGET_PORT; sets CHAOS_PORT and CHAOS_PID.
 start_chaos() {
     local name=$1 target=$2; shift 2
-    "$BIN/tests/udp_chaos" "$@" 0 127.0.0.1 "$target" >"$T/$name.log" 2>&1 &
+    "$TOOLS/udp_chaos" "$@" 0 127.0.0.1 "$target" >"$T/$name.log" 2>&1 &
     CHAOS_PID=$!
     PIDS+=("$CHAOS_PID")
     local line

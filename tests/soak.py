@@ -117,6 +117,12 @@ def procs_with_env(prefix, exclude=()):
     return found
 
 
+
+def tools_dir(bin_dir):
+    """Where the test programs are: build/tests beside the default build, tests/ in another (as tests/lib.sh)."""
+    built = os.path.join(bin_dir, "build", "tests")
+    return built if os.path.isdir(built) else os.path.join(bin_dir, "tests")
+
 class Proc:
     """A process this harness started, in a session of its own, killed by
     PID (and process group) when done."""
@@ -462,7 +468,7 @@ class Round:
         spec = self.slave_specs[i]
         d, u, r, seed = spec["chaos"]
         log = os.path.join(self.dir, "c%d.log" % i)
-        p = Proc("c%d" % i, [os.path.join(self.h.bin, "tests", "udp_chaos"), "--drop", str(d), "--dup", str(u),
+        p = Proc("c%d" % i, [os.path.join(tools_dir(self.h.bin), "udp_chaos"), "--drop", str(d), "--dup", str(u),
                              "--reorder", str(r), "--seed", str(seed), "0", "127.0.0.1", str(spec["port"])],
                  log, env=self.env)
         self.procs.append(p)
@@ -1016,9 +1022,10 @@ def main():
     if a.seed is None:
         a.seed = random.SystemRandom().randrange(1, 1 << 31)
     print("# seed %d" % a.seed, flush=True)
-    for prog in ("client", "serveur_maitre", "serveur_esclave", "tests/udp_chaos"):
-        if not os.access(os.path.join(a.bin, prog), os.X_OK):
-            print("Bail out! %s is missing: run 'make check-programs'" % os.path.join(a.bin, prog))
+    for path in [os.path.join(a.bin, p) for p in ("client", "serveur_maitre", "serveur_esclave")] + \
+            [os.path.join(tools_dir(a.bin), "udp_chaos")]:
+        if not os.access(path, os.X_OK):
+            print("Bail out! %s is missing: run 'make check-programs'" % path)
             return 1
     h = Harness(a)
     rounds = [int(x) for x in a.only_round.split(",")] if a.only_round else None

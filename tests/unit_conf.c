@@ -6,7 +6,7 @@
 #include "common.h"
 #include "conf.h"
 #include "dedup.h"
-#include "report.h"
+#include "report/report.h"
 #include "tap.h"
 
 static int conf(const char *line, slave_entry *e, const char **why)

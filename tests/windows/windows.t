@@ -78,14 +78,14 @@ print(*[s.getsockname()[1] for s in u + [t]])' "$1"
 
 # compile.bat says what make windows does, in the same words...
 make -s -C "$TOP" windows-sources >"$T/win-sources" 2>&1
-missing=$(while read -r line; do grep -qxF "$line" <(tr -d '\r' <"$TOP/compile.bat") || echo "$line"; done <"$T/win-sources")
+missing=$(grep '^set ' "$T/win-sources" | while read -r line; do grep -qxF "$line" <(tr -d '\r' <"$TOP/compile.bat") || echo "$line"; done)
 is "$missing" "" "compile.bat sets the same sources and flags as make windows"
 
 # ...and builds the three programs when run by Wine's cmd.exe, a stand-in
 # for MinGW's gcc.exe on the PATH running the cross compiler (Wine starts
 # Linux programs without waiting for them: the stand-in logs its end).
 mkdir -p "$T/src" "$T/bin"
-cp "$TOP"/*.c "$TOP"/*.h "$TOP/compile.bat" "$T/src/"
+cp -r "$TOP"/*.c "$TOP"/*.h "$TOP/compile.bat" "$TOP/lib" "$TOP/master" "$TOP/slave" "$TOP/report" "$T/src/"
 cat >"$T/bin/gcc.exe" <<EOF
 #!/bin/sh
 $WIN_CC "\$@" 2>>"$T/gcc.err"
@@ -95,13 +95,16 @@ chmod +x "$T/bin/gcc.exe"
 : >"$T/gcc.err"
 WINEPATH=$(winpath "$T/bin") wine cmd /c "$(winpath "$T/src/compile.bat")" >"$T/compile.out" 2>&1
 for _ in $(seq 1 600); do [ "$(cat "$T/gcc.log" 2>/dev/null | wc -l)" -ge 3 ] && break; sleep 0.2; done
-src() { sed -n "s/^set $1=//p" "$T/win-sources"; }
+src() { sed -n "s/^set $1=//p; s/^$1=//p" "$T/win-sources"; }
 flags="$(src CFLAGS) $(src LDFLAGS)"
+# The files of a folder come in the order the directory lists them: each
+# gcc line is compared as a sorted set of words.
+words() { while read -r line; do tr ' ' '\n' <<<"$line" | sort | tr '\n' ' '; echo; done | sort; }
 expected=$(printf '%s\n' \
-    "0 $flags -o client.exe $(src CLIENT) $(src COMMON) $(src LDLIBS)" \
-    "0 $flags -o serveur_maitre.exe $(src MASTER) $(src COMMON) $(src LDLIBS)" \
-    "0 $flags -o serveur_esclave.exe $(src SLAVE) $(src COMMON) $(src LDLIBS)" | sort)
-is "$(sort "$T/gcc.log" 2>/dev/null)" "$expected" "compile.bat runs gcc on the three programs' sources, and each succeeds"
+    "0 $flags -o client.exe $(src CLIENT) $(src LIB) $(src LDLIBS)" \
+    "0 $flags -o serveur_maitre.exe $(src MASTER) $(src LIB) $(src LDLIBS)" \
+    "0 $flags -o serveur_esclave.exe $(src SLAVE) $(src LIB) $(src LDLIBS)" | words)
+is "$(words <"$T/gcc.log" 2>/dev/null)" "$expected" "compile.bat runs gcc on the three programs' sources, every file of their folders, and each succeeds"
 is "$(cat "$T/gcc.err")" "" "compile.bat's build has no warning"
 n=0; for p in client serveur_maitre serveur_esclave; do [ -s "$T/src/$p.exe" ] && n=$((n + 1)); done
 is "$n" 3 "compile.bat made client.exe, serveur_maitre.exe and serveur_esclave.exe"
