@@ -38,6 +38,12 @@ export UBSAN_OPTIONS="log_path=$REPORTS/ubsan:print_stacktrace=1:${UBSAN_OPTIONS
 # A command prefix for the programs started here, e.g. "ip netns exec NS"
 # (it must exec the program, so that PIDs stay the programs' own).
 SMP_PREFIX=${SMP_PREFIX:-}
+# Which build of the programs the helpers below start: PROG_RUNNER PROG_DIR
+# PROG_EXT, e.g. "PROG_RUNNER=wine PROG_DIR=$TOP PROG_EXT=.exe start_slave w1"
+# for the Windows one (tests/windows/windows.t); START_WAIT: seconds to wait
+# for a program's "listening on" line.
+PROG_RUNNER=${PROG_RUNNER:-} PROG_DIR=${PROG_DIR:-$BIN} PROG_EXT=${PROG_EXT:-} START_WAIT=${START_WAIT:-20}
+prog() { echo "$PROG_DIR/$1$PROG_EXT"; }
 PIDS=()
 _tap_n=0
 _tap_failed=0
@@ -97,11 +103,11 @@ start_slave() {
     local name=$1; shift
     mkdir -p "$T/$name"
     : >"$T/$name.log"
-    (cd "$T/$name" && exec $SMP_PREFIX $WRAP "$BIN/serveur_esclave" "$@" "${SLAVE_ON_PORT:-0}") >"$T/$name.log" 2>&1 &
+    (cd "$T/$name" && exec $SMP_PREFIX $WRAP $PROG_RUNNER "$(prog serveur_esclave)" "$@" "${SLAVE_ON_PORT:-0}") >"$T/$name.log" 2>&1 &
     SLAVE_PID=$!
     PIDS+=("$SLAVE_PID")
     local line
-    line=$(wait_for_line "$T/$name.log" 'listening on UDP' 20) || bail "slave $name did not start: $(cat "$T/$name.log")"
+    line=$(wait_for_line "$T/$name.log" 'listening on UDP' "$START_WAIT") || bail "slave $name did not start: $(cat "$T/$name.log")"
     SLAVE_PORT=$(echo "$line" | sed -E 's/.*UDP [^ ]*:([0-9]+) .*/\1/')
 }
 
@@ -109,11 +115,11 @@ start_slave() {
 # sets MASTER_PORT and MASTER_PID.
 start_master() {
     local name=$1 conf=$2; shift 2
-    $SMP_PREFIX $WRAP "$BIN/serveur_maitre" "$@" "${MASTER_ON_PORT:-0}" "$conf" >"$T/$name.log" 2>&1 &
+    $SMP_PREFIX $WRAP $PROG_RUNNER "$(prog serveur_maitre)" "$@" "${MASTER_ON_PORT:-0}" "$conf" >"$T/$name.log" 2>&1 &
     MASTER_PID=$!
     PIDS+=("$MASTER_PID")
     local line
-    line=$(wait_for_line "$T/$name.log" 'listening on TCP' 20) || bail "master $name did not start: $(cat "$T/$name.log")"
+    line=$(wait_for_line "$T/$name.log" 'listening on TCP' "$START_WAIT") || bail "master $name did not start: $(cat "$T/$name.log")"
     MASTER_PORT=$(echo "$line" | sed -E 's/.*TCP [^ ]*:([0-9]+),.*/\1/')
 }
 
@@ -147,7 +153,7 @@ cluster() {
 # $T/out and $T/err. Stops by itself after 120 s.
 run_client() {
     RC=0
-    timeout 120 $WRAP "$BIN/client" 127.0.0.1 "$MASTER_PORT" "$@" >"$T/out" 2>"$T/err" || RC=$?
+    timeout 120 $WRAP $PROG_RUNNER "$(prog client)" 127.0.0.1 "$MASTER_PORT" "$@" >"$T/out" 2>"$T/err" || RC=$?
 }
 
 # served_meanwhile WHAT LIMIT_MS: while something holds the master up, a

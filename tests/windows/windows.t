@@ -32,34 +32,13 @@ trap 'cleanup; wineserver -k >/dev/null 2>&1' EXIT
 
 winpath() { winepath -w "$1" 2>/dev/null; }
 
-# wslave NAME [options...]: a Windows slave on a free port: WSLAVE_PORT, WSLAVE_PID.
-wslave() {
-    local name=$1; shift
-    mkdir -p "$T/$name"
-    (cd "$T/$name" && exec wine "$TOP/serveur_esclave.exe" "$@" 0) >"$T/$name.log" 2>&1 &
-    WSLAVE_PID=$!
-    PIDS+=("$WSLAVE_PID")
-    local line
-    line=$(wait_for_line "$T/$name.log" 'listening on UDP' 30) || bail "Windows slave $name did not start: $(cat "$T/$name.log")"
-    WSLAVE_PORT=$(echo "$line" | sed -E 's/.*UDP [^ ]*:([0-9]+) .*/\1/')
-}
-
-# wmaster NAME CONF [options...]: a Windows master on a free port: MASTER_PORT, MASTER_PID.
-wmaster() {
-    local name=$1 conf=$2; shift 2
-    wine "$TOP/serveur_maitre.exe" "$@" 0 "$(winpath "$conf")" >"$T/$name.log" 2>&1 &
-    MASTER_PID=$!
-    PIDS+=("$MASTER_PID")
-    local line
-    line=$(wait_for_line "$T/$name.log" 'listening on TCP' 30) || bail "Windows master $name did not start: $(cat "$T/$name.log")"
-    MASTER_PORT=$(echo "$line" | sed -E 's/.*TCP [^ ]*:([0-9]+),.*/\1/')
-}
-
-# wclient [options and file]: the Windows client; RC, $T/out, $T/err.
-wclient() {
-    RC=0
-    timeout 120 wine "$TOP/client.exe" 127.0.0.1 "$MASTER_PORT" "$@" >"$T/out" 2>"$T/err" || RC=$?
-}
+# The Windows programs, started by lib.sh's helpers: wslave NAME [options]
+# (WSLAVE_PORT, WSLAVE_PID), wmaster NAME CONF [options] (MASTER_PORT,
+# MASTER_PID), wclient [options and file] (RC, $T/out, $T/err).
+windows_build() { PROG_RUNNER=wine PROG_DIR=$TOP PROG_EXT=.exe START_WAIT=30 "$@"; }
+wslave() { windows_build start_slave "$@"; WSLAVE_PORT=$SLAVE_PORT WSLAVE_PID=$SLAVE_PID; }
+wmaster() { local name=$1 conf=$2; shift 2; windows_build start_master "$name" "$(winpath "$conf")" "$@"; }
+wclient() { windows_build run_client "$@"; }
 
 # alive PATTERN: Windows processes whose command line matches (zombies,
 # which Wine can leave behind in a container, have none).
