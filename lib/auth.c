@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "buf.h"
 #include "log.h"
 #include "platform.h"
 
@@ -94,6 +95,22 @@ void auth_session_key(const hmac_key *direction, const char *label, const void *
     memcpy(buf + ll + na, b, nb);
     hmac_sha256(direction, buf, ll + na + nb, k);
     hmac_key_init(out, k, sizeof k);
+}
+
+void auth_dgram_keys(const auth_keys *a, enum auth_role role, uint64_t master_boot, uint64_t slave_boot,
+                     hmac_key *tx, hmac_key *rx)
+{
+    uint8_t mb[8], sb[8];
+    if (!a->enabled)
+        return;
+    put_u32(mb, (uint32_t)(master_boot >> 32)), put_u32(mb + 4, (uint32_t)master_boot);
+    put_u32(sb, (uint32_t)(slave_boot >> 32)), put_u32(sb + 4, (uint32_t)slave_boot);
+    const hmac_key *mine = role == AUTH_MASTER ? &a->master_to_slave : &a->slave_to_master;
+    const hmac_key *theirs = role == AUTH_MASTER ? &a->slave_to_master : &a->master_to_slave;
+    if (tx)
+        auth_session_key(mine, "dgram", mb, 8, sb, 8, tx);
+    if (rx)
+        auth_session_key(theirs, "dgram", mb, 8, sb, 8, rx);
 }
 
 void auth_random(void *out, size_t n)

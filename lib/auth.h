@@ -42,6 +42,16 @@ void auth_session_key(const hmac_key *direction, const char *label, const void *
                       size_t nb, hmac_key *out);
 void auth_random(void *out, size_t n); /* nonces */
 
+/* Whose side of a conversation we are on: it picks which direction key
+ * sends and which receives (Dropbear's common-kex.c), so that both ends run
+ * the one derivation below and cannot drift apart. */
+enum auth_role { AUTH_MASTER, AUTH_SLAVE };
+/* The keys of one conversation between a master's life and a slave's, from
+ * both boot ids (the nonces): tx the key we seal with, rx the key we check
+ * with (either may be NULL). Leaves them as they are without a key. */
+void auth_dgram_keys(const auth_keys *a, enum auth_role role, uint64_t master_boot, uint64_t slave_boot,
+                     hmac_key *tx, hmac_key *rx);
+
 /* Sliding anti-replay window over 64-bit sequence numbers (RFC 4303
  * 3.4.3 with RFC 6479's ring of bitmap words). Check first; update only
  * once the datagram's MAC has been verified. */

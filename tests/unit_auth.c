@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "endpoint.h"
 #include "proto.h"
 #include "sha256.h"
 #include "tap.h"
@@ -198,6 +199,68 @@ static void test_key_files(void)
     rmdir(dir);
 }
 
+static int same_key(const hmac_key *a, const hmac_key *b) /* by what they compute: the structs hold scratch */
+{
+    uint8_t x[SHA256_LEN], y[SHA256_LEN];
+    hmac_sha256(a, "probe", 5, x);
+    hmac_sha256(b, "probe", 5, y);
+    return !memcmp(x, y, sizeof x);
+}
+
+/* Both roles run auth_dgram_keys: what one seals, the other checks. */
+static void test_dgram_keys(void)
+{
+    auth_keys a = {.enabled = 1};
+    hmac_key_init(&a.master_to_slave, "0123456789abcdef0123456789abcdef", 32);
+    hmac_key_init(&a.slave_to_master, "fedcba9876543210fedcba9876543210", 32);
+    hmac_key m_tx, m_rx, s_tx, s_rx, other;
+    auth_dgram_keys(&a, AUTH_MASTER, 0x1111222233334444ull, 0x5555666677778888ull, &m_tx, &m_rx);
+    auth_dgram_keys(&a, AUTH_SLAVE, 0x1111222233334444ull, 0x5555666677778888ull, &s_tx, &s_rx);
+    auth_dgram_keys(&a, AUTH_MASTER, 0x1111222233334444ull, 0x5555666677778889ull, &other, NULL);
+    ok(same_key(&m_tx, &s_rx) && same_key(&s_tx, &m_rx),
+       "the master's send key is the slave's receive key, and the other way round");
+    uint8_t mb[8] = {0x11, 0x11, 0x22, 0x22, 0x33, 0x33, 0x44, 0x44}, sb[8] = {0x55, 0x55, 0x66, 0x66, 0x77, 0x77, 0x88, 0x88};
+    hmac_key direct;
+    auth_session_key(&a.master_to_slave, "dgram", mb, 8, sb, 8, &direct);
+    ok(same_key(&m_tx, &direct), "the master's send key: HMAC(master->slave key, \"dgram\", master boot, slave boot), as on the wire before");
+    ok(!same_key(&m_tx, &m_rx), "one key per direction: nothing said can be reflected back");
+    ok(!same_key(&m_tx, &other), "another life of the slave: another key");
+
+    /* The one UDP path, over loopback: sealed by one endpoint, admitted by
+     * the other once, refused when replayed or checked with a wrong key. */
+    char err[200];
+    sock_t ms = net_udp_bind("127.0.0.1", 0, err, sizeof err), ss = net_udp_bind("127.0.0.1", 0, err, sizeof err);
+    net_addr to, from;
+    ok(ms != SOCK_INVALID && ss != SOCK_INVALID &&
+       net_resolve("127.0.0.1", net_local_port(ss), 1, &to, err, sizeof err) == 0, "two UDP sockets on loopback");
+    static endpoint me, se;
+    me = (endpoint){.auth = &a, .role = AUTH_MASTER, .boot = 0x1111222233334444ull};
+    se = (endpoint){.auth = &a, .role = AUTH_SLAVE, .boot = 0x5555666677778888ull};
+    dgram d = {.type = DG_CANCEL, .job_id = 42}, got;
+    ok(endpoint_send(&me, ms, &to, se.boot, &m_tx, &d, DGRAM_MAX) == 1 && d.seq == 1 && d.sender_boot == me.boot &&
+       d.receiver_boot == se.boot, "endpoint_send stamps both lives and sequence number 1");
+    ok(endpoint_send(&me, ms, &to, se.boot, &m_tx, &d, 10) == 0, "a datagram larger than the cap is not sent");
+    long n = -1;
+    for (int tries = 0; tries < 1000 && n < 0; tries++) /* loopback delivers at once; bounded anyway */
+        n = net_recvfrom(ss, se.in, sizeof se.in, &from);
+    const char *why = "";
+    static replay_window w;
+    replay_init(&w);
+    ok(n > 0 && dgram_decode(se.in, (size_t)n, &got, &why) == 0 && got.job_id == 42 && got.seq == 1,
+       "the slave's side reads it");
+    ok(endpoint_keyed_as_we_are(&se, &got) == NULL, "keyed as the slave is");
+    ok(endpoint_admit(&se, se.in, &got, &s_tx, &w) != NULL, "checked with the slave's own send key: refused");
+    ok(endpoint_admit(&se, se.in, &got, &s_rx, &w) == NULL, "checked with its receive key: admitted");
+    why = endpoint_admit(&se, se.in, &got, &s_rx, &w);
+    ok(why && !strcmp(why, "replayed"), "the same datagram again: %s", why ? why : "admitted");
+    auth_keys none = {.enabled = 0};
+    endpoint plain = {.auth = &none, .role = AUTH_SLAVE};
+    why = endpoint_keyed_as_we_are(&plain, &got);
+    ok(why && strstr(why, "this slave has no key"), "a keyless slave names what is wrong: %s", why ? why : "");
+    net_close(ms);
+    net_close(ss);
+}
+
 int main(void)
 {
     test_sha256();
@@ -207,5 +270,6 @@ int main(void)
     test_boot_ids();
     test_replay_start();
     test_key_files();
+    test_dgram_keys();
     return done_testing();
 }

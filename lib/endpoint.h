@@ -1,0 +1,55 @@
+/*
+ * endpoint.h - the one UDP path of both daemons (ENet's enet_host_service
+ * serves client and server alike). Every datagram leaves through
+ * endpoint_send: stamped with our life, the peer's and the next sequence
+ * number, sealed with the conversation's key, sent. Every datagram arrives
+ * through endpoint_drain, and once decoded passes endpoint_admit: keyed as
+ * we are, its tag right (authenticity), then new to the replay window
+ * (freshness). What a datagram means stays with each daemon.
+ */
+#ifndef ENDPOINT_H
+#define ENDPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "platform.h"
+#include "proto.h"
+
+/* Datagrams read in one go before the caller answers the batch (each
+ * touched job or result acknowledged once, not once per datagram). */
+#define ENDPOINT_BATCH 512
+
+typedef struct {
+    const auth_keys *auth; /* datagrams are sealed and checked when auth->enabled */
+    enum auth_role role;   /* which way the conversation keys go */
+    uint64_t boot;         /* our life: every datagram we send names it */
+    uint64_t next_seq;     /* the sequence number of the last datagram we sent */
+    uint8_t out[DGRAM_MAX];
+    uint8_t in[DGRAM_MAX];
+} endpoint;
+
+/* Stamps d (sender_boot: ours, receiver_boot: peer_boot, seq: the next),
+ * encodes it, no larger than cap, sealed with tx when keyed, and sends it to
+ * `to` on sock. 1 sent; 0 nothing sent (it does not fit cap); NET_ERROR the
+ * socket refused it (net_last_error() says why). */
+int endpoint_send(endpoint *e, sock_t sock, const net_addr *to, uint64_t peer_boot, const hmac_key *tx, dgram *d,
+                  size_t cap);
+
+/* Reads what sock holds, at most ENDPOINT_BATCH datagrams, handing each to
+ * on_datagram; returns how many. The caller answers the batch after. */
+typedef void endpoint_handler(void *ctx, const uint8_t *p, size_t n, const net_addr *from);
+int endpoint_drain(endpoint *e, sock_t sock, endpoint_handler *on_datagram, void *ctx);
+
+/* NULL if the datagram p (decoded as d) is keyed as we are; else why not,
+ * in words naming which side lacks the key. */
+const char *endpoint_keyed_as_we_are(const endpoint *e, const dgram *d);
+/* Authenticity, then freshness (RFC 4303 3.4.3): NULL if p's tag is right
+ * under rx (when keyed) and w has not seen d->seq, and then w moves on;
+ * else why it is refused ("bad MAC (wrong key?)", "replayed"). w NULL: no
+ * window to check (the caller has none yet for this peer). */
+const char *endpoint_admit(const endpoint *e, const uint8_t *p, const dgram *d, const hmac_key *rx,
+                           replay_window *w);
+
+#endif
