@@ -20,7 +20,7 @@
 #define SIO_UDP_CONNRESET _WSAIOW(IOC_VENDOR, 12)
 #endif
 
-/* As on POSIX (shared/research/baselines.md): bursts of result fragments. */
+/* As on POSIX (platform_posix.c): room for bursts of result fragments. */
 #define UDP_BUFFER_BYTES (8 * 1024 * 1024)
 
 /* ------------------------------------------------------------ errors --- */
