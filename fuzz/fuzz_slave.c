@@ -1,8 +1,9 @@
 /*
  * Fuzz target: the slave's state machine, not only its decoders.
  *
- * The input is a script of operations played against the real slave.c
- * (included here, so its static handlers are reachable): three fake
+ * The input is a script of operations played against the real slave/ files
+ * (included here, so their static handlers are reachable, and the event
+ * loop's own steps are called, not copies of them): three fake
  * masters send correctly tagged PINGs, JOB fragments, RESULT_ACKs and
  * CANCELs with ids from a small range (so retransmissions and duplicates
  * are frequent), restart (new lives), replay what they sent earlier from
@@ -51,7 +52,7 @@ static unsigned fz_nsent;
 static size_t fz_request_len; /* the datagram being handled; 0 in timers */
 static unsigned fz_sends_to_master; /* to the fake master the request came from */
 static const net_addr *fz_request_from;
-static void fz_on_sent(const uint8_t *p, size_t n, const net_addr *to); /* below, once slave.c is in */
+static void fz_on_sent(const uint8_t *p, size_t n, const net_addr *to); /* below, once slave/ is in */
 static long fz_sendto(sock_t s, const void *p, size_t n, const net_addr *to)
 {
     (void)s;
@@ -135,6 +136,8 @@ static void fz_runner_result(const runner_proc *p, CommandResult *r)
 #define runner_result fz_runner_result
 /* the declarations in these headers get the fake names too */
 #include "../slave/slave.c"
+#include "../slave/sessions.c"
+#include "../slave/jobs.c"
 
 /* ---------------------------------------------------------- masters --- */
 
@@ -231,7 +234,7 @@ static void master_keys(fake_master *m)
 static void slave_new_life(uint64_t boot)
 {
     if (fz_slave) {
-        kill_everything(fz_slave);
+        jobs_kill_all(fz_slave);
         free(fz_slave);
     }
     fz_slave = calloc(1, sizeof *fz_slave);
@@ -246,19 +249,9 @@ static void slave_new_life(uint64_t boot)
         master_keys(&fz_masters[i]);
 }
 
-/* What the event loop does after draining the socket: answer each
- * touched job once (slave_run). */
-static void after_batch(void)
-{
-    for (job *j = fz_slave->jobs; j; j = j->next)
-        if (j->ack_pending) {
-            j->ack_pending = 0;
-            send_job_ack(fz_slave, j->sess, j->id, job_state(j), j);
-        }
-}
-
 /* Hands the slave one datagram, as its loop does; with batch_end, the
- * loop's end-of-batch step follows at once. */
+ * loop's end-of-batch step (jobs_send_acks, after read_datagrams's drain)
+ * follows at once. */
 static void deliver_datagram(const uint8_t *p, size_t n, const net_addr *from, int batch_end, int must_answer)
 {
     uint8_t copy[DGRAM_MAX];
@@ -268,7 +261,7 @@ static void deliver_datagram(const uint8_t *p, size_t n, const net_addr *from, i
     fz_sends_to_master = 0;
     on_datagram(fz_slave, copy, n, from);
     if (batch_end)
-        after_batch();
+        jobs_send_acks(fz_slave);
     if (batch_end && must_answer && !fz_sends_to_master) {
         fprintf(stderr, "INVARIANT: an authentic datagram of type %u from a master got no answer\n", p[3]);
         abort();
@@ -376,7 +369,10 @@ static void op_tick(script *s)
 {
     uint8_t a = take(s);
     fz_now_us += (uint64_t)a * (a & 1 ? 1000 : 100000); /* up to 25 s */
-    run_timers(fz_slave);
+    /* the loop's timer steps, in its order (slave_run) */
+    jobs_reap(fz_slave);
+    jobs_tick(fz_slave, fz_now_us);
+    sessions_tick(fz_slave, fz_now_us);
     check_sent();
 }
 
@@ -448,7 +444,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fz_batch_end = 1;
             break;
         default:
-            after_batch();
+            jobs_send_acks(fz_slave);
             check_sent();
         }
         if (fz_slave->njobs > MAX_JOBS) {
@@ -456,11 +452,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
     }
-    after_batch();
+    jobs_send_acks(fz_slave);
     check_sent();
     if (getenv("FUZZ_SLAVE_TRACE")) /* to check that a seed does what it means to */
         fprintf(stderr, "%u ops, %u jobs started, %u held\n", ops, fz_nstarted, fz_slave->njobs);
-    kill_everything(fz_slave);
+    jobs_kill_all(fz_slave);
     free(fz_slave);
     fz_slave = NULL;
     for (unsigned i = 0; i < fz_nstarted; i++)

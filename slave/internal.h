@@ -1,0 +1,169 @@
+/*
+ * slave/internal.h - what the slave's files share: its structs (the slave,
+ * a session per master life, a job record), its limits, and the functions
+ * one file calls in another.
+ *
+ *   slave.c     the event loop and its steps, signals, shutdown; the
+ *               datagram path (receive, check, dispatch; stamp, seal, send)
+ *   sessions.c  the masters we talk to: cookies, sessions, dormancy
+ *   jobs.c      the job table: requests in, commands run, results out
+ */
+#ifndef SLAVE_INTERNAL_H
+#define SLAVE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h> /* before log.h: MinGW's printf format (%zu) */
+
+#include "auth.h"
+#include "dedup.h"
+#include "log.h"
+#include "platform.h"
+#include "proto.h"
+#include "runner.h"
+#include "slave.h"
+#include "xfer.h"
+
+#define MAX_SESSIONS 64
+#define SESSION_IDLE_MS 90000u      /* a session with no job, silent this long, may be reused */
+#define COOKIE_LIFE_MS 60000u       /* a cookie is good this long after it was issued */
+#define COOKIE_SECRET_LEN 32        /* random bytes of this life's cookie key */
+#define SESSION_RX_MAX (4u << 20)   /* incomplete requests of one master, in bytes */
+#define SLAVE_RX_MAX (32u << 20)    /* ... and of all of them */
+#define MAX_JOBS 4096               /* jobs held at once, all states */
+/* ... and by one master life: what its slots can hold (it sends no more
+ * than slots_total at once) twice over, results waiting for their
+ * acknowledgement included, so that a single peer cannot take them all. */
+#define SESSION_MAX_JOBS(sl) (2u * (unsigned)(sl)->cfg->slots + 16u)
+#define JOB_REQUEST_MAX (MAX_COMMAND_LEN + 16u) /* a request's body: the command and its fields */
+#define RECEIVE_GIVEUP_MS 30000u    /* a request whose fragments stopped coming */
+#define RESULT_GIVEUP_MS 120000u    /* a result nobody acknowledges */
+#define MASTER_SILENT_MS 10000u     /* masters ping every 500 ms: after this, it is gone */
+#define LEAVING_COPIES 3            /* DG_LEAVING sent this many times on SIGTERM */
+#define LEAVING_GAP_MS 20
+#define DROP_REPORTS 16              /* peers whose refused datagrams are counted */
+#define DROP_REPORT_MS 60000u       /* a count of them once a minute, not a line each */
+#define DRAIN_MAX_DGRAMS 512        /* datagrams read per wake-up: timers still run under a flood */
+#define RESULT_ACK_COMPLETE 1       /* DG_RESULT_ACK's state: every fragment arrived (proto.h) */
+#define EXIT_NOT_RUNNABLE 126       /* the shell's "found but cannot be run": refused by --allow */
+#define ADDR_NAME_LEN 80            /* an address as net_addr_str writes it, for the log */
+#define ERR_LEN 256                 /* a reason, for the log and a result's message */
+
+/* The poll set: the socket, the signal events, then the commands' pipes. */
+enum { PFD_SOCK, PFD_SIGNALS, PFD_COMMANDS };
+
+/* Where a job record is in its life, on this slave (the master learns it
+ * as an enum job_state, from job_state()). */
+enum job_phase {
+    JP_RECEIVING, /* request fragments still coming */
+    JP_QUEUED,    /* complete, waiting for a free slot */
+    JP_RUNNING,   /* its command runs */
+    JP_SENDING,   /* its result is being sent, until acknowledged */
+};
+
+/* What we know of one master's life (a master process, named by its boot
+ * id): the conversation's keys and replay window, the job ids it took. */
+typedef struct session {
+    int used;
+    int superseded; /* the master restarted: its old jobs are gone, the ids stay taken */
+    net_addr addr;
+    uint64_t master_boot;
+    replay_window replay;    /* sequence numbers seen from this master */
+    hmac_key tx_key, rx_key; /* keys of this conversation (both boots in) */
+    dedup_window taken;               /* job ids taken from this master */
+    rtt_estimator rtt;
+    uint64_t last_heard_ms;
+    size_t rx_bytes; /* memory of its incomplete requests */
+    unsigned njobs;  /* jobs it holds here, all states (at most SESSION_MAX_JOBS) */
+    uint32_t cookie_ms; /* when the cookie of its last handshake was issued (our clock_ms, mod 2^32) */
+} session;
+
+/* A job record: one job id of one session, from its request's first
+ * fragment to its result's acknowledgement. */
+typedef struct job {
+    struct job *next;
+    session *sess;
+    uint64_t id;
+    enum job_phase phase;
+    int ack_pending;            /* answer with a JOB_ACK after this batch */
+    uint32_t request_frags;
+    xfer_rx rx;                 /* JP_RECEIVING */
+    size_t rx_charge;           /* what rx counts in sess->rx_bytes and the slave's */
+    char *command;              /* JP_QUEUED, JP_RUNNING */
+    uint32_t timeout_ms;
+    runner_proc proc;           /* JP_RUNNING */
+    xfer_tx tx;                 /* JP_SENDING */
+    uint64_t last_progress_ms;
+} job;
+
+/* Datagrams refused for one reason from one address: the first is logged,
+ * then how many more once a minute (a master without the key pings twice
+ * a second for ever). */
+typedef struct {
+    int used;
+    net_addr addr;
+    const char *why;
+    unsigned count;
+    uint64_t since_ms;
+} drop_report;
+
+typedef struct slave {
+    const slave_config *cfg;
+    sock_t sock;
+    uint64_t boot;
+    uint64_t next_seq; /* of every datagram we send */
+    hmac_key cookie_key; /* random, this life only: cookies of an earlier life are void */
+    size_t rx_bytes;     /* memory of every incomplete request */
+    const auth_keys *auth;
+    session sessions[MAX_SESSIONS];
+    job *jobs;           /* newest first */
+    unsigned njobs, running, queued;
+    int stopping;
+    log_limiter garbage_log, send_log;
+    drop_report drops[DROP_REPORTS];
+    /* the event loop's poll set (enum PFD_...): pfd_jobs[i] owns pfds[i]
+     * from PFD_COMMANDS on */
+    sock_t sigfd;
+    net_pollfd *pfds;
+    job **pfd_jobs;
+    size_t pfd_cap;
+    int npfds;
+    uint8_t rx_buf[DGRAM_MAX]; /* the datagram being handled */
+    uint8_t tx_buf[DGRAM_MAX]; /* the datagram being sent */
+} slave;
+
+/* The earlier of two deadlines, 0 meaning none (the *_tick functions). */
+static inline uint64_t earliest(uint64_t a, uint64_t b)
+{
+    return !a ? b : !b ? a : a < b ? a : b;
+}
+
+/* slave.c: every datagram leaves through these. */
+void send_capped(slave *sl, const net_addr *to, uint64_t master_boot, const hmac_key *tx_key, dgram *d, size_t cap);
+void send_to(slave *sl, const net_addr *to, uint64_t master_boot, const hmac_key *tx_key, dgram *d);
+void send_dgram(slave *sl, const session *s, dgram *d);
+
+/* sessions.c */
+void conversation_keys(const slave *sl, uint64_t master_boot, uint64_t slave_boot, hmac_key *rx, hmac_key *tx);
+session *session_find(slave *sl, uint64_t master_boot);
+session *session_addressed(slave *sl, const dgram *d);
+int session_dormant(const session *s);
+int session_has_jobs(const slave *sl, const session *s);
+void session_drop_jobs(slave *sl, session *s);
+void session_advance_floor(slave *sl, session *s, uint64_t floor);
+void send_cookie(slave *sl, const net_addr *from, const dgram *d, size_t request_len);
+void on_ping(slave *sl, const net_addr *from, const dgram *d, size_t n);
+uint64_t sessions_tick(slave *sl, uint64_t now_us);
+
+/* jobs.c */
+void job_free(slave *sl, job *j);
+unsigned slots_free(const slave *sl);
+void on_job_fragment(slave *sl, const net_addr *from, const dgram *d, size_t n);
+void on_result_ack(slave *sl, const dgram *d);
+void on_cancel(slave *sl, const dgram *d);
+void jobs_send_acks(slave *sl);
+void jobs_reap(slave *sl);
+uint64_t jobs_tick(slave *sl, uint64_t now_us);
+void jobs_kill_all(slave *sl);
+
+#endif

@@ -1,0 +1,275 @@
+/*
+ * sessions.c - the masters a slave talks to: a session per master life
+ * (found by its boot id), opened only by a cookie handshake (PING and
+ * COOKIE), superseded when the same address restarts, dormant when the
+ * master falls silent (sessions_tick kills its jobs then).
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <string.h>
+
+void session_drop_jobs(slave *sl, session *s)
+{
+    for (job **pp = &sl->jobs; *pp;) {
+        job *j = *pp;
+        if (j->sess == s) {
+            *pp = j->next;
+            job_free(sl, j);
+        } else {
+            pp = &j->next;
+        }
+    }
+}
+
+/* The master says every job below floor is finished for it: a job of
+ * ours below it was given up by the master (it thought us dead and ran
+ * the command elsewhere), so it must not go on here either. */
+void session_advance_floor(slave *sl, session *s, uint64_t floor)
+{
+    if (floor <= s->taken.floor)
+        return;
+    dedup_advance(&s->taken, floor);
+    for (job **pp = &sl->jobs; *pp;) {
+        job *j = *pp;
+        if (j->sess == s && j->id < floor) {
+            LOG(LOG_INFO, "job %llu: abandoned by the master: dropped", (unsigned long long)j->id);
+            *pp = j->next;
+            job_free(sl, j);
+        } else {
+            pp = &j->next;
+        }
+    }
+}
+
+int session_has_jobs(const slave *sl, const session *s)
+{
+    for (const job *j = sl->jobs; j; j = j->next)
+        if (j->sess == s)
+            return 1;
+    return 0;
+}
+
+/* The keys of a conversation between a master's life and a slave's: the
+ * same derivation as the master's (its slave_set_keys). */
+void conversation_keys(const slave *sl, uint64_t master_boot, uint64_t slave_boot, hmac_key *rx, hmac_key *tx)
+{
+    uint8_t mb[8], sb[8];
+    if (!sl->auth->enabled)
+        return;
+    put_u32(mb, (uint32_t)(master_boot >> 32)), put_u32(mb + 4, (uint32_t)master_boot);
+    put_u32(sb, (uint32_t)(slave_boot >> 32)), put_u32(sb + 4, (uint32_t)slave_boot);
+    auth_session_key(&sl->auth->master_to_slave, "dgram", mb, 8, sb, 8, rx);
+    if (tx)
+        auth_session_key(&sl->auth->slave_to_master, "dgram", mb, 8, sb, 8, tx);
+}
+
+/* Sessions are found by the master's boot id, not by address: a datagram
+ * replayed from elsewhere lands in the same session, and its window. */
+session *session_find(slave *sl, uint64_t master_boot)
+{
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        session *s = &sl->sessions[i];
+        if (s->used && s->master_boot == master_boot)
+            return s;
+    }
+    return NULL;
+}
+
+/* The session of the master's life that sent d to this life of ours, or
+ * NULL (never met, forgotten, or d is for an earlier life of ours). */
+session *session_addressed(slave *sl, const dgram *d)
+{
+    return d->receiver_boot == sl->boot ? session_find(sl, d->sender_boot) : NULL;
+}
+
+/* Cookies (DTLS's HelloVerifyRequest, WireGuard's cookie reply): when it
+ * was issued (our monotonic ms, 4 bytes), then a MAC of that time and of
+ * the master's life and address under a key of this life (12 bytes).
+ * Nothing is stored for a peer that has not come back with one, and a
+ * recording cannot bring one back from an earlier life of ours or from
+ * more than a minute ago. */
+static void cookie_make(const slave *sl, uint64_t master_boot, const net_addr *from, uint32_t issued_ms,
+                        uint8_t out[COOKIE_LEN])
+{
+    uint8_t in[8 + 4], mac[SHA256_LEN]; /* the master's boot id, when issued */
+    char name[ADDR_NAME_LEN];
+    put_u32(in, (uint32_t)(master_boot >> 32)), put_u32(in + 4, (uint32_t)master_boot);
+    put_u32(in + 8, issued_ms);
+    net_addr_str(from, name, sizeof name);
+    hmac_sha256_2(&sl->cookie_key, in, sizeof in, name, strlen(name), mac);
+    put_u32(out, issued_ms);
+    memcpy(out + 4, mac, COOKIE_LEN - 4);
+}
+
+/* 1 and the time it was issued if d carries a cookie we gave this master
+ * life at this address less than COOKIE_LIFE_MS ago. */
+static int cookie_valid(const slave *sl, const dgram *d, const net_addr *from, uint32_t *issued_ms)
+{
+    uint8_t want[COOKIE_LEN];
+    uint32_t issued = get_u32(d->cookie);
+    if ((uint32_t)clock_ms() - issued > COOKIE_LIFE_MS) /* also one "issued" in the future */
+        return 0;
+    cookie_make(sl, d->sender_boot, from, issued, want);
+    if (!equal_const_time(want, d->cookie, COOKIE_LEN))
+        return 0;
+    *issued_ms = issued;
+    return 1;
+}
+
+/* A master's life that just proved it is at this address now (a cookie of
+ * ours, fresh) supersedes every other life at the same address: the jobs of
+ * those are killed (nobody will collect their results), their sessions
+ * stay, marked superseded, so that a late datagram from them is still
+ * recognised and runs nothing. Which life is current is decided by who
+ * completed a round trip last, never by a clock. Returns the session, or
+ * NULL when the table is full of masters with jobs or recently heard. */
+static session *session_open(slave *sl, const net_addr *from, const dgram *d, uint32_t cookie_ms)
+{
+    uint64_t now = clock_ms();
+    char name[ADDR_NAME_LEN];
+    net_addr_str(from, name, sizeof name);
+    /* Handshakes are ordered by when their cookie was issued: a cookie older
+     * than the one that opened the live session at this address (a handshake
+     * PING held back on the path, then sent) supersedes nothing. Both are
+     * less than a minute old then, so the 32-bit times compare safely. */
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        session *t = &sl->sessions[i];
+        if (t->used && !t->superseded && t->master_boot != d->sender_boot && net_addr_equal(&t->addr, from) &&
+            (uint32_t)now - t->cookie_ms <= COOKIE_LIFE_MS && (int32_t)(t->cookie_ms - cookie_ms) > 0) {
+            if (log_allow(&sl->garbage_log))
+                LOG(LOG_WARN, "master %016llx at %s: handshake older than that of master %016llx: ignored",
+                    (unsigned long long)d->sender_boot, name, (unsigned long long)t->master_boot);
+            return NULL;
+        }
+    }
+    session *s = session_find(sl, d->sender_boot);
+    if (!s) {
+        /* A free slot, else a session without jobs that has been silent for
+         * SESSION_IDLE_MS (longer than a cookie lives), superseded ones and
+         * the least recently heard first. A session holding jobs is never
+         * reused: its taken ids are what keeps a command from running twice. */
+        session *victim = NULL;
+        for (int i = 0; i < MAX_SESSIONS; i++) {
+            session *t = &sl->sessions[i];
+            if (!t->used) {
+                victim = t;
+                break;
+            }
+            if (session_has_jobs(sl, t) || elapsed(now, t->last_heard_ms) <= SESSION_IDLE_MS)
+                continue;
+            if (!victim || (t->superseded && !victim->superseded) ||
+                (t->superseded == victim->superseded && t->last_heard_ms < victim->last_heard_ms))
+                victim = t;
+        }
+        if (!victim) {
+            if (log_allow(&sl->garbage_log))
+                LOG(LOG_WARN, "session table full (%d masters with jobs or heard from in the last %u s): "
+                    "master %s (boot %016llx) must wait", MAX_SESSIONS, SESSION_IDLE_MS / 1000, name,
+                    (unsigned long long)d->sender_boot);
+            return NULL;
+        }
+        if (victim->used)
+            LOG(LOG_INFO, "forgetting master %016llx, silent for %llu s, to serve a new one",
+                (unsigned long long)victim->master_boot, (unsigned long long)(elapsed(now, victim->last_heard_ms) / 1000));
+        s = victim;
+        memset(s, 0, sizeof *s);
+        s->used = 1;
+        s->master_boot = d->sender_boot;
+        conversation_keys(sl, s->master_boot, sl->boot, &s->rx_key, &s->tx_key);
+        dedup_init(&s->taken, d->floor);
+        rtt_init(&s->rtt);
+        /* Nothing this master sent before the datagram that opened the
+         * session is accepted in it (recorded PINGs, a delayed JOB). */
+        replay_start(&s->replay, d->seq);
+        LOG(LOG_INFO, "new master %s (boot %016llx)", name, (unsigned long long)s->master_boot);
+    } else if (s->superseded) {
+        LOG(LOG_INFO, "master %016llx at %s is back (fresh handshake)", (unsigned long long)s->master_boot, name);
+        s->superseded = 0;
+    }
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        session *t = &sl->sessions[i];
+        if (t == s || !t->used || t->superseded || !net_addr_equal(&t->addr, from))
+            continue;
+        LOG(LOG_INFO, "master %016llx at the same address restarted: dropping its previous jobs",
+            (unsigned long long)t->master_boot);
+        session_drop_jobs(sl, t);
+        t->superseded = 1;
+    }
+    s->addr = *from;
+    s->last_heard_ms = now;
+    s->cookie_ms = cookie_ms;
+    return s;
+}
+
+/* The answer to whatever comes from a master's life we have no session
+ * with (never met, forgotten, or it talks to an earlier life of ours):
+ * "start over, with this cookie". It is sent to the source address,
+ * unverified, so it is never larger than the datagram it answers (no
+ * amplification) and nothing is kept. */
+void send_cookie(slave *sl, const net_addr *from, const dgram *d, size_t request_len)
+{
+    dgram r;
+    hmac_key rx, tx;
+    memset(&r, 0, sizeof r);
+    r.type = DG_COOKIE;
+    r.job_id = d->job_id;
+    r.echo_us = d->type == DG_PING ? d->echo_us : 0;
+    cookie_make(sl, d->sender_boot, from, (uint32_t)clock_ms(), r.cookie);
+    conversation_keys(sl, d->sender_boot, sl->boot, &rx, &tx);
+    send_capped(sl, from, d->sender_boot, &tx, &r, request_len);
+}
+
+/* A session whose master has been silent for MASTER_SILENT_MS is dormant:
+ * its jobs were killed, and until the master completes a handshake again
+ * nothing it sent long ago (a JOB delayed or recorded on the path) runs. */
+int session_dormant(const session *s)
+{
+    return elapsed(clock_ms(), s->last_heard_ms) > MASTER_SILENT_MS;
+}
+
+void on_ping(slave *sl, const net_addr *from, const dgram *d, size_t n)
+{
+    /* A session opens, or a superseded one comes back, only with a cookie
+     * we gave this master's life at this address in the last minute: it has
+     * just completed a round trip with us, which no recording can do. */
+    session *s = session_addressed(sl, d);
+    uint32_t issued;
+    if (d->receiver_boot == sl->boot && (!s || s->superseded || session_dormant(s)) &&
+        cookie_valid(sl, d, from, &issued))
+        s = session_open(sl, from, d, issued);
+    if (!s || s->superseded || session_dormant(s)) {
+        send_cookie(sl, from, d, n);
+        return;
+    }
+    dgram r;
+    memset(&r, 0, sizeof r);
+    r.type = DG_PONG;
+    r.echo_us = d->echo_us;
+    r.slots_total = (uint16_t)sl->cfg->slots;
+    r.slots_free = (uint16_t)slots_free(sl);
+    s->last_heard_ms = clock_ms();
+    session_advance_floor(sl, s, d->floor);
+    send_dgram(sl, s, &r);
+}
+
+/* A master we have not heard from in a long time is gone (killed, or cut
+ * off): nobody will collect its results, so its commands stop. Returns
+ * when the next of them falls silent (us), 0 if none. */
+uint64_t sessions_tick(slave *sl, uint64_t now_us)
+{
+    uint64_t now_ms = now_us / 1000, next = 0;
+    for (int i = 0; i < MAX_SESSIONS; i++) {
+        session *s = &sl->sessions[i];
+        if (!s->used || s->superseded || !session_has_jobs(sl, s))
+            continue;
+        if (elapsed(now_ms, s->last_heard_ms) > MASTER_SILENT_MS) {
+            LOG(LOG_WARN, "master %016llx silent for %u s: killing its jobs", (unsigned long long)s->master_boot,
+                MASTER_SILENT_MS / 1000);
+            session_drop_jobs(sl, s);
+            continue;
+        }
+        next = earliest(next, (s->last_heard_ms + MASTER_SILENT_MS + 1) * 1000);
+    }
+    return next;
+}
