@@ -135,6 +135,7 @@ static void fz_runner_result(const runner_proc *p, CommandResult *r)
 #define runner_on_exit fz_runner_on_exit
 #define runner_result fz_runner_result
 /* the declarations in these headers get the fake names too */
+#include "../lib/endpoint.c" /* linked without it: its sendto must be the fake one */
 #include "../slave/slave.c"
 #include "../slave/sessions.c"
 #include "../slave/jobs.c"
@@ -228,7 +229,7 @@ static void fz_on_sent(const uint8_t *p, size_t n, const net_addr *to)
 static void master_keys(fake_master *m)
 {
     if (fz_auth.enabled)
-        conversation_keys(fz_slave, m->boot, fz_slave->boot, &m->tx, &m->rx);
+        auth_dgram_keys(&fz_auth, AUTH_MASTER, m->boot, fz_slave->ep.boot, &m->tx, &m->rx);
 }
 
 static void slave_new_life(uint64_t boot)
@@ -240,7 +241,8 @@ static void slave_new_life(uint64_t boot)
     fz_slave = calloc(1, sizeof *fz_slave);
     fz_slave->cfg = &fz_cfg;
     fz_slave->auth = &fz_auth;
-    fz_slave->boot = boot ? boot : 1;
+    fz_slave->ep = (endpoint){.auth = &fz_auth, .role = AUTH_SLAVE};
+    fz_slave->ep.boot = boot ? boot : 1;
     fz_slave->sock = SOCK_INVALID;
     uint8_t secret[8];
     put_u32(secret, (uint32_t)(boot >> 32)), put_u32(secret + 4, (uint32_t)boot);
@@ -287,7 +289,7 @@ static void send_from_master(fake_master *m, dgram *d, int from_other, int stale
 {
     uint8_t out[DGRAM_MAX];
     d->sender_boot = m->boot;
-    d->receiver_boot = stale_receiver == 1 ? 0 : stale_receiver == 2 ? fz_slave->boot + 1 : fz_slave->boot;
+    d->receiver_boot = stale_receiver == 1 ? 0 : stale_receiver == 2 ? fz_slave->ep.boot + 1 : fz_slave->ep.boot;
     d->seq = fz_seq++;
     size_t n = dgram_encode(d, out, sizeof out, fz_auth.enabled ? &m->tx : NULL);
     /* A PING or a JOB of a master, for this life of the slave, from where
@@ -324,7 +326,7 @@ static void op_job(script *s, fake_master *m)
     uint8_t a = take(s), b = take(s);
     char cmd[96];
     uint64_t id = m->floor + a % ID_RANGE + 1;
-    int len = snprintf(cmd, sizeof cmd, "fz %016llx %016llx %llu", (unsigned long long)fz_slave->boot,
+    int len = snprintf(cmd, sizeof cmd, "fz %016llx %016llx %llu", (unsigned long long)fz_slave->ep.boot,
                        (unsigned long long)m->boot, (unsigned long long)id);
     uint8_t body[128];
     bwriter w;
@@ -435,7 +437,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case 12: /* the slave restarts */
-            slave_new_life(fz_slave->boot + 1 + take(&s));
+            slave_new_life(fz_slave->ep.boot + 1 + take(&s));
             break;
         case 13:
             fz_record_next = 1;

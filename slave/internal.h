@@ -16,6 +16,7 @@
 #include <stdio.h> /* before log.h: MinGW's printf format (%zu) */
 
 #include "auth.h"
+#include "endpoint.h"
 #include "dedup.h"
 #include "log.h"
 #include "platform.h"
@@ -43,7 +44,6 @@
 #define LEAVING_GAP_MS 20
 #define DROP_REPORTS 16              /* peers whose refused datagrams are counted */
 #define DROP_REPORT_MS 60000u       /* a count of them once a minute, not a line each */
-#define DRAIN_MAX_DGRAMS 512        /* datagrams read per wake-up: timers still run under a flood */
 #define RESULT_ACK_COMPLETE 1       /* DG_RESULT_ACK's state: every fragment arrived (proto.h) */
 #define EXIT_NOT_RUNNABLE 126       /* the shell's "found but cannot be run": refused by --allow */
 #define ADDR_NAME_LEN 80            /* an address as net_addr_str writes it, for the log */
@@ -110,8 +110,7 @@ typedef struct {
 typedef struct slave {
     const slave_config *cfg;
     sock_t sock;
-    uint64_t boot;
-    uint64_t next_seq; /* of every datagram we send */
+    endpoint ep; /* our life (ep.boot), sequence numbers, the datagram buffers */
     hmac_key cookie_key; /* random, this life only: cookies of an earlier life are void */
     size_t rx_bytes;     /* memory of every incomplete request */
     const auth_keys *auth;
@@ -128,8 +127,6 @@ typedef struct slave {
     job **pfd_jobs;
     size_t pfd_cap;
     int npfds;
-    uint8_t rx_buf[DGRAM_MAX]; /* the datagram being handled */
-    uint8_t tx_buf[DGRAM_MAX]; /* the datagram being sent */
 } slave;
 
 /* The earlier of two deadlines, 0 meaning none (the *_tick functions). */
@@ -144,7 +141,6 @@ void send_to(slave *sl, const net_addr *to, uint64_t master_boot, const hmac_key
 void send_dgram(slave *sl, const session *s, dgram *d);
 
 /* sessions.c */
-void conversation_keys(const slave *sl, uint64_t master_boot, uint64_t slave_boot, hmac_key *rx, hmac_key *tx);
 session *session_find(slave *sl, uint64_t master_boot);
 session *session_addressed(slave *sl, const dgram *d);
 int session_dormant(const session *s);

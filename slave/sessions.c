@@ -50,20 +50,6 @@ int session_has_jobs(const slave *sl, const session *s)
     return 0;
 }
 
-/* The keys of a conversation between a master's life and a slave's: the
- * same derivation as the master's (its slave_set_keys). */
-void conversation_keys(const slave *sl, uint64_t master_boot, uint64_t slave_boot, hmac_key *rx, hmac_key *tx)
-{
-    uint8_t mb[8], sb[8];
-    if (!sl->auth->enabled)
-        return;
-    put_u32(mb, (uint32_t)(master_boot >> 32)), put_u32(mb + 4, (uint32_t)master_boot);
-    put_u32(sb, (uint32_t)(slave_boot >> 32)), put_u32(sb + 4, (uint32_t)slave_boot);
-    auth_session_key(&sl->auth->master_to_slave, "dgram", mb, 8, sb, 8, rx);
-    if (tx)
-        auth_session_key(&sl->auth->slave_to_master, "dgram", mb, 8, sb, 8, tx);
-}
-
 /* Sessions are found by the master's boot id, not by address: a datagram
  * replayed from elsewhere lands in the same session, and its window. */
 session *session_find(slave *sl, uint64_t master_boot)
@@ -80,7 +66,7 @@ session *session_find(slave *sl, uint64_t master_boot)
  * NULL (never met, forgotten, or d is for an earlier life of ours). */
 session *session_addressed(slave *sl, const dgram *d)
 {
-    return d->receiver_boot == sl->boot ? session_find(sl, d->sender_boot) : NULL;
+    return d->receiver_boot == sl->ep.boot ? session_find(sl, d->sender_boot) : NULL;
 }
 
 /* Cookies (DTLS's HelloVerifyRequest, WireGuard's cookie reply): when it
@@ -176,7 +162,7 @@ static session *session_open(slave *sl, const net_addr *from, const dgram *d, ui
         memset(s, 0, sizeof *s);
         s->used = 1;
         s->master_boot = d->sender_boot;
-        conversation_keys(sl, s->master_boot, sl->boot, &s->rx_key, &s->tx_key);
+        auth_dgram_keys(sl->auth, AUTH_SLAVE, s->master_boot, sl->ep.boot, &s->tx_key, &s->rx_key);
         dedup_init(&s->taken, d->floor);
         rtt_init(&s->rtt);
         /* Nothing this master sent before the datagram that opened the
@@ -210,13 +196,13 @@ static session *session_open(slave *sl, const net_addr *from, const dgram *d, ui
 void send_cookie(slave *sl, const net_addr *from, const dgram *d, size_t request_len)
 {
     dgram r;
-    hmac_key rx, tx;
+    hmac_key tx;
     memset(&r, 0, sizeof r);
     r.type = DG_COOKIE;
     r.job_id = d->job_id;
     r.echo_us = d->type == DG_PING ? d->echo_us : 0;
     cookie_make(sl, d->sender_boot, from, (uint32_t)clock_ms(), r.cookie);
-    conversation_keys(sl, d->sender_boot, sl->boot, &rx, &tx);
+    auth_dgram_keys(sl->auth, AUTH_SLAVE, d->sender_boot, sl->ep.boot, &tx, NULL);
     send_capped(sl, from, d->sender_boot, &tx, &r, request_len);
 }
 
@@ -235,7 +221,7 @@ void on_ping(slave *sl, const net_addr *from, const dgram *d, size_t n)
      * just completed a round trip with us, which no recording can do. */
     session *s = session_addressed(sl, d);
     uint32_t issued;
-    if (d->receiver_boot == sl->boot && (!s || s->superseded || session_dormant(s)) &&
+    if (d->receiver_boot == sl->ep.boot && (!s || s->superseded || session_dormant(s)) &&
         cookie_valid(sl, d, from, &issued))
         s = session_open(sl, from, d, issued);
     if (!s || s->superseded || session_dormant(s)) {

@@ -11,17 +11,13 @@
 
 /* ----------------------------------------------------------- datagrams --- */
 
-/* Every datagram leaves through here: to a master's life, with the key of
- * our conversation with it (tx_key; ignored without a key). */
+/* Every datagram leaves through here, by the endpoint (lib/endpoint.c):
+ * to a master's life, with the key of our conversation with it (tx_key;
+ * ignored without a key), no larger than cap. */
 void send_capped(slave *sl, const net_addr *to, uint64_t master_boot, const hmac_key *tx_key, dgram *d,
                  size_t cap)
 {
-    d->sender_boot = sl->boot;
-    d->receiver_boot = master_boot;
-    d->seq = ++sl->next_seq;
-    size_t n = dgram_encode(d, sl->tx_buf, cap < sizeof sl->tx_buf ? cap : sizeof sl->tx_buf,
-                            sl->auth->enabled ? tx_key : NULL);
-    if (n && net_sendto(sl->sock, sl->tx_buf, n, to) == NET_ERROR && log_allow(&sl->send_log))
+    if (endpoint_send(&sl->ep, sl->sock, to, master_boot, tx_key, d, cap) == NET_ERROR && log_allow(&sl->send_log))
         LOG(LOG_WARN, "sendto: %s", net_last_error());
 }
 
@@ -80,33 +76,25 @@ static void on_datagram(slave *sl, const uint8_t *p, size_t n, const net_addr *f
         }
         return;
     }
-    /* Authenticity first, then freshness: the replay window moves only
-     * for a datagram whose tag is right (RFC 4303 3.4.3). */
-    const char *refused = NULL;
+    /* Keyed as we are; then authenticity, then freshness: the replay
+     * window of the master's session moves only for a datagram whose tag
+     * is right (endpoint_admit). */
     session *s = session_find(sl, d.sender_boot);
-    if (!!(d.flags & DGRAM_FLAG_AUTH) != sl->auth->enabled) {
-        refused = sl->auth->enabled ? "not authenticated (does the master have the key?)"
-                                    : "authenticated, but this slave has no key (--key-file)";
-    } else if (sl->auth->enabled) {
+    const char *refused = endpoint_keyed_as_we_are(&sl->ep, &d);
+    if (!refused) {
         hmac_key rx;
-        if (s && d.receiver_boot == sl->boot)
+        if (s && d.receiver_boot == sl->ep.boot)
             rx = s->rx_key;
         else /* a PING before we met, or for an earlier life of ours */
-            conversation_keys(sl, d.sender_boot, d.receiver_boot, &rx, NULL);
-        if (!dgram_verify(p, &d, &rx))
-            refused = "bad MAC (wrong key?)";
+            auth_dgram_keys(sl->auth, AUTH_SLAVE, d.sender_boot, d.receiver_boot, NULL, &rx);
+        refused = endpoint_admit(&sl->ep, p, &d, &rx, s ? &s->replay : NULL);
     }
-    if (!refused && s && !replay_check(&s->replay, d.seq))
-        refused = "replayed";
     if (refused) {
         report_drop(sl, from, d.type, refused);
         return;
     }
-    if (s) {
-        replay_update(&s->replay, d.seq);
-        if (d.receiver_boot == sl->boot && !s->superseded)
-            s->addr = *from; /* authentic and fresh: replies go where it is now */
-    }
+    if (s && d.receiver_boot == sl->ep.boot && !s->superseded)
+        s->addr = *from; /* authentic and fresh: replies go where it is now */
     switch (d.type) {
     case DG_PING: on_ping(sl, from, &d, n); break;
     case DG_JOB: on_job_fragment(sl, from, &d, n); break;
@@ -148,17 +136,19 @@ static slave *slave_open(const slave_config *cfg)
     if (!sl)
         die("out of memory");
     sl->cfg = cfg;
-    sl->boot = boot_id_new();
+    sl->ep.boot = boot_id_new();
     uint8_t secret[COOKIE_SECRET_LEN];
     auth_random(secret, sizeof secret);
     hmac_key_init(&sl->cookie_key, secret, sizeof secret);
     sl->auth = cfg->auth;
+    sl->ep.auth = cfg->auth;
+    sl->ep.role = AUTH_SLAVE;
     sl->sock = net_udp_bind(cfg->bind, cfg->port, err, sizeof err);
     if (sl->sock == SOCK_INVALID)
         die("cannot listen on UDP %s:%d: %s", cfg->bind, cfg->port, err);
     sl->sigfd = signal_events_init();
     LOG(LOG_INFO, "listening on UDP %s:%d with %d slots (boot %016llx%s)", cfg->bind, net_local_port(sl->sock),
-        cfg->slots, (unsigned long long)sl->boot, sl->auth->enabled ? ", authenticated" : "");
+        cfg->slots, (unsigned long long)sl->ep.boot, sl->auth->enabled ? ", authenticated" : "");
     return sl;
 }
 
@@ -216,17 +206,17 @@ static void read_command_output(slave *sl)
 }
 
 /* Step: drains the socket (bounded), then answers each touched job once. */
+static void handle_datagram(void *sl, const uint8_t *p, size_t n, const net_addr *from)
+{
+    on_datagram(sl, p, n, from);
+}
+
+/* Drains the socket (bounded), then answers each touched job once. */
 static void read_datagrams(slave *sl)
 {
     if (!(sl->pfds[PFD_SOCK].revents & NET_IN))
         return;
-    for (int k = 0; k < DRAIN_MAX_DGRAMS; k++) {
-        net_addr from;
-        long r = net_recvfrom(sl->sock, sl->rx_buf, sizeof sl->rx_buf, &from);
-        if (r < 0)
-            break;
-        on_datagram(sl, sl->rx_buf, (size_t)r, &from);
-    }
+    endpoint_drain(&sl->ep, sl->sock, handle_datagram, sl);
     jobs_send_acks(sl);
 }
 
