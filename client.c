@@ -411,7 +411,7 @@ int main(int argc, char **argv)
         case OPT_TIMEOUT:
             c->timeout_ms = cli_seconds("--timeout", optarg, 86400000u);
             break;
-        case OPT_RETRIES: c->retries = (uint32_t)cli_number("--retries", optarg, 1, 100); break;
+        case OPT_RETRIES: c->retries = (uint32_t)cli_number("--retries", optarg, 1, HELLO_RETRIES_MAX); break;
         case OPT_KEY_FILE: key_file = optarg; break;
         case 'v': c->rep.verbose = 1; break;
         case 'q': c->rep.quiet = 1; break;

@@ -154,13 +154,14 @@ enum frame_type {
 #define FRAME_WELCOME_SIGNED 44  /* WELCOME: version..master_nonce, what its proof covers */
 #define FRAME_TEXT_MAX 1000      /* NOTICE, ERROR: longer texts are cut */
 #define FRAME_HOST_MAX 65535     /* RESULT: host_len is a u16 */
+#define HELLO_RETRIES_MAX 100    /* HELLO: the master caps retries there */
 
 typedef struct { /* F_HELLO; bytes past the tag (or the nonce) are ignored */
     uint32_t magic;                 /* FRAME_MAGIC */
     uint16_t version;               /* FRAME_VERSION */
     uint16_t flags;                 /* FRAME_FLAG_AUTH: tag follows; other bits ignored */
     uint32_t timeout_ms;            /* per command; 0 none */
-    uint32_t retries;               /* attempts per command; 0 the master's */
+    uint32_t retries;               /* attempts per command; 0 the master's; capped at HELLO_RETRIES_MAX */
     uint8_t nonce[FRAME_NONCE_LEN]; /* the client's, fresh per connection */
     const uint8_t *tag;    /* decoded: FRAME_TAG_LEN bytes with FRAME_FLAG_AUTH, else NULL */
     const uint8_t *signed_fields; /* decoded: the FRAME_HELLO_SIGNED bytes the tag covers */
