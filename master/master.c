@@ -836,8 +836,8 @@ static void on_hello(master *m, client *cl, breader *r)
     }
     cl->timeout_ms = h.timeout_ms;
     cl->retries = h.retries ? h.retries : m->cfg->retries;
-    if (cl->retries > 100)
-        cl->retries = 100;
+    if (cl->retries > HELLO_RETRIES_MAX)
+        cl->retries = HELLO_RETRIES_MAX;
     if (!tag && !client_admit(m, cl)) /* with a key, admitted at READY */
         return;
     unsigned slots = 0;
