@@ -9,12 +9,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "auth.h"
 #include "cli.h"
@@ -27,6 +26,7 @@
 
 #define EXIT_TROUBLE 255
 #define SEND_HIGH_WATER (256u * 1024) /* stop reading the file while this much is unsent */
+#define RECV_CHUNK (256u * 1024)      /* read at most this much from the master at once */
 
 typedef struct {
     char *text;
@@ -85,7 +85,6 @@ static void usage(FILE *out)
 
 static _Noreturn void fatal(client_state *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#include <stdarg.h>
 static void fatal(client_state *c, const char *fmt, ...)
 {
     va_list ap;
@@ -143,61 +142,35 @@ static void client_frame_end(client_state *c, size_t start)
 /* With a key, HELLO proves we know it, over our fresh nonce. */
 static void send_hello(client_state *c)
 {
-    size_t start = frame_begin(&c->out, F_HELLO);
-    size_t fields = bw_pending(&c->out); /* from the head: see frame_begin */
+    hello_frame h = {.magic = FRAME_MAGIC, .version = FRAME_VERSION, .timeout_ms = c->timeout_ms, .retries = c->retries};
     auth_random(c->nonce, sizeof c->nonce);
-    bw_u32(&c->out, FRAME_MAGIC);
-    bw_u16(&c->out, FRAME_VERSION);
-    bw_u16(&c->out, c->auth.enabled ? FRAME_FLAG_AUTH : 0);
-    bw_u32(&c->out, c->timeout_ms);
-    bw_u32(&c->out, c->retries);
-    bw_bytes(&c->out, c->nonce, sizeof c->nonce);
-    if (c->auth.enabled && !c->out.error) {
-        uint8_t tag[SHA256_LEN];
-        hmac_sha256_2(&c->auth.client_to_master, "hello", 5, bw_at(&c->out, fields), bw_pending(&c->out) - fields, tag);
-        bw_bytes(&c->out, tag, sizeof tag);
-    }
-    frame_end(&c->out, start);
+    memcpy(h.nonce, c->nonce, sizeof h.nonce);
+    frame_end(&c->out, hello_frame_encode(&c->out, &h, c->auth.enabled ? &c->auth.client_to_master : NULL));
 }
 
 /* WELCOME: with a key, the master proves it knows it too, over our nonce
  * and its own; both nonces make this connection's frame keys. */
-static void on_welcome(client_state *c, breader *r)
+static void on_welcome(client_state *c, const breader *r)
 {
-    const uint8_t *fields = r->data + r->pos;
-    br_u16(r);
-    uint16_t total = br_u16(r), alive = br_u16(r);
-    uint32_t slots = br_u32(r);
-    uint16_t flags = br_u16(r);
-    const uint8_t *master_nonce = br_bytes(r, AUTH_NONCE_LEN);
-    size_t n = (size_t)(r->data + r->pos - fields);
-    const uint8_t *proof = flags & FRAME_FLAG_AUTH ? br_bytes(r, FRAME_TAG_LEN) : NULL;
-    if (r->error)
+    welcome_frame wf;
+    if (welcome_frame_decode(r, &wf) < 0)
         fatal(c, "protocol error: malformed WELCOME from the master");
     if (c->auth.enabled) {
-        uint8_t msg[AUTH_NONCE_LEN + 64], want[SHA256_LEN];
-        if (!proof || n > 64)
+        if (!wf.proof)
             fatal(c, "the master did not authenticate itself: is it running without a key?");
-        memcpy(msg, c->nonce, AUTH_NONCE_LEN);
-        memcpy(msg + AUTH_NONCE_LEN, fields, n);
-        hmac_sha256_2(&c->auth.master_to_client, "welcome", 7, msg, AUTH_NONCE_LEN + n, want);
-        if (!equal_const_time(want, proof, SHA256_LEN))
+        if (!auth_welcome_check(&c->auth.master_to_client, c->nonce, wf.signed_fields, FRAME_WELCOME_SIGNED, wf.proof))
             fatal(c, "the master failed to authenticate itself: wrong key, or not our master");
-        auth_session_key(&c->auth.client_to_master, "frames", c->nonce, AUTH_NONCE_LEN, master_nonce,
-                         AUTH_NONCE_LEN, &c->tx_key);
-        auth_session_key(&c->auth.master_to_client, "frames", c->nonce, AUTH_NONCE_LEN, master_nonce,
-                         AUTH_NONCE_LEN, &c->rx_key);
+        auth_frame_keys(&c->auth, c->nonce, wf.nonce, &c->tx_key, &c->rx_key);
         c->tagged = 1;
         /* READY, our first tagged frame, at once: it proves to the master
          * that we are live and not a replayed HELLO, even if the command
          * file has no line yet (tail -f | client -). */
-        size_t start = frame_begin(&c->out, F_READY);
-        client_frame_end(c, start);
+        client_frame_end(c, ready_frame_encode(&c->out));
     }
     c->welcomed = 1;
     if (c->rep.verbose)
         fprintf(stderr, "client: connected to %s:%d%s: %u of %u slaves answering, %u slots\n", c->host, c->port,
-                c->tagged ? " (authenticated)" : "", alive, total, slots);
+                c->tagged ? " (authenticated)" : "", wf.alive, wf.slaves, wf.slots);
 }
 
 static uint32_t remember_command(client_state *c, const char *text, size_t len)
@@ -298,10 +271,8 @@ static void handle_line(client_state *c, const char *line, size_t len, int trunc
     if (kind == CMD_COMMAND) {
         uint32_t seq = remember_command(c, line, len);
         c->submitted++;
-        size_t start = frame_begin(&c->out, F_SUBMIT);
-        bw_u32(&c->out, seq);
-        bw_bytes(&c->out, line, len);
-        client_frame_end(c, start);
+        submit_frame s = {.seq = seq, .len = (uint32_t)len, .command = (const uint8_t *)line};
+        client_frame_end(c, submit_frame_encode(&c->out, &s));
         if (c->out.error)
             fatal(c, "out of memory");
         return;
@@ -337,15 +308,14 @@ static void read_input(client_state *c)
         handle_line(c, line, len, truncated);
     if (n == 0) {
         c->input_done = 1;
-        size_t start = frame_begin(&c->out, F_END);
-        bw_u32(&c->out, c->submitted);
-        client_frame_end(c, start);
+        end_frame e = {.count = c->submitted};
+        client_frame_end(c, end_frame_encode(&c->out, &e));
         if (c->rep.verbose)
             fprintf(stderr, "client: %u commands sent\n", c->ncmds);
     }
 }
 
-static void on_frame(client_state *c, uint8_t type, breader *r)
+static void on_frame(client_state *c, uint8_t type, const breader *r)
 {
     switch (type) {
     case F_WELCOME:
@@ -354,27 +324,23 @@ static void on_frame(client_state *c, uint8_t type, breader *r)
         on_welcome(c, r);
         break;
     case F_RESULT: {
-        CommandResult res;
-        memset(&res, 0, sizeof res);
-        res.seq = br_u32(r);
-        uint16_t hl = br_u16(r);
-        const uint8_t *host = br_bytes(r, hl);
-        if (r->error || result_decode(r, &res) < 0 || br_left(r) != 0)
+        result_frame rf;
+        if (result_frame_decode(r, &rf) < 0)
             fatal(c, "protocol error: malformed RESULT from the master");
-        snprintf(res.host, sizeof res.host, "%.*s", (int)hl, (const char *)host);
-        on_result(c, &res);
+        rf.result.seq = rf.seq;
+        snprintf(rf.result.host, sizeof rf.result.host, "%.*s", (int)rf.host_len, rf.host);
+        on_result(c, &rf.result);
         break;
     }
     case F_NOTICE:
     case F_ERROR: {
-        uint16_t n = br_u16(r);
-        const uint8_t *text = br_bytes(r, n);
-        if (r->error)
+        text_frame t;
+        if (text_frame_decode(r, &t) < 0)
             fatal(c, "protocol error: malformed %s", frame_type_name(type));
         if (type == F_ERROR)
-            fatal(c, "the master says: %.*s", (int)n, (const char *)text);
+            fatal(c, "the master says: %.*s", (int)t.len, t.text);
         if (!c->rep.quiet)
-            fprintf(stderr, "client: master: %.*s\n", (int)n, (const char *)text);
+            fprintf(stderr, "client: master: %.*s\n", (int)t.len, t.text);
         break;
     }
     case F_BYE:
@@ -390,9 +356,9 @@ static void on_frame(client_state *c, uint8_t type, breader *r)
 
 static void read_socket(client_state *c)
 {
-    if (bw_reserve(&c->in, 262144) < 0)
+    if (bw_reserve(&c->in, RECV_CHUNK) < 0)
         fatal(c, "out of memory");
-    long n = net_recv(c->sock, c->in.data + c->in.len, 262144);
+    long n = net_recv(c->sock, c->in.data + c->in.len, RECV_CHUNK);
     if (n == NET_AGAIN)
         return;
     if (n <= 0)
@@ -445,7 +411,7 @@ int main(int argc, char **argv)
         case OPT_TIMEOUT:
             c->timeout_ms = cli_seconds("--timeout", optarg, 86400000u);
             break;
-        case OPT_RETRIES: c->retries = (uint32_t)cli_number("--retries", optarg, 1, 100); break;
+        case OPT_RETRIES: c->retries = (uint32_t)cli_number("--retries", optarg, 1, HELLO_RETRIES_MAX); break;
         case OPT_KEY_FILE: key_file = optarg; break;
         case 'v': c->rep.verbose = 1; break;
         case 'q': c->rep.quiet = 1; break;
@@ -478,7 +444,7 @@ int main(int argc, char **argv)
         fatal(NULL, "out of memory");
     if (report_open(&c->rep, joblog) < 0)
         return EXIT_TROUBLE;
-    bw_init(&c->in, FRAME_MAX_FROM_MASTER + 262144);
+    bw_init(&c->in, FRAME_MAX_FROM_MASTER + RECV_CHUNK);
     bw_init(&c->out, (size_t)1 << 30);
     c->next_to_print = 1;
     uint64_t started = clock_us();

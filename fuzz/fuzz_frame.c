@@ -1,10 +1,39 @@
 /* Fuzz target: a TCP byte stream cut into frames as the master and the
- * client do, with each frame's fields decoded as its receiver would. */
+ * client do, each frame's fields decoded by proto.c's codec for its type
+ * (the decoders the master and the client use), and every frame that
+ * decodes encoded again: the codec must give back the same bytes. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fuzz.h"
 #include "proto.h"
+
+/* The fields as the encoder writes them for what the decoder read. */
+static void reencode(const any_frame *a, bwriter *w, const hmac_key *key)
+{
+    static const uint8_t nonce[FRAME_NONCE_LEN];
+    switch (a->type) { /* HELLO, WELCOME: a key when the flag says there is one (their proofs differ) */
+    case F_HELLO:
+        frame_end(w, hello_frame_encode(w, &a->u.hello, a->u.hello.flags & FRAME_FLAG_AUTH ? key : NULL));
+        break;
+    case F_WELCOME:
+        frame_end(w, welcome_frame_encode(w, &a->u.welcome, a->u.welcome.flags & FRAME_FLAG_AUTH ? key : NULL, nonce));
+        break;
+    case F_SUBMIT: frame_end(w, submit_frame_encode(w, &a->u.submit)); break;
+    case F_END: frame_end(w, end_frame_encode(w, &a->u.end)); break;
+    case F_RESULT: {
+        size_t start = result_frame_begin(w, a->u.result.seq, a->u.result.host, a->u.result.host_len);
+        result_encode(w, &a->u.result.result);
+        frame_end(w, start);
+        break;
+    }
+    case F_NOTICE:
+    case F_ERROR: frame_end(w, text_frame_encode(w, a->type, a->u.text.text, a->u.text.len)); break;
+    case F_BYE: frame_end(w, bye_frame_encode(w)); break;
+    case F_READY: frame_end(w, ready_frame_encode(w)); break;
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -19,34 +48,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         pos += (size_t)used;
         breader tagged = f;
-        (void)frame_check_tag(&tagged, type, key, seq++);
-        switch (type) {
-        case F_HELLO:
-            br_u32(&f), br_u16(&f), br_u16(&f), br_u32(&f), br_u32(&f);
-            br_bytes(&f, 32);
-            break;
-        case F_WELCOME:
-            br_u16(&f), br_u16(&f), br_u16(&f), br_u32(&f), br_u16(&f);
-            br_bytes(&f, 32);
-            break;
-        case F_SUBMIT:
-        case F_END:
-            br_u32(&f);
-            br_bytes(&f, br_left(&f));
-            break;
-        case F_RESULT: {
-            CommandResult r;
-            br_u32(&f);
-            uint16_t hl = br_u16(&f);
-            br_bytes(&f, hl);
-            (void)result_decode(&f, &r);
-            break;
+        if (frame_check_tag(&tagged, type, key, seq++)) {
+            any_frame t;
+            (void)frame_decode(type, &tagged, &t);
         }
-        case F_NOTICE:
-        case F_ERROR:
-            br_bytes(&f, br_u16(&f));
-            break;
-        }
+        any_frame a;
+        if (frame_decode(type, &f, &a) != 0)
+            continue;
+        if ((type == F_NOTICE || type == F_ERROR) && a.u.text.len > FRAME_TEXT_MAX)
+            continue; /* received whole, sent cut */
+        bwriter w;
+        bw_init(&w, FRAME_MAX_FROM_MASTER + 64);
+        reencode(&a, &w, key);
+        /* what the encoder wrote is what was read: the whole fields, or
+         * their start where bytes past them are ignored; HELLO and WELCOME
+         * up to their proof */
+        size_t n = bw_pending(&w) - FRAME_HEADER_LEN, have = br_left(&f);
+        if (type == F_HELLO)
+            n = FRAME_HELLO_SIGNED;
+        if (type == F_WELCOME)
+            n = FRAME_WELCOME_SIGNED;
+        int whole = type == F_SUBMIT || type == F_RESULT;
+        if (w.error || n > have || (whole && n != have) ||
+            (n > 0 && memcmp(bw_head(&w) + FRAME_HEADER_LEN, f.data + f.pos, n) != 0))
+            abort();
+        bw_free(&w);
     }
     return 0;
 }

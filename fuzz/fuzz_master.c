@@ -168,12 +168,11 @@ static void fz_client_frames(unsigned c)
         if (used <= 0)
             return;
         if (type == F_RESULT) {
-            uint32_t seq = br_u32(&f);
-            uint16_t hl = br_u16(&f);
-            br_bytes(&f, hl);
-            CommandResult r;
-            if (result_decode(&f, &r) < 0 || f.error)
+            result_frame rf;
+            if (result_frame_decode(&f, &rf) < 0)
                 fz_abort("malformed RESULT frame", c);
+            uint32_t seq = rf.seq;
+            const CommandResult r = rf.result;
             if (seq == 0 || seq > fc->submitted)
                 fz_abort("a result for a command it did not submit", c);
             if (seq <= MAX_SEQ && fc->results[seq]++)
@@ -203,13 +202,12 @@ static void client_input(fake_client *fc, const uint8_t *p, size_t n)
     }
 }
 
-static void client_frame(fake_client *fc, uint8_t type, const uint8_t *fields, size_t n)
+/* What a client sends, through the client's codecs (proto.c). */
+static void client_frame(fake_client *fc, bwriter *w, size_t start)
 {
-    uint8_t head[FRAME_HEADER_LEN];
-    put_u32(head, (uint32_t)n + 1);
-    head[4] = type;
-    client_input(fc, head, sizeof head);
-    client_input(fc, fields, n);
+    frame_end(w, start);
+    if (!w->error)
+        client_input(fc, w->data, w->len);
 }
 
 /* A new connection, as accept_client makes it, and its HELLO. */
@@ -234,32 +232,36 @@ static void client_connect(master *m, unsigned c, uint8_t arg)
         pp = &(*pp)->next;
     *pp = cl;
     m->nclients++;
-    uint8_t hello[4 + 2 + 2 + 4 + 4 + AUTH_NONCE_LEN] = {0};
-    put_u32(hello, FRAME_MAGIC);
-    put_u16(hello + 4, FRAME_VERSION);
-    put_u32(hello + 8, arg & 1 ? 2000 : 0); /* timeout */
-    put_u32(hello + 12, 1 + arg % 3);       /* retries */
-    client_frame(fc, F_HELLO, hello, sizeof hello);
+    hello_frame h = {.magic = FRAME_MAGIC, .version = FRAME_VERSION,
+                     .timeout_ms = arg & 1 ? 2000 : 0, .retries = 1 + arg % 3u};
+    uint8_t buf[128];
+    bwriter w;
+    bw_init_fixed(&w, buf, sizeof buf);
+    client_frame(fc, &w, hello_frame_encode(&w, &h, NULL));
 }
 
 static void client_submit(fake_client *fc, unsigned c)
 {
     if (!fc->connected || fc->ended || fc->submitted >= MAX_SEQ)
         return;
-    uint8_t f[64];
+    char cmd[64], buf[128];
     uint32_t seq = ++fc->submitted;
-    put_u32(f, seq);
-    int n = snprintf((char *)f + 4, sizeof f - 4, "c%u-%u", c, seq);
-    client_frame(fc, F_SUBMIT, f, 4 + (size_t)n);
+    int n = snprintf(cmd, sizeof cmd, "c%u-%u", c, seq);
+    submit_frame s = {.seq = seq, .len = (uint32_t)n, .command = (const uint8_t *)cmd};
+    bwriter w;
+    bw_init_fixed(&w, buf, sizeof buf);
+    client_frame(fc, &w, submit_frame_encode(&w, &s));
 }
 
 static void client_end(fake_client *fc)
 {
     if (!fc->connected || fc->ended)
         return;
-    uint8_t f[4];
-    put_u32(f, fc->submitted);
-    client_frame(fc, F_END, f, 4);
+    end_frame e = {.count = fc->submitted};
+    uint8_t buf[16];
+    bwriter w;
+    bw_init_fixed(&w, buf, sizeof buf);
+    client_frame(fc, &w, end_frame_encode(&w, &e));
     fc->ended = 1;
 }
 

@@ -122,6 +122,51 @@ void auth_random(void *out, size_t n)
     }
 }
 
+void auth_hello_proof(const hmac_key *client_to_master, const void *fields, size_t n, uint8_t out[AUTH_TAG_LEN])
+{
+    hmac_sha256_2(client_to_master, "hello", 5, fields, n, out);
+}
+
+void auth_welcome_proof(const hmac_key *master_to_client, const uint8_t client_nonce[AUTH_NONCE_LEN],
+                        const void *fields, size_t n, uint8_t out[AUTH_TAG_LEN])
+{
+    /* HMAC over three pieces, none copied (as hmac_sha256_2 does for two) */
+    uint8_t inner[SHA256_LEN];
+    sha256_ctx c = master_to_client->inner;
+    sha256_update(&c, "welcome", 7);
+    sha256_update(&c, client_nonce, AUTH_NONCE_LEN);
+    sha256_update(&c, fields, n);
+    sha256_final(&c, inner);
+    c = master_to_client->outer;
+    sha256_update(&c, inner, SHA256_LEN);
+    sha256_final(&c, out);
+}
+
+int auth_hello_check(const hmac_key *client_to_master, const void *fields, size_t n, const uint8_t *tag)
+{
+    uint8_t want[AUTH_TAG_LEN];
+    auth_hello_proof(client_to_master, fields, n, want);
+    return tag && equal_const_time(want, tag, AUTH_TAG_LEN);
+}
+
+int auth_welcome_check(const hmac_key *master_to_client, const uint8_t client_nonce[AUTH_NONCE_LEN],
+                       const void *fields, size_t n, const uint8_t *proof)
+{
+    uint8_t want[AUTH_TAG_LEN];
+    auth_welcome_proof(master_to_client, client_nonce, fields, n, want);
+    return proof && equal_const_time(want, proof, AUTH_TAG_LEN);
+}
+
+void auth_frame_keys(const auth_keys *a, const uint8_t client_nonce[AUTH_NONCE_LEN],
+                     const uint8_t master_nonce[AUTH_NONCE_LEN], hmac_key *client_to_master,
+                     hmac_key *master_to_client)
+{
+    auth_session_key(&a->client_to_master, "frames", client_nonce, AUTH_NONCE_LEN, master_nonce, AUTH_NONCE_LEN,
+                     client_to_master);
+    auth_session_key(&a->master_to_client, "frames", client_nonce, AUTH_NONCE_LEN, master_nonce, AUTH_NONCE_LEN,
+                     master_to_client);
+}
+
 void replay_init(replay_window *w)
 {
     memset(w, 0, sizeof *w);

@@ -52,6 +52,24 @@ enum auth_role { AUTH_MASTER, AUTH_SLAVE };
 void auth_dgram_keys(const auth_keys *a, enum auth_role role, uint64_t master_boot, uint64_t slave_boot,
                      hmac_key *tx, hmac_key *rx);
 
+/* The client's handshake (doc/protocol.md 2.5), one computation for the
+ * side that proves and the side that checks. HELLO's tag:
+ * HMAC(K_client->master, "hello" || fields), fields = magic..client_nonce. */
+void auth_hello_proof(const hmac_key *client_to_master, const void *fields, size_t n, uint8_t out[AUTH_TAG_LEN]);
+/* WELCOME's proof: HMAC(K_master->client, "welcome" || client_nonce ||
+ * fields), fields = version..master_nonce. */
+void auth_welcome_proof(const hmac_key *master_to_client, const uint8_t client_nonce[AUTH_NONCE_LEN],
+                        const void *fields, size_t n, uint8_t out[AUTH_TAG_LEN]);
+/* 1 if the tag or proof is the right one (compared in constant time). */
+int auth_hello_check(const hmac_key *client_to_master, const void *fields, size_t n, const uint8_t *tag);
+int auth_welcome_check(const hmac_key *master_to_client, const uint8_t client_nonce[AUTH_NONCE_LEN],
+                       const void *fields, size_t n, const uint8_t *proof);
+/* A connection's two frame keys, the same on both sides:
+ * HMAC(K_dir, "frames" || client_nonce || master_nonce) for each direction. */
+void auth_frame_keys(const auth_keys *a, const uint8_t client_nonce[AUTH_NONCE_LEN],
+                     const uint8_t master_nonce[AUTH_NONCE_LEN], hmac_key *client_to_master,
+                     hmac_key *master_to_client);
+
 /* Sliding anti-replay window over 64-bit sequence numbers (RFC 4303
  * 3.4.3 with RFC 6479's ring of bitmap words). Check first; update only
  * once the datagram's MAC has been verified. */

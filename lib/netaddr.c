@@ -9,6 +9,34 @@
 #include <stdio.h>
 #include <string.h>
 
+int net_resolve(const char *host, int port, int dgram, net_addr *out, char *err, size_t errlen)
+{
+    struct addrinfo hints, *res;
+    char portstr[16];
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = dgram ? SOCK_DGRAM : SOCK_STREAM;
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int rc = getaddrinfo(host, portstr, &hints, &res);
+    if (rc != 0) {
+        char text[240];
+        net_resolve_error(rc, text, sizeof text);
+        snprintf(err, errlen, "cannot resolve '%s': %s", host, text);
+        return -1;
+    }
+    const struct addrinfo *pick = res;
+    for (const struct addrinfo *ai = res; NET_RESOLVE_PREFER_IPV4 && ai; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET) {
+            pick = ai;
+            break;
+        }
+    memcpy(&out->ss, pick->ai_addr, pick->ai_addrlen);
+    out->len = (socklen_t)pick->ai_addrlen;
+    freeaddrinfo(res);
+    net_addr_unmap(out); /* ::ffff:127.0.0.1 is 127.0.0.1 */
+    return 0;
+}
+
 void net_addr_str(const net_addr *a, char *buf, size_t len)
 {
     char host[NI_MAXHOST], port[NI_MAXSERV];

@@ -66,8 +66,18 @@ sock_t net_tcp_accept(sock_t listener, net_addr *peer);
 /* After a non-blocking connect became writable: 0 connected, -1 failed. */
 int net_connect_result(sock_t s, char *err, size_t errlen);
 
-/* Resolve host:port (numeric or by name) for UDP (dgram=1) or TCP. */
+/* Resolve host:port (numeric or by name) for UDP (dgram=1) or TCP
+ * (netaddr.c, the same code on every platform but for these two: a
+ * getaddrinfo() failure in words, and which address comes first). */
 int net_resolve(const char *host, int port, int dgram, net_addr *out, char *err, size_t errlen);
+void net_resolve_error(int code, char *buf, size_t len);
+#ifdef _WIN32
+/* Windows lists ::1 first for "localhost", where the daemons listen on
+ * 127.0.0.1 by default: an IPv4 address when there is one. */
+#define NET_RESOLVE_PREFER_IPV4 1
+#else
+#define NET_RESOLVE_PREFER_IPV4 0 /* the system's order (RFC 6724) */
+#endif
 int net_local_port(sock_t s);
 /* "host:port" of an address (numeric). */
 void net_addr_str(const net_addr *a, char *buf, size_t len);

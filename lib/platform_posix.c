@@ -37,24 +37,9 @@ int plat_init(char *err, size_t errlen)
     return 0;
 }
 
-int net_resolve(const char *host, int port, int dgram, net_addr *out, char *err, size_t errlen)
+void net_resolve_error(int code, char *buf, size_t len)
 {
-    struct addrinfo hints, *res;
-    char portstr[16];
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = dgram ? SOCK_DGRAM : SOCK_STREAM;
-    snprintf(portstr, sizeof portstr, "%d", port);
-    int rc = getaddrinfo(host, portstr, &hints, &res);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot resolve '%s': %s", host, gai_strerror(rc));
-        return -1;
-    }
-    memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
-    out->len = res->ai_addrlen;
-    freeaddrinfo(res);
-    net_addr_unmap(out); /* ::ffff:127.0.0.1 is 127.0.0.1 */
-    return 0;
+    snprintf(buf, len, "%s", gai_strerror(code));
 }
 
 /* only_family: an IPv6 socket gets no IPv4 traffic (IPV6_V6ONLY), so that

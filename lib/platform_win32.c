@@ -135,34 +135,9 @@ static int set_nonblocking(SOCKET s)
     return ioctlsocket(s, FIONBIO, &one) == SOCKET_ERROR ? -1 : 0;
 }
 
-int net_resolve(const char *host, int port, int dgram, net_addr *out, char *err, size_t errlen)
+void net_resolve_error(int code, char *buf, size_t len)
 {
-    struct addrinfo hints, *res;
-    char portstr[16];
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = dgram ? SOCK_DGRAM : SOCK_STREAM;
-    snprintf(portstr, sizeof portstr, "%d", port);
-    int rc = getaddrinfo(host, portstr, &hints, &res);
-    if (rc != 0) {
-        char text[240];
-        format_code((DWORD)rc, text, sizeof text);
-        snprintf(err, errlen, "cannot resolve '%s': %s", host, text);
-        return -1;
-    }
-    /* Windows lists ::1 first for "localhost", where the daemons listen
-     * on 127.0.0.1 by default: an IPv4 address when there is one. */
-    const struct addrinfo *pick = res;
-    for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
-        if (ai->ai_family == AF_INET) {
-            pick = ai;
-            break;
-        }
-    memcpy(&out->ss, pick->ai_addr, pick->ai_addrlen);
-    out->len = (socklen_t)pick->ai_addrlen;
-    freeaddrinfo(res);
-    net_addr_unmap(out); /* ::ffff:127.0.0.1 is 127.0.0.1 */
-    return 0;
+    format_code((DWORD)code, buf, len);
 }
 
 static SOCKET new_socket(int family, int dgram, char *err, size_t errlen)

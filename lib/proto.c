@@ -4,7 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "platform.h"
+
+_Static_assert(FRAME_NONCE_LEN == AUTH_NONCE_LEN && FRAME_TAG_LEN == AUTH_TAG_LEN, "HELLO/WELCOME nonces and proofs");
 
 uint64_t boot_id_new(void)
 {
@@ -213,7 +216,8 @@ void result_encode(bwriter *w, const CommandResult *r)
     bw_u8(w, r->status);
     bw_u32(w, (uint32_t)r->exit_code);
     bw_u8(w, r->term_signal);
-    bw_u8(w, (uint8_t)((r->stdout_truncated ? 1 : 0) | (r->stderr_truncated ? 2 : 0) |
+    bw_u8(w, (uint8_t)((r->stdout_truncated ? RESULT_FLAG_STDOUT_TRUNCATED : 0) |
+                       (r->stderr_truncated ? RESULT_FLAG_STDERR_TRUNCATED : 0) |
                        (r->ran_twice ? RESULT_FLAG_RAN_TWICE : 0)));
     bw_u64(w, r->start_ms);
     bw_u64(w, r->duration_us);
@@ -240,8 +244,8 @@ int result_decode(breader *rd, CommandResult *r)
     r->exit_code = (int32_t)br_u32(rd);
     r->term_signal = br_u8(rd);
     uint8_t flags = br_u8(rd);
-    r->stdout_truncated = flags & 1;
-    r->stderr_truncated = (flags >> 1) & 1;
+    r->stdout_truncated = !!(flags & RESULT_FLAG_STDOUT_TRUNCATED);
+    r->stderr_truncated = !!(flags & RESULT_FLAG_STDERR_TRUNCATED);
     r->ran_twice = !!(flags & RESULT_FLAG_RAN_TWICE);
     r->start_ms = br_u64(rd);
     r->duration_us = br_u64(rd);
@@ -250,8 +254,9 @@ int result_decode(breader *rd, CommandResult *r)
     r->stderr_len = br_u32(rd);
     r->stderr_data = borrow_field(rd, r->stderr_len, MAX_OUTPUT_CAP);
     r->message_len = br_u32(rd);
-    r->message = borrow_field(rd, r->message_len, 4096);
-    if (rd->error || r->status > RUN_CANCELLED || (flags & ~(3u | RESULT_FLAG_RAN_TWICE)))
+    r->message = borrow_field(rd, r->message_len, RESULT_MESSAGE_MAX);
+    if (rd->error || r->status > RUN_CANCELLED ||
+        (flags & ~(RESULT_FLAG_STDOUT_TRUNCATED | RESULT_FLAG_STDERR_TRUNCATED | RESULT_FLAG_RAN_TWICE)))
         return -1;
     return 0;
 }
@@ -331,6 +336,188 @@ long frame_parse(const uint8_t *buf, size_t len, size_t max, uint8_t *type, brea
     *type = buf[4];
     br_init(fields, buf + FRAME_HEADER_LEN, flen - 1);
     return (long)flen + 4;
+}
+
+/* ------------------------------------------------- frames' fields --- */
+
+size_t hello_frame_encode(bwriter *w, const hello_frame *h, const hmac_key *hello_key)
+{
+    size_t start = frame_begin(w, F_HELLO);
+    size_t fields = bw_pending(w); /* from the head: see frame_begin */
+    bw_u32(w, h->magic);
+    bw_u16(w, h->version);
+    bw_u16(w, (uint16_t)((h->flags & ~FRAME_FLAG_AUTH) | (hello_key ? FRAME_FLAG_AUTH : 0)));
+    bw_u32(w, h->timeout_ms);
+    bw_u32(w, h->retries);
+    bw_bytes(w, h->nonce, FRAME_NONCE_LEN);
+    if (hello_key && !w->error) {
+        uint8_t tag[FRAME_TAG_LEN];
+        auth_hello_proof(hello_key, bw_at(w, fields), bw_pending(w) - fields, tag);
+        bw_bytes(w, tag, sizeof tag);
+    }
+    return start;
+}
+
+int hello_frame_decode(const breader *fields, hello_frame *h)
+{
+    breader r = *fields;
+    memset(h, 0, sizeof h[0]);
+    h->signed_fields = r.data + r.pos;
+    h->magic = br_u32(&r);
+    h->version = br_u16(&r);
+    if (r.error || h->magic != FRAME_MAGIC)
+        return -1;
+    if (h->version != FRAME_VERSION)
+        return -2;
+    h->flags = br_u16(&r);
+    h->timeout_ms = br_u32(&r);
+    h->retries = br_u32(&r);
+    const uint8_t *nonce = br_bytes(&r, FRAME_NONCE_LEN);
+    if (h->flags & FRAME_FLAG_AUTH)
+        h->tag = br_bytes(&r, FRAME_TAG_LEN);
+    if (r.error)
+        return -1;
+    memcpy(h->nonce, nonce, FRAME_NONCE_LEN);
+    return 0;
+}
+
+size_t welcome_frame_encode(bwriter *w, const welcome_frame *wf, const hmac_key *welcome_key,
+                            const uint8_t client_nonce[FRAME_NONCE_LEN])
+{
+    size_t start = frame_begin(w, F_WELCOME);
+    size_t fields = bw_pending(w); /* from the head: see frame_begin */
+    bw_u16(w, wf->version);
+    bw_u16(w, wf->slaves);
+    bw_u16(w, wf->alive);
+    bw_u32(w, wf->slots);
+    bw_u16(w, (uint16_t)((wf->flags & ~FRAME_FLAG_AUTH) | (welcome_key ? FRAME_FLAG_AUTH : 0)));
+    bw_bytes(w, wf->nonce, FRAME_NONCE_LEN);
+    if (welcome_key && !w->error) {
+        uint8_t proof[FRAME_TAG_LEN];
+        auth_welcome_proof(welcome_key, client_nonce, bw_at(w, fields), bw_pending(w) - fields, proof);
+        bw_bytes(w, proof, sizeof proof);
+    }
+    return start;
+}
+
+int welcome_frame_decode(const breader *fields, welcome_frame *wf)
+{
+    breader r = *fields;
+    memset(wf, 0, sizeof wf[0]);
+    wf->signed_fields = r.data + r.pos;
+    wf->version = br_u16(&r);
+    wf->slaves = br_u16(&r);
+    wf->alive = br_u16(&r);
+    wf->slots = br_u32(&r);
+    wf->flags = br_u16(&r);
+    const uint8_t *nonce = br_bytes(&r, FRAME_NONCE_LEN);
+    if (wf->flags & FRAME_FLAG_AUTH)
+        wf->proof = br_bytes(&r, FRAME_TAG_LEN);
+    if (r.error)
+        return -1;
+    memcpy(wf->nonce, nonce, FRAME_NONCE_LEN);
+    return 0;
+}
+
+size_t submit_frame_encode(bwriter *w, const submit_frame *s)
+{
+    size_t start = frame_begin(w, F_SUBMIT);
+    bw_u32(w, s->seq);
+    bw_bytes(w, s->command, s->len);
+    return start;
+}
+
+int submit_frame_decode(const breader *fields, submit_frame *s)
+{
+    breader r = *fields;
+    s->seq = br_u32(&r);
+    s->len = (uint32_t)br_left(&r); /* a frame is at most 4 GiB: br_left fits */
+    s->command = br_bytes(&r, s->len);
+    return r.error ? -1 : 0;
+}
+
+size_t end_frame_encode(bwriter *w, const end_frame *e)
+{
+    size_t start = frame_begin(w, F_END);
+    bw_u32(w, e->count);
+    return start;
+}
+
+int end_frame_decode(const breader *fields, end_frame *e)
+{
+    breader r = *fields;
+    e->count = br_u32(&r);
+    return r.error ? -1 : 0;
+}
+
+size_t result_frame_begin(bwriter *w, uint32_t seq, const char *host, size_t host_len)
+{
+    size_t start = frame_begin(w, F_RESULT);
+    if (host_len > FRAME_HOST_MAX) {
+        w->error = 1;
+        return start;
+    }
+    bw_u32(w, seq);
+    bw_u16(w, (uint16_t)host_len);
+    bw_bytes(w, host, host_len);
+    return start;
+}
+
+int result_frame_decode(const breader *fields, result_frame *rf)
+{
+    breader r = *fields;
+    memset(rf, 0, sizeof rf[0]);
+    rf->seq = br_u32(&r);
+    rf->host_len = br_u16(&r);
+    rf->host = (const char *)br_bytes(&r, rf->host_len);
+    if (r.error || result_decode(&r, &rf->result) < 0 || br_left(&r) != 0)
+        return -1;
+    return 0;
+}
+
+size_t text_frame_encode(bwriter *w, uint8_t type, const char *text, size_t len)
+{
+    if (len > FRAME_TEXT_MAX)
+        len = FRAME_TEXT_MAX;
+    size_t start = frame_begin(w, type);
+    bw_u16(w, (uint16_t)len);
+    bw_bytes(w, text, len);
+    return start;
+}
+
+int text_frame_decode(const breader *fields, text_frame *t)
+{
+    breader r = *fields;
+    t->len = br_u16(&r);
+    t->text = (const char *)br_bytes(&r, t->len);
+    return r.error ? -1 : 0;
+}
+
+size_t bye_frame_encode(bwriter *w)
+{
+    return frame_begin(w, F_BYE);
+}
+
+size_t ready_frame_encode(bwriter *w)
+{
+    return frame_begin(w, F_READY);
+}
+
+int frame_decode(uint8_t type, const breader *fields, any_frame *f)
+{
+    f->type = type;
+    switch (type) {
+    case F_HELLO: return hello_frame_decode(fields, &f->u.hello);
+    case F_WELCOME: return welcome_frame_decode(fields, &f->u.welcome);
+    case F_SUBMIT: return submit_frame_decode(fields, &f->u.submit);
+    case F_END: return end_frame_decode(fields, &f->u.end);
+    case F_RESULT: return result_frame_decode(fields, &f->u.result);
+    case F_NOTICE:
+    case F_ERROR: return text_frame_decode(fields, &f->u.text);
+    case F_BYE:
+    case F_READY: return 0;
+    default: return -3;
+    }
 }
 
 uint32_t frag_size_for(const net_addr *peer)

@@ -110,7 +110,10 @@ int result_decode(breader *rd, CommandResult *r);
  * truncated (the slave's), bit 2 set by the master alone: the command was
  * dispatched more than once and may have run twice. */
 #define RESULT_FLAGS_OFFSET 6
+#define RESULT_FLAG_STDOUT_TRUNCATED 1
+#define RESULT_FLAG_STDERR_TRUNCATED 2
 #define RESULT_FLAG_RAN_TWICE 4
+#define RESULT_MESSAGE_MAX 4096 /* the message field's longest */
 /* Largest result body: both streams at MAX_OUTPUT_CAP plus fields. */
 #define RESULT_MAX_BYTES (2u * MAX_OUTPUT_CAP + 4096u)
 
@@ -136,6 +139,109 @@ enum frame_type {
     F_BYE = 8,     /* master -> client: every result has been sent */
     F_READY = 9,   /* client -> master, with a key: first tagged frame, proves the client is live */
 };
+
+/* Every frame's fields, one struct and one codec per type (doc/protocol.md
+ * section 2.3 names them). Each *_frame_encode begins a frame of its type
+ * in w (frame_begin), writes its fields and returns the frame's start; the
+ * caller closes it with frame_end, or frame_end_tagged on a keyed
+ * connection after the handshake (HELLO and WELCOME carry their own proof
+ * and are closed with frame_end). Each *_frame_decode takes the fields'
+ * reader (frame_parse, less the tag: frame_check_tag) without moving it,
+ * and returns 0, or -1 if the fields are malformed; pointers in the
+ * struct point into the reader's bytes. */
+#define FRAME_NONCE_LEN 32       /* HELLO, WELCOME: AUTH_NONCE_LEN */
+#define FRAME_HELLO_SIGNED 48    /* HELLO: magic..client_nonce, what its tag covers */
+#define FRAME_WELCOME_SIGNED 44  /* WELCOME: version..master_nonce, what its proof covers */
+#define FRAME_TEXT_MAX 1000      /* NOTICE, ERROR: longer texts are cut */
+#define FRAME_HOST_MAX 65535     /* RESULT: host_len is a u16 */
+#define HELLO_RETRIES_MAX 100    /* HELLO: the master caps retries there */
+
+typedef struct { /* F_HELLO; bytes past the tag (or the nonce) are ignored */
+    uint32_t magic;                 /* FRAME_MAGIC */
+    uint16_t version;               /* FRAME_VERSION */
+    uint16_t flags;                 /* FRAME_FLAG_AUTH: tag follows; other bits ignored */
+    uint32_t timeout_ms;            /* per command; 0 none */
+    uint32_t retries;               /* attempts per command; 0 the master's; capped at HELLO_RETRIES_MAX */
+    uint8_t nonce[FRAME_NONCE_LEN]; /* the client's, fresh per connection */
+    const uint8_t *tag;    /* decoded: FRAME_TAG_LEN bytes with FRAME_FLAG_AUTH, else NULL */
+    const uint8_t *signed_fields; /* decoded: the FRAME_HELLO_SIGNED bytes the tag covers */
+} hello_frame;
+
+typedef struct { /* F_WELCOME; bytes past the proof (or the nonce) are ignored */
+    uint16_t version;               /* FRAME_VERSION (the client does not check it) */
+    uint16_t slaves, alive;         /* slaves.conf entries; answering now */
+    uint32_t slots;                 /* capacity of the alive slaves */
+    uint16_t flags;                 /* FRAME_FLAG_AUTH: proof follows */
+    uint8_t nonce[FRAME_NONCE_LEN]; /* the master's, fresh per connection */
+    const uint8_t *proof;  /* decoded: FRAME_TAG_LEN bytes with FRAME_FLAG_AUTH, else NULL */
+    const uint8_t *signed_fields; /* decoded: the FRAME_WELCOME_SIGNED bytes the proof covers */
+} welcome_frame;
+
+typedef struct { /* F_SUBMIT */
+    uint32_t seq;
+    uint32_t len;           /* the rest of the fields: bounded by the frame's maximum */
+    const uint8_t *command; /* not NUL-terminated; the master checks len and NULs itself */
+} submit_frame;
+
+typedef struct { /* F_END; bytes past count are ignored */
+    uint32_t count; /* SUBMIT frames sent */
+} end_frame;
+
+typedef struct { /* F_RESULT: seq, host, then a result body (result_encode) to the end */
+    uint32_t seq;
+    uint16_t host_len;
+    const char *host;     /* not NUL-terminated */
+    CommandResult result; /* decoded; its seq and host are left alone */
+} result_frame;
+
+typedef struct { /* F_NOTICE, F_ERROR; bytes past the text are ignored */
+    uint16_t len;     /* at most FRAME_TEXT_MAX when we send it */
+    const char *text; /* not NUL-terminated */
+} text_frame;
+
+/* F_BYE and F_READY have no fields (bytes there are ignored). */
+
+/* With a key (hello_key: K_client->master), sets FRAME_FLAG_AUTH and
+ * appends the tag (auth_hello_proof) over the fields. */
+size_t hello_frame_encode(bwriter *w, const hello_frame *h, const hmac_key *hello_key);
+/* -1 malformed or bad magic; -2 right magic, another version (h->version
+ * says which; nothing past it is read: its fields may differ). */
+int hello_frame_decode(const breader *fields, hello_frame *h);
+/* With a key (welcome_key: K_master->client), sets FRAME_FLAG_AUTH and
+ * appends the proof (auth_welcome_proof) over client_nonce and the fields. */
+size_t welcome_frame_encode(bwriter *w, const welcome_frame *wf, const hmac_key *welcome_key,
+                            const uint8_t client_nonce[FRAME_NONCE_LEN]);
+int welcome_frame_decode(const breader *fields, welcome_frame *wf);
+size_t submit_frame_encode(bwriter *w, const submit_frame *s);
+int submit_frame_decode(const breader *fields, submit_frame *s);
+size_t end_frame_encode(bwriter *w, const end_frame *e);
+int end_frame_decode(const breader *fields, end_frame *e);
+/* RESULT is streamed: this writes seq and host only; the caller appends a
+ * result body (result_encode, or a slave's body as it is: no copy) and
+ * closes the frame. host_len over FRAME_HOST_MAX sets w->error. */
+size_t result_frame_begin(bwriter *w, uint32_t seq, const char *host, size_t host_len);
+/* Decodes the body too (result_decode); -1 also on trailing bytes. */
+int result_frame_decode(const breader *fields, result_frame *r);
+/* type F_NOTICE or F_ERROR; the text is cut at FRAME_TEXT_MAX bytes. */
+size_t text_frame_encode(bwriter *w, uint8_t type, const char *text, size_t len);
+int text_frame_decode(const breader *fields, text_frame *t);
+size_t bye_frame_encode(bwriter *w);
+size_t ready_frame_encode(bwriter *w);
+
+/* Any frame by its type, for the fuzzer, a trace or a dissector: 0, -1
+ * malformed (-2 a HELLO of another version), -3 unknown type. */
+typedef struct {
+    uint8_t type;
+    union {
+        hello_frame hello;
+        welcome_frame welcome;
+        submit_frame submit;
+        end_frame end;
+        result_frame result;
+        text_frame text; /* F_NOTICE, F_ERROR */
+    } u;
+} any_frame;
+int frame_decode(uint8_t type, const breader *fields, any_frame *f);
 
 /* Start a frame in w; finish it with frame_end once the fields are in.
  * The returned position counts from the writer's head (bw_at), so it stays

@@ -422,25 +422,15 @@ static void client_frame_end(client *cl, size_t start)
 
 static void client_send_text(client *cl, uint8_t type, const char *text)
 {
-    size_t n = strlen(text);
-    if (n > 1000)
-        n = 1000;
-    size_t start = frame_begin(&cl->out, type);
-    bw_u16(&cl->out, (uint16_t)n);
-    bw_bytes(&cl->out, text, n);
-    client_frame_end(cl, start);
+    client_frame_end(cl, text_frame_encode(&cl->out, type, text, strlen(text))); /* cut at FRAME_TEXT_MAX */
 }
 
 /* F_RESULT: seq, host, then a result body exactly as result_encode makes. */
 static void client_send_result_body(client *cl, uint32_t seq, const char *host, const uint8_t *body, size_t len)
 {
-    size_t hl = strlen(host);
     cl->last_frame_ms = clock_ms();
-    size_t start = frame_begin(&cl->out, F_RESULT);
-    bw_u32(&cl->out, seq);
-    bw_u16(&cl->out, (uint16_t)hl);
-    bw_bytes(&cl->out, host, hl);
-    bw_bytes(&cl->out, body, len);
+    size_t start = result_frame_begin(&cl->out, seq, host, strlen(host));
+    bw_bytes(&cl->out, body, len); /* the body goes into the frame as it is */
     client_frame_end(cl, start);
 }
 
@@ -454,18 +444,16 @@ static void client_send_failure(client *cl, uint32_t seq, uint8_t status, const 
     r.start_ms = wall_ms();
     r.message = (char *)message;
     r.message_len = (uint32_t)strlen(message);
-    bwriter w;
-    bw_init(&w, 8192);
-    result_encode(&w, &r);
-    client_send_result_body(cl, seq, host, w.data, w.len);
-    bw_free(&w);
+    cl->last_frame_ms = clock_ms();
+    size_t start = result_frame_begin(&cl->out, seq, host, strlen(host));
+    result_encode(&cl->out, &r);
+    client_frame_end(cl, start);
 }
 
 static void client_check_done(client *cl)
 {
     if (cl->state == CS_ACTIVE && cl->ended && cl->queued == 0 && cl->inflight == 0) {
-        size_t start = frame_begin(&cl->out, F_BYE);
-        client_frame_end(cl, start);
+        client_frame_end(cl, bye_frame_encode(&cl->out));
         cl->state = CS_CLOSING;
         LOG(LOG_INFO, "client %s: all results sent", cl->name);
     }
@@ -818,27 +806,17 @@ static int client_admit(master *m, client *cl)
 
 static void on_hello(master *m, client *cl, breader *r)
 {
-    const uint8_t *hello = r->data + r->pos;
-    uint32_t magic = br_u32(r);
-    uint16_t version = br_u16(r);
-    if (!r->error && magic == FRAME_MAGIC && version != FRAME_VERSION) { /* before its fields change */
-        client_fail(cl, "protocol version %u not supported (this master speaks %u)", version, FRAME_VERSION);
+    hello_frame h;
+    int rc = hello_frame_decode(r, &h);
+    if (rc == -2) { /* the right magic: told before its fields, which may differ */
+        client_fail(cl, "protocol version %u not supported (this master speaks %u)", h.version, FRAME_VERSION);
         return;
     }
-    uint16_t flags = br_u16(r);
-    uint32_t timeout_ms = br_u32(r);
-    uint32_t retries = br_u32(r);
-    const uint8_t *client_nonce = br_bytes(r, AUTH_NONCE_LEN);
-    size_t signed_len = (size_t)(r->data + r->pos - hello);
-    const uint8_t *tag = flags & FRAME_FLAG_AUTH ? br_bytes(r, FRAME_TAG_LEN) : NULL;
-    if (r->error || magic != FRAME_MAGIC) {
+    if (rc < 0) {
         client_fail(cl, "not a serveur_maitre client (bad HELLO)");
         return;
     }
-    if (version != FRAME_VERSION) {
-        client_fail(cl, "protocol version %u not supported (this master speaks %u)", version, FRAME_VERSION);
-        return;
-    }
+    const uint8_t *tag = h.tag;
     /* The key: both sides have it, or neither. A client proves it knows
      * the key here; the session keys below make every later frame of this
      * connection worthless anywhere else. */
@@ -852,45 +830,27 @@ static void on_hello(master *m, client *cl, breader *r)
     }
     uint8_t master_nonce[AUTH_NONCE_LEN];
     auth_random(master_nonce, sizeof master_nonce);
-    if (tag) {
-        uint8_t want[SHA256_LEN];
-        hmac_sha256_2(&m->auth->client_to_master, "hello", 5, hello, signed_len, want);
-        if (!equal_const_time(want, tag, SHA256_LEN)) {
-            client_fail(cl, "authentication failed: wrong key");
-            return;
-        }
+    if (tag && !auth_hello_check(&m->auth->client_to_master, h.signed_fields, FRAME_HELLO_SIGNED, tag)) {
+        client_fail(cl, "authentication failed: wrong key");
+        return;
     }
-    cl->timeout_ms = timeout_ms;
-    cl->retries = retries ? retries : m->cfg->retries;
-    if (cl->retries > 100)
-        cl->retries = 100;
+    cl->timeout_ms = h.timeout_ms;
+    cl->retries = h.retries ? h.retries : m->cfg->retries;
+    if (cl->retries > HELLO_RETRIES_MAX)
+        cl->retries = HELLO_RETRIES_MAX;
     if (!tag && !client_admit(m, cl)) /* with a key, admitted at READY */
         return;
     unsigned slots = 0;
     for (int i = 0; i < m->nslaves; i++)
         if (m->slaves[i]->alive)
             slots += slave_capacity(m->slaves[i]);
-    size_t start = frame_begin(&cl->out, F_WELCOME);
-    size_t fields = bw_pending(&cl->out); /* from the head: see frame_begin */
-    bw_u16(&cl->out, FRAME_VERSION);
-    bw_u16(&cl->out, (uint16_t)m->nslaves);
-    bw_u16(&cl->out, (uint16_t)slaves_alive(m));
-    bw_u32(&cl->out, slots);
-    bw_u16(&cl->out, tag ? FRAME_FLAG_AUTH : 0);
-    bw_bytes(&cl->out, master_nonce, sizeof master_nonce);
-    if (tag && !cl->out.error) { /* the master proves it knows the key too */
-        uint8_t proof[SHA256_LEN], msg[AUTH_NONCE_LEN + 64];
-        size_t n = bw_pending(&cl->out) - fields;
-        memcpy(msg, client_nonce, AUTH_NONCE_LEN);
-        memcpy(msg + AUTH_NONCE_LEN, bw_at(&cl->out, fields), n);
-        hmac_sha256_2(&m->auth->master_to_client, "welcome", 7, msg, AUTH_NONCE_LEN + n, proof);
-        bw_bytes(&cl->out, proof, sizeof proof);
-        auth_session_key(&m->auth->client_to_master, "frames", client_nonce, AUTH_NONCE_LEN, master_nonce,
-                         AUTH_NONCE_LEN, &cl->rx_key);
-        auth_session_key(&m->auth->master_to_client, "frames", client_nonce, AUTH_NONCE_LEN, master_nonce,
-                         AUTH_NONCE_LEN, &cl->tx_key);
-    }
-    frame_end(&cl->out, start);
+    welcome_frame wf = {.version = FRAME_VERSION, .slaves = (uint16_t)m->nslaves,
+                        .alive = (uint16_t)slaves_alive(m), .slots = slots};
+    memcpy(wf.nonce, master_nonce, sizeof wf.nonce);
+    /* with a key, the master proves it knows it too */
+    frame_end(&cl->out, welcome_frame_encode(&cl->out, &wf, tag ? &m->auth->master_to_client : NULL, h.nonce));
+    if (tag)
+        auth_frame_keys(m->auth, h.nonce, master_nonce, &cl->rx_key, &cl->tx_key);
     cl->tagged = tag != NULL;
     if (tag)
         cl->state = CS_PROVING;
@@ -898,13 +858,14 @@ static void on_hello(master *m, client *cl, breader *r)
 
 static void on_submit(master *m, client *cl, breader *r)
 {
-    uint32_t seq = br_u32(r);
-    size_t len = br_left(r);
-    const uint8_t *cmd = br_bytes(r, len);
-    if (r->error) {
+    submit_frame sf;
+    if (submit_frame_decode(r, &sf) < 0) {
         client_fail(cl, "malformed SUBMIT frame");
         return;
     }
+    uint32_t seq = sf.seq;
+    size_t len = sf.len;
+    const uint8_t *cmd = sf.command;
     cl->submitted++;
     if (m->stopping) {
         client_send_failure(cl, seq, RUN_CANCELLED, "", "the master is shutting down");
@@ -961,13 +922,13 @@ static void on_client_frame(master *m, client *cl, uint8_t type, breader *r)
             on_submit(m, cl, r);
         break;
     case F_END: {
-        uint32_t count = br_u32(r);
-        if (r->error) {
+        end_frame e;
+        if (end_frame_decode(r, &e) < 0) {
             client_fail(cl, "malformed END frame");
             break;
         }
-        if (count != cl->submitted) {
-            client_fail(cl, "END says %u commands, %u were submitted", count, cl->submitted);
+        if (e.count != cl->submitted) {
+            client_fail(cl, "END says %u commands, %u were submitted", e.count, cl->submitted);
             break;
         }
         cl->ended = 1;

@@ -150,6 +150,50 @@ static void test_tags(void)
     bw_free(&w);
 }
 
+/* The handshake's proofs, computed once in auth.c for the side that makes
+ * them and the side that checks: the bytes of doc/protocol.md 2.5. */
+static void test_handshake_proofs(void)
+{
+    auth_keys a;
+    memset(&a, 0, sizeof a);
+    hmac_key_init(&a.client_to_master, "c2m-key-0123456789abcdef01234567", 32);
+    hmac_key_init(&a.master_to_client, "m2c-key-0123456789abcdef01234567", 32);
+    uint8_t fields[48], nc[AUTH_NONCE_LEN], nm[AUTH_NONCE_LEN], got[AUTH_TAG_LEN], want[AUTH_TAG_LEN];
+    for (int i = 0; i < 48; i++)
+        fields[i] = (uint8_t)(i * 5);
+    memset(nc, 0x11, sizeof nc);
+    memset(nm, 0x22, sizeof nm);
+    auth_hello_proof(&a.client_to_master, fields, 48, got);
+    hmac_sha256_2(&a.client_to_master, "hello", 5, fields, 48, want);
+    ok(!memcmp(got, want, sizeof got), "HELLO tag = HMAC(K_c->m, \"hello\" || fields)");
+    ok(auth_hello_check(&a.client_to_master, fields, 48, want), "and is accepted");
+    want[31] ^= 1;
+    ok(!auth_hello_check(&a.client_to_master, fields, 48, want), "one flipped bit refused");
+    ok(!auth_hello_check(&a.master_to_client, fields, 48, got), "the other direction's key refused");
+    ok(!auth_hello_check(&a.client_to_master, fields, 48, NULL), "no tag refused");
+    uint8_t msg[AUTH_NONCE_LEN + 44];
+    memcpy(msg, nc, AUTH_NONCE_LEN);
+    memcpy(msg + AUTH_NONCE_LEN, fields, 44);
+    auth_welcome_proof(&a.master_to_client, nc, fields, 44, got);
+    hmac_sha256_2(&a.master_to_client, "welcome", 7, msg, sizeof msg, want);
+    ok(!memcmp(got, want, sizeof got), "WELCOME proof = HMAC(K_m->c, \"welcome\" || client nonce || fields)");
+    ok(auth_welcome_check(&a.master_to_client, nc, fields, 44, want), "and is accepted");
+    ok(!auth_welcome_check(&a.master_to_client, nm, fields, 44, want), "with another client nonce refused");
+    ok(!auth_welcome_check(&a.master_to_client, nc, fields, 44, NULL), "no proof refused");
+    hmac_key c2m, m2c, c2m_old, m2c_old;
+    auth_frame_keys(&a, nc, nm, &c2m, &m2c);
+    auth_session_key(&a.client_to_master, "frames", nc, AUTH_NONCE_LEN, nm, AUTH_NONCE_LEN, &c2m_old);
+    auth_session_key(&a.master_to_client, "frames", nc, AUTH_NONCE_LEN, nm, AUTH_NONCE_LEN, &m2c_old);
+    uint8_t t1[AUTH_TAG_LEN], t2[AUTH_TAG_LEN], t3[AUTH_TAG_LEN], t4[AUTH_TAG_LEN];
+    hmac_sha256(&c2m, "x", 1, t1);
+    hmac_sha256(&c2m_old, "x", 1, t2);
+    hmac_sha256(&m2c, "x", 1, t3);
+    hmac_sha256(&m2c_old, "x", 1, t4);
+    ok(!memcmp(t1, t2, sizeof t1) && !memcmp(t3, t4, sizeof t3),
+       "frame keys = HMAC(K_dir, \"frames\" || client nonce || master nonce)");
+    ok(memcmp(t1, t3, sizeof t1) != 0, "one key per direction");
+}
+
 static void test_boot_ids(void)
 {
     uint64_t a = boot_id_new(), b = boot_id_new();
@@ -267,6 +311,7 @@ int main(void)
     test_hmac();
     test_replay();
     test_tags();
+    test_handshake_proofs();
     test_boot_ids();
     test_replay_start();
     test_key_files();

@@ -1,4 +1,5 @@
-/* Unit tests: bounds-checked buffers, datagram and frame codecs. */
+/* Unit tests: bounds-checked buffers, datagram and frame codecs (every frame
+ * type: its bytes, its round trip, its truncations and oversized lengths). */
 #include <stdlib.h>
 #include <string.h>
 #include "buf.h"
@@ -263,6 +264,211 @@ static void test_frames(void)
     bw_free(&w);
 }
 
+/* One frame of w, parsed: its type and fields (less the tag when key). */
+static int parse_one(const bwriter *w, uint8_t *type, breader *f)
+{
+    long used = frame_parse(w->data, w->len, FRAME_MAX_FROM_MASTER, type, f);
+    return !w->error && used == (long)w->len;
+}
+
+/* Every prefix of the fields is refused by the decoder: a truncated frame
+ * never decodes (fields that may end anywhere are the exception, named). */
+static int truncations_refused(uint8_t type, const breader *f, size_t shortest_ok)
+{
+    int bad = 0;
+    for (size_t cut = 0; cut < br_left(f); cut++) {
+        breader t = *f;
+        t.len = t.pos + cut;
+        any_frame a;
+        if (cut < shortest_ok && frame_decode(type, &t, &a) == 0)
+            bad++;
+    }
+    return bad == 0;
+}
+
+static void test_frame_codecs(void)
+{
+    bwriter w;
+    uint8_t type;
+    breader f;
+    any_frame a;
+    bw_init(&w, 1 << 20);
+
+    /* HELLO: the bytes of doc/protocol.md 2.3, then back */
+    hello_frame h = {.magic = FRAME_MAGIC, .version = FRAME_VERSION, .flags = 0, .timeout_ms = 2000, .retries = 7};
+    for (int i = 0; i < FRAME_NONCE_LEN; i++)
+        h.nonce[i] = (uint8_t)(0xA0 + i);
+    frame_end(&w, hello_frame_encode(&w, &h, NULL));
+    uint8_t want[128];
+    put_u32(want, 49);
+    want[4] = F_HELLO;
+    put_u32(want + 5, FRAME_MAGIC);
+    put_u16(want + 9, FRAME_VERSION);
+    put_u16(want + 11, 0);
+    put_u32(want + 13, 2000);
+    put_u32(want + 17, 7);
+    memcpy(want + 21, h.nonce, FRAME_NONCE_LEN);
+    ok(w.len == 53 && memcmp(w.data, want, 53) == 0, "HELLO: 53 bytes, its layout");
+    hello_frame h2;
+    ok(parse_one(&w, &type, &f) && type == F_HELLO && hello_frame_decode(&f, &h2) == 0 && h2.magic == FRAME_MAGIC &&
+           h2.version == FRAME_VERSION && h2.flags == 0 && h2.timeout_ms == 2000 && h2.retries == 7 &&
+           !memcmp(h2.nonce, h.nonce, FRAME_NONCE_LEN) && !h2.tag && h2.signed_fields == f.data + f.pos,
+       "HELLO round trip");
+    ok(truncations_refused(F_HELLO, &f, FRAME_HELLO_SIGNED), "HELLO: every truncation refused");
+    breader g = f;
+    ok(f.pos == g.pos && f.len == g.len, "the decoder does not move the caller's reader");
+    bw_reset(&w);
+    hmac_key key;
+    hmac_key_init(&key, (const uint8_t *)"0123456789abcdef0123456789abcdef", 32);
+    frame_end(&w, hello_frame_encode(&w, &h, &key));
+    uint8_t tag[FRAME_TAG_LEN];
+    hmac_sha256_2(&key, "hello", 5, w.data + 5, FRAME_HELLO_SIGNED, tag);
+    ok(w.len == 85 && get_u32(w.data) == 81 && (w.data[12] & FRAME_FLAG_AUTH) && !memcmp(w.data + 53, tag, 32),
+       "keyed HELLO: flag set, tag = HMAC(key, \"hello\" || fields) at offset 53");
+    ok(parse_one(&w, &type, &f) && hello_frame_decode(&f, &h2) == 0 && h2.tag == f.data + f.pos + 48 &&
+           (h2.flags & FRAME_FLAG_AUTH),
+       "keyed HELLO decoded, tag found");
+    ok(truncations_refused(F_HELLO, &f, FRAME_HELLO_SIGNED + FRAME_TAG_LEN), "keyed HELLO without its whole tag refused");
+    w.data[10] = FRAME_VERSION + 1; /* another version: said before anything else is read */
+    f.len = f.pos + 6;
+    ok(hello_frame_decode(&f, &h2) == -2 && h2.version == FRAME_VERSION + 1, "HELLO of another version: -2, its number");
+    w.data[5] ^= 1;
+    ok(hello_frame_decode(&f, &h2) == -1, "HELLO with a bad magic: -1");
+
+    /* WELCOME */
+    bw_reset(&w);
+    welcome_frame wf = {.version = FRAME_VERSION, .slaves = 3, .alive = 2, .slots = 0x01020304};
+    memset(wf.nonce, 0x5C, sizeof wf.nonce);
+    frame_end(&w, welcome_frame_encode(&w, &wf, NULL, h.nonce));
+    put_u32(want, 45);
+    want[4] = F_WELCOME;
+    put_u16(want + 5, FRAME_VERSION);
+    put_u16(want + 7, 3);
+    put_u16(want + 9, 2);
+    put_u32(want + 11, 0x01020304);
+    put_u16(want + 15, 0);
+    memcpy(want + 17, wf.nonce, FRAME_NONCE_LEN);
+    ok(w.len == 49 && memcmp(w.data, want, 49) == 0, "WELCOME: 49 bytes, its layout");
+    welcome_frame wf2;
+    ok(parse_one(&w, &type, &f) && type == F_WELCOME && welcome_frame_decode(&f, &wf2) == 0 && wf2.version == FRAME_VERSION &&
+           wf2.slaves == 3 && wf2.alive == 2 && wf2.slots == 0x01020304 && wf2.flags == 0 && !wf2.proof &&
+           !memcmp(wf2.nonce, wf.nonce, FRAME_NONCE_LEN),
+       "WELCOME round trip");
+    ok(truncations_refused(F_WELCOME, &f, FRAME_WELCOME_SIGNED), "WELCOME: every truncation refused");
+    bw_reset(&w);
+    frame_end(&w, welcome_frame_encode(&w, &wf, &key, h.nonce));
+    uint8_t msg[FRAME_NONCE_LEN + FRAME_WELCOME_SIGNED];
+    memcpy(msg, h.nonce, FRAME_NONCE_LEN);
+    memcpy(msg + FRAME_NONCE_LEN, w.data + 5, FRAME_WELCOME_SIGNED);
+    hmac_sha256_2(&key, "welcome", 7, msg, sizeof msg, tag);
+    ok(w.len == 81 && (w.data[16] & FRAME_FLAG_AUTH) && !memcmp(w.data + 49, tag, 32),
+       "keyed WELCOME: flag set, proof = HMAC(key, \"welcome\" || client nonce || fields) at offset 49");
+    ok(parse_one(&w, &type, &f) && welcome_frame_decode(&f, &wf2) == 0 && wf2.proof == f.data + f.pos + 44,
+       "keyed WELCOME decoded, proof found");
+    ok(truncations_refused(F_WELCOME, &f, FRAME_WELCOME_SIGNED + FRAME_TAG_LEN), "keyed WELCOME without its whole proof refused");
+
+    /* SUBMIT: its command runs to the end of the fields */
+    bw_reset(&w);
+    submit_frame sf = {.seq = 42, .len = 7, .command = (const uint8_t *)"echo hi"};
+    frame_end(&w, submit_frame_encode(&w, &sf));
+    ok(w.len == 16 && get_u32(w.data) == 12 && w.data[4] == F_SUBMIT && get_u32(w.data + 5) == 42 &&
+           !memcmp(w.data + 9, "echo hi", 7),
+       "SUBMIT: seq, command");
+    submit_frame sf2;
+    ok(parse_one(&w, &type, &f) && submit_frame_decode(&f, &sf2) == 0 && sf2.seq == 42 && sf2.len == 7 &&
+           !memcmp(sf2.command, "echo hi", 7),
+       "SUBMIT round trip");
+    ok(truncations_refused(F_SUBMIT, &f, 4), "SUBMIT shorter than its seq refused");
+    f.len = f.pos + 4;
+    ok(submit_frame_decode(&f, &sf2) == 0 && sf2.len == 0, "SUBMIT with an empty command decodes (the master answers it)");
+
+    /* END */
+    bw_reset(&w);
+    end_frame e = {.count = 0xCAFE}, e2;
+    frame_end(&w, end_frame_encode(&w, &e));
+    ok(w.len == 9 && get_u32(w.data) == 5 && w.data[4] == F_END && get_u32(w.data + 5) == 0xCAFE, "END: count");
+    ok(parse_one(&w, &type, &f) && end_frame_decode(&f, &e2) == 0 && e2.count == 0xCAFE, "END round trip");
+    ok(truncations_refused(F_END, &f, 4), "END shorter than its count refused");
+
+    /* RESULT: header, then a body appended as it is */
+    bw_reset(&w);
+    CommandResult r;
+    memset(&r, 0, sizeof r);
+    r.status = RUN_EXITED;
+    r.exit_code = 3;
+    r.stdout_data = (char *)"out";
+    r.stdout_len = 3;
+    r.stderr_data = (char *)"e";
+    r.stderr_len = 1;
+    r.stderr_truncated = 1;
+    r.duration_us = 99;
+    size_t start = result_frame_begin(&w, 17, "h:1", 3);
+    result_encode(&w, &r);
+    frame_end(&w, start);
+    bwriter body;
+    bw_init(&body, 4096);
+    result_encode(&body, &r);
+    ok(get_u32(w.data) == 7 + 3 + body.len && w.data[4] == F_RESULT && get_u32(w.data + 5) == 17 && w.data[9] == 0 &&
+           w.data[10] == 3 && !memcmp(w.data + 11, "h:1", 3) && !memcmp(w.data + 14, body.data, body.len),
+       "RESULT: seq, host_len, host, body");
+    result_frame rf;
+    ok(parse_one(&w, &type, &f) && result_frame_decode(&f, &rf) == 0 && rf.seq == 17 && rf.host_len == 3 &&
+           !memcmp(rf.host, "h:1", 3) && rf.result.status == RUN_EXITED && rf.result.exit_code == 3 &&
+           rf.result.stdout_len == 3 && !memcmp(rf.result.stdout_data, "out", 3) && rf.result.stderr_truncated &&
+           !rf.result.stdout_truncated && rf.result.duration_us == 99,
+       "RESULT round trip");
+    ok(truncations_refused(F_RESULT, &f, br_left(&f)), "RESULT: every truncation refused");
+    bw_u8(&w, 0); /* a byte past the body */
+    frame_end(&w, start);
+    ok(parse_one(&w, &type, &f) && result_frame_decode(&f, &rf) < 0, "RESULT with a trailing byte refused");
+    /* a host_len past the fields, a stdout_len over MAX_OUTPUT_CAP */
+    w.len -= 1;
+    frame_end(&w, start);
+    put_u16(w.data + 9, 0xFFFF);
+    ok(parse_one(&w, &type, &f) && result_frame_decode(&f, &rf) < 0, "RESULT whose host_len runs past the frame refused");
+    put_u16(w.data + 9, 3);
+    put_u32(w.data + 14 + 23, MAX_OUTPUT_CAP + 1); /* status..duration are 23 bytes */
+    ok(parse_one(&w, &type, &f) && result_frame_decode(&f, &rf) < 0, "RESULT with stdout_len over MAX_OUTPUT_CAP refused");
+    bw_reset(&w);
+    static char longhost[FRAME_HOST_MAX + 1];
+    result_frame_begin(&w, 1, longhost, sizeof longhost);
+    ok(w.error, "a host longer than a u16 says is an error, not a wrong length");
+    bw_free(&body);
+
+    /* NOTICE, ERROR */
+    bwriter w2;
+    bw_init(&w2, 1 << 20);
+    frame_end(&w2, text_frame_encode(&w2, F_NOTICE, "hello there", 11));
+    text_frame t;
+    ok(w2.len == 18 && get_u32(w2.data) == 14 && w2.data[4] == F_NOTICE && w2.data[5] == 0 && w2.data[6] == 11 &&
+           !memcmp(w2.data + 7, "hello there", 11),
+       "NOTICE: text_len, text");
+    ok(parse_one(&w2, &type, &f) && text_frame_decode(&f, &t) == 0 && t.len == 11 && !memcmp(t.text, "hello there", 11),
+       "NOTICE round trip");
+    ok(truncations_refused(F_NOTICE, &f, 13), "NOTICE: every truncation refused");
+    put_u16(w2.data + 5, 12);
+    ok(parse_one(&w2, &type, &f) && text_frame_decode(&f, &t) < 0, "a text length past the frame refused");
+    bw_reset(&w2);
+    static char big[3000];
+    memset(big, 'x', sizeof big);
+    frame_end(&w2, text_frame_encode(&w2, F_ERROR, big, sizeof big));
+    ok(parse_one(&w2, &type, &f) && type == F_ERROR && text_frame_decode(&f, &t) == 0 && t.len == FRAME_TEXT_MAX &&
+           br_left(&f) == 2 + FRAME_TEXT_MAX,
+       "ERROR: a long text is cut at %d bytes", FRAME_TEXT_MAX);
+
+    /* BYE, READY: no fields */
+    bw_reset(&w2);
+    frame_end(&w2, bye_frame_encode(&w2));
+    frame_end(&w2, ready_frame_encode(&w2));
+    static const uint8_t bye_ready[] = {0, 0, 0, 1, F_BYE, 0, 0, 0, 1, F_READY};
+    ok(w2.len == sizeof bye_ready && !memcmp(w2.data, bye_ready, sizeof bye_ready), "BYE, READY: a type and nothing else");
+    ok(frame_parse(w2.data, w2.len, 100, &type, &f) == 5 && frame_decode(type, &f, &a) == 0 && a.type == F_BYE,
+       "frame_decode: BYE");
+    ok(frame_decode(0, &f, &a) == -3 && frame_decode(F_READY + 1, &f, &a) == -3, "frame_decode: unknown types refused");
+    bw_free(&w2);
+    bw_free(&w);
+}
+
 /* A frame opened while the writer holds consumed bytes at its front:
  * appending the fields makes bw_reserve slide the pending bytes to the
  * front, or reallocate, or both. The frame must come out whole, its
@@ -339,6 +545,7 @@ int main(void)
     test_datagrams();
     test_bodies();
     test_frames();
+    test_frame_codecs();
     test_frame_across_slides();
     test_addresses();
     return done_testing();
