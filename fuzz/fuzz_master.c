@@ -1,9 +1,10 @@
 /*
  * Fuzz target: the master's state machines (clients, slaves, flights).
  *
- * The input is a script played against the real master.c (included here,
- * so its static handlers are reachable), with a fake clock and fake
- * sockets. Up to four fake clients connect, submit commands, end, freeze
+ * The input is a script played against the real master/ files (included
+ * here, so their static handlers are reachable; sched.c is linked), with
+ * a fake clock, fake sockets and a fake poll: the script's steps run the
+ * daemon's own loop turn (loop_turn, as master_run does). Up to four fake clients connect, submit commands, end, freeze
  * (stop reading), disconnect; three fake slaves answer what the master
  * sends them as a slave would (COOKIE, PONG, JOB_ACK, RESULT), or drop it,
  * duplicate their answers, freeze, restart, leave; slaves.conf is reloaded
@@ -146,6 +147,40 @@ static long fz_sendto(sock_t s, const void *p, size_t n, const net_addr *to)
     return (long)n;
 }
 
+/* What the fake slaves sent the master, read by its read_socket. */
+static struct fz_dgram { uint8_t data[512]; size_t len; net_addr from; } fz_inq[64];
+static unsigned fz_inq_len;
+
+static long fz_recvfrom(sock_t s, void *p, size_t n, net_addr *from)
+{
+    (void)s;
+    if (fz_inq_len == 0)
+        return NET_ERROR;
+    struct fz_dgram *d = &fz_inq[0];
+    size_t len = d->len < n ? d->len : n;
+    memcpy(p, d->data, len);
+    *from = d->from;
+    memmove(fz_inq, fz_inq + 1, (fz_inq_len - 1) * sizeof *fz_inq);
+    fz_inq_len--;
+    return (long)len;
+}
+
+/* poll: readable is a fake client with input (or leaving), the UDP socket
+ * with datagrams queued; never a signal or a new connection. */
+static int fz_poll(net_pollfd *fds, int n, int timeout_ms)
+{
+    (void)timeout_ms;
+    for (int i = 0; i < n; i++) {
+        unsigned c = (unsigned)(fds[i].fd - CLIENT_SOCK_BASE);
+        fds[i].revents = 0;
+        if (fds[i].fd == UDP_SOCK && fz_inq_len)
+            fds[i].revents = NET_IN;
+        else if (c < FAKE_CLIENTS && (fds[i].events & NET_IN) && (fz_clients[c].in_len || fz_clients[c].eof_next))
+            fds[i].revents = NET_IN;
+    }
+    return 0;
+}
+
 #define clock_us fz_clock_us
 #define clock_ms fz_clock_ms
 #define wall_ms fz_wall_ms
@@ -154,7 +189,27 @@ static long fz_sendto(sock_t s, const void *p, size_t n, const net_addr *to)
 #define net_recv fz_recv
 #define net_close fz_close
 #define net_shutdown_write fz_shutdown_write
+#define net_recvfrom fz_recvfrom
+#define net_poll fz_poll
+#include "../master/clients.c"
+#include "../master/flights.c"
 #include "../master/master.c"
+#include "../master/slaves.c"
+
+/* One turn of the daemon's loop; once it ends, the master is shut down
+ * as master_run does, and the script drives it no more. */
+static poll_set fz_ps;
+static int fz_done;
+
+static void turn(master *m)
+{
+    if (fz_done)
+        return;
+    if (loop_turn(m, &fz_ps)) {
+        shutdown_all(m);
+        fz_done = 1;
+    }
+}
 
 /* ------------------------------------------------------ the clients --- */
 
@@ -214,11 +269,12 @@ static void client_frame(fake_client *fc, bwriter *w, size_t start)
 static void client_connect(master *m, unsigned c, uint8_t arg)
 {
     fake_client *fc = &fz_clients[c];
-    if (fc->connected || m->stopping) /* no listener while stopping */
+    if (fc->connected || fz_done || m->stopping) /* no listener while stopping */
         return;
     memset(fc, 0, sizeof *fc);
     fc->connected = 1;
     client *cl = calloc(1, sizeof *cl);
+    cl->m = m;
     cl->id = ++m->next_client_id;
     fc->id = cl->id;
     cl->sock = CLIENT_SOCK_BASE + c;
@@ -265,39 +321,9 @@ static void client_end(fake_client *fc)
     fc->ended = 1;
 }
 
-/* The client half of master_run's loop. */
-static void clients_step(master *m)
-{
-    for (client *cl = m->clients, *nx; cl; cl = nx) {
-        nx = cl->next;
-        fake_client *fc = &fz_clients[cl->sock - CLIENT_SOCK_BASE];
-        int gone = 0;
-        if (fc->in_len || fc->eof_next) {
-            if (cl->state == CS_CLOSING) {
-                char sink[4096];
-                long r = net_recv(cl->sock, sink, sizeof sink);
-                gone = r != NET_AGAIN && r <= 0;
-            } else if (cl->queued < m->cfg->max_queued) {
-                gone = client_read(m, cl) < 0;
-            }
-        }
-        if (!gone && cl->out.error)
-            gone = 1;
-        if (!gone && bw_pending(&cl->out))
-            gone = client_write(cl) < 0;
-        if (!gone && cl->state == CS_CLOSING && !bw_pending(&cl->out)) {
-            if (!cl->hangup_ms)
-                cl->hangup_ms = clock_ms();
-            else if (elapsed(clock_ms(), cl->hangup_ms) >= HANGUP_WAIT_MS)
-                gone = 1;
-        }
-        if (gone)
-            client_close(m, cl);
-    }
-}
-
 /* ------------------------------------------------------- the slaves --- */
 
+/* Into the master's socket: read at its next read step. */
 static void slave_send(master *m, fake_slave *fs, dgram *d)
 {
     uint8_t out[512];
@@ -309,7 +335,11 @@ static void slave_send(master *m, fake_slave *fs, dgram *d)
         return;
     memcpy(fs->last_sent, out, n);
     fs->last_sent_len = n;
-    on_datagram(m, out, n, &fs->addr);
+    if (fz_inq_len < sizeof fz_inq / sizeof *fz_inq) { /* or lost */
+        memcpy(fz_inq[fz_inq_len].data, out, n);
+        fz_inq[fz_inq_len].len = n;
+        fz_inq[fz_inq_len++].from = fs->addr;
+    }
 }
 
 static struct fake_job *slave_job(fake_slave *fs, uint64_t id)
@@ -396,12 +426,12 @@ static void slave_answer(master *m, fake_slave *fs, uint8_t policy)
             slave_send(m, fs, &r);
             break;
         case DG_RESULT_ACK:
-            if (ours && d.state == 1)
+            if (ours && d.state == RESULT_ACK_COMPLETE)
                 slave_forget(fs, d.job_id);
             break;
         }
     }
-    send_pending_acks(m);
+    turn(m);
 }
 
 /* A finished job's result, in one fragment: its output is its command. */
@@ -431,7 +461,7 @@ static void slave_finish(master *m, fake_slave *fs, uint8_t arg)
     d.payload = body;
     d.payload_len = (uint32_t)w.len;
     slave_send(m, fs, &d);
-    send_pending_acks(m);
+    turn(m);
 }
 
 static void slave_restart(fake_slave *fs, uint8_t arg)
@@ -471,8 +501,8 @@ static void check_queues(master *m)
     for (client *cl = m->clients; cl; cl = cl->next) {
         size_t bytes = 0;
         unsigned n = 0;
-        for (job *j = cl->qhead; j; j = j->next)
-            bytes += job_size(j), n++;
+        for (command *cmd = cl->qhead; cmd; cmd = cmd->next)
+            bytes += command_size(cmd), n++;
         if (bytes != cl->queued_bytes || n != cl->queued)
             fz_abort("queued bytes or count differ from the queue's", (unsigned)(cl->sock - CLIENT_SOCK_BASE));
     }
@@ -481,9 +511,7 @@ static void check_queues(master *m)
 static void tick(master *m, uint64_t us)
 {
     fz_now_us += us;
-    if (m->stopping && clock_ms() >= m->stop_deadline_ms && running_commands(m))
-        end_grace_period(m);
-    run_timers(m);
+    turn(m);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -503,6 +531,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_now_us = 1000000;
     memset(fz_clients, 0, sizeof fz_clients);
     memset(fz_slaves, 0, sizeof fz_slaves);
+    fz_inq_len = 0;
+    fz_done = 0;
     master *m = calloc(1, sizeof *m);
     m->cfg = &cfg;
     m->auth = &no_key;
@@ -533,26 +563,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 3: client_end(fc); break;
         case 4: if (fc->connected && (arg & 7) == 0) fc->eof_next = 1; break; /* the client leaves */
         case 5: fc->frozen = arg & 1; break;
-        case 6: clients_step(m); break;
+        case 6: turn(m); break;
         case 7: case 8: slave_answer(m, fs, arg); break;
         case 9: slave_finish(m, fs, arg); break;
         case 10: tick(m, (uint64_t)arg * (arg & 1 ? 1000 : 50000)); break; /* up to 12.7 s */
         case 11: if ((arg & 3) == 0) slave_restart(fs, arg); break;
         case 12: fs->frozen = arg & 1; break;
         case 13: /* a duplicate of the slave's last datagram */
-            if (fs->last_sent_len) {
-                uint8_t copy[512];
-                memcpy(copy, fs->last_sent, fs->last_sent_len);
-                on_datagram(m, copy, fs->last_sent_len, &fs->addr);
+            if (fs->last_sent_len && fz_inq_len < sizeof fz_inq / sizeof *fz_inq) {
+                memcpy(fz_inq[fz_inq_len].data, fs->last_sent, fs->last_sent_len);
+                fz_inq[fz_inq_len].len = fs->last_sent_len;
+                fz_inq[fz_inq_len++].from = fs->addr;
+                turn(m);
             }
             break;
         case 14: /* SIGHUP: slaves.conf without the last slave, or with it again */
             cfg.slaves_conf = arg & 1 ? fz_conf_two : fz_conf_all;
-            if (!m->stopping)
+            if (!fz_done && !m->stopping)
                 load_slaves(m);
             break;
         case 15:
-            if (arg == 0x5a && !m->stopping) { /* SIGTERM, rarely */
+            if (fz_done) {
+                break;
+            } else if (arg == 0x5a && !m->stopping) { /* SIGTERM, rarely */
                 begin_shutdown(m);
             } else if (fs->session && !fs->frozen && (arg & 0xf0) == 0x40) { /* LEAVING */
                 dgram d;
@@ -560,10 +593,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 d.type = DG_LEAVING;
                 slave_send(m, fs, &d);
                 slave_restart(fs, arg);
+                turn(m);
             }
             break;
         }
-        check_queues(m);
+        if (!fz_done)
+            check_queues(m);
     }
     /* Every fault lifted: within two minutes, every client still there
      * that ended its batch has all its results. */
@@ -574,16 +609,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         client_end(&fz_clients[c]);
     }
     cfg.slaves_conf = fz_conf_all;
-    if (!m->stopping)
+    if (!fz_done && !m->stopping)
         load_slaves(m);
-    for (int round = 0; round < 1200; round++) {
-        clients_step(m);
+    for (int round = 0; round < 1200 && !fz_done; round++) {
+        turn(m);
         for (int k = 0; k < FAKE_SLAVES; k++) {
             slave_answer(m, &fz_slaves[k], 0);
             for (unsigned i = fz_slaves[k].njobs; i-- > 0;)
                 slave_finish(m, &fz_slaves[k], (uint8_t)i);
         }
-        clients_step(m);
+        turn(m);
         tick(m, 100000);
     }
     for (unsigned c = 0; c < FAKE_CLIENTS; c++) {
@@ -595,8 +630,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (fc->connected && !fc->eof_next && fc->ended && !fc->bye)
             fz_abort("no BYE two minutes after every fault was lifted", c);
     }
-    check_queues(m);
-    shutdown_all(m);
+    if (!fz_done) {
+        check_queues(m);
+        shutdown_all(m);
+    }
+    free(fz_ps.pfds);
+    free(fz_ps.owners);
+    fz_ps = (poll_set){0};
     free(m);
     return 0;
 }

@@ -1,0 +1,394 @@
+/*
+ * flights.c - a command's attempt on a slave (a flight), from the request
+ * to the result: the request's fragments and their JOB_ACKs, probes of a
+ * job we heard nothing of, cancelling, running it again when the slave
+ * lost it or died (orphan copies included), the result's fragments, and
+ * deliver, which hands a complete result to the client.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ----------------------------------------------------------- a flight --- */
+
+static void flight_unlink(flight *f)
+{
+    slave_peer *s = f->slave;
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        s->flights = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    if (f->state != FL_CANCELLING)
+        s->outstanding--;
+}
+
+/* An orphan is an earlier copy of a command whose slave was declared dead
+ * while it ran: the slave may only have been frozen (SIGSTOP, a VM paused)
+ * and still run it. The command went on to another attempt; the orphan is
+ * kept, so that whichever copy answers first gives the result and the
+ * other copy is cancelled. */
+static int flight_is_orphan(const flight *f)
+{
+    return f->cmd && f->cmd->fl != f;
+}
+
+static void orphan_unlink(flight *f)
+{
+    for (flight **pp = &f->cmd->orphans; *pp; pp = &(*pp)->next_orphan)
+        if (*pp == f) {
+            *pp = f->next_orphan;
+            break;
+        }
+    f->next_orphan = NULL;
+}
+
+void flight_free(flight *f)
+{
+    if (flight_is_orphan(f))
+        orphan_unlink(f);
+    flight_unlink(f);
+    xfer_tx_free(&f->req);
+    xfer_rx_free(&f->res);
+    free(f);
+}
+
+/* The result of f is no longer wanted (another copy answered, or the
+ * command is given up): f becomes a cancelling flight, and flights_tick
+ * sends its DG_CANCEL at once (cancel_sent_us 0). */
+void flight_abandon(flight *f)
+{
+    if (flight_is_orphan(f))
+        orphan_unlink(f);
+    f->cmd = NULL;
+    xfer_tx_free(&f->req);
+    xfer_rx_free(&f->res);
+    if (f->state != FL_CANCELLING)
+        f->slave->outstanding--;
+    f->state = FL_CANCELLING;
+    f->ack_pending = 0;
+    f->since_ms = clock_ms();
+    f->cancel_sent_us = 0;
+}
+
+/* Frees a job that has its result (or never will): copies of it that may
+ * still run somewhere are cancelled. */
+void command_release(command *cmd)
+{
+    while (cmd->orphans)
+        flight_abandon(cmd->orphans);
+    free(cmd);
+}
+
+/* The current attempt of cmd (on slave s) ended without a result: queue the
+ * command again, at the front, if the client allows another attempt, and
+ * tell the client it runs again. */
+void command_again(command *cmd, slave_peer *s, const char *why)
+{
+    client *cl = cmd->cl;
+    cmd->fl = NULL;
+    cl->inflight--;
+    if (cmd->attempts < cl->retries) {
+        LOG(LOG_WARN, "command %u of %s: slave %s %s: dispatching it again", cmd->seq, cl->name, s->name, why);
+        char msg[400];
+        snprintf(msg, sizeof msg, "command %u: slave %s %s: running it again on another slave", cmd->seq, s->name, why);
+        client_send_text(cl, F_NOTICE, msg);
+        queue_push_front(cl, cmd);
+        return;
+    }
+    char msg[400];
+    snprintf(msg, sizeof msg, "slave %s %s, after %u attempt%s (it may have run)", s->name, why, cmd->attempts,
+             cmd->attempts > 1 ? "s" : "");
+    client_send_failure(cl, cmd->seq, RUN_NO_SLAVE, s->name, msg);
+    command_release(cmd);
+    client_check_done(cl);
+}
+
+/* The flight ended without a result (slave died or lost it): its command
+ * runs again, unless f was only an orphan copy (the current attempt goes on). */
+void flight_requeue(flight *f, const char *why)
+{
+    command *cmd = f->cmd;
+    slave_peer *s = f->slave;
+    int orphan = flight_is_orphan(f);
+    flight_free(f);
+    if (cmd && !orphan)
+        command_again(cmd, s, why);
+}
+
+typedef struct {
+    master *m;
+    flight *f;
+} send_ctx;
+
+static void send_request_fragment(void *ctx, uint32_t index, uint32_t offset, uint32_t len)
+{
+    send_ctx *c = ctx;
+    (void)index;
+    dgram d;
+    memset(&d, 0, sizeof d);
+    d.type = DG_JOB;
+    d.job_id = c->f->id;
+    d.floor = slave_floor(c->f->slave);
+    d.total = c->f->req.len;
+    d.frag_size = (uint16_t)c->f->req.frag;
+    d.offset = offset;
+    d.payload = c->f->req.data + offset;
+    d.payload_len = len;
+    send_dgram(c->m, c->f->slave, &d);
+}
+
+static void send_cancel(master *m, flight *f)
+{
+    dgram d;
+    memset(&d, 0, sizeof d);
+    d.type = DG_CANCEL;
+    d.job_id = f->id;
+    f->cancel_sent_us = clock_us();
+    send_dgram(m, f->slave, &d);
+}
+
+/* Stops waiting for f's result and tells its slave to kill the job. The
+ * client, unless it is leaving (why NULL), gets why as the result. */
+void flight_cancel(master *m, flight *f, uint8_t status, const char *why)
+{
+    command *cmd = f->cmd;
+    if (flight_is_orphan(f)) { /* only a copy: the command's current attempt decides */
+        flight_abandon(f);
+        send_cancel(m, f);
+        return;
+    }
+    if (cmd) {
+        client *cl = cmd->cl;
+        cl->inflight--;
+        if (why) {
+            client_send_failure(cl, cmd->seq, status, f->slave->name, why);
+            client_check_done(cl);
+        }
+        command_release(cmd);
+        f->cmd = NULL;
+    }
+    xfer_tx_free(&f->req);
+    xfer_rx_free(&f->res);
+    f->state = FL_CANCELLING;
+    f->ack_pending = 0; /* write_step acks results, not cancelled ones */
+    f->slave->outstanding--;
+    f->since_ms = clock_ms();
+    send_cancel(m, f);
+}
+
+/* The dispatch: cmd becomes job f->id on slave s, and its request's
+ * first fragments leave. */
+void flight_start(master *m, slave_peer *s, command *cmd)
+{
+    client *cl = cmd->cl;
+    flight *f = calloc(1, sizeof *f);
+    bwriter w;
+    bw_init(&w, MAX_COMMAND_LEN + REQUEST_HEADER_MAX);
+    CommandRequest req = {cmd->seq, cl->timeout_ms, cmd->len, cmd->line};
+    job_request_encode(&w, &req);
+    if (!f || w.error || xfer_tx_init(&f->req, w.data, (uint32_t)w.len, frag_size_for(&s->addr)) < 0)
+        die("out of memory");
+    f->cmd = cmd;
+    f->slave = s;
+    f->id = s->next_id++;
+    f->state = FL_SENDING;
+    f->since_ms = f->heard_ms = clock_ms();
+    f->next = s->flights;
+    if (s->flights)
+        s->flights->prev = f;
+    s->flights = f;
+    s->outstanding++;
+    cmd->fl = f;
+    cmd->attempts++;
+    cl->inflight++;
+    LOG(LOG_DEBUG, "command %u of %s -> %s as job %llu", cmd->seq, cl->name, s->name, (unsigned long long)f->id);
+    send_ctx c = {m, f};
+    xfer_tx_pump(&f->req, clock_us(), rtt_timeout(&s->rtt), send_request_fragment, &c);
+}
+
+/* ------------------------------------------------ datagrams about it --- */
+
+static flight *flight_find(slave_peer *s, uint64_t id)
+{
+    for (flight *f = s->flights; f; f = f->next)
+        if (f->id == id)
+            return f;
+    return NULL;
+}
+
+void send_result_ack(master *m, flight *f, slave_peer *s, uint64_t id, enum result_ack_state state)
+{
+    dgram d;
+    memset(&d, 0, sizeof d);
+    d.type = DG_RESULT_ACK;
+    d.job_id = id;
+    d.state = (uint8_t)state;
+    if (f && state == RESULT_ACK_PARTIAL)
+        xfer_rx_ack(&f->res, &d.cum, &d.sack);
+    send_dgram(m, s, &d);
+}
+
+void on_job_ack(slave_peer *s, const dgram *d)
+{
+    flight *f = flight_find(s, d->job_id);
+    s->slots_free = d->slots_free;
+    if (!f)
+        return;
+    f->heard_ms = clock_ms();
+    switch (d->state) {
+    case JS_RECEIVING:
+    case JS_RUNNING:
+    case JS_DONE:
+        if (f->state == FL_SENDING) {
+            int progress;
+            uint32_t sample = xfer_tx_on_ack(&f->req, d->cum, d->sack, clock_us(), &progress);
+            if (sample)
+                rtt_sample(&s->rtt, sample);
+            if (d->state != JS_RECEIVING)
+                f->state = FL_RUNNING;
+        }
+        break;
+    case JS_GONE:
+        /* The slave has nothing for this job: cancelled as we asked, or
+         * lost (its result was never acknowledged): run it again. */
+        if (f->state == FL_CANCELLING)
+            flight_free(f);
+        else
+            flight_requeue(f, "lost the command");
+        break;
+    }
+}
+
+/* f's result is complete: it goes to its client (the result leaves for
+ * the client here), and the command is done. */
+static void deliver(master *m, flight *f)
+{
+    command *cmd = f->cmd;
+    breader r;
+    CommandResult res;
+    br_init(&r, f->res.data, f->res.len);
+    client *cl = cmd->cl;
+    /* Dispatched more than once: an earlier copy may have run too (its
+     * slave froze, died mid-run, restarted or left). The master says so
+     * in the result's flags; the slave's own value of that bit is ignored. */
+    int twice = cmd->attempts > 1;
+    if (result_decode(&r, &res) < 0 || br_left(&r) != 0) {
+        if (log_allow(&m->garbage_log))
+            LOG(LOG_WARN, "slave %s sent a malformed result for job %llu", f->slave->name, (unsigned long long)f->id);
+        client_send_failure(cl, cmd->seq, RUN_NOT_STARTED, f->slave->name, "malformed result from the slave");
+    } else {
+        uint8_t *flags = f->res.data + RESULT_FLAGS_OFFSET;
+        *flags = (uint8_t)((*flags & ~RESULT_FLAG_RAN_TWICE) | (twice ? RESULT_FLAG_RAN_TWICE : 0));
+        client_send_result_body(cl, cmd->seq, f->slave->name, f->res.data, f->res.len); /* the result leaves */
+    }
+    LOG(twice ? LOG_INFO : LOG_DEBUG, "command %u of %s: result from %s%s", cmd->seq, cl->name, f->slave->name,
+        twice ? " (dispatched more than once: it may have run twice)" : "");
+    if (cmd->fl != f) {
+        /* An orphan copy, on a slave that was declared dead and came
+         * back, answered first: the current attempt is not wanted. */
+        orphan_unlink(f);
+        LOG(LOG_INFO, "command %u of %s: the earlier copy on %s answered first: cancelling the other one", cmd->seq,
+            cl->name, f->slave->name);
+        if (cmd->fl) {
+            flight_abandon(cmd->fl);
+            cmd->fl = NULL;
+            cl->inflight--;
+        } else {
+            queue_remove(cl, cmd);
+        }
+    } else {
+        cl->inflight--;
+    }
+    f->cmd = NULL;
+    command_release(cmd); /* cancels the copies still out there */
+    flight_free(f);
+    client_check_done(cl);
+}
+
+void on_result_fragment(master *m, slave_peer *s, const dgram *d)
+{
+    flight *f = flight_find(s, d->job_id);
+    if (!f || f->state == FL_CANCELLING) {
+        /* Already delivered (our final ack was lost) or cancelled: tell
+         * the slave to forget it. */
+        send_result_ack(m, NULL, s, d->job_id, RESULT_ACK_COMPLETE);
+        if (f)
+            flight_free(f);
+        return;
+    }
+    f->heard_ms = clock_ms();
+    if (f->state != FL_RESULT) {
+        if (xfer_rx_init(&f->res, d->total, d->frag_size, RESULT_MAX_BYTES) < 0) {
+            LOG(LOG_WARN, "slave %s: result of %u bytes for job %llu refused (at most %u)", s->name, d->total,
+                (unsigned long long)f->id, RESULT_MAX_BYTES);
+            flight_cancel(m, f, RUN_NOT_STARTED, "result too large for the master");
+            return;
+        }
+        f->state = FL_RESULT;
+    }
+    if (xfer_rx_add(&f->res, d->total, d->frag_size, d->offset, d->payload, d->payload_len) < 0) {
+        if (log_allow(&m->garbage_log))
+            LOG(LOG_WARN, "slave %s: result fragment inconsistent with job %llu", s->name,
+                (unsigned long long)f->id);
+        return;
+    }
+    if (xfer_rx_done(&f->res)) {
+        send_result_ack(m, NULL, s, f->id, RESULT_ACK_COMPLETE);
+        deliver(m, f);
+        return;
+    }
+    f->ack_pending = 1;
+}
+
+/* ------------------------------------------------------------ timers --- */
+
+/* Each flight's timer: retransmit the request's fragments (FL_SENDING),
+ * probe a job we heard nothing of (FL_RUNNING, FL_RESULT), resend a
+ * cancel or give it up (FL_CANCELLING). Runs after slaves_tick, so that a
+ * flight a dead slave's command left behind gets its DG_CANCEL now. */
+uint64_t flights_tick(master *m, uint64_t now_ms)
+{
+    uint64_t now_us = clock_us(), next_ms = NO_DEADLINE;
+    for (int i = 0; i < m->nslaves; i++) {
+        slave_peer *s = m->slaves[i];
+        uint32_t rto = rtt_timeout(&s->rtt);
+        for (flight *f = s->flights, *nx; f; f = nx) {
+            nx = f->next;
+            send_ctx c = {m, f};
+            switch (f->state) {
+            case FL_SENDING: {
+                xfer_tx_pump(&f->req, now_us, rto, send_request_fragment, &c);
+                uint64_t due = xfer_tx_next_deadline(&f->req, rto);
+                if (due)
+                    next_ms = earliest(next_ms, due / 1000 + 1);
+                break;
+            }
+            case FL_RUNNING:
+            case FL_RESULT:
+                /* Nothing heard of this job for a while: resend fragment 0
+                 * of its request, which the slave answers with the job's
+                 * state (a job it lost is answered GONE). */
+                if (elapsed(now_ms, f->heard_ms) >= PROBE_AFTER_MS) {
+                    send_request_fragment(&c, 0, 0, f->req.len < f->req.frag ? f->req.len : f->req.frag);
+                    f->heard_ms = now_ms;
+                }
+                next_ms = earliest(next_ms, f->heard_ms + PROBE_AFTER_MS);
+                break;
+            case FL_CANCELLING:
+                if (elapsed(now_ms, f->since_ms) > CANCEL_GIVEUP_MS) {
+                    flight_free(f);
+                    continue;
+                }
+                if (elapsed(now_us, f->cancel_sent_us) >= rto)
+                    send_cancel(m, f);
+                next_ms = earliest(next_ms, (f->cancel_sent_us + rto) / 1000 + 1);
+                break;
+            }
+        }
+    }
+    return next_ms;
+}

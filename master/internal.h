@@ -1,0 +1,275 @@
+/*
+ * internal.h - what the master's files share: its structs, its constants,
+ * the named values, and the functions one file calls in another.
+ *
+ *   master.c   the event loop and its steps, signals, shutdown
+ *   clients.c  TCP sessions: handshake, frames in, queues, results out
+ *   slaves.c   slaves.conf, liveness, keys, the UDP path
+ *   flights.c  a command's attempt on a slave, from request to result
+ *   sched.c    pure policy: which client goes next, which slave takes it
+ *
+ * Each concern's *_tick(m, now_ms) does its timers and returns its next
+ * deadline (NO_DEADLINE if none): the loop sleeps until the earliest.
+ */
+#ifndef MASTER_INTERNAL_H
+#define MASTER_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h> /* before log.h: MinGW's printf format checks (log.h) */
+
+#include "auth.h"
+#include "buf.h"
+#include "log.h"
+#include "master.h"
+#include "platform.h"
+#include "proto.h"
+#include "xfer.h"
+
+/* ------------------------------------------------------------ timers --- */
+
+#define PING_INTERVAL_MS 500u     /* heartbeat to every slave */
+#define SUSPECT_PING_MS 100u       /* ping interval of a suspect slave */
+#define PING_SOON_MS 20u           /* ping interval when a COOKIE asked for a fresh PING */
+/* A slave silent for cfg->dead_after_ms (--dead-after, 3 s by default) is
+ * declared dead; after a third of that it is suspect and pinged faster. */
+#define SUSPECT_AFTER_MS(m) ((m)->cfg->dead_after_ms / 3)
+#define TELL_SILENT_AFTER_MS 3000u /* a slave that never answered is named after this */
+#define HANDSHAKE_WAIT_MS 3000u    /* a COOKIE must echo a PING this recent; a handshake this old is dropped */
+#define HANDSHAKE_PING_GAP_US 20000u /* at most one handshake PING per COOKIE burst in this time */
+#define RTT_SAMPLE_MAX_US 10000000u /* a PONG echoing an older PING gives no RTT sample */
+#define PROBE_AFTER_MS 1000u       /* ask about a running job we heard nothing of */
+#define CANCEL_GIVEUP_MS 10000u    /* stop telling a silent slave to cancel */
+#define HANGUP_WAIT_MS 2000u       /* after our last word, wait this long for the client to close */
+#define HELLO_WAIT_MS 10000u       /* a connection that does not finish its handshake is dropped after this */
+#define SHUTDOWN_LINGER_MS 2000u   /* after the grace period, for clients that read nothing */
+#define NO_DEADLINE UINT64_MAX     /* a *_tick with nothing to wake up for */
+
+/* ------------------------------------------------------------ limits --- */
+
+#define OUT_HIGH_WATER (16u << 20) /* client not reading: stop dispatching for it */
+#define CLIENT_OUT_LIMIT ((size_t)1 << 30)
+#define CLIENT_READ_CHUNK 65536u   /* one recv from a client */
+#define CLIENT_IN_LIMIT (FRAME_MAX_FROM_CLIENT + CLIENT_READ_CHUNK)
+#define CLIENT_QUEUE_BYTES (16u << 20) /* queued commands of one client: reading pauses beyond */
+#define DGRAM_BATCH 512            /* datagrams drained from a socket per loop turn */
+#define REQUEST_HEADER_MAX 64      /* a job request's fields besides the command line */
+
+/* DG_RESULT_ACK's state field (doc/protocol.md). */
+enum result_ack_state {
+    RESULT_ACK_PARTIAL = 0,  /* cum + SACK of the fragments received */
+    RESULT_ACK_COMPLETE = 1, /* the whole result is here (or not wanted): forget the job */
+};
+
+/* ----------------------------------------------------------- structs --- */
+
+typedef struct client client;
+typedef struct slave_peer slave_peer;
+typedef struct flight flight;
+typedef struct master master;
+
+/* A client's command line, from its SUBMIT to its result: queued on its
+ * client, then dispatched as a flight (one attempt on one slave; several
+ * if slaves die). Not the slave's "job" (slave/: the record of one
+ * request it was given); the flight's id is that job's id. */
+typedef struct command {
+    struct command *next; /* in its client's queue */
+    client *cl;
+    flight *fl;       /* while dispatched: the current attempt */
+    flight *orphans;  /* earlier copies, on slaves declared dead: see flight_is_orphan */
+    uint32_t seq, len;
+    unsigned attempts;
+    char line[]; /* len bytes + NUL */
+} command;
+
+enum flight_state {
+    FL_SENDING,    /* request fragments on their way */
+    FL_RUNNING,    /* slave has the request */
+    FL_RESULT,     /* result fragments arriving */
+    FL_CANCELLING, /* the client left: telling the slave to kill it */
+};
+
+struct flight {
+    flight *prev, *next; /* in its slave's list */
+    command *cmd;        /* NULL once cancelling */
+    slave_peer *slave;
+    uint64_t id;         /* the job id on that slave */
+    enum flight_state state;
+    int ack_pending;
+    xfer_tx req;      /* kept until the end: fragment 0 doubles as a status probe */
+    xfer_rx res;
+    uint64_t since_ms, cancel_sent_us;
+    uint64_t heard_ms; /* last JOB_ACK or RESULT fragment about this job */
+    flight *next_orphan; /* in its command's orphans */
+};
+
+struct slave_peer {
+    char name[300]; /* host:port as written in slaves.conf */
+    int retired;    /* gone from slaves.conf on reload: no new commands */
+    int told_silent; /* we said it has never answered */
+    int told_unreachable, told_send_error; /* said once (no socket of its family; sendto failing) */
+    uint64_t left_boot; /* the life that said DG_LEAVING: nothing more from it is heeded */
+    net_addr addr;
+    int conf_slots;
+    uint64_t boot; /* 0: not heard yet */
+    replay_window replay;    /* sequence numbers seen from this life of it */
+    hmac_key tx_key, rx_key; /* keys of our conversation with this life */
+    /* A handshake under way: a life of the slave (maybe the same) said it
+     * has no session with us and gave a cookie. It becomes s->boot only
+     * when a PONG echoes a PING sent after that (a fresh round trip). */
+    uint64_t hs_boot;
+    uint8_t hs_cookie[COOKIE_LEN];
+    uint64_t hs_since_us, hs_ping_us;
+    hmac_key hs_tx_key, hs_rx_key;
+    int ping_soon; /* a COOKIE answered a JOB: ping now for a fresh one */
+    int alive;
+    uint16_t slots_total, slots_free;
+    uint64_t last_heard_ms, last_ping_ms;
+    uint64_t next_id;
+    unsigned outstanding; /* flights other than cancelling ones */
+    rtt_estimator rtt;
+    flight *flights;
+};
+
+/* CS_HELLO and CS_PROVING are the handshake: such a connection holds no
+ * client slot (at most max_clients of them, the oldest makes room) and is
+ * dropped HELLO_WAIT_MS after it connected. CS_PROVING: with a key, WELCOME
+ * sent, waiting for READY, the first frame tagged with this connection's
+ * keys (a replayed HELLO gets no further). */
+enum client_state { CS_HELLO, CS_PROVING, CS_ACTIVE, CS_CLOSING };
+
+struct client {
+    client *next;
+    master *m;            /* its master: the refusal log is the master's, not the client's */
+    uint64_t id;
+    sock_t sock;
+    char name[80];
+    enum client_state state;
+    int ended;            /* END received */
+    bwriter in, out;
+    command *qhead, *qtail;
+    unsigned queued, inflight, submitted;
+    size_t queued_bytes;       /* memory of the queued commands (command_size) */
+    uint32_t timeout_ms;
+    unsigned retries;
+    uint64_t waiting_since_ms; /* queued work and no slave alive */
+    uint64_t hangup_ms;        /* CS_CLOSING: when we sent FIN (0: not yet) */
+    uint64_t connected_ms;
+    uint64_t last_frame_ms;    /* CS_ACTIVE: last frame received or result sent */
+    int told_waiting;
+    int tagged;                /* handshake done with a key: every frame carries a tag */
+    hmac_key rx_key, tx_key;
+    uint64_t rx_seq, tx_seq;
+};
+
+struct master {
+    const master_config *cfg;
+    sock_t listener, udp, sigfd;
+    sock_t udp_other;             /* the other address family's socket (IPv6 beside IPv4, or the reverse) */
+    int udp_family;               /* of udp; udp_other has the other one */
+    char udp_other_why[400];      /* why there is no udp_other */
+    uint64_t boot;
+    uint64_t next_seq; /* of every datagram we send */
+    const auth_keys *auth;
+    slave_peer **slaves; /* pointers: flights point at their slave across reloads */
+    int nslaves;
+    struct id_memo { net_addr addr; uint64_t next_id; } *id_memos; /* removed slaves' next job ids */
+    int nid_memos;
+    client *clients;
+    unsigned nclients;
+    uint64_t next_client_id, last_served_client;
+    int rr_slave;
+    int stopping;              /* SIGTERM: draining; a second one: stop now */
+    int stop_now;
+    uint64_t stop_deadline_ms; /* end of the grace period */
+    uint64_t started_ms;
+    log_limiter garbage_log, send_log;
+    log_limiter refusal_log;   /* refused connections: anyone can connect */
+    uint8_t dgram_buf[DGRAM_MAX]; /* a datagram being sent */
+    /* A datagram received: not dgram_buf, as its handler may send
+     * (a PING, an ack) while it still reads the datagram. */
+    uint8_t dgram_in[DGRAM_MAX];
+};
+
+static inline uint64_t earliest(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* ------------------------------------------- master.c: the loop steps --- */
+/* In loop_turn's order (master.c's top comment); fuzz/fuzz_master.c drives
+ * the same functions, with a fake clock, sockets and poll. */
+
+/* The poll set: these first, then one entry per client (owners[i] is the
+ * client of pfds[i]), then the other family's UDP socket if there is one. */
+enum { PFD_UDP, PFD_SIGNAL, PFD_LISTENER, PFD_FIXED };
+typedef struct {
+    net_pollfd *pfds;
+    client **owners;
+    size_t cap;
+    int n, first_client, end_clients;
+} poll_set;
+
+int shutdown_step(master *m, uint64_t now_ms); /* 1: the loop ends */
+uint64_t timers_step(master *m, uint64_t now_ms);
+void dispatch_step(master *m);
+void write_step(master *m);
+void poll_set_build(master *m, poll_set *ps);
+int read_step(master *m, poll_set *ps); /* 1: the loop ends now */
+int loop_turn(master *m, poll_set *ps);
+
+/* ----------------------------------------------------------- sched.c --- */
+
+unsigned slave_capacity(const slave_peer *s);
+uint64_t slave_floor(const slave_peer *s);
+client *sched_next_client(client *clients, uint64_t last_served);
+slave_peer *sched_pick_slave(slave_peer *const *slaves, int nslaves, int *rr);
+
+/* --------------------------------------------------------- clients.c --- */
+
+void client_send_text(client *cl, uint8_t type, const char *text);
+void client_send_result_body(client *cl, uint32_t seq, const char *host, const uint8_t *body, size_t len);
+void client_send_failure(client *cl, uint32_t seq, uint8_t status, const char *host, const char *message);
+void client_check_done(client *cl);
+size_t command_size(const command *cmd);
+void queue_push_front(client *cl, command *cmd);
+command *queue_pop(client *cl);
+void queue_remove(client *cl, command *cmd);
+void fail_queued(client *cl, uint8_t status, const char *why);
+void client_close(master *m, client *cl);
+void client_fail(client *cl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int client_read(master *m, client *cl);
+int client_write(client *cl);
+void accept_client(master *m);
+size_t clients_queued_bytes(const master *m);
+short client_poll_events(const master *m, const client *cl, size_t all_queued);
+int client_on_input(master *m, client *cl);
+int client_on_output(master *m, client *cl);
+uint64_t clients_tick(master *m, uint64_t now_ms);
+
+/* ---------------------------------------------------------- slaves.c --- */
+
+int load_slaves(master *m);
+void drop_retired_slaves(master *m);
+unsigned slaves_alive(const master *m);
+uint64_t slaves_tick(master *m, uint64_t now_ms);
+/* The UDP path (a later step moves it to lib/endpoint.c). */
+void send_dgram(master *m, slave_peer *s, dgram *d);
+void read_datagrams(master *m);
+void send_pending_acks(master *m);
+
+/* --------------------------------------------------------- flights.c --- */
+
+void flight_start(master *m, slave_peer *s, command *cmd);
+void flight_free(flight *f);
+void flight_abandon(flight *f);
+void flight_requeue(flight *f, const char *why);
+void flight_cancel(master *m, flight *f, uint8_t status, const char *why);
+void command_release(command *cmd);
+void command_again(command *cmd, slave_peer *s, const char *why);
+void send_result_ack(master *m, flight *f, slave_peer *s, uint64_t id, enum result_ack_state state);
+void on_job_ack(slave_peer *s, const dgram *d);
+void on_result_fragment(master *m, slave_peer *s, const dgram *d);
+uint64_t flights_tick(master *m, uint64_t now_ms);
+
+#endif

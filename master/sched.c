@@ -1,0 +1,75 @@
+/*
+ * sched.c - the master's scheduling policy, and nothing else: which
+ * client's command goes next, and which slave takes it. No sockets, no
+ * clock: every function decides on what it is given, so that
+ * tests/unit_sched.c can check the policy on made-up clients and slaves.
+ * master.c's dispatch_step applies it; flights.c carries the command out.
+ *
+ * Fairness: each free slot goes to the next client (round robin, in
+ * connection order) that has a queued command, and to the least loaded
+ * slave (ties: round robin too).
+ */
+#include "internal.h"
+
+#include "dedup.h"
+
+/* The slots column of slaves.conf caps what the slave offers; it never
+ * raises it (the extra commands would only wait in the slave's queue). */
+unsigned slave_capacity(const slave_peer *s)
+{
+    if (s->conf_slots && (unsigned)s->conf_slots < s->slots_total)
+        return (unsigned)s->conf_slots;
+    return s->slots_total;
+}
+
+/* The oldest job id of s still in use: the slave's duplicate window
+ * starts there (DEDUP_WINDOW ids from it). */
+uint64_t slave_floor(const slave_peer *s)
+{
+    uint64_t floor = s->next_id;
+    for (flight *f = s->flights; f; f = f->next)
+        if (f->id < floor)
+            floor = f->id;
+    return floor;
+}
+
+/* The least loaded usable slave with a free slot (ties: round robin from
+ * *rr, which moves past the one chosen). Not usable: not alive (dead, or
+ * not heard yet), no session yet, retired, full, or so many ids ahead of
+ * its oldest unfinished job that the slave's window would not take one
+ * more. A suspect slave (quiet, but not yet dead) is still alive here. */
+slave_peer *sched_pick_slave(slave_peer *const *slaves, int nslaves, int *rr)
+{
+    slave_peer *best = NULL;
+    int best_index = 0;
+    for (int k = 0; k < nslaves; k++) {
+        int index = (*rr + k) % nslaves;
+        slave_peer *s = slaves[index];
+        unsigned cap = slave_capacity(s);
+        if (!s->alive || !s->boot || s->retired || s->outstanding >= cap || s->next_id - slave_floor(s) >= DEDUP_WINDOW - 1)
+            continue;
+        /* load = outstanding / capacity, compared without division */
+        if (!best || (uint64_t)s->outstanding * slave_capacity(best) < (uint64_t)best->outstanding * cap)
+            best = s, best_index = index;
+    }
+    if (best)
+        *rr = (best_index + 1) % nslaves;
+    return best;
+}
+
+/* The next client after the one served last (ids grow in connection
+ * order, the list is in that order) that has a queued command and reads
+ * its results; from the start of the list again when none is after it. */
+client *sched_next_client(client *clients, uint64_t last_served)
+{
+    client *first_any = NULL;
+    for (client *cl = clients; cl; cl = cl->next) {
+        if (cl->state != CS_ACTIVE || !cl->qhead || bw_pending(&cl->out) > OUT_HIGH_WATER)
+            continue;
+        if (cl->id > last_served)
+            return cl;
+        if (!first_any)
+            first_any = cl;
+    }
+    return first_any;
+}

@@ -1,0 +1,482 @@
+/*
+ * slaves.c - the master's slaves: slaves.conf (loaded at start, reloaded
+ * on SIGHUP; slaves no longer listed are retired, and their next job ids
+ * remembered), whether each slave is alive (pings, suspect, dead, the
+ * cookie handshake that adopts a new life of it, LEAVING), the keys of
+ * our conversation with each life, and the UDP path: every datagram to a
+ * slave leaves through send_to_life, every one from a slave comes in
+ * through on_datagram.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "conf.h"
+
+static slave_peer *slave_by_addr(master *m, const net_addr *a);
+static void slave_set_keys(master *m, slave_peer *s);
+static void slave_keys(const master *m, uint64_t slave_boot, hmac_key *tx, hmac_key *rx);
+static void send_ping(master *m, slave_peer *s, uint64_t now_us, int handshake);
+
+/* -------------------------------------------------------- slaves.conf --- */
+
+/* Reads slaves.conf: adds the slaves it lists that we do not have, updates
+ * the slots of those we have, retires those it no longer lists (they get
+ * no new command and are forgotten once their commands are done). Bad
+ * lines are reported and skipped. Returns the number of usable slaves in
+ * the file, or -1 if it cannot be read. */
+int load_slaves(master *m)
+{
+    const char *path = m->cfg->slaves_conf;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        LOG(LOG_ERROR, "cannot open slaves file '%s': %s%s", path, strerror(errno),
+            m->nslaves ? ": keeping the current slaves" : "");
+        return -1;
+    }
+    net_addr *listed = NULL;
+    int nlisted = 0, lineno = 0;
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t len = strcspn(line, "\n");
+        slave_entry e;
+        const char *why = NULL;
+        int r = slaves_conf_line(line, len, lineno, &e, &why);
+        if (r < 0) {
+            LOG(LOG_WARN, "%s:%d: %s: line skipped", path, lineno, why);
+            continue;
+        }
+        if (r == 0)
+            continue;
+        net_addr a;
+        char err[256];
+        if (net_resolve(e.host, e.port, 1, &a, err, sizeof err) < 0) {
+            LOG(LOG_WARN, "%s:%d: %s: line skipped", path, lineno, err);
+            continue;
+        }
+        int dup = 0;
+        for (int i = 0; i < nlisted; i++)
+            dup |= net_addr_equal(&listed[i], &a);
+        if (dup) {
+            LOG(LOG_WARN, "%s:%d: %s:%d listed twice: line skipped", path, lineno, e.host, e.port);
+            continue;
+        }
+        net_addr *grown = realloc(listed, (size_t)(nlisted + 1) * sizeof *listed);
+        if (!grown)
+            die("out of memory");
+        listed = grown;
+        listed[nlisted++] = a;
+        slave_peer *s = slave_by_addr(m, &a);
+        if (s) {
+            if (s->retired || s->conf_slots != e.slots)
+                LOG(LOG_INFO, "slave %s: %s", s->name, s->retired ? "listed again" : "slots changed");
+            s->retired = 0;
+            s->conf_slots = e.slots;
+            continue;
+        }
+        slave_peer **arr = realloc(m->slaves, (size_t)(m->nslaves + 1) * sizeof *arr);
+        s = calloc(1, sizeof *s);
+        if (!arr || !s)
+            die("out of memory");
+        m->slaves = arr;
+        m->slaves[m->nslaves++] = s;
+        snprintf(s->name, sizeof s->name, "%s:%d", e.host, e.port);
+        s->addr = a;
+        s->conf_slots = e.slots;
+        s->next_id = 1;
+        /* A slave removed and listed again continues its job ids: its
+         * session with this master life remembers every id it was given,
+         * so going back to 1 would have every new command answered GONE. */
+        for (int k = 0; k < m->nid_memos; k++)
+            if (net_addr_equal(&m->id_memos[k].addr, &a)) {
+                s->next_id = m->id_memos[k].next_id;
+                m->id_memos[k] = m->id_memos[--m->nid_memos];
+                break;
+            }
+        rtt_init(&s->rtt);
+        slave_set_keys(m, s);
+        if (m->listener != SOCK_INVALID) /* a reload, not the start */
+            LOG(LOG_INFO, "slave %s added", s->name);
+    }
+    fclose(f);
+    if (nlisted == 0) { /* a reload must not retire every slave because of a bad edit */
+        LOG(LOG_ERROR, "no usable slave in '%s' (expected lines 'host port [slots]')%s", path,
+            m->nslaves ? ": keeping the current slaves" : "");
+        return 0;
+    }
+    for (int i = 0; i < m->nslaves; i++) {
+        slave_peer *s = m->slaves[i];
+        int still = 0;
+        for (int k = 0; k < nlisted; k++)
+            still |= net_addr_equal(&listed[k], &s->addr);
+        if (!still && !s->retired) {
+            LOG(LOG_INFO, "slave %s no longer listed: retired once its commands are done", s->name);
+            s->retired = 1;
+        }
+    }
+    free(listed);
+    return nlisted;
+}
+
+/* Forgets retired slaves that have nothing left to do. */
+void drop_retired_slaves(master *m)
+{
+    for (int i = 0; i < m->nslaves;) {
+        slave_peer *s = m->slaves[i];
+        if (s->retired && !s->flights) {
+            LOG(LOG_INFO, "slave %s removed", s->name);
+            struct id_memo *grown = realloc(m->id_memos, (size_t)(m->nid_memos + 1) * sizeof *grown);
+            if (!grown)
+                die("out of memory");
+            m->id_memos = grown;
+            m->id_memos[m->nid_memos++] = (struct id_memo){s->addr, s->next_id};
+            free(s);
+            m->slaves[i] = m->slaves[--m->nslaves];
+            continue;
+        }
+        i++;
+    }
+}
+
+static slave_peer *slave_by_addr(master *m, const net_addr *a)
+{
+    for (int i = 0; i < m->nslaves; i++)
+        if (net_addr_equal(&m->slaves[i]->addr, a))
+            return m->slaves[i];
+    return NULL;
+}
+
+unsigned slaves_alive(const master *m)
+{
+    unsigned n = 0;
+    for (int i = 0; i < m->nslaves; i++)
+        n += m->slaves[i]->alive;
+    return n;
+}
+
+/* ---------------------------------------------------------- liveness --- */
+
+static void slave_lost_jobs(slave_peer *s, const char *why)
+{
+    while (s->flights) {
+        flight *f = s->flights;
+        if (f->state == FL_CANCELLING)
+            flight_free(f);
+        else
+            flight_requeue(f, why);
+    }
+}
+
+/* A slave declared dead may only be frozen and come back with its
+ * commands still running: each of its running flights stays, as an orphan
+ * copy, while its command runs again elsewhere. A request still being
+ * sent is cancelled instead: the rest of it must not start a copy late. */
+static void slave_declared_dead(slave_peer *s, const char *why)
+{
+    for (flight *f = s->flights; f; f = f->next) {
+        command *cmd = f->cmd;
+        if (!cmd || cmd->fl != f)
+            continue; /* cancelling, or already an orphan */
+        if (f->state == FL_SENDING) {
+            flight_abandon(f);
+        } else {
+            f->next_orphan = cmd->orphans;
+            cmd->orphans = f;
+        }
+        command_again(cmd, s, why); /* f is an orphan from here on (cmd->fl != f) */
+    }
+}
+
+/* DG_LEAVING: the slave was stopped (SIGTERM); it killed its commands
+ * before saying so, so they run again at once, not dead_after_ms later. */
+static void on_leaving(slave_peer *s, const dgram *d)
+{
+    unsigned n = s->outstanding;
+    s->left_boot = d->sender_boot;
+    if (!s->alive && !s->flights)
+        return;
+    if (n)
+        LOG(LOG_WARN, "slave %s is leaving (it was stopped): %u command%s to run elsewhere", s->name, n,
+            n == 1 ? "" : "s");
+    else
+        LOG(LOG_INFO, "slave %s is leaving (it was stopped)", s->name);
+    s->alive = 0;
+    slave_lost_jobs(s, "left (it was stopped)");
+}
+
+static void on_pong(slave_peer *s, const dgram *d)
+{
+    if (s->boot && s->boot != d->sender_boot) {
+        LOG(LOG_WARN, "slave %s restarted (boot %016llx -> %016llx)", s->name, (unsigned long long)s->boot,
+            (unsigned long long)d->sender_boot);
+        slave_lost_jobs(s, "restarted");
+    }
+    if (!s->alive)
+        LOG(LOG_INFO, "slave %s is up with %u slot%s%s", s->name, d->slots_total, d->slots_total == 1 ? "" : "s",
+            s->conf_slots && (unsigned)s->conf_slots < d->slots_total ? " (slaves.conf: we use fewer)" : "");
+    s->boot = d->sender_boot;
+    s->alive = 1;
+    s->slots_total = d->slots_total;
+    s->slots_free = d->slots_free;
+    uint64_t now = clock_us();
+    if (d->echo_us && d->echo_us <= now && now - d->echo_us < RTT_SAMPLE_MAX_US)
+        rtt_sample(&s->rtt, (uint32_t)(now - d->echo_us));
+}
+
+/* The slave has no session with us (it restarted, forgot an idle one, or
+ * never met this life of ours): it gave a cookie, to be echoed in a PING.
+ * Nothing changes yet: the life that sent it is adopted only when it
+ * answers that PING. A COOKIE without an echo of a recent PING of ours
+ * (one answering a JOB, or a replay) only makes us ping again now. */
+static void on_cookie(master *m, slave_peer *s, const uint8_t *p, const dgram *d)
+{
+    uint64_t now = clock_us();
+    hmac_key tx, rx;
+    slave_keys(m, d->sender_boot, &tx, &rx);
+    if (m->auth->enabled && !dgram_verify(p, d, &rx)) {
+        if (log_allow(&m->garbage_log))
+            LOG(LOG_WARN, "dropped a COOKIE from %s: bad MAC (wrong key?)", s->name);
+        return;
+    }
+    if (!d->echo_us || d->echo_us > now || now - d->echo_us > (uint64_t)HANDSHAKE_WAIT_MS * 1000) {
+        s->ping_soon = 1;
+        return;
+    }
+    if (s->hs_boot != d->sender_boot || memcmp(s->hs_cookie, d->cookie, COOKIE_LEN) != 0) {
+        if (d->sender_boot == s->boot)
+            LOG(LOG_INFO, "slave %s has no session with us: handshake again", s->name);
+        s->hs_boot = d->sender_boot;
+        memcpy(s->hs_cookie, d->cookie, COOKIE_LEN);
+        s->hs_tx_key = tx, s->hs_rx_key = rx;
+        s->hs_since_us = now;
+        s->hs_ping_us = 0;
+    }
+    if (elapsed(now, s->hs_ping_us) >= HANDSHAKE_PING_GAP_US)
+        send_ping(m, s, now, 1);
+}
+
+/* ------------------------------------------------------------- timers --- */
+
+/* Each slave's liveness: named once if it never answered, declared dead
+ * after dead_after_ms of silence (its commands run again elsewhere), pinged
+ * (faster when suspect, at once when a COOKIE asked), and its handshake
+ * dropped when too old. Returns when the next ping is due. */
+uint64_t slaves_tick(master *m, uint64_t now_ms)
+{
+    uint64_t now_us = clock_us(), next_ms = NO_DEADLINE;
+    for (int i = 0; i < m->nslaves; i++) {
+        slave_peer *s = m->slaves[i];
+        uint64_t silent = elapsed(now_ms, s->last_heard_ms);
+        if (!s->boot && !s->told_silent && !s->told_unreachable &&
+            elapsed(now_ms, m->started_ms) >= TELL_SILENT_AFTER_MS) {
+            LOG(LOG_WARN, "slave %s has not answered yet: not started? wrong host or port? %s", s->name,
+                m->auth->enabled ? "not the same key?" : "does it have a key (this master has none)?");
+            s->told_silent = 1;
+        }
+        if (s->alive && silent > m->cfg->dead_after_ms) {
+            LOG(LOG_WARN, "slave %s: no answer for %u ms: considered dead", s->name, m->cfg->dead_after_ms);
+            s->alive = 0;
+            slave_declared_dead(s, "stopped answering");
+        }
+        /* A quiet slave is pinged faster, so that a few lost datagrams on
+         * a lossy link do not get a live slave declared dead. */
+        uint32_t interval = s->alive && silent > SUSPECT_AFTER_MS(m) ? SUSPECT_PING_MS : PING_INTERVAL_MS;
+        if (s->ping_soon)
+            interval = PING_SOON_MS;
+        if (s->hs_boot && elapsed(now_us, s->hs_since_us) > (uint64_t)HANDSHAKE_WAIT_MS * 1000)
+            s->hs_boot = 0; /* never answered: the next COOKIE starts again */
+        if (elapsed(now_ms, s->last_ping_ms) >= interval) {
+            send_ping(m, s, now_us, 0);
+            if (s->hs_boot) /* and the handshake: its PING may have been lost */
+                send_ping(m, s, now_us, 1);
+            s->last_ping_ms = now_ms;
+            s->ping_soon = 0;
+        }
+        next_ms = earliest(next_ms, s->last_ping_ms + interval);
+    }
+    return next_ms;
+}
+/* ----------------------------------------------------------- UDP path --- */
+/* Kept as it is: a later step moves it to lib/endpoint.c, for both roles. */
+
+/* The keys of our conversation with the current life of slave s: both
+ * boot ids (nonces) in, one key per direction. */
+static void slave_keys(const master *m, uint64_t slave_boot, hmac_key *tx, hmac_key *rx)
+{
+    uint8_t mb[8], sb[8];
+    if (!m->auth->enabled)
+        return;
+    put_u32(mb, (uint32_t)(m->boot >> 32)), put_u32(mb + 4, (uint32_t)m->boot);
+    put_u32(sb, (uint32_t)(slave_boot >> 32)), put_u32(sb + 4, (uint32_t)slave_boot);
+    auth_session_key(&m->auth->master_to_slave, "dgram", mb, 8, sb, 8, tx);
+    auth_session_key(&m->auth->slave_to_master, "dgram", mb, 8, sb, 8, rx);
+}
+
+static void slave_set_keys(master *m, slave_peer *s)
+{
+    slave_keys(m, s->boot, &s->tx_key, &s->rx_key);
+    replay_init(&s->replay);
+}
+
+/* The socket of s's address family; SOCK_INVALID (said once) if none. */
+static sock_t slave_socket(master *m, slave_peer *s)
+{
+    if (s->addr.ss.ss_family == m->udp_family || m->udp_family == AF_UNSPEC)
+        return m->udp;
+    if (m->udp_other != SOCK_INVALID)
+        return m->udp_other;
+    if (!s->told_unreachable)
+        LOG(LOG_ERROR, "slave %s cannot be reached: it has an %s address and %s", s->name,
+            s->addr.ss.ss_family == AF_INET6 ? "IPv6" : "IPv4", m->udp_other_why);
+    s->told_unreachable = 1;
+    return SOCK_INVALID;
+}
+
+static void send_to_life(master *m, slave_peer *s, uint64_t boot, const hmac_key *tx_key, dgram *d)
+{
+    d->sender_boot = m->boot;
+    d->receiver_boot = boot;
+    d->seq = ++m->next_seq;
+    sock_t sock = slave_socket(m, s);
+    if (sock == SOCK_INVALID)
+        return;
+    size_t n = dgram_encode(d, m->dgram_buf, sizeof m->dgram_buf, m->auth->enabled ? tx_key : NULL);
+    if (!n)
+        return;
+    if (net_sendto(sock, m->dgram_buf, n, &s->addr) != NET_ERROR) {
+        s->told_send_error = 0;
+    } else if (!s->told_send_error) { /* once, not at every ping, until it works again */
+        LOG(LOG_WARN, "sendto %s: %s", s->name, net_last_error());
+        s->told_send_error = 1;
+    }
+}
+
+void send_dgram(master *m, slave_peer *s, dgram *d)
+{
+    send_to_life(m, s, s->boot, &s->tx_key, d);
+}
+
+static void send_ping(master *m, slave_peer *s, uint64_t now_us, int handshake)
+{
+    dgram d;
+    memset(&d, 0, sizeof d);
+    d.type = DG_PING;
+    d.echo_us = now_us;
+    d.floor = slave_floor(s);
+    if (!handshake) {
+        send_dgram(m, s, &d);
+        return;
+    }
+    memcpy(d.cookie, s->hs_cookie, COOKIE_LEN);
+    send_to_life(m, s, s->hs_boot, &s->hs_tx_key, &d);
+    s->hs_ping_us = now_us;
+}
+
+static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *from)
+{
+    dgram d;
+    const char *why = NULL;
+    slave_peer *s = slave_by_addr(m, from);
+    if (dgram_decode(p, n, &d, &why) < 0 || !s) {
+        if (log_allow(&m->garbage_log)) {
+            char name[80];
+            net_addr_str(from, name, sizeof name);
+            LOG(LOG_WARN, "dropped a %zu-byte datagram from %s: %s", n, name, s ? why : "not a known slave");
+        }
+        return;
+    }
+    if (d.receiver_boot != m->boot) {
+        if (log_allow(&m->garbage_log))
+            LOG(LOG_DEBUG, "dropped a %s from %s meant for an earlier master", dgram_type_name(d.type), s->name);
+        return;
+    }
+    if (!!(d.flags & DGRAM_FLAG_AUTH) != m->auth->enabled) {
+        if (log_allow(&m->garbage_log))
+            LOG(LOG_WARN, "dropped a %s from %s: %s", dgram_type_name(d.type), s->name,
+                m->auth->enabled ? "not authenticated (does the slave have the key?)"
+                                 : "authenticated, but this master has no key (--key-file)");
+        return;
+    }
+    if (d.type == DG_COOKIE) {
+        on_cookie(m, s, p, &d);
+        return;
+    }
+    /* Authenticity, then freshness; the replay window moves only for a
+     * datagram whose tag is right (RFC 4303 3.4.3). Only the PONG that
+     * completes a handshake introduces a new life of the slave: it echoes
+     * a PING sent after the cookie came, which no recording can. */
+    int new_life = d.sender_boot != s->boot;
+    if (new_life) {
+        if (d.type != DG_PONG || !s->hs_boot || d.sender_boot != s->hs_boot || d.echo_us < s->hs_since_us)
+            return;
+        if (m->auth->enabled && !dgram_verify(p, &d, &s->hs_rx_key)) {
+            if (log_allow(&m->garbage_log))
+                LOG(LOG_WARN, "dropped a PONG from %s: bad MAC (wrong key?)", s->name);
+            return;
+        }
+        s->tx_key = s->hs_tx_key, s->rx_key = s->hs_rx_key;
+        replay_init(&s->replay); /* on_pong records the new boot id */
+    } else if (m->auth->enabled && !dgram_verify(p, &d, &s->rx_key)) {
+        if (log_allow(&m->garbage_log))
+            LOG(LOG_WARN, "dropped a %s from %s: bad MAC", dgram_type_name(d.type), s->name);
+        return;
+    }
+    if (!replay_check(&s->replay, d.seq)) {
+        if (log_allow(&m->garbage_log))
+            LOG(LOG_DEBUG, "dropped a replayed %s from %s (seq %llu)", dgram_type_name(d.type), s->name,
+                (unsigned long long)d.seq);
+        return;
+    }
+    replay_update(&s->replay, d.seq);
+    if (s->left_boot && d.sender_boot == s->left_boot)
+        return; /* it said it left: a late datagram must not bring it back */
+    s->last_heard_ms = clock_ms();
+    if (d.type == DG_PONG && s->hs_boot == d.sender_boot && d.echo_us >= s->hs_since_us)
+        s->hs_boot = 0; /* handshake complete */
+    switch (d.type) {
+    case DG_PONG: on_pong(s, &d); break;
+    case DG_JOB_ACK: on_job_ack(s, &d); break;
+    case DG_RESULT: on_result_fragment(m, s, &d); break;
+    case DG_LEAVING: on_leaving(s, &d); break;
+    default:
+        if (log_allow(&m->garbage_log))
+            LOG(LOG_WARN, "dropped a %s datagram from %s: not for a master", dgram_type_name(d.type), s->name);
+    }
+}
+
+static void read_socket(master *m, sock_t sock)
+{
+    for (int k = 0; sock != SOCK_INVALID && k < DGRAM_BATCH; k++) {
+        net_addr from;
+        long r = net_recvfrom(sock, m->dgram_in, sizeof m->dgram_in, &from);
+        if (r < 0)
+            break;
+        on_datagram(m, m->dgram_in, (size_t)r, &from);
+    }
+}
+
+/* One RESULT_ACK per result a batch of datagrams moved along (the write
+ * step, after read_datagrams drained the sockets). */
+void send_pending_acks(master *m)
+{
+    for (int i = 0; i < m->nslaves; i++)
+        for (flight *f = m->slaves[i]->flights; f; f = f->next)
+            if (f->ack_pending) {
+                f->ack_pending = 0;
+                send_result_ack(m, f, f->slave, f->id, RESULT_ACK_PARTIAL);
+            }
+}
+
+/* The read step for datagrams: drains both sockets (bounded); the write
+ * step then answers each touched result once (send_pending_acks). */
+void read_datagrams(master *m)
+{
+    read_socket(m, m->udp);
+    read_socket(m, m->udp_other);
+}

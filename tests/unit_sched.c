@@ -1,0 +1,198 @@
+/* Unit tests: the master's scheduling policy (master/sched.c) on made-up
+ * clients and slaves: which client's command goes next (round robin in
+ * connection order), which slave takes it (least loaded, ties round robin;
+ * full, dead, unheard, retired or window-bound slaves skipped). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dedup.h"
+#include "master/internal.h"
+#include "tap.h"
+
+/* ----------------------------------------------------------- clients --- */
+
+static command a_command; /* only its presence in a queue matters */
+
+static void client_make(client *cl, uint64_t id, int queued)
+{
+    memset(cl, 0, sizeof *cl);
+    cl->id = id;
+    cl->state = CS_ACTIVE;
+    bw_init(&cl->out, CLIENT_OUT_LIMIT);
+    if (queued)
+        cl->qhead = cl->qtail = &a_command;
+}
+
+static client *chain(client *cls, int n)
+{
+    for (int i = 0; i + 1 < n; i++)
+        cls[i].next = &cls[i + 1];
+    cls[n - 1].next = NULL;
+    return &cls[0];
+}
+
+static void test_next_client(void)
+{
+    client cls[4];
+    for (int i = 0; i < 4; i++)
+        client_make(&cls[i], (uint64_t)i + 1, 1);
+    client *list = chain(cls, 4);
+
+    /* Round robin: each serve moves past the one served, and wraps. */
+    uint64_t last = 0;
+    uint64_t order[8];
+    for (int k = 0; k < 8; k++) {
+        client *cl = sched_next_client(list, last);
+        order[k] = cl ? cl->id : 0;
+        last = order[k];
+    }
+    int rr = 1;
+    for (int k = 0; k < 8; k++)
+        rr &= order[k] == (uint64_t)(k % 4) + 1;
+    ok(rr, "round robin across 4 clients: 1 2 3 4 1 2 3 4 (got %llu %llu %llu %llu %llu)",
+       (unsigned long long)order[0], (unsigned long long)order[1], (unsigned long long)order[2],
+       (unsigned long long)order[3], (unsigned long long)order[4]);
+
+    /* A client with nothing queued, still in its handshake, or closing is
+     * passed over; so is one that does not read its results. */
+    cls[1].qhead = cls[1].qtail = NULL;
+    cls[2].state = CS_HELLO;
+    is_int(sched_next_client(list, 1)->id, 4, "after 1: 2 has nothing queued, 3 is in its handshake: 4");
+    cls[2].state = CS_PROVING;
+    is_int(sched_next_client(list, 1)->id, 4, "a client proving its key is passed over");
+    cls[2].state = CS_CLOSING;
+    is_int(sched_next_client(list, 1)->id, 4, "a closing client is passed over");
+    is_int(sched_next_client(list, 4)->id, 1, "after the last one: from the start again");
+    cls[3].out.len = OUT_HIGH_WATER + 1; /* results waiting, unread */
+    is_int(sched_next_client(list, 1)->id, 1, "a client not reading its results gets no more: the same one again");
+    cls[3].out.len = OUT_HIGH_WATER;
+    is_int(sched_next_client(list, 1)->id, 4, "at the high-water mark exactly it still gets work");
+    cls[0].qhead = cls[0].qtail = NULL;
+    cls[3].qhead = cls[3].qtail = NULL;
+    ok(sched_next_client(list, 0) == NULL, "no client with work: none");
+
+    /* Ids are not contiguous (clients leave): the next larger id. */
+    client two[2];
+    client_make(&two[0], 5, 1);
+    client_make(&two[1], 9, 1);
+    list = chain(two, 2);
+    is_int(sched_next_client(list, 6)->id, 9, "last served 6 (gone): 9 is next");
+    is_int(sched_next_client(list, 9)->id, 5, "last served 9: wraps to 5");
+    ok(sched_next_client(NULL, 0) == NULL, "no clients: none");
+    for (int i = 0; i < 4; i++)
+        bw_free(&cls[i].out);
+    bw_free(&two[0].out);
+    bw_free(&two[1].out);
+}
+
+/* ------------------------------------------------------------ slaves --- */
+
+static void slave_make(slave_peer *s, unsigned slots, unsigned outstanding)
+{
+    memset(s, 0, sizeof *s);
+    s->alive = 1;
+    s->boot = 42;
+    s->slots_total = (uint16_t)slots;
+    s->outstanding = outstanding;
+    s->next_id = 1;
+}
+
+static int index_of(slave_peer **arr, int n, const slave_peer *s)
+{
+    for (int i = 0; i < n; i++)
+        if (arr[i] == s)
+            return i;
+    return -1;
+}
+
+static void test_pick_slave(void)
+{
+    slave_peer s[3];
+    slave_peer *arr[3] = {&s[0], &s[1], &s[2]};
+    int rr = 0;
+
+    /* Ties: round robin, starting at rr, which moves past the one picked. */
+    for (int i = 0; i < 3; i++)
+        slave_make(&s[i], 2, 0);
+    int picks[6];
+    for (int k = 0; k < 6; k++)
+        picks[k] = index_of(arr, 3, sched_pick_slave(arr, 3, &rr));
+    ok(picks[0] == 0 && picks[1] == 1 && picks[2] == 2 && picks[3] == 0 && picks[4] == 1 && picks[5] == 2,
+       "equal load: round robin 0 1 2 0 1 2 (got %d %d %d %d %d %d)", picks[0], picks[1], picks[2], picks[3], picks[4],
+       picks[5]);
+
+    /* Least loaded wins, by outstanding / capacity. */
+    slave_make(&s[0], 4, 2); /* 1/2 */
+    slave_make(&s[1], 2, 0); /* 0 */
+    slave_make(&s[2], 8, 1); /* 1/8 */
+    rr = 0;
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 1, "the idle slave first");
+    is_int(rr, 2, "rr moves past the one picked");
+    s[1].outstanding = 1; /* 1/2 */
+    rr = 0;
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 2, "then the one with the lowest load ratio (1/8)");
+    slave_make(&s[0], 4, 2); /* 1/2 */
+    slave_make(&s[1], 2, 1); /* 1/2 */
+    slave_make(&s[2], 8, 4); /* 1/2 */
+    rr = 1;
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 1, "equal ratios: the first from rr");
+
+    /* Skipped: full, dead, not heard, retired. */
+    for (int i = 0; i < 3; i++)
+        slave_make(&s[i], 2, 0);
+    s[0].outstanding = 2;
+    rr = 0;
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 1, "a full slave is skipped");
+    s[1].alive = 0;
+    rr = 0;
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 2, "a dead slave is skipped");
+    s[1].alive = 1;
+    s[1].boot = 0;
+    rr = 1;
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 2, "a slave not heard yet (no boot id) is skipped");
+    s[1].boot = 42;
+    s[1].last_heard_ms = 0; /* suspect: quiet, but not declared dead */
+    rr = 1;
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 1, "a suspect slave (alive, quiet) still takes work");
+    s[2].retired = 1;
+    rr = 2;
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 1, "a retired slave is skipped");
+    s[1].outstanding = 2;
+    ok(sched_pick_slave(arr, 3, &rr) == NULL, "all full, dead or retired: none");
+    is_int(rr, 2, "rr unchanged when nothing is picked");
+
+    /* The slots column caps what the slave offers, never raises it. */
+    slave_make(&s[0], 8, 2);
+    s[0].conf_slots = 2;
+    is_int(slave_capacity(&s[0]), 2, "slaves.conf slots 2 caps 8 offered");
+    rr = 0;
+    ok(sched_pick_slave(arr, 1, &rr) == NULL, "capped at 2, 2 running: full");
+    s[0].conf_slots = 16;
+    is_int(slave_capacity(&s[0]), 8, "slaves.conf slots 16 does not raise 8 offered");
+    s[0].conf_slots = 0;
+    is_int(slave_capacity(&s[0]), 8, "no slots column: what the slave offers");
+
+    /* The duplicate window: ids in use span less than DEDUP_WINDOW - 1. */
+    slave_make(&s[0], 2, 1);
+    flight old;
+    memset(&old, 0, sizeof old);
+    old.id = 10;
+    s[0].flights = &old;
+    s[0].next_id = 10 + DEDUP_WINDOW - 2;
+    is_int(slave_floor(&s[0]), 10, "floor: the oldest id in use");
+    rr = 0;
+    ok(sched_pick_slave(arr, 1, &rr) == &s[0], "ids in use span DEDUP_WINDOW - 2: one more fits");
+    s[0].next_id++;
+    ok(sched_pick_slave(arr, 1, &rr) == NULL, "span DEDUP_WINDOW - 1: no more until the oldest ends");
+    s[0].flights = NULL;
+    is_int(slave_floor(&s[0]), s[0].next_id, "no flight: the floor is the next id");
+    ok(sched_pick_slave(arr, 1, &rr) == &s[0], "the oldest ended: it takes work again");
+    ok(sched_pick_slave(arr, 0, &rr) == NULL, "no slaves: none");
+}
+
+int main(void)
+{
+    test_next_client();
+    test_pick_slave();
+    return done_testing();
+}
