@@ -147,7 +147,7 @@ static long fz_sendto(sock_t s, const void *p, size_t n, const net_addr *to)
     return (long)n;
 }
 
-/* What the fake slaves sent the master, read by its read_socket. */
+/* What the fake slaves sent the master, read by its endpoint_drain. */
 static struct fz_dgram { uint8_t data[512]; size_t len; net_addr from; } fz_inq[64];
 static unsigned fz_inq_len;
 
@@ -191,6 +191,7 @@ static int fz_poll(net_pollfd *fds, int n, int timeout_ms)
 #define net_shutdown_write fz_shutdown_write
 #define net_recvfrom fz_recvfrom
 #define net_poll fz_poll
+#include "../lib/endpoint.c" /* linked without it: its socket calls must be the fakes */
 #include "../master/clients.c"
 #include "../master/flights.c"
 #include "../master/master.c"
@@ -328,7 +329,7 @@ static void slave_send(master *m, fake_slave *fs, dgram *d)
 {
     uint8_t out[512];
     d->sender_boot = fs->boot;
-    d->receiver_boot = m->boot;
+    d->receiver_boot = m->ep.boot;
     d->seq = ++fs->seq;
     size_t n = dgram_encode(d, out, sizeof out, NULL);
     if (!n)
@@ -536,7 +537,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     master *m = calloc(1, sizeof *m);
     m->cfg = &cfg;
     m->auth = &no_key;
-    m->boot = 0x4d00000000000001ull;
+    m->ep.auth = &no_key;
+    m->ep.role = AUTH_MASTER;
+    m->ep.boot = 0x4d00000000000001ull;
     m->udp = UDP_SOCK;
     m->udp_family = AF_INET;
     m->listener = m->udp_other = SOCK_INVALID;

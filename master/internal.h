@@ -19,6 +19,7 @@
 #include <stdio.h> /* before log.h: MinGW's printf format checks (log.h) */
 
 #include "auth.h"
+#include "endpoint.h"
 #include "buf.h"
 #include "log.h"
 #include "master.h"
@@ -52,7 +53,6 @@
 #define CLIENT_READ_CHUNK 65536u   /* one recv from a client */
 #define CLIENT_IN_LIMIT (FRAME_MAX_FROM_CLIENT + CLIENT_READ_CHUNK)
 #define CLIENT_QUEUE_BYTES (16u << 20) /* queued commands of one client: reading pauses beyond */
-#define DGRAM_BATCH 512            /* datagrams drained from a socket per loop turn */
 #define REQUEST_HEADER_MAX 64      /* a job request's fields besides the command line */
 
 /* DG_RESULT_ACK's state field (doc/protocol.md). */
@@ -168,8 +168,7 @@ struct master {
     sock_t udp_other;             /* the other address family's socket (IPv6 beside IPv4, or the reverse) */
     int udp_family;               /* of udp; udp_other has the other one */
     char udp_other_why[400];      /* why there is no udp_other */
-    uint64_t boot;
-    uint64_t next_seq; /* of every datagram we send */
+    endpoint ep; /* our life (ep.boot), sequence numbers, the datagram buffers */
     const auth_keys *auth;
     slave_peer **slaves; /* pointers: flights point at their slave across reloads */
     int nslaves;
@@ -185,10 +184,6 @@ struct master {
     uint64_t started_ms;
     log_limiter garbage_log, send_log;
     log_limiter refusal_log;   /* refused connections: anyone can connect */
-    uint8_t dgram_buf[DGRAM_MAX]; /* a datagram being sent */
-    /* A datagram received: not dgram_buf, as its handler may send
-     * (a PING, an ack) while it still reads the datagram. */
-    uint8_t dgram_in[DGRAM_MAX];
 };
 
 static inline uint64_t earliest(uint64_t a, uint64_t b)

@@ -280,7 +280,9 @@ int master_run(const master_config *cfg)
         die("out of memory");
     m->cfg = cfg;
     m->auth = cfg->auth;
-    m->boot = boot_id_new();
+    m->ep.auth = cfg->auth;
+    m->ep.role = AUTH_MASTER;
+    m->ep.boot = boot_id_new();
     m->udp = m->listener = m->udp_other = SOCK_INVALID;
     if (load_slaves(m) <= 0)
         goto fail;

@@ -20,7 +20,6 @@
 
 static slave_peer *slave_by_addr(master *m, const net_addr *a);
 static void slave_set_keys(master *m, slave_peer *s);
-static void slave_keys(const master *m, uint64_t slave_boot, hmac_key *tx, hmac_key *rx);
 static void send_ping(master *m, slave_peer *s, uint64_t now_us, int handshake);
 
 /* -------------------------------------------------------- slaves.conf --- */
@@ -238,10 +237,11 @@ static void on_cookie(master *m, slave_peer *s, const uint8_t *p, const dgram *d
 {
     uint64_t now = clock_us();
     hmac_key tx, rx;
-    slave_keys(m, d->sender_boot, &tx, &rx);
-    if (m->auth->enabled && !dgram_verify(p, d, &rx)) {
+    auth_dgram_keys(m->auth, AUTH_MASTER, m->ep.boot, d->sender_boot, &tx, &rx);
+    const char *refused = endpoint_admit(&m->ep, p, d, &rx, NULL);
+    if (refused) {
         if (log_allow(&m->garbage_log))
-            LOG(LOG_WARN, "dropped a COOKIE from %s: bad MAC (wrong key?)", s->name);
+            LOG(LOG_WARN, "dropped a COOKIE from %s: %s", s->name, refused);
         return;
     }
     if (!d->echo_us || d->echo_us > now || now - d->echo_us > (uint64_t)HANDSHAKE_WAIT_MS * 1000) {
@@ -303,24 +303,13 @@ uint64_t slaves_tick(master *m, uint64_t now_ms)
     return next_ms;
 }
 /* ----------------------------------------------------------- UDP path --- */
-/* Kept as it is: a later step moves it to lib/endpoint.c, for both roles. */
+/* The master's side of lib/endpoint.c: which socket, which life and key. */
 
-/* The keys of our conversation with the current life of slave s: both
- * boot ids (nonces) in, one key per direction. */
-static void slave_keys(const master *m, uint64_t slave_boot, hmac_key *tx, hmac_key *rx)
-{
-    uint8_t mb[8], sb[8];
-    if (!m->auth->enabled)
-        return;
-    put_u32(mb, (uint32_t)(m->boot >> 32)), put_u32(mb + 4, (uint32_t)m->boot);
-    put_u32(sb, (uint32_t)(slave_boot >> 32)), put_u32(sb + 4, (uint32_t)slave_boot);
-    auth_session_key(&m->auth->master_to_slave, "dgram", mb, 8, sb, 8, tx);
-    auth_session_key(&m->auth->slave_to_master, "dgram", mb, 8, sb, 8, rx);
-}
-
+/* The keys of our conversation with the current life of slave s (both
+ * boot ids in, one key per direction: auth_dgram_keys, as the slave). */
 static void slave_set_keys(master *m, slave_peer *s)
 {
-    slave_keys(m, s->boot, &s->tx_key, &s->rx_key);
+    auth_dgram_keys(m->auth, AUTH_MASTER, m->ep.boot, s->boot, &s->tx_key, &s->rx_key);
     replay_init(&s->replay);
 }
 
@@ -340,18 +329,13 @@ static sock_t slave_socket(master *m, slave_peer *s)
 
 static void send_to_life(master *m, slave_peer *s, uint64_t boot, const hmac_key *tx_key, dgram *d)
 {
-    d->sender_boot = m->boot;
-    d->receiver_boot = boot;
-    d->seq = ++m->next_seq;
     sock_t sock = slave_socket(m, s);
     if (sock == SOCK_INVALID)
         return;
-    size_t n = dgram_encode(d, m->dgram_buf, sizeof m->dgram_buf, m->auth->enabled ? tx_key : NULL);
-    if (!n)
-        return;
-    if (net_sendto(sock, m->dgram_buf, n, &s->addr) != NET_ERROR) {
+    int sent = endpoint_send(&m->ep, sock, &s->addr, boot, tx_key, d, DGRAM_MAX);
+    if (sent == 1) {
         s->told_send_error = 0;
-    } else if (!s->told_send_error) { /* once, not at every ping, until it works again */
+    } else if (sent == NET_ERROR && !s->told_send_error) { /* once, not at every ping, until it works again */
         LOG(LOG_WARN, "sendto %s: %s", s->name, net_last_error());
         s->told_send_error = 1;
     }
@@ -391,49 +375,39 @@ static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *f
         }
         return;
     }
-    if (d.receiver_boot != m->boot) {
+    if (d.receiver_boot != m->ep.boot) {
         if (log_allow(&m->garbage_log))
             LOG(LOG_DEBUG, "dropped a %s from %s meant for an earlier master", dgram_type_name(d.type), s->name);
         return;
     }
-    if (!!(d.flags & DGRAM_FLAG_AUTH) != m->auth->enabled) {
+    const char *refused = endpoint_keyed_as_we_are(&m->ep, &d);
+    if (refused) {
         if (log_allow(&m->garbage_log))
-            LOG(LOG_WARN, "dropped a %s from %s: %s", dgram_type_name(d.type), s->name,
-                m->auth->enabled ? "not authenticated (does the slave have the key?)"
-                                 : "authenticated, but this master has no key (--key-file)");
+            LOG(LOG_WARN, "dropped a %s from %s: %s", dgram_type_name(d.type), s->name, refused);
         return;
     }
     if (d.type == DG_COOKIE) {
         on_cookie(m, s, p, &d);
         return;
     }
-    /* Authenticity, then freshness; the replay window moves only for a
-     * datagram whose tag is right (RFC 4303 3.4.3). Only the PONG that
+    /* Authenticity, then freshness (endpoint_admit). Only the PONG that
      * completes a handshake introduces a new life of the slave: it echoes
-     * a PING sent after the cookie came, which no recording can. */
-    int new_life = d.sender_boot != s->boot;
-    if (new_life) {
+     * a PING sent after the cookie came, which no recording can; its tag
+     * is checked with the handshake's keys before they become the life's. */
+    if (d.sender_boot != s->boot) {
         if (d.type != DG_PONG || !s->hs_boot || d.sender_boot != s->hs_boot || d.echo_us < s->hs_since_us)
             return;
-        if (m->auth->enabled && !dgram_verify(p, &d, &s->hs_rx_key)) {
-            if (log_allow(&m->garbage_log))
-                LOG(LOG_WARN, "dropped a PONG from %s: bad MAC (wrong key?)", s->name);
-            return;
+        if (!(refused = endpoint_admit(&m->ep, p, &d, &s->hs_rx_key, NULL))) {
+            s->tx_key = s->hs_tx_key, s->rx_key = s->hs_rx_key;
+            replay_init(&s->replay); /* on_pong records the new boot id */
         }
-        s->tx_key = s->hs_tx_key, s->rx_key = s->hs_rx_key;
-        replay_init(&s->replay); /* on_pong records the new boot id */
-    } else if (m->auth->enabled && !dgram_verify(p, &d, &s->rx_key)) {
+    }
+    if (refused || (refused = endpoint_admit(&m->ep, p, &d, &s->rx_key, &s->replay))) {
         if (log_allow(&m->garbage_log))
-            LOG(LOG_WARN, "dropped a %s from %s: bad MAC", dgram_type_name(d.type), s->name);
+            LOG(strcmp(refused, "replayed") ? LOG_WARN : LOG_DEBUG, "dropped a %s from %s (seq %llu): %s",
+                dgram_type_name(d.type), s->name, (unsigned long long)d.seq, refused);
         return;
     }
-    if (!replay_check(&s->replay, d.seq)) {
-        if (log_allow(&m->garbage_log))
-            LOG(LOG_DEBUG, "dropped a replayed %s from %s (seq %llu)", dgram_type_name(d.type), s->name,
-                (unsigned long long)d.seq);
-        return;
-    }
-    replay_update(&s->replay, d.seq);
     if (s->left_boot && d.sender_boot == s->left_boot)
         return; /* it said it left: a late datagram must not bring it back */
     s->last_heard_ms = clock_ms();
@@ -450,15 +424,9 @@ static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *f
     }
 }
 
-static void read_socket(master *m, sock_t sock)
+static void handle_datagram(void *m, const uint8_t *p, size_t n, const net_addr *from)
 {
-    for (int k = 0; sock != SOCK_INVALID && k < DGRAM_BATCH; k++) {
-        net_addr from;
-        long r = net_recvfrom(sock, m->dgram_in, sizeof m->dgram_in, &from);
-        if (r < 0)
-            break;
-        on_datagram(m, m->dgram_in, (size_t)r, &from);
-    }
+    on_datagram(m, p, n, from);
 }
 
 /* One RESULT_ACK per result a batch of datagrams moved along (the write
@@ -477,6 +445,6 @@ void send_pending_acks(master *m)
  * step then answers each touched result once (send_pending_acks). */
 void read_datagrams(master *m)
 {
-    read_socket(m, m->udp);
-    read_socket(m, m->udp_other);
+    endpoint_drain(&m->ep, m->udp, handle_datagram, m);
+    endpoint_drain(&m->ep, m->udp_other, handle_datagram, m);
 }
