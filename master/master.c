@@ -1238,6 +1238,8 @@ static void deliver(master *m, flight *f)
     job_release(j); /* cancels the copies still out there */
     flight_free(f);
     client_check_done(cl);
+    if (cl->state == CS_CLOSING) /* its last word: now, not after the rest of the batch (errors: the loop) */
+        client_write(cl);
 }
 
 static void on_result_fragment(master *m, slave_peer *s, const dgram *d)
@@ -1268,8 +1270,9 @@ static void on_result_fragment(master *m, slave_peer *s, const dgram *d)
         return;
     }
     if (xfer_rx_done(&f->res)) {
-        send_result_ack(m, NULL, s, f->id, 1);
-        deliver(m, f);
+        uint64_t id = f->id;
+        deliver(m, f); /* the client first: the slave's retransmit timer is far longer */
+        send_result_ack(m, NULL, s, id, 1);
         return;
     }
     f->ack_pending = 1;
