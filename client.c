@@ -27,6 +27,7 @@
 #define EXIT_TROUBLE 255
 #define SEND_HIGH_WATER (256u * 1024) /* stop reading the file while this much is unsent */
 #define RECV_CHUNK (256u * 1024)      /* read at most this much from the master at once */
+#define INPUT_CHUNK 65536              /* one read of the command file */
 
 typedef struct {
     char *text;
@@ -292,12 +293,13 @@ static void handle_line(client_state *c, const char *line, size_t len, int trunc
     reject_line(c, seq, c->lines.lineno, why);
 }
 
-static void read_input(client_state *c)
+/* Returns the bytes read (0 at the end, NET_AGAIN). */
+static long read_input(client_state *c)
 {
-    char buf[65536];
+    char buf[INPUT_CHUNK];
     long n = input_read(c->input, buf, sizeof buf);
     if (n == NET_AGAIN)
-        return;
+        return n;
     if (n < 0)
         fatal(c, "cannot read the command file '%s': %s", c->input_name, net_last_error());
     size_t pos = 0;
@@ -313,6 +315,7 @@ static void read_input(client_state *c)
         if (c->rep.verbose)
             fprintf(stderr, "client: %u commands sent\n", c->ncmds);
     }
+    return n;
 }
 
 static void on_frame(client_state *c, uint8_t type, const breader *r)
@@ -469,15 +472,23 @@ int main(int argc, char **argv)
             read_socket(c);
         if (c->got_bye)
             break;
-        if (bw_pending(&c->out) && (p[0].revents & NET_OUT)) {
+        /* Input first, then one send of what it made: HELLO, the commands
+         * and, when a short read is followed by the end at once (a small
+         * file, echo cmd | client -), END leave in one segment. */
+        if (want_input && p[1].revents) {
+            long got;
+            net_pollfd more = {c->input, NET_IN, 0};
+            while ((got = read_input(c)) > 0 && got < INPUT_CHUNK && bw_pending(&c->out) < SEND_HIGH_WATER &&
+                   net_poll(&more, 1, 0) > 0 && more.revents) {
+            }
+        }
+        if (bw_pending(&c->out)) { /* non-blocking: EAGAIN waits for NET_OUT */
             long w = net_send(c->sock, bw_head(&c->out), bw_pending(&c->out));
             if (w == NET_ERROR)
                 fatal(c, "lost the connection to the master: %s", net_last_error());
             if (w > 0)
                 bw_consume(&c->out, (size_t)w);
         }
-        if (want_input && p[1].revents)
-            read_input(c);
     }
     if (!c->input_done || c->results != c->ncmds)
         fatal(c, "protocol error: the master finished with %u of %u results", c->results, c->ncmds);

@@ -138,7 +138,7 @@ uint64_t clock_ms(void);  /* monotonic */
 static inline uint64_t elapsed(uint64_t now, uint64_t then) { return now > then ? now - then : 0; }
 uint64_t clock_us(void);  /* monotonic */
 uint64_t wall_ms(void);   /* milliseconds since the epoch */
-uint32_t random_u32(void); /* boot ids, nonces: /dev/urandom, Windows RtlGenRandom */
+uint32_t random_u32(void); /* boot ids, nonces: getrandom or /dev/urandom, Windows RtlGenRandom */
 int cpu_count(void);
 
 #endif

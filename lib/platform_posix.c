@@ -14,6 +14,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/random.h>
+#endif
 
 /* Datagrams arrive in bursts (a window of result fragments): a large
  * receive buffer avoids losses on loopback (measured: a burst of 1400-byte
@@ -342,6 +345,12 @@ uint64_t wall_ms(void)
 uint32_t random_u32(void)
 {
     uint32_t v = 0;
+#ifdef __linux__
+    /* One system call: fopen + a 4 KB buffered read + fclose per call cost
+     * 14 us, 8 calls per nonce, on every connection's critical path. */
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) == (ssize_t)sizeof v)
+        return v ? v : 1;
+#endif
     FILE *f = fopen("/dev/urandom", "rb");
     if (!f || fread(&v, sizeof v, 1, f) != 1) {
         static int warned;

@@ -3,6 +3,8 @@
 # Starts the real programs on loopback with port 0 (the kernel picks a free
 # port), waits for their "listening on" line instead of sleeping, and kills
 # every process it started, by PID, when the test exits. TAP output.
+# bench/run.sh sources it too, for its process helpers (it replaces
+# cleanup and bail, and prints no TAP).
 
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
