@@ -197,3 +197,17 @@ void xfer_rx_ack(const xfer_rx *r, uint32_t *cum, uint64_t *sack)
         if (r->have[r->cum + 1 + b])
             *sack |= (uint64_t)1 << b;
 }
+
+dgram xfer_tx_fragment(const xfer_tx *t, uint8_t type, uint64_t id, uint32_t offset, uint32_t len)
+{
+    dgram d;
+    memset(&d, 0, sizeof d);
+    d.type = type;
+    d.job_id = id;
+    d.total = t->len;
+    d.frag_size = (uint16_t)t->frag;
+    d.offset = offset;
+    d.payload = t->data + offset;
+    d.payload_len = len;
+    return d;
+}

@@ -15,6 +15,8 @@
 
 #include <stdint.h>
 
+#include "proto.h"
+
 /* RFC 6298 retransmission timer, with LAN-sized clamps. */
 #define RTO_INITIAL_US 200000u
 #define RTO_MIN_US 20000u
@@ -67,6 +69,11 @@ uint32_t xfer_tx_on_ack(xfer_tx *t, uint32_t cum, uint64_t sack, uint64_t now_us
  * timer. */
 typedef void (*xfer_send_fn)(void *ctx, uint32_t index, uint32_t offset, uint32_t len);
 unsigned xfer_tx_pump(xfer_tx *t, uint64_t now_us, uint32_t rto_us, xfer_send_fn send, void *ctx);
+
+/* The datagram that carries t's fragment [offset, offset + len): the
+ * message's type (DG_JOB or DG_RESULT) and id are the caller's, the rest
+ * is t's. The payload points into t. */
+dgram xfer_tx_fragment(const xfer_tx *t, uint8_t type, uint64_t id, uint32_t offset, uint32_t len);
 
 /* When the next fragment will be due (0: nothing in flight). */
 uint64_t xfer_tx_next_deadline(const xfer_tx *t, uint32_t rto_us);

@@ -128,16 +128,8 @@ static void send_request_fragment(void *ctx, uint32_t index, uint32_t offset, ui
 {
     send_ctx *c = ctx;
     (void)index;
-    dgram d;
-    memset(&d, 0, sizeof d);
-    d.type = DG_JOB;
-    d.job_id = c->f->id;
+    dgram d = xfer_tx_fragment(&c->f->req, DG_JOB, c->f->id, offset, len);
     d.floor = slave_floor(c->f->slave);
-    d.total = c->f->req.len;
-    d.frag_size = (uint16_t)c->f->req.frag;
-    d.offset = offset;
-    d.payload = c->f->req.data + offset;
-    d.payload_len = len;
     send_dgram(c->m, c->f->slave, &d);
 }
 

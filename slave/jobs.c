@@ -318,15 +318,7 @@ static void send_result_fragment(void *ctx, uint32_t index, uint32_t offset, uin
 {
     result_send_ctx *c = ctx;
     (void)index;
-    dgram d;
-    memset(&d, 0, sizeof d);
-    d.type = DG_RESULT;
-    d.job_id = c->j->id;
-    d.total = c->j->tx.len;
-    d.frag_size = (uint16_t)c->j->tx.frag;
-    d.offset = offset;
-    d.payload = c->j->tx.data + offset;
-    d.payload_len = len;
+    dgram d = xfer_tx_fragment(&c->j->tx, DG_RESULT, c->j->id, offset, len);
     send_dgram(c->sl, c->j->sess, &d);
 }
 

@@ -232,11 +232,26 @@ static void test_lossy_link(void)
     sim_frag = FRAG_PAYLOAD;
 }
 
+/* The datagram of a fragment: what the receiver's xfer_rx needs, from t. */
+static void test_fragment_dgram(void)
+{
+    xfer_tx t;
+    uint32_t len = 3 * FRAG_PAYLOAD + 7;
+    uint8_t *data = pattern(len, 5);
+    xfer_tx_init(&t, data, len, FRAG_PAYLOAD);
+    dgram d = xfer_tx_fragment(&t, DG_RESULT, 77, 3 * FRAG_PAYLOAD, 7);
+    ok(d.type == DG_RESULT && d.job_id == 77 && d.total == len && d.frag_size == FRAG_PAYLOAD &&
+       d.offset == 3 * FRAG_PAYLOAD && d.payload == data + 3 * FRAG_PAYLOAD && d.payload_len == 7 && d.floor == 0 &&
+       d.seq == 0, "a fragment's datagram: type, id, total, fragment size, offset, payload, nothing else");
+    xfer_tx_free(&t);
+}
+
 int main(void)
 {
     test_rtt();
     test_reassembly();
     test_sender();
     test_lossy_link();
+    test_fragment_dgram();
     return done_testing();
 }
