@@ -3,6 +3,9 @@
 # slave and a master stopped by SIGTERM mid-run, the master killed under
 # a client, slaves.conf reloaded by SIGHUP.
 . "$(dirname "$0")/lib.sh"
+# Long commands this test alone runs (another test's "sleep 30" must not
+# count): 30 and 31 seconds and a fraction taken from our PID.
+S30=30.$$ S31=31.$$
 
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 markers_with() { # markers_with N: how many marker files hold exactly N lines
@@ -91,18 +94,18 @@ check "the client was told" grep -q 'master: the master is shutting down' "$T/gr
 # A second SIGTERM stops at once; commands still running are killed.
 start_master m3 "$T/slaves.conf" --grace 60
 wait_slaves_up m3 2 || bail "slaves not up for m3"
-printf 'sleep 30\nsleep 30\n' >"$T/long.txt"
+printf 'sleep %s\nsleep %s\n' "$S30" "$S30" >"$T/long.txt"
 "$BIN/client" 127.0.0.1 "$MASTER_PORT" "$T/long.txt" >"$T/long.out" 2>"$T/long.err" &
 cpid=$!
 PIDS+=("$cpid")
-for _ in $(seq 1 100); do [ "$(pgrep -fx 'sh -c sleep 30|sleep 30' | wc -l)" -ge 2 ] && break; sleep 0.02; done
+for _ in $(seq 1 100); do [ "$(pgrep -fx "sh -c sleep $S30|sleep $S30" | wc -l)" -ge 2 ] && break; sleep 0.02; done
 kill -TERM "$MASTER_PID"; sleep 0.2; kill -TERM "$MASTER_PID"
 wait "$MASTER_PID"; mrc=$?
 wait "$cpid"; rc=$?
 is "$mrc/$rc" "0/255" "second SIGTERM: the master stops at once, the client exits 255"
 check "the client says why" grep -q 'the master is shutting down' "$T/long.err"
 gone=1
-for _ in $(seq 1 100); do pgrep -fx 'sh -c sleep 30|sleep 30' >/dev/null || { gone=0; break; }; sleep 0.05; done
+for _ in $(seq 1 100); do pgrep -fx "sh -c sleep $S30|sleep $S30" >/dev/null || { gone=0; break; }; sleep 0.05; done
 is "$gone" 0 "the slaves were told to kill the commands"
 
 # The master killed under a client: 255, promptly, cause named.
@@ -111,7 +114,7 @@ wait_slaves_up m4 2 || bail "slaves not up for m4"
 "$BIN/client" 127.0.0.1 "$MASTER_PORT" "$T/long.txt" >/dev/null 2>"$T/gone.err" &
 cpid=$!
 PIDS+=("$cpid")
-for _ in $(seq 1 100); do [ "$(pgrep -fx 'sh -c sleep 30|sleep 30' | wc -l)" -ge 2 ] && break; sleep 0.02; done
+for _ in $(seq 1 100); do [ "$(pgrep -fx "sh -c sleep $S30|sleep $S30" | wc -l)" -ge 2 ] && break; sleep 0.02; done
 { kill -KILL "$MASTER_PID"; wait "$MASTER_PID"; } 2>/dev/null
 t0=$(ms)
 wait "$cpid"; rc=$?
@@ -139,22 +142,22 @@ printf 'echo one\necho two\n' >"$T/one-more.txt" # one job for each live slave: 
 start_master m6 "$T/slaves.conf"
 wait_slaves_up m6 2 || bail "slaves not up for m6"
 m6port=$MASTER_PORT
-printf 'sleep 31\nsleep 31\n' >"$T/orphans.txt"
+printf 'sleep %s\nsleep %s\n' "$S31" "$S31" >"$T/orphans.txt"
 "$BIN/client" 127.0.0.1 "$MASTER_PORT" "$T/orphans.txt" >/dev/null 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 100); do [ "$(pgrep -fx 'sh -c sleep 31|sleep 31' | wc -l)" -ge 2 ] && break; sleep 0.02; done
+for _ in $(seq 1 100); do [ "$(pgrep -fx "sh -c sleep $S31|sleep $S31" | wc -l)" -ge 2 ] && break; sleep 0.02; done
 { kill -KILL "$MASTER_PID"; wait "$MASTER_PID"; } 2>/dev/null
 MASTER_ON_PORT=$m6port start_master m6b "$T/slaves.conf"
 run_client -q "$T/one-more.txt" 2>/dev/null
 gone=1
-for _ in $(seq 1 100); do pgrep -fx 'sh -c sleep 31|sleep 31' >/dev/null || { gone=0; break; }; sleep 0.05; done
+for _ in $(seq 1 100); do pgrep -fx "sh -c sleep $S31|sleep $S31" >/dev/null || { gone=0; break; }; sleep 0.05; done
 is "$gone" 0 "a restarted master's slaves kill the commands of its previous life"
 check "and say so" grep -q 'at the same address restarted: dropping its previous jobs' "$T"/s3.log
 
 # The master killed earlier (m4) never came back: once it has been silent
 # for 10 s, its slaves kill its commands.
 gone=1
-for _ in $(seq 1 300); do pgrep -fx 'sh -c sleep 30|sleep 30' >/dev/null || { gone=0; break; }; sleep 0.05; done
+for _ in $(seq 1 300); do pgrep -fx "sh -c sleep $S30|sleep $S30" >/dev/null || { gone=0; break; }; sleep 0.05; done
 is "$gone" 0 "the commands of a master that died are killed by its slaves"
 check "who say why" grep -q 'silent for 10 s: killing its jobs' "$T"/s3.log
 
