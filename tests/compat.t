@@ -29,13 +29,14 @@ NEW=$PROG_DIR
     echo 'seq 1 100000'
 } >"$T/cmds"
 
-# run_mix LABEL MASTER_DIR SLAVE_DIR CLIENT_DIR KEYED
+# run_mix LABEL MASTER_DIR SLAVE_DIR[,SLAVE_DIR] CLIENT_DIR KEYED
 run_mix() {
     local label=$1 m=$2 s=$3 c=$4 keyed=$5 i kopt=()
     [ "$keyed" = 1 ] && kopt=(--key-file "$T/key")
     : >"$T/slaves.conf"
+    local sdirs=(${s/,/ } ${s/,/ }) # "A,B": one slave of each build
     for i in 1 2; do
-        PROG_DIR=$s start_slave "$label-s$i" -j 2 "${kopt[@]}"
+        PROG_DIR=${sdirs[$((i - 1))]} start_slave "$label-s$i" -j 2 "${kopt[@]}"
         echo "127.0.0.1 $SLAVE_PORT" >>"$T/slaves.conf"
     done
     PROG_DIR=$m start_master "$label-m" "$T/slaves.conf" "${kopt[@]}"
@@ -70,7 +71,8 @@ for keyed in 0 1; do
     run_mix "old$keyed" "$OLD" "$OLD" "$OLD" "$keyed"
     same "old$keyed" "new$keyed"
     for mix in "$OLD $NEW $NEW oldM" "$NEW $OLD $NEW oldS" "$NEW $NEW $OLD oldC" \
-        "$OLD $NEW $OLD newS" "$NEW $OLD $OLD newM" "$OLD $OLD $NEW newC"; do
+        "$OLD $NEW $OLD newS" "$NEW $OLD $OLD newM" "$OLD $OLD $NEW newC" \
+        "$NEW $OLD,$NEW $NEW halfS" "$OLD $OLD,$NEW $OLD halfSold"; do
         set -- $mix
         run_mix "$4$keyed" "$1" "$2" "$3" "$keyed"
         same "$4$keyed" "new$keyed"
