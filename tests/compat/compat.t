@@ -3,8 +3,11 @@
 # change a byte): every mix of old and new master, slaves and client, keyed
 # and unkeyed, gives the results an all-new cluster gives.
 # SMP_OLD=DIR names the other build (its programs at DIR's root, e.g. a
-# worktree of a0e6d20 built with make); without it the test is skipped.
-. "$(dirname "$0")/lib.sh"
+# worktree of a0e6d20 built with make); without it the test is skipped,
+# which is why it is not among tests/*.t (CI allows no SKIP there):
+#   git worktree add /tmp/old a0e6d20 && make -C /tmp/old
+#   SMP_OLD=/tmp/old prove tests/compat/compat.t
+. "$(dirname "$0")/../lib.sh"
 
 OLD=${SMP_OLD:-}
 [ -n "$OLD" ] && [ -x "$OLD/serveur_maitre" ] || skip_all "set SMP_OLD to the directory of another build to compare with"
