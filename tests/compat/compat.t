@@ -32,6 +32,16 @@ NEW=$PROG_DIR
     echo 'seq 1 100000'
 } >"$T/cmds"
 
+# Input the client parses: comments, blank lines, CRLF, a line too long to
+# run, tabs, no newline at the end; and an empty file.
+{
+    printf '# a comment\n\n   \necho crlf\r\n'
+    printf 'echo %s\n' "$(head -c 300000 /dev/zero | tr '\0' x)"
+    printf 'printf "a\\tb"\n'
+    printf 'echo last-no-newline'
+} >"$T/edge"
+: >"$T/empty"
+
 # run_mix LABEL MASTER_DIR SLAVE_DIR[,SLAVE_DIR] CLIENT_DIR KEYED
 run_mix() {
     local label=$1 m=$2 s=$3 c=$4 keyed=$5 i kopt=()
@@ -54,6 +64,13 @@ run_mix() {
     tail -n +2 "$T/$label-joblog" | cut -f1,5,6,7,8,9 >"$T/$label-jl"
     PROG_DIR=$c run_client "${kopt[@]}" -k --json "$T/cmds"
     sed -E 's/"(runtime|duration|start|host|slave|time)[a-z_]*":[^,}]*//g' "$T/out" >"$T/$label-json"
+    local f
+    for f in edge empty; do
+        PROG_DIR=$c run_client "${kopt[@]}" -k "$T/$f"
+        { echo "rc=$RC"; cat "$T/out"; echo "--- stderr"; cat "$T/err"; } |
+            sed -E 's/^(==> \[[0-9]+\] .*) -- on [^,]*, [^,]*, (code retour = .*)$/\1 \2/; s/, wall time .*//' \
+            >"$T/$label-$f"
+    done
     stop_all
 }
 
@@ -65,6 +82,8 @@ same() { # same LABEL REF
     check "$l: same results dir as $r" diff -r "$T/$l-res" "$T/$r-res"
     check "$l: same joblog (seq, sizes, exit, signal, command) as $r" cmp -s "$T/$l-jl" "$T/$r-jl"
     check "$l: same --json (but times) as $r" cmp -s "$T/$l-json" "$T/$r-json"
+    check "$l: same on comments, CRLF, a line too long, no final newline as $r" cmp -s "$T/$l-edge" "$T/$r-edge"
+    check "$l: same on an empty file as $r" cmp -s "$T/$l-empty" "$T/$r-empty"
 }
 
 for keyed in 0 1; do
