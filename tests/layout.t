@@ -13,11 +13,13 @@ cd "$T/tree" || bail "no copy"
 git init -q . && git add -A && git -c user.name=t -c user.email=t@t commit -qm tree || bail "git init"
 
 # What make left in the old flat layout (a0e6d20): objects and dependency
-# files beside the sources, test programs in tests/.
+# files beside the sources, test programs in tests/, the sanitizer, Windows
+# and fuzzing builds in build-asan/, build-win/, build-fuzz/.
 stale="master.o master.d slave.o slave.d buf.o buf.d client.o client.d tests/unit_codec tests/unit_xfer
        tests/unit_auth tests/unit_conf tests/udp_chaos tests/udp_chaos.o tests/udp_chaos.d tests/fuzz_dgram
-       tests/fuzz_master"
-for f in $stale; do echo junk >"$f"; done
+       tests/fuzz_master build-asan/master.o build-asan/tests/unit_codec build-win/master.o
+       build-fuzz/corpus/dgram/1 build-fuzz/fuzz_dgram"
+for f in $stale; do mkdir -p "$(dirname "$f")"; echo junk >"$f"; done
 is "$(git status --porcelain --untracked-files=all | tr '\n' ' ')" "" \
     "git status shows none of the flat build's objects and test programs"
 make -s clean >"$T/clean.out" 2>&1
