@@ -167,7 +167,7 @@ install: all
 
 # Also what builds before build/ left beside the sources (objects at the
 # root, test programs in tests/), so that an updated checkout is clean.
-FLAT_LEFTOVERS = $(wildcard *.o *.d tests/*.o tests/*.d tests/udp_chaos $(basename $(wildcard tests/unit_*.c)) \
+FLAT_LEFTOVERS = $(wildcard *.o *.d build-asan build-win build-fuzz tests/*.o tests/*.d tests/udp_chaos $(basename $(wildcard tests/unit_*.c)) \
 	$(addprefix tests/fuzz_,$(FUZZ_TARGETS)))
 clean:
 	rm -rf $(PROGRAMS) $(addsuffix .exe,$(PROGRAMS)) build $(FLAT_LEFTOVERS)
