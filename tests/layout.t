@@ -3,7 +3,7 @@
 # the flat build's objects and test programs are still there. git must
 # not offer them for a commit, and make clean must remove them.
 . "$(dirname "$0")/lib.sh"
-command -v git >/dev/null || skip_all "needs git"
+command -v git >/dev/null && git -C "$TOP" rev-parse --git-dir >/dev/null 2>&1 || skip_all "needs git and a git checkout"
 
 # The tracked files as they are in this tree, in a repository of their own.
 mkdir -p "$T/tree"
