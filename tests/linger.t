@@ -12,7 +12,7 @@ cluster 1 -j 1
 start_master m2 "$T/slaves.conf" --grace 1
 wait_slaves_up m2 1 || bail "slave not up for m2"
 tag=linger-$$-$RANDOM # our command, not another test's
-printf 'sleep 30; : %s\n' "$tag" >"$T/long.txt"
+printf 'sleep 31; : %s\n' "$tag" >"$T/long.txt"
 "$BIN/client" 127.0.0.1 "$MASTER_PORT" "$T/long.txt" >"$T/c.out" 2>"$T/c.err" &
 cpid=$!
 PIDS+=("$cpid")
