@@ -165,8 +165,12 @@ install: all
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 755 $(PROGRAMS) $(DESTDIR)$(BINDIR)
 
+# Also what builds before build/ left beside the sources (objects at the
+# root, test programs in tests/), so that an updated checkout is clean.
+FLAT_LEFTOVERS = $(wildcard *.o *.d build-asan build-win build-fuzz tests/*.o tests/*.d tests/udp_chaos $(basename $(wildcard tests/unit_*.c)) \
+	$(addprefix tests/fuzz_,$(FUZZ_TARGETS)))
 clean:
-	rm -rf $(PROGRAMS) $(addsuffix .exe,$(PROGRAMS)) build
+	rm -rf $(PROGRAMS) $(addsuffix .exe,$(PROGRAMS)) build $(FLAT_LEFTOVERS)
 
 .PHONY: all check-programs test test-sanitize test-valgrind soak fuzz fuzz-merge windows windows-sources test-windows demo bench \
 	install clean

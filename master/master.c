@@ -157,8 +157,9 @@ uint64_t timers_step(master *m, uint64_t now_ms)
     next_ms = earliest(next_ms, slaves_tick(m, now_ms));
     next_ms = earliest(next_ms, flights_tick(m, now_ms));
     next_ms = earliest(next_ms, clients_tick(m, now_ms));
-    if (m->stopping)
-        next_ms = earliest(next_ms, m->stop_deadline_ms);
+    if (m->stopping) /* the grace period's end, then the linger's (a past deadline would make poll spin) */
+        next_ms = earliest(next_ms, now_ms < m->stop_deadline_ms ? m->stop_deadline_ms
+                                                                 : m->stop_deadline_ms + SHUTDOWN_LINGER_MS);
     drop_retired_slaves(m);
     return next_ms;
 }
