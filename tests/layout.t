@@ -3,12 +3,14 @@
 # the flat build's objects and test programs are still there. git must
 # not offer them for a commit, and make clean must remove them.
 . "$(dirname "$0")/lib.sh"
-command -v git >/dev/null && git -C "$TOP" rev-parse --git-dir >/dev/null 2>&1 || skip_all "needs git and a git checkout"
+command -v git >/dev/null || skip_all "needs git: apt-get install git"
 
-# The tracked files as they are in this tree, in a repository of their own.
+# The source tree (without what builds made, and without .git), in a
+# repository of its own: the check does not depend on this checkout's state.
 mkdir -p "$T/tree"
-(cd "$TOP" && git ls-files -z | xargs -0 tar cf - 2>/dev/null) | tar xf - -C "$T/tree" ||
-    bail "cannot copy the tracked files"
+(cd "$TOP" && tar cf - --exclude=./.git --exclude=./build --exclude='*.o' --exclude='*.d' --exclude='*.exe' \
+    --exclude=./client --exclude=./serveur_maitre --exclude=./serveur_esclave .) | tar xf - -C "$T/tree" ||
+    bail "cannot copy the source tree"
 cd "$T/tree" || bail "no copy"
 git init -q . && git add -A && git -c user.name=t -c user.email=t@t commit -qm tree || bail "git init"
 
