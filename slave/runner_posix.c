@@ -486,23 +486,8 @@ void runner_kill_and_wait(runner_proc *p)
     p->pid = 0;
 }
 
-void runner_tick(runner_proc *p, uint64_t now_us)
-{
-    if (!p->exited && p->deadline_us && now_us >= p->deadline_us && !p->killed_by_timeout) {
-        p->killed_by_timeout = 1;
-        runner_kill(p);
-    }
-    if (p->exited && p->drain_deadline_us && now_us >= p->drain_deadline_us) {
-        if (p->out_open)
-            close(p->out_fd);
-        if (p->err_open)
-            close(p->err_fd);
-        p->out_fd = p->err_fd = -1;
-        p->out_open = p->err_open = 0;
-    }
-}
-
-void runner_free(runner_proc *p)
+/* The command's pipes, whatever is still open of them. */
+static void close_outputs(runner_proc *p)
 {
     if (p->out_open)
         close(p->out_fd);
@@ -510,6 +495,21 @@ void runner_free(runner_proc *p)
         close(p->err_fd);
     p->out_fd = p->err_fd = -1;
     p->out_open = p->err_open = 0;
+}
+
+void runner_tick(runner_proc *p, uint64_t now_us)
+{
+    if (!p->exited && p->deadline_us && now_us >= p->deadline_us && !p->killed_by_timeout) {
+        p->killed_by_timeout = 1;
+        runner_kill(p);
+    }
+    if (p->exited && p->drain_deadline_us && now_us >= p->drain_deadline_us)
+        close_outputs(p);
+}
+
+void runner_free(runner_proc *p)
+{
+    close_outputs(p);
     bw_free(&p->out);
     bw_free(&p->err);
 }
