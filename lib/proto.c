@@ -503,6 +503,94 @@ size_t ready_frame_encode(bwriter *w)
     return frame_begin(w, F_READY);
 }
 
+size_t empty_frame_encode(bwriter *w, uint8_t type)
+{
+    return frame_begin(w, type);
+}
+
+size_t attach_frame_encode(bwriter *w, const attach_frame *a)
+{
+    size_t start = frame_begin(w, F_ATTACH);
+    bw_u8(w, a->mode);
+    bw_u64(w, a->batch);
+    bw_u32(w, a->have);
+    return start;
+}
+
+int attach_frame_decode(const breader *fields, attach_frame *a)
+{
+    breader r = *fields;
+    a->mode = br_u8(&r);
+    a->batch = br_u64(&r);
+    a->have = br_u32(&r);
+    return r.error ? -1 : 0;
+}
+
+size_t batch_frame_encode(bwriter *w, const batch_frame *b)
+{
+    size_t start = frame_begin(w, F_BATCH);
+    bw_u64(w, b->batch);
+    bw_u8(w, b->flags);
+    bw_u32(w, b->accepted);
+    bw_u32(w, b->total);
+    bw_u32(w, b->done);
+    return start;
+}
+
+int batch_frame_decode(const breader *fields, batch_frame *b)
+{
+    breader r = *fields;
+    b->batch = br_u64(&r);
+    b->flags = br_u8(&r);
+    b->accepted = br_u32(&r);
+    b->total = br_u32(&r);
+    b->done = br_u32(&r);
+    return r.error ? -1 : 0;
+}
+
+size_t count_frame_encode(bwriter *w, uint8_t type, const count_frame *c)
+{
+    size_t start = frame_begin(w, type);
+    bw_u32(w, c->count);
+    return start;
+}
+
+int count_frame_decode(const breader *fields, count_frame *c)
+{
+    breader r = *fields;
+    c->count = br_u32(&r);
+    return r.error ? -1 : 0;
+}
+
+size_t batch_info_frame_encode(bwriter *w, const batch_info_frame *b)
+{
+    size_t start = frame_begin(w, F_BATCH_INFO);
+    uint16_t n = b->name_len > BATCH_NAME_MAX ? BATCH_NAME_MAX : b->name_len;
+    bw_u64(w, b->batch);
+    bw_u64(w, b->created_ms);
+    bw_u8(w, b->state);
+    bw_u32(w, b->submitted);
+    bw_u32(w, b->done);
+    bw_u32(w, b->running);
+    bw_u16(w, n);
+    bw_bytes(w, b->name, n);
+    return start;
+}
+
+int batch_info_frame_decode(const breader *fields, batch_info_frame *b)
+{
+    breader r = *fields;
+    b->batch = br_u64(&r);
+    b->created_ms = br_u64(&r);
+    b->state = br_u8(&r);
+    b->submitted = br_u32(&r);
+    b->done = br_u32(&r);
+    b->running = br_u32(&r);
+    b->name_len = br_u16(&r);
+    b->name = (const char *)br_bytes(&r, b->name_len);
+    return r.error ? -1 : 0;
+}
+
 int frame_decode(uint8_t type, const breader *fields, any_frame *f)
 {
     f->type = type;
@@ -514,8 +602,15 @@ int frame_decode(uint8_t type, const breader *fields, any_frame *f)
     case F_RESULT: return result_frame_decode(fields, &f->u.result);
     case F_NOTICE:
     case F_ERROR: return text_frame_decode(fields, &f->u.text);
+    case F_ATTACH: return attach_frame_decode(fields, &f->u.attach);
+    case F_BATCH: return batch_frame_decode(fields, &f->u.batch);
+    case F_ACCEPTED:
+    case F_ACK: return count_frame_decode(fields, &f->u.count);
+    case F_BATCH_INFO: return batch_info_frame_decode(fields, &f->u.info);
     case F_BYE:
-    case F_READY: return 0;
+    case F_READY:
+    case F_CANCEL:
+    case F_DETACH: return 0;
     default: return -3;
     }
 }
@@ -527,7 +622,8 @@ uint32_t frag_size_for(const net_addr *peer)
 
 const char *frame_type_name(uint8_t type)
 {
-    static const char *names[] = {"?", "HELLO", "WELCOME", "SUBMIT", "END", "RESULT", "NOTICE", "ERROR", "BYE", "READY"};
+    static const char *names[] = {"?", "HELLO", "WELCOME", "SUBMIT", "END", "RESULT", "NOTICE", "ERROR", "BYE", "READY",
+                                  "ATTACH", "BATCH", "ACCEPTED", "ACK", "CANCEL", "DETACH", "BATCH_INFO"};
     return type < sizeof names / sizeof *names ? names[type] : "?";
 }
 

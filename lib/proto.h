@@ -122,6 +122,7 @@ int result_decode(breader *rd, CommandResult *r);
 #define FRAME_MAGIC 0x534D5043 /* "SMPC" in HELLO */
 #define FRAME_VERSION 3 /* 3: a keyed client proves its key with READY after WELCOME */
 #define FRAME_FLAG_AUTH 1 /* HELLO, WELCOME: every later frame carries a tag */
+#define FRAME_FLAG_RESUME 2 /* HELLO: the client speaks batches (ATTACH first; ACCEPTED, ACK...) */
 #define FRAME_TAG_LEN SHA256_LEN
 #define FRAME_HEADER_LEN 5      /* u32 length (of type + fields), u8 type */
 /* The master refuses anything larger from a client: a command plus fields. */
@@ -138,7 +139,31 @@ enum frame_type {
     F_ERROR = 7,   /* master -> client: fatal, the master closes next */
     F_BYE = 8,     /* master -> client: every result has been sent */
     F_READY = 9,   /* client -> master, with a key: first tagged frame, proves the client is live */
+    /* With FRAME_FLAG_RESUME only (doc/protocol.md 2.6): batches. */
+    F_ATTACH = 10,     /* client -> master: new batch, attach to one, or list them */
+    F_BATCH = 11,      /* master -> client: the batch's id and counts */
+    F_ACCEPTED = 12,   /* master -> client: this many SUBMITs are on disk */
+    F_ACK = 13,        /* client -> master: this many results are in the client's hands */
+    F_CANCEL = 14,     /* client -> master: cancel the batch now (Ctrl-C) */
+    F_DETACH = 15,     /* client -> master: leaving on purpose: the batch runs on */
+    F_BATCH_INFO = 16, /* master -> client: one batch of the list */
 };
+
+/* F_ATTACH's mode. */
+enum attach_mode { ATTACH_NEW = 0, ATTACH_RESUME = 1, ATTACH_LIST = 2 };
+/* F_BATCH's flags. */
+#define BATCH_FLAG_DURABLE 1 /* the master keeps a journal: the batch survives its restart */
+#define BATCH_FLAG_ENDED 2   /* END received: total is the batch's command count */
+/* F_BATCH_INFO's state. */
+enum batch_state {
+    BATCH_ATTACHED = 1,  /* a client is connected to it */
+    BATCH_DETACHED = 2,  /* its client left on purpose (DETACH): it runs on */
+    BATCH_ORPHANED = 3,  /* its client vanished: kept for --client-grace, then cancelled */
+    BATCH_FINISHED = 4,  /* every command has its result */
+    BATCH_DELIVERED = 5, /* ... and the client said it has them all (ACK) */
+    BATCH_CANCELLED = 6,
+};
+#define BATCH_NAME_MAX 255 /* F_BATCH_INFO: the client's name (address) */
 
 /* Every frame's fields, one struct and one codec per type (doc/protocol.md
  * section 2.3 names them). Each *_frame_encode begins a frame of its type
@@ -199,7 +224,34 @@ typedef struct { /* F_NOTICE, F_ERROR; bytes past the text are ignored */
     const char *text; /* not NUL-terminated */
 } text_frame;
 
-/* F_BYE and F_READY have no fields (bytes there are ignored). */
+typedef struct { /* F_ATTACH; bytes past have are ignored */
+    uint8_t mode;   /* enum attach_mode */
+    uint64_t batch; /* ATTACH_RESUME: the batch's id; else 0 */
+    uint32_t have;  /* ATTACH_RESUME: results the client holds already, in the batch's order */
+} attach_frame;
+
+typedef struct { /* F_BATCH; bytes past done are ignored */
+    uint64_t batch;
+    uint8_t flags;      /* BATCH_FLAG_* */
+    uint32_t accepted;  /* the batch's first SUBMITs on disk (all received, without a journal) */
+    uint32_t total;     /* with BATCH_FLAG_ENDED: END's count */
+    uint32_t done;      /* results the batch has */
+} batch_frame;
+
+typedef struct { /* F_ACCEPTED, F_ACK; bytes past count are ignored */
+    uint32_t count;
+} count_frame;
+
+typedef struct { /* F_BATCH_INFO; bytes past the name are ignored */
+    uint64_t batch;
+    uint64_t created_ms; /* wall clock, ms since 1970 */
+    uint8_t state;       /* enum batch_state */
+    uint32_t submitted, done, running;
+    uint16_t name_len;   /* at most BATCH_NAME_MAX when we send it */
+    const char *name;    /* not NUL-terminated */
+} batch_info_frame;
+
+/* F_BYE, F_READY, F_CANCEL and F_DETACH have no fields (bytes there are ignored). */
 
 /* With a key (hello_key: K_client->master), sets FRAME_FLAG_AUTH and
  * appends the tag (auth_hello_proof) over the fields. */
@@ -227,6 +279,18 @@ size_t text_frame_encode(bwriter *w, uint8_t type, const char *text, size_t len)
 int text_frame_decode(const breader *fields, text_frame *t);
 size_t bye_frame_encode(bwriter *w);
 size_t ready_frame_encode(bwriter *w);
+size_t attach_frame_encode(bwriter *w, const attach_frame *a);
+int attach_frame_decode(const breader *fields, attach_frame *a);
+size_t batch_frame_encode(bwriter *w, const batch_frame *b);
+int batch_frame_decode(const breader *fields, batch_frame *b);
+/* type F_ACCEPTED or F_ACK */
+size_t count_frame_encode(bwriter *w, uint8_t type, const count_frame *c);
+int count_frame_decode(const breader *fields, count_frame *c);
+/* The name is cut at BATCH_NAME_MAX bytes. */
+size_t batch_info_frame_encode(bwriter *w, const batch_info_frame *b);
+int batch_info_frame_decode(const breader *fields, batch_info_frame *b);
+/* type F_BYE, F_READY, F_CANCEL or F_DETACH */
+size_t empty_frame_encode(bwriter *w, uint8_t type);
 
 /* Any frame by its type, for the fuzzer, a trace or a dissector: 0, -1
  * malformed (-2 a HELLO of another version), -3 unknown type. */
@@ -239,6 +303,10 @@ typedef struct {
         end_frame end;
         result_frame result;
         text_frame text; /* F_NOTICE, F_ERROR */
+        attach_frame attach;
+        batch_frame batch;
+        count_frame count; /* F_ACCEPTED, F_ACK */
+        batch_info_frame info;
     } u;
 } any_frame;
 int frame_decode(uint8_t type, const breader *fields, any_frame *f);

@@ -464,7 +464,53 @@ static void test_frame_codecs(void)
     ok(w2.len == sizeof bye_ready && !memcmp(w2.data, bye_ready, sizeof bye_ready), "BYE, READY: a type and nothing else");
     ok(frame_parse(w2.data, w2.len, 100, &type, &f) == 5 && frame_decode(type, &f, &a) == 0 && a.type == F_BYE,
        "frame_decode: BYE");
-    ok(frame_decode(0, &f, &a) == -3 && frame_decode(F_READY + 1, &f, &a) == -3, "frame_decode: unknown types refused");
+    ok(frame_decode(0, &f, &a) == -3 && frame_decode(F_BATCH_INFO + 1, &f, &a) == -3, "frame_decode: unknown types refused");
+
+    /* The batch frames (FRAME_FLAG_RESUME) */
+    bw_reset(&w2);
+    attach_frame at = {ATTACH_RESUME, 0x0102030405060708ull, 77}, at2;
+    frame_end(&w2, attach_frame_encode(&w2, &at));
+    ok(w2.len == 18 && get_u32(w2.data) == 14 && w2.data[4] == F_ATTACH && w2.data[5] == ATTACH_RESUME &&
+           w2.data[6] == 1 && w2.data[13] == 8 && get_u32(w2.data + 14) == 77,
+       "ATTACH: mode, batch, have");
+    ok(parse_one(&w2, &type, &f) && attach_frame_decode(&f, &at2) == 0 && at2.mode == ATTACH_RESUME &&
+           at2.batch == at.batch && at2.have == 77, "ATTACH round trip");
+    ok(truncations_refused(F_ATTACH, &f, 13), "ATTACH: every truncation refused");
+    bw_reset(&w2);
+    batch_frame bf = {0xAABBCCDDEEFF0011ull, BATCH_FLAG_DURABLE | BATCH_FLAG_ENDED, 5, 6, 7}, bf2;
+    frame_end(&w2, batch_frame_encode(&w2, &bf));
+    ok(w2.len == 26 && w2.data[4] == F_BATCH && w2.data[13] == 3 && get_u32(w2.data + 14) == 5 &&
+           get_u32(w2.data + 18) == 6 && get_u32(w2.data + 22) == 7, "BATCH: batch, flags, accepted, total, done");
+    ok(parse_one(&w2, &type, &f) && batch_frame_decode(&f, &bf2) == 0 && bf2.batch == bf.batch && bf2.flags == 3 &&
+           bf2.accepted == 5 && bf2.total == 6 && bf2.done == 7, "BATCH round trip");
+    ok(truncations_refused(F_BATCH, &f, 21), "BATCH: every truncation refused");
+    bw_reset(&w2);
+    count_frame cf = {123456}, cf2;
+    frame_end(&w2, count_frame_encode(&w2, F_ACK, &cf));
+    ok(w2.len == 9 && w2.data[4] == F_ACK && get_u32(w2.data + 5) == 123456, "ACK: count");
+    ok(parse_one(&w2, &type, &f) && frame_decode(type, &f, &a) == 0 && a.u.count.count == 123456 &&
+           count_frame_decode(&f, &cf2) == 0, "ACK round trip (frame_decode)");
+    ok(truncations_refused(F_ACCEPTED, &f, 4), "ACCEPTED/ACK: every truncation refused");
+    bw_reset(&w2);
+    batch_info_frame bi = {42, 1700000000000ull, BATCH_DETACHED, 10, 4, 2, 9, "127.0.0.1"}, bi2;
+    frame_end(&w2, batch_info_frame_encode(&w2, &bi));
+    ok(parse_one(&w2, &type, &f) && type == F_BATCH_INFO && batch_info_frame_decode(&f, &bi2) == 0 && bi2.batch == 42 &&
+           bi2.created_ms == bi.created_ms && bi2.state == BATCH_DETACHED && bi2.submitted == 10 && bi2.done == 4 &&
+           bi2.running == 2 && bi2.name_len == 9 && !memcmp(bi2.name, "127.0.0.1", 9), "BATCH_INFO round trip");
+    ok(truncations_refused(F_BATCH_INFO, &f, br_left(&f)), "BATCH_INFO: every truncation refused");
+    bw_reset(&w2);
+    bi.name = big;
+    bi.name_len = 3000;
+    frame_end(&w2, batch_info_frame_encode(&w2, &bi));
+    ok(parse_one(&w2, &type, &f) && batch_info_frame_decode(&f, &bi2) == 0 && bi2.name_len == BATCH_NAME_MAX &&
+           br_left(&f) == 31 + BATCH_NAME_MAX, "BATCH_INFO: a long name is cut at %d bytes", BATCH_NAME_MAX);
+    bw_reset(&w2);
+    frame_end(&w2, empty_frame_encode(&w2, F_CANCEL));
+    frame_end(&w2, empty_frame_encode(&w2, F_DETACH));
+    static const uint8_t cancel_detach[] = {0, 0, 0, 1, F_CANCEL, 0, 0, 0, 1, F_DETACH};
+    ok(w2.len == sizeof cancel_detach && !memcmp(w2.data, cancel_detach, sizeof cancel_detach) &&
+           frame_parse(w2.data, w2.len, 100, &type, &f) == 5 && frame_decode(type, &f, &a) == 0,
+       "CANCEL, DETACH: a type and nothing else");
     bw_free(&w2);
     bw_free(&w);
 }
