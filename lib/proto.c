@@ -591,6 +591,25 @@ int batch_info_frame_decode(const breader *fields, batch_info_frame *b)
     return r.error ? -1 : 0;
 }
 
+size_t command_frame_encode(bwriter *w, const command_frame *c)
+{
+    size_t start = frame_begin(w, F_COMMAND);
+    bw_u32(w, c->index);
+    bw_u32(w, c->seq);
+    bw_bytes(w, c->line, c->len);
+    return start;
+}
+
+int command_frame_decode(const breader *fields, command_frame *c)
+{
+    breader r = *fields;
+    c->index = br_u32(&r);
+    c->seq = br_u32(&r);
+    c->len = (uint32_t)br_left(&r);
+    c->line = (const char *)br_bytes(&r, c->len);
+    return r.error ? -1 : 0;
+}
+
 int frame_decode(uint8_t type, const breader *fields, any_frame *f)
 {
     f->type = type;
@@ -607,6 +626,7 @@ int frame_decode(uint8_t type, const breader *fields, any_frame *f)
     case F_ACCEPTED:
     case F_ACK: return count_frame_decode(fields, &f->u.count);
     case F_BATCH_INFO: return batch_info_frame_decode(fields, &f->u.info);
+    case F_COMMAND: return command_frame_decode(fields, &f->u.command);
     case F_BYE:
     case F_READY:
     case F_CANCEL:
@@ -623,7 +643,7 @@ uint32_t frag_size_for(const net_addr *peer)
 const char *frame_type_name(uint8_t type)
 {
     static const char *names[] = {"?", "HELLO", "WELCOME", "SUBMIT", "END", "RESULT", "NOTICE", "ERROR", "BYE", "READY",
-                                  "ATTACH", "BATCH", "ACCEPTED", "ACK", "CANCEL", "DETACH", "BATCH_INFO"};
+                                  "ATTACH", "BATCH", "ACCEPTED", "ACK", "CANCEL", "DETACH", "BATCH_INFO", "COMMAND"};
     return type < sizeof names / sizeof *names ? names[type] : "?";
 }
 

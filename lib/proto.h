@@ -147,10 +147,16 @@ enum frame_type {
     F_CANCEL = 14,     /* client -> master: cancel the batch now (Ctrl-C) */
     F_DETACH = 15,     /* client -> master: leaving on purpose: the batch runs on */
     F_BATCH_INFO = 16, /* master -> client: one batch of the list */
+    F_COMMAND = 17,    /* master -> client, ATTACH_FOLLOW: one command line of the batch */
 };
 
 /* F_ATTACH's mode. */
-enum attach_mode { ATTACH_NEW = 0, ATTACH_RESUME = 1, ATTACH_LIST = 2 };
+enum attach_mode {
+    ATTACH_NEW = 0,    /* a new batch: SUBMITs follow */
+    ATTACH_RESUME = 1, /* the same client, reconnected: results from 'have' on, SUBMITs from 'accepted' on */
+    ATTACH_LIST = 2,   /* no batch: BATCH_INFO for each, then BYE */
+    ATTACH_FOLLOW = 3, /* another client (client --attach): every COMMAND, then results from 'have' on */
+};
 /* F_BATCH's flags. */
 #define BATCH_FLAG_DURABLE 1 /* the master keeps a journal: the batch survives its restart */
 #define BATCH_FLAG_ENDED 2   /* END received: total is the batch's command count */
@@ -251,6 +257,13 @@ typedef struct { /* F_BATCH_INFO; bytes past the name are ignored */
     const char *name;    /* not NUL-terminated */
 } batch_info_frame;
 
+typedef struct { /* F_COMMAND */
+    uint32_t index;   /* among the batch's SUBMITs, from 0 */
+    uint32_t seq;     /* the SUBMIT's seq */
+    uint32_t len;     /* the rest of the fields */
+    const char *line; /* not NUL-terminated */
+} command_frame;
+
 /* F_BYE, F_READY, F_CANCEL and F_DETACH have no fields (bytes there are ignored). */
 
 /* With a key (hello_key: K_client->master), sets FRAME_FLAG_AUTH and
@@ -291,6 +304,8 @@ size_t batch_info_frame_encode(bwriter *w, const batch_info_frame *b);
 int batch_info_frame_decode(const breader *fields, batch_info_frame *b);
 /* type F_BYE, F_READY, F_CANCEL or F_DETACH */
 size_t empty_frame_encode(bwriter *w, uint8_t type);
+size_t command_frame_encode(bwriter *w, const command_frame *c);
+int command_frame_decode(const breader *fields, command_frame *c);
 
 /* Any frame by its type, for the fuzzer, a trace or a dissector: 0, -1
  * malformed (-2 a HELLO of another version), -3 unknown type. */
@@ -307,6 +322,7 @@ typedef struct {
         batch_frame batch;
         count_frame count; /* F_ACCEPTED, F_ACK */
         batch_info_frame info;
+        command_frame command;
     } u;
 } any_frame;
 int frame_decode(uint8_t type, const breader *fields, any_frame *f);

@@ -464,7 +464,7 @@ static void test_frame_codecs(void)
     ok(w2.len == sizeof bye_ready && !memcmp(w2.data, bye_ready, sizeof bye_ready), "BYE, READY: a type and nothing else");
     ok(frame_parse(w2.data, w2.len, 100, &type, &f) == 5 && frame_decode(type, &f, &a) == 0 && a.type == F_BYE,
        "frame_decode: BYE");
-    ok(frame_decode(0, &f, &a) == -3 && frame_decode(F_BATCH_INFO + 1, &f, &a) == -3, "frame_decode: unknown types refused");
+    ok(frame_decode(0, &f, &a) == -3 && frame_decode(F_COMMAND + 1, &f, &a) == -3, "frame_decode: unknown types refused");
 
     /* The batch frames (FRAME_FLAG_RESUME) */
     bw_reset(&w2);
@@ -511,6 +511,14 @@ static void test_frame_codecs(void)
     ok(w2.len == sizeof cancel_detach && !memcmp(w2.data, cancel_detach, sizeof cancel_detach) &&
            frame_parse(w2.data, w2.len, 100, &type, &f) == 5 && frame_decode(type, &f, &a) == 0,
        "CANCEL, DETACH: a type and nothing else");
+    bw_reset(&w2);
+    command_frame cm = {3, 9, 5, "ls -l"}, cm2;
+    frame_end(&w2, command_frame_encode(&w2, &cm));
+    ok(w2.len == 18 && w2.data[4] == F_COMMAND && get_u32(w2.data + 5) == 3 && get_u32(w2.data + 9) == 9 &&
+           !memcmp(w2.data + 13, "ls -l", 5), "COMMAND: index, seq, line");
+    ok(parse_one(&w2, &type, &f) && command_frame_decode(&f, &cm2) == 0 && cm2.index == 3 && cm2.seq == 9 &&
+           cm2.len == 5 && !memcmp(cm2.line, "ls -l", 5), "COMMAND round trip");
+    ok(truncations_refused(F_COMMAND, &f, 8), "COMMAND: shorter than index and seq refused");
     bw_free(&w2);
     bw_free(&w);
 }
