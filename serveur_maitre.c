@@ -23,6 +23,8 @@
 #define DEFAULT_NO_SLAVE_SECONDS 60
 #define DEFAULT_GRACE_SECONDS 10
 #define DEFAULT_DEAD_AFTER_SECONDS 3
+#define DEFAULT_CLIENT_GRACE_SECONDS 300
+#define DEFAULT_KEEP_RESULTS_SECONDS 3600
 /* On Windows select() watches NET_POLL_MAX sockets, three of them ours. */
 #define MAX_CLIENTS (NET_POLL_MAX - 3 < 10000 ? NET_POLL_MAX - 3 : 10000)
 
@@ -52,17 +54,23 @@ static void usage(FILE *out)
             "                               finish (default %d; a second signal stops at once)\n"
             "      --dead-after SECS        silence after which a slave is declared dead and its\n"
             "                               commands are run elsewhere (default %d; from 1)\n"
+            "      --client-grace SECS      a batch whose client vanished without detaching is\n"
+            "                               cancelled after this (default %d)\n"
+            "      --keep-results SECS      a finished batch is kept this long for client --attach\n"
+            "                               (default %d)\n"
             "  -v, --verbose                log every command\n"
             "  -q, --quiet                  log only errors\n"
             "  -h, --help                   this help\n"
             "  -V, --version                version\n",
             DEFAULT_MASTER_PORT, DEFAULT_BIND_ADDR, DEFAULT_RETRIES, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_QUEUED,
-            DEFAULT_QUEUE_TOTAL_MIB, DEFAULT_NO_SLAVE_SECONDS, DEFAULT_GRACE_SECONDS, DEFAULT_DEAD_AFTER_SECONDS);
+            DEFAULT_QUEUE_TOTAL_MIB, DEFAULT_NO_SLAVE_SECONDS, DEFAULT_GRACE_SECONDS, DEFAULT_DEAD_AFTER_SECONDS,
+            DEFAULT_CLIENT_GRACE_SECONDS, DEFAULT_KEEP_RESULTS_SECONDS);
 }
 
 int main(int argc, char **argv)
 {
-    enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE, OPT_GRACE, OPT_INSECURE, OPT_DEAD_AFTER, OPT_QUEUE_TOTAL };
+    enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE, OPT_GRACE, OPT_INSECURE, OPT_DEAD_AFTER, OPT_QUEUE_TOTAL,
+           OPT_STATE_DIR, OPT_CLIENT_GRACE, OPT_KEEP_RESULTS };
     static const struct option longopts[] = {
         {"bind", required_argument, NULL, 'b'},
         {"key-file", required_argument, NULL, 'k'},
@@ -74,6 +82,9 @@ int main(int argc, char **argv)
         {"no-slave-timeout", required_argument, NULL, OPT_NO_SLAVE},
         {"grace", required_argument, NULL, OPT_GRACE},
         {"dead-after", required_argument, NULL, OPT_DEAD_AFTER},
+        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"client-grace", required_argument, NULL, OPT_CLIENT_GRACE},
+        {"keep-results", required_argument, NULL, OPT_KEEP_RESULTS},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -81,7 +92,8 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     master_config cfg = {DEFAULT_BIND_ADDR, DEFAULT_MASTER_PORT, NULL,         DEFAULT_MAX_CLIENTS,
                          DEFAULT_MAX_QUEUED, DEFAULT_RETRIES,    DEFAULT_NO_SLAVE_SECONDS * 1000u,
-                         DEFAULT_GRACE_SECONDS * 1000u, NULL, DEFAULT_DEAD_AFTER_SECONDS * 1000u, DEFAULT_QUEUE_TOTAL_MIB};
+                         DEFAULT_GRACE_SECONDS * 1000u, NULL, DEFAULT_DEAD_AFTER_SECONDS * 1000u, DEFAULT_QUEUE_TOTAL_MIB,
+                         NULL, DEFAULT_CLIENT_GRACE_SECONDS * 1000u, DEFAULT_KEEP_RESULTS_SECONDS * 1000u};
     int level = LOG_INFO, c, insecure = 0;
     const char *key_file = NULL;
     static auth_keys auth;
@@ -103,6 +115,9 @@ int main(int argc, char **argv)
             if (cfg.dead_after_ms < 1000)
                 die("--dead-after: '%s' is too short: at least 1 second (pings go every 0.5 s)", optarg);
             break;
+        case OPT_STATE_DIR: cfg.state_dir = optarg; break;
+        case OPT_CLIENT_GRACE: cfg.client_grace_ms = cli_seconds("--client-grace", optarg, 86400000u); break;
+        case OPT_KEEP_RESULTS: cfg.keep_results_ms = cli_seconds("--keep-results", optarg, 4000000000u); break;
         case 'v': level = LOG_DEBUG; break;
         case 'q': level = LOG_ERROR; break;
         case 'h': usage(stdout); return 0;

@@ -133,6 +133,18 @@ sock_t input_open(const char *path, char *err, size_t errlen);
 long input_read(sock_t in, void *buf, size_t n);
 void input_close(sock_t in);
 
+/* The journal's file (master/journal.c): opened for reading and for
+ * appending (created 0600; binary on Windows), written at its end, synced
+ * to stable storage (fdatasync; Windows _commit), read at an offset, cut.
+ * Each returns -1 on error, errno set. */
+int file_open_append(const char *path);
+long file_write(int fd, const void *p, size_t n);
+int file_sync(int fd);
+long file_read_at(int fd, void *p, size_t n, uint64_t offset);
+int file_truncate(int fd, uint64_t size);
+int64_t file_size(int fd);
+void file_close(int fd);
+
 uint64_t clock_ms(void);  /* monotonic */
 /* now - then, or 0 if then is later (a timestamp taken after now). */
 static inline uint64_t elapsed(uint64_t now, uint64_t then) { return now > then ? now - then : 0; }

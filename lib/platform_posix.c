@@ -16,6 +16,7 @@
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/random.h>
+#include <sys/stat.h>
 #endif
 
 /* Datagrams arrive in bursts (a window of result fragments): a large
@@ -321,6 +322,51 @@ void input_close(sock_t in)
 {
     if (in > 0) /* not standard input */
         close(in);
+}
+
+int file_open_append(const char *path)
+{
+    return open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+}
+
+long file_write(int fd, const void *p, size_t n)
+{
+    ssize_t w;
+    do
+        w = write(fd, p, n);
+    while (w < 0 && errno == EINTR);
+    return (long)w;
+}
+
+int file_sync(int fd)
+{
+    return fdatasync(fd);
+}
+
+long file_read_at(int fd, void *p, size_t n, uint64_t offset)
+{
+    ssize_t r;
+    do
+        r = pread(fd, p, n, (off_t)offset);
+    while (r < 0 && errno == EINTR);
+    return (long)r;
+}
+
+int file_truncate(int fd, uint64_t size)
+{
+    return ftruncate(fd, (off_t)size);
+}
+
+int64_t file_size(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) < 0 ? -1 : (int64_t)st.st_size;
+}
+
+void file_close(int fd)
+{
+    if (fd >= 0)
+        close(fd);
 }
 
 uint64_t clock_us(void)

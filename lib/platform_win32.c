@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <io.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <mstcpip.h>
 #include <stdio.h>
@@ -652,6 +653,45 @@ void input_close(sock_t in)
 }
 
 /* ------------------------------------------------------------- clocks --- */
+
+int file_open_append(const char *path)
+{
+    return _open(path, _O_RDWR | _O_CREAT | _O_APPEND | _O_BINARY | _O_NOINHERIT, _S_IREAD | _S_IWRITE);
+}
+
+long file_write(int fd, const void *p, size_t n)
+{
+    return _write(fd, p, n > INT_MAX ? INT_MAX : (unsigned)n);
+}
+
+int file_sync(int fd)
+{
+    return _commit(fd);
+}
+
+/* The journal is read by one thread: seek, then read. */
+long file_read_at(int fd, void *p, size_t n, uint64_t offset)
+{
+    if (_lseeki64(fd, (__int64)offset, SEEK_SET) < 0)
+        return -1;
+    return _read(fd, p, n > INT_MAX ? INT_MAX : (unsigned)n);
+}
+
+int file_truncate(int fd, uint64_t size)
+{
+    return _chsize_s(fd, (__int64)size) == 0 ? 0 : -1;
+}
+
+int64_t file_size(int fd)
+{
+    return _filelengthi64(fd);
+}
+
+void file_close(int fd)
+{
+    if (fd >= 0)
+        _close(fd);
+}
 
 uint64_t clock_us(void)
 {

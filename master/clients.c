@@ -6,6 +6,14 @@
  * Every result a client gets leaves through client_send_result_body (a
  * slave's result, from flights.c's deliver, or the master's own through
  * client_send_failure); master.c's write_step puts the bytes on the wire.
+ *
+ * Batches (doc/protocol.md 2.6): a client that speaks FRAME_FLAG_RESUME,
+ * on a master with a journal, is durable: the client object is its batch
+ * and outlives its connection. Its commands and results are in the
+ * journal; a connection that dies orphans it (kept --client-grace), and a
+ * new connection takes it over with ATTACH (the same client process
+ * reconnecting, or client --attach), the results it lacks read back from
+ * the journal (client_feed).
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -16,6 +24,14 @@
 #include <string.h>
 
 #include "auth.h"
+#include "journal.h"
+
+#define FEED_HIGH_WATER (4u << 20) /* a durable client's output: beyond, results wait in the journal */
+
+static int connected(const client *cl)
+{
+    return cl->sock != SOCK_INVALID;
+}
 
 /* ------------------------------------------------------------ output --- */
 
@@ -30,20 +46,55 @@ static void client_frame_end(client *cl, size_t start)
 
 void client_send_text(client *cl, uint8_t type, const char *text)
 {
+    if (!connected(cl)) /* a batch without its client: the notice is for nobody */
+        return;
     client_frame_end(cl, text_frame_encode(&cl->out, type, text, strlen(text))); /* cut at FRAME_TEXT_MAX */
 }
 
-/* F_RESULT: seq, host, then a result body exactly as result_encode makes. */
-void client_send_result_body(client *cl, uint32_t seq, const char *host, const uint8_t *body, size_t len)
+static void put_result(client *cl, uint32_t seq, const char *host, size_t host_len, const uint8_t *body, size_t len)
 {
-    cl->last_frame_ms = clock_ms();
-    size_t start = result_frame_begin(&cl->out, seq, host, strlen(host));
+    size_t start = result_frame_begin(&cl->out, seq, host, host_len);
     bw_bytes(&cl->out, body, len); /* the body goes into the frame as it is */
     client_frame_end(cl, start);
+    cl->sent++;
+}
+
+static void grow(void **arr, uint32_t *cap, uint32_t need, size_t size)
+{
+    if (need <= *cap)
+        return;
+    uint32_t n = *cap ? *cap * 2 : 64;
+    while (n < need)
+        n *= 2;
+    void *p = realloc(*arr, (size_t)n * size);
+    if (!p)
+        die("out of memory");
+    *arr = p;
+    *cap = n;
+}
+
+/* F_RESULT: seq, host, then a result body exactly as result_encode makes.
+ * Every result of a client passes here: a durable client's goes into the
+ * journal first, and to the connection now only if it has every earlier
+ * one and reads (else client_feed sends it later, from the journal). */
+void client_send_result_body(client *cl, uint32_t index, uint32_t seq, const char *host, const uint8_t *body,
+                             size_t len)
+{
+    cl->last_frame_ms = clock_ms();
+    if (cl->durable) {
+        record_ref ref = journal_result(cl->m, cl, index, seq, host, body, len);
+        grow((void **)&cl->results, &cl->cap_results, cl->nresults + 1, sizeof *cl->results);
+        cl->results[cl->nresults] = ref;
+    }
+    cl->nresults++;
+    if (connected(cl) && !cl->follow && cl->sent + 1 == cl->nresults &&
+        (!cl->durable || bw_pending(&cl->out) < FEED_HIGH_WATER))
+        put_result(cl, seq, host, strlen(host), body, len);
 }
 
 /* A result made by the master itself (not run, no slave...). */
-void client_send_failure(client *cl, uint32_t seq, uint8_t status, const char *host, const char *message)
+void client_send_failure(client *cl, uint32_t index, uint32_t seq, uint8_t status, const char *host,
+                         const char *message)
 {
     CommandResult r;
     memset(&r, 0, sizeof r);
@@ -52,19 +103,60 @@ void client_send_failure(client *cl, uint32_t seq, uint8_t status, const char *h
     r.start_ms = wall_ms();
     r.message = (char *)message;
     r.message_len = (uint32_t)strlen(message);
-    cl->last_frame_ms = clock_ms();
-    size_t start = result_frame_begin(&cl->out, seq, host, strlen(host));
-    result_encode(&cl->out, &r);
-    client_frame_end(cl, start);
+    bwriter body;
+    bw_init(&body, RESULT_MESSAGE_MAX + 256);
+    result_encode(&body, &r);
+    if (body.error)
+        die("out of memory");
+    client_send_result_body(cl, index, seq, host, body.data, body.len);
+    bw_free(&body);
 }
 
 void client_check_done(client *cl)
 {
-    if (cl->state == CS_ACTIVE && cl->ended && cl->queued == 0 && cl->inflight == 0) {
+    if (cl->state == CS_ACTIVE && cl->ended && cl->queued == 0 && cl->inflight == 0 && connected(cl) && !cl->follow &&
+        cl->sent == cl->nresults) {
         client_frame_end(cl, bye_frame_encode(&cl->out));
         cl->state = CS_CLOSING;
+        cl->bye_sent = 1;
         LOG(LOG_INFO, "client %s: all results sent", cl->name);
     }
+}
+
+/* A durable client's connection is behind its batch (it attached, or
+ * read slowly): the COMMANDs (ATTACH_FOLLOW) and results it lacks are
+ * read back from the journal, a few MiB of output at a time. */
+static void client_feed(master *m, client *cl)
+{
+    if (!cl->durable || !connected(cl) || !cl->attached || cl->state != CS_ACTIVE || journal_failing(m))
+        return;
+    while (cl->follow && cl->sent_commands < cl->submitted && bw_pending(&cl->out) < FEED_HIGH_WATER) {
+        command_frame c;
+        uint8_t *buf = journal_load_command(m, cl->command_at[cl->sent_commands], &c);
+        if (!buf) {
+            client_fail(cl, "the master cannot read command %u of this batch back from its journal",
+                        cl->sent_commands + 1);
+            return;
+        }
+        client_frame_end(cl, command_frame_encode(&cl->out, &c));
+        free(buf);
+        cl->sent_commands++;
+    }
+    if (cl->follow && cl->sent_commands == cl->submitted)
+        cl->follow = 0;
+    while (!cl->follow && cl->sent < cl->nresults && bw_pending(&cl->out) < FEED_HIGH_WATER) {
+        result_frame r;
+        const uint8_t *body;
+        size_t len;
+        uint8_t *buf = journal_load_result(m, cl->results[cl->sent], &r, &body, &len);
+        if (!buf) {
+            client_fail(cl, "the master cannot read result %u of this batch back from its journal", cl->sent + 1);
+            return;
+        }
+        put_result(cl, r.seq, r.host, r.host_len, body, len);
+        free(buf);
+    }
+    client_check_done(cl);
 }
 
 /* ------------------------------------------------------------- queue --- */
@@ -120,7 +212,7 @@ void fail_queued(client *cl, uint8_t status, const char *why)
         cl->qhead = cmd->next;
         cl->queued--;
         cl->queued_bytes -= command_size(cmd);
-        client_send_failure(cl, cmd->seq, status, "", why);
+        client_send_failure(cl, cmd->index, cmd->seq, status, "", why);
         command_release(cmd);
     }
     cl->qtail = NULL;
@@ -129,6 +221,7 @@ void fail_queued(client *cl, uint8_t status, const char *why)
 
 /* ---------------------------------------------------------- sessions --- */
 
+/* Frees cl: its connection, its queue, its batch. */
 void client_close(master *m, client *cl)
 {
     /* Queued commands are dropped; running ones are killed on their slave. */
@@ -152,6 +245,8 @@ void client_close(master *m, client *cl)
     net_close(cl->sock);
     bw_free(&cl->in);
     bw_free(&cl->out);
+    free(cl->results);
+    free(cl->command_at);
     for (client **pp = &m->clients; *pp; pp = &(*pp)->next)
         if (*pp == cl) {
             *pp = cl->next;
@@ -159,6 +254,67 @@ void client_close(master *m, client *cl)
         }
     m->nclients--;
     free(cl);
+}
+
+/* The connection is gone (closed, reset, hung up after our last word). A
+ * client that is not durable goes with it (its commands are cancelled);
+ * a durable one stays, as a batch without a connection: orphaned unless
+ * it detached or has everything. */
+void client_disconnect(master *m, client *cl)
+{
+    if (!cl->durable || (!cl->attached && !cl->batch_id)) {
+        client_close(m, cl);
+        return;
+    }
+    net_close(cl->sock);
+    cl->sock = SOCK_INVALID;
+    bw_free(&cl->in);
+    bw_free(&cl->out);
+    bw_init(&cl->in, CLIENT_IN_LIMIT);
+    bw_init(&cl->out, CLIENT_OUT_LIMIT);
+    cl->sent = cl->sent_commands = 0;
+    cl->follow = cl->tagged = 0;
+    cl->rx_seq = cl->tx_seq = 0;
+    cl->hangup_ms = 0;
+    cl->bye_sent = 0;
+    cl->state = CS_ACTIVE;
+    if (cl->detached || cl->delivered || cl->cancelled) {
+        LOG(LOG_DEBUG, "batch %016llx: its client disconnected", (unsigned long long)cl->batch_id);
+        return;
+    }
+    cl->orphaned_ms = clock_ms();
+    LOG(LOG_INFO, "batch %016llx: client %s gone without detaching: kept %u s for it to come back",
+        (unsigned long long)cl->batch_id, cl->name, m->cfg->client_grace_ms / 1000);
+}
+
+/* Ends a batch now: queued commands dropped, running ones killed on their
+ * slaves. A durable batch is kept (cancelled) until its retention ends. */
+void client_cancel(master *m, client *cl, const char *why)
+{
+    unsigned cancelled = 0, dropped = cl->queued;
+    for (int i = 0; i < m->nslaves; i++)
+        for (flight *f = m->slaves[i]->flights, *nx; f; f = nx) {
+            nx = f->next;
+            if (f->cmd && f->cmd->cl == cl) {
+                flight_cancel(m, f, 0, NULL);
+                cancelled++;
+            }
+        }
+    while (cl->qhead) {
+        command *cmd = cl->qhead;
+        cl->qhead = cmd->next;
+        free(cmd);
+    }
+    cl->qtail = NULL;
+    cl->queued = 0;
+    cl->queued_bytes = 0;
+    cl->cancelled = 1;
+    cl->orphaned_ms = 0;
+    cl->finished_ms = clock_ms();
+    if (cl->durable)
+        journal_mark(m, cl, JR_CANCEL, 0);
+    LOG(LOG_INFO, "batch %016llx cancelled (%s): %u queued commands dropped, %u running killed",
+        (unsigned long long)cl->batch_id, why, dropped, cancelled);
 }
 
 void client_fail(client *cl, const char *fmt, ...)
@@ -184,7 +340,7 @@ static int client_admit(master *m, client *cl)
     client *idle = NULL;
     uint64_t now = clock_ms();
     for (client *o = m->clients; o; o = o->next) {
-        if (o->state != CS_ACTIVE)
+        if (o->state != CS_ACTIVE || !connected(o))
             continue;
         active++;
         if (!o->queued && !o->inflight && !bw_pending(&o->out) && (!idle || o->last_frame_ms < idle->last_frame_ms))
@@ -235,6 +391,7 @@ static void on_hello(master *m, client *cl, breader *r)
         client_fail(cl, "authentication failed: wrong key");
         return;
     }
+    cl->resume = (h.flags & FRAME_FLAG_RESUME) != 0;
     cl->timeout_ms = h.timeout_ms;
     cl->retries = h.retries ? h.retries : m->cfg->retries;
     if (cl->retries > HELLO_RETRIES_MAX)
@@ -267,16 +424,8 @@ static void on_submit(master *m, client *cl, breader *r)
     uint32_t seq = sf.seq;
     size_t len = sf.len;
     const uint8_t *cmd = sf.command;
-    cl->submitted++;
-    if (m->stopping) {
-        client_send_failure(cl, seq, RUN_CANCELLED, "", "the master is shutting down");
-        return;
-    }
-    if (len == 0 || len > MAX_COMMAND_LEN || memchr(cmd, 0, len)) {
-        client_send_failure(cl, seq, RUN_REJECTED, "",
-                            len == 0 ? "empty command" : len > MAX_COMMAND_LEN ? "command too long" : "NUL byte in command");
-        return;
-    }
+    if (len > MAX_COMMAND_LEN) /* the frame's maximum allows a few bytes more */
+        len = MAX_COMMAND_LEN + 1;
     command *j = malloc(sizeof *j + len + 1);
     if (!j) {
         client_fail(cl, "master out of memory");
@@ -284,10 +433,26 @@ static void on_submit(master *m, client *cl, breader *r)
     }
     memset(j, 0, sizeof *j);
     j->cl = cl;
+    j->index = cl->submitted++;
     j->seq = seq;
     j->len = (uint32_t)len;
     memcpy(j->line, cmd, len);
     j->line[len] = 0;
+    /* Every SUBMIT is in the journal, even one answered at once: the
+     * client counts what is accepted by SUBMIT, and each has its result. */
+    if (cl->durable) {
+        grow((void **)&cl->command_at, &cl->cap_commands, cl->submitted, sizeof *cl->command_at);
+        cl->command_at[j->index] = journal_command(m, cl, j);
+    }
+    const char *refused = m->stopping ? "the master is shutting down"
+                          : len == 0 ? "empty command"
+                          : len > MAX_COMMAND_LEN ? "command too long"
+                          : memchr(cmd, 0, len) ? "NUL byte in command" : NULL;
+    if (refused) {
+        client_send_failure(cl, j->index, seq, m->stopping ? RUN_CANCELLED : RUN_REJECTED, "", refused);
+        free(j);
+        return;
+    }
     if (cl->qtail)
         cl->qtail->next = j;
     else
@@ -297,28 +462,212 @@ static void on_submit(master *m, client *cl, breader *r)
     cl->queued_bytes += command_size(j);
 }
 
-static void on_client_frame(master *m, client *cl, uint8_t type, breader *r)
+/* ------------------------------------------------------------ batches --- */
+
+static client *batch_find(master *m, uint64_t id)
+{
+    for (client *o = m->clients; o; o = o->next)
+        if (o->durable && o->batch_id == id)
+            return o;
+    return NULL;
+}
+
+static uint8_t batch_state(const client *cl)
+{
+    if (cl->cancelled)
+        return BATCH_CANCELLED;
+    if (cl->delivered)
+        return BATCH_DELIVERED;
+    if (cl->ended && !cl->queued && !cl->inflight)
+        return BATCH_FINISHED;
+    if (connected(cl))
+        return BATCH_ATTACHED;
+    return cl->detached ? BATCH_DETACHED : BATCH_ORPHANED;
+}
+
+static void send_batch_frame(client *cl)
+{
+    batch_frame b = {.batch = cl->batch_id,
+                     .flags = (uint8_t)((cl->durable ? BATCH_FLAG_DURABLE : 0) | (cl->ended ? BATCH_FLAG_ENDED : 0)),
+                     /* SUBMITs received are on disk before this frame leaves (write_step) */
+                     .accepted = cl->submitted,
+                     .total = cl->ended ? cl->submitted : 0,
+                     .done = cl->nresults};
+    client_frame_end(cl, batch_frame_encode(&cl->out, &b));
+}
+
+/* ATTACH_LIST: one BATCH_INFO per batch, then BYE. */
+static void list_batches(master *m, client *cl)
+{
+    for (client *o = m->clients; o; o = o->next) {
+        if (!o->durable || !o->batch_id)
+            continue;
+        batch_info_frame bi = {o->batch_id, o->created_wall_ms, batch_state(o), o->submitted, o->nresults,
+                               o->inflight, (uint16_t)strlen(o->name), o->name};
+        client_frame_end(cl, batch_info_frame_encode(&cl->out, &bi));
+    }
+    client_frame_end(cl, bye_frame_encode(&cl->out));
+    cl->state = CS_CLOSING;
+}
+
+/* The connection of cl takes over batch t (ATTACH_RESUME, ATTACH_FOLLOW):
+ * socket, buffers and keys move to t; cl, an empty shell, is freed. */
+static void take_over(client *cl, client *t, const attach_frame *a)
+{
+    if (connected(t)) { /* the same client, reconnected: its old connection is dead or dying */
+        LOG(LOG_INFO, "batch %016llx: client %s reconnected: dropping its previous connection",
+            (unsigned long long)t->batch_id, cl->name);
+        net_close(t->sock);
+    }
+    bw_free(&t->in);
+    bw_free(&t->out);
+    t->sock = cl->sock;
+    t->in = cl->in;
+    t->out = cl->out;
+    memcpy(t->name, cl->name, sizeof t->name);
+    t->tagged = cl->tagged;
+    t->rx_key = cl->rx_key;
+    t->tx_key = cl->tx_key;
+    t->rx_seq = cl->rx_seq;
+    t->tx_seq = cl->tx_seq;
+    t->resume = 1;
+    t->attached = 1;
+    t->state = CS_ACTIVE;
+    t->connected_ms = cl->connected_ms;
+    t->last_frame_ms = clock_ms();
+    t->hangup_ms = 0;
+    t->bye_sent = 0;
+    t->orphaned_ms = 0;
+    t->follow = a->mode == ATTACH_FOLLOW;
+    t->sent_commands = 0;
+    t->sent = a->have;
+    if (t->delivered || (t->ended && !t->queued && !t->inflight))
+        t->delivered = 0, t->finished_ms = 0; /* to be delivered again */
+    cl->sock = SOCK_INVALID;
+    bw_init(&cl->in, CLIENT_IN_LIMIT);
+    bw_init(&cl->out, CLIENT_OUT_LIMIT);
+    LOG(LOG_INFO, "batch %016llx: %s attached (%s, it has %u of %u results)", (unsigned long long)t->batch_id,
+        t->name, a->mode == ATTACH_FOLLOW ? "following" : "resuming", a->have, t->nresults);
+    send_batch_frame(t);
+    client_check_done(t);
+}
+
+/* The first frame of a client that speaks batches. Returns the client
+ * that goes on with this connection: cl, or the batch it took over. */
+static client *on_attach(master *m, client *cl, breader *r)
+{
+    attach_frame a;
+    if (attach_frame_decode(r, &a) < 0) {
+        client_fail(cl, "malformed ATTACH frame");
+        return cl;
+    }
+    if (a.mode == ATTACH_LIST) {
+        list_batches(m, cl);
+        return cl;
+    }
+    if (a.mode == ATTACH_NEW) {
+        if (m->stopping) {
+            client_fail(cl, "the master is shutting down");
+            return cl;
+        }
+        if (m->journal && journal_failing(m)) {
+            client_fail(cl, "the master cannot write its journal (%s): it takes no new batches for now",
+                        journal_error(m));
+            return cl;
+        }
+        cl->attached = 1;
+        cl->batch_id = boot_id_new();
+        cl->created_wall_ms = wall_ms();
+        cl->durable = m->journal != NULL;
+        if (cl->durable)
+            journal_batch(m, cl);
+        send_batch_frame(cl);
+        return cl;
+    }
+    if (a.mode != ATTACH_RESUME && a.mode != ATTACH_FOLLOW) {
+        client_fail(cl, "ATTACH with an unknown mode %u", a.mode);
+        return cl;
+    }
+    client *t = batch_find(m, a.batch);
+    if (!m->journal) {
+        client_fail(cl, "this master keeps no journal (--ephemeral): no batch can be attached to");
+        return cl;
+    }
+    if (!t || t == cl) {
+        client_fail(cl, "no batch %016llx on this master", (unsigned long long)a.batch);
+        return cl;
+    }
+    if (t->cancelled) {
+        client_fail(cl, "batch %016llx was cancelled", (unsigned long long)a.batch);
+        return cl;
+    }
+    if (a.mode == ATTACH_FOLLOW && connected(t) && t->state != CS_CLOSING) {
+        client_fail(cl, "batch %016llx is attached to another client (%s)", (unsigned long long)a.batch, t->name);
+        return cl;
+    }
+    if (a.mode == ATTACH_FOLLOW && !t->ended) {
+        client_fail(cl, "batch %016llx is not complete: its client left before sending all its commands",
+                    (unsigned long long)a.batch);
+        return cl;
+    }
+    if (a.have > t->nresults) {
+        client_fail(cl, "this client says it holds %u results of batch %016llx, which has %u", a.have,
+                    (unsigned long long)a.batch, t->nresults);
+        return cl;
+    }
+    take_over(cl, t, &a);
+    return t;
+}
+
+/* ACK after BYE: the client holds count results. All of them: the batch
+ * is delivered, and kept --keep-results for client --attach. */
+static void on_ack(master *m, client *cl, breader *r)
+{
+    count_frame c;
+    if (count_frame_decode(r, &c) < 0 || !cl->durable || cl->delivered)
+        return;
+    if (c.count == cl->nresults && cl->ended && !cl->queued && !cl->inflight) {
+        cl->delivered = 1;
+        cl->finished_ms = clock_ms();
+        journal_mark(m, cl, JR_DELIVERED, c.count);
+    }
+}
+
+/* Returns the client that goes on with the connection (on_attach). */
+static client *on_client_frame(master *m, client *cl, uint8_t type, breader *r)
 {
     if (cl->state == CS_HELLO) {
         if (type != F_HELLO)
             client_fail(cl, "expected HELLO, got frame type %u", type);
         else
             on_hello(m, cl, r);
-        return;
+        return cl;
     }
     if (cl->state == CS_PROVING) { /* its tag was good: this is the live client */
         if (type != F_READY)
             client_fail(cl, "expected READY, got frame type %u (%s)", type, frame_type_name(type));
         else
             client_admit(m, cl);
-        return;
+        return cl;
     }
-    if (cl->state != CS_ACTIVE)
-        return;
+    if (cl->state == CS_CLOSING) { /* after BYE, the client's ACK */
+        if (type == F_ACK)
+            on_ack(m, cl, r);
+        return cl;
+    }
+    if (cl->resume && !cl->attached) {
+        if (type != F_ATTACH) {
+            client_fail(cl, "expected ATTACH, got frame type %u (%s)", type, frame_type_name(type));
+            return cl;
+        }
+        return on_attach(m, cl, r);
+    }
     switch (type) {
     case F_SUBMIT:
         if (cl->ended)
             client_fail(cl, "SUBMIT after END");
+        else if (cl->follow || (cl->resume && cl->batch_id && cl->ended))
+            client_fail(cl, "SUBMIT to a batch this client did not submit");
         else
             on_submit(m, cl, r);
         break;
@@ -333,16 +682,38 @@ static void on_client_frame(master *m, client *cl, uint8_t type, breader *r)
             break;
         }
         cl->ended = 1;
+        if (cl->durable)
+            journal_end(m, cl, e.count);
         client_check_done(cl);
         break;
     }
+    case F_CANCEL:
+        if (!cl->resume)
+            goto unexpected;
+        client_cancel(m, cl, "Ctrl-C on its client");
+        cl->state = CS_CLOSING; /* nothing more to say: the client is leaving */
+        break;
+    case F_DETACH:
+        if (!cl->resume || !cl->durable)
+            goto unexpected;
+        cl->detached = 1;
+        journal_mark(m, cl, JR_DETACH, 0);
+        LOG(LOG_INFO, "batch %016llx: client %s detached", (unsigned long long)cl->batch_id, cl->name);
+        client_frame_end(cl, bye_frame_encode(&cl->out));
+        cl->state = CS_CLOSING;
+        break;
+    case F_ACK:
+        break; /* before BYE: nothing to do */
     default:
+    unexpected:
         client_fail(cl, "unexpected frame type %u (%s)", type, frame_type_name(type));
     }
+    return cl;
 }
 
 /* Reads what the client sent and handles every whole frame. Returns -1
- * when the client is gone. */
+ * when the client is gone, 1 when its connection moved to another client
+ * object (ATTACH: cl is freed), 0 otherwise. */
 int client_read(master *m, client *cl)
 {
     if (bw_reserve(&cl->in, CLIENT_READ_CHUNK) < 0) {
@@ -372,9 +743,15 @@ int client_read(master *m, client *cl)
             return -1;
         }
         cl->last_frame_ms = clock_ms();
-        on_client_frame(m, cl, type, &fields);
+        client *went = on_client_frame(m, cl, type, &fields);
+        if (went != cl) { /* the connection is went's now, its input too */
+            went->rx_seq = cl->rx_seq;
+            bw_consume(&went->in, (size_t)used);
+            client_close(m, cl);
+            return 1;
+        }
         bw_consume(&cl->in, (size_t)used);
-        if (cl->state == CS_CLOSING)
+        if (cl->state == CS_CLOSING && !cl->bye_sent)
             break;
     }
     return 0;
@@ -472,15 +849,18 @@ short client_poll_events(const master *m, const client *cl, size_t all_queued)
 int client_on_input(master *m, client *cl)
 {
     int gone;
-    if (cl->state == CS_CLOSING) {
+    if (cl->state == CS_CLOSING && !cl->bye_sent) {
         char sink[4096]; /* what it sends after our last word is ignored */
         long r = net_recv(cl->sock, sink, sizeof sink);
         gone = r != NET_AGAIN && r <= 0;
     } else {
-        gone = client_read(m, cl) < 0;
+        int rc = client_read(m, cl); /* after BYE: its ACK */
+        if (rc == 1)
+            return 1; /* its connection went to the batch it attached to */
+        gone = rc < 0;
     }
     if (gone)
-        client_close(m, cl);
+        client_disconnect(m, cl);
     return gone;
 }
 
@@ -489,6 +869,11 @@ int client_on_input(master *m, client *cl)
 int client_on_output(master *m, client *cl)
 {
     int gone = 0;
+    if (!connected(cl))
+        return 0;
+    if (cl->durable && journal_failing(m))
+        return 0; /* what it has waiting is not all on disk yet */
+    client_feed(m, cl);
     if (cl->out.error) {
         LOG(LOG_WARN, "client %s: more than %zu bytes of results waiting: disconnecting", cl->name,
             (size_t)CLIENT_OUT_LIMIT);
@@ -508,8 +893,49 @@ int client_on_output(master *m, client *cl)
         }
     }
     if (gone)
-        client_close(m, cl);
+        client_disconnect(m, cl);
     return gone;
+}
+
+/* After a group commit: every SUBMIT received is on disk; a client that
+ * speaks batches is told how many (F_ACCEPTED). */
+void clients_after_flush(master *m)
+{
+    for (client *cl = m->clients; cl; cl = cl->next) {
+        cl->accepted = cl->submitted;
+        if (cl->resume && cl->attached && connected(cl) && cl->state == CS_ACTIVE && cl->accepted != cl->accepted_told) {
+            count_frame c = {cl->accepted};
+            client_frame_end(cl, count_frame_encode(&cl->out, F_ACCEPTED, &c));
+            cl->accepted_told = cl->accepted;
+        }
+    }
+}
+
+/* A durable batch's timers: the grace of an orphaned one, the retention
+ * of a finished one. Returns the next deadline, or NO_DEADLINE. */
+static uint64_t batch_tick(master *m, client *cl, uint64_t now_ms, int *forget)
+{
+    *forget = 0;
+    if (cl->orphaned_ms) {
+        if (elapsed(now_ms, cl->orphaned_ms) < m->cfg->client_grace_ms)
+            return cl->orphaned_ms + m->cfg->client_grace_ms;
+        cl->orphaned_ms = 0;
+        if (cl->ended && !cl->queued && !cl->inflight) { /* everything done, never collected */
+            cl->finished_ms = now_ms;
+            LOG(LOG_INFO, "batch %016llx: finished, its client never came back for it: kept %u s",
+                (unsigned long long)cl->batch_id, m->cfg->keep_results_ms / 1000);
+        } else {
+            char why[120];
+            snprintf(why, sizeof why, "its client did not come back within %u s", m->cfg->client_grace_ms / 1000);
+            client_cancel(m, cl, why);
+        }
+    }
+    if (!cl->finished_ms || connected(cl))
+        return NO_DEADLINE;
+    if (elapsed(now_ms, cl->finished_ms) < m->cfg->keep_results_ms)
+        return cl->finished_ms + m->cfg->keep_results_ms;
+    *forget = 1;
+    return NO_DEADLINE;
 }
 
 /* The clients' timers: the hangup wait, the HELLO deadline, and commands
@@ -519,7 +945,18 @@ uint64_t clients_tick(master *m, uint64_t now_ms)
 {
     uint64_t next_ms = NO_DEADLINE;
     int none_alive = slaves_alive(m) == 0;
-    for (client *cl = m->clients; cl; cl = cl->next) {
+    for (client *cl = m->clients, *nx; cl; cl = nx) {
+        nx = cl->next;
+        if (cl->durable && cl->batch_id) {
+            int forget;
+            next_ms = earliest(next_ms, batch_tick(m, cl, now_ms, &forget));
+            if (forget) {
+                LOG(LOG_INFO, "batch %016llx: retention over: forgotten", (unsigned long long)cl->batch_id);
+                journal_mark(m, cl, JR_FORGET, 0);
+                client_close(m, cl);
+                continue;
+            }
+        }
         if (cl->hangup_ms)
             next_ms = earliest(next_ms, cl->hangup_ms + HANGUP_WAIT_MS);
         if (cl->state == CS_HELLO || cl->state == CS_PROVING) { /* it must not hold a place for ever */
@@ -551,4 +988,51 @@ uint64_t clients_tick(master *m, uint64_t now_ms)
         next_ms = earliest(next_ms, cl->waiting_since_ms + m->cfg->no_slave_ms);
     }
     return next_ms;
+}
+
+/* ------------------------------------------------------------- replay --- */
+
+/* A batch from the journal (journal.c's replay): durable, with no
+ * connection until its client attaches again. */
+client *client_restore(master *m, uint64_t batch_id, uint64_t created_wall_ms, uint32_t timeout_ms, uint32_t retries,
+                       const char *name)
+{
+    client *cl = calloc(1, sizeof *cl);
+    if (!cl)
+        die("out of memory");
+    cl->m = m;
+    cl->id = ++m->next_client_id;
+    cl->sock = SOCK_INVALID;
+    snprintf(cl->name, sizeof cl->name, "%s", name);
+    bw_init(&cl->in, CLIENT_IN_LIMIT);
+    bw_init(&cl->out, CLIENT_OUT_LIMIT);
+    cl->state = CS_ACTIVE;
+    cl->resume = cl->attached = cl->durable = 1;
+    cl->batch_id = batch_id;
+    cl->created_wall_ms = created_wall_ms;
+    cl->timeout_ms = timeout_ms;
+    cl->retries = retries;
+    cl->connected_ms = cl->last_frame_ms = clock_ms();
+    client **pp = &m->clients;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = cl;
+    m->nclients++;
+    return cl;
+}
+
+/* A COMMAND record: cmd is the batch's SUBMIT number cmd->index. */
+void client_restore_command(client *cl, command *cmd, uint64_t offset)
+{
+    if (cmd->index >= cl->submitted)
+        cl->submitted = cmd->index + 1;
+    grow((void **)&cl->command_at, &cl->cap_commands, cl->submitted, sizeof *cl->command_at);
+    cl->command_at[cmd->index] = offset;
+}
+
+/* A RESULT record: the batch's next result. */
+void client_restore_result(client *cl, uint64_t offset, uint32_t len)
+{
+    grow((void **)&cl->results, &cl->cap_results, cl->nresults + 1, sizeof *cl->results);
+    cl->results[cl->nresults++] = (record_ref){offset, len};
 }

@@ -102,7 +102,7 @@ void command_again(command *cmd, slave_peer *s, const char *why)
     char msg[400];
     snprintf(msg, sizeof msg, "slave %s %s, after %u attempt%s (it may have run)", s->name, why, cmd->attempts,
              cmd->attempts > 1 ? "s" : "");
-    client_send_failure(cl, cmd->seq, RUN_NO_SLAVE, s->name, msg);
+    client_send_failure(cl, cmd->index, cmd->seq, RUN_NO_SLAVE, s->name, msg);
     command_release(cmd);
     client_check_done(cl);
 }
@@ -149,15 +149,14 @@ void flight_cancel(master *m, flight *f, uint8_t status, const char *why)
 {
     command *cmd = f->cmd;
     if (flight_is_orphan(f)) { /* only a copy: the command's current attempt decides */
-        flight_abandon(f);
-        send_cancel(m, f);
+        flight_abandon(f); /* its cancel leaves in write_step */
         return;
     }
     if (cmd) {
         client *cl = cmd->cl;
         cl->inflight--;
         if (why) {
-            client_send_failure(cl, cmd->seq, status, f->slave->name, why);
+            client_send_failure(cl, cmd->index, cmd->seq, status, f->slave->name, why);
             client_check_done(cl);
         }
         command_release(cmd);
@@ -169,12 +168,11 @@ void flight_cancel(master *m, flight *f, uint8_t status, const char *why)
     f->ack_pending = 0; /* write_step acks results, not cancelled ones */
     f->slave->outstanding--;
     f->since_ms = clock_ms();
-    send_cancel(m, f);
+    f->cancel_sent_us = 0; /* write_step sends it, after the journal's flush */
+    (void)m;
 }
 
-/* The dispatch: cmd becomes job f->id on slave s, and its request's
- * first fragments leave. */
-void flight_start(master *m, slave_peer *s, command *cmd)
+static flight *flight_new(slave_peer *s, command *cmd, uint64_t id)
 {
     client *cl = cmd->cl;
     flight *f = calloc(1, sizeof *f);
@@ -186,7 +184,8 @@ void flight_start(master *m, slave_peer *s, command *cmd)
         die("out of memory");
     f->cmd = cmd;
     f->slave = s;
-    f->id = s->next_id++;
+    f->id = id;
+    f->fresh = 1;
     f->state = FL_SENDING;
     f->since_ms = f->heard_ms = clock_ms();
     f->next = s->flights;
@@ -195,11 +194,51 @@ void flight_start(master *m, slave_peer *s, command *cmd)
     s->flights = f;
     s->outstanding++;
     cmd->fl = f;
-    cmd->attempts++;
     cl->inflight++;
-    LOG(LOG_DEBUG, "command %u of %s -> %s as job %llu", cmd->seq, cl->name, s->name, (unsigned long long)f->id);
-    send_ctx c = {m, f};
-    xfer_tx_pump(&f->req, clock_us(), rtt_timeout(&s->rtt), send_request_fragment, &c);
+    return f;
+}
+
+/* The dispatch: cmd becomes job f->id on slave s. The journal has it
+ * before its request leaves (flights_send_fresh, after the flush): a
+ * master restarted from the journal knows every job a slave may run. */
+void flight_start(master *m, slave_peer *s, command *cmd)
+{
+    flight *f = flight_new(s, cmd, s->next_id++);
+    cmd->attempts++;
+    if (cmd->cl->durable)
+        journal_dispatch(m, f);
+    LOG(LOG_DEBUG, "command %u of %s -> %s as job %llu", cmd->seq, cmd->cl->name, s->name, (unsigned long long)f->id);
+}
+
+/* Replay: a command the previous life dispatched as job id on s and whose
+ * result it did not have. The request goes again: the slave, if it kept
+ * the job (adopted from the previous life), answers with its state and
+ * result; if it never had it, it runs it now. */
+flight *flight_restore(master *m, slave_peer *s, command *cmd, uint64_t id)
+{
+    (void)m;
+    if (id >= s->next_id)
+        s->next_id = id + 1;
+    return flight_new(s, cmd, id);
+}
+
+/* write_step, after the flush: the requests of this turn's dispatches, and
+ * the cancels decided since the last turn, leave now. */
+void flights_send_fresh(master *m)
+{
+    uint64_t now_us = clock_us();
+    for (int i = 0; i < m->nslaves; i++) {
+        slave_peer *s = m->slaves[i];
+        for (flight *f = s->flights; f; f = f->next) {
+            if (f->fresh && f->state == FL_SENDING) {
+                send_ctx c = {m, f};
+                xfer_tx_pump(&f->req, now_us, rtt_timeout(&s->rtt), send_request_fragment, &c);
+            }
+            f->fresh = 0;
+            if (f->state == FL_CANCELLING && !f->cancel_sent_us)
+                send_cancel(m, f);
+        }
+    }
 }
 
 /* ------------------------------------------------ datagrams about it --- */
@@ -271,11 +310,11 @@ static void deliver(master *m, flight *f)
     if (result_decode(&r, &res) < 0 || br_left(&r) != 0) {
         if (log_allow(&m->garbage_log))
             LOG(LOG_WARN, "slave %s sent a malformed result for job %llu", f->slave->name, (unsigned long long)f->id);
-        client_send_failure(cl, cmd->seq, RUN_NOT_STARTED, f->slave->name, "malformed result from the slave");
+        client_send_failure(cl, cmd->index, cmd->seq, RUN_NOT_STARTED, f->slave->name, "malformed result from the slave");
     } else {
         uint8_t *flags = f->res.data + RESULT_FLAGS_OFFSET;
         *flags = (uint8_t)((*flags & ~RESULT_FLAG_RAN_TWICE) | (twice ? RESULT_FLAG_RAN_TWICE : 0));
-        client_send_result_body(cl, cmd->seq, f->slave->name, f->res.data, f->res.len); /* the result leaves */
+        client_send_result_body(cl, cmd->index, cmd->seq, f->slave->name, f->res.data, f->res.len); /* the result leaves */
     }
     LOG(twice ? LOG_INFO : LOG_DEBUG, "command %u of %s: result from %s%s", cmd->seq, cl->name, f->slave->name,
         twice ? " (dispatched more than once: it may have run twice)" : "");
@@ -307,7 +346,7 @@ void on_result_fragment(master *m, slave_peer *s, const dgram *d)
     if (!f || f->state == FL_CANCELLING) {
         /* Already delivered (our final ack was lost) or cancelled: tell
          * the slave to forget it. */
-        send_result_ack(m, NULL, s, d->job_id, RESULT_ACK_COMPLETE);
+        ack_complete_later(m, s, d->job_id);
         if (f)
             flight_free(f);
         return;
@@ -329,7 +368,7 @@ void on_result_fragment(master *m, slave_peer *s, const dgram *d)
         return;
     }
     if (xfer_rx_done(&f->res)) {
-        send_result_ack(m, NULL, s, f->id, RESULT_ACK_COMPLETE);
+        ack_complete_later(m, s, f->id); /* once the result is on disk: the slave forgets it then */
         deliver(m, f);
         return;
     }
@@ -375,6 +414,8 @@ uint64_t flights_tick(master *m, uint64_t now_ms)
                     flight_free(f);
                     continue;
                 }
+                if (!f->cancel_sent_us) /* decided since the last turn: write_step sends it first */
+                    break;
                 if (elapsed(now_us, f->cancel_sent_us) >= rto)
                     send_cancel(m, f);
                 next_ms = earliest(next_ms, (f->cancel_sent_us + rto) / 1000 + 1);

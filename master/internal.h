@@ -3,7 +3,9 @@
  * the named values, and the functions one file calls in another.
  *
  *   master.c   the event loop and its steps, signals, shutdown
- *   clients.c  TCP sessions: handshake, frames in, queues, results out
+ *   clients.c  TCP sessions: handshake, frames in, queues, results out;
+ *              a client that speaks batches outlives its connections
+ *   journal.c  the journal in --state-dir: records, group commit, replay
  *   slaves.c   slaves.conf, liveness, keys, the UDP path
  *   flights.c  a command's attempt on a slave, from request to result
  *   sched.c    pure policy: which client goes next, which slave takes it
@@ -77,6 +79,7 @@ typedef struct command {
     client *cl;
     flight *fl;       /* while dispatched: the current attempt */
     flight *orphans;  /* earlier copies, on slaves declared dead: see flight_is_orphan */
+    uint32_t index;   /* among its client's SUBMITs, from 0: the journal's name for it */
     uint32_t seq, len;
     unsigned attempts;
     char line[]; /* len bytes + NUL */
@@ -101,6 +104,7 @@ struct flight {
     uint64_t since_ms, cancel_sent_us;
     uint64_t heard_ms; /* last JOB_ACK or RESULT fragment about this job */
     flight *next_orphan; /* in its command's orphans */
+    int fresh; /* dispatched this turn: its request leaves after the journal's flush (write_step) */
 };
 
 struct slave_peer {
@@ -138,6 +142,12 @@ struct slave_peer {
  * keys (a replayed HELLO gets no further). */
 enum client_state { CS_HELLO, CS_PROVING, CS_ACTIVE, CS_CLOSING };
 
+/* Where a durable client's result is in the journal: its RESULT record. */
+typedef struct {
+    uint64_t offset;
+    uint32_t len;
+} record_ref;
+
 struct client {
     client *next;
     master *m;            /* its master: the refusal log is the master's, not the client's */
@@ -160,6 +170,26 @@ struct client {
     int tagged;                /* handshake done with a key: every frame carries a tag */
     hmac_key rx_key, tx_key;
     uint64_t rx_seq, tx_seq;
+    /* Batches (FRAME_FLAG_RESUME, doc/protocol.md 2.6). A durable client
+     * (resume, and the master has a journal) is a batch: it outlives its
+     * connection (sock SOCK_INVALID while none), its results stay in the
+     * journal (results[]) and a new connection takes it over (ATTACH). */
+    int resume;          /* HELLO had FRAME_FLAG_RESUME */
+    int attached;        /* ATTACH received: a batch, or a listing */
+    int durable;
+    uint64_t batch_id;
+    uint64_t created_wall_ms;
+    uint32_t accepted, accepted_told; /* SUBMITs on disk; the last F_ACCEPTED sent */
+    uint32_t nresults, sent; /* results of the batch; of them, put in this connection's output */
+    record_ref *results;     /* durable: by result number */
+    uint64_t *command_at;    /* durable: offset of each SUBMIT's COMMAND record (ATTACH_FOLLOW) */
+    uint32_t cap_results, cap_commands;
+    uint32_t sent_commands;  /* ATTACH_FOLLOW: COMMAND frames sent */
+    int follow;              /* this connection sends COMMANDs first (ATTACH_FOLLOW) */
+    int detached, delivered, cancelled;
+    int bye_sent;            /* CS_CLOSING after BYE (not ERROR): its ACK is still read */
+    uint64_t orphaned_ms;    /* durable, no connection, not detached: since when (0: not orphaned) */
+    uint64_t finished_ms;    /* delivered or cancelled: when (retention counts from there) */
 };
 
 struct master {
@@ -184,6 +214,13 @@ struct master {
     uint64_t started_ms;
     log_limiter garbage_log, send_log;
     log_limiter refusal_log;   /* refused connections: anyone can connect */
+    struct journal *journal;   /* NULL: --ephemeral */
+    uint64_t identity;         /* persistent (state dir); 0 ephemeral */
+    /* RESULT_ACK COMPLETE datagrams wait for the flush of the RESULT they
+     * acknowledge (write_step sends them): the slave forgets on it. */
+    struct complete_ack { slave_peer *s; uint64_t id; } *acks_due;
+    size_t nacks_due, cap_acks_due;
+    int flushed; /* flush_step succeeded this turn: write_step may tell */
 };
 
 static inline uint64_t earliest(uint64_t a, uint64_t b)
@@ -208,6 +245,7 @@ typedef struct {
 int shutdown_step(master *m, uint64_t now_ms); /* 1: the loop ends */
 uint64_t timers_step(master *m, uint64_t now_ms);
 void dispatch_step(master *m);
+void flush_step(master *m);
 void write_step(master *m);
 void poll_set_build(master *m, poll_set *ps);
 int read_step(master *m, poll_set *ps); /* 1: the loop ends now */
@@ -223,8 +261,10 @@ slave_peer *sched_pick_slave(slave_peer *const *slaves, int nslaves, int *rr);
 /* --------------------------------------------------------- clients.c --- */
 
 void client_send_text(client *cl, uint8_t type, const char *text);
-void client_send_result_body(client *cl, uint32_t seq, const char *host, const uint8_t *body, size_t len);
-void client_send_failure(client *cl, uint32_t seq, uint8_t status, const char *host, const char *message);
+void client_send_result_body(client *cl, uint32_t index, uint32_t seq, const char *host, const uint8_t *body,
+                             size_t len);
+void client_send_failure(client *cl, uint32_t index, uint32_t seq, uint8_t status, const char *host,
+                         const char *message);
 void client_check_done(client *cl);
 size_t command_size(const command *cmd);
 void queue_push_front(client *cl, command *cmd);
@@ -232,6 +272,13 @@ command *queue_pop(client *cl);
 void queue_remove(client *cl, command *cmd);
 void fail_queued(client *cl, uint8_t status, const char *why);
 void client_close(master *m, client *cl);
+void client_disconnect(master *m, client *cl);
+void client_cancel(master *m, client *cl, const char *why);
+void clients_after_flush(master *m);
+client *client_restore(master *m, uint64_t batch_id, uint64_t created_wall_ms, uint32_t timeout_ms, uint32_t retries,
+                       const char *name);
+void client_restore_command(client *cl, command *cmd, uint64_t offset);
+void client_restore_result(client *cl, uint64_t offset, uint32_t len);
 void client_fail(client *cl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int client_read(master *m, client *cl);
 int client_write(client *cl);
@@ -252,6 +299,8 @@ uint64_t slaves_tick(master *m, uint64_t now_ms);
 void send_dgram(master *m, slave_peer *s, dgram *d);
 void read_datagrams(master *m);
 void send_pending_acks(master *m);
+void ack_complete_later(master *m, slave_peer *s, uint64_t id);
+slave_peer *slave_by_name(master *m, const char *name);
 
 /* --------------------------------------------------------- flights.c --- */
 
@@ -266,5 +315,26 @@ void send_result_ack(master *m, flight *f, slave_peer *s, uint64_t id, enum resu
 void on_job_ack(slave_peer *s, const dgram *d);
 void on_result_fragment(master *m, slave_peer *s, const dgram *d);
 uint64_t flights_tick(master *m, uint64_t now_ms);
+void flights_send_fresh(master *m);
+flight *flight_restore(master *m, slave_peer *s, command *cmd, uint64_t id);
+
+/* --------------------------------------------------------- journal.c --- */
+
+int journal_open(master *m, const char *dir);     /* replays; -1 on a start-up error (logged) */
+void journal_close(master *m);
+int journal_flush(master *m);                     /* group commit: 0 durable, -1 failing (held) */
+int journal_failing(const master *m);
+uint64_t journal_tick(master *m, uint64_t now_ms);
+void journal_batch(master *m, const client *cl);
+uint64_t journal_command(master *m, const client *cl, const command *cmd); /* the record's offset */
+void journal_end(master *m, const client *cl, uint32_t count);
+void journal_dispatch(master *m, const flight *f);
+record_ref journal_result(master *m, const client *cl, uint32_t index, uint32_t seq, const char *host,
+                          const uint8_t *body, size_t len);
+void journal_mark(master *m, const client *cl, uint8_t type, uint32_t count); /* DELIVERED, CANCEL, DETACH, FORGET */
+const char *journal_error(const master *m);       /* why it is failing */
+/* A record read back: a malloc'd buffer the decoded fields point into (free it), NULL if unreadable. */
+uint8_t *journal_load_command(master *m, uint64_t offset, command_frame *out);
+uint8_t *journal_load_result(master *m, record_ref ref, result_frame *out, const uint8_t **body, size_t *len);
 
 #endif

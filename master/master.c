@@ -12,7 +12,9 @@
  *   shutdown_step  while stopping: end the grace period, end the loop
  *   timers_step    slaves_tick, flights_tick, clients_tick: the next deadline
  *   dispatch_step  queued commands become jobs on slaves (sched.c decides)
- *   write_step     pending result acks, then every client's output
+ *   flush_step     the journal's group commit: one write, one fdatasync
+ *   write_step     new jobs' requests, result acks, F_ACCEPTED, then every
+ *                  client's output: only what the flush made durable
  *   poll           until input or the next deadline
  *   read_step      signals, datagrams, clients' frames, new connections
  *
@@ -21,8 +23,7 @@
  * was a step of its own: a command that slaves_tick queues again (its
  * slave died) is dispatched in the same turn, not one poll later; and a
  * result the timers make ("no slave available") leaves in the same
- * write_step as the others, after the point where a journal would be
- * flushed. Other steps only queue frames for clients; write_step sends
+ * write_step as the others, after the journal's flush. Other steps only queue frames for clients; write_step sends
  * them (only a connection closed at once gets its last word there and
  * then: an evicted handshake, the final shutdown).
  */
@@ -85,8 +86,13 @@ static void end_grace_period(master *m)
 
 static void shutdown_all(master *m)
 {
+    journal_flush(m); /* what the clients are told below is on disk first */
     while (m->clients) {
         client *cl = m->clients;
+        if (cl->sock == SOCK_INVALID || (cl->durable && journal_failing(m))) {
+            client_close(m, cl);
+            continue;
+        }
         if (cl->state != CS_CLOSING)
             client_send_text(cl, F_ERROR, "the master is shutting down");
         client_write(cl); /* best effort */
@@ -157,6 +163,7 @@ uint64_t timers_step(master *m, uint64_t now_ms)
     next_ms = earliest(next_ms, slaves_tick(m, now_ms));
     next_ms = earliest(next_ms, flights_tick(m, now_ms));
     next_ms = earliest(next_ms, clients_tick(m, now_ms));
+    next_ms = earliest(next_ms, journal_tick(m, now_ms));
     if (m->stopping) /* the grace period's end, then the linger's (a past deadline would make poll spin) */
         next_ms = earliest(next_ms, now_ms < m->stop_deadline_ms ? m->stop_deadline_ms
                                                                  : m->stop_deadline_ms + SHUTDOWN_LINGER_MS);
@@ -182,11 +189,28 @@ void dispatch_step(master *m)
     }
 }
 
-/* Output: one RESULT_ACK per result the datagrams read moved along, then
- * what every client has waiting (results, notices, last words). */
+/* Group commit: everything this turn's steps journaled goes to disk in one
+ * write and one fdatasync, before write_step tells anyone of it. */
+void flush_step(master *m)
+{
+    if (journal_flush(m) == 0)
+        m->flushed = 1;
+}
+
+/* Output, once the journal's flush made it true: the requests of new jobs
+ * and the cancels, one RESULT_ACK per result the datagrams read moved
+ * along (COMPLETE ones included: the slave forgets on those), F_ACCEPTED,
+ * then what every client has waiting (results, notices, last words). While
+ * the journal cannot be written, only what depends on nothing in it goes:
+ * the output of clients that are not durable. */
 void write_step(master *m)
 {
-    send_pending_acks(m);
+    if (m->flushed) {
+        flights_send_fresh(m);
+        send_pending_acks(m);
+        clients_after_flush(m);
+    }
+    m->flushed = 0;
     for (client *cl = m->clients, *nx; cl; cl = nx) {
         nx = cl->next;
         client_on_output(m, cl);
@@ -260,8 +284,7 @@ int loop_turn(master *m, poll_set *ps)
         return 1;
     uint64_t next_ms = timers_step(m, now);
     dispatch_step(m);
-    /* A journal of dispatched commands and results would be flushed here:
-     * after dispatch, before any reply byte leaves (write_step). */
+    flush_step(m);
     write_step(m);
     poll_set_build(m, ps);
     now = clock_ms();
@@ -305,6 +328,8 @@ int master_run(const master_config *cfg)
         goto fail;
     }
     open_other_family(m);
+    if (cfg->state_dir && journal_open(m, cfg->state_dir) < 0)
+        goto fail;
     m->sigfd = signal_events_init();
     LOG(LOG_INFO, "listening on TCP %s:%d, %d slave%s in %s%s", cfg->bind, net_local_port(m->listener), m->nslaves,
         m->nslaves > 1 ? "s" : "", cfg->slaves_conf, m->auth->enabled ? ", authenticated" : "");
@@ -315,6 +340,7 @@ int master_run(const master_config *cfg)
         ;
     LOG(LOG_INFO, "stopping");
     shutdown_all(m);
+    journal_close(m);
     net_close(m->listener);
     net_close(m->udp);
     net_close(m->udp_other);
@@ -323,6 +349,9 @@ int master_run(const master_config *cfg)
     free(m);
     return 0;
 fail:
+    journal_close(m);
+    while (m->clients)
+        client_close(m, m->clients);
     net_close(m->udp);
     net_close(m->udp_other);
     net_close(m->listener);

@@ -128,7 +128,10 @@ void drop_retired_slaves(master *m)
 {
     for (int i = 0; i < m->nslaves;) {
         slave_peer *s = m->slaves[i];
-        if (s->retired && !s->flights) {
+        int acks_due = 0;
+        for (size_t k = 0; k < m->nacks_due; k++)
+            acks_due |= m->acks_due[k].s == s;
+        if (s->retired && !s->flights && !acks_due) {
             LOG(LOG_INFO, "slave %s removed", s->name);
             struct id_memo *grown = realloc(m->id_memos, (size_t)(m->nid_memos + 1) * sizeof *grown);
             if (!grown)
@@ -141,6 +144,14 @@ void drop_retired_slaves(master *m)
         }
         i++;
     }
+}
+
+slave_peer *slave_by_name(master *m, const char *name)
+{
+    for (int i = 0; i < m->nslaves; i++)
+        if (!strcmp(m->slaves[i]->name, name))
+            return m->slaves[i];
+    return NULL;
 }
 
 static slave_peer *slave_by_addr(master *m, const net_addr *a)
@@ -431,8 +442,28 @@ static void handle_datagram(void *m, const uint8_t *p, size_t n, const net_addr 
 
 /* One RESULT_ACK per result a batch of datagrams moved along (the write
  * step, after read_datagrams drained the sockets). */
+/* A result is complete: its RESULT_ACK COMPLETE, on which the slave
+ * forgets it, waits for the flush that puts the result on disk. */
+void ack_complete_later(master *m, slave_peer *s, uint64_t id)
+{
+    if (m->nacks_due == m->cap_acks_due) {
+        size_t n = m->cap_acks_due ? m->cap_acks_due * 2 : 64;
+        struct complete_ack *p = realloc(m->acks_due, n * sizeof *p);
+        if (!p)
+            die("out of memory");
+        m->acks_due = p;
+        m->cap_acks_due = n;
+    }
+    m->acks_due[m->nacks_due++] = (struct complete_ack){s, id};
+}
+
+/* After the flush: the complete acks, then a partial one per result
+ * whose fragments arrived. */
 void send_pending_acks(master *m)
 {
+    for (size_t k = 0; k < m->nacks_due; k++)
+        send_result_ack(m, NULL, m->acks_due[k].s, m->acks_due[k].id, RESULT_ACK_COMPLETE);
+    m->nacks_due = 0;
     for (int i = 0; i < m->nslaves; i++)
         for (flight *f = m->slaves[i]->flights; f; f = f->next)
             if (f->ack_pending) {

@@ -1,0 +1,657 @@
+/*
+ * journal.c - the master's journal in its state dir (doc/journal.md):
+ * every batch, command, dispatch and result of a durable client, appended
+ * as records (lib/journal.c), made durable by one write and one fdatasync
+ * per turn of the loop (group commit, journal_flush), and replayed when a
+ * master starts on the same state dir.
+ *
+ * The rule that makes a crash harmless: nothing leaves the master about a
+ * record before the record is on disk. master.c's loop_turn flushes after
+ * dispatch and before write_step, which is where results and F_ACCEPTED
+ * go to clients, RESULT_ACK COMPLETE to slaves (on which they forget the
+ * result) and the requests of new jobs to slaves. So a crash loses only
+ * what nobody was told of: a client sends again what was not accepted, a
+ * slave sends again a result it has not seen acknowledged, and a job that
+ * never left is dispatched again.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "journal.h"
+
+#define RETRY_MS 200u              /* a failing write is tried again this often */
+#define PENDING_LIMIT ((size_t)1 << 31) /* one turn's records (results up to 64 MiB each) */
+#define DAMAGE_ID_GAP 4096u        /* job ids skipped after damage: a lost DISPATCH's id is never reused */
+
+typedef struct journal {
+    int fd;
+    char path[1024];
+    uint64_t size;      /* bytes on disk, synced */
+    bwriter pending;    /* records since the last flush */
+    int failing;        /* the last flush failed: its records are still pending */
+    char why[200];
+    uint64_t retry_ms;
+    uint64_t fsyncs, flushes_failed;
+} journal;
+
+int journal_failing(const master *m)
+{
+    return m->journal && m->journal->failing;
+}
+
+const char *journal_error(const master *m)
+{
+    return m->journal ? m->journal->why : "";
+}
+
+/* ------------------------------------------------------------ appends --- */
+
+/* Where the next record starts in the file. */
+static uint64_t append_at(const journal *j)
+{
+    return j->size + bw_pending(&j->pending);
+}
+
+static void appended(journal *j, const char *what)
+{
+    if (j->pending.error)
+        die("journal: cannot hold the %s record of this turn (out of memory)", what);
+}
+
+void journal_batch(master *m, const client *cl)
+{
+    journal *j = m->journal;
+    jr_batch r = {cl->batch_id, cl->created_wall_ms, cl->timeout_ms, cl->retries, (uint16_t)strlen(cl->name), cl->name};
+    jr_batch_encode(&j->pending, &r);
+    appended(j, "BATCH");
+}
+
+/* A refused command (empty, too long, a NUL byte) is kept with an empty
+ * line: its RESULT says why. */
+uint64_t journal_command(master *m, const client *cl, const command *cmd)
+{
+    journal *j = m->journal;
+    uint64_t at = append_at(j);
+    int keep = cmd->len > 0 && cmd->len <= MAX_COMMAND_LEN && !memchr(cmd->line, 0, cmd->len);
+    jr_command r = {cl->batch_id, cmd->index, cmd->seq, keep ? cmd->len : 0, cmd->line};
+    jr_command_encode(&j->pending, &r);
+    appended(j, "COMMAND");
+    return at;
+}
+
+void journal_end(master *m, const client *cl, uint32_t count)
+{
+    jr_end r = {cl->batch_id, count};
+    jr_end_encode(&m->journal->pending, &r);
+    appended(m->journal, "END");
+}
+
+void journal_dispatch(master *m, const flight *f)
+{
+    jr_dispatch r = {f->cmd->cl->batch_id, f->cmd->index, f->id, f->slave->boot, (uint16_t)strlen(f->slave->name),
+                     f->slave->name};
+    jr_dispatch_encode(&m->journal->pending, &r);
+    appended(m->journal, "DISPATCH");
+}
+
+record_ref journal_result(master *m, const client *cl, uint32_t index, uint32_t seq, const char *host,
+                          const uint8_t *body, size_t len)
+{
+    journal *j = m->journal;
+    record_ref ref = {append_at(j), 0};
+    jr_result r = {cl->batch_id, index, seq, (uint16_t)strlen(host), host, (uint32_t)len, body};
+    jr_result_encode(&j->pending, &r);
+    appended(j, "RESULT");
+    ref.len = (uint32_t)(append_at(j) - ref.offset);
+    return ref;
+}
+
+void journal_mark(master *m, const client *cl, uint8_t type, uint32_t count)
+{
+    journal *j = m->journal;
+    if (!j)
+        return;
+    uint64_t now = wall_ms();
+    switch (type) {
+    case JR_DELIVERED: {
+        jr_delivered r = {cl->batch_id, count, now};
+        jr_delivered_encode(&j->pending, &r);
+        break;
+    }
+    case JR_CANCEL: {
+        jr_cancel r = {cl->batch_id, now};
+        jr_cancel_encode(&j->pending, &r);
+        break;
+    }
+    case JR_DETACH: {
+        jr_detach r = {cl->batch_id, now};
+        jr_detach_encode(&j->pending, &r);
+        break;
+    }
+    case JR_FORGET: {
+        jr_forget r = {cl->batch_id};
+        jr_forget_encode(&j->pending, &r);
+        break;
+    }
+    }
+    appended(j, jrecord_type_name(type));
+}
+
+/* ------------------------------------------------------ group commit --- */
+
+/* One write and one fdatasync for everything of this turn. On failure
+ * (a full disk, an I/O error) the file is cut back to its last synced
+ * size and the records stay pending: the loop holds what depends on them
+ * and tries again every RETRY_MS. Returns 0 when everything is on disk. */
+int journal_flush(master *m)
+{
+    journal *j = m->journal;
+    if (!j)
+        return 0;
+    size_t n = bw_pending(&j->pending);
+    if (!n) {
+        j->failing = 0;
+        return 0;
+    }
+    uint64_t now = clock_ms();
+    if (j->failing && now < j->retry_ms)
+        return -1;
+    const uint8_t *p = bw_head(&j->pending);
+    size_t done = 0;
+    while (done < n) {
+        long w = file_write(j->fd, p + done, n - done);
+        if (w <= 0)
+            goto failed;
+        done += (size_t)w;
+    }
+    if (file_sync(j->fd) < 0)
+        goto failed;
+    j->size += n;
+    bw_consume(&j->pending, n);
+    j->fsyncs++;
+    if (j->failing)
+        LOG(LOG_INFO, "journal %s: writing again (%s is over)", j->path, j->why);
+    j->failing = 0;
+    return 0;
+failed:
+    snprintf(j->why, sizeof j->why, "%s", errno ? strerror(errno) : "short write");
+    if (file_truncate(j->fd, j->size) < 0)
+        LOG(LOG_ERROR, "journal %s: cannot cut it back to %llu bytes: %s", j->path, (unsigned long long)j->size,
+            strerror(errno));
+    if (!j->failing)
+        LOG(LOG_ERROR, "journal %s: cannot write (%s): results and accepted commands wait until it can, new "
+            "batches are refused", j->path, j->why);
+    j->failing = 1;
+    j->flushes_failed++;
+    j->retry_ms = now + RETRY_MS;
+    return -1;
+}
+
+uint64_t journal_tick(master *m, uint64_t now_ms)
+{
+    journal *j = m->journal;
+    if (!j || !j->failing)
+        return NO_DEADLINE;
+    return j->retry_ms > now_ms ? j->retry_ms : now_ms + 1;
+}
+
+/* ---------------------------------------------------------- read back --- */
+
+/* The whole record at offset (length len, 0: read its length first),
+ * checked, in a malloc'd buffer; its payload decoded into rec. */
+static uint8_t *load_record(master *m, uint64_t offset, uint32_t len, jrecord *rec)
+{
+    journal *j = m->journal;
+    uint8_t head[4];
+    if (!len) {
+        if (file_read_at(j->fd, head, 4, offset) != 4)
+            goto unreadable;
+        len = get_u32(head) + JOURNAL_FRAMING;
+        if (len > JOURNAL_RECORD_MAX + JOURNAL_FRAMING)
+            goto unreadable;
+    }
+    uint8_t *buf = malloc(len);
+    if (!buf)
+        die("out of memory");
+    jreader r;
+    size_t at;
+    if (file_read_at(j->fd, buf, len, offset) != (long)len) {
+        free(buf);
+        goto unreadable;
+    }
+    jreader_init(&r, buf, len, NULL, NULL);
+    r.first_done = 1; /* a record in the middle: no HEADER before it */
+    if (jreader_next(&r, rec, &at) != 1 || at != 0) {
+        free(buf);
+        goto unreadable;
+    }
+    return buf;
+unreadable:
+    LOG(LOG_ERROR, "journal %s: the record at offset %llu cannot be read back", j->path, (unsigned long long)offset);
+    return NULL;
+}
+
+uint8_t *journal_load_command(master *m, uint64_t offset, command_frame *out)
+{
+    jrecord rec;
+    uint8_t *buf = load_record(m, offset, 0, &rec);
+    if (buf && rec.type != JR_COMMAND) {
+        free(buf);
+        return NULL;
+    }
+    if (buf)
+        *out = (command_frame){rec.u.command.index, rec.u.command.seq, rec.u.command.line_len, rec.u.command.line};
+    return buf;
+}
+
+uint8_t *journal_load_result(master *m, record_ref ref, result_frame *out, const uint8_t **body, size_t *len)
+{
+    jrecord rec;
+    uint8_t *buf = load_record(m, ref.offset, ref.len, &rec);
+    if (buf && rec.type != JR_RESULT) {
+        free(buf);
+        return NULL;
+    }
+    if (buf) {
+        memset(out, 0, sizeof *out);
+        out->seq = rec.u.result.seq;
+        out->host = rec.u.result.host;
+        out->host_len = rec.u.result.host_len;
+        *body = rec.u.result.body;
+        *len = rec.u.result.body_len;
+    }
+    return buf;
+}
+
+/* ------------------------------------------------------------- replay --- */
+
+/* A batch while the journal is read: its commands by index (NULL once it
+ * has its result) and the last dispatch of each. */
+typedef struct {
+    client *cl;
+    command **cmds;
+    struct last_dispatch { uint64_t job; int slave; } *disp; /* slave: index in names, -1 none */
+    uint32_t cap;
+} rbatch;
+
+typedef struct {
+    master *m;
+    rbatch *batches;     /* an open-addressing table by batch id */
+    size_t cap, n;
+    char (*names)[300];  /* slaves named by DISPATCH records, and the highest job id of each */
+    uint64_t *max_id;
+    int nnames;
+    size_t records, results, damage_end; /* damage_end: just past the last damaged byte (0 none) */
+    unsigned damaged;
+} replay;
+
+static rbatch *rbatch_slot(replay *rp, uint64_t id)
+{
+    size_t i = (size_t)(id * 0x9E3779B97F4A7C15ull) & (rp->cap - 1);
+    while (rp->batches[i].cl && rp->batches[i].cl->batch_id != id)
+        i = (i + 1) & (rp->cap - 1);
+    return &rp->batches[i];
+}
+
+static rbatch *rbatch_find(replay *rp, uint64_t id)
+{
+    if (!rp->cap)
+        return NULL;
+    rbatch *b = rbatch_slot(rp, id);
+    return b->cl ? b : NULL;
+}
+
+static rbatch *rbatch_add(replay *rp, client *cl)
+{
+    if ((rp->n + 1) * 2 > rp->cap) { /* grow: at most half full */
+        rbatch *old = rp->batches;
+        size_t oldcap = rp->cap;
+        rp->cap = rp->cap ? rp->cap * 2 : 64;
+        rp->batches = calloc(rp->cap, sizeof *rp->batches);
+        if (!rp->batches)
+            die("out of memory");
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i].cl)
+                *rbatch_slot(rp, old[i].cl->batch_id) = old[i];
+        free(old);
+    }
+    rbatch *b = rbatch_slot(rp, cl->batch_id);
+    memset(b, 0, sizeof *b);
+    b->cl = cl;
+    rp->n++;
+    return b;
+}
+
+static void rbatch_reserve(rbatch *b, uint32_t index)
+{
+    if (index < b->cap)
+        return;
+    uint32_t n = b->cap ? b->cap : 64;
+    while (n <= index)
+        n *= 2;
+    b->cmds = realloc(b->cmds, n * sizeof *b->cmds);
+    b->disp = realloc(b->disp, n * sizeof *b->disp);
+    if (!b->cmds || !b->disp)
+        die("out of memory");
+    for (uint32_t i = b->cap; i < n; i++)
+        b->cmds[i] = NULL, b->disp[i] = (struct last_dispatch){0, -1};
+    b->cap = n;
+}
+
+static int slave_name_index(replay *rp, const char *name, size_t len)
+{
+    for (int i = 0; i < rp->nnames; i++)
+        if (strlen(rp->names[i]) == len && !memcmp(rp->names[i], name, len))
+            return i;
+    rp->names = realloc(rp->names, (size_t)(rp->nnames + 1) * sizeof *rp->names);
+    rp->max_id = realloc(rp->max_id, (size_t)(rp->nnames + 1) * sizeof *rp->max_id);
+    if (!rp->names || !rp->max_id)
+        die("out of memory");
+    snprintf(rp->names[rp->nnames], sizeof rp->names[0], "%.*s", (int)len, name);
+    rp->max_id[rp->nnames] = 0;
+    return rp->nnames++;
+}
+
+static void on_damage(void *ctx, const jdamage *d)
+{
+    replay *rp = ctx;
+    rp->damaged++;
+    if (d->why != JD_TORN_TAIL && d->offset + d->bytes > rp->damage_end)
+        rp->damage_end = d->offset + d->bytes;
+    LOG(d->why == JD_TORN_TAIL ? LOG_WARN : LOG_ERROR, "journal %s: %s at offset %zu (%zu bytes)%s",
+        rp->m->journal->path, jdamage_why_name(d->why), d->offset, d->bytes,
+        d->why == JD_TORN_TAIL ? ": cut off (a crash in the middle of a write: nothing acknowledged is in it)"
+        : d->why == JD_OTHER_VERSION ? ": not read"
+                                     : ": skipped, the records around it are kept");
+}
+
+/* A finished batch's retention counts from when it finished (wall clock
+ * in the record), from now on the monotonic clock. */
+static uint64_t finished_at(uint64_t at_wall_ms)
+{
+    uint64_t now = clock_ms(), ago = elapsed(wall_ms(), at_wall_ms);
+    return ago < now ? now - ago : 1;
+}
+
+static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t len)
+{
+    master *m = rp->m;
+    rbatch *b = NULL;
+    rp->records++;
+    switch (rec->type) {
+    case JR_HEADER:
+        if (rec->u.header.identity != m->identity && m->identity)
+            LOG(LOG_WARN, "journal %s was written by master %016llx, this one is %016llx: replayed all the same",
+                m->journal->path, (unsigned long long)rec->u.header.identity, (unsigned long long)m->identity);
+        return;
+    case JR_BATCH: {
+        const jr_batch *r = &rec->u.batch;
+        if (rbatch_find(rp, r->batch))
+            return; /* twice: damage repaired by hand? the first one stands */
+        char name[80];
+        snprintf(name, sizeof name, "%.*s", (int)r->name_len, r->name);
+        rbatch_add(rp, client_restore(m, r->batch, r->created_ms, r->timeout_ms, r->retries, name));
+        return;
+    }
+    default:
+        break;
+    }
+    b = rbatch_find(rp, rec->u.end.batch); /* every other record begins with its batch id */
+    if (!b)
+        return; /* its BATCH was lost to damage, or the batch was forgotten */
+    client *cl = b->cl;
+    switch (rec->type) {
+    case JR_COMMAND: {
+        const jr_command *r = &rec->u.command;
+        command *cmd = calloc(1, sizeof *cmd + r->line_len + 1);
+        if (!cmd)
+            die("out of memory");
+        cmd->cl = cl;
+        cmd->index = r->index;
+        cmd->seq = r->seq;
+        cmd->len = r->line_len;
+        memcpy(cmd->line, r->line, r->line_len);
+        rbatch_reserve(b, r->index);
+        free(b->cmds[r->index]);
+        b->cmds[r->index] = cmd;
+        client_restore_command(cl, cmd, offset);
+        break;
+    }
+    case JR_END:
+        cl->ended = 1;
+        break;
+    case JR_DISPATCH: {
+        const jr_dispatch *r = &rec->u.dispatch;
+        int k = slave_name_index(rp, r->slave, r->slave_len);
+        if (r->job_id > rp->max_id[k])
+            rp->max_id[k] = r->job_id;
+        if (r->index < b->cap && b->cmds[r->index]) {
+            b->disp[r->index] = (struct last_dispatch){r->job_id, k};
+            b->cmds[r->index]->attempts++;
+        }
+        break;
+    }
+    case JR_RESULT: {
+        const jr_result *r = &rec->u.result;
+        rp->results++;
+        if (r->index < b->cap && b->cmds[r->index]) {
+            free(b->cmds[r->index]);
+            b->cmds[r->index] = NULL;
+        }
+        client_restore_result(cl, offset, (uint32_t)len);
+        break;
+    }
+    case JR_DELIVERED:
+        cl->delivered = 1;
+        cl->finished_ms = finished_at(rec->u.delivered.at_ms);
+        break;
+    case JR_CANCEL:
+        cl->cancelled = 1;
+        cl->finished_ms = finished_at(rec->u.cancel.at_ms);
+        break;
+    case JR_DETACH:
+        cl->detached = 1;
+        break;
+    case JR_FORGET:
+        for (uint32_t i = 0; i < b->cap; i++)
+            free(b->cmds[i]);
+        free(b->cmds);
+        free(b->disp);
+        client_close(m, cl);
+        /* out of the table: the slots after it are placed again */
+        b->cl = NULL;
+        rp->n--;
+        for (size_t i = (size_t)(b - rp->batches + 1) & (rp->cap - 1); rp->batches[i].cl; i = (i + 1) & (rp->cap - 1)) {
+            rbatch moved = rp->batches[i];
+            rp->batches[i].cl = NULL;
+            *rbatch_slot(rp, moved.cl->batch_id) = moved;
+        }
+        break;
+    }
+}
+
+/* Every record is read: what has no result is queued again or, if the
+ * previous life dispatched it, re-claimed from its slave under the same
+ * job id. A command whose COMMAND record comes before damage and that
+ * has no DISPATCH may have lost it there: it is not run again (it may
+ * have run), its client is told. */
+static void replay_finish(replay *rp, unsigned *queued, unsigned *reclaimed, unsigned *at_risk)
+{
+    master *m = rp->m;
+    for (int k = 0; k < rp->nnames; k++) {
+        slave_peer *s = slave_by_name(m, rp->names[k]);
+        uint64_t next = rp->max_id[k] + 1 + (rp->damage_end ? DAMAGE_ID_GAP : 0);
+        if (s && next > s->next_id)
+            s->next_id = next;
+    }
+    for (size_t i = 0; i < rp->cap; i++) {
+        rbatch *b = &rp->batches[i];
+        client *cl = b->cl;
+        if (!cl)
+            continue;
+        for (uint32_t x = 0; x < b->cap; x++) {
+            command *cmd = b->cmds[x];
+            if (!cmd)
+                continue;
+            slave_peer *s = b->disp[x].slave >= 0 ? slave_by_name(m, rp->names[b->disp[x].slave]) : NULL;
+            if (cl->cancelled) {
+                free(cmd);
+            } else if (cmd->len == 0) { /* refused, and its RESULT was in the torn tail */
+                client_send_failure(cl, cmd->index, cmd->seq, RUN_REJECTED, "", "refused by the master");
+                free(cmd);
+            } else if (s && b->disp[x].job) {
+                flight_restore(m, s, cmd, b->disp[x].job);
+                (*reclaimed)++;
+            } else if (!b->disp[x].job && rp->damage_end && cl->command_at[x] < rp->damage_end) {
+                client_send_failure(cl, cmd->index, cmd->seq, RUN_NOT_STARTED, "",
+                                    "not run again: the master's journal was damaged after this command, which "
+                                    "may have run (see the master's log)");
+                free(cmd);
+                (*at_risk)++;
+            } else {
+                /* never dispatched; or dispatched to a slave no longer listed: it may have run there */
+                if (cl->qtail)
+                    cl->qtail->next = cmd;
+                else
+                    cl->qhead = cmd;
+                cl->qtail = cmd;
+                cl->queued++;
+                cl->queued_bytes += command_size(cmd);
+                (*queued)++;
+            }
+        }
+        free(b->cmds);
+        free(b->disp);
+        cl->accepted = cl->accepted_told = cl->submitted;
+        if (!cl->detached && !cl->delivered && !cl->cancelled)
+            cl->orphaned_ms = clock_ms(); /* its client has --client-grace to come back */
+    }
+}
+
+static int replay_journal(master *m, const uint8_t *data, size_t len, int *fresh)
+{
+    journal *j = m->journal;
+    replay rp = {.m = m};
+    jreader r;
+    jrecord rec;
+    size_t offset, next;
+    uint64_t t0 = clock_us();
+    jreader_init(&r, data, len, on_damage, &rp);
+    for (;;) {
+        size_t before = r.pos;
+        (void)before;
+        if (jreader_next(&r, &rec, &offset) != 1)
+            break;
+        next = r.pos;
+        replay_record(&rp, &rec, offset, next - offset);
+    }
+    *fresh = 0;
+    if (!r.header_ok) {
+        /* not ours, or of another version: kept aside, never overwritten */
+        char aside[1100];
+        snprintf(aside, sizeof aside, "%s.unreadable-%llu", j->path, (unsigned long long)wall_ms());
+        LOG(LOG_ERROR, "journal %s: %s: moved to %s, starting a new journal (nothing of it is run)", j->path,
+            r.version && r.version != JOURNAL_VERSION ? "written by another version of the master" : "not a journal",
+            aside);
+        free(rp.batches); /* no batch can come from a journal without its header */
+        free(rp.names);
+        free(rp.max_id);
+        if (rename(j->path, aside) < 0)
+            return -1;
+        *fresh = 1;
+        return 0;
+    }
+    if (r.valid_end < len) { /* a torn tail, or damage at the very end: cut */
+        if (file_truncate(j->fd, r.valid_end) < 0) {
+            LOG(LOG_ERROR, "journal %s: cannot cut its damaged end: %s", j->path, strerror(errno));
+            return -1;
+        }
+        len = r.valid_end;
+    }
+    j->size = len;
+    unsigned queued = 0, reclaimed = 0, at_risk = 0;
+    replay_finish(&rp, &queued, &reclaimed, &at_risk);
+    LOG(LOG_INFO, "journal %s: %zu records replayed in %llu ms: %zu batches, %zu results kept, %u commands queued "
+        "again, %u re-claimed from their slaves%s", j->path, rp.records, (unsigned long long)(clock_us() - t0) / 1000,
+        rp.n, rp.results, queued, reclaimed, r.damaged ? " (damage reported above)" : "");
+    if (at_risk)
+        LOG(LOG_ERROR, "journal %s: %u commands not run again: the damage may have hidden that they were dispatched",
+            j->path, at_risk);
+    free(rp.batches);
+    free(rp.names);
+    free(rp.max_id);
+    return 0;
+}
+
+static int write_header(master *m)
+{
+    jr_header h = {JOURNAL_MAGIC, JOURNAL_VERSION, m->identity, wall_ms()};
+    jr_header_encode(&m->journal->pending, &h);
+    if (journal_flush(m) < 0) {
+        LOG(LOG_ERROR, "journal %s: cannot write: %s", m->journal->path, m->journal->why);
+        return -1;
+    }
+    return 0;
+}
+
+int journal_open(master *m, const char *dir)
+{
+    journal *j = calloc(1, sizeof *j);
+    if (!j)
+        die("out of memory");
+    m->journal = j;
+    bw_init(&j->pending, PENDING_LIMIT);
+    snprintf(j->path, sizeof j->path, "%s/%s", dir, JOURNAL_FILE_NAME);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        j->fd = file_open_append(j->path);
+        int64_t size = j->fd < 0 ? -1 : file_size(j->fd);
+        if (size < 0) {
+            LOG(LOG_ERROR, "cannot open the journal %s: %s", j->path, strerror(errno));
+            return -1;
+        }
+        if (size == 0)
+            return write_header(m);
+        uint8_t *data = malloc((size_t)size);
+        if (!data)
+            die("out of memory: the journal %s is %lld bytes", j->path, (long long)size);
+        int64_t got = 0;
+        while (got < size) {
+            long r = file_read_at(j->fd, data + got, (size_t)(size - got), (uint64_t)got);
+            if (r <= 0) {
+                LOG(LOG_ERROR, "cannot read the journal %s: %s", j->path, r < 0 ? strerror(errno) : "short read");
+                free(data);
+                return -1;
+            }
+            got += r;
+        }
+        int fresh;
+        int rc = replay_journal(m, data, (size_t)size, &fresh);
+        free(data);
+        if (rc < 0)
+            return -1;
+        if (!fresh)
+            return 0;
+        file_close(j->fd); /* moved aside: a new one */
+    }
+    return -1;
+}
+
+void journal_close(master *m)
+{
+    journal *j = m->journal;
+    if (!j)
+        return;
+    journal_flush(m);
+    if (j->fsyncs)
+        LOG(LOG_DEBUG, "journal %s: %llu bytes, %llu flushes", j->path, (unsigned long long)j->size,
+            (unsigned long long)j->fsyncs);
+    file_close(j->fd);
+    bw_free(&j->pending);
+    free(j);
+    m->journal = NULL;
+}

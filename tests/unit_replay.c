@@ -1,0 +1,263 @@
+/* Unit tests: the master's replay of its journal (master/journal.c) on
+ * journals written record by record: what is queued again, what is
+ * re-claimed from which slave under which job id, the next job ids, what
+ * cancelled and forgotten batches leave, and what damage (a torn tail, a
+ * flipped byte, another version) costs. No socket is opened: the master
+ * here is its structs, its slaves.conf and its state dir. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "journal.h"
+#include "master/internal.h"
+#include "tap.h"
+
+/* master/ less master.c's loop (sched.c comes with TEST_LINK) */
+#include "../master/clients.c"
+#include "../master/flights.c"
+#include "../master/journal.c"
+#include "../master/slaves.c"
+
+static char dir[256];
+static master_config cfg;
+static auth_keys no_key;
+
+enum { A = 0xA, B = 0xB, C = 0xC };
+
+static void put(bwriter *w, const jrecord *r)
+{
+    journal_encode(w, r);
+}
+
+static void command_rec(bwriter *w, uint64_t batch, uint32_t index, const char *line)
+{
+    jrecord r = {.type = JR_COMMAND};
+    r.u.command = (jr_command){batch, index, index + 1, (uint32_t)strlen(line), line};
+    put(w, &r);
+}
+
+static void dispatch_rec(bwriter *w, uint64_t batch, uint32_t index, uint64_t job, const char *slave)
+{
+    jrecord r = {.type = JR_DISPATCH};
+    r.u.dispatch = (jr_dispatch){batch, index, job, 77, (uint16_t)strlen(slave), slave};
+    put(w, &r);
+}
+
+static void result_rec(bwriter *w, uint64_t batch, uint32_t index, const char *out)
+{
+    CommandResult res;
+    memset(&res, 0, sizeof res);
+    res.stdout_data = (char *)out;
+    res.stdout_len = (uint32_t)strlen(out);
+    bwriter body;
+    bw_init(&body, 1 << 20);
+    result_encode(&body, &res);
+    jrecord r = {.type = JR_RESULT};
+    r.u.result = (jr_result){batch, index, index + 1, 11, "127.0.0.1:1", (uint32_t)body.len, body.data};
+    put(w, &r);
+    bw_free(&body);
+}
+
+static void batch_rec(bwriter *w, uint64_t batch)
+{
+    jrecord r = {.type = JR_BATCH};
+    r.u.batch = (jr_batch){batch, 1700000000000ull, 0, 0, 9, "127.0.0.1"};
+    put(w, &r);
+}
+
+/* The journal of the tests: batch A (5 commands: 0 and 1 dispatched, 1
+ * has its result, 2 went to a slave no longer listed, 0 was dispatched
+ * again), batch B (cancelled), batch C (forgotten). Returns the offset of
+ * A's first DISPATCH, for the damage tests. */
+static size_t write_journal(bwriter *w, uint16_t version)
+{
+    jrecord h = {.type = JR_HEADER};
+    h.u.header = (jr_header){JOURNAL_MAGIC, version, 0x1234, 1700000000000ull};
+    put(w, &h);
+    batch_rec(w, A);
+    for (uint32_t i = 0; i < 5; i++)
+        command_rec(w, A, i, i == 0 ? "echo zero" : "echo other");
+    jrecord e = {.type = JR_END};
+    e.u.end = (jr_end){A, 5};
+    put(w, &e);
+    size_t first_dispatch = w->len;
+    dispatch_rec(w, A, 0, 7, "127.0.0.1:1");
+    dispatch_rec(w, A, 1, 3, "127.0.0.1:2");
+    result_rec(w, A, 1, "one\n");
+    dispatch_rec(w, A, 2, 40, "10.9.9.9:5"); /* not in slaves.conf any more */
+    dispatch_rec(w, A, 0, 9, "127.0.0.1:1"); /* 0 again: its first slave died */
+    batch_rec(w, B);
+    command_rec(w, B, 0, "sleep 100");
+    jrecord c = {.type = JR_CANCEL};
+    c.u.cancel = (jr_cancel){B, 1700000000000ull};
+    put(w, &c);
+    batch_rec(w, C);
+    command_rec(w, C, 0, "true");
+    result_rec(w, C, 0, "");
+    jrecord f = {.type = JR_FORGET};
+    f.u.forget = (jr_forget){C};
+    put(w, &f);
+    return first_dispatch;
+}
+
+static master *fresh_master(const uint8_t *journal, size_t len)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/journal", dir);
+    FILE *f = fopen(path, "wb");
+    fwrite(journal, 1, len, f);
+    fclose(f);
+    master *m = calloc(1, sizeof *m);
+    m->cfg = &cfg;
+    m->auth = &no_key;
+    m->ep.auth = &no_key;
+    m->udp = m->listener = m->udp_other = SOCK_INVALID;
+    m->identity = 0x1234;
+    if (load_slaves(m) != 2)
+        die("slaves.conf");
+    return m;
+}
+
+static void free_master(master *m)
+{
+    journal_close(m);
+    while (m->clients)
+        client_close(m, m->clients);
+    for (int i = 0; i < m->nslaves; i++) {
+        while (m->slaves[i]->flights)
+            flight_free(m->slaves[i]->flights);
+        free(m->slaves[i]);
+    }
+    free(m->slaves);
+    free(m->acks_due);
+    free(m);
+}
+
+static client *find(master *m, uint64_t id)
+{
+    for (client *cl = m->clients; cl; cl = cl->next)
+        if (cl->batch_id == id)
+            return cl;
+    return NULL;
+}
+
+static unsigned queue_len(const client *cl)
+{
+    unsigned n = 0;
+    for (command *c = cl->qhead; c; c = c->next)
+        n++;
+    return n;
+}
+
+static int64_t journal_bytes(void)
+{
+    char path[300];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/journal", dir);
+    return stat(path, &st) < 0 ? -1 : st.st_size;
+}
+
+static void test_replay(void)
+{
+    bwriter w;
+    bw_init(&w, 1 << 24);
+    write_journal(&w, JOURNAL_VERSION);
+    master *m = fresh_master(w.data, w.len);
+    ok(journal_open(m, dir) == 0, "a good journal replays");
+    client *a = find(m, A), *b = find(m, B);
+    ok(a && a->durable && a->sock == SOCK_INVALID && a->ended && a->submitted == 5, "batch A: 5 commands, ended, no connection");
+    ok(a && a->orphaned_ms != 0, "batch A waits for its client (orphaned: --client-grace runs)");
+    is_int(a ? a->nresults : 0, 1, "batch A keeps its one result");
+    slave_peer *s1 = slave_by_name(m, "127.0.0.1:1"), *s2 = slave_by_name(m, "127.0.0.1:2");
+    ok(s1 && s1->flights && !s1->flights->next && s1->flights->id == 9 && s1->flights->cmd &&
+           s1->flights->cmd->index == 0 && s1->flights->cmd->attempts == 2,
+       "command 0 is re-claimed from its last slave under its last job id (9), 2 attempts counted");
+    ok(s2 && !s2->flights, "command 1 has its result: nothing re-claimed on its slave");
+    is_int(a ? queue_len(a) : 0, 3, "commands 2 (its slave is gone), 3 and 4 are queued again");
+    ok(a && a->qhead && a->qhead->index == 2 && a->qhead->attempts == 1,
+       "the command whose slave is no longer listed keeps its attempt: a result says it may have run twice");
+    is_int(s1 ? (long)s1->next_id : 0, 10, "slave 1's next job id follows the highest it was given (9)");
+    is_int(s2 ? (long)s2->next_id : 0, 4, "slave 2's next job id follows its highest (3)");
+    ok(b && b->cancelled && !b->qhead && b->finished_ms, "batch B is cancelled: nothing of it runs again");
+    ok(!find(m, C), "batch C was forgotten: it is not brought back");
+    record_ref ref = a->results[0];
+    result_frame rf;
+    const uint8_t *body;
+    size_t blen;
+    uint8_t *buf = journal_load_result(m, ref, &rf, &body, &blen);
+    CommandResult res;
+    breader br;
+    if (buf)
+        br_init(&br, body, blen);
+    ok(buf && rf.seq == 2 && result_decode(&br, &res) == 0 && res.stdout_len == 4 && !memcmp(res.stdout_data, "one\n", 4),
+       "the kept result reads back from the journal byte for byte");
+    free(buf);
+    command_frame cf;
+    buf = journal_load_command(m, a->command_at[0], &cf);
+    ok(buf && cf.index == 0 && cf.seq == 1 && cf.len == 9 && !memcmp(cf.line, "echo zero", 9),
+       "a command reads back from the journal (for client --attach)");
+    free(buf);
+    free_master(m);
+
+    /* A torn tail: the last record cut in the middle. */
+    size_t cut = w.len - 3;
+    m = fresh_master(w.data, cut);
+    ok(journal_open(m, dir) == 0, "a torn tail replays");
+    ok(find(m, C) != NULL, "the FORGET that was torn off is not applied: batch C is back");
+    ok(journal_bytes() < (int64_t)cut && journal_bytes() > 0, "the torn record is cut off the file (%lld of %zu bytes)",
+       (long long)journal_bytes(), cut);
+    free_master(m);
+
+    /* A flipped byte in A's first DISPATCH: that record is skipped; the
+     * commands journaled before the damage and never seen dispatched are
+     * not run again (they may have been), and job ids jump past the gap. */
+    bw_reset(&w);
+    size_t at = write_journal(&w, JOURNAL_VERSION);
+    w.data[at + 7] ^= 0x40;
+    m = fresh_master(w.data, w.len);
+    ok(journal_open(m, dir) == 0, "a journal with a flipped byte replays");
+    a = find(m, A);
+    s1 = slave_by_name(m, "127.0.0.1:1");
+    ok(s1 && s1->flights && s1->flights->id == 9, "command 0 is still re-claimed (its second DISPATCH is intact)");
+    is_int(a ? queue_len(a) : 0, 1, "only command 2 (dispatched to a gone slave) is queued again");
+    is_int(a ? a->nresults : 0, 3, "commands 3 and 4 get a result saying they were not run again (1 + 2 results)");
+    ok(s1 && s1->next_id >= 10 + DAMAGE_ID_GAP, "after damage, job ids jump %u ahead (next %llu)", DAMAGE_ID_GAP,
+       (unsigned long long)(s1 ? s1->next_id : 0));
+    free_master(m);
+
+    /* Another version: moved aside, a new journal begins, nothing runs. */
+    bw_reset(&w);
+    write_journal(&w, JOURNAL_VERSION + 1);
+    m = fresh_master(w.data, w.len);
+    ok(journal_open(m, dir) == 0 && !m->clients, "a journal of another version: nothing of it is replayed");
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "ls %s | grep -q 'journal.unreadable-'", dir);
+    ok(system(cmd) == 0, "it is kept aside (journal.unreadable-TIME), not overwritten");
+    ok(journal_bytes() > 0 && journal_bytes() < 100, "a new journal holds only its header (%lld bytes)",
+       (long long)journal_bytes());
+    free_master(m);
+    bw_free(&w);
+}
+
+int main(void)
+{
+    log_init("unit_replay", LOG_ERROR);
+    snprintf(dir, sizeof dir, "/tmp/smp-unit-replay.%d", (int)getpid());
+    mkdir(dir, 0700);
+    char conf[300];
+    snprintf(conf, sizeof conf, "%s/slaves.conf", dir);
+    FILE *f = fopen(conf, "w");
+    fputs("127.0.0.1 1\n127.0.0.1 2\n", f);
+    fclose(f);
+    cfg = (master_config){"127.0.0.1", 0, NULL, 8, 1000, 2, 60000, 10000, &no_key, 3000, 256, dir, 300000, 3600000};
+    cfg.slaves_conf = strdup(conf);
+    test_replay();
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        return 1;
+    return done_testing();
+}
