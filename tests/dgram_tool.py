@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """dgram_tool.py - forge, record and replay master <-> slave datagrams
-(tests/sessions.t). Speaks datagram format 4 and, to show what older
-builds did, format 3: it asks the slave with a PING which one it speaks.
+(tests/sessions.t). Speaks datagram format 5 (4 and 3, to show what older
+builds did): it asks the slave with a PING which one it speaks.
 
   dgram_tool.py proxy TARGET_PORT [--drop-jobs]
       A two-way proxy in front of a slave on 127.0.0.1:TARGET_PORT; prints
@@ -15,7 +15,7 @@ builds did, format 3: it asks the slave with a PING which one it speaks.
       acknowledges, and prints "sent N received M" after SECONDS.
   dgram_tool.py flood PORT COUNT [--handshake]
       COUNT one-byte fragments, each of its own job declaring a 64 KiB
-      request; --handshake first completes the cookie round trip (format 4).
+      request; --handshake first completes the cookie round trip (format 4 on).
 """
 import os, select, signal, socket, struct, sys, time
 
@@ -28,9 +28,11 @@ def header(version, typ, sender, receiver, seq, job_id):
     return struct.pack(HDR, MAGIC, version, typ, 0, sender, receiver, seq, job_id)
 
 
-def ping(version, sender, receiver, seq, cookie=b"\0" * 16):
+def ping(version, sender, receiver, seq, cookie=b"\0" * 16, master_id=0):
     body = struct.pack(">QQ", int(time.monotonic() * 1e6), 1)
-    return header(version, PING, sender, receiver, seq, 0) + body + (cookie if version >= 4 else b"")
+    body += cookie if version >= 4 else b""
+    body += struct.pack(">Q", master_id) if version >= 5 else b""  # format 5: the master's identity
+    return header(version, PING, sender, receiver, seq, 0) + body
 
 
 def job(version, sender, receiver, seq, job_id, total, payload, frag=1200):
@@ -46,7 +48,7 @@ def parse(p):
 
 def learn(s, addr, me):
     """Returns (version, slave boot, cookie) from the slave's answer to a PING."""
-    for version in (4, 3):
+    for version in (5, 4, 3):
         s.sendto(ping(version, me, 0, 1), addr)
         s.settimeout(0.5)
         try:
