@@ -196,6 +196,7 @@ static int fz_poll(net_pollfd *fds, int n, int timeout_ms)
 #include "../master/flights.c"
 #include "../master/master.c"
 #include "../master/slaves.c"
+#include "../master/state.c"
 
 /* One turn of the daemon's loop; once it ends, the master is shut down
  * as master_run does, and the script drives it no more. */
@@ -524,7 +525,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         log_init("fuzz", LOG_ERROR);
         write_conf(fz_conf_all, sizeof fz_conf_all, FAKE_SLAVES);
         write_conf(fz_conf_two, sizeof fz_conf_two, FAKE_SLAVES - 1);
-        cfg = (master_config){"127.0.0.1", 6000, fz_conf_all, 3, 1000, 2, 20000, 5000, &no_key, 3000, 256};
+        cfg = (master_config){"127.0.0.1", 6000, fz_conf_all, 3, 1000, 2, 20000, 5000, &no_key, 3000, 256, NULL};
         ready = 1;
     }
     log_level = getenv("FUZZ_MASTER_TRACE") ? LOG_DEBUG : -1;

@@ -7,6 +7,7 @@
  *   slaves.c   slaves.conf, liveness, keys, the UDP path
  *   flights.c  a command's attempt on a slave, from request to result
  *   sched.c    pure policy: which client goes next, which slave takes it
+ *   state.c    the state dir: where, its lock, the master's identity
  *
  * Each concern's *_tick(m, now_ms) does its timers and returns its next
  * deadline (NO_DEADLINE if none): the loop sleeps until the earliest.
@@ -54,6 +55,7 @@
 #define CLIENT_IN_LIMIT (FRAME_MAX_FROM_CLIENT + CLIENT_READ_CHUNK)
 #define CLIENT_QUEUE_BYTES (16u << 20) /* queued commands of one client: reading pauses beyond */
 #define REQUEST_HEADER_MAX 64      /* a job request's fields besides the command line */
+#define STATE_PATH_MAX 1024        /* the state dir's path, resolved */
 
 /* DG_RESULT_ACK's state field (doc/protocol.md). */
 enum result_ack_state {
@@ -184,6 +186,8 @@ struct master {
     uint64_t started_ms;
     log_limiter garbage_log, send_log;
     log_limiter refusal_log;   /* refused connections: anyone can connect */
+    char state_dir[STATE_PATH_MAX]; /* resolved (state.c); "" when ephemeral */
+    uint64_t identity;         /* persistent, DIR/identity, in every PING; 0 when ephemeral */
 };
 
 static inline uint64_t earliest(uint64_t a, uint64_t b)
@@ -252,6 +256,13 @@ uint64_t slaves_tick(master *m, uint64_t now_ms);
 void send_dgram(master *m, slave_peer *s, dgram *d);
 void read_datagrams(master *m);
 void send_pending_acks(master *m);
+
+/* ----------------------------------------------------------- state.c --- */
+
+/* After the TCP port is bound (the default dir is per port): resolves,
+ * creates and locks the state dir and loads the identity. 0, or -1 logged
+ * (a start-up error). */
+int state_open(master *m, int port);
 
 /* --------------------------------------------------------- flights.c --- */
 

@@ -292,6 +292,8 @@ int master_run(const master_config *cfg)
         LOG(LOG_ERROR, "cannot listen on TCP %s:%d: %s", cfg->bind, cfg->port, err);
         goto fail;
     }
+    if (state_open(m, net_local_port(m->listener)) < 0)
+        goto fail;
     /* Datagrams to slaves leave from the same port number as the TCP one,
      * so a restarted master has the same address and its slaves drop the
      * jobs of its previous life at once (the slave's superseded sessions). */

@@ -18,7 +18,12 @@ typedef struct {
     const auth_keys *auth;      /* enabled: every datagram and frame is authenticated */
     uint32_t dead_after_ms;     /* silence before a slave is declared dead (--dead-after) */
     unsigned queue_total_mib;   /* MiB of queued commands of all clients; reading pauses beyond */
+    /* --state-dir; MASTER_STATE_DEFAULT: the default one for the bound
+     * port (state.c); NULL: ephemeral (--ephemeral), no state at all */
+    const char *state_dir;
 } master_config;
+
+#define MASTER_STATE_DEFAULT "" /* an empty path: never a --state-dir (refused) */
 
 /* Runs until SIGTERM/SIGINT (then shuts down gracefully, see master.c;
  * a second signal stops at once); SIGHUP reloads slaves.conf. Returns the
