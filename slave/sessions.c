@@ -47,7 +47,8 @@ void session_advance_floor(slave *sl, session *s, uint64_t floor)
 /* A restarted master (the same nonzero identity, a new life at the same
  * address) takes over its earlier life's jobs: they move to s with their
  * ids, running ones keep running, finished results will be sent to s
- * (with s's keys and boot: send_result_fragment uses j->sess), and old's
+ * (with s's keys and boot: send_result_fragment uses j->sess), from their
+ * first fragment again (the new life has none of them), and old's
  * taken ids stay taken in s's window. Jobs below s's floor are finished
  * for the new life: dropped. Returns how many were adopted. */
 unsigned session_adopt_jobs(slave *sl, session *s, session *old)
@@ -62,6 +63,8 @@ unsigned session_adopt_jobs(slave *sl, session *s, session *old)
         old->njobs--, s->njobs++;
         old->rx_bytes -= j->rx_charge, s->rx_bytes += j->rx_charge;
         j->last_progress_ms = now; /* the new life gets the full give-up times */
+        if (j->phase == JP_SENDING) /* the new life has none of what the old one acknowledged */
+            xfer_tx_restart(&j->tx);
         n++;
     }
     for (job **pp = &sl->jobs; *pp;) {
