@@ -104,6 +104,23 @@ sleep 4
 check "the old command was killed (no marker)" test ! -e "$T/marker2"
 stop_pid "$MASTER_PID"
 
+# --- How a restarted master re-claims a job (what its journal replay
+# does): the same job id's request again, from the new life. The slave
+# answers with the job's state, RUNNING or DONE, never runs it again, and
+# sends the result to the new life (dgram_tool.py reclaim).
+python3 "$TOP/tests/dgram_tool.py" reclaim "$s1port" "echo x >> $T/started8; sleep 1; echo ran >> $T/marker8; echo out-8" \
+    >"$T/reclaim8.out" 2>&1
+check "a re-claimed running job: the new life is told RUNNING" grep -qx 'second life: JOB_ACK state 2' "$T/reclaim8.out"
+check "and gets its result" grep -q "second life: result fragment 0/.*out-8" "$T/reclaim8.out"
+is "$(cat "$T/marker8" 2>/dev/null)/$(wc -l <"$T/started8")" "ran/1" "it ran once"
+python3 "$TOP/tests/dgram_tool.py" reclaim "$s1port" "echo x >> $T/started9; echo ran >> $T/marker9; echo out-9" --after-result \
+    >"$T/reclaim9.out" 2>&1
+check "a re-claimed finished job (result not acknowledged): the new life is told DONE" \
+    grep -qx 'second life: JOB_ACK state 3' "$T/reclaim9.out"
+check "and gets its result" grep -q "second life: result fragment 0/.*out-9" "$T/reclaim9.out"
+is "$(cat "$T/marker9" 2>/dev/null)/$(wc -l <"$T/started9")" "ran/1" "it ran once"
+[ "$_tap_failed" = 0 ] || cat "$T/reclaim8.out" "$T/reclaim9.out" >&2
+
 # --- Start-up errors.
 rc=0
 "$BIN/serveur_maitre" --state-dir /dev/null/x 0 "$T/s1.conf" >"$T/bad1.log" 2>&1 || rc=$?
