@@ -131,7 +131,22 @@ mkdir -p "$T/ro"
 chmod 500 "$T/ro"
 if touch "$T/ro/probe" 2>/dev/null; then
     rm -f "$T/ro/probe"
-    ok 0 "# SKIP a read-only parent (chmod 500) is writable for root"
+    # root writes anyway: the same as an unprivileged user (nobody), in a
+    # directory of its own it may read, under a read-only parent, through
+    # the default location ($XDG_STATE_HOME).
+    N=$(mktemp -d /tmp/smp-nobody.XXXXXX)
+    chmod 755 "$N" && cp "$T/s1.conf" "$N/conf" && chmod 644 "$N/conf" && mkdir "$N/ro" && chmod 555 "$N/ro"
+    if setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null; then
+        rc=0
+        setpriv --reuid=65534 --regid=65534 --clear-groups env XDG_STATE_HOME="$N/ro/state" \
+            "$BIN/serveur_maitre" 0 "$N/conf" >"$T/bad2.log" 2>&1 || rc=$?
+        is "$rc" 1 "an unwritable parent (user nobody): exit 1"
+        check "naming the path and why" \
+            grep -q "state dir $N/ro/state/serveur_maitre/port-[0-9]*: cannot create directory $N/ro/state: Permission denied" "$T/bad2.log"
+    else
+        ok 0 "# SKIP a read-only parent (chmod 500) is writable for root, and setpriv cannot drop it"
+    fi
+    rm -rf "$N"
 else
     rc=0
     "$BIN/serveur_maitre" --state-dir "$T/ro/sd" 0 "$T/s1.conf" >"$T/bad2.log" 2>&1 || rc=$?
