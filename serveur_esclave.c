@@ -16,6 +16,8 @@
 #include "slave/runner.h"
 #include "slave/slave.h"
 
+#define DEFAULT_MASTER_GRACE_SECONDS 60
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -36,11 +38,14 @@ static void usage(FILE *out)
             "                         (default %uM, at most %uM); the rest is dropped and marked\n"
             "  -t, --timeout SECONDS  kill commands running longer (default 0: no limit;\n"
             "                         a client's --timeout takes precedence)\n"
+            "      --master-grace SECS  a master with a state dir that falls silent keeps its\n"
+            "                         jobs and results this long, for its next life to adopt\n"
+            "                         (default %d; from 1; an ephemeral master's: 10 s)\n"
             "  -v, --verbose          log every job\n"
             "  -q, --quiet            log only errors\n"
             "  -h, --help             this help\n"
             "  -V, --version          version\n",
-            cpu_count(), DEFAULT_BIND_ADDR, DEFAULT_OUTPUT_CAP >> 20, MAX_OUTPUT_CAP >> 20);
+            cpu_count(), DEFAULT_BIND_ADDR, DEFAULT_OUTPUT_CAP >> 20, MAX_OUTPUT_CAP >> 20, DEFAULT_MASTER_GRACE_SECONDS);
 }
 
 int main(int argc, char **argv)
@@ -52,8 +57,9 @@ int main(int argc, char **argv)
         {"max-output", required_argument, NULL, 'o'}, {"timeout", required_argument, NULL, 't'},
         {"verbose", no_argument, NULL, 'v'},          {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
+        {"master-grace", required_argument, NULL, 'G'},
         {NULL, 0, NULL, 0}};
-    slave_config cfg = {DEFAULT_BIND_ADDR, 0, 0, DEFAULT_OUTPUT_CAP, 0, NULL, NULL};
+    slave_config cfg = {DEFAULT_BIND_ADDR, 0, 0, DEFAULT_OUTPUT_CAP, 0, NULL, NULL, DEFAULT_MASTER_GRACE_SECONDS * 1000u};
     int level = LOG_INFO, c, insecure = 0;
     const char *key_file = NULL, *allow_file = NULL;
     static allow_list allow;
@@ -69,6 +75,11 @@ int main(int argc, char **argv)
         case 'a': allow_file = optarg; break;
         case 'o': cfg.output_cap = cli_bytes("--max-output", optarg, 0, MAX_OUTPUT_CAP); break;
         case 't': cfg.default_timeout_ms = cli_seconds("--timeout", optarg, 86400000u); break;
+        case 'G':
+            cfg.master_grace_ms = cli_seconds("--master-grace", optarg, 86400000u);
+            if (cfg.master_grace_ms < 1000)
+                die("--master-grace: '%s' is too short: at least 1 second (masters ping every 0.5 s)", optarg);
+            break;
         case 'v': level = LOG_DEBUG; break;
         case 'q': level = LOG_ERROR; break;
         case 'h': usage(stdout); return 0;

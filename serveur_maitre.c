@@ -54,6 +54,10 @@ static void usage(FILE *out)
             "                               finish (default %d; a second signal stops at once)\n"
             "      --dead-after SECS        silence after which a slave is declared dead and its\n"
             "                               commands are run elsewhere (default %d; from 1)\n"
+            "      --state-dir DIR          where the master keeps its identity (and journal); default\n"
+            "                               $XDG_STATE_HOME/serveur_maitre/port-PORT, else\n"
+            "                               ~/.local/state/... (Windows: %%LOCALAPPDATA%%\\serveur_maitre\\...)\n"
+            "      --ephemeral              no state dir: nothing survives the master\n"
             "      --client-grace SECS      a batch whose client vanished without detaching is\n"
             "                               cancelled after this (default %d)\n"
             "      --keep-results SECS      a finished batch is kept this long for client --attach\n"
@@ -70,7 +74,7 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE, OPT_GRACE, OPT_INSECURE, OPT_DEAD_AFTER, OPT_QUEUE_TOTAL,
-           OPT_STATE_DIR, OPT_CLIENT_GRACE, OPT_KEEP_RESULTS };
+           OPT_STATE_DIR, OPT_EPHEMERAL, OPT_CLIENT_GRACE, OPT_KEEP_RESULTS };
     static const struct option longopts[] = {
         {"bind", required_argument, NULL, 'b'},
         {"key-file", required_argument, NULL, 'k'},
@@ -83,6 +87,7 @@ int main(int argc, char **argv)
         {"grace", required_argument, NULL, OPT_GRACE},
         {"dead-after", required_argument, NULL, OPT_DEAD_AFTER},
         {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"ephemeral", no_argument, NULL, OPT_EPHEMERAL},
         {"client-grace", required_argument, NULL, OPT_CLIENT_GRACE},
         {"keep-results", required_argument, NULL, OPT_KEEP_RESULTS},
         {"verbose", no_argument, NULL, 'v'},
@@ -93,8 +98,8 @@ int main(int argc, char **argv)
     master_config cfg = {DEFAULT_BIND_ADDR, DEFAULT_MASTER_PORT, NULL,         DEFAULT_MAX_CLIENTS,
                          DEFAULT_MAX_QUEUED, DEFAULT_RETRIES,    DEFAULT_NO_SLAVE_SECONDS * 1000u,
                          DEFAULT_GRACE_SECONDS * 1000u, NULL, DEFAULT_DEAD_AFTER_SECONDS * 1000u, DEFAULT_QUEUE_TOTAL_MIB,
-                         NULL, DEFAULT_CLIENT_GRACE_SECONDS * 1000u, DEFAULT_KEEP_RESULTS_SECONDS * 1000u};
-    int level = LOG_INFO, c, insecure = 0;
+                         MASTER_STATE_DEFAULT, DEFAULT_CLIENT_GRACE_SECONDS * 1000u, DEFAULT_KEEP_RESULTS_SECONDS * 1000u};
+    int level = LOG_INFO, c, insecure = 0, ephemeral = 0;
     const char *key_file = NULL;
     static auth_keys auth;
     log_init("maitre", level);
@@ -115,7 +120,12 @@ int main(int argc, char **argv)
             if (cfg.dead_after_ms < 1000)
                 die("--dead-after: '%s' is too short: at least 1 second (pings go every 0.5 s)", optarg);
             break;
-        case OPT_STATE_DIR: cfg.state_dir = optarg; break;
+        case OPT_STATE_DIR:
+            if (!optarg[0])
+                die("--state-dir: an empty path");
+            cfg.state_dir = optarg;
+            break;
+        case OPT_EPHEMERAL: ephemeral = 1; break;
         case OPT_CLIENT_GRACE: cfg.client_grace_ms = cli_seconds("--client-grace", optarg, 86400000u); break;
         case OPT_KEEP_RESULTS: cfg.keep_results_ms = cli_seconds("--keep-results", optarg, 4000000000u); break;
         case 'v': level = LOG_DEBUG; break;
@@ -125,6 +135,13 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
+    if (ephemeral && cfg.state_dir[0]) {
+        fprintf(stderr, "serveur_maitre: --state-dir and --ephemeral exclude each other\n");
+        usage(stderr);
+        return 2;
+    }
+    if (ephemeral)
+        cfg.state_dir = NULL;
     int nargs = argc - optind;
     if (nargs == 2) {
         cfg.port = cli_port(argv[optind]);

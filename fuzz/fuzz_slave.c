@@ -16,7 +16,9 @@
  *
  * Invariants checked (abort, so libFuzzer reports the input):
  *  - a job, named by (slave life, master life, job id), starts at most
- *    once, whatever is replayed, duplicated, delayed or restarted;
+ *    once, whatever is replayed, duplicated, delayed or restarted (a
+ *    master restarted with the same identity adopts its earlier life's
+ *    jobs: they never start again);
  *  - the slave never ignores a master: an authentic PING or JOB for its
  *    current life, from the master's own address, gets an answer there;
  *  - no amplification: to an address that is not a session's, the slave
@@ -148,6 +150,7 @@ static void fz_runner_result(const runner_proc *p, CommandResult *r)
 typedef struct {
     net_addr addr, other; /* where it sends from; another address (moved, or an attacker) */
     uint64_t boot;
+    uint64_t master_id;   /* in its PINGs: the same across restarts (adoption), or 0 */
     hmac_key tx, rx;      /* with the current slave life */
     uint64_t floor;
     uint8_t cookie[2][COOKIE_LEN]; /* the last COOKIE the slave sent to addr, to other */
@@ -289,6 +292,8 @@ static void send_from_master(fake_master *m, dgram *d, int from_other, int stale
 {
     uint8_t out[DGRAM_MAX];
     d->sender_boot = m->boot;
+    if (d->type == DG_PING)
+        d->master_id = m->master_id;
     d->receiver_boot = stale_receiver == 1 ? 0 : stale_receiver == 2 ? fz_slave->ep.boot + 1 : fz_slave->ep.boot;
     d->seq = fz_seq++;
     size_t n = dgram_encode(d, out, sizeof out, fz_auth.enabled ? &m->tx : NULL);
@@ -398,12 +403,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&fz_cfg, 0, sizeof fz_cfg);
     fz_cfg.slots = 1 + (setup >> 1) % 3;
     fz_cfg.output_cap = 1024;
+    fz_cfg.master_grace_ms = setup & 16 ? 3000 : 30000;
     for (int i = 0; i < FAKE_MASTERS; i++) {
         fake_master *m = &fz_masters[i];
         memset(m, 0, sizeof *m);
         m->addr = loopback((uint8_t)(10 + i), (uint16_t)(6000 + i));
         m->other = loopback(99, (uint16_t)(7000 + i));
         m->boot = ((uint64_t)(1000 + i) << 32) | (uint64_t)(i + 1);
+        m->master_id = setup & 8 ? 0xA000u + (uint64_t)i : 0;
     }
     fz_batch_end = 0;
     fz_now_us = 1000000;
@@ -423,6 +430,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 8: { /* the master restarts: a new life (boot ids are random: never the same twice) */
             uint8_t a = take(&s);
             m->boot = (uint64_t)++lives << 24 | (uint64_t)a << 8 | (uint64_t)(m - fz_masters);
+            if (a & 0x40) /* another master at that address, or the same one with its state lost */
+                m->master_id = m->master_id ? 0 : 0xA000u + (uint64_t)(m - fz_masters);
             m->floor = 0;
             master_keys(m);
             break;

@@ -50,3 +50,13 @@ void dedup_mark(dedup_window *w, uint64_t id)
     if (dedup_check(w, id) <= DEDUP_SEEN)
         bit_set(w, id, 1);
 }
+
+void dedup_merge(dedup_window *w, const dedup_window *from)
+{
+    dedup_advance(w, from->floor);
+    /* from's window ends at from->floor + WINDOW <= w->floor + WINDOW: its
+     * ids from w->floor on are all inside w's window */
+    for (uint64_t id = w->floor; id < from->floor + DEDUP_WINDOW; id++)
+        if (bit_get(from, id))
+            bit_set(w, id, 1);
+}

@@ -34,5 +34,10 @@ void dedup_advance(dedup_window *w, uint64_t floor);
 enum dedup_verdict dedup_check(const dedup_window *w, uint64_t id);
 /* Records id as taken; only for an id dedup_check called DEDUP_NEW or SEEN. */
 void dedup_mark(dedup_window *w, uint64_t id);
+/* Takes into w what from had taken (a restarted master's earlier life,
+ * whose jobs w's session adopts): the floor becomes the higher of the two
+ * (below either, the master said every job was finished), and an id in
+ * the new window is taken if either had taken it. */
+void dedup_merge(dedup_window *w, const dedup_window *from);
 
 #endif

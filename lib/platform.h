@@ -153,4 +153,27 @@ uint64_t wall_ms(void);   /* milliseconds since the epoch */
 uint32_t random_u32(void); /* boot ids, nonces: getrandom or /dev/urandom, Windows RtlGenRandom */
 int cpu_count(void);
 
+/* Files of the master's state dir (master/state.c). Each returns 0, or -1
+ * with "what: why" (naming the path) in err. */
+#ifdef _WIN32
+#define PATH_SEP '\\'
+#else
+#define PATH_SEP '/'
+#endif
+/* Where a user's program state goes: POSIX $XDG_STATE_HOME (if absolute),
+ * else $HOME/.local/state; Windows %LOCALAPPDATA%. */
+int state_home(char *buf, size_t len, char *err, size_t errlen);
+/* mkdir -p; the directories it creates are private to the user (0700). */
+int dir_create(const char *path, char *err, size_t errlen);
+/* An exclusive lock on path (created if needed), held until the process
+ * ends (POSIX fcntl, Windows LockFileEx); our pid is written into it.
+ * 1 when another process holds it: *holder is its pid (0 if unknown). */
+int file_lock_hold(const char *path, long *holder, char *err, size_t errlen);
+/* Reads up to cap bytes of a small file: the count; -2 (err set) when it
+ * does not exist. */
+long file_read_small(const char *path, void *buf, size_t cap, char *err, size_t errlen);
+/* Creates or replaces path atomically and durably: written to path.tmp,
+ * flushed to disk, renamed, and the directory flushed (POSIX). */
+int file_write_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen);
+
 #endif

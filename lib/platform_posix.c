@@ -12,6 +12,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -413,5 +415,169 @@ int cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+/* ------------------------------------------------------- state files --- */
+
+static int say_errno(char *err, size_t errlen, const char *what, const char *path)
+{
+    snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+    return -1;
+}
+
+int state_home(char *buf, size_t len, char *err, size_t errlen)
+{
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    int n;
+    if (xdg && xdg[0] == '/') /* the XDG spec: a relative path is invalid, ignored */
+        n = snprintf(buf, len, "%s", xdg);
+    else if (home && home[0])
+        n = snprintf(buf, len, "%s/.local/state", home);
+    else {
+        snprintf(err, errlen, "neither XDG_STATE_HOME nor HOME is set: name a --state-dir (or --ephemeral)");
+        return -1;
+    }
+    if (n < 0 || (size_t)n >= len) {
+        snprintf(err, errlen, "the state home path is too long");
+        return -1;
+    }
+    return 0;
+}
+
+int dir_create(const char *path, char *err, size_t errlen)
+{
+    char p[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof p) {
+        snprintf(err, errlen, "bad directory path '%s'", path);
+        return -1;
+    }
+    memcpy(p, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != 0)
+            continue;
+        char c = p[i];
+        p[i] = 0;
+        struct stat st;
+        if (mkdir(p, 0700) < 0 && errno != EEXIST)
+            return say_errno(err, errlen, "cannot create directory", p);
+        if (stat(p, &st) < 0)
+            return say_errno(err, errlen, "cannot create directory", p);
+        if (!S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "cannot create directory %s: %s: %s", path, p, strerror(ENOTDIR));
+            return -1;
+        }
+        p[i] = c;
+    }
+    return 0;
+}
+
+int file_lock_hold(const char *path, long *holder, char *err, size_t errlen)
+{
+    *holder = 0;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return say_errno(err, errlen, "cannot open", path);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(fd, F_SETLK, &fl) < 0) {
+        if (errno != EAGAIN && errno != EACCES) {
+            say_errno(err, errlen, "cannot lock", path);
+            close(fd);
+            return -1;
+        }
+        struct flock q = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        if (fcntl(fd, F_GETLK, &q) == 0 && q.l_type != F_UNLCK)
+            *holder = q.l_pid;
+        close(fd);
+        return 1;
+    }
+    /* Held until we exit: the descriptor stays open (closing any descriptor
+     * of this file would release a POSIX lock). The pid, for people. */
+    char text[32];
+    int len = snprintf(text, sizeof text, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, text, (size_t)len, 0) != len) {
+        /* the lock is what matters; the pid is only informative */
+    }
+    return 0;
+}
+
+long file_read_small(const char *path, void *buf, size_t cap, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        say_errno(err, errlen, "cannot open", path);
+        return errno == ENOENT ? -2 : -1;
+    }
+    size_t got = 0;
+    while (got < cap) {
+        ssize_t r = read(fd, (char *)buf + got, cap - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            say_errno(err, errlen, "cannot read", path);
+            close(fd);
+            return -1;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    return (long)got;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen)
+{
+    char tmp[4096], dir[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        snprintf(err, errlen, "path too long: %s", path);
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return say_errno(err, errlen, "cannot create", tmp);
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = write(fd, (const char *)data + done, n - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            say_errno(err, errlen, "cannot write", tmp);
+            close(fd);
+            unlink(tmp);
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    if (fsync(fd) < 0) {
+        say_errno(err, errlen, "cannot flush", tmp);
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    close(fd);
+    if (rename(tmp, path) < 0) {
+        say_errno(err, errlen, "cannot rename into", path);
+        unlink(tmp);
+        return -1;
+    }
+    /* the rename is durable once the directory is */
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        slash[1] = 0;
+    else if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) < 0) {
+        say_errno(err, errlen, "cannot flush directory", dir);
+        if (dfd >= 0)
+            close(dfd);
+        return -1;
+    }
+    close(dfd);
+    return 0;
 }
 #endif

@@ -735,4 +735,140 @@ int cpu_count(void)
     }
     return n > 0 ? (int)n : 1;
 }
+
+/* ------------------------------------------------------- state files --- */
+
+static int say_path(char *err, size_t errlen, const char *what, const char *path, DWORD code)
+{
+    char text[240];
+    format_code(code, text, sizeof text);
+    snprintf(err, errlen, "%s %s: %s", what, path, text);
+    return -1;
+}
+
+int state_home(char *buf, size_t len, char *err, size_t errlen)
+{
+    const char *local = getenv("LOCALAPPDATA");
+    if (!local || !local[0]) {
+        snprintf(err, errlen, "LOCALAPPDATA is not set: name a --state-dir (or --ephemeral)");
+        return -1;
+    }
+    int n = snprintf(buf, len, "%s", local);
+    if (n < 0 || (size_t)n >= len) {
+        snprintf(err, errlen, "the state home path is too long");
+        return -1;
+    }
+    return 0;
+}
+
+int dir_create(const char *path, char *err, size_t errlen)
+{
+    char p[MAX_PATH * 4];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof p) {
+        snprintf(err, errlen, "bad directory path '%s'", path);
+        return -1;
+    }
+    memcpy(p, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != '\\' && p[i] != 0)
+            continue;
+        if (i == 2 && p[1] == ':') /* "C:\" */
+            continue;
+        char c = p[i];
+        p[i] = 0;
+        if (!CreateDirectoryA(p, NULL) && GetLastError() != ERROR_ALREADY_EXISTS)
+            return say_path(err, errlen, "cannot create directory", p, GetLastError());
+        DWORD attr = GetFileAttributesA(p);
+        if (attr == INVALID_FILE_ATTRIBUTES || !(attr & FILE_ATTRIBUTE_DIRECTORY)) {
+            snprintf(err, errlen, "cannot create directory %s: %s is not a directory", path, p);
+            return -1;
+        }
+        p[i] = c;
+    }
+    return 0;
+}
+
+/* The lock covers one byte far past the pid, so that the pid stays
+ * readable by the master that finds the dir in use. */
+#define LOCK_OFFSET 0x40000000u
+
+int file_lock_hold(const char *path, long *holder, char *err, size_t errlen)
+{
+    *holder = 0;
+    HANDLE h = CreateFileA(path, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, NULL, OPEN_ALWAYS,
+                           FILE_ATTRIBUTE_NORMAL, NULL);
+    if (h == INVALID_HANDLE_VALUE)
+        return say_path(err, errlen, "cannot open", path, GetLastError());
+    OVERLAPPED ov;
+    memset(&ov, 0, sizeof ov);
+    ov.Offset = LOCK_OFFSET;
+    if (!LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &ov)) {
+        DWORD code = GetLastError();
+        if (code != ERROR_LOCK_VIOLATION && code != ERROR_IO_PENDING) {
+            say_path(err, errlen, "cannot lock", path, code);
+            CloseHandle(h);
+            return -1;
+        }
+        char text[32] = {0};
+        DWORD got = 0;
+        if (ReadFile(h, text, sizeof text - 1, &got, NULL))
+            *holder = strtol(text, NULL, 10);
+        CloseHandle(h);
+        return 1;
+    }
+    /* held until we exit: the handle is never closed */
+    char text[32];
+    int len = snprintf(text, sizeof text, "%lu\r\n", (unsigned long)GetCurrentProcessId());
+    DWORD wrote;
+    SetFilePointer(h, 0, NULL, FILE_BEGIN);
+    SetEndOfFile(h);
+    WriteFile(h, text, (DWORD)len, &wrote, NULL);
+    return 0;
+}
+
+long file_read_small(const char *path, void *buf, size_t cap, char *err, size_t errlen)
+{
+    HANDLE h = CreateFileA(path, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, NULL, OPEN_EXISTING,
+                           FILE_ATTRIBUTE_NORMAL, NULL);
+    if (h == INVALID_HANDLE_VALUE) {
+        DWORD code = GetLastError();
+        say_path(err, errlen, "cannot open", path, code);
+        return code == ERROR_FILE_NOT_FOUND ? -2 : -1;
+    }
+    DWORD got = 0;
+    if (!ReadFile(h, buf, cap > 0x7fffffff ? 0x7fffffff : (DWORD)cap, &got, NULL)) {
+        say_path(err, errlen, "cannot read", path, GetLastError());
+        CloseHandle(h);
+        return -1;
+    }
+    CloseHandle(h);
+    return (long)got;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen)
+{
+    char tmp[MAX_PATH * 4];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        snprintf(err, errlen, "path too long: %s", path);
+        return -1;
+    }
+    HANDLE h = CreateFileA(tmp, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (h == INVALID_HANDLE_VALUE)
+        return say_path(err, errlen, "cannot create", tmp, GetLastError());
+    DWORD wrote = 0;
+    if (!WriteFile(h, data, (DWORD)n, &wrote, NULL) || wrote != n || !FlushFileBuffers(h)) {
+        say_path(err, errlen, "cannot write", tmp, GetLastError());
+        CloseHandle(h);
+        DeleteFileA(tmp);
+        return -1;
+    }
+    CloseHandle(h);
+    if (!MoveFileExA(tmp, path, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
+        say_path(err, errlen, "cannot rename into", path, GetLastError());
+        DeleteFileA(tmp);
+        return -1;
+    }
+    return 0;
+}
 #endif

@@ -33,6 +33,7 @@ size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap, const hmac_key *ke
         bw_u64(&w, d->echo_us);
         bw_u64(&w, d->floor);
         bw_bytes(&w, d->cookie, COOKIE_LEN);
+        bw_u64(&w, d->master_id);
         break;
     case DG_COOKIE:
         bw_u64(&w, d->echo_us);
@@ -121,6 +122,8 @@ int dgram_decode(const uint8_t *p, size_t n, dgram *d, const char **why)
         const uint8_t *c = br_bytes(&r, COOKIE_LEN);
         if (c)
             memcpy(d->cookie, c, COOKIE_LEN);
+        if (d->type == DG_PING)
+            d->master_id = br_u64(&r);
         break;
     }
     case DG_PONG:

@@ -19,7 +19,7 @@
 /* ---------------------------------------------------------------- UDP --- */
 
 #define DGRAM_MAGIC 0x534D /* "SM" */
-#define DGRAM_VERSION 4
+#define DGRAM_VERSION 5 /* 5: PING carries the master's persistent identity */
 #define DGRAM_HEADER_LEN 37
 #define DGRAM_TAG_LEN SHA256_LEN
 #define DGRAM_MAX (DGRAM_HEADER_LEN + 32 + FRAG_MAX + DGRAM_TAG_LEN)
@@ -71,6 +71,9 @@ typedef struct {
     uint16_t slots_total, slots_free; /* DG_PONG; slots_free also in DG_JOB_ACK */
     /* DG_PING, DG_JOB: every job id below floor is finished for the master */
     uint64_t floor;
+    /* DG_PING: the master's persistent identity (its state dir's), the same
+     * across its lives; 0 for an ephemeral master */
+    uint64_t master_id;
     /* DG_JOB, DG_RESULT: a fragment of a message of total bytes, cut in
      * fragments of frag_size bytes (the last one shorter) */
     uint32_t total, offset, payload_len;

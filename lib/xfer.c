@@ -77,6 +77,16 @@ void xfer_tx_free(xfer_tx *t)
     memset(t, 0, sizeof *t);
 }
 
+void xfer_tx_restart(xfer_tx *t)
+{
+    if (!t->nfrags)
+        return;
+    memset(t->acked, 0, t->nfrags);
+    memset(t->sends, 0, t->nfrags);
+    memset(t->sent_us, 0, t->nfrags * sizeof *t->sent_us);
+    t->base = t->acked_count = t->highest_acked_plus1 = 0;
+}
+
 static void mark_acked(xfer_tx *t, uint32_t i, uint64_t now_us, uint32_t *sample, int *progress)
 {
     if (i >= t->nfrags || t->acked[i])

@@ -56,6 +56,10 @@ typedef struct {
  * 0, or -1 when out of memory. */
 int xfer_tx_init(xfer_tx *t, uint8_t *data, uint32_t len, uint32_t frag);
 void xfer_tx_free(xfer_tx *t);
+/* Starts the transfer over, every fragment unacknowledged and due now: for
+ * a new receiver (a restarted master's next life), which has none of what
+ * the earlier one acknowledged. */
+void xfer_tx_restart(xfer_tx *t);
 static inline int xfer_tx_done(const xfer_tx *t) { return t->acked_count == t->nfrags; }
 
 /* Applies an ack. Returns a round-trip sample in microseconds when a

@@ -9,6 +9,7 @@
  *   slaves.c   slaves.conf, liveness, keys, the UDP path
  *   flights.c  a command's attempt on a slave, from request to result
  *   sched.c    pure policy: which client goes next, which slave takes it
+ *   state.c    the state dir: where, its lock, the master's identity
  *
  * Each concern's *_tick(m, now_ms) does its timers and returns its next
  * deadline (NO_DEADLINE if none): the loop sleeps until the earliest.
@@ -56,6 +57,7 @@
 #define CLIENT_IN_LIMIT (FRAME_MAX_FROM_CLIENT + CLIENT_READ_CHUNK)
 #define CLIENT_QUEUE_BYTES (16u << 20) /* queued commands of one client: reading pauses beyond */
 #define REQUEST_HEADER_MAX 64      /* a job request's fields besides the command line */
+#define STATE_PATH_MAX 1024        /* the state dir's path, resolved */
 
 /* DG_RESULT_ACK's state field (doc/protocol.md). */
 enum result_ack_state {
@@ -214,8 +216,9 @@ struct master {
     uint64_t started_ms;
     log_limiter garbage_log, send_log;
     log_limiter refusal_log;   /* refused connections: anyone can connect */
-    struct journal *journal;   /* NULL: --ephemeral */
-    uint64_t identity;         /* persistent (state dir); 0 ephemeral */
+    char state_dir[STATE_PATH_MAX]; /* resolved (state.c); "" when ephemeral */
+    uint64_t identity;         /* persistent, DIR/identity, in every PING; 0 when ephemeral */
+    struct journal *journal;   /* DIR/journal; NULL when ephemeral */
     /* RESULT_ACK COMPLETE datagrams wait for the flush of the RESULT they
      * acknowledge (write_step sends them): the slave forgets on it. */
     struct complete_ack { slave_peer *s; uint64_t id; } *acks_due;
@@ -301,6 +304,14 @@ void read_datagrams(master *m);
 void send_pending_acks(master *m);
 void ack_complete_later(master *m, slave_peer *s, uint64_t id);
 slave_peer *slave_by_name(master *m, const char *name);
+
+/* ----------------------------------------------------------- state.c --- */
+
+/* After the TCP port is bound (the default dir is per port): resolves,
+ * creates and locks the state dir and loads the identity. 0, or -1 logged
+ * (a start-up error). */
+int state_open(master *m, int port);
+int state_set_identity(master *m, uint64_t id);
 
 /* --------------------------------------------------------- flights.c --- */
 

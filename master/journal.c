@@ -288,6 +288,7 @@ typedef struct {
     int nnames;
     size_t records, results, damage_end; /* damage_end: just past the last damaged byte (0 none) */
     unsigned damaged;
+    uint64_t identity; /* the HEADER's */
 } replay;
 
 static rbatch *rbatch_slot(replay *rp, uint64_t id)
@@ -385,9 +386,7 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
     rp->records++;
     switch (rec->type) {
     case JR_HEADER:
-        if (rec->u.header.identity != m->identity && m->identity)
-            LOG(LOG_WARN, "journal %s was written by master %016llx, this one is %016llx: replayed all the same",
-                m->journal->path, (unsigned long long)rec->u.header.identity, (unsigned long long)m->identity);
+        rp->identity = rec->u.header.identity;
         return;
     case JR_BATCH: {
         const jr_batch *r = &rec->u.batch;
@@ -574,6 +573,8 @@ static int replay_journal(master *m, const uint8_t *data, size_t len, int *fresh
         len = r.valid_end;
     }
     j->size = len;
+    if (rp.identity && state_set_identity(m, rp.identity) < 0) /* the identity its slaves know */
+        return -1;
     unsigned queued = 0, reclaimed = 0, at_risk = 0;
     replay_finish(&rp, &queued, &reclaimed, &at_risk);
     LOG(LOG_INFO, "journal %s: %zu records replayed in %llu ms: %zu batches, %zu results kept, %u commands queued "
@@ -588,8 +589,11 @@ static int replay_journal(master *m, const uint8_t *data, size_t len, int *fresh
     return 0;
 }
 
+/* A new journal: a new identity first (state_set_identity's comment). */
 static int write_header(master *m)
 {
+    if (m->state_dir[0] && state_set_identity(m, boot_id_new()) < 0)
+        return -1;
     jr_header h = {JOURNAL_MAGIC, JOURNAL_VERSION, m->identity, wall_ms()};
     jr_header_encode(&m->journal->pending, &h);
     if (journal_flush(m) < 0) {

@@ -315,6 +315,8 @@ int master_run(const master_config *cfg)
         LOG(LOG_ERROR, "cannot listen on TCP %s:%d: %s", cfg->bind, cfg->port, err);
         goto fail;
     }
+    if (state_open(m, net_local_port(m->listener)) < 0)
+        goto fail;
     /* Datagrams to slaves leave from the same port number as the TCP one,
      * so a restarted master has the same address and its slaves drop the
      * jobs of its previous life at once (the slave's superseded sessions). */
@@ -328,7 +330,7 @@ int master_run(const master_config *cfg)
         goto fail;
     }
     open_other_family(m);
-    if (cfg->state_dir && journal_open(m, cfg->state_dir) < 0)
+    if (m->state_dir[0] && journal_open(m, m->state_dir) < 0)
         goto fail;
     m->sigfd = signal_events_init();
     LOG(LOG_INFO, "listening on TCP %s:%d, %d slave%s in %s%s", cfg->bind, net_local_port(m->listener), m->nslaves,

@@ -18,10 +18,14 @@ typedef struct {
     const auth_keys *auth;      /* enabled: every datagram and frame is authenticated */
     uint32_t dead_after_ms;     /* silence before a slave is declared dead (--dead-after) */
     unsigned queue_total_mib;   /* MiB of queued commands of all clients; reading pauses beyond */
-    const char *state_dir;      /* the journal's directory; NULL: --ephemeral */
+    /* --state-dir; MASTER_STATE_DEFAULT: the default one for the bound
+     * port (state.c); NULL: ephemeral (--ephemeral), no state at all */
+    const char *state_dir;
     uint32_t client_grace_ms;   /* a batch whose client vanished is cancelled after this (--client-grace) */
     uint32_t keep_results_ms;   /* a finished batch is forgotten this long after (--keep-results) */
 } master_config;
+
+#define MASTER_STATE_DEFAULT "" /* an empty path: never a --state-dir (refused) */
 
 /* Runs until SIGTERM/SIGINT (then shuts down gracefully, see master.c;
  * a second signal stops at once); SIGHUP reloads slaves.conf. Returns the

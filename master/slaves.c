@@ -364,6 +364,7 @@ static void send_ping(master *m, slave_peer *s, uint64_t now_us, int handshake)
     d.type = DG_PING;
     d.echo_us = now_us;
     d.floor = slave_floor(s);
+    d.master_id = m->identity; /* the same across our lives: a restart is recognised */
     if (!handshake) {
         send_dgram(m, s, &d);
         return;

@@ -65,9 +65,10 @@ enum job_phase {
  * id): the conversation's keys and replay window, the job ids it took. */
 typedef struct session {
     int used;
-    int superseded; /* the master restarted: its old jobs are gone, the ids stay taken */
+    int superseded; /* the master restarted: its old jobs are gone (or adopted), the ids stay taken */
     net_addr addr;
     uint64_t master_boot;
+    uint64_t master_id; /* the master's persistent identity (its PING's), 0: ephemeral */
     replay_window replay;    /* sequence numbers seen from this master */
     hmac_key tx_key, rx_key; /* keys of this conversation (both boots in) */
     dedup_window taken;               /* job ids taken from this master */
@@ -135,6 +136,10 @@ static inline uint64_t earliest(uint64_t a, uint64_t b)
     return !a ? b : !b ? a : a < b ? a : b;
 }
 
+/* How long a silent master's jobs are kept: --master-grace for a master
+ * with an identity (its next life adopts them), else MASTER_SILENT_MS. */
+#define SESSION_KEEP_MS(sl, s) ((s)->master_id ? (sl)->cfg->master_grace_ms : MASTER_SILENT_MS)
+
 /* slave.c: every datagram leaves through these. */
 void send_capped(slave *sl, const net_addr *to, uint64_t master_boot, const hmac_key *tx_key, dgram *d, size_t cap);
 void send_to(slave *sl, const net_addr *to, uint64_t master_boot, const hmac_key *tx_key, dgram *d);
@@ -147,6 +152,7 @@ int session_dormant(const session *s);
 int session_has_jobs(const slave *sl, const session *s);
 void session_drop_jobs(slave *sl, session *s);
 void session_advance_floor(slave *sl, session *s, uint64_t floor);
+unsigned session_adopt_jobs(slave *sl, session *s, session *old);
 void send_cookie(slave *sl, const net_addr *from, const dgram *d, size_t request_len);
 void on_ping(slave *sl, const net_addr *from, const dgram *d, size_t n);
 uint64_t sessions_tick(slave *sl, uint64_t now_us);

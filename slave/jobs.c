@@ -382,9 +382,13 @@ uint64_t jobs_tick(slave *sl, uint64_t now_us)
             next = earliest(next, runner_next_deadline(&j->proc));
             break;
         case JP_SENDING: {
-            if (elapsed(now_ms, j->last_progress_ms) > RESULT_GIVEUP_MS) {
-                LOG(LOG_WARN, "job %llu: result not acknowledged for %us: dropped", (unsigned long long)j->id,
-                    RESULT_GIVEUP_MS / 1000);
+            /* a result outlives its master's grace: its next life collects it */
+            uint64_t giveup = RESULT_GIVEUP_MS;
+            if (j->sess->master_id && sl->cfg->master_grace_ms > giveup)
+                giveup = sl->cfg->master_grace_ms;
+            if (elapsed(now_ms, j->last_progress_ms) > giveup) {
+                LOG(LOG_WARN, "job %llu: result not acknowledged for %llus: dropped", (unsigned long long)j->id,
+                    (unsigned long long)(giveup / 1000));
                 job_drop(sl, j);
                 continue;
             }
@@ -392,6 +396,7 @@ uint64_t jobs_tick(slave *sl, uint64_t now_us)
             uint32_t rto = rtt_timeout(&j->sess->rtt);
             xfer_tx_pump(&j->tx, now_us, rto, send_result_fragment, &c);
             next = earliest(next, xfer_tx_next_deadline(&j->tx, rtt_timeout(&j->sess->rtt)));
+            next = earliest(next, (j->last_progress_ms + giveup + 1) * 1000);
             break;
         }
         }

@@ -1,8 +1,10 @@
 /*
  * sessions.c - the masters a slave talks to: a session per master life
  * (found by its boot id), opened only by a cookie handshake (PING and
- * COOKIE), superseded when the same address restarts, dormant when the
- * master falls silent (sessions_tick kills its jobs then).
+ * COOKIE), superseded when the same address restarts (its jobs adopted by
+ * the new life when both have the same master identity), dormant when the
+ * master falls silent (sessions_tick kills its jobs after
+ * SESSION_KEEP_MS).
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -40,6 +42,43 @@ void session_advance_floor(slave *sl, session *s, uint64_t floor)
             pp = &j->next;
         }
     }
+}
+
+/* A restarted master (the same nonzero identity, a new life at the same
+ * address) takes over its earlier life's jobs: they move to s with their
+ * ids, running ones keep running, finished results will be sent to s
+ * (with s's keys and boot: send_result_fragment uses j->sess), from their
+ * first fragment again (the new life has none of them), and old's
+ * taken ids stay taken in s's window. Jobs below s's floor are finished
+ * for the new life: dropped. Returns how many were adopted. */
+unsigned session_adopt_jobs(slave *sl, session *s, session *old)
+{
+    unsigned n = 0;
+    uint64_t now = clock_ms();
+    dedup_merge(&s->taken, &old->taken);
+    for (job *j = sl->jobs; j; j = j->next) {
+        if (j->sess != old)
+            continue;
+        j->sess = s;
+        old->njobs--, s->njobs++;
+        old->rx_bytes -= j->rx_charge, s->rx_bytes += j->rx_charge;
+        j->last_progress_ms = now; /* the new life gets the full give-up times */
+        if (j->phase == JP_SENDING) /* the new life has none of what the old one acknowledged */
+            xfer_tx_restart(&j->tx);
+        n++;
+    }
+    for (job **pp = &sl->jobs; *pp;) {
+        job *j = *pp;
+        if (j->sess == s && j->id < s->taken.floor) {
+            LOG(LOG_INFO, "job %llu: below the restarted master's floor: dropped", (unsigned long long)j->id);
+            *pp = j->next;
+            job_free(sl, j);
+            n--;
+        } else {
+            pp = &j->next;
+        }
+    }
+    return n;
 }
 
 int session_has_jobs(const slave *sl, const session *s)
@@ -162,6 +201,7 @@ static session *session_open(slave *sl, const net_addr *from, const dgram *d, ui
         memset(s, 0, sizeof *s);
         s->used = 1;
         s->master_boot = d->sender_boot;
+        s->master_id = d->master_id;
         auth_dgram_keys(sl->auth, AUTH_SLAVE, s->master_boot, sl->ep.boot, &s->tx_key, &s->rx_key);
         dedup_init(&s->taken, d->floor);
         rtt_init(&s->rtt);
@@ -177,9 +217,16 @@ static session *session_open(slave *sl, const net_addr *from, const dgram *d, ui
         session *t = &sl->sessions[i];
         if (t == s || !t->used || t->superseded || !net_addr_equal(&t->addr, from))
             continue;
-        LOG(LOG_INFO, "master %016llx at the same address restarted: dropping its previous jobs",
-            (unsigned long long)t->master_boot);
-        session_drop_jobs(sl, t);
+        if (t->master_id && t->master_id == s->master_id) {
+            unsigned n = session_adopt_jobs(sl, s, t);
+            LOG(LOG_INFO, "master %016llx restarted (boot %016llx -> %016llx): %u jobs adopted",
+                (unsigned long long)s->master_id, (unsigned long long)t->master_boot,
+                (unsigned long long)s->master_boot, n);
+        } else {
+            LOG(LOG_INFO, "master %016llx at the same address restarted: dropping its previous jobs",
+                (unsigned long long)t->master_boot);
+            session_drop_jobs(sl, t);
+        }
         t->superseded = 1;
     }
     s->addr = *from;
@@ -207,8 +254,10 @@ void send_cookie(slave *sl, const net_addr *from, const dgram *d, size_t request
 }
 
 /* A session whose master has been silent for MASTER_SILENT_MS is dormant:
- * its jobs were killed, and until the master completes a handshake again
- * nothing it sent long ago (a JOB delayed or recorded on the path) runs. */
+ * until the master completes a handshake again nothing it sent long ago (a
+ * JOB delayed or recorded on the path) runs. Its jobs were killed, unless
+ * the master has an identity: those stay for --master-grace (sessions_tick),
+ * for its next life to adopt, or for this life once its handshake is done. */
 int session_dormant(const session *s)
 {
     return elapsed(clock_ms(), s->last_heard_ms) > MASTER_SILENT_MS;
@@ -240,8 +289,10 @@ void on_ping(slave *sl, const net_addr *from, const dgram *d, size_t n)
 }
 
 /* A master we have not heard from in a long time is gone (killed, or cut
- * off): nobody will collect its results, so its commands stop. Returns
- * when the next of them falls silent (us), 0 if none. */
+ * off): nobody will collect its results, so its commands stop; after
+ * MASTER_SILENT_MS, or --master-grace for a master with an identity (a
+ * restart of it adopts them meanwhile). Returns when the next of them
+ * falls silent (us), 0 if none. */
 uint64_t sessions_tick(slave *sl, uint64_t now_us)
 {
     uint64_t now_ms = now_us / 1000, next = 0;
@@ -249,13 +300,14 @@ uint64_t sessions_tick(slave *sl, uint64_t now_us)
         session *s = &sl->sessions[i];
         if (!s->used || s->superseded || !session_has_jobs(sl, s))
             continue;
-        if (elapsed(now_ms, s->last_heard_ms) > MASTER_SILENT_MS) {
-            LOG(LOG_WARN, "master %016llx silent for %u s: killing its jobs", (unsigned long long)s->master_boot,
-                MASTER_SILENT_MS / 1000);
+        uint64_t keep = SESSION_KEEP_MS(sl, s);
+        if (elapsed(now_ms, s->last_heard_ms) > keep) {
+            LOG(LOG_WARN, "master %016llx silent for %llu s: killing its jobs", (unsigned long long)s->master_boot,
+                (unsigned long long)(keep / 1000));
             session_drop_jobs(sl, s);
             continue;
         }
-        next = earliest(next, (s->last_heard_ms + MASTER_SILENT_MS + 1) * 1000);
+        next = earliest(next, (s->last_heard_ms + keep + 1) * 1000);
     }
     return next;
 }

@@ -15,6 +15,7 @@ typedef struct {
     uint32_t default_timeout_ms; /* 0: none, unless the client sets one */
     const auth_keys *auth;       /* enabled: only authenticated datagrams are accepted */
     const allow_list *allow;       /* NULL: every command; else only those it permits */
+    uint32_t master_grace_ms;    /* a silent master with an identity keeps its jobs this long (--master-grace) */
 } slave_config;
 
 /* Runs until SIGTERM/SIGINT; returns the exit status. */

@@ -26,7 +26,7 @@ def hold(port, count):
     me = int.from_bytes(os.urandom(8), "big") | 1
     version, boot, cookie, _ = learn(s, addr, me)
     if version < 4:
-        sys.exit("the slave speaks format %d, not 4" % version)
+        sys.exit("the slave speaks format %d, not 4 or later" % version)
     seq = handshake_ping(s, addr, me, version, boot, cookie, 2)
     acked = set()
 

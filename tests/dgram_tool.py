@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """dgram_tool.py - forge, record and replay master <-> slave datagrams
-(tests/sessions.t). Speaks datagram format 4 and, to show what older
-builds did, format 3: it asks the slave with a PING which one it speaks.
+(tests/sessions.t). Speaks datagram format 5 (4 and 3, to show what older
+builds did): it asks the slave with a PING which one it speaks.
 
   dgram_tool.py proxy TARGET_PORT [--drop-jobs]
       A two-way proxy in front of a slave on 127.0.0.1:TARGET_PORT; prints
@@ -15,12 +15,19 @@ builds did, format 3: it asks the slave with a PING which one it speaks.
       acknowledges, and prints "sent N received M" after SECONDS.
   dgram_tool.py flood PORT COUNT [--handshake]
       COUNT one-byte fragments, each of its own job declaring a 64 KiB
-      request; --handshake first completes the cookie round trip (format 4).
+      request; --handshake first completes the cookie round trip (format 4 on).
+  dgram_tool.py reclaim PORT COMMAND [--after-result]
+      A master with an identity (tests/identity.t), from one socket: its
+      first life gives the slave job 1 (COMMAND), then a second life (same
+      identity, new boot) re-claims it as a restarted master does: it sends
+      job 1's request again and prints the JOB_ACK state, then the result
+      it gets and acknowledges. --after-result: the first life restarts only
+      once the result has come (unacknowledged), else as soon as it runs.
 """
 import os, select, signal, socket, struct, sys, time
 
 MAGIC = 0x534D
-PING, PONG, JOB, COOKIE = 1, 2, 3, 8
+PING, PONG, JOB, JOB_ACK, RESULT, RESULT_ACK, COOKIE = 1, 2, 3, 4, 5, 6, 8
 HDR = ">HBBBQQQQ"  # magic, version, type, flags, sender boot, receiver boot, seq, job id
 
 
@@ -28,9 +35,11 @@ def header(version, typ, sender, receiver, seq, job_id):
     return struct.pack(HDR, MAGIC, version, typ, 0, sender, receiver, seq, job_id)
 
 
-def ping(version, sender, receiver, seq, cookie=b"\0" * 16):
+def ping(version, sender, receiver, seq, cookie=b"\0" * 16, master_id=0):
     body = struct.pack(">QQ", int(time.monotonic() * 1e6), 1)
-    return header(version, PING, sender, receiver, seq, 0) + body + (cookie if version >= 4 else b"")
+    body += cookie if version >= 4 else b""
+    body += struct.pack(">Q", master_id) if version >= 5 else b""  # format 5: the master's identity
+    return header(version, PING, sender, receiver, seq, 0) + body
 
 
 def job(version, sender, receiver, seq, job_id, total, payload, frag=1200):
@@ -46,7 +55,7 @@ def parse(p):
 
 def learn(s, addr, me):
     """Returns (version, slave boot, cookie) from the slave's answer to a PING."""
-    for version in (4, 3):
+    for version in (5, 4, 3):
         s.sendto(ping(version, me, 0, 1), addr)
         s.settimeout(0.5)
         try:
@@ -60,9 +69,9 @@ def learn(s, addr, me):
     sys.exit("no answer from the slave")
 
 
-def handshake_ping(s, addr, me, version, boot, cookie, seq):
+def handshake_ping(s, addr, me, version, boot, cookie, seq, master_id=0):
     """Echoes the cookie in a PING; the slave must answer PONG. Returns the next seq."""
-    s.sendto(ping(version, me, boot, seq, cookie), addr)
+    s.sendto(ping(version, me, boot, seq, cookie, master_id), addr)
     s.settimeout(1)
     d = parse(s.recvfrom(70000)[0])
     if not d or d["type"] != PONG:
@@ -118,6 +127,53 @@ def flood(port, count, handshake):
                 pass
             time.sleep(0.002)
     print("version %d: sent %d fragments" % (version, count))
+
+
+def reclaim(port, command, after_result):
+    addr = ("127.0.0.1", port)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    master_id = int.from_bytes(os.urandom(8), "big") | 1
+    cmd = command.encode()
+    req = struct.pack(">II", 0, len(cmd)) + cmd
+
+    def life():
+        me = int.from_bytes(os.urandom(8), "big") | 1
+        version, boot, cookie, _ = learn(s, addr, me)
+        if version < 5:
+            sys.exit("the slave speaks format %d, not 5" % version)
+        seq = handshake_ping(s, addr, me, version, boot, cookie, 2, master_id)
+        return me, boot, seq
+
+    def wait_for(typ, me, seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            s.settimeout(max(0.01, end - time.monotonic()))
+            try:
+                d = parse(s.recvfrom(70000)[0])
+            except socket.timeout:
+                break
+            if d and d["type"] == typ and d["receiver"] == me and d["job_id"] == 1:
+                return d
+        return None
+
+    me, boot, seq = life()
+    s.sendto(job(5, me, boot, seq, 1, len(req), req), addr)
+    a = wait_for(JOB_ACK, me, 2)
+    print("first life: JOB_ACK state %s" % (a["body"][0] if a else "none"), flush=True)
+    if after_result:
+        r = wait_for(RESULT, me, 20)
+        print("first life: result %s, not acknowledged" % ("came" if r else "never came"), flush=True)
+    me2, boot2, seq2 = life()
+    s.sendto(job(5, me2, boot2, seq2, 1, len(req), req), addr)  # the same job id: a re-claim
+    a = wait_for(JOB_ACK, me2, 2)
+    print("second life: JOB_ACK state %s" % (a["body"][0] if a else "none"), flush=True)
+    r = wait_for(RESULT, me2, 20)
+    if not r:
+        sys.exit("second life: no result")
+    total, offset, frag = struct.unpack(">IIH", r["body"][:10])
+    print("second life: result fragment %d/%d bytes: %r" % (offset, total, r["body"][10:]), flush=True)
+    s.sendto(header(5, RESULT_ACK, me2, boot2, seq2 + 1, 1) + struct.pack(">BIQ", 1, 1, 0), addr)
 
 
 def proxy(target, drop_jobs):
@@ -183,6 +239,8 @@ if __name__ == "__main__":
         proxy(int(a[1]), "--drop-jobs" in a)
     elif a[0] == "amplify":
         amplify(int(a[1]), float(a[2]))
+    elif a[0] == "reclaim":
+        reclaim(int(a[1]), a[2], "--after-result" in a)
     elif a[0] == "flood":
         flood(int(a[1]), int(a[2]), "--handshake" in a)
     else:

@@ -109,7 +109,7 @@ for _ in $(seq 1 100); do pgrep -fx "sh -c sleep $S30|sleep $S30" >/dev/null || 
 is "$gone" 0 "the slaves were told to kill the commands"
 
 # The master killed under a client: 255, promptly, cause named.
-start_master m4 "$T/slaves.conf"
+start_master m4 "$T/slaves.conf" --ephemeral # its slaves kill its commands after 10 s (no --master-grace)
 wait_slaves_up m4 2 || bail "slaves not up for m4"
 "$BIN/client" 127.0.0.1 "$MASTER_PORT" "$T/long.txt" >/dev/null 2>"$T/gone.err" &
 cpid=$!
@@ -138,8 +138,9 @@ is "$RC/$(cut -f2 "$T/jhup" | sort -u | grep -v Host | tr '\n' ' ')" "0/127.0.0.
 printf 'echo one\necho two\n' >"$T/one-more.txt" # one job for each live slave: its first JOB reveals the new life
 
 # The master killed and restarted on its port: the slaves recognise its new
-# life (same address, newer boot id) and kill the commands of the old one.
-start_master m6 "$T/slaves.conf"
+# life (same address, newer boot id) and kill the commands of the old one
+# (an ephemeral master: one with a state dir has them adopted, identity.t).
+start_master m6 "$T/slaves.conf" --ephemeral
 wait_slaves_up m6 2 || bail "slaves not up for m6"
 m6port=$MASTER_PORT
 printf 'sleep %s\nsleep %s\n' "$S31" "$S31" >"$T/orphans.txt"
@@ -147,7 +148,7 @@ printf 'sleep %s\nsleep %s\n' "$S31" "$S31" >"$T/orphans.txt"
 PIDS+=($!)
 for _ in $(seq 1 100); do [ "$(pgrep -fx "sh -c sleep $S31|sleep $S31" | wc -l)" -ge 2 ] && break; sleep 0.02; done
 { kill -KILL "$MASTER_PID"; wait "$MASTER_PID"; } 2>/dev/null
-MASTER_ON_PORT=$m6port start_master m6b "$T/slaves.conf"
+MASTER_ON_PORT=$m6port start_master m6b "$T/slaves.conf" --ephemeral
 run_client -q "$T/one-more.txt" 2>/dev/null
 gone=1
 for _ in $(seq 1 100); do pgrep -fx "sh -c sleep $S31|sleep $S31" >/dev/null || { gone=0; break; }; sleep 0.05; done

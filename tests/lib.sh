@@ -33,6 +33,9 @@ if [ -d "$BIN/build/tests" ]; then TOOLS=$BIN/build/tests; else TOOLS=$BIN/tests
 T=$(mktemp -d /tmp/smp-test.XXXXXX)
 REPORTS=$T/reports # sanitizer and valgrind reports, checked at the end
 mkdir -p "$REPORTS"
+# A master's default state dir is under $XDG_STATE_HOME: the test's own,
+# removed with it (never the user's $HOME).
+export XDG_STATE_HOME=$T/state
 WRAP=${SMP_WRAP:-} # e.g. "valgrind -q"
 case "$WRAP" in valgrind*) WRAP="$WRAP --log-file=$REPORTS/valgrind.%p" ;; esac
 export ASAN_OPTIONS="log_path=$REPORTS/asan:detect_leaks=1:${ASAN_OPTIONS:-}"

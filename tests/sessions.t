@@ -63,13 +63,13 @@ else
     # its slaves take the new life (it completed a handshake), not the clock.
     start_slave ck -j 4
     echo "127.0.0.1 $SLAVE_PORT" >"$T/ck.conf"
-    start_master mc "$T/ck.conf"
+    start_master mc "$T/ck.conf" --ephemeral # a new life without a journal: new job ids from 1
     wait_slaves_up mc 1 || bail "slave not up for mc"
     client_run warm "$MASTER_PORT" "$T/batch.txt" -q
     is "$RC" 0 "a master and its slave: a batch"
     mport=$MASTER_PORT
     { kill -KILL "$MASTER_PID"; wait "$MASTER_PID"; } 2>/dev/null
-    MASTER_ON_PORT=$mport SMP_PREFIX=$(fake_clock -10s) start_master mc2 "$T/ck.conf"
+    MASTER_ON_PORT=$mport SMP_PREFIX=$(fake_clock -10s) start_master mc2 "$T/ck.conf" --ephemeral
     wait_slaves_up mc2 1
     ok $? "the master restarted on its port, 10 s behind, sees its slave"
     client_run behind "$MASTER_PORT" "$T/batch.txt" -q

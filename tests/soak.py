@@ -274,6 +274,7 @@ class Round:
             self.dir, os.environ.get("ASAN_OPTIONS", ""))
         self.env["UBSAN_OPTIONS"] = "log_path=%s/reports/ubsan:print_stacktrace=1:%s" % (
             self.dir, os.environ.get("UBSAN_OPTIONS", ""))
+        self.env["XDG_STATE_HOME"] = os.path.join(self.dir, "state")  # the master's state dir: not in $HOME
         self.scale = h.scale
         self.t0 = None
 

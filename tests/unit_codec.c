@@ -67,11 +67,24 @@ static void test_datagrams(void)
     d.sender_boot = 0x11223344;
     d.receiver_boot = 0x55667788;
 
-    d.type = DG_PING, d.echo_us = 123456789, d.floor = 42;
+    d.type = DG_PING, d.echo_us = 123456789, d.floor = 42, d.master_id = 0xFEDCBA9876543210ull;
     o = roundtrip(&d, &good);
     ok(good && o.type == DG_PING && o.echo_us == 123456789 && o.floor == 42 && o.sender_boot == 0x11223344 &&
-           o.receiver_boot == 0x55667788,
-       "PING round trip");
+           o.receiver_boot == 0x55667788 && o.master_id == 0xFEDCBA9876543210ull,
+       "PING round trip (with the master's identity)");
+    {
+        uint8_t buf[DGRAM_MAX];
+        const char *why;
+        size_t n = dgram_encode(&d, buf, sizeof buf, NULL);
+        ok(n == DGRAM_HEADER_LEN + 8 + 8 + COOKIE_LEN + 8 && get_u32(buf + n - 8) == 0xFEDCBA98u &&
+               get_u32(buf + n - 4) == 0x76543210u,
+           "PING: master_id is its last 8 bytes, big-endian (format 5)");
+        ok(dgram_decode(buf, n - 8, &o, &why) < 0 && strcmp(why, "truncated") == 0,
+           "a PING without master_id (format 4's layout) is refused");
+        buf[2] = 4;
+        ok(dgram_decode(buf, n, &o, &why) < 0 && strcmp(why, "unsupported version") == 0, "format 4 refused");
+    }
+    d.master_id = 0;
     for (int i = 0; i < COOKIE_LEN; i++)
         d.cookie[i] = (uint8_t)(0xA0 + i);
     o = roundtrip(&d, &good);

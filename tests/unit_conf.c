@@ -138,6 +138,32 @@ static void test_dedup(void)
     is_int(dedup_check(&w, floor + 10 * DEDUP_WINDOW), DEDUP_NEW, "a big floor jump clears the window");
     dedup_advance(&w, 5);
     ok(w.floor == floor + 10 * DEDUP_WINDOW, "the floor never moves down");
+
+    /* Merging a restarted master's earlier window (slave adoption): the
+     * higher floor, every id taken in either stays taken. */
+    static dedup_window old, cur;
+    for (int round = 0; round < 2; round++) {
+        uint64_t fo = round ? 1000 : 3000, fc = round ? 3000 : 1000; /* old floor below, then above */
+        dedup_init(&old, fo);
+        dedup_init(&cur, fc);
+        dedup_mark(&old, fo + 5000), dedup_mark(&old, 3500), dedup_mark(&old, fo + DEDUP_WINDOW - 1);
+        dedup_mark(&cur, 3600), dedup_mark(&cur, fc + 7);
+        dedup_merge(&cur, &old);
+        uint64_t hi = fo > fc ? fo : fc;
+        ok(cur.floor == hi, "merge (old floor %s): the floor is the higher one", round ? "below" : "above");
+        ok(dedup_check(&cur, fo + 5000) == DEDUP_SEEN && dedup_check(&cur, 3500) == DEDUP_SEEN &&
+               dedup_check(&cur, fo + DEDUP_WINDOW - 1) == DEDUP_SEEN,
+           "merge: the old life's taken ids stay taken");
+        ok(dedup_check(&cur, 3600) == DEDUP_SEEN && dedup_check(&cur, fc + 7) == (fc + 7 < hi ? DEDUP_BELOW : DEDUP_SEEN),
+           "merge: the new life's taken ids stay taken");
+        ok(dedup_check(&cur, 3601) == DEDUP_NEW && dedup_check(&cur, hi - 1) == DEDUP_BELOW &&
+               dedup_check(&cur, fo + 5001) == DEDUP_NEW,
+           "merge: ids neither took are new, below the higher floor finished");
+        int taken = 0;
+        for (uint64_t id = cur.floor; id < cur.floor + DEDUP_WINDOW; id++)
+            taken += dedup_check(&cur, id) == DEDUP_SEEN;
+        is_int(taken, round ? 5 : 4, "merge: nothing else is taken");
+    }
 }
 
 static char *json(const char *s, size_t n, int *rc)

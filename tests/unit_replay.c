@@ -20,6 +20,7 @@
 #include "../master/flights.c"
 #include "../master/journal.c"
 #include "../master/slaves.c"
+#include "../master/state.c"
 
 static char dir[256];
 static master_config cfg;
@@ -116,6 +117,7 @@ static master *fresh_master(const uint8_t *journal, size_t len)
     m->ep.auth = &no_key;
     m->udp = m->listener = m->udp_other = SOCK_INVALID;
     m->identity = 0x1234;
+    snprintf(m->state_dir, sizeof m->state_dir, "%s", dir);
     if (load_slaves(m) != 2)
         die("slaves.conf");
     return m;
@@ -238,6 +240,7 @@ static void test_replay(void)
     ok(system(cmd) == 0, "it is kept aside (journal.unreadable-TIME), not overwritten");
     ok(journal_bytes() > 0 && journal_bytes() < 100, "a new journal holds only its header (%lld bytes)",
        (long long)journal_bytes());
+    ok(m->identity != 0x1234 && m->identity, "a new journal comes with a new identity: no slave hands it the old jobs");
     free_master(m);
     bw_free(&w);
 }

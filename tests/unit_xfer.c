@@ -125,6 +125,18 @@ static void test_sender(void)
     ok(xfer_tx_next_deadline(&t, 50000) == 63000 + 50000, "next deadline = last send + RTO");
     xfer_tx_on_ack(&t, 100, 0, 70000, &progress);
     ok(xfer_tx_done(&t) && xfer_tx_next_deadline(&t, 50000) == 0, "all acked: done, no timer");
+
+    /* A new receiver (a restarted master's next life) has nothing: the
+     * transfer starts over, everything due at once. */
+    xfer_tx_restart(&t);
+    ok(!xfer_tx_done(&t) && t.base == 0 && t.acked_count == 0, "restart: nothing acknowledged any more");
+    log.n = 0;
+    xfer_tx_pump(&t, 80000, 50000, record, &log);
+    ok(log.n == XFER_WINDOW && log.offsets[0] == 0, "restart: a whole window sent at once, from fragment 0 (%d)", log.n);
+    sample = xfer_tx_on_ack(&t, 1, 0, 80500, &progress);
+    ok(progress && sample == 500, "restart: first sends again, so acks give RTT samples (%u us)", sample);
+    xfer_tx_on_ack(&t, 100, 0, 90000, &progress);
+    ok(xfer_tx_done(&t), "restart: done once the new receiver has it all");
     xfer_tx_free(&t);
 }
 

@@ -86,6 +86,15 @@ same() { # same LABEL REF
     check "$l: same on an empty file as $r" cmp -s "$T/$l-empty" "$T/$r-empty"
 }
 
+# A master and slaves of different datagram formats (5: PING carries the
+# master's identity) do not talk: then only the client is mixed.
+dgram_version() { sed -nE 's/^#define DGRAM_VERSION ([0-9]+).*/\1/p' "$1/lib/proto.h" 2>/dev/null; }
+mix_daemons=1
+if [ "$(dgram_version "$OLD")" != "$(dgram_version "$TOP")" ]; then
+    mix_daemons=0
+    ok 0 "# SKIP datagram format $(dgram_version "$OLD") (old) and $(dgram_version "$TOP"): only the client is mixed"
+fi
+
 for keyed in 0 1; do
     run_mix "new$keyed" "$NEW" "$NEW" "$NEW" "$keyed"
     is "$(cat "$T/new$keyed-rc")" 3 "all new, keyed=$keyed: three commands failed"
@@ -96,6 +105,8 @@ for keyed in 0 1; do
         "$OLD $NEW $OLD newS" "$NEW $OLD $OLD newM" "$OLD $OLD $NEW newC" \
         "$NEW $OLD,$NEW $NEW halfS" "$OLD $OLD,$NEW $OLD halfSold"; do
         set -- $mix
+        [ "$mix_daemons" = 1 ] || [ "$1" = "$2" ] || continue
+        [ "$mix_daemons" = 1 ] || [ "${2#*,}" = "$2" ] || continue
         run_mix "$4$keyed" "$1" "$2" "$3" "$keyed"
         same "$4$keyed" "new$keyed"
     done
