@@ -277,10 +277,14 @@ int journal_dump(const char *path, FILE *out)
         return 2;
     }
     int damaged = journal_dump_bytes(data, len, out);
-    fflush(out);
+    free(data);
+    if (fflush(out) != 0 || ferror(out)) {
+        fprintf(stderr, "serveur_maitre: cannot write the dump of '%s': %s\n", name, strerror(errno ? errno : EIO));
+        free(file);
+        return 2;
+    }
     if (damaged)
         fprintf(stderr, "serveur_maitre: the journal '%s' is damaged (see the \"damaged\" lines)\n", name);
-    free(data);
     free(file);
     return damaged ? 1 : 0;
 }

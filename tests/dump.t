@@ -140,6 +140,13 @@ dump "$T/empty-state"
 is "$RC" 2 "a state dir without a journal: exit 2"
 check "the message names DIR/journal" grep -q "cannot read the journal '$T/empty-state/journal'" "$T/dump.err"
 
+if [ -w /dev/full ]; then
+    RC=0
+    timeout 20 $WRAP $PROG_RUNNER "$(prog serveur_maitre)" --dump-journal "$T/state" >/dev/full 2>"$T/full.err" || RC=$?
+    is "$RC" 2 "stdout that cannot be written (/dev/full): exit 2"
+    check "saying so" grep -q "cannot write the dump of '$T/state/journal': No space left on device" "$T/full.err"
+fi
+
 "$(prog serveur_maitre)" --help >"$T/help" 2>&1
 check "--help lists --dump-journal" grep -q -- "--dump-journal DIR" "$T/help"
 
