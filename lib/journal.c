@@ -516,7 +516,8 @@ int jreader_next(jreader *r, jrecord *out, size_t *offset)
             return 0;
         r->valid_end = r->pos;
         if (rc == 1) {
-            *offset = pos;
+            if (offset)
+                *offset = pos;
             return 1;
         }
     }

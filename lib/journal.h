@@ -197,8 +197,9 @@ typedef struct {
 
 void jreader_init(jreader *r, const uint8_t *data, size_t len, jdamage_fn on_damage, void *ctx);
 /* The next record with a good CRC that decodes: 1 (*out filled, pointers
- * into the data; *offset its first byte), or 0 at the end (clean or not:
- * the damage was reported on the way). The HEADER is returned too. */
+ * into the data; *offset, if not NULL, its first byte), or 0 at the end
+ * (clean or not: the damage was reported on the way). The HEADER is
+ * returned too. */
 int jreader_next(jreader *r, jrecord *out, size_t *offset);
 /* "torn tail", "bad checksum", ... */
 const char *jdamage_why_name(enum jdamage_why why);
