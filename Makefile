@@ -33,8 +33,8 @@ objects = $(addprefix $(O)/,$(1:.c=.o))
 
 PROGRAMS = client serveur_maitre serveur_esclave
 UNIT_TESTS = $(addprefix $(O)/,$(basename $(sort $(wildcard tests/unit_*.c))))
-TOOLS = $(O)/tests/udp_chaos
-FUZZ_TARGETS = dgram frame conf cmdfile slave master
+TOOLS = $(O)/tests/udp_chaos $(O)/tests/journal_tool
+FUZZ_TARGETS = dgram frame conf cmdfile slave master journal
 FUZZ_REPLAY = $(addprefix $(O)/tests/fuzz_,$(FUZZ_TARGETS))
 # What the unit tests and the fuzz targets link besides their own file.
 # master/sched.c is pure policy (no sockets, no clock): unit_sched tests it,
@@ -60,6 +60,8 @@ $(O)/%.o: %.c
 $(O)/tests/unit_%: $(O)/tests/unit_%.o $(call objects,$(TEST_LINK))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(O)/tests/udp_chaos: $(O)/tests/udp_chaos.o $(call objects,$(LIB))
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(O)/tests/journal_tool: $(O)/tests/journal_tool.o $(call objects,$(LIB))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(O)/tests/fuzz_%: $(O)/fuzz/fuzz_%.o $(O)/fuzz/replay.o $(call objects,$(FUZZ_LINK))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)

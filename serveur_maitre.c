@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "common.h"
 #include "log.h"
+#include "master/journal_dump.h"
 #include "master/master.h"
 #include "platform.h"
 
@@ -65,7 +66,9 @@ static void usage(FILE *out)
             "  -v, --verbose                log every command\n"
             "  -q, --quiet                  log only errors\n"
             "  -h, --help                   this help\n"
-            "  -V, --version                version\n",
+            "  -V, --version                version\n"
+            "      --dump-journal DIR       print the journal of state dir DIR (or the journal file DIR)\n"
+            "                               as JSON lines and exit: 0 intact, 1 damaged, 2 unreadable\n",
             DEFAULT_MASTER_PORT, DEFAULT_BIND_ADDR, DEFAULT_RETRIES, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_QUEUED,
             DEFAULT_QUEUE_TOTAL_MIB, DEFAULT_NO_SLAVE_SECONDS, DEFAULT_GRACE_SECONDS, DEFAULT_DEAD_AFTER_SECONDS,
             DEFAULT_CLIENT_GRACE_SECONDS, DEFAULT_KEEP_RESULTS_SECONDS);
@@ -75,6 +78,7 @@ int main(int argc, char **argv)
 {
     enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE, OPT_GRACE, OPT_INSECURE, OPT_DEAD_AFTER, OPT_QUEUE_TOTAL,
            OPT_STATE_DIR, OPT_EPHEMERAL, OPT_CLIENT_GRACE, OPT_KEEP_RESULTS };
+    enum { OPT_DUMP_JOURNAL = 512 };
     static const struct option longopts[] = {
         {"bind", required_argument, NULL, 'b'},
         {"key-file", required_argument, NULL, 'k'},
@@ -94,6 +98,7 @@ int main(int argc, char **argv)
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
+        {"dump-journal", required_argument, NULL, OPT_DUMP_JOURNAL},
         {NULL, 0, NULL, 0}};
     master_config cfg = {DEFAULT_BIND_ADDR, DEFAULT_MASTER_PORT, NULL,         DEFAULT_MAX_CLIENTS,
                          DEFAULT_MAX_QUEUED, DEFAULT_RETRIES,    DEFAULT_NO_SLAVE_SECONDS * 1000u,
@@ -101,6 +106,7 @@ int main(int argc, char **argv)
                          MASTER_STATE_DEFAULT, DEFAULT_CLIENT_GRACE_SECONDS * 1000u, DEFAULT_KEEP_RESULTS_SECONDS * 1000u};
     int level = LOG_INFO, c, insecure = 0, ephemeral = 0;
     const char *key_file = NULL;
+    const char *dump_journal = NULL;
     static auth_keys auth;
     log_init("maitre", level);
     die_exit_status = 2; /* a bad option value is a usage error */
@@ -132,9 +138,12 @@ int main(int argc, char **argv)
         case 'q': level = LOG_ERROR; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("serveur_maitre %s\n", SMP_VERSION_STRING); return 0;
+        case OPT_DUMP_JOURNAL: dump_journal = optarg; break;
         default: usage(stderr); return 2;
         }
     }
+    if (dump_journal) /* reads, prints and exits: nothing starts */
+        return journal_dump(dump_journal, stdout);
     if (ephemeral && cfg.state_dir[0]) {
         fprintf(stderr, "serveur_maitre: --state-dir and --ephemeral exclude each other\n");
         usage(stderr);

@@ -1,0 +1,290 @@
+/*
+ * journal_dump.c - serveur_maitre --dump-journal: every record of a
+ * journal, and every damaged range, as one JSON object a line, in the
+ * journal's order, so that any tool can query the history.
+ *
+ * The master does not link report/ (the client's): the small JSON string
+ * writer here follows report.c's conventions (RFC 8259 escapes; bytes that
+ * are not UTF-8 go to a "<name>_base64" field beside a null).
+ */
+#include "journal_dump.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "journal.h"
+#include "proto.h"
+
+/* ------------------------------------------------------------- json --- */
+
+static int is_utf8(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        uint8_t c = p[i];
+        size_t extra = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : 9;
+        uint32_t cp = extra == 0 ? c : extra == 1 ? c & 0x1Fu : extra == 2 ? c & 0x0Fu : c & 0x07u;
+        if (extra == 9 || n - i <= extra)
+            return 0;
+        for (size_t k = 1; k <= extra; k++) {
+            if ((p[i + k] & 0xC0) != 0x80)
+                return 0;
+            cp = cp << 6 | (p[i + k] & 0x3Fu);
+        }
+        /* overlong forms, surrogates, beyond U+10FFFF */
+        if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) ||
+            (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+            return 0;
+        i += extra + 1;
+    }
+    return 1;
+}
+
+static void put_escaped(FILE *f, const uint8_t *p, size_t n)
+{
+    fputc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        switch (p[i]) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\t': fputs("\\t", f); break;
+        default:
+            if (p[i] < 0x20 || p[i] == 0x7F)
+                fprintf(f, "\\u%04x", p[i]);
+            else
+                fputc(p[i], f);
+        }
+    }
+    fputc('"', f);
+}
+
+static void put_base64(FILE *f, const uint8_t *p, size_t n)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    fputc('"', f);
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+        fputc(tbl[v >> 18 & 63], f);
+        fputc(tbl[v >> 12 & 63], f);
+        fputc(i + 1 < n ? tbl[v >> 6 & 63] : '=', f);
+        fputc(i + 2 < n ? tbl[v & 63] : '=', f);
+    }
+    fputc('"', f);
+}
+
+/* ,"name":"..." when the bytes are UTF-8, else ,"name":null,"name_base64":"...". */
+static void put_field(FILE *f, const char *name, const void *data, size_t n)
+{
+    const uint8_t *p = n ? data : (const uint8_t *)"";
+    fprintf(f, ",\"%s\":", name);
+    if (is_utf8(p, n)) {
+        put_escaped(f, p, n);
+        return;
+    }
+    fprintf(f, "null,\"%s_base64\":", name);
+    put_base64(f, p, n);
+}
+
+/* Batch ids, identities and boot ids as 16 lowercase hex digits. */
+static void put_id(FILE *f, const char *name, uint64_t v)
+{
+    fprintf(f, ",\"%s\":\"%016llx\"", name, (unsigned long long)v);
+}
+
+/* ---------------------------------------------------------- records --- */
+
+static const char *status_word(uint8_t status)
+{
+    static const char *const words[] = {"exited",   "signaled",  "not_started", "rejected",
+                                        "timed_out", "no_slave", "cancelled"};
+    return status <= RUN_CANCELLED ? words[status] : "unknown";
+}
+
+typedef struct {
+    FILE *out;
+    int damaged;
+} dump_state;
+
+static void print_damage(dump_state *st, size_t offset, size_t bytes, const char *why)
+{
+    fprintf(st->out, "{\"offset\":%zu,\"type\":\"damaged\",\"bytes\":%zu,\"why\":\"%s\"", offset, bytes, why);
+    st->damaged = 1;
+}
+
+/* The reader's reports, in the journal's order with the records. */
+static void on_damage(void *ctx, const jdamage *d)
+{
+    dump_state *st = ctx;
+    print_damage(st, d->offset, d->bytes, jdamage_why_name(d->why));
+    if (d->why == JD_UNKNOWN_TYPE || d->why == JD_MALFORMED || d->why == JD_NO_HEADER)
+        fprintf(st->out, ",\"record_type\":%u", d->type);
+    if (d->why == JD_OTHER_VERSION)
+        fprintf(st->out, ",\"version\":%u,\"readable_version\":%u", d->version, JOURNAL_VERSION);
+    fputs("}\n", st->out);
+}
+
+/* A RESULT's body decoded as the client would show it; a body that does
+ * not decode is damage (the record's CRC was right: a bug, not the disk). */
+static void print_result(dump_state *st, size_t offset, size_t bytes, const jr_result *r)
+{
+    FILE *f = st->out;
+    CommandResult res;
+    breader rd;
+    br_init(&rd, r->body, r->body_len);
+    if (result_decode(&rd, &res) < 0 || br_left(&rd) != 0) {
+        print_damage(st, offset, bytes, "malformed result body");
+        fprintf(f, ",\"record_type\":%u}\n", JR_RESULT);
+        return;
+    }
+    fprintf(f, "{\"offset\":%zu,\"type\":\"result\"", offset);
+    put_id(f, "batch", r->batch);
+    fprintf(f, ",\"index\":%u,\"seq\":%u", r->index, r->seq);
+    put_field(f, "host", r->host, r->host_len);
+    fprintf(f, ",\"status\":\"%s\",\"exit_code\":%d,\"signal\":%u,\"start_ms\":%llu,\"duration_ms\":%.3f",
+            status_word(res.status), (int)res.exit_code, res.term_signal, (unsigned long long)res.start_ms,
+            (double)res.duration_us / 1000.0);
+    put_field(f, "stdout", res.stdout_data, res.stdout_len);
+    put_field(f, "stderr", res.stderr_data, res.stderr_len);
+    fprintf(f, ",\"stdout_truncated\":%s,\"stderr_truncated\":%s,\"ran_twice\":%s", res.stdout_truncated ? "true" : "false",
+            res.stderr_truncated ? "true" : "false", res.ran_twice ? "true" : "false");
+    put_field(f, "message", res.message, res.message_len);
+    fputs("}\n", f);
+}
+
+/* Every other record: its fields by name, ids in hex, times in ms. */
+static void print_record(dump_state *st, size_t offset, size_t bytes, const jrecord *rec)
+{
+    FILE *f = st->out;
+    if (rec->type == JR_RESULT) {
+        print_result(st, offset, bytes, &rec->u.result);
+        return;
+    }
+    fprintf(f, "{\"offset\":%zu,\"type\":\"%s\"", offset, jrecord_type_name(rec->type));
+    switch (rec->type) {
+    case JR_HEADER: {
+        const jr_header *h = &rec->u.header;
+        fprintf(f, ",\"version\":%u", h->version);
+        put_id(f, "identity", h->identity);
+        fprintf(f, ",\"created_ms\":%llu", (unsigned long long)h->created_ms);
+        break;
+    }
+    case JR_BATCH: {
+        const jr_batch *b = &rec->u.batch;
+        put_id(f, "batch", b->batch);
+        fprintf(f, ",\"created_ms\":%llu,\"timeout_ms\":%u,\"retries\":%u", (unsigned long long)b->created_ms,
+                b->timeout_ms, b->retries);
+        put_field(f, "name", b->name, b->name_len);
+        break;
+    }
+    case JR_COMMAND:
+        put_id(f, "batch", rec->u.command.batch);
+        fprintf(f, ",\"index\":%u,\"seq\":%u", rec->u.command.index, rec->u.command.seq);
+        put_field(f, "line", rec->u.command.line, rec->u.command.line_len);
+        break;
+    case JR_END:
+        put_id(f, "batch", rec->u.end.batch);
+        fprintf(f, ",\"count\":%u", rec->u.end.count);
+        break;
+    case JR_DISPATCH: {
+        const jr_dispatch *d = &rec->u.dispatch;
+        put_id(f, "batch", d->batch);
+        fprintf(f, ",\"index\":%u,\"job_id\":%llu", d->index, (unsigned long long)d->job_id);
+        put_id(f, "slave_boot", d->slave_boot);
+        put_field(f, "slave", d->slave, d->slave_len);
+        break;
+    }
+    case JR_DELIVERED:
+        put_id(f, "batch", rec->u.delivered.batch);
+        fprintf(f, ",\"count\":%u,\"at_ms\":%llu", rec->u.delivered.count, (unsigned long long)rec->u.delivered.at_ms);
+        break;
+    case JR_CANCEL:
+    case JR_DETACH:
+        put_id(f, "batch", rec->u.cancel.batch);
+        fprintf(f, ",\"at_ms\":%llu", (unsigned long long)rec->u.cancel.at_ms);
+        break;
+    case JR_FORGET:
+        put_id(f, "batch", rec->u.forget.batch);
+        break;
+    }
+    fputs("}\n", f);
+}
+
+int journal_dump_bytes(const uint8_t *data, size_t len, FILE *out)
+{
+    dump_state st = {out, 0};
+    jreader r;
+    jrecord rec;
+    size_t offset;
+    jreader_init(&r, data, len, on_damage, &st);
+    while (jreader_next(&r, &rec, &offset) == 1)
+        print_record(&st, offset, r.pos - offset, &rec);
+    return st.damaged;
+}
+
+/* ------------------------------------------------------------- file --- */
+
+/* The whole file in memory (the master reads it so too): NULL on error,
+ * errno set. */
+static uint8_t *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *buf = NULL;
+    size_t cap = 0, n = 0;
+    if (!f)
+        return NULL;
+    for (;;) {
+        if (n == cap) {
+            uint8_t *p = realloc(buf, cap = cap ? 2 * cap : 65536);
+            if (!p)
+                break;
+            buf = p;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    int bad = n < cap ? ferror(f) : 1; /* a failed realloc leaves n == cap */
+    int saved = errno;
+    fclose(f);
+    if (bad) {
+        free(buf);
+        errno = saved ? saved : EIO;
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+int journal_dump(const char *path, FILE *out)
+{
+    struct stat st;
+    char *file = NULL;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) { /* a state dir: its journal */
+        file = malloc(strlen(path) + sizeof "/" JOURNAL_FILE_NAME);
+        if (file)
+            sprintf(file, "%s/%s", path, JOURNAL_FILE_NAME);
+    }
+    const char *name = file ? file : path;
+    size_t len = 0;
+    uint8_t *data = read_all(name, &len);
+    if (!data) {
+        fprintf(stderr, "serveur_maitre: cannot read the journal '%s': %s\n", name, strerror(errno));
+        free(file);
+        return 2;
+    }
+    int damaged = journal_dump_bytes(data, len, out);
+    free(data);
+    if (fflush(out) != 0 || ferror(out)) {
+        fprintf(stderr, "serveur_maitre: cannot write the dump of '%s': %s\n", name, strerror(errno ? errno : EIO));
+        free(file);
+        return 2;
+    }
+    if (damaged)
+        fprintf(stderr, "serveur_maitre: the journal '%s' is damaged (see the \"damaged\" lines)\n", name);
+    free(file);
+    return damaged ? 1 : 0;
+}
