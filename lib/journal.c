@@ -190,6 +190,15 @@ size_t jr_forget_encode(bwriter *w, const jr_forget *r)
     return start;
 }
 
+size_t jr_slave_encode(bwriter *w, const jr_slave *r)
+{
+    size_t start = record_begin(w, JR_SLAVE);
+    bw_u64(w, r->next_id);
+    put_string16(w, r->slave, r->slave_len);
+    record_end(w, start);
+    return start;
+}
+
 size_t journal_encode(bwriter *w, const jrecord *r)
 {
     switch (r->type) {
@@ -203,6 +212,7 @@ size_t journal_encode(bwriter *w, const jrecord *r)
     case JR_CANCEL: return jr_cancel_encode(w, &r->u.cancel);
     case JR_FORGET: return jr_forget_encode(w, &r->u.forget);
     case JR_DETACH: return jr_detach_encode(w, &r->u.detach);
+    case JR_SLAVE: return jr_slave_encode(w, &r->u.slave);
     }
     w->error = 1;
     return bw_pending(w);
@@ -337,6 +347,15 @@ int jr_forget_decode(const uint8_t *p, size_t n, jr_forget *r)
     return finish(&rd);
 }
 
+int jr_slave_decode(const uint8_t *p, size_t n, jr_slave *r)
+{
+    breader rd;
+    br_init(&rd, p, n);
+    r->next_id = br_u64(&rd);
+    r->slave = get_string16(&rd, &r->slave_len);
+    return finish(&rd);
+}
+
 int journal_decode(uint8_t type, const uint8_t *payload, size_t len, jrecord *out)
 {
     out->type = type;
@@ -351,6 +370,7 @@ int journal_decode(uint8_t type, const uint8_t *payload, size_t len, jrecord *ou
     case JR_CANCEL: return jr_cancel_decode(payload, len, &out->u.cancel);
     case JR_FORGET: return jr_forget_decode(payload, len, &out->u.forget);
     case JR_DETACH: return jr_detach_decode(payload, len, &out->u.detach);
+    case JR_SLAVE: return jr_slave_decode(payload, len, &out->u.slave);
     }
     return -3;
 }
@@ -358,7 +378,8 @@ int journal_decode(uint8_t type, const uint8_t *payload, size_t len, jrecord *ou
 const char *jrecord_type_name(uint8_t type)
 {
     static const char *const names[] = {NULL,       "header",   "batch",     "command", "end", "dispatch",
-                                        "result",   "delivered", "cancel",   "forget",  "detach"};
+                                        "result",   "delivered", "cancel",   "forget",  "detach",
+                                        "slave"};
     return type >= 1 && type <= JR_TYPE_MAX ? names[type] : "unknown";
 }
 

@@ -39,8 +39,9 @@ enum jrecord_type {
     JR_CANCEL = 8,    /* the batch was cancelled */
     JR_FORGET = 9,    /* the batch is gone (compaction may drop its records) */
     JR_DETACH = 10,   /* the client left on purpose: the batch runs on */
+    JR_SLAVE = 11,    /* compaction: the next job id of a slave (its DISPATCH records may be gone) */
 };
-#define JR_TYPE_MAX JR_DETACH
+#define JR_TYPE_MAX JR_SLAVE
 
 /* One struct per record type. Decoding points the strings and the body
  * into the payload (not NUL-terminated), valid as long as the bytes. */
@@ -101,6 +102,12 @@ typedef struct {
 } jr_forget;
 
 typedef struct {
+    uint64_t next_id; /* every job id below it was given to that slave, or never will be */
+    uint16_t slave_len;
+    const char *slave; /* as written in slaves.conf (host:port) */
+} jr_slave;
+
+typedef struct {
     uint8_t type; /* enum jrecord_type */
     union {
         jr_header header;
@@ -113,6 +120,7 @@ typedef struct {
         jr_cancel cancel;
         jr_forget forget;
         jr_detach detach;
+        jr_slave slave;
     } u;
 } jrecord;
 
@@ -133,6 +141,7 @@ size_t jr_delivered_encode(bwriter *w, const jr_delivered *r);
 size_t jr_cancel_encode(bwriter *w, const jr_cancel *r);
 size_t jr_forget_encode(bwriter *w, const jr_forget *r);
 size_t jr_detach_encode(bwriter *w, const jr_detach *r);
+size_t jr_slave_encode(bwriter *w, const jr_slave *r);
 /* Any record from its struct (the tagged union); w->error on an unknown type. */
 size_t journal_encode(bwriter *w, const jrecord *r);
 
@@ -150,6 +159,7 @@ int jr_delivered_decode(const uint8_t *p, size_t n, jr_delivered *r);
 int jr_cancel_decode(const uint8_t *p, size_t n, jr_cancel *r);
 int jr_forget_decode(const uint8_t *p, size_t n, jr_forget *r);
 int jr_detach_decode(const uint8_t *p, size_t n, jr_detach *r);
+int jr_slave_decode(const uint8_t *p, size_t n, jr_slave *r);
 /* By type: 0, -1 malformed, -2 a HEADER of another version, -3 unknown type. */
 int journal_decode(uint8_t type, const uint8_t *payload, size_t len, jrecord *out);
 

@@ -175,5 +175,9 @@ long file_read_small(const char *path, void *buf, size_t cap, char *err, size_t 
 /* Creates or replaces path atomically and durably: written to path.tmp,
  * flushed to disk, renamed, and the directory flushed (POSIX). */
 int file_write_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen);
+/* Flushes the directory that holds path, so that a file created or
+ * renamed there survives a power cut (POSIX; Windows: nothing to do).
+ * dir receives the directory's name, for a message. */
+int dir_sync_of(const char *path, char *dir, size_t dirlen);
 
 #endif

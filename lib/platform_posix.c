@@ -562,19 +562,29 @@ int file_write_atomic(const char *path, const void *data, size_t n, char *err, s
         return -1;
     }
     /* the rename is durable once the directory is */
-    snprintf(dir, sizeof dir, "%s", path);
+    if (dir_sync_of(path, dir, sizeof dir) < 0) {
+        say_errno(err, errlen, "cannot flush directory", dir);
+        return -1;
+    }
+    return 0;
+}
+
+int dir_sync_of(const char *path, char *dir, size_t dirlen)
+{
+    snprintf(dir, dirlen, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash == dir)
         slash[1] = 0;
     else if (slash)
         *slash = 0;
     else
-        snprintf(dir, sizeof dir, ".");
+        snprintf(dir, dirlen, ".");
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0 || fsync(dfd) < 0) {
-        say_errno(err, errlen, "cannot flush directory", dir);
+        int e = errno;
         if (dfd >= 0)
             close(dfd);
+        errno = e;
         return -1;
     }
     close(dfd);

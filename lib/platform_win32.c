@@ -654,6 +654,12 @@ void input_close(sock_t in)
 
 /* ------------------------------------------------------------- clocks --- */
 
+int dir_sync_of(const char *path, char *dir, size_t dirlen)
+{
+    snprintf(dir, dirlen, "%s", path); /* NTFS: the metadata is journaled; nothing to flush */
+    return 0;
+}
+
 int file_open_append(const char *path)
 {
     return _open(path, _O_RDWR | _O_CREAT | _O_APPEND | _O_BINARY | _O_NOINHERIT, _S_IREAD | _S_IWRITE);

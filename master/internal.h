@@ -192,6 +192,7 @@ struct client {
     int bye_sent;            /* CS_CLOSING after BYE (not ERROR): its ACK is still read */
     uint64_t orphaned_ms;    /* durable, no connection, not detached: since when (0: not orphaned) */
     uint64_t finished_ms;    /* delivered or cancelled: when (retention counts from there) */
+    uint64_t journal_bytes;  /* its records in the journal: dead once it is forgotten (compaction) */
 };
 
 struct master {
@@ -336,13 +337,13 @@ void journal_close(master *m);
 int journal_flush(master *m);                     /* group commit: 0 durable, -1 failing (held) */
 int journal_failing(const master *m);
 uint64_t journal_tick(master *m, uint64_t now_ms);
-void journal_batch(master *m, const client *cl);
-uint64_t journal_command(master *m, const client *cl, const command *cmd); /* the record's offset */
-void journal_end(master *m, const client *cl, uint32_t count);
+void journal_batch(master *m, client *cl);
+uint64_t journal_command(master *m, client *cl, const command *cmd); /* the record's offset */
+void journal_end(master *m, client *cl, uint32_t count);
 void journal_dispatch(master *m, const flight *f);
-record_ref journal_result(master *m, const client *cl, uint32_t index, uint32_t seq, const char *host,
+record_ref journal_result(master *m, client *cl, uint32_t index, uint32_t seq, const char *host,
                           const uint8_t *body, size_t len);
-void journal_mark(master *m, const client *cl, uint8_t type, uint32_t count); /* DELIVERED, CANCEL, DETACH, FORGET */
+void journal_mark(master *m, client *cl, uint8_t type, uint32_t count); /* DELIVERED, CANCEL, DETACH, FORGET */
 const char *journal_error(const master *m);       /* why it is failing */
 /* A record read back: a malloc'd buffer the decoded fields point into (free it), NULL if unreadable. */
 uint8_t *journal_load_command(master *m, uint64_t offset, command_frame *out);

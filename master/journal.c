@@ -27,6 +27,9 @@
 #define RETRY_MS 200u              /* a failing write is tried again this often */
 #define PENDING_LIMIT ((size_t)1 << 31) /* one turn's records (results up to 64 MiB each) */
 #define DAMAGE_ID_GAP 4096u        /* job ids skipped after damage: a lost DISPATCH's id is never reused */
+/* Compaction: once the journal is this large and at least half of it is
+ * forgotten batches, it is written anew with what is live. */
+#define COMPACT_MIN_BYTES ((uint64_t)64 << 20)
 
 typedef struct journal {
     int fd;
@@ -37,6 +40,8 @@ typedef struct journal {
     char why[200];
     uint64_t retry_ms;
     uint64_t fsyncs, flushes_failed;
+    uint64_t dead;      /* bytes of forgotten batches' records (and of records of no batch) */
+    unsigned compactions;
 } journal;
 
 int journal_failing(const master *m)
@@ -57,66 +62,76 @@ static uint64_t append_at(const journal *j)
     return j->size + bw_pending(&j->pending);
 }
 
-static void appended(journal *j, const char *what)
+/* A record of cl's was appended from offset at: cl counts its bytes. */
+static void appended(journal *j, client *cl, uint64_t at, const char *what)
 {
     if (j->pending.error)
         die("journal: cannot hold the %s record of this turn (out of memory)", what);
+    cl->journal_bytes += append_at(j) - at;
 }
 
-void journal_batch(master *m, const client *cl)
+void journal_batch(master *m, client *cl)
 {
     journal *j = m->journal;
+    uint64_t at = append_at(j);
     jr_batch r = {cl->batch_id, cl->created_wall_ms, cl->timeout_ms, cl->retries, (uint16_t)strlen(cl->name), cl->name};
     jr_batch_encode(&j->pending, &r);
-    appended(j, "BATCH");
+    appended(j, cl, at, "BATCH");
 }
 
 /* A refused command (empty, too long, a NUL byte) is kept with an empty
  * line: its RESULT says why. */
-uint64_t journal_command(master *m, const client *cl, const command *cmd)
+uint64_t journal_command(master *m, client *cl, const command *cmd)
 {
     journal *j = m->journal;
     uint64_t at = append_at(j);
     int keep = cmd->len > 0 && cmd->len <= MAX_COMMAND_LEN && !memchr(cmd->line, 0, cmd->len);
     jr_command r = {cl->batch_id, cmd->index, cmd->seq, keep ? cmd->len : 0, cmd->line};
     jr_command_encode(&j->pending, &r);
-    appended(j, "COMMAND");
+    appended(j, cl, at, "COMMAND");
     return at;
 }
 
-void journal_end(master *m, const client *cl, uint32_t count)
+void journal_end(master *m, client *cl, uint32_t count)
 {
+    uint64_t at = append_at(m->journal);
     jr_end r = {cl->batch_id, count};
     jr_end_encode(&m->journal->pending, &r);
-    appended(m->journal, "END");
+    appended(m->journal, cl, at, "END");
+}
+
+static void dispatch_record(bwriter *w, const flight *f)
+{
+    jr_dispatch r = {f->cmd->cl->batch_id, f->cmd->index, f->id, f->slave->boot, (uint16_t)strlen(f->slave->name),
+                     f->slave->name};
+    jr_dispatch_encode(w, &r);
 }
 
 void journal_dispatch(master *m, const flight *f)
 {
-    jr_dispatch r = {f->cmd->cl->batch_id, f->cmd->index, f->id, f->slave->boot, (uint16_t)strlen(f->slave->name),
-                     f->slave->name};
-    jr_dispatch_encode(&m->journal->pending, &r);
-    appended(m->journal, "DISPATCH");
+    uint64_t at = append_at(m->journal);
+    dispatch_record(&m->journal->pending, f);
+    appended(m->journal, f->cmd->cl, at, "DISPATCH");
 }
 
-record_ref journal_result(master *m, const client *cl, uint32_t index, uint32_t seq, const char *host,
+record_ref journal_result(master *m, client *cl, uint32_t index, uint32_t seq, const char *host,
                           const uint8_t *body, size_t len)
 {
     journal *j = m->journal;
     record_ref ref = {append_at(j), 0};
     jr_result r = {cl->batch_id, index, seq, (uint16_t)strlen(host), host, (uint32_t)len, body};
     jr_result_encode(&j->pending, &r);
-    appended(j, "RESULT");
+    appended(j, cl, ref.offset, "RESULT");
     ref.len = (uint32_t)(append_at(j) - ref.offset);
     return ref;
 }
 
-void journal_mark(master *m, const client *cl, uint8_t type, uint32_t count)
+void journal_mark(master *m, client *cl, uint8_t type, uint32_t count)
 {
     journal *j = m->journal;
     if (!j)
         return;
-    uint64_t now = wall_ms();
+    uint64_t now = wall_ms(), at = append_at(j);
     switch (type) {
     case JR_DELIVERED: {
         jr_delivered r = {cl->batch_id, count, now};
@@ -139,10 +154,14 @@ void journal_mark(master *m, const client *cl, uint8_t type, uint32_t count)
         break;
     }
     }
-    appended(j, jrecord_type_name(type));
+    appended(j, cl, at, jrecord_type_name(type));
+    if (type == JR_FORGET) /* none of its records is needed any more */
+        j->dead += cl->journal_bytes;
 }
 
 /* ------------------------------------------------------ group commit --- */
+
+static void journal_compact(master *m);
 
 /* One write and one fdatasync for everything of this turn. On failure
  * (a full disk, an I/O error) the file is cut back to its last synced
@@ -177,6 +196,8 @@ int journal_flush(master *m)
     if (j->failing)
         LOG(LOG_INFO, "journal %s: writing again (%s is over)", j->path, j->why);
     j->failing = 0;
+    if (j->size >= COMPACT_MIN_BYTES && j->dead * 2 >= j->size)
+        journal_compact(m);
     return 0;
 failed:
     snprintf(j->why, sizeof j->why, "%s", errno ? strerror(errno) : "short write");
@@ -198,6 +219,200 @@ uint64_t journal_tick(master *m, uint64_t now_ms)
     if (!j || !j->failing)
         return NO_DEADLINE;
     return j->retry_ms > now_ms ? j->retry_ms : now_ms + 1;
+}
+
+/* --------------------------------------------------------- compaction --- */
+
+/* The new journal being written: small records gather in w, copied ones
+ * go through buf; size counts what is in the file and in w. */
+typedef struct {
+    int fd;
+    bwriter w;
+    uint8_t *buf;
+    size_t cap;
+    uint64_t size;
+    int failed;
+} rewrite;
+
+static void rewrite_bytes(rewrite *rw, const uint8_t *p, size_t n)
+{
+    for (size_t done = 0; done < n && !rw->failed;) {
+        long k = file_write(rw->fd, p + done, n - done);
+        if (k <= 0)
+            rw->failed = 1;
+        else
+            done += (size_t)k;
+    }
+    rw->size += n;
+}
+
+static void rewrite_spill(rewrite *rw)
+{
+    size_t n = bw_pending(&rw->w);
+    rewrite_bytes(rw, bw_head(&rw->w), n);
+    bw_consume(&rw->w, n);
+}
+
+static uint64_t rewrite_at(const rewrite *rw)
+{
+    return rw->size + bw_pending(&rw->w);
+}
+
+/* A record of the old journal, copied as it is; its new offset. */
+static uint64_t rewrite_copy(journal *j, rewrite *rw, uint64_t offset, uint32_t len)
+{
+    uint8_t head[4];
+    if (!len) {
+        if (file_read_at(j->fd, head, 4, offset) != 4) {
+            rw->failed = 1;
+            return 0;
+        }
+        len = get_u32(head) + JOURNAL_FRAMING;
+    }
+    if (len > rw->cap) {
+        free(rw->buf);
+        rw->cap = len;
+        rw->buf = malloc(len);
+        if (!rw->buf)
+            die("out of memory");
+    }
+    uint64_t at = rewrite_at(rw);
+    if (file_read_at(j->fd, rw->buf, len, offset) != (long)len) {
+        rw->failed = 1;
+        return at;
+    }
+    rewrite_spill(rw);
+    rewrite_bytes(rw, rw->buf, len);
+    return at;
+}
+
+/* The small records go through w: spilled to the file past 1 MiB. */
+static void rewrite_small(rewrite *rw)
+{
+    if (bw_pending(&rw->w) >= (1u << 20))
+        rewrite_spill(rw);
+}
+
+/* One batch in the new journal: what replay needs to bring it back as it
+ * is now. Its new offsets go to new_commands and new_results. */
+static void rewrite_batch(master *m, rewrite *rw, client *cl, uint64_t *new_commands, record_ref *new_results)
+{
+    journal *j = m->journal;
+    uint64_t start = rewrite_at(rw);
+    jr_batch b = {cl->batch_id, cl->created_wall_ms, cl->timeout_ms, cl->retries, (uint16_t)strlen(cl->name), cl->name};
+    jr_batch_encode(&rw->w, &b);
+    if (cl->detached) {
+        jr_detach d = {cl->batch_id, wall_ms()};
+        jr_detach_encode(&rw->w, &d);
+    }
+    for (uint32_t i = 0; i < cl->submitted && !rw->failed; i++)
+        new_commands[i] = rewrite_copy(j, rw, cl->command_at[i], 0);
+    if (cl->ended) {
+        jr_end e = {cl->batch_id, cl->submitted};
+        jr_end_encode(&rw->w, &e);
+    }
+    /* Its commands on slaves now, once per attempt (replay counts them). */
+    for (int i = 0; i < m->nslaves; i++)
+        for (flight *f = m->slaves[i]->flights; f; f = f->next)
+            if (f->cmd && f->cmd->cl == cl && f->cmd->fl == f)
+                for (unsigned k = 0; k < f->cmd->attempts; k++)
+                    dispatch_record(&rw->w, f);
+    for (uint32_t k = 0; k < cl->nresults && !rw->failed; k++) {
+        new_results[k].offset = rewrite_copy(j, rw, cl->results[k].offset, cl->results[k].len);
+        new_results[k].len = cl->results[k].len;
+    }
+    if (cl->delivered) {
+        jr_delivered d = {cl->batch_id, cl->nresults, wall_ms()};
+        jr_delivered_encode(&rw->w, &d);
+    }
+    if (cl->cancelled) {
+        jr_cancel c = {cl->batch_id, wall_ms()};
+        jr_cancel_encode(&rw->w, &c);
+    }
+    rewrite_small(rw);
+    cl->journal_bytes = rewrite_at(rw) - start;
+}
+
+/* Writes the live part of the journal to journal.compact, then renames it
+ * over the journal: a crash before the rename leaves the old one whole,
+ * after it the new one. Runs just after a flush (nothing pending). Any
+ * failure leaves the old journal in use. */
+static void journal_compact(master *m)
+{
+    journal *j = m->journal;
+    uint64_t t0 = clock_us(), before = j->size;
+    char tmp[1100], dir[1100];
+    snprintf(tmp, sizeof tmp, "%s.compact", j->path);
+    remove(tmp);
+    rewrite rw = {.fd = file_open_append(tmp)};
+    if (rw.fd < 0) {
+        LOG(LOG_WARN, "journal %s: cannot compact it (%s: %s): it goes on growing", j->path, tmp, strerror(errno));
+        j->dead = 0; /* not again at every flush */
+        return;
+    }
+    bw_init(&rw.w, (size_t)1 << 30);
+    jr_header h = {JOURNAL_MAGIC, JOURNAL_VERSION, m->identity, wall_ms()};
+    jr_header_encode(&rw.w, &h);
+    for (int i = 0; i < m->nslaves; i++) {
+        jr_slave s = {m->slaves[i]->next_id, (uint16_t)strlen(m->slaves[i]->name), m->slaves[i]->name};
+        jr_slave_encode(&rw.w, &s);
+    }
+    unsigned n = 0;
+    for (client *cl = m->clients; cl; cl = cl->next)
+        n += cl->durable && cl->batch_id;
+    struct moved { uint64_t *commands; record_ref *results; } *moved = calloc(n ? n : 1, sizeof *moved);
+    if (!moved)
+        die("out of memory");
+    unsigned k = 0;
+    for (client *cl = m->clients; cl && !rw.failed; cl = cl->next) {
+        if (!cl->durable || !cl->batch_id)
+            continue;
+        moved[k].commands = malloc(((size_t)cl->submitted + 1) * sizeof *moved[k].commands);
+        moved[k].results = malloc(((size_t)cl->nresults + 1) * sizeof *moved[k].results);
+        if (!moved[k].commands || !moved[k].results)
+            die("out of memory");
+        rewrite_batch(m, &rw, cl, moved[k].commands, moved[k].results);
+        k++;
+    }
+    rewrite_spill(&rw);
+    if (!rw.failed && file_sync(rw.fd) < 0)
+        rw.failed = 1;
+    if (!rw.failed && rename(tmp, j->path) < 0)
+        rw.failed = 1;
+    if (rw.failed) {
+        LOG(LOG_WARN, "journal %s: cannot compact it (%s): it goes on growing", j->path, strerror(errno));
+        file_close(rw.fd);
+        remove(tmp);
+        for (unsigned x = 0; x < k; x++)
+            free(moved[x].commands), free(moved[x].results);
+        j->dead = 0;
+    } else {
+        if (dir_sync_of(j->path, dir, sizeof dir) < 0)
+            LOG(LOG_WARN, "journal %s: cannot flush %s: %s", j->path, dir, strerror(errno));
+        k = 0;
+        for (client *cl = m->clients; cl; cl = cl->next) {
+            if (!cl->durable || !cl->batch_id)
+                continue;
+            free(cl->command_at);
+            free(cl->results);
+            cl->command_at = moved[k].commands;
+            cl->results = moved[k].results;
+            cl->cap_commands = cl->submitted + 1;
+            cl->cap_results = cl->nresults + 1;
+            k++;
+        }
+        file_close(j->fd);
+        j->fd = rw.fd;
+        j->size = rw.size;
+        j->dead = 0;
+        j->compactions++;
+        LOG(LOG_INFO, "journal %s compacted: %llu MiB -> %llu MiB (%u batches) in %llu ms", j->path,
+            (unsigned long long)(before >> 20), (unsigned long long)(rw.size >> 20), n,
+            (unsigned long long)(clock_us() - t0) / 1000);
+    }
+    free(moved);
+    free(rw.buf);
+    bw_free(&rw.w);
 }
 
 /* ---------------------------------------------------------- read back --- */
@@ -289,6 +504,7 @@ typedef struct {
     size_t records, results, damage_end; /* damage_end: just past the last damaged byte (0 none) */
     unsigned damaged;
     uint64_t identity; /* the HEADER's */
+    uint64_t dead;     /* bytes of records of no live batch */
 } replay;
 
 static rbatch *rbatch_slot(replay *rp, uint64_t id)
@@ -388,22 +604,33 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
     case JR_HEADER:
         rp->identity = rec->u.header.identity;
         return;
+    case JR_SLAVE: { /* written by a compaction: the DISPATCH records it dropped named these ids */
+        int k = slave_name_index(rp, rec->u.slave.slave, rec->u.slave.slave_len);
+        if (rec->u.slave.next_id > rp->max_id[k] + 1)
+            rp->max_id[k] = rec->u.slave.next_id - 1;
+        rp->dead += len;
+        return;
+    }
     case JR_BATCH: {
         const jr_batch *r = &rec->u.batch;
         if (rbatch_find(rp, r->batch))
             return; /* twice: damage repaired by hand? the first one stands */
         char name[80];
         snprintf(name, sizeof name, "%.*s", (int)r->name_len, r->name);
-        rbatch_add(rp, client_restore(m, r->batch, r->created_ms, r->timeout_ms, r->retries, name));
+        rbatch_add(rp, client_restore(m, r->batch, r->created_ms, r->timeout_ms, r->retries, name))->cl->journal_bytes =
+            len;
         return;
     }
     default:
         break;
     }
     b = rbatch_find(rp, rec->u.end.batch); /* every other record begins with its batch id */
-    if (!b)
-        return; /* its BATCH was lost to damage, or the batch was forgotten */
+    if (!b) { /* its BATCH was lost to damage, or the batch was forgotten */
+        rp->dead += len;
+        return;
+    }
     client *cl = b->cl;
+    cl->journal_bytes += len;
     switch (rec->type) {
     case JR_COMMAND: {
         const jr_command *r = &rec->u.command;
@@ -457,6 +684,7 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
         cl->detached = 1;
         break;
     case JR_FORGET:
+        rp->dead += cl->journal_bytes;
         for (uint32_t i = 0; i < b->cap; i++)
             free(b->cmds[i]);
         free(b->cmds);
@@ -573,6 +801,7 @@ static int replay_journal(master *m, const uint8_t *data, size_t len, int *fresh
         len = r.valid_end;
     }
     j->size = len;
+    j->dead = rp.dead;
     if (rp.identity && state_set_identity(m, rp.identity) < 0) /* the identity its slaves know */
         return -1;
     unsigned queued = 0, reclaimed = 0, at_risk = 0;

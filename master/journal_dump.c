@@ -208,6 +208,10 @@ static void print_record(dump_state *st, size_t offset, size_t bytes, const jrec
     case JR_FORGET:
         put_id(f, "batch", rec->u.forget.batch);
         break;
+    case JR_SLAVE:
+        fprintf(f, ",\"next_id\":%llu", (unsigned long long)rec->u.slave.next_id);
+        put_field(f, "slave", rec->u.slave.slave, rec->u.slave.slave_len);
+        break;
     }
     fputs("}\n", f);
 }

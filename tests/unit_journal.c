@@ -83,6 +83,8 @@ static void build_journal(void)
     add(&w, &r);
     r.type = JR_FORGET, r.u.forget = (jr_forget){0xB1};
     add(&w, &r);
+    r.type = JR_SLAVE, r.u.slave = (jr_slave){4097, 14, "127.0.0.1:7001"};
+    add(&w, &r);
     journal_len = bw_pending(&w);
 }
 
@@ -211,6 +213,8 @@ static void test_round_trip(void)
     ok(s.rec[8].type == JR_DETACH && s.rec[8].u.detach.at_ms == 1700000000600ull, "DETACH fields");
     ok(s.rec[9].type == JR_CANCEL && s.rec[9].u.cancel.at_ms == 1700000000700ull, "CANCEL fields");
     ok(s.rec[10].type == JR_FORGET && s.rec[10].u.forget.batch == 0xB1, "FORGET fields");
+    ok(s.rec[11].type == JR_SLAVE && s.rec[11].u.slave.next_id == 4097 && s.rec[11].u.slave.slave_len == 14 &&
+           memcmp(s.rec[11].u.slave.slave, "127.0.0.1:7001", 14) == 0, "SLAVE fields");
 
     /* the bytes of one record, by hand */
     const uint8_t *f = journal + spans[10].off;
@@ -273,7 +277,7 @@ static void test_decoders(void)
     p[24] = 0xFF, p[25] = 0xFF; /* name_len 65535, 2 bytes left */
     is_int(journal_decode(JR_BATCH, p, 28, &r), -1, "BATCH whose name_len runs past the payload: malformed");
     is_int(journal_decode(0, p, 8, &r), -3, "type 0 is unknown");
-    is_int(journal_decode(JR_TYPE_MAX + 1, p, 8, &r), -3, "type 11 is unknown");
+    is_int(journal_decode(JR_TYPE_MAX + 1, p, 8, &r), -3, "type 12 is unknown");
     is_int(strcmp(jrecord_type_name(JR_RESULT), "result"), 0, "type names");
 }
 

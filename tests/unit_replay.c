@@ -123,6 +123,21 @@ static master *fresh_master(const uint8_t *journal, size_t len)
     return m;
 }
 
+/* A master on the journal already in dir (nothing written over it). */
+static master *master_on_disk(void)
+{
+    master *m = calloc(1, sizeof *m);
+    m->cfg = &cfg;
+    m->auth = &no_key;
+    m->ep.auth = &no_key;
+    m->udp = m->listener = m->udp_other = SOCK_INVALID;
+    m->identity = 0x1234;
+    snprintf(m->state_dir, sizeof m->state_dir, "%s", dir);
+    if (load_slaves(m) != 2)
+        die("slaves.conf");
+    return m;
+}
+
 static void free_master(master *m)
 {
     journal_close(m);
@@ -245,6 +260,55 @@ static void test_replay(void)
     bw_free(&w);
 }
 
+/* Compaction keeps what replay needs and nothing of forgotten batches:
+ * the journal rewritten, then replayed by a new master, gives the same
+ * batches, queues, re-claims, results and next job ids. */
+static void test_compaction(void)
+{
+    bwriter w;
+    bw_init(&w, 1 << 24);
+    write_journal(&w, JOURNAL_VERSION);
+    master *m = fresh_master(w.data, w.len);
+    ok(journal_open(m, dir) == 0, "compaction: the journal replays");
+    uint64_t before = m->journal->size;
+    ok(m->journal->dead > 0, "the forgotten batch C's records count as dead (%llu bytes)",
+       (unsigned long long)m->journal->dead);
+    journal_compact(m);
+    ok(m->journal->compactions == 1 && m->journal->size < before && (int64_t)m->journal->size == journal_bytes(),
+       "compacted: %llu -> %llu bytes", (unsigned long long)before, (unsigned long long)m->journal->size);
+    client *a = find(m, A);
+    result_frame rf;
+    const uint8_t *body;
+    size_t blen;
+    uint8_t *buf = journal_load_result(m, a->results[0], &rf, &body, &blen);
+    ok(buf && rf.seq == 2, "the live master reads its result back at its new offset");
+    free(buf);
+    command_frame cf;
+    buf = journal_load_command(m, a->command_at[4], &cf);
+    ok(buf && cf.index == 4, "... and its commands");
+    free(buf);
+    /* a record appended after the compaction lands after it */
+    client_send_failure(a, 3, 4, RUN_NO_SLAVE, "", "test");
+    ok(journal_flush(m) == 0, "the compacted journal takes new records");
+    free_master(m);
+
+    m = master_on_disk();
+    ok(journal_open(m, dir) == 0, "the compacted journal replays");
+    a = find(m, A);
+    client *b = find(m, B);
+    slave_peer *s1 = slave_by_name(m, "127.0.0.1:1"), *s2 = slave_by_name(m, "127.0.0.1:2");
+    ok(a && a->submitted == 5 && a->ended && a->nresults == 2, "batch A: 5 commands, ended, its result and the new one");
+    ok(s1 && s1->flights && s1->flights->id == 9 && s1->flights->cmd->attempts == 2,
+       "command 0 is still re-claimed under job 9, its 2 attempts kept");
+    is_int(a ? queue_len(a) : 0, 2, "commands 2 and 4 are queued (3 got its result after the compaction)");
+    is_int(s1 ? (long)s1->next_id : 0, 10, "slave 1's next job id survives the compaction (SLAVE record)");
+    is_int(s2 ? (long)s2->next_id : 0, 4, "slave 2's too: its DISPATCH records are gone");
+    ok(b && b->cancelled, "batch B is still cancelled");
+    ok(!find(m, C), "batch C is gone for good");
+    free_master(m);
+    bw_free(&w);
+}
+
 int main(void)
 {
     log_init("unit_replay", LOG_ERROR);
@@ -258,6 +322,7 @@ int main(void)
     cfg = (master_config){"127.0.0.1", 0, NULL, 8, 1000, 2, 60000, 10000, &no_key, 3000, 256, dir, 300000, 3600000};
     cfg.slaves_conf = strdup(conf);
     test_replay();
+    test_compaction();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
