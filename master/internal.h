@@ -160,6 +160,7 @@ struct client {
     int tagged;                /* handshake done with a key: every frame carries a tag */
     hmac_key rx_key, tx_key;
     uint64_t rx_seq, tx_seq;
+    int batch_stub;            /* temporary: the lead replaces this (on_batch_stub_frame) */
 };
 
 struct master {
