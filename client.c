@@ -386,8 +386,10 @@ static void reject_line(client_state *c, uint32_t seq, uint32_t lineno, const ch
     snprintf(msg, sizeof msg, "line %u: %s", lineno, why);
     r.message = msg;
     r.message_len = (uint32_t)strlen(msg);
-    if (!c->rep.json)
+    if (!c->rep.json || c->mode == MODE_DETACH)
         fprintf(stderr, "client: %s: not run\n", msg);
+    if (c->mode == MODE_DETACH) /* stdout is for the batch ID alone; the batch never has this line */
+        return;
     on_result(c, &r);
 }
 
@@ -586,7 +588,8 @@ static void reconnect(client_state *c)
             uint64_t left = c->reconnect_deadline - now;
             pause_ms(c, c->backoff_ms < left ? c->backoff_ms : left);
             c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
-            continue;
+            if ((now = clock_ms()) >= c->reconnect_deadline)
+                cannot_come_back(c);
         }
         sock_t s = net_tcp_connect(&c->addr, err, sizeof err);
         if (s == SOCK_INVALID)
