@@ -88,6 +88,8 @@ typedef struct {
     int attach_sent;            /* ATTACH is on its way on this connection */
     int resuming;               /* reconnected: ATTACH sent, F_BATCH not yet back */
     int reconnecting;           /* the connection broke: until F_BATCH on a new one */
+    int legacy;                 /* an older master, without batches: as before them */
+    unsigned conn_gen;          /* counts connections: frames of an old one are dropped */
     uint64_t reconnect_deadline, backoff_ms;
     unsigned attempts;          /* connection attempts in this outage */
     int got_bye, welcomed;
@@ -191,6 +193,8 @@ static void client_frame_end(client_state *c, size_t start)
         frame_end(&c->out, start);
 }
 
+static void legacy_resend(client_state *c);
+
 /* The connection's first frame after the handshake: which batch. */
 static void send_attach(client_state *c)
 {
@@ -210,12 +214,12 @@ static void send_attach(client_state *c)
  * key, after READY with one. */
 static void send_hello(client_state *c)
 {
-    hello_frame h = {.magic = FRAME_MAGIC, .version = FRAME_VERSION, .flags = FRAME_FLAG_RESUME,
+    hello_frame h = {.magic = FRAME_MAGIC, .version = FRAME_VERSION, .flags = c->legacy ? 0 : FRAME_FLAG_RESUME,
                      .timeout_ms = c->timeout_ms, .retries = c->retries};
     auth_random(c->nonce, sizeof c->nonce);
     memcpy(h.nonce, c->nonce, sizeof h.nonce);
     frame_end(&c->out, hello_frame_encode(&c->out, &h, c->auth.enabled ? &c->auth.client_to_master : NULL));
-    if (!c->auth.enabled)
+    if (!c->auth.enabled && !c->legacy)
         send_attach(c);
 }
 
@@ -237,7 +241,10 @@ static void on_welcome(client_state *c, const breader *r)
          * that we are live and not a replayed HELLO, even if the command
          * file has no line yet (tail -f | client -). */
         client_frame_end(c, ready_frame_encode(&c->out));
-        send_attach(c);
+        if (!c->legacy)
+            send_attach(c);
+        else
+            legacy_resend(c);
     }
     c->welcomed = 1;
     if (c->rep.verbose)
@@ -410,6 +417,8 @@ static void send_end(client_state *c)
     client_frame_end(c, end_frame_encode(&c->out, &e));
 }
 
+static void on_accepted(client_state *c, uint32_t count);
+
 static void handle_line(client_state *c, const char *line, size_t len, int truncated)
 {
     enum cmd_line_kind kind = cmd_line_classify(line, len, truncated);
@@ -427,6 +436,8 @@ static void handle_line(client_state *c, const char *line, size_t len, int trunc
         c->submits[c->submitted++] = seq;
         c->unaccepted_bytes += len;
         send_submit(c, seq);
+        if (c->legacy) /* no ACCEPTED from such a master: nothing is ever sent again */
+            on_accepted(c, c->submitted);
         return;
     }
     /* Not run, but it keeps its place in the numbering; what the joblog
@@ -556,6 +567,7 @@ static void connection_lost(client_state *c, const char *why)
     }
     net_close(c->sock);
     c->sock = SOCK_INVALID;
+    c->conn_gen++;
     bw_reset(&c->in);
     bw_reset(&c->out); /* what was not sent is sent again from what the master says it has */
     c->tagged = 0;
@@ -704,6 +716,42 @@ static void on_batch_info(client_state *c, const batch_info_frame *b)
     report_batch(&c->rep, b->batch, b->created_ms, state, b->submitted, b->done, b->running, b->name, b->name_len);
 }
 
+/* as_before_batches: what the first connection sent, again. */
+static void legacy_resend(client_state *c)
+{
+    for (uint32_t i = 0; i < c->submitted; i++)
+        send_submit(c, c->submits[i]);
+    on_accepted(c, c->submitted);
+    if (c->input_done)
+        send_end(c);
+}
+
+/* A master older than batches refuses ATTACH ("unexpected frame type 10
+ * (ATTACH)") and ignores the rest: nothing of ours ran. Connect again
+ * without FRAME_FLAG_RESUME and send everything as before batches (no
+ * reconnection then); --detach, --attach and --batches need batches. */
+static void as_before_batches(client_state *c)
+{
+    if (c->mode != MODE_RUN)
+        fatal(c, "this master is older than batches: --detach, --attach and --batches need a newer serveur_maitre");
+    if (c->rep.verbose)
+        fprintf(stderr, "client: the master is older than batches: connecting again without them\n");
+    net_close(c->sock);
+    c->conn_gen++;
+    bw_reset(&c->in);
+    bw_reset(&c->out);
+    c->tagged = 0;
+    c->tx_seq = c->rx_seq = 0;
+    c->welcomed = 0;
+    c->attach_sent = 0;
+    c->legacy = 1;
+    c->got_batch = 1; /* not durable: a broken connection is the end, as before */
+    c->sock = connect_master(c);
+    send_hello(c);
+    if (!c->auth.enabled) /* with a key, after WELCOME: the tags need its nonce */
+        legacy_resend(c);
+}
+
 static void on_frame(client_state *c, uint8_t type, const breader *r)
 {
     any_frame f;
@@ -736,6 +784,11 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
             fatal(c, "protocol error: malformed %s", frame_type_name(type));
         /* The master has not yet seen our old connection go (a network
          * cut): it will, try again meanwhile. */
+        if (type == F_ERROR && !c->got_batch && c->attach_sent && t.len >= 24 &&
+            memcmp(t.text, "unexpected frame type 10", 24) == 0) {
+            as_before_batches(c);
+            break;
+        }
         if (type == F_ERROR && c->resuming && t.len < 200) {
             char text[200];
             snprintf(text, sizeof text, "%.*s", (int)t.len, t.text);
@@ -786,6 +839,7 @@ static void read_socket(client_state *c)
         return;
     }
     c->in.len += (size_t)n;
+    unsigned gen = c->conn_gen;
     for (;;) {
         uint8_t type;
         breader fields;
@@ -797,7 +851,7 @@ static void read_socket(client_state *c)
         if (c->tagged && !frame_check_tag(&fields, type, &c->rx_key, c->rx_seq++))
             fatal(c, "a frame from the master failed authentication: connection tampered with?");
         on_frame(c, type, &fields);
-        if (c->sock == SOCK_INVALID) /* dropped: its buffers are reset */
+        if (c->conn_gen != gen) /* dropped: its buffers are reset */
             return;
         bw_consume(&c->in, (size_t)used);
         if (c->got_bye)
@@ -849,7 +903,8 @@ static void run(client_state *c)
          * need its nonce. --detach waits for BATCH: an ephemeral master
          * refuses it before anything runs. Resuming waits for BATCH: it
          * says which SUBMITs to send again. */
-        int want_input = !c->input_done && bw_pending(&c->out) < SEND_HIGH_WATER && c->attach_sent && !c->resuming &&
+        int ready = c->legacy ? c->welcomed || !c->auth.enabled : c->attach_sent;
+        int want_input = !c->input_done && bw_pending(&c->out) < SEND_HIGH_WATER && ready && !c->resuming &&
                          (c->mode != MODE_DETACH || c->got_batch) &&
                          c->submitted - c->accepted < UNACCEPTED_MAX_COMMANDS &&
                          c->unaccepted_bytes < UNACCEPTED_MAX_BYTES;
@@ -869,8 +924,9 @@ static void run(client_state *c)
         if (c->reconnecting && clock_ms() >= c->reconnect_deadline)
             cannot_come_back(c);
         if (p[0].revents & (NET_IN | NET_HUP)) {
+            unsigned gen = c->conn_gen;
             read_socket(c);
-            if (c->sock == SOCK_INVALID)
+            if (c->conn_gen != gen) /* another connection: poll it afresh */
                 continue;
         }
         if (c->got_bye)
@@ -1021,9 +1077,11 @@ int main(int argc, char **argv)
                                : !c->input_done || c->results != c->ncmds)
         fatal(c, "protocol error: the master finished with %u of %u results", c->results, expected(c));
     /* We hold every result: the master may forget the batch (--keep-results). */
-    count_frame ack = {.count = c->from_master};
-    client_frame_end(c, count_frame_encode(&c->out, F_ACK, &ack));
-    flush_out(c, GOODBYE_MS);
+    if (!c->legacy) {
+        count_frame ack = {.count = c->from_master};
+        client_frame_end(c, count_frame_encode(&c->out, F_ACK, &ack));
+        flush_out(c, GOODBYE_MS);
+    }
     net_close(c->sock);
     fflush(stdout);
     report_summary(&c->rep, (double)(clock_us() - started) / 1e6);

@@ -30,6 +30,9 @@ Scenarios:
   follow      ATTACH_FOLLOW of batch BATCH_ID: four commands (seqs 1 2 4 5)
               and their results out of order (4 1, then 5 2), BYE.
   list        ATTACH_LIST: two BATCH_INFOs, BYE.
+  old         a master older than batches: ERROR "unexpected frame type 10
+              (ATTACH)" to ATTACH; a HELLO without FRAME_FLAG_RESUME is
+              served as before batches (results, BYE).
 """
 import socket
 import struct
@@ -111,12 +114,19 @@ def result_fields(seq, line):
     return struct.pack(">IH", seq, len(host)) + host + body
 
 
-def handshake(c):
+def handshake(c, old=False):
     t, f = c.recv()
     if t != F["HELLO"]:
         raise Gone()
     c.send(F["WELCOME"], struct.pack(">HHHIH", 3, 1, 1, 2, 0) + bytes(32))
+    if old and not struct.unpack(">H", f[6:8])[0] & 2:
+        return None
     t, f = c.recv()
+    if old:
+        msg = b"unexpected frame type %d (%s)" % (t, NAMES.get(t, "?").encode())
+        c.send(F["ERROR"], struct.pack(">H", len(msg)) + msg)
+        until_eof(c)
+        raise Gone()
     if t != F["ATTACH"]:
         raise Gone()
     return struct.unpack(">BQI", f[:13])
@@ -171,6 +181,15 @@ def main():
         nconn += 1
         c = Conn(s, nconn, log)
         try:
+            if scenario == "old":
+                if handshake(c, old=True) is None:
+                    cmds = []
+                    read_submits(c, cmds)
+                    for seq, line in cmds:
+                        c.send(F["RESULT"], result_fields(seq, line))
+                    c.send(F["BYE"])
+                    until_eof(c)
+                continue
             mode, bid, have = handshake(c)
             if scenario == "list":
                 for b in ((BATCH_ID, 2, 10, 4, 2, b"127.0.0.1:5555"), (0xFEDCBA9876543210, 5, 3, 3, 0, b"10.0.0.7:4242")):

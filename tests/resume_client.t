@@ -195,6 +195,19 @@ check "nothing accepted: the client stopped reading after 100,000 SUBMITs (sent 
     test "$n" -ge 100000 -a "$n" -le 115000
 kill -TERM "$cpid" 2>/dev/null; wait "$cpid" 2>/dev/null
 
+# A master older than batches refuses ATTACH: the client connects again
+# without FRAME_FLAG_RESUME and runs as before batches.
+start_fake old old
+fake_client old "$T/cmds"
+is "$RC" 1 "older master: exit status as the reference"
+check "older master: stdout as the reference's" same_output "$T/ref.out" "$T/old.out"
+is "$(grep '^conn=2' "$T/old.frames" | awk '{print $2}' | tr '\n' ' ')" \
+    "HELLO SUBMIT SUBMIT SUBMIT SUBMIT SUBMIT SUBMIT SUBMIT END EOF " "older master: no ATTACH, no ACK the second time"
+check "older master: the second HELLO without FRAME_FLAG_RESUME" grep -qx 'conn=2 HELLO version=3 flags=0' "$T/old.frames"
+fake_client oldd --detach "$T/cmds"
+is "$RC/$(wc -c <"$T/oldd.out")" "255/0" "older master: --detach refused, nothing on stdout"
+check "older master: --detach says why" grep -q 'this master is older than batches' "$T/oldd.err"
+
 # Usage.
 check "usage names the new options" sh -c "'$BIN/client' --help | grep -q -- '--reconnect SECS' && '$BIN/client' --help | grep -q -- '--attach ID' && '$BIN/client' --help | grep -q -- '--batches' && '$BIN/client' --help | grep -q -- '--detach'"
 rc=0; "$BIN/client" --attach "$ID" "$T/cmds" >/dev/null 2>"$T/u1.err" || rc=$?
