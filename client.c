@@ -140,9 +140,13 @@ static void usage(FILE *out)
 
 static _Noreturn void fatal(client_state *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+static void cancel_on_exit(client_state *c);
+
 static void fatal(client_state *c, const char *fmt, ...)
 {
     va_list ap;
+    if (c)
+        cancel_on_exit(c);
     fflush(stdout);
     fprintf(stderr, "client: ");
     va_start(ap, fmt);
@@ -506,6 +510,16 @@ static int flush_out(client_state *c, unsigned ms)
         net_poll(&p, 1, (int)(end - now));
     }
     return 0;
+}
+
+/* A client that gives up on its batch (fatal) cancels it, as its hang-up
+ * did before batches: an orphaned batch would run on for --client-grace. */
+static void cancel_on_exit(client_state *c)
+{
+    if (c->sock == SOCK_INVALID || !c->attach_sent || c->got_bye || c->mode != MODE_RUN || c->legacy)
+        return;
+    client_frame_end(c, empty_frame_encode(&c->out, F_CANCEL));
+    flush_out(c, GOODBYE_MS);
 }
 
 /* Ctrl-C, SIGTERM (and SIGHUP, the terminal gone): the batch is cancelled

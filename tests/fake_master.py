@@ -27,6 +27,7 @@ Scenarios:
   ephemeral-detach  the same without BATCH_FLAG_DURABLE.
   hang        a durable batch: ACCEPTED for each SUBMIT, results never.
   noaccept    a durable batch: neither ACCEPTED nor results (read-ahead).
+  badresult   a durable batch: after END, a RESULT for seq 99 (unknown).
   follow      ATTACH_FOLLOW of batch BATCH_ID: four commands (seqs 1 2 4 5)
               and their results out of order (4 1, then 5 2), BYE.
   list        ATTACH_LIST: two BATCH_INFOs, BYE.
@@ -233,6 +234,11 @@ def main():
                 time.sleep(0.5)
                 c.send(F["ACCEPTED"], struct.pack(">I", len(cmds)))
                 c.note("sent ACCEPTED %d" % len(cmds))
+                until_eof(c)
+                continue
+            if scenario == "badresult":
+                read_submits(c, cmds)
+                c.send(F["RESULT"], result_fields(99, "what"))
                 until_eof(c)
                 continue
             if scenario in ("hang", "noaccept"):

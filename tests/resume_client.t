@@ -161,6 +161,15 @@ for sig in INT TERM; do
     check "(g) SIG$sig: says the batch is cancelled" grep -qx 'client: interrupted: the batch is cancelled' "$T/hang$sig.err"
 done
 
+# A client that gives up (a protocol error) cancels its batch: it would
+# otherwise be orphaned and run on.
+start_fake badr badresult
+fake_client badr "$T/cmds"
+is "$RC" 255 "a result for an unknown seq: exit 255"
+check "a protocol error, named" grep -q 'protocol error: result for unknown or finished command 99' "$T/badr.err"
+wait_for_line "$T/badr.frames" 'EOF' 5 >/dev/null
+is "$(frames badr | sed 's/.*END //')" "CANCEL EOF " "and the batch is cancelled (CANCEL, then the connection closed)"
+
 # (h) An ephemeral master: no reconnection, and --detach refused.
 start_fake eph ephemeral -k 3
 t0=$(ms)
