@@ -46,7 +46,8 @@ is "$(grep -c '^out-' "$T/out")" 40 "--attach: 40 results"
 is "$(grep '^out-' "$T/out" | tr '\n' ' ')" "$(for n in $(seq 1 40); do printf 'out-%s ' "$n"; done)" \
     "--attach -k: in input order"
 check_markers "detach/attach" 40 "$D"
-run_client --batches
+# (the ACK of the --attach that just ended may still be on its way)
+for _ in $(seq 1 40); do run_client --batches; grep -Eq "^$id  +delivered " "$T/out" && break; sleep 0.05; done
 check "--batches: delivered once --attach got every result" grep -Eq "^$id  +delivered +40/40 " "$T/out"
 run_client --attach 0123456789abcdef
 is "$RC" 255 "--attach of an unknown batch: exit 255"
@@ -63,6 +64,9 @@ for _ in $(seq 1 400); do [ "$(joblog_jobs "$D/joblog.first")" -ge 30 ] && break
 { kill -KILL "$kpid"; wait "$kpid"; } 2>/dev/null
 id=$(sed -n 's/^client: batch \([0-9a-f]\{16\}\).*/\1/p' "$T/k.err")
 check "the client said its batch ID with -v ('$id')" test -n "$id"
+# (until the master has seen it go, the batch is another client's)
+for _ in $(seq 1 100); do run_client --batches; grep -Eq "^$id  +(orphaned|finished) " "$T/out" && break; sleep 0.05; done
+check "--batches: the killed client's batch is orphaned (or finished)" grep -Eq "^$id  +(orphaned|finished) " "$T/out"
 run_client --attach "$id" --joblog "$D/joblog" --results "$D/res"
 is "$RC" 0 "--attach after the client was killed: exit 0"
 is "$(grep -c '^out-' "$T/out")/$(grep '^out-' "$T/out" | sort -u | wc -l)" "200/200" "--attach: every result, once"
