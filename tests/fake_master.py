@@ -30,6 +30,9 @@ Scenarios:
   badresult   a durable batch: after END, a RESULT for seq 99 (unknown).
   follow      ATTACH_FOLLOW of batch BATCH_ID: four commands (seqs 1 2 4 5)
               and their results out of order (4 1, then 5 2), BYE.
+  follow-drop as follow, but the first connection is closed after two
+              results; the next ATTACH_FOLLOW gets every COMMAND again and
+              the results from its have on.
   list        ATTACH_LIST: two BATCH_INFOs, BYE.
   old         a master older than batches: ERROR "unexpected frame type 10
               (ATTACH)" to ATTACH; a HELLO without FRAME_FLAG_RESUME is
@@ -199,7 +202,7 @@ def main():
                 c.send(F["BYE"])
                 until_eof(c)
                 continue
-            if scenario == "follow":
+            if scenario in ("follow", "follow-drop"):
                 if mode != 3 or bid != BATCH_ID:
                     msg = ("no batch %016x on this master" % bid).encode()
                     c.send(F["ERROR"], struct.pack(">H", len(msg)) + msg)
@@ -211,11 +214,20 @@ def main():
                     c.send(F["COMMAND"], struct.pack(">II", i, seq) + line.encode())
                 order = [2, 0, 3, 1]  # completion order: seq 4, 1, then 5, 2
                 for j, i in enumerate(order):
+                    if j < have:  # the client has them
+                        continue
                     if j == 2:
+                        if scenario == "follow-drop" and not dropped:
+                            time.sleep(0.2)
+                            c.note("dropped after 2 results")
+                            c.close()
+                            dropped = True
+                            break
                         time.sleep(0.3)
                     c.send(F["RESULT"], result_fields(*follow[i]))
-                c.send(F["BYE"])
-                until_eof(c)
+                else:
+                    c.send(F["BYE"])
+                    until_eof(c)
                 continue
             if mode == 0:
                 batch(c, durable, 0, 0, 0)

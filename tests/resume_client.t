@@ -90,6 +90,14 @@ check "(c) the message names the batch and how to follow it" \
 check "(c) after about 1 s ($took ms)" test "$took" -ge 900 -a "$took" -lt 5000
 is "$(grep -c '^ran: ' "$T/gone.out")" 3 "(c) the 3 results received were printed, once"
 
+# No busy loop while the master is away: 2 s of attempts cost little CPU.
+start_fake gone2 gone -k 3
+cpu=$(python3 -c 'import resource, subprocess, sys
+subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("%d" % ((u.ru_utime + u.ru_stime) * 1000))' "$BIN/client" --reconnect 2 127.0.0.1 "$FAKE_PORT" "$T/cmds")
+check "(c) 2 s of reconnecting: at most 200 ms of CPU ($cpu ms)" test "$cpu" -le 200
+
 # --reconnect 0: never.
 start_fake never drop -k 3
 fake_client never --reconnect 0 "$T/cmds"
@@ -125,6 +133,14 @@ check "bad ID: refused before connecting (no connection logged)" test "$(grep -c
 fake_client bad2 --attach 00c0ffee1234567g
 is "$RC" 255 "bad ID (a non-hex digit): exit 255"
 
+# --attach reconnects too: ATTACH_FOLLOW again with have=2; the COMMANDs
+# it knows come again and are skipped; nothing printed twice.
+start_fake fold follow-drop
+fake_client fold --attach "$ID" -k -q
+is "$RC" 1 "(e) --attach, connection dropped after 2 results: resumed, exit status as usual"
+is "$(tr '\n' ' ' <"$T/fold.out")" "ran: one ran: two ran: four ran: fail " "(e) every result once, in seq order"
+check "(e) ATTACH_FOLLOW again with have=2" grep -qx "conn=2 ATTACH mode=3 batch=$ID have=2" "$T/fold.frames"
+check "(e) ACK 4 on the second connection" grep -qx 'conn=2 ACK count=4' "$T/fold.frames"
 # (f) --batches: a table, and JSON lines.
 start_fake ls list
 fake_client ls --batches
