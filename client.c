@@ -3,9 +3,13 @@
  * over TCP and prints every result as it arrives.
  *
  *   client [options] [HOST PORT] FILE|-
+ *   client [options] [HOST PORT] --attach ID | --batches
  *
  * One poll loop: read the command file, send SUBMIT frames, read RESULT
  * frames, so a large file never blocks results from being printed.
+ * Every connection is a batch (doc/protocol.md 2.6): on a master that
+ * keeps a journal, a broken connection is resumed (--reconnect) from the
+ * last result held and the first SUBMIT the master does not have on disk.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,18 +32,42 @@
 #define SEND_HIGH_WATER (256u * 1024) /* stop reading the file while this much is unsent */
 #define RECV_CHUNK (256u * 1024)      /* read at most this much from the master at once */
 #define INPUT_CHUNK 65536              /* one read of the command file */
+/* Read-ahead: the file is not read further while this many commands, or
+ * bytes of commands, are sent but not yet on the master's disk (ACCEPTED):
+ * their texts are kept for a resend after a reconnection. */
+#define UNACCEPTED_MAX_COMMANDS 100000u
+#define UNACCEPTED_MAX_BYTES ((size_t)64 << 20)
+#define DEFAULT_RECONNECT_SECONDS 60
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 1000
+#define GOODBYE_MS 1000 /* ACK, CANCEL, DETACH: how long we try to write them before closing */
+#define SUBMIT_NONE UINT32_MAX
 
 typedef struct {
-    char *text;
+    char *text;          /* freed once shown and, for a SUBMIT, on the master's disk */
     uint32_t len;
+    uint32_t index;      /* among the SUBMITs (0-based); SUBMIT_NONE: refused here, never sent */
+    uint8_t known;       /* --attach: a command of the batch (a refused line leaves a gap) */
+    uint8_t done;        /* its result is in */
     CommandResult *held; /* --keep-order: result waiting for earlier ones */
 } command_slot;
+
+enum client_mode {
+    MODE_RUN,    /* client FILE */
+    MODE_DETACH, /* client --detach FILE */
+    MODE_FOLLOW, /* client --attach ID */
+    MODE_LIST,   /* client --batches */
+};
 
 typedef struct {
     const char *host;
     int port;
+    net_addr addr;
+    enum client_mode mode;
     uint32_t timeout_ms, retries;
-    sock_t sock;
+    uint32_t reconnect_s;  /* --reconnect; 0: never */
+    sock_t sock;           /* SOCK_INVALID while reconnecting */
+    sock_t sigfd;          /* signal_events_init */
     bwriter in, out;
     sock_t input; /* the command file: platform.h input_open */
     int input_done;
@@ -47,6 +75,23 @@ typedef struct {
     command_slot *cmds; /* index seq - 1 */
     uint32_t ncmds, cap_cmds;
     uint32_t submitted, results, next_to_print;
+    uint32_t *submits;          /* SUBMIT index -> seq */
+    uint32_t cap_submits;
+    uint32_t accepted;          /* the first SUBMITs on the master's disk (F_ACCEPTED) */
+    size_t unaccepted_bytes;    /* command bytes of SUBMITs [accepted, submitted) */
+    uint32_t from_master;       /* results received from the master: ATTACH's have, ACK's count */
+    uint64_t batch;             /* F_BATCH: our batch's id (--attach: the one asked for) */
+    int got_batch, durable;     /* F_BATCH seen (once ever); BATCH_FLAG_DURABLE */
+    uint32_t total;             /* --attach: the batch's command count (F_BATCH) */
+    uint32_t followed;          /* --attach: F_COMMANDs learnt */
+    unsigned listed;            /* --batches: F_BATCH_INFOs printed */
+    int attach_sent;            /* ATTACH is on its way on this connection */
+    int resuming;               /* reconnected: ATTACH sent, F_BATCH not yet back */
+    int reconnecting;           /* the connection broke: until F_BATCH on a new one */
+    int legacy;                 /* an older master, without batches: as before them */
+    unsigned conn_gen;          /* counts connections: frames of an old one are dropped */
+    uint64_t reconnect_deadline, backoff_ms;
+    unsigned attempts;          /* connection attempts in this outage */
     int got_bye, welcomed;
     const char *input_name;
     report rep;
@@ -61,6 +106,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: client [options] [HOST PORT] FILE|-\n"
+            "       client [options] [HOST PORT] --attach ID\n"
+            "       client [options] [HOST PORT] --batches\n"
             "Sends the shell commands of FILE (- for standard input), one per line, to a master\n"
             "(serveur_maitre, default 127.0.0.1:%d) and prints each command's output and status.\n"
             "Blank lines and lines starting with '#' are skipped.\n"
@@ -73,6 +120,12 @@ static void usage(FILE *out)
             "      --timeout SECS    kill commands running longer than this (default: none)\n"
             "      --retries N       attempts per command if its slave dies (default: the master's)\n"
             "      --key-file FILE   shared secret of the master (default: $SMP_KEY_FILE if set)\n"
+            "      --reconnect SECS  if the connection breaks, reconnect and resume for up to SECS\n"
+            "                        (default %d; 0: never; only with a master that keeps a journal)\n"
+            "      --detach          submit FILE, print the batch ID once the master has it on disk,\n"
+            "                        and leave: the batch runs on without the client\n"
+            "      --attach ID       print the results of batch ID (done ones first) and follow it\n"
+            "      --batches         list the master's batches (with --json: one object per line)\n"
             "  -v, --verbose         say what the client is doing on stderr\n"
             "  -q, --quiet           print only the commands' output\n"
             "  -h, --help            this help\n"
@@ -80,15 +133,20 @@ static void usage(FILE *out)
             "\n"
             "Exit status: 0 all commands exited 0; 1-100 the number that failed; 101 more than\n"
             "100 failed; 255 any other error (master unreachable within %d s, unreadable file,\n"
-            "protocol error, master gone mid-run, output that could not be written).\n",
-            DEFAULT_MASTER_PORT, DEFAULT_CONNECT_SECONDS);
+            "protocol error, master gone mid-run, output that could not be written); 130 interrupted\n"
+            "(Ctrl-C: the batch is cancelled), 143 terminated (SIGTERM: likewise).\n",
+            DEFAULT_MASTER_PORT, DEFAULT_RECONNECT_SECONDS, DEFAULT_CONNECT_SECONDS);
 }
 
 static _Noreturn void fatal(client_state *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+static void cancel_on_exit(client_state *c);
+
 static void fatal(client_state *c, const char *fmt, ...)
 {
     va_list ap;
+    if (c)
+        cancel_on_exit(c);
     fflush(stdout);
     fprintf(stderr, "client: ");
     va_start(ap, fmt);
@@ -104,13 +162,12 @@ static void fatal(client_state *c, const char *fmt, ...)
  * is not up yet (the classroom launch starts everything at once). */
 static sock_t connect_master(client_state *c)
 {
-    net_addr to;
     char err[256] = "";
     uint64_t deadline = clock_ms() + DEFAULT_CONNECT_SECONDS * 1000u;
-    if (net_resolve(c->host, c->port, 0, &to, err, sizeof err) < 0)
+    if (net_resolve(c->host, c->port, 0, &c->addr, err, sizeof err) < 0)
         fatal(c, "cannot reach the master: %s", err);
     for (;;) {
-        sock_t s = net_tcp_connect(&to, err, sizeof err);
+        sock_t s = net_tcp_connect(&c->addr, err, sizeof err);
         if (s != SOCK_INVALID) {
             for (;;) {
                 uint64_t now = clock_ms();
@@ -140,13 +197,34 @@ static void client_frame_end(client_state *c, size_t start)
         frame_end(&c->out, start);
 }
 
-/* With a key, HELLO proves we know it, over our fresh nonce. */
+static void legacy_resend(client_state *c);
+
+/* The connection's first frame after the handshake: which batch. */
+static void send_attach(client_state *c)
+{
+    attach_frame a = {.mode = ATTACH_NEW};
+    if (c->mode == MODE_LIST)
+        a.mode = ATTACH_LIST;
+    else if (c->mode == MODE_FOLLOW)
+        a = (attach_frame){.mode = ATTACH_FOLLOW, .batch = c->batch, .have = c->from_master};
+    else if (c->resuming)
+        a = (attach_frame){.mode = ATTACH_RESUME, .batch = c->batch, .have = c->from_master};
+    client_frame_end(c, attach_frame_encode(&c->out, &a));
+    c->attach_sent = 1;
+}
+
+/* With a key, HELLO proves we know it, over our fresh nonce. We always
+ * speak batches (FRAME_FLAG_RESUME): ATTACH follows, at once without a
+ * key, after READY with one. */
 static void send_hello(client_state *c)
 {
-    hello_frame h = {.magic = FRAME_MAGIC, .version = FRAME_VERSION, .timeout_ms = c->timeout_ms, .retries = c->retries};
+    hello_frame h = {.magic = FRAME_MAGIC, .version = FRAME_VERSION, .flags = c->legacy ? 0 : FRAME_FLAG_RESUME,
+                     .timeout_ms = c->timeout_ms, .retries = c->retries};
     auth_random(c->nonce, sizeof c->nonce);
     memcpy(h.nonce, c->nonce, sizeof h.nonce);
     frame_end(&c->out, hello_frame_encode(&c->out, &h, c->auth.enabled ? &c->auth.client_to_master : NULL));
+    if (!c->auth.enabled && !c->legacy)
+        send_attach(c);
 }
 
 /* WELCOME: with a key, the master proves it knows it too, over our nonce
@@ -167,6 +245,10 @@ static void on_welcome(client_state *c, const breader *r)
          * that we are live and not a replayed HELLO, even if the command
          * file has no line yet (tail -f | client -). */
         client_frame_end(c, ready_frame_encode(&c->out));
+        if (!c->legacy)
+            send_attach(c);
+        else
+            legacy_resend(c);
     }
     c->welcomed = 1;
     if (c->rep.verbose)
@@ -174,23 +256,62 @@ static void on_welcome(client_state *c, const breader *r)
                 c->tagged ? " (authenticated)" : "", wf.alive, wf.slaves, wf.slots);
 }
 
-static uint32_t remember_command(client_state *c, const char *text, size_t len)
+static const char *batch_id_str(uint64_t id, char buf[17])
 {
-    if (c->ncmds == c->cap_cmds) {
-        c->cap_cmds = c->cap_cmds ? c->cap_cmds * 2 : 1024;
-        c->cmds = realloc(c->cmds, c->cap_cmds * sizeof *c->cmds);
-        if (!c->cmds)
-            fatal(c, "out of memory");
+    snprintf(buf, 17, "%016llx", (unsigned long long)id);
+    return buf;
+}
+
+/* 16 hexadecimal digits, as --detach and --batches print them. */
+static int parse_batch_id(const char *s, uint64_t *id)
+{
+    uint64_t v = 0;
+    size_t n = strlen(s);
+    if (n != 16)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+              : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+        if (d < 0)
+            return -1;
+        v = v << 4 | (uint64_t)d;
     }
-    command_slot *s = &c->cmds[c->ncmds++];
+    *id = v;
+    return 0;
+}
+
+/* The slot of seq, created (with the gaps before it) if needed. */
+static command_slot *slot_for(client_state *c, uint32_t seq)
+{
+    while (c->ncmds < seq) {
+        if (c->ncmds == c->cap_cmds) {
+            c->cap_cmds = c->cap_cmds ? c->cap_cmds * 2 : 1024;
+            c->cmds = realloc(c->cmds, c->cap_cmds * sizeof *c->cmds);
+            if (!c->cmds)
+                fatal(c, "out of memory");
+        }
+        c->cmds[c->ncmds++] = (command_slot){.index = SUBMIT_NONE};
+    }
+    return &c->cmds[seq - 1];
+}
+
+static void set_text(client_state *c, command_slot *s, const char *text, size_t len)
+{
     s->text = malloc(len + 1);
     if (!s->text)
         fatal(c, "out of memory");
     memcpy(s->text, text, len);
     s->text[len] = 0;
     s->len = (uint32_t)len;
-    s->held = NULL;
-    return c->ncmds; /* seq */
+    s->known = 1;
+}
+
+static uint32_t remember_command(client_state *c, const char *text, size_t len)
+{
+    uint32_t seq = c->ncmds + 1;
+    set_text(c, slot_for(c, seq), text, len);
+    return seq;
 }
 
 static CommandResult *copy_result(const CommandResult *r)
@@ -211,24 +332,49 @@ static CommandResult *copy_result(const CommandResult *r)
     return k;
 }
 
+/* A SUBMIT's text stays until the master has it on disk: a reconnection
+ * may have to send it again. */
 static void show(client_state *c, command_slot *s, const CommandResult *r)
 {
     report_result(&c->rep, r, s->text, s->len);
-    free(s->text);
-    s->text = NULL;
+    if (s->index == SUBMIT_NONE || s->index < c->accepted || c->mode == MODE_FOLLOW) {
+        free(s->text);
+        s->text = NULL;
+    }
+}
+
+/* --keep-order: prints the held results that are next in line, skipping
+ * the gaps of --attach (lines the batch's client refused itself). */
+static void print_ready(client_state *c)
+{
+    while (c->next_to_print <= c->ncmds) {
+        command_slot *h = &c->cmds[c->next_to_print - 1];
+        if (h->known && !h->held)
+            break;
+        if (h->held) {
+            CommandResult *k = h->held;
+            show(c, h, k);
+            command_result_free(k);
+            free(k);
+            h->held = NULL;
+        }
+        c->next_to_print++;
+    }
 }
 
 /* Every result goes through here, from the master or made locally. */
 static void on_result(client_state *c, const CommandResult *r)
 {
-    if (r->seq == 0 || r->seq > c->ncmds || !c->cmds[r->seq - 1].text || c->cmds[r->seq - 1].held)
+    if (r->seq == 0 || r->seq > c->ncmds || !c->cmds[r->seq - 1].known || c->cmds[r->seq - 1].done)
         fatal(c, "protocol error: result for unknown or finished command %u", r->seq);
     c->results++;
     command_slot *s = &c->cmds[r->seq - 1];
+    s->done = 1;
     if (!c->rep.keep_order) {
         show(c, s, r);
         return;
     }
+    print_ready(c);
     if (r->seq != c->next_to_print) {
         if (!(s->held = copy_result(r)))
             fatal(c, "out of memory");
@@ -236,15 +382,7 @@ static void on_result(client_state *c, const CommandResult *r)
     }
     show(c, s, r);
     c->next_to_print++;
-    while (c->next_to_print <= c->ncmds && c->cmds[c->next_to_print - 1].held) {
-        command_slot *h = &c->cmds[c->next_to_print - 1];
-        CommandResult *k = h->held;
-        show(c, h, k);
-        command_result_free(k);
-        free(k);
-        h->held = NULL;
-        c->next_to_print++;
-    }
+    print_ready(c);
 }
 
 static void reject_line(client_state *c, uint32_t seq, uint32_t lineno, const char *why)
@@ -259,10 +397,31 @@ static void reject_line(client_state *c, uint32_t seq, uint32_t lineno, const ch
     snprintf(msg, sizeof msg, "line %u: %s", lineno, why);
     r.message = msg;
     r.message_len = (uint32_t)strlen(msg);
-    if (!c->rep.json)
+    if (!c->rep.json || c->mode == MODE_DETACH)
         fprintf(stderr, "client: %s: not run\n", msg);
+    if (c->mode == MODE_DETACH) /* stdout is for the batch ID alone; the batch never has this line */
+        return;
     on_result(c, &r);
 }
+
+static void send_submit(client_state *c, uint32_t seq)
+{
+    command_slot *s = &c->cmds[seq - 1];
+    if (!s->text)
+        fatal(c, "internal error: the text of command %u is gone, it cannot be sent again", seq);
+    submit_frame f = {.seq = seq, .len = s->len, .command = (const uint8_t *)s->text};
+    client_frame_end(c, submit_frame_encode(&c->out, &f));
+    if (c->out.error)
+        fatal(c, "out of memory");
+}
+
+static void send_end(client_state *c)
+{
+    end_frame e = {.count = c->submitted};
+    client_frame_end(c, end_frame_encode(&c->out, &e));
+}
+
+static void on_accepted(client_state *c, uint32_t count);
 
 static void handle_line(client_state *c, const char *line, size_t len, int truncated)
 {
@@ -271,11 +430,18 @@ static void handle_line(client_state *c, const char *line, size_t len, int trunc
         return;
     if (kind == CMD_COMMAND) {
         uint32_t seq = remember_command(c, line, len);
-        c->submitted++;
-        submit_frame s = {.seq = seq, .len = (uint32_t)len, .command = (const uint8_t *)line};
-        client_frame_end(c, submit_frame_encode(&c->out, &s));
-        if (c->out.error)
-            fatal(c, "out of memory");
+        if (c->submitted == c->cap_submits) {
+            c->cap_submits = c->cap_submits ? c->cap_submits * 2 : 1024;
+            c->submits = realloc(c->submits, c->cap_submits * sizeof *c->submits);
+            if (!c->submits)
+                fatal(c, "out of memory");
+        }
+        c->cmds[seq - 1].index = c->submitted;
+        c->submits[c->submitted++] = seq;
+        c->unaccepted_bytes += len;
+        send_submit(c, seq);
+        if (c->legacy) /* no ACCEPTED from such a master: nothing is ever sent again */
+            on_accepted(c, c->submitted);
         return;
     }
     /* Not run, but it keeps its place in the numbering; what the joblog
@@ -310,16 +476,301 @@ static long read_input(client_state *c)
         handle_line(c, line, len, truncated);
     if (n == 0) {
         c->input_done = 1;
-        end_frame e = {.count = c->submitted};
-        client_frame_end(c, end_frame_encode(&c->out, &e));
+        send_end(c);
         if (c->rep.verbose)
             fprintf(stderr, "client: %u commands sent\n", c->ncmds);
     }
     return n;
 }
 
+/* The commands a result count is out of: all the lines read (or, with
+ * --attach, the batch's). */
+static uint32_t expected(const client_state *c)
+{
+    return c->mode == MODE_FOLLOW ? c->total : c->ncmds;
+}
+
+/* Writes what is queued for at most ms (a frame we leave with: ACK,
+ * CANCEL, DETACH). 0 if all of it left. */
+static int flush_out(client_state *c, unsigned ms)
+{
+    uint64_t end = clock_ms() + ms;
+    while (bw_pending(&c->out)) {
+        long w = net_send(c->sock, bw_head(&c->out), bw_pending(&c->out));
+        if (w == NET_ERROR)
+            return -1;
+        if (w > 0) {
+            bw_consume(&c->out, (size_t)w);
+            continue;
+        }
+        uint64_t now = clock_ms();
+        if (now >= end)
+            return -1;
+        net_pollfd p = {c->sock, NET_OUT, 0};
+        net_poll(&p, 1, (int)(end - now));
+    }
+    return 0;
+}
+
+/* A client that gives up on its batch (fatal) cancels it, as its hang-up
+ * did before batches: an orphaned batch would run on for --client-grace. */
+static void cancel_on_exit(client_state *c)
+{
+    if (c->sock == SOCK_INVALID || !c->attach_sent || c->got_bye || c->mode != MODE_RUN || c->legacy)
+        return;
+    client_frame_end(c, empty_frame_encode(&c->out, F_CANCEL));
+    flush_out(c, GOODBYE_MS);
+}
+
+/* Ctrl-C, SIGTERM (and SIGHUP, the terminal gone): the batch is cancelled
+ * (--attach: only our following of it ends), best effort, without
+ * waiting more than GOODBYE_MS for the master to read it. */
+static _Noreturn void on_stop(client_state *c)
+{
+    int status = signal_stop_status();
+    char id[17];
+    if (c->sock != SOCK_INVALID && c->attach_sent && c->mode != MODE_LIST) {
+        client_frame_end(c, empty_frame_encode(&c->out, c->mode == MODE_FOLLOW ? F_DETACH : F_CANCEL));
+        flush_out(c, GOODBYE_MS);
+    }
+    fflush(stdout);
+    if (c->mode == MODE_FOLLOW)
+        fprintf(stderr, "client: interrupted: no longer following batch %s (it runs on)\n", batch_id_str(c->batch, id));
+    else if (c->mode == MODE_LIST)
+        fprintf(stderr, "client: interrupted\n");
+    else
+        fprintf(stderr, "client: interrupted: the batch is cancelled\n");
+    report_close(&c->rep);
+    exit(status);
+}
+
+static void take_signals(client_state *c)
+{
+    int ev;
+    while ((ev = signal_events_take()) != SIGNAL_NONE)
+        if (ev == SIGNAL_STOP || ev == SIGNAL_RELOAD)
+            on_stop(c);
+}
+
+/* Waits up to ms, awake for signals only. */
+static void pause_ms(client_state *c, uint64_t ms)
+{
+    net_pollfd p = {c->sigfd, NET_IN, 0};
+    if (net_poll(&p, c->sigfd == SOCK_INVALID ? 0 : 1, (int)ms) > 0)
+        take_signals(c);
+}
+
+static _Noreturn void cannot_come_back(client_state *c)
+{
+    char id[17];
+    batch_id_str(c->batch, id);
+    fatal(c, "cannot reach the master again within %u s (%u of %u results received; batch %s: client --attach %s follows it)",
+          c->reconnect_s, c->results, expected(c), id, id);
+}
+
+/* The connection broke before BYE (EOF, reset, a send error). A batch on
+ * a master with a journal survives it: we reconnect (reconnect()) and
+ * resume. Otherwise, as before batches: the batch died with it. */
+static void connection_lost(client_state *c, const char *why)
+{
+    if (!c->got_batch || !c->durable || c->reconnect_s == 0 || c->mode == MODE_LIST) {
+        if (why)
+            fatal(c, "lost the connection to the master: %s (%u of %u results received)", why, c->results,
+                  expected(c));
+        fatal(c, "lost the connection to the master (%u of %u results received)", c->results, expected(c));
+    }
+    net_close(c->sock);
+    c->sock = SOCK_INVALID;
+    c->conn_gen++;
+    bw_reset(&c->in);
+    bw_reset(&c->out); /* what was not sent is sent again from what the master says it has */
+    c->tagged = 0;
+    c->tx_seq = c->rx_seq = 0;
+    c->welcomed = 0;
+    c->attach_sent = 0;
+    if (!c->reconnecting) {
+        c->reconnecting = 1;
+        c->attempts = 0;
+        c->backoff_ms = BACKOFF_FIRST_MS;
+        c->reconnect_deadline = clock_ms() + (uint64_t)c->reconnect_s * 1000u;
+        fflush(stdout);
+        fprintf(stderr, "client: lost the connection to the master (%u of %u results): reconnecting for up to %u s\n",
+                c->results, expected(c), c->reconnect_s);
+    }
+}
+
+/* Connects again (backoff BACKOFF_FIRST_MS doubling to BACKOFF_MAX_MS
+ * between attempts, signals heard meanwhile) and sends HELLO and ATTACH;
+ * the outage ends at the F_BATCH that answers it (on_batch). Gives up at
+ * the deadline. */
+static void reconnect(client_state *c)
+{
+    char err[256];
+    for (;;) {
+        uint64_t now = clock_ms();
+        if (now >= c->reconnect_deadline)
+            cannot_come_back(c);
+        if (c->attempts++) {
+            uint64_t left = c->reconnect_deadline - now;
+            pause_ms(c, c->backoff_ms < left ? c->backoff_ms : left);
+            c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+            if ((now = clock_ms()) >= c->reconnect_deadline)
+                cannot_come_back(c);
+        }
+        sock_t s = net_tcp_connect(&c->addr, err, sizeof err);
+        if (s == SOCK_INVALID)
+            continue;
+        net_pollfd p[2] = {{s, NET_OUT, 0}, {c->sigfd, NET_IN, 0}};
+        int r = net_poll(p, c->sigfd == SOCK_INVALID ? 1 : 2, (int)(c->reconnect_deadline - now));
+        if (r > 0 && (p[1].revents & NET_IN))
+            take_signals(c);
+        if (r > 0 && p[0].revents && net_connect_result(s, err, sizeof err) == 0) {
+            if (c->rep.verbose)
+                fprintf(stderr, "client: connected again to %s:%d, resuming batch\n", c->host, c->port);
+            c->sock = s;
+            c->resuming = 1;
+            send_hello(c);
+            return;
+        }
+        net_close(s);
+    }
+}
+
+static void on_accepted(client_state *c, uint32_t count)
+{
+    if (count < c->accepted || count > c->submitted)
+        fatal(c, "protocol error: ACCEPTED %u with %u accepted and %u submitted", count, c->accepted, c->submitted);
+    for (uint32_t i = c->accepted; i < count; i++) {
+        command_slot *s = &c->cmds[c->submits[i] - 1];
+        c->unaccepted_bytes -= s->len;
+        if (s->done && !s->held) { /* shown already: the last use of its text */
+            free(s->text);
+            s->text = NULL;
+        }
+    }
+    c->accepted = count;
+}
+
+static void on_batch(client_state *c, const batch_frame *b)
+{
+    char id[17];
+    if (c->mode == MODE_LIST || (c->got_batch && !c->resuming))
+        fatal(c, "protocol error: unexpected BATCH");
+    if ((c->got_batch || c->mode == MODE_FOLLOW) && b->batch != c->batch)
+        fatal(c, "protocol error: BATCH %016llx, not ours (%s)", (unsigned long long)b->batch,
+              batch_id_str(c->batch, id));
+    if (c->mode == MODE_FOLLOW && (!(b->flags & BATCH_FLAG_ENDED) || b->done > b->total || b->done < c->from_master))
+        fatal(c, "protocol error: BATCH of batch %s with %u of %u results (%u held here)", batch_id_str(c->batch, id),
+              b->done, b->total, c->from_master);
+    if (c->mode == MODE_FOLLOW && c->got_batch && b->total != c->total)
+        fatal(c, "protocol error: batch %s now has %u commands, not %u", batch_id_str(c->batch, id), b->total,
+              c->total);
+    c->batch = b->batch;
+    c->total = b->total;
+    if (!c->got_batch) {
+        c->got_batch = 1;
+        c->durable = (b->flags & BATCH_FLAG_DURABLE) != 0;
+        if (c->mode == MODE_DETACH && !c->durable)
+            fatal(c, "this master keeps no journal (--ephemeral): a detached batch would not survive it; run "
+                     "without --detach");
+        if (c->rep.verbose)
+            fprintf(stderr, "client: batch %s%s\n", batch_id_str(c->batch, id),
+                    c->durable ? "" : " (the master keeps no journal: it ends with this connection)");
+    }
+    if (!c->resuming)
+        return;
+    /* The same batch, on a new connection: the master has our first
+     * 'accepted' SUBMITs on disk and sends the results from 'have' on. */
+    if (c->mode != MODE_FOLLOW) {
+        if (b->accepted > c->submitted || b->done < c->from_master)
+            fatal(c, "protocol error: BATCH after reconnecting says %u accepted and %u done, we sent %u and hold %u",
+                  b->accepted, b->done, c->submitted, c->from_master);
+        if (b->accepted < c->accepted) /* their texts may be gone: accepted means on disk */
+            fatal(c, "protocol error: the master lost commands it had accepted (%u, now %u)", c->accepted,
+                  b->accepted);
+        on_accepted(c, b->accepted);
+        for (uint32_t i = c->accepted; i < c->submitted; i++)
+            send_submit(c, c->submits[i]);
+        if (c->input_done)
+            send_end(c);
+    }
+    c->resuming = 0;
+    c->reconnecting = 0;
+    if (!c->rep.quiet)
+        fprintf(stderr, "client: reconnected\n");
+}
+
+/* --attach: the batch's commands, all of them, before its results (again
+ * after a reconnection: the ones we know are checked and skipped). */
+static void on_command(client_state *c, const command_frame *f)
+{
+    if (c->mode != MODE_FOLLOW || !c->got_batch)
+        fatal(c, "protocol error: unexpected COMMAND");
+    if (f->index < c->followed) {
+        if (f->seq == 0 || f->seq > c->ncmds || c->cmds[f->seq - 1].index != f->index)
+            fatal(c, "protocol error: COMMAND %u is now seq %u", f->index, f->seq);
+        return;
+    }
+    if (f->index != c->followed || f->index >= c->total || f->seq == 0 || f->seq <= c->ncmds || f->len > MAX_COMMAND_LEN)
+        fatal(c, "protocol error: COMMAND %u (seq %u) out of order", f->index, f->seq);
+    command_slot *s = slot_for(c, f->seq);
+    set_text(c, s, f->line, f->len);
+    s->index = c->followed++;
+}
+
+/* --batches: one line (or JSON object) per batch. */
+static void on_batch_info(client_state *c, const batch_info_frame *b)
+{
+    static const char *states[] = {"?", "attached", "detached", "orphaned", "finished", "delivered", "cancelled"};
+    if (c->mode != MODE_LIST)
+        fatal(c, "protocol error: unexpected BATCH_INFO");
+    const char *state = b->state < sizeof states / sizeof *states ? states[b->state] : "?";
+    if (c->listed++ == 0 && !c->rep.json)
+        report_batch_header();
+    report_batch(&c->rep, b->batch, b->created_ms, state, b->submitted, b->done, b->running, b->name, b->name_len);
+}
+
+/* as_before_batches: what the first connection sent, again. */
+static void legacy_resend(client_state *c)
+{
+    for (uint32_t i = 0; i < c->submitted; i++)
+        send_submit(c, c->submits[i]);
+    on_accepted(c, c->submitted);
+    if (c->input_done)
+        send_end(c);
+}
+
+/* A master older than batches refuses ATTACH ("unexpected frame type 10
+ * (ATTACH)") and ignores the rest: nothing of ours ran. Connect again
+ * without FRAME_FLAG_RESUME and send everything as before batches (no
+ * reconnection then); --detach, --attach and --batches need batches. */
+static void as_before_batches(client_state *c)
+{
+    if (c->mode != MODE_RUN)
+        fatal(c, "this master is older than batches: --detach, --attach and --batches need a newer serveur_maitre");
+    if (c->rep.verbose)
+        fprintf(stderr, "client: the master is older than batches: connecting again without them\n");
+    net_close(c->sock);
+    c->conn_gen++;
+    bw_reset(&c->in);
+    bw_reset(&c->out);
+    c->tagged = 0;
+    c->tx_seq = c->rx_seq = 0;
+    c->welcomed = 0;
+    c->attach_sent = 0;
+    c->legacy = 1;
+    c->got_batch = 1; /* not durable: a broken connection is the end, as before */
+    c->sock = connect_master(c);
+    send_hello(c);
+    if (!c->auth.enabled) /* with a key, after WELCOME: the tags need its nonce */
+        legacy_resend(c);
+}
+
 static void on_frame(client_state *c, uint8_t type, const breader *r)
 {
+    any_frame f;
+    if (type >= F_ATTACH && type <= F_COMMAND && frame_decode(type, r, &f) < 0)
+        fatal(c, "protocol error: malformed %s from the master", frame_type_name(type));
     switch (type) {
     case F_WELCOME:
         if (c->welcomed)
@@ -330,6 +781,11 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
         result_frame rf;
         if (result_frame_decode(r, &rf) < 0)
             fatal(c, "protocol error: malformed RESULT from the master");
+        if (!c->got_batch || c->resuming)
+            fatal(c, "protocol error: RESULT before BATCH");
+        c->from_master++;
+        if (c->mode == MODE_DETACH) /* not ours to show: --attach does */
+            break;
         rf.result.seq = rf.seq;
         snprintf(rf.result.host, sizeof rf.result.host, "%.*s", (int)rf.host_len, rf.host);
         on_result(c, &rf.result);
@@ -340,6 +796,21 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
         text_frame t;
         if (text_frame_decode(r, &t) < 0)
             fatal(c, "protocol error: malformed %s", frame_type_name(type));
+        /* The master has not yet seen our old connection go (a network
+         * cut): it will, try again meanwhile. */
+        if (type == F_ERROR && !c->got_batch && c->attach_sent && t.len >= 24 &&
+            memcmp(t.text, "unexpected frame type 10", 24) == 0) {
+            as_before_batches(c);
+            break;
+        }
+        if (type == F_ERROR && c->resuming && t.len < 200) {
+            char text[200];
+            snprintf(text, sizeof text, "%.*s", (int)t.len, t.text);
+            if (strstr(text, "is attached to another client")) {
+                connection_lost(c, NULL);
+                break;
+            }
+        }
         if (type == F_ERROR)
             fatal(c, "the master says: %.*s", (int)t.len, t.text);
         if (!c->rep.quiet)
@@ -348,6 +819,19 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
     }
     case F_BYE:
         c->got_bye = 1;
+        break;
+    case F_BATCH:
+        on_batch(c, &f.u.batch);
+        break;
+    case F_ACCEPTED:
+        if (c->mode == MODE_RUN || c->mode == MODE_DETACH)
+            on_accepted(c, f.u.count.count);
+        break;
+    case F_COMMAND:
+        on_command(c, &f.u.command);
+        break;
+    case F_BATCH_INFO:
+        on_batch_info(c, &f.u.info);
         break;
     case F_HELLO: /* two clients aimed at free ports met each other (simultaneous open) */
         fatal(c, "cannot reach the master at %s:%d: the connection met another client, not a master", c->host,
@@ -364,9 +848,12 @@ static void read_socket(client_state *c)
     long n = net_recv(c->sock, c->in.data + c->in.len, RECV_CHUNK);
     if (n == NET_AGAIN)
         return;
-    if (n <= 0)
-        fatal(c, "lost the connection to the master (%u of %u results received)", c->results, c->ncmds);
+    if (n <= 0) {
+        connection_lost(c, NULL);
+        return;
+    }
     c->in.len += (size_t)n;
+    unsigned gen = c->conn_gen;
     for (;;) {
         uint8_t type;
         breader fields;
@@ -378,13 +865,111 @@ static void read_socket(client_state *c)
         if (c->tagged && !frame_check_tag(&fields, type, &c->rx_key, c->rx_seq++))
             fatal(c, "a frame from the master failed authentication: connection tampered with?");
         on_frame(c, type, &fields);
+        if (c->conn_gen != gen) /* dropped: its buffers are reset */
+            return;
         bw_consume(&c->in, (size_t)used);
+        if (c->got_bye)
+            break;
+    }
+}
+
+/* The commands are sent and on the master's disk: leave, the batch runs
+ * on; its id alone on stdout. */
+static _Noreturn void detach_now(client_state *c)
+{
+    char id[17];
+    count_frame a = {.count = 0};
+    client_frame_end(c, count_frame_encode(&c->out, F_ACK, &a));
+    client_frame_end(c, empty_frame_encode(&c->out, F_DETACH));
+    if (flush_out(c, GOODBYE_MS * 5) < 0)
+        fatal(c, "lost the connection to the master while detaching: batch %s may have been cancelled",
+              batch_id_str(c->batch, id));
+    net_shutdown_write(c->sock);
+    net_close(c->sock);
+    printf("%s\n", batch_id_str(c->batch, id));
+    if (c->rep.verbose)
+        fprintf(stderr, "client: %u commands on the master's disk, detached\n", c->submitted);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "client: cannot write the batch ID to standard output: %s\n", strerror(errno));
+        exit(EXIT_TROUBLE);
+    }
+    report_close(&c->rep);
+    exit(0);
+}
+
+static void run(client_state *c)
+{
+    while (!c->got_bye) {
+        if (c->sock == SOCK_INVALID)
+            reconnect(c);
+        if (c->mode == MODE_DETACH && c->input_done && c->got_batch && !c->resuming && c->accepted == c->submitted &&
+            bw_pending(&c->out) == 0)
+            detach_now(c);
+        net_pollfd p[3];
+        int n = 0;
+        short ev = NET_IN;
+        if (bw_pending(&c->out))
+            ev |= NET_OUT;
+        p[n++] = (net_pollfd){c->sock, ev, 0};
+        if (c->sigfd != SOCK_INVALID)
+            p[n++] = (net_pollfd){c->sigfd, NET_IN, 0};
+        /* With a key, commands wait for WELCOME (and ATTACH): their tags
+         * need its nonce. --detach waits for BATCH: an ephemeral master
+         * refuses it before anything runs. Resuming waits for BATCH: it
+         * says which SUBMITs to send again. */
+        int ready = c->legacy ? c->welcomed || !c->auth.enabled : c->attach_sent;
+        int want_input = !c->input_done && bw_pending(&c->out) < SEND_HIGH_WATER && ready && !c->resuming &&
+                         (c->mode != MODE_DETACH || c->got_batch) &&
+                         c->submitted - c->accepted < UNACCEPTED_MAX_COMMANDS &&
+                         c->unaccepted_bytes < UNACCEPTED_MAX_BYTES;
+        int in_at = n;
+        if (want_input)
+            p[n++] = (net_pollfd){c->input, NET_IN, 0};
+        int timeout = -1;
+        if (c->reconnecting) { /* until BATCH answers our ATTACH */
+            uint64_t now = clock_ms();
+            timeout = now >= c->reconnect_deadline ? 0 : (int)(c->reconnect_deadline - now);
+        }
+        int r = net_poll(p, n, timeout);
+        if (r < 0)
+            fatal(c, "poll: %s", net_last_error());
+        if (c->sigfd != SOCK_INVALID && (p[1].revents & NET_IN))
+            take_signals(c);
+        if (c->reconnecting && clock_ms() >= c->reconnect_deadline)
+            cannot_come_back(c);
+        if (p[0].revents & (NET_IN | NET_HUP)) {
+            unsigned gen = c->conn_gen;
+            read_socket(c);
+            if (c->conn_gen != gen) /* another connection: poll it afresh */
+                continue;
+        }
+        if (c->got_bye)
+            break;
+        /* Input first, then one send of what it made: HELLO, the commands
+         * and, when a short read is followed by the end at once (a small
+         * file, echo cmd | client -), END leave in one segment. */
+        if (want_input && p[in_at].revents) {
+            long got;
+            net_pollfd more = {c->input, NET_IN, 0};
+            while ((got = read_input(c)) > 0 && got < INPUT_CHUNK && bw_pending(&c->out) < SEND_HIGH_WATER &&
+                   c->submitted - c->accepted < UNACCEPTED_MAX_COMMANDS && c->unaccepted_bytes < UNACCEPTED_MAX_BYTES &&
+                   net_poll(&more, 1, 0) > 0 && more.revents) {
+            }
+        }
+        if (bw_pending(&c->out)) { /* non-blocking: EAGAIN waits for NET_OUT */
+            long w = net_send(c->sock, bw_head(&c->out), bw_pending(&c->out));
+            if (w == NET_ERROR)
+                connection_lost(c, net_last_error());
+            else if (w > 0)
+                bw_consume(&c->out, (size_t)w);
+        }
     }
 }
 
 int main(int argc, char **argv)
 {
-    enum { OPT_RESULTS = 256, OPT_JOBLOG, OPT_JSON, OPT_TIMEOUT, OPT_RETRIES, OPT_KEY_FILE };
+    enum { OPT_RESULTS = 256, OPT_JOBLOG, OPT_JSON, OPT_TIMEOUT, OPT_RETRIES, OPT_KEY_FILE, OPT_RECONNECT, OPT_DETACH,
+           OPT_ATTACH, OPT_BATCHES };
     static const struct option longopts[] = {
         {"keep-order", no_argument, NULL, 'k'},
         {"results", required_argument, NULL, OPT_RESULTS},
@@ -393,6 +978,10 @@ int main(int argc, char **argv)
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"retries", required_argument, NULL, OPT_RETRIES},
         {"key-file", required_argument, NULL, OPT_KEY_FILE},
+        {"reconnect", required_argument, NULL, OPT_RECONNECT},
+        {"detach", no_argument, NULL, OPT_DETACH},
+        {"attach", required_argument, NULL, OPT_ATTACH},
+        {"batches", no_argument, NULL, OPT_BATCHES},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -400,10 +989,12 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     static client_state cs;
     client_state *c = &cs;
-    const char *joblog = NULL, *key_file = NULL;
-    int opt;
+    const char *joblog = NULL, *key_file = NULL, *attach_id = NULL;
+    int opt, modes = 0;
     c->host = "127.0.0.1";
     c->port = DEFAULT_MASTER_PORT;
+    c->reconnect_s = DEFAULT_RECONNECT_SECONDS;
+    c->sigfd = SOCK_INVALID;
     log_init("client", LOG_INFO);
     while ((opt = getopt_long(argc, argv, "kvqhV", longopts, NULL)) != -1) {
         switch (opt) {
@@ -416,6 +1007,10 @@ int main(int argc, char **argv)
             break;
         case OPT_RETRIES: c->retries = (uint32_t)cli_number("--retries", optarg, 1, HELLO_RETRIES_MAX); break;
         case OPT_KEY_FILE: key_file = optarg; break;
+        case OPT_RECONNECT: c->reconnect_s = (uint32_t)cli_number("--reconnect", optarg, 0, 86400 * 7); break;
+        case OPT_DETACH: c->mode = MODE_DETACH; modes++; break;
+        case OPT_ATTACH: c->mode = MODE_FOLLOW; attach_id = optarg; modes++; break;
+        case OPT_BATCHES: c->mode = MODE_LIST; modes++; break;
         case 'v': c->rep.verbose = 1; break;
         case 'q': c->rep.quiet = 1; break;
         case 'h': usage(stdout); return 0;
@@ -423,75 +1018,84 @@ int main(int argc, char **argv)
         default: usage(stderr); return EXIT_TROUBLE;
         }
     }
+    if (modes > 1) {
+        fprintf(stderr, "client: --detach, --attach and --batches go alone (one of them at most)\n");
+        return EXIT_TROUBLE;
+    }
+    if (attach_id && parse_batch_id(attach_id, &c->batch) < 0) {
+        fprintf(stderr, "client: --attach: '%s' is not a batch ID (16 hexadecimal digits, as --detach and --batches "
+                        "print it)\n", attach_id);
+        return EXIT_TROUBLE;
+    }
     int nargs = argc - optind;
-    const char *file;
-    if (nargs == 3) {
+    const char *file = NULL;
+    int with_file = c->mode == MODE_RUN || c->mode == MODE_DETACH;
+    if (nargs == 2 + with_file) {
         c->host = argv[optind];
         c->port = cli_port(argv[optind + 1]);
-        file = argv[optind + 2];
-    } else if (nargs == 1) {
-        file = argv[optind];
+        file = with_file ? argv[optind + 2] : NULL;
+    } else if (nargs == with_file) {
+        file = with_file ? argv[optind] : NULL;
     } else {
-        fprintf(stderr, "client: expected [HOST PORT] FILE (or - for standard input)\n");
+        if (with_file)
+            fprintf(stderr, "client: expected [HOST PORT] FILE (or - for standard input)\n");
+        else
+            fprintf(stderr, "client: expected [HOST PORT] and no FILE with %s\n",
+                    c->mode == MODE_LIST ? "--batches" : "--attach");
         usage(stderr);
         return EXIT_TROUBLE;
     }
     char err[256];
     if (plat_init(err, sizeof err) < 0)
         fatal(NULL, "%s", err);
-    c->input_name = strcmp(file, "-") ? file : "(standard input)";
-    if ((c->input = input_open(file, err, sizeof err)) == SOCK_INVALID)
-        fatal(NULL, "cannot open the command file '%s': %s", file, err);
+    c->input = SOCK_INVALID;
+    if (file) {
+        c->input_name = strcmp(file, "-") ? file : "(standard input)";
+        if ((c->input = input_open(file, err, sizeof err)) == SOCK_INVALID)
+            fatal(NULL, "cannot open the command file '%s': %s", file, err);
+    } else {
+        c->input_done = 1;
+    }
     auth_setup(&c->auth, key_file);
     if (line_reader_init(&c->lines) < 0)
         fatal(NULL, "out of memory");
-    if (report_open(&c->rep, joblog) < 0)
+    if (c->mode != MODE_LIST && report_open(&c->rep, joblog) < 0)
         return EXIT_TROUBLE;
     bw_init(&c->in, FRAME_MAX_FROM_MASTER + RECV_CHUNK);
     bw_init(&c->out, (size_t)1 << 30);
     c->next_to_print = 1;
     uint64_t started = clock_us();
     c->sock = connect_master(c);
+    /* Signals as events from here on: Ctrl-C cancels the batch (before,
+     * there is none to cancel and the default action is right). */
+    c->sigfd = signal_events_init();
     send_hello(c);
+    run(c);
 
-    while (!c->got_bye) {
-        net_pollfd p[2];
-        int n = 0;
-        short ev = NET_IN;
-        if (bw_pending(&c->out))
-            ev |= NET_OUT;
-        p[n++] = (net_pollfd){c->sock, ev, 0};
-        /* With a key, commands wait for WELCOME: their tags need its nonce. */
-        int want_input = !c->input_done && bw_pending(&c->out) < SEND_HIGH_WATER &&
-                         (c->welcomed || !c->auth.enabled);
-        if (want_input)
-            p[n++] = (net_pollfd){c->input, NET_IN, 0};
-        if (net_poll(p, n, -1) < 0)
-            fatal(c, "poll: %s", net_last_error());
-        if (p[0].revents & (NET_IN | NET_HUP))
-            read_socket(c);
-        if (c->got_bye)
-            break;
-        /* Input first, then one send of what it made: HELLO, the commands
-         * and, when a short read is followed by the end at once (a small
-         * file, echo cmd | client -), END leave in one segment. */
-        if (want_input && p[1].revents) {
-            long got;
-            net_pollfd more = {c->input, NET_IN, 0};
-            while ((got = read_input(c)) > 0 && got < INPUT_CHUNK && bw_pending(&c->out) < SEND_HIGH_WATER &&
-                   net_poll(&more, 1, 0) > 0 && more.revents) {
-            }
+    if (c->mode == MODE_LIST) {
+        if (c->listed == 0 && !c->rep.json)
+            report_batch_header();
+        net_close(c->sock);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            fprintf(stderr, "client: cannot write the list to standard output: %s\n", strerror(errno));
+            return EXIT_TROUBLE;
         }
-        if (bw_pending(&c->out)) { /* non-blocking: EAGAIN waits for NET_OUT */
-            long w = net_send(c->sock, bw_head(&c->out), bw_pending(&c->out));
-            if (w == NET_ERROR)
-                fatal(c, "lost the connection to the master: %s", net_last_error());
-            if (w > 0)
-                bw_consume(&c->out, (size_t)w);
-        }
+        return 0;
     }
-    if (!c->input_done || c->results != c->ncmds)
-        fatal(c, "protocol error: the master finished with %u of %u results", c->results, c->ncmds);
+    if (c->mode == MODE_DETACH) { /* BYE: every result is there already; detach all the same */
+        if (!c->input_done || c->accepted != c->submitted)
+            fatal(c, "protocol error: BYE with %u of %u commands accepted", c->accepted, c->submitted);
+        detach_now(c);
+    }
+    if (c->mode == MODE_FOLLOW ? c->followed != c->total || c->results != c->total
+                               : !c->input_done || c->results != c->ncmds)
+        fatal(c, "protocol error: the master finished with %u of %u results", c->results, expected(c));
+    /* We hold every result: the master may forget the batch (--keep-results). */
+    if (!c->legacy) {
+        count_frame ack = {.count = c->from_master};
+        client_frame_end(c, count_frame_encode(&c->out, F_ACK, &ack));
+        flush_out(c, GOODBYE_MS);
+    }
     net_close(c->sock);
     fflush(stdout);
     report_summary(&c->rep, (double)(clock_us() - started) / 1e6);
@@ -500,10 +1104,12 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < c->ncmds; i++)
         free(c->cmds[i].text);
     free(c->cmds);
+    free(c->submits);
     line_reader_free(&c->lines);
     bw_free(&c->in);
     bw_free(&c->out);
-    input_close(c->input);
+    if (c->input != SOCK_INVALID)
+        input_close(c->input);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "client: cannot write the results to standard output: %s\n", strerror(errno));
         return EXIT_TROUBLE;

@@ -32,6 +32,14 @@ static void reencode(const any_frame *a, bwriter *w, const hmac_key *key)
     case F_ERROR: frame_end(w, text_frame_encode(w, a->type, a->u.text.text, a->u.text.len)); break;
     case F_BYE: frame_end(w, bye_frame_encode(w)); break;
     case F_READY: frame_end(w, ready_frame_encode(w)); break;
+    case F_ATTACH: frame_end(w, attach_frame_encode(w, &a->u.attach)); break;
+    case F_BATCH: frame_end(w, batch_frame_encode(w, &a->u.batch)); break;
+    case F_ACCEPTED:
+    case F_ACK: frame_end(w, count_frame_encode(w, a->type, &a->u.count)); break;
+    case F_BATCH_INFO: frame_end(w, batch_info_frame_encode(w, &a->u.info)); break;
+    case F_CANCEL:
+    case F_DETACH: frame_end(w, empty_frame_encode(w, a->type)); break;
+    case F_COMMAND: frame_end(w, command_frame_encode(w, &a->u.command)); break;
     }
 }
 
@@ -57,6 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             continue;
         if ((type == F_NOTICE || type == F_ERROR) && a.u.text.len > FRAME_TEXT_MAX)
             continue; /* received whole, sent cut */
+        if (type == F_BATCH_INFO && a.u.info.name_len > BATCH_NAME_MAX)
+            continue; /* likewise */
         bwriter w;
         bw_init(&w, FRAME_MAX_FROM_MASTER + 64);
         reencode(&a, &w, key);
@@ -68,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             n = FRAME_HELLO_SIGNED;
         if (type == F_WELCOME)
             n = FRAME_WELCOME_SIGNED;
-        int whole = type == F_SUBMIT || type == F_RESULT;
+        int whole = type == F_SUBMIT || type == F_RESULT || type == F_COMMAND;
         if (w.error || n > have || (whole && n != have) ||
             (n > 0 && memcmp(bw_head(&w) + FRAME_HEADER_LEN, f.data + f.pos, n) != 0))
             abort();

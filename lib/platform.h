@@ -122,6 +122,11 @@ int signal_events_take(void);    /* the next pending event, or SIGNAL_NONE */
 /* Queues an event from any thread (the Windows runner's threads); a
  * no-op before signal_events_init(). */
 void signal_events_post(int ev);
+/* The exit status for a program that stops on the last SIGNAL_STOP or
+ * SIGNAL_RELOAD, as a shell reports death by that signal: 128 + its
+ * number (SIGINT 130, SIGTERM 143, SIGHUP 129); Windows: 130 for Ctrl-C
+ * and Ctrl-Break, 143 for closing the console, logoff and shutdown. */
+int signal_stop_status(void);
 
 /* The client's command file, or standard input for "-", as a descriptor
  * net_poll can wait on for NET_IN: on POSIX the file's own descriptor; on

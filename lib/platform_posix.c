@@ -257,10 +257,13 @@ int net_poll(net_pollfd *fds, int n, int timeout_ms)
 }
 
 static int sig_pipe[2] = {-1, -1};
+static volatile sig_atomic_t last_stop_signal = SIGTERM;
 
 static void on_signal(int sig)
 {
     int saved = errno;
+    if (sig != SIGCHLD)
+        last_stop_signal = sig;
     char ev = sig == SIGCHLD ? SIGNAL_CHILD : sig == SIGHUP ? SIGNAL_RELOAD : SIGNAL_STOP;
     if (write(sig_pipe[1], &ev, 1) < 0) { /* pipe full: events are already pending */
     }
@@ -292,6 +295,11 @@ void signal_events_post(int ev)
     char c = (char)ev;
     if (sig_pipe[1] >= 0 && write(sig_pipe[1], &c, 1) < 0) { /* full: events are already pending */
     }
+}
+
+int signal_stop_status(void)
+{
+    return 128 + last_stop_signal;
 }
 
 int signal_events_take(void)

@@ -453,6 +453,7 @@ fail:
 /* ------------------------------------------------------------ signals --- */
 
 static SOCKET sig_rx = INVALID_SOCKET, sig_tx = INVALID_SOCKET;
+static volatile LONG stop_status = 143;
 
 void signal_events_post(int ev)
 {
@@ -467,11 +468,13 @@ static BOOL WINAPI on_console_event(DWORD type)
     switch (type) {
     case CTRL_C_EVENT:
     case CTRL_BREAK_EVENT:
+        InterlockedExchange(&stop_status, 130);
         signal_events_post(SIGNAL_STOP);
         return TRUE;
     case CTRL_CLOSE_EVENT:
     case CTRL_LOGOFF_EVENT:
     case CTRL_SHUTDOWN_EVENT:
+        InterlockedExchange(&stop_status, 143);
         /* The process ends when this returns: leave the event loop a few
          * seconds to kill the commands (the system allows about 5). */
         signal_events_post(SIGNAL_STOP);
@@ -492,6 +495,11 @@ sock_t signal_events_init(void)
     SetConsoleCtrlHandler(NULL, FALSE);
     SetConsoleCtrlHandler(on_console_event, TRUE);
     return sig_rx;
+}
+
+int signal_stop_status(void)
+{
+    return (int)InterlockedCompareExchange(&stop_status, 0, 0);
 }
 
 int signal_events_take(void)

@@ -1,10 +1,12 @@
 /* report.c - the client's output formats (see report.h). */
+#define _POSIX_C_SOURCE 200809L /* localtime_r */
 #include "report.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #ifdef _WIN32
 #include <direct.h>
 #define make_dir(p) _mkdir(p)
@@ -382,4 +384,37 @@ int report_exit_status(const report *rep)
     if (rep->failed == 0)
         return 0;
     return rep->failed > 100 ? 101 : (int)rep->failed;
+}
+
+void report_batch_header(void)
+{
+    printf("%-16s  %-9s  %11s  %7s  %-19s  %s\n", "ID", "STATE", "DONE/TOTAL", "RUNNING", "CREATED", "CLIENT");
+}
+
+void report_batch(const report *rep, uint64_t id, uint64_t created_ms, const char *state, uint32_t submitted,
+                  uint32_t done, uint32_t running, const char *client, size_t client_len)
+{
+    char name[256], created[32], counts[24];
+    size_t n = client_len < sizeof name - 1 ? client_len : sizeof name - 1;
+    for (size_t i = 0; i < n; i++) /* the master's text, on a terminal */
+        name[i] = client[i] >= 0x20 && client[i] < 0x7f ? client[i] : '?';
+    name[n] = 0;
+    time_t t = (time_t)(created_ms / 1000);
+    struct tm tm;
+#ifdef _WIN32
+    localtime_s(&tm, &t);
+#else
+    localtime_r(&t, &tm);
+#endif
+    strftime(created, sizeof created, "%Y-%m-%d %H:%M:%S", &tm);
+    if (rep->json) {
+        printf("{\"batch\":\"%016llx\",\"state\":\"%s\",\"submitted\":%u,\"done\":%u,\"running\":%u,"
+               "\"created_ms\":%llu,\"created\":\"%s\",\"client\":",
+               (unsigned long long)id, state, submitted, done, running, (unsigned long long)created_ms, created);
+        json_write_string(stdout, name, n);
+        printf("}\n");
+    } else {
+        snprintf(counts, sizeof counts, "%u/%u", done, submitted);
+        printf("%016llx  %-9s  %11s  %7u  %-19s  %s\n", (unsigned long long)id, state, counts, running, created, name);
+    }
 }

@@ -30,6 +30,11 @@ void report_result(report *rep, const CommandResult *r, const char *command, siz
 void report_summary(report *rep, double wall_seconds);
 int report_close(report *rep); /* -1 if writing the joblog or a results file failed (message printed) */
 int report_exit_status(const report *rep);
+/* client --batches: a table (a header, then a line per batch) or, with
+ * rep->json, one JSON object per batch. created_ms: wall clock. */
+void report_batch_header(void);
+void report_batch(const report *rep, uint64_t id, uint64_t created_ms, const char *state, uint32_t submitted,
+                  uint32_t done, uint32_t running, const char *client, size_t client_len);
 
 /* Writes s as a JSON string (quotes included), escaping as RFC 8259 says.
  * Returns -1 without writing if s is not valid UTF-8. */
