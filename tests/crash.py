@@ -141,7 +141,7 @@ def main():
                     size = rng.choice([65536, 262144, 1 << 20])
                 elif rng.random() < 0.05:
                     size = rng.randint(1, 200000)
-                slow = rng.choice([0, 0, 0, 0, 0.05, 0.1, 0.3]) if rng.random() < 0.3 else 0
+                slow = rng.choice([0.02, 0.05, 0.1, 0.2]) if rng.random() < 0.5 else 0
                 sizes[n] = size
                 lines.append(command(run, n, markers, size, slow))
             cmds = os.path.join(d, "cmds")
@@ -157,7 +157,8 @@ def main():
             kills = rng.randint(1, 3)
             plan = []
             for k in range(kills):
-                at = rng.uniform(0.05, 2.5 if not a.big else 6.0)
+                # the first within the batch for sure (it lasts 2 s or more), the others anywhere
+                at = rng.uniform(0.05, 1.0) if k == 0 else rng.uniform(0.05, 2.5 if not a.big else 6.0)
                 down = rng.choice([0, 0.05, 0.2, 0.5, 1.0, 2.0])
                 plan.append((at, down))
             plan.sort()
