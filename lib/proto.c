@@ -43,6 +43,7 @@ size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap, const hmac_key *ke
         bw_u64(&w, d->echo_us);
         bw_u16(&w, d->slots_total);
         bw_u16(&w, d->slots_free);
+        bw_u64(&w, d->highest_job);
         break;
     case DG_JOB:
         bw_u64(&w, d->floor);
@@ -130,6 +131,7 @@ int dgram_decode(const uint8_t *p, size_t n, dgram *d, const char **why)
         d->echo_us = br_u64(&r);
         d->slots_total = br_u16(&r);
         d->slots_free = br_u16(&r);
+        d->highest_job = br_u64(&r);
         break;
     case DG_JOB:
         d->floor = br_u64(&r);

@@ -74,6 +74,10 @@ typedef struct {
     /* DG_PING: the master's persistent identity (its state dir's), the same
      * across its lives; 0 for an ephemeral master */
     uint64_t master_id;
+    /* DG_PONG: the highest job id this slave has taken from the master's
+     * identity, in any of its lives (0 none): a restarted master whose
+     * journal knows less has lost records (master/slaves.c) */
+    uint64_t highest_job;
     /* DG_JOB, DG_RESULT: a fragment of a message of total bytes, cut in
      * fragments of frag_size bytes (the last one shorter) */
     uint32_t total, offset, payload_len;

@@ -1030,6 +1030,39 @@ void client_restore_command(client *cl, command *cmd, uint64_t offset)
     cl->command_at[cmd->index] = offset;
 }
 
+/* The journal lost records: the commands the replay queued again may
+ * have been dispatched (and run) by the previous life. Each gets a
+ * result saying so instead of running again. Returns how many. */
+unsigned client_fail_restored(client *cl, const char *why)
+{
+    unsigned n = 0;
+    command *keep = NULL, **tail = &keep;
+    while (cl->qhead) {
+        command *cmd = queue_pop(cl);
+        if (!cmd->restored) {
+            *tail = cmd;
+            tail = &cmd->next;
+            continue;
+        }
+        client_send_failure(cl, cmd->index, cmd->seq, RUN_NOT_STARTED, "", why);
+        command_release(cmd);
+        n++;
+    }
+    for (command *cmd = keep, *nx; cmd; cmd = nx) { /* back, in their order */
+        nx = cmd->next;
+        cmd->next = NULL;
+        if (cl->qtail)
+            cl->qtail->next = cmd;
+        else
+            cl->qhead = cmd;
+        cl->qtail = cmd;
+        cl->queued++;
+        cl->queued_bytes += command_size(cmd);
+    }
+    client_check_done(cl);
+    return n;
+}
+
 /* A RESULT record: the batch's next result. */
 void client_restore_result(client *cl, uint64_t offset, uint32_t len)
 {

@@ -205,6 +205,7 @@ void flight_start(master *m, slave_peer *s, command *cmd)
 {
     flight *f = flight_new(s, cmd, s->next_id++);
     cmd->attempts++;
+    cmd->restored = 0;
     if (cmd->cl->durable)
         journal_dispatch(m, f);
     LOG(LOG_DEBUG, "command %u of %s -> %s as job %llu", cmd->seq, cmd->cl->name, s->name, (unsigned long long)f->id);
@@ -219,7 +220,9 @@ flight *flight_restore(master *m, slave_peer *s, command *cmd, uint64_t id)
     (void)m;
     if (id >= s->next_id)
         s->next_id = id + 1;
-    return flight_new(s, cmd, id);
+    flight *f = flight_new(s, cmd, id);
+    f->restored = 1;
+    return f;
 }
 
 /* write_step, after the flush: the requests of this turn's dispatches, and
@@ -286,10 +289,28 @@ void on_job_ack(slave_peer *s, const dgram *d)
     case JS_GONE:
         /* The slave has nothing for this job: cancelled as we asked, or
          * lost (its result was never acknowledged): run it again. */
-        if (f->state == FL_CANCELLING)
+        if (f->state == FL_CANCELLING) {
             flight_free(f);
-        else
+        } else if (f->restored && f->cmd && f->cmd->fl == f) {
+            /* Re-claimed after a restart, and the slave no longer has it:
+             * it ran and its result was acknowledged to the previous life,
+             * whose journal lost it (the journal's end, cut). At most once:
+             * not run again. */
+            command *cmd = f->cmd;
+            client *cl = cmd->cl;
+            LOG(LOG_WARN, "command %u of batch %016llx: slave %s ran it before the restart and its result is lost",
+                cmd->seq, (unsigned long long)cl->batch_id, s->name);
+            f->cmd = NULL;
+            flight_free(f);
+            cl->inflight--;
+            client_send_failure(cl, cmd->index, cmd->seq, RUN_NOT_STARTED, s->name,
+                                "it ran before the master restarted, and its result was lost with the end of the "
+                                "master's journal: not run again");
+            command_release(cmd);
+            client_check_done(cl);
+        } else {
             flight_requeue(f, "lost the command");
+        }
         break;
     }
 }

@@ -84,6 +84,7 @@ typedef struct command {
     uint32_t index;   /* among its client's SUBMITs, from 0: the journal's name for it */
     uint32_t seq, len;
     unsigned attempts;
+    uint8_t restored; /* queued again by the replay, never dispatched as far as the journal knows */
     char line[]; /* len bytes + NUL */
 } command;
 
@@ -107,6 +108,7 @@ struct flight {
     uint64_t heard_ms; /* last JOB_ACK or RESULT fragment about this job */
     flight *next_orphan; /* in its command's orphans */
     int fresh; /* dispatched this turn: its request leaves after the journal's flush (write_step) */
+    int restored; /* re-claimed by the replay: the previous life dispatched it */
 };
 
 struct slave_peer {
@@ -128,6 +130,7 @@ struct slave_peer {
     uint64_t hs_since_us, hs_ping_us;
     hmac_key hs_tx_key, hs_rx_key;
     int ping_soon; /* a COOKIE answered a JOB: ping now for a fresh one */
+    int reported;  /* a PONG came in this life: its highest_job is known */
     int alive;
     uint16_t slots_total, slots_free;
     uint64_t last_heard_ms, last_ping_ms;
@@ -190,6 +193,7 @@ struct client {
     int follow;              /* this connection sends COMMANDs first (ATTACH_FOLLOW) */
     int detached, delivered, cancelled;
     int bye_sent;            /* CS_CLOSING after BYE (not ERROR): its ACK is still read */
+    int held;                /* replayed: nothing dispatched before the slaves vouch for the journal */
     uint64_t orphaned_ms;    /* durable, no connection, not detached: since when (0: not orphaned) */
     uint64_t finished_ms;    /* delivered or cancelled: when (retention counts from there) */
     uint64_t journal_bytes;  /* its records in the journal: dead once it is forgotten (compaction) */
@@ -225,6 +229,12 @@ struct master {
     struct complete_ack { slave_peer *s; uint64_t id; } *acks_due;
     size_t nacks_due, cap_acks_due;
     int flushed; /* flush_step succeeded this turn: write_step may tell */
+    /* After a replay, the batches it queued again wait (held) until every
+     * slave has said which job ids it took from this identity: one that
+     * took ids the journal does not know proves records were lost. */
+    uint64_t hold_until_ms;    /* 0: no hold */
+    int journal_lost;
+    char journal_lost_why[400];
 };
 
 static inline uint64_t earliest(uint64_t a, uint64_t b)
@@ -283,6 +293,7 @@ client *client_restore(master *m, uint64_t batch_id, uint64_t created_wall_ms, u
                        const char *name);
 void client_restore_command(client *cl, command *cmd, uint64_t offset);
 void client_restore_result(client *cl, uint64_t offset, uint32_t len);
+unsigned client_fail_restored(client *cl, const char *why);
 void client_fail(client *cl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int client_read(master *m, client *cl);
 int client_write(client *cl);
@@ -337,6 +348,7 @@ void journal_close(master *m);
 int journal_flush(master *m);                     /* group commit: 0 durable, -1 failing (held) */
 int journal_failing(const master *m);
 uint64_t journal_tick(master *m, uint64_t now_ms);
+uint64_t replay_hold_tick(master *m, uint64_t now_ms);
 void journal_batch(master *m, client *cl);
 uint64_t journal_command(master *m, client *cl, const command *cmd); /* the record's offset */
 void journal_end(master *m, client *cl, uint32_t count);

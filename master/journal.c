@@ -742,6 +742,8 @@ static void replay_finish(replay *rp, unsigned *queued, unsigned *reclaimed, uns
                 (*at_risk)++;
             } else {
                 /* never dispatched; or dispatched to a slave no longer listed: it may have run there */
+                cmd->restored = !b->disp[x].job;
+                cl->held = 1;
                 if (cl->qtail)
                     cl->qtail->next = cmd;
                 else
@@ -806,6 +808,8 @@ static int replay_journal(master *m, const uint8_t *data, size_t len, int *fresh
         return -1;
     unsigned queued = 0, reclaimed = 0, at_risk = 0;
     replay_finish(&rp, &queued, &reclaimed, &at_risk);
+    if (queued) /* they wait until the slaves vouch for the journal (replay_hold_tick) */
+        m->hold_until_ms = clock_ms() + (m->cfg->dead_after_ms > 2000 ? m->cfg->dead_after_ms : 2000);
     LOG(LOG_INFO, "journal %s: %zu records replayed in %llu ms: %zu batches, %zu results kept, %u commands queued "
         "again, %u re-claimed from their slaves%s", j->path, rp.records, (unsigned long long)(clock_us() - t0) / 1000,
         rp.n, rp.results, queued, reclaimed, r.damaged ? " (damage reported above)" : "");
@@ -819,6 +823,38 @@ static int replay_journal(master *m, const uint8_t *data, size_t len, int *fresh
 }
 
 /* A new journal: a new identity first (state_set_identity's comment). */
+/* The replayed batches are held until every slave has answered a PING of
+ * this life (its PONG says the highest job id it took from this identity:
+ * slaves.c's on_pong), or for --dead-after (at least 2 s). If one took ids
+ * the journal does not know, records were lost: the commands the replay
+ * queued again may have run, and get a result saying so instead. */
+uint64_t replay_hold_tick(master *m, uint64_t now_ms)
+{
+    if (!m->hold_until_ms)
+        return NO_DEADLINE;
+    int all = 1;
+    for (int i = 0; i < m->nslaves; i++)
+        all &= m->slaves[i]->reported || m->slaves[i]->retired;
+    if (!all && !m->journal_lost && now_ms < m->hold_until_ms)
+        return m->hold_until_ms;
+    m->hold_until_ms = 0;
+    unsigned failed = 0;
+    char why[600];
+    snprintf(why, sizeof why, "not run again: the master's journal lost records (%s): this command may have run "
+             "before the master restarted", m->journal_lost_why);
+    for (client *cl = m->clients; cl; cl = cl->next) {
+        if (cl->held && m->journal_lost)
+            failed += client_fail_restored(cl, why);
+        cl->held = 0;
+    }
+    if (failed)
+        LOG(LOG_ERROR, "%u commands queued again by the replay not run: %s", failed, m->journal_lost_why);
+    else if (!all)
+        LOG(LOG_WARN, "replay: not every slave answered within %u ms: the replayed batches go on without them",
+            m->cfg->dead_after_ms > 2000 ? m->cfg->dead_after_ms : 2000);
+    return NO_DEADLINE;
+}
+
 static int write_header(master *m)
 {
     if (m->state_dir[0] && state_set_identity(m, boot_id_new()) < 0)

@@ -164,6 +164,7 @@ uint64_t timers_step(master *m, uint64_t now_ms)
     next_ms = earliest(next_ms, flights_tick(m, now_ms));
     next_ms = earliest(next_ms, clients_tick(m, now_ms));
     next_ms = earliest(next_ms, journal_tick(m, now_ms));
+    next_ms = earliest(next_ms, replay_hold_tick(m, now_ms));
     if (m->stopping) /* the grace period's end, then the linger's (a past deadline would make poll spin) */
         next_ms = earliest(next_ms, now_ms < m->stop_deadline_ms ? m->stop_deadline_ms
                                                                  : m->stop_deadline_ms + SHUTDOWN_LINGER_MS);

@@ -64,7 +64,7 @@ client *sched_next_client(client *clients, uint64_t last_served)
 {
     client *first_any = NULL;
     for (client *cl = clients; cl; cl = cl->next) {
-        if (cl->state != CS_ACTIVE || !cl->qhead || bw_pending(&cl->out) > OUT_HIGH_WATER)
+        if (cl->state != CS_ACTIVE || !cl->qhead || cl->held || bw_pending(&cl->out) > OUT_HIGH_WATER)
             continue;
         if (cl->id > last_served)
             return cl;

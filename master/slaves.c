@@ -220,8 +220,20 @@ static void on_leaving(slave_peer *s, const dgram *d)
     slave_lost_jobs(s, "left (it was stopped)");
 }
 
-static void on_pong(slave_peer *s, const dgram *d)
+static void on_pong(master *m, slave_peer *s, const dgram *d)
 {
+    /* Job ids this identity's earlier life gave the slave and our journal
+     * does not know: the journal lost records (its end cut, a disk that
+     * lied). None may be used again; the replayed batches learn it. */
+    if (d->highest_job >= s->next_id) {
+        snprintf(m->journal_lost_why, sizeof m->journal_lost_why,
+                 "slave %s took job ids up to %llu from this master, its journal knows %llu", s->name,
+                 (unsigned long long)d->highest_job, (unsigned long long)s->next_id - 1);
+        LOG(LOG_ERROR, "the journal lost records: %s", m->journal_lost_why);
+        s->next_id = d->highest_job + 1;
+        m->journal_lost = 1;
+    }
+    s->reported = 1;
     if (s->boot && s->boot != d->sender_boot) {
         LOG(LOG_WARN, "slave %s restarted (boot %016llx -> %016llx)", s->name, (unsigned long long)s->boot,
             (unsigned long long)d->sender_boot);
@@ -426,7 +438,7 @@ static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *f
     if (d.type == DG_PONG && s->hs_boot == d.sender_boot && d.echo_us >= s->hs_since_us)
         s->hs_boot = 0; /* handshake complete */
     switch (d.type) {
-    case DG_PONG: on_pong(s, &d); break;
+    case DG_PONG: on_pong(m, s, &d); break;
     case DG_JOB_ACK: on_job_ack(s, &d); break;
     case DG_RESULT: on_result_fragment(m, s, &d); break;
     case DG_LEAVING: on_leaving(s, &d); break;
@@ -441,8 +453,6 @@ static void handle_datagram(void *m, const uint8_t *p, size_t n, const net_addr 
     on_datagram(m, p, n, from);
 }
 
-/* One RESULT_ACK per result a batch of datagrams moved along (the write
- * step, after read_datagrams drained the sockets). */
 /* A result is complete: its RESULT_ACK COMPLETE, on which the slave
  * forgets it, waits for the flush that puts the result on disk. */
 void ack_complete_later(master *m, slave_peer *s, uint64_t id)

@@ -72,6 +72,7 @@ typedef struct session {
     replay_window replay;    /* sequence numbers seen from this master */
     hmac_key tx_key, rx_key; /* keys of this conversation (both boots in) */
     dedup_window taken;               /* job ids taken from this master */
+    uint64_t highest_job;             /* the highest of them, in this life or one it adopted */
     rtt_estimator rtt;
     uint64_t last_heard_ms;
     size_t rx_bytes; /* memory of its incomplete requests */
@@ -150,6 +151,7 @@ session *session_find(slave *sl, uint64_t master_boot);
 session *session_addressed(slave *sl, const dgram *d);
 int session_dormant(const session *s);
 int session_has_jobs(const slave *sl, const session *s);
+void session_take(session *s, uint64_t id);
 void session_drop_jobs(slave *sl, session *s);
 void session_advance_floor(slave *sl, session *s, uint64_t floor);
 unsigned session_adopt_jobs(slave *sl, session *s, session *old);

@@ -222,7 +222,7 @@ void on_job_fragment(slave *sl, const net_addr *from, const dgram *d, size_t n)
         sl->jobs = j;
         sl->njobs++;
         s->njobs++;
-        dedup_mark(&s->taken, d->job_id);
+        session_take(s, d->job_id);
     }
     j->ack_pending = 1;
     if (j->phase != JP_RECEIVING)
@@ -305,7 +305,7 @@ void on_cancel(slave *sl, const dgram *d)
         job_drop(sl, j);
         jobs_start_queued(sl);
     }
-    dedup_mark(&s->taken, d->job_id); /* a late request must not start it */
+    session_take(s, d->job_id); /* a late request must not start it */
     send_job_ack(sl, s, d->job_id, JS_GONE, NULL);
 }
 

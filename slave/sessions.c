@@ -56,6 +56,8 @@ unsigned session_adopt_jobs(slave *sl, session *s, session *old)
     unsigned n = 0;
     uint64_t now = clock_ms();
     dedup_merge(&s->taken, &old->taken);
+    if (old->highest_job > s->highest_job)
+        s->highest_job = old->highest_job;
     for (job *j = sl->jobs; j; j = j->next) {
         if (j->sess != old)
             continue;
@@ -79,6 +81,15 @@ unsigned session_adopt_jobs(slave *sl, session *s, session *old)
         }
     }
     return n;
+}
+
+/* Job id taken from s's master: never run again; and the highest one is
+ * told in every PONG (a restarted master checks its journal with it). */
+void session_take(session *s, uint64_t id)
+{
+    dedup_mark(&s->taken, id);
+    if (id > s->highest_job)
+        s->highest_job = id;
 }
 
 int session_has_jobs(const slave *sl, const session *s)
@@ -283,6 +294,7 @@ void on_ping(slave *sl, const net_addr *from, const dgram *d, size_t n)
     r.echo_us = d->echo_us;
     r.slots_total = (uint16_t)sl->cfg->slots;
     r.slots_free = (uint16_t)slots_free(sl);
+    r.highest_job = s->highest_job;
     s->last_heard_ms = clock_ms();
     session_advance_floor(sl, s, d->floor);
     send_dgram(sl, s, &r);

@@ -10,8 +10,14 @@ moments, down for a random while, and started again. Checked: the client
 exits 0, every result is byte-exact, the joblog has one line per command,
 and every marker holds exactly one line (no command lost, none run twice).
 
-  crash.py --bin DIR [--seed N] [--runs N] [--commands N] [--big]
+  crash.py --bin DIR [--seed N] [--runs N] [--commands N] [--big] [--damage truncate|flip]
 --big: outputs of 64 KiB to 1 MiB, so that kills land in heavy journal writes.
+--damage: one kill a run, and before the restart the journal is cut at a
+random byte, or a random byte of it is changed. Records are lost then: the
+client may fail, and commands may get a result saying they were not run
+again; what is checked is that nothing runs twice, that every result the
+client prints is right, that the master starts and says what it found,
+and that it serves a new client.
 """
 import argparse
 import os
@@ -80,6 +86,62 @@ def command(run, n, marker_dir, size, slow):
     return "; ".join(parts)
 
 
+def damage(rng, path, how):
+    """Cuts the journal at a random byte past its header, or flips a bit of a random byte."""
+    size = os.path.getsize(path)
+    if size <= 40:
+        return "too small to damage (%d bytes)" % size
+    if how == "truncate":
+        at = rng.randint(31, size - 1)
+        os.truncate(path, at)
+        return "cut at %d of %d bytes" % (at, size)
+    at = rng.randint(0, size - 1)
+    with open(path, "r+b") as f:
+        f.seek(at)
+        b = f.read(1)[0]
+        f.seek(at)
+        f.write(bytes([b ^ (1 << rng.randint(0, 7))]))
+    return "byte %d of %d changed" % (at, size)
+
+
+run_summary = ""
+
+
+def check_damaged_run(a, run, d, markers, sizes, mlog, damaged, port, prog):
+    """After a damaged restart: results right where printed, a new client served."""
+    global run_summary
+    problems = []
+    shown = wrong = not_run = 0
+    for n in range(1, a.commands + 1):
+        path = os.path.join(d, "res", str(n), "stdout")
+        if not os.path.exists(path):
+            continue
+        with open(path, "rb") as f:
+            got = f.read()
+        shown += 1
+        if got == expected_output(run, n, sizes[n]):
+            continue
+        if got == b"":  # a result made by the master (not run again, lost): no output
+            not_run += 1
+            continue
+        wrong += 1
+        problems.append("command %d: wrong output %r" % (n, got[:80]))
+    if wrong:
+        problems.append("%d results wrong" % wrong)
+    said = [l.strip() for l in open(mlog, errors="replace") if "journal" in l and ("lost" in l or "offset" in l
+                                                                                    or "not run" in l)]
+    for line in said[:3]:
+        print("#   master: " + line[:200])
+    fresh = os.path.join(d, "fresh")
+    with open(fresh, "w") as f:
+        f.write("echo fresh-1\necho fresh-2\necho fresh-3\n")
+    r = subprocess.run([prog("client"), "-k", "-q", "127.0.0.1", str(port), fresh], capture_output=True, timeout=60)
+    if r.returncode != 0 or r.stdout != b"fresh-1\nfresh-2\nfresh-3\n":
+        problems.append("a new client was not served: exit %d, %r %r" % (r.returncode, r.stdout, r.stderr[-300:]))
+    run_summary = "%d results shown, %d of them 'not run again'" % (shown, not_run)
+    return problems
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -87,6 +149,7 @@ def main():
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--commands", type=int, default=300)
     ap.add_argument("--big", action="store_true")
+    ap.add_argument("--damage", choices=["truncate", "flip"])
     a = ap.parse_args()
     rng = random.Random(a.seed)
     tmp = tempfile.mkdtemp(prefix="smp-crash.")
@@ -154,15 +217,16 @@ def main():
                                    "--results", os.path.join(d, "res"), "-q", "127.0.0.1", str(port), cmds],
                                   stdout=out, stderr=err, start_new_session=True)
             PIDS.append(cl)
-            kills = rng.randint(1, 3)
+            kills = 1 if a.damage else rng.randint(1, 3)
             plan = []
             for k in range(kills):
                 # the first within the batch for sure (it lasts 2 s or more), the others anywhere
-                at = rng.uniform(0.05, 1.0) if k == 0 else rng.uniform(0.05, 2.5 if not a.big else 6.0)
+                at = rng.uniform(0.05, 0.4 if a.damage else 1.0) if k == 0 else rng.uniform(0.05, 2.5 if not a.big else 6.0)
                 down = rng.choice([0, 0.05, 0.2, 0.5, 1.0, 2.0])
                 plan.append((at, down))
             plan.sort()
             done_kills = 0
+            damaged = "not damaged"
             for at, down in plan:
                 delay = t0 + at - time.monotonic()
                 if delay > 0:
@@ -175,6 +239,8 @@ def main():
                 kill(master)
                 done_kills += 1
                 time.sleep(down)
+                if a.damage:
+                    damaged = damage(rng, os.path.join(state, "journal"), a.damage)
                 master, mlog = start_master()
                 if not master:
                     print("Bail out! the master did not start again: " + open(mlog).read()[-2000:])
@@ -187,16 +253,22 @@ def main():
             out.close()
             err.close()
             problems = []
+            if a.damage:
+                problems += check_damaged_run(a, run, d, markers, sizes, mlog, damaged, port, prog)
+                rc = 0 if done_kills else rc
+                if not done_kills:
+                    problems.append("the batch ended before the kill")
             if rc != 0:
                 problems.append("client exit %s: %s" % (rc, open(os.path.join(d, "err"), errors="replace").read()[-600:]))
             wrong = missing_marker = twice = 0
             for n in range(1, a.commands + 1):
-                try:
-                    with open(os.path.join(d, "res", str(n), "stdout"), "rb") as f:
-                        if f.read() != expected_output(run, n, sizes[n]):
-                            wrong += 1
-                except FileNotFoundError:
-                    wrong += 1
+                if not a.damage:
+                    try:
+                        with open(os.path.join(d, "res", str(n), "stdout"), "rb") as f:
+                            if f.read() != expected_output(run, n, sizes[n]):
+                                wrong += 1
+                    except FileNotFoundError:
+                        wrong += 1
                 try:
                     with open(os.path.join(markers, str(n))) as f:
                         c = len(f.readlines())
@@ -212,13 +284,16 @@ def main():
                 jobs = 0
             if wrong:
                 problems.append("%d results not byte-exact" % wrong)
-            if missing_marker:
+            if missing_marker and not a.damage:
                 problems.append("%d commands never ran" % missing_marker)
-            if jobs != a.commands:
+            if jobs != a.commands and not a.damage:
                 problems.append("joblog has %d jobs" % jobs)
             desc = "run %d: %d kill(s) at %s: exit 0, %d results byte-exact, every marker once (%.1f s)" % (
                 run, done_kills, ", ".join("%.2fs(+%.2fs down)" % p for p in plan[:done_kills]) or "-",
                 a.commands, time.monotonic() - t0)
+            if a.damage:
+                desc = ("run %d: killed at %.2fs, journal %s: master up, a new client served, results right, "
+                        "none run twice (%s)" % (run, plan[0][0], damaged, run_summary))
             if problems:
                 failed += 1
                 print("not ok %d - %s" % (run, desc))

@@ -101,9 +101,11 @@ static void test_datagrams(void)
         ok(np && nc && nc <= np, "a COOKIE (%zu bytes) is never larger than the PING it answers (%zu)", nc, np);
     }
 
-    d = (dgram){.type = DG_PONG, .echo_us = 9, .slots_total = 4, .slots_free = 3, .sender_boot = 1};
+    d = (dgram){.type = DG_PONG, .echo_us = 9, .slots_total = 4, .slots_free = 3, .sender_boot = 1,
+                .highest_job = 0x0102030405060708ull};
     o = roundtrip(&d, &good);
-    ok(good && o.slots_total == 4 && o.slots_free == 3 && o.echo_us == 9, "PONG round trip");
+    ok(good && o.slots_total == 4 && o.slots_free == 3 && o.echo_us == 9 && o.highest_job == d.highest_job,
+       "PONG round trip (highest_job included)");
 
     d = (dgram){.type = DG_JOB, .job_id = 77, .floor = 70, .total = 3000, .offset = 2400, .frag_size = 1200,
                 .payload = payload, .payload_len = 600};
