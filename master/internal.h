@@ -223,6 +223,7 @@ struct master {
     log_limiter refusal_log;   /* refused connections: anyone can connect */
     char state_dir[STATE_PATH_MAX]; /* resolved (state.c); "" when ephemeral */
     uint64_t identity;         /* persistent, DIR/identity, in every PING; 0 when ephemeral */
+    int identity_created;      /* state.c drew it just now (a new state dir) */
     struct journal *journal;   /* DIR/journal; NULL when ephemeral */
     /* RESULT_ACK COMPLETE datagrams wait for the flush of the RESULT they
      * acknowledge (write_step sends them): the slave forgets on it. */

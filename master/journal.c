@@ -822,7 +822,6 @@ static int replay_journal(master *m, const uint8_t *data, size_t len, int *fresh
     return 0;
 }
 
-/* A new journal: a new identity first (state_set_identity's comment). */
 /* The replayed batches are held until every slave has answered a PING of
  * this life (its PONG says the highest job id it took from this identity:
  * slaves.c's on_pong), or for --dead-after (at least 2 s). If one took ids
@@ -855,9 +854,11 @@ uint64_t replay_hold_tick(master *m, uint64_t now_ms)
     return NO_DEADLINE;
 }
 
+/* A new journal: a new identity first (state_set_identity's comment),
+ * unless the state dir is new too. */
 static int write_header(master *m)
 {
-    if (m->state_dir[0] && state_set_identity(m, boot_id_new()) < 0)
+    if (m->state_dir[0] && !m->identity_created && state_set_identity(m, boot_id_new()) < 0)
         return -1;
     jr_header h = {JOURNAL_MAGIC, JOURNAL_VERSION, m->identity, wall_ms()};
     jr_header_encode(&m->journal->pending, &h);

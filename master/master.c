@@ -84,9 +84,15 @@ static void end_grace_period(master *m)
             client_fail(cl, "the master shut down before the command file was complete");
 }
 
+/* The end: what still runs (a second signal) is killed, each command with
+ * its result, in the journal like every other; then the cancels leave and
+ * the clients get their last word. */
 static void shutdown_all(master *m)
 {
-    journal_flush(m); /* what the clients are told below is on disk first */
+    if (running_commands(m))
+        end_grace_period(m);
+    if (journal_flush(m) == 0) /* what the clients and slaves are told below is on disk first */
+        flights_send_fresh(m);
     while (m->clients) {
         client *cl = m->clients;
         if (cl->sock == SOCK_INVALID || (cl->durable && journal_failing(m))) {

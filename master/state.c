@@ -53,6 +53,7 @@ static int identity_load(master *m)
             return -1;
         }
         m->identity = id;
+        m->identity_created = 1;
         LOG(LOG_INFO, "state dir %s: new identity %016llx", m->state_dir, (unsigned long long)id);
         return 0;
     }

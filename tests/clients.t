@@ -79,21 +79,36 @@ is "$RC" 0 "a client is served while another never reads its results"
 check "and promptly (${took_ms} ms)" test "$took_ms" -lt 5000
 kill %?python3 2>/dev/null
 
-# A client that disconnects: its running commands are killed, queued ones dropped.
+# Ctrl-C on a client: its running commands are killed, queued ones dropped, at once.
 for i in $(seq 1 10); do echo "sleep 5; touch $T/should-not-exist-$i"; done >"$T/cancel.txt"
 "$BIN/client" 127.0.0.1 "$MASTER_PORT" "$T/cancel.txt" >/dev/null 2>&1 &
 cl=$!
 PIDS+=("$cl")
 for _ in $(seq 1 100); do [ "$(pgrep -f 'sleep 5; touch' | wc -l)" -ge 4 ] && break; sleep 0.05; done
 running=$(pgrep -f "sleep 5; touch $T" | wc -l)
-{ kill -KILL "$cl"; wait "$cl"; } 2>/dev/null
-wait_for_line "$T/master.log" 'left: 6 queued commands dropped, 4 running cancelled' 10 >/dev/null
+kill -INT "$cl"
+wait "$cl"
+is "$?" 130 "Ctrl-C: the client exits 130"
+wait_for_line "$T/master.log" 'cancelled \(Ctrl-C on its client\): 6 queued commands dropped, 4 running killed' 10 >/dev/null
 ok $? "the master cancels what the client left behind"
 gone=1
 for _ in $(seq 1 60); do pgrep -f "sleep 5; touch $T" >/dev/null || { gone=0; break; }; sleep 0.05; done
 is "$gone" 0 "its $running running commands were killed on the slaves (so none can finish)"
 run_client -q "$T/one.txt"
 is "$RC" 0 "the slaves keep serving afterwards"
+
+# A client killed with -9 (it cannot say anything): its batch waits for it
+# to come back (--client-grace, 300 s here), its commands go on meanwhile.
+for i in $(seq 1 4); do echo "sleep 1; touch $T/ran-anyway-$i"; done >"$T/orphan.txt"
+"$BIN/client" 127.0.0.1 "$MASTER_PORT" "$T/orphan.txt" >/dev/null 2>&1 &
+cl=$!
+PIDS+=("$cl")
+for _ in $(seq 1 100); do [ "$(pgrep -f 'sleep 1; touch' | wc -l)" -ge 4 ] && break; sleep 0.05; done
+{ kill -KILL "$cl"; wait "$cl"; } 2>/dev/null
+wait_for_line "$T/master.log" 'gone without detaching: kept 300 s for it to come back' 10 >/dev/null
+ok $? "a client killed with -9: its batch is kept for it (orphaned), not cancelled"
+for _ in $(seq 1 100); do [ "$(ls "$T"/ran-anyway-* 2>/dev/null | wc -l)" -ge 4 ] && break; sleep 0.05; done
+is "$(ls "$T"/ran-anyway-* 2>/dev/null | wc -l)" 4 "its running commands finish meanwhile"
 
 wait "$silent"
 took=$(cat "$T/silent.result" 2>/dev/null || echo never)
