@@ -16,6 +16,12 @@
 #   3. one `true`: median client - median `sh -c true`               <= 1 ms
 #   4. master VmHWM holding 100,000 queued commands                   <= 48 MB
 #   5. idle slave VmRSS after ~1 s of the master's pings               <= 4 MB
+#   6. 2000 x `true`, 3 x 2 slots, journal on / --ephemeral            <= 1.15
+#      (and the master's fdatasyncs per second under that load)
+#   7. replay of a journal of 100,000 finished commands                <= 1 s,
+#      the master's VmHWM meanwhile                                    <= 48 MB
+# Goals 1-5 run with the journal on (the default), in a state dir of the
+# bench's own.
 #
 # A benchmark, not a test: exits 0 whatever the figures, 1 only when
 # something crashed (a daemon died, a program was killed by a signal it did
@@ -175,6 +181,7 @@ median() { # median NUMBER...: prints the median (mean of the middle two if even
         if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 fmt() { awk -v x="$1" -v f="$2" 'BEGIN { printf f, x }'; } # fmt NUMBER PRINTF-FORMAT
+kb() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status" 2>/dev/null; } # kb PID FIELD
 sec() { fmt "$(awk -v u="$1" 'BEGIN { print u / 1e6 }')" '%.3f'; } # microseconds -> seconds
 
 # ------------------------------------------------------------ results ---
@@ -304,11 +311,75 @@ else
         "$(awk -v c="$(median "${cms[@]}")" -v s="$(median "${sms[@]}")" 'BEGIN { printf "%.1f", c / s }')" "<= 1 ms" "$v"
 fi
 cluster_alive bench
-stop "$CL_MASTER_PID" "${CL_SLAVE_PIDS[@]}"
+
+# goal 6: the journal's cost: the same 2000 x true through a master with
+# the journal and one without (--ephemeral), on the same slaves, alternated
+note "goal 6: 2000 x true, 3x2 slots, journal on against --ephemeral, $REPS alternated runs"
+JOURNAL_PORT=$CL_MASTER_PORT
+start_master bench-e "$W/bench.conf" --ephemeral
+EPH_PID=$MASTER_PID EPH_PORT=$MASTER_PORT
+wait_slaves_up bench-e 3 || die "the ephemeral master did not see its slaves"
+jus=() eus=() g6fail=0
+journal_file=$(sed -nE 's/.*state dir: (.*) \(identity.*/\1/p' "$W/bench-m.log" | head -1)/journal
+for r in $(seq 1 "$REPS"); do
+    if [ $((r % 2)) = 1 ]; then
+        timed 60 /dev/null "$BIN/client" -q "$HOST" "$JOURNAL_PORT" "$W/true.cmds"; ju=$US jrc=$RC
+        timed 60 /dev/null "$BIN/client" -q "$HOST" "$EPH_PORT" "$W/true.cmds"; eu=$US erc=$RC
+    else
+        timed 60 /dev/null "$BIN/client" -q "$HOST" "$EPH_PORT" "$W/true.cmds"; eu=$US erc=$RC
+        timed 60 /dev/null "$BIN/client" -q "$HOST" "$JOURNAL_PORT" "$W/true.cmds"; ju=$US jrc=$RC
+    fi
+    check_crash "client (goal 6, journal)" "$jrc"
+    check_crash "client (goal 6, ephemeral)" "$erc"
+    if [ "$jrc" != 0 ] || [ "$erc" != 0 ]; then
+        g6fail=$((g6fail + 1))
+        note "  run $r: journal $(rc_text $jrc), ephemeral $(rc_text $erc)"
+        continue
+    fi
+    jus+=("$ju"); eus+=("$eu")
+    note "  run $r: journal $(sec "$ju") s, ephemeral $(sec "$eu") s, ratio $(fmt "$(awk -v a="$ju" -v b="$eu" 'BEGIN { print a / b }')" '%.3f')"
+done
+if [ "${#jus[@]}" -gt 0 ]; then
+    jm=$(median "${jus[@]}") em=$(median "${eus[@]}")
+    g6=$(awk -v a="$jm" -v b="$em" 'BEGIN { print a / b }')
+    v=$(verdict "$g6" 1.15)
+    [ "$g6fail" -gt 0 ] && v="MISS ($g6fail runs failed)"
+    # fdatasyncs: the master counts its flushes and says so when it stops
+    stop "$CL_MASTER_PID"
+    fl=$(sed -nE 's/.*journal .*: ([0-9]+) flushes \(fdatasync\) in ([0-9.]+) s.*/\1 \2/p' "$W/bench-m.log" | tail -1)
+    note "  the journal's master: ${fl:-?} (flushes, seconds alive); journal $(wc -c <"$journal_file" 2>/dev/null || echo ?) bytes"
+    row "6 journal cost, 2000 x true" "journal $(sec "$jm") s" "--ephemeral $(sec "$em") s" "$(fmt "$g6" '%.3f')" "<= 1.15" "$v"
+else
+    row "6 journal cost, 2000 x true" "FAILED (all $REPS runs)" "-" "-" "<= 1.15" MISS
+    stop "$CL_MASTER_PID"
+fi
+stop "$EPH_PID" "${CL_SLAVE_PIDS[@]}"
+
+# goal 7: replay of 100,000 finished commands (journal_tool writes them:
+# 2 batches of 100,000, the second one forgotten)
+note "goal 7: a master started on a journal of 100,000 finished commands"
+mkdir -p "$W/replay"
+if "$TOOLS/journal_tool" write "$W/replay/journal" 2 100000 >/dev/null 2>&1; then
+    echo "$HOST 9" >"$W/replay.conf"
+    t0=$EPOCHREALTIME
+    start_master replay-m "$W/replay.conf" --state-dir "$W/replay"
+    t1=$EPOCHREALTIME
+    line=$(grep 'records replayed in' "$W/replay-m.log")
+    ms=$(echo "$line" | sed -nE 's/.*replayed in ([0-9]+) ms.*/\1/p')
+    rhwm=$(kb "$MASTER_PID" VmHWM)
+    note "  ${line#*info: }"
+    note "  start to listening: $(sec $((${t1//[!0-9]/} - ${t0//[!0-9]/}))) s; VmHWM $rhwm kB; journal $(wc -c <"$W/replay/journal") bytes"
+    v=$(verdict "${ms:-99999}" 1000)
+    [ "$(verdict "${rhwm:-999999}" $((48 * 1024)))" = PASS ] || v="MISS (VmHWM $rhwm kB)"
+    echo "$line" | grep -q '100000 results kept' || v="MISS (not 100000 results kept)"
+    row "7 replay 100k finished" "${ms:-?} ms, VmHWM $rhwm kB" "-" "-" "<= 1 s, <= 48 MB" "$v"
+    stop "$MASTER_PID"
+else
+    row "7 replay 100k finished" "FAILED (journal_tool)" "-" "-" "<= 1 s" MISS
+fi
 
 # goal 4: master memory with 100,000 queued commands
 note "goal 4: master memory holding 100,000 queued commands (1 slave x 1 slot busy with sleep 30)"
-kb() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status" 2>/dev/null; } # kb PID FIELD
 cluster q 1 -j 1
 idle_kb=$(kb "$CL_MASTER_PID" VmRSS)
 { echo "sleep 30"; seq -f 'echo %g' 1 100000; } >"$W/queue.cmds"
@@ -350,11 +421,11 @@ if ! kill -0 "$QC" 2>/dev/null; then
     note "  the client ended early: $(rc_text $qrc): $(head -c 300 "$W/queue-client.err")"
     check_crash "client (goal 4)" "$qrc"
 fi
-{ kill -KILL "$QC"; wait "$QC"; } 2>/dev/null # no "Killed" message
+{ kill -INT "$QC"; wait "$QC"; } 2>/dev/null # Ctrl-C: the batch is cancelled at once
 forget "$QC"
-left=$(wait_for_line "$W/q-m.log" 'left: ' 10) || left="(no 'left' line in the master log)"
-note "  client killed; master: ${left#*info: }"
-queued_at_kill=$(echo "$left" | sed -nE 's/.*left: ([0-9]+) queued commands dropped, ([0-9]+) running.*/\1+\2/p')
+left=$(wait_for_line "$W/q-m.log" 'cancelled \(Ctrl-C' 10) || left="(no 'cancelled' line in the master log)"
+note "  client interrupted; master: ${left#*info: }"
+queued_at_kill=$(echo "$left" | sed -nE 's/.*: ([0-9]+) queued commands dropped, ([0-9]+) running.*/\1+\2/p')
 [ -n "$queued_at_kill" ] && queued_at_kill=$((queued_at_kill))
 g4=""
 [ "$ready" = 1 ] || g4="not settled; "

@@ -149,6 +149,18 @@ long file_read_at(int fd, void *p, size_t n, uint64_t offset);
 int file_truncate(int fd, uint64_t size);
 int64_t file_size(int fd);
 void file_close(int fd);
+/* A whole file, read once from start to end (the journal's replay): mapped
+ * where the system can, else read into memory. file_view_done says the
+ * bytes before upto are not needed again: their pages are dropped, so a
+ * large journal is replayed in little memory. 0, or -1 (errno set). */
+typedef struct {
+    const uint8_t *data;
+    size_t len, dropped;
+    int mapped;
+} file_view;
+int file_view_open(int fd, size_t len, file_view *v);
+void file_view_done(file_view *v, size_t upto);
+void file_view_close(file_view *v);
 
 uint64_t clock_ms(void);  /* monotonic */
 /* now - then, or 0 if then is later (a timestamp taken after now). */

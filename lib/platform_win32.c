@@ -229,6 +229,17 @@ sock_t net_tcp_listen(const char *host, int port, char *err, size_t errlen)
     return s;
 }
 
+/* platform_posix.c's tcp_liveness: Windows sends 10 probes, 2 s apart,
+ * after 5 s of silence. */
+static void tcp_liveness(SOCKET s)
+{
+    BOOL one = TRUE;
+    struct tcp_keepalive ka = {1, 5000, 2000};
+    DWORD got;
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, sizeof one);
+    WSAIoctl(s, SIO_KEEPALIVE_VALS, &ka, sizeof ka, NULL, 0, &got, NULL, NULL);
+}
+
 sock_t net_tcp_accept(sock_t listener, net_addr *peer)
 {
     peer->len = sizeof peer->ss;
@@ -238,8 +249,7 @@ sock_t net_tcp_accept(sock_t listener, net_addr *peer)
         return SOCK_INVALID;
     }
     no_inherit(s);
-    BOOL one = TRUE;
-    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, sizeof one);
+    tcp_liveness(s);
     if (set_nonblocking(s) < 0) {
         closesocket(s);
         return SOCK_INVALID;
@@ -252,8 +262,7 @@ sock_t net_tcp_connect(const net_addr *to, char *err, size_t errlen)
     SOCKET s = new_socket(to->ss.ss_family, 0, err, errlen);
     if (s == INVALID_SOCKET)
         return SOCK_INVALID;
-    BOOL one = TRUE;
-    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, sizeof one);
+    tcp_liveness(s);
     if (set_nonblocking(s) < 0 || (connect(s, (const struct sockaddr *)&to->ss, to->len) == SOCKET_ERROR &&
                                    WSAGetLastError() != WSAEWOULDBLOCK)) {
         say(err, errlen, "connect", (DWORD)WSAGetLastError());
@@ -705,6 +714,39 @@ void file_close(int fd)
 {
     if (fd >= 0)
         _close(fd);
+}
+
+/* Windows: read into memory (no page dropping). */
+int file_view_open(int fd, size_t len, file_view *v)
+{
+    memset(v, 0, sizeof *v);
+    v->len = len;
+    if (!len)
+        return 0;
+    uint8_t *p = malloc(len);
+    if (!p)
+        return -1;
+    for (size_t got = 0; got < len;) {
+        long r = file_read_at(fd, p + got, len - got, got);
+        if (r <= 0) {
+            free(p);
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    v->data = p;
+    return 0;
+}
+
+void file_view_done(file_view *v, size_t upto)
+{
+    (void)v, (void)upto;
+}
+
+void file_view_close(file_view *v)
+{
+    free((void *)v->data);
+    memset(v, 0, sizeof *v);
 }
 
 uint64_t clock_us(void)
