@@ -148,16 +148,27 @@ static void open_other_family(master *m)
 
 /* ---------------------------------------------------------- the steps --- */
 
+static int connected_clients(const master *m)
+{
+    for (const client *cl = m->clients; cl; cl = cl->next)
+        if (cl->sock != SOCK_INVALID)
+            return 1;
+    return 0;
+}
+
 /* While stopping: the grace period's end kills what still runs. Returns 1
- * when the loop ends: every client has had its last word, or, for a
- * client that reads nothing, SHUTDOWN_LINGER_MS after the grace period. */
+ * when the loop ends: every client has had its last word and nothing runs
+ * (a batch without a client goes on within the grace period: its results
+ * are kept for the next start), or, for a client that reads nothing,
+ * SHUTDOWN_LINGER_MS after the grace period. */
 int shutdown_step(master *m, uint64_t now_ms)
 {
     if (!m->stopping)
         return 0;
     if (now_ms >= m->stop_deadline_ms && running_commands(m))
         end_grace_period(m);
-    return !m->clients || m->stop_now || now_ms >= m->stop_deadline_ms + SHUTDOWN_LINGER_MS;
+    return (!connected_clients(m) && !running_commands(m)) || m->stop_now ||
+           now_ms >= m->stop_deadline_ms + SHUTDOWN_LINGER_MS;
 }
 
 /* Each concern's timers, in this order (clients_tick needs to know which
