@@ -111,6 +111,7 @@ static void shutdown_all(master *m)
     }
     free(m->slaves);
     free(m->id_memos);
+    free(m->acks_due);
 }
 
 /* Slaves of both address families from one master: beside the UDP socket
