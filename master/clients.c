@@ -871,7 +871,7 @@ int client_on_output(master *m, client *cl)
     int gone = 0;
     if (!connected(cl))
         return 0;
-    if (cl->durable && journal_failing(m))
+    if (cl->durable && journal_unsynced(m))
         return 0; /* what it has waiting is not all on disk yet */
     client_feed(m, cl);
     if (cl->out.error) {

@@ -333,6 +333,8 @@ static void deliver(master *m, flight *f)
             LOG(LOG_WARN, "slave %s sent a malformed result for job %llu", f->slave->name, (unsigned long long)f->id);
         client_send_failure(cl, cmd->index, cmd->seq, RUN_NOT_STARTED, f->slave->name, "malformed result from the slave");
     } else {
+        slave_peer *s = f->slave;
+        s->avg_run_us = s->avg_run_us ? (7 * s->avg_run_us + res.duration_us) / 8 : res.duration_us + 1;
         uint8_t *flags = f->res.data + RESULT_FLAGS_OFFSET;
         *flags = (uint8_t)((*flags & ~RESULT_FLAG_RAN_TWICE) | (twice ? RESULT_FLAG_RAN_TWICE : 0));
         client_send_result_body(cl, cmd->index, cmd->seq, f->slave->name, f->res.data, f->res.len); /* the result leaves */
@@ -413,6 +415,8 @@ uint64_t flights_tick(master *m, uint64_t now_ms)
             send_ctx c = {m, f};
             switch (f->state) {
             case FL_SENDING: {
+                if (f->fresh) /* its DISPATCH is not on disk yet: write_step sends it after the flush */
+                    break;
                 xfer_tx_pump(&f->req, now_us, rto, send_request_fragment, &c);
                 uint64_t due = xfer_tx_next_deadline(&f->req, rto);
                 if (due)

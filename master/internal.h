@@ -57,6 +57,7 @@
 #define CLIENT_IN_LIMIT (FRAME_MAX_FROM_CLIENT + CLIENT_READ_CHUNK)
 #define CLIENT_QUEUE_BYTES (16u << 20) /* queued commands of one client: reading pauses beyond */
 #define REQUEST_HEADER_MAX 64      /* a job request's fields besides the command line */
+#define PREFETCH_BELOW_US 50000u  /* a slave whose commands take less (on average) gets 2 per slot */
 #define STATE_PATH_MAX 1024        /* the state dir's path, resolved */
 
 /* DG_RESULT_ACK's state field (doc/protocol.md). */
@@ -137,6 +138,7 @@ struct slave_peer {
     uint64_t next_id;
     unsigned outstanding; /* flights other than cancelling ones */
     rtt_estimator rtt;
+    uint64_t avg_run_us; /* its commands' durations, averaged (1/8 weight to the newest); 0: none yet */
     flight *flights;
 };
 
@@ -269,6 +271,7 @@ int loop_turn(master *m, poll_set *ps);
 /* ----------------------------------------------------------- sched.c --- */
 
 unsigned slave_capacity(const slave_peer *s);
+unsigned slave_depth(const slave_peer *s);
 uint64_t slave_floor(const slave_peer *s);
 client *sched_next_client(client *clients, uint64_t last_served);
 slave_peer *sched_pick_slave(slave_peer *const *slaves, int nslaves, int *rr);
@@ -348,6 +351,7 @@ int journal_open(master *m, const char *dir);     /* replays; -1 on a start-up e
 void journal_close(master *m);
 int journal_flush(master *m);                     /* group commit: 0 durable, -1 failing (held) */
 int journal_failing(const master *m);
+int journal_unsynced(const master *m);
 uint64_t journal_tick(master *m, uint64_t now_ms);
 uint64_t replay_hold_tick(master *m, uint64_t now_ms);
 void journal_batch(master *m, client *cl);

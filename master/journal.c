@@ -50,6 +50,12 @@ int journal_failing(const master *m)
     return m->journal && m->journal->failing;
 }
 
+/* Records wait for their flush: what depends on them must wait too. */
+int journal_unsynced(const master *m)
+{
+    return m->journal && bw_pending(&m->journal->pending) > 0;
+}
+
 const char *journal_error(const master *m)
 {
     return m->journal ? m->journal->why : "";

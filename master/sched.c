@@ -7,7 +7,8 @@
  *
  * Fairness: each free slot goes to the next client (round robin, in
  * connection order) that has a queued command, and to the least loaded
- * slave (ties: round robin too).
+ * slave (ties: round robin too). A slave of short commands also gets a
+ * second job per slot, queued there (slave_depth).
  */
 #include "internal.h"
 
@@ -20,6 +21,19 @@ unsigned slave_capacity(const slave_peer *s)
     if (s->conf_slots && (unsigned)s->conf_slots < s->slots_total)
         return (unsigned)s->conf_slots;
     return s->slots_total;
+}
+
+/* How many jobs s may hold: its capacity, and as many again queued on it
+ * when its commands are short (under PREFETCH_BELOW_US on average), so
+ * that it never waits for the master between two of them (a turn of the
+ * master's loop, a journal flush). Not when slaves.conf caps it below its
+ * own slots: the extra jobs would run at once there. */
+unsigned slave_depth(const slave_peer *s)
+{
+    unsigned cap = slave_capacity(s);
+    if (s->conf_slots && (unsigned)s->conf_slots < s->slots_total)
+        return cap;
+    return s->avg_run_us && s->avg_run_us < PREFETCH_BELOW_US ? 2 * cap : cap;
 }
 
 /* The oldest job id of s still in use: the slave's duplicate window
@@ -46,7 +60,8 @@ slave_peer *sched_pick_slave(slave_peer *const *slaves, int nslaves, int *rr)
         int index = (*rr + k) % nslaves;
         slave_peer *s = slaves[index];
         unsigned cap = slave_capacity(s);
-        if (!s->alive || !s->boot || s->retired || s->outstanding >= cap || s->next_id - slave_floor(s) >= DEDUP_WINDOW - 1)
+        if (!s->alive || !s->boot || s->retired || s->outstanding >= slave_depth(s) ||
+            s->next_id - slave_floor(s) >= DEDUP_WINDOW - 1)
             continue;
         /* load = outstanding / capacity, compared without division */
         if (!best || (uint64_t)s->outstanding * slave_capacity(best) < (uint64_t)best->outstanding * cap)

@@ -137,6 +137,24 @@ static void test_pick_slave(void)
     rr = 1;
     is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 1, "equal ratios: the first from rr");
 
+    /* Short commands: a second job per slot, queued on the slave; not when
+     * slaves.conf caps the slave below its own slots, not for long ones. */
+    for (int i = 0; i < 3; i++)
+        slave_make(&s[i], 2, 2);
+    rr = 0;
+    ok(sched_pick_slave(arr, 3, &rr) == NULL, "full slaves, durations unknown: none (depth = capacity)");
+    s[1].avg_run_us = 1000;
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 1, "a slave of 1 ms commands takes a 3rd job on 2 slots");
+    is_int(slave_depth(&s[1]), 4, "... up to 2 per slot");
+    s[1].outstanding = 4;
+    ok(sched_pick_slave(arr, 3, &rr) == NULL, "... and no more");
+    s[1].avg_run_us = PREFETCH_BELOW_US;
+    is_int(slave_depth(&s[1]), 2, "commands of %u ms on average: no second job per slot", PREFETCH_BELOW_US / 1000);
+    s[1].avg_run_us = 1000;
+    s[1].slots_total = 8;
+    s[1].conf_slots = 2;
+    is_int(slave_depth(&s[1]), 2, "slaves.conf caps it below its own slots: no second job (it would run at once)");
+
     /* Skipped: full, dead, not heard, retired. */
     for (int i = 0; i < 3; i++)
         slave_make(&s[i], 2, 0);
