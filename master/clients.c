@@ -837,7 +837,7 @@ short client_poll_events(const master *m, const client *cl, size_t all_queued)
     if (cl->queued < m->cfg->max_queued && cl->queued_bytes < CLIENT_QUEUE_BYTES &&
         (all_queued < ((size_t)m->cfg->queue_total_mib << 20) || !cl->queued) && cl->state != CS_CLOSING)
         ev |= NET_IN;
-    if (bw_pending(&cl->out))
+    if (bw_pending(&cl->out) && !(cl->durable && journal_failing(m))) /* else it waits: journal_tick retries */
         ev |= NET_OUT;
     if (cl->state == CS_CLOSING)
         ev |= NET_IN; /* to notice the client closing */
