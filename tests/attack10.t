@@ -22,13 +22,18 @@ for i in range(n):
         s.sendall(frame(1, struct.pack(">IHHII", 0x534D5043, 3, 2, 0, 0) + b"\x01" * 32) +
                   frame(10, struct.pack(">BQI", 0, 0, 0)))
         b = b""
-        while len(b) < 23 + 27: # WELCOME, then BATCH
+        types = []
+        while 11 not in types: # WELCOME, then BATCH
             g = s.recv(4096)
             if not g:
                 break
             b += g
+            types, i = [], 0
+            while i + 5 <= len(b) and i + 4 + struct.unpack(">I", b[i:i + 4])[0] <= len(b):
+                types.append(b[i + 4])
+                i += 4 + struct.unpack(">I", b[i:i + 4])[0]
         s.close()
-        made += len(b) >= 50
+        made += 11 in types
     except OSError:
         break
 print(made)
@@ -63,6 +68,94 @@ wait_slaves_up m1b 1 || bail "slave not up after the restart"
 run_client -q "$T/one.txt"
 is "$RC/$(cat "$T/out")" "0/alive" "restarted on 300 orphaned batches with 128 descriptors: a client is served"
 check "the restarted master never failed its poll" bash -c "! grep -q 'poll:' '$T/m1b.log'"
+stop_pid "$MASTER_PID"
+
+# 2. Frame-level clients doing what the real client never does.
+start_master m2 "$T/slaves.conf" --state-dir "$T/st2" --client-grace 1
+wait_slaves_up m2 1 || bail "slave not up"
+P=$MASTER_PORT
+# bid FILE: the batch id of the first BATCH frame frame_tool printed
+bid() { sed -n 's/^BATCH id=\([0-9a-f]*\).*/\1/p' "$1" | head -1; }
+# state_of ID: the batch's state in client --batches ('' if not listed)
+state_of() { run_client --batches; awk -v id="$1" '$1 == id {print $2}' "$T/out"; }
+
+# 2a. DETACH before END: the batch could never end (no END will come, and
+# FOLLOW refuses a batch without END): it must not be left "detached" for
+# ever; the master refuses it, and the batch is orphaned like a client
+# that vanished (cancelled after --client-grace).
+$FT "$P" hello attach:new submit:1:"echo a" detach until:CLOSED >"$T/ft.out" 2>&1
+id=$(bid "$T/ft.out")
+check "DETACH before END: refused with an ERROR that says why" grep -q '^ERROR .*DETACH.*END' "$T/ft.out"
+for _ in $(seq 1 100); do [ "$(state_of "$id")" = cancelled ] && break; sleep 0.05; done
+is "$(state_of "$id")" cancelled "DETACH before END: the batch is cancelled after --client-grace, not kept detached for ever"
+
+# 2b. A second ATTACH on the same connection.
+$FT "$P" hello attach:new attach:new until:CLOSED >"$T/ft.out" 2>&1
+check "a second ATTACH is refused" grep -q '^ERROR unexpected frame type 10 (ATTACH)' "$T/ft.out"
+
+# 2c. SUBMIT on a connection that follows a batch.
+$FT "$P" hello attach:new submit:1:"sleep 2; echo b" end:1 until:ACCEPTED detach until:CLOSED >"$T/ft.out" 2>&1
+id=$(bid "$T/ft.out")
+$FT "$P" hello attach:follow:"$id":0 submit:2:"echo c" until:CLOSED >"$T/ft2.out" 2>&1
+check "SUBMIT after ATTACH_FOLLOW (the batch still running) is refused" grep -q '^ERROR SUBMIT after END' "$T/ft2.out"
+run_client --batches
+check "and the batch still has 1 command" grep -Eq "^$id  +[a-z]+ +[01]/1 " "$T/out"
+$FT "$P" hello attach:follow:"$id":0 until:BYE ack:1 >"$T/ft.out" 2>&1
+check "followed again, it ends with its one result" grep -qF "stdout=b'b\\n'" "$T/ft.out"
+
+# 2d. ATTACH with have beyond done, and a resume of an unknown batch.
+$FT "$P" hello attach:follow:"$id":5 until:CLOSED >"$T/ft.out" 2>&1
+check "ATTACH_FOLLOW with have 5 of 1: refused" grep -q "^ERROR this client says it holds 5 results of batch $id, which has 1" "$T/ft.out"
+$FT "$P" hello attach:resume:0123456789abcdef:0 until:CLOSED >"$T/ft.out" 2>&1
+check "ATTACH_RESUME of an unknown batch: refused" grep -q '^ERROR no batch 0123456789abcdef on this master' "$T/ft.out"
+
+# 2e. SUBMIT before ATTACH by a client that speaks batches.
+$FT "$P" hello submit:1:"echo d" until:CLOSED >"$T/ft.out" 2>&1
+check "SUBMIT before ATTACH: refused" grep -q '^ERROR expected ATTACH, got frame type 3 (SUBMIT)' "$T/ft.out"
+
+# 2f. ACK with absurd counts, then more frames after CANCEL.
+$FT "$P" hello attach:new submit:1:"echo e" end:1 ack:4294967295 until:BYE ack:7 >"$T/ft.out" 2>&1
+id=$(bid "$T/ft.out")
+is "$(state_of "$id")" finished "an ACK before BYE and a wrong ACK after it: the batch is not delivered"
+$FT "$P" hello attach:new submit:1:"sleep 5" cancel submit:2:"echo f" end:2 until:CLOSED >"$T/ft.out" 2>&1
+id=$(bid "$T/ft.out")
+is "$(state_of "$id")" cancelled "CANCEL then more frames: cancelled"
+run_client --batches
+check "and nothing after the CANCEL was taken (1 command)" grep -Eq "^$id  +cancelled +[0-9]/1 " "$T/out"
+
+# 2g. Frames sent with ATTACH in one write: those after it are the
+# attached batch's, handled at once (they waited for the next bytes from
+# the client, for ever if it sent none: a follower's DETACH stuck until
+# the batch ended).
+$FT "$P" hello attach:new submit:1:"sleep 6; echo g" end:1 until:ACCEPTED detach until:CLOSED >"$T/ft.out" 2>&1
+id=$(bid "$T/ft.out")
+start=$(date +%s%N)
+python3 - "$P" "$id" >"$T/pipe.out" <<'PY'
+import socket, struct, sys
+port, bid = int(sys.argv[1]), int(sys.argv[2], 16)
+def frame(t, f=b""): return struct.pack(">IB", len(f) + 1, t) + f
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+s.sendall(frame(1, struct.pack(">IHHII", 0x534D5043, 3, 2, 0, 0) + b"\x01" * 32))
+b = b""
+while len(b) < 4 or len(b) < 4 + struct.unpack(">I", b[:4])[0]: b += s.recv(4096)  # WELCOME
+s.sendall(frame(10, struct.pack(">BQI", 3, bid, 0)) + frame(15))  # ATTACH_FOLLOW and DETACH, one write
+b = b[4 + struct.unpack(">I", b[:4])[0]:]
+while True:
+    g = s.recv(4096)
+    if not g: break
+    b += g
+    types = []
+    i = 0
+    while i + 5 <= len(b):
+        n = struct.unpack(">I", b[i:i+4])[0]
+        if i + 4 + n > len(b): break
+        types.append(b[i+4]); i += 4 + n
+    if 8 in types: break
+print(" ".join(str(t) for t in types))
+PY
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+check "ATTACH_FOLLOW and DETACH in one write: BYE at once ($took ms), not when the batch ends" test "$took" -lt 4000
+is "$(cat "$T/pipe.out")" "11 8" "and the follower got BATCH, then BYE (it left: no COMMAND after it)"
 stop_pid "$MASTER_PID"
 
 done_testing
