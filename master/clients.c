@@ -696,6 +696,10 @@ static client *on_client_frame(master *m, client *cl, uint8_t type, breader *r)
     case F_DETACH:
         if (!cl->resume || !cl->durable)
             goto unexpected;
+        if (!cl->ended) { /* it could never end: no END will come, and FOLLOW needs one */
+            client_fail(cl, "DETACH before END: a batch is detached with all its commands (END first)");
+            break;
+        }
         cl->detached = 1;
         journal_mark(m, cl, JR_DETACH, 0);
         LOG(LOG_INFO, "batch %016llx: client %s detached", (unsigned long long)cl->batch_id, cl->name);
