@@ -158,4 +158,46 @@ check "ATTACH_FOLLOW and DETACH in one write: BYE at once ($took ms), not when t
 is "$(cat "$T/pipe.out")" "11 8" "and the follower got BATCH, then BYE (it left: no COMMAND after it)"
 stop_pid "$MASTER_PID"
 
+# 3. The wall clock steps (libfaketime, the master's wall clock only) by
+# two hours while a delivered batch is kept (--keep-results 3600) and an
+# orphaned one waits (--client-grace 300): neither timer may notice, they
+# run on the monotonic clock.
+FT_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+if [ -f "$FT_LIB" ]; then
+    echo "+0" >"$T/faketime"
+    SMP_PREFIX="env LD_PRELOAD=$FT_LIB FAKETIME_TIMESTAMP_FILE=$T/faketime FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1" \
+        start_master m3 "$T/slaves.conf" --state-dir "$T/st3"
+    wait_slaves_up m3 1 || bail "slave not up"
+    P=$MASTER_PORT
+    $FT "$P" hello attach:new submit:1:"echo kept" end:1 until:BYE ack:1 >"$T/ft.out" 2>&1
+    kept=$(bid "$T/ft.out")
+    $FT "$P" hello attach:new submit:1:"echo orphan" until:ACCEPTED close >"$T/ft.out" 2>&1
+    orphan=$(bid "$T/ft.out")
+    for _ in $(seq 1 100); do [ "$(state_of "$kept")/$(state_of "$orphan")" = delivered/orphaned ] && break; sleep 0.05; done
+    is "$(state_of "$kept")/$(state_of "$orphan")" delivered/orphaned "before the step: one batch delivered, one orphaned"
+    echo "+2h" >"$T/faketime"
+    sleep 2.5 # (the master's timers: at least one ping interval)
+    is "$(state_of "$kept")/$(state_of "$orphan")" delivered/orphaned "after a 2 h step of the wall clock: both are still kept"
+    stop_pid "$MASTER_PID"
+else
+    ok 0 "# SKIP libfaketime not installed"
+fi
+
+# 4. SIGTERM with nothing running and no client connected, but batches
+# kept (one delivered, one orphaned): the master stops at once, not after
+# --grace (10 s) and the linger, waiting for clients that have no
+# connection.
+start_master m4 "$T/slaves.conf" --state-dir "$T/st4"
+wait_slaves_up m4 1 || bail "slave not up"
+P=$MASTER_PORT
+$FT "$P" hello attach:new submit:1:"echo kept" end:1 until:BYE ack:1 >"$T/ft.out" 2>&1
+$FT "$P" hello attach:new submit:1:"echo orphan" until:ACCEPTED close >"$T/ft.out" 2>&1
+orphan=$(bid "$T/ft.out")
+for _ in $(seq 1 100); do [ "$(state_of "$orphan")" = orphaned ] && break; sleep 0.05; done
+start=$(date +%s%N)
+stop_pid "$MASTER_PID"
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+is "$STOP_RC" 0 "SIGTERM: exit 0"
+check "SIGTERM with only connection-less batches: stopped within 3 s ($took ms)" test "$took" -lt 3000
+
 done_testing
