@@ -157,7 +157,10 @@ int shutdown_step(master *m, uint64_t now_ms)
         return 0;
     if (now_ms >= m->stop_deadline_ms && running_commands(m))
         end_grace_period(m);
-    return !m->clients || m->stop_now || now_ms >= m->stop_deadline_ms + SHUTDOWN_LINGER_MS;
+    int connected = 0; /* a batch without its connection waits for no last word */
+    for (const client *cl = m->clients; cl && !connected; cl = cl->next)
+        connected = cl->sock != SOCK_INVALID;
+    return (!connected && !running_commands(m)) || m->stop_now || now_ms >= m->stop_deadline_ms + SHUTDOWN_LINGER_MS;
 }
 
 /* Each concern's timers, in this order (clients_tick needs to know which
