@@ -200,4 +200,25 @@ took=$(( ($(date +%s%N) - start) / 1000000 ))
 is "$STOP_RC" 0 "SIGTERM: exit 0"
 check "SIGTERM with only connection-less batches: stopped within 3 s ($took ms)" test "$took" -lt 3000
 
+# 5. The master killed -9 while commands run, and restarted with the same
+# --state-dir on another port (a careless restart; or its UDP port taken):
+# it re-claims the running jobs under their ids; the slave must hand them
+# over (same identity) rather than run them again for a "new master".
+start_master m5 "$T/slaves.conf" --state-dir "$T/st5"
+wait_slaves_up m5 1 || bail "slave not up"
+mkdir -p "$T/mk5"
+for n in 1 2; do echo "echo x >> $T/mk5/$n; sleep 2; echo out-$n"; done >"$T/c5.txt"
+run_client --detach "$T/c5.txt"
+id=$(cat "$T/out")
+for _ in $(seq 1 100); do [ -f "$T/mk5/1" ] && [ -f "$T/mk5/2" ] && break; sleep 0.05; done
+{ kill -KILL "$MASTER_PID"; wait "$MASTER_PID"; } 2>/dev/null
+start_master m5b "$T/slaves.conf" --state-dir "$T/st5" # port 0: another port
+wait_slaves_up m5b 1 || bail "slave not up after the restart"
+run_client --attach "$id" --joblog "$T/jl5"
+is "$RC/$(grep -c '^out-' "$T/out")" "0/2" "restarted on another port: --attach gets both results"
+sleep 2.5 # (a command started again would have written its marker by now)
+is "$(cat "$T/mk5/1" "$T/mk5/2" | wc -l)" 2 "and each command ran once (markers)"
+check "the slave adopted the jobs (same identity at another address)" grep -q 'restarted (boot .*): 2 jobs adopted' "$T/s1.log"
+stop_pid "$MASTER_PID"
+
 done_testing
