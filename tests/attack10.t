@@ -7,6 +7,12 @@ if ! "$(prog serveur_maitre)" --help 2>&1 | grep -q -- --state-dir; then
     skip_all "needs the journal (issue 10): serveur_maitre has no --state-dir yet"
 fi
 FT="python3 $TOP/tests/frame_tool.py"
+# todo_is GOT EXPECTED DESCRIPTION REASON: an assertion for a known defect
+# left open: TAP "# TODO" (reported, not counted as a failure)
+todo_is() {
+    _tap_n=$((_tap_n + 1))
+    if [ "$1" = "$2" ]; then echo "ok $_tap_n - $3 # TODO $4"; else echo "not ok $_tap_n - $3 # TODO $4"; echo "#   got: '$1' expected: '$2'" >&2; fi
+}
 
 # orphans PORT N: N connections, each ATTACH_NEW then closed at once (an
 # empty batch each, orphaned: kept --client-grace).
@@ -219,6 +225,28 @@ is "$RC/$(grep -c '^out-' "$T/out")" "0/2" "restarted on another port: --attach 
 sleep 2.5 # (a command started again would have written its marker by now)
 is "$(cat "$T/mk5/1" "$T/mk5/2" | wc -l)" 2 "and each command ran once (markers)"
 check "the slave adopted the jobs (same identity at another address)" grep -q 'restarted (boot .*): 2 jobs adopted' "$T/s1.log"
+stop_pid "$MASTER_PID"
+
+# 6. One byte of a COMMAND record changed before a restart (a bad
+# checksum): the master keeps the batch and its 5 results, but its text
+# of command 3 is gone, and client --attach fails on it ("cannot read
+# command 3 of this batch back") instead of showing the results it has.
+start_master m6 "$T/slaves.conf" --state-dir "$T/st6"
+wait_slaves_up m6 1 || bail "slave not up"
+for n in 1 2 3 4 5; do echo "echo out-$n"; done >"$T/c6.txt"
+run_client --detach "$T/c6.txt"
+id=$(cat "$T/out")
+for _ in $(seq 1 100); do [ "$(state_of "$id")" = finished ] && break; sleep 0.05; done
+port=$MASTER_PORT
+stop_pid "$MASTER_PID"
+off=$("$(prog serveur_maitre)" --dump-journal "$T/st6" | grep '"type":"command"' | sed -n 3p | sed 's/.*"offset":\([0-9]*\).*/\1/')
+printf 'Z' | dd of="$T/st6/journal" bs=1 seek=$((off + 25)) conv=notrunc 2>/dev/null
+MASTER_ON_PORT=$port start_master m6b "$T/slaves.conf" --state-dir "$T/st6"
+wait_slaves_up m6b 1 || bail "slave not up"
+check "the damaged COMMAND record is reported" grep -q "bad checksum at offset $off" "$T/m6b.log"
+run_client --attach "$id"
+todo_is "$RC/$(grep -c '^out-' "$T/out")" "1/5" "a COMMAND record lost: --attach still prints the 5 results (exit 1 for the lost one)" \
+    "FOLLOW needs every COMMAND's text: a lost one makes the batch unfollowable"
 stop_pid "$MASTER_PID"
 
 done_testing
