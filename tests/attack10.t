@@ -249,4 +249,21 @@ todo_is "$RC/$(grep -c '^out-' "$T/out")" "1/5" "a COMMAND record lost: --attach
     "FOLLOW needs every COMMAND's text: a lost one makes the batch unfollowable"
 stop_pid "$MASTER_PID"
 
+# 7. A planned restart (SIGTERM, then the same state dir): the queued
+# commands of a detached batch are reported cancelled ("the master is
+# shutting down") and never run, where a kill -9 would have kept them.
+start_master m7 "$T/slaves.conf" --state-dir "$T/st7"
+wait_slaves_up m7 1 || bail "slave not up"
+for n in $(seq 1 8); do echo "sleep 0.5; echo out-$n"; done >"$T/c7.txt"
+run_client --detach "$T/c7.txt"
+id=$(cat "$T/out")
+port=$MASTER_PORT
+stop_pid "$MASTER_PID"
+MASTER_ON_PORT=$port start_master m7b "$T/slaves.conf" --state-dir "$T/st7"
+wait_slaves_up m7b 1 || bail "slave not up"
+run_client --attach "$id"
+todo_is "$RC/$(grep -c '^out-' "$T/out")" "0/8" "SIGTERM and restart: the detached batch's queued commands run in the next life" \
+    "SIGTERM cancels every batch's queued commands, as before batches (README: Signals and shutdown)"
+stop_pid "$MASTER_PID"
+
 done_testing
