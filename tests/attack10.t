@@ -266,4 +266,87 @@ todo_is "$RC/$(grep -c '^out-' "$T/out")" "0/8" "SIGTERM and restart: the detach
     "SIGTERM cancels every batch's queued commands, as before batches (README: Signals and shutdown)"
 stop_pid "$MASTER_PID"
 
+# 8. Another connection resumes a batch whose client is connected (its id
+# from --batches): the client's connection is closed; it reconnects by
+# itself and takes its batch back; it must end with every result once.
+# And a durable client that reads nothing while its batch makes 80 MiB
+# of output: the results wait in the journal, not in the master's memory.
+start_master m8 "$T/slaves.conf" --state-dir "$T/st8"
+wait_slaves_up m8 1 || bail "slave not up"
+P=$MASTER_PORT
+D=$T/d8
+mkdir -p "$D/markers"
+for n in $(seq 1 30); do echo "sleep 0.1; echo x >> $D/markers/$n; echo out-$n"; done >"$D/cmds"
+"$(prog client)" 127.0.0.1 "$P" --joblog "$D/joblog" --results "$D/res" "$D/cmds" >"$D/out" 2>"$D/err" &
+vpid=$!
+PIDS+=("$vpid")
+for _ in $(seq 1 200); do [ -f "$D/markers/5" ] && break; sleep 0.05; done
+run_client --batches
+vid=$(awk '$2 == "attached" {print $1}' "$T/out" | head -1)
+$FT "$P" hello attach:resume:"$vid":0 read:3 close >"$T/ft.out" 2>&1
+check "the stealer got the batch ($vid)" grep -q "^BATCH id=$vid" "$T/ft.out"
+rc=0; wait "$vpid" || rc=$?
+is "$rc" 0 "the robbed client reconnected and ended: exit 0"
+is "$(grep -c '^out-' "$D/out")/$(grep '^out-' "$D/out" | sort -u | wc -l)" "30/30" "every result printed once"
+check_markers "a batch resumed by another connection" 30 "$D"
+
+python3 - "$P" >"$T/sink.out" 2>&1 <<'PY' &
+import socket, struct, sys, time
+def frame(t, f=b""): return struct.pack(">IB", len(f) + 1, t) + f
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.sendall(frame(1, struct.pack(">IHHII", 0x534D5043, 3, 2, 0, 0) + b"\x01" * 32) + frame(10, struct.pack(">BQI", 0, 0, 0)))
+for i in range(40):
+    s.sendall(frame(3, struct.pack(">I", i + 1) + b"head -c 2097152 /dev/zero | tr '\\0' 'a'"))
+s.sendall(frame(4, struct.pack(">I", 40)))
+time.sleep(120) # reads nothing
+PY
+spid=$!
+PIDS+=("$spid")
+for _ in $(seq 1 600); do
+    [ "$(stat -c %s "$T/st8/journal")" -gt 83000000 ] && break
+    sleep 0.1
+done
+check "the batch's 80 MiB are in the journal" test "$(stat -c %s "$T/st8/journal")" -gt 83000000
+rss=$(awk '/VmHWM/ {print $2}' "/proc/$MASTER_PID/status")
+check "the master's memory stayed small while its client read nothing (VmHWM $rss kB < 60000)" test "$rss" -lt 60000
+stop_pid "$MASTER_PID"
+
+# 9. A client that stops reading for 25 s (a pager, Ctrl-S) on an
+# --ephemeral master (no batch to come back to): it must get every result
+# when it reads again. TCP_USER_TIMEOUT (20 s, for silent network cuts)
+# also aborts a connection whose peer advertises a zero window that long:
+# the master drops the client and its results.
+start_master m9 "$T/slaves.conf" --ephemeral
+wait_slaves_up m9 1 || bail "slave not up"
+python3 - "$MASTER_PORT" >"$T/slow.out" 2>&1 <<'PY'
+import socket, struct, sys, time
+def frame(t, f=b""): return struct.pack(">IB", len(f) + 1, t) + f
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.sendall(frame(1, struct.pack(">IHHII", 0x534D5043, 3, 0, 0, 0) + b"\x01" * 32))
+for i in range(8):
+    s.sendall(frame(3, struct.pack(">I", i + 1) + b"head -c 2097152 /dev/zero | tr '\\0' 'a'"))
+s.sendall(frame(4, struct.pack(">I", 8)))
+time.sleep(25)
+b = b""
+s.settimeout(30)
+try:
+    while True:
+        g = s.recv(1 << 20)
+        if not g:
+            break
+        b += g
+except OSError as e:
+    print("error", e)
+i, types = 0, []
+while i + 5 <= len(b) and i + 4 + struct.unpack(">I", b[i:i + 4])[0] <= len(b):
+    types.append(b[i + 4])
+    i += 4 + struct.unpack(">I", b[i:i + 4])[0]
+print("results=%d bye=%d" % (types.count(5), types.count(8)))
+PY
+todo_is "$(tail -1 "$T/slow.out")" "results=8 bye=1" "a client that reads nothing for 25 s gets all its results" \
+    "TCP_USER_TIMEOUT 20 s (platform_posix.c) aborts a zero-window connection too"
+stop_pid "$MASTER_PID"
+
 done_testing
