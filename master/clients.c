@@ -696,6 +696,10 @@ static client *on_client_frame(master *m, client *cl, uint8_t type, breader *r)
     case F_DETACH:
         if (!cl->resume || !cl->durable)
             goto unexpected;
+        if (!cl->ended) { /* it could never end: no END will come, and FOLLOW needs one */
+            client_fail(cl, "DETACH before END: a batch is detached with all its commands (END first)");
+            break;
+        }
         cl->detached = 1;
         journal_mark(m, cl, JR_DETACH, 0);
         LOG(LOG_INFO, "batch %016llx: client %s detached", (unsigned long long)cl->batch_id, cl->name);
@@ -713,7 +717,8 @@ static client *on_client_frame(master *m, client *cl, uint8_t type, breader *r)
 
 /* Reads what the client sent and handles every whole frame. Returns -1
  * when the client is gone, 1 when its connection moved to another client
- * object (ATTACH: cl is freed), 0 otherwise. */
+ * object (ATTACH: cl is freed; the frames after it went to that one, which
+ * is disconnected here if they were bad), 0 otherwise. */
 int client_read(master *m, client *cl)
 {
     if (bw_reserve(&cl->in, CLIENT_READ_CHUNK) < 0) {
@@ -726,6 +731,7 @@ int client_read(master *m, client *cl)
     if (n <= 0)
         return -1;
     cl->in.len += (size_t)n;
+    int moved = 0;
     for (;;) {
         uint8_t type;
         breader fields;
@@ -733,14 +739,14 @@ int client_read(master *m, client *cl)
         if (used < 0) {
             if (log_allow(&m->garbage_log))
                 LOG(LOG_WARN, "client %s: garbage (frame length out of range): disconnecting", cl->name);
-            return -1;
+            goto gone;
         }
         if (used == 0)
             break;
         if (cl->tagged && !frame_check_tag(&fields, type, &cl->rx_key, cl->rx_seq++)) {
             if (log_allow(&m->garbage_log))
                 LOG(LOG_WARN, "client %s: frame with a bad tag: disconnecting", cl->name);
-            return -1;
+            goto gone;
         }
         cl->last_frame_ms = clock_ms();
         client *went = on_client_frame(m, cl, type, &fields);
@@ -748,13 +754,22 @@ int client_read(master *m, client *cl)
             went->rx_seq = cl->rx_seq;
             bw_consume(&went->in, (size_t)used);
             client_close(m, cl);
-            return 1;
+            cl = went; /* the frames after ATTACH in this read are went's */
+            moved = 1;
+            if (cl->state == CS_CLOSING && !cl->bye_sent)
+                break;
+            continue;
         }
         bw_consume(&cl->in, (size_t)used);
         if (cl->state == CS_CLOSING && !cl->bye_sent)
             break;
     }
-    return 0;
+    return moved;
+gone:
+    if (!moved)
+        return -1;
+    client_disconnect(m, cl); /* the caller's client is freed: it cannot */
+    return 1;
 }
 
 int client_write(client *cl)
@@ -837,7 +852,7 @@ short client_poll_events(const master *m, const client *cl, size_t all_queued)
     if (cl->queued < m->cfg->max_queued && cl->queued_bytes < CLIENT_QUEUE_BYTES &&
         (all_queued < ((size_t)m->cfg->queue_total_mib << 20) || !cl->queued) && cl->state != CS_CLOSING)
         ev |= NET_IN;
-    if (bw_pending(&cl->out))
+    if (bw_pending(&cl->out) && !(cl->durable && journal_failing(m))) /* else it waits: journal_tick retries */
         ev |= NET_OUT;
     if (cl->state == CS_CLOSING)
         ev |= NET_IN; /* to notice the client closing */

@@ -255,6 +255,8 @@ void poll_set_build(master *m, poll_set *ps)
     ps->first_client = n;
     size_t all_queued = clients_queued_bytes(m);
     for (client *cl = m->clients; cl; cl = cl->next) {
+        if (cl->sock == SOCK_INVALID) /* a batch without its connection: nothing to poll (RLIMIT_NOFILE bounds n) */
+            continue;
         ps->owners[n] = cl;
         ps->pfds[n++] = (net_pollfd){cl->sock, client_poll_events(m, cl, all_queued), 0};
     }

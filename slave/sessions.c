@@ -171,7 +171,8 @@ static session *session_open(slave *sl, const net_addr *from, const dgram *d, ui
      * less than a minute old then, so the 32-bit times compare safely. */
     for (int i = 0; i < MAX_SESSIONS; i++) {
         session *t = &sl->sessions[i];
-        if (t->used && !t->superseded && t->master_boot != d->sender_boot && net_addr_equal(&t->addr, from) &&
+        if (t->used && !t->superseded && t->master_boot != d->sender_boot &&
+            (net_addr_equal(&t->addr, from) || (t->master_id && t->master_id == d->master_id)) &&
             (uint32_t)now - t->cookie_ms <= COOKIE_LIFE_MS && (int32_t)(t->cookie_ms - cookie_ms) > 0) {
             if (log_allow(&sl->garbage_log))
                 LOG(LOG_WARN, "master %016llx at %s: handshake older than that of master %016llx: ignored",
@@ -226,9 +227,12 @@ static session *session_open(slave *sl, const net_addr *from, const dgram *d, ui
     }
     for (int i = 0; i < MAX_SESSIONS; i++) {
         session *t = &sl->sessions[i];
-        if (t == s || !t->used || t->superseded || !net_addr_equal(&t->addr, from))
+        /* The same identity is the same master wherever it restarted (another
+         * port, its UDP port taken): its jobs are adopted, never run again. */
+        int same_master = t->master_id && t->master_id == s->master_id;
+        if (t == s || !t->used || t->superseded || (!same_master && !net_addr_equal(&t->addr, from)))
             continue;
-        if (t->master_id && t->master_id == s->master_id) {
+        if (same_master) {
             unsigned n = session_adopt_jobs(sl, s, t);
             LOG(LOG_INFO, "master %016llx restarted (boot %016llx -> %016llx): %u jobs adopted",
                 (unsigned long long)s->master_id, (unsigned long long)t->master_boot,
