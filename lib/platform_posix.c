@@ -117,9 +117,11 @@ sock_t net_tcp_listen(const char *host, int port, char *err, size_t errlen)
 }
 
 /* A connection cut without a word (a cable, a dead machine, a firewall
- * that drops) is noticed in about 11 s when idle (keepalive: 5 s, then a
- * probe every 2 s, 3 unanswered) and in 20 s when data waits for its
- * acknowledgement: the client reconnects, the master orphans the batch. */
+ * that drops) is noticed in about 11 s while nothing waits to be sent
+ * (keepalive: 5 s, then a probe every 2 s, 3 unanswered): the client
+ * reconnects, the master orphans the batch. No TCP_USER_TIMEOUT: on Linux
+ * it also ends a connection whose peer does not read (a paused pager,
+ * a master whose queue is full) after that time. */
 static void tcp_liveness(int fd)
 {
     int one = 1, idle = 5, intvl = 2, cnt = 3;
@@ -129,10 +131,6 @@ static void tcp_liveness(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
-#endif
-#ifdef TCP_USER_TIMEOUT
-    unsigned timeout_ms = 20000;
-    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout_ms, sizeof timeout_ms);
 #endif
     (void)idle, (void)intvl, (void)cnt;
 }
