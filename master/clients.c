@@ -69,6 +69,8 @@ static void grow(void **arr, uint32_t *cap, uint32_t need, size_t size)
     void *p = realloc(*arr, (size_t)n * size);
     if (!p)
         die("out of memory");
+    /* zeros: a command whose COMMAND record was lost to damage has offset 0 (the HEADER's: never a COMMAND) */
+    memset((char *)p + (size_t)*cap * size, 0, (size_t)(n - *cap) * size);
     *arr = p;
     *cap = n;
 }

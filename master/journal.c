@@ -312,8 +312,8 @@ static void rewrite_batch(master *m, rewrite *rw, client *cl, uint64_t *new_comm
         jr_detach d = {cl->batch_id, wall_ms()};
         jr_detach_encode(&rw->w, &d);
     }
-    for (uint32_t i = 0; i < cl->submitted && !rw->failed; i++)
-        new_commands[i] = rewrite_copy(j, rw, cl->command_at[i], 0);
+    for (uint32_t i = 0; i < cl->submitted && !rw->failed; i++) /* 0: its record was lost to damage */
+        new_commands[i] = cl->command_at[i] ? rewrite_copy(j, rw, cl->command_at[i], 0) : 0;
     if (cl->ended) {
         jr_end e = {cl->batch_id, cl->submitted};
         jr_end_encode(&rw->w, &e);
