@@ -223,10 +223,10 @@ void fail_queued(client *cl, uint8_t status, const char *why)
 
 /* ---------------------------------------------------------- sessions --- */
 
-/* Frees cl: its connection, its queue, its batch. */
-void client_close(master *m, client *cl)
+/* cl's queued commands are dropped, its running ones killed on their
+ * slaves (their cancels leave in write_step); returns how many ran. */
+static unsigned drop_commands(master *m, client *cl)
 {
-    /* Queued commands are dropped; running ones are killed on their slave. */
     unsigned cancelled = 0;
     for (int i = 0; i < m->nslaves; i++)
         for (flight *f = m->slaves[i]->flights; f; f = f->next)
@@ -239,8 +239,17 @@ void client_close(master *m, client *cl)
         cl->qhead = cmd->next;
         free(cmd);
     }
-    if (cancelled || cl->queued)
-        LOG(LOG_INFO, "client %s left: %u queued commands dropped, %u running cancelled", cl->name, cl->queued,
+    cl->qtail = NULL;
+    cl->queued_bytes = 0;
+    return cancelled;
+}
+
+/* Frees cl: its connection, its queue, its batch. */
+void client_close(master *m, client *cl)
+{
+    unsigned queued = cl->queued, cancelled = drop_commands(m, cl);
+    if (cancelled || queued)
+        LOG(LOG_INFO, "client %s left: %u queued commands dropped, %u running cancelled", cl->name, queued,
             cancelled);
     else
         LOG(LOG_DEBUG, "client %s disconnected", cl->name);
@@ -293,23 +302,8 @@ void client_disconnect(master *m, client *cl)
  * slaves. A durable batch is kept (cancelled) until its retention ends. */
 void client_cancel(master *m, client *cl, const char *why)
 {
-    unsigned cancelled = 0, dropped = cl->queued;
-    for (int i = 0; i < m->nslaves; i++)
-        for (flight *f = m->slaves[i]->flights, *nx; f; f = nx) {
-            nx = f->next;
-            if (f->cmd && f->cmd->cl == cl) {
-                flight_cancel(m, f, 0, NULL);
-                cancelled++;
-            }
-        }
-    while (cl->qhead) {
-        command *cmd = cl->qhead;
-        cl->qhead = cmd->next;
-        free(cmd);
-    }
-    cl->qtail = NULL;
+    unsigned dropped = cl->queued, cancelled = drop_commands(m, cl);
     cl->queued = 0;
-    cl->queued_bytes = 0;
     cl->cancelled = 1;
     cl->orphaned_ms = 0;
     cl->finished_ms = clock_ms();

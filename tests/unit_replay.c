@@ -104,6 +104,9 @@ static size_t write_journal(bwriter *w, uint16_t version)
     return first_dispatch;
 }
 
+static master *master_on_disk(void);
+
+/* A master on dir, whose journal is these bytes. */
 static master *fresh_master(const uint8_t *journal, size_t len)
 {
     char path[300];
@@ -111,16 +114,7 @@ static master *fresh_master(const uint8_t *journal, size_t len)
     FILE *f = fopen(path, "wb");
     fwrite(journal, 1, len, f);
     fclose(f);
-    master *m = calloc(1, sizeof *m);
-    m->cfg = &cfg;
-    m->auth = &no_key;
-    m->ep.auth = &no_key;
-    m->udp = m->listener = m->udp_other = SOCK_INVALID;
-    m->identity = 0x1234;
-    snprintf(m->state_dir, sizeof m->state_dir, "%s", dir);
-    if (load_slaves(m) != 2)
-        die("slaves.conf");
-    return m;
+    return master_on_disk();
 }
 
 /* A master on the journal already in dir (nothing written over it). */
