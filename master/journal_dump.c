@@ -15,77 +15,20 @@
 #include <sys/stat.h>
 
 #include "journal.h"
+#include "json.h"
 #include "proto.h"
 
 /* ------------------------------------------------------------- json --- */
-
-static int is_utf8(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        uint8_t c = p[i];
-        size_t extra = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : 9;
-        uint32_t cp = extra == 0 ? c : extra == 1 ? c & 0x1Fu : extra == 2 ? c & 0x0Fu : c & 0x07u;
-        if (extra == 9 || n - i <= extra)
-            return 0;
-        for (size_t k = 1; k <= extra; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = cp << 6 | (p[i + k] & 0x3Fu);
-        }
-        /* overlong forms, surrogates, beyond U+10FFFF */
-        if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) ||
-            (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-            return 0;
-        i += extra + 1;
-    }
-    return 1;
-}
-
-static void put_escaped(FILE *f, const uint8_t *p, size_t n)
-{
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        switch (p[i]) {
-        case '"': fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\r': fputs("\\r", f); break;
-        case '\t': fputs("\\t", f); break;
-        default:
-            if (p[i] < 0x20 || p[i] == 0x7F)
-                fprintf(f, "\\u%04x", p[i]);
-            else
-                fputc(p[i], f);
-        }
-    }
-    fputc('"', f);
-}
-
-static void put_base64(FILE *f, const uint8_t *p, size_t n)
-{
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    fputc('"', f);
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
-        fputc(tbl[v >> 18 & 63], f);
-        fputc(tbl[v >> 12 & 63], f);
-        fputc(i + 1 < n ? tbl[v >> 6 & 63] : '=', f);
-        fputc(i + 2 < n ? tbl[v & 63] : '=', f);
-    }
-    fputc('"', f);
-}
 
 /* ,"name":"..." when the bytes are UTF-8, else ,"name":null,"name_base64":"...". */
 static void put_field(FILE *f, const char *name, const void *data, size_t n)
 {
     const uint8_t *p = n ? data : (const uint8_t *)"";
     fprintf(f, ",\"%s\":", name);
-    if (is_utf8(p, n)) {
-        put_escaped(f, p, n);
+    if (json_write_string(f, (const char *)p, n) == 0)
         return;
-    }
     fprintf(f, "null,\"%s_base64\":", name);
-    put_base64(f, p, n);
+    base64_write(f, p, n);
 }
 
 /* Batch ids, identities and boot ids as 16 lowercase hex digits. */

@@ -5,6 +5,8 @@
 #ifndef REPORT_H
 #define REPORT_H
 
+#include "json.h" /* json_write_string, base64_write, utf8_valid */
+
 #include <stdint.h>
 #include <stdio.h>
 
@@ -36,10 +38,5 @@ void report_batch_header(void);
 void report_batch(const report *rep, uint64_t id, uint64_t created_ms, const char *state, uint32_t submitted,
                   uint32_t done, uint32_t running, const char *client, size_t client_len);
 
-/* Writes s as a JSON string (quotes included), escaping as RFC 8259 says.
- * Returns -1 without writing if s is not valid UTF-8. */
-int json_write_string(FILE *f, const char *s, size_t n);
-void base64_write(FILE *f, const uint8_t *p, size_t n);
-int utf8_valid(const uint8_t *p, size_t n);
 
 #endif
