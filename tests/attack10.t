@@ -171,7 +171,8 @@ stop_pid "$MASTER_PID"
 FT_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
 if [ -f "$FT_LIB" ]; then
     echo "+0" >"$T/faketime"
-    SMP_PREFIX="env LD_PRELOAD=$FT_LIB FAKETIME_TIMESTAMP_FILE=$T/faketime FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1" \
+    # ASan wants to be first: with libfaketime preloaded, it is told not to check
+    SMP_PREFIX="env LD_PRELOAD=$FT_LIB FAKETIME_TIMESTAMP_FILE=$T/faketime FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1 ASAN_OPTIONS=$ASAN_OPTIONS:verify_asan_link_order=0" \
         start_master m3 "$T/slaves.conf" --state-dir "$T/st3"
     wait_slaves_up m3 1 || bail "slave not up"
     P=$MASTER_PORT
@@ -271,7 +272,8 @@ stop_pid "$MASTER_PID"
 # itself and takes its batch back; it must end with every result once.
 # And a durable client that reads nothing while its batch makes 80 MiB
 # of output: the results wait in the journal, not in the master's memory.
-start_master m8 "$T/slaves.conf" --state-dir "$T/st8"
+# (the sanitizer build's quarantine would keep every freed result: small here)
+SMP_PREFIX="env ASAN_OPTIONS=$ASAN_OPTIONS:quarantine_size_mb=4" start_master m8 "$T/slaves.conf" --state-dir "$T/st8"
 wait_slaves_up m8 1 || bail "slave not up"
 P=$MASTER_PORT
 D=$T/d8
