@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "journal.h"
@@ -237,6 +238,24 @@ static void test_replay(void)
     is_int(a ? a->nresults : 0, 3, "commands 3 and 4 get a result saying they were not run again (1 + 2 results)");
     ok(s1 && s1->next_id >= 10 + DAMAGE_ID_GAP, "after damage, job ids jump %u ahead (next %llu)", DAMAGE_ID_GAP,
        (unsigned long long)(s1 ? s1->next_id : 0));
+    free_master(m);
+
+    /* A master down for an hour: its slaves may have killed the jobs it
+     * re-claims (their --master-grace) and run them again: flagged. */
+    bw_reset(&w);
+    write_journal(&w, JOURNAL_VERSION);
+    m = fresh_master(w.data, w.len);
+    char path[300];
+    snprintf(path, sizeof path, "%s/journal", dir);
+    struct timeval hour_ago[2];
+    gettimeofday(&hour_ago[0], NULL);
+    hour_ago[0].tv_sec -= 3600;
+    hour_ago[1] = hour_ago[0];
+    utimes(path, hour_ago);
+    ok(journal_open(m, dir) == 0, "a journal last written an hour ago replays");
+    s1 = slave_by_name(m, "127.0.0.1:1");
+    ok(s1 && s1->flights && s1->flights->cmd && s1->flights->cmd->attempts == 3,
+       "its re-claimed command counts one attempt more (3): its result will say it may have run twice");
     free_master(m);
 
     /* Another version: moved aside, a new journal begins, nothing runs. */
