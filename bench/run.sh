@@ -319,7 +319,7 @@ JOURNAL_PORT=$CL_MASTER_PORT
 start_master bench-e "$W/bench.conf" --ephemeral
 EPH_PID=$MASTER_PID EPH_PORT=$MASTER_PORT
 wait_slaves_up bench-e 3 || die "the ephemeral master did not see its slaves"
-jus=() eus=() g6fail=0
+jus=() eus=() g6r=() g6fail=0
 journal_file=$(sed -nE 's/.*state dir: (.*) \(identity.*/\1/p' "$W/bench-m.log" | head -1)/journal
 for r in $(seq 1 "$REPS"); do
     if [ $((r % 2)) = 1 ]; then
@@ -337,11 +337,12 @@ for r in $(seq 1 "$REPS"); do
         continue
     fi
     jus+=("$ju"); eus+=("$eu")
+    g6r+=("$(awk -v a="$ju" -v b="$eu" 'BEGIN { print a / b }')")
     note "  run $r: journal $(sec "$ju") s, ephemeral $(sec "$eu") s, ratio $(fmt "$(awk -v a="$ju" -v b="$eu" 'BEGIN { print a / b }')" '%.3f')"
 done
 if [ "${#jus[@]}" -gt 0 ]; then
     jm=$(median "${jus[@]}") em=$(median "${eus[@]}")
-    g6=$(awk -v a="$jm" -v b="$em" 'BEGIN { print a / b }')
+    g6=$(median "${g6r[@]}") # the median of the paired runs' ratios, as goals 1 and 2
     v=$(verdict "$g6" 1.15)
     [ "$g6fail" -gt 0 ] && v="MISS ($g6fail runs failed)"
     # fdatasyncs: the master counts its flushes and says so when it stops
@@ -349,7 +350,9 @@ if [ "${#jus[@]}" -gt 0 ]; then
     fl=$(sed -nE 's/.* ([0-9]+) flushes \(fdatasync\) in ([0-9.]+) s.*/\1 \2/p' "$W/bench-m.log" | tail -1)
     note "  the journal's master: $(echo "$fl" | awk '{ printf "%d fdatasyncs in %.1f s alive: %.0f per second on average", $1, $2, $1 / $2 }')"
     note "  journal $(wc -c <"$journal_file" 2>/dev/null || echo ?) bytes; loss window on a crash: nothing acknowledged (doc/journal.md)"
-    row "6 journal cost, 2000 x true" "journal $(sec "$jm") s" "--ephemeral $(sec "$em") s" "$(fmt "$g6" '%.3f')" "<= 1.15" "$v"
+    row "6 journal cost, 2000 x true" "journal $(sec "$jm") s" "--ephemeral $(sec "$em") s" \
+        "$(fmt "$g6" '%.3f') ($(printf '%s\n' "${g6r[@]}" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }'))" \
+        "<= 1.15" "$v"
 else
     row "6 journal cost, 2000 x true" "FAILED (all $REPS runs)" "-" "-" "<= 1.15" MISS
     stop "$CL_MASTER_PID"
