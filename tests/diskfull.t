@@ -4,7 +4,7 @@
 # results it cannot journal (nothing is acknowledged that is not on disk),
 # refuses new batches with a clear message, keeps serving the rest; once
 # space is freed, the held batch ends with every result byte-exact and
-# every command run once.
+# every command run once; and it does not spin meanwhile.
 if [ -z "${SMP_IN_MOUNTNS:-}" ]; then
     if unshare -m --propagation private true 2>/dev/null; then
         SMP_IN_MOUNTNS=1 exec unshare -m --propagation private -- bash "$0" "$@"
@@ -43,6 +43,15 @@ is "$RC" 255 "a new batch is refused: the client exits 255"
 check "with a clear message" grep -q "cannot write its journal (No space left on device): it takes no new batches for now" "$T/err"
 
 check "the first batch waits (its results are not all acknowledged)" kill -0 "$cpid"
+# Its results wait in its output buffer: the master must not poll that
+# (writable) socket meanwhile, or poll returns at once, every turn
+# (tests/attack10.t's finding). A master retrying every 200 ms uses a few
+# clock ticks in 4 s; a spinning one about 400.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+a=$(cpu_ticks "$MASTER_PID")
+sleep 4
+b=$(cpu_ticks "$MASTER_PID")
+check "the master does not spin while its journal fails ($((b - a)) ticks of CPU in 4 s)" test $((b - a)) -lt 60
 run_client -q --batches
 is "$RC" 0 "the master keeps serving: client --batches works meanwhile"
 
