@@ -6,7 +6,7 @@ udp_chaos proxy), a master on port 0, maybe a shared key; 1-4 clients (or
 a swarm of small ones) with random command files (outputs of 0 B to a few
 MiB, binary, stderr, exit codes, signals, sleeps, over the output cap,
 timeouts) and random behaviours (--json, --results, -k -q, slow reader,
-SIGSTOP, killed mid-run); faults at random times (slave kill -9 and
+SIGSTOP, interrupted (Ctrl-C) mid-run); faults at random times (slave kill -9 and
 restart on the same port, slave SIGSTOP/SIGCONT, SIGHUP after removing
 and re-adding a slave in slaves.conf, a slave restarted with its clock
 stepped by libfaketime). Then the invariants: every command of every
@@ -679,9 +679,14 @@ class Round:
                 running += 1
                 age = now - spec["started"]
                 if spec["beh"] == "killed" and age >= spec["kill_at"]:
+                    # Ctrl-C: the client cancels its batch (CANCEL), so its commands stop;
+                    # a client killed with -9 only orphans its batch, which runs on
+                    # (--client-grace: tests/clients.t, tests/reattach.t)
+                    p.signal(signal.SIGINT)
+                    p.wait(2)
                     p.kill_group()
                     spec["done"] = spec["killed_at"] = mono()
-                    self.log("client c%d killed" % c)
+                    self.log("client c%d interrupted (Ctrl-C)" % c)
                 elif spec["beh"] == "stopped" and "stopped" not in spec and age >= spec["stop_at"]:
                     p.signal(signal.SIGSTOP)
                     spec["stopped"] = now
