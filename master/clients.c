@@ -179,6 +179,18 @@ void queue_push_front(client *cl, command *cmd)
     cl->queued_bytes += command_size(cmd);
 }
 
+void queue_push_back(client *cl, command *cmd)
+{
+    cmd->next = NULL;
+    if (cl->qtail)
+        cl->qtail->next = cmd;
+    else
+        cl->qhead = cmd;
+    cl->qtail = cmd;
+    cl->queued++;
+    cl->queued_bytes += command_size(cmd);
+}
+
 void queue_remove(client *cl, command *cmd)
 {
     command *prev = NULL;
@@ -449,13 +461,7 @@ static void on_submit(master *m, client *cl, breader *r)
         free(j);
         return;
     }
-    if (cl->qtail)
-        cl->qtail->next = j;
-    else
-        cl->qhead = j;
-    cl->qtail = j;
-    cl->queued++;
-    cl->queued_bytes += command_size(j);
+    queue_push_back(cl, j);
 }
 
 /* ------------------------------------------------------------ batches --- */
@@ -1061,14 +1067,7 @@ unsigned client_fail_restored(client *cl, const char *why)
     }
     for (command *cmd = keep, *nx; cmd; cmd = nx) { /* back, in their order */
         nx = cmd->next;
-        cmd->next = NULL;
-        if (cl->qtail)
-            cl->qtail->next = cmd;
-        else
-            cl->qhead = cmd;
-        cl->qtail = cmd;
-        cl->queued++;
-        cl->queued_bytes += command_size(cmd);
+        queue_push_back(cl, cmd);
     }
     client_check_done(cl);
     return n;

@@ -286,6 +286,7 @@ void client_send_failure(client *cl, uint32_t index, uint32_t seq, uint8_t statu
 void client_check_done(client *cl);
 size_t command_size(const command *cmd);
 void queue_push_front(client *cl, command *cmd);
+void queue_push_back(client *cl, command *cmd);
 command *queue_pop(client *cl);
 void queue_remove(client *cl, command *cmd);
 void fail_queued(client *cl, uint8_t status, const char *why);

@@ -760,13 +760,7 @@ static void replay_finish(replay *rp, unsigned *queued, unsigned *reclaimed, uns
                 /* never dispatched; or dispatched to a slave no longer listed: it may have run there */
                 cmd->restored = !b->disp[x].job;
                 cl->held = 1;
-                if (cl->qtail)
-                    cl->qtail->next = cmd;
-                else
-                    cl->qhead = cmd;
-                cl->qtail = cmd;
-                cl->queued++;
-                cl->queued_bytes += command_size(cmd);
+                queue_push_back(cl, cmd);
                 (*queued)++;
             }
         }
