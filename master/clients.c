@@ -35,13 +35,37 @@ static int connected(const client *cl)
 
 /* ------------------------------------------------------------ output --- */
 
-/* Every frame after the handshake carries a tag when there is a key. */
-static void client_frame_end(client *cl, size_t start)
+/* A hold ends with the flush that made true what waited (0: none; a held
+ * frame never starts at 0, where the WELCOME is). */
+static void release_hold(client *cl)
 {
+    if (cl->out_hold && !journal_unsynced(cl->m))
+        cl->out_hold = 0;
+}
+
+/* Every frame after the handshake carries a tag when there is a key.
+ * A durable client's frame that tells of what the journal holds (its
+ * batch id, F_ACCEPTED, a result the master made, a notice) waits for the
+ * flush, and so do the frames after it: out_hold marks where. A slave's
+ * result and BYE need not wait: the slave keeps the result until its
+ * RESULT_ACK, which leaves after the flush, so a crash before the flush
+ * gets it again (doc/journal.md, "Durable before told"). */
+static void frame_done(client *cl, size_t start, int waits_for_flush)
+{
+    release_hold(cl);
     if (cl->tagged)
         frame_end_tagged(&cl->out, start, &cl->tx_key, cl->tx_seq++);
     else
         frame_end(&cl->out, start);
+    if (waits_for_flush && cl->durable && !cl->out_hold && journal_unsynced(cl->m))
+        cl->out_hold = cl->out_done + start;
+    else if (!waits_for_flush && !cl->out_hold)
+        cl->m->early_output = 1;
+}
+
+static void client_frame_end(client *cl, size_t start)
+{
+    frame_done(cl, start, 1);
 }
 
 void client_send_text(client *cl, uint8_t type, const char *text)
@@ -51,11 +75,12 @@ void client_send_text(client *cl, uint8_t type, const char *text)
     client_frame_end(cl, text_frame_encode(&cl->out, type, text, strlen(text))); /* cut at FRAME_TEXT_MAX */
 }
 
-static void put_result(client *cl, uint32_t seq, const char *host, size_t host_len, const uint8_t *body, size_t len)
+static void put_result(client *cl, uint32_t seq, const char *host, size_t host_len, const uint8_t *body, size_t len,
+                       int waits_for_flush)
 {
     size_t start = result_frame_begin(&cl->out, seq, host, host_len);
     bw_bytes(&cl->out, body, len); /* the body goes into the frame as it is */
-    client_frame_end(cl, start);
+    frame_done(cl, start, waits_for_flush);
     cl->sent++;
 }
 
@@ -79,8 +104,8 @@ static void grow(void **arr, uint32_t *cap, uint32_t need, size_t size)
  * Every result of a client passes here: a durable client's goes into the
  * journal first, and to the connection now only if it has every earlier
  * one and reads (else client_feed sends it later, from the journal). */
-void client_send_result_body(client *cl, uint32_t index, uint32_t seq, const char *host, const uint8_t *body,
-                             size_t len)
+static void send_result(client *cl, uint32_t index, uint32_t seq, const char *host, const uint8_t *body, size_t len,
+                        int waits_for_flush)
 {
     cl->last_frame_ms = clock_ms();
     if (cl->durable) {
@@ -91,7 +116,14 @@ void client_send_result_body(client *cl, uint32_t index, uint32_t seq, const cha
     cl->nresults++;
     if (connected(cl) && !cl->follow && cl->sent + 1 == cl->nresults &&
         (!cl->durable || bw_pending(&cl->out) < FEED_HIGH_WATER))
-        put_result(cl, seq, host, strlen(host), body, len);
+        put_result(cl, seq, host, strlen(host), body, len, waits_for_flush);
+}
+
+/* A slave's result: it may reach the client before the flush. */
+void client_send_result_body(client *cl, uint32_t index, uint32_t seq, const char *host, const uint8_t *body,
+                             size_t len)
+{
+    send_result(cl, index, seq, host, body, len, 0);
 }
 
 /* A result made by the master itself (not run, no slave...). */
@@ -110,7 +142,7 @@ void client_send_failure(client *cl, uint32_t index, uint32_t seq, uint8_t statu
     result_encode(&body, &r);
     if (body.error)
         die("out of memory");
-    client_send_result_body(cl, index, seq, host, body.data, body.len);
+    send_result(cl, index, seq, host, body.data, body.len, 1); /* nobody else could make it again */
     bw_free(&body);
 }
 
@@ -118,7 +150,7 @@ void client_check_done(client *cl)
 {
     if (cl->state == CS_ACTIVE && cl->ended && cl->queued == 0 && cl->inflight == 0 && connected(cl) && !cl->follow &&
         cl->sent == cl->nresults) {
-        client_frame_end(cl, bye_frame_encode(&cl->out));
+        frame_done(cl, bye_frame_encode(&cl->out), 0); /* "all sent" promises nothing the slaves do not keep */
         cl->state = CS_CLOSING;
         cl->bye_sent = 1;
         LOG(LOG_INFO, "client %s: all results sent", cl->name);
@@ -155,7 +187,7 @@ static void client_feed(master *m, client *cl)
             client_fail(cl, "the master cannot read result %u of this batch back from its journal", cl->sent + 1);
             return;
         }
-        put_result(cl, r.seq, r.host, r.host_len, body, len);
+        put_result(cl, r.seq, r.host, r.host_len, body, len, 1);
         free(buf);
     }
     client_check_done(cl);
@@ -295,6 +327,7 @@ void client_disconnect(master *m, client *cl)
     bw_free(&cl->out);
     bw_init(&cl->in, CLIENT_IN_LIMIT);
     bw_init(&cl->out, CLIENT_OUT_LIMIT);
+    cl->out_done = cl->out_hold = 0;
     cl->sent = cl->sent_commands = 0;
     cl->follow = cl->tagged = 0;
     cl->rx_seq = cl->tx_seq = 0;
@@ -526,6 +559,8 @@ static void take_over(client *cl, client *t, const attach_frame *a)
     t->sock = cl->sock;
     t->in = cl->in;
     t->out = cl->out;
+    t->out_done = cl->out_done;
+    t->out_hold = cl->out_hold;
     memcpy(t->name, cl->name, sizeof t->name);
     t->tagged = cl->tagged;
     t->rx_key = cl->rx_key;
@@ -774,15 +809,27 @@ gone:
     return 1;
 }
 
+/* What may go of cl's output now: up to out_hold, if something waits. */
+static size_t writable(client *cl)
+{
+    release_hold(cl);
+    size_t n = bw_pending(&cl->out);
+    if (cl->out_hold && cl->out_hold - cl->out_done < n)
+        n = (size_t)(cl->out_hold - cl->out_done);
+    return n;
+}
+
 int client_write(client *cl)
 {
-    while (bw_pending(&cl->out) > 0) {
-        long n = net_send(cl->sock, bw_head(&cl->out), bw_pending(&cl->out));
+    size_t left;
+    while ((left = writable(cl)) > 0) {
+        long n = net_send(cl->sock, bw_head(&cl->out), left);
         if (n == NET_AGAIN)
             return 0;
         if (n <= 0)
             return -1;
         bw_consume(&cl->out, (size_t)n);
+        cl->out_done += (uint64_t)n;
     }
     return 0;
 }
@@ -848,13 +895,13 @@ size_t clients_queued_bytes(const master *m)
  * queue is full, in commands or in bytes, or that has a queue while all
  * queues together (all_queued) are full (one read adds at most
  * CLIENT_IN_LIMIT). */
-short client_poll_events(const master *m, const client *cl, size_t all_queued)
+short client_poll_events(const master *m, client *cl, size_t all_queued)
 {
     short ev = 0;
     if (cl->queued < m->cfg->max_queued && cl->queued_bytes < CLIENT_QUEUE_BYTES &&
         (all_queued < ((size_t)m->cfg->queue_total_mib << 20) || !cl->queued) && cl->state != CS_CLOSING)
         ev |= NET_IN;
-    if (bw_pending(&cl->out) && !(cl->durable && journal_failing(m))) /* else it waits: journal_tick retries */
+    if (writable(cl) && !(cl->durable && journal_failing(m))) /* else it waits: the next flush, or journal_tick's retry */
         ev |= NET_OUT;
     if (cl->state == CS_CLOSING)
         ev |= NET_IN; /* to notice the client closing */
@@ -888,9 +935,10 @@ int client_on_output(master *m, client *cl)
     int gone = 0;
     if (!connected(cl))
         return 0;
-    if (cl->durable && journal_unsynced(m))
-        return 0; /* what it has waiting is not all on disk yet */
-    client_feed(m, cl);
+    if (cl->durable && journal_failing(m))
+        return 0; /* nothing it gets could be kept: it waits, whole */
+    if (!journal_unsynced(m))
+        client_feed(m, cl); /* reads records back: only those on disk */
     if (cl->out.error) {
         LOG(LOG_WARN, "client %s: more than %zu bytes of results waiting: disconnecting", cl->name,
             (size_t)CLIENT_OUT_LIMIT);

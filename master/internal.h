@@ -164,6 +164,10 @@ struct client {
     enum client_state state;
     int ended;            /* END received */
     bwriter in, out;
+    /* Output that waits for the journal's flush (clients.c client_frame_end):
+     * bytes of out before out_hold may go; 0: none waits. Both count from
+     * the connection's first byte. */
+    uint64_t out_done, out_hold;
     command *qhead, *qtail;
     unsigned queued, inflight, submitted;
     size_t queued_bytes;       /* memory of the queued commands (command_size) */
@@ -232,6 +236,7 @@ struct master {
     struct complete_ack { slave_peer *s; uint64_t id; } *acks_due;
     size_t nacks_due, cap_acks_due;
     int flushed; /* flush_step succeeded this turn: write_step may tell */
+    int early_output; /* a client has output that needs no flush: it goes before it */
     /* After a replay, the batches it queued again wait (held) until every
      * slave has said which job ids it took from this identity: one that
      * took ids the journal does not know proves records were lost. */
@@ -262,6 +267,7 @@ typedef struct {
 int shutdown_step(master *m, uint64_t now_ms); /* 1: the loop ends */
 uint64_t timers_step(master *m, uint64_t now_ms);
 void dispatch_step(master *m);
+void early_write_step(master *m);
 void flush_step(master *m);
 void write_step(master *m);
 void poll_set_build(master *m, poll_set *ps);
@@ -304,7 +310,7 @@ int client_read(master *m, client *cl);
 int client_write(client *cl);
 void accept_client(master *m);
 size_t clients_queued_bytes(const master *m);
-short client_poll_events(const master *m, const client *cl, size_t all_queued);
+short client_poll_events(const master *m, client *cl, size_t all_queued);
 int client_on_input(master *m, client *cl);
 int client_on_output(master *m, client *cl);
 uint64_t clients_tick(master *m, uint64_t now_ms);

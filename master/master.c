@@ -208,6 +208,20 @@ void dispatch_step(master *m)
     }
 }
 
+/* What clients may have before the fsync: a slave's result (the slave
+ * keeps it until its RESULT_ACK, which leaves after the flush), so the
+ * client reads it while the disk syncs. */
+void early_write_step(master *m)
+{
+    if (!m->early_output)
+        return;
+    m->early_output = 0;
+    for (client *cl = m->clients, *nx; cl; cl = nx) {
+        nx = cl->next;
+        client_on_output(m, cl);
+    }
+}
+
 /* Group commit: everything this turn's steps journaled goes to disk in one
  * write and one fdatasync, before write_step tells anyone of it. */
 void flush_step(master *m)
@@ -305,6 +319,7 @@ int loop_turn(master *m, poll_set *ps)
         return 1;
     uint64_t next_ms = timers_step(m, now);
     dispatch_step(m);
+    early_write_step(m);
     flush_step(m);
     write_step(m);
     poll_set_build(m, ps);

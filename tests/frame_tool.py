@@ -15,15 +15,19 @@ Steps, in order:
   read:N                 read until N more frames arrived (or the master closed)
   until:TYPE             read until a frame of TYPE (e.g. BYE, BATCH)
   close                  close at once (a reset if unread data is pending)
+  wait:PATH              wait (60 s at most) until the file PATH exists: the
+                         test's cue between two steps
 Every frame received is printed on stdout, one line each:
   BATCH id=... flags=... accepted=... total=... done=...
   RESULT seq=... host=... status=... exit=... stdout=<repr>
   ACCEPTED count=...   NOTICE text   ERROR text   BYE   BATCH_INFO ...   COMMAND index=.. seq=.. line
 and "CLOSED" when the master closes the connection.
 """
+import os
 import socket
 import struct
 import sys
+import time
 
 TYPES = {1: "HELLO", 2: "WELCOME", 3: "SUBMIT", 4: "END", 5: "RESULT", 6: "NOTICE", 7: "ERROR", 8: "BYE",
          9: "READY", 10: "ATTACH", 11: "BATCH", 12: "ACCEPTED", 13: "ACK", 14: "CANCEL", 15: "DETACH",
@@ -133,6 +137,12 @@ def main():
         elif op == "close":
             c.s.close()
             return
+        elif op == "wait":
+            path = step[len("wait:"):]
+            for _ in range(6000):
+                if os.path.exists(path):
+                    break
+                time.sleep(0.01)
         else:
             sys.exit("frame_tool: unknown step " + step)
     c.s.close()
