@@ -177,6 +177,45 @@ is "$rc" 0 "Ctrl-C: the Windows master shuts down cleanly (exit 0)"
 check "it said so" grep -q 'shutting down' "$T/wm2.log"
 stop_all
 
+# ------------------------------------------- the journal, on Windows ---
+
+# The Windows master keeps its journal (the default state dir is under
+# %LOCALAPPDATA%), is killed outright in the middle of a batch, and a new
+# one on the same port and state dir goes on: the same (Linux) client
+# process ends with every result, and no command ran twice.
+wslave wj1 -j 2
+WJ1=$WSLAVE_PORT
+wslave wj2 -j 2
+printf '127.0.0.1 %s\n127.0.0.1 %s\n' "$WJ1" "$WSLAVE_PORT" >"$T/wj.conf"
+wmaster wjm "$T/wj.conf"
+wait_slaves_up wjm 2 || bail "Windows slaves not up for wjm"
+check "the Windows master keeps a journal in its default state dir" grep -q 'state dir: .*serveur_maitre.port-' "$T/wjm.log"
+WJ_PORT=$MASTER_PORT
+mkdir -p "$T/wjmark"
+WMARK=$(winpath "$T/wjmark")
+for n in $(seq 1 24); do echo "ping -n 2 127.0.0.1 >nul & echo x>>$WMARK\\$n& echo out-$n"; done >"$T/wj.txt"
+timeout 240 "$(prog client)" -k --joblog "$T/wj.joblog" 127.0.0.1 "$WJ_PORT" "$T/wj.txt" >"$T/wj.out" 2>"$T/wj.err" &
+WJC=$!
+PIDS+=("$WJC")
+for _ in $(seq 1 300); do [ "$(tail -n +2 "$T/wj.joblog" 2>/dev/null | wc -l)" -ge 6 ] && break; sleep 0.1; done
+kill -KILL "$MASTER_PID"
+wait "$MASTER_PID" 2>/dev/null
+check "results came before the kill" test "$(tail -n +2 "$T/wj.joblog" | wc -l)" -ge 6
+MASTER_ON_PORT=$WJ_PORT wmaster wjm2 "$T/wj.conf"
+check "the new Windows master replays the journal" grep -q 'records replayed' "$T/wjm2.log"
+RC=0
+wait "$WJC" || RC=$?
+is "$RC" 0 "the same client process ends with exit 0"
+is "$(tr -d '\r' <"$T/wj.out" | grep -c '^out-')" 24 "every result, once"
+is "$(tr -d '\r' <"$T/wj.out" | grep '^out-' | tr '\n' ' ')" "$(for n in $(seq 1 24); do printf 'out-%s ' "$n"; done)" \
+    "in input order (-k), byte for byte"
+twice=0 missing=0
+for n in $(seq 1 24); do
+    if [ ! -f "$T/wjmark/$n" ]; then missing=$((missing + 1)); elif [ "$(wc -l <"$T/wjmark/$n")" != 1 ]; then twice=$((twice + 1)); fi
+done
+is "$missing/$twice" "0/0" "every command ran, none twice"
+stop_all
+
 # ---------------------------------------------------------- the scripts ---
 
 read -r p1 p2 mp < <(free_ports 2)
