@@ -114,4 +114,22 @@ rm -f "$G/closed"
 wait "$F"
 check "refused command: then its result" grep -q '^RESULT seq=1 .*status=' "$T/f.out"
 
+# 4. DELIVERED is lazy: a one-command batch costs two fdatasyncs (its
+# dispatch, its result), none for the client's last ACK.
+n=$(gate_next)
+touch "$G/closed"
+for k in $(seq "$n" $((n + 9))); do touch "$G/pass-$k"; done # counted, not held
+echo "echo counted" >"$T/c.cmds"
+run_client -q "$T/c.cmds"
+is "$RC/$(cat "$T/out")" "0/counted" "a one-command batch"
+for _ in $(seq 1 100); do
+    run_client --batches
+    grep -Eq ' delivered +1/1 ' "$T/out" && break
+    sleep 0.05
+done
+check "the master has its last ACK (delivered)" grep -Eq ' delivered +1/1 ' "$T/out"
+stays_false test -e "$G/entered-$((n + 2))" # what a flush after the ACK would leave
+is "$(ls "$G" | grep -c '^entered-[0-9]*$')" $((n + 1)) "two fdatasyncs for it: its dispatch and its result, none for DELIVERED"
+rm -f "$G/closed"
+
 done_testing
