@@ -158,7 +158,30 @@ run_client --attach "$bid"
 is "$RC/$(grep -c '^out-' "$T/out")" "0/6" "and client --attach of it, on the master started again, gets all 6"
 stop_pid "$MASTER_PID"
 
-# 5. --ephemeral keeps the old ending: queued commands cancelled at once,
+# 5. A master up long after its last journal write (one long command, 11
+# s), then stopped: the restart must not take the quiet time for downtime
+# (over 10 s it says the re-claimed jobs "may have run twice": the slaves
+# could have killed them at --master-grace's end). A clean stop sets the
+# journal's time: the downtime counts from the stop.
+D=$T/t7
+mkdir -p "$D/markers"
+echo "echo x >> $D/markers/1; sleep 14; echo out-1" >"$D/cmds"
+start_master t7 "$T/slaves1.conf" --state-dir "$T/st7" --grace 1
+wait_slaves_up t7 1 || bail "slave not up"
+"$CLIENT" -q 127.0.0.1 "$MASTER_PORT" "$D/cmds" --joblog "$D/joblog" --results "$D/res" >"$D/out" 2>"$D/err" &
+cpid=$!
+PIDS+=("$cpid")
+for _ in $(seq 1 200); do [ "$(markers "$D")" -ge 1 ] && break; sleep 0.02; done
+sleep 11 # nothing is written meanwhile
+sigterm_restart "$MASTER_PID" "$T/st7" t7
+wait "$cpid"; rc=$?
+is "$rc" 0 "a long quiet run, SIGTERM, restart: the same client ends with exit 0"
+check_markers "long quiet run" 1 "$D"
+check "the restart does not count the quiet run as downtime" test "$(grep -c 'last written' "$T/t7-b.log")" = 0
+check "the result is not flagged 'may have run twice'" test "$(grep -c 'twice' "$D/err")" = 0
+stop_pid "$MASTER_PID"
+
+# 6. --ephemeral keeps the old ending: queued commands cancelled at once,
 # running ones killed at the end of the grace, the client told and done.
 D=$T/t5
 mkdir -p "$D/markers"
@@ -180,7 +203,7 @@ for _ in $(seq 1 100); do pgrep -f "^sh -c .*sleep 30; : $TAG-e" >/dev/null || {
 is "$gone" 0 "and killed on its slave"
 is "$(markers "$D")" 1 "the queued ones never ran"
 
-# 6. An old client (no FRAME_FLAG_RESUME) on a master that journals: the
+# 7. An old client (no FRAME_FLAG_RESUME) on a master that journals: the
 # old ending too (its commands are not a batch that outlives it).
 start_master t6 "$T/slaves1.conf" --state-dir "$T/st6" --grace 1
 wait_slaves_up t6 1 || bail "slave not up"
