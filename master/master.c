@@ -1,7 +1,8 @@
 /*
  * master.c - the master daemon's event loop: it opens the sockets, runs
  * one loop, handles the signals, and shuts down (SIGTERM: a grace period
- * for running commands; a second signal stops at once). doc/protocol.md
+ * for running commands; a second signal stops at once; durable batches
+ * are paused, not cancelled: the next start goes on). doc/protocol.md
  * follows a command through it:
  *
  *   client --SUBMIT--> queue of its client --dispatch--> flight to a slave
