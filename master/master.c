@@ -120,8 +120,10 @@ static void shutdown_all(master *m)
 {
     if (!m->grace_over && running_commands(m))
         end_grace_period(m);
-    if (journal_flush(m) == 0) /* what the clients and slaves are told below is on disk first */
+    if (journal_flush(m) == 0) { /* what the clients and slaves are told below is on disk first */
         flights_send_fresh(m);
+        send_pending_acks(m); /* the last turn's results: their slaves may forget them */
+    }
     while (m->clients) {
         client *cl = m->clients;
         if (cl->sock == SOCK_INVALID || (cl->durable && journal_failing(m))) {

@@ -219,4 +219,32 @@ gone=1
 for _ in $(seq 1 100); do pgrep -f "^sh -c sleep 30; : $TAG-o" >/dev/null || { gone=0; break; }; sleep 0.05; done
 is "$gone" 0 "its running command is killed on its slave"
 
+# 8. SIGTERM while the client still sends its commands (from a pipe): the
+# SUBMITs that come while the master waits for a running command are
+# journaled and queued for the next start, not cancelled.
+D=$T/t8
+mkdir -p "$D/markers"
+start_master t8 "$T/slaves.conf" --state-dir "$T/st8" --grace 10
+wait_slaves_up t8 1 || bail "slave not up"
+{
+    echo "echo x >> $D/markers/1; sleep 3; echo out-1"
+    for n in 2 3; do echo "echo x >> $D/markers/$n; echo out-$n"; done
+    for _ in $(seq 1 200); do [ -f "$D/go" ] && break; sleep 0.05; done
+    for n in $(seq 4 9); do echo "echo x >> $D/markers/$n; echo out-$n"; done
+} | "$CLIENT" -q 127.0.0.1 "$MASTER_PORT" - --joblog "$D/joblog" --results "$D/res" >"$D/out" 2>"$D/err" &
+cpid=$!
+PIDS+=("$cpid")
+for _ in $(seq 1 200); do [ "$(markers "$D")" -ge 3 ] && break; sleep 0.02; done
+port=$MASTER_PORT
+kill -TERM "$MASTER_PID"
+wait_for_line "$T/t8.log" 'shutting down' 5 >/dev/null || bail "t8: no shutdown"
+touch "$D/go"
+wait "$MASTER_PID"; mrc=$?
+is "$mrc/$(markers "$D")" "0/3" "commands sent during the stop: the master exits 0 after the running one, without running them"
+MASTER_ON_PORT=$port start_master t8b "$T/slaves.conf" --state-dir "$T/st8"
+wait "$cpid"; rc=$?
+is "$rc" 0 "restarted: the same client process ends with exit 0"
+check_markers "commands sent during the stop" 9 "$D"
+is "$(cancel_records "$T/st8")" 0 "no CANCEL record nor cancelled result in the journal"
+
 done_testing
