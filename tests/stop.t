@@ -37,13 +37,14 @@ echo "127.0.0.1 $SLAVE_PORT" >"$T/slaves.conf"
 
 # 1. SIGTERM during a 20-command batch: 2 commands (drawn from the first 4
 # dispatched) run past the grace (2 s), the other 2 running finish within
-# it, 16 are queued. The same client process gets all 20 results.
+# it (1 s), 16 are queued. The same client process gets all 20 results.
 D=$T/t1
 mkdir -p "$D/markers"
 long1=$((RANDOM % 4 + 1))
 long2=$(( (long1 + RANDOM % 3) % 4 + 1 ))
 for n in $(seq 1 20); do
     s=0.4
+    [ "$n" -le 4 ] && s=1 # the first 4 hold their slots 1 s at least: SIGTERM comes before a 5th starts
     [ "$n" = "$long1" ] || [ "$n" = "$long2" ] && s=6
     echo "echo x >> $D/markers/$n; sleep $s; : $TAG; echo out-$n"
 done >"$D/cmds"
