@@ -60,7 +60,10 @@ static void begin_shutdown(master *m)
     net_close(m->listener);
     m->listener = SOCK_INVALID;
     for (client *cl = m->clients; cl; cl = cl->next) {
-        if (cl->state == CS_HELLO || cl->state == CS_PROVING) {
+        /* In its handshake, or not yet attached (ATTACH is the end of a
+         * batch client's handshake): one reconnecting tries again. */
+        if (cl->state == CS_HELLO || cl->state == CS_PROVING ||
+            (cl->state == CS_ACTIVE && cl->resume && !cl->attached)) {
             client_fail(cl, "the master is shutting down");
             continue;
         }

@@ -248,4 +248,23 @@ is "$rc" 0 "restarted: the same client process ends with exit 0"
 check_markers "commands sent during the stop" 9 "$D"
 is "$(cancel_records "$T/st8")" 0 "no CANCEL record nor cancelled result in the journal"
 
+# 9. A connection between its HELLO and its ATTACH (say a client
+# reconnecting) when the stop comes: ERROR "the master is shutting down" at
+# once, which the real client takes as one more failed attempt; not the
+# ending of a client that is not a batch (a NOTICE, then an ERROR at the
+# grace's end that the client cannot take for a pause).
+start_master t9 "$T/slaves.conf" --state-dir "$T/st9" --grace 5
+wait_slaves_up t9 1 || bail "slave not up"
+$FT "$MASTER_PORT" hello read:1 until:ERROR >"$T/ft9.out" 2>&1 &
+ftpid=$!
+PIDS+=("$ftpid")
+wait_for_line "$T/ft9.out" '^WELCOME' 5 >/dev/null || bail "t9: no WELCOME"
+t0=$(ms)
+stop_pid "$MASTER_PID"
+took=$(( $(ms) - t0 ))
+wait "$ftpid"
+is "$(grep -v '^WELCOME\|^CLOSED' "$T/ft9.out")" "ERROR the master is shutting down" \
+    "HELLO without ATTACH yet: ERROR 'the master is shutting down', nothing else"
+check "at once: the master did not wait for its grace of 5 s ($took ms)" test "$took" -lt 3000
+
 done_testing
