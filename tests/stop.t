@@ -21,14 +21,19 @@ TAG=stop-$$ # our commands, not another test's (pgrep)
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 markers() { ls "$1/markers" 2>/dev/null | wc -l; } # markers DIR: how many commands started
 cancel_records() { "$(prog serveur_maitre)" --dump-journal "$1" | grep -c '"type":"cancel"\|"status":"cancelled"'; }
-# sigterm_restart PID STATE NAME: SIGTERM, wait for the exit (STOP_RC, STOP_MS), restart on the same port
+# sigterm_restart PID STATE NAME [SIGNAL]: SIGTERM (or SIGNAL), wait for the
+# exit (STOP_RC, STOP_MS), restart on the same port
 sigterm_restart() {
     local pid=$1 state=$2 name=$3 port=$MASTER_PORT t0
     t0=$(ms)
-    stop_pid "$pid"
+    kill "-${4:-TERM}" "$pid"
+    STOP_RC=0
+    wait "$pid" || STOP_RC=$?
     STOP_MS=$(( $(ms) - t0 ))
+    local i
+    for i in "${!PIDS[@]}"; do [ "${PIDS[$i]}" = "$pid" ] && unset 'PIDS[i]'; done
+    PIDS=("${PIDS[@]}")
     MARKERS_DOWN=$(markers "$T/$name")
-    ADOPTED_BEFORE=$(grep -c 'jobs adopted' "$T/s1.log")
     MASTER_ON_PORT=$port start_master "$name-b" "$T/slaves.conf" --state-dir "$state" --grace 2
 }
 
@@ -75,7 +80,8 @@ check "the slave was not told to cancel anything" test "$(grep -c 'cancelled by 
 check "the slave handed the 2 running jobs to the next life (adopted)" grep -q 'restarted (boot .*): 2 jobs adopted' "$T/s1.log"
 stop_pid "$MASTER_PID"
 
-# 2. A detached batch across SIGTERM and a restart: client --attach gets it all.
+# 2. A detached batch across SIGINT (Ctrl-C in the master's terminal: the
+# same as SIGTERM) and a restart: client --attach gets it all.
 D=$T/t2
 mkdir -p "$D/markers"
 for n in $(seq 1 10); do
@@ -88,8 +94,8 @@ wait_slaves_up t2 1 || bail "slave not up"
 run_client --detach "$D/cmds"
 id=$(cat "$T/out")
 for _ in $(seq 1 200); do [ "$(markers "$D")" -ge 4 ] && break; sleep 0.02; done
-sigterm_restart "$MASTER_PID" "$T/st2" t2
-is "$STOP_RC" 0 "detached batch: SIGTERM exits 0"
+sigterm_restart "$MASTER_PID" "$T/st2" t2 INT
+is "$STOP_RC" 0 "detached batch: SIGINT exits 0"
 check "the queued commands did not run meanwhile ($MARKERS_DOWN started of 10)" test "$MARKERS_DOWN" -le 6
 wait_slaves_up t2-b 1 || bail "slave not up after the restart"
 run_client --attach "$id" --joblog "$D/joblog" --results "$D/res"
