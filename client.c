@@ -806,7 +806,8 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
         if (type == F_ERROR && c->resuming && t.len < 200) {
             char text[200];
             snprintf(text, sizeof text, "%.*s", (int)t.len, t.text);
-            if (strstr(text, "is attached to another client")) {
+            /* ... or the master is stopping: its next life has the batch */
+            if (strstr(text, "is attached to another client") || strcmp(text, "the master is shutting down") == 0) {
                 connection_lost(c, NULL);
                 break;
             }

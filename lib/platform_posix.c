@@ -392,6 +392,11 @@ int64_t file_mtime_ms(int fd)
     return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
 }
 
+int file_touch(int fd)
+{
+    return futimens(fd, NULL);
+}
+
 int64_t file_size(int fd)
 {
     struct stat st;

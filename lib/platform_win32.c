@@ -713,6 +713,18 @@ int64_t file_mtime_ms(int fd)
     return (int64_t)st.st_mtime * 1000;
 }
 
+int file_touch(int fd)
+{
+    FILETIME now;
+    GetSystemTimeAsFileTime(&now);
+    HANDLE h = (HANDLE)_get_osfhandle(fd);
+    if (h == INVALID_HANDLE_VALUE || !SetFileTime(h, NULL, NULL, &now)) {
+        errno = EIO;
+        return -1;
+    }
+    return 0;
+}
+
 int64_t file_size(int fd)
 {
     return _filelengthi64(fd);

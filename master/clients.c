@@ -292,7 +292,10 @@ static unsigned drop_commands(master *m, client *cl)
 void client_close(master *m, client *cl)
 {
     unsigned queued = cl->queued, cancelled = drop_commands(m, cl);
-    if (cancelled || queued)
+    if (m->stopping && cl->durable && (cancelled || queued)) /* shutdown_all: nothing more leaves for the slaves */
+        LOG(LOG_INFO, "batch %016llx: %u queued commands kept in the journal, %u running left to their slaves",
+            (unsigned long long)cl->batch_id, queued, cancelled);
+    else if (cancelled || queued)
         LOG(LOG_INFO, "client %s left: %u queued commands dropped, %u running cancelled", cl->name, queued,
             cancelled);
     else
@@ -485,12 +488,15 @@ static void on_submit(master *m, client *cl, breader *r)
         grow((void **)&cl->command_at, &cl->cap_commands, cl->submitted, sizeof *cl->command_at);
         cl->command_at[j->index] = journal_command(m, cl, j);
     }
-    const char *refused = m->stopping ? "the master is shutting down"
+    /* While stopping, a durable batch's command waits in the journal for
+     * the next life, as its queued ones do; another client's is cancelled. */
+    int cancelled = m->stopping && !cl->durable;
+    const char *refused = cancelled ? "the master is shutting down"
                           : len == 0 ? "empty command"
                           : len > MAX_COMMAND_LEN ? "command too long"
                           : memchr(cmd, 0, len) ? "NUL byte in command" : NULL;
     if (refused) {
-        client_send_failure(cl, j->index, seq, m->stopping ? RUN_CANCELLED : RUN_REJECTED, "", refused);
+        client_send_failure(cl, j->index, seq, cancelled ? RUN_CANCELLED : RUN_REJECTED, "", refused);
         free(j);
         return;
     }

@@ -223,6 +223,7 @@ struct master {
     int rr_slave;
     int stopping;              /* SIGTERM: draining; a second one: stop now */
     int stop_now;
+    int grace_over;            /* stopping, the grace period ended: durable batches' jobs are left to their slaves */
     uint64_t stop_deadline_ms; /* end of the grace period */
     uint64_t started_ms;
     log_limiter garbage_log, send_log;

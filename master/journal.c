@@ -953,6 +953,11 @@ void journal_close(master *m)
     journal_flush(m);
     if (j->lazy_written && !j->failing && file_sync(j->fd) == 0) /* a clean stop leaves it all on disk */
         j->fsyncs++;
+    /* A planned stop: its slaves heard from this master until now, and keep
+     * the jobs it left them --master-grace from now: the downtime the next
+     * start measures (DOWNTIME_FLAG_MS, from the file's time) begins here. */
+    if (m->stopping && file_touch(j->fd) < 0)
+        LOG(LOG_WARN, "journal %s: cannot set its time: %s", j->path, strerror(errno));
     if (j->fsyncs) /* make bench reads this line */
         LOG(LOG_INFO, "journal %s: %llu bytes, %llu flushes (fdatasync) in %.1f s, %.0f us each on average, "
             "%u compactions", j->path, (unsigned long long)j->size, (unsigned long long)j->fsyncs,

@@ -1,7 +1,8 @@
 /*
  * master.c - the master daemon's event loop: it opens the sockets, runs
  * one loop, handles the signals, and shuts down (SIGTERM: a grace period
- * for running commands; a second signal stops at once). doc/protocol.md
+ * for running commands; a second signal stops at once; durable batches
+ * are paused, not cancelled: the next start goes on). doc/protocol.md
  * follows a command through it:
  *
  *   client --SUBMIT--> queue of its client --dispatch--> flight to a slave
@@ -45,61 +46,94 @@ static unsigned running_commands(const master *m)
 }
 
 /* SIGTERM: accept no one new, run nothing new, tell the clients; running
- * commands may finish until the grace period ends. Every command still
- * gets a result, so clients end normally with an honest exit status. */
+ * commands may finish until the grace period ends. A client that is not
+ * durable (--ephemeral, or an old client) gets a result for every command,
+ * so it ends normally with an honest exit status: its queued commands are
+ * cancelled now. A durable batch is only paused: its queued commands stay
+ * queued in the journal (no CANCEL, no result), and its client reconnects
+ * to the next life of the master, which goes on with them. */
 static void begin_shutdown(master *m)
 {
+    unsigned kept = 0;
     m->stopping = 1;
     m->stop_deadline_ms = clock_ms() + m->cfg->grace_ms;
     net_close(m->listener);
     m->listener = SOCK_INVALID;
-    LOG(LOG_INFO, "shutting down: %u running commands may finish within %u s (signal again to stop now)",
-        running_commands(m), m->cfg->grace_ms / 1000);
     for (client *cl = m->clients; cl; cl = cl->next) {
-        if (cl->state == CS_HELLO || cl->state == CS_PROVING) {
+        /* In its handshake, or not yet attached (ATTACH is the end of a
+         * batch client's handshake): one reconnecting tries again. */
+        if (cl->state == CS_HELLO || cl->state == CS_PROVING ||
+            (cl->state == CS_ACTIVE && cl->resume && !cl->attached)) {
             client_fail(cl, "the master is shutting down");
             continue;
         }
+        if (cl->durable)
+            kept += cl->queued;
         if (cl->state != CS_ACTIVE)
             continue;
-        char msg[200];
+        char msg[300];
+        if (cl->durable) {
+            snprintf(msg, sizeof msg, "the master is stopping: batch %016llx is kept and goes on when the master is "
+                     "back (running commands may finish within %u s)", (unsigned long long)cl->batch_id,
+                     m->cfg->grace_ms / 1000);
+            client_send_text(cl, F_NOTICE, msg);
+            continue;
+        }
         snprintf(msg, sizeof msg, "the master is shutting down: running commands may finish within %u s, "
                  "queued ones will not run", m->cfg->grace_ms / 1000);
         client_send_text(cl, F_NOTICE, msg);
         fail_queued(cl, RUN_CANCELLED, "the master is shutting down");
     }
+    LOG(LOG_INFO, "shutting down: %u running commands may finish within %u s (signal again to stop now)%s",
+        running_commands(m), m->cfg->grace_ms / 1000,
+        kept ? "; the queued commands of durable batches stay in the journal" : "");
 }
 
-/* The grace period is over: kill what still runs and report it. */
+/* The grace period is over: kill what still runs and report it; but the
+ * jobs of durable batches are left to their slaves, which keep them
+ * (--master-grace) for the next life of this master to adopt. */
 static void end_grace_period(master *m)
 {
+    unsigned left = 0;
+    m->grace_over = 1;
     for (int i = 0; i < m->nslaves; i++) {
         slave_peer *s = m->slaves[i];
-        for (flight *f = s->flights; f; f = f->next)
-            if (f->cmd)
+        for (flight *f = s->flights; f; f = f->next) {
+            if (!f->cmd)
+                continue;
+            if (f->cmd->cl->durable)
+                left++;
+            else
                 flight_cancel(m, f, RUN_CANCELLED, "killed: the master shut down");
+        }
     }
     for (client *cl = m->clients; cl; cl = cl->next)
-        if (cl->state == CS_ACTIVE) /* still sending commands: it cannot finish */
+        if (cl->state == CS_ACTIVE && !cl->durable) /* still sending commands: it cannot finish */
             client_fail(cl, "the master shut down before the command file was complete");
+    if (left)
+        LOG(LOG_INFO, "%u running commands of durable batches left to their slaves for the next start", left);
 }
 
 /* The end: what still runs (a second signal) is killed, each command with
  * its result, in the journal like every other; then the cancels leave and
- * the clients get their last word. */
+ * the clients get their last word. A durable batch's connection is only
+ * closed (no ERROR: its client reconnects), its jobs are not cancelled:
+ * nothing is sent to a slave after flights_send_fresh here. */
 static void shutdown_all(master *m)
 {
-    if (running_commands(m))
+    if (!m->grace_over && running_commands(m))
         end_grace_period(m);
-    if (journal_flush(m) == 0) /* what the clients and slaves are told below is on disk first */
+    if (journal_flush(m) == 0) { /* what the clients and slaves are told below is on disk first */
         flights_send_fresh(m);
+        send_pending_acks(m); /* the last turn's results: their slaves may forget them */
+    }
     while (m->clients) {
         client *cl = m->clients;
         if (cl->sock == SOCK_INVALID || (cl->durable && journal_failing(m))) {
             client_close(m, cl);
             continue;
         }
-        if (cl->state != CS_CLOSING)
+        if (cl->state != CS_CLOSING && !cl->durable)
             client_send_text(cl, F_ERROR, "the master is shutting down");
         client_write(cl); /* best effort */
         client_close(m, cl);
@@ -149,26 +183,30 @@ static void open_other_family(master *m)
 
 /* ---------------------------------------------------------- the steps --- */
 
-static int connected_clients(const master *m)
+/* What the end of the loop waits for: a client that is not durable, until
+ * its last word is read; a durable one only while it has output to take
+ * or a last word (BYE) to answer: its batch waits in the journal. */
+static int clients_to_wait_for(const master *m)
 {
     for (const client *cl = m->clients; cl; cl = cl->next)
-        if (cl->sock != SOCK_INVALID)
+        if (cl->sock != SOCK_INVALID && (!cl->durable || cl->state == CS_CLOSING || bw_pending(&cl->out)))
             return 1;
     return 0;
 }
 
-/* While stopping: the grace period's end kills what still runs. Returns 1
- * when the loop ends: every client has had its last word and nothing runs
- * (a batch without a client goes on within the grace period: its results
+/* While stopping: the grace period's end kills what still runs (but the
+ * jobs of durable batches, left to their slaves). Returns 1 when the loop
+ * ends: every client has had its last word and nothing runs within the
+ * grace period (a batch without a client goes on within it: its results
  * are kept for the next start), or, for a client that reads nothing,
  * SHUTDOWN_LINGER_MS after the grace period. */
 int shutdown_step(master *m, uint64_t now_ms)
 {
     if (!m->stopping)
         return 0;
-    if (now_ms >= m->stop_deadline_ms && running_commands(m))
+    if (now_ms >= m->stop_deadline_ms && !m->grace_over && running_commands(m))
         end_grace_period(m);
-    return (!connected_clients(m) && !running_commands(m)) || m->stop_now ||
+    return (!clients_to_wait_for(m) && (m->grace_over || !running_commands(m))) || m->stop_now ||
            now_ms >= m->stop_deadline_ms + SHUTDOWN_LINGER_MS;
 }
 

@@ -21,6 +21,9 @@ Scenarios:
   unreachable as drop, and the listener is closed for 2 s, then reopened on
               the same port.
   gone        as drop, and the fake master exits (never comes back).
+  stopping    as drop, but the next connection's HELLO gets ERROR "the
+              master is shutting down" (a master stopping meanwhile), the
+              one after it resumes.
   ephemeral   as drop, but BATCH without BATCH_FLAG_DURABLE.
   detach      a durable batch: ACCEPTED 0.5 s after END, no results; logs
               what follows until the client closes.
@@ -185,6 +188,13 @@ def main():
         nconn += 1
         c = Conn(s, nconn, log)
         try:
+            if scenario == "stopping" and nconn == 2:
+                c.recv()
+                msg = b"the master is shutting down"
+                c.send(F["ERROR"], struct.pack(">H", len(msg)) + msg)
+                c.note("sent ERROR to HELLO")
+                until_eof(c)
+                continue
             if scenario == "old":
                 if handshake(c, old=True) is None:
                     cmds = []

@@ -71,11 +71,11 @@ check "no zombie left under it" test -z "$(ps -o stat= --ppid "$s2" 2>/dev/null)
 wait "$cpid"; rc=$?
 is "$rc/$(grep -c '^term-' "$T/term.out")" "0/12" "the client still gets its 12 results"
 
-# SIGTERM to the master: running commands finish, queued ones are
-# reported cancelled, the client ends normally and says so.
+# SIGTERM to an --ephemeral master: running commands finish, queued ones
+# are reported cancelled, the client ends normally and says so.
 for i in $(seq 1 4); do echo "sleep 1; echo ran-$i"; done >"$T/grace.txt"
 for i in $(seq 1 10); do echo "echo queued-$i"; done >>"$T/grace.txt"
-start_master m2 "$T/slaves.conf" --grace 5
+start_master m2 "$T/slaves.conf" --grace 5 --ephemeral
 wait_slaves_up m2 2 || bail "slaves not up for m2"
 "$BIN/client" 127.0.0.1 "$MASTER_PORT" "$T/grace.txt" >"$T/grace.out" 2>"$T/grace.err" &
 cpid=$!
@@ -91,8 +91,30 @@ is "$rc" 10 "the 10 queued commands are reported, as failures: exit 10"
 check "each says why" test "$(grep -c 'cancelled: the master is shutting down' "$T/grace.out")" = 10
 check "the client was told" grep -q 'master: the master is shutting down' "$T/grace.err"
 
-# A second SIGTERM stops at once; commands still running are killed.
-start_master m3 "$T/slaves.conf" --grace 60
+# The same with a journal (the default): the running commands finish and
+# their results reach the client, the queued ones wait in the journal (no
+# result, nothing cancelled) and run once the master is started again on
+# its port and state dir; the same client process ends with exit 0.
+start_master m2j "$T/slaves.conf" --grace 5 --state-dir "$T/st2j"
+wait_slaves_up m2j 2 || bail "slaves not up for m2j"
+"$BIN/client" 127.0.0.1 "$MASTER_PORT" "$T/grace.txt" >"$T/gracej.out" 2>"$T/gracej.err" &
+cpid=$!
+PIDS+=("$cpid")
+m2j=$MASTER_PID
+for _ in $(seq 1 100); do [ "$(pgrep -f 'sleep 1; echo ran-' | wc -l)" -ge 4 ] && break; sleep 0.02; done
+stop_pid "$m2j"
+is "$STOP_RC/$(grep -c '^ran-' "$T/gracej.out")/$(grep -c '^queued-\|cancel' "$T/gracej.out")" "0/4/0" \
+    "journal: SIGTERM exits 0 once the 4 running commands are done and delivered; the queued ones wait (not cancelled)"
+MASTER_ON_PORT=$MASTER_PORT start_master m2jb "$T/slaves.conf" --state-dir "$T/st2j"
+wait "$cpid"; rc=$?
+is "$rc/$(grep -c '^ran-' "$T/gracej.out")/$(grep -c '^queued-' "$T/gracej.out")" "0/4/10" \
+    "restarted: the same client gets the 10 queued ones too, exit 0"
+check "none cancelled" test "$(grep -c 'cancel' "$T/gracej.out")" = 0
+stop_pid "$MASTER_PID"
+
+# A second SIGTERM stops at once; commands still running are killed
+# (--ephemeral; with a journal they are left to their slaves: stop.t).
+start_master m3 "$T/slaves.conf" --grace 60 --ephemeral
 wait_slaves_up m3 2 || bail "slaves not up for m3"
 printf 'sleep %s\nsleep %s\n' "$S30" "$S30" >"$T/long.txt"
 "$BIN/client" 127.0.0.1 "$MASTER_PORT" "$T/long.txt" >"$T/long.out" 2>"$T/long.err" &

@@ -61,6 +61,15 @@ check "(a) no WRONG have" test "$(grep -c WRONG "$T/drop.frames")" = 0
 is "$(grep -c 'lost the connection to the master (4 of 8 results): reconnecting for up to 60 s' "$T/drop.err")/$(grep -cx 'client: reconnected' "$T/drop.err")" \
     "1/1" "(a) said once: lost, reconnecting for up to 60 s; then reconnected"
 
+# (a') A master stopping while the client reconnects answers its HELLO
+# with ERROR "the master is shutting down": one more failed attempt, not
+# the end (the next life of the master goes on with the batch).
+start_fake stopping stopping -k 3
+fake_client stopping "$T/cmds"
+is "$RC" 1 "(a') ERROR 'shutting down' while reconnecting: resumed, same exit status as the reference"
+check "(a') stdout byte for byte the reference's" same_output "$T/ref.out" "$T/stopping.out"
+check "(a') resumed on the third connection" grep -q "conn=3 ATTACH mode=1 batch=$ID have=3" "$T/stopping.frames"
+
 # -q: no "reconnected".
 start_fake dropq drop -k 3
 fake_client dropq -q "$T/cmds"
