@@ -947,6 +947,11 @@ static uint64_t batch_tick(master *m, client *cl, uint64_t now_ms, int *forget)
             client_cancel(m, cl, why);
         }
     }
+    if (!cl->finished_ms && cl->detached && !connected(cl) && cl->ended && !cl->queued && !cl->inflight) {
+        cl->finished_ms = now_ms; /* detached, finished, never collected: its retention starts */
+        LOG(LOG_INFO, "batch %016llx: finished, detached: kept %u s for client --attach",
+            (unsigned long long)cl->batch_id, m->cfg->keep_results_ms / 1000);
+    }
     if (!cl->finished_ms || connected(cl))
         return NO_DEADLINE;
     if (elapsed(now_ms, cl->finished_ms) < m->cfg->keep_results_ms)
