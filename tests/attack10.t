@@ -229,9 +229,10 @@ check "the slave adopted the jobs (same identity at another address)" grep -q 'r
 stop_pid "$MASTER_PID"
 
 # 6. One byte of a COMMAND record changed before a restart (a bad
-# checksum): the master keeps the batch and its 5 results, but its text
-# of command 3 is gone, and client --attach fails on it ("cannot read
-# command 3 of this batch back") instead of showing the results it has.
+# checksum): the master keeps the batch and its 5 results; the text of
+# command 3 is gone: the replay journals a placeholder in its place, and
+# client --attach shows the 5 results (3's under the placeholder) instead
+# of failing on it ("cannot read command 3 of this batch back").
 start_master m6 "$T/slaves.conf" --state-dir "$T/st6"
 wait_slaves_up m6 1 || bail "slave not up"
 for n in 1 2 3 4 5; do echo "echo out-$n"; done >"$T/c6.txt"
@@ -245,9 +246,10 @@ printf 'Z' | dd of="$T/st6/journal" bs=1 seek=$((off + 25)) conv=notrunc 2>/dev/
 MASTER_ON_PORT=$port start_master m6b "$T/slaves.conf" --state-dir "$T/st6"
 wait_slaves_up m6b 1 || bail "slave not up"
 check "the damaged COMMAND record is reported" grep -q "bad checksum at offset $off" "$T/m6b.log"
-run_client --attach "$id"
-todo_is "$RC/$(grep -c '^out-' "$T/out")" "1/5" "a COMMAND record lost: --attach still prints the 5 results (exit 1 for the lost one)" \
-    "FOLLOW needs every COMMAND's text: a lost one makes the batch unfollowable"
+check "the lost COMMAND is reported, with its number" grep -q "batch $id: 1 of its 5 command records lost to damage (number 3)" "$T/m6b.log"
+run_client --attach "$id" --json
+is "$RC/$(grep -c '"stdout":"out-' "$T/out")" "0/5" "a COMMAND record lost: --attach still prints the 5 results (its RESULT is intact: exit 0)"
+check "the lost one's command is the placeholder" grep -q '"command":"(lost: its record was damaged in the journal)".*"stdout":"out-3' "$T/out"
 stop_pid "$MASTER_PID"
 
 # 7. A planned restart (SIGTERM, then the same state dir): the queued
