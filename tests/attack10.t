@@ -252,6 +252,33 @@ is "$RC/$(grep -c '"stdout":"out-' "$T/out")" "0/5" "a COMMAND record lost: --at
 check "the lost one's command is the placeholder" grep -q '"command":"(lost: its record was damaged in the journal)".*"stdout":"out-3' "$T/out"
 stop_pid "$MASTER_PID"
 
+# 6b. Command 3's COMMAND and RESULT records both damaged: without a
+# result it could never end. The replay gives it one (not run again: it
+# ran), journaled; --attach prints 5 results, exit 1; nothing runs twice.
+start_master m6c "$T/slaves.conf" --state-dir "$T/st6c"
+wait_slaves_up m6c 1 || bail "slave not up"
+mkdir -p "$T/mk6c"
+for n in 1 2 3 4 5; do echo "echo x >> $T/mk6c/$n; echo out-$n"; done >"$T/c6c.txt"
+run_client --detach "$T/c6c.txt"
+id=$(cat "$T/out")
+for _ in $(seq 1 100); do [ "$(state_of "$id")" = finished ] && break; sleep 0.05; done
+port=$MASTER_PORT
+stop_pid "$MASTER_PID"
+dump() { "$(prog serveur_maitre)" --dump-journal "$T/st6c"; }
+for off in $(dump | grep '"type":"command"' | sed -n 3p | sed 's/.*"offset":\([0-9]*\).*/\1/') \
+           $(dump | grep '"type":"result".*"seq":3,' | sed 's/.*"offset":\([0-9]*\).*/\1/'); do
+    printf 'Z' | dd of="$T/st6c/journal" bs=1 seek=$((off + 25)) conv=notrunc 2>/dev/null
+done
+MASTER_ON_PORT=$port start_master m6d "$T/slaves.conf" --state-dir "$T/st6c"
+wait_slaves_up m6d 1 || bail "slave not up"
+check "the replay names the lost command, given a result" grep -q "batch $id: 1 of its 5 command records lost to damage (number 3).*1 had no result: not run (again)" "$T/m6d.log"
+run_client --attach "$id" --json
+is "$RC/$(grep -c '"stdout":"out-' "$T/out")" "1/4" "COMMAND and RESULT lost: --attach ends, 4 results and the lost one's (failed: exit 1)"
+check "the lost one: placeholder, not started, saying why" grep -q '"seq":3,"command":"(lost: its record was damaged in the journal)".*"status":"not_started".*"message":"not run (again): its record was lost to damage' "$T/out"
+is "$(dump | grep -c '"type":"result"')" 5 "the made result is journaled (4 intact results and the one the replay made)"
+is "$(cat "$T"/mk6c/* | wc -l)" 5 "nothing ran twice (markers)"
+stop_pid "$MASTER_PID"
+
 # 7. A planned restart (SIGTERM, then the same state dir): the queued
 # commands of a detached batch are reported cancelled ("the master is
 # shutting down") and never run, where a kill -9 would have kept them.
