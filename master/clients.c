@@ -577,6 +577,15 @@ static client *on_attach(master *m, client *cl, breader *r)
                         journal_error(m));
             return cl;
         }
+        unsigned kept = 0;
+        for (client *o = m->clients; o && m->journal && m->cfg->max_batches; o = o->next)
+            kept += o->durable && o->batch_id;
+        if (m->journal && m->cfg->max_batches && kept >= m->cfg->max_batches) {
+            client_fail(cl, "the master keeps %u batches, its limit (--max-batches %u): no new batch until older ones "
+                        "are forgotten (--keep-results after they finish, --client-grace for orphaned ones)",
+                        kept, m->cfg->max_batches);
+            return cl;
+        }
         cl->attached = 1;
         cl->batch_id = boot_id_new();
         cl->created_wall_ms = wall_ms();
