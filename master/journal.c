@@ -551,6 +551,7 @@ typedef struct {
     int nnames;
     size_t records, results, damage_end; /* damage_end: just past the last damaged byte (0 none) */
     unsigned damaged;
+    uint64_t damaged_bytes; /* in the ranges skipped (not the torn tail) */
     uint64_t identity; /* the HEADER's */
     uint64_t dead;     /* bytes of records of no live batch */
     size_t results_kept;
@@ -690,6 +691,8 @@ static void on_damage(void *ctx, const jdamage *d)
     rp->damaged++;
     if (d->why != JD_TORN_TAIL && d->offset + d->bytes > rp->damage_end)
         rp->damage_end = d->offset + d->bytes;
+    if (d->why != JD_TORN_TAIL)
+        rp->damaged_bytes += d->bytes;
     LOG(d->why == JD_TORN_TAIL ? LOG_WARN : LOG_ERROR, "journal %s: %s at offset %zu (%zu bytes)%s",
         rp->m->journal->path, jdamage_why_name(d->why), d->offset, d->bytes,
         d->why == JD_TORN_TAIL ? ": cut off (a crash in the middle of a write: nothing acknowledged is in it)"
@@ -868,10 +871,14 @@ static void replay_holes(replay *rp, rbatch *b, holes_seen *h)
                 "with the %u commands the journal names", path, (unsigned long long)cl->batch_id,
                 cl->delivered ? "DELIVERED" : "DETACH", b->top > b->delivered_count ? b->top : b->delivered_count);
     }
+    /* commands past the highest index named were lost in the damaged
+     * ranges: no more than those bytes can hold (a COMMAND record takes
+     * JOURNAL_FRAMING + 16 bytes at least) */
+    uint64_t most = b->top + rp->damaged_bytes / (JOURNAL_FRAMING + 16);
     uint32_t n = b->top;
-    if (cl->ended && b->end_count > n && b->end_count <= REPLAY_INDEX_MAX)
+    if (cl->ended && b->end_count > n && b->end_count <= most)
         n = b->end_count;
-    if (b->delivered_count > n && b->delivered_count <= REPLAY_INDEX_MAX)
+    if (b->delivered_count > n && b->delivered_count <= most)
         n = b->delivered_count;
     if (!n)
         return;
