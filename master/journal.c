@@ -550,6 +550,7 @@ typedef struct {
     uint64_t *max_id;
     int nnames;
     size_t records, results, damage_end; /* damage_end: just past the last damaged byte (0 none) */
+    size_t damage_start; /* the first damaged byte (SIZE_MAX none) */
     unsigned damaged;
     uint64_t damaged_bytes; /* in the ranges skipped (not the torn tail) */
     uint64_t identity; /* the HEADER's */
@@ -693,6 +694,8 @@ static void on_damage(void *ctx, const jdamage *d)
         rp->damage_end = d->offset + d->bytes;
     if (d->why != JD_TORN_TAIL)
         rp->damaged_bytes += d->bytes;
+    if (d->why != JD_TORN_TAIL && d->offset < rp->damage_start)
+        rp->damage_start = d->offset;
     LOG(d->why == JD_TORN_TAIL ? LOG_WARN : LOG_ERROR, "journal %s: %s at offset %zu (%zu bytes)%s",
         rp->m->journal->path, jdamage_why_name(d->why), d->offset, d->bytes,
         d->why == JD_TORN_TAIL ? ": cut off (a crash in the middle of a write: nothing acknowledged is in it)"
@@ -809,6 +812,8 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
             b->cmds[r->index] = NULL;
         }
         client_restore_result(cl, offset, (uint32_t)len);
+        if (offset < rp->damage_start) /* before any damage: where its client saw it */
+            cl->results_sure = cl->nresults;
         break;
     }
     case JR_DELIVERED:
@@ -976,6 +981,9 @@ static void replay_finish(replay *rp, unsigned *queued, unsigned *reclaimed, uns
         if (!cl)
             continue;
         replay_holes(rp, b, &h);
+        /* its results after damage may have moved (the at-risk and re-claim
+         * results below, and the holes', come after them all) */
+        cl->order_unsure = rp->damage_end != 0;
         for (uint32_t x = 0; x < b->cap; x++) {
             command *cmd = b->cmds[x];
             if (!cmd)
@@ -1026,7 +1034,7 @@ static int replay_journal(master *m, file_view *v, int64_t mtime_ms, int *fresh)
     const uint8_t *data = v->data;
     size_t len = v->len;
     journal *j = m->journal;
-    replay rp = {.m = m};
+    replay rp = {.m = m, .damage_start = SIZE_MAX};
     int64_t down = mtime_ms < 0 ? 0 : (int64_t)wall_ms() - mtime_ms;
     rp.long_down = down > (int64_t)DOWNTIME_FLAG_MS;
     if (rp.long_down)

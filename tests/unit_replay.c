@@ -468,6 +468,52 @@ static void test_holes(void)
     bw_free(&w);
 }
 
+/* A RESULT lost to damage moves the results after it: a client that held
+ * them resumes from the last one before the damage (it skips those it
+ * has), and may hold more than the master has for now. */
+static void test_moved_results(void)
+{
+    enum { R = 0x20 };
+    bwriter w;
+    bw_init(&w, 1 << 24);
+    header_rec(&w);
+    batch_rec(&w, R);
+    for (uint32_t i = 0; i < 4; i++)
+        command_rec(&w, R, i, "echo r");
+    end_rec(&w, R, 4);
+    for (uint32_t i = 0; i < 4; i++)
+        dispatch_rec(&w, R, i, 60 + i, "127.0.0.1:1");
+    for (uint32_t i = 0; i < 4; i++) {
+        size_t at = w.len;
+        result_rec(&w, R, i, "r\n");
+        if (i == 1)
+            damage(&w, at);
+    }
+    master *m = fresh_master(w.data, w.len);
+    ok(journal_open(m, dir) == 0, "moved results: the journal replays");
+    client *r = find(m, R);
+    slave_peer *s1 = slave_by_name(m, "127.0.0.1:1");
+    ok(r && r->nresults == 3 && s1 && s1->flights && s1->flights->id == 61 && !s1->flights->next,
+       "3 results kept, command 1 (its RESULT lost) re-claimed as job 61");
+    /* its client, which held all 4, comes back */
+    client *shell = client_restore(m, 0, 0, 0, 0, "shell");
+    shell->durable = 0;
+    bwriter af;
+    bw_init(&af, 64);
+    bw_u8(&af, ATTACH_RESUME);
+    bw_u64(&af, R);
+    bw_u32(&af, 4);
+    breader br;
+    br_init(&br, af.data, af.len);
+    client *t = r ? on_attach(m, shell, &br) : NULL;
+    ok(t == r && r->state == CS_ACTIVE, "ATTACH_RESUME with have 4 of the 3 results the master has now: taken");
+    is_int(r ? (long)r->sent : -1, 1, "results are sent again from the last one before the damage (1)");
+    bw_free(&af);
+    client_close(m, shell);
+    free_master(m);
+    bw_free(&w);
+}
+
 /* Compaction keeps what replay needs and nothing of forgotten batches:
  * the journal rewritten, then replayed by a new master, gives the same
  * batches, queues, re-claims, results and next job ids. */
@@ -558,6 +604,7 @@ int main(void)
     test_replay();
     test_compaction();
     test_holes();
+    test_moved_results();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
