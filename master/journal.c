@@ -532,6 +532,7 @@ typedef struct {
     uint32_t cap;
     uint32_t top;     /* 1 + the highest index any record names */
     uint32_t end_count, delivered_count;
+    uint64_t last_end_ms; /* when its last command ended (its RESULTs' start + duration, wall clock) */
 } rbatch;
 
 /* Records of a batch whose BATCH record was lost to damage: dropped,
@@ -811,6 +812,12 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
             free(b->cmds[r->index]);
             b->cmds[r->index] = NULL;
         }
+        if (r->body_len >= 23) { /* start_ms at 7, duration_us at 15 (doc/protocol.md 3.2) */
+            const uint8_t *s = r->body + 7, *d = r->body + 15;
+            uint64_t end = ((uint64_t)get_u32(s) << 32 | get_u32(s + 4)) + ((uint64_t)get_u32(d) << 32 | get_u32(d + 4)) / 1000;
+            if (end > b->last_end_ms)
+                b->last_end_ms = end;
+        }
         client_restore_result(cl, offset, (uint32_t)len);
         if (offset < rp->damage_start) /* before any damage: where its client saw it */
             cl->results_sure = cl->nresults;
@@ -1019,6 +1026,9 @@ static void replay_finish(replay *rp, unsigned *queued, unsigned *reclaimed, uns
         cl->accepted = cl->accepted_told = cl->submitted;
         if (!cl->detached && !cl->delivered && !cl->cancelled)
             cl->orphaned_ms = clock_ms(); /* its client has --client-grace to come back */
+        else if (cl->detached && !cl->delivered && !cl->cancelled && cl->ended && !cl->queued && !cl->inflight &&
+                 b->last_end_ms) /* finished, detached: its retention runs from its last result */
+            cl->finished_ms = finished_at(b->last_end_ms);
     }
     if (h.batches > LOST_NAMED || h.ended > LOST_NAMED)
         LOG(LOG_ERROR, "journal %s: %u batches lost command records to damage: %u commands in all, %u of them not run "

@@ -53,10 +53,12 @@ static void dispatch_rec(bwriter *w, uint64_t batch, uint32_t index, uint64_t jo
     put(w, &r);
 }
 
-static void result_rec(bwriter *w, uint64_t batch, uint32_t index, const char *out)
+static void result_rec_at(bwriter *w, uint64_t batch, uint32_t index, const char *out, uint64_t start_ms)
 {
     CommandResult res;
     memset(&res, 0, sizeof res);
+    res.start_ms = start_ms;
+    res.duration_us = start_ms ? 1500000 : 0;
     res.stdout_data = (char *)out;
     res.stdout_len = (uint32_t)strlen(out);
     bwriter body;
@@ -66,6 +68,11 @@ static void result_rec(bwriter *w, uint64_t batch, uint32_t index, const char *o
     r.u.result = (jr_result){batch, index, index + 1, 11, "127.0.0.1:1", (uint32_t)body.len, body.data};
     put(w, &r);
     bw_free(&body);
+}
+
+static void result_rec(bwriter *w, uint64_t batch, uint32_t index, const char *out)
+{
+    result_rec_at(w, batch, index, out, 0);
 }
 
 static void batch_rec(bwriter *w, uint64_t batch)
@@ -514,6 +521,37 @@ static void test_moved_results(void)
     bw_free(&w);
 }
 
+/* A finished detached batch nobody attached to: its retention runs from
+ * when its last command ended (its result says when), restarts or not. */
+static void test_detached_retention(void)
+{
+    enum { L = 0x30, N = 0x31 };
+    bwriter w;
+    bw_init(&w, 1 << 24);
+    header_rec(&w);
+    uint64_t wall = wall_ms();
+    batch_rec(&w, L); /* ended 100 s ago */
+    command_rec(&w, L, 0, "echo l");
+    end_rec(&w, L, 1);
+    mark_rec(&w, JR_DETACH, L, 0, wall - 110000);
+    result_rec_at(&w, L, 0, "l\n", wall - 101500);
+    batch_rec(&w, N); /* ended 2 s ago */
+    command_rec(&w, N, 0, "echo n");
+    end_rec(&w, N, 1);
+    mark_rec(&w, JR_DETACH, N, 0, wall - 5000);
+    result_rec_at(&w, N, 0, "n\n", wall - 3500);
+    uint32_t keep = cfg.keep_results_ms;
+    cfg.keep_results_ms = 50000;
+    master *m = fresh_master(w.data, w.len);
+    ok(journal_open(m, dir) == 0, "detached retention: the journal replays");
+    clients_tick(m, clock_ms());
+    ok(!find(m, L), "a detached batch that finished 100 s before the restart is forgotten (--keep-results 50 s)");
+    ok(find(m, N) && find(m, N)->finished_ms, "one that finished 2 s before is kept, its retention running");
+    free_master(m);
+    cfg.keep_results_ms = keep;
+    bw_free(&w);
+}
+
 /* Compaction keeps what replay needs and nothing of forgotten batches:
  * the journal rewritten, then replayed by a new master, gives the same
  * batches, queues, re-claims, results and next job ids. */
@@ -605,6 +643,7 @@ int main(void)
     test_compaction();
     test_holes();
     test_moved_results();
+    test_detached_retention();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
