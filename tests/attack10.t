@@ -279,6 +279,47 @@ is "$(dump | grep -c '"type":"result"')" 5 "the made result is journaled (4 inta
 is "$(cat "$T"/mk6c/* | wc -l)" 5 "nothing ran twice (markers)"
 stop_pid "$MASTER_PID"
 
+# 6c. A client holding 4 results (stopped: it does not reconnect), the
+# master killed -9; the next life gets results 5 and 6 (journaled, never
+# sent to the client) and is killed too; then the RESULT record of command
+# 2 is damaged. The third life's results after the damage moved (1 3 4 5 6,
+# then 2 made again): the client resumes with have=4 and must get every
+# result once and exit 0 (it was sent [4, 6): 6 and 2 again, a protocol
+# error that cancelled its batch, and never 5).
+start_master m6e "$T/slaves.conf" --state-dir "$T/st6e"
+wait_slaves_up m6e 1 || bail "slave not up"
+mkdir -p "$T/mk6e"
+{ for n in 1 2 3 4; do echo "echo x >> $T/mk6e/$n; echo out-$n"; done
+  echo "echo x >> $T/mk6e/5; while [ ! -f $T/go6e ]; do sleep 0.1; done; echo out-5"
+  echo "echo x >> $T/mk6e/6; echo out-6"; } >"$T/c6e.txt"
+"$(prog client)" 127.0.0.1 "$MASTER_PORT" "$T/c6e.txt" >"$T/c6e.out" 2>"$T/c6e.err" &
+cpid=$!
+PIDS+=("$cpid")
+for _ in $(seq 1 200); do [ "$(grep -c '^out-[1-4]$' "$T/c6e.out")" = 4 ] && break; sleep 0.05; done
+is "$(grep -c '^out-[1-4]$' "$T/c6e.out")" 4 "the client holds 4 results (the 5th command waits)"
+port=$MASTER_PORT
+kill -STOP "$cpid"
+{ kill -KILL "$MASTER_PID"; wait "$MASTER_PID"; } 2>/dev/null
+touch "$T/go6e"
+MASTER_ON_PORT=$port start_master m6g "$T/slaves.conf" --state-dir "$T/st6e"
+for _ in $(seq 1 200); do
+    [ "$("$(prog serveur_maitre)" --dump-journal "$T/st6e" | grep -c '"type":"result"')" = 6 ] && break
+    sleep 0.05
+done
+is "$("$(prog serveur_maitre)" --dump-journal "$T/st6e" | grep -c '"type":"result"')" 6 "the second life journaled results 5 and 6"
+{ kill -KILL "$MASTER_PID"; wait "$MASTER_PID"; } 2>/dev/null
+off=$("$(prog serveur_maitre)" --dump-journal "$T/st6e" | grep '"type":"result".*"seq":2,' | sed 's/.*"offset":\([0-9]*\).*/\1/')
+printf 'Z' | dd of="$T/st6e/journal" bs=1 seek=$((off + 25)) conv=notrunc 2>/dev/null
+MASTER_ON_PORT=$port start_master m6f "$T/slaves.conf" --state-dir "$T/st6e"
+wait_slaves_up m6f 1 || bail "slave not up"
+check "the damaged RESULT record is reported" grep -q "bad checksum at offset $off" "$T/m6f.log"
+kill -CONT "$cpid"
+rc=0; wait "$cpid" || rc=$?
+is "$rc/$(grep -c '^out-' "$T/c6e.out")/$(sort -u "$T/c6e.out" | grep -c '^out-')" "0/6/6" \
+    "the client resumed: exit 0, 6 results, each once"
+is "$(cat "$T"/mk6e/* | wc -l)" 6 "every command ran once (markers)"
+stop_pid "$MASTER_PID"
+
 # 7. A planned restart (SIGTERM, then the same state dir): the queued
 # commands of a detached batch are reported cancelled ("the master is
 # shutting down") and never run, where a kill -9 would have kept them.
