@@ -659,7 +659,10 @@ static void on_batch(client_state *c, const batch_frame *b)
     if ((c->got_batch || c->mode == MODE_FOLLOW) && b->batch != c->batch)
         fatal(c, "protocol error: BATCH %016llx, not ours (%s)", (unsigned long long)b->batch,
               batch_id_str(c->batch, id));
-    if (c->mode == MODE_FOLLOW && (!(b->flags & BATCH_FLAG_ENDED) || b->done > b->total || b->done < c->from_master))
+    /* (done may be less than we hold after a reconnection: a master whose
+     * journal lost a RESULT makes it again, later) */
+    if (c->mode == MODE_FOLLOW && (!(b->flags & BATCH_FLAG_ENDED) || b->done > b->total ||
+                                   (b->done < c->from_master && !c->resuming)))
         fatal(c, "protocol error: BATCH of batch %s with %u of %u results (%u held here)", batch_id_str(c->batch, id),
               b->done, b->total, c->from_master);
     if (c->mode == MODE_FOLLOW && c->got_batch && b->total != c->total)
@@ -682,7 +685,7 @@ static void on_batch(client_state *c, const batch_frame *b)
     /* The same batch, on a new connection: the master has our first
      * 'accepted' SUBMITs on disk and sends the results from 'have' on. */
     if (c->mode != MODE_FOLLOW) {
-        if (b->accepted > c->submitted || b->done < c->from_master)
+        if (b->accepted > c->submitted)
             fatal(c, "protocol error: BATCH after reconnecting says %u accepted and %u done, we sent %u and hold %u",
                   b->accepted, b->done, c->submitted, c->from_master);
         if (b->accepted < c->accepted) /* their texts may be gone: accepted means on disk */
@@ -783,6 +786,14 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
             fatal(c, "protocol error: malformed RESULT from the master");
         if (!c->got_batch || c->resuming)
             fatal(c, "protocol error: RESULT before BATCH");
+        if (c->conn_gen && rf.seq && rf.seq <= c->ncmds && c->cmds[rf.seq - 1].done &&
+            c->cmds[rf.seq - 1].index != SUBMIT_NONE) {
+            /* one we hold, again: a master whose journal lost a RESULT sends
+             * them from before it after a reconnection (doc/journal.md) */
+            if (c->rep.verbose)
+                fprintf(stderr, "client: the result of command %u came again: skipped\n", rf.seq);
+            break;
+        }
         c->from_master++;
         if (c->mode == MODE_DETACH) /* not ours to show: --attach does */
             break;

@@ -26,6 +26,7 @@
 #define DEFAULT_DEAD_AFTER_SECONDS 3
 #define DEFAULT_CLIENT_GRACE_SECONDS 300
 #define DEFAULT_KEEP_RESULTS_SECONDS 3600
+#define DEFAULT_MAX_BATCHES 10000 /* about 1 KiB each, and 24 bytes per command */
 /* On Windows select() watches NET_POLL_MAX sockets, three of them ours. */
 #define MAX_CLIENTS (NET_POLL_MAX - 3 < 10000 ? NET_POLL_MAX - 3 : 10000)
 
@@ -65,6 +66,8 @@ static void usage(FILE *out)
             "                               cancelled after this (default %d)\n"
             "      --keep-results SECS      a finished batch is kept this long for client --attach\n"
             "                               (default %d)\n"
+            "      --max-batches N          batches kept at once (running, orphaned, kept for --attach);\n"
+            "                               a new one beyond is refused (default %d)\n"
             "  -v, --verbose                log every command\n"
             "  -q, --quiet                  log only errors\n"
             "  -h, --help                   this help\n"
@@ -73,13 +76,13 @@ static void usage(FILE *out)
             "                               as JSON lines and exit: 0 intact, 1 damaged, 2 unreadable\n",
             DEFAULT_MASTER_PORT, DEFAULT_BIND_ADDR, DEFAULT_RETRIES, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_QUEUED,
             DEFAULT_QUEUE_TOTAL_MIB, DEFAULT_NO_SLAVE_SECONDS, DEFAULT_GRACE_SECONDS, DEFAULT_DEAD_AFTER_SECONDS,
-            DEFAULT_CLIENT_GRACE_SECONDS, DEFAULT_KEEP_RESULTS_SECONDS);
+            DEFAULT_CLIENT_GRACE_SECONDS, DEFAULT_KEEP_RESULTS_SECONDS, DEFAULT_MAX_BATCHES);
 }
 
 int main(int argc, char **argv)
 {
     enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE, OPT_GRACE, OPT_INSECURE, OPT_DEAD_AFTER, OPT_QUEUE_TOTAL,
-           OPT_STATE_DIR, OPT_EPHEMERAL, OPT_CLIENT_GRACE, OPT_KEEP_RESULTS };
+           OPT_STATE_DIR, OPT_EPHEMERAL, OPT_CLIENT_GRACE, OPT_KEEP_RESULTS, OPT_MAX_BATCHES };
     enum { OPT_DUMP_JOURNAL = 512 };
     static const struct option longopts[] = {
         {"bind", required_argument, NULL, 'b'},
@@ -96,6 +99,7 @@ int main(int argc, char **argv)
         {"ephemeral", no_argument, NULL, OPT_EPHEMERAL},
         {"client-grace", required_argument, NULL, OPT_CLIENT_GRACE},
         {"keep-results", required_argument, NULL, OPT_KEEP_RESULTS},
+        {"max-batches", required_argument, NULL, OPT_MAX_BATCHES},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -105,7 +109,8 @@ int main(int argc, char **argv)
     master_config cfg = {DEFAULT_BIND_ADDR, DEFAULT_MASTER_PORT, NULL,         DEFAULT_MAX_CLIENTS,
                          DEFAULT_MAX_QUEUED, DEFAULT_RETRIES,    DEFAULT_NO_SLAVE_SECONDS * 1000u,
                          DEFAULT_GRACE_SECONDS * 1000u, NULL, DEFAULT_DEAD_AFTER_SECONDS * 1000u, DEFAULT_QUEUE_TOTAL_MIB,
-                         MASTER_STATE_DEFAULT, DEFAULT_CLIENT_GRACE_SECONDS * 1000u, DEFAULT_KEEP_RESULTS_SECONDS * 1000u};
+                         MASTER_STATE_DEFAULT, DEFAULT_CLIENT_GRACE_SECONDS * 1000u, DEFAULT_KEEP_RESULTS_SECONDS * 1000u,
+                         DEFAULT_MAX_BATCHES};
     int level = LOG_INFO, c, insecure = 0, ephemeral = 0;
     const char *key_file = NULL;
     const char *dump_journal = NULL;
@@ -136,6 +141,7 @@ int main(int argc, char **argv)
         case OPT_EPHEMERAL: ephemeral = 1; break;
         case OPT_CLIENT_GRACE: cfg.client_grace_ms = cli_seconds("--client-grace", optarg, 86400000u); break;
         case OPT_KEEP_RESULTS: cfg.keep_results_ms = cli_seconds("--keep-results", optarg, 4000000000u); break;
+        case OPT_MAX_BATCHES: cfg.max_batches = (unsigned)cli_number("--max-batches", optarg, 1, 10000000); break;
         case 'v': level = LOG_DEBUG; break;
         case 'q': level = LOG_ERROR; break;
         case 'h': usage(stdout); return 0;

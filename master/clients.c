@@ -584,6 +584,8 @@ static void take_over(client *cl, client *t, const attach_frame *a)
     t->follow = a->mode == ATTACH_FOLLOW;
     t->sent_commands = 0;
     t->sent = a->have;
+    if (t->order_unsure && t->sent > t->results_sure) /* it skips those it holds (doc/journal.md) */
+        t->sent = t->results_sure;
     if (t->delivered || (t->ended && !t->queued && !t->inflight))
         t->delivered = 0, t->finished_ms = 0; /* to be delivered again */
     cl->sock = SOCK_INVALID;
@@ -616,6 +618,15 @@ static client *on_attach(master *m, client *cl, breader *r)
         if (m->journal && journal_failing(m)) {
             client_fail(cl, "the master cannot write its journal (%s): it takes no new batches for now",
                         journal_error(m));
+            return cl;
+        }
+        unsigned kept = 0;
+        for (client *o = m->clients; o && m->journal && m->cfg->max_batches; o = o->next)
+            kept += o->durable && o->batch_id;
+        if (m->journal && m->cfg->max_batches && kept >= m->cfg->max_batches) {
+            client_fail(cl, "the master keeps %u batches, its limit (--max-batches %u): no new batch until older ones "
+                        "are forgotten (--keep-results after they finish, --client-grace for orphaned ones)",
+                        kept, m->cfg->max_batches);
             return cl;
         }
         cl->attached = 1;
@@ -653,7 +664,7 @@ static client *on_attach(master *m, client *cl, breader *r)
                     (unsigned long long)a.batch);
         return cl;
     }
-    if (a.have > t->nresults) {
+    if (a.have > t->nresults && !t->order_unsure) {
         client_fail(cl, "this client says it holds %u results of batch %016llx, which has %u", a.have,
                     (unsigned long long)a.batch, t->nresults);
         return cl;
@@ -1000,6 +1011,11 @@ static uint64_t batch_tick(master *m, client *cl, uint64_t now_ms, int *forget)
             snprintf(why, sizeof why, "its client did not come back within %u s", m->cfg->client_grace_ms / 1000);
             client_cancel(m, cl, why);
         }
+    }
+    if (!cl->finished_ms && cl->detached && !connected(cl) && cl->ended && !cl->queued && !cl->inflight) {
+        cl->finished_ms = now_ms; /* detached, finished, never collected: its retention starts */
+        LOG(LOG_INFO, "batch %016llx: finished, detached: kept %u s for client --attach",
+            (unsigned long long)cl->batch_id, m->cfg->keep_results_ms / 1000);
     }
     if (!cl->finished_ms || connected(cl))
         return NO_DEADLINE;

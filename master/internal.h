@@ -200,6 +200,11 @@ struct client {
     int detached, delivered, cancelled;
     int bye_sent;            /* CS_CLOSING after BYE (not ERROR): its ACK is still read */
     int held;                /* replayed: nothing dispatched before the slaves vouch for the journal */
+    /* replayed from a damaged journal: only the first results_sure results
+     * are in the order its client saw them (a RESULT lost before the
+     * others moves them): a client that resumes gets them from there */
+    int order_unsure;
+    uint32_t results_sure;
     uint64_t orphaned_ms;    /* durable, no connection, not detached: since when (0: not orphaned) */
     uint64_t finished_ms;    /* delivered or cancelled: when (retention counts from there) */
     uint64_t journal_bytes;  /* its records in the journal: dead once it is forgotten (compaction) */

@@ -323,6 +323,17 @@ static void rewrite_small(rewrite *rw)
         rewrite_spill(rw);
 }
 
+/* When cl was delivered or cancelled, on the wall clock (its retention,
+ * --keep-results, goes on from there after the compaction). */
+static uint64_t finished_wall(const client *cl)
+{
+    uint64_t now = wall_ms();
+    if (!cl->finished_ms)
+        return now;
+    uint64_t ago = elapsed(clock_ms(), cl->finished_ms);
+    return ago < now ? now - ago : 1;
+}
+
 /* One batch in the new journal: what replay needs to bring it back as it
  * is now. Its new offsets go to new_commands and new_results. */
 static void rewrite_batch(master *m, rewrite *rw, client *cl, uint64_t *new_commands, record_ref *new_results)
@@ -341,22 +352,29 @@ static void rewrite_batch(master *m, rewrite *rw, client *cl, uint64_t *new_comm
         jr_end e = {cl->batch_id, cl->submitted};
         jr_end_encode(&rw->w, &e);
     }
-    /* Its commands on slaves now, once per attempt (replay counts them). */
+    /* Its commands on slaves now, once per attempt (replay counts them);
+     * a queued command's earlier attempts as DISPATCHes of job 0 (on no
+     * slave: nothing to re-claim, but "may have run twice" stays). */
     for (int i = 0; i < m->nslaves; i++)
         for (flight *f = m->slaves[i]->flights; f; f = f->next)
             if (f->cmd && f->cmd->cl == cl && f->cmd->fl == f)
                 for (unsigned k = 0; k < f->cmd->attempts; k++)
                     dispatch_record(&rw->w, f);
+    for (command *cmd = cl->qhead; cmd; cmd = cmd->next)
+        for (unsigned k = 0; k < cmd->attempts; k++) {
+            jr_dispatch d = {cl->batch_id, cmd->index, 0, 0, 0, ""};
+            jr_dispatch_encode(&rw->w, &d);
+        }
     for (uint32_t k = 0; k < cl->nresults && !rw->failed; k++) {
         new_results[k].offset = rewrite_copy(j, rw, cl->results[k].offset, cl->results[k].len);
         new_results[k].len = cl->results[k].len;
     }
     if (cl->delivered) {
-        jr_delivered d = {cl->batch_id, cl->nresults, wall_ms()};
+        jr_delivered d = {cl->batch_id, cl->nresults, finished_wall(cl)};
         jr_delivered_encode(&rw->w, &d);
     }
     if (cl->cancelled) {
-        jr_cancel c = {cl->batch_id, wall_ms()};
+        jr_cancel c = {cl->batch_id, finished_wall(cl)};
         jr_cancel_encode(&rw->w, &c);
     }
     rewrite_small(rw);
@@ -516,13 +534,32 @@ uint8_t *journal_load_result(master *m, record_ref ref, result_frame *out, const
 /* ------------------------------------------------------------- replay --- */
 
 /* A batch while the journal is read: its commands by index (NULL once it
- * has its result) and the last dispatch of each. */
+ * has its result), the last dispatch of each, which records each index
+ * has (SEEN_*) and its seq (from its COMMAND or its RESULT), and the
+ * counts that say how many commands it had: a COMMAND lost to damage
+ * leaves a hole below them (replay_holes). */
+#define REPLAY_INDEX_MAX (1u << 26) /* an index past this in a DISPATCH, RESULT or END is not believed */
+#define SEEN_COMMAND 1u
+#define SEEN_RESULT 2u
 typedef struct {
     client *cl;
     command **cmds;
     struct last_dispatch { uint64_t job; int slave; } *disp; /* slave: index in names, -1 none */
+    uint32_t *seq;    /* 0: unknown */
+    uint8_t *seen;
     uint32_t cap;
+    uint32_t top;     /* 1 + the highest index any record names */
+    uint32_t end_count, delivered_count;
+    uint64_t last_end_ms; /* when its last command ended (its RESULTs' start + duration, wall clock) */
 } rbatch;
+
+/* Records of a batch whose BATCH record was lost to damage: dropped,
+ * counted for the log (replay_report_lost). */
+typedef struct {
+    uint64_t id;
+    unsigned commands, results, others;
+    int forgotten; /* its FORGET is there: nothing of it was wanted */
+} lost_batch;
 
 typedef struct {
     master *m;
@@ -532,11 +569,15 @@ typedef struct {
     uint64_t *max_id;
     int nnames;
     size_t records, results, damage_end; /* damage_end: just past the last damaged byte (0 none) */
+    size_t damage_start; /* the first damaged byte (SIZE_MAX none) */
     unsigned damaged;
+    uint64_t damaged_bytes; /* in the ranges skipped (not the torn tail) */
     uint64_t identity; /* the HEADER's */
     uint64_t dead;     /* bytes of records of no live batch */
     size_t results_kept;
     int long_down; /* the master was down longer than DOWNTIME_FLAG_MS */
+    lost_batch *lost; /* an open-addressing table by batch id */
+    size_t lost_cap, nlost;
 } replay;
 
 static rbatch *rbatch_slot(replay *rp, uint64_t id)
@@ -585,11 +626,69 @@ static void rbatch_reserve(rbatch *b, uint32_t index)
         n *= 2;
     b->cmds = realloc(b->cmds, n * sizeof *b->cmds);
     b->disp = realloc(b->disp, n * sizeof *b->disp);
-    if (!b->cmds || !b->disp)
+    b->seq = realloc(b->seq, n * sizeof *b->seq);
+    b->seen = realloc(b->seen, n);
+    if (!b->cmds || !b->disp || !b->seq || !b->seen)
         die("out of memory");
     for (uint32_t i = b->cap; i < n; i++)
-        b->cmds[i] = NULL, b->disp[i] = (struct last_dispatch){0, -1};
+        b->cmds[i] = NULL, b->disp[i] = (struct last_dispatch){0, -1}, b->seq[i] = 0, b->seen[i] = 0;
     b->cap = n;
+}
+
+/* A record names command index of b: b has at least index + 1 commands. */
+static void rbatch_names(rbatch *b, uint32_t index)
+{
+    rbatch_reserve(b, index);
+    if (index >= b->top)
+        b->top = index + 1;
+}
+
+static void rbatch_free(rbatch *b)
+{
+    for (uint32_t i = 0; i < b->cap; i++)
+        free(b->cmds[i]);
+    free(b->cmds);
+    free(b->disp);
+    free(b->seq);
+    free(b->seen);
+}
+
+/* A record of no batch the replay knows: its BATCH was lost to damage
+ * (or the batch is forgotten further on: its FORGET says so). */
+static void lost_record(replay *rp, uint64_t id, uint8_t type)
+{
+    if ((rp->nlost + 1) * 2 > rp->lost_cap) {
+        lost_batch *old = rp->lost;
+        size_t oldcap = rp->lost_cap;
+        rp->lost_cap = rp->lost_cap ? rp->lost_cap * 2 : 16;
+        rp->lost = calloc(rp->lost_cap, sizeof *rp->lost);
+        if (!rp->lost)
+            die("out of memory");
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i].id) {
+                size_t k = (size_t)(old[i].id * 0x9E3779B97F4A7C15ull) & (rp->lost_cap - 1);
+                while (rp->lost[k].id)
+                    k = (k + 1) & (rp->lost_cap - 1);
+                rp->lost[k] = old[i];
+            }
+        free(old);
+    }
+    size_t k = (size_t)(id * 0x9E3779B97F4A7C15ull) & (rp->lost_cap - 1);
+    while (rp->lost[k].id && rp->lost[k].id != id)
+        k = (k + 1) & (rp->lost_cap - 1);
+    lost_batch *l = &rp->lost[k];
+    if (!l->id) {
+        l->id = id;
+        rp->nlost++;
+    }
+    if (type == JR_COMMAND)
+        l->commands++;
+    else if (type == JR_RESULT)
+        l->results++;
+    else if (type == JR_FORGET)
+        l->forgotten = 1;
+    else
+        l->others++;
 }
 
 static int slave_name_index(replay *rp, const char *name, size_t len)
@@ -612,6 +711,10 @@ static void on_damage(void *ctx, const jdamage *d)
     rp->damaged++;
     if (d->why != JD_TORN_TAIL && d->offset + d->bytes > rp->damage_end)
         rp->damage_end = d->offset + d->bytes;
+    if (d->why != JD_TORN_TAIL)
+        rp->damaged_bytes += d->bytes;
+    if (d->why != JD_TORN_TAIL && d->offset < rp->damage_start)
+        rp->damage_start = d->offset;
     LOG(d->why == JD_TORN_TAIL ? LOG_WARN : LOG_ERROR, "journal %s: %s at offset %zu (%zu bytes)%s",
         rp->m->journal->path, jdamage_why_name(d->why), d->offset, d->bytes,
         d->why == JD_TORN_TAIL ? ": cut off (a crash in the middle of a write: nothing acknowledged is in it)"
@@ -657,8 +760,14 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
         break;
     }
     b = rbatch_find(rp, rec->u.end.batch); /* every other record begins with its batch id */
-    if (!b) { /* its BATCH was lost to damage, or the batch was forgotten */
+    if (!b) { /* its BATCH was lost to damage: dropped, never run (said in replay_report_lost) */
         rp->dead += len;
+        lost_record(rp, rec->u.end.batch, rec->type);
+        if (rec->type == JR_DISPATCH && rec->u.dispatch.job_id) { /* that job id stays taken */
+            int k = slave_name_index(rp, rec->u.dispatch.slave, rec->u.dispatch.slave_len);
+            if (rec->u.dispatch.job_id > rp->max_id[k])
+                rp->max_id[k] = rec->u.dispatch.job_id;
+        }
         return;
     }
     client *cl = b->cl;
@@ -674,17 +783,31 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
         cmd->seq = r->seq;
         cmd->len = r->line_len;
         memcpy(cmd->line, r->line, r->line_len);
-        rbatch_reserve(b, r->index);
+        rbatch_names(b, r->index);
         free(b->cmds[r->index]);
         b->cmds[r->index] = cmd;
+        b->seen[r->index] |= SEEN_COMMAND;
+        b->seq[r->index] = r->seq;
         client_restore_command(cl, cmd, offset);
+        if (b->seen[r->index] & SEEN_RESULT) { /* a placeholder journaled after its result (replay_holes) */
+            free(cmd);
+            b->cmds[r->index] = NULL;
+        }
         break;
     }
     case JR_END:
         cl->ended = 1;
+        b->end_count = rec->u.end.count;
         break;
     case JR_DISPATCH: {
         const jr_dispatch *r = &rec->u.dispatch;
+        if (r->index < REPLAY_INDEX_MAX)
+            rbatch_names(b, r->index);
+        if (!r->job_id) { /* compaction's: an earlier attempt of a command queued again, on no slave now */
+            if (r->index < b->cap && b->cmds[r->index])
+                b->cmds[r->index]->attempts++;
+            break;
+        }
         int k = slave_name_index(rp, r->slave, r->slave_len);
         if (r->job_id > rp->max_id[k])
             rp->max_id[k] = r->job_id;
@@ -697,15 +820,31 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
     case JR_RESULT: {
         const jr_result *r = &rec->u.result;
         rp->results++;
+        if (r->index < REPLAY_INDEX_MAX) {
+            rbatch_names(b, r->index);
+            b->seen[r->index] |= SEEN_RESULT;
+            if (!b->seq[r->index])
+                b->seq[r->index] = r->seq;
+        }
         if (r->index < b->cap && b->cmds[r->index]) {
             free(b->cmds[r->index]);
             b->cmds[r->index] = NULL;
         }
+        if (r->body_len >= 23) { /* start_ms at 7, duration_us at 15 (doc/protocol.md 3.2) */
+            const uint8_t *s = r->body + 7, *d = r->body + 15;
+            uint64_t end = ((uint64_t)get_u32(s) << 32 | get_u32(s + 4)) + ((uint64_t)get_u32(d) << 32 | get_u32(d + 4)) / 1000;
+            if (end > b->last_end_ms)
+                b->last_end_ms = end;
+        }
         client_restore_result(cl, offset, (uint32_t)len);
+        if (offset < rp->damage_start) /* before any damage: where its client saw it */
+            cl->results_sure = cl->nresults;
         break;
     }
     case JR_DELIVERED:
         cl->delivered = 1;
+        if (rec->u.delivered.count > b->delivered_count)
+            b->delivered_count = rec->u.delivered.count;
         cl->finished_ms = finished_at(rec->u.delivered.at_ms);
         break;
     case JR_CANCEL:
@@ -717,10 +856,7 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
         break;
     case JR_FORGET:
         rp->dead += cl->journal_bytes;
-        for (uint32_t i = 0; i < b->cap; i++)
-            free(b->cmds[i]);
-        free(b->cmds);
-        free(b->disp);
+        rbatch_free(b);
         client_close(m, cl);
         /* out of the table: the slots after it are placed again */
         b->cl = NULL;
@@ -734,6 +870,121 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
     }
 }
 
+#define LOST_LINE "(lost: its record was damaged in the journal)"
+#define LOST_WHY "not run (again): its record was lost to damage in the master's journal, and it may have run " \
+                 "before the master restarted (see the master's log)"
+#define LOST_NAMED 4u  /* batches named in the log, each with ... */
+#define LOST_INDEXES 8u /* ... this many of its commands; then counts */
+
+/* The damage the replay repaired, for the log. */
+typedef struct {
+    unsigned batches, holes, unrun, ended;
+} holes_seen;
+
+/* Every command of b whose COMMAND record was lost to damage (an index
+ * below the batch's count: its END's, its DELIVERED's, or one more than
+ * the highest index a record names) gets a placeholder COMMAND (LOST_LINE,
+ * what client --attach shows) and, unless its RESULT is there, a result
+ * saying it is not run: it may have run before the crash. Both are
+ * journaled: the next restart finds them and does nothing again. A seq
+ * lost with its COMMAND is its RESULT's, else the one after its
+ * neighbour's (seqs grow with the index). */
+static void replay_holes(replay *rp, rbatch *b, holes_seen *h)
+{
+    client *cl = b->cl;
+    const char *path = rp->m->journal->path;
+    int named = h->batches < LOST_NAMED, end_lost = !cl->ended && (cl->detached || cl->delivered);
+    if (end_lost) { /* both come after END: it was lost */
+        cl->ended = 1;
+        if (h->ended++ < LOST_NAMED)
+            LOG(LOG_ERROR, "journal %s: batch %016llx: its END record was lost to damage (its %s is there): it ends "
+                "with the %u commands the journal names", path, (unsigned long long)cl->batch_id,
+                cl->delivered ? "DELIVERED" : "DETACH", b->top > b->delivered_count ? b->top : b->delivered_count);
+    }
+    /* commands past the highest index named were lost in the damaged
+     * ranges: no more than those bytes can hold (a COMMAND record takes
+     * JOURNAL_FRAMING + 16 bytes at least) */
+    uint64_t most = b->top + rp->damaged_bytes / (JOURNAL_FRAMING + 16);
+    uint32_t n = b->top;
+    if (cl->ended && b->end_count > n && b->end_count <= most)
+        n = b->end_count;
+    if (b->delivered_count > n && b->delivered_count <= most)
+        n = b->delivered_count;
+    if (!n)
+        return;
+    rbatch_reserve(b, n - 1);
+    unsigned holes = 0, unrun = 0;
+    char list[LOST_INDEXES * 12 + 8] = "";
+    uint32_t prev = 0, prev_seq = 0; /* the last index below x with a COMMAND, plus one; its seq */
+    for (uint32_t x = 0; x < n; x++) {
+        if (b->seen[x] & SEEN_COMMAND) {
+            prev = x + 1, prev_seq = b->seq[x];
+            continue;
+        }
+        uint32_t seq = b->seq[x] ? b->seq[x] : prev_seq + (x + 1 - prev);
+        command *cmd = calloc(1, sizeof *cmd + sizeof LOST_LINE);
+        if (!cmd)
+            die("out of memory");
+        cmd->cl = cl;
+        cmd->index = x;
+        cmd->seq = seq;
+        cmd->len = (uint32_t)strlen(LOST_LINE);
+        memcpy(cmd->line, LOST_LINE, cmd->len);
+        client_restore_command(cl, cmd, journal_command(rp->m, cl, cmd));
+        free(cmd);
+        b->seen[x] |= SEEN_COMMAND;
+        b->seq[x] = seq;
+        prev = x + 1, prev_seq = seq;
+        if (!(b->seen[x] & SEEN_RESULT) && !cl->cancelled) {
+            client_send_failure(cl, x, seq, RUN_NOT_STARTED, "", LOST_WHY);
+            b->seen[x] |= SEEN_RESULT;
+            unrun++;
+        }
+        if (holes < LOST_INDEXES)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%u", holes ? ", " : "", x + 1);
+        else if (holes == LOST_INDEXES)
+            snprintf(list + strlen(list), sizeof list - strlen(list), ", ...");
+        holes++;
+    }
+    if (end_lost) /* the next start finds it */
+        journal_end(rp->m, cl, cl->submitted);
+    if (!holes)
+        return;
+    if (named)
+        LOG(LOG_ERROR, "journal %s: batch %016llx: %u of its %u command records lost to damage (number %s): each is "
+            "'%s' now; %u had no result%s", path, (unsigned long long)cl->batch_id, holes, n, list, LOST_LINE, unrun,
+            unrun ? ": not run (again), their result says so" : "");
+    h->batches++;
+    h->holes += holes;
+    h->unrun += unrun;
+}
+
+/* Records of batches whose BATCH record was lost: dropped, said here. */
+static void replay_report_lost(replay *rp)
+{
+    unsigned named = 0, batches = 0, commands = 0, results = 0;
+    for (size_t i = 0; i < rp->lost_cap; i++) {
+        lost_batch *l = &rp->lost[i];
+        if (!l->id || l->forgotten)
+            continue;
+        if (named++ < LOST_NAMED)
+            LOG(LOG_ERROR, "journal %s: batch %016llx: its BATCH record was lost to damage: its %u commands, %u "
+                "results and %u other records are dropped (none of them is run)", rp->m->journal->path,
+                (unsigned long long)l->id, l->commands, l->results, l->others);
+        batches++, commands += l->commands, results += l->results;
+        /* forgotten from now on: the next start drops its records without a word, compaction drops them */
+        journal *j = rp->m->journal;
+        uint64_t at = append_at(j);
+        jr_forget r = {l->id};
+        jr_forget_encode(&j->pending, &r);
+        j->dead += append_at(j) - at;
+    }
+    if (batches > LOST_NAMED)
+        LOG(LOG_ERROR, "journal %s: %u batches lost their BATCH record to damage in all: %u commands and %u results "
+            "dropped", rp->m->journal->path, batches, commands, results);
+    free(rp->lost);
+}
+
 /* Every record is read: what has no result is queued again or, if the
  * previous life dispatched it, re-claimed from its slave under the same
  * job id. A command whose COMMAND record comes before damage and that
@@ -742,6 +993,7 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
 static void replay_finish(replay *rp, unsigned *queued, unsigned *reclaimed, unsigned *at_risk)
 {
     master *m = rp->m;
+    holes_seen h = {0, 0, 0, 0};
     for (int k = 0; k < rp->nnames; k++) {
         slave_peer *s = slave_by_name(m, rp->names[k]);
         uint64_t next = rp->max_id[k] + 1 + (rp->damage_end ? DAMAGE_ID_GAP : 0);
@@ -753,6 +1005,10 @@ static void replay_finish(replay *rp, unsigned *queued, unsigned *reclaimed, uns
         client *cl = b->cl;
         if (!cl)
             continue;
+        replay_holes(rp, b, &h);
+        /* its results after damage may have moved (the at-risk and re-claim
+         * results below, and the holes', come after them all) */
+        cl->order_unsure = rp->damage_end != 0;
         for (uint32_t x = 0; x < b->cap; x++) {
             command *cmd = b->cmds[x];
             if (!cmd)
@@ -782,13 +1038,21 @@ static void replay_finish(replay *rp, unsigned *queued, unsigned *reclaimed, uns
                 (*queued)++;
             }
         }
-        free(b->cmds);
-        free(b->disp);
+        b->cap = 0; /* its commands are queued, re-claimed or freed */
+        rbatch_free(b);
         rp->results_kept += cl->nresults;
         cl->accepted = cl->accepted_told = cl->submitted;
         if (!cl->detached && !cl->delivered && !cl->cancelled)
             cl->orphaned_ms = clock_ms(); /* its client has --client-grace to come back */
+        else if (cl->detached && !cl->delivered && !cl->cancelled && cl->ended && !cl->queued && !cl->inflight &&
+                 b->last_end_ms) /* finished, detached: its retention runs from its last result */
+            cl->finished_ms = finished_at(b->last_end_ms);
     }
+    if (h.batches > LOST_NAMED || h.ended > LOST_NAMED)
+        LOG(LOG_ERROR, "journal %s: %u batches lost command records to damage: %u commands in all, %u of them not run "
+            "(their result says so); %u batches lost their END", m->journal->path, h.batches, h.holes, h.unrun,
+            h.ended);
+    replay_report_lost(rp);
 }
 
 #define REPLAY_DROP_EVERY ((size_t)4 << 20) /* pages read this far behind are given back */
@@ -798,7 +1062,7 @@ static int replay_journal(master *m, file_view *v, int64_t mtime_ms, int *fresh)
     const uint8_t *data = v->data;
     size_t len = v->len;
     journal *j = m->journal;
-    replay rp = {.m = m};
+    replay rp = {.m = m, .damage_start = SIZE_MAX};
     int64_t down = mtime_ms < 0 ? 0 : (int64_t)wall_ms() - mtime_ms;
     rp.long_down = down > (int64_t)DOWNTIME_FLAG_MS;
     if (rp.long_down)
@@ -829,6 +1093,7 @@ static int replay_journal(master *m, file_view *v, int64_t mtime_ms, int *fresh)
             r.version && r.version != JOURNAL_VERSION ? "written by another version of the master" : "not a journal",
             aside);
         free(rp.batches); /* no batch can come from a journal without its header */
+        free(rp.lost);
         free(rp.names);
         free(rp.max_id);
         if (rename(j->path, aside) < 0)
@@ -849,6 +1114,8 @@ static int replay_journal(master *m, file_view *v, int64_t mtime_ms, int *fresh)
         return -1;
     unsigned queued = 0, reclaimed = 0, at_risk = 0;
     replay_finish(&rp, &queued, &reclaimed, &at_risk);
+    if (journal_flush(m) < 0) /* what the replay wrote (placeholders, results): the loop tries again */
+        LOG(LOG_ERROR, "journal %s: cannot write the records of the replay: %s", j->path, j->why);
     if (queued) /* they wait until the slaves vouch for the journal (replay_hold_tick) */
         m->hold_until_ms = clock_ms() + (m->cfg->dead_after_ms > 2000 ? m->cfg->dead_after_ms : 2000);
     LOG(LOG_INFO, "journal %s: %zu records replayed in %llu ms: %zu batches, %zu results kept, %u commands queued "

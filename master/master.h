@@ -23,6 +23,7 @@ typedef struct {
     const char *state_dir;
     uint32_t client_grace_ms;   /* a batch whose client vanished is cancelled after this (--client-grace) */
     uint32_t keep_results_ms;   /* a finished batch is forgotten this long after (--keep-results) */
+    unsigned max_batches;       /* batches kept (journal on): a new one beyond is refused (--max-batches; 0 none) */
 } master_config;
 
 #define MASTER_STATE_DEFAULT "" /* an empty path: never a --state-dir (refused) */

@@ -229,9 +229,10 @@ check "the slave adopted the jobs (same identity at another address)" grep -q 'r
 stop_pid "$MASTER_PID"
 
 # 6. One byte of a COMMAND record changed before a restart (a bad
-# checksum): the master keeps the batch and its 5 results, but its text
-# of command 3 is gone, and client --attach fails on it ("cannot read
-# command 3 of this batch back") instead of showing the results it has.
+# checksum): the master keeps the batch and its 5 results; the text of
+# command 3 is gone: the replay journals a placeholder in its place, and
+# client --attach shows the 5 results (3's under the placeholder) instead
+# of failing on it ("cannot read command 3 of this batch back").
 start_master m6 "$T/slaves.conf" --state-dir "$T/st6"
 wait_slaves_up m6 1 || bail "slave not up"
 for n in 1 2 3 4 5; do echo "echo out-$n"; done >"$T/c6.txt"
@@ -245,9 +246,78 @@ printf 'Z' | dd of="$T/st6/journal" bs=1 seek=$((off + 25)) conv=notrunc 2>/dev/
 MASTER_ON_PORT=$port start_master m6b "$T/slaves.conf" --state-dir "$T/st6"
 wait_slaves_up m6b 1 || bail "slave not up"
 check "the damaged COMMAND record is reported" grep -q "bad checksum at offset $off" "$T/m6b.log"
-run_client --attach "$id"
-todo_is "$RC/$(grep -c '^out-' "$T/out")" "1/5" "a COMMAND record lost: --attach still prints the 5 results (exit 1 for the lost one)" \
-    "FOLLOW needs every COMMAND's text: a lost one makes the batch unfollowable"
+check "the lost COMMAND is reported, with its number" grep -q "batch $id: 1 of its 5 command records lost to damage (number 3)" "$T/m6b.log"
+run_client --attach "$id" --json
+is "$RC/$(grep -c '"stdout":"out-' "$T/out")" "0/5" "a COMMAND record lost: --attach still prints the 5 results (its RESULT is intact: exit 0)"
+check "the lost one's command is the placeholder" grep -q '"command":"(lost: its record was damaged in the journal)".*"stdout":"out-3' "$T/out"
+stop_pid "$MASTER_PID"
+
+# 6b. Command 3's COMMAND and RESULT records both damaged: without a
+# result it could never end. The replay gives it one (not run again: it
+# ran), journaled; --attach prints 5 results, exit 1; nothing runs twice.
+start_master m6c "$T/slaves.conf" --state-dir "$T/st6c"
+wait_slaves_up m6c 1 || bail "slave not up"
+mkdir -p "$T/mk6c"
+for n in 1 2 3 4 5; do echo "echo x >> $T/mk6c/$n; echo out-$n"; done >"$T/c6c.txt"
+run_client --detach "$T/c6c.txt"
+id=$(cat "$T/out")
+for _ in $(seq 1 100); do [ "$(state_of "$id")" = finished ] && break; sleep 0.05; done
+port=$MASTER_PORT
+stop_pid "$MASTER_PID"
+dump() { "$(prog serveur_maitre)" --dump-journal "$T/st6c"; }
+for off in $(dump | grep '"type":"command"' | sed -n 3p | sed 's/.*"offset":\([0-9]*\).*/\1/') \
+           $(dump | grep '"type":"result".*"seq":3,' | sed 's/.*"offset":\([0-9]*\).*/\1/'); do
+    printf 'Z' | dd of="$T/st6c/journal" bs=1 seek=$((off + 25)) conv=notrunc 2>/dev/null
+done
+MASTER_ON_PORT=$port start_master m6d "$T/slaves.conf" --state-dir "$T/st6c"
+wait_slaves_up m6d 1 || bail "slave not up"
+check "the replay names the lost command, given a result" grep -q "batch $id: 1 of its 5 command records lost to damage (number 3).*1 had no result: not run (again)" "$T/m6d.log"
+run_client --attach "$id" --json
+is "$RC/$(grep -c '"stdout":"out-' "$T/out")" "1/4" "COMMAND and RESULT lost: --attach ends, 4 results and the lost one's (failed: exit 1)"
+check "the lost one: placeholder, not started, saying why" grep -q '"seq":3,"command":"(lost: its record was damaged in the journal)".*"status":"not_started".*"message":"not run (again): its record was lost to damage' "$T/out"
+is "$(dump | grep -c '"type":"result"')" 5 "the made result is journaled (4 intact results and the one the replay made)"
+is "$(cat "$T"/mk6c/* | wc -l)" 5 "nothing ran twice (markers)"
+stop_pid "$MASTER_PID"
+
+# 6c. A client holding 4 results (stopped: it does not reconnect), the
+# master killed -9; the next life gets results 5 and 6 (journaled, never
+# sent to the client) and is killed too; then the RESULT record of command
+# 2 is damaged. The third life's results after the damage moved (1 3 4 5 6,
+# then 2 made again): the client resumes with have=4 and must get every
+# result once and exit 0 (it was sent [4, 6): 6 and 2 again, a protocol
+# error that cancelled its batch, and never 5).
+start_master m6e "$T/slaves.conf" --state-dir "$T/st6e"
+wait_slaves_up m6e 1 || bail "slave not up"
+mkdir -p "$T/mk6e"
+{ for n in 1 2 3 4; do echo "echo x >> $T/mk6e/$n; echo out-$n"; done
+  echo "echo x >> $T/mk6e/5; while [ ! -f $T/go6e ]; do sleep 0.1; done; echo out-5"
+  echo "echo x >> $T/mk6e/6; echo out-6"; } >"$T/c6e.txt"
+"$(prog client)" 127.0.0.1 "$MASTER_PORT" "$T/c6e.txt" >"$T/c6e.out" 2>"$T/c6e.err" &
+cpid=$!
+PIDS+=("$cpid")
+for _ in $(seq 1 200); do [ "$(grep -c '^out-[1-4]$' "$T/c6e.out")" = 4 ] && break; sleep 0.05; done
+is "$(grep -c '^out-[1-4]$' "$T/c6e.out")" 4 "the client holds 4 results (the 5th command waits)"
+port=$MASTER_PORT
+kill -STOP "$cpid"
+{ kill -KILL "$MASTER_PID"; wait "$MASTER_PID"; } 2>/dev/null
+touch "$T/go6e"
+MASTER_ON_PORT=$port start_master m6g "$T/slaves.conf" --state-dir "$T/st6e"
+for _ in $(seq 1 200); do
+    [ "$("$(prog serveur_maitre)" --dump-journal "$T/st6e" | grep -c '"type":"result"')" = 6 ] && break
+    sleep 0.05
+done
+is "$("$(prog serveur_maitre)" --dump-journal "$T/st6e" | grep -c '"type":"result"')" 6 "the second life journaled results 5 and 6"
+{ kill -KILL "$MASTER_PID"; wait "$MASTER_PID"; } 2>/dev/null
+off=$("$(prog serveur_maitre)" --dump-journal "$T/st6e" | grep '"type":"result".*"seq":2,' | sed 's/.*"offset":\([0-9]*\).*/\1/')
+printf 'Z' | dd of="$T/st6e/journal" bs=1 seek=$((off + 25)) conv=notrunc 2>/dev/null
+MASTER_ON_PORT=$port start_master m6f "$T/slaves.conf" --state-dir "$T/st6e"
+wait_slaves_up m6f 1 || bail "slave not up"
+check "the damaged RESULT record is reported" grep -q "bad checksum at offset $off" "$T/m6f.log"
+kill -CONT "$cpid"
+rc=0; wait "$cpid" || rc=$?
+is "$rc/$(grep -c '^out-' "$T/c6e.out")/$(sort -u "$T/c6e.out" | grep -c '^out-')" "0/6/6" \
+    "the client resumed: exit 0, 6 results, each once"
+is "$(cat "$T"/mk6e/* | wc -l)" 6 "every command ran once (markers)"
 stop_pid "$MASTER_PID"
 
 # 7. A planned restart (SIGTERM, then the same state dir): the queued

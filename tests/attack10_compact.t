@@ -5,6 +5,9 @@
 # is 64 MiB and half forgotten; the master is killed as soon as
 # journal.compact appears, restarted on the same state dir, and the live
 # batch must come back whole: every result byte-exact, every command once.
+# The live batch's last command waits for a file, so that the batch is not
+# finished (a finished detached batch is forgotten after --keep-results
+# too) and one of its commands runs across the kills and compactions.
 . "$(dirname "$0")/lib.sh"
 if ! "$(prog serveur_maitre)" --help 2>&1 | grep -q -- --state-dir; then
     skip_all "needs the journal (issue 10)"
@@ -25,15 +28,16 @@ big_cmds() {
 }
 L=$T/live
 big_cmds 16 live "$L"
+echo "echo x >> $L/markers/17; while [ ! -f $L/go ]; do sleep 0.1; done; echo live-17" >>"$L/cmds"
 run_client --detach "$L/cmds"
 id=$(cat "$T/out")
 is "$RC" 0 "the live batch is detached ($id)"
 for _ in $(seq 1 600); do
     run_client --batches
-    grep -Eq "^$id +finished " "$T/out" && break
+    grep -Eq "^$id +detached +16/17 " "$T/out" && break
     sleep 0.1
 done
-check "the live batch finished" grep -Eq "^$id +finished +16/16 " "$T/out"
+check "the live batch has 16 of its 17 results (the 17th waits)" grep -Eq "^$id +detached +16/17 " "$T/out"
 
 # The watcher: kill -9 the master as soon as journal.compact exists.
 python3 - "$S/journal.compact" "$MASTER_PID" >"$T/watch.out" <<'PY' &
@@ -53,7 +57,7 @@ G=$T/garbage
 big_cmds 12 garbage "$G"
 for round in $(seq 1 10); do
     kill -0 "$MASTER_PID" 2>/dev/null || break
-    run_client -q "$G/cmds"
+    run_client -q --reconnect 0 "$G/cmds" # (killed under it: no waiting for it to come back)
 done
 wait "$wpid"
 check "the master was killed while it compacted (journal.compact appeared)" grep -q killed "$T/watch.out"
@@ -76,6 +80,7 @@ PIDS=("$SLAVE_PID")
 MASTER_ON_PORT=$port start_master m3 "$T/slaves.conf" --state-dir "$S" --keep-results 0
 wait_slaves_up m3 1 || bail "slave not up after the second restart"
 check "the master restarted on the compacted journal reports no damage" bash -c "! grep -Eq 'bad checksum|bad length|malformed|torn tail|cannot' '$T/m3.log'"
+touch "$L/go"
 run_client --attach "$id" --results "$L/res" --joblog "$L/joblog"
 is "$RC" 0 "--attach of the live batch after the kill: exit 0"
 bad=0 twice=0
@@ -83,6 +88,8 @@ for n in $(seq 1 16); do
     [ "$(cat "$L/res/$n/stdout" 2>/dev/null | cmp - <(yes "live-$n" | head -c 1048576) && echo same)" = same ] || bad=$((bad + 1))
     [ "$(wc -l <"$L/markers/$n")" = 1 ] || twice=$((twice + 1))
 done
+is "$(cat "$L/res/17/stdout" 2>/dev/null)/$(wc -l <"$L/markers/17")" "live-17/1" \
+    "the command that ran across the kills and compactions: its result, and it ran once"
 is "$bad" 0 "every result of the live batch byte-exact (1 MiB each)"
 is "$twice" 0 "every command of the live batch ran once"
 # and the journal, once compacted, still compacts and serves

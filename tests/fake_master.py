@@ -24,6 +24,10 @@ Scenarios:
   stopping    as drop, but the next connection's HELLO gets ERROR "the
               master is shutting down" (a master stopping meanwhile), the
               one after it resumes.
+  resend      as drop, but the next connection is told one result less
+              than the client holds (BATCH done K-1) and gets the results
+              from K-1 on: the K-th again (a master whose journal lost a
+              RESULT record resends from before it).
   ephemeral   as drop, but BATCH without BATCH_FLAG_DURABLE.
   detach      a durable batch: ACCEPTED 0.5 s after END, no results; logs
               what follows until the client closes.
@@ -242,9 +246,11 @@ def main():
             if mode == 0:
                 batch(c, durable, 0, 0, 0)
             elif mode == 1 and bid == BATCH_ID:
+                if scenario == "resend":
+                    sent -= 1  # it "lost" the last result it sent: sends it again
                 batch(c, durable, accepted, 0, sent)
                 del cmds[accepted:]  # what was not on disk is gone
-                if have != sent:
+                if have != sent + (scenario == "resend"):
                     c.note("WRONG have=%d, sent %d" % (have, sent))
             else:
                 msg = ("no batch %016x on this master" % bid).encode()
