@@ -586,6 +586,8 @@ static void take_over(client *cl, client *t, const attach_frame *a)
     t->sent = a->have;
     if (t->order_unsure && t->sent > t->results_sure) /* it skips those it holds (doc/journal.md) */
         t->sent = t->results_sure;
+    if (t->sent > t->nresults) /* results it had before their flush, lost with it: they come again, it skips them */
+        t->sent = t->nresults;
     if (t->delivered || (t->ended && !t->queued && !t->inflight))
         t->delivered = 0, t->finished_ms = 0; /* to be delivered again */
     cl->sock = SOCK_INVALID;
@@ -664,7 +666,7 @@ static client *on_attach(master *m, client *cl, breader *r)
                     (unsigned long long)a.batch);
         return cl;
     }
-    if (a.have > t->nresults && !t->order_unsure) {
+    if (a.have > t->nresults && !t->order_unsure && !t->replayed) {
         client_fail(cl, "this client says it holds %u results of batch %016llx, which has %u", a.have,
                     (unsigned long long)a.batch, t->nresults);
         return cl;
@@ -1094,7 +1096,7 @@ client *client_restore(master *m, uint64_t batch_id, uint64_t created_wall_ms, u
     bw_init(&cl->in, CLIENT_IN_LIMIT);
     bw_init(&cl->out, CLIENT_OUT_LIMIT);
     cl->state = CS_ACTIVE;
-    cl->resume = cl->attached = cl->durable = 1;
+    cl->resume = cl->attached = cl->durable = cl->replayed = 1;
     cl->batch_id = batch_id;
     cl->created_wall_ms = created_wall_ms;
     cl->timeout_ms = timeout_ms;

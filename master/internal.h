@@ -205,6 +205,7 @@ struct client {
      * others moves them): a client that resumes gets them from there */
     int order_unsure;
     uint32_t results_sure;
+    int replayed;            /* restored from the journal: a crash may have cut results its client holds */
     uint64_t orphaned_ms;    /* durable, no connection, not detached: since when (0: not orphaned) */
     uint64_t finished_ms;    /* delivered or cancelled: when (retention counts from there) */
     uint64_t journal_bytes;  /* its records in the journal: dead once it is forgotten (compaction) */

@@ -81,6 +81,44 @@ is "$(grep -c '^hello$' "$T/c1.out")" 1 "it printed the output once"
 is "$(wc -l <"$M")" 1 "the command ran once in both lives"
 check "the restarted master got the result from the slave again" grep -q 'hello' "$T/state/journal"
 
+# 2b. The same power cut in a batch that goes on: the client holds a
+# result the restarted master's journal lacks, and resumes all the same
+# (it skips the copy the slave hands over again); the other command,
+# running meanwhile, ends in the next life.
+M1=$T/marker2a M2=$T/marker2b
+printf '%s\n' "echo x >> $M1; echo first" "while [ ! -e $G/go2 ]; do sleep 0.05; done; echo x >> $M2; echo second" >"$T/two.cmds"
+touch "$G/closed"
+n=$(gate_next)
+"$(prog client)" 127.0.0.1 "$MASTER_PORT" --reconnect 30 "$T/two.cmds" >"$T/c2.out" 2>"$T/c2.err" &
+C2=$!
+PIDS+=("$C2")
+k=$n
+check "two commands: the first flush is at the gate" gate_wait "$k"
+while [ ! -e "$M1" ] && [ "$k" -lt $((n + 6)) ]; do
+    touch "$G/pass-$k"
+    k=$((k + 1))
+    gate_wait "$k" || break
+done
+check "the first command ran; the flush of its result is at the gate" test -e "$M1" -a -e "$G/entered-$k"
+check "the client has its result meanwhile" has_line "$T/c2.out" '^first$'
+durable=$(cat "$G/entered-$k")
+kill -9 "$MASTER_PID"
+wait "$MASTER_PID" 2>/dev/null
+truncate -s "$durable" "$journal"
+rm -f "$G/closed" "$G"/entered-* "$G"/pass-*
+# The slave sleeps until the client is back: the master has none of the
+# batch's results when the client says it holds one.
+kill -STOP "$SLAVE_PID"
+MASTER_ON_PORT=$MASTER_PORT LD_PRELOAD=$GATE_LIB SYNCGATE_DIR=$G start_master m3 "$T/slaves.conf" --state-dir "$T/state" --client-grace 60
+check "the client resumes holding 1 result, the master 0" has_line "$T/m3.log" 'attached \(resuming, it has 1 of 0 results\)'
+kill -CONT "$SLAVE_PID"
+touch "$G/go2"
+RC=0
+wait "$C2" || RC=$?
+is "$RC" 0 "the client, holding a result the journal lost, resumes and ends with exit 0"
+is "$(grep -c '^first$' "$T/c2.out")/$(grep -c '^second$' "$T/c2.out")" "1/1" "each output once"
+is "$(cat "$M1" "$M2" 2>/dev/null | wc -l)" 2 "each command ran once"
+
 # 3. What the master itself says waits for its flush: --detach's batch id,
 # and the result of a refused command.
 touch "$G/closed"
