@@ -86,6 +86,7 @@ typedef struct command {
     uint32_t seq, len;
     unsigned attempts;
     uint8_t restored; /* queued again by the replay, never dispatched as far as the journal knows */
+    char *note; /* why it may have run twice (a re-claim's first run ended on its slave): its result says */
     char line[]; /* len bytes + NUL */
 } command;
 
@@ -110,6 +111,7 @@ struct flight {
     flight *next_orphan; /* in its command's orphans */
     int fresh; /* dispatched this turn: its request leaves after the journal's flush (write_step) */
     int restored; /* re-claimed by the replay: the previous life dispatched it */
+    uint64_t boot; /* the life of its slave it was dispatched to (its DISPATCH record's) */
 };
 
 struct slave_peer {
@@ -345,6 +347,7 @@ void on_result_fragment(master *m, slave_peer *s, const dgram *d);
 uint64_t flights_tick(master *m, uint64_t now_ms);
 void flights_send_fresh(master *m);
 flight *flight_restore(master *m, slave_peer *s, command *cmd, uint64_t id);
+void flights_restored_meet(slave_peer *s, uint64_t boot);
 
 /* --------------------------------------------------------- journal.c --- */
 

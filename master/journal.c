@@ -27,11 +27,6 @@
 #define RETRY_MS 200u              /* a failing write is tried again this often */
 #define PENDING_LIMIT ((size_t)1 << 31) /* one turn's records (results up to 64 MiB each) */
 #define DAMAGE_ID_GAP 4096u        /* job ids skipped after damage: a lost DISPATCH's id is never reused */
-/* A master down longer than this (the journal's last write to the
- * restart, wall clock): its slaves may have killed its jobs at the end of
- * their --master-grace (60 s by default; 10 s is the least anyone should
- * set), and the jobs it re-claims may run a second time: said so. */
-#define DOWNTIME_FLAG_MS 10000u
 /* Compaction: once the journal is this large and at least half of it is
  * forgotten batches, it is written anew with what is live. */
 #define COMPACT_MIN_BYTES ((uint64_t)64 << 20)
@@ -114,7 +109,7 @@ void journal_end(master *m, client *cl, uint32_t count)
 
 static void dispatch_record(bwriter *w, const flight *f)
 {
-    jr_dispatch r = {f->cmd->cl->batch_id, f->cmd->index, f->id, f->slave->boot, (uint16_t)strlen(f->slave->name),
+    jr_dispatch r = {f->cmd->cl->batch_id, f->cmd->index, f->id, f->boot, (uint16_t)strlen(f->slave->name),
                      f->slave->name};
     jr_dispatch_encode(w, &r);
 }
@@ -502,7 +497,7 @@ uint8_t *journal_load_result(master *m, record_ref ref, result_frame *out, const
 typedef struct {
     client *cl;
     command **cmds;
-    struct last_dispatch { uint64_t job; int slave; } *disp; /* slave: index in names, -1 none */
+    struct last_dispatch { uint64_t job; int slave; uint64_t boot; } *disp; /* slave: index in names, -1 none */
     uint32_t cap;
 } rbatch;
 
@@ -518,7 +513,6 @@ typedef struct {
     uint64_t identity; /* the HEADER's */
     uint64_t dead;     /* bytes of records of no live batch */
     size_t results_kept;
-    int long_down; /* the master was down longer than DOWNTIME_FLAG_MS */
 } replay;
 
 static rbatch *rbatch_slot(replay *rp, uint64_t id)
@@ -570,7 +564,7 @@ static void rbatch_reserve(rbatch *b, uint32_t index)
     if (!b->cmds || !b->disp)
         die("out of memory");
     for (uint32_t i = b->cap; i < n; i++)
-        b->cmds[i] = NULL, b->disp[i] = (struct last_dispatch){0, -1};
+        b->cmds[i] = NULL, b->disp[i] = (struct last_dispatch){0, -1, 0};
     b->cap = n;
 }
 
@@ -671,7 +665,7 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
         if (r->job_id > rp->max_id[k])
             rp->max_id[k] = r->job_id;
         if (r->index < b->cap && b->cmds[r->index]) {
-            b->disp[r->index] = (struct last_dispatch){r->job_id, k};
+            b->disp[r->index] = (struct last_dispatch){r->job_id, k, r->slave_boot};
             b->cmds[r->index]->attempts++;
         }
         break;
@@ -746,9 +740,8 @@ static void replay_finish(replay *rp, unsigned *queued, unsigned *reclaimed, uns
                 client_send_failure(cl, cmd->index, cmd->seq, RUN_REJECTED, "", "refused by the master");
                 free(cmd);
             } else if (s && b->disp[x].job) {
-                if (rp->long_down)
-                    cmd->attempts++; /* its slave may have killed it and will run it again: "may have run twice" */
-                flight_restore(m, s, cmd, b->disp[x].job);
+                /* whether its first run ended, its slave says (flights.c: on_job_ack, flights_restored_meet) */
+                flight_restore(m, s, cmd, b->disp[x].job)->boot = b->disp[x].boot;
                 (*reclaimed)++;
             } else if (!b->disp[x].job && rp->damage_end && cl->command_at[x] < rp->damage_end) {
                 client_send_failure(cl, cmd->index, cmd->seq, RUN_NOT_STARTED, "",
@@ -775,18 +768,12 @@ static void replay_finish(replay *rp, unsigned *queued, unsigned *reclaimed, uns
 
 #define REPLAY_DROP_EVERY ((size_t)4 << 20) /* pages read this far behind are given back */
 
-static int replay_journal(master *m, file_view *v, int64_t mtime_ms, int *fresh)
+static int replay_journal(master *m, file_view *v, int *fresh)
 {
     const uint8_t *data = v->data;
     size_t len = v->len;
     journal *j = m->journal;
     replay rp = {.m = m};
-    int64_t down = mtime_ms < 0 ? 0 : (int64_t)wall_ms() - mtime_ms;
-    rp.long_down = down > (int64_t)DOWNTIME_FLAG_MS;
-    if (rp.long_down)
-        LOG(LOG_WARN, "journal %s: last written %lld s ago: the commands re-claimed from the slaves may have been "
-            "killed there (--master-grace) and run again: their results say so", m->journal->path,
-            (long long)(down / 1000));
     jreader r;
     jrecord rec;
     size_t offset, next;
@@ -916,7 +903,7 @@ int journal_open(master *m, const char *dir)
             return -1;
         }
         int fresh;
-        int rc = replay_journal(m, &v, file_mtime_ms(j->fd), &fresh);
+        int rc = replay_journal(m, &v, &fresh);
         file_view_close(&v);
         if (rc < 0)
             return -1;

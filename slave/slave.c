@@ -245,6 +245,8 @@ int slave_run(const slave_config *cfg)
     net_close(sl->sock);
     free(sl->pfds);
     free(sl->pfd_jobs);
+    for (int i = 0; i < MAX_SESSIONS; i++)
+        session_forget(&sl->sessions[i]);
     free(sl);
     return 0;
 }
