@@ -85,7 +85,7 @@ typedef struct session {
      * Kept until the floor passes them (at most LOST_MAX), moved with the
      * jobs to the next life of the same identity. */
     struct lost_job { uint64_t id; uint8_t why; } *lost;
-    unsigned nlost;
+    unsigned nlost, cap_lost;
 } session;
 
 /* A job record: one job id of one session, from its request's first

@@ -109,10 +109,13 @@ void session_note_lost(session *s, uint64_t id, uint8_t why)
         memmove(s->lost, s->lost + 1, (LOST_MAX - 1) * sizeof *s->lost);
         s->nlost--;
     }
-    if (!s->lost) {
-        s->lost = malloc(LOST_MAX * sizeof *s->lost);
-        if (!s->lost)
+    if (s->nlost == s->cap_lost) {
+        unsigned cap = s->cap_lost ? 2 * s->cap_lost : 16;
+        struct lost_job *grown = realloc(s->lost, cap * sizeof *grown);
+        if (!grown)
             return; /* then the master hears GONE without a reason: "not run again" */
+        s->lost = grown;
+        s->cap_lost = cap;
     }
     s->lost[s->nlost++] = (struct lost_job){id, why};
 }
@@ -129,7 +132,7 @@ void session_forget(session *s)
 {
     free(s->lost);
     s->lost = NULL;
-    s->nlost = 0;
+    s->nlost = s->cap_lost = 0;
 }
 
 /* Job id taken from s's master: never run again; and the highest one is
@@ -294,6 +297,7 @@ static session *session_open(slave *sl, const net_addr *from, const dgram *d, ui
             LOG(LOG_INFO, "master %016llx at the same address restarted: dropping its previous jobs",
                 (unsigned long long)t->master_boot);
             session_drop_jobs(sl, t);
+            session_forget(t); /* another master: nobody will ask */
         }
         t->superseded = 1;
     }

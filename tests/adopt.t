@@ -136,4 +136,42 @@ check "case 3: the master logs the slave's restart against the journal's" \
     grep -q "slave 127.0.0.1:$s3port restarted while the master was down (boot" "$T/m3b.log"
 stop_pid "$MASTER_PID"
 
+# --- 4. A re-claim its slave never saw: the master died after journaling
+# the dispatch and before the request left. Made by hand: command 2 waits
+# on the master (the slave has 1 slot in slaves.conf) when the master is
+# killed, and a DISPATCH of it, under the next job id, is added to the
+# journal (tests/journal_tool dispatch). The slave takes that id as new:
+# it runs once, not flagged (the journal an hour old again).
+D=$T/c4
+cmds "$D" 1.5 0.2
+start_slave s4 -j 4 --master-grace 30 -v
+echo "127.0.0.1 $SLAVE_PORT 1" >"$T/s4.conf"
+start_master m4 "$T/s4.conf" --state-dir "$T/sd4"
+p4=$MASTER_PORT
+wait_slaves_up m4 1 || bail "slave not up for m4"
+client_bg "$D"
+wait_lines "$D/started" 1 15 || bail "case 4: the command did not start"
+dump() { "$BIN/serveur_maitre" --dump-journal "$T/sd4" >"$T/dump4" 2>/dev/null; }
+for _ in $(seq 1 100); do dump; [ "$(grep -c '"type":"command"' "$T/dump4")" = 2 ] && break; sleep 0.05; done
+kill9 "$MASTER_PID"
+dump
+is "$(grep -c '"type":"dispatch"' "$T/dump4")/$(grep -c '"type":"command"' "$T/dump4")" 1/2 \
+    "case 4: the journal holds 2 commands, 1 dispatched"
+batch=$(sed -nE 's/.*"type":"batch","batch":"([0-9a-f]{16})".*/\1/p' "$T/dump4")
+boot=$(sed -nE 's/.*"type":"dispatch".*"slave_boot":"([0-9a-f]{16})".*/\1/p' "$T/dump4")
+slave=$(sed -nE 's/.*"type":"dispatch".*"slave":"([^"]*)".*/\1/p' "$T/dump4")
+job=$(sed -nE 's/.*"type":"dispatch".*"job_id":([0-9]+).*/\1/p' "$T/dump4")
+"$TOOLS/journal_tool" dispatch "$T/sd4/journal" "$batch" 1 $((job + 1)) "$boot" "$slave" || bail "journal_tool dispatch"
+touch -d '1 hour ago' "$T/sd4/journal"
+MASTER_ON_PORT=$p4 start_master m4b "$T/s4.conf" --state-dir "$T/sd4"
+check "case 4: the restarted master re-claims both" grep -q '0 commands queued again, 2 re-claimed' "$T/m4b.log"
+wait "$CLIENT_PID"
+is "$?" 0 "case 4: the client ends with exit 0"
+is "$(grep -c '"status":"exited","exitval":0' "$D/out")" 2 "case 4: 2 results, each exit 0"
+is "$(grep -c 'may_have_run_twice' "$D/out")" 0 "case 4: none flagged (the one never sent ran once, under its journaled id)"
+is "$(runs "$D" 1)" 2 "case 4: each command ran once"
+check "case 4: the slave ran the re-claim under the journaled id $((job + 1)), its one and only job id for it" \
+    sh -c "grep -q 'job $((job + 1)): result delivered' '$T/s4.log' && ! grep -q 'job $((job + 2))' '$T/s4.log'"
+stop_pid "$MASTER_PID"
+
 done_testing
