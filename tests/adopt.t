@@ -7,9 +7,11 @@
 #      downtime says nothing);
 #   2. restarted after a short --master-grace: the slave killed them; they
 #      run again, their results flagged with the reason, markers show 2 runs;
-#   3. a slave restarted while the master was down: the same, with that reason.
-# Restored flights never sent (the master crashed between the DISPATCH and
-# the JOB) are tests/unit_replay.c's (test_reclaim), as are the other answers.
+#   3. a slave restarted while the master was down: the same, with that reason;
+#   4. a re-claim the slave never saw (the master died between journaling the
+#      dispatch and sending the request): runs once, not flagged;
+#   5. the slave's answers themselves (dgram_tool.py), every reason.
+# The master's reaction to each answer: tests/unit_replay.c (test_reclaim).
 . "$(dirname "$0")/lib.sh"
 
 # wait_file FILE LINES SECONDS: until FILE has at least LINES lines
@@ -173,5 +175,18 @@ is "$(runs "$D" 1)" 2 "case 4: each command ran once"
 check "case 4: the slave ran the re-claim under the journaled id $((job + 1)), its one and only job id for it" \
     sh -c "grep -q 'job $((job + 1)): result delivered' '$T/s4.log' && ! grep -q 'job $((job + 2))' '$T/s4.log'"
 stop_pid "$MASTER_PID"
+
+# --- 5. The slave's side, every reason (tests/dgram_tool.py lost: a master
+# with an identity gives job 3, which ends, job 1, which runs, and job 2,
+# queued behind it on one slot, then is silent past a 1 s --master-grace;
+# its next life asks for each): the answer says what became of each, the
+# same to a second request, and nothing runs again.
+start_slave s5 -j 1 --master-grace 1 -v
+python3 "$TOP/tests/dgram_tool.py" lost "$SLAVE_PORT" 1 >"$T/lost5.out" 2>&1
+is "$(grep '^job' "$T/lost5.out" | tr '\n' ' ')" "job 1: state 4 cum 2 job 2: state 4 cum 1 job 3: state 4 cum 3 job 1: state 4 cum 2 " \
+    "case 5: GONE with the reason: 1 killed running (2), 2 never started (1), 3's result dropped (3); 1 again: the same"
+check "case 5: nothing ran again (the log names each command started: 2 of the first life's)" \
+    sh -c "[ \$(grep -c 'started pid' '$T/s5.log') = 2 ] && ! grep -q 'must-not-run' '$T/s5.log'"
+[ "$_tap_failed" = 0 ] || cat "$T/lost5.out" >&2
 
 done_testing
