@@ -167,6 +167,7 @@ unsigned session_adopt_jobs(slave *sl, session *s, session *old);
 void session_note_lost(session *s, uint64_t id, uint8_t why);
 uint8_t session_lost_why(const session *s, uint64_t id);
 void session_forget(session *s);
+void sessions_free(slave *sl);
 void send_cookie(slave *sl, const net_addr *from, const dgram *d, size_t request_len);
 void on_ping(slave *sl, const net_addr *from, const dgram *d, size_t n);
 uint64_t sessions_tick(slave *sl, uint64_t now_us);

@@ -135,6 +135,13 @@ void session_forget(session *s)
     s->nlost = s->cap_lost = 0;
 }
 
+/* Stopping: what the sessions hold besides the slave struct. */
+void sessions_free(slave *sl)
+{
+    for (int i = 0; i < MAX_SESSIONS; i++)
+        session_forget(&sl->sessions[i]);
+}
+
 /* Job id taken from s's master: never run again; and the highest one is
  * told in every PONG (a restarted master checks its journal with it). */
 void session_take(session *s, uint64_t id)

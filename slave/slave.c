@@ -245,8 +245,7 @@ int slave_run(const slave_config *cfg)
     net_close(sl->sock);
     free(sl->pfds);
     free(sl->pfd_jobs);
-    for (int i = 0; i < MAX_SESSIONS; i++)
-        session_forget(&sl->sessions[i]);
+    sessions_free(sl);
     free(sl);
     return 0;
 }
