@@ -241,23 +241,43 @@ flight *flight_restore(master *m, slave_peer *s, command *cmd, uint64_t id)
     return f;
 }
 
-/* The first PONG of slave s in this life of ours: it is at boot. A
- * re-claimed job dispatched to another life of it was lost with that
- * life (a slave's commands die with it): it runs again, and its result
- * says why it may have run twice. Before this PONG no JOB of ours reached
- * this life (they went to boot 0: answered COOKIE), so none ran it. */
-void flights_restored_meet(slave_peer *s, uint64_t boot)
+/* The first PONG of slave s in this life of ours: it is at boot, and
+ * took job ids up to highest_job from our identity (as far as it
+ * remembers). A re-claimed job dispatched to another life of it was lost
+ * with that life (a slave's commands die with it); one dispatched to this
+ * life, if the slave says it took less from us than it ran for us (the
+ * journal's proof), was forgotten with our session there (evicted, or
+ * superseded by another master at our address): the slave cannot say
+ * what became of it. Either way it runs again, and its result says why
+ * it may have run twice. Before this PONG no JOB of ours reached this
+ * life (they went to boot 0: answered COOKIE), so none ran it here. */
+void flights_restored_meet(slave_peer *s, uint64_t boot, uint64_t highest_job)
 {
+    int forgot = s->proven_job && s->proven_boot == boot && highest_job < s->proven_job;
+    if (forgot)
+        LOG(LOG_WARN, "slave %s says it took job ids up to %llu from this master, but ran job %llu for it: it "
+            "forgot this master while it was down", s->name, (unsigned long long)highest_job,
+            (unsigned long long)s->proven_job);
     for (flight *f = s->flights, *nx; f; f = nx) {
         nx = f->next;
-        if (!f->restored || !f->boot || f->boot == boot || !f->cmd || f->cmd->fl != f)
+        if (!f->restored || !f->boot || !f->cmd || f->cmd->fl != f || (f->boot == boot && !forgot))
             continue;
-        LOG(LOG_WARN, "command %u of batch %016llx: slave %s restarted while the master was down (boot %016llx -> "
-            "%016llx): its first run was lost with it, running it again", f->cmd->seq,
-            (unsigned long long)f->cmd->cl->batch_id, s->name, (unsigned long long)f->boot, (unsigned long long)boot);
-        command_note(f->cmd, "may have run twice: slave %s restarted while the master was down, and its first run "
-                     "there (which may have run in part or whole) was lost with it: run again", s->name);
-        flight_requeue(f, "restarted while the master was down");
+        if (f->boot != boot) {
+            LOG(LOG_WARN, "command %u of batch %016llx: slave %s restarted while the master was down (boot %016llx "
+                "-> %016llx): its first run was lost with it, running it again", f->cmd->seq,
+                (unsigned long long)f->cmd->cl->batch_id, s->name, (unsigned long long)f->boot,
+                (unsigned long long)boot);
+            command_note(f->cmd, "may have run twice: slave %s restarted while the master was down, and its first "
+                         "run there (which may have run in part or whole) was lost with it: run again", s->name);
+            flight_requeue(f, "restarted while the master was down");
+        } else {
+            LOG(LOG_WARN, "command %u of batch %016llx: slave %s forgot it while the master was down: running it "
+                "again", f->cmd->seq, (unsigned long long)f->cmd->cl->batch_id, s->name);
+            command_note(f->cmd, "may have run twice: slave %s forgot this master while it was down (its session "
+                         "there was given to another master), and with it what became of its first run: run again",
+                         s->name);
+            flight_requeue(f, "forgot this master while it was down");
+        }
     }
 }
 

@@ -507,6 +507,7 @@ typedef struct {
     size_t cap, n;
     char (*names)[300];  /* slaves named by DISPATCH records, and the highest job id of each */
     uint64_t *max_id;
+    struct proof { uint64_t job, boot; } *proven; /* the highest job each slave ran (a slave's RESULT for it), its life */
     int nnames;
     size_t records, results, damage_end; /* damage_end: just past the last damaged byte (0 none) */
     unsigned damaged;
@@ -575,8 +576,10 @@ static int slave_name_index(replay *rp, const char *name, size_t len)
             return i;
     rp->names = realloc(rp->names, (size_t)(rp->nnames + 1) * sizeof *rp->names);
     rp->max_id = realloc(rp->max_id, (size_t)(rp->nnames + 1) * sizeof *rp->max_id);
-    if (!rp->names || !rp->max_id)
+    rp->proven = realloc(rp->proven, (size_t)(rp->nnames + 1) * sizeof *rp->proven);
+    if (!rp->names || !rp->max_id || !rp->proven)
         die("out of memory");
+    rp->proven[rp->nnames] = (struct proof){0, 0};
     snprintf(rp->names[rp->nnames], sizeof rp->names[0], "%.*s", (int)len, name);
     rp->max_id[rp->nnames] = 0;
     return rp->nnames++;
@@ -674,6 +677,14 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
         const jr_result *r = &rec->u.result;
         rp->results++;
         if (r->index < b->cap && b->cmds[r->index]) {
+            /* Ran by the slave of its last dispatch (a status only a slave makes, from that slave): that
+             * slave took the id; if it says it took less from us now, it forgot us (flights_restored_meet). */
+            struct last_dispatch *ld = &b->disp[r->index];
+            uint8_t status = r->body_len ? r->body[0] : RUN_NO_SLAVE;
+            if (ld->slave >= 0 && (status == RUN_EXITED || status == RUN_SIGNALED || status == RUN_TIMED_OUT) &&
+                strlen(rp->names[ld->slave]) == r->host_len && !memcmp(rp->names[ld->slave], r->host, r->host_len) &&
+                ld->job > rp->proven[ld->slave].job)
+                rp->proven[ld->slave] = (struct proof){ld->job, ld->boot};
             free(b->cmds[r->index]);
             b->cmds[r->index] = NULL;
         }
@@ -723,6 +734,8 @@ static void replay_finish(replay *rp, unsigned *queued, unsigned *reclaimed, uns
         uint64_t next = rp->max_id[k] + 1 + (rp->damage_end ? DAMAGE_ID_GAP : 0);
         if (s && next > s->next_id)
             s->next_id = next;
+        if (s)
+            s->proven_job = rp->proven[k].job, s->proven_boot = rp->proven[k].boot;
     }
     for (size_t i = 0; i < rp->cap; i++) {
         rbatch *b = &rp->batches[i];
@@ -800,6 +813,7 @@ static int replay_journal(master *m, file_view *v, int *fresh)
         free(rp.batches); /* no batch can come from a journal without its header */
         free(rp.names);
         free(rp.max_id);
+        free(rp.proven);
         if (rename(j->path, aside) < 0)
             return -1;
         *fresh = 1;
@@ -829,6 +843,7 @@ static int replay_journal(master *m, file_view *v, int *fresh)
     free(rp.batches);
     free(rp.names);
     free(rp.max_id);
+    free(rp.proven);
     return 0;
 }
 

@@ -10,7 +10,9 @@
 #   3. a slave restarted while the master was down: the same, with that reason;
 #   4. a re-claim the slave never saw (the master died between journaling the
 #      dispatch and sending the request): runs once, not flagged;
-#   5. the slave's answers themselves (dgram_tool.py), every reason.
+#   5. the slave's answers themselves (dgram_tool.py), every reason;
+#   6. a slave that forgot the master meanwhile (another master took its
+#      address): its PONG says it took less than the journal shows it ran.
 # The master's reaction to each answer: tests/unit_replay.c (test_reclaim).
 . "$(dirname "$0")/lib.sh"
 
@@ -175,6 +177,37 @@ is "$(runs "$D" 1)" 2 "case 4: each command ran once"
 check "case 4: the slave ran the re-claim under the journaled id $((job + 1)), its one and only job id for it" \
     sh -c "grep -q 'job $((job + 1)): result delivered' '$T/s4.log' && ! grep -q 'job $((job + 2))' '$T/s4.log'"
 stop_pid "$MASTER_PID"
+
+# --- 6. The slave forgot the master while it was down: another master
+# (another identity) took its address, so the slave dropped the old jobs
+# with no record (not this master's any more), and has nothing to adopt
+# from. Its PONG says it took no job id from this identity, but the
+# journal shows it ran job 1 (its result): the re-claimed job 2 runs
+# again, flagged. (Detached batch: the other master must not be asked for
+# it; client --attach takes the results at the end.)
+D=$T/c6
+cmds "$D" 0 2
+start_slave s6 -j 4 --master-grace 30 -v
+echo "127.0.0.1 $SLAVE_PORT" >"$T/s6.conf"
+start_master m6 "$T/s6.conf" --state-dir "$T/sd6"
+p6=$MASTER_PORT
+wait_slaves_up m6 1 || bail "slave not up for m6"
+batch6=$(timeout 20 "$BIN/client" --detach 127.0.0.1 "$p6" "$D/cmds" 2>"$D/detach.err")
+wait_for_line "$T/s6.log" 'job 1: result delivered' 10 >/dev/null || bail "case 6: job 1 did not end"
+wait_lines "$D/started" 2 15 || bail "case 6: the commands did not start"
+kill9 "$MASTER_PID"
+MASTER_ON_PORT=$p6 start_master m6x "$T/s6.conf" --state-dir "$T/sd6x"
+wait_for_line "$T/s6.log" 'at the same address restarted: dropping its previous jobs' 10 >/dev/null
+ok $? "case 6: another master at the address: the slave drops the first one's jobs"
+stop_pid "$MASTER_PID"
+MASTER_ON_PORT=$p6 start_master m6b "$T/s6.conf" --state-dir "$T/sd6"
+timeout 60 "$BIN/client" --json 127.0.0.1 "$p6" --attach "$batch6" >"$D/out" 2>"$D/err"
+is "$?" 0 "case 6: client --attach gets the batch's results, exit 0"
+is "$(grep -c '"status":"exited","exitval":0' "$D/out")" 2 "case 6: 2 results, each exit 0"
+is "$(grep '"seq":1,' "$D/out" | grep -c may_have_run_twice)/$(wc -l <"$D/m/1")" 0/1 "case 6: the one that ended before: once, not flagged"
+is "$(grep '"seq":2,' "$D/out" | grep -c '"may_have_run_twice":true,"message":"may have run twice: slave 127.0.0.1:[0-9]* forgot this master while it was down')" 1 \
+    "case 6: the re-claimed one is flagged, the result says its slave forgot this master"
+is "$(wc -l <"$D/m/2")" 2 "case 6: it ran twice (its marker)"
 
 # --- 5. The slave's side, every reason (tests/dgram_tool.py lost: a master
 # with an identity gives job 3, which ends, job 1, which runs, and job 2,

@@ -500,6 +500,52 @@ static void test_reclaim(void)
     bw_free(&w);
 }
 
+/* A slave that forgot us (its session evicted, or superseded by another
+ * master at our address, while we were down): it ran job 1 for us (its
+ * RESULT, from it, is in the journal) but its PONG says it took less:
+ * what became of job 2, re-claimed, it cannot say. */
+static void test_forgot(void)
+{
+    bwriter w;
+    bw_init(&w, 1 << 20);
+    jrecord h = {.type = JR_HEADER};
+    h.u.header = (jr_header){JOURNAL_MAGIC, JOURNAL_VERSION, 0x1234, 1700000000000ull};
+    put(&w, &h);
+    jrecord br = {.type = JR_BATCH};
+    br.u.batch = (jr_batch){A, 1700000000000ull, 0, 3, 9, "127.0.0.1"};
+    put(&w, &br);
+    command_rec(&w, A, 0, "echo x");
+    command_rec(&w, A, 1, "echo x");
+    dispatch_rec(&w, A, 0, 1, "127.0.0.1:1");
+    CommandResult res;
+    memset(&res, 0, sizeof res);
+    bwriter body;
+    bw_init(&body, 1 << 20);
+    result_encode(&body, &res);
+    jrecord rr = {.type = JR_RESULT};
+    rr.u.result = (jr_result){A, 0, 1, 11, "127.0.0.1:1", (uint32_t)body.len, body.data};
+    put(&w, &rr);
+    bw_free(&body);
+    dispatch_rec(&w, A, 1, 2, "127.0.0.1:1");
+    for (int forgot = 0; forgot < 2; forgot++) {
+        master *m = fresh_master(w.data, w.len);
+        ok(journal_open(m, dir) == 0, "forgot: the journal replays");
+        client *a = find(m, A);
+        slave_peer *s1 = slave_by_name(m, "127.0.0.1:1");
+        pong(m, s1, 77, forgot ? 0 : 2);
+        if (forgot)
+            ok(!s1->flights && a->qhead && a->qhead->index == 1 && a->qhead->note &&
+                   strstr(a->qhead->note, "forgot this master"),
+               "the slave took less from us (0) than it ran for us (1): job 2 runs again, flagged (%s)",
+               a->qhead && a->qhead->note ? a->qhead->note : "none");
+        else
+            ok(s1->flights && s1->flights->id == 2 && !a->qhead,
+               "the slave remembers (it took up to 2): job 2 is still re-claimed from it");
+        free_master(m);
+    }
+    bw_free(&w);
+}
+
 int main(void)
 {
     log_init("unit_replay", LOG_ERROR);
@@ -515,6 +561,7 @@ int main(void)
     test_replay();
     test_compaction();
     test_reclaim();
+    test_forgot();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
