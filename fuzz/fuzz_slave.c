@@ -239,6 +239,7 @@ static void slave_new_life(uint64_t boot)
 {
     if (fz_slave) {
         jobs_kill_all(fz_slave);
+        sessions_free(fz_slave);
         free(fz_slave);
     }
     fz_slave = calloc(1, sizeof *fz_slave);
@@ -468,6 +469,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (getenv("FUZZ_SLAVE_TRACE")) /* to check that a seed does what it means to */
         fprintf(stderr, "%u ops, %u jobs started, %u held\n", ops, fz_nstarted, fz_slave->njobs);
     jobs_kill_all(fz_slave);
+    sessions_free(fz_slave);
     free(fz_slave);
     fz_slave = NULL;
     for (unsigned i = 0; i < fz_nstarted; i++)

@@ -148,8 +148,6 @@ int file_sync(int fd);
 long file_read_at(int fd, void *p, size_t n, uint64_t offset);
 int file_truncate(int fd, uint64_t size);
 int64_t file_size(int fd);
-int64_t file_mtime_ms(int fd); /* last modification, wall-clock ms since the epoch; -1 on error */
-int file_touch(int fd);          /* its modification time set to now (a clean stop: when the master was last up) */
 void file_close(int fd);
 /* A whole file, read once from start to end (the journal's replay): mapped
  * where the system can, else read into memory. file_view_done says the

@@ -384,19 +384,6 @@ int file_truncate(int fd, uint64_t size)
     return ftruncate(fd, (off_t)size);
 }
 
-int64_t file_mtime_ms(int fd)
-{
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return -1;
-    return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
-}
-
-int file_touch(int fd)
-{
-    return futimens(fd, NULL);
-}
-
 int64_t file_size(int fd)
 {
     struct stat st;

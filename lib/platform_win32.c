@@ -705,26 +705,6 @@ int file_truncate(int fd, uint64_t size)
     return _chsize_s(fd, (__int64)size) == 0 ? 0 : -1;
 }
 
-int64_t file_mtime_ms(int fd)
-{
-    struct _stat64 st;
-    if (_fstat64(fd, &st) < 0)
-        return -1;
-    return (int64_t)st.st_mtime * 1000;
-}
-
-int file_touch(int fd)
-{
-    FILETIME now;
-    GetSystemTimeAsFileTime(&now);
-    HANDLE h = (HANDLE)_get_osfhandle(fd);
-    if (h == INVALID_HANDLE_VALUE || !SetFileTime(h, NULL, NULL, &now)) {
-        errno = EIO;
-        return -1;
-    }
-    return 0;
-}
-
 int64_t file_size(int fd)
 {
     return _filelengthi64(fd);

@@ -47,6 +47,17 @@ enum job_state {
     JS_GONE = 4,      /* result delivered, cancelled, or never to be run */
 };
 
+/* DG_JOB_ACK in state JS_GONE: its cum (0 in GONE until then, and still 0
+ * from an older slave) says why the slave no longer holds a job it took.
+ * A master restarted from its journal re-claims its jobs by id and learns
+ * from this whether the first run ended (doc/protocol.md 4.3). */
+enum job_gone_why {
+    GONE_UNSAID = 0,         /* result acknowledged, cancelled, below the floor: nothing to run again */
+    GONE_NOT_STARTED = 1,    /* dropped before its command started (request or queue given up) */
+    GONE_KILLED = 2,         /* killed while running: its master was silent longer than --master-grace */
+    GONE_RESULT_DROPPED = 3, /* it ran to its end; its result was dropped, never acknowledged */
+};
+
 /* Boot ids: 64 random bits drawn at start, never 0: each life of a
  * program has its own nonce for the keys of its conversations. They say
  * nothing about time: which of two lives is the current one is decided by

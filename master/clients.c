@@ -281,6 +281,7 @@ static unsigned drop_commands(master *m, client *cl)
     while (cl->qhead) {
         command *cmd = cl->qhead;
         cl->qhead = cmd->next;
+        free(cmd->note);
         free(cmd);
     }
     cl->qtail = NULL;

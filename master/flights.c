@@ -80,7 +80,20 @@ void command_release(command *cmd)
 {
     while (cmd->orphans)
         flight_abandon(cmd->orphans);
+    free(cmd->note);
     free(cmd);
+}
+
+/* Why cmd may run twice: its result will say (deliver). */
+static void command_note(command *cmd, const char *fmt, const char *slave)
+{
+    char text[600];
+    int n = snprintf(text, sizeof text, fmt, slave);
+    size_t len = n < 0 ? 0 : (size_t)n >= sizeof text ? sizeof text - 1 : (size_t)n;
+    free(cmd->note);
+    cmd->note = malloc(len + 1); /* NULL if out of memory: the result's flag still says it */
+    if (cmd->note)
+        memcpy(cmd->note, text, len), cmd->note[len] = 0;
 }
 
 /* The current attempt of cmd (on slave s) ended without a result: queue the
@@ -185,6 +198,7 @@ static flight *flight_new(slave_peer *s, command *cmd, uint64_t id)
     f->cmd = cmd;
     f->slave = s;
     f->id = id;
+    f->boot = s->boot;
     f->fresh = 1;
     f->state = FL_SENDING;
     f->since_ms = f->heard_ms = clock_ms();
@@ -214,7 +228,9 @@ void flight_start(master *m, slave_peer *s, command *cmd)
 /* Replay: a command the previous life dispatched as job id on s and whose
  * result it did not have. The request goes again: the slave, if it kept
  * the job (adopted from the previous life), answers with its state and
- * result; if it never had it, it runs it now. */
+ * result; if it never had it, it runs it now; if it had it and it ended
+ * without a result for us, its GONE says how (on_job_ack). The caller
+ * sets f->boot: the slave's life the DISPATCH record names. */
 flight *flight_restore(master *m, slave_peer *s, command *cmd, uint64_t id)
 {
     (void)m;
@@ -223,6 +239,46 @@ flight *flight_restore(master *m, slave_peer *s, command *cmd, uint64_t id)
     flight *f = flight_new(s, cmd, id);
     f->restored = 1;
     return f;
+}
+
+/* The first PONG of slave s in this life of ours: it is at boot, and
+ * took job ids up to highest_job from our identity (as far as it
+ * remembers). A re-claimed job dispatched to another life of it was lost
+ * with that life (a slave's commands die with it); one dispatched to this
+ * life, if the slave says it took less from us than it ran for us (the
+ * journal's proof), was forgotten with our session there (evicted, or
+ * superseded by another master at our address): the slave cannot say
+ * what became of it. Either way it runs again, and its result says why
+ * it may have run twice. Before this PONG no JOB of ours reached this
+ * life (they went to boot 0: answered COOKIE), so none ran it here. */
+void flights_restored_meet(slave_peer *s, uint64_t boot, uint64_t highest_job)
+{
+    int forgot = s->proven_job && s->proven_boot == boot && highest_job < s->proven_job;
+    if (forgot)
+        LOG(LOG_WARN, "slave %s says it took job ids up to %llu from this master, but ran job %llu for it: it "
+            "forgot this master while it was down", s->name, (unsigned long long)highest_job,
+            (unsigned long long)s->proven_job);
+    for (flight *f = s->flights, *nx; f; f = nx) {
+        nx = f->next;
+        if (!f->restored || !f->boot || !f->cmd || f->cmd->fl != f || (f->boot == boot && !forgot))
+            continue;
+        if (f->boot != boot) {
+            LOG(LOG_WARN, "command %u of batch %016llx: slave %s restarted while the master was down (boot %016llx "
+                "-> %016llx): its first run was lost with it, running it again", f->cmd->seq,
+                (unsigned long long)f->cmd->cl->batch_id, s->name, (unsigned long long)f->boot,
+                (unsigned long long)boot);
+            command_note(f->cmd, "may have run twice: slave %s restarted while the master was down, and its first "
+                         "run there (which may have run in part or whole) was lost with it: run again", s->name);
+            flight_requeue(f, "restarted while the master was down");
+        } else {
+            LOG(LOG_WARN, "command %u of batch %016llx: slave %s forgot it while the master was down: running it "
+                "again", f->cmd->seq, (unsigned long long)f->cmd->cl->batch_id, s->name);
+            command_note(f->cmd, "may have run twice: slave %s forgot this master while it was down (its session "
+                         "there was given to another master), and with it what became of its first run: run again",
+                         s->name);
+            flight_requeue(f, "forgot this master while it was down");
+        }
+    }
 }
 
 /* write_step, after the flush: the requests of this turn's dispatches, and
@@ -291,6 +347,31 @@ void on_job_ack(slave_peer *s, const dgram *d)
          * lost (its result was never acknowledged): run it again. */
         if (f->state == FL_CANCELLING) {
             flight_free(f);
+        } else if (f->restored && f->cmd && f->cmd->fl == f && d->cum == GONE_NOT_STARTED) {
+            /* Re-claimed, and the slave dropped it before it started (its
+             * request or queue given up while we were away): it never ran,
+             * this attempt does not count. */
+            LOG(LOG_WARN, "command %u of batch %016llx: slave %s dropped it before it started while the master was "
+                "down: running it again", f->cmd->seq, (unsigned long long)f->cmd->cl->batch_id, s->name);
+            if (f->cmd->attempts)
+                f->cmd->attempts--;
+            flight_requeue(f, "dropped it before it started, while the master was down");
+        } else if (f->restored && f->cmd && f->cmd->fl == f &&
+                   (d->cum == GONE_KILLED || d->cum == GONE_RESULT_DROPPED)) {
+            /* Re-claimed, and the slave ran it but killed it, or dropped its
+             * result, when we were away longer than its --master-grace: it
+             * runs again (counted: its result says it may have run twice). */
+            int killed = d->cum == GONE_KILLED;
+            LOG(LOG_WARN, "command %u of batch %016llx: slave %s %s when the master was away longer than its "
+                "--master-grace: running it again", f->cmd->seq, (unsigned long long)f->cmd->cl->batch_id, s->name,
+                killed ? "killed it" : "dropped its result");
+            command_note(f->cmd, killed ? "may have run twice: its first run was killed on slave %s when the master "
+                                          "was away longer than the slave's --master-grace: run again"
+                                        : "ran twice: its first run ended on slave %s, which dropped its result when "
+                                          "the master was away longer than the slave's --master-grace: run again",
+                         s->name);
+            flight_requeue(f, killed ? "killed it when the master was away longer than its --master-grace"
+                                     : "dropped its result when the master was away longer than its --master-grace");
         } else if (f->restored && f->cmd && f->cmd->fl == f) {
             /* Re-claimed after a restart, and the slave no longer has it:
              * it ran and its result was acknowledged to the previous life,
@@ -315,6 +396,26 @@ void on_job_ack(slave_peer *s, const dgram *d)
     }
 }
 
+/* The result of a command that may have run twice, with the reason
+ * (cmd->note) in its message: the client shows it (--json: "message"). */
+static void deliver_noted(client *cl, const command *cmd, const flight *f, CommandResult *res)
+{
+    char msg[RESULT_MESSAGE_MAX + 1];
+    int n = snprintf(msg, sizeof msg, "%.*s%s%s", (int)res->message_len, res->message ? res->message : "",
+                     res->message_len ? "; " : "", cmd->note);
+    res->message = msg;
+    res->message_len = n < 0 ? 0 : n >= (int)sizeof msg ? RESULT_MESSAGE_MAX : (uint32_t)n;
+    res->ran_twice = 1;
+    bwriter w;
+    bw_init(&w, RESULT_MAX_BYTES + RESULT_MESSAGE_MAX);
+    result_encode(&w, res);
+    if (w.error) /* out of memory: the slave's bytes, flagged, without the reason */
+        client_send_result_body(cl, cmd->index, cmd->seq, f->slave->name, f->res.data, f->res.len);
+    else
+        client_send_result_body(cl, cmd->index, cmd->seq, f->slave->name, w.data, w.len); /* the result leaves */
+    bw_free(&w);
+}
+
 /* f's result is complete: it goes to its client (the result leaves for
  * the client here), and the command is done. */
 static void deliver(master *m, flight *f)
@@ -337,7 +438,10 @@ static void deliver(master *m, flight *f)
         s->avg_run_us = s->avg_run_us ? (7 * s->avg_run_us + res.duration_us) / 8 : res.duration_us + 1;
         uint8_t *flags = f->res.data + RESULT_FLAGS_OFFSET;
         *flags = (uint8_t)((*flags & ~RESULT_FLAG_RAN_TWICE) | (twice ? RESULT_FLAG_RAN_TWICE : 0));
-        client_send_result_body(cl, cmd->index, cmd->seq, f->slave->name, f->res.data, f->res.len); /* the result leaves */
+        if (twice && cmd->note) /* why, in its message (after the slave's own, if any) */
+            deliver_noted(cl, cmd, f, &res);
+        else
+            client_send_result_body(cl, cmd->index, cmd->seq, f->slave->name, f->res.data, f->res.len); /* the result leaves */
     }
     LOG(twice ? LOG_INFO : LOG_DEBUG, "command %u of %s: result from %s%s", cmd->seq, cl->name, f->slave->name,
         twice ? " (dispatched more than once: it may have run twice)" : "");

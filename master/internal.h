@@ -86,6 +86,7 @@ typedef struct command {
     uint32_t seq, len;
     unsigned attempts;
     uint8_t restored; /* queued again by the replay, never dispatched as far as the journal knows */
+    char *note; /* why it may have run twice (a re-claim's first run ended on its slave): its result says */
     char line[]; /* len bytes + NUL */
 } command;
 
@@ -110,6 +111,7 @@ struct flight {
     flight *next_orphan; /* in its command's orphans */
     int fresh; /* dispatched this turn: its request leaves after the journal's flush (write_step) */
     int restored; /* re-claimed by the replay: the previous life dispatched it */
+    uint64_t boot; /* the life of its slave it was dispatched to (its DISPATCH record's) */
 };
 
 struct slave_peer {
@@ -132,6 +134,10 @@ struct slave_peer {
     hmac_key hs_tx_key, hs_rx_key;
     int ping_soon; /* a COOKIE answered a JOB: ping now for a fresh one */
     int reported;  /* a PONG came in this life: its highest_job is known */
+    /* The replay: the highest job id the journal shows this slave ran (its
+     * own result came back), and the slave's life then: a slave that says
+     * it took less from us forgot us (flights_restored_meet). */
+    uint64_t proven_job, proven_boot;
     int alive;
     uint16_t slots_total, slots_free;
     uint64_t last_heard_ms, last_ping_ms;
@@ -358,6 +364,7 @@ void on_result_fragment(master *m, slave_peer *s, const dgram *d);
 uint64_t flights_tick(master *m, uint64_t now_ms);
 void flights_send_fresh(master *m);
 flight *flight_restore(master *m, slave_peer *s, command *cmd, uint64_t id);
+void flights_restored_meet(slave_peer *s, uint64_t boot, uint64_t highest_job);
 
 /* --------------------------------------------------------- journal.c --- */
 

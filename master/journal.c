@@ -27,11 +27,6 @@
 #define RETRY_MS 200u              /* a failing write is tried again this often */
 #define PENDING_LIMIT ((size_t)1 << 31) /* one turn's records (results up to 64 MiB each) */
 #define DAMAGE_ID_GAP 4096u        /* job ids skipped after damage: a lost DISPATCH's id is never reused */
-/* A master down longer than this (the journal's last write to the
- * restart, wall clock): its slaves may have killed its jobs at the end of
- * their --master-grace (60 s by default; 10 s is the least anyone should
- * set), and the jobs it re-claims may run a second time: said so. */
-#define DOWNTIME_FLAG_MS 10000u
 /* Compaction: once the journal is this large and at least half of it is
  * forgotten batches, it is written anew with what is live. */
 #define COMPACT_MIN_BYTES ((uint64_t)64 << 20)
@@ -118,7 +113,7 @@ void journal_end(master *m, client *cl, uint32_t count)
 
 static void dispatch_record(bwriter *w, const flight *f)
 {
-    jr_dispatch r = {f->cmd->cl->batch_id, f->cmd->index, f->id, f->slave->boot, (uint16_t)strlen(f->slave->name),
+    jr_dispatch r = {f->cmd->cl->batch_id, f->cmd->index, f->id, f->boot, (uint16_t)strlen(f->slave->name),
                      f->slave->name};
     jr_dispatch_encode(w, &r);
 }
@@ -544,7 +539,7 @@ uint8_t *journal_load_result(master *m, record_ref ref, result_frame *out, const
 typedef struct {
     client *cl;
     command **cmds;
-    struct last_dispatch { uint64_t job; int slave; } *disp; /* slave: index in names, -1 none */
+    struct last_dispatch { uint64_t job; int slave; uint64_t boot; } *disp; /* slave: index in names, -1 none */
     uint32_t *seq;    /* 0: unknown */
     uint8_t *seen;
     uint32_t cap;
@@ -567,6 +562,7 @@ typedef struct {
     size_t cap, n;
     char (*names)[300];  /* slaves named by DISPATCH records, and the highest job id of each */
     uint64_t *max_id;
+    struct proof { uint64_t job, boot; } *proven; /* the highest job each slave ran (a slave's RESULT for it), its life */
     int nnames;
     size_t records, results, damage_end; /* damage_end: just past the last damaged byte (0 none) */
     size_t damage_start; /* the first damaged byte (SIZE_MAX none) */
@@ -575,7 +571,6 @@ typedef struct {
     uint64_t identity; /* the HEADER's */
     uint64_t dead;     /* bytes of records of no live batch */
     size_t results_kept;
-    int long_down; /* the master was down longer than DOWNTIME_FLAG_MS */
     lost_batch *lost; /* an open-addressing table by batch id */
     size_t lost_cap, nlost;
 } replay;
@@ -631,7 +626,7 @@ static void rbatch_reserve(rbatch *b, uint32_t index)
     if (!b->cmds || !b->disp || !b->seq || !b->seen)
         die("out of memory");
     for (uint32_t i = b->cap; i < n; i++)
-        b->cmds[i] = NULL, b->disp[i] = (struct last_dispatch){0, -1}, b->seq[i] = 0, b->seen[i] = 0;
+        b->cmds[i] = NULL, b->disp[i] = (struct last_dispatch){0, -1, 0}, b->seq[i] = 0, b->seen[i] = 0;
     b->cap = n;
 }
 
@@ -698,8 +693,10 @@ static int slave_name_index(replay *rp, const char *name, size_t len)
             return i;
     rp->names = realloc(rp->names, (size_t)(rp->nnames + 1) * sizeof *rp->names);
     rp->max_id = realloc(rp->max_id, (size_t)(rp->nnames + 1) * sizeof *rp->max_id);
-    if (!rp->names || !rp->max_id)
+    rp->proven = realloc(rp->proven, (size_t)(rp->nnames + 1) * sizeof *rp->proven);
+    if (!rp->names || !rp->max_id || !rp->proven)
         die("out of memory");
+    rp->proven[rp->nnames] = (struct proof){0, 0};
     snprintf(rp->names[rp->nnames], sizeof rp->names[0], "%.*s", (int)len, name);
     rp->max_id[rp->nnames] = 0;
     return rp->nnames++;
@@ -812,7 +809,7 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
         if (r->job_id > rp->max_id[k])
             rp->max_id[k] = r->job_id;
         if (r->index < b->cap && b->cmds[r->index]) {
-            b->disp[r->index] = (struct last_dispatch){r->job_id, k};
+            b->disp[r->index] = (struct last_dispatch){r->job_id, k, r->slave_boot};
             b->cmds[r->index]->attempts++;
         }
         break;
@@ -827,6 +824,14 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
                 b->seq[r->index] = r->seq;
         }
         if (r->index < b->cap && b->cmds[r->index]) {
+            /* Ran by the slave of its last dispatch (a status only a slave makes, from that slave): that
+             * slave took the id; if it says it took less from us now, it forgot us (flights_restored_meet). */
+            struct last_dispatch *ld = &b->disp[r->index];
+            uint8_t status = r->body_len ? r->body[0] : RUN_NO_SLAVE;
+            if (ld->slave >= 0 && (status == RUN_EXITED || status == RUN_SIGNALED || status == RUN_TIMED_OUT) &&
+                strlen(rp->names[ld->slave]) == r->host_len && !memcmp(rp->names[ld->slave], r->host, r->host_len) &&
+                ld->job > rp->proven[ld->slave].job)
+                rp->proven[ld->slave] = (struct proof){ld->job, ld->boot};
             free(b->cmds[r->index]);
             b->cmds[r->index] = NULL;
         }
@@ -999,6 +1004,8 @@ static void replay_finish(replay *rp, unsigned *queued, unsigned *reclaimed, uns
         uint64_t next = rp->max_id[k] + 1 + (rp->damage_end ? DAMAGE_ID_GAP : 0);
         if (s && next > s->next_id)
             s->next_id = next;
+        if (s)
+            s->proven_job = rp->proven[k].job, s->proven_boot = rp->proven[k].boot;
     }
     for (size_t i = 0; i < rp->cap; i++) {
         rbatch *b = &rp->batches[i];
@@ -1020,9 +1027,8 @@ static void replay_finish(replay *rp, unsigned *queued, unsigned *reclaimed, uns
                 client_send_failure(cl, cmd->index, cmd->seq, RUN_REJECTED, "", "refused by the master");
                 free(cmd);
             } else if (s && b->disp[x].job) {
-                if (rp->long_down)
-                    cmd->attempts++; /* its slave may have killed it and will run it again: "may have run twice" */
-                flight_restore(m, s, cmd, b->disp[x].job);
+                /* whether its first run ended, its slave says (flights.c: on_job_ack, flights_restored_meet) */
+                flight_restore(m, s, cmd, b->disp[x].job)->boot = b->disp[x].boot;
                 (*reclaimed)++;
             } else if (!b->disp[x].job && rp->damage_end && cl->command_at[x] < rp->damage_end) {
                 client_send_failure(cl, cmd->index, cmd->seq, RUN_NOT_STARTED, "",
@@ -1057,18 +1063,12 @@ static void replay_finish(replay *rp, unsigned *queued, unsigned *reclaimed, uns
 
 #define REPLAY_DROP_EVERY ((size_t)4 << 20) /* pages read this far behind are given back */
 
-static int replay_journal(master *m, file_view *v, int64_t mtime_ms, int *fresh)
+static int replay_journal(master *m, file_view *v, int *fresh)
 {
     const uint8_t *data = v->data;
     size_t len = v->len;
     journal *j = m->journal;
     replay rp = {.m = m, .damage_start = SIZE_MAX};
-    int64_t down = mtime_ms < 0 ? 0 : (int64_t)wall_ms() - mtime_ms;
-    rp.long_down = down > (int64_t)DOWNTIME_FLAG_MS;
-    if (rp.long_down)
-        LOG(LOG_WARN, "journal %s: last written %lld s ago: the commands re-claimed from the slaves may have been "
-            "killed there (--master-grace) and run again: their results say so", m->journal->path,
-            (long long)(down / 1000));
     jreader r;
     jrecord rec;
     size_t offset, next;
@@ -1096,6 +1096,7 @@ static int replay_journal(master *m, file_view *v, int64_t mtime_ms, int *fresh)
         free(rp.lost);
         free(rp.names);
         free(rp.max_id);
+        free(rp.proven);
         if (rename(j->path, aside) < 0)
             return -1;
         *fresh = 1;
@@ -1127,6 +1128,7 @@ static int replay_journal(master *m, file_view *v, int64_t mtime_ms, int *fresh)
     free(rp.batches);
     free(rp.names);
     free(rp.max_id);
+    free(rp.proven);
     return 0;
 }
 
@@ -1201,7 +1203,7 @@ int journal_open(master *m, const char *dir)
             return -1;
         }
         int fresh;
-        int rc = replay_journal(m, &v, file_mtime_ms(j->fd), &fresh);
+        int rc = replay_journal(m, &v, &fresh);
         file_view_close(&v);
         if (rc < 0)
             return -1;
@@ -1220,11 +1222,6 @@ void journal_close(master *m)
     journal_flush(m);
     if (j->lazy_written && !j->failing && file_sync(j->fd) == 0) /* a clean stop leaves it all on disk */
         j->fsyncs++;
-    /* A planned stop: its slaves heard from this master until now, and keep
-     * the jobs it left them --master-grace from now: the downtime the next
-     * start measures (DOWNTIME_FLAG_MS, from the file's time) begins here. */
-    if (m->stopping && file_touch(j->fd) < 0)
-        LOG(LOG_WARN, "journal %s: cannot set its time: %s", j->path, strerror(errno));
     if (j->fsyncs) /* make bench reads this line */
         LOG(LOG_INFO, "journal %s: %llu bytes, %llu flushes (fdatasync) in %.1f s, %.0f us each on average, "
             "%u compactions", j->path, (unsigned long long)j->size, (unsigned long long)j->fsyncs,

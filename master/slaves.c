@@ -239,6 +239,8 @@ static void on_pong(master *m, slave_peer *s, const dgram *d)
             (unsigned long long)d->sender_boot);
         slave_lost_jobs(s, "restarted");
     }
+    if (!s->boot) /* our first PONG from it: jobs re-claimed from another life of it are lost */
+        flights_restored_meet(s, d->sender_boot, d->highest_job);
     if (!s->alive)
         LOG(LOG_INFO, "slave %s is up with %u slot%s%s", s->name, d->slots_total, d->slots_total == 1 ? "" : "s",
             s->conf_slots && (unsigned)s->conf_slots < d->slots_total ? " (slaves.conf: we use fewer)" : "");

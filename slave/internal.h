@@ -48,6 +48,7 @@
 #define EXIT_NOT_RUNNABLE 126       /* the shell's "found but cannot be run": refused by --allow */
 #define ADDR_NAME_LEN 80            /* an address as net_addr_str writes it, for the log */
 #define ERR_LEN 256                 /* a reason, for the log and a result's message */
+#define LOST_MAX 1024               /* lost jobs remembered per session (above: the oldest forgotten) */
 
 /* The poll set: the socket, the signal events, then the commands' pipes. */
 enum { PFD_SOCK, PFD_SIGNALS, PFD_COMMANDS };
@@ -78,6 +79,13 @@ typedef struct session {
     size_t rx_bytes; /* memory of its incomplete requests */
     unsigned njobs;  /* jobs it holds here, all states (at most SESSION_MAX_JOBS) */
     uint32_t cookie_ms; /* when the cookie of its last handshake was issued (our clock_ms, mod 2^32) */
+    /* Jobs of it we dropped unfinished or with their result unacknowledged
+     * (enum job_gone_why): a JOB for one is answered GONE with the reason,
+     * so that its master, restarted, knows whether the first run ended.
+     * Kept until the floor passes them (at most LOST_MAX), moved with the
+     * jobs to the next life of the same identity. */
+    struct lost_job { uint64_t id; uint8_t why; } *lost;
+    unsigned nlost, cap_lost;
 } session;
 
 /* A job record: one job id of one session, from its request's first
@@ -94,6 +102,7 @@ typedef struct job {
     char *command;              /* JP_QUEUED, JP_RUNNING */
     uint32_t timeout_ms;
     runner_proc proc;           /* JP_RUNNING */
+    int started;                /* its command was started (a result of one that could not be: 0) */
     xfer_tx tx;                 /* JP_SENDING */
     uint64_t last_progress_ms;
 } job;
@@ -155,12 +164,17 @@ void session_take(session *s, uint64_t id);
 void session_drop_jobs(slave *sl, session *s);
 void session_advance_floor(slave *sl, session *s, uint64_t floor);
 unsigned session_adopt_jobs(slave *sl, session *s, session *old);
+void session_note_lost(session *s, uint64_t id, uint8_t why);
+uint8_t session_lost_why(const session *s, uint64_t id);
+void session_forget(session *s);
+void sessions_free(slave *sl);
 void send_cookie(slave *sl, const net_addr *from, const dgram *d, size_t request_len);
 void on_ping(slave *sl, const net_addr *from, const dgram *d, size_t n);
 uint64_t sessions_tick(slave *sl, uint64_t now_us);
 
 /* jobs.c */
 void job_free(slave *sl, job *j);
+uint8_t job_lost_why(const job *j);
 unsigned slots_free(const slave *sl);
 void on_job_fragment(slave *sl, const net_addr *from, const dgram *d, size_t n);
 void on_result_ack(slave *sl, const dgram *d);

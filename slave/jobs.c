@@ -80,7 +80,19 @@ static void send_job_ack(slave *sl, session *s, uint64_t id, uint8_t state, cons
         xfer_rx_ack(&j->rx, &d.cum, &d.sack);
     else if (j)
         d.cum = j->request_frags;
+    else if (state == JS_GONE) /* a job we no longer hold: did it end? (enum job_gone_why) */
+        d.cum = session_lost_why(s, id);
     send_dgram(sl, s, &d);
+}
+
+/* What a job dropped now leaves behind, for its master's next life. */
+uint8_t job_lost_why(const job *j)
+{
+    if (j->phase == JP_RUNNING)
+        return GONE_KILLED;
+    if (j->phase == JP_SENDING && j->started)
+        return GONE_RESULT_DROPPED;
+    return GONE_NOT_STARTED;
 }
 
 /* What the master is told of j (enum job_state, in DG_JOB_ACK). */
@@ -147,6 +159,7 @@ static void job_start(slave *sl, job *j)
         return;
     }
     j->phase = JP_RUNNING;
+    j->started = 1;
     sl->running++;
     LOG(LOG_DEBUG, "job %llu: started pid %d: %.80s", (unsigned long long)j->id, (int)j->proc.pid, j->command);
 }
@@ -354,6 +367,7 @@ uint64_t jobs_tick(slave *sl, uint64_t now_us)
             if (elapsed(now_ms, j->last_progress_ms) > RECEIVE_GIVEUP_MS) {
                 LOG(LOG_WARN, "job %llu: request incomplete for %us: dropped", (unsigned long long)j->id,
                     RECEIVE_GIVEUP_MS / 1000);
+                session_note_lost(j->sess, j->id, GONE_NOT_STARTED);
                 job_drop(sl, j);
                 continue;
             }
@@ -389,6 +403,7 @@ uint64_t jobs_tick(slave *sl, uint64_t now_us)
             if (elapsed(now_ms, j->last_progress_ms) > giveup) {
                 LOG(LOG_WARN, "job %llu: result not acknowledged for %llus: dropped", (unsigned long long)j->id,
                     (unsigned long long)(giveup / 1000));
+                session_note_lost(j->sess, j->id, job_lost_why(j));
                 job_drop(sl, j);
                 continue;
             }

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void session_drop_jobs(slave *sl, session *s)
@@ -32,6 +33,11 @@ void session_advance_floor(slave *sl, session *s, uint64_t floor)
     if (floor <= s->taken.floor)
         return;
     dedup_advance(&s->taken, floor);
+    unsigned kept = 0;
+    for (unsigned i = 0; i < s->nlost; i++)
+        if (s->lost[i].id >= floor)
+            s->lost[kept++] = s->lost[i];
+    s->nlost = kept;
     for (job **pp = &sl->jobs; *pp;) {
         job *j = *pp;
         if (j->sess == s && j->id < floor) {
@@ -58,6 +64,9 @@ unsigned session_adopt_jobs(slave *sl, session *s, session *old)
     dedup_merge(&s->taken, &old->taken);
     if (old->highest_job > s->highest_job)
         s->highest_job = old->highest_job;
+    for (unsigned i = 0; i < old->nlost; i++) /* what the old life's jobs became, for the new life to ask */
+        session_note_lost(s, old->lost[i].id, old->lost[i].why);
+    session_forget(old);
     for (job *j = sl->jobs; j; j = j->next) {
         if (j->sess != old)
             continue;
@@ -81,6 +90,56 @@ unsigned session_adopt_jobs(slave *sl, session *s, session *old)
         }
     }
     return n;
+}
+
+/* Job id of s's master dropped before it ended, or with its result never
+ * acknowledged (enum job_gone_why): a JOB for it is answered GONE with
+ * that reason (jobs.c's send_job_ack). Only for a master with an identity
+ * (its next life asks, by id); at most LOST_MAX, the oldest forgotten. */
+void session_note_lost(session *s, uint64_t id, uint8_t why)
+{
+    if (!s->master_id || id < s->taken.floor)
+        return;
+    for (unsigned i = 0; i < s->nlost; i++)
+        if (s->lost[i].id == id) {
+            s->lost[i].why = why;
+            return;
+        }
+    if (s->nlost == LOST_MAX) {
+        memmove(s->lost, s->lost + 1, (LOST_MAX - 1) * sizeof *s->lost);
+        s->nlost--;
+    }
+    if (s->nlost == s->cap_lost) {
+        unsigned cap = s->cap_lost ? 2 * s->cap_lost : 16;
+        struct lost_job *grown = realloc(s->lost, cap * sizeof *grown);
+        if (!grown)
+            return; /* then the master hears GONE without a reason: "not run again" */
+        s->lost = grown;
+        s->cap_lost = cap;
+    }
+    s->lost[s->nlost++] = (struct lost_job){id, why};
+}
+
+uint8_t session_lost_why(const session *s, uint64_t id)
+{
+    for (unsigned i = 0; i < s->nlost; i++)
+        if (s->lost[i].id == id)
+            return s->lost[i].why;
+    return GONE_UNSAID;
+}
+
+void session_forget(session *s)
+{
+    free(s->lost);
+    s->lost = NULL;
+    s->nlost = s->cap_lost = 0;
+}
+
+/* Stopping: what the sessions hold besides the slave struct. */
+void sessions_free(slave *sl)
+{
+    for (int i = 0; i < MAX_SESSIONS; i++)
+        session_forget(&sl->sessions[i]);
 }
 
 /* Job id taken from s's master: never run again; and the highest one is
@@ -195,8 +254,11 @@ static session *session_open(slave *sl, const net_addr *from, const dgram *d, ui
             }
             if (session_has_jobs(sl, t) || elapsed(now, t->last_heard_ms) <= SESSION_IDLE_MS)
                 continue;
-            if (!victim || (t->superseded && !victim->superseded) ||
-                (t->superseded == victim->superseded && t->last_heard_ms < victim->last_heard_ms))
+            /* one that remembers lost jobs last: its master may come back and ask */
+            if (!victim || (!t->nlost && victim->nlost) ||
+                (!t->nlost == !victim->nlost &&
+                 ((t->superseded && !victim->superseded) ||
+                  (t->superseded == victim->superseded && t->last_heard_ms < victim->last_heard_ms))))
                 victim = t;
         }
         if (!victim) {
@@ -210,6 +272,7 @@ static session *session_open(slave *sl, const net_addr *from, const dgram *d, ui
             LOG(LOG_INFO, "forgetting master %016llx, silent for %llu s, to serve a new one",
                 (unsigned long long)victim->master_boot, (unsigned long long)(elapsed(now, victim->last_heard_ms) / 1000));
         s = victim;
+        session_forget(s);
         memset(s, 0, sizeof *s);
         s->used = 1;
         s->master_boot = d->sender_boot;
@@ -241,6 +304,7 @@ static session *session_open(slave *sl, const net_addr *from, const dgram *d, ui
             LOG(LOG_INFO, "master %016llx at the same address restarted: dropping its previous jobs",
                 (unsigned long long)t->master_boot);
             session_drop_jobs(sl, t);
+            session_forget(t); /* another master: nobody will ask */
         }
         t->superseded = 1;
     }
@@ -320,6 +384,9 @@ uint64_t sessions_tick(slave *sl, uint64_t now_us)
         if (elapsed(now_ms, s->last_heard_ms) > keep) {
             LOG(LOG_WARN, "master %016llx silent for %llu s: killing its jobs", (unsigned long long)s->master_boot,
                 (unsigned long long)(keep / 1000));
+            for (const job *j = sl->jobs; j; j = j->next) /* its next life will ask what became of them */
+                if (j->sess == s)
+                    session_note_lost(s, j->id, job_lost_why(j));
             session_drop_jobs(sl, s);
             continue;
         }

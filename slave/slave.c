@@ -245,6 +245,7 @@ int slave_run(const slave_config *cfg)
     net_close(sl->sock);
     free(sl->pfds);
     free(sl->pfd_jobs);
+    sessions_free(sl);
     free(sl);
     return 0;
 }

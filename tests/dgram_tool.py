@@ -23,6 +23,10 @@ builds did): it asks the slave with a PING which one it speaks.
       job 1's request again and prints the JOB_ACK state, then the result
       it gets and acknowledges. --after-result: the first life restarts only
       once the result has come (unacknowledged), else as soon as it runs.
+  dgram_tool.py lost PORT GRACE
+      A master with an identity gives the slave (-j 1) three jobs, falls
+      silent past its --master-grace (GRACE s), and a second life asks what
+      became of each: prints "job N: state S cum C" (tests/adopt.t).
 """
 import os, select, signal, socket, struct, sys, time
 
@@ -176,6 +180,69 @@ def reclaim(port, command, after_result):
     s.sendto(header(5, RESULT_ACK, me2, boot2, seq2 + 1, 1) + struct.pack(">BIQ", 1, 1, 0), addr)
 
 
+def lost(port, grace):
+    """A master with an identity whose first life gives the slave (-j 1)
+    job 3 (ends at once: its result is never acknowledged), job 1 (runs)
+    and job 2 (queued behind it), then falls silent past the slave's
+    --master-grace (GRACE seconds); a second life (same identity) asks for
+    jobs 1, 2, 3 and 1 again and prints each JOB_ACK's state and cum."""
+    addr = ("127.0.0.1", port)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    master_id = int.from_bytes(os.urandom(8), "big") | 1
+
+    def req(command):
+        cmd = command.encode()
+        return struct.pack(">II", 0, len(cmd)) + cmd
+
+    def life():
+        me = int.from_bytes(os.urandom(8), "big") | 1
+        version, boot, cookie, _ = learn(s, addr, me)
+        if version < 5:
+            sys.exit("the slave speaks format %d, not 5" % version)
+        return me, boot, handshake_ping(s, addr, me, version, boot, cookie, 2, master_id)
+
+    def wait_for(typ, me, job_id, seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            s.settimeout(max(0.01, end - time.monotonic()))
+            try:
+                d = parse(s.recvfrom(70000)[0])
+            except socket.timeout:
+                break
+            if d and d["type"] == typ and d["receiver"] == me and d["job_id"] == job_id:
+                return d
+        return None
+
+    me, boot, seq = life()
+    for job_id, command in ((3, "echo three"), (1, "sleep 30"), (2, "sleep 30")):
+        r = req(command)
+        s.sendto(job(5, me, boot, seq, job_id, len(r), r), addr)
+        seq += 1
+        if not wait_for(RESULT if job_id == 3 else JOB_ACK, me, job_id, 5):
+            sys.exit("first life: nothing for job %d" % job_id)
+    print("first life: job 3 ended (result not acknowledged), job 1 runs, job 2 queued; silent now", flush=True)
+    time.sleep(grace + 1.5)
+    s.setblocking(False)
+    try:
+        while s.recv(70000):  # what the slave sent the first life meanwhile (its result, again)
+            pass
+    except BlockingIOError:
+        pass
+    s.setblocking(True)
+    me2, boot2, seq2 = life()
+    for job_id in (1, 2, 3, 1):
+        r = req("echo must-not-run")
+        s.sendto(job(5, me2, boot2, seq2, job_id, len(r), r), addr)
+        seq2 += 1
+        a = wait_for(JOB_ACK, me2, job_id, 2)
+        if not a:
+            print("job %d: no answer" % job_id, flush=True)
+            continue
+        state, cum = struct.unpack(">BI", a["body"][:5])
+        print("job %d: state %d cum %d" % (job_id, state, cum), flush=True)
+
+
 def proxy(target, drop_jobs):
     listen = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     listen.bind(("127.0.0.1", 0))
@@ -241,6 +308,8 @@ if __name__ == "__main__":
         amplify(int(a[1]), float(a[2]))
     elif a[0] == "reclaim":
         reclaim(int(a[1]), a[2], "--after-result" in a)
+    elif a[0] == "lost":
+        lost(int(a[1]), float(a[2]))
     elif a[0] == "flood":
         flood(int(a[1]), int(a[2]), "--handshake" in a)
     else:

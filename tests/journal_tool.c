@@ -11,6 +11,10 @@
  *       has an stderr that needs JSON escapes, and command 3 timed out.
  *   journal_tool truncate FILE SIZE     cut FILE to SIZE bytes
  *   journal_tool flip FILE OFFSET       invert the byte at OFFSET
+ *   journal_tool dispatch FILE BATCH INDEX JOB BOOT SLAVE
+ *       appends a DISPATCH record (BATCH and BOOT in hex, as --dump-journal
+ *       prints them): what a master that died between journaling a dispatch
+ *       and sending its request leaves (tests/adopt.t)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,13 +135,34 @@ static int damage(const char *how, const char *path, long at)
     return 0;
 }
 
+static int append_dispatch(char **argv)
+{
+    const char *path = argv[2], *slave = argv[7];
+    jr_dispatch d = {strtoull(argv[3], NULL, 16), (uint32_t)strtoul(argv[4], NULL, 10), strtoull(argv[5], NULL, 10),
+                     strtoull(argv[6], NULL, 16), (uint16_t)strlen(slave), slave};
+    bwriter w;
+    bw_init(&w, 1u << 16);
+    jr_dispatch_encode(&w, &d);
+    FILE *f = fopen(path, "ab");
+    int bad = w.error || !f || fwrite(bw_head(&w), 1, bw_pending(&w), f) != bw_pending(&w);
+    if (f && fclose(f) != 0)
+        bad = 1;
+    bw_free(&w);
+    if (bad)
+        fprintf(stderr, "journal_tool: cannot append to %s\n", path);
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 8 && strcmp(argv[1], "dispatch") == 0)
+        return append_dispatch(argv);
     if (argc >= 5 && strcmp(argv[1], "write") == 0)
         return write_journal(argv[2], (unsigned)atoi(argv[3]), (unsigned)atoi(argv[4]),
                              argc > 5 ? (unsigned)atoi(argv[5]) : JOURNAL_VERSION);
     if (argc == 4 && (strcmp(argv[1], "truncate") == 0 || strcmp(argv[1], "flip") == 0))
         return damage(argv[1], argv[2], atol(argv[3]));
-    fprintf(stderr, "usage: journal_tool write FILE BATCHES COMMANDS [VERSION] | truncate FILE SIZE | flip FILE OFFSET\n");
+    fprintf(stderr, "usage: journal_tool write FILE BATCHES COMMANDS [VERSION] | truncate FILE SIZE | flip FILE OFFSET | "
+                    "dispatch FILE BATCH INDEX JOB BOOT SLAVE\n");
     return 2;
 }

@@ -278,8 +278,9 @@ static void test_replay(void)
        (unsigned long long)(s1 ? s1->next_id : 0));
     free_master(m);
 
-    /* A master down for an hour: its slaves may have killed the jobs it
-     * re-claims (their --master-grace) and run them again: flagged. */
+    /* A master down for an hour: how long says nothing of what its slaves
+     * did with the jobs it re-claims (test_reclaim: they say it); a clock
+     * step cannot fool it either. */
     bw_reset(&w);
     write_journal(&w, JOURNAL_VERSION);
     m = fresh_master(w.data, w.len);
@@ -292,8 +293,9 @@ static void test_replay(void)
     utimes(path, hour_ago);
     ok(journal_open(m, dir) == 0, "a journal last written an hour ago replays");
     s1 = slave_by_name(m, "127.0.0.1:1");
-    ok(s1 && s1->flights && s1->flights->cmd && s1->flights->cmd->attempts == 3,
-       "its re-claimed command counts one attempt more (3): its result will say it may have run twice");
+    ok(s1 && s1->flights && s1->flights->cmd && s1->flights->cmd->attempts == 2 && !s1->flights->cmd->note,
+       "its re-claimed command keeps its 2 attempts: the downtime alone flags nothing");
+    ok(s1 && s1->flights && s1->flights->boot == 77, "the re-claim knows the slave's life its DISPATCH names");
     free_master(m);
 
     /* Another version: moved aside, a new journal begins, nothing runs. */
@@ -428,7 +430,7 @@ static void test_holes(void)
        "placeholders for index 2 (seq 3) and the last one, 4 (seq 5, known from END only)");
     result_frame rf;
     CommandResult res;
-    uint8_t *buf;
+    uint8_t *buf = NULL;
     int good = e && result_of(m, e, 3, &rf, &res, &buf) == 0 && rf.seq == 3 && res.status == RUN_NOT_STARTED &&
                res.message_len == strlen(LOST_WHY) && !memcmp(res.message, LOST_WHY, res.message_len);
     free(buf);
@@ -627,6 +629,228 @@ static void test_compaction(void)
     bw_free(&w);
 }
 
+/* A JOB_ACK or PONG from slave s, as slaves.c's on_datagram hands it. */
+static void job_ack(slave_peer *s, uint64_t id, uint8_t state, uint32_t cum)
+{
+    dgram d;
+    memset(&d, 0, sizeof d);
+    d.type = DG_JOB_ACK;
+    d.job_id = id;
+    d.state = state;
+    d.cum = cum;
+    on_job_ack(s, &d);
+}
+
+static void pong(master *m, slave_peer *s, uint64_t boot, uint64_t highest)
+{
+    dgram d;
+    memset(&d, 0, sizeof d);
+    d.type = DG_PONG;
+    d.sender_boot = boot;
+    d.slots_total = 4;
+    d.highest_job = highest;
+    on_pong(m, s, &d);
+}
+
+static flight *flight_of(slave_peer *s, uint64_t id)
+{
+    for (flight *f = s->flights; f; f = f->next)
+        if (f->id == id)
+            return f;
+    return NULL;
+}
+
+static command *queued_index(client *cl, uint32_t index)
+{
+    for (command *c = cl->qhead; c; c = c->next)
+        if (c->index == index)
+            return c;
+    return NULL;
+}
+
+/* The result of command index of cl, read back from the journal: its
+ * message in msg, whether it is flagged "may have run twice". */
+static int result_message_of(master *m, client *cl, uint32_t seq, char *msg, size_t cap, int *twice)
+{
+    if (journal_flush(m) < 0)
+        return 0;
+    for (uint32_t k = 0; k < cl->nresults; k++) {
+        result_frame rf;
+        const uint8_t *body;
+        size_t blen;
+        uint8_t *buf = journal_load_result(m, cl->results[k], &rf, &body, &blen);
+        if (!buf)
+            continue;
+        CommandResult res;
+        breader br;
+        br_init(&br, body, blen);
+        int found = rf.seq == seq && result_decode(&br, &res) == 0;
+        if (found) {
+            snprintf(msg, cap, "%.*s", (int)res.message_len, res.message ? res.message : "");
+            *twice = res.ran_twice;
+        }
+        free(buf);
+        if (found)
+            return 1;
+    }
+    return 0;
+}
+
+/* A master restarted from its journal re-claims 5 jobs (ids 1..5, all
+ * sent to slave 1's life 77, none with a result) and hears from the slave
+ * what became of each (doc/protocol.md 4.3): the flag "may have run twice"
+ * is set exactly when a first run may have happened and it runs again. */
+static void test_reclaim(void)
+{
+    bwriter w;
+    bw_init(&w, 1 << 20);
+    jrecord h = {.type = JR_HEADER};
+    h.u.header = (jr_header){JOURNAL_MAGIC, JOURNAL_VERSION, 0x1234, 1700000000000ull};
+    put(&w, &h);
+    jrecord br = {.type = JR_BATCH};
+    br.u.batch = (jr_batch){A, 1700000000000ull, 0, 3, 9, "127.0.0.1"}; /* 3 attempts allowed */
+    put(&w, &br);
+    for (uint32_t i = 0; i < 5; i++)
+        command_rec(&w, A, i, "echo x");
+    jrecord e = {.type = JR_END};
+    e.u.end = (jr_end){A, 5};
+    put(&w, &e);
+    for (uint32_t i = 0; i < 5; i++)
+        dispatch_rec(&w, A, i, i + 1, "127.0.0.1:1");
+    master *m = fresh_master(w.data, w.len);
+    ok(journal_open(m, dir) == 0, "reclaim: the journal replays");
+    client *a = find(m, A);
+    slave_peer *s1 = slave_by_name(m, "127.0.0.1:1");
+    pong(m, s1, 77, 5); /* the slave's life the jobs went to: nothing lost by its PONG */
+    unsigned n = 0;
+    for (flight *f = s1->flights; f; f = f->next)
+        n += f->restored && f->cmd && f->cmd->attempts == 1;
+    is_int(n, 5, "the same life of the slave answers: the 5 re-claims wait for its word, one attempt each");
+
+    job_ack(s1, 1, JS_RUNNING, 1); /* (a) adopted, or (d) never sent and new to it: runs once */
+    flight *f1 = flight_of(s1, 1);
+    ok(f1 && f1->state == FL_RUNNING && f1->cmd->attempts == 1 && !f1->cmd->note,
+       "(a/d) RUNNING: it runs (or ran) once there: nothing flagged");
+
+    job_ack(s1, 2, JS_GONE, GONE_UNSAID); /* (b) it ran and its result was acknowledged */
+    char msg[RESULT_MESSAGE_MAX + 1];
+    int twice = -1;
+    ok(!flight_of(s1, 2) && !queued_index(a, 1) && result_message_of(m, a, 2, msg, sizeof msg, &twice) &&
+           strstr(msg, "not run again") && !twice,
+       "(b) GONE: not run again, its result says so (%s)", msg);
+
+    job_ack(s1, 3, JS_GONE, GONE_KILLED); /* (c) killed when the grace ended */
+    command *c3 = queued_index(a, 2);
+    ok(!flight_of(s1, 3) && c3 && c3->attempts == 1 && c3->note &&
+           strstr(c3->note, "killed on slave 127.0.0.1:1") && strstr(c3->note, "--master-grace"),
+       "(c) GONE killed: queued to run again, with its reason (%s)", c3 && c3->note ? c3->note : "none");
+    unsigned results = a->nresults, queued = queue_len(a);
+    job_ack(s1, 3, JS_GONE, GONE_KILLED); /* a duplicate, or one reordered after it */
+    job_ack(s1, 3, JS_GONE, GONE_UNSAID);
+    ok(a->nresults == results && queue_len(a) == queued, "a duplicate or late answer for it changes nothing");
+
+    job_ack(s1, 4, JS_GONE, GONE_NOT_STARTED); /* dropped before it started: never ran */
+    command *c4 = queued_index(a, 3);
+    ok(c4 && c4->attempts == 0 && !c4->note, "GONE not started: queued again, the attempt uncounted: it will run once");
+
+    job_ack(s1, 5, JS_GONE, GONE_RESULT_DROPPED); /* it ran to its end, its result dropped */
+    command *c5 = queued_index(a, 4);
+    ok(c5 && c5->attempts == 1 && c5->note && strstr(c5->note, "ran twice"),
+       "GONE result dropped: queued to run again, its result will say it ran twice");
+
+    /* c3 runs again (a new job id) and its result comes: flagged, with the reason. */
+    queue_remove(a, c3);
+    flight_start(m, s1, c3);
+    flight *again = c3->fl;
+    ok(again && again->id == 6, "the command runs again under a new job id (6)");
+    CommandResult res;
+    memset(&res, 0, sizeof res);
+    res.stdout_data = "x\n";
+    res.stdout_len = 2;
+    bwriter body;
+    bw_init(&body, 1 << 20);
+    result_encode(&body, &res);
+    dgram d;
+    memset(&d, 0, sizeof d);
+    d.type = DG_RESULT;
+    d.job_id = 6;
+    d.total = (uint32_t)body.len;
+    d.frag_size = 1200;
+    d.payload = body.data;
+    d.payload_len = (uint32_t)body.len;
+    on_result_fragment(m, s1, &d);
+    bw_free(&body);
+    twice = -1;
+    ok(result_message_of(m, a, 3, msg, sizeof msg, &twice) && twice == 1 && strstr(msg, "killed on slave 127.0.0.1:1"),
+       "its result is flagged 'may have run twice' and says why (%s)", msg);
+
+    /* c4 runs again: once, no flag. */
+    queue_remove(a, c4);
+    flight_start(m, s1, c4);
+    ok(c4->attempts == 1, "the command dropped before it started runs with 1 attempt: not flagged");
+    free_master(m);
+
+    /* (c) The slave restarted while the master was down: its first PONG
+     * comes from another life than the DISPATCH records name. */
+    m = fresh_master(w.data, w.len);
+    ok(journal_open(m, dir) == 0, "reclaim: the journal replays again");
+    a = find(m, A);
+    s1 = slave_by_name(m, "127.0.0.1:1");
+    pong(m, s1, 88, 0);
+    n = 0;
+    for (command *c = a->qhead; c; c = c->next)
+        n += c->attempts == 1 && c->note && strstr(c->note, "restarted while the master was down") != NULL;
+    ok(!s1->flights && n == 5, "slave restarted (boot 77 -> 88): the 5 re-claims run again, each with its reason (%u)", n);
+    free_master(m);
+    bw_free(&w);
+}
+
+/* A slave that forgot us (its session evicted, or superseded by another
+ * master at our address, while we were down): it ran job 1 for us (its
+ * RESULT, from it, is in the journal) but its PONG says it took less:
+ * what became of job 2, re-claimed, it cannot say. */
+static void test_forgot(void)
+{
+    bwriter w;
+    bw_init(&w, 1 << 20);
+    jrecord h = {.type = JR_HEADER};
+    h.u.header = (jr_header){JOURNAL_MAGIC, JOURNAL_VERSION, 0x1234, 1700000000000ull};
+    put(&w, &h);
+    jrecord br = {.type = JR_BATCH};
+    br.u.batch = (jr_batch){A, 1700000000000ull, 0, 3, 9, "127.0.0.1"};
+    put(&w, &br);
+    command_rec(&w, A, 0, "echo x");
+    command_rec(&w, A, 1, "echo x");
+    dispatch_rec(&w, A, 0, 1, "127.0.0.1:1");
+    CommandResult res;
+    memset(&res, 0, sizeof res);
+    bwriter body;
+    bw_init(&body, 1 << 20);
+    result_encode(&body, &res);
+    jrecord rr = {.type = JR_RESULT};
+    rr.u.result = (jr_result){A, 0, 1, 11, "127.0.0.1:1", (uint32_t)body.len, body.data};
+    put(&w, &rr);
+    bw_free(&body);
+    dispatch_rec(&w, A, 1, 2, "127.0.0.1:1");
+    for (int forgot = 0; forgot < 2; forgot++) {
+        master *m = fresh_master(w.data, w.len);
+        ok(journal_open(m, dir) == 0, "forgot: the journal replays");
+        client *a = find(m, A);
+        slave_peer *s1 = slave_by_name(m, "127.0.0.1:1");
+        pong(m, s1, 77, forgot ? 0 : 2);
+        if (forgot)
+            ok(!s1->flights && a->qhead && a->qhead->index == 1 && a->qhead->note &&
+                   strstr(a->qhead->note, "forgot this master"),
+               "the slave took less from us (0) than it ran for us (1): job 2 runs again, flagged (%s)",
+               a->qhead && a->qhead->note ? a->qhead->note : "none");
+        else
+            ok(s1->flights && s1->flights->id == 2 && !a->qhead,
+               "the slave remembers (it took up to 2): job 2 is still re-claimed from it");
+        free_master(m);
+    }
+    bw_free(&w);
+}
+
 int main(void)
 {
     log_init("unit_replay", LOG_ERROR);
@@ -644,6 +868,8 @@ int main(void)
     test_holes();
     test_moved_results();
     test_detached_retention();
+    test_reclaim();
+    test_forgot();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
