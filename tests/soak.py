@@ -2,21 +2,29 @@
 """soak.py - randomized soak of client, serveur_maitre and serveur_esclave.
 
 Each round, drawn from the seed: 1-4 slaves (1-3 slots, some behind the
-udp_chaos proxy), a master on port 0, maybe a shared key; 1-4 clients (or
+udp_chaos proxy), a master on port 0 (its --state-dir in the round's
+directory), maybe a shared key; 1-4 clients (or
 a swarm of small ones) with random command files (outputs of 0 B to a few
 MiB, binary, stderr, exit codes, signals, sleeps, over the output cap,
 timeouts) and random behaviours (--json, --results, -k -q, slow reader,
 SIGSTOP, interrupted (Ctrl-C) mid-run); faults at random times (slave kill -9 and
 restart on the same port, slave SIGSTOP/SIGCONT, SIGHUP after removing
 and re-adding a slave in slaves.conf, a slave restarted with its clock
-stepped by libfaketime). Then the invariants: every command of every
+stepped by libfaketime; "masterkill": the master killed with -9, 1-2
+times a round, down 0-1.5 s and restarted on the same port, state dir and
+options, maybe with a slave killed -9 while it is down; the clients
+reconnect by themselves). Then the invariants: every command of every
 client not killed gets exactly one result; what ran is byte-exact (stdout,
 stderr, exit code or signal, truncation) against what the harness knows
 the command prints; no command ran twice (each appends its token to a
 marker file as its LAST step, so a copy killed mid-run leaves no marker);
 the client's exit status counts the failures; nothing hangs past a
 deadline computed from the round's work; a killed slave's commands die
-with it (even grandchildren); a killed client's commands stop; master and
+with it (even grandchildren); a killed client's commands stop (unless
+its Ctrl-C came while the master was down or being killed and its batch
+has no CANCEL in the journal: then it is orphaned and runs on, as
+documented; never twice); across master restarts the same invariants,
+the deadline extended by each downtime + 10 s; master and
 slave VmHWM under a bound; no sanitizer report; no process of any command
 left after the round.
 
@@ -382,9 +390,11 @@ class Round:
         # (again a generator of its own), maybe with a slave killed while it is down
         mr = random.Random("%d-%d-master" % (self.h.seed, self.n))
         if self.enabled("masterkill") and mr.random() < (0.6 if self.h.faults == {"masterkill"} else 0.3):
-            for _ in range(mr.choice([1, 1, 1, 2])):
-                f = {"kind": "masterkill", "slave": -1, "at": mr.uniform(0.2, max(0.5, 0.8 * self.work)),
-                     "for": mr.uniform(0, MASTER_DOWN), "offset": ""}
+            up = 0.0  # a kill once the previous life is up again
+            for at in sorted(mr.uniform(0.2, max(0.5, 0.8 * self.work)) for _ in range(mr.choice([1, 1, 1, 2]))):
+                f = {"kind": "masterkill", "slave": -1, "at": max(at, up), "for": mr.uniform(0, MASTER_DOWN),
+                     "offset": ""}
+                up = f["at"] + f["for"] + 0.5
                 self.faults.append(f)
                 if self.enabled("kill9") and mr.random() < 0.3:
                     # the slave dies while the master is down, and may be back before it
@@ -617,6 +627,10 @@ class Round:
         f["t_start"] = mono()
         if f["kind"] == "masterkill":
             m = self.master
+            if m.poll() is not None:  # down already (its restart was slow): not twice at once
+                f["skipped"] = True
+                self.log("master down already: kill skipped")
+                return
             self.note_memory("master", m)  # this life's peak, replay included
             m.signal(signal.SIGKILL)
             m.wait(10)
@@ -659,6 +673,8 @@ class Round:
 
     def fault_end(self, f):
         if f["kind"] == "masterkill":
+            if f.get("skipped"):
+                return
             try:
                 self.start_master()
                 f["t_end"] = mono()
@@ -837,7 +853,7 @@ class Round:
         have been lost with it: T while the master was down or its clients not
         back yet, or just before the kill (the CANCEL not yet journaled)."""
         for f in self.faults:
-            if f["kind"] == "masterkill" and "t_start" in f and \
+            if f["kind"] == "masterkill" and "t_start" in f and not f.get("skipped") and \
                     f["t_start"] - GOODBYE * self.scale <= t <= f.get("t_end", 1e18) + RECONNECT * self.scale:
                 return f
         return None
