@@ -12,9 +12,10 @@ restart on the same port, slave SIGSTOP/SIGCONT, SIGHUP after removing
 and re-adding a slave in slaves.conf, a slave restarted with its clock
 stepped by libfaketime; "masterkill": the master killed with -9, 1-2
 times a round, down 0-1.5 s and restarted on the same port, state dir and
-options, maybe with a slave killed -9 while it is down; the clients
-reconnect by themselves). Then the invariants: every command of every
-client not killed gets exactly one result; what ran is byte-exact (stdout,
+options; the clients reconnect by themselves; "downslave", only with
+--faults all or by name: a slave killed -9 while the master is down,
+otherwise slave kills and restarts keep clear of the master's
+downtime). Then the invariants: every command of every client not killed gets exactly one result; what ran is byte-exact (stdout,
 stderr, exit code or signal, truncation) against what the harness knows
 the command prints; no command ran twice (each appends its token to a
 marker file as its LAST step, so a copy killed mid-run leaves no marker);
@@ -1239,8 +1240,8 @@ def main():
                 print("#   events:", file=out)
                 for ev in r.events_log:
                     print("#     %s" % ev, file=out)
-                print("#   logs: %s ; replay: tests/soak.py --seed %d --only-round %d --bin %s --keep -v" % (
-                    r.dir, a.seed, number, h.bin), file=out)
+                print("#   logs: %s ; replay: tests/soak.py --seed %d --only-round %d --bin %s%s --keep -v" % (
+                    r.dir, a.seed, number, h.bin, "" if a.faults == "default" else " --faults " + a.faults), file=out)
                 out.flush()
                 failed.append(number)
             else:
