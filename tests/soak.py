@@ -15,9 +15,10 @@ times a round, down 0-1.5 s and restarted on the same port, state dir and
 options; the clients reconnect by themselves; "downslave", only with
 --faults all or by name: a slave killed -9 while the master is down,
 otherwise slave kills and restarts keep clear of the master's
-downtime). Then the invariants: every command of every client not killed gets exactly one result; what ran is byte-exact (stdout,
-stderr, exit code or signal, truncation) against what the harness knows
-the command prints; no command ran twice (each appends its token to a
+downtime). Then the invariants: every command of every client not
+killed gets exactly one result; what ran is byte-exact (stdout, stderr,
+exit code or signal, truncation) against what the harness knows the
+command prints; no command ran twice (each appends its token to a
 marker file as its LAST step, so a copy killed mid-run leaves no marker);
 the client's exit status counts the failures; nothing hangs past a
 deadline computed from the round's work; a killed slave's commands die
