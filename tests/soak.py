@@ -2,21 +2,31 @@
 """soak.py - randomized soak of client, serveur_maitre and serveur_esclave.
 
 Each round, drawn from the seed: 1-4 slaves (1-3 slots, some behind the
-udp_chaos proxy), a master on port 0, maybe a shared key; 1-4 clients (or
+udp_chaos proxy), a master on port 0 (its --state-dir in the round's
+directory), maybe a shared key; 1-4 clients (or
 a swarm of small ones) with random command files (outputs of 0 B to a few
 MiB, binary, stderr, exit codes, signals, sleeps, over the output cap,
 timeouts) and random behaviours (--json, --results, -k -q, slow reader,
 SIGSTOP, interrupted (Ctrl-C) mid-run); faults at random times (slave kill -9 and
 restart on the same port, slave SIGSTOP/SIGCONT, SIGHUP after removing
 and re-adding a slave in slaves.conf, a slave restarted with its clock
-stepped by libfaketime). Then the invariants: every command of every
-client not killed gets exactly one result; what ran is byte-exact (stdout,
-stderr, exit code or signal, truncation) against what the harness knows
-the command prints; no command ran twice (each appends its token to a
+stepped by libfaketime; "masterkill": the master killed with -9, 1-2
+times a round, down 0-1.5 s and restarted on the same port, state dir and
+options; the clients reconnect by themselves; "downslave", only with
+--faults all or by name: a slave killed -9 while the master is down,
+otherwise slave kills and restarts keep clear of the master's
+downtime). Then the invariants: every command of every client not
+killed gets exactly one result; what ran is byte-exact (stdout, stderr,
+exit code or signal, truncation) against what the harness knows the
+command prints; no command ran twice (each appends its token to a
 marker file as its LAST step, so a copy killed mid-run leaves no marker);
 the client's exit status counts the failures; nothing hangs past a
 deadline computed from the round's work; a killed slave's commands die
-with it (even grandchildren); a killed client's commands stop; master and
+with it (even grandchildren); a killed client's commands stop (unless
+its Ctrl-C came while the master was down or being killed and its batch
+has no CANCEL in the journal: then it is orphaned and runs on, as
+documented; never twice); across master restarts the same invariants,
+the deadline extended by each downtime + 10 s; master and
 slave VmHWM under a bound; no sanitizer report; no process of any command
 left after the round.
 
@@ -46,12 +56,22 @@ FAKETIME_LIBS = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
                  "/usr/lib/faketime/libfaketime.so.1",
                  "/usr/local/lib/faketime/libfaketime.so.1"]
 ALL_FAULTS = ["kill9", "stop", "hup", "clock", "wallstep", "chaos", "key", "clientkill", "clientstop",
-              "slow", "swarm", "timeout", "big"]
+              "slow", "swarm", "timeout", "big", "masterkill", "downslave"]
+# "downslave": a slave killed -9 (or restarted) while the master is down or
+# coming back. Not in the default set: the restarted master re-claims the
+# job from the slave's new life, which runs it again, and the result does
+# not say "may have run twice" (a known bug of the master, not of this
+# harness); without it, slave kills and restarts keep clear of the master's
+# downtime.
+DEFAULT_FAULTS = [f for f in ALL_FAULTS if f != "downslave"]
 RAN = ("exited", "signaled", "timed_out")
 SLAVE_LOSS = ("kill9", "stop", "clock")
 MIN_WORK = 3.0  # seconds of sleeps per slot in a round with faults
 REJOIN = 8.0  # seconds for the master to use a restarted slave again
 RETRIES = 4  # the clients' --retries: more than the faults of a round, so every command must run
+MASTER_DOWN = 1.5  # masterkill: the longest the master stays down
+RECONNECT = 3.0  # a client's way back after the master's restart: backoff (<= 1 s) and ATTACH
+GOODBYE = 1.5  # a Ctrl-C'd client's CANCEL: written within 1 s (client.c GOODBYE_MS), then journaled
 
 
 def mono():
@@ -340,7 +360,7 @@ class Round:
             self.client_specs.append(spec)
         # how long the work should take, for the fault times and deadlines
         work = sum(e["sleep"] for s in self.client_specs for e in s["exps"]) / total_slots
-        if work < MIN_WORK and any(self.enabled(f) for f in ("kill9", "stop", "hup", "clock", "wallstep")):
+        if work < MIN_WORK and any(self.enabled(f) for f in ("kill9", "stop", "hup", "clock", "wallstep", "masterkill")):
             # a few 1 s commands (no draw: the other draws stay) give faults time to hit
             spec = next((s for s in self.client_specs if s["beh"] != "killed"), self.client_specs[0])
             for _ in range(min(12, int((MIN_WORK - work) * total_slots) + 1)):
@@ -375,12 +395,35 @@ class Round:
         if self.enabled("hup") and wr.random() < 0.2:  # a reload that changes nothing
             self.faults.append({"kind": "hup", "slave": -1, "for": wr.uniform(0.3, 1.0),
                                 "at": wr.uniform(0.2, max(0.5, self.work)), "offset": ""})
+        # the master killed with -9 and restarted on its port and state dir
+        # (again a generator of its own), maybe with a slave killed while it is down
+        mr = random.Random("%d-%d-master" % (self.h.seed, self.n))
+        if self.enabled("masterkill") and mr.random() < (0.6 if self.h.faults == {"masterkill"} else 0.3):
+            up = 0.0  # a kill once the previous life is up again
+            for at in sorted(mr.uniform(0.2, max(0.5, 0.8 * self.work)) for _ in range(mr.choice([1, 1, 1, 2]))):
+                f = {"kind": "masterkill", "slave": -1, "at": max(at, up), "for": mr.uniform(0, MASTER_DOWN),
+                     "offset": ""}
+                up = f["at"] + f["for"] + 0.5
+                self.faults.append(f)
+                if self.enabled("downslave") and mr.random() < 0.3:
+                    # the slave dies while the master is down, and may be back before it
+                    self.faults.append({"kind": "kill9", "slave": mr.randrange(k), "at": f["at"] + 0.01,
+                                        "for": mr.uniform(0.1, f["for"] + 1.0), "offset": ""})
+        if not self.enabled("downslave"):
+            # no new life of a slave from just before a master kill (its death
+            # not yet seen) to a while after the restart
+            downs = [(f["at"] - 4.0, f["at"] + f["for"] + 3.0) for f in self.faults if f["kind"] == "masterkill"]
+            self.faults = [f for f in self.faults if f["kind"] not in ("kill9", "clock")
+                           or not any(a <= f["at"] + f["for"] and f["at"] <= b for a, b in downs)]
         self.faults.sort(key=lambda f: f["at"])
         # generous: the machine is small and shared
         losses = sum(1 for f in self.faults if f["kind"] in SLAVE_LOSS)
         # past the master's --no-slave-timeout (60 s) when slaves go away, so
         # that commands failed for want of a slave show as such, not as a hang
         self.deadline = (30 + 3 * self.work + 12 * losses + 4 * len(self.faults)) * self.scale
+        # a master's restart: its downtime, its replay, the clients' reconnection,
+        # the replayed batches' wait for every slave (--dead-after)
+        self.deadline += sum(f["for"] + 10 for f in self.faults if f["kind"] == "masterkill") * self.scale
         if losses:
             self.deadline = max(self.deadline, 75 + 30 * self.scale)
 
@@ -391,7 +434,8 @@ class Round:
                                                 " timeout %d" % c["timeout"] if c["timeout"] else "")
                        for i, c in enumerate(self.client_specs))
         fl = ", ".join("%s %s at %.1fs for %.1fs%s" % (f["kind"], "s%d" % f["slave"] if f["slave"] >= 0 else
-                                                    "master" if f["kind"] == "wallstep" else "(conf unchanged)",
+                                                    "master" if f["kind"] in ("wallstep", "masterkill")
+                                                    else "(conf unchanged)",
                                                     f["at"], f["for"],
                                                     " clock " + f["offset"] if f["kind"] in ("clock", "wallstep") else "")
                        for f in self.faults) or "none"
@@ -493,17 +537,11 @@ class Round:
                 self.start_proxy(i)
         self.conf = os.path.join(self.dir, "slaves.conf")
         self.write_conf()
-        log = os.path.join(self.dir, "master.log")
-        env = dict(self.env)
-        if self.wallclock:
-            self.wall_env(env, "master")
-        self.master = Proc("master", [os.path.join(self.h.bin, "serveur_maitre")] + self.key_args()
-                           + ["0", self.conf], log, env=env)
-        self.procs.append(self.master)
-        line = wait_line(log, "listening on TCP", 20 * self.scale, self.master.p)
-        if line is None:
-            raise RuntimeError("master did not start: " + open(log, errors="replace").read()[-500:])
-        self.mport = port_of(line, "TCP")
+        self.mstate = os.path.join(self.dir, "mstate")
+        self.mport = 0
+        self.master_life = -1
+        self.start_master()
+        log = self.master.log
         end = mono() + 20 * self.scale
         while mono() < end:
             with open(log, errors="replace") as f:
@@ -511,6 +549,51 @@ class Round:
                     return
             time.sleep(0.05)
         raise RuntimeError("the master did not hear from its %d slaves" % len(self.slave_specs))
+
+    def start_master(self):
+        """A life of the master: on port 0 first, then on the port of the first
+        life (retried a while if it is taken), always with the same state dir
+        and options, its log appended to master.log."""
+        self.master_life += 1
+        log = os.path.join(self.dir, "master.log")
+        env = dict(self.env)
+        if self.wallclock:
+            self.wall_env(env, "master")
+        args = [os.path.join(self.h.bin, "serveur_maitre")] + self.key_args() + [
+            "--state-dir", self.mstate, str(self.mport), self.conf]
+        end = mono() + 10 * self.scale
+        while True:
+            mark = "==== soak: master life %d" % self.master_life
+            with open(log, "ab") as f:
+                f.write(mark.encode() + b"\n")
+            p = Proc("master", args, log, env=env)
+            self.procs.append(p)
+            line, tail = None, ""
+            limit = mono() + 20 * self.scale
+            while mono() < limit and line is None:
+                with open(log, "rb") as f:
+                    tail = f.read().decode("utf-8", "replace").rsplit(mark, 1)[-1]
+                line = next((ln for ln in tail.splitlines() if "listening on TCP" in ln), None)
+                if line is None:
+                    if p.poll() is not None:
+                        break
+                    time.sleep(0.02)
+            if line is not None:
+                break
+            p.kill_group()
+            if self.mport and "in use" in tail and mono() < end:  # the port taken meanwhile: again
+                self.log("master's port %d is taken: trying again" % self.mport)
+                time.sleep(0.2)
+                continue
+            who = ""
+            if self.mport:
+                who = subprocess.run(["ss", "-tanp", "sport = :%d" % self.mport], capture_output=True,
+                                     text=True).stdout.replace("\n", " | ")
+            raise RuntimeError("master (life %d, port %d) did not start: %s %s" % (
+                self.master_life, self.mport, tail[-500:].strip(), who))
+        self.master = p
+        self.mport = port_of(line, "TCP")
+        return p
 
     # ------------------------------------------------------------ clients
     def start_client(self, c):
@@ -557,6 +640,19 @@ class Round:
     # ------------------------------------------------------------ faults
     def fault_start(self, f):
         f["t_start"] = mono()
+        if f["kind"] == "masterkill":
+            m = self.master
+            if m.poll() is not None:  # down already (its restart was slow): not twice at once
+                f["skipped"] = True
+                self.log("master down already: kill skipped")
+                return
+            self.note_memory("master", m)  # this life's peak, replay included
+            m.signal(signal.SIGKILL)
+            m.wait(10)
+            f["t_start"] = mono()
+            f["life"] = self.master_life
+            self.log("kill -9 master (life %d, pid %d), down for %.2fs" % (self.master_life, m.pid, f["for"]))
+            return
         if f["kind"] == "hup" and f["slave"] < 0:
             self.master.signal(signal.SIGHUP)
             self.log("SIGHUP, slaves.conf unchanged")
@@ -591,6 +687,18 @@ class Round:
             self.log("slaves.conf without s%d, SIGHUP" % f["slave"] if f["slave"] >= 0 else "SIGHUP, slaves.conf unchanged")
 
     def fault_end(self, f):
+        if f["kind"] == "masterkill":
+            if f.get("skipped"):
+                return
+            try:
+                self.start_master()
+                f["t_end"] = mono()
+                self.log("master restarted (life %d, pid %d) on port %d" % (self.master_life, self.master.pid,
+                                                                          self.mport))
+            except RuntimeError as e:
+                f["t_end"] = mono()
+                self.violation("restart of the master: %s" % e)
+            return
         if f["kind"] == "wallstep" or f["slave"] < 0:
             return
         i = f["slave"]
@@ -682,6 +790,7 @@ class Round:
                     # Ctrl-C: the client cancels its batch (CANCEL), so its commands stop;
                     # a client killed with -9 only orphans its batch, which runs on
                     # (--client-grace: tests/clients.t, tests/reattach.t)
+                    spec["interrupted_at"] = mono()
                     p.signal(signal.SIGINT)
                     p.wait(2)
                     p.kill_group()
@@ -712,7 +821,8 @@ class Round:
         for f in active:  # the clients are done before these faults' end
             self.fault_end(f)
         for f in pending:
-            self.notes.append("fault %s s%d at %.1fs skipped: the clients were done" % (f["kind"], f["slave"], f["at"]))
+            self.notes.append("fault %s %s at %.1fs skipped: the clients were done" % (
+                f["kind"], "s%d" % f["slave"] if f["slave"] >= 0 else "master", f["at"]))
         for spec in self.client_specs:
             if spec.get("reader"):
                 spec["reader"].join(30)
@@ -721,12 +831,47 @@ class Round:
         killed = [s for s in self.client_specs if s.get("killed_at")]
         if killed:
             time.sleep(min(maxsleep, 30) + 1)
+        self.cancelled = None
+        if killed and any("t_start" in f for f in self.faults if f["kind"] == "masterkill"):
+            self.cancelled = self.journal_cancels()
         self.check_rejoined()
         self.check_memory()
         self.teardown()
         self.check_results()
         self.check_leftovers()
         self.check_reports()
+
+    def journal_cancels(self):
+        """The clients whose batch has a CANCEL record in the master's journal
+        (read while the master runs: --dump-journal takes no lock); a
+        command's marker token names its client."""
+        r = subprocess.run([os.path.join(self.h.bin, "serveur_maitre"), "--dump-journal", self.mstate],
+                           capture_output=True, timeout=60 * self.scale)
+        owner, cancelled = {}, set()
+        for line in r.stdout.splitlines():
+            try:
+                o = json.loads(line)
+            except ValueError:
+                continue
+            if o.get("type") == "command" and o.get("line"):
+                m = re.search(r"echo t%d\.(\d+)\.\d+ >> " % self.n, o["line"])
+                if m:
+                    owner[o["batch"]] = int(m.group(1))
+            elif o.get("type") == "cancel":
+                cancelled.add(o["batch"])
+        if r.returncode == 2 or not owner:
+            self.violation("the master's journal cannot be read: exit %d, %s" % (r.returncode, r.stderr[-300:]))
+        return {owner[b] for b in cancelled if b in owner}
+
+    def master_down_at(self, t):
+        """The master kill around moment T, if a client's CANCEL sent at T may
+        have been lost with it: T while the master was down or its clients not
+        back yet, or just before the kill (the CANCEL not yet journaled)."""
+        for f in self.faults:
+            if f["kind"] == "masterkill" and "t_start" in f and not f.get("skipped") and \
+                    f["t_start"] - GOODBYE * self.scale <= t <= f.get("t_end", 1e18) + RECONNECT * self.scale:
+                return f
+        return None
 
     def check_rejoined(self):
         """A slave restarted on its port is used again: the master's log says
@@ -750,15 +895,18 @@ class Round:
 
     def check_memory(self):
         for name, p in [("master", self.master)] + [("s%d" % i, s["proc"]) for i, s in enumerate(self.slave_specs)]:
-            if p.poll() is not None:
-                continue
-            hwm = vm_hwm_kib(p.pid)
-            if hwm is None:
-                continue
-            self.h.hwm[name[0]] = max(self.h.hwm.get(name[0], 0), hwm)
-            bound = (self.h.mem_mib * 1024) * (3 if self.scale > 1 else 1)
-            if hwm > bound:
-                self.violation("memory: %s VmHWM %d KiB over the bound %d KiB" % (name, hwm, bound))
+            self.note_memory(name, p)
+
+    def note_memory(self, name, p):
+        if p.poll() is not None:
+            return
+        hwm = vm_hwm_kib(p.pid)
+        if hwm is None:
+            return
+        self.h.hwm[name[0]] = max(self.h.hwm.get(name[0], 0), hwm)
+        bound = (self.h.mem_mib * 1024) * (3 if self.scale > 1 else 1)
+        if hwm > bound:
+            self.violation("memory: %s VmHWM %d KiB over the bound %d KiB" % (name, hwm, bound))
 
     def teardown(self):
         for s in self.slave_specs:
@@ -901,7 +1049,18 @@ class Round:
                     overlapping = [f for f in losses if f["kind"] == "stop" and f.get("t_end", 1e18) >= spec["killed_at"] - 1]
                     msg = "c%d killed: %d of its commands finished more than %ds after the kill (%s)" % (
                         c, len(late), 3 * self.scale, " ".join(late[:5]))
-                    if overlapping:
+                    down = self.master_down_at(spec["interrupted_at"])
+                    if self.cancelled is not None and c not in self.cancelled:
+                        # no CANCEL in the journal: the batch is orphaned and runs on
+                        # (--client-grace), as after a kill -9 of the client; only
+                        # if the master was down (or killed) when Ctrl-C came
+                        if down:
+                            self.notes.append(msg + "; Ctrl-C came %.1fs after the master's kill (life %d): its CANCEL "
+                                              "was lost, the batch is orphaned and runs on" % (
+                                                  spec["interrupted_at"] - down["t_start"], down["life"]))
+                        else:
+                            self.violation(msg + "; its batch has no CANCEL in the journal, though the master was up")
+                    elif overlapping:
                         self.notes.append(msg + "; a slave was stopped meanwhile, so it could not be told")
                     else:
                         self.violation(msg)
@@ -970,8 +1129,9 @@ class Round:
         if count < want_count:
             self.violation("%s: reported as run but its marker is missing" % what)
         elif count > want_count:
-            if count == 2 and rerun_acknowledged(r):
-                self.notes.append("%s ran twice, and its result says it may have" % what)
+            if rerun_acknowledged(r) and count - 1 <= max(1, len(losses)):  # each loss may cost a run
+                self.notes.append("%s ran %s, and its result says it may have run twice" % (
+                    what, "twice" if count == 2 else "%d times after %d slave losses" % (count, len(losses))))
             else:
                 why = ("a slave was lost in this round, but the result does not say it may have run twice"
                        if losses else "no slave was lost")
@@ -996,7 +1156,7 @@ def rerun_acknowledged(r):
 class Harness:
     def __init__(self, a):
         self.seed, self.bin, self.mem_mib, self.big_mib = a.seed, os.path.abspath(a.bin), a.mem_mib, a.big_mib
-        self.faults = set(a.faults.split(",")) if a.faults != "all" else set(ALL_FAULTS)
+        self.faults = set({"all": ALL_FAULTS, "default": DEFAULT_FAULTS}.get(a.faults) or a.faults.split(","))
         bad = self.faults - set(ALL_FAULTS)
         if bad:
             sys.exit("soak.py: unknown --faults %s (known: %s)" % (",".join(sorted(bad)), ",".join(ALL_FAULTS)))
@@ -1013,7 +1173,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=None, help="start no round after this many seconds")
     ap.add_argument("--only-round", default=None, help="replay these rounds of the seed (R or R1,R2,...)")
     ap.add_argument("--bin", default=os.environ.get("SMP_BIN") or TOP, help="where the programs are (default $SMP_BIN or the repository)")
-    ap.add_argument("--faults", default="all", help="comma-separated kinds to use (default all): " + ",".join(ALL_FAULTS))
+    ap.add_argument("--faults", default="default", help="comma-separated kinds to use, or 'all' (default: all but "
+                    "downslave): " + ",".join(ALL_FAULTS))
     ap.add_argument("--big-mib", type=int, default=16, help="output bytes a round's commands may print, in MiB (16)")
     ap.add_argument("--mem-mib", type=int, default=160, help="VmHWM bound for master and slaves (x3 under ASan)")
     ap.add_argument("--time-scale", type=float, default=None, help="multiply deadlines (default 1, 3 for an asan build)")
@@ -1080,8 +1241,8 @@ def main():
                 print("#   events:", file=out)
                 for ev in r.events_log:
                     print("#     %s" % ev, file=out)
-                print("#   logs: %s ; replay: tests/soak.py --seed %d --only-round %d --bin %s --keep -v" % (
-                    r.dir, a.seed, number, h.bin), file=out)
+                print("#   logs: %s ; replay: tests/soak.py --seed %d --only-round %d --bin %s%s --keep -v" % (
+                    r.dir, a.seed, number, h.bin, "" if a.faults == "default" else " --faults " + a.faults), file=out)
                 out.flush()
                 failed.append(number)
             else:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # soak.t - a short, seeded run of the randomized soak (tests/soak.py):
 # random command files, client behaviours and faults (slave kill -9 and
-# restart, SIGSTOP, SIGHUP remove/re-add, chaos proxy, clock steps), each
+# restart, SIGSTOP, SIGHUP remove/re-add, chaos proxy, clock steps, master
+# kill -9 and restart on its port and state dir), each
 # round checked byte for byte, for double runs, hangs, memory, leftovers
 # and sanitizer reports. Fixed seeds, about a minute on 2 cores;
 # `make soak` runs the long, random-seeded version. SOAK_T_SEED, SOAK_T_ROUNDS
