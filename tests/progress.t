@@ -152,4 +152,30 @@ is "$(grep -c '^ran: ' "$T/out")" 5 "old master: every result"
 check "old master: the final line: 5 done, 1 failed, running unknown" \
     grep -Eqx 'Running: \? Done: 5 Failed: 1 Left: 0 \| fake:1:\?/5/1/[0-9.]+s' <(grep 'Done:' "$T/err" | tail -1)
 
+# 9. With --json -k --results: stdout is the JSON lines alone, in order.
+for i in 5 4 3 2 1; do echo "sleep 0.$i; echo j$i"; done >"$T/json"
+run_client --progress --json -k --results "$T/res" "$T/json"
+is "$RC" 0 "--json -k --results: exit 0"
+is "$(python3 -c 'import json, sys; print(" ".join(str(json.loads(l)["seq"]) for l in open(sys.argv[1])))' "$T/out")" \
+    "1 2 3 4 5" "--json -k: five JSON lines in order on stdout, nothing else"
+is "$(cat "$T/res/3/stdout")" "j3" "--results: written"
+check "--json: the final progress line on stderr" grep -Eq '^Running: 0 Done: 5 Failed: 0 Left: 0 \| ' <(grep Done: "$T/err" | tail -1)
+
+# 8. A reconnection (the fake master breaks the first connection after 3
+# results): a notice line of its own, and the counts go on to the end.
+: >"$T/drop.frames"
+python3 "$TOP/tests/fake_master.py" drop "$T/drop.frames" -k 3 >"$T/drop.log" 2>&1 &
+PIDS+=("$!")
+line=$(wait_for_line "$T/drop.log" 'listening on TCP' 10) || bail "fake master did not start: $(cat "$T/drop.log")"
+fake_port=$(echo "$line" | sed -E 's/.*TCP [^ ]*:([0-9]+),.*/\1/')
+printf 'c1\nc2\nc3\nc4\nc5\nc6\nc7\n' >"$T/drop.cmds"
+RC=0; timeout 60 "$(prog client)" --progress --bar 127.0.0.1 "$fake_port" "$T/drop.cmds" >"$T/out" 2>"$T/err" || RC=$?
+is "$RC" 0 "reconnection: exit 0"
+is "$(grep -c '^ran: ' "$T/out")" 7 "reconnection: every result once"
+check "reconnection: the notice on a line of its own" grep -Eq '^client: lost the connection to the master \(3 of 7 results\)' "$T/err"
+check "reconnection: 'reconnected' on a line of its own" grep -qx 'client: reconnected' "$T/err"
+check "reconnection: the final line says 7 of 7" \
+    grep -Eqx '100% 7/7 ETA: 0s \[#{20}\]  Running: \? Done: 7 Failed: 0 Left: 0 \| fake:1:\?/7/0/[0-9.]+s' <(tail -1 "$T/err")
+is "$(grep -c 'Done:' "$T/err")" "$(grep -Ec '^ *[0-9]+% .*Done: ' "$T/err")" "reconnection: every progress line whole"
+
 done_testing
