@@ -178,4 +178,23 @@ check "reconnection: the final line says 7 of 7" \
     grep -Eqx '100% 7/7 ETA: 0s \[#{20}\]  Running: \? Done: 7 Failed: 0 Left: 0 \| fake:1:\?/7/0/[0-9.]+s' <(tail -1 "$T/err")
 is "$(grep -c 'Done:' "$T/err")" "$(grep -Ec '^ *[0-9]+% .*Done: ' "$T/err")" "reconnection: every progress line whole"
 
+# 10. The real master killed -9 and restarted on its port mid-batch: the
+# client reconnects, the counts go on, and what runs is told again.
+port=$MASTER_PORT
+for i in $(seq 1 8); do echo "sleep 4; echo z$i"; done >"$T/restart"
+"$(prog client)" --progress 127.0.0.1 "$port" "$T/restart" >"$T/out" 2>"$T/err" &
+cpid=$!
+PIDS+=("$cpid")
+check "restart: 4 running before the kill" wait_for_line "$T/err" '^Running: 4 Done: 0 ' 20
+kill -9 "$MASTER_PID"
+MASTER_ON_PORT=$port start_master master2 "$T/slaves.conf" --state-dir "$T/state"
+rc=0; wait "$cpid" || rc=$?
+is "$rc" 0 "restart: the client exits 0"
+is "$(grep -c '^z[0-9]$' "$T/out")" 8 "restart: 8 results"
+check "restart: the notice and 'reconnected' on lines of their own" \
+    test "$(grep -c '^client: lost the connection\|^client: reconnected$' "$T/err")" = 2
+check "restart: after reconnecting, the running commands told again" \
+    grep -Eq '^Running: [1-9]' <(sed -n '/^client: reconnected$/,$p' "$T/err")
+check "restart: the final line says 8 done" grep -Eq '^Running: 0 Done: 8 Failed: 0 Left: 0 \| ' <(tail -1 "$T/err")
+
 done_testing
