@@ -178,15 +178,28 @@ check "reconnection: the final line says 7 of 7" \
     grep -Eqx '100% 7/7 ETA: 0s \[#{20}\]  Running: \? Done: 7 Failed: 0 Left: 0 \| fake:1:\?/7/0/[0-9.]+s' <(tail -1 "$T/err")
 is "$(grep -c 'Done:' "$T/err")" "$(grep -Ec '^ *[0-9]+% .*Done: ' "$T/err")" "reconnection: every progress line whole"
 
+port=$MASTER_PORT main_pid=$MASTER_PID
+# 11. With a key: STARTED frames are tagged like every other.
+(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/key")
+start_slave k1 -j 2 --key-file "$T/key"
+echo "127.0.0.1 $SLAVE_PORT" >"$T/keyed.conf"
+start_master keyed "$T/keyed.conf" --key-file "$T/key" --state-dir "$T/keyed-state"
+wait_slaves_up keyed 1 || bail "keyed slave not seen"
+for i in 1 2; do echo "sleep 1.5; echo k$i"; done >"$T/keyed"
+RC=0; timeout 60 "$(prog client)" --key-file "$T/key" --progress 127.0.0.1 "$MASTER_PORT" "$T/keyed" >"$T/out" 2>"$T/err" || RC=$?
+is "$RC/$(grep -c '^k[12]$' "$T/out")" "0/2" "keyed: exit 0, both results"
+check "keyed: a line shows both running" grep -Eq '^Running: 2 Done: 0 Failed: 0 Left: 2 \| [^ ]+:2/0/0/0\.00s$' "$T/err"
+check "keyed: the final line" grep -Eq '^Running: 0 Done: 2 Failed: 0 Left: 0 \| [^ ]+:0/2/0/' <(tail -1 "$T/err")
+MASTER_PORT=$port
+
 # 10. The real master killed -9 and restarted on its port mid-batch: the
 # client reconnects, the counts go on, and what runs is told again.
-port=$MASTER_PORT
 for i in $(seq 1 8); do echo "sleep 4; echo z$i"; done >"$T/restart"
 "$(prog client)" --progress 127.0.0.1 "$port" "$T/restart" >"$T/out" 2>"$T/err" &
 cpid=$!
 PIDS+=("$cpid")
 check "restart: 4 running before the kill" wait_for_line "$T/err" '^Running: 4 Done: 0 ' 20
-kill -9 "$MASTER_PID"
+kill -9 "$main_pid"
 MASTER_ON_PORT=$port start_master master2 "$T/slaves.conf" --state-dir "$T/state"
 rc=0; wait "$cpid" || rc=$?
 is "$rc" 0 "restart: the client exits 0"
