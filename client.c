@@ -493,8 +493,10 @@ static long read_input(client_state *c)
     if (n == 0) {
         c->input_done = 1;
         send_end(c);
-        if (c->rep.verbose)
+        if (c->rep.verbose) {
+            progress_clear(&c->prog);
             fprintf(stderr, "client: %u commands sent\n", c->ncmds);
+        }
     }
     return n;
 }
