@@ -44,6 +44,12 @@ is "$from_line" "${from_joblog:-(empty joblog)}" "pipe: per-slave done counts ma
 failed_per_slave=$(sed 's/.* | //' <<<"$final" | tr ' ' '\n' | awk -F/ 'NF == 4 {s += $3} END {print s + 0}')
 is "$failed_per_slave" 2 "pipe: the slaves' failed counts sum to 2"
 
+# Off by default: nothing on stderr; and no STARTED came (a client that did
+# not ask exits 255 on one).
+run_client "$T/twenty"
+is "$RC/$(grep -c '^r[0-9]*$' "$T/out")" "2/18" "no option: the same results"
+is "$(wc -c <"$T/err")" 0 "no option: nothing on stderr"
+
 # 2. What runs: while 4 sleeps run on 2 slaves x 2 slots, a line shows 4
 # running, 2 on each slave (the master's F_STARTED).
 for i in 1 2 3 4; do echo "sleep 2.5; echo s$i"; done >"$T/four"
