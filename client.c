@@ -861,6 +861,13 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
     case F_STARTED: /* only if we asked (FRAME_FLAG_PROGRESS) */
         if (!c->prog.what || !c->got_batch || c->resuming)
             fatal(c, "protocol error: unexpected STARTED");
+        /* A command of ours (--attach: its COMMAND came first); a late
+         * one for a command done meanwhile is not news. */
+        if (f.u.started.seq == 0 || f.u.started.seq > c->ncmds || !c->cmds[f.u.started.seq - 1].known ||
+            c->cmds[f.u.started.seq - 1].index == SUBMIT_NONE)
+            fatal(c, "protocol error: STARTED for unknown command %u", f.u.started.seq);
+        if (c->cmds[f.u.started.seq - 1].done)
+            break;
         progress_started(&c->prog, f.u.started.seq, f.u.started.host, f.u.started.host_len);
         break;
     case F_HELLO: /* two clients aimed at free ports met each other (simultaneous open) */

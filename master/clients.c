@@ -77,7 +77,8 @@ void client_send_text(client *cl, uint8_t type, const char *text)
 
 void client_send_started(client *cl, const flight *f)
 {
-    if (!cl->progress || !connected(cl) || !f->cmd)
+    /* ATTACH_FOLLOW: not before the COMMANDs (send_running follows them) */
+    if (!cl->progress || !connected(cl) || !f->cmd || cl->follow)
         return;
     started_frame st = {.seq = f->cmd->seq, .attempt = (uint16_t)f->cmd->attempts,
                         .host_len = (uint16_t)strlen(f->slave->name), .host = f->slave->name};
@@ -85,7 +86,8 @@ void client_send_started(client *cl, const flight *f)
 }
 
 /* A connection that asked for F_STARTED takes over a batch: the commands
- * running already, each once (their current attempt), after its BATCH. */
+ * running already, each once (their current attempt), after its BATCH
+ * (ATTACH_FOLLOW: after the last COMMAND, client_feed). */
 static void send_running(master *m, client *cl)
 {
     if (!cl->progress)
@@ -197,8 +199,10 @@ static void client_feed(master *m, client *cl)
         free(buf);
         cl->sent_commands++;
     }
-    if (cl->follow && cl->sent_commands == cl->submitted)
+    if (cl->follow && cl->sent_commands == cl->submitted) {
         cl->follow = 0;
+        send_running(m, cl); /* the client knows every seq now */
+    }
     while (!cl->follow && cl->sent < cl->nresults && bw_pending(&cl->out) < FEED_HIGH_WATER) {
         result_frame r;
         const uint8_t *body;
@@ -610,7 +614,8 @@ static void take_over(client *cl, client *t, const attach_frame *a)
     LOG(LOG_INFO, "batch %016llx: %s attached (%s, it has %u of %u results)", (unsigned long long)t->batch_id,
         t->name, a->mode == ATTACH_FOLLOW ? "following" : "resuming", a->have, t->nresults);
     send_batch_frame(t);
-    send_running(cl->m, t);
+    if (!t->follow)
+        send_running(cl->m, t);
     client_check_done(t);
 }
 

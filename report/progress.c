@@ -77,15 +77,17 @@ static uint32_t *where_of(progress *p, uint32_t seq)
     if (seq == 0)
         return NULL;
     if (seq > p->cap_where) {
-        uint32_t cap = p->cap_where ? p->cap_where : 1024;
+        uint64_t cap = p->cap_where ? p->cap_where : 1024;
         while (cap < seq)
             cap *= 2;
+        if (cap > UINT32_MAX)
+            cap = UINT32_MAX;
         uint32_t *w = realloc(p->where, (size_t)cap * sizeof *w);
         if (!w)
             return NULL;
         memset(w + p->cap_where, 0, (size_t)(cap - p->cap_where) * sizeof *w);
         p->where = w;
-        p->cap_where = cap;
+        p->cap_where = (uint32_t)cap;
     }
     return &p->where[seq - 1];
 }
