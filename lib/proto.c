@@ -670,7 +670,8 @@ uint32_t frag_size_for(const net_addr *peer)
 const char *frame_type_name(uint8_t type)
 {
     static const char *names[] = {"?", "HELLO", "WELCOME", "SUBMIT", "END", "RESULT", "NOTICE", "ERROR", "BYE", "READY",
-                                  "ATTACH", "BATCH", "ACCEPTED", "ACK", "CANCEL", "DETACH", "BATCH_INFO", "COMMAND", "STARTED"};
+                                  "ATTACH", "BATCH", "ACCEPTED", "ACK", "CANCEL", "DETACH", "BATCH_INFO", "COMMAND",
+                                  "STARTED"};
     return type < sizeof names / sizeof *names ? names[type] : "?";
 }
 
