@@ -26,6 +26,7 @@
 #include "log.h"
 #include "platform.h"
 #include "proto.h"
+#include "report/progress.h"
 #include "report/report.h"
 
 #define EXIT_TROUBLE 255
@@ -95,6 +96,7 @@ typedef struct {
     int got_bye, welcomed;
     const char *input_name;
     report rep;
+    progress prog;              /* --progress, --eta, --bar (off: prog.what 0) */
     auth_keys auth;
     uint8_t nonce[AUTH_NONCE_LEN];
     int tagged; /* handshake done with a key: every frame carries a tag */
@@ -126,6 +128,10 @@ static void usage(FILE *out)
             "                        and leave: the batch runs on without the client\n"
             "      --attach ID       print the results of batch ID (done ones first) and follow it\n"
             "      --batches         list the master's batches (with --json: one object per line)\n"
+            "      --progress        on stderr: per slave running/done/failed/average seconds,\n"
+            "                        and the totals (redrawn in place on a terminal)\n"
+            "      --eta             on stderr: estimated seconds left, commands left, average\n"
+            "      --bar             on stderr: a bar with percent done, done/total and the ETA\n"
             "  -v, --verbose         say what the client is doing on stderr\n"
             "  -q, --quiet           print only the commands' output\n"
             "  -h, --help            this help\n"
@@ -148,6 +154,8 @@ static void fatal(client_state *c, const char *fmt, ...)
     if (c)
         cancel_on_exit(c);
     fflush(stdout);
+    if (c)
+        progress_clear(&c->prog);
     fprintf(stderr, "client: ");
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -218,7 +226,8 @@ static void send_attach(client_state *c)
  * key, after READY with one. */
 static void send_hello(client_state *c)
 {
-    hello_frame h = {.magic = FRAME_MAGIC, .version = FRAME_VERSION, .flags = c->legacy ? 0 : FRAME_FLAG_RESUME,
+    uint16_t flags = c->legacy ? 0 : FRAME_FLAG_RESUME | (c->prog.what ? FRAME_FLAG_PROGRESS : 0);
+    hello_frame h = {.magic = FRAME_MAGIC, .version = FRAME_VERSION, .flags = flags,
                      .timeout_ms = c->timeout_ms, .retries = c->retries};
     auth_random(c->nonce, sizeof c->nonce);
     memcpy(h.nonce, c->nonce, sizeof h.nonce);
@@ -251,6 +260,10 @@ static void on_welcome(client_state *c, const breader *r)
             legacy_resend(c);
     }
     c->welcomed = 1;
+    /* An older master ignores the flag and never sends STARTED: then
+     * nobody knows what runs, only what is done. */
+    c->prog.know_running = (wf.flags & FRAME_FLAG_PROGRESS) != 0;
+    c->prog.dirty = 1;
     if (c->rep.verbose)
         fprintf(stderr, "client: connected to %s:%d%s: %u of %u slaves answering, %u slots\n", c->host, c->port,
                 c->tagged ? " (authenticated)" : "", wf.alive, wf.slaves, wf.slots);
@@ -336,6 +349,7 @@ static CommandResult *copy_result(const CommandResult *r)
  * may have to send it again. */
 static void show(client_state *c, command_slot *s, const CommandResult *r)
 {
+    progress_clear(&c->prog); /* stdout may be the same terminal */
     report_result(&c->rep, r, s->text, s->len);
     if (s->index == SUBMIT_NONE || s->index < c->accepted || c->mode == MODE_FOLLOW) {
         free(s->text);
@@ -370,6 +384,7 @@ static void on_result(client_state *c, const CommandResult *r)
     c->results++;
     command_slot *s = &c->cmds[r->seq - 1];
     s->done = 1;
+    progress_done(&c->prog, r->seq, r->host, command_result_failed(r), r->duration_us);
     if (!c->rep.keep_order) {
         show(c, s, r);
         return;
@@ -397,6 +412,7 @@ static void reject_line(client_state *c, uint32_t seq, uint32_t lineno, const ch
     snprintf(msg, sizeof msg, "line %u: %s", lineno, why);
     r.message = msg;
     r.message_len = (uint32_t)strlen(msg);
+    progress_clear(&c->prog);
     if (!c->rep.json || c->mode == MODE_DETACH)
         fprintf(stderr, "client: %s: not run\n", msg);
     if (c->mode == MODE_DETACH) /* stdout is for the batch ID alone; the batch never has this line */
@@ -477,8 +493,10 @@ static long read_input(client_state *c)
     if (n == 0) {
         c->input_done = 1;
         send_end(c);
-        if (c->rep.verbose)
+        if (c->rep.verbose) {
+            progress_clear(&c->prog);
             fprintf(stderr, "client: %u commands sent\n", c->ncmds);
+        }
     }
     return n;
 }
@@ -534,6 +552,7 @@ static _Noreturn void on_stop(client_state *c)
         flush_out(c, GOODBYE_MS);
     }
     fflush(stdout);
+    progress_clear(&c->prog);
     if (c->mode == MODE_FOLLOW)
         fprintf(stderr, "client: interrupted: no longer following batch %s (it runs on)\n", batch_id_str(c->batch, id));
     else if (c->mode == MODE_LIST)
@@ -594,6 +613,7 @@ static void connection_lost(client_state *c, const char *why)
         c->backoff_ms = BACKOFF_FIRST_MS;
         c->reconnect_deadline = clock_ms() + (uint64_t)c->reconnect_s * 1000u;
         fflush(stdout);
+        progress_clear(&c->prog);
         fprintf(stderr, "client: lost the connection to the master (%u of %u results): reconnecting for up to %u s\n",
                 c->results, expected(c), c->reconnect_s);
     }
@@ -672,6 +692,8 @@ static void on_batch(client_state *c, const batch_frame *b)
     c->total = b->total;
     if (!c->got_batch) {
         c->got_batch = 1;
+        if (c->mode == MODE_FOLLOW) /* the results it has already: done, not in the rate */
+            c->prog.base = b->done;
         c->durable = (b->flags & BATCH_FLAG_DURABLE) != 0;
         if (c->mode == MODE_DETACH && !c->durable)
             fatal(c, "this master keeps no journal (--ephemeral): a detached batch would not survive it; run "
@@ -699,6 +721,8 @@ static void on_batch(client_state *c, const batch_frame *b)
     }
     c->resuming = 0;
     c->reconnecting = 0;
+    progress_reset_running(&c->prog); /* the master tells again what runs */
+    progress_clear(&c->prog);
     if (!c->rep.quiet)
         fprintf(stderr, "client: reconnected\n");
 }
@@ -772,7 +796,7 @@ static void as_before_batches(client_state *c)
 static void on_frame(client_state *c, uint8_t type, const breader *r)
 {
     any_frame f;
-    if (type >= F_ATTACH && type <= F_COMMAND && frame_decode(type, r, &f) < 0)
+    if (type >= F_ATTACH && type <= F_STARTED && frame_decode(type, r, &f) < 0)
         fatal(c, "protocol error: malformed %s from the master", frame_type_name(type));
     switch (type) {
     case F_WELCOME:
@@ -825,6 +849,7 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
         }
         if (type == F_ERROR)
             fatal(c, "the master says: %.*s", (int)t.len, t.text);
+        progress_clear(&c->prog);
         if (!c->rep.quiet)
             fprintf(stderr, "client: master: %.*s\n", (int)t.len, t.text);
         break;
@@ -844,6 +869,18 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
         break;
     case F_BATCH_INFO:
         on_batch_info(c, &f.u.info);
+        break;
+    case F_STARTED: /* only if we asked (FRAME_FLAG_PROGRESS) */
+        if (!c->prog.what || !c->got_batch || c->resuming)
+            fatal(c, "protocol error: unexpected STARTED");
+        /* A command of ours (--attach: its COMMAND came first); a late
+         * one for a command done meanwhile is not news. */
+        if (f.u.started.seq == 0 || f.u.started.seq > c->ncmds || !c->cmds[f.u.started.seq - 1].known ||
+            c->cmds[f.u.started.seq - 1].index == SUBMIT_NONE)
+            fatal(c, "protocol error: STARTED for unknown command %u", f.u.started.seq);
+        if (c->cmds[f.u.started.seq - 1].done)
+            break;
+        progress_started(&c->prog, f.u.started.seq, f.u.started.host, f.u.started.host_len);
         break;
     case F_HELLO: /* two clients aimed at free ports met each other (simultaneous open) */
         fatal(c, "cannot reach the master at %s:%d: the connection met another client, not a master", c->host,
@@ -942,6 +979,14 @@ static void run(client_state *c)
             uint64_t now = clock_ms();
             timeout = now >= c->reconnect_deadline ? 0 : (int)(c->reconnect_deadline - now);
         }
+        if (c->prog.what && c->got_batch && !c->resuming) { /* from the batch's start */
+            uint64_t now = clock_ms();
+            progress_set_total(&c->prog, expected(c), c->mode == MODE_FOLLOW ? c->got_batch : c->input_done);
+            uint64_t due = progress_tick(&c->prog, now);
+            int wait = due == 0 ? -1 : due <= now ? 0 : (int)(due - now);
+            if (wait >= 0 && (timeout < 0 || wait < timeout))
+                timeout = wait;
+        }
         int r = net_poll(p, n, timeout);
         if (r < 0)
             fatal(c, "poll: %s", net_last_error());
@@ -981,7 +1026,7 @@ static void run(client_state *c)
 int main(int argc, char **argv)
 {
     enum { OPT_RESULTS = 256, OPT_JOBLOG, OPT_JSON, OPT_TIMEOUT, OPT_RETRIES, OPT_KEY_FILE, OPT_RECONNECT, OPT_DETACH,
-           OPT_ATTACH, OPT_BATCHES };
+           OPT_ATTACH, OPT_BATCHES, OPT_PROGRESS, OPT_ETA, OPT_BAR };
     static const struct option longopts[] = {
         {"keep-order", no_argument, NULL, 'k'},
         {"results", required_argument, NULL, OPT_RESULTS},
@@ -994,6 +1039,9 @@ int main(int argc, char **argv)
         {"detach", no_argument, NULL, OPT_DETACH},
         {"attach", required_argument, NULL, OPT_ATTACH},
         {"batches", no_argument, NULL, OPT_BATCHES},
+        {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"eta", no_argument, NULL, OPT_ETA},
+        {"bar", no_argument, NULL, OPT_BAR},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -1002,7 +1050,7 @@ int main(int argc, char **argv)
     static client_state cs;
     client_state *c = &cs;
     const char *joblog = NULL, *key_file = NULL, *attach_id = NULL;
-    int opt, modes = 0;
+    int opt, modes = 0, show_progress = 0;
     c->host = "127.0.0.1";
     c->port = DEFAULT_MASTER_PORT;
     c->reconnect_s = DEFAULT_RECONNECT_SECONDS;
@@ -1023,6 +1071,9 @@ int main(int argc, char **argv)
         case OPT_DETACH: c->mode = MODE_DETACH; modes++; break;
         case OPT_ATTACH: c->mode = MODE_FOLLOW; attach_id = optarg; modes++; break;
         case OPT_BATCHES: c->mode = MODE_LIST; modes++; break;
+        case OPT_PROGRESS: show_progress |= PROGRESS_PROGRESS; break;
+        case OPT_ETA: show_progress |= PROGRESS_ETA; break;
+        case OPT_BAR: show_progress |= PROGRESS_BAR; break;
         case 'v': c->rep.verbose = 1; break;
         case 'q': c->rep.quiet = 1; break;
         case 'h': usage(stdout); return 0;
@@ -1076,6 +1127,11 @@ int main(int argc, char **argv)
     bw_init(&c->in, FRAME_MAX_FROM_MASTER + RECV_CHUNK);
     bw_init(&c->out, (size_t)1 << 30);
     c->next_to_print = 1;
+    if (c->mode == MODE_RUN || c->mode == MODE_FOLLOW) { /* --detach leaves, --batches lists */
+        int width = 80, tty = show_progress ? progress_is_tty(stderr, &width) : 0;
+        progress_init(&c->prog, show_progress, stderr, tty, clock_ms());
+        c->prog.width = width;
+    }
     uint64_t started = clock_us();
     c->sock = connect_master(c);
     /* Signals as events from here on: Ctrl-C cancels the batch (before,
@@ -1110,6 +1166,9 @@ int main(int argc, char **argv)
     }
     net_close(c->sock);
     fflush(stdout);
+    progress_set_total(&c->prog, expected(c), 1);
+    progress_end(&c->prog, clock_ms());
+    progress_free(&c->prog);
     report_summary(&c->rep, (double)(clock_us() - started) / 1e6);
     if (report_close(&c->rep) < 0)
         fatal(NULL, "the joblog or the results directory is incomplete (the failed writes are named above)");

@@ -40,6 +40,7 @@ static void reencode(const any_frame *a, bwriter *w, const hmac_key *key)
     case F_CANCEL:
     case F_DETACH: frame_end(w, empty_frame_encode(w, a->type)); break;
     case F_COMMAND: frame_end(w, command_frame_encode(w, &a->u.command)); break;
+    case F_STARTED: frame_end(w, started_frame_encode(w, &a->u.started)); break;
     }
 }
 
@@ -65,7 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             continue;
         if ((type == F_NOTICE || type == F_ERROR) && a.u.text.len > FRAME_TEXT_MAX)
             continue; /* received whole, sent cut */
-        if (type == F_BATCH_INFO && a.u.info.name_len > BATCH_NAME_MAX)
+        if ((type == F_BATCH_INFO && a.u.info.name_len > BATCH_NAME_MAX) ||
+            (type == F_STARTED && a.u.started.host_len > BATCH_NAME_MAX))
             continue; /* likewise */
         bwriter w;
         bw_init(&w, FRAME_MAX_FROM_MASTER + 64);

@@ -615,6 +615,27 @@ int command_frame_decode(const breader *fields, command_frame *c)
     return r.error ? -1 : 0;
 }
 
+size_t started_frame_encode(bwriter *w, const started_frame *s)
+{
+    size_t start = frame_begin(w, F_STARTED);
+    uint16_t n = s->host_len > BATCH_NAME_MAX ? BATCH_NAME_MAX : s->host_len;
+    bw_u32(w, s->seq);
+    bw_u16(w, s->attempt);
+    bw_u16(w, n);
+    bw_bytes(w, s->host, n);
+    return start;
+}
+
+int started_frame_decode(const breader *fields, started_frame *s)
+{
+    breader r = *fields;
+    s->seq = br_u32(&r);
+    s->attempt = br_u16(&r);
+    s->host_len = br_u16(&r);
+    s->host = (const char *)br_bytes(&r, s->host_len);
+    return r.error ? -1 : 0;
+}
+
 int frame_decode(uint8_t type, const breader *fields, any_frame *f)
 {
     f->type = type;
@@ -632,6 +653,7 @@ int frame_decode(uint8_t type, const breader *fields, any_frame *f)
     case F_ACK: return count_frame_decode(fields, &f->u.count);
     case F_BATCH_INFO: return batch_info_frame_decode(fields, &f->u.info);
     case F_COMMAND: return command_frame_decode(fields, &f->u.command);
+    case F_STARTED: return started_frame_decode(fields, &f->u.started);
     case F_BYE:
     case F_READY:
     case F_CANCEL:
@@ -648,7 +670,8 @@ uint32_t frag_size_for(const net_addr *peer)
 const char *frame_type_name(uint8_t type)
 {
     static const char *names[] = {"?", "HELLO", "WELCOME", "SUBMIT", "END", "RESULT", "NOTICE", "ERROR", "BYE", "READY",
-                                  "ATTACH", "BATCH", "ACCEPTED", "ACK", "CANCEL", "DETACH", "BATCH_INFO", "COMMAND"};
+                                  "ATTACH", "BATCH", "ACCEPTED", "ACK", "CANCEL", "DETACH", "BATCH_INFO", "COMMAND",
+                                  "STARTED"};
     return type < sizeof names / sizeof *names ? names[type] : "?";
 }
 

@@ -141,6 +141,7 @@ int result_decode(breader *rd, CommandResult *r);
 #define FRAME_VERSION 3 /* 3: a keyed client proves its key with READY after WELCOME */
 #define FRAME_FLAG_AUTH 1 /* HELLO, WELCOME: every later frame carries a tag */
 #define FRAME_FLAG_RESUME 2 /* HELLO: the client speaks batches (ATTACH first; ACCEPTED, ACK...) */
+#define FRAME_FLAG_PROGRESS 4 /* HELLO: send me STARTED frames; WELCOME: this master will */
 #define FRAME_TAG_LEN SHA256_LEN
 #define FRAME_HEADER_LEN 5      /* u32 length (of type + fields), u8 type */
 /* The master refuses anything larger from a client: a command plus fields. */
@@ -166,6 +167,8 @@ enum frame_type {
     F_DETACH = 15,     /* client -> master: leaving on purpose: the batch runs on */
     F_BATCH_INFO = 16, /* master -> client: one batch of the list */
     F_COMMAND = 17,    /* master -> client, ATTACH_FOLLOW: one command line of the batch */
+    /* With FRAME_FLAG_PROGRESS only (doc/protocol.md 2.7): */
+    F_STARTED = 18,    /* master -> client: one of its commands was dispatched, to this slave */
 };
 
 /* F_ATTACH's mode. */
@@ -282,6 +285,13 @@ typedef struct { /* F_COMMAND */
     const char *line; /* not NUL-terminated */
 } command_frame;
 
+typedef struct { /* F_STARTED; bytes past the host are ignored */
+    uint32_t seq;      /* the SUBMIT's seq */
+    uint16_t attempt;  /* 1 the first dispatch, 2 the next (its slave failed)... */
+    uint16_t host_len; /* at most BATCH_NAME_MAX when we send it */
+    const char *host;  /* the slave's name, as in RESULT; not NUL-terminated */
+} started_frame;
+
 /* F_BYE, F_READY, F_CANCEL and F_DETACH have no fields (bytes there are ignored). */
 
 /* With a key (hello_key: K_client->master), sets FRAME_FLAG_AUTH and
@@ -324,6 +334,9 @@ int batch_info_frame_decode(const breader *fields, batch_info_frame *b);
 size_t empty_frame_encode(bwriter *w, uint8_t type);
 size_t command_frame_encode(bwriter *w, const command_frame *c);
 int command_frame_decode(const breader *fields, command_frame *c);
+/* The host is cut at BATCH_NAME_MAX bytes. */
+size_t started_frame_encode(bwriter *w, const started_frame *s);
+int started_frame_decode(const breader *fields, started_frame *s);
 
 /* Any frame by its type, for the fuzzer, a trace or a dissector: 0, -1
  * malformed (-2 a HELLO of another version), -3 unknown type. */
@@ -341,6 +354,7 @@ typedef struct {
         count_frame count; /* F_ACCEPTED, F_ACK */
         batch_info_frame info;
         command_frame command;
+        started_frame started;
     } u;
 } any_frame;
 int frame_decode(uint8_t type, const breader *fields, any_frame *f);

@@ -75,6 +75,29 @@ void client_send_text(client *cl, uint8_t type, const char *text)
     client_frame_end(cl, text_frame_encode(&cl->out, type, text, strlen(text))); /* cut at FRAME_TEXT_MAX */
 }
 
+void client_send_started(client *cl, const flight *f)
+{
+    /* ATTACH_FOLLOW: not before the COMMANDs (send_running follows them) */
+    if (!cl->progress || !connected(cl) || !f->cmd || cl->follow)
+        return;
+    started_frame st = {.seq = f->cmd->seq, .attempt = (uint16_t)f->cmd->attempts,
+                        .host_len = (uint16_t)strlen(f->slave->name), .host = f->slave->name};
+    client_frame_end(cl, started_frame_encode(&cl->out, &st));
+}
+
+/* A connection that asked for F_STARTED takes over a batch: the commands
+ * running already, each once (their current attempt), after its BATCH
+ * (ATTACH_FOLLOW: after the last COMMAND, client_feed). */
+static void send_running(master *m, client *cl)
+{
+    if (!cl->progress)
+        return;
+    for (int i = 0; i < m->nslaves; i++)
+        for (flight *f = m->slaves[i]->flights; f; f = f->next)
+            if (f->cmd && f->cmd->cl == cl && f->cmd->fl == f && !f->fresh)
+                client_send_started(cl, f);
+}
+
 static void put_result(client *cl, uint32_t seq, const char *host, size_t host_len, const uint8_t *body, size_t len,
                        int waits_for_flush)
 {
@@ -176,8 +199,10 @@ static void client_feed(master *m, client *cl)
         free(buf);
         cl->sent_commands++;
     }
-    if (cl->follow && cl->sent_commands == cl->submitted)
+    if (cl->follow && cl->sent_commands == cl->submitted) {
         cl->follow = 0;
+        send_running(m, cl); /* the client knows every seq now */
+    }
     while (!cl->follow && cl->sent < cl->nresults && bw_pending(&cl->out) < FEED_HIGH_WATER) {
         result_frame r;
         const uint8_t *body;
@@ -437,6 +462,7 @@ static void on_hello(master *m, client *cl, breader *r)
         return;
     }
     cl->resume = (h.flags & FRAME_FLAG_RESUME) != 0;
+    cl->progress = (h.flags & FRAME_FLAG_PROGRESS) != 0;
     cl->timeout_ms = h.timeout_ms;
     cl->retries = h.retries ? h.retries : m->cfg->retries;
     if (cl->retries > HELLO_RETRIES_MAX)
@@ -448,7 +474,8 @@ static void on_hello(master *m, client *cl, breader *r)
         if (m->slaves[i]->alive)
             slots += slave_capacity(m->slaves[i]);
     welcome_frame wf = {.version = FRAME_VERSION, .slaves = (uint16_t)m->nslaves,
-                        .alive = (uint16_t)slaves_alive(m), .slots = slots};
+                        .alive = (uint16_t)slaves_alive(m), .slots = slots,
+                        .flags = cl->progress ? FRAME_FLAG_PROGRESS : 0};
     memcpy(wf.nonce, master_nonce, sizeof wf.nonce);
     /* with a key, the master proves it knows it too */
     frame_end(&cl->out, welcome_frame_encode(&cl->out, &wf, tag ? &m->auth->master_to_client : NULL, h.nonce));
@@ -575,6 +602,7 @@ static void take_over(client *cl, client *t, const attach_frame *a)
     t->rx_seq = cl->rx_seq;
     t->tx_seq = cl->tx_seq;
     t->resume = 1;
+    t->progress = cl->progress;
     t->attached = 1;
     t->state = CS_ACTIVE;
     t->connected_ms = cl->connected_ms;
@@ -597,6 +625,8 @@ static void take_over(client *cl, client *t, const attach_frame *a)
     LOG(LOG_INFO, "batch %016llx: %s attached (%s, it has %u of %u results)", (unsigned long long)t->batch_id,
         t->name, a->mode == ATTACH_FOLLOW ? "following" : "resuming", a->have, t->nresults);
     send_batch_frame(t);
+    if (!t->follow)
+        send_running(cl->m, t);
     client_check_done(t);
 }
 

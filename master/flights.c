@@ -292,6 +292,8 @@ void flights_send_fresh(master *m)
             if (f->fresh && f->state == FL_SENDING) {
                 send_ctx c = {m, f};
                 xfer_tx_pump(&f->req, now_us, rtt_timeout(&s->rtt), send_request_fragment, &c);
+                if (f->cmd && f->cmd->fl == f)
+                    client_send_started(f->cmd->cl, f); /* its client hears of it as it leaves */
             }
             f->fresh = 0;
             if (f->state == FL_CANCELLING && !f->cancel_sent_us)

@@ -192,6 +192,7 @@ struct client {
      * connection (sock SOCK_INVALID while none), its results stay in the
      * journal (results[]) and a new connection takes it over (ATTACH). */
     int resume;          /* HELLO had FRAME_FLAG_RESUME */
+    int progress;        /* this connection's HELLO had FRAME_FLAG_PROGRESS: it gets F_STARTED */
     int attached;        /* ATTACH received: a batch, or a listing */
     int durable;
     uint64_t batch_id;
@@ -298,6 +299,8 @@ slave_peer *sched_pick_slave(slave_peer *const *slaves, int nslaves, int *rr);
 /* --------------------------------------------------------- clients.c --- */
 
 void client_send_text(client *cl, uint8_t type, const char *text);
+/* F_STARTED, to a client that asked (FRAME_FLAG_PROGRESS): f's request leaves now. */
+void client_send_started(client *cl, const flight *f);
 void client_send_result_body(client *cl, uint32_t index, uint32_t seq, const char *host, const uint8_t *body,
                              size_t len);
 void client_send_failure(client *cl, uint32_t index, uint32_t seq, uint8_t status, const char *host,

@@ -479,7 +479,7 @@ static void test_frame_codecs(void)
     ok(w2.len == sizeof bye_ready && !memcmp(w2.data, bye_ready, sizeof bye_ready), "BYE, READY: a type and nothing else");
     ok(frame_parse(w2.data, w2.len, 100, &type, &f) == 5 && frame_decode(type, &f, &a) == 0 && a.type == F_BYE,
        "frame_decode: BYE");
-    ok(frame_decode(0, &f, &a) == -3 && frame_decode(F_COMMAND + 1, &f, &a) == -3, "frame_decode: unknown types refused");
+    ok(frame_decode(0, &f, &a) == -3 && frame_decode(F_STARTED + 1, &f, &a) == -3, "frame_decode: unknown types refused");
 
     /* The batch frames (FRAME_FLAG_RESUME) */
     bw_reset(&w2);
@@ -534,6 +534,23 @@ static void test_frame_codecs(void)
     ok(parse_one(&w2, &type, &f) && command_frame_decode(&f, &cm2) == 0 && cm2.index == 3 && cm2.seq == 9 &&
            cm2.len == 5 && !memcmp(cm2.line, "ls -l", 5), "COMMAND round trip");
     ok(truncations_refused(F_COMMAND, &f, 8), "COMMAND: shorter than index and seq refused");
+    /* STARTED (FRAME_FLAG_PROGRESS) */
+    bw_reset(&w2);
+    started_frame st = {7, 2, 14, "127.0.0.1:4001"}, st2;
+    frame_end(&w2, started_frame_encode(&w2, &st));
+    ok(w2.len == 27 && get_u32(w2.data) == 23 && w2.data[4] == F_STARTED && get_u32(w2.data + 5) == 7 &&
+           w2.data[9] == 0 && w2.data[10] == 2 && w2.data[11] == 0 && w2.data[12] == 14 &&
+           !memcmp(w2.data + 13, "127.0.0.1:4001", 14), "STARTED: seq, attempt, host");
+    ok(parse_one(&w2, &type, &f) && frame_decode(type, &f, &a) == 0 && a.u.started.seq == 7 &&
+           a.u.started.attempt == 2 && a.u.started.host_len == 14 && !memcmp(a.u.started.host, "127.0.0.1:4001", 14),
+       "STARTED round trip (frame_decode)");
+    ok(truncations_refused(F_STARTED, &f, br_left(&f)), "STARTED: every truncation refused");
+    bw_reset(&w2);
+    st.host = big;
+    st.host_len = 3000;
+    frame_end(&w2, started_frame_encode(&w2, &st));
+    ok(parse_one(&w2, &type, &f) && started_frame_decode(&f, &st2) == 0 && st2.host_len == BATCH_NAME_MAX,
+       "STARTED: a long host is cut at %d bytes", BATCH_NAME_MAX);
     bw_free(&w2);
     bw_free(&w);
 }
