@@ -42,6 +42,7 @@
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 1000
 #define GOODBYE_MS 1000 /* ACK, CANCEL, DETACH: how long we try to write them before closing */
+#define CANCEL_WAIT_MS 5000u /* Ctrl-C while the master is out of reach: how long we try to reach it to cancel */
 #define SUBMIT_NONE UINT32_MAX
 
 typedef struct {
@@ -93,6 +94,7 @@ typedef struct {
     unsigned conn_gen;          /* counts connections: frames of an old one are dropped */
     uint64_t reconnect_deadline, backoff_ms;
     unsigned attempts;          /* connection attempts in this outage */
+    int cancelling;             /* Ctrl-C while the master was out of reach: CANCEL once it answers */
     int got_bye, welcomed;
     const char *input_name;
     report rep;
@@ -140,7 +142,8 @@ static void usage(FILE *out)
             "Exit status: 0 all commands exited 0; 1-100 the number that failed; 101 more than\n"
             "100 failed; 255 any other error (master unreachable within %d s, unreadable file,\n"
             "protocol error, master gone mid-run, output that could not be written); 130 interrupted\n"
-            "(Ctrl-C: the batch is cancelled), 143 terminated (SIGTERM: likewise).\n",
+            "(Ctrl-C: the batch is cancelled; with the master out of reach, once it answers, within\n"
+            "5 s, else the batch runs on and the client says so), 143 terminated (SIGTERM: likewise).\n",
             DEFAULT_MASTER_PORT, DEFAULT_RECONNECT_SECONDS, DEFAULT_CONNECT_SECONDS);
 }
 
@@ -542,25 +545,52 @@ static void cancel_on_exit(client_state *c)
 
 /* Ctrl-C, SIGTERM (and SIGHUP, the terminal gone): the batch is cancelled
  * (--attach: only our following of it ends), best effort, without
- * waiting more than GOODBYE_MS for the master to read it. */
-static _Noreturn void on_stop(client_state *c)
+ * waiting more than GOODBYE_MS for the master to read it. A batch that
+ * survives the connection (durable), interrupted while the master is out
+ * of reach, is cancelled once it answers (on_batch), for CANCEL_WAIT_MS at
+ * most; a second signal leaves at once: the batch then runs on, orphaned,
+ * and the user is told so. */
+static _Noreturn void stop_now(client_state *c, int status)
 {
-    int status = signal_stop_status();
     char id[17];
+    int told = 0; /* CANCEL or DETACH written */
     if (c->sock != SOCK_INVALID && c->attach_sent && c->mode != MODE_LIST) {
         client_frame_end(c, empty_frame_encode(&c->out, c->mode == MODE_FOLLOW ? F_DETACH : F_CANCEL));
-        flush_out(c, GOODBYE_MS);
+        told = flush_out(c, GOODBYE_MS) == 0;
     }
     fflush(stdout);
     progress_clear(&c->prog);
+    batch_id_str(c->batch, id);
     if (c->mode == MODE_FOLLOW)
-        fprintf(stderr, "client: interrupted: no longer following batch %s (it runs on)\n", batch_id_str(c->batch, id));
+        fprintf(stderr, "client: interrupted: no longer following batch %s (it runs on)\n", id);
     else if (c->mode == MODE_LIST)
         fprintf(stderr, "client: interrupted\n");
-    else
+    else if (told || !c->got_batch || !c->durable)
         fprintf(stderr, "client: interrupted: the batch is cancelled\n");
+    else
+        fprintf(stderr, "client: interrupted while the master was out of reach: batch %s was NOT cancelled; it runs "
+                "on, and the master cancels it after its --client-grace unless 'client --attach %s' takes it "
+                "(Ctrl-C there cancels it)\n", id, id);
     report_close(&c->rep);
     exit(status);
+}
+
+static void on_stop(client_state *c)
+{
+    if (!c->cancelling && c->mode == MODE_RUN && c->got_batch && c->durable &&
+        (c->sock == SOCK_INVALID || !c->attach_sent)) {
+        char id[17];
+        c->cancelling = 1;
+        uint64_t end = clock_ms() + CANCEL_WAIT_MS;
+        if (end < c->reconnect_deadline)
+            c->reconnect_deadline = end;
+        fflush(stdout);
+        progress_clear(&c->prog);
+        fprintf(stderr, "client: interrupted: cancelling batch %s as soon as the master answers (within %u s; "
+                "Ctrl-C again to leave it running)\n", batch_id_str(c->batch, id), CANCEL_WAIT_MS / 1000);
+        return;
+    }
+    stop_now(c, signal_stop_status());
 }
 
 static void take_signals(client_state *c)
@@ -582,6 +612,8 @@ static void pause_ms(client_state *c, uint64_t ms)
 static _Noreturn void cannot_come_back(client_state *c)
 {
     char id[17];
+    if (c->cancelling)
+        stop_now(c, signal_stop_status());
     batch_id_str(c->batch, id);
     fatal(c, "cannot reach the master again within %u s (%u of %u results received; batch %s: client --attach %s follows it)",
           c->reconnect_s, c->results, expected(c), id, id);
@@ -704,6 +736,8 @@ static void on_batch(client_state *c, const batch_frame *b)
     }
     if (!c->resuming)
         return;
+    if (c->cancelling) /* interrupted meanwhile: the batch can be cancelled now */
+        stop_now(c, signal_stop_status());
     /* The same batch, on a new connection: the master has our first
      * 'accepted' SUBMITs on disk and sends the results from 'have' on. */
     if (c->mode != MODE_FOLLOW) {

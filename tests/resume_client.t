@@ -259,4 +259,52 @@ is "$rc" 255 "--attach with a FILE: usage error, exit 255"
 rc=0; "$BIN/client" --detach --batches "$T/cmds" >/dev/null 2>"$T/u2.err" || rc=$?
 is "$rc" 255 "--detach with --batches: exit 255"
 
+# (m) Ctrl-C while the master is out of reach: the client says it cancels
+# once the master answers, and does (CANCEL on the next connection, right
+# after its ATTACH); exit 130.
+bg_client() { # bg_client NAME [options and file]: in the background, BG_PID
+    local name=$1; shift
+    "$BIN/client" 127.0.0.1 "$FAKE_PORT" "$@" >"$T/$name.out" 2>"$T/$name.err" & # not under timeout(1): it sends our signal twice
+    BG_PID=$!
+    PIDS+=("$BG_PID")
+}
+start_fake ctrlc unreachable -k 2
+bg_client ctrlc "$T/cmds"
+check "(m) the client lost its master and reconnects" wait_for_line "$T/ctrlc.err" 'reconnecting for up to' 10
+kill -INT "$BG_PID"
+RC=0; wait "$BG_PID" || RC=$?
+is "$RC" 130 "(m) Ctrl-C while the master was away: exit 130"
+check "(m) it said it would cancel once the master answers" grep -q 'cancelling batch .* as soon as the master answers' "$T/ctrlc.err"
+check "(m) and it did: CANCEL after the ATTACH of the next connection" grep -q '^conn=2 CANCEL' "$T/ctrlc.frames"
+check "(m) 'the batch is cancelled'" grep -q 'interrupted: the batch is cancelled' "$T/ctrlc.err"
+
+# (n) ... and a master that does not come back within 5 s: the truth, not
+# "cancelled": the batch runs on, and how to take it.
+start_fake ctrlc2 gone -k 2
+bg_client ctrlc2 "$T/cmds"
+check "(n) the client lost its master and reconnects" wait_for_line "$T/ctrlc2.err" 'reconnecting for up to' 10
+t0=$(ms)
+kill -INT "$BG_PID"
+RC=0; wait "$BG_PID" || RC=$?
+took=$(( $(ms) - t0 ))
+is "$RC" 130 "(n) exit 130"
+check "(n) it tried for 5 s, not for --reconnect's 60 ($took ms)" test "$took" -ge 4500 -a "$took" -lt 15000
+check "(n) it says the batch was NOT cancelled, and how to take it" \
+    grep -q "batch $ID was NOT cancelled; it runs on, .*'client --attach $ID' takes it" "$T/ctrlc2.err"
+check "(n) never 'the batch is cancelled'" bash -c "! grep -q 'the batch is cancelled' '$T/ctrlc2.err'"
+
+# (o) A second Ctrl-C meanwhile leaves at once, saying the same.
+start_fake ctrlc3 gone -k 2
+bg_client ctrlc3 "$T/cmds"
+check "(o) the client lost its master and reconnects" wait_for_line "$T/ctrlc3.err" 'reconnecting for up to' 10
+kill -INT "$BG_PID"
+wait_for_line "$T/ctrlc3.err" 'as soon as the master answers' 10 >/dev/null
+t0=$(ms)
+kill -INT "$BG_PID"
+RC=0; wait "$BG_PID" || RC=$?
+took=$(( $(ms) - t0 ))
+is "$RC" 130 "(o) a second Ctrl-C: exit 130"
+check "(o) at once ($took ms)" test "$took" -lt 2000
+check "(o) saying the batch was not cancelled" grep -q "batch $ID was NOT cancelled" "$T/ctrlc3.err"
+
 done_testing
