@@ -379,6 +379,7 @@ void journal_batch(master *m, client *cl);
 uint64_t journal_command(master *m, client *cl, const command *cmd); /* the record's offset */
 void journal_end(master *m, client *cl, uint32_t count);
 void journal_dispatch(master *m, const flight *f);
+void journal_requeue(master *m, const command *cmd);
 record_ref journal_result(master *m, client *cl, uint32_t index, uint32_t seq, const char *host,
                           const uint8_t *body, size_t len);
 void journal_mark(master *m, client *cl, uint8_t type, uint32_t count); /* DELIVERED, CANCEL, DETACH, FORGET */

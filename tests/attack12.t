@@ -11,6 +11,7 @@ G=$T/gate
 mkdir -p "$G"
 export ASAN_OPTIONS="verify_asan_link_order=0:$ASAN_OPTIONS"
 gate_wait() { wait_for_line "$G/entered-$1" '^-?[0-9]+$' "${2:-10}" >/dev/null; }
+has_line() { wait_for_line "$1" "$2" 10 >/dev/null; }
 gate_reset() { rm -f "$G/closed" "$G"/entered-* "$G"/pass-*; }
 
 start_slave s1 -j 2
@@ -142,5 +143,81 @@ wait "$C" || RC=$?
 is "$RC/$(sort "$d/out" | tr '\n' ' ')" "0/early-0one early-0three early-0two " "order: the client ends with exit 0 and every output once"
 is "$(cat "$d"/markers/* | wc -l)" 3 "order: each command ran once"
 grep -h 'attached\|protocol' "$T/o2.log" "$d/err" | sed 's/^/# /'
+
+# 3. SIGTERM while the master is inside an fdatasync (a slow disk), then
+# the restart: the client ends with exit 0, every output once.
+d=$T/term
+mkdir -p "$d/markers"
+for i in 1 2 3 4 5 6; do echo "echo x >> $d/markers/$i; sleep 0.2; echo term-\$((0))$i"; done >"$d/cmds"
+gate_reset
+PORT=
+gated_master t1 "$d/state"
+touch "$G/closed"
+"$(prog client)" 127.0.0.1 "$PORT" --reconnect 30 -q --results "$d/res" "$d/cmds" >"$d/out" 2>"$d/err" &
+C=$!
+PIDS+=("$C")
+for j in 1 2 3; do gate_wait "$j"; touch "$G/pass-$j"; done
+gate_wait 4
+kill -TERM "$MASTER_PID"
+sleep 0.2
+rm -f "$G/closed"
+STOP_RC=0
+wait "$MASTER_PID" || STOP_RC=$?
+is "$STOP_RC" 0 "term: SIGTERM during an fdatasync: the master stops cleanly"
+gate_reset
+# and SIGTERM during the replay's hold (its slave asleep: no PONG yet)
+kill -STOP "$SLAVE_PID"
+MASTER_ON_PORT=$PORT start_master t2 "$T/slaves.conf" --state-dir "$d/state" --client-grace 60
+sleep 0.5
+stop_pid "$MASTER_PID"
+kill -CONT "$SLAVE_PID"
+is "$STOP_RC" 0 "term: SIGTERM during the replay's hold: the master stops cleanly"
+check "term: it cancelled nothing, and dispatched nothing" sh -c "! grep -Eqi 'cancel|dispatching' '$T/t2.log'"
+MASTER_ON_PORT=$PORT start_master t3 "$T/slaves.conf" --state-dir "$d/state" --client-grace 60
+kill -CONT "$SLAVE_PID"
+# a SIGTERM once the batch runs again, and kill -9 within its grace
+sleep 0.3
+kill -TERM "$MASTER_PID"
+sleep 0.1
+kill -9 "$MASTER_PID"
+wait "$MASTER_PID" 2>/dev/null
+MASTER_ON_PORT=$PORT start_master t4 "$T/slaves.conf" --state-dir "$d/state" --client-grace 60
+RC=0
+wait "$C" || RC=$?
+is "$RC/$(sort "$d/out" | tr '\n' ' ')" "0/term-01 term-02 term-03 term-04 term-05 term-06 " "term: the same client ends with exit 0, every output once"
+is "$(cat "$d"/markers/* | wc -l)" 6 "term: each command ran once"
+stop_pid "$MASTER_PID"
+
+# 4. A slave taken for dead (frozen past --dead-after): its command is
+# queued again and its copy cancelled; then the master is killed before
+# it runs again. The restarted master must queue it again, not re-claim
+# the cancelled job (the slave's GONE was taken for "it ran, and its
+# result was lost with the end of the journal": "not run again", exit 1,
+# though no record was lost).
+d=$T/requeue
+mkdir -p "$d/markers"
+echo "echo x >> $d/markers/1; while [ ! -e $d/go ]; do sleep 0.05; done; echo requeued-\$((0))1" >"$d/cmds"
+MASTER_ON_PORT= start_master r1 "$T/slaves.conf" --state-dir "$d/state" --client-grace 60 --dead-after 1
+wait_slaves_up r1 1 || bail "slave not up"
+PORT=$MASTER_PORT
+"$(prog client)" 127.0.0.1 "$PORT" --reconnect 30 -q "$d/cmds" >"$d/out" 2>"$d/err" &
+C=$!
+PIDS+=("$C")
+check "requeue: the command runs" has_line "$d/markers/1" x
+kill -STOP "$SLAVE_PID"
+touch "$d/go" # it ends meanwhile: its result waits in the frozen slave
+check "requeue: the master takes the slave for dead and queues the command again" \
+    has_line "$T/r1.log" "dispatching it again"
+sleep 0.5 # its flush
+kill -9 "$MASTER_PID"
+wait "$MASTER_PID" 2>/dev/null
+MASTER_ON_PORT=$PORT start_master r2 "$T/slaves.conf" --state-dir "$d/state" --client-grace 60
+kill -CONT "$SLAVE_PID"
+RC=0
+wait "$C" || RC=$?
+is "$RC/$(cat "$d/out")" "0/requeued-01" "requeue: the client ends with exit 0 and the output"
+check "requeue: its result is flagged 'may have run twice'" grep -q 'result from .*(dispatched more than once: it may have run twice)' "$T/r2.log"
+check "requeue: the restarted master queued it again" grep -q '1 commands queued again, 0 re-claimed' "$T/r2.log"
+stop_pid "$MASTER_PID"
 
 done_testing
