@@ -142,6 +142,7 @@ struct slave_peer {
     uint16_t slots_total, slots_free;
     uint64_t last_heard_ms, last_ping_ms;
     uint64_t next_id;
+    uint64_t held_ack_min;   /* the lowest job id whose RESULT_ACK COMPLETE waits for the flush (0: none) */
     unsigned outstanding; /* flights other than cancelling ones */
     rtt_estimator rtt;
     uint64_t avg_run_us; /* its commands' durations, averaged (1/8 weight to the newest); 0: none yet */
