@@ -220,4 +220,32 @@ check "requeue: its result is flagged 'may have run twice'" grep -q 'result from
 check "requeue: the restarted master queued it again" grep -q '1 commands queued again, 0 re-claimed' "$T/r2.log"
 stop_pid "$MASTER_PID"
 
+# 5. A hostile 'have': on a batch of this life, more results than it has
+# is refused; on a replayed one (where a client may hold more than the
+# journal) a huge one is taken, the master sends nothing past its own
+# count, and the batch stays whole for the real client.
+d=$T/have
+mkdir -p "$d"
+# a slave of its own: s1 heard from 64 masters (one per state dir above)
+# within 90 s, its session table is full
+start_slave s2
+echo "127.0.0.1 $SLAVE_PORT" >"$T/slaves2.conf"
+printf '%s\n' "echo have-\$((0))1" "echo have-\$((0))2" >"$d/cmds"
+MASTER_ON_PORT= start_master h1 "$T/slaves2.conf" --state-dir "$d/state" --client-grace 60
+wait_slaves_up h1 1 || bail "slave not up"
+PORT=$MASTER_PORT
+"$(prog client)" 127.0.0.1 "$PORT" --detach "$d/cmds" >"$d/id" 2>"$d/err"
+ID=$(cat "$d/id")
+for _ in $(seq 1 100); do grep -q 'have-02' "$d/state/journal" && grep -q 'have-01' "$d/state/journal" && break; sleep 0.05; done
+python3 "$TOP/tests/frame_tool.py" "$PORT" hello "attach:resume:$ID:1000" until:ERROR >"$d/f1.out" 2>&1
+check "have 1000 of a batch of 2 results (not replayed): refused" grep -q '^ERROR .*holds 1000 results' "$d/f1.out"
+stop_pid "$MASTER_PID"
+MASTER_ON_PORT=$PORT start_master h2 "$T/slaves2.conf" --state-dir "$d/state" --client-grace 60
+wait_slaves_up h2 1 || bail "slave not up"
+python3 "$TOP/tests/frame_tool.py" "$PORT" hello "attach:resume:$ID:4294967295" until:BYE >"$d/f2.out" 2>&1
+is "$(grep -c '^RESULT' "$d/f2.out")/$(grep -c '^BYE' "$d/f2.out")" "0/1" "have 4294967295 of a replayed batch whose 2 results are in the journal: taken, BYE, nothing sent past them"
+run_client -q --attach "$ID"
+is "$RC/$(sort "$T/out" | tr '\n' ' ')" "0/have-01 have-02 " "the real client attaches after it: exit 0, both outputs"
+stop_pid "$MASTER_PID"
+
 done_testing
