@@ -248,4 +248,60 @@ run_client -q --attach "$ID"
 is "$RC/$(sort "$T/out" | tr '\n' ' ')" "0/have-01 have-02 " "the real client attaches after it: exit 0, both outputs"
 stop_pid "$MASTER_PID"
 
+# 6. A follower (client --attach -k of a detached batch) across a power
+# cut at each flush after it attached: exit 0, the outputs in order,
+# once, byte-exact; every command once.
+follow_cut() { # follow_cut K
+    local k=$1 d=$T/follow$1 i
+    mkdir -p "$d/markers"
+    for i in 1 2 3 4; do
+        if [ "$i" = 3 ]; then echo "echo x >> $d/markers/$i; cat $big"
+        else echo "echo x >> $d/markers/$i; while [ ! -e $d/go ]; do sleep 0.05; done; echo follow-\$((0))$i"; fi
+    done >"$d/cmds"
+    gate_reset
+    MASTER_ON_PORT=$PORT LD_PRELOAD=$GATE_LIB SYNCGATE_DIR=$G start_master f$k "$T/slaves2.conf" --state-dir "$d/state" --client-grace 60
+    wait_slaves_up f$k 1 || bail "slave not up"
+    "$(prog client)" 127.0.0.1 "$PORT" --detach "$d/cmds" >"$d/id" 2>"$d/err" || bail "no detach"
+    "$(prog client)" 127.0.0.1 "$PORT" --reconnect 30 -q -k --attach "$(cat "$d/id")" >"$d/out" 2>"$d/ferr" &
+    local c=$!
+    PIDS+=("$c")
+    wait_for_line "$T/f$k.log" 'following' 10 >/dev/null
+    local base
+    base=$(stat -c %s "$d/state/journal")
+    touch "$G/closed" "$d/go"
+    local j=1
+    while [ "$j" -lt "$k" ]; do
+        gate_wait "$j" 5 || break
+        touch "$G/pass-$j"
+        j=$((j + 1))
+    done
+    if ! gate_wait "$k" 5; then
+        rm -f "$G/closed"
+        wait "$c"
+        stop_pid "$MASTER_PID"
+        ENDED=1
+        return
+    fi
+    local durable
+    durable=$(cat "$G/entered-$k")
+    [ "$durable" -lt "$base" ] && durable=$base
+    kill -9 "$MASTER_PID"
+    wait "$MASTER_PID" 2>/dev/null
+    truncate -s "$durable" "$d/state/journal"
+    gate_reset
+    MASTER_ON_PORT=$PORT start_master f${k}b "$T/slaves2.conf" --state-dir "$d/state" --client-grace 60
+    local rc=0
+    wait "$c" || rc=$?
+    is "$rc/$(md5sum <"$d/out")" "0/$( (echo follow-01; echo follow-02; cat "$big"; echo follow-04) | md5sum)" \
+        "follower, cut at flush $k: exit 0, the outputs in order, once, byte-exact"
+    is "$(cat "$d"/markers/* | wc -l)" 4 "follower, cut at flush $k: each command ran once"
+    stop_pid "$MASTER_PID"
+}
+ENDED=0
+for k in $(seq 1 20); do
+    follow_cut "$k"
+    [ "$ENDED" = 1 ] && break
+done
+check "follower: the batch ended before some flush" test "$k" -lt 20
+
 done_testing
