@@ -334,4 +334,48 @@ done
 todo_is "$n" 4 "4 clients one after the other under --max-batches 3: each served" "delivered batches count for --max-batches"
 stop_pid "$MASTER_PID"
 
+# 8. The client holds a result the journal lost with the power cut, and
+# it never comes back: its slave died meanwhile and is gone for good. The
+# restarted master gives up on it (no slave: "no slave available"); the
+# client, holding the real result, keeps it and ends with exit 0, the
+# output once.
+d=$T/gone
+mkdir -p "$d/markers"
+start_slave s3 -j 1
+S3=$SLAVE_PID
+echo "127.0.0.1 $SLAVE_PORT" >"$T/slaves3.conf"
+echo "echo x >> $d/markers/1; echo gone-\$((0))1" >"$d/cmds"
+gate_reset
+MASTER_ON_PORT= LD_PRELOAD=$GATE_LIB SYNCGATE_DIR=$G start_master g1 "$T/slaves3.conf" --state-dir "$d/state" --client-grace 60
+wait_slaves_up g1 1 || bail "slave not up"
+PORT=$MASTER_PORT
+base=$(stat -c %s "$d/state/journal")
+touch "$G/closed"
+"$(prog client)" 127.0.0.1 "$PORT" --reconnect 60 -q "$d/cmds" >"$d/out" 2>"$d/err" &
+C=$!
+PIDS+=("$C")
+j=1
+while ! grep -q gone-01 "$d/out" && [ "$j" -lt 10 ]; do
+    gate_wait "$j" || break
+    grep -q gone-01 "$d/out" && break
+    touch "$G/pass-$j"
+    j=$((j + 1))
+    sleep 0.1
+done
+check "gone: the client has the result while its flush waits" test -e "$G/entered-$j" -a "$(cat "$d/out")" = gone-01
+durable=$(cat "$G/entered-$j")
+[ "$durable" -lt "$base" ] && durable=$base
+kill -9 "$MASTER_PID" "$S3"
+wait "$MASTER_PID" "$S3" 2>/dev/null
+truncate -s "$durable" "$d/state/journal"
+gate_reset
+MASTER_ON_PORT=$PORT start_master g2 "$T/slaves3.conf" --state-dir "$d/state" --client-grace 60 --dead-after 1 \
+    --no-slave-timeout 2
+RC=0
+wait "$C" || RC=$?
+is "$RC/$(cat "$d/out")" "0/gone-01" "gone: the client ends with exit 0, its output once"
+is "$(wc -l <"$d/markers/1")" 1 "gone: the command ran once"
+grep -h 'gone\|attached\|no slave' "$T/g2.log" "$d/err" | sed 's/^/# /' | head -5
+stop_pid "$MASTER_PID"
+
 done_testing
