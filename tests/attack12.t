@@ -378,4 +378,29 @@ is "$(wc -l <"$d/markers/1")" 1 "gone: the command ran once"
 grep -h 'gone\|attached\|no slave' "$T/g2.log" "$d/err" | sed 's/^/# /' | head -5
 stop_pid "$MASTER_PID"
 
+# 9. An orphaned batch (its client killed -9 mid-batch) across a SIGTERM
+# and a restart: its queued commands are kept, they run in the next life,
+# and client --attach gets every output once.
+d=$T/orph
+mkdir -p "$d/markers"
+for i in 1 2 3 4 5 6; do echo "echo x >> $d/markers/$i; sleep 0.3; echo orph-\$((0))$i"; done >"$d/cmds"
+MASTER_ON_PORT= start_master p1 "$T/slaves2.conf" --state-dir "$d/state" --client-grace 60
+wait_slaves_up p1 1 || bail "slave not up"
+PORT=$MASTER_PORT
+"$(prog client)" 127.0.0.1 "$PORT" -q "$d/cmds" >"$d/out0" 2>"$d/err0" &
+C=$!
+has_line "$d/markers/1" x
+kill -9 "$C"
+wait "$C" 2>/dev/null
+check "orphan: the master keeps the batch" has_line "$T/p1.log" 'gone without detaching'
+ID=$(grep -o 'batch [0-9a-f]\{16\}: client .* gone without detaching' "$T/p1.log" | head -1 | cut -d' ' -f2 | tr -d :)
+stop_pid "$MASTER_PID"
+is "$STOP_RC" 0 "orphan: SIGTERM: exit 0"
+MASTER_ON_PORT=$PORT start_master p2 "$T/slaves2.conf" --state-dir "$d/state" --client-grace 60
+wait_slaves_up p2 1 || bail "slave not up"
+run_client -q --attach "$ID"
+is "$RC/$(sort "$T/out" | tr '\n' ' ')" "0/orph-01 orph-02 orph-03 orph-04 orph-05 orph-06 " "orphan: --attach after the restart: exit 0, every output once"
+is "$(cat "$d"/markers/* | wc -l)" 6 "orphan: each command ran once"
+stop_pid "$MASTER_PID"
+
 done_testing
