@@ -185,7 +185,7 @@ kill -CONT "$SLAVE_PID"
 sleep 0.3
 kill -TERM "$MASTER_PID"
 sleep 0.1
-kill -9 "$MASTER_PID"
+kill -9 "$MASTER_PID" 2>/dev/null # (it may have stopped already)
 wait "$MASTER_PID" 2>/dev/null
 MASTER_ON_PORT=$PORT start_master t4 "$T/slaves.conf" --state-dir "$d/state" --client-grace 60
 RC=0
