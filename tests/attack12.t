@@ -403,4 +403,47 @@ is "$RC/$(sort "$T/out" | tr '\n' ' ')" "0/orph-01 orph-02 orph-03 orph-04 orph-
 is "$(cat "$d"/markers/* | wc -l)" 6 "orphan: each command ran once"
 stop_pid "$MASTER_PID"
 
+# 10. Case 1's break, frame by frame: a detached batch of 2 commands, the
+# power cut at the flush of its first RESULT (the journal keeps none); the
+# restarted master gets both results back from the slave; a client then
+# resumes saying it holds 1 (one that reached it during that flush). The
+# master must send both (its journal vouches for none of the client's
+# order; the client skips the one it has): it sent only its second, which
+# may be the very one the client has (case 1: "the master finished with
+# 3 of 4 results").
+d=$T/det
+mkdir -p "$d"
+printf '%s\n' "echo det-\$((0))1" "echo det-\$((0))2" >"$d/cmds"
+gate_reset
+MASTER_ON_PORT= LD_PRELOAD=$GATE_LIB SYNCGATE_DIR=$G start_master d1 "$T/slaves2.conf" --state-dir "$d/state" --client-grace 60
+wait_slaves_up d1 1 || bail "slave not up"
+PORT=$MASTER_PORT
+base=$(stat -c %s "$d/state/journal")
+touch "$G/closed"
+"$(prog client)" 127.0.0.1 "$PORT" --detach "$d/cmds" >"$d/id" 2>"$d/err" &
+C=$!
+PIDS+=("$C")
+j=1
+while [ "$j" -lt 12 ]; do
+    gate_wait "$j" || break
+    grep -q 'det-0' "$d/state/journal" && break # a RESULT written, its fdatasync at the gate
+    touch "$G/pass-$j"
+    j=$((j + 1))
+done
+check "det: a RESULT's flush is at the gate" test -e "$G/entered-$j"
+check "det: the batch id reached the client before" has_line "$d/id" '^[0-9a-f]{16}$'
+durable=$(cat "$G/entered-$j")
+[ "$durable" -lt "$base" ] && durable=$base
+kill -9 "$MASTER_PID"
+wait "$MASTER_PID" 2>/dev/null
+truncate -s "$durable" "$d/state/journal"
+check "det: the journal kept no result" sh -c "! grep -q det-0 '$d/state/journal'"
+gate_reset
+MASTER_ON_PORT=$PORT start_master d2 "$T/slaves2.conf" --state-dir "$d/state" --client-grace 60
+for _ in $(seq 1 100); do [ "$(grep -c 'det-0[12]' "$d/state/journal")" -ge 2 ] && break; sleep 0.05; done
+check "det: the restarted master has both results again" grep -q 'finished, detached' "$T/d2.log"
+python3 "$TOP/tests/frame_tool.py" "$PORT" hello "attach:resume:$(cat "$d/id"):1" until:BYE >"$d/f.out" 2>&1
+is "$(grep -c '^RESULT' "$d/f.out")/$(grep -c '^BYE' "$d/f.out")" "2/1" "det: a client saying it holds 1 gets both results, then BYE"
+stop_pid "$MASTER_PID"
+
 done_testing
