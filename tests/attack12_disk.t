@@ -50,4 +50,33 @@ for n in $(seq 1 8); do
 done
 is "$bad" 0 "every result byte-exact (100000 bytes each)"
 is "$twice" 0 "every command ran once"
+stop_pid "$MASTER_PID"
+
+# 2. The same with kill -9 while the journal fails.
+dd if=/dev/zero of="$T/small/filler" bs=1k count=$(( $(df -k --output=avail "$T/small" | tail -1) - 300 )) 2>/dev/null
+mkdir -p "$T/markers2"
+for n in $(seq 1 8); do
+    echo "echo x >> $T/markers2/$n; head -c 100000 /dev/zero | tr '\\0' '$((n % 10))'"
+done >"$T/big2.txt"
+MASTER_ON_PORT=$PORT start_master m3 "$T/slaves.conf" --state-dir "$T/small/state" --client-grace 60
+wait_slaves_up m3 1 || bail "slave not up"
+"$(prog client)" -q --reconnect 60 --results "$T/res2" 127.0.0.1 "$PORT" "$T/big2.txt" >"$T/big2.out" 2>"$T/big2.err" &
+C=$!
+PIDS+=("$C")
+check "kill -9: the journal fills up" wait_for_line "$T/m3.log" 'cannot write \(No space left on device\)' 20
+sleep 2
+kill -9 "$MASTER_PID"
+wait "$MASTER_PID" 2>/dev/null
+rm -f "$T/small/filler"
+MASTER_ON_PORT=$PORT start_master m4 "$T/slaves.conf" --state-dir "$T/small/state" --client-grace 60
+RC=0
+wait "$C" || RC=$?
+is "$RC" 0 "kill -9 while the journal fails, restarted with room: the same client ends with exit 0"
+bad=0; twice=0
+for n in $(seq 1 8); do
+    [ "$(cat "$T/res2/$n/stdout" 2>/dev/null | tr -d "$((n % 10))" | wc -c)" = 0 ] && [ "$(wc -c <"$T/res2/$n/stdout" 2>/dev/null)" = 100000 ] || bad=$((bad + 1))
+    [ "$(wc -l <"$T/markers2/$n" 2>/dev/null)" = 1 ] || twice=$((twice + 1))
+done
+is "$bad" 0 "kill -9: every result byte-exact (100000 bytes each)"
+is "$twice" 0 "kill -9: every command ran once"
 done_testing
