@@ -613,7 +613,10 @@ static void take_over(client *cl, client *t, const attach_frame *a)
     t->follow = a->mode == ATTACH_FOLLOW;
     t->sent_commands = 0;
     t->sent = a->have;
-    if (t->order_unsure && t->sent > t->results_sure) /* it skips those it holds (doc/journal.md) */
+    /* it skips those it holds (doc/journal.md): after damage, or after a
+     * crash that cut results it had before their flush (those came back
+     * in another order, or not yet) */
+    if ((t->order_unsure || t->replayed) && t->sent > t->results_sure)
         t->sent = t->results_sure;
     if (t->sent > t->nresults) /* results it had before their flush, lost with it: they come again, it skips them */
         t->sent = t->nresults;

@@ -109,6 +109,8 @@ void command_again(command *cmd, slave_peer *s, const char *why)
         char msg[400];
         snprintf(msg, sizeof msg, "command %u: slave %s %s: running it again on another slave", cmd->seq, s->name, why);
         client_send_text(cl, F_NOTICE, msg);
+        if (cl->durable)
+            journal_requeue(cl->m, cmd);
         queue_push_front(cl, cmd);
         return;
     }

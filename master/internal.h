@@ -142,6 +142,7 @@ struct slave_peer {
     uint16_t slots_total, slots_free;
     uint64_t last_heard_ms, last_ping_ms;
     uint64_t next_id;
+    uint64_t held_ack_min;   /* the lowest job id whose RESULT_ACK COMPLETE waits for the flush (0: none) */
     unsigned outstanding; /* flights other than cancelling ones */
     rtt_estimator rtt;
     uint64_t avg_run_us; /* its commands' durations, averaged (1/8 weight to the newest); 0: none yet */
@@ -382,6 +383,7 @@ void journal_batch(master *m, client *cl);
 uint64_t journal_command(master *m, client *cl, const command *cmd); /* the record's offset */
 void journal_end(master *m, client *cl, uint32_t count);
 void journal_dispatch(master *m, const flight *f);
+void journal_requeue(master *m, const command *cmd);
 record_ref journal_result(master *m, client *cl, uint32_t index, uint32_t seq, const char *host,
                           const uint8_t *body, size_t len);
 void journal_mark(master *m, client *cl, uint8_t type, uint32_t count); /* DELIVERED, CANCEL, DETACH, FORGET */

@@ -125,6 +125,18 @@ void journal_dispatch(master *m, const flight *f)
     appended(m->journal, f->cmd->cl, at, "DISPATCH");
 }
 
+/* cmd's dispatch ended without a result and it is queued again (its slave
+ * died or lost it; that copy is cancelled): a DISPATCH of job 0 says so,
+ * else a restart would re-claim the cancelled job and take the slave's
+ * GONE for a result the journal lost. */
+void journal_requeue(master *m, const command *cmd)
+{
+    uint64_t at = append_at(m->journal);
+    jr_dispatch d = {cmd->cl->batch_id, cmd->index, 0, 0, 0, ""};
+    jr_dispatch_encode(&m->journal->pending, &d);
+    appended(m->journal, cmd->cl, at, "DISPATCH");
+}
+
 record_ref journal_result(master *m, client *cl, uint32_t index, uint32_t seq, const char *host,
                           const uint8_t *body, size_t len)
 {
@@ -800,8 +812,12 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
         const jr_dispatch *r = &rec->u.dispatch;
         if (r->index < REPLAY_INDEX_MAX)
             rbatch_names(b, r->index);
-        if (!r->job_id) { /* compaction's: an earlier attempt of a command queued again, on no slave now */
-            if (r->index < b->cap && b->cmds[r->index])
+        if (!r->job_id) {
+            /* after its DISPATCH: queued again (journal_requeue), the attempt counted already; else
+             * compaction's: an earlier attempt of a command queued again, on no slave now */
+            if (r->index < b->cap && b->cmds[r->index] && b->disp[r->index].job)
+                b->disp[r->index] = (struct last_dispatch){0, -1, 0};
+            else if (r->index < b->cap && b->cmds[r->index])
                 b->cmds[r->index]->attempts++;
             break;
         }

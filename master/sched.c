@@ -37,10 +37,12 @@ unsigned slave_depth(const slave_peer *s)
 }
 
 /* The oldest job id of s still in use: the slave's duplicate window
- * starts there (DEDUP_WINDOW ids from it). */
+ * starts there (DEDUP_WINDOW ids from it). A result whose RESULT_ACK
+ * waits for the journal is in use: the slave drops the jobs below the
+ * floor, results included. */
 uint64_t slave_floor(const slave_peer *s)
 {
-    uint64_t floor = s->next_id;
+    uint64_t floor = s->held_ack_min ? s->held_ack_min : s->next_id;
     for (flight *f = s->flights; f; f = f->next)
         if (f->id < floor)
             floor = f->id;

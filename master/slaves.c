@@ -468,6 +468,8 @@ void ack_complete_later(master *m, slave_peer *s, uint64_t id)
         m->cap_acks_due = n;
     }
     m->acks_due[m->nacks_due++] = (struct complete_ack){s, id};
+    if (!s->held_ack_min || id < s->held_ack_min) /* the floor stays below it (slave_floor) */
+        s->held_ack_min = id;
 }
 
 /* After the flush: the complete acks, then a partial one per result
@@ -477,6 +479,8 @@ void send_pending_acks(master *m)
     for (size_t k = 0; k < m->nacks_due; k++)
         send_result_ack(m, NULL, m->acks_due[k].s, m->acks_due[k].id, RESULT_ACK_COMPLETE);
     m->nacks_due = 0;
+    for (int i = 0; i < m->nslaves; i++)
+        m->slaves[i]->held_ack_min = 0;
     for (int i = 0; i < m->nslaves; i++)
         for (flight *f = m->slaves[i]->flights; f; f = f->next)
             if (f->ack_pending) {

@@ -805,6 +805,42 @@ static void test_reclaim(void)
     bw_free(&w);
 }
 
+/* A command queued again in the last life (its slave taken for dead, or
+ * it lost the job; that copy cancelled): a DISPATCH of job 0 after its
+ * DISPATCH. The replay queues it again, with its one attempt, and
+ * re-claims nothing (the slave's GONE for the cancelled job was taken for
+ * "its result was lost with the journal's end": not run again). */
+static void test_requeued(void)
+{
+    bwriter w;
+    bw_init(&w, 1 << 20);
+    jrecord h = {.type = JR_HEADER};
+    h.u.header = (jr_header){JOURNAL_MAGIC, JOURNAL_VERSION, 0x1234, 1700000000000ull};
+    put(&w, &h);
+    jrecord br = {.type = JR_BATCH};
+    br.u.batch = (jr_batch){A, 1700000000000ull, 0, 3, 9, "127.0.0.1"};
+    put(&w, &br);
+    command_rec(&w, A, 0, "echo x");
+    command_rec(&w, A, 1, "echo y");
+    jrecord e = {.type = JR_END};
+    e.u.end = (jr_end){A, 2};
+    put(&w, &e);
+    dispatch_rec(&w, A, 0, 1, "127.0.0.1:1");
+    dispatch_rec(&w, A, 1, 2, "127.0.0.1:1");
+    jrecord z = {.type = JR_DISPATCH};
+    z.u.dispatch = (jr_dispatch){A, 0, 0, 0, 0, ""}; /* command 0 queued again (journal_requeue) */
+    put(&w, &z);
+    master *m = fresh_master(w.data, w.len);
+    ok(journal_open(m, dir) == 0, "requeued: the journal replays");
+    client *a = find(m, A);
+    slave_peer *s1 = slave_by_name(m, "127.0.0.1:1");
+    command *c0 = queued_index(a, 0);
+    ok(c0 && c0->attempts == 1, "the command queued again is queued, its one attempt counted once");
+    ok(!flight_of(s1, 1) && flight_of(s1, 2), "its cancelled job is not re-claimed; the other one is");
+    free_master(m);
+    bw_free(&w);
+}
+
 /* A slave that forgot us (its session evicted, or superseded by another
  * master at our address, while we were down): it ran job 1 for us (its
  * RESULT, from it, is in the journal) but its PONG says it took less:
@@ -870,6 +906,7 @@ int main(void)
     test_detached_retention();
     test_reclaim();
     test_forgot();
+    test_requeued();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
