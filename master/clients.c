@@ -657,11 +657,23 @@ static client *on_attach(master *m, client *cl, breader *r)
             return cl;
         }
         unsigned kept = 0;
-        for (client *o = m->clients; o && m->journal && m->cfg->max_batches; o = o->next)
+        client *oldest_kept = NULL; /* finished, its client gone: kept only for a later --attach */
+        for (client *o = m->clients; o && m->journal && m->cfg->max_batches; o = o->next) {
             kept += o->durable && o->batch_id;
+            if (o->durable && o->batch_id && o->finished_ms && !connected(o) &&
+                (!oldest_kept || o->finished_ms < oldest_kept->finished_ms))
+                oldest_kept = o;
+        }
+        if (m->journal && m->cfg->max_batches && kept >= m->cfg->max_batches && oldest_kept) {
+            LOG(LOG_INFO, "batch %016llx: forgotten before its --keep-results ends, to make room for a new one "
+                "(--max-batches %u)", (unsigned long long)oldest_kept->batch_id, m->cfg->max_batches);
+            journal_mark(m, oldest_kept, JR_FORGET, 0);
+            client_close(m, oldest_kept);
+            kept--;
+        }
         if (m->journal && m->cfg->max_batches && kept >= m->cfg->max_batches) {
-            client_fail(cl, "the master keeps %u batches, its limit (--max-batches %u): no new batch until older ones "
-                        "are forgotten (--keep-results after they finish, --client-grace for orphaned ones)",
+            client_fail(cl, "the master keeps %u unfinished batches, its limit (--max-batches %u): no new batch until "
+                        "some finish (or are cancelled after --client-grace if orphaned)",
                         kept, m->cfg->max_batches);
             return cl;
         }

@@ -1011,6 +1011,34 @@ static void replay_report_lost(replay *rp)
  * job id. A command whose COMMAND record comes before damage and that
  * has no DISPATCH may have lost it there: it is not run again (it may
  * have run), its client is told. */
+/* A slave the journal names that slaves.conf no longer lists: its next job
+ * id waits in the memo of removed slaves, for a SIGHUP that lists it
+ * again (starting from 1 would read its PONG as a journal that lost
+ * records). */
+static void remember_next_id(master *m, const char *name, uint64_t next)
+{
+    char host[300], err[256];
+    net_addr a;
+    snprintf(host, sizeof host, "%s", name);
+    char *colon = strrchr(host, ':');
+    if (!colon)
+        return;
+    *colon = 0;
+    if (net_resolve(host, atoi(colon + 1), 1, &a, err, sizeof err) < 0)
+        return;
+    for (int k = 0; k < m->nid_memos; k++)
+        if (net_addr_equal(&m->id_memos[k].addr, &a)) {
+            if (next > m->id_memos[k].next_id)
+                m->id_memos[k].next_id = next;
+            return;
+        }
+    struct id_memo *grown = realloc(m->id_memos, (size_t)(m->nid_memos + 1) * sizeof *grown);
+    if (!grown)
+        die("out of memory");
+    m->id_memos = grown;
+    m->id_memos[m->nid_memos++] = (struct id_memo){a, next};
+}
+
 static void replay_finish(replay *rp, unsigned *queued, unsigned *reclaimed, unsigned *at_risk)
 {
     master *m = rp->m;
@@ -1022,6 +1050,8 @@ static void replay_finish(replay *rp, unsigned *queued, unsigned *reclaimed, uns
             s->next_id = next;
         if (s)
             s->proven_job = rp->proven[k].job, s->proven_boot = rp->proven[k].boot;
+        else
+            remember_next_id(m, rp->names[k], next);
     }
     for (size_t i = 0; i < rp->cap; i++) {
         rbatch *b = &rp->batches[i];
