@@ -412,6 +412,12 @@ static void journal_compact(master *m)
         jr_slave s = {m->slaves[i]->next_id, (uint16_t)strlen(m->slaves[i]->name), m->slaves[i]->name};
         jr_slave_encode(&rw.w, &s);
     }
+    for (int k = 0; k < m->nid_memos; k++) { /* slaves no longer listed: listed again, they go on */
+        char name[300];
+        net_addr_str(&m->id_memos[k].addr, name, sizeof name);
+        jr_slave s = {m->id_memos[k].next_id, (uint16_t)strlen(name), name};
+        jr_slave_encode(&rw.w, &s);
+    }
     unsigned n = 0;
     for (client *cl = m->clients; cl; cl = cl->next)
         n += cl->durable && cl->batch_id;
@@ -1020,12 +1026,20 @@ static void remember_next_id(master *m, const char *name, uint64_t next)
     char host[300], err[256];
     net_addr a;
     snprintf(host, sizeof host, "%s", name);
-    char *colon = strrchr(host, ':');
+    char *colon = strrchr(host, ':'), *h = host;
     if (!colon)
         return;
     *colon = 0;
-    if (net_resolve(host, atoi(colon + 1), 1, &a, err, sizeof err) < 0)
+    if (h[0] == '[' && colon > h + 1 && colon[-1] == ']') /* "[v6]:port", as a compaction writes a memo's */
+        h++, colon[-1] = 0;
+    if (net_resolve(h, atoi(colon + 1), 1, &a, err, sizeof err) < 0)
         return;
+    for (int i = 0; i < m->nslaves; i++) /* listed under another name */
+        if (net_addr_equal(&m->slaves[i]->addr, &a)) {
+            if (next > m->slaves[i]->next_id)
+                m->slaves[i]->next_id = next;
+            return;
+        }
     for (int k = 0; k < m->nid_memos; k++)
         if (net_addr_equal(&m->id_memos[k].addr, &a)) {
             if (next > m->id_memos[k].next_id)

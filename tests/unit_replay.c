@@ -557,6 +557,19 @@ static void test_detached_retention(void)
 /* Compaction keeps what replay needs and nothing of forgotten batches:
  * the journal rewritten, then replayed by a new master, gives the same
  * batches, queues, re-claims, results and next job ids. */
+/* The next job id the memo of removed slaves keeps for host:port (0: none). */
+static uint64_t memo_next(master *m, const char *host, int port)
+{
+    net_addr a;
+    char err[256];
+    if (net_resolve(host, port, 1, &a, err, sizeof err) < 0)
+        return 0;
+    for (int k = 0; k < m->nid_memos; k++)
+        if (net_addr_equal(&m->id_memos[k].addr, &a))
+            return m->id_memos[k].next_id;
+    return 0;
+}
+
 static void test_compaction(void)
 {
     bwriter w;
@@ -581,6 +594,8 @@ static void test_compaction(void)
     ok(d && d->delivered && elapsed(clock_ms(), d->finished_ms) + 100 >= d_age && e && e->cancelled &&
            elapsed(clock_ms(), e->finished_ms) + 100 >= e_age,
        "D delivered 2000 s ago, E cancelled 1000 s ago (their retention counts from then)");
+    is_int((long)memo_next(m, "10.9.9.9", 5), 41,
+           "a slave the journal names and slaves.conf no longer lists: its next job id kept for a SIGHUP that lists it again");
     uint64_t before = m->journal->size;
     ok(m->journal->dead > 0, "the forgotten batch C's records count as dead (%llu bytes)",
        (unsigned long long)m->journal->dead);
@@ -623,6 +638,7 @@ static void test_compaction(void)
        "E's cancel time too (%llu s ago)", (unsigned long long)(e ? elapsed(clock_ms(), e->finished_ms) / 1000 : 0));
     is_int(s1 ? (long)s1->next_id : 0, 10, "slave 1's next job id survives the compaction (SLAVE record)");
     is_int(s2 ? (long)s2->next_id : 0, 4, "slave 2's too: its DISPATCH records are gone");
+    is_int((long)memo_next(m, "10.9.9.9", 5), 41, "and the unlisted slave's (a SLAVE record from the memo)");
     ok(b && b->cancelled, "batch B is still cancelled");
     ok(!find(m, C), "batch C is gone for good");
     free_master(m);
