@@ -636,12 +636,13 @@ int started_frame_decode(const breader *fields, started_frame *s)
     return r.error ? -1 : 0;
 }
 
-/* A name or version copied into its array: -1 if longer than max. */
+/* A name or version copied into its array: -1 if longer than max or
+ * with a NUL inside (it is a C string from there on). */
 static int read_name(breader *r, char *out, size_t max, int len_u8)
 {
     size_t n = len_u8 ? br_u8(r) : br_u16(r);
     const uint8_t *p = br_bytes(r, n);
-    if (r->error || n > max)
+    if (r->error || n > max || memchr(p, 0, n))
         return -1;
     memcpy(out, p, n);
     out[n] = 0;

@@ -298,8 +298,9 @@ typedef struct { /* F_STARTED; bytes past the host are ignored */
 } started_frame;
 
 /* F_STATUS and its STATUS_SLAVE, STATUS_BATCH (client --status, doc/protocol.md
- * 2.8, doc/monitoring.md). Names and the version are copied (decoders
- * refuse one longer than its array); bytes past them are ignored. */
+ * 2.8, doc/monitoring.md). Names and the version are copied, NUL-terminated
+ * (decoders refuse one longer than its array or with a NUL); encoders cut
+ * them at their array's size; bytes past them are ignored. */
 #define STATUS_VERSION_MAX 32
 #define STATUS_RUN_STATUSES 7          /* finished[]: by enum run_status, RUN_EXITED..RUN_CANCELLED */
 #define STATUS_NO_JOURNAL UINT64_MAX   /* journal_bytes: --ephemeral */
