@@ -25,6 +25,14 @@ q() {
     python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$T/st.json" "$1"
 }
 
+# 0. Usage: --status takes no FILE and goes alone.
+RC=0; "$(prog client)" --status 127.0.0.1 "$MASTER_PORT" somefile >/dev/null 2>"$T/use.err" || RC=$?
+is "$RC" 255 "--status with a FILE: exit 255"
+check "saying so" grep -q 'expected \[HOST PORT\] and no FILE with --status' "$T/use.err"
+RC=0; "$(prog client)" --status --batches >/dev/null 2>"$T/use.err" || RC=$?
+is "$RC" 255 "--status --batches: exit 255"
+check "saying so" grep -q -- '--batches and --status go alone' "$T/use.err"
+
 # 1. Nothing running yet: both slaves up, 2 slots each, no batch.
 status
 is "$SRC" 0 "--status --json: exit 0"
