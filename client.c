@@ -3,7 +3,7 @@
  * over TCP and prints every result as it arrives.
  *
  *   client [options] [HOST PORT] FILE|-
- *   client [options] [HOST PORT] --attach ID | --batches
+ *   client [options] [HOST PORT] --attach ID | --batches | --status
  *
  * One poll loop: read the command file, send SUBMIT frames, read RESULT
  * frames, so a large file never blocks results from being printed.
@@ -28,6 +28,7 @@
 #include "proto.h"
 #include "report/progress.h"
 #include "report/report.h"
+#include "status.h"
 
 #define EXIT_TROUBLE 255
 #define SEND_HIGH_WATER (256u * 1024) /* stop reading the file while this much is unsent */
@@ -59,7 +60,11 @@ enum client_mode {
     MODE_DETACH, /* client --detach FILE */
     MODE_FOLLOW, /* client --attach ID */
     MODE_LIST,   /* client --batches */
+    MODE_STATUS, /* client --status */
 };
+
+/* --batches and --status ask, print the answer and leave: no batch. */
+#define QUERY_MODE(c) ((c)->mode == MODE_LIST || (c)->mode == MODE_STATUS)
 
 typedef struct {
     const char *host;
@@ -87,6 +92,8 @@ typedef struct {
     uint32_t total;             /* --attach: the batch's command count (F_BATCH) */
     uint32_t followed;          /* --attach: F_COMMANDs learnt */
     unsigned listed;            /* --batches: F_BATCH_INFOs printed */
+    status_snapshot status;     /* --status: what the frames said */
+    int got_status;             /* --status: F_STATUS received */
     int attach_sent;            /* ATTACH is on its way on this connection */
     int resuming;               /* reconnected: ATTACH sent, F_BATCH not yet back */
     int reconnecting;           /* the connection broke: until F_BATCH on a new one */
@@ -112,6 +119,7 @@ static void usage(FILE *out)
             "Usage: client [options] [HOST PORT] FILE|-\n"
             "       client [options] [HOST PORT] --attach ID\n"
             "       client [options] [HOST PORT] --batches\n"
+            "       client [options] [HOST PORT] --status\n"
             "Sends the shell commands of FILE (- for standard input), one per line, to a master\n"
             "(serveur_maitre, default 127.0.0.1:%d) and prints each command's output and status.\n"
             "Blank lines and lines starting with '#' are skipped.\n"
@@ -130,6 +138,8 @@ static void usage(FILE *out)
             "                        and leave: the batch runs on without the client\n"
             "      --attach ID       print the results of batch ID (done ones first) and follow it\n"
             "      --batches         list the master's batches (with --json: one object per line)\n"
+            "      --status          the master's state now: slaves, batches, figures (a table;\n"
+            "                        with --json: one object, doc/monitoring.md)\n"
             "      --progress        on stderr: per slave running/done/failed/average seconds,\n"
             "                        and the totals (redrawn in place on a terminal)\n"
             "      --eta             on stderr: estimated seconds left, commands left, average\n"
@@ -216,6 +226,8 @@ static void send_attach(client_state *c)
     attach_frame a = {.mode = ATTACH_NEW};
     if (c->mode == MODE_LIST)
         a.mode = ATTACH_LIST;
+    else if (c->mode == MODE_STATUS)
+        a.mode = ATTACH_STATUS;
     else if (c->mode == MODE_FOLLOW)
         a = (attach_frame){.mode = ATTACH_FOLLOW, .batch = c->batch, .have = c->from_master};
     else if (c->resuming)
@@ -554,7 +566,7 @@ static _Noreturn void stop_now(client_state *c, int status)
 {
     char id[17];
     int told = 0; /* CANCEL or DETACH written */
-    if (c->sock != SOCK_INVALID && c->attach_sent && c->mode != MODE_LIST) {
+    if (c->sock != SOCK_INVALID && c->attach_sent && !QUERY_MODE(c)) {
         client_frame_end(c, empty_frame_encode(&c->out, c->mode == MODE_FOLLOW ? F_DETACH : F_CANCEL));
         told = flush_out(c, GOODBYE_MS) == 0;
     }
@@ -563,7 +575,7 @@ static _Noreturn void stop_now(client_state *c, int status)
     batch_id_str(c->batch, id);
     if (c->mode == MODE_FOLLOW)
         fprintf(stderr, "client: interrupted: no longer following batch %s (it runs on)\n", id);
-    else if (c->mode == MODE_LIST)
+    else if (QUERY_MODE(c))
         fprintf(stderr, "client: interrupted\n");
     else if (told || !c->got_batch || !c->durable)
         fprintf(stderr, "client: interrupted: the batch is cancelled\n");
@@ -624,7 +636,7 @@ static _Noreturn void cannot_come_back(client_state *c)
  * resume. Otherwise, as before batches: the batch died with it. */
 static void connection_lost(client_state *c, const char *why)
 {
-    if (!c->got_batch || !c->durable || c->reconnect_s == 0 || c->mode == MODE_LIST) {
+    if (!c->got_batch || !c->durable || c->reconnect_s == 0 || QUERY_MODE(c)) {
         if (why)
             fatal(c, "lost the connection to the master: %s (%u of %u results received)", why, c->results,
                   expected(c));
@@ -706,7 +718,7 @@ static void on_accepted(client_state *c, uint32_t count)
 static void on_batch(client_state *c, const batch_frame *b)
 {
     char id[17];
-    if (c->mode == MODE_LIST || (c->got_batch && !c->resuming))
+    if (QUERY_MODE(c) || (c->got_batch && !c->resuming))
         fatal(c, "protocol error: unexpected BATCH");
     if ((c->got_batch || c->mode == MODE_FOLLOW) && b->batch != c->batch)
         fatal(c, "protocol error: BATCH %016llx, not ours (%s)", (unsigned long long)b->batch,
@@ -791,6 +803,25 @@ static void on_batch_info(client_state *c, const batch_info_frame *b)
     report_batch(&c->rep, b->batch, b->created_ms, state, b->submitted, b->done, b->running, b->name, b->name_len);
 }
 
+/* --status: the master's figures first, then one frame per slave and per
+ * batch, as many as it said, then BYE. */
+static void on_status(client_state *c, uint8_t type, const any_frame *f)
+{
+    if (c->mode != MODE_STATUS || (type == F_STATUS) == c->got_status)
+        fatal(c, "protocol error: unexpected %s", frame_type_name(type));
+    if (type == F_STATUS) {
+        c->status.master = f->u.status;
+        c->got_status = 1;
+    } else if (type == F_STATUS_SLAVE) {
+        if (c->status.nslaves >= c->status.master.slaves || status_add_slave(&c->status, &f->u.slave) < 0)
+            fatal(c, "protocol error: more STATUS_SLAVE frames than the %u slaves announced", c->status.master.slaves);
+    } else {
+        if (c->status.nbatches >= c->status.master.batches || status_add_batch(&c->status, &f->u.sbatch) < 0)
+            fatal(c, "protocol error: more STATUS_BATCH frames than the %u batches announced",
+                  c->status.master.batches);
+    }
+}
+
 /* as_before_batches: what the first connection sent, again. */
 static void legacy_resend(client_state *c)
 {
@@ -808,7 +839,8 @@ static void legacy_resend(client_state *c)
 static void as_before_batches(client_state *c)
 {
     if (c->mode != MODE_RUN)
-        fatal(c, "this master is older than batches: --detach, --attach and --batches need a newer serveur_maitre");
+        fatal(c, "this master is older than batches: --detach, --attach, --batches and --status need a newer "
+              "serveur_maitre");
     if (c->rep.verbose)
         fprintf(stderr, "client: the master is older than batches: connecting again without them\n");
     net_close(c->sock);
@@ -830,7 +862,7 @@ static void as_before_batches(client_state *c)
 static void on_frame(client_state *c, uint8_t type, const breader *r)
 {
     any_frame f;
-    if (type >= F_ATTACH && type <= F_STARTED && frame_decode(type, r, &f) < 0)
+    if (type >= F_ATTACH && type <= F_STATUS_BATCH && frame_decode(type, r, &f) < 0)
         fatal(c, "protocol error: malformed %s from the master", frame_type_name(type));
     switch (type) {
     case F_WELCOME:
@@ -872,6 +904,10 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
             as_before_batches(c);
             break;
         }
+        if (type == F_ERROR && c->mode == MODE_STATUS && !c->got_status && t.len >= 26 &&
+            memcmp(t.text, "ATTACH with an unknown mode", 26) == 0)
+            fatal(c, "this master is older than --status: it needs a newer serveur_maitre (the master says: %.*s)",
+                  (int)t.len, t.text);
         if (type == F_ERROR && c->resuming && t.len < 200) {
             char text[200];
             snprintf(text, sizeof text, "%.*s", (int)t.len, t.text);
@@ -903,6 +939,11 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
         break;
     case F_BATCH_INFO:
         on_batch_info(c, &f.u.info);
+        break;
+    case F_STATUS:
+    case F_STATUS_SLAVE:
+    case F_STATUS_BATCH:
+        on_status(c, type, &f);
         break;
     case F_STARTED: /* only if we asked (FRAME_FLAG_PROGRESS) */
         if (!c->prog.what || !c->got_batch || c->resuming)
@@ -1060,7 +1101,7 @@ static void run(client_state *c)
 int main(int argc, char **argv)
 {
     enum { OPT_RESULTS = 256, OPT_JOBLOG, OPT_JSON, OPT_TIMEOUT, OPT_RETRIES, OPT_KEY_FILE, OPT_RECONNECT, OPT_DETACH,
-           OPT_ATTACH, OPT_BATCHES, OPT_PROGRESS, OPT_ETA, OPT_BAR };
+           OPT_ATTACH, OPT_BATCHES, OPT_STATUS, OPT_PROGRESS, OPT_ETA, OPT_BAR };
     static const struct option longopts[] = {
         {"keep-order", no_argument, NULL, 'k'},
         {"results", required_argument, NULL, OPT_RESULTS},
@@ -1073,6 +1114,7 @@ int main(int argc, char **argv)
         {"detach", no_argument, NULL, OPT_DETACH},
         {"attach", required_argument, NULL, OPT_ATTACH},
         {"batches", no_argument, NULL, OPT_BATCHES},
+        {"status", no_argument, NULL, OPT_STATUS},
         {"progress", no_argument, NULL, OPT_PROGRESS},
         {"eta", no_argument, NULL, OPT_ETA},
         {"bar", no_argument, NULL, OPT_BAR},
@@ -1105,6 +1147,7 @@ int main(int argc, char **argv)
         case OPT_DETACH: c->mode = MODE_DETACH; modes++; break;
         case OPT_ATTACH: c->mode = MODE_FOLLOW; attach_id = optarg; modes++; break;
         case OPT_BATCHES: c->mode = MODE_LIST; modes++; break;
+        case OPT_STATUS: c->mode = MODE_STATUS; modes++; break;
         case OPT_PROGRESS: show_progress |= PROGRESS_PROGRESS; break;
         case OPT_ETA: show_progress |= PROGRESS_ETA; break;
         case OPT_BAR: show_progress |= PROGRESS_BAR; break;
@@ -1116,7 +1159,7 @@ int main(int argc, char **argv)
         }
     }
     if (modes > 1) {
-        fprintf(stderr, "client: --detach, --attach and --batches go alone (one of them at most)\n");
+        fprintf(stderr, "client: --detach, --attach, --batches and --status go alone (one of them at most)\n");
         return EXIT_TROUBLE;
     }
     if (attach_id && parse_batch_id(attach_id, &c->batch) < 0) {
@@ -1138,7 +1181,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "client: expected [HOST PORT] FILE (or - for standard input)\n");
         else
             fprintf(stderr, "client: expected [HOST PORT] and no FILE with %s\n",
-                    c->mode == MODE_LIST ? "--batches" : "--attach");
+                    c->mode == MODE_LIST ? "--batches" : c->mode == MODE_STATUS ? "--status" : "--attach");
         usage(stderr);
         return EXIT_TROUBLE;
     }
@@ -1156,7 +1199,7 @@ int main(int argc, char **argv)
     auth_setup(&c->auth, key_file);
     if (line_reader_init(&c->lines) < 0)
         fatal(NULL, "out of memory");
-    if (c->mode != MODE_LIST && report_open(&c->rep, joblog) < 0)
+    if (!QUERY_MODE(c) && report_open(&c->rep, joblog) < 0)
         return EXIT_TROUBLE;
     bw_init(&c->in, FRAME_MAX_FROM_MASTER + RECV_CHUNK);
     bw_init(&c->out, (size_t)1 << 30);
@@ -1174,6 +1217,24 @@ int main(int argc, char **argv)
     send_hello(c);
     run(c);
 
+    if (c->mode == MODE_STATUS) {
+        net_close(c->sock);
+        if (!c->got_status || c->status.nslaves != c->status.master.slaves ||
+            c->status.nbatches != c->status.master.batches)
+            fatal(NULL, "protocol error: the master's status ended early (%u of %u slaves, %u of %u batches)",
+                  (unsigned)c->status.nslaves, c->status.master.slaves, (unsigned)c->status.nbatches,
+                  c->status.master.batches);
+        if (c->rep.json)
+            status_write_json(stdout, &c->status);
+        else
+            status_write_table(stdout, &c->status);
+        status_free(&c->status);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            fprintf(stderr, "client: cannot write the status to standard output: %s\n", strerror(errno));
+            return EXIT_TROUBLE;
+        }
+        return 0;
+    }
     if (c->mode == MODE_LIST) {
         if (c->listed == 0 && !c->rep.json)
             report_batch_header();

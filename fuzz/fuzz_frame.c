@@ -41,6 +41,9 @@ static void reencode(const any_frame *a, bwriter *w, const hmac_key *key)
     case F_DETACH: frame_end(w, empty_frame_encode(w, a->type)); break;
     case F_COMMAND: frame_end(w, command_frame_encode(w, &a->u.command)); break;
     case F_STARTED: frame_end(w, started_frame_encode(w, &a->u.started)); break;
+    case F_STATUS: frame_end(w, status_frame_encode(w, &a->u.status)); break;
+    case F_STATUS_SLAVE: frame_end(w, status_slave_frame_encode(w, &a->u.slave)); break;
+    case F_STATUS_BATCH: frame_end(w, status_batch_frame_encode(w, &a->u.sbatch)); break;
     }
 }
 

@@ -198,6 +198,7 @@ static int fz_poll(net_pollfd *fds, int n, int timeout_ms)
 #include "../master/master.c"
 #include "../master/slaves.c"
 #include "../master/state.c"
+#include "../master/status.c"
 
 /* One turn of the daemon's loop; once it ends, the master is shut down
  * as master_run does, and the script drives it no more. */

@@ -116,6 +116,8 @@ enum signal_event {
     SIGNAL_RELOAD = 2, /* SIGHUP */
     SIGNAL_CHILD = 3,  /* a command's process exited: runner_reap() (POSIX: SIGCHLD;
                           Windows: posted by the runner, also when its output ends) */
+    SIGNAL_STATUS = 4,  /* SIGUSR1: the master logs its status (POSIX only) */
+    SIGNAL_VERBOSE = 5, /* SIGUSR2: the master toggles verbose logging (POSIX only) */
 };
 sock_t signal_events_init(void); /* the descriptor to poll for NET_IN */
 int signal_events_take(void);    /* the next pending event, or SIGNAL_NONE */

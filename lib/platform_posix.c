@@ -279,9 +279,10 @@ static volatile sig_atomic_t last_stop_signal = SIGTERM;
 static void on_signal(int sig)
 {
     int saved = errno;
-    if (sig != SIGCHLD)
+    if (sig != SIGCHLD && sig != SIGUSR1 && sig != SIGUSR2)
         last_stop_signal = sig;
-    char ev = sig == SIGCHLD ? SIGNAL_CHILD : sig == SIGHUP ? SIGNAL_RELOAD : SIGNAL_STOP;
+    char ev = sig == SIGCHLD ? SIGNAL_CHILD : sig == SIGHUP ? SIGNAL_RELOAD : sig == SIGUSR1 ? SIGNAL_STATUS
+            : sig == SIGUSR2 ? SIGNAL_VERBOSE : SIGNAL_STOP;
     if (write(sig_pipe[1], &ev, 1) < 0) { /* pipe full: events are already pending */
     }
     errno = saved;
@@ -304,6 +305,8 @@ sock_t signal_events_init(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL); /* the master: log the status; the others ignore the event */
+    sigaction(SIGUSR2, &sa, NULL); /* the master: toggle verbose logging */
     return sig_pipe[0];
 }
 

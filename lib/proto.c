@@ -636,6 +636,141 @@ int started_frame_decode(const breader *fields, started_frame *s)
     return r.error ? -1 : 0;
 }
 
+/* A name or version copied into its array: -1 if longer than max or
+ * with a NUL inside (it is a C string from there on). */
+static int read_name(breader *r, char *out, size_t max, int len_u8)
+{
+    size_t n = len_u8 ? br_u8(r) : br_u16(r);
+    const uint8_t *p = br_bytes(r, n);
+    if (r->error || n > max || memchr(p, 0, n))
+        return -1;
+    memcpy(out, p, n);
+    out[n] = 0;
+    return 0;
+}
+
+size_t status_frame_encode(bwriter *w, const status_frame *s)
+{
+    size_t start = frame_begin(w, F_STATUS);
+    size_t n = strlen(s->version);
+    if (n > STATUS_VERSION_MAX)
+        n = STATUS_VERSION_MAX;
+    bw_u64(w, s->uptime_ms);
+    bw_u64(w, s->journal_bytes);
+    bw_u32(w, s->finished_window);
+    bw_u16(w, s->window_s);
+    bw_u8(w, s->flags);
+    bw_u32(w, s->clients);
+    bw_u32(w, s->queued);
+    bw_u32(w, s->running);
+    bw_u32(w, s->slots);
+    bw_u16(w, s->slaves);
+    bw_u16(w, s->slaves_up);
+    bw_u32(w, s->batches);
+    for (int i = 0; i < STATUS_RUN_STATUSES; i++)
+        bw_u64(w, s->finished[i]);
+    bw_u64(w, s->failed);
+    bw_u8(w, (uint8_t)n);
+    bw_bytes(w, s->version, n);
+    return start;
+}
+
+int status_frame_decode(const breader *fields, status_frame *s)
+{
+    breader r = *fields;
+    s->uptime_ms = br_u64(&r);
+    s->journal_bytes = br_u64(&r);
+    s->finished_window = br_u32(&r);
+    s->window_s = br_u16(&r);
+    s->flags = br_u8(&r);
+    s->clients = br_u32(&r);
+    s->queued = br_u32(&r);
+    s->running = br_u32(&r);
+    s->slots = br_u32(&r);
+    s->slaves = br_u16(&r);
+    s->slaves_up = br_u16(&r);
+    s->batches = br_u32(&r);
+    for (int i = 0; i < STATUS_RUN_STATUSES; i++)
+        s->finished[i] = br_u64(&r);
+    s->failed = br_u64(&r);
+    return read_name(&r, s->version, STATUS_VERSION_MAX, 1);
+}
+
+static void write_name(bwriter *w, const char *name)
+{
+    size_t n = strlen(name);
+    if (n > BATCH_NAME_MAX)
+        n = BATCH_NAME_MAX;
+    bw_u16(w, (uint16_t)n);
+    bw_bytes(w, name, n);
+}
+
+size_t status_slave_frame_encode(bwriter *w, const status_slave_frame *s)
+{
+    size_t start = frame_begin(w, F_STATUS_SLAVE);
+    bw_u8(w, s->state);
+    bw_u16(w, s->slots);
+    bw_u32(w, s->running);
+    bw_u32(w, s->dispatched);
+    bw_u64(w, s->done);
+    bw_u64(w, s->failed);
+    bw_u64(w, s->sent);
+    bw_u64(w, s->retransmitted);
+    bw_u32(w, s->rtt_us);
+    bw_u64(w, s->last_heard_ms);
+    bw_u16(w, s->load);
+    write_name(w, s->name);
+    return start;
+}
+
+int status_slave_frame_decode(const breader *fields, status_slave_frame *s)
+{
+    breader r = *fields;
+    s->state = br_u8(&r);
+    s->slots = br_u16(&r);
+    s->running = br_u32(&r);
+    s->dispatched = br_u32(&r);
+    s->done = br_u64(&r);
+    s->failed = br_u64(&r);
+    s->sent = br_u64(&r);
+    s->retransmitted = br_u64(&r);
+    s->rtt_us = br_u32(&r);
+    s->last_heard_ms = br_u64(&r);
+    s->load = br_u16(&r);
+    return read_name(&r, s->name, BATCH_NAME_MAX, 0);
+}
+
+size_t status_batch_frame_encode(bwriter *w, const status_batch_frame *b)
+{
+    size_t start = frame_begin(w, F_STATUS_BATCH);
+    bw_u64(w, b->batch);
+    bw_u64(w, b->started_ms);
+    bw_u8(w, b->state);
+    bw_u8(w, b->flags);
+    bw_u32(w, b->submitted);
+    bw_u32(w, b->queued);
+    bw_u32(w, b->running);
+    bw_u32(w, b->done);
+    bw_u32(w, b->failed);
+    write_name(w, b->name);
+    return start;
+}
+
+int status_batch_frame_decode(const breader *fields, status_batch_frame *b)
+{
+    breader r = *fields;
+    b->batch = br_u64(&r);
+    b->started_ms = br_u64(&r);
+    b->state = br_u8(&r);
+    b->flags = br_u8(&r);
+    b->submitted = br_u32(&r);
+    b->queued = br_u32(&r);
+    b->running = br_u32(&r);
+    b->done = br_u32(&r);
+    b->failed = br_u32(&r);
+    return read_name(&r, b->name, BATCH_NAME_MAX, 0);
+}
+
 int frame_decode(uint8_t type, const breader *fields, any_frame *f)
 {
     f->type = type;
@@ -654,6 +789,9 @@ int frame_decode(uint8_t type, const breader *fields, any_frame *f)
     case F_BATCH_INFO: return batch_info_frame_decode(fields, &f->u.info);
     case F_COMMAND: return command_frame_decode(fields, &f->u.command);
     case F_STARTED: return started_frame_decode(fields, &f->u.started);
+    case F_STATUS: return status_frame_decode(fields, &f->u.status);
+    case F_STATUS_SLAVE: return status_slave_frame_decode(fields, &f->u.slave);
+    case F_STATUS_BATCH: return status_batch_frame_decode(fields, &f->u.sbatch);
     case F_BYE:
     case F_READY:
     case F_CANCEL:
@@ -671,7 +809,7 @@ const char *frame_type_name(uint8_t type)
 {
     static const char *names[] = {"?", "HELLO", "WELCOME", "SUBMIT", "END", "RESULT", "NOTICE", "ERROR", "BYE", "READY",
                                   "ATTACH", "BATCH", "ACCEPTED", "ACK", "CANCEL", "DETACH", "BATCH_INFO", "COMMAND",
-                                  "STARTED"};
+                                  "STARTED", "STATUS", "STATUS_SLAVE", "STATUS_BATCH"};
     return type < sizeof names / sizeof *names ? names[type] : "?";
 }
 

@@ -169,6 +169,10 @@ enum frame_type {
     F_COMMAND = 17,    /* master -> client, ATTACH_FOLLOW: one command line of the batch */
     /* With FRAME_FLAG_PROGRESS only (doc/protocol.md 2.7): */
     F_STARTED = 18,    /* master -> client: one of its commands was dispatched, to this slave */
+    /* Answer to ATTACH_STATUS (doc/protocol.md 2.8): */
+    F_STATUS = 19,       /* master -> client: the master's figures */
+    F_STATUS_SLAVE = 20, /* master -> client: one slave */
+    F_STATUS_BATCH = 21, /* master -> client: one batch */
 };
 
 /* F_ATTACH's mode. */
@@ -177,6 +181,7 @@ enum attach_mode {
     ATTACH_RESUME = 1, /* the same client, reconnected: results from 'have' on, SUBMITs from 'accepted' on */
     ATTACH_LIST = 2,   /* no batch: BATCH_INFO for each, then BYE */
     ATTACH_FOLLOW = 3, /* another client (client --attach): every COMMAND, then results from 'have' on */
+    ATTACH_STATUS = 4, /* no batch: STATUS, a STATUS_SLAVE per slave, a STATUS_BATCH per batch, then BYE */
 };
 /* F_BATCH's flags. */
 #define BATCH_FLAG_DURABLE 1 /* the master keeps a journal: the batch survives its restart */
@@ -292,6 +297,57 @@ typedef struct { /* F_STARTED; bytes past the host are ignored */
     const char *host;  /* the slave's name, as in RESULT; not NUL-terminated */
 } started_frame;
 
+/* F_STATUS and its STATUS_SLAVE, STATUS_BATCH (client --status, doc/protocol.md
+ * 2.8, doc/monitoring.md). Names and the version are copied, NUL-terminated
+ * (decoders refuse one longer than its array or with a NUL); encoders cut
+ * them at their array's size; bytes past them are ignored. */
+#define STATUS_VERSION_MAX 32
+#define STATUS_RUN_STATUSES 7          /* finished[]: by enum run_status, RUN_EXITED..RUN_CANCELLED */
+#define STATUS_NO_JOURNAL UINT64_MAX   /* journal_bytes: --ephemeral */
+#define STATUS_NEVER UINT64_MAX        /* last_heard_ms: never heard */
+#define STATUS_NO_LOAD 0xFFFFu         /* load: unknown */
+#define STATUS_FLAG_STOPPING 1         /* the master is shutting down */
+#define STATUS_FLAG_VERBOSE 2          /* it logs at debug level (-v, or SIGUSR2) */
+enum slave_status { SLAVE_UP = 1, SLAVE_SUSPECT = 2, SLAVE_DEAD = 3, SLAVE_RETIRED = 4 };
+
+typedef struct { /* F_STATUS */
+    uint64_t uptime_ms;
+    uint64_t journal_bytes;   /* STATUS_NO_JOURNAL without one */
+    uint32_t finished_window; /* commands finished in the last window_s seconds */
+    uint16_t window_s;        /* 1..60: the last minute, or the uptime if shorter */
+    uint8_t flags;            /* STATUS_FLAG_* */
+    uint32_t clients;         /* connections now */
+    uint32_t queued, running; /* commands, all batches */
+    uint32_t slots;           /* of the slaves up or suspect */
+    uint16_t slaves, slaves_up;
+    uint32_t batches;         /* STATUS_BATCH frames that follow */
+    uint64_t finished[STATUS_RUN_STATUSES]; /* since start, by run_status */
+    uint64_t failed;          /* since start: not exited 0 */
+    char version[STATUS_VERSION_MAX + 1];
+} status_frame;
+
+typedef struct { /* F_STATUS_SLAVE */
+    uint8_t state;            /* enum slave_status */
+    uint16_t slots;
+    uint32_t running;         /* min(dispatched, slots): a slave runs at most slots at once */
+    uint32_t dispatched;      /* commands on it: running, or in its queue (short ones go 2 per slot) */
+    uint64_t done, failed;    /* results it made since the master started; failed: not exited 0 */
+    uint64_t sent, retransmitted; /* datagrams to it; of them, request fragments sent again on timeout */
+    uint32_t rtt_us;          /* smoothed round trip (RFC 6298 SRTT); 0 none yet */
+    uint64_t last_heard_ms;   /* ago; STATUS_NEVER */
+    uint16_t load;            /* hundredths; STATUS_NO_LOAD */
+    char name[BATCH_NAME_MAX + 1];
+} status_slave_frame;
+
+typedef struct { /* F_STATUS_BATCH */
+    uint64_t batch;           /* 0: a client older than batches */
+    uint64_t started_ms;      /* wall clock, ms since 1970 */
+    uint8_t state;            /* enum batch_state */
+    uint8_t flags;            /* BATCH_FLAG_DURABLE, BATCH_FLAG_ENDED */
+    uint32_t submitted, queued, running, done, failed;
+    char name[BATCH_NAME_MAX + 1]; /* its client */
+} status_batch_frame;
+
 /* F_BYE, F_READY, F_CANCEL and F_DETACH have no fields (bytes there are ignored). */
 
 /* With a key (hello_key: K_client->master), sets FRAME_FLAG_AUTH and
@@ -337,6 +393,12 @@ int command_frame_decode(const breader *fields, command_frame *c);
 /* The host is cut at BATCH_NAME_MAX bytes. */
 size_t started_frame_encode(bwriter *w, const started_frame *s);
 int started_frame_decode(const breader *fields, started_frame *s);
+size_t status_frame_encode(bwriter *w, const status_frame *s);
+int status_frame_decode(const breader *fields, status_frame *s);
+size_t status_slave_frame_encode(bwriter *w, const status_slave_frame *s);
+int status_slave_frame_decode(const breader *fields, status_slave_frame *s);
+size_t status_batch_frame_encode(bwriter *w, const status_batch_frame *b);
+int status_batch_frame_decode(const breader *fields, status_batch_frame *b);
 
 /* Any frame by its type, for the fuzzer, a trace or a dissector: 0, -1
  * malformed (-2 a HELLO of another version), -3 unknown type. */
@@ -355,6 +417,9 @@ typedef struct {
         batch_info_frame info;
         command_frame command;
         started_frame started;
+        status_frame status;
+        status_slave_frame slave;
+        status_batch_frame sbatch;
     } u;
 } any_frame;
 int frame_decode(uint8_t type, const breader *fields, any_frame *f);

@@ -68,6 +68,11 @@ static void client_frame_end(client *cl, size_t start)
     frame_done(cl, start, 1);
 }
 
+void client_frame_done(client *cl, size_t start)
+{
+    frame_done(cl, start, 0);
+}
+
 void client_send_text(client *cl, uint8_t type, const char *text)
 {
     if (!connected(cl)) /* a batch without its client: the notice is for nobody */
@@ -131,6 +136,7 @@ static void send_result(client *cl, uint32_t index, uint32_t seq, const char *ho
                         int waits_for_flush)
 {
     cl->last_frame_ms = clock_ms();
+    status_count_result(cl->m, cl, body, len);
     if (cl->durable) {
         record_ref ref = journal_result(cl->m, cl, index, seq, host, body, len);
         grow((void **)&cl->results, &cl->cap_results, cl->nresults + 1, sizeof *cl->results);
@@ -541,7 +547,7 @@ static client *batch_find(master *m, uint64_t id)
     return NULL;
 }
 
-static uint8_t batch_state(const client *cl)
+uint8_t batch_state(const client *cl)
 {
     if (cl->cancelled)
         return BATCH_CANCELLED;
@@ -644,6 +650,10 @@ static client *on_attach(master *m, client *cl, breader *r)
     }
     if (a.mode == ATTACH_LIST) {
         list_batches(m, cl);
+        return cl;
+    }
+    if (a.mode == ATTACH_STATUS) {
+        status_send(m, cl);
         return cl;
     }
     if (a.mode == ATTACH_NEW) {

@@ -293,7 +293,7 @@ void flights_send_fresh(master *m)
         for (flight *f = s->flights; f; f = f->next) {
             if (f->fresh && f->state == FL_SENDING) {
                 send_ctx c = {m, f};
-                xfer_tx_pump(&f->req, now_us, rtt_timeout(&s->rtt), send_request_fragment, &c);
+                s->st_retrans += xfer_tx_pump(&f->req, now_us, rtt_timeout(&s->rtt), send_request_fragment, &c);
                 if (f->cmd && f->cmd->fl == f)
                     client_send_started(f->cmd->cl, f); /* its client hears of it as it leaves */
             }
@@ -439,6 +439,7 @@ static void deliver(master *m, flight *f)
         client_send_failure(cl, cmd->index, cmd->seq, RUN_NOT_STARTED, f->slave->name, "malformed result from the slave");
     } else {
         slave_peer *s = f->slave;
+        status_count_slave(s, f->res.data, f->res.len);
         s->avg_run_us = s->avg_run_us ? (7 * s->avg_run_us + res.duration_us) / 8 : res.duration_us + 1;
         uint8_t *flags = f->res.data + RESULT_FLAGS_OFFSET;
         *flags = (uint8_t)((*flags & ~RESULT_FLAG_RAN_TWICE) | (twice ? RESULT_FLAG_RAN_TWICE : 0));
@@ -525,7 +526,7 @@ uint64_t flights_tick(master *m, uint64_t now_ms)
             case FL_SENDING: {
                 if (f->fresh) /* its DISPATCH is not on disk yet: write_step sends it after the flush */
                     break;
-                xfer_tx_pump(&f->req, now_us, rto, send_request_fragment, &c);
+                s->st_retrans += xfer_tx_pump(&f->req, now_us, rto, send_request_fragment, &c);
                 uint64_t due = xfer_tx_next_deadline(&f->req, rto);
                 if (due)
                     next_ms = earliest(next_ms, due / 1000 + 1);

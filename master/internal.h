@@ -147,6 +147,9 @@ struct slave_peer {
     rtt_estimator rtt;
     uint64_t avg_run_us; /* its commands' durations, averaged (1/8 weight to the newest); 0: none yet */
     flight *flights;
+    /* status.c's counters (client --status, SIGUSR1): bumped where it happens */
+    uint64_t st_done, st_failed;  /* results it made; of them, not exited 0 */
+    uint64_t st_sent, st_retrans; /* datagrams sent to it; request fragments sent again on timeout */
 };
 
 /* CS_HELLO and CS_PROVING are the handshake: such a connection holds no
@@ -217,7 +220,19 @@ struct client {
     uint64_t orphaned_ms;    /* durable, no connection, not detached: since when (0: not orphaned) */
     uint64_t finished_ms;    /* delivered or cancelled: when (retention counts from there) */
     uint64_t journal_bytes;  /* its records in the journal: dead once it is forgotten (compaction) */
+    uint32_t st_failed;      /* status.c: results of the batch made since this master started, not exited 0 */
 };
+
+/* status.c: the master-wide counters. The ring holds the results of each
+ * of the last STATUS_RING_S seconds (ring_sec: which second a slot holds). */
+#define STATUS_RING_S 60
+typedef struct {
+    uint64_t finished[STATUS_RUN_STATUSES];
+    uint64_t failed;
+    uint32_t ring[STATUS_RING_S];
+    uint64_t ring_sec[STATUS_RING_S];
+    int base_log_level; /* the level -v / its absence set: SIGUSR2 toggles between it and debug */
+} master_stats;
 
 struct master {
     const master_config *cfg;
@@ -258,6 +273,7 @@ struct master {
     uint64_t hold_until_ms;    /* 0: no hold */
     int journal_lost;
     char journal_lost_why[400];
+    master_stats stats;
 };
 
 static inline uint64_t earliest(uint64_t a, uint64_t b)
@@ -332,6 +348,23 @@ int client_on_input(master *m, client *cl);
 int client_on_output(master *m, client *cl);
 uint64_t clients_tick(master *m, uint64_t now_ms);
 
+/* F_STATUS and the others: what status.c sends (not waiting for the journal). */
+void client_frame_done(client *cl, size_t start);
+uint8_t batch_state(const client *cl); /* enum batch_state */
+
+/* ---------------------------------------------------------- status.c --- */
+
+struct status_snapshot;
+/* A result body (result_encode's) goes to client cl: counted master-wide and in cl. */
+void status_count_result(master *m, client *cl, const uint8_t *body, size_t len);
+/* ... and made by slave s. */
+void status_count_slave(slave_peer *s, const uint8_t *body, size_t len);
+/* The figures now (lib/status.h). -1 out of memory. */
+int status_take(master *m, struct status_snapshot *snap, uint64_t now_ms);
+void status_send(master *m, client *cl); /* ATTACH_STATUS: the frames, then BYE */
+void status_log(master *m);              /* SIGUSR1 */
+void status_toggle_verbose(master *m);   /* SIGUSR2 */
+
 /* ---------------------------------------------------------- slaves.c --- */
 
 int load_slaves(master *m);
@@ -388,6 +421,7 @@ record_ref journal_result(master *m, client *cl, uint32_t index, uint32_t seq, c
                           const uint8_t *body, size_t len);
 void journal_mark(master *m, client *cl, uint8_t type, uint32_t count); /* DELIVERED, CANCEL, DETACH, FORGET */
 const char *journal_error(const master *m);       /* why it is failing */
+uint64_t journal_size(const master *m);           /* bytes of the journal file; 0 without one */
 /* A record read back: a malloc'd buffer the decoded fields point into (free it), NULL if unreadable. */
 uint8_t *journal_load_command(master *m, uint64_t offset, command_frame *out);
 uint8_t *journal_load_result(master *m, record_ref ref, result_frame *out, const uint8_t **body, size_t *len);

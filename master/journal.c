@@ -1291,3 +1291,8 @@ void journal_close(master *m)
     free(j);
     m->journal = NULL;
 }
+
+uint64_t journal_size(const master *m)
+{
+    return m->journal ? m->journal->size : 0;
+}

@@ -334,6 +334,10 @@ int read_step(master *m, poll_set *ps)
             else if (ev == SIGNAL_RELOAD && !m->stopping) {
                 LOG(LOG_INFO, "SIGHUP: reloading %s", m->cfg->slaves_conf);
                 load_slaves(m);
+            } else if (ev == SIGNAL_STATUS) {
+                status_log(m);
+            } else if (ev == SIGNAL_VERBOSE) {
+                status_toggle_verbose(m);
             }
         }
         if (m->stop_now)
@@ -410,6 +414,7 @@ int master_run(const master_config *cfg)
     LOG(LOG_INFO, "listening on TCP %s:%d, %d slave%s in %s%s", cfg->bind, net_local_port(m->listener), m->nslaves,
         m->nslaves > 1 ? "s" : "", cfg->slaves_conf, m->auth->enabled ? ", authenticated" : "");
     m->started_ms = clock_ms();
+    m->stats.base_log_level = log_level;
 
     poll_set ps = {0};
     while (!loop_turn(m, &ps))

@@ -359,6 +359,7 @@ static void send_to_life(master *m, slave_peer *s, uint64_t boot, const hmac_key
         return;
     int sent = endpoint_send(&m->ep, sock, &s->addr, boot, tx_key, d, DGRAM_MAX);
     if (sent == 1) {
+        s->st_sent++;
         s->told_send_error = 0;
     } else if (sent == NET_ERROR && !s->told_send_error) { /* once, not at every ping, until it works again */
         LOG(LOG_WARN, "sendto %s: %s", s->name, net_last_error());

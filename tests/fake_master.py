@@ -41,6 +41,7 @@ Scenarios:
               results; the next ATTACH_FOLLOW gets every COMMAND again and
               the results from its have on.
   list        ATTACH_LIST: two BATCH_INFOs, BYE.
+  nostatus    a master older than --status: ERROR "ATTACH with an unknown mode 4"
   old         a master older than batches: ERROR "unexpected frame type 10
               (ATTACH)" to ATTACH; a HELLO without FRAME_FLAG_RESUME is
               served as before batches (results, BYE).
@@ -209,6 +210,11 @@ def main():
                     until_eof(c)
                 continue
             mode, bid, have = handshake(c)
+            if scenario == "nostatus":  # a master older than --status (ATTACH_STATUS): its real answer
+                msg = b"ATTACH with an unknown mode %d" % mode
+                c.send(F["ERROR"], struct.pack(">H", len(msg)) + msg)
+                until_eof(c)
+                continue
             if scenario == "list":
                 for b in ((BATCH_ID, 2, 10, 4, 2, b"127.0.0.1:5555"), (0xFEDCBA9876543210, 5, 3, 3, 0, b"10.0.0.7:4242")):
                     c.send(F["BATCH_INFO"], struct.pack(">QQBIIIH", b[0], CREATED_MS, b[1], b[2], b[3], b[4],

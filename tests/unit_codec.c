@@ -4,6 +4,7 @@
 #include <string.h>
 #include "buf.h"
 #include "proto.h"
+#include "status.h"
 #include "tap.h"
 
 static void test_buffers(void)
@@ -479,7 +480,7 @@ static void test_frame_codecs(void)
     ok(w2.len == sizeof bye_ready && !memcmp(w2.data, bye_ready, sizeof bye_ready), "BYE, READY: a type and nothing else");
     ok(frame_parse(w2.data, w2.len, 100, &type, &f) == 5 && frame_decode(type, &f, &a) == 0 && a.type == F_BYE,
        "frame_decode: BYE");
-    ok(frame_decode(0, &f, &a) == -3 && frame_decode(F_STARTED + 1, &f, &a) == -3, "frame_decode: unknown types refused");
+    ok(frame_decode(0, &f, &a) == -3 && frame_decode(F_STATUS_BATCH + 1, &f, &a) == -3, "frame_decode: unknown types refused");
 
     /* The batch frames (FRAME_FLAG_RESUME) */
     bw_reset(&w2);
@@ -553,6 +554,119 @@ static void test_frame_codecs(void)
        "STARTED: a long host is cut at %d bytes", BATCH_NAME_MAX);
     bw_free(&w2);
     bw_free(&w);
+}
+
+/* client --status: STATUS, STATUS_SLAVE, STATUS_BATCH, and the JSON of a
+ * snapshot (lib/status.c), byte for byte. */
+static void test_status(void)
+{
+    bwriter w;
+    uint8_t type;
+    breader f;
+    any_frame a;
+    bw_init(&w, 1 << 16);
+    status_frame sf = {.uptime_ms = 61500, .journal_bytes = 4096, .finished_window = 120, .window_s = 60,
+                       .flags = STATUS_FLAG_VERBOSE, .clients = 3, .queued = 6, .running = 4, .slots = 4,
+                       .slaves = 2, .slaves_up = 1, .batches = 1, .finished = {10, 1, 0, 0, 2, 0, 0}, .failed = 5,
+                       .version = "1.0.0"};
+    frame_end(&w, status_frame_encode(&w, &sf));
+    ok(w.len == 5 + 8 + 8 + 4 + 2 + 1 + 4 * 4 + 2 + 2 + 4 + 8 * 7 + 8 + 1 + 5 && w.data[4] == F_STATUS &&
+           get_u32(w.data + 13 + 4) == 4096 && w.data[w.len - 6] == 5 && !memcmp(w.data + w.len - 5, "1.0.0", 5),
+       "STATUS: its length, journal_bytes, the version last");
+    ok(parse_one(&w, &type, &f) && frame_decode(type, &f, &a) == 0 && !memcmp(&a.u.status.finished, sf.finished,
+           sizeof sf.finished) && a.u.status.uptime_ms == 61500 && a.u.status.window_s == 60 &&
+           a.u.status.slaves_up == 1 && a.u.status.failed == 5 && !strcmp(a.u.status.version, "1.0.0"),
+       "STATUS round trip (frame_decode)");
+    ok(truncations_refused(F_STATUS, &f, br_left(&f)), "STATUS: every truncation refused");
+    status_slave_frame sl = {.state = SLAVE_SUSPECT, .slots = 2, .running = 2, .dispatched = 3, .done = 7, .failed = 1,
+                             .sent = 200, .retransmitted = 5, .rtt_us = 1500, .last_heard_ms = 1200,
+                             .load = STATUS_NO_LOAD, .name = "127.0.0.1:4001"};
+    bw_reset(&w);
+    frame_end(&w, status_slave_frame_encode(&w, &sl));
+    ok(parse_one(&w, &type, &f) && frame_decode(type, &f, &a) == 0 && a.u.slave.state == SLAVE_SUSPECT &&
+           a.u.slave.dispatched == 3 && a.u.slave.retransmitted == 5 && a.u.slave.rtt_us == 1500 &&
+           a.u.slave.last_heard_ms == 1200 && a.u.slave.load == STATUS_NO_LOAD &&
+           !strcmp(a.u.slave.name, "127.0.0.1:4001"), "STATUS_SLAVE round trip");
+    ok(truncations_refused(F_STATUS_SLAVE, &f, br_left(&f)), "STATUS_SLAVE: every truncation refused");
+    uint8_t *nul = memchr(w.data + 5, '4', w.len - 5);
+    *nul = 0;
+    ok(parse_one(&w, &type, &f) && frame_decode(type, &f, &a) == -1, "STATUS_SLAVE: a NUL in the name refused");
+    bw_reset(&w);
+    size_t start = frame_begin(&w, F_STATUS_SLAVE);
+    bw_bytes(&w, w.data + 5, 0);
+    for (int i = 0; i < 55; i++)
+        bw_u8(&w, 0);
+    bw_u16(&w, BATCH_NAME_MAX + 1);
+    for (int i = 0; i <= BATCH_NAME_MAX; i++)
+        bw_u8(&w, 'a');
+    frame_end(&w, start);
+    ok(parse_one(&w, &type, &f) && frame_decode(type, &f, &a) == -1, "STATUS_SLAVE: a name over %d bytes refused",
+       BATCH_NAME_MAX);
+    status_batch_frame bt = {.batch = 0x0123456789abcdefull, .started_ms = 1700000000123ull, .state = BATCH_ATTACHED,
+                             .flags = BATCH_FLAG_DURABLE | BATCH_FLAG_ENDED, .submitted = 14, .queued = 6,
+                             .running = 4, .done = 4, .failed = 2, .name = "127.0.0.1:5555"};
+    bw_reset(&w);
+    frame_end(&w, status_batch_frame_encode(&w, &bt));
+    ok(w.len == 5 + 8 + 8 + 1 + 1 + 5 * 4 + 2 + 14 && parse_one(&w, &type, &f) && frame_decode(type, &f, &a) == 0 &&
+           a.u.sbatch.batch == bt.batch && a.u.sbatch.started_ms == bt.started_ms && a.u.sbatch.queued == 6 &&
+           a.u.sbatch.failed == 2 && a.u.sbatch.flags == 3 && !strcmp(a.u.sbatch.name, "127.0.0.1:5555"),
+       "STATUS_BATCH: length and round trip");
+    ok(truncations_refused(F_STATUS_BATCH, &f, br_left(&f)), "STATUS_BATCH: every truncation refused");
+    bw_free(&w);
+
+    /* The JSON (doc/monitoring.md) of that snapshot, and its table. */
+    status_snapshot snap = {.master = sf};
+    status_add_slave(&snap, &sl);
+    sl.state = SLAVE_DEAD, sl.sent = 0, sl.retransmitted = 0, sl.rtt_us = 0, sl.last_heard_ms = STATUS_NEVER;
+    sl.load = 150;
+    snprintf(sl.name, sizeof sl.name, "h\"2:1");
+    status_add_slave(&snap, &sl);
+    status_add_batch(&snap, &bt);
+    FILE *tmp = tmpfile();
+    status_write_json(tmp, &snap);
+    char out[4096] = {0};
+    rewind(tmp);
+    size_t n = fread(out, 1, sizeof out - 1, tmp);
+    fclose(tmp);
+    const char *want =
+        "{\"version\":\"1.0.0\",\"uptime_s\":61.500,\"finished_per_s\":2.000,\"journal_bytes\":4096,\"stopping\":false,"
+        "\"verbose\":true,\"clients\":3,\"queued\":6,\"running\":4,\"slots\":4,\"slaves_total\":2,\"slaves_up\":1,"
+        "\"finished\":{\"exited\":10,\"signaled\":1,\"not_started\":0,\"rejected\":0,\"timed_out\":2,\"no_slave\":0,"
+        "\"cancelled\":0},\"finished_total\":13,\"failed_total\":5,\"slaves\":["
+        "{\"name\":\"127.0.0.1:4001\",\"state\":\"suspect\",\"slots\":2,\"running\":2,\"dispatched\":3,\"done\":7,"
+        "\"failed\":1,\"rtt_ms\":1.500,\"datagrams_sent\":200,\"datagrams_retransmitted\":5,"
+        "\"retransmit_ratio\":0.025000,\"last_heard_ms\":1200,\"load\":null},"
+        "{\"name\":\"h\\\"2:1\",\"state\":\"dead\",\"slots\":2,\"running\":2,\"dispatched\":3,\"done\":7,\"failed\":1,"
+        "\"rtt_ms\":null,\"datagrams_sent\":0,\"datagrams_retransmitted\":0,\"retransmit_ratio\":null,"
+        "\"last_heard_ms\":null,\"load\":1.50}],"
+        "\"batches\":[{\"id\":\"0123456789abcdef\",\"client\":\"127.0.0.1:5555\",\"state\":\"attached\","
+        "\"durable\":true,\"ended\":true,\"submitted\":14,\"queued\":6,\"running\":4,\"done\":4,\"failed\":2,"
+        "\"started\":1700000000123}]}\n";
+    ok(n == strlen(want) && !strcmp(out, want), "status JSON: every field, nulls, escapes");
+    if (strcmp(out, want))
+        fprintf(stderr, "# got: %s\n", out);
+    snap.master.journal_bytes = STATUS_NO_JOURNAL;
+    tmp = tmpfile();
+    status_write_json(tmp, &snap);
+    rewind(tmp);
+    memset(out, 0, sizeof out);
+    n = fread(out, 1, sizeof out - 1, tmp);
+    fclose(tmp);
+    ok(strstr(out, ",\"journal_bytes\":null,") != NULL, "status JSON: journal_bytes null without a journal");
+    tmp = tmpfile();
+    status_write_table(tmp, &snap);
+    rewind(tmp);
+    memset(out, 0, sizeof out);
+    n = fread(out, 1, sizeof out - 1, tmp);
+    fclose(tmp);
+    ok(strstr(out, "\nSLAVE                    STATE   SLOTS RUNNING     DONE  FAILED   RTT_MS RETRANS LAST_HEARD  LOAD\n"
+                   "127.0.0.1:4001           suspect     2       2        7       1     1.50   2.50%       1.2s     -\n") &&
+           strstr(out, "\nBATCH            STATE       TOTAL  QUEUED RUNNING    DONE  FAILED       AGE CLIENT\n"
+                       "0123456789abcdef attached       14       6       4       4       2"),
+       "status table: headers and lines");
+    if (!strstr(out, "suspect"))
+        fprintf(stderr, "# got: %s\n", out);
+    status_free(&snap);
 }
 
 /* A frame opened while the writer holds consumed bytes at its front:
@@ -632,6 +746,7 @@ int main(void)
     test_bodies();
     test_frames();
     test_frame_codecs();
+    test_status();
     test_frame_across_slides();
     test_addresses();
     return done_testing();

@@ -22,6 +22,7 @@
 #include "../master/journal.c"
 #include "../master/slaves.c"
 #include "../master/state.c"
+#include "../master/status.c"
 
 #ifndef LOST_LINE /* (built against a journal.c from before holes were filled: the tests say what fails) */
 #define LOST_LINE "(lost: its record was damaged in the journal)"
