@@ -31,6 +31,16 @@ stays_false() {
 }
 nonempty() { [ -s "$1" ]; }
 has_line() { wait_for_line "$1" "$2" 10 >/dev/null; }
+# pass_until MARKER N: opens the gate's calls from N on, one by one, until
+# MARKER exists (the command ran); k is then the call held at the gate
+pass_until() {
+    k=$2
+    while [ ! -e "$1" ] && [ "$k" -lt $(($2 + 6)) ]; do
+        touch "$G/pass-$k"
+        k=$((k + 1))
+        gate_wait "$k" || break
+    done
+}
 
 start_slave s1 -j 2
 echo "127.0.0.1 $SLAVE_PORT" >"$T/slaves.conf"
@@ -53,12 +63,7 @@ check "the first flush of the batch is at the gate" gate_wait "$n"
 check "the command has not started while its dispatch is not on disk" stays_false test -e "$M"
 # the flushes before the dispatch's (if the batch came in more than one
 # turn), then the dispatch's: the command runs once it is through
-k=$n
-while [ ! -e "$M" ] && [ "$k" -lt $((n + 6)) ]; do
-    touch "$G/pass-$k"
-    k=$((k + 1))
-    gate_wait "$k" || break
-done
+pass_until "$M" "$n"
 check "the command ran once its dispatch was on disk, and the result's flush is at the gate" test -e "$M" -a -e "$G/entered-$k"
 check "the client has the result while the flush that writes it waits" has_line "$T/c1.out" '^hello$'
 is "$(wc -l <"$M")" 1 "the command ran once"
@@ -92,13 +97,8 @@ n=$(gate_next)
 "$(prog client)" 127.0.0.1 "$MASTER_PORT" --reconnect 30 "$T/two.cmds" >"$T/c2.out" 2>"$T/c2.err" &
 C2=$!
 PIDS+=("$C2")
-k=$n
-check "two commands: the first flush is at the gate" gate_wait "$k"
-while [ ! -e "$M1" ] && [ "$k" -lt $((n + 6)) ]; do
-    touch "$G/pass-$k"
-    k=$((k + 1))
-    gate_wait "$k" || break
-done
+check "two commands: the first flush is at the gate" gate_wait "$n"
+pass_until "$M1" "$n"
 check "the first command ran; the flush of its result is at the gate" test -e "$M1" -a -e "$G/entered-$k"
 check "the client has its result meanwhile" has_line "$T/c2.out" '^first$'
 durable=$(cat "$G/entered-$k")
