@@ -25,7 +25,7 @@ for n in 1 2 3; do
 done
 echo "== starting the master (serveur_maitre) with this slaves.conf:"
 sed 's/^/   /' "$work/slaves.conf"
-./serveur_maitre 0 "$work/slaves.conf" >"$work/maitre.log" 2>&1 &
+./serveur_maitre --state-dir "$work/state" 0 "$work/slaves.conf" >"$work/maitre.log" 2>&1 & # its journal goes with the demo
 pids="$pids $!"
 mport=$(ready_port "$work/maitre.log" TCP)
 echo "   master: 127.0.0.1:$mport"
