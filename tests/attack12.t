@@ -452,7 +452,10 @@ stop_pid "$MASTER_PID"
 # again: exit 0, the outputs in order, once, byte-exact; each command once.
 d=$T/frozen
 mkdir -p "$d/markers"
-for i in 1 2 3 4 5 6 7 8; do echo "echo x >> $d/markers/$i; yes frozen-$i | head -c 1048576"; done >"$d/cmds"
+for i in 1 2 3 4 5 6 7 8; do
+    go=; [ "$i" = 8 ] && go="while [ ! -e $d/go ]; do sleep 0.05; done; " # a flush comes once the gate is closed
+    echo "${go}echo x >> $d/markers/$i; yes frozen-$i | head -c 1048576"
+done >"$d/cmds"
 gate_reset
 MASTER_ON_PORT= LD_PRELOAD=$GATE_LIB SYNCGATE_DIR=$G start_master z1 "$T/slaves2.conf" --state-dir "$d/state" --client-grace 60
 wait_slaves_up z1 1 || bail "slave not up"
@@ -462,9 +465,9 @@ C=$!
 PIDS+=("$C")
 has_line "$d/out" frozen-1
 kill -STOP "$C"
-for _ in $(seq 1 200); do [ "$(ls "$d/markers" | wc -l)" -ge 6 ] && break; sleep 0.05; done
+for _ in $(seq 1 200); do [ "$(ls "$d/markers" | wc -l)" -ge 7 ] && break; sleep 0.05; done
 base=$(stat -c %s "$d/state/journal")
-touch "$G/closed"
+touch "$G/closed" "$d/go"
 check "frozen: a flush at the gate while the reader is frozen" gate_wait 1
 durable=$(cat "$G/entered-1")
 [ "$durable" -lt "$base" ] && durable=$base
