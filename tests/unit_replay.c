@@ -184,6 +184,7 @@ static void free_master(master *m)
     }
     free(m->slaves);
     free(m->acks_due);
+    free(m->id_memos);
     free(m);
 }
 
