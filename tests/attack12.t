@@ -5,12 +5,7 @@
 # what the previous one made durable) at every flush of a batch, SIGTERM
 # pauses, JOB_ACK GONE reasons.
 . "$(dirname "$0")/lib.sh"
-GATE_LIB=$TOOLS/syncgate.so
-[ -f "$GATE_LIB" ] || skip_all "needs $GATE_LIB (make check-programs)"
-G=$T/gate
-mkdir -p "$G"
-export ASAN_OPTIONS="verify_asan_link_order=0:$ASAN_OPTIONS"
-gate_wait() { wait_for_line "$G/entered-$1" '^-?[0-9]+$' "${2:-10}" >/dev/null; }
+use_syncgate
 has_line() { wait_for_line "$1" "$2" 10 >/dev/null; }
 # todo_is GOT EXPECTED DESCRIPTION REASON: an assertion for a known defect
 # (TAP TODO: reported, does not fail the suite), as in tests/attack10.t
@@ -18,7 +13,6 @@ todo_is() {
     _tap_n=$((_tap_n + 1))
     if [ "$1" = "$2" ]; then echo "ok $_tap_n - $3 # TODO $4"; else echo "not ok $_tap_n - $3 # TODO $4"; echo "#   got: '$1' expected: '$2'" >&2; fi
 }
-gate_reset() { rm -f "$G/closed" "$G"/entered-* "$G"/pass-*; }
 
 start_slave s1 -j 2
 echo "127.0.0.1 $SLAVE_PORT" >"$T/slaves.conf"

@@ -8,14 +8,8 @@
 # with -k), every command once. SEED=N replays a run (the default, 22,
 # lost a result on the code before 30ced72); ROUNDS=N (default 10).
 . "$(dirname "$0")/lib.sh"
-GATE_LIB=$TOOLS/syncgate.so
-[ -f "$GATE_LIB" ] || skip_all "needs $GATE_LIB (make check-programs)"
-G=$T/gate
-mkdir -p "$G"
-export ASAN_OPTIONS="verify_asan_link_order=0:$ASAN_OPTIONS"
-gate_wait() { wait_for_line "$G/entered-$1" '^-?[0-9]+$' "${2:-10}" >/dev/null; }
+use_syncgate
 has_line() { wait_for_line "$1" "$2" 10 >/dev/null; }
-gate_reset() { rm -f "$G/closed" "$G"/entered-* "$G"/pass-*; }
 
 start_slave s1 -j 2
 echo "127.0.0.1 $SLAVE_PORT" >"$T/slaves.conf"

@@ -13,14 +13,8 @@
 #     master gets the result again from the slave; the same client process
 #     ends with exit 0, the output once, the command run once.
 . "$(dirname "$0")/lib.sh"
-GATE_LIB=$TOOLS/syncgate.so
-[ -f "$GATE_LIB" ] || skip_all "needs $GATE_LIB (make check-programs)"
-G=$T/gate
-mkdir -p "$G"
-export ASAN_OPTIONS="verify_asan_link_order=0:$ASAN_OPTIONS" # the gate comes first in the sanitizer build
+use_syncgate
 
-# gate_wait N: fdatasync call N is at the gate (10 s at most)
-gate_wait() { wait_for_line "$G/entered-$1" '^-?[0-9]+$' 10 >/dev/null; }
 # gate_next: the number of the next call to reach the gate
 gate_next() { echo $(($(ls "$G" | grep -c '^entered-[0-9]*$') + 1)); }
 # later CMD...: CMD stays false for 0.3 s (what must not happen yet)

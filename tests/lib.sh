@@ -53,6 +53,21 @@ PIDS=()
 _tap_n=0
 _tap_failed=0
 
+# use_syncgate: the master's fdatasync calls held at a gate the test
+# opens one call at a time (tests/syncgate.c, an LD_PRELOAD library; see
+# tests/early.t): GATE_LIB, the gate directory G, gate_wait N [SECONDS]
+# (call N is at the gate), gate_reset (every call passes again, counts
+# start anew for the next master). SKIPs the test without the library.
+use_syncgate() {
+    GATE_LIB=$TOOLS/syncgate.so
+    [ -f "$GATE_LIB" ] || skip_all "needs $GATE_LIB (make check-programs)"
+    G=$T/gate
+    mkdir -p "$G"
+    export ASAN_OPTIONS="verify_asan_link_order=0:$ASAN_OPTIONS" # the gate comes first in the sanitizer build
+}
+gate_wait() { wait_for_line "$G/entered-$1" '^-?[0-9]+$' "${2:-10}" >/dev/null; }
+gate_reset() { rm -f "$G/closed" "$G"/entered-* "$G"/pass-*; }
+
 # Stops every process the test started, by PID: TERM, then KILL.
 stop_all() {
     local p
