@@ -7,12 +7,6 @@ if ! "$(prog serveur_maitre)" --help 2>&1 | grep -q -- --state-dir; then
     skip_all "needs the journal (issue 10): serveur_maitre has no --state-dir yet"
 fi
 FT="python3 $TOP/tests/frame_tool.py"
-# todo_is GOT EXPECTED DESCRIPTION REASON: an assertion for a known defect
-# left open: TAP "# TODO" (reported, not counted as a failure)
-todo_is() {
-    _tap_n=$((_tap_n + 1))
-    if [ "$1" = "$2" ]; then echo "ok $_tap_n - $3 # TODO $4"; else echo "not ok $_tap_n - $3 # TODO $4"; echo "#   got: '$1' expected: '$2'" >&2; fi
-}
 
 # orphans PORT N: N connections, each ATTACH_NEW then closed at once (an
 # empty batch each, orphaned: kept --client-grace).

@@ -7,23 +7,10 @@
 . "$(dirname "$0")/lib.sh"
 use_syncgate
 has_line() { wait_for_line "$1" "$2" 10 >/dev/null; }
-# todo_is GOT EXPECTED DESCRIPTION REASON: an assertion for a known defect
-# (TAP TODO: reported, does not fail the suite), as in tests/attack10.t
-todo_is() {
-    _tap_n=$((_tap_n + 1))
-    if [ "$1" = "$2" ]; then echo "ok $_tap_n - $3 # TODO $4"; else echo "not ok $_tap_n - $3 # TODO $4"; echo "#   got: '$1' expected: '$2'" >&2; fi
-}
 
 start_slave s1 -j 2
 echo "127.0.0.1 $SLAVE_PORT" >"$T/slaves.conf"
 PORT=
-gated_master() { # gated_master NAME STATE [options]
-    local name=$1 st=$2; shift 2
-    MASTER_ON_PORT=$PORT LD_PRELOAD=$GATE_LIB SYNCGATE_DIR=$G start_master "$name" "$T/slaves.conf" \
-        --state-dir "$st" --client-grace 60 "$@"
-    PORT=$MASTER_PORT
-    wait_slaves_up "$name" 1 || bail "slave not up"
-}
 
 # 1. A power cut at flush k of two batches (one with -k, 4 commands, one
 # plain, 3 commands, some output large), for every k until the batches

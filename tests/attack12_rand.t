@@ -14,13 +14,6 @@ has_line() { wait_for_line "$1" "$2" 10 >/dev/null; }
 start_slave s1 -j 2
 echo "127.0.0.1 $SLAVE_PORT" >"$T/slaves.conf"
 PORT=
-gated_master() { # gated_master NAME STATE [options]
-    local name=$1 st=$2; shift 2
-    MASTER_ON_PORT=$PORT LD_PRELOAD=$GATE_LIB SYNCGATE_DIR=$G start_master "$name" "$T/slaves.conf" \
-        --state-dir "$st" --client-grace 60 "$@"
-    PORT=$MASTER_PORT
-    wait_slaves_up "$name" 1 || bail "slave not up"
-}
 
 start_slave s2 -j 2
 echo "127.0.0.1 $SLAVE_PORT" >"$T/slaves2.conf"
