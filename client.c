@@ -803,8 +803,8 @@ static void on_batch_info(client_state *c, const batch_info_frame *b)
     report_batch(&c->rep, b->batch, b->created_ms, state, b->submitted, b->done, b->running, b->name, b->name_len);
 }
 
-/* --status: the master's figures first, then one frame per slave and per
- * batch, as many as it said, then BYE. */
+/* --status: the master's figures first, then one frame per slave, per
+ * command on a slave and per batch, as many as it said, then BYE. */
 static void on_status(client_state *c, uint8_t type, const any_frame *f)
 {
     if (c->mode != MODE_STATUS || (type == F_STATUS) == c->got_status)
@@ -815,6 +815,11 @@ static void on_status(client_state *c, uint8_t type, const any_frame *f)
     } else if (type == F_STATUS_SLAVE) {
         if (c->status.nslaves >= c->status.master.slaves || status_add_slave(&c->status, &f->u.slave) < 0)
             fatal(c, "protocol error: more STATUS_SLAVE frames than the %u slaves announced", c->status.master.slaves);
+    } else if (type == F_STATUS_JOB) {
+        if (f->u.sjob.slave >= c->status.master.slaves)
+            fatal(c, "protocol error: a STATUS_JOB on slave %u of %u", f->u.sjob.slave, c->status.master.slaves);
+        if (c->status.njobs >= c->status.master.jobs || status_add_job(&c->status, &f->u.sjob) < 0)
+            fatal(c, "protocol error: more STATUS_JOB frames than the %u jobs announced", c->status.master.jobs);
     } else {
         if (c->status.nbatches >= c->status.master.batches || status_add_batch(&c->status, &f->u.sbatch) < 0)
             fatal(c, "protocol error: more STATUS_BATCH frames than the %u batches announced",
@@ -862,7 +867,7 @@ static void as_before_batches(client_state *c)
 static void on_frame(client_state *c, uint8_t type, const breader *r)
 {
     any_frame f;
-    if (type >= F_ATTACH && type <= F_STATUS_BATCH && frame_decode(type, r, &f) < 0)
+    if (type >= F_ATTACH && type <= F_STATUS_JOB && frame_decode(type, r, &f) < 0)
         fatal(c, "protocol error: malformed %s from the master", frame_type_name(type));
     switch (type) {
     case F_WELCOME:
@@ -943,6 +948,7 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
     case F_STATUS:
     case F_STATUS_SLAVE:
     case F_STATUS_BATCH:
+    case F_STATUS_JOB:
         on_status(c, type, &f);
         break;
     case F_STARTED: /* only if we asked (FRAME_FLAG_PROGRESS) */
@@ -1220,13 +1226,19 @@ int main(int argc, char **argv)
     if (c->mode == MODE_STATUS) {
         net_close(c->sock);
         if (!c->got_status || c->status.nslaves != c->status.master.slaves ||
-            c->status.nbatches != c->status.master.batches)
-            fatal(NULL, "protocol error: the master's status ended early (%u of %u slaves, %u of %u batches)",
-                  (unsigned)c->status.nslaves, c->status.master.slaves, (unsigned)c->status.nbatches,
-                  c->status.master.batches);
-        if (c->rep.json)
-            status_write_json(stdout, &c->status);
-        else
+            c->status.nbatches != c->status.master.batches || c->status.njobs != c->status.master.jobs)
+            fatal(NULL, "protocol error: the master's status ended early (%u of %u slaves, %u of %u jobs, %u of %u "
+                  "batches)", (unsigned)c->status.nslaves, c->status.master.slaves, (unsigned)c->status.njobs,
+                  c->status.master.jobs, (unsigned)c->status.nbatches, c->status.master.batches);
+        if (c->rep.json) {
+            bwriter w;
+            bw_init(&w, (size_t)1 << 30);
+            status_write_json(&w, &c->status);
+            if (w.error)
+                fatal(NULL, "out of memory for the status");
+            fwrite(bw_head(&w), 1, bw_pending(&w), stdout);
+            bw_free(&w);
+        } else
             status_write_table(stdout, &c->status);
         status_free(&c->status);
         if (fflush(stdout) != 0 || ferror(stdout)) {

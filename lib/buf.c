@@ -1,6 +1,7 @@
 /* buf.c - bounds-checked big-endian reader and writer (see buf.h). */
 #include "buf.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,6 +121,25 @@ void bw_bytes(bwriter *w, const void *p, size_t n)
         return;
     memcpy(w->data + w->len, p, n);
     w->len += n;
+}
+
+void bw_str(bwriter *w, const char *s)
+{
+    bw_bytes(w, s, strlen(s));
+}
+
+void bw_printf(bwriter *w, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n <= 0 || bw_reserve(w, (size_t)n + 1) < 0) /* vsnprintf writes its NUL too */
+        return;
+    va_start(ap, fmt);
+    vsnprintf((char *)w->data + w->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    w->len += (size_t)n;
 }
 
 void bw_u8(bwriter *w, uint8_t v)

@@ -10,6 +10,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h> /* before log.h: MinGW's printf format checks */
+
+#include "log.h" /* LOG_PRINTF */
 
 typedef struct {
     const uint8_t *data;
@@ -45,6 +48,9 @@ void bw_u16(bwriter *w, uint16_t v);
 void bw_u32(bwriter *w, uint32_t v);
 void bw_u64(bwriter *w, uint64_t v);
 void bw_bytes(bwriter *w, const void *p, size_t n);
+/* Text (the master's HTTP answers, status JSON): no NUL is written. */
+void bw_str(bwriter *w, const char *s);
+void bw_printf(bwriter *w, const char *fmt, ...) LOG_PRINTF(2, 3);
 static inline size_t bw_pending(const bwriter *w) { return w->len - w->head; }
 static inline const uint8_t *bw_head(const bwriter *w) { return w->data + w->head; }
 /* The pending byte at offset off from the head: offsets from the head

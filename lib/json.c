@@ -41,27 +41,57 @@ int utf8_valid(const uint8_t *p, size_t n)
     return 1;
 }
 
+/* RFC 8259's escape of one byte, or NULL if it goes as it is. */
+static const char *json_escape(unsigned char c, char tmp[8])
+{
+    switch (c) {
+    case '"': return "\\\"";
+    case '\\': return "\\\\";
+    case '\n': return "\\n";
+    case '\r': return "\\r";
+    case '\t': return "\\t";
+    default:
+        if (c >= 0x20 && c != 0x7F)
+            return NULL;
+        snprintf(tmp, 8, "\\u%04x", c);
+        return tmp;
+    }
+}
+
 int json_write_string(FILE *f, const char *s, size_t n)
 {
     if (!utf8_valid((const uint8_t *)s, n))
         return -1;
+    char tmp[8];
     fputc('"', f);
     for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        switch (c) {
-        case '"': fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\r': fputs("\\r", f); break;
-        case '\t': fputs("\\t", f); break;
-        default:
-            if (c < 0x20 || c == 0x7F)
-                fprintf(f, "\\u%04x", c);
-            else
-                fputc(c, f);
-        }
+        const char *e = json_escape((unsigned char)s[i], tmp);
+        if (e)
+            fputs(e, f);
+        else
+            fputc(s[i], f);
     }
     fputc('"', f);
+    return 0;
+}
+
+int json_bw_string(bwriter *w, const char *s, size_t n)
+{
+    if (!utf8_valid((const uint8_t *)s, n))
+        return -1;
+    char tmp[8];
+    bw_u8(w, '"');
+    size_t plain = 0; /* bytes before i that go as they are */
+    for (size_t i = 0; i < n; i++) {
+        const char *e = json_escape((unsigned char)s[i], tmp);
+        if (!e)
+            continue;
+        bw_bytes(w, s + plain, i - plain);
+        bw_str(w, e);
+        plain = i + 1;
+    }
+    bw_bytes(w, s + plain, n - plain);
+    bw_u8(w, '"');
     return 0;
 }
 

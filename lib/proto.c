@@ -672,6 +672,7 @@ size_t status_frame_encode(bwriter *w, const status_frame *s)
     bw_u64(w, s->failed);
     bw_u8(w, (uint8_t)n);
     bw_bytes(w, s->version, n);
+    bw_u32(w, s->jobs);
     return start;
 }
 
@@ -693,7 +694,10 @@ int status_frame_decode(const breader *fields, status_frame *s)
     for (int i = 0; i < STATUS_RUN_STATUSES; i++)
         s->finished[i] = br_u64(&r);
     s->failed = br_u64(&r);
-    return read_name(&r, s->version, STATUS_VERSION_MAX, 1);
+    if (read_name(&r, s->version, STATUS_VERSION_MAX, 1) < 0)
+        return -1;
+    s->jobs = br_left(&r) ? br_u32(&r) : 0; /* nothing there: a master older than STATUS_JOB */
+    return r.error ? -1 : 0;
 }
 
 static void write_name(bwriter *w, const char *name)
@@ -771,6 +775,36 @@ int status_batch_frame_decode(const breader *fields, status_batch_frame *b)
     return read_name(&r, b->name, BATCH_NAME_MAX, 0);
 }
 
+size_t status_job_frame_encode(bwriter *w, const status_job_frame *j)
+{
+    size_t start = frame_begin(w, F_STATUS_JOB);
+    bw_u16(w, j->slave);
+    bw_u8(w, j->state);
+    bw_u64(w, j->batch);
+    bw_u32(w, j->seq);
+    bw_u64(w, j->running_ms);
+    write_name(w, j->client);
+    size_t n = strlen(j->command);
+    if (n > STATUS_COMMAND_MAX)
+        n = STATUS_COMMAND_MAX;
+    bw_u16(w, (uint16_t)n);
+    bw_bytes(w, j->command, n);
+    return start;
+}
+
+int status_job_frame_decode(const breader *fields, status_job_frame *j)
+{
+    breader r = *fields;
+    j->slave = br_u16(&r);
+    j->state = br_u8(&r);
+    j->batch = br_u64(&r);
+    j->seq = br_u32(&r);
+    j->running_ms = br_u64(&r);
+    if (read_name(&r, j->client, BATCH_NAME_MAX, 0) < 0)
+        return -1;
+    return read_name(&r, j->command, STATUS_COMMAND_MAX, 0);
+}
+
 int frame_decode(uint8_t type, const breader *fields, any_frame *f)
 {
     f->type = type;
@@ -792,6 +826,7 @@ int frame_decode(uint8_t type, const breader *fields, any_frame *f)
     case F_STATUS: return status_frame_decode(fields, &f->u.status);
     case F_STATUS_SLAVE: return status_slave_frame_decode(fields, &f->u.slave);
     case F_STATUS_BATCH: return status_batch_frame_decode(fields, &f->u.sbatch);
+    case F_STATUS_JOB: return status_job_frame_decode(fields, &f->u.sjob);
     case F_BYE:
     case F_READY:
     case F_CANCEL:
@@ -809,7 +844,7 @@ const char *frame_type_name(uint8_t type)
 {
     static const char *names[] = {"?", "HELLO", "WELCOME", "SUBMIT", "END", "RESULT", "NOTICE", "ERROR", "BYE", "READY",
                                   "ATTACH", "BATCH", "ACCEPTED", "ACK", "CANCEL", "DETACH", "BATCH_INFO", "COMMAND",
-                                  "STARTED", "STATUS", "STATUS_SLAVE", "STATUS_BATCH"};
+                                  "STARTED", "STATUS", "STATUS_SLAVE", "STATUS_BATCH", "STATUS_JOB"};
     return type < sizeof names / sizeof *names ? names[type] : "?";
 }
 

@@ -173,6 +173,7 @@ enum frame_type {
     F_STATUS = 19,       /* master -> client: the master's figures */
     F_STATUS_SLAVE = 20, /* master -> client: one slave */
     F_STATUS_BATCH = 21, /* master -> client: one batch */
+    F_STATUS_JOB = 22,   /* master -> client: one command dispatched to a slave now */
 };
 
 /* F_ATTACH's mode. */
@@ -181,7 +182,8 @@ enum attach_mode {
     ATTACH_RESUME = 1, /* the same client, reconnected: results from 'have' on, SUBMITs from 'accepted' on */
     ATTACH_LIST = 2,   /* no batch: BATCH_INFO for each, then BYE */
     ATTACH_FOLLOW = 3, /* another client (client --attach): every COMMAND, then results from 'have' on */
-    ATTACH_STATUS = 4, /* no batch: STATUS, a STATUS_SLAVE per slave, a STATUS_BATCH per batch, then BYE */
+    ATTACH_STATUS = 4, /* no batch: STATUS, a STATUS_SLAVE per slave, a STATUS_JOB per command on a slave,
+                          a STATUS_BATCH per batch, then BYE */
 };
 /* F_BATCH's flags. */
 #define BATCH_FLAG_DURABLE 1 /* the master keeps a journal: the batch survives its restart */
@@ -321,6 +323,7 @@ typedef struct { /* F_STATUS */
     uint32_t slots;           /* of the slaves up or suspect */
     uint16_t slaves, slaves_up;
     uint32_t batches;         /* STATUS_BATCH frames that follow */
+    uint32_t jobs;            /* STATUS_JOB frames that follow (after the version: 0 if absent) */
     uint64_t finished[STATUS_RUN_STATUSES]; /* since start, by run_status */
     uint64_t failed;          /* since start: not exited 0 */
     char version[STATUS_VERSION_MAX + 1];
@@ -347,6 +350,18 @@ typedef struct { /* F_STATUS_BATCH */
     uint32_t submitted, queued, running, done, failed;
     char name[BATCH_NAME_MAX + 1]; /* its client */
 } status_batch_frame;
+
+#define STATUS_COMMAND_MAX 200 /* STATUS_JOB: a command line is cut there (at a UTF-8 boundary) */
+enum status_job_state { JOB_SENDING = 1, JOB_RUNNING = 2, JOB_RETURNING = 3, JOB_CANCELLING = 4 };
+typedef struct { /* F_STATUS_JOB */
+    uint16_t slave;           /* its STATUS_SLAVE, from 0 in the order they came */
+    uint8_t state;            /* enum status_job_state */
+    uint64_t batch;           /* 0: a client older than batches */
+    uint32_t seq;             /* the client's number for it ([N]) */
+    uint64_t running_ms;      /* since it was dispatched */
+    char client[BATCH_NAME_MAX + 1];
+    char command[STATUS_COMMAND_MAX + 1];
+} status_job_frame;
 
 /* F_BYE, F_READY, F_CANCEL and F_DETACH have no fields (bytes there are ignored). */
 
@@ -399,6 +414,8 @@ size_t status_slave_frame_encode(bwriter *w, const status_slave_frame *s);
 int status_slave_frame_decode(const breader *fields, status_slave_frame *s);
 size_t status_batch_frame_encode(bwriter *w, const status_batch_frame *b);
 int status_batch_frame_decode(const breader *fields, status_batch_frame *b);
+size_t status_job_frame_encode(bwriter *w, const status_job_frame *j);
+int status_job_frame_decode(const breader *fields, status_job_frame *j);
 
 /* Any frame by its type, for the fuzzer, a trace or a dissector: 0, -1
  * malformed (-2 a HELLO of another version), -3 unknown type. */
@@ -420,6 +437,7 @@ typedef struct {
         status_frame status;
         status_slave_frame slave;
         status_batch_frame sbatch;
+        status_job_frame sjob;
     } u;
 } any_frame;
 int frame_decode(uint8_t type, const breader *fields, any_frame *f);

@@ -41,10 +41,19 @@ int status_add_batch(status_snapshot *s, const status_batch_frame *b)
     return 0;
 }
 
+int status_add_job(status_snapshot *s, const status_job_frame *j)
+{
+    if (grow((void **)&s->jobs, &s->cap_jobs, s->njobs + 1, sizeof *s->jobs) < 0)
+        return -1;
+    s->jobs[s->njobs++] = *j;
+    return 0;
+}
+
 void status_free(status_snapshot *s)
 {
     free(s->slaves);
     free(s->batches);
+    free(s->jobs);
     memset(s, 0, sizeof *s);
 }
 
@@ -73,74 +82,104 @@ double status_finished_per_s(const status_frame *m)
 }
 
 /* Names come from slaves.conf and peers' addresses: not trusted to be UTF-8. */
-static void json_name(FILE *f, const char *s)
+static void json_name(bwriter *w, const char *s)
 {
-    if (json_write_string(f, s, strlen(s)) < 0)
-        fputs("\"?\"", f);
+    if (json_bw_string(w, s, strlen(s)) < 0)
+        bw_str(w, "\"?\"");
 }
 
-void status_write_json(FILE *f, const status_snapshot *s)
+static const char *job_state_name(uint8_t state)
+{
+    static const char *names[] = {"?", "sending", "running", "returning", "cancelling"};
+    return state < sizeof names / sizeof *names ? names[state] : "?";
+}
+
+/* The commands on slave number i now: its "jobs". */
+static void write_jobs(bwriter *w, const status_snapshot *s, size_t i)
+{
+    const char *sep = "";
+    bw_str(w, ",\"jobs\":[");
+    for (size_t k = 0; k < s->njobs; k++) {
+        const status_job_frame *j = &s->jobs[k];
+        if (j->slave != i)
+            continue;
+        if (j->batch)
+            bw_printf(w, "%s{\"batch\":\"%016" PRIx64 "\",\"client\":", sep, j->batch);
+        else
+            bw_printf(w, "%s{\"batch\":null,\"client\":", sep);
+        json_name(w, j->client);
+        bw_printf(w, ",\"seq\":%" PRIu32 ",\"command\":", j->seq);
+        json_name(w, j->command);
+        bw_printf(w, ",\"state\":\"%s\",\"running_ms\":%" PRIu64 "}", job_state_name(j->state), j->running_ms);
+        sep = ",";
+    }
+    bw_str(w, "]");
+}
+
+void status_write_json(bwriter *w, const status_snapshot *s)
 {
     const status_frame *m = &s->master;
-    fputs("{\"version\":", f);
-    json_name(f, m->version);
-    fprintf(f, ",\"uptime_s\":%.3f,\"finished_per_s\":%.3f,", (double)m->uptime_ms / 1000.0,
+    bw_str(w, "{\"version\":");
+    json_name(w, m->version);
+    bw_printf(w, ",\"uptime_s\":%.3f,\"finished_per_s\":%.3f,", (double)m->uptime_ms / 1000.0,
             status_finished_per_s(m));
     if (m->journal_bytes == STATUS_NO_JOURNAL)
-        fputs("\"journal_bytes\":null", f);
+        bw_str(w, "\"journal_bytes\":null");
     else
-        fprintf(f, "\"journal_bytes\":%" PRIu64, m->journal_bytes);
-    fprintf(f, ",\"stopping\":%s,\"verbose\":%s,\"clients\":%" PRIu32 ",\"queued\":%" PRIu32 ",\"running\":%" PRIu32
+        bw_printf(w, "\"journal_bytes\":%" PRIu64, m->journal_bytes);
+    bw_printf(w, ",\"stopping\":%s,\"verbose\":%s,\"clients\":%" PRIu32 ",\"queued\":%" PRIu32 ",\"running\":%" PRIu32
                ",\"slots\":%" PRIu32 ",\"slaves_total\":%u,\"slaves_up\":%u,\"finished\":{",
             m->flags & STATUS_FLAG_STOPPING ? "true" : "false", m->flags & STATUS_FLAG_VERBOSE ? "true" : "false",
             m->clients, m->queued, m->running, m->slots, m->slaves, m->slaves_up);
     uint64_t total = 0;
     for (int i = 0; i < STATUS_RUN_STATUSES; i++) {
-        fprintf(f, "%s\"%s\":%" PRIu64, i ? "," : "", run_status_key(i), m->finished[i]);
+        bw_printf(w, "%s\"%s\":%" PRIu64, i ? "," : "", run_status_key(i), m->finished[i]);
         total += m->finished[i];
     }
-    fprintf(f, "},\"finished_total\":%" PRIu64 ",\"failed_total\":%" PRIu64 ",\"slaves\":[", total, m->failed);
+    bw_printf(w, "},\"finished_total\":%" PRIu64 ",\"failed_total\":%" PRIu64 ",\"slaves\":[", total, m->failed);
     for (size_t i = 0; i < s->nslaves; i++) {
         const status_slave_frame *sl = &s->slaves[i];
-        fputs(i ? ",{\"name\":" : "{\"name\":", f);
-        json_name(f, sl->name);
-        fprintf(f, ",\"state\":\"%s\",\"slots\":%u,\"running\":%" PRIu32 ",\"dispatched\":%" PRIu32
+        bw_str(w, i ? ",{\"name\":" : "{\"name\":");
+        json_name(w, sl->name);
+        bw_printf(w, ",\"state\":\"%s\",\"slots\":%u,\"running\":%" PRIu32 ",\"dispatched\":%" PRIu32
                    ",\"done\":%" PRIu64 ",\"failed\":%" PRIu64,
                 slave_status_name(sl->state), sl->slots, sl->running, sl->dispatched, sl->done, sl->failed);
         if (sl->rtt_us)
-            fprintf(f, ",\"rtt_ms\":%.3f", sl->rtt_us / 1000.0);
+            bw_printf(w, ",\"rtt_ms\":%.3f", sl->rtt_us / 1000.0);
         else
-            fputs(",\"rtt_ms\":null", f);
-        fprintf(f, ",\"datagrams_sent\":%" PRIu64 ",\"datagrams_retransmitted\":%" PRIu64, sl->sent,
+            bw_str(w, ",\"rtt_ms\":null");
+        bw_printf(w, ",\"datagrams_sent\":%" PRIu64 ",\"datagrams_retransmitted\":%" PRIu64, sl->sent,
                 sl->retransmitted);
         if (sl->sent)
-            fprintf(f, ",\"retransmit_ratio\":%.6f", (double)sl->retransmitted / (double)sl->sent);
+            bw_printf(w, ",\"retransmit_ratio\":%.6f", (double)sl->retransmitted / (double)sl->sent);
         else
-            fputs(",\"retransmit_ratio\":null", f);
+            bw_str(w, ",\"retransmit_ratio\":null");
         if (sl->last_heard_ms == STATUS_NEVER)
-            fputs(",\"last_heard_ms\":null", f);
+            bw_str(w, ",\"last_heard_ms\":null");
         else
-            fprintf(f, ",\"last_heard_ms\":%" PRIu64, sl->last_heard_ms);
+            bw_printf(w, ",\"last_heard_ms\":%" PRIu64, sl->last_heard_ms);
         if (sl->load == STATUS_NO_LOAD)
-            fputs(",\"load\":null}", f);
+            bw_str(w, ",\"load\":null");
         else
-            fprintf(f, ",\"load\":%.2f}", sl->load / 100.0);
+            bw_printf(w, ",\"load\":%.2f", sl->load / 100.0);
+        write_jobs(w, s, i);
+        bw_str(w, "}");
     }
-    fputs("],\"batches\":[", f);
+    bw_str(w, "],\"batches\":[");
     for (size_t i = 0; i < s->nbatches; i++) {
         const status_batch_frame *b = &s->batches[i];
         if (b->batch)
-            fprintf(f, "%s{\"id\":\"%016" PRIx64 "\",\"client\":", i ? "," : "", b->batch);
+            bw_printf(w, "%s{\"id\":\"%016" PRIx64 "\",\"client\":", i ? "," : "", b->batch);
         else
-            fprintf(f, "%s{\"id\":null,\"client\":", i ? "," : "");
-        json_name(f, b->name);
-        fprintf(f, ",\"state\":\"%s\",\"durable\":%s,\"ended\":%s,\"submitted\":%" PRIu32 ",\"queued\":%" PRIu32
+            bw_printf(w, "%s{\"id\":null,\"client\":", i ? "," : "");
+        json_name(w, b->name);
+        bw_printf(w, ",\"state\":\"%s\",\"durable\":%s,\"ended\":%s,\"submitted\":%" PRIu32 ",\"queued\":%" PRIu32
                    ",\"running\":%" PRIu32 ",\"done\":%" PRIu32 ",\"failed\":%" PRIu32 ",\"started\":%" PRIu64 "}",
                 batch_state_name(b->state), b->flags & BATCH_FLAG_DURABLE ? "true" : "false",
                 b->flags & BATCH_FLAG_ENDED ? "true" : "false", b->submitted, b->queued, b->running, b->done,
                 b->failed, b->started_ms);
     }
-    fputs("]}\n", f);
+    bw_str(w, "]}\n");
 }
 
 /* 1.2s, 3m04s, 2h05m, 3d04h: a duration in ms, short. */

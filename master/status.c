@@ -60,6 +60,30 @@ static int is_batch(const client *o)
     return o->batch_id || (!o->resume && o->state == CS_ACTIVE);
 }
 
+/* The commands dispatched to slave s (number i), not the cancelling ones
+ * (their command is gone): what the live page draws in its slots. */
+static int take_jobs(status_snapshot *snap, const slave_peer *s, uint16_t i, uint64_t now_ms)
+{
+    static const uint8_t states[] = {[FL_SENDING] = JOB_SENDING, [FL_RUNNING] = JOB_RUNNING,
+                                     [FL_RESULT] = JOB_RETURNING, [FL_CANCELLING] = JOB_CANCELLING};
+    for (const flight *fl = s->flights; fl; fl = fl->next) {
+        const command *cmd = fl->cmd;
+        if (!cmd)
+            continue;
+        status_job_frame j = {.slave = i, .state = states[fl->state], .batch = cmd->cl->batch_id, .seq = cmd->seq,
+                              .running_ms = elapsed(now_ms, fl->since_ms)};
+        snprintf(j.client, sizeof j.client, "%.*s", (int)sizeof j.client - 1, cmd->cl->name);
+        size_t n = cmd->len < STATUS_COMMAND_MAX ? cmd->len : STATUS_COMMAND_MAX;
+        while (n < cmd->len && n > 0 && ((uint8_t)cmd->line[n] & 0xC0) == 0x80) /* not inside a UTF-8 character */
+            n--;
+        memcpy(j.command, cmd->line, n);
+        j.command[n] = 0;
+        if (status_add_job(snap, &j) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 int status_take(master *m, status_snapshot *snap, uint64_t now_ms)
 {
     memset(snap, 0, sizeof *snap);
@@ -89,9 +113,10 @@ int status_take(master *m, status_snapshot *snap, uint64_t now_ms)
             f->slaves_up++;
             f->slots += sl.slots;
         }
-        if (status_add_slave(snap, &sl) < 0)
+        if (status_add_slave(snap, &sl) < 0 || take_jobs(snap, s, (uint16_t)i, now_ms) < 0)
             return -1;
     }
+    f->jobs = (uint32_t)snap->njobs;
     for (client *o = m->clients; o; o = o->next) {
         f->clients += o->sock != SOCK_INVALID;
         f->queued += o->queued;
@@ -123,6 +148,8 @@ void status_send(master *m, client *cl)
     client_frame_done(cl, status_frame_encode(&cl->out, &snap.master));
     for (size_t i = 0; i < snap.nslaves; i++)
         client_frame_done(cl, status_slave_frame_encode(&cl->out, &snap.slaves[i]));
+    for (size_t i = 0; i < snap.njobs; i++)
+        client_frame_done(cl, status_job_frame_encode(&cl->out, &snap.jobs[i]));
     for (size_t i = 0; i < snap.nbatches; i++)
         client_frame_done(cl, status_batch_frame_encode(&cl->out, &snap.batches[i]));
     client_frame_done(cl, bye_frame_encode(&cl->out));

@@ -77,6 +77,13 @@ is "$(q 'sum(s["done"] for s in j["slaves"]) == 4 and sum(s["failed"] for s in j
     "per slave done/failed sum to the batch's"
 is "$(q 'all(s["datagrams_sent"] > 0 and s["retransmit_ratio"] is not None for s in j["slaves"])')" True \
     "datagrams counted per slave"
+# jobs: the commands on each slave now, with the client's [N] (5.. are the sleeps)
+is "$(q '" ".join(str(len(s["jobs"])) for s in j["slaves"])')" "2 2" "jobs: two on each slave"
+is "$(q '" ".join(sorted(str(x["seq"]) + "=" + x["command"] for s in j["slaves"] for x in s["jobs"]))')" \
+    "5=sleep 20; echo s1 6=sleep 20; echo s2 7=sleep 20; echo s3 8=sleep 20; echo s4" \
+    "jobs: the first four sleeps, each with its seq and command line"
+is "$(q 'all(x["state"] == "running" and x["batch"] == j["batches"][0]["id"] and x["client"] == j["batches"][0]["client"] and 0 <= x["running_ms"] < 60000 for s in j["slaves"] for x in s["jobs"])')" \
+    True "jobs: running, of the batch, its client, running_ms plausible"
 
 # 3. The table on a pipe: the master line, the column headers in their order.
 RC=0; timeout 30 "$(prog client)" --status 127.0.0.1 "$MASTER_PORT" >"$T/table" 2>&1 || RC=$?

@@ -480,7 +480,7 @@ static void test_frame_codecs(void)
     ok(w2.len == sizeof bye_ready && !memcmp(w2.data, bye_ready, sizeof bye_ready), "BYE, READY: a type and nothing else");
     ok(frame_parse(w2.data, w2.len, 100, &type, &f) == 5 && frame_decode(type, &f, &a) == 0 && a.type == F_BYE,
        "frame_decode: BYE");
-    ok(frame_decode(0, &f, &a) == -3 && frame_decode(F_STATUS_BATCH + 1, &f, &a) == -3, "frame_decode: unknown types refused");
+    ok(frame_decode(0, &f, &a) == -3 && frame_decode(F_STATUS_JOB + 1, &f, &a) == -3, "frame_decode: unknown types refused");
 
     /* The batch frames (FRAME_FLAG_RESUME) */
     bw_reset(&w2);
@@ -568,16 +568,30 @@ static void test_status(void)
     status_frame sf = {.uptime_ms = 61500, .journal_bytes = 4096, .finished_window = 120, .window_s = 60,
                        .flags = STATUS_FLAG_VERBOSE, .clients = 3, .queued = 6, .running = 4, .slots = 4,
                        .slaves = 2, .slaves_up = 1, .batches = 1, .finished = {10, 1, 0, 0, 2, 0, 0}, .failed = 5,
-                       .version = "1.0.0"};
+                       .version = "1.0.0", .jobs = 1};
     frame_end(&w, status_frame_encode(&w, &sf));
-    ok(w.len == 5 + 8 + 8 + 4 + 2 + 1 + 4 * 4 + 2 + 2 + 4 + 8 * 7 + 8 + 1 + 5 && w.data[4] == F_STATUS &&
-           get_u32(w.data + 13 + 4) == 4096 && w.data[w.len - 6] == 5 && !memcmp(w.data + w.len - 5, "1.0.0", 5),
-       "STATUS: its length, journal_bytes, the version last");
+    ok(w.len == 5 + 8 + 8 + 4 + 2 + 1 + 4 * 4 + 2 + 2 + 4 + 8 * 7 + 8 + 1 + 5 + 4 && w.data[4] == F_STATUS &&
+           get_u32(w.data + 13 + 4) == 4096 && w.data[w.len - 10] == 5 && !memcmp(w.data + w.len - 9, "1.0.0", 5) &&
+           get_u32(w.data + w.len - 4) == 1,
+       "STATUS: its length, journal_bytes, the version, then jobs");
     ok(parse_one(&w, &type, &f) && frame_decode(type, &f, &a) == 0 && !memcmp(&a.u.status.finished, sf.finished,
            sizeof sf.finished) && a.u.status.uptime_ms == 61500 && a.u.status.window_s == 60 &&
-           a.u.status.slaves_up == 1 && a.u.status.failed == 5 && !strcmp(a.u.status.version, "1.0.0"),
+           a.u.status.slaves_up == 1 && a.u.status.failed == 5 && !strcmp(a.u.status.version, "1.0.0") &&
+           a.u.status.jobs == 1,
        "STATUS round trip (frame_decode)");
-    ok(truncations_refused(F_STATUS, &f, br_left(&f)), "STATUS: every truncation refused");
+    ok(truncations_refused(F_STATUS, &f, br_left(&f) - 4), "STATUS: every truncation before jobs refused");
+    {
+        int bad = 0;
+        for (size_t cut = 1; cut < 4; cut++) {
+            breader t = f;
+            t.len -= cut;
+            bad += frame_decode(F_STATUS, &t, &a) == 0;
+        }
+        breader t = f;
+        t.len -= 4;
+        ok(!bad && frame_decode(F_STATUS, &t, &a) == 0 && a.u.status.jobs == 0,
+           "STATUS: jobs cut short refused; absent (an older master) is 0");
+    }
     status_slave_frame sl = {.state = SLAVE_SUSPECT, .slots = 2, .running = 2, .dispatched = 3, .done = 7, .failed = 1,
                              .sent = 200, .retransmitted = 5, .rtt_us = 1500, .last_heard_ms = 1200,
                              .load = STATUS_NO_LOAD, .name = "127.0.0.1:4001"};
@@ -612,6 +626,27 @@ static void test_status(void)
            a.u.sbatch.failed == 2 && a.u.sbatch.flags == 3 && !strcmp(a.u.sbatch.name, "127.0.0.1:5555"),
        "STATUS_BATCH: length and round trip");
     ok(truncations_refused(F_STATUS_BATCH, &f, br_left(&f)), "STATUS_BATCH: every truncation refused");
+    status_job_frame jb = {.slave = 1, .state = JOB_RUNNING, .batch = 0x0123456789abcdefull, .seq = 9,
+                           .running_ms = 2500, .client = "127.0.0.1:5555", .command = "sleep 30 # <b>\"x\"</b>"};
+    bw_reset(&w);
+    frame_end(&w, status_job_frame_encode(&w, &jb));
+    ok(w.len == 5 + 2 + 1 + 8 + 4 + 8 + 2 + 14 + 2 + strlen(jb.command) && parse_one(&w, &type, &f) &&
+           frame_decode(type, &f, &a) == 0 && a.u.sjob.slave == 1 && a.u.sjob.state == JOB_RUNNING &&
+           a.u.sjob.batch == jb.batch && a.u.sjob.seq == 9 && a.u.sjob.running_ms == 2500 &&
+           !strcmp(a.u.sjob.client, jb.client) && !strcmp(a.u.sjob.command, jb.command),
+       "STATUS_JOB: length and round trip");
+    ok(truncations_refused(F_STATUS_JOB, &f, br_left(&f)), "STATUS_JOB: every truncation refused");
+    bw_reset(&w);
+    size_t js = frame_begin(&w, F_STATUS_JOB);
+    for (int i = 0; i < 23; i++)
+        bw_u8(&w, 0);
+    bw_u16(&w, 0);
+    bw_u16(&w, STATUS_COMMAND_MAX + 1);
+    for (int i = 0; i <= STATUS_COMMAND_MAX; i++)
+        bw_u8(&w, 'a');
+    frame_end(&w, js);
+    ok(parse_one(&w, &type, &f) && frame_decode(type, &f, &a) == -1, "STATUS_JOB: a command over %d bytes refused",
+       STATUS_COMMAND_MAX);
     bw_free(&w);
 
     /* The JSON (doc/monitoring.md) of that snapshot, and its table. */
@@ -622,12 +657,13 @@ static void test_status(void)
     snprintf(sl.name, sizeof sl.name, "h\"2:1");
     status_add_slave(&snap, &sl);
     status_add_batch(&snap, &bt);
-    FILE *tmp = tmpfile();
-    status_write_json(tmp, &snap);
+    status_add_job(&snap, &jb);
+    bwriter jw;
+    bw_init(&jw, 1 << 20);
+    status_write_json(&jw, &snap);
     char out[4096] = {0};
-    rewind(tmp);
-    size_t n = fread(out, 1, sizeof out - 1, tmp);
-    fclose(tmp);
+    size_t n = bw_pending(&jw) < sizeof out - 1 ? bw_pending(&jw) : sizeof out - 1;
+    memcpy(out, bw_head(&jw), n);
     const char *want =
         "{\"version\":\"1.0.0\",\"uptime_s\":61.500,\"finished_per_s\":2.000,\"journal_bytes\":4096,\"stopping\":false,"
         "\"verbose\":true,\"clients\":3,\"queued\":6,\"running\":4,\"slots\":4,\"slaves_total\":2,\"slaves_up\":1,"
@@ -635,10 +671,11 @@ static void test_status(void)
         "\"cancelled\":0},\"finished_total\":13,\"failed_total\":5,\"slaves\":["
         "{\"name\":\"127.0.0.1:4001\",\"state\":\"suspect\",\"slots\":2,\"running\":2,\"dispatched\":3,\"done\":7,"
         "\"failed\":1,\"rtt_ms\":1.500,\"datagrams_sent\":200,\"datagrams_retransmitted\":5,"
-        "\"retransmit_ratio\":0.025000,\"last_heard_ms\":1200,\"load\":null},"
+        "\"retransmit_ratio\":0.025000,\"last_heard_ms\":1200,\"load\":null,\"jobs\":[]},"
         "{\"name\":\"h\\\"2:1\",\"state\":\"dead\",\"slots\":2,\"running\":2,\"dispatched\":3,\"done\":7,\"failed\":1,"
         "\"rtt_ms\":null,\"datagrams_sent\":0,\"datagrams_retransmitted\":0,\"retransmit_ratio\":null,"
-        "\"last_heard_ms\":null,\"load\":1.50}],"
+        "\"last_heard_ms\":null,\"load\":1.50,\"jobs\":[{\"batch\":\"0123456789abcdef\",\"client\":\"127.0.0.1:5555\","
+        "\"seq\":9,\"command\":\"sleep 30 # <b>\\\"x\\\"</b>\",\"state\":\"running\",\"running_ms\":2500}]}],"
         "\"batches\":[{\"id\":\"0123456789abcdef\",\"client\":\"127.0.0.1:5555\",\"state\":\"attached\","
         "\"durable\":true,\"ended\":true,\"submitted\":14,\"queued\":6,\"running\":4,\"done\":4,\"failed\":2,"
         "\"started\":1700000000123}]}\n";
@@ -646,14 +683,13 @@ static void test_status(void)
     if (strcmp(out, want))
         fprintf(stderr, "# got: %s\n", out);
     snap.master.journal_bytes = STATUS_NO_JOURNAL;
-    tmp = tmpfile();
-    status_write_json(tmp, &snap);
-    rewind(tmp);
-    memset(out, 0, sizeof out);
-    n = fread(out, 1, sizeof out - 1, tmp);
-    fclose(tmp);
-    ok(strstr(out, ",\"journal_bytes\":null,") != NULL, "status JSON: journal_bytes null without a journal");
-    tmp = tmpfile();
+    bw_reset(&jw);
+    status_write_json(&jw, &snap);
+    bw_u8(&jw, 0);
+    ok(!jw.error && strstr((const char *)bw_head(&jw), ",\"journal_bytes\":null,") != NULL,
+       "status JSON: journal_bytes null without a journal");
+    bw_free(&jw);
+    FILE *tmp = tmpfile();
     status_write_table(tmp, &snap);
     rewind(tmp);
     memset(out, 0, sizeof out);
