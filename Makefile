@@ -34,7 +34,7 @@ objects = $(addprefix $(O)/,$(1:.c=.o))
 PROGRAMS = client serveur_maitre serveur_esclave
 UNIT_TESTS = $(addprefix $(O)/,$(basename $(sort $(wildcard tests/unit_*.c))))
 TOOLS = $(O)/tests/udp_chaos $(O)/tests/journal_tool $(O)/tests/syncgate.so
-FUZZ_TARGETS = dgram frame conf cmdfile slave master journal
+FUZZ_TARGETS = dgram frame conf cmdfile slave master journal http
 FUZZ_REPLAY = $(addprefix $(O)/tests/fuzz_,$(FUZZ_TARGETS))
 # What the unit tests and the fuzz targets link besides their own file.
 # master/sched.c is pure policy (no sockets, no clock): unit_sched tests it,

@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "auth.h"
 #include "cli.h"
@@ -68,6 +69,10 @@ static void usage(FILE *out)
             "                               (default %d)\n"
             "      --max-batches N          batches kept at once (running, orphaned, kept for --attach);\n"
             "                               a new one beyond is refused (default %d)\n"
+            "      --http [ADDR:]PORT       serve the live page /, /status.json and /metrics (Prometheus)\n"
+            "                               on ADDR (default 127.0.0.1; beyond loopback a key and\n"
+            "                               --http-token are required; see doc/monitoring.md)\n"
+            "      --http-token FILE        the bearer token /status.json and /metrics then need\n"
             "  -v, --verbose                log every command\n"
             "  -q, --quiet                  log only errors\n"
             "  -h, --help                   this help\n"
@@ -79,10 +84,32 @@ static void usage(FILE *out)
             DEFAULT_CLIENT_GRACE_SECONDS, DEFAULT_KEEP_RESULTS_SECONDS, DEFAULT_MAX_BATCHES);
 }
 
+/* --http [ADDR:]PORT, ADDR an IPv6 address in brackets ([::1]:8080). */
+static void http_address(master_config *cfg, char *arg)
+{
+    char *colon = strrchr(arg, ':');
+    cfg->http_host = DEFAULT_BIND_ADDR;
+    if (colon) {
+        *colon = 0;
+        char *host = arg;
+        size_t n = strlen(host);
+        if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+            host[n - 1] = 0;
+            host++;
+        } else if (strchr(host, ':')) {
+            die("--http: '%s' has colons: write an IPv6 address in brackets, as [::1]:8080", host);
+        }
+        if (!*host)
+            die("--http: no address before ':' (write 127.0.0.1:PORT, or only PORT)");
+        cfg->http_host = host;
+    }
+    cfg->http_port = cli_port(colon ? colon + 1 : arg);
+}
+
 int main(int argc, char **argv)
 {
     enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE, OPT_GRACE, OPT_INSECURE, OPT_DEAD_AFTER, OPT_QUEUE_TOTAL,
-           OPT_STATE_DIR, OPT_EPHEMERAL, OPT_CLIENT_GRACE, OPT_KEEP_RESULTS, OPT_MAX_BATCHES };
+           OPT_STATE_DIR, OPT_EPHEMERAL, OPT_CLIENT_GRACE, OPT_KEEP_RESULTS, OPT_MAX_BATCHES, OPT_HTTP, OPT_HTTP_TOKEN };
     enum { OPT_DUMP_JOURNAL = 512 };
     static const struct option longopts[] = {
         {"bind", required_argument, NULL, 'b'},
@@ -100,6 +127,8 @@ int main(int argc, char **argv)
         {"client-grace", required_argument, NULL, OPT_CLIENT_GRACE},
         {"keep-results", required_argument, NULL, OPT_KEEP_RESULTS},
         {"max-batches", required_argument, NULL, OPT_MAX_BATCHES},
+        {"http", required_argument, NULL, OPT_HTTP},
+        {"http-token", required_argument, NULL, OPT_HTTP_TOKEN},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -110,7 +139,7 @@ int main(int argc, char **argv)
                          DEFAULT_MAX_QUEUED, DEFAULT_RETRIES,    DEFAULT_NO_SLAVE_SECONDS * 1000u,
                          DEFAULT_GRACE_SECONDS * 1000u, NULL, DEFAULT_DEAD_AFTER_SECONDS * 1000u, DEFAULT_QUEUE_TOTAL_MIB,
                          MASTER_STATE_DEFAULT, DEFAULT_CLIENT_GRACE_SECONDS * 1000u, DEFAULT_KEEP_RESULTS_SECONDS * 1000u,
-                         DEFAULT_MAX_BATCHES};
+                         DEFAULT_MAX_BATCHES, NULL, 0, NULL};
     int level = LOG_INFO, c, insecure = 0, ephemeral = 0;
     const char *key_file = NULL;
     const char *dump_journal = NULL;
@@ -142,6 +171,8 @@ int main(int argc, char **argv)
         case OPT_CLIENT_GRACE: cfg.client_grace_ms = cli_seconds("--client-grace", optarg, 86400000u); break;
         case OPT_KEEP_RESULTS: cfg.keep_results_ms = cli_seconds("--keep-results", optarg, 4000000000u); break;
         case OPT_MAX_BATCHES: cfg.max_batches = (unsigned)cli_number("--max-batches", optarg, 1, 10000000); break;
+        case OPT_HTTP: http_address(&cfg, optarg); break;
+        case OPT_HTTP_TOKEN: cfg.http_token_file = optarg; break;
         case 'v': level = LOG_DEBUG; break;
         case 'q': level = LOG_ERROR; break;
         case 'h': usage(stdout); return 0;
@@ -159,6 +190,10 @@ int main(int argc, char **argv)
     }
     if (ephemeral)
         cfg.state_dir = NULL;
+    if (cfg.http_token_file && !cfg.http_host) {
+        fprintf(stderr, "serveur_maitre: --http-token without --http\n");
+        return 2;
+    }
     int nargs = argc - optind;
     if (nargs == 2) {
         cfg.port = cli_port(argv[optind]);

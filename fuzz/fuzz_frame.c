@@ -84,6 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             n = FRAME_HELLO_SIGNED;
         if (type == F_WELCOME)
             n = FRAME_WELCOME_SIGNED;
+        if (type == F_STATUS && n == have + 4 && a.u.status.jobs == 0)
+            n = have; /* an older master's, without jobs: the encoder adds them */
         int whole = type == F_SUBMIT || type == F_RESULT || type == F_COMMAND;
         if (w.error || n > have || (whole && n != have) ||
             (n > 0 && memcmp(bw_head(&w) + FRAME_HEADER_LEN, f.data + f.pos, n) != 0))

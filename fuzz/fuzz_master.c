@@ -194,8 +194,11 @@ static int fz_poll(net_pollfd *fds, int n, int timeout_ms)
 #include "../lib/endpoint.c" /* linked without it: its socket calls must be the fakes */
 #include "../master/clients.c"
 #include "../master/flights.c"
+#include "../master/http.c" /* no --http here: only its hooks in the loop run */
 #include "../master/journal.c" /* ephemeral here: no --state-dir */
 #include "../master/master.c"
+#include "../master/metrics.c"
+#include "../master/page.c"
 #include "../master/slaves.c"
 #include "../master/state.c"
 #include "../master/status.c"
@@ -528,7 +531,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         write_conf(fz_conf_all, sizeof fz_conf_all, FAKE_SLAVES);
         write_conf(fz_conf_two, sizeof fz_conf_two, FAKE_SLAVES - 1);
         cfg = (master_config){"127.0.0.1", 6000, fz_conf_all, 3, 1000, 2, 20000, 5000, &no_key, 3000, 256, NULL, 300000,
-                              3600000, 0};
+                              3600000, 0, NULL, 0, NULL};
         ready = 1;
     }
     log_level = getenv("FUZZ_MASTER_TRACE") ? LOG_DEBUG : -1;

@@ -12,39 +12,49 @@
 #include "log.h"
 #include "platform.h"
 
-int auth_load(auth_keys *a, const char *path, char *err, size_t errlen)
+int secret_file_read(const char *path, const char *what, uint8_t *out, size_t max, size_t *len, char *err,
+                     size_t errlen)
 {
-    memset(a, 0, sizeof *a);
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, errlen, "cannot read key file '%s': %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot read %s '%s': %s", what, path, strerror(errno));
         return -1;
     }
 #ifndef _WIN32
     struct stat st;
     if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "key file '%s' is not a regular file", path);
+        snprintf(err, errlen, "%s '%s' is not a regular file", what, path);
         fclose(f);
         return -1;
     }
     if (st.st_mode & 077) { /* as ssh refuses a private key others can read */
-        snprintf(err, errlen, "key file '%s' is accessible by group or others (mode %03o): chmod 600 it", path,
+        snprintf(err, errlen, "%s '%s' is accessible by group or others (mode %03o): chmod 600 it", what, path,
                  (unsigned)(st.st_mode & 0777));
         fclose(f);
         return -1;
     }
 #endif
-    static uint8_t secret[AUTH_MAX_SECRET + 3];
-    size_t n = fread(secret, 1, sizeof secret, f);
+    size_t n = fread(out, 1, max + 2, f); /* out holds max + 2: room for a line end */
     fclose(f);
-    if (n > 0 && secret[n - 1] == '\n')
+    if (n > 0 && out[n - 1] == '\n')
         n--;
-    if (n > 0 && secret[n - 1] == '\r')
+    if (n > 0 && out[n - 1] == '\r')
         n--;
-    if (n > AUTH_MAX_SECRET) {
-        snprintf(err, errlen, "key file '%s' is longer than %d bytes", path, AUTH_MAX_SECRET);
+    if (n > max) {
+        snprintf(err, errlen, "%s '%s' is longer than %zu bytes", what, path, max);
         return -1;
     }
+    *len = n;
+    return 0;
+}
+
+int auth_load(auth_keys *a, const char *path, char *err, size_t errlen)
+{
+    memset(a, 0, sizeof *a);
+    static uint8_t secret[AUTH_MAX_SECRET + 2];
+    size_t n;
+    if (secret_file_read(path, "key file", secret, AUTH_MAX_SECRET, &n, err, errlen) < 0)
+        return -1;
     if (n < AUTH_MIN_SECRET) {
         snprintf(err, errlen,
                  "key in '%s' is %zu bytes: at least %d are needed (for example: head -c 32 /dev/urandom | od -An "

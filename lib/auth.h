@@ -28,6 +28,12 @@ typedef struct {
     hmac_key master_to_slave, slave_to_master, client_to_master, master_to_client;
 } auth_keys;
 
+/* A secret in a file (the key file, the master's --http-token): a regular
+ * file on which group and others have no permission at all, its content
+ * less a trailing newline, at most max bytes into out (which holds max +
+ * 2). 0, or -1 with the reason in err (what names the file: "key file"). */
+int secret_file_read(const char *path, const char *what, uint8_t *out, size_t max, size_t *len, char *err,
+                     size_t errlen);
 /* Reads the key file: a regular file on which group and others have no
  * permission at all, whose content less a trailing newline (\n or \r\n)
  * is the secret, AUTH_MIN_SECRET to AUTH_MAX_SECRET bytes. 0, or -1 with

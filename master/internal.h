@@ -10,6 +10,8 @@
  *   flights.c  a command's attempt on a slave, from request to result
  *   sched.c    pure policy: which client goes next, which slave takes it
  *   state.c    the state dir: where, its lock, the master's identity
+ *   status.c   the figures: client --status, SIGUSR1, SIGUSR2
+ *   http.c     --http: the monitoring server (metrics.c: /metrics, page.c: /)
  *
  * Each concern's *_tick(m, now_ms) does its timers and returns its next
  * deadline (NO_DEADLINE if none): the loop sleeps until the earliest.
@@ -72,6 +74,7 @@ typedef struct client client;
 typedef struct slave_peer slave_peer;
 typedef struct flight flight;
 typedef struct master master;
+typedef struct http_server http_server;
 
 /* A client's command line, from its SUBMIT to its result: queued on its
  * client, then dispatched as a flight (one attempt on one slave; several
@@ -226,9 +229,16 @@ struct client {
 /* status.c: the master-wide counters. The ring holds the results of each
  * of the last STATUS_RING_S seconds (ring_sec: which second a slot holds). */
 #define STATUS_RING_S 60
+/* smp_command_duration_seconds's upper bounds (metrics.c), in ms; +Inf after */
+#define DURATION_BUCKETS_MS {10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 1800000, 3600000}
+#define DURATION_BUCKETS 14
 typedef struct {
     uint64_t finished[STATUS_RUN_STATUSES];
     uint64_t failed;
+    /* the commands that ran (exited, signaled, timed out): by duration, not cumulative */
+    uint64_t duration_buckets[DURATION_BUCKETS + 1];
+    uint64_t duration_sum_us;
+    uint64_t gone_sent, gone_retrans; /* of slaves removed from slaves.conf: the totals stay monotonic */
     uint32_t ring[STATUS_RING_S];
     uint64_t ring_sec[STATUS_RING_S];
     int base_log_level; /* the level -v / its absence set: SIGUSR2 toggles between it and debug */
@@ -274,6 +284,7 @@ struct master {
     int journal_lost;
     char journal_lost_why[400];
     master_stats stats;
+    http_server *http; /* --http; NULL without */
 };
 
 static inline uint64_t earliest(uint64_t a, uint64_t b)
@@ -288,11 +299,14 @@ static inline uint64_t earliest(uint64_t a, uint64_t b)
 /* The poll set: these first, then one entry per client (owners[i] is the
  * client of pfds[i]), then the other family's UDP socket if there is one. */
 enum { PFD_UDP, PFD_SIGNAL, PFD_LISTENER, PFD_FIXED };
+#define HTTP_CONNS 8 /* --http: connections at once (http.c) */
 typedef struct {
     net_pollfd *pfds;
     client **owners;
     size_t cap;
     int n, first_client, end_clients;
+    int first_http;                 /* --http's listener and connections, last */
+    int http_conn[1 + HTTP_CONNS];  /* from first_http: a connection's slot, -1 the listener */
 } poll_set;
 
 int shutdown_step(master *m, uint64_t now_ms); /* 1: the loop ends */
@@ -364,6 +378,15 @@ int status_take(master *m, struct status_snapshot *snap, uint64_t now_ms);
 void status_send(master *m, client *cl); /* ATTACH_STATUS: the frames, then BYE */
 void status_log(master *m);              /* SIGUSR1 */
 void status_toggle_verbose(master *m);   /* SIGUSR2 */
+
+/* ------------------------------------------------ http.c, metrics.c --- */
+
+int http_open(master *m);  /* --http: the listener; -1 logged (a start-up error) */
+void http_close(master *m);
+void http_poll_add(master *m, poll_set *ps);
+void http_on_events(master *m, poll_set *ps);
+uint64_t http_tick(master *m, uint64_t now_ms);
+void metrics_write(bwriter *w, const master *m, const struct status_snapshot *snap); /* /metrics */
 
 /* ---------------------------------------------------------- slaves.c --- */
 

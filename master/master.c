@@ -17,7 +17,8 @@
  *   write_step     new jobs' requests, result acks, F_ACCEPTED, then every
  *                  client's output: only what the flush made durable
  *   poll           until input or the next deadline
- *   read_step      signals, datagrams, clients' frames, new connections
+ *   read_step      signals, datagrams, clients' frames, new connections,
+ *                  --http's requests (answered at once: nothing waits)
  *
  * From one poll to the next: input is read, then the timers, dispatch,
  * output. The timers come before dispatch, as they did before dispatch
@@ -221,6 +222,7 @@ uint64_t timers_step(master *m, uint64_t now_ms)
     next_ms = earliest(next_ms, clients_tick(m, now_ms));
     next_ms = earliest(next_ms, journal_tick(m, now_ms));
     next_ms = earliest(next_ms, replay_hold_tick(m, now_ms));
+    next_ms = earliest(next_ms, http_tick(m, now_ms));
     if (m->stopping) /* the grace period's end, then the linger's (a past deadline would make poll spin) */
         next_ms = earliest(next_ms, now_ms < m->stop_deadline_ms ? m->stop_deadline_ms
                                                                  : m->stop_deadline_ms + SHUTDOWN_LINGER_MS);
@@ -291,7 +293,7 @@ void write_step(master *m)
 /* The poll set: the fixed sockets, then one entry per client. */
 void poll_set_build(master *m, poll_set *ps)
 {
-    size_t need = PFD_FIXED + 1 + m->nclients;
+    size_t need = PFD_FIXED + 1 + m->nclients + 1 + HTTP_CONNS;
     if (need > ps->cap) {
         ps->cap = need * 2;
         ps->pfds = realloc(ps->pfds, ps->cap * sizeof *ps->pfds);
@@ -316,6 +318,7 @@ void poll_set_build(master *m, poll_set *ps)
     if (m->udp_other != SOCK_INVALID)
         ps->pfds[n++] = (net_pollfd){m->udp_other, NET_IN, 0};
     ps->n = n;
+    http_poll_add(m, ps);
 }
 
 /* Input, as poll reported it: signals first (SIGTERM begins the shutdown,
@@ -350,6 +353,7 @@ int read_step(master *m, poll_set *ps)
             client_on_input(m, ps->owners[i]);
     if (ps->first_client == PFD_LISTENER + 1 && pfds[PFD_LISTENER].revents && m->listener != SOCK_INVALID)
         accept_client(m);
+    http_on_events(m, ps);
     return 0;
 }
 
@@ -410,6 +414,8 @@ int master_run(const master_config *cfg)
     open_other_family(m);
     if (m->state_dir[0] && journal_open(m, m->state_dir) < 0)
         goto fail;
+    if (cfg->http_host && http_open(m) < 0)
+        goto fail;
     m->sigfd = signal_events_init();
     LOG(LOG_INFO, "listening on TCP %s:%d, %d slave%s in %s%s", cfg->bind, net_local_port(m->listener), m->nslaves,
         m->nslaves > 1 ? "s" : "", cfg->slaves_conf, m->auth->enabled ? ", authenticated" : "");
@@ -421,6 +427,7 @@ int master_run(const master_config *cfg)
         ;
     LOG(LOG_INFO, "stopping");
     shutdown_all(m);
+    http_close(m);
     journal_close(m);
     net_close(m->listener);
     net_close(m->udp);
@@ -430,6 +437,7 @@ int master_run(const master_config *cfg)
     free(m);
     return 0;
 fail:
+    http_close(m);
     journal_close(m);
     while (m->clients)
         client_close(m, m->clients);

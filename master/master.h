@@ -24,6 +24,9 @@ typedef struct {
     uint32_t client_grace_ms;   /* a batch whose client vanished is cancelled after this (--client-grace) */
     uint32_t keep_results_ms;   /* a finished batch is forgotten this long after (--keep-results) */
     unsigned max_batches;       /* batches kept (journal on): a new one beyond is refused (--max-batches; 0 none) */
+    const char *http_host;      /* --http HOST:PORT (NULL: no monitoring server) */
+    int http_port;
+    const char *http_token_file; /* --http-token: the bearer token /metrics and /status.json need */
 } master_config;
 
 #define MASTER_STATE_DEFAULT "" /* an empty path: never a --state-dir (refused) */

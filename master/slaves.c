@@ -138,6 +138,8 @@ void drop_retired_slaves(master *m)
                 die("out of memory");
             m->id_memos = grown;
             m->id_memos[m->nid_memos++] = (struct id_memo){s->addr, s->next_id};
+            m->stats.gone_sent += s->st_sent;
+            m->stats.gone_retrans += s->st_retrans;
             free(s);
             m->slaves[i] = m->slaves[--m->nslaves];
             continue;

@@ -30,6 +30,17 @@ void status_count_result(master *m, client *cl, const uint8_t *body, size_t len)
         st->failed++;
         cl->st_failed++;
     }
+    if (len >= 23 && (status == RUN_EXITED || status == RUN_SIGNALED || status == RUN_TIMED_OUT)) {
+        static const uint64_t bounds_ms[DURATION_BUCKETS] = DURATION_BUCKETS_MS;
+        breader r;
+        br_init(&r, body + 15, 8); /* result_encode: status, code, signal, flags, start_ms, duration_us */
+        uint64_t us = br_u64(&r);
+        unsigned b = 0;
+        while (b < DURATION_BUCKETS && us > bounds_ms[b] * 1000)
+            b++;
+        st->duration_buckets[b]++;
+        st->duration_sum_us += us;
+    }
     uint64_t sec = clock_ms() / 1000;
     unsigned i = (unsigned)(sec % STATUS_RING_S);
     if (st->ring_sec[i] != sec) {

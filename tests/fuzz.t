@@ -3,7 +3,7 @@
 # run found interesting or crashing) replayed through each fuzz target,
 # built as a plain program: a regression test in every build.
 . "$(dirname "$0")/lib.sh"
-for target in dgram frame conf cmdfile slave master journal; do
+for target in dgram frame conf cmdfile slave master journal http; do
     bin=$TOOLS/fuzz_$target
     [ -x "$bin" ] || bail "$bin not built (make check-programs)"
     rc=0

@@ -160,6 +160,14 @@ start_master() {
     MASTER_PORT=$(echo "$line" | sed -E 's/.*TCP [^ ]*:([0-9]+),.*/\1/')
 }
 
+# http_port MASTER_NAME: the port of that master's --http (HTTP_PORT, HTTP_URL).
+http_port() {
+    local line
+    line=$(wait_for_line "$T/$1.log" 'monitoring on http://' "$START_WAIT") || bail "no --http line: $(cat "$T/$1.log")"
+    HTTP_URL=$(echo "$line" | sed -E 's,.*monitoring on (http://[^ ]*/).*,\1,')
+    HTTP_PORT=$(echo "$HTTP_URL" | sed -E 's,.*:([0-9]+)/$,\1,')
+}
+
 # wait_slaves_up MASTER_LOG N: the master has heard from N slaves.
 wait_slaves_up() {
     local i
