@@ -69,7 +69,7 @@ by_id = {n.attrs['id']: n for n in nodes if 'id' in n.attrs}
 def jobs(box):
     return [dict(seq=n.attrs.get('data-seq'), state=n.attrs.get('data-state'), text=n.text(),
                  tags=sorted({d.tag for d in n.walk()} - {'div', 'span'}))
-            for n in box.walk() if 'job' in n.cls()]
+            for n in box.walk() if n.attrs.get('class') == 'job']
 out = dict(
     title=''.join(n.text() for n in nodes if n.tag == 'title'),
     smp='smp' in by_id,
@@ -80,7 +80,7 @@ out = dict(
     tags=sorted({n.tag for n in nodes}),
     slaves=[dict(name=n.attrs['data-slave'], state=n.attrs.get('data-state'), jobs=jobs(n))
             for n in nodes if 'data-slave' in n.attrs],
-    jobs=len([n for n in nodes if 'job' in n.cls()]),
+    jobs=len([n for n in nodes if n.attrs.get('class') == 'job']),
     batches=[dict(id=n.attrs['data-batch'],
                   cells={c.cls()[0]: c.text() for c in n.walk() if c.tag == 'td' and c.cls()},
                   bar=[(s.cls()[0], s.attrs.get('style', '')) for s in n.walk() if s.tag == 'span' and s.parent.cls() == ['bar']])
@@ -171,7 +171,7 @@ is "$(dq '" ".join(s["state"] for s in d["slaves"])')" "up up" "both up"
 is "$(dq 'd["tiles"]["slaves-up"] + " " + d["tiles"]["slots"] + " " + d["tiles"]["running"]')" "2/2 4 4" \
     "the header: 2/2 slaves up, 4 slots, 4 running"
 is "$(dq 'd["tiles"]["version"]')" "$("$(prog client)" --version | cut -d' ' -f2)" "the header: the master's version"
-is "$(dq 'd["jobs"]')" 4 "4 cells class=job"
+is "$(dq 'd["jobs"]')" 4 "4 cells class=\"job\""
 is "$(dq 'sum("sleep 30" in j["text"] for s in d["slaves"] for j in s["jobs"])')" 4 "the 4 of them show 'sleep 30', each in a slave's box"
 is "$(dq '" ".join(sorted(j["seq"] for s in d["slaves"] for j in s["jobs"]))')" "4 5 6 7" "data-seq: the sleeps' sequence numbers"
 # each in the box of the slave status.json says it is on
