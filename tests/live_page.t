@@ -146,8 +146,10 @@ else
 fi
 
 # 3. A batch: 3 quick commands (one fails), then 4 sleeps on the 4 slots,
-# two with markup in their command line.
-printf 'true\necho hi\nexit 3\n' >"$T/batch.txt"
+# two with markup in their command line. The quick ones take 0.1 s: a
+# slave whose commands take under 50 ms gets a second one per slot,
+# queued there (master/sched.c), and the sleeps would not spread evenly.
+printf 'sleep 0.1\nsleep 0.1; echo hi\nsleep 0.1; exit 3\n' >"$T/batch.txt"
 printf '%s\n' 'sleep 30 # <b>x</b>' 'sleep 30 # <img src=x onerror=document.title=1337>' 'sleep 30' 'sleep 30' >>"$T/batch.txt"
 "$(prog client)" -q 127.0.0.1 "$MASTER_PORT" "$T/batch.txt" >"$T/batch.out" 2>&1 &
 PIDS+=("$!")
@@ -172,6 +174,7 @@ is "$(dq 'd["tiles"]["slaves-up"] + " " + d["tiles"]["slots"] + " " + d["tiles"]
     "the header: 2/2 slaves up, 4 slots, 4 running"
 is "$(dq 'd["tiles"]["version"]')" "$("$(prog client)" --version | cut -d' ' -f2)" "the header: the master's version"
 is "$(dq 'd["jobs"]')" 4 "4 cells class=\"job\""
+is "$(dq '" ".join(str(len(s["jobs"])) for s in d["slaves"])')" "2 2" "2 in each slave's box"
 is "$(dq 'sum("sleep 30" in j["text"] for s in d["slaves"] for j in s["jobs"])')" 4 "the 4 of them show 'sleep 30', each in a slave's box"
 is "$(dq '" ".join(sorted(j["seq"] for s in d["slaves"] for j in s["jobs"]))')" "4 5 6 7" "data-seq: the sleeps' sequence numbers"
 # each in the box of the slave status.json says it is on
