@@ -95,9 +95,21 @@ W1=$WSLAVE_PORT W1_PID=$WSLAVE_PID
 wslave w2 -o 2K
 W2=$WSLAVE_PORT
 printf '127.0.0.1 %s\n127.0.0.1 %s\n' "$W1" "$W2" >"$T/win.conf"
-wmaster wm "$T/win.conf"
+wmaster wm "$T/win.conf" --http 127.0.0.1:0
 wait_slaves_up wm 2
 ok $? "a Windows master hears from two Windows slaves (ports chosen with 0)"
+# --http on Windows: the same page, JSON and metrics from the same loop.
+http_port wm
+is "$(curl -s -m 10 "${HTTP_URL}status.json" | python3 -c 'import json, sys; j = json.load(sys.stdin); print(j["slaves_up"], [s["jobs"] for s in j["slaves"]])')" \
+    "2 [[], []]" "--http: the Windows master's /status.json (2 slaves up, nothing running)"
+curl -s -m 10 "${HTTP_URL}metrics" >"$T/win.metrics"
+is "$(awk '$1 == "smp_slaves_up" { print $2 }' "$T/win.metrics")" 2 "--http: its /metrics"
+if command -v promtool >/dev/null; then
+    promtool check metrics <"$T/win.metrics" >/dev/null 2>&1
+    ok $? "--http: promtool check metrics passes on the Windows master's"
+fi
+is "$(curl -s -m 10 -o /dev/null -w '%{http_code}' -H 'Host: evil.example' "${HTTP_URL}metrics")" 403 \
+    "--http: the Host guard on Windows too"
 
 cat >"$T/cmds.txt" <<'EOF'
 echo hello
