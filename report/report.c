@@ -136,7 +136,8 @@ static const char *status_word(const CommandResult *r)
 /* GNU parallel's convention: -1 when there is no exit code to report. */
 static int joblog_exitval(const CommandResult *r)
 {
-    return r->status == RUN_EXITED ? r->exit_code : -1;
+    /* a timed-out command that caught TERM and exited: its code, as GNU parallel */
+    return r->status == RUN_EXITED || (r->status == RUN_TIMED_OUT && !r->term_signal) ? r->exit_code : -1;
 }
 
 static void print_json(const CommandResult *r, const char *cmd, size_t cmd_len)

@@ -21,7 +21,7 @@ void runner_on_exit(runner_proc *p, int status, uint64_t now_us)
 uint64_t runner_next_deadline(const runner_proc *p)
 {
     if (!p->exited)
-        return p->killed_by_timeout ? 0 : p->deadline_us;
+        return p->deadline_us;
     return runner_finished(p) ? 0 : p->drain_deadline_us;
 }
 

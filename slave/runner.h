@@ -39,10 +39,11 @@ typedef struct {
     bwriter out, err;        /* captured output, limited to the cap */
     int out_truncated, err_truncated;
     int exited, killed_by_timeout;
+    int term_step;           /* POSIX: signals of the timeout's sequence sent so far (runner_posix.c) */
     int stopped_by;          /* POSIX: the signal that stopped it (then killed by us), else 0 */
     int wait_status;         /* POSIX: the wait status; Windows: the exit code */
     uint64_t start_us, start_wall_ms, end_us;
-    uint64_t deadline_us;      /* kill at this time (0: no timeout) */
+    uint64_t deadline_us;      /* the timeout, then the next signal of its sequence (0: none) */
     uint64_t drain_deadline_us; /* after exit: stop waiting for the end of the output */
 } runner_proc;
 
@@ -64,7 +65,9 @@ void runner_on_ready(runner_proc *p, sock_t fd);
 void runner_kill(runner_proc *p);
 /* Kills and reaps at once (shutdown: leave no zombie behind). */
 void runner_kill_and_wait(runner_proc *p);
-/* Timers: kills on timeout, gives up on output that stays open after exit. */
+/* Timers: ends a command on timeout (POSIX: TERM, TERM, TERM, then KILL,
+ * as GNU parallel's default --termseq; Windows: the job at once), gives up
+ * on output that stays open after exit. */
 void runner_tick(runner_proc *p, uint64_t now_us);
 uint64_t runner_next_deadline(const runner_proc *p);
 static inline int runner_finished(const runner_proc *p)

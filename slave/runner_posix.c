@@ -497,11 +497,21 @@ static void close_outputs(runner_proc *p)
     p->out_open = p->err_open = 0;
 }
 
+/* A command past its timeout gets what GNU parallel's --termseq gives by
+ * default: TERM, and again after 200 ms and 100 ms, then KILL 50 ms
+ * later; a command that handles TERM may end in its own way (its result
+ * says timed out, with its exit code or signal). To the process group:
+ * what the shell started gets them too. */
+static const struct { int sig; uint32_t then_ms; } term_seq[] = {
+    {SIGTERM, 200}, {SIGTERM, 100}, {SIGTERM, 50}, {SIGKILL, 0}};
+
 void runner_tick(runner_proc *p, uint64_t now_us)
 {
-    if (!p->exited && p->deadline_us && now_us >= p->deadline_us && !p->killed_by_timeout) {
+    if (!p->exited && p->deadline_us && now_us >= p->deadline_us && p->pid > 0) {
+        int step = p->term_step++;
         p->killed_by_timeout = 1;
-        runner_kill(p);
+        kill(-(pid_t)p->pid, term_seq[step].sig);
+        p->deadline_us = term_seq[step].then_ms ? now_us + term_seq[step].then_ms * 1000u : 0;
     }
     if (p->exited && p->drain_deadline_us && now_us >= p->drain_deadline_us)
         close_outputs(p);
@@ -577,10 +587,10 @@ int runner_on_stop(runner_proc *p, int status)
 
 void runner_result(const runner_proc *p, CommandResult *r)
 {
-    if (p->killed_by_timeout) {
+    if (p->killed_by_timeout) { /* how the TERM sequence ended it: GNU parallel's joblog says the same */
         r->status = RUN_TIMED_OUT;
-        r->exit_code = -1;
-        r->term_signal = SIGKILL;
+        r->exit_code = WIFEXITED(p->wait_status) && !p->stopped_by ? WEXITSTATUS(p->wait_status) : -1;
+        r->term_signal = (uint8_t)(p->stopped_by ? SIGKILL : WIFSIGNALED(p->wait_status) ? WTERMSIG(p->wait_status) : 0);
     } else if (p->stopped_by) {
         r->status = RUN_SIGNALED;
         r->exit_code = -1;

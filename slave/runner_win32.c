@@ -373,6 +373,7 @@ void runner_tick(runner_proc *p, uint64_t now_us)
     LeaveCriticalSection(&p->w->lock);
     if (!p->exited && p->deadline_us && now_us >= p->deadline_us && !p->killed_by_timeout) {
         p->killed_by_timeout = 1;
+        p->deadline_us = 0; /* no signals here: the job dies at once */
         runner_kill(p);
     }
 }

@@ -107,14 +107,22 @@ is "$(cat "$T/err")" "no-newline
 client: warning: command 1: stdout truncated to 4194304 bytes by the slave's output cap" \
     "a warning after a command's stderr without a final newline starts its own line"
 
-# --timeout: the command and everything it started are killed.
-printf '%s\n' "sleep 30" "(sleep 2; touch $T/grandchild-survived) & sleep 30" "echo quick" >"$T/slow.txt"
+# --timeout: the command and everything it started are ended: TERM, then
+# TERM twice more and KILL (GNU parallel's default --termseq), and the
+# joblog says how it ended as GNU parallel's does: -1/15 killed by TERM,
+# 3/0 for a command that caught TERM and exited 3, -1/9 for one that
+# ignored TERM (KILL came 350 ms later).
+printf '%s\n' "sleep 30" "(sleep 2; touch $T/grandchild-survived) & sleep 30" "echo quick" \
+    "trap 'exit 3' TERM; sleep 30 & wait" "trap '' TERM; sleep 3" >"$T/slow.txt"
 start=$(date +%s)
 run_client --timeout 1 "$T/slow.txt" --joblog "$T/jslow"
 took=$(( $(date +%s) - start ))
-is "$RC" 2 "two commands timed out: exit 2"
-check "killed after about 1 s (took $took s)" test "$took" -le 5
-is "$(awk -F'\t' '$1<=2 {print $7 "/" $8}' "$T/jslow" | sort -u)" "-1/9" "timed out: Exitval -1, Signal 9 in the joblog"
+is "$RC" 4 "four commands timed out: exit 4"
+check "ended after about 1 s (took $took s)" test "$took" -le 5
+is "$(awk -F'\t' '$1<=2 {print $7 "/" $8}' "$T/jslow" | sort -u)" "-1/15" "timed out: Exitval -1, Signal 15 (TERM) in the joblog"
+is "$(awk -F'\t' '$1==4 {print $7 "/" $8}' "$T/jslow")" "3/0" "a command that caught TERM and exited 3: Exitval 3, Signal 0"
+is "$(awk -F'\t' '$1==5 {print $7 "/" $8 "/" ($4 < 2.5)}' "$T/jslow")" "-1/9/1" \
+    "a command that ignored TERM: KILL, well before its sleep 3 ended"
 check "the client says it timed out" grep -q 'code retour = -1 (timed out: killed)' "$T/out"
 check "the other command was unaffected" grep -qx quick "$T/out"
 sleep 1.5 # the grandchild would have touched its file 2 s after it started

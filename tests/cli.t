@@ -56,7 +56,7 @@ wait_slaves_up mt 1 || bail "slave not up"
 printf 'sleep 30\necho fast\n' >"$T/slow.txt"
 start=$(date +%s)
 rc=0; timeout 60 "$BIN/client" 127.0.0.1 "$MASTER_PORT" "$T/slow.txt" --joblog "$T/jt" >"$T/tout" 2>&1 || rc=$?
-is "$rc/$(awk -F'\t' '$1==1 {print $7 "/" $8}' "$T/jt")" "1/-1/9" "serveur_esclave -t 1 kills a long command (Exitval -1, Signal 9)"
+is "$rc/$(awk -F'\t' '$1==1 {print $7 "/" $8}' "$T/jt")" "1/-1/15" "serveur_esclave -t 1 ends a long command (TERM: Exitval -1, Signal 15)"
 check "within a few seconds ($(( $(date +%s) - start )) s)" test $(( $(date +%s) - start )) -le 5
 check "and says it timed out" grep -q 'code retour = -1 (timed out: killed)' "$T/tout"
 

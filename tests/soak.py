@@ -206,7 +206,7 @@ def make_command(rng, tok, marker, opts, budget):
            "trunc_err": False, "marker": True, "sleep": 0.0, "bytes": 0}
     if opts.get("hog"):  # must be killed by the client's --timeout
         parts.append("sleep 30")
-        exp.update(status="timed_out", exitval=-1, signal=9, marker=False, sleep=opts["timeout"])
+        exp.update(status="timed_out", exitval=-1, signal=15, marker=False, sleep=opts["timeout"])  # TERM first (GNU parallel's --termseq)
         parts.append("echo %s >> %s" % (tok, marker))  # never reached
         exp.update(stdout=b"", stderr=b"")
         return "; ".join(parts), exp
@@ -1110,7 +1110,7 @@ class Round:
             return
         want_st = e["status"]
         if want_st == "timed_out" and spec["mode"] != "json":
-            want_st = "signaled"  # the joblog shows a timeout as signal 9
+            want_st = "signaled"  # the joblog shows a timeout as its signal (15: TERM)
         if (st, r["exitval"], r["signal"]) != (want_st, e["exitval"], e["signal"]):
             self.violation("%s: status %s exitval %s signal %s, expected %s %s %s" % (
                 what, st, r["exitval"], r["signal"], want_st, e["exitval"], e["signal"]))
