@@ -232,7 +232,24 @@ static void send_attach(client_state *c)
         a = (attach_frame){.mode = ATTACH_FOLLOW, .batch = c->batch, .have = c->from_master};
     else if (c->resuming)
         a = (attach_frame){.mode = ATTACH_RESUME, .batch = c->batch, .have = c->from_master};
+    /* Which results we hold, by SUBMIT index: after a crash of the master
+     * the order it has them in may not be the order we saw (doc/journal.md). */
+    uint8_t *held = NULL;
+    if (a.mode == ATTACH_RESUME || a.mode == ATTACH_FOLLOW) {
+        uint32_t bits = 0;
+        for (uint32_t i = 0; i < c->ncmds; i++)
+            if (c->cmds[i].done && c->cmds[i].index != SUBMIT_NONE && c->cmds[i].index >= bits)
+                bits = c->cmds[i].index + 1;
+        if (bits && bits <= ATTACH_HELD_MAX && (held = calloc((bits + 7) / 8, 1))) {
+            for (uint32_t i = 0; i < c->ncmds; i++)
+                if (c->cmds[i].done && c->cmds[i].index != SUBMIT_NONE)
+                    held[c->cmds[i].index / 8] |= (uint8_t)(1u << (c->cmds[i].index % 8));
+            a.held = held;
+            a.held_bits = bits;
+        }
+    }
     client_frame_end(c, attach_frame_encode(&c->out, &a));
+    free(held);
     c->attach_sent = 1;
 }
 

@@ -519,6 +519,10 @@ size_t attach_frame_encode(bwriter *w, const attach_frame *a)
     bw_u8(w, a->mode);
     bw_u64(w, a->batch);
     bw_u32(w, a->have);
+    if (a->held) {
+        bw_u32(w, a->held_bits);
+        bw_bytes(w, a->held, (a->held_bits + 7) / 8);
+    }
     return start;
 }
 
@@ -528,6 +532,14 @@ int attach_frame_decode(const breader *fields, attach_frame *a)
     a->mode = br_u8(&r);
     a->batch = br_u64(&r);
     a->have = br_u32(&r);
+    a->held_bits = 0;
+    a->held = NULL;
+    if (!r.error && br_left(&r)) {
+        a->held_bits = br_u32(&r);
+        if (a->held_bits > ATTACH_HELD_MAX)
+            return -1;
+        a->held = br_bytes(&r, (a->held_bits + 7) / 8);
+    }
     return r.error ? -1 : 0;
 }
 

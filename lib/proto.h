@@ -258,11 +258,22 @@ typedef struct { /* F_NOTICE, F_ERROR; bytes past the text are ignored */
     const char *text; /* not NUL-terminated */
 } text_frame;
 
-typedef struct { /* F_ATTACH; bytes past have are ignored */
+typedef struct { /* F_ATTACH; bytes past held are ignored */
     uint8_t mode;   /* enum attach_mode */
     uint64_t batch; /* ATTACH_RESUME: the batch's id; else 0 */
     uint32_t have;  /* ATTACH_RESUME: results the client holds already, in the batch's order */
+    /* Optional, after have: which results the client holds, a bit per
+     * SUBMIT index (bit i of byte i/8), held_bits of them; the master then
+     * sends every result not held, whatever the order it has them in
+     * (after a crash, results the client had before their flush come
+     * back in another order). NULL: absent (an older client). */
+    uint32_t held_bits;
+    const uint8_t *held;
 } attach_frame;
+
+/* held's bits, as many as fit in a client's frame (about 524,000 SUBMITs):
+ * a bigger batch resumes by have alone */
+#define ATTACH_HELD_MAX ((FRAME_MAX_FROM_CLIENT - 32) * 8u)
 
 typedef struct { /* F_BATCH; bytes past done are ignored */
     uint64_t batch;

@@ -112,6 +112,17 @@ static void put_result(client *cl, uint32_t seq, const char *host, size_t host_l
     cl->sent++;
 }
 
+/* Past the results this connection's client said it holds (ATTACH's held). */
+static void skip_held(client *cl)
+{
+    while (cl->holds && cl->sent < cl->nresults) {
+        uint32_t i = cl->results[cl->sent].index;
+        if (i >= cl->holds_bits || !(cl->holds[i / 8] >> (i % 8) & 1))
+            return;
+        cl->sent++;
+    }
+}
+
 static void grow(void **arr, uint32_t *cap, uint32_t need, size_t size)
 {
     if (need <= *cap)
@@ -143,6 +154,7 @@ static void send_result(client *cl, uint32_t index, uint32_t seq, const char *ho
         cl->results[cl->nresults] = ref;
     }
     cl->nresults++;
+    skip_held(cl); /* a result the client had before a crash lost it: it comes again, not sent again */
     if (connected(cl) && !cl->follow && cl->sent + 1 == cl->nresults &&
         (!cl->durable || bw_pending(&cl->out) < FEED_HIGH_WATER))
         put_result(cl, seq, host, strlen(host), body, len, waits_for_flush);
@@ -177,6 +189,7 @@ void client_send_failure(client *cl, uint32_t index, uint32_t seq, uint8_t statu
 
 void client_check_done(client *cl)
 {
+    skip_held(cl);
     if (cl->state == CS_ACTIVE && cl->ended && cl->queued == 0 && cl->inflight == 0 && connected(cl) && !cl->follow &&
         cl->sent == cl->nresults) {
         frame_done(cl, bye_frame_encode(&cl->out), 0); /* "all sent" promises nothing the slaves do not keep */
@@ -209,7 +222,7 @@ static void client_feed(master *m, client *cl)
         cl->follow = 0;
         send_running(m, cl); /* the client knows every seq now */
     }
-    while (!cl->follow && cl->sent < cl->nresults && bw_pending(&cl->out) < FEED_HIGH_WATER) {
+    while (!cl->follow && (skip_held(cl), cl->sent < cl->nresults) && bw_pending(&cl->out) < FEED_HIGH_WATER) {
         result_frame r;
         const uint8_t *body;
         size_t len;
@@ -337,6 +350,7 @@ void client_close(master *m, client *cl)
     bw_free(&cl->out);
     free(cl->results);
     free(cl->command_at);
+    free(cl->holds);
     for (client **pp = &m->clients; *pp; pp = &(*pp)->next)
         if (*pp == cl) {
             *pp = cl->next;
@@ -626,6 +640,16 @@ static void take_over(client *cl, client *t, const attach_frame *a)
         t->sent = t->results_sure;
     if (t->sent > t->nresults) /* results it had before their flush, lost with it: they come again, it skips them */
         t->sent = t->nresults;
+    /* It says which it holds: every other one goes, from the first, in the
+     * journal's order (which a crash may have changed since it saw them). */
+    free(t->holds);
+    t->holds = NULL;
+    t->holds_bits = 0;
+    if (a->held && (t->holds = malloc((a->held_bits + 7) / 8 + 1))) {
+        memcpy(t->holds, a->held, (a->held_bits + 7) / 8);
+        t->holds_bits = a->held_bits;
+        t->sent = 0;
+    }
     if (t->delivered || (t->ended && !t->queued && !t->inflight))
         t->delivered = 0, t->finished_ms = 0; /* to be delivered again */
     cl->sock = SOCK_INVALID;
@@ -1202,8 +1226,8 @@ unsigned client_fail_restored(client *cl, const char *why)
 }
 
 /* A RESULT record: the batch's next result. */
-void client_restore_result(client *cl, uint64_t offset, uint32_t len)
+void client_restore_result(client *cl, uint64_t offset, uint32_t len, uint32_t index)
 {
     grow((void **)&cl->results, &cl->cap_results, cl->nresults + 1, sizeof *cl->results);
-    cl->results[cl->nresults++] = (record_ref){offset, len};
+    cl->results[cl->nresults++] = (record_ref){offset, len, index};
 }

@@ -166,6 +166,7 @@ enum client_state { CS_HELLO, CS_PROVING, CS_ACTIVE, CS_CLOSING };
 typedef struct {
     uint64_t offset;
     uint32_t len;
+    uint32_t index; /* the SUBMIT it is the result of */
 } record_ref;
 
 struct client {
@@ -205,7 +206,9 @@ struct client {
     uint64_t batch_id;
     uint64_t created_wall_ms;
     uint32_t accepted, accepted_told; /* SUBMITs on disk; the last F_ACCEPTED sent */
-    uint32_t nresults, sent; /* results of the batch; of them, put in this connection's output */
+    uint32_t nresults, sent; /* results of the batch; of them, put in this connection's output (or held) */
+    uint8_t *holds;          /* ATTACH's held: results this connection's client has (by index); NULL none */
+    uint32_t holds_bits;
     record_ref *results;     /* durable: by result number */
     uint64_t *command_at;    /* durable: offset of each SUBMIT's COMMAND record (ATTACH_FOLLOW) */
     uint32_t cap_results, cap_commands;
@@ -350,7 +353,7 @@ void clients_after_flush(master *m);
 client *client_restore(master *m, uint64_t batch_id, uint64_t created_wall_ms, uint32_t timeout_ms, uint32_t retries,
                        const char *name);
 void client_restore_command(client *cl, command *cmd, uint64_t offset);
-void client_restore_result(client *cl, uint64_t offset, uint32_t len);
+void client_restore_result(client *cl, uint64_t offset, uint32_t len, uint32_t index);
 unsigned client_fail_restored(client *cl, const char *why);
 void client_fail(client *cl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int client_read(master *m, client *cl);

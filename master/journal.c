@@ -141,7 +141,7 @@ record_ref journal_result(master *m, client *cl, uint32_t index, uint32_t seq, c
                           const uint8_t *body, size_t len)
 {
     journal *j = m->journal;
-    record_ref ref = {append_at(j), 0};
+    record_ref ref = {append_at(j), 0, index};
     jr_result r = {cl->batch_id, index, seq, (uint16_t)strlen(host), host, (uint32_t)len, body};
     jr_result_encode(&j->pending, &r);
     appended(j, cl, ref.offset, "RESULT");
@@ -375,6 +375,7 @@ static void rewrite_batch(master *m, rewrite *rw, client *cl, uint64_t *new_comm
     for (uint32_t k = 0; k < cl->nresults && !rw->failed; k++) {
         new_results[k].offset = rewrite_copy(j, rw, cl->results[k].offset, cl->results[k].len);
         new_results[k].len = cl->results[k].len;
+        new_results[k].index = cl->results[k].index;
     }
     if (cl->delivered) {
         jr_delivered d = {cl->batch_id, cl->nresults, finished_wall(cl)};
@@ -863,7 +864,7 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
             if (end > b->last_end_ms)
                 b->last_end_ms = end;
         }
-        client_restore_result(cl, offset, (uint32_t)len);
+        client_restore_result(cl, offset, (uint32_t)len, r->index);
         if (offset < rp->damage_start) /* before any damage: where its client saw it */
             cl->results_sure = cl->nresults;
         break;

@@ -484,7 +484,7 @@ static void test_frame_codecs(void)
 
     /* The batch frames (FRAME_FLAG_RESUME) */
     bw_reset(&w2);
-    attach_frame at = {ATTACH_RESUME, 0x0102030405060708ull, 77}, at2;
+    attach_frame at = {ATTACH_RESUME, 0x0102030405060708ull, 77, 0, NULL}, at2;
     frame_end(&w2, attach_frame_encode(&w2, &at));
     ok(w2.len == 18 && get_u32(w2.data) == 14 && w2.data[4] == F_ATTACH && w2.data[5] == ATTACH_RESUME &&
            w2.data[6] == 1 && w2.data[13] == 8 && get_u32(w2.data + 14) == 77,
@@ -492,6 +492,32 @@ static void test_frame_codecs(void)
     ok(parse_one(&w2, &type, &f) && attach_frame_decode(&f, &at2) == 0 && at2.mode == ATTACH_RESUME &&
            at2.batch == at.batch && at2.have == 77, "ATTACH round trip");
     ok(truncations_refused(F_ATTACH, &f, 13), "ATTACH: every truncation refused");
+    static const uint8_t held[2] = {0x05, 0x01}; /* indices 0, 2 and 8 */
+    attach_frame ah = {ATTACH_RESUME, 9, 3, 9, held};
+    bw_reset(&w2);
+    frame_end(&w2, attach_frame_encode(&w2, &ah));
+    ok(w2.len == 18 + 4 + 2 && get_u32(w2.data + 18) == 9 && w2.data[22] == 5 && w2.data[23] == 1 &&
+           parse_one(&w2, &type, &f) && attach_frame_decode(&f, &at2) == 0 && at2.held_bits == 9 && at2.held &&
+           at2.held[0] == 5 && at2.held[1] == 1 && at2.have == 3, "ATTACH with held: bits, bitmap, round trip");
+    {
+        int bad = 0;
+        for (size_t cut = 1; cut < 6; cut++) {
+            breader t = f;
+            t.len -= cut;
+            bad += attach_frame_decode(&t, &at2) == 0;
+        }
+        breader t = f;
+        t.len -= 6;
+        ok(!bad && attach_frame_decode(&t, &at2) == 0 && !at2.held, "ATTACH: held cut short refused; absent, NULL");
+    }
+    bw_reset(&w2);
+    size_t as = frame_begin(&w2, F_ATTACH);
+    bw_u8(&w2, ATTACH_RESUME);
+    bw_u64(&w2, 9);
+    bw_u32(&w2, 0);
+    bw_u32(&w2, ATTACH_HELD_MAX + 1);
+    frame_end(&w2, as);
+    ok(parse_one(&w2, &type, &f) && attach_frame_decode(&f, &at2) == -1, "ATTACH: more held bits than fit, refused");
     bw_reset(&w2);
     batch_frame bf = {0xAABBCCDDEEFF0011ull, BATCH_FLAG_DURABLE | BATCH_FLAG_ENDED, 5, 6, 7}, bf2;
     frame_end(&w2, batch_frame_encode(&w2, &bf));
