@@ -6,20 +6,22 @@
 #   make soak           randomized soak with faults, SOAK_SECONDS (600); SOAK_SEED=N replays
 #   make demo           3 slaves + a master on loopback, a client run, then stop
 #   make bench          speed and memory against xargs -P, measured in the same run
-#   make install        PREFIX=/usr/local DESTDIR= (BINDIR MANDIR DOCDIR SYSCONFDIR SYSTEMDUNITDIR)
+#   make install        PREFIX=/usr/local DESTDIR= (BINDIR MANDIR DOCDIR SYSCONFDIR SYSTEMDUNITDIR SYSUSERSDIR)
 #   make uninstall      the same variables: removes what install put
 #   make windows        client.exe, serveur_maitre.exe, serveur_esclave.exe (mingw-w64)
 #   make test-windows   those under Wine, alone and mixed with the Linux programs
 
 CC ?= cc
 # make install: the usual variables (README.md, "Install"); DESTDIR is
-# prepended to every path, for packaging; SYSTEMDUNITDIR empty: no units.
+# prepended to every path, for packaging; SYSTEMDUNITDIR empty: no units
+# (and no sysusers.d file for their user).
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/serveur-multiprocesseurs
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 SYSTEMDUNITDIR ?=
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 INSTALL ?= install
 # Objects and dependency files go to $(O) (build/ by default), the programs
 # to $(P) (the repository root), named with the suffix $(EXE).
@@ -208,6 +210,9 @@ install: all
 			echo "install $$u $(DESTDIR)$(SYSTEMDUNITDIR)/"; \
 			$(INSTALL_SED) $$u >$(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/}; chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/}; \
 		done; \
+		$(INSTALL) -d $(DESTDIR)$(SYSUSERSDIR); \
+		echo "$(INSTALL) -m 644 contrib/systemd/smp-sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/smp.conf"; \
+		$(INSTALL) -m 644 contrib/systemd/smp-sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/smp.conf; \
 	fi
 
 # Removes what install put (give it the same variables), and the
@@ -216,7 +221,7 @@ uninstall:
 	rm -f $(foreach p,$(INSTALL_NAMES),$(DESTDIR)$(BINDIR)/$(lastword $(subst :, ,$(p)))$(EXE))
 	rm -f $(foreach m,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
 	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(DOCS) slaves.conf $(DOC_DOCS))
-	$(if $(SYSTEMDUNITDIR),rm -f $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(notdir $(UNITS))))
+	$(if $(SYSTEMDUNITDIR),rm -f $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(notdir $(UNITS))) $(DESTDIR)$(SYSUSERSDIR)/smp.conf)
 	-rmdir $(DESTDIR)$(DOCDIR)/doc $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 # Also what builds before build/ left beside the sources (objects at the

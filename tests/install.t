@@ -42,11 +42,12 @@ expect=$( {
     printf '%s\n' usr/bin/smp-client usr/bin/smp-maitre usr/bin/smp-esclave \
         usr/share/man/man1/smp-client.1 usr/share/man/man5/smp-slaves.conf.5 \
         usr/share/man/man8/smp-maitre.8 usr/share/man/man8/smp-esclave.8 \
-        "$D/README.md" "$D/slaves.conf" "${UNITS#/}/smp-maitre.service" "${UNITS#/}/smp-esclave@.service"
+        "$D/README.md" "$D/slaves.conf" "${UNITS#/}/smp-maitre.service" "${UNITS#/}/smp-esclave@.service" \
+        usr/lib/sysusers.d/smp.conf
     (cd "$T/src" && ls doc/*.md doc/*.png) | sed "s,^,$D/,"
     printf '%s\n' usr/bin/other usr/share/man/man1/other.1 usr/share/doc/other/README "${UNITS#/}/other.service"
 } | sort)
-is "$(cd "$R" && find . -type f | sed 's,^\./,,' | sort)" "$expect" "installed: the three programs as smp-*, four man pages, the docs, slaves.conf, two units"
+is "$(cd "$R" && find . -type f | sed 's,^\./,,' | sort)" "$expect" "installed: the three programs as smp-*, four man pages, the docs, slaves.conf, two units and their user"
 for p in client:smp-client serveur_maitre:smp-maitre serveur_esclave:smp-esclave; do
     build=${p%%:*} inst=${p#*:}
     check "$inst is executable" test -x "$R/usr/bin/$inst"
@@ -107,7 +108,15 @@ for u in smp-maitre.service smp-esclave@.service; do
     check "$u: its config paths are the install's (/etc/serveur-multiprocesseurs), no /usr/local left" sh -c "grep -q '/etc/serveur-multiprocesseurs/' '$R$UNITS/$u' && ! grep -q '/usr/local' '$R$UNITS/$u'"
 done
 check "smp-maitre.service: ExecReload sends SIGHUP" grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$R$UNITS/smp-maitre.service"
-check "smp-maitre.service: a dynamic user, its state dir, ProtectSystem=strict" sh -c "grep -qx 'DynamicUser=yes' '$R$UNITS/smp-maitre.service' && grep -qx 'StateDirectory=smp-maitre' '$R$UNITS/smp-maitre.service' && grep -qx 'ProtectSystem=strict' '$R$UNITS/smp-maitre.service'"
+check "smp-maitre.service: the user smp, its state dir, ProtectSystem=strict" sh -c "grep -qx 'User=smp' '$R$UNITS/smp-maitre.service' && grep -qx 'StateDirectory=smp-maitre' '$R$UNITS/smp-maitre.service' && grep -qx 'ProtectSystem=strict' '$R$UNITS/smp-maitre.service'"
+check "smp-esclave@.service: the user smp, ProtectSystem=full (its commands write files)" sh -c "grep -qx 'User=smp' '$R$UNITS/smp-esclave@.service' && grep -qx 'ProtectSystem=full' '$R$UNITS/smp-esclave@.service'"
+if command -v systemd-sysusers >/dev/null; then
+    mkdir -p "$T/sysroot/etc" "$T/sysroot/usr/lib/sysusers.d" && cp "$R/usr/lib/sysusers.d/smp.conf" "$T/sysroot/usr/lib/sysusers.d/"
+    systemd-sysusers --root="$T/sysroot" >"$T/sysusers.log" 2>&1
+    check "systemd-sysusers makes the units' user and group smp from the installed smp.conf" sh -c "grep -q '^smp:x:[0-9]*:[0-9]*:.*:/usr/sbin/nologin$' '$T/sysroot/etc/passwd' && grep -q '^smp:x:' '$T/sysroot/etc/group'"
+else
+    echo "ok $((_tap_n + 1)) # SKIP systemd-sysusers: not installed (apt-get install systemd)"; _tap_n=$((_tap_n + 1))
+fi
 grace=$(sed -n 's/^#define DEFAULT_GRACE_SECONDS \([0-9]*\)/\1/p' "$T/src/serveur_maitre.c")
 check "smp-maitre.service: TimeoutStopSec (30) exceeds the default --grace ($grace s)" test 30 -gt "$grace"
 mkdir -p "$T/verify"
