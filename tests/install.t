@@ -12,6 +12,9 @@
 [ -z "${SMP_BIN:-}" ] || skip_all "builds and installs its own copy of the tree: nothing to test in SMP_BIN=$SMP_BIN"
 command -v git >/dev/null && git -C "$TOP" rev-parse --git-dir >/dev/null 2>&1 || skip_all "needs a git checkout (the files to copy): apt-get install git"
 command -v man >/dev/null || skip_all "needs man: apt-get install man-db"
+# Our own makes: nothing from a calling make (O=, P= on its command line
+# reach sub-makes through MAKEFLAGS) or from the environment (?= takes it).
+unset MAKEFLAGS MFLAGS MAKELEVEL O P EXE PREFIX DESTDIR BINDIR MANDIR DOCDIR SYSCONFDIR SYSTEMDUNITDIR SYSUSERSDIR
 
 # The tree as checked out now (tracked and new files, not what is ignored:
 # no build/, no programs), so that this is a fresh checkout's build.
