@@ -6,13 +6,23 @@
 #   make soak           randomized soak with faults, SOAK_SECONDS (600); SOAK_SEED=N replays
 #   make demo           3 slaves + a master on loopback, a client run, then stop
 #   make bench          speed and memory against xargs -P, measured in the same run
-#   make install        PREFIX=/usr/local DESTDIR=
+#   make install        PREFIX=/usr/local DESTDIR= (BINDIR MANDIR DOCDIR SYSCONFDIR SYSTEMDUNITDIR SYSUSERSDIR)
+#   make uninstall      the same variables: removes what install put
 #   make windows        client.exe, serveur_maitre.exe, serveur_esclave.exe (mingw-w64)
 #   make test-windows   those under Wine, alone and mixed with the Linux programs
 
 CC ?= cc
+# make install: the usual variables (README.md, "Install"); DESTDIR is
+# prepended to every path, for packaging; SYSTEMDUNITDIR empty: no units
+# (and no sysusers.d file for their user).
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/serveur-multiprocesseurs
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+SYSTEMDUNITDIR ?=
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+INSTALL ?= install
 # Objects and dependency files go to $(O) (build/ by default), the programs
 # to $(P) (the repository root), named with the suffix $(EXE).
 O ?= build
@@ -168,9 +178,51 @@ demo: all
 bench: all
 	./bench/run.sh
 
+# Installed under names of their own (smp-*: README.md, "Install"): the
+# build names stay client, serveur_maitre, serveur_esclave. The man pages
+# and units name /usr/share/doc/..., /etc/..., /usr/local/... as written in
+# the source; sed sets the install's own paths.
+INSTALL_NAMES = client:smp-client serveur_maitre:smp-maitre serveur_esclave:smp-esclave
+MAN_PAGES = man/smp-client.1 man/smp-slaves.conf.5 man/smp-maitre.8 man/smp-esclave.8
+DOCS = README.md
+DOC_DOCS = $(sort $(wildcard doc/*.md doc/*.png))
+UNITS = contrib/systemd/smp-maitre.service contrib/systemd/smp-esclave@.service
+INSTALL_SED = sed -E -e 's,(^|[^/[:alnum:]])/usr(/local)?/share/doc/serveur-multiprocesseurs,\1$(DOCDIR),g' \
+	-e 's,(^|[^/[:alnum:]])(/usr/local)?/etc/serveur-multiprocesseurs,\1$(SYSCONFDIR)/serveur-multiprocesseurs,g' \
+	-e 's,(^|[^/[:alnum:]])/usr/local/bin/,\1$(BINDIR)/,g'
 install: all
-	install -d $(DESTDIR)$(BINDIR)
-	install -m 755 $(PROGRAMS) $(DESTDIR)$(BINDIR)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR)/doc
+	@set -e; for p in $(INSTALL_NAMES); do \
+		echo "$(INSTALL) -m 755 $${p%%:*}$(EXE) $(DESTDIR)$(BINDIR)/$${p#*:}$(EXE)"; \
+		$(INSTALL) -m 755 $${p%%:*}$(EXE) $(DESTDIR)$(BINDIR)/$${p#*:}$(EXE); \
+	done
+	@set -e; for m in $(MAN_PAGES); do \
+		d=$(DESTDIR)$(MANDIR)/man$${m##*.}; \
+		echo "install $$m $$d/"; \
+		$(INSTALL) -d $$d; \
+		$(INSTALL_SED) $$m >$$d/$${m#man/}; chmod 644 $$d/$${m#man/}; \
+	done
+	$(INSTALL) -m 644 $(DOCS) slaves.conf $(DESTDIR)$(DOCDIR)
+	$(INSTALL) -m 644 $(DOC_DOCS) $(DESTDIR)$(DOCDIR)/doc
+	@set -e; if [ -n "$(SYSTEMDUNITDIR)" ]; then \
+		$(INSTALL) -d $(DESTDIR)$(SYSTEMDUNITDIR); \
+		for u in $(UNITS); do \
+			echo "install $$u $(DESTDIR)$(SYSTEMDUNITDIR)/"; \
+			$(INSTALL_SED) $$u >$(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/}; chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/}; \
+		done; \
+		$(INSTALL) -d $(DESTDIR)$(SYSUSERSDIR); \
+		echo "$(INSTALL) -m 644 contrib/systemd/smp-sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/smp.conf"; \
+		$(INSTALL) -m 644 contrib/systemd/smp-sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/smp.conf; \
+	fi
+
+# Removes what install put (give it the same variables), and the
+# directories of our own when they are empty.
+uninstall:
+	rm -f $(foreach p,$(INSTALL_NAMES),$(DESTDIR)$(BINDIR)/$(lastword $(subst :, ,$(p)))$(EXE))
+	rm -f $(foreach m,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(DOCS) slaves.conf $(DOC_DOCS))
+	$(if $(SYSTEMDUNITDIR),rm -f $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(notdir $(UNITS))) $(DESTDIR)$(SYSUSERSDIR)/smp.conf)
+	-rmdir $(DESTDIR)$(DOCDIR)/doc $(DESTDIR)$(DOCDIR) 2>/dev/null
 
 # Also what builds before build/ left beside the sources (objects at the
 # root, test programs in tests/), so that an updated checkout is clean.
@@ -180,4 +232,4 @@ clean:
 	rm -rf $(PROGRAMS) $(addsuffix .exe,$(PROGRAMS)) build $(FLAT_LEFTOVERS)
 
 .PHONY: all check-programs test test-sanitize test-valgrind soak fuzz fuzz-merge windows windows-sources test-windows demo bench \
-	install clean
+	install uninstall clean

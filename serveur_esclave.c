@@ -22,6 +22,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: serveur_esclave [options] PORT\n"
+            "(installed by make install as smp-esclave: man 8 smp-esclave)\n"
             "Runs the shell commands a master (serveur_maitre) sends to UDP PORT (0: any free port)\n"
             "and sends back exit status, duration, stdout and stderr.\n"
             "\n"
@@ -29,8 +30,9 @@ static void usage(FILE *out)
             "  -j, --slots N          commands run at once (default: number of CPUs, here %d)\n"
             "  -b, --bind ADDR        address to listen on (default %s); beyond loopback a key\n"
             "                         is required, or --insecure\n"
-            "  -k, --key-file FILE    shared secret authenticating the master (default:\n"
+            "  -K, --key-file FILE    shared secret authenticating the master (default:\n"
             "                         $SMP_KEY_FILE if set; see doc/security.md)\n"
+            "                         (capital K: the client's -k is --keep-order)\n"
             "      --insecure         allow a non-loopback --bind without a key\n"
             "  -a, --allow FILE       run only commands matching a pattern of FILE (one per line,\n"
             "                         '*' and '?' wildcards); others exit 126 with a message\n"
@@ -52,7 +54,7 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"slots", required_argument, NULL, 'j'},      {"bind", required_argument, NULL, 'b'},
-        {"key-file", required_argument, NULL, 'k'},   {"insecure", no_argument, NULL, 'I'},
+        {"key-file", required_argument, NULL, 'K'},   {"insecure", no_argument, NULL, 'I'},
         {"allow", required_argument, NULL, 'a'},
         {"max-output", required_argument, NULL, 'o'}, {"timeout", required_argument, NULL, 't'},
         {"verbose", no_argument, NULL, 'v'},          {"quiet", no_argument, NULL, 'q'},
@@ -66,11 +68,14 @@ int main(int argc, char **argv)
     static auth_keys auth;
     log_init("esclave", level);
     die_exit_status = 2; /* a bad option value is a usage error */
-    while ((c = getopt_long(argc, argv, "j:b:k:a:o:t:vqhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "j:b:K:k::a:o:t:vqhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'j': cfg.slots = (int)cli_number("--slots", optarg, 1, 1024); break;
         case 'b': cfg.bind = optarg; break;
-        case 'k': key_file = optarg; break;
+        case 'K': key_file = optarg; break;
+        case 'k': /* -k was the key file: now the client's --keep-order alone */
+            fprintf(stderr, "serveur_esclave: -k is gone: use -K FILE or --key-file FILE\n");
+            return 2;
         case 'I': insecure = 1; break;
         case 'a': allow_file = optarg; break;
         case 'o': cfg.output_cap = cli_bytes("--max-output", optarg, 0, MAX_OUTPUT_CAP); break;

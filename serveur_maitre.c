@@ -35,14 +35,16 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: serveur_maitre [options] [PORT] SLAVES_CONF\n"
+            "(installed by make install as smp-maitre: man 8 smp-maitre)\n"
             "Accepts clients on TCP PORT (default %d; 0: any free port) and runs their commands on\n"
             "the slaves listed in SLAVES_CONF, one 'host port [slots]' per line.\n"
             "\n"
             "Options:\n"
             "  -b, --bind ADDR              address to listen on (default %s); beyond loopback\n"
             "                               a key is required, or --insecure\n"
-            "  -k, --key-file FILE          shared secret authenticating clients and slaves (default:\n"
+            "  -K, --key-file FILE          shared secret authenticating clients and slaves (default:\n"
             "                               $SMP_KEY_FILE if set; see doc/security.md)\n"
+            "                               (capital K: the client's -k is --keep-order)\n"
             "      --insecure               allow a non-loopback --bind without a key\n"
             "  -r, --retries N              attempts per command when its slave dies (default %d;\n"
             "                               a client's --retries takes precedence)\n"
@@ -113,7 +115,7 @@ int main(int argc, char **argv)
     enum { OPT_DUMP_JOURNAL = 512 };
     static const struct option longopts[] = {
         {"bind", required_argument, NULL, 'b'},
-        {"key-file", required_argument, NULL, 'k'},
+        {"key-file", required_argument, NULL, 'K'},
         {"insecure", no_argument, NULL, OPT_INSECURE},
         {"retries", required_argument, NULL, 'r'},
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
@@ -146,10 +148,13 @@ int main(int argc, char **argv)
     static auth_keys auth;
     log_init("maitre", level);
     die_exit_status = 2; /* a bad option value is a usage error */
-    while ((c = getopt_long(argc, argv, "b:k:r:vqhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:K:k::r:vqhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': cfg.bind = optarg; break;
-        case 'k': key_file = optarg; break;
+        case 'K': key_file = optarg; break;
+        case 'k': /* -k was the key file: now the client's --keep-order alone */
+            fprintf(stderr, "serveur_maitre: -k is gone: use -K FILE or --key-file FILE\n");
+            return 2;
         case OPT_INSECURE: insecure = 1; break;
         case 'r': cfg.retries = (unsigned)cli_number("--retries", optarg, 1, 100); break;
         case OPT_MAX_CLIENTS: cfg.max_clients = (unsigned)cli_number("--max-clients", optarg, 1, MAX_CLIENTS); break;

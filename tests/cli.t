@@ -119,4 +119,28 @@ wait_for_line "$T/m4.log" 'more messages like this one were suppressed' 5 >/dev/
 check "the master says which message it suppressed" \
     grep -qE 'warning: [0-9]+ more messages like this one were suppressed: dropped a 4-byte datagram from 127\.0\.0\.1:[0-9]+: not a known slave$' "$T/m4.log"
 
+
+# The daemons' key is -K (or --key-file): -k, once theirs too, is the
+# client's --keep-order, and the daemons refuse it naming the new spelling.
+(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/key")
+for prog in serveur_maitre serveur_esclave; do
+    case $prog in serveur_maitre) args=(0 "$T/one-slot.conf") ;; *) args=(0) ;; esac
+    for k in "-k $T/key" "-k$T/key" "-vk"; do
+        rc=0; timeout 10 "$BIN/$prog" $k "${args[@]}" >"$T/kgone" 2>&1 || rc=$?
+        is "$rc/$(cat "$T/kgone")" "2/$prog: -k is gone: use -K FILE or --key-file FILE" "$prog $k: exit 2, one line naming -K and --key-file"
+    done
+    check "$prog --help gives -K, --key-file" sh -c "'$BIN/$prog' --help | grep -q -- '-K, --key-file FILE'"
+    check "$prog --help offers no -k" sh -c "! '$BIN/$prog' --help | grep -q -- '-k,'"
+done
+start_slave skey -j 1 -K "$T/key"
+check "slave -K FILE: keyed" grep -q 'authenticated)' "$T/skey.log"
+echo "127.0.0.1 $SLAVE_PORT" >"$T/key.conf"
+start_master mkey "$T/key.conf" -K "$T/key"
+wait_slaves_up mkey 1 || bail "keyed slave not up: $(cat "$T/mkey.log")"
+echo 'echo keyed-ok' >"$T/key.txt"
+rc=0; timeout 60 "$BIN/client" -q --key-file "$T/key" 127.0.0.1 "$MASTER_PORT" "$T/key.txt" >"$T/kout" 2>&1 || rc=$?
+is "$rc/$(cat "$T/kout")" "0/keyed-ok" "master and slave keyed with -K: a keyed client runs"
+rc=0; timeout 60 "$BIN/client" -q 127.0.0.1 "$MASTER_PORT" "$T/key.txt" >"$T/kout" 2>&1 || rc=$?
+check "and the master's -K is a real key: a client without it is refused ($rc)" grep -q 'authentication required' "$T/kout"
+
 done_testing

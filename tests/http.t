@@ -26,7 +26,7 @@ start_fails 2 '--http-token without --http' "--http-token alone" --http-token "$
 start_fails 2 'write an IPv6 address in brackets' "--http ::1:80" --http ::1:80
 start_fails 2 "port: '70000'" "--http port out of range" --http 127.0.0.1:70000
 start_fails 1 'refusing --http on 0.0.0.0 without a key' "--http beyond loopback without a key" --http 0.0.0.0:0
-start_fails 1 'needs --http-token FILE' "--http beyond loopback with a key, no token" -k "$T/key" --http 0.0.0.0:0
+start_fails 1 'needs --http-token FILE' "--http beyond loopback with a key, no token" -K "$T/key" --http 0.0.0.0:0
 cp "$T/token" "$T/token644"; chmod 644 "$T/token644"
 start_fails 1 'accessible by group or others' "a token file others can read" --http 127.0.0.1:0 --http-token "$T/token644"
 printf 'short\n' >"$T/short"; chmod 600 "$T/short"

@@ -16,17 +16,17 @@ head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/key"
 printf 'tok-%s\n' "$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$T/token"
 chmod 600 "$T/key" "$T/token"
 TOKEN=$(cat "$T/token")
-start_slave s1 -k "$T/key"
+start_slave s1 -K "$T/key"
 echo "127.0.0.1 $SLAVE_PORT" >"$T/slaves.conf"
 
 rc=0; timeout 20 "$(prog serveur_maitre)" --ephemeral --http "$ADDR:0" 0 "$T/slaves.conf" >"$T/nokey.log" 2>&1 || rc=$?
 is "$rc" 1 "--http $ADDR without a key: refused (exit 1)"
 check "saying why" grep -q "refusing --http on $ADDR without a key" "$T/nokey.log"
-rc=0; timeout 20 "$(prog serveur_maitre)" --ephemeral -k "$T/key" --http "$ADDR:0" 0 "$T/slaves.conf" >"$T/notok.log" 2>&1 || rc=$?
+rc=0; timeout 20 "$(prog serveur_maitre)" --ephemeral -K "$T/key" --http "$ADDR:0" 0 "$T/slaves.conf" >"$T/notok.log" 2>&1 || rc=$?
 is "$rc" 1 "--http $ADDR with a key but no token: refused (exit 1)"
 check "saying why" grep -q 'needs --http-token FILE' "$T/notok.log"
 
-start_master master "$T/slaves.conf" --ephemeral -k "$T/key" --http "$ADDR:0" --http-token "$T/token"
+start_master master "$T/slaves.conf" --ephemeral -K "$T/key" --http "$ADDR:0" --http-token "$T/token"
 http_port master
 wait_slaves_up master 1 || bail "slave not seen by the master"
 is "$HTTP_URL" "http://$ADDR:$HTTP_PORT/" "listening on $ADDR"
