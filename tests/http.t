@@ -41,14 +41,7 @@ start_fails 1 "cannot listen on TCP 127.0.0.1:$(cat "$T/taken")" "a port in use"
 
 # 1. A master with 2 slaves of 2 slots and a journal; a batch: 4 quick
 # commands (one fails), then 6 sleeps: 4 run, 2 wait.
-: >"$T/slaves.conf"
-for i in 1 2; do
-    start_slave "s$i" -j 2
-    echo "127.0.0.1 $SLAVE_PORT" >>"$T/slaves.conf"
-done
-start_master master "$T/slaves.conf" --http 127.0.0.1:0
-http_port master
-wait_slaves_up master 2 || bail "slaves not seen by the master"
+http_cluster 2
 is "$HTTP_URL" "http://127.0.0.1:$HTTP_PORT/" "the log names the URL"
 printf 'sleep 0.2\nsleep 0.2; exit 3\nsleep 0.2\nsleep 0.2\n' >"$T/batch.txt"
 for i in $(seq 1 6); do echo "sleep 30; echo s$i"; done >>"$T/batch.txt"

@@ -168,6 +168,23 @@ http_port() {
     HTTP_PORT=$(echo "$HTTP_URL" | sed -E 's,.*:([0-9]+)/$,\1,')
 }
 
+# http_cluster N [master options...]: N slaves of 2 slots ($T/slaves.conf,
+# NAMES their names), a master with --http 127.0.0.1:0 (HTTP_URL,
+# HTTP_PORT) that has heard from all of them.
+http_cluster() {
+    local n=$1 i; shift
+    : >"$T/slaves.conf"
+    NAMES=()
+    for i in $(seq 1 "$n"); do
+        start_slave "s$i" -j 2
+        echo "127.0.0.1 $SLAVE_PORT" >>"$T/slaves.conf"
+        NAMES+=("127.0.0.1:$SLAVE_PORT")
+    done
+    start_master master "$T/slaves.conf" --http 127.0.0.1:0 "$@"
+    http_port master
+    wait_slaves_up master "$n" || bail "slaves not seen by the master"
+}
+
 # wait_slaves_up MASTER_LOG N: the master has heard from N slaves.
 wait_slaves_up() {
     local i

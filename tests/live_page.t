@@ -106,18 +106,8 @@ EOF
 }
 
 # 1. Two slaves of 2 slots, a master with its monitoring on a free port.
-: >"$T/slaves.conf"
-NAMES=()
-for i in 1 2; do
-    start_slave "s$i" -j 2
-    echo "127.0.0.1 $SLAVE_PORT" >>"$T/slaves.conf"
-    NAMES+=("127.0.0.1:$SLAVE_PORT")
-done
-start_master master "$T/slaves.conf" --http 127.0.0.1:0
-wait_slaves_up master 2 || bail "slaves not seen by the master"
-line=$(wait_for_line "$T/master.log" 'monitoring on http://127\.0\.0\.1:[0-9]+/' 10) || bail "no 'monitoring on' line: $(cat "$T/master.log")"
-HTTP_PORT=$(echo "$line" | sed -E 's|.*monitoring on http://127\.0\.0\.1:([0-9]+)/.*|\1|')
-URL=http://127.0.0.1:$HTTP_PORT/
+http_cluster 2
+URL=$HTTP_URL
 
 # 2. The page as served: HTML, self-contained, its script parses.
 got=$(get "$URL" "$T/page.html")

@@ -9,13 +9,7 @@ command -v prometheus >/dev/null || skip_all "needs Prometheus: apt-get install 
 command -v curl >/dev/null || skip_all "needs curl: apt-get install curl"
 N=25
 
-: >"$T/slaves.conf"
-for i in 1 2; do
-    start_slave "s$i" -j 2
-    echo "127.0.0.1 $SLAVE_PORT" >>"$T/slaves.conf"
-done
-start_master master "$T/slaves.conf" --http 127.0.0.1:0
-http_port master
+http_cluster 2
 PLAIN=$HTTP_PORT
 PLAIN_MASTER=$MASTER_PORT
 printf 'tok-%s\n' "$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$T/token"
@@ -25,7 +19,6 @@ start_master tok "$T/slaves.conf" --ephemeral --http 127.0.0.1:0 --http-token "$
 http_port tok
 TOKEN_PORT=$HTTP_PORT
 MASTER_PORT=$PLAIN_MASTER # run_client's
-wait_slaves_up master 2 || bail "slaves not seen by the master"
 
 PROM_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$T/prometheus.yml" <<EOF

@@ -482,18 +482,25 @@ static void test_holes(void)
 /* A RESULT lost to damage moves the results after it: a client that held
  * them resumes from the last one before the damage (it skips those it
  * has), and may hold more than the master has for now. */
+/* A journal's start: batch R of 4 commands "echo r", ended, each
+ * dispatched to 127.0.0.1:1 as job first_job + its index. */
+static void four_dispatched(bwriter *w, uint64_t R, uint64_t first_job)
+{
+    header_rec(w);
+    batch_rec(w, R);
+    for (uint32_t i = 0; i < 4; i++)
+        command_rec(w, R, i, "echo r");
+    end_rec(w, R, 4);
+    for (uint32_t i = 0; i < 4; i++)
+        dispatch_rec(w, R, i, first_job + i, "127.0.0.1:1");
+}
+
 static void test_moved_results(void)
 {
     enum { R = 0x20 };
     bwriter w;
     bw_init(&w, 1 << 24);
-    header_rec(&w);
-    batch_rec(&w, R);
-    for (uint32_t i = 0; i < 4; i++)
-        command_rec(&w, R, i, "echo r");
-    end_rec(&w, R, 4);
-    for (uint32_t i = 0; i < 4; i++)
-        dispatch_rec(&w, R, i, 60 + i, "127.0.0.1:1");
+    four_dispatched(&w, R, 60);
     for (uint32_t i = 0; i < 4; i++) {
         size_t at = w.len;
         result_rec(&w, R, i, "r\n");
@@ -535,13 +542,7 @@ static void test_reordered_after_crash(void)
     enum { R = 0x21 };
     bwriter w;
     bw_init(&w, 1 << 24);
-    header_rec(&w);
-    batch_rec(&w, R);
-    for (uint32_t i = 0; i < 4; i++)
-        command_rec(&w, R, i, "echo r");
-    end_rec(&w, R, 4);
-    for (uint32_t i = 0; i < 4; i++)
-        dispatch_rec(&w, R, i, 70 + i, "127.0.0.1:1");
+    four_dispatched(&w, R, 70);
     static const uint32_t order[] = {0, 2, 1, 3};
     for (int k = 0; k < 4; k++)
         result_rec(&w, R, order[k], "r\n");
