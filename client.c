@@ -166,7 +166,8 @@ static void usage(FILE *out)
             "  -V, --version         version\n"
             "\n"
             "Exit status: 0 all commands exited 0; 1-100 the number that failed; 101 more than\n"
-            "100 failed; 255 any other error (a usage error, master unreachable within %d s, unreadable file,\n"
+            "100 failed; 255 a usage error (an unknown option, a bad value: one line says which)\n"
+            "or any other error (master unreachable within %d s, unreadable file,\n"
             "protocol error, master gone mid-run, output that could not be written); 130 interrupted\n"
             "(Ctrl-C: the batch is cancelled; with the master out of reach, once it answers, within\n"
             "5 s, else the batch runs on and the client says so), 143 terminated (SIGTERM: likewise).\n",
