@@ -11,7 +11,7 @@ command -v parallel >/dev/null || skip_all "needs GNU parallel: apt-get install 
 PAR="parallel --will-cite -j4"
 cluster 2
 C="$BIN/client"
-client() { timeout 60 "$C" 127.0.0.1 "$MASTER_PORT" "$@"; }
+client() { timeout 60 $WRAP "$C" 127.0.0.1 "$MASTER_PORT" "$@"; }
 # seq_cols JOBLOG: "Seq Exitval Signal" per line, by Seq
 seq_cols() { tail -n +2 "$1" | awk -F'\t' '{print $1, $7, $8}' | sort -n; }
 
