@@ -77,6 +77,33 @@ check "the command's stderr too" grep -qx warn "$T/sort.err"
 printf "printf partial\n" >"$T/partial"
 client "$T/partial" >"$T/both" 2>&1
 is "$(head -c 11 "$T/both" | od -An -c | tr -s ' ')" " p a r t i a l \n = = >" "2>&1: the status line starts a line of its own"
+# on a terminal (a pty): each command's stdout, then its stderr and status line, in order
+printf 'printf partial\necho err-part >&2; printf e >&2\necho whole\n' >"$T/tty"
+python3 - "$C" "$MASTER_PORT" "$T/tty" >"$T/tty.screen" <<'PY'
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "-k", "127.0.0.1", sys.argv[2], sys.argv[3]])
+out = b""
+while True:
+    try:
+        b = os.read(fd, 65536)
+    except OSError:
+        break
+    if not b:
+        break
+    out += b
+os.waitpid(pid, 0)
+sys.stdout.write(out.decode().replace("\r\n", "\n"))
+PY
+is "$(sed -E 's/ -- on [^,]+, [^,]+, / -- /; s/wall time .*/wall time/' "$T/tty.screen")" "partial
+==> [1] printf partial -- code retour = 0
+err-part
+e
+==> [2] echo err-part >&2; printf e >&2 -- code retour = 0
+whole
+==> [3] echo whole -- code retour = 0
+==> 3 commands: 3 succeeded, 0 failed, wall time" "a terminal: output, stderr and status lines in order, each status line on a line of its own"
 client "$T/partial" 2>/dev/null >"$T/alone"
 is "$(od -An -c "$T/alone" | tr -s ' ')" " p a r t i a l" "stdout alone: the bytes as they are, no newline added"
 client -q "$T/abc" >"$T/q.out" 2>"$T/q.err"
