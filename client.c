@@ -1238,7 +1238,7 @@ int main(int argc, char **argv)
     c->sigfd = SOCK_INVALID;
     log_init("client", LOG_INFO);
     log_plain = 1; /* "client: ...", as every message of the client */
-    opterr = 0;    /* getopt's messages are not ours: see usage_error */
+    opterr = 0;    /* getopt's messages are not ours: see bad_option */
     while ((opt = getopt_long(argc, argv, ":kvqhV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'k': c->rep.keep_order = 1; break;
@@ -1406,6 +1406,8 @@ int main(int argc, char **argv)
     }
     net_close(c->sock);
     fflush(stdout);
+    if (c->differ > 5)
+        fprintf(stderr, "client: warning: %u commands in all are not the joblog's lines of their seqs\n", c->differ);
     progress_set_total(&c->prog, expected(c), 1);
     progress_end(&c->prog, clock_ms());
     progress_free(&c->prog);
