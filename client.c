@@ -1406,11 +1406,11 @@ int main(int argc, char **argv)
     }
     net_close(c->sock);
     fflush(stdout);
-    if (c->differ > 5)
-        fprintf(stderr, "client: warning: %u commands in all are not the joblog's lines of their seqs\n", c->differ);
     progress_set_total(&c->prog, expected(c), 1);
     progress_end(&c->prog, clock_ms());
     progress_free(&c->prog);
+    if (c->differ > 5)
+        fprintf(stderr, "client: warning: %u commands in all are not the joblog's lines of their seqs\n", c->differ);
     report_summary(&c->rep, (double)(clock_us() - started) / 1e6);
     if (report_close(&c->rep) < 0)
         fatal(NULL, "the joblog or the results directory is incomplete (the failed writes are named above)");
