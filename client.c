@@ -111,6 +111,11 @@ typedef struct {
     int tagged; /* handshake done with a key: every frame carries a tag */
     hmac_key tx_key, rx_key;
     uint64_t tx_seq, rx_seq;
+    /* --resume, --resume-failed, --retry-failed: the earlier joblog, by
+     * Seq; skipped: the seqs of this run's numbering not sent (gaps) */
+    enum { RESUME_NONE, RESUME_ALL, RESUME_FAILED, RETRY_FAILED } resume;
+    joblog_past past;
+    uint32_t skipped, differ;
 } client_state;
 
 static void usage(FILE *out)
@@ -121,13 +126,24 @@ static void usage(FILE *out)
             "       client [options] [HOST PORT] --batches\n"
             "       client [options] [HOST PORT] --status\n"
             "Sends the shell commands of FILE (- for standard input), one per line, to a master\n"
-            "(serveur_maitre, default 127.0.0.1:%d) and prints each command's output and status.\n"
+            "(serveur_maitre, default 127.0.0.1:%d) and prints each command's output on stdout,\n"
+            "its stderr, a status line and at the end a summary on stderr.\n"
             "Blank lines and lines starting with '#' are skipped.\n"
             "\n"
             "Options:\n"
             "  -k, --keep-order      print results in input order (default: as they complete)\n"
             "      --results DIR     write DIR/SEQ/stdout and DIR/SEQ/stderr for each command\n"
-            "      --joblog FILE     write a GNU parallel joblog (tab-separated, with a header)\n"
+            "      --joblog FILE     write a GNU parallel joblog (tab-separated, with a header);\n"
+            "                        +FILE appends to it\n"
+            "      --resume          with --joblog: skip the commands (by Seq) the joblog has\n"
+            "      --resume-failed   with --joblog: run again the ones that failed there, and the\n"
+            "                        ones it lacks; skip the ones that succeeded\n"
+            "      --retry-failed    with --joblog: run again the failed commands of the joblog,\n"
+            "                        its own command lines (no FILE); the joblog keeps one line\n"
+            "                        per Seq, the last attempt's\n"
+            "      --tag             prefix each line of a command's output with the command\n"
+            "                        line and a TAB\n"
+            "      --tagstring STR   prefix with STR instead ({} the command line, {#} its seq)\n"
             "      --json            print one JSON object per command per line\n"
             "      --timeout SECS    kill commands running longer than this (default: none)\n"
             "      --retries N       attempts per command if its slave dies (default: the master's)\n"
@@ -145,12 +161,13 @@ static void usage(FILE *out)
             "      --eta             on stderr: estimated seconds left, commands left, average\n"
             "      --bar             on stderr: a bar with percent done, done/total and the ETA\n"
             "  -v, --verbose         say what the client is doing on stderr\n"
-            "  -q, --quiet           print only the commands' output\n"
+            "  -q, --quiet           no status lines and no summary (stderr)\n"
             "  -h, --help            this help\n"
             "  -V, --version         version\n"
             "\n"
             "Exit status: 0 all commands exited 0; 1-100 the number that failed; 101 more than\n"
-            "100 failed; 255 any other error (master unreachable within %d s, unreadable file,\n"
+            "100 failed; 255 a usage error (an unknown option, a bad value: one line says which)\n"
+            "or any other error (master unreachable within %d s, unreadable file,\n"
             "protocol error, master gone mid-run, output that could not be written); 130 interrupted\n"
             "(Ctrl-C: the batch is cancelled; with the master out of reach, once it answers, within\n"
             "5 s, else the batch runs on and the client says so), 143 terminated (SIGTERM: likewise).\n",
@@ -471,10 +488,36 @@ static void send_end(client_state *c)
 
 static void on_accepted(client_state *c, uint32_t count);
 
+/* --resume, --resume-failed: whether the joblog read at the start says
+ * the next seq is not to run. The input must be the same as that run's:
+ * the seqs are matched by number, as GNU parallel does; a command that is
+ * not the joblog's line of its seq is said (the input changed?). */
+static int resume_skips(client_state *c, const char *line, size_t len, int compare)
+{
+    uint32_t seq = c->ncmds + 1;
+    if (c->resume != RESUME_ALL && c->resume != RESUME_FAILED)
+        return 0;
+    const char *was = seq <= c->past.max_seq ? c->past.command[seq] : NULL;
+    if (was && compare && (strlen(was) != len || memcmp(was, line, len) != 0)) {
+        progress_clear(&c->prog);
+        if (c->differ++ < 5)
+            fprintf(stderr, "client: warning: command %u is not the joblog's line %u ('%s'): was the input changed? "
+                    "Seqs are matched by number\n", seq, seq, was);
+    }
+    uint8_t st = seq <= c->past.max_seq ? c->past.state[seq] : JOBLOG_NONE;
+    if (st == JOBLOG_NONE || (c->resume == RESUME_FAILED && st == JOBLOG_FAILED))
+        return 0;
+    slot_for(c, seq); /* a gap in the numbering: not sent, no result */
+    c->skipped++;
+    return 1;
+}
+
 static void handle_line(client_state *c, const char *line, size_t len, int truncated)
 {
     enum cmd_line_kind kind = cmd_line_classify(line, len, truncated);
     if (kind == CMD_SKIP)
+        return;
+    if (resume_skips(c, line, len, kind == CMD_COMMAND))
         return;
     if (kind == CMD_COMMAND) {
         uint32_t seq = remember_command(c, line, len);
@@ -533,11 +576,33 @@ static long read_input(client_state *c)
     return n;
 }
 
-/* The commands a result count is out of: all the lines read (or, with
- * --attach, the batch's). */
+/* --retry-failed: the joblog's failed commands are the input, each with
+ * its Seq; the seqs between them are gaps. */
+static void feed_retry(client_state *c)
+{
+    for (uint32_t seq = 1; seq <= c->past.max_seq; seq++) {
+        if (c->past.state[seq] != JOBLOG_FAILED || !c->past.command[seq])
+            continue;
+        if (seq > 1) {
+            uint32_t before = c->ncmds;
+            slot_for(c, seq - 1);
+            c->skipped += c->ncmds - before;
+        }
+        handle_line(c, c->past.command[seq], strlen(c->past.command[seq]), 0);
+    }
+    c->input_done = 1;
+    send_end(c);
+    if (c->rep.verbose) {
+        progress_clear(&c->prog);
+        fprintf(stderr, "client: %u failed commands of the joblog sent again\n", c->ncmds - c->skipped);
+    }
+}
+
+/* The commands a result count is out of: all the lines read but the ones
+ * a resume skipped (or, with --attach, the batch's). */
 static uint32_t expected(const client_state *c)
 {
-    return c->mode == MODE_FOLLOW ? c->total : c->ncmds;
+    return c->mode == MODE_FOLLOW ? c->total : c->ncmds - c->skipped;
 }
 
 /* Writes what is queued for at most ms (a frame we leave with: ACK,
@@ -1069,6 +1134,10 @@ static void run(client_state *c)
                          (c->mode != MODE_DETACH || c->got_batch) &&
                          c->submitted - c->accepted < UNACCEPTED_MAX_COMMANDS &&
                          c->unaccepted_bytes < UNACCEPTED_MAX_BYTES;
+        if (want_input && c->resume == RETRY_FAILED) {
+            feed_retry(c);
+            want_input = 0;
+        }
         int in_at = n;
         if (want_input)
             p[n++] = (net_pollfd){c->input, NET_IN, 0};
@@ -1121,10 +1190,35 @@ static void run(client_state *c)
     }
 }
 
+/* An unknown option, or one without its value: named, and --help
+ * pointed at, not the whole usage. */
+static void bad_option(int opt, char **argv)
+{
+    char name[64];
+    const char *last = argv[optind - 1];
+    if (optopt > 0 && strncmp(last, "--", 2) == 0 && strchr(last, '=')) { /* --quiet=1 */
+        fprintf(stderr, "client: option '%.*s' takes no value (client --help lists the options)\n",
+                (int)strcspn(last, "="), last);
+        return;
+    }
+    if (optopt > 0 && optopt < 256)
+        snprintf(name, sizeof name, "-%c", optopt);
+    else { /* a long option: as given, without its =VALUE */
+        const char *a = argv[optind - 1];
+        size_t n = strcspn(a, "=");
+        snprintf(name, sizeof name, "%.*s", (int)(n < 60 ? n : 60), a);
+    }
+    if (opt == ':')
+        fprintf(stderr, "client: option '%s' needs a value (client --help lists the options)\n", name);
+    else
+        fprintf(stderr, "client: unknown option '%s' (client --help lists the options)\n", name);
+}
+
 int main(int argc, char **argv)
 {
     enum { OPT_RESULTS = 256, OPT_JOBLOG, OPT_JSON, OPT_TIMEOUT, OPT_RETRIES, OPT_KEY_FILE, OPT_RECONNECT, OPT_DETACH,
-           OPT_ATTACH, OPT_BATCHES, OPT_STATUS, OPT_PROGRESS, OPT_ETA, OPT_BAR };
+           OPT_ATTACH, OPT_BATCHES, OPT_STATUS, OPT_PROGRESS, OPT_ETA, OPT_BAR,
+           OPT_TAG = 320, OPT_TAGSTRING, OPT_RESUME, OPT_RESUME_FAILED, OPT_RETRY_FAILED };
     static const struct option longopts[] = {
         {"keep-order", no_argument, NULL, 'k'},
         {"results", required_argument, NULL, OPT_RESULTS},
@@ -1141,6 +1235,11 @@ int main(int argc, char **argv)
         {"progress", no_argument, NULL, OPT_PROGRESS},
         {"eta", no_argument, NULL, OPT_ETA},
         {"bar", no_argument, NULL, OPT_BAR},
+        {"tag", no_argument, NULL, OPT_TAG},
+        {"tagstring", required_argument, NULL, OPT_TAGSTRING},
+        {"resume", no_argument, NULL, OPT_RESUME},
+        {"resume-failed", no_argument, NULL, OPT_RESUME_FAILED},
+        {"retry-failed", no_argument, NULL, OPT_RETRY_FAILED},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -1149,13 +1248,15 @@ int main(int argc, char **argv)
     static client_state cs;
     client_state *c = &cs;
     const char *joblog = NULL, *key_file = NULL, *attach_id = NULL;
-    int opt, modes = 0, show_progress = 0;
+    int opt, modes = 0, show_progress = 0, resumes = 0;
     c->host = "127.0.0.1";
     c->port = DEFAULT_MASTER_PORT;
     c->reconnect_s = DEFAULT_RECONNECT_SECONDS;
     c->sigfd = SOCK_INVALID;
     log_init("client", LOG_INFO);
-    while ((opt = getopt_long(argc, argv, "kvqhV", longopts, NULL)) != -1) {
+    log_plain = 1; /* "client: ...", as every message of the client */
+    opterr = 0;    /* getopt's messages are not ours: see bad_option */
+    while ((opt = getopt_long(argc, argv, ":kvqhV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'k': c->rep.keep_order = 1; break;
         case OPT_RESULTS: c->rep.results_dir = optarg; break;
@@ -1176,10 +1277,30 @@ int main(int argc, char **argv)
         case OPT_BAR: show_progress |= PROGRESS_BAR; break;
         case 'v': c->rep.verbose = 1; break;
         case 'q': c->rep.quiet = 1; break;
+        case OPT_TAG: c->rep.tag = 1; break;
+        case OPT_TAGSTRING: c->rep.tag = 1; c->rep.tagstring = optarg; break;
+        case OPT_RESUME: c->resume = RESUME_ALL; resumes++; break;
+        case OPT_RESUME_FAILED: c->resume = RESUME_FAILED; resumes++; break;
+        case OPT_RETRY_FAILED: c->resume = RETRY_FAILED; resumes++; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("client %s\n", SMP_VERSION_STRING); return 0;
-        default: usage(stderr); return EXIT_TROUBLE;
+        default: bad_option(opt, argv); return EXIT_TROUBLE;
         }
+    }
+    if (resumes > 1) {
+        fprintf(stderr, "client: --resume, --resume-failed and --retry-failed go alone (one of them at most)\n");
+        return EXIT_TROUBLE;
+    }
+    if (c->resume && (!joblog || c->mode != MODE_RUN)) {
+        fprintf(stderr, "client: %s needs --joblog FILE (the joblog of the run it resumes) and a run (not with "
+                "--detach, --attach, --batches or --status)\n", c->resume == RESUME_ALL ? "--resume"
+                : c->resume == RESUME_FAILED ? "--resume-failed" : "--retry-failed");
+        return EXIT_TROUBLE;
+    }
+    if (c->rep.tag && c->rep.json) {
+        fprintf(stderr, "client: --tag and --tagstring do not go with --json (its objects have the seq and the "
+                "command)\n");
+        return EXIT_TROUBLE;
     }
     if (modes > 1) {
         fprintf(stderr, "client: --detach, --attach, --batches and --status go alone (one of them at most)\n");
@@ -1193,6 +1314,12 @@ int main(int argc, char **argv)
     int nargs = argc - optind;
     const char *file = NULL;
     int with_file = c->mode == MODE_RUN || c->mode == MODE_DETACH;
+    if (c->resume == RETRY_FAILED) { /* the commands come from the joblog: a FILE is ignored, as GNU parallel does */
+        with_file = nargs == 1 || nargs == 3;
+        if (with_file)
+            fprintf(stderr, "client: warning: --retry-failed: '%s' is not read: the commands are the joblog's\n",
+                    argv[argc - 1]);
+    }
     if (nargs == 2 + with_file) {
         c->host = argv[optind];
         c->port = cli_port(argv[optind + 1]);
@@ -1201,22 +1328,28 @@ int main(int argc, char **argv)
         file = with_file ? argv[optind] : NULL;
     } else {
         if (with_file)
-            fprintf(stderr, "client: expected [HOST PORT] FILE (or - for standard input)\n");
+            fprintf(stderr, "client: expected [HOST PORT] FILE (or - for standard input) (client --help)\n");
         else
-            fprintf(stderr, "client: expected [HOST PORT] and no FILE with %s\n",
+            fprintf(stderr, "client: expected [HOST PORT] and no FILE with %s (client --help)\n",
                     c->mode == MODE_LIST ? "--batches" : c->mode == MODE_STATUS ? "--status" : "--attach");
-        usage(stderr);
         return EXIT_TROUBLE;
     }
     char err[256];
     if (plat_init(err, sizeof err) < 0)
         fatal(NULL, "%s", err);
     c->input = SOCK_INVALID;
+    if (c->resume) {
+        if (joblog_read(joblog, &c->past) < 0)
+            return EXIT_TROUBLE;
+        c->rep.joblog_compact = 1; /* appended to, then one line per Seq */
+        if (c->resume == RETRY_FAILED)
+            file = NULL;
+    }
     if (file) {
         c->input_name = strcmp(file, "-") ? file : "(standard input)";
         if ((c->input = input_open(file, err, sizeof err)) == SOCK_INVALID)
             fatal(NULL, "cannot open the command file '%s': %s", file, err);
-    } else {
+    } else if (c->resume != RETRY_FAILED) {
         c->input_done = 1;
     }
     auth_setup(&c->auth, key_file);
@@ -1280,7 +1413,7 @@ int main(int argc, char **argv)
         detach_now(c);
     }
     if (c->mode == MODE_FOLLOW ? c->followed != c->total || c->results != c->total
-                               : !c->input_done || c->results != c->ncmds)
+                               : !c->input_done || c->results + c->skipped != c->ncmds)
         fatal(c, "protocol error: the master finished with %u of %u results", c->results, expected(c));
     /* We hold every result: the master may forget the batch (--keep-results). */
     if (!c->legacy) {
@@ -1293,6 +1426,8 @@ int main(int argc, char **argv)
     progress_set_total(&c->prog, expected(c), 1);
     progress_end(&c->prog, clock_ms());
     progress_free(&c->prog);
+    if (c->differ > 5)
+        fprintf(stderr, "client: warning: %u commands in all are not the joblog's lines of their seqs\n", c->differ);
     report_summary(&c->rep, (double)(clock_us() - started) / 1e6);
     if (report_close(&c->rep) < 0)
         fatal(NULL, "the joblog or the results directory is incomplete (the failed writes are named above)");

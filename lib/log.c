@@ -11,6 +11,7 @@
 
 int log_level = LOG_INFO;
 int die_exit_status = 255;
+int log_plain;
 static const char *log_role = "";
 log_limiter *log_limited;
 
@@ -33,7 +34,8 @@ static void vlog(int level, const char *fmt, va_list ap)
 #endif
     strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
     char line[1024];
-    int n = snprintf(line, sizeof line, "%s %s: %s: ", stamp, log_role, names[level]);
+    int n = log_plain ? snprintf(line, sizeof line, level == LOG_WARN ? "%s: warning: " : "%s: ", log_role)
+                      : snprintf(line, sizeof line, "%s %s: %s: ", stamp, log_role, names[level]);
     if (n < 0 || (size_t)n >= sizeof line)
         n = 0;
     vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);

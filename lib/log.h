@@ -11,6 +11,7 @@ enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
 extern int log_level;
 extern int die_exit_status; /* what die() exits with: 255 by default */
+extern int log_plain; /* 1: "role: message" ("role: warning: ..."), no time or level: the client's style */
 void log_init(const char *role, int level);
 /* MinGW checks "printf" formats against msvcrt's printf, which lacks %zu;
  * the Windows build uses MinGW's own C99 printf (__USE_MINGW_ANSI_STDIO). */

@@ -4,6 +4,9 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#ifdef _WIN32
+#include <io.h> /* _isatty */
+#endif
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -48,16 +51,42 @@ static void joblog_failed(report *rep)
     rep->joblog_failed = rep->write_failed = 1;
 }
 
+/* stdout and stderr are the same file (a terminal, or 2>&1): then a
+ * status line after output that left a line open starts a line of its own. */
+static int same_stream(void)
+{
+#ifdef _WIN32
+    return _isatty(1) && _isatty(2);
+#else
+    struct stat a, b;
+    return fstat(1, &a) == 0 && fstat(2, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+#endif
+}
+
 int report_open(report *rep, const char *joblog_path)
 {
+    rep->same_stream = same_stream();
+    int append = rep->joblog_compact;
+    if (joblog_path && joblog_path[0] == '+') { /* GNU parallel's --joblog +FILE */
+        append = 1;
+        joblog_path++;
+    }
     rep->joblog_path = joblog_path;
     if (joblog_path) {
-        rep->joblog = fopen(joblog_path, "wb"); /* "\n" on every platform, as the results */
+        /* "\n" on every platform, as the results; appended to: a header
+         * only if the file is new or empty */
+        rep->joblog = fopen(joblog_path, append ? "ab" : "wb");
         if (!rep->joblog) {
             fprintf(stderr, "client: cannot write the joblog '%s': %s\n", joblog_path, strerror(errno));
             return -1;
         }
-        if (fprintf(rep->joblog, "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n") < 0 ||
+        long at = 0;
+        if (append && (fseek(rep->joblog, 0, SEEK_END) != 0 || (at = ftell(rep->joblog)) < 0)) {
+            fprintf(stderr, "client: cannot write the joblog '%s': %s\n", joblog_path, strerror(errno));
+            return -1;
+        }
+        if ((at == 0 &&
+             fprintf(rep->joblog, "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n") < 0) ||
             fflush(rep->joblog) != 0) {
             fprintf(stderr, "client: cannot write the joblog '%s': %s\n", joblog_path, strerror(errno));
             return -1;
@@ -140,6 +169,13 @@ static int joblog_exitval(const CommandResult *r)
     return r->status == RUN_EXITED || (r->status == RUN_TIMED_OUT && !r->term_signal) ? r->exit_code : -1;
 }
 
+/* The joblog's Exitval, as GNU parallel writes it: 0 for a command killed
+ * by a signal (Signal says which), -1 when it timed out or did not run. */
+static int joblog_parallel_exitval(const CommandResult *r)
+{
+    return r->status == RUN_SIGNALED ? 0 : joblog_exitval(r);
+}
+
 static void print_json(const CommandResult *r, const char *cmd, size_t cmd_len)
 {
     FILE *f = stdout;
@@ -176,21 +212,85 @@ static void format_duration(char *buf, size_t n, uint64_t us)
         snprintf(buf, n, "%.2f s", (double)us / 1e6);
 }
 
-static void print_human(const report *rep, const CommandResult *r, const char *cmd, size_t cmd_len)
+/* --tag: the tag, then a TAB, at the start of every line of data (its
+ * first byte and each after a newline but the last), as GNU parallel
+ * does: a last line without a newline stays without one. */
+static void write_tagged(FILE *f, const char *tag, size_t tag_len, const char *data, size_t len)
 {
+    size_t from = 0;
+    while (from < len) {
+        const char *nl = memchr(data + from, '\n', len - from);
+        size_t end = nl ? (size_t)(nl - data) + 1 : len;
+        fwrite(tag, 1, tag_len, f);
+        fputc('\t', f);
+        fwrite(data + from, 1, end - from, f);
+        from = end;
+    }
+}
+
+/* --tagstring STR with {} (args: the command line or a template's
+ * arguments) and {#} (the seq) replaced; without STR, {} alone. */
+static char *make_tag(const report *rep, uint32_t seq, const char *args, size_t args_len, size_t *len)
+{
+    const char *ts = rep->tagstring ? rep->tagstring : "{}";
+    char num[16];
+    int numlen = snprintf(num, sizeof num, "%u", seq);
+    size_t cap = 1;
+    for (const char *p = ts; *p; p++)
+        cap += args_len + (size_t)numlen + 1;
+    char *t = malloc(cap), *o = t;
+    if (!t)
+        return NULL;
+    for (const char *p = ts; *p;) {
+        if (p[0] == '{' && p[1] == '}') {
+            memcpy(o, args, args_len);
+            o += args_len;
+            p += 2;
+        } else if (p[0] == '{' && p[1] == '#' && p[2] == '}') {
+            memcpy(o, num, (size_t)numlen);
+            o += numlen;
+            p += 3;
+        } else {
+            *o++ = *p++;
+        }
+    }
+    *len = (size_t)(o - t);
+    return t;
+}
+
+static void print_human(report *rep, const CommandResult *r, const char *cmd, size_t cmd_len, const char *args,
+                        size_t args_len)
+{
+    char *tag = NULL;
+    size_t tag_len = 0;
+    if (rep->tag && (r->stdout_len || r->stderr_len)) {
+        tag = make_tag(rep, r->seq, args ? args : cmd, args ? args_len : cmd_len, &tag_len);
+        if (!tag) {
+            fprintf(stderr, "client: out of memory for the tag of command %u: its output is shown untagged\n", r->seq);
+        }
+    }
+    /* stdout: the commands' output alone, byte for byte (a last line
+     * without a newline stays so, as with GNU parallel) */
     if (r->stdout_len) {
-        fwrite(r->stdout_data, 1, r->stdout_len, stdout);
-        if (!rep->quiet && r->stdout_data[r->stdout_len - 1] != '\n')
-            fputc('\n', stdout); /* keep the status line on a line of its own */
+        if (tag)
+            write_tagged(stdout, tag, tag_len, r->stdout_data, r->stdout_len);
+        else
+            fwrite(r->stdout_data, 1, r->stdout_len, stdout);
+        if (rep->same_stream)
+            rep->mid_line = r->stdout_data[r->stdout_len - 1] != '\n';
     }
+    fflush(stdout); /* before anything on stderr: on one terminal, the order stays */
     if (r->stderr_len) {
-        fflush(stdout);
-        fwrite(r->stderr_data, 1, r->stderr_len, stderr);
-        fflush(stderr);
+        if (tag)
+            write_tagged(stderr, tag, tag_len, r->stderr_data, r->stderr_len);
+        else
+            fwrite(r->stderr_data, 1, r->stderr_len, stderr);
+        rep->mid_line = r->stderr_data[r->stderr_len - 1] != '\n';
     }
-    /* Our warnings start a line of their own, even after a command's
-     * stderr that did not end one. */
-    const char *nl = r->stderr_len && r->stderr_data[r->stderr_len - 1] != '\n' ? "\n" : "";
+    free(tag);
+    /* Our lines start a line of their own, even after a command's output
+     * that did not end one (on the same terminal). */
+    const char *nl = rep->mid_line ? "\n" : "";
     /* Truncation is said even with -q: nothing is cut silently. */
     if (r->stdout_truncated) {
         fprintf(stderr, "%sclient: warning: command %u: stdout truncated to %u bytes by the slave's output cap\n",
@@ -202,12 +302,18 @@ static void print_human(const report *rep, const CommandResult *r, const char *c
                 nl, r->seq, r->stderr_len);
         nl = "";
     }
+    if (r->stdout_truncated || r->stderr_truncated)
+        rep->mid_line = 0;
     if (rep->quiet) { /* the status line would have said it: say it anyway */
-        if (r->ran_twice)
+        if (r->ran_twice) {
             fprintf(stderr, "%sclient: warning: command %u may have run twice: its slave failed and it was "
                     "dispatched again\n", nl, r->seq);
+            rep->mid_line = 0;
+        }
+        fflush(stderr);
         return;
     }
+    rep->mid_line = 0;
     char dur[32], why[600] = "", twice[120] = "";
     if (r->ran_twice)
         snprintf(twice, sizeof twice, " (may have run twice: its slave failed and it was dispatched again)");
@@ -235,15 +341,23 @@ static void print_human(const report *rep, const CommandResult *r, const char *c
         snprintf(why, sizeof why, " (cancelled: %.*s)", (int)r->message_len, r->message ? r->message : "");
         break;
     }
+    /* the status line: on stderr, stdout is the commands' output */
     if (r->status == RUN_REJECTED || r->status == RUN_NO_SLAVE || (r->status == RUN_CANCELLED && !r->host[0]))
-        printf("==> [%u] %.*s%s -- code retour = %d%s%s\n", r->seq, shown, cmd, ellipsis, joblog_exitval(r), why,
-               twice);
+        fprintf(stderr, "%s==> [%u] %.*s%s -- code retour = %d%s%s\n", nl, r->seq, shown, cmd, ellipsis,
+                joblog_exitval(r), why, twice);
     else
-        printf("==> [%u] %.*s%s -- on %s, %s, code retour = %d%s%s\n", r->seq, shown, cmd, ellipsis, r->host, dur,
-               joblog_exitval(r), why, twice);
+        fprintf(stderr, "%s==> [%u] %.*s%s -- on %s, %s, code retour = %d%s%s\n", nl, r->seq, shown, cmd, ellipsis,
+                r->host, dur, joblog_exitval(r), why, twice);
+    fflush(stderr);
 }
 
 void report_result(report *rep, const CommandResult *r, const char *cmd, size_t cmd_len)
+{
+    report_result_args(rep, r, cmd, cmd_len, NULL, 0);
+}
+
+void report_result_args(report *rep, const CommandResult *r, const char *cmd, size_t cmd_len, const char *args,
+                        size_t args_len)
 {
     rep->total++;
     if (command_result_failed(r))
@@ -256,7 +370,7 @@ void report_result(report *rep, const CommandResult *r, const char *cmd, size_t 
     if (rep->json)
         print_json(r, cmd, cmd_len);
     else
-        print_human(rep, r, cmd, cmd_len);
+        print_human(rep, r, cmd, cmd_len, args, args_len);
     if (rep->results_dir) {
         if (write_file(rep->results_dir, r->seq, "stdout", r->stdout_data, r->stdout_len) < 0 ||
             write_file(rep->results_dir, r->seq, "stderr", r->stderr_data, r->stderr_len) < 0)
@@ -266,7 +380,7 @@ void report_result(report *rep, const CommandResult *r, const char *cmd, size_t 
         errno = 0;
         fprintf(rep->joblog, "%u\t%s\t%.3f\t%.3f\t%zu\t%u\t%d\t%u\t", r->seq, r->host[0] ? r->host : "-",
                 (double)r->start_ms / 1000.0, (double)r->duration_us / 1e6, cmd_len,
-                r->stdout_len + r->stderr_len, joblog_exitval(r), r->term_signal);
+                r->stdout_len + r->stderr_len, joblog_parallel_exitval(r), r->term_signal);
         fwrite(cmd, 1, cmd_len, rep->joblog);
         fputc('\n', rep->joblog);
         if (fflush(rep->joblog) != 0 || ferror(rep->joblog)) /* a crash still leaves a usable joblog */
@@ -279,7 +393,11 @@ void report_summary(report *rep, double wall)
 {
     if (rep->quiet)
         return;
-    FILE *f = rep->json ? stderr : stdout;
+    FILE *f = stderr; /* stdout is the commands' output */
+    fflush(stdout);
+    if (rep->mid_line)
+        fputc('\n', f);
+    rep->mid_line = 0;
     fprintf(f, "==> %u command%s: %u succeeded, %u failed", rep->total, rep->total == 1 ? "" : "s",
             rep->total - rep->failed, rep->failed);
     if (rep->timed_out && rep->not_run)
@@ -302,6 +420,9 @@ int report_close(report *rep)
                 errno = EIO;
             joblog_failed(rep);
         }
+        rep->joblog = NULL;
+        if (rep->joblog_compact && !rep->joblog_failed && joblog_compact_file(rep->joblog_path) < 0)
+            rep->write_failed = 1;
     }
     rep->joblog = NULL;
     return rep->write_failed ? -1 : 0;

@@ -25,10 +25,11 @@ is "$(awk -F'\t' '$1==3 {print $7}' "$T/j")" 7 "joblog Exitval of seq 3"
 is "$(($(wc -l <"$T/j") - 1))" 5 "joblog has one line per command"
 check "joblog Host is a slave's host:port" grep -qE "^1	127\.0\.0\.1:(${SLAVE_PORTS[0]}|${SLAVE_PORTS[1]}|${SLAVE_PORTS[2]})	" "$T/j"
 check "joblog Command column" grep -qP '^5\t.*\tsleep 0\.2; echo delta$' "$T/j"
-check "status line with slave, duration and code retour" grep -qE '^==> \[3\] exit 7 -- on 127\.0\.0\.1:[0-9]+, [0-9.]+ (us|ms|s), code retour = 7$' "$T/out"
+check "status line with slave, duration and code retour" grep -qE '^==> \[3\] exit 7 -- on 127\.0\.0\.1:[0-9]+, [0-9.]+ (us|ms|s), code retour = 7$' "$T/err"
 check "command output shown" grep -qx delta "$T/out"
 check "command stderr on the client's stderr" grep -qx beta "$T/err"
-check "summary line" grep -qE '^==> 5 commands: 4 succeeded, 1 failed, wall time' "$T/out"
+check "summary line (on stderr)" grep -qE '^==> 5 commands: 4 succeeded, 1 failed, wall time' "$T/err"
+is "$(grep -c '^==> ' "$T/out")" 0 "stdout holds no status line and no summary"
 check "every slave ran something" test "$(cut -f2 "$T/j" | sort -u | grep -c 127.0.0.1)" = 3
 
 # Reading the commands from standard input.
@@ -54,8 +55,8 @@ is "$RC" 101 "more than 100 failed: exit 101"
 # A command killed by a signal.
 printf 'kill -9 $$\n' >"$T/sig.txt"
 run_client "$T/sig.txt" --joblog "$T/jsig"
-is "$(awk -F'\t' 'NR==2 {print $7 "/" $8}' "$T/jsig")" "-1/9" "killed by signal 9: Exitval -1, Signal 9"
-check "human output says killed by signal" grep -q 'killed by signal 9' "$T/out"
+is "$(awk -F'\t' 'NR==2 {print $7 "/" $8}' "$T/jsig")" "0/9" "killed by signal 9: Exitval 0, Signal 9 (GNU parallel's joblog)"
+check "human output says killed by signal" grep -q 'killed by signal 9' "$T/err"
 
 # JSON: one valid object per line, exact bytes even when not UTF-8.
 printf '%s\n' "printf 'caf\\303\\251\\n'" "printf '\\377\\376\\000x'" "echo err >&2; exit 4" >"$T/json.txt"
@@ -123,7 +124,7 @@ is "$(awk -F'\t' '$1<=2 {print $7 "/" $8}' "$T/jslow" | sort -u)" "-1/15" "timed
 is "$(awk -F'\t' '$1==4 {print $7 "/" $8}' "$T/jslow")" "3/0" "a command that caught TERM and exited 3: Exitval 3, Signal 0"
 is "$(awk -F'\t' '$1==5 {print $7 "/" $8 "/" ($4 < 2.5)}' "$T/jslow")" "-1/9/1" \
     "a command that ignored TERM: KILL, well before its sleep 3 ended"
-check "the client says it timed out" grep -q 'code retour = -1 (timed out: killed)' "$T/out"
+check "the client says it timed out" grep -q 'code retour = -1 (timed out: killed)' "$T/err"
 check "the other command was unaffected" grep -qx quick "$T/out"
 sleep 1.5 # the grandchild would have touched its file 2 s after it started
 check "the background grandchild was killed too (its later side effect never happens)" test ! -e "$T/grandchild-survived"

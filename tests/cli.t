@@ -68,7 +68,7 @@ printf 'echo never\necho never-either\n' >"$T/wait.txt"
 rc=0; timeout 30 "$BIN/client" 127.0.0.1 "$MASTER_PORT" "$T/wait.txt" >"$T/wout" 2>"$T/werr" || rc=$?
 is "$rc" 2 "no slave: both commands fail (exit 2), none dropped silently"
 check "the client shows why it waits" grep -q 'master: waiting: no slave available (0 of 1 answering); giving up after 1 s' "$T/werr"
-check "each command says no slave available" test "$(grep -c 'no result: no slave available' "$T/wout")" = 2
+check "each command says no slave available" test "$(grep -c 'no result: no slave available' "$T/werr")" = 2
 
 # The master is not there: 255 within the 10 s connect limit, cause named.
 start=$(date +%s)

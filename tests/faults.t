@@ -88,7 +88,7 @@ wait "$m2"; mrc=$?
 is "$mrc" 0 "the master exits 0 after SIGTERM"
 check "running commands were allowed to finish" test "$(grep -c '^ran-' "$T/grace.out")" = 4
 is "$rc" 10 "the 10 queued commands are reported, as failures: exit 10"
-check "each says why" test "$(grep -c 'cancelled: the master is shutting down' "$T/grace.out")" = 10
+check "each says why" test "$(grep -c 'cancelled: the master is shutting down' "$T/grace.err")" = 10
 check "the client was told" grep -q 'master: the master is shutting down' "$T/grace.err"
 
 # The same with a journal (the default): the running commands finish and
@@ -103,13 +103,13 @@ PIDS+=("$cpid")
 m2j=$MASTER_PID
 for _ in $(seq 1 100); do [ "$(pgrep -f 'sleep 1; echo ran-' | wc -l)" -ge 4 ] && break; sleep 0.02; done
 stop_pid "$m2j"
-is "$STOP_RC/$(grep -c '^ran-' "$T/gracej.out")/$(grep -c '^queued-\|cancel' "$T/gracej.out")" "0/4/0" \
+is "$STOP_RC/$(grep -c '^ran-' "$T/gracej.out")/$(grep -c '^queued-' "$T/gracej.out")/$(grep -c 'cancel' "$T/gracej.err")" "0/4/0/0" \
     "journal: SIGTERM exits 0 once the 4 running commands are done and delivered; the queued ones wait (not cancelled)"
 MASTER_ON_PORT=$MASTER_PORT start_master m2jb "$T/slaves.conf" --state-dir "$T/st2j"
 wait "$cpid"; rc=$?
 is "$rc/$(grep -c '^ran-' "$T/gracej.out")/$(grep -c '^queued-' "$T/gracej.out")" "0/4/10" \
     "restarted: the same client gets the 10 queued ones too, exit 0"
-check "none cancelled" test "$(grep -c 'cancel' "$T/gracej.out")" = 0
+check "none cancelled" test "$(grep -c 'cancel' "$T/gracej.err")" = 0
 stop_pid "$MASTER_PID"
 
 # A second SIGTERM stops at once; commands still running are killed
@@ -125,7 +125,7 @@ kill -TERM "$MASTER_PID"; sleep 0.2; kill -TERM "$MASTER_PID"
 wait "$MASTER_PID"; mrc=$?
 wait "$cpid"; rc=$?
 is "$mrc/$rc" "0/2" "second SIGTERM: the master stops at once; both running commands get a result: the client exits 2"
-check "each says it was killed" test "$(grep -c 'killed: the master shut down' "$T/long.out")" = 2
+check "each says it was killed" test "$(grep -c 'killed: the master shut down' "$T/long.err")" = 2
 check "the client was told why" grep -q 'the master is shutting down' "$T/long.err"
 gone=1
 for _ in $(seq 1 100); do pgrep -fx "sh -c sleep $S30|sleep $S30" >/dev/null || { gone=0; break; }; sleep 0.05; done

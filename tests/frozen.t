@@ -98,7 +98,7 @@ d=$T/human
 is "$CRC" 0 "frozen slave, status lines: the client ends with status 0"
 bad=0 marked=0
 for n in $(seq 1 16); do
-    line=$(grep "^==> \[$n\] " "$d/out")
+    line=$(grep "^==> \[$n\] " "$d/err")
     case "$line" in *"may have run twice"*) marked=$((marked + 1)); m=1 ;; *) m=0 ;; esac
     [ "$(count_of human "$n")" -ge 2 ] && [ "$m" = 0 ] && bad=$((bad + 1))
 done
@@ -143,7 +143,7 @@ is "$rc" 0 "the client gets every result"
 check_markers "SIGTERM" 12 "$T/term"
 is "$(grep -c "master: command [0-9]*: slave 127.0.0.1:$p1 left (it was stopped): running it again on another slave" "$T/term/err")" 4 \
     "the client's stderr names each of the 4 commands run again"
-is "$(grep -c 'may have run twice' "$T/term/out")" 4 "their status lines say they may have run twice"
+is "$(grep -c 'may have run twice' "$T/term/err")" 4 "their status lines say they may have run twice"
 check "no 'considered dead' (the timeout did not have to fire)" sh -c "! grep -q 'considered dead' '$T/term.log'"
 stop_all
 

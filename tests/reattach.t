@@ -88,7 +88,7 @@ is "$rc" 0 "master killed -9 and restarted: the same client exits 0"
 check "it said it reconnected" grep -q '^client: reconnected$' "$T/r.err"
 is "$(grep -c 'reconnecting for up to' "$T/r.err")" 1 "it said once that it was reconnecting"
 is "$(grep -c '^out-' "$T/r.out")/$(grep '^out-' "$T/r.out" | sort -u | wc -l)" "300/300" "every result printed, once"
-is "$(grep -c '^==> \[' "$T/r.out")" 300 "300 status lines, none twice"
+is "$(grep -c '^==> \[' "$T/r.err")" 300 "300 status lines, none twice"
 check_markers "master killed and restarted" 300 "$D"
 
 done_testing

@@ -1016,6 +1016,8 @@ class Round:
                 status = "not_run"
             elif sig > 0:
                 status = "signaled"
+                if exitval == 0:  # the joblog writes a signal's Exitval as GNU parallel does (0); JSON's -1
+                    exitval = -1
             elif exitval >= 0:
                 status = "exited"
             else:

@@ -126,7 +126,7 @@ is "$(od -An -c "$res/win/2/stderr" | tr -s ' ')" " e r r \r \n" "stderr capture
 is "$(cat "$res/win/2/stdout")" "" "and nothing on that command's stdout"
 is "$(stat -c %s "$res/win/5/stdout")" 2048 "output beyond the slave's -o 2K cap is cut at exactly 2048 bytes"
 check "the client warns that it was cut" grep -q 'warning: command 5: stdout truncated to 2048 bytes' "$T/err"
-check "the timed-out command is reported as such" grep -q '^==> \[4\].*timed out' "$T/out"
+check "the timed-out command is reported as such" grep -q '^==> \[4\].*timed out' "$T/err"
 is "$(alive 'ping -n 30 127.0.0.1')" 0 "the timeout killed the whole tree: cmd.exe and ping.exe are gone"
 check "--results took a Windows path (drive letter, backslashes)" test -d "$res/win/1"
 is "$(grep -c $'\r' "$T/joblog")" 0 "the joblog has Unix line ends, as on Linux"
