@@ -47,13 +47,16 @@ rc=0; client -k -q "$T/mix" >"$T/ck.out" 2>"$T/ck.err" || rc=$?
 check "-k: stdout byte for byte GNU parallel -k's (a last line without newline stays so)" cmp "$T/pk.out" "$T/ck.out"
 check "-k -q: stderr byte for byte GNU parallel -k's" cmp "$T/pk.err" "$T/ck.err"
 
-# Timeouts: GNU parallel sends TERM (Signal 15), our slave KILL at once.
-printf 'sleep 20\necho quick\n' >"$T/slow"
+# Timeouts: TERM first, then KILL (GNU parallel's default --termseq): a
+# command killed by TERM, one that catches it and exits 3, one that
+# ignores it: the same Exitval and Signal as GNU parallel's joblog.
+printf '%s\n' 'sleep 20' 'echo quick' "trap 'exit 3' TERM; sleep 20 & wait" "trap '' TERM; sleep 4" >"$T/slow"
 $PAR --timeout 1 --joblog "$T/pjt" <"$T/slow" >/dev/null 2>&1
 client --timeout 1 --joblog "$T/cjt" "$T/slow" >/dev/null 2>&1
-is "$(awk -F'\t' '$1==1 {print $7}' "$T/cjt")" "$(awk -F'\t' '$1==1 {print $7}' "$T/pjt")" "timed out: Exitval -1 as GNU parallel's"
-todo_is "$(awk -F'\t' '$1==1 {print $8}' "$T/cjt")" "$(awk -F'\t' '$1==1 {print $8}' "$T/pjt")" \
-    "timed out: Signal as GNU parallel's (15, TERM first)" "known difference: the slave sends KILL at once (9); TERM then KILL is later work"
+for n in 1 3 4; do
+    is "$(awk -F'\t' -v n=$n '$1==n {print $7 "/" $8}' "$T/cjt")" "$(awk -F'\t' -v n=$n '$1==n {print $7 "/" $8}' "$T/pjt")" \
+        "timed out, command $n ($(sed -n ${n}p "$T/slow")): Exitval/Signal as GNU parallel's"
+done
 
 # Exit status: 0, 1..100 the number of failed commands, 101 beyond.
 for nfail in 0 1 7 100 101 150; do
