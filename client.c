@@ -3,6 +3,7 @@
  * over TCP and prints every result as it arrives.
  *
  *   client [options] [HOST PORT] FILE|-
+ *   client [options] COMMAND... ::: ARG... [:::: ARGFILE...] (report/template.c)
  *   client [options] [HOST PORT] --attach ID | --batches | --status
  *
  * One poll loop: read the command file, send SUBMIT frames, read RESULT
@@ -120,12 +121,30 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: client [options] [HOST PORT] FILE|-\n"
+            "       client [options] COMMAND... ::: ARG... [::: ARG...] [:::: ARGFILE...]\n"
             "       client [options] [HOST PORT] --attach ID\n"
             "       client [options] [HOST PORT] --batches\n"
             "       client [options] [HOST PORT] --status\n"
             "Sends the shell commands of FILE (- for standard input), one per line, to a master\n"
             "(serveur_maitre, default 127.0.0.1:%d) and prints each command's output and status.\n"
             "Blank lines and lines starting with '#' are skipped.\n"
+            "\n"
+            "Where the master is: HOST PORT, else --master HOST:PORT, else $SMP_MASTER (HOST:PORT),\n"
+            "else 127.0.0.1:%d. IPv6: [ADDRESS]:PORT. HOST PORT and --master together: an error.\n"
+            "\n"
+            "Templates, as GNU parallel's: when ':::', '::::', ':::+' or '::::+' is among the words,\n"
+            "every word after the options is the template (options stop at the first word; the\n"
+            "master then comes from --master or $SMP_MASTER only: there is no HOST PORT), and\n"
+            "each argument (the cross product of the sources, the last varying fastest; :::+ and\n"
+            "::::+ link a source to the one before) makes one command line, as from a file:\n"
+            "  ::: ARG...   arguments (one with newlines is several, as in GNU parallel)\n"
+            "  :::: FILE... one argument per line of each FILE (- : standard input)\n"
+            "  {} {.} {/} {//} {/.}  the argument; without extension; basename; dirname;\n"
+            "               basename without extension; {N} {N.} {N/} {N//} {N/.}: of source N\n"
+            "  {#}          the job's number (its SEQ: joblog, --results)\n"
+            "  {%%}          refused: the slot is chosen by the master after the line is made\n"
+            "The values are shell-quoted as GNU parallel quotes them; with no replacement string\n"
+            "the arguments are appended. Example: client --master h:6000 gzip -9 ::: *.log\n"
             "\n"
             "Options:\n"
             "  -k, --keep-order      print results in input order (default: as they complete)\n"
@@ -135,6 +154,10 @@ static void usage(FILE *out)
             "      --timeout SECS    kill commands running longer than this (default: none)\n"
             "      --retries N       attempts per command if its slave dies (default: the master's)\n"
             "      --key-file FILE   shared secret of the master (default: $SMP_KEY_FILE if set)\n"
+            "      --master HOST:PORT  where the master is (default: $SMP_MASTER if set)\n"
+            "      --dry-run         print the commands that would be sent, one per line, and send\n"
+            "                        none; on stderr the master's slaves that would take them\n"
+            "                        (exit 0 even if the master is out of reach)\n"
             "      --reconnect SECS  if the connection breaks, reconnect and resume for up to SECS\n"
             "                        (default %d; 0: never; only with a master that keeps a journal)\n"
             "      --detach          submit FILE, print the batch ID once the master has it on disk,\n"
@@ -157,7 +180,7 @@ static void usage(FILE *out)
             "protocol error, master gone mid-run, output that could not be written); 130 interrupted\n"
             "(Ctrl-C: the batch is cancelled; with the master out of reach, once it answers, within\n"
             "5 s, else the batch runs on and the client says so), 143 terminated (SIGTERM: likewise).\n",
-            DEFAULT_MASTER_PORT, DEFAULT_RECONNECT_SECONDS, DEFAULT_CONNECT_SECONDS);
+            DEFAULT_MASTER_PORT, DEFAULT_MASTER_PORT, DEFAULT_RECONNECT_SECONDS, DEFAULT_CONNECT_SECONDS);
 }
 
 static _Noreturn void fatal(client_state *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
