@@ -1436,6 +1436,8 @@ int main(int argc, char **argv)
     free(c->cmds);
     free(c->submits);
     line_reader_free(&c->lines);
+    if (c->tmpl)
+        template_free(c->tmpl);
     bw_free(&c->in);
     bw_free(&c->out);
     if (c->input != SOCK_INVALID)

@@ -224,7 +224,7 @@ static int set_err(char *err, size_t errlen, const char *msg)
     return -1;
 }
 
-int template_parse(template *t, int n, char *const *words, char *err, size_t errlen)
+static int parse(template *t, int n, char *const *words, char *err, size_t errlen)
 {
     int i = 0;
     memset(t, 0, sizeof *t);
@@ -333,6 +333,14 @@ int template_parse(template *t, int n, char *const *words, char *err, size_t err
     return 0;
 oom:
     return set_err(err, errlen, "out of memory");
+}
+
+int template_parse(template *t, int n, char *const *words, char *err, size_t errlen)
+{
+    int r = parse(t, n, words, err, errlen);
+    if (r < 0)
+        template_free(t); /* what was read before the error */
+    return r;
 }
 
 void template_free(template *t)

@@ -94,6 +94,9 @@ sleep 1 # anything submitted would have had the time to run
 is "$(ls "$T/mk" | wc -l)" 0 "--dry-run: no command ran (no marker file)"
 "$C" --master "$M" --status --json >"$T/st.json"
 check "--dry-run: the master has no batch and finished nothing" grep -q '"finished_total":0,.*"batches":\[\]' "$T/st.json"
+# the control: the same template, run, leaves its markers
+RC=0; "$C" --master "$M" -q "touch $T/mk/{}" ::: m1 m2 m3 >/dev/null 2>&1 || RC=$?
+is "$RC/$(ls "$T/mk" | tr '\n' ' ')" "0/m1 m2 m3 " "the same template run for real: its 3 markers"
 # the master out of reach: the lines all the same, exit 0, said on stderr
 RC=0; timeout 60 "$C" --master 127.0.0.1:1 --dry-run echo ::: a >"$T/c.out" 2>"$T/c.err" || RC=$?
 is "$RC/$(cat "$T/c.out")" "0/echo a" "--dry-run, master out of reach: the lines, exit 0"
