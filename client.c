@@ -1336,6 +1336,8 @@ int main(int argc, char **argv)
         }
         if (fflush(stdout) != 0 || ferror(stdout))
             fatal(NULL, "cannot write the commands to standard output: %s", strerror(errno));
+        if (c->rep.quiet) /* the lines alone: the master is not asked */
+            return 0;
         c->mode = MODE_STATUS;
         c->input_done = 1;
         c->tmpl = NULL;

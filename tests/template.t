@@ -102,6 +102,10 @@ RC=0; timeout 60 "$C" --master 127.0.0.1:1 --dry-run echo ::: a >"$T/c.out" 2>"$
 is "$RC/$(cat "$T/c.out")" "0/echo a" "--dry-run, master out of reach: the lines, exit 0"
 check "--dry-run, master out of reach: said on stderr" grep -q '^client: --dry-run: nothing was submitted; cannot ask the master which slaves would take the commands: cannot reach the master at 127.0.0.1:1' "$T/c.err"
 
+# -q: the lines alone, the master is not even asked (no 2 s wait, nothing on stderr)
+RC=0; timeout 60 "$C" -q --master 127.0.0.1:1 --dry-run echo ::: a >"$T/c.out" 2>"$T/c.err" || RC=$?
+is "$RC/$(cat "$T/c.out")/$(wc -c <"$T/c.err")" "0/echo a/0" "--dry-run -q: the lines alone, nothing on stderr"
+
 # --- a real run against GNU parallel running the same template -------------
 # run_both DESCRIPTION WORDS...: the client (-k -q) on the cluster and
 # GNU parallel (-k) here: the same stdout bytes, the same exit status,
@@ -143,6 +147,33 @@ RC=0; "$C" --master "$M" --detach 'echo detached-{}' ::: 1 2 >"$T/id" 2>"$T/c.er
 is "$RC" 0 "--detach with a template"
 RC=0; SMP_MASTER=$M "$C" -k -q --attach "$(cat "$T/id")" >"$T/c.out" 2>"$T/c.err" || RC=$?
 is "$RC/$(cat "$T/c.out" | tr '\n' ' ')" "0/detached-1 detached-2 " "--attach (the master from \$SMP_MASTER) follows it"
+
+# A template's lines take the command file's path, reconnection included:
+# against the scripted master of tests/resume_client.t, dropping the
+# connection after 3 results, the same output as the same lines in a file.
+if command -v python3 >/dev/null; then
+    start_fake() { # NAME SCENARIO [-k K]: FAKE_PORT
+        local name=$1; shift
+        : >"$T/$name.frames"
+        python3 "$TOP/tests/fake_master.py" "$1" "$T/$name.frames" "${@:2}" >"$T/$name.log" 2>&1 &
+        PIDS+=("$!")
+        FAKE_PORT=$(wait_for_line "$T/$name.log" 'listening on TCP' 10 | sed -E 's/.*TCP [^ ]*:([0-9]+),.*/\1/') ||
+            bail "fake master $name did not start"
+    }
+    printf 'c%s\n' 1 2 3 4 5 6 7 >"$T/fcmds"
+    start_fake ref normal
+    RC=0; timeout 60 "$C" 127.0.0.1 "$FAKE_PORT" "$T/fcmds" 2>"$T/fref.err" | sed 's/wall time .*//' >"$T/fref.out"
+    start_fake drop drop -k 3
+    RC=0; SMP_MASTER=127.0.0.1:$FAKE_PORT timeout 60 "$C" 'c{}' ::: 1 2 3 4 5 6 7 2>"$T/fdrop.err" | sed 's/wall time .*//' >"$T/fdrop.out"
+    check "a template through a dropped connection: the output of the same lines from a file" cmp -s "$T/fref.out" "$T/fdrop.out"
+    is "$(grep -c '^ran: ' "$T/fdrop.out")" 7 "...7 results, once each"
+    check "...and it did reconnect" grep -q '^client: reconnected$' "$T/fdrop.err"
+    is "$(grep '^conn=2 SUBMIT' "$T/drop.frames" | sed 's/.*seq=\([0-9]*\).*/\1/' | tr '\n' ' ')" "6 7 " \
+        "...the SUBMITs not on the master's disk sent again (seqs 6 7), from the kept texts"
+    check "...END sent again once the template is done" grep -qx 'conn=2 END count=7' "$T/drop.frames"
+else
+    ok 0 "# SKIP needs python3 for tests/fake_master.py"
+fi
 
 # --- where the master is ----------------------------------------------------
 echo 'echo one' >"$T/one.txt"
