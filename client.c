@@ -1340,6 +1340,8 @@ int main(int argc, char **argv)
             return 0;
         c->mode = MODE_STATUS;
         c->input_done = 1;
+        if (c->tmpl)
+            template_free(c->tmpl);
         c->tmpl = NULL;
         dry_run_asking = 1;
         connect_seconds = 2;
