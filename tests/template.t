@@ -73,6 +73,11 @@ RC=0; "$C" --master "$M" --dry-run echo {%} ::: a >"$T/c.out" 2>"$T/c.err" || RC
 is "$RC/$(wc -c <"$T/c.out")" 255/0 "{%}: a usage error (exit 255), nothing printed"
 check "{%}: the message says why" grep -q "^client: {%} (GNU parallel's job slot) has no meaning here: the master picks the slave" "$T/c.err"
 
+# On purpose: {-N} beyond the sources is empty (GNU parallel 20221122
+# gives another source's value there: {-3} of two sources is the second).
+dry echo {-3}x {-2}y ::: a ::: b
+is "$RC/$(cat "$T/c.out")" "0/echo x ay" "{-N} beyond the sources: empty (a difference on purpose)"
+
 # The shell sees the same words: the lines run through sh print each
 # argument back unchanged (the quoting is safe, not only the same).
 args=("'" 'a b' '$HOME' '\' '*' '' 'é' '"q"' '$(echo no)' "$(printf 'x\ty')")
