@@ -65,6 +65,35 @@ same_as_parallel "{0} {-1} {01} {00} and other braces" echo {0} {-1} {01} {00} {
 same_as_parallel "quoting: quotes, \$, backslashes, globs, blanks, non-ASCII, empty" echo ::: "'" "''" "a'" "'a" \
     "x'y'z" '$x' '\' '\\n' '!' "$(printf 'a\tb')" '~' '%' ',' ':' '=' '*.c' '?' '[a]' 'a"b' ' ' '$(rm x)' '`x`' \
     ';' '&' '|' '<>' '#' '{}' 'é' '日本' A+B-C_D.E/F -n a=b ''
+# Random templates (a fixed seed, printed): random command words made of
+# replacement strings and bytes, random arguments, 1 or 2 sources, some
+# linked: the client's lines are GNU parallel's, byte for byte.
+if [ -n "$have_parallel" ] && command -v python3 >/dev/null; then
+    seed=${TEMPLATE_SEED:-12}
+    cat >"$T/rnd.py" <<'PY'
+import random, subprocess, sys
+seed, n, client, master = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+random.seed(seed)
+chars = list("ab./ '\"\\$*{}#%-_+=:;~\u00e9\t\n\r!?[]()<>|&`@,^")
+pieces = ["{}", "{.}", "{/}", "{//}", "{/.}", "{#}", "{1}", "{2}", "{1.}", "{2/}", "{1//}", "{2/.}", "{0}", "{-1}",
+          "x", "y", "'", " ", "=", "{", "}"]
+bad = 0
+for it in range(n):
+    words = ["".join(random.choice(pieces) for _ in range(random.randint(1, 3))) for _ in range(random.randint(0, 3))]
+    for s in range(random.randint(1, 2)):
+        words.append(random.choice([":::", ":::", ":::+"]) if s else ":::")
+        words += ["".join(random.choice(chars) for _ in range(random.randint(0, 6))) for _ in range(random.randint(1, 3))]
+    p = subprocess.run(["parallel", "-k", "--dry-run"] + words, capture_output=True)
+    c = subprocess.run([client, "-q", "--dry-run"] + words, capture_output=True)
+    if p.stdout != c.stdout:
+        bad += 1
+        print("# differs:", words, p.stdout, c.stdout, c.stderr, file=sys.stderr)
+print(bad)
+PY
+    is "$(python3 "$T/rnd.py" "$seed" 40 "$C" "$M")" 0 "40 random templates (seed $seed): GNU parallel's lines, byte for byte"
+else
+    ok 0 "# SKIP random templates: needs GNU parallel (apt-get install parallel) and python3"
+fi
 check "the dry run asked the master and named its slaves on stderr" \
     grep -q "^client:   127.0.0.1:${SLAVE_PORTS[0]} up, 2 slots$" "$T/c.err"
 
