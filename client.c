@@ -3,6 +3,7 @@
  * over TCP and prints every result as it arrives.
  *
  *   client [options] [HOST PORT] FILE|-
+ *   client [options] COMMAND... ::: ARG... [:::: ARGFILE...] (report/template.c)
  *   client [options] [HOST PORT] --attach ID | --batches | --status
  *
  * One poll loop: read the command file, send SUBMIT frames, read RESULT
@@ -26,8 +27,10 @@
 #include "log.h"
 #include "platform.h"
 #include "proto.h"
+#include "report/master_addr.h"
 #include "report/progress.h"
 #include "report/report.h"
+#include "report/template.h"
 #include "status.h"
 
 #define EXIT_TROUBLE 255
@@ -116,12 +119,14 @@ typedef struct {
     enum { RESUME_NONE, RESUME_ALL, RESUME_FAILED, RETRY_FAILED } resume;
     joblog_past past;
     uint32_t skipped, differ;
+    template *tmpl; /* COMMAND ::: ARG...: the lines come from it, not from a file */
 } client_state;
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: client [options] [HOST PORT] FILE|-\n"
+            "       client [options] COMMAND... ::: ARG... [::: ARG...] [:::: ARGFILE...]\n"
             "       client [options] [HOST PORT] --attach ID\n"
             "       client [options] [HOST PORT] --batches\n"
             "       client [options] [HOST PORT] --status\n"
@@ -129,6 +134,23 @@ static void usage(FILE *out)
             "(serveur_maitre, default 127.0.0.1:%d) and prints each command's output on stdout,\n"
             "its stderr, a status line and at the end a summary on stderr.\n"
             "Blank lines and lines starting with '#' are skipped.\n"
+            "\n"
+            "Where the master is: HOST PORT, else --master HOST:PORT, else $SMP_MASTER (HOST:PORT),\n"
+            "else 127.0.0.1:%d. IPv6: [ADDRESS]:PORT. HOST PORT and --master together: an error.\n"
+            "\n"
+            "Templates, as GNU parallel's: when ':::', '::::', ':::+' or '::::+' is among the words,\n"
+            "every word after the options is the template (options stop at the first word; the\n"
+            "master then comes from --master or $SMP_MASTER only: there is no HOST PORT), and\n"
+            "each argument (the cross product of the sources, the last varying fastest; :::+ and\n"
+            "::::+ link a source to the one before) makes one command line, as from a file:\n"
+            "  ::: ARG...   arguments (one with newlines is several, as in GNU parallel)\n"
+            "  :::: FILE... one argument per line of each FILE (- : standard input)\n"
+            "  {} {.} {/} {//} {/.}  the argument; without extension; basename; dirname;\n"
+            "               basename without extension; {N} {N.} {N/} {N//} {N/.}: of source N\n"
+            "  {#}          the job's number (its SEQ: joblog, --results)\n"
+            "  {%%}          refused: the slot is chosen by the master after the line is made\n"
+            "The values are shell-quoted as GNU parallel quotes them; with no replacement string\n"
+            "the arguments are appended. Example: client --master h:6000 gzip -9 ::: *.log\n"
             "\n"
             "Options:\n"
             "  -k, --keep-order      print results in input order (default: as they complete)\n"
@@ -148,6 +170,10 @@ static void usage(FILE *out)
             "      --timeout SECS    kill commands running longer than this (default: none)\n"
             "      --retries N       attempts per command if its slave dies (default: the master's)\n"
             "      --key-file FILE   shared secret of the master (default: $SMP_KEY_FILE if set)\n"
+            "      --master HOST:PORT  where the master is (default: $SMP_MASTER if set)\n"
+            "      --dry-run         print the commands that would be sent, one per line, and send\n"
+            "                        none; on stderr the master's slaves that would take them\n"
+            "                        (exit 0 even if the master is out of reach)\n"
             "      --reconnect SECS  if the connection breaks, reconnect and resume for up to SECS\n"
             "                        (default %d; 0: never; only with a master that keeps a journal)\n"
             "      --detach          submit FILE, print the batch ID once the master has it on disk,\n"
@@ -171,16 +197,30 @@ static void usage(FILE *out)
             "protocol error, master gone mid-run, output that could not be written); 130 interrupted\n"
             "(Ctrl-C: the batch is cancelled; with the master out of reach, once it answers, within\n"
             "5 s, else the batch runs on and the client says so), 143 terminated (SIGTERM: likewise).\n",
-            DEFAULT_MASTER_PORT, DEFAULT_RECONNECT_SECONDS, DEFAULT_CONNECT_SECONDS);
+            DEFAULT_MASTER_PORT, DEFAULT_MASTER_PORT, DEFAULT_RECONNECT_SECONDS, DEFAULT_CONNECT_SECONDS);
 }
 
 static _Noreturn void fatal(client_state *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void cancel_on_exit(client_state *c);
 
+/* --dry-run asks the master which slaves it has: if that fails, the
+ * dry run is still done (exit 0). How long it tries to connect. */
+static int dry_run_asking;
+static unsigned connect_seconds = DEFAULT_CONNECT_SECONDS;
+
 static void fatal(client_state *c, const char *fmt, ...)
 {
     va_list ap;
+    if (dry_run_asking) {
+        fprintf(stderr, "client: --dry-run: nothing was submitted; cannot ask the master which slaves would take "
+                "the commands: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\n");
+        exit(0);
+    }
     if (c)
         cancel_on_exit(c);
     fflush(stdout);
@@ -201,7 +241,7 @@ static void fatal(client_state *c, const char *fmt, ...)
 static sock_t connect_master(client_state *c)
 {
     char err[256] = "";
-    uint64_t deadline = clock_ms() + DEFAULT_CONNECT_SECONDS * 1000u;
+    uint64_t deadline = clock_ms() + connect_seconds * 1000u;
     if (net_resolve(c->host, c->port, 0, &c->addr, err, sizeof err) < 0)
         fatal(c, "cannot reach the master: %s", err);
     for (;;) {
@@ -223,7 +263,7 @@ static sock_t connect_master(client_state *c)
         net_pollfd none = {SOCK_INVALID, 0, 0};
         net_poll(&none, 0, 100); /* try again in 100 ms */
     }
-    fatal(c, "cannot reach the master at %s:%d within %d s: %s", c->host, c->port, DEFAULT_CONNECT_SECONDS,
+    fatal(c, "cannot reach the master at %s:%d within %u s: %s", c->host, c->port, connect_seconds,
           err[0] ? err : "timed out");
 }
 
@@ -515,6 +555,8 @@ static int resume_skips(client_state *c, const char *line, size_t len, int compa
 static void handle_line(client_state *c, const char *line, size_t len, int truncated)
 {
     enum cmd_line_kind kind = cmd_line_classify(line, len, truncated);
+    if (kind == CMD_SKIP && c->tmpl) /* job {#}: a blank or '#' line is a command too, as in GNU parallel */
+        kind = CMD_COMMAND;
     if (kind == CMD_SKIP)
         return;
     if (resume_skips(c, line, len, kind == CMD_COMMAND))
@@ -550,9 +592,13 @@ static void handle_line(client_state *c, const char *line, size_t len, int trunc
     reject_line(c, seq, c->lines.lineno, why);
 }
 
+static long read_template(client_state *c);
+
 /* Returns the bytes read (0 at the end, NET_AGAIN). */
 static long read_input(client_state *c)
 {
+    if (c->tmpl)
+        return read_template(c);
     char buf[INPUT_CHUNK];
     long n = input_read(c->input, buf, sizeof buf);
     if (n == NET_AGAIN)
@@ -596,6 +642,38 @@ static void feed_retry(client_state *c)
         progress_clear(&c->prog);
         fprintf(stderr, "client: %u failed commands of the joblog sent again\n", c->ncmds - c->skipped);
     }
+}
+
+/* A template's lines go where a command file's go (handle_line), job k
+ * ({#} = k) as the file's k-th command: seq k. At most INPUT_CHUNK bytes
+ * a turn, within the read-ahead limits; returns INPUT_CHUNK, 0 at the end. */
+static long read_template(client_state *c)
+{
+    size_t made = 0;
+    while (made < INPUT_CHUNK && bw_pending(&c->out) < SEND_HIGH_WATER &&
+           c->submitted - c->accepted < UNACCEPTED_MAX_COMMANDS && c->unaccepted_bytes < UNACCEPTED_MAX_BYTES) {
+        const char *line;
+        size_t len;
+        uint32_t seq;
+        int r = template_next(c->tmpl, &line, &len, &seq);
+        if (r < 0)
+            fatal(c, "out of memory");
+        if (r == 0) {
+            c->input_done = 1;
+            send_end(c);
+            if (c->rep.verbose) {
+                progress_clear(&c->prog);
+                fprintf(stderr, "client: %u commands sent\n", c->ncmds);
+            }
+            return 0;
+        }
+        if (seq != c->ncmds + 1)
+            fatal(c, "internal error: template job %u made as command %u", seq, c->ncmds + 1);
+        c->lines.lineno = seq; /* "line N" of a refused one: job N */
+        handle_line(c, line, len, 0);
+        made += len + 1;
+    }
+    return INPUT_CHUNK;
 }
 
 /* The commands a result count is out of: all the lines read but the ones
@@ -1139,7 +1217,7 @@ static void run(client_state *c)
             want_input = 0;
         }
         int in_at = n;
-        if (want_input)
+        if (want_input && !c->tmpl)
             p[n++] = (net_pollfd){c->input, NET_IN, 0};
         int timeout = -1;
         if (c->reconnecting) { /* until BATCH answers our ATTACH */
@@ -1154,6 +1232,8 @@ static void run(client_state *c)
             if (wait >= 0 && (timeout < 0 || wait < timeout))
                 timeout = wait;
         }
+        if (want_input && c->tmpl) /* a template is always ready */
+            timeout = 0;
         int r = net_poll(p, n, timeout);
         if (r < 0)
             fatal(c, "poll: %s", net_last_error());
@@ -1172,7 +1252,7 @@ static void run(client_state *c)
         /* Input first, then one send of what it made: HELLO, the commands
          * and, when a short read is followed by the end at once (a small
          * file, echo cmd | client -), END leave in one segment. */
-        if (want_input && p[in_at].revents) {
+        if (want_input && (c->tmpl || p[in_at].revents)) {
             long got;
             net_pollfd more = {c->input, NET_IN, 0};
             while ((got = read_input(c)) > 0 && got < INPUT_CHUNK && bw_pending(&c->out) < SEND_HIGH_WATER &&
@@ -1218,7 +1298,8 @@ int main(int argc, char **argv)
 {
     enum { OPT_RESULTS = 256, OPT_JOBLOG, OPT_JSON, OPT_TIMEOUT, OPT_RETRIES, OPT_KEY_FILE, OPT_RECONNECT, OPT_DETACH,
            OPT_ATTACH, OPT_BATCHES, OPT_STATUS, OPT_PROGRESS, OPT_ETA, OPT_BAR,
-           OPT_TAG = 320, OPT_TAGSTRING, OPT_RESUME, OPT_RESUME_FAILED, OPT_RETRY_FAILED };
+           OPT_TAG = 320, OPT_TAGSTRING, OPT_RESUME, OPT_RESUME_FAILED, OPT_RETRY_FAILED,
+           OPT_MASTER = 400, OPT_DRY_RUN }; /* where the master is; templates' --dry-run */
     static const struct option longopts[] = {
         {"keep-order", no_argument, NULL, 'k'},
         {"results", required_argument, NULL, OPT_RESULTS},
@@ -1240,6 +1321,8 @@ int main(int argc, char **argv)
         {"resume", no_argument, NULL, OPT_RESUME},
         {"resume-failed", no_argument, NULL, OPT_RESUME_FAILED},
         {"retry-failed", no_argument, NULL, OPT_RETRY_FAILED},
+        {"master", required_argument, NULL, OPT_MASTER},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -1249,6 +1332,11 @@ int main(int argc, char **argv)
     client_state *c = &cs;
     const char *joblog = NULL, *key_file = NULL, *attach_id = NULL;
     int opt, modes = 0, show_progress = 0, resumes = 0;
+    const char *master_opt = NULL; /* --master */
+    int dry_run = 0;
+    /* COMMAND ::: ARG...: options stop at the first word (the command's own
+     * options are its), as GNU parallel's do. */
+    int tmpl_words = template_present(argc, argv, 1);
     c->host = "127.0.0.1";
     c->port = DEFAULT_MASTER_PORT;
     c->reconnect_s = DEFAULT_RECONNECT_SECONDS;
@@ -1256,7 +1344,7 @@ int main(int argc, char **argv)
     log_init("client", LOG_INFO);
     log_plain = 1; /* "client: ...", as every message of the client */
     opterr = 0;    /* getopt's messages are not ours: see bad_option */
-    while ((opt = getopt_long(argc, argv, ":kvqhV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, tmpl_words ? "+:kvqhV" : ":kvqhV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'k': c->rep.keep_order = 1; break;
         case OPT_RESULTS: c->rep.results_dir = optarg; break;
@@ -1275,6 +1363,8 @@ int main(int argc, char **argv)
         case OPT_PROGRESS: show_progress |= PROGRESS_PROGRESS; break;
         case OPT_ETA: show_progress |= PROGRESS_ETA; break;
         case OPT_BAR: show_progress |= PROGRESS_BAR; break;
+        case OPT_MASTER: master_opt = optarg; break;
+        case OPT_DRY_RUN: dry_run = 1; break;
         case 'v': c->rep.verbose = 1; break;
         case 'q': c->rep.quiet = 1; break;
         case OPT_TAG: c->rep.tag = 1; break;
@@ -1320,7 +1410,25 @@ int main(int argc, char **argv)
             fprintf(stderr, "client: warning: --retry-failed: '%s' is not read: the commands are the joblog's\n",
                     argv[argc - 1]);
     }
-    if (nargs == 2 + with_file) {
+    char err[256];
+    static template tmpl;
+    if (tmpl_words) { /* all the words are the template: the master is --master or $SMP_MASTER */
+        if (!with_file) {
+            fprintf(stderr, "client: a template (COMMAND ::: ARG...) makes commands to run: not with %s\n",
+                    c->mode == MODE_LIST ? "--batches" : c->mode == MODE_STATUS ? "--status" : "--attach");
+            return EXIT_TROUBLE;
+        }
+        if (template_parse(&tmpl, nargs, argv + optind, err, sizeof err) < 0) {
+            fprintf(stderr, "client: %s\n", err);
+            return EXIT_TROUBLE;
+        }
+        c->tmpl = &tmpl;
+    } else if (nargs == 2 + with_file) {
+        if (master_opt) {
+            fprintf(stderr, "client: the master is given twice: HOST PORT ('%s %s') and --master '%s': give one\n",
+                    argv[optind], argv[optind + 1], master_opt);
+            return EXIT_TROUBLE;
+        }
         c->host = argv[optind];
         c->port = cli_port(argv[optind + 1]);
         file = with_file ? argv[optind + 2] : NULL;
@@ -1334,7 +1442,23 @@ int main(int argc, char **argv)
                     c->mode == MODE_LIST ? "--batches" : c->mode == MODE_STATUS ? "--status" : "--attach");
         return EXIT_TROUBLE;
     }
-    char err[256];
+    /* Where the master is: HOST PORT, else --master, else $SMP_MASTER,
+     * else 127.0.0.1:DEFAULT_MASTER_PORT. */
+    const char *env_master = getenv("SMP_MASTER");
+    if (!(nargs == 2 + with_file && !c->tmpl) && (master_opt || (env_master && *env_master))) {
+        char *host;
+        if (master_addr_parse(master_opt ? "--master" : "$SMP_MASTER", master_opt ? master_opt : env_master, &host,
+                              &c->port, err, sizeof err) < 0) {
+            fprintf(stderr, "client: %s\n", err);
+            return EXIT_TROUBLE;
+        }
+        c->host = host;
+    }
+    if (dry_run && !with_file) {
+        fprintf(stderr, "client: --dry-run shows the commands a run would send: not with %s\n",
+                c->mode == MODE_LIST ? "--batches" : c->mode == MODE_STATUS ? "--status" : "--attach");
+        return EXIT_TROUBLE;
+    }
     if (plat_init(err, sizeof err) < 0)
         fatal(NULL, "%s", err);
     c->input = SOCK_INVALID;
@@ -1345,11 +1469,37 @@ int main(int argc, char **argv)
         if (c->resume == RETRY_FAILED)
             file = NULL;
     }
-    if (file) {
+    if (dry_run) { /* the lines on stdout, the slaves on stderr; nothing is submitted */
+        if (c->tmpl) {
+            const char *line;
+            size_t len;
+            uint32_t seq;
+            int r;
+            while ((r = template_next(c->tmpl, &line, &len, &seq)) > 0) {
+                fwrite(line, 1, len, stdout);
+                putchar('\n');
+            }
+            if (r < 0)
+                fatal(NULL, "out of memory");
+        } else if (template_dry_run_file(stdout, file, err, sizeof err) < 0) {
+            fatal(NULL, "%s", err);
+        }
+        if (fflush(stdout) != 0 || ferror(stdout))
+            fatal(NULL, "cannot write the commands to standard output: %s", strerror(errno));
+        if (c->rep.quiet) /* the lines alone: the master is not asked */
+            return 0;
+        c->mode = MODE_STATUS;
+        c->input_done = 1;
+        if (c->tmpl)
+            template_free(c->tmpl);
+        c->tmpl = NULL;
+        dry_run_asking = 1;
+        connect_seconds = 2;
+    } else if (file) {
         c->input_name = strcmp(file, "-") ? file : "(standard input)";
         if ((c->input = input_open(file, err, sizeof err)) == SOCK_INVALID)
             fatal(NULL, "cannot open the command file '%s': %s", file, err);
-    } else if (c->resume != RETRY_FAILED) {
+    } else if (!c->tmpl && c->resume != RETRY_FAILED) {
         c->input_done = 1;
     }
     auth_setup(&c->auth, key_file);
@@ -1372,6 +1522,12 @@ int main(int argc, char **argv)
     c->sigfd = signal_events_init();
     send_hello(c);
     run(c);
+    if (dry_run_asking) {
+        net_close(c->sock);
+        template_dry_run_slaves(stderr, &c->status);
+        status_free(&c->status);
+        return 0;
+    }
 
     if (c->mode == MODE_STATUS) {
         net_close(c->sock);
@@ -1436,6 +1592,8 @@ int main(int argc, char **argv)
     free(c->cmds);
     free(c->submits);
     line_reader_free(&c->lines);
+    if (c->tmpl)
+        template_free(c->tmpl);
     bw_free(&c->in);
     bw_free(&c->out);
     if (c->input != SOCK_INVALID)
