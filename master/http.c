@@ -27,6 +27,7 @@
 
 #define HTTP_WAIT_MS 10000u        /* to send the request and take the answer */
 #define HTTP_DRAIN_MS 2000u        /* after the answer, what the peer still sends is read and dropped */
+#define HTTP_DRAIN_MAX (1u << 20)  /* ... at most this much, one read a turn */
 #define HTTP_ANSWER_MAX (64u << 20) /* a bigger answer is a 500 (status.json of very many batches) */
 #define HTTP_REUSE_SHARE 20u       /* an answer is reused for 20 times what it took to make: a flood of */
 #define HTTP_REUSE_MAX_US 1000000u /* requests costs the loop 1/20 of its time, for answers at most 1 s old */
@@ -41,7 +42,7 @@ typedef struct {
     uint64_t since_ms; /* accepted; draining: since the answer went */
     char peer[80];
     int code; /* of the answer, for the log */
-    size_t inlen;
+    size_t inlen; /* of in; draining: the bytes read and dropped */
     char in[HTTP_HEAD_MAX];
     bwriter out;
 } http_conn;
@@ -352,11 +353,9 @@ static void conn_read(master *m, http_conn *c)
 {
     if (c->state == HC_DRAINING) { /* the peer's leftovers, dropped: a close now could reset the answer */
         char sink[4096];
-        long r;
-        while ((r = net_recv(c->sock, sink, sizeof sink)) > 0)
-            ;
-        if (r != NET_AGAIN)
-            conn_close(c);
+        long r = net_recv(c->sock, sink, sizeof sink);
+        if (r != NET_AGAIN && (r <= 0 || (c->inlen += (size_t)r) > HTTP_DRAIN_MAX))
+            conn_close(c); /* ended, or a peer that never stops: cut */
         return;
     }
     long r = net_recv(c->sock, c->in + c->inlen, sizeof c->in - c->inlen);
@@ -396,6 +395,7 @@ static void conn_write(http_conn *c)
     net_shutdown_write(c->sock);
     c->state = HC_DRAINING;
     c->since_ms = clock_ms();
+    c->inlen = 0; /* now what was drained */
 }
 
 /* ------------------------------------------------------ the loop's part --- */

@@ -64,4 +64,25 @@ for _ in $(seq 1 50); do
     sleep 0.1
 done
 check "a new batch is in /status.json within 5 s" sh -c "curl -s '${HTTP_URL}status.json' | grep -q '\"$id\"'"
+
+# 4. A peer that has its answer and goes on sending: its leftovers are read
+# (a close at once could reset the answer), but not without end: the loop
+# drained them as fast as they came, as long as they came (2 s: gigabytes).
+python3 - "$HTTP_PORT" >"$T/blast" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+junk, sent, end = b"x" * (1 << 20), 0, time.time() + 5
+s.settimeout(5)
+try:
+    while time.time() < end:
+        sent += s.send(junk)
+except OSError:
+    pass
+print(sent >> 20)
+PY
+echo "# a peer sending after its answer: $(cat "$T/blast") MiB taken before the master closed" >&2
+check "a peer sending after its answer is cut before 64 MiB" test "$(cat "$T/blast")" -lt 64
+code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "${HTTP_URL}metrics")
+is "$code" 200 "then /metrics answers"
 done_testing
