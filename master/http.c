@@ -27,7 +27,10 @@
 
 #define HTTP_WAIT_MS 10000u        /* to send the request and take the answer */
 #define HTTP_DRAIN_MS 2000u        /* after the answer, what the peer still sends is read and dropped */
+#define HTTP_DRAIN_MAX (1u << 20)  /* ... at most this much, one read a turn */
 #define HTTP_ANSWER_MAX (64u << 20) /* a bigger answer is a 500 (status.json of very many batches) */
+#define HTTP_REUSE_SHARE 20u       /* an answer is reused for 20 times what it took to make: a flood of */
+#define HTTP_REUSE_MAX_US 1000000u /* requests costs the loop 1/20 of its time, for answers at most 1 s old */
 #define HTTP_TOKEN_MIN 16
 #define HTTP_TOKEN_MAX 512
 
@@ -39,7 +42,7 @@ typedef struct {
     uint64_t since_ms; /* accepted; draining: since the answer went */
     char peer[80];
     int code; /* of the answer, for the log */
-    size_t inlen;
+    size_t inlen; /* of in; draining: the bytes read and dropped */
     char in[HTTP_HEAD_MAX];
     bwriter out;
 } http_conn;
@@ -51,6 +54,10 @@ struct http_server {
     int need_token;
     uint8_t token_hash[SHA256_LEN];
     http_conn conns[HTTP_CONNS];
+    struct {                  /* the last /status.json ([0]) and /metrics ([1]) */
+        bwriter body;
+        uint64_t made_us, cost_us; /* made_us 0: none */
+    } last[2];
 };
 
 /* ---------------------------------------------------------- start, stop --- */
@@ -143,6 +150,8 @@ void http_close(master *m)
         if (h->conns[i].state != HC_FREE)
             conn_close(&h->conns[i]);
     net_close(h->listener);
+    bw_free(&h->last[0].body);
+    bw_free(&h->last[1].body);
     free(h);
     m->http = NULL;
 }
@@ -237,28 +246,38 @@ static int token_ok(const http_server *h, const http_request *rq)
     return equal_const_time(got, h->token_hash, SHA256_LEN);
 }
 
-/* status.json or metrics: the snapshot rendered (a 500 if memory fails). */
+/* status.json or metrics: the snapshot rendered (a 500 if memory fails),
+ * or the last one while it is fresh: rendering walks every slave, command
+ * and batch, and one request after another must not take the loop from
+ * the commands (doc/monitoring.md, "Cost"). */
 static void answer_status(master *m, http_conn *c, int head_only, int metrics)
 {
-    status_snapshot snap;
-    bwriter body;
-    bw_init(&body, HTTP_ANSWER_MAX);
-    if (status_take(m, &snap, clock_ms()) == 0) {
-        if (metrics)
-            metrics_write(&body, m, &snap);
-        else
-            status_write_json(&body, &snap);
-    } else {
-        body.error = 1;
+    http_server *h = m->http;
+    bwriter *body = &h->last[metrics].body;
+    uint64_t now = clock_us(), *made = &h->last[metrics].made_us, *cost = &h->last[metrics].cost_us;
+    uint64_t keep = *cost * HTTP_REUSE_SHARE < HTTP_REUSE_MAX_US ? *cost * HTTP_REUSE_SHARE : HTTP_REUSE_MAX_US;
+    if (!*made || body->error || now - *made >= keep) {
+        status_snapshot snap;
+        bw_free(body);
+        bw_init(body, HTTP_ANSWER_MAX);
+        if (status_take(m, &snap, clock_ms()) == 0) {
+            if (metrics)
+                metrics_write(body, m, &snap);
+            else
+                status_write_json(body, &snap);
+        } else {
+            body->error = 1;
+        }
+        status_free(&snap);
+        *made = now;
+        *cost = clock_us() - now;
     }
-    status_free(&snap);
-    if (body.error)
+    if (body->error)
         answer_text(c, head_only, 500, NULL, "the answer is too large or memory ran out");
     else if (metrics)
-        answer(c, head_only, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, bw_head(&body), bw_pending(&body));
+        answer(c, head_only, 200, "text/plain; version=0.0.4; charset=utf-8", NULL, bw_head(body), bw_pending(body));
     else
-        answer(c, head_only, 200, "application/json", NULL, bw_head(&body), bw_pending(&body));
-    bw_free(&body);
+        answer(c, head_only, 200, "application/json", NULL, bw_head(body), bw_pending(body));
 }
 
 /* A whole request head came: route it. */
@@ -334,11 +353,9 @@ static void conn_read(master *m, http_conn *c)
 {
     if (c->state == HC_DRAINING) { /* the peer's leftovers, dropped: a close now could reset the answer */
         char sink[4096];
-        long r;
-        while ((r = net_recv(c->sock, sink, sizeof sink)) > 0)
-            ;
-        if (r != NET_AGAIN)
-            conn_close(c);
+        long r = net_recv(c->sock, sink, sizeof sink);
+        if (r != NET_AGAIN && (r <= 0 || (c->inlen += (size_t)r) > HTTP_DRAIN_MAX))
+            conn_close(c); /* ended, or a peer that never stops: cut */
         return;
     }
     long r = net_recv(c->sock, c->in + c->inlen, sizeof c->in - c->inlen);
@@ -378,6 +395,7 @@ static void conn_write(http_conn *c)
     net_shutdown_write(c->sock);
     c->state = HC_DRAINING;
     c->since_ms = clock_ms();
+    c->inlen = 0; /* now what was drained */
 }
 
 /* ------------------------------------------------------ the loop's part --- */
