@@ -304,7 +304,9 @@ void poll_set_build(master *m, poll_set *ps)
     int n = 0;
     ps->pfds[n++] = (net_pollfd){m->udp, NET_IN, 0};
     ps->pfds[n++] = (net_pollfd){m->sigfd, NET_IN, 0};
-    if (m->listener != SOCK_INVALID && PFD_FIXED + m->nclients < NET_POLL_MAX) /* Windows: select() is full */
+    /* Windows: select() watches NET_POLL_MAX sockets; room is kept for the
+     * other family's socket and --http's */
+    if (m->listener != SOCK_INVALID && PFD_FIXED + m->nclients + 1 + (m->http ? 1 + HTTP_CONNS : 0) < NET_POLL_MAX)
         ps->pfds[n++] = (net_pollfd){m->listener, NET_IN, 0};
     ps->first_client = n;
     size_t all_queued = clients_queued_bytes(m);
