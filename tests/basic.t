@@ -44,6 +44,14 @@ is "$(tr '\n' ' ' <"$T/out")" "third second first " "default: completion order"
 run_client -q -k "$T/order.txt"
 is "$(tr '\n' ' ' <"$T/out")" "first second third " "-k: input order"
 
+# Where a command runs (README "Where commands run"): in its slave's
+# working directory (lib.sh starts slave sN in $T/sN), with the slave's
+# environment, not the client's.
+printf 'pwd\necho "[${SMP_ONLY_IN_CLIENT:-unset}]"\n' >"$T/where.txt"
+SMP_ONLY_IN_CLIENT=client-value run_client -q -k "$T/where.txt"
+check "a command runs in its slave's directory ($(head -1 "$T/out"))" grep -Eqx "$T/s[123]" <(head -1 "$T/out")
+is "$(sed -n 2p "$T/out")" "[unset]" "with the slave's environment: a variable of the client's is not there"
+
 # Exit statuses: counts, 101 beyond 100.
 for i in $(seq 1 105); do echo "exit $((i % 250 + 1))"; done >"$T/fail105.txt"
 printf 'true\nfalse\nexit 3\nexit 255\n' >"$T/fail3.txt"
