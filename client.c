@@ -56,6 +56,8 @@ typedef struct {
     uint8_t known;       /* --attach: a command of the batch (a refused line leaves a gap) */
     uint8_t done;        /* its result is in */
     CommandResult *held; /* --keep-order: result waiting for earlier ones */
+    char *args;          /* a template's job with --tag: its arguments, the tag's {} */
+    size_t args_len;
 } command_slot;
 
 enum client_mode {
@@ -164,7 +166,7 @@ static void usage(FILE *out)
             "                        its own command lines (no FILE); the joblog keeps one line\n"
             "                        per Seq, the last attempt's\n"
             "      --tag             prefix each line of a command's output with the command\n"
-            "                        line and a TAB\n"
+            "                        line (a template's: its arguments) and a TAB\n"
             "      --tagstring STR   prefix with STR instead ({} the command line, {#} its seq)\n"
             "      --json            print one JSON object per command per line\n"
             "      --timeout SECS    kill commands running longer than this (default: none)\n"
@@ -439,7 +441,9 @@ static CommandResult *copy_result(const CommandResult *r)
 static void show(client_state *c, command_slot *s, const CommandResult *r)
 {
     progress_clear(&c->prog); /* stdout may be the same terminal */
-    report_result(&c->rep, r, s->text, s->len);
+    report_result_args(&c->rep, r, s->text, s->len, s->args, s->args_len);
+    free(s->args);
+    s->args = NULL;
     if (s->index == SUBMIT_NONE || s->index < c->accepted || c->mode == MODE_FOLLOW) {
         free(s->text);
         s->text = NULL;
@@ -671,6 +675,8 @@ static long read_template(client_state *c)
             fatal(c, "internal error: template job %u made as command %u", seq, c->ncmds + 1);
         c->lines.lineno = seq; /* "line N" of a refused one: job N */
         handle_line(c, line, len, 0);
+        if ((c->rep.tag || c->rep.tagstring) && !(c->cmds[seq - 1].args = template_args(c->tmpl, &c->cmds[seq - 1].args_len)))
+            fatal(c, "out of memory");
         made += len + 1;
     }
     return INPUT_CHUNK;

@@ -444,6 +444,26 @@ static int put_value(template *t, const char *arg, enum rpl_kind k)
     }
 }
 
+char *template_args(const template *t, size_t *len)
+{
+    size_t n = 0;
+    for (int k = 0; k < t->nsrc; k++)
+        n += strlen(t->argv[k]) + 1;
+    char *s = malloc(n + 1), *p = s;
+    if (!s)
+        return NULL;
+    for (int k = 0; k < t->nsrc; k++) {
+        size_t l = strlen(t->argv[k]);
+        if (k)
+            *p++ = ' ';
+        memcpy(p, t->argv[k], l);
+        p += l;
+    }
+    *p = 0;
+    *len = (size_t)(p - s);
+    return s;
+}
+
 int template_next(template *t, const char **line, size_t *len, uint32_t *seq)
 {
     if (t->next >= t->total)

@@ -59,6 +59,11 @@ int template_parse(template *t, int n, char *const *words, char *err, size_t err
  * call): 1, or 0 when all are made. seq is its job number ({#}), from 1. */
 int template_next(template *t, const char **line, size_t *len, uint32_t *seq);
 
+/* The arguments of the job template_next made last, as they are (not
+ * quoted), joined by spaces: what GNU parallel's --tag prefixes. A
+ * malloc'd string (*len bytes), NULL out of memory. */
+char *template_args(const template *t, size_t *len);
+
 void template_free(template *t);
 
 /* GNU parallel's quoting (shell_quote_scalar_default): unchanged if

@@ -167,6 +167,8 @@ run_both "exit statuses" 'exit' ::: 0 3 0 5
 run_both "a newline in an argument" printf '%s\n' ::: "$(printf 'a\nb')"
 is "$(cat "$T/c.out")" anbn "a newline in an argument: two commands, as GNU parallel runs them (printf %s\\n a: 'an')"
 run_both "the arguments as commands" ::: 'echo one' 'echo two; exit 2'
+run_both "--tag: a template's lines tagged with its arguments" --tag echo ::: a 'b c' ::: 1 2
+run_both "--tagstring {}: the arguments" --tagstring '<{}>' 'echo {2}{1}' ::: x 'y z' ::: 1
 # The seq is the job number: --results DIR/{#}
 RC=0; "$C" --master "$M" -q --results "$T/res" 'echo {#}:{}' ::: a b c >/dev/null 2>&1 || RC=$?
 is "$RC/$(cat "$T/res/1/stdout" "$T/res/2/stdout" "$T/res/3/stdout" | tr '\n' ' ')" "0/1:a 2:b 3:c " "the seq of each command is its {#}"
