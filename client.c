@@ -49,6 +49,17 @@
 #define CANCEL_WAIT_MS 5000u /* Ctrl-C while the master is out of reach: how long we try to reach it to cancel */
 #define SUBMIT_NONE UINT32_MAX
 
+/* --halt WHEN,WHY=N[%] (GNU parallel's): when N commands (or N% of them)
+ * failed, succeeded or are done, stop: now (running ones killed, the
+ * others not run) or soon (running ones finish, no new one starts). */
+enum { HALT_NEVER, HALT_SOON, HALT_NOW };
+enum { HALT_FAIL, HALT_SUCCESS, HALT_DONE };
+typedef struct {
+    int when, why;
+    uint32_t n;
+    int pct; /* n is a percentage of the commands */
+} halt_rule;
+
 typedef struct {
     char *text;          /* freed once shown and, for a SUBMIT, on the master's disk */
     uint32_t len;
@@ -107,6 +118,10 @@ typedef struct {
     uint64_t reconnect_deadline, backoff_ms;
     unsigned attempts;          /* connection attempts in this outage */
     int cancelling;             /* Ctrl-C while the master was out of reach: CANCEL once it answers */
+    halt_rule halt;             /* --halt */
+    int halted;                 /* its condition came: HALT_SOON or HALT_NOW */
+    int halt_status;            /* then the exit status; -1: the usual one */
+    uint32_t n_ok, n_failed;    /* results so far, for --halt */
     int got_bye, welcomed;
     const char *input_name;
     report rep;
@@ -168,6 +183,9 @@ static void usage(FILE *out)
             "      --tag             prefix each line of a command's output with the command\n"
             "                        line (a template's: its arguments) and a TAB\n"
             "      --tagstring STR   prefix with STR instead ({} the command line, {#} its seq)\n"
+            "      --halt WHEN,WHY=N when N commands (N%%: of all) fail|succeed|are done, stop:\n"
+            "                        now (kill the running ones) or soon (let them finish);\n"
+            "                        exit status as GNU parallel's (fail=1: the command's own)\n"
             "      --json            print one JSON object per command per line\n"
             "      --timeout SECS    kill commands running longer than this (default: none)\n"
             "      --retries N       attempts per command if its slave dies (default: the master's)\n"
@@ -309,6 +327,11 @@ static void send_attach(client_state *c)
     }
     client_frame_end(c, attach_frame_encode(&c->out, &a));
     free(held);
+    if (c->halt.when && (a.mode == ATTACH_NEW || a.mode == ATTACH_RESUME)) { /* the master halts with us */
+        options_frame o = {.halt_when = (uint8_t)c->halt.when, .halt_why = (uint8_t)c->halt.why,
+                           .halt_pct = (uint8_t)c->halt.pct, .halt_n = c->halt.n};
+        client_frame_end(c, options_frame_encode(&c->out, &o));
+    }
     c->attach_sent = 1;
 }
 
@@ -469,6 +492,113 @@ static void print_ready(client_state *c)
     }
 }
 
+/* --halt's value: 0, or -1 if it is not one of GNU parallel's forms. */
+static int parse_halt(const char *s, halt_rule *h)
+{
+    static const struct { const char *name; halt_rule rule; } legacy[] = {
+        {"never", {HALT_NEVER, HALT_FAIL, 0, 0}}, {"0", {HALT_NEVER, HALT_FAIL, 0, 0}},
+        {"1", {HALT_SOON, HALT_FAIL, 1, 0}},      {"2", {HALT_NOW, HALT_FAIL, 1, 0}},
+        {"-1", {HALT_SOON, HALT_SUCCESS, 1, 0}},  {"-2", {HALT_NOW, HALT_SUCCESS, 1, 0}}};
+    for (size_t i = 0; i < sizeof legacy / sizeof *legacy; i++)
+        if (!strcmp(s, legacy[i].name)) {
+            *h = legacy[i].rule;
+            return 0;
+        }
+    char *end;
+    const char *v;
+    if (!strncmp(s, "now,", 4) || !strncmp(s, "soon,", 5)) {
+        h->when = s[0] == 'n' ? HALT_NOW : HALT_SOON;
+        v = s + (s[0] == 'n' ? 4 : 5);
+        if (!strncmp(v, "fail=", 5))
+            h->why = HALT_FAIL, v += 5;
+        else if (!strncmp(v, "success=", 8))
+            h->why = HALT_SUCCESS, v += 8;
+        else if (!strncmp(v, "done=", 5))
+            h->why = HALT_DONE, v += 5;
+        else
+            return -1;
+    } else { /* 1-99%: soon,fail=N% */
+        h->when = HALT_SOON, h->why = HALT_FAIL;
+        v = s;
+        if (!strchr(s, '%'))
+            return -1;
+    }
+    if (*v < '0' || *v > '9')
+        return -1;
+    unsigned long n = strtoul(v, &end, 10);
+    h->pct = *end == '%';
+    if ((h->pct && end[1]) || (!h->pct && *end) || n == 0 || n > (h->pct ? 100ul : 100000000ul))
+        return -1;
+    h->n = (uint32_t)n;
+    return 0;
+}
+
+static _Noreturn void halt_now(client_state *c);
+static void send_end(client_state *c);
+static uint32_t expected(const client_state *c);
+static int flush_out(client_state *c, unsigned ms);
+
+/* After each result: has --halt's condition come? Then the exit status is
+ * GNU parallel's: the failing command's own for fail=1, 0 for success,
+ * the share of commands that failed (in %) for a percentage, else the
+ * usual count. Percentages wait until the whole input is read. */
+static void halt_check(client_state *c, const CommandResult *r)
+{
+    const halt_rule *h = &c->halt;
+    if (command_result_failed(r))
+        c->n_failed++;
+    else
+        c->n_ok++;
+    uint32_t count = h->why == HALT_FAIL ? c->n_failed : h->why == HALT_SUCCESS ? c->n_ok : c->n_ok + c->n_failed;
+    uint32_t total = expected(c);
+    if (h->pct ? !c->input_done || (uint64_t)count * 100 < (uint64_t)h->n * total : count < h->n)
+        return;
+    c->halted = h->when;
+    if (h->why == HALT_SUCCESS)
+        c->halt_status = 0;
+    else if (h->pct)
+        c->halt_status = (int)((uint64_t)c->n_failed * 100 / (total ? total : 1));
+    else if (h->why == HALT_FAIL && h->n == 1)
+        c->halt_status = r->status == RUN_EXITED ? r->exit_code & 255 : r->term_signal ? 128 + r->term_signal : 1;
+    else
+        c->halt_status = -1;
+    progress_clear(&c->prog);
+    fflush(stdout);
+    fprintf(stderr, "client: --halt: command %u %s: %s\n", r->seq,
+            h->why == HALT_DONE ? "finished" : command_result_failed(r) ? "failed" : "succeeded",
+            c->halted == HALT_NOW ? "stopping now (running commands are killed, the others not run)"
+                                  : "starting no more (running commands finish)");
+    if (!c->input_done) { /* what is not sent yet never will be */
+        c->input_done = 1;
+        send_end(c);
+    }
+    if (c->halted == HALT_NOW)
+        halt_now(c);
+    client_frame_end(c, cancel_frame_encode(&c->out, CANCEL_QUEUED));
+}
+
+/* --halt now: the batch is cancelled (its running commands killed, as
+ * Ctrl-C does) and we leave; what -k holds back is shown first. */
+static _Noreturn void halt_now(client_state *c)
+{
+    if (c->sock != SOCK_INVALID && c->attach_sent) {
+        client_frame_end(c, cancel_frame_encode(&c->out, CANCEL_ALL));
+        flush_out(c, GOODBYE_MS);
+    }
+    for (uint32_t i = 0; i < c->ncmds; i++) {
+        command_slot *h = &c->cmds[i];
+        if (h->held) {
+            show(c, h, h->held);
+            command_result_free(h->held);
+            free(h->held);
+            h->held = NULL;
+        }
+    }
+    fflush(stdout);
+    report_close(&c->rep);
+    exit(c->halt_status >= 0 ? c->halt_status : report_exit_status(&c->rep));
+}
+
 /* Every result goes through here, from the master or made locally. */
 static void on_result(client_state *c, const CommandResult *r)
 {
@@ -477,20 +607,33 @@ static void on_result(client_state *c, const CommandResult *r)
     c->results++;
     command_slot *s = &c->cmds[r->seq - 1];
     s->done = 1;
+    if (c->halted && r->status == RUN_CANCELLED) { /* --halt soon: not run; GNU parallel shows nothing of it */
+        free(s->text);
+        s->text = NULL;
+        if (c->rep.keep_order && r->seq == c->next_to_print) {
+            c->next_to_print++;
+            print_ready(c);
+        } else if (c->rep.keep_order) {
+            s->known = 0; /* a gap print_ready steps over */
+        }
+        return;
+    }
     progress_done(&c->prog, r->seq, r->host, command_result_failed(r), r->duration_us);
     if (!c->rep.keep_order) {
         show(c, s, r);
-        return;
+    } else {
+        print_ready(c);
+        if (r->seq != c->next_to_print) {
+            if (!(s->held = copy_result(r)))
+                fatal(c, "out of memory");
+        } else {
+            show(c, s, r);
+            c->next_to_print++;
+            print_ready(c);
+        }
     }
-    print_ready(c);
-    if (r->seq != c->next_to_print) {
-        if (!(s->held = copy_result(r)))
-            fatal(c, "out of memory");
-        return;
-    }
-    show(c, s, r);
-    c->next_to_print++;
-    print_ready(c);
+    if (c->halt.when && !c->halted) /* after it is shown: GNU parallel prints the one that halts */
+        halt_check(c, r);
 }
 
 static void reject_line(client_state *c, uint32_t seq, uint32_t lineno, const char *why)
@@ -558,6 +701,8 @@ static int resume_skips(client_state *c, const char *line, size_t len, int compa
 
 static void handle_line(client_state *c, const char *line, size_t len, int truncated)
 {
+    if (c->halted) /* --halt: the rest of the input is not run */
+        return;
     enum cmd_line_kind kind = cmd_line_classify(line, len, truncated);
     if (kind == CMD_SKIP && c->tmpl) /* job {#}: a blank or '#' line is a command too, as in GNU parallel */
         kind = CMD_COMMAND;
@@ -615,6 +760,8 @@ static long read_input(client_state *c)
     int truncated;
     while (line_reader_next(&c->lines, buf, (size_t)n, &pos, n == 0, &line, &len, &truncated))
         handle_line(c, line, len, truncated);
+    if (c->halted) /* --halt: the input ended there, END is sent */
+        return 0;
     if (n == 0) {
         c->input_done = 1;
         send_end(c);
@@ -654,7 +801,7 @@ static void feed_retry(client_state *c)
 static long read_template(client_state *c)
 {
     size_t made = 0;
-    while (made < INPUT_CHUNK && bw_pending(&c->out) < SEND_HIGH_WATER &&
+    while (!c->halted && made < INPUT_CHUNK && bw_pending(&c->out) < SEND_HIGH_WATER &&
            c->submitted - c->accepted < UNACCEPTED_MAX_COMMANDS && c->unaccepted_bytes < UNACCEPTED_MAX_BYTES) {
         const char *line;
         size_t len;
@@ -1305,7 +1452,8 @@ int main(int argc, char **argv)
     enum { OPT_RESULTS = 256, OPT_JOBLOG, OPT_JSON, OPT_TIMEOUT, OPT_RETRIES, OPT_KEY_FILE, OPT_RECONNECT, OPT_DETACH,
            OPT_ATTACH, OPT_BATCHES, OPT_STATUS, OPT_PROGRESS, OPT_ETA, OPT_BAR,
            OPT_TAG = 320, OPT_TAGSTRING, OPT_RESUME, OPT_RESUME_FAILED, OPT_RETRY_FAILED,
-           OPT_MASTER = 400, OPT_DRY_RUN }; /* where the master is; templates' --dry-run */
+           OPT_MASTER = 400, OPT_DRY_RUN, /* where the master is; templates' --dry-run */
+           OPT_HALT = 420 };
     static const struct option longopts[] = {
         {"keep-order", no_argument, NULL, 'k'},
         {"results", required_argument, NULL, OPT_RESULTS},
@@ -1329,6 +1477,7 @@ int main(int argc, char **argv)
         {"retry-failed", no_argument, NULL, OPT_RETRY_FAILED},
         {"master", required_argument, NULL, OPT_MASTER},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+        {"halt", required_argument, NULL, OPT_HALT},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -1374,6 +1523,13 @@ int main(int argc, char **argv)
         case 'v': c->rep.verbose = 1; break;
         case 'q': c->rep.quiet = 1; break;
         case OPT_TAG: c->rep.tag = 1; break;
+        case OPT_HALT:
+            if (parse_halt(optarg, &c->halt) < 0) {
+                fprintf(stderr, "client: --halt '%s': expected now|soon,fail|success|done=N or N%% (or GNU "
+                        "parallel's 0, 1, 2, -1, -2, N%%)\n", optarg);
+                return EXIT_TROUBLE;
+            }
+            break;
         case OPT_TAGSTRING: c->rep.tag = 1; c->rep.tagstring = optarg; break;
         case OPT_RESUME: c->resume = RESUME_ALL; resumes++; break;
         case OPT_RESUME_FAILED: c->resume = RESUME_FAILED; resumes++; break;
@@ -1608,5 +1764,5 @@ int main(int argc, char **argv)
         fprintf(stderr, "client: cannot write the results to standard output: %s\n", strerror(errno));
         return EXIT_TROUBLE;
     }
-    return report_exit_status(&c->rep);
+    return c->halted && c->halt_status >= 0 ? c->halt_status : report_exit_status(&c->rep);
 }

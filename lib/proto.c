@@ -513,6 +513,62 @@ size_t empty_frame_encode(bwriter *w, uint8_t type)
     return frame_begin(w, type);
 }
 
+size_t options_frame_encode(bwriter *w, const options_frame *o)
+{
+    size_t start = frame_begin(w, F_OPTIONS);
+    if (o->halt_when) {
+        bw_u8(w, OPTION_HALT);
+        bw_u16(w, 7);
+        bw_u8(w, o->halt_when);
+        bw_u8(w, o->halt_why);
+        bw_u8(w, o->halt_pct);
+        bw_u32(w, o->halt_n);
+    }
+    return start;
+}
+
+int options_frame_decode(const breader *fields, options_frame *o)
+{
+    breader r = *fields;
+    memset(o, 0, sizeof *o);
+    while (br_left(&r)) {
+        uint8_t key = br_u8(&r);
+        uint16_t len = br_u16(&r);
+        breader v;
+        const uint8_t *p = br_bytes(&r, len);
+        if (r.error)
+            return -1;
+        br_init(&v, p, len);
+        if (key == OPTION_HALT) {
+            o->halt_when = br_u8(&v);
+            o->halt_why = br_u8(&v);
+            o->halt_pct = br_u8(&v);
+            o->halt_n = br_u32(&v);
+            if (v.error || !o->halt_when || o->halt_when > 2 || o->halt_why > 2 || o->halt_pct > 1 || !o->halt_n ||
+                (o->halt_pct && o->halt_n > 100))
+                return -1;
+        } else if (!o->unknown_key) {
+            o->unknown_key = key;
+        }
+    }
+    return 0;
+}
+
+size_t cancel_frame_encode(bwriter *w, uint8_t mode)
+{
+    size_t start = frame_begin(w, F_CANCEL);
+    if (mode != CANCEL_ALL)
+        bw_u8(w, mode);
+    return start;
+}
+
+uint8_t cancel_frame_mode(const breader *fields)
+{
+    breader r = *fields;
+    uint8_t mode = br_left(&r) ? br_u8(&r) : CANCEL_ALL;
+    return mode == CANCEL_QUEUED ? CANCEL_QUEUED : CANCEL_ALL;
+}
+
 size_t attach_frame_encode(bwriter *w, const attach_frame *a)
 {
     size_t start = frame_begin(w, F_ATTACH);
@@ -856,7 +912,7 @@ const char *frame_type_name(uint8_t type)
 {
     static const char *names[] = {"?", "HELLO", "WELCOME", "SUBMIT", "END", "RESULT", "NOTICE", "ERROR", "BYE", "READY",
                                   "ATTACH", "BATCH", "ACCEPTED", "ACK", "CANCEL", "DETACH", "BATCH_INFO", "COMMAND",
-                                  "STARTED", "STATUS", "STATUS_SLAVE", "STATUS_BATCH", "STATUS_JOB"};
+                                  "STARTED", "STATUS", "STATUS_SLAVE", "STATUS_BATCH", "STATUS_JOB", "OPTIONS"};
     return type < sizeof names / sizeof *names ? names[type] : "?";
 }
 

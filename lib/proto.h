@@ -174,6 +174,7 @@ enum frame_type {
     F_STATUS_SLAVE = 20, /* master -> client: one slave */
     F_STATUS_BATCH = 21, /* master -> client: one batch */
     F_STATUS_JOB = 22,   /* master -> client: one command dispatched to a slave now */
+    F_OPTIONS = 23,      /* client -> master, after ATTACH: the batch's options (--halt) */
 };
 
 /* F_ATTACH's mode. */
@@ -374,7 +375,26 @@ typedef struct { /* F_STATUS_JOB */
     char command[STATUS_COMMAND_MAX + 1];
 } status_job_frame;
 
-/* F_BYE, F_READY, F_CANCEL and F_DETACH have no fields (bytes there are ignored). */
+/* F_OPTIONS: a list of options, each a u8 key, a u16 length, its value;
+ * a key the master does not know is refused (ERROR naming it). */
+enum option_key {
+    OPTION_HALT = 1, /* u8 when (1 soon, 2 now), u8 why (0 fail, 1 success, 2 done), u8 pct, u32 n */
+};
+typedef struct {
+    uint8_t halt_when; /* 0: none */
+    uint8_t halt_why, halt_pct;
+    uint32_t halt_n;
+    uint8_t unknown_key; /* decoded: the first key not known (0: none) */
+} options_frame;
+size_t options_frame_encode(bwriter *w, const options_frame *o);
+int options_frame_decode(const breader *fields, options_frame *o);
+
+/* F_BYE, F_READY and F_DETACH have no fields (bytes there are ignored).
+ * F_CANCEL has one, optional: what is cancelled. */
+enum cancel_mode {
+    CANCEL_ALL = 0,    /* absent too: queued commands dropped, running ones killed (Ctrl-C, --halt now) */
+    CANCEL_QUEUED = 1, /* queued commands not run (each gets a "cancelled" result), running ones finish (--halt soon) */
+};
 
 /* With a key (hello_key: K_client->master), sets FRAME_FLAG_AUTH and
  * appends the tag (auth_hello_proof) over the fields. */
@@ -414,6 +434,8 @@ size_t batch_info_frame_encode(bwriter *w, const batch_info_frame *b);
 int batch_info_frame_decode(const breader *fields, batch_info_frame *b);
 /* type F_BYE, F_READY, F_CANCEL or F_DETACH */
 size_t empty_frame_encode(bwriter *w, uint8_t type);
+size_t cancel_frame_encode(bwriter *w, uint8_t mode); /* CANCEL_ALL: no field, as before */
+uint8_t cancel_frame_mode(const breader *fields);     /* enum cancel_mode; an unknown one reads as CANCEL_ALL */
 size_t command_frame_encode(bwriter *w, const command_frame *c);
 int command_frame_decode(const breader *fields, command_frame *c);
 /* The host is cut at BATCH_NAME_MAX bytes. */

@@ -148,6 +148,7 @@ static void send_result(client *cl, uint32_t index, uint32_t seq, const char *ho
 {
     cl->last_frame_ms = clock_ms();
     status_count_result(cl->m, cl, body, len);
+    client_halt_count(cl, body, len);
     if (cl->durable) {
         record_ref ref = journal_result(cl->m, cl, index, seq, host, body, len);
         grow((void **)&cl->results, &cl->cap_results, cl->nresults + 1, sizeof *cl->results);
@@ -158,6 +159,41 @@ static void send_result(client *cl, uint32_t index, uint32_t seq, const char *ho
     if (connected(cl) && !cl->follow && cl->sent + 1 == cl->nresults &&
         (!cl->durable || bw_pending(&cl->out) < FEED_HIGH_WATER))
         put_result(cl, seq, host, strlen(host), body, len, waits_for_flush);
+}
+
+/* --halt: the same rule as the client's (client.c halt_check), on the
+ * results as they are sent, so that nothing more starts once it holds:
+ * the client alone would learn it a round trip later. */
+void client_halt_count(client *cl, const uint8_t *body, size_t len)
+{
+    const options_frame *o = &cl->opts;
+    if (!o->halt_when || cl->halt_due || cl->cancelled)
+        return;
+    int failed = len < 5 || body[0] != RUN_EXITED || get_u32(body + 1) != 0;
+    if (failed)
+        cl->halt_failed++;
+    else
+        cl->halt_ok++;
+    uint32_t count = o->halt_why == 0 ? cl->halt_failed : o->halt_why == 1 ? cl->halt_ok : cl->halt_ok + cl->halt_failed;
+    if (o->halt_pct ? cl->ended && (uint64_t)count * 100 >= (uint64_t)o->halt_n * cl->submitted : count >= o->halt_n)
+        cl->halt_due = o->halt_when;
+}
+
+void clients_halt(master *m)
+{
+    for (client *cl = m->clients; cl; cl = cl->next) {
+        if (!cl->halt_due || cl->cancelled)
+            continue;
+        if (cl->halt_due == 2) {
+            client_cancel(m, cl, "--halt now on its client");
+        } else if (cl->queued) {
+            LOG(LOG_INFO, "batch %016llx: --halt soon: %u queued commands not run, %u running finish",
+                (unsigned long long)cl->batch_id, cl->queued, cl->inflight);
+            fail_queued(cl, RUN_CANCELLED, "not run: its client halted (--halt soon)");
+        }
+        cl->opts.halt_when = 0; /* done */
+        cl->halt_due = 0;
+    }
 }
 
 /* A slave's result: it may reach the client before the flush. */
@@ -823,10 +859,30 @@ static client *on_client_frame(master *m, client *cl, uint8_t type, breader *r)
         client_check_done(cl);
         break;
     }
+    case F_OPTIONS: {
+        options_frame o;
+        if (!cl->resume || options_frame_decode(r, &o) < 0) {
+            client_fail(cl, "malformed OPTIONS");
+            break;
+        }
+        if (o.unknown_key) {
+            client_fail(cl, "OPTIONS with an option this master does not know (key %u)", o.unknown_key);
+            break;
+        }
+        cl->opts = o;
+        break;
+    }
     case F_CANCEL:
         if (!cl->resume)
             goto unexpected;
-        client_cancel(m, cl, "Ctrl-C on its client");
+        if (cancel_frame_mode(r) == CANCEL_QUEUED) { /* --halt soon: what runs finishes, nothing new starts */
+            LOG(LOG_INFO, "batch %016llx: its client halts: %u queued commands not run, %u running finish",
+                (unsigned long long)cl->batch_id, cl->queued, cl->inflight);
+            fail_queued(cl, RUN_CANCELLED, "not run: its client halted (--halt soon)");
+            break;
+        }
+        if (!cl->cancelled) /* (--halt now cancelled it already) */
+            client_cancel(m, cl, "Ctrl-C on its client");
         cl->state = CS_CLOSING; /* nothing more to say: the client is leaving */
         break;
     case F_DETACH:

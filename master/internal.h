@@ -227,6 +227,11 @@ struct client {
     uint64_t finished_ms;    /* delivered or cancelled: when (retention counts from there) */
     uint64_t journal_bytes;  /* its records in the journal: dead once it is forgotten (compaction) */
     uint32_t st_failed;      /* status.c: results of the batch made since this master started, not exited 0 */
+    /* --halt (F_OPTIONS; not journaled: after a restart the client alone
+     * halts): counted on the results sent, applied by dispatch_step */
+    options_frame opts;
+    uint32_t halt_ok, halt_failed;
+    int halt_due;            /* the condition came: apply it before anything more is dispatched */
 };
 
 /* status.c: the master-wide counters. The ring holds the results of each
@@ -315,6 +320,8 @@ typedef struct {
 int shutdown_step(master *m, uint64_t now_ms); /* 1: the loop ends */
 uint64_t timers_step(master *m, uint64_t now_ms);
 void dispatch_step(master *m);
+void client_halt_count(client *cl, const uint8_t *body, size_t len); /* clients.c */
+void clients_halt(master *m);                                      /* clients.c: the due --halt */
 void early_write_step(master *m);
 void flush_step(master *m);
 void write_step(master *m);

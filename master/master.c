@@ -235,6 +235,7 @@ uint64_t timers_step(master *m, uint64_t now_ms)
  * new runs once stopping. */
 void dispatch_step(master *m)
 {
+    clients_halt(m); /* a --halt that came with this turn's results: before anything new starts */
     while (!m->stopping) {
         client *cl = sched_next_client(m->clients, m->last_served_client);
         if (!cl)

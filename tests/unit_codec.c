@@ -492,6 +492,40 @@ static void test_frame_codecs(void)
     ok(parse_one(&w2, &type, &f) && attach_frame_decode(&f, &at2) == 0 && at2.mode == ATTACH_RESUME &&
            at2.batch == at.batch && at2.have == 77, "ATTACH round trip");
     ok(truncations_refused(F_ATTACH, &f, 13), "ATTACH: every truncation refused");
+    /* OPTIONS (--halt) and CANCEL's mode */
+    options_frame of = {.halt_when = 2, .halt_why = 0, .halt_pct = 1, .halt_n = 50}, of2;
+    bw_reset(&w2);
+    frame_end(&w2, options_frame_encode(&w2, &of));
+    ok(w2.len == 5 + 3 + 7 && w2.data[4] == F_OPTIONS && w2.data[5] == OPTION_HALT && parse_one(&w2, &type, &f) &&
+           options_frame_decode(&f, &of2) == 0 && of2.halt_when == 2 && of2.halt_pct == 1 && of2.halt_n == 50 &&
+           !of2.unknown_key, "OPTIONS: --halt now,fail=50%% round trip");
+    {
+        int bad = 0;
+        for (size_t cut = 1; cut < br_left(&f); cut++) {
+            breader t = f;
+            t.len -= cut;
+            bad += options_frame_decode(&t, &of2) == 0 && of2.halt_when;
+        }
+        ok(!bad, "OPTIONS: a cut option is refused");
+    }
+    bw_reset(&w2);
+    size_t os = frame_begin(&w2, F_OPTIONS);
+    bw_u8(&w2, 9);
+    bw_u16(&w2, 1);
+    bw_u8(&w2, 0);
+    frame_end(&w2, os);
+    ok(parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == 0 && of2.unknown_key == 9,
+       "OPTIONS: an unknown key is named");
+    options_frame bad_pct = {.halt_when = 1, .halt_why = 0, .halt_pct = 1, .halt_n = 101};
+    bw_reset(&w2);
+    frame_end(&w2, options_frame_encode(&w2, &bad_pct));
+    ok(parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == -1, "OPTIONS: 101%% refused");
+    bw_reset(&w2);
+    frame_end(&w2, cancel_frame_encode(&w2, CANCEL_ALL));
+    ok(w2.len == 5 && parse_one(&w2, &type, &f) && cancel_frame_mode(&f) == CANCEL_ALL, "CANCEL: no field, as before");
+    bw_reset(&w2);
+    frame_end(&w2, cancel_frame_encode(&w2, CANCEL_QUEUED));
+    ok(w2.len == 6 && parse_one(&w2, &type, &f) && cancel_frame_mode(&f) == CANCEL_QUEUED, "CANCEL_QUEUED: one byte");
     static const uint8_t held[2] = {0x05, 0x01}; /* indices 0, 2 and 8 */
     attach_frame ah = {ATTACH_RESUME, 9, 3, 9, held};
     bw_reset(&w2);
