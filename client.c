@@ -122,6 +122,7 @@ typedef struct {
     int halted;                 /* its condition came: HALT_SOON or HALT_NOW */
     int halt_status;            /* then the exit status; -1: the usual one */
     uint32_t n_ok, n_failed;    /* results so far, for --halt */
+    uint32_t jobs, delay_ms;    /* -j, --delay: OPTIONS for the master */
     int got_bye, welcomed;
     const char *input_name;
     report rep;
@@ -183,6 +184,9 @@ static void usage(FILE *out)
             "      --tag             prefix each line of a command's output with the command\n"
             "                        line (a template's: its arguments) and a TAB\n"
             "      --tagstring STR   prefix with STR instead ({} the command line, {#} its seq)\n"
+            "  -j, --jobs N          at most N of these commands running at once, on all the\n"
+            "                        slaves together (default 0: every free slot)\n"
+            "      --delay SECS      at least SECS between two starts of these commands\n"
             "      --halt WHEN,WHY=N when N commands (N%%: of all) fail|succeed|are done, stop:\n"
             "                        now (kill the running ones) or soon (let them finish);\n"
             "                        exit status as GNU parallel's (fail=1: the command's own)\n"
@@ -327,9 +331,10 @@ static void send_attach(client_state *c)
     }
     client_frame_end(c, attach_frame_encode(&c->out, &a));
     free(held);
-    if (c->halt.when && (a.mode == ATTACH_NEW || a.mode == ATTACH_RESUME)) { /* the master halts with us */
+    if ((c->halt.when || c->jobs || c->delay_ms) && (a.mode == ATTACH_NEW || a.mode == ATTACH_RESUME)) {
         options_frame o = {.halt_when = (uint8_t)c->halt.when, .halt_why = (uint8_t)c->halt.why,
-                           .halt_pct = (uint8_t)c->halt.pct, .halt_n = c->halt.n};
+                           .halt_pct = (uint8_t)c->halt.pct, .halt_n = c->halt.n, .jobs = c->jobs,
+                           .delay_ms = c->delay_ms}; /* the master halts with us, caps and spaces our starts */
         client_frame_end(c, options_frame_encode(&c->out, &o));
     }
     c->attach_sent = 1;
@@ -1453,7 +1458,7 @@ int main(int argc, char **argv)
            OPT_ATTACH, OPT_BATCHES, OPT_STATUS, OPT_PROGRESS, OPT_ETA, OPT_BAR,
            OPT_TAG = 320, OPT_TAGSTRING, OPT_RESUME, OPT_RESUME_FAILED, OPT_RETRY_FAILED,
            OPT_MASTER = 400, OPT_DRY_RUN, /* where the master is; templates' --dry-run */
-           OPT_HALT = 420 };
+           OPT_HALT = 420, OPT_DELAY };
     static const struct option longopts[] = {
         {"keep-order", no_argument, NULL, 'k'},
         {"results", required_argument, NULL, OPT_RESULTS},
@@ -1478,6 +1483,8 @@ int main(int argc, char **argv)
         {"master", required_argument, NULL, OPT_MASTER},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"halt", required_argument, NULL, OPT_HALT},
+        {"jobs", required_argument, NULL, 'j'},
+        {"delay", required_argument, NULL, OPT_DELAY},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -1499,7 +1506,7 @@ int main(int argc, char **argv)
     log_init("client", LOG_INFO);
     log_plain = 1; /* "client: ...", as every message of the client */
     opterr = 0;    /* getopt's messages are not ours: see bad_option */
-    while ((opt = getopt_long(argc, argv, tmpl_words ? "+:kvqhV" : ":kvqhV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, tmpl_words ? "+:kj:vqhV" : ":kj:vqhV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'k': c->rep.keep_order = 1; break;
         case OPT_RESULTS: c->rep.results_dir = optarg; break;
@@ -1523,6 +1530,8 @@ int main(int argc, char **argv)
         case 'v': c->rep.verbose = 1; break;
         case 'q': c->rep.quiet = 1; break;
         case OPT_TAG: c->rep.tag = 1; break;
+        case 'j': c->jobs = (uint32_t)cli_number("--jobs", optarg, 0, 1000000); break;
+        case OPT_DELAY: c->delay_ms = cli_seconds("--delay", optarg, 3600000u); break;
         case OPT_HALT:
             if (parse_halt(optarg, &c->halt) < 0) {
                 fprintf(stderr, "client: --halt '%s': expected now|soon,fail|success|done=N or N%% (or GNU "

@@ -524,6 +524,16 @@ size_t options_frame_encode(bwriter *w, const options_frame *o)
         bw_u8(w, o->halt_pct);
         bw_u32(w, o->halt_n);
     }
+    if (o->jobs) {
+        bw_u8(w, OPTION_JOBS);
+        bw_u16(w, 4);
+        bw_u32(w, o->jobs);
+    }
+    if (o->delay_ms) {
+        bw_u8(w, OPTION_DELAY);
+        bw_u16(w, 4);
+        bw_u32(w, o->delay_ms);
+    }
     return start;
 }
 
@@ -547,6 +557,11 @@ int options_frame_decode(const breader *fields, options_frame *o)
             if (v.error || !o->halt_when || o->halt_when > 2 || o->halt_why > 2 || o->halt_pct > 1 || !o->halt_n ||
                 (o->halt_pct && o->halt_n > 100))
                 return -1;
+        } else if (key == OPTION_JOBS || key == OPTION_DELAY) {
+            uint32_t v32 = br_u32(&v);
+            if (v.error || !v32)
+                return -1;
+            *(key == OPTION_JOBS ? &o->jobs : &o->delay_ms) = v32;
         } else if (!o->unknown_key) {
             o->unknown_key = key;
         }

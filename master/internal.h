@@ -232,6 +232,7 @@ struct client {
     options_frame opts;
     uint32_t halt_ok, halt_failed;
     int halt_due;            /* the condition came: apply it before anything more is dispatched */
+    uint64_t next_start_ms;  /* --delay: none of its commands starts before (sched.c) */
 };
 
 /* status.c: the master-wide counters. The ring holds the results of each
@@ -334,7 +335,7 @@ int loop_turn(master *m, poll_set *ps);
 unsigned slave_capacity(const slave_peer *s);
 unsigned slave_depth(const slave_peer *s);
 uint64_t slave_floor(const slave_peer *s);
-client *sched_next_client(client *clients, uint64_t last_served);
+client *sched_next_client(client *clients, uint64_t last_served, uint64_t now_ms);
 slave_peer *sched_pick_slave(slave_peer *const *slaves, int nslaves, int *rr);
 
 /* --------------------------------------------------------- clients.c --- */

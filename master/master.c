@@ -223,6 +223,9 @@ uint64_t timers_step(master *m, uint64_t now_ms)
     next_ms = earliest(next_ms, journal_tick(m, now_ms));
     next_ms = earliest(next_ms, replay_hold_tick(m, now_ms));
     next_ms = earliest(next_ms, http_tick(m, now_ms));
+    for (const client *cl = m->clients; cl; cl = cl->next) /* --delay: the next start */
+        if (cl->opts.delay_ms && cl->qhead && cl->next_start_ms > now_ms)
+            next_ms = earliest(next_ms, cl->next_start_ms);
     if (m->stopping) /* the grace period's end, then the linger's (a past deadline would make poll spin) */
         next_ms = earliest(next_ms, now_ms < m->stop_deadline_ms ? m->stop_deadline_ms
                                                                  : m->stop_deadline_ms + SHUTDOWN_LINGER_MS);
@@ -237,7 +240,7 @@ void dispatch_step(master *m)
 {
     clients_halt(m); /* a --halt that came with this turn's results: before anything new starts */
     while (!m->stopping) {
-        client *cl = sched_next_client(m->clients, m->last_served_client);
+        client *cl = sched_next_client(m->clients, m->last_served_client, clock_ms());
         if (!cl)
             return;
         slave_peer *s = sched_pick_slave(m->slaves, m->nslaves, &m->rr_slave);
@@ -245,6 +248,8 @@ void dispatch_step(master *m)
             return;
         command *cmd = queue_pop(cl);
         m->last_served_client = cl->id;
+        if (cl->opts.delay_ms)
+            cl->next_start_ms = clock_ms() + cl->opts.delay_ms;
         flight_start(m, s, cmd);
     }
 }

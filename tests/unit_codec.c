@@ -516,6 +516,11 @@ static void test_frame_codecs(void)
     frame_end(&w2, os);
     ok(parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == 0 && of2.unknown_key == 9,
        "OPTIONS: an unknown key is named");
+    options_frame oj = {.jobs = 3, .delay_ms = 250};
+    bw_reset(&w2);
+    frame_end(&w2, options_frame_encode(&w2, &oj));
+    ok(w2.len == 5 + 2 * 7 && parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == 0 && of2.jobs == 3 &&
+           of2.delay_ms == 250 && !of2.halt_when, "OPTIONS: -j 3 --delay 0.25 round trip");
     options_frame bad_pct = {.halt_when = 1, .halt_why = 0, .halt_pct = 1, .halt_n = 101};
     bw_reset(&w2);
     frame_end(&w2, options_frame_encode(&w2, &bad_pct));
