@@ -98,6 +98,13 @@ void joblog_past_free(joblog_past *p)
     memset(p, 0, sizeof *p);
 }
 
+/* Where the line at offset at ends: its newline, or the end of buf. */
+static size_t line_end(const char *buf, size_t len, size_t at)
+{
+    const char *nl = memchr(buf + at, '\n', len - at);
+    return nl ? (size_t)(nl - buf) : len;
+}
+
 int joblog_read(const char *path, joblog_past *p)
 {
     memset(p, 0, sizeof *p);
@@ -111,8 +118,7 @@ int joblog_read(const char *path, joblog_past *p)
     }
     uint32_t cap = 0, lineno = 0;
     for (size_t at = 0; buf && at < len;) {
-        const char *nl = memchr(buf + at, '\n', len - at);
-        size_t end = nl ? (size_t)(nl - buf) : len;
+        size_t end = line_end(buf, len, at);
         const char *line = buf + at;
         size_t n = end - at;
         lineno++;
@@ -125,7 +131,7 @@ int joblog_read(const char *path, joblog_past *p)
         if (n == 0)
             continue;
         if (parse_line(line, n, &seq, &failed, &cmd_at) < 0) {
-            if (!nl) { /* a last line cut short (a crash while it was written): as never run */
+            if (end == len) { /* a last line cut short (a crash while it was written): as never run */
                 fprintf(stderr, "client: warning: the joblog '%s' ends with a partial line %u: ignored\n", path,
                         lineno);
                 break;
@@ -186,8 +192,7 @@ int joblog_compact_file(const char *path)
     size_t *last = NULL;
     uint32_t cap = 0;
     for (size_t at = 0; at < len;) {
-        const char *nl = memchr(buf + at, '\n', len - at);
-        size_t end = nl ? (size_t)(nl - buf) : len;
+        size_t end = line_end(buf, len, at);
         uint32_t seq;
         int failed;
         size_t cmd_at;
@@ -223,8 +228,7 @@ int joblog_compact_file(const char *path)
     }
     int bad = 0;
     for (size_t at = 0; at < len;) {
-        const char *nl = memchr(buf + at, '\n', len - at);
-        size_t end = nl ? (size_t)(nl - buf) : len;
+        size_t end = line_end(buf, len, at);
         uint32_t seq;
         int failed;
         size_t cmd_at;
