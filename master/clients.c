@@ -1184,6 +1184,8 @@ uint64_t clients_tick(master *m, uint64_t now_ms)
         }
         if (cl->hangup_ms)
             next_ms = earliest(next_ms, cl->hangup_ms + HANGUP_WAIT_MS);
+        if (cl->opts.delay_ms && cl->qhead && cl->next_start_ms > now_ms) /* --delay: its next start */
+            next_ms = earliest(next_ms, cl->next_start_ms);
         if (cl->state == CS_HELLO || cl->state == CS_PROVING) { /* it must not hold a place for ever */
             if (elapsed(now_ms, cl->connected_ms) < HELLO_WAIT_MS)
                 next_ms = earliest(next_ms, cl->connected_ms + HELLO_WAIT_MS);

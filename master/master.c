@@ -223,9 +223,6 @@ uint64_t timers_step(master *m, uint64_t now_ms)
     next_ms = earliest(next_ms, journal_tick(m, now_ms));
     next_ms = earliest(next_ms, replay_hold_tick(m, now_ms));
     next_ms = earliest(next_ms, http_tick(m, now_ms));
-    for (const client *cl = m->clients; cl; cl = cl->next) /* --delay: the next start */
-        if (cl->opts.delay_ms && cl->qhead && cl->next_start_ms > now_ms)
-            next_ms = earliest(next_ms, cl->next_start_ms);
     if (m->stopping) /* the grace period's end, then the linger's (a past deadline would make poll spin) */
         next_ms = earliest(next_ms, now_ms < m->stop_deadline_ms ? m->stop_deadline_ms
                                                                  : m->stop_deadline_ms + SHUTDOWN_LINGER_MS);

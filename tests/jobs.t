@@ -18,6 +18,12 @@ min_gap_ms() {
     tail -n +2 "$1" | cut -f3 | sort -n | awk 'NR > 1 { g = ($1 - last) * 1000; if (min == "" || g < min) min = g } { last = $1 } END { printf "%d\n", min }'
 }
 
+# median_gap_ms JOBLOG: the median time between two consecutive starts.
+median_gap_ms() {
+    tail -n +2 "$1" | cut -f3 | sort -n | awk 'NR > 1 { printf "%d\n", ($1 - last) * 1000 } { last = $1 }' |
+        sort -n | awk '{ g[NR] = $1 } END { print g[int((NR + 1) / 2)] }'
+}
+
 for i in 1 2 3 4 5 6; do echo "sleep 0.4; echo $i"; done >"$T/sleeps.txt"
 run_client -q --joblog "$T/j0" "$T/sleeps.txt"
 is "$RC/$(most_at_once "$T/j0")" "0/4" "without -j: 4 at once (the 4 slots)"
@@ -36,6 +42,9 @@ check "without --delay: quick commands start within 150 ms of each other ($(min_
 run_client -q --delay 0.3 --joblog "$T/d3" "$T/quick.txt"
 is "$RC" 0 "--delay 0.3: exit 0"
 check "--delay 0.3: 300 ms at least between two starts ($(min_gap_ms "$T/d3") ms)" test "$(min_gap_ms "$T/d3")" -ge 290
+# The master wakes for the next start (its deadline), not at its next heartbeat (500 ms).
+check "--delay 0.3: each start on time (median gap $(median_gap_ms "$T/d3") ms < 450)" \
+    test "$(median_gap_ms "$T/d3")" -lt 450
 
 # With GNU parallel, the same counts (its own machine: -j 1 one at a time).
 if command -v parallel >/dev/null; then
