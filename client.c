@@ -554,9 +554,8 @@ static void halt_check(client_state *c, const CommandResult *r)
         c->n_failed++;
     else
         c->n_ok++;
-    uint32_t count = h->why == HALT_FAIL ? c->n_failed : h->why == HALT_SUCCESS ? c->n_ok : c->n_ok + c->n_failed;
     uint32_t total = expected(c);
-    if (h->pct ? !c->input_done || (uint64_t)count * 100 < (uint64_t)h->n * total : count < h->n)
+    if (!halt_reached((uint8_t)h->why, h->pct, h->n, c->n_ok, c->n_failed, c->input_done, total))
         return;
     c->halted = h->when;
     if (h->why == HALT_SUCCESS)

@@ -537,6 +537,14 @@ size_t options_frame_encode(bwriter *w, const options_frame *o)
     return start;
 }
 
+int halt_reached(uint8_t why, int pct, uint32_t n, uint32_t ok, uint32_t failed, int total_known, uint32_t total)
+{
+    uint32_t count = why == 0 ? failed : why == 1 ? ok : ok + failed;
+    if (pct)
+        return total_known && (uint64_t)count * 100 >= (uint64_t)n * total;
+    return count >= n;
+}
+
 int options_frame_decode(const breader *fields, options_frame *o)
 {
     breader r = *fields;

@@ -392,6 +392,11 @@ typedef struct {
 } options_frame;
 size_t options_frame_encode(bwriter *w, const options_frame *o);
 int options_frame_decode(const breader *fields, options_frame *o);
+/* --halt's rule (GNU parallel's), one function for the client and the
+ * master, so that they agree: has it come, after ok commands succeeded
+ * and failed failed? why: 0 fail, 1 success, 2 done (OPTION_HALT's). A
+ * percentage of the batch needs its total, known once its input ended. */
+int halt_reached(uint8_t why, int pct, uint32_t n, uint32_t ok, uint32_t failed, int total_known, uint32_t total);
 
 /* F_BYE, F_READY and F_DETACH have no fields (bytes there are ignored).
  * F_CANCEL has one, optional: what is cancelled. */

@@ -161,7 +161,7 @@ static void send_result(client *cl, uint32_t index, uint32_t seq, const char *ho
         put_result(cl, seq, host, strlen(host), body, len, waits_for_flush);
 }
 
-/* --halt: the same rule as the client's (client.c halt_check), on the
+/* --halt: the client's rule (halt_reached, lib/proto.c), on the
  * results as they are sent, so that nothing more starts once it holds:
  * the client alone would learn it a round trip later. */
 void client_halt_count(client *cl, const uint8_t *body, size_t len)
@@ -174,8 +174,7 @@ void client_halt_count(client *cl, const uint8_t *body, size_t len)
         cl->halt_failed++;
     else
         cl->halt_ok++;
-    uint32_t count = o->halt_why == 0 ? cl->halt_failed : o->halt_why == 1 ? cl->halt_ok : cl->halt_ok + cl->halt_failed;
-    if (o->halt_pct ? cl->ended && (uint64_t)count * 100 >= (uint64_t)o->halt_n * cl->submitted : count >= o->halt_n)
+    if (halt_reached(o->halt_why, o->halt_pct, o->halt_n, cl->halt_ok, cl->halt_failed, cl->ended, cl->submitted))
         cl->halt_due = o->halt_when;
 }
 

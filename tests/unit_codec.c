@@ -516,6 +516,12 @@ static void test_frame_codecs(void)
     frame_end(&w2, os);
     ok(parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == 0 && of2.unknown_key == 9,
        "OPTIONS: an unknown key is named");
+    /* --halt's rule, as GNU parallel's: fail=2 at the second failure; 50% of 4 at 2, once the total is known */
+    ok(!halt_reached(0, 0, 2, 5, 1, 0, 0) && halt_reached(0, 0, 2, 0, 2, 0, 0) && halt_reached(1, 0, 1, 1, 0, 0, 0) &&
+           halt_reached(2, 0, 3, 1, 2, 0, 0) && !halt_reached(2, 0, 4, 1, 2, 1, 9),
+       "halt_reached: counts of fail, success, done");
+    ok(!halt_reached(0, 1, 50, 0, 2, 0, 4) && halt_reached(0, 1, 50, 0, 2, 1, 4) && !halt_reached(0, 1, 50, 3, 1, 1, 4),
+       "halt_reached: a percentage waits for the total");
     options_frame oj = {.jobs = 3, .delay_ms = 250};
     bw_reset(&w2);
     frame_end(&w2, options_frame_encode(&w2, &oj));
