@@ -1,0 +1,392 @@
+/*
+ * chacha20poly1305.c - ChaCha20, Poly1305 and the AEAD of RFC 8439,
+ * written from the RFC's text (sections 2.1 to 2.8).
+ */
+#include "chacha20poly1305.h"
+
+#include <string.h>
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+    put_le32(p, (uint32_t)v);
+    put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+void crypto_wipe(void *p, size_t n)
+{
+    volatile uint8_t *v = p;
+    while (n--)
+        *v++ = 0;
+}
+
+/* ------------------------------------------------------------ ChaCha20 --- */
+
+#define ROTL(x, n) ((uint32_t)((x) << (n)) | ((x) >> (32 - (n))))
+#define QR(a, b, c, d)                                                                                                 \
+    do {                                                                                                               \
+        a += b; d ^= a; d = ROTL(d, 16);                                                                               \
+        c += d; b ^= c; b = ROTL(b, 12);                                                                               \
+        a += b; d ^= a; d = ROTL(d, 8);                                                                                \
+        c += d; b ^= c; b = ROTL(b, 7);                                                                                \
+    } while (0)
+
+void chacha20_quarter_round(uint32_t s[16], int a, int b, int c, int d)
+{
+    QR(s[a], s[b], s[c], s[d]);
+}
+
+/* The state of 2.3: constants, key, counter, nonce. */
+static void chacha20_setup(uint32_t s[16], const uint8_t key[32], uint32_t counter, const uint8_t nonce[12])
+{
+    s[0] = 0x61707865;
+    s[1] = 0x3320646e;
+    s[2] = 0x79622d32;
+    s[3] = 0x6b206574;
+    for (int i = 0; i < 8; i++)
+        s[4 + i] = le32(key + 4 * i);
+    s[12] = counter;
+    for (int i = 0; i < 3; i++)
+        s[13 + i] = le32(nonce + 4 * i);
+}
+
+/* 20 rounds (10 column + diagonal pairs), then the input added back. */
+static void chacha20_core(const uint32_t in[16], uint32_t x[16])
+{
+    uint32_t x0 = in[0], x1 = in[1], x2 = in[2], x3 = in[3], x4 = in[4], x5 = in[5], x6 = in[6], x7 = in[7];
+    uint32_t x8 = in[8], x9 = in[9], x10 = in[10], x11 = in[11], x12 = in[12], x13 = in[13], x14 = in[14],
+             x15 = in[15];
+    for (int i = 0; i < 10; i++) {
+        QR(x0, x4, x8, x12);
+        QR(x1, x5, x9, x13);
+        QR(x2, x6, x10, x14);
+        QR(x3, x7, x11, x15);
+        QR(x0, x5, x10, x15);
+        QR(x1, x6, x11, x12);
+        QR(x2, x7, x8, x13);
+        QR(x3, x4, x9, x14);
+    }
+    x[0] = x0 + in[0];
+    x[1] = x1 + in[1];
+    x[2] = x2 + in[2];
+    x[3] = x3 + in[3];
+    x[4] = x4 + in[4];
+    x[5] = x5 + in[5];
+    x[6] = x6 + in[6];
+    x[7] = x7 + in[7];
+    x[8] = x8 + in[8];
+    x[9] = x9 + in[9];
+    x[10] = x10 + in[10];
+    x[11] = x11 + in[11];
+    x[12] = x12 + in[12];
+    x[13] = x13 + in[13];
+    x[14] = x14 + in[14];
+    x[15] = x15 + in[15];
+}
+
+void chacha20_block(const uint8_t key[CHACHA20_KEY_LEN], uint32_t counter, const uint8_t nonce[CHACHA20_NONCE_LEN],
+                    uint8_t out[CHACHA20_BLOCK_LEN])
+{
+    uint32_t s[16], x[16];
+    chacha20_setup(s, key, counter, nonce);
+    chacha20_core(s, x);
+    for (int i = 0; i < 16; i++)
+        put_le32(out + 4 * i, x[i]);
+    crypto_wipe(s, sizeof s);
+    crypto_wipe(x, sizeof x);
+}
+
+/* No bound check: the callers have made sure the counter does not wrap. */
+static void chacha20_stream(uint32_t s[16], const uint8_t *in, size_t n, uint8_t *out)
+{
+    uint32_t x[16];
+    while (n >= CHACHA20_BLOCK_LEN) {
+        chacha20_core(s, x);
+        for (int i = 0; i < 16; i++)
+            put_le32(out + 4 * i, le32(in + 4 * i) ^ x[i]);
+        s[12]++;
+        in += CHACHA20_BLOCK_LEN;
+        out += CHACHA20_BLOCK_LEN;
+        n -= CHACHA20_BLOCK_LEN;
+    }
+    if (n > 0) {
+        uint8_t ks[CHACHA20_BLOCK_LEN];
+        chacha20_core(s, x);
+        for (int i = 0; i < 16; i++)
+            put_le32(ks + 4 * i, x[i]);
+        for (size_t i = 0; i < n; i++)
+            out[i] = in[i] ^ ks[i];
+        s[12]++;
+        crypto_wipe(ks, sizeof ks);
+    }
+    crypto_wipe(x, sizeof x);
+}
+
+/* Whether n bytes from block `counter` on stay within the 32-bit counter
+ * (the last block used is counter + ceil(n / 64) - 1 <= 2^32 - 1). */
+static int counter_fits(uint32_t counter, size_t n)
+{
+    uint64_t blocks = (uint64_t)n / CHACHA20_BLOCK_LEN + (n % CHACHA20_BLOCK_LEN != 0);
+    if ((uint64_t)n > AEAD_MAX_TEXT + CHACHA20_BLOCK_LEN)
+        return 0;
+    return blocks == 0 || (uint64_t)counter + blocks - 1 <= 0xffffffffu;
+}
+
+int chacha20_xor(const uint8_t key[CHACHA20_KEY_LEN], uint32_t counter, const uint8_t nonce[CHACHA20_NONCE_LEN],
+                 const uint8_t *in, size_t n, uint8_t *out)
+{
+    uint32_t s[16];
+    if (!counter_fits(counter, n))
+        return -1;
+    chacha20_setup(s, key, counter, nonce);
+    chacha20_stream(s, in, n, out);
+    crypto_wipe(s, sizeof s);
+    return 0;
+}
+
+/* ------------------------------------------------------------ Poly1305 --- */
+
+/* h and r as five 26-bit limbs (h may grow a little past 26 bits between
+ * blocks); 2^130 = 5 mod p folds the high products back with a factor 5. */
+static void poly1305_blocks(poly1305_ctx *c, const uint8_t *m, size_t n, uint32_t hibit)
+{
+    const uint32_t r0 = c->r[0], r1 = c->r[1], r2 = c->r[2], r3 = c->r[3], r4 = c->r[4];
+    const uint32_t s1 = r1 * 5, s2 = r2 * 5, s3 = r3 * 5, s4 = r4 * 5;
+    uint32_t h0 = c->h[0], h1 = c->h[1], h2 = c->h[2], h3 = c->h[3], h4 = c->h[4];
+    while (n >= 16) {
+        h0 += le32(m + 0) & 0x3ffffff;
+        h1 += (le32(m + 3) >> 2) & 0x3ffffff;
+        h2 += (le32(m + 6) >> 4) & 0x3ffffff;
+        h3 += (le32(m + 9) >> 6) & 0x3ffffff;
+        h4 += (le32(m + 12) >> 8) | hibit;
+
+        uint64_t d0 = (uint64_t)h0 * r0 + (uint64_t)h1 * s4 + (uint64_t)h2 * s3 + (uint64_t)h3 * s2 +
+                      (uint64_t)h4 * s1;
+        uint64_t d1 = (uint64_t)h0 * r1 + (uint64_t)h1 * r0 + (uint64_t)h2 * s4 + (uint64_t)h3 * s3 +
+                      (uint64_t)h4 * s2;
+        uint64_t d2 = (uint64_t)h0 * r2 + (uint64_t)h1 * r1 + (uint64_t)h2 * r0 + (uint64_t)h3 * s4 +
+                      (uint64_t)h4 * s3;
+        uint64_t d3 = (uint64_t)h0 * r3 + (uint64_t)h1 * r2 + (uint64_t)h2 * r1 + (uint64_t)h3 * r0 +
+                      (uint64_t)h4 * s4;
+        uint64_t d4 = (uint64_t)h0 * r4 + (uint64_t)h1 * r3 + (uint64_t)h2 * r2 + (uint64_t)h3 * r1 +
+                      (uint64_t)h4 * r0;
+
+        d1 += d0 >> 26;
+        h0 = (uint32_t)d0 & 0x3ffffff;
+        d2 += d1 >> 26;
+        h1 = (uint32_t)d1 & 0x3ffffff;
+        d3 += d2 >> 26;
+        h2 = (uint32_t)d2 & 0x3ffffff;
+        d4 += d3 >> 26;
+        h3 = (uint32_t)d3 & 0x3ffffff;
+        h0 += (uint32_t)(d4 >> 26) * 5;
+        h4 = (uint32_t)d4 & 0x3ffffff;
+        h1 += h0 >> 26;
+        h0 &= 0x3ffffff;
+
+        m += 16;
+        n -= 16;
+    }
+    c->h[0] = h0;
+    c->h[1] = h1;
+    c->h[2] = h2;
+    c->h[3] = h3;
+    c->h[4] = h4;
+}
+
+void poly1305_init(poly1305_ctx *c, const uint8_t key[POLY1305_KEY_LEN])
+{
+    /* r clamped (2.5: r &= 0x0ffffffc0ffffffc0ffffffc0fffffff) as it is
+     * cut into limbs. */
+    c->r[0] = le32(key + 0) & 0x3ffffff;
+    c->r[1] = (le32(key + 3) >> 2) & 0x3ffff03;
+    c->r[2] = (le32(key + 6) >> 4) & 0x3ffc0ff;
+    c->r[3] = (le32(key + 9) >> 6) & 0x3f03fff;
+    c->r[4] = (le32(key + 12) >> 8) & 0x00fffff;
+    for (int i = 0; i < 5; i++)
+        c->h[i] = 0;
+    for (int i = 0; i < 4; i++)
+        c->pad[i] = le32(key + 16 + 4 * i);
+    c->used = 0;
+}
+
+void poly1305_update(poly1305_ctx *c, const void *data, size_t n)
+{
+    const uint8_t *m = data;
+    if (n == 0)
+        return;
+    if (c->used > 0) {
+        size_t take = 16 - c->used < n ? 16 - c->used : n;
+        memcpy(c->buf + c->used, m, take);
+        c->used += take;
+        m += take;
+        n -= take;
+        if (c->used < 16)
+            return;
+        poly1305_blocks(c, c->buf, 16, 1u << 24);
+        c->used = 0;
+    }
+    size_t whole = n & ~(size_t)15;
+    if (whole > 0) {
+        poly1305_blocks(c, m, whole, 1u << 24);
+        m += whole;
+        n -= whole;
+    }
+    if (n > 0) {
+        memcpy(c->buf, m, n);
+        c->used = n;
+    }
+}
+
+void poly1305_final(poly1305_ctx *c, uint8_t tag[POLY1305_TAG_LEN])
+{
+    if (c->used > 0) {
+        /* The last, short block: its bytes, a 1 after them, zeros. */
+        c->buf[c->used] = 1;
+        for (size_t i = c->used + 1; i < 16; i++)
+            c->buf[i] = 0;
+        poly1305_blocks(c, c->buf, 16, 0);
+    }
+    uint32_t h0 = c->h[0], h1 = c->h[1], h2 = c->h[2], h3 = c->h[3], h4 = c->h[4];
+    /* Full carry, twice: the first may leave h1 at 2^26 exactly; after
+     * the second every limb is under 2^26. */
+    for (int pass = 0; pass < 2; pass++) {
+        h2 += h1 >> 26;
+        h1 &= 0x3ffffff;
+        h3 += h2 >> 26;
+        h2 &= 0x3ffffff;
+        h4 += h3 >> 26;
+        h3 &= 0x3ffffff;
+        h0 += (h4 >> 26) * 5;
+        h4 &= 0x3ffffff;
+        h1 += h0 >> 26;
+        h0 &= 0x3ffffff;
+    }
+
+    /* g = h + 5 - 2^130: if it does not go negative, h >= p and g is h
+     * mod p. Chosen by a mask, not a branch. */
+    uint32_t g0 = h0 + 5;
+    uint32_t g1 = h1 + (g0 >> 26);
+    g0 &= 0x3ffffff;
+    uint32_t g2 = h2 + (g1 >> 26);
+    g1 &= 0x3ffffff;
+    uint32_t g3 = h3 + (g2 >> 26);
+    g2 &= 0x3ffffff;
+    uint32_t g4 = h4 + (g3 >> 26) - (1u << 26);
+    g3 &= 0x3ffffff;
+    uint32_t use_g = (g4 >> 31) - 1; /* all ones when g4 did not borrow */
+    h0 = (h0 & ~use_g) | (g0 & use_g);
+    h1 = (h1 & ~use_g) | (g1 & use_g);
+    h2 = (h2 & ~use_g) | (g2 & use_g);
+    h3 = (h3 & ~use_g) | (g3 & use_g);
+    h4 = (h4 & ~use_g) | (g4 & use_g);
+
+    /* h mod 2^128 as four words, plus s. */
+    uint32_t w0 = h0 | h1 << 26;
+    uint32_t w1 = h1 >> 6 | h2 << 20;
+    uint32_t w2 = h2 >> 12 | h3 << 14;
+    uint32_t w3 = h3 >> 18 | h4 << 8;
+    uint64_t f = (uint64_t)w0 + c->pad[0];
+    put_le32(tag + 0, (uint32_t)f);
+    f = (uint64_t)w1 + c->pad[1] + (f >> 32);
+    put_le32(tag + 4, (uint32_t)f);
+    f = (uint64_t)w2 + c->pad[2] + (f >> 32);
+    put_le32(tag + 8, (uint32_t)f);
+    f = (uint64_t)w3 + c->pad[3] + (f >> 32);
+    put_le32(tag + 12, (uint32_t)f);
+    crypto_wipe(c, sizeof *c);
+}
+
+void poly1305(const uint8_t key[POLY1305_KEY_LEN], const void *data, size_t n, uint8_t tag[POLY1305_TAG_LEN])
+{
+    poly1305_ctx c;
+    poly1305_init(&c, key);
+    poly1305_update(&c, data, n);
+    poly1305_final(&c, tag);
+}
+
+void poly1305_key_gen(const uint8_t key[CHACHA20_KEY_LEN], const uint8_t nonce[CHACHA20_NONCE_LEN],
+                      uint8_t out[POLY1305_KEY_LEN])
+{
+    uint8_t block[CHACHA20_BLOCK_LEN];
+    chacha20_block(key, 0, nonce, block);
+    memcpy(out, block, POLY1305_KEY_LEN);
+    crypto_wipe(block, sizeof block);
+}
+
+/* ---------------------------------------------------------------- AEAD --- */
+
+static const uint8_t zeros[16];
+
+/* 2.8: mac_data = AD || pad16(AD) || C || pad16(C) || le64(|AD|) || le64(|C|). */
+static void aead_tag(const uint8_t otk[POLY1305_KEY_LEN], const void *ad, size_t adlen, const void *cipher, size_t n,
+                     uint8_t tag[AEAD_TAG_LEN])
+{
+    poly1305_ctx c;
+    uint8_t lens[16];
+    poly1305_init(&c, otk);
+    poly1305_update(&c, ad, adlen);
+    poly1305_update(&c, zeros, (16 - adlen % 16) % 16);
+    poly1305_update(&c, cipher, n);
+    poly1305_update(&c, zeros, (16 - n % 16) % 16);
+    put_le64(lens, (uint64_t)adlen);
+    put_le64(lens + 8, (uint64_t)n);
+    poly1305_update(&c, lens, sizeof lens);
+    poly1305_final(&c, tag);
+}
+
+int aead_seal(const uint8_t key[AEAD_KEY_LEN], const uint8_t nonce[AEAD_NONCE_LEN], const void *ad, size_t adlen,
+              const void *plain, size_t n, uint8_t *out, uint8_t tag[AEAD_TAG_LEN])
+{
+    uint32_t s[16];
+    uint8_t otk[POLY1305_KEY_LEN];
+    if ((uint64_t)n > AEAD_MAX_TEXT)
+        return -1;
+    poly1305_key_gen(key, nonce, otk);
+    chacha20_setup(s, key, 1, nonce);
+    chacha20_stream(s, plain, n, out);
+    aead_tag(otk, ad, adlen, out, n, tag);
+    crypto_wipe(s, sizeof s);
+    crypto_wipe(otk, sizeof otk);
+    return 0;
+}
+
+int aead_open(const uint8_t key[AEAD_KEY_LEN], const uint8_t nonce[AEAD_NONCE_LEN], const void *ad, size_t adlen,
+              const void *cipher, size_t n, const uint8_t tag[AEAD_TAG_LEN], uint8_t *out)
+{
+    uint32_t s[16];
+    uint8_t otk[POLY1305_KEY_LEN], want[AEAD_TAG_LEN];
+    volatile uint8_t diff = 0;
+    int good;
+    if ((uint64_t)n > AEAD_MAX_TEXT)
+        goto refused;
+    poly1305_key_gen(key, nonce, otk);
+    aead_tag(otk, ad, adlen, cipher, n, want);
+    crypto_wipe(otk, sizeof otk);
+    for (int i = 0; i < AEAD_TAG_LEN; i++)
+        diff |= want[i] ^ tag[i];
+    crypto_wipe(want, sizeof want);
+    good = diff == 0;
+    if (!good)
+        goto refused;
+    chacha20_setup(s, key, 1, nonce);
+    chacha20_stream(s, cipher, n, out);
+    crypto_wipe(s, sizeof s);
+    return 0;
+refused:
+    if (out != cipher && n > 0 && (uint64_t)n <= AEAD_MAX_TEXT)
+        memset(out, 0, n);
+    return -1;
+}
