@@ -178,6 +178,12 @@ demo: all
 bench: all
 	./bench/run.sh
 
+# Issue 13's primitives alone: aead_seal MB/s, X25519 per second.
+bench-crypto: $(O)/bench/crypto
+	$(O)/bench/crypto
+$(O)/bench/crypto: $(O)/bench/crypto.o $(call objects,$(LIB))
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # Installed under names of their own (smp-*: README.md, "Install"): the
 # build names stay client, serveur_maitre, serveur_esclave. The man pages
 # and units name /usr/share/doc/..., /etc/..., /usr/local/... as written in
