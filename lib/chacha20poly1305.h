@@ -54,13 +54,14 @@ void poly1305_key_gen(const uint8_t key[CHACHA20_KEY_LEN], const uint8_t nonce[C
                       uint8_t out[POLY1305_KEY_LEN]);
 
 /* The AEAD (2.8). A (key, nonce) pair must never seal twice. out may be
- * plain (in place). -1 (nothing written) if n > AEAD_MAX_TEXT. */
+ * plain (in place; no other overlap). -1 (nothing written) if
+ * n > AEAD_MAX_TEXT. */
 int aead_seal(const uint8_t key[AEAD_KEY_LEN], const uint8_t nonce[AEAD_NONCE_LEN], const void *ad, size_t adlen,
               const void *plain, size_t n, uint8_t *out, uint8_t tag[AEAD_TAG_LEN]);
 /* 0 and the plaintext in out (which may be cipher), or -1 when the tag is
  * wrong (compared in constant time) or n > AEAD_MAX_TEXT: then nothing was
- * decrypted and out's n bytes are zeroed (unless out is cipher, which is
- * left as it was). */
+ * decrypted, and out's n bytes are zeroed after a wrong tag (unless out is
+ * cipher, which is left as it was; nothing is touched past the limit). */
 int aead_open(const uint8_t key[AEAD_KEY_LEN], const uint8_t nonce[AEAD_NONCE_LEN], const void *ad, size_t adlen,
               const void *cipher, size_t n, const uint8_t tag[AEAD_TAG_LEN], uint8_t *out);
 

@@ -201,6 +201,10 @@ int x25519(uint8_t out[X25519_LEN], const uint8_t scalar[X25519_LEN], const uint
     wipe(aa, sizeof(fe));
     wipe(bb, sizeof(fe));
     wipe(e, sizeof(fe));
+    wipe(c, sizeof(fe));
+    wipe(d, sizeof(fe));
+    wipe(da, sizeof(fe));
+    wipe(cb, sizeof(fe));
     return any ? 0 : -1;
 }
 
