@@ -798,7 +798,9 @@ static const jv *wycheproof_groups(const char *name, jdoc *d)
     int rc = jload(name, d);
     if (rc == 1) {
         snprintf(why, sizeof why,
-                 "%s not found: set SMP_VECTORS=DIR (Wycheproof's testvectors_v1, e.g. /work/shared/vectors)", name);
+                 "%s not in $SMP_VECTORS, ../shared/vectors or ../../shared/vectors: set SMP_VECTORS=DIR "
+                 "(Wycheproof's testvectors_v1 files)",
+                 name);
         skip(why);
         return NULL;
     }
