@@ -237,5 +237,5 @@ FLAT_LEFTOVERS = $(wildcard *.o *.d build-asan build-win build-fuzz tests/*.o te
 clean:
 	rm -rf $(PROGRAMS) $(addsuffix .exe,$(PROGRAMS)) build $(FLAT_LEFTOVERS)
 
-.PHONY: all check-programs test test-sanitize test-valgrind soak fuzz fuzz-merge windows windows-sources test-windows demo bench \
+.PHONY: all check-programs bench-crypto test test-sanitize test-valgrind soak fuzz fuzz-merge windows windows-sources test-windows demo bench \
 	install uninstall clean
