@@ -337,7 +337,7 @@ static void op_job(script *s, fake_master *m)
     uint8_t body[128];
     bwriter w;
     bw_init_fixed(&w, body, sizeof body);
-    CommandRequest req = {0, b & 4 ? 1000u : 0u, (uint32_t)len, cmd};
+    CommandRequest req = {.timeout_ms = b & 4 ? 1000u : 0u, .length = (uint32_t)len, .command = cmd};
     job_request_encode(&w, &req);
     /* small fragments, so that requests come in pieces */
     uint16_t frag = b & 8 ? 16 : (uint16_t)w.len;

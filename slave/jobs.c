@@ -265,6 +265,29 @@ void on_job_fragment(slave *sl, const net_addr *from, const dgram *d, size_t n)
         job_finish(sl, j, &r);
         return;
     }
+    /* The request's extensions: every key known, or the job is refused
+     * (its result says which key): nothing is run half understood. */
+    for (unsigned i = 0; i < req.next; i++) {
+        if (req.ext[i].key == JOBX_STREAM && req.ext[i].len == 0) {
+            j->stream = 1;
+            continue;
+        }
+        char why[120];
+        snprintf(why, sizeof why, "job request extension %u (%u bytes) not known to this slave: not run",
+                 req.ext[i].key, req.ext[i].len);
+        if (log_allow(&sl->garbage_log))
+            LOG(LOG_WARN, "job %llu: %s", (unsigned long long)j->id, why);
+        CommandResult r;
+        memset(&r, 0, sizeof r);
+        r.status = RUN_NOT_STARTED;
+        r.exit_code = -1;
+        r.start_ms = wall_ms();
+        r.message = why;
+        r.message_len = (uint32_t)strlen(why);
+        job_rx_free(sl, j);
+        job_finish(sl, j, &r);
+        return;
+    }
     j->command = malloc(req.length + 1);
     if (!j->command) {
         job_drop(sl, j);
@@ -354,6 +377,42 @@ void jobs_reap(slave *sl)
     runner_reap(on_child_exit, sl);
 }
 
+/* JOBX_STREAM: what the command printed since the last DG_OUTPUT, in
+ * chunks of a fragment's size; at most every STREAM_GAP_US unless a
+ * whole chunk waits. Only bytes within the cap (the runner's buffers
+ * stop there). Best-effort: never retransmitted, the result carries them
+ * all again. Returns when to look again (0: nothing waits). */
+static uint64_t job_stream(slave *sl, job *j, uint64_t now_us)
+{
+    uint32_t chunk = frag_size_for(&j->sess->addr), due = 0;
+    for (int k = 0; k < 2; k++) {
+        const bwriter *b = k ? &j->proc.err : &j->proc.out;
+        uint32_t have = (uint32_t)b->len, sent = j->streamed[k];
+        if (have <= sent)
+            continue;
+        if (have - sent < chunk && now_us < j->stream_due_us) {
+            due = 1;
+            continue;
+        }
+        while (sent < have) {
+            uint32_t n = have - sent < chunk ? have - sent : chunk;
+            dgram d;
+            memset(&d, 0, sizeof d);
+            d.type = DG_OUTPUT;
+            d.job_id = j->id;
+            d.stream = (uint8_t)(k ? OUT_STDERR : OUT_STDOUT);
+            d.offset = sent;
+            d.payload = b->data + sent;
+            d.payload_len = n;
+            send_dgram(sl, j->sess, &d);
+            sent += n;
+        }
+        j->streamed[k] = sent;
+        j->stream_due_us = now_us + STREAM_GAP_US;
+    }
+    return due ? j->stream_due_us : 0;
+}
+
 /* Moves every job along: finished commands become results, queued ones
  * start, results are (re)sent, abandoned jobs are dropped. Returns the
  * earliest time (us) something must happen again, 0 if none. */
@@ -393,6 +452,8 @@ uint64_t jobs_tick(slave *sl, uint64_t now_us)
                 nx = sl->jobs; /* the list may have changed: rescan, cheap */
                 continue;
             }
+            if (j->stream)
+                next = earliest(next, job_stream(sl, j, now_us));
             next = earliest(next, runner_next_deadline(&j->proc));
             break;
         case JP_SENDING: {

@@ -200,7 +200,7 @@ static void test_bodies(void)
 {
     bwriter w;
     bw_init(&w, 1 << 20);
-    CommandRequest j = {7, 2500, 11, "echo hello!"}, jo;
+    CommandRequest j = {.seq = 7, .timeout_ms = 2500, .length = 11, .command = "echo hello!"}, jo;
     job_request_encode(&w, &j);
     ok(job_request_decode(w.data, w.len, &jo) == 0 && jo.timeout_ms == 2500 && jo.length == 11 &&
            memcmp(jo.command, "echo hello!", 11) == 0,
