@@ -511,6 +511,9 @@ static void line_buffer_result(client_state *c, command_slot *s, const CommandRe
     if (l->st[0].shown || l->st[1].shown) {
         /* no mark: a result read back from the journal; one dispatch only (no ran-twice flag): the one shown */
         int same = l->final ? l->final == l->attempt : !r->ran_twice;
+        if (c->rep.verbose)
+            fprintf(stderr, "client: [%u] %u+%u bytes (stdout+stderr) shown as they came, of attempt %u\n", r->seq,
+                    l->st[0].shown, l->st[1].shown, l->attempt);
         if (same && l->st[0].shown <= r->stdout_len && l->st[1].shown <= r->stderr_len) {
             for (int k = 0; k < 2; k++) {
                 c->rep.shown[k] = l->st[k].shown;

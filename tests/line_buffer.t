@@ -32,4 +32,95 @@ wait "$reader"
 ta=$(awk '$2 == "a" {print $1}' "$T/stamped0"); tb=$(awk '$2 == "b" {print $1}' "$T/stamped0")
 check "without --line-buffer, a comes with b ($(( (tb - ta) / 1000000 )) ms apart)" test $(( tb - ta )) -lt 500000000
 
+
+# gen N: a command printing about 0.9 MiB on stdout and 0.3 MiB on stderr,
+# every line starting with N, in bursts 0.1 s apart (so it streams).
+gen() {
+    echo "awk -v n=$1 'BEGIN { for (i = 1; i <= 3000; i++) { printf \"%s %d %0300d\\n\", n, i, 0; if (i % 3 == 0) printf \"%s e%d %0300d\\n\", n, i, 0 > \"/dev/stderr\"; if (i % 300 == 0) { fflush(); system(\"sleep 0.1\") } } printf \"%s last line\\n\", n }'"
+}
+for n in 1 2 3 4; do gen "$n"; done >"$T/big.txt"
+# per_cmd FILE N: the lines of command N, in their order
+per_cmd() { grep "^$2 " "$1"; }
+# compare LABEL DIR_LB DIR_PLAIN: each command's lines (stdout, stderr) and the --results files
+compare() {
+    local label=$1 a=$2 b=$3 n bad=0
+    for n in 1 2 3 4; do
+        cmp -s <(per_cmd "$a/out" "$n") <(per_cmd "$b/out" "$n") || bad=$((bad + 1))
+        cmp -s <(per_cmd "$a/err" "$n") <(per_cmd "$b/err" "$n") || bad=$((bad + 1))
+    done
+    is "$bad" 0 "$label: each command's stdout and stderr lines are the same bytes as without --line-buffer"
+    is "$(grep -c '^[1-4] ' "$a/out")" "$(grep -c '^[1-4] ' "$b/out")" "$label: as many stdout lines ($(grep -c '^[1-4] ' "$b/out"))"
+    check "$label: the --results files are the same bytes" diff -r "$a/res" "$b/res"
+}
+# lb_run DIR [options]: the 4 commands, output in DIR
+lb_run() {
+    local d=$1; shift
+    mkdir -p "$d"
+    RC=0
+    timeout 120 "$BIN/client" "$@" --results "$d/res" 127.0.0.1 "$MASTER_PORT" "$T/big.txt" >"$d/out" 2>"$d/err" || RC=$?
+}
+# streamed DIR: bytes the client said it showed as they came (-v), in all
+streamed() { grep -oE '\] [0-9]+\+[0-9]+ bytes' "$1/err" | grep -oE '[0-9]+\+[0-9]+' | tr '+' '\n' | awk '{s += $1} END {print s + 0}'; }
+
+lb_run "$T/plain"
+is "$RC" 0 "4 commands of 1.2 MiB each without --line-buffer: exit 0"
+lb_run "$T/lb" --line-buffer -v
+is "$RC" 0 "with --line-buffer: exit 0"
+compare "--line-buffer" "$T/lb" "$T/plain"
+s=$(streamed "$T/lb")
+check "most bytes were shown as they came ($s of $(( $(stat -c %s "$T/plain/out") + $(stat -c %s "$T/plain/err") )))" test "$s" -gt 2000000
+cmp -s "$T/lb/out" "$T/plain/out"; ok $((! $?)) "the lines of the commands interleave on stdout (not grouped per command)"
+
+
+# --tag: each line streamed is tagged as the result's lines would be.
+lb_run "$T/tagplain" --tag
+lb_run "$T/taglb" --tag --line-buffer
+is "$RC" 0 "--tag --line-buffer: exit 0"
+tagbad=0
+for n in 1 2 3 4; do
+    cmd=$(sed -n "${n}p" "$T/big.txt")
+    cmp -s <(grep -F "$cmd	$n " "$T/taglb/out") <(grep -F "$cmd	$n " "$T/tagplain/out") || tagbad=$((tagbad + 1))
+    cmp -s <(grep -F "$cmd	$n " "$T/taglb/err") <(grep -F "$cmd	$n " "$T/tagplain/err") || tagbad=$((tagbad + 1))
+done
+is "$tagbad" 0 "--tag --line-buffer: every line tagged with its command, the same bytes as --tag alone"
+is "$(grep -vc '	' "$T/taglb/out")" 0 "--tag --line-buffer: no stdout line without its tag"
+
+# 2. Through lossy links (udp_chaos: 20% drop, 20% duplication, 20%
+# reordering both ways): the chunks lost or doubled change nothing.
+[ -x "$TOOLS/udp_chaos" ] || bail "$TOOLS/udp_chaos is missing: run 'make check-programs'"
+: >"$T/chaos.conf"
+for i in 1 2; do
+    start_slave "cs$i" -j 2
+    start_chaos "chaos$i" "$SLAVE_PORT" --drop 20 --dup 20 --reorder 20 --seed "$((70 + i))"
+    echo "127.0.0.1 $CHAOS_PORT" >>"$T/chaos.conf"
+done
+PLAIN_PORT=$MASTER_PORT
+start_master chaosmaster "$T/chaos.conf"
+wait_slaves_up chaosmaster 2 || bail "slaves not seen through the proxies"
+lb_run "$T/chaoslb" --line-buffer -v
+is "$RC" 0 "--line-buffer through 20% loss, duplication, reordering: exit 0"
+compare "--line-buffer with chaos" "$T/chaoslb" "$T/plain"
+s=$(streamed "$T/chaoslb")
+check "some bytes were shown as they came there too ($s)" test "$s" -gt 100000
+MASTER_PORT=$PLAIN_PORT
+
+# 3. Past the cap (-o 100K on the slave): what is shown stops at the cap
+# where the result does; the same bytes as the result without --line-buffer.
+start_slave capslave -j 2 -o 100K
+echo "127.0.0.1 $SLAVE_PORT" >"$T/cap.conf"
+start_master capmaster "$T/cap.conf"
+wait_slaves_up capmaster 1 || bail "cap slave not up"
+# -j 1: one command at a time, so that the whole of stdout (cut lines
+# and all) can be compared byte for byte
+lb_run "$T/capplain" -j 1
+lb_run "$T/caplb" --line-buffer -j 1
+is "$RC" 0 "--line-buffer with a 100 KiB cap: exit 0"
+check "--line-buffer past the cap: stdout is the same bytes, cut lines included" cmp "$T/caplb/out" "$T/capplain/out"
+check "--line-buffer past the cap: so is stderr (less the status lines)" \
+    cmp <(grep -v '^==>' "$T/caplb/err") <(grep -v '^==>' "$T/capplain/err")
+check "--line-buffer past the cap: the --results files are the same bytes" diff -r "$T/caplb/res" "$T/capplain/res"
+is "$(stat -c %s "$T/caplb/res/1/stdout")" 102400 "the --results stdout stops at the cap (102400 bytes)"
+check "the truncation is said" grep -q 'stdout truncated to 102400 bytes' "$T/caplb/err"
+MASTER_PORT=$PLAIN_PORT
+
 done_testing
