@@ -75,7 +75,7 @@ typedef struct {
 /* --line-buffer, one command: the attempt its shown bytes are from, and
  * per stream how many were shown (a prefix of that stream, in order) and
  * the end of a line not shown yet (part). */
-#define LB_PART_MAX 65536 /* a longer unfinished line is shown as it is */
+#define LB_PART_MAX (1u << 20) /* a longer unfinished line is shown as it is (in pieces) */
 struct line_buffer {
     uint16_t attempt; /* the attempt shown (0: none yet) */
     uint16_t final;   /* F_OUTPUT stream 0: the attempt the RESULT is from (0: not said) */

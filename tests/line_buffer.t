@@ -123,4 +123,78 @@ is "$(stat -c %s "$T/caplb/res/1/stdout")" 102400 "the --results stdout stops at
 check "the truncation is said" grep -q 'stdout truncated to 102400 bytes' "$T/caplb/err"
 MASTER_PORT=$PLAIN_PORT
 
+
+# 4. kill -9 of the slave mid-command: the command runs again on the
+# other slave; what the first run showed stays, a note says it ran again,
+# and the second run's output follows from its start (never the end of
+# one run glued to the start of the other).
+start_slave k1 -j 1; k1_pid=$SLAVE_PID; k1_port=$SLAVE_PORT
+start_slave k2 -j 1; k2_pid=$SLAVE_PID; k2_port=$SLAVE_PORT
+printf '127.0.0.1 %s\n127.0.0.1 %s\n' "$k1_port" "$k2_port" >"$T/kill.conf"
+start_master killmaster "$T/kill.conf" --dead-after 1
+wait_slaves_up killmaster 2 || bail "slaves not up"
+mkdir -p "$T/kill"
+echo 'echo one; echo two; sleep 3; echo three' >"$T/kill.txt"
+timeout 60 "$BIN/client" --line-buffer --results "$T/kill/res" 127.0.0.1 "$MASTER_PORT" "$T/kill.txt" \
+    >"$T/kill/out" 2>"$T/kill/err" &
+kc=$!
+victim=
+for i in $(seq 1 200); do
+    if grep -q two "$T/kill/out" 2>/dev/null; then
+        pgrep -P "$k1_pid" -f "echo three" >/dev/null && victim=$k1_pid
+        pgrep -P "$k2_pid" -f "echo three" >/dev/null && victim=$k2_pid
+        break
+    fi
+    sleep 0.05
+done
+check "the first two lines were shown while the command ran" test -n "$victim"
+[ -n "$victim" ] && { kill -KILL "$victim"; wait "$victim"; } 2>/dev/null
+krc=0; wait "$kc" || krc=$?
+is "$krc" 0 "killed slave, command run again elsewhere: exit 0"
+is "$(cat "$T/kill/out" | tr '\n' ' ')" "one two one two three " \
+    "stdout: the first run's lines, then the second run's from its start (nothing glued)"
+check "stderr says it ran again, before the second run's output" grep -q '^client: \[1\] ran again; its output from the start:$' "$T/kill/err"
+is "$(cat "$T/kill/res/1/stdout" | tr '\n' ' ')" "one two three " "--results holds the one result: the second run's"
+
+
+# 5. A frozen client (SIGSTOP) does not make its master hold what it
+# cannot send: chunks are dropped over OUTPUT_RELAY_MAX (the results carry
+# them). 4 commands stream 4 MiB on each stream; the master's memory with
+# the frozen --line-buffer client is compared to the same without it.
+for n in 1 2 3 4; do
+    echo "for i in 1 2 3 4 5 6 7 8; do head -c 524287 /dev/zero | tr '\\0' $n; echo; head -c 524287 /dev/zero | tr '\\0' e >&2; echo >&2; sleep 0.2; done"
+done >"$T/frozen.txt"
+# frozen_rss NAME [client options]: VmRSS (KiB) of a fresh master once the
+# commands ended with its client stopped; the client is then let go
+frozen_rss() {
+    local name=$1 i; shift
+    start_slave "$name-s" -j 4; local sp=$SLAVE_PID
+    echo "127.0.0.1 $SLAVE_PORT" >"$T/$name.conf"
+    start_master "$name-m" "$T/$name.conf"
+    wait_slaves_up "$name-m" 1 || bail "slave not up"
+    mkdir -p "$T/$name"
+    timeout 120 "$BIN/client" "$@" --results "$T/$name/res" 127.0.0.1 "$MASTER_PORT" "$T/frozen.txt" \
+        >"$T/$name/out" 2>"$T/$name/err" &
+    local c=$!
+    for i in $(seq 1 400); do [ "$(pgrep -c -P "$sp" -f 'for i in')" -ge 4 ] && break; sleep 0.02; done
+    kill -STOP "$c"
+    for i in $(seq 1 600); do [ "$(pgrep -c -P "$sp" -f 'for i in')" = 0 ] && break; sleep 0.05; done
+    sleep 1 # the results' last fragments
+    FROZEN_RSS=$(awk '/^VmRSS/ {print $2}' "/proc/$MASTER_PID/status")
+    kill -CONT "$c"
+    FROZEN_RC=0; wait "$c" || FROZEN_RC=$?
+}
+frozen_rss frozen_plain
+plain_rss=$FROZEN_RSS
+frozen_rss frozen_lb --line-buffer
+lb_rss=$FROZEN_RSS
+is "$FROZEN_RC" 0 "the frozen --line-buffer client, let go, ends with exit 0"
+echo "# master VmRSS with a frozen client: $plain_rss KiB without --line-buffer, $lb_rss KiB with it"
+check "the master's memory with the frozen --line-buffer client is within 8 MiB of the plain one ($lb_rss vs $plain_rss KiB; 32 MiB streamed)" \
+    test "$lb_rss" -lt $((plain_rss + 8192))
+check "its output, once let go, is the same bytes as without --line-buffer" diff -r "$T/frozen_lb/res" "$T/frozen_plain/res"
+bad=0
+for n in 1 2 3 4; do cmp -s <(grep "^$n" "$T/frozen_lb/out") <(grep "^$n" "$T/frozen_plain/out") || bad=$((bad + 1)); done
+is "$bad" 0 "and each command's stdout lines too"
+
 done_testing
