@@ -157,6 +157,22 @@ check "stderr says it ran again, before the second run's output" grep -q '^clien
 is "$(cat "$T/kill/res/1/stdout" | tr '\n' ' ')" "one two three " "--results holds the one result: the second run's"
 
 
+# 6. The slave itself, spoken to as a master would (dgram_tool.py): a job
+# with JOBX_STREAM sends DG_OUTPUT chunks at their offsets, then its
+# result; a job with an extension the slave does not know is not run,
+# and its result names the key.
+start_slave xs -j 1; xs_port=$SLAVE_PORT
+python3 "$TOP/tests/dgram_tool.py" jobx "$xs_port" 'echo a; sleep 0.5; echo bb' 1 >"$T/jobx1" 2>&1
+is "$(grep -c '^output' "$T/jobx1")" 2 "JOBX_STREAM: two DG_OUTPUT chunks (a line, then after 0.5 s the next)"
+check "the first at offset 0, the second at offset 2" \
+    grep -qzE "output stream 1 offset 0: b'a.n'.output stream 1 offset 2: b'bb.n'" "$T/jobx1"
+check "then the whole result" grep -q "^result status 0 stdout b'a.nbb.n'" "$T/jobx1"
+python3 "$TOP/tests/dgram_tool.py" jobx "$xs_port" "echo x >$T/jobx_ran" 99 >"$T/jobx99" 2>&1
+check "extension 99: not run, the result says which key" \
+    grep -q "^result status 2 stdout b'' message 'job request extension 99 (0 bytes) not known to this slave: not run'" "$T/jobx99"
+check "and the command did not run" test ! -e "$T/jobx_ran"
+check "no DG_OUTPUT for it" test "$(grep -c '^output' "$T/jobx99")" = 0
+
 # 5. A frozen client (SIGSTOP) does not make its master hold what it
 # cannot send: chunks are dropped over OUTPUT_RELAY_MAX (the results carry
 # them). 4 commands stream 4 MiB on each stream (32 MiB) while the client
