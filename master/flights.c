@@ -521,7 +521,7 @@ void on_result_fragment(master *m, slave_peer *s, const dgram *d)
 
 /* --line-buffer: a chunk of a running job's output. Best-effort: relayed
  * only from the command's current attempt, never journaled, never acked;
- * the result carries every byte again (doc/protocol.md 3.9). */
+ * the result carries every byte again (doc/protocol.md 3.3). */
 void on_output(master *m, slave_peer *s, const dgram *d)
 {
     (void)m;

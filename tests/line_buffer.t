@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # client --line-buffer (GNU parallel's): output shown line by line while
-# the commands run (DG_OUTPUT, F_OUTPUT, doc/protocol.md 3.9), the result
+# the commands run (DG_OUTPUT, F_OUTPUT, doc/protocol.md 3.3), the result
 # still authoritative: byte-exact with loss, duplication and reordering,
 # past the cap, with --results; a re-run is never glued to the first run.
 . "$(dirname "$0")/lib.sh"
