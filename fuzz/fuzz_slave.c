@@ -338,6 +338,8 @@ static void op_job(script *s, fake_master *m)
     bwriter w;
     bw_init_fixed(&w, body, sizeof body);
     CommandRequest req = {.timeout_ms = b & 4 ? 1000u : 0u, .length = (uint32_t)len, .command = cmd};
+    if ((a & 0x30) == 0x30) /* --line-buffer's JOBX_STREAM (the id's low bits vary independently) */
+        req.ext[req.next++] = (job_ext){JOBX_STREAM, 0, NULL};
     job_request_encode(&w, &req);
     /* small fragments, so that requests come in pieces */
     uint16_t frag = b & 8 ? 16 : (uint16_t)w.len;

@@ -976,6 +976,7 @@ int frame_decode(uint8_t type, const breader *fields, any_frame *f)
     case F_STATUS_SLAVE: return status_slave_frame_decode(fields, &f->u.slave);
     case F_STATUS_BATCH: return status_batch_frame_decode(fields, &f->u.sbatch);
     case F_STATUS_JOB: return status_job_frame_decode(fields, &f->u.sjob);
+    case F_OUTPUT: return output_frame_decode(fields, &f->u.output);
     case F_BYE:
     case F_READY:
     case F_CANCEL:

@@ -501,6 +501,7 @@ typedef struct {
         status_slave_frame slave;
         status_batch_frame sbatch;
         status_job_frame sjob;
+        output_frame output;
     } u;
 } any_frame;
 int frame_decode(uint8_t type, const breader *fields, any_frame *f);
