@@ -1423,9 +1423,10 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
         output_frame o;
         if (output_frame_decode(r, &o) < 0)
             fatal(c, "protocol error: malformed OUTPUT from the master");
-        if (!c->line_buffer || !c->got_batch || c->resuming)
+        if (!c->line_buffer)
             fatal(c, "protocol error: unexpected OUTPUT");
-        on_output(c, &o);
+        if (c->got_batch && !c->resuming) /* else best-effort bytes the result brings again */
+            on_output(c, &o);
         break;
     }
     case F_HELLO: /* two clients aimed at free ports met each other (simultaneous open) */
