@@ -33,6 +33,19 @@ ta=$(awk '$2 == "a" {print $1}' "$T/stamped0"); tb=$(awk '$2 == "b" {print $1}' 
 check "without --line-buffer, a comes with b ($(( (tb - ta) / 1000000 )) ms apart)" test $(( tb - ta )) -lt 500000000
 
 
+# -k --line-buffer, as GNU parallel's: the first command streams, the
+# others follow in order once it is done (same lines, same order).
+printf '%s\n' 'echo a1; sleep 1.5; echo a2' 'echo b1; sleep 0.2; echo b2' >"$T/k.txt"
+(while IFS= read -r l; do echo "$(date +%s%N) $l"; done <"$T/fifo" >"$T/kstamped") &
+reader=$!
+timeout 60 "$BIN/client" -k --line-buffer 127.0.0.1 "$MASTER_PORT" "$T/k.txt" >"$T/fifo" 2>/dev/null
+wait "$reader"
+is "$(cut -d' ' -f2- "$T/kstamped" | tr '\n' ' ')" "$(parallel -k --lb <"$T/k.txt" | tr '\n' ' ')" \
+    "-k --line-buffer: the lines in GNU parallel's order (a1 a2 b1 b2)"
+ta=$(awk '$2 == "a1" {print $1}' "$T/kstamped"); tb=$(awk '$2 == "a2" {print $1}' "$T/kstamped")
+check "-k --line-buffer: the first command's first line came while it ran ($(( (tb - ta) / 1000000 )) ms before its next)" \
+    test $(( tb - ta )) -gt 800000000
+
 # gen N: a command printing about 0.9 MiB on stdout and 0.3 MiB on stderr,
 # every line starting with N, in bursts 0.1 s apart (so it streams).
 gen() {
