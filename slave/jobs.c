@@ -384,32 +384,35 @@ void jobs_reap(slave *sl)
  * all again. Returns when to look again (0: nothing waits). */
 static uint64_t job_stream(slave *sl, job *j, uint64_t now_us)
 {
-    uint32_t chunk = frag_size_for(&j->sess->addr), due = 0;
+    static uint8_t chunk[OUTPUT_CHUNK_MAX];
+    uint32_t size = frag_size_for(&j->sess->addr);
+    int due = 0;
+    if (size > OUTPUT_CHUNK_MAX)
+        size = OUTPUT_CHUNK_MAX;
     for (int k = 0; k < 2; k++) {
-        const bwriter *b = k ? &j->proc.err : &j->proc.out;
-        uint32_t have = (uint32_t)b->len, sent = j->streamed[k];
-        if (have <= sent)
+        size_t n = runner_output_read(&j->proc, k, j->streamed[k], chunk, size);
+        if (!n)
             continue;
-        if (have - sent < chunk && now_us < j->stream_due_us) {
+        if (n < size && now_us < j->stream_due_us) { /* less than a chunk, and one left lately */
             due = 1;
             continue;
         }
-        while (sent < have) {
-            uint32_t n = have - sent < chunk ? have - sent : chunk;
+        for (; n; n = runner_output_read(&j->proc, k, j->streamed[k], chunk, size)) {
             dgram d;
             memset(&d, 0, sizeof d);
             d.type = DG_OUTPUT;
             d.job_id = j->id;
             d.stream = (uint8_t)(k ? OUT_STDERR : OUT_STDOUT);
-            d.offset = sent;
-            d.payload = b->data + sent;
-            d.payload_len = n;
+            d.offset = j->streamed[k];
+            d.payload = chunk;
+            d.payload_len = (uint32_t)n;
             send_dgram(sl, j->sess, &d);
-            sent += n;
+            j->streamed[k] += (uint32_t)n;
         }
-        j->streamed[k] = sent;
         j->stream_due_us = now_us + STREAM_GAP_US;
     }
+    if (!RUNNER_OUTPUT_WAKES) /* nothing tells us of new output: look again soon */
+        return now_us + STREAM_GAP_US;
     return due ? j->stream_due_us : 0;
 }
 
