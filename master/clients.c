@@ -95,7 +95,7 @@ void client_send_output(client *cl, const flight *f, uint8_t stream, uint32_t of
 {
     if (!cl->opts.line_buffer || !connected(cl) || !f->cmd || cl->follow)
         return;
-    if (stream && cl->out.len > OUTPUT_RELAY_MAX) /* a slow client: its results will carry these bytes */
+    if (stream && bw_pending(&cl->out) > OUTPUT_RELAY_MAX) /* a slow client: its results will carry these bytes */
         return;
     output_frame o = {.seq = f->cmd->seq, .attempt = (uint16_t)f->attempt, .stream = stream, .offset = offset,
                       .len = len, .data = data};
