@@ -69,7 +69,22 @@ typedef struct {
     CommandResult *held; /* --keep-order: result waiting for earlier ones */
     char *args;          /* a template's job with --tag: its arguments, the tag's {} */
     size_t args_len;
+    struct line_buffer *lb; /* --line-buffer: what its F_OUTPUT frames showed (NULL: none came) */
 } command_slot;
+
+/* --line-buffer, one command: the attempt its shown bytes are from, and
+ * per stream how many were shown (a prefix of that stream, in order) and
+ * the end of a line not shown yet (part). */
+#define LB_PART_MAX (1u << 20) /* a longer unfinished line is shown as it is (in pieces) */
+struct line_buffer {
+    uint16_t attempt; /* the attempt shown (0: none yet) */
+    uint16_t final;   /* F_OUTPUT stream 0: the attempt the RESULT is from (0: not said) */
+    struct {
+        uint32_t shown, part_len, part_cap;
+        int mid;    /* the last byte shown was not a newline */
+        char *part; /* grows up to LB_PART_MAX */
+    } st[2];
+};
 
 enum client_mode {
     MODE_RUN,    /* client FILE */
@@ -123,6 +138,7 @@ typedef struct {
     int halt_status;            /* then the exit status; -1: the usual one */
     uint32_t n_ok, n_failed;    /* results so far, for --halt */
     uint32_t jobs, delay_ms;    /* -j, --delay: OPTIONS for the master */
+    int line_buffer;            /* --line-buffer: OPTIONS for the master; F_OUTPUT shown as it comes */
     int got_bye, welcomed;
     const char *input_name;
     report rep;
@@ -187,6 +203,10 @@ static void usage(FILE *out)
             "  -j, --jobs N          at most N of these commands running at once, on all the\n"
             "                        slaves together (default 0: every free slot)\n"
             "      --delay SECS      at least SECS between two starts of these commands\n"
+            "      --line-buffer     print each command's output line by line as it comes,\n"
+            "                        while it runs (lines of commands interleave; with -k only\n"
+            "                        the first command not printed yet streams)\n"
+            "      --lb              the same as --line-buffer (GNU parallel's short name)\n"
             "      --halt WHEN,WHY=N when N commands (N%%: of all) fail|succeed|are done, stop:\n"
             "                        now (kill the running ones) or soon (let them finish);\n"
             "                        exit status as GNU parallel's (fail=1: the command's own)\n"
@@ -331,10 +351,11 @@ static void send_attach(client_state *c)
     }
     client_frame_end(c, attach_frame_encode(&c->out, &a));
     free(held);
-    if ((c->halt.when || c->jobs || c->delay_ms) && (a.mode == ATTACH_NEW || a.mode == ATTACH_RESUME)) {
+    if ((c->halt.when || c->jobs || c->delay_ms || c->line_buffer) && (a.mode == ATTACH_NEW || a.mode == ATTACH_RESUME)) {
         options_frame o = {.halt_when = (uint8_t)c->halt.when, .halt_why = (uint8_t)c->halt.why,
                            .halt_pct = (uint8_t)c->halt.pct, .halt_n = c->halt.n, .jobs = c->jobs,
-                           .delay_ms = c->delay_ms}; /* the master halts with us, caps and spaces our starts */
+                           .delay_ms = c->delay_ms, .line_buffer = (uint8_t)!!c->line_buffer};
+        /* the master halts with us, caps and spaces our starts, streams the output */
         client_frame_end(c, options_frame_encode(&c->out, &o));
     }
     c->attach_sent = 1;
@@ -466,10 +487,126 @@ static CommandResult *copy_result(const CommandResult *r)
 
 /* A SUBMIT's text stays until the master has it on disk: a reconnection
  * may have to send it again. */
+static void line_buffer_free(command_slot *s)
+{
+    if (!s->lb)
+        return;
+    free(s->lb->st[0].part);
+    free(s->lb->st[1].part);
+    free(s->lb);
+    s->lb = NULL;
+}
+
+/* --line-buffer: the result of a command some of whose output was shown
+ * as it came. The result is authoritative: it holds every byte. From the
+ * attempt shown, only what was not shown follows; from another one (the
+ * command ran again: its slave died, or a retry), a note and the whole
+ * result, never the end of one run glued to the start of another. */
+static void line_buffer_result(client_state *c, command_slot *s, const CommandResult *r)
+{
+    struct line_buffer *l = s->lb;
+    c->rep.shown[0] = c->rep.shown[1] = 0;
+    c->rep.shown_mid[0] = c->rep.shown_mid[1] = 0;
+    if (!l)
+        return;
+    if (l->st[0].shown || l->st[1].shown) {
+        /* no mark: a result read back from the journal; one dispatch only (no ran-twice flag): the one shown */
+        int same = l->final ? l->final == l->attempt : !r->ran_twice;
+        if (c->rep.verbose)
+            fprintf(stderr, "client: [%u] %u+%u bytes (stdout+stderr) shown as they came, of attempt %u\n", r->seq,
+                    l->st[0].shown, l->st[1].shown, l->attempt);
+        if (same && l->st[0].shown <= r->stdout_len && l->st[1].shown <= r->stderr_len) {
+            for (int k = 0; k < 2; k++) {
+                c->rep.shown[k] = l->st[k].shown;
+                c->rep.shown_mid[k] = l->st[k].mid;
+            }
+        } else {
+            fflush(stdout);
+            fprintf(stderr, "%sclient: [%u] ran again; its output from the start:\n", c->rep.mid_line ? "\n" : "",
+                    r->seq);
+            c->rep.mid_line = 0;
+        }
+    }
+    line_buffer_free(s);
+}
+
+/* F_OUTPUT: bytes of a running command, shown by whole lines as they come.
+ * Chunks are best-effort: one at the offset shown so far (plus the part
+ * held) extends it; a duplicate or an older attempt's is dropped; one past
+ * a gap is dropped too (the result brings the missing bytes, and the rest). */
+static void on_output(client_state *c, const output_frame *o)
+{
+    if (!c->line_buffer || o->seq == 0 || o->seq > c->ncmds || c->mode != MODE_RUN)
+        return;
+    command_slot *s = &c->cmds[o->seq - 1];
+    if (!s->known || s->done || s->index == SUBMIT_NONE)
+        return;
+    if (o->stream && c->rep.keep_order && o->seq != c->next_to_print)
+        return; /* -k: only the first command not printed yet streams (GNU parallel's -k --line-buffer) */
+    if (!s->lb && !(s->lb = calloc(1, sizeof *s->lb)))
+        return; /* the result will bring it */
+    struct line_buffer *l = s->lb;
+    if (o->stream == 0) {
+        l->final = o->attempt;
+        return;
+    }
+    if (l->attempt && o->attempt < l->attempt)
+        return;
+    if (l->attempt && o->attempt > l->attempt) { /* it runs again: its new output, from the start */
+        if (l->st[0].shown || l->st[1].shown) {
+            fflush(stdout);
+            fprintf(stderr, "%sclient: [%u] ran again; its output from the start:\n", c->rep.mid_line ? "\n" : "",
+                    o->seq);
+            c->rep.mid_line = 0;
+        }
+        for (int k = 0; k < 2; k++)
+            l->st[k].shown = l->st[k].part_len = (uint32_t)(l->st[k].mid = 0);
+    }
+    l->attempt = o->attempt;
+    int k = o->stream - 1;
+    uint64_t have = (uint64_t)l->st[k].shown + l->st[k].part_len;
+    if (o->offset > have || o->offset + (uint64_t)o->len <= have)
+        return;
+    const uint8_t *p = o->data + (have - o->offset);
+    size_t n = o->len - (size_t)(have - o->offset);
+    while (n) {
+        size_t want = l->st[k].part_len + n < LB_PART_MAX ? l->st[k].part_len + n : LB_PART_MAX;
+        if (want > l->st[k].part_cap) {
+            size_t cap = want < 4096 ? 4096 : want * 2 < LB_PART_MAX ? want * 2 : LB_PART_MAX;
+            char *np = realloc(l->st[k].part, cap);
+            if (!np)
+                return; /* the result will bring it */
+            l->st[k].part = np;
+            l->st[k].part_cap = (uint32_t)cap;
+        }
+        size_t room = LB_PART_MAX - l->st[k].part_len, take = n < room ? n : room;
+        memcpy(l->st[k].part + l->st[k].part_len, p, take);
+        l->st[k].part_len += (uint32_t)take;
+        p += take;
+        n -= take;
+        char *part = l->st[k].part;
+        size_t len = l->st[k].part_len, upto = len;
+        if (len < LB_PART_MAX) { /* whole lines only, unless one fills the buffer */
+            while (upto && part[upto - 1] != '\n')
+                upto--;
+        }
+        if (!upto)
+            continue;
+        progress_clear(&c->prog);
+        report_stream(&c->rep, o->seq, k, part, upto, l->st[k].mid, s->text, s->len, s->args, s->args_len);
+        l->st[k].mid = part[upto - 1] != '\n';
+        l->st[k].shown += (uint32_t)upto;
+        memmove(part, part + upto, len - upto);
+        l->st[k].part_len = (uint32_t)(len - upto);
+    }
+}
+
 static void show(client_state *c, command_slot *s, const CommandResult *r)
 {
     progress_clear(&c->prog); /* stdout may be the same terminal */
+    line_buffer_result(c, s, r);
     report_result_args(&c->rep, r, s->text, s->len, s->args, s->args_len);
+    c->rep.shown[0] = c->rep.shown[1] = 0;
     free(s->args);
     s->args = NULL;
     if (s->index == SUBMIT_NONE || s->index < c->accepted || c->mode == MODE_FOLLOW) {
@@ -612,6 +749,7 @@ static void on_result(client_state *c, const CommandResult *r)
     command_slot *s = &c->cmds[r->seq - 1];
     s->done = 1;
     if (c->halted && r->status == RUN_CANCELLED) { /* --halt soon: not run; GNU parallel shows nothing of it */
+        line_buffer_free(s);
         free(s->text);
         s->text = NULL;
         if (c->rep.keep_order && r->seq == c->next_to_print) {
@@ -1280,6 +1418,16 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
             break;
         progress_started(&c->prog, f.u.started.seq, f.u.started.host, f.u.started.host_len);
         break;
+    case F_OUTPUT: { /* only if we asked (OPTION_LINE_BUFFER) */
+        output_frame o;
+        if (output_frame_decode(r, &o) < 0)
+            fatal(c, "protocol error: malformed OUTPUT from the master");
+        if (!c->line_buffer)
+            fatal(c, "protocol error: unexpected OUTPUT");
+        if (c->got_batch && !c->resuming) /* else best-effort bytes the result brings again */
+            on_output(c, &o);
+        break;
+    }
     case F_HELLO: /* two clients aimed at free ports met each other (simultaneous open) */
         fatal(c, "cannot reach the master at %s:%d: the connection met another client, not a master", c->host,
               c->port);
@@ -1457,7 +1605,7 @@ int main(int argc, char **argv)
            OPT_ATTACH, OPT_BATCHES, OPT_STATUS, OPT_PROGRESS, OPT_ETA, OPT_BAR,
            OPT_TAG = 320, OPT_TAGSTRING, OPT_RESUME, OPT_RESUME_FAILED, OPT_RETRY_FAILED,
            OPT_MASTER = 400, OPT_DRY_RUN, /* where the master is; templates' --dry-run */
-           OPT_HALT = 420, OPT_DELAY };
+           OPT_HALT = 420, OPT_DELAY, OPT_LINE_BUFFER = 440 };
     static const struct option longopts[] = {
         {"keep-order", no_argument, NULL, 'k'},
         {"results", required_argument, NULL, OPT_RESULTS},
@@ -1484,6 +1632,8 @@ int main(int argc, char **argv)
         {"halt", required_argument, NULL, OPT_HALT},
         {"jobs", required_argument, NULL, 'j'},
         {"delay", required_argument, NULL, OPT_DELAY},
+        {"line-buffer", no_argument, NULL, OPT_LINE_BUFFER},
+        {"lb", no_argument, NULL, OPT_LINE_BUFFER},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -1531,6 +1681,7 @@ int main(int argc, char **argv)
         case OPT_TAG: c->rep.tag = 1; break;
         case 'j': c->jobs = (uint32_t)cli_number("--jobs", optarg, 0, 1000000); break;
         case OPT_DELAY: c->delay_ms = cli_seconds("--delay", optarg, 3600000u); break;
+        case OPT_LINE_BUFFER: c->line_buffer = 1; break;
         case OPT_HALT:
             if (parse_halt(optarg, &c->halt) < 0) {
                 fprintf(stderr, "client: --halt '%s': expected now|soon,fail|success|done=N or N%% (or GNU "
@@ -1560,6 +1711,10 @@ int main(int argc, char **argv)
     if (c->rep.tag && c->rep.json) {
         fprintf(stderr, "client: --tag and --tagstring do not go with --json (its objects have the seq and the "
                 "command)\n");
+        return EXIT_TROUBLE;
+    }
+    if (c->line_buffer && c->rep.json) {
+        fprintf(stderr, "client: --line-buffer does not go with --json (one object per command, once it ends)\n");
         return EXIT_TROUBLE;
     }
     if (modes > 1) {

@@ -49,12 +49,25 @@ enum run_status {
     RUN_CANCELLED = 6, /* the master shut down before it ran or finished */
 };
 
+/* A job request's extensions (doc/protocol.md 3.3): key, length, value. */
+enum job_ext_key {
+    JOBX_STREAM = 1, /* empty: send the output as it comes, in DG_OUTPUT datagrams (--line-buffer) */
+};
+#define JOBX_MAX 8
+typedef struct {
+    uint8_t key;          /* enum job_ext_key */
+    uint16_t len;
+    const uint8_t *value; /* len bytes; decoded ones point into the request */
+} job_ext;
+
 /* What the client asks for: one command of the command file. */
 typedef struct CommandRequest {
     uint32_t seq;        /* 1-based index among the file's command lines */
     uint32_t timeout_ms; /* 0: none */
     uint32_t length;     /* bytes in command, no terminating NUL counted */
     char *command;       /* length bytes; decoded ones point into a datagram, no NUL */
+    unsigned next;       /* extensions in ext (0: none, the request as before them) */
+    job_ext ext[JOBX_MAX];
 } CommandRequest;
 
 /* What comes back for one command. */

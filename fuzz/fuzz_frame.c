@@ -45,6 +45,7 @@ static void reencode(const any_frame *a, bwriter *w, const hmac_key *key)
     case F_STATUS_SLAVE: frame_end(w, status_slave_frame_encode(w, &a->u.slave)); break;
     case F_STATUS_BATCH: frame_end(w, status_batch_frame_encode(w, &a->u.sbatch)); break;
     case F_STATUS_JOB: frame_end(w, status_job_frame_encode(w, &a->u.sjob)); break;
+    case F_OUTPUT: frame_end(w, output_frame_encode(w, &a->u.output)); break;
     }
 }
 

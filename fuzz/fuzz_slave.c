@@ -120,6 +120,17 @@ static void fz_runner_result(const runner_proc *p, CommandResult *r)
     r->stdout_data = (char *)p->out.data;
     r->stdout_len = (uint32_t)p->out.len;
 }
+/* --line-buffer: the output so far (the command's name, from its start) */
+static size_t fz_runner_output_read(runner_proc *p, int k, uint32_t from, uint8_t *dst, size_t max)
+{
+    const bwriter *b = k ? &p->err : &p->out;
+    size_t n = from < b->len ? b->len - from : 0;
+    if (n > max)
+        n = max;
+    if (n)
+        memcpy(dst, b->data + from, n);
+    return n;
+}
 
 #define clock_us fz_clock_us
 #define clock_ms fz_clock_ms
@@ -136,6 +147,7 @@ static void fz_runner_result(const runner_proc *p, CommandResult *r)
 #define runner_reap fz_runner_reap
 #define runner_on_exit fz_runner_on_exit
 #define runner_result fz_runner_result
+#define runner_output_read fz_runner_output_read
 /* the declarations in these headers get the fake names too */
 #include "../lib/endpoint.c" /* linked without it: its sendto must be the fake one */
 #include "../slave/slave.c"
@@ -337,7 +349,9 @@ static void op_job(script *s, fake_master *m)
     uint8_t body[128];
     bwriter w;
     bw_init_fixed(&w, body, sizeof body);
-    CommandRequest req = {0, b & 4 ? 1000u : 0u, (uint32_t)len, cmd};
+    CommandRequest req = {.timeout_ms = b & 4 ? 1000u : 0u, .length = (uint32_t)len, .command = cmd};
+    if ((a & 0x30) == 0x30) /* --line-buffer's JOBX_STREAM (the id's low bits vary independently) */
+        req.ext[req.next++] = (job_ext){JOBX_STREAM, 0, NULL};
     job_request_encode(&w, &req);
     /* small fragments, so that requests come in pieces */
     uint16_t frag = b & 8 ? 16 : (uint16_t)w.len;

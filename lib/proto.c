@@ -70,6 +70,11 @@ size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap, const hmac_key *ke
         break;
     case DG_LEAVING: /* the header says it all */
         break;
+    case DG_OUTPUT:
+        bw_u8(&w, d->stream);
+        bw_u32(&w, d->offset);
+        bw_bytes(&w, d->payload, d->payload_len);
+        break;
     }
     if (key && bw_reserve(&w, DGRAM_TAG_LEN) == 0) {
         hmac_sha256(key, out, w.len, out + w.len);
@@ -166,6 +171,17 @@ int dgram_decode(const uint8_t *p, size_t n, dgram *d, const char **why)
         break;
     case DG_LEAVING:
         break;
+    case DG_OUTPUT:
+        d->stream = br_u8(&r);
+        d->offset = br_u32(&r);
+        d->payload_len = (uint32_t)br_left(&r);
+        d->payload = br_bytes(&r, d->payload_len);
+        if (!r.error && (d->stream < OUT_STDOUT || d->stream > OUT_STDERR || d->payload_len == 0 ||
+                         d->payload_len > OUTPUT_CHUNK_MAX || d->offset + (uint64_t)d->payload_len > MAX_OUTPUT_CAP)) {
+            *why = "bad output chunk";
+            return -1;
+        }
+        break;
     default:
         *why = "unknown type";
         return -1;
@@ -190,6 +206,11 @@ void job_request_encode(bwriter *w, const CommandRequest *r)
     bw_u32(w, r->timeout_ms);
     bw_u32(w, r->length);
     bw_bytes(w, r->command, r->length);
+    for (unsigned i = 0; i < r->next && i < JOBX_MAX; i++) {
+        bw_u8(w, r->ext[i].key);
+        bw_u16(w, r->ext[i].len);
+        bw_bytes(w, r->ext[i].value, r->ext[i].len);
+    }
 }
 
 int dgram_verify(const uint8_t *p, const dgram *d, const hmac_key *key)
@@ -211,8 +232,19 @@ int job_request_decode(const uint8_t *p, size_t n, CommandRequest *r)
     if (r->length > MAX_COMMAND_LEN)
         return -1;
     r->command = (char *)br_bytes(&rd, r->length);
-    if (rd.error || br_left(&rd) != 0 || memchr(r->command, 0, r->length))
+    if (rd.error || memchr(r->command, 0, r->length))
         return -1;
+    r->next = 0;
+    while (br_left(&rd)) {
+        if (r->next == JOBX_MAX)
+            return -1;
+        job_ext *x = &r->ext[r->next++];
+        x->key = br_u8(&rd);
+        x->len = br_u16(&rd);
+        x->value = br_bytes(&rd, x->len);
+        if (rd.error)
+            return -1;
+    }
     return 0;
 }
 
@@ -534,6 +566,10 @@ size_t options_frame_encode(bwriter *w, const options_frame *o)
         bw_u16(w, 4);
         bw_u32(w, o->delay_ms);
     }
+    if (o->line_buffer) {
+        bw_u8(w, OPTION_LINE_BUFFER);
+        bw_u16(w, 0);
+    }
     return start;
 }
 
@@ -570,10 +606,40 @@ int options_frame_decode(const breader *fields, options_frame *o)
             if (v.error || !v32)
                 return -1;
             *(key == OPTION_JOBS ? &o->jobs : &o->delay_ms) = v32;
+        } else if (key == OPTION_LINE_BUFFER) {
+            if (len > 1 || (len == 1 && br_u8(&v) != 1))
+                return -1;
+            o->line_buffer = 1;
         } else if (!o->unknown_key) {
             o->unknown_key = key;
         }
     }
+    return 0;
+}
+
+size_t output_frame_encode(bwriter *w, const output_frame *o)
+{
+    size_t start = frame_begin(w, F_OUTPUT);
+    bw_u32(w, o->seq);
+    bw_u16(w, o->attempt);
+    bw_u8(w, o->stream);
+    bw_u32(w, o->offset);
+    bw_bytes(w, o->data, o->len);
+    return start;
+}
+
+int output_frame_decode(const breader *fields, output_frame *o)
+{
+    breader r = *fields;
+    o->seq = br_u32(&r);
+    o->attempt = br_u16(&r);
+    o->stream = br_u8(&r);
+    o->offset = br_u32(&r);
+    o->len = (uint32_t)br_left(&r);
+    o->data = br_bytes(&r, o->len);
+    if (r.error || o->stream > OUT_STDERR || (o->stream == 0) != (o->len == 0) || o->len > OUTPUT_CHUNK_MAX ||
+        o->offset + (uint64_t)o->len > MAX_OUTPUT_CAP)
+        return -1;
     return 0;
 }
 
@@ -918,6 +984,7 @@ int frame_decode(uint8_t type, const breader *fields, any_frame *f)
     case F_STATUS_SLAVE: return status_slave_frame_decode(fields, &f->u.slave);
     case F_STATUS_BATCH: return status_batch_frame_decode(fields, &f->u.sbatch);
     case F_STATUS_JOB: return status_job_frame_decode(fields, &f->u.sjob);
+    case F_OUTPUT: return output_frame_decode(fields, &f->u.output);
     case F_BYE:
     case F_READY:
     case F_CANCEL:
@@ -935,12 +1002,12 @@ const char *frame_type_name(uint8_t type)
 {
     static const char *names[] = {"?", "HELLO", "WELCOME", "SUBMIT", "END", "RESULT", "NOTICE", "ERROR", "BYE", "READY",
                                   "ATTACH", "BATCH", "ACCEPTED", "ACK", "CANCEL", "DETACH", "BATCH_INFO", "COMMAND",
-                                  "STARTED", "STATUS", "STATUS_SLAVE", "STATUS_BATCH", "STATUS_JOB", "OPTIONS"};
+                                  "STARTED", "STATUS", "STATUS_SLAVE", "STATUS_BATCH", "STATUS_JOB", "OPTIONS", "OUTPUT"};
     return type < sizeof names / sizeof *names ? names[type] : "?";
 }
 
 const char *dgram_type_name(uint8_t type)
 {
-    static const char *names[] = {"?", "PING", "PONG", "JOB", "JOB_ACK", "RESULT", "RESULT_ACK", "CANCEL", "COOKIE", "LEAVING"};
+    static const char *names[] = {"?", "PING", "PONG", "JOB", "JOB_ACK", "RESULT", "RESULT_ACK", "CANCEL", "COOKIE", "LEAVING", "OUTPUT"};
     return type < sizeof names / sizeof *names ? names[type] : "?";
 }

@@ -37,7 +37,11 @@ enum dgram_type {
     DG_CANCEL = 7,     /* master -> slave: kill this job, forget its result */
     DG_COOKIE = 8,     /* slave -> master: no session with you: come back with this cookie */
     DG_LEAVING = 9,    /* slave -> master: stopped (SIGTERM), its jobs are killed: run them elsewhere now */
+    DG_OUTPUT = 10,    /* slave -> master: output of a running job asked to stream (JOBX_STREAM), best-effort */
 };
+/* DG_OUTPUT's stream; its payload is at most OUTPUT_CHUNK_MAX bytes */
+enum output_stream { OUT_STDOUT = 1, OUT_STDERR = 2 };
+#define OUTPUT_CHUNK_MAX FRAG_MAX
 
 /* Job states a slave reports in DG_JOB_ACK. */
 enum job_state {
@@ -93,6 +97,9 @@ typedef struct {
      * fragments of frag_size bytes (the last one shorter) */
     uint32_t total, offset, payload_len;
     uint16_t frag_size;
+    /* DG_OUTPUT: stream (enum output_stream); offset: of payload's first
+     * byte in that stream of the job; payload: 1..OUTPUT_CHUNK_MAX bytes */
+    uint8_t stream;
     const uint8_t *payload;
     /* DG_JOB_ACK, DG_RESULT_ACK */
     uint8_t state;    /* DG_JOB_ACK: enum job_state; DG_RESULT_ACK: 1 = complete */
@@ -114,7 +121,12 @@ int dgram_verify(const uint8_t *p, const dgram *d, const hmac_key *key); /* 1 if
 
 /* The body of a job request, carried in DG_JOB fragments: a
  * CommandRequest less its seq (the master keeps that; the slave sees only
- * the job id). Decoding points r->command into p (not NUL-terminated). */
+ * the job id). Decoding points r->command into p (not NUL-terminated).
+ * After the command, optional extensions (r->ext, r->next of them), each
+ * a u8 key (enum job_ext_key), a u16 length, its value: none are written
+ * when r->next is 0 (the request is then the same bytes as before them).
+ * Decoding keeps every key, known or not (the slave refuses a job with a
+ * key it does not know); more than JOBX_MAX of them is malformed. */
 void job_request_encode(bwriter *w, const CommandRequest *r);
 int job_request_decode(const uint8_t *p, size_t n, CommandRequest *r);
 
@@ -175,6 +187,7 @@ enum frame_type {
     F_STATUS_BATCH = 21, /* master -> client: one batch */
     F_STATUS_JOB = 22,   /* master -> client: one command dispatched to a slave now */
     F_OPTIONS = 23,      /* client -> master, after ATTACH: the batch's options (--halt) */
+    F_OUTPUT = 24,       /* master -> client, OPTION_LINE_BUFFER only: output of a running command */
 };
 
 /* F_ATTACH's mode. */
@@ -375,12 +388,24 @@ typedef struct { /* F_STATUS_JOB */
     char command[STATUS_COMMAND_MAX + 1];
 } status_job_frame;
 
+typedef struct { /* F_OUTPUT: a chunk of a running command's output, relayed (--line-buffer) */
+    uint32_t seq;      /* the SUBMIT's seq */
+    uint16_t attempt;  /* the dispatch it comes from: 1 the first (as F_STARTED's) */
+    uint8_t stream;    /* enum output_stream; 0: no bytes, "the RESULT coming is from this attempt" */
+    uint32_t offset;   /* of the first byte, in that stream of that attempt */
+    uint32_t len;      /* the rest of the fields */
+    const uint8_t *data;
+} output_frame;
+size_t output_frame_encode(bwriter *w, const output_frame *o);
+int output_frame_decode(const breader *fields, output_frame *o);
+
 /* F_OPTIONS: a list of options, each a u8 key, a u16 length, its value;
  * a key the master does not know is refused (ERROR naming it). */
 enum option_key {
     OPTION_HALT = 1, /* u8 when (1 soon, 2 now), u8 why (0 fail, 1 success, 2 done), u8 pct, u32 n */
     OPTION_JOBS = 2,  /* u32: the batch's commands running at once, at most (-j) */
     OPTION_DELAY = 3, /* u32 ms: between two starts of the batch's commands (--delay) */
+    OPTION_LINE_BUFFER = 6, /* empty, or u8 1: stream the commands' output as F_OUTPUT (--line-buffer) */
 };
 typedef struct {
     uint8_t halt_when; /* 0: none */
@@ -388,6 +413,7 @@ typedef struct {
     uint32_t halt_n;
     uint32_t jobs;       /* 0: no cap */
     uint32_t delay_ms;   /* 0: none */
+    uint8_t line_buffer; /* 1: stream output (F_OUTPUT) */
     uint8_t unknown_key; /* decoded: the first key not known (0: none) */
 } options_frame;
 size_t options_frame_encode(bwriter *w, const options_frame *o);
@@ -480,6 +506,7 @@ typedef struct {
         status_slave_frame slave;
         status_batch_frame sbatch;
         status_job_frame sjob;
+        output_frame output;
     } u;
 } any_frame;
 int frame_decode(uint8_t type, const breader *fields, any_frame *f);

@@ -90,6 +90,18 @@ void client_send_started(client *cl, const flight *f)
     client_frame_end(cl, started_frame_encode(&cl->out, &st));
 }
 
+void client_send_output(client *cl, const flight *f, uint8_t stream, uint32_t offset, const uint8_t *data,
+                        uint32_t len)
+{
+    if (!cl->opts.line_buffer || !connected(cl) || !f->cmd || cl->follow)
+        return;
+    if (stream && bw_pending(&cl->out) > OUTPUT_RELAY_MAX) /* a slow client: its results will carry these bytes */
+        return;
+    output_frame o = {.seq = f->cmd->seq, .attempt = (uint16_t)f->attempt, .stream = stream, .offset = offset,
+                      .len = len, .data = data};
+    client_frame_done(cl, output_frame_encode(&cl->out, &o)); /* never journaled: no flush to wait for */
+}
+
 /* A connection that asked for F_STARTED takes over a batch: the commands
  * running already, each once (their current attempt), after its BATCH
  * (ATTACH_FOLLOW: after the last COMMAND, client_feed). */

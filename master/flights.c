@@ -193,7 +193,11 @@ static flight *flight_new(slave_peer *s, command *cmd, uint64_t id)
     flight *f = calloc(1, sizeof *f);
     bwriter w;
     bw_init(&w, MAX_COMMAND_LEN + REQUEST_HEADER_MAX);
-    CommandRequest req = {cmd->seq, cl->timeout_ms, cmd->len, cmd->line};
+    CommandRequest req = {.seq = cmd->seq, .timeout_ms = cl->timeout_ms, .length = cmd->len, .command = cmd->line};
+    if (cl->opts.line_buffer && f) { /* --line-buffer: the slave streams its output (DG_OUTPUT) */
+        req.ext[req.next++] = (job_ext){JOBX_STREAM, 0, NULL};
+        f->streams = 1;
+    }
     job_request_encode(&w, &req);
     if (!f || w.error || xfer_tx_init(&f->req, w.data, (uint32_t)w.len, frag_size_for(&s->addr)) < 0)
         die("out of memory");
@@ -221,6 +225,7 @@ void flight_start(master *m, slave_peer *s, command *cmd)
 {
     flight *f = flight_new(s, cmd, s->next_id++);
     cmd->attempts++;
+    f->attempt = cmd->attempts;
     cmd->restored = 0;
     if (cmd->cl->durable)
         journal_dispatch(m, f);
@@ -240,6 +245,7 @@ flight *flight_restore(master *m, slave_peer *s, command *cmd, uint64_t id)
         s->next_id = id + 1;
     flight *f = flight_new(s, cmd, id);
     f->restored = 1;
+    f->attempt = cmd->attempts ? cmd->attempts : 1;
     return f;
 }
 
@@ -443,7 +449,13 @@ static void deliver(master *m, flight *f)
         s->avg_run_us = s->avg_run_us ? (7 * s->avg_run_us + res.duration_us) / 8 : res.duration_us + 1;
         uint8_t *flags = f->res.data + RESULT_FLAGS_OFFSET;
         *flags = (uint8_t)((*flags & ~RESULT_FLAG_RAN_TWICE) | (twice ? RESULT_FLAG_RAN_TWICE : 0));
-        if (twice && cmd->note) /* why, in its message (after the slave's own, if any) */
+        client_send_output(cl, f, 0, 0, NULL, 0); /* --line-buffer: the result is from this attempt */
+        if (f->streams && res.status == RUN_NOT_STARTED && res.message_len == 21 &&
+            !memcmp(res.message, "malformed job request", 21)) /* a slave from before request extensions */
+            client_send_failure(cl, cmd->index, cmd->seq, RUN_NOT_STARTED, f->slave->name,
+                                "the slave refused the request's extensions (--line-buffer): an older "
+                                "serveur_esclave? run without --line-buffer, or upgrade it");
+        else if (twice && cmd->note) /* why, in its message (after the slave's own, if any) */
             deliver_noted(cl, cmd, f, &res);
         else
             client_send_result_body(cl, cmd->index, cmd->seq, f->slave->name, f->res.data, f->res.len); /* the result leaves */
@@ -505,6 +517,19 @@ void on_result_fragment(master *m, slave_peer *s, const dgram *d)
         return;
     }
     f->ack_pending = 1;
+}
+
+/* --line-buffer: a chunk of a running job's output. Best-effort: relayed
+ * only from the command's current attempt, never journaled, never acked;
+ * the result carries every byte again (doc/protocol.md 3.3). */
+void on_output(master *m, slave_peer *s, const dgram *d)
+{
+    (void)m;
+    flight *f = flight_find(s, d->job_id);
+    if (!f || !f->cmd || f->cmd->fl != f || f->state == FL_CANCELLING || !f->streams)
+        return;
+    f->heard_ms = clock_ms();
+    client_send_output(f->cmd->cl, f, d->stream, d->offset, d->payload, d->payload_len);
 }
 
 /* ------------------------------------------------------------ timers --- */

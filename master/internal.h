@@ -115,6 +115,8 @@ struct flight {
     int fresh; /* dispatched this turn: its request leaves after the journal's flush (write_step) */
     int restored; /* re-claimed by the replay: the previous life dispatched it */
     uint64_t boot; /* the life of its slave it was dispatched to (its DISPATCH record's) */
+    unsigned attempt; /* its command's attempts when it was dispatched: F_OUTPUT names it */
+    int streams;      /* its request asked for DG_OUTPUT (JOBX_STREAM: --line-buffer) */
 };
 
 struct slave_peer {
@@ -343,6 +345,12 @@ slave_peer *sched_pick_slave(slave_peer *const *slaves, int nslaves, int *rr);
 void client_send_text(client *cl, uint8_t type, const char *text);
 /* F_STARTED, to a client that asked (FRAME_FLAG_PROGRESS): f's request leaves now. */
 void client_send_started(client *cl, const flight *f);
+/* --line-buffer: a chunk of f's output (stream OUT_*), or with stream 0 the
+ * mark "its result comes next"; chunks are dropped while the client's
+ * output holds more than OUTPUT_RELAY_MAX bytes (the result covers them). */
+#define OUTPUT_RELAY_MAX (256u * 1024)
+void client_send_output(client *cl, const flight *f, uint8_t stream, uint32_t offset, const uint8_t *data,
+                        uint32_t len);
 void client_send_result_body(client *cl, uint32_t index, uint32_t seq, const char *host, const uint8_t *body,
                              size_t len);
 void client_send_failure(client *cl, uint32_t index, uint32_t seq, uint8_t status, const char *host,
@@ -432,6 +440,7 @@ void command_again(command *cmd, slave_peer *s, const char *why);
 void send_result_ack(master *m, flight *f, slave_peer *s, uint64_t id, enum result_ack_state state);
 void on_job_ack(slave_peer *s, const dgram *d);
 void on_result_fragment(master *m, slave_peer *s, const dgram *d);
+void on_output(master *m, slave_peer *s, const dgram *d);
 uint64_t flights_tick(master *m, uint64_t now_ms);
 void flights_send_fresh(master *m);
 flight *flight_restore(master *m, slave_peer *s, command *cmd, uint64_t id);

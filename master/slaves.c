@@ -446,6 +446,7 @@ static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *f
     case DG_PONG: on_pong(m, s, &d); break;
     case DG_JOB_ACK: on_job_ack(s, &d); break;
     case DG_RESULT: on_result_fragment(m, s, &d); break;
+    case DG_OUTPUT: on_output(m, s, &d); break;
     case DG_LEAVING: on_leaving(s, &d); break;
     default:
         if (log_allow(&m->garbage_log))

@@ -215,14 +215,16 @@ static void format_duration(char *buf, size_t n, uint64_t us)
 /* --tag: the tag, then a TAB, at the start of every line of data (its
  * first byte and each after a newline but the last), as GNU parallel
  * does: a last line without a newline stays without one. */
-static void write_tagged(FILE *f, const char *tag, size_t tag_len, const char *data, size_t len)
+static void write_tagged(FILE *f, const char *tag, size_t tag_len, const char *data, size_t len, int mid)
 {
     size_t from = 0;
     while (from < len) {
         const char *nl = memchr(data + from, '\n', len - from);
         size_t end = nl ? (size_t)(nl - data) + 1 : len;
-        fwrite(tag, 1, tag_len, f);
-        fputc('\t', f);
+        if (!(mid && from == 0)) { /* mid: the line began earlier (--line-buffer), tagged then */
+            fwrite(tag, 1, tag_len, f);
+            fputc('\t', f);
+        }
         fwrite(data + from, 1, end - from, f);
         from = end;
     }
@@ -271,20 +273,23 @@ static void print_human(report *rep, const CommandResult *r, const char *cmd, si
     }
     /* stdout: the commands' output alone, byte for byte (a last line
      * without a newline stays so, as with GNU parallel) */
-    if (r->stdout_len) {
+    /* --line-buffer: what was shown as it came is not shown again */
+    uint32_t out_from = rep->shown[0] <= r->stdout_len ? rep->shown[0] : r->stdout_len;
+    uint32_t err_from = rep->shown[1] <= r->stderr_len ? rep->shown[1] : r->stderr_len;
+    if (r->stdout_len > out_from) {
         if (tag)
-            write_tagged(stdout, tag, tag_len, r->stdout_data, r->stdout_len);
+            write_tagged(stdout, tag, tag_len, r->stdout_data + out_from, r->stdout_len - out_from, rep->shown_mid[0]);
         else
-            fwrite(r->stdout_data, 1, r->stdout_len, stdout);
+            fwrite(r->stdout_data + out_from, 1, r->stdout_len - out_from, stdout);
         if (rep->same_stream)
             rep->mid_line = r->stdout_data[r->stdout_len - 1] != '\n';
     }
     fflush(stdout); /* before anything on stderr: on one terminal, the order stays */
-    if (r->stderr_len) {
+    if (r->stderr_len > err_from) {
         if (tag)
-            write_tagged(stderr, tag, tag_len, r->stderr_data, r->stderr_len);
+            write_tagged(stderr, tag, tag_len, r->stderr_data + err_from, r->stderr_len - err_from, rep->shown_mid[1]);
         else
-            fwrite(r->stderr_data, 1, r->stderr_len, stderr);
+            fwrite(r->stderr_data + err_from, 1, r->stderr_len - err_from, stderr);
         rep->mid_line = r->stderr_data[r->stderr_len - 1] != '\n';
     }
     free(tag);
@@ -349,6 +354,28 @@ static void print_human(report *rep, const CommandResult *r, const char *cmd, si
         fprintf(stderr, "%s==> [%u] %.*s%s -- on %s, %s, code retour = %d%s%s\n", nl, r->seq, shown, cmd, ellipsis,
                 r->host, dur, joblog_exitval(r), why, twice);
     fflush(stderr);
+}
+
+void report_stream(report *rep, uint32_t seq, int stream, const char *data, size_t len, int mid, const char *cmd,
+                   size_t cmd_len, const char *args, size_t args_len)
+{
+    FILE *f = stream ? stderr : stdout;
+    char *tag = NULL;
+    size_t tag_len = 0;
+    if (!len)
+        return;
+    if (rep->tag)
+        tag = make_tag(rep, seq, args ? args : cmd, args ? args_len : cmd_len, &tag_len);
+    if (stream)
+        fflush(stdout);
+    if (tag)
+        write_tagged(f, tag, tag_len, data, len, mid);
+    else
+        fwrite(data, 1, len, f);
+    free(tag);
+    fflush(f);
+    if (stream || rep->same_stream)
+        rep->mid_line = data[len - 1] != '\n';
 }
 
 void report_result(report *rep, const CommandResult *r, const char *cmd, size_t cmd_len)

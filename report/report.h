@@ -29,7 +29,18 @@ typedef struct {
     int joblog_compact; /* --resume*: at the close, one joblog line per Seq, the latest (report/joblog.c) */
     int same_stream;    /* stdout and stderr are one file (a terminal, 2>&1): keep lines apart */
     int mid_line;       /* that stream is in the middle of a line the commands' output left open */
+    /* --line-buffer: the bytes of the result being shown that were shown
+     * already as they came (report_stream): print_human shows the rest;
+     * shown_mid: the last of them was not a newline (no tag before the rest) */
+    uint32_t shown[2];
+    int shown_mid[2];
 } report;
+
+/* --line-buffer: bytes of command seq's output (stream 0 stdout, 1
+ * stderr) shown as they come, each line tagged as the result's would be
+ * (--tag); mid: the last byte shown of that stream was not a newline. */
+void report_stream(report *rep, uint32_t seq, int stream, const char *data, size_t len, int mid, const char *cmd,
+                   size_t cmd_len, const char *args, size_t args_len);
 
 /* Opens the joblog and creates the results directory, and checks that
  * both can be written, before any command is sent; 0 or -1 (message

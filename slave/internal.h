@@ -42,6 +42,7 @@
 #define MASTER_SILENT_MS 10000u     /* masters ping every 500 ms: after this, it is gone */
 #define LEAVING_COPIES 3            /* DG_LEAVING sent this many times on SIGTERM */
 #define LEAVING_GAP_MS 20
+#define STREAM_GAP_US 50000u        /* JOBX_STREAM: output chunks at most this often (but a full one at once) */
 #define DROP_REPORTS 16              /* peers whose refused datagrams are counted */
 #define DROP_REPORT_MS 60000u       /* a count of them once a minute, not a line each */
 #define RESULT_ACK_COMPLETE 1       /* DG_RESULT_ACK's state: every fragment arrived (proto.h) */
@@ -103,6 +104,9 @@ typedef struct job {
     uint32_t timeout_ms;
     runner_proc proc;           /* JP_RUNNING */
     int started;                /* its command was started (a result of one that could not be: 0) */
+    int stream;                 /* JOBX_STREAM: its output goes out in DG_OUTPUT as it comes */
+    uint32_t streamed[2];       /* bytes of stdout, stderr sent so far in DG_OUTPUT */
+    uint64_t stream_due_us;     /* the next DG_OUTPUT not before (STREAM_GAP_US) */
     xfer_tx tx;                 /* JP_SENDING */
     uint64_t last_progress_ms;
 } job;

@@ -265,6 +265,29 @@ void on_job_fragment(slave *sl, const net_addr *from, const dgram *d, size_t n)
         job_finish(sl, j, &r);
         return;
     }
+    /* The request's extensions: every key known, or the job is refused
+     * (its result says which key): nothing is run half understood. */
+    for (unsigned i = 0; i < req.next; i++) {
+        if (req.ext[i].key == JOBX_STREAM && req.ext[i].len == 0) {
+            j->stream = 1;
+            continue;
+        }
+        char why[120];
+        snprintf(why, sizeof why, "job request extension %u (%u bytes) not known to this slave: not run",
+                 req.ext[i].key, req.ext[i].len);
+        if (log_allow(&sl->garbage_log))
+            LOG(LOG_WARN, "job %llu: %s", (unsigned long long)j->id, why);
+        CommandResult r;
+        memset(&r, 0, sizeof r);
+        r.status = RUN_NOT_STARTED;
+        r.exit_code = -1;
+        r.start_ms = wall_ms();
+        r.message = why;
+        r.message_len = (uint32_t)strlen(why);
+        job_rx_free(sl, j);
+        job_finish(sl, j, &r);
+        return;
+    }
     j->command = malloc(req.length + 1);
     if (!j->command) {
         job_drop(sl, j);
@@ -354,6 +377,45 @@ void jobs_reap(slave *sl)
     runner_reap(on_child_exit, sl);
 }
 
+/* JOBX_STREAM: what the command printed since the last DG_OUTPUT, in
+ * chunks of a fragment's size; at most every STREAM_GAP_US unless a
+ * whole chunk waits. Only bytes within the cap (the runner's buffers
+ * stop there). Best-effort: never retransmitted, the result carries them
+ * all again. Returns when to look again (0: nothing waits). */
+static uint64_t job_stream(slave *sl, job *j, uint64_t now_us)
+{
+    static uint8_t chunk[OUTPUT_CHUNK_MAX];
+    uint32_t size = frag_size_for(&j->sess->addr);
+    int due = 0;
+    if (size > OUTPUT_CHUNK_MAX)
+        size = OUTPUT_CHUNK_MAX;
+    for (int k = 0; k < 2; k++) {
+        size_t n = runner_output_read(&j->proc, k, j->streamed[k], chunk, size);
+        if (!n)
+            continue;
+        if (n < size && now_us < j->stream_due_us) { /* less than a chunk, and one left lately */
+            due = 1;
+            continue;
+        }
+        for (; n; n = runner_output_read(&j->proc, k, j->streamed[k], chunk, size)) {
+            dgram d;
+            memset(&d, 0, sizeof d);
+            d.type = DG_OUTPUT;
+            d.job_id = j->id;
+            d.stream = (uint8_t)(k ? OUT_STDERR : OUT_STDOUT);
+            d.offset = j->streamed[k];
+            d.payload = chunk;
+            d.payload_len = (uint32_t)n;
+            send_dgram(sl, j->sess, &d);
+            j->streamed[k] += (uint32_t)n;
+        }
+        j->stream_due_us = now_us + STREAM_GAP_US;
+    }
+    if (!RUNNER_OUTPUT_WAKES) /* nothing tells us of new output: look again soon */
+        return now_us + STREAM_GAP_US;
+    return due ? j->stream_due_us : 0;
+}
+
 /* Moves every job along: finished commands become results, queued ones
  * start, results are (re)sent, abandoned jobs are dropped. Returns the
  * earliest time (us) something must happen again, 0 if none. */
@@ -393,6 +455,8 @@ uint64_t jobs_tick(slave *sl, uint64_t now_us)
                 nx = sl->jobs; /* the list may have changed: rescan, cheap */
                 continue;
             }
+            if (j->stream)
+                next = earliest(next, job_stream(sl, j, now_us));
             next = earliest(next, runner_next_deadline(&j->proc));
             break;
         case JP_SENDING: {

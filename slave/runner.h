@@ -88,6 +88,20 @@ void runner_on_exit(runner_proc *p, int status, uint64_t now_us);
 /* The platform's part: 1 if status is a stop, not an exit (POSIX). */
 int runner_on_stop(runner_proc *p, int status);
 
+/* --line-buffer: the output captured so far of stream k (0 stdout, 1
+ * stderr), within the cap: copies at most max bytes from offset from into
+ * dst and returns how many (0: nothing past from yet). POSIX reads p's
+ * buffers; Windows the reader threads' (under their lock). */
+size_t runner_output_read(runner_proc *p, int k, uint32_t from, uint8_t *dst, size_t max);
+/* Whether new output wakes the event loop (POSIX: the pipes are polled);
+ * where it does not (Windows: the threads post nothing for output), a
+ * streaming job is looked at every STREAM_GAP_US. */
+#ifdef _WIN32
+#define RUNNER_OUTPUT_WAKES 0
+#else
+#define RUNNER_OUTPUT_WAKES 1
+#endif
+
 /* Fills r's status, exit code, signal, times and output (borrowed from p:
  * valid until runner_free) once runner_finished(p). */
 struct CommandResult;

@@ -615,4 +615,14 @@ void runner_result(const runner_proc *p, CommandResult *r)
         r->message_len = (uint32_t)strlen(why);
     }
 }
+
+size_t runner_output_read(runner_proc *p, int k, uint32_t from, uint8_t *dst, size_t max)
+{
+    const bwriter *b = k ? &p->err : &p->out;
+    if (from >= b->len)
+        return 0;
+    size_t n = b->len - from < max ? b->len - from : max;
+    memcpy(dst, b->data + from, n);
+    return n;
+}
 #endif

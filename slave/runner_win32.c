@@ -438,4 +438,20 @@ void runner_result(const runner_proc *p, CommandResult *r)
     }
     runner_result_common(p, r);
 }
+
+size_t runner_output_read(runner_proc *p, int k, uint32_t from, uint8_t *dst, size_t max)
+{
+    struct runner_win32 *w = p->w;
+    size_t n = 0;
+    if (!w)
+        return 0;
+    EnterCriticalSection(&w->lock);
+    stream *s = &w->s[k ? 1 : 0];
+    if (!s->taken && from < s->buf.len) {
+        n = s->buf.len - from < max ? s->buf.len - from : max;
+        memcpy(dst, s->buf.data + from, n);
+    }
+    LeaveCriticalSection(&w->lock);
+    return n;
+}
 #endif

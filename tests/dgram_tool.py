@@ -23,6 +23,10 @@ builds did): it asks the slave with a PING which one it speaks.
       job 1's request again and prints the JOB_ACK state, then the result
       it gets and acknowledges. --after-result: the first life restarts only
       once the result has come (unacknowledged), else as soon as it runs.
+  dgram_tool.py jobx PORT COMMAND KEY
+      A master (no key) gives the slave job 1 with the request extension
+      KEY (empty value): prints each DG_OUTPUT chunk, then the result's
+      status, stdout and message (tests/line_buffer.t).
   dgram_tool.py lost PORT GRACE
       A master with an identity gives the slave (-j 1) three jobs, falls
       silent past its --master-grace (GRACE s), and a second life asks what
@@ -300,6 +304,45 @@ def proxy(target, drop_jobs):
                 listen.sendto(p, master)
 
 
+def jobx(port, command, key):
+    """A job request with one extension (key, empty value): prints each
+    DG_OUTPUT chunk (stream, offset, bytes) and the result's message."""
+    addr = ("127.0.0.1", port)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    cmd = command.encode()
+    req = struct.pack(">II", 0, len(cmd)) + cmd + struct.pack(">BH", key, 0)
+    me = int.from_bytes(os.urandom(8), "big") | 1
+    version, boot, cookie, _ = learn(s, addr, me)
+    seq = handshake_ping(s, addr, me, version, boot, cookie, 2, 0)
+    s.sendto(job(5, me, boot, seq, 1, len(req), req), addr)
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        s.settimeout(max(0.01, end - time.monotonic()))
+        try:
+            d = parse(s.recvfrom(70000)[0])
+        except socket.timeout:
+            break
+        if not d or d["receiver"] != me or d["job_id"] != 1:
+            continue
+        if d["type"] == 10:  # DG_OUTPUT
+            stream, offset = struct.unpack(">BI", d["body"][:5])
+            print("output stream %d offset %d: %r" % (stream, offset, d["body"][5:]), flush=True)
+        elif d["type"] == RESULT:
+            body = d["body"][10:]
+            status = body[0]
+            out_len = struct.unpack(">I", body[23:27])[0]
+            err_at = 27 + out_len
+            err_len = struct.unpack(">I", body[err_at:err_at + 4])[0]
+            msg_at = err_at + 4 + err_len
+            msg_len = struct.unpack(">I", body[msg_at:msg_at + 4])[0]
+            print("result status %d stdout %r message %r" % (status, body[27:27 + out_len],
+                                                             body[msg_at + 4:msg_at + 4 + msg_len].decode()), flush=True)
+            s.sendto(header(5, RESULT_ACK, me, boot, seq + 1, 1) + struct.pack(">BIQ", 1, 1, 0), addr)
+            return
+    sys.exit("no result")
+
+
 if __name__ == "__main__":
     a = sys.argv[1:]
     if a[0] == "proxy":
@@ -310,6 +353,8 @@ if __name__ == "__main__":
         reclaim(int(a[1]), a[2], "--after-result" in a)
     elif a[0] == "lost":
         lost(int(a[1]), float(a[2]))
+    elif a[0] == "jobx":
+        jobx(int(a[1]), a[2], int(a[3]))
     elif a[0] == "flood":
         flood(int(a[1]), int(a[2]), "--handshake" in a)
     else:

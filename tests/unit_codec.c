@@ -140,6 +140,27 @@ static void test_datagrams(void)
     ok(good && o.type == DG_LEAVING && o.sender_boot == 77 && o.seq == 3 && o.job_id == 0,
        "LEAVING round trip (header only, job id 0)");
 
+    d = (dgram){.type = DG_OUTPUT, .job_id = 8, .stream = OUT_STDERR, .offset = 1000, .payload = payload,
+                .payload_len = 300};
+    o = roundtrip(&d, &good);
+    ok(good && o.type == DG_OUTPUT && o.job_id == 8 && o.stream == OUT_STDERR && o.offset == 1000 &&
+           o.payload_len == 300 && memcmp(o.payload, payload, 300) == 0, "OUTPUT round trip");
+    {
+        uint8_t ob[DGRAM_MAX];
+        const char *owhy;
+        int refused = 0;
+        dgram bad[] = {{.type = DG_OUTPUT, .job_id = 8, .stream = 3, .payload = payload, .payload_len = 1},
+                       {.type = DG_OUTPUT, .job_id = 8, .stream = OUT_STDOUT, .payload_len = 0},
+                       {.type = DG_OUTPUT, .job_id = 0, .stream = OUT_STDOUT, .payload = payload, .payload_len = 1},
+                       {.type = DG_OUTPUT, .job_id = 8, .stream = OUT_STDOUT, .offset = MAX_OUTPUT_CAP,
+                        .payload = payload, .payload_len = 1}};
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+            size_t on = dgram_encode(&bad[i], ob, sizeof ob, NULL);
+            refused += on && dgram_decode(ob, on, &o, &owhy) < 0;
+        }
+        ok(refused == 4, "OUTPUT: a bad stream, no bytes, job id 0, past the largest cap: refused");
+    }
+
     /* Malformed datagrams are refused with a reason. */
     uint8_t buf[DGRAM_MAX];
     const char *why;
@@ -200,7 +221,7 @@ static void test_bodies(void)
 {
     bwriter w;
     bw_init(&w, 1 << 20);
-    CommandRequest j = {7, 2500, 11, "echo hello!"}, jo;
+    CommandRequest j = {.seq = 7, .timeout_ms = 2500, .length = 11, .command = "echo hello!"}, jo;
     job_request_encode(&w, &j);
     ok(job_request_decode(w.data, w.len, &jo) == 0 && jo.timeout_ms == 2500 && jo.length == 11 &&
            memcmp(jo.command, "echo hello!", 11) == 0,
@@ -208,6 +229,32 @@ static void test_bodies(void)
     ok(job_request_decode(w.data, w.len - 1, &jo) < 0, "short job request refused");
     w.data[w.len - 3] = 0;
     ok(job_request_decode(w.data, w.len, &jo) < 0, "job request with a NUL byte refused");
+    bw_reset(&w);
+    /* extensions: none written without one (the bytes of before them) */
+    size_t plain_len = 8 + 11;
+    job_request_encode(&w, &j);
+    ok(w.len == plain_len && job_request_decode(w.data, w.len, &jo) == 0 && jo.next == 0,
+       "job request without extensions: no tail");
+    bw_reset(&w);
+    CommandRequest jx = j;
+    jx.ext[jx.next++] = (job_ext){JOBX_STREAM, 0, NULL};
+    jx.ext[jx.next++] = (job_ext){42, 3, (const uint8_t *)"abc"};
+    job_request_encode(&w, &jx);
+    ok(w.len == plain_len + 3 + 6 && job_request_decode(w.data, w.len, &jo) == 0 && jo.next == 2 &&
+           jo.ext[0].key == JOBX_STREAM && jo.ext[0].len == 0 && jo.ext[1].key == 42 && jo.ext[1].len == 3 &&
+           memcmp(jo.ext[1].value, "abc", 3) == 0 && jo.length == 11,
+       "job request extensions round trip, an unknown key kept for the slave to refuse");
+    ok(job_request_decode(w.data, w.len - 1, &jo) < 0 && job_request_decode(w.data, w.len - 5, &jo) < 0,
+       "a cut extension refused");
+    bw_reset(&w);
+    jx.next = 0;
+    for (int i = 0; i < JOBX_MAX; i++)
+        jx.ext[jx.next++] = (job_ext){JOBX_STREAM, 0, NULL};
+    job_request_encode(&w, &jx);
+    ok(job_request_decode(w.data, w.len, &jo) == 0 && jo.next == JOBX_MAX, "JOBX_MAX extensions taken");
+    bw_u8(&w, JOBX_STREAM);
+    bw_u16(&w, 0);
+    ok(job_request_decode(w.data, w.len, &jo) < 0, "one more refused");
     bw_reset(&w);
 
     CommandResult r = {0}, o;
@@ -527,6 +574,53 @@ static void test_frame_codecs(void)
     frame_end(&w2, options_frame_encode(&w2, &oj));
     ok(w2.len == 5 + 2 * 7 && parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == 0 && of2.jobs == 3 &&
            of2.delay_ms == 250 && !of2.halt_when, "OPTIONS: -j 3 --delay 0.25 round trip");
+    options_frame olb = {.line_buffer = 1};
+    bw_reset(&w2);
+    frame_end(&w2, options_frame_encode(&w2, &olb));
+    ok(w2.len == 5 + 3 && w2.data[5] == OPTION_LINE_BUFFER && parse_one(&w2, &type, &f) &&
+           options_frame_decode(&f, &of2) == 0 && of2.line_buffer == 1 && !of2.unknown_key,
+       "OPTIONS: --line-buffer round trip (key 6, no value)");
+    bw_reset(&w2);
+    os = frame_begin(&w2, F_OPTIONS);
+    bw_u8(&w2, OPTION_LINE_BUFFER);
+    bw_u16(&w2, 1);
+    bw_u8(&w2, 1);
+    frame_end(&w2, os);
+    ok(parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == 0 && of2.line_buffer == 1,
+       "OPTIONS: --line-buffer as u8 1 too");
+    bw_reset(&w2);
+    os = frame_begin(&w2, F_OPTIONS);
+    bw_u8(&w2, OPTION_LINE_BUFFER);
+    bw_u16(&w2, 1);
+    bw_u8(&w2, 2);
+    frame_end(&w2, os);
+    ok(parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == -1, "OPTIONS: --line-buffer 2 refused");
+    /* F_OUTPUT */
+    {
+        output_frame of_ = {.seq = 12, .attempt = 2, .stream = OUT_STDOUT, .offset = 70, .len = 4,
+                            .data = (const uint8_t *)"x\ny\n"}, og;
+        bw_reset(&w2);
+        frame_end(&w2, output_frame_encode(&w2, &of_));
+        ok(w2.len == 5 + 11 + 4 && w2.data[4] == F_OUTPUT && parse_one(&w2, &type, &f) &&
+               output_frame_decode(&f, &og) == 0 && og.seq == 12 && og.attempt == 2 && og.stream == OUT_STDOUT &&
+               og.offset == 70 && og.len == 4 && memcmp(og.data, "x\ny\n", 4) == 0, "OUTPUT frame round trip");
+        output_frame mark = {.seq = 12, .attempt = 3};
+        bw_reset(&w2);
+        frame_end(&w2, output_frame_encode(&w2, &mark));
+        ok(parse_one(&w2, &type, &f) && output_frame_decode(&f, &og) == 0 && og.stream == 0 && og.len == 0 &&
+               og.attempt == 3, "OUTPUT mark (stream 0, no bytes) round trip");
+        output_frame bad1 = {.seq = 1, .attempt = 1, .stream = 0, .len = 1, .data = (const uint8_t *)"x"};
+        output_frame bad2 = {.seq = 1, .attempt = 1, .stream = 3, .len = 1, .data = (const uint8_t *)"x"};
+        output_frame bad3 = {.seq = 1, .attempt = 1, .stream = 1, .len = 0};
+        int refused = 0;
+        const output_frame *bads[] = {&bad1, &bad2, &bad3};
+        for (int i = 0; i < 3; i++) {
+            bw_reset(&w2);
+            frame_end(&w2, output_frame_encode(&w2, bads[i]));
+            refused += parse_one(&w2, &type, &f) && output_frame_decode(&f, &og) < 0;
+        }
+        ok(refused == 3, "OUTPUT: bytes in a mark, a bad stream, a chunk of no bytes: refused");
+    }
     options_frame bad_pct = {.halt_when = 1, .halt_why = 0, .halt_pct = 1, .halt_n = 101};
     bw_reset(&w2);
     frame_end(&w2, options_frame_encode(&w2, &bad_pct));

@@ -293,4 +293,22 @@ is "$RC/$(tr -d '\r' <"$T/out")" "0/signed" "with a key, the Windows client runs
 wclient -q "$T/key.txt"
 check "without the key, the Windows client is refused" test "$RC" = 255
 
+stop_all
+
+# --line-buffer with the Windows slave: its reader threads' output streams
+# too (runner_output_read): the first line reaches the Linux client's
+# stdout while the command still runs.
+wslave wlb -j 2
+printf '127.0.0.1 %s\n' "$WSLAVE_PORT" >"$T/lb.conf"
+start_master lbm "$T/lb.conf"
+wait_slaves_up lbm 1
+echo 'echo a & ping -n 4 127.0.0.1 >nul & echo b' >"$T/lb.txt"
+mkfifo "$T/lbfifo"
+(while IFS= read -r l; do echo "$(date +%s%N) $l"; done <"$T/lbfifo" >"$T/lbst") &
+lbr=$!
+timeout 60 "$BIN/client" --line-buffer 127.0.0.1 "$MASTER_PORT" "$T/lb.txt" >"$T/lbfifo" 2>/dev/null
+wait "$lbr"
+ta=$(awk '$2 ~ /^a/ {print $1}' "$T/lbst"); tb=$(awk '$2 ~ /^b/ {print $1}' "$T/lbst")
+check "--line-buffer, Windows slave: a came at least 1 s before b" test -n "$ta" -a -n "$tb" -a $(( ${tb:-0} - ${ta:-0} )) -gt 1000000000
+
 done_testing
