@@ -186,26 +186,6 @@ check "extension 99: not run, the result says which key" \
 check "and the command did not run" test ! -e "$T/jobx_ran"
 check "no DG_OUTPUT for it" test "$(grep -c '^output' "$T/jobx99")" = 0
 
-# 7. A slave from before request extensions (SMP_OLD_SLAVE: its
-# serveur_esclave, e.g. built from commit 83b15e1) refuses the tail as a
-# malformed request: the client gets a clear failure at once, not a hang.
-if [ -n "${SMP_OLD_SLAVE:-}" ]; then
-    mkdir -p "$T/old"
-    (cd "$T/old" && exec "$SMP_OLD_SLAVE" -j 1 0) >"$T/old.log" 2>&1 &
-    PIDS+=("$!")
-    line=$(wait_for_line "$T/old.log" 'listening on UDP' 10) || bail "old slave did not start"
-    echo "127.0.0.1 $(echo "$line" | sed -E 's/.*UDP [^ ]*:([0-9]+) .*/\1/')" >"$T/old.conf"
-    start_master oldmaster "$T/old.conf"
-    wait_slaves_up oldmaster 1 || bail "old slave not up"
-    echo 'echo hi' >"$T/old.txt"
-    orc=0; timeout 30 "$BIN/client" --line-buffer 127.0.0.1 "$MASTER_PORT" "$T/old.txt" >"$T/old/out" 2>"$T/old/err" || orc=$?
-    is "$orc" 1 "an older slave: the command fails (exit 1), no hang"
-    check "the failure says why" grep -q "the slave refused the request's extensions (--line-buffer): an older serveur_esclave" "$T/old/err"
-    MASTER_PORT=$PLAIN_PORT
-else
-    ok 0 "# SKIP an older slave's refusal: set SMP_OLD_SLAVE to a serveur_esclave from before request extensions"
-fi
-
 # 5. A frozen client (SIGSTOP) does not make its master hold what it
 # cannot send: chunks are dropped over OUTPUT_RELAY_MAX (the results carry
 # them). 4 commands stream 4 MiB on each stream (32 MiB) while the client
