@@ -190,6 +190,33 @@ void job_request_encode(bwriter *w, const CommandRequest *r)
     bw_u32(w, r->timeout_ms);
     bw_u32(w, r->length);
     bw_bytes(w, r->command, r->length);
+    for (unsigned i = 0; i < r->next; i++) { /* the tail: only when there is one */
+        bw_u8(w, r->ext[i].key);
+        bw_u16(w, r->ext[i].len);
+        bw_bytes(w, r->ext[i].value, r->ext[i].len);
+    }
+}
+
+int place_wd_valid(const char *p, size_t n)
+{
+    return n >= 1 && n <= MAX_WD_LEN && !memchr(p, 0, n);
+}
+
+int env_name_valid(const char *p, size_t n)
+{
+    if (n == 0 || (p[0] >= '0' && p[0] <= '9'))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(p[i] == '_' || (p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+              (p[i] >= '0' && p[i] <= '9')))
+            return 0;
+    return 1;
+}
+
+int place_env_valid(const char *p, size_t n)
+{
+    const char *eq = n <= MAX_ENV_ENTRY ? memchr(p, '=', n) : NULL;
+    return eq && env_name_valid(p, (size_t)(eq - p)) && !memchr(p, 0, n);
 }
 
 int dgram_verify(const uint8_t *p, const dgram *d, const hmac_key *key)
@@ -211,8 +238,28 @@ int job_request_decode(const uint8_t *p, size_t n, CommandRequest *r)
     if (r->length > MAX_COMMAND_LEN)
         return -1;
     r->command = (char *)br_bytes(&rd, r->length);
-    if (rd.error || br_left(&rd) != 0 || memchr(r->command, 0, r->length))
+    if (rd.error || memchr(r->command, 0, r->length))
         return -1;
+    r->next = 0;
+    r->unknown_ext = 0;
+    int wd = 0;
+    while (br_left(&rd)) {
+        uint8_t key = br_u8(&rd);
+        uint16_t len = br_u16(&rd);
+        const char *v = (const char *)br_bytes(&rd, len);
+        if (rd.error || r->next >= JOBX_MAX)
+            return -1;
+        if (key == JOBX_WD) {
+            if (wd++ || !place_wd_valid(v, len))
+                return -1;
+        } else if (key == JOBX_ENV) {
+            if (!place_env_valid(v, len))
+                return -1;
+        } else if (!r->unknown_ext) {
+            r->unknown_ext = key;
+        }
+        r->ext[r->next++] = (job_ext){key, len, v};
+    }
     return 0;
 }
 
@@ -534,7 +581,33 @@ size_t options_frame_encode(bwriter *w, const options_frame *o)
         bw_u16(w, 4);
         bw_u32(w, o->delay_ms);
     }
+    if (o->wd.len) {
+        bw_u8(w, OPTION_WD);
+        bw_u16(w, o->wd.len);
+        bw_bytes(w, o->wd.p, o->wd.len);
+    }
+    for (unsigned i = 0; i < o->nenv; i++) {
+        bw_u8(w, OPTION_ENV);
+        bw_u16(w, o->env[i].len);
+        bw_bytes(w, o->env[i].p, o->env[i].len);
+    }
     return start;
+}
+
+size_t options_place_bytes(const options_frame *o)
+{
+    size_t n = o->wd.len ? 3u + o->wd.len : 0;
+    for (unsigned i = 0; i < o->nenv; i++)
+        n += 3u + o->env[i].len;
+    return n;
+}
+
+void job_request_place(CommandRequest *r, const options_frame *o)
+{
+    if (o->wd.len && r->next < JOBX_MAX)
+        r->ext[r->next++] = (job_ext){JOBX_WD, o->wd.len, o->wd.p};
+    for (unsigned i = 0; i < o->nenv && r->next < JOBX_MAX; i++)
+        r->ext[r->next++] = (job_ext){JOBX_ENV, o->env[i].len, o->env[i].p};
 }
 
 int options_frame_decode(const breader *fields, options_frame *o)
@@ -562,11 +635,19 @@ int options_frame_decode(const breader *fields, options_frame *o)
             if (v.error || !v32)
                 return -1;
             *(key == OPTION_JOBS ? &o->jobs : &o->delay_ms) = v32;
+        } else if (key == OPTION_WD) {
+            if (o->wd.len || !place_wd_valid((const char *)p, len))
+                return -1;
+            o->wd = (opt_str){(const char *)p, len};
+        } else if (key == OPTION_ENV) {
+            if (o->nenv >= MAX_ENV_VARS || !place_env_valid((const char *)p, len))
+                return -1;
+            o->env[o->nenv++] = (opt_str){(const char *)p, len};
         } else if (!o->unknown_key) {
             o->unknown_key = key;
         }
     }
-    return 0;
+    return options_place_bytes(o) <= MAX_PLACE_BYTES ? 0 : -1;
 }
 
 size_t cancel_frame_encode(bwriter *w, uint8_t mode)

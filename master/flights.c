@@ -192,8 +192,14 @@ static flight *flight_new(slave_peer *s, command *cmd, uint64_t id)
     client *cl = cmd->cl;
     flight *f = calloc(1, sizeof *f);
     bwriter w;
-    bw_init(&w, MAX_COMMAND_LEN + REQUEST_HEADER_MAX);
-    CommandRequest req = {cmd->seq, cl->timeout_ms, cmd->len, cmd->line};
+    bw_init(&w, MAX_COMMAND_LEN + REQUEST_HEADER_MAX + MAX_PLACE_BYTES);
+    CommandRequest req;
+    memset(&req, 0, sizeof req);
+    req.seq = cmd->seq;
+    req.timeout_ms = cl->timeout_ms;
+    req.length = cmd->len;
+    req.command = cmd->line;
+    job_request_place(&req, &cl->opts); /* --wd, --env: the tail, none without them */
     job_request_encode(&w, &req);
     if (!f || w.error || xfer_tx_init(&f->req, w.data, (uint32_t)w.len, frag_size_for(&s->addr)) < 0)
         die("out of memory");
