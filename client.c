@@ -190,6 +190,13 @@ static void usage(FILE *out)
             "  -j, --jobs N          at most N of these commands running at once, on all the\n"
             "                        slaves together (default 0: every free slot)\n"
             "      --delay SECS      at least SECS between two starts of these commands\n"
+            "      --wd DIR          run the commands in DIR on the slaves (relative: to the slave's\n"
+            "                        directory, see serveur_esclave --chdir); a DIR a slave cannot\n"
+            "                        enter fails each command there with exit status 255 (DIR is\n"
+            "                        not created); --workdir is the same\n"
+            "      --env NAME[,NAME] copy NAME and its value from this environment to the commands'\n"
+            "                        (repeatable, at most %d; a NAME not set here is left out: the\n"
+            "                        slave's own stays)\n"
             "      --halt WHEN,WHY=N when N commands (N%%: of all) fail|succeed|are done, stop:\n"
             "                        now (kill the running ones) or soon (let them finish);\n"
             "                        exit status as GNU parallel's (fail=1: the command's own)\n"
@@ -224,7 +231,7 @@ static void usage(FILE *out)
             "protocol error, master gone mid-run, output that could not be written); 130 interrupted\n"
             "(Ctrl-C: the batch is cancelled; with the master out of reach, once it answers, within\n"
             "5 s, else the batch runs on and the client says so), 143 terminated (SIGTERM: likewise).\n",
-            DEFAULT_MASTER_PORT, DEFAULT_MASTER_PORT, DEFAULT_RECONNECT_SECONDS, DEFAULT_CONNECT_SECONDS);
+            DEFAULT_MASTER_PORT, DEFAULT_MASTER_PORT, MAX_ENV_VARS, DEFAULT_RECONNECT_SECONDS, DEFAULT_CONNECT_SECONDS);
 }
 
 static _Noreturn void fatal(client_state *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
