@@ -101,6 +101,29 @@ check "nothing ran for them" test ! -s "$T/bad.out"
 run_client -q "${many[@]:2}" "$T/pwd.txt"
 is "$RC" 0 "64 --env: accepted"
 
+# 5b. The job request's tail at the slave (a forged master: tests/dgram_tool.py):
+# --wd and --env as extensions 2 and 3; a key it does not know fails the job
+# naming it, and runs nothing.
+hexs() { printf %s "$1" | od -An -tx1 | tr -d ' \n'; }
+tlv() { printf '%02x%04x%s' "$1" "${#2}" "$(hexs "$2")"; }
+if command -v python3 >/dev/null; then
+    TOOL=$TOP/tests/dgram_tool.py
+    out=$(python3 "$TOOL" request "$SP1" 'pwd; printf %s "$ZT"' "$(tlv 2 sub)$(tlv 3 'ZT=a b')")
+    is "$out" "status 0 exit 0 stdout b'$T/place/sub\\na b' stderr b'' message b''" \
+        "the slave runs a request with JOBX_WD and JOBX_ENV in the directory, with the variable"
+    out=$(python3 "$TOOL" request "$SP1" "touch $T/place/ran" "$(tlv 2 sub)$(tlv 9 x)")
+    is "$out" "status 2 exit -1 stdout b'' stderr b'' message b'job request with an extension this slave does not know (key 9): a slave older than its master?'" \
+        "an unknown extension key: the job fails naming it (not started)"
+    check "and nothing ran" test ! -e "$T/place/ran"
+    out=$(python3 "$TOOL" request "$SP1" "touch $T/place/ran" "$(tlv 3 'A-B=x')")
+    is "$out" "status 2 exit -1 stdout b'' stderr b'' message b'malformed job request'" \
+        "an --env extension with a bad name: malformed, nothing ran"
+    out=$(python3 "$TOOL" request "$SP1" "pwd")
+    is "$out" "status 0 exit 0 stdout b'$T/place\\n' stderr b'' message b''" "a request without a tail: as before"
+else
+    echo "ok $((++_tap_n)) # SKIP python3 is not installed"
+fi
+
 # 6. serveur_esclave --chdir DIR that does not exist: it does not start.
 RC=0; timeout 20 "$(prog serveur_esclave)" --chdir "$T/none" 0 >"$T/nochdir.log" 2>&1 || RC=$?
 is "$RC" 1 "serveur_esclave --chdir a missing directory: refuses to start (exit 1)"
