@@ -449,7 +449,14 @@ static void deliver(master *m, flight *f)
         s->avg_run_us = s->avg_run_us ? (7 * s->avg_run_us + res.duration_us) / 8 : res.duration_us + 1;
         uint8_t *flags = f->res.data + RESULT_FLAGS_OFFSET;
         *flags = (uint8_t)((*flags & ~RESULT_FLAG_RAN_TWICE) | (twice ? RESULT_FLAG_RAN_TWICE : 0));
-        if (twice && cmd->note) /* why, in its message (after the slave's own, if any) */
+        static const char malformed[] = "malformed job request";
+        if (res.status == RUN_NOT_STARTED && res.message_len == sizeof malformed - 1 &&
+            !memcmp(res.message, malformed, sizeof malformed - 1) && options_place_bytes(&cl->opts))
+            /* the tail is what a slave older than it refuses: say so */
+            client_send_failure(cl, cmd->index, cmd->seq, RUN_NOT_STARTED, f->slave->name,
+                                "malformed job request: a slave older than --wd and --env? (serveur_esclave "
+                                "--help lists --chdir from that version on)");
+        else if (twice && cmd->note) /* why, in its message (after the slave's own, if any) */
             deliver_noted(cl, cmd, f, &res);
         else
             client_send_result_body(cl, cmd->index, cmd->seq, f->slave->name, f->res.data, f->res.len); /* the result leaves */
