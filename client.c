@@ -1256,6 +1256,11 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
                 break;
             }
         }
+        if (type == F_ERROR && t.len >= 52 && (memcmp(t.text + t.len - 7, "(key 7)", 7) == 0 ||
+                                                memcmp(t.text + t.len - 7, "(key 8)", 7) == 0) &&
+            memcmp(t.text, "OPTIONS with an option this master does not know", 48) == 0)
+            fatal(c, "this master is older than --wd and --env: it needs a newer serveur_maitre (the master says: "
+                  "%.*s)", (int)t.len, t.text);
         if (type == F_ERROR)
             fatal(c, "the master says: %.*s", (int)t.len, t.text);
         progress_clear(&c->prog);
