@@ -139,6 +139,9 @@ typedef struct {
     uint32_t n_ok, n_failed;    /* results so far, for --halt */
     uint32_t jobs, delay_ms;    /* -j, --delay: OPTIONS for the master */
     int line_buffer;            /* --line-buffer: OPTIONS for the master; F_OUTPUT shown as it comes */
+    const char *wd;             /* --wd: OPTIONS too */
+    unsigned nenv;              /* --env: NAME=VALUE each (OPTIONS) */
+    char *env[MAX_ENV_VARS];
     int got_bye, welcomed;
     const char *input_name;
     report rep;
@@ -207,6 +210,13 @@ static void usage(FILE *out)
             "                        while it runs (lines of commands interleave; with -k only\n"
             "                        the first command not printed yet streams)\n"
             "      --lb              the same as --line-buffer (GNU parallel's short name)\n"
+            "      --wd DIR          run the commands in DIR on the slaves (relative: to the slave's\n"
+            "                        directory, see serveur_esclave --chdir); a DIR a slave cannot\n"
+            "                        enter fails each command there with exit status 255 (DIR is\n"
+            "                        not created); --workdir is the same\n"
+            "      --env NAME[,NAME] copy NAME and its value from this environment to the commands'\n"
+            "                        (repeatable, at most %d; a NAME not set here is left out: the\n"
+            "                        slave's own stays)\n"
             "      --halt WHEN,WHY=N when N commands (N%%: of all) fail|succeed|are done, stop:\n"
             "                        now (kill the running ones) or soon (let them finish);\n"
             "                        exit status as GNU parallel's (fail=1: the command's own)\n"
@@ -241,7 +251,7 @@ static void usage(FILE *out)
             "protocol error, master gone mid-run, output that could not be written); 130 interrupted\n"
             "(Ctrl-C: the batch is cancelled; with the master out of reach, once it answers, within\n"
             "5 s, else the batch runs on and the client says so), 143 terminated (SIGTERM: likewise).\n",
-            DEFAULT_MASTER_PORT, DEFAULT_MASTER_PORT, DEFAULT_RECONNECT_SECONDS, DEFAULT_CONNECT_SECONDS);
+            DEFAULT_MASTER_PORT, DEFAULT_MASTER_PORT, MAX_ENV_VARS, DEFAULT_RECONNECT_SECONDS, DEFAULT_CONNECT_SECONDS);
 }
 
 static _Noreturn void fatal(client_state *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -351,11 +361,17 @@ static void send_attach(client_state *c)
     }
     client_frame_end(c, attach_frame_encode(&c->out, &a));
     free(held);
-    if ((c->halt.when || c->jobs || c->delay_ms || c->line_buffer) && (a.mode == ATTACH_NEW || a.mode == ATTACH_RESUME)) {
-        options_frame o = {.halt_when = (uint8_t)c->halt.when, .halt_why = (uint8_t)c->halt.why,
-                           .halt_pct = (uint8_t)c->halt.pct, .halt_n = c->halt.n, .jobs = c->jobs,
-                           .delay_ms = c->delay_ms, .line_buffer = (uint8_t)!!c->line_buffer};
+    if ((c->halt.when || c->jobs || c->delay_ms || c->wd || c->nenv || c->line_buffer) &&
+        (a.mode == ATTACH_NEW || a.mode == ATTACH_RESUME)) {
+        static options_frame o; /* (its --env list is large) */
+        o = (options_frame){.halt_when = (uint8_t)c->halt.when, .halt_why = (uint8_t)c->halt.why,
+                            .halt_pct = (uint8_t)c->halt.pct, .halt_n = c->halt.n, .jobs = c->jobs,
+                            .delay_ms = c->delay_ms, .line_buffer = (uint8_t)!!c->line_buffer};
         /* the master halts with us, caps and spaces our starts, streams the output */
+        if (c->wd) /* and runs our commands there, with these variables */
+            o.wd = (opt_str){c->wd, (uint16_t)strlen(c->wd)};
+        for (unsigned i = 0; i < c->nenv; i++)
+            o.env[o.nenv++] = (opt_str){c->env[i], (uint16_t)strlen(c->env[i])};
         client_frame_end(c, options_frame_encode(&c->out, &o));
     }
     c->attach_sent = 1;
@@ -1377,6 +1393,11 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
                 break;
             }
         }
+        if (type == F_ERROR && t.len >= 52 && (memcmp(t.text + t.len - 7, "(key 7)", 7) == 0 ||
+                                                memcmp(t.text + t.len - 7, "(key 8)", 7) == 0) &&
+            memcmp(t.text, "OPTIONS with an option this master does not know", 48) == 0)
+            fatal(c, "this master is older than --wd and --env: it needs a newer serveur_maitre (the master says: "
+                  "%.*s)", (int)t.len, t.text);
         if (type == F_ERROR)
             fatal(c, "the master says: %.*s", (int)t.len, t.text);
         progress_clear(&c->prog);
@@ -1575,6 +1596,81 @@ static void run(client_state *c)
     }
 }
 
+/* --wd DIR: on the slave, from the slave's directory; a bad one is a
+ * usage error, as every option's. */
+static int parse_wd(client_state *c, const char *dir)
+{
+    if (strcmp(dir, "...") == 0) {
+        fprintf(stderr, "client: --wd ...: GNU parallel's temporary directory is not supported here (give a "
+                "directory of the slaves)\n");
+        return -1;
+    }
+    if (!place_wd_valid(dir, strlen(dir))) {
+        fprintf(stderr, "client: --wd: '%.60s%s' is %s: 1 to %d bytes\n", dir, strlen(dir) > 60 ? "..." : "",
+                *dir ? "too long" : "empty", MAX_WD_LEN);
+        return -1;
+    }
+    c->wd = dir;
+    return 0;
+}
+
+/* --env NAME[,NAME...] (repeatable): NAME=VALUE of our environment for
+ * the commands. A NAME we do not have is left out, as GNU parallel does
+ * (its commands see the slave's NAME, if any). */
+static int parse_env(client_state *c, const char *arg)
+{
+    const char *p = arg;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        char name[256];
+        if (n == 1 && *p == '_') {
+            fprintf(stderr, "client: --env _ (GNU parallel's every variable of --record-env) is not supported: name "
+                    "the variables\n");
+            return -1;
+        }
+        if (!env_name_valid(p, n) || n >= sizeof name) {
+            fprintf(stderr, "client: --env: '%.*s' is not a variable name (letters, digits and _, not starting with "
+                    "a digit)\n", (int)(n < 80 ? n : 80), p);
+            return -1;
+        }
+        memcpy(name, p, n);
+        name[n] = 0;
+        const char *value = getenv(name);
+        unsigned i = 0;
+        while (i < c->nenv && !(strncmp(c->env[i], name, n) == 0 && c->env[i][n] == '='))
+            i++;
+        if (value && i == c->nenv) { /* (twice: once) */
+            size_t len = n + 1 + strlen(value);
+            if (len > MAX_ENV_ENTRY) {
+                fprintf(stderr, "client: --env %s: NAME=VALUE is %zu bytes: at most %d\n", name, len, MAX_ENV_ENTRY);
+                return -1;
+            }
+            if (c->nenv == MAX_ENV_VARS) {
+                fprintf(stderr, "client: --env: at most %d variables\n", MAX_ENV_VARS);
+                return -1;
+            }
+            size_t total = c->wd ? 3 + strlen(c->wd) : 0;
+            for (unsigned k = 0; k < c->nenv; k++)
+                total += 3 + strlen(c->env[k]);
+            if (total + 3 + len > MAX_PLACE_BYTES) {
+                fprintf(stderr, "client: --wd and --env: more than %d bytes together (at %s)\n", MAX_PLACE_BYTES,
+                        name);
+                return -1;
+            }
+            char *e = malloc(len + 1);
+            if (!e) {
+                fprintf(stderr, "client: out of memory\n");
+                return -1;
+            }
+            snprintf(e, len + 1, "%s=%s", name, value);
+            c->env[c->nenv++] = e;
+        }
+        if (!p[n])
+            return 0;
+        p += n + 1;
+    }
+}
+
 /* An unknown option, or one without its value: named, and --help
  * pointed at, not the whole usage. */
 static void bad_option(int opt, char **argv)
@@ -1605,7 +1701,8 @@ int main(int argc, char **argv)
            OPT_ATTACH, OPT_BATCHES, OPT_STATUS, OPT_PROGRESS, OPT_ETA, OPT_BAR,
            OPT_TAG = 320, OPT_TAGSTRING, OPT_RESUME, OPT_RESUME_FAILED, OPT_RETRY_FAILED,
            OPT_MASTER = 400, OPT_DRY_RUN, /* where the master is; templates' --dry-run */
-           OPT_HALT = 420, OPT_DELAY, OPT_LINE_BUFFER = 440 };
+           OPT_HALT = 420, OPT_DELAY, OPT_LINE_BUFFER = 440,
+           OPT_WD = 460, OPT_ENV };
     static const struct option longopts[] = {
         {"keep-order", no_argument, NULL, 'k'},
         {"results", required_argument, NULL, OPT_RESULTS},
@@ -1634,6 +1731,9 @@ int main(int argc, char **argv)
         {"delay", required_argument, NULL, OPT_DELAY},
         {"line-buffer", no_argument, NULL, OPT_LINE_BUFFER},
         {"lb", no_argument, NULL, OPT_LINE_BUFFER},
+        {"wd", required_argument, NULL, OPT_WD},
+        {"workdir", required_argument, NULL, OPT_WD},
+        {"env", required_argument, NULL, OPT_ENV},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -1682,6 +1782,14 @@ int main(int argc, char **argv)
         case 'j': c->jobs = (uint32_t)cli_number("--jobs", optarg, 0, 1000000); break;
         case OPT_DELAY: c->delay_ms = cli_seconds("--delay", optarg, 3600000u); break;
         case OPT_LINE_BUFFER: c->line_buffer = 1; break;
+        case OPT_WD:
+            if (parse_wd(c, optarg) < 0)
+                return EXIT_TROUBLE;
+            break;
+        case OPT_ENV:
+            if (parse_env(c, optarg) < 0)
+                return EXIT_TROUBLE;
+            break;
         case OPT_HALT:
             if (parse_halt(optarg, &c->halt) < 0) {
                 fprintf(stderr, "client: --halt '%s': expected now|soon,fail|success|done=N or N%% (or GNU "
@@ -1697,6 +1805,13 @@ int main(int argc, char **argv)
         case 'V': printf("client %s\n", SMP_VERSION_STRING); return 0;
         default: bad_option(opt, argv); return EXIT_TROUBLE;
         }
+    }
+    size_t place = c->wd ? 3 + strlen(c->wd) : 0; /* (--wd after --env) */
+    for (unsigned k = 0; k < c->nenv; k++)
+        place += 3 + strlen(c->env[k]);
+    if (place > MAX_PLACE_BYTES) {
+        fprintf(stderr, "client: --wd and --env: %zu bytes together: at most %d\n", place, MAX_PLACE_BYTES);
+        return EXIT_TROUBLE;
     }
     if (resumes > 1) {
         fprintf(stderr, "client: --resume, --resume-failed and --retry-failed go alone (one of them at most)\n");

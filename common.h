@@ -23,6 +23,17 @@
  * us well inside what /bin/sh -c accepts everywhere. */
 #define MAX_COMMAND_LEN 65536
 
+/* Where a batch's commands run (client --wd DIR, --env NAME): carried by
+ * OPTIONS and by each job request's tail. Together, with 3 bytes of
+ * header each, they take at most MAX_PLACE_BYTES, and the command line
+ * of a job with them at most MAX_COMMAND_LEN less that: an older slave
+ * still reassembles the request (and refuses it by name). */
+#define MAX_WD_LEN 4096
+#define MAX_ENV_VARS 64
+#define MAX_ENV_ENTRY 4096 /* NAME=VALUE */
+#define MAX_PLACE_BYTES 32768
+#define JOBX_MAX (MAX_ENV_VARS + 8) /* extensions of one job request */
+
 /* Per stream (stdout, stderr) output a slave keeps for one command; the
  * rest is read and thrown away and the result is marked truncated. */
 #define DEFAULT_OUTPUT_CAP (4u * 1024 * 1024)
@@ -49,15 +60,12 @@ enum run_status {
     RUN_CANCELLED = 6, /* the master shut down before it ran or finished */
 };
 
-/* A job request's extensions (doc/protocol.md 3.3): key, length, value. */
-enum job_ext_key {
-    JOBX_STREAM = 1, /* empty: send the output as it comes, in DG_OUTPUT datagrams (--line-buffer) */
-};
-#define JOBX_MAX 8
+/* An extension of a job request (enum jobx_key, proto.h): its value is
+ * len bytes, not NUL-terminated (decoded: pointing into the datagram). */
 typedef struct {
-    uint8_t key;          /* enum job_ext_key */
+    uint8_t key;
     uint16_t len;
-    const uint8_t *value; /* len bytes; decoded ones point into the request */
+    const char *value;
 } job_ext;
 
 /* What the client asks for: one command of the command file. */
@@ -66,8 +74,9 @@ typedef struct CommandRequest {
     uint32_t timeout_ms; /* 0: none */
     uint32_t length;     /* bytes in command, no terminating NUL counted */
     char *command;       /* length bytes; decoded ones point into a datagram, no NUL */
-    unsigned next;       /* extensions in ext (0: none, the request as before them) */
+    uint8_t next;        /* extensions after the command (the tail): 0 none, the request as before them */
     job_ext ext[JOBX_MAX];
+    uint8_t unknown_ext; /* decoded: the first key this side does not know (0: none) */
 } CommandRequest;
 
 /* What comes back for one command. */

@@ -40,6 +40,8 @@ static void usage(FILE *out)
             "                         (default %uM, at most %uM); the rest is dropped and marked\n"
             "  -t, --timeout SECONDS  kill commands running longer (default 0: no limit;\n"
             "                         a client's --timeout takes precedence)\n"
+            "  -C, --chdir DIR        the commands run in DIR (default: the directory it was\n"
+            "                         started in); said at start; a client's --wd is from there\n"
             "      --master-grace SECS  a master with a state dir that falls silent keeps its\n"
             "                         jobs and results this long, for its next life to adopt\n"
             "                         (default %d; from 1; an ephemeral master's: 10 s)\n"
@@ -60,15 +62,16 @@ int main(int argc, char **argv)
         {"verbose", no_argument, NULL, 'v'},          {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
         {"master-grace", required_argument, NULL, 'G'},
+        {"chdir", required_argument, NULL, 'C'},
         {NULL, 0, NULL, 0}};
-    slave_config cfg = {DEFAULT_BIND_ADDR, 0, 0, DEFAULT_OUTPUT_CAP, 0, NULL, NULL, DEFAULT_MASTER_GRACE_SECONDS * 1000u};
+    slave_config cfg = {DEFAULT_BIND_ADDR, 0, 0, DEFAULT_OUTPUT_CAP, 0, NULL, NULL, DEFAULT_MASTER_GRACE_SECONDS * 1000u, NULL};
     int level = LOG_INFO, c, insecure = 0;
-    const char *key_file = NULL, *allow_file = NULL;
+    const char *key_file = NULL, *allow_file = NULL, *chdir_to = NULL;
     static allow_list allow;
     static auth_keys auth;
     log_init("esclave", level);
     die_exit_status = 2; /* a bad option value is a usage error */
-    while ((c = getopt_long(argc, argv, "j:b:K:k::a:o:t:vqhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "j:b:K:k::a:o:t:C:vqhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'j': cfg.slots = (int)cli_number("--slots", optarg, 1, 1024); break;
         case 'b': cfg.bind = optarg; break;
@@ -80,6 +83,7 @@ int main(int argc, char **argv)
         case 'a': allow_file = optarg; break;
         case 'o': cfg.output_cap = cli_bytes("--max-output", optarg, 0, MAX_OUTPUT_CAP); break;
         case 't': cfg.default_timeout_ms = cli_seconds("--timeout", optarg, 86400000u); break;
+        case 'C': chdir_to = optarg; break;
         case 'G':
             cfg.master_grace_ms = cli_seconds("--master-grace", optarg, 86400000u);
             if (cfg.master_grace_ms < 1000)
@@ -112,6 +116,13 @@ int main(int argc, char **argv)
             die("%s", err);
         cfg.allow = &allow;
     }
+    /* after the files given by path (--key-file, --allow): from where it was started */
+    if (chdir_to && plat_chdir(chdir_to, err, sizeof err) < 0)
+        die("--chdir: %s", err);
+    static char cwd[4096 + 1];
+    if (plat_cwd(cwd, sizeof cwd) < 0)
+        snprintf(cwd, sizeof cwd, "%s", chdir_to ? chdir_to : "(unknown)");
+    cfg.cwd = cwd;
     static char role[32];
     snprintf(role, sizeof role, "esclave:%d", cfg.port);
     log_init(role, level);

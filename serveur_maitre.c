@@ -27,7 +27,7 @@
 #define DEFAULT_DEAD_AFTER_SECONDS 3
 #define DEFAULT_CLIENT_GRACE_SECONDS 300
 #define DEFAULT_KEEP_RESULTS_SECONDS 3600
-#define DEFAULT_MAX_BATCHES 10000 /* about 1 KiB each, and 24 bytes per command */
+#define DEFAULT_MAX_BATCHES 10000 /* about 2 KiB each (half of it options_frame: --env), and 24 bytes per command */
 /* On Windows select() watches NET_POLL_MAX sockets, three of them ours. */
 #define MAX_CLIENTS (NET_POLL_MAX - 3 < 10000 ? NET_POLL_MAX - 3 : 10000)
 

@@ -72,10 +72,10 @@ static char *fz_started[MAX_STARTED];
 static unsigned fz_nstarted;
 static long fz_next_pid = 100;
 
-static int fz_runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint32_t timeout_ms, char *err,
-                           size_t errlen)
+static int fz_runner_start(runner_proc *p, const char *command, const runner_place *place, uint32_t output_cap,
+                           uint32_t timeout_ms, char *err, size_t errlen)
 {
-    (void)timeout_ms, (void)err, (void)errlen;
+    (void)place, (void)timeout_ms, (void)err, (void)errlen;
     for (unsigned i = 0; i < fz_nstarted; i++)
         if (strcmp(fz_started[i], command) == 0) {
             fprintf(stderr, "INVARIANT: '%s' started twice\n", command);
@@ -349,7 +349,11 @@ static void op_job(script *s, fake_master *m)
     uint8_t body[128];
     bwriter w;
     bw_init_fixed(&w, body, sizeof body);
-    CommandRequest req = {.timeout_ms = b & 4 ? 1000u : 0u, .length = (uint32_t)len, .command = cmd};
+    CommandRequest req;
+    memset(&req, 0, sizeof req);
+    req.timeout_ms = b & 4 ? 1000u : 0u;
+    req.length = (uint32_t)len;
+    req.command = cmd;
     if ((a & 0x30) == 0x30) /* --line-buffer's JOBX_STREAM (the id's low bits vary independently) */
         req.ext[req.next++] = (job_ext){JOBX_STREAM, 0, NULL};
     job_request_encode(&w, &req);

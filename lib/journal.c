@@ -199,6 +199,17 @@ size_t jr_slave_encode(bwriter *w, const jr_slave *r)
     return start;
 }
 
+size_t jr_options_encode(bwriter *w, const jr_options *r)
+{
+    size_t start = record_begin(w, JR_OPTIONS);
+    bw_u64(w, r->batch);
+    if (r->fields_len > FRAME_MAX_FROM_CLIENT)
+        w->error = 1;
+    bw_bytes(w, r->fields, r->fields_len);
+    record_end(w, start);
+    return start;
+}
+
 size_t journal_encode(bwriter *w, const jrecord *r)
 {
     switch (r->type) {
@@ -213,6 +224,7 @@ size_t journal_encode(bwriter *w, const jrecord *r)
     case JR_FORGET: return jr_forget_encode(w, &r->u.forget);
     case JR_DETACH: return jr_detach_encode(w, &r->u.detach);
     case JR_SLAVE: return jr_slave_encode(w, &r->u.slave);
+    case JR_OPTIONS: return jr_options_encode(w, &r->u.options);
     }
     w->error = 1;
     return bw_pending(w);
@@ -356,6 +368,19 @@ int jr_slave_decode(const uint8_t *p, size_t n, jr_slave *r)
     return finish(&rd);
 }
 
+int jr_options_decode(const uint8_t *p, size_t n, jr_options *r)
+{
+    breader rd;
+    br_init(&rd, p, n);
+    r->batch = br_u64(&rd);
+    size_t left = br_left(&rd);
+    if (rd.error || left > FRAME_MAX_FROM_CLIENT)
+        return -1;
+    r->fields_len = (uint32_t)left;
+    r->fields = br_bytes(&rd, left);
+    return finish(&rd);
+}
+
 int journal_decode(uint8_t type, const uint8_t *payload, size_t len, jrecord *out)
 {
     out->type = type;
@@ -371,6 +396,7 @@ int journal_decode(uint8_t type, const uint8_t *payload, size_t len, jrecord *ou
     case JR_FORGET: return jr_forget_decode(payload, len, &out->u.forget);
     case JR_DETACH: return jr_detach_decode(payload, len, &out->u.detach);
     case JR_SLAVE: return jr_slave_decode(payload, len, &out->u.slave);
+    case JR_OPTIONS: return jr_options_decode(payload, len, &out->u.options);
     }
     return -3;
 }
@@ -379,7 +405,7 @@ const char *jrecord_type_name(uint8_t type)
 {
     static const char *const names[] = {NULL,       "header",   "batch",     "command", "end", "dispatch",
                                         "result",   "delivered", "cancel",   "forget",  "detach",
-                                        "slave"};
+                                        "slave",    "options"};
     return type >= 1 && type <= JR_TYPE_MAX ? names[type] : "unknown";
 }
 

@@ -40,8 +40,9 @@ enum jrecord_type {
     JR_FORGET = 9,    /* the batch is gone (compaction may drop its records) */
     JR_DETACH = 10,   /* the client left on purpose: the batch runs on */
     JR_SLAVE = 11,    /* compaction: the next job id of a slave (its DISPATCH records may be gone) */
+    JR_OPTIONS = 12,  /* a batch's OPTIONS, the frame's fields as they came (the last one counts) */
 };
-#define JR_TYPE_MAX JR_SLAVE
+#define JR_TYPE_MAX JR_OPTIONS
 
 /* One struct per record type. Decoding points the strings and the body
  * into the payload (not NUL-terminated), valid as long as the bytes. */
@@ -108,6 +109,12 @@ typedef struct {
 } jr_slave;
 
 typedef struct {
+    uint64_t batch;
+    uint32_t fields_len; /* the rest of the payload, at most FRAME_MAX_FROM_CLIENT */
+    const uint8_t *fields; /* F_OPTIONS' fields (options_frame_decode), not decoded here */
+} jr_options;
+
+typedef struct {
     uint8_t type; /* enum jrecord_type */
     union {
         jr_header header;
@@ -121,6 +128,7 @@ typedef struct {
         jr_forget forget;
         jr_detach detach;
         jr_slave slave;
+        jr_options options;
     } u;
 } jrecord;
 
@@ -142,6 +150,7 @@ size_t jr_cancel_encode(bwriter *w, const jr_cancel *r);
 size_t jr_forget_encode(bwriter *w, const jr_forget *r);
 size_t jr_detach_encode(bwriter *w, const jr_detach *r);
 size_t jr_slave_encode(bwriter *w, const jr_slave *r);
+size_t jr_options_encode(bwriter *w, const jr_options *r);
 /* Any record from its struct (the tagged union); w->error on an unknown type. */
 size_t journal_encode(bwriter *w, const jrecord *r);
 
@@ -160,6 +169,7 @@ int jr_cancel_decode(const uint8_t *p, size_t n, jr_cancel *r);
 int jr_forget_decode(const uint8_t *p, size_t n, jr_forget *r);
 int jr_detach_decode(const uint8_t *p, size_t n, jr_detach *r);
 int jr_slave_decode(const uint8_t *p, size_t n, jr_slave *r);
+int jr_options_decode(const uint8_t *p, size_t n, jr_options *r);
 /* By type: 0, -1 malformed, -2 a HEADER of another version, -3 unknown type. */
 int journal_decode(uint8_t type, const uint8_t *payload, size_t len, jrecord *out);
 

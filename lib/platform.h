@@ -171,6 +171,10 @@ uint64_t clock_us(void);  /* monotonic */
 uint64_t wall_ms(void);   /* milliseconds since the epoch */
 uint32_t random_u32(void); /* boot ids, nonces: getrandom or /dev/urandom, Windows RtlGenRandom */
 int cpu_count(void);
+/* The process's working directory (serveur_esclave --chdir): 0, or -1
+ * with "what DIR: why" in err. */
+int plat_chdir(const char *dir, char *err, size_t errlen);
+int plat_cwd(char *buf, size_t n);
 
 /* Files of the master's state dir (master/state.c). Each returns 0, or -1
  * with "what: why" (naming the path) in err. */

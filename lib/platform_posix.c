@@ -477,6 +477,19 @@ int cpu_count(void)
     return n > 0 ? (int)n : 1;
 }
 
+int plat_chdir(const char *dir, char *err, size_t errlen)
+{
+    if (chdir(dir) == 0)
+        return 0;
+    snprintf(err, errlen, "cannot chdir to %s: %s", dir, strerror(errno));
+    return -1;
+}
+
+int plat_cwd(char *buf, size_t n)
+{
+    return getcwd(buf, n) ? 0 : -1;
+}
+
 /* ------------------------------------------------------- state files --- */
 
 static int say_errno(char *err, size_t errlen, const char *what, const char *path)

@@ -792,6 +792,20 @@ int cpu_count(void)
     return n > 0 ? (int)n : 1;
 }
 
+int plat_chdir(const char *dir, char *err, size_t errlen)
+{
+    if (SetCurrentDirectoryA(dir))
+        return 0;
+    snprintf(err, errlen, "cannot chdir to %s: error %lu", dir, (unsigned long)GetLastError());
+    return -1;
+}
+
+int plat_cwd(char *buf, size_t n)
+{
+    DWORD got = GetCurrentDirectoryA((DWORD)n, buf);
+    return got > 0 && got < n ? 0 : -1;
+}
+
 /* ------------------------------------------------------- state files --- */
 
 static int say_path(char *err, size_t errlen, const char *what, const char *path, DWORD code)

@@ -206,11 +206,33 @@ void job_request_encode(bwriter *w, const CommandRequest *r)
     bw_u32(w, r->timeout_ms);
     bw_u32(w, r->length);
     bw_bytes(w, r->command, r->length);
-    for (unsigned i = 0; i < r->next && i < JOBX_MAX; i++) {
+    for (unsigned i = 0; i < r->next; i++) { /* the tail: only when there is one */
         bw_u8(w, r->ext[i].key);
         bw_u16(w, r->ext[i].len);
         bw_bytes(w, r->ext[i].value, r->ext[i].len);
     }
+}
+
+int place_wd_valid(const char *p, size_t n)
+{
+    return n >= 1 && n <= MAX_WD_LEN && !memchr(p, 0, n);
+}
+
+int env_name_valid(const char *p, size_t n)
+{
+    if (n == 0 || (p[0] >= '0' && p[0] <= '9'))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(p[i] == '_' || (p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z') ||
+              (p[i] >= '0' && p[i] <= '9')))
+            return 0;
+    return 1;
+}
+
+int place_env_valid(const char *p, size_t n)
+{
+    const char *eq = n <= MAX_ENV_ENTRY ? memchr(p, '=', n) : NULL;
+    return eq && env_name_valid(p, (size_t)(eq - p)) && !memchr(p, 0, n);
 }
 
 int dgram_verify(const uint8_t *p, const dgram *d, const hmac_key *key)
@@ -235,15 +257,27 @@ int job_request_decode(const uint8_t *p, size_t n, CommandRequest *r)
     if (rd.error || memchr(r->command, 0, r->length))
         return -1;
     r->next = 0;
+    r->unknown_ext = 0;
+    int wd = 0;
     while (br_left(&rd)) {
-        if (r->next == JOBX_MAX)
+        uint8_t key = br_u8(&rd);
+        uint16_t len = br_u16(&rd);
+        const char *v = (const char *)br_bytes(&rd, len);
+        if (rd.error || r->next >= JOBX_MAX)
             return -1;
-        job_ext *x = &r->ext[r->next++];
-        x->key = br_u8(&rd);
-        x->len = br_u16(&rd);
-        x->value = br_bytes(&rd, x->len);
-        if (rd.error)
-            return -1;
+        if (key == JOBX_STREAM) {
+            if (len)
+                return -1;
+        } else if (key == JOBX_WD) {
+            if (wd++ || !place_wd_valid(v, len))
+                return -1;
+        } else if (key == JOBX_ENV) {
+            if (!place_env_valid(v, len))
+                return -1;
+        } else if (!r->unknown_ext) {
+            r->unknown_ext = key;
+        }
+        r->ext[r->next++] = (job_ext){key, len, v};
     }
     return 0;
 }
@@ -570,6 +604,16 @@ size_t options_frame_encode(bwriter *w, const options_frame *o)
         bw_u8(w, OPTION_LINE_BUFFER);
         bw_u16(w, 0);
     }
+    if (o->wd.len) {
+        bw_u8(w, OPTION_WD);
+        bw_u16(w, o->wd.len);
+        bw_bytes(w, o->wd.p, o->wd.len);
+    }
+    for (unsigned i = 0; i < o->nenv; i++) {
+        bw_u8(w, OPTION_ENV);
+        bw_u16(w, o->env[i].len);
+        bw_bytes(w, o->env[i].p, o->env[i].len);
+    }
     return start;
 }
 
@@ -579,6 +623,22 @@ int halt_reached(uint8_t why, int pct, uint32_t n, uint32_t ok, uint32_t failed,
     if (pct)
         return total_known && (uint64_t)count * 100 >= (uint64_t)n * total;
     return count >= n;
+}
+
+size_t options_place_bytes(const options_frame *o)
+{
+    size_t n = o->wd.len ? 3u + o->wd.len : 0;
+    for (unsigned i = 0; i < o->nenv; i++)
+        n += 3u + o->env[i].len;
+    return n;
+}
+
+void job_request_place(CommandRequest *r, const options_frame *o)
+{
+    if (o->wd.len && r->next < JOBX_MAX)
+        r->ext[r->next++] = (job_ext){JOBX_WD, o->wd.len, o->wd.p};
+    for (unsigned i = 0; i < o->nenv && r->next < JOBX_MAX; i++)
+        r->ext[r->next++] = (job_ext){JOBX_ENV, o->env[i].len, o->env[i].p};
 }
 
 int options_frame_decode(const breader *fields, options_frame *o)
@@ -610,11 +670,19 @@ int options_frame_decode(const breader *fields, options_frame *o)
             if (len > 1 || (len == 1 && br_u8(&v) != 1))
                 return -1;
             o->line_buffer = 1;
+        } else if (key == OPTION_WD) {
+            if (o->wd.len || !place_wd_valid((const char *)p, len))
+                return -1;
+            o->wd = (opt_str){(const char *)p, len};
+        } else if (key == OPTION_ENV) {
+            if (o->nenv >= MAX_ENV_VARS || !place_env_valid((const char *)p, len))
+                return -1;
+            o->env[o->nenv++] = (opt_str){(const char *)p, len};
         } else if (!o->unknown_key) {
             o->unknown_key = key;
         }
     }
-    return 0;
+    return options_place_bytes(o) <= MAX_PLACE_BYTES ? 0 : -1;
 }
 
 size_t output_frame_encode(bwriter *w, const output_frame *o)

@@ -121,14 +121,26 @@ int dgram_verify(const uint8_t *p, const dgram *d, const hmac_key *key); /* 1 if
 
 /* The body of a job request, carried in DG_JOB fragments: a
  * CommandRequest less its seq (the master keeps that; the slave sees only
- * the job id). Decoding points r->command into p (not NUL-terminated).
- * After the command, optional extensions (r->ext, r->next of them), each
- * a u8 key (enum job_ext_key), a u16 length, its value: none are written
- * when r->next is 0 (the request is then the same bytes as before them).
- * Decoding keeps every key, known or not (the slave refuses a job with a
- * key it does not know); more than JOBX_MAX of them is malformed. */
+ * the job id). Decoding points r->command into p (not NUL-terminated);
+ * more than JOBX_MAX extensions is malformed. */
 void job_request_encode(bwriter *w, const CommandRequest *r);
 int job_request_decode(const uint8_t *p, size_t n, CommandRequest *r);
+/* The request's optional tail, after the command: extensions, each a u8
+ * key, a u16 length, its value (CommandRequest's ext), written only when
+ * there is one (a request without is byte for byte as before them). A key
+ * the decoder does not know is kept in unknown_ext (the slave fails the
+ * job naming it); a known one with a bad value makes the request malformed. */
+enum jobx_key {
+    JOBX_STREAM = 1, /* empty: send the output as it comes, in DG_OUTPUT datagrams (--line-buffer) */
+    JOBX_WD = 2,  /* the directory the command runs in (client --wd), at most once */
+    JOBX_ENV = 3, /* NAME=VALUE, set in the command's environment (client --env), repeated */
+};
+/* --wd and --env values as the wire takes them: a directory of 1 to
+ * MAX_WD_LEN bytes without NUL; NAME=VALUE of at most MAX_ENV_ENTRY bytes
+ * without NUL, NAME a shell identifier ([A-Za-z_][A-Za-z0-9_]*). */
+int place_wd_valid(const char *p, size_t n);
+int env_name_valid(const char *p, size_t n);
+int place_env_valid(const char *p, size_t n);
 
 /* The body of a result (DG_RESULT fragments, and inside F_RESULT):
  * everything of CommandResult but seq and host. */
@@ -406,7 +418,13 @@ enum option_key {
     OPTION_JOBS = 2,  /* u32: the batch's commands running at once, at most (-j) */
     OPTION_DELAY = 3, /* u32 ms: between two starts of the batch's commands (--delay) */
     OPTION_LINE_BUFFER = 6, /* empty, or u8 1: stream the commands' output as F_OUTPUT (--line-buffer) */
+    OPTION_WD = 7,    /* string: the directory the commands run in, on the slave (--wd), at most once */
+    OPTION_ENV = 8,   /* NAME=VALUE, one per entry, repeated (--env NAME): set in the commands' environment */
 };
+typedef struct {
+    const char *p; /* not NUL-terminated; decoded: into the fields */
+    uint16_t len;
+} opt_str;
 typedef struct {
     uint8_t halt_when; /* 0: none */
     uint8_t halt_why, halt_pct;
@@ -414,15 +432,24 @@ typedef struct {
     uint32_t jobs;       /* 0: no cap */
     uint32_t delay_ms;   /* 0: none */
     uint8_t line_buffer; /* 1: stream output (F_OUTPUT) */
+    opt_str wd;          /* --wd: len 0 none */
+    uint8_t nenv;        /* --env: NAME=VALUE each */
+    opt_str env[MAX_ENV_VARS];
     uint8_t unknown_key; /* decoded: the first key not known (0: none) */
 } options_frame;
 size_t options_frame_encode(bwriter *w, const options_frame *o);
+/* -1 also for a --wd or --env the wire does not take (place_*_valid), a
+ * second --wd, more than MAX_ENV_VARS, or more than MAX_PLACE_BYTES of them. */
 int options_frame_decode(const breader *fields, options_frame *o);
 /* --halt's rule (GNU parallel's), one function for the client and the
  * master, so that they agree: has it come, after ok commands succeeded
  * and failed failed? why: 0 fail, 1 success, 2 done (OPTION_HALT's). A
  * percentage of the batch needs its total, known once its input ended. */
 int halt_reached(uint8_t why, int pct, uint32_t n, uint32_t ok, uint32_t failed, int total_known, uint32_t total);
+/* The bytes --wd and --env take in a job request's tail (0: none), and
+ * the request's extensions for them (appended to r->ext). */
+size_t options_place_bytes(const options_frame *o);
+void job_request_place(CommandRequest *r, const options_frame *o);
 
 /* F_BYE, F_READY and F_DETACH have no fields (bytes there are ignored).
  * F_CANCEL has one, optional: what is cancelled. */

@@ -173,6 +173,44 @@ static void send_result(client *cl, uint32_t index, uint32_t seq, const char *ho
         put_result(cl, seq, host, strlen(host), body, len, waits_for_flush);
 }
 
+/* The batch's OPTIONS: the frame's fields, or on replay the journal's
+ * copy of them (JR_OPTIONS), so that every key, whoever added it, comes
+ * back after a restart as it came. Kept as they came (opts points into
+ * the copy). 0, or -1 with why (nothing changed). */
+int client_set_options(client *cl, const uint8_t *p, size_t n, char *why, size_t whylen)
+{
+    uint8_t *copy = malloc(n ? n : 1);
+    breader r;
+    options_frame o;
+    if (!copy) {
+        snprintf(why, whylen, "master out of memory");
+        return -1;
+    }
+    memcpy(copy, p, n);
+    br_init(&r, copy, n);
+    const char *bad = options_frame_decode(&r, &o) < 0 ? "malformed OPTIONS" : NULL;
+    if (!bad && o.unknown_key) {
+        snprintf(why, whylen, "OPTIONS with an option this master does not know (key %u)", o.unknown_key);
+        free(copy);
+        return -1;
+    }
+    /* --wd and --env go in each job request: a queued command must leave room for them */
+    size_t place = bad ? 0 : options_place_bytes(&o);
+    for (command *cmd = cl->qhead; cmd && !bad; cmd = cmd->next)
+        if (cmd->len + place > MAX_COMMAND_LEN)
+            bad = "OPTIONS: --wd and --env leave no room for a queued command (a job request carries 64 KiB)";
+    if (bad) {
+        snprintf(why, whylen, "%s", bad);
+        free(copy);
+        return -1;
+    }
+    free(cl->opts_raw);
+    cl->opts_raw = copy;
+    cl->opts_len = (uint32_t)n;
+    cl->opts = o;
+    return 0;
+}
+
 /* --halt: the client's rule (halt_reached, lib/proto.c), on the
  * results as they are sent, so that nothing more starts once it holds:
  * the client alone would learn it a round trip later. */
@@ -398,6 +436,7 @@ void client_close(master *m, client *cl)
     free(cl->results);
     free(cl->command_at);
     free(cl->holds);
+    free(cl->opts_raw);
     for (client **pp = &m->clients; *pp; pp = &(*pp)->next)
         if (*pp == cl) {
             *pp = cl->next;
@@ -589,6 +628,8 @@ static void on_submit(master *m, client *cl, breader *r)
     const char *refused = cancelled ? "the master is shutting down"
                           : len == 0 ? "empty command"
                           : len > MAX_COMMAND_LEN ? "command too long"
+                          : len + options_place_bytes(&cl->opts) > MAX_COMMAND_LEN
+                              ? "command too long with this batch's --wd and --env (a job request carries 64 KiB)"
                           : memchr(cmd, 0, len) ? "NUL byte in command" : NULL;
     if (refused) {
         client_send_failure(cl, j->index, seq, cancelled ? RUN_CANCELLED : RUN_REJECTED, "", refused);
@@ -871,16 +912,21 @@ static client *on_client_frame(master *m, client *cl, uint8_t type, breader *r)
         break;
     }
     case F_OPTIONS: {
-        options_frame o;
-        if (!cl->resume || options_frame_decode(r, &o) < 0) {
+        char why[160];
+        const uint8_t *p = r->data + r->pos;
+        size_t n = br_left(r);
+        /* the same again (a client that resumes says them again): nothing to journal */
+        int same = cl->opts_raw && cl->opts_len == n && !memcmp(cl->opts_raw, p, n);
+        if (!cl->resume) {
             client_fail(cl, "malformed OPTIONS");
             break;
         }
-        if (o.unknown_key) {
-            client_fail(cl, "OPTIONS with an option this master does not know (key %u)", o.unknown_key);
+        if (!same && client_set_options(cl, p, n, why, sizeof why) < 0) {
+            client_fail(cl, "%s", why);
             break;
         }
-        cl->opts = o;
+        if (!same && cl->durable) /* replay re-applies them: -j, --delay, --halt, --wd, --env... */
+            journal_options(m, cl);
         break;
     }
     case F_CANCEL:

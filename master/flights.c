@@ -192,9 +192,15 @@ static flight *flight_new(slave_peer *s, command *cmd, uint64_t id)
     client *cl = cmd->cl;
     flight *f = calloc(1, sizeof *f);
     bwriter w;
-    bw_init(&w, MAX_COMMAND_LEN + REQUEST_HEADER_MAX);
-    CommandRequest req = {.seq = cmd->seq, .timeout_ms = cl->timeout_ms, .length = cmd->len, .command = cmd->line};
-    if (cl->opts.line_buffer && f) { /* --line-buffer: the slave streams its output (DG_OUTPUT) */
+    bw_init(&w, MAX_COMMAND_LEN + REQUEST_HEADER_MAX + MAX_PLACE_BYTES);
+    CommandRequest req;
+    memset(&req, 0, sizeof req);
+    req.seq = cmd->seq;
+    req.timeout_ms = cl->timeout_ms;
+    req.length = cmd->len;
+    req.command = cmd->line;
+    job_request_place(&req, &cl->opts); /* --wd, --env: the tail, none without them */
+    if (cl->opts.line_buffer && f && req.next < JOBX_MAX) { /* --line-buffer: the slave streams its output (DG_OUTPUT) */
         req.ext[req.next++] = (job_ext){JOBX_STREAM, 0, NULL};
         f->streams = 1;
     }
@@ -450,11 +456,13 @@ static void deliver(master *m, flight *f)
         uint8_t *flags = f->res.data + RESULT_FLAGS_OFFSET;
         *flags = (uint8_t)((*flags & ~RESULT_FLAG_RAN_TWICE) | (twice ? RESULT_FLAG_RAN_TWICE : 0));
         client_send_output(cl, f, 0, 0, NULL, 0); /* --line-buffer: the result is from this attempt */
-        if (f->streams && res.status == RUN_NOT_STARTED && res.message_len == 21 &&
-            !memcmp(res.message, "malformed job request", 21)) /* a slave from before request extensions */
+        static const char malformed[] = "malformed job request";
+        if (res.status == RUN_NOT_STARTED && res.message_len == sizeof malformed - 1 &&
+            !memcmp(res.message, malformed, sizeof malformed - 1) && (f->streams || options_place_bytes(&cl->opts)))
+            /* the tail is what a slave older than it refuses: say so */
             client_send_failure(cl, cmd->index, cmd->seq, RUN_NOT_STARTED, f->slave->name,
-                                "the slave refused the request's extensions (--line-buffer): an older "
-                                "serveur_esclave? run without --line-buffer, or upgrade it");
+                                "the slave refused the request's extensions (--line-buffer, --wd, --env): an older "
+                                "serveur_esclave? run without them, or upgrade it");
         else if (twice && cmd->note) /* why, in its message (after the slave's own, if any) */
             deliver_noted(cl, cmd, f, &res);
         else

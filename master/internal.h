@@ -229,9 +229,12 @@ struct client {
     uint64_t finished_ms;    /* delivered or cancelled: when (retention counts from there) */
     uint64_t journal_bytes;  /* its records in the journal: dead once it is forgotten (compaction) */
     uint32_t st_failed;      /* status.c: results of the batch made since this master started, not exited 0 */
-    /* --halt (F_OPTIONS; not journaled: after a restart the client alone
-     * halts): counted on the results sent, applied by dispatch_step */
+    /* F_OPTIONS (client_set_options; journaled: JR_OPTIONS): opts points
+     * into opts_raw, the frame's fields as they came. --halt: counted on
+     * the results sent, applied by dispatch_step */
     options_frame opts;
+    uint8_t *opts_raw;
+    uint32_t opts_len;
     uint32_t halt_ok, halt_failed;
     int halt_due;            /* the condition came: apply it before anything more is dispatched */
     uint64_t next_start_ms;  /* --delay: none of its commands starts before (sched.c) */
@@ -356,6 +359,7 @@ void client_send_result_body(client *cl, uint32_t index, uint32_t seq, const cha
 void client_send_failure(client *cl, uint32_t index, uint32_t seq, uint8_t status, const char *host,
                          const char *message);
 void client_check_done(client *cl);
+int client_set_options(client *cl, const uint8_t *p, size_t n, char *why, size_t whylen);
 size_t command_size(const command *cmd);
 void queue_push_front(client *cl, command *cmd);
 void queue_push_back(client *cl, command *cmd);
@@ -456,6 +460,7 @@ int journal_unsynced(const master *m);
 uint64_t journal_tick(master *m, uint64_t now_ms);
 uint64_t replay_hold_tick(master *m, uint64_t now_ms);
 void journal_batch(master *m, client *cl);
+void journal_options(master *m, client *cl); /* its OPTIONS' fields as they came (JR_OPTIONS) */
 uint64_t journal_command(master *m, client *cl, const command *cmd); /* the record's offset */
 void journal_end(master *m, client *cl, uint32_t count);
 void journal_dispatch(master *m, const flight *f);

@@ -90,6 +90,15 @@ void journal_batch(master *m, client *cl)
     appended(j, cl, at, "BATCH");
 }
 
+void journal_options(master *m, client *cl)
+{
+    journal *j = m->journal;
+    uint64_t at = append_at(j);
+    jr_options r = {cl->batch_id, cl->opts_len, cl->opts_raw};
+    jr_options_encode(&j->pending, &r);
+    appended(j, cl, at, "OPTIONS");
+}
+
 /* A refused command (empty, too long, a NUL byte) is kept with an empty
  * line: its RESULT says why. */
 uint64_t journal_command(master *m, client *cl, const command *cmd)
@@ -349,6 +358,10 @@ static void rewrite_batch(master *m, rewrite *rw, client *cl, uint64_t *new_comm
     uint64_t start = rewrite_at(rw);
     jr_batch b = {cl->batch_id, cl->created_wall_ms, cl->timeout_ms, cl->retries, (uint16_t)strlen(cl->name), cl->name};
     jr_batch_encode(&rw->w, &b);
+    if (cl->opts_raw) { /* before its commands, as it came: replay applies it to them */
+        jr_options o = {cl->batch_id, cl->opts_len, cl->opts_raw};
+        jr_options_encode(&rw->w, &o);
+    }
     if (cl->detached) {
         jr_detach d = {cl->batch_id, wall_ms()};
         jr_detach_encode(&rw->w, &d);
@@ -882,6 +895,13 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
     case JR_DETACH:
         cl->detached = 1;
         break;
+    case JR_OPTIONS: { /* through the frame's own path: every key comes back */
+        char why[160];
+        if (client_set_options(cl, rec->u.options.fields, rec->u.options.fields_len, why, sizeof why) < 0)
+            LOG(LOG_WARN, "journal: batch %016llx: its options are not restored: %s",
+                (unsigned long long)cl->batch_id, why);
+        break;
+    }
     case JR_FORGET:
         rp->dead += cl->journal_bytes;
         rbatch_free(b);

@@ -155,6 +155,40 @@ static void print_record(dump_state *st, size_t offset, size_t bytes, const jrec
         fprintf(f, ",\"next_id\":%llu", (unsigned long long)rec->u.slave.next_id);
         put_field(f, "slave", rec->u.slave.slave, rec->u.slave.slave_len);
         break;
+    case JR_OPTIONS: { /* the keys this master knows by name; the fields as they are in any case */
+        const jr_options *o = &rec->u.options;
+        static options_frame of;
+        breader r;
+        put_id(f, "batch", o->batch);
+        fprintf(f, ",\"fields_bytes\":%u", o->fields_len);
+        br_init(&r, o->fields, o->fields_len);
+        if (options_frame_decode(&r, &of) < 0) {
+            fputs(",\"malformed\":true", f);
+            put_field(f, "fields", o->fields, o->fields_len);
+            break;
+        }
+        if (of.jobs)
+            fprintf(f, ",\"jobs\":%u", of.jobs);
+        if (of.delay_ms)
+            fprintf(f, ",\"delay_ms\":%u", of.delay_ms);
+        if (of.halt_when)
+            fprintf(f, ",\"halt\":{\"when\":%u,\"why\":%u,\"pct\":%u,\"n\":%u}", of.halt_when, of.halt_why,
+                    of.halt_pct, of.halt_n);
+        if (of.wd.len)
+            put_field(f, "wd", of.wd.p, of.wd.len);
+        if (of.nenv) {
+            fputs(",\"env\":[", f);
+            for (unsigned i = 0; i < of.nenv; i++) {
+                fputs(i ? "," : "", f);
+                if (json_write_string(f, of.env[i].p, of.env[i].len) != 0)
+                    fputs("null", f);
+            }
+            fputs("]", f);
+        }
+        if (of.unknown_key)
+            fprintf(f, ",\"unknown_key\":%u", of.unknown_key);
+        break;
+    }
     }
     fputs("}\n", f);
 }

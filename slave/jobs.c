@@ -44,6 +44,7 @@ void job_free(slave *sl, job *j)
     job_rx_free(sl, j);
     xfer_tx_free(&j->tx);
     free(j->command);
+    free(j->place);
     j->sess->njobs--;
     free(j);
     sl->njobs--;
@@ -117,6 +118,8 @@ static void job_finish(slave *sl, job *j, CommandResult *r)
     runner_free(&j->proc);
     free(j->command);
     j->command = NULL;
+    free(j->place);
+    j->place = NULL;
     j->phase = JP_SENDING;
     j->last_progress_ms = clock_ms();
     if (w.error || xfer_tx_init(&j->tx, w.data, (uint32_t)w.len, frag_size_for(&j->sess->addr)) < 0) {
@@ -146,7 +149,22 @@ static void job_start(slave *sl, job *j)
         job_finish(sl, j, &r);
         return;
     }
-    if (runner_start(&j->proc, j->command, sl->cfg->output_cap, j->timeout_ms, err, sizeof err) < 0) {
+    int started = runner_start(&j->proc, j->command, j->place, sl->cfg->output_cap, j->timeout_ms, err, sizeof err);
+    if (started == RUNNER_NO_DIR) { /* as the POSIX child says it: exit 255 and a line on stderr */
+        size_t n = strlen(err);
+        CommandResult r;
+        memset(&r, 0, sizeof r);
+        r.status = RUN_EXITED;
+        r.exit_code = RUNNER_NO_DIR_EXIT;
+        r.start_ms = wall_ms();
+        if (n + 1 < sizeof err)
+            err[n++] = '\n';
+        r.stderr_data = err;
+        r.stderr_len = (uint32_t)n;
+        job_finish(sl, j, &r);
+        return;
+    }
+    if (started < 0) {
         LOG(LOG_WARN, "job %llu: cannot start: %s", (unsigned long long)j->id, err);
         CommandResult r;
         memset(&r, 0, sizeof r);
@@ -176,6 +194,35 @@ static void jobs_start_queued(slave *sl)
             break;
         job_start(sl, oldest);
     }
+}
+
+/* --wd and --env of the request, NUL-terminated copies (after the
+ * struct, one block): j->place, or NULL without them. */
+static int job_place(job *j, const CommandRequest *req)
+{
+    size_t bytes = 0;
+    for (unsigned i = 0; i < req->next; i++)
+        bytes += req->ext[i].len + 1u;
+    if (!bytes)
+        return 0;
+    runner_place *pl = calloc(1, sizeof *pl + bytes);
+    if (!pl)
+        return -1;
+    char *at = (char *)(pl + 1);
+    for (unsigned i = 0; i < req->next; i++) {
+        const job_ext *e = &req->ext[i];
+        if (e->key != JOBX_WD && (e->key != JOBX_ENV || pl->nenv >= MAX_ENV_VARS))
+            continue;
+        memcpy(at, e->value, e->len);
+        at[e->len] = 0;
+        if (e->key == JOBX_WD)
+            pl->wd = at;
+        else
+            pl->env[pl->nenv++] = at;
+        at += e->len + 1u;
+    }
+    j->place = pl;
+    return 0;
 }
 
 void on_job_fragment(slave *sl, const net_addr *from, const dgram *d, size_t n)
@@ -265,16 +312,13 @@ void on_job_fragment(slave *sl, const net_addr *from, const dgram *d, size_t n)
         job_finish(sl, j, &r);
         return;
     }
-    /* The request's extensions: every key known, or the job is refused
-     * (its result says which key): nothing is run half understood. */
-    for (unsigned i = 0; i < req.next; i++) {
-        if (req.ext[i].key == JOBX_STREAM && req.ext[i].len == 0) {
+    for (unsigned i = 0; i < req.next; i++) /* --line-buffer: send the output as it comes */
+        if (req.ext[i].key == JOBX_STREAM)
             j->stream = 1;
-            continue;
-        }
-        char why[120];
-        snprintf(why, sizeof why, "job request extension %u (%u bytes) not known to this slave: not run",
-                 req.ext[i].key, req.ext[i].len);
+    if (req.unknown_ext) { /* a newer master's: running without it could run it wrong */
+        char why[ERR_LEN];
+        snprintf(why, sizeof why, "job request with an extension this slave does not know (key %u): a slave older "
+                 "than its master?", req.unknown_ext);
         if (log_allow(&sl->garbage_log))
             LOG(LOG_WARN, "job %llu: %s", (unsigned long long)j->id, why);
         CommandResult r;
@@ -289,7 +333,7 @@ void on_job_fragment(slave *sl, const net_addr *from, const dgram *d, size_t n)
         return;
     }
     j->command = malloc(req.length + 1);
-    if (!j->command) {
+    if (!j->command || job_place(j, &req) < 0) {
         job_drop(sl, j);
         return;
     }

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "common.h"
 #include "platform.h"
 
 #define RUNNER_MAX_POLL 2 /* entries runner_poll_fds() fills at most */
@@ -54,9 +55,23 @@ void runner_init(void);
 /* At the end: the keeper kills what is left (cgroup) and is reaped. */
 void runner_shutdown(void);
 
-/* Starts the command. 0, or -1 with the reason in err. */
-int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint32_t timeout_ms,
-                 char *err, size_t errlen);
+/* Where a command runs when not in the slave's directory with the slave's
+ * environment (client --wd, --env): for that command only. */
+typedef struct {
+    const char *wd;                /* NULL: the slave's directory */
+    unsigned nenv;
+    const char *env[MAX_ENV_VARS]; /* NAME=VALUE, set or replacing the slave's NAME */
+} runner_place;
+
+/* Starts the command, in place (NULL: the slave's own). 0, or -1 with the
+ * reason in err. A wd that cannot be entered makes the command fail as
+ * `cd DIR` would: POSIX, exit status 255 with a line on its stderr (the
+ * child says it); Windows, RUNNER_NO_DIR with that line in err (jobs.c
+ * makes the same result of it). */
+#define RUNNER_NO_DIR (-2)
+#define RUNNER_NO_DIR_EXIT 255 /* GNU parallel's, for a --wd it cannot enter */
+int runner_start(runner_proc *p, const char *command, const runner_place *place, uint32_t output_cap,
+                 uint32_t timeout_ms, char *err, size_t errlen);
 /* Fills up to max entries (at most RUNNER_MAX_POLL) to poll for p; returns how many. */
 int runner_poll_fds(const runner_proc *p, net_pollfd *out, int max);
 /* One of them is ready: reads what is available, and notices the end. */

@@ -341,8 +341,61 @@ void runner_shutdown(void)
 
 /* ----------------------------------------------------------- running --- */
 
-int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint32_t timeout_ms,
-                 char *err, size_t errlen)
+/* The command's environment: the slave's, less the names place sets,
+ * and place's NAME=VALUE (made before vfork: the child shares our memory
+ * and must not touch environ). NULL: out of memory. */
+static char **place_environ(const runner_place *place)
+{
+    size_t n = 0, k = 0;
+    while (environ[n])
+        n++;
+    char **envp = malloc((n + place->nenv + 1) * sizeof *envp);
+    if (!envp)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        int replaced = 0;
+        for (unsigned e = 0; e < place->nenv && !replaced; e++) {
+            size_t name = strcspn(place->env[e], "=") + 1; /* NAME= */
+            replaced = strncmp(environ[i], place->env[e], name) == 0;
+        }
+        if (!replaced)
+            envp[k++] = environ[i];
+    }
+    for (unsigned e = 0; e < place->nenv; e++)
+        envp[k++] = (char *)place->env[e];
+    envp[k] = NULL;
+    return envp;
+}
+
+/* In the child (vfork): only write(2) and _exit. */
+static void say_no_dir(const char *wd, int e)
+{
+    static const char head[] = "serveur_esclave: --wd: cannot chdir to ";
+    const char *why = strerror(e);
+    if (write(2, head, sizeof head - 1) < 0 || write(2, wd, strlen(wd)) < 0 || write(2, ": ", 2) < 0 ||
+        write(2, why, strlen(why)) < 0 || write(2, "\n", 1) < 0) {
+    }
+}
+
+static int spawn(runner_proc *p, const char *command, char **envp, const char *wd, uint32_t output_cap,
+                 uint32_t timeout_ms, char *err, size_t errlen);
+
+int runner_start(runner_proc *p, const char *command, const runner_place *place, uint32_t output_cap,
+                 uint32_t timeout_ms, char *err, size_t errlen)
+{
+    char **envp = place && place->nenv ? place_environ(place) : environ;
+    if (!envp) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = spawn(p, command, envp, place ? place->wd : NULL, output_cap, timeout_ms, err, errlen);
+    if (envp != environ)
+        free(envp);
+    return rc;
+}
+
+static int spawn(runner_proc *p, const char *command, char **envp, const char *wd, uint32_t output_cap,
+                 uint32_t timeout_ms, char *err, size_t errlen)
 {
     int out[2], errp[2];
     memset(p, 0, sizeof *p);
@@ -397,7 +450,11 @@ int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint3
             dup2(devnull, 0);
         dup2(out[1], 1);
         dup2(errp[1], 2);
-        execve("/bin/sh", argv, environ);
+        if (wd && chdir(wd) < 0) { /* as `cd DIR || exit 255` (GNU parallel's --wd on a remote) */
+            say_no_dir(wd, errno);
+            _exit(RUNNER_NO_DIR_EXIT);
+        }
+        execve("/bin/sh", argv, envp);
         _exit(127);
     }
     int saved = errno;

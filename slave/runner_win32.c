@@ -151,6 +151,89 @@ static wchar_t *command_line(const char *command, wchar_t *app, char *err, size_
     return line;
 }
 
+/* UTF-8 if it is valid UTF-8, else the ANSI code page, as command lines. */
+static wchar_t *widen(const char *s)
+{
+    UINT cp = CP_UTF8;
+    int n = MultiByteToWideChar(cp, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
+    if (n == 0) {
+        cp = CP_ACP;
+        n = MultiByteToWideChar(cp, 0, s, -1, NULL, 0);
+    }
+    wchar_t *w = n > 0 ? malloc((size_t)n * sizeof *w) : NULL;
+    if (w)
+        MultiByteToWideChar(cp, 0, s, -1, w, n);
+    return w;
+}
+
+/* --wd: its wide form, or NULL with err set (RUNNER_NO_DIR in *rc when it
+ * is not a directory we can enter: the line the command's stderr gets). */
+static wchar_t *place_dir(const char *wd, int *rc, char *err, size_t errlen)
+{
+    wchar_t *w = widen(wd);
+    *rc = -1;
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    DWORD a = GetFileAttributesW(w);
+    if (a == INVALID_FILE_ATTRIBUTES || !(a & FILE_ATTRIBUTE_DIRECTORY)) {
+        char why[200];
+        if (a != INVALID_FILE_ATTRIBUTES)
+            SetLastError(ERROR_DIRECTORY);
+        say(why, sizeof why, "x");
+        snprintf(err, errlen, "serveur_esclave: --wd: cannot chdir to %s: %s", wd, why + 3);
+        free(w);
+        *rc = RUNNER_NO_DIR;
+        return NULL;
+    }
+    return w;
+}
+
+/* --env: the slave's environment less the names place sets, then place's
+ * NAME=VALUE (a Unicode environment block). NULL: out of memory. */
+static wchar_t *place_environment(const runner_place *place)
+{
+    wchar_t *mine = GetEnvironmentStringsW(), *env[MAX_ENV_VARS];
+    size_t total = 1, nmine = 0;
+    unsigned n = 0;
+    for (; n < place->nenv; n++) {
+        if (!(env[n] = widen(place->env[n])))
+            break;
+        total += wcslen(env[n]) + 1;
+    }
+    wchar_t *block = NULL;
+    if (n == place->nenv && mine) {
+        for (const wchar_t *e = mine; *e; e += wcslen(e) + 1)
+            nmine += wcslen(e) + 1;
+        block = malloc((total + nmine) * sizeof *block);
+    }
+    if (block) {
+        wchar_t *at = block;
+        for (const wchar_t *e = mine; *e; e += wcslen(e) + 1) {
+            const wchar_t *eq = wcschr(e + 1, L'='); /* "=C:=C:\": names may start with '=' */
+            size_t name = eq ? (size_t)(eq - e) + 1 : wcslen(e);
+            int replaced = 0;
+            for (unsigned i = 0; i < n && !replaced; i++)
+                replaced = _wcsnicmp(e, env[i], name) == 0; /* names are case-insensitive here */
+            if (!replaced) {
+                wcscpy(at, e);
+                at += wcslen(e) + 1;
+            }
+        }
+        for (unsigned i = 0; i < n; i++) {
+            wcscpy(at, env[i]);
+            at += wcslen(env[i]) + 1;
+        }
+        *at = 0;
+    }
+    for (unsigned i = 0; i < n; i++)
+        free(env[i]);
+    if (mine)
+        FreeEnvironmentStringsW(mine);
+    return block;
+}
+
 /* Lets go of everything the event loop holds: the job (closing it kills
  * whatever still runs in it), the process, the wait; readers still
  * running drop what they read and free the rest when they end. */
@@ -173,20 +256,30 @@ static void discard(struct runner_win32 *w)
     release(w);
 }
 
-int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint32_t timeout_ms,
-                 char *err, size_t errlen)
+int runner_start(runner_proc *p, const char *command, const runner_place *place, uint32_t output_cap,
+                 uint32_t timeout_ms, char *err, size_t errlen)
 {
     memset(p, 0, sizeof *p);
     bw_init(&p->out, output_cap);
     bw_init(&p->err, output_cap);
     wchar_t app[MAX_PATH + 16];
-    wchar_t *line = command_line(command, app, err, errlen);
-    if (!line)
-        return -1;
-    struct runner_win32 *w = calloc(1, sizeof *w);
-    if (!w) {
+    wchar_t *dir = NULL, *environment = NULL;
+    int rc = -1;
+    if (place && place->wd && !(dir = place_dir(place->wd, &rc, err, errlen)))
+        return rc;
+    if (place && place->nenv && !(environment = place_environment(place))) {
         snprintf(err, errlen, "out of memory");
+        free(dir);
+        return -1;
+    }
+    wchar_t *line = command_line(command, app, err, errlen);
+    struct runner_win32 *w = line ? calloc(1, sizeof *w) : NULL;
+    if (!w) {
+        if (line)
+            snprintf(err, errlen, "out of memory");
         free(line);
+        free(dir);
+        free(environment);
         return -1;
     }
     InitializeCriticalSection(&w->lock);
@@ -239,8 +332,14 @@ int runner_start(runner_proc *p, const char *command, uint32_t output_cap, uint3
     /* Suspended until it is in the job, so that nothing it starts escapes;
      * a process group of its own and no console window, so that Ctrl-C on
      * the slave's console reaches the slave only (it kills the commands). */
-    if (!CreateProcessW(app, line, NULL, NULL, TRUE, CREATE_SUSPENDED | CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW,
-                        NULL, NULL, &si, &pi)) {
+    BOOL created = CreateProcessW(app, line, NULL, NULL, TRUE,
+                                  CREATE_SUSPENDED | CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW |
+                                      (environment ? CREATE_UNICODE_ENVIRONMENT : 0),
+                                  environment, dir, &si, &pi);
+    free(environment);
+    free(dir);
+    environment = dir = NULL;
+    if (!created) {
         say(err, errlen, "CreateProcess cmd.exe");
         goto fail;
     }
@@ -305,6 +404,8 @@ fail:
         if (w->s[i].pipe)
             CloseHandle(w->s[i].pipe);
     free(line);
+    free(environment);
+    free(dir);
     discard(w);
     return -1;
 }

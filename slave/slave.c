@@ -149,6 +149,8 @@ static slave *slave_open(const slave_config *cfg)
     sl->sigfd = signal_events_init();
     LOG(LOG_INFO, "listening on UDP %s:%d with %d slots (boot %016llx%s)", cfg->bind, net_local_port(sl->sock),
         cfg->slots, (unsigned long long)sl->ep.boot, sl->auth->enabled ? ", authenticated" : "");
+    if (cfg->cwd) /* a command file's relative paths, a client's --wd: from there */
+        LOG(LOG_INFO, "commands run in %s", cfg->cwd);
     return sl;
 }
 

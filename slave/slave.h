@@ -16,6 +16,7 @@ typedef struct {
     const auth_keys *auth;       /* enabled: only authenticated datagrams are accepted */
     const allow_list *allow;       /* NULL: every command; else only those it permits */
     uint32_t master_grace_ms;    /* a silent master with an identity keeps its jobs this long (--master-grace) */
+    const char *cwd;             /* where commands run (--chdir, else where it started): said at start */
 } slave_config;
 
 /* Runs until SIGTERM/SIGINT; returns the exit status. */

@@ -27,6 +27,10 @@ builds did): it asks the slave with a PING which one it speaks.
       A master (no key) gives the slave job 1 with the request extension
       KEY (empty value): prints each DG_OUTPUT chunk, then the result's
       status, stdout and message (tests/line_buffer.t).
+  dgram_tool.py request PORT COMMAND [TAIL_HEX]
+      A master gives the slave one job, COMMAND with TAIL_HEX (the job
+      request's extensions, as bytes in hex) after it, and prints its
+      result: "status S exit E stdout R stderr R message R" (tests/wd_env.t).
   dgram_tool.py lost PORT GRACE
       A master with an identity gives the slave (-j 1) three jobs, falls
       silent past its --master-grace (GRACE s), and a second life asks what
@@ -182,6 +186,44 @@ def reclaim(port, command, after_result):
     total, offset, frag = struct.unpack(">IIH", r["body"][:10])
     print("second life: result fragment %d/%d bytes: %r" % (offset, total, r["body"][10:]), flush=True)
     s.sendto(header(5, RESULT_ACK, me2, boot2, seq2 + 1, 1) + struct.pack(">BIQ", 1, 1, 0), addr)
+
+
+def request(port, command, tail):
+    addr = ("127.0.0.1", port)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    cmd = command.encode()
+    req = struct.pack(">II", 0, len(cmd)) + cmd + bytes.fromhex(tail)
+    me = int.from_bytes(os.urandom(8), "big") | 1
+    version, boot, cookie, _ = learn(s, addr, me)
+    if version < 5:
+        sys.exit("the slave speaks format %d, not 5" % version)
+    seq = handshake_ping(s, addr, me, version, boot, cookie, 2, int.from_bytes(os.urandom(8), "big") | 1)
+    s.sendto(job(5, me, boot, seq, 1, len(req), req), addr)
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        s.settimeout(max(0.01, end - time.monotonic()))
+        try:
+            d = parse(s.recvfrom(70000)[0])
+        except socket.timeout:
+            break
+        if not d or d["type"] != RESULT or d["receiver"] != me or d["job_id"] != 1:
+            continue
+        total, offset, frag = struct.unpack(">IIH", d["body"][:10])
+        b = d["body"][10:]
+        if offset != 0 or len(b) != total:
+            sys.exit("a result of several fragments")
+        status, code, sig, flags, start, dur = struct.unpack(">BiBBQQ", b[:23])
+        at, fields = 23, []
+        for _ in range(3):
+            (n,) = struct.unpack(">I", b[at:at + 4])
+            fields.append(b[at + 4:at + 4 + n])
+            at += 4 + n
+        print("status %d exit %d stdout %r stderr %r message %r" % (status, code, fields[0], fields[1], fields[2]),
+              flush=True)
+        s.sendto(header(5, RESULT_ACK, me, boot, seq + 1, 1) + struct.pack(">BIQ", 1, 1, 0), addr)
+        return
+    sys.exit("no result")
 
 
 def lost(port, grace):
@@ -351,6 +393,8 @@ if __name__ == "__main__":
         amplify(int(a[1]), float(a[2]))
     elif a[0] == "reclaim":
         reclaim(int(a[1]), a[2], "--after-result" in a)
+    elif a[0] == "request":
+        request(int(a[1]), a[2], a[3] if len(a) > 3 else "")
     elif a[0] == "lost":
         lost(int(a[1]), float(a[2]))
     elif a[0] == "jobx":

@@ -15,6 +15,9 @@
  *       appends a DISPATCH record (BATCH and BOOT in hex, as --dump-journal
  *       prints them): what a master that died between journaling a dispatch
  *       and sending its request leaves (tests/adopt.t)
+ *   journal_tool options FILE BATCH JOBS WD [NAME=VALUE...]
+ *       appends an OPTIONS record (BATCH in hex) with -j JOBS (0: none),
+ *       --wd WD ("": none) and the --env entries (tests/wd_env.t)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,8 +156,38 @@ static int append_dispatch(char **argv)
     return bad;
 }
 
+static int append_options(int argc, char **argv)
+{
+    options_frame o;
+    memset(&o, 0, sizeof o);
+    o.jobs = (uint32_t)strtoul(argv[4], NULL, 10);
+    o.wd = (opt_str){argv[5], (uint16_t)strlen(argv[5])};
+    for (int i = 6; i < argc && o.nenv < MAX_ENV_VARS; i++)
+        o.env[o.nenv++] = (opt_str){argv[i], (uint16_t)strlen(argv[i])};
+    bwriter fr, w;
+    bw_init(&fr, 1u << 17);
+    bw_init(&w, 1u << 17);
+    size_t start = options_frame_encode(&fr, &o);
+    frame_end(&fr, start);
+    /* the record keeps the frame's fields: what follows its header */
+    size_t head = FRAME_HEADER_LEN;
+    jr_options r = {strtoull(argv[3], NULL, 16), (uint32_t)(bw_pending(&fr) - head), bw_head(&fr) + head};
+    jr_options_encode(&w, &r);
+    FILE *f = fopen(argv[2], "ab");
+    int bad = fr.error || w.error || !f || fwrite(bw_head(&w), 1, bw_pending(&w), f) != bw_pending(&w);
+    if (f && fclose(f) != 0)
+        bad = 1;
+    bw_free(&fr);
+    bw_free(&w);
+    if (bad)
+        fprintf(stderr, "journal_tool: cannot append to %s\n", argv[2]);
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 6 && strcmp(argv[1], "options") == 0)
+        return append_options(argc, argv);
     if (argc == 8 && strcmp(argv[1], "dispatch") == 0)
         return append_dispatch(argv);
     if (argc >= 5 && strcmp(argv[1], "write") == 0)
@@ -163,6 +196,6 @@ int main(int argc, char **argv)
     if (argc == 4 && (strcmp(argv[1], "truncate") == 0 || strcmp(argv[1], "flip") == 0))
         return damage(argv[1], argv[2], atol(argv[3]));
     fprintf(stderr, "usage: journal_tool write FILE BATCHES COMMANDS [VERSION] | truncate FILE SIZE | flip FILE OFFSET | "
-                    "dispatch FILE BATCH INDEX JOB BOOT SLAVE\n");
+                    "dispatch FILE BATCH INDEX JOB BOOT SLAVE | options FILE BATCH JOBS WD [NAME=VALUE...]\n");
     return 2;
 }

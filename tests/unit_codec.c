@@ -221,8 +221,10 @@ static void test_bodies(void)
 {
     bwriter w;
     bw_init(&w, 1 << 20);
-    CommandRequest j = {.seq = 7, .timeout_ms = 2500, .length = 11, .command = "echo hello!"}, jo;
+    static CommandRequest j, jo;
+    j = (CommandRequest){.seq = 7, .timeout_ms = 2500, .length = 11, .command = "echo hello!"};
     job_request_encode(&w, &j);
+    ok(w.len == 8 + 11, "job request without extensions: as before them (no tail)");
     ok(job_request_decode(w.data, w.len, &jo) == 0 && jo.timeout_ms == 2500 && jo.length == 11 &&
            memcmp(jo.command, "echo hello!", 11) == 0,
        "job request round trip");
@@ -238,11 +240,11 @@ static void test_bodies(void)
     bw_reset(&w);
     CommandRequest jx = j;
     jx.ext[jx.next++] = (job_ext){JOBX_STREAM, 0, NULL};
-    jx.ext[jx.next++] = (job_ext){42, 3, (const uint8_t *)"abc"};
+    jx.ext[jx.next++] = (job_ext){42, 3, "abc"};
     job_request_encode(&w, &jx);
     ok(w.len == plain_len + 3 + 6 && job_request_decode(w.data, w.len, &jo) == 0 && jo.next == 2 &&
            jo.ext[0].key == JOBX_STREAM && jo.ext[0].len == 0 && jo.ext[1].key == 42 && jo.ext[1].len == 3 &&
-           memcmp(jo.ext[1].value, "abc", 3) == 0 && jo.length == 11,
+           memcmp(jo.ext[1].value, "abc", 3) == 0 && jo.length == 11 && jo.unknown_ext == 42,
        "job request extensions round trip, an unknown key kept for the slave to refuse");
     ok(job_request_decode(w.data, w.len - 1, &jo) < 0 && job_request_decode(w.data, w.len - 5, &jo) < 0,
        "a cut extension refused");
@@ -256,6 +258,59 @@ static void test_bodies(void)
     bw_u16(&w, 0);
     ok(job_request_decode(w.data, w.len, &jo) < 0, "one more refused");
     bw_reset(&w);
+
+    /* the tail: --wd and --env (JOBX_WD, JOBX_ENV), each u8 key, u16 len, value */
+    j.ext[0] = (job_ext){JOBX_WD, 4, "/tmp"};
+    j.ext[1] = (job_ext){JOBX_ENV, 8, "A=x y\n\"z"};
+    j.ext[2] = (job_ext){JOBX_ENV, 3, "B=1"};
+    j.next = 3;
+    job_request_encode(&w, &j);
+    ok(w.len == 8 + 11 + 3 * 3 + 4 + 8 + 3 && w.data[19] == JOBX_WD && w.data[20] == 0 && w.data[21] == 4,
+       "job request tail: key, length, value each");
+    ok(job_request_decode(w.data, w.len, &jo) == 0 && jo.length == 11 && jo.next == 3 && !jo.unknown_ext &&
+           jo.ext[0].key == JOBX_WD && jo.ext[0].len == 4 && memcmp(jo.ext[0].value, "/tmp", 4) == 0 &&
+           jo.ext[1].key == JOBX_ENV && jo.ext[1].len == 8 && memcmp(jo.ext[1].value, "A=x y\n\"z", 8) == 0 &&
+           jo.ext[2].len == 3, "job request tail round trip");
+    {
+        int bad = 0;
+        for (size_t cut = 1; cut < 3 * 3 + 4 + 8 + 3; cut++)
+            bad += job_request_decode(w.data, w.len - cut, &jo) == 0 && jo.next == 3;
+        ok(!bad, "job request tail: every truncation refused (or a shorter whole list)");
+        bad = 0;
+        for (size_t cut = 1; cut < 3 * 3 + 4 + 8 + 3; cut++)
+            bad += job_request_decode(w.data, w.len - cut, &jo) == 0 &&
+                   !(cut == 3 + 3 || cut == 3 + 3 + 3 + 8); /* whole entries cut: a shorter list */
+        ok(!bad, "job request tail: a cut entry is malformed");
+    }
+    bw_reset(&w);
+    j.ext[0] = (job_ext){9, 2, "hi"};
+    j.next = 2;
+    job_request_encode(&w, &j);
+    ok(job_request_decode(w.data, w.len, &jo) == 0 && jo.unknown_ext == 9 && jo.next == 2,
+       "job request tail: an unknown key is named (the slave fails the job)");
+    bw_reset(&w);
+    static const struct { job_ext e; const char *what; } bad_ext[] = {
+        {{JOBX_WD, 0, ""}, "an empty --wd"},
+        {{JOBX_WD, 3, "a\0b"}, "a NUL in --wd"},
+        {{JOBX_ENV, 3, "A1x"}, "--env without ="},
+        {{JOBX_ENV, 4, "1A=x"}, "--env NAME starting with a digit"},
+        {{JOBX_ENV, 5, "A-B=x"}, "--env NAME with a -"},
+        {{JOBX_ENV, 2, "=x"}, "--env with no NAME"},
+    };
+    for (size_t i = 0; i < sizeof bad_ext / sizeof bad_ext[0]; i++) {
+        j.ext[0] = bad_ext[i].e;
+        j.next = 1;
+        job_request_encode(&w, &j);
+        ok(job_request_decode(w.data, w.len, &jo) < 0, "job request tail: %s refused", bad_ext[i].what);
+        bw_reset(&w);
+    }
+    j.ext[0] = (job_ext){JOBX_WD, 1, "a"};
+    j.ext[1] = (job_ext){JOBX_WD, 1, "b"};
+    j.next = 2;
+    job_request_encode(&w, &j);
+    ok(job_request_decode(w.data, w.len, &jo) < 0, "job request tail: --wd twice refused");
+    bw_reset(&w);
+    j.next = 0;
 
     CommandResult r = {0}, o;
     r.status = RUN_SIGNALED;
@@ -620,6 +675,68 @@ static void test_frame_codecs(void)
             refused += parse_one(&w2, &type, &f) && output_frame_decode(&f, &og) < 0;
         }
         ok(refused == 3, "OUTPUT: bytes in a mark, a bad stream, a chunk of no bytes: refused");
+    }
+    {
+        static options_frame ow, ow2;
+        ow = (options_frame){.jobs = 1, .wd = {"/srv/x", 6}, .nenv = 2};
+        ow.env[0] = (opt_str){"A=1 2", 5};
+        ow.env[1] = (opt_str){"B_2='\n'", 7};
+        bw_reset(&w2);
+        frame_end(&w2, options_frame_encode(&w2, &ow));
+        ok(w2.len == 5 + 7 + 3 + 6 + 3 + 5 + 3 + 7 && parse_one(&w2, &type, &f) &&
+               options_frame_decode(&f, &ow2) == 0 && ow2.jobs == 1 && ow2.wd.len == 6 &&
+               memcmp(ow2.wd.p, "/srv/x", 6) == 0 && ow2.nenv == 2 && ow2.env[1].len == 7 &&
+               memcmp(ow2.env[1].p, "B_2='\n'", 7) == 0 && !ow2.unknown_key,
+           "OPTIONS: --wd and --env (keys 7, 8) round trip");
+        ok(options_place_bytes(&ow2) == 3 + 6 + 3 + 5 + 3 + 7, "OPTIONS: the bytes --wd and --env take in a request");
+        static CommandRequest pr;
+        memset(&pr, 0, sizeof pr);
+        job_request_place(&pr, &ow2);
+        ok(pr.next == 3 && pr.ext[0].key == JOBX_WD && pr.ext[1].key == JOBX_ENV && pr.ext[2].len == 7,
+           "OPTIONS --wd, --env: the job request's extensions");
+        ow.env[1] = (opt_str){"B-2=x", 5};
+        bw_reset(&w2);
+        frame_end(&w2, options_frame_encode(&w2, &ow));
+        ok(parse_one(&w2, &type, &f) && options_frame_decode(&f, &ow2) == -1, "OPTIONS: an --env NAME not a shell "
+           "identifier refused");
+        ow = (options_frame){.nenv = MAX_ENV_VARS};
+        for (unsigned i = 0; i < MAX_ENV_VARS; i++)
+            ow.env[i] = (opt_str){"A=1", 3};
+        bw_reset(&w2);
+        frame_end(&w2, options_frame_encode(&w2, &ow));
+        ok(parse_one(&w2, &type, &f) && options_frame_decode(&f, &ow2) == 0 && ow2.nenv == MAX_ENV_VARS,
+           "OPTIONS: %d --env accepted", MAX_ENV_VARS);
+        bw_reset(&w2);
+        size_t st = frame_begin(&w2, F_OPTIONS);
+        for (unsigned i = 0; i <= MAX_ENV_VARS; i++) {
+            bw_u8(&w2, OPTION_ENV);
+            bw_u16(&w2, 3);
+            bw_bytes(&w2, "A=1", 3);
+        }
+        frame_end(&w2, st);
+        ok(parse_one(&w2, &type, &f) && options_frame_decode(&f, &ow2) == -1, "OPTIONS: %d --env refused",
+           MAX_ENV_VARS + 1);
+        static char big[MAX_ENV_ENTRY + 1];
+        memset(big, 'v', sizeof big);
+        big[0] = 'A', big[1] = '=';
+        bw_reset(&w2);
+        st = frame_begin(&w2, F_OPTIONS);
+        for (unsigned i = 0; i < 9; i++) { /* 9 x 4096: over MAX_PLACE_BYTES */
+            bw_u8(&w2, OPTION_ENV);
+            bw_u16(&w2, MAX_ENV_ENTRY);
+            bw_bytes(&w2, big, MAX_ENV_ENTRY);
+        }
+        frame_end(&w2, st);
+        ok(parse_one(&w2, &type, &f) && options_frame_decode(&f, &ow2) == -1, "OPTIONS: --env over %d bytes in all "
+           "refused", MAX_PLACE_BYTES);
+        bw_reset(&w2);
+        st = frame_begin(&w2, F_OPTIONS);
+        bw_u8(&w2, OPTION_ENV);
+        bw_u16(&w2, MAX_ENV_ENTRY + 1);
+        bw_bytes(&w2, big, MAX_ENV_ENTRY + 1);
+        frame_end(&w2, st);
+        ok(parse_one(&w2, &type, &f) && options_frame_decode(&f, &ow2) == -1, "OPTIONS: an --env entry over %d bytes "
+           "refused", MAX_ENV_ENTRY);
     }
     options_frame bad_pct = {.halt_when = 1, .halt_why = 0, .halt_pct = 1, .halt_n = 101};
     bw_reset(&w2);

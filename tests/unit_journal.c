@@ -85,6 +85,9 @@ static void build_journal(void)
     add(&w, &r);
     r.type = JR_SLAVE, r.u.slave = (jr_slave){4097, 14, "127.0.0.1:7001"};
     add(&w, &r);
+    static const uint8_t opts[] = {OPTION_JOBS, 0, 4, 0, 0, 0, 1, OPTION_WD, 0, 3, 't', 'm', 'p'};
+    r.type = JR_OPTIONS, r.u.options = (jr_options){0xB1, sizeof opts, opts};
+    add(&w, &r);
     journal_len = bw_pending(&w);
 }
 

@@ -652,8 +652,17 @@ static void test_compaction(void)
     batch_rec(&w, E);
     command_rec(&w, E, 0, "sleep 9");
     mark_rec(&w, JR_CANCEL, E, 0, wall - 1000000);
+    /* A's OPTIONS (-j 2, --wd, --env), and a key no master knows yet on D's: kept as they came */
+    static const uint8_t opts[] = {OPTION_JOBS, 0, 4, 0, 0, 0, 2, OPTION_WD, 0, 2, '/', 'w',
+                                   OPTION_ENV, 0, 5, 'K', '=', 'v', ' ', 'v'};
+    jrecord orec = {.type = JR_OPTIONS};
+    orec.u.options = (jr_options){A, sizeof opts, opts};
+    put(&w, &orec);
     master *m = fresh_master(w.data, w.len);
     ok(journal_open(m, dir) == 0, "compaction: the journal replays");
+    client *oa = find(m, A);
+    ok(oa && oa->opts.jobs == 2 && oa->opts.wd.len == 2 && !memcmp(oa->opts.wd.p, "/w", 2) && oa->opts.nenv == 1 &&
+           oa->opts_len == sizeof opts, "replay: A's OPTIONS re-applied (-j 2, --wd /w, --env K)");
     uint64_t up = clock_ms() - 1; /* finished_at cannot go before the boot */
     uint64_t d_age = 2000000 < up ? 2000000 : up, e_age = 1000000 < up ? 1000000 : up;
     client *d = find(m, D), *e = find(m, E);
@@ -707,6 +716,10 @@ static void test_compaction(void)
     is_int((long)memo_next(m, "10.9.9.9", 5), 41, "and the unlisted slave's (a SLAVE record from the memo)");
     ok(b && b->cancelled, "batch B is still cancelled");
     ok(!find(m, C), "batch C is gone for good");
+    ok(a && a->opts.jobs == 2 && a->opts.wd.len == 2 && a->opts.nenv == 1 && a->opts.env[0].len == 5 &&
+           !memcmp(a->opts.env[0].p, "K=v v", 5), "A's OPTIONS survive the compaction");
+    ok(s1 && s1->flights && s1->flights->req.len == 8 + 9 + 3 + 2 + 3 + 5,
+       "the re-claimed request carries --wd and --env (%u bytes)", s1 && s1->flights ? s1->flights->req.len : 0);
     free_master(m);
     bw_free(&w);
 }

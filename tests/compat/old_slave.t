@@ -20,7 +20,7 @@ wait_slaves_up oldmaster 1 || bail "old slave not up"
 echo 'echo hi' >"$T/old.txt"
 orc=0; timeout 30 "$BIN/client" --line-buffer 127.0.0.1 "$MASTER_PORT" "$T/old.txt" >"$T/old/out" 2>"$T/old/err" || orc=$?
 is "$orc" 1 "--line-buffer, an older slave: the command fails (exit 1), no hang"
-check "the failure says why" grep -q "the slave refused the request's extensions (--line-buffer): an older serveur_esclave" "$T/old/err"
+check "the failure says why" grep -q "the slave refused the request's extensions (--line-buffer, --wd, --env): an older serveur_esclave" "$T/old/err"
 orc=0; timeout 30 "$BIN/client" 127.0.0.1 "$MASTER_PORT" "$T/old.txt" >"$T/old/out2" 2>"$T/old/err2" || orc=$?
 is "$orc/$(cat "$T/old/out2")" "0/hi" "without an extension the older slave runs it (the request's bytes as before)"
 done_testing
