@@ -138,6 +138,8 @@ typedef struct {
     int halt_status;            /* then the exit status; -1: the usual one */
     uint32_t n_ok, n_failed;    /* results so far, for --halt */
     uint32_t jobs, delay_ms;    /* -j, --delay: OPTIONS for the master */
+    uint8_t jobs_form;          /* -j +N, -N, N%: of the cluster's slots (jobs_n) */
+    uint32_t jobs_n;
     int line_buffer;            /* --line-buffer: OPTIONS for the master; F_OUTPUT shown as it comes */
     const char *wd;             /* --wd: OPTIONS too */
     unsigned nenv;              /* --env: NAME=VALUE each (OPTIONS) */
@@ -204,7 +206,9 @@ static void usage(FILE *out)
             "                        line (a template's: its arguments) and a TAB\n"
             "      --tagstring STR   prefix with STR instead ({} the command line, {#} its seq)\n"
             "  -j, --jobs N          at most N of these commands running at once, on all the\n"
-            "                        slaves together (default 0: every free slot)\n"
+            "                        slaves together (default 0: every free slot); +N, -N, N%%:\n"
+            "                        N more, N fewer (at least 1), N%% of the slots of the slaves\n"
+            "                        alive (GNU parallel's, of its CPUs)\n"
             "      --delay SECS      at least SECS between two starts of these commands\n"
             "      --line-buffer     print each command's output line by line as it comes,\n"
             "                        while it runs (lines of commands interleave; with -k only\n"
@@ -361,11 +365,12 @@ static void send_attach(client_state *c)
     }
     client_frame_end(c, attach_frame_encode(&c->out, &a));
     free(held);
-    if ((c->halt.when || c->jobs || c->delay_ms || c->wd || c->nenv || c->line_buffer) &&
+    if ((c->halt.when || c->jobs || c->jobs_form || c->delay_ms || c->wd || c->nenv || c->line_buffer) &&
         (a.mode == ATTACH_NEW || a.mode == ATTACH_RESUME)) {
         static options_frame o; /* (its --env list is large) */
         o = (options_frame){.halt_when = (uint8_t)c->halt.when, .halt_why = (uint8_t)c->halt.why,
                             .halt_pct = (uint8_t)c->halt.pct, .halt_n = c->halt.n, .jobs = c->jobs,
+                            .jobs_form = c->jobs_form, .jobs_n = c->jobs_n,
                             .delay_ms = c->delay_ms, .line_buffer = (uint8_t)!!c->line_buffer};
         /* the master halts with us, caps and spaces our starts, streams the output */
         if (c->wd) /* and runs our commands there, with these variables */
@@ -1596,6 +1601,26 @@ static void run(client_state *c)
     }
 }
 
+/* -j N, or as GNU parallel's relative to the CPUs, to the slots of the
+ * slaves alive: +N more, -N fewer (at least 1), N% of them (at least 1). */
+static void parse_jobs(client_state *c, const char *s)
+{
+    size_t n = strlen(s);
+    if (n > 1 && s[n - 1] == '%') {
+        char num[16];
+        if (n - 1 >= sizeof num || s[0] == '+' || s[0] == '-')
+            die("--jobs: '%s' is not a number, +N, -N or N%%", s);
+        memcpy(num, s, n - 1);
+        num[n - 1] = 0;
+        c->jobs_form = JOBS_PERCENT, c->jobs_n = (uint32_t)cli_number("--jobs N%", num, 1, 1000000);
+    } else if (s[0] == '+' || s[0] == '-') {
+        c->jobs_form = s[0] == '+' ? JOBS_PLUS : JOBS_MINUS;
+        c->jobs_n = (uint32_t)cli_number(s[0] == '+' ? "--jobs +N" : "--jobs -N", s + 1, 0, 1000000);
+    } else {
+        c->jobs_form = 0, c->jobs = (uint32_t)cli_number("--jobs", s, 0, 1000000);
+    }
+}
+
 /* --wd DIR: on the slave, from the slave's directory; a bad one is a
  * usage error, as every option's. */
 static int parse_wd(client_state *c, const char *dir)
@@ -1779,7 +1804,7 @@ int main(int argc, char **argv)
         case 'v': c->rep.verbose = 1; break;
         case 'q': c->rep.quiet = 1; break;
         case OPT_TAG: c->rep.tag = 1; break;
-        case 'j': c->jobs = (uint32_t)cli_number("--jobs", optarg, 0, 1000000); break;
+        case 'j': parse_jobs(c, optarg); break;
         case OPT_DELAY: c->delay_ms = cli_seconds("--delay", optarg, 3600000u); break;
         case OPT_LINE_BUFFER: c->line_buffer = 1; break;
         case OPT_WD:

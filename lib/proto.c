@@ -595,6 +595,12 @@ size_t options_frame_encode(bwriter *w, const options_frame *o)
         bw_u16(w, 4);
         bw_u32(w, o->jobs);
     }
+    if (o->jobs_form) {
+        bw_u8(w, OPTION_JOBS_SLOTS);
+        bw_u16(w, 5);
+        bw_u8(w, o->jobs_form);
+        bw_u32(w, o->jobs_n);
+    }
     if (o->delay_ms) {
         bw_u8(w, OPTION_DELAY);
         bw_u16(w, 4);
@@ -615,6 +621,20 @@ size_t options_frame_encode(bwriter *w, const options_frame *o)
         bw_bytes(w, o->env[i].p, o->env[i].len);
     }
     return start;
+}
+
+uint32_t jobs_cap(const options_frame *o, uint32_t slots)
+{
+    uint64_t cap;
+    if (o->jobs_form == JOBS_PLUS)
+        cap = (uint64_t)slots + o->jobs_n;
+    else if (o->jobs_form == JOBS_MINUS)
+        cap = slots > o->jobs_n ? slots - o->jobs_n : 1;
+    else if (o->jobs_form == JOBS_PERCENT)
+        cap = (uint64_t)slots * o->jobs_n / 100;
+    else
+        return o->jobs;
+    return cap < 1 ? 1 : cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
 }
 
 int halt_reached(uint8_t why, int pct, uint32_t n, uint32_t ok, uint32_t failed, int total_known, uint32_t total)
@@ -666,6 +686,11 @@ int options_frame_decode(const breader *fields, options_frame *o)
             if (v.error || !v32)
                 return -1;
             *(key == OPTION_JOBS ? &o->jobs : &o->delay_ms) = v32;
+        } else if (key == OPTION_JOBS_SLOTS) {
+            o->jobs_form = br_u8(&v);
+            o->jobs_n = br_u32(&v);
+            if (v.error || !o->jobs_form || o->jobs_form > JOBS_PERCENT || o->jobs_n > 1000000)
+                return -1;
         } else if (key == OPTION_LINE_BUFFER) {
             if (len > 1 || (len == 1 && br_u8(&v) != 1))
                 return -1;

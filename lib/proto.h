@@ -420,6 +420,7 @@ enum option_key {
     OPTION_LINE_BUFFER = 6, /* empty, or u8 1: stream the commands' output as F_OUTPUT (--line-buffer) */
     OPTION_WD = 7,    /* string: the directory the commands run in, on the slave (--wd), at most once */
     OPTION_ENV = 8,   /* NAME=VALUE, one per entry, repeated (--env NAME): set in the commands' environment */
+    OPTION_JOBS_SLOTS = 9, /* u8 form (1 +N, 2 -N, 3 N%), u32 n: -j relative to the cluster's slots */
 };
 typedef struct {
     const char *p; /* not NUL-terminated; decoded: into the fields */
@@ -430,6 +431,8 @@ typedef struct {
     uint8_t halt_why, halt_pct;
     uint32_t halt_n;
     uint32_t jobs;       /* 0: no cap */
+    uint8_t jobs_form;   /* 0: jobs as it is; else -j +N, -N, N% of the cluster's slots (enum jobs_form) */
+    uint32_t jobs_n;
     uint32_t delay_ms;   /* 0: none */
     uint8_t line_buffer; /* 1: stream output (F_OUTPUT) */
     opt_str wd;          /* --wd: len 0 none */
@@ -446,6 +449,10 @@ int options_frame_decode(const breader *fields, options_frame *o);
  * and failed failed? why: 0 fail, 1 success, 2 done (OPTION_HALT's). A
  * percentage of the batch needs its total, known once its input ended. */
 int halt_reached(uint8_t why, int pct, uint32_t n, uint32_t ok, uint32_t failed, int total_known, uint32_t total);
+/* -j +N, -N, N%, as GNU parallel's relative to the CPUs: here to the
+ * slots of the slaves alive now (at least 1). */
+enum jobs_form { JOBS_PLUS = 1, JOBS_MINUS = 2, JOBS_PERCENT = 3 };
+uint32_t jobs_cap(const options_frame *o, uint32_t slots); /* 0: no cap */
 /* The bytes --wd and --env take in a job request's tail (0: none), and
  * the request's extensions for them (appended to r->ext). */
 size_t options_place_bytes(const options_frame *o);

@@ -575,12 +575,8 @@ static void on_hello(master *m, client *cl, breader *r)
         cl->retries = HELLO_RETRIES_MAX;
     if (!tag && !client_admit(m, cl)) /* with a key, admitted at READY */
         return;
-    unsigned slots = 0;
-    for (int i = 0; i < m->nslaves; i++)
-        if (m->slaves[i]->alive)
-            slots += slave_capacity(m->slaves[i]);
     welcome_frame wf = {.version = FRAME_VERSION, .slaves = (uint16_t)m->nslaves,
-                        .alive = (uint16_t)slaves_alive(m), .slots = slots,
+                        .alive = (uint16_t)slaves_alive(m), .slots = slots_alive(m),
                         .flags = cl->progress ? FRAME_FLAG_PROGRESS : 0};
     memcpy(wf.nonce, master_nonce, sizeof wf.nonce);
     /* with a key, the master proves it knows it too */

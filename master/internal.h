@@ -340,7 +340,7 @@ int loop_turn(master *m, poll_set *ps);
 unsigned slave_capacity(const slave_peer *s);
 unsigned slave_depth(const slave_peer *s);
 uint64_t slave_floor(const slave_peer *s);
-client *sched_next_client(client *clients, uint64_t last_served, uint64_t now_ms);
+client *sched_next_client(client *clients, uint64_t last_served, uint64_t now_ms, uint32_t slots);
 slave_peer *sched_pick_slave(slave_peer *const *slaves, int nslaves, int *rr);
 
 /* --------------------------------------------------------- clients.c --- */
@@ -416,6 +416,7 @@ void metrics_write(bwriter *w, const master *m, const struct status_snapshot *sn
 int load_slaves(master *m);
 void drop_retired_slaves(master *m);
 unsigned slaves_alive(const master *m);
+unsigned slots_alive(const master *m);
 uint64_t slaves_tick(master *m, uint64_t now_ms);
 /* The UDP path (a later step moves it to lib/endpoint.c). */
 void send_dgram(master *m, slave_peer *s, dgram *d);

@@ -236,8 +236,9 @@ uint64_t timers_step(master *m, uint64_t now_ms)
 void dispatch_step(master *m)
 {
     clients_halt(m); /* a --halt that came with this turn's results: before anything new starts */
+    uint32_t slots = slots_alive(m); /* what a relative -j counts from */
     while (!m->stopping) {
-        client *cl = sched_next_client(m->clients, m->last_served_client, clock_ms());
+        client *cl = sched_next_client(m->clients, m->last_served_client, clock_ms(), slots);
         if (!cl)
             return;
         slave_peer *s = sched_pick_slave(m->slaves, m->nslaves, &m->rr_slave);

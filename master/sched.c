@@ -75,17 +75,19 @@ slave_peer *sched_pick_slave(slave_peer *const *slaves, int nslaves, int *rr)
 }
 
 /* The next client after the one served last (a client at its -j cap or
- * before its --delay's next start waits) (ids grow in connection
+ * before its --delay's next start waits; slots: of the slaves alive, what
+ * a relative -j counts from) (ids grow in connection
  * order, the list is in that order) that has a queued command and reads
  * its results; from the start of the list again when none is after it. */
-client *sched_next_client(client *clients, uint64_t last_served, uint64_t now_ms)
+client *sched_next_client(client *clients, uint64_t last_served, uint64_t now_ms, uint32_t slots)
 {
     client *first_any = NULL;
     for (client *cl = clients; cl; cl = cl->next) {
         if (cl->state != CS_ACTIVE || !cl->qhead || cl->held || bw_pending(&cl->out) > OUT_HIGH_WATER)
             continue;
-        /* its OPTIONS: -j (at most that many running), --delay (its next start) */
-        if ((cl->opts.jobs && cl->inflight >= cl->opts.jobs) || (cl->opts.delay_ms && now_ms < cl->next_start_ms))
+        /* its OPTIONS: -j (at most that many running; relative: to the slots), --delay (its next start) */
+        uint32_t cap = jobs_cap(&cl->opts, slots);
+        if ((cap && cl->inflight >= cap) || (cl->opts.delay_ms && now_ms < cl->next_start_ms))
             continue;
         if (cl->id > last_served)
             return cl;

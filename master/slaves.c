@@ -172,6 +172,16 @@ unsigned slaves_alive(const master *m)
     return n;
 }
 
+/* The slots of the slaves alive: WELCOME's figure, what a relative -j counts from. */
+unsigned slots_alive(const master *m)
+{
+    unsigned n = 0;
+    for (int i = 0; i < m->nslaves; i++)
+        if (m->slaves[i]->alive)
+            n += slave_capacity(m->slaves[i]);
+    return n;
+}
+
 /* ---------------------------------------------------------- liveness --- */
 
 static void slave_lost_jobs(slave_peer *s, const char *why)

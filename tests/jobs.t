@@ -35,6 +35,16 @@ is "$RC/$(most_at_once "$T/j2")" "0/2" "--jobs 2: two at a time, on two slaves o
 run_client -q -j 0 --joblog "$T/jz" "$T/sleeps.txt"
 is "$RC/$(most_at_once "$T/jz")" "0/4" "-j 0: no cap (GNU parallel's 'as many as possible')"
 
+# Relative to the slots of the slaves alive (4), as GNU parallel's to its CPUs.
+run_client -q -j 50% --joblog "$T/jp" "$T/sleeps.txt"
+is "$RC/$(most_at_once "$T/jp")" "0/2" "-j 50%: half the 4 slots"
+run_client -q -j -3 --joblog "$T/jm" "$T/sleeps.txt"
+is "$RC/$(most_at_once "$T/jm")" "0/1" "-j -3: 4 slots less 3"
+run_client -q -j -9 --joblog "$T/jm9" "$T/sleeps.txt"
+is "$RC/$(most_at_once "$T/jm9")" "0/1" "-j -9: at least 1"
+run_client -q -j +0 --joblog "$T/j+" "$T/sleeps.txt"
+is "$RC/$(most_at_once "$T/j+")" "0/4" "-j +0: the 4 slots"
+
 for i in 1 2 3 4 5; do echo "echo $i"; done >"$T/quick.txt"
 run_client -q --joblog "$T/d0" "$T/quick.txt"
 check "without --delay: quick commands start within 150 ms of each other ($(min_gap_ms "$T/d0") ms)" \
@@ -54,6 +64,10 @@ else
     echo "ok $((++_tap_n)) # SKIP GNU parallel is not installed (apt-get install parallel)"
 fi
 
+for bad in 10%% +x -2x % +-1; do
+    RC=0; "$(prog client)" -j "$bad" 127.0.0.1 "$MASTER_PORT" "$T/quick.txt" >/dev/null 2>"$T/bad.err" || RC=$?
+    is "$RC" 255 "-j $bad: a usage error ($(head -c 120 "$T/bad.err"))"
+done
 RC=0; "$(prog client)" -j lots 127.0.0.1 "$MASTER_PORT" "$T/quick.txt" >/dev/null 2>"$T/bad.err" || RC=$?
 is "$RC" 255 "-j lots: a usage error"
 check "naming it" grep -q -- "--jobs" "$T/bad.err"

@@ -618,6 +618,23 @@ static void test_frame_codecs(void)
     frame_end(&w2, os);
     ok(parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == 0 && of2.unknown_key == 9,
        "OPTIONS: an unknown key is named");
+    {
+        options_frame oj = {.jobs_form = JOBS_PERCENT, .jobs_n = 50}, oj2;
+        bw_reset(&w2);
+        frame_end(&w2, options_frame_encode(&w2, &oj));
+        ok(w2.len == 5 + 3 + 5 && w2.data[5] == OPTION_JOBS_SLOTS && parse_one(&w2, &type, &f) &&
+               options_frame_decode(&f, &oj2) == 0 && oj2.jobs_form == JOBS_PERCENT && oj2.jobs_n == 50,
+           "OPTIONS: -j 50%% round trip (key 9)");
+        oj.jobs_form = 4;
+        bw_reset(&w2);
+        frame_end(&w2, options_frame_encode(&w2, &oj));
+        ok(parse_one(&w2, &type, &f) && options_frame_decode(&f, &oj2) == -1, "OPTIONS: an unknown -j form refused");
+        options_frame p = {.jobs_form = JOBS_PLUS, .jobs_n = 2}, mi = {.jobs_form = JOBS_MINUS, .jobs_n = 3},
+                      pc = {.jobs_form = JOBS_PERCENT, .jobs_n = 5}, ab = {.jobs = 7};
+        ok(jobs_cap(&p, 4) == 6 && jobs_cap(&mi, 4) == 1 && jobs_cap(&mi, 10) == 7 && jobs_cap(&pc, 4) == 1 &&
+               jobs_cap(&pc, 200) == 10 && jobs_cap(&ab, 4) == 7 && jobs_cap(&p, 0) == 2,
+           "jobs_cap: +N, -N (at least 1), N%% (at least 1) of the slots; a number as it is");
+    }
     /* --halt's rule, as GNU parallel's: fail=2 at the second failure; 50% of 4 at 2, once the total is known */
     ok(!halt_reached(0, 0, 2, 5, 1, 0, 0) && halt_reached(0, 0, 2, 0, 2, 0, 0) && halt_reached(1, 0, 1, 1, 0, 0, 0) &&
            halt_reached(2, 0, 3, 1, 2, 0, 0) && !halt_reached(2, 0, 4, 1, 2, 1, 9),

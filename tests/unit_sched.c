@@ -42,7 +42,7 @@ static void test_next_client(void)
     uint64_t last = 0;
     uint64_t order[8];
     for (int k = 0; k < 8; k++) {
-        client *cl = sched_next_client(list, last, 0);
+        client *cl = sched_next_client(list, last, 0, 0);
         order[k] = cl ? cl->id : 0;
         last = order[k];
     }
@@ -57,41 +57,48 @@ static void test_next_client(void)
      * passed over; so is one that does not read its results. */
     cls[1].qhead = cls[1].qtail = NULL;
     cls[2].state = CS_HELLO;
-    is_int(sched_next_client(list, 1, 0)->id, 4, "after 1: 2 has nothing queued, 3 is in its handshake: 4");
+    is_int(sched_next_client(list, 1, 0, 0)->id, 4, "after 1: 2 has nothing queued, 3 is in its handshake: 4");
     cls[2].state = CS_PROVING;
-    is_int(sched_next_client(list, 1, 0)->id, 4, "a client proving its key is passed over");
+    is_int(sched_next_client(list, 1, 0, 0)->id, 4, "a client proving its key is passed over");
     cls[2].state = CS_CLOSING;
-    is_int(sched_next_client(list, 1, 0)->id, 4, "a closing client is passed over");
-    is_int(sched_next_client(list, 4, 0)->id, 1, "after the last one: from the start again");
+    is_int(sched_next_client(list, 1, 0, 0)->id, 4, "a closing client is passed over");
+    is_int(sched_next_client(list, 4, 0, 0)->id, 1, "after the last one: from the start again");
     cls[3].out.len = OUT_HIGH_WATER + 1; /* results waiting, unread */
-    is_int(sched_next_client(list, 1, 0)->id, 1, "a client not reading its results gets no more: the same one again");
+    is_int(sched_next_client(list, 1, 0, 0)->id, 1, "a client not reading its results gets no more: the same one again");
     cls[3].out.len = OUT_HIGH_WATER;
-    is_int(sched_next_client(list, 1, 0)->id, 4, "at the high-water mark exactly it still gets work");
+    is_int(sched_next_client(list, 1, 0, 0)->id, 4, "at the high-water mark exactly it still gets work");
     cls[0].qhead = cls[0].qtail = NULL;
     cls[3].qhead = cls[3].qtail = NULL;
-    ok(sched_next_client(list, 0, 0) == NULL, "no client with work: none");
+    ok(sched_next_client(list, 0, 0, 0) == NULL, "no client with work: none");
 
     /* Ids are not contiguous (clients leave): the next larger id. */
     client two[2];
     client_make(&two[0], 5, 1);
     client_make(&two[1], 9, 1);
     list = chain(two, 2);
-    is_int(sched_next_client(list, 6, 0)->id, 9, "last served 6 (gone): 9 is next");
-    is_int(sched_next_client(list, 9, 0)->id, 5, "last served 9: wraps to 5");
-    ok(sched_next_client(NULL, 0, 0) == NULL, "no clients: none");
+    is_int(sched_next_client(list, 6, 0, 0)->id, 9, "last served 6 (gone): 9 is next");
+    is_int(sched_next_client(list, 9, 0, 0)->id, 5, "last served 9: wraps to 5");
+    ok(sched_next_client(NULL, 0, 0, 0) == NULL, "no clients: none");
     /* -j and --delay (OPTIONS) */
     list = chain(two, 2);
     two[0].opts.jobs = 2;
     two[0].inflight = 2;
-    is_int(sched_next_client(list, 0, 0)->id, 9, "-j 2 with 2 running: passed over");
+    is_int(sched_next_client(list, 0, 0, 0)->id, 9, "-j 2 with 2 running: passed over");
     two[0].inflight = 1;
-    is_int(sched_next_client(list, 0, 0)->id, 5, "-j 2 with 1 running: served");
+    is_int(sched_next_client(list, 0, 0, 0)->id, 5, "-j 2 with 1 running: served");
     two[0].opts.jobs = 0;
     two[0].opts.delay_ms = 300;
     two[0].next_start_ms = 1000;
-    is_int(sched_next_client(list, 0, 999)->id, 9, "--delay: before its next start, passed over");
-    is_int(sched_next_client(list, 0, 1000)->id, 5, "--delay: at its next start, served");
+    is_int(sched_next_client(list, 0, 999, 0)->id, 9, "--delay: before its next start, passed over");
+    is_int(sched_next_client(list, 0, 1000, 0)->id, 5, "--delay: at its next start, served");
     two[0].opts.delay_ms = 0;
+    two[0].opts.jobs_form = JOBS_PERCENT; /* -j 50% */
+    two[0].opts.jobs_n = 50;
+    two[0].inflight = 2;
+    is_int(sched_next_client(list, 0, 0, 4)->id, 9, "-j 50%% of 4 slots with 2 running: passed over");
+    is_int(sched_next_client(list, 0, 0, 6)->id, 5, "-j 50%% of 6 slots with 2 running: served");
+    two[0].opts.jobs_form = 0;
+    two[0].inflight = 0;
     for (int i = 0; i < 4; i++)
         bw_free(&cls[i].out);
     bw_free(&two[0].out);
