@@ -123,6 +123,8 @@ typedef struct {
     int halt_status;            /* then the exit status; -1: the usual one */
     uint32_t n_ok, n_failed;    /* results so far, for --halt */
     uint32_t jobs, delay_ms;    /* -j, --delay: OPTIONS for the master */
+    uint32_t fail_attempts;     /* --retries N: runs of a failing command, in all (OPTIONS) */
+    uint32_t timeout_pct;       /* --timeout N%: of the median run time of the successes (OPTIONS) */
     int got_bye, welcomed;
     const char *input_name;
     report rep;
@@ -192,7 +194,12 @@ static void usage(FILE *out)
             "                        exit status as GNU parallel's (fail=1: the command's own)\n"
             "      --json            print one JSON object per command per line\n"
             "      --timeout SECS    kill commands running longer than this (default: none)\n"
-            "      --retries N       attempts per command if its slave dies (default: the master's)\n"
+            "      --timeout N%%      kill commands running longer than N%% of the median run time\n"
+            "                        of the successful ones so far (GNU parallel's)\n"
+            "      --retries N       run a command that fails (exit not 0, signal, timeout) up to\n"
+            "                        N times in all, on another slave where it has not failed\n"
+            "                        when there is one (GNU parallel's; default 1)\n"
+            "      --lost-retries N  attempts per command if its slave dies (default: the master's)\n"
             "      --key-file FILE   shared secret of the master (default: $SMP_KEY_FILE if set)\n"
             "      --master HOST:PORT  where the master is (default: $SMP_MASTER if set)\n"
             "      --dry-run         print the commands that would be sent, one per line, and send\n"
@@ -331,10 +338,13 @@ static void send_attach(client_state *c)
     }
     client_frame_end(c, attach_frame_encode(&c->out, &a));
     free(held);
-    if ((c->halt.when || c->jobs || c->delay_ms) && (a.mode == ATTACH_NEW || a.mode == ATTACH_RESUME)) {
+    if ((c->halt.when || c->jobs || c->delay_ms || c->fail_attempts > 1 || c->timeout_pct) &&
+        (a.mode == ATTACH_NEW || a.mode == ATTACH_RESUME)) {
         options_frame o = {.halt_when = (uint8_t)c->halt.when, .halt_why = (uint8_t)c->halt.why,
                            .halt_pct = (uint8_t)c->halt.pct, .halt_n = c->halt.n, .jobs = c->jobs,
-                           .delay_ms = c->delay_ms}; /* the master halts with us, caps and spaces our starts */
+                           .delay_ms = c->delay_ms, .fail_attempts = c->fail_attempts > 1 ? c->fail_attempts : 0,
+                           .timeout_pct = c->timeout_pct}; /* the master halts with us, caps and spaces our starts,
+                                                              runs failed commands again, times them out */
         client_frame_end(c, options_frame_encode(&c->out, &o));
     }
     c->attach_sent = 1;
@@ -1458,7 +1468,7 @@ int main(int argc, char **argv)
            OPT_ATTACH, OPT_BATCHES, OPT_STATUS, OPT_PROGRESS, OPT_ETA, OPT_BAR,
            OPT_TAG = 320, OPT_TAGSTRING, OPT_RESUME, OPT_RESUME_FAILED, OPT_RETRY_FAILED,
            OPT_MASTER = 400, OPT_DRY_RUN, /* where the master is; templates' --dry-run */
-           OPT_HALT = 420, OPT_DELAY };
+           OPT_HALT = 420, OPT_DELAY, OPT_LOST_RETRIES = 440 };
     static const struct option longopts[] = {
         {"keep-order", no_argument, NULL, 'k'},
         {"results", required_argument, NULL, OPT_RESULTS},
@@ -1466,6 +1476,7 @@ int main(int argc, char **argv)
         {"json", no_argument, NULL, OPT_JSON},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"retries", required_argument, NULL, OPT_RETRIES},
+        {"lost-retries", required_argument, NULL, OPT_LOST_RETRIES},
         {"key-file", required_argument, NULL, OPT_KEY_FILE},
         {"reconnect", required_argument, NULL, OPT_RECONNECT},
         {"detach", no_argument, NULL, OPT_DETACH},
@@ -1512,10 +1523,26 @@ int main(int argc, char **argv)
         case OPT_RESULTS: c->rep.results_dir = optarg; break;
         case OPT_JOBLOG: joblog = optarg; break;
         case OPT_JSON: c->rep.json = 1; break;
-        case OPT_TIMEOUT:
-            c->timeout_ms = cli_seconds("--timeout", optarg, 86400000u);
+        case OPT_TIMEOUT: {
+            size_t n = strlen(optarg);
+            if (n > 1 && optarg[n - 1] == '%') { /* N% of the median run time: the master's (OPTIONS) */
+                char pct[32];
+                if (n > sizeof pct) {
+                    fprintf(stderr, "client: --timeout: '%s' is not a percentage (N%%, N from 1 to 100000)\n", optarg);
+                    exit(255);
+                }
+                memcpy(pct, optarg, n - 1);
+                pct[n - 1] = 0;
+                c->timeout_pct = (uint32_t)cli_number("--timeout (N%)", pct, 1, 100000);
+            } else {
+                c->timeout_ms = cli_seconds("--timeout", optarg, 86400000u);
+            }
             break;
-        case OPT_RETRIES: c->retries = (uint32_t)cli_number("--retries", optarg, 1, HELLO_RETRIES_MAX); break;
+        }
+        case OPT_RETRIES: c->fail_attempts = (uint32_t)cli_number("--retries", optarg, 1, 100); break;
+        case OPT_LOST_RETRIES:
+            c->retries = (uint32_t)cli_number("--lost-retries", optarg, 1, HELLO_RETRIES_MAX);
+            break;
         case OPT_KEY_FILE: key_file = optarg; break;
         case OPT_RECONNECT: c->reconnect_s = (uint32_t)cli_number("--reconnect", optarg, 0, 86400 * 7); break;
         case OPT_DETACH: c->mode = MODE_DETACH; modes++; break;

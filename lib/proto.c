@@ -534,6 +534,16 @@ size_t options_frame_encode(bwriter *w, const options_frame *o)
         bw_u16(w, 4);
         bw_u32(w, o->delay_ms);
     }
+    if (o->fail_attempts) {
+        bw_u8(w, OPTION_FAIL_ATTEMPTS);
+        bw_u16(w, 4);
+        bw_u32(w, o->fail_attempts);
+    }
+    if (o->timeout_pct) {
+        bw_u8(w, OPTION_TIMEOUT_PCT);
+        bw_u16(w, 4);
+        bw_u32(w, o->timeout_pct);
+    }
     return start;
 }
 
@@ -557,11 +567,13 @@ int options_frame_decode(const breader *fields, options_frame *o)
             if (v.error || !o->halt_when || o->halt_when > 2 || o->halt_why > 2 || o->halt_pct > 1 || !o->halt_n ||
                 (o->halt_pct && o->halt_n > 100))
                 return -1;
-        } else if (key == OPTION_JOBS || key == OPTION_DELAY) {
+        } else if (key == OPTION_JOBS || key == OPTION_DELAY || key == OPTION_FAIL_ATTEMPTS ||
+                   key == OPTION_TIMEOUT_PCT) {
             uint32_t v32 = br_u32(&v);
-            if (v.error || !v32)
+            if (v.error || !v32 || (key == OPTION_FAIL_ATTEMPTS && v32 > 100))
                 return -1;
-            *(key == OPTION_JOBS ? &o->jobs : &o->delay_ms) = v32;
+            *(key == OPTION_JOBS ? &o->jobs : key == OPTION_DELAY ? &o->delay_ms
+                : key == OPTION_FAIL_ATTEMPTS ? &o->fail_attempts : &o->timeout_pct) = v32;
         } else if (!o->unknown_key) {
             o->unknown_key = key;
         }

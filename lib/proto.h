@@ -381,6 +381,8 @@ enum option_key {
     OPTION_HALT = 1, /* u8 when (1 soon, 2 now), u8 why (0 fail, 1 success, 2 done), u8 pct, u32 n */
     OPTION_JOBS = 2,  /* u32: the batch's commands running at once, at most (-j) */
     OPTION_DELAY = 3, /* u32 ms: between two starts of the batch's commands (--delay) */
+    OPTION_FAIL_ATTEMPTS = 4, /* u32 1..100: runs of a command that fails, in all (--retries) */
+    OPTION_TIMEOUT_PCT = 5,   /* u32 percent of the median run time of its successes (--timeout N%) */
 };
 typedef struct {
     uint8_t halt_when; /* 0: none */
@@ -388,6 +390,8 @@ typedef struct {
     uint32_t halt_n;
     uint32_t jobs;       /* 0: no cap */
     uint32_t delay_ms;   /* 0: none */
+    uint32_t fail_attempts; /* 0: none (1 run) */
+    uint32_t timeout_pct;   /* 0: none */
     uint8_t unknown_key; /* decoded: the first key not known (0: none) */
 } options_frame;
 size_t options_frame_encode(bwriter *w, const options_frame *o);

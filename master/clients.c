@@ -193,6 +193,7 @@ void clients_halt(master *m)
         }
         cl->opts.halt_when = 0; /* done */
         cl->halt_due = 0;
+        cl->halted = 1;
     }
 }
 
@@ -387,6 +388,7 @@ void client_close(master *m, client *cl)
     free(cl->results);
     free(cl->command_at);
     free(cl->holds);
+    free(cl->ok_runs_us);
     for (client **pp = &m->clients; *pp; pp = &(*pp)->next)
         if (*pp == cl) {
             *pp = cl->next;
@@ -879,6 +881,7 @@ static client *on_client_frame(master *m, client *cl, uint8_t type, breader *r)
             LOG(LOG_INFO, "batch %016llx: its client halts: %u queued commands not run, %u running finish",
                 (unsigned long long)cl->batch_id, cl->queued, cl->inflight);
             fail_queued(cl, RUN_CANCELLED, "not run: its client halted (--halt soon)");
+            cl->halted = 1;
             break;
         }
         if (!cl->cancelled) /* (--halt now cancelled it already) */

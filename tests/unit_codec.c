@@ -521,6 +521,16 @@ static void test_frame_codecs(void)
     frame_end(&w2, options_frame_encode(&w2, &oj));
     ok(w2.len == 5 + 2 * 7 && parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == 0 && of2.jobs == 3 &&
            of2.delay_ms == 250 && !of2.halt_when, "OPTIONS: -j 3 --delay 0.25 round trip");
+    options_frame orp = {.fail_attempts = 3, .timeout_pct = 300};
+    bw_reset(&w2);
+    frame_end(&w2, options_frame_encode(&w2, &orp));
+    ok(w2.len == 5 + 2 * 7 && w2.data[5] == OPTION_FAIL_ATTEMPTS && w2.data[12] == OPTION_TIMEOUT_PCT &&
+           parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == 0 && of2.fail_attempts == 3 &&
+           of2.timeout_pct == 300 && !of2.jobs && !of2.unknown_key, "OPTIONS: --retries 3 --timeout 300%% round trip");
+    options_frame orbad = {.fail_attempts = 101};
+    bw_reset(&w2);
+    frame_end(&w2, options_frame_encode(&w2, &orbad));
+    ok(parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == -1, "OPTIONS: --retries 101 refused");
     options_frame bad_pct = {.halt_when = 1, .halt_why = 0, .halt_pct = 1, .halt_n = 101};
     bw_reset(&w2);
     frame_end(&w2, options_frame_encode(&w2, &bad_pct));

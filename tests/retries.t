@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# client --retries N (GNU parallel's: a command that fails runs again, up
+# to N runs in all, on another slave where it has not failed when there
+# is one) against GNU parallel's own --retries; the failed runs' results
+# are not delivered (one joblog line, the last run's output); a master
+# killed with -9 between runs neither loses the command nor runs it more
+# often than allowed (the journal counts its failed runs); --lost-retries
+# is today's "attempts when the slave dies". Then --timeout N%.
+. "$(dirname "$0")/lib.sh"
+
+have_parallel=$(command -v parallel || true)
+cluster 2 -j 1
+
+# counter DIR: a command that counts its runs in DIR/c, notes each run's
+# slave (its cwd) in DIR/runs, prints "run N", fails (exit 5) before run 3.
+counter() {
+    rm -rf "$1"; mkdir -p "$1"
+    echo "n=\$(cat $1/c 2>/dev/null || echo 0); n=\$((n+1)); echo \$n >$1/c; echo \"\$n \$PWD\" >>$1/runs; echo \"run \$n\"; [ \$n -ge 3 ] || exit 5"
+}
+
+# 1. Fails twice, then succeeds: --retries 3 -> exit 0, one joblog line, the
+# last run's output only.
+{ counter "$T/a"; echo 'echo other'; } >"$T/a.cmds"
+run_client -k -q --retries 3 --joblog "$T/a.log" "$T/a.cmds"
+is "$RC/$(tr '\n' ' ' <"$T/out")" "0/run 3 other " "--retries 3: exit 0, the successful run's output only"
+is "$(wc -l <"$T/a/runs" | tr -d ' ')" 3 "--retries 3: it ran 3 times"
+is "$(tail -n +2 "$T/a.log" | cut -f1,7 | tr '\t\n' '= ')" "1=0 2=0 " "--retries 3: one joblog line per Seq, the last run's Exitval"
+r1=$(sed -n 1p "$T/a/runs" | cut -d' ' -f2); r2=$(sed -n 2p "$T/a/runs" | cut -d' ' -f2)
+check "--retries: the second run on the other slave ($r1 then $r2)" test -n "$r1" -a -n "$r2" -a "$r1" != "$r2"
+check "--retries: the master says it runs it again" grep -q 'command 1 of .* failed on .* (exit 5): running it again (--retries: run 2 of 3)' "$T/master.log"
+
+# 2. Only 2 runs allowed: reported as GNU parallel does (exit 1, Exitval 5,
+# the last run's output).
+{ counter "$T/b"; echo 'echo other'; } >"$T/b.cmds"
+run_client -k -q --retries 2 --joblog "$T/b.log" "$T/b.cmds"
+is "$(wc -l <"$T/b/runs" | tr -d ' ')" 2 "--retries 2: it ran 2 times"
+if [ -n "$have_parallel" ]; then
+    { counter "$T/p"; echo 'echo other'; } >"$T/p.cmds"
+    PRC=0; timeout 60 parallel -k -j2 --retries 2 --joblog "$T/p.log" <"$T/p.cmds" >"$T/p.out" 2>"$T/p.err" || PRC=$?
+    is "$RC/$(tr '\n' ' ' <"$T/out")" "$PRC/$(tr '\n' ' ' <"$T/p.out")" "--retries 2: exit status and output as GNU parallel's ($PRC)"
+    is "$(tail -n +2 "$T/b.log" | cut -f1,7 | tr '\t\n' '= ')" "$(tail -n +2 "$T/p.log" | cut -f1,7 | sort -n | tr '\t\n' '= ')" \
+        "--retries 2: the joblog's Seqs and Exitvals as GNU parallel's"
+else
+    echo "ok $((++_tap_n)) # SKIP GNU parallel is not installed"
+    echo "ok $((++_tap_n)) # SKIP GNU parallel is not installed"
+fi
+is "$RC/$(tr '\n' ' ' <"$T/out")" "1/run 2 other " "--retries 2: exit 1, the last run's output"
+
+# 3. Without --retries a failed command runs once (as before).
+counter "$T/c" >"$T/c.cmds"
+run_client -q "$T/c.cmds"
+is "$RC/$(wc -l <"$T/c/runs" | tr -d ' ')" "1/1" "no --retries: one run, exit 1"
+RC=0; "$(prog client)" --retries 0 127.0.0.1 "$MASTER_PORT" "$T/c.cmds" >/dev/null 2>"$T/bad.err" || RC=$?
+is "$RC" 255 "--retries 0: a usage error (255)"
+check "naming it" grep -q "client: --retries: '0' is not a number from 1 to 100" "$T/bad.err"
+
+# 4. --lost-retries 1: a command whose slave dies is not run again (today's
+# --retries); the default runs it again.
+start_slave l1 -j 1; l1_pid=$SLAVE_PID; echo "127.0.0.1 $SLAVE_PORT" >"$T/l.conf"
+start_slave l2 -j 1; echo "127.0.0.1 $SLAVE_PORT" >>"$T/l.conf"
+start_master ml "$T/l.conf" --dead-after 1
+wait_slaves_up ml 2 || bail "slaves not seen by master ml"
+mkdir -p "$T/l"
+echo "echo \$PWD >>$T/l/runs; sleep 8" >"$T/l.cmds"
+RC=0; timeout 60 "$(prog client)" --lost-retries 1 127.0.0.1 "$MASTER_PORT" "$T/l.cmds" >"$T/l.out" 2>"$T/l.err" &
+lc=$!
+wait_for_line "$T/l/runs" . 10 >/dev/null || bail "the command did not start"
+where=$(cat "$T/l/runs")
+case "$where" in
+    */l1) kill -9 "$l1_pid" ;;
+    *) kill -9 "$SLAVE_PID" ;;
+esac
+wait "$lc" || RC=$?
+is "$RC/$(wc -l <"$T/l/runs" | tr -d ' ')" "1/1" "--lost-retries 1: its slave died, not run again (exit 1)"
+check "--lost-retries 1: after 1 attempt" grep -q "after 1 attempt" "$T/l.err"
+
+# 5. The master killed -9 while the second run runs (the first one's
+# failure journaled): restarted, the command is neither lost nor run a
+# third time (--retries 2: 2 runs in all), the client's status GNU's.
+start_slave k1 -j 1; echo "127.0.0.1 $SLAVE_PORT" >"$T/k.conf"
+start_slave k2 -j 1; echo "127.0.0.1 $SLAVE_PORT" >>"$T/k.conf"
+start_master mk "$T/k.conf" --state-dir "$T/sdk"
+wait_slaves_up mk 2 || bail "slaves not seen by master mk"
+pk=$MASTER_PORT mk_pid=$MASTER_PID
+mkdir -p "$T/k"
+echo "n=\$(cat $T/k/c 2>/dev/null || echo 0); n=\$((n+1)); echo \$n >$T/k/c; echo \"\$n \$PWD\" >>$T/k/runs; [ \$n -lt 2 ] || sleep 4; exit 4" >"$T/k.cmds"
+RC=0; timeout 90 "$(prog client)" -q --reconnect 60 --retries 2 --joblog "$T/k.log" 127.0.0.1 "$pk" "$T/k.cmds" \
+    >"$T/k.out" 2>"$T/k.err" &
+kc=$!
+wait_for_line "$T/k/runs" '^2 ' 10 >/dev/null || bail "the second run did not start: $(cat "$T/k.err")"
+kill -9 "$mk_pid"
+MASTER_ON_PORT=$pk start_master mkb "$T/k.conf" --state-dir "$T/sdk"
+wait "$kc" || RC=$?
+is "$RC/$(wc -l <"$T/k/runs" | tr -d ' ')" "1/2" "master killed between runs: exit 1, 2 runs in all (neither lost nor run a 3rd time)"
+is "$(tail -n +2 "$T/k.log" | cut -f1,7 | tr '\t\n' '= ')" "1=4 " "master killed between runs: one joblog line, Exitval 4"
+r1=$(sed -n 1p "$T/k/runs" | cut -d' ' -f2); r2=$(sed -n 2p "$T/k/runs" | cut -d' ' -f2)
+check "master killed between runs: the runs on both slaves" test -n "$r1" -a -n "$r2" -a "$r1" != "$r2"
+
+done_testing
