@@ -46,6 +46,19 @@ else
 fi
 is "$RC/$(tr '\n' ' ' <"$T/out")" "1/run 2 other " "--retries 2: exit 1, the last run's output"
 
+# 2b. With --halt now,fail=1: a failed run that runs again is not a failure
+# yet (GNU parallel counts only a command's last run).
+{ counter "$T/h"; echo 'echo other'; } >"$T/h.cmds"
+run_client -k -q --retries 3 --halt now,fail=1 "$T/h.cmds"
+if [ -n "$have_parallel" ]; then
+    { counter "$T/ph"; echo 'echo other'; } >"$T/ph.cmds"
+    PRC=0; timeout 60 parallel -k -j2 --retries 3 --halt now,fail=1 <"$T/ph.cmds" >"$T/ph.out" 2>"$T/ph.err" || PRC=$?
+    is "$RC/$(tr '\n' ' ' <"$T/out")" "$PRC/$(tr '\n' ' ' <"$T/ph.out")" "--retries 3 --halt now,fail=1: as GNU parallel's ($PRC)"
+else
+    echo "ok $((++_tap_n)) # SKIP GNU parallel is not installed"
+fi
+is "$RC/$(tr '\n' ' ' <"$T/out")" "0/run 3 other " "--retries 3 --halt now,fail=1: no halt, exit 0"
+
 # 3. Without --retries a failed command runs once (as before).
 counter "$T/c" >"$T/c.cmds"
 run_client -q "$T/c.cmds"
@@ -95,5 +108,35 @@ is "$RC/$(wc -l <"$T/k/runs" | tr -d ' ')" "1/2" "master killed between runs: ex
 is "$(tail -n +2 "$T/k.log" | cut -f1,7 | tr '\t\n' '= ')" "1=4 " "master killed between runs: one joblog line, Exitval 4"
 r1=$(sed -n 1p "$T/k/runs" | cut -d' ' -f2); r2=$(sed -n 2p "$T/k/runs" | cut -d' ' -f2)
 check "master killed between runs: the runs on both slaves" test -n "$r1" -a -n "$r2" -a "$r1" != "$r2"
+
+# 6. --timeout 300%: -j1, three quick successes then a `sleep 30`: that one
+# times out at 3 times their median (about 0.6 s), as a timeout (joblog
+# Exitval -1, Signal 15, as a seconds --timeout), the exit status GNU's.
+printf '%s\n' 'sleep 0.2; echo a' 'sleep 0.2; echo b' 'sleep 0.2; echo c' "sleep 30; touch $T/never" 'echo after' >"$T/t.cmds"
+start=$(date +%s%N)
+run_client -k -q -j1 --timeout 300% --joblog "$T/t.log" "$T/t.cmds"
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+check "--timeout 300%: the sleep 30 killed early ($took ms in all)" test "$took" -lt 15000
+is "$(tail -n +2 "$T/t.log" | cut -f1,7,8 | tr '\t\n' ':,')" "1:0:0,2:0:0,3:0:0,4:-1:15,5:0:0," \
+    "--timeout 300%: the joblog's Exitval -1 and Signal 15 for it"
+rt=$(awk -F'\t' '$1 == 4 { print $4 }' "$T/t.log" | tr -d ' ')
+check "--timeout 300%: it ran about 3 times the median, not the 30 s (JobRuntime $rt)" awk -v r="$rt" 'BEGIN { exit !(r >= 0.5 && r < 5) }'
+if [ -n "$have_parallel" ]; then
+    PRC=0; timeout 60 parallel -k -j1 --timeout 300% --joblog "$T/pt.log" <"$T/t.cmds" >"$T/pt.out" 2>"$T/pt.err" || PRC=$?
+    is "$RC/$(tr '\n' ' ' <"$T/out")" "$PRC/$(tr '\n' ' ' <"$T/pt.out")" "--timeout 300%: exit status and output as GNU parallel's ($PRC)"
+    is "$(tail -n +2 "$T/t.log" | cut -f1,7,8 | tr '\t\n' ':,')" "$(tail -n +2 "$T/pt.log" | cut -f1,7,8 | tr '\t\n' ':,')" \
+        "--timeout 300%: the joblog's Exitvals and Signals as GNU parallel's"
+else
+    echo "ok $((++_tap_n)) # SKIP GNU parallel is not installed"
+    echo "ok $((++_tap_n)) # SKIP GNU parallel is not installed"
+fi
+# With no success yet, N% does not apply (GNU parallel's too): a lone failure
+# then a slow one are not killed; bad values are usage errors.
+printf '%s\n' 'exit 3' 'sleep 1.5; echo slow' >"$T/t2.cmds"
+run_client -k -q -j1 --timeout 1% "$T/t2.cmds"
+is "$RC/$(cat "$T/out")" "1/slow" "--timeout 1%: before any success, nothing is timed out"
+RC=0; "$(prog client)" --timeout 0% 127.0.0.1 "$MASTER_PORT" "$T/t2.cmds" >/dev/null 2>"$T/bad.err" || RC=$?
+is "$RC" 255 "--timeout 0%: a usage error (255)"
+check "naming it" grep -q "client: --timeout (N%): '0' is not a number from 1 to 100000" "$T/bad.err"
 
 done_testing
