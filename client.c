@@ -67,6 +67,7 @@ typedef struct {
     uint8_t known;       /* --attach: a command of the batch (a refused line leaves a gap) */
     uint8_t done;        /* its result is in */
     CommandResult *held; /* --keep-order: result waiting for earlier ones */
+    uint16_t runs;       /* --retries with --json: its run the last STARTED named (1 + the failed ones) */
     char *args;          /* a template's job with --tag: its arguments, the tag's {} */
     size_t args_len;
 } command_slot;
@@ -350,12 +351,18 @@ static void send_attach(client_state *c)
     c->attach_sent = 1;
 }
 
+/* --json --retries: its "attempts" come from the STARTED frames (their run). */
+static int want_runs(const client_state *c)
+{
+    return c->rep.json && c->fail_attempts > 1;
+}
+
 /* With a key, HELLO proves we know it, over our fresh nonce. We always
  * speak batches (FRAME_FLAG_RESUME): ATTACH follows, at once without a
  * key, after READY with one. */
 static void send_hello(client_state *c)
 {
-    uint16_t flags = c->legacy ? 0 : FRAME_FLAG_RESUME | (c->prog.what ? FRAME_FLAG_PROGRESS : 0);
+    uint16_t flags = c->legacy ? 0 : FRAME_FLAG_RESUME | (c->prog.what || want_runs(c) ? FRAME_FLAG_PROGRESS : 0);
     hello_frame h = {.magic = FRAME_MAGIC, .version = FRAME_VERSION, .flags = flags,
                      .timeout_ms = c->timeout_ms, .retries = c->retries};
     auth_random(c->nonce, sizeof c->nonce);
@@ -479,6 +486,7 @@ static CommandResult *copy_result(const CommandResult *r)
 static void show(client_state *c, command_slot *s, const CommandResult *r)
 {
     progress_clear(&c->prog); /* stdout may be the same terminal */
+    c->rep.attempts = want_runs(c) ? (s->runs ? s->runs : 1) : 0;
     report_result_args(&c->rep, r, s->text, s->len, s->args, s->args_len);
     free(s->args);
     s->args = NULL;
@@ -1280,7 +1288,7 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
         on_status(c, type, &f);
         break;
     case F_STARTED: /* only if we asked (FRAME_FLAG_PROGRESS) */
-        if (!c->prog.what || !c->got_batch || c->resuming)
+        if ((!c->prog.what && !want_runs(c)) || !c->got_batch || c->resuming)
             fatal(c, "protocol error: unexpected STARTED");
         /* A command of ours (--attach: its COMMAND came first); a late
          * one for a command done meanwhile is not news. */
@@ -1288,6 +1296,10 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
             c->cmds[f.u.started.seq - 1].index == SUBMIT_NONE)
             fatal(c, "protocol error: STARTED for unknown command %u", f.u.started.seq);
         if (c->cmds[f.u.started.seq - 1].done)
+            break;
+        if (f.u.started.run)
+            c->cmds[f.u.started.seq - 1].runs = f.u.started.run;
+        if (!c->prog.what)
             break;
         progress_started(&c->prog, f.u.started.seq, f.u.started.host, f.u.started.host_len);
         break;

@@ -718,6 +718,8 @@ size_t started_frame_encode(bwriter *w, const started_frame *s)
     bw_u16(w, s->attempt);
     bw_u16(w, n);
     bw_bytes(w, s->host, n);
+    if (s->run)
+        bw_u16(w, s->run);
     return start;
 }
 
@@ -728,6 +730,7 @@ int started_frame_decode(const breader *fields, started_frame *s)
     s->attempt = br_u16(&r);
     s->host_len = br_u16(&r);
     s->host = (const char *)br_bytes(&r, s->host_len);
+    s->run = br_left(&r) >= 2 ? br_u16(&r) : 0;
     return r.error ? -1 : 0;
 }
 

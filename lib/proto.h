@@ -309,6 +309,7 @@ typedef struct { /* F_STARTED; bytes past the host are ignored */
     uint16_t attempt;  /* 1 the first dispatch, 2 the next (its slave failed)... */
     uint16_t host_len; /* at most BATCH_NAME_MAX when we send it */
     const char *host;  /* the slave's name, as in RESULT; not NUL-terminated */
+    uint16_t run;      /* after the host, optional (0: absent): 1 + its failed runs before (--retries) */
 } started_frame;
 
 /* F_STATUS and its STATUS_SLAVE, STATUS_BATCH (client --status, doc/protocol.md

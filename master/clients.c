@@ -86,7 +86,8 @@ void client_send_started(client *cl, const flight *f)
     if (!cl->progress || !connected(cl) || !f->cmd || cl->follow)
         return;
     started_frame st = {.seq = f->cmd->seq, .attempt = (uint16_t)f->cmd->attempts,
-                        .host_len = (uint16_t)strlen(f->slave->name), .host = f->slave->name};
+                        .host_len = (uint16_t)strlen(f->slave->name), .host = f->slave->name,
+                        .run = cl->opts.fail_attempts > 1 ? (uint16_t)(f->cmd->tries + 1) : 0};
     client_frame_end(cl, started_frame_encode(&cl->out, &st));
 }
 

@@ -29,6 +29,14 @@ r1=$(sed -n 1p "$T/a/runs" | cut -d' ' -f2); r2=$(sed -n 2p "$T/a/runs" | cut -d
 check "--retries: the second run on the other slave ($r1 then $r2)" test -n "$r1" -a -n "$r2" -a "$r1" != "$r2"
 check "--retries: the master says it runs it again" grep -q 'command 1 of .* failed on .* (exit 5): running it again (--retries: run 2 of 3)' "$T/master.log"
 
+# 1b. --json: "attempts", the runs it took (the result's host the last run's).
+{ counter "$T/j"; echo 'echo other'; } >"$T/j.cmds"
+run_client -k --retries 3 --json "$T/j.cmds"
+is "$(grep -o '"seq":[0-9]*\|"attempts":[0-9]*' "$T/out" | tr '\n' ' ')" '"seq":1 "attempts":3 "seq":2 "attempts":1 ' \
+    "--json --retries 3: attempts 3 for the one that failed twice, 1 for the other"
+run_client -k --json "$T/j.cmds"
+check "--json without --retries: no attempts" test "$(grep -c attempts "$T/out")" = 0
+
 # 2. Only 2 runs allowed: reported as GNU parallel does (exit 1, Exitval 5,
 # the last run's output).
 { counter "$T/b"; echo 'echo other'; } >"$T/b.cmds"
