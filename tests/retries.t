@@ -88,9 +88,10 @@ lc=$!
 wait_for_line "$T/l/runs" . 10 >/dev/null || bail "the command did not start"
 where=$(cat "$T/l/runs")
 case "$where" in
-    */l1) kill -9 "$l1_pid" ;;
-    *) kill -9 "$SLAVE_PID" ;;
+    */l1) dead=$l1_pid ;;
+    *) dead=$SLAVE_PID ;;
 esac
+{ kill -9 "$dead"; wait "$dead"; } 2>/dev/null
 wait "$lc" || RC=$?
 is "$RC/$(wc -l <"$T/l/runs" | tr -d ' ')" "1/1" "--lost-retries 1: its slave died, not run again (exit 1)"
 check "--lost-retries 1: after 1 attempt" grep -q "after 1 attempt" "$T/l.err"
@@ -109,7 +110,7 @@ RC=0; timeout 90 "$(prog client)" -q --reconnect 60 --retries 2 --joblog "$T/k.l
     >"$T/k.out" 2>"$T/k.err" &
 kc=$!
 wait_for_line "$T/k/runs" '^2 ' 10 >/dev/null || bail "the second run did not start: $(cat "$T/k.err")"
-kill -9 "$mk_pid"
+{ kill -9 "$mk_pid"; wait "$mk_pid"; } 2>/dev/null
 MASTER_ON_PORT=$pk start_master mkb "$T/k.conf" --state-dir "$T/sdk"
 wait "$kc" || RC=$?
 is "$RC/$(wc -l <"$T/k/runs" | tr -d ' ')" "1/2" "master killed between runs: exit 1, 2 runs in all (neither lost nor run a 3rd time)"
