@@ -10,6 +10,7 @@
 
 have_parallel=$(command -v parallel || true)
 cluster 2 -j 1
+main_port=$MASTER_PORT
 
 # counter DIR: a command that counts its runs in DIR/c, notes each run's
 # slave (its cwd) in DIR/runs, prints "run N", fails (exit 5) before run 3.
@@ -28,6 +29,22 @@ is "$(tail -n +2 "$T/a.log" | cut -f1,7 | tr '\t\n' '= ')" "1=0 2=0 " "--retries
 r1=$(sed -n 1p "$T/a/runs" | cut -d' ' -f2); r2=$(sed -n 2p "$T/a/runs" | cut -d' ' -f2)
 check "--retries: the second run on the other slave ($r1 then $r2)" test -n "$r1" -a -n "$r2" -a "$r1" != "$r2"
 check "--retries: the master says it runs it again" grep -q 'command 1 of .* failed on .* (exit 5): running it again (--retries: run 2 of 3)' "$T/master.log"
+
+# 1c. Where the next run goes: two slaves of 2 slots, one busy with a
+# `sleep 3`: the counter goes to the idle one and fails there; the least
+# loaded is still that one, but the run goes to the other (GNU parallel:
+# "on another computer on which it has not failed").
+start_slave p1 -j 2; echo "127.0.0.1 $SLAVE_PORT" >"$T/pp.conf"
+start_slave p2 -j 2; echo "127.0.0.1 $SLAVE_PORT" >>"$T/pp.conf"
+start_master mp "$T/pp.conf"
+wait_slaves_up mp 2 || bail "slaves not seen by master mp"
+{ echo 'sleep 3; echo slept'; counter "$T/pp"; } >"$T/pp.cmds"
+RC=0; timeout 60 "$(prog client)" -k -q --retries 3 127.0.0.1 "$MASTER_PORT" "$T/pp.cmds" >"$T/pp.out" 2>"$T/pp.err" || RC=$?
+is "$RC/$(tr '\n' ' ' <"$T/pp.out")" "0/slept run 3 " "--retries 3 beside a busy slave: exit 0"
+r1=$(sed -n 1p "$T/pp/runs" | cut -d' ' -f2); r2=$(sed -n 2p "$T/pp/runs" | cut -d' ' -f2)
+check "the second run on the busy slave, where it had not failed (${r1##*/} then ${r2##*/}), not on the least loaded" \
+    test -n "$r1" -a -n "$r2" -a "$r1" != "$r2"
+MASTER_PORT=$main_port
 
 # 1b. --json: "attempts", the runs it took (the result's host the last run's).
 { counter "$T/j"; echo 'echo other'; } >"$T/j.cmds"
