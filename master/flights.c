@@ -459,7 +459,9 @@ static int retry_failed(master *m, flight *f, const CommandResult *res)
     client *cl = cmd->cl;
     if (res->status == RUN_EXITED && res->exit_code == 0)
         return 0;
-    if (cmd->tries + 1 >= cl->opts.fail_attempts || cl->cancelled || cl->halted || cl->halt_due || m->stopping)
+    /* shutting down: a batch kept in the journal runs it after the restart; another one gets this result */
+    if (cmd->tries + 1 >= cl->opts.fail_attempts || cl->cancelled || cl->halted || cl->halt_due ||
+        (m->stopping && !cl->durable))
         return 0;
     slave_peer *s = f->slave;
     if (cmd->fl != f) { /* an orphan copy answered first: the current attempt is not wanted either */
