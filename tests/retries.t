@@ -135,6 +135,25 @@ is "$(tail -n +2 "$T/k.log" | cut -f1,7 | tr '\t\n' '= ')" "1=4 " "master killed
 r1=$(sed -n 1p "$T/k/runs" | cut -d' ' -f2); r2=$(sed -n 2p "$T/k/runs" | cut -d' ' -f2)
 check "master killed between runs: the runs on both slaves" test -n "$r1" -a -n "$r2" -a "$r1" != "$r2"
 
+# 5b. A run that fails while the master shuts down (SIGTERM: the running
+# ones finish): the batch is kept in the journal, so the command stays
+# queued and its next run comes after the restart.
+start_master mt "$T/k.conf" --state-dir "$T/sdt"
+wait_slaves_up mt 2 || bail "slaves not seen by master mt"
+pt=$MASTER_PORT mt_pid=$MASTER_PID
+mkdir -p "$T/st"
+echo "n=\$(cat $T/st/c 2>/dev/null || echo 0); n=\$((n+1)); echo \$n >$T/st/c; echo \$n >>$T/st/runs; [ \$n -ge 2 ] && echo ok && exit 0; sleep 1; exit 3" >"$T/st.cmds"
+RC=0; timeout 90 "$(prog client)" -q --reconnect 60 --retries 2 127.0.0.1 "$pt" "$T/st.cmds" >"$T/st.out" 2>"$T/st.err" &
+tc=$!
+wait_for_line "$T/st/runs" '^1$' 10 >/dev/null || bail "the first run did not start: $(cat "$T/st.err")"
+kill -TERM "$mt_pid"
+{ wait "$mt_pid"; } 2>/dev/null
+check "the master stopped after the failed run, its command kept" grep -q "running it again (--retries: run 2 of 2)" "$T/mt.log"
+MASTER_ON_PORT=$pt start_master mtb "$T/k.conf" --state-dir "$T/sdt"
+wait "$tc" || RC=$?
+is "$RC/$(cat "$T/st.out")/$(wc -l <"$T/st/runs" | tr -d ' ')" "0/ok/2" \
+    "a run failed during the shutdown: run again after the restart (exit 0, 2 runs)"
+
 # 6. --timeout 300%: -j1, three quick successes then a `sleep 30`: that one
 # times out at 3 times their median (about 0.6 s), as a timeout (joblog
 # Exitval -1, Signal 15, as a seconds --timeout), the exit status GNU's.
