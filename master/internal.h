@@ -91,7 +91,7 @@ typedef struct command {
     /* --retries (OPTION_FAIL_ATTEMPTS): runs of it that failed so far, and
      * where (slave_uid of the slave's name, the last FAILED_ON_MAX) */
     unsigned tries;
-    uint32_t failed_on[8];
+    uint32_t failed_on[8]; /* FAILED_ON_MAX */
     uint8_t restored; /* queued again by the replay, never dispatched as far as the journal knows */
     char *note; /* why it may have run twice (a re-claim's first run ended on its slave): its result says */
     char line[]; /* len bytes + NUL */
@@ -238,7 +238,7 @@ struct client {
     int halt_due;            /* the condition came: apply it before anything more is dispatched */
     uint64_t next_start_ms;  /* --delay: none of its commands starts before (sched.c) */
     int halted;              /* --halt applied, or CANCEL_QUEUED: a failed command is not run again (--retries) */
-    /* --timeout N%%: the durations of its last OK_RUNS_MAX successes (a ring), their median */
+    /* --timeout N%: the durations of its last OK_RUNS_MAX successes (a ring), their median */
     uint64_t *ok_runs_us;
     uint32_t ok_runs, ok_runs_next;
     uint64_t median_us;      /* 0: no success yet */
@@ -350,7 +350,7 @@ slave_peer *sched_pick_slave(slave_peer *const *slaves, int nslaves, int *rr);
 uint32_t slave_uid(const char *name, size_t len); /* a slave's identity that outlives its peer: its name's hash */
 int command_failed_on(const command *cmd, uint32_t uid);
 slave_peer *sched_prefer_untried(slave_peer *const *slaves, int nslaves, const command *cmd, slave_peer *picked);
-uint32_t sched_timeout_ms(const client *cl); /* --timeout SECS and N%% of the median of its successes */
+uint32_t sched_timeout_ms(const client *cl); /* --timeout SECS and N% of the median of its successes */
 
 /* --------------------------------------------------------- clients.c --- */
 
