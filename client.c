@@ -67,6 +67,7 @@ typedef struct {
     uint8_t known;       /* --attach: a command of the batch (a refused line leaves a gap) */
     uint8_t done;        /* its result is in */
     CommandResult *held; /* --keep-order: result waiting for earlier ones */
+    uint16_t runs;       /* --retries with --json: its run the last STARTED named (1 + the failed ones) */
     char *args;          /* a template's job with --tag: its arguments, the tag's {} */
     size_t args_len;
     struct line_buffer *lb; /* --line-buffer: what its F_OUTPUT frames showed (NULL: none came) */
@@ -144,6 +145,8 @@ typedef struct {
     const char *wd;             /* --wd: OPTIONS too */
     unsigned nenv;              /* --env: NAME=VALUE each (OPTIONS) */
     char *env[MAX_ENV_VARS];
+    uint32_t fail_attempts;     /* --retries N: runs of a failing command, in all (OPTIONS) */
+    uint32_t timeout_pct;       /* --timeout N%: of the median run time of the successes (OPTIONS) */
     int got_bye, welcomed;
     const char *input_name;
     report rep;
@@ -226,7 +229,12 @@ static void usage(FILE *out)
             "                        exit status as GNU parallel's (fail=1: the command's own)\n"
             "      --json            print one JSON object per command per line\n"
             "      --timeout SECS    kill commands running longer than this (default: none)\n"
-            "      --retries N       attempts per command if its slave dies (default: the master's)\n"
+            "      --timeout N%%      kill commands running longer than N%% of the median run time\n"
+            "                        of the successful ones so far (GNU parallel's)\n"
+            "      --retries N       run a command that fails (exit not 0, signal, timeout) up to\n"
+            "                        N times in all, on another slave where it has not failed\n"
+            "                        when there is one (GNU parallel's; default 1)\n"
+            "      --lost-retries N  attempts per command if its slave dies (default: the master's)\n"
             "      --key-file FILE   shared secret of the master (default: $SMP_KEY_FILE if set)\n"
             "      --master HOST:PORT  where the master is (default: $SMP_MASTER if set)\n"
             "      --dry-run         print the commands that would be sent, one per line, and send\n"
@@ -365,14 +373,18 @@ static void send_attach(client_state *c)
     }
     client_frame_end(c, attach_frame_encode(&c->out, &a));
     free(held);
-    if ((c->halt.when || c->jobs || c->jobs_form || c->delay_ms || c->wd || c->nenv || c->line_buffer) &&
+    if ((c->halt.when || c->jobs || c->jobs_form || c->delay_ms || c->wd || c->nenv || c->line_buffer ||
+         c->fail_attempts > 1 || c->timeout_pct) &&
         (a.mode == ATTACH_NEW || a.mode == ATTACH_RESUME)) {
         static options_frame o; /* (its --env list is large) */
         o = (options_frame){.halt_when = (uint8_t)c->halt.when, .halt_why = (uint8_t)c->halt.why,
                             .halt_pct = (uint8_t)c->halt.pct, .halt_n = c->halt.n, .jobs = c->jobs,
                             .jobs_form = c->jobs_form, .jobs_n = c->jobs_n,
-                            .delay_ms = c->delay_ms, .line_buffer = (uint8_t)!!c->line_buffer};
-        /* the master halts with us, caps and spaces our starts, streams the output */
+                            .delay_ms = c->delay_ms, .line_buffer = (uint8_t)!!c->line_buffer,
+                            .fail_attempts = c->fail_attempts > 1 ? c->fail_attempts : 0,
+                            .timeout_pct = c->timeout_pct};
+        /* the master halts with us, caps and spaces our starts, streams the output, runs
+         * failed commands again, times them out */
         if (c->wd) /* and runs our commands there, with these variables */
             o.wd = (opt_str){c->wd, (uint16_t)strlen(c->wd)};
         for (unsigned i = 0; i < c->nenv; i++)
@@ -382,12 +394,18 @@ static void send_attach(client_state *c)
     c->attach_sent = 1;
 }
 
+/* --json --retries: its "attempts" come from the STARTED frames (their run). */
+static int want_runs(const client_state *c)
+{
+    return c->rep.json && c->fail_attempts > 1;
+}
+
 /* With a key, HELLO proves we know it, over our fresh nonce. We always
  * speak batches (FRAME_FLAG_RESUME): ATTACH follows, at once without a
  * key, after READY with one. */
 static void send_hello(client_state *c)
 {
-    uint16_t flags = c->legacy ? 0 : FRAME_FLAG_RESUME | (c->prog.what ? FRAME_FLAG_PROGRESS : 0);
+    uint16_t flags = c->legacy ? 0 : FRAME_FLAG_RESUME | (c->prog.what || want_runs(c) ? FRAME_FLAG_PROGRESS : 0);
     hello_frame h = {.magic = FRAME_MAGIC, .version = FRAME_VERSION, .flags = flags,
                      .timeout_ms = c->timeout_ms, .retries = c->retries};
     auth_random(c->nonce, sizeof c->nonce);
@@ -626,6 +644,7 @@ static void show(client_state *c, command_slot *s, const CommandResult *r)
 {
     progress_clear(&c->prog); /* stdout may be the same terminal */
     line_buffer_result(c, s, r);
+    c->rep.attempts = want_runs(c) ? (s->runs ? s->runs : 1) : 0;
     report_result_args(&c->rep, r, s->text, s->len, s->args, s->args_len);
     c->rep.shown[0] = c->rep.shown[1] = 0;
     free(s->args);
@@ -1433,7 +1452,7 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
         on_status(c, type, &f);
         break;
     case F_STARTED: /* only if we asked (FRAME_FLAG_PROGRESS) */
-        if (!c->prog.what || !c->got_batch || c->resuming)
+        if ((!c->prog.what && !want_runs(c)) || !c->got_batch || c->resuming)
             fatal(c, "protocol error: unexpected STARTED");
         /* A command of ours (--attach: its COMMAND came first); a late
          * one for a command done meanwhile is not news. */
@@ -1441,6 +1460,10 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
             c->cmds[f.u.started.seq - 1].index == SUBMIT_NONE)
             fatal(c, "protocol error: STARTED for unknown command %u", f.u.started.seq);
         if (c->cmds[f.u.started.seq - 1].done)
+            break;
+        if (f.u.started.run)
+            c->cmds[f.u.started.seq - 1].runs = f.u.started.run;
+        if (!c->prog.what)
             break;
         progress_started(&c->prog, f.u.started.seq, f.u.started.host, f.u.started.host_len);
         break;
@@ -1727,7 +1750,7 @@ int main(int argc, char **argv)
            OPT_TAG = 320, OPT_TAGSTRING, OPT_RESUME, OPT_RESUME_FAILED, OPT_RETRY_FAILED,
            OPT_MASTER = 400, OPT_DRY_RUN, /* where the master is; templates' --dry-run */
            OPT_HALT = 420, OPT_DELAY, OPT_LINE_BUFFER = 440,
-           OPT_WD = 460, OPT_ENV };
+           OPT_WD = 460, OPT_ENV, OPT_LOST_RETRIES = 480 };
     static const struct option longopts[] = {
         {"keep-order", no_argument, NULL, 'k'},
         {"results", required_argument, NULL, OPT_RESULTS},
@@ -1735,6 +1758,7 @@ int main(int argc, char **argv)
         {"json", no_argument, NULL, OPT_JSON},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"retries", required_argument, NULL, OPT_RETRIES},
+        {"lost-retries", required_argument, NULL, OPT_LOST_RETRIES},
         {"key-file", required_argument, NULL, OPT_KEY_FILE},
         {"reconnect", required_argument, NULL, OPT_RECONNECT},
         {"detach", no_argument, NULL, OPT_DETACH},
@@ -1786,10 +1810,26 @@ int main(int argc, char **argv)
         case OPT_RESULTS: c->rep.results_dir = optarg; break;
         case OPT_JOBLOG: joblog = optarg; break;
         case OPT_JSON: c->rep.json = 1; break;
-        case OPT_TIMEOUT:
-            c->timeout_ms = cli_seconds("--timeout", optarg, 86400000u);
+        case OPT_TIMEOUT: {
+            size_t n = strlen(optarg);
+            if (n > 1 && optarg[n - 1] == '%') { /* N% of the median run time: the master's (OPTIONS) */
+                char pct[32];
+                if (n > sizeof pct) {
+                    fprintf(stderr, "client: --timeout: '%s' is not a percentage (N%%, N from 1 to 100000)\n", optarg);
+                    exit(255);
+                }
+                memcpy(pct, optarg, n - 1);
+                pct[n - 1] = 0;
+                c->timeout_pct = (uint32_t)cli_number("--timeout (N%)", pct, 1, 100000);
+            } else {
+                c->timeout_ms = cli_seconds("--timeout", optarg, 86400000u);
+            }
             break;
-        case OPT_RETRIES: c->retries = (uint32_t)cli_number("--retries", optarg, 1, HELLO_RETRIES_MAX); break;
+        }
+        case OPT_RETRIES: c->fail_attempts = (uint32_t)cli_number("--retries", optarg, 1, 100); break;
+        case OPT_LOST_RETRIES:
+            c->retries = (uint32_t)cli_number("--lost-retries", optarg, 1, HELLO_RETRIES_MAX);
+            break;
         case OPT_KEY_FILE: key_file = optarg; break;
         case OPT_RECONNECT: c->reconnect_s = (uint32_t)cli_number("--reconnect", optarg, 0, 86400 * 7); break;
         case OPT_DETACH: c->mode = MODE_DETACH; modes++; break;

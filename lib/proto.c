@@ -620,6 +620,16 @@ size_t options_frame_encode(bwriter *w, const options_frame *o)
         bw_u16(w, o->env[i].len);
         bw_bytes(w, o->env[i].p, o->env[i].len);
     }
+    if (o->fail_attempts) {
+        bw_u8(w, OPTION_FAIL_ATTEMPTS);
+        bw_u16(w, 4);
+        bw_u32(w, o->fail_attempts);
+    }
+    if (o->timeout_pct) {
+        bw_u8(w, OPTION_TIMEOUT_PCT);
+        bw_u16(w, 4);
+        bw_u32(w, o->timeout_pct);
+    }
     return start;
 }
 
@@ -681,11 +691,13 @@ int options_frame_decode(const breader *fields, options_frame *o)
             if (v.error || !o->halt_when || o->halt_when > 2 || o->halt_why > 2 || o->halt_pct > 1 || !o->halt_n ||
                 (o->halt_pct && o->halt_n > 100))
                 return -1;
-        } else if (key == OPTION_JOBS || key == OPTION_DELAY) {
+        } else if (key == OPTION_JOBS || key == OPTION_DELAY || key == OPTION_FAIL_ATTEMPTS ||
+                   key == OPTION_TIMEOUT_PCT) {
             uint32_t v32 = br_u32(&v);
-            if (v.error || !v32)
+            if (v.error || !v32 || (key == OPTION_FAIL_ATTEMPTS && v32 > 100))
                 return -1;
-            *(key == OPTION_JOBS ? &o->jobs : &o->delay_ms) = v32;
+            *(key == OPTION_JOBS ? &o->jobs : key == OPTION_DELAY ? &o->delay_ms
+                : key == OPTION_FAIL_ATTEMPTS ? &o->fail_attempts : &o->timeout_pct) = v32;
         } else if (key == OPTION_JOBS_SLOTS) {
             o->jobs_form = br_u8(&v);
             o->jobs_n = br_u32(&v);
@@ -873,6 +885,8 @@ size_t started_frame_encode(bwriter *w, const started_frame *s)
     bw_u16(w, s->attempt);
     bw_u16(w, n);
     bw_bytes(w, s->host, n);
+    if (s->run)
+        bw_u16(w, s->run);
     return start;
 }
 
@@ -883,6 +897,7 @@ int started_frame_decode(const breader *fields, started_frame *s)
     s->attempt = br_u16(&r);
     s->host_len = br_u16(&r);
     s->host = (const char *)br_bytes(&r, s->host_len);
+    s->run = br_left(&r) >= 2 ? br_u16(&r) : 0;
     return r.error ? -1 : 0;
 }
 

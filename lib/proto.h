@@ -334,6 +334,7 @@ typedef struct { /* F_STARTED; bytes past the host are ignored */
     uint16_t attempt;  /* 1 the first dispatch, 2 the next (its slave failed)... */
     uint16_t host_len; /* at most BATCH_NAME_MAX when we send it */
     const char *host;  /* the slave's name, as in RESULT; not NUL-terminated */
+    uint16_t run;      /* after the host, optional (0: absent): 1 + its failed runs before (--retries) */
 } started_frame;
 
 /* F_STATUS and its STATUS_SLAVE, STATUS_BATCH (client --status, doc/protocol.md
@@ -417,6 +418,8 @@ enum option_key {
     OPTION_HALT = 1, /* u8 when (1 soon, 2 now), u8 why (0 fail, 1 success, 2 done), u8 pct, u32 n */
     OPTION_JOBS = 2,  /* u32: the batch's commands running at once, at most (-j) */
     OPTION_DELAY = 3, /* u32 ms: between two starts of the batch's commands (--delay) */
+    OPTION_FAIL_ATTEMPTS = 4, /* u32 1..100: runs of a command that fails, in all (--retries) */
+    OPTION_TIMEOUT_PCT = 5,   /* u32 percent of the median run time of its successes (--timeout N%) */
     OPTION_LINE_BUFFER = 6, /* empty, or u8 1: stream the commands' output as F_OUTPUT (--line-buffer) */
     OPTION_WD = 7,    /* string: the directory the commands run in, on the slave (--wd), at most once */
     OPTION_ENV = 8,   /* NAME=VALUE, one per entry, repeated (--env NAME): set in the commands' environment */
@@ -438,6 +441,8 @@ typedef struct {
     opt_str wd;          /* --wd: len 0 none */
     uint8_t nenv;        /* --env: NAME=VALUE each */
     opt_str env[MAX_ENV_VARS];
+    uint32_t fail_attempts; /* 0: none (1 run) */
+    uint32_t timeout_pct;   /* 0: none */
     uint8_t unknown_key; /* decoded: the first key not known (0: none) */
 } options_frame;
 size_t options_frame_encode(bwriter *w, const options_frame *o);

@@ -86,7 +86,8 @@ void client_send_started(client *cl, const flight *f)
     if (!cl->progress || !connected(cl) || !f->cmd || cl->follow)
         return;
     started_frame st = {.seq = f->cmd->seq, .attempt = (uint16_t)f->cmd->attempts,
-                        .host_len = (uint16_t)strlen(f->slave->name), .host = f->slave->name};
+                        .host_len = (uint16_t)strlen(f->slave->name), .host = f->slave->name,
+                        .run = cl->opts.fail_attempts > 1 ? (uint16_t)(f->cmd->tries + 1) : 0};
     client_frame_end(cl, started_frame_encode(&cl->out, &st));
 }
 
@@ -242,6 +243,7 @@ void clients_halt(master *m)
         }
         cl->opts.halt_when = 0; /* done */
         cl->halt_due = 0;
+        cl->halted = 1;
     }
 }
 
@@ -437,6 +439,7 @@ void client_close(master *m, client *cl)
     free(cl->command_at);
     free(cl->holds);
     free(cl->opts_raw);
+    free(cl->ok_runs_us);
     for (client **pp = &m->clients; *pp; pp = &(*pp)->next)
         if (*pp == cl) {
             *pp = cl->next;
@@ -932,6 +935,7 @@ static client *on_client_frame(master *m, client *cl, uint8_t type, breader *r)
             LOG(LOG_INFO, "batch %016llx: its client halts: %u queued commands not run, %u running finish",
                 (unsigned long long)cl->batch_id, cl->queued, cl->inflight);
             fail_queued(cl, RUN_CANCELLED, "not run: its client halted (--halt soon)");
+            cl->halted = 1;
             break;
         }
         if (!cl->cancelled) /* (--halt now cancelled it already) */

@@ -196,7 +196,7 @@ static flight *flight_new(slave_peer *s, command *cmd, uint64_t id)
     CommandRequest req;
     memset(&req, 0, sizeof req);
     req.seq = cmd->seq;
-    req.timeout_ms = cl->timeout_ms;
+    req.timeout_ms = sched_timeout_ms(cl);
     req.length = cmd->len;
     req.command = cmd->line;
     job_request_place(&req, &cl->opts); /* --wd, --env: the tail, none without them */
@@ -432,6 +432,82 @@ static void deliver_noted(client *cl, const command *cmd, const flight *f, Comma
     bw_free(&w);
 }
 
+/* --timeout N%: a success's run time joins the batch's last OK_RUNS_MAX,
+ * whose median (the lower middle one) the next dispatches use. */
+#define OK_RUNS_MAX 999
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void note_success(client *cl, uint64_t duration_us)
+{
+    if (!cl->opts.timeout_pct)
+        return;
+    if (!cl->ok_runs_us && !(cl->ok_runs_us = malloc(2 * OK_RUNS_MAX * sizeof *cl->ok_runs_us)))
+        return; /* out of memory: no median, the seconds --timeout alone */
+    cl->ok_runs_us[cl->ok_runs_next] = duration_us;
+    cl->ok_runs_next = (cl->ok_runs_next + 1) % OK_RUNS_MAX;
+    if (cl->ok_runs < OK_RUNS_MAX)
+        cl->ok_runs++;
+    uint64_t *sorted = cl->ok_runs_us + OK_RUNS_MAX;
+    memcpy(sorted, cl->ok_runs_us, cl->ok_runs * sizeof *sorted);
+    qsort(sorted, cl->ok_runs, sizeof *sorted, cmp_u64);
+    cl->median_us = sorted[(cl->ok_runs - 1) / 2] + 1; /* + 1: 0 says none */
+}
+
+/* --retries: f's run of its command failed (res) and the batch allows
+ * another: the command goes back to the front of its queue, remembering
+ * where it failed (the next run goes elsewhere if it can: dispatch_step),
+ * its result not delivered. The journal says so before the slave's result
+ * is acknowledged (the ack leaves after the flush): a restart finds the
+ * command queued with its failed runs counted, or, before the flush, the
+ * job re-claimed and its result again. */
+static int retry_failed(master *m, flight *f, const CommandResult *res)
+{
+    command *cmd = f->cmd;
+    client *cl = cmd->cl;
+    if (res->status == RUN_EXITED && res->exit_code == 0)
+        return 0;
+    /* shutting down: a batch kept in the journal runs it after the restart; another one gets this result */
+    if (cmd->tries + 1 >= cl->opts.fail_attempts || cl->cancelled || cl->halted || cl->halt_due ||
+        (m->stopping && !cl->durable))
+        return 0;
+    slave_peer *s = f->slave;
+    if (cmd->fl != f) { /* an orphan copy answered first: the current attempt is not wanted either */
+        orphan_unlink(f);
+        if (cmd->fl) {
+            flight_abandon(cmd->fl);
+            cl->inflight--;
+        } else {
+            queue_remove(cl, cmd);
+        }
+    } else {
+        cl->inflight--;
+    }
+    cmd->fl = NULL;
+    f->cmd = NULL;
+    while (cmd->orphans)
+        flight_abandon(cmd->orphans);
+    cmd->failed_on[cmd->tries % FAILED_ON_MAX] = slave_uid(s->name, strlen(s->name));
+    cmd->tries++;
+    cmd->attempts = 0; /* "may have run twice" counts the dispatches of one run */
+    free(cmd->note);
+    cmd->note = NULL;
+    LOG(LOG_INFO, "command %u of %s failed on %s (%s %d): running it again (--retries: run %u of %u)", cmd->seq,
+        cl->name, s->name, res->status == RUN_EXITED ? "exit" : res->status == RUN_SIGNALED ? "signal" : "status",
+        res->status == RUN_EXITED ? (int)res->exit_code : res->status == RUN_SIGNALED ? (int)res->term_signal
+                                                                                        : (int)res->status,
+        cmd->tries + 1, cl->opts.fail_attempts);
+    if (cl->durable)
+        journal_requeue_failed(m, cmd, s->name);
+    queue_push_front(cl, cmd);
+    flight_free(f);
+    return 1;
+}
+
 /* f's result is complete: it goes to its client (the result leaves for
  * the client here), and the command is done. */
 static void deliver(master *m, flight *f)
@@ -453,6 +529,10 @@ static void deliver(master *m, flight *f)
         slave_peer *s = f->slave;
         status_count_slave(s, f->res.data, f->res.len);
         s->avg_run_us = s->avg_run_us ? (7 * s->avg_run_us + res.duration_us) / 8 : res.duration_us + 1;
+        if (cl->opts.fail_attempts > 1 && retry_failed(m, f, &res))
+            return;
+        if (res.status == RUN_EXITED && res.exit_code == 0)
+            note_success(cl, res.duration_us);
         uint8_t *flags = f->res.data + RESULT_FLAGS_OFFSET;
         *flags = (uint8_t)((*flags & ~RESULT_FLAG_RAN_TWICE) | (twice ? RESULT_FLAG_RAN_TWICE : 0));
         client_send_output(cl, f, 0, 0, NULL, 0); /* --line-buffer: the result is from this attempt */

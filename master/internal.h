@@ -88,6 +88,10 @@ typedef struct command {
     uint32_t index;   /* among its client's SUBMITs, from 0: the journal's name for it */
     uint32_t seq, len;
     unsigned attempts;
+    /* --retries (OPTION_FAIL_ATTEMPTS): runs of it that failed so far, and
+     * where (slave_uid of the slave's name, the last FAILED_ON_MAX) */
+    unsigned tries;
+    uint32_t failed_on[8]; /* FAILED_ON_MAX */
     uint8_t restored; /* queued again by the replay, never dispatched as far as the journal knows */
     char *note; /* why it may have run twice (a re-claim's first run ended on its slave): its result says */
     char line[]; /* len bytes + NUL */
@@ -238,6 +242,11 @@ struct client {
     uint32_t halt_ok, halt_failed;
     int halt_due;            /* the condition came: apply it before anything more is dispatched */
     uint64_t next_start_ms;  /* --delay: none of its commands starts before (sched.c) */
+    int halted;              /* --halt applied, or CANCEL_QUEUED: a failed command is not run again (--retries) */
+    /* --timeout N%: the durations of its last OK_RUNS_MAX successes (a ring), their median */
+    uint64_t *ok_runs_us;
+    uint32_t ok_runs, ok_runs_next;
+    uint64_t median_us;      /* 0: no success yet */
 };
 
 /* status.c: the master-wide counters. The ring holds the results of each
@@ -342,6 +351,11 @@ unsigned slave_depth(const slave_peer *s);
 uint64_t slave_floor(const slave_peer *s);
 client *sched_next_client(client *clients, uint64_t last_served, uint64_t now_ms, uint32_t slots);
 slave_peer *sched_pick_slave(slave_peer *const *slaves, int nslaves, int *rr);
+#define FAILED_ON_MAX 8
+uint32_t slave_uid(const char *name, size_t len); /* a slave's identity that outlives its peer: its name's hash */
+int command_failed_on(const command *cmd, uint32_t uid);
+slave_peer *sched_prefer_untried(slave_peer *const *slaves, int nslaves, const command *cmd, slave_peer *picked);
+uint32_t sched_timeout_ms(const client *cl); /* --timeout SECS and N% of the median of its successes */
 
 /* --------------------------------------------------------- clients.c --- */
 
@@ -442,6 +456,7 @@ void flight_requeue(flight *f, const char *why);
 void flight_cancel(master *m, flight *f, uint8_t status, const char *why);
 void command_release(command *cmd);
 void command_again(command *cmd, slave_peer *s, const char *why);
+void journal_requeue_failed(master *m, const command *cmd, const char *slave); /* --retries: it failed there */
 void send_result_ack(master *m, flight *f, slave_peer *s, uint64_t id, enum result_ack_state state);
 void on_job_ack(slave_peer *s, const dgram *d);
 void on_result_fragment(master *m, slave_peer *s, const dgram *d);

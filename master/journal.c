@@ -146,6 +146,46 @@ void journal_requeue(master *m, const command *cmd)
     appended(m->journal, cmd->cl, at, "DISPATCH");
 }
 
+/* --retries: a run of cmd failed on slave and it is queued again (its
+ * result not delivered): a DISPATCH of job 0 naming that slave (an older
+ * reader takes it for a plain requeue: one attempt more). Compaction
+ * names the slave by its slave_uid, as "#" and 8 hex digits. */
+void journal_requeue_failed(master *m, const command *cmd, const char *slave)
+{
+    uint64_t at = append_at(m->journal);
+    jr_dispatch d = {cmd->cl->batch_id, cmd->index, 0, 0, (uint16_t)strlen(slave), slave};
+    jr_dispatch_encode(&m->journal->pending, &d);
+    appended(m->journal, cmd->cl, at, "DISPATCH");
+}
+
+static void failed_records(bwriter *w, const command *cmd)
+{
+    for (unsigned k = 0; k < cmd->tries; k++) {
+        char name[16];
+        /* the last FAILED_ON_MAX slaves, in order (slots wrap) */
+        unsigned first = cmd->tries > FAILED_ON_MAX ? cmd->tries - FAILED_ON_MAX : 0;
+        uint32_t uid = k < first ? 0 : cmd->failed_on[k % FAILED_ON_MAX];
+        snprintf(name, sizeof name, "#%08x", (unsigned)uid);
+        jr_dispatch d = {cmd->cl->batch_id, cmd->index, 0, 0, 9, name};
+        jr_dispatch_encode(w, &d);
+    }
+}
+
+/* Replay of journal_requeue_failed's record: one failed run more, on that slave. */
+static void replay_failed(command *cmd, const char *slave, uint16_t len)
+{
+    uint32_t uid = slave_uid(slave, len);
+    if (len == 9 && slave[0] == '#') {
+        char hex[9];
+        memcpy(hex, slave + 1, 8);
+        hex[8] = 0;
+        uid = (uint32_t)strtoul(hex, NULL, 16);
+    }
+    cmd->failed_on[cmd->tries % FAILED_ON_MAX] = uid;
+    cmd->tries++;
+    cmd->attempts = 0;
+}
+
 record_ref journal_result(master *m, client *cl, uint32_t index, uint32_t seq, const char *host,
                           const uint8_t *body, size_t len)
 {
@@ -377,14 +417,18 @@ static void rewrite_batch(master *m, rewrite *rw, client *cl, uint64_t *new_comm
      * slave: nothing to re-claim, but "may have run twice" stays). */
     for (int i = 0; i < m->nslaves; i++)
         for (flight *f = m->slaves[i]->flights; f; f = f->next)
-            if (f->cmd && f->cmd->cl == cl && f->cmd->fl == f)
+            if (f->cmd && f->cmd->cl == cl && f->cmd->fl == f) {
+                failed_records(&rw->w, f->cmd); /* --retries: its failed runs first (they reset attempts) */
                 for (unsigned k = 0; k < f->cmd->attempts; k++)
                     dispatch_record(&rw->w, f);
-    for (command *cmd = cl->qhead; cmd; cmd = cmd->next)
+            }
+    for (command *cmd = cl->qhead; cmd; cmd = cmd->next) {
+        failed_records(&rw->w, cmd);
         for (unsigned k = 0; k < cmd->attempts; k++) {
             jr_dispatch d = {cl->batch_id, cmd->index, 0, 0, 0, ""};
             jr_dispatch_encode(&rw->w, &d);
         }
+    }
     for (uint32_t k = 0; k < cl->nresults && !rw->failed; k++) {
         new_results[k].offset = rewrite_copy(j, rw, cl->results[k].offset, cl->results[k].len);
         new_results[k].len = cl->results[k].len;
@@ -832,6 +876,13 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
         const jr_dispatch *r = &rec->u.dispatch;
         if (r->index < REPLAY_INDEX_MAX)
             rbatch_names(b, r->index);
+        if (!r->job_id && r->slave_len) { /* --retries: a failed run (journal_requeue_failed) */
+            if (r->index < b->cap && b->cmds[r->index]) {
+                b->disp[r->index] = (struct last_dispatch){0, -1, 0};
+                replay_failed(b->cmds[r->index], r->slave, r->slave_len);
+            }
+            break;
+        }
         if (!r->job_id) {
             /* after its DISPATCH: queued again (journal_requeue), the attempt counted already; else
              * compaction's: an earlier attempt of a command queued again, on no slave now */

@@ -244,6 +244,7 @@ void dispatch_step(master *m)
         slave_peer *s = sched_pick_slave(m->slaves, m->nslaves, &m->rr_slave);
         if (!s)
             return;
+        s = sched_prefer_untried(m->slaves, m->nslaves, cl->qhead, s); /* --retries: where it has not failed */
         command *cmd = queue_pop(cl);
         m->last_served_client = cl->id;
         if (cl->opts.delay_ms)

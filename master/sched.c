@@ -14,6 +14,8 @@
 
 #include "dedup.h"
 
+#include <string.h>
+
 /* The slots column of slaves.conf caps what the slave offers; it never
  * raises it (the extra commands would only wait in the slave's queue). */
 unsigned slave_capacity(const slave_peer *s)
@@ -95,4 +97,60 @@ client *sched_next_client(client *clients, uint64_t last_served, uint64_t now_ms
             first_any = cl;
     }
     return first_any;
+}
+
+/* FNV-1a of a slave's name (host:port, as slaves.conf says it): the same
+ * slave after a reload (SIGHUP makes new peers) or a restart (the journal
+ * names slaves). Two names of one hash only lose a preference. */
+uint32_t slave_uid(const char *name, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)name[i]) * 16777619u;
+    return h;
+}
+
+int command_failed_on(const command *cmd, uint32_t uid)
+{
+    unsigned n = cmd->tries < FAILED_ON_MAX ? cmd->tries : FAILED_ON_MAX;
+    for (unsigned i = 0; i < n; i++)
+        if (cmd->failed_on[i] == uid)
+            return 1;
+    return 0;
+}
+
+/* --retries: cmd failed before, on picked among others maybe. GNU
+ * parallel's rule, "on another computer on which it has not failed when
+ * there is one": the least loaded usable slave with a free slot where it
+ * has not failed, else picked (a free slot where it failed beats waiting). */
+slave_peer *sched_prefer_untried(slave_peer *const *slaves, int nslaves, const command *cmd, slave_peer *picked)
+{
+    if (!cmd->tries || !command_failed_on(cmd, slave_uid(picked->name, strlen(picked->name))))
+        return picked;
+    slave_peer *best = NULL;
+    for (int k = 0; k < nslaves; k++) {
+        slave_peer *s = slaves[k];
+        unsigned cap = slave_capacity(s);
+        if (!s->alive || !s->boot || s->retired || s->outstanding >= slave_depth(s) ||
+            s->next_id - slave_floor(s) >= DEDUP_WINDOW - 1 || command_failed_on(cmd, slave_uid(s->name, strlen(s->name))))
+            continue;
+        if (!best || (uint64_t)s->outstanding * slave_capacity(best) < (uint64_t)best->outstanding * cap)
+            best = s;
+    }
+    return best ? best : picked;
+}
+
+/* The timeout of cl's next dispatch: --timeout SECS, and --timeout N% of
+ * the median run time of its successes once there is one (GNU parallel
+ * applies N% from its first success too); the smaller of the two. */
+uint32_t sched_timeout_ms(const client *cl)
+{
+    uint32_t t = cl->timeout_ms;
+    if (cl->opts.timeout_pct && cl->median_us) {
+        uint64_t pct = cl->median_us * cl->opts.timeout_pct / 100 / 1000;
+        uint32_t p = pct < 1 ? 1 : pct > 86400000u ? 86400000u : (uint32_t)pct;
+        if (!t || p < t)
+            t = p;
+    }
+    return t;
 }

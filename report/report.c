@@ -176,7 +176,7 @@ static int joblog_parallel_exitval(const CommandResult *r)
     return r->status == RUN_SIGNALED ? 0 : joblog_exitval(r);
 }
 
-static void print_json(const CommandResult *r, const char *cmd, size_t cmd_len)
+static void print_json(const CommandResult *r, const char *cmd, size_t cmd_len, unsigned attempts)
 {
     FILE *f = stdout;
     fprintf(f, "{\"seq\":%u,\"command\":", r->seq);
@@ -192,6 +192,8 @@ static void print_json(const CommandResult *r, const char *cmd, size_t cmd_len)
     json_output_field(f, "stderr", r->stderr_data, r->stderr_len);
     fprintf(f, ",\"stdout_truncated\":%s,\"stderr_truncated\":%s", r->stdout_truncated ? "true" : "false",
             r->stderr_truncated ? "true" : "false");
+    if (attempts) /* --retries */
+        fprintf(f, ",\"attempts\":%u", attempts);
     if (r->ran_twice) /* only then: most results never have it */
         fputs(",\"may_have_run_twice\":true", f);
     if (r->message_len) {
@@ -395,7 +397,7 @@ void report_result_args(report *rep, const CommandResult *r, const char *cmd, si
         r->status == RUN_CANCELLED)
         rep->not_run++;
     if (rep->json)
-        print_json(r, cmd, cmd_len);
+        print_json(r, cmd, cmd_len, rep->attempts);
     else
         print_human(rep, r, cmd, cmd_len, args, args_len);
     if (rep->results_dir) {

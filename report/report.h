@@ -14,6 +14,7 @@
 
 typedef struct {
     int json, quiet, verbose, keep_order;
+    unsigned attempts; /* --json --retries: the runs of the result reported now ("attempts"); 0: not shown */
     const char *results_dir;
     FILE *joblog;
     const char *joblog_path;

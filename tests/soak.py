@@ -66,7 +66,7 @@ RAN = ("exited", "signaled", "timed_out")
 SLAVE_LOSS = ("kill9", "stop", "clock")
 MIN_WORK = 3.0  # seconds of sleeps per slot in a round with faults
 REJOIN = 8.0  # seconds for the master to use a restarted slave again
-RETRIES = 4  # the clients' --retries: more than the faults of a round, so every command must run
+RETRIES = 4  # the clients' --lost-retries: more than the faults of a round, so every command must run
 MASTER_DOWN = 1.5  # masterkill: the longest the master stays down
 RECONNECT = 3.0  # a client's way back after the master's restart: backoff (<= 1 s) and ATTACH
 GOODBYE = 1.5  # a Ctrl-C'd client's CANCEL: written within 1 s (client.c GOODBYE_MS), then journaled
@@ -601,7 +601,7 @@ class Round:
         spec["dir"] = d
         with open(os.path.join(d, "cmds"), "w") as f:
             f.write("\n".join(spec["cmds"]) + "\n")
-        args = [os.path.join(self.h.bin, "client")] + self.key_args() + ["--retries", str(RETRIES)]
+        args = [os.path.join(self.h.bin, "client")] + self.key_args() + ["--lost-retries", str(RETRIES)]
         if spec["timeout"]:
             args += ["--timeout", str(spec["timeout"])]
         if spec["mode"] == "json":

@@ -755,6 +755,16 @@ static void test_frame_codecs(void)
         ok(parse_one(&w2, &type, &f) && options_frame_decode(&f, &ow2) == -1, "OPTIONS: an --env entry over %d bytes "
            "refused", MAX_ENV_ENTRY);
     }
+    options_frame orp = {.fail_attempts = 3, .timeout_pct = 300};
+    bw_reset(&w2);
+    frame_end(&w2, options_frame_encode(&w2, &orp));
+    ok(w2.len == 5 + 2 * 7 && w2.data[5] == OPTION_FAIL_ATTEMPTS && w2.data[12] == OPTION_TIMEOUT_PCT &&
+           parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == 0 && of2.fail_attempts == 3 &&
+           of2.timeout_pct == 300 && !of2.jobs && !of2.unknown_key, "OPTIONS: --retries 3 --timeout 300%% round trip");
+    options_frame orbad = {.fail_attempts = 101};
+    bw_reset(&w2);
+    frame_end(&w2, options_frame_encode(&w2, &orbad));
+    ok(parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == -1, "OPTIONS: --retries 101 refused");
     options_frame bad_pct = {.halt_when = 1, .halt_why = 0, .halt_pct = 1, .halt_n = 101};
     bw_reset(&w2);
     frame_end(&w2, options_frame_encode(&w2, &bad_pct));
@@ -836,7 +846,7 @@ static void test_frame_codecs(void)
     ok(truncations_refused(F_COMMAND, &f, 8), "COMMAND: shorter than index and seq refused");
     /* STARTED (FRAME_FLAG_PROGRESS) */
     bw_reset(&w2);
-    started_frame st = {7, 2, 14, "127.0.0.1:4001"}, st2;
+    started_frame st = {7, 2, 14, "127.0.0.1:4001", 0}, st2;
     frame_end(&w2, started_frame_encode(&w2, &st));
     ok(w2.len == 27 && get_u32(w2.data) == 23 && w2.data[4] == F_STARTED && get_u32(w2.data + 5) == 7 &&
            w2.data[9] == 0 && w2.data[10] == 2 && w2.data[11] == 0 && w2.data[12] == 14 &&
@@ -845,6 +855,14 @@ static void test_frame_codecs(void)
            a.u.started.attempt == 2 && a.u.started.host_len == 14 && !memcmp(a.u.started.host, "127.0.0.1:4001", 14),
        "STARTED round trip (frame_decode)");
     ok(truncations_refused(F_STARTED, &f, br_left(&f)), "STARTED: every truncation refused");
+    ok(a.u.started.run == 0, "STARTED without its run: 0 (absent)");
+    bw_reset(&w2);
+    st.run = 3;
+    frame_end(&w2, started_frame_encode(&w2, &st));
+    ok(w2.len == 29 && w2.data[27] == 0 && w2.data[28] == 3 && parse_one(&w2, &type, &f) &&
+           started_frame_decode(&f, &st2) == 0 && st2.run == 3 && st2.attempt == 2 && st2.host_len == 14,
+       "STARTED: the run after the host (--retries), round trip");
+    st.run = 0;
     bw_reset(&w2);
     st.host = big;
     st.host_len = 3000;

@@ -936,6 +936,46 @@ static void test_requeued(void)
     bw_free(&w);
 }
 
+/* --retries: a run that failed (a DISPATCH of job 0 naming its slave,
+ * journal_requeue_failed; compaction's "#" and the hash): counted, the
+ * slave remembered, the next run's attempts counted from 0. */
+static void test_failed_runs(void)
+{
+    bwriter w;
+    bw_init(&w, 1 << 20);
+    jrecord h = {.type = JR_HEADER};
+    h.u.header = (jr_header){JOURNAL_MAGIC, JOURNAL_VERSION, 0x1234, 1700000000000ull};
+    put(&w, &h);
+    jrecord br = {.type = JR_BATCH};
+    br.u.batch = (jr_batch){A, 1700000000000ull, 0, 3, 9, "127.0.0.1"};
+    put(&w, &br);
+    command_rec(&w, A, 0, "false");
+    command_rec(&w, A, 1, "false");
+    dispatch_rec(&w, A, 0, 1, "127.0.0.1:1");
+    jrecord z = {.type = JR_DISPATCH};
+    z.u.dispatch = (jr_dispatch){A, 0, 0, 0, 11, "127.0.0.1:1"}; /* its run on :1 failed */
+    put(&w, &z);
+    dispatch_rec(&w, A, 0, 2, "127.0.0.1:2");
+    char hashed[16];
+    snprintf(hashed, sizeof hashed, "#%08x", (unsigned)slave_uid("127.0.0.1:2", 11));
+    z.u.dispatch = (jr_dispatch){A, 1, 0, 0, 9, hashed}; /* compaction's form */
+    put(&w, &z);
+    master *m = fresh_master(w.data, w.len);
+    ok(journal_open(m, dir) == 0, "failed runs: the journal replays");
+    client *a = find(m, A);
+    slave_peer *s2 = slave_by_name(m, "127.0.0.1:2");
+    flight *f = s2 ? flight_of(s2, 2) : NULL;
+    ok(f && f->cmd && f->cmd->tries == 1 && f->cmd->attempts == 1 &&
+           command_failed_on(f->cmd, slave_uid("127.0.0.1:1", 11)) &&
+           !command_failed_on(f->cmd, slave_uid("127.0.0.1:2", 11)),
+       "a run failed on :1, the next one re-claimed on :2: 1 failed run, 1 attempt of this run, :1 remembered");
+    command *c1 = queued_index(a, 1);
+    ok(c1 && c1->tries == 1 && c1->attempts == 0 && command_failed_on(c1, slave_uid("127.0.0.1:2", 11)),
+       "compaction's #hash: 1 failed run on :2, queued, no attempt of its next run yet");
+    free_master(m);
+    bw_free(&w);
+}
+
 /* A slave that forgot us (its session evicted, or superseded by another
  * master at our address, while we were down): it ran job 1 for us (its
  * RESULT, from it, is in the journal) but its PONG says it took less:
@@ -1003,6 +1043,7 @@ int main(void)
     test_reclaim();
     test_forgot();
     test_requeued();
+    test_failed_runs();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)

@@ -228,9 +228,53 @@ static void test_pick_slave(void)
     ok(sched_pick_slave(arr, 0, &rr) == NULL, "no slaves: none");
 }
 
+/* --retries: the next run of a failed command goes where it has not failed
+ * (a free slot), else where the plain pick was; --timeout N%. */
+static void test_retries(void)
+{
+    slave_peer s[3];
+    slave_peer *arr[3] = {&s[0], &s[1], &s[2]};
+    for (int i = 0; i < 3; i++) {
+        slave_make(&s[i], 2, 0);
+        snprintf(s[i].name, sizeof s[i].name, "127.0.0.1:%d", 7000 + i);
+    }
+    command cmd;
+    memset(&cmd, 0, sizeof cmd);
+    ok(sched_prefer_untried(arr, 3, &cmd, &s[0]) == &s[0], "never failed: the plain pick");
+    cmd.failed_on[0] = slave_uid(s[0].name, strlen(s[0].name));
+    cmd.tries = 1;
+    ok(command_failed_on(&cmd, slave_uid("127.0.0.1:7000", 14)) && !command_failed_on(&cmd, slave_uid(s[1].name, 14)),
+       "failed_on: by the slave's name (a new peer of that name after a reload too)");
+    s[1].outstanding = 1;
+    ok(sched_prefer_untried(arr, 3, &cmd, &s[0]) == &s[2], "failed on the pick: the least loaded where it has not failed");
+    ok(sched_prefer_untried(arr, 3, &cmd, &s[1]) == &s[1], "the pick is one where it has not failed: kept");
+    cmd.failed_on[1] = slave_uid(s[2].name, strlen(s[2].name));
+    cmd.tries = 2;
+    ok(sched_prefer_untried(arr, 3, &cmd, &s[0]) == &s[1], "failed on 2 of 3: the third");
+    s[1].outstanding = 2;
+    ok(sched_prefer_untried(arr, 3, &cmd, &s[0]) == &s[0], "the one where it has not failed is full: the pick");
+    s[1].alive = 0;
+    s[1].outstanding = 0;
+    ok(sched_prefer_untried(arr, 3, &cmd, &s[0]) == &s[0], "... or dead: the pick");
+    client cl;
+    memset(&cl, 0, sizeof cl);
+    cl.timeout_ms = 5000;
+    is_int((int)sched_timeout_ms(&cl), 5000, "--timeout SECS alone");
+    cl.opts.timeout_pct = 300;
+    is_int((int)sched_timeout_ms(&cl), 5000, "N%%: no success yet, the seconds");
+    cl.median_us = 200001; /* 200 ms (+1: set) */
+    is_int((int)sched_timeout_ms(&cl), 600, "300%% of a 200 ms median: 600 ms (the smaller)");
+    cl.timeout_ms = 0;
+    cl.median_us = 3000001;
+    is_int((int)sched_timeout_ms(&cl), 9000, "no seconds: 300%% of 3 s");
+    cl.median_us = 2;
+    is_int((int)sched_timeout_ms(&cl), 1, "never 0 (that would be no timeout)");
+}
+
 int main(void)
 {
     test_next_client();
     test_pick_slave();
+    test_retries();
     return done_testing();
 }
