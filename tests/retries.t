@@ -135,6 +135,24 @@ is "$(tail -n +2 "$T/k.log" | cut -f1,7 | tr '\t\n' '= ')" "1=4 " "master killed
 r1=$(sed -n 1p "$T/k/runs" | cut -d' ' -f2); r2=$(sed -n 2p "$T/k/runs" | cut -d' ' -f2)
 check "master killed between runs: the runs on both slaves" test -n "$r1" -a -n "$r2" -a "$r1" != "$r2"
 
+# 5c. The same on a detached batch: no client resends its OPTIONS after the
+# restart; --retries 3 comes back from the journal (its OPTIONS record),
+# so the run killed with its master fails, runs a third time and succeeds.
+start_master md "$T/k.conf" --state-dir "$T/sdd"
+wait_slaves_up md 2 || bail "slaves not seen by master md"
+pd=$MASTER_PORT md_pid=$MASTER_PID
+mkdir -p "$T/d"
+echo "n=\$(cat $T/d/c 2>/dev/null || echo 0); n=\$((n+1)); echo \$n >$T/d/c; echo \$n >>$T/d/runs; [ \$n -ge 3 ] && echo ok-\$n && exit 0; [ \$n -lt 2 ] || sleep 2; exit 6" >"$T/d.cmds"
+run_client -q --retries 3 --detach "$T/d.cmds"
+did=$(cat "$T/out")
+is "$RC" 0 "--retries 3 --detach: exit 0"
+wait_for_line "$T/d/runs" '^2$' 10 >/dev/null || bail "the second run did not start"
+{ kill -9 "$md_pid"; wait "$md_pid"; } 2>/dev/null
+MASTER_ON_PORT=$pd start_master mdb "$T/k.conf" --state-dir "$T/sdd"
+run_client -q --attach "$did"
+is "$RC/$(cat "$T/out")/$(wc -l <"$T/d/runs" | tr -d ' ')" "0/ok-3/3" \
+    "detached, master killed -9 during run 2: --retries 3 restored from the journal (exit 0, 3 runs)"
+
 # 5b. A run that fails while the master shuts down (SIGTERM: the running
 # ones finish): the batch is kept in the journal, so the command stays
 # queued and its next run comes after the restart.
