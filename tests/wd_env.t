@@ -118,6 +118,11 @@ if command -v python3 >/dev/null; then
     out=$(python3 "$TOOL" request "$SP1" "touch $T/place/ran" "$(tlv 3 'A-B=x')")
     is "$out" "status 2 exit -1 stdout b'' stderr b'' message b'malformed job request'" \
         "an --env extension with a bad name: malformed, nothing ran"
+    tail65=; for i in $(seq 1 65); do tail65+=$(tlv 3 "Z$i=$i"); done
+    out=$(python3 "$TOOL" request "$SP1" "touch $T/place/ran" "$tail65")
+    is "$out" "status 2 exit -1 stdout b'' stderr b'' message b'malformed job request'" \
+        "65 --env extensions (at most 64): malformed, none silently left out"
+    check "and nothing ran (65 --env)" test ! -e "$T/place/ran"
     out=$(python3 "$TOOL" request "$SP1" "pwd")
     is "$out" "status 0 exit 0 stdout b'$T/place\\n' stderr b'' message b''" "a request without a tail: as before"
 else
