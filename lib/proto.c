@@ -258,7 +258,7 @@ int job_request_decode(const uint8_t *p, size_t n, CommandRequest *r)
         return -1;
     r->next = 0;
     r->unknown_ext = 0;
-    int wd = 0;
+    int wd = 0, env = 0;
     while (br_left(&rd)) {
         uint8_t key = br_u8(&rd);
         uint16_t len = br_u16(&rd);
@@ -272,7 +272,7 @@ int job_request_decode(const uint8_t *p, size_t n, CommandRequest *r)
             if (wd++ || !place_wd_valid(v, len))
                 return -1;
         } else if (key == JOBX_ENV) {
-            if (!place_env_valid(v, len))
+            if (env++ >= MAX_ENV_VARS || !place_env_valid(v, len)) /* more: the slave would leave some out */
                 return -1;
         } else if (!r->unknown_ext) {
             r->unknown_ext = key;

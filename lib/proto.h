@@ -133,7 +133,7 @@ int job_request_decode(const uint8_t *p, size_t n, CommandRequest *r);
 enum jobx_key {
     JOBX_STREAM = 1, /* empty: send the output as it comes, in DG_OUTPUT datagrams (--line-buffer) */
     JOBX_WD = 2,  /* the directory the command runs in (client --wd), at most once */
-    JOBX_ENV = 3, /* NAME=VALUE, set in the command's environment (client --env), repeated */
+    JOBX_ENV = 3, /* NAME=VALUE, set in the command's environment (client --env), at most MAX_ENV_VARS */
 };
 /* --wd and --env values as the wire takes them: a directory of 1 to
  * MAX_WD_LEN bytes without NUL; NAME=VALUE of at most MAX_ENV_ENTRY bytes

@@ -134,17 +134,24 @@ static void job_start(slave *sl, job *j)
 {
     char err[ERR_LEN];
     sl->queued--;
-    if (sl->cfg->allow && !allow_list_permits(sl->cfg->allow, j->command)) {
+    /* --wd and --env would change what a listed line does (LD_PRELOAD,
+     * PATH, IFS, ./script): with a policy, a job carrying them is refused */
+    int placed = sl->cfg->allow && j->place && (j->place->wd || j->place->nenv);
+    if (sl->cfg->allow && (placed || !allow_list_permits(sl->cfg->allow, j->command))) {
         static const char why[] = "serveur_esclave: command refused: not allowed by this slave's policy (--allow)\n";
-        LOG(LOG_WARN, "job %llu: refused by the policy: %.80s", (unsigned long long)j->id, j->command);
+        static const char why_placed[] = "serveur_esclave: command refused: --wd and --env are not allowed by this "
+                                         "slave's policy (--allow)\n";
+        LOG(LOG_WARN, "job %llu: refused by the policy%s: %.80s", (unsigned long long)j->id,
+            placed ? " (--wd or --env)" : "", j->command);
         CommandResult r;
         memset(&r, 0, sizeof r);
         r.status = RUN_EXITED;
         r.exit_code = EXIT_NOT_RUNNABLE;
         r.start_ms = wall_ms();
-        r.stderr_data = (char *)why;
-        r.stderr_len = sizeof why - 1;
-        r.message = "refused by the slave's policy (--allow)";
+        r.stderr_data = (char *)(placed ? why_placed : why);
+        r.stderr_len = (uint32_t)(placed ? sizeof why_placed : sizeof why) - 1;
+        r.message = placed ? "refused by the slave's policy (--allow): --wd and --env are not allowed with it"
+                           : "refused by the slave's policy (--allow)";
         r.message_len = (uint32_t)strlen(r.message);
         job_finish(sl, j, &r);
         return;

@@ -118,6 +118,11 @@ if command -v python3 >/dev/null; then
     out=$(python3 "$TOOL" request "$SP1" "touch $T/place/ran" "$(tlv 3 'A-B=x')")
     is "$out" "status 2 exit -1 stdout b'' stderr b'' message b'malformed job request'" \
         "an --env extension with a bad name: malformed, nothing ran"
+    tail65=; for i in $(seq 1 65); do tail65+=$(tlv 3 "Z$i=$i"); done
+    out=$(python3 "$TOOL" request "$SP1" "touch $T/place/ran" "$tail65")
+    is "$out" "status 2 exit -1 stdout b'' stderr b'' message b'malformed job request'" \
+        "65 --env extensions (at most 64): malformed, none silently left out"
+    check "and nothing ran (65 --env)" test ! -e "$T/place/ran"
     out=$(python3 "$TOOL" request "$SP1" "pwd")
     is "$out" "status 0 exit 0 stdout b'$T/place\\n' stderr b'' message b''" "a request without a tail: as before"
 else
@@ -168,5 +173,30 @@ check "never two at once: -j 1 restored ($(cat "$T/marks/overlap" 2>/dev/null | 
     test ! -e "$T/marks/overlap"
 check "the journal has the OPTIONS record" sh -c "'$(prog serveur_maitre)' --dump-journal '$T/state' 2>/dev/null |
     grep '\"type\":\"options\"' | grep -q '\"jobs\":1,.*\"wd\":\"sub\",\"env\":\[\"ZR=r v \\\\\"1\\\\\"\"\]'"
+
+# 8. A slave with a policy file (--allow) runs only the command lines it
+# lists: --env (LD_PRELOAD, PATH, IFS...) and --wd would change what an
+# allowed line does, so a job carrying them is refused (126, the reason
+# said), and the same line without them still runs.
+stop_all
+mkdir -p "$T/pol/sub"
+printf 'echo "[$ZP]"; pwd\n' >"$T/pol.allow"
+start_slave pol -j 2 --chdir "$T/pol" --allow "$T/pol.allow"
+echo "127.0.0.1 $SLAVE_PORT" >"$T/pol.conf"
+start_master polm "$T/pol.conf"
+wait_slaves_up polm 1 || bail "policy slave not up"
+printf 'echo "[$ZP]"; pwd\n' >"$T/pol.txt"
+run_client "$T/pol.txt"
+is "$RC/$(cat "$T/out" | tr '\n' ' ')" "0/[] $T/pol " "--allow: the listed line runs without --env and --wd"
+export ZP=injected
+run_client --env ZP "$T/pol.txt"
+is "$RC" 1 "--allow and --env: the command fails"
+check "with exit 126 and the reason" grep -q "code retour = 126 (refused by the slave's policy (--allow): --wd and --env are not allowed with it)" "$T/err"
+check "--env's value never reached a command" sh -c "! grep -q injected '$T/out'"
+run_client --wd sub "$T/pol.txt"
+is "$RC" 1 "--allow and --wd: the command fails"
+check "with exit 126 and the reason (--wd)" grep -q "code retour = 126 (refused by the slave's policy (--allow): --wd and --env are not allowed with it)" "$T/err"
+check "it did not run in sub" sh -c "! grep -q '/sub' '$T/out'"
+unset ZP
 
 done_testing
