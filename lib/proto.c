@@ -676,7 +676,7 @@ int options_frame_decode(const breader *fields, options_frame *o)
     breader r = *fields;
     memset(o, 0, sizeof *o);
     while (br_left(&r)) {
-        uint8_t key = br_u8(&r);
+        uint8_t key = o->bad_key = br_u8(&r);
         uint16_t len = br_u16(&r);
         breader v;
         const uint8_t *p = br_bytes(&r, len);
@@ -719,6 +719,7 @@ int options_frame_decode(const breader *fields, options_frame *o)
             o->unknown_key = key;
         }
     }
+    o->bad_key = 0;
     return options_place_bytes(o) <= MAX_PLACE_BYTES ? 0 : -1;
 }
 

@@ -444,6 +444,7 @@ typedef struct {
     uint32_t fail_attempts; /* 0: none (1 run) */
     uint32_t timeout_pct;   /* 0: none */
     uint8_t unknown_key; /* decoded: the first key not known (0: none) */
+    uint8_t bad_key;     /* decoding failed: the key whose value was bad (0: the frame, or their size) */
 } options_frame;
 size_t options_frame_encode(bwriter *w, const options_frame *o);
 /* -1 also for a --wd or --env the wire does not take (place_*_valid), a

@@ -189,7 +189,19 @@ int client_set_options(client *cl, const uint8_t *p, size_t n, char *why, size_t
     }
     memcpy(copy, p, n);
     br_init(&r, copy, n);
-    const char *bad = options_frame_decode(&r, &o) < 0 ? "malformed OPTIONS" : NULL;
+    const char *bad = NULL;
+    if (options_frame_decode(&r, &o) < 0) {
+        /* the option it failed on, by its client's name */
+        static const char *const names[] = {"", "--halt", "-j", "--delay", "--retries", "--timeout N%",
+                                            "--line-buffer", "--wd", "--env", "-j"};
+        unsigned k = o.bad_key;
+        if (!k)
+            snprintf(why, whylen, "malformed OPTIONS (its frame, or --wd and --env too long)");
+        else
+            snprintf(why, whylen, "malformed OPTIONS: %s (key %u)", k < sizeof names / sizeof *names ? names[k] : "?", k);
+        free(copy);
+        return -1;
+    }
     if (!bad && o.unknown_key) {
         snprintf(why, whylen, "OPTIONS with an option this master does not know (key %u)", o.unknown_key);
         free(copy);

@@ -147,7 +147,8 @@ uint32_t sched_timeout_ms(const client *cl)
 {
     uint32_t t = cl->timeout_ms;
     if (cl->opts.timeout_pct && cl->median_us) {
-        uint64_t pct = cl->median_us * cl->opts.timeout_pct / 100 / 1000;
+        uint64_t pct = cl->median_us > UINT64_MAX / cl->opts.timeout_pct ? UINT64_MAX /* no wrap: the cap */
+                                                                           : cl->median_us * cl->opts.timeout_pct / 100 / 1000;
         uint32_t p = pct < 1 ? 1 : pct > 86400000u ? 86400000u : (uint32_t)pct;
         if (!t || p < t)
             t = p;

@@ -12,6 +12,7 @@ Steps, in order:
   submit:SEQ:TEXT        SUBMIT
   end:COUNT              END
   ack:COUNT  cancel  detach
+  options:HEX            OPTIONS (type 23), its fields as hex (key u8, len u16, value...)
   read:N                 read until N more frames arrived (or the master closed)
   until:TYPE             read until a frame of TYPE (e.g. BYE, BATCH)
   close                  close at once (a reset if unread data is pending)
@@ -121,6 +122,8 @@ def main():
             c.send(frame(14))
         elif op == "detach":
             c.send(frame(15))
+        elif op == "options":
+            c.send(frame(23, bytes.fromhex(parts[1])))
         elif op in ("read", "until"):
             want = int(parts[1]) if op == "read" else None
             got = 0

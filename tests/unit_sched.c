@@ -269,6 +269,12 @@ static void test_retries(void)
     is_int((int)sched_timeout_ms(&cl), 9000, "no seconds: 300%% of 3 s");
     cl.median_us = 2;
     is_int((int)sched_timeout_ms(&cl), 1, "never 0 (that would be no timeout)");
+    cl.opts.timeout_pct = 0xffffffffu; /* a hostile OPTIONS frame's, or a slave's bogus duration: no wrap */
+    cl.median_us = 0x100000002ull;    /* (2^32 + 2) * (2^32 - 1) wraps to 2^32 - 2: 42949 ms */
+    is_int((int)sched_timeout_ms(&cl), 86400000, "a huge N%% of a long median: the cap, not a wrapped product");
+    cl.opts.timeout_pct = 300;
+    cl.median_us = 61489146912365173ull; /* * 300 wraps to 284 */
+    is_int((int)sched_timeout_ms(&cl), 86400000, "a bogus huge median: the cap");
 }
 
 int main(void)
