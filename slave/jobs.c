@@ -130,6 +130,20 @@ static void job_finish(slave *sl, job *j, CommandResult *r)
     }
 }
 
+/* A job that will not run (a bad request, a runner that cannot start
+ * it): its result says why, status RUN_NOT_STARTED. */
+static void job_not_started(slave *sl, job *j, const char *why)
+{
+    CommandResult r;
+    memset(&r, 0, sizeof r);
+    r.status = RUN_NOT_STARTED;
+    r.exit_code = -1;
+    r.start_ms = wall_ms();
+    r.message = (char *)why; /* not written: the result only reads it */
+    r.message_len = (uint32_t)strlen(why);
+    job_finish(sl, j, &r);
+}
+
 static void job_start(slave *sl, job *j)
 {
     char err[ERR_LEN];
@@ -173,14 +187,7 @@ static void job_start(slave *sl, job *j)
     }
     if (started < 0) {
         LOG(LOG_WARN, "job %llu: cannot start: %s", (unsigned long long)j->id, err);
-        CommandResult r;
-        memset(&r, 0, sizeof r);
-        r.status = RUN_NOT_STARTED;
-        r.exit_code = -1;
-        r.start_ms = wall_ms();
-        r.message = err;
-        r.message_len = (uint32_t)strlen(err);
-        job_finish(sl, j, &r);
+        job_not_started(sl, j, err);
         return;
     }
     j->phase = JP_RUNNING;
@@ -308,15 +315,8 @@ void on_job_fragment(slave *sl, const net_addr *from, const dgram *d, size_t n)
     if (job_request_decode(j->rx.data, j->rx.len, &req) < 0) {
         if (log_allow(&sl->garbage_log))
             LOG(LOG_WARN, "job %llu: malformed request", (unsigned long long)j->id);
-        CommandResult r;
-        memset(&r, 0, sizeof r);
-        r.status = RUN_NOT_STARTED;
-        r.exit_code = -1;
-        r.start_ms = wall_ms();
-        r.message = "malformed job request";
-        r.message_len = (uint32_t)strlen(r.message);
         job_rx_free(sl, j);
-        job_finish(sl, j, &r);
+        job_not_started(sl, j, "malformed job request");
         return;
     }
     for (unsigned i = 0; i < req.next; i++) /* --line-buffer: send the output as it comes */
@@ -328,15 +328,8 @@ void on_job_fragment(slave *sl, const net_addr *from, const dgram *d, size_t n)
                  "than its master?", req.unknown_ext);
         if (log_allow(&sl->garbage_log))
             LOG(LOG_WARN, "job %llu: %s", (unsigned long long)j->id, why);
-        CommandResult r;
-        memset(&r, 0, sizeof r);
-        r.status = RUN_NOT_STARTED;
-        r.exit_code = -1;
-        r.start_ms = wall_ms();
-        r.message = why;
-        r.message_len = (uint32_t)strlen(why);
         job_rx_free(sl, j);
-        job_finish(sl, j, &r);
+        job_not_started(sl, j, why);
         return;
     }
     j->command = malloc(req.length + 1);
