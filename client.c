@@ -410,7 +410,7 @@ static void send_hello(client_state *c)
                      .timeout_ms = c->timeout_ms, .retries = c->retries};
     auth_random(c->nonce, sizeof c->nonce);
     memcpy(h.nonce, c->nonce, sizeof h.nonce);
-    frame_end(&c->out, hello_frame_encode(&c->out, &h, c->auth.enabled ? &c->auth.client_to_master : NULL));
+    frame_end(&c->out, hello_frame_encode(&c->out, &h, c->auth.enabled ? &c->auth.set[0].client_to_master : NULL));
     if (!c->auth.enabled && !c->legacy)
         send_attach(c);
 }
@@ -425,7 +425,7 @@ static void on_welcome(client_state *c, const breader *r)
     if (c->auth.enabled) {
         if (!wf.proof)
             fatal(c, "the master did not authenticate itself: is it running without a key?");
-        if (!auth_welcome_check(&c->auth.master_to_client, c->nonce, wf.signed_fields, FRAME_WELCOME_SIGNED, wf.proof))
+        if (!auth_welcome_check(&c->auth.set[0].master_to_client, c->nonce, wf.signed_fields, FRAME_WELCOME_SIGNED, wf.proof))
             fatal(c, "the master failed to authenticate itself: wrong key, or not our master");
         auth_frame_keys(&c->auth, c->nonce, wf.nonce, &c->tx_key, &c->rx_key);
         c->tagged = 1;

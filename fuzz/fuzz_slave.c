@@ -416,8 +416,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (setup & 1) {
         static const char secret[] = "fuzzing-secret-fuzzing-secret-fuzzing";
         fz_auth.enabled = 1;
-        hmac_key_init(&fz_auth.master_to_slave, secret, 20);
-        hmac_key_init(&fz_auth.slave_to_master, secret + 1, 20);
+        hmac_key_init(&fz_auth.set[0].master_to_slave, secret, 20);
+        hmac_key_init(&fz_auth.set[0].slave_to_master, secret + 1, 20);
     }
     memset(&fz_cfg, 0, sizeof fz_cfg);
     fz_cfg.slots = 1 + (setup >> 1) % 3;

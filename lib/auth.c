@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "buf.h"
+#include "hkdf.h"
 #include "log.h"
 #include "platform.h"
 
@@ -48,32 +49,84 @@ int secret_file_read(const char *path, const char *what, uint8_t *out, size_t ma
     return 0;
 }
 
+/* One secret's four direction keys: D = HKDF-Expand(PRK, label), PRK =
+ * HKDF-Extract("serveur-mp", secret). */
+static void secret_keys(auth_secret_keys *k, const uint8_t *secret, size_t n)
+{
+    static const char *labels[4] = {"serveur-mp 6 master->slave", "serveur-mp 6 slave->master",
+                                    "serveur-mp 6 client->master", "serveur-mp 6 master->client"};
+    hmac_key *hk[4] = {&k->master_to_slave, &k->slave_to_master, &k->client_to_master, &k->master_to_client};
+    uint8_t prk[SHA256_LEN];
+    hkdf_extract("serveur-mp", 10, secret, n, prk);
+    for (int i = 0; i < 4; i++) {
+        hkdf_expand(prk, sizeof prk, labels[i], strlen(labels[i]), k->raw[i], SHA256_LEN);
+        hmac_key_init(hk[i], k->raw[i], SHA256_LEN);
+    }
+    crypto_wipe(prk, sizeof prk);
+}
+
 int auth_load(auth_keys *a, const char *path, char *err, size_t errlen)
 {
     memset(a, 0, sizeof *a);
-    static uint8_t secret[AUTH_MAX_SECRET + 2];
-    size_t n;
-    if (secret_file_read(path, "key file", secret, AUTH_MAX_SECRET, &n, err, errlen) < 0)
-        return -1;
-    if (n < AUTH_MIN_SECRET) {
+    static uint8_t file[AUTH_MAX_KEYS * (AUTH_MAX_SECRET + 2) + 2];
+    size_t n, count = 0;
+    if (secret_file_read(path, "key file", file, sizeof file - 2, &n, err, errlen) < 0)
+        goto fail;
+    /* one key per line: the first starts conversations, a second is accepted too */
+    for (size_t at = 0; at < n && !(at == n - 1 && file[at] == '\n');) {
+        size_t end = at;
+        while (end < n && file[end] != '\n')
+            end++;
+        size_t len = end - at;
+        if (len > 0 && file[at + len - 1] == '\r')
+            len--;
+        if (count == AUTH_MAX_KEYS) {
+            snprintf(err, errlen, "key file '%s' holds more than %d keys (one per line: the new key, then the old one)",
+                     path, AUTH_MAX_KEYS);
+            goto fail;
+        }
+        if (len < AUTH_MIN_SECRET || len > AUTH_MAX_SECRET) {
+            if (len > AUTH_MAX_SECRET)
+                snprintf(err, errlen, "key %zu in '%s' is longer than %d bytes", count + 1, path, AUTH_MAX_SECRET);
+            else
+                snprintf(err, errlen,
+                         "key %zu in '%s' is %zu bytes: at least %d are needed (for example: head -c 32 /dev/urandom "
+                         "| od -An -tx1 | tr -d ' \\n' > %s)",
+                         count + 1, path, len, AUTH_MIN_SECRET, path);
+            goto fail;
+        }
+        secret_keys(&a->set[count++], file + at, len);
+        at = end + 1;
+    }
+    if (count == 0) {
         snprintf(err, errlen,
-                 "key in '%s' is %zu bytes: at least %d are needed (for example: head -c 32 /dev/urandom | od -An "
-                 "-tx1 | tr -d ' \\n' > %s)",
-                 path, n, AUTH_MIN_SECRET, path);
+                 "key file '%s' is empty: at least %d bytes are needed (for example: head -c 32 /dev/urandom | od "
+                 "-An -tx1 | tr -d ' \\n' > %s)",
+                 path, AUTH_MIN_SECRET, path);
+        goto fail;
+    }
+    crypto_wipe(file, sizeof file);
+    a->count = (int)count;
+    snprintf(a->path, sizeof a->path, "%s", path);
+    a->enabled = 1;
+    return 0;
+fail:
+    crypto_wipe(file, sizeof file);
+    crypto_wipe(a, sizeof *a);
+    return -1;
+}
+
+int auth_reload(auth_keys *a, char *err, size_t errlen)
+{
+    static auth_keys fresh;
+    if (!a->enabled) {
+        snprintf(err, errlen, "no key file to reload");
         return -1;
     }
-    hmac_key root;
-    hmac_key_init(&root, secret, n);
-    static const char *labels[4] = {"serveur-mp master->slave", "serveur-mp slave->master",
-                                    "serveur-mp client->master", "serveur-mp master->client"};
-    hmac_key *keys[4] = {&a->master_to_slave, &a->slave_to_master, &a->client_to_master, &a->master_to_client};
-    for (int i = 0; i < 4; i++) {
-        uint8_t k[SHA256_LEN];
-        hmac_sha256(&root, labels[i], strlen(labels[i]), k);
-        hmac_key_init(keys[i], k, sizeof k);
-    }
-    memset(secret, 0, sizeof secret);
-    a->enabled = 1;
+    if (auth_load(&fresh, a->path, err, errlen) < 0)
+        return -1;
+    *a = fresh;
+    crypto_wipe(&fresh, sizeof fresh);
     return 0;
 }
 
@@ -91,6 +144,85 @@ void auth_setup(auth_keys *a, const char *key_file_option)
     char err[512];
     if (auth_load(a, path, err, sizeof err) < 0)
         die("%s", err);
+}
+
+void auth_random(void *out, size_t n)
+{
+    if (plat_random(out, n) < 0)
+        die("no good random source (getrandom, /dev/urandom): refusing to make guessable nonces and keys");
+}
+
+void auth_ephemeral_new(auth_ephemeral *e)
+{
+    auth_random(e->secret, sizeof e->secret);
+    x25519_base(e->pub, e->secret);
+}
+
+int auth_conversation_keys(const auth_keys *a, int set, enum auth_role role, const char *label, const void *nonces,
+                           size_t nn, const auth_ephemeral *mine, const uint8_t *peer_pub, aead_key *tx, aead_key *rx)
+{
+    /* which direction we send on, and whether we started the conversation */
+    static const struct {
+        enum auth_dir tx, rx;
+        int initiator;
+    } roles[] = {
+        [AUTH_MASTER] = {DIR_MASTER_TO_SLAVE, DIR_SLAVE_TO_MASTER, 1},
+        [AUTH_SLAVE] = {DIR_SLAVE_TO_MASTER, DIR_MASTER_TO_SLAVE, 0},
+        [AUTH_CLIENT] = {DIR_CLIENT_TO_MASTER, DIR_MASTER_TO_CLIENT, 1},
+        [AUTH_MASTER_OF_CLIENTS] = {DIR_MASTER_TO_CLIENT, DIR_CLIENT_TO_MASTER, 0},
+    };
+    const auth_secret_keys *k = &a->set[set];
+    uint8_t ikm[SHA256_LEN + X25519_LEN], info[64 + 2 * X25519_LEN];
+    size_t ll = strlen(label), infolen = ll + 1, ikmlen = SHA256_LEN;
+    if (ll > 64 || set < 0 || set >= AUTH_MAX_KEYS)
+        die("auth_conversation_keys: bad label or key set");
+    memcpy(info, label, ll);
+    info[ll] = 0;
+    if (mine) {
+        if (x25519(ikm + SHA256_LEN, mine->secret, peer_pub) < 0) {
+            crypto_wipe(ikm, sizeof ikm);
+            return -1;
+        }
+        ikmlen += X25519_LEN;
+        const uint8_t *first = roles[role].initiator ? mine->pub : peer_pub;
+        const uint8_t *second = roles[role].initiator ? peer_pub : mine->pub;
+        memcpy(info + infolen, first, X25519_LEN);
+        memcpy(info + infolen + X25519_LEN, second, X25519_LEN);
+        infolen += 2 * X25519_LEN;
+    }
+    for (int i = 0; i < 2; i++) {
+        aead_key *out = i == 0 ? tx : rx;
+        if (!out)
+            continue;
+        memcpy(ikm, k->raw[i == 0 ? roles[role].tx : roles[role].rx], SHA256_LEN);
+        hkdf_sha256(nonces, nn, ikm, ikmlen, info, infolen, out->k, sizeof out->k);
+    }
+    crypto_wipe(ikm, sizeof ikm);
+    return 0;
+}
+
+static void counter_nonce(uint64_t counter, uint8_t nonce[AEAD_NONCE_LEN])
+{
+    memset(nonce, 0, 4);
+    put_u32(nonce + 4, (uint32_t)(counter >> 32));
+    put_u32(nonce + 8, (uint32_t)counter);
+}
+
+void auth_seal(const aead_key *k, uint64_t counter, const void *ad, size_t adlen, uint8_t *text, size_t n,
+               uint8_t tag[AUTH_SEAL_LEN])
+{
+    uint8_t nonce[AEAD_NONCE_LEN];
+    counter_nonce(counter, nonce);
+    if (aead_seal(k->k, nonce, ad, adlen, text, n, text, tag) < 0)
+        die("auth_seal: %zu bytes is more than one message may hold", n);
+}
+
+int auth_open(const aead_key *k, uint64_t counter, const void *ad, size_t adlen, uint8_t *text, size_t n,
+              const uint8_t tag[AUTH_SEAL_LEN])
+{
+    uint8_t nonce[AEAD_NONCE_LEN];
+    counter_nonce(counter, nonce);
+    return aead_open(k->k, nonce, ad, adlen, text, n, tag, text) == 0;
 }
 
 void auth_session_key(const hmac_key *direction, const char *label, const void *a, size_t na, const void *b,
@@ -115,21 +247,12 @@ void auth_dgram_keys(const auth_keys *a, enum auth_role role, uint64_t master_bo
         return;
     put_u32(mb, (uint32_t)(master_boot >> 32)), put_u32(mb + 4, (uint32_t)master_boot);
     put_u32(sb, (uint32_t)(slave_boot >> 32)), put_u32(sb + 4, (uint32_t)slave_boot);
-    const hmac_key *mine = role == AUTH_MASTER ? &a->master_to_slave : &a->slave_to_master;
-    const hmac_key *theirs = role == AUTH_MASTER ? &a->slave_to_master : &a->master_to_slave;
+    const hmac_key *mine = role == AUTH_MASTER ? &a->set[0].master_to_slave : &a->set[0].slave_to_master;
+    const hmac_key *theirs = role == AUTH_MASTER ? &a->set[0].slave_to_master : &a->set[0].master_to_slave;
     if (tx)
         auth_session_key(mine, "dgram", mb, 8, sb, 8, tx);
     if (rx)
         auth_session_key(theirs, "dgram", mb, 8, sb, 8, rx);
-}
-
-void auth_random(void *out, size_t n)
-{
-    uint8_t *p = out;
-    for (size_t i = 0; i < n; i += 4) {
-        uint32_t r = random_u32();
-        memcpy(p + i, &r, n - i < 4 ? n - i : 4);
-    }
 }
 
 void auth_hello_proof(const hmac_key *client_to_master, const void *fields, size_t n, uint8_t out[AUTH_TAG_LEN])
@@ -171,9 +294,9 @@ void auth_frame_keys(const auth_keys *a, const uint8_t client_nonce[AUTH_NONCE_L
                      const uint8_t master_nonce[AUTH_NONCE_LEN], hmac_key *client_to_master,
                      hmac_key *master_to_client)
 {
-    auth_session_key(&a->client_to_master, "frames", client_nonce, AUTH_NONCE_LEN, master_nonce, AUTH_NONCE_LEN,
+    auth_session_key(&a->set[0].client_to_master, "frames", client_nonce, AUTH_NONCE_LEN, master_nonce, AUTH_NONCE_LEN,
                      client_to_master);
-    auth_session_key(&a->master_to_client, "frames", client_nonce, AUTH_NONCE_LEN, master_nonce, AUTH_NONCE_LEN,
+    auth_session_key(&a->set[0].master_to_client, "frames", client_nonce, AUTH_NONCE_LEN, master_nonce, AUTH_NONCE_LEN,
                      master_to_client);
 }
 

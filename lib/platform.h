@@ -169,7 +169,10 @@ uint64_t clock_ms(void);  /* monotonic */
 static inline uint64_t elapsed(uint64_t now, uint64_t then) { return now > then ? now - then : 0; }
 uint64_t clock_us(void);  /* monotonic */
 uint64_t wall_ms(void);   /* milliseconds since the epoch */
-uint32_t random_u32(void); /* boot ids, nonces: getrandom or /dev/urandom, Windows RtlGenRandom */
+/* n random bytes for boot ids, nonces, keys: getrandom or /dev/urandom,
+ * Windows RtlGenRandom (rand_s). 0, or -1 if there is no such source:
+ * callers die then (auth_random), never fall back to a clock. */
+int plat_random(void *out, size_t n);
 int cpu_count(void);
 /* The process's working directory (serveur_esclave --chdir): 0, or -1
  * with "what DIR: why" in err. */

@@ -450,25 +450,28 @@ uint64_t wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-uint32_t random_u32(void)
+int plat_random(void *out, size_t n)
 {
-    uint32_t v = 0;
+    uint8_t *p = out;
 #ifdef __linux__
     /* One system call: fopen + a 4 KB buffered read + fclose per call cost
-     * 14 us, 8 calls per nonce, on every connection's critical path. */
-    if (getrandom(&v, sizeof v, GRND_NONBLOCK) == (ssize_t)sizeof v)
-        return v ? v : 1;
+     * 14 us, on every connection's critical path. */
+    while (n > 0) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        p += got, n -= (size_t)got;
+    }
+    if (n == 0)
+        return 0;
 #endif
     FILE *f = fopen("/dev/urandom", "rb");
-    if (!f || fread(&v, sizeof v, 1, f) != 1) {
-        static int warned;
-        if (!warned++) /* nonces would be guessable: say so */
-            fprintf(stderr, "warning: cannot read /dev/urandom: nonces and boot ids fall back to the clock\n");
-        v = (uint32_t)(clock_us() ^ ((uint64_t)getpid() << 16));
-    }
+    int ok = f && fread(p, 1, n, f) == n;
     if (f)
         fclose(f);
-    return v ? v : 1;
+    return ok ? 0 : -1;
 }
 
 int cpu_count(void)

@@ -773,12 +773,16 @@ uint64_t wall_ms(void)
     return (t - 116444736000000000ull) / 10000u;
 }
 
-uint32_t random_u32(void)
+int plat_random(void *out, size_t n)
 {
-    unsigned int v = 0;
-    if (rand_s(&v) != 0)
-        v = (unsigned int)(clock_us() ^ ((uint64_t)GetCurrentProcessId() << 16));
-    return v ? v : 1;
+    uint8_t *p = out;
+    for (size_t i = 0; i < n; i += 4) {
+        unsigned int v;
+        if (rand_s(&v) != 0)
+            return -1;
+        memcpy(p + i, &v, n - i < 4 ? n - i : 4);
+    }
+    return 0;
 }
 
 int cpu_count(void)

@@ -11,7 +11,9 @@ _Static_assert(FRAME_NONCE_LEN == AUTH_NONCE_LEN && FRAME_TAG_LEN == AUTH_TAG_LE
 
 uint64_t boot_id_new(void)
 {
-    uint64_t id = (uint64_t)random_u32() << 32 | random_u32();
+    uint8_t r[8];
+    auth_random(r, sizeof r);
+    uint64_t id = (uint64_t)get_u32(r) << 32 | get_u32(r + 4);
     return id ? id : 1; /* 0 means "unknown" on the wire */
 }
 

@@ -578,7 +578,7 @@ static void on_hello(master *m, client *cl, breader *r)
     }
     uint8_t master_nonce[AUTH_NONCE_LEN];
     auth_random(master_nonce, sizeof master_nonce);
-    if (tag && !auth_hello_check(&m->auth->client_to_master, h.signed_fields, FRAME_HELLO_SIGNED, tag)) {
+    if (tag && !auth_hello_check(&m->auth->set[0].client_to_master, h.signed_fields, FRAME_HELLO_SIGNED, tag)) {
         client_fail(cl, "authentication failed: wrong key");
         return;
     }
@@ -595,7 +595,7 @@ static void on_hello(master *m, client *cl, breader *r)
                         .flags = cl->progress ? FRAME_FLAG_PROGRESS : 0};
     memcpy(wf.nonce, master_nonce, sizeof wf.nonce);
     /* with a key, the master proves it knows it too */
-    frame_end(&cl->out, welcome_frame_encode(&cl->out, &wf, tag ? &m->auth->master_to_client : NULL, h.nonce));
+    frame_end(&cl->out, welcome_frame_encode(&cl->out, &wf, tag ? &m->auth->set[0].master_to_client : NULL, h.nonce));
     if (tag)
         auth_frame_keys(m->auth, h.nonce, master_nonce, &cl->rx_key, &cl->tx_key);
     cl->tagged = tag != NULL;

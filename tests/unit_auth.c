@@ -156,34 +156,34 @@ static void test_handshake_proofs(void)
 {
     auth_keys a;
     memset(&a, 0, sizeof a);
-    hmac_key_init(&a.client_to_master, "c2m-key-0123456789abcdef01234567", 32);
-    hmac_key_init(&a.master_to_client, "m2c-key-0123456789abcdef01234567", 32);
+    hmac_key_init(&a.set[0].client_to_master, "c2m-key-0123456789abcdef01234567", 32);
+    hmac_key_init(&a.set[0].master_to_client, "m2c-key-0123456789abcdef01234567", 32);
     uint8_t fields[48], nc[AUTH_NONCE_LEN], nm[AUTH_NONCE_LEN], got[AUTH_TAG_LEN], want[AUTH_TAG_LEN];
     for (int i = 0; i < 48; i++)
         fields[i] = (uint8_t)(i * 5);
     memset(nc, 0x11, sizeof nc);
     memset(nm, 0x22, sizeof nm);
-    auth_hello_proof(&a.client_to_master, fields, 48, got);
-    hmac_sha256_2(&a.client_to_master, "hello", 5, fields, 48, want);
+    auth_hello_proof(&a.set[0].client_to_master, fields, 48, got);
+    hmac_sha256_2(&a.set[0].client_to_master, "hello", 5, fields, 48, want);
     ok(!memcmp(got, want, sizeof got), "HELLO tag = HMAC(K_c->m, \"hello\" || fields)");
-    ok(auth_hello_check(&a.client_to_master, fields, 48, want), "and is accepted");
+    ok(auth_hello_check(&a.set[0].client_to_master, fields, 48, want), "and is accepted");
     want[31] ^= 1;
-    ok(!auth_hello_check(&a.client_to_master, fields, 48, want), "one flipped bit refused");
-    ok(!auth_hello_check(&a.master_to_client, fields, 48, got), "the other direction's key refused");
-    ok(!auth_hello_check(&a.client_to_master, fields, 48, NULL), "no tag refused");
+    ok(!auth_hello_check(&a.set[0].client_to_master, fields, 48, want), "one flipped bit refused");
+    ok(!auth_hello_check(&a.set[0].master_to_client, fields, 48, got), "the other direction's key refused");
+    ok(!auth_hello_check(&a.set[0].client_to_master, fields, 48, NULL), "no tag refused");
     uint8_t msg[AUTH_NONCE_LEN + 44];
     memcpy(msg, nc, AUTH_NONCE_LEN);
     memcpy(msg + AUTH_NONCE_LEN, fields, 44);
-    auth_welcome_proof(&a.master_to_client, nc, fields, 44, got);
-    hmac_sha256_2(&a.master_to_client, "welcome", 7, msg, sizeof msg, want);
+    auth_welcome_proof(&a.set[0].master_to_client, nc, fields, 44, got);
+    hmac_sha256_2(&a.set[0].master_to_client, "welcome", 7, msg, sizeof msg, want);
     ok(!memcmp(got, want, sizeof got), "WELCOME proof = HMAC(K_m->c, \"welcome\" || client nonce || fields)");
-    ok(auth_welcome_check(&a.master_to_client, nc, fields, 44, want), "and is accepted");
-    ok(!auth_welcome_check(&a.master_to_client, nm, fields, 44, want), "with another client nonce refused");
-    ok(!auth_welcome_check(&a.master_to_client, nc, fields, 44, NULL), "no proof refused");
+    ok(auth_welcome_check(&a.set[0].master_to_client, nc, fields, 44, want), "and is accepted");
+    ok(!auth_welcome_check(&a.set[0].master_to_client, nm, fields, 44, want), "with another client nonce refused");
+    ok(!auth_welcome_check(&a.set[0].master_to_client, nc, fields, 44, NULL), "no proof refused");
     hmac_key c2m, m2c, c2m_old, m2c_old;
     auth_frame_keys(&a, nc, nm, &c2m, &m2c);
-    auth_session_key(&a.client_to_master, "frames", nc, AUTH_NONCE_LEN, nm, AUTH_NONCE_LEN, &c2m_old);
-    auth_session_key(&a.master_to_client, "frames", nc, AUTH_NONCE_LEN, nm, AUTH_NONCE_LEN, &m2c_old);
+    auth_session_key(&a.set[0].client_to_master, "frames", nc, AUTH_NONCE_LEN, nm, AUTH_NONCE_LEN, &c2m_old);
+    auth_session_key(&a.set[0].master_to_client, "frames", nc, AUTH_NONCE_LEN, nm, AUTH_NONCE_LEN, &m2c_old);
     uint8_t t1[AUTH_TAG_LEN], t2[AUTH_TAG_LEN], t3[AUTH_TAG_LEN], t4[AUTH_TAG_LEN];
     hmac_sha256(&c2m, "x", 1, t1);
     hmac_sha256(&c2m_old, "x", 1, t2);
@@ -255,8 +255,8 @@ static int same_key(const hmac_key *a, const hmac_key *b) /* by what they comput
 static void test_dgram_keys(void)
 {
     auth_keys a = {.enabled = 1};
-    hmac_key_init(&a.master_to_slave, "0123456789abcdef0123456789abcdef", 32);
-    hmac_key_init(&a.slave_to_master, "fedcba9876543210fedcba9876543210", 32);
+    hmac_key_init(&a.set[0].master_to_slave, "0123456789abcdef0123456789abcdef", 32);
+    hmac_key_init(&a.set[0].slave_to_master, "fedcba9876543210fedcba9876543210", 32);
     hmac_key m_tx, m_rx, s_tx, s_rx, other;
     auth_dgram_keys(&a, AUTH_MASTER, 0x1111222233334444ull, 0x5555666677778888ull, &m_tx, &m_rx);
     auth_dgram_keys(&a, AUTH_SLAVE, 0x1111222233334444ull, 0x5555666677778888ull, &s_tx, &s_rx);
@@ -265,7 +265,7 @@ static void test_dgram_keys(void)
        "the master's send key is the slave's receive key, and the other way round");
     uint8_t mb[8] = {0x11, 0x11, 0x22, 0x22, 0x33, 0x33, 0x44, 0x44}, sb[8] = {0x55, 0x55, 0x66, 0x66, 0x77, 0x77, 0x88, 0x88};
     hmac_key direct;
-    auth_session_key(&a.master_to_slave, "dgram", mb, 8, sb, 8, &direct);
+    auth_session_key(&a.set[0].master_to_slave, "dgram", mb, 8, sb, 8, &direct);
     ok(same_key(&m_tx, &direct), "the master's send key: HMAC(master->slave key, \"dgram\", master boot, slave boot), as on the wire before");
     ok(!same_key(&m_tx, &m_rx), "one key per direction: nothing said can be reflected back");
     ok(!same_key(&m_tx, &other), "another life of the slave: another key");
@@ -305,6 +305,133 @@ static void test_dgram_keys(void)
     net_close(ss);
 }
 
+
+static void write_key_file(const char *path, const char *content)
+{
+    FILE *f = fopen(path, "w");
+    fputs(content, f);
+    fclose(f);
+    chmod(path, 0600);
+}
+
+/* A key file of two lines (rotation): the first starts conversations, both
+ * are kept; three lines, or one bad line, refused; auth_reload keeps the
+ * old keys when the new file is bad. */
+static void test_key_rotation_files(void)
+{
+    char dir[] = "/tmp/unit-auth.XXXXXX", path[64];
+    static auth_keys one, two, again;
+    char err[512];
+    ok(mkdtemp(dir) != NULL, "temporary directory");
+    snprintf(path, sizeof path, "%s/key", dir);
+    write_key_file(path, "0123456789abcdef0123456789abcdef\n");
+    ok(auth_load(&one, path, err, sizeof err) == 0 && one.count == 1, "one key: count 1");
+    write_key_file(path, "NEW-KEY-0123456789abcdef01234567\r\n0123456789abcdef0123456789abcdef\r\n");
+    ok(auth_load(&two, path, err, sizeof err) == 0 && two.count == 2, "two keys (CRLF): count 2");
+    ok(!memcmp(two.set[1].raw, one.set[0].raw, sizeof one.set[0].raw), "the second line is the old key");
+    ok(memcmp(two.set[0].raw, one.set[0].raw, sizeof one.set[0].raw) != 0, "the first is another key");
+    ok(memcmp(two.set[0].raw[DIR_MASTER_TO_SLAVE], two.set[0].raw[DIR_SLAVE_TO_MASTER], SHA256_LEN) != 0 &&
+           memcmp(two.set[0].raw[DIR_CLIENT_TO_MASTER], two.set[0].raw[DIR_MASTER_TO_CLIENT], SHA256_LEN) != 0,
+       "four distinct direction keys");
+    write_key_file(path, "0123456789abcdef0123456789abcdef\n0123456789abcdef0123456789abcdeX\n"
+                         "0123456789abcdef0123456789abcdeY\n");
+    ok(auth_load(&again, path, err, sizeof err) < 0 && strstr(err, "more than 2 keys"), "three keys refused: %.70s",
+       err);
+    write_key_file(path, "0123456789abcdef0123456789abcdef\nshort\n");
+    ok(auth_load(&again, path, err, sizeof err) < 0 && strstr(err, "key 2") && strstr(err, "at least 32"),
+       "a short second key refused, named: %.60s", err);
+    write_key_file(path, "\n");
+    ok(auth_load(&again, path, err, sizeof err) < 0 && strstr(err, "empty"), "an empty file refused: %.50s", err);
+    /* reload: a bad file changes nothing, a good one replaces */
+    write_key_file(path, "NEW-KEY-0123456789abcdef01234567\n0123456789abcdef0123456789abcdef\n");
+    ok(auth_load(&again, path, err, sizeof err) == 0, "loaded for reload");
+    write_key_file(path, "short\n");
+    ok(auth_reload(&again, err, sizeof err) < 0 && again.enabled && again.count == 2 &&
+           !memcmp(again.set[0].raw, two.set[0].raw, sizeof two.set[0].raw),
+       "a bad file on reload: refused, the keys kept");
+    write_key_file(path, "0123456789abcdef0123456789abcdef\n");
+    ok(auth_reload(&again, err, sizeof err) == 0 && again.count == 1 &&
+           !memcmp(again.set[0].raw, one.set[0].raw, sizeof one.set[0].raw),
+       "a good file on reload: its keys replace");
+    unlink(path);
+    rmdir(dir);
+}
+
+/* auth_conversation_keys is the one derivation of every role: each side's
+ * tx is the other's rx; the exchange, the nonces, the label and the key set
+ * all change the keys; a low-order public key is refused. */
+static void test_conversation_keys(void)
+{
+    static auth_keys a;
+    static const char *secrets[2] = {"0123456789abcdef0123456789abcdef", "NEW-KEY-0123456789abcdef01234567"};
+    char dir[] = "/tmp/unit-auth.XXXXXX", path[64], content[128], err[256];
+    ok(mkdtemp(dir) != NULL, "temporary directory");
+    snprintf(path, sizeof path, "%s/key", dir);
+    snprintf(content, sizeof content, "%s\n%s\n", secrets[0], secrets[1]);
+    write_key_file(path, content);
+    ok(auth_load(&a, path, err, sizeof err) == 0, "keys loaded");
+    unlink(path);
+    rmdir(dir);
+
+    auth_ephemeral em, es;
+    auth_ephemeral_new(&em);
+    auth_ephemeral_new(&es);
+    uint8_t nonces[16];
+    memset(nonces, 0x42, sizeof nonces);
+    aead_key m_tx, m_rx, s_tx, s_rx, x;
+    ok(auth_conversation_keys(&a, 0, AUTH_MASTER, "dgram", nonces, 16, &em, es.pub, &m_tx, &m_rx) == 0 &&
+           auth_conversation_keys(&a, 0, AUTH_SLAVE, "dgram", nonces, 16, &es, em.pub, &s_tx, &s_rx) == 0,
+       "master and slave derive");
+    ok(!memcmp(&m_tx, &s_rx, sizeof m_tx) && !memcmp(&m_rx, &s_tx, sizeof m_rx), "each side's tx is the other's rx");
+    ok(memcmp(&m_tx, &m_rx, sizeof m_tx) != 0, "the two directions differ");
+    aead_key c_tx, c_rx, mc_tx, mc_rx;
+    auth_conversation_keys(&a, 0, AUTH_CLIENT, "frames", nonces, 16, &em, es.pub, &c_tx, &c_rx);
+    auth_conversation_keys(&a, 0, AUTH_MASTER_OF_CLIENTS, "frames", nonces, 16, &es, em.pub, &mc_tx, &mc_rx);
+    ok(!memcmp(&c_tx, &mc_rx, sizeof c_tx) && !memcmp(&c_rx, &mc_tx, sizeof c_rx), "client and master agree too");
+    ok(memcmp(&c_tx, &m_tx, sizeof c_tx) != 0, "another link, other keys");
+    auth_conversation_keys(&a, 1, AUTH_MASTER, "dgram", nonces, 16, &em, es.pub, &x, NULL);
+    ok(memcmp(&x, &m_tx, sizeof x) != 0, "the other key set, another key");
+    auth_conversation_keys(&a, 0, AUTH_MASTER, "dgram hs", nonces, 16, &em, es.pub, &x, NULL);
+    ok(memcmp(&x, &m_tx, sizeof x) != 0, "another label, another key");
+    nonces[15] ^= 1;
+    auth_conversation_keys(&a, 0, AUTH_MASTER, "dgram", nonces, 16, &em, es.pub, &x, NULL);
+    ok(memcmp(&x, &m_tx, sizeof x) != 0, "other nonces, another key");
+    nonces[15] ^= 1;
+    auth_ephemeral other;
+    auth_ephemeral_new(&other);
+    auth_conversation_keys(&a, 0, AUTH_MASTER, "dgram", nonces, 16, &other, es.pub, &x, NULL);
+    ok(memcmp(&x, &m_tx, sizeof x) != 0, "another ephemeral key, another key (the exchange is in)");
+    aead_key h1, h2;
+    ok(auth_conversation_keys(&a, 0, AUTH_MASTER, "dgram hs", nonces, 16, NULL, NULL, &h1, NULL) == 0 &&
+           auth_conversation_keys(&a, 0, AUTH_SLAVE, "dgram hs", nonces, 16, NULL, NULL, NULL, &h2) == 0 &&
+           !memcmp(&h1, &h2, sizeof h1),
+       "without an exchange (handshake keys): both sides agree");
+    uint8_t zero[X25519_LEN] = {0};
+    memset(&x, 0x55, sizeof x);
+    aead_key before = x;
+    ok(auth_conversation_keys(&a, 0, AUTH_MASTER, "dgram", nonces, 16, &em, zero, &x, NULL) < 0 &&
+           !memcmp(&x, &before, sizeof x),
+       "a low-order public key (0) refused, nothing written");
+
+    /* sealing: in place, bound to counter and associated data */
+    uint8_t text[100], copy[100], tag[AUTH_SEAL_LEN], ad[8] = "header";
+    for (int i = 0; i < 100; i++)
+        text[i] = (uint8_t)i;
+    memcpy(copy, text, sizeof text);
+    auth_seal(&m_tx, 7, ad, sizeof ad, text, sizeof text, tag);
+    ok(memcmp(text, copy, sizeof text) != 0, "sealed text is not the plain text");
+    ok(!auth_open(&s_rx, 8, ad, sizeof ad, text, sizeof text, tag), "another counter: refused");
+    ad[0] ^= 1;
+    ok(!auth_open(&s_rx, 7, ad, sizeof ad, text, sizeof text, tag), "another header: refused");
+    ad[0] ^= 1;
+    ok(!auth_open(&s_tx, 7, ad, sizeof ad, text, sizeof text, tag), "the other direction's key: refused");
+    text[50] ^= 0x80;
+    ok(!auth_open(&s_rx, 7, ad, sizeof ad, text, sizeof text, tag), "a flipped bit: refused");
+    text[50] ^= 0x80;
+    ok(auth_open(&s_rx, 7, ad, sizeof ad, text, sizeof text, tag) && !memcmp(text, copy, sizeof text),
+       "the right key, counter and header: opened, the text back");
+}
+
 int main(void)
 {
     test_sha256();
@@ -316,5 +443,7 @@ int main(void)
     test_replay_start();
     test_key_files();
     test_dgram_keys();
+    test_key_rotation_files();
+    test_conversation_keys();
     return done_testing();
 }
