@@ -22,6 +22,9 @@
 #      (and the master's fdatasyncs per second under that load)
 #   7. replay of a journal of 100,000 finished commands                <= 1 s,
 #      the master's VmHWM meanwhile                                    <= 48 MB
+#   8. the key's cost (every frame and datagram sealed, doc/security.md):
+#      2000 x `true` and 200 x 135 KB, keyed / keyless, 3 x 2 slots,
+#      both --ephemeral, alternated                                    <= 1.10
 # Goals 1-5 run with the journal on (the default), in a state dir of the
 # bench's own.
 #
@@ -511,6 +514,68 @@ row "5 idle slave RSS" "VmRSS $srss kB" "sleep(1) $brss kB" "$(awk -v a="$srss" 
     "<= 4 MB" "$(verdict "$srss" 4096)"
 cluster_alive idle
 stop "$CL_MASTER_PID" "${CL_SLAVE_PIDS[@]}"
+
+# goal 8: what the key costs: every frame and datagram sealed with
+# ChaCha20-Poly1305 under keys from an X25519 exchange, against the same
+# cluster without a key; both masters --ephemeral, so only the key differs
+note "goal 8: keyed against keyless, 3x2 slots each, --ephemeral, $REPS alternated runs per workload"
+(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$W/bench.key")
+for pre in plain keyed; do
+    : >"$W/$pre.conf"
+    for i in 1 2 3; do
+        if [ "$pre" = keyed ]; then start_slave "$pre-s$i" -j 2 --key-file "$W/bench.key"; else start_slave "$pre-s$i" -j 2; fi
+        echo "$HOST $SLAVE_PORT" >>"$W/$pre.conf"
+        eval "${pre}_slaves+=(\$SLAVE_PID)"
+    done
+    if [ "$pre" = keyed ]; then
+        start_master "$pre-m" "$W/$pre.conf" --ephemeral --key-file "$W/bench.key"
+    else
+        start_master "$pre-m" "$W/$pre.conf" --ephemeral
+    fi
+    wait_slaves_up "$pre-m" 3 || die "goal 8's $pre master did not see its slaves: $(cat "$W/$pre-m.log")"
+    eval "${pre}_master=\$MASTER_PID ${pre}_port=\$MASTER_PORT"
+done
+# g8 NAME FILE BYTES
+g8() {
+    local name=$1 file=$2 bytes=$3 r ku pu krc prc ks=() ps=() rs=() fail=0
+    for r in $(seq 0 "$REPS"); do # run 0: the warm-up, untimed, checks the bytes
+        if [ $((r % 2)) = 1 ]; then
+            timed 120 "$W/g8k.out" "$BIN/client" -q --key-file "$W/bench.key" "$HOST" "$keyed_port" "$file"; ku=$US krc=$RC
+            timed 120 "$W/g8p.out" "$BIN/client" -q "$HOST" "$plain_port" "$file"; pu=$US prc=$RC
+        else
+            timed 120 "$W/g8p.out" "$BIN/client" -q "$HOST" "$plain_port" "$file"; pu=$US prc=$RC
+            timed 120 "$W/g8k.out" "$BIN/client" -q --key-file "$W/bench.key" "$HOST" "$keyed_port" "$file"; ku=$US krc=$RC
+        fi
+        check_crash "client (goal 8, keyed)" "$krc"
+        check_crash "client (goal 8, keyless)" "$prc"
+        if [ "$krc" != 0 ] || [ "$prc" != 0 ] || [ "$(wc -c <"$W/g8k.out")" != "$bytes" ] ||
+            [ "$(wc -c <"$W/g8p.out")" != "$bytes" ]; then
+            fail=$((fail + 1))
+            note "  $name run $r: keyed $(rc_text $krc) $(wc -c <"$W/g8k.out") bytes, keyless $(rc_text $prc) $(wc -c <"$W/g8p.out") bytes (expected $bytes)"
+            continue
+        fi
+        [ "$r" = 0 ] && continue
+        ks+=("$ku"); ps+=("$pu")
+        rs+=("$(awk -v a="$ku" -v b="$pu" 'BEGIN { print a / b }')")
+        note "  $name run $r: keyed $(sec "$ku") s, keyless $(sec "$pu") s, ratio $(fmt "${rs[-1]}" '%.3f')"
+    done
+    if [ "${#rs[@]}" = 0 ]; then
+        row "8 key cost, $name" "FAILED (all runs)" "-" "-" "<= 1.10" MISS
+        return
+    fi
+    local m v
+    m=$(median "${rs[@]}")
+    v=$(verdict "$m" 1.10)
+    [ "$fail" -gt 0 ] && v="MISS ($fail runs failed)"
+    row "8 key cost, $name" "keyed $(sec "$(median "${ks[@]}")") s" "keyless $(sec "$(median "${ps[@]}")") s" \
+        "$(fmt "$m" '%.3f') ($(printf '%s\n' "${rs[@]}" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }'))" \
+        "<= 1.10" "$v"
+}
+g8 "2000 x true" "$W/true.cmds" 0
+g8 "200 x $((ONE / 1000)) KB" "$W/big.cmds" $((200 * ONE))
+alive "goal 8 keyed master" "$keyed_master"
+alive "goal 8 keyless master" "$plain_master"
+stop "$keyed_master" "$plain_master" "${keyed_slaves[@]}" "${plain_slaves[@]}"
 
 # ------------------------------------------------------------- table ---
 
