@@ -66,8 +66,8 @@ if [ -n "$have_parallel" ]; then
     is "$(tail -n +2 "$T/b.log" | cut -f1,7 | tr '\t\n' '= ')" "$(tail -n +2 "$T/p.log" | cut -f1,7 | sort -n | tr '\t\n' '= ')" \
         "--retries 2: the joblog's Seqs and Exitvals as GNU parallel's"
 else
-    echo "ok $((++_tap_n)) # SKIP GNU parallel is not installed"
-    echo "ok $((++_tap_n)) # SKIP GNU parallel is not installed"
+    echo "ok $((++_tap_n)) # SKIP GNU parallel is not installed (apt-get install parallel)"
+    echo "ok $((++_tap_n)) # SKIP GNU parallel is not installed (apt-get install parallel)"
 fi
 is "$RC/$(tr '\n' ' ' <"$T/out")" "1/run 2 other " "--retries 2: exit 1, the last run's output"
 
@@ -80,7 +80,7 @@ if [ -n "$have_parallel" ]; then
     PRC=0; timeout 60 parallel -k -j2 --retries 3 --halt now,fail=1 <"$T/ph.cmds" >"$T/ph.out" 2>"$T/ph.err" || PRC=$?
     is "$RC/$(tr '\n' ' ' <"$T/out")" "$PRC/$(tr '\n' ' ' <"$T/ph.out")" "--retries 3 --halt now,fail=1: as GNU parallel's ($PRC)"
 else
-    echo "ok $((++_tap_n)) # SKIP GNU parallel is not installed"
+    echo "ok $((++_tap_n)) # SKIP GNU parallel is not installed (apt-get install parallel)"
 fi
 is "$RC/$(tr '\n' ' ' <"$T/out")" "0/run 3 other " "--retries 3 --halt now,fail=1: no halt, exit 0"
 
@@ -190,8 +190,8 @@ if [ -n "$have_parallel" ]; then
     is "$(tail -n +2 "$T/t.log" | cut -f1,7,8 | tr '\t\n' ':,')" "$(tail -n +2 "$T/pt.log" | cut -f1,7,8 | tr '\t\n' ':,')" \
         "--timeout 300%: the joblog's Exitvals and Signals as GNU parallel's"
 else
-    echo "ok $((++_tap_n)) # SKIP GNU parallel is not installed"
-    echo "ok $((++_tap_n)) # SKIP GNU parallel is not installed"
+    echo "ok $((++_tap_n)) # SKIP GNU parallel is not installed (apt-get install parallel)"
+    echo "ok $((++_tap_n)) # SKIP GNU parallel is not installed (apt-get install parallel)"
 fi
 # With no success yet, N% does not apply (GNU parallel's too): a lone failure
 # then a slow one are not killed; bad values are usage errors.

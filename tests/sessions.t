@@ -57,7 +57,7 @@ start_tool() { # start_tool NAME ARGS...: dgram_tool.py proxy; sets TOOL_PORT, T
 for n in 1 2 3 4 5; do echo "echo batch-$n"; done >"$T/batch.txt"
 
 if [ -z "$FAKELIB" ]; then
-    ok 0 "# SKIP libfaketime not found: wall-clock steps not tested"
+    ok 0 "# SKIP libfaketime not found: wall-clock steps not tested (apt-get install libfaketime)"
 else
     # --- A master restarted on its port with its wall clock 10 s behind:
     # its slaves take the new life (it completed a handshake), not the clock.

@@ -208,7 +208,7 @@ if command -v python3 >/dev/null; then
         "...the SUBMITs not on the master's disk sent again (seqs 6 7), from the kept texts"
     check "...END sent again once the template is done" grep -qx 'conn=2 END count=7' "$T/drop.frames"
 else
-    ok 0 "# SKIP needs python3 for tests/fake_master.py"
+    ok 0 "# SKIP needs python3 for tests/fake_master.py (apt-get install python3)"
 fi
 
 # --- where the master is ----------------------------------------------------
