@@ -349,6 +349,7 @@ int loop_turn(master *m, poll_set *ps);
 unsigned slave_capacity(const slave_peer *s);
 unsigned slave_depth(const slave_peer *s);
 uint64_t slave_floor(const slave_peer *s);
+uint32_t sched_share(uint32_t slots, unsigned busy);
 client *sched_next_client(client *clients, uint64_t last_served, uint64_t now_ms, uint32_t slots);
 slave_peer *sched_pick_slave(slave_peer *const *slaves, int nslaves, int *rr);
 #define FAILED_ON_MAX 8
