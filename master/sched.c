@@ -165,6 +165,17 @@ slave_peer *sched_prefer_untried(slave_peer *const *slaves, int nslaves, const c
     return best ? best : picked;
 }
 
+/* --deadline: when cmd, queued, is no longer started (NO_DEADLINE: it
+ * may wait for ever): deadline_ms after it reached the master. A command
+ * dispatched once (and queued again: its slave died) is not affected; a
+ * --retries run is a new start (its failed ones reset attempts). */
+uint64_t sched_start_by(const client *cl, const command *cmd)
+{
+    if (!cl->opts.deadline_ms || cmd->attempts)
+        return NO_DEADLINE;
+    return cmd->received_ms + cl->opts.deadline_ms;
+}
+
 /* The timeout of cl's next dispatch: --timeout SECS, and --timeout N% of
  * the median run time of its successes once there is one (GNU parallel
  * applies N% from its first success too); the smaller of the two. */

@@ -388,11 +388,30 @@ static void test_retries(void)
     is_int((int)sched_timeout_ms(&cl), 86400000, "a bogus huge median: the cap");
 }
 
+/* --deadline (OPTION_DEADLINE): when a queued command is no longer started. */
+static void test_deadline(void)
+{
+    client cl;
+    command cmd;
+    memset(&cl, 0, sizeof cl);
+    memset(&cmd, 0, sizeof cmd);
+    cmd.received_ms = 10000;
+    ok(sched_start_by(&cl, &cmd) == NO_DEADLINE, "no --deadline: it may wait for ever");
+    cl.opts.deadline_ms = 2000;
+    ok(sched_start_by(&cl, &cmd) == 12000, "--deadline 2: 2 s after it reached the master");
+    cmd.attempts = 1; /* dispatched, queued again (its slave died) */
+    ok(sched_start_by(&cl, &cmd) == NO_DEADLINE, "dispatched once already: not affected");
+    cmd.attempts = 0;
+    cmd.tries = 1; /* --retries: its failed run reset attempts */
+    ok(sched_start_by(&cl, &cmd) == 12000, "a --retries run is a new start: the same deadline (passed: not run again)");
+}
+
 int main(void)
 {
     test_next_client();
     test_fair_share();
     test_pick_slave();
     test_retries();
+    test_deadline();
     return done_testing();
 }
