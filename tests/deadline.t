@@ -103,5 +103,8 @@ is "$rc" 2 "after kill -9: client --attach, exit 2 (the 2 not started)"
 is "$(grep -c "\"status\":\"not_started\".*--deadline of 2 s" "$T/attach.out")" 2 "the 2 queued ones: not started, the deadline's message"
 is "$(grep -c '"status":"exited","exitval":0' "$T/attach.out")" 1 "the running one ran to its end"
 is "$(ls "$T/ran" | grep -c '^j[12]')" 0 "the 2 queued ones never ran"
+stop_pid "$MASTER_PID"
+"$BIN/serveur_maitre" --dump-journal "$T/sd9" >"$T/dump.out" 2>&1
+is "$(grep -c '"deadline_ms":2000' "$T/dump.out")" 1 "--dump-journal shows the batch's OPTIONS: deadline_ms 2000"
 
 done_testing
