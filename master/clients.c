@@ -1276,7 +1276,7 @@ static uint64_t deadline_tick(client *cl, uint64_t now_ms)
         command_release(cmd);
         n++;
     }
-    cl->deadline_next_ms = next == NO_DEADLINE ? 0 : next;
+    cl->deadline_next_ms = next; /* NO_DEADLINE: none of them has one (until a push) */
     if (n) {
         LOG(LOG_DEBUG, "client %s: %u command%s not started within --deadline", cl->name, n, n > 1 ? "s" : "");
         client_check_done(cl);

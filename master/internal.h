@@ -243,7 +243,7 @@ struct client {
     uint32_t halt_ok, halt_failed;
     int halt_due;            /* the condition came: apply it before anything more is dispatched */
     uint64_t next_start_ms;  /* --delay: none of its commands starts before (sched.c) */
-    uint64_t deadline_next_ms; /* --deadline: no queued command's is before (0: not known) */
+    uint64_t deadline_next_ms; /* --deadline: no queued command's is before (0: not known; NO_DEADLINE: none has one) */
     int halted;              /* --halt applied, or CANCEL_QUEUED: a failed command is not run again (--retries) */
     /* --timeout N%: the durations of its last OK_RUNS_MAX successes (a ring), their median */
     uint64_t *ok_runs_us;
