@@ -8,8 +8,9 @@
  * Fairness: each free slot goes to the next client (round robin, in
  * connection order) that has a queued command and fewer than its fair
  * share of the slots running (sched_share; any such client when none is
- * below it), and to the least loaded slave (ties: round robin too). A slave of short commands also gets a
- * second job per slot, queued there (slave_depth).
+ * below it), and to the least loaded slave (ties: round robin too). A
+ * slave of short commands also gets a second job per slot, queued there
+ * (slave_depth).
  */
 #include "internal.h"
 
