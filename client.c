@@ -147,6 +147,7 @@ typedef struct {
     char *env[MAX_ENV_VARS];
     uint32_t fail_attempts;     /* --retries N: runs of a failing command, in all (OPTIONS) */
     uint32_t timeout_pct;       /* --timeout N%: of the median run time of the successes (OPTIONS) */
+    uint32_t deadline_ms;       /* --deadline SECS: a command not started within SECS is not run (OPTIONS) */
     int got_bye, welcomed;
     const char *input_name;
     report rep;
@@ -213,6 +214,8 @@ static void usage(FILE *out)
             "                        N more, N fewer (at least 1), N%% of the slots of the slaves\n"
             "                        alive (GNU parallel's, of its CPUs)\n"
             "      --delay SECS      at least SECS between two starts of these commands\n"
+            "      --deadline SECS   a command not started within SECS of reaching the master is\n"
+            "                        not run: it ends not started (counted as failed)\n"
             "      --line-buffer     print each command's output line by line as it comes,\n"
             "                        while it runs (lines of commands interleave; with -k only\n"
             "                        the first command not printed yet streams)\n"
@@ -374,7 +377,7 @@ static void send_attach(client_state *c)
     client_frame_end(c, attach_frame_encode(&c->out, &a));
     free(held);
     if ((c->halt.when || c->jobs || c->jobs_form || c->delay_ms || c->wd || c->nenv || c->line_buffer ||
-         c->fail_attempts > 1 || c->timeout_pct) &&
+         c->fail_attempts > 1 || c->timeout_pct || c->deadline_ms) &&
         (a.mode == ATTACH_NEW || a.mode == ATTACH_RESUME)) {
         static options_frame o; /* (its --env list is large) */
         o = (options_frame){.halt_when = (uint8_t)c->halt.when, .halt_why = (uint8_t)c->halt.why,
@@ -382,7 +385,7 @@ static void send_attach(client_state *c)
                             .jobs_form = c->jobs_form, .jobs_n = c->jobs_n,
                             .delay_ms = c->delay_ms, .line_buffer = (uint8_t)!!c->line_buffer,
                             .fail_attempts = c->fail_attempts > 1 ? c->fail_attempts : 0,
-                            .timeout_pct = c->timeout_pct};
+                            .timeout_pct = c->timeout_pct, .deadline_ms = c->deadline_ms};
         /* the master halts with us, caps and spaces our starts, streams the output, runs
          * failed commands again, times them out */
         if (c->wd) /* and runs our commands there, with these variables */
@@ -1750,7 +1753,7 @@ int main(int argc, char **argv)
            OPT_TAG = 320, OPT_TAGSTRING, OPT_RESUME, OPT_RESUME_FAILED, OPT_RETRY_FAILED,
            OPT_MASTER = 400, OPT_DRY_RUN, /* where the master is; templates' --dry-run */
            OPT_HALT = 420, OPT_DELAY, OPT_LINE_BUFFER = 440,
-           OPT_WD = 460, OPT_ENV, OPT_LOST_RETRIES = 480 };
+           OPT_WD = 460, OPT_ENV, OPT_LOST_RETRIES = 480, OPT_DEADLINE = 500 };
     static const struct option longopts[] = {
         {"keep-order", no_argument, NULL, 'k'},
         {"results", required_argument, NULL, OPT_RESULTS},
@@ -1778,6 +1781,7 @@ int main(int argc, char **argv)
         {"halt", required_argument, NULL, OPT_HALT},
         {"jobs", required_argument, NULL, 'j'},
         {"delay", required_argument, NULL, OPT_DELAY},
+        {"deadline", required_argument, NULL, OPT_DEADLINE},
         {"line-buffer", no_argument, NULL, OPT_LINE_BUFFER},
         {"lb", no_argument, NULL, OPT_LINE_BUFFER},
         {"wd", required_argument, NULL, OPT_WD},
@@ -1846,6 +1850,13 @@ int main(int argc, char **argv)
         case OPT_TAG: c->rep.tag = 1; break;
         case 'j': parse_jobs(c, optarg); break;
         case OPT_DELAY: c->delay_ms = cli_seconds("--delay", optarg, 3600000u); break;
+        case OPT_DEADLINE:
+            c->deadline_ms = cli_seconds("--deadline", optarg, 2592000000u); /* 30 days */
+            if (!c->deadline_ms) {
+                fprintf(stderr, "client: --deadline '%s': expected more than 0 seconds\n", optarg);
+                exit(255);
+            }
+            break;
         case OPT_LINE_BUFFER: c->line_buffer = 1; break;
         case OPT_WD:
             if (parse_wd(c, optarg) < 0)

@@ -632,6 +632,11 @@ size_t options_frame_encode(bwriter *w, const options_frame *o)
         bw_u16(w, 4);
         bw_u32(w, o->timeout_pct);
     }
+    if (o->deadline_ms) {
+        bw_u8(w, OPTION_DEADLINE);
+        bw_u16(w, 4);
+        bw_u32(w, o->deadline_ms);
+    }
     return start;
 }
 
@@ -694,12 +699,13 @@ int options_frame_decode(const breader *fields, options_frame *o)
                 (o->halt_pct && o->halt_n > 100))
                 return -1;
         } else if (key == OPTION_JOBS || key == OPTION_DELAY || key == OPTION_FAIL_ATTEMPTS ||
-                   key == OPTION_TIMEOUT_PCT) {
+                   key == OPTION_TIMEOUT_PCT || key == OPTION_DEADLINE) {
             uint32_t v32 = br_u32(&v);
             if (v.error || !v32 || (key == OPTION_FAIL_ATTEMPTS && v32 > 100))
                 return -1;
             *(key == OPTION_JOBS ? &o->jobs : key == OPTION_DELAY ? &o->delay_ms
-                : key == OPTION_FAIL_ATTEMPTS ? &o->fail_attempts : &o->timeout_pct) = v32;
+                : key == OPTION_FAIL_ATTEMPTS ? &o->fail_attempts : key == OPTION_DEADLINE ? &o->deadline_ms
+                : &o->timeout_pct) = v32;
         } else if (key == OPTION_JOBS_SLOTS) {
             o->jobs_form = br_u8(&v);
             o->jobs_n = br_u32(&v);

@@ -424,6 +424,7 @@ enum option_key {
     OPTION_WD = 7,    /* string: the directory the commands run in, on the slave (--wd), at most once */
     OPTION_ENV = 8,   /* NAME=VALUE, one per entry, repeated (--env NAME): set in the commands' environment */
     OPTION_JOBS_SLOTS = 9, /* u8 form (1 +N, 2 -N, 3 N%), u32 n: -j relative to the cluster's slots */
+    OPTION_DEADLINE = 10,  /* u32 ms: a command not started within that of reaching the master is not run (--deadline) */
 };
 typedef struct {
     const char *p; /* not NUL-terminated; decoded: into the fields */
@@ -443,6 +444,7 @@ typedef struct {
     opt_str env[MAX_ENV_VARS];
     uint32_t fail_attempts; /* 0: none (1 run) */
     uint32_t timeout_pct;   /* 0: none */
+    uint32_t deadline_ms;   /* --deadline: 0 none */
     uint8_t unknown_key; /* decoded: the first key not known (0: none) */
     uint8_t bad_key;     /* decoding failed: the key whose value was bad (0: the frame, or their size) */
 } options_frame;

@@ -193,7 +193,7 @@ int client_set_options(client *cl, const uint8_t *p, size_t n, char *why, size_t
     if (options_frame_decode(&r, &o) < 0) {
         /* the option it failed on, by its client's name */
         static const char *const names[] = {"", "--halt", "-j", "--delay", "--retries", "--timeout N%",
-                                            "--line-buffer", "--wd", "--env", "-j"};
+                                            "--line-buffer", "--wd", "--env", "-j", "--deadline"};
         unsigned k = o.bad_key;
         if (!k)
             snprintf(why, whylen, "malformed OPTIONS (its frame, or --wd and --env too long)");
@@ -221,6 +221,7 @@ int client_set_options(client *cl, const uint8_t *p, size_t n, char *why, size_t
     cl->opts_raw = copy;
     cl->opts_len = (uint32_t)n;
     cl->opts = o;
+    cl->deadline_next_ms = 0; /* --deadline: its queue's earliest, found again */
     return 0;
 }
 
@@ -344,8 +345,18 @@ size_t command_size(const command *cmd)
     return sizeof *cmd + cmd->len + 1;
 }
 
+/* --deadline: a command queued counts from its first time; cl's earliest */
+static void queue_deadline(client *cl, command *cmd)
+{
+    if (!cmd->received_ms)
+        cmd->received_ms = clock_ms();
+    if (cl->deadline_next_ms)
+        cl->deadline_next_ms = earliest(cl->deadline_next_ms, sched_start_by(cl, cmd));
+}
+
 void queue_push_front(client *cl, command *cmd)
 {
+    queue_deadline(cl, cmd);
     cmd->next = cl->qhead;
     cl->qhead = cmd;
     if (!cl->qtail)
@@ -356,6 +367,7 @@ void queue_push_front(client *cl, command *cmd)
 
 void queue_push_back(client *cl, command *cmd)
 {
+    queue_deadline(cl, cmd);
     cmd->next = NULL;
     if (cl->qtail)
         cl->qtail->next = cmd;
@@ -1232,7 +1244,47 @@ static uint64_t batch_tick(master *m, client *cl, uint64_t now_ms, int *forget)
     return NO_DEADLINE;
 }
 
-/* The clients' timers: the hangup wait, the HELLO deadline, and commands
+/* --deadline: cl's queued commands that could not start in time end not
+ * started (a result each, counted as failed: --halt, the exit status);
+ * returns the next one's time. The queue is walked only when its
+ * earliest comes (deadline_next_ms). */
+static uint64_t deadline_tick(client *cl, uint64_t now_ms)
+{
+    if (!cl->opts.deadline_ms || !cl->qhead)
+        return NO_DEADLINE;
+    if (cl->deadline_next_ms && now_ms < cl->deadline_next_ms)
+        return cl->deadline_next_ms;
+    uint64_t next = NO_DEADLINE;
+    unsigned n = 0;
+    char why[100];
+    snprintf(why, sizeof why, "not started within the batch's --deadline of %g s", cl->opts.deadline_ms / 1000.0);
+    for (command **pp = &cl->qhead, *prev = NULL; *pp;) {
+        command *cmd = *pp;
+        uint64_t by = sched_start_by(cl, cmd);
+        if (by > now_ms) {
+            next = earliest(next, by);
+            prev = cmd;
+            pp = &cmd->next;
+            continue;
+        }
+        *pp = cmd->next;
+        if (cl->qtail == cmd)
+            cl->qtail = prev;
+        cl->queued--;
+        cl->queued_bytes -= command_size(cmd);
+        client_send_failure(cl, cmd->index, cmd->seq, RUN_NOT_STARTED, "", why);
+        command_release(cmd);
+        n++;
+    }
+    cl->deadline_next_ms = next; /* NO_DEADLINE: none of them has one (until a push) */
+    if (n) {
+        LOG(LOG_DEBUG, "client %s: %u command%s not started within --deadline", cl->name, n, n > 1 ? "s" : "");
+        client_check_done(cl);
+    }
+    return next;
+}
+
+/* The clients' timers: the hangup wait, the HELLO deadline, --deadline, and commands
  * waiting while no slave is alive (say why, then give up). Runs after
  * slaves_tick, which decides who is alive. */
 uint64_t clients_tick(master *m, uint64_t now_ms)
@@ -1253,6 +1305,7 @@ uint64_t clients_tick(master *m, uint64_t now_ms)
         }
         if (cl->hangup_ms)
             next_ms = earliest(next_ms, cl->hangup_ms + HANGUP_WAIT_MS);
+        next_ms = earliest(next_ms, deadline_tick(cl, now_ms)); /* --deadline */
         if (cl->opts.delay_ms && cl->qhead && cl->next_start_ms > now_ms) /* --delay: its next start */
             next_ms = earliest(next_ms, cl->next_start_ms);
         if (cl->state == CS_HELLO || cl->state == CS_PROVING) { /* it must not hold a place for ever */

@@ -93,6 +93,7 @@ typedef struct command {
     unsigned tries;
     uint32_t failed_on[8]; /* FAILED_ON_MAX */
     uint8_t restored; /* queued again by the replay, never dispatched as far as the journal knows */
+    uint64_t received_ms; /* first queued (SUBMIT; the replay: its restart), clock_ms: --deadline counts from it */
     char *note; /* why it may have run twice (a re-claim's first run ended on its slave): its result says */
     char line[]; /* len bytes + NUL */
 } command;
@@ -242,6 +243,7 @@ struct client {
     uint32_t halt_ok, halt_failed;
     int halt_due;            /* the condition came: apply it before anything more is dispatched */
     uint64_t next_start_ms;  /* --delay: none of its commands starts before (sched.c) */
+    uint64_t deadline_next_ms; /* --deadline: no queued command's is before (0: not known; NO_DEADLINE: none has one) */
     int halted;              /* --halt applied, or CANCEL_QUEUED: a failed command is not run again (--retries) */
     /* --timeout N%: the durations of its last OK_RUNS_MAX successes (a ring), their median */
     uint64_t *ok_runs_us;
@@ -349,12 +351,14 @@ int loop_turn(master *m, poll_set *ps);
 unsigned slave_capacity(const slave_peer *s);
 unsigned slave_depth(const slave_peer *s);
 uint64_t slave_floor(const slave_peer *s);
+uint32_t sched_share(uint32_t slots, unsigned busy);
 client *sched_next_client(client *clients, uint64_t last_served, uint64_t now_ms, uint32_t slots);
 slave_peer *sched_pick_slave(slave_peer *const *slaves, int nslaves, int *rr);
 #define FAILED_ON_MAX 8
 uint32_t slave_uid(const char *name, size_t len); /* a slave's identity that outlives its peer: its name's hash */
 int command_failed_on(const command *cmd, uint32_t uid);
 slave_peer *sched_prefer_untried(slave_peer *const *slaves, int nslaves, const command *cmd, slave_peer *picked);
+uint64_t sched_start_by(const client *cl, const command *cmd); /* --deadline; NO_DEADLINE: none */
 uint32_t sched_timeout_ms(const client *cl); /* --timeout SECS and N% of the median of its successes */
 
 /* --------------------------------------------------------- clients.c --- */

@@ -171,6 +171,8 @@ static void print_record(dump_state *st, size_t offset, size_t bytes, const jrec
             fprintf(f, ",\"jobs\":%u", of.jobs);
         if (of.delay_ms)
             fprintf(f, ",\"delay_ms\":%u", of.delay_ms);
+        if (of.deadline_ms)
+            fprintf(f, ",\"deadline_ms\":%u", of.deadline_ms);
         if (of.halt_when)
             fprintf(f, ",\"halt\":{\"when\":%u,\"why\":%u,\"pct\":%u,\"n\":%u}", of.halt_when, of.halt_why,
                     of.halt_pct, of.halt_n);

@@ -6,9 +6,11 @@
  * master.c's dispatch_step applies it; flights.c carries the command out.
  *
  * Fairness: each free slot goes to the next client (round robin, in
- * connection order) that has a queued command, and to the least loaded
- * slave (ties: round robin too). A slave of short commands also gets a
- * second job per slot, queued there (slave_depth).
+ * connection order) that has a queued command and fewer than its fair
+ * share of the slots running (sched_share; any such client when none is
+ * below it), and to the least loaded slave (ties: round robin too). A
+ * slave of short commands also gets a second job per slot, queued there
+ * (slave_depth).
  */
 #include "internal.h"
 
@@ -76,14 +78,29 @@ slave_peer *sched_pick_slave(slave_peer *const *slaves, int nslaves, int *rr)
     return best;
 }
 
+/* Fair share: of slots slots, what each of busy batches (with commands
+ * running or queued) may hold while another waits: ceil(slots / busy). */
+uint32_t sched_share(uint32_t slots, unsigned busy)
+{
+    return busy ? (uint32_t)(((uint64_t)slots + busy - 1) / busy) : slots;
+}
+
 /* The next client after the one served last (a client at its -j cap or
  * before its --delay's next start waits; slots: of the slaves alive, what
  * a relative -j counts from) (ids grow in connection
  * order, the list is in that order) that has a queued command and reads
- * its results; from the start of the list again when none is after it. */
+ * its results; from the start of the list again when none is after it.
+ * Fair share: a client (a batch) with at least sched_share running is
+ * passed over while one that can take the slot is below its share; when
+ * none is, any may take it (work-conserving). Nothing running is stopped:
+ * a newcomer gets the slots of a batch that holds them all as they free. */
 client *sched_next_client(client *clients, uint64_t last_served, uint64_t now_ms, uint32_t slots)
 {
-    client *first_any = NULL;
+    client *first_any = NULL, *next_any = NULL, *first_below = NULL, *next_below = NULL;
+    unsigned busy = 0;
+    for (client *cl = clients; cl; cl = cl->next)
+        busy += cl->qhead || cl->inflight;
+    uint32_t share = sched_share(slots, busy);
     for (client *cl = clients; cl; cl = cl->next) {
         if (cl->state != CS_ACTIVE || !cl->qhead || cl->held || bw_pending(&cl->out) > OUT_HIGH_WATER)
             continue;
@@ -91,12 +108,21 @@ client *sched_next_client(client *clients, uint64_t last_served, uint64_t now_ms
         uint32_t cap = jobs_cap(&cl->opts, slots);
         if ((cap && cl->inflight >= cap) || (cl->opts.delay_ms && now_ms < cl->next_start_ms))
             continue;
-        if (cl->id > last_served)
-            return cl;
+        int below = cl->inflight < share;
+        if (cl->id > last_served) {
+            if (!next_any)
+                next_any = cl;
+            if (below && !next_below)
+                next_below = cl;
+        }
         if (!first_any)
             first_any = cl;
+        if (below && !first_below)
+            first_below = cl;
     }
-    return first_any;
+    if (first_below)
+        return next_below ? next_below : first_below;
+    return next_any ? next_any : first_any;
 }
 
 /* FNV-1a of a slave's name (host:port, as slaves.conf says it): the same
@@ -138,6 +164,17 @@ slave_peer *sched_prefer_untried(slave_peer *const *slaves, int nslaves, const c
             best = s;
     }
     return best ? best : picked;
+}
+
+/* --deadline: when cmd, queued, is no longer started (NO_DEADLINE: it
+ * may wait for ever): deadline_ms after it reached the master. A command
+ * dispatched once (and queued again: its slave died) is not affected; a
+ * --retries run is a new start (its failed ones reset attempts). */
+uint64_t sched_start_by(const client *cl, const command *cmd)
+{
+    if (!cl->opts.deadline_ms || cmd->attempts)
+        return NO_DEADLINE;
+    return cmd->received_ms + cl->opts.deadline_ms;
 }
 
 /* The timeout of cl's next dispatch: --timeout SECS, and --timeout N% of

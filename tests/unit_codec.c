@@ -761,6 +761,20 @@ static void test_frame_codecs(void)
     ok(w2.len == 5 + 2 * 7 && w2.data[5] == OPTION_FAIL_ATTEMPTS && w2.data[12] == OPTION_TIMEOUT_PCT &&
            parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == 0 && of2.fail_attempts == 3 &&
            of2.timeout_pct == 300 && !of2.jobs && !of2.unknown_key, "OPTIONS: --retries 3 --timeout 300%% round trip");
+    options_frame odl = {.deadline_ms = 2500};
+    bw_reset(&w2);
+    frame_end(&w2, options_frame_encode(&w2, &odl));
+    ok(w2.len == 5 + 7 && w2.data[5] == OPTION_DEADLINE && w2.data[5] == 10 && parse_one(&w2, &type, &f) &&
+           options_frame_decode(&f, &of2) == 0 && of2.deadline_ms == 2500 && !of2.unknown_key,
+       "OPTIONS: --deadline 2.5 round trip (key 10, u32 ms)");
+    bw_reset(&w2);
+    size_t stdl = frame_begin(&w2, F_OPTIONS);
+    bw_u8(&w2, OPTION_DEADLINE);
+    bw_u16(&w2, 4);
+    bw_u32(&w2, 0);
+    frame_end(&w2, stdl);
+    ok(parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == -1 && of2.bad_key == OPTION_DEADLINE,
+       "OPTIONS: --deadline 0 refused, naming key 10");
     options_frame orbad = {.fail_attempts = 101};
     bw_reset(&w2);
     frame_end(&w2, options_frame_encode(&w2, &orbad));

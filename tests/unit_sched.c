@@ -105,6 +105,117 @@ static void test_next_client(void)
     bw_free(&two[1].out);
 }
 
+/* --------------------------------------------------------- fair share --- */
+
+/* A made-up master: n batches, fq[i] commands queued each, their inflight
+ * their running ones; a free slot goes where sched_next_client says. */
+static unsigned fq[3];
+#define is_str(got, want, name) do { const char *g_ = (got); ok(strcmp(g_, (want)) == 0, "%s (got %s)", (name), g_); } while (0)
+static uint64_t fair_last;
+
+static int fair_give(client *cls, int n, uint32_t slots)
+{
+    for (int i = 0; i < n; i++)
+        cls[i].qhead = cls[i].qtail = fq[i] ? &a_command : NULL;
+    client *cl = sched_next_client(&cls[0], fair_last, 0, slots);
+    if (!cl)
+        return -1;
+    int i = (int)(cl - cls);
+    fq[i]--;
+    cl->inflight++;
+    fair_last = cl->id;
+    return i;
+}
+
+/* k slots given one by one: who got each, as digits ("0101") */
+static const char *fair_gives(client *cls, int n, uint32_t slots, int k)
+{
+    static char got[32];
+    int i;
+    for (i = 0; i < k && i < 31; i++) {
+        int w = fair_give(cls, n, slots);
+        got[i] = w < 0 ? '-' : (char)('0' + w);
+    }
+    got[i] = 0;
+    return got;
+}
+
+static void test_fair_share(void)
+{
+    client cls[3];
+    for (int i = 0; i < 3; i++)
+        client_make(&cls[i], (uint64_t)i + 1, 0);
+    chain(cls, 3);
+
+    is_int(sched_share(4, 2), 2, "share: 4 slots, 2 batches: 2 each");
+    is_int(sched_share(5, 2), 3, "share: 5 slots, 2 batches: ceil, 3");
+    is_int(sched_share(4, 0), 4, "share: nobody busy: every slot");
+
+    /* One batch alone takes every slot (work-conserving). */
+    fq[0] = 10, fq[1] = fq[2] = 0, fair_last = 0;
+    is_str(fair_gives(cls, 3, 4, 4), "0000", "one batch: it takes the 4 slots");
+
+    /* Two batches from nothing: 50/50. */
+    cls[0].inflight = 0;
+    fq[0] = 8, fq[1] = 8, fair_last = 0;
+    is_str(fair_gives(cls, 3, 4, 4), "0101", "two batches, 4 free slots: 2 each, alternating");
+    ok(cls[0].inflight == 2 && cls[1].inflight == 2, "two batches: 2 and 2 running");
+
+    /* A batch of long commands holds the 4 slots; B comes with 8 queued:
+     * every slot A frees goes to B until they are even; then each refills
+     * its own share. */
+    cls[0].inflight = 4, cls[1].inflight = 0;
+    fq[0] = 8, fq[1] = 8, fair_last = 1; /* A served last */
+    cls[0].inflight--;
+    is_int(fair_give(cls, 3, 4), 1, "A holds all 4, one ends: B gets it");
+    cls[0].inflight--;
+    is_int(fair_give(cls, 3, 4), 1, "A's second ends: B again (A at its share 2)");
+    fair_last = 2; /* B served last: round robin alone would give A the next one */
+    cls[1].inflight--;
+    is_int(fair_give(cls, 3, 4), 1, "B's ends, B served last: B (A at its share), not round robin's A");
+    cls[0].inflight--;
+    is_int(fair_give(cls, 3, 4), 0, "A's ends, A below its share: A");
+    ok(cls[0].inflight == 2 && cls[1].inflight == 2, "even: 2 and 2");
+
+    /* Work-conserving: B has nothing queued (its 2 run): A may take more. */
+    fq[1] = 0;
+    is_str(fair_gives(cls, 3, 6, 2), "00", "B has nothing queued: A takes the slots beyond its share");
+    /* B capped by its own -j 2: A takes the slot. */
+    fq[1] = 5, cls[0].inflight = 2, cls[1].inflight = 2, cls[1].opts.jobs = 2;
+    is_int(fair_give(cls, 3, 6), 0, "B at its -j 2, below its share 3: A gets the slot");
+    cls[1].opts.jobs = 0;
+
+    /* Three batches: A holds 6 of 6, B and C wait: B and C get every freed
+     * slot until 2, 2, 2; then each its own. */
+    cls[0].inflight = 6, cls[1].inflight = 0, cls[2].inflight = 0;
+    fq[0] = 10, fq[1] = 10, fq[2] = 10, fair_last = 1;
+    char got[8];
+    for (int k = 0; k < 4; k++) {
+        cls[0].inflight--;
+        int w = fair_give(cls, 3, 6);
+        got[k] = (char)('0' + w);
+    }
+    got[4] = 0;
+    is_str(got, "1212", "three batches, A holds 6 of 6: A's 4 freed slots go to B, C, B, C");
+    ok(cls[0].inflight == 2 && cls[1].inflight == 2 && cls[2].inflight == 2, "three batches: 2, 2, 2");
+    cls[0].inflight--;
+    is_int(fair_give(cls, 3, 6), 0, "A's next freed slot: A's again (below its share 2)");
+
+    /* slots_alive changes: a slave of 4 slots joins (8 alive): the new
+     * slots go to those below the new share (4 each of 2). */
+    fq[2] = 0, cls[2].inflight = 0;
+    cls[0].inflight = 4, cls[1].inflight = 0, fair_last = 1;
+    is_str(fair_gives(cls, 3, 8, 4), "1111", "8 slots now, A runs 4: the 4 new ones go to B");
+    is_str(fair_gives(cls, 3, 8, 2), "01", "both at their share 4: round robin beyond it");
+    /* A slave dies (4 slots alive, its commands queued again): 2 each. */
+    cls[0].inflight = 4, cls[1].inflight = 0, fair_last = 2;
+    cls[0].inflight--;
+    is_int(fair_give(cls, 3, 4), 1, "4 slots, A runs 3 of them: the freed one goes to B");
+    is_int(fair_give(cls, 3, 0), 0, "no slot alive (share 0): round robin");
+    for (int i = 0; i < 3; i++)
+        bw_free(&cls[i].out);
+}
+
 /* ------------------------------------------------------------ slaves --- */
 
 static void slave_make(slave_peer *s, unsigned slots, unsigned outstanding)
@@ -277,10 +388,30 @@ static void test_retries(void)
     is_int((int)sched_timeout_ms(&cl), 86400000, "a bogus huge median: the cap");
 }
 
+/* --deadline (OPTION_DEADLINE): when a queued command is no longer started. */
+static void test_deadline(void)
+{
+    client cl;
+    command cmd;
+    memset(&cl, 0, sizeof cl);
+    memset(&cmd, 0, sizeof cmd);
+    cmd.received_ms = 10000;
+    ok(sched_start_by(&cl, &cmd) == NO_DEADLINE, "no --deadline: it may wait for ever");
+    cl.opts.deadline_ms = 2000;
+    ok(sched_start_by(&cl, &cmd) == 12000, "--deadline 2: 2 s after it reached the master");
+    cmd.attempts = 1; /* dispatched, queued again (its slave died) */
+    ok(sched_start_by(&cl, &cmd) == NO_DEADLINE, "dispatched once already: not affected");
+    cmd.attempts = 0;
+    cmd.tries = 1; /* --retries: its failed run reset attempts */
+    ok(sched_start_by(&cl, &cmd) == 12000, "a --retries run is a new start: the same deadline (passed: not run again)");
+}
+
 int main(void)
 {
     test_next_client();
+    test_fair_share();
     test_pick_slave();
     test_retries();
+    test_deadline();
     return done_testing();
 }
