@@ -84,6 +84,8 @@ fi
 stop_all
 
 # ---- the fork bomb, behind two outer backstops ----
+# processes of uid $1 not dead yet (zombies wait for init to reap them: gone)
+live_procs() { ps -u "$1" -o stat= | grep -vc '^Z'; }
 bomb_part() {
     local U
     command -v prlimit >/dev/null && command -v setpriv >/dev/null ||
@@ -114,16 +116,18 @@ bomb_part() {
          [ -e "$T/bomb.done" ] && break; sleep 0.05
      done) &
     local sampler=$!
-    # shellcheck disable=SC2016
-    echo ':(){ :|:& };:; sleep 30' >"$T/bomb.txt"
+    echo 'bomb() { bomb | bomb & }; bomb; sleep 30' >"$T/bomb.txt"
     local start took rcb=0
     start=$(date +%s%N)
     timeout 20 "$BIN/client" 127.0.0.1 "$MASTER_PORT_BOMB" "$T/bomb.txt" --joblog "$T/jbomb" >"$T/bomb.out" 2>"$T/bomb.err" &
     local bomb_client=$!
+    local grown=0
     for _ in $(seq 1 100); do # until it has grown
-        [ "$(ps -u "$U" -o pid= | wc -l)" -ge 100 ] && break
+        grown=$(ps -u "$U" -o pid= | wc -l)
+        [ "$grown" -ge 100 ] && break
         sleep 0.05
     done
+    check "the bomb grows ($grown processes of uid $U)" test "$grown" -ge 100
     for i in 1 2 3 4 5; do echo "echo meanwhile-$i"; done >"$T/mw.txt"
     local mstart=$(date +%s%N)
     RC=0; timeout 30 "$BIN/client" -q -k 127.0.0.1 "$MASTER_PORT_BOMB" "$T/mw.txt" >"$T/mw.out" 2>"$T/mw.err" || RC=$?
@@ -140,12 +144,27 @@ bomb_part() {
     check "... within 15 s ($took ms)" test "$took" -lt 15000
     local left=0
     for _ in $(seq 1 60); do
-        left=$(ps -u "$U" -o pid= | wc -l)
+        left=$(live_procs "$U")
         [ "$left" -le 2 ] && break
         sleep 0.1
     done
     is "$left" 2 "no process of the bomb is left (uid $U has the slave and its keeper only)"
-    check "the peak stayed under the outer 300 ($(cat "$T/peak"))" test "$(cat "$T/peak")" -lt 300
+    local nproc
+    nproc=$(sed -nE 's/.*limits per command: 256 processes \(RLIMIT_NPROC ([0-9]+) .*/\1/p' "$T/bomb.log")
+    check "the peak ($(cat "$T/peak")) stayed within the commands' RLIMIT_NPROC ($nproc), under the outer 300" \
+        test "$(cat "$T/peak")" -le "${nproc:-0}" -a "${nproc:-300}" -lt 300
+    # --max-procs N, bounded (100 sleeps at most): 1 slot x 10 + 64 processes of the uid
+    SMP_PREFIX="prlimit --nproc=300:300 $become" PROG_DIR=$T/bin start_slave procs -j 1 -t 10 --max-procs 10
+    echo "127.0.0.1 $SLAVE_PORT" >"$T/procs.conf"
+    start_master mprocs "$T/procs.conf"
+    wait_slaves_up mprocs 1 || bail "slave not up"
+    check "--max-procs 10 -j 1: RLIMIT_NPROC 74 said at start" grep -q 'limits per command: 10 processes (RLIMIT_NPROC 74 ' "$T/procs.log"
+    printf '%s\n' "awk '/^Max processes/ {print \$3, \$4}' /proc/self/limits" 'for i in $(seq 1 100); do sleep 3 & done; echo all-started' >"$T/procs.txt"
+    RC=0; timeout 30 "$BIN/client" -k 127.0.0.1 "$MASTER_PORT" "$T/procs.txt" --joblog "$T/jprocs" >"$T/procs.out" 2>"$T/procs.err" || RC=$?
+    is "$(cat "$T/procs.out")" "74 74" "the command sees RLIMIT_NPROC 74, soft and hard (it cannot raise it)"
+    check "starting 100 processes fails at the limit (exit $(awk -F'\t' '$1==2 {print $7}' "$T/jprocs"))" \
+        awk -F'\t' '$1==2 {found=1; if ($7 == 0) exit 1} END {exit !found}' "$T/jprocs"
+    check "... with fork's error on its stderr" grep -qi 'fork' "$T/procs.err"
 }
 sweep_bomb_uid() { # the outer backstop: every process of the bomb's uid, by PID
     [ -n "${BOMB_UID:-}" ] && [ "$BOMB_UID" != 0 ] || return 0
@@ -162,7 +181,7 @@ trap 'sweep_bomb_uid; cleanup' EXIT
 bomb_part
 stop_all
 if [ -n "${BOMB_UID:-}" ]; then
-    is "$(ps -u "$BOMB_UID" -o pid= | wc -l)" 0 "after the slave stopped: no process of uid $BOMB_UID at all"
+    is "$(live_procs "$BOMB_UID")" 0 "after the slave stopped: no process of uid $BOMB_UID at all"
 fi
 sweep_bomb_uid
 
