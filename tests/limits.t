@@ -170,14 +170,14 @@ sweep_bomb_uid() { # the outer backstop: every process of the bomb's uid, by PID
     [ -n "${BOMB_UID:-}" ] && [ "$BOMB_UID" != 0 ] || return 0
     local p i
     for i in 1 2 3 4 5 6 7 8 9 10; do
-        p=$(ps -u "$BOMB_UID" -o pid= 2>/dev/null)
+        p=$(ps -u "$BOMB_UID" -o pid=,stat= 2>/dev/null | awk '$2 !~ /^Z/ {print $1}')
         [ -z "$p" ] && return 0
         kill -KILL $p 2>/dev/null
         sleep 0.1
     done
 }
 skip_one() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n # SKIP $1"; }
-trap 'sweep_bomb_uid; cleanup' EXIT
+trap 'stop_all; sweep_bomb_uid; cleanup' EXIT
 bomb_part
 stop_all
 if [ -n "${BOMB_UID:-}" ]; then
