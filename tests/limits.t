@@ -39,20 +39,34 @@ check "... at about 1 s (ran $runtime s)" awk -v t="$runtime" 'BEGIN {exit !(t >
 check "... and it is the client's timeout, not the cap" grep -q 'code retour = -1 (timed out: killed)$' "$T/err"
 stop_all
 
+# ---- bad values are usage errors naming the option ----
+rc=0; "$(prog serveur_esclave)" --max-memory 12X 0 >"$T/bad.out" 2>&1 || rc=$?
+is "$rc" 2 "--max-memory 12X: exit 2"
+check "... naming the option and the value" grep -q "max-memory: '12X' is not a size" "$T/bad.out"
+rc=0; "$(prog serveur_esclave)" --max-procs -1 0 >"$T/bad.out" 2>&1 || rc=$?
+is "$rc/$(grep -c "max-procs: '-1' is not a number" "$T/bad.out")" "2/1" "--max-procs -1: exit 2, named"
+
 # ---- the defaults, as a command sees them ----
 cluster 1 -j 2
 check "the start-up line says the limits" \
     grep -q 'limits per command: 256 processes (RLIMIT_NPROC [0-9]* .*), 1024 open files, no CPU limit, no memory limit, no core files' "$T/s1.log"
-printf '%s\n' 'ulimit -n; ulimit -Hn' 'ulimit -c' 'ulimit -t; ulimit -v' >"$T/ulimits.txt"
+printf '%s\n' 'ulimit -n; ulimit -Hn' 'ulimit -c' 'ulimit -t; ulimit -v' \
+    "awk '/^Max processes/ {print \$3, \$4}' /proc/self/limits" >"$T/ulimits.txt"
 run_client -k "$T/ulimits.txt"
 expected_files=1024
 [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt 1024 ] && expected_files=$(ulimit -Hn)
-is "$(tr '\n' ' ' <"$T/out")" "$expected_files $expected_files 0 unlimited unlimited " \
-    "by default: $expected_files open files (hard too), no core files, no CPU or memory limit"
+nproc=$(sed -nE 's/.*limits per command: 256 processes \(RLIMIT_NPROC ([0-9]+) .*/\1/p' "$T/s1.log")
+is "$(tr '\n' ' ' <"$T/out")" "$expected_files $expected_files 0 unlimited unlimited $nproc $nproc " \
+    "by default: $expected_files open files (hard too), no core files, no CPU or memory limit, RLIMIT_NPROC $nproc"
+[ "$(ulimit -u)" = unlimited ] || [ "$(ulimit -u)" -ge 700 ] && is "$nproc" 576 "... 576: 2 slots x 256 + 64"
 stop_all
 
 # ---- --max-cpu, --max-memory, --max-files ----
 PY=$(command -v python3 >/dev/null && python3 -c 'import os, sys; print(os.path.realpath(sys.executable))')
+start_slave sizes --max-memory 2G --max-procs 0
+check "--max-memory 2G (G suffix), --max-procs 0 (none), said at start" \
+    grep -q 'limits per command: no process limit, 1024 open files, no CPU limit, 2048 MiB of memory, no core files' "$T/sizes.log"
+stop_all
 cluster 1 -j 2 -t 20 --max-cpu 1 --max-memory 64M --max-files 16
 check "the start-up line says them" \
     grep -q 'limits per command: 256 processes (.*), 16 open files, 1 s of CPU, 64 MiB of memory, no core files' "$T/s1.log"
