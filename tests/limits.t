@@ -12,6 +12,10 @@
 # processes the test kills by PID at the end, whatever happened.
 . "$(dirname "$0")/lib.sh"
 
+# A master of the same name again: its old log goes first (start_master
+# would read the old one's port before the new one truncates it).
+recluster() { stop_all; rm -f "$T/master.log"; cluster "$@"; }
+
 # ---- the slave's --timeout is a cap ----
 cluster 1 -j 2 -t 1
 echo "sleep 3" >"$T/sleep3.txt"
@@ -29,9 +33,8 @@ runtime=$(awk -F'\t' '$1==2 {print $4}' "$T/j2")
 is "$RC/$(awk -F'\t' '$1==2 {print $7 "/" $8}' "$T/j2")" "1/-1/15" \
     "--timeout 100000% (200 s after a 0.2 s success): capped at the slave's 1 s"
 check "... at about 1 s (ran $runtime s)" awk -v t="$runtime" 'BEGIN {exit !(t >= 0.9 && t < 2.5)}'
-stop_all
 
-cluster 1 -j 2 -t 5
+recluster 1 -j 2 -t 5
 run_client --timeout 1 "$T/sleep3.txt" --joblog "$T/j3"
 runtime=$(awk -F'\t' '$1==1 {print $4}' "$T/j3")
 is "$RC/$(awk -F'\t' '$1==1 {print $7 "/" $8}' "$T/j3")" "1/-1/15" "slave -t 5, client --timeout 1: the client's smaller one applies"
@@ -47,7 +50,7 @@ rc=0; "$(prog serveur_esclave)" --max-procs -1 0 >"$T/bad.out" 2>&1 || rc=$?
 is "$rc/$(grep -c "max-procs: '-1' is not a number" "$T/bad.out")" "2/1" "--max-procs -1: exit 2, named"
 
 # ---- the defaults, as a command sees them ----
-cluster 1 -j 2
+recluster 1 -j 2
 check "the start-up line says the limits" \
     grep -q 'limits per command: 256 processes (RLIMIT_NPROC [0-9]* .*), 1024 open files, no CPU limit, no memory limit, no core files' "$T/s1.log"
 printf '%s\n' 'ulimit -n; ulimit -Hn' 'ulimit -c' 'ulimit -t; ulimit -v' \
@@ -66,8 +69,7 @@ PY=$(command -v python3 >/dev/null && python3 -c 'import os, sys; print(os.path.
 start_slave sizes --max-memory 2G --max-procs 0
 check "--max-memory 2G (G suffix), --max-procs 0 (none), said at start" \
     grep -q 'limits per command: no process limit, 1024 open files, no CPU limit, 2048 MiB of memory, no core files' "$T/sizes.log"
-stop_all
-cluster 1 -j 2 -t 20 --max-cpu 1 --max-memory 64M --max-files 16
+recluster 1 -j 2 -t 20 --max-cpu 1 --max-memory 64M --max-files 16
 check "the start-up line says them" \
     grep -q 'limits per command: 256 processes (.*), 16 open files, 1 s of CPU, 64 MiB of memory, no core files' "$T/s1.log"
 echo 'while :; do :; done' >"$T/spin.txt"
@@ -88,8 +90,7 @@ if [ -n "$PY" ]; then
         "--max-memory 64M: 200 MB cannot be allocated; --max-files 16: 20 files cannot be opened"
     check "... MemoryError" grep -q MemoryError "$T/err"
     check "... Too many open files" grep -q 'Too many open files' "$T/err"
-    stop_all
-    cluster 1 -j 2
+    recluster 1 -j 2
     run_client -k "$T/big.txt"
     is "$RC/$(tr '\n' ' ' <"$T/out")" "0/allocated opened " "without those limits the same commands succeed"
 else
