@@ -38,8 +38,17 @@ static void usage(FILE *out)
             "                         '*' and '?' wildcards); others exit 126 with a message\n"
             "  -o, --max-output SIZE  output kept per stream and command, K/M suffixes\n"
             "                         (default %uM, at most %uM); the rest is dropped and marked\n"
-            "  -t, --timeout SECONDS  kill commands running longer (default 0: no limit;\n"
-            "                         a client's --timeout takes precedence)\n"
+            "  -t, --timeout SECONDS  kill commands running longer (default 0: no limit); a cap:\n"
+            "                         a client's --timeout may ask for less, never more\n"
+            "      --max-procs N      processes per command (default %d; 0: no limit): the\n"
+            "                         commands' cgroup's pids.max (slots x N) where it may,\n"
+            "                         and RLIMIT_NPROC (of the user, not root: slots x N + 64)\n"
+            "      --max-cpu SECONDS  CPU seconds per process (RLIMIT_CPU; default 0: none)\n"
+            "      --max-memory SIZE  address space per process, K/M/G suffixes (RLIMIT_AS;\n"
+            "                         default 0: none)\n"
+            "      --max-files N      open files per process (RLIMIT_NOFILE; default %d; 0: the\n"
+            "                         slave's own; POSIX only). No limit is ever raised above\n"
+            "                         the slave's own hard limit; core files are off\n"
             "  -C, --chdir DIR        the commands run in DIR (default: the directory it was\n"
             "                         started in); said at start; a client's --wd is from there\n"
             "      --master-grace SECS  a master with a state dir that falls silent keeps its\n"
@@ -49,7 +58,8 @@ static void usage(FILE *out)
             "  -q, --quiet            log only errors\n"
             "  -h, --help             this help\n"
             "  -V, --version          version\n",
-            cpu_count(), DEFAULT_BIND_ADDR, DEFAULT_OUTPUT_CAP >> 20, MAX_OUTPUT_CAP >> 20, DEFAULT_MASTER_GRACE_SECONDS);
+            cpu_count(), DEFAULT_BIND_ADDR, DEFAULT_OUTPUT_CAP >> 20, MAX_OUTPUT_CAP >> 20, RUNNER_DEFAULT_PROCS,
+            RUNNER_DEFAULT_FILES, DEFAULT_MASTER_GRACE_SECONDS);
 }
 
 int main(int argc, char **argv)
@@ -63,7 +73,10 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
         {"master-grace", required_argument, NULL, 'G'},
         {"chdir", required_argument, NULL, 'C'},
+        {"max-procs", required_argument, NULL, 'P'},  {"max-cpu", required_argument, NULL, 'U'},
+        {"max-memory", required_argument, NULL, 'M'}, {"max-files", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0}};
+    runner_limits limits = {0, RUNNER_DEFAULT_PROCS, 0, 0, RUNNER_DEFAULT_FILES};
     slave_config cfg = {DEFAULT_BIND_ADDR, 0, 0, DEFAULT_OUTPUT_CAP, 0, NULL, NULL, DEFAULT_MASTER_GRACE_SECONDS * 1000u, NULL};
     int level = LOG_INFO, c, insecure = 0;
     const char *key_file = NULL, *allow_file = NULL, *chdir_to = NULL;
@@ -84,6 +97,10 @@ int main(int argc, char **argv)
         case 'o': cfg.output_cap = cli_bytes("--max-output", optarg, 0, MAX_OUTPUT_CAP); break;
         case 't': cfg.default_timeout_ms = cli_seconds("--timeout", optarg, 86400000u); break;
         case 'C': chdir_to = optarg; break;
+        case 'P': limits.procs = (uint32_t)cli_number("--max-procs", optarg, 0, 1000000); break;
+        case 'U': limits.cpu_s = (uint32_t)cli_number("--max-cpu", optarg, 0, 86400 * 365); break;
+        case 'M': limits.memory = cli_size("--max-memory", optarg, (uint64_t)1 << 50); break;
+        case 'F': limits.files = (uint32_t)cli_number("--max-files", optarg, 0, 1 << 24); break;
         case 'G':
             cfg.master_grace_ms = cli_seconds("--master-grace", optarg, 86400000u);
             if (cfg.master_grace_ms < 1000)
@@ -126,6 +143,8 @@ int main(int argc, char **argv)
     static char role[32];
     snprintf(role, sizeof role, "esclave:%d", cfg.port);
     log_init(role, level);
+    limits.slots = (unsigned)cfg.slots;
+    runner_set_limits(&limits);
     runner_init(); /* before any socket: the keeper holds none */
     int rc = slave_run(&cfg);
     runner_shutdown();

@@ -42,6 +42,24 @@ uint32_t cli_bytes(const char *option, const char *text, uint32_t min, uint32_t 
     return (uint32_t)v;
 }
 
+uint64_t cli_size(const char *option, const char *text, uint64_t max)
+{
+    static const char units[] = "KMGT";
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    const char *u = *end && end != text ? strchr(units, *end >= 'a' ? *end - 32 : *end) : NULL;
+    if (u && !errno) {
+        for (long i = 0; i <= u - units; i++)
+            v = v > ~0ull / 1024 ? (errno = ERANGE, v) : v * 1024;
+        end++;
+    }
+    if (errno || end == text || *end || text[0] == '-' || v > max)
+        die("%s: '%s' is not a size from 0 to %llu bytes (K, M, G and T suffixes allowed)", option, text,
+            (unsigned long long)max);
+    return (uint64_t)v;
+}
+
 void cli_check_bind(const char *bind, int keyed, int insecure)
 {
     net_addr a;

@@ -10,6 +10,8 @@ long cli_number(const char *option, const char *text, long min, long max);
 uint32_t cli_seconds(const char *option, const char *text, uint32_t max_ms);
 /* Bytes with an optional K/M suffix (powers of 1024). */
 uint32_t cli_bytes(const char *option, const char *text, uint32_t min, uint32_t max);
+/* The same, 64 bits and K/M/G/T suffixes, from 0 to max. */
+uint64_t cli_size(const char *option, const char *text, uint64_t max);
 int cli_port(const char *text); /* 0-65535, or dies */
 
 /* Safe default: a daemon listening beyond loopback must have a key,

@@ -336,7 +336,10 @@ static void print_human(report *rep, const CommandResult *r, const char *cmd, si
         snprintf(why, sizeof why, " (killed by signal %u%s%.*s)", r->term_signal, r->message_len ? ": " : "",
                  (int)r->message_len, r->message ? r->message : "");
         break;
-    case RUN_TIMED_OUT: snprintf(why, sizeof why, " (timed out: killed)"); break;
+    case RUN_TIMED_OUT: /* message: e.g. by the slave's --timeout cap */
+        snprintf(why, sizeof why, " (timed out: %.*s)", r->message_len ? (int)r->message_len : 6,
+                 r->message_len ? r->message : "killed");
+        break;
     case RUN_NOT_STARTED:
     case RUN_REJECTED:
         snprintf(why, sizeof why, " (not run: %.*s)", (int)r->message_len, r->message ? r->message : "");

@@ -103,6 +103,7 @@ typedef struct job {
     char *command;              /* JP_QUEUED, JP_RUNNING */
     runner_place *place;        /* JP_QUEUED, JP_RUNNING: --wd, --env (NULL: none); its strings follow it */
     uint32_t timeout_ms;
+    int timeout_capped;         /* timeout_ms is the slave's --timeout cap (the request asked for none or more) */
     runner_proc proc;           /* JP_RUNNING */
     int started;                /* its command was started (a result of one that could not be: 0) */
     int stream;                 /* JOBX_STREAM: its output goes out in DG_OUTPUT as it comes */

@@ -339,7 +339,10 @@ void on_job_fragment(slave *sl, const net_addr *from, const dgram *d, size_t n)
     }
     memcpy(j->command, req.command, req.length);
     j->command[req.length] = 0;
-    j->timeout_ms = req.timeout_ms ? req.timeout_ms : sl->cfg->default_timeout_ms;
+    /* the slave's --timeout is a cap: a request may ask for less, never more */
+    uint32_t cap = sl->cfg->default_timeout_ms;
+    j->timeout_capped = cap && (!req.timeout_ms || req.timeout_ms > cap);
+    j->timeout_ms = j->timeout_capped ? cap : req.timeout_ms;
     job_rx_free(sl, j);
     j->phase = JP_QUEUED;
     sl->queued++;
@@ -487,6 +490,12 @@ uint64_t jobs_tick(slave *sl, uint64_t now_us)
                 CommandResult r;
                 memset(&r, 0, sizeof r);
                 runner_result(&j->proc, &r);
+                char why[96];
+                if (r.status == RUN_TIMED_OUT && j->timeout_capped && !r.message_len) {
+                    snprintf(why, sizeof why, "killed after %g s: the slave's --timeout cap", j->timeout_ms / 1000.0);
+                    r.message = why;
+                    r.message_len = (uint32_t)strlen(why);
+                }
                 LOG(LOG_DEBUG, "job %llu: finished, status %d code %d", (unsigned long long)j->id, r.status,
                     r.exit_code);
                 sl->running--;

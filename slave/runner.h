@@ -48,6 +48,22 @@ typedef struct {
     uint64_t drain_deadline_us; /* after exit: stop waiting for the end of the output */
 } runner_proc;
 
+/* What bounds every command (serveur_esclave --max-procs, --max-cpu,
+ * --max-memory, --max-files; 0: no limit), set before runner_init. POSIX:
+ * setrlimit in the command's child before exec (never above the slave's
+ * own hard limits), and pids.max on the commands' cgroup; Windows: the
+ * command's job object (no open-files limit there). */
+typedef struct {
+    unsigned slots;      /* commands at once: the commands' shared limits are this many times procs */
+    uint32_t procs;      /* processes per command (RLIMIT_NPROC: of the user, all commands together) */
+    uint32_t cpu_s;      /* CPU seconds per process (RLIMIT_CPU) */
+    uint64_t memory;     /* bytes of address space per process (RLIMIT_AS) */
+    uint32_t files;      /* open files per process (RLIMIT_NOFILE) */
+} runner_limits;
+#define RUNNER_DEFAULT_PROCS 256
+#define RUNNER_DEFAULT_FILES 1024
+void runner_set_limits(const runner_limits *l);
+
 /* Once, at the start of the slave, before it opens any socket. POSIX: the
  * keeper (a child that kills what commands left running when the slave
  * dies, however) and, where it may, a cgroup for the commands. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -283,6 +284,149 @@ static int cgroup_setup(char *why, size_t whylen)
 }
 #endif
 
+/* ------------------------------------------------------------ limits --- */
+
+static runner_limits limits = {1, RUNNER_DEFAULT_PROCS, 0, 0, RUNNER_DEFAULT_FILES};
+
+void runner_set_limits(const runner_limits *l)
+{
+    limits = *l;
+}
+
+/* What every command's child sets before exec, made once by runner_init
+ * (the vfork child only calls setrlimit: lowering a limit cannot fail). */
+static struct {
+    int resource;
+    struct rlimit lim;
+} child_rlimits[5];
+static int n_child_rlimits;
+
+/* Plans resource at soft/hard (RLIM_INFINITY: as it is), never above the
+ * slave's own hard limit. The soft limit planned, or RLIM_INFINITY. */
+static rlim_t plan_rlimit(int resource, const char *name, rlim_t soft, rlim_t hard)
+{
+    struct rlimit cur;
+    if (getrlimit(resource, &cur) < 0) {
+        LOG(LOG_WARN, "getrlimit(%s): %s: commands get the slave's own", name, strerror(errno));
+        return RLIM_INFINITY;
+    }
+    if (hard == RLIM_INFINITY || (cur.rlim_max != RLIM_INFINITY && hard > cur.rlim_max))
+        hard = cur.rlim_max;
+    if (soft == RLIM_INFINITY || (hard != RLIM_INFINITY && soft > hard))
+        soft = hard;
+    child_rlimits[n_child_rlimits].resource = resource;
+    child_rlimits[n_child_rlimits].lim = (struct rlimit){soft, hard};
+    n_child_rlimits++;
+    return soft;
+}
+
+#ifdef __linux__
+/* pids.max of the commands' cgroup: what slots x --max-procs allow them
+ * together (the cgroup is the slave's, shared by its commands). Its
+ * parent, the slave's own cgroup, must give it the pids controller: one
+ * with processes in it (the slave) cannot, unless it is the root. 0, or
+ * -1 with the reason in why. */
+static int cgroup_pids(uint64_t max, char *why, size_t whylen)
+{
+    char path[600], parent[sizeof cg_dir];
+    snprintf(path, sizeof path, "%s/pids.max", cg_dir);
+    if (access(path, W_OK) < 0) {
+        memcpy(parent, cg_dir, sizeof parent);
+        char *slash = strrchr(parent, '/');
+        if (slash)
+            *slash = 0;
+        char ctl[600], line[512] = "";
+        snprintf(ctl, sizeof ctl, "%s/cgroup.controllers", parent);
+        FILE *f = fopen(ctl, "re");
+        if (f) {
+            if (!fgets(line, sizeof line, f))
+                line[0] = 0;
+            fclose(f);
+        }
+        char *at = strstr(line, "pids");
+        if (!at || (at > line && at[-1] != ' ') || (at[4] && at[4] != ' ' && at[4] != '\n')) {
+            snprintf(why, whylen, "the pids controller is not available in %s (cgroup v1 has it, or it is not "
+                     "delegated)", parent);
+            return -1;
+        }
+        snprintf(ctl, sizeof ctl, "%s/cgroup.subtree_control", parent);
+        int fd = open(ctl, O_WRONLY | O_CLOEXEC);
+        int ok = fd >= 0 && write(fd, "+pids", 5) == 5;
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        if (!ok) {
+            snprintf(why, whylen, "cannot enable the pids controller in %s: %s", ctl, strerror(e));
+            return -1;
+        }
+        if (access(path, W_OK) < 0) {
+            snprintf(why, whylen, "no %s: %s", path, strerror(errno));
+            return -1;
+        }
+    }
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    char v[32];
+    int n = snprintf(v, sizeof v, "%llu", (unsigned long long)max);
+    int ok = fd >= 0 && write(fd, v, (size_t)n) == n;
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    if (!ok) {
+        snprintf(why, whylen, "cannot write %s: %s", path, strerror(e));
+        return -1;
+    }
+    return 0;
+}
+#endif
+
+/* Plans the commands' limits and says them in one line. */
+static void limits_setup(void)
+{
+    char procs[300] = "no process limit", pids[200] = "";
+    n_child_rlimits = 0;
+    if (limits.procs) {
+        uint64_t together = (uint64_t)limits.slots * limits.procs;
+#ifdef __linux__
+        char why[700];
+        if (!cg_dir[0])
+            snprintf(pids, sizeof pids, "; no pids.max: no cgroup");
+        else if (cgroup_pids(together, why, sizeof why) == 0)
+            snprintf(pids, sizeof pids, "; pids.max %llu on the commands' cgroup", (unsigned long long)together);
+        else {
+            LOG(LOG_WARN, "no pids.max for the commands' cgroup (%s): only RLIMIT_NPROC bounds their processes",
+                why);
+            snprintf(pids, sizeof pids, "; no pids.max");
+        }
+#endif
+        /* RLIMIT_NPROC counts every process of the user: the commands'
+         * together, and some room left for the slave's own forks below
+         * the slave's limit (else one fork bomb stops every command). */
+        rlim_t want = (rlim_t)together + 64, room = (rlim_t)limits.slots + 16;
+        struct rlimit cur;
+        if (getrlimit(RLIMIT_NPROC, &cur) == 0 && cur.rlim_cur != RLIM_INFINITY && want + room > cur.rlim_cur)
+            want = cur.rlim_cur > 2 * room ? cur.rlim_cur - room : cur.rlim_cur / 2 + 1;
+        rlim_t got = plan_rlimit(RLIMIT_NPROC, "RLIMIT_NPROC", want, want);
+        snprintf(procs, sizeof procs, "%u processes (RLIMIT_NPROC %llu for the user's commands together%s%s)", limits.procs,
+                 (unsigned long long)got, geteuid() == 0 ? ", root exempt" : "", pids);
+    }
+    char files[64] = "open files as the slave's", cpu[64] = "no CPU limit", mem[64] = "no memory limit";
+    if (limits.files) {
+        rlim_t got = plan_rlimit(RLIMIT_NOFILE, "RLIMIT_NOFILE", limits.files, limits.files);
+        snprintf(files, sizeof files, "%llu open files", (unsigned long long)got);
+    }
+    if (limits.cpu_s) {
+        /* SIGXCPU at the soft limit, SIGKILL a second later */
+        rlim_t got = plan_rlimit(RLIMIT_CPU, "RLIMIT_CPU", limits.cpu_s, (rlim_t)limits.cpu_s + 1);
+        snprintf(cpu, sizeof cpu, "%llu s of CPU", (unsigned long long)got);
+    }
+    if (limits.memory) {
+        rlim_t got = plan_rlimit(RLIMIT_AS, "RLIMIT_AS", (rlim_t)limits.memory, (rlim_t)limits.memory);
+        snprintf(mem, sizeof mem, "%llu MiB of memory", (unsigned long long)(got >> 20));
+    }
+    plan_rlimit(RLIMIT_CORE, "RLIMIT_CORE", 0, RLIM_INFINITY); /* no core files on the slave's disk */
+    LOG(LOG_INFO, "limits per command: %s, %s, %s, %s, no core files", procs, files, cpu, mem);
+}
+
 /* Forks the keeper and tells it the groups already running (a new one). */
 static void keeper_start(void)
 {
@@ -323,6 +467,7 @@ void runner_init(void)
 #endif
         LOG(LOG_INFO, "no cgroup for commands (%s): a process that calls setsid() and leaves its command's "
             "process group outlives it", why);
+    limits_setup();
     keeper_start();
 }
 
@@ -434,6 +579,8 @@ static int spawn(runner_proc *p, const char *command, char **envp, const char *w
         setsid();
         if (cg_fd >= 0 && write(cg_fd, "0", 1) < 0) { /* stays out of the cgroup: the group kill still works */
         }
+        for (int i = 0; i < n_child_rlimits; i++) /* the slave's limits (runner_set_limits) */
+            setrlimit(child_rlimits[i].resource, &child_rlimits[i].lim);
 #ifdef __linux__
         /* If the slave dies (kill -9), its commands die with it. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);

@@ -256,6 +256,32 @@ static void discard(struct runner_win32 *w)
     release(w);
 }
 
+static runner_limits limits = {1, RUNNER_DEFAULT_PROCS, 0, 0, RUNNER_DEFAULT_FILES};
+
+void runner_set_limits(const runner_limits *l)
+{
+    limits = *l;
+}
+
+/* --max-procs: processes active in the command's job at once; --max-cpu:
+ * user-mode CPU time per process; --max-memory: memory committed per
+ * process (no address-space limit here). --max-files has no equivalent. */
+static void job_limits(JOBOBJECT_EXTENDED_LIMIT_INFORMATION *l)
+{
+    if (limits.procs) {
+        l->BasicLimitInformation.LimitFlags |= JOB_OBJECT_LIMIT_ACTIVE_PROCESS;
+        l->BasicLimitInformation.ActiveProcessLimit = limits.procs;
+    }
+    if (limits.cpu_s) {
+        l->BasicLimitInformation.LimitFlags |= JOB_OBJECT_LIMIT_PROCESS_TIME;
+        l->BasicLimitInformation.PerProcessUserTimeLimit.QuadPart = (LONGLONG)limits.cpu_s * 10000000;
+    }
+    if (limits.memory) {
+        l->BasicLimitInformation.LimitFlags |= JOB_OBJECT_LIMIT_PROCESS_MEMORY;
+        l->ProcessMemoryLimit = (SIZE_T)limits.memory;
+    }
+}
+
 int runner_start(runner_proc *p, const char *command, const runner_place *place, uint32_t output_cap,
                  uint32_t timeout_ms, char *err, size_t errlen)
 {
@@ -314,6 +340,7 @@ int runner_start(runner_proc *p, const char *command, const runner_place *place,
     memset(&limits, 0, sizeof limits);
     limits.BasicLimitInformation.LimitFlags =
         JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE | JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION;
+    job_limits(&limits); /* the slave's --max-procs, --max-cpu, --max-memory */
     if (!w->job || !SetInformationJobObject(w->job, JobObjectExtendedLimitInformation, &limits, sizeof limits)) {
         say(err, errlen, "job object");
         goto fail;
@@ -493,6 +520,15 @@ void runner_free(runner_proc *p)
  * slave dies (its last handle closes); a process cannot stop itself. */
 void runner_init(void)
 {
+    char cpu[64] = "no CPU limit", mem[64] = "no memory limit", procs[64] = "no process limit";
+    if (limits.procs)
+        snprintf(procs, sizeof procs, "%u processes", limits.procs);
+    if (limits.cpu_s)
+        snprintf(cpu, sizeof cpu, "%u s of CPU", limits.cpu_s);
+    if (limits.memory)
+        snprintf(mem, sizeof mem, "%llu MiB of memory", (unsigned long long)(limits.memory >> 20));
+    LOG(LOG_INFO, "limits per command (its job object): %s, %s, %s; open files: not limited on Windows", procs, cpu,
+        mem);
 }
 
 void runner_shutdown(void)

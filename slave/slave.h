@@ -12,7 +12,7 @@ typedef struct {
     int port;
     int slots;                   /* commands run at once */
     uint32_t output_cap;         /* bytes kept per stream and command */
-    uint32_t default_timeout_ms; /* 0: none, unless the client sets one */
+    uint32_t default_timeout_ms; /* --timeout: a cap; a request may ask for less (0: none) */
     const auth_keys *auth;       /* enabled: only authenticated datagrams are accepted */
     const allow_list *allow;       /* NULL: every command; else only those it permits */
     uint32_t master_grace_ms;    /* a silent master with an identity keeps its jobs this long (--master-grace) */

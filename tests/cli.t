@@ -58,7 +58,7 @@ start=$(date +%s)
 rc=0; timeout 60 "$BIN/client" 127.0.0.1 "$MASTER_PORT" "$T/slow.txt" --joblog "$T/jt" >"$T/tout" 2>&1 || rc=$?
 is "$rc/$(awk -F'\t' '$1==1 {print $7 "/" $8}' "$T/jt")" "1/-1/15" "serveur_esclave -t 1 ends a long command (TERM: Exitval -1, Signal 15)"
 check "within a few seconds ($(( $(date +%s) - start )) s)" test $(( $(date +%s) - start )) -le 5
-check "and says it timed out" grep -q 'code retour = -1 (timed out: killed)' "$T/tout"
+check "and says it timed out, by the slave's cap" grep -q "code retour = -1 (timed out: killed after 1 s: the slave's --timeout cap)" "$T/tout"
 
 # No slave answering: the client is told why it waits, then the commands fail.
 python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' >"$T/deadport"
