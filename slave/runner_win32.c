@@ -166,6 +166,68 @@ static wchar_t *widen(const char *s)
     return w;
 }
 
+/* --allow: the words as one command line, without cmd.exe, quoted so that
+ * the program's C runtime (CommandLineToArgvW's rules) gives them back:
+ * a word with a blank or a '"' (or empty) is quoted, a '"' in it is \",
+ * backslashes before a '"' (or the closing one) are doubled. The first
+ * word, the program, is only quoted (it cannot hold a '"'). */
+static wchar_t *argv_line(char *const *words, char *err, size_t errlen)
+{
+    size_t total = 1;
+    for (int i = 0; words[i]; i++)
+        total += 2 * strlen(words[i]) + 3;
+    char *line = malloc(total), *t = line;
+    if (!line) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (strchr(words[0], '"')) {
+        snprintf(err, errlen, "a program name with '\"' in it cannot run on Windows");
+        free(line);
+        return NULL;
+    }
+    t += sprintf(t, "\"%s\"", words[0]);
+    for (int i = 1; words[i]; i++) {
+        const char *w = words[i];
+        *t++ = ' ';
+        if (*w && !strpbrk(w, " \t\n\v\"")) {
+            t += sprintf(t, "%s", w);
+            continue;
+        }
+        *t++ = '"';
+        for (;; w++) {
+            size_t slashes = 0;
+            while (*w == '\\')
+                w++, slashes++;
+            if (!*w || *w == '"') { /* doubled before a quote: theirs, and ours */
+                memset(t, '\\', 2 * slashes);
+                t += 2 * slashes;
+                if (!*w)
+                    break;
+                *t++ = '\\';
+                *t++ = '"';
+            } else {
+                memset(t, '\\', slashes);
+                t += slashes;
+                *t++ = *w;
+            }
+        }
+        *t++ = '"';
+    }
+    *t = 0;
+    wchar_t *wide = widen(line);
+    free(line);
+    if (!wide)
+        snprintf(err, errlen, "out of memory");
+    else if (wcslen(wide) >= MAX_CMDLINE) {
+        snprintf(err, errlen, "command too long for Windows (a command line holds at most %d characters)",
+                 MAX_CMDLINE - 1);
+        free(wide);
+        wide = NULL;
+    }
+    return wide;
+}
+
 /* --wd: its wide form, or NULL with err set (RUNNER_NO_DIR in *rc when it
  * is not a directory we can enter: the line the command's stderr gets). */
 static wchar_t *place_dir(const char *wd, int *rc, char *err, size_t errlen)
@@ -272,7 +334,8 @@ int runner_start(runner_proc *p, const char *command, const runner_place *place,
         free(dir);
         return -1;
     }
-    wchar_t *line = command_line(command, app, err, errlen);
+    char *const *words = place ? place->argv : NULL; /* --allow: no cmd.exe */
+    wchar_t *line = words ? argv_line(words, err, errlen) : command_line(command, app, err, errlen);
     struct runner_win32 *w = line ? calloc(1, sizeof *w) : NULL;
     if (!w) {
         if (line)
@@ -332,15 +395,20 @@ int runner_start(runner_proc *p, const char *command, const runner_place *place,
     /* Suspended until it is in the job, so that nothing it starts escapes;
      * a process group of its own and no console window, so that Ctrl-C on
      * the slave's console reaches the slave only (it kills the commands). */
-    BOOL created = CreateProcessW(app, line, NULL, NULL, TRUE,
+    BOOL created = CreateProcessW(words ? NULL : app, line, NULL, NULL, TRUE,
                                   CREATE_SUSPENDED | CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW |
                                       (environment ? CREATE_UNICODE_ENVIRONMENT : 0),
                                   environment, dir, &si, &pi);
     free(environment);
     free(dir);
     environment = dir = NULL;
+    if (!created && words && (GetLastError() == ERROR_FILE_NOT_FOUND || GetLastError() == ERROR_PATH_NOT_FOUND)) {
+        snprintf(err, errlen, "serveur_esclave: %s: command not found", words[0]);
+        rc = RUNNER_NOT_FOUND;
+        goto fail;
+    }
     if (!created) {
-        say(err, errlen, "CreateProcess cmd.exe");
+        say(err, errlen, words ? "CreateProcess" : "CreateProcess cmd.exe");
         goto fail;
     }
     w->process = pi.hProcess;
@@ -407,7 +475,7 @@ fail:
     free(environment);
     free(dir);
     discard(w);
-    return -1;
+    return rc;
 }
 
 /* Nothing to poll: the threads post SIGNAL_CHILD. */
