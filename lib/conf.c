@@ -485,3 +485,43 @@ int allow_list_permits(const allow_list *a, const char *command)
     free(argv);
     return ok;
 }
+
+char *win_command_line(char *const *words)
+{
+    size_t total = 1;
+    for (int i = 0; words[i]; i++)
+        total += 2 * strlen(words[i]) + 3;
+    char *line = malloc(total), *t = line;
+    if (!line)
+        return NULL;
+    t += sprintf(t, "\"%s\"", words[0]);
+    for (int i = 1; words[i]; i++) {
+        const char *w = words[i];
+        *t++ = ' ';
+        if (*w && !strpbrk(w, " \t\n\v\"")) {
+            t += sprintf(t, "%s", w);
+            continue;
+        }
+        *t++ = '"';
+        for (;; w++) {
+            size_t slashes = 0;
+            while (*w == '\\')
+                w++, slashes++;
+            if (!*w || *w == '"') { /* doubled before a quote: theirs, and ours */
+                memset(t, '\\', 2 * slashes);
+                t += 2 * slashes;
+                if (!*w)
+                    break;
+                *t++ = '\\';
+                *t++ = '"';
+            } else {
+                memset(t, '\\', slashes);
+                t += slashes;
+                *t++ = *w;
+            }
+        }
+        *t++ = '"';
+    }
+    *t = 0;
+    return line;
+}

@@ -83,6 +83,12 @@ void allow_list_free(allow_list *a);
 /* 1 with the command's words in *argv (free it), or 0 with the reason. */
 int allow_list_check(const allow_list *a, const char *command, size_t len, char ***argv, char *why, size_t whylen);
 int allow_list_permits(const allow_list *a, const char *command);
+/* Windows: words as one command line that the C runtime's parser
+ * (CommandLineToArgvW's rules) splits back into them: the first word, the
+ * program, in quotes (it must hold no '"'); a word with a blank or a '"',
+ * or empty, in quotes, a '"' in it as \", backslashes before a '"' or
+ * the closing quote doubled. malloc'd; NULL: out of memory. */
+char *win_command_line(char *const *words);
 int glob_match(const char *pattern, const char *text);
 
 #endif

@@ -1,6 +1,7 @@
 /* runner_win32.c - running shell commands on Windows (runner.h). */
 #ifdef _WIN32
 #include "runner.h"
+#include "conf.h"
 #include "common.h"
 #include "platform.h"
 
@@ -166,55 +167,19 @@ static wchar_t *widen(const char *s)
     return w;
 }
 
-/* --allow: the words as one command line, without cmd.exe, quoted so that
- * the program's C runtime (CommandLineToArgvW's rules) gives them back:
- * a word with a blank or a '"' (or empty) is quoted, a '"' in it is \",
- * backslashes before a '"' (or the closing one) are doubled. The first
- * word, the program, is only quoted (it cannot hold a '"'). */
+/* --allow: the words as one command line, without cmd.exe, quoted for
+ * the program's C runtime (win_command_line, conf.c). */
 static wchar_t *argv_line(char *const *words, char *err, size_t errlen)
 {
-    size_t total = 1;
-    for (int i = 0; words[i]; i++)
-        total += 2 * strlen(words[i]) + 3;
-    char *line = malloc(total), *t = line;
+    if (strchr(words[0], '"')) {
+        snprintf(err, errlen, "a program name with '\"' in it cannot run on Windows");
+        return NULL;
+    }
+    char *line = win_command_line(words);
     if (!line) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (strchr(words[0], '"')) {
-        snprintf(err, errlen, "a program name with '\"' in it cannot run on Windows");
-        free(line);
-        return NULL;
-    }
-    t += sprintf(t, "\"%s\"", words[0]);
-    for (int i = 1; words[i]; i++) {
-        const char *w = words[i];
-        *t++ = ' ';
-        if (*w && !strpbrk(w, " \t\n\v\"")) {
-            t += sprintf(t, "%s", w);
-            continue;
-        }
-        *t++ = '"';
-        for (;; w++) {
-            size_t slashes = 0;
-            while (*w == '\\')
-                w++, slashes++;
-            if (!*w || *w == '"') { /* doubled before a quote: theirs, and ours */
-                memset(t, '\\', 2 * slashes);
-                t += 2 * slashes;
-                if (!*w)
-                    break;
-                *t++ = '\\';
-                *t++ = '"';
-            } else {
-                memset(t, '\\', slashes);
-                t += slashes;
-                *t++ = *w;
-            }
-        }
-        *t++ = '"';
-    }
-    *t = 0;
     wchar_t *wide = widen(line);
     free(line);
     if (!wide)
