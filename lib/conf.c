@@ -164,27 +164,6 @@ int line_reader_next(line_reader *lr, const char *data, size_t n, size_t *pos, i
     return 0;
 }
 
-int glob_match(const char *p, const char *t)
-{
-    const char *star = NULL, *resume = NULL;
-    while (*t) {
-        if (*p == '*') { /* remember where to come back: no recursion, linear-ish */
-            star = p++;
-            resume = t;
-        } else if (*p == '?' || *p == *t) {
-            p++, t++;
-        } else if (star) {
-            p = star + 1;
-            t = ++resume;
-        } else {
-            return 0;
-        }
-    }
-    while (*p == '*')
-        p++;
-    return *p == 0;
-}
-
 /* ------------------------------------------------- the policy's words --- */
 
 /* A word of what policy_split() decodes: in a pattern, a literal '*', '?',

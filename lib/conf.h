@@ -89,6 +89,5 @@ int allow_list_permits(const allow_list *a, const char *command);
  * or empty, in quotes, a '"' in it as \", backslashes before a '"' or
  * the closing quote doubled. malloc'd; NULL: out of memory. */
 char *win_command_line(char *const *words);
-int glob_match(const char *pattern, const char *text);
 
 #endif
