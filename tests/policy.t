@@ -75,6 +75,29 @@ refused "echo	x;touch $S/F" "$(syn ';' 7)" 'a tab separates words, ; still refus
 long=$(head -c 65000 /dev/zero | tr '\0' A) # (a command holds at most 65536 bytes)
 refused "echo $long; touch $S/F" "$(syn ';' 65006)" 'a 65 KB echo AAA...; touch'
 
+# What no command file can hold, sent as a master would (tests/dgram_tool.py):
+# a newline, a NUL byte.
+direct() { # direct COMMAND REASON DESCRIPTION
+    rm -f "$S/F"
+    python3 "$TOP/tests/dgram_tool.py" request "$SLAVE_PORT" "$1" >"$T/direct.out" 2>&1
+    check "$3: exit 126" grep -q '^status [0-9]* exit 126 ' "$T/direct.out"
+    check "$3: the reason ($2)" grep -qF -- "$2" "$T/direct.out"
+    check "$3: not run" test ! -e "$S/F"
+}
+direct "echo x
+touch $S/F" "refused by the slave's policy (--allow): control character 0x0a at byte 7" 'a real newline'
+direct "echo 'x
+touch $S/F'" "control character 0x0a at byte 8" 'a quoted newline'
+# (a NUL: the request decoder refuses it before the policy, with or without
+# --allow, as it always did; allow_list_check would too, tests/unit_conf.c)
+rm -f "$S/F"
+python3 "$TOP/tests/dgram_tool.py" request "$SLAVE_PORT" \
+    "hex:$(printf 'echo x\0; touch %s/F' "$S" | od -An -tx1 | tr -d ' \n')" >"$T/direct.out" 2>&1
+check "a NUL byte: not started, a malformed request" grep -q "^status 2 exit -1 .* message b'malformed job request'" "$T/direct.out"
+check "a NUL byte: not run" test ! -e "$S/F"
+direct "echo x
+" "control character 0x0a at byte 7" 'a trailing newline'
+
 # Allowed: run without a shell, quoted words arrive as they are.
 allowed() { # allowed CMD EXPECTED-STDOUT DESCRIPTION
     printf '%s\n' "$1" >"$T/one.txt"
