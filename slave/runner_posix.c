@@ -384,8 +384,8 @@ static int spawn(runner_proc *p, const char *command, char *const *words, char *
  * (the child must not allocate); 0, or -1 if nothing is found. */
 static int find_program(const char *name, char **envp, char *out, size_t outlen)
 {
-    if (strchr(name, '/'))
-        return snprintf(out, outlen, "%s", name) < (int)outlen ? 0 : -1;
+    if (strchr(name, '/')) /* a path: as a shell, 127 if there is nothing there */
+        return snprintf(out, outlen, "%s", name) < (int)outlen && access(out, F_OK) == 0 ? 0 : -1;
     const char *path = "/usr/local/bin:/usr/bin:/bin";
     for (char **e = envp; *e; e++)
         if (strncmp(*e, "PATH=", 5) == 0)

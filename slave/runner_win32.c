@@ -175,6 +175,15 @@ static wchar_t *argv_line(char *const *words, char *err, size_t errlen)
         snprintf(err, errlen, "a program name with '\"' in it cannot run on Windows");
         return NULL;
     }
+    /* CreateProcess runs a batch file through cmd.exe, which would read
+     * the arguments as its syntax (Windows drops trailing dots and spaces) */
+    size_t n = strlen(words[0]);
+    while (n > 0 && (words[0][n - 1] == '.' || words[0][n - 1] == ' '))
+        n--;
+    if (n >= 4 && (_strnicmp(words[0] + n - 4, ".bat", 4) == 0 || _strnicmp(words[0] + n - 4, ".cmd", 4) == 0)) {
+        snprintf(err, errlen, "a batch file (.bat, .cmd) would run through cmd.exe: not under --allow");
+        return NULL;
+    }
     char *line = win_command_line(words);
     if (!line) {
         snprintf(err, errlen, "out of memory");

@@ -18,6 +18,7 @@ true
 cut -d* -f4 /proc/self/stat
 nonexistent-program-xyz **
 ./not-executable
+./no-such-file
 cat ../notes.txt
 PAT
 start_slave pol -j 2 --allow "$T/allow"
@@ -130,6 +131,10 @@ printf 'nonexistent-program-xyz a b\n' >"$T/one.txt"
 run_client "$T/one.txt" --joblog "$T/jl"
 is "$(awk -F'\t' 'NR==2 {print $7}' "$T/jl")" 127 "a program not found exits 127"
 check "saying 'command not found'" grep -qF 'serveur_esclave: nonexistent-program-xyz: command not found' "$T/err"
+printf './no-such-file\n' >"$T/one.txt"
+run_client "$T/one.txt" --joblog "$T/jl"
+is "$(awk -F'\t' 'NR==2 {print $7}' "$T/jl")" 127 "a path to nothing exits 127"
+check "saying 'command not found'" grep -qF 'serveur_esclave: ./no-such-file: command not found' "$T/err"
 printf 'echo hi\n' >"$T/pol/not-executable"
 chmod 644 "$T/pol/not-executable"
 printf './not-executable\n' >"$T/one.txt"
