@@ -157,7 +157,12 @@ static void job_start(slave *sl, job *j)
         char msg[ERR_LEN], line[ERR_LEN + 64];
         snprintf(msg, sizeof msg, "refused by the slave's policy (--allow): %s", refusal);
         int n = snprintf(line, sizeof line, "serveur_esclave: command %s\n", msg);
-        LOG(LOG_WARN, "job %llu: %s: %.80s", (unsigned long long)j->id, msg, j->command);
+        char shown[81]; /* the log gets no control character of it (a newline would fake a line) */
+        size_t k = 0;
+        for (; k + 1 < sizeof shown && j->command[k]; k++)
+            shown[k] = (unsigned char)j->command[k] < 0x20 || j->command[k] == 0x7f ? '?' : j->command[k];
+        shown[k] = 0;
+        LOG(LOG_WARN, "job %llu: %s: %s", (unsigned long long)j->id, msg, shown);
         CommandResult r;
         memset(&r, 0, sizeof r);
         r.status = RUN_EXITED;

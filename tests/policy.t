@@ -87,6 +87,8 @@ direct() { # direct COMMAND REASON DESCRIPTION
 }
 direct "echo x
 touch $S/F" "refused by the slave's policy (--allow): control character 0x0a at byte 7" 'a real newline'
+check "the slave logs it on one line" grep -qF "control character 0x0a at byte 7: echo x?touch $S/F" "$T/pol.log"
+check "no line of the log is the command's" sh -c "! grep -q '^touch' '$T/pol.log'"
 direct "echo 'x
 touch $S/F'" "control character 0x0a at byte 8" 'a quoted newline'
 # (a NUL: the request decoder refuses it before the policy, with or without
