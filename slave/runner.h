@@ -1,13 +1,15 @@
 /*
  * runner.h - runs one shell command and collects what it prints.
  *
- * POSIX (runner_posix.c): /bin/sh -c LINE started with vfork+execve in a
+ * POSIX (runner_posix.c): /bin/sh -c LINE (--allow: place->argv, no
+ * shell) started with vfork+execve in a
  * session (and process group) of its own, stdin from /dev/null, stdout and
  * stderr through two pipes the slave's event loop reads without blocking.
  * A keeper process kills the groups (and the commands' cgroup, if any) of
  * a slave that died; a command whose shell stops is killed.
  *
- * Windows (runner_win32.c): cmd.exe /d /s /c "LINE" in a job object of its
+ * Windows (runner_win32.c): cmd.exe /d /s /c "LINE" (--allow: the words
+ * as a command line, no cmd.exe) in a job object of its
  * own (killing the job kills the whole process tree), stdin from NUL,
  * stdout and stderr through two anonymous pipes, each read by a thread into
  * the runner's buffers; a thread-pool wait notices the exit. Nothing to
