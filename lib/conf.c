@@ -373,6 +373,8 @@ int policy_match(char *const *pattern, char *const *words)
             return 0;
         if (has_wildcard(pattern[i]) && has_dotdot(words[i]))
             return 0; /* a wildcard never matches a way out of a directory */
+        if (strchr("*?[", pattern[i][0]) && words[i][0] == '-')
+            return 0; /* nor an option where the pattern starts with one (rsync * -> rsync -e...) */
         if (!word_match(pattern[i], words[i]))
             return 0;
     }

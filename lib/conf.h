@@ -76,7 +76,7 @@ int policy_split(const char *s, size_t len, int pattern, char ***out, char *why,
 /* Word i against pattern word i ('*' '?' '[...]' within the word), as many
  * words, except that a last pattern word "**" matches any number of them;
  * a pattern word with a wildcard never matches a word with a ".." path
- * component. */
+ * component, one starting with a wildcard never a word starting with '-'. */
 int policy_match(char *const *pattern, char *const *words);
 int allow_list_load(allow_list *a, const char *path, char *err, size_t errlen);
 void allow_list_free(allow_list *a);

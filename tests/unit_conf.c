@@ -389,6 +389,12 @@ static void test_policy_match(void)
     ok(pmatch("ls 'a[b'", "ls 'a[b'") == 1, "a quoted [ too");
     ok(pmatch("ls *a*a*a*a*b", "ls aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa") == 0, "many stars, no match");
     ok(pmatch("true", "true") == 1 && pmatch("true", "true x") == 0, "a one-word pattern");
+    ok(pmatch("rsync * /dst", "rsync '-esh -c id' /dst") == 0 && pmatch("echo ?", "echo -") == 0 &&
+           pmatch("ls [-a]", "ls -") == 0,
+       "a pattern word starting with a wildcard never matches an option");
+    ok(pmatch("ls -*", "ls -l") == 1 && pmatch("ls x*", "ls x-y") == 1 && pmatch("ls *", "ls x-") == 1,
+       "one starting otherwise may");
+    ok(pmatch("printf **", "printf -v x y") == 1, "** allows anything, options included");
 }
 
 /* CommandLineToArgvW's rules (the C runtime's, since 2008), to check
