@@ -20,7 +20,7 @@ nonexistent-program-xyz **
 ./not-executable
 ./no-such-file
 cat ../notes.txt
-sh *
+sh * *
 PAT
 start_slave pol -j 2 --allow "$T/allow"
 POL_PID=$SLAVE_PID
@@ -72,7 +72,7 @@ refused "cat /var/log/x.log $S/F.log" "matches no pattern of $T/allow" 'cat: one
 refused "cat /var/log/../../tmp/x.log" "matches no pattern of $T/allow" 'cat: a * never matches ..'
 refused "cat /var/log/../../etc/shadow" "matches no pattern of $T/allow" 'cat: not .log'
 refused "touch $S/F" "matches no pattern of $T/allow" 'a command with no pattern'
-refused "sh '-ctouch $S/F'" "matches no pattern of $T/allow" "sh * never matches an option (sh '-ctouch F')"
+refused "sh -c 'touch $S/F'" "matches no pattern of $T/allow" "sh * * never matches an option (sh -c 'touch F')"
 refused "true x" "matches no pattern of $T/allow" 'true: no more words'
 refused "echo	x;touch $S/F" "$(syn ';' 7)" 'a tab separates words, ; still refused'
 long=$(head -c 65000 /dev/zero | tr '\0' A) # (a command holds at most 65536 bytes)
