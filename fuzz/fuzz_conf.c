@@ -1,5 +1,7 @@
-/* Fuzz target: slaves.conf lines, and the slave policy's glob patterns
- * (the input's first line is a pattern, the rest a command). */
+/* Fuzz target: slaves.conf lines, and the slave policy's patterns (the
+ * input's first line is a pattern, the rest a command): both split by
+ * policy_split, matched by policy_match, the command's words quoted for
+ * Windows by win_command_line. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,16 +21,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)slaves_conf_line(p + start, len, ++lineno, &e, &why);
         start += len + 1;
     }
-    char *copy = malloc(size + 1);
-    if (!copy)
-        return 0;
-    memcpy(copy, data, size);
-    copy[size] = 0;
-    char *nl = strchr(copy, '\n');
+    const char *nl = memchr(p, '\n', size);
     if (nl) {
-        *nl = 0;
-        (void)glob_match(copy, nl + 1);
+        char **pattern = NULL, **words = NULL, why[300];
+        size_t plen = (size_t)(nl - p);
+        int np = policy_split(p, plen, 1, &pattern, why, sizeof why);
+        int nw = policy_split(nl + 1, size - plen - 1, 0, &words, why, sizeof why);
+        if (np > 0 && (pattern[np] != NULL || pattern[np - 1] == NULL))
+            abort();
+        if (nw > 0) {
+            if (words[nw] != NULL || words[nw - 1] == NULL)
+                abort();
+            char *line = win_command_line(words);
+            free(line);
+        }
+        if (np > 0 && nw > 0)
+            (void)policy_match(pattern, words);
+        free(pattern);
+        free(words);
     }
-    free(copy);
     return 0;
 }

@@ -164,17 +164,175 @@ int line_reader_next(line_reader *lr, const char *data, size_t n, size_t *pos, i
     return 0;
 }
 
-int glob_match(const char *p, const char *t)
+/* ------------------------------------------------- the policy's words --- */
+
+/* A word of what policy_split() decodes: in a pattern, a literal '*', '?',
+ * '[' or '\' is kept escaped with '\' (word_match reads it so). */
+static void lit(char **t, char c, int pattern)
+{
+    if (pattern && (c == '*' || c == '?' || c == '[' || c == '\\'))
+        *(*t)++ = '\\';
+    *(*t)++ = c;
+}
+
+static int is_control(unsigned char c)
+{
+    return (c < 0x20 && c != '\t') || c == 0x7f;
+}
+
+#define REFUSE(...) (snprintf(why, whylen, __VA_ARGS__), free(w), -1)
+
+int policy_split(const char *s, size_t len, int pattern, char ***out, char *why, size_t whylen)
+{
+    *out = NULL;
+    /* n words take at least 2n - 1 bytes (an empty one is ''), and a word
+     * at most twice its bytes (escapes) plus its NUL: one allocation */
+    size_t maxw = len / 2 + 2;
+    char **w = malloc(maxw * sizeof *w + 2 * len + maxw);
+    if (!w) {
+        snprintf(why, whylen, "out of memory");
+        return -1;
+    }
+    char *t = (char *)(w + maxw);
+    int n = 0;
+    size_t i = 0;
+    for (;;) {
+        while (i < len && (s[i] == ' ' || s[i] == '\t'))
+            i++;
+        if (i >= len)
+            break;
+        size_t start = i;
+        w[n++] = t;
+        while (i < len && s[i] != ' ' && s[i] != '\t') {
+            unsigned char c = (unsigned char)s[i];
+            if (is_control(c))
+                return REFUSE("control character 0x%02x at byte %zu", c, i + 1);
+            if (c == '\'') { /* everything literally, up to the next ' */
+                size_t open = i++;
+                for (; i < len && s[i] != '\''; i++) {
+                    if (is_control((unsigned char)s[i]))
+                        return REFUSE("control character 0x%02x at byte %zu", (unsigned char)s[i], i + 1);
+                    lit(&t, s[i], pattern);
+                }
+                if (i >= len)
+                    return REFUSE("unterminated single quote (opened at byte %zu)", open + 1);
+                i++;
+            } else if (c == '"') { /* literally, but \" \\ \$ \` and no $ or ` (a shell expands them) */
+                size_t open = i++;
+                for (; i < len && s[i] != '"'; i++) {
+                    unsigned char d = (unsigned char)s[i];
+                    if (is_control(d))
+                        return REFUSE("control character 0x%02x at byte %zu", d, i + 1);
+                    if (d == '\\' && i + 1 < len && strchr("\"\\$`", s[i + 1]) && s[i + 1])
+                        d = (unsigned char)s[++i];
+                    else if (d == '$' || d == '`')
+                        return REFUSE("shell syntax '%c' inside double quotes at byte %zu (no expansion without a "
+                                      "shell: use single quotes)", d, i + 1);
+                    lit(&t, (char)d, pattern);
+                }
+                if (i >= len)
+                    return REFUSE("unterminated double quote (opened at byte %zu)", open + 1);
+                i++;
+            } else if (c == '\\') {
+                if (i + 1 >= len)
+                    return REFUSE("a backslash at the end of the line (byte %zu)", i + 1);
+                if (is_control((unsigned char)s[i + 1]))
+                    return REFUSE("control character 0x%02x at byte %zu", (unsigned char)s[i + 1], i + 2);
+                lit(&t, s[i + 1], pattern);
+                i += 2;
+            } else if (strchr(";&|<>()$`", c)) {
+                return REFUSE("shell syntax '%c' at byte %zu (commands run without a shell under --allow)", c, i + 1);
+            } else if (i == start && (c == '#' || c == '~')) {
+                return REFUSE("shell syntax '%c' at the start of a word at byte %zu (commands run without a shell "
+                              "under --allow)", c, i + 1);
+            } else if (c == '*' || c == '?' || c == '[') {
+                if (!pattern)
+                    return REFUSE("wildcard '%c' at byte %zu (no file name expansion without a shell: quote it)", c,
+                                  i + 1);
+                *t++ = (char)c; /* a pattern's wildcard */
+                i++;
+            } else {
+                *t++ = (char)c;
+                i++;
+            }
+        }
+        *t++ = 0;
+        if (i - start == 1 && strchr("{}!", s[start]))
+            return REFUSE("shell syntax '%c' as a word at byte %zu (commands run without a shell under --allow)",
+                          s[start], start + 1);
+        if (n == 1) { /* NAME=VALUE first: a shell would take it for an assignment */
+            const char *v = w[0];
+            size_t k = 0;
+            while (v[k] == '_' || isalpha((unsigned char)v[k]) || (k > 0 && isdigit((unsigned char)v[k])))
+                k++;
+            if (k > 0 && v[k] == '=')
+                return REFUSE("assignment '%.*s=...' as the first word (no environment assignments without a shell)",
+                              (int)k, v);
+        }
+    }
+    if (n == 0)
+        return REFUSE("an empty command (only blanks)");
+    if (pattern)
+        for (int k = 0; k < n - 1; k++)
+            if (strcmp(w[k], "**") == 0)
+                return REFUSE("'**' is a pattern's last word only (word %d of %d)", k + 1, n);
+    w[n] = NULL;
+    *out = w;
+    return n;
+}
+
+/* [...] at p (just past the '['), for c: the end of it, or NULL if it
+ * does not close (then '[' is itself). */
+static const char *bracket(const char *p, unsigned char c, int *hit)
+{
+    int neg = *p == '!' || *p == '^', found = 0;
+    p += neg;
+    for (int first = 1; *p && (*p != ']' || first); first = 0) {
+        unsigned char lo = (unsigned char)*p, hi;
+        if (lo == '\\' && p[1])
+            lo = (unsigned char)*++p;
+        p++;
+        hi = lo;
+        if (*p == '-' && p[1] && p[1] != ']') {
+            hi = (unsigned char)*++p;
+            if (hi == '\\' && p[1])
+                hi = (unsigned char)*++p;
+            p++;
+        }
+        if (lo <= c && c <= hi)
+            found = 1;
+    }
+    if (*p != ']')
+        return NULL;
+    *hit = found != neg;
+    return p + 1;
+}
+
+/* One pattern word against one word: '*', '?', '[...]', '\x' literal. */
+static int word_match(const char *p, const char *t)
 {
     const char *star = NULL, *resume = NULL;
     while (*t) {
-        if (*p == '*') { /* remember where to come back: no recursion, linear-ish */
-            star = p++;
+        int hit = 0;
+        const char *next = NULL;
+        if (*p == '*') { /* remember where to come back: no recursion */
+            star = ++p;
             resume = t;
-        } else if (*p == '?' || *p == *t) {
-            p++, t++;
+            continue;
+        }
+        if (*p == '?')
+            hit = 1, next = p + 1;
+        else if (*p == '[' && (next = bracket(p + 1, (unsigned char)*t, &hit)))
+            ;
+        else if (*p == '\\' && p[1])
+            hit = p[1] == *t, next = p + 2;
+        else if (*p)
+            hit = *p == *t, next = p + 1;
+        if (hit) {
+            p = next;
+            t++;
         } else if (star) {
-            p = star + 1;
+            p = star;
             t = ++resume;
         } else {
             return 0;
@@ -183,6 +341,43 @@ int glob_match(const char *p, const char *t)
     while (*p == '*')
         p++;
     return *p == 0;
+}
+
+static int has_wildcard(const char *p)
+{
+    for (; *p; p++) {
+        if (*p == '\\' && p[1])
+            p++;
+        else if (*p == '*' || *p == '?' || *p == '[')
+            return 1;
+    }
+    return 0;
+}
+
+/* A ".." path component: "..", "../x", "x/../y", "x/..". */
+static int has_dotdot(const char *w)
+{
+    size_t n = strlen(w);
+    return strcmp(w, "..") == 0 || strncmp(w, "../", 3) == 0 || strstr(w, "/../") ||
+           (n >= 3 && strcmp(w + n - 3, "/..") == 0);
+}
+
+int policy_match(char *const *pattern, char *const *words)
+{
+    for (int i = 0;; i++) {
+        if (!pattern[i])
+            return !words[i];
+        if (!pattern[i + 1] && strcmp(pattern[i], "**") == 0)
+            return 1; /* the rest, however many */
+        if (!words[i])
+            return 0;
+        if (has_wildcard(pattern[i]) && has_dotdot(words[i]))
+            return 0; /* a wildcard never matches a way out of a directory */
+        if (strchr("*?[", pattern[i][0]) && words[i][0] == '-')
+            return 0; /* nor an option where the pattern starts with one (rsync * -> rsync -e...) */
+        if (!word_match(pattern[i], words[i]))
+            return 0;
+    }
 }
 
 int allow_list_load(allow_list *a, const char *path, char *err, size_t errlen)
@@ -200,8 +395,7 @@ int allow_list_load(allow_list *a, const char *path, char *err, size_t errlen)
         if (!strchr(line, '\n') && !feof(f)) { /* never split a pattern in two */
             snprintf(err, errlen, "policy file '%s': line %d is longer than %zu bytes", path, lineno,
                      sizeof line - 2);
-            fclose(f);
-            return -1;
+            goto fail;
         }
         size_t n = strcspn(line, "\r\n");
         line[n] = 0;
@@ -210,30 +404,105 @@ int allow_list_load(allow_list *a, const char *path, char *err, size_t errlen)
             p++;
         if (!*p || *p == '#')
             continue;
-        char **grown = realloc(a->patterns, (size_t)(a->count + 1) * sizeof *grown);
-        char *copy = malloc(strlen(p) + 1);
-        if (!grown || !copy) {
-            free(copy);
-            snprintf(err, errlen, "out of memory");
-            fclose(f);
-            return -1;
+        char why[300], **words;
+        if (policy_split(p, strlen(p), 1, &words, why, sizeof why) < 0) {
+            snprintf(err, errlen, "policy file '%s' line %d: %s", path, lineno, why);
+            goto fail;
         }
-        strcpy(copy, p);
+        char ***grown = realloc(a->patterns, (size_t)(a->count + 1) * sizeof *grown);
+        if (!grown) {
+            free(words);
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
         a->patterns = grown;
-        a->patterns[a->count++] = copy;
+        a->patterns[a->count++] = words;
     }
     fclose(f);
     if (a->count == 0) {
         snprintf(err, errlen, "policy file '%s' allows nothing (no pattern in it)", path);
         return -1;
     }
+    snprintf(a->path, sizeof a->path, "%s", path);
+    return 0;
+fail:
+    fclose(f);
+    allow_list_free(a);
+    return -1;
+}
+
+void allow_list_free(allow_list *a)
+{
+    for (int i = 0; i < a->count; i++)
+        free(a->patterns[i]);
+    free(a->patterns);
+    memset(a, 0, sizeof *a);
+}
+
+int allow_list_check(const allow_list *a, const char *command, size_t len, char ***argv, char *why, size_t whylen)
+{
+    char **words;
+    *argv = NULL;
+    if (memchr(command, 0, len)) {
+        snprintf(why, whylen, "a NUL byte at byte %zu", (size_t)((const char *)memchr(command, 0, len) - command) + 1);
+        return 0;
+    }
+    if (policy_split(command, len, 0, &words, why, whylen) < 0)
+        return 0;
+    for (int i = 0; i < a->count; i++)
+        if (policy_match(a->patterns[i], words)) {
+            *argv = words;
+            return 1;
+        }
+    free(words);
+    snprintf(why, whylen, "matches no pattern of %s", a->path);
     return 0;
 }
 
 int allow_list_permits(const allow_list *a, const char *command)
 {
-    for (int i = 0; i < a->count; i++)
-        if (glob_match(a->patterns[i], command))
-            return 1;
-    return 0;
+    char **argv, why[300];
+    int ok = allow_list_check(a, command, strlen(command), &argv, why, sizeof why);
+    free(argv);
+    return ok;
+}
+
+char *win_command_line(char *const *words)
+{
+    size_t total = 1;
+    for (int i = 0; words[i]; i++)
+        total += 2 * strlen(words[i]) + 3;
+    char *line = malloc(total), *t = line;
+    if (!line)
+        return NULL;
+    t += sprintf(t, "\"%s\"", words[0]);
+    for (int i = 1; words[i]; i++) {
+        const char *w = words[i];
+        *t++ = ' ';
+        if (*w && !strpbrk(w, " \t\n\v\"")) {
+            t += sprintf(t, "%s", w);
+            continue;
+        }
+        *t++ = '"';
+        for (;; w++) {
+            size_t slashes = 0;
+            while (*w == '\\')
+                w++, slashes++;
+            if (!*w || *w == '"') { /* doubled before a quote: theirs, and ours */
+                memset(t, '\\', 2 * slashes);
+                t += 2 * slashes;
+                if (!*w)
+                    break;
+                *t++ = '\\';
+                *t++ = '"';
+            } else {
+                memset(t, '\\', slashes);
+                t += slashes;
+                *t++ = *w;
+            }
+        }
+        *t++ = '"';
+    }
+    *t = 0;
+    return line;
 }

@@ -50,16 +50,44 @@ void line_reader_free(line_reader *lr);
 int line_reader_next(line_reader *lr, const char *data, size_t n, size_t *pos, int at_eof, const char **line,
                      size_t *len, int *truncated);
 
-/* A slave's policy (--allow FILE): one pattern per line, '#' comments;
- * '*' matches any run of characters, '?' any one; the whole command must
- * match one pattern to be run. */
+/* A slave's policy (--allow FILE, doc/security.md section 5): one pattern
+ * per line, '#' comments. A command line and a pattern are split into
+ * words alike (policy_split); the command runs, without a shell, only if
+ * its words match a pattern's word by word. */
 typedef struct {
-    char **patterns;
+    char ***patterns; /* each policy_split's words */
     int count;
+    char path[512];   /* the file, for the reasons */
 } allow_list;
 
+/* Splits s[0..len) into words: blanks (space, tab) separate them; '...'
+ * keeps everything literally; "..." too, except \" \\ \$ \` (and $ or `
+ * in it is refused); a backslash outside quotes escapes the next byte.
+ * Refused (-1, the reason in why, bytes counted from 1): unquoted
+ * ; & | < > ( ) $ `, a word starting with # or ~, { } ! as words,
+ * control characters (quoted or not; a tab is a blank unless quoted),
+ * NUL included (allow_list_check), unterminated
+ * quotes, a trailing backslash, NAME=... as the first word, no word at
+ * all; unquoted * ? [ in a command (pattern 0). In a pattern (pattern 1)
+ * those are wildcards, and literal ones are kept escaped with '\'; "**"
+ * is only allowed as the last word. Else the count of words, *out a
+ * NULL-terminated array in one allocation (free(*out)). */
+int policy_split(const char *s, size_t len, int pattern, char ***out, char *why, size_t whylen);
+/* Word i against pattern word i ('*' '?' '[...]' within the word), as many
+ * words, except that a last pattern word "**" matches any number of them;
+ * a pattern word with a wildcard never matches a word with a ".." path
+ * component, one starting with a wildcard never a word starting with '-'. */
+int policy_match(char *const *pattern, char *const *words);
 int allow_list_load(allow_list *a, const char *path, char *err, size_t errlen);
+void allow_list_free(allow_list *a);
+/* 1 with the command's words in *argv (free it), or 0 with the reason. */
+int allow_list_check(const allow_list *a, const char *command, size_t len, char ***argv, char *why, size_t whylen);
 int allow_list_permits(const allow_list *a, const char *command);
-int glob_match(const char *pattern, const char *text);
+/* Windows: words as one command line that the C runtime's parser
+ * (CommandLineToArgvW's rules) splits back into them: the first word, the
+ * program, in quotes (it must hold no '"'); a word with a blank or a '"',
+ * or empty, in quotes, a '"' in it as \", backslashes before a '"' or
+ * the closing quote doubled. malloc'd; NULL: out of memory. */
+char *win_command_line(char *const *words);
 
 #endif

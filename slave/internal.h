@@ -101,6 +101,7 @@ typedef struct job {
     xfer_rx rx;                 /* JP_RECEIVING */
     size_t rx_charge;           /* what rx counts in sess->rx_bytes and the slave's */
     char *command;              /* JP_QUEUED, JP_RUNNING */
+    size_t command_len;         /* its bytes (a NUL among them: --allow refuses it) */
     runner_place *place;        /* JP_QUEUED, JP_RUNNING: --wd, --env (NULL: none); its strings follow it */
     uint32_t timeout_ms;
     int timeout_capped;         /* timeout_ms is the slave's --timeout cap (the request asked for none or more) */

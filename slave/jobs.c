@@ -151,32 +151,58 @@ static void job_start(slave *sl, job *j)
     /* --wd and --env would change what a listed line does (LD_PRELOAD,
      * PATH, IFS, ./script): with a policy, a job carrying them is refused */
     int placed = sl->cfg->allow && j->place && (j->place->wd || j->place->nenv);
-    if (sl->cfg->allow && (placed || !allow_list_permits(sl->cfg->allow, j->command))) {
-        static const char why[] = "serveur_esclave: command refused: not allowed by this slave's policy (--allow)\n";
-        static const char why_placed[] = "serveur_esclave: command refused: --wd and --env are not allowed by this "
-                                         "slave's policy (--allow)\n";
-        LOG(LOG_WARN, "job %llu: refused by the policy%s: %.80s", (unsigned long long)j->id,
-            placed ? " (--wd or --env)" : "", j->command);
+    char **words = NULL, refusal[ERR_LEN - 64];
+    if (sl->cfg->allow && !placed &&
+        !allow_list_check(sl->cfg->allow, j->command, j->command_len, &words, refusal, sizeof refusal)) {
+        char msg[ERR_LEN], line[ERR_LEN + 64];
+        snprintf(msg, sizeof msg, "refused by the slave's policy (--allow): %s", refusal);
+        int n = snprintf(line, sizeof line, "serveur_esclave: command %s\n", msg);
+        char shown[81]; /* the log gets no control character of it (a newline would fake a line) */
+        size_t k = 0;
+        for (; k + 1 < sizeof shown && j->command[k]; k++)
+            shown[k] = (unsigned char)j->command[k] < 0x20 || j->command[k] == 0x7f ? '?' : j->command[k];
+        shown[k] = 0;
+        LOG(LOG_WARN, "job %llu: %s: %s", (unsigned long long)j->id, msg, shown);
         CommandResult r;
         memset(&r, 0, sizeof r);
         r.status = RUN_EXITED;
         r.exit_code = EXIT_NOT_RUNNABLE;
         r.start_ms = wall_ms();
-        r.stderr_data = (char *)(placed ? why_placed : why);
-        r.stderr_len = (uint32_t)(placed ? sizeof why_placed : sizeof why) - 1;
-        r.message = placed ? "refused by the slave's policy (--allow): --wd and --env are not allowed with it"
-                           : "refused by the slave's policy (--allow)";
+        r.stderr_data = line;
+        r.stderr_len = (uint32_t)(n < (int)sizeof line ? n : (int)sizeof line - 1);
+        r.message = msg;
         r.message_len = (uint32_t)strlen(r.message);
         job_finish(sl, j, &r);
         return;
     }
-    int started = runner_start(&j->proc, j->command, j->place, sl->cfg->output_cap, j->timeout_ms, err, sizeof err);
-    if (started == RUNNER_NO_DIR) { /* as the POSIX child says it: exit 255 and a line on stderr */
+    if (placed) {
+        static const char why_placed[] = "serveur_esclave: command refused: --wd and --env are not allowed by this "
+                                         "slave's policy (--allow)\n";
+        LOG(LOG_WARN, "job %llu: refused by the policy (--wd or --env): %.80s", (unsigned long long)j->id,
+            j->command);
+        CommandResult r;
+        memset(&r, 0, sizeof r);
+        r.status = RUN_EXITED;
+        r.exit_code = EXIT_NOT_RUNNABLE;
+        r.start_ms = wall_ms();
+        r.stderr_data = (char *)why_placed;
+        r.stderr_len = (uint32_t)sizeof why_placed - 1;
+        r.message = "refused by the slave's policy (--allow): --wd and --env are not allowed with it";
+        r.message_len = (uint32_t)strlen(r.message);
+        job_finish(sl, j, &r);
+        return;
+    }
+    /* --allow: the words run without a shell (j->place is NULL here) */
+    runner_place bare = {.argv = words};
+    int started = runner_start(&j->proc, j->command, words ? &bare : j->place, sl->cfg->output_cap, j->timeout_ms,
+                               err, sizeof err);
+    free(words);
+    if (started == RUNNER_NO_DIR || started == RUNNER_NOT_FOUND) { /* as the POSIX child or a shell says it */
         size_t n = strlen(err);
         CommandResult r;
         memset(&r, 0, sizeof r);
         r.status = RUN_EXITED;
-        r.exit_code = RUNNER_NO_DIR_EXIT;
+        r.exit_code = started == RUNNER_NO_DIR ? RUNNER_NO_DIR_EXIT : RUNNER_NOT_FOUND_EXIT;
         r.start_ms = wall_ms();
         if (n + 1 < sizeof err)
             err[n++] = '\n';
@@ -339,6 +365,7 @@ void on_job_fragment(slave *sl, const net_addr *from, const dgram *d, size_t n)
     }
     memcpy(j->command, req.command, req.length);
     j->command[req.length] = 0;
+    j->command_len = req.length;
     /* the slave's --timeout is a cap: a request may ask for less, never more */
     uint32_t cap = sl->cfg->default_timeout_ms;
     j->timeout_capped = cap && (!req.timeout_ms || req.timeout_ms > cap);

@@ -1,13 +1,15 @@
 /*
  * runner.h - runs one shell command and collects what it prints.
  *
- * POSIX (runner_posix.c): /bin/sh -c LINE started with vfork+execve in a
+ * POSIX (runner_posix.c): /bin/sh -c LINE (--allow: place->argv, no
+ * shell) started with vfork+execve in a
  * session (and process group) of its own, stdin from /dev/null, stdout and
  * stderr through two pipes the slave's event loop reads without blocking.
  * A keeper process kills the groups (and the commands' cgroup, if any) of
  * a slave that died; a command whose shell stops is killed.
  *
- * Windows (runner_win32.c): cmd.exe /d /s /c "LINE" in a job object of its
+ * Windows (runner_win32.c): cmd.exe /d /s /c "LINE" (--allow: the words
+ * as a command line, no cmd.exe) in a job object of its
  * own (killing the job kills the whole process tree), stdin from NUL,
  * stdout and stderr through two anonymous pipes, each read by a thread into
  * the runner's buffers; a thread-pool wait notices the exit. Nothing to
@@ -77,6 +79,7 @@ typedef struct {
     const char *wd;                /* NULL: the slave's directory */
     unsigned nenv;
     const char *env[MAX_ENV_VARS]; /* NAME=VALUE, set or replacing the slave's NAME */
+    char *const *argv;             /* --allow: these words, run without a shell (NULL: the line, by the shell) */
 } runner_place;
 
 /* Starts the command, in place (NULL: the slave's own). 0, or -1 with the
@@ -86,6 +89,10 @@ typedef struct {
  * makes the same result of it). */
 #define RUNNER_NO_DIR (-2)
 #define RUNNER_NO_DIR_EXIT 255 /* GNU parallel's, for a --wd it cannot enter */
+/* place->argv's first word names no program: err is the line a shell
+ * would print ("NAME: command not found"); jobs.c makes it exit 127. */
+#define RUNNER_NOT_FOUND (-3)
+#define RUNNER_NOT_FOUND_EXIT 127
 int runner_start(runner_proc *p, const char *command, const runner_place *place, uint32_t output_cap,
                  uint32_t timeout_ms, char *err, size_t errlen);
 /* Fills up to max entries (at most RUNNER_MAX_POLL) to poll for p; returns how many. */

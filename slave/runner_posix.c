@@ -522,8 +522,32 @@ static void say_no_dir(const char *wd, int e)
     }
 }
 
-static int spawn(runner_proc *p, const char *command, char **envp, const char *wd, uint32_t output_cap,
-                 uint32_t timeout_ms, char *err, size_t errlen);
+static int spawn(runner_proc *p, const char *command, char *const *words, char **envp, const char *wd,
+                 uint32_t output_cap, uint32_t timeout_ms, char *err, size_t errlen);
+
+/* --allow: argv[0] as execvp would find it, in envp's PATH, before vfork
+ * (the child must not allocate); 0, or -1 if nothing is found. */
+static int find_program(const char *name, char **envp, char *out, size_t outlen)
+{
+    if (strchr(name, '/')) /* a path: as a shell, 127 if there is nothing there */
+        return snprintf(out, outlen, "%s", name) < (int)outlen && access(out, F_OK) == 0 ? 0 : -1;
+    const char *path = "/usr/local/bin:/usr/bin:/bin";
+    for (char **e = envp; *e; e++)
+        if (strncmp(*e, "PATH=", 5) == 0)
+            path = *e + 5;
+    if (!*name)
+        return -1;
+    for (const char *d = path;; d++) {
+        size_t n = strcspn(d, ":");
+        struct stat st;
+        int len = snprintf(out, outlen, "%.*s/%s", (int)(n ? n : 1), n ? d : ".", name);
+        if (len > 0 && (size_t)len < outlen && stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0)
+            return 0;
+        d += n;
+        if (!*d)
+            return -1;
+    }
+}
 
 int runner_start(runner_proc *p, const char *command, const runner_place *place, uint32_t output_cap,
                  uint32_t timeout_ms, char *err, size_t errlen)
@@ -533,20 +557,26 @@ int runner_start(runner_proc *p, const char *command, const runner_place *place,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    int rc = spawn(p, command, envp, place ? place->wd : NULL, output_cap, timeout_ms, err, errlen);
+    int rc = spawn(p, command, place ? place->argv : NULL, envp, place ? place->wd : NULL, output_cap, timeout_ms,
+                   err, errlen);
     if (envp != environ)
         free(envp);
     return rc;
 }
 
-static int spawn(runner_proc *p, const char *command, char **envp, const char *wd, uint32_t output_cap,
-                 uint32_t timeout_ms, char *err, size_t errlen)
+static int spawn(runner_proc *p, const char *command, char *const *words, char **envp, const char *wd,
+                 uint32_t output_cap, uint32_t timeout_ms, char *err, size_t errlen)
 {
     int out[2], errp[2];
     memset(p, 0, sizeof *p);
     p->out_fd = p->err_fd = -1;
     bw_init(&p->out, output_cap);
     bw_init(&p->err, output_cap);
+    char program[4096];
+    if (words && find_program(words[0], envp, program, sizeof program) < 0) {
+        snprintf(err, errlen, "serveur_esclave: %s: command not found", words[0]);
+        return RUNNER_NOT_FOUND;
+    }
     if (pipe2(out, O_CLOEXEC) < 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         return -1;
@@ -600,6 +630,14 @@ static int spawn(runner_proc *p, const char *command, char **envp, const char *w
         if (wd && chdir(wd) < 0) { /* as `cd DIR || exit 255` (GNU parallel's --wd on a remote) */
             say_no_dir(wd, errno);
             _exit(RUNNER_NO_DIR_EXIT);
+        }
+        if (words) { /* --allow: the words, without a shell; as a shell, 126 if it cannot be run */
+            execve(program, words, envp);
+            const char *why = strerror(errno);
+            if (write(2, "serveur_esclave: ", 17) < 0 || write(2, program, strlen(program)) < 0 ||
+                write(2, ": ", 2) < 0 || write(2, why, strlen(why)) < 0 || write(2, "\n", 1) < 0) {
+            }
+            _exit(126);
         }
         execve("/bin/sh", argv, envp);
         _exit(127);

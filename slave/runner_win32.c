@@ -1,6 +1,7 @@
 /* runner_win32.c - running shell commands on Windows (runner.h). */
 #ifdef _WIN32
 #include "runner.h"
+#include "conf.h"
 #include "common.h"
 #include "platform.h"
 
@@ -166,6 +167,41 @@ static wchar_t *widen(const char *s)
     return w;
 }
 
+/* --allow: the words as one command line, without cmd.exe, quoted for
+ * the program's C runtime (win_command_line, conf.c). */
+static wchar_t *argv_line(char *const *words, char *err, size_t errlen)
+{
+    if (strchr(words[0], '"')) {
+        snprintf(err, errlen, "a program name with '\"' in it cannot run on Windows");
+        return NULL;
+    }
+    /* CreateProcess runs a batch file through cmd.exe, which would read
+     * the arguments as its syntax (Windows drops trailing dots and spaces) */
+    size_t n = strlen(words[0]);
+    while (n > 0 && (words[0][n - 1] == '.' || words[0][n - 1] == ' '))
+        n--;
+    if (n >= 4 && (_strnicmp(words[0] + n - 4, ".bat", 4) == 0 || _strnicmp(words[0] + n - 4, ".cmd", 4) == 0)) {
+        snprintf(err, errlen, "a batch file (.bat, .cmd) would run through cmd.exe: not under --allow");
+        return NULL;
+    }
+    char *line = win_command_line(words);
+    if (!line) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    wchar_t *wide = widen(line);
+    free(line);
+    if (!wide)
+        snprintf(err, errlen, "out of memory");
+    else if (wcslen(wide) >= MAX_CMDLINE) {
+        snprintf(err, errlen, "command too long for Windows (a command line holds at most %d characters)",
+                 MAX_CMDLINE - 1);
+        free(wide);
+        wide = NULL;
+    }
+    return wide;
+}
+
 /* --wd: its wide form, or NULL with err set (RUNNER_NO_DIR in *rc when it
  * is not a directory we can enter: the line the command's stderr gets). */
 static wchar_t *place_dir(const char *wd, int *rc, char *err, size_t errlen)
@@ -298,7 +334,8 @@ int runner_start(runner_proc *p, const char *command, const runner_place *place,
         free(dir);
         return -1;
     }
-    wchar_t *line = command_line(command, app, err, errlen);
+    char *const *words = place ? place->argv : NULL; /* --allow: no cmd.exe */
+    wchar_t *line = words ? argv_line(words, err, errlen) : command_line(command, app, err, errlen);
     struct runner_win32 *w = line ? calloc(1, sizeof *w) : NULL;
     if (!w) {
         if (line)
@@ -359,15 +396,20 @@ int runner_start(runner_proc *p, const char *command, const runner_place *place,
     /* Suspended until it is in the job, so that nothing it starts escapes;
      * a process group of its own and no console window, so that Ctrl-C on
      * the slave's console reaches the slave only (it kills the commands). */
-    BOOL created = CreateProcessW(app, line, NULL, NULL, TRUE,
+    BOOL created = CreateProcessW(words ? NULL : app, line, NULL, NULL, TRUE,
                                   CREATE_SUSPENDED | CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW |
                                       (environment ? CREATE_UNICODE_ENVIRONMENT : 0),
                                   environment, dir, &si, &pi);
     free(environment);
     free(dir);
     environment = dir = NULL;
+    if (!created && words && (GetLastError() == ERROR_FILE_NOT_FOUND || GetLastError() == ERROR_PATH_NOT_FOUND)) {
+        snprintf(err, errlen, "serveur_esclave: %s: command not found", words[0]);
+        rc = RUNNER_NOT_FOUND;
+        goto fail;
+    }
     if (!created) {
-        say(err, errlen, "CreateProcess cmd.exe");
+        say(err, errlen, words ? "CreateProcess" : "CreateProcess cmd.exe");
         goto fail;
     }
     w->process = pi.hProcess;
@@ -434,7 +476,7 @@ fail:
     free(environment);
     free(dir);
     discard(w);
-    return -1;
+    return rc;
 }
 
 /* Nothing to poll: the threads post SIGNAL_CHILD. */

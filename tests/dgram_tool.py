@@ -31,6 +31,7 @@ builds did): it asks the slave with a PING which one it speaks.
       A master gives the slave one job, COMMAND with TAIL_HEX (the job
       request's extensions, as bytes in hex) after it, and prints its
       result: "status S exit E stdout R stderr R message R" (tests/wd_env.t).
+      COMMAND "hex:HEX" is those bytes (a NUL in it: tests/policy.t).
   dgram_tool.py lost PORT GRACE
       A master with an identity gives the slave (-j 1) three jobs, falls
       silent past its --master-grace (GRACE s), and a second life asks what
@@ -192,7 +193,7 @@ def request(port, command, tail):
     addr = ("127.0.0.1", port)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", 0))
-    cmd = command.encode()
+    cmd = bytes.fromhex(command[4:]) if command.startswith("hex:") else command.encode()
     req = struct.pack(">II", 0, len(cmd)) + cmd + bytes.fromhex(tail)
     me = int.from_bytes(os.urandom(8), "big") | 1
     version, boot, cookie, _ = learn(s, addr, me)

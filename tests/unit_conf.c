@@ -2,6 +2,7 @@
  * slave's duplicate request cache, and the client's JSON encoding. */
 #define _GNU_SOURCE
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "conf.h"
@@ -202,6 +203,301 @@ static void test_json(void)
     free(buf);
 }
 
+/* --allow's words: split s, or the reason; words joined with '|'. */
+static const char *split(const char *s, int pattern)
+{
+    static char out[4096];
+    char **w, why[300];
+    int n = policy_split(s, strlen(s), pattern, &w, why, sizeof why);
+    if (n < 0) {
+        snprintf(out, sizeof out, "ERR %s", why);
+        return out;
+    }
+    out[0] = 0;
+    for (int i = 0; i < n; i++)
+        snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s", i ? "|" : "", w[i]);
+    free(w);
+    return out;
+}
+
+/* for a test's name: control characters as '.' */
+static const char *shown(const char *s)
+{
+    static char out[200];
+    size_t i = 0;
+    for (; s[i] && i + 1 < sizeof out; i++)
+        out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '.' : s[i];
+    out[i] = 0;
+    return out;
+}
+
+#define SPLIT(in, pat, want)                                                                   \
+    do {                                                                                       \
+        const char *got_ = split(in, pat);                                                     \
+        ok(strcmp(got_, want) == 0, "split [%s]: [%s] (want [%s])", shown(in), got_, want);    \
+    } while (0)
+#define REFUSED(in, pat, why)                                                                  \
+    do {                                                                                       \
+        const char *got_ = split(in, pat);                                                     \
+        ok(strncmp(got_, "ERR ", 4) == 0 && strstr(got_, why), "refused [%s]: [%s]", shown(in), got_); \
+    } while (0)
+
+static void test_policy_split(void)
+{
+    SPLIT("echo x", 0, "echo|x");
+    SPLIT("  echo \t x  ", 0, "echo|x");
+    SPLIT("printf '%s|' 'a b' c", 0, "printf|%s||a b|c");
+    SPLIT("echo \"x;id\"", 0, "echo|x;id");
+    SPLIT("echo 'a'\"b\"c\\ d", 0, "echo|abc d");
+    SPLIT("echo '' \"\"", 0, "echo||");
+    SPLIT("echo \"\\\"\\\\\\$\\`\\x\"", 0, "echo|\"\\$`\\x");
+    SPLIT("echo '\\'", 0, "echo|\\");
+    SPLIT("echo \\;\\&\\|\\<\\>\\(\\)\\$\\`\\*\\#", 0, "echo|;&|<>()$`*#");
+    SPLIT("echo a#b a~b x=y", 0, "echo|a#b|a~b|x=y");
+    SPLIT("echo '\t'", 0, "echo|\t");
+    SPLIT("echo '{' \\! '~'", 0, "echo|{|!|~");
+    SPLIT("./FOO=bar", 0, "./FOO=bar");
+    SPLIT("'FOO'=bar", 0, "ERR assignment 'FOO=...' as the first word (no environment assignments without a shell)");
+    REFUSED("echo x; id", 0, "shell syntax ';' at byte 7 (commands run without a shell under --allow)");
+    REFUSED("echo x && id", 0, "shell syntax '&' at byte 8");
+    REFUSED("echo x || id", 0, "shell syntax '|' at byte 8");
+    REFUSED("echo x|id", 0, "shell syntax '|' at byte 7");
+    REFUSED("echo $(id -un)", 0, "shell syntax '$' at byte 6");
+    REFUSED("echo `id`", 0, "shell syntax '`' at byte 6");
+    REFUSED("echo 'a'$(id)", 0, "shell syntax '$' at byte 9");
+    REFUSED("echo $HOME", 0, "shell syntax '$' at byte 6");
+    REFUSED("echo ${IFS}id", 0, "shell syntax '$' at byte 6");
+    REFUSED("echo \"$HOME\"", 0, "shell syntax '$' inside double quotes at byte 7");
+    REFUSED("echo \"`id`\"", 0, "shell syntax '`' inside double quotes at byte 7");
+    REFUSED("echo x > f", 0, "shell syntax '>' at byte 8");
+    REFUSED("echo x<f", 0, "shell syntax '<' at byte 7");
+    REFUSED("echo x &", 0, "shell syntax '&' at byte 8");
+    REFUSED("(id)", 0, "shell syntax '(' at byte 1");
+    REFUSED("echo x\nid", 0, "control character 0x0a at byte 7");
+    REFUSED("echo x\rid", 0, "control character 0x0d at byte 7");
+    REFUSED("echo 'x\nid'", 0, "control character 0x0a at byte 8");
+    REFUSED("echo \"x\nid\"", 0, "control character 0x0a at byte 8");
+    REFUSED("echo \\\nid", 0, "control character 0x0a at byte 7");
+    REFUSED("echo \x1b[2J", 0, "control character 0x1b at byte 6");
+    REFUSED("echo \x7f", 0, "control character 0x7f at byte 6");
+    REFUSED("echo # x", 0, "shell syntax '#' at the start of a word at byte 6");
+    REFUSED("#echo", 0, "shell syntax '#' at the start of a word at byte 1");
+    REFUSED("ls ~", 0, "shell syntax '~' at the start of a word at byte 4");
+    REFUSED("ls ~root/x", 0, "shell syntax '~' at the start of a word at byte 4");
+    REFUSED("echo { x; }", 0, "shell syntax '{' as a word at byte 6");
+    REFUSED("{ echo x }", 0, "shell syntax '{' as a word at byte 1");
+    REFUSED("echo }", 0, "shell syntax '}' as a word at byte 6");
+    REFUSED("! echo", 0, "shell syntax '!' as a word at byte 1");
+    REFUSED("echo 'x", 0, "unterminated single quote (opened at byte 6)");
+    REFUSED("echo \"x\\\"", 0, "unterminated double quote (opened at byte 6)");
+    REFUSED("echo x\\", 0, "a backslash at the end of the line (byte 7)");
+    REFUSED("FOO=bar cmd", 0, "assignment 'FOO=...' as the first word");
+    REFUSED("_x1=bar cmd", 0, "assignment '_x1=...' as the first word");
+    REFUSED("IFS=x cmd", 0, "assignment 'IFS=...'");
+    REFUSED("", 0, "an empty command (only blanks)");
+    REFUSED(" \t ", 0, "an empty command (only blanks)");
+    REFUSED("ls *.c", 0, "wildcard '*' at byte 4 (no file name expansion without a shell: quote it)");
+    REFUSED("ls ?", 0, "wildcard '?' at byte 4");
+    REFUSED("ls [ab]", 0, "wildcard '[' at byte 4");
+    /* patterns: unquoted wildcards kept, quoted ones escaped */
+    SPLIT("echo *", 1, "echo|*");
+    SPLIT("ls '*' \"?\" \\[ '\\' a*b", 1, "ls|\\*|\\?|\\[|\\\\|a*b");
+    SPLIT("printf **", 1, "printf|**");
+    REFUSED("echo ** x", 1, "'**' is a pattern's last word only (word 2 of 3)");
+    REFUSED("echo *; id", 1, "shell syntax ';' at byte 7");
+    REFUSED("cat /var/log/*.log #x", 1, "shell syntax '#' at the start of a word at byte 20");
+    /* a NUL byte (allow_list_check says it first: only it has a length) */
+    char **w, why[200];
+    ok(policy_split("echo a\0b", 8, 0, &w, why, sizeof why) < 0 && strstr(why, "control character 0x00 at byte 7"),
+       "a NUL byte is refused: %s", why);
+    /* a 65 KB line */
+    size_t big = 65000;
+    char *line = malloc(big + 16);
+    memcpy(line, "echo ", 5);
+    memset(line + 5, 'A', big);
+    strcpy(line + 5 + big, "; touch");
+    ok(policy_split(line, strlen(line), 0, &w, why, sizeof why) < 0 && strstr(why, "shell syntax ';' at byte 65006"),
+       "a 65 KB echo AAA...; touch: %s", why);
+    for (size_t i = 0; i < big; i++)
+        line[5 + i] = i % 2 ? ' ' : 'A'; /* the most words a line can hold */
+    line[5 + big] = 0;
+    int n = policy_split(line, strlen(line), 0, &w, why, sizeof why);
+    ok(n == 1 + (int)big / 2 && w[n] == NULL && strcmp(w[n - 1], "A") == 0, "32501 words: %d", n);
+    if (n > 0)
+        free(w);
+    memset(line, '\'', 40);
+    n = policy_split(line, 40, 0, &w, why, sizeof why);
+    ok(n == 1 && strcmp(w[0], "") == 0, "40 single quotes are one empty word: %d", n);
+    if (n > 0)
+        free(w);
+    for (int i = 0; i < 39; i += 3)
+        memcpy(line + i, "'' ", 3);
+    line[40] = '\'';
+    n = policy_split(line, 41, 0, &w, why, sizeof why); /* 13 empty words and '' */
+    ok(n == 14 && w[14] == NULL, "14 empty words, the densest: %d", n);
+    if (n > 0)
+        free(w);
+    free(line);
+}
+
+/* pattern and command, split, matched */
+static int pmatch(const char *pattern, const char *command)
+{
+    char **p, **c, why[300];
+    if (policy_split(pattern, strlen(pattern), 1, &p, why, sizeof why) < 0)
+        return -1;
+    if (policy_split(command, strlen(command), 0, &c, why, sizeof why) < 0) {
+        free(p);
+        return -2;
+    }
+    int m = policy_match(p, c);
+    free(p);
+    free(c);
+    return m;
+}
+
+static void test_policy_match(void)
+{
+    ok(pmatch("echo *", "echo x") == 1, "echo * / echo x");
+    ok(pmatch("echo *", "echo") == 0, "echo * needs one word");
+    ok(pmatch("echo *", "echo x y") == 0, "echo * is one word only");
+    ok(pmatch("echo *", "echo 'x y'") == 1, "echo * / echo 'x y': one word");
+    ok(pmatch("echo *", "echo 'x; id'") == 1, "a quoted ; is a byte of the word");
+    ok(pmatch("echo *", "echo x; id") == -2, "echo x; id never gets to matching");
+    ok(pmatch("echo *", "echox") == 0, "the first word is exact");
+    ok(pmatch("echo *", "'echo' x") == 1, "quotes do not change a word");
+    ok(pmatch("printf **", "printf") == 1, "** matches no word");
+    ok(pmatch("printf **", "printf a b c '' d") == 1, "** matches any number of words");
+    ok(pmatch("printf x **", "printf") == 0, "words before ** still needed");
+    ok(pmatch("printf ?", "printf x") == 1 && pmatch("printf ?", "printf xy") == 0, "? is one byte");
+    ok(pmatch("cat /var/log/*.log", "cat /var/log/syslog.log") == 1, "cat /var/log/*.log");
+    ok(pmatch("cat /var/log/*.log", "cat /var/log/a/b.log") == 1, "* crosses '/' (no FNM_PATHNAME)");
+    ok(pmatch("cat /var/log/*.log", "cat /var/log/x.log /tmp/F.log") == 0, "one word too many");
+    ok(pmatch("cat /var/log/*.log", "cat /var/log/../../etc/shadow") == 0, "not .log");
+    ok(pmatch("cat /var/log/*.log", "cat /var/log/../../tmp/x.log") == 0, "a * never matches /../");
+    ok(pmatch("cat /var/log/*", "cat /var/log/..") == 0, "nor a trailing /..");
+    ok(pmatch("cat *", "cat ../x") == 0 && pmatch("cat *", "cat ..") == 0, "nor ../ or ..");
+    ok(pmatch("cat *", "cat ...x") == 1 && pmatch("cat *", "cat a..b") == 1, "'..' in a name is fine");
+    ok(pmatch("cat ../x", "cat ../x") == 1, "a literal pattern word may say ..");
+    ok(pmatch("ls '*'", "ls '*'") == 1 && pmatch("ls '*'", "ls x") == 0, "a quoted * in a pattern is literal");
+    ok(pmatch("ls \\?", "ls '?'") == 1 && pmatch("ls \\?", "ls x") == 0, "an escaped ? too");
+    ok(pmatch("ls [ab]", "ls a") == 1 && pmatch("ls [ab]", "ls c") == 0, "[ab]");
+    ok(pmatch("ls [!ab]", "ls c") == 1 && pmatch("ls [!ab]", "ls a") == 0, "[!ab]");
+    ok(pmatch("ls [a-c]x", "ls bx") == 1 && pmatch("ls [a-c]x", "ls dx") == 0, "[a-c]");
+    ok(pmatch("ls []]", "ls ']'") == 1, "[]] holds ]");
+    ok(pmatch("ls a[b", "ls 'a[b'") == 1, "an unclosed [ is itself");
+    ok(pmatch("ls 'a[b'", "ls 'a[b'") == 1, "a quoted [ too");
+    ok(pmatch("ls *a*a*a*a*b", "ls aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa") == 0, "many stars, no match");
+    ok(pmatch("true", "true") == 1 && pmatch("true", "true x") == 0, "a one-word pattern");
+    ok(pmatch("rsync * /dst", "rsync '-esh -c id' /dst") == 0 && pmatch("echo ?", "echo -") == 0 &&
+           pmatch("ls [-a]", "ls -") == 0,
+       "a pattern word starting with a wildcard never matches an option");
+    ok(pmatch("ls -*", "ls -l") == 1 && pmatch("ls x*", "ls x-y") == 1 && pmatch("ls *", "ls x-") == 1,
+       "one starting otherwise may");
+    ok(pmatch("printf **", "printf -v x y") == 1, "** allows anything, options included");
+}
+
+/* CommandLineToArgvW's rules (the C runtime's, since 2008), to check
+ * win_command_line against: it must give the words back. */
+static int win_parse(const char *s, char out[][64], int max)
+{
+    int n = 0, q = 0;
+    char *t = out[n];
+    for (; *s && (q || (*s != ' ' && *s != '\t')); s++) /* the program: quotes, no escapes */
+        if (*s == '"')
+            q = !q;
+        else
+            *t++ = *s;
+    *t = 0;
+    n++;
+    for (;;) {
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (!*s || n == max)
+            return n;
+        t = out[n++];
+        q = 0;
+        while (*s && (q || (*s != ' ' && *s != '\t'))) {
+            size_t b = 0;
+            while (*s == '\\')
+                s++, b++;
+            if (*s == '"') {
+                for (size_t i = 0; i < (b % 2 ? b / 2 : b / 2); i++)
+                    *t++ = '\\';
+                if (b % 2)
+                    *t++ = '"';
+                else if (q && s[1] == '"')
+                    *t++ = '"', s++;
+                else
+                    q = !q;
+                s++;
+            } else {
+                for (size_t i = 0; i < b; i++)
+                    *t++ = '\\';
+                if (*s && (q || (*s != ' ' && *s != '\t')))
+                    *t++ = *s++;
+            }
+        }
+        *t = 0;
+    }
+}
+
+static void test_win_command_line(void)
+{
+    char *const cases[][8] = {
+        {"prog", NULL},
+        {"C:\\Program Files\\x.exe", "a", NULL},
+        {"p", "a b", "", "c", NULL},
+        {"p", "x\"y", "\"", "\\\"", NULL},
+        {"p", "a\\", "a\\\\", "\\\\server\\share\\", "a b\\", NULL},
+        {"p", "\\\\\"", "tab\there", "%PATH%", "^&|<>", NULL},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char *line = win_command_line(cases[c]);
+        char got[8][64];
+        int n = win_parse(line, got, 8), same = 1, want = 0;
+        while (cases[c][want])
+            want++;
+        for (int i = 0; i < n && i < want; i++)
+            same &= strcmp(got[i], cases[c][i]) == 0;
+        ok(n == want && same, "win_command_line round trip %zu: [%s]", c, line);
+        free(line);
+    }
+    char *line = win_command_line((char *const[]){"p", "a b\\", "x\"", NULL});
+    ok(strcmp(line, "\"p\" \"a b\\\\\" \"x\\\"\"") == 0, "backslashes before the closing quote doubled: %s", line);
+    free(line);
+}
+
+static void test_allow_list(void)
+{
+    char path[] = "/tmp/unit_conf_allowXXXXXX", why[300], **argv;
+    int fd = mkstemp(path);
+    const char text[] = "# comment\n\n  echo *\r\nprintf **\n";
+    ok(fd >= 0 && write(fd, text, sizeof text - 1) == (ssize_t)sizeof text - 1, "policy file written");
+    close(fd);
+    allow_list a;
+    ok(allow_list_load(&a, path, why, sizeof why) == 0 && a.count == 2, "two patterns loaded");
+    ok(allow_list_check(&a, "echo 'a b'", 10, &argv, why, sizeof why) == 1 && argv && strcmp(argv[1], "a b") == 0 &&
+           !argv[2],
+       "allowed: its words");
+    free(argv);
+    ok(allow_list_check(&a, "echo a\0; id", 11, &argv, why, sizeof why) == 0 && !argv &&
+           strcmp(why, "a NUL byte at byte 7") == 0,
+       "a NUL byte refused: %s", why);
+    char want[400];
+    snprintf(want, sizeof want, "matches no pattern of %s", path);
+    ok(allow_list_check(&a, "id", 2, &argv, why, sizeof why) == 0 && strcmp(why, want) == 0, "no pattern: %s", why);
+    ok(allow_list_permits(&a, "printf x y") == 1 && allow_list_permits(&a, "printf x;id") == 0, "allow_list_permits");
+    allow_list_free(&a);
+    FILE *f = fopen(path, "w");
+    fputs("echo *\n# x\necho $HOME\n", f);
+    fclose(f);
+    ok(allow_list_load(&a, path, why, sizeof why) < 0 && strstr(why, "line 3: shell syntax '$' at byte 6") &&
+           a.count == 0,
+       "a pattern with shell syntax refused at load: %s", why);
+    unlink(path);
+}
+
 int main(void)
 {
     test_slaves_conf();
@@ -209,5 +505,9 @@ int main(void)
     test_line_reader();
     test_dedup();
     test_json();
+    test_policy_split();
+    test_policy_match();
+    test_win_command_line();
+    test_allow_list();
     return done_testing();
 }

@@ -180,12 +180,13 @@ check "the journal has the OPTIONS record" sh -c "'$(prog serveur_maitre)' --dum
 # said), and the same line without them still runs.
 stop_all
 mkdir -p "$T/pol/sub"
-printf 'echo "[$ZP]"; pwd\n' >"$T/pol.allow"
+# (a shell only where the line names one: --allow runs the words without one)
+printf '%s\n' "sh -c 'echo \"[\$ZP]\"; pwd'" >"$T/pol.allow"
 start_slave pol -j 2 --chdir "$T/pol" --allow "$T/pol.allow"
 echo "127.0.0.1 $SLAVE_PORT" >"$T/pol.conf"
 start_master polm "$T/pol.conf"
 wait_slaves_up polm 1 || bail "policy slave not up"
-printf 'echo "[$ZP]"; pwd\n' >"$T/pol.txt"
+cp "$T/pol.allow" "$T/pol.txt"
 run_client "$T/pol.txt"
 is "$RC/$(cat "$T/out" | tr '\n' ' ')" "0/[] $T/pol " "--allow: the listed line runs without --env and --wd"
 export ZP=injected

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# The slave's policy (--allow FILE, doc/security.md section 5): a command
+# line is split into words, any shell syntax in it is refused (exit 126,
+# the reason said, nothing run), the words must match a pattern's word by
+# word, and what is allowed runs without a shell.
+. "$(dirname "$0")/lib.sh"
+
+mkdir -p "$T/side"
+S=$T/side
+cat >"$T/allow" <<'PAT'
+# comments and blank lines are skipped
+
+echo *
+cat /var/log/*.log
+printf **
+ls -l "/a b/*"
+true
+cut -d* -f4 /proc/self/stat
+nonexistent-program-xyz **
+./not-executable
+./no-such-file
+cat ../notes.txt
+sh * *
+PAT
+start_slave pol -j 2 --allow "$T/allow"
+POL_PID=$SLAVE_PID
+echo "127.0.0.1 $SLAVE_PORT" >"$T/pol.conf"
+start_master m "$T/pol.conf"
+wait_slaves_up m 1 || bail "policy slave not up"
+
+# refused CMD REASON DESCRIPTION: one command, exit 126, the reason on the
+# client's stderr, and F (the side effect) absent.
+refused() {
+    printf '%s\n' "$1" >"$T/one.txt"
+    rm -f "$S/F"
+    run_client "$T/one.txt" --joblog "$T/jl"
+    is "$(awk -F'\t' 'NR==2 {print $7}' "$T/jl")" 126 "$3: exit 126"
+    check "$3: the reason ($2)" grep -qF -- "$2" "$T/err"
+    check "$3: not run" test ! -e "$S/F"
+    check "$3: no output" test ! -s "$T/out"
+}
+syn() { echo "refused by the slave's policy (--allow): shell syntax '$1' at byte $2 (commands run without a shell under --allow)"; }
+
+refused "echo x; touch $S/F" "$(syn ';' 7)" "echo x; touch"
+refused "echo x;touch $S/F" "$(syn ';' 7)" "echo x;touch"
+refused "echo \$(touch $S/F)" "$(syn '$' 6)" 'echo $(...)'
+refused "echo \`touch $S/F\`" "$(syn '`' 6)" 'backticks'
+refused "echo x && touch $S/F" "$(syn '&' 8)" '&&'
+refused "echo x || touch $S/F" "$(syn '|' 8)" '||'
+refused "echo x | touch $S/F" "$(syn '|' 8)" '|'
+refused "echo x > $S/F" "$(syn '>' 8)" '>'
+refused "echo x >$S/F" "$(syn '>' 8)" '>FILE'
+refused "echo x < $S/F" "$(syn '<' 8)" '<'
+refused "echo x & touch $S/F" "$(syn '&' 8)" '&'
+refused "echo (x)" "$(syn '(' 6)" '( )'
+refused "echo 'a'\$(touch $S/F)" "$(syn '$' 9)" "'a'\$(...)"
+refused 'echo $HOME' "$(syn '$' 6)" '$HOME'
+refused 'echo ${IFS}' "$(syn '$' 6)" '${IFS}'
+refused "echo \"\$(touch $S/F)\"" "shell syntax '\$' inside double quotes at byte 7" '"$(...)"'
+refused "echo x # comment" "shell syntax '#' at the start of a word at byte 8" 'a comment'
+refused "echo ~" "shell syntax '~' at the start of a word at byte 6" '~'
+refused "echo { x }" "shell syntax '{' as a word at byte 6" '{ }'
+refused "echo ! x" "shell syntax '!' as a word at byte 6" '!'
+refused "echo 'x" "unterminated single quote (opened at byte 6)" "unterminated '"
+refused 'echo "x' "unterminated double quote (opened at byte 6)" 'unterminated "'
+refused 'echo x\' "a backslash at the end of the line (byte 7)" 'trailing backslash'
+refused "FOO=bar echo x" "assignment 'FOO=...' as the first word" 'FOO=bar cmd'
+refused "echo *" "wildcard '*' at byte 6 (no file name expansion without a shell: quote it)" 'an unquoted *'
+refused "cat /var/log/x;touch $S/F #.log" "$(syn ';' 15)" 'cat ...;touch ... #.log'
+refused "cat /var/log/x touch $S/F #.log" "shell syntax '#' at the start of a word" 'cat ... #.log (two more words)'
+refused "cat /var/log/x.log $S/F.log" "matches no pattern of $T/allow" 'cat: one word too many'
+refused "cat /var/log/../../tmp/x.log" "matches no pattern of $T/allow" 'cat: a * never matches ..'
+refused "cat /var/log/../../etc/shadow" "matches no pattern of $T/allow" 'cat: not .log'
+refused "touch $S/F" "matches no pattern of $T/allow" 'a command with no pattern'
+refused "sh -c 'touch $S/F'" "matches no pattern of $T/allow" "sh * * never matches an option (sh -c 'touch F')"
+refused "true x" "matches no pattern of $T/allow" 'true: no more words'
+refused "echo	x;touch $S/F" "$(syn ';' 7)" 'a tab separates words, ; still refused'
+long=$(head -c 65000 /dev/zero | tr '\0' A) # (a command holds at most 65536 bytes)
+refused "echo $long; touch $S/F" "$(syn ';' 65006)" 'a 65 KB echo AAA...; touch'
+
+# What no command file can hold, sent as a master would (tests/dgram_tool.py):
+# a newline, a NUL byte.
+direct() { # direct COMMAND REASON DESCRIPTION
+    rm -f "$S/F"
+    python3 "$TOP/tests/dgram_tool.py" request "$SLAVE_PORT" "$1" >"$T/direct.out" 2>&1
+    check "$3: exit 126" grep -q '^status [0-9]* exit 126 ' "$T/direct.out"
+    check "$3: the reason ($2)" grep -qF -- "$2" "$T/direct.out"
+    check "$3: not run" test ! -e "$S/F"
+}
+direct "echo x
+touch $S/F" "refused by the slave's policy (--allow): control character 0x0a at byte 7" 'a real newline'
+check "the slave logs it on one line" grep -qF "control character 0x0a at byte 7: echo x?touch $S/F" "$T/pol.log"
+check "no line of the log is the command's" sh -c "! grep -q '^touch' '$T/pol.log'"
+direct "echo 'x
+touch $S/F'" "control character 0x0a at byte 8" 'a quoted newline'
+# (a NUL: the request decoder refuses it before the policy, with or without
+# --allow, as it always did; allow_list_check would too, tests/unit_conf.c)
+rm -f "$S/F"
+python3 "$TOP/tests/dgram_tool.py" request "$SLAVE_PORT" \
+    "hex:$(printf 'echo x\0; touch %s/F' "$S" | od -An -tx1 | tr -d ' \n')" >"$T/direct.out" 2>&1
+check "a NUL byte: not started, a malformed request" grep -q "^status 2 exit -1 .* message b'malformed job request'" "$T/direct.out"
+check "a NUL byte: not run" test ! -e "$S/F"
+direct "echo x
+" "control character 0x0a at byte 7" 'a trailing newline'
+
+# Allowed: run without a shell, quoted words arrive as they are.
+allowed() { # allowed CMD EXPECTED-STDOUT DESCRIPTION
+    printf '%s\n' "$1" >"$T/one.txt"
+    run_client -q "$T/one.txt"
+    is "$RC/$(cat "$T/out")" "0/$2" "$3"
+}
+allowed "printf '%s|' 'a b' c" 'a b|c|' "printf '%s|' 'a b' c: one word per quoted argument"
+allowed 'echo "x;id"' 'x;id' 'a quoted ; is a literal byte'
+allowed "echo 'a'\"b\"c\\ d" 'abc d' 'quotes and a backslash join one word'
+allowed 'echo "\$HOME \"q\" \\"' '$HOME "q" \' 'escapes in double quotes'
+allowed "printf '%s ' '\$(id)' '\`id\`' '*' '\"'" '$(id) `id` * " ' 'single quotes keep $( ` * " literally'
+allowed "printf	'%s\n'	tab" 'tab' 'tabs separate words'
+printf 'echo %s\n' "$long" >"$T/one.txt"
+run_client -q "$T/one.txt"
+check "a 65 KB word runs ($RC, $(wc -c <"$T/out") bytes)" test "$RC/$(cat "$T/out")" = "0/$long"
+allowed "printf '%s-' a b c d" 'a-b-c-d-' "'**' matches any number of words"
+allowed "printf x" 'x' "'**' matches no more word too"
+
+# Without a shell: the command is the slave's child, not a shell's.
+printf "cut '-d ' -f4 /proc/self/stat\n" >"$T/one.txt"
+run_client -q "$T/one.txt"
+if [ -z "$WRAP$PROG_RUNNER$SMP_PREFIX" ]; then
+    is "$RC/$(cat "$T/out")" "0/$POL_PID" "the command's parent is the slave itself (no shell between)"
+else
+    is "$RC" 0 "the command's parent (not checked under a wrapper)"
+fi
+
+# What a shell would say: 127 for no such program, 126 for one that cannot run.
+printf 'nonexistent-program-xyz a b\n' >"$T/one.txt"
+run_client "$T/one.txt" --joblog "$T/jl"
+is "$(awk -F'\t' 'NR==2 {print $7}' "$T/jl")" 127 "a program not found exits 127"
+check "saying 'command not found'" grep -qF 'serveur_esclave: nonexistent-program-xyz: command not found' "$T/err"
+printf './no-such-file\n' >"$T/one.txt"
+run_client "$T/one.txt" --joblog "$T/jl"
+is "$(awk -F'\t' 'NR==2 {print $7}' "$T/jl")" 127 "a path to nothing exits 127"
+check "saying 'command not found'" grep -qF 'serveur_esclave: ./no-such-file: command not found' "$T/err"
+printf 'echo hi\n' >"$T/pol/not-executable"
+chmod 644 "$T/pol/not-executable"
+printf './not-executable\n' >"$T/one.txt"
+run_client "$T/one.txt" --joblog "$T/jl"
+is "$(awk -F'\t' 'NR==2 {print $7}' "$T/jl")" 126 "a file that cannot be executed exits 126"
+check "saying why" grep -qF 'serveur_esclave: ./not-executable: Permission denied' "$T/err"
+
+# A pattern word without a wildcard may name ".." itself.
+printf 'x\n' >"$T/notes.txt"
+printf 'cat ../notes.txt\n' >"$T/one.txt"
+run_client -q "$T/one.txt"
+is "$RC/$(cat "$T/out")" "0/x" "a literal pattern word matches '..' as written"
+
+# Patterns are refused at load, naming the line and the reason.
+load_refused() { # load_refused PATTERN REASON
+    printf '# a comment\n%s\n' "$1" >"$T/bad.allow"
+    local rc=0
+    timeout 10 "$(prog serveur_esclave)" --allow "$T/bad.allow" 0 >"$T/bad.log" 2>&1 || rc=$?
+    is "$rc" 1 "the pattern '$1' is refused at load"
+    check "naming line 2 and why" grep -qF "policy file '$T/bad.allow' line 2: $2" "$T/bad.log"
+}
+load_refused 'echo *; id' "shell syntax ';' at byte 7"
+load_refused 'echo $(id)' "shell syntax '\$' at byte 6"
+load_refused 'echo "$HOME"' "shell syntax '\$' inside double quotes at byte 7"
+load_refused 'echo ** x' "'**' is a pattern's last word only (word 2 of 3)"
+load_refused 'FOO=* echo' "assignment 'FOO=...' as the first word"
+load_refused "echo 'x" "unterminated single quote (opened at byte 6)"
+done_testing
