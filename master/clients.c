@@ -548,7 +548,8 @@ static int client_admit(master *m, client *cl)
     }
     cl->state = CS_ACTIVE;
     cl->last_frame_ms = now;
-    LOG(LOG_INFO, "client %s connected%s", cl->name, cl->tagged ? " (authenticated)" : "");
+    LOG(LOG_INFO, "client %s connected%s", cl->name,
+        !cl->tagged ? "" : cl->key_set ? " (authenticated with the old key: the key file's second line)" : " (authenticated)");
     return 1;
 }
 
@@ -619,6 +620,7 @@ static void on_hello(master *m, client *cl, breader *r)
     /* with a key, the master proves it knows it too (the key the client proved) */
     frame_end(&cl->out, welcome_frame_encode(&cl->out, &wf, tag ? &m->auth->set[set].master_to_client : NULL, h.nonce));
     cl->tagged = tag != NULL;
+    cl->key_set = set > 0 ? set : 0;
     if (tag)
         cl->state = CS_PROVING;
 }

@@ -13,7 +13,7 @@ import socket, struct, sys, time
 port, name, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 s = socket.create_connection(("127.0.0.1", port))
 if mode == "hello":
-    body = struct.pack(">IHHII", 0x534D5043, 3, 0, 0, 0) + bytes(32)
+    body = struct.pack(">IHHII", 0x534D5043, 4, 0, 0, 0) + bytes(32)
     s.sendall(struct.pack(">IB", len(body) + 1, 1) + body)
 elif mode == "replay":
     s.sendall(open(sys.argv[4], "rb").read())
