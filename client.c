@@ -443,7 +443,7 @@ static void on_welcome(client_state *c, const breader *r)
         if (bad)
             fatal(c, "authentication failed: the master's public key is of low order (refused): not our master?");
         c->tagged = 1;
-        /* READY, our first tagged frame, at once: it proves to the master
+        /* READY, our first sealed frame, at once: it proves to the master
          * that we are live and not a replayed HELLO, even if the command
          * file has no line yet (tail -f | client -). */
         client_frame_end(c, ready_frame_encode(&c->out));
