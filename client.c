@@ -154,9 +154,10 @@ typedef struct {
     progress prog;              /* --progress, --eta, --bar (off: prog.what 0) */
     auth_keys auth;
     uint8_t nonce[AUTH_NONCE_LEN];
-    int tagged; /* handshake done with a key: every frame carries a tag */
-    hmac_key tx_key, rx_key;
-    uint64_t tx_seq, rx_seq;
+    int tagged; /* handshake done with a key: every frame is sealed */
+    auth_ephemeral eph; /* with a key: this connection's X25519 pair, wiped once the frame keys are made */
+    aead_key tx_key, rx_key;
+    uint64_t tx_seq, rx_seq; /* the next frame's position in each direction: its nonce counter */
     /* --resume, --resume-failed, --retry-failed: the earlier joblog, by
      * Seq; skipped: the seqs of this run's numbering not sent (gaps) */
     enum { RESUME_NONE, RESUME_ALL, RESUME_FAILED, RETRY_FAILED } resume;
@@ -339,7 +340,7 @@ static sock_t connect_master(client_state *c)
 static void client_frame_end(client_state *c, size_t start)
 {
     if (c->tagged)
-        frame_end_tagged(&c->out, start, &c->tx_key, c->tx_seq++);
+        frame_end_sealed(&c->out, start, &c->tx_key, c->tx_seq++);
     else
         frame_end(&c->out, start);
 }
@@ -403,7 +404,8 @@ static int want_runs(const client_state *c)
     return c->rep.json && c->fail_attempts > 1;
 }
 
-/* With a key, HELLO proves we know it, over our fresh nonce. We always
+/* With a key, HELLO proves we know it (key set 0, the key file's first
+ * line), over our fresh nonce and fresh public key. We always
  * speak batches (FRAME_FLAG_RESUME): ATTACH follows, at once without a
  * key, after READY with one. */
 static void send_hello(client_state *c)
@@ -413,13 +415,18 @@ static void send_hello(client_state *c)
                      .timeout_ms = c->timeout_ms, .retries = c->retries};
     auth_random(c->nonce, sizeof c->nonce);
     memcpy(h.nonce, c->nonce, sizeof h.nonce);
+    if (c->auth.enabled) {
+        auth_ephemeral_new(&c->eph);
+        memcpy(h.pub, c->eph.pub, sizeof h.pub);
+    }
     frame_end(&c->out, hello_frame_encode(&c->out, &h, c->auth.enabled ? &c->auth.set[0].client_to_master : NULL));
     if (!c->auth.enabled && !c->legacy)
         send_attach(c);
 }
 
 /* WELCOME: with a key, the master proves it knows it too, over our nonce
- * and its own; both nonces make this connection's frame keys. */
+ * and its own and its public key; both nonces and the exchange make this
+ * connection's frame keys. */
 static void on_welcome(client_state *c, const breader *r)
 {
     welcome_frame wf;
@@ -430,9 +437,16 @@ static void on_welcome(client_state *c, const breader *r)
             fatal(c, "the master did not authenticate itself: is it running without a key?");
         if (!auth_welcome_check(&c->auth.set[0].master_to_client, c->nonce, wf.signed_fields, FRAME_WELCOME_SIGNED, wf.proof))
             fatal(c, "the master failed to authenticate itself: wrong key, or not our master");
-        auth_frame_keys(&c->auth, c->nonce, wf.nonce, &c->tx_key, &c->rx_key);
+        uint8_t nonces[2 * AUTH_NONCE_LEN];
+        memcpy(nonces, c->nonce, AUTH_NONCE_LEN);
+        memcpy(nonces + AUTH_NONCE_LEN, wf.nonce, AUTH_NONCE_LEN);
+        int bad = auth_conversation_keys(&c->auth, 0, AUTH_CLIENT, "frames", nonces, sizeof nonces, &c->eph, wf.pub,
+                                         &c->tx_key, &c->rx_key) < 0;
+        crypto_wipe(&c->eph, sizeof c->eph);
+        if (bad)
+            fatal(c, "authentication failed: the master's public key is of low order (refused): not our master?");
         c->tagged = 1;
-        /* READY, our first tagged frame, at once: it proves to the master
+        /* READY, our first sealed frame, at once: it proves to the master
          * that we are live and not a replayed HELLO, even if the command
          * file has no line yet (tail -f | client -). */
         client_frame_end(c, ready_frame_encode(&c->out));
@@ -1504,13 +1518,17 @@ static void read_socket(client_state *c)
     for (;;) {
         uint8_t type;
         breader fields;
-        long used = frame_parse(bw_head(&c->in), bw_pending(&c->in), FRAME_MAX_FROM_MASTER, &type, &fields);
+        /* opened before anything of it is read */
+        long used = frame_open(bw_at(&c->in, 0), bw_pending(&c->in), FRAME_MAX_FROM_MASTER,
+                               c->tagged ? &c->rx_key : NULL, c->rx_seq, &type, &fields);
+        if (used == FRAME_TAMPERED)
+            fatal(c, "a frame from the master failed authentication: connection tampered with?");
         if (used < 0)
             fatal(c, "protocol error: is %s:%d a serveur_maitre?", c->host, c->port);
         if (used == 0)
             break;
-        if (c->tagged && !frame_check_tag(&fields, type, &c->rx_key, c->rx_seq++))
-            fatal(c, "a frame from the master failed authentication: connection tampered with?");
+        if (c->tagged)
+            c->rx_seq++;
         on_frame(c, type, &fields);
         if (c->conn_gen != gen) /* dropped: its buffers are reset */
             return;

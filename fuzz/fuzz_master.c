@@ -4,7 +4,8 @@
  * The input is a script played against the real master/ files (included
  * here, so their static handlers are reachable; sched.c is linked), with
  * a fake clock, fake sockets and a fake poll: the script's steps run the
- * daemon's own loop turn (loop_turn, as master_run does). Up to four fake clients connect, submit commands, end, freeze
+ * daemon's own loop turn (loop_turn, as master_run does). Up to four fake clients connect (keyed, with
+ * either key of the master's two: every frame after WELCOME sealed as the client seals it), submit commands, end, freeze
  * (stop reading), disconnect; three fake slaves answer what the master
  * sends them as a slave would (COOKIE, PONG, JOB_ACK, RESULT), or drop it,
  * duplicate their answers, freeze, restart, leave; slaves.conf is reloaded
@@ -55,7 +56,17 @@ typedef struct {
     size_t out_len;
     uint32_t submitted;
     uint8_t results[MAX_SEQ + 1]; /* per seq */
+    /* the handshake, as client.c does it: frames wait in held (unsealed)
+     * until WELCOME gives the keys, then READY and they go sealed */
+    int set, welcomed;
+    uint8_t nonce[AUTH_NONCE_LEN];
+    auth_ephemeral eph;
+    aead_key tx_key, rx_key;
+    uint64_t tx_seq, rx_seq;
+    uint8_t held[4096];
+    size_t held_len;
 } fake_client;
+static auth_keys fz_keys; /* the master's two keys, new and old; the clients' */
 
 typedef struct {
     uint8_t data[512];
@@ -220,16 +231,25 @@ static void turn(master *m)
 
 /* ------------------------------------------------------ the clients --- */
 
+static void client_welcomed(fake_client *fc, unsigned c, const breader *r);
+
 static void fz_client_frames(unsigned c)
 {
     fake_client *fc = &fz_clients[c];
     for (;;) {
         uint8_t type;
         breader f;
-        long used = frame_parse(fc->out, fc->out_len, sizeof fc->out, &type, &f);
+        long used = frame_open(fc->out, fc->out_len, sizeof fc->out, fc->welcomed ? &fc->rx_key : NULL, fc->rx_seq,
+                               &type, &f);
+        if (used == FRAME_TAMPERED)
+            fz_abort("a frame from the master does not open", c);
         if (used <= 0)
             return;
-        if (type == F_RESULT) {
+        if (fc->welcomed)
+            fc->rx_seq++;
+        if (type == F_WELCOME && !fc->welcomed)
+            client_welcomed(fc, c, &f);
+        else if (type == F_RESULT) {
             result_frame rf;
             if (result_frame_decode(&f, &rf) < 0)
                 fz_abort("malformed RESULT frame", c);
@@ -264,12 +284,57 @@ static void client_input(fake_client *fc, const uint8_t *p, size_t n)
     }
 }
 
-/* What a client sends, through the client's codecs (proto.c). */
+/* What a client sends, through the client's codecs (proto.c): sealed
+ * once the handshake is done; until then (but HELLO) held. */
 static void client_frame(fake_client *fc, bwriter *w, size_t start)
 {
-    frame_end(w, start);
-    if (!w->error)
+    int hello = w->len > 4 && w->data[4] == F_HELLO;
+    frame_end_sealed(w, start, fc->welcomed ? &fc->tx_key : NULL, fc->tx_seq);
+    if (w->error)
+        return;
+    if (fc->welcomed)
+        fc->tx_seq++;
+    if (fc->welcomed || hello)
         client_input(fc, w->data, w->len);
+    else if (fc->held_len + w->len <= sizeof fc->held) {
+        memcpy(fc->held + fc->held_len, w->data, w->len);
+        fc->held_len += w->len;
+    }
+}
+
+/* WELCOME: the master's proof checked, the frame keys made as client.c
+ * makes them, READY, then the frames held meanwhile, sealed. */
+static void client_welcomed(fake_client *fc, unsigned c, const breader *r)
+{
+    welcome_frame wf;
+    if (welcome_frame_decode(r, &wf) < 0 || !wf.proof ||
+        !auth_welcome_check(&fz_keys.set[fc->set].master_to_client, fc->nonce, wf.signed_fields, FRAME_WELCOME_SIGNED,
+                            wf.proof))
+        fz_abort("a WELCOME without the right proof", c);
+    uint8_t nonces[2 * AUTH_NONCE_LEN];
+    memcpy(nonces, fc->nonce, AUTH_NONCE_LEN);
+    memcpy(nonces + AUTH_NONCE_LEN, wf.nonce, AUTH_NONCE_LEN);
+    if (auth_conversation_keys(&fz_keys, fc->set, AUTH_CLIENT, "frames", nonces, sizeof nonces, &fc->eph, wf.pub,
+                               &fc->tx_key, &fc->rx_key) < 0)
+        fz_abort("a WELCOME with a low-order public key", c);
+    fc->welcomed = 1;
+    uint8_t buf[4096 + 64];
+    bwriter w;
+    bw_init_fixed(&w, buf, sizeof buf);
+    client_frame(fc, &w, ready_frame_encode(&w));
+    for (size_t at = 0; at < fc->held_len;) {
+        uint8_t type;
+        breader f;
+        long used = frame_parse(fc->held + at, fc->held_len - at, sizeof fc->held, &type, &f);
+        if (used <= 0)
+            break;
+        bw_init_fixed(&w, buf, sizeof buf);
+        size_t start = frame_begin(&w, type);
+        bw_bytes(&w, f.data + f.pos, br_left(&f));
+        client_frame(fc, &w, start);
+        at += (size_t)used;
+    }
+    fc->held_len = 0;
 }
 
 /* A new connection, as accept_client makes it, and its HELLO. */
@@ -297,10 +362,19 @@ static void client_connect(master *m, unsigned c, uint8_t arg)
     m->nclients++;
     hello_frame h = {.magic = FRAME_MAGIC, .version = FRAME_VERSION,
                      .timeout_ms = arg & 1 ? 2000 : 0, .retries = 1 + arg % 3u};
-    uint8_t buf[128];
+    fc->set = arg & 8 ? 1 : 0; /* during a rotation: the new key, or the old one */
+    auth_random(fc->nonce, sizeof fc->nonce);
+    static auth_ephemeral pair; /* one for every fake connection: x25519 is slow under the sanitizers */
+    static int have_pair;
+    if (!have_pair)
+        auth_ephemeral_new(&pair), have_pair = 1;
+    fc->eph = pair;
+    memcpy(h.nonce, fc->nonce, sizeof h.nonce);
+    memcpy(h.pub, fc->eph.pub, sizeof h.pub);
+    uint8_t buf[256];
     bwriter w;
     bw_init_fixed(&w, buf, sizeof buf);
-    client_frame(fc, &w, hello_frame_encode(&w, &h, NULL));
+    client_frame(fc, &w, hello_frame_encode(&w, &h, &fz_keys.set[fc->set].client_to_master));
 }
 
 static void client_submit(fake_client *fc, unsigned c)
@@ -321,7 +395,7 @@ static void client_end(fake_client *fc)
     if (!fc->connected || fc->ended)
         return;
     end_frame e = {.count = fc->submitted};
-    uint8_t buf[16];
+    uint8_t buf[16 + FRAME_SEAL_LEN];
     bwriter w;
     bw_init_fixed(&w, buf, sizeof buf);
     client_frame(fc, &w, end_frame_encode(&w, &e));
@@ -530,6 +604,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         log_init("fuzz", LOG_ERROR);
         write_conf(fz_conf_all, sizeof fz_conf_all, FAKE_SLAVES);
         write_conf(fz_conf_two, sizeof fz_conf_two, FAKE_SLAVES - 1);
+        char key_path[] = "/tmp/fuzz_master_key_XXXXXX", err[256];
+        int kfd = mkstemp(key_path); /* mode 600 */
+        static const char two_keys[] = "fuzz-master-new-key-0123456789abcdef\nfuzz-master-old-key-0123456789abcdef\n";
+        if (kfd < 0 || write(kfd, two_keys, sizeof two_keys - 1) != (ssize_t)(sizeof two_keys - 1))
+            abort();
+        close(kfd);
+        if (auth_load(&fz_keys, key_path, err, sizeof err) < 0)
+            abort();
+        unlink(key_path);
         cfg = (master_config){"127.0.0.1", 6000, fz_conf_all, 3, 1000, 2, 20000, 5000, &no_key, 3000, 256, NULL, 300000,
                               3600000, 0, NULL, 0, NULL};
         ready = 1;
@@ -543,7 +626,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_done = 0;
     master *m = calloc(1, sizeof *m);
     m->cfg = &cfg;
-    m->auth = &no_key;
+    m->auth = &fz_keys; /* the clients' side keyed (frames sealed) */
     m->ep.auth = &no_key;
     m->ep.role = AUTH_MASTER;
     m->ep.boot = 0x4d00000000000001ull;

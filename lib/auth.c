@@ -290,16 +290,6 @@ int auth_welcome_check(const hmac_key *master_to_client, const uint8_t client_no
     return proof && equal_const_time(want, proof, AUTH_TAG_LEN);
 }
 
-void auth_frame_keys(const auth_keys *a, const uint8_t client_nonce[AUTH_NONCE_LEN],
-                     const uint8_t master_nonce[AUTH_NONCE_LEN], hmac_key *client_to_master,
-                     hmac_key *master_to_client)
-{
-    auth_session_key(&a->set[0].client_to_master, "frames", client_nonce, AUTH_NONCE_LEN, master_nonce, AUTH_NONCE_LEN,
-                     client_to_master);
-    auth_session_key(&a->set[0].master_to_client, "frames", client_nonce, AUTH_NONCE_LEN, master_nonce, AUTH_NONCE_LEN,
-                     master_to_client);
-}
-
 void replay_init(replay_window *w)
 {
     memset(w, 0, sizeof *w);

@@ -128,12 +128,6 @@ void auth_welcome_proof(const hmac_key *master_to_client, const uint8_t client_n
 int auth_hello_check(const hmac_key *client_to_master, const void *fields, size_t n, const uint8_t *tag);
 int auth_welcome_check(const hmac_key *master_to_client, const uint8_t client_nonce[AUTH_NONCE_LEN],
                        const void *fields, size_t n, const uint8_t *proof);
-/* OLD (HMAC frame tags; delete once unused): a connection's two frame keys,
- * HMAC(K_dir, "frames" || client_nonce || master_nonce), on key set 0. */
-void auth_frame_keys(const auth_keys *a, const uint8_t client_nonce[AUTH_NONCE_LEN],
-                     const uint8_t master_nonce[AUTH_NONCE_LEN], hmac_key *client_to_master,
-                     hmac_key *master_to_client);
-
 /* Sliding anti-replay window over 64-bit sequence numbers (RFC 4303
  * 3.4.3 with RFC 6479's ring of bitmap words). Check first; update only
  * once the datagram's MAC has been verified. */

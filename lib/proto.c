@@ -8,6 +8,7 @@
 #include "platform.h"
 
 _Static_assert(FRAME_NONCE_LEN == AUTH_NONCE_LEN && FRAME_TAG_LEN == AUTH_TAG_LEN, "HELLO/WELCOME nonces and proofs");
+_Static_assert(FRAME_SEAL_LEN == AUTH_SEAL_LEN && FRAME_PUB_LEN == X25519_LEN, "sealed frames, public keys");
 
 uint64_t boot_id_new(void)
 {
@@ -360,41 +361,20 @@ void frame_end(bwriter *w, size_t start)
         put_u32(bw_at(w, start), (uint32_t)(bw_pending(w) - start - 4));
 }
 
-void frame_end_tagged(bwriter *w, size_t start, const hmac_key *key, uint64_t seq)
+void frame_end_sealed(bwriter *w, size_t start, const aead_key *key, uint64_t counter)
 {
-    uint8_t s[8], tag[SHA256_LEN];
-    if (key && !w->error) {
-        put_u32(s, (uint32_t)(seq >> 32));
-        put_u32(s + 4, (uint32_t)seq);
-        /* covers the sequence number, the type and the fields */
-        hmac_sha256_2(key, s, 8, bw_at(w, start + 4), bw_pending(w) - start - 4, tag);
-        bw_bytes(w, tag, sizeof tag);
+    if (!key) {
+        frame_end(w, start);
+        return;
     }
+    uint8_t tag[FRAME_SEAL_LEN] = {0};
+    bw_bytes(w, tag, sizeof tag); /* room for it, in the length */
     frame_end(w, start);
-}
-
-int frame_check_tag(breader *fields, uint8_t type, const hmac_key *key, uint64_t seq)
-{
-    uint8_t head[9], want[SHA256_LEN];
-    if (br_left(fields) < FRAME_TAG_LEN)
-        return 0;
-    size_t n = br_left(fields) - FRAME_TAG_LEN;
-    const uint8_t *body = fields->data + fields->pos;
-    put_u32(head, (uint32_t)(seq >> 32));
-    put_u32(head + 4, (uint32_t)seq);
-    head[8] = type;
-    sha256_ctx c = key->inner;
-    uint8_t inner[SHA256_LEN];
-    sha256_update(&c, head, 9);
-    sha256_update(&c, body, n);
-    sha256_final(&c, inner);
-    c = key->outer;
-    sha256_update(&c, inner, SHA256_LEN);
-    sha256_final(&c, want);
-    if (!equal_const_time(want, body + n, FRAME_TAG_LEN))
-        return 0;
-    fields->len -= FRAME_TAG_LEN; /* the caller sees the fields only */
-    return 1;
+    if (w->error || bw_pending(w) < start + FRAME_HEADER_LEN + FRAME_SEAL_LEN)
+        return;
+    uint8_t *f = bw_at(w, start);
+    size_t n = bw_pending(w) - start - 4 - FRAME_SEAL_LEN; /* type and fields */
+    auth_seal(key, counter, f, 4, f + 4, n, f + 4 + n);
 }
 
 long frame_parse(const uint8_t *buf, size_t len, size_t max, uint8_t *type, breader *fields)
@@ -411,6 +391,23 @@ long frame_parse(const uint8_t *buf, size_t len, size_t max, uint8_t *type, brea
     return (long)flen + 4;
 }
 
+long frame_open(uint8_t *buf, size_t len, size_t max, const aead_key *key, uint64_t counter, uint8_t *type,
+                breader *fields)
+{
+    long used = frame_parse(buf, len, max, type, fields);
+    if (used <= 0 || !key)
+        return used;
+    size_t flen = (size_t)used - 4;
+    if (flen < 1 + FRAME_SEAL_LEN)
+        return FRAME_TAMPERED; /* no room for a type and a tag */
+    size_t n = flen - FRAME_SEAL_LEN;
+    if (!auth_open(key, counter, buf, 4, buf + 4, n, buf + 4 + n))
+        return FRAME_TAMPERED;
+    *type = buf[4];
+    br_init(fields, buf + FRAME_HEADER_LEN, n - 1);
+    return used;
+}
+
 /* ------------------------------------------------- frames' fields --- */
 
 size_t hello_frame_encode(bwriter *w, const hello_frame *h, const hmac_key *hello_key)
@@ -423,6 +420,8 @@ size_t hello_frame_encode(bwriter *w, const hello_frame *h, const hmac_key *hell
     bw_u32(w, h->timeout_ms);
     bw_u32(w, h->retries);
     bw_bytes(w, h->nonce, FRAME_NONCE_LEN);
+    if (hello_key)
+        bw_bytes(w, h->pub, FRAME_PUB_LEN);
     if (hello_key && !w->error) {
         uint8_t tag[FRAME_TAG_LEN];
         auth_hello_proof(hello_key, bw_at(w, fields), bw_pending(w) - fields, tag);
@@ -445,12 +444,16 @@ int hello_frame_decode(const breader *fields, hello_frame *h)
     h->flags = br_u16(&r);
     h->timeout_ms = br_u32(&r);
     h->retries = br_u32(&r);
-    const uint8_t *nonce = br_bytes(&r, FRAME_NONCE_LEN);
-    if (h->flags & FRAME_FLAG_AUTH)
+    const uint8_t *nonce = br_bytes(&r, FRAME_NONCE_LEN), *pub = NULL;
+    if (h->flags & FRAME_FLAG_AUTH) {
+        pub = br_bytes(&r, FRAME_PUB_LEN);
         h->tag = br_bytes(&r, FRAME_TAG_LEN);
+    }
     if (r.error)
         return -1;
     memcpy(h->nonce, nonce, FRAME_NONCE_LEN);
+    if (pub)
+        memcpy(h->pub, pub, FRAME_PUB_LEN);
     return 0;
 }
 
@@ -465,6 +468,8 @@ size_t welcome_frame_encode(bwriter *w, const welcome_frame *wf, const hmac_key 
     bw_u32(w, wf->slots);
     bw_u16(w, (uint16_t)((wf->flags & ~FRAME_FLAG_AUTH) | (welcome_key ? FRAME_FLAG_AUTH : 0)));
     bw_bytes(w, wf->nonce, FRAME_NONCE_LEN);
+    if (welcome_key)
+        bw_bytes(w, wf->pub, FRAME_PUB_LEN);
     if (welcome_key && !w->error) {
         uint8_t proof[FRAME_TAG_LEN];
         auth_welcome_proof(welcome_key, client_nonce, bw_at(w, fields), bw_pending(w) - fields, proof);
@@ -483,12 +488,16 @@ int welcome_frame_decode(const breader *fields, welcome_frame *wf)
     wf->alive = br_u16(&r);
     wf->slots = br_u32(&r);
     wf->flags = br_u16(&r);
-    const uint8_t *nonce = br_bytes(&r, FRAME_NONCE_LEN);
-    if (wf->flags & FRAME_FLAG_AUTH)
+    const uint8_t *nonce = br_bytes(&r, FRAME_NONCE_LEN), *pub = NULL;
+    if (wf->flags & FRAME_FLAG_AUTH) {
+        pub = br_bytes(&r, FRAME_PUB_LEN);
         wf->proof = br_bytes(&r, FRAME_TAG_LEN);
+    }
     if (r.error)
         return -1;
     memcpy(wf->nonce, nonce, FRAME_NONCE_LEN);
+    if (pub)
+        memcpy(wf->pub, pub, FRAME_PUB_LEN);
     return 0;
 }
 

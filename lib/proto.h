@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "buf.h"
 #include "common.h"
 #include "platform.h"
@@ -162,11 +163,13 @@ int result_decode(breader *rd, CommandResult *r);
 /* ---------------------------------------------------------------- TCP --- */
 
 #define FRAME_MAGIC 0x534D5043 /* "SMPC" in HELLO */
-#define FRAME_VERSION 3 /* 3: a keyed client proves its key with READY after WELCOME */
-#define FRAME_FLAG_AUTH 1 /* HELLO, WELCOME: every later frame carries a tag */
+#define FRAME_VERSION 4 /* 4: with a key, HELLO and WELCOME carry X25519 public keys, every later frame is sealed */
+#define FRAME_FLAG_AUTH 1 /* HELLO, WELCOME: public key and tag follow, every later frame is sealed */
 #define FRAME_FLAG_RESUME 2 /* HELLO: the client speaks batches (ATTACH first; ACCEPTED, ACK...) */
 #define FRAME_FLAG_PROGRESS 4 /* HELLO: send me STARTED frames; WELCOME: this master will */
-#define FRAME_TAG_LEN SHA256_LEN
+#define FRAME_TAG_LEN SHA256_LEN /* HELLO's tag, WELCOME's proof (HMAC-SHA256) */
+#define FRAME_SEAL_LEN 16         /* what ends every sealed frame: AUTH_SEAL_LEN (Poly1305) */
+#define FRAME_PUB_LEN 32          /* HELLO, WELCOME with a key: the X25519 public key, fresh per connection */
 #define FRAME_HEADER_LEN 5      /* u32 length (of type + fields), u8 type */
 /* The master refuses anything larger from a client: a command plus fields. */
 #define FRAME_MAX_FROM_CLIENT (MAX_COMMAND_LEN + 64)
@@ -228,15 +231,17 @@ enum batch_state {
 /* Every frame's fields, one struct and one codec per type (doc/protocol.md
  * section 2.3 names them). Each *_frame_encode begins a frame of its type
  * in w (frame_begin), writes its fields and returns the frame's start; the
- * caller closes it with frame_end, or frame_end_tagged on a keyed
+ * caller closes it with frame_end, or frame_end_sealed on a keyed
  * connection after the handshake (HELLO and WELCOME carry their own proof
  * and are closed with frame_end). Each *_frame_decode takes the fields'
- * reader (frame_parse, less the tag: frame_check_tag) without moving it,
+ * reader (frame_parse, or frame_open: opened, less the seal) without moving it,
  * and returns 0, or -1 if the fields are malformed; pointers in the
  * struct point into the reader's bytes. */
 #define FRAME_NONCE_LEN 32       /* HELLO, WELCOME: AUTH_NONCE_LEN */
-#define FRAME_HELLO_SIGNED 48    /* HELLO: magic..client_nonce, what its tag covers */
-#define FRAME_WELCOME_SIGNED 44  /* WELCOME: version..master_nonce, what its proof covers */
+#define FRAME_HELLO_FIELDS 48    /* HELLO without a key: magic..client_nonce */
+#define FRAME_HELLO_SIGNED (FRAME_HELLO_FIELDS + FRAME_PUB_LEN)     /* with one: ..public key, what its tag covers */
+#define FRAME_WELCOME_FIELDS 44  /* WELCOME without a key: version..master_nonce */
+#define FRAME_WELCOME_SIGNED (FRAME_WELCOME_FIELDS + FRAME_PUB_LEN) /* with one: ..public key, what its proof covers */
 #define FRAME_TEXT_MAX 1000      /* NOTICE, ERROR: longer texts are cut */
 #define FRAME_HOST_MAX 65535     /* RESULT: host_len is a u16 */
 #define HELLO_RETRIES_MAX 100    /* HELLO: the master caps retries there */
@@ -248,6 +253,7 @@ typedef struct { /* F_HELLO; bytes past the tag (or the nonce) are ignored */
     uint32_t timeout_ms;            /* per command; 0 none */
     uint32_t retries;               /* attempts per command; 0 the master's; capped at HELLO_RETRIES_MAX */
     uint8_t nonce[FRAME_NONCE_LEN]; /* the client's, fresh per connection */
+    uint8_t pub[FRAME_PUB_LEN];     /* with FRAME_FLAG_AUTH: the client's X25519 public key for this connection */
     const uint8_t *tag;    /* decoded: FRAME_TAG_LEN bytes with FRAME_FLAG_AUTH, else NULL */
     const uint8_t *signed_fields; /* decoded: the FRAME_HELLO_SIGNED bytes the tag covers */
 } hello_frame;
@@ -258,6 +264,7 @@ typedef struct { /* F_WELCOME; bytes past the proof (or the nonce) are ignored *
     uint32_t slots;                 /* capacity of the alive slaves */
     uint16_t flags;                 /* FRAME_FLAG_AUTH: proof follows */
     uint8_t nonce[FRAME_NONCE_LEN]; /* the master's, fresh per connection */
+    uint8_t pub[FRAME_PUB_LEN];     /* with FRAME_FLAG_AUTH: the master's X25519 public key for this connection */
     const uint8_t *proof;  /* decoded: FRAME_TAG_LEN bytes with FRAME_FLAG_AUTH, else NULL */
     const uint8_t *signed_fields; /* decoded: the FRAME_WELCOME_SIGNED bytes the proof covers */
 } welcome_frame;
@@ -474,13 +481,14 @@ enum cancel_mode {
 };
 
 /* With a key (hello_key: K_client->master), sets FRAME_FLAG_AUTH and
- * appends the tag (auth_hello_proof) over the fields. */
+ * appends h->pub and the tag (auth_hello_proof) over the fields. */
 size_t hello_frame_encode(bwriter *w, const hello_frame *h, const hmac_key *hello_key);
 /* -1 malformed or bad magic; -2 right magic, another version (h->version
  * says which; nothing past it is read: its fields may differ). */
 int hello_frame_decode(const breader *fields, hello_frame *h);
 /* With a key (welcome_key: K_master->client), sets FRAME_FLAG_AUTH and
- * appends the proof (auth_welcome_proof) over client_nonce and the fields. */
+ * appends wf->pub and the proof (auth_welcome_proof) over client_nonce and
+ * the fields. */
 size_t welcome_frame_encode(bwriter *w, const welcome_frame *wf, const hmac_key *welcome_key,
                             const uint8_t client_nonce[FRAME_NONCE_LEN]);
 int welcome_frame_decode(const breader *fields, welcome_frame *wf);
@@ -555,19 +563,28 @@ int frame_decode(uint8_t type, const breader *fields, any_frame *f);
 
 /* Start a frame in w; finish it with frame_end once the fields are in.
  * The returned position counts from the writer's head (bw_at), so it stays
- * valid while fields are appended, whatever the buffer does.
- * With a key, frame_end appends HMAC(key, seq, type, fields): seq counts
- * the frames sent in this direction since the handshake. */
+ * valid while fields are appended, whatever the buffer does. */
 size_t frame_begin(bwriter *w, uint8_t type);
 void frame_end(bwriter *w, size_t start);
-void frame_end_tagged(bwriter *w, size_t start, const hmac_key *key, uint64_t seq);
-/* Verifies and removes the tag of a frame's fields. 1 if right. */
-int frame_check_tag(breader *fields, uint8_t type, const hmac_key *key, uint64_t seq);
+/* With a key (else frame_end): [u32 length][type || fields, encrypted]
+ * [FRAME_SEAL_LEN tag], ChaCha20-Poly1305 whose associated data is the 4
+ * length bytes (which count type, fields and tag) and whose nonce counter
+ * is the frame's position in its direction since the handshake (0 first:
+ * never sent; each counter once per key). */
+void frame_end_sealed(bwriter *w, size_t start, const aead_key *key, uint64_t counter);
 
 /* If buf holds a whole frame, returns its total length (header included)
  * and sets *type and the fields' reader; 0 if more bytes are needed;
  * -1 if the length is over max (the peer is not speaking our protocol). */
 long frame_parse(const uint8_t *buf, size_t len, size_t max, uint8_t *type, breader *fields);
+/* frame_parse for a sealed frame (key NULL: frame_parse): opens it in
+ * place BEFORE anything of its content is read, then sets *type and the
+ * fields (the tag left out). -2 if it does not open (a flipped bit
+ * anywhere, another key, another position: tampered with); buf is then
+ * untouched. */
+#define FRAME_TAMPERED (-2)
+long frame_open(uint8_t *buf, size_t len, size_t max, const aead_key *key, uint64_t counter, uint8_t *type,
+                breader *fields);
 
 /* The fragment size to use towards a peer: FRAG_LOOPBACK on loopback,
  * FRAG_PAYLOAD elsewhere. */

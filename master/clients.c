@@ -43,7 +43,7 @@ static void release_hold(client *cl)
         cl->out_hold = 0;
 }
 
-/* Every frame after the handshake carries a tag when there is a key.
+/* Every frame after the handshake is sealed when there is a key.
  * A durable client's frame that tells of what the journal holds (its
  * batch id, F_ACCEPTED, a result the master made, a notice) waits for the
  * flush, and so do the frames after it: out_hold marks where. A slave's
@@ -54,7 +54,7 @@ static void frame_done(client *cl, size_t start, int waits_for_flush)
 {
     release_hold(cl);
     if (cl->tagged)
-        frame_end_tagged(&cl->out, start, &cl->tx_key, cl->tx_seq++);
+        frame_end_sealed(&cl->out, start, &cl->tx_key, cl->tx_seq++);
     else
         frame_end(&cl->out, start);
     if (waits_for_flush && cl->durable && !cl->out_hold && journal_unsynced(cl->m))
@@ -560,7 +560,8 @@ static int client_admit(master *m, client *cl)
     }
     cl->state = CS_ACTIVE;
     cl->last_frame_ms = now;
-    LOG(LOG_INFO, "client %s connected%s", cl->name, cl->tagged ? " (authenticated)" : "");
+    LOG(LOG_INFO, "client %s connected%s", cl->name,
+        !cl->tagged ? "" : cl->key_set ? " (authenticated with the old key: the key file's second line)" : " (authenticated)");
     return 1;
 }
 
@@ -588,11 +589,31 @@ static void on_hello(master *m, client *cl, breader *r)
         client_fail(cl, "this master has no key: run the client without one (no --key-file, no $%s)", AUTH_KEY_ENV);
         return;
     }
-    uint8_t master_nonce[AUTH_NONCE_LEN];
-    auth_random(master_nonce, sizeof master_nonce);
-    if (tag && !auth_hello_check(&m->auth->set[0].client_to_master, h.signed_fields, FRAME_HELLO_SIGNED, tag)) {
+    uint8_t nonces[2 * AUTH_NONCE_LEN]; /* the client's, then ours */
+    memcpy(nonces, h.nonce, AUTH_NONCE_LEN);
+    auth_random(nonces + AUTH_NONCE_LEN, AUTH_NONCE_LEN);
+    /* During a rotation the key file has two keys: a client may prove
+     * either; the connection then runs on the one it proved. */
+    int set = -1;
+    for (int i = 0; tag && set < 0 && i < m->auth->count; i++)
+        if (auth_hello_check(&m->auth->set[i].client_to_master, h.signed_fields, FRAME_HELLO_SIGNED, tag))
+            set = i;
+    if (tag && set < 0) {
         client_fail(cl, "authentication failed: wrong key");
         return;
+    }
+    /* This connection's frame keys, from an exchange with a fresh key
+     * pair whose secret is gone once they are made (forward secrecy). */
+    auth_ephemeral eph;
+    if (tag) {
+        auth_ephemeral_new(&eph);
+        int bad = auth_conversation_keys(m->auth, set, AUTH_MASTER_OF_CLIENTS, "frames", nonces, sizeof nonces, &eph,
+                                         h.pub, &cl->tx_key, &cl->rx_key) < 0;
+        crypto_wipe(eph.secret, sizeof eph.secret);
+        if (bad) {
+            client_fail(cl, "authentication failed: the client's public key is of low order (refused)");
+            return;
+        }
     }
     cl->resume = (h.flags & FRAME_FLAG_RESUME) != 0;
     cl->progress = (h.flags & FRAME_FLAG_PROGRESS) != 0;
@@ -605,12 +626,13 @@ static void on_hello(master *m, client *cl, breader *r)
     welcome_frame wf = {.version = FRAME_VERSION, .slaves = (uint16_t)m->nslaves,
                         .alive = (uint16_t)slaves_alive(m), .slots = slots_alive(m),
                         .flags = cl->progress ? FRAME_FLAG_PROGRESS : 0};
-    memcpy(wf.nonce, master_nonce, sizeof wf.nonce);
-    /* with a key, the master proves it knows it too */
-    frame_end(&cl->out, welcome_frame_encode(&cl->out, &wf, tag ? &m->auth->set[0].master_to_client : NULL, h.nonce));
+    memcpy(wf.nonce, nonces + AUTH_NONCE_LEN, sizeof wf.nonce);
     if (tag)
-        auth_frame_keys(m->auth, h.nonce, master_nonce, &cl->rx_key, &cl->tx_key);
+        memcpy(wf.pub, eph.pub, sizeof wf.pub);
+    /* with a key, the master proves it knows it too (the key the client proved) */
+    frame_end(&cl->out, welcome_frame_encode(&cl->out, &wf, tag ? &m->auth->set[set].master_to_client : NULL, h.nonce));
     cl->tagged = tag != NULL;
+    cl->key_set = set > 0 ? set : 0;
     if (tag)
         cl->state = CS_PROVING;
 }
@@ -1008,7 +1030,14 @@ int client_read(master *m, client *cl)
     for (;;) {
         uint8_t type;
         breader fields;
-        long used = frame_parse(bw_head(&cl->in), bw_pending(&cl->in), FRAME_MAX_FROM_CLIENT, &type, &fields);
+        /* opened before anything of it is read */
+        long used = frame_open(bw_at(&cl->in, 0), bw_pending(&cl->in), FRAME_MAX_FROM_CLIENT,
+                               cl->tagged ? &cl->rx_key : NULL, cl->rx_seq, &type, &fields);
+        if (used == FRAME_TAMPERED) {
+            if (log_allow(&m->garbage_log))
+                LOG(LOG_WARN, "client %s: frame failed authentication (tampered with?): disconnecting", cl->name);
+            goto gone;
+        }
         if (used < 0) {
             if (log_allow(&m->garbage_log))
                 LOG(LOG_WARN, "client %s: garbage (frame length out of range): disconnecting", cl->name);
@@ -1016,11 +1045,8 @@ int client_read(master *m, client *cl)
         }
         if (used == 0)
             break;
-        if (cl->tagged && !frame_check_tag(&fields, type, &cl->rx_key, cl->rx_seq++)) {
-            if (log_allow(&m->garbage_log))
-                LOG(LOG_WARN, "client %s: frame with a bad tag: disconnecting", cl->name);
-            goto gone;
-        }
+        if (cl->tagged)
+            cl->rx_seq++;
         cl->last_frame_ms = clock_ms();
         client *went = on_client_frame(m, cl, type, &fields);
         if (went != cl) { /* the connection is went's now, its input too */

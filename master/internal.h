@@ -199,9 +199,10 @@ struct client {
     uint64_t connected_ms;
     uint64_t last_frame_ms;    /* CS_ACTIVE: last frame received or result sent */
     int told_waiting;
-    int tagged;                /* handshake done with a key: every frame carries a tag */
-    hmac_key rx_key, tx_key;
-    uint64_t rx_seq, tx_seq;
+    int tagged;                /* handshake done with a key: every frame is sealed */
+    aead_key rx_key, tx_key;   /* this connection's frame keys (auth_conversation_keys, "frames") */
+    uint64_t rx_seq, tx_seq;   /* the next frame's position in each direction: its nonce counter */
+    int key_set;               /* the key (m->auth->set) its HELLO proved: 1, the old one during a rotation */
     /* Batches (FRAME_FLAG_RESUME, doc/protocol.md 2.6). A durable client
      * (resume, and the master has a journal) is a batch: it outlives its
      * connection (sock SOCK_INVALID while none), its results stay in the

@@ -19,7 +19,7 @@ made = 0
 for i in range(n):
     try:
         s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        s.sendall(frame(1, struct.pack(">IHHII", 0x534D5043, 3, 2, 0, 0) + b"\x01" * 32) +
+        s.sendall(frame(1, struct.pack(">IHHII", 0x534D5043, 4, 2, 0, 0) + b"\x01" * 32) +
                   frame(10, struct.pack(">BQI", 0, 0, 0)))
         b = b""
         types = []
@@ -135,7 +135,7 @@ import socket, struct, sys
 port, bid = int(sys.argv[1]), int(sys.argv[2], 16)
 def frame(t, f=b""): return struct.pack(">IB", len(f) + 1, t) + f
 s = socket.create_connection(("127.0.0.1", port), timeout=30)
-s.sendall(frame(1, struct.pack(">IHHII", 0x534D5043, 3, 2, 0, 0) + b"\x01" * 32))
+s.sendall(frame(1, struct.pack(">IHHII", 0x534D5043, 4, 2, 0, 0) + b"\x01" * 32))
 b = b""
 while len(b) < 4 or len(b) < 4 + struct.unpack(">I", b[:4])[0]: b += s.recv(4096)  # WELCOME
 s.sendall(frame(10, struct.pack(">BQI", 3, bid, 0)) + frame(15))  # ATTACH_FOLLOW and DETACH, one write
@@ -361,7 +361,7 @@ import socket, struct, sys, time
 def frame(t, f=b""): return struct.pack(">IB", len(f) + 1, t) + f
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-s.sendall(frame(1, struct.pack(">IHHII", 0x534D5043, 3, 2, 0, 0) + b"\x01" * 32) + frame(10, struct.pack(">BQI", 0, 0, 0)))
+s.sendall(frame(1, struct.pack(">IHHII", 0x534D5043, 4, 2, 0, 0) + b"\x01" * 32) + frame(10, struct.pack(">BQI", 0, 0, 0)))
 for i in range(40):
     s.sendall(frame(3, struct.pack(">I", i + 1) + b"head -c 2097152 /dev/zero | tr '\\0' 'a'"))
 s.sendall(frame(4, struct.pack(">I", 40)))
@@ -389,7 +389,7 @@ python3 - "$MASTER_PORT" >"$T/slow.out" 2>&1 <<'PY'
 import socket, struct, sys, time
 def frame(t, f=b""): return struct.pack(">IB", len(f) + 1, t) + f
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(frame(1, struct.pack(">IHHII", 0x534D5043, 3, 0, 0, 0) + b"\x01" * 32))
+s.sendall(frame(1, struct.pack(">IHHII", 0x534D5043, 4, 0, 0, 0) + b"\x01" * 32))
 for i in range(16): # 32 MiB: more than the socket buffers hold
     s.sendall(frame(3, struct.pack(">I", i + 1) + b"head -c 2097152 /dev/zero | tr '\\0' 'a'"))
 s.sendall(frame(4, struct.pack(">I", 16)))

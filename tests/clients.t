@@ -62,7 +62,7 @@ python3 - "$MASTER_PORT" "$T/stuck.ready" <<'PY' &
 import socket, struct, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 def frame(t, body): return struct.pack(">IB", len(body) + 1, t) + body
-s.sendall(frame(1, struct.pack(">IHHII", 0x534D5043, 3, 0, 0, 0) + bytes(32)))  # HELLO v3, no key
+s.sendall(frame(1, struct.pack(">IHHII", 0x534D5043, 4, 0, 0, 0) + bytes(32)))  # HELLO v4, no key
 for i in range(1, 41):
     s.sendall(frame(3, struct.pack(">I", i) + b"head -c 1000000 /dev/zero"))
 s.sendall(frame(4, struct.pack(">I", 40)))

@@ -130,7 +130,7 @@ def handshake(c, old=False):
     t, f = c.recv()
     if t != F["HELLO"]:
         raise Gone()
-    c.send(F["WELCOME"], struct.pack(">HHHIH", 3, 1, 1, 2, 0) + bytes(32))
+    c.send(F["WELCOME"], struct.pack(">HHHIH", 4, 1, 1, 2, 0) + bytes(32))
     if old and not struct.unpack(">H", f[6:8])[0] & 2:
         return None
     t, f = c.recv()

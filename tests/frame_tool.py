@@ -106,7 +106,7 @@ def main():
         op = parts[0]
         if op == "hello":
             flags = int(parts[1]) if len(parts) > 1 else 2
-            c.send(frame(1, struct.pack(">IHHII", 0x534D5043, 3, flags, 0, 0) + b"\x01" * 32))
+            c.send(frame(1, struct.pack(">IHHII", 0x534D5043, 4, flags, 0, 0) + b"\x01" * 32))
         elif op == "attach":
             mode = MODES[parts[1]]
             bid = int(parts[2], 16) if len(parts) > 2 else 0

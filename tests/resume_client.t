@@ -39,7 +39,7 @@ start_fake ref normal
 fake_client ref "$T/cmds"
 is "$RC/$(grep -c '^ran: ' "$T/ref.out")" "1/7" "reference run: 7 results (and the refused line: exit 1)"
 check "reference run: the client said ATTACH_NEW with RESUME in HELLO, and ACK 7 after BYE" \
-    grep -qx 'conn=1 HELLO version=3 flags=2' "$T/ref.frames"
+    grep -qx 'conn=1 HELLO version=4 flags=2' "$T/ref.frames"
 is "$(frames ref)" "HELLO ATTACH SUBMIT SUBMIT SUBMIT SUBMIT SUBMIT SUBMIT SUBMIT END ACK EOF " \
     "reference run: the frames in order"
 check "reference run: ACK counts the 7 results" grep -qx 'conn=1 ACK count=7' "$T/ref.frames"
@@ -247,7 +247,7 @@ is "$RC" 1 "older master: exit status as the reference"
 check "older master: stdout as the reference's" same_output "$T/ref.out" "$T/old.out"
 is "$(grep '^conn=2' "$T/old.frames" | awk '{print $2}' | tr '\n' ' ')" \
     "HELLO SUBMIT SUBMIT SUBMIT SUBMIT SUBMIT SUBMIT SUBMIT END EOF " "older master: no ATTACH, no ACK the second time"
-check "older master: the second HELLO without FRAME_FLAG_RESUME" grep -qx 'conn=2 HELLO version=3 flags=0' "$T/old.frames"
+check "older master: the second HELLO without FRAME_FLAG_RESUME" grep -qx 'conn=2 HELLO version=4 flags=0' "$T/old.frames"
 fake_client oldd --detach "$T/cmds"
 is "$RC/$(wc -c <"$T/oldd.out")" "255/0" "older master: --detach refused, nothing on stdout"
 check "older master: --detach says why" grep -q 'this master is older than batches' "$T/oldd.err"

@@ -13,7 +13,7 @@ import socket, struct, sys, time
 port, name, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 s = socket.create_connection(("127.0.0.1", port))
 if mode == "hello":
-    body = struct.pack(">IHHII", 0x534D5043, 3, 0, 0, 0) + bytes(32)
+    body = struct.pack(">IHHII", 0x534D5043, 4, 0, 0, 0) + bytes(32)
     s.sendall(struct.pack(">IB", len(body) + 1, 1) + body)
 elif mode == "replay":
     s.sendall(open(sys.argv[4], "rb").read())
@@ -164,7 +164,9 @@ for _ in $(seq 1 300); do [ -f "$T/hello1.done" ] && [ -f "$T/hello2.done" ] && 
 waited=$(( ($(date +%s%N) - hello_start) / 1000000 ))
 check "the replayed HELLOs were dropped at the deadline (after ${waited} ms)" \
     test -f "$T/hello1.done" -a -f "$T/hello2.done" -a "$waited" -lt 14000
-is "$(cat "$T/hello1.bin" "$T/hello2.bin" | grep -ao 'no READY within 10 s of connecting' | wc -l)" 2 "saying why"
+is "$(grep -c 'no READY within 10 s of connecting' "$T/m3.log")" 2 "saying why, in the master's log"
+is "$(cat "$T/hello1.bin" "$T/hello2.bin" | grep -ao 'no READY within 10 s' | wc -l)" 0 \
+    "the ERROR after WELCOME is sealed: the replayer cannot read it"
 is "$(wc -l <"$T/marker")" 1 "no replay got a command run"
 rc=0; wait "$late" || rc=$?
 is "$rc/$(sort "$T/late.out" | tr '\n' ' ')" "0/late-1 late-2 " "a keyed client whose first command comes after 11 s completes"

@@ -132,22 +132,6 @@ static void test_tags(void)
     dgram ack = {.type = DG_JOB_ACK, .job_id = 9, .state = JS_GONE};
     uint8_t buf2[DGRAM_MAX];
     ok(dgram_encode(&ack, buf2, sizeof buf2, NULL) <= plain, "a CANCEL is never smaller than the JOB_ACK it gets");
-
-    bwriter w;
-    bw_init(&w, 4096);
-    size_t s = frame_begin(&w, F_SUBMIT);
-    bw_u32(&w, 1);
-    bw_bytes(&w, "true", 4);
-    frame_end_tagged(&w, s, &k, 5);
-    uint8_t type;
-    breader f;
-    frame_parse(w.data, w.len, 4096, &type, &f);
-    breader f2 = f;
-    ok(!frame_check_tag(&f2, type, &k, 4), "frame tag with the wrong sequence number refused (replay, reorder)");
-    f2 = f;
-    ok(!frame_check_tag(&f2, type, &other, 5), "frame tag with another key refused");
-    ok(frame_check_tag(&f, type, &k, 5) && br_left(&f) == 8 && br_u32(&f) == 1, "right tag accepted and removed");
-    bw_free(&w);
 }
 
 /* The handshake's proofs, computed once in auth.c for the side that makes
@@ -180,18 +164,6 @@ static void test_handshake_proofs(void)
     ok(auth_welcome_check(&a.set[0].master_to_client, nc, fields, 44, want), "and is accepted");
     ok(!auth_welcome_check(&a.set[0].master_to_client, nm, fields, 44, want), "with another client nonce refused");
     ok(!auth_welcome_check(&a.set[0].master_to_client, nc, fields, 44, NULL), "no proof refused");
-    hmac_key c2m, m2c, c2m_old, m2c_old;
-    auth_frame_keys(&a, nc, nm, &c2m, &m2c);
-    auth_session_key(&a.set[0].client_to_master, "frames", nc, AUTH_NONCE_LEN, nm, AUTH_NONCE_LEN, &c2m_old);
-    auth_session_key(&a.set[0].master_to_client, "frames", nc, AUTH_NONCE_LEN, nm, AUTH_NONCE_LEN, &m2c_old);
-    uint8_t t1[AUTH_TAG_LEN], t2[AUTH_TAG_LEN], t3[AUTH_TAG_LEN], t4[AUTH_TAG_LEN];
-    hmac_sha256(&c2m, "x", 1, t1);
-    hmac_sha256(&c2m_old, "x", 1, t2);
-    hmac_sha256(&m2c, "x", 1, t3);
-    hmac_sha256(&m2c_old, "x", 1, t4);
-    ok(!memcmp(t1, t2, sizeof t1) && !memcmp(t3, t4, sizeof t3),
-       "frame keys = HMAC(K_dir, \"frames\" || client nonce || master nonce)");
-    ok(memcmp(t1, t3, sizeof t1) != 0, "one key per direction");
 }
 
 static void test_boot_ids(void)
@@ -432,6 +404,102 @@ static void test_conversation_keys(void)
        "the right key, counter and header: opened, the text back");
 }
 
+
+/* Sealed frames (doc/protocol.md 2.5): a connection's frame keys from
+ * "frames", both nonces and the exchange; [u32 length][type || fields
+ * sealed][16-byte tag]; nothing opens but the right key at the right
+ * position, and no byte can change, the length's included. */
+static void test_sealed_frames(void)
+{
+    const char *path = "/tmp/unit_auth_frames.key";
+    write_key_file(path, "new-key-0123456789abcdef0123456789\nold-key-0123456789abcdef0123456789\n");
+    auth_keys a;
+    char err[256];
+    ok(auth_load(&a, path, err, sizeof err) == 0 && a.count == 2, "two keys loaded");
+    unlink(path);
+    uint8_t nonces[2 * AUTH_NONCE_LEN];
+    for (size_t i = 0; i < sizeof nonces; i++)
+        nonces[i] = (uint8_t)(i * 3 + 1);
+    auth_ephemeral ec, em;
+    auth_ephemeral_new(&ec);
+    auth_ephemeral_new(&em);
+    aead_key c_tx, c_rx, m_tx, m_rx, old_tx;
+    ok(auth_conversation_keys(&a, 0, AUTH_CLIENT, "frames", nonces, sizeof nonces, &ec, em.pub, &c_tx, &c_rx) == 0 &&
+           auth_conversation_keys(&a, 0, AUTH_MASTER_OF_CLIENTS, "frames", nonces, sizeof nonces, &em, ec.pub, &m_tx,
+                                  &m_rx) == 0 &&
+           !memcmp(c_tx.k, m_rx.k, AEAD_KEY_LEN) && !memcmp(m_tx.k, c_rx.k, AEAD_KEY_LEN) &&
+           memcmp(c_tx.k, c_rx.k, AEAD_KEY_LEN) != 0,
+       "client and master derive the same frame keys, one per direction");
+    auth_conversation_keys(&a, 1, AUTH_CLIENT, "frames", nonces, sizeof nonces, &ec, em.pub, &old_tx, NULL);
+    ok(memcmp(old_tx.k, c_tx.k, AEAD_KEY_LEN) != 0, "the old key set gives other frame keys");
+    uint8_t zero[X25519_LEN] = {0};
+    aead_key x;
+    ok(auth_conversation_keys(&a, 0, AUTH_MASTER_OF_CLIENTS, "frames", nonces, sizeof nonces, &em, zero, &x, &x) < 0 &&
+           auth_conversation_keys(&a, 0, AUTH_CLIENT, "frames", nonces, sizeof nonces, &ec, zero, &x, &x) < 0,
+       "an all-zero (low-order) public key in a HELLO or a WELCOME is refused by either side");
+
+    bwriter w;
+    bw_init(&w, 1 << 16);
+    static const char cmd[] = "echo secret-7f3a";
+    submit_frame sf = {.seq = 77, .len = sizeof cmd - 1, .command = (const uint8_t *)cmd};
+    frame_end_sealed(&w, submit_frame_encode(&w, &sf), &c_tx, 5);
+    size_t n = w.len;
+    ok(n == 4 + 1 + 4 + sizeof cmd - 1 + FRAME_SEAL_LEN && get_u32(w.data) == n - 4,
+       "sealed SUBMIT: length, type + fields, %d-byte tag (%zu bytes)", FRAME_SEAL_LEN, n);
+    ok(!memmem(w.data, n, "secret", 6), "its command is not on the wire in clear");
+    /* room after the frame: a flipped length bit asks for no bytes that are missing */
+    static uint8_t buf[1 << 17], orig[1 << 17];
+    memset(buf, 0xAB, sizeof buf);
+    memcpy(buf, w.data, n);
+    memcpy(orig, buf, sizeof buf);
+    uint8_t type;
+    breader f;
+    const size_t max = 1 << 16;
+    long r = frame_open(buf, n, max, &m_rx, 4, &type, &f);
+    ok(r == FRAME_TAMPERED && !memcmp(buf, orig, n), "opened at the wrong position (replayed, reordered): refused, untouched");
+    ok(frame_open(buf, n, max, &m_rx, 6, &type, &f) == FRAME_TAMPERED, "at the next position: refused");
+    ok(frame_open(buf, n, max, &c_rx, 5, &type, &f) == FRAME_TAMPERED, "with the other direction's key: refused");
+    ok(frame_open(buf, n, max, &m_tx, 5, &type, &f) == FRAME_TAMPERED, "with the receiver's sending key: refused");
+    ok(frame_open(buf, n, max, &old_tx, 5, &type, &f) == FRAME_TAMPERED, "with the other key set's: refused");
+    int caught = 1;
+    for (size_t i = 0; i < n; i++)
+        for (int bit = 0; bit < 8; bit++) {
+            buf[i] ^= (uint8_t)(1 << bit);
+            long got = frame_open(buf, sizeof buf, max, &m_rx, 5, &type, &f);
+            buf[i] ^= (uint8_t)(1 << bit);
+            if (got >= 0 || memcmp(buf, orig, sizeof buf) != 0)
+                caught = 0;
+        }
+    ok(caught, "a flipped bit in any of its %zu bytes (the length's included) refused, the buffer untouched", n);
+    int waits = 1;
+    for (size_t cut = 0; cut < n; cut++)
+        if (frame_open(buf, cut, max, &m_rx, 5, &type, &f) != 0)
+            waits = 0;
+    ok(waits, "a partial sealed frame waits for its bytes");
+    r = frame_open(buf, n, max, &m_rx, 5, &type, &f);
+    submit_frame got;
+    ok(r == (long)n && type == F_SUBMIT && br_left(&f) == 4 + sizeof cmd - 1 && submit_frame_decode(&f, &got) == 0 &&
+           got.seq == 77 && got.len == sizeof cmd - 1 && !memcmp(got.command, cmd, got.len),
+       "the right key at the right position opens it: type and fields back, the tag left out");
+    /* shorter than a type and a tag: refused, whatever it holds */
+    uint8_t tiny[4 + FRAME_SEAL_LEN];
+    memset(tiny, 0, sizeof tiny);
+    put_u32(tiny, FRAME_SEAL_LEN);
+    ok(frame_open(tiny, sizeof tiny, max, &m_rx, 0, &type, &f) == FRAME_TAMPERED, "a sealed frame with no room for a type refused");
+    /* an empty frame (BYE), then the next counter */
+    bw_reset(&w);
+    frame_end_sealed(&w, empty_frame_encode(&w, F_BYE), &m_tx, 0);
+    frame_end_sealed(&w, empty_frame_encode(&w, F_BYE), &m_tx, 1);
+    long r0 = frame_open(w.data, w.len, max, &c_rx, 0, &type, &f);
+    long r1 = r0 > 0 ? frame_open(w.data + r0, w.len - (size_t)r0, max, &c_rx, 1, &type, &f) : -1;
+    ok(r0 == 4 + 1 + FRAME_SEAL_LEN && r1 == r0 && type == F_BYE && br_left(&f) == 0 &&
+           memcmp(w.data + 4, w.data + r0 + 4, 1 + FRAME_SEAL_LEN) != 0,
+       "two identical frames in a row: sealed differently (their positions), both open");
+    ok(frame_open(w.data, w.len, max, NULL, 0, &type, &f) == frame_parse(w.data, w.len, max, &type, &f),
+       "without a key frame_open is frame_parse");
+    bw_free(&w);
+}
+
 int main(void)
 {
     test_sha256();
@@ -445,5 +513,6 @@ int main(void)
     test_dgram_keys();
     test_key_rotation_files();
     test_conversation_keys();
+    test_sealed_frames();
     return done_testing();
 }

@@ -432,21 +432,30 @@ static void test_frame_codecs(void)
            h2.version == FRAME_VERSION && h2.flags == 0 && h2.timeout_ms == 2000 && h2.retries == 7 &&
            !memcmp(h2.nonce, h.nonce, FRAME_NONCE_LEN) && !h2.tag && h2.signed_fields == f.data + f.pos,
        "HELLO round trip");
-    ok(truncations_refused(F_HELLO, &f, FRAME_HELLO_SIGNED), "HELLO: every truncation refused");
+    ok(truncations_refused(F_HELLO, &f, FRAME_HELLO_FIELDS), "HELLO: every truncation refused");
     breader g = f;
     ok(f.pos == g.pos && f.len == g.len, "the decoder does not move the caller's reader");
     bw_reset(&w);
     hmac_key key;
     hmac_key_init(&key, (const uint8_t *)"0123456789abcdef0123456789abcdef", 32);
+    for (int i = 0; i < FRAME_PUB_LEN; i++)
+        h.pub[i] = (uint8_t)(0x30 + i);
     frame_end(&w, hello_frame_encode(&w, &h, &key));
     uint8_t tag[FRAME_TAG_LEN];
     hmac_sha256_2(&key, "hello", 5, w.data + 5, FRAME_HELLO_SIGNED, tag);
-    ok(w.len == 85 && get_u32(w.data) == 81 && (w.data[12] & FRAME_FLAG_AUTH) && !memcmp(w.data + 53, tag, 32),
-       "keyed HELLO: flag set, tag = HMAC(key, \"hello\" || fields) at offset 53");
-    ok(parse_one(&w, &type, &f) && hello_frame_decode(&f, &h2) == 0 && h2.tag == f.data + f.pos + 48 &&
-           (h2.flags & FRAME_FLAG_AUTH),
-       "keyed HELLO decoded, tag found");
+    ok(w.len == 117 && get_u32(w.data) == 113 && (w.data[12] & FRAME_FLAG_AUTH) && !memcmp(w.data + 53, h.pub, 32) &&
+           !memcmp(w.data + 85, tag, 32),
+       "keyed HELLO: flag set, public key at offset 53, tag = HMAC(key, \"hello\" || fields) at offset 85");
+    ok(parse_one(&w, &type, &f) && hello_frame_decode(&f, &h2) == 0 && h2.tag == f.data + f.pos + 80 &&
+           (h2.flags & FRAME_FLAG_AUTH) && !memcmp(h2.pub, h.pub, FRAME_PUB_LEN) &&
+           auth_hello_check(&key, h2.signed_fields, FRAME_HELLO_SIGNED, h2.tag),
+       "keyed HELLO decoded: public key, tag found and right");
     ok(truncations_refused(F_HELLO, &f, FRAME_HELLO_SIGNED + FRAME_TAG_LEN), "keyed HELLO without its whole tag refused");
+    w.data[53 + 7] ^= 0x40; /* a public key changed on the way */
+    ok(parse_one(&w, &type, &f) && hello_frame_decode(&f, &h2) == 0 &&
+           !auth_hello_check(&key, h2.signed_fields, FRAME_HELLO_SIGNED, h2.tag),
+       "keyed HELLO whose public key was changed: its tag fails");
+    w.data[53 + 7] ^= 0x40;
     w.data[10] = FRAME_VERSION + 1; /* another version: said before anything else is read */
     f.len = f.pos + 6;
     ok(hello_frame_decode(&f, &h2) == -2 && h2.version == FRAME_VERSION + 1, "HELLO of another version: -2, its number");
@@ -472,17 +481,27 @@ static void test_frame_codecs(void)
            wf2.slaves == 3 && wf2.alive == 2 && wf2.slots == 0x01020304 && wf2.flags == 0 && !wf2.proof &&
            !memcmp(wf2.nonce, wf.nonce, FRAME_NONCE_LEN),
        "WELCOME round trip");
-    ok(truncations_refused(F_WELCOME, &f, FRAME_WELCOME_SIGNED), "WELCOME: every truncation refused");
+    ok(truncations_refused(F_WELCOME, &f, FRAME_WELCOME_FIELDS), "WELCOME: every truncation refused");
     bw_reset(&w);
+    memset(wf.pub, 0xE7, sizeof wf.pub);
     frame_end(&w, welcome_frame_encode(&w, &wf, &key, h.nonce));
     uint8_t msg[FRAME_NONCE_LEN + FRAME_WELCOME_SIGNED];
     memcpy(msg, h.nonce, FRAME_NONCE_LEN);
     memcpy(msg + FRAME_NONCE_LEN, w.data + 5, FRAME_WELCOME_SIGNED);
     hmac_sha256_2(&key, "welcome", 7, msg, sizeof msg, tag);
-    ok(w.len == 81 && (w.data[16] & FRAME_FLAG_AUTH) && !memcmp(w.data + 49, tag, 32),
-       "keyed WELCOME: flag set, proof = HMAC(key, \"welcome\" || client nonce || fields) at offset 49");
-    ok(parse_one(&w, &type, &f) && welcome_frame_decode(&f, &wf2) == 0 && wf2.proof == f.data + f.pos + 44,
-       "keyed WELCOME decoded, proof found");
+    ok(w.len == 113 && get_u32(w.data) == 109 && (w.data[16] & FRAME_FLAG_AUTH) && !memcmp(w.data + 49, wf.pub, 32) &&
+           !memcmp(w.data + 81, tag, 32),
+       "keyed WELCOME: flag set, public key at offset 49, proof = HMAC(key, \"welcome\" || client nonce || fields) at "
+       "offset 81");
+    ok(parse_one(&w, &type, &f) && welcome_frame_decode(&f, &wf2) == 0 && wf2.proof == f.data + f.pos + 76 &&
+           !memcmp(wf2.pub, wf.pub, FRAME_PUB_LEN) &&
+           auth_welcome_check(&key, h.nonce, wf2.signed_fields, FRAME_WELCOME_SIGNED, wf2.proof),
+       "keyed WELCOME decoded: public key, proof found and right");
+    w.data[49] ^= 1;
+    ok(parse_one(&w, &type, &f) && welcome_frame_decode(&f, &wf2) == 0 &&
+           !auth_welcome_check(&key, h.nonce, wf2.signed_fields, FRAME_WELCOME_SIGNED, wf2.proof),
+       "keyed WELCOME whose public key was changed: its proof fails");
+    w.data[49] ^= 1;
     ok(truncations_refused(F_WELCOME, &f, FRAME_WELCOME_SIGNED + FRAME_TAG_LEN), "keyed WELCOME without its whole proof refused");
 
     /* SUBMIT: its command runs to the end of the fields */
@@ -1046,8 +1065,8 @@ static void test_frame_across_slides(void)
     static uint8_t payload[300000];
     for (size_t i = 0; i < sizeof payload; i++)
         payload[i] = (uint8_t)(i * 7 + 1);
-    hmac_key key;
-    hmac_key_init(&key, (const uint8_t *)"0123456789abcdef0123456789abcdef", 32);
+    aead_key key;
+    memcpy(key.k, "0123456789abcdef0123456789abcdef", 32);
     int bad = 0, cases = 0;
     for (size_t before = 1; before < 70000; before = before * 3 + 5)
         for (size_t consumed = 0; consumed <= before; consumed += before / 3 + 1)
@@ -1060,17 +1079,14 @@ static void test_frame_across_slides(void)
                     size_t pending0 = bw_pending(&w);
                     size_t s = frame_begin(&w, F_RESULT);
                     bw_bytes(&w, payload, body);
-                    if (tagged)
-                        frame_end_tagged(&w, s, &key, 9);
-                    else
-                        frame_end(&w, s);
+                    frame_end_sealed(&w, s, tagged ? &key : NULL, 9);
                     uint8_t type;
                     breader f;
                     long used = w.error ? -1
-                                        : frame_parse(bw_head(&w) + pending0, bw_pending(&w) - pending0, 1 << 22, &type, &f);
-                    size_t want = FRAME_HEADER_LEN + body + (tagged ? FRAME_TAG_LEN : 0);
-                    int good = used == (long)want && type == F_RESULT &&
-                               (!tagged || frame_check_tag(&f, F_RESULT, &key, 9)) && br_left(&f) == body &&
+                                        : frame_open(bw_at(&w, pending0), bw_pending(&w) - pending0, 1 << 22,
+                                                     tagged ? &key : NULL, 9, &type, &f);
+                    size_t want = FRAME_HEADER_LEN + body + (tagged ? FRAME_SEAL_LEN : 0);
+                    int good = used == (long)want && type == F_RESULT && br_left(&f) == body &&
                                memcmp(f.data + f.pos, payload, body) == 0 &&
                                memcmp(bw_head(&w), payload + consumed, pending0) == 0;
                     bad += !good;
