@@ -1,0 +1,125 @@
+/*
+ * unit_crypto_portable.c - the portable paths of lib/x25519.c and
+ * lib/chacha20poly1305.c (what a compiler without 128-bit integers or
+ * vector extensions builds) against the fast ones the programs use here:
+ * the same outputs on RFC vectors and on random inputs. Each file is
+ * compiled once more in here, under other names, with its portable path
+ * forced.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define X25519_16BIT_LIMBS 1
+#define x25519 x25519_portable
+#define x25519_base x25519_base_portable
+#include "../lib/x25519.c"
+#undef x25519
+#undef x25519_base
+
+#define CHACHA20_SCALAR 1
+#define chacha20_quarter_round portable_quarter_round
+#define chacha20_block portable_block
+#define chacha20_xor portable_xor
+#define poly1305_init portable_poly1305_init
+#define poly1305_update portable_poly1305_update
+#define poly1305_final portable_poly1305_final
+#define poly1305 portable_poly1305
+#define poly1305_key_gen portable_poly1305_key_gen
+#define aead_seal portable_aead_seal
+#define aead_open portable_aead_open
+#define crypto_wipe portable_wipe
+#include "../lib/chacha20poly1305.c"
+#undef chacha20_quarter_round
+#undef chacha20_block
+#undef chacha20_xor
+#undef poly1305_init
+#undef poly1305_update
+#undef poly1305_final
+#undef poly1305
+#undef poly1305_key_gen
+#undef aead_seal
+#undef aead_open
+#undef crypto_wipe
+
+#undef X25519_H /* again, under the real names */
+#include "tap.h"
+#include "x25519.h"
+/* chacha20poly1305.h's typedef cannot be seen twice: its two functions used
+ * here, under their real names, as it declares them */
+int aead_seal(const uint8_t key[AEAD_KEY_LEN], const uint8_t nonce[AEAD_NONCE_LEN], const void *ad, size_t adlen,
+              const void *plain, size_t n, uint8_t *out, uint8_t tag[AEAD_TAG_LEN]);
+int aead_open(const uint8_t key[AEAD_KEY_LEN], const uint8_t nonce[AEAD_NONCE_LEN], const void *ad, size_t adlen,
+              const void *cipher, size_t n, const uint8_t tag[AEAD_TAG_LEN], uint8_t *out);
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull; /* fixed seed: a failure is reproducible */
+static void fill(uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        p[i] = (uint8_t)rng;
+    }
+}
+
+static void test_x25519(void)
+{
+    /* RFC 7748 5.2, the first vector */
+    static const uint8_t k[32] = {0xa5, 0x46, 0xe3, 0x6b, 0xf0, 0x52, 0x7c, 0x9d, 0x3b, 0x16, 0x15,
+                                  0x4b, 0x82, 0x46, 0x5e, 0xdd, 0x62, 0x14, 0x4c, 0x0a, 0xc1, 0xfc,
+                                  0x5a, 0x18, 0x50, 0x6a, 0x22, 0x44, 0xba, 0x44, 0x9a, 0xc4};
+    static const uint8_t u[32] = {0xe6, 0xdb, 0x68, 0x67, 0x58, 0x30, 0x30, 0xdb, 0x35, 0x94, 0xc1,
+                                  0xa4, 0x24, 0xb1, 0x5f, 0x7c, 0x72, 0x66, 0x24, 0xec, 0x26, 0xb3,
+                                  0x35, 0x3b, 0x10, 0xa9, 0x03, 0xa6, 0xd0, 0xab, 0x1c, 0x4c};
+    static const uint8_t want[32] = {0xc3, 0xda, 0x55, 0x37, 0x9d, 0xe9, 0xc6, 0x90, 0x8e, 0x94, 0xea,
+                                     0x4d, 0xf2, 0x8d, 0x08, 0x4f, 0x32, 0xec, 0xcf, 0x03, 0x49, 0x1c,
+                                     0x71, 0xf7, 0x54, 0xb4, 0x07, 0x55, 0x77, 0xa2, 0x85, 0x52};
+    uint8_t a[32], b[32];
+    ok(x25519_portable(a, k, u) == 0 && !memcmp(a, want, 32), "16-bit limbs: RFC 7748 5.2");
+    ok(x25519(b, k, u) == 0 && !memcmp(b, want, 32), "51-bit limbs: RFC 7748 5.2");
+    int differ = 0;
+    for (int i = 0; i < 300; i++) {
+        uint8_t s[32], p[32];
+        fill(s, 32);
+        fill(p, 32);
+        if (i % 3 == 0)
+            p[31] |= 0x80; /* the top bit, ignored */
+        if (i % 5 == 0)
+            memset(p + 1, 0xff, 31), p[0] = (uint8_t)(0xed + i % 19); /* u >= p: taken mod p */
+        int ra = x25519_portable(a, s, p), rb = x25519(b, s, p);
+        differ += ra != rb || memcmp(a, b, 32) != 0;
+    }
+    is_int(differ, 0, "300 random (scalar, u), non-canonical u included: both give the same bytes");
+    uint8_t s[32], pa[32], pb[32];
+    fill(s, 32);
+    x25519_base_portable(pa, s);
+    x25519_base(pb, s);
+    ok(!memcmp(pa, pb, 32), "the same public key from both");
+    uint8_t zero[32] = {0};
+    ok(x25519_portable(a, s, zero) < 0 && x25519(b, s, zero) < 0, "u = 0 refused by both");
+}
+
+static void test_chacha(void)
+{
+    int differ = 0;
+    for (int i = 0; i < 200; i++) {
+        uint8_t key[32], nonce[12], ad[40], text[2000], c1[2000], c2[2000], t1[16], t2[16];
+        size_t n = (size_t)(i * 37 % 2000), adn = (size_t)(i % 40);
+        fill(key, 32);
+        fill(nonce, 12);
+        fill(ad, adn);
+        fill(text, n);
+        portable_aead_seal(key, nonce, ad, adn, text, n, c1, t1);
+        aead_seal(key, nonce, ad, adn, text, n, c2, t2);
+        differ += memcmp(c1, c2, n) != 0 || memcmp(t1, t2, 16) != 0;
+        uint8_t back[2000];
+        differ += aead_open(key, nonce, ad, adn, c1, n, t1, back) != 0 || memcmp(back, text, n) != 0;
+    }
+    is_int(differ, 0, "200 AEAD seals of 0 to 1,998 bytes: scalar and four-block ChaCha20 agree, and open");
+}
+
+int main(void)
+{
+    test_x25519();
+    test_chacha();
+    return done_testing();
+}
