@@ -239,22 +239,6 @@ void auth_session_key(const hmac_key *direction, const char *label, const void *
     hmac_key_init(out, k, sizeof k);
 }
 
-void auth_dgram_keys(const auth_keys *a, enum auth_role role, uint64_t master_boot, uint64_t slave_boot,
-                     hmac_key *tx, hmac_key *rx)
-{
-    uint8_t mb[8], sb[8];
-    if (!a->enabled)
-        return;
-    put_u32(mb, (uint32_t)(master_boot >> 32)), put_u32(mb + 4, (uint32_t)master_boot);
-    put_u32(sb, (uint32_t)(slave_boot >> 32)), put_u32(sb + 4, (uint32_t)slave_boot);
-    const hmac_key *mine = role == AUTH_MASTER ? &a->set[0].master_to_slave : &a->set[0].slave_to_master;
-    const hmac_key *theirs = role == AUTH_MASTER ? &a->set[0].slave_to_master : &a->set[0].master_to_slave;
-    if (tx)
-        auth_session_key(mine, "dgram", mb, 8, sb, 8, tx);
-    if (rx)
-        auth_session_key(theirs, "dgram", mb, 8, sb, 8, rx);
-}
-
 void auth_hello_proof(const hmac_key *client_to_master, const void *fields, size_t n, uint8_t out[AUTH_TAG_LEN])
 {
     hmac_sha256_2(client_to_master, "hello", 5, fields, n, out);
