@@ -199,6 +199,7 @@ static int fz_poll(net_pollfd *fds, int n, int timeout_ms)
 #define net_shutdown_write fz_shutdown_write
 #define net_recvfrom fz_recvfrom
 #define net_poll fz_poll
+#include "fuzz_keys.h" /* memoized key derivations, fixed key pairs */
 #include "../lib/endpoint.c" /* linked without it: its socket calls must be the fakes */
 #include "../master/clients.c"
 #include "../master/flights.c"
@@ -522,9 +523,7 @@ static void slave_restart(fake_slave *fs, uint8_t arg)
     fs->boot = ++lives << 16 | arg;
     fs->seq = 0;
     fs->ep.boot = fs->boot;
-    memset(fs->ep.eph.secret, 0x33, sizeof fs->ep.eph.secret); /* made from its life: the runs repeat */
-    put_u32(fs->ep.eph.secret, (uint32_t)(fs->boot >> 32)), put_u32(fs->ep.eph.secret + 4, (uint32_t)fs->boot);
-    x25519_base(fs->ep.eph.pub, fs->ep.eph.secret);
+    fs->ep.eph = *fz_ephemeral(1); /* fixed (fuzz_keys.h): the runs repeat */
     fs->session = 0;
     fs->frozen = 0;
     fs->njobs = 0;
@@ -604,8 +603,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     m->ep.auth = &dgram_key;
     m->ep.role = AUTH_MASTER;
     m->ep.boot = 0x4d00000000000001ull;
-    memset(m->ep.eph.secret, 0x44, sizeof m->ep.eph.secret);
-    x25519_base(m->ep.eph.pub, m->ep.eph.secret);
+    m->ep.eph = *fz_ephemeral(0);
     m->udp = UDP_SOCK;
     m->udp_family = AF_INET;
     m->listener = m->udp_other = SOCK_INVALID;

@@ -152,6 +152,7 @@ static size_t fz_runner_output_read(runner_proc *p, int k, uint32_t from, uint8_
 #define runner_on_exit fz_runner_on_exit
 #define runner_result fz_runner_result
 #define runner_output_read fz_runner_output_read
+#include "fuzz_keys.h" /* memoized key derivations, fixed key pairs */
 /* the declarations in these headers get the fake names too */
 #include "../lib/endpoint.c" /* linked without it: its sendto must be the fake one */
 #include "../slave/slave.c"
@@ -249,12 +250,10 @@ static void fz_on_sent(const uint8_t *p, size_t n, const net_addr *to)
     }
 }
 
-/* Deterministic key pairs: the same script, the same run. */
-static void fake_ephemeral(auth_ephemeral *e, uint64_t boot)
+/* Fixed key pairs (fuzz_keys.h): the same script, the same run. */
+static void fake_ephemeral(auth_ephemeral *e, int k)
 {
-    memset(e->secret, 0x5a, sizeof e->secret);
-    put_u32(e->secret, (uint32_t)(boot >> 32)), put_u32(e->secret + 4, (uint32_t)boot);
-    x25519_base(e->pub, e->secret);
+    *e = *fz_ephemeral(k);
 }
 
 static endpoint master_endpoint(const fake_master *m)
@@ -266,7 +265,7 @@ static endpoint master_endpoint(const fake_master *m)
 
 static void master_keys(fake_master *m)
 {
-    fake_ephemeral(&m->eph, m->boot);
+    fake_ephemeral(&m->eph, 0);
     endpoint e = master_endpoint(m);
     memset(&m->keys, 0, sizeof m->keys);
     if (fz_auth.enabled && endpoint_keys(&e, m->set, fz_slave->ep.boot, fz_slave->ep.eph.pub, &m->keys) < 0)
@@ -301,7 +300,7 @@ static void slave_new_life(uint64_t boot)
     fz_slave->auth = &fz_auth;
     fz_slave->ep = (endpoint){.auth = &fz_auth, .role = AUTH_SLAVE};
     fz_slave->ep.boot = boot ? boot : 1;
-    fake_ephemeral(&fz_slave->ep.eph, fz_slave->ep.boot);
+    fake_ephemeral(&fz_slave->ep.eph, 1);
     fz_slave->sock = SOCK_INVALID;
     uint8_t secret[8];
     put_u32(secret, (uint32_t)(boot >> 32)), put_u32(secret + 4, (uint32_t)boot);
