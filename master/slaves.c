@@ -480,8 +480,11 @@ static void on_datagram(master *m, uint8_t *p, size_t n, const net_addr *from)
     if (s->left_boot && d.sender_boot == s->left_boot)
         return; /* it said it left: a late datagram must not bring it back */
     s->last_heard_ms = clock_ms();
-    if (d.type == DG_PONG && s->hs_boot == d.sender_boot && d.echo_us >= s->hs_since_us)
-        s->hs_boot = 0; /* handshake complete */
+    if (d.type == DG_PONG && s->hs_boot == d.sender_boot && d.echo_us >= s->hs_since_us) {
+        s->hs_boot = 0; /* handshake complete: the slave's session has its keys now (the same life
+                           too: its session was forgotten or dormant, and the key file may have changed) */
+        s->keys = s->hs_keys;
+    }
     switch (d.type) {
     case DG_PONG: on_pong(m, s, &d); break;
     case DG_JOB_ACK: on_job_ack(s, &d); break;

@@ -48,6 +48,19 @@ is "$RC/$(cat "$T/out")" "0/after-reload" "the running conversation still works"
 sleep 2 # PINGs sealed with the new key, PONGs back
 check "the slave is still up (no restart, no loss)" bash -c "! grep -q -e 'considered dead' -e 'restarted' '$T/master.log'"
 
+# The slave's session goes dormant (its master frozen longer than 10 s): the
+# handshake again, with the same slave life, now on the new key: the master
+# takes that handshake's keys (old: it kept the old conversation's, and
+# every JOB from then on was refused by the slave).
+kill -STOP "$MASTER_PID"
+sleep 11
+kill -CONT "$MASTER_PID"
+wait_for_line "$T/master.log" 'has no session with us: handshake again' 15 >/dev/null
+ok $? "the frozen master shakes hands again with the same slave life"
+printf 'echo after-dormant\n' >"$T/dormant.txt"
+run_client --key-file "$T/client.key" -q "$T/dormant.txt"
+is "$RC/$(cat "$T/out")" "0/after-dormant" "and its commands run there (the new handshake's keys on both sides)"
+
 # The slave's file: the new key alone, SIGHUP. The session keeps its (old)
 # keys; the master's PINGs (new key) still open.
 keyfile "$T/slave.key" "$NEW"
