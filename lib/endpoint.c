@@ -57,8 +57,8 @@ int endpoint_send(endpoint *e, sock_t sock, const net_addr *to, uint64_t peer_bo
     const aead_key *key = NULL;
     if (e->auth->enabled && dgram_handshake_type(d->type)) {
         int set = e->role == AUTH_MASTER || !k || k->set >= e->auth->count ? 0 : k->set;
-        handshake_key(e, set, e->role == AUTH_MASTER ? e->boot : peer_boot, e->role == AUTH_MASTER ? peer_boot : e->boot,
-                      1, &hs);
+        uint64_t mb = e->role == AUTH_MASTER ? e->boot : peer_boot, sb = e->role == AUTH_MASTER ? peer_boot : e->boot;
+        handshake_key(e, set, mb, sb, 1, &hs);
         memcpy(d->eph_pub, e->eph.pub, DGRAM_PUB_LEN);
         key = &hs;
     } else if (e->auth->enabled) {

@@ -172,7 +172,8 @@ static void summary(const chaos *c)
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: udp_chaos [--drop PCT] [--dup PCT] [--reorder PCT] [--seed N] [--record FILE] [--record-answers FILE]\n"
+            "Usage: udp_chaos [--drop PCT] [--dup PCT] [--reorder PCT] [--seed N] [--record FILE]\n"
+            "                 [--record-answers FILE]\n"
             "                 LISTEN_PORT TARGET_HOST TARGET_PORT\n"
             "Forwards datagrams between 127.0.0.1:LISTEN_PORT (0: any free port) and TARGET,\n"
             "which must be a 127.0.0.0/8 address, dropping, duplicating and reordering each\n"

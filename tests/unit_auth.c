@@ -351,13 +351,14 @@ static void test_dgram_keys(void)
     se.auth = &rot;
     endpoint_send(&mr, ms, &to, 0, NULL, &d, DGRAM_MAX);
     RECV();
-    ok(n > 0 && dgram_decode(se.in, (size_t)n, &got, &why) == 0 && endpoint_admit(&se, se.in, &got, NULL, NULL, &set) == NULL &&
-           set == 0,
+    ok(n > 0 && dgram_decode(se.in, (size_t)n, &got, &why) == 0 &&
+           endpoint_admit(&se, se.in, &got, NULL, NULL, &set) == NULL && set == 0,
        "and with (new, old) on both sides: the new key (set 0)");
     se.auth = &third;
     endpoint_send(&me, ms, &to, 0, NULL, &d, DGRAM_MAX);
     RECV();
-    ok(n > 0 && dgram_decode(se.in, (size_t)n, &got, &why) == 0 && endpoint_admit(&se, se.in, &got, NULL, NULL, &set) != NULL,
+    ok(n > 0 && dgram_decode(se.in, (size_t)n, &got, &why) == 0 &&
+           endpoint_admit(&se, se.in, &got, NULL, NULL, &set) != NULL,
        "a slave with a third key: refused");
     se.auth = &rot;
 

@@ -80,7 +80,8 @@ static void test_datagrams(void)
             d.eph_pub[i] = (uint8_t)(0x30 + i);
         size_t n = dgram_encode(&d, buf, sizeof buf, NULL);
         ok(n == DGRAM_HEADER_LEN + 8 + 8 + COOKIE_LEN + 8 + DGRAM_PUB_LEN &&
-               get_u32(buf + n - DGRAM_PUB_LEN - 8) == 0xFEDCBA98u && get_u32(buf + n - DGRAM_PUB_LEN - 4) == 0x76543210u &&
+               get_u32(buf + n - DGRAM_PUB_LEN - 8) == 0xFEDCBA98u &&
+               get_u32(buf + n - DGRAM_PUB_LEN - 4) == 0x76543210u &&
                !memcmp(buf + n - DGRAM_PUB_LEN, d.eph_pub, DGRAM_PUB_LEN),
            "PING: master_id then the public key, its last 32 bytes (format 6)");
         ok(dgram_decode(buf, n, &o, &why) == 0 && !memcmp(o.eph_pub, d.eph_pub, DGRAM_PUB_LEN), "and decodes back");
