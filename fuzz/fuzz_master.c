@@ -9,7 +9,12 @@
  * (stop reading), disconnect; three fake slaves answer what the master
  * sends them as a slave would (COOKIE, PONG, JOB_ACK, RESULT), or drop it,
  * duplicate their answers, freeze, restart, leave; slaves.conf is reloaded
- * with a slave removed or added back; time moves on.
+ * with a slave removed or added back; time moves on. For an input of even
+ * length the datagrams are sealed (a key file of one line): the fake
+ * slaves open what the master sends and seal what they answer as a real
+ * slave does, handshake keys for PING/PONG/COOKIE, session keys (with the
+ * X25519 exchange) for the rest, so that what they send reaches the real
+ * handlers; a datagram of the master's that does not open is an error.
  *
  * Invariants checked (abort, so libFuzzer reports the input):
  *  - a client gets at most one result per command it submitted, and none
@@ -30,6 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "endpoint.h"
 #include "fuzz.h"
 #include "platform.h"
 #include "proto.h"
@@ -78,6 +84,8 @@ typedef struct {
     uint64_t boot, seq;
     int session, frozen;
     uint8_t cookie[COOKIE_LEN];
+    endpoint ep;     /* its life, as a slave's endpoint (for the keys; never sends) */
+    dgram_keys keys; /* session keys with the master, once its session began */
     pending_dgram inbox[16]; /* what the master sent, not handled yet */
     unsigned ninbox;
     struct fake_job { uint64_t id; char cmd[64]; int done; } jobs[16];
@@ -202,6 +210,7 @@ static int fz_poll(net_pollfd *fds, int n, int timeout_ms)
 #define net_shutdown_write fz_shutdown_write
 #define net_recvfrom fz_recvfrom
 #define net_poll fz_poll
+#include "fuzz_keys.h" /* memoized key derivations, fixed key pairs */
 #include "../lib/endpoint.c" /* linked without it: its socket calls must be the fakes */
 #include "../master/clients.c"
 #include "../master/flights.c"
@@ -404,14 +413,23 @@ static void client_end(fake_client *fc)
 
 /* ------------------------------------------------------- the slaves --- */
 
-/* Into the master's socket: read at its next read step. */
+/* Into the master's socket: read at its next read step. Sealed, with a
+ * key, as a slave's endpoint_send does. */
 static void slave_send(master *m, fake_slave *fs, dgram *d)
 {
     uint8_t out[512];
     d->sender_boot = fs->boot;
     d->receiver_boot = m->ep.boot;
     d->seq = ++fs->seq;
-    size_t n = dgram_encode(d, out, sizeof out, NULL);
+    aead_key hs;
+    const aead_key *key = NULL;
+    if (fs->ep.auth->enabled && dgram_handshake_type(d->type)) {
+        handshake_key(&fs->ep, 0, m->ep.boot, fs->boot, 1, &hs);
+        memcpy(d->eph_pub, fs->ep.eph.pub, DGRAM_PUB_LEN);
+        key = &hs;
+    } else if (fs->ep.auth->enabled)
+        key = &fs->keys.tx;
+    size_t n = dgram_encode(d, out, sizeof out, key);
     if (!n)
         return;
     memcpy(fs->last_sent, out, n);
@@ -421,6 +439,32 @@ static void slave_send(master *m, fake_slave *fs, dgram *d)
         fz_inq[fz_inq_len].len = n;
         fz_inq[fz_inq_len++].from = fs->addr;
     }
+}
+
+/* What the master sent fs, opened as a slave would: 0, or -1 (not for a
+ * session it has, or it does not open: an error of the master's when it
+ * names this life and its session). */
+static int slave_open_dgram(fake_slave *fs, uint8_t *p, size_t n, dgram *d)
+{
+    const char *why;
+    if (dgram_decode(p, n, d, &why) < 0)
+        fz_abort("the master sent an undecodable datagram", 0);
+    if (!fs->ep.auth->enabled)
+        return 0;
+    if (!(d->flags & DGRAM_FLAG_AUTH))
+        fz_abort("the master sent an unsealed datagram with a key", 0);
+    if (dgram_handshake_type(d->type)) {
+        aead_key hs;
+        handshake_key(&fs->ep, 0, d->sender_boot, d->receiver_boot, 0, &hs);
+        if (dgram_open(p, d, &hs, &why) < 0)
+            fz_abort("a PING of the master's does not open", 0);
+        return 0;
+    }
+    if (d->receiver_boot != fs->boot || !fs->session)
+        return -1; /* sealed for a session this life does not have: dropped, as a slave does */
+    if (dgram_open(p, d, &fs->keys.rx, &why) < 0)
+        fz_abort("a datagram of the master's does not open with the session's keys", 0);
+    return 0;
 }
 
 static struct fake_job *slave_job(fake_slave *fs, uint64_t id)
@@ -452,15 +496,17 @@ static void slave_answer(master *m, fake_slave *fs, uint8_t policy)
         if (fs->frozen || (policy >> (i % 8)) & 1 & (policy >> 7))
             continue; /* lost */
         dgram d, r;
-        const char *why;
-        if (dgram_decode(box[i].data, box[i].len, &d, &why) < 0)
+        if (slave_open_dgram(fs, box[i].data, box[i].len, &d) < 0)
             continue;
         memset(&r, 0, sizeof r);
         int ours = d.receiver_boot == fs->boot;
         switch (d.type) {
         case DG_PING:
-            if (ours && !fs->session && memcmp(d.cookie, fs->cookie, COOKIE_LEN) == 0)
+            if (ours && !fs->session && memcmp(d.cookie, fs->cookie, COOKIE_LEN) == 0) {
+                if (endpoint_keys(&fs->ep, 0, d.sender_boot, d.eph_pub, &fs->keys) < 0)
+                    fz_abort("the master's public key is refused", 0);
                 fs->session = 1;
+            }
             if (!ours || !fs->session) {
                 r.type = DG_COOKIE;
                 r.echo_us = d.echo_us;
@@ -550,6 +596,8 @@ static void slave_restart(fake_slave *fs, uint8_t arg)
     static uint64_t lives;
     fs->boot = ++lives << 16 | arg;
     fs->seq = 0;
+    fs->ep.boot = fs->boot;
+    fs->ep.eph = *fz_ephemeral(1); /* fixed (fuzz_keys.h): the runs repeat */
     fs->session = 0;
     fs->frozen = 0;
     fs->njobs = 0;
@@ -597,7 +645,7 @@ static void tick(master *m, uint64_t us)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static auth_keys no_key;
+    static auth_keys no_key, dgram_key;
     static master_config cfg;
     static int ready;
     if (!ready) {
@@ -627,9 +675,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     master *m = calloc(1, sizeof *m);
     m->cfg = &cfg;
     m->auth = &fz_keys; /* the clients' side keyed (frames sealed) */
-    m->ep.auth = &no_key;
+    /* datagrams sealed for an input of even length, under keys of their
+     * own (m->ep.auth: the master's datagrams take their keys there) */
+    memset(&dgram_key, 0, sizeof dgram_key);
+    if (size % 2 == 0) {
+        dgram_key.enabled = 1, dgram_key.count = 1;
+        for (int dir = 0; dir < 4; dir++)
+            memset(dgram_key.set[0].raw[dir], 0x20 + dir, SHA256_LEN);
+    }
+    m->ep.auth = &dgram_key;
     m->ep.role = AUTH_MASTER;
     m->ep.boot = 0x4d00000000000001ull;
+    m->ep.eph = *fz_ephemeral(0);
     m->udp = UDP_SOCK;
     m->udp_family = AF_INET;
     m->listener = m->udp_other = SOCK_INVALID;
@@ -640,6 +697,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int k = 0; k < FAKE_SLAVES; k++) {
         char err[128];
         net_resolve("127.0.0.1", 7001 + k, 1, &fz_slaves[k].addr, err, sizeof err);
+        fz_slaves[k].ep = (endpoint){.auth = &dgram_key, .role = AUTH_SLAVE};
         slave_restart(&fz_slaves[k], (uint8_t)k);
     }
     const uint8_t *p = data, *end = data + size;

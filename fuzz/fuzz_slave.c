@@ -4,7 +4,8 @@
  * The input is a script of operations played against the real slave/ files
  * (included here, so their static handlers are reachable, and the event
  * loop's own steps are called, not copies of them): three fake
- * masters send correctly tagged PINGs, JOB fragments, RESULT_ACKs and
+ * masters send correctly sealed PINGs (the handshake keys of their key set:
+ * the first line, or the old second one during a rotation), JOB fragments, RESULT_ACKs and
  * CANCELs with ids from a small range (so retransmissions and duplicates
  * are frequent), restart (new lives), replay what they sent earlier from
  * their own or another address; time moves on; the slave restarts. Time,
@@ -25,7 +26,10 @@
  *    sends only answers, each no larger than the datagram it answers, and
  *    nothing at all from its timers;
  *  - the slave holds at most MAX_JOBS jobs;
- *  - every datagram it sends decodes, and is tagged when there is a key.
+ *  - every datagram it sends decodes, and is sealed when there is a key;
+ *    one to a fake master's current life opens with that master's keys.
+ * With a key, the fake masters know the slave's public key (they read it
+ * from the slave) and derive their session keys as a real master does.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -148,6 +152,7 @@ static size_t fz_runner_output_read(runner_proc *p, int k, uint32_t from, uint8_
 #define runner_on_exit fz_runner_on_exit
 #define runner_result fz_runner_result
 #define runner_output_read fz_runner_output_read
+#include "fuzz_keys.h" /* memoized key derivations, fixed key pairs */
 /* the declarations in these headers get the fake names too */
 #include "../lib/endpoint.c" /* linked without it: its sendto must be the fake one */
 #include "../slave/slave.c"
@@ -163,7 +168,9 @@ typedef struct {
     net_addr addr, other; /* where it sends from; another address (moved, or an attacker) */
     uint64_t boot;
     uint64_t master_id;   /* in its PINGs: the same across restarts (adoption), or 0 */
-    hmac_key tx, rx;      /* with the current slave life */
+    auth_ephemeral eph;   /* its life's (made from its boot id: the runs repeat) */
+    int set;              /* the key set it seals with */
+    dgram_keys keys;      /* session keys with the current slave life */
     uint64_t floor;
     uint8_t cookie[2][COOKIE_LEN]; /* the last COOKIE the slave sent to addr, to other */
 } fake_master;
@@ -217,6 +224,8 @@ static int is_session_addr(const net_addr *a)
     return 0;
 }
 
+static int master_opens(const fake_master *m, const uint8_t *p, size_t n, dgram *d);
+
 static void fz_on_sent(const uint8_t *p, size_t n, const net_addr *to)
 {
     if (!is_session_addr(to) && (!fz_request_len || n > fz_request_len)) {
@@ -232,7 +241,7 @@ static void fz_on_sent(const uint8_t *p, size_t n, const net_addr *to)
         return;
     for (int i = 0; i < FAKE_MASTERS; i++) {
         fake_master *m = &fz_masters[i];
-        if (d.receiver_boot != m->boot)
+        if (d.receiver_boot != m->boot || !master_opens(m, p, n, &d))
             continue;
         if (net_addr_equal(to, &m->addr))
             memcpy(m->cookie[0], d.cookie, COOKIE_LEN);
@@ -241,10 +250,42 @@ static void fz_on_sent(const uint8_t *p, size_t n, const net_addr *to)
     }
 }
 
+/* Fixed key pairs (fuzz_keys.h): the same script, the same run. */
+static void fake_ephemeral(auth_ephemeral *e, int k)
+{
+    *e = *fz_ephemeral(k);
+}
+
+static endpoint master_endpoint(const fake_master *m)
+{
+    endpoint e = {.auth = &fz_auth, .role = AUTH_MASTER, .boot = m->boot};
+    e.eph = m->eph;
+    return e;
+}
+
 static void master_keys(fake_master *m)
 {
-    if (fz_auth.enabled)
-        auth_dgram_keys(&fz_auth, AUTH_MASTER, m->boot, fz_slave->ep.boot, &m->tx, &m->rx);
+    fake_ephemeral(&m->eph, 0);
+    endpoint e = master_endpoint(m);
+    memset(&m->keys, 0, sizeof m->keys);
+    if (fz_auth.enabled && endpoint_keys(&e, m->set, fz_slave->ep.boot, fz_slave->ep.eph.pub, &m->keys) < 0)
+        abort();
+}
+
+/* Opens p (a copy) as master m would: 1 opened, 0 not. */
+static int master_opens(const fake_master *m, const uint8_t *p, size_t n, dgram *d)
+{
+    static uint8_t copy[DGRAM_MAX];
+    const char *why;
+    memcpy(copy, p, n);
+    if (dgram_decode(copy, n, d, &why) < 0)
+        return 0;
+    if (!fz_auth.enabled)
+        return 1;
+    aead_key hs;
+    endpoint e = master_endpoint(m);
+    handshake_key(&e, m->set, d->receiver_boot, d->sender_boot, 0, &hs);
+    return dgram_open(copy, d, dgram_handshake_type(d->type) ? &hs : &m->keys.rx, &why) == 0;
 }
 
 static void slave_new_life(uint64_t boot)
@@ -259,6 +300,7 @@ static void slave_new_life(uint64_t boot)
     fz_slave->auth = &fz_auth;
     fz_slave->ep = (endpoint){.auth = &fz_auth, .role = AUTH_SLAVE};
     fz_slave->ep.boot = boot ? boot : 1;
+    fake_ephemeral(&fz_slave->ep.eph, 1);
     fz_slave->sock = SOCK_INVALID;
     uint8_t secret[8];
     put_u32(secret, (uint32_t)(boot >> 32)), put_u32(secret + 4, (uint32_t)boot);
@@ -309,12 +351,24 @@ static void send_from_master(fake_master *m, dgram *d, int from_other, int stale
         d->master_id = m->master_id;
     d->receiver_boot = stale_receiver == 1 ? 0 : stale_receiver == 2 ? fz_slave->ep.boot + 1 : fz_slave->ep.boot;
     d->seq = fz_seq++;
-    size_t n = dgram_encode(d, out, sizeof out, fz_auth.enabled ? &m->tx : NULL);
+    aead_key hs;
+    const aead_key *key = NULL;
+    if (fz_auth.enabled && dgram_handshake_type(d->type)) {
+        endpoint e = master_endpoint(m);
+        handshake_key(&e, m->set, m->boot, d->receiver_boot, 1, &hs);
+        memcpy(d->eph_pub, m->eph.pub, DGRAM_PUB_LEN);
+        key = &hs;
+    } else if (fz_auth.enabled)
+        key = &m->keys.tx;
+    size_t n = dgram_encode(d, out, sizeof out, key);
     /* A PING or a JOB of a master, for this life of the slave, from where
      * the master is, is never ignored: the answer is a PONG, a JOB_ACK
-     * (after the batch) or a COOKIE. */
-    size_t cookie_len = DGRAM_HEADER_LEN + 8 + COOKIE_LEN + (fz_auth.enabled ? DGRAM_TAG_LEN : 0);
-    int must_answer = !from_other && !stale_receiver && (d->type == DG_PING || (d->type == DG_JOB && n >= cookie_len));
+     * (after the batch) or a COOKIE; with a key, a JOB only once a session
+     * exists (without one it cannot be opened: the next PING is answered). */
+    size_t cookie_len = DGRAM_HEADER_LEN + 8 + COOKIE_LEN + DGRAM_PUB_LEN + (fz_auth.enabled ? DGRAM_TAG_LEN : 0);
+    int must_answer = !from_other && !stale_receiver &&
+                      (d->type == DG_PING || (d->type == DG_JOB && n >= cookie_len &&
+                                              (!fz_auth.enabled || session_find(fz_slave, m->boot))));
     int batch_end = fz_batch_end;
     fz_batch_end = 0;
     if (n)
@@ -332,8 +386,18 @@ static void check_sent(void)
             abort();
         }
         if (!!(d.flags & DGRAM_FLAG_AUTH) != fz_auth.enabled) {
-            fprintf(stderr, "INVARIANT: the slave sent a datagram %s a tag\n", fz_auth.enabled ? "without" : "with");
+            fprintf(stderr, "INVARIANT: the slave sent a datagram %s sealing\n", fz_auth.enabled ? "without" : "with");
             abort();
+        }
+        for (int k = 0; k < FAKE_MASTERS; k++) {
+            fake_master *m = &fz_masters[k];
+            dgram o;
+            if (d.receiver_boot == m->boot && d.sender_boot == fz_slave->ep.boot &&
+                !master_opens(m, fz_sent[i].data, fz_sent[i].len, &o)) {
+                fprintf(stderr, "INVARIANT: a %s to a master's current life does not open with its keys\n",
+                        dgram_type_name(d.type));
+                abort();
+            }
         }
     }
     fz_nsent = 0;
@@ -413,11 +477,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     script s = {data, size};
     uint8_t setup = take(&s);
     memset(&fz_auth, 0, sizeof fz_auth);
-    if (setup & 1) {
-        static const char secret[] = "fuzzing-secret-fuzzing-secret-fuzzing";
+    if (setup & 1) { /* direction keys as a key file of one line, or two (setup & 32: a rotation) */
         fz_auth.enabled = 1;
-        hmac_key_init(&fz_auth.set[0].master_to_slave, secret, 20);
-        hmac_key_init(&fz_auth.set[0].slave_to_master, secret + 1, 20);
+        fz_auth.count = setup & 32 ? 2 : 1;
+        for (int k = 0; k < fz_auth.count; k++)
+            for (int dir = 0; dir < 4; dir++)
+                memset(fz_auth.set[k].raw[dir], 0x10 * (k + 1) + dir, SHA256_LEN);
     }
     memset(&fz_cfg, 0, sizeof fz_cfg);
     fz_cfg.slots = 1 + (setup >> 1) % 3;
@@ -430,6 +495,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         m->other = loopback(99, (uint16_t)(7000 + i));
         m->boot = ((uint64_t)(1000 + i) << 32) | (uint64_t)(i + 1);
         m->master_id = setup & 8 ? 0xA000u + (uint64_t)i : 0;
+        m->set = fz_auth.count == 2 && (setup & 64) && i == 1; /* one master still on the old key */
     }
     fz_batch_end = 0;
     fz_now_us = 1000000;

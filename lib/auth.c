@@ -225,36 +225,6 @@ int auth_open(const aead_key *k, uint64_t counter, const void *ad, size_t adlen,
     return aead_open(k->k, nonce, ad, adlen, text, n, tag, text) == 0;
 }
 
-void auth_session_key(const hmac_key *direction, const char *label, const void *a, size_t na, const void *b,
-                      size_t nb, hmac_key *out)
-{
-    uint8_t buf[256], k[SHA256_LEN];
-    size_t ll = strlen(label);
-    if (ll + na + nb > sizeof buf)
-        die("auth_session_key: inputs too long");
-    memcpy(buf, label, ll);
-    memcpy(buf + ll, a, na);
-    memcpy(buf + ll + na, b, nb);
-    hmac_sha256(direction, buf, ll + na + nb, k);
-    hmac_key_init(out, k, sizeof k);
-}
-
-void auth_dgram_keys(const auth_keys *a, enum auth_role role, uint64_t master_boot, uint64_t slave_boot,
-                     hmac_key *tx, hmac_key *rx)
-{
-    uint8_t mb[8], sb[8];
-    if (!a->enabled)
-        return;
-    put_u32(mb, (uint32_t)(master_boot >> 32)), put_u32(mb + 4, (uint32_t)master_boot);
-    put_u32(sb, (uint32_t)(slave_boot >> 32)), put_u32(sb + 4, (uint32_t)slave_boot);
-    const hmac_key *mine = role == AUTH_MASTER ? &a->set[0].master_to_slave : &a->set[0].slave_to_master;
-    const hmac_key *theirs = role == AUTH_MASTER ? &a->set[0].slave_to_master : &a->set[0].master_to_slave;
-    if (tx)
-        auth_session_key(mine, "dgram", mb, 8, sb, 8, tx);
-    if (rx)
-        auth_session_key(theirs, "dgram", mb, 8, sb, 8, rx);
-}
-
 void auth_hello_proof(const hmac_key *client_to_master, const void *fields, size_t n, uint8_t out[AUTH_TAG_LEN])
 {
     hmac_sha256_2(client_to_master, "hello", 5, fields, n, out);

@@ -108,14 +108,6 @@ void auth_seal(const aead_key *k, uint64_t counter, const void *ad, size_t adlen
 int auth_open(const aead_key *k, uint64_t counter, const void *ad, size_t adlen, uint8_t *text, size_t n,
               const uint8_t tag[AUTH_SEAL_LEN]);
 
-/* OLD (HMAC tags, being replaced by the above; delete once unused): the key
- * of one conversation, HMAC(direction key, label, a, b), and the datagram
- * and frame keys from it, on key set 0. */
-void auth_session_key(const hmac_key *direction, const char *label, const void *a, size_t na, const void *b,
-                      size_t nb, hmac_key *out);
-void auth_dgram_keys(const auth_keys *a, enum auth_role role, uint64_t master_boot, uint64_t slave_boot,
-                     hmac_key *tx, hmac_key *rx);
-
 /* The client's handshake (doc/protocol.md 2.5), one computation for the
  * side that proves and the side that checks. HELLO's tag:
  * HMAC(K_client->master, "hello" || fields), fields = magic..client_nonce. */

@@ -1,13 +1,72 @@
 /* endpoint.c - the one UDP path of both daemons (see endpoint.h). */
 #include "endpoint.h"
 
-int endpoint_send(endpoint *e, sock_t sock, const net_addr *to, uint64_t peer_boot, const hmac_key *tx, dgram *d,
+#include <string.h>
+
+void endpoint_start(endpoint *e)
+{
+    if (e->auth->enabled)
+        auth_ephemeral_new(&e->eph);
+}
+
+void endpoint_end(endpoint *e)
+{
+    crypto_wipe(&e->eph, sizeof e->eph);
+}
+
+static void boots(uint8_t nonces[16], uint64_t master_boot, uint64_t slave_boot)
+{
+    put_u32(nonces, (uint32_t)(master_boot >> 32)), put_u32(nonces + 4, (uint32_t)master_boot);
+    put_u32(nonces + 8, (uint32_t)(slave_boot >> 32)), put_u32(nonces + 12, (uint32_t)slave_boot);
+}
+
+/* The handshake key of set `set` between the lives master_boot and
+ * slave_boot: ours to send with (tx) or the peer's. */
+static void handshake_key(const endpoint *e, int set, uint64_t master_boot, uint64_t slave_boot, int tx, aead_key *k)
+{
+    uint8_t nonces[16];
+    boots(nonces, master_boot, slave_boot);
+    auth_conversation_keys(e->auth, set, e->role, "dgram hs", nonces, sizeof nonces, NULL, NULL, tx ? k : NULL,
+                           tx ? NULL : k);
+}
+
+int endpoint_keys(const endpoint *e, int set, uint64_t peer_boot, const uint8_t *peer_pub, dgram_keys *k)
+{
+    uint8_t nonces[16];
+    dgram_keys fresh;
+    memset(&fresh, 0, sizeof fresh);
+    fresh.set = set;
+    if (e->auth->enabled) {
+        boots(nonces, e->role == AUTH_MASTER ? e->boot : peer_boot, e->role == AUTH_MASTER ? peer_boot : e->boot);
+        if (auth_conversation_keys(e->auth, set, e->role, "dgram", nonces, sizeof nonces, &e->eph, peer_pub, &fresh.tx,
+                                   &fresh.rx) < 0)
+            return -1;
+    }
+    *k = fresh;
+    crypto_wipe(&fresh, sizeof fresh);
+    return 0;
+}
+
+int endpoint_send(endpoint *e, sock_t sock, const net_addr *to, uint64_t peer_boot, const dgram_keys *k, dgram *d,
                   size_t cap)
 {
     d->sender_boot = e->boot;
     d->receiver_boot = peer_boot;
     d->seq = ++e->next_seq;
-    size_t n = dgram_encode(d, e->out, cap < sizeof e->out ? cap : sizeof e->out, e->auth->enabled ? tx : NULL);
+    aead_key hs;
+    const aead_key *key = NULL;
+    if (e->auth->enabled && dgram_handshake_type(d->type)) {
+        int set = e->role == AUTH_MASTER || !k || k->set >= e->auth->count ? 0 : k->set;
+        uint64_t mb = e->role == AUTH_MASTER ? e->boot : peer_boot, sb = e->role == AUTH_MASTER ? peer_boot : e->boot;
+        handshake_key(e, set, mb, sb, 1, &hs);
+        memcpy(d->eph_pub, e->eph.pub, DGRAM_PUB_LEN);
+        key = &hs;
+    } else if (e->auth->enabled) {
+        key = k ? &k->tx : NULL;
+        if (!key)
+            return 0; /* no conversation: nothing to seal with */
+    }
+    size_t n = dgram_encode(d, e->out, cap < sizeof e->out ? cap : sizeof e->out, key);
     if (!n)
         return 0;
     return net_sendto(sock, e->out, n, to) == NET_ERROR ? NET_ERROR : 1;
@@ -40,11 +99,33 @@ const char *endpoint_keyed_as_we_are(const endpoint *e, const dgram *d)
     return why[e->role][!!e->auth->enabled];
 }
 
-const char *endpoint_admit(const endpoint *e, const uint8_t *p, const dgram *d, const hmac_key *rx,
-                           replay_window *w)
+const char *endpoint_admit(const endpoint *e, uint8_t *p, dgram *d, const dgram_keys *k, replay_window *w,
+                           int *set)
 {
-    if (e->auth->enabled && !dgram_verify(p, d, rx))
-        return "bad MAC (wrong key?)";
+    if (set)
+        *set = k ? k->set : 0;
+    if (e->auth->enabled && dgram_handshake_type(d->type)) {
+        /* the boot ids as the header names them: the master's, the slave's */
+        uint64_t mb = e->role == AUTH_MASTER ? d->receiver_boot : d->sender_boot;
+        uint64_t sb = e->role == AUTH_MASTER ? d->sender_boot : d->receiver_boot;
+        const char *why = "bad MAC (wrong key?)";
+        int r = -2;
+        for (int i = 0; i < e->auth->count && r == -2; i++) {
+            aead_key hs;
+            handshake_key(e, i, mb, sb, 0, &hs);
+            r = dgram_open(p, d, &hs, &why);
+            if (r == 0 && set)
+                *set = i;
+        }
+        if (r < 0)
+            return why;
+    } else if (e->auth->enabled) {
+        const char *why;
+        if (!k)
+            return "no session with this peer's life (a PING opens one)";
+        if (dgram_open(p, d, &k->rx, &why) < 0)
+            return why;
+    }
     if (w && !replay_check(w, d->seq))
         return "replayed";
     if (w)

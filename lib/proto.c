@@ -18,7 +18,12 @@ uint64_t boot_id_new(void)
     return id ? id : 1; /* 0 means "unknown" on the wire */
 }
 
-size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap, const hmac_key *key)
+int dgram_handshake_type(uint8_t type)
+{
+    return type == DG_PING || type == DG_PONG || type == DG_COOKIE;
+}
+
+size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap, const aead_key *key)
 {
     static const uint8_t zeros[CANCEL_PADDING];
     bwriter w;
@@ -37,16 +42,19 @@ size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap, const hmac_key *ke
         bw_u64(&w, d->floor);
         bw_bytes(&w, d->cookie, COOKIE_LEN);
         bw_u64(&w, d->master_id);
+        bw_bytes(&w, d->eph_pub, DGRAM_PUB_LEN);
         break;
     case DG_COOKIE:
         bw_u64(&w, d->echo_us);
         bw_bytes(&w, d->cookie, COOKIE_LEN);
+        bw_bytes(&w, d->eph_pub, DGRAM_PUB_LEN);
         break;
     case DG_PONG:
         bw_u64(&w, d->echo_us);
         bw_u16(&w, d->slots_total);
         bw_u16(&w, d->slots_free);
         bw_u64(&w, d->highest_job);
+        bw_bytes(&w, d->eph_pub, DGRAM_PUB_LEN);
         break;
     case DG_JOB:
         bw_u64(&w, d->floor);
@@ -79,12 +87,14 @@ size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap, const hmac_key *ke
         bw_bytes(&w, d->payload, d->payload_len);
         break;
     }
-    if (key && bw_reserve(&w, DGRAM_TAG_LEN) == 0) {
-        hmac_sha256(key, out, w.len, out + w.len);
+    if (key && !w.error && bw_reserve(&w, DGRAM_TAG_LEN) == 0) {
+        auth_seal(key, d->seq, out, DGRAM_HEADER_LEN, out + DGRAM_HEADER_LEN, w.len - DGRAM_HEADER_LEN, out + w.len);
         w.len += DGRAM_TAG_LEN;
     }
     return w.error ? 0 : w.len;
 }
+
+static int decode_fields(breader *r, dgram *d, const char **why);
 
 int dgram_decode(const uint8_t *p, size_t n, dgram *d, const char **why)
 {
@@ -113,15 +123,43 @@ int dgram_decode(const uint8_t *p, size_t n, dgram *d, const char **why)
         *why = "unknown flags";
         return -1;
     }
-    if (d->flags & DGRAM_FLAG_AUTH) { /* the tag is not part of the fields */
+    if (d->flags & DGRAM_FLAG_AUTH) { /* the fields are sealed: dgram_open */
         if (n < DGRAM_HEADER_LEN + DGRAM_TAG_LEN) {
             *why = "truncated";
             return -1;
         }
-        d->signed_len = n - DGRAM_TAG_LEN;
-        d->tag = p + d->signed_len;
-        r.len = d->signed_len;
+        if (d->type < DG_PING || d->type > DG_OUTPUT) {
+            *why = "unknown type";
+            return -1;
+        }
+        d->sealed_len = n;
+        return 0;
     }
+    return decode_fields(&r, d, why);
+}
+
+int dgram_open(uint8_t *p, dgram *d, const aead_key *key, const char **why)
+{
+    size_t n = d->sealed_len;
+    if (!(d->flags & DGRAM_FLAG_AUTH) || n < DGRAM_HEADER_LEN + DGRAM_TAG_LEN || !key) {
+        *why = "not sealed";
+        return -1;
+    }
+    if (!auth_open(key, d->seq, p, DGRAM_HEADER_LEN, p + DGRAM_HEADER_LEN, n - DGRAM_HEADER_LEN - DGRAM_TAG_LEN,
+                   p + n - DGRAM_TAG_LEN)) {
+        *why = "bad MAC (wrong key?)";
+        return -2;
+    }
+    breader r;
+    br_init(&r, p, n - DGRAM_TAG_LEN);
+    r.pos = DGRAM_HEADER_LEN;
+    return decode_fields(&r, d, why) < 0 ? -1 : 0;
+}
+
+/* The fields after the header, from r (at the header's end). */
+static int decode_fields(breader *r_, dgram *d, const char **why)
+{
+    breader r = *r_;
     switch (d->type) {
     case DG_PING:
     case DG_COOKIE: {
@@ -133,14 +171,21 @@ int dgram_decode(const uint8_t *p, size_t n, dgram *d, const char **why)
             memcpy(d->cookie, c, COOKIE_LEN);
         if (d->type == DG_PING)
             d->master_id = br_u64(&r);
+        const uint8_t *pub = br_bytes(&r, DGRAM_PUB_LEN);
+        if (pub)
+            memcpy(d->eph_pub, pub, DGRAM_PUB_LEN);
         break;
     }
-    case DG_PONG:
+    case DG_PONG: {
         d->echo_us = br_u64(&r);
         d->slots_total = br_u16(&r);
         d->slots_free = br_u16(&r);
         d->highest_job = br_u64(&r);
+        const uint8_t *pub = br_bytes(&r, DGRAM_PUB_LEN);
+        if (pub)
+            memcpy(d->eph_pub, pub, DGRAM_PUB_LEN);
         break;
+    }
     case DG_JOB:
         d->floor = br_u64(&r);
         /* fall through */
@@ -236,15 +281,6 @@ int place_env_valid(const char *p, size_t n)
 {
     const char *eq = n <= MAX_ENV_ENTRY ? memchr(p, '=', n) : NULL;
     return eq && env_name_valid(p, (size_t)(eq - p)) && !memchr(p, 0, n);
-}
-
-int dgram_verify(const uint8_t *p, const dgram *d, const hmac_key *key)
-{
-    uint8_t want[SHA256_LEN];
-    if (!d->tag || !key)
-        return 0;
-    hmac_sha256(key, p, d->signed_len, want);
-    return equal_const_time(want, d->tag, SHA256_LEN);
 }
 
 int job_request_decode(const uint8_t *p, size_t n, CommandRequest *r)

@@ -20,11 +20,12 @@
 /* ---------------------------------------------------------------- UDP --- */
 
 #define DGRAM_MAGIC 0x534D /* "SM" */
-#define DGRAM_VERSION 5 /* 5: PING carries the master's persistent identity */
+#define DGRAM_VERSION 6 /* 6: sealed (ChaCha20-Poly1305), PING/PONG/COOKIE carry an X25519 public key */
 #define DGRAM_HEADER_LEN 37
-#define DGRAM_TAG_LEN SHA256_LEN
+#define DGRAM_TAG_LEN 16 /* AUTH_SEAL_LEN: the Poly1305 tag */
 #define DGRAM_MAX (DGRAM_HEADER_LEN + 32 + FRAG_MAX + DGRAM_TAG_LEN)
-#define DGRAM_FLAG_AUTH 1   /* a 32-byte HMAC-SHA256 tag ends the datagram */
+#define DGRAM_FLAG_AUTH 1   /* sealed: all after the header encrypted, a 16-byte Poly1305 tag ends it */
+#define DGRAM_PUB_LEN 32    /* DG_PING, DG_PONG, DG_COOKIE: the sender's life's X25519 public key */
 #define CANCEL_PADDING 16   /* a CANCEL is never smaller than its JOB_ACK reply */
 #define COOKIE_LEN 16       /* DG_PING, DG_COOKIE: the slave's proof of a round trip */
 
@@ -106,19 +107,31 @@ typedef struct {
     uint8_t state;    /* DG_JOB_ACK: enum job_state; DG_RESULT_ACK: 1 = complete */
     uint32_t cum;
     uint64_t sack;
-    /* filled by dgram_decode when DGRAM_FLAG_AUTH is set */
-    const uint8_t *tag;     /* the last DGRAM_TAG_LEN bytes */
-    size_t signed_len;      /* the bytes the tag covers: all before it */
+    /* DG_PING (the master's), DG_PONG and DG_COOKIE (the slave's): the
+     * public key of the sender's life (zeros without a key) */
+    uint8_t eph_pub[DGRAM_PUB_LEN];
+    /* DGRAM_FLAG_AUTH: dgram_decode read the header only; the length of
+     * the datagram, tag included, for dgram_open */
+    size_t sealed_len;
 } dgram;
 
+/* 1 for the handshake tier's types (DG_PING, DG_PONG, DG_COOKIE), sealed
+ * with keys that need no state; 0 for the session tier's (doc/security.md 4.3). */
+int dgram_handshake_type(uint8_t type);
 /* Returns the datagram length, or 0 if it does not fit in cap. With a
- * key, sets DGRAM_FLAG_AUTH and appends HMAC-SHA256(key, datagram). */
-size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap, const hmac_key *key);
-/* Checks the structure only: returns 0, or -1 with a reason in why (for
- * the log). The caller verifies the tag (dgram_verify) with the key of
- * the conversation named by the header before acting on anything. */
+ * key, sets DGRAM_FLAG_AUTH and seals: ChaCha20-Poly1305 under key, nonce
+ * counter d->seq, the header as associated data, all after it encrypted,
+ * the 16-byte tag appended. */
+size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap, const aead_key *key);
+/* Checks the structure: returns 0, or -1 with a reason in why (for the
+ * log). A sealed datagram (DGRAM_FLAG_AUTH): the header only, the fields
+ * stay sealed until dgram_open, with the key of the conversation named by
+ * the header, before anything is acted on. */
 int dgram_decode(const uint8_t *p, size_t n, dgram *d, const char **why);
-int dgram_verify(const uint8_t *p, const dgram *d, const hmac_key *key); /* 1 if the tag is right */
+/* Opens a sealed datagram decoded by dgram_decode in place and decodes its
+ * fields: 0; -2 the tag is wrong (p untouched: another key may be tried);
+ * -1 authentic but malformed; why says it. */
+int dgram_open(uint8_t *p, dgram *d, const aead_key *key, const char **why);
 
 /* The body of a job request, carried in DG_JOB fragments: a
  * CommandRequest less its seq (the master keeps that; the slave sees only

@@ -134,14 +134,14 @@ struct slave_peer {
     int conf_slots;
     uint64_t boot; /* 0: not heard yet */
     replay_window replay;    /* sequence numbers seen from this life of it */
-    hmac_key tx_key, rx_key; /* keys of our conversation with this life */
+    dgram_keys keys;         /* session keys of our conversation with this life */
     /* A handshake under way: a life of the slave (maybe the same) said it
      * has no session with us and gave a cookie. It becomes s->boot only
      * when a PONG echoes a PING sent after that (a fresh round trip). */
     uint64_t hs_boot;
     uint8_t hs_cookie[COOKIE_LEN];
     uint64_t hs_since_us, hs_ping_us;
-    hmac_key hs_tx_key, hs_rx_key;
+    dgram_keys hs_keys; /* with its public key (its COOKIE's), on key set 0 */
     int ping_soon; /* a COOKIE answered a JOB: ping now for a fresh one */
     int reported;  /* a PONG came in this life: its highest_job is known */
     /* The replay: the highest job id the journal shows this slave ran (its
@@ -433,6 +433,7 @@ void metrics_write(bwriter *w, const master *m, const struct status_snapshot *sn
 /* ---------------------------------------------------------- slaves.c --- */
 
 int load_slaves(master *m);
+void slaves_reload_keys(master *m); /* SIGHUP: the key file again */
 void drop_retired_slaves(master *m);
 unsigned slaves_alive(const master *m);
 unsigned slots_alive(const master *m);

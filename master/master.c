@@ -329,7 +329,7 @@ void poll_set_build(master *m, poll_set *ps)
 }
 
 /* Input, as poll reported it: signals first (SIGTERM begins the shutdown,
- * SIGHUP reloads slaves.conf), then datagrams, clients' frames, and a new
+ * SIGHUP reloads slaves.conf and the key file), then datagrams, clients' frames, and a new
  * connection. Returns 1 when the loop must end now (a second SIGTERM). */
 int read_step(master *m, poll_set *ps)
 {
@@ -344,6 +344,7 @@ int read_step(master *m, poll_set *ps)
             else if (ev == SIGNAL_RELOAD && !m->stopping) {
                 LOG(LOG_INFO, "SIGHUP: reloading %s", m->cfg->slaves_conf);
                 load_slaves(m);
+                slaves_reload_keys(m);
             } else if (ev == SIGNAL_STATUS) {
                 status_log(m);
             } else if (ev == SIGNAL_VERBOSE) {
@@ -396,6 +397,7 @@ int master_run(const master_config *cfg)
     m->ep.auth = cfg->auth;
     m->ep.role = AUTH_MASTER;
     m->ep.boot = boot_id_new();
+    endpoint_start(&m->ep);
     m->udp = m->listener = m->udp_other = SOCK_INVALID;
     if (load_slaves(m) <= 0)
         goto fail;
@@ -441,6 +443,7 @@ int master_run(const master_config *cfg)
     net_close(m->udp_other);
     free(ps.pfds);
     free(ps.owners);
+    endpoint_end(&m->ep); /* this life's recordings: the key file alone no longer opens them */
     free(m);
     return 0;
 fail:

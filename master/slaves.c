@@ -270,12 +270,10 @@ static void on_pong(master *m, slave_peer *s, const dgram *d)
  * Nothing changes yet: the life that sent it is adopted only when it
  * answers that PING. A COOKIE without an echo of a recent PING of ours
  * (one answering a JOB, or a replay) only makes us ping again now. */
-static void on_cookie(master *m, slave_peer *s, const uint8_t *p, const dgram *d)
+static void on_cookie(master *m, slave_peer *s, uint8_t *p, dgram *d)
 {
     uint64_t now = clock_us();
-    hmac_key tx, rx;
-    auth_dgram_keys(m->auth, AUTH_MASTER, m->ep.boot, d->sender_boot, &tx, &rx);
-    const char *refused = endpoint_admit(&m->ep, p, d, &rx, NULL);
+    const char *refused = endpoint_admit(&m->ep, p, d, NULL, NULL, NULL);
     if (refused) {
         if (log_allow(&m->garbage_log))
             LOG(LOG_WARN, "dropped a COOKIE from %s: %s", s->name, refused);
@@ -286,11 +284,19 @@ static void on_cookie(master *m, slave_peer *s, const uint8_t *p, const dgram *d
         return;
     }
     if (s->hs_boot != d->sender_boot || memcmp(s->hs_cookie, d->cookie, COOKIE_LEN) != 0) {
+        /* the keys of the conversation to come: its life's public key in,
+         * on key set 0 (a handshake starts with the key file's first line) */
+        dgram_keys k;
+        if (endpoint_keys(&m->ep, 0, d->sender_boot, d->eph_pub, &k) < 0) {
+            if (log_allow(&m->garbage_log))
+                LOG(LOG_WARN, "dropped a COOKIE from %s: a low-order public key (refused)", s->name);
+            return;
+        }
         if (d->sender_boot == s->boot)
             LOG(LOG_INFO, "slave %s has no session with us: handshake again", s->name);
         s->hs_boot = d->sender_boot;
         memcpy(s->hs_cookie, d->cookie, COOKIE_LEN);
-        s->hs_tx_key = tx, s->hs_rx_key = rx;
+        s->hs_keys = k;
         s->hs_since_us = now;
         s->hs_ping_us = 0;
     }
@@ -342,12 +348,32 @@ uint64_t slaves_tick(master *m, uint64_t now_ms)
 /* ----------------------------------------------------------- UDP path --- */
 /* The master's side of lib/endpoint.c: which socket, which life and key. */
 
-/* The keys of our conversation with the current life of slave s (both
- * boot ids in, one key per direction: auth_dgram_keys, as the slave). */
+/* A new peer: no conversation yet (its session keys come with the
+ * handshake, on_cookie), nothing seen. */
 static void slave_set_keys(master *m, slave_peer *s)
 {
-    auth_dgram_keys(m->auth, AUTH_MASTER, m->ep.boot, s->boot, &s->tx_key, &s->rx_key);
+    (void)m;
+    memset(&s->keys, 0, sizeof s->keys);
     replay_init(&s->replay);
+}
+
+/* SIGHUP: the key file again (auth_reload). Conversations running keep
+ * their session keys; PINGs from now on are sealed with the new first
+ * line; handshakes under way start again (their keys came from the old). */
+void slaves_reload_keys(master *m)
+{
+    char err[600];
+    if (!m->auth->enabled)
+        return;
+    /* the keys are the caller's (serveur_maitre.c's static auth_keys), read-only elsewhere */
+    if (auth_reload((auth_keys *)m->auth, err, sizeof err) < 0) {
+        LOG(LOG_ERROR, "SIGHUP: %s: keeping the keys in use", err);
+        return;
+    }
+    LOG(LOG_INFO, "SIGHUP: key file %s reloaded (%d key%s)", m->auth->path, m->auth->count,
+        m->auth->count == 1 ? "" : "s: line 1 starts conversations, line 2 is accepted too");
+    for (int i = 0; i < m->nslaves; i++)
+        m->slaves[i]->hs_boot = 0;
 }
 
 /* The socket of s's address family; SOCK_INVALID (said once) if none. */
@@ -364,12 +390,12 @@ static sock_t slave_socket(master *m, slave_peer *s)
     return SOCK_INVALID;
 }
 
-static void send_to_life(master *m, slave_peer *s, uint64_t boot, const hmac_key *tx_key, dgram *d)
+static void send_to_life(master *m, slave_peer *s, uint64_t boot, const dgram_keys *keys, dgram *d)
 {
     sock_t sock = slave_socket(m, s);
     if (sock == SOCK_INVALID)
         return;
-    int sent = endpoint_send(&m->ep, sock, &s->addr, boot, tx_key, d, DGRAM_MAX);
+    int sent = endpoint_send(&m->ep, sock, &s->addr, boot, keys, d, DGRAM_MAX);
     if (sent == 1) {
         s->st_sent++;
         s->told_send_error = 0;
@@ -381,7 +407,7 @@ static void send_to_life(master *m, slave_peer *s, uint64_t boot, const hmac_key
 
 void send_dgram(master *m, slave_peer *s, dgram *d)
 {
-    send_to_life(m, s, s->boot, &s->tx_key, d);
+    send_to_life(m, s, s->boot, &s->keys, d);
 }
 
 static void send_ping(master *m, slave_peer *s, uint64_t now_us, int handshake)
@@ -397,11 +423,11 @@ static void send_ping(master *m, slave_peer *s, uint64_t now_us, int handshake)
         return;
     }
     memcpy(d.cookie, s->hs_cookie, COOKIE_LEN);
-    send_to_life(m, s, s->hs_boot, &s->hs_tx_key, &d);
+    send_to_life(m, s, s->hs_boot, &s->hs_keys, &d);
     s->hs_ping_us = now_us;
 }
 
-static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *from)
+static void on_datagram(master *m, uint8_t *p, size_t n, const net_addr *from)
 {
     dgram d;
     const char *why = NULL;
@@ -431,17 +457,21 @@ static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *f
     }
     /* Authenticity, then freshness (endpoint_admit). Only the PONG that
      * completes a handshake introduces a new life of the slave: it echoes
-     * a PING sent after the cookie came, which no recording can; its tag
-     * is checked with the handshake's keys before they become the life's. */
+     * a PING sent after the cookie came, which no recording can; once it
+     * opens, the handshake's keys become the life's. */
     if (d.sender_boot != s->boot) {
-        if (d.type != DG_PONG || !s->hs_boot || d.sender_boot != s->hs_boot || d.echo_us < s->hs_since_us)
+        if (d.type != DG_PONG || !s->hs_boot || d.sender_boot != s->hs_boot)
             return;
-        if (!(refused = endpoint_admit(&m->ep, p, &d, &s->hs_rx_key, NULL))) {
-            s->tx_key = s->hs_tx_key, s->rx_key = s->hs_rx_key;
+        if (!(refused = endpoint_admit(&m->ep, p, &d, NULL, NULL, NULL))) {
+            if (d.echo_us < s->hs_since_us)
+                return;
+            s->keys = s->hs_keys;
             replay_init(&s->replay); /* on_pong records the new boot id */
+            replay_update(&s->replay, d.seq);
         }
-    }
-    if (refused || (refused = endpoint_admit(&m->ep, p, &d, &s->rx_key, &s->replay))) {
+    } else
+        refused = endpoint_admit(&m->ep, p, &d, &s->keys, &s->replay, NULL);
+    if (refused) {
         if (log_allow(&m->garbage_log))
             LOG(strcmp(refused, "replayed") ? LOG_WARN : LOG_DEBUG, "dropped a %s from %s (seq %llu): %s",
                 dgram_type_name(d.type), s->name, (unsigned long long)d.seq, refused);
@@ -450,8 +480,11 @@ static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *f
     if (s->left_boot && d.sender_boot == s->left_boot)
         return; /* it said it left: a late datagram must not bring it back */
     s->last_heard_ms = clock_ms();
-    if (d.type == DG_PONG && s->hs_boot == d.sender_boot && d.echo_us >= s->hs_since_us)
-        s->hs_boot = 0; /* handshake complete */
+    if (d.type == DG_PONG && s->hs_boot == d.sender_boot && d.echo_us >= s->hs_since_us) {
+        s->hs_boot = 0; /* handshake complete: the slave's session has its keys now (the same life
+                           too: its session was forgotten or dormant, and the key file may have changed) */
+        s->keys = s->hs_keys;
+    }
     switch (d.type) {
     case DG_PONG: on_pong(m, s, &d); break;
     case DG_JOB_ACK: on_job_ack(s, &d); break;
@@ -464,7 +497,7 @@ static void on_datagram(master *m, const uint8_t *p, size_t n, const net_addr *f
     }
 }
 
-static void handle_datagram(void *m, const uint8_t *p, size_t n, const net_addr *from)
+static void handle_datagram(void *m, uint8_t *p, size_t n, const net_addr *from)
 {
     on_datagram(m, p, n, from);
 }

@@ -72,7 +72,7 @@ typedef struct session {
     uint64_t master_boot;
     uint64_t master_id; /* the master's persistent identity (its PING's), 0: ephemeral */
     replay_window replay;    /* sequence numbers seen from this master */
-    hmac_key tx_key, rx_key; /* keys of this conversation (both boots in) */
+    dgram_keys keys;         /* session keys of this conversation (both boots and public keys in) */
     dedup_window taken;               /* job ids taken from this master */
     uint64_t highest_job;             /* the highest of them, in this life or one it adopted */
     rtt_estimator rtt;
@@ -130,6 +130,7 @@ typedef struct slave {
     sock_t sock;
     endpoint ep; /* our life (ep.boot), sequence numbers, the datagram buffers */
     hmac_key cookie_key; /* random, this life only: cookies of an earlier life are void */
+    int answer_set;      /* the key set that opened the datagram being handled: our answer's */
     size_t rx_bytes;     /* memory of every incomplete request */
     const auth_keys *auth;
     session sessions[MAX_SESSIONS];
@@ -158,8 +159,8 @@ static inline uint64_t earliest(uint64_t a, uint64_t b)
 #define SESSION_KEEP_MS(sl, s) ((s)->master_id ? (sl)->cfg->master_grace_ms : MASTER_SILENT_MS)
 
 /* slave.c: every datagram leaves through these. */
-void send_capped(slave *sl, const net_addr *to, uint64_t master_boot, const hmac_key *tx_key, dgram *d, size_t cap);
-void send_to(slave *sl, const net_addr *to, uint64_t master_boot, const hmac_key *tx_key, dgram *d);
+void send_capped(slave *sl, const net_addr *to, uint64_t master_boot, const dgram_keys *keys, dgram *d, size_t cap);
+void send_to(slave *sl, const net_addr *to, uint64_t master_boot, const dgram_keys *keys, dgram *d);
 void send_dgram(slave *sl, const session *s, dgram *d);
 
 /* sessions.c */

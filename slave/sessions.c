@@ -218,8 +218,10 @@ static int cookie_valid(const slave *sl, const dgram *d, const net_addr *from, u
  * stay, marked superseded, so that a late datagram from them is still
  * recognised and runs nothing. Which life is current is decided by who
  * completed a round trip last, never by a clock. Returns the session, or
- * NULL when the table is full of masters with jobs or recently heard. */
-static session *session_open(slave *sl, const net_addr *from, const dgram *d, uint32_t cookie_ms)
+ * NULL when the table is full of masters with jobs or recently heard.
+ * keys: the session keys of this handshake (endpoint_keys). */
+static session *session_open(slave *sl, const net_addr *from, const dgram *d, uint32_t cookie_ms,
+                             const dgram_keys *keys)
 {
     uint64_t now = clock_ms();
     char name[ADDR_NAME_LEN];
@@ -277,13 +279,13 @@ static session *session_open(slave *sl, const net_addr *from, const dgram *d, ui
         s->used = 1;
         s->master_boot = d->sender_boot;
         s->master_id = d->master_id;
-        auth_dgram_keys(sl->auth, AUTH_SLAVE, s->master_boot, sl->ep.boot, &s->tx_key, &s->rx_key);
         dedup_init(&s->taken, d->floor);
         rtt_init(&s->rtt);
         /* Nothing this master sent before the datagram that opened the
          * session is accepted in it (recorded PINGs, a delayed JOB). */
         replay_start(&s->replay, d->seq);
-        LOG(LOG_INFO, "new master %s (boot %016llx)", name, (unsigned long long)s->master_boot);
+        LOG(LOG_INFO, "new master %s (boot %016llx%s)", name, (unsigned long long)s->master_boot,
+            !sl->auth->enabled ? "" : keys->set ? ", key file line 2: the old key" : ", key file line 1");
     } else if (s->superseded) {
         LOG(LOG_INFO, "master %016llx at %s is back (fresh handshake)", (unsigned long long)s->master_boot, name);
         s->superseded = 0;
@@ -311,6 +313,7 @@ static session *session_open(slave *sl, const net_addr *from, const dgram *d, ui
     s->addr = *from;
     s->last_heard_ms = now;
     s->cookie_ms = cookie_ms;
+    s->keys = *keys; /* a session opened again: its new handshake's */
     return s;
 }
 
@@ -322,14 +325,13 @@ static session *session_open(slave *sl, const net_addr *from, const dgram *d, ui
 void send_cookie(slave *sl, const net_addr *from, const dgram *d, size_t request_len)
 {
     dgram r;
-    hmac_key tx;
+    dgram_keys k = {.set = sl->answer_set}; /* the handshake tier: the master's key set */
     memset(&r, 0, sizeof r);
     r.type = DG_COOKIE;
     r.job_id = d->job_id;
     r.echo_us = d->type == DG_PING ? d->echo_us : 0;
     cookie_make(sl, d->sender_boot, from, (uint32_t)clock_ms(), r.cookie);
-    auth_dgram_keys(sl->auth, AUTH_SLAVE, d->sender_boot, sl->ep.boot, &tx, NULL);
-    send_capped(sl, from, d->sender_boot, &tx, &r, request_len);
+    send_capped(sl, from, d->sender_boot, &k, &r, request_len);
 }
 
 /* A session whose master has been silent for MASTER_SILENT_MS is dormant:
@@ -350,8 +352,18 @@ void on_ping(slave *sl, const net_addr *from, const dgram *d, size_t n)
     session *s = session_addressed(sl, d);
     uint32_t issued;
     if (d->receiver_boot == sl->ep.boot && (!s || s->superseded || session_dormant(s)) &&
-        cookie_valid(sl, d, from, &issued))
-        s = session_open(sl, from, d, issued);
+        cookie_valid(sl, d, from, &issued)) {
+        /* the session keys: the master's public key in, on the key set
+         * its PING opened with */
+        dgram_keys k;
+        if (endpoint_keys(&sl->ep, sl->answer_set, d->sender_boot, d->eph_pub, &k) < 0) {
+            if (log_allow(&sl->garbage_log))
+                LOG(LOG_WARN, "dropped a PING from master %016llx: a low-order public key (refused)",
+                    (unsigned long long)d->sender_boot);
+            return;
+        }
+        s = session_open(sl, from, d, issued, &k);
+    }
     if (!s || s->superseded || session_dormant(s)) {
         send_cookie(sl, from, d, n);
         return;
@@ -365,7 +377,8 @@ void on_ping(slave *sl, const net_addr *from, const dgram *d, size_t n)
     r.highest_job = s->highest_job;
     s->last_heard_ms = clock_ms();
     session_advance_floor(sl, s, d->floor);
-    send_dgram(sl, s, &r);
+    dgram_keys k = {.set = sl->answer_set}; /* the handshake tier: the master's key set */
+    send_to(sl, &s->addr, s->master_boot, &k, &r);
 }
 
 /* A master we have not heard from in a long time is gone (killed, or cut

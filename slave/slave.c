@@ -12,23 +12,24 @@
 /* ----------------------------------------------------------- datagrams --- */
 
 /* Every datagram leaves through here, by the endpoint (lib/endpoint.c):
- * to a master's life, with the key of our conversation with it (tx_key;
- * ignored without a key), no larger than cap. */
-void send_capped(slave *sl, const net_addr *to, uint64_t master_boot, const hmac_key *tx_key, dgram *d,
+ * to a master's life, with the keys of our conversation with it (keys;
+ * ignored without a key; a PONG or COOKIE: keys->set only), no larger than
+ * cap. */
+void send_capped(slave *sl, const net_addr *to, uint64_t master_boot, const dgram_keys *keys, dgram *d,
                  size_t cap)
 {
-    if (endpoint_send(&sl->ep, sl->sock, to, master_boot, tx_key, d, cap) == NET_ERROR && log_allow(&sl->send_log))
+    if (endpoint_send(&sl->ep, sl->sock, to, master_boot, keys, d, cap) == NET_ERROR && log_allow(&sl->send_log))
         LOG(LOG_WARN, "sendto: %s", net_last_error());
 }
 
-void send_to(slave *sl, const net_addr *to, uint64_t master_boot, const hmac_key *tx_key, dgram *d)
+void send_to(slave *sl, const net_addr *to, uint64_t master_boot, const dgram_keys *keys, dgram *d)
 {
-    send_capped(sl, to, master_boot, tx_key, d, DGRAM_MAX);
+    send_capped(sl, to, master_boot, keys, d, DGRAM_MAX);
 }
 
 void send_dgram(slave *sl, const session *s, dgram *d)
 {
-    send_to(sl, &s->addr, s->master_boot, &s->tx_key, d);
+    send_to(sl, &s->addr, s->master_boot, &s->keys, d);
 }
 
 /* A refused datagram: logged the first time for this address and reason,
@@ -64,7 +65,7 @@ static void report_drop(slave *sl, const net_addr *from, uint8_t type, const cha
 
 /* One datagram, as it came: decoded, authenticated, checked against the
  * replay window, then handed to its handler. */
-static void on_datagram(slave *sl, const uint8_t *p, size_t n, const net_addr *from)
+static void on_datagram(slave *sl, uint8_t *p, size_t n, const net_addr *from)
 {
     dgram d;
     const char *why = NULL;
@@ -77,18 +78,16 @@ static void on_datagram(slave *sl, const uint8_t *p, size_t n, const net_addr *f
         return;
     }
     /* Keyed as we are; then authenticity, then freshness: the replay
-     * window of the master's session moves only for a datagram whose tag
-     * is right (endpoint_admit). */
+     * window of the master's session moves only for a datagram that opens
+     * (endpoint_admit). A PING opens with no session (the handshake tier,
+     * any line of the key file); anything else only with the session's
+     * keys: without one it is dropped unanswered (the master's next PING
+     * gets the cookie). */
     session *s = session_find(sl, d.sender_boot);
     const char *refused = endpoint_keyed_as_we_are(&sl->ep, &d);
-    if (!refused) {
-        hmac_key rx;
-        if (s && d.receiver_boot == sl->ep.boot)
-            rx = s->rx_key;
-        else /* a PING before we met, or for an earlier life of ours */
-            auth_dgram_keys(sl->auth, AUTH_SLAVE, d.sender_boot, d.receiver_boot, NULL, &rx);
-        refused = endpoint_admit(&sl->ep, p, &d, &rx, s ? &s->replay : NULL);
-    }
+    if (!refused)
+        refused = endpoint_admit(&sl->ep, p, &d, s && d.receiver_boot == sl->ep.boot ? &s->keys : NULL,
+                                 s ? &s->replay : NULL, &sl->answer_set);
     if (refused) {
         report_drop(sl, from, d.type, refused);
         return;
@@ -143,6 +142,7 @@ static slave *slave_open(const slave_config *cfg)
     sl->auth = cfg->auth;
     sl->ep.auth = cfg->auth;
     sl->ep.role = AUTH_SLAVE;
+    endpoint_start(&sl->ep);
     sl->sock = net_udp_bind(cfg->bind, cfg->port, err, sizeof err);
     if (sl->sock == SOCK_INVALID)
         die("cannot listen on UDP %s:%d: %s", cfg->bind, cfg->port, err);
@@ -185,7 +185,21 @@ static void wait_for_events(slave *sl, uint64_t next_us)
         die("poll: %s", net_last_error());
 }
 
-/* Step: SIGTERM / SIGINT stop the loop; SIGNAL_CHILD (and the others)
+/* SIGHUP: the key file again (auth_reload). Sessions keep their keys;
+ * PINGs are opened with the new lines from now on. On error nothing
+ * changes. */
+static void reload_keys(slave *sl)
+{
+    char err[600];
+    /* the keys are the caller's (serveur_esclave.c's static auth_keys), read-only elsewhere */
+    if (auth_reload((auth_keys *)sl->auth, err, sizeof err) < 0)
+        LOG(LOG_ERROR, "SIGHUP: %s: keeping the keys in use", err);
+    else
+        LOG(LOG_INFO, "SIGHUP: key file %s reloaded (%d key%s)", sl->auth->path, sl->auth->count,
+            sl->auth->count == 1 ? "" : "s: the old one on line 2 is accepted too");
+}
+
+/* Step: SIGTERM / SIGINT stop the loop; SIGHUP reloads the key file; SIGNAL_CHILD (and the others)
  * mean a command may have exited. */
 static void take_signals(slave *sl)
 {
@@ -195,6 +209,8 @@ static void take_signals(slave *sl)
     while ((ev = signal_events_take()) != SIGNAL_NONE) {
         if (ev == SIGNAL_STOP)
             sl->stopping = 1;
+        else if (ev == SIGNAL_RELOAD && sl->auth->enabled)
+            reload_keys(sl);
     }
     jobs_reap(sl);
 }
@@ -208,7 +224,7 @@ static void read_command_output(slave *sl)
 }
 
 /* Step: drains the socket (bounded), then answers each touched job once. */
-static void handle_datagram(void *sl, const uint8_t *p, size_t n, const net_addr *from)
+static void handle_datagram(void *sl, uint8_t *p, size_t n, const net_addr *from)
 {
     on_datagram(sl, p, n, from);
 }
@@ -248,6 +264,7 @@ int slave_run(const slave_config *cfg)
     free(sl->pfds);
     free(sl->pfd_jobs);
     sessions_free(sl);
+    endpoint_end(&sl->ep); /* this life's recordings: the key file alone no longer opens them */
     free(sl);
     return 0;
 }

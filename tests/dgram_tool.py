@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """dgram_tool.py - forge, record and replay master <-> slave datagrams
-(tests/sessions.t). Speaks datagram format 5 (4 and 3, to show what older
+(tests/sessions.t). Speaks datagram format 6 keyless (5, 4 and 3, to show what older
 builds did): it asks the slave with a PING which one it speaks.
 
   dgram_tool.py proxy TARGET_PORT [--drop-jobs]
@@ -52,6 +52,7 @@ def ping(version, sender, receiver, seq, cookie=b"\0" * 16, master_id=0):
     body = struct.pack(">QQ", int(time.monotonic() * 1e6), 1)
     body += cookie if version >= 4 else b""
     body += struct.pack(">Q", master_id) if version >= 5 else b""  # format 5: the master's identity
+    body += b"\0" * 32 if version >= 6 else b""  # format 6: the master's public key (none without a key)
     return header(version, PING, sender, receiver, seq, 0) + body
 
 
@@ -68,7 +69,7 @@ def parse(p):
 
 def learn(s, addr, me):
     """Returns (version, slave boot, cookie) from the slave's answer to a PING."""
-    for version in (5, 4, 3):
+    for version in (6, 5, 4, 3):
         s.sendto(ping(version, me, 0, 1), addr)
         s.settimeout(0.5)
         try:
@@ -153,8 +154,8 @@ def reclaim(port, command, after_result):
     def life():
         me = int.from_bytes(os.urandom(8), "big") | 1
         version, boot, cookie, _ = learn(s, addr, me)
-        if version < 5:
-            sys.exit("the slave speaks format %d, not 5" % version)
+        if version < 6:
+            sys.exit("the slave speaks format %d, not 6" % version)
         seq = handshake_ping(s, addr, me, version, boot, cookie, 2, master_id)
         return me, boot, seq
 
@@ -171,14 +172,14 @@ def reclaim(port, command, after_result):
         return None
 
     me, boot, seq = life()
-    s.sendto(job(5, me, boot, seq, 1, len(req), req), addr)
+    s.sendto(job(6, me, boot, seq, 1, len(req), req), addr)
     a = wait_for(JOB_ACK, me, 2)
     print("first life: JOB_ACK state %s" % (a["body"][0] if a else "none"), flush=True)
     if after_result:
         r = wait_for(RESULT, me, 20)
         print("first life: result %s, not acknowledged" % ("came" if r else "never came"), flush=True)
     me2, boot2, seq2 = life()
-    s.sendto(job(5, me2, boot2, seq2, 1, len(req), req), addr)  # the same job id: a re-claim
+    s.sendto(job(6, me2, boot2, seq2, 1, len(req), req), addr)  # the same job id: a re-claim
     a = wait_for(JOB_ACK, me2, 2)
     print("second life: JOB_ACK state %s" % (a["body"][0] if a else "none"), flush=True)
     r = wait_for(RESULT, me2, 20)
@@ -186,7 +187,7 @@ def reclaim(port, command, after_result):
         sys.exit("second life: no result")
     total, offset, frag = struct.unpack(">IIH", r["body"][:10])
     print("second life: result fragment %d/%d bytes: %r" % (offset, total, r["body"][10:]), flush=True)
-    s.sendto(header(5, RESULT_ACK, me2, boot2, seq2 + 1, 1) + struct.pack(">BIQ", 1, 1, 0), addr)
+    s.sendto(header(6, RESULT_ACK, me2, boot2, seq2 + 1, 1) + struct.pack(">BIQ", 1, 1, 0), addr)
 
 
 def request(port, command, tail):
@@ -197,10 +198,10 @@ def request(port, command, tail):
     req = struct.pack(">II", 0, len(cmd)) + cmd + bytes.fromhex(tail)
     me = int.from_bytes(os.urandom(8), "big") | 1
     version, boot, cookie, _ = learn(s, addr, me)
-    if version < 5:
-        sys.exit("the slave speaks format %d, not 5" % version)
+    if version < 6:
+        sys.exit("the slave speaks format %d, not 6" % version)
     seq = handshake_ping(s, addr, me, version, boot, cookie, 2, int.from_bytes(os.urandom(8), "big") | 1)
-    s.sendto(job(5, me, boot, seq, 1, len(req), req), addr)
+    s.sendto(job(6, me, boot, seq, 1, len(req), req), addr)
     end = time.monotonic() + 20
     while time.monotonic() < end:
         s.settimeout(max(0.01, end - time.monotonic()))
@@ -222,7 +223,7 @@ def request(port, command, tail):
             at += 4 + n
         print("status %d exit %d stdout %r stderr %r message %r" % (status, code, fields[0], fields[1], fields[2]),
               flush=True)
-        s.sendto(header(5, RESULT_ACK, me, boot, seq + 1, 1) + struct.pack(">BIQ", 1, 1, 0), addr)
+        s.sendto(header(6, RESULT_ACK, me, boot, seq + 1, 1) + struct.pack(">BIQ", 1, 1, 0), addr)
         return
     sys.exit("no result")
 
@@ -245,8 +246,8 @@ def lost(port, grace):
     def life():
         me = int.from_bytes(os.urandom(8), "big") | 1
         version, boot, cookie, _ = learn(s, addr, me)
-        if version < 5:
-            sys.exit("the slave speaks format %d, not 5" % version)
+        if version < 6:
+            sys.exit("the slave speaks format %d, not 6" % version)
         return me, boot, handshake_ping(s, addr, me, version, boot, cookie, 2, master_id)
 
     def wait_for(typ, me, job_id, seconds):
@@ -264,7 +265,7 @@ def lost(port, grace):
     me, boot, seq = life()
     for job_id, command in ((3, "echo three"), (1, "sleep 30"), (2, "sleep 30")):
         r = req(command)
-        s.sendto(job(5, me, boot, seq, job_id, len(r), r), addr)
+        s.sendto(job(6, me, boot, seq, job_id, len(r), r), addr)
         seq += 1
         if not wait_for(RESULT if job_id == 3 else JOB_ACK, me, job_id, 5):
             sys.exit("first life: nothing for job %d" % job_id)
@@ -280,7 +281,7 @@ def lost(port, grace):
     me2, boot2, seq2 = life()
     for job_id in (1, 2, 3, 1):
         r = req("echo must-not-run")
-        s.sendto(job(5, me2, boot2, seq2, job_id, len(r), r), addr)
+        s.sendto(job(6, me2, boot2, seq2, job_id, len(r), r), addr)
         seq2 += 1
         a = wait_for(JOB_ACK, me2, job_id, 2)
         if not a:
@@ -358,7 +359,7 @@ def jobx(port, command, key):
     me = int.from_bytes(os.urandom(8), "big") | 1
     version, boot, cookie, _ = learn(s, addr, me)
     seq = handshake_ping(s, addr, me, version, boot, cookie, 2, 0)
-    s.sendto(job(5, me, boot, seq, 1, len(req), req), addr)
+    s.sendto(job(6, me, boot, seq, 1, len(req), req), addr)
     end = time.monotonic() + 20
     while time.monotonic() < end:
         s.settimeout(max(0.01, end - time.monotonic()))
@@ -381,7 +382,7 @@ def jobx(port, command, key):
             msg_len = struct.unpack(">I", body[msg_at:msg_at + 4])[0]
             print("result status %d stdout %r message %r" % (status, body[27:27 + out_len],
                                                              body[msg_at + 4:msg_at + 4 + msg_len].decode()), flush=True)
-            s.sendto(header(5, RESULT_ACK, me, boot, seq + 1, 1) + struct.pack(">BIQ", 1, 1, 0), addr)
+            s.sendto(header(6, RESULT_ACK, me, boot, seq + 1, 1) + struct.pack(">BIQ", 1, 1, 0), addr)
             return
     sys.exit("no result")
 

@@ -41,14 +41,14 @@ for i in range(2000):
     n = random.randrange(0, 1500)
     body = os.urandom(n)
     if i % 2 and n >= 4:  # valid magic and version, random rest
-        body = b"SM\x04" + bytes([random.randrange(1, 9)]) + body[4:]
+        body = b"SM\x06" + bytes([random.randrange(1, 9)]) + body[4:]
     s.sendto(body, ("127.0.0.1", port))
 cmd = ("touch " + marker).encode()
 req = struct.pack(">II", 0, len(cmd)) + cmd
-# JOB: header (magic, version 4, type 3, flags, sender boot, receiver boot,
+# JOB: header (magic, version 6, type 3, flags, sender boot, receiver boot,
 # seq, job id), then floor, total, offset, fragment size, payload
 def job(receiver_boot, total):
-    return struct.pack(">HBBBQQQQQIIH", 0x534D, 4, 3, 0, 0x1234 << 32, receiver_boot, 1, 1, 1, total, 0, 1200) + req
+    return struct.pack(">HBBBQQQQQIIH", 0x534D, 6, 3, 0, 0x1234 << 32, receiver_boot, 1, 1, 1, total, 0, 1200) + req
 s.sendto(job(0xDEADBEEF, len(req)), ("127.0.0.1", port))   # wrong receiver boot: not for this life
 s.sendto(job(0, len(req) + 5), ("127.0.0.1", port))        # payload shorter than total says
 PY

@@ -3,7 +3,7 @@
  * test the master <-> slave protocol on loopback.
  *
  *   udp_chaos [--drop PCT] [--dup PCT] [--reorder PCT] [--seed N] [--record FILE]
- *             LISTEN_PORT TARGET_HOST TARGET_PORT
+ *             [--record-answers FILE] LISTEN_PORT TARGET_HOST TARGET_PORT
  *
  * The master sends to 127.0.0.1:LISTEN_PORT; each datagram goes on to the
  * target from a second (upstream) socket, and the target's answers come
@@ -47,6 +47,7 @@ typedef struct {
     int have_master;
     direction to_target, to_master;
     FILE *record; /* --record: what the master sent, before any chaos */
+    FILE *record_answers; /* --record-answers: what the target sent back */
 } chaos;
 
 /* splitmix64: tiny, and the same sequence for the same --seed everywhere. */
@@ -126,11 +127,12 @@ static void drain(chaos *c, sock_t s, direction *d)
         } else if (!net_addr_equal(&from, &c->target) || !c->have_master) {
             continue; /* only the target speaks to the upstream socket */
         }
-        if (d == &c->to_target && c->record) { /* for replay tests: [u32 length][bytes] */
+        FILE *rec = d == &c->to_target ? c->record : c->record_answers;
+        if (rec) { /* for replay tests: [u32 length][bytes] */
             uint8_t len[4] = {(uint8_t)(r >> 24), (uint8_t)(r >> 16), (uint8_t)(r >> 8), (uint8_t)r};
-            fwrite(len, 1, 4, c->record);
-            fwrite(buf, 1, (size_t)r, c->record);
-            fflush(c->record);
+            fwrite(len, 1, 4, rec);
+            fwrite(buf, 1, (size_t)r, rec);
+            fflush(rec);
         }
         on_datagram(c, d, buf, (size_t)r);
     }
@@ -171,6 +173,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: udp_chaos [--drop PCT] [--dup PCT] [--reorder PCT] [--seed N] [--record FILE]\n"
+            "                 [--record-answers FILE]\n"
             "                 LISTEN_PORT TARGET_HOST TARGET_PORT\n"
             "Forwards datagrams between 127.0.0.1:LISTEN_PORT (0: any free port) and TARGET,\n"
             "which must be a 127.0.0.0/8 address, dropping, duplicating and reordering each\n"
@@ -233,11 +236,12 @@ static void resolve_loopback(const char *host, int port, net_addr *out)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_DROP = 256, OPT_DUP, OPT_REORDER, OPT_SEED, OPT_RECORD };
+    enum { OPT_DROP = 256, OPT_DUP, OPT_REORDER, OPT_SEED, OPT_RECORD, OPT_RECORD_ANSWERS };
     static const struct option longopts[] = {
         {"drop", required_argument, NULL, OPT_DROP},       {"dup", required_argument, NULL, OPT_DUP},
         {"reorder", required_argument, NULL, OPT_REORDER}, {"seed", required_argument, NULL, OPT_SEED},
         {"record", required_argument, NULL, OPT_RECORD},
+        {"record-answers", required_argument, NULL, OPT_RECORD_ANSWERS},
         {"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0}};
     static chaos cs;
     chaos *c = &cs;
@@ -249,6 +253,12 @@ int main(int argc, char **argv)
         case OPT_RECORD:
             if (!(c->record = fopen(optarg, "wb"))) {
                 fprintf(stderr, "udp_chaos: --record: cannot write '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_RECORD_ANSWERS:
+            if (!(c->record_answers = fopen(optarg, "wb"))) {
+                fprintf(stderr, "udp_chaos: --record-answers: cannot write '%s'\n", optarg);
                 return 2;
             }
             break;

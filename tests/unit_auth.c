@@ -107,31 +107,59 @@ static void test_replay(void)
     is_int(wrong, 0, "400000 random arrivals: the window agrees with a reference set");
 }
 
-static void test_tags(void)
+static void test_sealed_dgrams(void)
 {
-    hmac_key k, other;
-    hmac_key_init(&k, "0123456789abcdef0123456789abcdef", 32);
-    hmac_key_init(&other, "0123456789abcdef0123456789abcdeX", 32);
-    uint8_t buf[DGRAM_MAX];
+    aead_key k, other;
+    memset(&k, 0x41, sizeof k);
+    other = k;
+    other.k[31] ^= 1;
+    uint8_t buf[DGRAM_MAX], copy[DGRAM_MAX];
     dgram d = {.type = DG_CANCEL, .job_id = 9, .sender_boot = 1, .receiver_boot = 2, .seq = 77}, o;
     size_t n = dgram_encode(&d, buf, sizeof buf, &k);
     const char *why;
-    ok(n > 0 && dgram_decode(buf, n, &o, &why) == 0 && (o.flags & DGRAM_FLAG_AUTH) && o.seq == 77, "tagged datagram decodes");
-    ok(dgram_verify(buf, &o, &k), "its tag verifies with the key");
-    ok(!dgram_verify(buf, &o, &other), "and not with another key");
-    int all_caught = 1;
-    for (size_t i = 0; i < n; i++) { /* any flipped bit anywhere is caught */
-        buf[i] ^= 0x10;
-        if (dgram_decode(buf, n, &o, &why) == 0 && dgram_verify(buf, &o, &k))
-            all_caught = 0;
-        buf[i] ^= 0x10;
+    ok(n > 0 && dgram_decode(buf, n, &o, &why) == 0 && (o.flags & DGRAM_FLAG_AUTH) && o.seq == 77 &&
+           o.sealed_len == n,
+       "sealed datagram: its header decodes");
+    memcpy(copy, buf, n);
+    ok(dgram_open(copy, &o, &other, &why) == -2 && !strcmp(why, "bad MAC (wrong key?)") && !memcmp(copy, buf, n),
+       "another key does not open it, nothing touched");
+    ok(dgram_open(copy, &o, &k, &why) == 0 && o.job_id == 9 && o.type == DG_CANCEL, "its key opens it");
+    /* a round trip with a payload: encrypted, then back byte for byte */
+    static const char cmd[] = "echo the-secret-command";
+    dgram j = {.type = DG_JOB, .job_id = 5, .sender_boot = 1, .receiver_boot = 2, .seq = 78, .floor = 1,
+               .total = sizeof cmd, .offset = 0, .frag_size = FRAG_MAX, .payload_len = sizeof cmd,
+               .payload = (const uint8_t *)cmd};
+    n = dgram_encode(&j, buf, sizeof buf, &k);
+    ok(n > 0 && !memmem(buf, n, "secret", 6), "a sealed JOB does not show its command");
+    ok(dgram_decode(buf, n, &o, &why) == 0 && dgram_open(buf, &o, &k, &why) == 0 && o.payload_len == sizeof cmd &&
+           !memcmp(o.payload, cmd, sizeof cmd) && o.floor == 1 && o.total == sizeof cmd,
+       "and opens back to the same fields and payload");
+    n = dgram_encode(&j, buf, sizeof buf, &k);
+    memcpy(copy, buf, n);
+    size_t caught = 0;
+    for (size_t i = 0; i < n; i++) { /* a flipped bit anywhere, header included, is refused */
+        for (int b = 0; b < 8; b++) {
+            memcpy(buf, copy, n);
+            buf[i] ^= (uint8_t)(1 << b);
+            if (dgram_decode(buf, n, &o, &why) < 0 || !(o.flags & DGRAM_FLAG_AUTH) || dgram_open(buf, &o, &k, &why) < 0)
+                caught++;
+        }
     }
-    ok(all_caught, "a flipped bit in any of the %zu bytes fails verification", n);
-    size_t plain = dgram_encode(&d, buf, sizeof buf, NULL);
-    ok(plain + DGRAM_TAG_LEN == n, "the tag adds %d bytes", DGRAM_TAG_LEN);
+    ok(caught == n * 8, "each of the %zu bits of its %zu bytes flipped: refused (%zu)", n * 8, n, caught);
+    memcpy(buf, copy, n);
+    ok(dgram_decode(buf, n - 1, &o, &why) == 0 && dgram_open(buf, &o, &k, &why) == -2, "one byte short: refused");
+    size_t plain = dgram_encode(&j, buf, sizeof buf, NULL);
+    ok(plain + DGRAM_TAG_LEN == n && DGRAM_TAG_LEN == AUTH_SEAL_LEN, "sealing adds %d bytes (the Poly1305 tag)",
+       DGRAM_TAG_LEN);
+    plain = dgram_encode(&d, buf, sizeof buf, NULL);
     dgram ack = {.type = DG_JOB_ACK, .job_id = 9, .state = JS_GONE};
     uint8_t buf2[DGRAM_MAX];
     ok(dgram_encode(&ack, buf2, sizeof buf2, NULL) <= plain, "a CANCEL is never smaller than the JOB_ACK it gets");
+    /* no answer larger than what it answers (amplification, doc/security.md 4.6) */
+    dgram ping = {.type = DG_PING}, cookie = {.type = DG_COOKIE}, pong = {.type = DG_PONG};
+    size_t np = dgram_encode(&ping, buf, sizeof buf, &k), nc = dgram_encode(&cookie, buf, sizeof buf, &k),
+           ng = dgram_encode(&pong, buf, sizeof buf, &k);
+    ok(np == 125 && nc == 109 && ng == 105, "sealed sizes: PING %zu, COOKIE %zu, PONG %zu (125, 109, 105)", np, nc, ng);
 }
 
 /* The handshake's proofs, computed once in auth.c for the side that makes
@@ -215,35 +243,34 @@ static void test_key_files(void)
     rmdir(dir);
 }
 
-static int same_key(const hmac_key *a, const hmac_key *b) /* by what they compute: the structs hold scratch */
+static void write_key_file(const char *path, const char *content);
+
+/* Keys from a key file of content (one or two lines). */
+static void keys_from(auth_keys *a, const char *content)
 {
-    uint8_t x[SHA256_LEN], y[SHA256_LEN];
-    hmac_sha256(a, "probe", 5, x);
-    hmac_sha256(b, "probe", 5, y);
-    return !memcmp(x, y, sizeof x);
+    char dir[] = "/tmp/unit-auth.XXXXXX", path[64], err[256];
+    if (!mkdtemp(dir))
+        die("mkdtemp");
+    snprintf(path, sizeof path, "%s/key", dir);
+    write_key_file(path, content);
+    if (auth_load(a, path, err, sizeof err) < 0)
+        die("%s", err);
+    unlink(path);
+    rmdir(dir);
 }
 
-/* Both roles run auth_dgram_keys: what one seals, the other checks. */
+#define KEY_OLD "0123456789abcdef0123456789abcdef"
+#define KEY_NEW "NEW-KEY-0123456789abcdef01234567"
+
+/* Both roles run the endpoint: the handshake tier (PING, PONG, COOKIE)
+ * opens with no state, on any line of the key file; the session tier with
+ * keys both ephemerals went into, which the key file alone cannot redo. */
 static void test_dgram_keys(void)
 {
-    auth_keys a = {.enabled = 1};
-    hmac_key_init(&a.set[0].master_to_slave, "0123456789abcdef0123456789abcdef", 32);
-    hmac_key_init(&a.set[0].slave_to_master, "fedcba9876543210fedcba9876543210", 32);
-    hmac_key m_tx, m_rx, s_tx, s_rx, other;
-    auth_dgram_keys(&a, AUTH_MASTER, 0x1111222233334444ull, 0x5555666677778888ull, &m_tx, &m_rx);
-    auth_dgram_keys(&a, AUTH_SLAVE, 0x1111222233334444ull, 0x5555666677778888ull, &s_tx, &s_rx);
-    auth_dgram_keys(&a, AUTH_MASTER, 0x1111222233334444ull, 0x5555666677778889ull, &other, NULL);
-    ok(same_key(&m_tx, &s_rx) && same_key(&s_tx, &m_rx),
-       "the master's send key is the slave's receive key, and the other way round");
-    uint8_t mb[8] = {0x11, 0x11, 0x22, 0x22, 0x33, 0x33, 0x44, 0x44}, sb[8] = {0x55, 0x55, 0x66, 0x66, 0x77, 0x77, 0x88, 0x88};
-    hmac_key direct;
-    auth_session_key(&a.set[0].master_to_slave, "dgram", mb, 8, sb, 8, &direct);
-    ok(same_key(&m_tx, &direct), "the master's send key: HMAC(master->slave key, \"dgram\", master boot, slave boot), as on the wire before");
-    ok(!same_key(&m_tx, &m_rx), "one key per direction: nothing said can be reflected back");
-    ok(!same_key(&m_tx, &other), "another life of the slave: another key");
-
-    /* The one UDP path, over loopback: sealed by one endpoint, admitted by
-     * the other once, refused when replayed or checked with a wrong key. */
+    static auth_keys a, rot, third;
+    keys_from(&a, KEY_OLD "\n");
+    keys_from(&rot, KEY_NEW "\n" KEY_OLD "\n");
+    keys_from(&third, "THIRD-KEY-456789abcdef0123456789\n");
     char err[200];
     sock_t ms = net_udp_bind("127.0.0.1", 0, err, sizeof err), ss = net_udp_bind("127.0.0.1", 0, err, sizeof err);
     net_addr to, from;
@@ -251,32 +278,102 @@ static void test_dgram_keys(void)
        net_resolve("127.0.0.1", net_local_port(ss), 1, &to, err, sizeof err) == 0, "two UDP sockets on loopback");
     static endpoint me, se;
     me = (endpoint){.auth = &a, .role = AUTH_MASTER, .boot = 0x1111222233334444ull};
-    se = (endpoint){.auth = &a, .role = AUTH_SLAVE, .boot = 0x5555666677778888ull};
-    dgram d = {.type = DG_CANCEL, .job_id = 42}, got;
-    ok(endpoint_send(&me, ms, &to, se.boot, &m_tx, &d, DGRAM_MAX) == 1 && d.seq == 1 && d.sender_boot == me.boot &&
-       d.receiver_boot == se.boot, "endpoint_send stamps both lives and sequence number 1");
-    ok(endpoint_send(&me, ms, &to, se.boot, &m_tx, &d, 10) == 0, "a datagram larger than the cap is not sent");
-    long n = -1;
-    for (int tries = 0; tries < 1000 && n < 0; tries++) /* loopback delivers at once; bounded anyway */
-        n = net_recvfrom(ss, se.in, sizeof se.in, &from);
+    se = (endpoint){.auth = &rot, .role = AUTH_SLAVE, .boot = 0x5555666677778888ull};
+    endpoint_start(&me);
+    endpoint_start(&se);
+    ok(memcmp(me.eph.pub, se.eph.pub, X25519_LEN) != 0, "each life draws its own key pair");
+    long n;
     const char *why = "";
+    int set = -1;
+#define RECV()                                                                                                         \
+    do {                                                                                                               \
+        n = -1;                                                                                                        \
+        for (int tries = 0; tries < 1000 && n < 0; tries++) /* loopback delivers at once; bounded anyway */            \
+            n = net_recvfrom(ss, se.in, sizeof se.in, &from);                                                          \
+    } while (0)
+    /* a PING with the old key alone (set 0) reaches a slave whose file is new, old */
+    dgram d = {.type = DG_PING, .echo_us = 5}, got;
+    ok(endpoint_send(&me, ms, &to, 0, NULL, &d, DGRAM_MAX) == 1 && d.seq == 1 && d.sender_boot == me.boot &&
+           d.receiver_boot == 0,
+       "endpoint_send stamps both lives and sequence number 1");
+    RECV();
+    ok(n > 0 && dgram_decode(se.in, (size_t)n, &got, &why) == 0 && got.seq == 1 && got.type == DG_PING,
+       "the slave's side reads its header");
+    ok(endpoint_keyed_as_we_are(&se, &got) == NULL, "keyed as the slave is");
+    ok(endpoint_admit(&se, se.in, &got, NULL, NULL, &set) == NULL && set == 1 && got.echo_us == 5 &&
+           !memcmp(got.eph_pub, me.eph.pub, X25519_LEN),
+       "a slave with (new, old) opens a PING sealed with the old key: set %d, the master's public key in it", set);
+    /* the other way: a master with (new, old) starts with the new key; a
+     * slave with the old one alone cannot open it */
+    static endpoint mr;
+    mr = (endpoint){.auth = &rot, .role = AUTH_MASTER, .boot = 0x1111222233334444ull};
+    endpoint_start(&mr);
+    endpoint_send(&mr, ms, &to, 0, NULL, &d, DGRAM_MAX);
+    RECV();
+    se.auth = &a;
+    ok(n > 0 && dgram_decode(se.in, (size_t)n, &got, &why) == 0 &&
+           (why = endpoint_admit(&se, se.in, &got, NULL, NULL, &set)) && !strcmp(why, "bad MAC (wrong key?)"),
+       "a master with (new, old) to a slave with old alone: refused (%s): slaves first", why ? why : "opened");
+    se.auth = &rot;
+    endpoint_send(&mr, ms, &to, 0, NULL, &d, DGRAM_MAX);
+    RECV();
+    ok(n > 0 && dgram_decode(se.in, (size_t)n, &got, &why) == 0 &&
+           endpoint_admit(&se, se.in, &got, NULL, NULL, &set) == NULL && set == 0,
+       "and with (new, old) on both sides: the new key (set 0)");
+    se.auth = &third;
+    endpoint_send(&me, ms, &to, 0, NULL, &d, DGRAM_MAX);
+    RECV();
+    ok(n > 0 && dgram_decode(se.in, (size_t)n, &got, &why) == 0 &&
+           endpoint_admit(&se, se.in, &got, NULL, NULL, &set) != NULL,
+       "a slave with a third key: refused");
+    se.auth = &rot;
+
+    /* the session tier: both derive the same keys from the other's public key */
+    dgram_keys mk, sk, wrong;
+    ok(endpoint_keys(&me, 0, se.boot, se.eph.pub, &mk) == 0 && endpoint_keys(&se, 1, me.boot, me.eph.pub, &sk) == 0,
+       "both sides derive the session keys (the master on set 0: old; the slave on set 1: old)");
+    ok(!memcmp(&mk.tx, &sk.rx, sizeof mk.tx) && !memcmp(&mk.rx, &sk.tx, sizeof mk.rx) &&
+           memcmp(&mk.tx, &mk.rx, sizeof mk.tx) != 0,
+       "the master's send key is the slave's receive key, and the other way round; one per direction");
+    uint8_t zero[X25519_LEN] = {0};
+    ok(endpoint_keys(&se, 1, me.boot, zero, &wrong) < 0, "a low-order public key refused");
+    dgram c = {.type = DG_CANCEL, .job_id = 42};
+    ok(endpoint_send(&me, ms, &to, se.boot, &mk, &c, DGRAM_MAX) == 1, "a CANCEL sealed with the session key");
+    ok(endpoint_send(&me, ms, &to, se.boot, &mk, &c, 10) == 0, "a datagram larger than the cap is not sent");
+    RECV();
+    uint8_t recorded[DGRAM_MAX];
+    size_t rn = n > 0 ? (size_t)n : 0;
+    memcpy(recorded, se.in, rn);
     static replay_window w;
     replay_init(&w);
-    ok(n > 0 && dgram_decode(se.in, (size_t)n, &got, &why) == 0 && got.job_id == 42 && got.seq == 1,
-       "the slave's side reads it");
-    ok(endpoint_keyed_as_we_are(&se, &got) == NULL, "keyed as the slave is");
-    ok(endpoint_admit(&se, se.in, &got, &s_tx, &w) != NULL, "checked with the slave's own send key: refused");
-    ok(endpoint_admit(&se, se.in, &got, &s_rx, &w) == NULL, "checked with its receive key: admitted");
-    why = endpoint_admit(&se, se.in, &got, &s_rx, &w);
+    ok(n > 0 && dgram_decode(se.in, (size_t)n, &got, &why) == 0, "the slave reads its header");
+    ok(endpoint_admit(&se, se.in, &got, NULL, &w, NULL) != NULL, "no session: refused");
+    dgram_keys swapped = sk;
+    swapped.rx = sk.tx;
+    ok(endpoint_admit(&se, se.in, &got, &swapped, &w, NULL) != NULL, "opened with the slave's own send key: refused");
+    /* forward secrecy: the right key file, the public keys (they travel in
+     * PING and COOKIE), but neither life's secret: it does not open */
+    static endpoint thief;
+    thief = (endpoint){.auth = &rot, .role = AUTH_SLAVE, .boot = se.boot};
+    endpoint_start(&thief);
+    ok(endpoint_keys(&thief, 1, me.boot, me.eph.pub, &wrong) == 0 &&
+           endpoint_admit(&thief, se.in, &got, &wrong, NULL, NULL) != NULL && !memcmp(se.in, recorded, rn),
+       "the key file without either ephemeral secret does not open a recorded datagram");
+    ok(endpoint_admit(&se, se.in, &got, &sk, &w, NULL) == NULL && got.job_id == 42, "its session keys: admitted");
+    memcpy(se.in, recorded, rn);
+    dgram_decode(se.in, rn, &got, &why);
+    why = endpoint_admit(&se, se.in, &got, &sk, &w, NULL);
     ok(why && !strcmp(why, "replayed"), "the same datagram again: %s", why ? why : "admitted");
+    endpoint_end(&se);
+    ok(!memcmp(se.eph.secret, zero, X25519_LEN), "endpoint_end wipes the life's secret");
     auth_keys none = {.enabled = 0};
     endpoint plain = {.auth = &none, .role = AUTH_SLAVE};
     why = endpoint_keyed_as_we_are(&plain, &got);
     ok(why && strstr(why, "this slave has no key"), "a keyless slave names what is wrong: %s", why ? why : "");
+#undef RECV
     net_close(ms);
     net_close(ss);
 }
-
 
 static void write_key_file(const char *path, const char *content)
 {
@@ -505,7 +602,7 @@ int main(void)
     test_sha256();
     test_hmac();
     test_replay();
-    test_tags();
+    test_sealed_dgrams();
     test_handshake_proofs();
     test_boot_ids();
     test_replay_start();

@@ -76,14 +76,20 @@ static void test_datagrams(void)
     {
         uint8_t buf[DGRAM_MAX];
         const char *why;
+        for (int i = 0; i < DGRAM_PUB_LEN; i++)
+            d.eph_pub[i] = (uint8_t)(0x30 + i);
         size_t n = dgram_encode(&d, buf, sizeof buf, NULL);
-        ok(n == DGRAM_HEADER_LEN + 8 + 8 + COOKIE_LEN + 8 && get_u32(buf + n - 8) == 0xFEDCBA98u &&
-               get_u32(buf + n - 4) == 0x76543210u,
-           "PING: master_id is its last 8 bytes, big-endian (format 5)");
-        ok(dgram_decode(buf, n - 8, &o, &why) < 0 && strcmp(why, "truncated") == 0,
-           "a PING without master_id (format 4's layout) is refused");
-        buf[2] = 4;
-        ok(dgram_decode(buf, n, &o, &why) < 0 && strcmp(why, "unsupported version") == 0, "format 4 refused");
+        ok(n == DGRAM_HEADER_LEN + 8 + 8 + COOKIE_LEN + 8 + DGRAM_PUB_LEN &&
+               get_u32(buf + n - DGRAM_PUB_LEN - 8) == 0xFEDCBA98u &&
+               get_u32(buf + n - DGRAM_PUB_LEN - 4) == 0x76543210u &&
+               !memcmp(buf + n - DGRAM_PUB_LEN, d.eph_pub, DGRAM_PUB_LEN),
+           "PING: master_id then the public key, its last 32 bytes (format 6)");
+        ok(dgram_decode(buf, n, &o, &why) == 0 && !memcmp(o.eph_pub, d.eph_pub, DGRAM_PUB_LEN), "and decodes back");
+        ok(dgram_decode(buf, n - DGRAM_PUB_LEN, &o, &why) < 0 && strcmp(why, "truncated") == 0,
+           "a PING without the public key (format 5's layout) is refused");
+        buf[2] = 5;
+        ok(dgram_decode(buf, n, &o, &why) < 0 && strcmp(why, "unsupported version") == 0, "format 5 refused");
+        memset(d.eph_pub, 0, DGRAM_PUB_LEN);
     }
     d.master_id = 0;
     for (int i = 0; i < COOKIE_LEN; i++)
