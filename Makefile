@@ -43,7 +43,7 @@ objects = $(addprefix $(O)/,$(1:.c=.o))
 
 PROGRAMS = client serveur_maitre serveur_esclave
 UNIT_TESTS = $(addprefix $(O)/,$(basename $(sort $(wildcard tests/unit_*.c))))
-TOOLS = $(O)/tests/udp_chaos $(O)/tests/journal_tool $(O)/tests/syncgate.so
+TOOLS = $(O)/tests/udp_chaos $(O)/tests/journal_tool $(O)/tests/syncgate.so $(O)/tests/norandom.so
 FUZZ_TARGETS = dgram frame conf cmdfile slave master journal http
 FUZZ_REPLAY = $(addprefix $(O)/tests/fuzz_,$(FUZZ_TARGETS))
 # What the unit tests and the fuzz targets link besides their own file.
@@ -73,11 +73,11 @@ $(O)/tests/udp_chaos: $(O)/tests/udp_chaos.o $(call objects,$(LIB))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(O)/tests/journal_tool: $(O)/tests/journal_tool.o $(call objects,$(LIB))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-# An LD_PRELOAD library (tests/early.t): plain flags even in the sanitizer
-# build, whose runtime must come first in a program of its own.
-$(O)/tests/syncgate.so: tests/syncgate.c
+# LD_PRELOAD libraries (tests/early.t, tests/norandom.t): plain flags even
+# in the sanitizer build, whose runtime must come first in a program of its own.
+$(O)/tests/%.so: tests/%.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -O2 -Wall -Wextra -shared -fPIC -o $@ $<
+	$(CC) -std=c11 -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl
 $(O)/tests/fuzz_%: $(O)/fuzz/fuzz_%.o $(O)/fuzz/replay.o $(call objects,$(FUZZ_LINK))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
