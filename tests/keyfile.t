@@ -70,6 +70,17 @@ for f in master.key slave.key; do keyfile "$T/$f" ""; done
 hup "empty" "key file '$T/(master|slave).key' is empty"
 for f in master.key slave.key; do keyfile "$T/$f" "$KEY"; chmod 644 "$T/$f"; done
 hup "of mode 644" "key file '$T/(master|slave).key' is accessible by group or others \(mode 644\)"
+# A SIGHUP storm during a run, the key file good again: the run is exact.
+for f in master.key slave.key; do keyfile "$T/$f" "$KEY"; done
+for i in $(seq 1 30); do echo "echo storm-$i; seq 1 $((i * 500))"; done >"$T/storm.txt"
+sh "$T/storm.txt" | sort >"$T/storm.expected"
+(for _ in $(seq 1 300); do kill -HUP "$MASTER_PID" "$spid" 2>/dev/null || break; done) &
+storm=$!
+run_client --key-file "$T/client.key" -q "$T/storm.txt"
+wait "$storm"
+is "$RC/$(sort "$T/out" | cmp - "$T/storm.expected" && echo same)" "0/same" "300 SIGHUPs to both during a run: every output exact"
+run_client --key-file "$T/client.key" -q "$T/one.txt"
+is "$RC/$(cat "$T/out")" "0/served" "and both serve after it"
 kill -0 "$MASTER_PID" && kill -0 "$spid"
 ok $? "both still running"
 done_testing
