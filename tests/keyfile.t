@@ -83,4 +83,22 @@ run_client --key-file "$T/client.key" -q "$T/one.txt"
 is "$RC/$(cat "$T/out")" "0/served" "and both serve after it"
 kill -0 "$MASTER_PID" && kill -0 "$spid"
 ok $? "both still running"
+stop_all
+
+# A rotation in the wrong order (the master on the new key alone, before
+# the slaves and clients have it): each refusal names the key file to fix.
+OTHER=$(secret)
+keyfile "$T/new.key" "$OTHER"
+keyfile "$T/old.key" "$KEY"
+start_slave sold -j 1 --key-file "$T/old.key"
+echo "127.0.0.1 $SLAVE_PORT" >"$T/wrong.conf"
+start_master mnew "$T/wrong.conf" --key-file "$T/new.key"
+start=$(date +%s)
+run_client --key-file "$T/old.key" -q "$T/one.txt"
+is "$RC" 255 "a client with the old key against a master with the new one: exit 255"
+check "at once ($(($(date +%s) - start)) s)" test $(($(date +%s) - start)) -le 10
+check "naming the client's key file" grep -q "authentication failed: wrong key (ours: the first line of key file '$T/old.key'" "$T/err"
+wait_for_line "$T/mnew.log" 'has not answered yet' 10 >/dev/null
+check "the master names its key file for the slave that cannot answer" \
+    grep -q "has not answered yet: .*not the same key? (this master's: key file '$T/new.key')" "$T/mnew.log"
 done_testing
