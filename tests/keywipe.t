@@ -8,6 +8,7 @@
 # to whoever reads the master's memory later).
 . "$(dirname "$0")/lib.sh"
 command -v gcore >/dev/null || skip_all "no gcore (gdb)"
+grep -aq __asan_init "$(prog serveur_maitre)" && skip_all "a sanitizer build: its core is too big for gcore"
 python3 -c 'import cryptography.hazmat.primitives.asymmetric.x25519' 2>/dev/null || skip_all "no python3-cryptography"
 
 KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
