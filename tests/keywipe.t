@@ -58,6 +58,7 @@ core = open(sys.argv[1], "rb").read()
 print(sum(bytes.fromhex(k) in core for k in open(sys.argv[2]).read().split()))' "$1" "$T/keys"; }
 gcore -o "$T/open" "$MASTER_PID" >/dev/null 2>&1 || skip_all "gcore cannot attach here"
 is "$(in_core "$T/open.$MASTER_PID")" 2 "the connection open: both of its frame keys are in the master's memory"
+check "the key file's text is not in the master's memory (read, derived from, wiped)" bash -c "! grep -aqF '$KEY' '$T/open.$MASTER_PID'"
 rm -f "$T/open.$MASTER_PID"
 touch "$T/close"
 wait_for_line "$T/closed" 1 10 >/dev/null
