@@ -436,7 +436,8 @@ static void on_welcome(client_state *c, const breader *r)
         if (!wf.proof)
             fatal(c, "the master did not authenticate itself: is it running without a key?");
         if (!auth_welcome_check(&c->auth.set[0].master_to_client, c->nonce, wf.signed_fields, FRAME_WELCOME_SIGNED, wf.proof))
-            fatal(c, "the master failed to authenticate itself: wrong key, or not our master");
+            fatal(c, "the master failed to authenticate itself: wrong key (ours: the first line of key file '%s'), "
+                  "or not our master", c->auth.path);
         uint8_t nonces[2 * AUTH_NONCE_LEN];
         memcpy(nonces, c->nonce, AUTH_NONCE_LEN);
         memcpy(nonces + AUTH_NONCE_LEN, wf.nonce, AUTH_NONCE_LEN);
@@ -1439,6 +1440,10 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
             memcmp(t.text, "OPTIONS with an option this master does not know", 48) == 0)
             fatal(c, "this master is older than --wd and --env: it needs a newer serveur_maitre (the master says: "
                   "%.*s)", (int)t.len, t.text);
+        if (type == F_ERROR && c->auth.enabled && !c->tagged && t.len == 32 &&
+            memcmp(t.text, "authentication failed: wrong key", 32) == 0)
+            fatal(c, "the master says: %.*s (ours: the first line of key file '%s'; during a rotation it must be a "
+                  "key the master's key file holds)", (int)t.len, t.text, c->auth.path);
         if (type == F_ERROR)
             fatal(c, "the master says: %.*s", (int)t.len, t.text);
         progress_clear(&c->prog);

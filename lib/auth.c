@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifndef _WIN32
+#include <fcntl.h>
+#include <unistd.h>
+#endif
 
 #include "buf.h"
 #include "hkdf.h"
@@ -16,7 +20,16 @@
 int secret_file_read(const char *path, const char *what, uint8_t *out, size_t max, size_t *len, char *err,
                      size_t errlen)
 {
+#ifndef _WIN32
+    /* O_NONBLOCK: a FIFO (or a device) in its place is refused below,
+     * rather than waiting in open(2) for a writer, at start or on SIGHUP */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
+    if (fd >= 0 && !f)
+        close(fd);
+#else
     FILE *f = fopen(path, "rb");
+#endif
     if (!f) {
         snprintf(err, errlen, "cannot read %s '%s': %s", what, path, strerror(errno));
         return -1;

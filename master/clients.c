@@ -464,6 +464,8 @@ void client_close(master *m, client *cl)
     free(cl->holds);
     free(cl->opts_raw);
     free(cl->ok_runs_us);
+    crypto_wipe(&cl->rx_key, sizeof cl->rx_key); /* forward secrecy: no key of a finished connection */
+    crypto_wipe(&cl->tx_key, sizeof cl->tx_key);
     for (client **pp = &m->clients; *pp; pp = &(*pp)->next)
         if (*pp == cl) {
             *pp = cl->next;
@@ -493,6 +495,8 @@ void client_disconnect(master *m, client *cl)
     cl->sent = cl->sent_commands = 0;
     cl->follow = cl->tagged = 0;
     cl->rx_seq = cl->tx_seq = 0;
+    crypto_wipe(&cl->rx_key, sizeof cl->rx_key); /* the batch stays, not its connection's keys */
+    crypto_wipe(&cl->tx_key, sizeof cl->tx_key);
     cl->hangup_ms = 0;
     cl->bye_sent = 0;
     cl->state = CS_ACTIVE;

@@ -318,8 +318,9 @@ uint64_t slaves_tick(master *m, uint64_t now_ms)
         uint64_t silent = elapsed(now_ms, s->last_heard_ms);
         if (!s->boot && !s->told_silent && !s->told_unreachable &&
             elapsed(now_ms, m->started_ms) >= TELL_SILENT_AFTER_MS) {
-            LOG(LOG_WARN, "slave %s has not answered yet: not started? wrong host or port? %s", s->name,
-                m->auth->enabled ? "not the same key?" : "does it have a key (this master has none)?");
+            LOG(LOG_WARN, "slave %s has not answered yet: not started? wrong host or port? %s%s%s", s->name,
+                m->auth->enabled ? "not the same key? (this master's: key file '" : "does it have a key (this master has none)?",
+                m->auth->enabled ? m->auth->path : "", m->auth->enabled ? "')" : "");
             s->told_silent = 1;
         }
         if (s->alive && silent > m->cfg->dead_after_ms) {

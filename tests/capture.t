@@ -77,4 +77,41 @@ check "... nor any piece of the commands: 'printf', '/dev/zero'" not_in_capture 
 check "... (/dev/zero)" not_in_capture keyed /dev/zero
 check "... nor a run of the 300,000 Qs" not_in_capture keyed "$QRUN"
 
+# The batch paths, keyed: --detach, --batches, --status, --attach. The
+# batch id (as text and as its 8 bytes), the slaves' names and the
+# commands stay out of the capture; the same paths without a key show them.
+batch_paths() {
+    local name=$1 i
+    shift
+    capture_start "$name"
+    : >"$T/$name.conf"
+    start_slave "$name-s1" -j 2 "$@"
+    echo "127.0.0.1 $SLAVE_PORT" >>"$T/$name.conf"
+    start_master "$name-m" "$T/$name.conf" --state-dir "$T/$name-state" "$@"
+    wait_slaves_up "$name-m" 1 || bail "$name: slave not up: $(cat "$T/$name-m.log")"
+    run_client "$@" --detach "$T/cmds.txt"
+    BATCH=$(head -1 "$T/out")
+    run_client "$@" --batches
+    cp "$T/out" "$T/$name.batches"
+    run_client "$@" --status
+    cp "$T/out" "$T/$name.status"
+    run_client "$@" --attach "$BATCH"
+    cp "$T/out" "$T/$name.attach"
+    capture_stop
+    printf '%s' "$BATCH" | sed 's/../\\x&/g' | xargs -0 printf >"$T/$name.batch.bin"
+}
+bin_in_capture() { python3 -c 'import sys; sys.exit(open(sys.argv[2], "rb").read() not in open(sys.argv[1], "rb").read())' "$T/$1.pcap" "$T/$1.batch.bin"; }
+not_bin_in_capture() { ! bin_in_capture "$@"; }
+batch_paths bplain
+check "without a key: the batch id's 8 bytes in clear ($BATCH)" bin_in_capture bplain
+check "... and the slave's name (--status)" in_capture bplain "127.0.0.1:$SLAVE_PORT"
+batch_paths bkeyed --key-file "$T/key"
+check "with a key: --batches lists the batch" grep -q "$BATCH" "$T/bkeyed.batches"
+check "--status names the slave" grep -q "127.0.0.1:$SLAVE_PORT" "$T/bkeyed.status"
+check "--attach gives the output" grep -q "password=$SECRET_OUT" "$T/bkeyed.attach"
+check "the capture does not hold the batch id ($BATCH)" not_in_capture bkeyed "$BATCH"
+check "... nor its 8 bytes" not_bin_in_capture bkeyed
+check "... nor the slave's name" not_in_capture bkeyed "127.0.0.1:$SLAVE_PORT"
+check "... nor the output or the commands" bash -c "! grep -aqF -e '$SECRET_OUT' -e '$SECRET_CMD' -e printf '$T/bkeyed.pcap'"
+
 done_testing
