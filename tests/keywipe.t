@@ -9,7 +9,12 @@
 . "$(dirname "$0")/lib.sh"
 command -v gcore >/dev/null || skip_all "no gcore (gdb)"
 grep -aq __asan_init "$(prog serveur_maitre)" && skip_all "a sanitizer build: its core is too big for gcore"
-python3 -c 'import cryptography.hazmat.primitives.asymmetric.x25519' 2>/dev/null || skip_all "no python3-cryptography"
+# the first python3 with the cryptography package (pyenv's may lack what apt installed)
+PY=
+for p in python3 /usr/bin/python3; do
+    "$p" -c 'import cryptography.hazmat.primitives.asymmetric.x25519' 2>/dev/null && { PY=$p; break; }
+done
+[ -n "$PY" ] || skip_all "no python3-cryptography (apt-get install python3-cryptography)"
 
 KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 (umask 077; echo "$KEY" >"$T/key")
@@ -17,7 +22,7 @@ start_slave s1 -j 1 --key-file "$T/key"
 echo "127.0.0.1 $SLAVE_PORT" >"$T/slaves.conf"
 start_master master "$T/slaves.conf" --key-file "$T/key"
 
-python3 - "$MASTER_PORT" "$KEY" "$T" >"$T/py.log" 2>&1 <<'PY' &
+"$PY" - "$MASTER_PORT" "$KEY" "$T" >"$T/py.log" 2>&1 <<'PY' &
 import hashlib, hmac, os, socket, struct, sys, time
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives import serialization
@@ -52,7 +57,7 @@ PY
 PIDS+=($!)
 wait_for_line "$T/keys" '^[0-9a-f]{64}$' 10 >/dev/null || bail "handshake: $(cat "$T/py.log")"
 # in_core FILE: how many of the two keys FILE holds
-in_core() { python3 -c '
+in_core() { "$PY" -c '
 import sys
 core = open(sys.argv[1], "rb").read()
 print(sum(bytes.fromhex(k) in core for k in open(sys.argv[2]).read().split()))' "$1" "$T/keys"; }
