@@ -21,4 +21,11 @@ for v in 5 0.5 .5 5. 1e1 2.5e-1; do
     check "client --deadline/--timeout '$v' accepted (then: no command file)" \
         grep -q "cannot open the command file" "$T/c.out"
 done
+# --deadline under a millisecond: said so (it said "expected more than 0 seconds" to 0.0001)
+for v in 0 0.0001; do
+    rc=0
+    "$BIN/client" --deadline "$v" 127.0.0.1 1 "$T/none" >"$T/c.out" 2>&1 || rc=$?
+    is "$rc/$(grep -c "client: --deadline '$v': expected at least 0.001 seconds" "$T/c.out")" 255/1 \
+        "client --deadline $v: exit 255, at least 0.001 s expected"
+done
 done_testing
