@@ -1876,7 +1876,8 @@ int main(int argc, char **argv)
         case OPT_DEADLINE:
             c->deadline_ms = cli_seconds("--deadline", optarg, 2592000000u); /* 30 days */
             if (!c->deadline_ms) {
-                fprintf(stderr, "client: --deadline '%s': expected more than 0 seconds\n", optarg);
+                fprintf(stderr, "client: --deadline '%s': expected at least 0.001 seconds (it counts in milliseconds)\n",
+                        optarg);
                 exit(255);
             }
             break;

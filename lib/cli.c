@@ -23,7 +23,9 @@ uint32_t cli_seconds(const char *option, const char *text, uint32_t max_ms)
     char *end;
     errno = 0;
     double v = strtod(text, &end);
-    if (errno || end == text || *end || !(v >= 0) || v * 1000.0 > max_ms)
+    /* decimal only: strtod also reads " 5", "+5", "0x10", "0x1p3" */
+    int decimal = (text[0] >= '0' && text[0] <= '9') || text[0] == '.';
+    if (errno || end == text || *end || !decimal || strpbrk(text, "xXpP") || !(v >= 0) || v * 1000.0 > max_ms)
         die("%s: '%s' is not a number of seconds from 0 to %u", option, text, max_ms / 1000);
     return (uint32_t)(v * 1000.0 + 0.5);
 }

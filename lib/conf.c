@@ -354,12 +354,19 @@ static int has_wildcard(const char *p)
     return 0;
 }
 
-/* A ".." path component: "..", "../x", "x/../y", "x/..". */
+/* A ".." path component: "..", "../x", "x/../y", "x/..", with '\\' as a
+ * separator too and trailing dots and spaces ("...", ".. "), as Windows
+ * reads a path (it drops them from a name). */
 static int has_dotdot(const char *w)
 {
-    size_t n = strlen(w);
-    return strcmp(w, "..") == 0 || strncmp(w, "../", 3) == 0 || strstr(w, "/../") ||
-           (n >= 3 && strcmp(w + n - 3, "/..") == 0);
+    for (const char *c = w;; c++) { /* c: the start of a component */
+        size_t n = strcspn(c, "/\\");
+        if (n >= 2 && c[0] == '.' && c[1] == '.' && strspn(c + 2, ". ") >= n - 2)
+            return 1;
+        c += n;
+        if (!*c)
+            return 0;
+    }
 }
 
 int policy_match(char *const *pattern, char *const *words)

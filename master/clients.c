@@ -1292,7 +1292,10 @@ static uint64_t deadline_tick(client *cl, uint64_t now_ms)
         command *cmd = *pp;
         uint64_t by = sched_start_by(cl, cmd);
         if (by > now_ms) {
-            next = earliest(next, by);
+            if (by != NO_DEADLINE) { /* the queue is in arrival order: the rest are later */
+                next = by;
+                break;
+            }
             prev = cmd;
             pp = &cmd->next;
             continue;

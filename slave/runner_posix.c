@@ -526,7 +526,9 @@ static int spawn(runner_proc *p, const char *command, char *const *words, char *
                  uint32_t output_cap, uint32_t timeout_ms, char *err, size_t errlen);
 
 /* --allow: argv[0] as execvp would find it, in envp's PATH, before vfork
- * (the child must not allocate); 0, or -1 if nothing is found. */
+ * (the child must not allocate); 0, or -1 if nothing is found. Only the
+ * absolute directories of PATH: an empty element or a relative one is the
+ * slave's current directory, where a listed name could be any file. */
 static int find_program(const char *name, char **envp, char *out, size_t outlen)
 {
     if (strchr(name, '/')) /* a path: as a shell, 127 if there is nothing there */
@@ -540,8 +542,9 @@ static int find_program(const char *name, char **envp, char *out, size_t outlen)
     for (const char *d = path;; d++) {
         size_t n = strcspn(d, ":");
         struct stat st;
-        int len = snprintf(out, outlen, "%.*s/%s", (int)(n ? n : 1), n ? d : ".", name);
-        if (len > 0 && (size_t)len < outlen && stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0)
+        int len = snprintf(out, outlen, "%.*s/%s", (int)n, d, name);
+        if (n && *d == '/' && len > 0 && (size_t)len < outlen && stat(out, &st) == 0 && S_ISREG(st.st_mode) &&
+            access(out, X_OK) == 0)
             return 0;
         d += n;
         if (!*d)

@@ -189,6 +189,14 @@ static wchar_t *argv_line(char *const *words, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    /* UTF-8 only: widen's fallback, the ANSI code page, may read a byte
+     * 0x5c that win_command_line took for '\\' as half of a character
+     * (Shift-JIS, GBK, Big5), which changes where the words end */
+    if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, line, -1, NULL, 0) == 0) {
+        snprintf(err, errlen, "a command that is not valid UTF-8 cannot run under --allow on Windows");
+        free(line);
+        return NULL;
+    }
     wchar_t *wide = widen(line);
     free(line);
     if (!wide)

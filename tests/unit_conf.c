@@ -498,6 +498,23 @@ static void test_allow_list(void)
     unlink(path);
 }
 
+/* Windows reads '\\' as a directory separator and drops trailing dots
+ * and spaces of a name: "..\\", ".. " and "..." are ways out too. */
+static void test_policy_dotdot_windows(void)
+{
+    ok(pmatch("type C:\\\\logs\\\\*.log", "type 'C:\\logs\\..\\..\\x.log'") == 0,
+       "a wildcard never matches a '..' between backslashes");
+    ok(pmatch("type C:\\\\logs\\\\*", "type 'C:\\logs\\..'") == 0 &&
+           pmatch("type *", "type '..\\x'") == 0 && pmatch("type *", "type 'x\\..'") == 0,
+       "nor a last, a first, a '\\..' at the end");
+    ok(pmatch("cat /l/*.log", "cat '/l/.. /.. /x.log'") == 0 && pmatch("cat /l/*.log", "cat /l/.../x.log") == 0 &&
+           pmatch("cat /l/*", "cat '/l/..  .'") == 0,
+       "nor '.. ', '...' (Windows drops trailing dots and spaces)");
+    ok(pmatch("cat /l/*.log", "cat /l/..x/x.log") == 1 && pmatch("cat /l/*.log", "cat /l/x../y.log") == 1 &&
+           pmatch("cat /l/*.log", "cat /l/./y.log") == 1,
+       "'..x', 'x..' and '.' are names, allowed");
+}
+
 int main(void)
 {
     test_slaves_conf();
@@ -509,5 +526,6 @@ int main(void)
     test_policy_match();
     test_win_command_line();
     test_allow_list();
+    test_policy_dotdot_windows();
     return done_testing();
 }
