@@ -174,6 +174,20 @@ void auth_ephemeral_new(auth_ephemeral *e)
 int auth_conversation_keys(const auth_keys *a, int set, enum auth_role role, const char *label, const void *nonces,
                            size_t nn, const auth_ephemeral *mine, const uint8_t *peer_pub, aead_key *tx, aead_key *rx)
 {
+    if (!mine)
+        return auth_keys_from_shared(a, set, role, label, nonces, nn, NULL, NULL, NULL, tx, rx);
+    uint8_t shared[X25519_LEN];
+    int rc = x25519(shared, mine->secret, peer_pub);
+    if (rc == 0)
+        rc = auth_keys_from_shared(a, set, role, label, nonces, nn, mine->pub, peer_pub, shared, tx, rx);
+    crypto_wipe(shared, sizeof shared);
+    return rc;
+}
+
+int auth_keys_from_shared(const auth_keys *a, int set, enum auth_role role, const char *label, const void *nonces,
+                          size_t nn, const uint8_t *my_pub, const uint8_t *peer_pub, const uint8_t *shared,
+                          aead_key *tx, aead_key *rx)
+{
     /* which direction we send on, and whether we started the conversation */
     static const struct {
         enum auth_dir tx, rx;
@@ -191,14 +205,11 @@ int auth_conversation_keys(const auth_keys *a, int set, enum auth_role role, con
         die("auth_conversation_keys: bad label or key set");
     memcpy(info, label, ll);
     info[ll] = 0;
-    if (mine) {
-        if (x25519(ikm + SHA256_LEN, mine->secret, peer_pub) < 0) {
-            crypto_wipe(ikm, sizeof ikm);
-            return -1;
-        }
+    if (shared) {
+        memcpy(ikm + SHA256_LEN, shared, X25519_LEN);
         ikmlen += X25519_LEN;
-        const uint8_t *first = roles[role].initiator ? mine->pub : peer_pub;
-        const uint8_t *second = roles[role].initiator ? peer_pub : mine->pub;
+        const uint8_t *first = roles[role].initiator ? my_pub : peer_pub;
+        const uint8_t *second = roles[role].initiator ? peer_pub : my_pub;
         memcpy(info + infolen, first, X25519_LEN);
         memcpy(info + infolen + X25519_LEN, second, X25519_LEN);
         infolen += 2 * X25519_LEN;

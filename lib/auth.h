@@ -98,6 +98,13 @@ enum auth_role { AUTH_MASTER, AUTH_SLAVE, AUTH_CLIENT, AUTH_MASTER_OF_CLIENTS };
  * exchange gives the all-zero secret (a low-order peer_pub: refuse it). */
 int auth_conversation_keys(const auth_keys *a, int set, enum auth_role role, const char *label, const void *nonces,
                            size_t nn, const auth_ephemeral *mine, const uint8_t *peer_pub, aead_key *tx, aead_key *rx);
+/* The same derivation once X25519(mine, peer_pub) = shared is known (NULL
+ * for the tier without an exchange, my_pub and peer_pub NULL too): what
+ * the fuzz targets call with a memoized exchange, so that they derive the
+ * daemons' keys by the daemons' code. */
+int auth_keys_from_shared(const auth_keys *a, int set, enum auth_role role, const char *label, const void *nonces,
+                          size_t nn, const uint8_t *my_pub, const uint8_t *peer_pub, const uint8_t *shared,
+                          aead_key *tx, aead_key *rx);
 
 /* Sealing: ChaCha20-Poly1305 in place, the nonce 4 zero bytes then counter
  * (big-endian: a datagram's sequence number, a frame's position); a counter
