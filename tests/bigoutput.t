@@ -5,19 +5,6 @@
 
 cluster 2 -j 2
 
-# json_sums JSONFILE: "seq size md5" per result, sorted by seq.
-json_sums() {
-    python3 - "$1" <<'PY'
-import hashlib, json, sys
-rows = []
-for line in open(sys.argv[1], encoding="utf-8"):
-    o = json.loads(line)
-    out = o["stdout"].encode() if o.get("stdout") is not None else b""
-    rows.append((o["seq"], len(out), hashlib.md5(out).hexdigest(), o["exitval"]))
-for r in sorted(rows):
-    print(*r)
-PY
-}
 # expected_sums N CMD-TEMPLATE: the same rows made here, by running each
 # command locally (@ is replaced by the sequence number).
 expected_sums() {

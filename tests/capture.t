@@ -26,7 +26,7 @@ capture_stop() {
 in_capture() { grep -aqF -- "$2" "$T/$1.pcap"; }
 not_in_capture() { ! in_capture "$@"; }
 
-newkey() { (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$1"); }
+newkey() { (umask 077; random_key >"$1"); }
 newkey "$T/key"
 SECRET_OUT=out-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
 SECRET_CMD=cmd-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')

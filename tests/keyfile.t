@@ -7,9 +7,7 @@
 # serving; a key file with CRLF line ends is the same key as with LF.
 . "$(dirname "$0")/lib.sh"
 
-secret() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-KEY=$(secret)
-keyfile() { (umask 077; f=$1; shift; rm -rf "$f"; printf '%s\n' "$@" >"$f.tmp" && mv "$f.tmp" "$f"); }
+KEY=$(random_key)
 
 # A FIFO as the key file: each program names it and exits, without waiting
 # for a writer.
@@ -28,8 +26,8 @@ for p in serveur_esclave serveur_maitre client; do
 done
 
 # A running pair; the client's key file has CRLF line ends: the same key.
-keyfile "$T/master.key" "$KEY"
-keyfile "$T/slave.key" "$KEY"
+key_file "$T/master.key" "$KEY"
+key_file "$T/slave.key" "$KEY"
 (umask 077; printf '%s\r\n' "$KEY" >"$T/client.key")
 start_slave s1 -j 2 --key-file "$T/slave.key"
 spid=$SLAVE_PID
@@ -64,14 +62,14 @@ for f in master.key slave.key; do rm -f "$T/$f"; mkfifo -m 600 "$T/$f"; done
 hup "a FIFO" "key file '$T/(master|slave).key' is not a regular file"
 for f in master.key slave.key; do rm -f "$T/$f"; mkdir -m 700 "$T/$f"; done
 hup "a directory" "key file '$T/(master|slave).key' is not a regular file"
-for f in master.key slave.key; do keyfile "$T/$f" "$KEY" "$(secret)" "$(secret)"; done
+for f in master.key slave.key; do key_file "$T/$f" "$KEY" "$(random_key)" "$(random_key)"; done
 hup "of three lines" "key file '$T/(master|slave).key' holds more than 2 keys"
-for f in master.key slave.key; do keyfile "$T/$f" ""; done
+for f in master.key slave.key; do key_file "$T/$f" ""; done
 hup "empty" "key file '$T/(master|slave).key' is empty"
-for f in master.key slave.key; do keyfile "$T/$f" "$KEY"; chmod 644 "$T/$f"; done
+for f in master.key slave.key; do key_file "$T/$f" "$KEY"; chmod 644 "$T/$f"; done
 hup "of mode 644" "key file '$T/(master|slave).key' is accessible by group or others \(mode 644\)"
 # A SIGHUP storm during a run, the key file good again: the run is exact.
-for f in master.key slave.key; do keyfile "$T/$f" "$KEY"; done
+for f in master.key slave.key; do key_file "$T/$f" "$KEY"; done
 for i in $(seq 1 30); do echo "echo storm-$i; seq 1 $((i * 500))"; done >"$T/storm.txt"
 sh "$T/storm.txt" | sort >"$T/storm.expected"
 (for _ in $(seq 1 300); do kill -HUP "$MASTER_PID" "$spid" 2>/dev/null || break; done) &
@@ -87,9 +85,9 @@ stop_all
 
 # A rotation in the wrong order (the master on the new key alone, before
 # the slaves and clients have it): each refusal names the key file to fix.
-OTHER=$(secret)
-keyfile "$T/new.key" "$OTHER"
-keyfile "$T/old.key" "$KEY"
+OTHER=$(random_key)
+key_file "$T/new.key" "$OTHER"
+key_file "$T/old.key" "$KEY"
 start_slave sold -j 1 --key-file "$T/old.key"
 echo "127.0.0.1 $SLAVE_PORT" >"$T/wrong.conf"
 start_master mnew "$T/wrong.conf" --key-file "$T/new.key"

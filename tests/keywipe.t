@@ -16,7 +16,7 @@ for p in python3 /usr/bin/python3; do
 done
 [ -n "$PY" ] || skip_all "no python3-cryptography (apt-get install python3-cryptography)"
 
-KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+KEY=$(random_key)
 (umask 077; echo "$KEY" >"$T/key")
 start_slave s1 -j 1 --key-file "$T/key"
 echo "127.0.0.1 $SLAVE_PORT" >"$T/slaves.conf"

@@ -286,6 +286,27 @@ stop_pid() {
     PIDS=("${PIDS[@]}")
 }
 
+# A fresh secret for a key file: 32 random bytes in hex.
+random_key() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+# key_file FILE LINE...: a key file of these lines (new key, then old),
+# mode 600, put in place at once (whatever FILE was before).
+key_file() { (umask 077; f=$1; shift; rm -rf "$f"; printf '%s\n' "$@" >"$f.tmp" && mv "$f.tmp" "$f"); }
+
+# json_sums JSONFILE: "seq size md5 exitval" per result of a client --json
+# output, by seq: compared with what running the commands here gives.
+json_sums() {
+    python3 - "$1" <<'PY'
+import hashlib, json, sys
+rows = []
+for line in open(sys.argv[1], encoding="utf-8"):
+    o = json.loads(line)
+    out = o["stdout"].encode() if o.get("stdout") is not None else b""
+    rows.append((o["seq"], len(out), hashlib.md5(out).hexdigest(), o["exitval"]))
+for r in sorted(rows):
+    print(*r)
+PY
+}
+
 # Stops the daemons (their exit is when leak checkers report), checks
 # the sanitizer and valgrind reports when asked to, and prints the plan
 # last (TAP allows it), so tests need not count.

@@ -9,7 +9,7 @@
 # distinct, with the slave restarted midway (a new life, new keys).
 . "$(dirname "$0")/lib.sh"
 
-(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/key")
+(umask 077; random_key >"$T/key")
 start_slave s1 -j 4 --key-file "$T/key"
 sport=$SLAVE_PORT spid=$SLAVE_PID
 start_chaos proxy "$sport" --drop 20 --dup 10 --reorder 10 --seed 8 --record "$T/to_slave" --record-answers "$T/to_master"

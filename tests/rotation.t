@@ -7,11 +7,9 @@
 # kept; a slave with another key never comes up, and says why.
 . "$(dirname "$0")/lib.sh"
 
-secret() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-OLD=$(secret) NEW=$(secret) THIRD=$(secret)
-keyfile() { (umask 077; f=$1; shift; printf '%s\n' "$@" >"$f.tmp" && mv "$f.tmp" "$f"); } # keyfile FILE LINE...
-keyfile "$T/slave.key" "$NEW" "$OLD"
-keyfile "$T/master.key" "$OLD"
+OLD=$(random_key) NEW=$(random_key) THIRD=$(random_key)
+key_file "$T/slave.key" "$NEW" "$OLD"
+key_file "$T/master.key" "$OLD"
 cp "$T/master.key" "$T/client.key"
 
 # Slaves first: the slave accepts the new key and the old; the master still
@@ -37,7 +35,7 @@ check "nothing of its output in clear either" bash -c "! grep -aq -e SECRETCMD -
 
 # The master's file becomes (new, old), SIGHUP: its running conversation
 # keeps its keys, its PINGs now go sealed with the new key.
-keyfile "$T/master.key" "$NEW" "$OLD"
+key_file "$T/master.key" "$NEW" "$OLD"
 cp "$T/master.key" "$T/client.key"
 kill -HUP "$MASTER_PID"
 wait_for_line "$T/master.log" 'SIGHUP: key file .* reloaded \(2 keys' 10 >/dev/null
@@ -63,7 +61,7 @@ is "$RC/$(cat "$T/out")" "0/after-dormant" "and its commands run there (the new 
 
 # The slave's file: the new key alone, SIGHUP. The session keeps its (old)
 # keys; the master's PINGs (new key) still open.
-keyfile "$T/slave.key" "$NEW"
+key_file "$T/slave.key" "$NEW"
 kill -HUP "$s1pid"
 wait_for_line "$T/s1.log" 'SIGHUP: key file .* reloaded \(1 key\)' 10 >/dev/null
 ok $? "SIGHUP: the slave reloads its key file (1 key)"
@@ -81,8 +79,8 @@ run_client --key-file "$T/client.key" -q "$T/cmds.txt"
 is "$RC/$(sort "$T/out" | cmp - "$T/expected" && echo same)" "0/same" "and its commands run, byte-exact"
 
 # SIGHUP with a bad key file: logged, the keys in use kept, still serving.
-keyfile "$T/master.key" "short"
-keyfile "$T/slave.key" "short"
+key_file "$T/master.key" "short"
+key_file "$T/slave.key" "short"
 kill -HUP "$MASTER_PID" "$s1pid"
 wait_for_line "$T/master.log" 'SIGHUP: .*at least 32.*keeping the keys in use' 10 >/dev/null
 ok $? "the master names the bad key file and keeps its keys"
@@ -96,9 +94,9 @@ stop_all
 
 # The other order: a master with (new, old) starts with the new key; a
 # slave with the old key alone cannot open it, nor can one with a third key.
-keyfile "$T/old.key" "$OLD"
-keyfile "$T/third.key" "$THIRD"
-keyfile "$T/master.key" "$NEW" "$OLD"
+key_file "$T/old.key" "$OLD"
+key_file "$T/third.key" "$THIRD"
+key_file "$T/master.key" "$NEW" "$OLD"
 start_slave sold -j 1 --key-file "$T/old.key"
 echo "127.0.0.1 $SLAVE_PORT" >"$T/wrong.conf"
 start_slave sthird -j 1 --key-file "$T/third.key"

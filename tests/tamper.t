@@ -9,7 +9,7 @@
 # leaving, and both keep serving.
 . "$(dirname "$0")/lib.sh"
 
-(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/key")
+(umask 077; random_key >"$T/key")
 start_slave s1 -j 4 --key-file "$T/key"
 python3 - "$SLAVE_PORT" "$T" >"$T/relay.log" 2>&1 <<'PY' &
 import os, random, select, socket, struct, sys, time

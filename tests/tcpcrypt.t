@@ -7,33 +7,17 @@
 # low-order public key in a HELLO or a WELCOME is refused.
 . "$(dirname "$0")/lib.sh"
 
-randkey() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-# keyfile FILE KEY...: one key per line, mode 600.
-keyfile() { local f=$1; shift; (umask 077; printf '%s\n' "$@" >"$f"); }
-NEW=$(randkey) OLD=$(randkey) THIRD=$(randkey)
-keyfile "$T/new" "$NEW"
-keyfile "$T/old" "$OLD"
-keyfile "$T/third" "$THIRD"
-keyfile "$T/newold" "$NEW" "$OLD"
+NEW=$(random_key) OLD=$(random_key) THIRD=$(random_key)
+key_file "$T/new" "$NEW"
+key_file "$T/old" "$OLD"
+key_file "$T/third" "$THIRD"
+key_file "$T/newold" "$NEW" "$OLD"
 
 start_slave s1 -j 4 --key-file "$T/new"
 echo "127.0.0.1 $SLAVE_PORT" >"$T/slaves.conf"
 start_master master "$T/slaves.conf" --key-file "$T/newold"
 wait_slaves_up master 1 || bail "keyed slave not up: $(cat "$T/master.log")"
 
-# json_sums JSONFILE: "seq size md5 exitval" per result, by seq.
-json_sums() {
-    python3 - "$1" <<'PY'
-import hashlib, json, sys
-rows = []
-for line in open(sys.argv[1], encoding="utf-8"):
-    o = json.loads(line)
-    out = o["stdout"].encode() if o.get("stdout") is not None else b""
-    rows.append((o["seq"], len(out), hashlib.md5(out).hexdigest(), o["exitval"]))
-for r in sorted(rows):
-    print(*r)
-PY
-}
 # expected_sums FILE: the same rows, each line of FILE run here.
 expected_sums() {
     local i=0 line
