@@ -99,17 +99,25 @@ static void sleep_ms(long ms)
     }
 }
 
+/* Writes text to a control file (cgroup.kill, pids.max...): 0, or the errno. */
+static int write_file(const char *path, const char *text)
+{
+    size_t n = strlen(text);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    errno = 0;
+    int e = write(fd, text, n) == (ssize_t)n ? 0 : errno ? errno : EIO; /* a short write sets none */
+    close(fd);
+    return e;
+}
+
 /* Kills everything in the cgroup dir and removes it once empty (bounded). */
 static void cgroup_kill_and_remove(const char *dir)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/cgroup.kill", dir);
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        if (write(fd, "1", 1) < 0) {
-        }
-        close(fd);
-    }
+    (void)write_file(path, "1");
     for (int i = 0; i < 200 && rmdir(dir) < 0 && errno == EBUSY; i++)
         sleep_ms(5); /* the killed processes leave the cgroup as they exit */
 }
@@ -350,12 +358,8 @@ static int cgroup_pids(uint64_t max, char *why, size_t whylen)
             return -1;
         }
         snprintf(ctl, sizeof ctl, "%s/cgroup.subtree_control", parent);
-        int fd = open(ctl, O_WRONLY | O_CLOEXEC);
-        int ok = fd >= 0 && write(fd, "+pids", 5) == 5;
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        if (!ok) {
+        int e = write_file(ctl, "+pids");
+        if (e) {
             snprintf(why, whylen, "cannot enable the pids controller in %s: %s", ctl, strerror(e));
             return -1;
         }
@@ -364,14 +368,10 @@ static int cgroup_pids(uint64_t max, char *why, size_t whylen)
             return -1;
         }
     }
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
     char v[32];
-    int n = snprintf(v, sizeof v, "%llu", (unsigned long long)max);
-    int ok = fd >= 0 && write(fd, v, (size_t)n) == n;
-    int e = errno;
-    if (fd >= 0)
-        close(fd);
-    if (!ok) {
+    snprintf(v, sizeof v, "%llu", (unsigned long long)max);
+    int e = write_file(path, v);
+    if (e) {
         snprintf(why, whylen, "cannot write %s: %s", path, strerror(e));
         return -1;
     }
