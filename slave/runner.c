@@ -15,6 +15,7 @@ void runner_on_exit(runner_proc *p, int status, uint64_t now_us)
     p->wait_status = status;
     p->end_us = now_us;
     p->pid = 0;
+    runner_after_exit(p);
     p->drain_deadline_us = now_us + DRAIN_AFTER_EXIT_US;
 }
 

@@ -37,6 +37,7 @@ typedef struct {
     struct runner_win32 *w;  /* job, process, reader threads (runner_win32.c) */
 #else
     int out_fd, err_fd;      /* the pipes, while out_open / err_open */
+    unsigned cgroup;         /* its own cgroup, cmd.N in the commands' cgroup (0: none) */
 #endif
     int out_open, err_open;  /* stdout / stderr still being read */
     bwriter out, err;        /* captured output, limited to the cap */
@@ -125,6 +126,9 @@ void runner_reap(void (*exited)(void *ctx, long pid, int status), void *ctx);
 void runner_on_exit(runner_proc *p, int status, uint64_t now_us);
 /* The platform's part: 1 if status is a stop, not an exit (POSIX). */
 int runner_on_stop(runner_proc *p, int status);
+/* The platform's part once it exited: POSIX kills what is left in the
+ * command's own cgroup (what left its process group with setsid). */
+void runner_after_exit(runner_proc *p);
 
 /* --line-buffer: the output captured so far of stream k (0 stdout, 1
  * stderr), within the cap: copies at most max bytes from offset from into

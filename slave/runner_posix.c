@@ -112,14 +112,104 @@ static int write_file(const char *path, const char *text)
     return e;
 }
 
-/* Kills everything in the cgroup dir and removes it once empty (bounded). */
+/* Removes the commands' cgroups (cmd.N) left in dir: 0 once none is left. */
+static int cgroup_remove_children(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int left = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char sub[700];
+        if (strncmp(e->d_name, "cmd.", 4) != 0 || (size_t)snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name) >= sizeof sub)
+            continue;
+        if (rmdir(sub) < 0 && errno != ENOENT)
+            left = 1;
+    }
+    closedir(d);
+    return left;
+}
+
+/* Kills everything in the cgroup dir and below, and removes it once empty
+ * (bounded). */
 static void cgroup_kill_and_remove(const char *dir)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/cgroup.kill", dir);
     (void)write_file(path, "1");
-    for (int i = 0; i < 200 && rmdir(dir) < 0 && errno == EBUSY; i++)
+    for (int i = 0; i < 200; i++) {
+        if (!cgroup_remove_children(dir) && (rmdir(dir) == 0 || errno != EBUSY))
+            break;
         sleep_ms(5); /* the killed processes leave the cgroup as they exit */
+    }
+}
+
+/* Each command in a cgroup of its own, cmd.N in the commands' cgroup: what
+ * it starts, even after setsid(), is killed when it ends or is killed
+ * (cgroup.kill), as its process group is. The emptied cgroups are removed
+ * at the next sweep (their processes take a moment to go). */
+static unsigned cg_next;             /* the last N given */
+static unsigned cg_pending[64];      /* killed, not removed yet */
+static int n_cg_pending;
+
+static void cmd_cgroup_path(unsigned id, const char *file, char *out, size_t n)
+{
+    snprintf(out, n, "%s/cmd.%u%s%s", cg_dir, id, file ? "/" : "", file ? file : "");
+}
+
+static void cmd_cgroup_sweep(void)
+{
+    for (int i = 0; i < n_cg_pending;) {
+        char dir[600];
+        cmd_cgroup_path(cg_pending[i], NULL, dir, sizeof dir);
+        if (rmdir(dir) == 0 || errno != EBUSY)
+            cg_pending[i] = cg_pending[--n_cg_pending];
+        else
+            i++;
+    }
+}
+
+/* A new command's cgroup: its id, *procs_fd its cgroup.procs; 0 (and -1)
+ * if none could be made (the command then runs in the commands' cgroup). */
+static unsigned cmd_cgroup_new(int *procs_fd)
+{
+    *procs_fd = -1;
+    if (!cg_dir[0])
+        return 0;
+    cmd_cgroup_sweep();
+    unsigned id = ++cg_next ? cg_next : ++cg_next;
+    char path[600];
+    cmd_cgroup_path(id, NULL, path, sizeof path);
+    if (mkdir(path, 0755) < 0) {
+        LOG(LOG_WARN, "cannot create %s: %s: the command runs in the commands' cgroup", path, strerror(errno));
+        return 0;
+    }
+    cmd_cgroup_path(id, "cgroup.procs", path, sizeof path);
+    *procs_fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (*procs_fd < 0) {
+        cmd_cgroup_path(id, NULL, path, sizeof path);
+        rmdir(path);
+        return 0;
+    }
+    return id;
+}
+
+/* Kills what is left in p's cgroup and removes it (now or at a sweep). */
+static void cmd_cgroup_end(runner_proc *p)
+{
+    if (!p->cgroup)
+        return;
+    char path[600];
+    cmd_cgroup_path(p->cgroup, "cgroup.kill", path, sizeof path);
+    (void)write_file(path, "1");
+    cmd_cgroup_path(p->cgroup, NULL, path, sizeof path);
+    if (rmdir(path) < 0 && errno == EBUSY) {
+        if (n_cg_pending == (int)(sizeof cg_pending / sizeof cg_pending[0]))
+            n_cg_pending--; /* forget the oldest-but-one: the slave's cgroup takes it at the end */
+        cg_pending[n_cg_pending++] = p->cgroup;
+    }
+    p->cgroup = 0;
 }
 
 static void keeper_run(int fd)
@@ -591,6 +681,9 @@ static int spawn(runner_proc *p, const char *command, char *const *words, char *
         return -1;
     }
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int cmd_cg_fd;
+    unsigned cg = cmd_cgroup_new(&cmd_cg_fd);
+    int cg_fd = cg ? cmd_cg_fd : cg_procs_fd;
     char *const argv[] = {"sh", "-c", (char *)command, NULL};
     pid_t parent = getpid();
     sigset_t all, old;
@@ -602,7 +695,6 @@ static int spawn(runner_proc *p, const char *command, char *const *words, char *
      * the child has exec'd). */
     p->start_us = clock_us();
     p->start_wall_ms = wall_ms();
-    int cg_fd = cg_procs_fd;
     pid_t pid = vfork();
     if (pid == 0) {
         /* A session of its own, hence a process group of its own (whose id
@@ -647,6 +739,9 @@ static int spawn(runner_proc *p, const char *command, char *const *words, char *
     }
     int saved = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
+    if (cg)
+        close(cmd_cg_fd);
+    p->cgroup = cg;
     if (devnull >= 0)
         close(devnull);
     close(out[1]);
@@ -655,6 +750,7 @@ static int spawn(runner_proc *p, const char *command, char *const *words, char *
         snprintf(err, errlen, "vfork: %s", strerror(saved));
         close(out[0]);
         close(errp[0]);
+        cmd_cgroup_end(p);
         return -1;
     }
     /* No setpgid(pid, pid) here: vfork returned, so the child has already
@@ -718,6 +814,7 @@ void runner_kill(runner_proc *p)
 {
     if (p->pid > 0)
         kill(-(pid_t)p->pid, SIGKILL);
+    cmd_cgroup_end(p);
 }
 
 void runner_kill_and_wait(runner_proc *p)
@@ -729,6 +826,12 @@ void runner_kill_and_wait(runner_proc *p)
     while (waitpid((pid_t)p->pid, NULL, 0) < 0 && errno == EINTR) {
     }
     p->pid = 0;
+    cmd_cgroup_end(p);
+}
+
+void runner_after_exit(runner_proc *p)
+{
+    cmd_cgroup_end(p); /* what it left, setsid() escapees too; its group went in runner_reap */
 }
 
 /* The command's pipes, whatever is still open of them. */
@@ -764,6 +867,7 @@ void runner_tick(runner_proc *p, uint64_t now_us)
 
 void runner_free(runner_proc *p)
 {
+    cmd_cgroup_end(p);
     close_outputs(p);
     bw_free(&p->out);
     bw_free(&p->err);

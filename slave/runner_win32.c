@@ -524,6 +524,11 @@ void runner_kill(runner_proc *p)
         TerminateJobObject(p->w->job, KILLED_EXIT_CODE);
 }
 
+void runner_after_exit(runner_proc *p)
+{
+    (void)p; /* the job object ends with the command (discard) */
+}
+
 void runner_kill_and_wait(runner_proc *p)
 {
     if (!p->w || p->pid == 0)

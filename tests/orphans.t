@@ -2,7 +2,9 @@
 # What a command started dies with its slave, however the slave dies:
 # kill -9 of a slave while its commands' grandchildren run. The keeper (a
 # child of the slave) kills their process groups, and where the slave has a
-# cgroup for its commands, the whole cgroup, setsid() escapees included.
+# cgroup for its commands, the whole cgroup, setsid() escapees included;
+# there each command has a cgroup of its own, so what escaped with setsid()
+# also ends with its command.
 . "$(dirname "$0")/lib.sh"
 
 # Non-zombie processes whose process group is one of "$@" (one ps: fast).
@@ -116,28 +118,49 @@ CMDS
 }
 bg_case s3 kill-keeper
 
-# SIGTERM: the slave stops its commands, and with a cgroup, a setsid()
-# escapee of a command that already ended goes too (the keeper's cgroup.kill).
+# A command's setsid() escapee: with a cgroup it ends with its command (the
+# command's own cgroup, cmd.N: cgroup.kill), by its end or by its timeout;
+# without one it outlives it (README). SIGTERM: the slave exits 0.
 start_slave s5 -j 2
 s5=$SLAVE_PID
 echo "127.0.0.1 $SLAVE_PORT" >"$T/s5.conf"
 start_master m-s5 "$T/s5.conf"
 wait_slaves_up m-s5 1 || bail "slave s5 not up"
+s5cg=$(grep -m1 'commands run in cgroup' "$T/s5.log" | sed -E 's/.*in cgroup ([^:]*):.*/\1/')
 echo "setsid sleep 30 >/dev/null 2>&1 & echo \$! > $T/s5.setsid; sleep 0.5" >"$T/s5.txt"
 run_client -q "$T/s5.txt"
 esc5=$(cat "$T/s5.setsid" 2>/dev/null)
 PIDS+=("${esc5:-}")
-check "s5: the command ended, its setsid() child still runs" alive "${esc5:-1}"
+echo "setsid sleep 30 >/dev/null 2>&1 & echo \$! > $T/s5.timeout; sleep 30" >"$T/s5t.txt"
+t0=$(date +%s%N)
+run_client --timeout 1 -q "$T/s5t.txt"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+esc5t=$(cat "$T/s5.timeout" 2>/dev/null)
+PIDS+=("${esc5t:-}")
+check "s5: the command with an escapee ends at its 1 s timeout (${ms} ms)" test "$RC" -ne 0 -a "$ms" -lt 5000
+if [ "$cgroup" = 1 ]; then
+    check "s5: the command ended: its setsid() child is killed with it (its own cgroup)" \
+        wait_zero 5 bash -c "ps -o stat= -p ${esc5:-1} | grep -vc '^Z'"
+    check "s5: killed by its timeout: its setsid() child too" wait_zero 5 bash -c "ps -o stat= -p ${esc5t:-1} | grep -vc '^Z'"
+    # 20 commands that each leave an escapee: their cgroups do not pile up
+    # (removed at a later command's start once their processes are gone)
+    for i in $(seq 1 20); do echo "setsid sleep 30 >/dev/null 2>&1 & echo \$! >> $T/s5.many"; done >"$T/s5m.txt"
+    run_client -q "$T/s5m.txt"
+    while read -r p; do PIDS+=("$p"); done <"$T/s5.many"
+    is "$RC/$(wc -l <"$T/s5.many")" "0/20" "s5: 20 commands, each leaving a setsid() child"
+    check "s5: none of the 20 children is left" wait_zero 5 bash -c "ps -o stat= -p $(paste -sd, "$T/s5.many") | grep -vc '^Z'"
+    echo true >"$T/true.txt"
+    cgs() { run_client -q "$T/true.txt" >/dev/null; ls -d "$s5cg"/cmd.* 2>/dev/null | wc -l; }
+    check "s5: and their cgroups are removed ($(ls -d "$s5cg"/cmd.* 2>/dev/null | wc -l) left at the end of the batch)" wait_zero 10 cgs
+else
+    check "s5: without a cgroup the escapee survives, as the README says" alive "${esc5:-1}"
+    kill -KILL "${esc5:-1}" "${esc5t:-1}" 2>/dev/null
+fi
 t0=$(date +%s%N)
 stop_pid "$s5"
 is "$STOP_RC" 0 "s5: the slave exits 0 on SIGTERM ($(( ($(date +%s%N) - t0) / 1000000 )) ms)"
 if [ "$cgroup" = 1 ]; then
-    # the keeper kills and removes the cgroup as the slave exits: under load
-    # that may take a moment after the slave's own exit
-    check "s5: and the escapee is gone with it (cgroup)" wait_zero 5 bash -c "ps -o stat= -p ${esc5:-1} | grep -vc '^Z'"
     check "s5: its cgroup is removed" wait_zero 5 bash -c "ls -d ${cg_dir%/*}/smp-esclave.$s5-* 2>/dev/null | wc -l"
-else
-    check "s5: without a cgroup the escapee survives, as the README says" alive "${esc5:-1}"
 fi
 # The same where no cgroup v2 is writable (a mount namespace of the slave's
 # own where they are read-only), if this test may make one.
