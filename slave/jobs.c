@@ -197,12 +197,15 @@ static void job_start(slave *sl, job *j)
     int started = runner_start(&j->proc, j->command, words ? &bare : j->place, sl->cfg->output_cap, j->timeout_ms,
                                err, sizeof err);
     free(words);
-    if (started == RUNNER_NO_DIR || started == RUNNER_NOT_FOUND) { /* as the POSIX child or a shell says it */
+    if (started == RUNNER_NO_DIR || started == RUNNER_NOT_FOUND || started == RUNNER_REFUSED) {
+        /* as the POSIX child or a shell says it */
         size_t n = strlen(err);
         CommandResult r;
         memset(&r, 0, sizeof r);
         r.status = RUN_EXITED;
-        r.exit_code = started == RUNNER_NO_DIR ? RUNNER_NO_DIR_EXIT : RUNNER_NOT_FOUND_EXIT;
+        r.exit_code = started == RUNNER_NO_DIR     ? RUNNER_NO_DIR_EXIT
+                      : started == RUNNER_REFUSED ? EXIT_NOT_RUNNABLE
+                                                  : RUNNER_NOT_FOUND_EXIT;
         r.start_ms = wall_ms();
         if (n + 1 < sizeof err)
             err[n++] = '\n';

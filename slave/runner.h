@@ -94,6 +94,10 @@ typedef struct {
  * would print ("NAME: command not found"); jobs.c makes it exit 127. */
 #define RUNNER_NOT_FOUND (-3)
 #define RUNNER_NOT_FOUND_EXIT 127
+/* Windows, place->argv: words that cannot run without cmd.exe (a batch
+ * file, a '"' in the program's name, not UTF-8, too long): err says which;
+ * jobs.c makes it exit 126 with err on stderr, as a refusal by --allow. */
+#define RUNNER_REFUSED (-4)
 int runner_start(runner_proc *p, const char *command, const runner_place *place, uint32_t output_cap,
                  uint32_t timeout_ms, char *err, size_t errlen);
 /* Fills up to max entries (at most RUNNER_MAX_POLL) to poll for p; returns how many. */

@@ -168,11 +168,13 @@ static wchar_t *widen(const char *s)
 }
 
 /* --allow: the words as one command line, without cmd.exe, quoted for
- * the program's C runtime (win_command_line, conf.c). */
-static wchar_t *argv_line(char *const *words, char *err, size_t errlen)
+ * the program's C runtime (win_command_line, conf.c). NULL with err set,
+ * and *rc RUNNER_REFUSED for words that cannot run so (-1: no memory). */
+static wchar_t *argv_line(char *const *words, int *rc, char *err, size_t errlen)
 {
+    *rc = RUNNER_REFUSED;
     if (strchr(words[0], '"')) {
-        snprintf(err, errlen, "a program name with '\"' in it cannot run on Windows");
+        snprintf(err, errlen, "serveur_esclave: a program name with '\"' in it cannot run on Windows");
         return NULL;
     }
     /* CreateProcess runs a batch file through cmd.exe, which would read
@@ -181,33 +183,88 @@ static wchar_t *argv_line(char *const *words, char *err, size_t errlen)
     while (n > 0 && (words[0][n - 1] == '.' || words[0][n - 1] == ' '))
         n--;
     if (n >= 4 && (_strnicmp(words[0] + n - 4, ".bat", 4) == 0 || _strnicmp(words[0] + n - 4, ".cmd", 4) == 0)) {
-        snprintf(err, errlen, "a batch file (.bat, .cmd) would run through cmd.exe: not under --allow");
+        snprintf(err, errlen, "serveur_esclave: %s: a batch file (.bat, .cmd) would run through cmd.exe: not under --allow",
+                 words[0]);
         return NULL;
     }
     char *line = win_command_line(words);
     if (!line) {
         snprintf(err, errlen, "out of memory");
+        *rc = -1;
         return NULL;
     }
     /* UTF-8 only: widen's fallback, the ANSI code page, may read a byte
      * 0x5c that win_command_line took for '\\' as half of a character
      * (Shift-JIS, GBK, Big5), which changes where the words end */
     if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, line, -1, NULL, 0) == 0) {
-        snprintf(err, errlen, "a command that is not valid UTF-8 cannot run under --allow on Windows");
+        snprintf(err, errlen, "serveur_esclave: a command that is not valid UTF-8 cannot run under --allow on Windows");
         free(line);
         return NULL;
     }
     wchar_t *wide = widen(line);
     free(line);
-    if (!wide)
+    if (!wide) {
         snprintf(err, errlen, "out of memory");
-    else if (wcslen(wide) >= MAX_CMDLINE) {
-        snprintf(err, errlen, "command too long for Windows (a command line holds at most %d characters)",
+        *rc = -1;
+    } else if (wcslen(wide) >= MAX_CMDLINE) {
+        snprintf(err, errlen, "serveur_esclave: command too long for Windows (a command line holds at most %d characters)",
                  MAX_CMDLINE - 1);
         free(wide);
         wide = NULL;
     }
     return wide;
+}
+
+/* --allow: the program as runner_posix.c finds it: a name with a path as
+ * given, else the first match in PATH's absolute directories (NAME, or
+ * NAME.exe for a name without an extension). Never the slave's own or the
+ * current directory, which CreateProcess searches first: a file planted
+ * there under a listed name would run. NULL: nothing found. */
+static wchar_t *find_program(const char *name)
+{
+    wchar_t *wname = widen(name);
+    if (wname && *wname && wcspbrk(wname, L"\\/:")) {
+        DWORD a = GetFileAttributesW(wname);
+        if (a != INVALID_FILE_ATTRIBUTES && !(a & FILE_ATTRIBUTE_DIRECTORY))
+            return wname;
+    }
+    if (!wname || !*wname || wcspbrk(wname, L"\\/:")) {
+        free(wname);
+        return NULL;
+    }
+    int add_exe = wcschr(wname, L'.') == NULL;
+    DWORD n = GetEnvironmentVariableW(L"PATH", NULL, 0);
+    wchar_t *path = n ? malloc(n * sizeof *path) : NULL;
+    if (path && GetEnvironmentVariableW(L"PATH", path, n) >= n)
+        path[0] = 0;
+    wchar_t *found = NULL;
+    for (wchar_t *d = path, *next; d && *d && !found; d = next) {
+        next = wcschr(d, L';');
+        if (next)
+            *next++ = 0;
+        size_t len = wcslen(d);
+        if (len >= 2 && d[0] == L'"' && d[len - 1] == L'"') /* a quoted element */
+            d[--len] = 0, d++, len--;
+        int absolute = (len >= 3 && d[1] == L':' && (d[2] == L'\\' || d[2] == L'/')) ||
+                       (len >= 2 && d[0] == L'\\' && d[1] == L'\\');
+        if (!next)
+            next = d + len;
+        if (!absolute)
+            continue;
+        size_t cap = len + 1 + wcslen(wname) + 5;
+        wchar_t *cand = malloc(cap * sizeof *cand);
+        if (!cand)
+            break;
+        swprintf(cand, cap, L"%ls\\%ls%ls", d, wname, add_exe ? L".exe" : L"");
+        DWORD a = GetFileAttributesW(cand);
+        if (a != INVALID_FILE_ATTRIBUTES && !(a & FILE_ATTRIBUTE_DIRECTORY))
+            found = cand;
+        else
+            free(cand);
+    }
+    free(path);
+    free(wname);
+    return found;
 }
 
 /* --wd: its wide form, or NULL with err set (RUNNER_NO_DIR in *rc when it
@@ -343,12 +400,27 @@ int runner_start(runner_proc *p, const char *command, const runner_place *place,
         return -1;
     }
     char *const *words = place ? place->argv : NULL; /* --allow: no cmd.exe */
-    wchar_t *line = words ? argv_line(words, err, errlen) : command_line(command, app, err, errlen);
+    wchar_t *line = words ? argv_line(words, &rc, err, errlen) : command_line(command, app, err, errlen);
+    if (!line && words) {
+        free(dir);
+        free(environment);
+        return rc;
+    }
+    rc = -1;
+    wchar_t *program = line && words ? find_program(words[0]) : NULL;
+    if (line && words && !program) {
+        snprintf(err, errlen, "serveur_esclave: %s: command not found", words[0]);
+        free(line);
+        free(dir);
+        free(environment);
+        return RUNNER_NOT_FOUND;
+    }
     struct runner_win32 *w = line ? calloc(1, sizeof *w) : NULL;
     if (!w) {
         if (line)
             snprintf(err, errlen, "out of memory");
         free(line);
+        free(program);
         free(dir);
         free(environment);
         return -1;
@@ -404,13 +476,14 @@ int runner_start(runner_proc *p, const char *command, const runner_place *place,
     /* Suspended until it is in the job, so that nothing it starts escapes;
      * a process group of its own and no console window, so that Ctrl-C on
      * the slave's console reaches the slave only (it kills the commands). */
-    BOOL created = CreateProcessW(words ? NULL : app, line, NULL, NULL, TRUE,
+    BOOL created = CreateProcessW(words ? program : app, line, NULL, NULL, TRUE,
                                   CREATE_SUSPENDED | CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW |
                                       (environment ? CREATE_UNICODE_ENVIRONMENT : 0),
                                   environment, dir, &si, &pi);
     free(environment);
     free(dir);
-    environment = dir = NULL;
+    free(program);
+    environment = dir = program = NULL;
     if (!created && words && (GetLastError() == ERROR_FILE_NOT_FOUND || GetLastError() == ERROR_PATH_NOT_FOUND)) {
         snprintf(err, errlen, "serveur_esclave: %s: command not found", words[0]);
         rc = RUNNER_NOT_FOUND;
@@ -481,6 +554,7 @@ fail:
         if (w->s[i].pipe)
             CloseHandle(w->s[i].pipe);
     free(line);
+    free(program);
     free(environment);
     free(dir);
     discard(w);

@@ -311,4 +311,44 @@ wait "$lbr"
 ta=$(awk '$2 ~ /^a/ {print $1}' "$T/lbst"); tb=$(awk '$2 ~ /^b/ {print $1}' "$T/lbst")
 check "--line-buffer, Windows slave: a came at least 1 s before b" test -n "$ta" -a -n "$tb" -a $(( ${tb:-0} - ${ta:-0} )) -gt 1000000000
 
+# --allow on a Windows slave: the words run without cmd.exe, found in PATH's
+# absolute directories only; a file planted in the slave's directory under
+# a listed name is not what runs (CreateProcess alone would take it first:
+# doc/security.md, gap 14); shell syntax, batch files and unknown programs
+# are refused, each naming why.
+mkdir -p "$T/wpol"
+printf '#include <stdio.h>\nint main(void) { puts("planted"); return 0; }\n' >"$T/planted.c"
+"$WIN_CC" -o "$T/wpol/hostname.exe" "$T/planted.c" || bail "cannot build the planted program"
+printf 'hostname\nwhoami\nplanted.bat\nnosuchprogram\necho *\n' >"$T/allow.txt"
+wslave wpol -j 2 --allow "$(winpath "$T/allow.txt")"
+printf '127.0.0.1 %s\n' "$WSLAVE_PORT" >"$T/pol.conf"
+start_master polm "$T/pol.conf"
+wait_slaves_up polm 1
+want_host=$(wine hostname.exe 2>/dev/null | tr -d '\r')
+want_user=$(wine whoami.exe 2>/dev/null | tr -d '\r')
+printf 'hostname\n' >"$T/p1.txt"
+run_client -q "$T/p1.txt"
+is "$RC/$(tr -d '\r' <"$T/out")" "0/$want_host" "--allow, Windows: 'hostname' is system32's, not the hostname.exe planted in the slave's directory"
+printf 'whoami\n' >"$T/p2.txt"
+run_client -q "$T/p2.txt"
+is "$RC/$(tr -d '\r' <"$T/out")" "0/$want_user" "--allow, Windows: an allowed program runs without cmd.exe"
+# pol_run LINE: one command through the Windows slave; its exit code ($EXITVAL) and stderr ($T/err)
+pol_run() {
+    printf '%s\n' "$1" >"$T/p.txt"
+    run_client -q --joblog "$T/p.jl" "$T/p.txt"
+    EXITVAL=$(awk -F'\t' 'NR==2 {print $7}' "$T/p.jl")
+}
+pol_run 'echo hi & whoami'
+is "$EXITVAL" 126 "--allow, Windows: 'echo hi & whoami' refused (exit 126)"
+check "naming the '&'" grep -q "shell syntax '&'" "$T/err"
+printf '@echo planted\n' >"$T/wpol/planted.bat"
+pol_run planted.bat
+is "$EXITVAL" 126 "--allow, Windows: a batch file is refused (exit 126)"
+check "saying it would run through cmd.exe" grep -q 'batch file' "$T/err"
+check "and it did not run" bash -c "! grep -q planted '$T/out'"
+pol_run nosuchprogram
+is "$EXITVAL" 127 "--allow, Windows: a listed program that is nowhere in PATH: 127"
+check "command not found, named" grep -q 'nosuchprogram: command not found' "$T/err"
+stop_all
+
 done_testing
