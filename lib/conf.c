@@ -387,6 +387,24 @@ int policy_match(char *const *pattern, char *const *words)
     }
 }
 
+/* One line of a policy file into line (its '\n' left out): 1, 0 at the
+ * end of the file, -1 longer than cap - 2 bytes, -2 it holds a NUL. */
+static int policy_line(FILE *f, char *line, size_t cap)
+{
+    size_t n = 0;
+    int c, nul = 0;
+    while ((c = getc(f)) != EOF && c != '\n') {
+        if (n + 2 >= cap)
+            return -1;
+        nul |= c == 0;
+        line[n++] = (char)c;
+    }
+    line[n] = 0;
+    if (c == EOF && n == 0)
+        return 0;
+    return nul ? -2 : 1;
+}
+
 int allow_list_load(allow_list *a, const char *path, char *err, size_t errlen)
 {
     memset(a, 0, sizeof *a);
@@ -396,12 +414,16 @@ int allow_list_load(allow_list *a, const char *path, char *err, size_t errlen)
         return -1;
     }
     char line[4096];
-    int lineno = 0;
-    while (fgets(line, sizeof line, f)) {
+    int lineno = 0, rc;
+    while ((rc = policy_line(f, line, sizeof line)) != 0) {
         lineno++;
-        if (!strchr(line, '\n') && !feof(f)) { /* never split a pattern in two */
+        if (rc == -1) { /* never split a pattern in two */
             snprintf(err, errlen, "policy file '%s': line %d is longer than %zu bytes", path, lineno,
                      sizeof line - 2);
+            goto fail;
+        }
+        if (rc == -2) { /* a C string would end there: the pattern would be cut, maybe widened */
+            snprintf(err, errlen, "policy file '%s': line %d holds a NUL byte", path, lineno);
             goto fail;
         }
         size_t n = strcspn(line, "\r\n");

@@ -166,4 +166,19 @@ load_refused 'echo "$HOME"' "shell syntax '\$' inside double quotes at byte 7"
 load_refused 'echo ** x' "'**' is a pattern's last word only (word 2 of 3)"
 load_refused 'FOO=* echo' "assignment 'FOO=...' as the first word"
 load_refused "echo 'x" "unterminated single quote (opened at byte 6)"
+# A NUL byte would end the line there for C (x*y read as x*, wider): the
+# file is refused, naming the line; a line of 4,094 bytes is a pattern, one
+# of 4,095 is refused (never split in two).
+printf '# a comment\necho x*\000y\n' >"$T/nul.allow"
+rc=0; timeout 10 "$(prog serveur_esclave)" --allow "$T/nul.allow" 0 >"$T/nul.log" 2>&1 || rc=$?
+is "$rc" 1 "a policy file with a NUL byte is refused at load"
+check "naming its line" grep -qF "policy file '$T/nul.allow': line 2 holds a NUL byte" "$T/nul.log"
+printf 'echo %s\n' "$(head -c 4089 /dev/zero | tr '\0' a)" >"$T/long.allow"
+start_slave slong --allow "$T/long.allow"
+check "a pattern line of 4,094 bytes is read" grep -q 'listening on' "$T/slong.log"
+stop_pid "$SLAVE_PID"
+printf 'echo %s\n' "$(head -c 4090 /dev/zero | tr '\0' a)" >"$T/long.allow"
+rc=0; timeout 10 "$(prog serveur_esclave)" --allow "$T/long.allow" 0 >"$T/long.log" 2>&1 || rc=$?
+is "$rc" 1 "one of 4,095 bytes is refused at load"
+check "naming its line" grep -qF "policy file '$T/long.allow': line 1 is longer than 4094 bytes" "$T/long.log"
 done_testing
