@@ -740,13 +740,13 @@ int options_frame_decode(const breader *fields, options_frame *o)
             o->halt_why = br_u8(&v);
             o->halt_pct = br_u8(&v);
             o->halt_n = br_u32(&v);
-            if (v.error || !o->halt_when || o->halt_when > 2 || o->halt_why > 2 || o->halt_pct > 1 || !o->halt_n ||
-                (o->halt_pct && o->halt_n > 100))
+            if (v.error || br_left(&v) || !o->halt_when || o->halt_when > 2 || o->halt_why > 2 || o->halt_pct > 1 ||
+                !o->halt_n || (o->halt_pct && o->halt_n > 100))
                 return -1;
         } else if (key == OPTION_JOBS || key == OPTION_DELAY || key == OPTION_FAIL_ATTEMPTS ||
                    key == OPTION_TIMEOUT_PCT || key == OPTION_DEADLINE) {
             uint32_t v32 = br_u32(&v);
-            if (v.error || !v32 || (key == OPTION_FAIL_ATTEMPTS && v32 > 100))
+            if (v.error || br_left(&v) || !v32 || (key == OPTION_FAIL_ATTEMPTS && v32 > 100))
                 return -1;
             *(key == OPTION_JOBS ? &o->jobs : key == OPTION_DELAY ? &o->delay_ms
                 : key == OPTION_FAIL_ATTEMPTS ? &o->fail_attempts : key == OPTION_DEADLINE ? &o->deadline_ms
@@ -754,7 +754,7 @@ int options_frame_decode(const breader *fields, options_frame *o)
         } else if (key == OPTION_JOBS_SLOTS) {
             o->jobs_form = br_u8(&v);
             o->jobs_n = br_u32(&v);
-            if (v.error || !o->jobs_form || o->jobs_form > JOBS_PERCENT || o->jobs_n > 1000000)
+            if (v.error || br_left(&v) || !o->jobs_form || o->jobs_form > JOBS_PERCENT || o->jobs_n > 1000000)
                 return -1;
         } else if (key == OPTION_LINE_BUFFER) {
             if (len > 1 || (len == 1 && br_u8(&v) != 1))

@@ -800,6 +800,23 @@ static void test_frame_codecs(void)
     frame_end(&w2, stdl);
     ok(parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == -1 && of2.bad_key == OPTION_DEADLINE,
        "OPTIONS: --deadline 0 refused, naming key 10");
+    /* each value is exactly its size: a longer one is refused (it was read
+     * for its first bytes), naming its key */
+    static const struct { uint8_t key; uint16_t len; } longer[] = {
+        {OPTION_HALT, 8}, {OPTION_JOBS, 8}, {OPTION_DELAY, 5}, {OPTION_FAIL_ATTEMPTS, 8},
+        {OPTION_TIMEOUT_PCT, 8}, {OPTION_DEADLINE, 8}, {OPTION_JOBS_SLOTS, 6}};
+    for (size_t i = 0; i < sizeof longer / sizeof longer[0]; i++) {
+        bw_reset(&w2);
+        size_t st = frame_begin(&w2, F_OPTIONS);
+        bw_u8(&w2, longer[i].key);
+        bw_u16(&w2, longer[i].len);
+        static const uint8_t value[8] = {1, 0, 0, 0, 2, 0, 0, 0}; /* valid in its first bytes for every key */
+        bw_bytes(&w2, value, longer[i].len);
+        frame_end(&w2, st);
+        ok(parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == -1 && of2.bad_key == longer[i].key,
+           "OPTIONS: key %u with a %u-byte value (one byte or more too long) refused, naming the key",
+           longer[i].key, longer[i].len);
+    }
     options_frame orbad = {.fail_attempts = 101};
     bw_reset(&w2);
     frame_end(&w2, options_frame_encode(&w2, &orbad));
