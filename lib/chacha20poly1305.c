@@ -238,6 +238,55 @@ int chacha20_xor(const uint8_t key[CHACHA20_KEY_LEN], uint32_t counter, const ui
 
 /* ------------------------------------------------------------ Poly1305 --- */
 
+#if defined(__SIZEOF_INT128__) && !defined(POLY1305_26BIT)
+#define POLY1305_44BIT 1
+__extension__ typedef unsigned __int128 u128;
+#define M44 (((uint64_t)1 << 44) - 1)
+#define M42 (((uint64_t)1 << 42) - 1)
+
+static uint64_t le64(const uint8_t *p)
+{
+    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+/* h and r as three limbs of 44, 44 and 42 bits (2^0, 2^44, 2^88): the
+ * products of two limbs fit 128 bits with room for the sums. 2^132 =
+ * 4 * 2^130 = 20 mod p folds the high products back with a factor 20
+ * (s1, s2); r's clamp makes r1 and r2 multiples of 4, so r * 20 stays
+ * under 2^49. hibit is 2.5's 2^128 (2^40 of the third limb): 1u << 24
+ * for a full block, 0 for the padded last one. */
+static void poly1305_blocks(poly1305_ctx *c, const uint8_t *m, size_t n, uint32_t hibit)
+{
+    const uint64_t r0 = c->r44[0], r1 = c->r44[1], r2 = c->r44[2];
+    const uint64_t s1 = r1 * 20, s2 = r2 * 20, hi = (uint64_t)(hibit >> 24) << 40;
+    uint64_t h0 = c->h44[0], h1 = c->h44[1], h2 = c->h44[2];
+    while (n >= 16) {
+        uint64_t t0 = le64(m), t1 = le64(m + 8);
+        h0 += t0 & M44;
+        h1 += (t0 >> 44 | t1 << 20) & M44;
+        h2 += (t1 >> 24) | hi;
+
+        u128 d0 = (u128)h0 * r0 + (u128)h1 * s2 + (u128)h2 * s1;
+        u128 d1 = (u128)h0 * r1 + (u128)h1 * r0 + (u128)h2 * s2;
+        u128 d2 = (u128)h0 * r2 + (u128)h1 * r1 + (u128)h2 * r0;
+
+        h0 = (uint64_t)d0 & M44;
+        d1 += (uint64_t)(d0 >> 44);
+        h1 = (uint64_t)d1 & M44;
+        d2 += (uint64_t)(d1 >> 44);
+        h2 = (uint64_t)d2 & M42;
+        h0 += (uint64_t)(d2 >> 42) * 5;
+        h1 += h0 >> 44;
+        h0 &= M44;
+
+        m += 16;
+        n -= 16;
+    }
+    c->h44[0] = h0;
+    c->h44[1] = h1;
+    c->h44[2] = h2;
+}
+#else
 /* h and r as five 26-bit limbs (h may grow a little past 26 bits between
  * blocks); 2^130 = 5 mod p folds the high products back with a factor 5. */
 static void poly1305_blocks(poly1305_ctx *c, const uint8_t *m, size_t n, uint32_t hibit)
@@ -285,6 +334,7 @@ static void poly1305_blocks(poly1305_ctx *c, const uint8_t *m, size_t n, uint32_
     c->h[3] = h3;
     c->h[4] = h4;
 }
+#endif
 
 void poly1305_init(poly1305_ctx *c, const uint8_t key[POLY1305_KEY_LEN])
 {
@@ -297,6 +347,17 @@ void poly1305_init(poly1305_ctx *c, const uint8_t key[POLY1305_KEY_LEN])
     c->r[4] = (le32(key + 12) >> 8) & 0x00fffff;
     for (int i = 0; i < 5; i++)
         c->h[i] = 0;
+#ifdef POLY1305_44BIT
+    uint64_t t0 = le64(key) & 0x0ffffffc0fffffff, t1 = le64(key + 8) & 0x0ffffffc0ffffffc;
+    c->r44[0] = t0 & M44;
+    c->r44[1] = (t0 >> 44 | t1 << 20) & M44;
+    c->r44[2] = t1 >> 24;
+#else
+    for (int i = 0; i < 3; i++)
+        c->r44[i] = 0;
+#endif
+    for (int i = 0; i < 3; i++)
+        c->h44[i] = 0;
     for (int i = 0; i < 4; i++)
         c->pad[i] = le32(key + 16 + 4 * i);
     c->used = 0;
@@ -339,6 +400,34 @@ void poly1305_final(poly1305_ctx *c, uint8_t tag[POLY1305_TAG_LEN])
             c->buf[i] = 0;
         poly1305_blocks(c, c->buf, 16, 0);
     }
+#ifdef POLY1305_44BIT
+    uint64_t h0 = c->h44[0], h1 = c->h44[1], h2 = c->h44[2];
+    /* Full carry, twice, as below: then h0, h1 < 2^44 and h2 < 2^42. */
+    for (int pass = 0; pass < 2; pass++) {
+        h2 += h1 >> 44;
+        h1 &= M44;
+        h0 += (h2 >> 42) * 5;
+        h2 &= M42;
+        h1 += h0 >> 44;
+        h0 &= M44;
+    }
+    /* g = h + 5 - 2^130, taken by a mask when it does not borrow. */
+    uint64_t g0 = h0 + 5;
+    uint64_t g1 = h1 + (g0 >> 44);
+    g0 &= M44;
+    uint64_t g2 = h2 + (g1 >> 44) - ((uint64_t)1 << 42);
+    g1 &= M44;
+    uint64_t use_g = (g2 >> 63) - 1;
+    h0 = (h0 & ~use_g) | (g0 & use_g);
+    h1 = (h1 & ~use_g) | (g1 & use_g);
+    h2 = (h2 & ~use_g) | (g2 & use_g);
+    /* h mod 2^128 + s, as two 64-bit words with the carry between. */
+    uint64_t w0 = h0 | h1 << 44, w1 = h1 >> 20 | h2 << 24;
+    uint64_t p0 = (uint64_t)c->pad[0] | (uint64_t)c->pad[1] << 32, p1 = (uint64_t)c->pad[2] | (uint64_t)c->pad[3] << 32;
+    u128 f = (u128)w0 + p0;
+    put_le64(tag, (uint64_t)f);
+    put_le64(tag + 8, w1 + p1 + (uint64_t)(f >> 64));
+#else
     uint32_t h0 = c->h[0], h1 = c->h[1], h2 = c->h[2], h3 = c->h[3], h4 = c->h[4];
     /* Full carry, twice: the first may leave h1 at 2^26 exactly; after
      * the second every limb is under 2^26. */
@@ -386,6 +475,7 @@ void poly1305_final(poly1305_ctx *c, uint8_t tag[POLY1305_TAG_LEN])
     put_le32(tag + 8, (uint32_t)f);
     f = (uint64_t)w3 + c->pad[3] + (f >> 32);
     put_le32(tag + 12, (uint32_t)f);
+#endif
     crypto_wipe(c, sizeof *c);
 }
 
