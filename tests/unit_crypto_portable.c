@@ -1,7 +1,9 @@
 /*
  * unit_crypto_portable.c - the portable paths of lib/x25519.c and
  * lib/chacha20poly1305.c (what a compiler without 128-bit integers or
- * vector extensions builds) against the fast ones the programs use here:
+ * vector extensions builds: one ChaCha20 block at a time, Poly1305 in
+ * 26-bit limbs) against the fast ones the programs use here (AVX2 or four
+ * blocks, 44-bit limbs):
  * the same outputs on RFC vectors and on random inputs. Each file is
  * compiled once more in here, under other names, with its portable path
  * forced.
@@ -30,6 +32,7 @@
 #define aead_seal portable_aead_seal
 #define aead_open portable_aead_open
 #define crypto_wipe portable_wipe
+#define chacha20_avx2 portable_avx2
 #include "../lib/chacha20poly1305.c"
 #undef chacha20_quarter_round
 #undef chacha20_block
@@ -42,6 +45,7 @@
 #undef aead_seal
 #undef aead_open
 #undef crypto_wipe
+#undef chacha20_avx2
 
 #undef X25519_H /* again, under the real names */
 #include "tap.h"
@@ -101,9 +105,9 @@ static void test_x25519(void)
     ok(x25519_portable(a, s, zero) < 0 && x25519(b, s, zero) < 0, "u = 0 refused by both");
 }
 
-static void test_chacha(void)
+static void test_chacha(int avx2)
 {
-    int differ = 0;
+    int differ = 0, on = chacha20_avx2(avx2);
     for (int i = 0; i < 200; i++) {
         uint8_t key[32], nonce[12], ad[40], text[2000], c1[2000], c2[2000], t1[16], t2[16];
         size_t n = (size_t)(i * 37 % 2000), adn = (size_t)(i % 40);
@@ -117,7 +121,8 @@ static void test_chacha(void)
         uint8_t back[2000];
         differ += aead_open(key, nonce, ad, adn, c1, n, t1, back) != 0 || memcmp(back, text, n) != 0;
     }
-    is_int(differ, 0, "200 AEAD seals of 0 to 1,998 bytes: scalar and four-block ChaCha20 agree, and open");
+    is_int(differ, 0, "200 AEAD seals of 0 to 1,998 bytes: one-block ChaCha20 and 26-bit Poly1305 agree with %s, and open",
+           on ? "AVX2's eight blocks and 44-bit limbs" : "four blocks and 44-bit limbs");
 }
 
 /* Poly1305's 26-bit limbs against its 44-bit ones: random keys and texts,
@@ -168,7 +173,9 @@ static void test_poly1305(void)
 int main(void)
 {
     test_x25519();
-    test_chacha();
+    test_chacha(1);
+    test_chacha(0);
+    chacha20_avx2(1);
     test_poly1305();
     return done_testing();
 }
