@@ -363,11 +363,46 @@ static uint64_t le64(const uint8_t *p)
  * (s1, s2); r's clamp makes r1 and r2 multiples of 4, so r * 20 stays
  * under 2^49. hibit is 2.5's 2^128 (2^40 of the third limb): 1u << 24
  * for a full block, 0 for the padded last one. */
+/* One carry pass over d0..d2 into h0..h2: h0, h2 under 2^44, 2^42, h1 a
+ * little over 2^44 at most. */
+#define POLY44_CARRY(d0, d1, d2, h0, h1, h2)                                                                           \
+    do {                                                                                                               \
+        h0 = (uint64_t)d0 & M44;                                                                                       \
+        d1 += (uint64_t)(d0 >> 44);                                                                                    \
+        h1 = (uint64_t)d1 & M44;                                                                                       \
+        d2 += (uint64_t)(d1 >> 44);                                                                                    \
+        h2 = (uint64_t)d2 & M42;                                                                                       \
+        h0 += (uint64_t)(d2 >> 42) * 5;                                                                                \
+        h1 += h0 >> 44;                                                                                                \
+        h0 &= M44;                                                                                                     \
+    } while (0)
+
+/* Two blocks at a time when there are: h = (h + m1) r^2 + m2 r, the two
+ * products independent (they overlap in the CPU, where block after block
+ * waits for each multiply) and summed before one carry pass. With limbs
+ * under 2^46 and factors (r, r^2, their * 20) under 2^50, the six products
+ * of a limb sum under 2^99. */
 static void poly1305_blocks(poly1305_ctx *c, const uint8_t *m, size_t n, uint32_t hibit)
 {
     const uint64_t r0 = c->r44[0], r1 = c->r44[1], r2 = c->r44[2];
     const uint64_t s1 = r1 * 20, s2 = r2 * 20, hi = (uint64_t)(hibit >> 24) << 40;
+    const uint64_t q0 = c->rr44[0], q1 = c->rr44[1], q2 = c->rr44[2], t1 = q1 * 20, t2 = q2 * 20;
     uint64_t h0 = c->h44[0], h1 = c->h44[1], h2 = c->h44[2];
+    while (n >= 32) {
+        uint64_t a0 = le64(m), a1 = le64(m + 8), b0 = le64(m + 16), b1 = le64(m + 24);
+        h0 += a0 & M44;
+        h1 += (a0 >> 44 | a1 << 20) & M44;
+        h2 += (a1 >> 24) | hi;
+        uint64_t g0 = b0 & M44, g1 = (b0 >> 44 | b1 << 20) & M44, g2 = (b1 >> 24) | hi;
+
+        u128 d0 = (u128)h0 * q0 + (u128)h1 * t2 + (u128)h2 * t1 + (u128)g0 * r0 + (u128)g1 * s2 + (u128)g2 * s1;
+        u128 d1 = (u128)h0 * q1 + (u128)h1 * q0 + (u128)h2 * t2 + (u128)g0 * r1 + (u128)g1 * r0 + (u128)g2 * s2;
+        u128 d2 = (u128)h0 * q2 + (u128)h1 * q1 + (u128)h2 * q0 + (u128)g0 * r2 + (u128)g1 * r1 + (u128)g2 * r0;
+        POLY44_CARRY(d0, d1, d2, h0, h1, h2);
+
+        m += 32;
+        n -= 32;
+    }
     while (n >= 16) {
         uint64_t t0 = le64(m), t1 = le64(m + 8);
         h0 += t0 & M44;
@@ -377,15 +412,7 @@ static void poly1305_blocks(poly1305_ctx *c, const uint8_t *m, size_t n, uint32_
         u128 d0 = (u128)h0 * r0 + (u128)h1 * s2 + (u128)h2 * s1;
         u128 d1 = (u128)h0 * r1 + (u128)h1 * r0 + (u128)h2 * s2;
         u128 d2 = (u128)h0 * r2 + (u128)h1 * r1 + (u128)h2 * r0;
-
-        h0 = (uint64_t)d0 & M44;
-        d1 += (uint64_t)(d0 >> 44);
-        h1 = (uint64_t)d1 & M44;
-        d2 += (uint64_t)(d1 >> 44);
-        h2 = (uint64_t)d2 & M42;
-        h0 += (uint64_t)(d2 >> 42) * 5;
-        h1 += h0 >> 44;
-        h0 &= M44;
+        POLY44_CARRY(d0, d1, d2, h0, h1, h2);
 
         m += 16;
         n -= 16;
@@ -460,9 +487,15 @@ void poly1305_init(poly1305_ctx *c, const uint8_t key[POLY1305_KEY_LEN])
     c->r44[0] = t0 & M44;
     c->r44[1] = (t0 >> 44 | t1 << 20) & M44;
     c->r44[2] = t1 >> 24;
+    /* r^2, by the same multiply and carry (r is under 2^124) */
+    uint64_t r0 = c->r44[0], r1 = c->r44[1], r2 = c->r44[2];
+    u128 d0 = (u128)r0 * r0 + (u128)r1 * (r2 * 20) * 2;
+    u128 d1 = (u128)r0 * r1 * 2 + (u128)r2 * (r2 * 20);
+    u128 d2 = (u128)r0 * r2 * 2 + (u128)r1 * r1;
+    POLY44_CARRY(d0, d1, d2, c->rr44[0], c->rr44[1], c->rr44[2]);
 #else
     for (int i = 0; i < 3; i++)
-        c->r44[i] = 0;
+        c->r44[i] = c->rr44[i] = 0;
 #endif
     for (int i = 0; i < 3; i++)
         c->h44[i] = 0;

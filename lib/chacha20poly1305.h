@@ -48,6 +48,7 @@ int chacha20_xor(const uint8_t key[CHACHA20_KEY_LEN], uint32_t counter, const ui
 typedef struct {
     uint32_t r[5], h[5], pad[4]; /* 26-bit limbs (r, h) */
     uint64_t r44[3], h44[3];     /* or 44, 44, 42-bit limbs */
+    uint64_t rr44[3];            /* and r^2 (two blocks at a time) */
     uint8_t buf[16];
     size_t used; /* bytes waiting in buf */
 } poly1305_ctx;
