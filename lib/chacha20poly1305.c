@@ -377,6 +377,148 @@ static uint64_t le64(const uint8_t *p)
         h0 &= M44;                                                                                                     \
     } while (0)
 
+#if defined(CHACHA20_AVX2) && defined(__x86_64__)
+#define POLY1305_AVX2 1
+/* out = a b mod p, partly reduced (the limbs' bounds of POLY44_CARRY) */
+static void mul44(const uint64_t a[3], const uint64_t b[3], uint64_t out[3])
+{
+    u128 d0 = (u128)a[0] * b[0] + (u128)a[1] * (b[2] * 20) + (u128)a[2] * (b[1] * 20);
+    u128 d1 = (u128)a[0] * b[1] + (u128)a[1] * b[0] + (u128)a[2] * (b[2] * 20);
+    u128 d2 = (u128)a[0] * b[2] + (u128)a[1] * b[1] + (u128)a[2] * b[0];
+    POLY44_CARRY(d0, d1, d2, out[0], out[1], out[2]);
+}
+
+/* 44-bit limbs (as POLY44_CARRY leaves them) to five 26-bit ones, the
+ * last at most 2^26 */
+static void to26(const uint64_t h[3], uint32_t l[5])
+{
+    uint64_t h0 = h[0], h1 = h[1] & M44, h2 = h[2] + (h[1] >> 44);
+    l[0] = (uint32_t)(h0 & 0x3ffffff);
+    l[1] = (uint32_t)((h0 >> 26 | h1 << 18) & 0x3ffffff);
+    l[2] = (uint32_t)((h1 >> 8) & 0x3ffffff);
+    l[3] = (uint32_t)((h1 >> 34 | h2 << 10) & 0x3ffffff);
+    l[4] = (uint32_t)(h2 >> 16);
+}
+
+/* The five limbs of four blocks, block j in lane j (2^128 set: full
+ * blocks only). */
+__attribute__((target("avx2"))) static void p4_load(const uint8_t *m, __m256i l[5])
+{
+    const __m256i m26 = _mm256_set1_epi64x(0x3ffffff);
+    __m256i t0 = _mm256_loadu_si256((const __m256i *)(const void *)m);        /* a0 b0 a1 b1 */
+    __m256i t1 = _mm256_loadu_si256((const __m256i *)(const void *)(m + 32)); /* a2 b2 a3 b3 */
+    __m256i a = _mm256_permute4x64_epi64(_mm256_unpacklo_epi64(t0, t1), 0xd8);
+    __m256i b = _mm256_permute4x64_epi64(_mm256_unpackhi_epi64(t0, t1), 0xd8);
+    l[0] = _mm256_and_si256(a, m26);
+    l[1] = _mm256_and_si256(_mm256_srli_epi64(a, 26), m26);
+    l[2] = _mm256_and_si256(_mm256_or_si256(_mm256_srli_epi64(a, 52), _mm256_slli_epi64(b, 12)), m26);
+    l[3] = _mm256_and_si256(_mm256_srli_epi64(b, 14), m26);
+    l[4] = _mm256_or_si256(_mm256_srli_epi64(b, 40), _mm256_set1_epi64x(1 << 24));
+}
+
+/* h = h r lane by lane (r's limbs in r, 5 r in s), and one carry pass:
+ * as the 26-bit poly1305_blocks, four lanes at once. Limbs under 2^27.1
+ * times factors under 2^28.4, five products: under 2^59. */
+__attribute__((target("avx2"))) static void p4_mul(__m256i h[5], const __m256i r[5], const __m256i s[5])
+{
+    const __m256i m26 = _mm256_set1_epi64x(0x3ffffff);
+#define P4M(a, b) _mm256_mul_epu32(a, b)
+#define P4A(a, b) _mm256_add_epi64(a, b)
+    __m256i d0 = P4A(P4A(P4A(P4A(P4M(h[0], r[0]), P4M(h[1], s[4])), P4M(h[2], s[3])), P4M(h[3], s[2])), P4M(h[4], s[1]));
+    __m256i d1 = P4A(P4A(P4A(P4A(P4M(h[0], r[1]), P4M(h[1], r[0])), P4M(h[2], s[4])), P4M(h[3], s[3])), P4M(h[4], s[2]));
+    __m256i d2 = P4A(P4A(P4A(P4A(P4M(h[0], r[2]), P4M(h[1], r[1])), P4M(h[2], r[0])), P4M(h[3], s[4])), P4M(h[4], s[3]));
+    __m256i d3 = P4A(P4A(P4A(P4A(P4M(h[0], r[3]), P4M(h[1], r[2])), P4M(h[2], r[1])), P4M(h[3], r[0])), P4M(h[4], s[4]));
+    __m256i d4 = P4A(P4A(P4A(P4A(P4M(h[0], r[4]), P4M(h[1], r[3])), P4M(h[2], r[2])), P4M(h[3], r[1])), P4M(h[4], r[0]));
+    d1 = P4A(d1, _mm256_srli_epi64(d0, 26));
+    h[0] = _mm256_and_si256(d0, m26);
+    d2 = P4A(d2, _mm256_srli_epi64(d1, 26));
+    h[1] = _mm256_and_si256(d1, m26);
+    d3 = P4A(d3, _mm256_srli_epi64(d2, 26));
+    h[2] = _mm256_and_si256(d2, m26);
+    d4 = P4A(d4, _mm256_srli_epi64(d3, 26));
+    h[3] = _mm256_and_si256(d3, m26);
+    __m256i top = _mm256_srli_epi64(d4, 26);
+    h[4] = _mm256_and_si256(d4, m26);
+    h[0] = P4A(h[0], P4A(_mm256_slli_epi64(top, 2), top));
+    h[1] = P4A(h[1], _mm256_srli_epi64(h[0], 26));
+    h[0] = _mm256_and_si256(h[0], m26);
+#undef P4M
+#undef P4A
+}
+
+/* n64 (two or more) runs of four blocks: lanes (h + m1, m2, m3, m4), then
+ * lanes * r^4 + the next four blocks, ..., and at the end lane j times
+ * r^(4 - j), summed: the same h as block after block. c->h44 in and out. */
+__attribute__((target("avx2"))) static void poly1305_blocks_avx2(poly1305_ctx *c, const uint8_t *m, size_t n64)
+{
+    __m256i h[5], r[5], s[5], t[5];
+    uint64_t lanes[5][4], acc_h[3];
+    uint32_t l[5];
+    if (!c->pw_ready) {
+        uint64_t r3[3], r4[3];
+        uint32_t p[4][5];
+        mul44(c->rr44, c->r44, r3);
+        mul44(c->rr44, c->rr44, r4);
+        to26(r4, p[0]);
+        to26(r3, p[1]);
+        to26(c->rr44, p[2]);
+        to26(c->r44, p[3]);
+        for (int i = 0; i < 5; i++)
+            for (int j = 0; j < 4; j++)
+                c->pw[i][j] = p[j][i];
+        c->pw_ready = 1;
+        crypto_wipe(r3, sizeof r3);
+        crypto_wipe(r4, sizeof r4);
+        crypto_wipe(p, sizeof p);
+    }
+    for (int i = 0; i < 5; i++) {
+        r[i] = _mm256_set1_epi64x(c->pw[i][0]);
+        s[i] = _mm256_add_epi64(_mm256_slli_epi64(r[i], 2), r[i]);
+    }
+    to26(c->h44, l);
+    p4_load(m, h);
+    for (int i = 0; i < 5; i++)
+        h[i] = _mm256_add_epi64(h[i], _mm256_setr_epi64x(l[i], 0, 0, 0));
+    for (m += 64, n64--; n64 > 0; n64--, m += 64) {
+        p4_mul(h, r, s);
+        p4_load(m, t);
+        for (int i = 0; i < 5; i++)
+            h[i] = _mm256_add_epi64(h[i], t[i]);
+    }
+    for (int i = 0; i < 5; i++) {
+        r[i] = _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)(const void *)c->pw[i]));
+        s[i] = _mm256_add_epi64(_mm256_slli_epi64(r[i], 2), r[i]);
+    }
+    p4_mul(h, r, s);
+    for (int i = 0; i < 5; i++)
+        _mm256_storeu_si256((__m256i *)(void *)lanes[i], h[i]);
+    /* the lanes' sums (each limb under 2^28.1) back into 44-bit limbs */
+    uint64_t sum[5];
+    for (int i = 0; i < 5; i++)
+        sum[i] = lanes[i][0] + lanes[i][1] + lanes[i][2] + lanes[i][3];
+    u128 acc = (u128)sum[0] + ((u128)sum[1] << 26) + ((u128)sum[2] << 52);
+    acc_h[0] = (uint64_t)acc & M44;
+    acc >>= 44;
+    acc += ((u128)sum[3] << 34) + ((u128)sum[4] << 60);
+    acc_h[1] = (uint64_t)acc & M44;
+    acc_h[2] = (uint64_t)(acc >> 44);
+    acc_h[0] += (acc_h[2] >> 42) * 5;
+    acc_h[2] &= M42;
+    acc_h[1] += acc_h[0] >> 44;
+    acc_h[0] &= M44;
+    for (int i = 0; i < 3; i++)
+        c->h44[i] = acc_h[i];
+    crypto_wipe(h, sizeof h);
+    crypto_wipe(r, sizeof r);
+    crypto_wipe(s, sizeof s);
+    crypto_wipe(t, sizeof t);
+    crypto_wipe(lanes, sizeof lanes);
+    crypto_wipe(sum, sizeof sum);
+    crypto_wipe(acc_h, sizeof acc_h);
+    crypto_wipe(l, sizeof l);
+}
+#endif
+
 /* Two blocks at a time when there are: h = (h + m1) r^2 + m2 r, the two
  * products independent (they overlap in the CPU, where block after block
  * waits for each multiply) and summed before one carry pass. With limbs
@@ -384,6 +526,14 @@ static uint64_t le64(const uint8_t *p)
  * of a limb sum under 2^99. */
 static void poly1305_blocks(poly1305_ctx *c, const uint8_t *m, size_t n, uint32_t hibit)
 {
+#ifdef POLY1305_AVX2
+    if (n >= 512 && hibit && avx2_allowed && __builtin_cpu_supports("avx2")) {
+        size_t n64 = n / 64;
+        poly1305_blocks_avx2(c, m, n64);
+        m += 64 * n64;
+        n -= 64 * n64;
+    }
+#endif
     const uint64_t r0 = c->r44[0], r1 = c->r44[1], r2 = c->r44[2];
     const uint64_t s1 = r1 * 20, s2 = r2 * 20, hi = (uint64_t)(hibit >> 24) << 40;
     const uint64_t q0 = c->rr44[0], q1 = c->rr44[1], q2 = c->rr44[2], t1 = q1 * 20, t2 = q2 * 20;
@@ -493,6 +643,7 @@ void poly1305_init(poly1305_ctx *c, const uint8_t key[POLY1305_KEY_LEN])
     u128 d1 = (u128)r0 * r1 * 2 + (u128)r2 * (r2 * 20);
     u128 d2 = (u128)r0 * r2 * 2 + (u128)r1 * r1;
     POLY44_CARRY(d0, d1, d2, c->rr44[0], c->rr44[1], c->rr44[2]);
+    c->pw_ready = 0;
 #else
     for (int i = 0; i < 3; i++)
         c->r44[i] = c->rr44[i] = 0;
