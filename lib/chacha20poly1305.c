@@ -402,7 +402,7 @@ static void to26(const uint64_t h[3], uint32_t l[5])
 
 /* The five limbs of four blocks, block j in lane j (2^128 set: full
  * blocks only). */
-__attribute__((target("avx2"))) static void p4_load(const uint8_t *m, __m256i l[5])
+__attribute__((target("avx2"), always_inline)) static inline void p4_load(const uint8_t *m, __m256i l[5])
 {
     const __m256i m26 = _mm256_set1_epi64x(0x3ffffff);
     __m256i t0 = _mm256_loadu_si256((const __m256i *)(const void *)m);        /* a0 b0 a1 b1 */
@@ -416,42 +416,41 @@ __attribute__((target("avx2"))) static void p4_load(const uint8_t *m, __m256i l[
     l[4] = _mm256_or_si256(_mm256_srli_epi64(b, 40), _mm256_set1_epi64x(1 << 24));
 }
 
-/* h = h r lane by lane (r's limbs in r, 5 r in s), and one carry pass:
- * as the 26-bit poly1305_blocks, four lanes at once. Limbs under 2^27.1
- * times factors under 2^28.4, five products: under 2^59. */
-__attribute__((target("avx2"))) static void p4_mul(__m256i h[5], const __m256i r[5], const __m256i s[5])
-{
-    const __m256i m26 = _mm256_set1_epi64x(0x3ffffff);
+/* h = h r lane by lane (r's limbs in r0..r4, 5 r in s1..s4), and one
+ * carry pass: as the 26-bit poly1305_blocks, four lanes at once. Limbs
+ * under 2^27.1 times factors under 2^28.4, five products: under 2^59. A
+ * macro on named variables (GCC keeps arrays of vectors in memory). */
 #define P4M(a, b) _mm256_mul_epu32(a, b)
 #define P4A(a, b) _mm256_add_epi64(a, b)
-    __m256i d0 = P4A(P4A(P4A(P4A(P4M(h[0], r[0]), P4M(h[1], s[4])), P4M(h[2], s[3])), P4M(h[3], s[2])), P4M(h[4], s[1]));
-    __m256i d1 = P4A(P4A(P4A(P4A(P4M(h[0], r[1]), P4M(h[1], r[0])), P4M(h[2], s[4])), P4M(h[3], s[3])), P4M(h[4], s[2]));
-    __m256i d2 = P4A(P4A(P4A(P4A(P4M(h[0], r[2]), P4M(h[1], r[1])), P4M(h[2], r[0])), P4M(h[3], s[4])), P4M(h[4], s[3]));
-    __m256i d3 = P4A(P4A(P4A(P4A(P4M(h[0], r[3]), P4M(h[1], r[2])), P4M(h[2], r[1])), P4M(h[3], r[0])), P4M(h[4], s[4]));
-    __m256i d4 = P4A(P4A(P4A(P4A(P4M(h[0], r[4]), P4M(h[1], r[3])), P4M(h[2], r[2])), P4M(h[3], r[1])), P4M(h[4], r[0]));
-    d1 = P4A(d1, _mm256_srli_epi64(d0, 26));
-    h[0] = _mm256_and_si256(d0, m26);
-    d2 = P4A(d2, _mm256_srli_epi64(d1, 26));
-    h[1] = _mm256_and_si256(d1, m26);
-    d3 = P4A(d3, _mm256_srli_epi64(d2, 26));
-    h[2] = _mm256_and_si256(d2, m26);
-    d4 = P4A(d4, _mm256_srli_epi64(d3, 26));
-    h[3] = _mm256_and_si256(d3, m26);
-    __m256i top = _mm256_srli_epi64(d4, 26);
-    h[4] = _mm256_and_si256(d4, m26);
-    h[0] = P4A(h[0], P4A(_mm256_slli_epi64(top, 2), top));
-    h[1] = P4A(h[1], _mm256_srli_epi64(h[0], 26));
-    h[0] = _mm256_and_si256(h[0], m26);
-#undef P4M
-#undef P4A
-}
+#define P4_MUL(h0, h1, h2, h3, h4, r0, r1, r2, r3, r4, s1, s2, s3, s4)                                                 \
+    do {                                                                                                               \
+        const __m256i m26_ = _mm256_set1_epi64x(0x3ffffff);                                                            \
+        __m256i d0 = P4A(P4A(P4A(P4A(P4M(h0, r0), P4M(h1, s4)), P4M(h2, s3)), P4M(h3, s2)), P4M(h4, s1));              \
+        __m256i d1 = P4A(P4A(P4A(P4A(P4M(h0, r1), P4M(h1, r0)), P4M(h2, s4)), P4M(h3, s3)), P4M(h4, s2));              \
+        __m256i d2 = P4A(P4A(P4A(P4A(P4M(h0, r2), P4M(h1, r1)), P4M(h2, r0)), P4M(h3, s4)), P4M(h4, s3));              \
+        __m256i d3 = P4A(P4A(P4A(P4A(P4M(h0, r3), P4M(h1, r2)), P4M(h2, r1)), P4M(h3, r0)), P4M(h4, s4));              \
+        __m256i d4 = P4A(P4A(P4A(P4A(P4M(h0, r4), P4M(h1, r3)), P4M(h2, r2)), P4M(h3, r1)), P4M(h4, r0));              \
+        d1 = P4A(d1, _mm256_srli_epi64(d0, 26));                                                                       \
+        h0 = _mm256_and_si256(d0, m26_);                                                                               \
+        d2 = P4A(d2, _mm256_srli_epi64(d1, 26));                                                                       \
+        h1 = _mm256_and_si256(d1, m26_);                                                                               \
+        d3 = P4A(d3, _mm256_srli_epi64(d2, 26));                                                                       \
+        h2 = _mm256_and_si256(d2, m26_);                                                                               \
+        d4 = P4A(d4, _mm256_srli_epi64(d3, 26));                                                                       \
+        h3 = _mm256_and_si256(d3, m26_);                                                                               \
+        __m256i top_ = _mm256_srli_epi64(d4, 26);                                                                      \
+        h4 = _mm256_and_si256(d4, m26_);                                                                               \
+        h0 = P4A(h0, P4A(_mm256_slli_epi64(top_, 2), top_));                                                           \
+        h1 = P4A(h1, _mm256_srli_epi64(h0, 26));                                                                       \
+        h0 = _mm256_and_si256(h0, m26_);                                                                               \
+    } while (0)
 
 /* n64 (two or more) runs of four blocks: lanes (h + m1, m2, m3, m4), then
  * lanes * r^4 + the next four blocks, ..., and at the end lane j times
  * r^(4 - j), summed: the same h as block after block. c->h44 in and out. */
 __attribute__((target("avx2"))) static void poly1305_blocks_avx2(poly1305_ctx *c, const uint8_t *m, size_t n64)
 {
-    __m256i h[5], r[5], s[5], t[5];
+    __m256i h[5], t[5];
     uint64_t lanes[5][4], acc_h[3];
     uint32_t l[5];
     if (!c->pw_ready) {
@@ -471,27 +470,37 @@ __attribute__((target("avx2"))) static void poly1305_blocks_avx2(poly1305_ctx *c
         crypto_wipe(r4, sizeof r4);
         crypto_wipe(p, sizeof p);
     }
-    for (int i = 0; i < 5; i++) {
-        r[i] = _mm256_set1_epi64x(c->pw[i][0]);
-        s[i] = _mm256_add_epi64(_mm256_slli_epi64(r[i], 2), r[i]);
-    }
+    __m256i r0 = _mm256_set1_epi64x(c->pw[0][0]), r1 = _mm256_set1_epi64x(c->pw[1][0]);
+    __m256i r2 = _mm256_set1_epi64x(c->pw[2][0]), r3 = _mm256_set1_epi64x(c->pw[3][0]);
+    __m256i r4 = _mm256_set1_epi64x(c->pw[4][0]);
+    __m256i s1 = P4A(_mm256_slli_epi64(r1, 2), r1), s2 = P4A(_mm256_slli_epi64(r2, 2), r2);
+    __m256i s3 = P4A(_mm256_slli_epi64(r3, 2), r3), s4 = P4A(_mm256_slli_epi64(r4, 2), r4);
     to26(c->h44, l);
     p4_load(m, h);
-    for (int i = 0; i < 5; i++)
-        h[i] = _mm256_add_epi64(h[i], _mm256_setr_epi64x(l[i], 0, 0, 0));
+    __m256i h0 = P4A(h[0], _mm256_setr_epi64x(l[0], 0, 0, 0)), h1 = P4A(h[1], _mm256_setr_epi64x(l[1], 0, 0, 0));
+    __m256i h2 = P4A(h[2], _mm256_setr_epi64x(l[2], 0, 0, 0)), h3 = P4A(h[3], _mm256_setr_epi64x(l[3], 0, 0, 0));
+    __m256i h4 = P4A(h[4], _mm256_setr_epi64x(l[4], 0, 0, 0));
     for (m += 64, n64--; n64 > 0; n64--, m += 64) {
-        p4_mul(h, r, s);
+        P4_MUL(h0, h1, h2, h3, h4, r0, r1, r2, r3, r4, s1, s2, s3, s4);
         p4_load(m, t);
-        for (int i = 0; i < 5; i++)
-            h[i] = _mm256_add_epi64(h[i], t[i]);
+        h0 = P4A(h0, t[0]);
+        h1 = P4A(h1, t[1]);
+        h2 = P4A(h2, t[2]);
+        h3 = P4A(h3, t[3]);
+        h4 = P4A(h4, t[4]);
     }
-    for (int i = 0; i < 5; i++) {
-        r[i] = _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)(const void *)c->pw[i]));
-        s[i] = _mm256_add_epi64(_mm256_slli_epi64(r[i], 2), r[i]);
-    }
-    p4_mul(h, r, s);
-    for (int i = 0; i < 5; i++)
-        _mm256_storeu_si256((__m256i *)(void *)lanes[i], h[i]);
+    /* lane j times r^(4 - j) */
+#define P4_POW(i) _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)(const void *)c->pw[i]))
+    r0 = P4_POW(0), r1 = P4_POW(1), r2 = P4_POW(2), r3 = P4_POW(3), r4 = P4_POW(4);
+#undef P4_POW
+    s1 = P4A(_mm256_slli_epi64(r1, 2), r1), s2 = P4A(_mm256_slli_epi64(r2, 2), r2);
+    s3 = P4A(_mm256_slli_epi64(r3, 2), r3), s4 = P4A(_mm256_slli_epi64(r4, 2), r4);
+    P4_MUL(h0, h1, h2, h3, h4, r0, r1, r2, r3, r4, s1, s2, s3, s4);
+    _mm256_storeu_si256((__m256i *)(void *)lanes[0], h0);
+    _mm256_storeu_si256((__m256i *)(void *)lanes[1], h1);
+    _mm256_storeu_si256((__m256i *)(void *)lanes[2], h2);
+    _mm256_storeu_si256((__m256i *)(void *)lanes[3], h3);
+    _mm256_storeu_si256((__m256i *)(void *)lanes[4], h4);
     /* the lanes' sums (each limb under 2^28.1) back into 44-bit limbs */
     uint64_t sum[5];
     for (int i = 0; i < 5; i++)
@@ -509,8 +518,6 @@ __attribute__((target("avx2"))) static void poly1305_blocks_avx2(poly1305_ctx *c
     for (int i = 0; i < 3; i++)
         c->h44[i] = acc_h[i];
     crypto_wipe(h, sizeof h);
-    crypto_wipe(r, sizeof r);
-    crypto_wipe(s, sizeof s);
     crypto_wipe(t, sizeof t);
     crypto_wipe(lanes, sizeof lanes);
     crypto_wipe(sum, sizeof sum);
