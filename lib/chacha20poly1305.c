@@ -186,50 +186,78 @@ static void chacha20_4blocks(uint32_t s[16], const uint8_t *in, uint8_t *out, u3
 #if defined(CHACHA20_WIDE) && (defined(__x86_64__) || defined(__i386__))
 #include <immintrin.h>
 #define CHACHA20_AVX2 1
-static int avx2_allowed = 1;
+static int avx2_allowed = 2;
+
+/* The widest path the CPU and avx2_allowed both allow (the header's
+ * levels). */
+static int simd_level(void)
+{
+    if (avx2_allowed >= 2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512vl"))
+        return 2;
+    return avx2_allowed >= 1 && __builtin_cpu_supports("avx2");
+}
 
 int chacha20_avx2(int allow)
 {
     avx2_allowed = allow;
-    return allow && __builtin_cpu_supports("avx2");
+    return simd_level();
 }
 
 /* Eight blocks at once in AVX2's 256-bit registers, for CPUs that have it
- * (the caller asks __builtin_cpu_supports; only this function is compiled
- * for AVX2): lane b of word i is word i of block counter + b, as in
- * chacha20_4blocks. The rotations by 16 and 8 are byte shuffles. n8 runs
- * of 512 bytes; x is wiped at the end. */
-#define V8ROTL(v, n) _mm256_or_si256(_mm256_slli_epi32(v, n), _mm256_srli_epi32(v, 32 - (n)))
-#define V8QR(a, b, c, d)                                                                                               \
+ * (the caller asks __builtin_cpu_supports; only these functions are
+ * compiled for AVX2): lane b of word i is word i of block counter + b, as
+ * in chacha20_4blocks. The 20 rounds: with AVX2 alone the rotations by 16
+ * and 8 are byte shuffles, the others two shifts and an or; AVX-512VL has
+ * a rotation (vprold, on the same 256-bit registers): 1.35x. Not inlined
+ * (a function of a wider target cannot be), x in memory between. */
+#define V8QR(a, b, c, d, ROT)                                                                                          \
     do {                                                                                                               \
-        a = _mm256_add_epi32(a, b); d = _mm256_shuffle_epi8(_mm256_xor_si256(d, a), rot16);                           \
-        c = _mm256_add_epi32(c, d); b = V8ROTL(_mm256_xor_si256(b, c), 12);                                           \
-        a = _mm256_add_epi32(a, b); d = _mm256_shuffle_epi8(_mm256_xor_si256(d, a), rot8);                            \
-        c = _mm256_add_epi32(c, d); b = V8ROTL(_mm256_xor_si256(b, c), 7);                                            \
+        a = _mm256_add_epi32(a, b); d = ROT(_mm256_xor_si256(d, a), 16);                                              \
+        c = _mm256_add_epi32(c, d); b = ROT(_mm256_xor_si256(b, c), 12);                                              \
+        a = _mm256_add_epi32(a, b); d = ROT(_mm256_xor_si256(d, a), 8);                                               \
+        c = _mm256_add_epi32(c, d); b = ROT(_mm256_xor_si256(b, c), 7);                                               \
     } while (0)
-__attribute__((target("avx2"))) static void chacha20_8blocks_avx2(uint32_t s[16], const uint8_t *in, uint8_t *out,
-                                                                  size_t n8)
+#define V8ROUNDS(x, ROT)                                                                                               \
+    for (int r = 0; r < 10; r++) {                                                                                     \
+        V8QR(x[0], x[4], x[8], x[12], ROT);                                                                            \
+        V8QR(x[1], x[5], x[9], x[13], ROT);                                                                            \
+        V8QR(x[2], x[6], x[10], x[14], ROT);                                                                           \
+        V8QR(x[3], x[7], x[11], x[15], ROT);                                                                           \
+        V8QR(x[0], x[5], x[10], x[15], ROT);                                                                           \
+        V8QR(x[1], x[6], x[11], x[12], ROT);                                                                           \
+        V8QR(x[2], x[7], x[8], x[13], ROT);                                                                            \
+        V8QR(x[3], x[4], x[9], x[14], ROT);                                                                            \
+    }
+#define V8ROT_AVX2(v, n)                                                                                               \
+    ((n) == 16   ? _mm256_shuffle_epi8(v, _mm256_setr_epi8(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13, 2, 3, 0, \
+                                                           1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13))               \
+     : (n) == 8 ? _mm256_shuffle_epi8(v, _mm256_setr_epi8(3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14, 3, 0, 1, \
+                                                          2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14))                \
+                : _mm256_or_si256(_mm256_slli_epi32(v, n), _mm256_srli_epi32(v, 32 - (n))))
+#define V8ROT_VL(v, n) _mm256_rol_epi32(v, n)
+__attribute__((target("avx2"), noinline)) static void chacha20_rounds_avx2(__m256i x[16])
 {
-    const __m256i rot16 = _mm256_setr_epi8(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13, 2, 3, 0, 1, 6, 7, 4,
-                                           5, 10, 11, 8, 9, 14, 15, 12, 13);
-    const __m256i rot8 = _mm256_setr_epi8(3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14, 3, 0, 1, 2, 7, 4, 5,
-                                          6, 11, 8, 9, 10, 15, 12, 13, 14);
+    V8ROUNDS(x, V8ROT_AVX2)
+}
+__attribute__((target("avx2,avx512vl"), noinline)) static void chacha20_rounds_vl(__m256i x[16])
+{
+    V8ROUNDS(x, V8ROT_VL)
+}
+
+/* vl: the rounds with AVX-512VL's rotation */
+__attribute__((target("avx2"))) static void chacha20_8blocks_avx2(uint32_t s[16], const uint8_t *in, uint8_t *out,
+                                                                  size_t n8, int vl)
+{
     const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256i x[16];
     for (; n8 > 0; n8--) {
         for (int i = 0; i < 16; i++)
             x[i] = _mm256_set1_epi32((int)s[i]);
         x[12] = _mm256_add_epi32(x[12], lanes);
-        for (int r = 0; r < 10; r++) {
-            V8QR(x[0], x[4], x[8], x[12]);
-            V8QR(x[1], x[5], x[9], x[13]);
-            V8QR(x[2], x[6], x[10], x[14]);
-            V8QR(x[3], x[7], x[11], x[15]);
-            V8QR(x[0], x[5], x[10], x[15]);
-            V8QR(x[1], x[6], x[11], x[12]);
-            V8QR(x[2], x[7], x[8], x[13]);
-            V8QR(x[3], x[4], x[9], x[14]);
-        }
+        if (vl)
+            chacha20_rounds_vl(x);
+        else
+            chacha20_rounds_avx2(x);
         for (int i = 0; i < 16; i++)
             x[i] = _mm256_add_epi32(x[i], _mm256_set1_epi32((int)s[i]));
         x[12] = _mm256_add_epi32(x[12], lanes);
@@ -279,9 +307,10 @@ static void chacha20_stream(uint32_t s[16], const uint8_t *in, size_t n, uint8_t
 {
     uint32_t x[16];
 #ifdef CHACHA20_AVX2
-    if (n >= 8 * CHACHA20_BLOCK_LEN && avx2_allowed && __builtin_cpu_supports("avx2")) {
+    int level;
+    if (n >= 8 * CHACHA20_BLOCK_LEN && (level = simd_level()) > 0) {
         size_t n8 = n / (8 * CHACHA20_BLOCK_LEN);
-        chacha20_8blocks_avx2(s, in, out, n8);
+        chacha20_8blocks_avx2(s, in, out, n8, level == 2);
         in += n8 * 8 * CHACHA20_BLOCK_LEN;
         out += n8 * 8 * CHACHA20_BLOCK_LEN;
         n -= n8 * 8 * CHACHA20_BLOCK_LEN;
@@ -534,7 +563,7 @@ __attribute__((target("avx2"))) static void poly1305_blocks_avx2(poly1305_ctx *c
 static void poly1305_blocks(poly1305_ctx *c, const uint8_t *m, size_t n, uint32_t hibit)
 {
 #ifdef POLY1305_AVX2
-    if (n >= 512 && hibit && avx2_allowed && __builtin_cpu_supports("avx2")) {
+    if (n >= 512 && hibit && avx2_allowed && __builtin_cpu_supports("avx2")) { /* AVX-512VL adds nothing here */
         size_t n64 = n / 64;
         poly1305_blocks_avx2(c, m, n64);
         m += 64 * n64;

@@ -11,7 +11,8 @@
  * bytes whatever differs.
  *
  * Speed: ChaCha20 takes eight blocks at a time with AVX2 when the CPU has
- * it (chosen at run time; chacha20_avx2 turns it off), four with GCC's
+ * it (chosen at run time; chacha20_avx2 turns it off; AVX-512VL's rotation
+ * in its rounds where there is one), four with GCC's
  * vector extension otherwise, one for the rest; Poly1305 takes texts of
  * 512 bytes or more four blocks at a time with AVX2 (26-bit limbs, one
  * block in each 64-bit lane, h * r^4 per step), two at a time in 44-bit
@@ -78,9 +79,10 @@ int aead_seal(const uint8_t key[AEAD_KEY_LEN], const uint8_t nonce[AEAD_NONCE_LE
 int aead_open(const uint8_t key[AEAD_KEY_LEN], const uint8_t nonce[AEAD_NONCE_LEN], const void *ad, size_t adlen,
               const void *cipher, size_t n, const uint8_t tag[AEAD_TAG_LEN], uint8_t *out);
 
-/* Whether ChaCha20 and Poly1305 may take their AVX2 paths (on by default;
- * the tests run every vector on both): returns whether they are taken now,
- * 0 on a CPU or a build without AVX2. Not thread-safe: set it before any
+/* The widest vector paths ChaCha20 and Poly1305 may take: 2 (the
+ * default) AVX2 and AVX-512VL's rotation, 1 AVX2 alone, 0 neither (the
+ * tests run every vector on each). Returns the level taken now, given the
+ * CPU and the build (0 without AVX2). Not thread-safe: set it before any
  * use. */
 int chacha20_avx2(int allow);
 

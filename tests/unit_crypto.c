@@ -1043,19 +1043,29 @@ int main(int argc, char **argv)
     test_constant_time();
     if (argc > 1 && strcmp(argv[1], "--constant-time") == 0) /* tests/crypto_ct.t: memcheck is slow */
         return done_testing();
-    /* ChaCha20's paths in turn: AVX2's eight blocks (when the CPU has
-     * them), then four blocks with the vector extension; one path, one
-     * block at a time, in unit_crypto_scalar.c */
+    /* The paths in turn: AVX2 with AVX-512VL's rotation, AVX2 alone (when
+     * the CPU has them: a level the CPU lacks is not run again), then
+     * ChaCha20 four blocks at a time with the vector extension and Poly1305
+     * two at a time; one path, one block at a time, in
+     * unit_crypto_scalar.c */
+    static const char *const paths[] = {"ChaCha20 four blocks at a time, Poly1305 two (44-bit limbs)",
+                                        "AVX2: ChaCha20 eight blocks at a time, Poly1305 four",
+                                        "AVX2 and AVX-512VL's rotation: ChaCha20 eight blocks at a time, Poly1305 four"};
 #ifdef CHACHA20_SCALAR
-    const char *other = "one block at a time, Poly1305 in 26-bit limbs";
-    for (int avx2 = 0; avx2 >= 0; avx2--) {
+    for (int level = 0; level >= 0; level--) {
 #else
-    const char *other = "four blocks at a time";
-    for (int avx2 = 1; avx2 >= 0; avx2--) {
+    for (int level = 2; level >= 0; level--) {
 #endif
-        int on = chacha20_avx2(avx2);
-        printf("# ChaCha20 %s%s\n", on ? "eight blocks at a time (AVX2)" : other,
-               !on && avx2 ? " (no AVX2 in this CPU or build)" : "");
+        int got = chacha20_avx2(level);
+        if (got != level) {
+            printf("# not on this CPU or build: %s\n", paths[level]);
+            continue;
+        }
+#ifdef CHACHA20_SCALAR
+        printf("# ChaCha20 one block at a time, Poly1305 in 26-bit limbs\n");
+#else
+        printf("# %s\n", paths[level]);
+#endif
         test_rfc8439_chacha();
         test_rfc8439_poly1305();
         test_rfc8439_aead();
@@ -1063,7 +1073,7 @@ int main(int argc, char **argv)
         test_long_texts();
         test_wycheproof_aead();
     }
-    chacha20_avx2(1);
+    chacha20_avx2(2);
     test_rfc7748();
     test_rfc5869();
     test_wycheproof_x25519();
