@@ -529,6 +529,14 @@ static void test_long_texts(void)
     for (uint32_t b = 0; b < 41; b++)
         chacha20_block(key, first + b, nonce.b, blocks + 64 * b);
     ok(rc == 0 && same(ks, blocks, sizeof ks), "chacha20_xor of 41 blocks up to counter 2^32 - 1: chacha20_block's");
+    /* 300 bytes from 2^32 - 5: a last run of under eight blocks whose
+     * unused lanes pass the counter's end */
+    first = 0xffffffffu - 4;
+    memset(ks, 0, 300);
+    rc = chacha20_xor(key, first, nonce.b, ks, 300, ks);
+    for (uint32_t b = 0; b < 5; b++)
+        chacha20_block(key, first + b, nonce.b, blocks + 64 * b);
+    ok(rc == 0 && same(ks, blocks, 300), "chacha20_xor of 300 bytes up to counter 2^32 - 1: chacha20_block's");
 }
 
 /* ------------------------------------------------------------ RFC 7748 --- */
