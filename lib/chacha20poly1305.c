@@ -399,12 +399,6 @@ static uint64_t le64(const uint8_t *p)
     return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
 }
 
-/* h and r as three limbs of 44, 44 and 42 bits (2^0, 2^44, 2^88): the
- * products of two limbs fit 128 bits with room for the sums. 2^132 =
- * 4 * 2^130 = 20 mod p folds the high products back with a factor 20
- * (s1, s2); r's clamp makes r1 and r2 multiples of 4, so r * 20 stays
- * under 2^49. hibit is 2.5's 2^128 (2^40 of the third limb): 1u << 24
- * for a full block, 0 for the padded last one. */
 /* One carry pass over d0..d2 into h0..h2: h0, h2 under 2^44, 2^42, h1 a
  * little over 2^44 at most. */
 #define POLY44_CARRY(d0, d1, d2, h0, h1, h2)                                                                           \
@@ -568,7 +562,13 @@ __attribute__((target("avx2"))) static void poly1305_blocks_avx2(poly1305_ctx *c
 }
 #endif
 
-/* Two blocks at a time when there are: h = (h + m1) r^2 + m2 r, the two
+/* h and r as three limbs of 44, 44 and 42 bits (2^0, 2^44, 2^88): the
+ * products of two limbs fit 128 bits with room for the sums. 2^132 =
+ * 4 * 2^130 = 20 mod p folds the high products back with a factor 20
+ * (s1, s2: r's limbs are under 2^44, so r * 20 is under 2^49). hibit is
+ * 2.5's 2^128 (2^40 of the third limb): 1u << 24 for a full block, 0 for
+ * the padded last one.
+ * Two blocks at a time when there are: h = (h + m1) r^2 + m2 r, the two
  * products independent (they overlap in the CPU, where block after block
  * waits for each multiply) and summed before one carry pass. With limbs
  * under 2^46 and factors (r, r^2, their * 20) under 2^50, the six products
