@@ -24,6 +24,7 @@
 
 #include "chacha20poly1305.h"
 #include "hkdf.h"
+#include "sha256.h"
 #include "tap.h"
 #include "x25519.h"
 
@@ -484,6 +485,58 @@ static void test_aead_roundtrip(void)
     }
     is_int(good, rounds, "random sizes 0..4096, random AD: aead_open(aead_seal(x)) == x");
     is_int(bad, rounds, "random sizes: one changed byte of ciphertext, AD or tag refused");
+}
+
+/* Texts past the RFC's and Wycheproof's lengths (they stop under 512
+ * bytes, where the eight-block path starts): the AEAD of RFC 8439 A.5's
+ * shape on 511 to 65,613 bytes, against the SHA-256 of ciphertext || tag
+ * from another implementation (Python's cryptography, OpenSSL's:
+ * ChaCha20Poly1305(bytes(range(32))).encrypt(nonce, text, ad)), and
+ * opened back; and chacha20_xor against block after block of
+ * chacha20_block (2.3, checked by A.1) up to the counter's last value. */
+static void test_long_texts(void)
+{
+    static const struct { size_t n; const char *sha; } kat[] = {
+        {511, "709e450c10f50e2d45608a27ff42a776b9458a0506b9b911905b543b06cc7c20"},
+        {512, "974f2762bd48caf8a918a740ac528db06c219a5d3869fb3f4edb95cc04b619a7"},
+        {513, "1d9efdfdc1986a8705bcc2943ce4892f7da1943bace03edbf79091b75bd78510"},
+        {1400, "732112f6e66ce20e22dc5307fa46c5397ffb2a4b698cb91d6335e95721e926e8"},
+        {4099, "86354422b61edf4dfe70672ad616ca75dc9b7bba70b16043a39a1fdc6951b8bf"},
+        {65613, "29fad90608df6ba68de1171e41f5d3a7e4d0bd90bae625620c020bb17fd2192a"},
+    };
+    static uint8_t text[65613 + 16], back[65613];
+    uint8_t key[32], sum[SHA256_LEN];
+    bytes nonce = H("070000004041424344454647"), ad = H("50515253c0c1c2c3c4c5c6c7");
+    for (int i = 0; i < 32; i++)
+        key[i] = (uint8_t)i;
+    for (size_t k = 0; k < sizeof kat / sizeof kat[0]; k++) {
+        size_t n = kat[k].n;
+        for (size_t i = 0; i < n; i++)
+            text[i] = (uint8_t)(i * 31 + 7);
+        aead_seal(key, nonce.b, ad.b, ad.n, text, n, text, text + n);
+        sha256(text, n + 16, sum);
+        ok(same(sum, H(kat[k].sha).b, SHA256_LEN), "AEAD of %zu bytes: the ciphertext and tag OpenSSL makes", n);
+        int good = aead_open(key, nonce.b, ad.b, ad.n, text, n, text + n, back) == 0;
+        for (size_t i = 0; good && i < n; i++)
+            good = back[i] == (uint8_t)(i * 31 + 7);
+        ok(good, "AEAD of %zu bytes: opened back", n);
+    }
+    /* 41 blocks from 2^32 - 41: five of eight, one of one, the last at 2^32 - 1 */
+    static uint8_t ks[41 * 64], blocks[41 * 64];
+    uint32_t first = 0xffffffffu - 40;
+    memset(ks, 0, sizeof ks);
+    int rc = chacha20_xor(key, first, nonce.b, ks, sizeof ks, ks);
+    for (uint32_t b = 0; b < 41; b++)
+        chacha20_block(key, first + b, nonce.b, blocks + 64 * b);
+    ok(rc == 0 && same(ks, blocks, sizeof ks), "chacha20_xor of 41 blocks up to counter 2^32 - 1: chacha20_block's");
+    /* 300 bytes from 2^32 - 5: a last run of under eight blocks whose
+     * unused lanes pass the counter's end */
+    first = 0xffffffffu - 4;
+    memset(ks, 0, 300);
+    rc = chacha20_xor(key, first, nonce.b, ks, 300, ks);
+    for (uint32_t b = 0; b < 5; b++)
+        chacha20_block(key, first + b, nonce.b, blocks + 64 * b);
+    ok(rc == 0 && same(ks, blocks, 300), "chacha20_xor of 300 bytes up to counter 2^32 - 1: chacha20_block's");
 }
 
 /* ------------------------------------------------------------ RFC 7748 --- */
@@ -998,13 +1051,39 @@ int main(int argc, char **argv)
     test_constant_time();
     if (argc > 1 && strcmp(argv[1], "--constant-time") == 0) /* tests/crypto_ct.t: memcheck is slow */
         return done_testing();
-    test_rfc8439_chacha();
-    test_rfc8439_poly1305();
-    test_rfc8439_aead();
-    test_aead_roundtrip();
+    /* The paths in turn: AVX2 with AVX-512VL's rotation, AVX2 alone (when
+     * the CPU has them: a level the CPU lacks is not run again), then
+     * ChaCha20 four blocks at a time with the vector extension and Poly1305
+     * two at a time; one path, one block at a time, in
+     * unit_crypto_scalar.c */
+    static const char *const paths[] = {"ChaCha20 four blocks at a time, Poly1305 two (44-bit limbs)",
+                                        "AVX2: ChaCha20 eight blocks at a time, Poly1305 four",
+                                        "AVX2 and AVX-512VL's rotation: ChaCha20 eight blocks at a time, Poly1305 four"};
+#ifdef CHACHA20_SCALAR
+    for (int level = 0; level >= 0; level--) {
+#else
+    for (int level = 2; level >= 0; level--) {
+#endif
+        int got = chacha20_avx2(level);
+        if (got != level) {
+            printf("# not on this CPU or build: %s\n", paths[level]);
+            continue;
+        }
+#ifdef CHACHA20_SCALAR
+        printf("# ChaCha20 one block at a time, Poly1305 in 26-bit limbs\n");
+#else
+        printf("# %s\n", paths[level]);
+#endif
+        test_rfc8439_chacha();
+        test_rfc8439_poly1305();
+        test_rfc8439_aead();
+        test_aead_roundtrip();
+        test_long_texts();
+        test_wycheproof_aead();
+    }
+    chacha20_avx2(2);
     test_rfc7748();
     test_rfc5869();
-    test_wycheproof_aead();
     test_wycheproof_x25519();
     test_wycheproof_hkdf();
     return done_testing();

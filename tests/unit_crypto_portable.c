@@ -1,7 +1,9 @@
 /*
  * unit_crypto_portable.c - the portable paths of lib/x25519.c and
  * lib/chacha20poly1305.c (what a compiler without 128-bit integers or
- * vector extensions builds) against the fast ones the programs use here:
+ * vector extensions builds: one ChaCha20 block at a time, Poly1305 in
+ * 26-bit limbs) against the fast ones the programs use here (AVX2 or four
+ * blocks, 44-bit limbs):
  * the same outputs on RFC vectors and on random inputs. Each file is
  * compiled once more in here, under other names, with its portable path
  * forced.
@@ -18,6 +20,7 @@
 #undef x25519_base
 
 #define CHACHA20_SCALAR 1
+#define POLY1305_26BIT 1
 #define chacha20_quarter_round portable_quarter_round
 #define chacha20_block portable_block
 #define chacha20_xor portable_xor
@@ -29,6 +32,7 @@
 #define aead_seal portable_aead_seal
 #define aead_open portable_aead_open
 #define crypto_wipe portable_wipe
+#define chacha20_avx2 portable_avx2
 #include "../lib/chacha20poly1305.c"
 #undef chacha20_quarter_round
 #undef chacha20_block
@@ -41,6 +45,7 @@
 #undef aead_seal
 #undef aead_open
 #undef crypto_wipe
+#undef chacha20_avx2
 
 #undef X25519_H /* again, under the real names */
 #include "tap.h"
@@ -51,6 +56,8 @@ int aead_seal(const uint8_t key[AEAD_KEY_LEN], const uint8_t nonce[AEAD_NONCE_LE
               const void *plain, size_t n, uint8_t *out, uint8_t tag[AEAD_TAG_LEN]);
 int aead_open(const uint8_t key[AEAD_KEY_LEN], const uint8_t nonce[AEAD_NONCE_LEN], const void *ad, size_t adlen,
               const void *cipher, size_t n, const uint8_t tag[AEAD_TAG_LEN], uint8_t *out);
+void poly1305(const uint8_t key[POLY1305_KEY_LEN], const void *data, size_t n, uint8_t tag[POLY1305_TAG_LEN]);
+int chacha20_avx2(int allow);
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull; /* fixed seed: a failure is reproducible */
 static void fill(uint8_t *p, size_t n)
@@ -98,9 +105,14 @@ static void test_x25519(void)
     ok(x25519_portable(a, s, zero) < 0 && x25519(b, s, zero) < 0, "u = 0 refused by both");
 }
 
-static void test_chacha(void)
+static void test_chacha(int avx2)
 {
-    int differ = 0;
+    int differ = 0, on = chacha20_avx2(avx2);
+    static const char *const paths[] = {"four blocks and 44-bit limbs", "AVX2", "AVX2 and AVX-512VL"};
+    if (on != avx2) {
+        printf("# not on this CPU or build: %s\n", paths[avx2]);
+        return;
+    }
     for (int i = 0; i < 200; i++) {
         uint8_t key[32], nonce[12], ad[40], text[2000], c1[2000], c2[2000], t1[16], t2[16];
         size_t n = (size_t)(i * 37 % 2000), adn = (size_t)(i % 40);
@@ -114,12 +126,62 @@ static void test_chacha(void)
         uint8_t back[2000];
         differ += aead_open(key, nonce, ad, adn, c1, n, t1, back) != 0 || memcmp(back, text, n) != 0;
     }
-    is_int(differ, 0, "200 AEAD seals of 0 to 1,998 bytes: scalar and four-block ChaCha20 agree, and open");
+    is_int(differ, 0, "200 AEAD seals of 0 to 1,998 bytes: one-block ChaCha20 and 26-bit Poly1305 agree with %s, and open",
+           paths[on]);
+}
+
+/* Poly1305's 26-bit limbs against its 44-bit ones: random keys and texts,
+ * and the corners of the arithmetic (r at its clamp's largest, texts of
+ * 0xff that keep h near 2^130, s of all ones that carries out of 2^128,
+ * lengths of every residue mod 16). */
+static void test_poly1305(void)
+{
+    int differ = 0, cases = 0;
+    static uint8_t text[4096];
+    for (int i = 0; i < 400; i++) {
+        uint8_t key[32], t1[16], t2[16];
+        size_t n = (size_t)(i * 53 % 4096);
+        fill(key, 32);
+        fill(text, n);
+        if (i % 4 == 1)
+            memset(key, 0xff, 16); /* r clamped to its largest */
+        if (i % 4 == 2)
+            memset(key + 16, 0xff, 16); /* s: the final addition carries */
+        if (i % 3 == 0)
+            memset(text, 0xff, n); /* h near p, the reductions' edge */
+        if (i % 7 == 0)
+            memset(key, 0xff, 32), memset(text, 0xff, n);
+        portable_poly1305(key, text, n, t1);
+        poly1305(key, text, n, t2);
+        differ += memcmp(t1, t2, 16) != 0;
+        cases++;
+    }
+    /* h + s near 2^128 and h just under, at and over p: r = 1 makes h the
+     * text's blocks summed (each with its 2^128); one block of 2^128 - 1
+     * with s up to all ones, and two blocks that bring h to p - 1, p, p + 1 */
+    for (int k = 0; k < 3; k++)
+        for (int v = 0; v < 8; v++) {
+            uint8_t key[32] = {1}, t1[16], t2[16], m[32];
+            memset(key + 16, v & 1 ? 0xff : 0, 16);
+            key[16] = (uint8_t)(0xfb + v);
+            memset(m, 0xff, 32);
+            m[16] = (uint8_t)(0xfb + k); /* (2^128 - 1) + (2^128 - 5 + k) + 2 * 2^128 = p - 1 + k */
+            portable_poly1305(key, m, 16 + 16 * (v / 4), t1);
+            poly1305(key, m, 16 + 16 * (v / 4), t2);
+            differ += memcmp(t1, t2, 16) != 0;
+            cases++;
+        }
+    is_int(differ, 0, "%d Poly1305 tags (random, r and s at their largest, h around p): 26-bit and 44-bit limbs agree",
+           cases);
 }
 
 int main(void)
 {
     test_x25519();
-    test_chacha();
+    test_chacha(2);
+    test_chacha(1);
+    test_chacha(0);
+    chacha20_avx2(2);
+    test_poly1305();
     return done_testing();
 }
