@@ -176,7 +176,20 @@ for v in "loss=0.2:loss=20% dup=0% reorder=0% (seed 5)" "loss=20%:loss=20% dup=0
 done
 start_slave accept-random --simulate loss=1%
 check "without seed=: a random seed, said" grep -Eq 'warning: --simulate loss=1% dup=0% reorder=0% \(seed [0-9]+\)' "$T/accept-random.log"
+kill -USR1 "$SLAVE_PID"
+check "the slave's SIGUSR1: its counts" wait_for_line "$T/accept-random.log" \
+    'info: simulate: 0 datagrams received, 0 dropped, 0 duplicated, 0 reordered; 0 result fragments retransmitted'
 stop_pid "$SLAVE_PID"
+start_master usr1 "$T/one.conf" --ephemeral --simulate dup=1%
+# one signal at a time (two pending at once are one); its pings go to nobody (port 9): nothing received
+for i in 1 2 3; do
+    kill -USR1 "$MASTER_PID"
+    for _ in $(seq 1 200); do [ "$(grep -c 'simulate: 0 datagrams received' "$T/usr1.log")" -ge $i ] && break; sleep 0.05; done
+done
+counts_after_status() { sed -n '/maitre: info: status: /,$p' "$T/usr1.log" | grep -q 'info: simulate: 0 datagrams received, 0 dropped, 0 duplicated, 0 reordered'; }
+check "the master's SIGUSR1: its counts after its status" counts_after_status
+stop_pid "$MASTER_PID"
+is "$(grep -c 'simulate: 0 datagrams received' "$T/usr1.log")" 4 "the master: once per SIGUSR1, and once at exit"
 
 # 8. Bad values: exit 2, the bad part named, nothing started.
 while IFS='|' read -r value says; do
