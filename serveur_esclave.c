@@ -56,6 +56,9 @@ static void usage(FILE *out)
             "      --master-grace SECS  a master with a state dir that falls silent keeps its\n"
             "                         jobs and results this long, for its next life to adopt\n"
             "                         (default %d; from 1; an ephemeral master's: 10 s)\n"
+            "      --simulate SPEC    drop, duplicate and reorder received datagrams on purpose\n"
+            "                         (a demonstration, never for real work): SPEC is\n"
+            "                         loss=P,dup=P,reorder=P,seed=N, P as 20%% or 0.2\n"
             "  -v, --verbose          log every job\n"
             "  -q, --quiet            log only errors\n"
             "  -h, --help             this help\n"
@@ -75,11 +78,12 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},             {"version", no_argument, NULL, 'V'},
         {"master-grace", required_argument, NULL, 'G'},
         {"chdir", required_argument, NULL, 'C'},
+        {"simulate", required_argument, NULL, 'S'},
         {"max-procs", required_argument, NULL, 'P'},  {"max-cpu", required_argument, NULL, 'U'},
         {"max-memory", required_argument, NULL, 'M'}, {"max-files", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0}};
     runner_limits limits = {0, RUNNER_DEFAULT_PROCS, 0, 0, RUNNER_DEFAULT_FILES};
-    slave_config cfg = {DEFAULT_BIND_ADDR, 0, 0, DEFAULT_OUTPUT_CAP, 0, NULL, NULL, DEFAULT_MASTER_GRACE_SECONDS * 1000u, NULL};
+    slave_config cfg = {DEFAULT_BIND_ADDR, 0, 0, DEFAULT_OUTPUT_CAP, 0, NULL, NULL, DEFAULT_MASTER_GRACE_SECONDS * 1000u, NULL, NULL};
     int level = LOG_INFO, c, insecure = 0;
     const char *key_file = NULL, *allow_file = NULL, *chdir_to = NULL;
     static allow_list allow;
@@ -99,6 +103,7 @@ int main(int argc, char **argv)
         case 'o': cfg.output_cap = cli_bytes("--max-output", optarg, 0, MAX_OUTPUT_CAP); break;
         case 't': cfg.default_timeout_ms = cli_seconds("--timeout", optarg, 86400000u); break;
         case 'C': chdir_to = optarg; break;
+        case 'S': cfg.simulate = cli_simulate(optarg); break;
         case 'P': limits.procs = (uint32_t)cli_number("--max-procs", optarg, 0, 1000000); break;
         case 'U': limits.cpu_s = (uint32_t)cli_number("--max-cpu", optarg, 0, 86400 * 365); break;
         case 'M': limits.memory = cli_size("--max-memory", optarg, (uint64_t)1 << 50); break;
@@ -145,6 +150,8 @@ int main(int argc, char **argv)
     static char role[32];
     snprintf(role, sizeof role, "esclave:%d", cfg.port);
     log_init(role, level);
+    if (cfg.simulate)
+        cli_simulate_warn(cfg.simulate);
     limits.slots = (unsigned)cfg.slots;
     runner_set_limits(&limits);
     runner_init(); /* before any socket: the keeper holds none */

@@ -75,6 +75,9 @@ static void usage(FILE *out)
             "                               on ADDR (default 127.0.0.1; beyond loopback a key and\n"
             "                               --http-token are required; see doc/monitoring.md)\n"
             "      --http-token FILE        the bearer token /status.json and /metrics then need\n"
+            "      --simulate SPEC          drop, duplicate and reorder received datagrams on purpose\n"
+            "                               (a demonstration, never for real work): SPEC is\n"
+            "                               loss=P,dup=P,reorder=P,seed=N, P as 20%% or 0.2\n"
             "  -v, --verbose                log every command\n"
             "  -q, --quiet                  log only errors\n"
             "  -h, --help                   this help\n"
@@ -111,7 +114,8 @@ static void http_address(master_config *cfg, char *arg)
 int main(int argc, char **argv)
 {
     enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE, OPT_GRACE, OPT_INSECURE, OPT_DEAD_AFTER, OPT_QUEUE_TOTAL,
-           OPT_STATE_DIR, OPT_EPHEMERAL, OPT_CLIENT_GRACE, OPT_KEEP_RESULTS, OPT_MAX_BATCHES, OPT_HTTP, OPT_HTTP_TOKEN };
+           OPT_STATE_DIR, OPT_EPHEMERAL, OPT_CLIENT_GRACE, OPT_KEEP_RESULTS, OPT_MAX_BATCHES, OPT_HTTP, OPT_HTTP_TOKEN,
+           OPT_SIMULATE };
     enum { OPT_DUMP_JOURNAL = 512 };
     static const struct option longopts[] = {
         {"bind", required_argument, NULL, 'b'},
@@ -131,6 +135,7 @@ int main(int argc, char **argv)
         {"max-batches", required_argument, NULL, OPT_MAX_BATCHES},
         {"http", required_argument, NULL, OPT_HTTP},
         {"http-token", required_argument, NULL, OPT_HTTP_TOKEN},
+        {"simulate", required_argument, NULL, OPT_SIMULATE},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -141,7 +146,7 @@ int main(int argc, char **argv)
                          DEFAULT_MAX_QUEUED, DEFAULT_RETRIES,    DEFAULT_NO_SLAVE_SECONDS * 1000u,
                          DEFAULT_GRACE_SECONDS * 1000u, NULL, DEFAULT_DEAD_AFTER_SECONDS * 1000u, DEFAULT_QUEUE_TOTAL_MIB,
                          MASTER_STATE_DEFAULT, DEFAULT_CLIENT_GRACE_SECONDS * 1000u, DEFAULT_KEEP_RESULTS_SECONDS * 1000u,
-                         DEFAULT_MAX_BATCHES, NULL, 0, NULL};
+                         DEFAULT_MAX_BATCHES, NULL, 0, NULL, NULL};
     int level = LOG_INFO, c, insecure = 0, ephemeral = 0;
     const char *key_file = NULL;
     const char *dump_journal = NULL;
@@ -178,6 +183,7 @@ int main(int argc, char **argv)
         case OPT_MAX_BATCHES: cfg.max_batches = (unsigned)cli_number("--max-batches", optarg, 1, 10000000); break;
         case OPT_HTTP: http_address(&cfg, optarg); break;
         case OPT_HTTP_TOKEN: cfg.http_token_file = optarg; break;
+        case OPT_SIMULATE: cfg.simulate = cli_simulate(optarg); break;
         case 'v': level = LOG_DEBUG; break;
         case 'q': level = LOG_ERROR; break;
         case 'h': usage(stdout); return 0;
@@ -218,5 +224,7 @@ int main(int argc, char **argv)
     auth_setup(&auth, key_file);
     cli_check_bind(cfg.bind, auth.enabled, insecure);
     cfg.auth = &auth;
+    if (cfg.simulate)
+        cli_simulate_warn(cfg.simulate);
     return master_run(&cfg);
 }

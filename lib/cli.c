@@ -81,3 +81,26 @@ int cli_port(const char *text)
 {
     return (int)cli_number("port", text, 0, 65535);
 }
+
+simulate *cli_simulate(const char *text)
+{
+    static simulate s;
+    char err[300];
+    int seeded;
+    if (simulate_parse(&s, text, &seeded, err, sizeof err) < 0)
+        die("%s", err);
+    if (!seeded) {
+        uint32_t seed;
+        if (plat_random(&seed, sizeof seed) < 0)
+            die("--simulate: no random source for a seed: give seed=N");
+        simulate_seed(&s, seed);
+    }
+    return &s;
+}
+
+void cli_simulate_warn(const simulate *s)
+{
+    char what[160];
+    simulate_describe(s, what, sizeof what);
+    LOG(LOG_WARN, "--simulate %s: received datagrams are dropped, duplicated and reordered on purpose", what);
+}

@@ -72,15 +72,65 @@ int endpoint_send(endpoint *e, sock_t sock, const net_addr *to, uint64_t peer_bo
     return net_sendto(sock, e->out, n, to) == NET_ERROR ? NET_ERROR : 1;
 }
 
+/* --simulate: a datagram handed over once or twice (the copy made before
+ * the first, which may open it in place). */
+static void sim_deliver(endpoint *e, uint8_t *p, size_t n, const net_addr *from, int copies,
+                        endpoint_handler *on_datagram, void *ctx)
+{
+    if (copies > 1)
+        memcpy(e->sim->spare, p, n);
+    on_datagram(ctx, p, n, from);
+    if (copies > 1)
+        on_datagram(ctx, e->sim->spare, n, from);
+}
+
+/* The held datagrams that are due (all: every one, after the next datagram came), into e->in. */
+static void sim_release(endpoint *e, int all, endpoint_handler *on_datagram, void *ctx)
+{
+    size_t n;
+    net_addr from;
+    int copies;
+    while (simulate_pop(e->sim, clock_us(), all, e->in, &n, &from, &copies))
+        sim_deliver(e, e->in, n, &from, copies, on_datagram, ctx);
+}
+
+/* A datagram received under --simulate: dropped (it never arrived),
+ * handed over (twice when duplicated), or held back until the next one
+ * has been handed over or its delay is out. */
+static void sim_receive(endpoint *e, size_t n, const net_addr *from, endpoint_handler *on_datagram, void *ctx)
+{
+    int hold, copies = simulate_fate(e->sim, &hold);
+    if (!copies || (hold && simulate_hold(e->sim, e->in, n, from, copies, clock_us())))
+        return;
+    sim_deliver(e, e->in, n, from, copies, on_datagram, ctx);
+    sim_release(e, 1, on_datagram, ctx);
+}
+
+uint64_t endpoint_held_until(const endpoint *e)
+{
+    return e->sim ? simulate_next_us(e->sim) : 0;
+}
+
+int endpoint_held_due(const endpoint *e)
+{
+    uint64_t due = endpoint_held_until(e);
+    return due && due <= clock_us();
+}
+
 int endpoint_drain(endpoint *e, sock_t sock, endpoint_handler *on_datagram, void *ctx)
 {
     int k = 0;
+    if (e->sim)
+        sim_release(e, 0, on_datagram, ctx);
     for (; sock != SOCK_INVALID && k < ENDPOINT_BATCH; k++) {
         net_addr from;
         long r = net_recvfrom(sock, e->in, sizeof e->in, &from);
         if (r < 0)
             break;
-        on_datagram(ctx, e->in, (size_t)r, &from);
+        if (e->sim)
+            sim_receive(e, (size_t)r, &from, on_datagram, ctx);
+        else
+            on_datagram(ctx, e->in, (size_t)r, &from);
     }
     return k;
 }

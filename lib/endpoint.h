@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "platform.h"
 #include "proto.h"
+#include "simulate.h"
 
 /* Datagrams read in one go before the caller answers the batch (each
  * touched job or result acknowledged once, not once per datagram). */
@@ -35,6 +36,7 @@ typedef struct {
     uint64_t next_seq;     /* the sequence number of the last datagram we sent */
     uint8_t out[DGRAM_MAX];
     uint8_t in[DGRAM_MAX];
+    simulate *sim;         /* --simulate: what endpoint_drain receives is dropped, doubled, held back (NULL: off) */
 } endpoint;
 
 /* Draws our life's ephemeral pair when keyed (once, at start); endpoint_end
@@ -61,6 +63,11 @@ int endpoint_send(endpoint *e, sock_t sock, const net_addr *to, uint64_t peer_bo
  * on_datagram; returns how many. The caller answers the batch after. */
 typedef void endpoint_handler(void *ctx, uint8_t *p, size_t n, const net_addr *from);
 int endpoint_drain(endpoint *e, sock_t sock, endpoint_handler *on_datagram, void *ctx);
+/* Under --simulate: when a datagram held back is due (clock_us; 0 none),
+ * for the loop's timeout; whether one is due now (then endpoint_drain, even
+ * on a socket with nothing to read, hands it over first). */
+uint64_t endpoint_held_until(const endpoint *e);
+int endpoint_held_due(const endpoint *e);
 
 /* NULL if the datagram p (decoded as d) is keyed as we are; else why not,
  * in words naming which side lacks the key. */

@@ -419,6 +419,7 @@ void status_count_slave(slave_peer *s, const uint8_t *body, size_t len);
 int status_take(master *m, struct status_snapshot *snap, uint64_t now_ms);
 void status_send(master *m, client *cl); /* ATTACH_STATUS: the frames, then BYE */
 void status_log(master *m);              /* SIGUSR1 */
+void status_log_simulate(const master *m); /* --simulate's counts: SIGUSR1 and at exit */
 void status_toggle_verbose(master *m);   /* SIGUSR2 */
 
 /* ------------------------------------------------ http.c, metrics.c --- */

@@ -354,7 +354,8 @@ int read_step(master *m, poll_set *ps)
         if (m->stop_now)
             return 1;
     }
-    if (pfds[PFD_UDP].revents || (ps->end_clients < ps->n && pfds[ps->end_clients].revents))
+    if (pfds[PFD_UDP].revents || (ps->end_clients < ps->n && pfds[ps->end_clients].revents) ||
+        endpoint_held_due(&m->ep))
         read_datagrams(m);
     for (int i = ps->first_client; i < ps->end_clients; i++)
         if (pfds[i].revents & (NET_IN | NET_HUP))
@@ -397,6 +398,7 @@ int master_run(const master_config *cfg)
     m->ep.auth = cfg->auth;
     m->ep.role = AUTH_MASTER;
     m->ep.boot = boot_id_new();
+    m->ep.sim = cfg->simulate;
     endpoint_start(&m->ep);
     m->udp = m->listener = m->udp_other = SOCK_INVALID;
     if (load_slaves(m) <= 0)
@@ -435,6 +437,7 @@ int master_run(const master_config *cfg)
     while (!loop_turn(m, &ps))
         ;
     LOG(LOG_INFO, "stopping");
+    status_log_simulate(m);
     shutdown_all(m);
     http_close(m);
     journal_close(m);

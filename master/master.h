@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "simulate.h"
 
 typedef struct {
     const char *bind;
@@ -27,6 +28,7 @@ typedef struct {
     const char *http_host;      /* --http HOST:PORT (NULL: no monitoring server) */
     int http_port;
     const char *http_token_file; /* --http-token: the bearer token /metrics and /status.json need */
+    simulate *simulate;         /* --simulate: received datagrams dropped, doubled, reordered (NULL: off) */
 } master_config;
 
 #define MASTER_STATE_DEFAULT "" /* an empty path: never a --state-dir (refused) */

@@ -95,6 +95,13 @@ void metrics_write(bwriter *w, const master *m, const status_snapshot *snap)
     head(w, "smp_datagrams_retransmitted_total", "counter",
          "Job request fragments sent again because no acknowledgement came in time.");
     bw_printf(w, "smp_datagrams_retransmitted_total %" PRIu64 "\n", retrans);
+    /* --simulate's doing (0 without it): received datagrams dropped, doubled, held back on purpose */
+    const simulate *sim = m->ep.sim;
+    head(w, "smp_simulated_datagrams_total", "counter",
+         "Received datagrams --simulate dropped, duplicated or reordered on purpose (0 without --simulate).");
+    bw_printf(w, "smp_simulated_datagrams_total{effect=\"dropped\"} %" PRIu64 "\n", sim ? sim->dropped : 0);
+    bw_printf(w, "smp_simulated_datagrams_total{effect=\"duplicated\"} %" PRIu64 "\n", sim ? sim->duplicated : 0);
+    bw_printf(w, "smp_simulated_datagrams_total{effect=\"reordered\"} %" PRIu64 "\n", sim ? sim->reordered : 0);
     if (f->journal_bytes != STATUS_NO_JOURNAL) {
         head(w, "smp_journal_bytes", "gauge", "Size of the journal file in --state-dir.");
         bw_printf(w, "smp_journal_bytes %" PRIu64 "\n", f->journal_bytes);

@@ -344,6 +344,9 @@ uint64_t slaves_tick(master *m, uint64_t now_ms)
         }
         next_ms = earliest(next_ms, s->last_ping_ms + interval);
     }
+    uint64_t held_us = endpoint_held_until(&m->ep); /* --simulate: a datagram held back (read_step hands it over) */
+    if (held_us)
+        next_ms = earliest(next_ms, (held_us + 999) / 1000);
     return next_ms;
 }
 /* ----------------------------------------------------------- UDP path --- */

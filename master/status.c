@@ -216,6 +216,16 @@ void status_log(master *m)
         log_msg(LOG_INFO, "status: ... and %u more batches (client --status lists them all)",
                 (unsigned)(snap.nbatches - STATUS_LOG_BATCHES));
     status_free(&snap);
+    status_log_simulate(m);
+}
+
+void status_log_simulate(const master *m)
+{
+    const simulate *s = m->ep.sim;
+    if (s)
+        log_msg(LOG_INFO, "simulate: %llu datagrams received, %llu dropped, %llu duplicated, %llu reordered",
+                (unsigned long long)s->received, (unsigned long long)s->dropped, (unsigned long long)s->duplicated,
+                (unsigned long long)s->reordered);
 }
 
 void status_toggle_verbose(master *m)

@@ -139,6 +139,7 @@ typedef struct slave {
     int stopping;
     log_limiter garbage_log, send_log;
     drop_report drops[DROP_REPORTS];
+    uint64_t retransmitted; /* result fragments sent again (xfer_tx_pump): said with --simulate's counts */
     /* the event loop's poll set (enum PFD_...): pfd_jobs[i] owns pfds[i]
      * from PFD_COMMANDS on */
     sock_t sigfd;

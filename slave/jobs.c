@@ -556,7 +556,7 @@ uint64_t jobs_tick(slave *sl, uint64_t now_us)
             }
             result_send_ctx c = {sl, j};
             uint32_t rto = rtt_timeout(&j->sess->rtt);
-            xfer_tx_pump(&j->tx, now_us, rto, send_result_fragment, &c);
+            sl->retransmitted += xfer_tx_pump(&j->tx, now_us, rto, send_result_fragment, &c);
             next = earliest(next, xfer_tx_next_deadline(&j->tx, rtt_timeout(&j->sess->rtt)));
             next = earliest(next, (j->last_progress_ms + giveup + 1) * 1000);
             break;

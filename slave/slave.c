@@ -142,6 +142,7 @@ static slave *slave_open(const slave_config *cfg)
     sl->auth = cfg->auth;
     sl->ep.auth = cfg->auth;
     sl->ep.role = AUTH_SLAVE;
+    sl->ep.sim = cfg->simulate;
     endpoint_start(&sl->ep);
     sl->sock = net_udp_bind(cfg->bind, cfg->port, err, sizeof err);
     if (sl->sock == SOCK_INVALID)
@@ -199,6 +200,18 @@ static void reload_keys(slave *sl)
             sl->auth->count == 1 ? "" : "s: the old one on line 2 is accepted too");
 }
 
+/* --simulate's counts (SIGUSR1 and at exit), beside the result fragments
+ * we retransmitted: what the loss cost. */
+static void simulate_log(const slave *sl)
+{
+    const simulate *s = sl->ep.sim;
+    if (s)
+        LOG(LOG_INFO, "simulate: %llu datagrams received, %llu dropped, %llu duplicated, %llu reordered; %llu result "
+            "fragments retransmitted", (unsigned long long)s->received, (unsigned long long)s->dropped,
+            (unsigned long long)s->duplicated, (unsigned long long)s->reordered,
+            (unsigned long long)sl->retransmitted);
+}
+
 /* Step: SIGTERM / SIGINT stop the loop; SIGHUP reloads the key file; SIGNAL_CHILD (and the others)
  * mean a command may have exited. */
 static void take_signals(slave *sl)
@@ -211,6 +224,8 @@ static void take_signals(slave *sl)
             sl->stopping = 1;
         else if (ev == SIGNAL_RELOAD && sl->auth->enabled)
             reload_keys(sl);
+        else if (ev == SIGNAL_STATUS)
+            simulate_log(sl);
     }
     jobs_reap(sl);
 }
@@ -232,7 +247,7 @@ static void handle_datagram(void *sl, uint8_t *p, size_t n, const net_addr *from
 /* Drains the socket (bounded), then answers each touched job once. */
 static void read_datagrams(slave *sl)
 {
-    if (!(sl->pfds[PFD_SOCK].revents & NET_IN))
+    if (!(sl->pfds[PFD_SOCK].revents & NET_IN) && !endpoint_held_due(&sl->ep))
         return;
     endpoint_drain(&sl->ep, sl->sock, handle_datagram, sl);
     jobs_send_acks(sl);
@@ -251,6 +266,7 @@ int slave_run(const slave_config *cfg)
         uint64_t now = clock_us();
         uint64_t next = jobs_tick(sl, now);
         next = earliest(next, sessions_tick(sl, now));
+        next = earliest(next, endpoint_held_until(&sl->ep)); /* --simulate: a datagram held back */
         wait_for_events(sl, next);
         take_signals(sl);
         read_command_output(sl);
@@ -260,6 +276,7 @@ int slave_run(const slave_config *cfg)
     jobs_kill_all(sl);
     jobs_reap(sl);
     say_leaving(sl);
+    simulate_log(sl);
     net_close(sl->sock);
     free(sl->pfds);
     free(sl->pfd_jobs);

@@ -6,6 +6,7 @@
 
 #include "auth.h"
 #include "conf.h"
+#include "simulate.h"
 
 typedef struct {
     const char *bind;
@@ -17,6 +18,7 @@ typedef struct {
     const allow_list *allow;       /* NULL: every command; else only those it permits */
     uint32_t master_grace_ms;    /* a silent master with an identity keeps its jobs this long (--master-grace) */
     const char *cwd;             /* where commands run (--chdir, else where it started): said at start */
+    simulate *simulate;          /* --simulate: received datagrams dropped, doubled, reordered (NULL: off) */
 } slave_config;
 
 /* Runs until SIGTERM/SIGINT; returns the exit status. */
