@@ -17,6 +17,7 @@
 #include "master/journal_dump.h"
 #include "master/master.h"
 #include "platform.h"
+#include "trace.h"
 
 #define DEFAULT_RETRIES 2
 #define DEFAULT_MAX_CLIENTS 64
@@ -75,6 +76,8 @@ static void usage(FILE *out)
             "                               on ADDR (default 127.0.0.1; beyond loopback a key and\n"
             "                               --http-token are required; see doc/monitoring.md)\n"
             "      --http-token FILE        the bearer token /status.json and /metrics then need\n"
+            "      --trace                  one line on stderr per datagram and frame sent or received\n"
+            "                               (doc/protocol.md \"Reading a trace\")\n"
             "  -v, --verbose                log every command\n"
             "  -q, --quiet                  log only errors\n"
             "  -h, --help                   this help\n"
@@ -111,7 +114,8 @@ static void http_address(master_config *cfg, char *arg)
 int main(int argc, char **argv)
 {
     enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE, OPT_GRACE, OPT_INSECURE, OPT_DEAD_AFTER, OPT_QUEUE_TOTAL,
-           OPT_STATE_DIR, OPT_EPHEMERAL, OPT_CLIENT_GRACE, OPT_KEEP_RESULTS, OPT_MAX_BATCHES, OPT_HTTP, OPT_HTTP_TOKEN };
+           OPT_STATE_DIR, OPT_EPHEMERAL, OPT_CLIENT_GRACE, OPT_KEEP_RESULTS, OPT_MAX_BATCHES, OPT_HTTP, OPT_HTTP_TOKEN,
+           OPT_TRACE = 300 };
     enum { OPT_DUMP_JOURNAL = 512 };
     static const struct option longopts[] = {
         {"bind", required_argument, NULL, 'b'},
@@ -131,6 +135,7 @@ int main(int argc, char **argv)
         {"max-batches", required_argument, NULL, OPT_MAX_BATCHES},
         {"http", required_argument, NULL, OPT_HTTP},
         {"http-token", required_argument, NULL, OPT_HTTP_TOKEN},
+        {"trace", no_argument, NULL, OPT_TRACE},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -178,6 +183,7 @@ int main(int argc, char **argv)
         case OPT_MAX_BATCHES: cfg.max_batches = (unsigned)cli_number("--max-batches", optarg, 1, 10000000); break;
         case OPT_HTTP: http_address(&cfg, optarg); break;
         case OPT_HTTP_TOKEN: cfg.http_token_file = optarg; break;
+        case OPT_TRACE: trace_start("maitre"); break;
         case 'v': level = LOG_DEBUG; break;
         case 'q': level = LOG_ERROR; break;
         case 'h': usage(stdout); return 0;

@@ -48,7 +48,7 @@ int endpoint_keys(const endpoint *e, int set, uint64_t peer_boot, const uint8_t 
 }
 
 int endpoint_send(endpoint *e, sock_t sock, const net_addr *to, uint64_t peer_boot, const dgram_keys *k, dgram *d,
-                  size_t cap)
+                  size_t cap, enum trace_why why)
 {
     d->sender_boot = e->boot;
     d->receiver_boot = peer_boot;
@@ -69,6 +69,8 @@ int endpoint_send(endpoint *e, sock_t sock, const net_addr *to, uint64_t peer_bo
     size_t n = dgram_encode(d, e->out, cap < sizeof e->out ? cap : sizeof e->out, key);
     if (!n)
         return 0;
+    if (trace_on) /* before: the peer's recv line never comes earlier */
+        trace_dgram(TRACE_SEND, to, d, n, why, NULL);
     return net_sendto(sock, e->out, n, to) == NET_ERROR ? NET_ERROR : 1;
 }
 
@@ -80,7 +82,16 @@ int endpoint_drain(endpoint *e, sock_t sock, endpoint_handler *on_datagram, void
         long r = net_recvfrom(sock, e->in, sizeof e->in, &from);
         if (r < 0)
             break;
+        e->in_from = &from, e->in_len = (size_t)r, e->in_traced = 0, e->in_dropped = NULL;
         on_datagram(ctx, e->in, (size_t)r, &from);
+        if (trace_on && !e->in_traced) { /* dropped before endpoint_admit: what its header says */
+            dgram d;
+            const char *why;
+            int bad = dgram_decode(e->in, (size_t)r, &d, &why) < 0;
+            trace_dgram(TRACE_RECV, &from, &d, (size_t)r, 0,
+                        e->in_dropped ? e->in_dropped : bad ? "malformed" : "ignored");
+        }
+        e->in_from = NULL;
     }
     return k;
 }
@@ -99,8 +110,22 @@ const char *endpoint_keyed_as_we_are(const endpoint *e, const dgram *d)
     return why[e->role][!!e->auth->enabled];
 }
 
-const char *endpoint_admit(const endpoint *e, uint8_t *p, dgram *d, const dgram_keys *k, replay_window *w,
-                           int *set)
+static const char *admit(const endpoint *e, uint8_t *p, dgram *d, const dgram_keys *k, replay_window *w, int *set,
+                         const char **word);
+
+const char *endpoint_admit(endpoint *e, uint8_t *p, dgram *d, const dgram_keys *k, replay_window *w, int *set)
+{
+    const char *word = NULL;
+    const char *refused = admit(e, p, d, k, w, set, &word);
+    if (trace_on && e->in_from && !e->in_traced) {
+        trace_dgram(TRACE_RECV, e->in_from, d, e->in_len, 0, refused ? word : NULL);
+        e->in_traced = 1;
+    }
+    return refused;
+}
+
+static const char *admit(const endpoint *e, uint8_t *p, dgram *d, const dgram_keys *k, replay_window *w, int *set,
+                         const char **word)
 {
     if (set)
         *set = k ? k->set : 0;
@@ -117,17 +142,26 @@ const char *endpoint_admit(const endpoint *e, uint8_t *p, dgram *d, const dgram_
             if (r == 0 && set)
                 *set = i;
         }
-        if (r < 0)
+        if (r < 0) {
+            *word = r == -2 ? "bad_tag" : "malformed";
             return why;
+        }
     } else if (e->auth->enabled) {
         const char *why;
-        if (!k)
+        if (!k) {
+            *word = "no_session";
             return "no session with this peer's life (a PING opens one)";
-        if (dgram_open(p, d, &k->rx, &why) < 0)
+        }
+        int r = dgram_open(p, d, &k->rx, &why);
+        if (r < 0) {
+            *word = r == -2 ? "bad_tag" : "malformed";
             return why;
+        }
     }
-    if (w && !replay_check(w, d->seq))
+    if (w && !replay_check(w, d->seq)) {
+        *word = "replay";
         return "replayed";
+    }
     if (w)
         replay_update(w, d->seq);
     return NULL;
