@@ -32,6 +32,7 @@
 #include "report/report.h"
 #include "report/template.h"
 #include "status.h"
+#include "trace.h"
 
 #define EXIT_TROUBLE 255
 #define SEND_HIGH_WATER (256u * 1024) /* stop reading the file while this much is unsent */
@@ -256,6 +257,8 @@ static void usage(FILE *out)
             "                        and the totals (redrawn in place on a terminal)\n"
             "      --eta             on stderr: estimated seconds left, commands left, average\n"
             "      --bar             on stderr: a bar with percent done, done/total and the ETA\n"
+            "      --trace           one line on stderr per frame sent or received\n"
+            "                        (doc/protocol.md \"Reading a trace\")\n"
             "  -v, --verbose         say what the client is doing on stderr\n"
             "  -q, --quiet           no status lines and no summary (stderr)\n"
             "  -h, --help            this help\n"
@@ -337,8 +340,19 @@ static sock_t connect_master(client_state *c)
           err[0] ? err : "timed out");
 }
 
+/* --trace: the master's address, as the lines name a peer */
+static void trace_peer(const client_state *c, char *name, size_t len)
+{
+    net_addr_str(&c->addr, name, len);
+}
+
 static void client_frame_end(client_state *c, size_t start)
 {
+    if (trace_on) {
+        char peer[80];
+        trace_peer(c, peer, sizeof peer);
+        trace_frame_out(peer, &c->out, start, c->tagged ? FRAME_SEAL_LEN : 0);
+    }
     if (c->tagged)
         frame_end_sealed(&c->out, start, &c->tx_key, c->tx_seq++);
     else
@@ -419,7 +433,13 @@ static void send_hello(client_state *c)
         auth_ephemeral_new(&c->eph);
         memcpy(h.pub, c->eph.pub, sizeof h.pub);
     }
-    frame_end(&c->out, hello_frame_encode(&c->out, &h, c->auth.enabled ? &c->auth.set[0].client_to_master : NULL));
+    size_t start = hello_frame_encode(&c->out, &h, c->auth.enabled ? &c->auth.set[0].client_to_master : NULL);
+    if (trace_on) {
+        char peer[80];
+        trace_peer(c, peer, sizeof peer);
+        trace_frame_out(peer, &c->out, start, 0);
+    }
+    frame_end(&c->out, start);
     if (!c->auth.enabled && !c->legacy)
         send_attach(c);
 }
@@ -1534,6 +1554,11 @@ static void read_socket(client_state *c)
             break;
         if (c->tagged)
             c->rx_seq++;
+        if (trace_on) {
+            char peer[80];
+            trace_peer(c, peer, sizeof peer);
+            trace_frame(TRACE_RECV, peer, type, &fields, (size_t)used);
+        }
         on_frame(c, type, &fields);
         if (c->conn_gen != gen) /* dropped: its buffers are reset */
             return;
@@ -1776,7 +1801,8 @@ int main(int argc, char **argv)
            OPT_TAG = 320, OPT_TAGSTRING, OPT_RESUME, OPT_RESUME_FAILED, OPT_RETRY_FAILED,
            OPT_MASTER = 400, OPT_DRY_RUN, /* where the master is; templates' --dry-run */
            OPT_HALT = 420, OPT_DELAY, OPT_LINE_BUFFER = 440,
-           OPT_WD = 460, OPT_ENV, OPT_LOST_RETRIES = 480, OPT_DEADLINE = 500 };
+           OPT_WD = 460, OPT_ENV, OPT_LOST_RETRIES = 480, OPT_DEADLINE = 500,
+           OPT_TRACE = 520 };
     static const struct option longopts[] = {
         {"keep-order", no_argument, NULL, 'k'},
         {"results", required_argument, NULL, OPT_RESULTS},
@@ -1810,6 +1836,7 @@ int main(int argc, char **argv)
         {"wd", required_argument, NULL, OPT_WD},
         {"workdir", required_argument, NULL, OPT_WD},
         {"env", required_argument, NULL, OPT_ENV},
+        {"trace", no_argument, NULL, OPT_TRACE},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -1868,6 +1895,7 @@ int main(int argc, char **argv)
         case OPT_BAR: show_progress |= PROGRESS_BAR; break;
         case OPT_MASTER: master_opt = optarg; break;
         case OPT_DRY_RUN: dry_run = 1; break;
+        case OPT_TRACE: trace_start("client"); break;
         case 'v': c->rep.verbose = 1; break;
         case 'q': c->rep.quiet = 1; break;
         case OPT_TAG: c->rep.tag = 1; break;

@@ -15,6 +15,7 @@
 #include "platform.h"
 #include "slave/runner.h"
 #include "slave/slave.h"
+#include "trace.h"
 
 #define DEFAULT_MASTER_GRACE_SECONDS 60
 
@@ -59,6 +60,8 @@ static void usage(FILE *out)
             "      --simulate SPEC    drop, duplicate and reorder received datagrams on purpose\n"
             "                         (a demonstration, never for real work): SPEC is\n"
             "                         loss=P,dup=P,reorder=P,seed=N, P as 20%% or 0.2\n"
+            "      --trace            one line on stderr per datagram sent or received\n"
+            "                         (doc/protocol.md \"Reading a trace\")\n"
             "  -v, --verbose          log every job\n"
             "  -q, --quiet            log only errors\n"
             "  -h, --help             this help\n"
@@ -69,6 +72,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    enum { OPT_TRACE = 256 };
     static const struct option longopts[] = {
         {"slots", required_argument, NULL, 'j'},      {"bind", required_argument, NULL, 'b'},
         {"key-file", required_argument, NULL, 'K'},   {"insecure", no_argument, NULL, 'I'},
@@ -81,6 +85,7 @@ int main(int argc, char **argv)
         {"simulate", required_argument, NULL, 'S'},
         {"max-procs", required_argument, NULL, 'P'},  {"max-cpu", required_argument, NULL, 'U'},
         {"max-memory", required_argument, NULL, 'M'}, {"max-files", required_argument, NULL, 'F'},
+        {"trace", no_argument, NULL, OPT_TRACE},
         {NULL, 0, NULL, 0}};
     runner_limits limits = {0, RUNNER_DEFAULT_PROCS, 0, 0, RUNNER_DEFAULT_FILES};
     slave_config cfg = {DEFAULT_BIND_ADDR, 0, 0, DEFAULT_OUTPUT_CAP, 0, NULL, NULL, DEFAULT_MASTER_GRACE_SECONDS * 1000u, NULL, NULL};
@@ -113,6 +118,7 @@ int main(int argc, char **argv)
             if (cfg.master_grace_ms < 1000)
                 die("--master-grace: '%s' is too short: at least 1 second (masters ping every 0.5 s)", optarg);
             break;
+        case OPT_TRACE: trace_start("esclave"); break;
         case 'v': level = LOG_DEBUG; break;
         case 'q': level = LOG_ERROR; break;
         case 'h': usage(stdout); return 0;

@@ -17,6 +17,7 @@
 #include "master/journal_dump.h"
 #include "master/master.h"
 #include "platform.h"
+#include "trace.h"
 
 #define DEFAULT_RETRIES 2
 #define DEFAULT_MAX_CLIENTS 64
@@ -78,6 +79,8 @@ static void usage(FILE *out)
             "      --simulate SPEC          drop, duplicate and reorder received datagrams on purpose\n"
             "                               (a demonstration, never for real work): SPEC is\n"
             "                               loss=P,dup=P,reorder=P,seed=N, P as 20%% or 0.2\n"
+            "      --trace                  one line on stderr per datagram and frame sent or received\n"
+            "                               (doc/protocol.md \"Reading a trace\")\n"
             "  -v, --verbose                log every command\n"
             "  -q, --quiet                  log only errors\n"
             "  -h, --help                   this help\n"
@@ -115,7 +118,7 @@ int main(int argc, char **argv)
 {
     enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE, OPT_GRACE, OPT_INSECURE, OPT_DEAD_AFTER, OPT_QUEUE_TOTAL,
            OPT_STATE_DIR, OPT_EPHEMERAL, OPT_CLIENT_GRACE, OPT_KEEP_RESULTS, OPT_MAX_BATCHES, OPT_HTTP, OPT_HTTP_TOKEN,
-           OPT_SIMULATE };
+           OPT_SIMULATE, OPT_TRACE };
     enum { OPT_DUMP_JOURNAL = 512 };
     static const struct option longopts[] = {
         {"bind", required_argument, NULL, 'b'},
@@ -136,6 +139,7 @@ int main(int argc, char **argv)
         {"http", required_argument, NULL, OPT_HTTP},
         {"http-token", required_argument, NULL, OPT_HTTP_TOKEN},
         {"simulate", required_argument, NULL, OPT_SIMULATE},
+        {"trace", no_argument, NULL, OPT_TRACE},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -184,6 +188,7 @@ int main(int argc, char **argv)
         case OPT_HTTP: http_address(&cfg, optarg); break;
         case OPT_HTTP_TOKEN: cfg.http_token_file = optarg; break;
         case OPT_SIMULATE: cfg.simulate = cli_simulate(optarg); break;
+        case OPT_TRACE: trace_start("maitre"); break;
         case 'v': level = LOG_DEBUG; break;
         case 'q': level = LOG_ERROR; break;
         case 'h': usage(stdout); return 0;

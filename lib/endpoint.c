@@ -48,7 +48,7 @@ int endpoint_keys(const endpoint *e, int set, uint64_t peer_boot, const uint8_t 
 }
 
 int endpoint_send(endpoint *e, sock_t sock, const net_addr *to, uint64_t peer_boot, const dgram_keys *k, dgram *d,
-                  size_t cap)
+                  size_t cap, enum trace_why why)
 {
     d->sender_boot = e->boot;
     d->receiver_boot = peer_boot;
@@ -69,7 +69,30 @@ int endpoint_send(endpoint *e, sock_t sock, const net_addr *to, uint64_t peer_bo
     size_t n = dgram_encode(d, e->out, cap < sizeof e->out ? cap : sizeof e->out, key);
     if (!n)
         return 0;
+    if (trace_on) /* before: the peer's recv line never comes earlier */
+        trace_dgram(TRACE_SEND, to, d, n, why, NULL);
     return net_sendto(sock, e->out, n, to) == NET_ERROR ? NET_ERROR : 1;
+}
+
+/* --trace: the recv line of a datagram not admitted (endpoint_admit
+ * traces the others), from what its header says. */
+static void trace_unadmitted(const net_addr *from, const uint8_t *p, size_t n, const char *reason)
+{
+    dgram d;
+    const char *why;
+    int bad = dgram_decode(p, n, &d, &why) < 0;
+    trace_dgram(TRACE_RECV, from, &d, n, 0, reason ? reason : bad ? "malformed" : "ignored");
+}
+
+/* A received datagram handed to the daemon. */
+static void hand_over(endpoint *e, uint8_t *p, size_t n, const net_addr *from, endpoint_handler *on_datagram,
+                      void *ctx)
+{
+    e->in_from = from, e->in_len = n, e->in_traced = 0, e->in_dropped = NULL;
+    on_datagram(ctx, p, n, from);
+    if (trace_on && !e->in_traced) /* dropped before endpoint_admit */
+        trace_unadmitted(from, p, n, e->in_dropped);
+    e->in_from = NULL;
 }
 
 /* --simulate: a datagram handed over once or twice (the copy made before
@@ -79,9 +102,9 @@ static void sim_deliver(endpoint *e, uint8_t *p, size_t n, const net_addr *from,
 {
     if (copies > 1)
         memcpy(e->sim->spare, p, n);
-    on_datagram(ctx, p, n, from);
+    hand_over(e, p, n, from, on_datagram, ctx);
     if (copies > 1)
-        on_datagram(ctx, e->sim->spare, n, from);
+        hand_over(e, e->sim->spare, n, from, on_datagram, ctx);
 }
 
 /* The held datagrams that are due (all: every one, after the next datagram came), into e->in. */
@@ -100,6 +123,8 @@ static void sim_release(endpoint *e, int all, endpoint_handler *on_datagram, voi
 static void sim_receive(endpoint *e, size_t n, const net_addr *from, endpoint_handler *on_datagram, void *ctx)
 {
     int hold, copies = simulate_fate(e->sim, &hold);
+    if (!copies && trace_on) /* a student sees where it was lost */
+        trace_unadmitted(from, e->in, n, "simulated_loss");
     if (!copies || (hold && simulate_hold(e->sim, e->in, n, from, copies, clock_us())))
         return;
     sim_deliver(e, e->in, n, from, copies, on_datagram, ctx);
@@ -130,7 +155,7 @@ int endpoint_drain(endpoint *e, sock_t sock, endpoint_handler *on_datagram, void
         if (e->sim)
             sim_receive(e, (size_t)r, &from, on_datagram, ctx);
         else
-            on_datagram(ctx, e->in, (size_t)r, &from);
+            hand_over(e, e->in, (size_t)r, &from, on_datagram, ctx);
     }
     return k;
 }
@@ -149,8 +174,22 @@ const char *endpoint_keyed_as_we_are(const endpoint *e, const dgram *d)
     return why[e->role][!!e->auth->enabled];
 }
 
-const char *endpoint_admit(const endpoint *e, uint8_t *p, dgram *d, const dgram_keys *k, replay_window *w,
-                           int *set)
+static const char *admit(const endpoint *e, uint8_t *p, dgram *d, const dgram_keys *k, replay_window *w, int *set,
+                         const char **word);
+
+const char *endpoint_admit(endpoint *e, uint8_t *p, dgram *d, const dgram_keys *k, replay_window *w, int *set)
+{
+    const char *word = NULL;
+    const char *refused = admit(e, p, d, k, w, set, &word);
+    if (trace_on && e->in_from && !e->in_traced) {
+        trace_dgram(TRACE_RECV, e->in_from, d, e->in_len, 0, refused ? word : NULL);
+        e->in_traced = 1;
+    }
+    return refused;
+}
+
+static const char *admit(const endpoint *e, uint8_t *p, dgram *d, const dgram_keys *k, replay_window *w, int *set,
+                         const char **word)
 {
     if (set)
         *set = k ? k->set : 0;
@@ -167,17 +206,26 @@ const char *endpoint_admit(const endpoint *e, uint8_t *p, dgram *d, const dgram_
             if (r == 0 && set)
                 *set = i;
         }
-        if (r < 0)
+        if (r < 0) {
+            *word = r == -2 ? "bad_tag" : "malformed";
             return why;
+        }
     } else if (e->auth->enabled) {
         const char *why;
-        if (!k)
+        if (!k) {
+            *word = "no_session";
             return "no session with this peer's life (a PING opens one)";
-        if (dgram_open(p, d, &k->rx, &why) < 0)
+        }
+        int r = dgram_open(p, d, &k->rx, &why);
+        if (r < 0) {
+            *word = r == -2 ? "bad_tag" : "malformed";
             return why;
+        }
     }
-    if (w && !replay_check(w, d->seq))
+    if (w && !replay_check(w, d->seq)) {
+        *word = "replay";
         return "replayed";
+    }
     if (w)
         replay_update(w, d->seq);
     return NULL;

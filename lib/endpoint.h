@@ -17,6 +17,7 @@
 #include "platform.h"
 #include "proto.h"
 #include "simulate.h"
+#include "trace.h"
 
 /* Datagrams read in one go before the caller answers the batch (each
  * touched job or result acknowledged once, not once per datagram). */
@@ -34,6 +35,13 @@ typedef struct {
     uint64_t boot;         /* our life: every datagram we send names it */
     auth_ephemeral eph;    /* our life's X25519 pair (endpoint_start), public in our PING/PONG/COOKIE */
     uint64_t next_seq;     /* the sequence number of the last datagram we sent */
+    /* --trace: the datagram endpoint_drain hands over (its sender, its
+     * size), whether its recv line is out (endpoint_admit's), and why the
+     * handler dropped it before admitting it (endpoint_dropped) */
+    const net_addr *in_from;
+    size_t in_len;
+    int in_traced;
+    const char *in_dropped;
     uint8_t out[DGRAM_MAX];
     uint8_t in[DGRAM_MAX];
     simulate *sim;         /* --simulate: what endpoint_drain receives is dropped, doubled, held back (NULL: off) */
@@ -55,9 +63,10 @@ int endpoint_keys(const endpoint *e, int set, uint64_t peer_boot, const uint8_t 
  * handshake key of set k->set on a slave (the set the master used), of set
  * 0 on a master (it starts conversations with the file's first line), and
  * our public key in it. 1 sent; 0 nothing sent (it does not fit cap);
- * NET_ERROR the socket refused it (net_last_error() says why). */
+ * NET_ERROR the socket refused it (net_last_error() says why). why: what
+ * made the caller send it, for --trace's line. */
 int endpoint_send(endpoint *e, sock_t sock, const net_addr *to, uint64_t peer_boot, const dgram_keys *k, dgram *d,
-                  size_t cap);
+                  size_t cap, enum trace_why why);
 
 /* Reads what sock holds, at most ENDPOINT_BATCH datagrams, handing each to
  * on_datagram; returns how many. The caller answers the batch after. */
@@ -69,6 +78,14 @@ int endpoint_drain(endpoint *e, sock_t sock, endpoint_handler *on_datagram, void
 uint64_t endpoint_held_until(const endpoint *e);
 int endpoint_held_due(const endpoint *e);
 
+/* --trace: the handler drops the datagram it was handed, before
+ * endpoint_admit, for this reason (one word: malformed, unknown_peer,
+ * wrong_life, not_keyed...); endpoint_drain writes its recv line. */
+static inline void endpoint_dropped(endpoint *e, const char *reason)
+{
+    e->in_dropped = reason;
+}
+
 /* NULL if the datagram p (decoded as d) is keyed as we are; else why not,
  * in words naming which side lacks the key. */
 const char *endpoint_keyed_as_we_are(const endpoint *e, const dgram *d);
@@ -78,8 +95,10 @@ const char *endpoint_keyed_as_we_are(const endpoint *e, const dgram *d);
  * A handshake-tier type is opened with each key set of the file in turn
  * (the boot ids from its header), and *set says which one did; any other
  * with k->rx (k NULL: no conversation, refused). w NULL: no window to
- * check (the caller has none yet for this peer). */
-const char *endpoint_admit(const endpoint *e, uint8_t *p, dgram *d, const dgram_keys *k, replay_window *w,
+ * check (the caller has none yet for this peer). With --trace, writes the
+ * datagram's recv line: its fields once opened, or dropped=bad_tag,
+ * malformed, no_session, replay. */
+const char *endpoint_admit(endpoint *e, uint8_t *p, dgram *d, const dgram_keys *k, replay_window *w,
                            int *set);
 
 #endif

@@ -169,6 +169,7 @@ uint64_t clock_ms(void);  /* monotonic */
 static inline uint64_t elapsed(uint64_t now, uint64_t then) { return now > then ? now - then : 0; }
 uint64_t clock_us(void);  /* monotonic */
 uint64_t wall_ms(void);   /* milliseconds since the epoch */
+uint64_t wall_us(void);   /* microseconds since the epoch (--trace) */
 /* n random bytes for boot ids, nonces, keys: getrandom or /dev/urandom,
  * Windows RtlGenRandom (rand_s). 0, or -1 if there is no such source:
  * callers die then (auth_random), never fall back to a clock. */

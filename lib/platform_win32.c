@@ -773,6 +773,14 @@ uint64_t wall_ms(void)
     return (t - 116444736000000000ull) / 10000u;
 }
 
+uint64_t wall_us(void)
+{
+    FILETIME ft;
+    GetSystemTimeAsFileTime(&ft);
+    uint64_t t = (uint64_t)ft.dwHighDateTime << 32 | ft.dwLowDateTime;
+    return (t - 116444736000000000ull) / 10u;
+}
+
 int plat_random(void *out, size_t n)
 {
     uint8_t *p = out;

@@ -139,7 +139,7 @@ unsigned xfer_tx_pump(xfer_tx *t, uint64_t now_us, uint32_t rto_us, xfer_send_fn
         if (t->sends[i] < 255)
             t->sends[i]++;
         t->sent_us[i] = now_us ? now_us : 1;
-        send(ctx, i, i * t->frag, frag_len(t->len, t->frag, i));
+        send(ctx, i, i * t->frag, frag_len(t->len, t->frag, i), never ? WHY_FIRST : fast ? WHY_FAST : WHY_RTO);
     }
     return timer_resends;
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "proto.h"
+#include "trace.h"
 
 /* RFC 6298 retransmission timer, with LAN-sized clamps. */
 #define RTO_INITIAL_US 200000u
@@ -67,11 +68,12 @@ static inline int xfer_tx_done(const xfer_tx *t) { return t->acked_count == t->n
  * *progress is set when something new was acknowledged. */
 uint32_t xfer_tx_on_ack(xfer_tx *t, uint32_t cum, uint64_t sack, uint64_t now_us, int *progress);
 
-/* Calls send(ctx, index, offset, len) for every fragment that is due:
- * never sent, or sent longer than its backed-off timeout ago, inside the
+/* Calls send(ctx, index, offset, len, why) for every fragment that is
+ * due: never sent (WHY_FIRST), sent longer than its backed-off timeout
+ * ago (WHY_RTO), or marked lost by a later SACK (WHY_FAST), inside the
  * window. Returns how many of those were retransmissions caused by the
  * timer. */
-typedef void (*xfer_send_fn)(void *ctx, uint32_t index, uint32_t offset, uint32_t len);
+typedef void (*xfer_send_fn)(void *ctx, uint32_t index, uint32_t offset, uint32_t len, enum trace_why why);
 unsigned xfer_tx_pump(xfer_tx *t, uint64_t now_us, uint32_t rto_us, xfer_send_fn send, void *ctx);
 
 /* The datagram that carries t's fragment [offset, offset + len): the

@@ -25,6 +25,7 @@
 
 #include "auth.h"
 #include "journal.h"
+#include "trace.h"
 
 #define FEED_HIGH_WATER (4u << 20) /* a durable client's output: beyond, results wait in the journal */
 
@@ -53,6 +54,8 @@ static void release_hold(client *cl)
 static void frame_done(client *cl, size_t start, int waits_for_flush)
 {
     release_hold(cl);
+    if (trace_on)
+        trace_frame_out(cl->name, &cl->out, start, cl->tagged ? FRAME_SEAL_LEN : 0);
     if (cl->tagged)
         frame_end_sealed(&cl->out, start, &cl->tx_key, cl->tx_seq++);
     else
@@ -634,7 +637,10 @@ static void on_hello(master *m, client *cl, breader *r)
     if (tag)
         memcpy(wf.pub, eph.pub, sizeof wf.pub);
     /* with a key, the master proves it knows it too (the key the client proved) */
-    frame_end(&cl->out, welcome_frame_encode(&cl->out, &wf, tag ? &m->auth->set[set].master_to_client : NULL, h.nonce));
+    size_t start = welcome_frame_encode(&cl->out, &wf, tag ? &m->auth->set[set].master_to_client : NULL, h.nonce);
+    if (trace_on)
+        trace_frame_out(cl->name, &cl->out, start, 0);
+    frame_end(&cl->out, start);
     cl->tagged = tag != NULL;
     cl->key_set = set > 0 ? set : 0;
     if (tag)
@@ -1051,6 +1057,8 @@ int client_read(master *m, client *cl)
             break;
         if (cl->tagged)
             cl->rx_seq++;
+        if (trace_on)
+            trace_frame(TRACE_RECV, cl->name, type, &fields, (size_t)used);
         cl->last_frame_ms = clock_ms();
         client *went = on_client_frame(m, cl, type, &fields);
         if (went != cl) { /* the connection is went's now, its input too */

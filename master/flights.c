@@ -139,23 +139,23 @@ typedef struct {
     flight *f;
 } send_ctx;
 
-static void send_request_fragment(void *ctx, uint32_t index, uint32_t offset, uint32_t len)
+static void send_request_fragment(void *ctx, uint32_t index, uint32_t offset, uint32_t len, enum trace_why why)
 {
     send_ctx *c = ctx;
     (void)index;
     dgram d = xfer_tx_fragment(&c->f->req, DG_JOB, c->f->id, offset, len);
     d.floor = slave_floor(c->f->slave);
-    send_dgram(c->m, c->f->slave, &d);
+    send_dgram(c->m, c->f->slave, &d, why);
 }
 
-static void send_cancel(master *m, flight *f)
+static void send_cancel(master *m, flight *f, enum trace_why why)
 {
     dgram d;
     memset(&d, 0, sizeof d);
     d.type = DG_CANCEL;
     d.job_id = f->id;
     f->cancel_sent_us = clock_us();
-    send_dgram(m, f->slave, &d);
+    send_dgram(m, f->slave, &d, why);
 }
 
 /* Stops waiting for f's result and tells its slave to kill the job. The
@@ -311,7 +311,7 @@ void flights_send_fresh(master *m)
             }
             f->fresh = 0;
             if (f->state == FL_CANCELLING && !f->cancel_sent_us)
-                send_cancel(m, f);
+                send_cancel(m, f, WHY_FIRST);
         }
     }
 }
@@ -335,7 +335,7 @@ void send_result_ack(master *m, flight *f, slave_peer *s, uint64_t id, enum resu
     d.state = (uint8_t)state;
     if (f && state == RESULT_ACK_PARTIAL)
         xfer_rx_ack(&f->res, &d.cum, &d.sack);
-    send_dgram(m, s, &d);
+    send_dgram(m, s, &d, WHY_REPLY);
 }
 
 void on_job_ack(slave_peer *s, const dgram *d)
@@ -651,7 +651,7 @@ uint64_t flights_tick(master *m, uint64_t now_ms)
                  * of its request, which the slave answers with the job's
                  * state (a job it lost is answered GONE). */
                 if (elapsed(now_ms, f->heard_ms) >= PROBE_AFTER_MS) {
-                    send_request_fragment(&c, 0, 0, f->req.len < f->req.frag ? f->req.len : f->req.frag);
+                    send_request_fragment(&c, 0, 0, f->req.len < f->req.frag ? f->req.len : f->req.frag, WHY_PROBE);
                     f->heard_ms = now_ms;
                 }
                 next_ms = earliest(next_ms, f->heard_ms + PROBE_AFTER_MS);
@@ -664,7 +664,7 @@ uint64_t flights_tick(master *m, uint64_t now_ms)
                 if (!f->cancel_sent_us) /* decided since the last turn: write_step sends it first */
                     break;
                 if (elapsed(now_us, f->cancel_sent_us) >= rto)
-                    send_cancel(m, f);
+                    send_cancel(m, f, WHY_RTO);
                 next_ms = earliest(next_ms, (f->cancel_sent_us + rto) / 1000 + 1);
                 break;
             }

@@ -440,7 +440,7 @@ unsigned slaves_alive(const master *m);
 unsigned slots_alive(const master *m);
 uint64_t slaves_tick(master *m, uint64_t now_ms);
 /* The UDP path (a later step moves it to lib/endpoint.c). */
-void send_dgram(master *m, slave_peer *s, dgram *d);
+void send_dgram(master *m, slave_peer *s, dgram *d, enum trace_why why); /* why: for --trace */
 void read_datagrams(master *m);
 void send_pending_acks(master *m);
 void ack_complete_later(master *m, slave_peer *s, uint64_t id);

@@ -20,7 +20,7 @@
 
 static slave_peer *slave_by_addr(master *m, const net_addr *a);
 static void slave_set_keys(master *m, slave_peer *s);
-static void send_ping(master *m, slave_peer *s, uint64_t now_us, int handshake);
+static void send_ping(master *m, slave_peer *s, uint64_t now_us, int handshake, enum trace_why why);
 
 /* -------------------------------------------------------- slaves.conf --- */
 
@@ -301,7 +301,7 @@ static void on_cookie(master *m, slave_peer *s, uint8_t *p, dgram *d)
         s->hs_ping_us = 0;
     }
     if (elapsed(now, s->hs_ping_us) >= HANDSHAKE_PING_GAP_US)
-        send_ping(m, s, now, 1);
+        send_ping(m, s, now, 1, WHY_REPLY); /* the cookie echoed: an answer to the COOKIE */
 }
 
 /* ------------------------------------------------------------- timers --- */
@@ -336,9 +336,9 @@ uint64_t slaves_tick(master *m, uint64_t now_ms)
         if (s->hs_boot && elapsed(now_us, s->hs_since_us) > (uint64_t)HANDSHAKE_WAIT_MS * 1000)
             s->hs_boot = 0; /* never answered: the next COOKIE starts again */
         if (elapsed(now_ms, s->last_ping_ms) >= interval) {
-            send_ping(m, s, now_us, 0);
+            send_ping(m, s, now_us, 0, WHY_PING);
             if (s->hs_boot) /* and the handshake: its PING may have been lost */
-                send_ping(m, s, now_us, 1);
+                send_ping(m, s, now_us, 1, WHY_PING);
             s->last_ping_ms = now_ms;
             s->ping_soon = 0;
         }
@@ -394,12 +394,13 @@ static sock_t slave_socket(master *m, slave_peer *s)
     return SOCK_INVALID;
 }
 
-static void send_to_life(master *m, slave_peer *s, uint64_t boot, const dgram_keys *keys, dgram *d)
+static void send_to_life(master *m, slave_peer *s, uint64_t boot, const dgram_keys *keys, dgram *d,
+                         enum trace_why why)
 {
     sock_t sock = slave_socket(m, s);
     if (sock == SOCK_INVALID)
         return;
-    int sent = endpoint_send(&m->ep, sock, &s->addr, boot, keys, d, DGRAM_MAX);
+    int sent = endpoint_send(&m->ep, sock, &s->addr, boot, keys, d, DGRAM_MAX, why);
     if (sent == 1) {
         s->st_sent++;
         s->told_send_error = 0;
@@ -409,12 +410,12 @@ static void send_to_life(master *m, slave_peer *s, uint64_t boot, const dgram_ke
     }
 }
 
-void send_dgram(master *m, slave_peer *s, dgram *d)
+void send_dgram(master *m, slave_peer *s, dgram *d, enum trace_why why)
 {
-    send_to_life(m, s, s->boot, &s->keys, d);
+    send_to_life(m, s, s->boot, &s->keys, d, why);
 }
 
-static void send_ping(master *m, slave_peer *s, uint64_t now_us, int handshake)
+static void send_ping(master *m, slave_peer *s, uint64_t now_us, int handshake, enum trace_why why)
 {
     dgram d;
     memset(&d, 0, sizeof d);
@@ -423,11 +424,11 @@ static void send_ping(master *m, slave_peer *s, uint64_t now_us, int handshake)
     d.floor = slave_floor(s);
     d.master_id = m->identity; /* the same across our lives: a restart is recognised */
     if (!handshake) {
-        send_dgram(m, s, &d);
+        send_dgram(m, s, &d, why);
         return;
     }
     memcpy(d.cookie, s->hs_cookie, COOKIE_LEN);
-    send_to_life(m, s, s->hs_boot, &s->hs_keys, &d);
+    send_to_life(m, s, s->hs_boot, &s->hs_keys, &d, why);
     s->hs_ping_us = now_us;
 }
 
@@ -437,6 +438,7 @@ static void on_datagram(master *m, uint8_t *p, size_t n, const net_addr *from)
     const char *why = NULL;
     slave_peer *s = slave_by_addr(m, from);
     if (dgram_decode(p, n, &d, &why) < 0 || !s) {
+        endpoint_dropped(&m->ep, s ? "malformed" : "unknown_peer");
         if (log_allow(&m->garbage_log)) {
             char name[80];
             net_addr_str(from, name, sizeof name);
@@ -445,12 +447,14 @@ static void on_datagram(master *m, uint8_t *p, size_t n, const net_addr *from)
         return;
     }
     if (d.receiver_boot != m->ep.boot) {
+        endpoint_dropped(&m->ep, "wrong_life");
         if (log_allow(&m->garbage_log))
             LOG(LOG_DEBUG, "dropped a %s from %s meant for an earlier master", dgram_type_name(d.type), s->name);
         return;
     }
     const char *refused = endpoint_keyed_as_we_are(&m->ep, &d);
     if (refused) {
+        endpoint_dropped(&m->ep, "not_keyed");
         if (log_allow(&m->garbage_log))
             LOG(LOG_WARN, "dropped a %s from %s: %s", dgram_type_name(d.type), s->name, refused);
         return;
@@ -464,8 +468,10 @@ static void on_datagram(master *m, uint8_t *p, size_t n, const net_addr *from)
      * a PING sent after the cookie came, which no recording can; once it
      * opens, the handshake's keys become the life's. */
     if (d.sender_boot != s->boot) {
-        if (d.type != DG_PONG || !s->hs_boot || d.sender_boot != s->hs_boot)
+        if (d.type != DG_PONG || !s->hs_boot || d.sender_boot != s->hs_boot) {
+            endpoint_dropped(&m->ep, "wrong_life"); /* a life of the slave we have no handshake with */
             return;
+        }
         if (!(refused = endpoint_admit(&m->ep, p, &d, NULL, NULL, NULL))) {
             if (d.echo_us < s->hs_since_us)
                 return;

@@ -160,9 +160,12 @@ static inline uint64_t earliest(uint64_t a, uint64_t b)
 #define SESSION_KEEP_MS(sl, s) ((s)->master_id ? (sl)->cfg->master_grace_ms : MASTER_SILENT_MS)
 
 /* slave.c: every datagram leaves through these. */
-void send_capped(slave *sl, const net_addr *to, uint64_t master_boot, const dgram_keys *keys, dgram *d, size_t cap);
-void send_to(slave *sl, const net_addr *to, uint64_t master_boot, const dgram_keys *keys, dgram *d);
-void send_dgram(slave *sl, const session *s, dgram *d);
+/* why: what made us send it, for --trace */
+void send_capped(slave *sl, const net_addr *to, uint64_t master_boot, const dgram_keys *keys, dgram *d, size_t cap,
+                 enum trace_why why);
+void send_to(slave *sl, const net_addr *to, uint64_t master_boot, const dgram_keys *keys, dgram *d,
+             enum trace_why why);
+void send_dgram(slave *sl, const session *s, dgram *d, enum trace_why why);
 
 /* sessions.c */
 session *session_find(slave *sl, uint64_t master_boot);

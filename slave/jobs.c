@@ -83,7 +83,7 @@ static void send_job_ack(slave *sl, session *s, uint64_t id, uint8_t state, cons
         d.cum = j->request_frags;
     else if (state == JS_GONE) /* a job we no longer hold: did it end? (enum job_gone_why) */
         d.cum = session_lost_why(s, id);
-    send_dgram(sl, s, &d);
+    send_dgram(sl, s, &d, WHY_REPLY);
 }
 
 /* What a job dropped now leaves behind, for its master's next life. */
@@ -427,12 +427,12 @@ typedef struct {
     job *j;
 } result_send_ctx;
 
-static void send_result_fragment(void *ctx, uint32_t index, uint32_t offset, uint32_t len)
+static void send_result_fragment(void *ctx, uint32_t index, uint32_t offset, uint32_t len, enum trace_why why)
 {
     result_send_ctx *c = ctx;
     (void)index;
     dgram d = xfer_tx_fragment(&c->j->tx, DG_RESULT, c->j->id, offset, len);
-    send_dgram(c->sl, c->j->sess, &d);
+    send_dgram(c->sl, c->j->sess, &d, why);
 }
 
 static void on_child_exit(void *ctx, long pid, int status)
@@ -483,7 +483,7 @@ static uint64_t job_stream(slave *sl, job *j, uint64_t now_us)
             d.offset = j->streamed[k];
             d.payload = chunk;
             d.payload_len = (uint32_t)n;
-            send_dgram(sl, j->sess, &d);
+            send_dgram(sl, j->sess, &d, WHY_FIRST); /* best-effort: never again */
             j->streamed[k] += (uint32_t)n;
         }
         j->stream_due_us = now_us + STREAM_GAP_US;

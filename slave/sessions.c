@@ -331,7 +331,7 @@ void send_cookie(slave *sl, const net_addr *from, const dgram *d, size_t request
     r.job_id = d->job_id;
     r.echo_us = d->type == DG_PING ? d->echo_us : 0;
     cookie_make(sl, d->sender_boot, from, (uint32_t)clock_ms(), r.cookie);
-    send_capped(sl, from, d->sender_boot, &k, &r, request_len);
+    send_capped(sl, from, d->sender_boot, &k, &r, request_len, WHY_REPLY);
 }
 
 /* A session whose master has been silent for MASTER_SILENT_MS is dormant:
@@ -378,7 +378,7 @@ void on_ping(slave *sl, const net_addr *from, const dgram *d, size_t n)
     s->last_heard_ms = clock_ms();
     session_advance_floor(sl, s, d->floor);
     dgram_keys k = {.set = sl->answer_set}; /* the handshake tier: the master's key set */
-    send_to(sl, &s->addr, s->master_boot, &k, &r);
+    send_to(sl, &s->addr, s->master_boot, &k, &r, WHY_REPLY);
 }
 
 /* A master we have not heard from in a long time is gone (killed, or cut

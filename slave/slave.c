@@ -16,20 +16,22 @@
  * ignored without a key; a PONG or COOKIE: keys->set only), no larger than
  * cap. */
 void send_capped(slave *sl, const net_addr *to, uint64_t master_boot, const dgram_keys *keys, dgram *d,
-                 size_t cap)
+                 size_t cap, enum trace_why why)
 {
-    if (endpoint_send(&sl->ep, sl->sock, to, master_boot, keys, d, cap) == NET_ERROR && log_allow(&sl->send_log))
+    if (endpoint_send(&sl->ep, sl->sock, to, master_boot, keys, d, cap, why) == NET_ERROR &&
+        log_allow(&sl->send_log))
         LOG(LOG_WARN, "sendto: %s", net_last_error());
 }
 
-void send_to(slave *sl, const net_addr *to, uint64_t master_boot, const dgram_keys *keys, dgram *d)
+void send_to(slave *sl, const net_addr *to, uint64_t master_boot, const dgram_keys *keys, dgram *d,
+             enum trace_why why)
 {
-    send_capped(sl, to, master_boot, keys, d, DGRAM_MAX);
+    send_capped(sl, to, master_boot, keys, d, DGRAM_MAX, why);
 }
 
-void send_dgram(slave *sl, const session *s, dgram *d)
+void send_dgram(slave *sl, const session *s, dgram *d, enum trace_why why)
 {
-    send_to(sl, &s->addr, s->master_boot, &s->keys, d);
+    send_to(sl, &s->addr, s->master_boot, &s->keys, d, why);
 }
 
 /* A refused datagram: logged the first time for this address and reason,
@@ -70,6 +72,7 @@ static void on_datagram(slave *sl, uint8_t *p, size_t n, const net_addr *from)
     dgram d;
     const char *why = NULL;
     if (dgram_decode(p, n, &d, &why) < 0) {
+        endpoint_dropped(&sl->ep, "malformed");
         if (log_allow(&sl->garbage_log)) {
             char name[ADDR_NAME_LEN];
             net_addr_str(from, name, sizeof name);
@@ -89,6 +92,7 @@ static void on_datagram(slave *sl, uint8_t *p, size_t n, const net_addr *from)
         refused = endpoint_admit(&sl->ep, p, &d, s && d.receiver_boot == sl->ep.boot ? &s->keys : NULL,
                                  s ? &s->replay : NULL, &sl->answer_set);
     if (refused) {
+        endpoint_dropped(&sl->ep, "not_keyed"); /* endpoint_admit's refusals have their recv line already */
         report_drop(sl, from, d.type, refused);
         return;
     }
@@ -123,7 +127,7 @@ static void say_leaving(slave *sl)
             dgram d;
             memset(&d, 0, sizeof d);
             d.type = DG_LEAVING;
-            send_dgram(sl, s, &d);
+            send_dgram(sl, s, &d, WHY_FIRST); /* each copy is a datagram of its own */
         }
     }
 }

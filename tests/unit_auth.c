@@ -293,7 +293,7 @@ static void test_dgram_keys(void)
     } while (0)
     /* a PING with the old key alone (set 0) reaches a slave whose file is new, old */
     dgram d = {.type = DG_PING, .echo_us = 5}, got;
-    ok(endpoint_send(&me, ms, &to, 0, NULL, &d, DGRAM_MAX) == 1 && d.seq == 1 && d.sender_boot == me.boot &&
+    ok(endpoint_send(&me, ms, &to, 0, NULL, &d, DGRAM_MAX, WHY_FIRST) == 1 && d.seq == 1 && d.sender_boot == me.boot &&
            d.receiver_boot == 0,
        "endpoint_send stamps both lives and sequence number 1");
     RECV();
@@ -308,20 +308,20 @@ static void test_dgram_keys(void)
     static endpoint mr;
     mr = (endpoint){.auth = &rot, .role = AUTH_MASTER, .boot = 0x1111222233334444ull};
     endpoint_start(&mr);
-    endpoint_send(&mr, ms, &to, 0, NULL, &d, DGRAM_MAX);
+    endpoint_send(&mr, ms, &to, 0, NULL, &d, DGRAM_MAX, WHY_FIRST);
     RECV();
     se.auth = &a;
     ok(n > 0 && dgram_decode(se.in, (size_t)n, &got, &why) == 0 &&
            (why = endpoint_admit(&se, se.in, &got, NULL, NULL, &set)) && !strcmp(why, "bad MAC (wrong key?)"),
        "a master with (new, old) to a slave with old alone: refused (%s): slaves first", why ? why : "opened");
     se.auth = &rot;
-    endpoint_send(&mr, ms, &to, 0, NULL, &d, DGRAM_MAX);
+    endpoint_send(&mr, ms, &to, 0, NULL, &d, DGRAM_MAX, WHY_FIRST);
     RECV();
     ok(n > 0 && dgram_decode(se.in, (size_t)n, &got, &why) == 0 &&
            endpoint_admit(&se, se.in, &got, NULL, NULL, &set) == NULL && set == 0,
        "and with (new, old) on both sides: the new key (set 0)");
     se.auth = &third;
-    endpoint_send(&me, ms, &to, 0, NULL, &d, DGRAM_MAX);
+    endpoint_send(&me, ms, &to, 0, NULL, &d, DGRAM_MAX, WHY_FIRST);
     RECV();
     ok(n > 0 && dgram_decode(se.in, (size_t)n, &got, &why) == 0 &&
            endpoint_admit(&se, se.in, &got, NULL, NULL, &set) != NULL,
@@ -338,8 +338,8 @@ static void test_dgram_keys(void)
     uint8_t zero[X25519_LEN] = {0};
     ok(endpoint_keys(&se, 1, me.boot, zero, &wrong) < 0, "a low-order public key refused");
     dgram c = {.type = DG_CANCEL, .job_id = 42};
-    ok(endpoint_send(&me, ms, &to, se.boot, &mk, &c, DGRAM_MAX) == 1, "a CANCEL sealed with the session key");
-    ok(endpoint_send(&me, ms, &to, se.boot, &mk, &c, 10) == 0, "a datagram larger than the cap is not sent");
+    ok(endpoint_send(&me, ms, &to, se.boot, &mk, &c, DGRAM_MAX, WHY_FIRST) == 1, "a CANCEL sealed with the session key");
+    ok(endpoint_send(&me, ms, &to, se.boot, &mk, &c, 10, WHY_FIRST) == 0, "a datagram larger than the cap is not sent");
     RECV();
     uint8_t recorded[DGRAM_MAX];
     size_t rn = n > 0 ? (size_t)n : 0;

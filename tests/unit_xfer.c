@@ -73,16 +73,27 @@ static void test_reassembly(void)
 typedef struct {
     uint32_t offsets[100000];
     uint32_t lens[100000];
+    uint8_t whys[100000];
     int n;
 } sent_log;
 
-static void record(void *ctx, uint32_t index, uint32_t offset, uint32_t len)
+static void record(void *ctx, uint32_t index, uint32_t offset, uint32_t len, enum trace_why why)
 {
     sent_log *s = ctx;
     (void)index;
     s->offsets[s->n] = offset;
     s->lens[s->n] = len;
+    s->whys[s->n] = (uint8_t)why;
     s->n++;
+}
+
+/* How many of the log's sends went for why. */
+static int sent_for(const sent_log *s, enum trace_why why)
+{
+    int k = 0;
+    for (int i = 0; i < s->n; i++)
+        k += s->whys[i] == why;
+    return k;
 }
 
 static void test_sender(void)
@@ -94,6 +105,7 @@ static void test_sender(void)
     log.n = 0;
     xfer_tx_pump(&t, 1000, 50000, record, &log);
     is_int(log.n, XFER_WINDOW, "first pump sends one window");
+    is_int(sent_for(&log, WHY_FIRST), XFER_WINDOW, "--trace: each of them why=first");
     log.n = 0;
     xfer_tx_pump(&t, 2000, 50000, record, &log);
     is_int(log.n, 0, "nothing resent before the timer");
@@ -110,6 +122,8 @@ static void test_sender(void)
     ok(log.n >= 3 && log.offsets[0] == 2 * FRAG_PAYLOAD, "fragment 2 fast-retransmitted, window slides (%d sent)",
        log.n);
     int sent_after_slide = log.n;
+    ok(log.whys[0] == WHY_FAST && sent_for(&log, WHY_FAST) == 1 && sent_for(&log, WHY_FIRST) == log.n - 1,
+       "--trace: fragment 2 why=fast, the new ones why=first");
     sample = xfer_tx_on_ack(&t, 2, sack, 12000, &progress);
     ok(!progress && sample == 0, "a duplicate ack is no progress");
     log.n = 0;
@@ -122,6 +136,18 @@ static void test_sender(void)
     log.n = 0;
     xfer_tx_pump(&t, 13000 + 50000, 50000, record, &log);
     ok(log.n > 0 && log.offsets[0] == 10 * FRAG_PAYLOAD, "timer resends the oldest unacked fragment");
+    {
+        /* fragments 0..65 were sent before: resent by the timer; the
+         * window, now from 10, reaches 66..73 for the first time */
+        int wrong = 0, rto = 0;
+        for (int i = 0; i < log.n; i++) {
+            enum trace_why want = log.offsets[i] < 66 * FRAG_PAYLOAD ? WHY_RTO : WHY_FIRST;
+            wrong += log.whys[i] != want;
+            rto += log.whys[i] == WHY_RTO;
+        }
+        ok(log.n > 0 && rto > 0 && !wrong, "--trace: every timer resend why=rto (%d), the new ones first (%d wrong)",
+           rto, wrong);
+    }
     ok(xfer_tx_next_deadline(&t, 50000) == 63000 + 50000, "next deadline = last send + RTO");
     xfer_tx_on_ack(&t, 100, 0, 70000, &progress);
     ok(xfer_tx_done(&t) && xfer_tx_next_deadline(&t, 50000) == 0, "all acked: done, no timer");
@@ -167,9 +193,10 @@ static void link_send(packet p)
     }
 }
 
-static void sim_send(void *ctx, uint32_t index, uint32_t offset, uint32_t len)
+static void sim_send(void *ctx, uint32_t index, uint32_t offset, uint32_t len, enum trace_why why)
 {
     (void)ctx;
+    (void)why;
     (void)index;
     link_send((packet){offset, len, 0, 0, 0, 0});
 }
