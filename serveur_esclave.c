@@ -10,6 +10,7 @@
 
 #include "auth.h"
 #include "cli.h"
+#include "console.h"
 #include "common.h"
 #include "log.h"
 #include "platform.h"
@@ -57,7 +58,8 @@ static void usage(FILE *out)
             "                         jobs and results this long, for its next life to adopt\n"
             "                         (default %d; from 1; an ephemeral master's: 10 s)\n"
             "  -v, --verbose          log every job\n"
-            "  -q, --quiet            log only errors\n"
+            "  -q, --quiet            log only errors; no console view (stdout: each command,\n"
+            "                         its output cut, code retour)\n"
             "  -h, --help             this help\n"
             "  -V, --version          version\n",
             cpu_count(), DEFAULT_BIND_ADDR, DEFAULT_OUTPUT_CAP >> 20, MAX_OUTPUT_CAP >> 20, RUNNER_DEFAULT_PROCS,
@@ -145,6 +147,7 @@ int main(int argc, char **argv)
     static char role[32];
     snprintf(role, sizeof role, "esclave:%d", cfg.port);
     log_init(role, level);
+    console_on = level != LOG_ERROR; /* -q: the console view too */
     limits.slots = (unsigned)cfg.slots;
     runner_set_limits(&limits);
     runner_init(); /* before any socket: the keeper holds none */
