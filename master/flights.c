@@ -211,8 +211,10 @@ static flight *flight_new(slave_peer *s, command *cmd, uint64_t id)
     uint8_t origin[4 + ORIGIN_NAME_MAX];
     size_t origin_len = job_origin_make(origin, cmd->seq, cl->name);
     size_t body = 8u + cmd->len + options_place_bytes(&cl->opts) + (f && f->streams ? 3u : 0u);
-    if (req.next < JOBX_MAX && body + 3u + origin_len <= JOB_BODY_MAX)
+    if (req.next < JOBX_MAX && body + 3u + origin_len <= JOB_BODY_MAX && f && (!s->boot || s->boot != s->no_origin_boot)) {
         req.ext[req.next++] = (job_ext){JOBX_ORIGIN, (uint16_t)origin_len, (const char *)origin};
+        f->origin = 1;
+    }
     job_request_encode(&w, &req);
     if (!f || w.error || xfer_tx_init(&f->req, w.data, (uint32_t)w.len, frag_size_for(&s->addr)) < 0)
         die("out of memory");
@@ -519,6 +521,35 @@ static int retry_failed(master *m, flight *f, const CommandResult *res)
     return 1;
 }
 
+/* f's result says its slave refused JOBX_ORIGIN, the key a slave older
+ * than the console view does not know (it started nothing): that life of
+ * the slave gets its requests without it from now on, and the command goes
+ * back to the front of its queue, not counted as an attempt. 1 if so. */
+static int origin_refused(master *m, flight *f, const CommandResult *res)
+{
+    static const char refusal[] = "job request with an extension this slave does not know (key 4)";
+    command *cmd = f->cmd;
+    client *cl = cmd->cl;
+    slave_peer *s = f->slave;
+    if (!f->origin || res->status != RUN_NOT_STARTED || res->message_len < sizeof refusal - 1 ||
+        memcmp(res->message, refusal, sizeof refusal - 1) || cmd->fl != f)
+        return 0;
+    if (s->no_origin_boot != f->boot)
+        LOG(LOG_WARN, "slave %s does not know JOBX_ORIGIN (an older serveur_esclave): its commands go without the "
+            "client's numbers, its console shows job ids", s->name);
+    s->no_origin_boot = f->boot;
+    cl->inflight--;
+    cmd->fl = NULL;
+    f->cmd = NULL;
+    if (cmd->attempts)
+        cmd->attempts--;
+    if (cl->durable)
+        journal_requeue(m, cmd);
+    queue_push_front(cl, cmd);
+    flight_free(f);
+    return 1;
+}
+
 /* f's result is complete: it goes to its client (the result leaves for
  * the client here), and the command is done. */
 static void deliver(master *m, flight *f)
@@ -538,6 +569,8 @@ static void deliver(master *m, flight *f)
         client_send_failure(cl, cmd->index, cmd->seq, RUN_NOT_STARTED, f->slave->name, "malformed result from the slave");
     } else {
         slave_peer *s = f->slave;
+        if (origin_refused(m, f, &res))
+            return;
         if (console_on) {
             char outcome[600];
             console_outcome(outcome, sizeof outcome, &res);
