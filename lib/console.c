@@ -131,8 +131,9 @@ static size_t put_stream(char *out, size_t cap, size_t o, const char *tag, const
     while (at < n && shown < CONSOLE_LINES) {
         const char *nl = memchr(p + at, '\n', n - at);
         size_t len = nl ? (size_t)(nl - (p + at)) : n - at;
+        size_t shown_len = len && p[at + len - 1] == '\r' ? len - 1 : len; /* CRLF (cmd.exe): the line */
         char line[CONSOLE_LINE_MAX * 4 + 8];
-        console_escape(line, sizeof line, p + at, len, CONSOLE_LINE_MAX);
+        console_escape(line, sizeof line, p + at, shown_len, CONSOLE_LINE_MAX);
         o = put(out, cap, o, "%s %s %s\n", tag, mark, line);
         at += len + (nl ? 1 : 0);
         shown++;

@@ -35,6 +35,10 @@ int main(void)
     ok(!strcmp(buf, "[7] ! oops\n[7] ! no newline at the end\n[7] code retour = 3 (12 ms)\n"),
        "stderr marked '!', a last line without newline shown");
 
+    r = exited(0, "dir\r\nC:\\\r\n", "");
+    console_result_text(buf, sizeof buf, "[9]", &r);
+    ok(!strcmp(buf, "[9] | dir\n[9] | C:\\\n[9] code retour = 0 (12 ms)\n"), "CRLF lines (cmd.exe) shown without their CR");
+
     r = exited(0, "1\n2\n3\n4\n5\n6\n7\n8\n", "");
     console_result_text(buf, sizeof buf, "[1]", &r);
     ok(!strcmp(buf, "[1] | 1\n[1] | 2\n[1] | 3\n[1] | 4\n[1] | 5\n[1] | ... 3 more lines\n[1] code retour = 0 (12 ms)\n"),
