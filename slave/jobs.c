@@ -424,6 +424,8 @@ void on_cancel(slave *sl, const dgram *d)
     job *j = job_find(sl, s, d->job_id);
     if (j) {
         LOG(LOG_INFO, "job %llu: cancelled by the master", (unsigned long long)j->id);
+        if (j->shown && j->phase == JP_RUNNING) /* its console said it started: say how it ended */
+            console_printf("%s killed: cancelled by the master", j->tag);
         job_drop(sl, j);
         jobs_start_queued(sl);
     }

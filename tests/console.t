@@ -162,4 +162,16 @@ is "$(cat "$T/die.rc")" 0 "the client got both results"
 check "the master's console shows [2] sent again, to $other" \
     grep -qE "^\[2\] client [0-9.:]+ -> slave 127\.0\.0\.1:$(eval echo "\$PORT_$other") \(again\)$" "$T/m.out"
 check "the client's [2] is on $other" grep -qE "^==> \[2\] sleep 3; echo late -- on 127\.0\.0\.1:$(eval echo "\$PORT_$other")," "$T/die.err"
+
+# A client that goes away: its running command is cancelled, and its slave's console says so
+printf 'echo quick\nsleep 30\n' >"$T/gone.txt"
+"$BIN/client" 127.0.0.1 "$MASTER_PORT" "$T/gone.txt" >"$T/gone.out" 2>"$T/gone.err" &
+cpid=$!
+PIDS+=("$cpid")
+wait_for_line "$T/$other.out" '^\[2\] sleep 30   \(client ' 20 >/dev/null
+ok $? "the second client's [2] started on $other"
+kill -KILL "$cpid"
+wait "$cpid" 2>/dev/null
+wait_for_line "$T/$other.out" '^\[2\] killed: cancelled by the master$' 20 >/dev/null
+ok $? "its client gone, [2] is killed, and $other's console says so"
 done_testing
