@@ -33,6 +33,8 @@
 #define MAX_ENV_ENTRY 4096 /* NAME=VALUE */
 #define MAX_PLACE_BYTES 32768
 #define JOBX_MAX (MAX_ENV_VARS + 8) /* extensions of one job request */
+/* A job request's body a slave reassembles at most (every slave so far) */
+#define JOB_BODY_MAX (MAX_COMMAND_LEN + 16u)
 
 /* Per stream (stdout, stderr) output a slave keeps for one command; the
  * rest is read and thrown away and the result is marked truncated. */

@@ -10,6 +10,7 @@
 
 #include "auth.h"
 #include "cli.h"
+#include "console.h"
 #include "common.h"
 #include "log.h"
 #include "platform.h"
@@ -63,7 +64,8 @@ static void usage(FILE *out)
             "      --trace            one line on stderr per datagram sent or received\n"
             "                         (doc/protocol.md \"Reading a trace\")\n"
             "  -v, --verbose          log every job\n"
-            "  -q, --quiet            log only errors\n"
+            "  -q, --quiet            log only errors; no console view (stdout: each command,\n"
+            "                         its output cut, code retour)\n"
             "  -h, --help             this help\n"
             "  -V, --version          version\n",
             cpu_count(), DEFAULT_BIND_ADDR, DEFAULT_OUTPUT_CAP >> 20, MAX_OUTPUT_CAP >> 20, RUNNER_DEFAULT_PROCS,
@@ -158,6 +160,7 @@ int main(int argc, char **argv)
     log_init(role, level);
     if (cfg.simulate)
         cli_simulate_warn(cfg.simulate);
+    console_on = level != LOG_ERROR; /* -q: the console view too */
     limits.slots = (unsigned)cfg.slots;
     runner_set_limits(&limits);
     runner_init(); /* before any socket: the keeper holds none */

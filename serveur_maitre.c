@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "cli.h"
+#include "console.h"
 #include "common.h"
 #include "log.h"
 #include "master/journal_dump.h"
@@ -82,7 +83,8 @@ static void usage(FILE *out)
             "      --trace                  one line on stderr per datagram and frame sent or received\n"
             "                               (doc/protocol.md \"Reading a trace\")\n"
             "  -v, --verbose                log every command\n"
-            "  -q, --quiet                  log only errors\n"
+            "  -q, --quiet                  log only errors; no console view (stdout: where each\n"
+            "                               command goes, its code retour)\n"
             "  -h, --help                   this help\n"
             "  -V, --version                version\n"
             "      --dump-journal DIR       print the journal of state dir DIR (or the journal file DIR)\n"
@@ -222,6 +224,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init("maitre", level);
+    console_on = level != LOG_ERROR; /* -q: the console view too */
     die_exit_status = 1; /* from here on: a start-up or run-time failure */
     char err[256];
     if (plat_init(err, sizeof err) < 0)

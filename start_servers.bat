@@ -36,6 +36,7 @@ for %%n in (%started%) do call :check logs\%%n.log
 if defined failed goto failed
 for %%n in (%started%) do echo started: %%n (log logs\%%n.log)
 echo master on TCP 127.0.0.1:%port%
+echo watch a slave work: type logs\esclave-PORT.log (the client's [N], output, code retour)
 echo now: client.exe examples\commands.txt    stop: stop_servers.bat
 exit /b 0
 

@@ -56,6 +56,8 @@ serveur_maitre "$port" "$conf" >logs/maitre.log 2>&1 &
 echo $! >>.servers.pids
 wait_ready logs/maitre.log $!
 echo "master on TCP 127.0.0.1:$port (log logs/maitre.log)"
+# each log holds the daemon's console view too (its stdout): what it runs, with the client's [N]
+echo "watch a slave work: tail -f logs/esclave-PORT.log (the client's [N], output, code retour)"
 if [ "$port" = 6000 ]; then
     echo "now: ./client examples/commands.txt    stop: ./stop_servers.sh"
 else

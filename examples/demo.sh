@@ -1,6 +1,7 @@
 #!/bin/sh
 # examples/demo.sh (make demo): three slaves and a master on loopback, the
-# client on examples/commands.txt, then everything stopped again.
+# client on examples/commands.txt, what each daemon's terminal showed (the
+# console view), then everything stopped again.
 set -u
 cd "$(dirname "$0")/.."
 work=$(mktemp -d /tmp/smp-demo.XXXXXX)
@@ -17,7 +18,7 @@ ready_port() { # LOG PROTO: the port a program says it listens on
 echo "== starting 3 slaves (serveur_esclave -j 2) on free UDP ports"
 : >"$work/slaves.conf"
 for n in 1 2 3; do
-    ./serveur_esclave -j 2 0 >"$work/esclave$n.log" 2>&1 &
+    ./serveur_esclave -j 2 0 >"$work/esclave$n.out" 2>"$work/esclave$n.log" & # stdout: its console view
     pids="$pids $!"
     port=$(ready_port "$work/esclave$n.log" UDP)
     echo "127.0.0.1 $port" >>"$work/slaves.conf"
@@ -25,7 +26,7 @@ for n in 1 2 3; do
 done
 echo "== starting the master (serveur_maitre) with this slaves.conf:"
 sed 's/^/   /' "$work/slaves.conf"
-./serveur_maitre --state-dir "$work/state" 0 "$work/slaves.conf" >"$work/maitre.log" 2>&1 & # its journal goes with the demo
+./serveur_maitre --state-dir "$work/state" 0 "$work/slaves.conf" >"$work/maitre.out" 2>"$work/maitre.log" & # its journal goes with the demo
 pids="$pids $!"
 mport=$(ready_port "$work/maitre.log" TCP)
 echo "   master: 127.0.0.1:$mport"
@@ -39,4 +40,11 @@ echo "== joblog (GNU parallel format):"
 column -t -s "$(printf '\t')" "$work/joblog" 2>/dev/null || cat "$work/joblog"
 echo "== master log:"
 sed 's/^/   /' "$work/maitre.log"
+# what the five-terminal launch shows in each daemon's terminal (stdout; -q: nothing)
+echo "== master's terminal (console view: where each command went, its result):"
+sed 's/^/   /' "$work/maitre.out"
+for n in 1 2 3; do
+    echo "== slave $n's terminal (console view: the client's [N], output cut to 5 lines, code retour):"
+    sed 's/^/   /' "$work/esclave$n.out"
+done
 echo "== stopping everything"

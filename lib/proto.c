@@ -283,6 +283,35 @@ int place_env_valid(const char *p, size_t n)
     return eq && env_name_valid(p, (size_t)(eq - p)) && !memchr(p, 0, n);
 }
 
+int job_origin_valid(const char *p, size_t n)
+{
+    if (n < 5 || n > 4 + ORIGIN_NAME_MAX)
+        return 0;
+    for (size_t i = 4; i < n; i++)
+        if ((unsigned char)p[i] < 0x20 || (unsigned char)p[i] > 0x7e) /* printed as it is on the slave's console */
+            return 0;
+    return 1;
+}
+
+size_t job_origin_make(uint8_t *out, uint32_t seq, const char *name)
+{
+    size_t n = 0;
+    bwriter w;
+    bw_init_fixed(&w, out, 4);
+    bw_u32(&w, seq);
+    for (; name[n] && n < ORIGIN_NAME_MAX; n++)
+        out[4 + n] = (unsigned char)name[n] < 0x20 || (unsigned char)name[n] > 0x7e ? '?' : (uint8_t)name[n];
+    if (!n)
+        out[4 + n++] = '?';
+    return 4 + n;
+}
+
+uint32_t job_origin_seq(const job_ext *e)
+{
+    const uint8_t *p = (const uint8_t *)e->value;
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 int job_request_decode(const uint8_t *p, size_t n, CommandRequest *r)
 {
     breader rd;
@@ -297,7 +326,7 @@ int job_request_decode(const uint8_t *p, size_t n, CommandRequest *r)
         return -1;
     r->next = 0;
     r->unknown_ext = 0;
-    int wd = 0, env = 0;
+    int wd = 0, env = 0, origin = 0;
     while (br_left(&rd)) {
         uint8_t key = br_u8(&rd);
         uint16_t len = br_u16(&rd);
@@ -312,6 +341,9 @@ int job_request_decode(const uint8_t *p, size_t n, CommandRequest *r)
                 return -1;
         } else if (key == JOBX_ENV) {
             if (env++ >= MAX_ENV_VARS || !place_env_valid(v, len)) /* more: the slave would leave some out */
+                return -1;
+        } else if (key == JOBX_ORIGIN) {
+            if (origin++ || !job_origin_valid(v, len))
                 return -1;
         } else if (!r->unknown_ext) {
             r->unknown_ext = key;

@@ -148,7 +148,18 @@ enum jobx_key {
     JOBX_STREAM = 1, /* empty: send the output as it comes, in DG_OUTPUT datagrams (--line-buffer) */
     JOBX_WD = 2,  /* the directory the command runs in (client --wd), at most once */
     JOBX_ENV = 3, /* NAME=VALUE, set in the command's environment (client --env), at most MAX_ENV_VARS */
+    JOBX_ORIGIN = 4, /* u32 the client's seq, then its name (1..ORIGIN_NAME_MAX printable bytes): the slave's console */
 };
+/* JOBX_ORIGIN: whose command it is, as the client and the master print it
+ * ([seq], the client's address): for the slave's console view only. */
+#define ORIGIN_NAME_MAX 80
+int job_origin_valid(const char *p, size_t n);
+/* Its value, written into out (4 + ORIGIN_NAME_MAX bytes): its length (the
+ * name cut to ORIGIN_NAME_MAX, non-printable bytes as '?'). */
+size_t job_origin_make(uint8_t *out, uint32_t seq, const char *name);
+/* A valid value's seq and name (not NUL-terminated). */
+uint32_t job_origin_seq(const job_ext *e);
+
 /* --wd and --env values as the wire takes them: a directory of 1 to
  * MAX_WD_LEN bytes without NUL; NAME=VALUE of at most MAX_ENV_ENTRY bytes
  * without NUL, NAME a shell identifier ([A-Za-z_][A-Za-z0-9_]*). */

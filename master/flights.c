@@ -6,6 +6,7 @@
  * deliver, which hands a complete result to the client.
  */
 #include "internal.h"
+#include "console.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,7 +193,7 @@ static flight *flight_new(slave_peer *s, command *cmd, uint64_t id)
     client *cl = cmd->cl;
     flight *f = calloc(1, sizeof *f);
     bwriter w;
-    bw_init(&w, MAX_COMMAND_LEN + REQUEST_HEADER_MAX + MAX_PLACE_BYTES);
+    bw_init(&w, MAX_COMMAND_LEN + REQUEST_HEADER_MAX + MAX_PLACE_BYTES + 3 + 4 + ORIGIN_NAME_MAX);
     CommandRequest req;
     memset(&req, 0, sizeof req);
     req.seq = cmd->seq;
@@ -203,6 +204,16 @@ static flight *flight_new(slave_peer *s, command *cmd, uint64_t id)
     if (cl->opts.line_buffer && f && req.next < JOBX_MAX) { /* --line-buffer: the slave streams its output (DG_OUTPUT) */
         req.ext[req.next++] = (job_ext){JOBX_STREAM, 0, NULL};
         f->streams = 1;
+    }
+    /* The slave's console shows the client's [seq] and who it is: only
+     * where the body stays within what every slave reassembles (a command
+     * of nearly MAX_COMMAND_LEN goes without, its console shows the job id) */
+    uint8_t origin[4 + ORIGIN_NAME_MAX];
+    size_t origin_len = job_origin_make(origin, cmd->seq, cl->name);
+    size_t body = 8u + cmd->len + options_place_bytes(&cl->opts) + (f && f->streams ? 3u : 0u);
+    if (req.next < JOBX_MAX && body + 3u + origin_len <= JOB_BODY_MAX && f && (!s->boot || s->boot != s->no_origin_boot)) {
+        req.ext[req.next++] = (job_ext){JOBX_ORIGIN, (uint16_t)origin_len, (const char *)origin};
+        f->origin = 1;
     }
     job_request_encode(&w, &req);
     if (!f || w.error || xfer_tx_init(&f->req, w.data, (uint32_t)w.len, frag_size_for(&s->addr)) < 0)
@@ -236,6 +247,8 @@ void flight_start(master *m, slave_peer *s, command *cmd)
     if (cmd->cl->durable)
         journal_dispatch(m, f);
     LOG(LOG_DEBUG, "command %u of %s -> %s as job %llu", cmd->seq, cmd->cl->name, s->name, (unsigned long long)f->id);
+    console_printf("[%u] client %s -> slave %s%s", cmd->seq, cmd->cl->name, s->name,
+                   cmd->attempts > 1 || cmd->tries ? " (again)" : "");
 }
 
 /* Replay: a command the previous life dispatched as job id on s and whose
@@ -508,6 +521,35 @@ static int retry_failed(master *m, flight *f, const CommandResult *res)
     return 1;
 }
 
+/* f's result says its slave refused JOBX_ORIGIN, the key a slave older
+ * than the console view does not know (it started nothing): that life of
+ * the slave gets its requests without it from now on, and the command goes
+ * back to the front of its queue, not counted as an attempt. 1 if so. */
+static int origin_refused(master *m, flight *f, const CommandResult *res)
+{
+    static const char refusal[] = "job request with an extension this slave does not know (key 4)";
+    command *cmd = f->cmd;
+    client *cl = cmd->cl;
+    slave_peer *s = f->slave;
+    if (!f->origin || res->status != RUN_NOT_STARTED || res->message_len < sizeof refusal - 1 ||
+        memcmp(res->message, refusal, sizeof refusal - 1) || cmd->fl != f)
+        return 0;
+    if (s->no_origin_boot != f->boot)
+        LOG(LOG_WARN, "slave %s does not know JOBX_ORIGIN (an older serveur_esclave): its commands go without the "
+            "client's numbers, its console shows job ids", s->name);
+    s->no_origin_boot = f->boot;
+    cl->inflight--;
+    cmd->fl = NULL;
+    f->cmd = NULL;
+    if (cmd->attempts)
+        cmd->attempts--;
+    if (cl->durable)
+        journal_requeue(m, cmd);
+    queue_push_front(cl, cmd);
+    flight_free(f);
+    return 1;
+}
+
 /* f's result is complete: it goes to its client (the result leaves for
  * the client here), and the command is done. */
 static void deliver(master *m, flight *f)
@@ -527,6 +569,13 @@ static void deliver(master *m, flight *f)
         client_send_failure(cl, cmd->index, cmd->seq, RUN_NOT_STARTED, f->slave->name, "malformed result from the slave");
     } else {
         slave_peer *s = f->slave;
+        if (origin_refused(m, f, &res))
+            return;
+        if (console_on) {
+            char outcome[600];
+            console_outcome(outcome, sizeof outcome, &res);
+            console_printf("[%u] <- slave %s: %s", cmd->seq, s->name, outcome);
+        }
         status_count_slave(s, f->res.data, f->res.len);
         s->avg_run_us = s->avg_run_us ? (7 * s->avg_run_us + res.duration_us) / 8 : res.duration_us + 1;
         if (cl->opts.fail_attempts > 1 && retry_failed(m, f, &res))

@@ -122,6 +122,7 @@ struct flight {
     uint64_t boot; /* the life of its slave it was dispatched to (its DISPATCH record's) */
     unsigned attempt; /* its command's attempts when it was dispatched: F_OUTPUT names it */
     int streams;      /* its request asked for DG_OUTPUT (JOBX_STREAM: --line-buffer) */
+    int origin;       /* its request carried JOBX_ORIGIN (the client's seq, for the slave's console) */
 };
 
 struct slave_peer {
@@ -156,6 +157,7 @@ struct slave_peer {
     unsigned outstanding; /* flights other than cancelling ones */
     rtt_estimator rtt;
     uint64_t avg_run_us; /* its commands' durations, averaged (1/8 weight to the newest); 0: none yet */
+    uint64_t no_origin_boot; /* this life of it refused JOBX_ORIGIN (an older slave): its requests go without */
     flight *flights;
     /* status.c's counters (client --status, SIGUSR1): bumped where it happens */
     uint64_t st_done, st_failed;  /* results it made; of them, not exited 0 */

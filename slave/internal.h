@@ -36,7 +36,7 @@
  * than slots_total at once) twice over, results waiting for their
  * acknowledgement included, so that a single peer cannot take them all. */
 #define SESSION_MAX_JOBS(sl) (2u * (unsigned)(sl)->cfg->slots + 16u)
-#define JOB_REQUEST_MAX (MAX_COMMAND_LEN + 16u) /* a request's body: the command and its fields */
+#define JOB_REQUEST_MAX JOB_BODY_MAX /* a request's body: the command and its fields */
 #define RECEIVE_GIVEUP_MS 30000u    /* a request whose fragments stopped coming */
 #define RESULT_GIVEUP_MS 120000u    /* a result nobody acknowledges */
 #define MASTER_SILENT_MS 10000u     /* masters ping every 500 ms: after this, it is gone */
@@ -112,6 +112,12 @@ typedef struct job {
     uint64_t stream_due_us;     /* the next DG_OUTPUT not before (STREAM_GAP_US) */
     xfer_tx tx;                 /* JP_SENDING */
     uint64_t last_progress_ms;
+    /* The console view (JOBX_ORIGIN): "[N]" with the client's seq, or
+     * "[job ID]" without it; shown: its start was printed, its result will be */
+    char tag[24];
+    char origin[ORIGIN_NAME_MAX];
+    size_t origin_len;
+    int shown;
 } job;
 
 /* Datagrams refused for one reason from one address: the first is logged,

@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include "internal.h"
+#include "console.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,8 @@ static uint8_t job_state(const job *j)
 static void job_finish(slave *sl, job *j, CommandResult *r)
 {
     bwriter w;
+    if (j->shown)
+        console_result(j->tag, r);
     bw_init(&w, RESULT_MAX_BYTES);
     result_encode(&w, r);
     runner_free(&j->proc);
@@ -148,6 +151,8 @@ static void job_start(slave *sl, job *j)
 {
     char err[ERR_LEN];
     sl->queued--;
+    console_started(j->tag, j->command, j->command_len, j->origin, j->origin_len);
+    j->shown = 1;
     /* --wd and --env would change what a listed line does (LD_PRELOAD,
      * PATH, IFS, ./script): with a policy, a job carrying them is refused */
     int placed = sl->cfg->allow && j->place && (j->place->wd || j->place->nenv);
@@ -348,9 +353,16 @@ void on_job_fragment(slave *sl, const net_addr *from, const dgram *d, size_t n)
         job_not_started(sl, j, "malformed job request");
         return;
     }
-    for (unsigned i = 0; i < req.next; i++) /* --line-buffer: send the output as it comes */
+    snprintf(j->tag, sizeof j->tag, "[job %llu]", (unsigned long long)j->id);
+    for (unsigned i = 0; i < req.next; i++) { /* --line-buffer: send the output as it comes */
         if (req.ext[i].key == JOBX_STREAM)
             j->stream = 1;
+        if (req.ext[i].key == JOBX_ORIGIN) { /* the client's [N] and name, for the console */
+            snprintf(j->tag, sizeof j->tag, "[%u]", job_origin_seq(&req.ext[i]));
+            j->origin_len = req.ext[i].len - 4u;
+            memcpy(j->origin, req.ext[i].value + 4, j->origin_len);
+        }
+    }
     if (req.unknown_ext) { /* a newer master's: running without it could run it wrong */
         char why[ERR_LEN];
         snprintf(why, sizeof why, "job request with an extension this slave does not know (key %u): a slave older "
@@ -415,6 +427,8 @@ void on_cancel(slave *sl, const dgram *d)
     job *j = job_find(sl, s, d->job_id);
     if (j) {
         LOG(LOG_INFO, "job %llu: cancelled by the master", (unsigned long long)j->id);
+        if (j->shown && j->phase == JP_RUNNING) /* its console said it started: say how it ended */
+            console_printf("%s killed: cancelled by the master", j->tag);
         job_drop(sl, j);
         jobs_start_queued(sl);
     }

@@ -718,8 +718,9 @@ static void test_compaction(void)
     ok(!find(m, C), "batch C is gone for good");
     ok(a && a->opts.jobs == 2 && a->opts.wd.len == 2 && a->opts.nenv == 1 && a->opts.env[0].len == 5 &&
            !memcmp(a->opts.env[0].p, "K=v v", 5), "A's OPTIONS survive the compaction");
-    ok(s1 && s1->flights && s1->flights->req.len == 8 + 9 + 3 + 2 + 3 + 5,
-       "the re-claimed request carries --wd and --env (%u bytes)", s1 && s1->flights ? s1->flights->req.len : 0);
+    ok(s1 && s1->flights && a && s1->flights->req.len == 8 + 9 + 3 + 2 + 3 + 5 + 3 + 4 + strlen(a->name),
+       "the re-claimed request carries --wd and --env, and JOBX_ORIGIN (%u bytes)",
+       s1 && s1->flights ? s1->flights->req.len : 0);
     free_master(m);
     bw_free(&w);
 }

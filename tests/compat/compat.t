@@ -59,7 +59,8 @@ run_mix() {
     echo "$RC" >"$T/$label-rc"
     # the header lines without the slave's port and the duration
     sed -E 's/^(==> \[[0-9]+\] .*) -- on [^,]*, [^,]*, (code retour = .*)$/\1 \2/; s/, wall time .*//' "$T/out" >"$T/$label-out"
-    mv "$T/err" "$T/$label-err"
+    # the client's "==> [N]" lines are on stderr: the same without port and duration
+    sed -E 's/^(==> \[[0-9]+\] .*) -- on [^,]*, [^,]*, (code retour = .*)$/\1 \2/; s/, wall time .*//' "$T/err" >"$T/$label-err"
     # the joblog without host (the slave's port), times and durations
     tail -n +2 "$T/$label-joblog" | cut -f1,5,6,7,8,9 >"$T/$label-jl"
     PROG_DIR=$c run_client "${kopt[@]}" -k --json "$T/cmds"
