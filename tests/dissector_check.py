@@ -1,0 +1,347 @@
+#!/usr/bin/env python3
+"""dissector_check.py - checks tools/wireshark/smp.lua against an independent
+decoding of the same capture (tests/dissector.t).
+
+  dissector_check.py compare PCAP JSON
+      PCAP: a capture of loopback (tcpdump -w) holding only the test's
+      traffic; JSON: tshark -T json --no-duplicate-keys of it with the
+      dissector. Every UDP datagram is decoded by dgram_tool.fields, every
+      TCP stream reassembled here and cut into frames decoded by
+      frame_tool.frame_fields (sealed ones after a keyed HELLO / WELCOME),
+      and each field compared with the dissector's (smp.FIELD), packet by
+      packet, frame by frame. Prints what differs ("# ...") and a summary:
+        datagrams N frames N sealed N malformed N unclaimed N mismatches N
+        types TYPE=N ...   malformed-why WHY=N ...
+      unclaimed: datagrams the dissector did not take (no "smpm" layer).
+  dissector_check.py trace PCAP LOG...
+      Compares the capture with the programs' --trace lines (doc/protocol.md,
+      "Reading a trace") in the LOGs (a program's stderr each): each
+      datagram matched by (sender, seq), each frame by connection, direction
+      and order; type, job_id, frag, offset, total, len, cum, sack, state,
+      slots, size and seq compared. Prints "# ..." for what differs and
+      "datagrams N lines N frames N lines N mismatches N".
+"""
+import json
+import os
+import re
+import struct
+import sys
+from collections import Counter, defaultdict
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dgram_tool  # noqa: E402
+import frame_tool  # noqa: E402
+
+BYTES = {"cookie", "eph_pub", "payload", "tag", "encrypted", "nonce", "padding"}
+
+
+def packets(path):
+    """(number from 1, ip src, ip dst, proto, sport, dport, tcp seq, tcp flags, payload) of each IPv4 packet."""
+    with open(path, "rb") as f:
+        data = f.read()
+    magic = struct.unpack("<I", data[:4])[0]
+    end = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+    link = struct.unpack(end + "I", data[20:24])[0]
+    at, n = 24, 0
+    while at + 16 <= len(data):
+        _, _, incl, _ = struct.unpack(end + "IIII", data[at:at + 16])
+        p = data[at + 16:at + 16 + incl]
+        at += 16 + incl
+        n += 1
+        if link == 1:  # Ethernet
+            if len(p) < 14 or p[12:14] != b"\x08\x00":
+                continue
+            ip = p[14:]
+        elif link == 113:  # Linux cooked
+            if p[14:16] != b"\x08\x00":
+                continue
+            ip = p[16:]
+        else:
+            sys.exit("link type %d not handled" % link)
+        ihl = (ip[0] & 15) * 4
+        total = struct.unpack(">H", ip[2:4])[0]
+        proto, src, dst = ip[9], ".".join(map(str, ip[12:16])), ".".join(map(str, ip[16:20]))
+        l4 = ip[ihl:total]
+        if proto == 17:
+            sport, dport = struct.unpack(">HH", l4[:4])
+            yield n, src, dst, "udp", sport, dport, 0, 0, l4[8:]
+        elif proto == 6:
+            sport, dport, seq, _, off = struct.unpack(">HHIIB", l4[:13])
+            yield n, src, dst, "tcp", sport, dport, seq, l4[13], l4[(off >> 4) * 4:]
+
+
+def wire(path):
+    """The capture decoded: [(packet, src, dst, fields)] for datagrams;
+    {packet: [fields]} for frames, and [(client, server, [(dir, packet, fields)])] per connection."""
+    dgrams, frames, conns = [], defaultdict(list), {}
+    streams = {}
+    for n, src, dst, proto, sport, dport, seq, flags, pl in packets(path):
+        a, b = "%s:%d" % (src, sport), "%s:%d" % (dst, dport)
+        if proto == "udp":
+            dgrams.append((n, a, b, dgram_tool.fields(pl)))
+            continue
+        key = (a, b)
+        st = streams.get(key)
+        if flags & 2:  # SYN
+            streams[key] = {"next": seq + 1, "buf": b"", "index": 0, "sealed": False}
+            if not flags & 16:  # SYN alone: a is the client
+                conns[(a, b)] = []
+            continue
+        if st is None or st["next"] is None or not pl:
+            continue
+        if seq != st["next"]:  # a retransmission: keep what is new only; a gap: give up on the stream
+            d = (st["next"] - seq) & 0xFFFFFFFF
+            if d > 1 << 30:
+                print("# gap in %s -> %s at packet %d" % (a, b, n))
+                st["next"] = None
+                continue
+            if d >= len(pl):
+                continue
+            pl = pl[d:]
+        st["buf"] += pl
+        st["next"] = (st["next"] + len(pl)) & 0xFFFFFFFF
+        conn = conns.get((a, b)) if (a, b) in conns else conns.get((b, a))
+        direction = "c2m" if (a, b) in conns else "m2c"
+        while len(st["buf"]) >= 4:
+            flen = struct.unpack(">I", st["buf"][:4])[0]
+            if len(st["buf"]) < 4 + flen:
+                break
+            body = st["buf"][4:4 + flen]
+            st["buf"] = st["buf"][4 + flen:]
+            if st["index"] > 0 and st["sealed"]:
+                d = {"frame_len": flen, "size": flen + 4, "encrypted": body[:-16].hex(), "tag": body[-16:].hex()}
+            else:
+                d = frame_tool.frame_fields(body[0], body[1:])
+                if st["index"] == 0 and body[0] in (1, 2):  # HELLO, WELCOME: flag AUTH seals what follows
+                    st["sealed"] = bool(d["flags"] & 1)
+            st["index"] += 1
+            frames[n].append(d)
+            if conn is not None:
+                conn.append((direction, n, d))
+    return dgrams, frames, [(c, m, lst) for (c, m), lst in conns.items()]
+
+
+def layers(path):
+    """{packet: [smpm layer dict]} from tshark's JSON."""
+    with open(path) as f:
+        doc = json.load(f)
+    out = {}
+    for p in doc:
+        lay = p["_source"]["layers"]
+        s = lay.get("smpm")
+        if s is None:
+            continue
+        out[int(lay["frame"]["frame.number"])] = s if isinstance(s, list) else [s]
+    return out
+
+
+def experts(node):
+    msgs = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "_ws.expert.message":
+                msgs += v if isinstance(v, list) else [v]
+            else:
+                msgs += experts(v)
+    elif isinstance(node, list):
+        for v in node:
+            msgs += experts(v)
+    return msgs
+
+
+def same(k, mine, theirs):
+    if theirs is None:
+        return False
+    if isinstance(theirs, list):  # a field shown more than once: the first is the one compared
+        theirs = theirs[0]
+    if not isinstance(theirs, str):
+        return False
+    if isinstance(mine, int):
+        try:
+            return int(theirs, 0) == mine
+        except ValueError:
+            return False
+    if k in BYTES:
+        return theirs.replace(":", "") == mine
+    return theirs == mine
+
+
+CORE = ("type", "seq", "job_id", "frag", "offset", "total", "len", "cum", "sack", "state", "slots_free",
+        "slots_total", "size")
+
+
+def compare(pcap, js):
+    dgrams, frames, _ = wire(pcap)
+    lay = layers(js)
+    bad, types, whys = [], Counter(), Counter()
+    counts = Counter()
+
+    def diff(where, mine, theirs, clear):
+        for k, v in mine.items():
+            if k == "why":
+                continue
+            if not same(k, v, theirs.get("smp." + k)):
+                bad.append("%s: %s is %.80r, the dissector says %.80r" % (where, k, v, theirs.get("smp." + k)))
+        if clear:  # what the dissector shows that this decoding does not
+            for k in CORE:
+                if k not in mine and "smp." + k in theirs:
+                    bad.append("%s: the dissector shows %s=%.80r" % (where, k, theirs["smp." + k]))
+        malformed = [m for m in experts(theirs) if m.startswith("Malformed")]
+        if "why" in mine:
+            counts["malformed"] += 1
+            whys[mine["why"]] += 1
+            if not any(mine["why"] in m for m in malformed):
+                bad.append("%s: malformed (%s), the dissector says %r" % (where, mine["why"], malformed))
+        elif malformed:
+            bad.append("%s: well-formed, the dissector says %r" % (where, malformed))
+
+    for n, a, b, d in dgrams:
+        counts["datagrams"] += 1
+        types[d.get("type", "?")] += 1
+        got = lay.get(n)
+        if got is None:
+            counts["unclaimed"] += 1
+            print("# packet %d (%s -> %s, %s) not dissected" % (n, a, b, d.get("why") or d.get("type")))
+            continue
+        if len(got) != 1:
+            bad.append("packet %d: %d messages shown for one datagram" % (n, len(got)))
+        sealed = "encrypted" in d or "tag" in d
+        counts["sealed"] += sealed
+        diff("packet %d %s" % (n, d.get("type", "?")), d, got[0], "why" not in d and not sealed)
+        if sealed:
+            extra = [k for k in got[0] if k.startswith("smp.") and k[4:] not in d and k != "smp.type_code"]
+            if extra:
+                bad.append("packet %d: sealed, yet the dissector shows %s" % (n, extra))
+    for n, lst in sorted(frames.items()):
+        got = lay.get(n, [])
+        if len(got) != len(lst):
+            bad.append("packet %d: %d frames, the dissector shows %d" % (n, len(lst), len(got)))
+        for i, (d, t) in enumerate(zip(lst, got)):
+            counts["frames"] += 1
+            sealed = "encrypted" in d
+            counts["sealed"] += sealed
+            types["F_" + d.get("type", "sealed")] += 1
+            diff("packet %d frame %d %s" % (n, i + 1, d.get("type", "sealed")), d, t, not sealed)
+            if sealed and "smp.type" in t:
+                bad.append("packet %d frame %d: sealed, yet the dissector shows type %r" % (n, i + 1, t["smp.type"]))
+    for b in bad[:20]:
+        print("# " + b)
+    print("datagrams %d frames %d sealed %d malformed %d unclaimed %d mismatches %d" % (
+        counts["datagrams"], counts["frames"], counts["sealed"], counts["malformed"], counts["unclaimed"], len(bad)))
+    print("types " + " ".join("%s=%d" % kv for kv in sorted(types.items())))
+    print("malformed-why " + " ".join("%s=%d" % (k.replace(" ", "_"), v) for k, v in sorted(whys.items())))
+
+
+LINE = re.compile(r"^trace (\S+) (client|maitre|esclave) (send|recv) (udp|tcp) (\S+) (\S+)((?: \S+=\S+)*)\s*$")
+
+
+def trace_lines(path):
+    out = []
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = LINE.match(line)
+            if m:
+                kv = dict(x.split("=", 1) for x in m.group(7).split())
+                out.append(dict(prog=m.group(2), dir=m.group(3), link=m.group(4), peer=m.group(5),
+                                type=m.group(6), kv=kv, file=path))
+    return out
+
+
+def expect_dgram(d):
+    """What a trace line says of this datagram (the spec's keys)."""
+    e = {"seq": str(d["seq"])}
+    if d["job_id"]:
+        e["job_id"] = str(d["job_id"])
+    for k in ("frag", "offset", "total", "len", "cum", "state"):
+        if k in d:
+            e[k] = str(d[k])
+    if "sack" in d:
+        e["sack"] = "0x%x" % d["sack"]
+    if d["type"] == "PONG":
+        e["slots"] = "%d/%d" % (d["slots_free"], d["slots_total"])
+    e["size"] = str(d["size"])
+    return e
+
+
+def check_kv(where, line, expect, bad):
+    if line["type"] != expect.pop("type"):
+        bad.append("%s: type %s in the trace" % (where, line["type"]))
+    for k, v in expect.items():
+        if line["kv"].get(k) != v:
+            bad.append("%s: %s=%s in the trace, %s on the wire" % (where, k, line["kv"].get(k), v))
+
+
+def trace(pcap, logs):
+    dgrams, _, conns = wire(pcap)
+    lines = [ln for p in logs for ln in trace_lines(p)]
+    bad = []
+    udp = [ln for ln in lines if ln["link"] == "udp"]
+    ok = [(n, a, b, d) for n, a, b, d in dgrams if "why" not in d]
+    # each log's own UDP address: the source of the datagrams its send lines name (a vote)
+    by_dst_seq = defaultdict(list)
+    for n, a, b, d in ok:
+        by_dst_seq[(b, str(d["seq"]))].append((a, n, d))
+    votes = defaultdict(Counter)
+    for ln in udp:
+        if ln["dir"] == "send":
+            for a, _, _ in by_dst_seq.get((ln["peer"], ln["kv"].get("seq")), []):
+                votes[ln["file"]][a] += 1
+    me = {f: c.most_common(1)[0][0] for f, c in votes.items()}
+    sends = {}
+    recvs = {}
+    for ln in udp:
+        own = me.get(ln["file"])
+        key = (own, ln["peer"]) if ln["dir"] == "send" else (ln["peer"], own)
+        key += (ln["kv"].get("seq"),)
+        (sends if ln["dir"] == "send" else recvs).setdefault(key, []).append(ln)
+    nd = nl = 0
+    for n, a, b, d in ok:
+        nd += 1
+        key = (a, b, str(d["seq"]))
+        for what, table in (("send", sends), ("recv", recvs)):
+            got = table.pop(key, [])
+            if what == "send" and len(got) != 1:
+                bad.append("packet %d %s %s -> %s seq %d: %d send lines" % (n, d["type"], a, b, d["seq"], len(got)))
+            for ln in got:
+                nl += 1
+                e = expect_dgram(d)
+                e["type"] = d["type"]
+                check_kv("packet %d %s line" % (n, what), ln, e, bad)
+    for key, got in list(sends.items()) + list(recvs.items()):
+        bad.append("%d trace line(s) %s %s with no datagram on the wire: %s" % (
+            len(got), got[0]["dir"], got[0]["type"], key))
+    # frames: each connection's lines in order, on both ends
+    nf = nfl = 0
+    tcp = [ln for ln in lines if ln["link"] == "tcp"]
+    client_files = [p for p in logs if any(ln["prog"] == "client" for ln in trace_lines(p))]
+    for i, (c, m, lst) in enumerate(sorted(conns, key=lambda x: x[2][0][1] if x[2] else 0)):
+        mine = {"c2m": [d for dr, _, d in lst if dr == "c2m"], "m2c": [d for dr, _, d in lst if dr == "m2c"]}
+        nf += len(lst)
+        views = [("maitre", "recv", "c2m", lambda ln: ln["prog"] == "maitre" and ln["peer"] == c),
+                 ("maitre", "send", "m2c", lambda ln: ln["prog"] == "maitre" and ln["peer"] == c)]
+        if i < len(client_files):
+            f = client_files[i]
+            views += [("client", "send", "c2m", lambda ln, f=f: ln["file"] == f and ln["peer"] == m),
+                      ("client", "recv", "m2c", lambda ln, f=f: ln["file"] == f and ln["peer"] == m)]
+        for prog, dr, way, pick in views:
+            got = [ln for ln in tcp if ln["dir"] == dr and pick(ln)]
+            if len(got) != len(mine[way]):
+                bad.append("connection %s: %d %s frames, %d %s %s lines" % (c, len(mine[way]), way, len(got), prog, dr))
+            for j, (ln, d) in enumerate(zip(got, mine[way])):
+                nfl += 1
+                e = {"type": d["type"], "size": str(d["size"])}
+                if "seq" in d:
+                    e["seq"] = str(d["seq"])
+                check_kv("connection %s %s frame %d (%s %s)" % (c, way, j + 1, prog, dr), ln, e, bad)
+    for b in bad[:20]:
+        print("# " + b)
+    print("datagrams %d lines %d frames %d lines %d mismatches %d" % (nd, nl, nf, nfl, len(bad)))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 4 and sys.argv[1] == "compare":
+        compare(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "trace":
+        trace(sys.argv[2], sys.argv[3:])
+    else:
+        sys.exit(__doc__)
