@@ -278,27 +278,30 @@ def trace(pcap, logs):
     forged = {a for n, a, b, d in dgrams if "why" in d}  # the test's malformed datagrams: no program sent them
     udp = [ln for ln in lines if ln["link"] == "udp" and ln["peer"] not in forged]
     ok = [(n, a, b, d) for n, a, b, d in dgrams if "why" not in d and a not in forged]
-    # each log's own UDP address: the source of the datagrams its send lines name (a vote)
-    by_dst_seq = defaultdict(list)
-    for n, a, b, d in ok:
-        by_dst_seq[(b, str(d["seq"]))].append((a, n, d))
-    votes = defaultdict(Counter)
-    for ln in udp:
-        if ln["dir"] == "send":
-            for a, _, _ in by_dst_seq.get((ln["peer"], ln["kv"].get("seq")), []):
-                votes[ln["file"]][a] += 1
-    me = {f: c.most_common(1)[0][0] for f, c in votes.items()}
+    # each log's own UDP port: a slave's from its "listening on UDP" line; the
+    # master's is the one its slaves' lines name as their peer
+    me = {}
+    for p in logs:
+        with open(p, errors="replace") as f:
+            m = re.search(r"listening on UDP \S*:(\d+) ", f.read())
+        if m:
+            me[p] = m.group(1)
+    peers = Counter(ln["peer"].rsplit(":", 1)[1] for ln in udp if ln["prog"] == "esclave")
+    for p in logs:
+        if p not in me and any(ln["file"] == p and ln["prog"] == "maitre" for ln in udp) and peers:
+            me[p] = peers.most_common(1)[0][0]
     sends = {}
     recvs = {}
+    port = lambda addr: addr.rsplit(":", 1)[1]  # noqa: E731
     for ln in udp:
         own = me.get(ln["file"])
-        key = (own, ln["peer"]) if ln["dir"] == "send" else (ln["peer"], own)
+        key = (own, port(ln["peer"])) if ln["dir"] == "send" else (port(ln["peer"]), own)
         key += (ln["kv"].get("seq"),)
         (sends if ln["dir"] == "send" else recvs).setdefault(key, []).append(ln)
     nd = nl = 0
     for n, a, b, d in ok:
         nd += 1
-        key = (a, b, str(d["seq"]))
+        key = (port(a), port(b), str(d["seq"]))
         for what, table in (("send", sends), ("recv", recvs)):
             got = table.pop(key, [])
             if what == "send" and len(got) != 1:
