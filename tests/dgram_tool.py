@@ -401,11 +401,14 @@ def fields(p):
     less "smp.") and the --trace keys, decoded as lib/proto.c does; "why"
     says what is malformed (the datagram is then decoded up to there)."""
     d = {"size": len(p)}
-    if len(p) < 3:
+    if len(p) < 2:
         return dict(d, why="truncated header")
-    d["magic"], d["version"] = struct.unpack(">HB", p[:3])
+    d["magic"] = struct.unpack(">H", p[:2])[0]
     if d["magic"] != MAGIC:
         return dict(d, why="bad magic")
+    if len(p) < 3:
+        return dict(d, why="truncated header")
+    d["version"] = p[2]
     if d["version"] != 6:
         return dict(d, why="unsupported version")
     if len(p) < 37:

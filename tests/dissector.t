@@ -165,6 +165,21 @@ is "$(get "$T/heur.json" mismatches)" 0 "heuristics: every field as the independ
 is "$(get "$T/heur.json" unclaimed)" 1 "... every datagram dissected but the one of another version (the heuristic asks for version 6)"
 is "$(get "$T/heur.json" frames)" "$(get "$T/ports.json" frames)" "... every frame (the HELLO's magic)"
 
+# mutated datagrams and frames (cut, flipped, overwritten): each shown as
+# the independent decoding has it, malformed for the reason it gives, and
+# never a Lua error
+python3 "$CHECK" fuzz "$T/plain.pcap" "$T/fuzz.pcap" 14 1000 | sed 's/^/# fuzz: /'
+decode fuzz "$T/fuzz.json" -o smpm.udp_ports:5555 -o smpm.tcp_ports:6000
+is "$TSHARK_RC/$(head -c 300 "$T/fuzz.json.err2")" "0/" "1000 mutated datagrams, 250 connections with a mutated frame: tshark exits 0, nothing on its stderr"
+check "... no Lua error" no_lua_error "$T/fuzz.json"
+python3 "$CHECK" compare "$T/fuzz.pcap" "$T/fuzz.json" --datagrams-only >"$T/fuzz.json.check" 2>&1
+grep '^#' "$T/fuzz.json.check" | head -20 >&2
+grep -v '^#' "$T/fuzz.json.check" | sed 's/^/# /'
+is "$(get "$T/fuzz.json" mismatches)/$(get "$T/fuzz.json" unclaimed)" "0/0" "... every datagram dissected, each field and each malformed reason as the independent decoding has them"
+check "... $(get "$T/fuzz.json" malformed) of them malformed (at least 500)" test "$(get "$T/fuzz.json" malformed)" -ge 500
+hellos=$(field fuzz 'smp.type == "HELLO"' frame.number -o smpm.tcp_ports:6000 | wc -l)
+check "... every connection's HELLO decoded: $hellos (250, and the mutated frames that are HELLOs)" test "$hellos" -ge 250
+
 # --trace: the programs' view of the same run
 if [ ${#TRACE[@]} -gt 0 ]; then
     python3 "$CHECK" trace "$T/plain.pcap" "$T/plain-m.log" "$T/plain-s1.log" "$T/plain-s2.log" \

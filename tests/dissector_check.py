@@ -10,9 +10,16 @@ decoding of the same capture (tests/dissector.t).
       frame_tool.frame_fields (sealed ones after a keyed HELLO / WELCOME),
       and each field compared with the dissector's (smp.FIELD), packet by
       packet, frame by frame. Prints what differs ("# ...") and a summary:
-        datagrams N frames N sealed N malformed N unclaimed N mismatches N
+        datagrams N frames N sealed N malformed N unclaimed N empty N mismatches N
         types TYPE=N ...   malformed-why WHY=N ...
-      unclaimed: datagrams the dissector did not take (no "smpm" layer).
+      unclaimed: datagrams the dissector did not take (no "smpm" layer);
+      empty: datagrams of 0 bytes (Wireshark dissects no empty payload).
+      --datagrams-only: the frames are not compared.
+  dissector_check.py fuzz PCAP OUT SEED N
+      Writes OUT, a capture of N datagrams made from PCAP's by cutting,
+      flipping and overwriting bytes (and N/4 TCP connections, each a
+      HELLO then a frame so made), for "compare --datagrams-only" and for
+      tshark to show without a Lua error.
   dissector_check.py trace PCAP LOG...
       Compares the capture with the programs' --trace lines (doc/protocol.md,
       "Reading a trace") in the LOGs (a program's stderr each): each
@@ -170,7 +177,63 @@ CORE = ("type", "seq", "job_id", "frag", "offset", "total", "len", "cum", "sack"
         "slots_total", "size")
 
 
-def compare(pcap, js):
+def mutate(rnd, p):
+    p = bytearray(p)
+    for _ in range(rnd.randint(1, 3)):
+        k = rnd.randrange(5)
+        if k == 0 and p:  # cut
+            del p[rnd.randrange(len(p)):]
+        elif k == 1 and p:  # flip a bit, in the first bytes mostly (the header, the fields)
+            i = rnd.randrange(min(len(p), 80))
+            p[i] ^= 1 << rnd.randrange(8)
+        elif k == 2 and p:  # a random byte
+            p[rnd.randrange(min(len(p), 80))] = rnd.randrange(256)
+        elif k == 3:  # bytes appended
+            p += bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 9)))
+        elif k == 4 and len(p) > 4:  # a field of 4 bytes overwritten
+            i = rnd.randrange(len(p) - 3)
+            p[i:i + 4] = struct.pack(">I", rnd.choice((0, 1, 0xFFFFFFFF, rnd.randrange(1 << 32))))
+    return bytes(p)
+
+
+def fuzz(pcap, out, seed, count):
+    import random
+    rnd = random.Random(seed)
+    dgrams, frames, _ = wire(pcap)
+    seeds = []
+    for n, src, dst, proto, sport, dport, seq, flags, pl in packets(pcap):
+        if proto == "udp" and len(pl) < 2000:
+            seeds.append((dport, pl))
+    hello = frame_tool.frame(1, struct.pack(">IHHII", 0x534D5043, 4, 2, 0, 0) + b"\1" * 32)
+    bodies = [frame_tool.frame(t, bytes(rnd.randrange(256) for _ in range(rnd.randint(0, 40))))
+              for t in list(range(1, 26)) + [77]]
+    recs = []
+
+    def ip(proto, payload):
+        return struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0, 64, proto, 0,
+                           bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + payload
+
+    def eth(p):
+        return b"\0" * 12 + b"\x08\x00" + p
+    for i in range(count):
+        dport, pl = rnd.choice(seeds)
+        pl = mutate(rnd, pl)
+        recs.append(eth(ip(17, struct.pack(">HHHH", 40000, 5555, 8 + len(pl), 0) + pl)))
+    for i in range(count // 4):
+        sport = 20000 + i
+        seq = 1000
+        for j, pl in enumerate((hello, mutate(rnd, rnd.choice(bodies)))):
+            flags = 0x02 if j < 0 else 0x18
+            recs.append(eth(ip(6, struct.pack(">HHIIBBHHH", sport, 6000, seq, 1, 0x50, flags, 65535, 0, 0) + pl)))
+            seq += len(pl)
+    with open(out, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        for i, r in enumerate(recs):
+            f.write(struct.pack("<IIII", 1000 + i, 0, len(r), len(r)) + r)
+    print("wrote %d datagrams, %d connections" % (count, count // 4))
+
+
+def compare(pcap, js, datagrams_only=False):
     dgrams, frames, _ = wire(pcap)
     lay = layers(js)
     bad, types, whys = [], Counter(), Counter()
@@ -199,6 +262,9 @@ def compare(pcap, js):
         counts["datagrams"] += 1
         types[d.get("type", "?")] += 1
         got = lay.get(n)
+        if got is None and d["size"] == 0:  # Wireshark hands an empty payload to no dissector
+            counts["empty"] += 1
+            continue
         if got is None:
             counts["unclaimed"] += 1
             print("# packet %d (%s -> %s, %s) not dissected" % (n, a, b, d.get("why") or d.get("type")))
@@ -213,6 +279,8 @@ def compare(pcap, js):
             if extra:
                 bad.append("packet %d: sealed, yet the dissector shows %s" % (n, extra))
     for n, lst in sorted(frames.items()):
+        if datagrams_only:
+            break
         got = lay.get(n, [])
         if len(got) != len(lst):
             bad.append("packet %d: %d frames, the dissector shows %d" % (n, len(lst), len(got)))
@@ -224,10 +292,11 @@ def compare(pcap, js):
             diff("packet %d frame %d %s" % (n, i + 1, d.get("type", "sealed")), d, t, not sealed)
             if sealed and "smp.type" in t:
                 bad.append("packet %d frame %d: sealed, yet the dissector shows type %r" % (n, i + 1, t["smp.type"]))
-    for b in bad[:20]:
+    for b in bad[:int(os.environ.get("CHECK_SHOW", 20))]:
         print("# " + b)
-    print("datagrams %d frames %d sealed %d malformed %d unclaimed %d mismatches %d" % (
-        counts["datagrams"], counts["frames"], counts["sealed"], counts["malformed"], counts["unclaimed"], len(bad)))
+    print("datagrams %d frames %d sealed %d malformed %d unclaimed %d empty %d mismatches %d" % (
+        counts["datagrams"], counts["frames"], counts["sealed"], counts["malformed"], counts["unclaimed"],
+        counts["empty"], len(bad)))
     print("types " + " ".join("%s=%d" % kv for kv in sorted(types.items())))
     print("malformed-why " + " ".join("%s=%d" % (k.replace(" ", "_"), v) for k, v in sorted(whys.items())))
 
@@ -344,7 +413,9 @@ def trace(pcap, logs):
 
 if __name__ == "__main__":
     if len(sys.argv) >= 4 and sys.argv[1] == "compare":
-        compare(sys.argv[2], sys.argv[3])
+        compare(sys.argv[2], sys.argv[3], "--datagrams-only" in sys.argv[4:])
+    elif len(sys.argv) == 6 and sys.argv[1] == "fuzz":
+        fuzz(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     elif len(sys.argv) >= 3 and sys.argv[1] == "trace":
         trace(sys.argv[2], sys.argv[3:])
     else:
