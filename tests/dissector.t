@@ -63,7 +63,7 @@ run() {
     done
     start_master "$name-m" "$T/$name.conf" --ephemeral "${TRACE[@]}" "$@"
     wait_slaves_up "$name-m" 2 || bail "$name: slaves not up: $(cat "$T/$name-m.log")"
-    run_client -k "${TRACE[@]}" "$@" "$T/cmds.txt"
+    run_client -k --progress "${TRACE[@]}" "$@" "$T/cmds.txt"
     RC1=$RC
     cp "$T/out" "$T/$name-c1.out"
     cp "$T/err" "$T/$name-c1.err"
@@ -71,6 +71,9 @@ run() {
     RC2=$RC
     cp "$T/out" "$T/$name-c2.out"
     cp "$T/err" "$T/$name-c2.err"
+    run_client "$@" --status # STATUS, STATUS_SLAVE frames
+    STATUS_RC=$RC
+    run_client "$@" --batches # ATTACH list, BATCH_INFO (none: an ephemeral master keeps no batch)
     if [ "$name" = plain ]; then # one malformed datagram of each kind, to a slave
         python3 "$TOP/tests/dgram_tool.py" malformed "${SPORTS[0]}" >"$T/malformed.out"
         echo 'echo still' >"$T/still.txt"
@@ -111,6 +114,7 @@ is "$RC1/$(head -1 "$T/plain-c1.out")" "2/hello" "the run works (exit 2: command
 is "$(awk 'length($0) == 1048576 && /^x+$/' "$T/plain-c1.out" | wc -l)" 1 "... and its 1 MiB output came whole"
 is "$RC2/$(tr '\n' ' ' <"$T/plain-c2.out")" "0/a b " "the --line-buffer run works"
 is "$STILL" "0/still" "the slave still serves after the malformed datagrams"
+is "$STATUS_RC" 0 "client --status works"
 check "tcpdump lost nothing" grep -q '^0 packets dropped by kernel' "$T/plain.tcpdump"
 PREFS=(-o "smpm.udp_ports:${SPORTS[0]},${SPORTS[1]}" -o "smpm.tcp_ports:$MPORT")
 NOHEUR=(--disable-heuristic smpm_udp --disable-heuristic smpm_tcp_tcp)
@@ -126,7 +130,8 @@ is "$(get "$T/ports.json" unclaimed)" 0 "every datagram dissected (by the port p
 check "datagrams compared: $(get "$T/ports.json" datagrams) (at least 40)" test "$(get "$T/ports.json" datagrams)" -ge 40
 check "frames compared: $(get "$T/ports.json" frames) (at least 20)" test "$(get "$T/ports.json" frames)" -ge 20
 types=$(grep '^types ' "$T/ports.json.check")
-for t in PING PONG COOKIE JOB JOB_ACK RESULT RESULT_ACK OUTPUT LEAVING F_HELLO F_WELCOME F_SUBMIT F_END F_RESULT F_OUTPUT F_BYE; do
+for t in PING PONG COOKIE JOB JOB_ACK RESULT RESULT_ACK OUTPUT LEAVING F_HELLO F_WELCOME F_SUBMIT F_END F_RESULT F_OUTPUT F_BYE \
+    F_STARTED F_STATUS F_STATUS_SLAVE; do
     check "... among them $t" grep -qE "(^| )$t=[1-9]" <<<"$types"
 done
 is "$(grep '^malformed-why' "$T/ports.json.check")" \
@@ -204,12 +209,14 @@ is "$TSHARK_RC/$(head -c 300 "$T/keyed.json.err2")" "0/" "keyed: tshark exits 0,
 check "... no Lua error" no_lua_error "$T/keyed.json"
 summary keyed "$T/keyed.json"
 is "$(get "$T/keyed.json" mismatches)" 0 "keyed: the clear header of every datagram, the length of every frame as decoded independently"
-is "$(get "$T/keyed.json" sealed)" "$(( $(get "$T/keyed.json" datagrams) + $(get "$T/keyed.json" frames) - 4 ))" \
-    "... everything sealed but HELLO and WELCOME (2 connections)"
-is "$(field keyed 'smp.frame_len && smp.type' smp.type | sort | uniq -c | awk '{print $2 "=" $1}' | tr '\n' ' ')" "HELLO=2 WELCOME=2 " \
+is "$(get "$T/keyed.json" sealed)" "$(( $(get "$T/keyed.json" datagrams) + $(get "$T/keyed.json" frames) - 8 ))" \
+    "... everything sealed but HELLO and WELCOME (4 connections: the commands, --line-buffer, --status, --batches)"
+is "$(field keyed 'smp.frame_len && smp.type' smp.type "${KPREFS[@]}" | sort | uniq -c | awk '{print $2 "=" $1}' | tr '\n' ' ')" "HELLO=4 WELCOME=4 " \
     "... only HELLO and WELCOME show a frame type"
-is "$(field keyed 'smp.encrypted && smp.type == "RESULT" && !smp.frame_len' frame.number | wc -l)" \
-    "$(field keyed 'smp.type == "RESULT" && !smp.frame_len' frame.number | wc -l)" "... every RESULT datagram encrypted past its header"
-is "$(field keyed 'smp.stdout_len || smp.command || smp.cum || smp.payload' frame.number | wc -l)" 0 "... no field of a sealed body shown"
+nres=$(field keyed 'smp.type == "RESULT" && !smp.frame_len' frame.number "${KPREFS[@]}" | wc -l)
+is "$(field keyed 'smp.encrypted && smp.type == "RESULT" && !smp.frame_len' frame.number "${KPREFS[@]}" | wc -l)" "$nres" \
+    "... every RESULT datagram ($nres) encrypted past its header"
+check "... (at least 18 of them: the 1 MiB output)" test "$nres" -ge 18
+is "$(field keyed 'smp.stdout_len || smp.command || smp.cum || smp.payload' frame.number "${KPREFS[@]}" | wc -l)" 0 "... no field of a sealed body shown"
 
 done_testing

@@ -148,6 +148,11 @@ def frame_fields(t, f):
     elif t == 18:
         d["seq"], d["attempt"], hl = struct.unpack(">IHH", f[:8])
         d["host"] = f[8:8 + hl].decode()
+    elif t == 20:
+        st, d["slots"], d["running"], d["dispatched"], d["done"], d["failed"], d["sent"], d["retransmitted"], \
+            d["rtt_us"], d["last_heard_ms"], d["load"], nl = struct.unpack(">BHIIQQQQIQHH", f[:59])
+        d["state"] = {1: "UP", 2: "SUSPECT", 3: "DEAD", 4: "RETIRED"}.get(st, str(st))
+        d["name"] = f[59:59 + nl].decode()
     elif t == 24:
         d["seq"], d["attempt"], d["stream"], d["offset"] = struct.unpack(">IHBI", f[:11])
         d["len"] = len(f) - 11
