@@ -213,6 +213,11 @@ is "$(get "$T/keyed.json" sealed)" "$(( $(get "$T/keyed.json" datagrams) + $(get
     "... everything sealed but HELLO and WELCOME (4 connections: the commands, --line-buffer, --status, --batches)"
 is "$(field keyed 'smp.frame_len && smp.type' smp.type "${KPREFS[@]}" | sort | uniq -c | awk '{print $2 "=" $1}' | tr '\n' ' ')" "HELLO=4 WELCOME=4 " \
     "... only HELLO and WELCOME show a frame type"
+# two passes (as Wireshark's GUI: the first without a tree) decode the same
+decode keyed "$T/keyed2.json" -2 "${KPREFS[@]}"
+summary keyed "$T/keyed2.json"
+is "$TSHARK_RC/$(get "$T/keyed2.json" mismatches)/$(get "$T/keyed2.json" sealed)" "0/0/$(get "$T/keyed.json" sealed)" \
+    "keyed, tshark -2: the same frames sealed, the same fields"
 nres=$(field keyed 'smp.type == "RESULT" && !smp.frame_len' frame.number "${KPREFS[@]}" | wc -l)
 is "$(field keyed 'smp.encrypted && smp.type == "RESULT" && !smp.frame_len' frame.number "${KPREFS[@]}" | wc -l)" "$nres" \
     "... every RESULT datagram ($nres) encrypted past its header"

@@ -181,8 +181,6 @@ smp.experts = { ef_malformed, ef_encrypted }
 smp.prefs.udp_ports = Pref.range("UDP ports", "10001-10003", "UDP ports of the slaves (serveur_esclave PORT)", 65535)
 smp.prefs.tcp_ports = Pref.range("TCP ports", "6000", "TCP ports of the masters (serveur_maitre PORT)", 65535)
 
-local f_tcp_stream = Field.new("tcp.stream")
-
 -- ------------------------------------------------------------ reader ---
 -- A bounded reader: a field that does not fit sets err and adds nothing,
 -- so that no tvb access can throw (a Lua error would hide what is wrong).
@@ -431,7 +429,7 @@ smp.dissector = function(tvb, pinfo, root)
 end
 
 -- --------------------------------------------------------- frames ---
--- Per TCP stream: which end is the client, whether each direction is
+-- Per TCP connection: which end is the client, whether each direction is
 -- sealed after its first frame (HELLO's and WELCOME's flag AUTH), and how
 -- many frames each direction has had. Filled on the first pass, in
 -- packet order; 'seen' keeps each frame's verdict for later passes.
@@ -625,14 +623,17 @@ local function dissect_frame(tvb, pinfo, root)
     pinfo.private.smp_pdu = tostring((tonumber(pinfo.private.smp_pdu) or 0) + 1)
     local verdict = seen[key]
     if verdict == nil then
-        local sid = f_tcp_stream()
-        sid = sid and sid.value or -1
+        -- the connection by its two ends (tcp.stream is not there when
+        -- a first pass dissects without a tree)
+        local src = tostring(pinfo.src) .. ":" .. pinfo.src_port
+        local dst = tostring(pinfo.dst) .. ":" .. pinfo.dst_port
+        local sid = src < dst and src .. " " .. dst or dst .. " " .. src
         local st = streams[sid]
         if not st then
             st = { counts = {}, sealed = {} }
             streams[sid] = st
         end
-        local dir = tostring(pinfo.src) .. ":" .. pinfo.src_port
+        local dir = src
         local index = st.counts[dir] or 0
         st.counts[dir] = index + 1
         verdict = index > 0 and st.sealed[dir] == true
