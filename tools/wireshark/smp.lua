@@ -8,8 +8,10 @@
 --                      [u32 length][sealed type || fields][16-byte tag]
 --
 -- Install and use: tools/wireshark/README.md. Every field is named for display
--- filters (smp.type == "RESULT", smp.job_id == 3); a malformed message is
--- marked (expert info smp.malformed) and never raises a Lua error.
+-- filters (smp.type == "RESULT", smp.job_id == 3) as --trace names its keys; a
+-- malformed message is marked (expert info smp.malformed) and never raises a
+-- Lua error. The protocol is "smpm": Wireshark's own "smp" (the Session
+-- Multiplex Protocol) has the name.
 
 local smp = Proto("smpm", "Serveur Multiprocesseurs")
 -- the TCP side: a helper whose dissector reassembles frames; every item it
