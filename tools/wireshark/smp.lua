@@ -406,6 +406,8 @@ local function dissect_dgram(tvb, pinfo, root)
                 local prg = tvb:range(r.pos, len)
                 tree:add(F.len, prg, len):set_generated()
                 tree:add(F.payload, prg)
+            else
+                tree:add(F.len, len):set_generated()
             end
             r.pos = r.stop
             if s < 1 or s > 2 or len == 0 or len > FRAG_MAX or offset + len > MAX_OUTPUT_CAP then
