@@ -36,6 +36,10 @@ builds did): it asks the slave with a PING which one it speaks.
       A master with an identity gives the slave (-j 1) three jobs, falls
       silent past its --master-grace (GRACE s), and a second life asks what
       became of each: prints "job N: state S cum C" (tests/adopt.t).
+  dgram_tool.py malformed PORT
+      Sends a slave malformed datagrams, one of each kind: another version,
+      a header cut short, a JOB whose fragment bounds do not hold, a PING
+      with bytes after its fields; prints "sent N" (tests/dissector.t).
 """
 import os, select, signal, socket, struct, sys, time
 
@@ -387,6 +391,130 @@ def jobx(port, command, key):
     sys.exit("no result")
 
 
+DG_NAMES = {1: "PING", 2: "PONG", 3: "JOB", 4: "JOB_ACK", 5: "RESULT", 6: "RESULT_ACK", 7: "CANCEL", 8: "COOKIE",
+            9: "LEAVING", 10: "OUTPUT"}
+JOB_STATES = {1: "RECEIVING", 2: "RUNNING", 3: "DONE", 4: "GONE"}
+
+
+def fields(p):
+    """A datagram's fields named as the dissector's (tools/wireshark/smp.lua,
+    less "smp.") and the --trace keys, decoded as lib/proto.c does; "why"
+    says what is malformed (the datagram is then decoded up to there)."""
+    d = {"size": len(p)}
+    if len(p) < 2:
+        return dict(d, why="truncated header")
+    d["magic"] = struct.unpack(">H", p[:2])[0]
+    if d["magic"] != MAGIC:
+        return dict(d, why="bad magic")
+    if len(p) < 3:
+        return dict(d, why="truncated header")
+    d["version"] = p[2]
+    if d["version"] != 6:
+        return dict(d, why="unsupported version")
+    if len(p) < 37:
+        return dict(d, why="truncated header")
+    _, _, typ, flags, d["sender_boot"], d["receiver_boot"], d["seq"], d["job_id"] = struct.unpack(HDR, p[:37])
+    d.update(type=DG_NAMES.get(typ, str(typ)), flags=flags)
+    if flags & ~1:
+        return dict(d, why="unknown flags")
+    if flags & 1:  # sealed: the header alone is clear
+        if len(p) < 37 + 16:
+            return dict(d, why="truncated")
+        if typ not in DG_NAMES:
+            return dict(d, why="unknown type")
+        d["tag"] = p[-16:].hex()
+        if len(p) > 53:
+            d["encrypted"] = p[37:-16].hex()
+        return d
+    b = p[37:]
+    need = {1: 72, 2: 52, 8: 56, 4: 15, 6: 13, 7: 16, 9: 0}
+    if typ in need and len(b) < need[typ]:
+        return dict(d, why="truncated")
+    if typ in (1, 8):
+        d["echo_us"] = struct.unpack(">Q", b[:8])[0]
+        at = 8
+        if typ == 1:
+            d["floor"] = struct.unpack(">Q", b[8:16])[0]
+            at = 16
+        d["cookie"] = b[at:at + 16].hex()
+        at += 16
+        if typ == 1:
+            d["master_id"] = struct.unpack(">Q", b[at:at + 8])[0]
+            at += 8
+        d["eph_pub"] = b[at:at + 32].hex()
+        rest = b[at + 32:]
+    elif typ == 2:
+        d["echo_us"], d["slots_total"], d["slots_free"], d["highest_job"] = struct.unpack(">QHHQ", b[:20])
+        d["eph_pub"] = b[20:52].hex()
+        rest = b[52:]
+    elif typ in (3, 5):
+        at = 0
+        if typ == 3:
+            if len(b) < 8:
+                return dict(d, why="truncated")
+            d["floor"] = struct.unpack(">Q", b[:8])[0]
+            at = 8
+        if len(b) < at + 10:
+            return dict(d, why="truncated")
+        total, offset, fs = struct.unpack(">IIH", b[at:at + 10])
+        n = len(b) - at - 10
+        d.update(total=total, offset=offset, frag_size=fs, len=n)
+        if n:
+            d["payload"] = b[at + 10:].hex()
+        if fs == 0 or fs > 60000 or n == 0 or total == 0 or offset % fs or offset >= total or \
+                n != min(total - offset, fs):
+            return dict(d, why="bad fragment bounds")
+        d["frag"] = "%d/%d" % (offset // fs + 1, -(-total // fs))
+        rest = b""
+    elif typ in (4, 6):
+        state, d["cum"], d["sack"] = struct.unpack(">BIQ", b[:13])
+        if typ == 4:
+            d["state"] = JOB_STATES.get(state, str(state))
+            d["slots_free"] = struct.unpack(">H", b[13:15])[0]
+            rest = b[15:]
+        else:
+            d["complete"] = state
+            rest = b[13:]
+    elif typ == 7:
+        d["padding"] = b[:16].hex()
+        rest = b[16:]
+    elif typ == 9:
+        rest = b
+    elif typ == 10:
+        if len(b) < 5:
+            return dict(d, why="truncated")
+        d["stream"], d["offset"] = struct.unpack(">BI", b[:5])
+        d["len"] = len(b) - 5
+        if d["len"]:
+            d["payload"] = b[5:].hex()
+        if d["stream"] not in (1, 2) or d["len"] == 0 or d["len"] > 60000 or d["offset"] + d["len"] > 32 << 20:
+            return dict(d, why="bad output chunk")
+        rest = b""
+    else:
+        return dict(d, why="unknown type")
+    if rest:
+        return dict(d, why="trailing bytes")
+    if typ not in (1, 2, 8, 9) and d["job_id"] == 0:
+        return dict(d, why="job id 0")
+    return d
+
+
+def malformed(port):
+    """One datagram of each malformed kind (fields() names them)."""
+    addr = ("127.0.0.1", port)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    me = int.from_bytes(os.urandom(8), "big") | 1
+    bad = [
+        header(5, PING, me, 0, 1, 0) + b"\0" * 40,  # another version
+        header(6, PING, me, 0, 2, 0)[:20],  # the header cut short
+        job(6, me, 0, 3, 1, 100, b"x" * 10, frag=0),  # fragment size 0
+        ping(6, me, 0, 4) + b"trailing",  # bytes after the fields
+    ]
+    for p in bad:
+        s.sendto(p, addr)
+    print("sent %d" % len(bad))
+
+
 if __name__ == "__main__":
     a = sys.argv[1:]
     if a[0] == "proxy":
@@ -401,6 +529,8 @@ if __name__ == "__main__":
         lost(int(a[1]), float(a[2]))
     elif a[0] == "jobx":
         jobx(int(a[1]), a[2], int(a[3]))
+    elif a[0] == "malformed":
+        malformed(int(a[1]))
     elif a[0] == "flood":
         flood(int(a[1]), int(a[2]), "--handshake" in a)
     else:

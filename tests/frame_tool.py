@@ -98,6 +98,67 @@ def describe(t, f):
     return name
 
 
+F_NAMES = {1: "HELLO", 2: "WELCOME", 3: "SUBMIT", 4: "END", 5: "RESULT", 6: "NOTICE", 7: "ERROR", 8: "BYE",
+           9: "READY", 10: "ATTACH", 11: "BATCH", 12: "ACCEPTED", 13: "ACK", 14: "CANCEL", 15: "DETACH",
+           16: "BATCH_INFO", 17: "COMMAND", 18: "STARTED", 19: "STATUS", 20: "STATUS_SLAVE", 21: "STATUS_BATCH",
+           22: "STATUS_JOB", 23: "OPTIONS", 24: "OUTPUT"}
+
+
+def frame_fields(t, f):
+    """A clear frame's main fields (type and fields, less the length), named
+    as the dissector's (tools/wireshark/smp.lua, less "smp.") and the
+    --trace keys, decoded as lib/proto.c does (tests/dissector.t)."""
+    d = {"type": F_NAMES.get(t, str(t)), "frame_len": len(f) + 1, "size": len(f) + 5}
+    if t == 1:
+        d["magic"], d["version"], d["flags"], d["timeout"], d["retries"] = struct.unpack(">IHHII", f[:16])
+        d["nonce"] = f[16:48].hex()
+    elif t == 2:
+        d["version"], d["slaves"], d["alive"], d["slots"], d["flags"] = struct.unpack(">HHHIH", f[:12])
+        d["nonce"] = f[12:44].hex()
+    elif t in (3, 17):
+        at = 4 if t == 3 else 8
+        if t == 17:
+            d["index"] = struct.unpack(">I", f[:4])[0]
+        d["seq"] = struct.unpack(">I", f[at - 4:at])[0]
+        d["len"] = len(f) - at
+        d["command" if t == 3 else "line"] = f[at:].decode()
+    elif t in (4, 12, 13):
+        d["count"] = struct.unpack(">I", f[:4])[0]
+    elif t == 5:
+        d["seq"], hl = struct.unpack(">IH", f[:6])
+        d["host"] = f[6:6 + hl].decode()
+        b = f[6 + hl:]
+        d["exit_code"], d["term_signal"], d["result_flags"], d["start_ms"], d["duration_us"] = \
+            struct.unpack(">iBBQQ", b[1:23])
+        d["status"] = ("EXITED", "SIGNALED", "NOT_STARTED", "REJECTED", "TIMED_OUT", "NO_SLAVE", "CANCELLED")[b[0]]
+        at = 23
+        for k in ("stdout", "stderr", "message"):
+            n = struct.unpack(">I", b[at:at + 4])[0]
+            d[k + "_len"] = n
+            if n:
+                d[k + "_data" if k != "message" else k] = b[at + 4:at + 4 + n].decode()
+            at += 4 + n
+    elif t in (6, 7):
+        n = struct.unpack(">H", f[:2])[0]
+        d["len"], d["text"] = n, f[2:2 + n].decode()
+    elif t == 10:
+        _, d["batch"], d["have"] = struct.unpack(">BQI", f[:13])
+    elif t == 11:
+        d["batch"], d["flags"], d["accepted"], d["total"], d["done"] = struct.unpack(">QBIII", f[:21])
+    elif t == 18:
+        d["seq"], d["attempt"], hl = struct.unpack(">IHH", f[:8])
+        d["host"] = f[8:8 + hl].decode()
+    elif t == 20:
+        st, d["slots"], d["running"], d["dispatched"], d["done"], d["failed"], d["sent"], d["retransmitted"], \
+            d["rtt_us"], d["last_heard_ms"], d["load"], nl = struct.unpack(">BHIIQQQQIQHH", f[:59])
+        d["state"] = {1: "UP", 2: "SUSPECT", 3: "DEAD", 4: "RETIRED"}.get(st, str(st))
+        d["name"] = f[59:59 + nl].decode()
+    elif t == 24:
+        d["seq"], d["attempt"], d["stream"], d["offset"] = struct.unpack(">IHBI", f[:11])
+        d["len"] = len(f) - 11
+    return d
+
+
 def main():
     port = int(sys.argv[1])
     c = Conn(port)
