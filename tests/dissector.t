@@ -21,9 +21,8 @@ tshark -v 2>/dev/null | grep -qi 'with Lua' || skip_all "this tshark has no Lua:
 tshark -G fields -X lua_script:"$LUA" 2>"$T/load.err" | grep -q $'\tsmp.job_id\t' ||
     bail "$LUA does not load: $(grep -v '^Running as' "$T/load.err" | head -c 500)"
 
-# --trace (issue 14, part 1) where the programs have it
-TRACE=()
-"$(prog serveur_maitre)" --help 2>&1 | grep -q -- '--trace' && TRACE=(--trace)
+# --trace on every program: the comparison below
+TRACE=(--trace)
 
 capture_start() {
     tcpdump -i lo -B 131072 --immediate-mode -U -s 0 -w "$T/$1.pcap" udp or tcp >"$T/$1.tcpdump" 2>&1 &
@@ -186,18 +185,13 @@ hellos=$(field fuzz 'smp.type == "HELLO"' frame.number -o smpm.tcp_ports:6000 | 
 check "... every connection's HELLO decoded: $hellos (250, and the mutated frames that are HELLOs)" test "$hellos" -ge 250
 
 # --trace: the programs' view of the same run
-if [ ${#TRACE[@]} -gt 0 ]; then
-    python3 "$CHECK" trace "$T/plain.pcap" "$T/plain-m.log" "$T/plain-s1.log" "$T/plain-s2.log" \
-        "$T/plain-c1.err" "$T/plain-c2.err" >"$T/trace.check" 2>&1
-    grep '^#' "$T/trace.check" | head -20 >&2
-    last=$(tail -1 "$T/trace.check")
-    echo "# $last"
-    is "$(echo "$last" | sed -nE 's/.*mismatches ([0-9]+)$/\1/p')" 0 "--trace: every datagram and frame as the trace lines have it"
-    check "... trace lines compared: $last" grep -qE '^datagrams [1-9][0-9]* lines [1-9][0-9]* frames [1-9][0-9]* lines [1-9]' <<<"$last"
-else
-    echo "# SKIP until --trace is merged"
-    skip "--trace: every datagram and frame as the trace lines have it" "until --trace is merged"
-fi
+python3 "$CHECK" trace "$T/plain.pcap" "$T/plain-m.log" "$T/plain-s1.log" "$T/plain-s2.log" \
+    "$T/plain-c1.err" "$T/plain-c2.err" >"$T/trace.check" 2>&1
+grep '^#' "$T/trace.check" | head -20 >&2
+last=$(tail -1 "$T/trace.check")
+echo "# $last"
+is "$(echo "$last" | sed -nE 's/.*mismatches ([0-9]+)$/\1/p')" 0 "--trace: every datagram and frame as the trace lines have it"
+check "... trace lines compared: $last" grep -qE '^datagrams [1-9][0-9]* lines [1-9][0-9]* frames [1-9][0-9]* lines [1-9]' <<<"$last"
 
 # ----------------------------------------------------------------- keyed
 (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/key")
