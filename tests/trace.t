@@ -328,4 +328,33 @@ stop_pid "$CHAOS_PID"
 tap_from < <(python3 "$T/check.py" loss "$T/m-loss.log" "$T/s-loss.log" 2>&1)
 echo "# proxy: $(grep -m1 'summary:' "$T/chaos.log")"
 
+# ------------------------------------------------ 3. --simulate loss ---
+# The teacher's way (no proxy, no root): --simulate loss=30% on both
+# daemons. Each loss is a recv line dropped=simulated_loss; every datagram
+# sent again is marked rto, fast or probe; the results are byte-exact.
+start_slave s-sim -j 2 --trace --simulate loss=30%,seed=7
+SPID=$SLAVE_PID
+echo "127.0.0.1 $SLAVE_PORT" >"$T/slaves-sim.conf"
+start_master m-sim "$T/slaves-sim.conf" --trace --simulate loss=30%,seed=8
+MPID=$MASTER_PID
+wait_slaves_up m-sim 1 || bail "slave not up under --simulate: $(tail -5 "$T/m-sim.log")"
+rm -rf "$T/res"
+run_client -q --results "$T/res" "$T/lossy.txt"
+is "$RC" 0 "--simulate loss=30%: the batch ran (exit 0), --trace on"
+differ=0
+for i in $(seq 1 "$n"); do
+    cmp -s "$T/res/$i/stdout" "$T/expect/$i/stdout" && cmp -s "$T/res/$i/stderr" "$T/expect/$i/stderr" ||
+        differ=$((differ + 1))
+done
+is "$differ" 0 "--simulate loss=30%: each of the $n results is byte-exact"
+stop_pid "$MPID"
+stop_pid "$SPID"
+for side in m-sim s-sim; do
+    lost=$(grep -c ' recv udp .* dropped=simulated_loss$' "$T/$side.log")
+    check "--simulate: $side's trace shows its simulated losses ($lost lines dropped=simulated_loss)" test "$lost" -gt 0
+done
+grep -v 'dropped=simulated_loss$' "$T/m-sim.log" >"$T/m-sim.kept"
+grep -v 'dropped=simulated_loss$' "$T/s-sim.log" >"$T/s-sim.kept"
+tap_from < <(python3 "$T/check.py" loss "$T/m-sim.kept" "$T/s-sim.kept" 2>&1 | sed -E 's/^((not )?ok )loss: /\1--simulate loss: /')
+
 done_testing
