@@ -123,7 +123,7 @@ def back():
         if not d:
             break
         c.sendall(d)
-    c.close()
+    c.shutdown(socket.SHUT_WR)  # not close: the loop below still reads c
 threading.Thread(target=back, daemon=True).start()
 while True:
     d = c.recv(65536)
