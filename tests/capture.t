@@ -9,19 +9,6 @@ PRIVATE_NETNS=1 # a loopback of our own: only this test's packets are captured
 
 command -v tcpdump >/dev/null || skip_all "needs tcpdump (apt-get install tcpdump)"
 
-# capture_start NAME: tcpdump on lo into $T/NAME.pcap, packet by packet
-capture_start() {
-    tcpdump -i lo --immediate-mode -U -s 0 -w "$T/$1.pcap" udp or tcp >"$T/$1.tcpdump" 2>&1 &
-    CAP_PID=$! CAP_NAME=$1
-    PIDS+=("$CAP_PID")
-    wait_for_line "$T/$1.tcpdump" 'listening on lo' 10 >/dev/null ||
-        skip_all "tcpdump cannot capture on lo here: $(head -c 300 "$T/$1.tcpdump")"
-}
-capture_stop() {
-    kill -INT "$CAP_PID" 2>/dev/null
-    wait "$CAP_PID" 2>/dev/null
-    echo "# $CAP_NAME: $(grep -E 'captured|received|dropped' "$T/$CAP_NAME.tcpdump" | tr '\n' ' ')"
-}
 # in_capture NAME TEXT: the capture holds TEXT's bytes somewhere
 in_capture() { grep -aqF -- "$2" "$T/$1.pcap"; }
 not_in_capture() { ! in_capture "$@"; }

@@ -24,20 +24,6 @@ tshark -G fields -X lua_script:"$LUA" 2>"$T/load.err" | grep -q $'\tsmp.job_id\t
 # --trace on every program: the comparison below
 TRACE=(--trace)
 
-capture_start() {
-    tcpdump -i lo -B 131072 --immediate-mode -U -s 0 -w "$T/$1.pcap" udp or tcp >"$T/$1.tcpdump" 2>&1 &
-    CAP_PID=$! CAP_NAME=$1
-    PIDS+=("$CAP_PID")
-    wait_for_line "$T/$1.tcpdump" 'listening on lo' 10 >/dev/null ||
-        skip_all "tcpdump cannot capture on lo here: $(head -c 300 "$T/$1.tcpdump")"
-}
-capture_stop() {
-    kill -INT "$CAP_PID" 2>/dev/null
-    wait "$CAP_PID" 2>/dev/null
-    echo "# $CAP_NAME: $(grep -E 'captured|received|dropped' "$T/$CAP_NAME.tcpdump" | tr '\n' ' ')"
-}
-skip() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $1 # SKIP $2"; }
-
 {
     echo 'echo hello'
     echo 'echo oops >&2; exit 3'

@@ -307,6 +307,21 @@ for r in sorted(rows):
 PY
 }
 
+# capture_start NAME: tcpdump on lo into $T/NAME.pcap, packet by packet
+# (CAP_PID); capture_stop: its end, and what it says it caught.
+capture_start() {
+    tcpdump -i lo -B 131072 --immediate-mode -U -s 0 -w "$T/$1.pcap" udp or tcp >"$T/$1.tcpdump" 2>&1 &
+    CAP_PID=$! CAP_NAME=$1
+    PIDS+=("$CAP_PID")
+    wait_for_line "$T/$1.tcpdump" 'listening on lo' 10 >/dev/null ||
+        skip_all "tcpdump cannot capture on lo here: $(head -c 300 "$T/$1.tcpdump")"
+}
+capture_stop() {
+    kill -INT "$CAP_PID" 2>/dev/null
+    wait "$CAP_PID" 2>/dev/null
+    echo "# $CAP_NAME: $(grep -E 'captured|received|dropped' "$T/$CAP_NAME.tcpdump" | tr '\n' ' ')"
+}
+
 # Stops the daemons (their exit is when leak checkers report), checks
 # the sanitizer and valgrind reports when asked to, and prints the plan
 # last (TAP allows it), so tests need not count.
