@@ -309,24 +309,34 @@ void flights_restored_meet(slave_peer *s, uint64_t boot, uint64_t highest_job)
 }
 
 /* write_step, after the flush: the requests of this turn's dispatches, and
- * the cancels decided since the last turn, leave now. */
-void flights_send_fresh(master *m)
+ * the cancels decided since the last turn, leave now. Returns the earliest
+ * retransmission deadline of what left (NO_DEADLINE: none): the timers ran
+ * before these were sent, and the loop's poll must not sleep past it (a
+ * lost first request would wait for the next PING's turn). */
+uint64_t flights_send_fresh(master *m)
 {
-    uint64_t now_us = clock_us();
+    uint64_t now_us = clock_us(), next_ms = NO_DEADLINE;
     for (int i = 0; i < m->nslaves; i++) {
         slave_peer *s = m->slaves[i];
+        uint32_t rto = rtt_timeout(&s->rtt);
         for (flight *f = s->flights; f; f = f->next) {
             if (f->fresh && f->state == FL_SENDING) {
                 send_ctx c = {m, f};
-                s->st_retrans += xfer_tx_pump(&f->req, now_us, rtt_timeout(&s->rtt), send_request_fragment, &c);
+                s->st_retrans += xfer_tx_pump(&f->req, now_us, rto, send_request_fragment, &c);
+                uint64_t due = xfer_tx_next_deadline(&f->req, rto);
+                if (due)
+                    next_ms = earliest(next_ms, due / 1000 + 1);
                 if (f->cmd && f->cmd->fl == f)
                     client_send_started(f->cmd->cl, f); /* its client hears of it as it leaves */
             }
             f->fresh = 0;
-            if (f->state == FL_CANCELLING && !f->cancel_sent_us)
+            if (f->state == FL_CANCELLING && !f->cancel_sent_us) {
                 send_cancel(m, f, WHY_FIRST);
+                next_ms = earliest(next_ms, (f->cancel_sent_us + rto) / 1000 + 1);
+            }
         }
     }
+    return next_ms;
 }
 
 /* ------------------------------------------------ datagrams about it --- */

@@ -344,7 +344,7 @@ void client_halt_count(client *cl, const uint8_t *body, size_t len); /* clients.
 void clients_halt(master *m);                                      /* clients.c: the due --halt */
 void early_write_step(master *m);
 void flush_step(master *m);
-void write_step(master *m);
+uint64_t write_step(master *m); /* the earliest deadline of what it sent */
 void poll_set_build(master *m, poll_set *ps);
 int read_step(master *m, poll_set *ps); /* 1: the loop ends now */
 int loop_turn(master *m, poll_set *ps);
@@ -471,7 +471,7 @@ void on_job_ack(slave_peer *s, const dgram *d);
 void on_result_fragment(master *m, slave_peer *s, const dgram *d);
 void on_output(master *m, slave_peer *s, const dgram *d);
 uint64_t flights_tick(master *m, uint64_t now_ms);
-void flights_send_fresh(master *m);
+uint64_t flights_send_fresh(master *m); /* the earliest deadline of what it sent */
 flight *flight_restore(master *m, slave_peer *s, command *cmd, uint64_t id);
 void flights_restored_meet(slave_peer *s, uint64_t boot, uint64_t highest_job);
 

@@ -280,11 +280,13 @@ void flush_step(master *m)
  * along (COMPLETE ones included: the slave forgets on those), F_ACCEPTED,
  * then what every client has waiting (results, notices, last words). While
  * the journal cannot be written, only what depends on nothing in it goes:
- * the output of clients that are not durable. */
-void write_step(master *m)
+ * the output of clients that are not durable. Returns the earliest
+ * retransmission deadline of the requests and cancels it sent. */
+uint64_t write_step(master *m)
 {
+    uint64_t next_ms = NO_DEADLINE;
     if (m->flushed) {
-        flights_send_fresh(m);
+        next_ms = flights_send_fresh(m);
         send_pending_acks(m);
         clients_after_flush(m);
     }
@@ -293,6 +295,7 @@ void write_step(master *m)
         nx = cl->next;
         client_on_output(m, cl);
     }
+    return next_ms;
 }
 
 /* The poll set: the fixed sockets, then one entry per client. */
@@ -376,7 +379,7 @@ int loop_turn(master *m, poll_set *ps)
     dispatch_step(m);
     early_write_step(m);
     flush_step(m);
-    write_step(m);
+    next_ms = earliest(next_ms, write_step(m)); /* a request sent now has its timer from now */
     poll_set_build(m, ps);
     now = clock_ms();
     int timeout = next_ms <= now ? 0 : (int)(next_ms - now);
