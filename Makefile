@@ -6,6 +6,7 @@
 #   make soak           randomized soak with faults, SOAK_SECONDS (600); SOAK_SEED=N replays
 #   make demo           3 slaves + a master on loopback, a client run, then stop
 #   make demo-loss      the same under --simulate loss/dup/reorder: retransmissions, byte-exact results
+#   make demo-trace     one command's life, traced and captured (doc/protocol.md "A command's life")
 #   make bench          speed and memory against xargs -P, measured in the same run
 #   make install        PREFIX=/usr/local DESTDIR= (BINDIR MANDIR DOCDIR SYSCONFDIR SYSTEMDUNITDIR SYSUSERSDIR)
 #   make uninstall      the same variables: removes what install put
@@ -177,6 +178,8 @@ demo: all
 	./examples/demo.sh
 demo-loss: all
 	./examples/demo-loss.sh
+demo-trace: all
+	./examples/one-command.sh
 
 bench: all
 	./bench/run.sh
@@ -240,5 +243,5 @@ FLAT_LEFTOVERS = $(wildcard *.o *.d build-asan build-win build-fuzz tests/*.o te
 clean:
 	rm -rf $(PROGRAMS) $(addsuffix .exe,$(PROGRAMS)) build $(FLAT_LEFTOVERS)
 
-.PHONY: all check-programs bench-crypto test test-sanitize test-valgrind soak fuzz fuzz-merge windows windows-sources test-windows demo demo-loss bench \
+.PHONY: all check-programs bench-crypto test test-sanitize test-valgrind soak fuzz fuzz-merge windows windows-sources test-windows demo demo-loss demo-trace bench \
 	install uninstall clean

@@ -80,6 +80,7 @@ static void usage(FILE *out)
             "      --simulate SPEC          drop, duplicate and reorder received datagrams on purpose\n"
             "                               (a demonstration, never for real work): SPEC is\n"
             "                               loss=P,dup=P,reorder=P,seed=N, P as 20%% or 0.2\n"
+            "                               and drop=TYPE[:N], double=TYPE[:N]: the Nth datagram of TYPE\n"
             "      --trace                  one line on stderr per datagram and frame sent or received\n"
             "                               (doc/protocol.md \"Reading a trace\")\n"
             "  -v, --verbose                log every command\n"

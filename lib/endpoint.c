@@ -122,7 +122,7 @@ static void sim_release(endpoint *e, int all, endpoint_handler *on_datagram, voi
  * has been handed over or its delay is out. */
 static void sim_receive(endpoint *e, size_t n, const net_addr *from, endpoint_handler *on_datagram, void *ctx)
 {
-    int hold, copies = simulate_fate(e->sim, &hold);
+    int hold, copies = simulate_fate(e->sim, simulate_type_of(e->in, n), &hold);
     if (!copies && trace_on) /* a student sees where it was lost */
         trace_unadmitted(from, e->in, n, "simulated_loss");
     if (!copies || (hold && simulate_hold(e->sim, e->in, n, from, copies, clock_us())))

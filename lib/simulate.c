@@ -47,6 +47,32 @@ static long probability(const char *text, size_t len)
     return (long)(v * (percent ? PPM / 100 : PPM) + 0.5);
 }
 
+/* "JOB", "RESULT_ACK:2": a type by its name in doc/protocol.md, and which
+ * one of that type (from 1, at most a million). 0, or -1. */
+static int target_parse(sim_target *t, const char *text, size_t len)
+{
+    const char *colon = memchr(text, ':', len);
+    size_t name_len = colon ? (size_t)(colon - text) : len;
+    t->type = 0;
+    for (uint8_t type = DG_PING; type <= DG_OUTPUT; type++)
+        if (strlen(dgram_type_name(type)) == name_len && !memcmp(dgram_type_name(type), text, name_len))
+            t->type = type;
+    if (!t->type)
+        return -1;
+    t->nth = 1;
+    if (colon) {
+        size_t digits = len - name_len - 1;
+        if (!digits || digits > 7 || strspn(colon + 1, "0123456789") < digits || colon[1] == '0')
+            return -1;
+        t->nth = 0;
+        for (size_t i = 0; i < digits; i++)
+            t->nth = t->nth * 10 + (uint32_t)(colon[1 + i] - '0');
+        if (t->nth > 1000000)
+            return -1;
+    }
+    return 0;
+}
+
 int simulate_parse(simulate *s, const char *spec, int *seeded, char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);
@@ -70,19 +96,37 @@ int simulate_parse(simulate *s, const char *spec, int *seeded, char *err, size_t
             if (klen == strlen(names[i]) && !memcmp(p, names[i], klen))
                 k = i;
         int is_seed = klen == 4 && !memcmp(p, "seed", 4);
+        sim_target *target = klen == 4 && !memcmp(p, "drop", 4)     ? &s->drop
+                             : klen == 6 && !memcmp(p, "double", 6) ? &s->twice
+                                                                    : NULL;
         if (!len) {
             snprintf(err, errlen, "--simulate: '%s': an empty part (two commas, or one at an end)", spec);
             return -1;
         }
-        if (k < 0 && !is_seed) {
-            snprintf(err, errlen, "--simulate: '%.*s': unknown (loss=P, dup=P, reorder=P, seed=N)", (int)len, p);
+        if (k < 0 && !is_seed && !target) {
+            snprintf(err, errlen,
+                     "--simulate: '%.*s': unknown (loss=P, dup=P, reorder=P, drop=TYPE:N, double=TYPE:N, seed=N)",
+                     (int)len, p);
             return -1;
         }
         if (!eq) {
             snprintf(err, errlen, "--simulate: '%.*s': no value (write %.*s=...)", (int)len, p, (int)len, p);
             return -1;
         }
-        if (is_seed) {
+        if (target) {
+            if (target_parse(target, val, vlen) < 0) {
+                snprintf(err, errlen,
+                         "--simulate: '%.*s': not a datagram type and a count (write %.*s=JOB or %.*s=RESULT_ACK:2: "
+                         "PING, PONG, JOB, JOB_ACK, RESULT, RESULT_ACK, CANCEL, COOKIE, LEAVING, OUTPUT; N from 1)",
+                         (int)len, p, (int)klen, p, (int)klen, p);
+                return -1;
+            }
+            if (target->seen) {
+                snprintf(err, errlen, "--simulate: '%.*s' given twice", (int)klen, p);
+                return -1;
+            }
+            target->seen = 1; /* "given" while parsing; counts from 0 once parsed */
+        } else if (is_seed) {
             char buf[32];
             char *end;
             if (!vlen || vlen >= sizeof buf || strspn(val, "0123456789") < vlen) {
@@ -123,10 +167,12 @@ int simulate_parse(simulate *s, const char *spec, int *seeded, char *err, size_t
             break;
         p += len + 1;
     }
-    if (!given[0] && !given[1] && !given[2]) {
-        snprintf(err, errlen, "--simulate: '%s' simulates nothing: give loss=, dup= or reorder=", spec);
+    if (!given[0] && !given[1] && !given[2] && !s->drop.type && !s->twice.type) {
+        snprintf(err, errlen, "--simulate: '%s' simulates nothing: give loss=, dup=, reorder=, drop= or double=",
+                 spec);
         return -1;
     }
+    s->drop.seen = s->twice.seen = 0;
     simulate_seed(s, s->seed);
     return 0;
 }
@@ -141,18 +187,41 @@ static void percent(char *out, size_t n, const char *name, uint32_t ppm)
     snprintf(out, n, "%s=%g%%", name, ppm / 10000.0);
 }
 
+static void target(char *out, size_t n, const char *name, const sim_target *t)
+{
+    if (t->type)
+        snprintf(out, n, " %s=%s:%" PRIu32, name, dgram_type_name(t->type), t->nth);
+    else
+        out[0] = 0;
+}
+
 void simulate_describe(const simulate *s, char *out, size_t n)
 {
-    char a[32], b[32], c[32];
+    char a[32], b[32], c[32], d[48], e[48];
     percent(a, sizeof a, "loss", s->loss);
     percent(b, sizeof b, "dup", s->dup);
     percent(c, sizeof c, "reorder", s->reorder);
-    snprintf(out, n, "%s %s %s (seed %" PRIu64 ")", a, b, c, s->seed);
+    target(d, sizeof d, "drop", &s->drop);
+    target(e, sizeof e, "double", &s->twice);
+    snprintf(out, n, "%s %s %s%s%s (seed %" PRIu64 ")", a, b, c, d, e, s->seed);
 }
 
-int simulate_fate(simulate *s, int *hold)
+uint8_t simulate_type_of(const uint8_t *p, size_t n)
+{
+    return n >= 4 && p[0] == (DGRAM_MAGIC >> 8) && p[1] == (DGRAM_MAGIC & 0xff) ? p[3] : 0;
+}
+
+/* The datagram of type type is the one t names. */
+static int targeted(sim_target *t, uint8_t type)
+{
+    return t->type && type == t->type && ++t->seen == t->nth;
+}
+
+int simulate_fate(simulate *s, uint8_t type, int *hold)
 {
     int lost = chance(s, s->loss), twice = chance(s, s->dup), late = chance(s, s->reorder);
+    lost |= targeted(&s->drop, type);
+    twice |= targeted(&s->twice, type);
     s->received++;
     *hold = 0;
     if (lost) {

@@ -27,8 +27,17 @@ typedef struct {
     uint64_t due_us; /* delivered then at the latest */
 } sim_held;
 
+/* drop=TYPE:N, double=TYPE:N: the Nth datagram of that type received
+ * (from 1), lost or delivered twice, whatever the draws say: one loss a
+ * student can point at in a trace. */
+typedef struct {
+    uint8_t type; /* enum dgram_type; 0: none */
+    uint32_t nth, seen;
+} sim_target;
+
 typedef struct {
     uint32_t loss, dup, reorder; /* probabilities in parts per million */
+    sim_target drop, twice;      /* drop=, double= */
     uint64_t seed, rng;          /* the seed (said at start), the generator's state */
     uint64_t received, dropped, duplicated, reordered;
     sim_held held[SIM_HOLD_MAX]; /* oldest first */
@@ -37,18 +46,24 @@ typedef struct {
 } simulate;
 
 /* Parses the option's value into s (zeroed first): comma-separated
- * loss=P, dup=P, reorder=P (each at most once, at least one of them) and
- * seed=N (decimal, 64 bits); P is a percentage with '%' (20%, 2.5%) or a
- * fraction from 0 to 1 (0.2). 0, or -1 with err naming the bad part. Without
- * seed= the caller draws one (simulate_seed). */
+ * loss=P, dup=P, reorder=P, drop=TYPE[:N], double=TYPE[:N] (each at most
+ * once, at least one of them) and seed=N (decimal, 64 bits); P is a
+ * percentage with '%' (20%, 2.5%) or a fraction from 0 to 1 (0.2); TYPE a
+ * datagram type's name (JOB, RESULT_ACK...), N from 1 (default 1). 0, or -1
+ * with err naming the bad part. Without seed= the caller draws one
+ * (simulate_seed). */
 int simulate_parse(simulate *s, const char *spec, int *seeded, char *err, size_t errlen);
 void simulate_seed(simulate *s, uint64_t seed);
-/* "loss=20% dup=5% reorder=10% (seed 1234)" */
+/* "loss=20% dup=5% reorder=10% drop=JOB:1 (seed 1234)" */
 void simulate_describe(const simulate *s, char *out, size_t n);
 
-/* A datagram just received: 0 drop it; else deliver it that many times
- * (1 or 2); *hold set when it is to be held back (simulate_hold). Counts. */
-int simulate_fate(simulate *s, int *hold);
+/* A datagram of that type (its header's byte 3; 0 when it has none) just
+ * received: 0 drop it; else deliver it that many times (1 or 2); *hold set
+ * when it is to be held back (simulate_hold). Counts. */
+int simulate_fate(simulate *s, uint8_t type, int *hold);
+/* The type byte of a received datagram, read off its clear header; 0 if
+ * it has none (too short, not our magic). */
+uint8_t simulate_type_of(const uint8_t *p, size_t n);
 /* Keeps p for later; 0 if the queue is full (deliver it now). */
 int simulate_hold(simulate *s, const uint8_t *p, size_t n, const net_addr *from, int copies, uint64_t now_us);
 /* A held datagram that is due, the earliest first (with all: the oldest,

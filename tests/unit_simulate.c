@@ -50,6 +50,16 @@ static void test_parse(void)
         {"loss=1%,seed=-3", "'seed=-3': the seed is a decimal number"},
         {",loss=1%", "an empty part"},
         {"seed=9", "simulates nothing"},
+        {"drop=job", "'drop=job': not a datagram type and a count"},
+        {"drop=JOB:0", "'drop=JOB:0': not a datagram type and a count"},
+        {"drop=JOB:", "'drop=JOB:': not a datagram type and a count"},
+        {"drop=JOB:-1", "'drop=JOB:-1': not a datagram type and a count"},
+        {"drop=JOB:1000001", "'drop=JOB:1000001': not a datagram type and a count"},
+        {"drop=JOB:1x", "'drop=JOB:1x': not a datagram type and a count"},
+        {"double=", "'double=': not a datagram type and a count"},
+        {"drop=?", "'drop=?': not a datagram type and a count"},
+        {"drop=JOB,drop=PING", "'drop' given twice"},
+        {"drop", "'drop': no value"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         err[0] = 0;
@@ -67,7 +77,7 @@ static void test_draws(void)
     simulate_parse(&t, "loss=30%,dup=10%,reorder=20%,seed=42", &seeded, err, sizeof err);
     for (int i = 0; i < 1000; i++) {
         int h1, h2;
-        if (simulate_fate(&s, &h1) != simulate_fate(&t, &h2) || h1 != h2)
+        if (simulate_fate(&s, DG_JOB, &h1) != simulate_fate(&t, DG_JOB, &h2) || h1 != h2)
             same = 0;
     }
     ok(same, "the same seed, the same 1000 fates");
@@ -76,14 +86,14 @@ static void test_draws(void)
     same = 1;
     for (int i = 0; i < 1000; i++) {
         int h1, h2;
-        if (simulate_fate(&s, &h1) != simulate_fate(&t, &h2) || h1 != h2)
+        if (simulate_fate(&s, DG_JOB, &h1) != simulate_fate(&t, DG_JOB, &h2) || h1 != h2)
             same = 0;
     }
     ok(!same, "another seed, other fates");
     simulate_parse(&s, "loss=30%,dup=10%,reorder=20%,seed=1", &seeded, err, sizeof err);
     int n = 100000, dropped = 0, twice = 0, held = 0;
     for (int i = 0; i < n; i++) {
-        int c = simulate_fate(&s, &hold);
+        int c = simulate_fate(&s, DG_JOB, &hold);
         dropped += c == 0, twice += c == 2, held += c && hold;
     }
     is_int(s.received, n, "every draw counted as received");
@@ -96,8 +106,44 @@ static void test_draws(void)
     simulate_parse(&s, "loss=0%,seed=1", &seeded, err, sizeof err);
     int all = 1;
     for (int i = 0; i < 10000; i++)
-        all &= simulate_fate(&s, &hold) == 1 && !hold;
+        all &= simulate_fate(&s, DG_JOB, &hold) == 1 && !hold;
     ok(all, "loss=0%%: every datagram delivered once, in order");
+}
+
+/* drop=TYPE:N, double=TYPE:N: that datagram and no other, whatever the draws */
+static void test_targets(void)
+{
+    char err[300], d[160];
+    int seeded, hold;
+    ok(simulate_parse(&s, "drop=JOB,seed=3", &seeded, err, sizeof err) == 0 && s.drop.type == DG_JOB &&
+           s.drop.nth == 1 && !s.twice.type,
+       "drop=JOB alone simulates something: the first JOB");
+    simulate_describe(&s, d, sizeof d);
+    ok(!strcmp(d, "loss=0% dup=0% reorder=0% drop=JOB:1 (seed 3)"), "described: '%s'", d);
+    static const uint8_t order[] = {DG_PING, DG_PING, DG_JOB, DG_RESULT_ACK, DG_JOB, DG_PING};
+    int fates[6];
+    for (int i = 0; i < 6; i++)
+        fates[i] = simulate_fate(&s, order[i], &hold);
+    ok(fates[0] == 1 && fates[1] == 1 && fates[2] == 0 && fates[3] == 1 && fates[4] == 1 && fates[5] == 1,
+       "only the first JOB is lost (%d %d %d %d %d %d)", fates[0], fates[1], fates[2], fates[3], fates[4], fates[5]);
+    is_int(s.dropped, 1, "and counted as dropped");
+    ok(simulate_parse(&s, "double=RESULT_ACK:2,drop=PING:3", &seeded, err, sizeof err) == 0, "double=RESULT_ACK:2,drop=PING:3");
+    int twice_at = -1, lost_at = -1;
+    static const uint8_t more[] = {DG_PING, DG_RESULT_ACK, DG_PING, DG_RESULT_ACK, DG_PING, DG_RESULT_ACK, DG_PING};
+    for (int i = 0; i < 7; i++) {
+        int c = simulate_fate(&s, more[i], &hold);
+        if (c == 2)
+            twice_at = twice_at < 0 ? i : 99;
+        if (c == 0)
+            lost_at = lost_at < 0 ? i : 99;
+    }
+    ok(twice_at == 3 && lost_at == 4, "the second RESULT_ACK doubled (at %d), the third PING lost (at %d)", twice_at,
+       lost_at);
+    uint8_t dg[8] = {0x53, 0x4d, DGRAM_VERSION, DG_CANCEL, 0, 0, 0, 0};
+    is_int(simulate_type_of(dg, sizeof dg), DG_CANCEL, "the type read off a header");
+    is_int(simulate_type_of(dg, 3), 0, "none in 3 bytes");
+    dg[0] = 'X';
+    is_int(simulate_type_of(dg, sizeof dg), 0, "none without the magic");
 }
 
 static void test_hold(void)
@@ -148,6 +194,7 @@ int main(void)
 {
     test_parse();
     test_draws();
+    test_targets();
     test_hold();
     return done_testing();
 }
