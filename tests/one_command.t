@@ -85,6 +85,11 @@ else
     awk '$5 == "udp" && $4 == "send" { s = $8; sub("seq=", "", s); print $7, s }' "$T/plain/trace.txt" |
         head -n 8 >"$T/sent.txt"
     is "$(cat "$T/wire.txt")" "$(cat "$T/sent.txt")" "the dissector's first 8 datagrams of the capture: the trace's, type and seq"
+    client=$(sed -nE 's/^\[1\] echo bonjour +\(client (.*)\)$/\1/p' "$T/plain/esclave.out")
+    is "$(tshark -X lua_script:"$TOP/tools/wireshark/smp.lua" -r "$T/plain/run.pcap" -o "smpm.udp_ports:$sport" \
+        -Y 'smp.type == "JOB"' -T fields -E separator=, -e smp.command -e smp.ext_key -e smp.origin_seq \
+        -e smp.origin_name 2>/dev/null)" "echo bonjour,4,1,$client" \
+        "the JOB's origin decoded: the client's [1] and its name, as the slave's console prints them ($client)"
 fi
 
 done_testing

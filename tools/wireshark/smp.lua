@@ -44,7 +44,7 @@ local ATTACH_MODES = { [0] = "NEW", "RESUME", "LIST", "FOLLOW", "STATUS" }
 local STREAMS = { "stdout", "stderr" }
 local OPTION_KEYS = { "HALT", "JOBS", "DELAY", "FAIL_ATTEMPTS", "TIMEOUT_PCT", "LINE_BUFFER", "WD", "ENV",
     "JOBS_SLOTS", "DEADLINE" }
-local JOBX_KEYS = { "STREAM", "WD", "ENV" }
+local JOBX_KEYS = { "STREAM", "WD", "ENV", "ORIGIN" }
 
 local function name_of(names, v)
     return names[v] or tostring(v)
@@ -100,9 +100,13 @@ bytes("padding", "Padding")
 u32("timeout_ms", "Timeout (ms)")
 u32("length", "Command length")
 str("command", "Command")
-u8("ext_key", "Extension key")
+F.ext_key = ProtoField.uint8("smp.ext_key", "Extension key", base.DEC, JOBX_KEYS)
 u16("ext_len", "Extension length")
 bytes("ext_value", "Extension value")
+u32("origin_seq", "Origin: the client's command number") -- JOBX_ORIGIN: the slave console's [N]
+str("origin_name", "Origin: the client's name")
+str("wd", "Working directory") -- JOBX_WD
+str("env", "Environment entry") -- JOBX_ENV
 str("status", "Run status")
 F.exit_code = ProtoField.int32("smp.exit_code", "Exit code")
 u8("term_signal", "Signal")
@@ -257,9 +261,18 @@ local function job_request(r, tree)
     if not n then return end
     r:blob(tree, F.command, n)
     while not r.err and r:left() > 0 do
-        r:uint(tree, F.ext_key, 1)
+        local key = r:uint(tree, F.ext_key, 1)
         local len = r:uint(tree, F.ext_len, 2)
-        if len then r:blob(tree, F.ext_value, len) end
+        local v = len and r:blob(tree, F.ext_value, len)
+        -- what the slave reads in it, named (a bad one is the slave's to refuse)
+        if v and key == 4 and len >= 4 then
+            tree:add(F.origin_seq, v:range(0, 4))
+            if len > 4 then tree:add(F.origin_name, v:range(4, len - 4)) end
+        elseif v and key == 2 then
+            tree:add(F.wd, v)
+        elseif v and key == 3 then
+            tree:add(F.env, v)
+        end
     end
 end
 
