@@ -211,7 +211,9 @@ loss=-1%|--simulate: 'loss=-1%': not a probability
 loss=0x1|--simulate: 'loss=0x1': not a probability
 loss=.5|--simulate: 'loss=.5': not a probability
 dup=5%,reorder=abc|--simulate: 'reorder=abc': not a probability
-drop=5%|--simulate: 'drop=5%': unknown (loss=P, dup=P, reorder=P, seed=N)
+drop=5%|--simulate: 'drop=5%': not a datagram type and a count (write drop=JOB or drop=RESULT_ACK:2
+lose=5%|--simulate: 'lose=5%': unknown (loss=P, dup=P, reorder=P, drop=TYPE:N, double=TYPE:N, seed=N)
+double=JOB:0|--simulate: 'double=JOB:0': not a datagram type and a count
 loss|--simulate: 'loss': no value
 loss=5%,seed=x|--simulate: 'seed=x': the seed is a decimal number
 loss=5%,seed=18446744073709551616|the seed is a decimal number below 2^64
