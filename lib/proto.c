@@ -1148,7 +1148,7 @@ int status_batch_frame_decode(const breader *fields, status_batch_frame *b)
     if (read_name(&r, b->name, BATCH_NAME_MAX, 0) < 0)
         return -1;
     b->priority = 0, b->effective = 0, b->order = 0;
-    if (br_left(&r) >= 4) { /* nothing there: a master older than --priority */
+    if (br_left(&r)) { /* nothing there: a master older than --priority */
         b->priority = (int8_t)br_u8(&r);
         b->effective = (int16_t)br_u16(&r);
         b->order = br_u8(&r);
