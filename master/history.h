@@ -45,7 +45,7 @@ void history_set(history *h, uint64_t key, uint64_t avg_us, uint32_t runs);
 uint64_t history_get(const history *h, uint64_t key);
 const history_entry *history_find(const history *h, uint64_t key);
 /* From the least recent to the most recent: 0 until the end, then HISTORY_NONE. */
-#define history_first(h) ((h)->oldest)
+#define history_first(h) ((h)->cap ? (h)->oldest : HISTORY_NONE) /* (a table never initialised: empty) */
 #define history_after(h, i) ((h)->e[i].prev)
 
 #endif
