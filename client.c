@@ -149,6 +149,8 @@ typedef struct {
     uint32_t fail_attempts;     /* --retries N: runs of a failing command, in all (OPTIONS) */
     uint32_t timeout_pct;       /* --timeout N%: of the median run time of the successes (OPTIONS) */
     uint32_t deadline_ms;       /* --deadline SECS: a command not started within SECS is not run (OPTIONS) */
+    int priority;               /* --priority N: PRIORITY_MIN..PRIORITY_MAX (OPTIONS; 0 not sent) */
+    uint8_t order;              /* --order fifo|lpt: enum batch_order (OPTIONS; fifo not sent) */
     int got_bye, welcomed;
     const char *input_name;
     report rep;
@@ -218,6 +220,14 @@ static void usage(FILE *out)
             "      --delay SECS      at least SECS between two starts of these commands\n"
             "      --deadline SECS   a command not started within SECS of reaching the master is\n"
             "                        not run: it ends not started (counted as failed)\n"
+            "      --priority N      -20..20 (default 0): when slots are short, the batches of the\n"
+            "                        highest priority start first (higher: sooner); a waiting batch\n"
+            "                        gains 1 per 10 s of waiting (the master's --aging): none starves\n"
+            "      --order fifo|lpt  the order the master starts the commands in: fifo (default) as\n"
+            "                        in the input; lpt: once the input ended, the longest first, by\n"
+            "                        how long the same command lines took before (the master learns\n"
+            "                        it; an unknown one counts as the batch's mean); output order\n"
+            "                        rules (-k) are not changed\n"
             "      --line-buffer     print each command's output line by line as it comes,\n"
             "                        while it runs (lines of commands interleave; with -k only\n"
             "                        the first command not printed yet streams)\n"
@@ -392,7 +402,7 @@ static void send_attach(client_state *c)
     client_frame_end(c, attach_frame_encode(&c->out, &a));
     free(held);
     if ((c->halt.when || c->jobs || c->jobs_form || c->delay_ms || c->wd || c->nenv || c->line_buffer ||
-         c->fail_attempts > 1 || c->timeout_pct || c->deadline_ms) &&
+         c->fail_attempts > 1 || c->timeout_pct || c->deadline_ms || c->priority || c->order) &&
         (a.mode == ATTACH_NEW || a.mode == ATTACH_RESUME)) {
         static options_frame o; /* (its --env list is large) */
         o = (options_frame){.halt_when = (uint8_t)c->halt.when, .halt_why = (uint8_t)c->halt.why,
@@ -400,7 +410,8 @@ static void send_attach(client_state *c)
                             .jobs_form = c->jobs_form, .jobs_n = c->jobs_n,
                             .delay_ms = c->delay_ms, .line_buffer = (uint8_t)!!c->line_buffer,
                             .fail_attempts = c->fail_attempts > 1 ? c->fail_attempts : 0,
-                            .timeout_pct = c->timeout_pct, .deadline_ms = c->deadline_ms};
+                            .timeout_pct = c->timeout_pct, .deadline_ms = c->deadline_ms,
+                            .priority = (int8_t)c->priority, .order = c->order};
         /* the master halts with us, caps and spaces our starts, streams the output, runs
          * failed commands again, times them out */
         if (c->wd) /* and runs our commands there, with these variables */
@@ -1460,6 +1471,11 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
             memcmp(t.text, "OPTIONS with an option this master does not know", 48) == 0)
             fatal(c, "this master is older than --wd and --env: it needs a newer serveur_maitre (the master says: "
                   "%.*s)", (int)t.len, t.text);
+        if (type == F_ERROR && t.len >= 52 && (memcmp(t.text + t.len - 8, "(key 11)", 8) == 0 ||
+                                                memcmp(t.text + t.len - 8, "(key 12)", 8) == 0) &&
+            memcmp(t.text, "OPTIONS with an option this master does not know", 48) == 0)
+            fatal(c, "this master is older than --priority and --order: run without them, or upgrade serveur_maitre "
+                  "(the master says: %.*s)", (int)t.len, t.text);
         if (type == F_ERROR && c->auth.enabled && !c->tagged && t.len == 32 &&
             memcmp(t.text, "authentication failed: wrong key", 32) == 0)
             fatal(c, "the master says: %.*s (ours: the first line of key file '%s'; during a rotation it must be a "
@@ -1802,7 +1818,7 @@ int main(int argc, char **argv)
            OPT_MASTER = 400, OPT_DRY_RUN, /* where the master is; templates' --dry-run */
            OPT_HALT = 420, OPT_DELAY, OPT_LINE_BUFFER = 440,
            OPT_WD = 460, OPT_ENV, OPT_LOST_RETRIES = 480, OPT_DEADLINE = 500,
-           OPT_TRACE = 520 };
+           OPT_TRACE = 520, OPT_PRIORITY = 540, OPT_ORDER };
     static const struct option longopts[] = {
         {"keep-order", no_argument, NULL, 'k'},
         {"results", required_argument, NULL, OPT_RESULTS},
@@ -1831,6 +1847,8 @@ int main(int argc, char **argv)
         {"jobs", required_argument, NULL, 'j'},
         {"delay", required_argument, NULL, OPT_DELAY},
         {"deadline", required_argument, NULL, OPT_DEADLINE},
+        {"priority", required_argument, NULL, OPT_PRIORITY},
+        {"order", required_argument, NULL, OPT_ORDER},
         {"line-buffer", no_argument, NULL, OPT_LINE_BUFFER},
         {"lb", no_argument, NULL, OPT_LINE_BUFFER},
         {"wd", required_argument, NULL, OPT_WD},
@@ -1907,6 +1925,18 @@ int main(int argc, char **argv)
                 fprintf(stderr, "client: --deadline '%s': expected at least 0.001 seconds (it counts in milliseconds)\n",
                         optarg);
                 exit(255);
+            }
+            break;
+        case OPT_PRIORITY: c->priority = (int)cli_number("--priority", optarg, PRIORITY_MIN, PRIORITY_MAX); break;
+        case OPT_ORDER:
+            if (strcmp(optarg, "fifo") == 0)
+                c->order = ORDER_FIFO;
+            else if (strcmp(optarg, "lpt") == 0)
+                c->order = ORDER_LPT;
+            else {
+                fprintf(stderr, "client: --order '%s': expected fifo (the order of the input, the default) or lpt "
+                        "(longest expected first, once all the commands are in)\n", optarg);
+                exit(EXIT_TROUBLE);
             }
             break;
         case OPT_LINE_BUFFER: c->line_buffer = 1; break;

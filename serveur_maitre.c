@@ -77,6 +77,8 @@ static void usage(FILE *out)
             "                               on ADDR (default 127.0.0.1; beyond loopback a key and\n"
             "                               --http-token are required; see doc/monitoring.md)\n"
             "      --http-token FILE        the bearer token /status.json and /metrics then need\n"
+            "      --aging SECS             a batch waiting for a slot gains one --priority step\n"
+            "                               every SECS (default %u; 0: never): none starves\n"
             "      --simulate SPEC          drop, duplicate and reorder received datagrams on purpose\n"
             "                               (a demonstration, never for real work): SPEC is\n"
             "                               loss=P,dup=P,reorder=P,seed=N, P as 20%% or 0.2\n"
@@ -92,7 +94,7 @@ static void usage(FILE *out)
             "                               as JSON lines and exit: 0 intact, 1 damaged, 2 unreadable\n",
             DEFAULT_MASTER_PORT, DEFAULT_BIND_ADDR, DEFAULT_RETRIES, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_QUEUED,
             DEFAULT_QUEUE_TOTAL_MIB, DEFAULT_NO_SLAVE_SECONDS, DEFAULT_GRACE_SECONDS, DEFAULT_DEAD_AFTER_SECONDS,
-            DEFAULT_CLIENT_GRACE_SECONDS, DEFAULT_KEEP_RESULTS_SECONDS, DEFAULT_MAX_BATCHES);
+            DEFAULT_CLIENT_GRACE_SECONDS, DEFAULT_KEEP_RESULTS_SECONDS, DEFAULT_MAX_BATCHES, AGING_DEFAULT_MS / 1000);
 }
 
 /* --http [ADDR:]PORT, ADDR an IPv6 address in brackets ([::1]:8080). */
@@ -121,7 +123,7 @@ int main(int argc, char **argv)
 {
     enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE, OPT_GRACE, OPT_INSECURE, OPT_DEAD_AFTER, OPT_QUEUE_TOTAL,
            OPT_STATE_DIR, OPT_EPHEMERAL, OPT_CLIENT_GRACE, OPT_KEEP_RESULTS, OPT_MAX_BATCHES, OPT_HTTP, OPT_HTTP_TOKEN,
-           OPT_SIMULATE, OPT_TRACE };
+           OPT_SIMULATE, OPT_TRACE, OPT_AGING };
     enum { OPT_DUMP_JOURNAL = 512 };
     static const struct option longopts[] = {
         {"bind", required_argument, NULL, 'b'},
@@ -143,6 +145,7 @@ int main(int argc, char **argv)
         {"http-token", required_argument, NULL, OPT_HTTP_TOKEN},
         {"simulate", required_argument, NULL, OPT_SIMULATE},
         {"trace", no_argument, NULL, OPT_TRACE},
+        {"aging", required_argument, NULL, OPT_AGING},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -153,7 +156,7 @@ int main(int argc, char **argv)
                          DEFAULT_MAX_QUEUED, DEFAULT_RETRIES,    DEFAULT_NO_SLAVE_SECONDS * 1000u,
                          DEFAULT_GRACE_SECONDS * 1000u, NULL, DEFAULT_DEAD_AFTER_SECONDS * 1000u, DEFAULT_QUEUE_TOTAL_MIB,
                          MASTER_STATE_DEFAULT, DEFAULT_CLIENT_GRACE_SECONDS * 1000u, DEFAULT_KEEP_RESULTS_SECONDS * 1000u,
-                         DEFAULT_MAX_BATCHES, NULL, 0, NULL, NULL};
+                         DEFAULT_MAX_BATCHES, NULL, 0, NULL, NULL, AGING_DEFAULT_MS};
     int level = LOG_INFO, c, insecure = 0, ephemeral = 0;
     const char *key_file = NULL;
     const char *dump_journal = NULL;
@@ -192,6 +195,7 @@ int main(int argc, char **argv)
         case OPT_HTTP_TOKEN: cfg.http_token_file = optarg; break;
         case OPT_SIMULATE: cfg.simulate = cli_simulate(optarg); break;
         case OPT_TRACE: trace_start("maitre"); break;
+        case OPT_AGING: cfg.aging_ms = cli_seconds("--aging", optarg, 86400000u); break;
         case 'v': level = LOG_DEBUG; break;
         case 'q': level = LOG_ERROR; break;
         case 'h': usage(stdout); return 0;

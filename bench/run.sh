@@ -8,7 +8,7 @@
 #   SMP_BIN=DIR    take the three programs from DIR (default: the top directory)
 #   BENCH_REPS=N   repetitions of each timed measurement (default 3; medians)
 #   KEEP_TMP=1     keep the work directory (logs, command files)
-#   BENCH_ONLY=8   goal 8 alone (the key's cost)
+#   BENCH_ONLY=8   goal 8 alone (the key's cost); BENCH_ONLY=9 goal 9 alone (lpt)
 #
 # Goals (ratios are medians over BENCH_REPS runs; the machine is noisy, so
 # compare only figures measured in the same run):
@@ -26,6 +26,9 @@
 #   8. the key's cost (every frame and datagram sealed, doc/security.md):
 #      2000 x `true` and 200 x 135 KB, keyed / keyless, 3 x 2 slots,
 #      both --ephemeral, alternated                                    <= 1.10
+#   9. a skewed batch (8 x `sleep 0.2`, then `sleep 1.6`), 1 slave x 2 slots,
+#      durations learned by a first run: client --order lpt / fifo      <= 0.80
+#      (the ideal: 1.6 s / 2.4 s = 0.67)
 # Goals 1-5 run with the journal on (the default), in a state dir of the
 # bench's own.
 #
@@ -273,7 +276,7 @@ for i in $(seq 1 2000); do echo true; done >"$W/true.cmds"
 ONE=$(head -c 100000 /dev/zero | base64 | wc -c)
 for i in $(seq 1 200); do echo 'head -c 100000 /dev/zero | base64'; done >"$W/big.cmds"
 
-if [ "${BENCH_ONLY:-}" != 8 ]; then
+if [ -z "${BENCH_ONLY:-}" ]; then
 cluster bench 3 -j 2
 
 # goal 1: many trivial commands
@@ -521,6 +524,7 @@ stop "$CL_MASTER_PID" "${CL_SLAVE_PIDS[@]}"
 
 fi # BENCH_ONLY
 
+if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = 8 ]; then
 # goal 8: what the key costs: every frame and datagram sealed with
 # ChaCha20-Poly1305 under keys from an X25519 exchange, against the same
 # cluster without a key; both masters --ephemeral, so only the key differs
@@ -582,6 +586,52 @@ g8 "200 x $((ONE / 1000)) KB" "$W/big.cmds" $((200 * ONE))
 alive "goal 8 keyed master" "$keyed_master"
 alive "goal 8 keyless master" "$plain_master"
 stop "$keyed_master" "$plain_master" "${keyed_slaves[@]}" "${plain_slaves[@]}"
+fi # BENCH_ONLY 8
+
+if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = 9 ]; then
+# goal 9: --order lpt on a skewed batch: the long command last in the
+# input; fifo runs it after the short ones, lpt first (the master learned
+# the durations in the untimed first run). Alternated, REPS each.
+note "goal 9: a skewed batch, 1 slave x 2 slots: --order lpt against fifo, $REPS alternated runs"
+for i in $(seq 1 8); do echo "sleep 0.2"; done >"$W/skew.cmds"
+echo "sleep 1.6" >>"$W/skew.cmds"
+cluster lpt 1 -j 2
+timed 60 /dev/null "$BIN/client" -q "$HOST" "$CL_MASTER_PORT" "$W/skew.cmds" # learning, untimed
+note "  learning run (fifo): $(sec "$US") s, $(rc_text $RC)"
+check_crash "client (goal 9)" "$RC"
+ls_=() fs_=() rs9=() fail9=0
+for r in $(seq 1 "$REPS"); do
+    if [ $((r % 2)) = 1 ]; then
+        timed 60 /dev/null "$BIN/client" -q --order lpt "$HOST" "$CL_MASTER_PORT" "$W/skew.cmds"; lu=$US lrc=$RC
+        timed 60 /dev/null "$BIN/client" -q "$HOST" "$CL_MASTER_PORT" "$W/skew.cmds"; fu=$US frc=$RC
+    else
+        timed 60 /dev/null "$BIN/client" -q "$HOST" "$CL_MASTER_PORT" "$W/skew.cmds"; fu=$US frc=$RC
+        timed 60 /dev/null "$BIN/client" -q --order lpt "$HOST" "$CL_MASTER_PORT" "$W/skew.cmds"; lu=$US lrc=$RC
+    fi
+    check_crash "client (goal 9, lpt)" "$lrc"
+    check_crash "client (goal 9, fifo)" "$frc"
+    if [ "$lrc" != 0 ] || [ "$frc" != 0 ]; then
+        fail9=$((fail9 + 1))
+        note "  run $r: lpt $(rc_text $lrc), fifo $(rc_text $frc)"
+        continue
+    fi
+    ls_+=("$lu"); fs_+=("$fu")
+    rs9+=("$(awk -v a="$lu" -v b="$fu" 'BEGIN { print a / b }')")
+    note "  run $r: lpt $(sec "$lu") s, fifo $(sec "$fu") s, ratio $(fmt "${rs9[-1]}" '%.3f')"
+done
+if [ "${#rs9[@]}" = 0 ]; then
+    row "9 lpt / fifo, skewed batch" "FAILED (all runs)" "-" "-" "<= 0.80" MISS
+else
+    m9=$(median "${rs9[@]}")
+    v9=$(verdict "$m9" 0.80)
+    [ "$fail9" -gt 0 ] && v9="MISS ($fail9 runs failed)"
+    row "9 lpt / fifo, skewed batch" "lpt $(sec "$(median "${ls_[@]}")") s" "fifo $(sec "$(median "${fs_[@]}")") s" \
+        "$(fmt "$m9" '%.3f') ($(printf '%s\n' "${rs9[@]}" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }'))" \
+        "<= 0.80" "$v9"
+fi
+cluster_alive lpt
+stop "$CL_MASTER_PID" "${CL_SLAVE_PIDS[@]}"
+fi # BENCH_ONLY 9
 
 # ------------------------------------------------------------- table ---
 

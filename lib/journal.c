@@ -210,6 +210,16 @@ size_t jr_options_encode(bwriter *w, const jr_options *r)
     return start;
 }
 
+size_t jr_duration_encode(bwriter *w, const jr_duration *r)
+{
+    size_t start = record_begin(w, JR_DURATION);
+    bw_u64(w, r->key);
+    bw_u64(w, r->avg_us);
+    bw_u32(w, r->runs);
+    record_end(w, start);
+    return start;
+}
+
 size_t journal_encode(bwriter *w, const jrecord *r)
 {
     switch (r->type) {
@@ -225,6 +235,7 @@ size_t journal_encode(bwriter *w, const jrecord *r)
     case JR_DETACH: return jr_detach_encode(w, &r->u.detach);
     case JR_SLAVE: return jr_slave_encode(w, &r->u.slave);
     case JR_OPTIONS: return jr_options_encode(w, &r->u.options);
+    case JR_DURATION: return jr_duration_encode(w, &r->u.duration);
     }
     w->error = 1;
     return bw_pending(w);
@@ -381,6 +392,16 @@ int jr_options_decode(const uint8_t *p, size_t n, jr_options *r)
     return finish(&rd);
 }
 
+int jr_duration_decode(const uint8_t *p, size_t n, jr_duration *r)
+{
+    breader rd;
+    br_init(&rd, p, n);
+    r->key = br_u64(&rd);
+    r->avg_us = br_u64(&rd);
+    r->runs = br_u32(&rd);
+    return finish(&rd) < 0 || !r->key ? -1 : 0;
+}
+
 int journal_decode(uint8_t type, const uint8_t *payload, size_t len, jrecord *out)
 {
     out->type = type;
@@ -397,6 +418,7 @@ int journal_decode(uint8_t type, const uint8_t *payload, size_t len, jrecord *ou
     case JR_DETACH: return jr_detach_decode(payload, len, &out->u.detach);
     case JR_SLAVE: return jr_slave_decode(payload, len, &out->u.slave);
     case JR_OPTIONS: return jr_options_decode(payload, len, &out->u.options);
+    case JR_DURATION: return jr_duration_decode(payload, len, &out->u.duration);
     }
     return -3;
 }
@@ -405,7 +427,7 @@ const char *jrecord_type_name(uint8_t type)
 {
     static const char *const names[] = {NULL,       "header",   "batch",     "command", "end", "dispatch",
                                         "result",   "delivered", "cancel",   "forget",  "detach",
-                                        "slave",    "options"};
+                                        "slave",    "options",   "duration"};
     return type >= 1 && type <= JR_TYPE_MAX ? names[type] : "unknown";
 }
 

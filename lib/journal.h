@@ -41,8 +41,9 @@ enum jrecord_type {
     JR_DETACH = 10,   /* the client left on purpose: the batch runs on */
     JR_SLAVE = 11,    /* compaction: the next job id of a slave (its DISPATCH records may be gone) */
     JR_OPTIONS = 12,  /* a batch's OPTIONS, the frame's fields as they came (the last one counts) */
+    JR_DURATION = 13, /* a learned duration: a command line's hash, its average run time (master/history.c) */
 };
-#define JR_TYPE_MAX JR_OPTIONS
+#define JR_TYPE_MAX JR_DURATION
 
 /* One struct per record type. Decoding points the strings and the body
  * into the payload (not NUL-terminated), valid as long as the bytes. */
@@ -114,6 +115,12 @@ typedef struct {
     const uint8_t *fields; /* F_OPTIONS' fields (options_frame_decode), not decoded here */
 } jr_options;
 
+typedef struct { /* of no batch: the last one of a key counts */
+    uint64_t key;    /* history_key (FNV-1a 64) of the command line, not 0 */
+    uint64_t avg_us; /* its runs' exponential average */
+    uint32_t runs;   /* how many were averaged */
+} jr_duration;
+
 typedef struct {
     uint8_t type; /* enum jrecord_type */
     union {
@@ -129,6 +136,7 @@ typedef struct {
         jr_detach detach;
         jr_slave slave;
         jr_options options;
+        jr_duration duration;
     } u;
 } jrecord;
 
@@ -151,6 +159,7 @@ size_t jr_forget_encode(bwriter *w, const jr_forget *r);
 size_t jr_detach_encode(bwriter *w, const jr_detach *r);
 size_t jr_slave_encode(bwriter *w, const jr_slave *r);
 size_t jr_options_encode(bwriter *w, const jr_options *r);
+size_t jr_duration_encode(bwriter *w, const jr_duration *r);
 /* Any record from its struct (the tagged union); w->error on an unknown type. */
 size_t journal_encode(bwriter *w, const jrecord *r);
 
@@ -170,6 +179,7 @@ int jr_forget_decode(const uint8_t *p, size_t n, jr_forget *r);
 int jr_detach_decode(const uint8_t *p, size_t n, jr_detach *r);
 int jr_slave_decode(const uint8_t *p, size_t n, jr_slave *r);
 int jr_options_decode(const uint8_t *p, size_t n, jr_options *r);
+int jr_duration_decode(const uint8_t *p, size_t n, jr_duration *r); /* -1 also for key 0 */
 /* By type: 0, -1 malformed, -2 a HEADER of another version, -3 unknown type. */
 int journal_decode(uint8_t type, const uint8_t *payload, size_t len, jrecord *out);
 

@@ -714,6 +714,16 @@ size_t options_frame_encode(bwriter *w, const options_frame *o)
         bw_u16(w, 4);
         bw_u32(w, o->deadline_ms);
     }
+    if (o->priority) {
+        bw_u8(w, OPTION_PRIORITY);
+        bw_u16(w, 1);
+        bw_u8(w, (uint8_t)o->priority);
+    }
+    if (o->order) {
+        bw_u8(w, OPTION_ORDER);
+        bw_u16(w, 1);
+        bw_u8(w, o->order);
+    }
     return start;
 }
 
@@ -800,6 +810,15 @@ int options_frame_decode(const breader *fields, options_frame *o)
             if (o->nenv >= MAX_ENV_VARS || !place_env_valid((const char *)p, len))
                 return -1;
             o->env[o->nenv++] = (opt_str){(const char *)p, len};
+        } else if (key == OPTION_PRIORITY) {
+            int v8 = (int8_t)br_u8(&v);
+            if (v.error || br_left(&v) || v8 < PRIORITY_MIN || v8 > PRIORITY_MAX)
+                return -1;
+            o->priority = (int8_t)v8;
+        } else if (key == OPTION_ORDER) {
+            o->order = br_u8(&v);
+            if (v.error || br_left(&v) || o->order > ORDER_LPT)
+                return -1;
         } else if (!o->unknown_key) {
             o->unknown_key = key;
         }
@@ -1108,6 +1127,9 @@ size_t status_batch_frame_encode(bwriter *w, const status_batch_frame *b)
     bw_u32(w, b->done);
     bw_u32(w, b->failed);
     write_name(w, b->name);
+    bw_u8(w, (uint8_t)b->priority);
+    bw_u16(w, (uint16_t)b->effective);
+    bw_u8(w, b->order);
     return start;
 }
 
@@ -1123,7 +1145,15 @@ int status_batch_frame_decode(const breader *fields, status_batch_frame *b)
     b->running = br_u32(&r);
     b->done = br_u32(&r);
     b->failed = br_u32(&r);
-    return read_name(&r, b->name, BATCH_NAME_MAX, 0);
+    if (read_name(&r, b->name, BATCH_NAME_MAX, 0) < 0)
+        return -1;
+    b->priority = 0, b->effective = 0, b->order = 0;
+    if (br_left(&r)) { /* nothing there: a master older than --priority */
+        b->priority = (int8_t)br_u8(&r);
+        b->effective = (int16_t)br_u16(&r);
+        b->order = br_u8(&r);
+    }
+    return r.error ? -1 : 0;
 }
 
 size_t status_job_frame_encode(bwriter *w, const status_job_frame *j)

@@ -418,6 +418,10 @@ typedef struct { /* F_STATUS_BATCH */
     uint8_t flags;            /* BATCH_FLAG_DURABLE, BATCH_FLAG_ENDED */
     uint32_t submitted, queued, running, done, failed;
     char name[BATCH_NAME_MAX + 1]; /* its client */
+    /* after the name (an older client ignores them; from an older master: 0) */
+    int8_t priority;          /* its --priority (OPTION_PRIORITY) */
+    int16_t effective;        /* with the aging of its waiting queue (master/sched.c) */
+    uint8_t order;            /* enum batch_order */
 } status_batch_frame;
 
 #define STATUS_COMMAND_MAX 200 /* STATUS_JOB: a command line is cut there (at a UTF-8 boundary) */
@@ -456,7 +460,12 @@ enum option_key {
     OPTION_ENV = 8,   /* NAME=VALUE, one per entry, repeated (--env NAME): set in the commands' environment */
     OPTION_JOBS_SLOTS = 9, /* u8 form (1 +N, 2 -N, 3 N%), u32 n: -j relative to the cluster's slots */
     OPTION_DEADLINE = 10,  /* u32 ms: a command not started within that of reaching the master is not run (--deadline) */
+    OPTION_PRIORITY = 11,  /* i8 -20..20 (two's complement): higher goes first (--priority); 0 is not sent */
+    OPTION_ORDER = 12,     /* u8 ORDER_*: the order of the batch's queued commands once its END came (--order) */
 };
+enum batch_order { ORDER_FIFO = 0, ORDER_LPT = 1 }; /* OPTION_ORDER: as submitted; longest expected first */
+#define PRIORITY_MIN (-20)
+#define PRIORITY_MAX 20
 typedef struct {
     const char *p; /* not NUL-terminated; decoded: into the fields */
     uint16_t len;
@@ -476,6 +485,8 @@ typedef struct {
     uint32_t fail_attempts; /* 0: none (1 run) */
     uint32_t timeout_pct;   /* 0: none */
     uint32_t deadline_ms;   /* --deadline: 0 none */
+    int8_t priority;        /* --priority: PRIORITY_MIN..PRIORITY_MAX, 0 default (not sent) */
+    uint8_t order;          /* --order: enum batch_order, ORDER_FIFO default (not sent) */
     uint8_t unknown_key; /* decoded: the first key not known (0: none) */
     uint8_t bad_key;     /* decoding failed: the key whose value was bad (0: the frame, or their size) */
 } options_frame;

@@ -174,10 +174,11 @@ void status_write_json(bwriter *w, const status_snapshot *s)
             bw_printf(w, "%s{\"id\":null,\"client\":", i ? "," : "");
         json_name(w, b->name);
         bw_printf(w, ",\"state\":\"%s\",\"durable\":%s,\"ended\":%s,\"submitted\":%" PRIu32 ",\"queued\":%" PRIu32
-                   ",\"running\":%" PRIu32 ",\"done\":%" PRIu32 ",\"failed\":%" PRIu32 ",\"started\":%" PRIu64 "}",
+                   ",\"running\":%" PRIu32 ",\"done\":%" PRIu32 ",\"failed\":%" PRIu32 ",\"started\":%" PRIu64
+                   ",\"priority\":%d,\"effective_priority\":%d,\"order\":\"%s\"}",
                 batch_state_name(b->state), b->flags & BATCH_FLAG_DURABLE ? "true" : "false",
                 b->flags & BATCH_FLAG_ENDED ? "true" : "false", b->submitted, b->queued, b->running, b->done,
-                b->failed, b->started_ms);
+                b->failed, b->started_ms, b->priority, b->effective, b->order == ORDER_LPT ? "lpt" : "fifo");
     }
     bw_str(w, "]}\n");
 }
@@ -247,8 +248,8 @@ void status_write_table(FILE *f, const status_snapshot *s)
         fprintf(f, "%-24s %-7s %5u %7" PRIu32 " %8" PRIu64 " %7" PRIu64 " %8s %7s %10s %5s\n", sl->name,
                 slave_status_name(sl->state), sl->slots, sl->running, sl->done, sl->failed, rtt, re, heard, load);
     }
-    fprintf(f, "%-16s %-9s %7s %7s %7s %7s %7s %9s %s\n", "BATCH", "STATE", "TOTAL", "QUEUED", "RUNNING", "DONE",
-            "FAILED", "AGE", "CLIENT");
+    fprintf(f, "%-16s %-9s %7s %7s %7s %7s %7s %9s %-24s %4s %s\n", "BATCH", "STATE", "TOTAL", "QUEUED", "RUNNING",
+            "DONE", "FAILED", "AGE", "CLIENT", "PRIO", "ORDER");
     uint64_t now = (uint64_t)time(NULL) * 1000;
     for (size_t i = 0; i < s->nbatches; i++) {
         const status_batch_frame *bt = &s->batches[i];
@@ -260,7 +261,13 @@ void status_write_table(FILE *f, const status_snapshot *s)
         human_ms(when, sizeof when, now > bt->started_ms ? now - bt->started_ms : 0);
         /* "+": its client has not sent END yet, more may come */
         snprintf(tot, sizeof tot, "%" PRIu32 "%s", bt->submitted, bt->flags & BATCH_FLAG_ENDED ? "" : "+");
-        fprintf(f, "%-16s %-9s %7s %7" PRIu32 " %7" PRIu32 " %7" PRIu32 " %7" PRIu32 " %9s %s\n", id,
-                batch_state_name(bt->state), tot, bt->queued, bt->running, bt->done, bt->failed, when, bt->name);
+        char prio[16]; /* its --priority, and with its aging when that differs */
+        if (bt->effective != bt->priority)
+            snprintf(prio, sizeof prio, "%d(%d)", bt->priority, bt->effective);
+        else
+            snprintf(prio, sizeof prio, "%d", bt->priority);
+        fprintf(f, "%-16s %-9s %7s %7" PRIu32 " %7" PRIu32 " %7" PRIu32 " %7" PRIu32 " %9s %-24s %4s %s\n", id,
+                batch_state_name(bt->state), tot, bt->queued, bt->running, bt->done, bt->failed, when, bt->name, prio,
+                bt->order == ORDER_LPT ? "lpt" : "fifo");
     }
 }

@@ -196,7 +196,8 @@ int client_set_options(client *cl, const uint8_t *p, size_t n, char *why, size_t
     if (options_frame_decode(&r, &o) < 0) {
         /* the option it failed on, by its client's name */
         static const char *const names[] = {"", "--halt", "-j", "--delay", "--retries", "--timeout N%",
-                                            "--line-buffer", "--wd", "--env", "-j", "--deadline"};
+                                            "--line-buffer", "--wd", "--env", "-j", "--deadline", "--priority",
+                                            "--order"};
         unsigned k = o.bad_key;
         if (!k)
             snprintf(why, whylen, "malformed OPTIONS (its frame, or --wd and --env too long)");
@@ -225,6 +226,7 @@ int client_set_options(client *cl, const uint8_t *p, size_t n, char *why, size_t
     cl->opts_len = (uint32_t)n;
     cl->opts = o;
     cl->deadline_next_ms = 0; /* --deadline: its queue's earliest, found again */
+    client_order_lpt(cl->m, cl); /* --order lpt given again after END (a client that resumes) */
     return 0;
 }
 
@@ -360,6 +362,8 @@ static void queue_deadline(client *cl, command *cmd)
 void queue_push_front(client *cl, command *cmd)
 {
     queue_deadline(cl, cmd);
+    if (!cl->qhead) /* --priority's aging counts from here (sched.c) */
+        cl->aging_since_ms = clock_ms();
     cmd->next = cl->qhead;
     cl->qhead = cmd;
     if (!cl->qtail)
@@ -371,6 +375,8 @@ void queue_push_front(client *cl, command *cmd)
 void queue_push_back(client *cl, command *cmd)
 {
     queue_deadline(cl, cmd);
+    if (!cl->qhead)
+        cl->aging_since_ms = clock_ms();
     cmd->next = NULL;
     if (cl->qtail)
         cl->qtail->next = cmd;
@@ -393,6 +399,62 @@ void queue_remove(client *cl, command *cmd)
             cl->queued_bytes -= command_size(cmd);
             return;
         }
+}
+
+/* --order lpt (OPTION_ORDER): once the batch's END came (every command is
+ * known), its queue is put longest expected first (LPT: the classic
+ * 4/3-approximation of the shortest total time), by the durations the
+ * master learned (history.c). A command never seen counts as the mean of
+ * the batch's known ones: neither first nor last, so a new command does
+ * not push the known long ones back; with none known the order stays.
+ * Ties keep the submission order. Done once per life of the batch (the
+ * replay's queue is ordered again); what is requeued later (a dead slave,
+ * --retries) goes to the front, as in fifo. Before END: fifo. */
+typedef struct { command *cmd; uint64_t est; uint32_t pos; } lpt_item;
+
+static int lpt_cmp(const void *a, const void *b)
+{
+    const lpt_item *x = a, *y = b;
+    if (x->est != y->est)
+        return x->est > y->est ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+void client_order_lpt(master *m, client *cl)
+{
+    if (cl->opts.order != ORDER_LPT || !cl->ended || cl->lpt_ordered || !cl->qhead)
+        return;
+    cl->lpt_ordered = 1;
+    lpt_item *v = malloc((size_t)cl->queued * sizeof *v);
+    if (!v) {
+        LOG(LOG_WARN, "batch %016llx: --order lpt: out of memory, its commands go in submission order",
+            (unsigned long long)cl->batch_id);
+        return;
+    }
+    uint32_t n = 0, known = 0;
+    uint64_t sum = 0;
+    for (command *cmd = cl->qhead; cmd && n < cl->queued; cmd = cmd->next, n++) {
+        uint64_t est = history_get(&m->durations, history_key(cmd->line, cmd->len));
+        v[n] = (lpt_item){cmd, est, n};
+        if (est) {
+            known++;
+            sum += est > UINT64_MAX / 2 / cl->queued ? UINT64_MAX / 2 / cl->queued : est;
+        }
+    }
+    if (known) {
+        uint64_t mean = sum / known;
+        for (uint32_t i = 0; i < n; i++)
+            if (!v[i].est)
+                v[i].est = mean;
+        qsort(v, n, sizeof *v, lpt_cmp);
+        for (uint32_t i = 0; i < n; i++)
+            v[i].cmd->next = i + 1 < n ? v[i + 1].cmd : NULL;
+        cl->qhead = v[0].cmd;
+        cl->qtail = v[n - 1].cmd;
+    }
+    LOG(LOG_DEBUG, "batch %016llx: --order lpt: %u queued commands, %u of known duration", (unsigned long long)cl->batch_id,
+        n, known);
+    free(v);
 }
 
 /* The command at the head of cl's queue, taken out of it (dispatch). */
@@ -963,6 +1025,7 @@ static client *on_client_frame(master *m, client *cl, uint8_t type, breader *r)
         cl->ended = 1;
         if (cl->durable)
             journal_end(m, cl, e.count);
+        client_order_lpt(m, cl); /* --order lpt: all its commands are known now */
         client_check_done(cl);
         break;
     }

@@ -588,6 +588,13 @@ static void deliver(master *m, flight *f)
         }
         status_count_slave(s, f->res.data, f->res.len);
         s->avg_run_us = s->avg_run_us ? (7 * s->avg_run_us + res.duration_us) / 8 : res.duration_us + 1;
+        if (res.status == RUN_EXITED || res.status == RUN_SIGNALED) {
+            /* learned durations (--order lpt): a run that ran to its end, whatever its exit status (a timed
+             * out one says only its timeout; a cancelled or unstarted one nothing) */
+            uint64_t key = history_key(cmd->line, cmd->len);
+            history_note(&m->durations, key, res.duration_us);
+            journal_duration(m, history_find(&m->durations, key));
+        }
         if (cl->opts.fail_attempts > 1 && retry_failed(m, f, &res))
             return;
         if (res.status == RUN_EXITED && res.exit_code == 0)

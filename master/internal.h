@@ -26,6 +26,7 @@
 #include "auth.h"
 #include "endpoint.h"
 #include "buf.h"
+#include "history.h"
 #include "log.h"
 #include "master.h"
 #include "platform.h"
@@ -61,6 +62,8 @@
 #define REQUEST_HEADER_MAX 64      /* a job request's fields besides the command line */
 #define PREFETCH_BELOW_US 50000u  /* a slave whose commands take less (on average) gets 2 per slot */
 #define STATE_PATH_MAX 1024        /* the state dir's path, resolved */
+#define AGING_MS AGING_DEFAULT_MS  /* --aging's default: a waiting batch's priority +1 each (sched.c) */
+#define AGING_STEPS_MAX 1000       /* aging adds at most this much */
 
 /* DG_RESULT_ACK's state field (doc/protocol.md). */
 enum result_ack_state {
@@ -252,6 +255,9 @@ struct client {
     uint64_t *ok_runs_us;
     uint32_t ok_runs, ok_runs_next;
     uint64_t median_us;      /* 0: no success yet */
+    /* --priority's aging (sched.c): since its last start, or since its queue became non-empty (clock_ms) */
+    uint64_t aging_since_ms;
+    int lpt_ordered;         /* --order lpt: its queue was put longest first once (clients.c client_order_lpt) */
 };
 
 /* status.c: the master-wide counters. The ring holds the results of each
@@ -312,6 +318,7 @@ struct master {
     int journal_lost;
     char journal_lost_why[400];
     master_stats stats;
+    history durations;  /* learned durations (history.c; journal: JR_DURATION): --order lpt */
     http_server *http; /* --http; NULL without */
 };
 
@@ -355,7 +362,8 @@ unsigned slave_capacity(const slave_peer *s);
 unsigned slave_depth(const slave_peer *s);
 uint64_t slave_floor(const slave_peer *s);
 uint32_t sched_share(uint32_t slots, unsigned busy);
-client *sched_next_client(client *clients, uint64_t last_served, uint64_t now_ms, uint32_t slots);
+client *sched_next_client(client *clients, uint64_t last_served, uint64_t now_ms, uint32_t slots, uint32_t aging_ms);
+int sched_effective_priority(const client *cl, uint64_t now_ms, uint32_t aging_ms); /* --priority, aged */
 slave_peer *sched_pick_slave(slave_peer *const *slaves, int nslaves, int *rr);
 #define FAILED_ON_MAX 8
 uint32_t slave_uid(const char *name, size_t len); /* a slave's identity that outlives its peer: its name's hash */
@@ -382,6 +390,7 @@ void client_send_failure(client *cl, uint32_t index, uint32_t seq, uint8_t statu
 void client_check_done(client *cl);
 int client_set_options(client *cl, const uint8_t *p, size_t n, char *why, size_t whylen);
 size_t command_size(const command *cmd);
+void client_order_lpt(master *m, client *cl); /* --order lpt: its queue longest expected first, once END came */
 void queue_push_front(client *cl, command *cmd);
 void queue_push_back(client *cl, command *cmd);
 command *queue_pop(client *cl);
@@ -486,6 +495,7 @@ uint64_t journal_tick(master *m, uint64_t now_ms);
 uint64_t replay_hold_tick(master *m, uint64_t now_ms);
 void journal_batch(master *m, client *cl);
 void journal_options(master *m, client *cl); /* its OPTIONS' fields as they came (JR_OPTIONS) */
+void journal_duration(master *m, const history_entry *e); /* a learned duration (JR_DURATION), lazy */
 uint64_t journal_command(master *m, client *cl, const command *cmd); /* the record's offset */
 void journal_end(master *m, client *cl, uint32_t count);
 void journal_dispatch(master *m, const flight *f);

@@ -238,6 +238,23 @@ void journal_mark(master *m, client *cl, uint8_t type, uint32_t count)
         j->dead += cl->journal_bytes;
 }
 
+/* A learned duration (history.c): written with the turn's records but
+ * lazy, as DELIVERED is (no fdatasync of its own: lost in a crash, an
+ * estimate is only a little older). Of no batch, and superseded by the
+ * key's next one: counted dead at once (compaction writes the table). */
+void journal_duration(master *m, const history_entry *e)
+{
+    journal *j = m->journal;
+    if (!j || !e)
+        return;
+    uint64_t at = append_at(j);
+    jr_duration r = {e->key, e->avg_us, e->runs};
+    jr_duration_encode(&j->pending, &r);
+    if (j->pending.error)
+        die("journal: cannot hold the DURATION record of this turn (out of memory)");
+    j->dead += append_at(j) - at;
+}
+
 /* ------------------------------------------------------ group commit --- */
 
 static void journal_compact(master *m);
@@ -475,6 +492,13 @@ static void journal_compact(master *m)
         net_addr_str(&m->id_memos[k].addr, name, sizeof name);
         jr_slave s = {m->id_memos[k].next_id, (uint16_t)strlen(name), name};
         jr_slave_encode(&rw.w, &s);
+    }
+    /* the learned durations, least recent first: replay makes the same recency order */
+    for (uint32_t i = history_first(&m->durations); i != HISTORY_NONE; i = history_after(&m->durations, i)) {
+        const history_entry *e = &m->durations.e[i];
+        jr_duration d = {e->key, e->avg_us, e->runs};
+        jr_duration_encode(&rw.w, &d);
+        rewrite_small(&rw);
     }
     unsigned n = 0;
     for (client *cl = m->clients; cl; cl = cl->next)
@@ -819,6 +843,10 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
         rp->dead += len;
         return;
     }
+    case JR_DURATION: /* of no batch: the table, the last of each key counting */
+        history_set(&m->durations, rec->u.duration.key, rec->u.duration.avg_us, rec->u.duration.runs);
+        rp->dead += len;
+        return;
     case JR_BATCH: {
         const jr_batch *r = &rec->u.batch;
         if (rbatch_find(rp, r->batch))
@@ -1177,6 +1205,7 @@ static void replay_finish(replay *rp, unsigned *queued, unsigned *reclaimed, uns
             }
         }
         b->cap = 0; /* its commands are queued, re-claimed or freed */
+        client_order_lpt(m, cl); /* --order lpt: the learned durations are all read by now */
         rbatch_free(b);
         rp->results_kept += cl->nresults;
         cl->accepted = cl->accepted_told = cl->submitted;

@@ -155,6 +155,10 @@ static void print_record(dump_state *st, size_t offset, size_t bytes, const jrec
         fprintf(f, ",\"next_id\":%llu", (unsigned long long)rec->u.slave.next_id);
         put_field(f, "slave", rec->u.slave.slave, rec->u.slave.slave_len);
         break;
+    case JR_DURATION:
+        fprintf(f, ",\"key\":\"%016llx\",\"avg_us\":%llu,\"runs\":%u", (unsigned long long)rec->u.duration.key,
+                (unsigned long long)rec->u.duration.avg_us, rec->u.duration.runs);
+        break;
     case JR_OPTIONS: { /* the keys this master knows by name; the fields as they are in any case */
         const jr_options *o = &rec->u.options;
         static options_frame of;
@@ -187,6 +191,10 @@ static void print_record(dump_state *st, size_t offset, size_t bytes, const jrec
             }
             fputs("]", f);
         }
+        if (of.priority)
+            fprintf(f, ",\"priority\":%d", of.priority);
+        if (of.order)
+            fprintf(f, ",\"order\":\"%s\"", of.order == ORDER_LPT ? "lpt" : "fifo");
         if (of.unknown_key)
             fprintf(f, ",\"unknown_key\":%u", of.unknown_key);
         break;

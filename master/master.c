@@ -238,7 +238,7 @@ void dispatch_step(master *m)
     clients_halt(m); /* a --halt that came with this turn's results: before anything new starts */
     uint32_t slots = slots_alive(m); /* what a relative -j counts from */
     while (!m->stopping) {
-        client *cl = sched_next_client(m->clients, m->last_served_client, clock_ms(), slots);
+        client *cl = sched_next_client(m->clients, m->last_served_client, clock_ms(), slots, m->cfg->aging_ms);
         if (!cl)
             return;
         slave_peer *s = sched_pick_slave(m->slaves, m->nslaves, &m->rr_slave);
@@ -247,6 +247,7 @@ void dispatch_step(master *m)
         s = sched_prefer_untried(m->slaves, m->nslaves, cl->qhead, s); /* --retries: where it has not failed */
         command *cmd = queue_pop(cl);
         m->last_served_client = cl->id;
+        cl->aging_since_ms = clock_ms(); /* --priority's aging starts again */
         if (cl->opts.delay_ms)
             cl->next_start_ms = clock_ms() + cl->opts.delay_ms;
         flight_start(m, s, cmd);
@@ -404,6 +405,8 @@ int master_run(const master_config *cfg)
     m->ep.sim = cfg->simulate;
     endpoint_start(&m->ep);
     m->udp = m->listener = m->udp_other = SOCK_INVALID;
+    if (history_init(&m->durations, HISTORY_MAX) < 0)
+        die("out of memory");
     if (load_slaves(m) <= 0)
         goto fail;
     m->listener = net_tcp_listen(cfg->bind, cfg->port, err, sizeof err);
@@ -450,6 +453,7 @@ int master_run(const master_config *cfg)
     free(ps.pfds);
     free(ps.owners);
     endpoint_end(&m->ep); /* this life's recordings: the key file alone no longer opens them */
+    history_free(&m->durations);
     free(m);
     return 0;
 fail:
@@ -464,6 +468,7 @@ fail:
         free(m->slaves[i]);
     free(m->slaves);
     free(m->id_memos);
+    history_free(&m->durations);
     free(m);
     return 1;
 }

@@ -29,8 +29,10 @@ typedef struct {
     int http_port;
     const char *http_token_file; /* --http-token: the bearer token /metrics and /status.json need */
     simulate *simulate;         /* --simulate: received datagrams dropped, doubled, reordered (NULL: off) */
+    uint32_t aging_ms;          /* --aging: a waiting batch's priority +1 each (0: no aging); sched.c */
 } master_config;
 
+#define AGING_DEFAULT_MS 10000u /* --aging (internal.h's AGING_MS) */
 #define MASTER_STATE_DEFAULT "" /* an empty path: never a --state-dir (refused) */
 
 /* Runs until SIGTERM/SIGINT (then shuts down gracefully, see master.c;

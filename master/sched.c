@@ -10,7 +10,9 @@
  * share of the slots running (sched_share; any such client when none is
  * below it), and to the least loaded slave (ties: round robin too). A
  * slave of short commands also gets a second job per slot, queued there
- * (slave_depth).
+ * (slave_depth). Before all that, priority: only the clients of the
+ * highest effective priority (--priority, raised by aging) compete
+ * (sched_effective_priority).
  */
 #include "internal.h"
 
@@ -85,28 +87,68 @@ uint32_t sched_share(uint32_t slots, unsigned busy)
     return busy ? (uint32_t)(((uint64_t)slots + busy - 1) / busy) : slots;
 }
 
-/* The next client after the one served last (a client at its -j cap or
- * before its --delay's next start waits; slots: of the slaves alive, what
- * a relative -j counts from) (ids grow in connection
- * order, the list is in that order) that has a queued command and reads
- * its results; from the start of the list again when none is after it.
- * Fair share: a client (a batch) with at least sched_share running is
- * passed over while one that can take the slot is below its share; when
- * none is, any may take it (work-conserving). Nothing running is stopped:
- * a newcomer gets the slots of a batch that holds them all as they free. */
-client *sched_next_client(client *clients, uint64_t last_served, uint64_t now_ms, uint32_t slots)
+/* --priority and aging: a batch's effective priority is its priority
+ * (OPTION_PRIORITY, -20..20, 0 by default; higher goes first) plus one
+ * for each aging_ms (the master's --aging, AGING_MS = 10 s by default)
+ * its queue has waited: since the batch last started a command, or since
+ * its queue last became non-empty, whichever is later
+ * (client.aging_since_ms). Waiting counts from the batch's last start,
+ * not from its oldest command's arrival: a low batch that waited long gets
+ * a slot, and then waits again, instead of taking every slot from then on
+ * because all its commands arrived long ago. So no batch starves (its
+ * priority climbs until it ties, then round robin serves it) and a high
+ * one still gets nearly all the slots. aging_ms 0: no aging. */
+int sched_effective_priority(const client *cl, uint64_t now_ms, uint32_t aging_ms)
+{
+    int p = cl->opts.priority;
+    if (aging_ms && cl->qhead && now_ms > cl->aging_since_ms) {
+        uint64_t steps = (now_ms - cl->aging_since_ms) / aging_ms;
+        p += steps > AGING_STEPS_MAX ? AGING_STEPS_MAX : (int)steps;
+    }
+    return p;
+}
+
+/* Whether cl may take a slot now: attached, a queued command, not held,
+ * reading its results, under its -j cap, past its --delay. */
+static int can_take(const client *cl, uint64_t now_ms, uint32_t slots)
+{
+    if (cl->state != CS_ACTIVE || !cl->qhead || cl->held || bw_pending(&cl->out) > OUT_HIGH_WATER)
+        return 0;
+    /* its OPTIONS: -j (at most that many running; relative: to the slots), --delay (its next start) */
+    uint32_t cap = jobs_cap(&cl->opts, slots);
+    return !((cap && cl->inflight >= cap) || (cl->opts.delay_ms && now_ms < cl->next_start_ms));
+}
+
+/* Among the clients that can take a slot, those of the highest effective
+ * priority (sched_effective_priority) compete; the others wait. Among
+ * them: the next client after the one served last (ids grow in
+ * connection order, the list is in that order); from the start of the
+ * list again when none is after it. (A client at its -j cap or before its
+ * --delay's next start waits; slots: of the slaves alive, what a relative
+ * -j counts from.) Fair share, among the batches of that priority: one
+ * with at least sched_share running is passed over while one that can
+ * take the slot is below its share; when none is, any may take it
+ * (work-conserving). Nothing running is stopped: a newcomer, or a higher
+ * priority, gets the slots of a batch that holds them all as they free. */
+client *sched_next_client(client *clients, uint64_t last_served, uint64_t now_ms, uint32_t slots, uint32_t aging_ms)
 {
     client *first_any = NULL, *next_any = NULL, *first_below = NULL, *next_below = NULL;
+    int top = 0, any = 0;
+    for (client *cl = clients; cl; cl = cl->next)
+        if (can_take(cl, now_ms, slots)) {
+            int p = sched_effective_priority(cl, now_ms, aging_ms);
+            if (!any || p > top)
+                top = p;
+            any = 1;
+        }
+    if (!any)
+        return NULL;
     unsigned busy = 0;
     for (client *cl = clients; cl; cl = cl->next)
-        busy += cl->qhead || cl->inflight;
+        busy += (cl->qhead || cl->inflight) && sched_effective_priority(cl, now_ms, aging_ms) == top;
     uint32_t share = sched_share(slots, busy);
     for (client *cl = clients; cl; cl = cl->next) {
-        if (cl->state != CS_ACTIVE || !cl->qhead || cl->held || bw_pending(&cl->out) > OUT_HIGH_WATER)
-            continue;
-        /* its OPTIONS: -j (at most that many running; relative: to the slots), --delay (its next start) */
-        uint32_t cap = jobs_cap(&cl->opts, slots);
-        if ((cap && cl->inflight >= cap) || (cl->opts.delay_ms && now_ms < cl->next_start_ms))
+        if (!can_take(cl, now_ms, slots) || sched_effective_priority(cl, now_ms, aging_ms) != top)
             continue;
         int below = cl->inflight < share;
         if (cl->id > last_served) {

@@ -137,7 +137,9 @@ int status_take(master *m, status_snapshot *snap, uint64_t now_ms)
         status_batch_frame b = {.batch = o->batch_id, .started_ms = o->created_wall_ms, .state = batch_state(o),
                                 .flags = (uint8_t)((o->durable ? BATCH_FLAG_DURABLE : 0) | (o->ended ? BATCH_FLAG_ENDED : 0)),
                                 .submitted = o->submitted, .queued = o->queued, .running = o->inflight,
-                                .done = o->nresults, .failed = o->st_failed};
+                                .done = o->nresults, .failed = o->st_failed, .priority = o->opts.priority,
+                                .effective = (int16_t)sched_effective_priority(o, now_ms, m->cfg->aging_ms),
+                                .order = o->opts.order};
         if (!b.started_ms) /* older than batches: since it connected */
             b.started_ms = wall_ms() - elapsed(now_ms, o->connected_ms);
         snprintf(b.name, sizeof b.name, "%.*s", (int)sizeof b.name - 1, o->name);

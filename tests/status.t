@@ -91,7 +91,7 @@ is "$RC" 0 "--status: exit 0"
 check "the master line" grep -Eq '^master [0-9.]+ up [0-9.]+s, 2/2 slaves up, 4 slots, 4 running, 6 queued, 4 finished \(2 failed\)' "$T/table"
 is "$(sed -n 2p "$T/table" | tr -s ' ')" "SLAVE STATE SLOTS RUNNING DONE FAILED RTT_MS RETRANS LAST_HEARD LOAD" "the slaves' header"
 is "$(grep -c '^127\.0\.0\.1:[0-9]* *up  *2  *2 ' "$T/table")" 2 "one line per slave: up, 2 slots, 2 running"
-is "$(sed -n 5p "$T/table" | tr -s ' ')" "BATCH STATE TOTAL QUEUED RUNNING DONE FAILED AGE CLIENT" "the batches' header"
+is "$(sed -n 5p "$T/table" | tr -s ' ')" "BATCH STATE TOTAL QUEUED RUNNING DONE FAILED AGE CLIENT PRIO ORDER" "the batches' header"
 check "one line for the batch" grep -Eq '^[0-9a-f]{16} attached +14 +6 +4 +4 +2 +[0-9.]+s 127\.0\.0\.1:' "$T/table"
 is "$(wc -l <"$T/table")" 6 "six lines: master, header, 2 slaves, header, 1 batch"
 

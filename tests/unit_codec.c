@@ -991,14 +991,28 @@ static void test_status(void)
        BATCH_NAME_MAX);
     status_batch_frame bt = {.batch = 0x0123456789abcdefull, .started_ms = 1700000000123ull, .state = BATCH_ATTACHED,
                              .flags = BATCH_FLAG_DURABLE | BATCH_FLAG_ENDED, .submitted = 14, .queued = 6,
-                             .running = 4, .done = 4, .failed = 2, .name = "127.0.0.1:5555"};
+                             .running = 4, .done = 4, .failed = 2, .name = "127.0.0.1:5555", .priority = -7,
+                             .effective = 300, .order = ORDER_LPT};
     bw_reset(&w);
     frame_end(&w, status_batch_frame_encode(&w, &bt));
-    ok(w.len == 5 + 8 + 8 + 1 + 1 + 5 * 4 + 2 + 14 && parse_one(&w, &type, &f) && frame_decode(type, &f, &a) == 0 &&
+    ok(w.len == 5 + 8 + 8 + 1 + 1 + 5 * 4 + 2 + 14 + 4 && parse_one(&w, &type, &f) && frame_decode(type, &f, &a) == 0 &&
            a.u.sbatch.batch == bt.batch && a.u.sbatch.started_ms == bt.started_ms && a.u.sbatch.queued == 6 &&
-           a.u.sbatch.failed == 2 && a.u.sbatch.flags == 3 && !strcmp(a.u.sbatch.name, "127.0.0.1:5555"),
-       "STATUS_BATCH: length and round trip");
-    ok(truncations_refused(F_STATUS_BATCH, &f, br_left(&f)), "STATUS_BATCH: every truncation refused");
+           a.u.sbatch.failed == 2 && a.u.sbatch.flags == 3 && !strcmp(a.u.sbatch.name, "127.0.0.1:5555") &&
+           a.u.sbatch.priority == -7 && a.u.sbatch.effective == 300 && a.u.sbatch.order == ORDER_LPT,
+       "STATUS_BATCH: length and round trip (priority, effective priority, order after the name)");
+    ok(truncations_refused(F_STATUS_BATCH, &f, br_left(&f) - 4), "STATUS_BATCH: every truncation refused");
+    {   /* an older master's: no priority after the name: 0, fifo */
+        bwriter ow;
+        bw_init(&ow, 1024);
+        size_t os = frame_begin(&ow, F_STATUS_BATCH);
+        bw_bytes(&ow, bw_head(&w) + 5, w.len - 5 - 4);
+        frame_end(&ow, os);
+        ok(parse_one(&ow, &type, &f) && frame_decode(type, &f, &a) == 0 && a.u.sbatch.priority == 0 &&
+               a.u.sbatch.effective == 0 && a.u.sbatch.order == ORDER_FIFO && a.u.sbatch.failed == 2,
+           "STATUS_BATCH from an older master (nothing after the name): priority 0, fifo");
+        bw_free(&ow);
+    }
+    bt.priority = 0, bt.effective = 0, bt.order = 0;
     status_job_frame jb = {.slave = 1, .state = JOB_RUNNING, .batch = 0x0123456789abcdefull, .seq = 9,
                            .running_ms = 2500, .client = "127.0.0.1:5555", .command = "sleep 30 # <b>\"x\"</b>"};
     bw_reset(&w);
@@ -1051,7 +1065,7 @@ static void test_status(void)
         "\"seq\":9,\"command\":\"sleep 30 # <b>\\\"x\\\"</b>\",\"state\":\"running\",\"running_ms\":2500}]}],"
         "\"batches\":[{\"id\":\"0123456789abcdef\",\"client\":\"127.0.0.1:5555\",\"state\":\"attached\","
         "\"durable\":true,\"ended\":true,\"submitted\":14,\"queued\":6,\"running\":4,\"done\":4,\"failed\":2,"
-        "\"started\":1700000000123}]}\n";
+        "\"started\":1700000000123,\"priority\":0,\"effective_priority\":0,\"order\":\"fifo\"}]}\n";
     ok(n == strlen(want) && !strcmp(out, want), "status JSON: every field, nulls, escapes");
     if (strcmp(out, want))
         fprintf(stderr, "# got: %s\n", out);
@@ -1070,7 +1084,7 @@ static void test_status(void)
     fclose(tmp);
     ok(strstr(out, "\nSLAVE                    STATE   SLOTS RUNNING     DONE  FAILED   RTT_MS RETRANS LAST_HEARD  LOAD\n"
                    "127.0.0.1:4001           suspect     2       2        7       1     1.50   2.50%       1.2s     -\n") &&
-           strstr(out, "\nBATCH            STATE       TOTAL  QUEUED RUNNING    DONE  FAILED       AGE CLIENT\n"
+           strstr(out, "\nBATCH            STATE       TOTAL  QUEUED RUNNING    DONE  FAILED       AGE CLIENT                   PRIO ORDER\n"
                        "0123456789abcdef attached       14       6       4       4       2"),
        "status table: headers and lines");
     if (!strstr(out, "suspect"))

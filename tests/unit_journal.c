@@ -88,6 +88,8 @@ static void build_journal(void)
     static const uint8_t opts[] = {OPTION_JOBS, 0, 4, 0, 0, 0, 1, OPTION_WD, 0, 3, 't', 'm', 'p'};
     r.type = JR_OPTIONS, r.u.options = (jr_options){0xB1, sizeof opts, opts};
     add(&w, &r);
+    r.type = JR_DURATION, r.u.duration = (jr_duration){0xaf63dc4c8601ec8cull, 1250000, 3};
+    add(&w, &r);
     journal_len = bw_pending(&w);
 }
 
@@ -218,6 +220,15 @@ static void test_round_trip(void)
     ok(s.rec[10].type == JR_FORGET && s.rec[10].u.forget.batch == 0xB1, "FORGET fields");
     ok(s.rec[11].type == JR_SLAVE && s.rec[11].u.slave.next_id == 4097 && s.rec[11].u.slave.slave_len == 14 &&
            memcmp(s.rec[11].u.slave.slave, "127.0.0.1:7001", 14) == 0, "SLAVE fields");
+    ok(s.rec[13].type == JR_DURATION && s.rec[13].u.duration.key == 0xaf63dc4c8601ec8cull &&
+           s.rec[13].u.duration.avg_us == 1250000 && s.rec[13].u.duration.runs == 3, "DURATION fields");
+    is_int(spans[13].len, 4 + 1 + 20 + 4, "DURATION: 29 bytes (length 21)");
+    {
+        uint8_t zero[20] = {0};
+        jrecord z;
+        is_int(journal_decode(JR_DURATION, zero, 20, &z), -1, "a DURATION of key 0: malformed");
+        is_int(journal_decode(JR_DURATION, zero, 19, &z), -1, "a DURATION of 19 bytes: malformed");
+    }
 
     /* the bytes of one record, by hand */
     const uint8_t *f = journal + spans[10].off;
@@ -280,7 +291,7 @@ static void test_decoders(void)
     p[24] = 0xFF, p[25] = 0xFF; /* name_len 65535, 2 bytes left */
     is_int(journal_decode(JR_BATCH, p, 28, &r), -1, "BATCH whose name_len runs past the payload: malformed");
     is_int(journal_decode(0, p, 8, &r), -3, "type 0 is unknown");
-    is_int(journal_decode(JR_TYPE_MAX + 1, p, 8, &r), -3, "type 12 is unknown");
+    is_int(journal_decode(JR_TYPE_MAX + 1, p, 8, &r), -3, "the type after the last one is unknown");
     is_int(strcmp(jrecord_type_name(JR_RESULT), "result"), 0, "type names");
 }
 

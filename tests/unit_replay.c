@@ -166,6 +166,7 @@ static master *master_on_disk(void)
     m->ep.auth = &no_key;
     m->udp = m->listener = m->udp_other = SOCK_INVALID;
     m->identity = 0x1234;
+    history_init(&m->durations, 8);
     snprintf(m->state_dir, sizeof m->state_dir, "%s", dir);
     if (load_slaves(m) != 2)
         die("slaves.conf");
@@ -185,6 +186,7 @@ static void free_master(master *m)
     free(m->slaves);
     free(m->acks_due);
     free(m->id_memos);
+    history_free(&m->durations);
     free(m);
 }
 
@@ -654,7 +656,16 @@ static void test_compaction(void)
     mark_rec(&w, JR_CANCEL, E, 0, wall - 1000000);
     /* A's OPTIONS (-j 2, --wd, --env), and a key no master knows yet on D's: kept as they came */
     static const uint8_t opts[] = {OPTION_JOBS, 0, 4, 0, 0, 0, 2, OPTION_WD, 0, 2, '/', 'w',
-                                   OPTION_ENV, 0, 5, 'K', '=', 'v', ' ', 'v'};
+                                   OPTION_ENV, 0, 5, 'K', '=', 'v', ' ', 'v', OPTION_PRIORITY, 0, 1, 0xFB,
+                                   OPTION_ORDER, 0, 1, ORDER_LPT};
+    /* learned durations: two of one key (the last counts), one of another */
+    jrecord drec = {.type = JR_DURATION};
+    drec.u.duration = (jr_duration){0xD1, 500, 1};
+    put(&w, &drec);
+    drec.u.duration = (jr_duration){0xD2, 7000, 2};
+    put(&w, &drec);
+    drec.u.duration = (jr_duration){0xD1, 900, 4};
+    put(&w, &drec);
     jrecord orec = {.type = JR_OPTIONS};
     orec.u.options = (jr_options){A, sizeof opts, opts};
     put(&w, &orec);
@@ -663,6 +674,10 @@ static void test_compaction(void)
     client *oa = find(m, A);
     ok(oa && oa->opts.jobs == 2 && oa->opts.wd.len == 2 && !memcmp(oa->opts.wd.p, "/w", 2) && oa->opts.nenv == 1 &&
            oa->opts_len == sizeof opts, "replay: A's OPTIONS re-applied (-j 2, --wd /w, --env K)");
+    ok(oa && oa->opts.priority == -5 && oa->opts.order == ORDER_LPT, "replay: its --priority -5 and --order lpt too");
+    ok(history_get(&m->durations, 0xD1) == 900 && history_find(&m->durations, 0xD1)->runs == 4 &&
+           history_get(&m->durations, 0xD2) == 7000 && m->durations.n == 2,
+       "replay: the DURATION records make the table (the last of a key counts)");
     uint64_t up = clock_ms() - 1; /* finished_at cannot go before the boot */
     uint64_t d_age = 2000000 < up ? 2000000 : up, e_age = 1000000 < up ? 1000000 : up;
     client *d = find(m, D), *e = find(m, E);
@@ -718,6 +733,10 @@ static void test_compaction(void)
     ok(!find(m, C), "batch C is gone for good");
     ok(a && a->opts.jobs == 2 && a->opts.wd.len == 2 && a->opts.nenv == 1 && a->opts.env[0].len == 5 &&
            !memcmp(a->opts.env[0].p, "K=v v", 5), "A's OPTIONS survive the compaction");
+    ok(a && a->opts.priority == -5 && a->opts.order == ORDER_LPT, "its --priority and --order too");
+    ok(history_get(&m->durations, 0xD1) == 900 && history_get(&m->durations, 0xD2) == 7000 && m->durations.n == 2 &&
+           m->durations.e[history_first(&m->durations)].key == 0xD2,
+       "the learned durations survive the compaction, in their recency order (D2 the oldest)");
     ok(s1 && s1->flights && a && s1->flights->req.len == 8 + 9 + 3 + 2 + 3 + 5 + 3 + 4 + strlen(a->name),
        "the re-claimed request carries --wd and --env, and JOBX_ORIGIN (%u bytes)",
        s1 && s1->flights ? s1->flights->req.len : 0);
@@ -1033,7 +1052,7 @@ int main(void)
     FILE *f = fopen(conf, "w");
     fputs("127.0.0.1 1\n127.0.0.1 2\n", f);
     fclose(f);
-    cfg = (master_config){"127.0.0.1", 0, NULL, 8, 1000, 2, 60000, 10000, &no_key, 3000, 256, dir, 300000, 3600000, 0, NULL, 0, NULL, NULL};
+    cfg = (master_config){"127.0.0.1", 0, NULL, 8, 1000, 2, 60000, 10000, &no_key, 3000, 256, dir, 300000, 3600000, 0, NULL, 0, NULL, NULL, 0};
     cfg.slaves_conf = strdup(conf);
     test_replay();
     test_compaction();

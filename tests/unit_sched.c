@@ -42,7 +42,7 @@ static void test_next_client(void)
     uint64_t last = 0;
     uint64_t order[8];
     for (int k = 0; k < 8; k++) {
-        client *cl = sched_next_client(list, last, 0, 0);
+        client *cl = sched_next_client(list, last, 0, 0, 0);
         order[k] = cl ? cl->id : 0;
         last = order[k];
     }
@@ -57,46 +57,46 @@ static void test_next_client(void)
      * passed over; so is one that does not read its results. */
     cls[1].qhead = cls[1].qtail = NULL;
     cls[2].state = CS_HELLO;
-    is_int(sched_next_client(list, 1, 0, 0)->id, 4, "after 1: 2 has nothing queued, 3 is in its handshake: 4");
+    is_int(sched_next_client(list, 1, 0, 0, 0)->id, 4, "after 1: 2 has nothing queued, 3 is in its handshake: 4");
     cls[2].state = CS_PROVING;
-    is_int(sched_next_client(list, 1, 0, 0)->id, 4, "a client proving its key is passed over");
+    is_int(sched_next_client(list, 1, 0, 0, 0)->id, 4, "a client proving its key is passed over");
     cls[2].state = CS_CLOSING;
-    is_int(sched_next_client(list, 1, 0, 0)->id, 4, "a closing client is passed over");
-    is_int(sched_next_client(list, 4, 0, 0)->id, 1, "after the last one: from the start again");
+    is_int(sched_next_client(list, 1, 0, 0, 0)->id, 4, "a closing client is passed over");
+    is_int(sched_next_client(list, 4, 0, 0, 0)->id, 1, "after the last one: from the start again");
     cls[3].out.len = OUT_HIGH_WATER + 1; /* results waiting, unread */
-    is_int(sched_next_client(list, 1, 0, 0)->id, 1, "a client not reading its results gets no more: the same one again");
+    is_int(sched_next_client(list, 1, 0, 0, 0)->id, 1, "a client not reading its results gets no more: the same one again");
     cls[3].out.len = OUT_HIGH_WATER;
-    is_int(sched_next_client(list, 1, 0, 0)->id, 4, "at the high-water mark exactly it still gets work");
+    is_int(sched_next_client(list, 1, 0, 0, 0)->id, 4, "at the high-water mark exactly it still gets work");
     cls[0].qhead = cls[0].qtail = NULL;
     cls[3].qhead = cls[3].qtail = NULL;
-    ok(sched_next_client(list, 0, 0, 0) == NULL, "no client with work: none");
+    ok(sched_next_client(list, 0, 0, 0, 0) == NULL, "no client with work: none");
 
     /* Ids are not contiguous (clients leave): the next larger id. */
     client two[2];
     client_make(&two[0], 5, 1);
     client_make(&two[1], 9, 1);
     list = chain(two, 2);
-    is_int(sched_next_client(list, 6, 0, 0)->id, 9, "last served 6 (gone): 9 is next");
-    is_int(sched_next_client(list, 9, 0, 0)->id, 5, "last served 9: wraps to 5");
-    ok(sched_next_client(NULL, 0, 0, 0) == NULL, "no clients: none");
+    is_int(sched_next_client(list, 6, 0, 0, 0)->id, 9, "last served 6 (gone): 9 is next");
+    is_int(sched_next_client(list, 9, 0, 0, 0)->id, 5, "last served 9: wraps to 5");
+    ok(sched_next_client(NULL, 0, 0, 0, 0) == NULL, "no clients: none");
     /* -j and --delay (OPTIONS) */
     list = chain(two, 2);
     two[0].opts.jobs = 2;
     two[0].inflight = 2;
-    is_int(sched_next_client(list, 0, 0, 0)->id, 9, "-j 2 with 2 running: passed over");
+    is_int(sched_next_client(list, 0, 0, 0, 0)->id, 9, "-j 2 with 2 running: passed over");
     two[0].inflight = 1;
-    is_int(sched_next_client(list, 0, 0, 0)->id, 5, "-j 2 with 1 running: served");
+    is_int(sched_next_client(list, 0, 0, 0, 0)->id, 5, "-j 2 with 1 running: served");
     two[0].opts.jobs = 0;
     two[0].opts.delay_ms = 300;
     two[0].next_start_ms = 1000;
-    is_int(sched_next_client(list, 0, 999, 0)->id, 9, "--delay: before its next start, passed over");
-    is_int(sched_next_client(list, 0, 1000, 0)->id, 5, "--delay: at its next start, served");
+    is_int(sched_next_client(list, 0, 999, 0, 0)->id, 9, "--delay: before its next start, passed over");
+    is_int(sched_next_client(list, 0, 1000, 0, 0)->id, 5, "--delay: at its next start, served");
     two[0].opts.delay_ms = 0;
     two[0].opts.jobs_form = JOBS_PERCENT; /* -j 50% */
     two[0].opts.jobs_n = 50;
     two[0].inflight = 2;
-    is_int(sched_next_client(list, 0, 0, 4)->id, 9, "-j 50%% of 4 slots with 2 running: passed over");
-    is_int(sched_next_client(list, 0, 0, 6)->id, 5, "-j 50%% of 6 slots with 2 running: served");
+    is_int(sched_next_client(list, 0, 0, 4, 0)->id, 9, "-j 50%% of 4 slots with 2 running: passed over");
+    is_int(sched_next_client(list, 0, 0, 6, 0)->id, 5, "-j 50%% of 6 slots with 2 running: served");
     two[0].opts.jobs_form = 0;
     two[0].inflight = 0;
     for (int i = 0; i < 4; i++)
@@ -117,7 +117,7 @@ static int fair_give(client *cls, int n, uint32_t slots)
 {
     for (int i = 0; i < n; i++)
         cls[i].qhead = cls[i].qtail = fq[i] ? &a_command : NULL;
-    client *cl = sched_next_client(&cls[0], fair_last, 0, slots);
+    client *cl = sched_next_client(&cls[0], fair_last, 0, slots, 0);
     if (!cl)
         return -1;
     int i = (int)(cl - cls);
@@ -406,9 +406,68 @@ static void test_deadline(void)
     ok(sched_start_by(&cl, &cmd) == 12000, "a --retries run is a new start: the same deadline (passed: not run again)");
 }
 
+/* ---------------------------------------------------------- priority --- */
+
+/* --priority: the highest effective priority goes first; fair share and
+ * round robin among equals; aging lifts a waiting low one. */
+static void test_priority(void)
+{
+    client cls[3];
+    for (int i = 0; i < 3; i++)
+        client_make(&cls[i], (uint64_t)i + 1, 0);
+    chain(cls, 3);
+
+    /* A at 0, B at 5, C at 5: B and C take the slots, alternating (round robin), A waits. */
+    cls[1].opts.priority = 5, cls[2].opts.priority = 5;
+    fq[0] = 8, fq[1] = 3, fq[2] = 3, fair_last = 0;
+    is_str(fair_gives(cls, 3, 4, 4), "1212", "priority 5 before 0; equals alternate");
+    is_str(fair_gives(cls, 3, 8, 4), "1200", "the high ones' queues empty: then the low one");
+    ok(cls[1].inflight == 3 && cls[2].inflight == 3 && cls[0].inflight == 2, "3, 3 and 2 running");
+
+    /* Fair share among equals only: B holds 4 of 4 slots at 5; C comes at 5
+     * (its share 2), A at 0: B's freed slots go to C, never to A. */
+    for (int i = 0; i < 3; i++)
+        cls[i].inflight = 0;
+    cls[1].inflight = 4;
+    fq[0] = 5, fq[1] = 5, fq[2] = 5, fair_last = 2;
+    cls[1].inflight--;
+    is_int(fair_give(cls, 3, 4), 2, "B holds all, one ends: C (equal priority, below its share), not A");
+    cls[1].inflight--;
+    is_int(fair_give(cls, 3, 4), 2, "and the next: C again, up to its share");
+    cls[1].inflight--;
+    is_int(fair_give(cls, 3, 4), 1, "both at their share: B or C, not A");
+
+    /* A negative priority waits for 0. */
+    cls[0].opts.priority = -3, cls[1].opts.priority = 0, cls[2].opts.priority = 0;
+    fq[0] = 5, fq[1] = 1, fq[2] = 0, fair_last = 0;
+    is_str(fair_gives(cls, 3, 100, 2), "10", "-3 after 0");
+
+    /* Aging: +1 per aging_ms of waiting (since its last start). */
+    for (int i = 0; i < 3; i++)
+        cls[i].inflight = 0, cls[i].opts.priority = 0, cls[i].aging_since_ms = 0;
+    cls[0].opts.priority = 0, cls[1].opts.priority = 3;
+    cls[0].qhead = cls[1].qhead = &a_command, cls[2].qhead = NULL;
+    cls[0].aging_since_ms = 1000, cls[1].aging_since_ms = 35000;
+    is_int(sched_effective_priority(&cls[0], 30999, 10000), 2, "waited 29.999 s at 10 s per step: 0 + 2");
+    is_int(sched_effective_priority(&cls[0], 31000, 10000), 3, "30 s: 0 + 3");
+    is_int(sched_effective_priority(&cls[0], 31000, 0), 0, "aging 0: none");
+    is_int(sched_effective_priority(&cls[0], 500, 10000), 0, "a clock before its start: no aging (no wrap)");
+    is_int(sched_effective_priority(&cls[0], UINT64_MAX, 1), AGING_STEPS_MAX, "aging is bounded");
+    cls[2].opts.priority = 7;
+    is_int(sched_effective_priority(&cls[2], 99999, 10000), 7, "nothing queued: no aging");
+    is_int(sched_next_client(cls, 0, 36000, 4, 10000)->id, 1, "at 36 s: A 0+3 ties B 3+0: round robin, A first");
+    is_int(sched_next_client(cls, 1, 36000, 4, 10000)->id, 2, "a tie, A served last: B");
+    is_int(sched_next_client(cls, 0, 30999, 4, 10000)->id, 2, "at 30.999 s: A 0+2 < B 3: B");
+    is_int(sched_next_client(cls, 0, 41000, 4, 10000)->id, 1, "at 41 s: A 0+4 > B 3: the low one goes first");
+    is_int(sched_next_client(cls, 0, 41000, 4, 0)->id, 2, "no aging: B always");
+    for (int i = 0; i < 3; i++)
+        bw_free(&cls[i].out);
+}
+
 int main(void)
 {
     test_next_client();
+    test_priority();
     test_fair_share();
     test_pick_slave();
     test_retries();

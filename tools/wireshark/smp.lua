@@ -43,7 +43,7 @@ local STATUS_JOB_STATES = { "SENDING", "RUNNING", "RETURNING", "CANCELLING" }
 local ATTACH_MODES = { [0] = "NEW", "RESUME", "LIST", "FOLLOW", "STATUS" }
 local STREAMS = { "stdout", "stderr" }
 local OPTION_KEYS = { "HALT", "JOBS", "DELAY", "FAIL_ATTEMPTS", "TIMEOUT_PCT", "LINE_BUFFER", "WD", "ENV",
-    "JOBS_SLOTS", "DEADLINE" }
+    "JOBS_SLOTS", "DEADLINE", "PRIORITY", "ORDER" }
 local JOBX_KEYS = { "STREAM", "WD", "ENV", "ORIGIN" }
 
 local function name_of(names, v)
