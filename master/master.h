@@ -29,6 +29,8 @@ typedef struct {
     int http_port;
     const char *http_token_file; /* --http-token: the bearer token /metrics and /status.json need */
     simulate *simulate;         /* --simulate: received datagrams dropped, doubled, reordered (NULL: off) */
+    uint64_t cache_age_ms;      /* --cache-age: a cached result is used this long after it was stored (0: off) */
+    uint64_t cache_bytes;       /* --cache-size: bytes of cached results, at most */
 } master_config;
 
 #define MASTER_STATE_DEFAULT "" /* an empty path: never a --state-dir (refused) */
