@@ -1034,12 +1034,14 @@ size_t status_frame_encode(bwriter *w, const status_frame *s)
     bw_u8(w, (uint8_t)n);
     bw_bytes(w, s->version, n);
     bw_u32(w, s->jobs);
-    bw_u64(w, s->cache_hits);
+    if (s->has_cache) {
+        bw_u64(w, s->cache_hits);
     bw_u64(w, s->cache_misses);
     bw_u64(w, s->cache_entries);
     bw_u64(w, s->cache_bytes);
     bw_u64(w, s->cache_max_bytes);
-    bw_u64(w, s->cache_age_ms);
+        bw_u64(w, s->cache_age_ms);
+    }
     return start;
 }
 
@@ -1064,7 +1066,8 @@ int status_frame_decode(const breader *fields, status_frame *s)
     if (read_name(&r, s->version, STATUS_VERSION_MAX, 1) < 0)
         return -1;
     s->jobs = br_left(&r) ? br_u32(&r) : 0; /* nothing there: a master older than STATUS_JOB */
-    s->has_cache = br_left(&r) > 0; /* nothing there: a master older than the cache */
+    s->has_cache = br_left(&r) > 0; /* nothing there: a master older than the cache (then its fields are 0) */
+    s->cache_hits = s->cache_misses = s->cache_entries = s->cache_bytes = s->cache_max_bytes = s->cache_age_ms = 0;
     if (s->has_cache) {
         s->cache_hits = br_u64(&r);
         s->cache_misses = br_u64(&r);
