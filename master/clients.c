@@ -303,8 +303,10 @@ void client_send_failure(client *cl, uint32_t index, uint32_t seq, uint8_t statu
 void client_check_done(client *cl)
 {
     skip_held(cl);
+    /* a batch's client hears F_ACCEPTED first (after the flush): a result
+     * made at its SUBMIT (--cache, a refused line) leaves in the same turn */
     if (cl->state == CS_ACTIVE && cl->ended && cl->queued == 0 && cl->inflight == 0 && connected(cl) && !cl->follow &&
-        cl->sent == cl->nresults) {
+        cl->sent == cl->nresults && (!cl->resume || !cl->attached || cl->accepted_told == cl->submitted)) {
         frame_done(cl, bye_frame_encode(&cl->out), 0); /* "all sent" promises nothing the slaves do not keep */
         cl->state = CS_CLOSING;
         cl->bye_sent = 1;
@@ -703,8 +705,7 @@ static void on_submit(master *m, client *cl, breader *r)
         return;
     }
     if (cl->opts.cache && cache_answer(m, cl, j)) { /* --cache: it succeeded before: its result, not run */
-        free(j);
-        client_check_done(cl);
+        free(j); /* done: END's client_check_done says BYE (after ACCEPTED), as for a refused one */
         return;
     }
     queue_push_back(cl, j);
@@ -782,6 +783,7 @@ static void take_over(client *cl, client *t, const attach_frame *a)
     t->tx_seq = cl->tx_seq;
     t->resume = 1;
     t->progress = cl->progress;
+    t->reads_cached = cl->reads_cached; /* this connection's, not the one before */
     t->attached = 1;
     t->state = CS_ACTIVE;
     t->connected_ms = cl->connected_ms;
@@ -1265,6 +1267,7 @@ void clients_after_flush(master *m)
             count_frame c = {cl->accepted};
             client_frame_end(cl, count_frame_encode(&cl->out, F_ACCEPTED, &c));
             cl->accepted_told = cl->accepted;
+            client_check_done(cl); /* its BYE, if it waited for this */
         }
     }
 }

@@ -192,4 +192,33 @@ check "/status.json: the cache's figures" grep -q '"cache":{"hits":2,"misses":1,
 run_client --status --json
 check "client --status --json: the same figures" grep -q '"cache":{"hits":2,"misses":1,' "$T/out"
 
+# 13. Older programs (SMP_OLD=dir: a build of an earlier commit, as
+# tests/compat/compat.t takes it). An older client following a --cache
+# batch (--attach) reads its cached results: the master leaves the mark
+# out for a HELLO without FRAME_FLAG_CACHED. An older master refuses
+# OPTION_CACHE: the client says what to do.
+if [ -n "${SMP_OLD:-}" ] && [ -x "$SMP_OLD/client" ]; then
+    run_client --cache --detach "$T/y.txt"
+    id=$(cat "$T/out")
+    is "$RC/$(runs y)" "0/1" "a --cache batch detached (y from the cache)"
+    RC=0
+    timeout 60 "$SMP_OLD/client" 127.0.0.1 "$MASTER_PORT" --attach "$id" >"$T/out" 2>"$T/err" || RC=$?
+    cp "$T/err" "$T/err.old"
+    is "$RC/$(cat "$T/out")" "0/y" "an older client --attach reads the cached result (exit 0, its output)"
+    check "... shown as an ordinary result (no mark it would refuse)" grep -q -- "-- on 127.0.0.1:$SLAVE_PORT" "$T/err"
+    run_client --attach "$id"
+    check "this client --attach shows it cached" grep -q -- "-- cached (ran on" "$T/err"
+    stop_pid "$MASTER_PID"
+    PROG_DIR=$SMP_OLD start_master old "$T/slaves.conf" --ephemeral
+    wait_slaves_up old 1 || bail "slave not up for the older master"
+    run_client --cache "$T/y.txt"
+    is "$RC" 255 "--cache with an older master: exit status 255"
+    check "... saying the master is older than --cache" grep -q "this master is older than --cache" "$T/err"
+    is "$(runs y)" 1 "... and nothing ran"
+    run_client "$T/y.txt"
+    is "$RC/$(runs y)" "0/2" "without --cache the older master runs it"
+else
+    echo "ok $((++_tap_n)) # SKIP SMP_OLD is not set: no older build to check with"
+fi
+
 done_testing
