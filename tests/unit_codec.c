@@ -804,6 +804,28 @@ static void test_frame_codecs(void)
     ok(w2.len == 5 + 7 && w2.data[5] == OPTION_DEADLINE && w2.data[5] == 10 && parse_one(&w2, &type, &f) &&
            options_frame_decode(&f, &of2) == 0 && of2.deadline_ms == 2500 && !of2.unknown_key,
        "OPTIONS: --deadline 2.5 round trip (key 10, u32 ms)");
+    {
+        options_frame oc = {.cache = 1};
+        bw_reset(&w2);
+        frame_end(&w2, options_frame_encode(&w2, &oc));
+        ok(w2.len == 5 + 3 && w2.data[5] == OPTION_CACHE && w2.data[5] == 13 && get_u16(w2.data + 6) == 0 &&
+               parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == 0 && of2.cache && !of2.unknown_key,
+           "OPTIONS: --cache round trip (key 13, no value)");
+        static const uint8_t vals[][2] = {{1, 1}, {1, 2}, {2, 1}};
+        int good = 0;
+        for (int i = 0; i < 3; i++) {
+            bw_reset(&w2);
+            size_t sc = frame_begin(&w2, F_OPTIONS);
+            bw_u8(&w2, OPTION_CACHE);
+            bw_u16(&w2, vals[i][0]);
+            for (int k = 0; k < vals[i][0]; k++)
+                bw_u8(&w2, vals[i][1]);
+            frame_end(&w2, sc);
+            int r = parse_one(&w2, &type, &f) ? options_frame_decode(&f, &of2) : 99;
+            good += i == 0 ? r == 0 && of2.cache : r == -1 && of2.bad_key == OPTION_CACHE;
+        }
+        is_int(good, 3, "OPTIONS: --cache as u8 1 accepted; u8 2, or two bytes, refused naming key 13");
+    }
     bw_reset(&w2);
     size_t stdl = frame_begin(&w2, F_OPTIONS);
     bw_u8(&w2, OPTION_DEADLINE);
