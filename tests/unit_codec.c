@@ -808,7 +808,7 @@ static void test_frame_codecs(void)
         options_frame oc = {.cache = 1};
         bw_reset(&w2);
         frame_end(&w2, options_frame_encode(&w2, &oc));
-        ok(w2.len == 5 + 3 && w2.data[5] == OPTION_CACHE && w2.data[5] == 13 && get_u16(w2.data + 6) == 0 &&
+        ok(w2.len == 5 + 3 && w2.data[5] == OPTION_CACHE && w2.data[5] == 13 && w2.data[6] == 0 && w2.data[7] == 0 &&
                parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == 0 && of2.cache && !of2.unknown_key,
            "OPTIONS: --cache round trip (key 13, no value)");
         static const uint8_t vals[][2] = {{1, 1}, {1, 2}, {2, 1}};
