@@ -51,8 +51,10 @@ FUZZ_REPLAY = $(addprefix $(O)/tests/fuzz_,$(FUZZ_TARGETS))
 # What the unit tests and the fuzz targets link besides their own file.
 # master/sched.c is pure policy (no sockets, no clock): unit_sched tests it,
 # master/history.c (learned durations, pure too) unit_history,
-# and fuzz_master, which includes the rest of master/, links it.
-TEST_LINK = $(LIB) report/report.c report/joblog.c report/progress.c report/template.c report/master_addr.c master/sched.c master/history.c
+# and fuzz_master, which includes the rest of master/, links it; so does
+# master/cache.c, the result cache's table (unit_cache).
+TEST_LINK = $(LIB) report/report.c report/joblog.c report/progress.c report/template.c report/master_addr.c master/sched.c \
+	master/history.c master/cache.c
 # The state-machine targets include lib/endpoint.c themselves, so that its
 # socket calls are their fakes.
 FUZZ_LINK = $(filter-out lib/endpoint.c,$(TEST_LINK))

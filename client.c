@@ -151,6 +151,7 @@ typedef struct {
     uint32_t deadline_ms;       /* --deadline SECS: a command not started within SECS is not run (OPTIONS) */
     int priority;               /* --priority N: PRIORITY_MIN..PRIORITY_MAX (OPTIONS; 0 not sent) */
     uint8_t order;              /* --order fifo|lpt: enum batch_order (OPTIONS; fifo not sent) */
+    int cache;                  /* --cache: the master's stored result of a command that succeeded before (OPTIONS) */
     int got_bye, welcomed;
     const char *input_name;
     report rep;
@@ -239,6 +240,10 @@ static void usage(FILE *out)
             "      --env NAME[,NAME] copy NAME and its value from this environment to the commands'\n"
             "                        (repeatable, at most %d; a NAME not set here is left out: the\n"
             "                        slave's own stays)\n"
+            "      --cache           a command that succeeded (exit 0, output whole) before on this\n"
+            "                        master with the same line, --wd and --env, within the master's\n"
+            "                        --cache-age, is not run: its stored result comes back, marked\n"
+            "                        cached (off by default: a command with side effects must run)\n"
             "      --halt WHEN,WHY=N when N commands (N%%: of all) fail|succeed|are done, stop:\n"
             "                        now (kill the running ones) or soon (let them finish);\n"
             "                        exit status as GNU parallel's (fail=1: the command's own)\n"
@@ -402,7 +407,7 @@ static void send_attach(client_state *c)
     client_frame_end(c, attach_frame_encode(&c->out, &a));
     free(held);
     if ((c->halt.when || c->jobs || c->jobs_form || c->delay_ms || c->wd || c->nenv || c->line_buffer ||
-         c->fail_attempts > 1 || c->timeout_pct || c->deadline_ms || c->priority || c->order) &&
+         c->fail_attempts > 1 || c->timeout_pct || c->deadline_ms || c->priority || c->order || c->cache) &&
         (a.mode == ATTACH_NEW || a.mode == ATTACH_RESUME)) {
         static options_frame o; /* (its --env list is large) */
         o = (options_frame){.halt_when = (uint8_t)c->halt.when, .halt_why = (uint8_t)c->halt.why,
@@ -411,7 +416,8 @@ static void send_attach(client_state *c)
                             .delay_ms = c->delay_ms, .line_buffer = (uint8_t)!!c->line_buffer,
                             .fail_attempts = c->fail_attempts > 1 ? c->fail_attempts : 0,
                             .timeout_pct = c->timeout_pct, .deadline_ms = c->deadline_ms,
-                            .priority = (int8_t)c->priority, .order = c->order};
+                            .priority = (int8_t)c->priority, .order = c->order,
+                            .cache = (uint8_t)!!c->cache};
         /* the master halts with us, caps and spaces our starts, streams the output, runs
          * failed commands again, times them out */
         if (c->wd) /* and runs our commands there, with these variables */
@@ -435,7 +441,9 @@ static int want_runs(const client_state *c)
  * key, after READY with one. */
 static void send_hello(client_state *c)
 {
-    uint16_t flags = c->legacy ? 0 : FRAME_FLAG_RESUME | (c->prog.what || want_runs(c) ? FRAME_FLAG_PROGRESS : 0);
+    /* FRAME_FLAG_CACHED: this client reads RESULT_FLAG_CACHED (an older master ignores the bit) */
+    uint16_t flags = c->legacy ? 0 : FRAME_FLAG_RESUME | FRAME_FLAG_CACHED |
+                                         (c->prog.what || want_runs(c) ? FRAME_FLAG_PROGRESS : 0);
     hello_frame h = {.magic = FRAME_MAGIC, .version = FRAME_VERSION, .flags = flags,
                      .timeout_ms = c->timeout_ms, .retries = c->retries};
     auth_random(c->nonce, sizeof c->nonce);
@@ -1476,6 +1484,10 @@ static void on_frame(client_state *c, uint8_t type, const breader *r)
             memcmp(t.text, "OPTIONS with an option this master does not know", 48) == 0)
             fatal(c, "this master is older than --priority and --order: run without them, or upgrade serveur_maitre "
                   "(the master says: %.*s)", (int)t.len, t.text);
+        if (type == F_ERROR && t.len >= 56 && memcmp(t.text + t.len - 8, "(key 13)", 8) == 0 &&
+            memcmp(t.text, "OPTIONS with an option this master does not know", 48) == 0)
+            fatal(c, "this master is older than --cache: it needs a newer serveur_maitre, or run without --cache "
+                  "(the master says: %.*s)", (int)t.len, t.text);
         if (type == F_ERROR && c->auth.enabled && !c->tagged && t.len == 32 &&
             memcmp(t.text, "authentication failed: wrong key", 32) == 0)
             fatal(c, "the master says: %.*s (ours: the first line of key file '%s'; during a rotation it must be a "
@@ -1818,7 +1830,7 @@ int main(int argc, char **argv)
            OPT_MASTER = 400, OPT_DRY_RUN, /* where the master is; templates' --dry-run */
            OPT_HALT = 420, OPT_DELAY, OPT_LINE_BUFFER = 440,
            OPT_WD = 460, OPT_ENV, OPT_LOST_RETRIES = 480, OPT_DEADLINE = 500,
-           OPT_TRACE = 520, OPT_PRIORITY = 540, OPT_ORDER };
+           OPT_TRACE = 520, OPT_PRIORITY = 540, OPT_ORDER, OPT_CACHE };
     static const struct option longopts[] = {
         {"keep-order", no_argument, NULL, 'k'},
         {"results", required_argument, NULL, OPT_RESULTS},
@@ -1855,6 +1867,7 @@ int main(int argc, char **argv)
         {"workdir", required_argument, NULL, OPT_WD},
         {"env", required_argument, NULL, OPT_ENV},
         {"trace", no_argument, NULL, OPT_TRACE},
+        {"cache", no_argument, NULL, OPT_CACHE},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -1940,6 +1953,7 @@ int main(int argc, char **argv)
             }
             break;
         case OPT_LINE_BUFFER: c->line_buffer = 1; break;
+        case OPT_CACHE: c->cache = 1; break;
         case OPT_WD:
             if (parse_wd(c, optarg) < 0)
                 return EXIT_TROUBLE;
@@ -2007,6 +2021,11 @@ int main(int argc, char **argv)
         if (with_file)
             fprintf(stderr, "client: warning: --retry-failed: '%s' is not read: the commands are the joblog's\n",
                     argv[argc - 1]);
+    }
+    if (c->cache && !with_file) {
+        fprintf(stderr, "client: --cache is for commands to run: not with %s\n",
+                c->mode == MODE_LIST ? "--batches" : c->mode == MODE_STATUS ? "--status" : "--attach");
+        return EXIT_TROUBLE;
     }
     char err[256];
     static template tmpl;

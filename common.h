@@ -90,6 +90,7 @@ typedef struct CommandResult {
     uint8_t stdout_truncated;
     uint8_t stderr_truncated;
     uint8_t ran_twice;       /* the master dispatched it more than once: it may have run twice */
+    uint8_t cached;          /* from the master's cache (client --cache): it did not run now */
     uint64_t start_ms;       /* wall clock, ms since the epoch, at start */
     uint64_t duration_us;
     char host[272];          /* "host:port" of the slave, as in slaves.conf */

@@ -29,6 +29,10 @@
 #define DEFAULT_DEAD_AFTER_SECONDS 3
 #define DEFAULT_CLIENT_GRACE_SECONDS 300
 #define DEFAULT_KEEP_RESULTS_SECONDS 3600
+#define DEFAULT_CACHE_AGE_SECONDS 3600
+#define DEFAULT_CACHE_MIB 64
+#define MAX_CACHE_AGE_MS (366ull * 86400000u) /* --cache-age: a year */
+#define MAX_CACHE_BYTES ((uint64_t)1 << 40)   /* --cache-size: 1 TiB (the master holds it in memory) */
 #define DEFAULT_MAX_BATCHES 10000 /* about 2 KiB each (half of it options_frame: --env), and 24 bytes per command */
 /* On Windows select() watches NET_POLL_MAX sockets, three of them ours. */
 #define MAX_CLIENTS (NET_POLL_MAX - 3 < 10000 ? NET_POLL_MAX - 3 : 10000)
@@ -73,6 +77,11 @@ static void usage(FILE *out)
             "                               (default %d)\n"
             "      --max-batches N          batches kept at once (running, orphaned, kept for --attach);\n"
             "                               a new one beyond is refused (default %d)\n"
+            "      --cache-age DURATION     client --cache: a command's result is used again for this\n"
+            "                               long after it ran (default 1h; 90s, 1.5h, 2d; 0: no cache)\n"
+            "      --cache-size SIZE        client --cache: bytes of results kept, the least recently\n"
+            "                               used dropped first (default %dM; K, M, G suffixes; 0: no\n"
+            "                               cache); kept in memory and, with a journal, across restarts\n"
             "      --http [ADDR:]PORT       serve the live page /, /status.json and /metrics (Prometheus)\n"
             "                               on ADDR (default 127.0.0.1; beyond loopback a key and\n"
             "                               --http-token are required; see doc/monitoring.md)\n"
@@ -94,7 +103,8 @@ static void usage(FILE *out)
             "                               as JSON lines and exit: 0 intact, 1 damaged, 2 unreadable\n",
             DEFAULT_MASTER_PORT, DEFAULT_BIND_ADDR, DEFAULT_RETRIES, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_QUEUED,
             DEFAULT_QUEUE_TOTAL_MIB, DEFAULT_NO_SLAVE_SECONDS, DEFAULT_GRACE_SECONDS, DEFAULT_DEAD_AFTER_SECONDS,
-            DEFAULT_CLIENT_GRACE_SECONDS, DEFAULT_KEEP_RESULTS_SECONDS, DEFAULT_MAX_BATCHES, AGING_DEFAULT_MS / 1000);
+            DEFAULT_CLIENT_GRACE_SECONDS, DEFAULT_KEEP_RESULTS_SECONDS, DEFAULT_MAX_BATCHES, DEFAULT_CACHE_MIB,
+            AGING_DEFAULT_MS / 1000);
 }
 
 /* --http [ADDR:]PORT, ADDR an IPv6 address in brackets ([::1]:8080). */
@@ -123,7 +133,7 @@ int main(int argc, char **argv)
 {
     enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE, OPT_GRACE, OPT_INSECURE, OPT_DEAD_AFTER, OPT_QUEUE_TOTAL,
            OPT_STATE_DIR, OPT_EPHEMERAL, OPT_CLIENT_GRACE, OPT_KEEP_RESULTS, OPT_MAX_BATCHES, OPT_HTTP, OPT_HTTP_TOKEN,
-           OPT_SIMULATE, OPT_TRACE, OPT_AGING };
+           OPT_SIMULATE, OPT_TRACE, OPT_AGING, OPT_CACHE_AGE, OPT_CACHE_SIZE };
     enum { OPT_DUMP_JOURNAL = 512 };
     static const struct option longopts[] = {
         {"bind", required_argument, NULL, 'b'},
@@ -141,6 +151,8 @@ int main(int argc, char **argv)
         {"client-grace", required_argument, NULL, OPT_CLIENT_GRACE},
         {"keep-results", required_argument, NULL, OPT_KEEP_RESULTS},
         {"max-batches", required_argument, NULL, OPT_MAX_BATCHES},
+        {"cache-age", required_argument, NULL, OPT_CACHE_AGE},
+        {"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
         {"http", required_argument, NULL, OPT_HTTP},
         {"http-token", required_argument, NULL, OPT_HTTP_TOKEN},
         {"simulate", required_argument, NULL, OPT_SIMULATE},
@@ -156,7 +168,9 @@ int main(int argc, char **argv)
                          DEFAULT_MAX_QUEUED, DEFAULT_RETRIES,    DEFAULT_NO_SLAVE_SECONDS * 1000u,
                          DEFAULT_GRACE_SECONDS * 1000u, NULL, DEFAULT_DEAD_AFTER_SECONDS * 1000u, DEFAULT_QUEUE_TOTAL_MIB,
                          MASTER_STATE_DEFAULT, DEFAULT_CLIENT_GRACE_SECONDS * 1000u, DEFAULT_KEEP_RESULTS_SECONDS * 1000u,
-                         DEFAULT_MAX_BATCHES, NULL, 0, NULL, NULL, AGING_DEFAULT_MS};
+                         DEFAULT_MAX_BATCHES, NULL, 0, NULL, NULL, AGING_DEFAULT_MS, 0, 0};
+    cfg.cache_age_ms = DEFAULT_CACHE_AGE_SECONDS * 1000ull;
+    cfg.cache_bytes = (uint64_t)DEFAULT_CACHE_MIB << 20;
     int level = LOG_INFO, c, insecure = 0, ephemeral = 0;
     const char *key_file = NULL;
     const char *dump_journal = NULL;
@@ -191,6 +205,8 @@ int main(int argc, char **argv)
         case OPT_CLIENT_GRACE: cfg.client_grace_ms = cli_seconds("--client-grace", optarg, 86400000u); break;
         case OPT_KEEP_RESULTS: cfg.keep_results_ms = cli_seconds("--keep-results", optarg, 4000000000u); break;
         case OPT_MAX_BATCHES: cfg.max_batches = (unsigned)cli_number("--max-batches", optarg, 1, 10000000); break;
+        case OPT_CACHE_AGE: cfg.cache_age_ms = cli_duration("--cache-age", optarg, MAX_CACHE_AGE_MS); break;
+        case OPT_CACHE_SIZE: cfg.cache_bytes = cli_size("--cache-size", optarg, MAX_CACHE_BYTES); break;
         case OPT_HTTP: http_address(&cfg, optarg); break;
         case OPT_HTTP_TOKEN: cfg.http_token_file = optarg; break;
         case OPT_SIMULATE: cfg.simulate = cli_simulate(optarg); break;

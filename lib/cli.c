@@ -30,6 +30,24 @@ uint32_t cli_seconds(const char *option, const char *text, uint32_t max_ms)
     return (uint32_t)(v * 1000.0 + 0.5);
 }
 
+uint64_t cli_duration(const char *option, const char *text, uint64_t max_ms)
+{
+    static const struct { const char *unit; double ms; } units[] = {
+        {"", 1000.0}, {"ms", 1.0}, {"s", 1000.0}, {"m", 60000.0}, {"h", 3600000.0}, {"d", 86400000.0}};
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    int decimal = (text[0] >= '0' && text[0] <= '9') || text[0] == '.';
+    double ms = -1;
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+        if (!strcmp(end, units[i].unit))
+            ms = v * units[i].ms;
+    if (errno || end == text || !decimal || strpbrk(text, "xXpP") || !(v >= 0) || !(ms >= 0) || ms > (double)max_ms)
+        die("%s: '%s' is not a duration from 0 to %llu seconds (a number of seconds, or with ms, s, m, h or d "
+            "after it: 90s, 1.5h)", option, text, (unsigned long long)(max_ms / 1000));
+    return (uint64_t)(ms + 0.5);
+}
+
 uint32_t cli_bytes(const char *option, const char *text, uint32_t min, uint32_t max)
 {
     char *end;

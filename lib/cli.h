@@ -10,6 +10,10 @@
 long cli_number(const char *option, const char *text, long min, long max);
 /* Seconds, possibly fractional ("2.5"), to milliseconds in [0, max_ms]. */
 uint32_t cli_seconds(const char *option, const char *text, uint32_t max_ms);
+/* A duration: seconds (possibly fractional), or a number with a unit,
+ * ms, s, m, h or d ("1.5h", "90s", "250ms"), to milliseconds in
+ * [0, max_ms]; dies naming the option if not. */
+uint64_t cli_duration(const char *option, const char *text, uint64_t max_ms);
 /* Bytes with an optional K/M suffix (powers of 1024). */
 uint32_t cli_bytes(const char *option, const char *text, uint32_t min, uint32_t max);
 /* The same, 64 bits and K/M/G/T suffixes, from 0 to max. */

@@ -220,6 +220,19 @@ size_t jr_duration_encode(bwriter *w, const jr_duration *r)
     return start;
 }
 
+size_t jr_cache_encode(bwriter *w, const jr_cache *r)
+{
+    size_t start = record_begin(w, JR_CACHE);
+    bw_bytes(w, r->key, JR_CACHE_KEY_LEN);
+    bw_u64(w, r->stored_ms);
+    put_string16(w, r->host, r->host_len);
+    if (r->body_len > RESULT_MAX_BYTES)
+        w->error = 1;
+    bw_bytes(w, r->body, r->body_len);
+    record_end(w, start);
+    return start;
+}
+
 size_t journal_encode(bwriter *w, const jrecord *r)
 {
     switch (r->type) {
@@ -236,6 +249,7 @@ size_t journal_encode(bwriter *w, const jrecord *r)
     case JR_SLAVE: return jr_slave_encode(w, &r->u.slave);
     case JR_OPTIONS: return jr_options_encode(w, &r->u.options);
     case JR_DURATION: return jr_duration_encode(w, &r->u.duration);
+    case JR_CACHE: return jr_cache_encode(w, &r->u.cache);
     }
     w->error = 1;
     return bw_pending(w);
@@ -402,6 +416,23 @@ int jr_duration_decode(const uint8_t *p, size_t n, jr_duration *r)
     return finish(&rd) < 0 || !r->key ? -1 : 0;
 }
 
+int jr_cache_decode(const uint8_t *p, size_t n, jr_cache *r)
+{
+    breader rd;
+    br_init(&rd, p, n);
+    const uint8_t *key = br_bytes(&rd, JR_CACHE_KEY_LEN);
+    if (key)
+        memcpy(r->key, key, JR_CACHE_KEY_LEN);
+    r->stored_ms = br_u64(&rd);
+    r->host = get_string16(&rd, &r->host_len);
+    size_t left = br_left(&rd);
+    if (rd.error || left > RESULT_MAX_BYTES)
+        return -1;
+    r->body_len = (uint32_t)left;
+    r->body = br_bytes(&rd, left);
+    return finish(&rd);
+}
+
 int journal_decode(uint8_t type, const uint8_t *payload, size_t len, jrecord *out)
 {
     out->type = type;
@@ -419,6 +450,7 @@ int journal_decode(uint8_t type, const uint8_t *payload, size_t len, jrecord *ou
     case JR_SLAVE: return jr_slave_decode(payload, len, &out->u.slave);
     case JR_OPTIONS: return jr_options_decode(payload, len, &out->u.options);
     case JR_DURATION: return jr_duration_decode(payload, len, &out->u.duration);
+    case JR_CACHE: return jr_cache_decode(payload, len, &out->u.cache);
     }
     return -3;
 }
@@ -427,8 +459,8 @@ const char *jrecord_type_name(uint8_t type)
 {
     static const char *const names[] = {NULL,       "header",   "batch",     "command", "end", "dispatch",
                                         "result",   "delivered", "cancel",   "forget",  "detach",
-                                        "slave",    "options",   "duration"};
-    return type >= 1 && type <= JR_TYPE_MAX ? names[type] : "unknown";
+                                        "slave",    "options",   "duration", "cache"};
+    return type >= 1 && type <= JR_TYPE_MAX && names[type] ? names[type] : "unknown";
 }
 
 /* ------------------------------------------------------------- reader --- */
@@ -497,10 +529,13 @@ static int plausible_at(const jreader *r, size_t pos)
     jrecord rec;
     if (journal_decode(p[4], p + 5, len - 1, &rec) != 0)
         return 0;
-    if (rec.type == JR_RESULT) {
+    if (rec.type == JR_RESULT || rec.type == JR_CACHE) {
         breader rd;
         CommandResult res;
-        br_init(&rd, rec.u.result.body, rec.u.result.body_len);
+        if (rec.type == JR_RESULT)
+            br_init(&rd, rec.u.result.body, rec.u.result.body_len);
+        else
+            br_init(&rd, rec.u.cache.body, rec.u.cache.body_len);
         if (result_decode(&rd, &res) < 0 || br_left(&rd) != 0)
             return 0;
     }

@@ -42,8 +42,9 @@ enum jrecord_type {
     JR_SLAVE = 11,    /* compaction: the next job id of a slave (its DISPATCH records may be gone) */
     JR_OPTIONS = 12,  /* a batch's OPTIONS, the frame's fields as they came (the last one counts) */
     JR_DURATION = 13, /* a learned duration: a command line's hash, its average run time (master/history.c) */
+    JR_CACHE = 14,    /* an entry of the result cache (client --cache): its key, when, the slave, the body */
 };
-#define JR_TYPE_MAX JR_DURATION
+#define JR_TYPE_MAX JR_CACHE
 
 /* One struct per record type. Decoding points the strings and the body
  * into the payload (not NUL-terminated), valid as long as the bytes. */
@@ -120,6 +121,15 @@ typedef struct { /* of no batch: the last one of a key counts */
     uint64_t avg_us; /* its runs' exponential average */
     uint32_t runs;   /* how many were averaged */
 } jr_duration;
+#define JR_CACHE_KEY_LEN 32 /* SHA-256 of what the command is (master/cache.c cache_key) */
+typedef struct {
+    uint8_t key[JR_CACHE_KEY_LEN];
+    uint64_t stored_ms;  /* wall clock, when the result was stored */
+    uint16_t host_len;
+    const char *host;    /* the slave that ran it */
+    uint32_t body_len;   /* the rest of the payload, at most RESULT_MAX_BYTES */
+    const uint8_t *body; /* a result body (result_encode), not decoded here */
+} jr_cache;
 
 typedef struct {
     uint8_t type; /* enum jrecord_type */
@@ -137,6 +147,7 @@ typedef struct {
         jr_slave slave;
         jr_options options;
         jr_duration duration;
+        jr_cache cache;
     } u;
 } jrecord;
 
@@ -160,6 +171,7 @@ size_t jr_detach_encode(bwriter *w, const jr_detach *r);
 size_t jr_slave_encode(bwriter *w, const jr_slave *r);
 size_t jr_options_encode(bwriter *w, const jr_options *r);
 size_t jr_duration_encode(bwriter *w, const jr_duration *r);
+size_t jr_cache_encode(bwriter *w, const jr_cache *r);
 /* Any record from its struct (the tagged union); w->error on an unknown type. */
 size_t journal_encode(bwriter *w, const jrecord *r);
 
@@ -180,6 +192,7 @@ int jr_detach_decode(const uint8_t *p, size_t n, jr_detach *r);
 int jr_slave_decode(const uint8_t *p, size_t n, jr_slave *r);
 int jr_options_decode(const uint8_t *p, size_t n, jr_options *r);
 int jr_duration_decode(const uint8_t *p, size_t n, jr_duration *r); /* -1 also for key 0 */
+int jr_cache_decode(const uint8_t *p, size_t n, jr_cache *r);
 /* By type: 0, -1 malformed, -2 a HEADER of another version, -3 unknown type. */
 int journal_decode(uint8_t type, const uint8_t *payload, size_t len, jrecord *out);
 

@@ -360,7 +360,7 @@ void result_encode(bwriter *w, const CommandResult *r)
     bw_u8(w, r->term_signal);
     bw_u8(w, (uint8_t)((r->stdout_truncated ? RESULT_FLAG_STDOUT_TRUNCATED : 0) |
                        (r->stderr_truncated ? RESULT_FLAG_STDERR_TRUNCATED : 0) |
-                       (r->ran_twice ? RESULT_FLAG_RAN_TWICE : 0)));
+                       (r->ran_twice ? RESULT_FLAG_RAN_TWICE : 0) | (r->cached ? RESULT_FLAG_CACHED : 0)));
     bw_u64(w, r->start_ms);
     bw_u64(w, r->duration_us);
     bw_u32(w, r->stdout_len);
@@ -389,6 +389,7 @@ int result_decode(breader *rd, CommandResult *r)
     r->stdout_truncated = !!(flags & RESULT_FLAG_STDOUT_TRUNCATED);
     r->stderr_truncated = !!(flags & RESULT_FLAG_STDERR_TRUNCATED);
     r->ran_twice = !!(flags & RESULT_FLAG_RAN_TWICE);
+    r->cached = !!(flags & RESULT_FLAG_CACHED);
     r->start_ms = br_u64(rd);
     r->duration_us = br_u64(rd);
     r->stdout_len = br_u32(rd);
@@ -398,7 +399,8 @@ int result_decode(breader *rd, CommandResult *r)
     r->message_len = br_u32(rd);
     r->message = borrow_field(rd, r->message_len, RESULT_MESSAGE_MAX);
     if (rd->error || r->status > RUN_CANCELLED ||
-        (flags & ~(RESULT_FLAG_STDOUT_TRUNCATED | RESULT_FLAG_STDERR_TRUNCATED | RESULT_FLAG_RAN_TWICE)))
+        (flags & ~(RESULT_FLAG_STDOUT_TRUNCATED | RESULT_FLAG_STDERR_TRUNCATED | RESULT_FLAG_RAN_TWICE |
+                   RESULT_FLAG_CACHED)))
         return -1;
     return 0;
 }
@@ -724,6 +726,10 @@ size_t options_frame_encode(bwriter *w, const options_frame *o)
         bw_u16(w, 1);
         bw_u8(w, o->order);
     }
+    if (o->cache) {
+        bw_u8(w, OPTION_CACHE);
+        bw_u16(w, 0);
+    }
     return start;
 }
 
@@ -802,6 +808,10 @@ int options_frame_decode(const breader *fields, options_frame *o)
             if (len > 1 || (len == 1 && br_u8(&v) != 1))
                 return -1;
             o->line_buffer = 1;
+        } else if (key == OPTION_CACHE) {
+            if (len > 1 || (len == 1 && br_u8(&v) != 1))
+                return -1;
+            o->cache = 1;
         } else if (key == OPTION_WD) {
             if (o->wd.len || !place_wd_valid((const char *)p, len))
                 return -1;
@@ -1043,6 +1053,14 @@ size_t status_frame_encode(bwriter *w, const status_frame *s)
     bw_u8(w, (uint8_t)n);
     bw_bytes(w, s->version, n);
     bw_u32(w, s->jobs);
+    if (s->has_cache) {
+        bw_u64(w, s->cache_hits);
+    bw_u64(w, s->cache_misses);
+    bw_u64(w, s->cache_entries);
+    bw_u64(w, s->cache_bytes);
+    bw_u64(w, s->cache_max_bytes);
+        bw_u64(w, s->cache_age_ms);
+    }
     return start;
 }
 
@@ -1067,6 +1085,16 @@ int status_frame_decode(const breader *fields, status_frame *s)
     if (read_name(&r, s->version, STATUS_VERSION_MAX, 1) < 0)
         return -1;
     s->jobs = br_left(&r) ? br_u32(&r) : 0; /* nothing there: a master older than STATUS_JOB */
+    s->has_cache = br_left(&r) > 0; /* nothing there: a master older than the cache (then its fields are 0) */
+    s->cache_hits = s->cache_misses = s->cache_entries = s->cache_bytes = s->cache_max_bytes = s->cache_age_ms = 0;
+    if (s->has_cache) {
+        s->cache_hits = br_u64(&r);
+        s->cache_misses = br_u64(&r);
+        s->cache_entries = br_u64(&r);
+        s->cache_bytes = br_u64(&r);
+        s->cache_max_bytes = br_u64(&r);
+        s->cache_age_ms = br_u64(&r);
+    }
     return r.error ? -1 : 0;
 }
 

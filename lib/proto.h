@@ -175,11 +175,15 @@ void result_encode(bwriter *w, const CommandResult *r);
 int result_decode(breader *rd, CommandResult *r);
 /* The flags byte of a result body: bit 0 stdout truncated, bit 1 stderr
  * truncated (the slave's), bit 2 set by the master alone: the command was
- * dispatched more than once and may have run twice. */
+ * dispatched more than once and may have run twice; bit 3 set by the
+ * master alone: the result comes from its cache (OPTION_CACHE), the
+ * command did not run now. Bit 3 reaches only a connection whose HELLO
+ * had FRAME_FLAG_CACHED (an older client refuses a flag it does not know). */
 #define RESULT_FLAGS_OFFSET 6
 #define RESULT_FLAG_STDOUT_TRUNCATED 1
 #define RESULT_FLAG_STDERR_TRUNCATED 2
 #define RESULT_FLAG_RAN_TWICE 4
+#define RESULT_FLAG_CACHED 8
 #define RESULT_MESSAGE_MAX 4096 /* the message field's longest */
 /* Largest result body: both streams at MAX_OUTPUT_CAP plus fields. */
 #define RESULT_MAX_BYTES (2u * MAX_OUTPUT_CAP + 4096u)
@@ -191,6 +195,7 @@ int result_decode(breader *rd, CommandResult *r);
 #define FRAME_FLAG_AUTH 1 /* HELLO, WELCOME: public key and tag follow, every later frame is sealed */
 #define FRAME_FLAG_RESUME 2 /* HELLO: the client speaks batches (ATTACH first; ACCEPTED, ACK...) */
 #define FRAME_FLAG_PROGRESS 4 /* HELLO: send me STARTED frames; WELCOME: this master will */
+#define FRAME_FLAG_CACHED 8 /* HELLO: I read RESULT_FLAG_CACHED (without it the master clears that bit) */
 #define FRAME_TAG_LEN SHA256_LEN /* HELLO's tag, WELCOME's proof (HMAC-SHA256) */
 #define FRAME_SEAL_LEN 16         /* what ends every sealed frame: AUTH_SEAL_LEN (Poly1305) */
 #define FRAME_PUB_LEN 32          /* HELLO, WELCOME with a key: the X25519 public key, fresh per connection */
@@ -396,6 +401,11 @@ typedef struct { /* F_STATUS */
     uint64_t finished[STATUS_RUN_STATUSES]; /* since start, by run_status */
     uint64_t failed;          /* since start: not exited 0 */
     char version[STATUS_VERSION_MAX + 1];
+    /* after jobs, optional (has_cache 0: a master older than the cache):
+     * client --cache's lookups since start, the entries now, their bytes
+     * (accounted as --cache-size counts), --cache-size, --cache-age */
+    uint8_t has_cache;
+    uint64_t cache_hits, cache_misses, cache_entries, cache_bytes, cache_max_bytes, cache_age_ms;
 } status_frame;
 
 typedef struct { /* F_STATUS_SLAVE */
@@ -462,6 +472,7 @@ enum option_key {
     OPTION_DEADLINE = 10,  /* u32 ms: a command not started within that of reaching the master is not run (--deadline) */
     OPTION_PRIORITY = 11,  /* i8 -20..20 (two's complement): higher goes first (--priority); 0 is not sent */
     OPTION_ORDER = 12,     /* u8 ORDER_*: the order of the batch's queued commands once its END came (--order) */
+    OPTION_CACHE = 13,     /* empty, or u8 1: a command that succeeded before gets the master's stored result (--cache) */
 };
 enum batch_order { ORDER_FIFO = 0, ORDER_LPT = 1 }; /* OPTION_ORDER: as submitted; longest expected first */
 #define PRIORITY_MIN (-20)
@@ -487,6 +498,7 @@ typedef struct {
     uint32_t deadline_ms;   /* --deadline: 0 none */
     int8_t priority;        /* --priority: PRIORITY_MIN..PRIORITY_MAX, 0 default (not sent) */
     uint8_t order;          /* --order: enum batch_order, ORDER_FIFO default (not sent) */
+    uint8_t cache;          /* --cache: 1 look up and store results in the master's cache */
     uint8_t unknown_key; /* decoded: the first key not known (0: none) */
     uint8_t bad_key;     /* decoding failed: the key whose value was bad (0: the frame, or their size) */
 } options_frame;

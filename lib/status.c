@@ -180,7 +180,14 @@ void status_write_json(bwriter *w, const status_snapshot *s)
                 b->flags & BATCH_FLAG_ENDED ? "true" : "false", b->submitted, b->queued, b->running, b->done,
                 b->failed, b->started_ms, b->priority, b->effective, b->order == ORDER_LPT ? "lpt" : "fifo");
     }
-    bw_str(w, "]}\n");
+    bw_str(w, "]");
+    if (m->has_cache)
+        bw_printf(w, ",\"cache\":{\"hits\":%" PRIu64 ",\"misses\":%" PRIu64 ",\"entries\":%" PRIu64 ",\"bytes\":%" PRIu64
+                   ",\"max_bytes\":%" PRIu64 ",\"age_s\":%.3f}", m->cache_hits, m->cache_misses, m->cache_entries,
+                m->cache_bytes, m->cache_max_bytes, (double)m->cache_age_ms / 1000.0);
+    else
+        bw_str(w, ",\"cache\":null");
+    bw_str(w, "}\n");
 }
 
 /* 1.2s, 3m04s, 2h05m, 3d04h: a duration in ms, short. */

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "console.h"
 #include "journal.h"
 #include "trace.h"
 
@@ -123,7 +124,15 @@ static void put_result(client *cl, uint32_t seq, const char *host, size_t host_l
                        int waits_for_flush)
 {
     size_t start = result_frame_begin(&cl->out, seq, host, host_len);
-    bw_bytes(&cl->out, body, len); /* the body goes into the frame as it is */
+    if (len > RESULT_FLAGS_OFFSET && (body[RESULT_FLAGS_OFFSET] & RESULT_FLAG_CACHED) && !cl->reads_cached) {
+        /* a connection that did not say it reads the cache's mark (an
+         * older client --attach following a --cache batch): without it */
+        bw_bytes(&cl->out, body, RESULT_FLAGS_OFFSET);
+        bw_u8(&cl->out, (uint8_t)(body[RESULT_FLAGS_OFFSET] & ~RESULT_FLAG_CACHED));
+        bw_bytes(&cl->out, body + RESULT_FLAGS_OFFSET + 1, len - RESULT_FLAGS_OFFSET - 1);
+    } else {
+        bw_bytes(&cl->out, body, len); /* the body goes into the frame as it is */
+    }
     frame_done(cl, start, waits_for_flush);
     cl->sent++;
 }
@@ -197,7 +206,7 @@ int client_set_options(client *cl, const uint8_t *p, size_t n, char *why, size_t
         /* the option it failed on, by its client's name */
         static const char *const names[] = {"", "--halt", "-j", "--delay", "--retries", "--timeout N%",
                                             "--line-buffer", "--wd", "--env", "-j", "--deadline", "--priority",
-                                            "--order"};
+                                            "--order", "--cache"};
         unsigned k = o.bad_key;
         if (!k)
             snprintf(why, whylen, "malformed OPTIONS (its frame, or --wd and --env too long)");
@@ -295,8 +304,10 @@ void client_send_failure(client *cl, uint32_t index, uint32_t seq, uint8_t statu
 void client_check_done(client *cl)
 {
     skip_held(cl);
+    /* a batch's client hears F_ACCEPTED first (after the flush): a result
+     * made at its SUBMIT (--cache, a refused line) leaves in the same turn */
     if (cl->state == CS_ACTIVE && cl->ended && cl->queued == 0 && cl->inflight == 0 && connected(cl) && !cl->follow &&
-        cl->sent == cl->nresults) {
+        cl->sent == cl->nresults && (!cl->resume || !cl->attached || cl->accepted_told == cl->submitted)) {
         frame_done(cl, bye_frame_encode(&cl->out), 0); /* "all sent" promises nothing the slaves do not keep */
         cl->state = CS_CLOSING;
         cl->bye_sent = 1;
@@ -686,6 +697,7 @@ static void on_hello(master *m, client *cl, breader *r)
     }
     cl->resume = (h.flags & FRAME_FLAG_RESUME) != 0;
     cl->progress = (h.flags & FRAME_FLAG_PROGRESS) != 0;
+    cl->reads_cached = (h.flags & FRAME_FLAG_CACHED) != 0;
     cl->timeout_ms = h.timeout_ms;
     cl->retries = h.retries ? h.retries : m->cfg->retries;
     if (cl->retries > HELLO_RETRIES_MAX)
@@ -751,6 +763,10 @@ static void on_submit(master *m, client *cl, breader *r)
     if (refused) {
         client_send_failure(cl, j->index, seq, cancelled ? RUN_CANCELLED : RUN_REJECTED, "", refused);
         free(j);
+        return;
+    }
+    if (cl->opts.cache && cache_answer(m, cl, j)) { /* --cache: it succeeded before: its result, not run */
+        free(j); /* done: END's client_check_done says BYE (after ACCEPTED), as for a refused one */
         return;
     }
     queue_push_back(cl, j);
@@ -828,6 +844,7 @@ static void take_over(client *cl, client *t, const attach_frame *a)
     t->tx_seq = cl->tx_seq;
     t->resume = 1;
     t->progress = cl->progress;
+    t->reads_cached = cl->reads_cached; /* this connection's, not the one before */
     t->attached = 1;
     t->state = CS_ACTIVE;
     t->connected_ms = cl->connected_ms;
@@ -1045,6 +1062,9 @@ static client *on_client_frame(master *m, client *cl, uint8_t type, breader *r)
         }
         if (!same && cl->durable) /* replay re-applies them: -j, --delay, --halt, --wd, --env... */
             journal_options(m, cl);
+        if (!same && cl->opts.cache && !cache_enabled(&m->cache))
+            client_send_text(cl, F_NOTICE, "--cache: this master's cache is off (serveur_maitre --cache-age 0 or "
+                             "--cache-size 0): every command runs");
         break;
     }
     case F_CANCEL:
@@ -1309,6 +1329,7 @@ void clients_after_flush(master *m)
             count_frame c = {cl->accepted};
             client_frame_end(cl, count_frame_encode(&cl->out, F_ACCEPTED, &c));
             cl->accepted_told = cl->accepted;
+            client_check_done(cl); /* its BYE, if it waited for this */
         }
     }
 }
@@ -1514,4 +1535,64 @@ void client_restore_result(client *cl, uint64_t offset, uint32_t len, uint32_t i
 {
     grow((void **)&cl->results, &cl->cap_results, cl->nresults + 1, sizeof *cl->results);
     cl->results[cl->nresults++] = (record_ref){offset, len, index};
+}
+
+/* ------------------------------------------------------ the result cache --- */
+
+/* client --cache (OPTION_CACHE): cmd, just SUBMITted, succeeded before on
+ * this master with the same line, --wd and --env (cache.c cache_key):
+ * its stored result goes to the client now, marked RESULT_FLAG_CACHED,
+ * and nothing runs. The result is the one stored (its slave, start time,
+ * run time), journaled for a durable batch as any result, and held until
+ * the flush of the SUBMIT's record (as a result the master makes). */
+int cache_answer(master *m, client *cl, const command *cmd)
+{
+    if (!cache_enabled(&m->cache))
+        return 0;
+    uint8_t key[CACHE_KEY_LEN];
+    cache_key(key, cmd->line, cmd->len, &cl->opts);
+    uint32_t timeout_ms = sched_timeout_ms(cl);
+    cache_entry *e = cache_get(&m->cache, key, wall_ms(), (uint64_t)timeout_ms * 1000u);
+    journal_cache_released(m); /* an expired entry it dropped */
+    if (!e)
+        return 0;
+    LOG(LOG_DEBUG, "command %u of %s: from the cache (ran on %s)", cmd->seq, cl->name, e->host);
+    console_printf("[%u] client %s: cached (ran on %s)", cmd->seq, cl->name, e->host);
+    /* the mark, on the entry's own bytes while they are copied out (no
+     * copy of a result of up to 64 MiB for one byte): taken off again */
+    e->body[RESULT_FLAGS_OFFSET] |= RESULT_FLAG_CACHED;
+    send_result(cl, cmd->index, cmd->seq, e->host, e->body, e->body_len, 1);
+    e->body[RESULT_FLAGS_OFFSET] &= (uint8_t)~RESULT_FLAG_CACHED;
+    return 1;
+}
+
+/* deliver (flights.c): a --cache batch's result, as it leaves for its
+ * client; kept if cache_result_storable says so. */
+void cache_store(master *m, const command *cmd, const char *host, const uint8_t *body, size_t len)
+{
+    if (!cmd->cl->opts.cache || !cache_enabled(&m->cache) || !cache_result_storable(body, len))
+        return;
+    uint8_t key[CACHE_KEY_LEN];
+    cache_key(key, cmd->line, cmd->len, &cmd->cl->opts);
+    uint64_t now = wall_ms();
+    cache_entry *e = cache_put(&m->cache, key, now, now, host, strlen(host), body, len);
+    if (e)
+        journal_cache(m, e);
+    else
+        LOG(LOG_DEBUG, "command %u of %s: its result (%zu bytes) is not cached: larger than --cache-size", cmd->seq,
+            cmd->cl->name, len);
+    journal_cache_released(m); /* what it evicted, or the entry it replaced */
+}
+
+/* The entries past --cache-age go (from the first stored); the next one
+ * to expire is the deadline. Ages are on the wall clock (they outlive the
+ * master); a clock step makes the deadline early or late, never a spin:
+ * timers_step wakes at least every PING_INTERVAL_MS anyway. */
+uint64_t cache_tick(master *m, uint64_t now_ms)
+{
+    if (!m->cache.entries)
+        return NO_DEADLINE;
+    uint64_t left = cache_expire(&m->cache, wall_ms());
+    journal_cache_released(m);
+    return left == UINT64_MAX ? NO_DEADLINE : now_ms + (left ? left : 1);
 }

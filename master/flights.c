@@ -611,8 +611,10 @@ static void deliver(master *m, flight *f)
                                 "serveur_esclave? run without them, or upgrade it");
         else if (twice && cmd->note) /* why, in its message (after the slave's own, if any) */
             deliver_noted(cl, cmd, f, &res);
-        else
+        else {
+            cache_store(m, cmd, f->slave->name, f->res.data, f->res.len); /* --cache: kept for the next time */
             client_send_result_body(cl, cmd->index, cmd->seq, f->slave->name, f->res.data, f->res.len); /* the result leaves */
+        }
     }
     LOG(twice ? LOG_INFO : LOG_DEBUG, "command %u of %s: result from %s%s", cmd->seq, cl->name, f->slave->name,
         twice ? " (dispatched more than once: it may have run twice)" : "");

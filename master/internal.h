@@ -27,6 +27,7 @@
 #include "endpoint.h"
 #include "buf.h"
 #include "history.h"
+#include "cache.h"
 #include "log.h"
 #include "master.h"
 #include "platform.h"
@@ -214,6 +215,7 @@ struct client {
      * journal (results[]) and a new connection takes it over (ATTACH). */
     int resume;          /* HELLO had FRAME_FLAG_RESUME */
     int progress;        /* this connection's HELLO had FRAME_FLAG_PROGRESS: it gets F_STARTED */
+    int reads_cached;    /* this connection's HELLO had FRAME_FLAG_CACHED: RESULT_FLAG_CACHED reaches it */
     int attached;        /* ATTACH received: a batch, or a listing */
     int durable;
     uint64_t batch_id;
@@ -320,6 +322,7 @@ struct master {
     master_stats stats;
     history durations;  /* learned durations (history.c; journal: JR_DURATION): --order lpt */
     http_server *http; /* --http; NULL without */
+    result_cache cache; /* client --cache (cache.c); journaled as JR_CACHE records */
 };
 
 static inline uint64_t earliest(uint64_t a, uint64_t b)
@@ -508,5 +511,14 @@ uint64_t journal_size(const master *m);           /* bytes of the journal file; 
 /* A record read back: a malloc'd buffer the decoded fields point into (free it), NULL if unreadable. */
 uint8_t *journal_load_command(master *m, uint64_t offset, command_frame *out);
 uint8_t *journal_load_result(master *m, record_ref ref, result_frame *out, const uint8_t **body, size_t *len);
+void journal_cache(master *m, cache_entry *e); /* a new cache entry: its JR_CACHE record (lazy) */
+void journal_cache_released(master *m);        /* the entries the cache dropped: their records are dead */
+
+/* ------------------------------------------------------ the cache glue --- */
+/* clients.c: a --cache batch's SUBMIT found in the cache gets its result
+ * at once (1), or runs (0); flights.c: a storable result is kept. */
+int cache_answer(master *m, client *cl, const command *cmd);
+void cache_store(master *m, const command *cmd, const char *host, const uint8_t *body, size_t len);
+uint64_t cache_tick(master *m, uint64_t now_ms);
 
 #endif

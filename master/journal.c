@@ -255,6 +255,34 @@ void journal_duration(master *m, const history_entry *e)
     j->dead += append_at(j) - at;
 }
 
+/* A new entry of the result cache (client --cache): lazy, as DELIVERED is
+ * (no fdatasync of its own; lost in a crash, the entry is gone and the
+ * command runs the next time). Belongs to no batch: live until the cache
+ * drops the entry, dead then (journal_cache_released). */
+void journal_cache(master *m, cache_entry *e)
+{
+    journal *j = m->journal;
+    if (!j)
+        return;
+    uint64_t at = append_at(j);
+    jr_cache r = {.stored_ms = e->stored_ms, .host_len = e->host_len, .host = e->host, .body_len = e->body_len,
+                  .body = e->body};
+    memcpy(r.key, e->key, JR_CACHE_KEY_LEN);
+    jr_cache_encode(&j->pending, &r);
+    if (j->pending.error) { /* out of memory for this turn: the entry lives in memory only */
+        j->pending.error = 0;
+        return;
+    }
+    e->journal_bytes = append_at(j) - at;
+}
+
+void journal_cache_released(master *m)
+{
+    if (m->journal)
+        m->journal->dead += m->cache.released_journal;
+    m->cache.released_journal = 0;
+}
+
 /* ------------------------------------------------------ group commit --- */
 
 static void journal_compact(master *m);
@@ -500,6 +528,20 @@ static void journal_compact(master *m)
         jr_duration_encode(&rw.w, &d);
         rewrite_small(&rw);
     }
+    /* The cache's live entries, the least recently used first: a replay
+     * that stores them in this order has their recency as it is now. */
+    uint64_t cache_bytes = 0;
+    for (cache_entry *e = cache_oldest_used(&m->cache); e && !rw.failed; e = e->lprev) {
+        uint64_t at = rewrite_at(&rw);
+        jr_cache r = {.stored_ms = e->stored_ms, .host_len = e->host_len, .host = e->host, .body_len = e->body_len,
+                      .body = e->body};
+        memcpy(r.key, e->key, JR_CACHE_KEY_LEN);
+        jr_cache_encode(&rw.w, &r);
+        if (rw.w.error)
+            rw.failed = 1;
+        cache_bytes += rewrite_at(&rw) - at;
+        rewrite_small(&rw);
+    }
     unsigned n = 0;
     for (client *cl = m->clients; cl; cl = cl->next)
         n += cl->durable && cl->batch_id;
@@ -544,6 +586,16 @@ static void journal_compact(master *m)
             cl->cap_results = cl->nresults + 1;
             k++;
         }
+        /* each cache entry's record is its new one now */
+        uint64_t off = 0;
+        for (cache_entry *e = cache_oldest_used(&m->cache); e; e = e->lprev) {
+            e->journal_bytes = JOURNAL_FRAMING + 1 + JR_CACHE_KEY_LEN + 8 + 2 + e->host_len + e->body_len;
+            off += e->journal_bytes;
+        }
+        if (off != cache_bytes)
+            LOG(LOG_WARN, "journal %s: the cache's records took %llu bytes, %llu counted", j->path,
+                (unsigned long long)cache_bytes, (unsigned long long)off);
+        m->cache.released_journal = 0;
         file_close(j->fd);
         j->fd = rw.fd;
         j->size = rw.size;
@@ -855,6 +907,19 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
         snprintf(name, sizeof name, "%.*s", (int)r->name_len, r->name);
         rbatch_add(rp, client_restore(m, r->batch, r->created_ms, r->timeout_ms, r->retries, name))->cl->journal_bytes =
             len;
+        return;
+    }
+    case JR_CACHE: { /* an entry of the result cache: kept if still fresh, within --cache-size */
+        const jr_cache *r = &rec->u.cache;
+        cache_entry *e = NULL;
+        if (cache_result_storable(r->body, r->body_len))
+            e = cache_put(&m->cache, r->key, r->stored_ms, wall_ms(), r->host, r->host_len, r->body, r->body_len);
+        if (e)
+            e->journal_bytes = len;
+        else
+            rp->dead += len;
+        rp->dead += m->cache.released_journal; /* an older entry of the same key, or evicted for this one */
+        m->cache.released_journal = 0;
         return;
     }
     default:

@@ -69,15 +69,36 @@ static void on_damage(void *ctx, const jdamage *d)
     fputs("}\n", st->out);
 }
 
-/* A RESULT's body decoded as the client would show it; a body that does
- * not decode is damage (the record's CRC was right: a bug, not the disk). */
+/* A result body's fields as the client would show it (RESULT, CACHE); -1
+ * if it does not decode: damage (the record's CRC was right: a bug, not
+ * the disk), nothing printed. */
+static int body_decode(const uint8_t *body, size_t len, CommandResult *res)
+{
+    breader rd;
+    br_init(&rd, body, len);
+    return result_decode(&rd, res) < 0 || br_left(&rd) != 0 ? -1 : 0;
+}
+
+static void print_body(FILE *f, const CommandResult *res)
+{
+    fprintf(f, ",\"status\":\"%s\",\"exit_code\":%d,\"signal\":%u,\"start_ms\":%llu,\"duration_ms\":%.3f",
+            status_word(res->status), (int)res->exit_code, res->term_signal, (unsigned long long)res->start_ms,
+            (double)res->duration_us / 1000.0);
+    put_field(f, "stdout", res->stdout_data, res->stdout_len);
+    put_field(f, "stderr", res->stderr_data, res->stderr_len);
+    fprintf(f, ",\"stdout_truncated\":%s,\"stderr_truncated\":%s,\"ran_twice\":%s",
+            res->stdout_truncated ? "true" : "false", res->stderr_truncated ? "true" : "false",
+            res->ran_twice ? "true" : "false");
+    if (res->cached)
+        fputs(",\"cached\":true", f);
+    put_field(f, "message", res->message, res->message_len);
+}
+
 static void print_result(dump_state *st, size_t offset, size_t bytes, const jr_result *r)
 {
     FILE *f = st->out;
     CommandResult res;
-    breader rd;
-    br_init(&rd, r->body, r->body_len);
-    if (result_decode(&rd, &res) < 0 || br_left(&rd) != 0) {
+    if (body_decode(r->body, r->body_len, &res) < 0) {
         print_damage(st, offset, bytes, "malformed result body");
         fprintf(f, ",\"record_type\":%u}\n", JR_RESULT);
         return;
@@ -86,14 +107,26 @@ static void print_result(dump_state *st, size_t offset, size_t bytes, const jr_r
     put_id(f, "batch", r->batch);
     fprintf(f, ",\"index\":%u,\"seq\":%u", r->index, r->seq);
     put_field(f, "host", r->host, r->host_len);
-    fprintf(f, ",\"status\":\"%s\",\"exit_code\":%d,\"signal\":%u,\"start_ms\":%llu,\"duration_ms\":%.3f",
-            status_word(res.status), (int)res.exit_code, res.term_signal, (unsigned long long)res.start_ms,
-            (double)res.duration_us / 1000.0);
-    put_field(f, "stdout", res.stdout_data, res.stdout_len);
-    put_field(f, "stderr", res.stderr_data, res.stderr_len);
-    fprintf(f, ",\"stdout_truncated\":%s,\"stderr_truncated\":%s,\"ran_twice\":%s", res.stdout_truncated ? "true" : "false",
-            res.stderr_truncated ? "true" : "false", res.ran_twice ? "true" : "false");
-    put_field(f, "message", res.message, res.message_len);
+    print_body(f, &res);
+    fputs("}\n", f);
+}
+
+/* A cache entry: its key in hex, when it was stored, the result. */
+static void print_cache(dump_state *st, size_t offset, size_t bytes, const jr_cache *r)
+{
+    FILE *f = st->out;
+    CommandResult res;
+    if (body_decode(r->body, r->body_len, &res) < 0) {
+        print_damage(st, offset, bytes, "malformed result body");
+        fprintf(f, ",\"record_type\":%u}\n", JR_CACHE);
+        return;
+    }
+    fprintf(f, "{\"offset\":%zu,\"type\":\"cache\",\"key\":\"", offset);
+    for (int i = 0; i < JR_CACHE_KEY_LEN; i++)
+        fprintf(f, "%02x", r->key[i]);
+    fprintf(f, "\",\"stored_ms\":%llu", (unsigned long long)r->stored_ms);
+    put_field(f, "host", r->host, r->host_len);
+    print_body(f, &res);
     fputs("}\n", f);
 }
 
@@ -103,6 +136,10 @@ static void print_record(dump_state *st, size_t offset, size_t bytes, const jrec
     FILE *f = st->out;
     if (rec->type == JR_RESULT) {
         print_result(st, offset, bytes, &rec->u.result);
+        return;
+    }
+    if (rec->type == JR_CACHE) {
+        print_cache(st, offset, bytes, &rec->u.cache);
         return;
     }
     fprintf(f, "{\"offset\":%zu,\"type\":\"%s\"", offset, jrecord_type_name(rec->type));
@@ -195,6 +232,8 @@ static void print_record(dump_state *st, size_t offset, size_t bytes, const jrec
             fprintf(f, ",\"priority\":%d", of.priority);
         if (of.order)
             fprintf(f, ",\"order\":\"%s\"", of.order == ORDER_LPT ? "lpt" : "fifo");
+        if (of.cache)
+            fputs(",\"cache\":true", f);
         if (of.unknown_key)
             fprintf(f, ",\"unknown_key\":%u", of.unknown_key);
         break;

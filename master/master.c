@@ -223,6 +223,7 @@ uint64_t timers_step(master *m, uint64_t now_ms)
     next_ms = earliest(next_ms, journal_tick(m, now_ms));
     next_ms = earliest(next_ms, replay_hold_tick(m, now_ms));
     next_ms = earliest(next_ms, http_tick(m, now_ms));
+    next_ms = earliest(next_ms, cache_tick(m, now_ms));
     if (m->stopping) /* the grace period's end, then the linger's (a past deadline would make poll spin) */
         next_ms = earliest(next_ms, now_ms < m->stop_deadline_ms ? m->stop_deadline_ms
                                                                  : m->stop_deadline_ms + SHUTDOWN_LINGER_MS);
@@ -429,6 +430,7 @@ int master_run(const master_config *cfg)
         goto fail;
     }
     open_other_family(m);
+    cache_init(&m->cache, cfg->cache_bytes, cfg->cache_age_ms); /* before the replay: it has JR_CACHE records */
     if (m->state_dir[0] && journal_open(m, m->state_dir) < 0)
         goto fail;
     if (cfg->http_host && http_open(m) < 0)
@@ -447,6 +449,7 @@ int master_run(const master_config *cfg)
     shutdown_all(m);
     http_close(m);
     journal_close(m);
+    cache_free(&m->cache);
     net_close(m->listener);
     net_close(m->udp);
     net_close(m->udp_other);
@@ -459,6 +462,7 @@ int master_run(const master_config *cfg)
 fail:
     http_close(m);
     journal_close(m);
+    cache_free(&m->cache);
     while (m->clients)
         client_close(m, m->clients);
     net_close(m->udp);

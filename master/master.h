@@ -30,6 +30,8 @@ typedef struct {
     const char *http_token_file; /* --http-token: the bearer token /metrics and /status.json need */
     simulate *simulate;         /* --simulate: received datagrams dropped, doubled, reordered (NULL: off) */
     uint32_t aging_ms;          /* --aging: a waiting batch's priority +1 each (0: no aging); sched.c */
+    uint64_t cache_age_ms;      /* --cache-age: a cached result is used this long after it was stored (0: off) */
+    uint64_t cache_bytes;       /* --cache-size: bytes of cached results, at most */
 } master_config;
 
 #define AGING_DEFAULT_MS 10000u /* --aging (internal.h's AGING_MS) */

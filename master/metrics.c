@@ -102,6 +102,14 @@ void metrics_write(bwriter *w, const master *m, const status_snapshot *snap)
     bw_printf(w, "smp_simulated_datagrams_total{effect=\"dropped\"} %" PRIu64 "\n", sim ? sim->dropped : 0);
     bw_printf(w, "smp_simulated_datagrams_total{effect=\"duplicated\"} %" PRIu64 "\n", sim ? sim->duplicated : 0);
     bw_printf(w, "smp_simulated_datagrams_total{effect=\"reordered\"} %" PRIu64 "\n", sim ? sim->reordered : 0);
+    head(w, "smp_cache_hits_total", "counter", "client --cache: commands answered from the result cache.");
+    bw_printf(w, "smp_cache_hits_total %" PRIu64 "\n", f->cache_hits);
+    head(w, "smp_cache_misses_total", "counter", "client --cache: commands looked up and not found (they ran).");
+    bw_printf(w, "smp_cache_misses_total %" PRIu64 "\n", f->cache_misses);
+    head(w, "smp_cache_entries", "gauge", "Results in the cache now.");
+    bw_printf(w, "smp_cache_entries %" PRIu64 "\n", f->cache_entries);
+    head(w, "smp_cache_bytes", "gauge", "Bytes the cache holds, as --cache-size counts them.");
+    bw_printf(w, "smp_cache_bytes %" PRIu64 "\n", f->cache_bytes);
     if (f->journal_bytes != STATUS_NO_JOURNAL) {
         head(w, "smp_journal_bytes", "gauge", "Size of the journal file in --state-dir.");
         bw_printf(w, "smp_journal_bytes %" PRIu64 "\n", f->journal_bytes);

@@ -128,6 +128,13 @@ int status_take(master *m, status_snapshot *snap, uint64_t now_ms)
             return -1;
     }
     f->jobs = (uint32_t)snap->njobs;
+    f->has_cache = 1;
+    f->cache_hits = m->cache.hits;
+    f->cache_misses = m->cache.misses;
+    f->cache_entries = m->cache.entries;
+    f->cache_bytes = m->cache.bytes;
+    f->cache_max_bytes = m->cache.max_bytes;
+    f->cache_age_ms = m->cache.age_ms;
     for (client *o = m->clients; o; o = o->next) {
         f->clients += o->sock != SOCK_INVALID;
         f->queued += o->queued;

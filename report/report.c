@@ -196,6 +196,8 @@ static void print_json(const CommandResult *r, const char *cmd, size_t cmd_len, 
         fprintf(f, ",\"attempts\":%u", attempts);
     if (r->ran_twice) /* only then: most results never have it */
         fputs(",\"may_have_run_twice\":true", f);
+    if (r->cached) /* --cache: the master's stored result, not run now (host, starttime, runtime: that run's) */
+        fputs(",\"cached\":true", f);
     if (r->message_len) {
         fprintf(f, ",\"message\":");
         if (json_write_string(f, r->message, r->message_len) < 0)
@@ -355,6 +357,9 @@ static void print_human(report *rep, const CommandResult *r, const char *cmd, si
     if (r->status == RUN_REJECTED || r->status == RUN_NO_SLAVE || (r->status == RUN_CANCELLED && !r->host[0]))
         fprintf(stderr, "%s==> [%u] %.*s%s -- code retour = %d%s%s\n", nl, r->seq, shown, cmd, ellipsis,
                 joblog_exitval(r), why, twice);
+    else if (r->cached) /* --cache: not run now; where and how long it ran then */
+        fprintf(stderr, "%s==> [%u] %.*s%s -- cached (ran on %s, %s), code retour = %d%s%s\n", nl, r->seq, shown, cmd,
+                ellipsis, r->host, dur, joblog_exitval(r), why, twice);
     else
         fprintf(stderr, "%s==> [%u] %.*s%s -- on %s, %s, code retour = %d%s%s\n", nl, r->seq, shown, cmd, ellipsis,
                 r->host, dur, joblog_exitval(r), why, twice);
@@ -410,8 +415,10 @@ void report_result_args(report *rep, const CommandResult *r, const char *cmd, si
     }
     if (rep->joblog) {
         errno = 0;
-        fprintf(rep->joblog, "%u\t%s\t%.3f\t%.3f\t%zu\t%u\t%d\t%u\t", r->seq, r->host[0] ? r->host : "-",
-                (double)r->start_ms / 1000.0, (double)r->duration_us / 1e6, cmd_len,
+        /* --cache: Host "cache" and JobRuntime 0 (nothing ran now); Starttime is the stored run's */
+        fprintf(rep->joblog, "%u\t%s\t%.3f\t%.3f\t%zu\t%u\t%d\t%u\t", r->seq,
+                r->cached ? "cache" : r->host[0] ? r->host : "-", (double)r->start_ms / 1000.0,
+                r->cached ? 0.0 : (double)r->duration_us / 1e6, cmd_len,
                 r->stdout_len + r->stderr_len, joblog_parallel_exitval(r), r->term_signal);
         fwrite(cmd, 1, cmd_len, rep->joblog);
         fputc('\n', rep->joblog);

@@ -349,7 +349,19 @@ static void test_bodies(void)
     br_init(&rd, w.data, w.len);
     ok(result_decode(&rd, &o) == 0 && o.ran_twice && o.stdout_truncated && !o.stderr_truncated,
        "the may-have-run-twice flag decodes, beside truncation");
-    w.data[RESULT_FLAGS_OFFSET] = 8;
+    w.data[RESULT_FLAGS_OFFSET] = RESULT_FLAG_CACHED;
+    br_init(&rd, w.data, w.len);
+    ok(result_decode(&rd, &o) == 0 && o.cached && !o.ran_twice && !o.stdout_truncated,
+       "the cached flag decodes (client --cache)");
+    o.cached = 1;
+    {
+        bwriter wc;
+        bw_init(&wc, 1 << 16);
+        result_encode(&wc, &o);
+        ok(!wc.error && wc.data[RESULT_FLAGS_OFFSET] == RESULT_FLAG_CACHED, "... and is encoded as bit 3");
+        bw_free(&wc);
+    }
+    w.data[RESULT_FLAGS_OFFSET] = 16;
     br_init(&rd, w.data, w.len);
     ok(result_decode(&rd, &o) < 0, "an unknown result flag is refused");
     w.data[0] = 42;
@@ -792,6 +804,28 @@ static void test_frame_codecs(void)
     ok(w2.len == 5 + 7 && w2.data[5] == OPTION_DEADLINE && w2.data[5] == 10 && parse_one(&w2, &type, &f) &&
            options_frame_decode(&f, &of2) == 0 && of2.deadline_ms == 2500 && !of2.unknown_key,
        "OPTIONS: --deadline 2.5 round trip (key 10, u32 ms)");
+    {
+        options_frame oc = {.cache = 1};
+        bw_reset(&w2);
+        frame_end(&w2, options_frame_encode(&w2, &oc));
+        ok(w2.len == 5 + 3 && w2.data[5] == OPTION_CACHE && w2.data[5] == 13 && w2.data[6] == 0 && w2.data[7] == 0 &&
+               parse_one(&w2, &type, &f) && options_frame_decode(&f, &of2) == 0 && of2.cache && !of2.unknown_key,
+           "OPTIONS: --cache round trip (key 13, no value)");
+        static const uint8_t vals[][2] = {{1, 1}, {1, 2}, {2, 1}};
+        int good = 0;
+        for (int i = 0; i < 3; i++) {
+            bw_reset(&w2);
+            size_t sc = frame_begin(&w2, F_OPTIONS);
+            bw_u8(&w2, OPTION_CACHE);
+            bw_u16(&w2, vals[i][0]);
+            for (int k = 0; k < vals[i][0]; k++)
+                bw_u8(&w2, vals[i][1]);
+            frame_end(&w2, sc);
+            int r = parse_one(&w2, &type, &f) ? options_frame_decode(&f, &of2) : 99;
+            good += i == 0 ? r == 0 && of2.cache : r == -1 && of2.bad_key == OPTION_CACHE;
+        }
+        is_int(good, 3, "OPTIONS: --cache as u8 1 accepted; u8 2, or two bytes, refused naming key 13");
+    }
     bw_reset(&w2);
     size_t stdl = frame_begin(&w2, F_OPTIONS);
     bw_u8(&w2, OPTION_DEADLINE);
@@ -965,6 +999,23 @@ static void test_status(void)
         ok(!bad && frame_decode(F_STATUS, &t, &a) == 0 && a.u.status.jobs == 0,
            "STATUS: jobs cut short refused; absent (an older master) is 0");
     }
+    {
+        status_frame sc = sf;
+        sc.has_cache = 1, sc.cache_hits = 7, sc.cache_misses = 3, sc.cache_entries = 2, sc.cache_bytes = 900;
+        sc.cache_max_bytes = 1 << 20, sc.cache_age_ms = 3600000;
+        bwriter wc;
+        bw_init(&wc, 1 << 16);
+        frame_end(&wc, status_frame_encode(&wc, &sc));
+        breader fc;
+        ok(parse_one(&wc, &type, &fc) && br_left(&fc) == br_left(&f) + 48 && frame_decode(type, &fc, &a) == 0 &&
+               a.u.status.has_cache && a.u.status.cache_hits == 7 && a.u.status.cache_misses == 3 &&
+               a.u.status.cache_entries == 2 && a.u.status.cache_bytes == 900 &&
+               a.u.status.cache_max_bytes == 1 << 20 && a.u.status.cache_age_ms == 3600000 && a.u.status.jobs == 1,
+           "STATUS: the cache's six figures after jobs, round trip");
+        ok(frame_decode(F_STATUS, &f, &a) == 0 && !a.u.status.has_cache && !a.u.status.cache_hits,
+           "STATUS without them (an older master): has_cache 0");
+        bw_free(&wc);
+    }
     status_slave_frame sl = {.state = SLAVE_SUSPECT, .slots = 2, .running = 2, .dispatched = 3, .done = 7, .failed = 1,
                              .sent = 200, .retransmitted = 5, .rtt_us = 1500, .last_heard_ms = 1200,
                              .load = STATUS_NO_LOAD, .name = "127.0.0.1:4001"};
@@ -1065,7 +1116,7 @@ static void test_status(void)
         "\"seq\":9,\"command\":\"sleep 30 # <b>\\\"x\\\"</b>\",\"state\":\"running\",\"running_ms\":2500}]}],"
         "\"batches\":[{\"id\":\"0123456789abcdef\",\"client\":\"127.0.0.1:5555\",\"state\":\"attached\","
         "\"durable\":true,\"ended\":true,\"submitted\":14,\"queued\":6,\"running\":4,\"done\":4,\"failed\":2,"
-        "\"started\":1700000000123,\"priority\":0,\"effective_priority\":0,\"order\":\"fifo\"}]}\n";
+        "\"started\":1700000000123,\"priority\":0,\"effective_priority\":0,\"order\":\"fifo\"}],\"cache\":null}\n";
     ok(n == strlen(want) && !strcmp(out, want), "status JSON: every field, nulls, escapes");
     if (strcmp(out, want))
         fprintf(stderr, "# got: %s\n", out);

@@ -90,6 +90,14 @@ static void build_journal(void)
     add(&w, &r);
     r.type = JR_DURATION, r.u.duration = (jr_duration){0xaf63dc4c8601ec8cull, 1250000, 3};
     add(&w, &r);
+    r.type = JR_CACHE;
+    memset(&r.u.cache, 0, sizeof r.u.cache);
+    for (int i = 0; i < JR_CACHE_KEY_LEN; i++)
+        r.u.cache.key[i] = (uint8_t)(0xC0 + i);
+    r.u.cache.stored_ms = 1700000000800ull;
+    r.u.cache.host_len = 14, r.u.cache.host = "127.0.0.1:7001";
+    r.u.cache.body_len = (uint32_t)result_body_len, r.u.cache.body = result_body;
+    add(&w, &r);
     journal_len = bw_pending(&w);
 }
 
@@ -229,6 +237,12 @@ static void test_round_trip(void)
         is_int(journal_decode(JR_DURATION, zero, 20, &z), -1, "a DURATION of key 0: malformed");
         is_int(journal_decode(JR_DURATION, zero, 19, &z), -1, "a DURATION of 19 bytes: malformed");
     }
+    const jr_cache *k = &s.rec[14].u.cache;
+    ok(s.rec[14].type == JR_CACHE && k->key[0] == 0xC0 && k->key[31] == 0xC0 + 31 &&
+           k->stored_ms == 1700000000800ull && k->host_len == 14 && memcmp(k->host, "127.0.0.1:7001", 14) == 0 &&
+           k->body_len == result_body_len && memcmp(k->body, result_body, result_body_len) == 0,
+       "CACHE fields: key, stored_ms, host, the body as result_encode made it");
+    is_int(spans[14].len, JOURNAL_FRAMING + 1 + 32 + 8 + 2 + 14 + result_body_len, "CACHE: its length");
 
     /* the bytes of one record, by hand */
     const uint8_t *f = journal + spans[10].off;
@@ -291,7 +305,9 @@ static void test_decoders(void)
     p[24] = 0xFF, p[25] = 0xFF; /* name_len 65535, 2 bytes left */
     is_int(journal_decode(JR_BATCH, p, 28, &r), -1, "BATCH whose name_len runs past the payload: malformed");
     is_int(journal_decode(0, p, 8, &r), -3, "type 0 is unknown");
-    is_int(journal_decode(JR_TYPE_MAX + 1, p, 8, &r), -3, "the type after the last one is unknown");
+    is_int(journal_decode(JR_TYPE_MAX + 1, p, 8, &r), -3, "the type after the last is unknown");
+    is_int(journal_decode(JR_CACHE, p, 8, &r), -1, "CACHE shorter than its key: malformed");
+    is_int(strcmp(jrecord_type_name(JR_CACHE), "cache"), 0, "CACHE's name");
     is_int(strcmp(jrecord_type_name(JR_RESULT), "result"), 0, "type names");
 }
 

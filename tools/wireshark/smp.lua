@@ -159,6 +159,12 @@ u32("clients", "Clients")
 u16("slaves_up", "Slaves up")
 u32("batches", "Batches")
 u32("jobs", "Jobs")
+u64("cache_hits", "Cache hits")
+u64("cache_misses", "Cache misses")
+u64("cache_entries", "Cache entries")
+u64("cache_bytes", "Cache bytes")
+u64("cache_max_bytes", "Cache size (--cache-size)")
+u64("cache_age_ms", "Cache age (--cache-age, ms)")
 u64("finished", "Finished (by run status)")
 str("status_version", "Master version")
 u32("dispatched", "Dispatched")
@@ -301,7 +307,8 @@ local function result_body(r, tree)
     end
     if r.err then return r.err end
     if status > 6 then return "unknown run status" end
-    if bit32.band(flags, bit32.bnot(7)) ~= 0 then return "unknown result flags" end
+    -- bit 3: from the master's cache (client --cache)
+    if bit32.band(flags, bit32.bnot(15)) ~= 0 then return "unknown result flags" end
     return nil
 end
 
@@ -567,6 +574,10 @@ local function frame_fields(typ, r, tree, pinfo, info)
         r:uint(tree, F.failed, 8)
         text(nil, F.status_version, 1)
         if not r.err and r:left() > 0 then r:uint(tree, F.jobs, 4) end
+        if not r.err and r:left() > 0 then -- a master with the result cache
+            for _, f in ipairs({ F.cache_hits, F.cache_misses, F.cache_entries, F.cache_bytes, F.cache_max_bytes,
+                F.cache_age_ms }) do r:uint(tree, f, 8) end
+        end
     elseif typ == 20 then -- STATUS_SLAVE
         r:named(tree, F.state, SLAVE_STATES)
         r:uint(tree, F.slots, 2)
