@@ -29,6 +29,9 @@ typedef struct {
     int http_port;
     const char *http_token_file; /* --http-token: the bearer token /metrics and /status.json need */
     simulate *simulate;         /* --simulate: received datagrams dropped, doubled, reordered (NULL: off) */
+    uint32_t max_load_milli;    /* --max-load x1000 (0: none): a slave at or above it gets no new command */
+    int max_load_per_cpu;       /* --max-load N%: per CPU (N% x 10 in max_load_milli) */
+    uint64_t memfree;           /* --memfree bytes (0: none): a slave with less available gets none */
 } master_config;
 
 #define MASTER_STATE_DEFAULT "" /* an empty path: never a --state-dir (refused) */

@@ -118,7 +118,16 @@ int status_take(master *m, status_snapshot *snap, uint64_t now_ms)
                                  .dispatched = s->outstanding, .done = s->st_done, .failed = s->st_failed,
                                  .sent = s->st_sent, .retransmitted = s->st_retrans, .rtt_us = s->rtt.srtt_us,
                                  .last_heard_ms = s->boot ? elapsed(now_ms, s->last_heard_ms) : STATUS_NEVER,
-                                 .load = STATUS_NO_LOAD};
+                                 .load = STATUS_NO_LOAD, .mem_avail = STATUS_NO_MEM,
+                                 .weight_milli = s->weight_milli ? s->weight_milli : 1000};
+        if (s->has_load) {
+            if (s->load_milli != MACHINE_LOAD_UNKNOWN)
+                sl.load = (uint16_t)(s->load_milli / 10 < STATUS_NO_LOAD ? s->load_milli / 10 : STATUS_NO_LOAD - 1);
+            sl.mem_avail = s->mem_avail;
+            sl.cpus = s->cpus;
+        }
+        enum held_why h = sched_held(s, &m->limits);
+        sl.held = h == HELD_LOAD ? STATUS_HELD_LOAD : h == HELD_MEMFREE ? STATUS_HELD_MEMFREE : STATUS_HELD_NO;
         snprintf(sl.name, sizeof sl.name, "%.*s", (int)sizeof sl.name - 1, s->name);
         if (sl.state == SLAVE_UP || sl.state == SLAVE_SUSPECT) {
             f->slaves_up++;

@@ -247,7 +247,7 @@ static void test_pick_slave(void)
         slave_make(&s[i], 2, 0);
     int picks[6];
     for (int k = 0; k < 6; k++)
-        picks[k] = index_of(arr, 3, sched_pick_slave(arr, 3, &rr));
+        picks[k] = index_of(arr, 3, sched_pick_slave(arr, 3, &rr, NULL, NULL));
     ok(picks[0] == 0 && picks[1] == 1 && picks[2] == 2 && picks[3] == 0 && picks[4] == 1 && picks[5] == 2,
        "equal load: round robin 0 1 2 0 1 2 (got %d %d %d %d %d %d)", picks[0], picks[1], picks[2], picks[3], picks[4],
        picks[5]);
@@ -257,28 +257,28 @@ static void test_pick_slave(void)
     slave_make(&s[1], 2, 0); /* 0 */
     slave_make(&s[2], 8, 1); /* 1/8 */
     rr = 0;
-    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 1, "the idle slave first");
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr, NULL, NULL)), 1, "the idle slave first");
     is_int(rr, 2, "rr moves past the one picked");
     s[1].outstanding = 1; /* 1/2 */
     rr = 0;
-    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 2, "then the one with the lowest load ratio (1/8)");
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr, NULL, NULL)), 2, "then the one with the lowest load ratio (1/8)");
     slave_make(&s[0], 4, 2); /* 1/2 */
     slave_make(&s[1], 2, 1); /* 1/2 */
     slave_make(&s[2], 8, 4); /* 1/2 */
     rr = 1;
-    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 1, "equal ratios: the first from rr");
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr, NULL, NULL)), 1, "equal ratios: the first from rr");
 
     /* Short commands: a second job per slot, queued on the slave; not when
      * slaves.conf caps the slave below its own slots, not for long ones. */
     for (int i = 0; i < 3; i++)
         slave_make(&s[i], 2, 2);
     rr = 0;
-    ok(sched_pick_slave(arr, 3, &rr) == NULL, "full slaves, durations unknown: none (depth = capacity)");
+    ok(sched_pick_slave(arr, 3, &rr, NULL, NULL) == NULL, "full slaves, durations unknown: none (depth = capacity)");
     s[1].avg_run_us = 1000;
-    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 1, "a slave of 1 ms commands takes a 3rd job on 2 slots");
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr, NULL, NULL)), 1, "a slave of 1 ms commands takes a 3rd job on 2 slots");
     is_int(slave_depth(&s[1]), 4, "... up to 2 per slot");
     s[1].outstanding = 4;
-    ok(sched_pick_slave(arr, 3, &rr) == NULL, "... and no more");
+    ok(sched_pick_slave(arr, 3, &rr, NULL, NULL) == NULL, "... and no more");
     s[1].avg_run_us = PREFETCH_BELOW_US;
     is_int(slave_depth(&s[1]), 2, "commands of %u ms on average: no second job per slot", PREFETCH_BELOW_US / 1000);
     s[1].avg_run_us = 1000;
@@ -291,23 +291,23 @@ static void test_pick_slave(void)
         slave_make(&s[i], 2, 0);
     s[0].outstanding = 2;
     rr = 0;
-    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 1, "a full slave is skipped");
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr, NULL, NULL)), 1, "a full slave is skipped");
     s[1].alive = 0;
     rr = 0;
-    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 2, "a dead slave is skipped");
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr, NULL, NULL)), 2, "a dead slave is skipped");
     s[1].alive = 1;
     s[1].boot = 0;
     rr = 1;
-    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 2, "a slave not heard yet (no boot id) is skipped");
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr, NULL, NULL)), 2, "a slave not heard yet (no boot id) is skipped");
     s[1].boot = 42;
     s[1].last_heard_ms = 0; /* suspect: quiet, but not declared dead */
     rr = 1;
-    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 1, "a suspect slave (alive, quiet) still takes work");
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr, NULL, NULL)), 1, "a suspect slave (alive, quiet) still takes work");
     s[2].retired = 1;
     rr = 2;
-    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 1, "a retired slave is skipped");
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr, NULL, NULL)), 1, "a retired slave is skipped");
     s[1].outstanding = 2;
-    ok(sched_pick_slave(arr, 3, &rr) == NULL, "all full, dead or retired: none");
+    ok(sched_pick_slave(arr, 3, &rr, NULL, NULL) == NULL, "all full, dead or retired: none");
     is_int(rr, 2, "rr unchanged when nothing is picked");
 
     /* The slots column caps what the slave offers, never raises it. */
@@ -315,7 +315,7 @@ static void test_pick_slave(void)
     s[0].conf_slots = 2;
     is_int(slave_capacity(&s[0]), 2, "slaves.conf slots 2 caps 8 offered");
     rr = 0;
-    ok(sched_pick_slave(arr, 1, &rr) == NULL, "capped at 2, 2 running: full");
+    ok(sched_pick_slave(arr, 1, &rr, NULL, NULL) == NULL, "capped at 2, 2 running: full");
     s[0].conf_slots = 16;
     is_int(slave_capacity(&s[0]), 8, "slaves.conf slots 16 does not raise 8 offered");
     s[0].conf_slots = 0;
@@ -330,13 +330,13 @@ static void test_pick_slave(void)
     s[0].next_id = 10 + DEDUP_WINDOW - 2;
     is_int(slave_floor(&s[0]), 10, "floor: the oldest id in use");
     rr = 0;
-    ok(sched_pick_slave(arr, 1, &rr) == &s[0], "ids in use span DEDUP_WINDOW - 2: one more fits");
+    ok(sched_pick_slave(arr, 1, &rr, NULL, NULL) == &s[0], "ids in use span DEDUP_WINDOW - 2: one more fits");
     s[0].next_id++;
-    ok(sched_pick_slave(arr, 1, &rr) == NULL, "span DEDUP_WINDOW - 1: no more until the oldest ends");
+    ok(sched_pick_slave(arr, 1, &rr, NULL, NULL) == NULL, "span DEDUP_WINDOW - 1: no more until the oldest ends");
     s[0].flights = NULL;
     is_int(slave_floor(&s[0]), s[0].next_id, "no flight: the floor is the next id");
-    ok(sched_pick_slave(arr, 1, &rr) == &s[0], "the oldest ended: it takes work again");
-    ok(sched_pick_slave(arr, 0, &rr) == NULL, "no slaves: none");
+    ok(sched_pick_slave(arr, 1, &rr, NULL, NULL) == &s[0], "the oldest ended: it takes work again");
+    ok(sched_pick_slave(arr, 0, &rr, NULL, NULL) == NULL, "no slaves: none");
 }
 
 /* --retries: the next run of a failed command goes where it has not failed
@@ -351,22 +351,22 @@ static void test_retries(void)
     }
     command cmd;
     memset(&cmd, 0, sizeof cmd);
-    ok(sched_prefer_untried(arr, 3, &cmd, &s[0]) == &s[0], "never failed: the plain pick");
+    ok(sched_prefer_untried(arr, 3, &cmd, &s[0], NULL) == &s[0], "never failed: the plain pick");
     cmd.failed_on[0] = slave_uid(s[0].name, strlen(s[0].name));
     cmd.tries = 1;
     ok(command_failed_on(&cmd, slave_uid("127.0.0.1:7000", 14)) && !command_failed_on(&cmd, slave_uid(s[1].name, 14)),
        "failed_on: by the slave's name (a new peer of that name after a reload too)");
     s[1].outstanding = 1;
-    ok(sched_prefer_untried(arr, 3, &cmd, &s[0]) == &s[2], "failed on the pick: the least loaded where it has not failed");
-    ok(sched_prefer_untried(arr, 3, &cmd, &s[1]) == &s[1], "the pick is one where it has not failed: kept");
+    ok(sched_prefer_untried(arr, 3, &cmd, &s[0], NULL) == &s[2], "failed on the pick: the least loaded where it has not failed");
+    ok(sched_prefer_untried(arr, 3, &cmd, &s[1], NULL) == &s[1], "the pick is one where it has not failed: kept");
     cmd.failed_on[1] = slave_uid(s[2].name, strlen(s[2].name));
     cmd.tries = 2;
-    ok(sched_prefer_untried(arr, 3, &cmd, &s[0]) == &s[1], "failed on 2 of 3: the third");
+    ok(sched_prefer_untried(arr, 3, &cmd, &s[0], NULL) == &s[1], "failed on 2 of 3: the third");
     s[1].outstanding = 2;
-    ok(sched_prefer_untried(arr, 3, &cmd, &s[0]) == &s[0], "the one where it has not failed is full: the pick");
+    ok(sched_prefer_untried(arr, 3, &cmd, &s[0], NULL) == &s[0], "the one where it has not failed is full: the pick");
     s[1].alive = 0;
     s[1].outstanding = 0;
-    ok(sched_prefer_untried(arr, 3, &cmd, &s[0]) == &s[0], "... or dead: the pick");
+    ok(sched_prefer_untried(arr, 3, &cmd, &s[0], NULL) == &s[0], "... or dead: the pick");
     client cl;
     memset(&cl, 0, sizeof cl);
     cl.timeout_ms = 5000;
