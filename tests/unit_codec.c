@@ -113,6 +113,29 @@ static void test_datagrams(void)
     o = roundtrip(&d, &good);
     ok(good && o.slots_total == 4 && o.slots_free == 3 && o.echo_us == 9 && o.highest_job == d.highest_job,
        "PONG round trip (highest_job included)");
+    ok(good && !o.has_load, "PONG without the load fields (an older slave's): has_load 0");
+    {
+        uint8_t plain[DGRAM_MAX], loaded[DGRAM_MAX];
+        size_t np = dgram_encode(&d, plain, sizeof plain, NULL);
+        d.has_load = 1, d.load_milli = 2500, d.cpus = 8, d.mem_avail = 0x0000000123456789ull, d.running = 3;
+        size_t nl = dgram_encode(&d, loaded, sizeof loaded, NULL);
+        ok(nl == np + PONG_LOAD_LEN && get_u32(loaded + np) == 2500 && loaded[np + 4] == 0 && loaded[np + 5] == 8 &&
+               loaded[np + 14] == 0 && loaded[np + 15] == 3,
+           "PONG with load: %d bytes after the public key (load x1000, cpus, memory, running)", PONG_LOAD_LEN);
+        o = roundtrip(&d, &good);
+        ok(good && o.has_load && o.load_milli == 2500 && o.cpus == 8 && o.mem_avail == d.mem_avail && o.running == 3 &&
+               o.highest_job == d.highest_job,
+           "PONG with load round trip");
+        int bad = 0;
+        const char *why;
+        dgram t;
+        for (size_t cut = 1; cut < PONG_LOAD_LEN; cut++)
+            bad += dgram_decode(loaded, nl - cut, &t, &why) == 0;
+        ok(!bad, "PONG: load fields cut short refused (trailing bytes)");
+        loaded[nl] = 0;
+        ok(dgram_decode(loaded, nl + 1, &t, &why) < 0, "PONG: a byte after the load fields refused");
+        d.has_load = 0;
+    }
 
     d = (dgram){.type = DG_JOB, .job_id = 77, .floor = 70, .total = 3000, .offset = 2400, .frag_size = 1200,
                 .payload = payload, .payload_len = 600};
@@ -1152,6 +1175,25 @@ static void test_frame_across_slides(void)
 }
 
 /* ::ffff:a.b.c.d is a.b.c.d: one slave, whichever way slaves.conf says it. */
+/* The slave's machine figures (lib/machine.c): /proc/loadavg and
+ * /proc/meminfo as text. */
+static void test_machine(void)
+{
+    is_int((int)loadavg_parse("0.52 0.58 0.59 1/467 12345\n"), 520, "loadavg: the first field x1000");
+    is_int((int)loadavg_parse("12.345678 1 1 1/1 1"), 12345, "loadavg: three decimals kept");
+    is_int((int)loadavg_parse("3 1 1"), 3000, "loadavg: no decimals");
+    ok(loadavg_parse("") == MACHINE_LOAD_UNKNOWN && loadavg_parse("abc") == MACHINE_LOAD_UNKNOWN &&
+           loadavg_parse("-1.0 0 0") == MACHINE_LOAD_UNKNOWN && loadavg_parse("1.5x") == MACHINE_LOAD_UNKNOWN &&
+           loadavg_parse("99999999999.0") == MACHINE_LOAD_UNKNOWN,
+       "loadavg: empty, words, negative, junk, huge: unknown");
+    ok(meminfo_parse("MemTotal:       16000000 kB\nMemFree:         1000 kB\nMemAvailable:    8000000 kB\n") ==
+           8000000ull * 1024, "meminfo: MemAvailable in bytes");
+    ok(meminfo_parse("MemTotal: 16 kB\nMemFree: 1000 kB\n") == 1000ull * 1024, "meminfo: MemFree without MemAvailable");
+    ok(meminfo_parse("MemAvailableX: 5 kB\nSwapFree: 9 kB\n") == MACHINE_MEM_UNKNOWN && meminfo_parse("") == MACHINE_MEM_UNKNOWN &&
+           meminfo_parse("MemAvailable: lots\n") == MACHINE_MEM_UNKNOWN,
+       "meminfo: neither, empty, not a number: unknown");
+}
+
 static void test_addresses(void)
 {
     net_addr v4, mapped, v6, other;
@@ -1186,6 +1228,7 @@ int main(void)
     test_frame_codecs();
     test_status();
     test_frame_across_slides();
+    test_machine();
     test_addresses();
     return done_testing();
 }

@@ -1,7 +1,9 @@
 /* Unit tests: the master's scheduling policy (master/sched.c) on made-up
  * clients and slaves: which client's command goes next (round robin in
  * connection order), which slave takes it (least loaded, ties round robin;
- * full, dead, unheard, retired or window-bound slaves skipped). */
+ * full, dead, unheard, retired or window-bound slaves skipped), and how
+ * the machine's load, slaves.conf weights, --max-load and --memfree
+ * shift it (sched_score, sched_held). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -406,11 +408,152 @@ static void test_deadline(void)
     ok(sched_start_by(&cl, &cmd) == 12000, "a --retries run is a new start: the same deadline (passed: not run again)");
 }
 
+
+/* The machine's load as a PONG says it (4 CPUs unless cpus given). */
+static void load_make(slave_peer *s, uint32_t load_milli, uint16_t cpus, uint16_t running, uint64_t mem)
+{
+    s->has_load = 1;
+    s->load_milli = load_milli;
+    s->cpus = cpus;
+    s->load_running = running;
+    s->mem_avail = mem;
+}
+
+/* n picks from a fresh rr, each taking the slot it is given: how many
+ * each of the first two slaves got. */
+static void fill(slave_peer **arr, int n, int picks, const load_limits *lim, int got[2])
+{
+    int rr = 0;
+    got[0] = got[1] = 0;
+    for (int k = 0; k < picks; k++) {
+        slave_peer *p = sched_pick_slave(arr, n, &rr, lim, NULL);
+        if (!p)
+            break;
+        p->outstanding++;
+        got[index_of(arr, n, p)]++;
+    }
+}
+
+static void test_load(void)
+{
+    slave_peer s[2];
+    slave_peer *arr[2] = {&s[0], &s[1]};
+    int rr = 0, got[2];
+    unsigned held;
+
+    /* Scores: outstanding / capacity + other load / CPUs, over weight. */
+    slave_make(&s[0], 4, 2);
+    is_int((int)sched_score(&s[0]), 500000, "score: 2 of 4 slots, load unknown: 1/2");
+    load_make(&s[0], 3000, 4, 1, MACHINE_MEM_UNKNOWN);
+    is_int((int)sched_score(&s[0]), 1000000, "score: 2 of 4 slots + load 3 of which 1 ours, on 4 CPUs: 1/2 + 2/4");
+    load_make(&s[0], 500, 4, 3, MACHINE_MEM_UNKNOWN);
+    is_int((int)sched_score(&s[0]), 500000, "score: a load average below our running commands (it lags): none other");
+    load_make(&s[0], MACHINE_LOAD_UNKNOWN, 4, 0, MACHINE_MEM_UNKNOWN);
+    is_int((int)sched_score(&s[0]), 500000, "score: a load the slave could not read: none other");
+    load_make(&s[0], 3000, 0, 0, MACHINE_MEM_UNKNOWN);
+    is_int((int)sched_score(&s[0]), 500000, "score: CPUs unknown: the load is not counted");
+    s[0].weight_milli = 2000;
+    is_int((int)sched_score(&s[0]), 250000, "score: weight 2 halves it");
+
+    /* A loaded machine gets fewer commands than an idle one. */
+    slave_make(&s[0], 4, 0);
+    slave_make(&s[1], 4, 0);
+    load_make(&s[0], 3000, 4, 0, MACHINE_MEM_UNKNOWN); /* 3 other processes on 4 CPUs */
+    load_make(&s[1], 0, 4, 0, MACHINE_MEM_UNKNOWN);
+    fill(arr, 2, 4, NULL, got);
+    ok(got[0] == 1 && got[1] == 3, "4 commands: the loaded slave (3 on 4 CPUs) gets 1, the idle 3 (got %d %d)", got[0],
+       got[1]);
+    fill(arr, 2, 4, NULL, got);
+    ok(got[0] == 3 && got[1] == 1, "4 more: the loaded one fills its slots last (got %d %d)", got[0], got[1]);
+    slave_make(&s[0], 4, 0);
+    slave_make(&s[1], 4, 0);
+    load_make(&s[0], 3000, 4, 0, MACHINE_MEM_UNKNOWN);
+    fill(arr, 2, 4, NULL, got);
+    ok(got[0] == 1 && got[1] == 3, "an older slave (no load said) counts as idle (got %d %d)", got[0], got[1]);
+
+    /* Weights: weight 2 is filled to twice the ratio of weight 1. */
+    slave_make(&s[0], 4, 0);
+    slave_make(&s[1], 4, 0);
+    s[1].weight_milli = 2000;
+    fill(arr, 2, 6, NULL, got);
+    ok(got[0] == 2 && got[1] == 4, "6 commands on 4+4 slots, weight 1 and 2: 2 and 4 (got %d %d)", got[0], got[1]);
+    slave_make(&s[0], 4, 0);
+    slave_make(&s[1], 4, 0);
+    fill(arr, 2, 6, NULL, got);
+    ok(got[0] == 3 && got[1] == 3, "... equal weights: 3 and 3 (got %d %d)", got[0], got[1]);
+    slave_make(&s[0], 8, 0);
+    slave_make(&s[1], 8, 0);
+    s[0].weight_milli = 500;
+    fill(arr, 2, 6, NULL, got);
+    ok(got[0] == 2 && got[1] == 4, "weight 0.5 beside 1: half the share (got %d %d)", got[0], got[1]);
+
+    /* --max-load: held back entirely at or above it; per CPU with N%. */
+    load_limits lim = {.max_load_milli = 2000};
+    slave_make(&s[0], 4, 0);
+    slave_make(&s[1], 4, 0);
+    load_make(&s[0], 2000, 4, 0, MACHINE_MEM_UNKNOWN);
+    load_make(&s[1], 1990, 4, 0, MACHINE_MEM_UNKNOWN);
+    ok(sched_held(&s[0], &lim) == HELD_LOAD && sched_held(&s[1], &lim) == HELD_NO,
+       "--max-load 2: a load of 2.00 is held (GNU: start only below it), 1.99 is not");
+    fill(arr, 2, 8, &lim, got);
+    ok(got[0] == 0 && got[1] == 4, "--max-load: the held slave gets none, the other fills its slots (got %d %d)",
+       got[0], got[1]);
+    rr = 0;
+    ok(sched_pick_slave(arr, 2, &rr, &lim, &held) == NULL && held == 1,
+       "the other full: no slave, and one held back is said (held %u)", held);
+    s[1].load_milli = 2500;
+    s[1].outstanding = 0;
+    ok(sched_pick_slave(arr, 2, &rr, &lim, &held) == NULL && held == 2, "both above: none, both held (%u)", held);
+    s[0].load_milli = MACHINE_LOAD_UNKNOWN;
+    ok(sched_pick_slave(arr, 2, &rr, &lim, &held) == &s[0], "an unknown load is not held");
+    s[0].has_load = 0;
+    ok(sched_held(&s[0], &lim) == HELD_NO, "an older slave (no load said) is not held");
+    lim = (load_limits){.max_load_milli = 500, .max_load_per_cpu = 1}; /* 50% */
+    load_make(&s[0], 1900, 4, 0, MACHINE_MEM_UNKNOWN);
+    load_make(&s[1], 2000, 4, 0, MACHINE_MEM_UNKNOWN);
+    ok(sched_held(&s[0], &lim) == HELD_NO && sched_held(&s[1], &lim) == HELD_LOAD,
+       "--max-load 50%% on 4 CPUs: held from 2.00");
+    s[1].cpus = 0;
+    ok(sched_held(&s[1], &lim) == HELD_NO, "--max-load N%%, CPUs unknown: not held");
+
+    /* --memfree: held below it. */
+    lim = (load_limits){.memfree = 1u << 30};
+    load_make(&s[0], 0, 4, 0, (1u << 30) - 1);
+    load_make(&s[1], 0, 4, 0, 1u << 30);
+    ok(sched_held(&s[0], &lim) == HELD_MEMFREE && sched_held(&s[1], &lim) == HELD_NO,
+       "--memfree 1G: 1 byte less is held, 1G is not");
+    slave_make(&s[0], 4, 0);
+    slave_make(&s[1], 4, 0);
+    load_make(&s[0], 0, 4, 0, 1u << 20);
+    load_make(&s[1], 0, 4, 0, MACHINE_MEM_UNKNOWN);
+    fill(arr, 2, 8, &lim, got);
+    ok(got[0] == 0 && got[1] == 4, "--memfree: the held slave gets none; memory unknown is not held (got %d %d)",
+       got[0], got[1]);
+    lim.max_load_milli = 1000;
+    load_make(&s[0], 5000, 4, 0, 1u << 20);
+    ok(sched_held(&s[0], &lim) == HELD_LOAD, "both limits crossed: load is said first");
+
+    /* --retries' other slave is not a held one. */
+    command cmd;
+    memset(&cmd, 0, sizeof cmd);
+    slave_make(&s[0], 4, 0);
+    slave_make(&s[1], 4, 0);
+    snprintf(s[0].name, sizeof s[0].name, "a:1");
+    snprintf(s[1].name, sizeof s[1].name, "b:1");
+    cmd.tries = 1;
+    cmd.failed_on[0] = slave_uid("a:1", 3);
+    lim = (load_limits){.max_load_milli = 1000};
+    load_make(&s[1], 3000, 4, 0, MACHINE_MEM_UNKNOWN);
+    ok(sched_prefer_untried(arr, 2, &cmd, &s[0], &lim) == &s[0], "--retries: the untried slave is held: the pick");
+    ok(sched_prefer_untried(arr, 2, &cmd, &s[0], NULL) == &s[1], "... and without --max-load, the untried one");
+}
+
 int main(void)
 {
     test_next_client();
     test_fair_share();
     test_pick_slave();
+    test_load();
     test_retries();
     test_deadline();
     return done_testing();
