@@ -233,7 +233,7 @@ void status_write_table(FILE *f, const status_snapshot *s)
             total, m->failed, status_finished_per_s(m), m->window_s, m->clients,
             m->journal_bytes == STATUS_NO_JOURNAL ? "none (--ephemeral)" : human_bytes(b, sizeof b, m->journal_bytes),
             m->flags & STATUS_FLAG_STOPPING ? ", STOPPING" : "");
-    fprintf(f, "%-24s %-7s %5s %7s %8s %7s %8s %7s %10s %6s %4s %9s %6s %s\n", "SLAVE", "STATE", "SLOTS", "RUNNING",
+    fprintf(f, "%-24s %-7s %5s %7s %8s %7s %8s %7s %10s %5s %4s %9s %6s %s\n", "SLAVE", "STATE", "SLOTS", "RUNNING",
             "DONE", "FAILED", "RTT_MS", "RETRANS", "LAST_HEARD", "LOAD", "CPUS", "MEMFREE", "WEIGHT", "HELD");
     for (size_t i = 0; i < s->nslaves; i++) {
         const status_slave_frame *sl = &s->slaves[i];
@@ -263,7 +263,7 @@ void status_write_table(FILE *f, const status_snapshot *s)
         else
             human_bytes(mem, sizeof mem, sl->mem_avail);
         snprintf(weight, sizeof weight, "%.3g", sl->weight_milli / 1000.0);
-        fprintf(f, "%-24s %-7s %5u %7" PRIu32 " %8" PRIu64 " %7" PRIu64 " %8s %7s %10s %6s %4s %9s %6s %s\n", sl->name,
+        fprintf(f, "%-24s %-7s %5u %7" PRIu32 " %8" PRIu64 " %7" PRIu64 " %8s %7s %10s %5s %4s %9s %6s %s\n", sl->name,
                 slave_status_name(sl->state), sl->slots, sl->running, sl->done, sl->failed, rtt, re, heard, load, cpus,
                 mem, weight,
                 sl->held == STATUS_HELD_LOAD ? "held: load" : sl->held == STATUS_HELD_MEMFREE ? "held: memfree" : "-");

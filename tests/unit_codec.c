@@ -1119,11 +1119,11 @@ static void test_status(void)
     memset(out, 0, sizeof out);
     n = fread(out, 1, sizeof out - 1, tmp);
     fclose(tmp);
-    int table_ok = strstr(out, "\nSLAVE                    STATE   SLOTS RUNNING     DONE  FAILED   RTT_MS RETRANS LAST_HEARD   LOAD "
+    int table_ok = strstr(out, "\nSLAVE                    STATE   SLOTS RUNNING     DONE  FAILED   RTT_MS RETRANS LAST_HEARD  LOAD "
                    "CPUS   MEMFREE WEIGHT HELD\n"
-                   "127.0.0.1:4001           suspect     2       2        7       1     1.50   2.50%       1.2s      -    -"
+                   "127.0.0.1:4001           suspect     2       2        7       1     1.50   2.50%       1.2s     -    -"
                    "         -      1 -\n"
-                   "h\"2:1                    dead        2       2        7       1        -       -      never   1.50    4"
+                   "h\"2:1                    dead        2       2        7       1        -       -      never  1.50    4"
                    " 3072.0KiB      2 held: load\n") &&
            strstr(out, "\nBATCH            STATE       TOTAL  QUEUED RUNNING    DONE  FAILED       AGE CLIENT\n"
                        "0123456789abcdef attached       14       6       4       4       2");
