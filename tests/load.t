@@ -81,6 +81,9 @@ check "/metrics: smp_slave_held 0 for the other" grep -qx "smp_slave_held{slave=
 check "/metrics: smp_slave_memfree_bytes" grep -qx "smp_slave_memfree_bytes{slave=\"$B\"} $((8000000 * 1024))" "$T/metrics"
 curl -s "${HTTP_URL}status.json" >"$T/st.json"
 is "$(slave_field "$A" held)" '"load"' "/status.json: held: load"
+kill -USR1 "$MASTER_PID"
+check "SIGUSR1: the slave's line with its load and held state" \
+    wait_for_line "$T/m2.log" "status: slave $A up, .*, load 3.00 on [0-9]+ CPUs, 7812 MiB available, weight 1, held: load" 10
 
 # 3. Every slave held back: commands wait (not fail), the log says why once.
 loadavg b 2.50
