@@ -43,7 +43,7 @@ static void usage(FILE *out)
             "Usage: serveur_maitre [options] [PORT] SLAVES_CONF\n"
             "(installed by make install as smp-maitre: man 8 smp-maitre)\n"
             "Accepts clients on TCP PORT (default %d; 0: any free port) and runs their commands on\n"
-            "the slaves listed in SLAVES_CONF, one 'host port [slots]' per line.\n"
+            "the slaves listed in SLAVES_CONF, one 'host port [slots] [weight=W]' per line.\n"
             "\n"
             "Options:\n"
             "  -b, --bind ADDR              address to listen on (default %s); beyond loopback\n"
@@ -88,6 +88,11 @@ static void usage(FILE *out)
             "      --http-token FILE        the bearer token /status.json and /metrics then need\n"
             "      --aging SECS             a batch waiting for a slot gains one --priority step\n"
             "                               every SECS (default %u; 0: never): none starves\n"
+            "      --max-load N             start no command on a slave whose 1-minute load average\n"
+            "                               is N or more (N%% of its CPUs: N%%, e.g. 80%%); GNU parallel's\n"
+            "                               --load\n"
+            "      --memfree SIZE           start no command on a slave with less available memory\n"
+            "                               than SIZE (K, M, G, T suffixes); GNU parallel's --memfree\n"
             "      --simulate SPEC          drop, duplicate and reorder received datagrams on purpose\n"
             "                               (a demonstration, never for real work): SPEC is\n"
             "                               loss=P,dup=P,reorder=P,seed=N, P as 20%% or 0.2\n"
@@ -105,6 +110,33 @@ static void usage(FILE *out)
             DEFAULT_QUEUE_TOTAL_MIB, DEFAULT_NO_SLAVE_SECONDS, DEFAULT_GRACE_SECONDS, DEFAULT_DEAD_AFTER_SECONDS,
             DEFAULT_CLIENT_GRACE_SECONDS, DEFAULT_KEEP_RESULTS_SECONDS, DEFAULT_MAX_BATCHES, DEFAULT_CACHE_MIB,
             AGING_DEFAULT_MS / 1000);
+}
+
+/* --max-load N or N%: a load average (three decimals at most) from
+ * 0.001, or a percentage of the slave's CPUs (100%: one per CPU). */
+static void max_load(master_config *cfg, const char *arg)
+{
+    const char *p = arg;
+    uint64_t v = 0;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9'; p++, digits++)
+        if ((v = v * 10 + (uint64_t)(*p - '0')) > 1000000)
+            break;
+    v *= 1000;
+    if (digits && *p == '.') {
+        uint64_t scale = 100;
+        for (p++, digits = 0; *p >= '0' && *p <= '9' && scale; p++, scale /= 10, digits++)
+            v += (uint64_t)(*p - '0') * scale;
+    }
+    cfg->max_load_per_cpu = *p == '%';
+    if (cfg->max_load_per_cpu) {
+        p++;
+        v /= 100; /* percent x1000 -> load per CPU x1000 */
+    }
+    if (!digits || *p || v == 0 || v > 1000000000u)
+        die("--max-load: '%s' is not a load average from 0.001 to 1000000, nor a percentage of the slave's "
+            "CPUs (N%%, from 0.1%%)", arg);
+    cfg->max_load_milli = (uint32_t)v;
 }
 
 /* --http [ADDR:]PORT, ADDR an IPv6 address in brackets ([::1]:8080). */
@@ -133,7 +165,7 @@ int main(int argc, char **argv)
 {
     enum { OPT_MAX_CLIENTS = 256, OPT_MAX_QUEUED, OPT_NO_SLAVE, OPT_GRACE, OPT_INSECURE, OPT_DEAD_AFTER, OPT_QUEUE_TOTAL,
            OPT_STATE_DIR, OPT_EPHEMERAL, OPT_CLIENT_GRACE, OPT_KEEP_RESULTS, OPT_MAX_BATCHES, OPT_HTTP, OPT_HTTP_TOKEN,
-           OPT_SIMULATE, OPT_TRACE, OPT_AGING, OPT_CACHE_AGE, OPT_CACHE_SIZE };
+           OPT_SIMULATE, OPT_TRACE, OPT_AGING, OPT_CACHE_AGE, OPT_CACHE_SIZE, OPT_MAX_LOAD, OPT_MEMFREE };
     enum { OPT_DUMP_JOURNAL = 512 };
     static const struct option longopts[] = {
         {"bind", required_argument, NULL, 'b'},
@@ -155,6 +187,8 @@ int main(int argc, char **argv)
         {"cache-size", required_argument, NULL, OPT_CACHE_SIZE},
         {"http", required_argument, NULL, OPT_HTTP},
         {"http-token", required_argument, NULL, OPT_HTTP_TOKEN},
+        {"max-load", required_argument, NULL, OPT_MAX_LOAD},
+        {"memfree", required_argument, NULL, OPT_MEMFREE},
         {"simulate", required_argument, NULL, OPT_SIMULATE},
         {"trace", no_argument, NULL, OPT_TRACE},
         {"aging", required_argument, NULL, OPT_AGING},
@@ -168,7 +202,7 @@ int main(int argc, char **argv)
                          DEFAULT_MAX_QUEUED, DEFAULT_RETRIES,    DEFAULT_NO_SLAVE_SECONDS * 1000u,
                          DEFAULT_GRACE_SECONDS * 1000u, NULL, DEFAULT_DEAD_AFTER_SECONDS * 1000u, DEFAULT_QUEUE_TOTAL_MIB,
                          MASTER_STATE_DEFAULT, DEFAULT_CLIENT_GRACE_SECONDS * 1000u, DEFAULT_KEEP_RESULTS_SECONDS * 1000u,
-                         DEFAULT_MAX_BATCHES, NULL, 0, NULL, NULL, AGING_DEFAULT_MS, 0, 0};
+                         DEFAULT_MAX_BATCHES, NULL, 0, NULL, NULL, AGING_DEFAULT_MS, 0, 0, 0, 0, 0};
     cfg.cache_age_ms = DEFAULT_CACHE_AGE_SECONDS * 1000ull;
     cfg.cache_bytes = (uint64_t)DEFAULT_CACHE_MIB << 20;
     int level = LOG_INFO, c, insecure = 0, ephemeral = 0;
@@ -209,6 +243,11 @@ int main(int argc, char **argv)
         case OPT_CACHE_SIZE: cfg.cache_bytes = cli_size("--cache-size", optarg, MAX_CACHE_BYTES); break;
         case OPT_HTTP: http_address(&cfg, optarg); break;
         case OPT_HTTP_TOKEN: cfg.http_token_file = optarg; break;
+        case OPT_MAX_LOAD: max_load(&cfg, optarg); break;
+        case OPT_MEMFREE:
+            if (!(cfg.memfree = cli_size("--memfree", optarg, (uint64_t)1 << 50)))
+                die("--memfree: '%s': give a size from 1 byte (K, M, G and T suffixes allowed)", optarg);
+            break;
         case OPT_SIMULATE: cfg.simulate = cli_simulate(optarg); break;
         case OPT_TRACE: trace_start("maitre"); break;
         case OPT_AGING: cfg.aging_ms = cli_seconds("--aging", optarg, 86400000u); break;

@@ -662,7 +662,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         unlink(key_path);
         cfg = (master_config){"127.0.0.1", 6000, fz_conf_all, 3, 1000, 2, 20000, 5000, &no_key, 3000, 256, NULL, 300000,
-                              3600000, 0, NULL, 0, NULL, NULL, AGING_DEFAULT_MS, 0, 0};
+                              3600000, 0, NULL, 0, NULL, NULL, AGING_DEFAULT_MS, 0, 0, 0, 0, 0};
         ready = 1;
     }
     log_level = getenv("FUZZ_MASTER_TRACE") ? LOG_DEBUG : -1;

@@ -51,23 +51,66 @@ static int parse_uint(const char *p, size_t n, long max, long *out)
     return 0;
 }
 
+/* "2", "0.5", "1.25": x1000, in [1, WEIGHT_MAX_MILLI]; -1 otherwise. */
+static long parse_weight(const char *p, size_t n)
+{
+    size_t i = 0;
+    long v = 0;
+    for (; i < n && isdigit((unsigned char)p[i]); i++)
+        if ((v = v * 10 + (p[i] - '0')) > WEIGHT_MAX_MILLI)
+            return -1;
+    if (i == 0)
+        return -1;
+    v *= 1000;
+    if (i < n && p[i] == '.') {
+        long scale = 100;
+        size_t start = ++i;
+        for (; i < n && isdigit((unsigned char)p[i]) && scale; i++, scale /= 10)
+            v += (p[i] - '0') * scale;
+        if (i == start)
+            return -1;
+    }
+    return i == n && v >= 1 && v <= WEIGHT_MAX_MILLI ? v : -1;
+}
+
 int slaves_conf_line(const char *line, size_t len, int lineno, slave_entry *e, const char **why)
 {
-    const char *f[3];
-    size_t fl[3];
+    const char *f[4];
+    size_t fl[4];
     if (memchr(line, 0, len)) {
         *why = "NUL byte in line";
         return -1;
     }
-    int n = split_fields(line, len, f, fl, 3);
+    int n = split_fields(line, len, f, fl, 4);
     if (n == 0)
         return 0;
     if (n < 2) {
-        *why = "expected 'host port [slots]'";
+        *why = "expected 'host port [slots] [weight=W]'";
         return -1;
     }
+    if (n > 4) {
+        *why = "too many fields (expected 'host port [slots] [weight=W]')";
+        return -1;
+    }
+    /* after the port: the slots, a weight=W, each at most once */
+    long weight = 1000;
+    int have_weight = 0;
+    for (int k = 2; k < n; k++) {
+        if (fl[k] < 7 || memcmp(f[k], "weight=", 7) != 0)
+            continue;
+        if (have_weight++) {
+            *why = "weight given twice";
+            return -1;
+        }
+        if ((weight = parse_weight(f[k] + 7, fl[k] - 7)) < 0) {
+            *why = "weight is not a number from 0.001 to 100 (weight=W: W times as fast)";
+            return -1;
+        }
+        f[k] = f[n - 1], fl[k] = fl[n - 1]; /* the rest as if it were not there */
+        n--, k--;
+    }
     if (n > 3) {
-        *why = "too many fields (expected 'host port [slots]')";
+        *why = "too many fields (expected 'host port [slots] [weight=W]')";
         return -1;
     }
     if (fl[0] >= sizeof e->host) {
@@ -87,6 +130,7 @@ int slaves_conf_line(const char *line, size_t len, int lineno, slave_entry *e, c
     e->host[fl[0]] = 0;
     e->port = (int)port;
     e->slots = (int)slots;
+    e->weight_milli = (uint32_t)weight;
     e->line = lineno;
     return 1;
 }

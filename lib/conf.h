@@ -8,11 +8,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* slaves.conf: "host port [slots]" per line; '#' starts a comment. */
+/* slaves.conf: "host port [slots] [weight=W]" per line; '#' starts a
+ * comment. W: how many times as fast as a weight-1 slave, from 0.001 to
+ * 100, three decimals at most. */
+#define WEIGHT_MAX_MILLI 100000
 typedef struct {
     char host[256];
     int port;
     int slots; /* 0: as many as the slave reports */
+    uint32_t weight_milli; /* W x1000; 1000 when not given */
     int line;
 } slave_entry;
 

@@ -175,6 +175,28 @@ uint64_t wall_us(void);   /* microseconds since the epoch (--trace) */
  * callers die then (auth_random), never fall back to a clock. */
 int plat_random(void *out, size_t n);
 int cpu_count(void);
+/* The machine's load, as a slave reports it in its PONG (doc/protocol.md
+ * 4.1): the 1-minute load average x1000 (Windows: the CPU busy fraction
+ * times the CPUs, averaged over about a minute), the online CPUs, the
+ * available memory in bytes (Linux: MemAvailable, else sysinfo's free;
+ * Windows: ullAvailPhys). What cannot be read is MACHINE_LOAD_UNKNOWN /
+ * 0 CPUs / MACHINE_MEM_UNKNOWN. loadavg_path and meminfo_path (NULL: the
+ * system's /proc/loadavg and /proc/meminfo) are files in those formats;
+ * Windows reads them too when given. Reads files: call it at most once a
+ * second or so. */
+#define MACHINE_LOAD_UNKNOWN UINT32_MAX
+#define MACHINE_MEM_UNKNOWN UINT64_MAX
+typedef struct {
+    uint32_t load_milli;
+    uint16_t cpus;
+    uint64_t mem_avail;
+} machine_load;
+void plat_machine_load(machine_load *l, const char *loadavg_path, const char *meminfo_path);
+/* The parsers of those formats, on a file's bytes (NUL-terminated): the
+ * first field of /proc/loadavg x1000; MemAvailable (else MemFree) of
+ * /proc/meminfo in bytes. Unknown values as above. */
+uint32_t loadavg_parse(const char *text);
+uint64_t meminfo_parse(const char *text);
 /* The process's working directory (serveur_esclave --chdir): 0, or -1
  * with "what DIR: why" in err. */
 int plat_chdir(const char *dir, char *err, size_t errlen);

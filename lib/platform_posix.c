@@ -19,6 +19,7 @@
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/random.h>
+#include <sys/sysinfo.h>
 #endif
 
 /* Datagrams arrive in bursts (a window of result fragments): a large
@@ -485,6 +486,34 @@ int cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+void plat_machine_load(machine_load *l, const char *loadavg_path, const char *meminfo_path)
+{
+    char text[8192], err[8];
+    long n = file_read_small(loadavg_path ? loadavg_path : "/proc/loadavg", text, sizeof text - 1, err, sizeof err);
+    l->load_milli = MACHINE_LOAD_UNKNOWN;
+    if (n >= 0) {
+        text[n] = 0;
+        l->load_milli = loadavg_parse(text);
+    } else if (!loadavg_path) { /* not Linux: the BSDs and macOS have getloadavg */
+        double avg;
+        if (getloadavg(&avg, 1) == 1 && avg >= 0 && avg < 4000000.0)
+            l->load_milli = (uint32_t)(avg * 1000.0 + 0.5);
+    }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    l->cpus = cpus > 0 ? (uint16_t)(cpus < 65535 ? cpus : 65535) : 0;
+    l->mem_avail = MACHINE_MEM_UNKNOWN;
+    n = file_read_small(meminfo_path ? meminfo_path : "/proc/meminfo", text, sizeof text - 1, err, sizeof err);
+    if (n >= 0) {
+        text[n] = 0;
+        l->mem_avail = meminfo_parse(text);
+    }
+#ifdef __linux__
+    struct sysinfo si;
+    if (l->mem_avail == MACHINE_MEM_UNKNOWN && !meminfo_path && sysinfo(&si) == 0)
+        l->mem_avail = ((uint64_t)si.freeram + si.bufferram) * (si.mem_unit ? si.mem_unit : 1);
+#endif
 }
 
 int plat_chdir(const char *dir, char *err, size_t errlen)

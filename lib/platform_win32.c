@@ -804,6 +804,63 @@ int cpu_count(void)
     return n > 0 ? (int)n : 1;
 }
 
+/* No load average on Windows: the CPU busy fraction since the previous
+ * call (GetSystemTimes: idle, kernel with idle in it, user) times the
+ * CPUs, averaged over about a minute as the 1-minute load average is
+ * (each sample weighs its interval / 60 s). The first call has nothing
+ * to compare with: the fraction since boot. Called from the event
+ * loop's thread only. */
+static uint64_t filetime_u64(FILETIME t)
+{
+    return (uint64_t)t.dwHighDateTime << 32 | t.dwLowDateTime;
+}
+
+void plat_machine_load(machine_load *l, const char *loadavg_path, const char *meminfo_path)
+{
+    static uint64_t last_idle, last_total, last_ms;
+    static double avg = -1;
+    char text[8192], err[8];
+    DWORD n = GetActiveProcessorCount(ALL_PROCESSOR_GROUPS);
+    l->cpus = n ? (uint16_t)(n < 65535 ? n : 65535) : 0;
+    l->load_milli = MACHINE_LOAD_UNKNOWN;
+    long got;
+    if (loadavg_path) {
+        if ((got = file_read_small(loadavg_path, text, sizeof text - 1, err, sizeof err)) >= 0) {
+            text[got] = 0;
+            l->load_milli = loadavg_parse(text);
+        }
+    } else {
+        FILETIME idle, kernel, user;
+        if (GetSystemTimes(&idle, &kernel, &user)) {
+            uint64_t i = filetime_u64(idle), total = filetime_u64(kernel) + filetime_u64(user);
+            uint64_t now = clock_ms();
+            if (total > last_total && i >= last_idle) {
+                double busy = 1.0 - (double)(i - last_idle) / (double)(total - last_total);
+                busy = busy < 0 ? 0 : busy > 1 ? 1 : busy;
+                double w = avg < 0 ? 1.0 : (double)(now - last_ms) / 60000.0;
+                avg = avg < 0 ? busy : avg + (w > 1 ? 1 : w) * (busy - avg);
+            }
+            last_idle = i;
+            last_total = total;
+            last_ms = now;
+            if (avg >= 0 && l->cpus)
+                l->load_milli = (uint32_t)(avg * l->cpus * 1000.0 + 0.5);
+        }
+    }
+    l->mem_avail = MACHINE_MEM_UNKNOWN;
+    if (meminfo_path) {
+        if ((got = file_read_small(meminfo_path, text, sizeof text - 1, err, sizeof err)) >= 0) {
+            text[got] = 0;
+            l->mem_avail = meminfo_parse(text);
+        }
+    } else {
+        MEMORYSTATUSEX ms;
+        ms.dwLength = sizeof ms;
+        if (GlobalMemoryStatusEx(&ms))
+            l->mem_avail = ms.ullAvailPhys;
+    }
+}
+
 int plat_chdir(const char *dir, char *err, size_t errlen)
 {
     if (SetCurrentDirectoryA(dir))

@@ -55,6 +55,12 @@ size_t dgram_encode(const dgram *d, uint8_t *out, size_t cap, const aead_key *ke
         bw_u16(&w, d->slots_free);
         bw_u64(&w, d->highest_job);
         bw_bytes(&w, d->eph_pub, DGRAM_PUB_LEN);
+        if (d->has_load) {
+            bw_u32(&w, d->load_milli);
+            bw_u16(&w, d->cpus);
+            bw_u64(&w, d->mem_avail);
+            bw_u16(&w, d->running);
+        }
         break;
     case DG_JOB:
         bw_u64(&w, d->floor);
@@ -184,6 +190,13 @@ static int decode_fields(breader *r_, dgram *d, const char **why)
         const uint8_t *pub = br_bytes(&r, DGRAM_PUB_LEN);
         if (pub)
             memcpy(d->eph_pub, pub, DGRAM_PUB_LEN);
+        if (br_left(&r) == PONG_LOAD_LEN) { /* anything else left: trailing bytes, as before */
+            d->has_load = 1;
+            d->load_milli = br_u32(&r);
+            d->cpus = br_u16(&r);
+            d->mem_avail = br_u64(&r);
+            d->running = br_u16(&r);
+        }
         break;
     }
     case DG_JOB:
@@ -1122,6 +1135,10 @@ size_t status_slave_frame_encode(bwriter *w, const status_slave_frame *s)
     bw_u64(w, s->last_heard_ms);
     bw_u16(w, s->load);
     write_name(w, s->name);
+    bw_u64(w, s->mem_avail);
+    bw_u16(w, s->cpus);
+    bw_u32(w, s->weight_milli);
+    bw_u8(w, s->held);
     return start;
 }
 
@@ -1139,7 +1156,19 @@ int status_slave_frame_decode(const breader *fields, status_slave_frame *s)
     s->rtt_us = br_u32(&r);
     s->last_heard_ms = br_u64(&r);
     s->load = br_u16(&r);
-    return read_name(&r, s->name, BATCH_NAME_MAX, 0);
+    if (read_name(&r, s->name, BATCH_NAME_MAX, 0) < 0)
+        return -1;
+    s->mem_avail = STATUS_NO_MEM;
+    s->cpus = 0;
+    s->weight_milli = 1000;
+    s->held = STATUS_HELD_NO;
+    if (br_left(&r)) { /* a master with load-aware dispatch; an older one ends at the name */
+        s->mem_avail = br_u64(&r);
+        s->cpus = br_u16(&r);
+        s->weight_milli = br_u32(&r);
+        s->held = br_u8(&r);
+    }
+    return r.error || s->held > STATUS_HELD_MEMFREE ? -1 : 0;
 }
 
 size_t status_batch_frame_encode(bwriter *w, const status_batch_frame *b)

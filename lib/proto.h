@@ -28,6 +28,10 @@
 #define DGRAM_PUB_LEN 32    /* DG_PING, DG_PONG, DG_COOKIE: the sender's life's X25519 public key */
 #define CANCEL_PADDING 16   /* a CANCEL is never smaller than its JOB_ACK reply */
 #define COOKIE_LEN 16       /* DG_PING, DG_COOKIE: the slave's proof of a round trip */
+/* DG_PING's job_id (0 in a PING before): what the master understands
+ * in a PONG. An older slave ignores it (and echoes it in a COOKIE). */
+#define PING_WANTS_LOAD 1   /* the PONG's load fields (PONG_LOAD_LEN bytes after its public key) */
+#define PONG_LOAD_LEN 16
 
 enum dgram_type {
     DG_PING = 1,       /* master -> slave: are you there, how many free slots? */
@@ -95,6 +99,15 @@ typedef struct {
      * identity, in any of its lives (0 none): a restarted master whose
      * journal knows less has lost records (master/slaves.c) */
     uint64_t highest_job;
+    /* DG_PONG, after the public key, only to a PING whose job_id has
+     * PING_WANTS_LOAD (an older master refuses bytes it does not know):
+     * the slave's machine (plat_machine_load) and its running commands;
+     * has_load 0: an older slave's PONG, or one to an older master */
+    uint8_t has_load;
+    uint32_t load_milli;  /* 1-minute load average x1000; MACHINE_LOAD_UNKNOWN */
+    uint16_t cpus;        /* online CPUs; 0 unknown */
+    uint64_t mem_avail;   /* bytes; MACHINE_MEM_UNKNOWN */
+    uint16_t running;     /* commands the slave runs now, for every master: part of load_milli */
     /* DG_JOB, DG_RESULT: a fragment of a message of total bytes, cut in
      * fragments of frag_size bytes (the last one shorter) */
     uint32_t total, offset, payload_len;
@@ -417,9 +430,17 @@ typedef struct { /* F_STATUS_SLAVE */
     uint64_t sent, retransmitted; /* datagrams to it; of them, request fragments sent again on timeout */
     uint32_t rtt_us;          /* smoothed round trip (RFC 6298 SRTT); 0 none yet */
     uint64_t last_heard_ms;   /* ago; STATUS_NEVER */
-    uint16_t load;            /* hundredths; STATUS_NO_LOAD */
+    uint16_t load;            /* hundredths; STATUS_NO_LOAD (its 1-minute load average, at most 655.34) */
     char name[BATCH_NAME_MAX + 1];
+    /* after the name (an older client ignores them; from an older master
+     * they are absent: the defaults) */
+    uint64_t mem_avail;       /* bytes; STATUS_NO_MEM (the default) */
+    uint16_t cpus;            /* 0: unknown (the default) */
+    uint32_t weight_milli;    /* slaves.conf weight x1000 (default 1000) */
+    uint8_t held;             /* STATUS_HELD_*: held back by --max-load / --memfree (default 0) */
 } status_slave_frame;
+#define STATUS_NO_MEM UINT64_MAX
+enum status_held { STATUS_HELD_NO = 0, STATUS_HELD_LOAD = 1, STATUS_HELD_MEMFREE = 2 };
 
 typedef struct { /* F_STATUS_BATCH */
     uint64_t batch;           /* 0: a client older than batches */

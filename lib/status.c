@@ -162,6 +162,16 @@ void status_write_json(bwriter *w, const status_snapshot *s)
             bw_str(w, ",\"load\":null");
         else
             bw_printf(w, ",\"load\":%.2f", sl->load / 100.0);
+        if (sl->cpus)
+            bw_printf(w, ",\"cpus\":%u", sl->cpus);
+        else
+            bw_str(w, ",\"cpus\":null");
+        if (sl->mem_avail == STATUS_NO_MEM)
+            bw_str(w, ",\"memfree_bytes\":null");
+        else
+            bw_printf(w, ",\"memfree_bytes\":%" PRIu64, sl->mem_avail);
+        bw_printf(w, ",\"weight\":%.3g,\"held\":", sl->weight_milli / 1000.0);
+        bw_str(w, sl->held == STATUS_HELD_LOAD ? "\"load\"" : sl->held == STATUS_HELD_MEMFREE ? "\"memfree\"" : "null");
         write_jobs(w, s, i);
         bw_str(w, "}");
     }
@@ -231,11 +241,11 @@ void status_write_table(FILE *f, const status_snapshot *s)
             total, m->failed, status_finished_per_s(m), m->window_s, m->clients,
             m->journal_bytes == STATUS_NO_JOURNAL ? "none (--ephemeral)" : human_bytes(b, sizeof b, m->journal_bytes),
             m->flags & STATUS_FLAG_STOPPING ? ", STOPPING" : "");
-    fprintf(f, "%-24s %-7s %5s %7s %8s %7s %8s %7s %10s %5s\n", "SLAVE", "STATE", "SLOTS", "RUNNING", "DONE", "FAILED",
-            "RTT_MS", "RETRANS", "LAST_HEARD", "LOAD");
+    fprintf(f, "%-24s %-7s %5s %7s %8s %7s %8s %7s %10s %5s %4s %9s %6s %s\n", "SLAVE", "STATE", "SLOTS", "RUNNING",
+            "DONE", "FAILED", "RTT_MS", "RETRANS", "LAST_HEARD", "LOAD", "CPUS", "MEMFREE", "WEIGHT", "HELD");
     for (size_t i = 0; i < s->nslaves; i++) {
         const status_slave_frame *sl = &s->slaves[i];
-        char rtt[16], re[16], heard[32], load[16];
+        char rtt[16], re[16], heard[32], load[16], cpus[8], mem[32], weight[16];
         if (sl->rtt_us)
             snprintf(rtt, sizeof rtt, "%.2f", sl->rtt_us / 1000.0);
         else
@@ -252,8 +262,19 @@ void status_write_table(FILE *f, const status_snapshot *s)
             snprintf(load, sizeof load, "-");
         else
             snprintf(load, sizeof load, "%.2f", sl->load / 100.0);
-        fprintf(f, "%-24s %-7s %5u %7" PRIu32 " %8" PRIu64 " %7" PRIu64 " %8s %7s %10s %5s\n", sl->name,
-                slave_status_name(sl->state), sl->slots, sl->running, sl->done, sl->failed, rtt, re, heard, load);
+        if (sl->cpus)
+            snprintf(cpus, sizeof cpus, "%u", sl->cpus);
+        else
+            snprintf(cpus, sizeof cpus, "-");
+        if (sl->mem_avail == STATUS_NO_MEM)
+            snprintf(mem, sizeof mem, "-");
+        else
+            human_bytes(mem, sizeof mem, sl->mem_avail);
+        snprintf(weight, sizeof weight, "%.3g", sl->weight_milli / 1000.0);
+        fprintf(f, "%-24s %-7s %5u %7" PRIu32 " %8" PRIu64 " %7" PRIu64 " %8s %7s %10s %5s %4s %9s %6s %s\n", sl->name,
+                slave_status_name(sl->state), sl->slots, sl->running, sl->done, sl->failed, rtt, re, heard, load, cpus,
+                mem, weight,
+                sl->held == STATUS_HELD_LOAD ? "held: load" : sl->held == STATUS_HELD_MEMFREE ? "held: memfree" : "-");
     }
     fprintf(f, "%-16s %-9s %7s %7s %7s %7s %7s %9s %-24s %4s %s\n", "BATCH", "STATE", "TOTAL", "QUEUED", "RUNNING",
             "DONE", "FAILED", "AGE", "CLIENT", "PRIO", "ORDER");

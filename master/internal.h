@@ -80,6 +80,15 @@ typedef struct flight flight;
 typedef struct master master;
 typedef struct http_server http_server;
 
+/* --max-load, --memfree: a slave above the one or below the other gets
+ * no new command (sched_held); 0: no limit. */
+typedef struct {
+    uint32_t max_load_milli;   /* the load average x1000 at which it is held */
+    int max_load_per_cpu;      /* --max-load N%: max_load_milli is per CPU */
+    uint64_t memfree;          /* bytes of available memory below which it is held */
+} load_limits;
+enum held_why { HELD_NO = 0, HELD_LOAD = 1, HELD_MEMFREE = 2 };
+
 /* A client's command line, from its SUBMIT to its result: queued on its
  * client, then dispatched as a flight (one attempt on one slave; several
  * if slaves die). Not the slave's "job" (slave/: the record of one
@@ -137,6 +146,14 @@ struct slave_peer {
     uint64_t left_boot; /* the life that said DG_LEAVING: nothing more from it is heeded */
     net_addr addr;
     int conf_slots;
+    uint32_t weight_milli; /* slaves.conf weight=W x1000: W times as fast (1000: the default) */
+    /* the machine as its last PONG said it (has_load 0: an older slave,
+     * not said: idle for sched.c, "-" in the status) */
+    int has_load;
+    uint32_t load_milli; /* MACHINE_LOAD_UNKNOWN */
+    uint16_t cpus;       /* 0: unknown */
+    uint64_t mem_avail;  /* MACHINE_MEM_UNKNOWN */
+    uint16_t load_running; /* the commands it ran then (every master's): in load_milli */
     uint64_t boot; /* 0: not heard yet */
     replay_window replay;    /* sequence numbers seen from this life of it */
     dgram_keys keys;         /* session keys of our conversation with this life */
@@ -296,6 +313,9 @@ struct master {
     unsigned nclients;
     uint64_t next_client_id, last_served_client;
     int rr_slave;
+    load_limits limits;        /* --max-load, --memfree */
+    int all_held;              /* the last dispatch found every usable slave held back: said once */
+    log_limiter held_log;
     int stopping;              /* SIGTERM: draining; a second one: stop now */
     int stop_now;
     int grace_over;            /* stopping, the grace period ended: durable batches' jobs are left to their slaves */
@@ -367,11 +387,15 @@ uint64_t slave_floor(const slave_peer *s);
 uint32_t sched_share(uint32_t slots, unsigned busy);
 client *sched_next_client(client *clients, uint64_t last_served, uint64_t now_ms, uint32_t slots, uint32_t aging_ms);
 int sched_effective_priority(const client *cl, uint64_t now_ms, uint32_t aging_ms); /* --priority, aged */
-slave_peer *sched_pick_slave(slave_peer *const *slaves, int nslaves, int *rr);
+enum held_why sched_held(const slave_peer *s, const load_limits *lim);
+uint64_t sched_score(const slave_peer *s);
+/* held: set to how many usable slaves with a free slot were held back (may be NULL) */
+slave_peer *sched_pick_slave(slave_peer *const *slaves, int nslaves, int *rr, const load_limits *lim, unsigned *held);
 #define FAILED_ON_MAX 8
 uint32_t slave_uid(const char *name, size_t len); /* a slave's identity that outlives its peer: its name's hash */
 int command_failed_on(const command *cmd, uint32_t uid);
-slave_peer *sched_prefer_untried(slave_peer *const *slaves, int nslaves, const command *cmd, slave_peer *picked);
+slave_peer *sched_prefer_untried(slave_peer *const *slaves, int nslaves, const command *cmd, slave_peer *picked,
+                                 const load_limits *lim);
 uint64_t sched_start_by(const client *cl, const command *cmd); /* --deadline; NO_DEADLINE: none */
 uint32_t sched_timeout_ms(const client *cl); /* --timeout SECS and N% of the median of its successes */
 

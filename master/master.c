@@ -234,6 +234,39 @@ uint64_t timers_step(master *m, uint64_t now_ms)
 /* Where a SUBMITted command becomes a job on a slave: while sched.c finds
  * a client with a queued command and a slave with a free slot. Nothing
  * new runs once stopping. */
+/* Commands wait: every slave with a free slot is held back by --max-load
+ * or --memfree. Said once until one takes a command again (and at most a
+ * few times a second if that flaps), naming each slave's reason. */
+static void say_all_held(master *m, unsigned held)
+{
+    if (m->all_held || !log_allow(&m->held_log))
+        return;
+    m->all_held = 1;
+    char why[600];
+    size_t n = 0;
+    why[0] = 0;
+    for (int i = 0; i < m->nslaves && n < sizeof why - 1; i++) {
+        const slave_peer *s = m->slaves[i];
+        enum held_why h = sched_held(s, &m->limits);
+        if (h == HELD_LOAD)
+            n += (size_t)snprintf(why + n, sizeof why - n, "%s%s: load %.2f", n ? ", " : "", s->name,
+                                  s->load_milli / 1000.0);
+        else if (h == HELD_MEMFREE)
+            n += (size_t)snprintf(why + n, sizeof why - n, "%s%s: %llu MiB available", n ? ", " : "", s->name,
+                                  (unsigned long long)(s->mem_avail >> 20));
+    }
+    char lim[120] = "";
+    if (m->limits.max_load_milli && m->limits.max_load_per_cpu)
+        snprintf(lim, sizeof lim, "--max-load %.1f%% of the CPUs", m->limits.max_load_milli / 10.0);
+    else if (m->limits.max_load_milli)
+        snprintf(lim, sizeof lim, "--max-load %.2f", m->limits.max_load_milli / 1000.0);
+    if (m->limits.memfree)
+        snprintf(lim + strlen(lim), sizeof lim - strlen(lim), "%s--memfree %llu MiB", lim[0] ? ", " : "",
+                 (unsigned long long)(m->limits.memfree >> 20));
+    LOG(LOG_WARN, "commands wait: %s held back (%s; %s)", held == 1 ? "the slave with a free slot is" : "every slave with a free slot is",
+        why, lim);
+}
+
 void dispatch_step(master *m)
 {
     clients_halt(m); /* a --halt that came with this turn's results: before anything new starts */
@@ -242,10 +275,15 @@ void dispatch_step(master *m)
         client *cl = sched_next_client(m->clients, m->last_served_client, clock_ms(), slots, m->cfg->aging_ms);
         if (!cl)
             return;
-        slave_peer *s = sched_pick_slave(m->slaves, m->nslaves, &m->rr_slave);
-        if (!s)
+        unsigned held;
+        slave_peer *s = sched_pick_slave(m->slaves, m->nslaves, &m->rr_slave, &m->limits, &held);
+        if (!s) {
+            if (held)
+                say_all_held(m, held);
             return;
-        s = sched_prefer_untried(m->slaves, m->nslaves, cl->qhead, s); /* --retries: where it has not failed */
+        }
+        m->all_held = 0;
+        s = sched_prefer_untried(m->slaves, m->nslaves, cl->qhead, s, &m->limits); /* --retries: where it has not failed */
         command *cmd = queue_pop(cl);
         m->last_served_client = cl->id;
         cl->aging_since_ms = clock_ms(); /* --priority's aging starts again */
@@ -399,6 +437,7 @@ int master_run(const master_config *cfg)
     if (!m)
         die("out of memory");
     m->cfg = cfg;
+    m->limits = (load_limits){cfg->max_load_milli, cfg->max_load_per_cpu, cfg->memfree};
     m->auth = cfg->auth;
     m->ep.auth = cfg->auth;
     m->ep.role = AUTH_MASTER;

@@ -32,6 +32,9 @@ typedef struct {
     uint32_t aging_ms;          /* --aging: a waiting batch's priority +1 each (0: no aging); sched.c */
     uint64_t cache_age_ms;      /* --cache-age: a cached result is used this long after it was stored (0: off) */
     uint64_t cache_bytes;       /* --cache-size: bytes of cached results, at most */
+    uint32_t max_load_milli;    /* --max-load x1000 (0: none): a slave at or above it gets no new command */
+    int max_load_per_cpu;       /* --max-load N%: per CPU (N% x 10 in max_load_milli) */
+    uint64_t memfree;           /* --memfree bytes (0: none): a slave with less available gets none */
 } master_config;
 
 #define AGING_DEFAULT_MS 10000u /* --aging (internal.h's AGING_MS) */

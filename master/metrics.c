@@ -139,6 +139,11 @@ void metrics_write(bwriter *w, const master *m, const status_snapshot *snap)
         {"smp_slave_datagrams_retransmitted_total", "counter", "Request fragments sent to it again on timeout."},
         {"smp_slave_rtt_seconds", "gauge", "Smoothed round-trip time to the slave (RFC 6298 SRTT), once measured."},
         {"smp_slave_last_heard_seconds", "gauge", "Seconds since the slave was last heard from, once heard."},
+        {"smp_slave_load", "gauge", "The slave machine's 1-minute load average, as it last reported it."},
+        {"smp_slave_cpus", "gauge", "The slave machine's online CPUs, as it last reported them."},
+        {"smp_slave_memfree_bytes", "gauge", "The slave machine's available memory, as it last reported it."},
+        {"smp_slave_weight", "gauge", "The slave's weight in slaves.conf (1: the default)."},
+        {"smp_slave_held", "gauge", "1 if --max-load or --memfree holds the slave back (no new command), else 0."},
     };
     for (size_t k = 0; k < sizeof per / sizeof *per; k++) {
         head(w, per[k].name, per[k].type, per[k].help);
@@ -157,10 +162,28 @@ void metrics_write(bwriter *w, const master *m, const status_snapshot *snap)
                     continue;
                 snprintf(v, sizeof v, "%.6f", s->rtt_us / 1e6);
                 break;
-            default:
+            case 8:
                 if (s->last_heard_ms == STATUS_NEVER)
                     continue;
                 snprintf(v, sizeof v, "%.3f", s->last_heard_ms / 1000.0);
+                break;
+            case 9:
+                if (s->load == STATUS_NO_LOAD)
+                    continue;
+                snprintf(v, sizeof v, "%.2f", s->load / 100.0);
+                break;
+            case 10:
+                if (!s->cpus)
+                    continue;
+                u64(v, s->cpus);
+                break;
+            case 11:
+                if (s->mem_avail == STATUS_NO_MEM)
+                    continue;
+                u64(v, s->mem_avail);
+                break;
+            case 12: snprintf(v, sizeof v, "%.3f", s->weight_milli / 1000.0); break;
+            default: snprintf(v, sizeof v, "%d", s->held != STATUS_HELD_NO);
             }
             slave_sample(w, per[k].name, s->name, v);
         }

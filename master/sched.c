@@ -13,6 +13,21 @@
  * (slave_depth). Before all that, priority: only the clients of the
  * highest effective priority (--priority, raised by aging) compete
  * (sched_effective_priority).
+ *
+ * Load (sched_score): how busy a slave is, in fractions of it, is what
+ * we gave it, outstanding / capacity, plus what else loads its machine:
+ * the 1-minute load average its last PONG reported, less the commands the
+ * slave ran then (ours are already in outstanding; every running command
+ * counts about 1 in a load average), per CPU. A machine whose 4 CPUs run
+ * 2 other processes is half busy before we give it anything. The sum is
+ * divided by its slaves.conf weight (W times as fast: a slot there is
+ * worth W slots elsewhere), so a weight-2 slave is filled to twice the
+ * ratio of a weight-1 one. A slave whose load is unknown (an older one)
+ * counts as idle machine-wise. The load average lags (a minute): right
+ * after our commands start it is below them (clamped at 0), after they end
+ * above; the outstanding part, exact, dominates a slave we keep busy.
+ * --max-load and --memfree hold a slave back entirely (sched_held):
+ * GNU parallel's --load and --memfree, on the figures the PONG says.
  */
 #include "internal.h"
 
@@ -55,25 +70,78 @@ uint64_t slave_floor(const slave_peer *s)
     return floor;
 }
 
-/* The least loaded usable slave with a free slot (ties: round robin from
- * *rr, which moves past the one chosen). Not usable: not alive (dead, or
- * not heard yet), no session yet, retired, full, or so many ids ahead of
- * its oldest unfinished job that the slave's window would not take one
- * more. A suspect slave (quiet, but not yet dead) is still alive here. */
-slave_peer *sched_pick_slave(slave_peer *const *slaves, int nslaves, int *rr)
+/* A unit of sched_score: a slave all of whose slots are taken, or all of
+ * whose CPUs are busy, scores SCORE_FULL (at weight 1). */
+#define SCORE_FULL 1000000u
+
+/* How busy s is, SCORE_FULL a slave full at weight 1 (the comment at the
+ * top): (outstanding / capacity + other load / CPUs) / weight. Integers
+ * only: the same figures give the same pick on every machine. */
+uint64_t sched_score(const slave_peer *s)
+{
+    unsigned cap = slave_capacity(s);
+    uint64_t score = cap ? (uint64_t)s->outstanding * SCORE_FULL / cap : (uint64_t)s->outstanding * SCORE_FULL;
+    if (s->has_load && s->load_milli != MACHINE_LOAD_UNKNOWN && s->cpus) {
+        uint64_t ours = (uint64_t)s->load_running * 1000;
+        uint64_t other = s->load_milli > ours ? s->load_milli - ours : 0;
+        score += other * (SCORE_FULL / 1000) / s->cpus;
+    }
+    uint32_t w = s->weight_milli ? s->weight_milli : 1000;
+    return score * 1000 / w;
+}
+
+/* Whether --max-load or --memfree holds s back: GNU parallel's "only
+ * start jobs if the load is less than max-load" (the 1-minute load
+ * average, every process of the machine, ours included), "minimum memory
+ * free when starting another job". An unknown figure holds nothing. */
+enum held_why sched_held(const slave_peer *s, const load_limits *lim)
+{
+    if (!lim || !s->has_load)
+        return HELD_NO;
+    if (lim->max_load_milli && s->load_milli != MACHINE_LOAD_UNKNOWN) {
+        uint64_t max = lim->max_load_milli;
+        if (lim->max_load_per_cpu)
+            max = s->cpus ? max * s->cpus : 0; /* CPUs unknown: no per-CPU limit */
+        if (max && s->load_milli >= max)
+            return HELD_LOAD;
+    }
+    if (lim->memfree && s->mem_avail != MACHINE_MEM_UNKNOWN && s->mem_avail < lim->memfree)
+        return HELD_MEMFREE;
+    return HELD_NO;
+}
+
+/* Usable: alive (heard, not dead: a suspect slave, quiet but not yet
+ * dead, is still alive here), a session, not retired, a free slot, and
+ * not so many ids ahead of its oldest unfinished job that the slave's
+ * window would not take one more. */
+static int usable(const slave_peer *s)
+{
+    return s->alive && s->boot && !s->retired && s->outstanding < slave_depth(s) &&
+           s->next_id - slave_floor(s) < DEDUP_WINDOW - 1;
+}
+
+/* The usable slave of the lowest score, not held back (ties: round robin
+ * from *rr, which moves past the one chosen). */
+slave_peer *sched_pick_slave(slave_peer *const *slaves, int nslaves, int *rr, const load_limits *lim, unsigned *held)
 {
     slave_peer *best = NULL;
+    uint64_t best_score = 0;
     int best_index = 0;
+    if (held)
+        *held = 0;
     for (int k = 0; k < nslaves; k++) {
         int index = (*rr + k) % nslaves;
         slave_peer *s = slaves[index];
-        unsigned cap = slave_capacity(s);
-        if (!s->alive || !s->boot || s->retired || s->outstanding >= slave_depth(s) ||
-            s->next_id - slave_floor(s) >= DEDUP_WINDOW - 1)
+        if (!usable(s))
             continue;
-        /* load = outstanding / capacity, compared without division */
-        if (!best || (uint64_t)s->outstanding * slave_capacity(best) < (uint64_t)best->outstanding * cap)
-            best = s, best_index = index;
+        if (sched_held(s, lim)) {
+            if (held)
+                ++*held;
+            continue;
+        }
+        uint64_t score = sched_score(s);
+        if (!best || score < best_score)
+            best = s, best_score = score, best_index = index;
     }
     if (best)
         *rr = (best_index + 1) % nslaves;
@@ -191,19 +259,20 @@ int command_failed_on(const command *cmd, uint32_t uid)
  * parallel's rule, "on another computer on which it has not failed when
  * there is one": the least loaded usable slave with a free slot where it
  * has not failed, else picked (a free slot where it failed beats waiting). */
-slave_peer *sched_prefer_untried(slave_peer *const *slaves, int nslaves, const command *cmd, slave_peer *picked)
+slave_peer *sched_prefer_untried(slave_peer *const *slaves, int nslaves, const command *cmd, slave_peer *picked,
+                                 const load_limits *lim)
 {
     if (!cmd->tries || !command_failed_on(cmd, slave_uid(picked->name, strlen(picked->name))))
         return picked;
     slave_peer *best = NULL;
+    uint64_t best_score = 0;
     for (int k = 0; k < nslaves; k++) {
         slave_peer *s = slaves[k];
-        unsigned cap = slave_capacity(s);
-        if (!s->alive || !s->boot || s->retired || s->outstanding >= slave_depth(s) ||
-            s->next_id - slave_floor(s) >= DEDUP_WINDOW - 1 || command_failed_on(cmd, slave_uid(s->name, strlen(s->name))))
+        if (!usable(s) || sched_held(s, lim) || command_failed_on(cmd, slave_uid(s->name, strlen(s->name))))
             continue;
-        if (!best || (uint64_t)s->outstanding * slave_capacity(best) < (uint64_t)best->outstanding * cap)
-            best = s;
+        uint64_t score = sched_score(s);
+        if (!best || score < best_score)
+            best = s, best_score = score;
     }
     return best ? best : picked;
 }

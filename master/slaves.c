@@ -73,10 +73,12 @@ int load_slaves(master *m)
         listed[nlisted++] = a;
         slave_peer *s = slave_by_addr(m, &a);
         if (s) {
-            if (s->retired || s->conf_slots != e.slots)
-                LOG(LOG_INFO, "slave %s: %s", s->name, s->retired ? "listed again" : "slots changed");
+            if (s->retired || s->conf_slots != e.slots || s->weight_milli != e.weight_milli)
+                LOG(LOG_INFO, "slave %s: %s", s->name,
+                    s->retired ? "listed again" : s->conf_slots != e.slots ? "slots changed" : "weight changed");
             s->retired = 0;
             s->conf_slots = e.slots;
+            s->weight_milli = e.weight_milli;
             continue;
         }
         slave_peer **arr = realloc(m->slaves, (size_t)(m->nslaves + 1) * sizeof *arr);
@@ -88,6 +90,7 @@ int load_slaves(master *m)
         snprintf(s->name, sizeof s->name, "%s:%d", e.host, e.port);
         s->addr = a;
         s->conf_slots = e.slots;
+        s->weight_milli = e.weight_milli;
         s->next_id = 1;
         /* A slave removed and listed again continues its job ids: its
          * session with this master life remembers every id it was given,
@@ -105,7 +108,7 @@ int load_slaves(master *m)
     }
     fclose(f);
     if (nlisted == 0) { /* a reload must not retire every slave because of a bad edit */
-        LOG(LOG_ERROR, "no usable slave in '%s' (expected lines 'host port [slots]')%s", path,
+        LOG(LOG_ERROR, "no usable slave in '%s' (expected lines 'host port [slots] [weight=W]')%s", path,
             m->nslaves ? ": keeping the current slaves" : "");
         return 0;
     }
@@ -260,6 +263,11 @@ static void on_pong(master *m, slave_peer *s, const dgram *d)
     s->alive = 1;
     s->slots_total = d->slots_total;
     s->slots_free = d->slots_free;
+    s->has_load = d->has_load; /* an older slave's PONG: unknown (idle for sched.c) */
+    s->load_milli = d->load_milli;
+    s->cpus = d->cpus;
+    s->mem_avail = d->mem_avail;
+    s->load_running = d->running;
     uint64_t now = clock_us();
     if (d->echo_us && d->echo_us <= now && now - d->echo_us < RTT_SAMPLE_MAX_US)
         rtt_sample(&s->rtt, (uint32_t)(now - d->echo_us));
@@ -420,6 +428,7 @@ static void send_ping(master *m, slave_peer *s, uint64_t now_us, int handshake, 
     dgram d;
     memset(&d, 0, sizeof d);
     d.type = DG_PING;
+    d.job_id = PING_WANTS_LOAD; /* what we understand in a PONG (proto.h) */
     d.echo_us = now_us;
     d.floor = slave_floor(s);
     d.master_id = m->identity; /* the same across our lives: a restart is recognised */

@@ -118,7 +118,16 @@ int status_take(master *m, status_snapshot *snap, uint64_t now_ms)
                                  .dispatched = s->outstanding, .done = s->st_done, .failed = s->st_failed,
                                  .sent = s->st_sent, .retransmitted = s->st_retrans, .rtt_us = s->rtt.srtt_us,
                                  .last_heard_ms = s->boot ? elapsed(now_ms, s->last_heard_ms) : STATUS_NEVER,
-                                 .load = STATUS_NO_LOAD};
+                                 .load = STATUS_NO_LOAD, .mem_avail = STATUS_NO_MEM,
+                                 .weight_milli = s->weight_milli ? s->weight_milli : 1000};
+        if (s->has_load) {
+            if (s->load_milli != MACHINE_LOAD_UNKNOWN)
+                sl.load = (uint16_t)(s->load_milli / 10 < STATUS_NO_LOAD ? s->load_milli / 10 : STATUS_NO_LOAD - 1);
+            sl.mem_avail = s->mem_avail;
+            sl.cpus = s->cpus;
+        }
+        enum held_why h = sched_held(s, &m->limits);
+        sl.held = h == HELD_LOAD ? STATUS_HELD_LOAD : h == HELD_MEMFREE ? STATUS_HELD_MEMFREE : STATUS_HELD_NO;
         snprintf(sl.name, sizeof sl.name, "%.*s", (int)sizeof sl.name - 1, s->name);
         if (sl.state == SLAVE_UP || sl.state == SLAVE_SUSPECT) {
             f->slaves_up++;
@@ -208,11 +217,18 @@ void status_log(master *m)
             snprintf(heard, sizeof heard, "never");
         else
             snprintf(heard, sizeof heard, "%llu ms ago", (unsigned long long)s->last_heard_ms);
+        char load[96] = "";
+        if (s->load != STATUS_NO_LOAD)
+            snprintf(load, sizeof load, ", load %.2f on %u CPUs", s->load / 100.0, s->cpus);
+        if (s->mem_avail != STATUS_NO_MEM)
+            snprintf(load + strlen(load), sizeof load - strlen(load), ", %llu MiB available",
+                     (unsigned long long)(s->mem_avail >> 20));
         log_msg(LOG_INFO, "status: slave %s %s, %u slots, %u running, %llu done, %llu failed, rtt %.2f ms, "
-                "%llu datagrams, %llu retransmitted, heard %s",
+                "%llu datagrams, %llu retransmitted, heard %s%s, weight %.3g%s",
                 s->name, slave_status_name(s->state), s->slots, s->running, (unsigned long long)s->done,
                 (unsigned long long)s->failed, s->rtt_us / 1000.0, (unsigned long long)s->sent,
-                (unsigned long long)s->retransmitted, heard);
+                (unsigned long long)s->retransmitted, heard, load, s->weight_milli / 1000.0,
+                s->held == STATUS_HELD_LOAD ? ", held: load" : s->held == STATUS_HELD_MEMFREE ? ", held: memfree" : "");
     }
     for (size_t i = 0; i < snap.nbatches && i < STATUS_LOG_BATCHES; i++) {
         const status_batch_frame *b = &snap.batches[i];

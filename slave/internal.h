@@ -146,6 +146,13 @@ typedef struct slave {
     log_limiter garbage_log, send_log;
     drop_report drops[DROP_REPORTS];
     uint64_t retransmitted; /* result fragments sent again (xfer_tx_pump): said with --simulate's counts */
+    /* the machine's load for the PONGs (sessions.c machine_load_now):
+     * read at most once per LOAD_READ_MS; the files it is read from (NULL:
+     * the system's; test hooks, slave.c slave_open) */
+    machine_load load;
+    uint64_t load_read_ms;
+    int load_read;
+    const char *loadavg_path, *meminfo_path;
     /* the event loop's poll set (enum PFD_...): pfd_jobs[i] owns pfds[i]
      * from PFD_COMMANDS on */
     sock_t sigfd;
@@ -194,6 +201,8 @@ uint64_t sessions_tick(slave *sl, uint64_t now_us);
 void job_free(slave *sl, job *j);
 uint8_t job_lost_why(const job *j);
 unsigned slots_free(const slave *sl);
+#define LOAD_READ_MS 1000
+const machine_load *machine_load_now(slave *sl);
 void on_job_fragment(slave *sl, const net_addr *from, const dgram *d, size_t n);
 void on_result_ack(slave *sl, const dgram *d);
 void on_cancel(slave *sl, const dgram *d);

@@ -328,7 +328,7 @@ void send_cookie(slave *sl, const net_addr *from, const dgram *d, size_t request
     dgram_keys k = {.set = sl->answer_set}; /* the handshake tier: the master's key set */
     memset(&r, 0, sizeof r);
     r.type = DG_COOKIE;
-    r.job_id = d->job_id;
+    r.job_id = d->type == DG_PING ? 0 : d->job_id; /* a PING's is what its master understands, not a job */
     r.echo_us = d->type == DG_PING ? d->echo_us : 0;
     cookie_make(sl, d->sender_boot, from, (uint32_t)clock_ms(), r.cookie);
     send_capped(sl, from, d->sender_boot, &k, &r, request_len, WHY_REPLY);
@@ -342,6 +342,19 @@ void send_cookie(slave *sl, const net_addr *from, const dgram *d, size_t request
 int session_dormant(const session *s)
 {
     return elapsed(clock_ms(), s->last_heard_ms) > MASTER_SILENT_MS;
+}
+
+/* The machine's load as the PONGs say it: each master pings twice a
+ * second, and the files are read once a second at most for all of them. */
+const machine_load *machine_load_now(slave *sl)
+{
+    uint64_t now = clock_ms();
+    if (!sl->load_read || elapsed(now, sl->load_read_ms) >= LOAD_READ_MS) {
+        plat_machine_load(&sl->load, sl->loadavg_path, sl->meminfo_path);
+        sl->load_read = 1;
+        sl->load_read_ms = now;
+    }
+    return &sl->load;
 }
 
 void on_ping(slave *sl, const net_addr *from, const dgram *d, size_t n)
@@ -375,6 +388,14 @@ void on_ping(slave *sl, const net_addr *from, const dgram *d, size_t n)
     r.slots_total = (uint16_t)sl->cfg->slots;
     r.slots_free = (uint16_t)slots_free(sl);
     r.highest_job = s->highest_job;
+    if (d->job_id & PING_WANTS_LOAD) { /* a master that reads them: an older one refuses the bytes */
+        const machine_load *l = machine_load_now(sl);
+        r.has_load = 1;
+        r.load_milli = l->load_milli;
+        r.cpus = l->cpus;
+        r.mem_avail = l->mem_avail;
+        r.running = (uint16_t)(sl->running < 65535 ? sl->running : 65535);
+    }
     s->last_heard_ms = clock_ms();
     session_advance_floor(sl, s, d->floor);
     dgram_keys k = {.set = sl->answer_set}; /* the handshake tier: the master's key set */

@@ -152,6 +152,14 @@ static slave *slave_open(const slave_config *cfg)
     if (sl->sock == SOCK_INVALID)
         die("cannot listen on UDP %s:%d: %s", cfg->bind, cfg->port, err);
     sl->sigfd = signal_events_init();
+    /* Test hooks (tests/load.t), said nowhere else: the load average and
+     * the memory the PONGs report are read from these files, in the
+     * formats of /proc/loadavg and /proc/meminfo, instead of the system's
+     * (a real load average moves too slowly for a test). */
+    const char *hook = getenv("SMP_LOADAVG_FILE");
+    sl->loadavg_path = hook && *hook ? hook : NULL;
+    hook = getenv("SMP_MEMINFO_FILE");
+    sl->meminfo_path = hook && *hook ? hook : NULL;
     LOG(LOG_INFO, "listening on UDP %s:%d with %d slots (boot %016llx%s)", cfg->bind, net_local_port(sl->sock),
         cfg->slots, (unsigned long long)sl->ep.boot, sl->auth->enabled ? ", authenticated" : "");
     if (cfg->cwd) /* a command file's relative paths, a client's --wd: from there */

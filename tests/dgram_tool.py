@@ -447,6 +447,9 @@ def fields(p):
         d["echo_us"], d["slots_total"], d["slots_free"], d["highest_job"] = struct.unpack(">QHHQ", b[:20])
         d["eph_pub"] = b[20:52].hex()
         rest = b[52:]
+        if len(rest) == 16:  # the load fields (a PING with PING_WANTS_LOAD)
+            d["load_milli"], d["cpus"], d["mem_avail"], d["load_running"] = struct.unpack(">IHQH", rest)
+            rest = b""
     elif typ in (3, 5):
         at = 0
         if typ == 3:

@@ -153,6 +153,8 @@ def frame_fields(t, f):
             d["rtt_us"], d["last_heard_ms"], d["load"], nl = struct.unpack(">BHIIQQQQIQHH", f[:59])
         d["state"] = {1: "UP", 2: "SUSPECT", 3: "DEAD", 4: "RETIRED"}.get(st, str(st))
         d["name"] = f[59:59 + nl].decode()
+        if len(f) >= 59 + nl + 15:  # a master with load-aware dispatch
+            d["mem_free"], d["cpus"], d["weight_milli"], d["slave_held"] = struct.unpack(">QHIB", f[59 + nl:59 + nl + 15])
     elif t == 24:
         d["seq"], d["attempt"], d["stream"], d["offset"] = struct.unpack(">IHBI", f[:11])
         d["len"] = len(f) - 11

@@ -83,7 +83,7 @@ no-such-host.invalid 10001
 127.0.0.1 ${SLAVE_PORTS[1]} 1
 CONF
 start_master m2 "$T/bad.conf"
-check "line 2 reported" grep -q "bad.conf:2: expected 'host port \[slots\]': line skipped" "$T/m2.log"
+check "line 2 reported" grep -q "bad.conf:2: expected 'host port \[slots\] \[weight=W\]': line skipped" "$T/m2.log"
 check "line 3 reported" grep -q "bad.conf:3: port is not a number from 1 to 65535: line skipped" "$T/m2.log"
 check "line 4 reported (unresolvable host)" grep -q "bad.conf:4: cannot resolve 'no-such-host.invalid'" "$T/m2.log"
 check "line 5 reported" grep -q "bad.conf:5: too many fields" "$T/m2.log"

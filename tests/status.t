@@ -44,7 +44,8 @@ is "$(q 'j["version"] == open("/dev/stdin").read().split()[1]' < <("$(prog clien
     "version: the programs' version"
 is "$(q 'all(k in s for s in j["slaves"] for k in ("name","state","slots","running","done","failed","rtt_ms","retransmit_ratio","last_heard_ms","load"))')" \
     True "every slave field of the issue is there"
-is "$(q 'j["slaves"][0]["load"]')" None "load: null (unknown)"
+is "$(q 'all(isinstance(s["load"], float) and s["load"] >= 0 and s["cpus"] >= 1 and s["memfree_bytes"] > 0 and s["weight"] == 1 and s["held"] is None for s in j["slaves"])')" \
+    True "load, cpus, memfree_bytes as the slaves reported them; weight 1, not held (tests/load.t: the rest)"
 is "$(q 'j["slaves"][0]["last_heard_ms"] < 2000 and j["slaves"][0]["rtt_ms"] is not None and j["slaves"][0]["rtt_ms"] < 1000')" \
     True "last_heard_ms and rtt_ms plausible"
 
@@ -89,7 +90,7 @@ is "$(q 'all(x["state"] == "running" and x["batch"] == j["batches"][0]["id"] and
 RC=0; timeout 30 "$(prog client)" --status 127.0.0.1 "$MASTER_PORT" >"$T/table" 2>&1 || RC=$?
 is "$RC" 0 "--status: exit 0"
 check "the master line" grep -Eq '^master [0-9.]+ up [0-9.]+s, 2/2 slaves up, 4 slots, 4 running, 6 queued, 4 finished \(2 failed\)' "$T/table"
-is "$(sed -n 2p "$T/table" | tr -s ' ')" "SLAVE STATE SLOTS RUNNING DONE FAILED RTT_MS RETRANS LAST_HEARD LOAD" "the slaves' header"
+is "$(sed -n 2p "$T/table" | tr -s ' ')" "SLAVE STATE SLOTS RUNNING DONE FAILED RTT_MS RETRANS LAST_HEARD LOAD CPUS MEMFREE WEIGHT HELD" "the slaves' header"
 is "$(grep -c '^127\.0\.0\.1:[0-9]* *up  *2  *2 ' "$T/table")" 2 "one line per slave: up, 2 slots, 2 running"
 is "$(sed -n 5p "$T/table" | tr -s ' ')" "BATCH STATE TOTAL QUEUED RUNNING DONE FAILED AGE CLIENT PRIO ORDER" "the batches' header"
 check "one line for the batch" grep -Eq '^[0-9a-f]{16} attached +14 +6 +4 +4 +2 +[0-9.]+s 127\.0\.0\.1:' "$T/table"

@@ -113,6 +113,29 @@ static void test_datagrams(void)
     o = roundtrip(&d, &good);
     ok(good && o.slots_total == 4 && o.slots_free == 3 && o.echo_us == 9 && o.highest_job == d.highest_job,
        "PONG round trip (highest_job included)");
+    ok(good && !o.has_load, "PONG without the load fields (an older slave's): has_load 0");
+    {
+        uint8_t plain[DGRAM_MAX], loaded[DGRAM_MAX];
+        size_t np = dgram_encode(&d, plain, sizeof plain, NULL);
+        d.has_load = 1, d.load_milli = 2500, d.cpus = 8, d.mem_avail = 0x0000000123456789ull, d.running = 3;
+        size_t nl = dgram_encode(&d, loaded, sizeof loaded, NULL);
+        ok(nl == np + PONG_LOAD_LEN && get_u32(loaded + np) == 2500 && loaded[np + 4] == 0 && loaded[np + 5] == 8 &&
+               loaded[np + 14] == 0 && loaded[np + 15] == 3,
+           "PONG with load: %d bytes after the public key (load x1000, cpus, memory, running)", PONG_LOAD_LEN);
+        o = roundtrip(&d, &good);
+        ok(good && o.has_load && o.load_milli == 2500 && o.cpus == 8 && o.mem_avail == d.mem_avail && o.running == 3 &&
+               o.highest_job == d.highest_job,
+           "PONG with load round trip");
+        int bad = 0;
+        const char *why;
+        dgram t;
+        for (size_t cut = 1; cut < PONG_LOAD_LEN; cut++)
+            bad += dgram_decode(loaded, nl - cut, &t, &why) == 0;
+        ok(!bad, "PONG: load fields cut short refused (trailing bytes)");
+        loaded[nl] = 0;
+        ok(dgram_decode(loaded, nl + 1, &t, &why) < 0, "PONG: a byte after the load fields refused");
+        d.has_load = 0;
+    }
 
     d = (dgram){.type = DG_JOB, .job_id = 77, .floor = 70, .total = 3000, .offset = 2400, .frag_size = 1200,
                 .payload = payload, .payload_len = 600};
@@ -1018,14 +1041,40 @@ static void test_status(void)
     }
     status_slave_frame sl = {.state = SLAVE_SUSPECT, .slots = 2, .running = 2, .dispatched = 3, .done = 7, .failed = 1,
                              .sent = 200, .retransmitted = 5, .rtt_us = 1500, .last_heard_ms = 1200,
-                             .load = STATUS_NO_LOAD, .name = "127.0.0.1:4001"};
+                             .load = STATUS_NO_LOAD, .name = "127.0.0.1:4001", .mem_avail = STATUS_NO_MEM,
+                             .weight_milli = 1000};
     bw_reset(&w);
     frame_end(&w, status_slave_frame_encode(&w, &sl));
     ok(parse_one(&w, &type, &f) && frame_decode(type, &f, &a) == 0 && a.u.slave.state == SLAVE_SUSPECT &&
            a.u.slave.dispatched == 3 && a.u.slave.retransmitted == 5 && a.u.slave.rtt_us == 1500 &&
            a.u.slave.last_heard_ms == 1200 && a.u.slave.load == STATUS_NO_LOAD &&
            !strcmp(a.u.slave.name, "127.0.0.1:4001"), "STATUS_SLAVE round trip");
-    ok(truncations_refused(F_STATUS_SLAVE, &f, br_left(&f)), "STATUS_SLAVE: every truncation refused");
+    ok(truncations_refused(F_STATUS_SLAVE, &f, br_left(&f) - 15), "STATUS_SLAVE: every truncation before the name's end refused");
+    {
+        int bad = 0;
+        for (size_t cut = 1; cut < 15; cut++) {
+            breader t = f;
+            t.len -= cut;
+            bad += frame_decode(F_STATUS_SLAVE, &t, &a) == 0;
+        }
+        breader t = f;
+        t.len -= 15;
+        ok(!bad && frame_decode(F_STATUS_SLAVE, &t, &a) == 0 && a.u.slave.mem_avail == STATUS_NO_MEM &&
+               a.u.slave.cpus == 0 && a.u.slave.weight_milli == 1000 && a.u.slave.held == STATUS_HELD_NO,
+           "STATUS_SLAVE: the machine's fields cut short refused; absent (an older master): unknown, weight 1");
+        sl.mem_avail = 1u << 30, sl.cpus = 4, sl.weight_milli = 2500, sl.held = STATUS_HELD_MEMFREE;
+        bw_reset(&w);
+        frame_end(&w, status_slave_frame_encode(&w, &sl));
+        ok(parse_one(&w, &type, &f) && frame_decode(type, &f, &a) == 0 && a.u.slave.mem_avail == 1u << 30 &&
+               a.u.slave.cpus == 4 && a.u.slave.weight_milli == 2500 && a.u.slave.held == STATUS_HELD_MEMFREE,
+           "STATUS_SLAVE: memfree, cpus, weight, held round trip");
+        w.data[w.len - 1] = 3;
+        ok(parse_one(&w, &type, &f) && frame_decode(type, &f, &a) == -1, "STATUS_SLAVE: an unknown held reason refused");
+        sl.mem_avail = STATUS_NO_MEM, sl.cpus = 0, sl.weight_milli = 1000, sl.held = STATUS_HELD_NO;
+        bw_reset(&w);
+        frame_end(&w, status_slave_frame_encode(&w, &sl));
+        parse_one(&w, &type, &f);
+    }
     uint8_t *nul = memchr(w.data + 5, '4', w.len - 5);
     *nul = 0;
     ok(parse_one(&w, &type, &f) && frame_decode(type, &f, &a) == -1, "STATUS_SLAVE: a NUL in the name refused");
@@ -1091,7 +1140,7 @@ static void test_status(void)
     status_snapshot snap = {.master = sf};
     status_add_slave(&snap, &sl);
     sl.state = SLAVE_DEAD, sl.sent = 0, sl.retransmitted = 0, sl.rtt_us = 0, sl.last_heard_ms = STATUS_NEVER;
-    sl.load = 150;
+    sl.load = 150, sl.cpus = 4, sl.mem_avail = 3u << 20, sl.weight_milli = 2000, sl.held = STATUS_HELD_LOAD;
     snprintf(sl.name, sizeof sl.name, "h\"2:1");
     status_add_slave(&snap, &sl);
     status_add_batch(&snap, &bt);
@@ -1109,10 +1158,12 @@ static void test_status(void)
         "\"cancelled\":0},\"finished_total\":13,\"failed_total\":5,\"slaves\":["
         "{\"name\":\"127.0.0.1:4001\",\"state\":\"suspect\",\"slots\":2,\"running\":2,\"dispatched\":3,\"done\":7,"
         "\"failed\":1,\"rtt_ms\":1.500,\"datagrams_sent\":200,\"datagrams_retransmitted\":5,"
-        "\"retransmit_ratio\":0.025000,\"last_heard_ms\":1200,\"load\":null,\"jobs\":[]},"
+        "\"retransmit_ratio\":0.025000,\"last_heard_ms\":1200,\"load\":null,\"cpus\":null,\"memfree_bytes\":null,"
+        "\"weight\":1,\"held\":null,\"jobs\":[]},"
         "{\"name\":\"h\\\"2:1\",\"state\":\"dead\",\"slots\":2,\"running\":2,\"dispatched\":3,\"done\":7,\"failed\":1,"
         "\"rtt_ms\":null,\"datagrams_sent\":0,\"datagrams_retransmitted\":0,\"retransmit_ratio\":null,"
-        "\"last_heard_ms\":null,\"load\":1.50,\"jobs\":[{\"batch\":\"0123456789abcdef\",\"client\":\"127.0.0.1:5555\","
+        "\"last_heard_ms\":null,\"load\":1.50,\"cpus\":4,\"memfree_bytes\":3145728,\"weight\":2,"
+        "\"held\":\"load\",\"jobs\":[{\"batch\":\"0123456789abcdef\",\"client\":\"127.0.0.1:5555\","
         "\"seq\":9,\"command\":\"sleep 30 # <b>\\\"x\\\"</b>\",\"state\":\"running\",\"running_ms\":2500}]}],"
         "\"batches\":[{\"id\":\"0123456789abcdef\",\"client\":\"127.0.0.1:5555\",\"state\":\"attached\","
         "\"durable\":true,\"ended\":true,\"submitted\":14,\"queued\":6,\"running\":4,\"done\":4,\"failed\":2,"
@@ -1133,12 +1184,16 @@ static void test_status(void)
     memset(out, 0, sizeof out);
     n = fread(out, 1, sizeof out - 1, tmp);
     fclose(tmp);
-    ok(strstr(out, "\nSLAVE                    STATE   SLOTS RUNNING     DONE  FAILED   RTT_MS RETRANS LAST_HEARD  LOAD\n"
-                   "127.0.0.1:4001           suspect     2       2        7       1     1.50   2.50%       1.2s     -\n") &&
+    int table_ok = strstr(out, "\nSLAVE                    STATE   SLOTS RUNNING     DONE  FAILED   RTT_MS RETRANS LAST_HEARD  LOAD "
+                   "CPUS   MEMFREE WEIGHT HELD\n"
+                   "127.0.0.1:4001           suspect     2       2        7       1     1.50   2.50%       1.2s     -    -"
+                   "         -      1 -\n"
+                   "h\"2:1                    dead        2       2        7       1        -       -      never  1.50    4"
+                   " 3072.0KiB      2 held: load\n") &&
            strstr(out, "\nBATCH            STATE       TOTAL  QUEUED RUNNING    DONE  FAILED       AGE CLIENT                   PRIO ORDER\n"
-                       "0123456789abcdef attached       14       6       4       4       2"),
-       "status table: headers and lines");
-    if (!strstr(out, "suspect"))
+                       "0123456789abcdef attached       14       6       4       4       2");
+    ok(table_ok, "status table: headers and lines");
+    if (!table_ok)
         fprintf(stderr, "# got: %s\n", out);
     status_free(&snap);
 }
@@ -1185,6 +1240,25 @@ static void test_frame_across_slides(void)
 }
 
 /* ::ffff:a.b.c.d is a.b.c.d: one slave, whichever way slaves.conf says it. */
+/* The slave's machine figures (lib/machine.c): /proc/loadavg and
+ * /proc/meminfo as text. */
+static void test_machine(void)
+{
+    is_int((int)loadavg_parse("0.52 0.58 0.59 1/467 12345\n"), 520, "loadavg: the first field x1000");
+    is_int((int)loadavg_parse("12.345678 1 1 1/1 1"), 12345, "loadavg: three decimals kept");
+    is_int((int)loadavg_parse("3 1 1"), 3000, "loadavg: no decimals");
+    ok(loadavg_parse("") == MACHINE_LOAD_UNKNOWN && loadavg_parse("abc") == MACHINE_LOAD_UNKNOWN &&
+           loadavg_parse("-1.0 0 0") == MACHINE_LOAD_UNKNOWN && loadavg_parse("1.5x") == MACHINE_LOAD_UNKNOWN &&
+           loadavg_parse("99999999999.0") == MACHINE_LOAD_UNKNOWN,
+       "loadavg: empty, words, negative, junk, huge: unknown");
+    ok(meminfo_parse("MemTotal:       16000000 kB\nMemFree:         1000 kB\nMemAvailable:    8000000 kB\n") ==
+           8000000ull * 1024, "meminfo: MemAvailable in bytes");
+    ok(meminfo_parse("MemTotal: 16 kB\nMemFree: 1000 kB\n") == 1000ull * 1024, "meminfo: MemFree without MemAvailable");
+    ok(meminfo_parse("MemAvailableX: 5 kB\nSwapFree: 9 kB\n") == MACHINE_MEM_UNKNOWN && meminfo_parse("") == MACHINE_MEM_UNKNOWN &&
+           meminfo_parse("MemAvailable: lots\n") == MACHINE_MEM_UNKNOWN,
+       "meminfo: neither, empty, not a number: unknown");
+}
+
 static void test_addresses(void)
 {
     net_addr v4, mapped, v6, other;
@@ -1219,6 +1293,7 @@ int main(void)
     test_frame_codecs();
     test_status();
     test_frame_across_slides();
+    test_machine();
     test_addresses();
     return done_testing();
 }

@@ -39,6 +39,24 @@ static void test_slaves_conf(void)
     strcpy(longhost + 300, " 1");
     ok(conf(longhost, &e, &why) < 0 && strstr(why, "too long"), "overlong host refused");
     ok(slaves_conf_line("a\0b 1", 5, 1, &e, &why) < 0, "NUL byte refused");
+
+    /* weight=W: after the port, with or without slots, either order */
+    ok(conf("h 1", &e, &why) == 1 && e.weight_milli == 1000, "no weight: 1");
+    ok(conf("h 1 4 weight=2", &e, &why) == 1 && e.slots == 4 && e.weight_milli == 2000, "slots weight=2");
+    ok(conf("h 1 weight=0.5 3", &e, &why) == 1 && e.slots == 3 && e.weight_milli == 500, "weight=0.5 before the slots");
+    ok(conf("h 1 weight=1.25", &e, &why) == 1 && e.slots == 0 && e.weight_milli == 1250, "weight alone, decimals");
+    ok(conf("h 1 weight=100", &e, &why) == 1 && e.weight_milli == 100000, "weight=100: the largest");
+    ok(conf("h 1 weight=0.001 #slow", &e, &why) == 1 && e.weight_milli == 1, "weight=0.001: the smallest");
+    static const char *bad[] = {"h 1 weight=0", "h 1 weight=-1", "h 1 weight=abc", "h 1 weight=101", "h 1 weight=",
+                                "h 1 weight=2x", "h 1 weight=1.", "h 1 weight=.5", "h 1 weight=0.0001",
+                                "h 1 weight=100.5", "h 1 weight=1e2", "h 1 weight=99999999999"};
+    int refused = 0;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        refused += conf(bad[i], &e, &why) < 0 && strstr(why, "weight is not a number from 0.001 to 100");
+    is_int(refused, (int)(sizeof bad / sizeof *bad), "bad weights refused, the reason naming weight");
+    ok(conf("h 1 weight=2 weight=3", &e, &why) < 0 && strstr(why, "twice"), "weight twice refused: '%s'", why);
+    ok(conf("h 1 2 3 weight=2", &e, &why) < 0 && strstr(why, "too many"), "slots twice (with a weight) refused");
+    ok(conf("h 1 weight=2 x", &e, &why) < 0 && strstr(why, "slots"), "a bad slots beside a weight: '%s'", why);
 }
 
 static void test_command_lines(void)

@@ -1052,7 +1052,7 @@ int main(void)
     FILE *f = fopen(conf, "w");
     fputs("127.0.0.1 1\n127.0.0.1 2\n", f);
     fclose(f);
-    cfg = (master_config){"127.0.0.1", 0, NULL, 8, 1000, 2, 60000, 10000, &no_key, 3000, 256, dir, 300000, 3600000, 0, NULL, 0, NULL, NULL, 0, 0, 0};
+    cfg = (master_config){"127.0.0.1", 0, NULL, 8, 1000, 2, 60000, 10000, &no_key, 3000, 256, dir, 300000, 3600000, 0, NULL, 0, NULL, NULL, 0, 0, 0, 0, 0, 0};
     cfg.slaves_conf = strdup(conf);
     test_replay();
     test_compaction();

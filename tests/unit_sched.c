@@ -1,7 +1,9 @@
 /* Unit tests: the master's scheduling policy (master/sched.c) on made-up
  * clients and slaves: which client's command goes next (round robin in
  * connection order), which slave takes it (least loaded, ties round robin;
- * full, dead, unheard, retired or window-bound slaves skipped). */
+ * full, dead, unheard, retired or window-bound slaves skipped), and how
+ * the machine's load, slaves.conf weights, --max-load and --memfree
+ * shift it (sched_score, sched_held). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,7 +249,7 @@ static void test_pick_slave(void)
         slave_make(&s[i], 2, 0);
     int picks[6];
     for (int k = 0; k < 6; k++)
-        picks[k] = index_of(arr, 3, sched_pick_slave(arr, 3, &rr));
+        picks[k] = index_of(arr, 3, sched_pick_slave(arr, 3, &rr, NULL, NULL));
     ok(picks[0] == 0 && picks[1] == 1 && picks[2] == 2 && picks[3] == 0 && picks[4] == 1 && picks[5] == 2,
        "equal load: round robin 0 1 2 0 1 2 (got %d %d %d %d %d %d)", picks[0], picks[1], picks[2], picks[3], picks[4],
        picks[5]);
@@ -257,28 +259,28 @@ static void test_pick_slave(void)
     slave_make(&s[1], 2, 0); /* 0 */
     slave_make(&s[2], 8, 1); /* 1/8 */
     rr = 0;
-    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 1, "the idle slave first");
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr, NULL, NULL)), 1, "the idle slave first");
     is_int(rr, 2, "rr moves past the one picked");
     s[1].outstanding = 1; /* 1/2 */
     rr = 0;
-    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 2, "then the one with the lowest load ratio (1/8)");
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr, NULL, NULL)), 2, "then the one with the lowest load ratio (1/8)");
     slave_make(&s[0], 4, 2); /* 1/2 */
     slave_make(&s[1], 2, 1); /* 1/2 */
     slave_make(&s[2], 8, 4); /* 1/2 */
     rr = 1;
-    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 1, "equal ratios: the first from rr");
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr, NULL, NULL)), 1, "equal ratios: the first from rr");
 
     /* Short commands: a second job per slot, queued on the slave; not when
      * slaves.conf caps the slave below its own slots, not for long ones. */
     for (int i = 0; i < 3; i++)
         slave_make(&s[i], 2, 2);
     rr = 0;
-    ok(sched_pick_slave(arr, 3, &rr) == NULL, "full slaves, durations unknown: none (depth = capacity)");
+    ok(sched_pick_slave(arr, 3, &rr, NULL, NULL) == NULL, "full slaves, durations unknown: none (depth = capacity)");
     s[1].avg_run_us = 1000;
-    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 1, "a slave of 1 ms commands takes a 3rd job on 2 slots");
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr, NULL, NULL)), 1, "a slave of 1 ms commands takes a 3rd job on 2 slots");
     is_int(slave_depth(&s[1]), 4, "... up to 2 per slot");
     s[1].outstanding = 4;
-    ok(sched_pick_slave(arr, 3, &rr) == NULL, "... and no more");
+    ok(sched_pick_slave(arr, 3, &rr, NULL, NULL) == NULL, "... and no more");
     s[1].avg_run_us = PREFETCH_BELOW_US;
     is_int(slave_depth(&s[1]), 2, "commands of %u ms on average: no second job per slot", PREFETCH_BELOW_US / 1000);
     s[1].avg_run_us = 1000;
@@ -291,23 +293,23 @@ static void test_pick_slave(void)
         slave_make(&s[i], 2, 0);
     s[0].outstanding = 2;
     rr = 0;
-    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 1, "a full slave is skipped");
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr, NULL, NULL)), 1, "a full slave is skipped");
     s[1].alive = 0;
     rr = 0;
-    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 2, "a dead slave is skipped");
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr, NULL, NULL)), 2, "a dead slave is skipped");
     s[1].alive = 1;
     s[1].boot = 0;
     rr = 1;
-    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 2, "a slave not heard yet (no boot id) is skipped");
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr, NULL, NULL)), 2, "a slave not heard yet (no boot id) is skipped");
     s[1].boot = 42;
     s[1].last_heard_ms = 0; /* suspect: quiet, but not declared dead */
     rr = 1;
-    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 1, "a suspect slave (alive, quiet) still takes work");
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr, NULL, NULL)), 1, "a suspect slave (alive, quiet) still takes work");
     s[2].retired = 1;
     rr = 2;
-    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr)), 1, "a retired slave is skipped");
+    is_int(index_of(arr, 3, sched_pick_slave(arr, 3, &rr, NULL, NULL)), 1, "a retired slave is skipped");
     s[1].outstanding = 2;
-    ok(sched_pick_slave(arr, 3, &rr) == NULL, "all full, dead or retired: none");
+    ok(sched_pick_slave(arr, 3, &rr, NULL, NULL) == NULL, "all full, dead or retired: none");
     is_int(rr, 2, "rr unchanged when nothing is picked");
 
     /* The slots column caps what the slave offers, never raises it. */
@@ -315,7 +317,7 @@ static void test_pick_slave(void)
     s[0].conf_slots = 2;
     is_int(slave_capacity(&s[0]), 2, "slaves.conf slots 2 caps 8 offered");
     rr = 0;
-    ok(sched_pick_slave(arr, 1, &rr) == NULL, "capped at 2, 2 running: full");
+    ok(sched_pick_slave(arr, 1, &rr, NULL, NULL) == NULL, "capped at 2, 2 running: full");
     s[0].conf_slots = 16;
     is_int(slave_capacity(&s[0]), 8, "slaves.conf slots 16 does not raise 8 offered");
     s[0].conf_slots = 0;
@@ -330,13 +332,13 @@ static void test_pick_slave(void)
     s[0].next_id = 10 + DEDUP_WINDOW - 2;
     is_int(slave_floor(&s[0]), 10, "floor: the oldest id in use");
     rr = 0;
-    ok(sched_pick_slave(arr, 1, &rr) == &s[0], "ids in use span DEDUP_WINDOW - 2: one more fits");
+    ok(sched_pick_slave(arr, 1, &rr, NULL, NULL) == &s[0], "ids in use span DEDUP_WINDOW - 2: one more fits");
     s[0].next_id++;
-    ok(sched_pick_slave(arr, 1, &rr) == NULL, "span DEDUP_WINDOW - 1: no more until the oldest ends");
+    ok(sched_pick_slave(arr, 1, &rr, NULL, NULL) == NULL, "span DEDUP_WINDOW - 1: no more until the oldest ends");
     s[0].flights = NULL;
     is_int(slave_floor(&s[0]), s[0].next_id, "no flight: the floor is the next id");
-    ok(sched_pick_slave(arr, 1, &rr) == &s[0], "the oldest ended: it takes work again");
-    ok(sched_pick_slave(arr, 0, &rr) == NULL, "no slaves: none");
+    ok(sched_pick_slave(arr, 1, &rr, NULL, NULL) == &s[0], "the oldest ended: it takes work again");
+    ok(sched_pick_slave(arr, 0, &rr, NULL, NULL) == NULL, "no slaves: none");
 }
 
 /* --retries: the next run of a failed command goes where it has not failed
@@ -351,22 +353,22 @@ static void test_retries(void)
     }
     command cmd;
     memset(&cmd, 0, sizeof cmd);
-    ok(sched_prefer_untried(arr, 3, &cmd, &s[0]) == &s[0], "never failed: the plain pick");
+    ok(sched_prefer_untried(arr, 3, &cmd, &s[0], NULL) == &s[0], "never failed: the plain pick");
     cmd.failed_on[0] = slave_uid(s[0].name, strlen(s[0].name));
     cmd.tries = 1;
     ok(command_failed_on(&cmd, slave_uid("127.0.0.1:7000", 14)) && !command_failed_on(&cmd, slave_uid(s[1].name, 14)),
        "failed_on: by the slave's name (a new peer of that name after a reload too)");
     s[1].outstanding = 1;
-    ok(sched_prefer_untried(arr, 3, &cmd, &s[0]) == &s[2], "failed on the pick: the least loaded where it has not failed");
-    ok(sched_prefer_untried(arr, 3, &cmd, &s[1]) == &s[1], "the pick is one where it has not failed: kept");
+    ok(sched_prefer_untried(arr, 3, &cmd, &s[0], NULL) == &s[2], "failed on the pick: the least loaded where it has not failed");
+    ok(sched_prefer_untried(arr, 3, &cmd, &s[1], NULL) == &s[1], "the pick is one where it has not failed: kept");
     cmd.failed_on[1] = slave_uid(s[2].name, strlen(s[2].name));
     cmd.tries = 2;
-    ok(sched_prefer_untried(arr, 3, &cmd, &s[0]) == &s[1], "failed on 2 of 3: the third");
+    ok(sched_prefer_untried(arr, 3, &cmd, &s[0], NULL) == &s[1], "failed on 2 of 3: the third");
     s[1].outstanding = 2;
-    ok(sched_prefer_untried(arr, 3, &cmd, &s[0]) == &s[0], "the one where it has not failed is full: the pick");
+    ok(sched_prefer_untried(arr, 3, &cmd, &s[0], NULL) == &s[0], "the one where it has not failed is full: the pick");
     s[1].alive = 0;
     s[1].outstanding = 0;
-    ok(sched_prefer_untried(arr, 3, &cmd, &s[0]) == &s[0], "... or dead: the pick");
+    ok(sched_prefer_untried(arr, 3, &cmd, &s[0], NULL) == &s[0], "... or dead: the pick");
     client cl;
     memset(&cl, 0, sizeof cl);
     cl.timeout_ms = 5000;
@@ -464,12 +466,152 @@ static void test_priority(void)
         bw_free(&cls[i].out);
 }
 
+/* The machine's load as a PONG says it (4 CPUs unless cpus given). */
+static void load_make(slave_peer *s, uint32_t load_milli, uint16_t cpus, uint16_t running, uint64_t mem)
+{
+    s->has_load = 1;
+    s->load_milli = load_milli;
+    s->cpus = cpus;
+    s->load_running = running;
+    s->mem_avail = mem;
+}
+
+/* n picks from a fresh rr, each taking the slot it is given: how many
+ * each of the first two slaves got. */
+static void fill(slave_peer **arr, int n, int picks, const load_limits *lim, int got[2])
+{
+    int rr = 0;
+    got[0] = got[1] = 0;
+    for (int k = 0; k < picks; k++) {
+        slave_peer *p = sched_pick_slave(arr, n, &rr, lim, NULL);
+        if (!p)
+            break;
+        p->outstanding++;
+        got[index_of(arr, n, p)]++;
+    }
+}
+
+static void test_load(void)
+{
+    slave_peer s[2];
+    slave_peer *arr[2] = {&s[0], &s[1]};
+    int rr = 0, got[2];
+    unsigned held;
+
+    /* Scores: outstanding / capacity + other load / CPUs, over weight. */
+    slave_make(&s[0], 4, 2);
+    is_int((int)sched_score(&s[0]), 500000, "score: 2 of 4 slots, load unknown: 1/2");
+    load_make(&s[0], 3000, 4, 1, MACHINE_MEM_UNKNOWN);
+    is_int((int)sched_score(&s[0]), 1000000, "score: 2 of 4 slots + load 3 of which 1 ours, on 4 CPUs: 1/2 + 2/4");
+    load_make(&s[0], 500, 4, 3, MACHINE_MEM_UNKNOWN);
+    is_int((int)sched_score(&s[0]), 500000, "score: a load average below our running commands (it lags): none other");
+    load_make(&s[0], MACHINE_LOAD_UNKNOWN, 4, 0, MACHINE_MEM_UNKNOWN);
+    is_int((int)sched_score(&s[0]), 500000, "score: a load the slave could not read: none other");
+    load_make(&s[0], 3000, 0, 0, MACHINE_MEM_UNKNOWN);
+    is_int((int)sched_score(&s[0]), 500000, "score: CPUs unknown: the load is not counted");
+    s[0].weight_milli = 2000;
+    is_int((int)sched_score(&s[0]), 250000, "score: weight 2 halves it");
+
+    /* A loaded machine gets fewer commands than an idle one. */
+    slave_make(&s[0], 4, 0);
+    slave_make(&s[1], 4, 0);
+    load_make(&s[0], 3000, 4, 0, MACHINE_MEM_UNKNOWN); /* 3 other processes on 4 CPUs */
+    load_make(&s[1], 0, 4, 0, MACHINE_MEM_UNKNOWN);
+    fill(arr, 2, 4, NULL, got);
+    ok(got[0] == 1 && got[1] == 3, "4 commands: the loaded slave (3 on 4 CPUs) gets 1, the idle 3 (got %d %d)", got[0],
+       got[1]);
+    fill(arr, 2, 4, NULL, got);
+    ok(got[0] == 3 && got[1] == 1, "4 more: the loaded one fills its slots last (got %d %d)", got[0], got[1]);
+    slave_make(&s[0], 4, 0);
+    slave_make(&s[1], 4, 0);
+    load_make(&s[0], 3000, 4, 0, MACHINE_MEM_UNKNOWN);
+    fill(arr, 2, 4, NULL, got);
+    ok(got[0] == 1 && got[1] == 3, "an older slave (no load said) counts as idle (got %d %d)", got[0], got[1]);
+
+    /* Weights: weight 2 is filled to twice the ratio of weight 1. */
+    slave_make(&s[0], 4, 0);
+    slave_make(&s[1], 4, 0);
+    s[1].weight_milli = 2000;
+    fill(arr, 2, 6, NULL, got);
+    ok(got[0] == 2 && got[1] == 4, "6 commands on 4+4 slots, weight 1 and 2: 2 and 4 (got %d %d)", got[0], got[1]);
+    slave_make(&s[0], 4, 0);
+    slave_make(&s[1], 4, 0);
+    fill(arr, 2, 6, NULL, got);
+    ok(got[0] == 3 && got[1] == 3, "... equal weights: 3 and 3 (got %d %d)", got[0], got[1]);
+    slave_make(&s[0], 8, 0);
+    slave_make(&s[1], 8, 0);
+    s[0].weight_milli = 500;
+    fill(arr, 2, 6, NULL, got);
+    ok(got[0] == 2 && got[1] == 4, "weight 0.5 beside 1: half the share (got %d %d)", got[0], got[1]);
+
+    /* --max-load: held back entirely at or above it; per CPU with N%. */
+    load_limits lim = {.max_load_milli = 2000};
+    slave_make(&s[0], 4, 0);
+    slave_make(&s[1], 4, 0);
+    load_make(&s[0], 2000, 4, 0, MACHINE_MEM_UNKNOWN);
+    load_make(&s[1], 1990, 4, 0, MACHINE_MEM_UNKNOWN);
+    ok(sched_held(&s[0], &lim) == HELD_LOAD && sched_held(&s[1], &lim) == HELD_NO,
+       "--max-load 2: a load of 2.00 is held (GNU: start only below it), 1.99 is not");
+    fill(arr, 2, 8, &lim, got);
+    ok(got[0] == 0 && got[1] == 4, "--max-load: the held slave gets none, the other fills its slots (got %d %d)",
+       got[0], got[1]);
+    rr = 0;
+    ok(sched_pick_slave(arr, 2, &rr, &lim, &held) == NULL && held == 1,
+       "the other full: no slave, and one held back is said (held %u)", held);
+    s[1].load_milli = 2500;
+    s[1].outstanding = 0;
+    ok(sched_pick_slave(arr, 2, &rr, &lim, &held) == NULL && held == 2, "both above: none, both held (%u)", held);
+    s[0].load_milli = MACHINE_LOAD_UNKNOWN;
+    ok(sched_pick_slave(arr, 2, &rr, &lim, &held) == &s[0], "an unknown load is not held");
+    s[0].has_load = 0;
+    ok(sched_held(&s[0], &lim) == HELD_NO, "an older slave (no load said) is not held");
+    lim = (load_limits){.max_load_milli = 500, .max_load_per_cpu = 1}; /* 50% */
+    load_make(&s[0], 1900, 4, 0, MACHINE_MEM_UNKNOWN);
+    load_make(&s[1], 2000, 4, 0, MACHINE_MEM_UNKNOWN);
+    ok(sched_held(&s[0], &lim) == HELD_NO && sched_held(&s[1], &lim) == HELD_LOAD,
+       "--max-load 50%% on 4 CPUs: held from 2.00");
+    s[1].cpus = 0;
+    ok(sched_held(&s[1], &lim) == HELD_NO, "--max-load N%%, CPUs unknown: not held");
+
+    /* --memfree: held below it. */
+    lim = (load_limits){.memfree = 1u << 30};
+    load_make(&s[0], 0, 4, 0, (1u << 30) - 1);
+    load_make(&s[1], 0, 4, 0, 1u << 30);
+    ok(sched_held(&s[0], &lim) == HELD_MEMFREE && sched_held(&s[1], &lim) == HELD_NO,
+       "--memfree 1G: 1 byte less is held, 1G is not");
+    slave_make(&s[0], 4, 0);
+    slave_make(&s[1], 4, 0);
+    load_make(&s[0], 0, 4, 0, 1u << 20);
+    load_make(&s[1], 0, 4, 0, MACHINE_MEM_UNKNOWN);
+    fill(arr, 2, 8, &lim, got);
+    ok(got[0] == 0 && got[1] == 4, "--memfree: the held slave gets none; memory unknown is not held (got %d %d)",
+       got[0], got[1]);
+    lim.max_load_milli = 1000;
+    load_make(&s[0], 5000, 4, 0, 1u << 20);
+    ok(sched_held(&s[0], &lim) == HELD_LOAD, "both limits crossed: load is said first");
+
+    /* --retries' other slave is not a held one. */
+    command cmd;
+    memset(&cmd, 0, sizeof cmd);
+    slave_make(&s[0], 4, 0);
+    slave_make(&s[1], 4, 0);
+    snprintf(s[0].name, sizeof s[0].name, "a:1");
+    snprintf(s[1].name, sizeof s[1].name, "b:1");
+    cmd.tries = 1;
+    cmd.failed_on[0] = slave_uid("a:1", 3);
+    lim = (load_limits){.max_load_milli = 1000};
+    load_make(&s[1], 3000, 4, 0, MACHINE_MEM_UNKNOWN);
+    ok(sched_prefer_untried(arr, 2, &cmd, &s[0], &lim) == &s[0], "--retries: the untried slave is held: the pick");
+    ok(sched_prefer_untried(arr, 2, &cmd, &s[0], NULL) == &s[1], "... and without --max-load, the untried one");
+}
+
 int main(void)
 {
     test_next_client();
     test_priority();
     test_fair_share();
     test_pick_slave();
+    test_load();
     test_retries();
     test_deadline();
     return done_testing();
