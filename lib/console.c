@@ -6,20 +6,29 @@
 #include <string.h>
 
 #include "common.h"
+#include "platform.h"
 #include "proto.h"
 
 int console_on;
 
+/* One write per line or block, never waiting: what a frozen terminal or
+ * an unread pipe has no room for is dropped (counted, and said once the
+ * console reads again), the daemon serves on. */
 static void console_write(const char *s, size_t n)
 {
-    static char buf[2 * CONSOLE_BLOCK_MAX];
-    static int buffered;
-    if (!buffered) { /* a buffer larger than any block: one fflush, one write */
-        setvbuf(stdout, buf, _IOFBF, sizeof buf);
-        buffered = 1;
+    static unsigned long long dropped;
+    if (dropped) {
+        char note[128];
+        int k = snprintf(note, sizeof note, "(console: %llu lines or blocks dropped: nobody read the console)\n",
+                         dropped);
+        if (!plat_console_write(note, (size_t)k)) {
+            dropped++;
+            return;
+        }
+        dropped = 0;
     }
-    fwrite(s, 1, n, stdout);
-    fflush(stdout);
+    if (!plat_console_write(s, n))
+        dropped++;
 }
 
 void console_printf(const char *fmt, ...)
@@ -38,33 +47,72 @@ void console_printf(const char *fmt, ...)
     console_write(line, len);
 }
 
+/* The length of the valid UTF-8 sequence at p (2 to 4 bytes, its code
+ * point in *cp), or 0 if there is none (a stray continuation byte, a bad
+ * lead, an overlong or surrogate form, a sequence cut by n). */
+static size_t utf8_sequence(const unsigned char *p, size_t n, unsigned *cp)
+{
+    unsigned c = p[0];
+    size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (!len || len > n)
+        return 0;
+    unsigned v = c & (0x7f >> len);
+    for (size_t k = 1; k < len; k++) {
+        if ((p[k] & 0xc0) != 0x80)
+            return 0;
+        v = v << 6 | (p[k] & 0x3f);
+    }
+    if ((len == 3 && (v < 0x800 || (v >= 0xd800 && v <= 0xdfff))) || (len == 4 && (v < 0x10000 || v > 0x10ffff)))
+        return 0;
+    *cp = v;
+    return len;
+}
+
 /* Control bytes as \xNN (a newline, an escape sequence would fake lines
- * or move the cursor), the rest as it is (UTF-8 stays readable); at most
- * max_shown bytes of p are looked at. */
+ * or move the cursor), C1 controls too (U+0080 to U+009F: a CSI, U+009B,
+ * is ESC [ to a terminal) and bytes that are not UTF-8; the rest as it is
+ * (UTF-8 stays readable, a character is never cut); at most max_shown
+ * bytes of p are looked at. */
 size_t console_escape(char *out, size_t cap, const char *p, size_t n, size_t max_shown)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
+    const unsigned char *u = (const unsigned char *)p;
+    size_t o = 0, shown = n < max_shown ? n : max_shown, i = 0;
     if (!cap)
         return 0;
-    for (size_t i = 0; i < n && i < max_shown; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c >= 0x20 && c != 0x7f) {
-            if (o + 1 >= cap)
+    while (i < shown) {
+        unsigned c = u[i], cp = 0;
+        size_t len = c >= 0x80 ? utf8_sequence(u + i, shown - i, &cp) : 1;
+        if (c >= 0x80 && len && cp >= 0xa0) { /* a character, whole */
+            if (o + len >= cap)
                 break;
-            out[o++] = (char)c;
-        } else if (c == '\t') {
+            memcpy(out + o, u + i, len);
+            o += len, i += len;
+            continue;
+        }
+        if (c >= 0x80 && !len && i + 4 > shown && shown < n && utf8_sequence(u + i, n - i, &cp))
+            break; /* a character the cut would split: left for the "..." */
+        if (!len) /* not UTF-8: the byte alone */
+            len = 1;
+        if (c == '\t') {
             if (o + 1 >= cap)
                 break;
             out[o++] = ' ';
-        } else {
-            if (o + 4 >= cap)
+        } else if (c >= 0x20 && c < 0x7f) {
+            if (o + 1 >= cap)
                 break;
-            out[o++] = '\\';
-            out[o++] = 'x';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
+            out[o++] = (char)c;
+        } else { /* a C0 or C1 control, DEL, or a byte that is not UTF-8: each byte as \xNN */
+            if (o + 4 * len >= cap)
+                break;
+            for (size_t k = 0; k < len; k++) {
+                out[o++] = '\\';
+                out[o++] = 'x';
+                out[o++] = hex[u[i + k] >> 4];
+                out[o++] = hex[u[i + k] & 15];
+            }
         }
+        i += len;
     }
     if (n > max_shown && o + 3 < cap) {
         memcpy(out + o, "...", 3);

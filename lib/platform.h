@@ -199,6 +199,10 @@ uint32_t loadavg_parse(const char *text);
 uint64_t meminfo_parse(const char *text);
 /* The process's working directory (serveur_esclave --chdir): 0, or -1
  * with "what DIR: why" in err. */
+/* The console view's write to standard output, never blocking: a terminal
+ * frozen (Ctrl-S), a pipe nobody reads must not stop a daemon. 1 written
+ * (whole, or the part that fitted), 0 nothing fitted: the caller drops it. */
+int plat_console_write(const void *p, size_t n);
 int plat_chdir(const char *dir, char *err, size_t errlen);
 int plat_cwd(char *buf, size_t n);
 

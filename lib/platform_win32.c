@@ -861,6 +861,17 @@ void plat_machine_load(machine_load *l, const char *loadavg_path, const char *me
     }
 }
 
+/* A console window writes at once (unless a selection holds it: Windows'
+ * QuickEdit, which the README mentions); a pipe may block, as on POSIX
+ * without /proc: written only when nothing waits in it is not knowable
+ * here, so it is written as it is. */
+int plat_console_write(const void *p, size_t n)
+{
+    fwrite(p, 1, n, stdout);
+    fflush(stdout);
+    return 1;
+}
+
 int plat_chdir(const char *dir, char *err, size_t errlen)
 {
     if (SetCurrentDirectoryA(dir))

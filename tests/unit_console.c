@@ -78,6 +78,16 @@ int main(void)
     ok(!strcmp(esc, "a\\x1b[2Jb c\\x0d\\x7f\xc3\xa9"), "control bytes as \\xNN, a tab as a space, UTF-8 kept");
     console_escape(esc, 8, "abcdefghij", 10, 200);
     ok(strlen(esc) < 8, "escape bounded by its buffer");
+    console_escape(esc, sizeof esc, "\x9b" "2J \xc2\x9b" "31m \xc2\x85.", 13, 200);
+    ok(!strcmp(esc, "\\x9b2J \\xc2\\x9b31m \\xc2\\x85."), "C1 controls, raw or in UTF-8 (CSI, NEL), as \\xNN: '%s'", esc);
+    console_escape(esc, sizeof esc, "\xe2\x82\xac \xc2\xa0\xf0\x9f\x98\x80", 10, 200);
+    ok(!strcmp(esc, "\xe2\x82\xac \xc2\xa0\xf0\x9f\x98\x80"),
+       "a character whose continuation bytes are in 0x80-0x9f (euro, emoji) is kept whole");
+    console_escape(esc, sizeof esc, "\x80\xc3(\xed\xa0\x80\xc0\xaf", 8, 200);
+    ok(!strcmp(esc, "\\x80\\xc3(\\xed\\xa0\\x80\\xc0\\xaf"),
+       "not UTF-8 (a stray continuation, a cut lead, a surrogate, an overlong form): each byte as \\xNN: '%s'", esc);
+    console_escape(esc, sizeof esc, "ab\xc3\xa9\xc3\xa9", 6, 3);
+    ok(!strcmp(esc, "ab..."), "a cut never splits a character: '%s'", esc);
 
     CommandResult s;
     memset(&s, 0, sizeof s);
