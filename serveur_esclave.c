@@ -111,7 +111,7 @@ int main(int argc, char **argv)
         case 'o': cfg.output_cap = cli_bytes("--max-output", optarg, 0, MAX_OUTPUT_CAP); break;
         case 't': cfg.default_timeout_ms = cli_seconds("--timeout", optarg, 86400000u); break;
         case 'C': chdir_to = optarg; break;
-        case 'S': cfg.simulate = cli_simulate(optarg); break;
+        case 'S': cfg.simulate = cli_simulate(optarg, 0); break;
         case 'P': limits.procs = (uint32_t)cli_number("--max-procs", optarg, 0, 1000000); break;
         case 'U': limits.cpu_s = (uint32_t)cli_number("--max-cpu", optarg, 0, 86400 * 365); break;
         case 'M': limits.memory = cli_size("--max-memory", optarg, (uint64_t)1 << 50); break;

@@ -248,7 +248,7 @@ int main(int argc, char **argv)
             if (!(cfg.memfree = cli_size("--memfree", optarg, (uint64_t)1 << 50)))
                 die("--memfree: '%s': give a size from 1 byte (K, M, G and T suffixes allowed)", optarg);
             break;
-        case OPT_SIMULATE: cfg.simulate = cli_simulate(optarg); break;
+        case OPT_SIMULATE: cfg.simulate = cli_simulate(optarg, 1); break;
         case OPT_TRACE: trace_start("maitre"); break;
         case OPT_AGING: cfg.aging_ms = cli_seconds("--aging", optarg, 86400000u); break;
         case 'v': level = LOG_DEBUG; break;

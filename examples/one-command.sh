@@ -38,10 +38,13 @@ stop() {
 trap stop EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-wait_for() { # FILE PATTERN: until the file has a line matching it (10 s at most)
+wait_for() { # FILE PATTERN [PID]: until the file has a line matching it (10 s at most, or PID's end)
     i=0
     until grep -q "$2" "$1" 2>/dev/null; do
-        i=$((i + 1)); [ $i -gt 100 ] && { echo "one-command.sh: no '$2' in $1:" >&2; cat "$1" >&2; exit 1; }
+        i=$((i + 1))
+        if [ $i -gt 100 ] || { [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null; }; then
+            echo "one-command.sh: no '$2' in $1:" >&2; cat "$1" >&2; exit 1
+        fi
         sleep 0.1
     done
 }
@@ -68,20 +71,22 @@ fi
 # shellcheck disable=SC2046 # sim's words are two arguments, or none
 "$BIN/serveur_esclave" -j 1 --trace $(sim "$SLAVE_FAULT") "$SPORT" >"$work/esclave.out" 2>"$work/esclave.trace" &
 pids="$pids $!"
-wait_for "$work/esclave.trace" "listening on UDP"
+wait_for "$work/esclave.trace" "listening on UDP" $!
 SPORT=$(port_of "$work/esclave.trace" UDP)
 echo "127.0.0.1 $SPORT" >"$work/slaves.conf"
 # shellcheck disable=SC2046
 "$BIN/serveur_maitre" --ephemeral --trace $(sim "$MASTER_FAULT") "$MPORT" "$work/slaves.conf" \
     >"$work/maitre.out" 2>"$work/maitre.trace" &
 pids="$pids $!"
-wait_for "$work/maitre.trace" "is up with"
+wait_for "$work/maitre.trace" "is up with" $!
 MPORT=$(port_of "$work/maitre.trace" TCP)
 printf '%s\n' "$CMD" >"$work/commands.txt"
 "$BIN/client" --trace 127.0.0.1 "$MPORT" "$work/commands.txt" >"$work/client.out" 2>"$work/client.trace"
 rc=$?
 wait_for "$work/esclave.trace" "recv udp .* RESULT_ACK" # the last datagram of the command's life
-ended=$(date -u +%H:%M:%S.%N | cut -c1-15) # what the stop sends (the slave's LEAVING) is not the command's
+# what the stop sends (the slave's LEAVING) is not the command's: the
+# trace is cut there (its times are UTC), and the capture (epoch seconds)
+ended=$(date -u +%H:%M:%S.%N | cut -c1-15) ended_epoch=$(date +%s.%N)
 kill -TERM $pids 2>/dev/null
 wait $pids 2>/dev/null
 pids=""
@@ -108,7 +113,7 @@ if [ -s "$work/run.pcap" ]; then
         echo "== the same run on the wire: tshark -X lua_script:tools/wireshark/smp.lua -r run.pcap"
         tshark -X lua_script:tools/wireshark/smp.lua -o "smpm.udp_ports:$SPORT" -o "smpm.tcp_ports:$MPORT" \
             -r "$work/run.pcap" \
-            -Y "smpm && (udp.port == $SPORT || tcp.port == $MPORT) && frame.time <= \"$(date -u +%Y-%m-%d) $ended\"" 2>&1 |
+            -Y "smpm && (udp.port == $SPORT || tcp.port == $MPORT) && frame.time_epoch <= $ended_epoch" 2>&1 |
             grep -v '^Running as user' | sed 's/^/   /'
     else
         echo "(tshark is not installed: apt-get install tshark to read $work/run.pcap here)"

@@ -100,12 +100,12 @@ int cli_port(const char *text)
     return (int)cli_number("port", text, 0, 65535);
 }
 
-simulate *cli_simulate(const char *text)
+simulate *cli_simulate(const char *text, int master)
 {
     static simulate s;
     char err[300];
     int seeded;
-    if (simulate_parse(&s, text, &seeded, err, sizeof err) < 0)
+    if (simulate_parse(&s, text, &seeded, err, sizeof err) < 0 || simulate_check_role(&s, master, err, sizeof err) < 0)
         die("%s", err);
     if (!seeded) {
         uint32_t seed;

@@ -22,7 +22,7 @@ int cli_port(const char *text); /* 0-65535, or dies */
 
 /* --simulate SPEC (simulate.h): parsed, or dies naming the bad part;
  * seeded at random when SPEC has no seed=. One per program (static). */
-simulate *cli_simulate(const char *text);
+simulate *cli_simulate(const char *text, int master); /* master: 1 in serveur_maitre */
 /* The warning at start, once the log says who we are. */
 void cli_simulate_warn(const simulate *s);
 

@@ -177,6 +177,27 @@ int simulate_parse(simulate *s, const char *spec, int *seeded, char *err, size_t
     return 0;
 }
 
+int simulate_check_role(const simulate *s, int master, char *err, size_t errlen)
+{
+    /* what each receives: the slave the master's requests, acks and pings */
+    static const uint8_t to_slave[] = {DG_PING, DG_JOB, DG_RESULT_ACK, DG_CANCEL};
+    const sim_target *t[2] = {&s->drop, &s->twice};
+    static const char *const names[2] = {"drop", "double"};
+    for (int k = 0; k < 2; k++) {
+        if (!t[k]->type)
+            continue;
+        int slave_gets = memchr(to_slave, t[k]->type, sizeof to_slave) != NULL;
+        if (slave_gets == !master)
+            continue;
+        snprintf(err, errlen,
+                 "--simulate: '%s=%s': a %s never receives %s (it sends it): give it to the %s's --simulate", names[k],
+                 dgram_type_name(t[k]->type), master ? "master" : "slave", dgram_type_name(t[k]->type),
+                 master ? "slave" : "master");
+        return -1;
+    }
+    return 0;
+}
+
 void simulate_seed(simulate *s, uint64_t seed)
 {
     s->seed = s->rng = seed;

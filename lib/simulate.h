@@ -54,6 +54,9 @@ typedef struct {
  * (simulate_seed). */
 int simulate_parse(simulate *s, const char *spec, int *seeded, char *err, size_t errlen);
 void simulate_seed(simulate *s, uint64_t seed);
+/* drop= and double= name a type this program receives (master: 1, the
+ * master; 0, a slave): 0, or -1 with err saying which program gets it. */
+int simulate_check_role(const simulate *s, int master, char *err, size_t errlen);
 /* "loss=20% dup=5% reorder=10% drop=JOB:1 (seed 1234)" */
 void simulate_describe(const simulate *s, char *out, size_t n);
 

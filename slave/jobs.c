@@ -388,7 +388,7 @@ void on_job_fragment(slave *sl, const net_addr *from, const dgram *d, size_t n)
     job_rx_free(sl, j);
     j->phase = JP_QUEUED;
     sl->queued++;
-    jobs_start_queued(sl);
+    j->ack_pending = 1; /* started by jobs_send_acks, once its JOB_ACK has left */
 }
 
 void on_result_ack(slave *sl, const dgram *d)
@@ -581,7 +581,11 @@ uint64_t jobs_tick(slave *sl, uint64_t now_us)
 }
 
 /* Step of the loop, after a batch of datagrams: each job they touched is
- * answered once, with its state (a probe's reply is this JOB_ACK too). */
+ * answered once, with its state (a probe's reply is this JOB_ACK too);
+ * then the requests they completed start. Answer first: starting a
+ * command (fork, exec) takes milliseconds, as long as the master's
+ * shortest retransmission timer, which would resend a request that
+ * arrived. */
 void jobs_send_acks(slave *sl)
 {
     for (job *j = sl->jobs; j; j = j->next)
@@ -589,6 +593,7 @@ void jobs_send_acks(slave *sl)
             j->ack_pending = 0;
             send_job_ack(sl, j->sess, j->id, job_state(j), j);
         }
+    jobs_start_queued(sl);
 }
 
 /* Stopping: every command killed and reaped, every job record freed. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# attack14: doc/protocol.md "A command's life" teaches why=rto as the mark
+# demo_trace_clean.t: doc/protocol.md "A command's life" teaches why=rto as the mark
 # of a lost datagram ("The master heard nothing of job 1: its retransmission
 # timer fired"). With nothing lost, make demo-trace must show no resend.
 # Today the slave's JOB_ACK for the first command of a fresh slave leaves

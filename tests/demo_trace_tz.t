@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# attack14: make demo-trace on a machine whose time zone is east of UTC
+# demo_trace_tz.t: make demo-trace on a machine whose time zone is east of UTC
 # (Europe/Paris: every French classroom) prints an empty "the same run on
 # the wire" section. one-command.sh cuts the capture with tshark's
 # frame.time <= "DATE $ended", $ended from date -u, but tshark reads that

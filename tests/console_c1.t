@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# attack14: the console view promises "control bytes as \xNN" so that a
+# console_c1.t: the console view promises "control bytes as \xNN" so that a
 # command's output cannot fake lines or drive the teacher's terminal. C0
 # bytes and DEL are escaped, but the C1 controls are not: CSI as one raw
 # byte (0x9b) or UTF-8 encoded (U+009B, c2 9b: xterm and VTE terminals

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# attack14: a daemon whose console (stdout) nobody reads - a terminal
+# console_frozen.t: a daemon whose console (stdout) nobody reads - a terminal
 # frozen by Ctrl-S, "serveur_esclave | less" left on its first page, a
 # pipe to a stuck reader - must go on serving: the console view is for
 # watching, not a reason to stop. Today console_write() blocks in fflush()

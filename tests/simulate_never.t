@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# attack14: --simulate acts on the datagrams a daemon receives. A slave
+# simulate_never.t: --simulate acts on the datagrams a daemon receives. A slave
 # never receives PONG, COOKIE, JOB_ACK, RESULT, LEAVING (it sends them); a
 # master never receives PING, JOB, RESULT_ACK, CANCEL. drop=/double= of
 # such a type is accepted without a word and never fires: a teacher's
