@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# attack15: a cache hit is answered at SUBMIT, past every back-pressure.
+# A dispatched command waits while its client's output is over
+# OUT_HIGH_WATER (16 MiB, sched.c can_take); a --cache hit does not: its
+# stored result goes into the client's output buffer at once, and
+# --max-queued does not count it (nothing is queued). A client that sends
+# the same cached 1 MB command N times and reads nothing makes the master
+# hold N MB (a slow reader too: client --cache big.txt | less). Here 80
+# SUBMITs of ~60 bytes: the master's RSS should stay near 16 MiB of
+# buffered output, not grow to 80 MB. (With a journal, the default, the
+# hits become RESULT records instead: the disk fills at disk speed.)
+. "$(dirname "$0")/lib.sh"
+
+start_slave s1 -j 2
+echo "127.0.0.1 $SLAVE_PORT" >"$T/slaves.conf"
+start_master master "$T/slaves.conf" --ephemeral
+wait_slaves_up master 1 || bail "slave not up"
+L='head -c 1000000 /dev/zero | tr "\0" a'
+echo "$L" >"$T/c.txt"
+run_client -q --cache "$T/c.txt"
+run_client --cache "$T/c.txt" >/dev/null
+check "the 1 MB result is cached" grep -q -- "-- cached (ran on" "$T/err"
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$MASTER_PID/status"; }
+before=$(rss)
+cat >"$T/flood.py" <<'PY'
+import socket, struct, sys, time
+port, line, n = int(sys.argv[1]), sys.argv[2].encode(), int(sys.argv[3])
+def frame(t, f=b""): return struct.pack(">IB", len(f) + 1, t) + f
+s = socket.create_connection(("127.0.0.1", port))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.sendall(frame(1, struct.pack(">IHHII", 0x534D5043, 4, 2, 0, 0) + b"\x01" * 32))  # HELLO
+s.sendall(frame(10, struct.pack(">BQI", 0, 0, 0)))                                # ATTACH new
+s.sendall(frame(23, bytes.fromhex("0d0000")))                                      # OPTIONS: --cache
+for i in range(1, n + 1):
+    s.sendall(frame(3, struct.pack(">I", i) + line))                               # SUBMIT, never read
+open(sys.argv[4], "w").close()
+time.sleep(20)
+PY
+python3 "$T/flood.py" "$MASTER_PORT" "$L" 80 "$T/sent" &
+FP=$!
+PIDS+=("$FP")
+for _ in $(seq 1 100); do [ -e "$T/sent" ] && break; sleep 0.1; done
+sleep 1
+during=$(rss)
+kill "$FP" 2>/dev/null; wait "$FP" 2>/dev/null
+check "a non-reading client's 80 cached SUBMITs: master RSS ${before} kB -> ${during} kB, under 48 MB" \
+    test "$during" -lt 49152
+done_testing
