@@ -765,7 +765,13 @@ static void on_submit(master *m, client *cl, breader *r)
         free(j);
         return;
     }
-    if (cl->opts.cache && cache_answer(m, cl, j)) { /* --cache: it succeeded before: its result, not run */
+    /* --cache: a hit is answered now, unless its client does not read what
+     * it has (a hit has no dispatch to hold it back): then it queues as a
+     * command and is looked up when its turn comes (dispatch_step), under
+     * the back-pressure and --max-queued every command has */
+    if (cl->opts.cache && bw_pending(&cl->out) > OUT_HIGH_WATER)
+        j->cache_deferred = 1;
+    else if (cl->opts.cache && cache_answer(m, cl, j)) { /* it succeeded before: its result, not run */
         free(j); /* done: END's client_check_done says BYE (after ACCEPTED), as for a refused one */
         return;
     }
@@ -1566,16 +1572,18 @@ int cache_answer(master *m, client *cl, const command *cmd)
     return 1;
 }
 
-/* deliver (flights.c): a --cache batch's result, as it leaves for its
- * client; kept if cache_result_storable says so. */
-void cache_store(master *m, const command *cmd, const char *host, const uint8_t *body, size_t len)
+/* deliver (flights.c): the result of f, a --cache batch's request, as it
+ * leaves for its client; kept if cache_result_storable says so, under the
+ * key of the request as it was sent (flight_new): an OPTIONS frame sent
+ * while it ran (another --wd, --env) must not file it under another. */
+void cache_store(master *m, const flight *f, const uint8_t *body, size_t len)
 {
-    if (!cmd->cl->opts.cache || !cache_enabled(&m->cache) || !cache_result_storable(body, len))
+    if (!f->cache_keyed || !cache_enabled(&m->cache) || !cache_result_storable(body, len))
         return;
-    uint8_t key[CACHE_KEY_LEN];
-    cache_key(key, cmd->line, cmd->len, &cmd->cl->opts);
+    const command *cmd = f->cmd;
+    const char *host = f->slave->name;
     uint64_t now = wall_ms();
-    cache_entry *e = cache_put(&m->cache, key, now, now, host, strlen(host), body, len);
+    cache_entry *e = cache_put(&m->cache, f->cache_key, now, now, host, strlen(host), body, len);
     if (e)
         journal_cache(m, e);
     else

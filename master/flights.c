@@ -201,6 +201,10 @@ static flight *flight_new(slave_peer *s, command *cmd, uint64_t id)
     req.length = cmd->len;
     req.command = cmd->line;
     job_request_place(&req, &cl->opts); /* --wd, --env: the tail, none without them */
+    if (f && cl->opts.cache) { /* the key of what runs, now: an OPTIONS frame may change the batch's later */
+        cache_key(f->cache_key, cmd->line, cmd->len, &cl->opts);
+        f->cache_keyed = 1;
+    }
     if (cl->opts.line_buffer && f && req.next < JOBX_MAX) { /* --line-buffer: the slave streams its output (DG_OUTPUT) */
         req.ext[req.next++] = (job_ext){JOBX_STREAM, 0, NULL};
         f->streams = 1;
@@ -612,7 +616,7 @@ static void deliver(master *m, flight *f)
         else if (twice && cmd->note) /* why, in its message (after the slave's own, if any) */
             deliver_noted(cl, cmd, f, &res);
         else {
-            cache_store(m, cmd, f->slave->name, f->res.data, f->res.len); /* --cache: kept for the next time */
+            cache_store(m, f, f->res.data, f->res.len); /* --cache: kept for the next time */
             client_send_result_body(cl, cmd->index, cmd->seq, f->slave->name, f->res.data, f->res.len); /* the result leaves */
         }
     }

@@ -108,6 +108,7 @@ typedef struct command {
     uint8_t restored; /* queued again by the replay, never dispatched as far as the journal knows */
     uint64_t received_ms; /* first queued (SUBMIT; the replay: its restart), clock_ms: --deadline counts from it */
     char *note; /* why it may have run twice (a re-claim's first run ended on its slave): its result says */
+    int cache_deferred; /* --cache: its client's output was over OUT_HIGH_WATER at SUBMIT: looked up at dispatch */
     char line[]; /* len bytes + NUL */
 } command;
 
@@ -127,6 +128,10 @@ struct flight {
     int ack_pending;
     xfer_tx req;      /* kept until the end: fragment 0 doubles as a status probe */
     xfer_rx res;
+    /* --cache: the key of what this request runs (line, --wd, --env as
+     * sent): its result is stored under it, whatever OPTIONS come later */
+    uint8_t cache_key[CACHE_KEY_LEN];
+    int cache_keyed;
     uint64_t since_ms, cancel_sent_us;
     uint64_t heard_ms; /* last JOB_ACK or RESULT fragment about this job */
     flight *next_orphan; /* in its command's orphans */
@@ -542,7 +547,7 @@ void journal_cache_released(master *m);        /* the entries the cache dropped:
 /* clients.c: a --cache batch's SUBMIT found in the cache gets its result
  * at once (1), or runs (0); flights.c: a storable result is kept. */
 int cache_answer(master *m, client *cl, const command *cmd);
-void cache_store(master *m, const command *cmd, const char *host, const uint8_t *body, size_t len);
+void cache_store(master *m, const flight *f, const uint8_t *body, size_t len);
 uint64_t cache_tick(master *m, uint64_t now_ms);
 
 #endif

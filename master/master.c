@@ -265,6 +265,13 @@ static void say_all_held(master *m, unsigned held)
                  (unsigned long long)(m->limits.memfree >> 20));
     LOG(LOG_WARN, "commands wait: %s held back (%s; %s)", held == 1 ? "the slave with a free slot is" : "every slave with a free slot is",
         why, lim);
+    /* the clients that wait hear it too: else a batch only hangs */
+    char notice[800];
+    snprintf(notice, sizeof notice, "commands wait: every slave with a free slot is held back by the master's %s (%s)",
+             lim, why);
+    for (client *cl = m->clients; cl; cl = cl->next)
+        if (cl->state == CS_ACTIVE && cl->qhead) /* client_send_text: nothing without a connection */
+            client_send_text(cl, F_NOTICE, notice);
 }
 
 void dispatch_step(master *m)
@@ -275,6 +282,14 @@ void dispatch_step(master *m)
         client *cl = sched_next_client(m->clients, m->last_served_client, clock_ms(), slots, m->cfg->aging_ms);
         if (!cl)
             return;
+        if (cl->qhead->cache_deferred) { /* --cache, its client not reading at SUBMIT: looked up now */
+            cl->qhead->cache_deferred = 0;
+            if (cl->opts.cache && cache_answer(m, cl, cl->qhead)) {
+                command_release(queue_pop(cl)); /* a hit: no slave */
+                client_check_done(cl);
+                continue;
+            }
+        }
         unsigned held;
         slave_peer *s = sched_pick_slave(m->slaves, m->nslaves, &m->rr_slave, &m->limits, &held);
         if (!s) {

@@ -96,6 +96,8 @@ check "the master says why commands wait" wait_for_line "$T/m2.log" 'commands wa
 sleep 1.5 # several dispatch turns and PONGs while held: the reason is said once
 is "$(($(grep -c 'commands wait' "$T/m2.log") - before))" 1 "... once"
 check "... naming each slave and its load" grep -q "$A: load 3.00, $B: load 2.50; --max-load 2.00" "$T/m2.log"
+check "... and the waiting client is told (a NOTICE), not left hanging in silence" \
+    wait_for_line "$T/wait.err" 'commands wait: every slave with a free slot is held back by the master.s --max-load 2.00' 10
 kill -0 "$CPID" 2>/dev/null; ok $? "the client still waits (its command neither ran nor failed)"
 loadavg b 0.10
 wait "$CPID"; CRC=$?

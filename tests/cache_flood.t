@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# attack15: a cache hit is answered at SUBMIT, past every back-pressure.
+# cache_flood.t: a cache hit is answered at SUBMIT, past every back-pressure.
 # A dispatched command waits while its client's output is over
 # OUT_HIGH_WATER (16 MiB, sched.c can_take); a --cache hit does not: its
 # stored result goes into the client's output buffer at once, and
@@ -45,4 +45,15 @@ during=$(rss)
 kill "$FP" 2>/dev/null; wait "$FP" 2>/dev/null
 check "a non-reading client's 80 cached SUBMITs: master RSS ${before} kB -> ${during} kB, under 48 MB" \
     test "$during" -lt 49152
+
+# The hits that waited are answered once the client reads: a slow reader
+# gets every result, from the cache, and nothing runs again.
+M="echo x >> $T/runs; head -c 1000000 /dev/zero | tr '\\0' b"
+echo "$M" >"$T/m1.txt"
+run_client -q --cache "$T/m1.txt" >/dev/null
+for _ in $(seq 1 40); do echo "$M"; done >"$T/m40.txt"
+"$BIN/client" --cache 127.0.0.1 "$MASTER_PORT" "$T/m40.txt" 2>"$T/m40.err" | (sleep 2; wc -c) >"$T/m40.bytes"
+is "$(tr -d ' ' <"$T/m40.bytes")" 40000000 "a slow reader of 40 cached 1 MB results gets all 40 MB"
+is "$(grep -c -- '-- cached (ran on' "$T/m40.err")" 40 "each marked cached"
+is "$(wc -l <"$T/runs" | tr -d ' ')" 1 "and the command ran once, the first time"
 done_testing

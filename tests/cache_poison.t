@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# attack15: the result cache keyed by the batch's OPTIONS at delivery, not
+# cache_poison.t: the result cache keyed by the batch's OPTIONS at delivery, not
 # at dispatch. A client replaces its OPTIONS (a second F_OPTIONS frame,
 # accepted at any time) while its --cache command runs with --wd sub: the
 # result of the command (it ends in `pwd`) in sub is stored under the key of the same
