@@ -33,6 +33,7 @@
 
 #include "dedup.h"
 
+#include <limits.h>
 #include <string.h>
 
 /* The slots column of slaves.conf caps what the slave offers; it never
@@ -165,7 +166,12 @@ uint32_t sched_share(uint32_t slots, unsigned busy)
  * a slot, and then waits again, instead of taking every slot from then on
  * because all its commands arrived long ago. So no batch starves (its
  * priority climbs until it ties, then round robin serves it) and a high
- * one still gets nearly all the slots. aging_ms 0: no aging. */
+ * one still gets nearly all the slots. aging_ms 0: no aging.
+ * sched_next_client caps it at the highest priority (without aging) of
+ * the batches that compete: aging lifts a batch up to a higher one, never
+ * past it, so among batches of one priority fair share decides, not who
+ * waited longer (a batch holding every slot with long commands would
+ * otherwise out-age a newcomer and keep the next free slot). */
 int sched_effective_priority(const client *cl, uint64_t now_ms, uint32_t aging_ms)
 {
     int p = cl->opts.priority;
@@ -198,25 +204,36 @@ static int can_take(const client *cl, uint64_t now_ms, uint32_t slots)
  * take the slot is below its share; when none is, any may take it
  * (work-conserving). Nothing running is stopped: a newcomer, or a higher
  * priority, gets the slots of a batch that holds them all as they free. */
+/* cl's effective priority, capped at base_top (the highest priority of
+ * those that compete, without aging: see sched_effective_priority) */
+static int capped_priority(const client *cl, uint64_t now_ms, uint32_t aging_ms, int base_top)
+{
+    int p = sched_effective_priority(cl, now_ms, aging_ms);
+    return p > base_top ? base_top : p;
+}
+
 client *sched_next_client(client *clients, uint64_t last_served, uint64_t now_ms, uint32_t slots, uint32_t aging_ms)
 {
     client *first_any = NULL, *next_any = NULL, *first_below = NULL, *next_below = NULL;
-    int top = 0, any = 0;
+    int top = 0, base_top = 0, any = 0;
     for (client *cl = clients; cl; cl = cl->next)
         if (can_take(cl, now_ms, slots)) {
-            int p = sched_effective_priority(cl, now_ms, aging_ms);
-            if (!any || p > top)
-                top = p;
+            if (!any || cl->opts.priority > base_top)
+                base_top = cl->opts.priority;
             any = 1;
         }
     if (!any)
         return NULL;
+    top = INT_MIN;
+    for (client *cl = clients; cl; cl = cl->next)
+        if (can_take(cl, now_ms, slots) && capped_priority(cl, now_ms, aging_ms, base_top) > top)
+            top = capped_priority(cl, now_ms, aging_ms, base_top);
     unsigned busy = 0;
     for (client *cl = clients; cl; cl = cl->next)
-        busy += (cl->qhead || cl->inflight) && sched_effective_priority(cl, now_ms, aging_ms) == top;
+        busy += (cl->qhead || cl->inflight) && capped_priority(cl, now_ms, aging_ms, base_top) == top;
     uint32_t share = sched_share(slots, busy);
     for (client *cl = clients; cl; cl = cl->next) {
-        if (!can_take(cl, now_ms, slots) || sched_effective_priority(cl, now_ms, aging_ms) != top)
+        if (!can_take(cl, now_ms, slots) || capped_priority(cl, now_ms, aging_ms, base_top) != top)
             continue;
         int below = cl->inflight < share;
         if (cl->id > last_served) {

@@ -38,8 +38,8 @@ printf 'c1\nc2\nbad\000line\nc4\nc5\nc6\nc7\nc8\n' >"$T/cmds"
 start_fake ref normal
 fake_client ref "$T/cmds"
 is "$RC/$(grep -c '^ran: ' "$T/ref.out")" "1/7" "reference run: 7 results (and the refused line: exit 1)"
-check "reference run: the client said ATTACH_NEW with RESUME in HELLO, and ACK 7 after BYE" \
-    grep -qx 'conn=1 HELLO version=4 flags=2' "$T/ref.frames"
+check "reference run: the client said ATTACH_NEW with RESUME (and CACHED: it reads the cache's mark) in HELLO, and ACK 7 after BYE" \
+    grep -qx 'conn=1 HELLO version=4 flags=10' "$T/ref.frames"
 is "$(frames ref)" "HELLO ATTACH SUBMIT SUBMIT SUBMIT SUBMIT SUBMIT SUBMIT SUBMIT END ACK EOF " \
     "reference run: the frames in order"
 check "reference run: ACK counts the 7 results" grep -qx 'conn=1 ACK count=7' "$T/ref.frames"

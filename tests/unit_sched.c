@@ -462,6 +462,19 @@ static void test_priority(void)
     is_int(sched_next_client(cls, 0, 30999, 4, 10000)->id, 2, "at 30.999 s: A 0+2 < B 3: B");
     is_int(sched_next_client(cls, 0, 41000, 4, 10000)->id, 1, "at 41 s: A 0+4 > B 3: the low one goes first");
     is_int(sched_next_client(cls, 0, 41000, 4, 0)->id, 2, "no aging: B always");
+    /* Aging never lifts a batch past the highest priority competing: among
+     * equals fair share decides, not who waited longer. A (0) holds all 4
+     * slots and has waited 30 s (+3); B (0) came 10 s ago (+1), nothing
+     * running: B takes the slot that frees (below its share), not A. */
+    cls[0].opts.priority = cls[1].opts.priority = 0, cls[2].qhead = NULL;
+    cls[0].inflight = 4, cls[1].inflight = 0;
+    cls[0].aging_since_ms = 0, cls[1].aging_since_ms = 20000;
+    is_int(sched_effective_priority(&cls[0], 30000, 10000), 3, "A has aged +3");
+    is_int(sched_next_client(cls, 0, 30000, 4, 10000)->id, 2, "equal priorities: the newcomer below its share, not the older A");
+    cls[1].opts.priority = 2;
+    cls[0].inflight = 0;
+    is_int(sched_next_client(cls, 1, 30000, 4, 10000)->id, 2, "A (0, +3) against B (2): capped at 2, a tie: round robin from A gives B");
+    is_int(sched_next_client(cls, 2, 30000, 4, 10000)->id, 1, "... and then A: aging brought A up to B, no further");
     for (int i = 0; i < 3; i++)
         bw_free(&cls[i].out);
 }
