@@ -39,7 +39,10 @@ SMP_PREFIX="ip netns exec $NS_M" start_master master "$T/slaves.conf" --bind 0.0
 wait_slaves_up master 1 || bail "the slave is not up"
 
 mkdir -p "$T/markers"
-for n in $(seq 1 48); do echo "sleep 0.5; echo x >> $T/markers/$n; echo out-$n"; done >"$T/cmds"
+# 1 s each on 4 slots: 12 s of work, so that the second cut always finds
+# results still to come (with 0.5 s, under load, the batch could be all
+# delivered before it, and the client never lost the connection again)
+for n in $(seq 1 48); do echo "sleep 1; echo x >> $T/markers/$n; echo out-$n"; done >"$T/cmds"
 ip netns exec "$NS_C" "$BIN/client" -k --reconnect 60 "$NET.1" "$MASTER_PORT" "$T/cmds" >"$T/out" 2>"$T/err" &
 cpid=$!
 PIDS+=("$cpid")
