@@ -231,9 +231,6 @@ uint64_t timers_step(master *m, uint64_t now_ms)
     return next_ms;
 }
 
-/* Where a SUBMITted command becomes a job on a slave: while sched.c finds
- * a client with a queued command and a slave with a free slot. Nothing
- * new runs once stopping. */
 /* Commands wait: every slave with a free slot is held back by --max-load
  * or --memfree. Said once until one takes a command again (and at most a
  * few times a second if that flaps), naming each slave's reason. */
@@ -274,6 +271,9 @@ static void say_all_held(master *m, unsigned held)
             client_send_text(cl, F_NOTICE, notice);
 }
 
+/* Where a SUBMITted command becomes a job on a slave: while sched.c finds
+ * a client with a queued command and a slave with a free slot. Nothing
+ * new runs once stopping. */
 void dispatch_step(master *m)
 {
     clients_halt(m); /* a --halt that came with this turn's results: before anything new starts */
