@@ -162,6 +162,7 @@ int main(int argc, char **argv)
     if (cfg.simulate)
         cli_simulate_warn(cfg.simulate);
     console_on = level != LOG_ERROR; /* -q: the console view too */
+    log_nowait = 1; /* a frozen terminal or an unread pipe on stderr must not stop it either */
     limits.slots = (unsigned)cfg.slots;
     runner_set_limits(&limits);
     runner_init(); /* before any socket: the keeper holds none */

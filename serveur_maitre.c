@@ -285,6 +285,7 @@ int main(int argc, char **argv)
     }
     log_init("maitre", level);
     console_on = level != LOG_ERROR; /* -q: the console view too */
+    log_nowait = 1; /* a frozen terminal or an unread pipe on stderr must not stop it either */
     die_exit_status = 1; /* from here on: a start-up or run-time failure */
     char err[256];
     if (plat_init(err, sizeof err) < 0)

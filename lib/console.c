@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "log.h"
 #include "platform.h"
 #include "proto.h"
 
@@ -17,18 +18,7 @@ int console_on;
 static void console_write(const char *s, size_t n)
 {
     static unsigned long long dropped;
-    if (dropped) {
-        char note[128];
-        int k = snprintf(note, sizeof note, "(console: %llu lines or blocks dropped: nobody read the console)\n",
-                         dropped);
-        if (!plat_console_write(note, (size_t)k)) {
-            dropped++;
-            return;
-        }
-        dropped = 0;
-    }
-    if (!plat_console_write(s, n))
-        dropped++;
+    write_dropping(1, &dropped, "console", s, n);
 }
 
 void console_printf(const char *fmt, ...)

@@ -12,6 +12,7 @@
 int log_level = LOG_INFO;
 int die_exit_status = 255;
 int log_plain;
+int log_nowait;
 static const char *log_role = "";
 log_limiter *log_limited;
 
@@ -47,8 +48,37 @@ static void vlog(int level, const char *fmt, va_list ap)
         log_limited->last[k] = 0;
         log_limited = NULL;
     }
+    if (log_nowait) {
+        static unsigned long long dropped;
+        size_t len = strlen(line);
+        if (len < sizeof line - 1)
+            line[len++] = '\n';
+        else
+            line[len - 1] = '\n';
+        write_dropping(2, &dropped, "log", line, len);
+        return;
+    }
     fprintf(stderr, "%s\n", line);
     fflush(stderr);
+}
+
+int write_dropping(int stream, unsigned long long *dropped, const char *what, const char *s, size_t n)
+{
+    if (*dropped) {
+        char note[128];
+        int k = snprintf(note, sizeof note, "(%s: %llu lines or blocks dropped: nobody read the %s)\n", what,
+                         *dropped, stream == 2 ? "log" : "console");
+        if (!plat_write_nowait(stream, note, (size_t)k)) {
+            ++*dropped;
+            return 0;
+        }
+        *dropped = 0;
+    }
+    if (!plat_write_nowait(stream, s, n)) {
+        ++*dropped;
+        return 0;
+    }
+    return 1;
 }
 
 void log_msg(int level, const char *fmt, ...)

@@ -5,6 +5,7 @@
 #ifndef LOG_H
 #define LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
@@ -12,7 +13,12 @@ enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 extern int log_level;
 extern int die_exit_status; /* what die() exits with: 255 by default */
 extern int log_plain; /* 1: "role: message" ("role: warning: ..."), no time or level: the client's style */
+extern int log_nowait; /* 1 (the daemons): a log line with no room on stderr is dropped, never waited for */
 void log_init(const char *role, int level);
+/* One write of s to stream 1 (stdout) or 2 (stderr) that never waits
+ * (plat_write_nowait): 1 written; 0 dropped and counted in *dropped, said
+ * ("(what: N lines or blocks dropped ...)") before the next that fits. */
+int write_dropping(int stream, unsigned long long *dropped, const char *what, const char *s, size_t n);
 /* MinGW checks "printf" formats against msvcrt's printf, which lacks %zu;
  * the Windows build uses MinGW's own C99 printf (__USE_MINGW_ANSI_STDIO). */
 #ifdef __MINGW_PRINTF_FORMAT

@@ -197,12 +197,13 @@ void plat_machine_load(machine_load *l, const char *loadavg_path, const char *me
  * /proc/meminfo in bytes. Unknown values as above. */
 uint32_t loadavg_parse(const char *text);
 uint64_t meminfo_parse(const char *text);
+/* A daemon's write to standard output (stream 1: the console view) or
+ * standard error (2: its log), never blocking: a terminal frozen
+ * (Ctrl-S), a pipe nobody reads must not stop a daemon. 1 written (whole,
+ * or the part that fitted), 0 nothing fitted: the caller drops it. */
+int plat_write_nowait(int stream, const void *p, size_t n);
 /* The process's working directory (serveur_esclave --chdir): 0, or -1
  * with "what DIR: why" in err. */
-/* The console view's write to standard output, never blocking: a terminal
- * frozen (Ctrl-S), a pipe nobody reads must not stop a daemon. 1 written
- * (whole, or the part that fitted), 0 nothing fitted: the caller drops it. */
-int plat_console_write(const void *p, size_t n);
 int plat_chdir(const char *dir, char *err, size_t errlen);
 int plat_cwd(char *buf, size_t n);
 

@@ -517,34 +517,36 @@ void plat_machine_load(machine_load *l, const char *loadavg_path, const char *me
 #endif
 }
 
-/* Standard output may be shared with a shell (a terminal) or a pipeline:
- * O_NONBLOCK on its own descriptor would change theirs too. A pipe, a
- * terminal or a socket is opened again through /proc (a file description
- * of our own, non-blocking); a regular file never blocks and is written
- * as it is. Without /proc: a write only when poll says a pipe buffer
- * (PIPE_BUF, atomic) has room. */
-int plat_console_write(const void *p, size_t n)
+/* Standard output and error may be shared with a shell (a terminal) or a
+ * pipeline: O_NONBLOCK on our descriptor would change theirs too. A pipe,
+ * a terminal or a socket is opened again through /proc (a file
+ * description of our own, non-blocking); a regular file never blocks and
+ * is written as it is. Without /proc: a write only when poll says a pipe
+ * buffer (PIPE_BUF, atomic) has room. */
+int plat_write_nowait(int stream, const void *p, size_t n)
 {
-    static int fd = -2, nowait;
-    if (fd == -2) {
+    static int fds[3] = {-2, -2, -2}, nowait[3];
+    int std = stream == 2 ? STDERR_FILENO : STDOUT_FILENO, *fd = &fds[std], *mode = &nowait[std];
+    if (*fd == -2) {
         struct stat st;
-        fd = STDOUT_FILENO;
-        if (fstat(STDOUT_FILENO, &st) == 0 && !S_ISREG(st.st_mode)) {
-            int own = open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        *fd = std;
+        if (fstat(std, &st) == 0 && !S_ISREG(st.st_mode)) {
+            int own = open(std == STDERR_FILENO ? "/proc/self/fd/2" : "/proc/self/fd/1",
+                           O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
             if (own >= 0)
-                fd = own, nowait = 1;
+                *fd = own, *mode = 1;
             else
-                nowait = -1; /* poll before each write */
+                *mode = -1; /* poll before each write */
         }
     }
-    if (nowait < 0) {
-        struct pollfd pfd = {STDOUT_FILENO, POLLOUT, 0};
+    if (*mode < 0) {
+        struct pollfd pfd = {std, POLLOUT, 0};
         if (n > PIPE_BUF || poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT))
             return 0;
     }
     ssize_t w;
     do
-        w = write(fd, p, n);
+        w = write(*fd, p, n);
     while (w < 0 && errno == EINTR);
     return w > 0;
 }

@@ -865,10 +865,11 @@ void plat_machine_load(machine_load *l, const char *loadavg_path, const char *me
  * QuickEdit, which the README mentions); a pipe may block, as on POSIX
  * without /proc: written only when nothing waits in it is not knowable
  * here, so it is written as it is. */
-int plat_console_write(const void *p, size_t n)
+int plat_write_nowait(int stream, const void *p, size_t n)
 {
-    fwrite(p, 1, n, stdout);
-    fflush(stdout);
+    FILE *f = stream == 2 ? stderr : stdout;
+    fwrite(p, 1, n, f);
+    fflush(f);
     return 1;
 }
 
