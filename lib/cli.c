@@ -13,7 +13,9 @@ long cli_number(const char *option, const char *text, long min, long max)
     char *end;
     errno = 0;
     long v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < min || v > max)
+    /* strtol also reads " 3" and "+3" */
+    int digits = (text[0] >= '0' && text[0] <= '9') || (text[0] == '-' && text[1] >= '0' && text[1] <= '9');
+    if (errno || end == text || *end || !digits || v < min || v > max)
         die("%s: '%s' is not a number from %ld to %ld", option, text, min, max);
     return v;
 }
@@ -27,6 +29,8 @@ uint32_t cli_seconds(const char *option, const char *text, uint32_t max_ms)
     int decimal = (text[0] >= '0' && text[0] <= '9') || text[0] == '.';
     if (errno || end == text || *end || !decimal || strpbrk(text, "xXpP") || !(v >= 0) || v * 1000.0 > max_ms)
         die("%s: '%s' is not a number of seconds from 0 to %u", option, text, max_ms / 1000);
+    if (v > 0 && v * 1000.0 + 0.5 < 1.0) /* not read as 0 ("never", "none") without a word */
+        die("%s '%s': expected at least 0.001 seconds (it counts in milliseconds)", option, text);
     return (uint32_t)(v * 1000.0 + 0.5);
 }
 
@@ -45,6 +49,8 @@ uint64_t cli_duration(const char *option, const char *text, uint64_t max_ms)
     if (errno || end == text || !decimal || strpbrk(text, "xXpP") || !(v >= 0) || !(ms >= 0) || ms > (double)max_ms)
         die("%s: '%s' is not a duration from 0 to %llu seconds (a number of seconds, or with ms, s, m, h or d "
             "after it: 90s, 1.5h)", option, text, (unsigned long long)(max_ms / 1000));
+    if (ms > 0 && ms + 0.5 < 1.0)
+        die("%s '%s': expected at least 1 ms (it counts in milliseconds)", option, text);
     return (uint64_t)(ms + 0.5);
 }
 
