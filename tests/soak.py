@@ -283,6 +283,7 @@ class Round:
         self.marker = os.path.join(self.dir, "markers")
         open(self.marker, "w").close()
         self.violations, self.notes, self.events_log = [], [], []
+        self.cache_hits = 0
         self.procs = []  # every Proc of the round, for the cleanup
         self.slaves, self.proxies, self.clients = [], [], []
         self.master = None
@@ -356,6 +357,26 @@ class Round:
                     "kill_at": rng.uniform(0.3, 3.0), "stop_at": rng.uniform(0.2, 2.0),
                     "stop_for": rng.uniform(0.5, 3.0)}
             self.client_specs.append(spec)
+        # the scheduling and cache options of each batch, from a generator of
+        # their own (the draws above stay what they were for a seed): a
+        # --priority, --order lpt, --cache with a few side-effect-free lines
+        # that repeat (within the batch and in other batches), so that hits
+        # come from this round's runs and, after a master kill, from the journal
+        fr = random.Random("%d-%d-features" % (self.h.seed, self.n))
+        for c, spec in enumerate(self.client_specs):
+            spec["priority"] = fr.choice([None, None, None, -5, 0, 3, 10])
+            spec["order"] = fr.choice([None, None, None, "lpt", "fifo"])
+            spec["cache"] = fr.random() < 0.3
+            if spec["cache"] and not spec["timeout"]:
+                for _ in range(fr.randint(2, 6)):
+                    which = fr.randrange(4)
+                    tok = "t%d.%d.%d" % (self.n, c, len(spec["cmds"]) + 1)
+                    at = fr.randrange(len(spec["cmds"]) + 1)
+                    spec["cmds"].insert(at, "printf 'pure-%d\\n'; seq 1 %d" % (which, 10 * which))
+                    spec["exps"].insert(at, {"status": "exited", "exitval": 0, "signal": 0, "trunc_out": False,
+                                             "trunc_err": False, "marker": False, "sleep": 0.0, "bytes": 0,
+                                             "tok": tok, "pure": True, "stderr": b"",
+                                             "stdout": ("pure-%d\n" % which).encode() + seq_bytes(10 * which)})
         # how long the work should take, for the fault times and deadlines
         work = sum(e["sleep"] for s in self.client_specs for e in s["exps"]) / total_slots
         if work < MIN_WORK and any(self.enabled(f) for f in ("kill9", "stop", "hup", "clock", "wallstep", "masterkill")):
@@ -428,8 +449,11 @@ class Round:
     def describe(self):
         sl = ", ".join("s%d:%d slots%s" % (i, s["slots"], " chaos drop/dup/reorder %d/%d/%d" % tuple(s["chaos"][:3])
                                           if s["chaos"] else "") for i, s in enumerate(self.slave_specs))
-        cl = ", ".join("c%d:%d cmds %s %s%s" % (i, len(c["cmds"]), c["mode"], c["beh"],
-                                                " timeout %d" % c["timeout"] if c["timeout"] else "")
+        cl = ", ".join("c%d:%d cmds %s %s%s%s%s%s" % (i, len(c["cmds"]), c["mode"], c["beh"],
+                                                  " timeout %d" % c["timeout"] if c["timeout"] else "",
+                                                  " priority %d" % c["priority"] if c.get("priority") is not None else "",
+                                                  " " + c["order"] if c.get("order") else "",
+                                                  " cache" if c.get("cache") else "")
                        for i, c in enumerate(self.client_specs))
         fl = ", ".join("%s %s at %.1fs for %.1fs%s" % (f["kind"], "s%d" % f["slave"] if f["slave"] >= 0 else
                                                     "master" if f["kind"] in ("wallstep", "masterkill")
@@ -604,6 +628,12 @@ class Round:
         args = [os.path.join(self.h.bin, "client")] + self.key_args() + ["--lost-retries", str(RETRIES)]
         if spec["timeout"]:
             args += ["--timeout", str(spec["timeout"])]
+        if spec.get("priority") is not None:
+            args += ["--priority", str(spec["priority"])]
+        if spec.get("order"):
+            args += ["--order", spec["order"]]
+        if spec.get("cache"):
+            args += ["--cache"]
         if spec["mode"] == "json":
             args += ["--json"]
         elif spec["mode"] == "results":
@@ -987,7 +1017,7 @@ class Round:
                         "status": o.get("status"), "exitval": o.get("exitval"), "signal": o.get("signal"),
                         "stdout": field("stdout"), "stderr": field("stderr"),
                         "trunc_out": o.get("stdout_truncated"), "trunc_err": o.get("stderr_truncated"),
-                        "host": o.get("host"), "raw": o})
+                        "host": o.get("host"), "raw": o, "cached": bool(o.get("cached"))})
             return res
         try:
             with open(os.path.join(d, "joblog"), errors="replace") as f:
@@ -1022,7 +1052,7 @@ class Round:
                 status = "exited"
             else:
                 status = "not_run"  # cancelled
-            r = {"status": status, "exitval": exitval, "signal": sig, "host": host,
+            r = {"status": status, "exitval": exitval, "signal": sig, "host": host, "cached": host == "cache",
                  "raw": {"may_have_run_twice": True} if seq in warned else {},
                  "trunc_out": None, "trunc_err": None, "stdout": None, "stderr": None}
             if spec["mode"] == "results":
@@ -1099,8 +1129,16 @@ class Round:
                     self.violation("c%d (-k -q): stdout differs from the commands' outputs in order: %d bytes, %d expected, first difference at %d" % (
                         c, len(got_out), len(want_out), next((i for i, (a, b) in enumerate(zip(got_out, want_out)) if a != b), min(len(got_out), len(want_out)))))
 
+        if self.cache_hits:
+            self.notes.append("%d results came from the cache" % self.cache_hits)
+
     def check_one(self, what, spec, e, r, count, losses):
         st = r["status"]
+        if r.get("cached"):
+            self.cache_hits += 1
+            if not (spec.get("cache") and e.get("pure")):
+                self.violation("%s: a cached result for a command %s" % (
+                    what, "of a batch without --cache" if not spec.get("cache") else "with side effects (run once before?)"))
         if st not in RAN:
             msg = "%s: not run (%s: %s)" % (what, st, (r["raw"].get("message") or "")[:120])
             if len(losses) >= RETRIES:  # a round has at most 3 faults: should not happen
