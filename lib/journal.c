@@ -233,6 +233,18 @@ size_t jr_cache_encode(bwriter *w, const jr_cache *r)
     return start;
 }
 
+size_t jr_queued_encode(bwriter *w, const jr_queued *r)
+{
+    size_t start = record_begin(w, JR_QUEUED);
+    bw_u64(w, r->batch);
+    bw_u32(w, r->index);
+    bw_u64(w, r->wall_ms);
+    bw_u64(w, r->boot_ms);
+    bw_u64(w, r->boot_id);
+    record_end(w, start);
+    return start;
+}
+
 size_t journal_encode(bwriter *w, const jrecord *r)
 {
     switch (r->type) {
@@ -250,6 +262,7 @@ size_t journal_encode(bwriter *w, const jrecord *r)
     case JR_OPTIONS: return jr_options_encode(w, &r->u.options);
     case JR_DURATION: return jr_duration_encode(w, &r->u.duration);
     case JR_CACHE: return jr_cache_encode(w, &r->u.cache);
+    case JR_QUEUED: return jr_queued_encode(w, &r->u.queued);
     }
     w->error = 1;
     return bw_pending(w);
@@ -433,6 +446,18 @@ int jr_cache_decode(const uint8_t *p, size_t n, jr_cache *r)
     return finish(&rd);
 }
 
+int jr_queued_decode(const uint8_t *p, size_t n, jr_queued *r)
+{
+    breader rd;
+    br_init(&rd, p, n);
+    r->batch = br_u64(&rd);
+    r->index = br_u32(&rd);
+    r->wall_ms = br_u64(&rd);
+    r->boot_ms = br_u64(&rd);
+    r->boot_id = br_u64(&rd);
+    return finish(&rd);
+}
+
 int journal_decode(uint8_t type, const uint8_t *payload, size_t len, jrecord *out)
 {
     out->type = type;
@@ -451,6 +476,7 @@ int journal_decode(uint8_t type, const uint8_t *payload, size_t len, jrecord *ou
     case JR_OPTIONS: return jr_options_decode(payload, len, &out->u.options);
     case JR_DURATION: return jr_duration_decode(payload, len, &out->u.duration);
     case JR_CACHE: return jr_cache_decode(payload, len, &out->u.cache);
+    case JR_QUEUED: return jr_queued_decode(payload, len, &out->u.queued);
     }
     return -3;
 }
@@ -459,7 +485,7 @@ const char *jrecord_type_name(uint8_t type)
 {
     static const char *const names[] = {NULL,       "header",   "batch",     "command", "end", "dispatch",
                                         "result",   "delivered", "cancel",   "forget",  "detach",
-                                        "slave",    "options",   "duration", "cache"};
+                                        "slave",    "options",   "duration", "cache",   "queued"};
     return type >= 1 && type <= JR_TYPE_MAX && names[type] ? names[type] : "unknown";
 }
 

@@ -43,8 +43,9 @@ enum jrecord_type {
     JR_OPTIONS = 12,  /* a batch's OPTIONS, the frame's fields as they came (the last one counts) */
     JR_DURATION = 13, /* a learned duration: a command line's hash, its average run time (master/history.c) */
     JR_CACHE = 14,    /* an entry of the result cache (client --cache): its key, when, the slave, the body */
+    JR_QUEUED = 15,   /* when a COMMAND of a --deadline batch was first queued: wall and boot clocks */
 };
-#define JR_TYPE_MAX JR_CACHE
+#define JR_TYPE_MAX JR_QUEUED
 
 /* One struct per record type. Decoding points the strings and the body
  * into the payload (not NUL-terminated), valid as long as the bytes. */
@@ -131,6 +132,14 @@ typedef struct {
     const uint8_t *body; /* a result body (result_encode), not decoded here */
 } jr_cache;
 
+typedef struct { /* after its COMMAND; --deadline counts from it across restarts */
+    uint64_t batch;
+    uint32_t index;
+    uint64_t wall_ms; /* wall clock, when it was first queued */
+    uint64_t boot_ms; /* boot clock then (platform.h boot_ms) ... */
+    uint64_t boot_id; /* ... of this boot (plat_boot_id; 0: unknown, the wall clock alone counts) */
+} jr_queued;
+
 typedef struct {
     uint8_t type; /* enum jrecord_type */
     union {
@@ -148,6 +157,7 @@ typedef struct {
         jr_options options;
         jr_duration duration;
         jr_cache cache;
+        jr_queued queued;
     } u;
 } jrecord;
 
@@ -172,6 +182,7 @@ size_t jr_slave_encode(bwriter *w, const jr_slave *r);
 size_t jr_options_encode(bwriter *w, const jr_options *r);
 size_t jr_duration_encode(bwriter *w, const jr_duration *r);
 size_t jr_cache_encode(bwriter *w, const jr_cache *r);
+size_t jr_queued_encode(bwriter *w, const jr_queued *r);
 /* Any record from its struct (the tagged union); w->error on an unknown type. */
 size_t journal_encode(bwriter *w, const jrecord *r);
 
@@ -193,6 +204,7 @@ int jr_slave_decode(const uint8_t *p, size_t n, jr_slave *r);
 int jr_options_decode(const uint8_t *p, size_t n, jr_options *r);
 int jr_duration_decode(const uint8_t *p, size_t n, jr_duration *r); /* -1 also for key 0 */
 int jr_cache_decode(const uint8_t *p, size_t n, jr_cache *r);
+int jr_queued_decode(const uint8_t *p, size_t n, jr_queued *r);
 /* By type: 0, -1 malformed, -2 a HEADER of another version, -3 unknown type. */
 int journal_decode(uint8_t type, const uint8_t *payload, size_t len, jrecord *out);
 

@@ -170,6 +170,14 @@ static inline uint64_t elapsed(uint64_t now, uint64_t then) { return now > then 
 uint64_t clock_us(void);  /* monotonic */
 uint64_t wall_ms(void);   /* milliseconds since the epoch */
 uint64_t wall_us(void);   /* microseconds since the epoch (--trace) */
+/* Milliseconds since the machine booted, suspend included, immune to
+ * wall-clock steps (Linux CLOCK_BOOTTIME, Windows GetTickCount64), and
+ * that boot's identity (Linux: the first 64 bits of
+ * /proc/sys/kernel/random/boot_id; Windows: the boot's wall-clock time in
+ * minutes, an approximation), 0 if unknown: only two readings of the same
+ * boot id can be subtracted (the journal's QUEUED records, --deadline). */
+uint64_t boot_ms(void);
+uint64_t plat_boot_id(void);
 /* n random bytes for boot ids, nonces, keys: getrandom or /dev/urandom,
  * Windows RtlGenRandom (rand_s). 0, or -1 if there is no such source:
  * callers die then (auth_random), never fall back to a clock. */

@@ -459,6 +459,48 @@ uint64_t wall_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+uint64_t boot_ms(void)
+{
+    struct timespec ts;
+#ifdef CLOCK_BOOTTIME
+    if (clock_gettime(CLOCK_BOOTTIME, &ts) == 0)
+        return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+#endif
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* (plat_boot_id is 0 there: never compared) */
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The first 16 hex digits of the kernel's boot id (a random UUID per
+ * boot), read once; 0 if there is none (not Linux, no /proc). */
+uint64_t plat_boot_id(void)
+{
+    static uint64_t id;
+    static int read_once;
+    if (read_once)
+        return id;
+    read_once = 1;
+#ifdef CLOCK_BOOTTIME
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    char text[64];
+    if (!f)
+        return 0;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    uint64_t v = 0;
+    int digits = 0;
+    for (const char *p = text; *p && digits < 16; p++) {
+        int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : *p == '-' ? -1 : -2;
+        if (d == -2)
+            break;
+        if (d >= 0)
+            v = v << 4 | (uint64_t)d, digits++;
+    }
+    id = digits == 16 ? v : 0;
+#endif
+    return id;
+}
+
 int plat_random(void *out, size_t n)
 {
     uint8_t *p = out;

@@ -773,6 +773,20 @@ uint64_t wall_ms(void)
     return (t - 116444736000000000ull) / 10000u;
 }
 
+uint64_t boot_ms(void)
+{
+    return GetTickCount64(); /* since boot, sleep included */
+}
+
+/* Windows names no boot: when it booted on the wall clock, in minutes,
+ * stands for it. A wall-clock step of a minute or more makes it another
+ * boot (the wall clock is then used, clamped: doc/journal.md QUEUED). */
+uint64_t plat_boot_id(void)
+{
+    uint64_t booted = wall_ms() - GetTickCount64();
+    return booted / 60000u + 1; /* never 0 */
+}
+
 uint64_t wall_us(void)
 {
     FILETIME ft;

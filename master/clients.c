@@ -775,6 +775,9 @@ static void on_submit(master *m, client *cl, breader *r)
         free(j); /* done: END's client_check_done says BYE (after ACCEPTED), as for a refused one */
         return;
     }
+    j->received_ms = clock_ms();
+    if (cl->durable && cl->opts.deadline_ms) /* its deadline outlives this master: from now, not from a restart */
+        journal_queued(m, cl, j);
     queue_push_back(cl, j);
 }
 

@@ -106,7 +106,7 @@ typedef struct command {
     unsigned tries;
     uint32_t failed_on[8]; /* FAILED_ON_MAX */
     uint8_t restored; /* queued again by the replay, never dispatched as far as the journal knows */
-    uint64_t received_ms; /* first queued (SUBMIT; the replay: its restart), clock_ms: --deadline counts from it */
+    uint64_t received_ms; /* first queued (SUBMIT; the replay: its QUEUED record's time, else its restart), clock_ms: --deadline counts from it */
     char *note; /* why it may have run twice (a re-claim's first run ended on its slave): its result says */
     int cache_deferred; /* --cache: its client's output was over OUT_HIGH_WATER at SUBMIT: looked up at dispatch */
     char line[]; /* len bytes + NUL */
@@ -529,6 +529,7 @@ void journal_batch(master *m, client *cl);
 void journal_options(master *m, client *cl); /* its OPTIONS' fields as they came (JR_OPTIONS) */
 void journal_duration(master *m, const history_entry *e); /* a learned duration (JR_DURATION), lazy */
 uint64_t journal_command(master *m, client *cl, const command *cmd); /* the record's offset */
+void journal_queued(master *m, client *cl, const command *cmd); /* when it was queued (JR_QUEUED: --deadline) */
 void journal_end(master *m, client *cl, uint32_t count);
 void journal_dispatch(master *m, const flight *f);
 void journal_requeue(master *m, const command *cmd);

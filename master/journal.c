@@ -112,6 +112,22 @@ uint64_t journal_command(master *m, client *cl, const command *cmd)
     return at;
 }
 
+/* When cmd, of a --deadline batch, was queued (its received_ms), on the
+ * clocks that outlive the master: a replay counts its deadline from it. */
+static void queued_record(bwriter *w, const client *cl, const command *cmd)
+{
+    uint64_t ago = elapsed(clock_ms(), cmd->received_ms), wall = wall_ms(), boot = boot_ms();
+    jr_queued r = {cl->batch_id, cmd->index, elapsed(wall, ago), elapsed(boot, ago), plat_boot_id()};
+    jr_queued_encode(w, &r);
+}
+
+void journal_queued(master *m, client *cl, const command *cmd)
+{
+    uint64_t at = append_at(m->journal);
+    queued_record(&m->journal->pending, cl, cmd);
+    appended(m->journal, cl, at, "QUEUED");
+}
+
 void journal_end(master *m, client *cl, uint32_t count)
 {
     uint64_t at = append_at(m->journal);
@@ -453,6 +469,16 @@ static void rewrite_batch(master *m, rewrite *rw, client *cl, uint64_t *new_comm
     }
     for (uint32_t i = 0; i < cl->submitted && !rw->failed; i++) /* 0: its record was lost to damage */
         new_commands[i] = cl->command_at[i] ? rewrite_copy(j, rw, cl->command_at[i], 0) : 0;
+    /* --deadline: when each command not done was first queued (after the COMMANDs: replay needs them) */
+    if (cl->opts.deadline_ms) {
+        for (int i = 0; i < m->nslaves; i++)
+            for (flight *f = m->slaves[i]->flights; f; f = f->next)
+                if (f->cmd && f->cmd->cl == cl && f->cmd->fl == f && f->cmd->received_ms)
+                    queued_record(&rw->w, cl, f->cmd);
+        for (command *cmd = cl->qhead; cmd; cmd = cmd->next)
+            if (cmd->received_ms)
+                queued_record(&rw->w, cl, cmd);
+    }
     if (cl->ended) {
         jr_end e = {cl->batch_id, cl->submitted};
         jr_end_encode(&rw->w, &e);
@@ -879,6 +905,17 @@ static uint64_t finished_at(uint64_t at_wall_ms)
     return ago < now ? now - ago : 1;
 }
 
+/* How long ago a QUEUED record's command was queued: on the same boot by
+ * the boot clock (a wall-clock step changes nothing); after a reboot (or
+ * with a boot unknown) by the wall clock, 0 if it went back (the deadline
+ * then counts from the restart, as for a journal without the record). */
+static uint64_t queued_ago(const jr_queued *r, uint64_t wall_now, uint64_t boot_now, uint64_t boot_id_now)
+{
+    if (r->boot_id && r->boot_id == boot_id_now)
+        return elapsed(boot_now, r->boot_ms);
+    return elapsed(wall_now, r->wall_ms);
+}
+
 static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t len)
 {
     master *m = rp->m;
@@ -1039,6 +1076,14 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
     case JR_DETACH:
         cl->detached = 1;
         break;
+    case JR_QUEUED: { /* --deadline counts from its first queueing, on this master's clock */
+        const jr_queued *r = &rec->u.queued;
+        if (r->index < b->cap && b->cmds[r->index]) {
+            uint64_t now = clock_ms(), ago = queued_ago(r, wall_ms(), boot_ms(), plat_boot_id());
+            b->cmds[r->index]->received_ms = ago < now ? now - ago : 1; /* (0 is "not queued yet") */
+        }
+        break;
+    }
     case JR_OPTIONS: { /* through the frame's own path: every key comes back */
         char why[160];
         if (client_set_options(cl, rec->u.options.fields, rec->u.options.fields_len, why, sizeof why) < 0)

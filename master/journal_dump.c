@@ -196,6 +196,12 @@ static void print_record(dump_state *st, size_t offset, size_t bytes, const jrec
         fprintf(f, ",\"key\":\"%016llx\",\"avg_us\":%llu,\"runs\":%u", (unsigned long long)rec->u.duration.key,
                 (unsigned long long)rec->u.duration.avg_us, rec->u.duration.runs);
         break;
+    case JR_QUEUED:
+        put_id(f, "batch", rec->u.queued.batch);
+        fprintf(f, ",\"index\":%u,\"wall_ms\":%llu,\"boot_ms\":%llu", rec->u.queued.index,
+                (unsigned long long)rec->u.queued.wall_ms, (unsigned long long)rec->u.queued.boot_ms);
+        put_id(f, "boot_id", rec->u.queued.boot_id);
+        break;
     case JR_OPTIONS: { /* the keys this master knows by name; the fields as they are in any case */
         const jr_options *o = &rec->u.options;
         static options_frame of;

@@ -84,8 +84,8 @@ wait "$BUSY_PID"
 # --- Journaled: a detached batch keeps its deadline across a master
 # killed with -9 (JR_OPTIONS re-applied). One slot; the batch's first
 # command holds it for 6 s, the other 2 wait; the master restarts at once.
-# The deadline counts again from the restart (its clock is not the
-# previous life's). Without it, the 2 would run at 6 s.
+# The deadline still counts from their submission (JR_QUEUED:
+# tests/deadline_restart.t times it). Without it, the 2 would run at 6 s.
 start_slave s9 -j 1 --master-grace 30
 echo "127.0.0.1 $SLAVE_PORT" >"$T/s9.conf"
 start_master m9 "$T/s9.conf" --state-dir "$T/sd9"

@@ -98,6 +98,8 @@ static void build_journal(void)
     r.u.cache.host_len = 14, r.u.cache.host = "127.0.0.1:7001";
     r.u.cache.body_len = (uint32_t)result_body_len, r.u.cache.body = result_body;
     add(&w, &r);
+    r.type = JR_QUEUED, r.u.queued = (jr_queued){0xB1, 1, 1700000000900ull, 123456789ull, 0x2b99262cb0814dbbull};
+    add(&w, &r);
     journal_len = bw_pending(&w);
 }
 
@@ -243,6 +245,17 @@ static void test_round_trip(void)
            k->body_len == result_body_len && memcmp(k->body, result_body, result_body_len) == 0,
        "CACHE fields: key, stored_ms, host, the body as result_encode made it");
     is_int(spans[14].len, JOURNAL_FRAMING + 1 + 32 + 8 + 2 + 14 + result_body_len, "CACHE: its length");
+    const jr_queued *q = &s.rec[15].u.queued;
+    ok(s.rec[15].type == JR_QUEUED && q->batch == 0xB1 && q->index == 1 && q->wall_ms == 1700000000900ull &&
+           q->boot_ms == 123456789ull && q->boot_id == 0x2b99262cb0814dbbull,
+       "QUEUED fields: batch, index, wall_ms, boot_ms, boot_id");
+    is_int(spans[15].len, JOURNAL_FRAMING + 1 + 8 + 4 + 8 + 8 + 8, "QUEUED: 45 bytes (length 37)");
+    {
+        uint8_t zero[36] = {0};
+        jrecord z;
+        is_int(journal_decode(JR_QUEUED, zero, 35, &z), -1, "a QUEUED payload of 35 bytes: malformed");
+        is_int(journal_decode(JR_QUEUED, zero, 36, &z), 0, "of 36: decodes");
+    }
 
     /* the bytes of one record, by hand */
     const uint8_t *f = journal + spans[10].off;
@@ -308,6 +321,7 @@ static void test_decoders(void)
     is_int(journal_decode(JR_TYPE_MAX + 1, p, 8, &r), -3, "the type after the last is unknown");
     is_int(journal_decode(JR_CACHE, p, 8, &r), -1, "CACHE shorter than its key: malformed");
     is_int(strcmp(jrecord_type_name(JR_CACHE), "cache"), 0, "CACHE's name");
+    is_int(strcmp(jrecord_type_name(JR_QUEUED), "queued"), 0, "QUEUED's name");
     is_int(strcmp(jrecord_type_name(JR_RESULT), "result"), 0, "type names");
 }
 

@@ -1042,6 +1042,93 @@ static void test_forgot(void)
     bw_free(&w);
 }
 
+/* --deadline across a restart: the QUEUED records say when each command
+ * was queued; replay sets received_ms so that its deadline counts from
+ * then (doc/journal.md, QUEUED). A command without one (an older journal)
+ * counts from the restart, as before. Compaction keeps them. */
+static uint64_t queued_age(client *cl, uint32_t index)
+{
+    command *c = cl ? queued_index(cl, index) : NULL;
+    return c && c->received_ms ? elapsed(clock_ms(), c->received_ms) : UINT64_MAX;
+}
+
+static void queued_rec(bwriter *w, uint64_t batch, uint32_t index, uint64_t wall, uint64_t boot, uint64_t id)
+{
+    jrecord r = {.type = JR_QUEUED};
+    r.u.queued = (jr_queued){batch, index, wall, boot, id};
+    put(w, &r);
+}
+
+static void test_queued_times(void)
+{
+    enum { Q = 0x51 };
+    uint64_t here = plat_boot_id(), other = here ^ 0x5a5a, wall = wall_ms(), boot = boot_ms();
+    if (!here || boot < 30000) {
+        ok(1, "# SKIP no boot id here (or booted less than 30 s ago): QUEUED replay not tested");
+        return;
+    }
+    bwriter w;
+    bw_init(&w, 1 << 20);
+    header_rec(&w);
+    batch_rec(&w, Q);
+    static const uint8_t opts[] = {OPTION_DEADLINE, 0, 4, 0, 0, 0x27, 0x10}; /* --deadline 10 */
+    jrecord orec = {.type = JR_OPTIONS};
+    orec.u.options = (jr_options){Q, sizeof opts, opts};
+    put(&w, &orec);
+    for (uint32_t i = 0; i < 7; i++)
+        command_rec(&w, Q, i, "echo q");
+    end_rec(&w, Q, 7);
+    mark_rec(&w, JR_DETACH, Q, 0, wall);
+    /* in the order they came, the oldest first (deadline_tick counts on it) */
+    queued_rec(&w, Q, 0, wall, boot - 20000, here);            /* its deadline passed while the master was down */
+    queued_rec(&w, Q, 1, wall - 6000, 5, other);               /* another boot: the wall clock */
+    queued_rec(&w, Q, 2, wall + 7200000, boot - 4000, here);   /* this boot; the wall clock stepped 2 h ahead since */
+    queued_rec(&w, Q, 3, wall - 3000, boot + 999999, 0);       /* boot unknown: the wall clock */
+    queued_rec(&w, Q, 4, wall + 3600000, boot - 1000, other);  /* another boot, a wall clock that went back: 0 */
+    /* 5: no QUEUED record (an older master's journal) */
+    queued_rec(&w, Q, 99, wall, boot - 20000, here);           /* no such command: ignored */
+    dispatch_rec(&w, Q, 6, 5, "127.0.0.1:1");                  /* running: re-claimed, its QUEUED comes next */
+    queued_rec(&w, Q, 6, wall, boot - 2000, here);
+    master *m = fresh_master(w.data, w.len);
+    ok(journal_open(m, dir) == 0, "queued: the journal replays");
+    client *q = find(m, Q);
+    ok(q && q->opts.deadline_ms == 10000 && queue_len(q) == 6, "queued: --deadline 10 s, 6 commands queued");
+    uint64_t a0 = queued_age(q, 0), a1 = queued_age(q, 1), a2 = queued_age(q, 2), a3 = queued_age(q, 3),
+             a4 = queued_age(q, 4), a5 = queued_age(q, 5);
+    ok(a0 >= 20000 && a0 < 20500, "20 s ago (%llu ms): past its deadline", (unsigned long long)a0);
+    ok(a1 >= 6000 && a1 < 6500, "another boot: 6 s ago by the wall clock (%llu ms)", (unsigned long long)a1);
+    ok(a2 >= 4000 && a2 < 4500, "same boot: queued 4 s ago by the boot clock, the wall clock's step of 2 h ignored (%llu ms)",
+       (unsigned long long)a2);
+    ok(a3 >= 3000 && a3 < 3500, "boot id unknown: the wall clock (%llu ms)", (unsigned long long)a3);
+    ok(a4 < 500, "another boot, the wall clock back: from the restart (%llu ms)", (unsigned long long)a4);
+    ok(a5 < 500, "no QUEUED record (an older journal): from the restart, as before (%llu ms)", (unsigned long long)a5);
+    slave_peer *s1 = slave_by_name(m, "127.0.0.1:1");
+    ok(s1 && s1->flights && s1->flights->cmd && s1->flights->cmd->index == 6 &&
+           elapsed(clock_ms(), s1->flights->cmd->received_ms) >= 2000,
+       "a re-claimed command keeps its QUEUED time too");
+    uint64_t next = deadline_tick(q, clock_ms());
+    ok(queue_len(q) == 5 && !queued_index(q, 0), "deadline_tick: the one past its deadline ends at once");
+    ok(next != NO_DEADLINE && next > clock_ms() + 3000 && next <= clock_ms() + 6100,
+       "the next deadline is command 1's, ~4 s from now (%lld ms)", (long long)(next - clock_ms()));
+    /* compaction writes them again, from the times the master holds */
+    ok(journal_flush(m) == 0, "queued: flushed");
+    journal_compact(m);
+    ok(m->journal->compactions == 1, "queued: compacted");
+    free_master(m);
+    m = master_on_disk();
+    ok(journal_open(m, dir) == 0, "queued: the compacted journal replays");
+    q = find(m, Q);
+    a1 = queued_age(q, 1), a2 = queued_age(q, 2), a5 = queued_age(q, 5);
+    ok(a1 >= 6000 && a1 < 7000 && a2 >= 4000 && a2 < 5000 && a5 < 1000 && queue_len(q) == 5 && !queued_index(q, 0),
+       "after compaction: the same ages (%llu, %llu, %llu ms), the ended one gone", (unsigned long long)a1,
+       (unsigned long long)a2, (unsigned long long)a5);
+    s1 = slave_by_name(m, "127.0.0.1:1");
+    ok(s1 && s1->flights && s1->flights->cmd && elapsed(clock_ms(), s1->flights->cmd->received_ms) >= 2000,
+       "after compaction: the re-claimed one's time too");
+    free_master(m);
+    bw_free(&w);
+}
+
 int main(void)
 {
     log_init("unit_replay", LOG_ERROR);
@@ -1064,6 +1151,7 @@ int main(void)
     test_forgot();
     test_requeued();
     test_failed_runs();
+    test_queued_times();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
