@@ -145,8 +145,12 @@ int main(int argc, char **argv)
     cli_check_bind(cfg.bind, auth.enabled, insecure);
     cfg.auth = &auth;
     if (allow_file) {
-        if (allow_list_load(&allow, allow_file, err, sizeof err) < 0)
+        int loaded = allow_list_load(&allow, allow_file, err, sizeof err);
+        if (loaded == -2)
+            die_exit_status = 2; /* a policy that says what is refused: the configuration's mistake */
+        if (loaded < 0)
             die("%s", err);
+        die_exit_status = 1;
         cfg.allow = &allow;
     }
     /* after the files given by path (--key-file, --allow): from where it was started */
