@@ -145,6 +145,15 @@ int main(int argc, char **argv)
     cli_check_bind(cfg.bind, auth.enabled, insecure);
     cfg.auth = &auth;
     if (allow_file) {
+        /* SIGHUP reads it again after --chdir: by the path it had at start,
+         * never one in the commands' directory */
+        static char allow_path[4096 + 512];
+        char here[4096 + 1];
+        int absolute = allow_file[0] == '/' || allow_file[0] == '\\' ||
+                       (allow_file[0] && allow_file[1] == ':'); /* C:... on Windows */
+        if (!absolute && plat_cwd(here, sizeof here) == 0 &&
+            (size_t)snprintf(allow_path, sizeof allow_path, "%s/%s", here, allow_file) < sizeof allow_path)
+            allow_file = allow_path;
         int loaded = allow_list_load(&allow, allow_file, err, sizeof err);
         if (loaded == -2)
             die_exit_status = 2; /* a policy that says what is refused: the configuration's mistake */

@@ -169,6 +169,43 @@ printf 'cat ../notes.txt\n' >"$T/one.txt"
 run_client -q "$T/one.txt"
 is "$RC/$(cat "$T/out")" "0/x" "a literal pattern word matches '..' as written"
 
+# SIGHUP reads the policy file again; one that is refused leaves the policy
+# in use as it was, and the slave says why in its log.
+printf 'echo *\n' >"$T/hup.allow"
+start_slave hup -j 1 --allow "$T/hup.allow"
+HUP_PID=$SLAVE_PID
+echo "127.0.0.1 $SLAVE_PORT" >"$T/hup.conf"
+start_master hupm "$T/hup.conf"
+wait_slaves_up hupm 1 || bail "reload slave not up"
+hup_run() { printf '%s\n' "$1" >"$T/one.txt"; run_client -q "$T/one.txt" --joblog "$T/jl"; awk -F'\t' 'NR==2 {print $7}' "$T/jl"; }
+printf '# every program\n**\n' >"$T/hup.allow"
+kill -HUP "$HUP_PID"
+wait_for_line "$T/hup.log" "SIGHUP: policy file '$T/hup.allow' line 2: the program word '\*\*' allows every program.*: keeping the policy in use" 10 >/dev/null
+ok $? "SIGHUP with '**' in the file: refused, logged, the policy in use kept"
+is "$(hup_run 'echo kept')/$(cat "$T/out")" "0/kept" "the old policy still allows echo *"
+is "$(hup_run 'printf x')" 126 "and still refuses what '**' would have allowed"
+printf 'printf *\n' >"$T/hup.allow"
+kill -HUP "$HUP_PID"
+wait_for_line "$T/hup.log" "SIGHUP: policy file $T/hup.allow reloaded \(1 pattern\)" 10 >/dev/null
+ok $? "SIGHUP with a good file: reloaded"
+is "$(hup_run 'printf new')/$(cat "$T/out")" "0/new" "the new policy allows printf *"
+is "$(hup_run 'echo old')" 126 "and no longer echo *"
+check "saying why" grep -qF "refused by the slave's policy (--allow): matches no pattern of $T/hup.allow" "$T/err"
+# A relative --allow is read again by the path it had at start, not from
+# the commands' directory (--chdir), where a command could leave a file.
+mkdir -p "$T/rel" "$T/rel-work"
+printf 'echo *\n' >"$T/rel/rel.allow"
+printf 'printf **\n' >"$T/rel-work/rel.allow"
+start_slave rel -j 1 --chdir "$T/rel-work" --allow rel.allow
+REL_PID=$SLAVE_PID
+echo "127.0.0.1 $SLAVE_PORT" >"$T/rel.conf"
+start_master relm "$T/rel.conf"
+wait_slaves_up relm 1 || bail "relative policy slave not up"
+kill -HUP "$REL_PID"
+wait_for_line "$T/rel.log" "SIGHUP: policy file $T/rel/rel.allow reloaded" 10 >/dev/null
+ok $? "SIGHUP: a relative --allow is read again from where the slave started"
+is "$(hup_run 'printf x')" 126 "not the commands' directory's file of that name"
+
 # Patterns are refused at load, naming the line and the reason.
 load_refused() { # load_refused PATTERN REASON
     printf '# a comment\n%s\n' "$1" >"$T/bad.allow"
