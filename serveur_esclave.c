@@ -39,7 +39,9 @@ static void usage(FILE *out)
             "  -a, --allow FILE       run only commands whose words match a pattern of FILE (one\n"
             "                         per line, word by word: '*' '?' '[...]', a last '**' any\n"
             "                         more words), without a shell; shell syntax (; | & $ ` > ...)\n"
-            "                         or no match: exit 126 with the reason (doc/security.md 5)\n"
+            "                         or no match: exit 126 with the reason; a wildcard never\n"
+            "                         matches an option (-x @x +x, /x on Windows): write them\n"
+            "                         (doc/security.md 5); SIGHUP reloads FILE\n"
             "  -o, --max-output SIZE  output kept per stream and command, K/M suffixes\n"
             "                         (default %uM, at most %uM); the rest is dropped and marked\n"
             "  -t, --timeout SECONDS  kill commands running longer (default 0: no limit); a cap:\n"
@@ -145,8 +147,21 @@ int main(int argc, char **argv)
     cli_check_bind(cfg.bind, auth.enabled, insecure);
     cfg.auth = &auth;
     if (allow_file) {
-        if (allow_list_load(&allow, allow_file, err, sizeof err) < 0)
+        /* SIGHUP reads it again after --chdir: by the path it had at start,
+         * never one in the commands' directory */
+        static char allow_path[4096 + 512];
+        char here[4096 + 1];
+        int absolute = allow_file[0] == '/' || allow_file[0] == '\\' ||
+                       (allow_file[0] && allow_file[1] == ':'); /* C:... on Windows */
+        if (!absolute && plat_cwd(here, sizeof here) == 0 &&
+            (size_t)snprintf(allow_path, sizeof allow_path, "%s/%s", here, allow_file) < sizeof allow_path)
+            allow_file = allow_path;
+        int loaded = allow_list_load(&allow, allow_file, err, sizeof err);
+        if (loaded == -2)
+            die_exit_status = 2; /* a policy that says what is refused: the configuration's mistake */
+        if (loaded < 0)
             die("%s", err);
+        die_exit_status = 1;
         cfg.allow = &allow;
     }
     /* after the files given by path (--key-file, --allow): from where it was started */

@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             free(line);
         }
         if (np > 0 && nw > 0)
-            (void)policy_match(pattern, words);
+            (void)policy_match(pattern, words, POLICY_OPTION_LEADS_WINDOWS);
         free(pattern);
         free(words);
     }

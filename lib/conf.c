@@ -413,22 +413,64 @@ static int has_dotdot(const char *w)
     }
 }
 
-int policy_match(char *const *pattern, char *const *words)
+/* What no wildcard may match: an option (its first byte one of leads:
+ * rsync * -> rsync -e..., gcc * -> gcc @FILE), written literally where
+ * one is meant; a ".." component where the word has a wildcard at all. */
+static int wildcard_may_take(const char *pattern_word, const char *word, const char *leads)
+{
+    if (has_wildcard(pattern_word) && has_dotdot(word))
+        return 0;
+    if (strchr("*?[", pattern_word[0]) && word[0] && strchr(leads, word[0]))
+        return 0;
+    return 1;
+}
+
+int policy_match(char *const *pattern, char *const *words, const char *option_leads)
 {
     for (int i = 0;; i++) {
         if (!pattern[i])
             return !words[i];
-        if (!pattern[i + 1] && strcmp(pattern[i], "**") == 0)
-            return 1; /* the rest, however many */
+        if (!pattern[i + 1] && strcmp(pattern[i], "**") == 0) {
+            for (; words[i]; i++) /* the rest, however many, each as '*' would take it */
+                if (!wildcard_may_take("*", words[i], option_leads))
+                    return 0;
+            return 1;
+        }
         if (!words[i])
             return 0;
-        if (has_wildcard(pattern[i]) && has_dotdot(words[i]))
-            return 0; /* a wildcard never matches a way out of a directory */
-        if (strchr("*?[", pattern[i][0]) && words[i][0] == '-')
-            return 0; /* nor an option where the pattern starts with one (rsync * -> rsync -e...) */
+        if (!wildcard_may_take(pattern[i], words[i], option_leads))
+            return 0;
         if (!word_match(pattern[i], words[i]))
             return 0;
     }
+}
+
+/* A pattern word of wildcards only ('*', '?', closed '[...]'): no byte of
+ * it is literal. */
+static int only_wildcards(const char *p)
+{
+    if (!*p)
+        return 0;
+    while (*p) {
+        int hit;
+        if (*p == '*' || *p == '?')
+            p++;
+        else if (*p == '[' && (p = bracket(p + 1, 0, &hit)))
+            ;
+        else
+            return 0;
+    }
+    return 1;
+}
+
+int policy_pattern_check(char *const *pattern, char *why, size_t whylen)
+{
+    if (only_wildcards(pattern[0])) {
+        snprintf(why, whylen, "the program word '%s' allows every program (write its name, or a path with a "
+                 "literal part)", pattern[0]);
+        return -1;
+    }
+    return 0;
 }
 
 /* One line of a policy file into line (its '\n' left out): 1, 0 at the
@@ -458,7 +500,7 @@ int allow_list_load(allow_list *a, const char *path, char *err, size_t errlen)
         return -1;
     }
     char line[4096];
-    int lineno = 0, rc;
+    int lineno = 0, rc, refusal = -2;
     while ((rc = policy_line(f, line, sizeof line)) != 0) {
         lineno++;
         if (rc == -1) { /* never split a pattern in two */
@@ -482,26 +524,39 @@ int allow_list_load(allow_list *a, const char *path, char *err, size_t errlen)
             snprintf(err, errlen, "policy file '%s' line %d: %s", path, lineno, why);
             goto fail;
         }
+        if (policy_pattern_check(words, why, sizeof why) < 0) {
+            free(words);
+            snprintf(err, errlen, "policy file '%s' line %d: %s", path, lineno, why);
+            goto fail;
+        }
         char ***grown = realloc(a->patterns, (size_t)(a->count + 1) * sizeof *grown);
         if (!grown) {
             free(words);
             snprintf(err, errlen, "out of memory");
+            refusal = -1; /* not the file's fault */
             goto fail;
         }
         a->patterns = grown;
         a->patterns[a->count++] = words;
     }
+    if (ferror(f)) {
+        snprintf(err, errlen, "cannot read policy file '%s': %s", path, strerror(errno));
+        fclose(f);
+        allow_list_free(a);
+        return -1;
+    }
     fclose(f);
     if (a->count == 0) {
         snprintf(err, errlen, "policy file '%s' allows nothing (no pattern in it)", path);
-        return -1;
+        return -2;
     }
     snprintf(a->path, sizeof a->path, "%s", path);
+    a->option_leads = POLICY_OPTION_LEADS;
     return 0;
 fail:
     fclose(f);
     allow_list_free(a);
-    return -1;
+    return refusal;
 }
 
 void allow_list_free(allow_list *a)
@@ -523,7 +578,7 @@ int allow_list_check(const allow_list *a, const char *command, size_t len, char 
     if (policy_split(command, len, 0, &words, why, whylen) < 0)
         return 0;
     for (int i = 0; i < a->count; i++)
-        if (policy_match(a->patterns[i], words)) {
+        if (policy_match(a->patterns[i], words, a->option_leads)) {
             *argv = words;
             return 1;
         }

@@ -62,7 +62,20 @@ typedef struct {
     char ***patterns; /* each policy_split's words */
     int count;
     char path[512];   /* the file, for the reasons */
+    const char *option_leads; /* POLICY_OPTION_LEADS: this slave's */
 } allow_list;
+
+/* The first bytes of a program's options, which no wildcard matches at the
+ * start of a word (doc/security.md 5.2): '-', '@' (gcc, javac, 7z... read
+ * options from @FILE), '+' (head +N, sort +N, set +x); on Windows '/' too
+ * (cmd /c, findstr /...). The slave's platform decides, not the client's. */
+#define POLICY_OPTION_LEADS_POSIX "-@+"
+#define POLICY_OPTION_LEADS_WINDOWS "-@+/"
+#ifdef _WIN32
+#define POLICY_OPTION_LEADS POLICY_OPTION_LEADS_WINDOWS
+#else
+#define POLICY_OPTION_LEADS POLICY_OPTION_LEADS_POSIX
+#endif
 
 /* Splits s[0..len) into words: blanks (space, tab) separate them; '...'
  * keeps everything literally; "..." too, except \" \\ \$ \` (and $ or `
@@ -78,10 +91,17 @@ typedef struct {
  * NULL-terminated array in one allocation (free(*out)). */
 int policy_split(const char *s, size_t len, int pattern, char ***out, char *why, size_t whylen);
 /* Word i against pattern word i ('*' '?' '[...]' within the word), as many
- * words, except that a last pattern word "**" matches any number of them;
- * a pattern word with a wildcard never matches a word with a ".." path
- * component, one starting with a wildcard never a word starting with '-'. */
-int policy_match(char *const *pattern, char *const *words);
+ * words, except that a last pattern word "**" matches any number of them,
+ * each as "*" would; a pattern word with a wildcard never matches a word
+ * with a ".." path component, one starting with a wildcard never a word
+ * starting with a byte of option_leads (POLICY_OPTION_LEADS). */
+int policy_match(char *const *pattern, char *const *words, const char *option_leads);
+/* What a pattern may not say once split: a program word of wildcards only
+ * ("*", "**", "?*", "[a-z]*": every program). 0, or -1 and why. */
+int policy_pattern_check(char *const *pattern, char *why, size_t whylen);
+/* 0; -1 the file cannot be read (or out of memory); -2 what it says is
+ * refused (a pattern, a NUL byte, a line too long, no pattern): err names
+ * the file and the line. */
 int allow_list_load(allow_list *a, const char *path, char *err, size_t errlen);
 void allow_list_free(allow_list *a);
 /* 1 with the command's words in *argv (free it), or 0 with the reason. */

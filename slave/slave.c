@@ -212,6 +212,23 @@ static void reload_keys(slave *sl)
             sl->auth->count == 1 ? "" : "s: the old one on line 2 is accepted too");
 }
 
+/* SIGHUP: the policy file again (--allow). A file it refuses (doc/security.md
+ * 5.2) changes nothing; else the new patterns apply to the commands that
+ * start from now on (a command's words are its own once checked). */
+static void reload_policy(slave *sl)
+{
+    allow_list fresh;
+    char err[1024];
+    if (allow_list_load(&fresh, sl->cfg->allow->path, err, sizeof err) < 0) {
+        LOG(LOG_ERROR, "SIGHUP: %s: keeping the policy in use", err);
+        return;
+    }
+    allow_list_free(sl->cfg->allow);
+    *sl->cfg->allow = fresh;
+    LOG(LOG_INFO, "SIGHUP: policy file %s reloaded (%d pattern%s)", fresh.path, fresh.count,
+        fresh.count == 1 ? "" : "s");
+}
+
 /* --simulate's counts (SIGUSR1 and at exit), beside the result fragments
  * we retransmitted: what the loss cost. */
 static void simulate_log(const slave *sl)
@@ -224,7 +241,7 @@ static void simulate_log(const slave *sl)
             (unsigned long long)sl->retransmitted);
 }
 
-/* Step: SIGTERM / SIGINT stop the loop; SIGHUP reloads the key file; SIGNAL_CHILD (and the others)
+/* Step: SIGTERM / SIGINT stop the loop; SIGHUP reloads the key and policy files; SIGNAL_CHILD (and the others)
  * mean a command may have exited. */
 static void take_signals(slave *sl)
 {
@@ -234,8 +251,12 @@ static void take_signals(slave *sl)
     while ((ev = signal_events_take()) != SIGNAL_NONE) {
         if (ev == SIGNAL_STOP)
             sl->stopping = 1;
-        else if (ev == SIGNAL_RELOAD && sl->auth->enabled)
-            reload_keys(sl);
+        else if (ev == SIGNAL_RELOAD) {
+            if (sl->auth->enabled)
+                reload_keys(sl);
+            if (sl->cfg->allow)
+                reload_policy(sl);
+        }
         else if (ev == SIGNAL_STATUS)
             simulate_log(sl);
     }

@@ -15,7 +15,7 @@ typedef struct {
     uint32_t output_cap;         /* bytes kept per stream and command */
     uint32_t default_timeout_ms; /* --timeout: a cap; a request may ask for less (0: none) */
     const auth_keys *auth;       /* enabled: only authenticated datagrams are accepted */
-    const allow_list *allow;       /* NULL: every command; else only those it permits */
+    allow_list *allow;           /* NULL: every command; else only those it permits (SIGHUP reloads it) */
     uint32_t master_grace_ms;    /* a silent master with an identity keeps its jobs this long (--master-grace) */
     const char *cwd;             /* where commands run (--chdir, else where it started): said at start */
     simulate *simulate;          /* --simulate: received datagrams dropped, doubled, reordered (NULL: off) */

@@ -22,6 +22,10 @@ nonexistent-program-xyz **
 cat ../notes.txt
 sh * *
 PAT
+# gcc-like patterns on a program of ours that prints its argv (and leaves F)
+printf '#!/bin/sh\ntouch "%s/F"\nprintf "[%%s]" "$@"\n' "$S" >"$T/probe"
+chmod +x "$T/probe"
+printf '%s\n' "$T/probe *" "$T/probe -O2 *" "$T/probe @* x" "$T/probe x **" >>"$T/allow"
 start_slave pol -j 2 --allow "$T/allow"
 POL_PID=$SLAVE_PID
 echo "127.0.0.1 $SLAVE_PORT" >"$T/pol.conf"
@@ -75,6 +79,14 @@ refused "touch $S/F" "matches no pattern of $T/allow" 'a command with no pattern
 refused "sh -c 'touch $S/F'" "matches no pattern of $T/allow" "sh * * never matches an option (sh -c 'touch F')"
 refused "true x" "matches no pattern of $T/allow" 'true: no more words'
 refused "echo	x;touch $S/F" "$(syn ';' 7)" 'a tab separates words, ; still refused'
+# A word that a wildcard matches never starts with an option's first byte:
+# '-', '@' (gcc and others read options from @FILE), '+'; not under '**' either.
+refused "$T/probe -x" "matches no pattern of $T/allow" 'probe * refuses -x'
+refused "$T/probe @$S/opts" "matches no pattern of $T/allow" 'probe * refuses @FILE'
+refused "$T/probe +x" "matches no pattern of $T/allow" 'probe * refuses +x'
+refused "$T/probe -O2 -x" "matches no pattern of $T/allow" 'probe -O2 * refuses -O2 -x'
+refused "$T/probe x y -v" "matches no pattern of $T/allow" 'probe x ** refuses an option among its words'
+refused "$T/probe x @y" "matches no pattern of $T/allow" 'probe x ** refuses an @ among its words'
 long=$(head -c 65000 /dev/zero | tr '\0' A) # (a command holds at most 65536 bytes)
 refused "echo $long; touch $S/F" "$(syn ';' 65006)" 'a 65 KB echo AAA...; touch'
 
@@ -120,6 +132,11 @@ run_client -q "$T/one.txt"
 check "a 65 KB word runs ($RC, $(wc -c <"$T/out") bytes)" test "$RC/$(cat "$T/out")" = "0/$long"
 allowed "printf '%s-' a b c d" 'a-b-c-d-' "'**' matches any number of words"
 allowed "printf x" 'x' "'**' matches no more word too"
+allowed "$T/probe plain" '[plain]' 'probe * allows a plain word'
+allowed "$T/probe x+@-" '[x+@-]' 'probe * allows a word holding +@- after its first byte'
+allowed "$T/probe -O2 x.c" '[-O2][x.c]' 'probe -O2 * allows the option written in it'
+allowed "$T/probe @opts x" '[@opts][x]' 'probe @* x allows an @ written in it'
+allowed "$T/probe x a b" '[x][a][b]' 'probe x ** allows plain words'
 
 # Without a shell: the command is the slave's child, not a shell's.
 printf "cut '-d ' -f4 /proc/self/stat\n" >"$T/one.txt"
@@ -152,12 +169,49 @@ printf 'cat ../notes.txt\n' >"$T/one.txt"
 run_client -q "$T/one.txt"
 is "$RC/$(cat "$T/out")" "0/x" "a literal pattern word matches '..' as written"
 
+# SIGHUP reads the policy file again; one that is refused leaves the policy
+# in use as it was, and the slave says why in its log.
+printf 'echo *\n' >"$T/hup.allow"
+start_slave hup -j 1 --allow "$T/hup.allow"
+HUP_PID=$SLAVE_PID
+echo "127.0.0.1 $SLAVE_PORT" >"$T/hup.conf"
+start_master hupm "$T/hup.conf"
+wait_slaves_up hupm 1 || bail "reload slave not up"
+hup_run() { printf '%s\n' "$1" >"$T/one.txt"; run_client -q "$T/one.txt" --joblog "$T/jl"; awk -F'\t' 'NR==2 {print $7}' "$T/jl"; }
+printf '# every program\n**\n' >"$T/hup.allow"
+kill -HUP "$HUP_PID"
+wait_for_line "$T/hup.log" "SIGHUP: policy file '$T/hup.allow' line 2: the program word '\*\*' allows every program.*: keeping the policy in use" 10 >/dev/null
+ok $? "SIGHUP with '**' in the file: refused, logged, the policy in use kept"
+is "$(hup_run 'echo kept')/$(cat "$T/out")" "0/kept" "the old policy still allows echo *"
+is "$(hup_run 'printf x')" 126 "and still refuses what '**' would have allowed"
+printf 'printf *\n' >"$T/hup.allow"
+kill -HUP "$HUP_PID"
+wait_for_line "$T/hup.log" "SIGHUP: policy file $T/hup.allow reloaded \(1 pattern\)" 10 >/dev/null
+ok $? "SIGHUP with a good file: reloaded"
+is "$(hup_run 'printf new')/$(cat "$T/out")" "0/new" "the new policy allows printf *"
+is "$(hup_run 'echo old')" 126 "and no longer echo *"
+check "saying why" grep -qF "refused by the slave's policy (--allow): matches no pattern of $T/hup.allow" "$T/err"
+# A relative --allow is read again by the path it had at start, not from
+# the commands' directory (--chdir), where a command could leave a file.
+mkdir -p "$T/rel" "$T/rel-work"
+printf 'echo *\n' >"$T/rel/rel.allow"
+printf 'printf **\n' >"$T/rel-work/rel.allow"
+start_slave rel -j 1 --chdir "$T/rel-work" --allow rel.allow
+REL_PID=$SLAVE_PID
+echo "127.0.0.1 $SLAVE_PORT" >"$T/rel.conf"
+start_master relm "$T/rel.conf"
+wait_slaves_up relm 1 || bail "relative policy slave not up"
+kill -HUP "$REL_PID"
+wait_for_line "$T/rel.log" "SIGHUP: policy file $T/rel/rel.allow reloaded" 10 >/dev/null
+ok $? "SIGHUP: a relative --allow is read again from where the slave started"
+is "$(hup_run 'printf x')" 126 "not the commands' directory's file of that name"
+
 # Patterns are refused at load, naming the line and the reason.
 load_refused() { # load_refused PATTERN REASON
     printf '# a comment\n%s\n' "$1" >"$T/bad.allow"
     local rc=0
     timeout 10 "$(prog serveur_esclave)" --allow "$T/bad.allow" 0 >"$T/bad.log" 2>&1 || rc=$?
-    is "$rc" 1 "the pattern '$1' is refused at load"
+    is "$rc" 2 "the pattern '$1' is refused at load (exit 2)"
     check "naming line 2 and why" grep -qF "policy file '$T/bad.allow' line 2: $2" "$T/bad.log"
 }
 load_refused 'echo *; id' "shell syntax ';' at byte 7"
@@ -166,12 +220,18 @@ load_refused 'echo "$HOME"' "shell syntax '\$' inside double quotes at byte 7"
 load_refused 'echo ** x' "'**' is a pattern's last word only (word 2 of 3)"
 load_refused 'FOO=* echo' "assignment 'FOO=...' as the first word"
 load_refused "echo 'x" "unterminated single quote (opened at byte 6)"
+# A program word of wildcards only allows every program.
+load_refused '**' "the program word '**' allows every program (write its name, or a path with a literal part)"
+load_refused '* **' "the program word '*' allows every program"
+load_refused '* x' "the program word '*' allows every program"
+load_refused '?*' "the program word '?*' allows every program"
+load_refused '[a-z]* *' "the program word '[a-z]*' allows every program"
 # A NUL byte would end the line there for C (x*y read as x*, wider): the
 # file is refused, naming the line; a line of 4,094 bytes is a pattern, one
 # of 4,095 is refused (never split in two).
 printf '# a comment\necho x*\000y\n' >"$T/nul.allow"
 rc=0; timeout 10 "$(prog serveur_esclave)" --allow "$T/nul.allow" 0 >"$T/nul.log" 2>&1 || rc=$?
-is "$rc" 1 "a policy file with a NUL byte is refused at load"
+is "$rc" 2 "a policy file with a NUL byte is refused at load (exit 2)"
 check "naming its line" grep -qF "policy file '$T/nul.allow': line 2 holds a NUL byte" "$T/nul.log"
 printf 'echo %s\n' "$(head -c 4089 /dev/zero | tr '\0' a)" >"$T/long.allow"
 start_slave slong --allow "$T/long.allow"
@@ -179,6 +239,6 @@ check "a pattern line of 4,094 bytes is read" grep -q 'listening on' "$T/slong.l
 stop_pid "$SLAVE_PID"
 printf 'echo %s\n' "$(head -c 4090 /dev/zero | tr '\0' a)" >"$T/long.allow"
 rc=0; timeout 10 "$(prog serveur_esclave)" --allow "$T/long.allow" 0 >"$T/long.log" 2>&1 || rc=$?
-is "$rc" 1 "one of 4,095 bytes is refused at load"
+is "$rc" 2 "one of 4,095 bytes is refused at load (exit 2)"
 check "naming its line" grep -qF "policy file '$T/long.allow': line 1 is longer than 4094 bytes" "$T/long.log"
 done_testing

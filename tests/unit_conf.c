@@ -358,8 +358,8 @@ static void test_policy_split(void)
     free(line);
 }
 
-/* pattern and command, split, matched */
-static int pmatch(const char *pattern, const char *command)
+/* pattern and command, split, matched with a slave's option leads */
+static int pmatch_on(const char *leads, const char *pattern, const char *command)
 {
     char **p, **c, why[300];
     if (policy_split(pattern, strlen(pattern), 1, &p, why, sizeof why) < 0)
@@ -368,10 +368,31 @@ static int pmatch(const char *pattern, const char *command)
         free(p);
         return -2;
     }
-    int m = policy_match(p, c);
+    int m = policy_match(p, c, leads);
     free(p);
     free(c);
     return m;
+}
+
+static int pmatch(const char *pattern, const char *command)
+{
+    return pmatch_on(POLICY_OPTION_LEADS_POSIX, pattern, command);
+}
+
+static int pmatch_win(const char *pattern, const char *command)
+{
+    return pmatch_on(POLICY_OPTION_LEADS_WINDOWS, pattern, command);
+}
+
+/* the pattern split, then policy_pattern_check: 0, or -1 with why */
+static int pcheck(const char *pattern, char *why, size_t whylen)
+{
+    char **p;
+    if (policy_split(pattern, strlen(pattern), 1, &p, why, whylen) < 0)
+        return -2;
+    int rc = policy_pattern_check(p, why, whylen);
+    free(p);
+    return rc;
 }
 
 static void test_policy_match(void)
@@ -412,7 +433,61 @@ static void test_policy_match(void)
        "a pattern word starting with a wildcard never matches an option");
     ok(pmatch("ls -*", "ls -l") == 1 && pmatch("ls x*", "ls x-y") == 1 && pmatch("ls *", "ls x-") == 1,
        "one starting otherwise may");
-    ok(pmatch("printf **", "printf -v x y") == 1, "** allows anything, options included");
+}
+
+/* doc/security.md 5.2: a word that a wildcard matches never starts with
+ * an option's first byte ('-', '@', '+'; '/' too on a Windows slave):
+ * a pattern that wants one writes it literally. */
+static void test_policy_options(void)
+{
+    ok(pmatch("gcc *", "gcc x.c") == 1, "gcc * allows gcc x.c");
+    ok(pmatch("gcc *", "gcc -x") == 0, "gcc * refuses gcc -x");
+    ok(pmatch("gcc *", "gcc @opts") == 0, "gcc * refuses gcc @FILE (options read from FILE)");
+    ok(pmatch("gcc *", "gcc +x") == 0, "gcc * refuses gcc +x");
+    ok(pmatch("head ?", "head +") == 0 && pmatch("head ?", "head @") == 0, "so does ?");
+    ok(pmatch("ls [+@a]", "ls +") == 0 && pmatch("ls [+@a]", "ls @") == 0 && pmatch("ls [+@a]", "ls a") == 1,
+       "and a set, even one that names them");
+    ok(pmatch("ls *x", "ls @x") == 0 && pmatch("ls *x", "ls +x") == 0, "a wildcard first, literal bytes after");
+    ok(pmatch("gcc -O2 *", "gcc -O2 x.c") == 1 && pmatch("gcc -O2 *", "gcc -O2 -x") == 0,
+       "an option written literally is allowed, not one more");
+    ok(pmatch("gcc @*", "gcc @opts") == 1 && pmatch("cmd +x", "cmd +x") == 1 && pmatch("ls -*", "ls -l") == 1,
+       "@* +x -* written literally");
+    ok(pmatch("ls x*", "ls x-y") == 1 && pmatch("ls x*", "ls x@y") == 1 && pmatch("ls *", "ls x+") == 1,
+       "a word starting with another byte may hold them");
+    ok(pmatch("cp * /dst", "cp /src /dst") == 1, "'/' is no option on POSIX");
+    ok(pmatch("printf **", "printf a b c") == 1, "** allows words");
+    ok(pmatch("printf **", "printf -v x y") == 0 && pmatch("printf **", "printf x @y") == 0 &&
+           pmatch("printf **", "printf x y +z") == 0,
+       "** is any number of words as * matches them: never an option");
+    ok(pmatch("cat **", "cat x ../y") == 0 && pmatch("cat **", "cat ..") == 0, "nor a way out of a directory");
+    ok(pmatch("printf -v x **", "printf -v x y") == 1, "options before ** written literally");
+    ok(pmatch("'*' *", "'*' x") == 1 && pmatch("'*' *", "ls x") == 0, "a quoted * first is a literal program name");
+    /* Windows: '/' starts an option too (cmd /c, findstr /r) */
+    ok(pmatch_win("prog *", "prog /c") == 0 && pmatch_win("prog *", "prog /k") == 0, "Windows: prog * refuses /c, /k");
+    ok(pmatch_win("prog *", "prog -x") == 0 && pmatch_win("prog *", "prog @f") == 0 &&
+           pmatch_win("prog *", "prog +x") == 0,
+       "Windows: and -x, @f, +x");
+    ok(pmatch_win("prog **", "prog a /c") == 0 && pmatch_win("prog ?c", "prog /c") == 0, "Windows: ** and ? too");
+    ok(pmatch_win("prog /c *", "prog /c x") == 1 && pmatch_win("prog /*", "prog /k") == 1,
+       "Windows: a /X written literally is allowed");
+    ok(pmatch_win("prog *", "prog plain") == 1 && pmatch_win("prog *", "prog 'C:\\x'") == 1 &&
+           pmatch_win("prog *", "prog a/b") == 1,
+       "Windows: plain words, C:\\x, a/b allowed");
+
+    /* a program word of wildcards only allows every program: refused at load */
+    char why[300];
+    const char *every[] = {"**", "*", "* **", "* x", "?", "?*", "*?*", "[a-z]*", "[!x] *", "[]] **"};
+    for (size_t k = 0; k < sizeof every / sizeof *every; k++) {
+        why[0] = 0;
+        ok(pcheck(every[k], why, sizeof why) == -1 && strstr(why, "allows every program"), "[%s] refused: %s",
+           every[k], why);
+    }
+    const char *some[] = {"gcc *", "/usr/bin/*", "*/gcc *", "g* x", "*cc", "'*' x", "\\* x", "[a-z", "gcc -O2 *",
+                          "x **", "ls"};
+    for (size_t k = 0; k < sizeof some / sizeof *some; k++) {
+        why[0] = 0;
+        ok(pcheck(some[k], why, sizeof why) == 0, "[%s] loads (a literal byte in its program word) %s", some[k], why);
+    }
 }
 
 /* CommandLineToArgvW's rules (the C runtime's, since 2008), to check
@@ -510,10 +585,35 @@ static void test_allow_list(void)
     FILE *f = fopen(path, "w");
     fputs("echo *\n# x\necho $HOME\n", f);
     fclose(f);
-    ok(allow_list_load(&a, path, why, sizeof why) < 0 && strstr(why, "line 3: shell syntax '$' at byte 6") &&
+    ok(allow_list_load(&a, path, why, sizeof why) == -2 && strstr(why, "line 3: shell syntax '$' at byte 6") &&
            a.count == 0,
-       "a pattern with shell syntax refused at load: %s", why);
+       "a pattern with shell syntax refused at load (-2): %s", why);
+    f = fopen(path, "w");
+    fputs("echo *\n\n* **\n", f);
+    fclose(f);
+    ok(allow_list_load(&a, path, why, sizeof why) == -2 &&
+           strstr(why, "line 3: the program word '*' allows every program") && a.count == 0,
+       "'* **' refused at load (-2): %s", why);
+    f = fopen(path, "w");
+    fputs("# only **\n**\n", f);
+    fclose(f);
+    ok(allow_list_load(&a, path, why, sizeof why) == -2 && strstr(why, path) &&
+           strstr(why, "line 2: the program word '**' allows every program"),
+       "'**' alone refused at load, naming the file: %s", why);
+    f = fopen(path, "w");
+    fputs("gcc -O2 *\n", f);
+    fclose(f);
+    ok(allow_list_load(&a, path, why, sizeof why) == 0 && strcmp(a.option_leads, POLICY_OPTION_LEADS) == 0 &&
+           allow_list_permits(&a, "gcc -O2 x.c") == 1 && allow_list_permits(&a, "gcc -O2 @x") == 0,
+       "a loaded policy uses this platform's option leads");
+    a.option_leads = POLICY_OPTION_LEADS_WINDOWS;
+    ok(allow_list_permits(&a, "gcc -O2 /c") == 0, "and a Windows slave's refuses /c");
+    allow_list_free(&a);
     unlink(path);
+    ok(allow_list_load(&a, path, why, sizeof why) == -1 && strstr(why, "cannot read policy file"),
+       "a file that is not there: -1 (%s)", why);
+    ok(allow_list_load(&a, "/", why, sizeof why) == -1 && strstr(why, "cannot read policy file '/'"),
+       "a directory: -1 (%s)", why);
 }
 
 /* Windows reads '\\' as a directory separator and drops trailing dots
@@ -542,6 +642,7 @@ int main(void)
     test_json();
     test_policy_split();
     test_policy_match();
+    test_policy_options();
     test_win_command_line();
     test_allow_list();
     test_policy_dotdot_windows();

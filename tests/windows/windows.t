@@ -320,6 +320,11 @@ mkdir -p "$T/wpol"
 printf '#include <stdio.h>\nint main(void) { puts("planted"); return 0; }\n' >"$T/planted.c"
 "$WIN_CC" -o "$T/wpol/hostname.exe" "$T/planted.c" || bail "cannot build the planted program"
 printf 'hostname\nwhoami\nplanted.bat\nnosuchprogram\necho *\n' >"$T/allow.txt"
+# a program that prints its argv, under a 'prog *' pattern (its path quoted)
+printf '#include <stdio.h>\nint main(int c, char **v) { for (int i = 1; i < c; i++) printf("[%%s]", v[i]); return 0; }\n' >"$T/argv.c"
+"$WIN_CC" -o "$T/wpol/argv.exe" "$T/argv.c" || bail "cannot build the argv program"
+ARGV_EXE=$(winpath "$T/wpol/argv.exe")
+printf "'%s' *\n'%s' /c *\n" "$ARGV_EXE" "$ARGV_EXE" >>"$T/allow.txt"
 wslave wpol -j 2 --allow "$(winpath "$T/allow.txt")"
 printf '127.0.0.1 %s\n' "$WSLAVE_PORT" >"$T/pol.conf"
 start_master polm "$T/pol.conf"
@@ -349,6 +354,17 @@ check "and it did not run" bash -c "! grep -q planted '$T/out'"
 pol_run nosuchprogram
 is "$EXITVAL" 127 "--allow, Windows: a listed program that is nowhere in PATH: 127"
 check "command not found, named" grep -q 'nosuchprogram: command not found' "$T/err"
+# a wildcard never matches an option: on a Windows slave '/X' is one too
+for w in /c /k -x @f +x; do
+    pol_run "'$ARGV_EXE' $w"
+    is "$EXITVAL" 126 "--allow, Windows: 'argv.exe *' refuses argv.exe $w (exit 126)"
+    check "saying it matches no pattern" grep -q "refused by the slave's policy (--allow): matches no pattern of" "$T/err"
+    check "and it did not run" test ! -s "$T/out"
+done
+pol_run "'$ARGV_EXE' plain"
+is "$EXITVAL/$(tr -d '\r' <"$T/out")" "0/[plain]" "--allow, Windows: 'argv.exe *' allows a plain word"
+pol_run "'$ARGV_EXE' /c x"
+is "$EXITVAL/$(tr -d '\r' <"$T/out")" "0/[/c][x]" "--allow, Windows: 'argv.exe /c *' allows the /c written in it"
 stop_all
 
 done_testing
