@@ -118,6 +118,8 @@ enum signal_event {
                           Windows: posted by the runner, also when its output ends) */
     SIGNAL_STATUS = 4,  /* SIGUSR1: the master logs its status (POSIX only) */
     SIGNAL_VERBOSE = 5, /* SIGUSR2: the master toggles verbose logging (POSIX only) */
+    SIGNAL_HANGUP = 6,  /* SIGHUP because the terminal it was started on has closed (POSIX only):
+                           the daemon stops, as a program whose window is closed (not a reload) */
 };
 sock_t signal_events_init(void); /* the descriptor to poll for NET_IN */
 int signal_events_take(void);    /* the next pending event, or SIGNAL_NONE */

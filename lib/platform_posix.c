@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -276,6 +277,7 @@ int net_poll(net_pollfd *fds, int n, int timeout_ms)
 }
 
 static int sig_pipe[2] = {-1, -1};
+static int tty_fds; /* bit i: descriptor i (0 to 2) was a terminal at start */
 static volatile sig_atomic_t last_stop_signal = SIGTERM;
 
 static void on_signal(int sig)
@@ -298,6 +300,9 @@ sock_t signal_events_init(void)
         return SOCK_INVALID;
     set_nonblocking(sig_pipe[0]);
     set_nonblocking(sig_pipe[1]);
+    for (int fd = 0; fd <= 2; fd++)
+        if (isatty(fd))
+            tty_fds |= 1 << fd;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -324,11 +329,29 @@ int signal_stop_status(void)
     return 128 + last_stop_signal;
 }
 
+/* A SIGHUP is a reload (kill -HUP), or the terminal the daemon runs in
+ * was closed: the kernel hung it up, and every descriptor on it now
+ * fails (EIO). Closing the window must stop it, not leave it serving on
+ * with nowhere to print, its port taken. */
+static int terminal_hung_up(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        struct termios t;
+        if ((tty_fds & 1 << fd) && tcgetattr(fd, &t) < 0 && errno == EIO)
+            return 1;
+    }
+    return 0;
+}
+
 int signal_events_take(void)
 {
     char ev;
     if (sig_pipe[0] < 0 || read(sig_pipe[0], &ev, 1) != 1)
         return SIGNAL_NONE;
+    if (ev == SIGNAL_RELOAD && terminal_hung_up()) {
+        last_stop_signal = SIGHUP;
+        return SIGNAL_HANGUP;
+    }
     return ev;
 }
 

@@ -387,7 +387,7 @@ void poll_set_build(master *m, poll_set *ps)
 }
 
 /* Input, as poll reported it: signals first (SIGTERM begins the shutdown,
- * SIGHUP reloads slaves.conf and the key file), then datagrams, clients' frames, and a new
+ * SIGHUP reloads slaves.conf and the key file, or stops it if its terminal was closed), then datagrams, clients' frames, and a new
  * connection. Returns 1 when the loop must end now (a second SIGTERM). */
 int read_step(master *m, poll_set *ps)
 {
@@ -399,6 +399,11 @@ int read_step(master *m, poll_set *ps)
                 m->stop_now = 1;
             else if (ev == SIGNAL_STOP)
                 begin_shutdown(m);
+            else if (ev == SIGNAL_HANGUP) {
+                LOG(LOG_INFO, "SIGHUP: the terminal was closed: stopping");
+                if (!m->stopping)
+                    begin_shutdown(m);
+            }
             else if (ev == SIGNAL_RELOAD && !m->stopping) {
                 LOG(LOG_INFO, "SIGHUP: reloading %s", m->cfg->slaves_conf);
                 load_slaves(m);

@@ -241,7 +241,8 @@ static void simulate_log(const slave *sl)
             (unsigned long long)sl->retransmitted);
 }
 
-/* Step: SIGTERM / SIGINT stop the loop; SIGHUP reloads the key and policy files; SIGNAL_CHILD (and the others)
+/* Step: SIGTERM / SIGINT stop the loop, and SIGHUP when the terminal was closed; else SIGHUP
+ * reloads the key and policy files; SIGNAL_CHILD (and the others)
  * mean a command may have exited. */
 static void take_signals(slave *sl)
 {
@@ -251,7 +252,10 @@ static void take_signals(slave *sl)
     while ((ev = signal_events_take()) != SIGNAL_NONE) {
         if (ev == SIGNAL_STOP)
             sl->stopping = 1;
-        else if (ev == SIGNAL_RELOAD) {
+        else if (ev == SIGNAL_HANGUP) {
+            LOG(LOG_INFO, "SIGHUP: the terminal was closed: stopping");
+            sl->stopping = 1;
+        } else if (ev == SIGNAL_RELOAD) {
             if (sl->auth->enabled)
                 reload_keys(sl);
             if (sl->cfg->allow)
