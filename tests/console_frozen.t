@@ -33,10 +33,5 @@ is "$RC" 0 "a client's 300 commands all run while nobody reads the daemons' cons
 check "the slave was never considered dead" sh -c "! grep -q 'considered dead' '$T/master.log'"
 
 # and SIGTERM still stops them
-for p in "$SLAVE_PID" "$MASTER_PID"; do
-    kill -TERM "$p"
-    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-done
-check "SIGTERM stops the slave within 5 s" sh -c "! kill -0 $SLAVE_PID 2>/dev/null"
-check "SIGTERM stops the master within 5 s" sh -c "! kill -0 $MASTER_PID 2>/dev/null"
+check_term_stops "$SLAVE_PID" "$MASTER_PID"
 done_testing

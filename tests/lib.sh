@@ -286,6 +286,18 @@ stop_pid() {
     PIDS=("${PIDS[@]}")
 }
 
+# check_term_stops SLAVE_PID MASTER_PID: SIGTERM to each, then checks both
+# are gone within 5 s (a daemon stuck writing would ignore it)
+check_term_stops() {
+    local p
+    for p in "$1" "$2"; do
+        kill -TERM "$p"
+        for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    done
+    check "SIGTERM stops the slave within 5 s" sh -c "! kill -0 $1 2>/dev/null"
+    check "SIGTERM stops the master within 5 s" sh -c "! kill -0 $2 2>/dev/null"
+}
+
 # A fresh secret for a key file: 32 random bytes in hex.
 random_key() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 # key_file FILE LINE...: a key file of these lines (new key, then old),

@@ -58,10 +58,5 @@ said() {
 check "the master says how many log lines it dropped" said
 check "and logs on after it" wait_for_line "$T/m.rest" 'maitre: info: ' 10
 
-for p in "$SLAVE_PID" "$MASTER_PID"; do
-    kill -TERM "$p"
-    for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-done
-check "SIGTERM stops the slave within 5 s" sh -c "! kill -0 $SLAVE_PID 2>/dev/null"
-check "SIGTERM stops the master within 5 s" sh -c "! kill -0 $MASTER_PID 2>/dev/null"
+check_term_stops "$SLAVE_PID" "$MASTER_PID"
 done_testing
