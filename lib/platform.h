@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef _WIN32
 #ifndef _WIN32_WINNT
@@ -234,6 +235,11 @@ int file_lock_hold(const char *path, long *holder, char *err, size_t errlen);
 /* Reads up to cap bytes of a small file: the count; -2 (err set) when it
  * does not exist. */
 long file_read_small(const char *path, void *buf, size_t cap, char *err, size_t errlen);
+/* A configuration file (the slave's --allow, at start and on SIGHUP)
+ * opened for reading: a regular file only, never waiting in open for a
+ * FIFO's writer nor reading a device without end; NULL with err set
+ * ("cannot read WHAT 'PATH': ...") otherwise. */
+FILE *file_open_regular(const char *path, const char *what, char *err, size_t errlen);
 /* Creates or replaces path atomically and durably: written to path.tmp,
  * flushed to disk, renamed, and the directory flushed (POSIX). */
 int file_write_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen);

@@ -715,6 +715,29 @@ long file_read_small(const char *path, void *buf, size_t cap, char *err, size_t 
     return (long)got;
 }
 
+FILE *file_open_regular(const char *path, const char *what, char *err, size_t errlen)
+{
+    /* O_NONBLOCK: open(2) of a FIFO would wait for a writer, and on SIGHUP
+     * that would stop the daemon's loop */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot read %s '%s': %s", what, path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "cannot read %s '%s': not a regular file", what, path);
+        close(fd);
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "r"); /* a regular file's reads never wait: O_NONBLOCK changes nothing */
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s '%s': %s", what, path, strerror(errno));
+        close(fd);
+    }
+    return f;
+}
+
 int file_write_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen)
 {
     char tmp[4096], dir[4096];

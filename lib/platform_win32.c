@@ -3,6 +3,7 @@
 #define _CRT_RAND_S /* rand_s: RtlGenRandom, the system's CSPRNG */
 #include "platform.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <io.h>
 #include <sys/stat.h>
@@ -1009,6 +1010,22 @@ long file_read_small(const char *path, void *buf, size_t cap, char *err, size_t 
     }
     CloseHandle(h);
     return (long)got;
+}
+
+FILE *file_open_regular(const char *path, const char *what, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s '%s': %s", what, path, strerror(errno));
+        return NULL;
+    }
+    struct stat st; /* a device (CON, NUL, a pipe) reads without end or waits */
+    if (fstat(_fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "cannot read %s '%s': not a regular file", what, path);
+        fclose(f);
+        return NULL;
+    }
+    return f;
 }
 
 int file_write_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen)
