@@ -206,6 +206,11 @@ void plat_machine_load(machine_load *l, const char *loadavg_path, const char *me
  * /proc/meminfo in bytes. Unknown values as above. */
 uint32_t loadavg_parse(const char *text);
 uint64_t meminfo_parse(const char *text);
+/* Standard input, output and error closed at start (prog 2>&-) opened
+ * on /dev/null, first thing in main: else the next file or socket opened
+ * takes the number, and what goes to stderr lands in it (the client's
+ * joblog, the slave's cgroup.procs, the master's lock file). */
+void plat_std_streams_open(void);
 /* A daemon's write to standard output (stream 1: the console view) or
  * standard error (2: its log), never blocking: a terminal frozen
  * (Ctrl-S), a pipe nobody reads must not stop a daemon. 1 written (whole,

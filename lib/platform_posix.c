@@ -559,6 +559,16 @@ void plat_machine_load(machine_load *l, const char *loadavg_path, const char *me
 #endif
 }
 
+void plat_std_streams_open(void)
+{
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            int null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY); /* the lowest free number: fd */
+            if (null >= 0 && null != fd) /* (cannot be: every lower one is open) */
+                close(null);
+        }
+}
+
 /* Standard output and error may be shared with a shell (a terminal) or a
  * pipeline: O_NONBLOCK on our descriptor would change theirs too. A pipe,
  * a terminal or a socket is opened again through /proc (a file

@@ -880,6 +880,13 @@ void plat_machine_load(machine_load *l, const char *loadavg_path, const char *me
  * QuickEdit, which the README mentions); a pipe may block, as on POSIX
  * without /proc: written only when nothing waits in it is not knowable
  * here, so it is written as it is. */
+/* Nothing: sockets are handles there, not descriptors, and the CRT keeps
+ * descriptors 0-2 for the standard streams even without a handle (not
+ * tested with a process started without them). */
+void plat_std_streams_open(void)
+{
+}
+
 int plat_write_nowait(int stream, const void *p, size_t n)
 {
     FILE *f = stream == 2 ? stderr : stdout;
