@@ -1873,6 +1873,7 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
+    plat_std_streams_open(); /* before any file or socket: none may become stderr (the joblog) */
     static client_state cs;
     client_state *c = &cs;
     const char *joblog = NULL, *key_file = NULL, *attach_id = NULL;

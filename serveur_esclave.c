@@ -92,6 +92,7 @@ int main(int argc, char **argv)
         {"max-memory", required_argument, NULL, 'M'}, {"max-files", required_argument, NULL, 'F'},
         {"trace", no_argument, NULL, OPT_TRACE},
         {NULL, 0, NULL, 0}};
+    plat_std_streams_open(); /* before any file or socket: none may become stderr */
     runner_limits limits = {0, RUNNER_DEFAULT_PROCS, 0, 0, RUNNER_DEFAULT_FILES};
     slave_config cfg = {DEFAULT_BIND_ADDR, 0, 0, DEFAULT_OUTPUT_CAP, 0, NULL, NULL, DEFAULT_MASTER_GRACE_SECONDS * 1000u, NULL, NULL};
     int level = LOG_INFO, c, insecure = 0;

@@ -198,6 +198,7 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {"dump-journal", required_argument, NULL, OPT_DUMP_JOURNAL},
         {NULL, 0, NULL, 0}};
+    plat_std_streams_open(); /* before any file or socket: none may become stderr */
     master_config cfg = {DEFAULT_BIND_ADDR, DEFAULT_MASTER_PORT, NULL,         DEFAULT_MAX_CLIENTS,
                          DEFAULT_MAX_QUEUED, DEFAULT_RETRIES,    DEFAULT_NO_SLAVE_SECONDS * 1000u,
                          DEFAULT_GRACE_SECONDS * 1000u, NULL, DEFAULT_DEAD_AFTER_SECONDS * 1000u, DEFAULT_QUEUE_TOTAL_MIB,

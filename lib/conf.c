@@ -1,6 +1,7 @@
 /* conf.c - slaves.conf and command-file parsing (see conf.h). */
 #include "conf.h"
 #include "common.h"
+#include "platform.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -494,15 +495,17 @@ static int policy_line(FILE *f, char *line, size_t cap)
 int allow_list_load(allow_list *a, const char *path, char *err, size_t errlen)
 {
     memset(a, 0, sizeof *a);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "cannot read policy file '%s': %s", path, strerror(errno));
+    FILE *f = file_open_regular(path, "policy file", err, errlen);
+    if (!f)
         return -1;
-    }
     char line[4096];
     int lineno = 0, rc, refusal = -2;
     while ((rc = policy_line(f, line, sizeof line)) != 0) {
         lineno++;
+        if (ftell(f) > POLICY_FILE_MAX) { /* read in the slave's loop on SIGHUP: bounded */
+            snprintf(err, errlen, "policy file '%s' is larger than %d bytes", path, POLICY_FILE_MAX);
+            goto fail;
+        }
         if (rc == -1) { /* never split a pattern in two */
             snprintf(err, errlen, "policy file '%s': line %d is longer than %zu bytes", path, lineno,
                      sizeof line - 2);

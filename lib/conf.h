@@ -69,6 +69,9 @@ typedef struct {
  * start of a word (doc/security.md 5.2): '-', '@' (gcc, javac, 7z... read
  * options from @FILE), '+' (head +N, sort +N, set +x); on Windows '/' too
  * (cmd /c, findstr /...). The slave's platform decides, not the client's. */
+/* A policy file's size at most: it is read in the slave's loop (SIGHUP)
+ * and every command is checked against each of its patterns. */
+#define POLICY_FILE_MAX (1024 * 1024)
 #define POLICY_OPTION_LEADS_POSIX "-@+"
 #define POLICY_OPTION_LEADS_WINDOWS "-@+/"
 #ifdef _WIN32

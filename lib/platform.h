@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef _WIN32
 #ifndef _WIN32_WINNT
@@ -207,6 +208,11 @@ void plat_machine_load(machine_load *l, const char *loadavg_path, const char *me
  * /proc/meminfo in bytes. Unknown values as above. */
 uint32_t loadavg_parse(const char *text);
 uint64_t meminfo_parse(const char *text);
+/* Standard input, output and error closed at start (prog 2>&-) opened
+ * on /dev/null, first thing in main: else the next file or socket opened
+ * takes the number, and what goes to stderr lands in it (the client's
+ * joblog, the slave's cgroup.procs, the master's lock file). */
+void plat_std_streams_open(void);
 /* A daemon's write to standard output (stream 1: the console view) or
  * standard error (2: its log), never blocking: a terminal frozen
  * (Ctrl-S), a pipe nobody reads must not stop a daemon. 1 written (whole,
@@ -236,6 +242,11 @@ int file_lock_hold(const char *path, long *holder, char *err, size_t errlen);
 /* Reads up to cap bytes of a small file: the count; -2 (err set) when it
  * does not exist. */
 long file_read_small(const char *path, void *buf, size_t cap, char *err, size_t errlen);
+/* A configuration file (the slave's --allow, at start and on SIGHUP)
+ * opened for reading: a regular file only, never waiting in open for a
+ * FIFO's writer nor reading a device without end; NULL with err set
+ * ("cannot read WHAT 'PATH': ...") otherwise. */
+FILE *file_open_regular(const char *path, const char *what, char *err, size_t errlen);
 /* Creates or replaces path atomically and durably: written to path.tmp,
  * flushed to disk, renamed, and the directory flushed (POSIX). */
 int file_write_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen);

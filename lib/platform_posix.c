@@ -582,6 +582,16 @@ void plat_machine_load(machine_load *l, const char *loadavg_path, const char *me
 #endif
 }
 
+void plat_std_streams_open(void)
+{
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            int null = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY); /* the lowest free number: fd */
+            if (null >= 0 && null != fd) /* (cannot be: every lower one is open) */
+                close(null);
+        }
+}
+
 /* Standard output and error may be shared with a shell (a terminal) or a
  * pipeline: O_NONBLOCK on our descriptor would change theirs too. A pipe,
  * a terminal or a socket is opened again through /proc (a file
@@ -736,6 +746,29 @@ long file_read_small(const char *path, void *buf, size_t cap, char *err, size_t 
     }
     close(fd);
     return (long)got;
+}
+
+FILE *file_open_regular(const char *path, const char *what, char *err, size_t errlen)
+{
+    /* O_NONBLOCK: open(2) of a FIFO would wait for a writer, and on SIGHUP
+     * that would stop the daemon's loop */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot read %s '%s': %s", what, path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "cannot read %s '%s': not a regular file", what, path);
+        close(fd);
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "r"); /* a regular file's reads never wait: O_NONBLOCK changes nothing */
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s '%s': %s", what, path, strerror(errno));
+        close(fd);
+    }
+    return f;
 }
 
 int file_write_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen)

@@ -3,6 +3,7 @@
 #define _CRT_RAND_S /* rand_s: RtlGenRandom, the system's CSPRNG */
 #include "platform.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <io.h>
 #include <sys/stat.h>
@@ -879,6 +880,13 @@ void plat_machine_load(machine_load *l, const char *loadavg_path, const char *me
  * QuickEdit, which the README mentions); a pipe may block, as on POSIX
  * without /proc: written only when nothing waits in it is not knowable
  * here, so it is written as it is. */
+/* Nothing: sockets are handles there, not descriptors, and the CRT keeps
+ * descriptors 0-2 for the standard streams even without a handle (not
+ * tested with a process started without them). */
+void plat_std_streams_open(void)
+{
+}
+
 int plat_write_nowait(int stream, const void *p, size_t n)
 {
     FILE *f = stream == 2 ? stderr : stdout;
@@ -1009,6 +1017,22 @@ long file_read_small(const char *path, void *buf, size_t cap, char *err, size_t 
     }
     CloseHandle(h);
     return (long)got;
+}
+
+FILE *file_open_regular(const char *path, const char *what, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s '%s': %s", what, path, strerror(errno));
+        return NULL;
+    }
+    struct stat st; /* a device (CON, NUL, a pipe) reads without end or waits */
+    if (fstat(_fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "cannot read %s '%s': not a regular file", what, path);
+        fclose(f);
+        return NULL;
+    }
+    return f;
 }
 
 int file_write_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen)

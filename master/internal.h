@@ -107,6 +107,7 @@ typedef struct command {
     uint32_t failed_on[8]; /* FAILED_ON_MAX */
     uint8_t restored; /* queued again by the replay, never dispatched as far as the journal knows */
     uint64_t received_ms; /* first queued (SUBMIT; the replay: its QUEUED record's time, else its restart), clock_ms: --deadline counts from it */
+    uint64_t queued_before_ms; /* the replay: how long before clock_ms's 1 it was queued (another boot; clock_ms starts near 0 at boot) */
     char *note; /* why it may have run twice (a re-claim's first run ended on its slave): its result says */
     int cache_deferred; /* --cache: its client's output was over OUT_HIGH_WATER at SUBMIT: looked up at dispatch */
     char line[]; /* len bytes + NUL */

@@ -116,8 +116,9 @@ uint64_t journal_command(master *m, client *cl, const command *cmd)
  * clocks that outlive the master: a replay counts its deadline from it. */
 static void queued_record(bwriter *w, const client *cl, const command *cmd)
 {
-    uint64_t ago = elapsed(clock_ms(), cmd->received_ms), wall = wall_ms(), boot = boot_ms();
-    jr_queued r = {cl->batch_id, cmd->index, elapsed(wall, ago), elapsed(boot, ago), plat_boot_id()};
+    uint64_t ago = elapsed(clock_ms(), cmd->received_ms) + cmd->queued_before_ms, wall = wall_ms(), boot = boot_ms();
+    /* queued before this boot (a replay's older record): the wall clock's time only, no boot id */
+    jr_queued r = {cl->batch_id, cmd->index, elapsed(wall, ago), elapsed(boot, ago), ago <= boot ? plat_boot_id() : 0};
     jr_queued_encode(w, &r);
 }
 
@@ -1080,7 +1081,10 @@ static void replay_record(replay *rp, const jrecord *rec, size_t offset, size_t 
         const jr_queued *r = &rec->u.queued;
         if (r->index < b->cap && b->cmds[r->index]) {
             uint64_t now = clock_ms(), ago = queued_ago(r, wall_ms(), boot_ms(), plat_boot_id());
-            b->cmds[r->index]->received_ms = ago < now ? now - ago : 1; /* (0 is "not queued yet") */
+            command *cmd = b->cmds[r->index];
+            /* (0 is "not queued yet"); older than clock_ms's 1: the rest kept aside, not dropped */
+            cmd->received_ms = ago < now ? now - ago : 1;
+            cmd->queued_before_ms = ago < now ? 0 : ago - (now - 1);
         }
         break;
     }

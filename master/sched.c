@@ -302,7 +302,8 @@ uint64_t sched_start_by(const client *cl, const command *cmd)
 {
     if (!cl->opts.deadline_ms || cmd->attempts)
         return NO_DEADLINE;
-    return cmd->received_ms + cl->opts.deadline_ms;
+    uint64_t by = cmd->received_ms + cl->opts.deadline_ms;
+    return by > cmd->queued_before_ms ? by - cmd->queued_before_ms : 0; /* 0: before this clock began */
 }
 
 /* The timeout of cl's next dispatch: --timeout SECS, and --timeout N% of

@@ -3,6 +3,9 @@
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <unistd.h>
+#ifndef _WIN32
+#include <sys/stat.h>
+#endif
 
 #include "common.h"
 #include "conf.h"
@@ -614,6 +617,19 @@ static void test_allow_list(void)
        "a file that is not there: -1 (%s)", why);
     ok(allow_list_load(&a, "/", why, sizeof why) == -1 && strstr(why, "cannot read policy file '/'"),
        "a directory: -1 (%s)", why);
+#ifndef _WIN32
+    ok(mkfifo(path, 0600) == 0 && allow_list_load(&a, path, why, sizeof why) == -1 &&
+           strstr(why, "not a regular file"),
+       "a FIFO: -1 at once, not waited on (%s)", why);
+    unlink(path);
+#endif
+    f = fopen(path, "w");
+    for (int i = 0; i <= POLICY_FILE_MAX / 7; i++)
+        fputs("echo *\n", f);
+    fclose(f);
+    ok(allow_list_load(&a, path, why, sizeof why) == -2 && strstr(why, "is larger than 1048576 bytes"),
+       "a file over POLICY_FILE_MAX: -2 (%s)", why);
+    unlink(path);
 }
 
 /* Windows reads '\\' as a directory separator and drops trailing dots

@@ -1129,6 +1129,66 @@ static void test_queued_times(void)
     bw_free(&w);
 }
 
+/* Queued before this master's clock_ms began (another boot, or a long
+ * suspend: CLOCK_MONOTONIC starts near 0 at boot): its age is more than
+ * received_ms can say on that clock. The deadline still counts from the
+ * real time: one past ends at once, not deadline_ms after the boot. */
+static void test_queued_before_clock(void)
+{
+    enum { Q = 0x52 };
+    uint64_t other = plat_boot_id() ^ 0x5a5a, wall = wall_ms();
+    uint32_t deadline = (uint32_t)(clock_ms() + 1800000); /* longer than this clock has run */
+    uint64_t past = deadline + 60000ull; /* queued that long ago: past its deadline */
+    bwriter w;
+    bw_init(&w, 1 << 20);
+    header_rec(&w);
+    batch_rec(&w, Q);
+    uint8_t opts[] = {OPTION_DEADLINE, 0, 4, (uint8_t)(deadline >> 24), (uint8_t)(deadline >> 16),
+                      (uint8_t)(deadline >> 8), (uint8_t)deadline};
+    jrecord orec = {.type = JR_OPTIONS};
+    orec.u.options = (jr_options){Q, sizeof opts, opts};
+    put(&w, &orec);
+    command_rec(&w, Q, 0, "echo old");
+    command_rec(&w, Q, 1, "echo new");
+    end_rec(&w, Q, 2);
+    mark_rec(&w, JR_DETACH, Q, 0, wall);
+    queued_rec(&w, Q, 0, wall - past, 5, other); /* another boot: by the wall clock */
+    queued_rec(&w, Q, 1, wall - 2000, 5, other);
+    master *m = fresh_master(w.data, w.len);
+    ok(journal_open(m, dir) == 0, "queued before the clock: the journal replays");
+    client *q = find(m, Q);
+    ok(q && q->opts.deadline_ms == deadline && queue_len(q) == 2, "queued before the clock: 2 commands queued");
+    deadline_tick(q, clock_ms());
+    ok(q && queue_len(q) == 1 && !queued_index(q, 0) && queued_index(q, 1),
+       "queued %llu ms ago, more than clock_ms (%llu): past its deadline of %u ms, it ends at once",
+       (unsigned long long)past, (unsigned long long)clock_ms(), deadline);
+    ok(queued_age(q, 1) >= 2000 && queued_age(q, 1) < 2500, "the other one: 2 s ago (%llu ms)",
+       (unsigned long long)queued_age(q, 1));
+    free_master(m);
+    /* compaction writes the whole age again: an age over clock_ms survives it */
+    bw_init(&w, 1 << 20);
+    header_rec(&w);
+    batch_rec(&w, Q);
+    put(&w, &orec);
+    command_rec(&w, Q, 0, "echo old");
+    end_rec(&w, Q, 1);
+    mark_rec(&w, JR_DETACH, Q, 0, wall);
+    queued_rec(&w, Q, 0, wall - (clock_ms() + 5000), 5, other); /* not past: deadline - 5 s - clock_ms left */
+    m = fresh_master(w.data, w.len);
+    ok(journal_open(m, dir) == 0 && journal_flush(m) == 0, "queued before the clock, not past: replayed");
+    journal_compact(m);
+    free_master(m);
+    m = master_on_disk();
+    ok(journal_open(m, dir) == 0, "and its compacted journal replays");
+    q = find(m, Q);
+    uint64_t now = clock_ms(), by = q && queued_index(q, 0) ? sched_start_by(q, queued_index(q, 0)) : 0;
+    ok(by > now && by - now >= deadline - now - 5000 - 1000 && by - now <= deadline - now - 5000 + 500,
+       "after compaction its deadline is still ~%llu ms away (%lld ms)", (unsigned long long)(deadline - now - 5000),
+       (long long)(by - now));
+    free_master(m);
+    bw_free(&w);
+}
+
 int main(void)
 {
     log_init("unit_replay", LOG_ERROR);
@@ -1152,6 +1212,7 @@ int main(void)
     test_requeued();
     test_failed_runs();
     test_queued_times();
+    test_queued_before_clock();
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
