@@ -14,6 +14,7 @@
 #include "common.h"
 #include "log.h"
 #include "platform.h"
+#include "proto.h"
 #include "slave/runner.h"
 #include "slave/slave.h"
 #include "trace.h"
@@ -91,7 +92,7 @@ int main(int argc, char **argv)
         {"trace", no_argument, NULL, OPT_TRACE},
         {NULL, 0, NULL, 0}};
     runner_limits limits = {0, RUNNER_DEFAULT_PROCS, 0, 0, RUNNER_DEFAULT_FILES};
-    slave_config cfg = {DEFAULT_BIND_ADDR, 0, 0, DEFAULT_OUTPUT_CAP, 0, NULL, NULL, DEFAULT_MASTER_GRACE_SECONDS * 1000u, NULL, NULL};
+    slave_config cfg = {DEFAULT_BIND_ADDR, 0, 0, DEFAULT_OUTPUT_CAP, 0, NULL, NULL, DEFAULT_MASTER_GRACE_SECONDS * 1000u, NULL, NULL, 0};
     int level = LOG_INFO, c, insecure = 0;
     const char *key_file = NULL, *allow_file = NULL, *chdir_to = NULL;
     static allow_list allow;
@@ -164,7 +165,8 @@ int main(int argc, char **argv)
     console_on = level != LOG_ERROR; /* -q: the console view too */
     limits.slots = (unsigned)cfg.slots;
     runner_set_limits(&limits);
-    runner_init(); /* before any socket: the keeper holds none */
+    cfg.boot = boot_id_new(); /* the commands' SMP_JOB names it: known to the keeper */
+    runner_init(cfg.boot); /* before any socket: the keeper holds none */
     int rc = slave_run(&cfg);
     runner_shutdown();
     return rc;
