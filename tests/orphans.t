@@ -211,6 +211,8 @@ else
     echo "# markers: $(paste -sd' ' "$T/out") (boot $boot)"
     is "$(grep -cE "^$boot\.[0-9]+\$" "$T/out")/$(sort -u "$T/out" | wc -l)" 2/2 \
         "r1: each command sees SMP_JOB=<the slave's boot id>.<its own number>"
+    SMP_JOB=forged.1 run_client -q --env SMP_JOB "$T/r1m.txt"
+    is "$(grep -cE "^$boot\.[0-9]+\$" "$T/out")" 2 "r1: a client's --env SMP_JOB does not replace it"
 
     # A double-forked escapee of a running command is the slave's child, and
     # stays while its command runs, even through a sweep (another command's
