@@ -14,6 +14,7 @@
 #include "common.h"
 #include "log.h"
 #include "platform.h"
+#include "proto.h"
 #include "slave/runner.h"
 #include "slave/slave.h"
 #include "trace.h"
@@ -94,7 +95,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     plat_std_streams_open(); /* before any file or socket: none may become stderr */
     runner_limits limits = {0, RUNNER_DEFAULT_PROCS, 0, 0, RUNNER_DEFAULT_FILES};
-    slave_config cfg = {DEFAULT_BIND_ADDR, 0, 0, DEFAULT_OUTPUT_CAP, 0, NULL, NULL, DEFAULT_MASTER_GRACE_SECONDS * 1000u, NULL, NULL};
+    slave_config cfg = {DEFAULT_BIND_ADDR, 0, 0, DEFAULT_OUTPUT_CAP, 0, NULL, NULL, DEFAULT_MASTER_GRACE_SECONDS * 1000u, NULL, NULL, 0};
     int level = LOG_INFO, c, insecure = 0;
     const char *key_file = NULL, *allow_file = NULL, *chdir_to = NULL;
     static allow_list allow;
@@ -181,7 +182,8 @@ int main(int argc, char **argv)
     log_nowait = 1; /* a frozen terminal or an unread pipe on stderr must not stop it either */
     limits.slots = (unsigned)cfg.slots;
     runner_set_limits(&limits);
-    runner_init(); /* before any socket: the keeper holds none */
+    cfg.boot = boot_id_new(); /* the commands' SMP_JOB names it: known to the keeper */
+    runner_init(cfg.boot); /* before any socket: the keeper holds none */
     int rc = slave_run(&cfg);
     runner_shutdown();
     return rc;

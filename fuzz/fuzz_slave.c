@@ -115,6 +115,7 @@ static void fz_runner_free(runner_proc *p)
     p->pid = 0;
 }
 static void fz_runner_reap(void (*exited)(void *ctx, long pid, int status), void *ctx) { (void)exited, (void)ctx; }
+static uint64_t fz_runner_sweep_tick(uint64_t now_us) { (void)now_us; return 0; }
 static void fz_runner_on_exit(runner_proc *p, int status, uint64_t now_us) { (void)status, p->exited = 1, p->end_us = now_us; }
 static void fz_runner_result(const runner_proc *p, CommandResult *r)
 {
@@ -149,6 +150,7 @@ static size_t fz_runner_output_read(runner_proc *p, int k, uint32_t from, uint8_
 #define runner_next_deadline fz_runner_next_deadline
 #define runner_free fz_runner_free
 #define runner_reap fz_runner_reap
+#define runner_sweep_tick fz_runner_sweep_tick
 #define runner_on_exit fz_runner_on_exit
 #define runner_result fz_runner_result
 #define runner_output_read fz_runner_output_read

@@ -67,10 +67,14 @@ typedef struct {
 #define RUNNER_DEFAULT_FILES 1024
 void runner_set_limits(const runner_limits *l);
 
-/* Once, at the start of the slave, before it opens any socket. POSIX: the
- * keeper (a child that kills what commands left running when the slave
- * dies, however) and, where it may, a cgroup for the commands. */
-void runner_init(void);
+/* Once, at the start of the slave, before it opens any socket; boot is
+ * the slave's boot id, which each command's SMP_JOB marker names with the
+ * command's number (SMP_JOB=<boot, 16 hex digits>.<N>). POSIX: the keeper
+ * (a child that kills what commands left running when the slave dies,
+ * however: their groups, their cgroup, what carries this life's marker)
+ * and, where it may, a cgroup for the commands; without one, on Linux,
+ * the slave becomes its commands' subreaper (runner_sweep_tick). */
+void runner_init(uint64_t boot);
 /* At the end: the keeper kills what is left (cgroup) and is reaped. */
 void runner_shutdown(void);
 
@@ -123,6 +127,12 @@ void runner_free(runner_proc *p);
  * for each; its process group (job) is killed first, while its pid cannot
  * be reused, so that no process of a finished command stays behind. */
 void runner_reap(void (*exited)(void *ctx, long pid, int status), void *ctx);
+
+/* Timer of the whole runner, each turn after runner_reap: POSIX without a
+ * cgroup, kills what ended commands left behind that has come to the
+ * slave (their leftovers, reparented to it); returns when to look again
+ * (0: not before the next reap). Windows: nothing (job objects). */
+uint64_t runner_sweep_tick(uint64_t now_us);
 
 /* Records the exit of p's command (found by pid in runner_reap's callback).
  * POSIX: the status may say it stopped; then it is killed (runner_on_stop)

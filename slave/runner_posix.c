@@ -212,6 +212,155 @@ static void cmd_cgroup_end(runner_proc *p)
     p->cgroup = 0;
 }
 
+/* ------------------------------------------------------------ marker --- */
+
+/* Every command's environment carries SMP_JOB=<the slave's boot id, 16 hex
+ * digits>.<the command's number>: what a command leaves behind keeps it
+ * through setsid(), and so can be found without a cgroup (HTCondor's procd
+ * tracks a job's processes by such a marker). */
+#define MARKER_NAME "SMP_JOB="
+static char life_prefix[32];    /* "<the slave's boot id>.": a marker of this life starts so */
+static uint64_t cmd_numbers;    /* the last command number given */
+
+/* The marker in process pid's environment: 1 with *cmd its command's
+ * number if it is one of this life's, 0 if it has none of ours (none, of
+ * another life, or an environment we may not read: another uid, not
+ * dumpable), -1 if the process is gone. Reads the environment in chunks,
+ * so any size is fine; the first SMP_JOB counts, as getenv's. */
+static int read_marker(pid_t pid, uint64_t *cmd)
+{
+    char path[64], buf[4096], value[64];
+    snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT || errno == ESRCH ? -1 : 0;
+    static const char name[] = MARKER_NAME;
+    size_t at = 0;       /* bytes of the current entry matched against name, then of value */
+    int in_value = 0, skipping = 0, found = 0;
+    size_t vlen = 0;
+    ssize_t n;
+    while (!found && (n = read(fd, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i < n && !found; i++) {
+            char c = buf[i];
+            if (c == '\0') {
+                if (in_value) {
+                    found = 1;
+                    break;
+                }
+                at = 0, skipping = 0;
+                continue;
+            }
+            if (skipping)
+                continue;
+            if (in_value) {
+                if (vlen + 1 < sizeof value)
+                    value[vlen++] = c;
+                else
+                    skipping = 1, in_value = 0, found = -1; /* too long: not a marker of ours */
+                continue;
+            }
+            if (c != name[at]) {
+                skipping = 1;
+                continue;
+            }
+            if (++at == sizeof name - 1)
+                in_value = 1;
+        }
+    }
+    if (in_value && !found)
+        found = 1; /* the last entry, without its NUL */
+    close(fd);
+    if (found != 1)
+        return 0;
+    value[vlen] = 0;
+    size_t pl = strlen(life_prefix);
+    if (strncmp(value, life_prefix, pl) != 0 || !value[pl])
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long number = strtoull(value + pl, &end, 10);
+    if (*end || errno)
+        return 0;
+    *cmd = number;
+    return 1;
+}
+
+/* Process pid's parent, process group and session from /proc/PID/stat
+ * (readable whoever the process is): 0, or -1 if it is gone. */
+static int read_stat(pid_t pid, pid_t *ppid, pid_t *pgrp, pid_t *sid)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, line, sizeof line - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    line[n] = 0;
+    const char *after = strrchr(line, ')'); /* the name may hold anything, ')' too */
+    int pp, pg, se;
+    if (!after || sscanf(after + 1, " %*c %d %d %d", &pp, &pg, &se) != 3)
+        return -1;
+    *ppid = (pid_t)pp, *pgrp = (pid_t)pg, *sid = (pid_t)se;
+    return 0;
+}
+
+/* Calls fn for every process whose parent is parent (a /proc scan of
+ * their PPid): the keeper's view, and the slave's without a children
+ * list. */
+static void for_each_child_by_scan(pid_t parent, void (*fn)(pid_t))
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        pid_t pid = (pid_t)atoi(e->d_name), ppid, pgrp, sid;
+        if (read_stat(pid, &ppid, &pgrp, &sid) == 0 && ppid == parent)
+            fn(pid);
+    }
+    closedir(d);
+}
+
+/* Kills pid and, if it leads one, its process group (a setsid() escapee
+ * leads its session's). 1 if something was signalled. */
+static int kill_escapee(pid_t pid)
+{
+    int group = kill(-pid, SIGKILL) == 0;
+    return kill(pid, SIGKILL) == 0 || group;
+}
+
+/* The keeper, once the slave is gone: every process carrying this life's
+ * marker, wherever it is now (its parent died: reparented to init). A
+ * killed process may have forked meanwhile (its child has the marker
+ * too): again until a scan finds none, bounded. */
+static void keeper_kill_marked(void)
+{
+    for (int round = 0; round < 20; round++) {
+        int killed = 0;
+        DIR *d = opendir("/proc");
+        if (!d)
+            return;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] < '1' || e->d_name[0] > '9')
+                continue;
+            pid_t pid = (pid_t)atoi(e->d_name);
+            uint64_t cmd;
+            if (pid != getpid() && read_marker(pid, &cmd) == 1)
+                killed += kill_escapee(pid);
+        }
+        closedir(d);
+        if (!killed)
+            return;
+        sleep_ms(10); /* the killed ones exit (a zombie's environment reads empty) */
+    }
+}
+
 static void keeper_run(int fd)
 {
     static const int ignored[] = {SIGINT, SIGHUP, SIGTERM, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE, SIGUSR1, SIGUSR2};
@@ -247,6 +396,9 @@ static void keeper_run(int fd)
         kill(-set.v[i], SIGKILL);
     if (cg_dir[0])
         cgroup_kill_and_remove(cg_dir);
+#ifdef __linux__
+    keeper_kill_marked(); /* what left its group with setsid(), where no cgroup holds it */
+#endif
     _exit(0);
 }
 
@@ -378,6 +530,160 @@ static int cgroup_setup(char *why, size_t whylen)
         *slash = 0;
         cgroup_remove_stale(parent);
     }
+    return 0;
+}
+#endif
+
+/* ------------------------------------------------------------ reaper --- */
+
+/* Without a cgroup, the slave is its commands' subreaper (Linux 3.4):
+ * what a command leaves, once its parent ends, becomes the slave's child
+ * instead of init's. At a command's end, and whenever the slave reaps a
+ * child that is not one of its commands, it sweeps its children: one that
+ * is neither a running command nor the keeper is killed (its group: a
+ * setsid() escapee leads one) if its marker names a command that has
+ * ended, or if it carries none of this life's; one of a command still
+ * running is left until that command ends. Their own children then come
+ * to the slave, and their reaps sweep again: a whole tree goes, a level
+ * each time. Only sweeps on events, no polling. */
+static int reaper_on;            /* no cgroup, and PR_SET_CHILD_SUBREAPER took */
+static int children_fd = -1;     /* /proc/self/task/<pid>/children, kept open; -1 if the kernel has none */
+static int sweep_wanted;
+static uint64_t last_sweep_us;
+/* Sweeps at most this often: a short command's end costs nothing then
+ * (a read of the children list takes some 12 us, 2000 x true would pay
+ * it 2000 times), and what it left waits that much longer. Without the
+ * children list a sweep scans /proc (about a millisecond for a hundred
+ * processes): less often. */
+#define SWEEP_GAP_US 20000u
+#define SWEEP_SCAN_GAP_US 100000u
+
+/* The running commands: their shell's pid and their number (the marker). */
+typedef struct {
+    pid_t pid;
+    uint64_t number;
+} running_cmd;
+static running_cmd *running;
+static size_t n_running, cap_running;
+
+/* Room for one more, before vfork: 0, or -1 (out of memory). */
+static int running_reserve(void)
+{
+    if (n_running < cap_running)
+        return 0;
+    size_t ncap = cap_running ? cap_running * 2 : 16;
+    running_cmd *nv = realloc(running, ncap * sizeof *nv);
+    if (!nv)
+        return -1;
+    running = nv, cap_running = ncap;
+    return 0;
+}
+
+/* The command whose shell is pid has ended (reaped): its leftovers go. */
+static void running_end(pid_t pid)
+{
+    for (size_t i = 0; i < n_running; i++)
+        if (running[i].pid == pid) {
+            running[i] = running[--n_running];
+            return;
+        }
+}
+
+static int running_has_pid(pid_t pid)
+{
+    for (size_t i = 0; i < n_running; i++)
+        if (running[i].pid == pid)
+            return 1;
+    return 0;
+}
+
+static int running_has_number(uint64_t number)
+{
+    for (size_t i = 0; i < n_running; i++)
+        if (running[i].number == number)
+            return 1;
+    return 0;
+}
+
+static void sweep_child(pid_t pid)
+{
+    uint64_t number;
+    if (pid == keeper_pid || running_has_pid(pid))
+        return;
+    int m = read_marker(pid, &number);
+    if (m < 0 || (m == 1 && running_has_number(number)))
+        return; /* gone, or its command still runs */
+    pid_t ppid, pgrp, sid;
+    if (m == 0 && read_stat(pid, &ppid, &pgrp, &sid) == 0 && (running_has_pid(pgrp) || running_has_pid(sid)))
+        return; /* no marker we can read (cleared, or not dumpable), but in a running command's session */
+    static log_limiter kill_log;
+    if (!kill_escapee(pid) && errno == EPERM && log_allow(&kill_log))
+        LOG(LOG_WARN, "cannot kill process %d left by a command: %s", (int)pid, strerror(errno));
+}
+
+/* The slave's children from its children list (one small read: the
+ * file is made anew at each read from its start). 0, or -1 if it cannot
+ * be read. */
+static int sweep_children_list(void)
+{
+    char buf[4096];
+    long pid = 0;
+    int digits = 0;
+    ssize_t n;
+    off_t at = 0;
+    for (; (n = pread(children_fd, buf, sizeof buf, at)) > 0; at += n)
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] >= '0' && buf[i] <= '9') {
+                if (pid < 100000000) /* pids are below 2^22 */
+                    pid = pid * 10 + (buf[i] - '0');
+                digits = 1;
+                continue;
+            }
+            if (digits)
+                sweep_child((pid_t)pid);
+            pid = 0, digits = 0;
+        }
+    if (digits)
+        sweep_child((pid_t)pid);
+    return n < 0 && at == 0 ? -1 : 0;
+}
+
+static void sweep_want(void)
+{
+    sweep_wanted = reaper_on;
+}
+
+uint64_t runner_sweep_tick(uint64_t now_us)
+{
+    if (!sweep_wanted)
+        return 0;
+    uint64_t gap = children_fd >= 0 ? SWEEP_GAP_US : SWEEP_SCAN_GAP_US;
+    if (last_sweep_us && elapsed(now_us, last_sweep_us) < gap)
+        return last_sweep_us + gap;
+    sweep_wanted = 0;
+    last_sweep_us = now_us;
+    if (children_fd < 0 || sweep_children_list() < 0)
+        for_each_child_by_scan(getpid(), sweep_child);
+    return 0;
+}
+
+#ifdef __linux__
+/* The slave becomes its commands' subreaper; 0, or -1 with why. */
+static int reaper_setup(char *why, size_t whylen)
+{
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+        snprintf(why, whylen, "no subreaper (PR_SET_CHILD_SUBREAPER, Linux 3.4): %s", strerror(errno));
+        return -1;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+    children_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (children_fd < 0)
+        snprintf(why, whylen, "; no %s (CONFIG_PROC_CHILDREN): a scan of /proc at most every %u ms", path,
+                 SWEEP_SCAN_GAP_US / 1000);
+    else
+        why[0] = 0;
+    reaper_on = 1;
     return 0;
 }
 #endif
@@ -546,17 +852,28 @@ static void keeper_start(void)
     }
 }
 
-void runner_init(void)
+void runner_init(uint64_t boot)
 {
+    snprintf(life_prefix, sizeof life_prefix, "%016llx.", (unsigned long long)boot);
     char why[700] = "not Linux";
 #ifdef __linux__
     if (cgroup_setup(why, sizeof why) == 0)
         LOG(LOG_INFO, "commands run in cgroup %s: whatever they start dies with this slave, even after setsid()",
             cg_dir);
-    else
+    else {
+        char how[200];
+        if (reaper_setup(how, sizeof how) == 0)
+            LOG(LOG_INFO, "no cgroup for commands (%s): what a command leaves is found by its SMP_JOB and killed "
+                "with it (the slave is its commands' subreaper%s)", why, how);
+        else
+            LOG(LOG_INFO, "no cgroup for commands (%s), %s: a process that calls setsid() and leaves its "
+                "command's process group outlives it (the keeper still kills it with the slave, by its SMP_JOB)",
+                why, how);
+    }
+#else
+    LOG(LOG_INFO, "no cgroup for commands (%s): a process that calls setsid() and leaves its command's "
+        "process group outlives it", why);
 #endif
-        LOG(LOG_INFO, "no cgroup for commands (%s): a process that calls setsid() and leaves its command's "
-            "process group outlives it", why);
     limits_setup();
     keeper_start();
 }
@@ -572,32 +889,47 @@ void runner_shutdown(void)
     keeper_pid = -1;
     free(live.v);
     live = (pgid_set){NULL, 0, 0};
+    free(running);
+    running = NULL, n_running = cap_running = 0;
+    if (children_fd >= 0)
+        close(children_fd);
+    children_fd = -1;
 }
 
 /* ----------------------------------------------------------- running --- */
 
-/* The command's environment: the slave's, less the names place sets,
- * and place's NAME=VALUE (made before vfork: the child shares our memory
- * and must not touch environ). NULL: out of memory. */
-static char **place_environ(const runner_place *place)
+/* Whether the NAME= of entry is the NAME= of def (NAME=VALUE). */
+static int same_name(const char *entry, const char *def)
+{
+    size_t name = strcspn(def, "=") + 1; /* NAME= */
+    return strncmp(entry, def, name) == 0;
+}
+
+/* The command's environment: its marker first (the slave's own SMP_JOB, if
+ * it runs under another slave, and a client's --env SMP_JOB do not count),
+ * then the slave's, less the names place sets, then place's NAME=VALUE
+ * (made before vfork: the child shares our memory and must not touch
+ * environ). NULL: out of memory. */
+static char **command_environ(const runner_place *place, char *marker)
 {
     size_t n = 0, k = 0;
+    unsigned nenv = place ? place->nenv : 0;
     while (environ[n])
         n++;
-    char **envp = malloc((n + place->nenv + 1) * sizeof *envp);
+    char **envp = malloc((n + nenv + 2) * sizeof *envp);
     if (!envp)
         return NULL;
+    envp[k++] = marker;
     for (size_t i = 0; i < n; i++) {
-        int replaced = 0;
-        for (unsigned e = 0; e < place->nenv && !replaced; e++) {
-            size_t name = strcspn(place->env[e], "=") + 1; /* NAME= */
-            replaced = strncmp(environ[i], place->env[e], name) == 0;
-        }
+        int replaced = same_name(environ[i], marker);
+        for (unsigned e = 0; e < nenv && !replaced; e++)
+            replaced = same_name(environ[i], place->env[e]);
         if (!replaced)
             envp[k++] = environ[i];
     }
-    for (unsigned e = 0; e < place->nenv; e++)
-        envp[k++] = (char *)place->env[e];
+    for (unsigned e = 0; e < nenv; e++)
+        if (!same_name(place->env[e], marker))
+            envp[k++] = (char *)place->env[e];
     envp[k] = NULL;
     return envp;
 }
@@ -645,15 +977,19 @@ static int find_program(const char *name, char **envp, char *out, size_t outlen)
 int runner_start(runner_proc *p, const char *command, const runner_place *place, uint32_t output_cap,
                  uint32_t timeout_ms, char *err, size_t errlen)
 {
-    char **envp = place && place->nenv ? place_environ(place) : environ;
+    uint64_t number = ++cmd_numbers;
+    char marker[64];
+    snprintf(marker, sizeof marker, MARKER_NAME "%s%llu", life_prefix, (unsigned long long)number);
+    char **envp = running_reserve() == 0 ? command_environ(place, marker) : NULL;
     if (!envp) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     int rc = spawn(p, command, place ? place->argv : NULL, envp, place ? place->wd : NULL, output_cap, timeout_ms,
                    err, errlen);
-    if (envp != environ)
-        free(envp);
+    free(envp);
+    if (rc == 0)
+        running[n_running++] = (running_cmd){(pid_t)p->pid, number};
     return rc;
 }
 
@@ -825,6 +1161,8 @@ void runner_kill_and_wait(runner_proc *p)
     keeper_tell(-(int32_t)p->pid); /* before the reap: the id cannot be reused yet */
     while (waitpid((pid_t)p->pid, NULL, 0) < 0 && errno == EINTR) {
     }
+    running_end((pid_t)p->pid);
+    sweep_want();
     p->pid = 0;
     cmd_cgroup_end(p);
 }
@@ -892,6 +1230,7 @@ void runner_reap(void (*exited)(void *ctx, long pid, int status), void *ctx)
                 continue;
             }
             if (WIFSTOPPED(status)) {
+                sweep_want(); /* a stopped leftover of a command that ended: killed */
                 exited(ctx, si.si_pid, status); /* runner_on_exit: kills it */
                 continue;
             }
@@ -902,6 +1241,11 @@ void runner_reap(void (*exited)(void *ctx, long pid, int status), void *ctx)
             }
             if (waitpid(si.si_pid, &status, 0) < 0)
                 return;
+            if (si.si_pid != keeper_pid) {
+                /* A command's end, or a leftover's (its children came to us): sweep. */
+                running_end(si.si_pid);
+                sweep_want();
+            }
         }
         if (si.si_pid == keeper_pid) {
             close(keeper_fd);

@@ -291,20 +291,32 @@ static wchar_t *place_dir(const char *wd, int *rc, char *err, size_t errlen)
     return w;
 }
 
-/* --env: the slave's environment less the names place sets, then place's
- * NAME=VALUE (a Unicode environment block). NULL: out of memory. */
-static wchar_t *place_environment(const runner_place *place)
+/* The command's SMP_JOB marker (runner.h): "<boot id>." of this life. */
+static char life_prefix[32];
+static unsigned long long cmd_numbers;
+
+/* The command's environment: the slave's less the names set here, then
+ * the marker (SMP_JOB=..., which a client's --env cannot set) and place's
+ * NAME=VALUE (--env; a Unicode environment block). NULL: out of memory. */
+static wchar_t *command_environment(const runner_place *place, const char *marker)
 {
-    wchar_t *mine = GetEnvironmentStringsW(), *env[MAX_ENV_VARS];
+    wchar_t *mine = GetEnvironmentStringsW(), *env[MAX_ENV_VARS + 1];
     size_t total = 1, nmine = 0;
-    unsigned n = 0;
-    for (; n < place->nenv; n++) {
-        if (!(env[n] = widen(place->env[n])))
+    unsigned n = 0, nplace = place ? place->nenv : 0;
+    int complete = (env[0] = widen(marker)) != NULL;
+    if (complete)
+        total += wcslen(env[n++]) + 1;
+    for (unsigned i = 0; complete && i < nplace; i++) {
+        if (_strnicmp(place->env[i], "SMP_JOB=", 8) == 0)
+            continue;
+        if (!(env[n] = widen(place->env[i]))) {
+            complete = 0;
             break;
-        total += wcslen(env[n]) + 1;
+        }
+        total += wcslen(env[n++]) + 1;
     }
     wchar_t *block = NULL;
-    if (n == place->nenv && mine) {
+    if (complete && mine) {
         for (const wchar_t *e = mine; *e; e += wcslen(e) + 1)
             nmine += wcslen(e) + 1;
         block = malloc((total + nmine) * sizeof *block);
@@ -394,7 +406,9 @@ int runner_start(runner_proc *p, const char *command, const runner_place *place,
     int rc = -1;
     if (place && place->wd && !(dir = place_dir(place->wd, &rc, err, errlen)))
         return rc;
-    if (place && place->nenv && !(environment = place_environment(place))) {
+    char marker[64];
+    snprintf(marker, sizeof marker, "SMP_JOB=%s%llu", life_prefix, ++cmd_numbers);
+    if (!(environment = command_environment(place, marker))) {
         snprintf(err, errlen, "out of memory");
         free(dir);
         return -1;
@@ -647,8 +661,9 @@ void runner_free(runner_proc *p)
 
 /* The job object already kills every process of the command when the
  * slave dies (its last handle closes); a process cannot stop itself. */
-void runner_init(void)
+void runner_init(uint64_t boot)
 {
+    snprintf(life_prefix, sizeof life_prefix, "%016llx.", (unsigned long long)boot);
     char cpu[64] = "no CPU limit", mem[64] = "no memory limit", procs[64] = "no process limit";
     if (limits.procs)
         snprintf(procs, sizeof procs, "%u processes", limits.procs);
@@ -662,6 +677,12 @@ void runner_init(void)
 
 void runner_shutdown(void)
 {
+}
+
+uint64_t runner_sweep_tick(uint64_t now_us)
+{
+    (void)now_us; /* the job object holds every process of a command */
+    return 0;
 }
 
 int runner_on_stop(runner_proc *p, int status)

@@ -139,7 +139,7 @@ static slave *slave_open(const slave_config *cfg)
     if (!sl)
         die("out of memory");
     sl->cfg = cfg;
-    sl->ep.boot = boot_id_new();
+    sl->ep.boot = cfg->boot ? cfg->boot : boot_id_new();
     uint8_t secret[COOKIE_SECRET_LEN];
     auth_random(secret, sizeof secret);
     hmac_key_init(&sl->cookie_key, secret, sizeof secret);
@@ -302,6 +302,7 @@ int slave_run(const slave_config *cfg)
         jobs_reap(sl);
         uint64_t now = clock_us();
         uint64_t next = jobs_tick(sl, now);
+        next = earliest(next, runner_sweep_tick(now)); /* what ended commands left behind */
         next = earliest(next, sessions_tick(sl, now));
         next = earliest(next, endpoint_held_until(&sl->ep)); /* --simulate: a datagram held back */
         wait_for_events(sl, next);

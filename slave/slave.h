@@ -19,6 +19,7 @@ typedef struct {
     uint32_t master_grace_ms;    /* a silent master with an identity keeps its jobs this long (--master-grace) */
     const char *cwd;             /* where commands run (--chdir, else where it started): said at start */
     simulate *simulate;          /* --simulate: received datagrams dropped, doubled, reordered (NULL: off) */
+    uint64_t boot;               /* this life's boot id, also in the commands' SMP_JOB (0: slave_run makes one) */
 } slave_config;
 
 /* Runs until SIGTERM/SIGINT; returns the exit status. */
