@@ -189,7 +189,8 @@ static void chacha20_4blocks(uint32_t s[16], const uint8_t *in, uint8_t *out, u3
 static int avx2_allowed = 3;
 
 /* The widest path the CPU and avx2_allowed both allow (the header's
- * levels). */
+ * levels). Level 3 on any CPU with AVX-512F: where 512-bit work lowers
+ * the core's clock (Intel before Ice Lake) level 2 may be the faster. */
 static int simd_level(void)
 {
     if (avx2_allowed >= 3 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512vl") &&
