@@ -690,55 +690,68 @@ __attribute__((target("avx512f"), always_inline)) static inline void p8_load(con
     l[4] = _mm512_or_si512(_mm512_srli_epi64(b, 40), _mm512_set1_epi64(1 << 24));
 }
 
-/* n128 (one or more) runs of eight blocks; c->h44 in and out. */
-__attribute__((target("avx512f"))) static void poly1305_blocks_512(poly1305_ctx *c, const uint8_t *m, size_t n128)
+/* r^8 .. r in 26-bit limbs, lane j of limb i r^(8 - j)'s, once per key. */
+static void p8_powers(poly1305_ctx *c)
 {
-    __m512i h[5], t[5];
-    uint64_t lanes[5][8], sum[5], acc_h[3];
-    uint32_t l[5];
-    if (!c->pw8_ready) {
-        /* r^1 .. r^8 in 44-bit limbs, then lane j of limb i: r^(8 - j)'s */
-        uint64_t p44[9][3];
-        uint32_t p[5];
-        for (int i = 0; i < 3; i++)
-            p44[1][i] = c->r44[i], p44[2][i] = c->rr44[i];
-        for (int k = 3; k <= 8; k++)
-            mul44(p44[k / 2], p44[k - k / 2], p44[k]);
-        for (int j = 0; j < 8; j++) {
-            to26(p44[8 - j], p);
-            for (int i = 0; i < 5; i++)
-                c->pw8[i][j] = p[i];
-        }
-        c->pw8_ready = 1;
-        crypto_wipe(p44, sizeof p44);
-        crypto_wipe(p, sizeof p);
+    uint64_t p44[9][3];
+    uint32_t p[5];
+    if (c->pw8_ready)
+        return;
+    for (int i = 0; i < 3; i++)
+        p44[1][i] = c->r44[i], p44[2][i] = c->rr44[i];
+    for (int k = 3; k <= 8; k++)
+        mul44(p44[k / 2], p44[k - k / 2], p44[k]);
+    for (int j = 0; j < 8; j++) {
+        to26(p44[8 - j], p);
+        for (int i = 0; i < 5; i++)
+            c->pw8[i][j] = p[i];
     }
-    __m512i r0 = _mm512_set1_epi64(c->pw8[0][0]), r1 = _mm512_set1_epi64(c->pw8[1][0]);
-    __m512i r2 = _mm512_set1_epi64(c->pw8[2][0]), r3 = _mm512_set1_epi64(c->pw8[3][0]);
-    __m512i r4 = _mm512_set1_epi64(c->pw8[4][0]);
+    c->pw8_ready = 1;
+    crypto_wipe(p44, sizeof p44);
+    crypto_wipe(p, sizeof p);
+}
+
+/* h = h r^8 + the next eight blocks (r^8's limbs in r0..r4, 5 r^8 in
+ * s1..s4). */
+#define P8_STEP(m)                                                                                                     \
+    do {                                                                                                               \
+        __m512i t_[5];                                                                                                 \
+        P8_MUL(h0, h1, h2, h3, h4, r0, r1, r2, r3, r4, s1, s2, s3, s4);                                                \
+        p8_load(m, t_);                                                                                                \
+        h0 = P8A(h0, t_[0]), h1 = P8A(h1, t_[1]), h2 = P8A(h2, t_[2]), h3 = P8A(h3, t_[3]), h4 = P8A(h4, t_[4]);       \
+    } while (0)
+/* r^8 broadcast, and the first eight blocks with c->h44 added to lane 0 */
+#define P8_START(m)                                                                                                    \
+    __m512i r0 = _mm512_set1_epi64(c->pw8[0][0]), r1 = _mm512_set1_epi64(c->pw8[1][0]);                               \
+    __m512i r2 = _mm512_set1_epi64(c->pw8[2][0]), r3 = _mm512_set1_epi64(c->pw8[3][0]);                               \
+    __m512i r4 = _mm512_set1_epi64(c->pw8[4][0]);                                                                      \
+    __m512i s1 = P8A(_mm512_slli_epi64(r1, 2), r1), s2 = P8A(_mm512_slli_epi64(r2, 2), r2);                            \
+    __m512i s3 = P8A(_mm512_slli_epi64(r3, 2), r3), s4 = P8A(_mm512_slli_epi64(r4, 2), r4);                            \
+    __m512i h0, h1, h2, h3, h4;                                                                                        \
+    do {                                                                                                               \
+        __m512i t_[5];                                                                                                 \
+        uint32_t l_[5];                                                                                                \
+        to26(c->h44, l_);                                                                                              \
+        p8_load(m, t_);                                                                                                \
+        h0 = P8A(t_[0], _mm512_setr_epi64(l_[0], 0, 0, 0, 0, 0, 0, 0));                                                \
+        h1 = P8A(t_[1], _mm512_setr_epi64(l_[1], 0, 0, 0, 0, 0, 0, 0));                                                \
+        h2 = P8A(t_[2], _mm512_setr_epi64(l_[2], 0, 0, 0, 0, 0, 0, 0));                                                \
+        h3 = P8A(t_[3], _mm512_setr_epi64(l_[3], 0, 0, 0, 0, 0, 0, 0));                                                \
+        h4 = P8A(t_[4], _mm512_setr_epi64(l_[4], 0, 0, 0, 0, 0, 0, 0));                                                \
+        crypto_wipe(l_, sizeof l_);                                                                                    \
+    } while (0)
+
+/* The lanes of h (h[0..4], limb by limb) times r^(8 - j), summed into
+ * c->h44. */
+__attribute__((target("avx512f"))) static void p8_fold(poly1305_ctx *c, __m512i h[5])
+{
+    uint64_t lanes[5][8], sum[5], acc_h[3];
+    __m512i h0 = h[0], h1 = h[1], h2 = h[2], h3 = h[3], h4 = h[4];
+#define P8_POW(i) _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(const void *)c->pw8[i]))
+    __m512i r0 = P8_POW(0), r1 = P8_POW(1), r2 = P8_POW(2), r3 = P8_POW(3), r4 = P8_POW(4);
+#undef P8_POW
     __m512i s1 = P8A(_mm512_slli_epi64(r1, 2), r1), s2 = P8A(_mm512_slli_epi64(r2, 2), r2);
     __m512i s3 = P8A(_mm512_slli_epi64(r3, 2), r3), s4 = P8A(_mm512_slli_epi64(r4, 2), r4);
-    to26(c->h44, l);
-    p8_load(m, h);
-    __m512i h0 = P8A(h[0], _mm512_setr_epi64(l[0], 0, 0, 0, 0, 0, 0, 0));
-    __m512i h1 = P8A(h[1], _mm512_setr_epi64(l[1], 0, 0, 0, 0, 0, 0, 0));
-    __m512i h2 = P8A(h[2], _mm512_setr_epi64(l[2], 0, 0, 0, 0, 0, 0, 0));
-    __m512i h3 = P8A(h[3], _mm512_setr_epi64(l[3], 0, 0, 0, 0, 0, 0, 0));
-    __m512i h4 = P8A(h[4], _mm512_setr_epi64(l[4], 0, 0, 0, 0, 0, 0, 0));
-    for (m += 128, n128--; n128 > 0; n128--, m += 128) {
-        P8_MUL(h0, h1, h2, h3, h4, r0, r1, r2, r3, r4, s1, s2, s3, s4);
-        p8_load(m, t);
-        h0 = P8A(h0, t[0]);
-        h1 = P8A(h1, t[1]);
-        h2 = P8A(h2, t[2]);
-        h3 = P8A(h3, t[3]);
-        h4 = P8A(h4, t[4]);
-    }
-#define P8_POW(i) _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(const void *)c->pw8[i]))
-    r0 = P8_POW(0), r1 = P8_POW(1), r2 = P8_POW(2), r3 = P8_POW(3), r4 = P8_POW(4);
-#undef P8_POW
-    s1 = P8A(_mm512_slli_epi64(r1, 2), r1), s2 = P8A(_mm512_slli_epi64(r2, 2), r2);
-    s3 = P8A(_mm512_slli_epi64(r3, 2), r3), s4 = P8A(_mm512_slli_epi64(r4, 2), r4);
     P8_MUL(h0, h1, h2, h3, h4, r0, r1, r2, r3, r4, s1, s2, s3, s4);
     _mm512_storeu_si512((void *)lanes[0], h0);
     _mm512_storeu_si512((void *)lanes[1], h1);
@@ -762,12 +775,93 @@ __attribute__((target("avx512f"))) static void poly1305_blocks_512(poly1305_ctx 
     acc_h[0] &= M44;
     for (int i = 0; i < 3; i++)
         c->h44[i] = acc_h[i];
-    crypto_wipe(h, sizeof h);
-    crypto_wipe(t, sizeof t);
     crypto_wipe(lanes, sizeof lanes);
     crypto_wipe(sum, sizeof sum);
     crypto_wipe(acc_h, sizeof acc_h);
-    crypto_wipe(l, sizeof l);
+}
+
+/* n128 (one or more) runs of eight blocks; c->h44 in and out. */
+__attribute__((target("avx512f"))) static void poly1305_blocks_512(poly1305_ctx *c, const uint8_t *m, size_t n128)
+{
+    p8_powers(c);
+    P8_START(m);
+    for (m += 128, n128--; n128 > 0; n128--, m += 128)
+        P8_STEP(m);
+    __m512i h[5] = {h0, h1, h2, h3, h4};
+    p8_fold(c, h);
+    crypto_wipe(h, sizeof h);
+}
+
+/* aead_seal's ChaCha20 and Poly1305 in one pass (level 3): nk (two or
+ * more) kilobytes of in enciphered into out sixteen blocks at a time as
+ * chacha20_16blocks_512 does, the eight Poly1305 steps over the kilobyte
+ * enciphered before put between the rounds of the next: the two wait on
+ * different units, 0.68 -> 0.49 cycles/byte. c has taken whole blocks
+ * only (c->used == 0); it takes the nk kilobytes of out. */
+__attribute__((target("avx512f"))) static void seal_stitched_512(uint32_t s[16], const uint8_t *in, uint8_t *out,
+                                                                size_t nk, poly1305_ctx *c)
+{
+    const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512i x[16], y[4][4];
+    const uint8_t *next = out + 128; /* the next ciphertext Poly1305 takes */
+    chacha20_16blocks_512(s, in, out, 1);
+    p8_powers(c);
+    P8_START(out);
+    for (size_t k = 1; k < nk; k++) {
+        in += 1024, out += 1024;
+        size_t steps = (size_t)(out - next) / 128; /* 7 after the first kilobyte, then 8 */
+        for (int i = 0; i < 16; i++)
+            x[i] = _mm512_set1_epi32((int)s[i]);
+        x[12] = _mm512_add_epi32(x[12], lanes);
+        for (size_t r = 0; r < 10; r++) {
+            V16QR(x[0], x[4], x[8], x[12]);
+            V16QR(x[1], x[5], x[9], x[13]);
+            V16QR(x[2], x[6], x[10], x[14]);
+            V16QR(x[3], x[7], x[11], x[15]);
+            V16QR(x[0], x[5], x[10], x[15]);
+            V16QR(x[1], x[6], x[11], x[12]);
+            V16QR(x[2], x[7], x[8], x[13]);
+            V16QR(x[3], x[4], x[9], x[14]);
+            if (r < steps) {
+                P8_STEP(next);
+                next += 128;
+            }
+        }
+        for (int i = 0; i < 16; i++)
+            x[i] = _mm512_add_epi32(x[i], _mm512_set1_epi32((int)s[i]));
+        x[12] = _mm512_add_epi32(x[12], lanes);
+        for (int g = 0; g < 4; g++) { /* as in chacha20_16blocks_512 */
+            __m512i t0 = _mm512_unpacklo_epi32(x[4 * g], x[4 * g + 1]);
+            __m512i t1 = _mm512_unpackhi_epi32(x[4 * g], x[4 * g + 1]);
+            __m512i t2 = _mm512_unpacklo_epi32(x[4 * g + 2], x[4 * g + 3]);
+            __m512i t3 = _mm512_unpackhi_epi32(x[4 * g + 2], x[4 * g + 3]);
+            y[g][0] = _mm512_unpacklo_epi64(t0, t2);
+            y[g][1] = _mm512_unpackhi_epi64(t0, t2);
+            y[g][2] = _mm512_unpacklo_epi64(t1, t3);
+            y[g][3] = _mm512_unpackhi_epi64(t1, t3);
+        }
+        for (int b = 0; b < 4; b++) {
+            __m512i lo01 = _mm512_shuffle_i32x4(y[0][b], y[1][b], 0x44);
+            __m512i lo23 = _mm512_shuffle_i32x4(y[2][b], y[3][b], 0x44);
+            __m512i hi01 = _mm512_shuffle_i32x4(y[0][b], y[1][b], 0xee);
+            __m512i hi23 = _mm512_shuffle_i32x4(y[2][b], y[3][b], 0xee);
+            __m512i blk[4] = {_mm512_shuffle_i32x4(lo01, lo23, 0x88), _mm512_shuffle_i32x4(lo01, lo23, 0xdd),
+                              _mm512_shuffle_i32x4(hi01, hi23, 0x88), _mm512_shuffle_i32x4(hi01, hi23, 0xdd)};
+            for (int q = 0; q < 4; q++) {
+                size_t at = (size_t)64 * (4 * q + b);
+                _mm512_storeu_si512((void *)(out + at),
+                                    _mm512_xor_si512(_mm512_loadu_si512((const void *)(in + at)), blk[q]));
+            }
+        }
+        s[12] += 16;
+    }
+    for (out += 1024; next < out; next += 128) /* the last kilobyte's */
+        P8_STEP(next);
+    __m512i h[5] = {h0, h1, h2, h3, h4};
+    p8_fold(c, h);
+    crypto_wipe(h, sizeof h);
+    crypto_wipe(x, sizeof x);
+    crypto_wipe(y, sizeof y);
 }
 #endif
 
@@ -1082,6 +1176,27 @@ int aead_seal(const uint8_t key[AEAD_KEY_LEN], const uint8_t nonce[AEAD_NONCE_LE
         return -1;
     poly1305_key_gen(key, nonce, otk);
     chacha20_setup(s, key, 1, nonce);
+#ifdef POLY1305_AVX2
+    if (n >= 2048 && simd_level() == 3) {
+        poly1305_ctx c;
+        uint8_t lens[16];
+        size_t done = n / 1024 * 1024;
+        poly1305_init(&c, otk);
+        poly1305_update(&c, ad, adlen);
+        poly1305_update(&c, zeros, (16 - adlen % 16) % 16); /* c->used is 0 */
+        seal_stitched_512(s, plain, out, n / 1024, &c);
+        chacha20_stream(s, (const uint8_t *)plain + done, n - done, out + done);
+        poly1305_update(&c, out + done, n - done);
+        poly1305_update(&c, zeros, (16 - n % 16) % 16);
+        put_le64(lens, (uint64_t)adlen);
+        put_le64(lens + 8, (uint64_t)n);
+        poly1305_update(&c, lens, sizeof lens);
+        poly1305_final(&c, tag);
+        crypto_wipe(s, sizeof s);
+        crypto_wipe(otk, sizeof otk);
+        return 0;
+    }
+#endif
     chacha20_stream(s, plain, n, out);
     aead_tag(otk, ad, adlen, out, n, tag);
     crypto_wipe(s, sizeof s);
