@@ -97,8 +97,9 @@ int main(void)
     hz = tsc_hz();
     static const char *const paths[] = {"without AVX2 (ChaCha20 four blocks, Poly1305 two at a time in 44-bit limbs):",
                                         "AVX2 alone (ChaCha20 eight blocks, Poly1305 four at a time):",
-                                        "AVX2 and AVX-512VL's rotation (ChaCha20 eight blocks, Poly1305 four):"};
-    for (int level = 2; level >= 0; level--) {
+                                        "AVX2 and AVX-512VL's rotation (ChaCha20 eight blocks, Poly1305 four):",
+                                        "AVX-512 (ChaCha20 sixteen blocks, Poly1305 eight at a time):"};
+    for (int level = 3; level >= 0; level--) {
         if (chacha20_avx2(level) != level)
             continue; /* not on this CPU */
         printf("%s\n", paths[level]);
@@ -108,7 +109,7 @@ int main(void)
         measure("chacha20_xor alone, 1 MiB", CHACHA, 1 << 20, 0.5);
         measure("poly1305 alone, 1 MiB", POLY, 1 << 20, 0.5);
     }
-    chacha20_avx2(2);
+    chacha20_avx2(3);
 
     uint8_t k[32] = {9, 8, 7}, u[32] = {9}, out[32];
     double best = 0;

@@ -500,8 +500,13 @@ static void test_long_texts(void)
         {511, "709e450c10f50e2d45608a27ff42a776b9458a0506b9b911905b543b06cc7c20"},
         {512, "974f2762bd48caf8a918a740ac528db06c219a5d3869fb3f4edb95cc04b619a7"},
         {513, "1d9efdfdc1986a8705bcc2943ce4892f7da1943bace03edbf79091b75bd78510"},
+        {1023, "20153964b9b3fa686184afff72f04e7fa027dfe2c0721602b3dd94c59567a4dd"},
+        {1024, "3baeee76a88db61309df70dae407624beaee961515e8c9a0c6b535b2eca1d9c7"},
+        {1025, "eec66c5093f8ef8d499b6308eaf0a02b20a26a44dc81aab11659f189e5b71cb3"},
         {1400, "732112f6e66ce20e22dc5307fa46c5397ffb2a4b698cb91d6335e95721e926e8"},
+        {2111, "c93295c0696df696c6e01e6107de3b979699ff9c6bdf064847f839a768ccd350"},
         {4099, "86354422b61edf4dfe70672ad616ca75dc9b7bba70b16043a39a1fdc6951b8bf"},
+        {60000, "4a13d1ffa6f2d1027e88f50a3f79583fe7aefeda2062dd600f18853020dd4db5"},
         {65613, "29fad90608df6ba68de1171e41f5d3a7e4d0bd90bae625620c020bb17fd2192a"},
     };
     static uint8_t text[65613 + 16], back[65613];
@@ -521,7 +526,8 @@ static void test_long_texts(void)
             good = back[i] == (uint8_t)(i * 31 + 7);
         ok(good, "AEAD of %zu bytes: opened back", n);
     }
-    /* 41 blocks from 2^32 - 41: five of eight, one of one, the last at 2^32 - 1 */
+    /* 41 blocks from 2^32 - 41: five of eight (or two of sixteen, one of
+     * eight), one of one, the last at 2^32 - 1 */
     static uint8_t ks[41 * 64], blocks[41 * 64];
     uint32_t first = 0xffffffffu - 40;
     memset(ks, 0, sizeof ks);
@@ -1051,18 +1057,19 @@ int main(int argc, char **argv)
     test_constant_time();
     if (argc > 1 && strcmp(argv[1], "--constant-time") == 0) /* tests/crypto_ct.t: memcheck is slow */
         return done_testing();
-    /* The paths in turn: AVX2 with AVX-512VL's rotation, AVX2 alone (when
+    /* The paths in turn: AVX-512, AVX2 with AVX-512VL's rotation, AVX2 alone (when
      * the CPU has them: a level the CPU lacks is not run again), then
      * ChaCha20 four blocks at a time with the vector extension and Poly1305
      * two at a time; one path, one block at a time, in
      * unit_crypto_scalar.c */
     static const char *const paths[] = {"ChaCha20 four blocks at a time, Poly1305 two (44-bit limbs)",
                                         "AVX2: ChaCha20 eight blocks at a time, Poly1305 four",
-                                        "AVX2 and AVX-512VL's rotation: ChaCha20 eight blocks at a time, Poly1305 four"};
+                                        "AVX2 and AVX-512VL's rotation: ChaCha20 eight blocks at a time, Poly1305 four",
+                                        "AVX-512: ChaCha20 sixteen blocks at a time, Poly1305 eight"};
 #ifdef CHACHA20_SCALAR
     for (int level = 0; level >= 0; level--) {
 #else
-    for (int level = 2; level >= 0; level--) {
+    for (int level = 3; level >= 0; level--) {
 #endif
         int got = chacha20_avx2(level);
         if (got != level) {
@@ -1081,7 +1088,7 @@ int main(int argc, char **argv)
         test_long_texts();
         test_wycheproof_aead();
     }
-    chacha20_avx2(2);
+    chacha20_avx2(3);
     test_rfc7748();
     test_rfc5869();
     test_wycheproof_x25519();
