@@ -564,6 +564,46 @@ static int origin_refused(master *m, flight *f, const CommandResult *res)
     return 1;
 }
 
+/* What a slave's result may say: the statuses a slave gives, with the
+ * exit code and signal a slave makes for each (slave/runner_posix.c,
+ * runner_win32.c, jobs.c; an exit code is any int32: Windows' are). NULL
+ * if it is one of them, else what is wrong, written into why. */
+static const char *result_impossible(const CommandResult *r, char *why, size_t n)
+{
+    switch (r->status) {
+    case RUN_EXITED:
+        if (r->term_signal)
+            snprintf(why, n, "exited with signal %u", r->term_signal);
+        else
+            return NULL;
+        break;
+    case RUN_SIGNALED:
+        if (r->exit_code != -1)
+            snprintf(why, n, "killed by a signal with exit code %d", (int)r->exit_code);
+        else if (r->term_signal == 0 || r->term_signal > 127)
+            snprintf(why, n, "killed by signal %u", r->term_signal);
+        else
+            return NULL;
+        break;
+    case RUN_NOT_STARTED:
+        if (r->exit_code != -1 || r->term_signal)
+            snprintf(why, n, "not started with exit code %d and signal %u", (int)r->exit_code, r->term_signal);
+        else
+            return NULL;
+        break;
+    case RUN_TIMED_OUT:
+        if (r->exit_code < -1 || r->exit_code > 255 || r->term_signal > 127)
+            snprintf(why, n, "timed out with exit code %d and signal %u", (int)r->exit_code, r->term_signal);
+        else
+            return NULL;
+        break;
+    default: /* RUN_REJECTED, RUN_NO_SLAVE, RUN_CANCELLED: the master's word about a command */
+        snprintf(why, n, "status %u is the master's, never a slave's", r->status);
+        break;
+    }
+    return why;
+}
+
 /* f's result is complete: it goes to its client (the result leaves for
  * the client here), and the command is done. */
 static void deliver(master *m, flight *f)
@@ -577,12 +617,31 @@ static void deliver(master *m, flight *f)
      * slave froze, died mid-run, restarted or left). The master says so
      * in the result's flags; the slave's own value of that bit is ignored. */
     int twice = cmd->attempts > 1;
+    char why[80], refusal[160];
     if (result_decode(&r, &res) < 0 || br_left(&r) != 0) {
         if (log_allow(&m->garbage_log))
             LOG(LOG_WARN, "slave %s sent a malformed result for job %llu", f->slave->name, (unsigned long long)f->id);
         client_send_failure(cl, cmd->index, cmd->seq, RUN_NOT_STARTED, f->slave->name, "malformed result from the slave");
+    } else if (result_impossible(&res, why, sizeof why)) {
+        /* a slave that lies or is broken: its word is not relayed (nor cached, nor counted) */
+        if (log_allow(&m->slave_lies_log))
+            LOG(LOG_WARN, "slave %s sent an impossible result for job %llu (%s): refused", f->slave->name,
+                (unsigned long long)f->id, why);
+        snprintf(refusal, sizeof refusal, "impossible result from the slave (%s): it may have run", why);
+        client_send_failure(cl, cmd->index, cmd->seq, RUN_NOT_STARTED, f->slave->name, refusal);
     } else {
         slave_peer *s = f->slave;
+        /* The master's bits: RAN_TWICE is its own count of dispatches, CACHED that it did not
+         * run the command now (clients.c cache_answer); a slave's values are not taken, in the
+         * bytes relayed, stored and journaled nor in res (deliver_noted encodes it again). */
+        uint8_t *flags = f->res.data + RESULT_FLAGS_OFFSET;
+        uint8_t masters_bits = (uint8_t)(*flags & (RESULT_FLAG_RAN_TWICE | RESULT_FLAG_CACHED));
+        if (masters_bits && log_allow(&m->slave_lies_log))
+            LOG(LOG_WARN, "slave %s set flag bits only the master sets (0x%02x) in the result of job %llu: cleared",
+                s->name, masters_bits, (unsigned long long)f->id);
+        *flags = (uint8_t)((*flags & ~masters_bits) | (twice ? RESULT_FLAG_RAN_TWICE : 0));
+        res.ran_twice = twice;
+        res.cached = 0;
         if (origin_refused(m, f, &res))
             return;
         if (console_on) {
@@ -603,8 +662,6 @@ static void deliver(master *m, flight *f)
             return;
         if (res.status == RUN_EXITED && res.exit_code == 0)
             note_success(cl, res.duration_us);
-        uint8_t *flags = f->res.data + RESULT_FLAGS_OFFSET;
-        *flags = (uint8_t)((*flags & ~RESULT_FLAG_RAN_TWICE) | (twice ? RESULT_FLAG_RAN_TWICE : 0));
         client_send_output(cl, f, 0, 0, NULL, 0); /* --line-buffer: the result is from this attempt */
         static const char malformed[] = "malformed job request";
         if (res.status == RUN_NOT_STARTED && res.message_len == sizeof malformed - 1 &&
@@ -647,6 +704,14 @@ static void deliver(master *m, flight *f)
 void on_result_fragment(master *m, slave_peer *s, const dgram *d)
 {
     flight *f = flight_find(s, d->job_id);
+    if (!f && d->job_id >= s->next_id) {
+        /* never given to it (a late result of a job the master gave up is below next_id): no
+         * ack, which would also lift the floor (ack_complete_later) above the ids to come */
+        if (log_allow(&m->slave_lies_log))
+            LOG(LOG_WARN, "slave %s sent a result for job %llu, which it was never given: ignored", s->name,
+                (unsigned long long)d->job_id);
+        return;
+    }
     if (!f || f->state == FL_CANCELLING) {
         /* Already delivered (our final ack was lost) or cancelled: tell
          * the slave to forget it. */

@@ -329,6 +329,7 @@ struct master {
     uint64_t started_ms;
     log_limiter garbage_log, send_log;
     log_limiter refusal_log;   /* refused connections: anyone can connect */
+    log_limiter slave_lies_log; /* results a slave has no business sending (flights.c): apart, not drowned by garbage */
     char state_dir[STATE_PATH_MAX]; /* resolved (state.c); "" when ephemeral */
     uint64_t identity;         /* persistent, DIR/identity, in every PING; 0 when ephemeral */
     int identity_created;      /* state.c drew it just now (a new state dir) */
