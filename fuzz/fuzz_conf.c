@@ -35,6 +35,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             char *line = win_command_line(words);
             free(line);
         }
+        if (np > 0) { /* why is bounded: a wrapper's name and a word of the pattern in it */
+            char wwhy[600];
+            (void)policy_wrapper_check(pattern, wwhy, sizeof wwhy);
+        }
         if (np > 0 && nw > 0)
             (void)policy_match(pattern, words, POLICY_OPTION_LEADS_WINDOWS);
         free(pattern);

@@ -474,6 +474,79 @@ int policy_pattern_check(char *const *pattern, char *why, size_t whylen)
     return 0;
 }
 
+/* Programs that run another program (or a script, or program text) that
+ * one of their arguments names: under one of them a word of wildcards only
+ * allows every program ("env *" runs "env rm -r x"). POSIX and Windows
+ * names alike, compared without case and without .exe. */
+static const char *const exec_wrappers[] = {
+    "env", "nice", "timeout", "xargs", "nohup", "sudo", "doas", "su", "runuser", "pkexec", "setsid", "stdbuf",
+    "time", "busybox", "toybox", "strace", "ltrace", "gdb", "valgrind", "chroot", "ionice", "taskset", "chrt",
+    "numactl", "unshare", "nsenter", "flock", "watch", "systemd-run", "ssh", "parallel", "find",
+    "sh", "bash", "dash", "zsh", "ksh", "csh", "tcsh", "fish", "ash", "awk", "gawk", "mawk", "sed", "python",
+    "python2", "python3", "perl", "ruby", "node", "php", "lua", "tclsh", "expect", "make",
+    "cmd", "start", "powershell", "pwsh", "wscript", "cscript", "runas", "rundll32", "mshta", "wsl",
+};
+
+/* name[0..n) is wrapper w, without case (and the .exe it may end with). */
+static int wrapper_named(const char *name, size_t n, const char *w)
+{
+    size_t k = strlen(w);
+    if (n == k + 4 && (name[k] == '.' && (name[k + 1] | 0x20) == 'e' && (name[k + 2] | 0x20) == 'x' &&
+                       (name[k + 3] | 0x20) == 'e'))
+        n = k;
+    if (n != k)
+        return 0;
+    for (size_t i = 0; i < k; i++)
+        if ((name[i] >= 'A' && name[i] <= 'Z' ? name[i] | 0x20 : name[i]) != w[i])
+            return 0;
+    return 1;
+}
+
+/* The wrapper the program word names, or one it may match (its last path
+ * component if it has wildcards: a directory followed by "*" takes "env"); NULL if none. */
+static const char *wrapper_of(const char *program)
+{
+    const char *base = program;
+    for (const char *c = program; *c; c++) {
+        if (*c == '/')
+            base = c + 1;
+        else if (*c == '\\' && c[1] && *++c == '\\') /* a pattern keeps a literal '\' (Windows' separator) as "\\" */
+            base = c + 1;
+    }
+    for (size_t i = 0; i < sizeof exec_wrappers / sizeof *exec_wrappers; i++) {
+        if (has_wildcard(base)) {
+            char exe[32];
+            snprintf(exe, sizeof exe, "%s.exe", exec_wrappers[i]);
+            if (word_match(base, exec_wrappers[i]) || word_match(base, exe))
+                return exec_wrappers[i];
+        } else if (wrapper_named(base, strlen(base), exec_wrappers[i])) {
+            return exec_wrappers[i];
+        }
+    }
+    return NULL;
+}
+
+int policy_wrapper_check(char *const *pattern, char *why, size_t whylen)
+{
+    const char *w = wrapper_of(pattern[0]);
+    if (!w)
+        return 0;
+    int from = 1;
+    if (strcmp(w, "find") == 0) { /* find runs a program only after -exec, -execdir, -ok, -okdir */
+        while (pattern[from] && strcmp(pattern[from], "-exec") && strcmp(pattern[from], "-execdir") &&
+               strcmp(pattern[from], "-ok") && strcmp(pattern[from], "-okdir"))
+            from++;
+    }
+    for (int i = from; pattern[i]; i++)
+        if (only_wildcards(pattern[i])) {
+            snprintf(why, whylen, "'%s' runs its argument as a program: with the word '%s' this pattern allows "
+                     "any program (name the program it runs in the pattern and, reviewed, begin the line with "
+                     "'!exec ')", w, pattern[i]);
+            return -1;
+        }
+    return 0;
+}
+
 /* One line of a policy file into line (its '\n' left out): 1, 0 at the
  * end of the file, -1 longer than cap - 2 bytes, -2 it holds a NUL. */
 static int policy_line(FILE *f, char *line, size_t cap)
@@ -522,12 +595,18 @@ int allow_list_load(allow_list *a, const char *path, char *err, size_t errlen)
             p++;
         if (!*p || *p == '#')
             continue;
-        char why[300], **words;
+        /* "!exec PATTERN": its wrapper may run any program, and that is what is meant */
+        int any_program = strncmp(p, "!exec", 5) == 0 && is_space(p[5]);
+        if (any_program)
+            for (p += 5; is_space(*p);)
+                p++;
+        char why[600], **words;
         if (policy_split(p, strlen(p), 1, &words, why, sizeof why) < 0) {
             snprintf(err, errlen, "policy file '%s' line %d: %s", path, lineno, why);
             goto fail;
         }
-        if (policy_pattern_check(words, why, sizeof why) < 0) {
+        if (policy_pattern_check(words, why, sizeof why) < 0 ||
+            (!any_program && policy_wrapper_check(words, why, sizeof why) < 0)) {
             free(words);
             snprintf(err, errlen, "policy file '%s' line %d: %s", path, lineno, why);
             goto fail;

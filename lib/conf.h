@@ -102,6 +102,12 @@ int policy_match(char *const *pattern, char *const *words, const char *option_le
 /* What a pattern may not say once split: a program word of wildcards only
  * ("*", "**", "?*", "[a-z]*": every program). 0, or -1 and why. */
 int policy_pattern_check(char *const *pattern, char *why, size_t whylen);
+/* A pattern whose program runs another one named by its arguments (env,
+ * nice, timeout, sudo, sh, python3, find ... -exec, cmd ...: exec_wrappers
+ * in conf.c) with a word of wildcards only after it: it allows every
+ * program. 0, or -1 and why (allow_list_load refuses the line unless it
+ * begins with "!exec": doc/security.md 5.2). */
+int policy_wrapper_check(char *const *pattern, char *why, size_t whylen);
 /* 0; -1 the file cannot be read (or out of memory); -2 what it says is
  * refused (a pattern, a NUL byte, a line too long, no pattern): err names
  * the file and the line. */

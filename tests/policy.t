@@ -20,7 +20,7 @@ nonexistent-program-xyz **
 ./not-executable
 ./no-such-file
 cat ../notes.txt
-sh * *
+!exec sh * *
 PAT
 # gcc-like patterns on a program of ours that prints its argv (and leaves F)
 printf '#!/bin/sh\ntouch "%s/F"\nprintf "[%%s]" "$@"\n' "$S" >"$T/probe"
@@ -191,6 +191,20 @@ ok $? "SIGHUP with a good file: reloaded"
 is "$(hup_run 'printf new')/$(cat "$T/out")" "0/new" "the new policy allows printf *"
 is "$(hup_run 'echo old')" 126 "and no longer echo *"
 check "saying why" grep -qF "refused by the slave's policy (--allow): matches no pattern of $T/hup.allow" "$T/err"
+# A wrapper (env, nice, timeout, sh ...) with a wildcard after it allows any
+# program: refused on SIGHUP as at start, unless the line says '!exec'.
+printf 'printf *\nnice *\n' >"$T/hup.allow"
+kill -HUP "$HUP_PID"
+wait_for_line "$T/hup.log" "SIGHUP: policy file '$T/hup.allow' line 2: 'nice' runs its argument as a program: with the word '\*' this pattern allows any program .*: keeping the policy in use" 10 >/dev/null
+ok $? "SIGHUP with 'nice *': refused, naming the file, the line and the program"
+is "$(hup_run 'nice id')" 126 "the policy in use kept: 'nice id' does not run"
+is "$(hup_run 'printf still')/$(cat "$T/out")" "0/still" "and what it allows still runs"
+printf '!exec nice printf *\n' >"$T/hup.allow"
+kill -HUP "$HUP_PID"
+wait_for_line "$T/hup.log" "SIGHUP: policy file $T/hup.allow reloaded \(1 pattern\)" 10 >/dev/null
+ok $? "SIGHUP with '!exec nice printf *': reloaded (the wrapper reviewed)"
+is "$(hup_run 'nice printf wrapped')/$(cat "$T/out")" "0/wrapped" "'nice printf wrapped' runs, under nice"
+is "$(hup_run 'nice id')" 126 "'nice id' does not"
 # A relative --allow is read again by the path it had at start, not from
 # the commands' directory (--chdir), where a command could leave a file.
 mkdir -p "$T/rel" "$T/rel-work"
@@ -226,6 +240,14 @@ load_refused '* **' "the program word '*' allows every program"
 load_refused '* x' "the program word '*' allows every program"
 load_refused '?*' "the program word '?*' allows every program"
 load_refused '[a-z]* *' "the program word '[a-z]*' allows every program"
+# A program that runs its argument as a program, with a wildcard after it.
+wrapped() { echo "'$1' runs its argument as a program: with the word '$2' this pattern allows any program (name the program it runs in the pattern and, reviewed, begin the line with '!exec ')"; }
+load_refused 'env *' "$(wrapped env '*')"
+load_refused 'timeout 5 *' "$(wrapped timeout '*')"
+load_refused 'sudo -u root **' "$(wrapped sudo '**')"
+load_refused '/usr/bin/python3 *' "$(wrapped python3 '*')"
+load_refused 'find . -name x -exec * {} +' "$(wrapped find '*')"
+load_refused '/usr/bin/* *' "$(wrapped env '*')"
 # A NUL byte would end the line there for C (x*y read as x*, wider): the
 # file is refused, naming the line; a line of 4,094 bytes is a pattern, one
 # of 4,095 is refused (never split in two).

@@ -398,6 +398,77 @@ static int pcheck(const char *pattern, char *why, size_t whylen)
     return rc;
 }
 
+/* the pattern split, then policy_wrapper_check */
+static int wcheck(const char *pattern, char *why, size_t whylen)
+{
+    char **p;
+    if (policy_split(pattern, strlen(pattern), 1, &p, why, whylen) < 0)
+        return -2;
+    int rc = policy_wrapper_check(p, why, whylen);
+    free(p);
+    return rc;
+}
+
+static void test_policy_wrappers(void)
+{
+    char why[600];
+    static const char *const refused[] = {
+        "env *", "nice *", "nice -n 10 *", "timeout 5 *", "xargs **", "nohup *", "sudo -u root *", "setsid *",
+        "stdbuf -oL *", "time *", "busybox *", "strace -f *", "chroot /srv *", "ionice -c3 *", "taskset 3 *",
+        "sh *", "bash *", "python3 *", "perl *", "/usr/bin/env *", "/usr/bin/* *", "ENV.EXE *", "cmd /c *",
+        "'C:\\Windows\\System32\\cmd.exe' /c *", "start *", "powershell -Command *", "find * -exec * {} +",
+        "find . -execdir ** ", "nice make *", "env X=1 ?",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
+        ok(wcheck(refused[i], why, sizeof why) == -1 && strstr(why, "runs its argument as a program") &&
+               strstr(why, "allows any program") && strstr(why, "'!exec '"),
+           "refused: %s: %s", refused[i], why);
+    ok(wcheck("nice -n 10 *", why, sizeof why) == -1 &&
+           strcmp(why, "'nice' runs its argument as a program: with the word '*' this pattern allows any program "
+                       "(name the program it runs in the pattern and, reviewed, begin the line with '!exec ')") == 0,
+       "the reason names the program and the word: %s", why);
+    ok(wcheck("/usr/bin/* *", why, sizeof why) == -1 && strstr(why, "'env' runs"),
+       "a program word that may be a wrapper says which: %s", why);
+    static const char *const allowed[] = {
+        "echo *", "env", "env X=1 id", "nice make all", "timeout 5 make check", "find * -name *.c",
+        "find * -type f -print", "grep -r * *", "sh /opt/jobs/build.sh", "python3 /opt/jobs/*.py *.csv",
+        "/usr/bin/e* x", "environ *", "nicely *", "printenv *",
+    };
+    for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++)
+        ok(wcheck(allowed[i], why, sizeof why) == 0, "allowed: %s", allowed[i]);
+
+    char path[] = "/tmp/unit_conf_wrapXXXXXX";
+    int fd = mkstemp(path);
+    const char text[] = "echo *\n# nice\nnice *\n";
+    ok(fd >= 0 && write(fd, text, sizeof text - 1) == (ssize_t)sizeof text - 1, "policy file written");
+    close(fd);
+    allow_list a;
+    ok(allow_list_load(&a, path, why, sizeof why) == -2 && strstr(why, path) &&
+           strstr(why, "line 3: 'nice' runs its argument as a program") && a.count == 0,
+       "'nice *' refused at load (-2), naming the file and the line: %s", why);
+    FILE *f = fopen(path, "w");
+    fputs("echo *\n  !exec   nice make *\n!exec\tsudo -u build make *\n", f);
+    fclose(f);
+    ok(allow_list_load(&a, path, why, sizeof why) == 0 && a.count == 3, "'!exec PATTERN': loaded (%s)",
+       a.count ? "" : why);
+    ok(allow_list_permits(&a, "nice make all") == 1 && allow_list_permits(&a, "nice id") == 0 &&
+           allow_list_permits(&a, "sudo -u build make x") == 1 && allow_list_permits(&a, "!exec nice make x") == 0,
+       "and matched without its '!exec'");
+    allow_list_free(&a);
+    f = fopen(path, "w");
+    fputs("!exec *\n", f);
+    fclose(f);
+    ok(allow_list_load(&a, path, why, sizeof why) == -2 && strstr(why, "line 1: the program word '*' allows every"),
+       "'!exec' does not lift the rule on the program word: %s", why);
+    f = fopen(path, "w");
+    fputs("!execnice *\n", f);
+    fclose(f);
+    ok(allow_list_load(&a, path, why, sizeof why) == 0 && allow_list_permits(&a, "!execnice x") == 1,
+       "'!exec' is a word of its own ('!execnice' is a program's name)");
+    allow_list_free(&a);
+    unlink(path);
+}
+
 static void test_policy_match(void)
 {
     ok(pmatch("echo *", "echo x") == 1, "echo * / echo x");
@@ -658,6 +729,7 @@ int main(void)
     test_json();
     test_policy_split();
     test_policy_match();
+    test_policy_wrappers();
     test_policy_options();
     test_win_command_line();
     test_allow_list();
