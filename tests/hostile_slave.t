@@ -45,7 +45,11 @@ is "$(jq -s length "$T/all")" 13 "one result per command, no more (the stray res
 # 1. The master's own flag bits, set by the slave: cleared.
 is "$(j 'echo flags=8' '[.status, .stdout, .cached]')" '["exited","ran: echo flags=8\n",null]' \
     "a slave's RESULT_FLAG_CACHED: the result is shown as run, not cached"
-check "... the status line does not say cached" sh -c "! grep -q 'cached' '$T/err'"
+echo 'echo flags=8' >"$T/one"
+run_client --joblog "$T/jl" "$T/one"
+check "... its status line is the usual one, not cached" grep -q "^==> \[1\] echo flags=8 -- on 127.0.0.1:$FAKE_PORT, " "$T/err"
+check "... and does not say cached" sh -c "! grep -q 'cached' '$T/err'"
+is "$(awk -F'\t' 'NR==2 {print $2}' "$T/jl")" "127.0.0.1:$FAKE_PORT" "... the joblog's host is the slave, not 'cache'"
 is "$(j 'echo flags=4' '.may_have_run_twice')" null "a slave's RAN_TWICE: not shown (dispatched once)"
 is "$(j 'echo flags=12 exit=3' '[.exitval, .cached, .may_have_run_twice]')" '[3,null,null]' \
     "both bits on a failure: cleared, its exit code kept"
