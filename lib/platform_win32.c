@@ -884,11 +884,13 @@ void plat_std_streams_open(void)
 }
 
 /* A daemon's standard output and error, never blocking (platform.h). A
- * pipe blocks WriteFile once its buffer is full, and Windows has no
- * reliable "room left" for an anonymous pipe: PIPE_NOWAIT is documented
- * for named pipes only (Wine's pipe from a Unix pipe ignores it), and
- * PeekNamedPipe tells what waits to be read, not the buffer's room. So
- * each stream that is not a disk file (a pipe, a console, a serial line)
+ * pipe blocks WriteFile once its buffer is full, and no non-blocking
+ * write is to be had on every pipe: PIPE_NOWAIT (SetNamedPipeHandleState)
+ * is kept "for LAN Manager 2.0 compatibility" only, and would change the
+ * mode of the handle we share with our parent (as O_NONBLOCK would on
+ * POSIX); under Wine a Unix pipe is a FILE_TYPE_PIPE handle on which
+ * SetNamedPipeHandleState, GetNamedPipeInfo and PeekNamedPipe all fail.
+ * So each stream that is not a disk file (a pipe, a console, a serial line)
  * gets a writer thread and a bounded queue: the loop queues a line whole,
  * or drops it when the queue is full (the caller counts it); only the
  * writer thread waits in WriteFile, for a reader, or for a console held by
