@@ -216,7 +216,9 @@ void plat_std_streams_open(void);
 /* A daemon's write to standard output (stream 1: the console view) or
  * standard error (2: its log), never blocking: a terminal frozen
  * (Ctrl-S), a pipe nobody reads must not stop a daemon. 1 written (whole,
- * or the part that fitted), 0 nothing fitted: the caller drops it. */
+ * or the part that fitted), 0 nothing fitted: the caller drops it.
+ * Windows: a pipe's or a console's line is queued whole for a writer
+ * thread, or dropped. */
 int plat_write_nowait(int stream, const void *p, size_t n);
 /* The process's working directory (serveur_esclave --chdir): 0, or -1
  * with "what DIR: why" in err. */

@@ -876,10 +876,6 @@ void plat_machine_load(machine_load *l, const char *loadavg_path, const char *me
     }
 }
 
-/* A console window writes at once (unless a selection holds it: Windows'
- * QuickEdit, which the README mentions); a pipe may block, as on POSIX
- * without /proc: written only when nothing waits in it is not knowable
- * here, so it is written as it is. */
 /* Nothing: sockets are handles there, not descriptors, and the CRT keeps
  * descriptors 0-2 for the standard streams even without a handle (not
  * tested with a process started without them). */
@@ -887,12 +883,156 @@ void plat_std_streams_open(void)
 {
 }
 
+/* A daemon's standard output and error, never blocking (platform.h). A
+ * pipe blocks WriteFile once its buffer is full, and no non-blocking
+ * write is to be had on every pipe: PIPE_NOWAIT (SetNamedPipeHandleState)
+ * is kept "for LAN Manager 2.0 compatibility" only, and would change the
+ * mode of the handle we share with our parent (as O_NONBLOCK would on
+ * POSIX); under Wine a Unix pipe is a FILE_TYPE_PIPE handle on which
+ * SetNamedPipeHandleState, GetNamedPipeInfo and PeekNamedPipe all fail.
+ * So each stream that is not a disk file (a pipe, a console, a serial line)
+ * gets a writer thread and a bounded queue: the loop queues a line whole,
+ * or drops it when the queue is full (the caller counts it); only the
+ * writer thread waits in WriteFile, for a reader, or for a console held by
+ * a QuickEdit selection. Each line or block leaves in one WriteFile, as
+ * one write(2) on POSIX: stdout and stderr on one pipe do not cut each
+ * other's lines. A disk file never blocks: written at once. At exit what
+ * is queued gets at most STREAM_EXIT_WAIT_MS to leave. */
+#define STREAM_QUEUE_BYTES (64 * 1024)
+#define STREAM_RECORD_MAX (16 * 1024) /* a longer line or block is dropped */
+#define STREAM_EXIT_WAIT_MS 1000
+
+enum stream_mode { STREAM_UNSET, STREAM_DIRECT, STREAM_QUEUED, STREAM_NONE };
+
+typedef struct {
+    enum stream_mode mode;
+    HANDLE handle;
+    CRITICAL_SECTION lock;
+    CONDITION_VARIABLE changed; /* a record queued (for the writer), or written (for the exit's wait) */
+    /* The queue: records (a 4-byte length, then the bytes), used bytes
+     * from ring[head], wrapping. */
+    size_t head, used;
+    int writing; /* the writer holds a record taken off the queue */
+    int broken;  /* WriteFile failed (the reader is gone): every later line is dropped */
+    char ring[STREAM_QUEUE_BYTES];
+    char record[STREAM_RECORD_MAX]; /* the writer's: the record being written */
+} out_stream;
+
+static out_stream out_streams[2]; /* stdout, stderr; set up by the event loop's thread */
+
+static void ring_put(out_stream *s, const void *p, size_t n)
+{
+    size_t tail = (s->head + s->used) % STREAM_QUEUE_BYTES;
+    size_t first = n < STREAM_QUEUE_BYTES - tail ? n : STREAM_QUEUE_BYTES - tail;
+    memcpy(s->ring + tail, p, first);
+    memcpy(s->ring, (const char *)p + first, n - first);
+    s->used += n;
+}
+
+static void ring_take(out_stream *s, void *p, size_t n)
+{
+    size_t first = n < STREAM_QUEUE_BYTES - s->head ? n : STREAM_QUEUE_BYTES - s->head;
+    memcpy(p, s->ring + s->head, first);
+    memcpy((char *)p + first, s->ring, n - first);
+    s->head = (s->head + n) % STREAM_QUEUE_BYTES;
+    s->used -= n;
+}
+
+static DWORD WINAPI stream_writer(LPVOID arg)
+{
+    out_stream *s = arg;
+    EnterCriticalSection(&s->lock);
+    for (;;) {
+        while (s->used == 0)
+            SleepConditionVariableCS(&s->changed, &s->lock, INFINITE);
+        uint32_t len;
+        ring_take(s, &len, sizeof len);
+        ring_take(s, s->record, len); /* bounded by plat_write_nowait */
+        s->writing = 1;
+        LeaveCriticalSection(&s->lock);
+        DWORD done = 0, off = 0;
+        while (off < len && WriteFile(s->handle, s->record + off, len - off, &done, NULL) && done > 0)
+            off += done;
+        EnterCriticalSection(&s->lock);
+        s->writing = 0;
+        WakeAllConditionVariable(&s->changed);
+        if (off < len) {
+            s->broken = 1;
+            s->used = 0;
+            LeaveCriticalSection(&s->lock);
+            return 0;
+        }
+    }
+}
+
+/* atexit: the last lines (a daemon's "shutting down", die's reason) leave
+ * if a reader takes them within the bound; else they are lost with the
+ * process, which must not hang on a pipe nobody reads. */
+static void streams_drain_at_exit(void)
+{
+    ULONGLONG deadline = GetTickCount64() + STREAM_EXIT_WAIT_MS;
+    for (int i = 0; i < 2; i++) {
+        out_stream *s = &out_streams[i];
+        if (s->mode != STREAM_QUEUED)
+            continue;
+        EnterCriticalSection(&s->lock);
+        for (ULONGLONG now = GetTickCount64(); (s->used > 0 || s->writing) && now < deadline; now = GetTickCount64())
+            SleepConditionVariableCS(&s->changed, &s->lock, (DWORD)(deadline - now));
+        LeaveCriticalSection(&s->lock);
+    }
+}
+
+static void stream_setup(out_stream *s, DWORD which)
+{
+    static int drain_registered;
+    s->handle = GetStdHandle(which);
+    s->mode = STREAM_NONE;
+    if (s->handle == NULL || s->handle == INVALID_HANDLE_VALUE)
+        return;
+    s->mode = STREAM_DIRECT;
+    if (GetFileType(s->handle) == FILE_TYPE_DISK)
+        return;
+    InitializeCriticalSection(&s->lock);
+    InitializeConditionVariable(&s->changed);
+    HANDLE t = CreateThread(NULL, 64 * 1024, stream_writer, s, STACK_SIZE_PARAM_IS_A_RESERVATION, NULL);
+    if (!t) /* no thread to be had: written at once, as before (it may block) */
+        return;
+    CloseHandle(t);
+    s->mode = STREAM_QUEUED;
+    if (!drain_registered) {
+        drain_registered = 1;
+        atexit(streams_drain_at_exit);
+    }
+}
+
 int plat_write_nowait(int stream, const void *p, size_t n)
 {
-    FILE *f = stream == 2 ? stderr : stdout;
-    fwrite(p, 1, n, f);
-    fflush(f);
-    return 1;
+    out_stream *s = &out_streams[stream == 2];
+    if (s->mode == STREAM_UNSET)
+        stream_setup(s, stream == 2 ? STD_ERROR_HANDLE : STD_OUTPUT_HANDLE);
+    if (s->mode == STREAM_DIRECT) {
+        size_t off = 0;
+        DWORD done;
+        while (off < n) {
+            DWORD chunk = (DWORD)(n - off < 65536 ? n - off : 65536);
+            if (!WriteFile(s->handle, (const char *)p + off, chunk, &done, NULL) || done == 0)
+                break;
+            off += done;
+        }
+        return off > 0;
+    }
+    if (s->mode != STREAM_QUEUED || n == 0 || n > STREAM_RECORD_MAX)
+        return 0;
+    uint32_t len = (uint32_t)n;
+    EnterCriticalSection(&s->lock);
+    int fits = !s->broken && sizeof len + n <= STREAM_QUEUE_BYTES - s->used;
+    if (fits) {
+        ring_put(s, &len, sizeof len);
+        ring_put(s, p, n);
+        WakeConditionVariable(&s->changed);
+    }
+    LeaveCriticalSection(&s->lock);
+    return fits;
 }
 
 int plat_chdir(const char *dir, char *err, size_t errlen)

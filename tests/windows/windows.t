@@ -189,6 +189,74 @@ is "$rc" 0 "Ctrl-C: the Windows master shuts down cleanly (exit 0)"
 check "it said so" grep -q 'shutting down' "$T/wm2.log"
 stop_all
 
+# ------------------------------------- output nobody reads, on Windows ---
+
+# A Windows daemon whose stdout and stderr are a pipe nobody reads
+# (started from a script piping its output to a program that stopped
+# reading) goes on serving: a line with no room is dropped and counted
+# (lib/platform_win32.c plat_write_nowait, its writer thread), as on Linux
+# (log_frozen.t). Wine hands the Unix pipe to the program as a Windows
+# pipe handle, and WriteFile on it blocked once the pipe was full: the
+# daemons stopped at the first few dozen commands.
+mkfifo "$T/wps.fifo" "$T/wpm.fifo"
+exec 7<>"$T/wps.fifo" 8<>"$T/wpm.fifo" # held open; read only up to the listening line
+# 4 KiB pipes (Linux F_SETPIPE_SZ) fill within the first commands
+python3 -c 'import fcntl; [fcntl.fcntl(fd, 1031, 4096) for fd in (7, 8)]'
+quiet() { "$@" >/dev/null; }
+read_until() { # read_until FD PATTERN: the first line from FD matching PATTERN (byte by byte), within 30 s
+    local line
+    while IFS= read -r -t 30 -u "$1" line; do
+        case "$line" in *$2*) echo "$line"; return 0 ;; esac
+    done
+    return 1
+}
+mkdir -p "$T/wps"
+(cd "$T/wps" && exec wine "$TOP/serveur_esclave.exe" -v -j 8 0) >"$T/wps.fifo" 2>&1 &
+WPS_PID=$!
+PIDS+=("$WPS_PID")
+line=$(read_until 7 'listening on UDP') || bail "Windows slave (output unread) did not start"
+echo "127.0.0.1 $(echo "$line" | sed -E 's/.*UDP [^ ]*:([0-9]+) .*/\1/')" >"$T/wp.conf"
+wine "$TOP/serveur_maitre.exe" -v --ephemeral 0 "$(winpath "$T/wp.conf")" >"$T/wpm.fifo" 2>&1 &
+WPM_PID=$!
+PIDS+=("$WPM_PID")
+line=$(read_until 8 'listening on TCP') || bail "Windows master (output unread) did not start"
+WPM_PORT=$(echo "$line" | sed -E 's/.*TCP [^ ]*:([0-9]+),.*/\1/')
+read_until 8 'is up with' >/dev/null || bail "Windows master (output unread) did not hear from its slave"
+for i in $(seq 1 800); do echo "echo $i"; done >"$T/wp.txt"
+RC=0
+start=$(date +%s)
+timeout 240 "$BIN/client" -q 127.0.0.1 "$WPM_PORT" "$T/wp.txt" >"$T/wp.out" 2>"$T/wp.err" || RC=$?
+echo "# the 800 commands took $(( $(date +%s) - start )) s" >&2
+is "$RC" 0 "Windows daemons whose stdout and stderr nobody reads run a client's 800 commands"
+is "$(tr -d '\r' <"$T/wp.out" | sort -n | uniq | wc -l)" 800 "and every result came back"
+# The master's pipe reads again: what is queued comes out in whole lines,
+# and the next line says how many were dropped meanwhile.
+cat <&8 >"$T/wpm.rest" &
+PIDS+=($!)
+wait_for_line "$T/wpm.rest" '<- slave' 20 >/dev/null
+echo 'echo after' >"$T/wp1.txt"
+RC=0
+timeout 60 "$BIN/client" -q 127.0.0.1 "$WPM_PORT" "$T/wp1.txt" >/dev/null 2>&1 || RC=$?
+is "$RC" 0 "the master's output read again, it runs one more command"
+check "its console said how many of its lines it dropped" \
+    quiet wait_for_line "$T/wpm.rest" '^\(console: [0-9]+ lines or blocks dropped: nobody read the console\)$' 10
+# The slave, still unread, stops on Ctrl-C (Wine's SIGINT) at once: its
+# last lines wait at most a second for a reader.
+start=$(date +%s%N)
+kill -INT "$WPS_PID"
+for _ in $(seq 1 100); do kill -0 "$WPS_PID" 2>/dev/null || break; sleep 0.1; done
+echo "# the slave stopped in $(( ($(date +%s%N) - start) / 1000000 )) ms" >&2
+check "Ctrl-C stops the Windows slave whose output nobody reads within 10 s" sh -c "! kill -0 $WPS_PID 2>/dev/null"
+kill -INT "$WPM_PID"
+for _ in $(seq 1 100); do kill -0 "$WPM_PID" 2>/dev/null || break; sleep 0.1; done
+check "Ctrl-C stops that Windows master within 10 s" sh -c "! kill -0 $WPM_PID 2>/dev/null"
+check "its last line came out: it is shutting down" quiet wait_for_line "$T/wpm.rest" 'maitre: info: .*shutting down' 10
+check "it said how many log lines it dropped" grep -Eq '^\(log: [0-9]+ lines or blocks dropped: nobody read the log\)$' "$T/wpm.rest"
+is "$(grep -Evc '^([0-9:]{8} maitre: [a-z]+: |\[[0-9]+\] |\((log|console): [0-9]+ lines or blocks dropped)' "$T/wpm.rest")" 0 \
+    "every line that came out is whole (stdout's and stderr's on one pipe)"
+exec 7<&- 8<&-
+stop_all
+
 # ------------------------------------------- the journal, on Windows ---
 
 # The Windows master keeps its journal (the default state dir is under
