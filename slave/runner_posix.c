@@ -285,9 +285,9 @@ static int read_marker(pid_t pid, uint64_t *cmd)
     return 1;
 }
 
-/* Process pid's parent, process group and session from /proc/PID/stat
- * (readable whoever the process is): 0, or -1 if it is gone. */
-static int read_stat(pid_t pid, pid_t *ppid, pid_t *pgrp, pid_t *sid)
+/* Process pid's state letter, parent, process group and session from
+ * /proc/PID/stat (readable whoever the process is): 0, or -1 if it is gone. */
+static int read_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, pid_t *sid)
 {
     char path[64], line[512];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
@@ -301,9 +301,10 @@ static int read_stat(pid_t pid, pid_t *ppid, pid_t *pgrp, pid_t *sid)
     line[n] = 0;
     const char *after = strrchr(line, ')'); /* the name may hold anything, ')' too */
     int pp, pg, se;
-    if (!after || sscanf(after + 1, " %*c %d %d %d", &pp, &pg, &se) != 3)
+    char st;
+    if (!after || sscanf(after + 1, " %c %d %d %d", &st, &pp, &pg, &se) != 4)
         return -1;
-    *ppid = (pid_t)pp, *pgrp = (pid_t)pg, *sid = (pid_t)se;
+    *state = st, *ppid = (pid_t)pp, *pgrp = (pid_t)pg, *sid = (pid_t)se;
     return 0;
 }
 
@@ -320,7 +321,8 @@ static void for_each_child_by_scan(pid_t parent, void (*fn)(pid_t))
         if (e->d_name[0] < '1' || e->d_name[0] > '9')
             continue;
         pid_t pid = (pid_t)atoi(e->d_name), ppid, pgrp, sid;
-        if (read_stat(pid, &ppid, &pgrp, &sid) == 0 && ppid == parent)
+        char state;
+        if (read_stat(pid, &state, &ppid, &pgrp, &sid) == 0 && ppid == parent)
             fn(pid);
     }
     closedir(d);
@@ -614,8 +616,12 @@ static void sweep_child(pid_t pid)
     if (m < 0 || (m == 1 && running_has_number(number)))
         return; /* gone, or its command still runs */
     pid_t ppid, pgrp, sid;
-    if (m == 0 && read_stat(pid, &ppid, &pgrp, &sid) == 0 && (running_has_pid(pgrp) || running_has_pid(sid)))
-        return; /* no marker we can read (cleared, or not dumpable), but in a running command's session */
+    char state;
+    if (m == 0 && read_stat(pid, &state, &ppid, &pgrp, &sid) == 0 &&
+        (state == 'Z' || state == 'X' || running_has_pid(pgrp) || running_has_pid(sid)))
+        return; /* no marker we can read (cleared, or not dumpable), but in a running command's session;
+                 * or a zombie (whose environment reads empty): its reap sweeps again, and a kill of its
+                 * group would take what a running command has in it */
     static log_limiter kill_log;
     if (!kill_escapee(pid) && errno == EPERM && log_allow(&kill_log))
         LOG(LOG_WARN, "cannot kill process %d left by a command: %s", (int)pid, strerror(errno));
@@ -1235,7 +1241,11 @@ void runner_reap(void (*exited)(void *ctx, long pid, int status), void *ctx)
                 continue;
             }
         } else {
-            if (si.si_pid != keeper_pid) {
+            /* A command's end kills its group. Not a leftover's: as the
+             * slave's child (its subreaper) it may be a session leader of a
+             * command still running, whose group holds that command's
+             * processes; the sweep decides by their markers. */
+            if (si.si_pid != keeper_pid && (!reaper_on || running_has_pid(si.si_pid))) {
                 kill(-si.si_pid, SIGKILL);
                 keeper_tell(-(int32_t)si.si_pid);
             }
