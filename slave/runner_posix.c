@@ -222,11 +222,18 @@ static void cmd_cgroup_end(runner_proc *p)
 static char life_prefix[32];    /* "<the slave's boot id>.": a marker of this life starts so */
 static uint64_t cmd_numbers;    /* the last command number given */
 
+/* How much of a process's environment is read for its marker. The slave
+ * puts it first, and a shell that re-exports it puts it among a few
+ * kilobytes; a command may leave hundreds of processes of 6 MB of
+ * environment each, which every sweep would read in the slave's loop. */
+#define MARKER_READ_MAX (16 * 1024)
+
 /* The marker in process pid's environment: 1 with *cmd its command's
  * number if it is one of this life's, 0 if it has none of ours (none, of
- * another life, or an environment we may not read: another uid, not
- * dumpable), -1 if the process is gone. Reads the environment in chunks,
- * so any size is fine; the first SMP_JOB counts, as getenv's. */
+ * another life, none in its first MARKER_READ_MAX bytes, or an
+ * environment we may not read: another uid, not dumpable), -1 if the
+ * process is gone. Reads the environment in chunks; the first SMP_JOB
+ * counts, as getenv's. */
 static int read_marker(pid_t pid, uint64_t *cmd)
 {
     char path[64], buf[4096], value[64];
@@ -238,8 +245,10 @@ static int read_marker(pid_t pid, uint64_t *cmd)
     size_t at = 0;       /* bytes of the current entry matched against name, then of value */
     int in_value = 0, skipping = 0, found = 0;
     size_t vlen = 0;
-    ssize_t n;
-    while (!found && (n = read(fd, buf, sizeof buf)) > 0) {
+    ssize_t n = 1;
+    size_t read_so_far = 0;
+    while (!found && read_so_far < MARKER_READ_MAX && (n = read(fd, buf, sizeof buf)) > 0) {
+        read_so_far += (size_t)n;
         for (ssize_t i = 0; i < n && !found; i++) {
             char c = buf[i];
             if (c == '\0') {
@@ -267,8 +276,8 @@ static int read_marker(pid_t pid, uint64_t *cmd)
                 in_value = 1;
         }
     }
-    if (in_value && !found)
-        found = 1; /* the last entry, without its NUL */
+    if (in_value && !found && n == 0)
+        found = 1; /* the last entry, without its NUL (not one cut at MARKER_READ_MAX) */
     close(fd);
     if (found != 1)
         return 0;

@@ -56,4 +56,59 @@ is "$?" 0 "1: the command ends"
 check "1: it saw its worker alive 2.5 s after the daemon's exit" grep -qx worker-alive "$T/seen"
 check "1: then the worker is killed" gone 5 "$worker"
 
+# 2. The sweep reads each child's environment for its marker. A command
+# that leaves 100 processes of its session with ~5.8 MB of environment
+# each and no marker (they stay: their command runs), then makes sweeps
+# happen (a stream of orphans that end): each sweep must not read 580 MB
+# in the slave's loop. The slave's CPU over 4 s and an echo's time are
+# measured.
+cat >"$T/bigenv.py" <<'PY'
+import os, resource, sys, time
+k, d, secs = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+resource.setrlimit(resource.RLIMIT_STACK, (32 << 20, resource.getrlimit(resource.RLIMIT_STACK)[1]))
+env = {"V%02d" % i: "x" * 128000 for i in range(45)}   # exec takes 6 MB of strings at most
+for i in range(k):
+    if os.fork() == 0:
+        if os.fork() == 0:
+            os.execve("/bin/sleep", ["sleep", "60"], env)
+        os._exit(0)
+    os.wait()
+open(d + "/bigenv.ready", "w").write("ready\n")
+end = time.time() + secs
+while time.time() < end:
+    if os.fork() == 0:
+        if os.fork() == 0:
+            time.sleep(0.005)
+            os._exit(0)
+        os._exit(0)
+    os.wait()
+    time.sleep(0.01)
+PY
+if [ "$(ulimit -H -s)" != unlimited ] && [ "$(ulimit -H -s)" -lt 32768 ]; then
+    echo "# SKIP 2: needs a hard RLIMIT_STACK of 32 MB or more (ulimit -H -s; as root: ulimit -H -s unlimited)"
+else
+    echo "python3 $T/bigenv.py 100 $T 12" >"$T/bigenv.txt"
+    "$BIN/client" -q 127.0.0.1 "$MASTER_PORT" "$T/bigenv.txt" >"$T/bigenv.out" 2>&1 &
+    bc=$!
+    PIDS+=("$bc")
+    wait_for_line "$T/bigenv.ready" ready 60 >/dev/null
+    env_bytes=$(for p in $(ps --ppid "$R" -o pid=,comm= | awk '$2 == "sleep" {print $1}' | head -1); do wc -c <"/proc/$p/environ"; done)
+    check "2: 100 processes of ${env_bytes:-0} bytes of environment are the slave's children" test "${env_bytes:-0}" -gt 5000000
+    ticks() { awk '{print $14 + $15}' "/proc/$R/stat"; }
+    c0=$(ticks) t0=$(date +%s%N) worst=0
+    printf 'echo e\n' >"$T/e.txt"
+    for _ in 1 2 3 4 5 6; do
+        e0=$(date +%s%N)
+        timeout 30 "$BIN/client" -q 127.0.0.1 "$MASTER_PORT" "$T/e.txt" >/dev/null 2>&1
+        ms=$(( ($(date +%s%N) - e0) / 1000000 ))
+        [ "$ms" -gt "$worst" ] && worst=$ms
+        sleep 0.5
+    done
+    cpu_ms=$(( ($(ticks) - c0) * 1000 / $(getconf CLK_TCK) )) wall_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    echo "# slave CPU ${cpu_ms} ms in ${wall_ms} ms; the slowest of 6 echoes ${worst} ms"
+    check "2: the slave's CPU stays under a third of the time (${cpu_ms} ms in ${wall_ms} ms)" test $((cpu_ms * 3)) -lt "$wall_ms"
+    check "2: an echo answers within 1 s (slowest ${worst} ms)" test "$worst" -lt 1000
+    kill "$bc" 2>/dev/null
+fi
+
 done_testing
