@@ -111,4 +111,73 @@ else
     kill "$bc" 2>/dev/null
 fi
 
+# 3. Escapes from an ended command: a setsid() child that forged the
+# marker of a command still running lives as long as that one (the
+# residue doc/security.md names), and no longer; one that made itself
+# not dumpable (its environment unreadable to other users: the slave is
+# the same uid or root) and one that cleared its environment are killed
+# at their command's end.
+boot=$(sed -nE 's/.*listening on UDP.*\(boot ([0-9a-f]+).*/\1/p' "$T/r.log")
+echo "echo \$SMP_JOB > $T/long.marker; until [ -e $T/long.go ]; do sleep 0.05; done" >"$T/long.txt"
+"$BIN/client" -q 127.0.0.1 "$MASTER_PORT" "$T/long.txt" >/dev/null 2>&1 &
+lc=$!
+PIDS+=("$lc")
+wait_for_line "$T/long.marker" "^$boot\." 10 >/dev/null
+long_marker=$(cat "$T/long.marker")
+cat >"$T/nodump.py" <<'PY'
+import ctypes, os, sys
+ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
+open(sys.argv[1], "w").write("%d\n" % os.getpid())
+__import__("time").sleep(30)
+PY
+{
+    printf "setsid env SMP_JOB=%s sh -c 'echo \$\$ > %s; exec sleep 30' >/dev/null 2>&1 & until [ -s %s ]; do sleep 0.01; done\n" \
+        "$long_marker" "$T/forged" "$T/forged"
+    printf "setsid python3 %s %s >/dev/null 2>&1 & until [ -s %s ]; do sleep 0.01; done\n" "$T/nodump.py" "$T/nodump" "$T/nodump"
+    printf "setsid env -i sh -c 'echo \$\$ > %s; exec sleep 30' >/dev/null 2>&1 & until [ -s %s ]; do sleep 0.01; done\n" \
+        "$T/cleared" "$T/cleared"
+} >"$T/escape.txt"
+run_client -q "$T/escape.txt"
+forged=$(cat "$T/forged") nodump=$(cat "$T/nodump") cleared=$(cat "$T/cleared")
+PIDS+=("$forged" "$nodump" "$cleared")
+check "3: a not-dumpable setsid() child is killed at its command's end" gone 5 "$nodump"
+check "3: one with its environment cleared too" gone 5 "$cleared"
+check "3: one with the forged marker of a running command stays while that one runs" alive "$forged"
+touch "$T/long.go"
+wait "$lc"
+check "3: and is killed when that command ends" gone 5 "$forged"
+
+# 4. Two slaves on one machine, both without a cgroup: the sweeps of one
+# never touch the other's commands, and its keeper, when it is killed
+# with -9, kills only what carries its own life's marker.
+M1=$MASTER_PORT
+SMP_PREFIX="$prefix$SMP_PREFIX" start_slave r2 -j 2
+R2=$SLAVE_PID
+echo "127.0.0.1 $SLAVE_PORT" >"$T/r2.conf"
+start_master m2 "$T/r2.conf"
+wait_slaves_up m2 1 || bail "second slave not up"
+echo "( setsid sleep 30 >/dev/null 2>&1 & echo \$! > $T/b.esc ); until [ -e $T/b.go ]; do sleep 0.05; done" >"$T/b.txt"
+"$BIN/client" -q 127.0.0.1 "$MASTER_PORT" "$T/b.txt" >/dev/null 2>&1 &
+b2=$!
+PIDS+=("$b2")
+wait_for_line "$T/b.esc" . 10 >/dev/null
+besc=$(cat "$T/b.esc")
+PIDS+=("$besc")
+for i in $(seq 1 5); do esc_line=$(printf "setsid sh -c 'echo \$\$ > %s; exec sleep 30' >/dev/null 2>&1 & until [ -s %s ]; do sleep 0.01; done" "$T/a.esc$i" "$T/a.esc$i"); echo "$esc_line"; done >"$T/a.txt"
+echo "( setsid sleep 30 >/dev/null 2>&1 & echo \$! > $T/a.k9 ); sleep 30" >>"$T/a.txt"
+"$BIN/client" -q 127.0.0.1 "$M1" "$T/a.txt" >/dev/null 2>&1 &
+PIDS+=("$!")
+wait_for_line "$T/a.k9" . 20 >/dev/null
+ak9=$(cat "$T/a.k9")
+PIDS+=("$ak9")
+for i in $(seq 1 5); do PIDS+=("$(cat "$T/a.esc$i")"); done
+check "4: slave 1's ended commands' escapees are killed" gone 5 "$(cat "$T/a.esc5")"
+check "4: slave 2's running command's escapee is left" alive "$besc"
+{ kill -KILL "$R"; wait "$R"; } 2>/dev/null
+check "4: slave 1 killed with -9: its running command's escapee dies (its keeper)" gone 5 "$ak9"
+check "4: slave 2's is left" alive "$besc"
+touch "$T/b.go"
+wait "$b2"
+check "4: and dies with its own command's end" gone 5 "$besc"
+
 done_testing
