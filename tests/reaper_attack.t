@@ -111,6 +111,46 @@ else
     kill "$bc" 2>/dev/null
 fi
 
+# 5. 100 such daemons of a running command end at once (their reaps and
+# the sweeps they call for interleave; a sweep may meet one as a zombie,
+# whose environment reads empty): none of their workers may go while the
+# command runs.
+cat >"$T/daemons.sh" <<'SH'
+#!/bin/sh
+# daemons.sh DIR: 100 session leaders, each with a worker in its group,
+# that all exit when DIR/go appears; the command waits for DIR/end
+for i in $(seq 1 100); do
+    ( setsid sh -c "sleep 60 & echo \$! >> $1/workers; while [ ! -e $1/go ]; do sleep 0.02; done" >/dev/null 2>&1 & )
+done
+until [ "$(wc -l < $1/workers 2>/dev/null)" -ge 100 ]; do sleep 0.02; done
+echo ready > $1/daemons.ready
+until [ -e $1/end ]; do sleep 0.05; done
+SH
+chmod +x "$T/daemons.sh"
+mkdir -p "$T/d5"
+echo "$T/daemons.sh $T/d5" >"$T/d5.txt"
+"$BIN/client" -q 127.0.0.1 "$MASTER_PORT" "$T/d5.txt" >/dev/null 2>&1 &
+d5=$!
+PIDS+=("$d5")
+wait_for_line "$T/d5/daemons.ready" ready 60 >/dev/null
+while read -r p; do PIDS+=("$p"); done <"$T/d5/workers"
+touch "$T/d5/go"
+for _ in $(seq 1 100); do [ "$(ps -o pid= --ppid "$R" | wc -l)" -le 103 ] && break; sleep 0.05; done
+sleep 1
+left=0
+while read -r p; do alive "$p" && left=$((left + 1)); done <"$T/d5/workers"
+is "$left" 100 "5: 100 daemons of a running command ended at once: their 100 workers are left"
+touch "$T/d5/end"
+wait "$d5"
+dead=0
+for _ in $(seq 1 100); do
+    dead=0
+    while read -r p; do alive "$p" || dead=$((dead + 1)); done <"$T/d5/workers"
+    [ "$dead" = 100 ] && break
+    sleep 0.05
+done
+is "$dead" 100 "5: and killed at its end"
+
 # 3. Escapes from an ended command: a setsid() child that forged the
 # marker of a command still running lives as long as that one (the
 # residue doc/security.md names), and no longer; one that made itself
