@@ -24,6 +24,9 @@ static void send_ping(master *m, slave_peer *s, uint64_t now_us, int handshake, 
 
 /* -------------------------------------------------------- slaves.conf --- */
 
+/* A slaves.conf of some thousand slaves is a few hundred kilobytes. */
+#define SLAVES_CONF_MAX (1024 * 1024)
+
 /* Reads slaves.conf: adds the slaves it lists that we do not have, updates
  * the slots of those we have, retires those it no longer lists (they get
  * no new command and are forgotten once their commands are done). Bad
@@ -32,10 +35,12 @@ static void send_ping(master *m, slave_peer *s, uint64_t now_us, int handshake, 
 int load_slaves(master *m)
 {
     const char *path = m->cfg->slaves_conf;
-    FILE *f = fopen(path, "r");
+    char err[600];
+    /* Read in the loop on SIGHUP: never a FIFO (open(2) would wait for a
+     * writer, the master with it), never more than a slaves.conf is. */
+    FILE *f = file_open_regular(path, "slaves file", err, sizeof err);
     if (!f) {
-        LOG(LOG_ERROR, "cannot open slaves file '%s': %s%s", path, strerror(errno),
-            m->nslaves ? ": keeping the current slaves" : "");
+        LOG(LOG_ERROR, "%s%s", err, m->nslaves ? ": keeping the current slaves" : "");
         return -1;
     }
     net_addr *listed = NULL;
@@ -43,7 +48,21 @@ int load_slaves(master *m)
     char line[1024];
     while (fgets(line, sizeof line, f)) {
         lineno++;
+        if (ftell(f) > SLAVES_CONF_MAX) {
+            LOG(LOG_ERROR, "slaves file '%s' is larger than %d bytes%s", path, SLAVES_CONF_MAX,
+                m->nslaves ? ": keeping the current slaves" : "");
+            free(listed);
+            fclose(f);
+            return -1;
+        }
         size_t len = strcspn(line, "\n");
+        if (!line[len] && !feof(f)) { /* its tail would be read as a line of its own */
+            int c;
+            while ((c = getc(f)) != EOF && c != '\n') {
+            }
+            LOG(LOG_WARN, "%s:%d: line longer than %zu bytes: line skipped", path, lineno, sizeof line - 2);
+            continue;
+        }
         slave_entry e;
         const char *why = NULL;
         int r = slaves_conf_line(line, len, lineno, &e, &why);
@@ -54,7 +73,6 @@ int load_slaves(master *m)
         if (r == 0)
             continue;
         net_addr a;
-        char err[256];
         if (net_resolve(e.host, e.port, 1, &a, err, sizeof err) < 0) {
             LOG(LOG_WARN, "%s:%d: %s: line skipped", path, lineno, err);
             continue;

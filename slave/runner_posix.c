@@ -222,11 +222,18 @@ static void cmd_cgroup_end(runner_proc *p)
 static char life_prefix[32];    /* "<the slave's boot id>.": a marker of this life starts so */
 static uint64_t cmd_numbers;    /* the last command number given */
 
+/* How much of a process's environment is read for its marker. The slave
+ * puts it first, and a shell that re-exports it puts it among a few
+ * kilobytes; a command may leave hundreds of processes of 6 MB of
+ * environment each, which every sweep would read in the slave's loop. */
+#define MARKER_READ_MAX (16 * 1024)
+
 /* The marker in process pid's environment: 1 with *cmd its command's
  * number if it is one of this life's, 0 if it has none of ours (none, of
- * another life, or an environment we may not read: another uid, not
- * dumpable), -1 if the process is gone. Reads the environment in chunks,
- * so any size is fine; the first SMP_JOB counts, as getenv's. */
+ * another life, none in its first MARKER_READ_MAX bytes, or an
+ * environment we may not read: another uid, not dumpable), -1 if the
+ * process is gone. Reads the environment in chunks; the first SMP_JOB
+ * counts, as getenv's. */
 static int read_marker(pid_t pid, uint64_t *cmd)
 {
     char path[64], buf[4096], value[64];
@@ -238,8 +245,10 @@ static int read_marker(pid_t pid, uint64_t *cmd)
     size_t at = 0;       /* bytes of the current entry matched against name, then of value */
     int in_value = 0, skipping = 0, found = 0;
     size_t vlen = 0;
-    ssize_t n;
-    while (!found && (n = read(fd, buf, sizeof buf)) > 0) {
+    ssize_t n = 1;
+    size_t read_so_far = 0;
+    while (!found && read_so_far < MARKER_READ_MAX && (n = read(fd, buf, sizeof buf)) > 0) {
+        read_so_far += (size_t)n;
         for (ssize_t i = 0; i < n && !found; i++) {
             char c = buf[i];
             if (c == '\0') {
@@ -267,8 +276,8 @@ static int read_marker(pid_t pid, uint64_t *cmd)
                 in_value = 1;
         }
     }
-    if (in_value && !found)
-        found = 1; /* the last entry, without its NUL */
+    if (in_value && !found && n == 0)
+        found = 1; /* the last entry, without its NUL (not one cut at MARKER_READ_MAX) */
     close(fd);
     if (found != 1)
         return 0;
@@ -285,9 +294,9 @@ static int read_marker(pid_t pid, uint64_t *cmd)
     return 1;
 }
 
-/* Process pid's parent, process group and session from /proc/PID/stat
- * (readable whoever the process is): 0, or -1 if it is gone. */
-static int read_stat(pid_t pid, pid_t *ppid, pid_t *pgrp, pid_t *sid)
+/* Process pid's state letter, parent, process group and session from
+ * /proc/PID/stat (readable whoever the process is): 0, or -1 if it is gone. */
+static int read_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, pid_t *sid)
 {
     char path[64], line[512];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
@@ -301,9 +310,10 @@ static int read_stat(pid_t pid, pid_t *ppid, pid_t *pgrp, pid_t *sid)
     line[n] = 0;
     const char *after = strrchr(line, ')'); /* the name may hold anything, ')' too */
     int pp, pg, se;
-    if (!after || sscanf(after + 1, " %*c %d %d %d", &pp, &pg, &se) != 3)
+    char st;
+    if (!after || sscanf(after + 1, " %c %d %d %d", &st, &pp, &pg, &se) != 4)
         return -1;
-    *ppid = (pid_t)pp, *pgrp = (pid_t)pg, *sid = (pid_t)se;
+    *state = st, *ppid = (pid_t)pp, *pgrp = (pid_t)pg, *sid = (pid_t)se;
     return 0;
 }
 
@@ -320,7 +330,8 @@ static void for_each_child_by_scan(pid_t parent, void (*fn)(pid_t))
         if (e->d_name[0] < '1' || e->d_name[0] > '9')
             continue;
         pid_t pid = (pid_t)atoi(e->d_name), ppid, pgrp, sid;
-        if (read_stat(pid, &ppid, &pgrp, &sid) == 0 && ppid == parent)
+        char state;
+        if (read_stat(pid, &state, &ppid, &pgrp, &sid) == 0 && ppid == parent)
             fn(pid);
     }
     closedir(d);
@@ -614,8 +625,12 @@ static void sweep_child(pid_t pid)
     if (m < 0 || (m == 1 && running_has_number(number)))
         return; /* gone, or its command still runs */
     pid_t ppid, pgrp, sid;
-    if (m == 0 && read_stat(pid, &ppid, &pgrp, &sid) == 0 && (running_has_pid(pgrp) || running_has_pid(sid)))
-        return; /* no marker we can read (cleared, or not dumpable), but in a running command's session */
+    char state;
+    if (m == 0 && read_stat(pid, &state, &ppid, &pgrp, &sid) == 0 &&
+        (state == 'Z' || state == 'X' || running_has_pid(pgrp) || running_has_pid(sid)))
+        return; /* no marker we can read (cleared, or not dumpable), but in a running command's session;
+                 * or a zombie (whose environment reads empty): its reap sweeps again, and a kill of its
+                 * group would take what a running command has in it */
     static log_limiter kill_log;
     if (!kill_escapee(pid) && errno == EPERM && log_allow(&kill_log))
         LOG(LOG_WARN, "cannot kill process %d left by a command: %s", (int)pid, strerror(errno));
@@ -1235,7 +1250,11 @@ void runner_reap(void (*exited)(void *ctx, long pid, int status), void *ctx)
                 continue;
             }
         } else {
-            if (si.si_pid != keeper_pid) {
+            /* A command's end kills its group. Not a leftover's: as the
+             * slave's child (its subreaper) it may be a session leader of a
+             * command still running, whose group holds that command's
+             * processes; the sweep decides by their markers. */
+            if (si.si_pid != keeper_pid && (!reaper_on || running_has_pid(si.si_pid))) {
                 kill(-si.si_pid, SIGKILL);
                 keeper_tell(-(int32_t)si.si_pid);
             }
