@@ -24,8 +24,10 @@ tshark -G fields -X lua_script:"$LUA" 2>"$T/load.err" | grep -q $'\tsmp.job_id\t
 # --trace on every program: the comparison below
 TRACE=(--trace)
 
+LONG=$(head -c 61000 /dev/zero | tr '\0' y)
 {
     echo 'echo hello'
+    echo "echo $LONG | wc -c" # a command of 61 KB: a JOB of two fragments, a SUBMIT over two segments
     echo 'echo oops >&2; exit 3'
     echo "head -c 1048576 /dev/zero | tr '\\0' x" # 1 MiB of output: one RESULT frame over many segments
     echo 'false'
@@ -129,8 +131,8 @@ is "$(field plain 'smp.malformed' _ws.expert.message "${PREFS[@]}" | sed 's/ [0-
 is "$(field plain 'smp.malformed' _ws.expert.group "${PREFS[@]}" | sort -u)" "$((0x07000000))" "... in the expert group Malformed"
 is "$(field plain '_ws.malformed' frame.number "${PREFS[@]}" | wc -l)" 4 "... so _ws.malformed shows them, and no other packet"
 res=$(field plain 'smp.type == "RESULT" && smp.frame_len' smp.type "${PREFS[@]}")
-is "$(grep -vc RESULT <<<"$res")/$(tr , '\n' <<<"$res" | grep -c '^RESULT$')" "0/6" \
-    "display filter smp.type == \"RESULT\": the packets of the 6 RESULT frames (one per command), no other"
+is "$(grep -vc RESULT <<<"$res")/$(tr , '\n' <<<"$res" | grep -c '^RESULT$')" "0/7" \
+    "display filter smp.type == \"RESULT\": the packets of the 7 RESULT frames (one per command), no other"
 big=$(field plain 'smp.frame_len && smp.stdout_len == 1048576' frame.number "${PREFS[@]}")
 is "$(echo "$big" | grep -c .)" 1 "the 1 MiB RESULT frame decoded once"
 segs=$(field plain "frame.number == ${big:-0}" tcp.segment.count "${PREFS[@]}")
@@ -142,6 +144,28 @@ multi=$(field plain 'smp.frame_len' smp.frame_len "${PREFS[@]}" | grep -c ,)
 check "several frames in one segment: $multi packets show more than one" test "$multi" -ge 1
 is "$(field plain 'smp.command == "echo hello"' smp.type "${PREFS[@]}" | sed -E 's/.*SUBMIT.*/SUBMIT/' | sort -u | tr '\n' ' ')" "JOB SUBMIT " \
     "display filter smp.command: the SUBMIT frame and the JOB datagram (its request decoded) of 'echo hello'"
+
+# a JOB and a RESULT of several fragments: the packet whose fragment
+# completes each shows the message whole, once, in one pass or two
+for pass in 1 2; do
+    popt=()
+    [ $pass = 2 ] && popt=(-2)
+    bigdg=$(field plain '!smp.frame_len && smp.type == "RESULT" && smp.stdout_len == 1048576' frame.number "${PREFS[@]}" "${popt[@]}")
+    is "$(echo "$bigdg" | grep -c .)" 1 "pass $pass: the 1 MiB result's datagrams reassembled, shown whole by one packet"
+    got=$(field plain "frame.number == ${bigdg:-0}" smp.reassembled_frags "${PREFS[@]}" "${popt[@]}")/$(
+        field plain "frame.number == ${bigdg:-0}" smp.reassembled "${PREFS[@]}" "${popt[@]}")/$(
+        field plain "frame.number == ${bigdg:-0}" smp.status "${PREFS[@]}" "${popt[@]}")/$(
+        field plain "frame.number == ${bigdg:-0}" smp.exit_code "${PREFS[@]}" "${popt[@]}")
+    is "$got" "18/$((1 + 4 + 1 + 1 + 8 + 8 + 4 + 1048576 + 4 + 4))/EXITED/0" \
+        "... from its 18 fragments, the whole body (its length), its status and exit code"
+    is "$(field plain "frame.number == ${bigdg:-0}" smp.stdout_data "${PREFS[@]}" "${popt[@]}" | awk 'length($0) == 1048576 && /^x+$/' | wc -l)" 1 \
+        "... and its stdout, 1 MiB of x, as the client printed it"
+    is "$(field plain '!smp.frame_len && smp.type == "JOB" && smp.reassembled' smp.command "${PREFS[@]}" "${popt[@]}")" "echo $LONG | wc -c" \
+        "pass $pass: the JOB of a 61 KB command reassembled, its command whole"
+done
+is "$(grep -c '^61001$' "$T/plain-c1.out")" 1 "... (the command ran: its output)"
+nfrag=$(field plain '!smp.frame_len && smp.type == "RESULT" && smp.frag && !smp.status' frame.number "${PREFS[@]}" | wc -l)
+check "... the other fragments show no body: $nfrag RESULT datagrams (at least 17)" test "$nfrag" -ge 17
 
 # without the port preferences and heuristics: not ours (the preference is what did it)
 is "$(field plain 'smpm' frame.number "${NOHEUR[@]}" | wc -l)" 0 "without the port preferences and the heuristics nothing is dissected"

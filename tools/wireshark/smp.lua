@@ -103,6 +103,8 @@ bytes("eph_pub", "Ephemeral public key (X25519)")
 u8("stream", "Stream")
 bytes("payload", "Payload")
 bytes("padding", "Padding")
+u32("reassembled", "Reassembled message (bytes)")
+u16("reassembled_frags", "Reassembled from fragments")
 -- a job request (one-fragment JOB) and a result body (one-fragment RESULT, F_RESULT)
 u32("timeout_ms", "Timeout (ms)")
 u32("length", "Command length")
@@ -320,6 +322,46 @@ local function result_body(r, tree)
 end
 
 -- ------------------------------------------------------ datagrams ---
+-- A JOB or RESULT of several fragments, put together as lib/proto.c's
+-- receiver does: by sender (address, port, boot id), job id and type, each
+-- offset once (a retransmission adds nothing). The packet whose fragment
+-- completes it shows it; 'completed' keeps that for later passes (the
+-- Wireshark window dissects a packet again when it is clicked).
+local partial = {}
+local completed = {}
+local REASSEMBLY_MAX = 2 * MAX_OUTPUT_CAP + 8192 -- RESULT_MAX_BYTES, and a margin
+
+function smp.init()
+    partial = {}
+    completed = {}
+end
+
+-- The whole message (a ByteArray) and its fragment count if this fragment
+-- completes it, else nil.
+local function reassemble(pinfo, key, total, offset, fs, bytes)
+    local done = completed[pinfo.number]
+    if done then return done.msg, done.frags end
+    if pinfo.visited or total > REASSEMBLY_MAX then return nil end
+    local m = partial[key]
+    if m and (m.total ~= total or m.fs ~= fs) then m = nil end -- another message under the key: start again
+    if not m then
+        m = { total = total, fs = fs, got = 0, parts = {} }
+        partial[key] = m
+    end
+    if m.parts[offset] then return nil end
+    m.parts[offset] = bytes
+    m.got = m.got + bytes:len()
+    if m.got < total then return nil end
+    local msg, frags = ByteArray.new(), 0
+    for at = 0, total - 1, fs do
+        msg:append(m.parts[at])
+        frags = frags + 1
+    end
+    partial[key] = nil
+    completed[pinfo.number] = { msg = msg, frags = frags }
+    return msg, frags
+end
+
 local function dissect_dgram(tvb, pinfo, root)
     local n = tvb:len()
     pinfo.cols.protocol = "SMP"
@@ -346,7 +388,7 @@ local function dissect_dgram(tvb, pinfo, root)
         tree:append_text(", " .. name_of(DG_TYPES, typ))
     end
     local flags = r:uint(tree, F.flags, 1)
-    r:uint(tree, F.sender_boot, 8)
+    local sender_boot = r:uint(tree, F.sender_boot, 8)
     r:uint(tree, F.receiver_boot, 8)
     local seq = r:uint(tree, F.seq, 8)
     local job_id = r:uint(tree, F.job_id, 8)
@@ -406,8 +448,22 @@ local function dissect_dgram(tvb, pinfo, root)
                 local frag = string.format("%d/%d", offset / fs + 1, math.ceil(total / fs))
                 tree:add(F.frag, frag):set_generated()
                 info = info .. " frag=" .. frag .. " offset=" .. offset .. " total=" .. total .. " len=" .. len
-                if offset == 0 and len == total then -- the whole message: decode it
-                    local body = reader(tvb, r.pos, len)
+                local whole_tvb, whole_off, frags = tvb, r.pos, 1
+                if offset ~= 0 or len ~= total then -- one of several: the last to come shows the message
+                    local key = table.concat({ tostring(pinfo.src), pinfo.src_port, tostring(sender_boot),
+                        tostring(job_id), typ }, " ")
+                    local msg
+                    msg, frags = reassemble(pinfo, key, total, offset, fs, tvb:bytes(r.pos, len))
+                    whole_tvb = msg and msg:tvb(name_of(DG_TYPES, typ) .. " reassembled")
+                    whole_off = 0
+                end
+                if whole_tvb then -- the whole message: decode it
+                    if frags > 1 then
+                        tree:add(F.reassembled, whole_tvb:range(0, total), total):set_generated()
+                        tree:add(F.reassembled_frags, frags):set_generated()
+                        info = info .. " [reassembled " .. total .. " bytes from " .. frags .. " fragments]"
+                    end
+                    local body = reader(whole_tvb, whole_off, total)
                     if typ == 3 then
                         job_request(body, tree)
                     else
@@ -742,11 +798,12 @@ local function frame_len(tvb, pinfo, offset)
     return flen + 4
 end
 
-smp_tcp.dissector = function(tvb, pinfo, root)
+local function dissect_tcp(tvb, pinfo, root)
     pinfo.private.smp_pdu = "0"
     dissect_tcp_pdus(tvb, root, 4, frame_len, dissect_frame, true)
     return tvb:len()
 end
+smp_tcp.dissector = dissect_tcp
 
 -- ---------------------------------------------------- registration ---
 local udp_table = DissectorTable.get("udp.port")
@@ -784,7 +841,10 @@ local function heur_tcp(tvb, pinfo, root)
         return false
     end
     pinfo.conversation = smp_tcp
-    smp_tcp.dissector(tvb, pinfo, root)
+    -- the function itself: smp_tcp.dissector reads back as a dissector
+    -- handle, whose call takes the right to ask TCP for more bytes (a frame
+    -- over several segments was then cut short: a Lua error)
+    dissect_tcp(tvb, pinfo, root)
     return true
 end
 
