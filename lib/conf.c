@@ -572,10 +572,17 @@ int allow_list_load(allow_list *a, const char *path, char *err, size_t errlen)
     if (!f)
         return -1;
     char line[4096];
-    int lineno = 0, rc, refusal = -2;
+    int lineno = 0, rc, refusal = -2, room = 0;
+    /* a regular file (file_open_regular): its end says its size */
+    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : 0;
+    rewind(f);
+    if (size > POLICY_FILE_MAX) { /* not even read */
+        snprintf(err, errlen, "policy file '%s' is larger than %d bytes", path, POLICY_FILE_MAX);
+        goto fail;
+    }
     while ((rc = policy_line(f, line, sizeof line)) != 0) {
         lineno++;
-        if (ftell(f) > POLICY_FILE_MAX) { /* read in the slave's loop on SIGHUP: bounded */
+        if (ftell(f) > POLICY_FILE_MAX) { /* one that grows as it is read */ /* read in the slave's loop on SIGHUP: bounded */
             snprintf(err, errlen, "policy file '%s' is larger than %d bytes", path, POLICY_FILE_MAX);
             goto fail;
         }
@@ -611,14 +618,18 @@ int allow_list_load(allow_list *a, const char *path, char *err, size_t errlen)
             snprintf(err, errlen, "policy file '%s' line %d: %s", path, lineno, why);
             goto fail;
         }
-        char ***grown = realloc(a->patterns, (size_t)(a->count + 1) * sizeof *grown);
-        if (!grown) {
-            free(words);
-            snprintf(err, errlen, "out of memory");
-            refusal = -1; /* not the file's fault */
-            goto fail;
+        if (a->count == room) { /* doubled: a 1 MiB file holds 150,000 patterns */
+            int more = room ? 2 * room : 16;
+            char ***grown = realloc(a->patterns, (size_t)more * sizeof *grown);
+            if (!grown) {
+                free(words);
+                snprintf(err, errlen, "out of memory");
+                refusal = -1; /* not the file's fault */
+                goto fail;
+            }
+            a->patterns = grown;
+            room = more;
         }
-        a->patterns = grown;
         a->patterns[a->count++] = words;
     }
     if (ferror(f)) {

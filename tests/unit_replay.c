@@ -1165,6 +1165,7 @@ static void test_queued_before_clock(void)
     ok(queued_age(q, 1) >= 2000 && queued_age(q, 1) < 2500, "the other one: 2 s ago (%llu ms)",
        (unsigned long long)queued_age(q, 1));
     free_master(m);
+    bw_free(&w);
     /* compaction writes the whole age again: an age over clock_ms survives it */
     bw_init(&w, 1 << 20);
     header_rec(&w);
