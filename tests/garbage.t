@@ -95,6 +95,6 @@ is "$rc" 1 "no usable slave: the master refuses to start (exit 1)"
 check "and says why" grep -q "no usable slave in '$T/empty.conf'" "$T/m3.log"
 rc=0; timeout 10 "$BIN/serveur_maitre" 0 "$T/nope.conf" >"$T/m4.log" 2>&1 || rc=$?
 is "$rc" 1 "missing slaves file: exit 1"
-check "and says which file" grep -q "cannot open slaves file '$T/nope.conf'" "$T/m4.log"
+check "and says which file" grep -q "cannot read slaves file '$T/nope.conf'" "$T/m4.log"
 
 done_testing
