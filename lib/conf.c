@@ -353,10 +353,11 @@ static const char *bracket(const char *p, unsigned char c, int *hit)
     return p + 1;
 }
 
-/* One pattern word against one word: '*', '?', '[...]', '\x' literal. */
-static int word_match(const char *p, const char *t)
+/* One pattern word against one word: '*', '?', '[...]', '\x' literal;
+ * after a '*' if after_star (an end of t). */
+static int word_match_at(const char *p, const char *t, int after_star)
 {
-    const char *star = NULL, *resume = NULL;
+    const char *star = after_star ? p : NULL, *resume = t;
     while (*t) {
         int hit = 0;
         const char *next = NULL;
@@ -386,6 +387,11 @@ static int word_match(const char *p, const char *t)
     while (*p == '*')
         p++;
     return *p == 0;
+}
+
+static int word_match(const char *p, const char *t)
+{
+    return word_match_at(p, t, 0);
 }
 
 static int has_wildcard(const char *p)
@@ -485,42 +491,162 @@ static const char *const exec_wrappers[] = {
     "sh", "bash", "dash", "zsh", "ksh", "csh", "tcsh", "fish", "ash", "awk", "gawk", "mawk", "sed", "python",
     "python2", "python3", "perl", "ruby", "node", "php", "lua", "tclsh", "expect", "make",
     "cmd", "start", "powershell", "pwsh", "wscript", "cscript", "runas", "rundll32", "mshta", "wsl",
+    /* and more that run one: the dynamic loader runs any program file ("ld.so /bin/id"), "script -c", "command"
+     * (a script on Fedora), sandboxes and personalities, the other interpreters, editors' "-c" */
+    "ld.so", "ld-linux.so", "ld-linux-x86-64.so", "ld-linux-aarch64.so", "ld-linux-armhf.so", "ld-musl-x86_64.so",
+    "ld-musl-aarch64.so", "script", "command", "setarch", "linux32", "linux64", "prlimit", "firejail", "bwrap",
+    "fakeroot", "eatmydata", "sg", "cgexec", "catchsegv", "sshpass", "dbus-launch", "tmux", "screen", "run-parts",
+    "pypy", "nodejs", "deno", "bun", "luajit", "rscript", "julia", "irb", "wish", "m4", "vim", "vi", "nvim", "emacs",
+    "proot", "schroot", "cpulimit", "torsocks", "proxychains", "proxychains4", "newgrp", "sem", "npx",
 };
 
-/* name[0..n) is wrapper w, without case (and the .exe it may end with). */
-static int wrapper_named(const char *name, size_t n, const char *w)
+/* name without what does not change the program it names: Windows'
+ * trailing dots and spaces ("cmd.exe." runs cmd.exe), a ".exe" or ".com",
+ * a version if versioned ("python3.12", "perl5.36.0", "bash5"), and its case; into out. */
+static void program_stem(const char *name, size_t n, int versioned, char *out, size_t cap)
 {
-    size_t k = strlen(w);
-    if (n == k + 4 && (name[k] == '.' && (name[k + 1] | 0x20) == 'e' && (name[k + 2] | 0x20) == 'x' &&
-                       (name[k + 3] | 0x20) == 'e'))
-        n = k;
-    if (n != k)
-        return 0;
-    for (size_t i = 0; i < k; i++)
-        if ((name[i] >= 'A' && name[i] <= 'Z' ? name[i] | 0x20 : name[i]) != w[i])
+    for (;;) {
+        size_t was = n;
+        while (n && (name[n - 1] == '.' || name[n - 1] == ' '))
+            n--;
+        if (n > 7 && strncmp(name + n - 7, "::$", 3) == 0 && ((name[n - 4] | 0x20) == 'd') &&
+            ((name[n - 3] | 0x20) == 'a') && ((name[n - 2] | 0x20) == 't') && ((name[n - 1] | 0x20) == 'a'))
+            n -= 7; /* NTFS's "file::$DATA" is the file */
+        if (n > 4 && name[n - 4] == '.' &&
+            ((((name[n - 3] | 0x20) == 'e' && (name[n - 2] | 0x20) == 'x' && (name[n - 1] | 0x20) == 'e')) ||
+             (((name[n - 3] | 0x20) == 'c' && (name[n - 2] | 0x20) == 'o' && (name[n - 1] | 0x20) == 'm'))))
+            n -= 4;
+        while (versioned && n > 1 && ((name[n - 1] >= '0' && name[n - 1] <= '9') || name[n - 1] == '.'))
+            n--;
+        if (n == was)
+            break;
+    }
+    size_t i = 0;
+    for (; i < n && i + 1 < cap; i++)
+        out[i] = name[i] >= 'A' && name[i] <= 'Z' ? (char)(name[i] | 0x20) : name[i];
+    out[i] = 0;
+}
+
+/* a[0..n) and b[0..n) alike but for case */
+static int same_letters(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((a[i] >= 'A' && a[i] <= 'Z' ? a[i] | 0x20 : a[i]) != (b[i] >= 'A' && b[i] <= 'Z' ? b[i] | 0x20 : b[i]))
             return 0;
     return 1;
 }
 
-/* The wrapper the program word names, or one it may match (its last path
- * component if it has wildcards: a directory followed by "*" takes "env"); NULL if none. */
+/* Text a wildcard base may stand for, as a wrapper's name is written on
+ * disk: plain, with .exe or .com, versioned, upper case (Windows). The
+ * pattern matches the whole name, or if !anchored an end of it (what is
+ * before is the part of a '*' that took the last '/'). */
+static int wildcard_may_name(const char *pattern, int anchored, const char *w)
+{
+    static const char *const suffixes[] = {"", ".exe", ".com", ".", ".1", ".2", "3", "3.12", "5.36", "5.36.0", "18", "2.7"};
+    /* what the pattern begins and ends with, literally, checked first (each word of a 1 MiB file is tried
+     * against every name): without an escape, the bytes before its first wildcard and after its last */
+    size_t len = strlen(pattern), head = anchored ? strcspn(pattern, "*?[") : 0, end = len, wlen = strlen(w);
+    while (end > head && !strchr("*?]", pattern[end - 1]))
+        end--;
+    int literal_ends = !strchr(pattern, '\\');
+    for (size_t s = 0; s < sizeof suffixes / sizeof *suffixes; s++) {
+        char name[48], upper[48];
+        size_t slen = strlen(suffixes[s]), n = wlen + slen;
+        if (n >= sizeof name)
+            continue;
+        memcpy(name, w, wlen);
+        memcpy(name + wlen, suffixes[s], slen + 1);
+        if (literal_ends && (n < head + (len - end) || !same_letters(name, pattern, head) ||
+                             !same_letters(name + n - (len - end), pattern + end, len - end)))
+            continue;
+        for (size_t i = 0; i <= n; i++)
+            upper[i] = name[i] >= 'a' && name[i] <= 'z' ? (char)(name[i] & ~0x20) : name[i];
+        if (word_match_at(pattern, name, !anchored) || word_match_at(pattern, upper, !anchored))
+            return 1;
+    }
+    return 0;
+}
+
+/* An 8.3 name Windows may give a longer one: "POWERS~1.EXE" is powershell.exe
+ * (the first six letters, '~', a number). */
+static int short_name_of(const char *stem, const char *w)
+{
+    const char *tilde = strchr(stem, '~');
+    size_t k = tilde ? (size_t)(tilde - stem) : 0;
+    if (!tilde || k == 0 || k > 6 || strlen(w) <= 8 || strncmp(stem, w, k) != 0)
+        return 0;
+    return strspn(tilde + 1, "0123456789") == strlen(tilde + 1);
+}
+
+/* The wrapper the program word names, or one it may match; NULL if none.
+ * Its last path component (after the last literal '/', or "\\", Windows'
+ * separator kept literal in a pattern) decides; with wildcards, a '*' or
+ * '?' or set in it may also take a '/' (a '*' crosses directories:
+ * "/usr/b*v" matches "/usr/bin/env"), so what follows each of them is
+ * tried too, as a last component of its own. */
 static const char *wrapper_of(const char *program)
 {
     const char *base = program;
     for (const char *c = program; *c; c++) {
+        int hit;
+        const char *end;
         if (*c == '/')
             base = c + 1;
         else if (*c == '\\' && c[1] && *++c == '\\') /* a pattern keeps a literal '\' (Windows' separator) as "\\" */
             base = c + 1;
+        else if (*c == '[' && (end = bracket(c + 1, 0, &hit))) /* a '/' in a set is one the set may take */
+            c = end - 1;
     }
-    for (size_t i = 0; i < sizeof exec_wrappers / sizeof *exec_wrappers; i++) {
-        if (has_wildcard(base)) {
-            char exe[32];
-            snprintf(exe, sizeof exe, "%s.exe", exec_wrappers[i]);
-            if (word_match(base, exec_wrappers[i]) || word_match(base, exe))
-                return exec_wrappers[i];
-        } else if (wrapper_named(base, strlen(base), exec_wrappers[i])) {
-            return exec_wrappers[i];
+    char plain[4096]; /* a literal base without its escapes ("env\ " is "env ") */
+    size_t n = 0;
+    for (const char *c = base; *c && n + 1 < sizeof plain; c++)
+        plain[n++] = *c == '\\' && c[1] ? *++c : *c;
+    plain[n] = 0;
+    for (int versioned = 0; versioned < 2 && !has_wildcard(base); versioned++) { /* the name as listed first */
+        char stem[64];
+        program_stem(plain, n, versioned, stem, sizeof stem);
+        for (size_t i = 0; i < sizeof exec_wrappers / sizeof *exec_wrappers; i++) {
+            const char *w = exec_wrappers[i];
+            char listed[64];
+            if ((stem[0] ^ w[0]) & ~0x20) /* not the same first letter: not that one (a quick no) */
+                continue;
+            program_stem(w, strlen(w), versioned, listed, sizeof listed);
+            if (strcmp(stem, listed) == 0 || (versioned && short_name_of(stem, w)))
+                return w;
+        }
+    }
+    /* the base's tokens (a literal, '\\x', '*', '?', a set): where each starts, the bytes the rest takes at least */
+    unsigned short token_at[4097], token_min[4097]; /* a base is shorter than a policy line (4,094 bytes) */
+    char token_wild[4097];
+    size_t tokens = 0;
+    for (const char *c = base; *c && tokens < 4096; tokens++) {
+        int hit;
+        const char *end = *c == '[' ? bracket(c + 1, '/', &hit) : NULL;
+        token_at[tokens] = (unsigned short)(c - base);
+        token_wild[tokens] = *c == '*' || *c == '?' || end;
+        c = end ? end : c + (*c == '\\' && c[1] ? 2 : 1);
+    }
+    token_at[tokens] = (unsigned short)(strlen(base) < 4096 ? strlen(base) : 4096);
+    token_min[tokens] = 0;
+    for (size_t k = tokens; k-- > 0;)
+        token_min[k] = (unsigned short)(token_min[k + 1] + (base[token_at[k]] != '*'));
+    for (size_t i = 0; i < sizeof exec_wrappers / sizeof *exec_wrappers && has_wildcard(base); i++) {
+        const char *w = exec_wrappers[i];
+        char short_name[16] = "";
+        if (strlen(w) > 8) /* its 8.3 name, as "POWERS~?.EXE" would match it */
+            snprintf(short_name, sizeof short_name, "%.6s~1", w);
+        int literal_first = !strchr("*?[\\", base[0]); /* then it is the name's first letter (a quick no) */
+        if ((!literal_first || !((base[0] ^ w[0]) & ~0x20)) &&
+            (wildcard_may_name(base, 1, w) || (*short_name && wildcard_may_name(base, 1, short_name))))
+            return w;
+        for (size_t k = 0; k < tokens; k++) {
+            /* a '/' taken there, then the rest an end of the name: only a rest short enough to be a name's (a
+             * word ending in '*' allows the programs under its literal part, wrappers there too: 5.2) */
+            if (!token_wild[k] || k + 1 == tokens || token_min[k + 1] > 40 ||
+                (base[token_at[k]] == '*' && base[token_at[k + 1]] == '*'))
+                continue;
+            if (wildcard_may_name(base + token_at[k + 1], 0, w))
+                return w;
         }
     }
     return NULL;
@@ -603,10 +729,14 @@ int allow_list_load(allow_list *a, const char *path, char *err, size_t errlen)
         if (!*p || *p == '#')
             continue;
         /* "!exec PATTERN": its wrapper may run any program, and that is what is meant */
-        int any_program = strncmp(p, "!exec", 5) == 0 && is_space(p[5]);
+        int any_program = strncmp(p, "!exec", 5) == 0 && (is_space(p[5]) || !p[5]);
         if (any_program)
             for (p += 5; is_space(*p);)
                 p++;
+        if (any_program && !*p) { /* read as a program named "!exec" it would hide the mistake */
+            snprintf(err, errlen, "policy file '%s' line %d: '!exec' with no pattern after it", path, lineno);
+            goto fail;
+        }
         char why[600], **words;
         if (policy_split(p, strlen(p), 1, &words, why, sizeof why) < 0) {
             snprintf(err, errlen, "policy file '%s' line %d: %s", path, lineno, why);

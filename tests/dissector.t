@@ -228,4 +228,29 @@ is "$(field keyed 'smp.encrypted && smp.type == "RESULT" && !smp.frame_len' fram
 check "... (at least 18 of them: the 1 MiB output)" test "$nres" -ge 18
 is "$(field keyed 'smp.stdout_len || smp.command || smp.cum || smp.payload' frame.number "${KPREFS[@]}" | wc -l)" 0 "... no field of a sealed body shown"
 
+# Fragments that disagree with the message begun under their key (another
+# total, another fragment size) are dropped, as the receiver (xfer_rx_add)
+# drops them: the message it assembles is the one shown.
+python3 - "$T/conflict.pcap" <<'PY'
+import struct, sys
+def dg(job, total, off, fs, payload):
+    return struct.pack(">HBBBQQQQ", 0x534D, 6, 5, 0, 7, 9, 1, job) + struct.pack(">IIH", total, off, fs) + payload
+body = struct.pack(">BiBBQQ", 0, 0, 0, 0, 0, 1000) + struct.pack(">I", 2965) + b"o" * 2965 + struct.pack(">II", 0, 0)
+assert len(body) == 3000
+pk = [dg(1, 3000, 0, 1000, body[:1000]), dg(1, 2500, 1000, 1000, b"b" * 1000), dg(1, 3000, 1500, 1500, b"c" * 1500),
+      dg(1, 3000, 1000, 1000, body[1000:2000]), dg(1, 3000, 2000, 1000, body[2000:])]
+with open(sys.argv[1], "wb") as f:
+    f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+    for i, p in enumerate(pk):
+        udp = struct.pack(">HHHH", 5555, 40000, 8 + len(p), 0) + p
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, b"\x7f\0\0\1", b"\x7f\0\0\2") + udp
+        fr = b"\x02" * 6 + b"\x02" * 6 + b"\x08\x00" + ip
+        f.write(struct.pack("<IIII", i, 0, len(fr), len(fr)) + fr)
+PY
+is "$(field conflict 'smp.reassembled' frame.number -o smpm.udp_ports:5555)" 5 \
+    "fragments of another total or size under one key dropped: the message is reassembled by its last fragment"
+is "$(field conflict 'smp.reassembled' smp.stdout_len -o smpm.udp_ports:5555)" 2965 "... and decoded whole"
+decode conflict "$T/conflict.json" -o smpm.udp_ports:5555
+check "... no Lua error" no_lua_error "$T/conflict.json"
+
 done_testing

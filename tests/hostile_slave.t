@@ -35,12 +35,14 @@ echo status=2 exit=3
 echo status=5
 echo status=4 exit=-1 signal=9
 echo status=1 exit=-1 signal=15
+echo status=0 exit=-1073741819
+echo status=0 exit=-1
 echo fine
 EOF
 run_client --json "$T/cmds"
 cat "$T/out" >>"$T/all"
 j() { jq -c --arg c "$1" "select(.command == \$c) | $2" "$T/all"; }
-is "$(jq -s length "$T/all")" 13 "one result per command, no more (the stray result reached no client)"
+is "$(jq -s length "$T/all")" 15 "one result per command, no more (the stray result reached no client)"
 
 # 1. The master's own flag bits, set by the slave: cleared.
 is "$(j 'echo flags=8' '[.status, .stdout, .cached]')" '["exited","ran: echo flags=8\n",null]' \
@@ -84,6 +86,11 @@ check "the master logs the impossible result, naming the slave" \
 is "$(j 'echo status=4 exit=-1 signal=9' '[.status, .signal]')" '["timed_out",9]' "a timeout: as sent"
 is "$(j 'echo status=1 exit=-1 signal=15' '[.status, .signal]')" '["signaled",15]' "a signal: as sent"
 is "$(j 'echo fine' '[.status, .exitval, .stdout]')" '["exited",0,"ran: echo fine\n"]' "an ordinary result: as sent"
+# what a Windows slave sends (slave/runner_win32.c): a crash is an exit code (0xC0000005, negative as an int32),
+# a timeout exit code -1 and signal 9
+is "$(j 'echo status=0 exit=-1073741819' '[.status, .exitval]')" '["exited",-1073741819]' \
+    "a Windows crash (exit code 0xC0000005): as sent"
+is "$(j 'echo status=0 exit=-1' '[.status, .exitval]')" '["exited",-1]' "a Windows exit code 0xFFFFFFFF: as sent"
 
 # 6. The master goes on serving.
 echo 'echo after' >"$T/after"

@@ -248,6 +248,11 @@ load_refused 'sudo -u root **' "$(wrapped sudo '**')"
 load_refused '/usr/bin/python3 *' "$(wrapped python3 '*')"
 load_refused 'find . -name x -exec * {} +' "$(wrapped find '*')"
 load_refused '/usr/bin/* *' "$(wrapped env '*')"
+# ... named another way: a '*' taking the last '/', a version, the loader
+load_refused '/usr/b*v *' "$(wrapped env '*')"
+load_refused 'python3.12 *' "$(wrapped python '*')"
+load_refused '/lib64/ld-linux-x86-64.so.2 *' "$(wrapped ld-linux-x86-64.so '*')"
+load_refused '!exec' "'!exec' with no pattern after it"
 # A NUL byte would end the line there for C (x*y read as x*, wider): the
 # file is refused, naming the line; a line of 4,094 bytes is a pattern, one
 # of 4,095 is refused (never split in two).

@@ -418,6 +418,13 @@ static void test_policy_wrappers(void)
         "sh *", "bash *", "python3 *", "perl *", "/usr/bin/env *", "/usr/bin/* *", "ENV.EXE *", "cmd /c *",
         "'C:\\Windows\\System32\\cmd.exe' /c *", "start *", "powershell -Command *", "find * -exec * {} +",
         "find . -execdir ** ", "nice make *", "env X=1 ?",
+        /* named another way: a '*' or a set taking the last '/', case, Windows' trailing dots, .com, ::$DATA and
+         * 8.3 names, a version, the dynamic loader, wrappers added to the list */
+        "/usr/b*v *", "/usr/bin[/]env *", "/u?r/bin?env *", "C*.EXE /c *", "C:\\W*d.exe /c *", "cmd.exe. /c *",
+        "'cmd.exe ' /c *", "Env.Com *", "'cmd.exe::$DATA' /c *", "POWERS~1.EXE *", "POWERS~?.EXE *", "/usr/bin/[!A]wk *",
+        "python3.12 *", "python3.1? *", "perl5.36.0 *", "bash5 *", "node18 *", "ruby3.1 *", "pypy3 *",
+        "/lib64/ld-linux-x86-64.so.2 *", "/lib64/ld-linux-x86-64.so.? *", "/lib/ld-musl-x86_64.so.1 *", "ld.so *",
+        "script -c *", "command *", "setarch x86_64 *", "prlimit *", "bwrap *", "nodejs *",
     };
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
         ok(wcheck(refused[i], why, sizeof why) == -1 && strstr(why, "runs its argument as a program") &&
@@ -433,6 +440,8 @@ static void test_policy_wrappers(void)
         "echo *", "env", "env X=1 id", "nice make all", "timeout 5 make check", "find * -name *.c",
         "find * -type f -print", "grep -r * *", "sh /opt/jobs/build.sh", "python3 /opt/jobs/*.py *.csv",
         "/usr/bin/e* x", "environ *", "nicely *", "printenv *",
+        "gcc *", "gcc -O2 *", "ls *", "ls -l *", "cat *", "grep -r * *", "sha256sum *", "tar tf *", "git log *",
+        "x2 *", "/usr/bin/*.py", "PROGRA~1 x",
     };
     for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++)
         ok(wcheck(allowed[i], why, sizeof why) == 0, "allowed: %s", allowed[i]);
@@ -460,6 +469,11 @@ static void test_policy_wrappers(void)
     fclose(f);
     ok(allow_list_load(&a, path, why, sizeof why) == -2 && strstr(why, "line 1: the program word '*' allows every"),
        "'!exec' does not lift the rule on the program word: %s", why);
+    f = fopen(path, "w");
+    fputs("echo *\n!exec\n", f);
+    fclose(f);
+    ok(allow_list_load(&a, path, why, sizeof why) == -2 && strstr(why, "line 2: '!exec' with no pattern after it"),
+       "'!exec' alone refused, not read as a program named '!exec': %s", why);
     f = fopen(path, "w");
     fputs("!execnice *\n", f);
     fclose(f);

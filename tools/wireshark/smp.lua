@@ -343,7 +343,9 @@ local function reassemble(pinfo, key, total, offset, fs, bytes)
     if done then return done.msg, done.frags end
     if pinfo.visited or total > REASSEMBLY_MAX then return nil end
     local m = partial[key]
-    if m and (m.total ~= total or m.fs ~= fs) then m = nil end -- another message under the key: start again
+    -- a fragment that disagrees with the message begun under the key is dropped, as xfer_rx_add drops it
+    -- (the receiver keeps the first total and fragment size; restarting lost what it assembles)
+    if m and (m.total ~= total or m.fs ~= fs) then return nil end
     if not m then
         m = { total = total, fs = fs, got = 0, parts = {} }
         partial[key] = m
